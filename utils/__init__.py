@@ -1,0 +1,1 @@
+"""Shared utilities: config, registries, checkpoints, metrics, scores, plots."""
