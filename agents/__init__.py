@@ -1,0 +1,1 @@
+"""Agents; importing the package fills the agent registry."""

@@ -1,0 +1,1 @@
+"""Dataset loaders; importing the package fills the dataset registry."""

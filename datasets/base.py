@@ -1,0 +1,121 @@
+"""Containers and splitting protocol shared by every dataset loader.
+
+A loader returns a :class:`DataSplits`: train and validation hold normal windows
+only, test holds held-out normals plus every anomaly. Arrays are NumPy, windows
+are ``(N, T, F)`` float32, ``y`` is 0 for normal and 1 for anomaly, and
+``kind`` names the anomaly type of each window (``"normal"`` for normals) so
+metrics can be reported per type.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from utils.errors import DataError
+
+NORMAL = "normal"
+
+
+@dataclass
+class Split:
+    """One split of windows.
+
+    Attributes:
+        x: windows, shape (N, T, F), float32.
+        y: binary labels, shape (N,), int64, 1 = anomaly.
+        kind: anomaly type per window, shape (N,), str (``"normal"`` for normals).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    kind: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        self.y = np.asarray(self.y, dtype=np.int64)
+        self.kind = np.asarray(self.kind, dtype=str)
+        if self.x.ndim != 3:
+            raise DataError(f"windows must have shape (N, T, F), got {self.x.shape}")
+        if not (len(self.x) == len(self.y) == len(self.kind)):
+            raise DataError(
+                f"x, y and kind differ in length: {len(self.x)}, {len(self.y)}, {len(self.kind)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test splits plus what a report needs to name things."""
+
+    train: Split
+    val: Split
+    test: Split
+    feature_names: list[str]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def anomaly_kinds(self) -> list[str]:
+        """Sorted anomaly type names present in the test split."""
+        return sorted(set(self.test.kind.tolist()) - {NORMAL})
+
+
+def check_finite(x: np.ndarray, source: str) -> None:
+    """Raise DataError naming the first row holding NaN or inf.
+
+    Args:
+        x: array whose first axis indexes rows/windows.
+        source: file or dataset name used in the message.
+    """
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: row {row} holds NaN or inf ({int(bad.sum())} bad rows in all); "
+            "clean or drop these rows"
+        )
+
+
+def split_normal_only(
+    x: np.ndarray,
+    kind: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[Split, Split, Split]:
+    """Split windows into train/val normals and a test mix of normals and all anomalies.
+
+    Normals are shuffled with ``seed`` and cut into train, validation and test
+    parts; every anomaly goes to test, which is then shuffled too.
+
+    Args:
+        x: windows, shape (N, T, F).
+        kind: anomaly type per window, shape (N,), ``"normal"`` for normals.
+        val_fraction: share of normals held out for validation, in (0, 1).
+        test_fraction: share of normals held out for the test set, in (0, 1).
+        seed: fixes both shuffles.
+
+    Returns:
+        (train, val, test) splits.
+    """
+    rng = np.random.default_rng(seed)
+    kind = np.asarray(kind, dtype=str)
+    normal_idx = rng.permutation(np.flatnonzero(kind == NORMAL))
+    n_val = int(round(val_fraction * len(normal_idx)))
+    n_test = int(round(test_fraction * len(normal_idx)))
+    if len(normal_idx) - n_val - n_test < 1 or n_val < 1:
+        raise DataError(
+            f"too few normal windows ({len(normal_idx)}) for val_fraction={val_fraction} "
+            f"and test_fraction={test_fraction}"
+        )
+    val_idx = normal_idx[:n_val]
+    test_normal_idx = normal_idx[n_val : n_val + n_test]
+    train_idx = normal_idx[n_val + n_test :]
+    test_idx = rng.permutation(np.concatenate([test_normal_idx, np.flatnonzero(kind != NORMAL)]))
+    return tuple(_take(x, kind, idx) for idx in (train_idx, val_idx, test_idx))  # type: ignore[return-value]
+
+
+def _take(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
+    return Split(x=x[idx], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])

@@ -1,0 +1,1 @@
+"""Models and losses (plain nn.Modules; they never read the config)."""

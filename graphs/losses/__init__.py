@@ -1,0 +1,1 @@
+"""Losses; importing the package fills the loss registry."""

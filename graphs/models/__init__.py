@@ -1,0 +1,1 @@
+"""Models; importing the package fills the model registry."""
