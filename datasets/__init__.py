@@ -1,1 +1,2 @@
 """Dataset loaders; importing the package fills the dataset registry."""
+from datasets import converter, ecg5000  # noqa: F401

@@ -1,0 +1,273 @@
+"""BaseAgent: the one training loop every agent shares.
+
+A subclass builds its model and says how to compute losses and anomaly scores;
+everything else (seeding, device, batching, progress bar, validation, early
+stopping, checkpoints, TensorBoard, evaluation and reports) lives here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from datasets.base import DataSplits
+from utils.batching import batch_indices
+from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from utils.errors import ConfigError, TrainingDivergedError
+from utils.registry import DATASETS, LOSSES, MODELS
+from utils.scaler import Scaler
+from utils.seed import epoch_generator, get_rng_state, seed_everything, set_rng_state
+
+logger = logging.getLogger("anomaly")
+
+
+class BaseAgent:
+    """Trains ``self.model`` on normal windows and evaluates its anomaly scores.
+
+    Subclasses implement :meth:`model_inputs`, :meth:`compute_loss`,
+    :meth:`fit_scoring` and :meth:`score`, and may add figures in
+    :meth:`extra_figures`.
+
+    Args:
+        config: validated config (EasyDict).
+        run_dir: the run folder (already prepared).
+        resume: continue from ``checkpoints/last.pt``.
+    """
+
+    supported_model: tuple[str, ...] | None = None
+    supported_loss: tuple[str, ...] | None = None
+    supported_data: tuple[str, ...] | None = None
+    score_names: tuple[str, ...] = ()
+
+    def __init__(self, config: Any, run_dir: Path, resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        trainer = config.trainer
+        seed_everything(config.seed, trainer.deterministic)
+        self.device = select_device(config.device)
+        self.data = self.load_data()
+        self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x)
+        self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
+        self.model = self.build_model().to(self.device)
+        self.loss_fn = build_component(LOSSES, config.loss)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=trainer.learning_rate,
+                                          weight_decay=trainer.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, trainer.scheduler, trainer.epochs)
+        self.state: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_val": math.inf, "best_epoch": 0,
+                                      "bad_epochs": 0, "stopped_early": False, "history": {}}
+        self.scoring: dict[str, Any] = {}
+        self.writer = None
+        if resume:
+            self.restore(load_checkpoint(self.ckpt_dir / "last.pt"))
+
+    # ----- parts a subclass provides -------------------------------------------------
+    def model_inputs(self) -> dict[str, Any]:
+        """Constructor arguments of the model that come from the data, not the config."""
+        raise NotImplementedError
+
+    def compute_loss(self, x: Tensor) -> dict[str, Tensor]:
+        """Loss dict (``"loss"`` plus logged components) for a batch (B, T, F)."""
+        raise NotImplementedError
+
+    def fit_scoring(self, train_x: Tensor, val_x: Tensor) -> dict[str, Any]:
+        """Fit score statistics on normal data; returns tensors to store in best.pt."""
+        raise NotImplementedError
+
+    def score(self, x: Tensor) -> dict[str, np.ndarray]:
+        """Per-window anomaly scores {name: (N,)}, higher = more anomalous."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Reconstruction (N, T, F) of scaled windows (N, T, F) as used for scoring."""
+        raise NotImplementedError
+
+    def extra_figures(self, test_x: Tensor, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Agent-specific figures {file stem: matplotlib Figure}."""
+        return {}
+
+    # ----- building --------------------------------------------------------------------
+    def load_data(self) -> DataSplits:
+        """Run the configured dataset loader with the run's seed."""
+        return build_component(DATASETS, self.config.data, seed=self.config.seed)
+
+    def build_model(self) -> nn.Module:
+        """Instantiate the configured model with the data-derived arguments."""
+        return build_component(MODELS, self.config.model, **self.model_inputs())
+
+    def to_tensor(self, x: np.ndarray) -> Tensor:
+        """Scale windows (N, T, F) and move them to the device."""
+        return torch.from_numpy(self.scaler.transform(x)).to(self.device)
+
+    # ----- the loop --------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Train (from scratch or where the checkpoint left off), then evaluate."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        from utils.reporting import evaluate_run
+
+        self.writer = SummaryWriter(str(self.run_dir / "summaries"),
+                                    purge_step=self.state["global_step"] or None)
+        try:
+            self.train()
+            return evaluate_run(self)
+        finally:
+            self.writer.close()
+
+    def train(self) -> None:
+        """Epoch loop with validation, checkpoints and early stopping."""
+        trainer = self.config.trainer
+        start = self.state["epoch"]
+        if start:
+            logger.info("Resuming at epoch %d (step %d)", start + 1, self.state["global_step"])
+        for epoch in range(start, trainer.epochs):
+            if self.state["stopped_early"]:
+                break
+            t0 = time.perf_counter()
+            train_logs = self.train_one_epoch(epoch)
+            val_logs = self.evaluate_loss(self.val_x)
+            self.end_epoch(epoch, train_logs, val_logs, time.perf_counter() - t0)
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training normals; returns sample-weighted mean losses."""
+        self.model.train()
+        trainer = self.config.trainer
+        batches = batch_indices(len(self.train_x), trainer.batch_size, epoch_generator(self.config.seed, epoch))
+        totals: dict[str, Tensor] = {}
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{trainer.epochs}", leave=False,
+                   disable=None if trainer.progress_bar else True, dynamic_ncols=True)
+        for idx in bar:
+            logs = self.training_step(self.train_x[idx.to(self.device)])
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value.detach() * len(idx)
+            step = self.state["global_step"]
+            if step % trainer.log_every_n_steps == 0:
+                loss = logs["loss"].item()
+                bar.set_postfix(loss=f"{loss:.4g}")
+                for key, value in logs.items():
+                    self.writer.add_scalar(f"step/{key}", value.item(), step)
+        return {key: (value / len(self.train_x)).item() for key, value in totals.items()}
+
+    def training_step(self, x: Tensor) -> dict[str, Tensor]:
+        """Forward, backward and optimizer step on one batch (B, T, F)."""
+        logs = self.compute_loss(x)
+        loss = logs["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"loss became {loss.item()} at step {self.state['global_step'] + 1} "
+                f"(epoch {self.state['epoch'] + 1}); training stopped and the last good checkpoint "
+                f"{self.ckpt_dir / 'last.pt'} is kept. Lower trainer.learning_rate or set trainer.grad_clip_norm"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.trainer.grad_clip_norm:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.trainer.grad_clip_norm)
+        self.optimizer.step()
+        self.state["global_step"] += 1
+        return logs
+
+    @torch.no_grad()
+    def evaluate_loss(self, x: Tensor) -> dict[str, float]:
+        """Sample-weighted mean loss components over ``x`` in eval mode."""
+        self.model.eval()
+        totals: dict[str, float] = {}
+        for idx in batch_indices(len(x), self.config.evaluation.batch_size):
+            for key, value in self.compute_loss(x[idx.to(self.device)]).items():
+                totals[key] = totals.get(key, 0.0) + value.item() * len(idx)
+        return {key: value / len(x) for key, value in totals.items()}
+
+    def end_epoch(self, epoch: int, train_logs: dict, val_logs: dict, seconds: float) -> None:
+        """Log the epoch, step the scheduler, track the best model, checkpoint, early-stop."""
+        trainer, state = self.config.trainer, self.state
+        val_loss = val_logs["loss"]
+        history = state["history"]
+        for prefix, logs in (("train", train_logs), ("val", val_logs)):
+            for key, value in logs.items():
+                name = prefix if key == "loss" else f"{prefix}_{key}"
+                history.setdefault(name, []).append(value)
+                self.writer.add_scalar(f"epoch/{name}", value, epoch + 1)
+        lr = self.optimizer.param_groups[0]["lr"]
+        history.setdefault("lr", []).append(lr)
+        self.writer.add_scalar("epoch/learning_rate", lr, epoch + 1)
+        self.writer.add_scalar("epoch/seconds", seconds, epoch + 1)
+        if self.scheduler is not None:
+            self.scheduler.step(val_loss) if trainer.scheduler == "plateau" else self.scheduler.step()
+        improved = val_loss < state["best_val"] - trainer.min_delta
+        if improved:
+            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        patience = trainer.early_stopping_patience
+        state["stopped_early"] = patience is not None and state["bad_epochs"] > patience
+        state["epoch"] = epoch + 1
+        logger.info("epoch %d/%d  train %.5g  val %.5g  lr %.2e  %.2fs%s", epoch + 1, trainer.epochs,
+                    train_logs["loss"], val_loss, lr, seconds, "  *best*" if improved else "")
+        self.writer.flush()
+        self.save("last.pt")
+        if improved:
+            self.save("best.pt")
+        if state["stopped_early"]:
+            logger.info("Early stopping: no improvement for %d epochs", state["bad_epochs"])
+
+    # ----- checkpoints -----------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (see DESIGN.md)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            **{key: self.state[key] for key in ("epoch", "global_step", "best_val", "best_epoch",
+                                                "bad_epochs", "stopped_early", "history")},
+            "rng": get_rng_state(),
+            "scaler": self.scaler.state_dict(),
+            "scoring": self.scoring,
+            "config": json.loads(json.dumps(self.config)),
+        }
+
+    def save(self, name: str) -> None:
+        """Atomically write ``checkpoints/<name>``."""
+        save_checkpoint(self.checkpoint_state(), self.ckpt_dir / name)
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Load a training checkpoint written by :meth:`save`."""
+        load_model_state(self.model, ckpt["model"], self.ckpt_dir / "last.pt")
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler"):
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        for key in self.state:
+            self.state[key] = ckpt[key]
+        self.scaler = Scaler.from_state_dict(ckpt["scaler"])
+        self.scoring = ckpt.get("scoring") or {}
+        set_rng_state(ckpt["rng"])
+
+
+def select_device(name: str) -> torch.device:
+    """"auto" picks CUDA when available, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError('device: "cuda" was asked for but no CUDA device is available; use "auto" or "cpu"')
+    return torch.device(name)
+
+
+def build_component(registry: Any, section: dict[str, Any], **required: Any) -> Any:
+    """Call the registered entry ``section.name`` with the section's keys plus ``required``."""
+    params = {key: value for key, value in section.items() if key != "name"}
+    return registry.get(section["name"])(**required, **params)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int) -> Any:
+    """None, ReduceLROnPlateau on the validation loss, or cosine annealing over the epochs."""
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return None

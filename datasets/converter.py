@@ -1,0 +1,277 @@
+"""Simulated DC-DC power-converter telemetry and the ``converter`` loader.
+
+Each window holds ``time_steps`` samples of three sensors (voltage in V, current
+in A, temperature in °C) taken every :data:`SAMPLE_PERIOD_S` seconds. Normal
+windows vary from one to the next (set-point offset, load level and slew, ripple
+phase and frequency, ambient temperature); anomalies are added on top of a normal
+window, in one sensor and one segment only:
+
+* ``voltage_spike``: a short positive (over-voltage) half-sine burst,
+* ``current_oscillation``: an extra sinusoid at :data:`OSC_CYCLES_PER_SAMPLE`,
+* ``temperature_drift``: a linear ramp that then holds to the end of the window.
+
+``anomaly_magnitude`` is in units of the affected sensor's :data:`NOISE_STD`, so
+magnitude 1 is buried in the noise and 8 stands out clearly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from datasets.base import NORMAL, DataSplits, split_normal_only
+from utils.errors import ConfigError
+from utils.registry import register_dataset
+
+SENSORS = ("voltage", "current", "temperature")
+ANOMALY_TYPES = ("voltage_spike", "current_oscillation", "temperature_drift")
+AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current",
+                   "temperature_drift": "temperature"}
+DEFAULT_MAGNITUDE = 6.0  # in units of the affected sensor's noise std
+
+SAMPLE_PERIOD_S = 0.01  # s between samples (100 Hz telemetry)
+NOISE_STD = {"voltage": 0.05, "current": 0.2, "temperature": 0.25}  # V, A, °C
+V_NOMINAL = 48.0  # V, output set point
+V_OFFSET = 0.3  # V, per-window set-point error, uniform in ±V_OFFSET
+V_RIPPLE = 0.2  # V, ripple amplitude
+DROOP_OHM = 0.02  # V/A, output-voltage droop per ampere above LOAD_NOMINAL
+LOAD_RANGE = (8.0, 12.0)  # A, per-window load level, uniform
+LOAD_NOMINAL = 10.0  # A
+LOAD_SLEW = 1.0  # A/s, per-window load slew, uniform in ±LOAD_SLEW
+I_RIPPLE = 0.4  # A, inductor ripple amplitude (90° behind the voltage ripple)
+RIPPLE_CYCLES_PER_SAMPLE = 0.1  # cycles/sample: switching ripple as aliased by sampling
+RIPPLE_JITTER = 0.02  # relative, per-window ripple frequency spread, uniform in ±
+AMBIENT_RANGE = (40.0, 45.0)  # °C, per-window starting temperature, uniform
+HEATING_RATE = 0.01  # °C/s per A², heat-sink warming rate ∝ load²
+OSC_CYCLES_PER_SAMPLE = 0.23  # cycles/sample, faulty-control-loop oscillation
+SPIKE_FRACTION = 0.05  # spike length as a share of the window (>= MIN_SPIKE samples)
+MIN_SPIKE = 2  # samples
+MIN_SEGMENT = 5  # samples; a segment shorter than this is no oscillation/drift
+
+
+def spike_length(time_steps: int) -> int:
+    """Samples in a voltage spike: ``SPIKE_FRACTION`` of the window, at least ``MIN_SPIKE``."""
+    return max(MIN_SPIKE, int(round(SPIKE_FRACTION * time_steps)))
+
+
+def segment_length(time_steps: int, length: float) -> int:
+    """Samples in an oscillation/drift segment: ``length`` of the window, at least 1."""
+    return min(time_steps, max(1, int(round(length * time_steps))))
+
+
+def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Simulate normal converter windows.
+
+    Args:
+        n: number of windows.
+        time_steps: samples per window.
+        rng: random generator.
+
+    Returns:
+        (n, time_steps, 3) float32: voltage (V), current (A), temperature (°C).
+    """
+    t = np.arange(time_steps, dtype=np.float64)[None, :]  # (1, T) samples
+    seconds = t * SAMPLE_PERIOD_S
+    freq = RIPPLE_CYCLES_PER_SAMPLE * (1.0 + rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, (n, 1)))
+    angle = 2.0 * np.pi * freq * t + rng.uniform(0.0, 2.0 * np.pi, (n, 1))  # (n, T)
+    level = rng.uniform(*LOAD_RANGE, (n, 1))
+    load = level + rng.uniform(-LOAD_SLEW, LOAD_SLEW, (n, 1)) * seconds  # (n, T) A
+    voltage = (V_NOMINAL + rng.uniform(-V_OFFSET, V_OFFSET, (n, 1))
+               - DROOP_OHM * (load - LOAD_NOMINAL) + V_RIPPLE * np.sin(angle))
+    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    temperature = rng.uniform(*AMBIENT_RANGE, (n, 1)) + HEATING_RATE * level**2 * seconds
+    x = np.stack([voltage, current, temperature], axis=-1)
+    noise_std = np.array([NOISE_STD[s] for s in SENSORS])
+    x += rng.standard_normal(x.shape) * noise_std
+    return x.astype(np.float32)
+
+
+def _starts(count: int, time_steps: int, seg_len: int, position: float | None,
+            rng: np.random.Generator) -> np.ndarray:
+    """Segment start per window, shape (count,): fixed (clipped to fit) or uniform random."""
+    last = time_steps - seg_len
+    if position is None:
+        return rng.integers(0, last + 1, size=count)
+    return np.full(count, min(int(round(position * time_steps)), last))
+
+
+def _spike(count: int, time_steps: int, position: float | None, rng: np.random.Generator) -> np.ndarray:
+    """Half-sine bursts with peak 1, shape (count, time_steps)."""
+    seg = spike_length(time_steps)
+    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
+    inside = (k >= 0) & (k < seg)
+    shape = np.sin(np.pi * (k + 1) / (seg + 1)) * inside
+    return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1
+
+
+def _oscillation(count: int, time_steps: int, seg: int, position: float | None,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Unit-amplitude sinusoid at OSC_CYCLES_PER_SAMPLE inside the segment, (count, time_steps)."""
+    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
+    phase = rng.uniform(0.0, 2.0 * np.pi, (count, 1))
+    return np.sin(2.0 * np.pi * OSC_CYCLES_PER_SAMPLE * k + phase) * ((k >= 0) & (k < seg))
+
+
+def _drift(count: int, time_steps: int, seg: int, position: float | None,
+           rng: np.random.Generator) -> np.ndarray:
+    """Ramp from 0 at the start to 1 at the segment's end, then held, (count, time_steps)."""
+    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
+    return np.clip((k + 1) / seg, 0.0, 1.0)
+
+
+def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
+                     position: float | None, length: float, rng: np.random.Generator) -> np.ndarray:
+    """Add anomalies to copies of normal windows.
+
+    Args:
+        x_normal: normal windows, shape (N, T, 3), physical units.
+        kinds: per-window ``"normal"`` or a name from :data:`ANOMALY_TYPES`, shape (N,).
+        magnitude: peak (spike, drift) or amplitude (oscillation) of the anomaly
+            in units of the affected sensor's :data:`NOISE_STD`.
+        position: segment start as a fraction of the window in [0, 1] (clipped
+            so the segment fits), or None for a uniformly random start per window.
+        length: oscillation/drift segment length as a fraction of the window.
+        rng: random generator.
+
+    Returns:
+        (N, T, 3) float32 copy; only the anomalous windows' affected sensor changed.
+    """
+    kinds = np.asarray(kinds, dtype=str)
+    unknown = set(kinds.tolist()) - set(ANOMALY_TYPES) - {NORMAL}
+    if unknown:
+        raise ValueError(f"unknown kinds {sorted(unknown)}; valid: {NORMAL}, {', '.join(ANOMALY_TYPES)}")
+    x = np.array(x_normal, dtype=np.float32, copy=True)
+    time_steps = x.shape[1]
+    seg = segment_length(time_steps, length)
+    makers = {
+        "voltage_spike": lambda c: _spike(c, time_steps, position, rng),
+        "current_oscillation": lambda c: _oscillation(c, time_steps, seg, position, rng),
+        "temperature_drift": lambda c: _drift(c, time_steps, seg, position, rng),
+    }
+    for kind, sensor in AFFECTED_SENSOR.items():
+        rows = np.flatnonzero(kinds == kind)
+        if len(rows):
+            bump = magnitude * NOISE_STD[sensor] * makers[kind](len(rows))
+            x[rows, :, SENSORS.index(sensor)] += bump.astype(np.float32)
+    return x
+
+
+def anomaly_counts(n_anomalies: int, anomaly_types: list[str]) -> dict[str, int]:
+    """Split ``n_anomalies`` evenly between types (the first types take the remainder)."""
+    base, extra = divmod(n_anomalies, len(anomaly_types))
+    return {kind: base + (i < extra) for i, kind in enumerate(anomaly_types)}
+
+
+def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
+                       anomaly_magnitude: float, anomaly_position: float | None,
+                       anomaly_length: float, anomaly_types: list[str],
+                       seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate a shuffled mix of normal and anomalous windows.
+
+    Args:
+        n_samples: total windows.
+        time_steps: samples per window.
+        anomaly_fraction: share of windows that are anomalous, split evenly by type.
+        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
+        anomaly_position: segment start as a fraction of the window, or None (random).
+        anomaly_length: oscillation/drift segment length as a fraction of the window.
+        anomaly_types: names from :data:`ANOMALY_TYPES` to include.
+        seed: seeds ``np.random.default_rng``.
+
+    Returns:
+        ``(x, kind)``: (n_samples, time_steps, 3) float32 windows and (n_samples,)
+        str kinds (``"normal"`` or the anomaly type).
+    """
+    rng = np.random.default_rng(seed)
+    counts = anomaly_counts(int(round(anomaly_fraction * n_samples)), list(anomaly_types))
+    kind = np.array([NORMAL] * (n_samples - sum(counts.values()))
+                    + [k for k, c in counts.items() for _ in range(c)])
+    kind = kind[rng.permutation(n_samples)]
+    x = simulate_normal(n_samples, time_steps, rng)
+    x = inject_anomalies(x, kind, anomaly_magnitude, anomaly_position, anomaly_length, rng)
+    return x, kind
+
+
+def _fail(name: str, value: object, valid: str) -> None:
+    raise ConfigError(f"data.{name}: invalid value {value!r}; {valid}")
+
+
+def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
+                    anomaly_magnitude: float, anomaly_position: float | None,
+                    anomaly_length: float, anomaly_types: list[str],
+                    val_fraction: float, test_fraction: float) -> None:
+    """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
+    if isinstance(anomaly_types, str) or not anomaly_types:
+        _fail("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
+    bad = [k for k in anomaly_types if k not in ANOMALY_TYPES]
+    if bad or len(set(anomaly_types)) != len(anomaly_types):
+        _fail("anomaly_types", list(anomaly_types),
+              f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
+    for name, value in (("n_samples", n_samples), ("time_steps", time_steps)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            _fail(name, value, "expected a positive integer")
+    for name, value in (("anomaly_fraction", anomaly_fraction), ("val_fraction", val_fraction),
+                        ("test_fraction", test_fraction)):
+        if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
+            _fail(name, value, "expected a number strictly between 0 and 1")
+    if val_fraction + test_fraction >= 1.0:
+        _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
+    if not (isinstance(anomaly_magnitude, (int, float)) and 0.0 < anomaly_magnitude < math.inf):
+        _fail("anomaly_magnitude", anomaly_magnitude, "expected a positive finite number (noise stds)")
+    if anomaly_position is not None and not (isinstance(anomaly_position, (int, float))
+                                             and 0.0 <= anomaly_position <= 1.0):
+        _fail("anomaly_position", anomaly_position, "expected a number in [0, 1] or null (random)")
+    if not (isinstance(anomaly_length, (int, float)) and 0.0 < anomaly_length <= 1.0):
+        _fail("anomaly_length", anomaly_length, "expected a number in (0, 1]")
+    if segment_length(time_steps, anomaly_length) < MIN_SEGMENT or spike_length(time_steps) >= time_steps:
+        _fail("time_steps", time_steps,
+              f"anomaly_length * time_steps must give at least {MIN_SEGMENT} samples; "
+              f"need time_steps >= {math.ceil((MIN_SEGMENT - 0.5) / anomaly_length)} "
+              f"for anomaly_length={anomaly_length}")
+    n_anomalies = int(round(anomaly_fraction * n_samples))
+    if n_anomalies < len(anomaly_types):
+        _fail("anomaly_fraction", anomaly_fraction,
+              f"gives {n_anomalies} anomalies for {len(anomaly_types)} types; "
+              "raise it or data.n_samples so every type gets at least one")
+
+
+@register_dataset("converter")
+def load_converter(
+    seed: int,
+    n_samples: int = 3000,
+    time_steps: int = 100,
+    anomaly_fraction: float = 0.2,
+    anomaly_magnitude: float = DEFAULT_MAGNITUDE,
+    anomaly_position: float | None = None,
+    anomaly_length: float = 0.2,
+    anomaly_types: list[str] | tuple[str, ...] = ANOMALY_TYPES,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> DataSplits:
+    """Simulate converter windows and split them normal-only for train/val.
+
+    Args:
+        seed: seeds the simulation and the split.
+        n_samples, time_steps, anomaly_fraction, anomaly_magnitude, anomaly_position,
+        anomaly_length, anomaly_types: see :func:`simulate_converter`
+            (``anomaly_types`` defaults to all of :data:`ANOMALY_TYPES`).
+        val_fraction: share of normals for validation.
+        test_fraction: share of normals for the test split (plus every anomaly).
+
+    Returns:
+        DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS`
+        and ``info`` holding the generator parameters and counts per kind per split.
+    """
+    types = anomaly_types if isinstance(anomaly_types, str) else list(anomaly_types or [])
+    params = dict(n_samples=n_samples, time_steps=time_steps, anomaly_fraction=anomaly_fraction,
+                  anomaly_magnitude=anomaly_magnitude, anomaly_position=anomaly_position,
+                  anomaly_length=anomaly_length, anomaly_types=types)
+    validate_params(**params, val_fraction=val_fraction, test_fraction=test_fraction)
+    x, kind = simulate_converter(**params, seed=seed)
+    train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
+    counts = {name: {k: int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
+              for name, s in (("train", train), ("val", val), ("test", test))}
+    info = {"dataset": "converter", **params, "anomaly_types": list(types), "seed": int(seed),
+            "val_fraction": val_fraction, "test_fraction": test_fraction,
+            "noise_std": dict(NOISE_STD), "sample_period_s": SAMPLE_PERIOD_S, "counts": counts}
+    return DataSplits(train=train, val=val, test=test, feature_names=list(SENSORS), info=info)

@@ -1,0 +1,245 @@
+"""Download a zip archive, verify it and its members, and install them atomically.
+
+:func:`download_archive` streams a URL (``https://``, ``http://`` or ``file://``)
+to a temporary file next to the target folder, checks checksums, extracts into a
+temporary folder and only then moves the files into place. On any failure it
+raises :class:`~utils.errors.DataError` and leaves nothing behind.
+
+Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id is
+``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from utils.errors import ConfigError, DataError
+
+CHECKSUM_KINDS = ("sha256", "gitblob")
+_HEX_LENGTHS = {"sha256": 64, "gitblob": 40}
+_CHUNK = 1 << 16
+_TIMEOUT_S = 60.0
+
+
+def file_checksum(path: Path, kind: str) -> str:
+    """Hex digest of a file.
+
+    Args:
+        path: file to hash.
+        kind: ``"sha256"`` or ``"gitblob"`` (git's blob id, a sha1 with a header).
+
+    Returns:
+        Lower-case hex digest.
+    """
+    if kind == "sha256":
+        digest = hashlib.sha256()
+    elif kind == "gitblob":
+        digest = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
+    else:
+        raise ConfigError(f"unknown checksum kind {kind!r}; valid kinds: {', '.join(CHECKSUM_KINDS)}")
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_checksum(spec: str) -> tuple[str, str]:
+    """Split ``"kind:hex"`` into ``(kind, lower-case hex)``; ConfigError if malformed."""
+    kind, _, value = str(spec).partition(":")
+    value = value.strip().lower()
+    if (kind not in _HEX_LENGTHS or len(value) != _HEX_LENGTHS[kind]
+            or any(c not in "0123456789abcdef" for c in value)):
+        raise ConfigError(
+            f"invalid checksum {spec!r}; expected 'sha256:<64 hex digits>' or 'gitblob:<40 hex digits>'"
+        )
+    return kind, value
+
+
+def download_archive(
+    url: str,
+    data_dir: Path,
+    archive_sha256: str | None,
+    file_checksums: dict[str, str],
+    progress: bool = True,
+) -> None:
+    """Download a zip, verify it, and move its files into ``data_dir``.
+
+    Args:
+        url: where the zip lives (``https://``, ``http://`` or ``file://``).
+        data_dir: folder receiving the files (created if missing); members are
+            stored under their base names.
+        archive_sha256: expected sha256 of the zip itself (hex), or None to skip.
+        file_checksums: base name of a member -> ``"sha256:<hex>"`` or
+            ``"gitblob:<hex>"``. Only these members are installed; when empty,
+            every file in the zip is.
+        progress: show a tqdm progress bar while downloading.
+
+    Raises:
+        DataError: download failed, bad zip, missing member or checksum mismatch;
+            nothing is left behind (no temporary file or folder, no new file).
+    """
+    data_dir = Path(data_dir)
+    expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
+    archive_expected = _archive_checksum(archive_sha256)
+    created = _make_dirs(data_dir.parent)
+    archive = tmp_dir = None
+    installed: list[Path] = []
+    try:
+        try:
+            archive = _temp(data_dir, folder=False)
+            got = _fetch(url, archive, progress)
+            if archive_expected is not None and got != archive_expected:
+                raise DataError(
+                    f"checksum mismatch for the archive downloaded from {url}: "
+                    f"expected sha256 {archive_expected}, got sha256 {got}"
+                )
+            tmp_dir = _temp(data_dir, folder=True)
+            files = _extract(archive, tmp_dir, sorted(expected), url)
+            _verify(files, expected, url)
+            _install(files, data_dir, created, installed, url)
+        finally:
+            if archive is not None:
+                archive.unlink(missing_ok=True)
+            if tmp_dir is not None:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+    except BaseException:
+        _undo(installed, created)
+        raise
+
+
+def _archive_checksum(spec: str | None) -> str | None:
+    """Normalise the archive sha256 (plain hex or ``sha256:<hex>``)."""
+    if spec is None or spec == "":
+        return None
+    text = str(spec)
+    return parse_checksum(text if text.startswith("sha256:") else f"sha256:{text}")[1]
+
+
+def _temp(data_dir: Path, folder: bool) -> Path:
+    """Create a hidden temporary file or folder next to ``data_dir``."""
+    prefix = f".{data_dir.name}-download-"
+    try:
+        if folder:
+            return Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=prefix))
+        fd, name = tempfile.mkstemp(dir=data_dir.parent, prefix=prefix, suffix=".zip.part")
+        os.close(fd)
+        return Path(name)
+    except OSError as exc:
+        raise DataError(f"cannot create a temporary file in {data_dir.parent}: {exc}") from exc
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; return those created, outermost first."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create folder {folder}: {exc}") from exc
+    return missing
+
+
+def _fetch(url: str, dest: Path, progress: bool) -> str:
+    """Stream ``url`` into ``dest`` with a progress bar; return its sha256."""
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, open(dest, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=f"downloading {PurePosixPath(url).name}", disable=not progress) as bar:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise DataError(f"could not download {url}: {exc}") from exc
+    if total is not None and received != total:
+        raise DataError(f"could not download {url}: got {received} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _extract(archive: Path, dest: Path, names: list[str], url: str) -> dict[str, Path]:
+    """Extract the members named ``names`` (all files if empty) into ``dest``."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = _members_by_name(zf, url)
+            missing = [n for n in names if n not in members]
+            if missing:
+                raise DataError(
+                    f"the archive from {url} lacks {', '.join(missing)}; "
+                    f"it holds: {', '.join(sorted(members)) or '(no files)'}"
+                )
+            out = {}
+            for name in names or sorted(members):
+                out[name] = dest / name
+                with zf.open(members[name]) as src, open(out[name], "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+            return out
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise DataError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"cannot extract the archive from {url}: {exc}") from exc
+
+
+def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo]:
+    """Map base name -> member for the regular files of a zip (skips macOS junk)."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if info.is_dir() or not parts or parts[0] == "__MACOSX" or parts[-1].startswith("."):
+            continue
+        if parts[-1] in members:
+            raise DataError(f"the archive from {url} holds two files named {parts[-1]}")
+        members[parts[-1]] = info
+    if not members:
+        raise DataError(f"the archive from {url} holds no files")
+    return members
+
+
+def _verify(files: dict[str, Path], expected: dict[str, tuple[str, str]], url: str) -> None:
+    """Raise DataError on the first member whose checksum differs."""
+    for name, (kind, want) in expected.items():
+        got = file_checksum(files[name], kind)
+        if got != want:
+            raise DataError(
+                f"checksum mismatch for {name} in the archive from {url}: "
+                f"expected {kind}:{want}, got {kind}:{got}"
+            )
+
+
+def _install(files: dict[str, Path], data_dir: Path, created: list[Path],
+             installed: list[Path], url: str) -> None:
+    """Move verified files into ``data_dir``, recording new dirs/files for undo."""
+    try:
+        if not data_dir.exists():
+            data_dir.mkdir()
+            created.append(data_dir)
+        for name, src in files.items():
+            dst = data_dir / name
+            existed = dst.exists()
+            os.replace(src, dst)
+            if not existed:
+                installed.append(dst)
+    except OSError as exc:
+        raise DataError(f"cannot install the files from {url} into {data_dir}: {exc}") from exc
+
+
+def _undo(installed: list[Path], created: list[Path]) -> None:
+    """Remove files installed and folders created by a failed download."""
+    for path in installed:
+        path.unlink(missing_ok=True)
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass

@@ -1,0 +1,71 @@
+"""Variational autoencoder over flattened windows (Kingma & Welling, 2014)."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from utils.registry import register_model
+from utils.types import PositiveInt
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+@register_model("vae")
+class VAE(nn.Module):
+    """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))).
+
+    Args:
+        time_steps: window length T.
+        n_features: number of sensors F.
+        hidden_sizes: encoder layer widths; the decoder mirrors them.
+        latent_dim: size D of z.
+        output_activation: "sigmoid" for inputs scaled to [0, 1], "none" otherwise.
+    """
+
+    def __init__(
+        self,
+        time_steps: int,
+        n_features: int,
+        hidden_sizes: list[PositiveInt] = [128, 64],  # noqa: B006 (read-only default)
+        latent_dim: PositiveInt = 8,
+        output_activation: Literal["sigmoid", "none"] = "sigmoid",
+    ) -> None:
+        super().__init__()
+        self.window_shape = (time_steps, n_features)
+        input_dim = time_steps * n_features
+        self.encoder = _mlp([input_dim, *hidden_sizes])
+        last = hidden_sizes[-1] if hidden_sizes else input_dim
+        self.to_mu = nn.Linear(last, latent_dim)
+        self.to_logvar = nn.Linear(last, latent_dim)
+        decoder_sizes = [latent_dim, *reversed(hidden_sizes)]
+        self.decoder = nn.Sequential(_mlp(decoder_sizes), nn.Linear(decoder_sizes[-1], input_dim))
+        self.output = nn.Sigmoid() if output_activation == "sigmoid" else nn.Identity()
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F) -> mu, logvar, each (B, D)."""
+        h = self.encoder(x.flatten(1))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(B, D) -> reconstruction (B, T, F)."""
+        return self.output(self.decoder(z)).view(-1, *self.window_shape)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Sample z in training mode, use the posterior mean in eval mode.
+
+        Args:
+            x: (B, T, F).
+
+        Returns:
+            (x_hat (B, T, F), mu (B, D), logvar (B, D)).
+        """
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decode(z), mu, logvar

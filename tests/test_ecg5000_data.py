@@ -1,0 +1,363 @@
+"""ECG5000 parsers, archive download and the ``ecg5000`` loader.
+
+Uses the shared TRAIN files read-only; everything written goes under tmp_path.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import shutil
+import socket
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets import ecg5000
+from datasets.base import NORMAL
+from datasets.download import download_archive, file_checksum
+from datasets.ecg5000 import (
+    TRAIN_TXT_GITBLOB,
+    TRAIN_TXT_SHA256,
+    find_split_file,
+    load_ecg5000,
+    read_ucr,
+    read_ucr_arff,
+    read_ucr_ts,
+    read_ucr_txt,
+)
+from utils.errors import ConfigError, DataError
+from utils.registry import DATASETS
+
+TRAIN_COUNTS = {1: 292, 2: 177, 3: 10, 4: 19, 5: 2}
+TS_HEADER = "#comment\n@problemName X\n@seriesLength 2\n@data\n"
+ARFF_HEADER = (
+    "% comment\n@relation X\n@attribute a numeric\n@attribute b numeric\n@attribute t {1,2}\n@data\n"
+)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _tree(folder: Path) -> set[str]:
+    """Every path under ``folder`` (relative), to spot leftovers."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rows(x: np.ndarray) -> list[bytes]:
+    return [row.tobytes() for row in x.reshape(len(x), -1)]
+
+
+@pytest.fixture()
+def train_bytes(shared_ecg_dir: Path) -> bytes:
+    return (shared_ecg_dir / "ECG5000_TRAIN.txt").read_bytes()
+
+
+@pytest.fixture()
+def train_zip(tmp_path: Path, train_bytes: bytes) -> Path:
+    """A zip holding the shared TRAIN.txt inside a sub-folder, plus a README."""
+    serve = tmp_path / "serve"
+    serve.mkdir()
+    return _zip(serve / "ECG5000.zip", {"ECG5000/ECG5000_TRAIN.txt": train_bytes, "README.md": b"hi"})
+
+
+@pytest.fixture()
+def http_url(train_zip: Path) -> Iterator[str]:
+    """Serve the zip's folder from 127.0.0.1 on a free port; yield the zip's URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(train_zip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{train_zip.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ----------------------------------------------------------------------------- parsers
+def test_three_formats_agree(shared_ecg_dir: Path) -> None:
+    x, labels = read_ucr_txt(shared_ecg_dir / "ECG5000_TRAIN.txt")
+    assert x.shape == (500, 140) and x.dtype == np.float32 and labels.dtype == np.int64
+    assert dict(zip(*np.unique(labels, return_counts=True))) == TRAIN_COUNTS
+    for reader, suffix in ((read_ucr_ts, ".ts"), (read_ucr_arff, ".arff")):
+        x2, labels2 = reader(shared_ecg_dir / f"ECG5000_TRAIN{suffix}")
+        np.testing.assert_array_equal(x2, x)
+        np.testing.assert_array_equal(labels2, labels)
+        x3, _ = read_ucr(shared_ecg_dir / f"ECG5000_TRAIN{suffix}")
+        np.testing.assert_array_equal(x3, x)
+
+
+def test_known_checksums_match_shared_files(shared_ecg_dir: Path) -> None:
+    path = shared_ecg_dir / "ECG5000_TRAIN.txt"
+    assert file_checksum(path, "gitblob") == TRAIN_TXT_GITBLOB
+    assert file_checksum(path, "sha256") == TRAIN_TXT_SHA256
+    assert file_checksum(shared_ecg_dir / "ECG5000_TRAIN.ts", "gitblob") == ecg5000.TRAIN_TS_GITBLOB
+    assert file_checksum(shared_ecg_dir / "ECG5000_TRAIN.arff", "gitblob") == ecg5000.TRAIN_ARFF_GITBLOB
+
+
+def test_find_split_file_prefers_txt_then_ts_then_arff(tmp_path: Path) -> None:
+    assert find_split_file(tmp_path, "TRAIN") is None
+    for suffix in (".arff", ".ts", ".txt"):
+        (tmp_path / f"ECG5000_TRAIN{suffix}").write_text("")
+        assert find_split_file(tmp_path, "TRAIN") == tmp_path / f"ECG5000_TRAIN{suffix}"
+    assert find_split_file(tmp_path, "TEST") is None
+
+
+def test_unknown_suffix_lists_valid_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ECG5000_TRAIN.csv"
+    path.write_text("1,2,3\n")
+    with pytest.raises(DataError, match=r"ECG5000_TRAIN\.csv.*\.txt, \.ts, \.arff"):
+        read_ucr(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragments"),
+    [
+        ("bad_number.txt", "1 0.5 0.6\n1 0.5 abc\n", ["line 2", "'abc'", "number"]),
+        ("ragged.txt", "1 0.5 0.6\n\n1 0.5\n", ["line 3", "2 fields, expected 3", "different lengths"]),
+        ("nan.txt", "1 0.5 0.6\n2 nan 0.1\n", ["line 2", "NaN or inf"]),
+        ("overflow.txt", "1 0.5 0.6\n2 1e300 0.1\n", ["line 2", "NaN or inf"]),
+        ("empty.txt", "", ["no data rows"]),
+        ("blank.txt", "\n   \n", ["no data rows"]),
+        ("half_label.txt", "1.5 0.5 0.6\n", ["line 1", "label"]),
+        ("inf.ts", TS_HEADER + "0.1,0.2:1\n0.5,inf:1\n", ["line 6", "NaN or inf"]),
+        ("ragged.ts", TS_HEADER + "0.1,0.2:1\n0.1:2\n", ["line 6", "different lengths"]),
+        ("no_colon.ts", TS_HEADER + "0.1,0.2,1\n", ["line 5", "v1,...,vT:label"]),
+        ("empty.ts", TS_HEADER, ["no data rows"]),
+        ("bad.arff", ARFF_HEADER + "0.1,x,1\n", ["line 7", "'x'"]),
+        ("ragged.arff", ARFF_HEADER + "0.1,0.2,1\n0.1,2\n", ["line 8", "different lengths"]),
+        ("no_data.arff", "@relation X\n@attribute a numeric\n", ["@data"]),
+    ],
+)
+def test_malformed_files_raise_data_error(
+    tmp_path: Path, name: str, content: str, fragments: list[str]
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError) as info:
+        read_ucr(path)
+    message = str(info.value)
+    assert name in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_missing_file_is_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="nothing.txt.*not found"):
+        read_ucr(tmp_path / "nothing.txt")
+
+
+# ----------------------------------------------------------------------------- download
+@pytest.mark.parametrize("spec", [f"gitblob:{TRAIN_TXT_GITBLOB}", f"sha256:{TRAIN_TXT_SHA256}"])
+def test_download_file_url_installs_verified_files(tmp_path: Path, train_zip: Path, train_bytes: bytes,
+                                                   spec: str) -> None:
+    data_dir = tmp_path / "new" / "ECG5000"
+    download_archive(
+        train_zip.as_uri(), data_dir, _sha256(train_zip), {"ECG5000_TRAIN.txt": spec}, progress=False
+    )
+    assert _tree(data_dir) == {"ECG5000_TRAIN.txt"}
+    assert (data_dir / "ECG5000_TRAIN.txt").read_bytes() == train_bytes
+    assert _tree(data_dir.parent) == {"ECG5000", "ECG5000/ECG5000_TRAIN.txt"}
+
+
+def test_download_without_checksums_installs_every_file(tmp_path: Path, train_zip: Path) -> None:
+    data_dir = tmp_path / "ECG5000"
+    download_archive(train_zip.as_uri(), data_dir, None, {}, progress=True)
+    assert _tree(data_dir) == {"ECG5000_TRAIN.txt", "README.md"}
+
+
+def test_download_over_http(tmp_path: Path, http_url: str, train_bytes: bytes) -> None:
+    data_dir = tmp_path / "data" / "ECG5000"
+    download_archive(http_url, data_dir, None, {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}"},
+                     progress=False)
+    assert (data_dir / "ECG5000_TRAIN.txt").read_bytes() == train_bytes
+    assert _tree(data_dir.parent) == {"ECG5000", "ECG5000/ECG5000_TRAIN.txt"}
+
+
+def _assert_fails_cleanly(tmp_path: Path, url: str, sha: str | None, checksums: dict[str, str],
+                          fragments: list[str]) -> None:
+    """Run a failing download into an existing and a fresh folder; nothing may be left."""
+    parent = tmp_path / "parent"
+    (parent / "ECG5000").mkdir(parents=True, exist_ok=True)
+    (parent / "ECG5000" / "keep.txt").write_text("x")
+    before = _tree(tmp_path)
+    for data_dir in (parent / "ECG5000", tmp_path / "fresh" / "deep" / "ECG5000"):
+        with pytest.raises(DataError) as info:
+            download_archive(url, data_dir, sha, checksums, progress=False)
+        for fragment in fragments:
+            assert fragment in str(info.value)
+        assert _tree(tmp_path) == before
+
+
+def test_archive_sha256_mismatch_leaves_nothing(tmp_path: Path, train_zip: Path) -> None:
+    wrong = "0" * 64
+    expected = [train_zip.as_uri(), f"expected sha256 {wrong}", f"got sha256 {_sha256(train_zip)}"]
+    _assert_fails_cleanly(tmp_path, train_zip.as_uri(), wrong, {}, expected)
+
+
+def test_member_checksum_mismatch_leaves_nothing(tmp_path: Path, train_zip: Path) -> None:
+    wrong = "1" * 64
+    _assert_fails_cleanly(tmp_path, train_zip.as_uri(), None, {"ECG5000_TRAIN.txt": f"sha256:{wrong}"},
+                          ["ECG5000_TRAIN.txt", f"expected sha256:{wrong}", f"got sha256:{TRAIN_TXT_SHA256}"])
+
+
+def test_member_absent_from_zip_leaves_nothing(tmp_path: Path, train_zip: Path) -> None:
+    checksums = {"ECG5000_TRAIN.txt": f"sha256:{TRAIN_TXT_SHA256}", "ECG5000_TEST.txt": "sha256:" + "2" * 64}
+    _assert_fails_cleanly(tmp_path, train_zip.as_uri(), None, checksums, ["lacks ECG5000_TEST.txt"])
+
+
+def test_bad_zip_leaves_nothing(tmp_path: Path) -> None:
+    bogus = tmp_path / "serve" / "bogus.zip"
+    bogus.parent.mkdir()
+    bogus.write_bytes(b"not a zip at all")
+    _assert_fails_cleanly(tmp_path, bogus.as_uri(), None, {}, ["not a valid zip", bogus.as_uri()])
+
+
+def test_network_errors_name_the_url(tmp_path: Path, http_url: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/ECG5000.zip"
+    missing_file = (tmp_path / "absent.zip").as_uri()
+    for url in (http_url.replace("ECG5000.zip", "absent.zip"), closed, missing_file):
+        _assert_fails_cleanly(tmp_path, url, None, {}, [f"could not download {url}"])
+
+
+def test_invalid_checksum_spec_is_config_error(tmp_path: Path, train_zip: Path) -> None:
+    with pytest.raises(ConfigError, match="sha256:<64 hex digits>"):
+        download_archive(train_zip.as_uri(), tmp_path / "d", None, {"ECG5000_TRAIN.txt": "md5:abc"})
+    assert not (tmp_path / "d").exists()
+
+
+# ----------------------------------------------------------------------------- loader
+@pytest.fixture()
+def train_only_dir(tmp_path: Path, shared_ecg_dir: Path) -> Path:
+    folder = tmp_path / "ECG5000"
+    folder.mkdir()
+    shutil.copy(shared_ecg_dir / "ECG5000_TRAIN.txt", folder)
+    return folder
+
+
+@pytest.fixture()
+def fake_test_dir(train_only_dir: Path, shared_ecg_dir: Path) -> Path:
+    """TRAIN.txt plus the shared TRAIN.ts renamed to ECG5000_TEST.ts."""
+    shutil.copy(shared_ecg_dir / "ECG5000_TRAIN.ts", train_only_dir / "ECG5000_TEST.ts")
+    return train_only_dir
+
+
+def test_registered() -> None:
+    assert DATASETS.get("ecg5000") is load_ecg5000
+
+
+def test_missing_data_message(tmp_path: Path) -> None:
+    folder = tmp_path / "nowhere"
+    for protocol in ("official", "merged"):
+        with pytest.raises(DataError) as info:
+            load_ecg5000(0, data_dir=str(folder), protocol=protocol)
+        message = str(info.value)
+        for fragment in (str(folder), "ECG5000_TRAIN.txt", "ECG5000_TRAIN.ts", "ECG5000_TRAIN.arff",
+                         "data.download: true", "ECG5000.zip"):
+            assert fragment in message
+    assert not folder.exists()
+
+
+def test_official_without_test_file_names_test_files(train_only_dir: Path) -> None:
+    with pytest.raises(DataError, match=r"ECG5000_TEST\.txt or ECG5000_TEST\.ts or ECG5000_TEST\.arff"):
+        load_ecg5000(0, data_dir=str(train_only_dir))
+
+
+def test_unknown_protocol_is_config_error(train_only_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="official, merged"):
+        load_ecg5000(0, data_dir=str(train_only_dir), protocol="bogus")
+
+
+def test_merged_on_train_only(train_only_dir: Path, shared_ecg_dir: Path) -> None:
+    data = load_ecg5000(0, data_dir=str(train_only_dir), protocol="merged")
+    x_all, labels = read_ucr(shared_ecg_dir / "ECG5000_TRAIN.txt")
+    assert data.train.x.shape[1:] == (140, 1) and data.feature_names == ["ecg"]
+    assert (data.train.y == 0).all() and (data.val.y == 0).all()
+    assert set(data.train.kind) == set(data.val.kind) == {NORMAL}
+    assert int(data.test.y.sum()) == 208
+    assert data.anomaly_kinds == ["class_2", "class_3", "class_4", "class_5"]
+    assert data.info["class_counts"]["test"] == {"class_2": 177, "class_3": 10, "class_4": 19, "class_5": 2,
+                                                 NORMAL: 58}
+    parts = [set(_rows(s.x)) for s in (data.train, data.val, data.test)]
+    assert sum(map(len, parts)) == 500 and set.union(*parts) == set(_rows(x_all))
+    assert "TRAIN alone" in data.info["notes"][0] and data.info["files"]["test"] is None
+    json.dumps(data.info)
+    again = load_ecg5000(0, data_dir=str(train_only_dir), protocol="merged")
+    other = load_ecg5000(1, data_dir=str(train_only_dir), protocol="merged")
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(again, name).x, getattr(data, name).x)
+    assert not np.array_equal(other.train.x, data.train.x)
+
+
+def test_official_with_fake_test_file(fake_test_dir: Path, shared_ecg_dir: Path) -> None:
+    data = load_ecg5000(3, data_dir=str(fake_test_dir), protocol="official", val_fraction=0.25)
+    x_all, labels = read_ucr(shared_ecg_dir / "ECG5000_TRAIN.txt")
+    assert (data.train.y == 0).all() and (data.val.y == 0).all()
+    assert len(data.val) == 73 and len(data.train) + len(data.val) == 292
+    assert set(_rows(data.train.x)).isdisjoint(_rows(data.val.x))
+    assert len(data.test) == 500 and sorted(_rows(data.test.x)) == sorted(_rows(x_all))
+    assert int(data.test.y.sum()) == 208 and not (np.diff(data.test.y) >= 0).all()  # shuffled
+    assert data.info["files"]["test"].endswith("ECG5000_TEST.ts")
+    json.dumps(data.info)
+    again = load_ecg5000(3, data_dir=str(fake_test_dir), protocol="official", val_fraction=0.25)
+    np.testing.assert_array_equal(again.test.x, data.test.x)
+    np.testing.assert_array_equal(again.val.x, data.val.x)
+
+
+def test_merged_with_test_file_pools_both(fake_test_dir: Path) -> None:
+    data = load_ecg5000(0, data_dir=str(fake_test_dir), protocol="merged")
+    assert len(data.train) + len(data.val) + len(data.test) == 1000
+    assert int(data.test.y.sum()) == 416 and data.info["notes"] == []
+
+
+def test_series_length_mismatch_names_file(train_only_dir: Path) -> None:
+    (train_only_dir / "ECG5000_TEST.txt").write_text("1 0.1 0.2\n2 0.3 0.4\n")
+    with pytest.raises(DataError, match=r"ECG5000_TEST\.txt.*2 values.*140"):
+        load_ecg5000(0, data_dir=str(train_only_dir))
+
+
+def test_unknown_label_names_file(train_only_dir: Path) -> None:
+    (train_only_dir / "ECG5000_TEST.txt").write_text("7 " + " ".join(["0.1"] * 140) + "\n")
+    with pytest.raises(DataError, match=r"ECG5000_TEST\.txt.*labels \[7\]"):
+        load_ecg5000(0, data_dir=str(train_only_dir))
+
+
+def test_loader_downloads_missing_files(tmp_path: Path, train_bytes: bytes,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    members = {"ECG5000_TRAIN.txt": train_bytes, "ECG5000_TEST.txt": train_bytes}
+    archive = _zip(tmp_path / "ECG5000.zip", members)
+    monkeypatch.setitem(ecg5000.DEFAULT_FILE_CHECKSUMS, "ECG5000_TEST.txt", f"gitblob:{TRAIN_TXT_GITBLOB}")
+    folder = tmp_path / "data" / "ECG5000"
+    data = load_ecg5000(0, data_dir=str(folder), download=True, url=archive.as_uri(),
+                        sha256=_sha256(archive), progress=False)
+    assert _tree(folder) == {"ECG5000_TRAIN.txt", "ECG5000_TEST.txt"} and len(data.test) == 500
+
+
+def test_loader_download_rejects_wrong_test_file(train_only_dir: Path, train_bytes: bytes) -> None:
+    archive = _zip(train_only_dir.parent / "ECG5000.zip", {"ECG5000_TEST.txt": train_bytes})
+    with pytest.raises(DataError, match="checksum mismatch for ECG5000_TEST.txt"):
+        load_ecg5000(0, data_dir=str(train_only_dir), download=True, url=archive.as_uri(), progress=False)
+    assert _tree(train_only_dir.parent) == {"ECG5000", "ECG5000/ECG5000_TRAIN.txt", "ECG5000.zip"}

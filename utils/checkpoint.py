@@ -1,0 +1,82 @@
+"""Atomic checkpoint writing and safe loading (``weights_only=True``)."""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from utils.errors import CheckpointError
+
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "global_step")
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` atomically: a temporary file, fsync, then os.replace.
+
+    A crash at any moment leaves either the previous file or the new one, never half.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing code from it.
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt, carrying code (refused by the
+            weights-only unpickler) or lacking the keys of a training checkpoint.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, "
+            f"which is never run): {first}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
+        raise CheckpointError(f"{path}: not a checkpoint of this project (expected keys {', '.join(CHECKPOINT_KEYS)})")
+    return state
+
+
+def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:
+    """Load weights, naming the first missing, unexpected or mismatched tensor.
+
+    Raises:
+        CheckpointError: the checkpoint belongs to another model or config.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: checkpoint is for another model: missing tensors {missing[:5]}, "
+            f"unexpected tensors {unexpected[:5]}"
+        )
+    for key, tensor in own.items():
+        if tuple(state_dict[key].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint but "
+                f"{tuple(tensor.shape)} in the model built from this config; the checkpoint was made "
+                "with another model config"
+            )
+    model.load_state_dict(state_dict)

@@ -1,0 +1,235 @@
+"""Load, override and validate a JSON experiment config.
+
+The file is parsed, ``--set section.key=value`` overrides are applied, and the
+result is validated in one pass: the fixed sections by pydantic models, the
+component sections (``data``, ``model``, ``loss``) against the typed keyword
+arguments of the registered loader/class they name. Every problem is reported
+as a :class:`ConfigError` naming the file and the dotted key.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from easydict import EasyDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from utils.errors import ConfigError
+from utils.registry import AGENTS, DATASETS, LOSSES, MODELS, Registry
+from utils.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
+
+STRICT = ConfigDict(strict=True, extra="forbid")
+COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
+
+
+class TrainerConfig(BaseModel):
+    """Optimisation and loop settings owned by BaseAgent."""
+
+    model_config = STRICT
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 64
+    learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    grad_clip_norm: PositiveFloat | None = None
+    scheduler: Literal["none", "plateau", "cosine"] = "none"
+    early_stopping_patience: NonNegativeInt | None = 10
+    min_delta: NonNegativeFloat = 0.0
+    log_every_n_steps: PositiveInt = 10
+    progress_bar: bool = True
+    deterministic: bool = True
+
+
+class EvaluationConfig(BaseModel):
+    """Scaling, scoring and threshold settings."""
+
+    model_config = STRICT
+    threshold_percentile: Percentile = 99.0
+    scaler: Literal["minmax", "standard", "none"] = "minmax"
+    batch_size: PositiveInt = 4096
+    make_plots: bool = True
+
+
+class RunConfig(BaseModel):
+    """The whole experiment; component sections are validated separately."""
+
+    model_config = STRICT
+    exp_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)
+    agent: str
+    description: str = ""
+    seed: NonNegativeInt = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    experiments_dir: str = "experiments"
+    data: dict[str, Any]
+    model: dict[str, Any]
+    loss: dict[str, Any]
+    trainer: TrainerConfig = TrainerConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDict:
+    """Read, override and validate a config file.
+
+    Args:
+        path: JSON config file.
+        overrides: ``"section.key=value"`` strings; values are parsed as JSON
+            when possible (``5``, ``true``, ``[64, 32]``), else taken as strings.
+
+    Returns:
+        The resolved config (defaults filled in) as an EasyDict.
+
+    Raises:
+        ConfigError: naming the file (or ``--set``) and the dotted key.
+    """
+    raw = read_json_config(path)
+    for item in overrides or []:
+        apply_override(raw, item)
+    return validate_config(raw, source=str(path))
+
+
+def read_json_config(path: str | Path) -> dict[str, Any]:
+    """Parse a JSON object from ``path``; errors give file, line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config file ({err})") from None
+    if not text.strip():
+        raise ConfigError(f"{path}: config file is empty; expected a JSON object such as configs/vae_converter.json")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override to ``raw`` in place."""
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set trainer.epochs=5")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is not a section")
+    node[parts[-1]] = value
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
+    """Validate a parsed config dict; see :func:`load_config`."""
+    try:
+        run = RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source, RunConfig)) from None
+    resolved = run.model_dump()
+    _check_name(AGENTS, run.agent, "agent", source)
+    for section, registry in COMPONENTS.items():
+        resolved[section] = _validate_component(section, registry, raw[section], source)
+    _check_agent_compatibility(resolved, source)
+    return EasyDict(resolved)
+
+
+def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
+    """Keyword arguments of ``target`` that a config may set: ``{name: (type, default)}``.
+
+    Arguments without a default (``seed``, ``n_features``...) are supplied by the
+    agent, not the config.
+    """
+    func = target.__init__ if inspect.isclass(target) else target
+    hints = typing.get_type_hints(func, include_extras=True)
+    params = {}
+    for name, param in inspect.signature(func).parameters.items():
+        if param.default is inspect.Parameter.empty or name == "self":
+            continue
+        params[name] = (hints.get(name, Any), param.default)
+    return params
+
+
+def _validate_component(section: str, registry: Registry, raw: Any, source: str) -> dict[str, Any]:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(
+            f"{source}: {section}: expected an object with a \"name\"; valid names: {', '.join(registry.names())}"
+        )
+    name = raw["name"]
+    target = _check_name(registry, name, f"{section}.name", source)
+    fields = {key: (hint, default) for key, (hint, default) in config_params(target).items()}
+    schema = create_model(f"{section}:{name}", __config__=STRICT, **fields)
+    params = {k: v for k, v in raw.items() if k != "name"}
+    try:
+        checked = schema.model_validate(params)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source, schema, prefix=(section,))) from None
+    return {"name": name, **checked.model_dump()}
+
+
+def _check_name(registry: Registry, name: Any, key: str, source: str) -> Any:
+    if not isinstance(name, str) or name not in registry:
+        hint = _closest(str(name), registry.names())
+        raise ConfigError(
+            f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; "
+            f"valid {registry.kind}s: {', '.join(registry.names())}"
+        )
+    return registry.get(name)
+
+
+def _check_agent_compatibility(resolved: dict[str, Any], source: str) -> None:
+    agent_cls = AGENTS.get(resolved["agent"])
+    for section in ("model", "loss", "data"):
+        allowed = getattr(agent_cls, f"supported_{section}", None)
+        name = resolved[section]["name"]
+        if allowed is not None and name not in allowed:
+            raise ConfigError(
+                f"{source}: {section}.name: agent {resolved['agent']!r} cannot use {section} {name!r}; "
+                f"it supports: {', '.join(allowed)}"
+            )
+
+
+def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], prefix: tuple = ()) -> str:
+    lines = []
+    for e in err.errors():
+        loc = prefix + tuple(str(p) for p in e["loc"])
+        dotted = ".".join(loc)
+        if e["type"] == "extra_forbidden":
+            known = _fields_at(schema, tuple(str(p) for p in e["loc"][:-1]))
+            lines.append(f"{source}: {dotted}: unknown key{_closest(str(e['loc'][-1]), known)}; "
+                         f"valid keys here: {', '.join(known)}")
+        elif e["type"] == "missing":
+            lines.append(f"{source}: {dotted}: required key is missing")
+        else:
+            lines.append(f"{source}: {dotted}: {e['msg']}, got {_show(e.get('input'))}")
+    return "\n".join(lines)
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    for part in loc:
+        field = schema.model_fields.get(part)
+        if field is None or not (inspect.isclass(field.annotation) and issubclass(field.annotation, BaseModel)):
+            return []
+        schema = field.annotation
+    return list(schema.model_fields)
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+    return f" (did you mean {json.dumps(match[0])}?)" if match else ""
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,204 @@
+"""Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, scores.
+
+Same conventions as :mod:`utils.plots` (object-oriented Matplotlib only, figures
+returned, colours from :func:`utils.plots.kind_colors`); import them from either
+module.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+from .plots import (SERIES_COLORS, _as_kinds, _as_windows, _feature_names, _figure_legend,
+                    _legend, _ordered_kinds, kind_colors)
+
+__all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
+_REFERENCE_COLOR = "#555555"
+
+
+def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
+                         feature_names: list[str]) -> Figure:
+    """Original vs. reconstruction for the first sample of each kind.
+
+    One panel per kind (``normal`` first, then anomaly kinds by name), laid out
+    in ``ceil(n/2)`` rows x 2 columns (one row when n <= 2). Each feature has its
+    own colour; solid = original, dashed = reconstruction. Inputs are expected to
+    be scaled (e.g. to [0, 1]) so that all features share one y axis. One figure
+    legend (below the panels) names the feature colours and line styles.
+
+    Args:
+        x: Original windows, shape (N, T, F) (or (N, T)).
+        x_hat: Reconstructions, same shape as ``x``.
+        kind: Kind of each window, shape (N,).
+        feature_names: F feature names.
+
+    Returns:
+        The figure; each panel title holds the kind, sample index and its MSE.
+    """
+    x, x_hat = _as_windows(x), _as_windows(x_hat, "x_hat")
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x has shape {x.shape} but x_hat has shape {x_hat.shape}")
+    kind = _as_kinds(kind, len(x))
+    names = _feature_names(feature_names, x.shape[2])
+    kinds = _ordered_kinds(kind)
+    n = len(kinds)
+    rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
+    fig = Figure(figsize=(max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    steps = np.arange(x.shape[1])
+    handles = [Line2D([], [], color=SERIES_COLORS[i % len(SERIES_COLORS)], label=name)
+               for i, name in enumerate(names) if len(names) <= len(SERIES_COLORS)]
+    handles += [Line2D([], [], color="black", label="original"),
+                Line2D([], [], color="black", ls="--", label="reconstruction")]
+    for ax, k in zip(axes, kinds):
+        i = int(np.flatnonzero(kind == k)[0])
+        for f in range(x.shape[2]):
+            color = SERIES_COLORS[f % len(SERIES_COLORS)]
+            ax.plot(steps, x[i, :, f], color=color, lw=1.5)
+            ax.plot(steps, x_hat[i, :, f], color=color, lw=1.5, ls="--")
+        mse = float(np.mean((x[i] - x_hat[i]) ** 2))
+        ax.set_title(f"{k} (sample {i}), MSE = {mse:.3g}", color=kind_colors(kinds)[k])
+        ax.set_xlabel("Time step")
+        ax.set_ylabel("Scaled value")
+        ax.grid(alpha=0.3)
+    for ax in axes[n:]:
+        ax.remove()
+    fig.suptitle("Reconstruction quality: original (solid) vs. reconstruction (dashed)")
+    _figure_legend(fig, handles)
+    return fig
+
+
+def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
+    """ROC curves (left) and precision-recall curves (right) for each score.
+
+    Args:
+        y_true: Binary labels, shape (N,); 1 (or True) = anomaly.
+        scores: ``{score name: anomaly scores, shape (N,)}``; higher = more anomalous.
+
+    Returns:
+        The figure; legends give ROC AUC and average precision (AP) per score,
+        with the chance diagonal and the base-rate line for reference. When
+        ``y_true`` holds one class only the curves are undefined and a note says so.
+    """
+    y = np.asarray(y_true).astype(int).ravel()
+    both = 0 < y.sum() < len(y)
+    fig = Figure(figsize=(11.5, 5.0), layout="constrained")
+    ax_roc, ax_pr = fig.subplots(1, 2)
+    for i, (name, values) in enumerate(scores.items()):
+        s = np.asarray(values, dtype=float).ravel()
+        if len(s) != len(y):
+            raise ValueError(f"score {name!r} has {len(s)} values but y_true has {len(y)}")
+        if not both:
+            continue
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        fpr, tpr, _ = roc_curve(y, s)
+        ax_roc.plot(fpr, tpr, color=color, lw=1.8, label=f"{name} (AUC = {roc_auc_score(y, s):.3f})")
+        precision, recall, _ = precision_recall_curve(y, s)
+        ax_pr.plot(recall, precision, color=color, lw=1.8, drawstyle="steps-post",
+                   label=f"{name} (AP = {average_precision_score(y, s):.3f})")
+    base = float(y.mean()) if len(y) else 0.0
+    ax_roc.plot([0, 1], [0, 1], ls="--", color=_REFERENCE_COLOR, lw=1, label="chance (AUC = 0.5)")
+    ax_pr.axhline(base, ls="--", color=_REFERENCE_COLOR, lw=1, label=f"base rate = {base:.3f}")
+    for ax, title, xlabel, ylabel, loc in (
+            (ax_roc, "ROC curve", "False positive rate", "True positive rate", "lower right"),
+            (ax_pr, "Precision-recall curve", "Recall", "Precision", "lower left")):
+        ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.02), title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        if not both:
+            ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center",
+                    transform=ax.transAxes, color=_REFERENCE_COLOR,
+                    bbox={"facecolor": "white", "edgecolor": _REFERENCE_COLOR})
+        _legend(ax, loc=loc)
+    return fig
+
+
+def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("normal", "anomaly"),
+                          title: str = "Confusion matrix") -> Figure:
+    """Heatmap of a confusion matrix with counts and row-normalised percentages.
+
+    Args:
+        cm: Counts, shape (K, K); rows = true class, columns = predicted class.
+        labels: K class names, in the order of the rows.
+        title: Axes title.
+
+    Returns:
+        The figure (with a colour bar of the counts).
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (K, K) matrix, got shape {cm.shape}")
+    labels = [str(label) for label in labels]
+    k = cm.shape[0]
+    if len(labels) != k:
+        raise ValueError(f"{len(labels)} labels given for a {k}x{k} confusion matrix")
+    rows = cm.sum(axis=1, keepdims=True)
+    percent = np.divide(100.0 * cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    side = max(3.6, 1.1 * k + 1.8)
+    fig = Figure(figsize=(side + 1.4, side + 0.4), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(float(cm.max()), 1.0))
+    fig.colorbar(image, ax=ax, label="Count", shrink=0.85)
+    rotate = k > 3 or max(len(label) for label in labels) > 8
+    ax.set_xticks(range(k), labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_yticks(range(k), labels)
+    fontsize = 12 if k <= 3 else 10 if k <= 6 else 8
+    for (r, c), count in np.ndenumerate(cm):
+        dark = count > 0.55 * image.norm.vmax
+        text = f"{count:g}\n{percent[r, c]:.1f}%" if rows[r, 0] > 0 else f"{count:g}"
+        ax.text(c, r, text, ha="center", va="center", fontsize=fontsize,
+                color="white" if dark else "black")
+    ax.set(title=title, xlabel="Predicted", ylabel="True")
+    return fig
+
+
+def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
+                         title: str, xlabel: str = "Anomaly score") -> Figure:
+    """Overlaid score distributions, normal vs. each anomaly kind.
+
+    All kinds share the same bins. When every score (and the threshold) is
+    positive and they span more than two decades, bins are log-spaced, the x axis
+    is logarithmic and densities are per log10 unit.
+
+    Args:
+        scores: Anomaly score per sample, shape (N,).
+        kind: Kind of each sample, shape (N,).
+        threshold: Decision threshold, drawn as a dashed vertical line; None: no line.
+        title: Axes title.
+        xlabel: Label of the x axis.
+
+    Returns:
+        The figure.
+    """
+    s = np.asarray(scores, dtype=float).ravel()
+    kind = _as_kinds(kind, len(s))
+    values = np.append(s, threshold) if threshold is not None else s
+    log = bool(np.all(values > 0)) and values.max() / values.min() > 100
+    u = np.log10(s) if log else s
+    nbins = int(np.clip(np.sqrt(len(s)) * 1.5, 10, 60))
+    edges = np.histogram_bin_edges(u, bins=nbins)
+    colors = kind_colors(kind)
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = fig.subplots()
+    top = 0.0
+    for k in _ordered_kinds(kind):
+        mask = kind == k
+        density, _ = np.histogram(u[mask], bins=edges, density=True)
+        top = max(top, float(density.max()))
+        x_edges = 10 ** edges if log else edges
+        ax.stairs(density, x_edges, fill=True, alpha=0.3, color=colors[k])
+        ax.stairs(density, x_edges, color=colors[k], lw=1.5, label=f"{k} (n={int(mask.sum())})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", lw=1.3, label=f"threshold = {threshold:.4g}")
+    if log:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1.25 * top if top > 0 else 1.0)  # head room for the legend
+    ax.set(title=title, xlabel=xlabel + (" (log scale)" if log else ""),
+           ylabel="Density per log10 unit" if log else "Density")
+    ax.grid(alpha=0.3)
+    _legend(ax, loc="best")
+    return fig

@@ -1,0 +1,147 @@
+"""End-of-run evaluation: thresholds, metrics, per-window scores, plots, TensorBoard.
+
+Reads the agent only through its public hooks (score, reconstruct, ...), so
+every agent gets the same outputs.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from utils.metrics import evaluate_scores, format_metrics_table, to_jsonable
+from utils.run_folder import write_json
+from utils.thresholds import best_f1_threshold, percentile_threshold, predict
+
+logger = logging.getLogger("anomaly")
+
+
+def evaluate_run(agent: Any) -> dict[str, Any]:
+    """Score the test split with the best weights and write everything to ``out/``.
+
+    Thresholds come from the validation normals only; the best-F1 threshold on the
+    test labels is reported beside them, marked as not deployable.
+
+    Returns:
+        The metrics written to ``out/metrics.json``.
+    """
+    out_dir = agent.run_dir / "out"
+    best_path = agent.ckpt_dir / "best.pt"
+    best = load_checkpoint(best_path, map_location=agent.device)
+    load_model_state(agent.model, best["model"], best_path)
+    agent.model.eval()
+    with torch.inference_mode():
+        agent.scoring = agent.fit_scoring(agent.train_x, agent.val_x)
+        val_scores = agent.score(agent.val_x)
+        test = agent.data.test
+        test_x = agent.to_tensor(test.x)
+        scores = agent.score(test_x)
+    percentile = agent.config.evaluation.threshold_percentile
+    thresholds = {name: percentile_threshold(s, percentile) for name, s in val_scores.items()}
+    agent.scoring["thresholds"] = thresholds
+    best["scoring"] = agent.scoring
+    save_checkpoint(best, best_path)
+    results = evaluate_scores(test.y, test.kind, scores, thresholds)
+    for name, s in scores.items():
+        if 0 < test.y.sum() < len(test.y):
+            threshold, f1 = best_f1_threshold(test.y, s)
+            results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
+    metrics = to_jsonable({
+        "agent": agent.config.agent,
+        "exp_name": agent.config.exp_name,
+        "threshold": {"percentile": percentile, "fitted_on": "validation normals", "values": thresholds},
+        "scores": results,
+        "splits": {split: {"n": len(getattr(agent.data, split)),
+                           "n_anomalies": int(getattr(agent.data, split).y.sum())}
+                   for split in ("train", "val", "test")},
+        "data": agent.data.info,
+        "training": {key: agent.state[key] for key in ("epoch", "global_step", "best_epoch", "stopped_early")}
+                    | {"best_val_loss": agent.state["best_val"]},
+    })
+    write_json(out_dir / "metrics.json", metrics)
+    write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, thresholds)
+    logger.info("Test set: %d windows, %d anomalies\n%s", len(test), int(test.y.sum()),
+                format_metrics_table(results))
+    log_to_tensorboard(agent, test.y, scores, metrics)
+    if agent.config.evaluation.make_plots:
+        save_figures(agent, test_x, scores, thresholds, results)
+    logger.info("Outputs in %s", out_dir)
+    return metrics
+
+
+def write_scores_csv(path: Path, y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
+                     thresholds: dict[str, float]) -> None:
+    """One row per test window: label, kind, each score and its alarm flag."""
+    names = list(scores)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "label", "kind", *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names]])
+        flags = {n: predict(scores[n], thresholds[n]) for n in names}
+        for i in range(len(y)):
+            writer.writerow([i, int(y[i]), kind[i], *[f"{scores[n][i]:.8g}" for n in names],
+                             *[int(flags[n][i]) for n in names]])
+
+
+def log_to_tensorboard(agent: Any, y: np.ndarray, scores: dict[str, np.ndarray], metrics: dict) -> None:
+    """PR curves per score and hparams with the final metrics."""
+    writer, step = agent.writer, agent.state["global_step"]
+    for name, s in scores.items():
+        span = float(s.max() - s.min()) or 1.0
+        writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
+    final = {}
+    for name, result in metrics["scores"].items():
+        for key in ("roc_auc", "pr_auc", "f1"):
+            if result.get(key) is not None:
+                final[f"final/{name}_{key}"] = result[key]
+    writer.add_hparams(flat_hparams(agent.config), final, run_name="hparams", global_step=step)
+
+
+def flat_hparams(config: Any) -> dict[str, Any]:
+    """Scalar config values flattened to dotted keys (what TensorBoard's HParams accepts)."""
+    flat: dict[str, Any] = {}
+    for section in ("data", "model", "loss", "trainer", "evaluation"):
+        for key, value in config[section].items():
+            flat[f"{section}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    flat["seed"] = config.seed
+    return flat
+
+
+def save_figures(agent: Any, test_x: torch.Tensor, scores: dict[str, np.ndarray], thresholds: dict[str, float],
+                 results: dict[str, Any]) -> None:
+    """The standard plots plus the agent's own, as PNG in out/ and TensorBoard figures."""
+    from utils import plots
+
+    test = agent.data.test
+    primary = next(iter(scores))
+    with torch.inference_mode():
+        shown = _one_per_kind(test.kind)
+        recon = agent.reconstruct(test_x[torch.from_numpy(shown).to(test_x.device)]).cpu().numpy()
+    figures = {
+        "signal_examples": plots.plot_signal_examples(test.x, test.kind, agent.data.feature_names),
+        "loss_curves": plots.plot_loss_curves(agent.state["history"]),
+        "roc_pr_curves": plots.plot_roc_pr(test.y, scores),
+        "reconstructions": plots.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown],
+                                                      agent.data.feature_names),
+        "confusion_matrix": plots.plot_confusion_matrix(
+            results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, "
+            f"{agent.config.evaluation.threshold_percentile:g}th percentile threshold)"),
+    }
+    for name, s in scores.items():
+        figures[f"score_histogram_{name}"] = plots.plot_score_histogram(s, test.kind, thresholds[name],
+                                                                        title=f"{name} score on the test set")
+    with torch.inference_mode():
+        figures.update(agent.extra_figures(test_x, scores))
+    for stem, fig in figures.items():
+        plots.save_figure(fig, agent.run_dir / "out" / f"{stem}.png")
+        agent.writer.add_figure(f"figures/{stem}", fig, agent.state["global_step"])
+
+
+def _one_per_kind(kind: np.ndarray) -> np.ndarray:
+    """Index of the first window of each kind, normal first."""
+    names = sorted(set(kind.tolist()), key=lambda k: (k != "normal", k))
+    return np.array([int(np.flatnonzero(kind == k)[0]) for k in names])

@@ -1,0 +1,114 @@
+"""The run folder: created once, never overwritten, reopened with --resume."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from utils.errors import RunFolderError
+
+SUBDIRS = ("checkpoints", "summaries", "out", "logs")
+
+
+def run_dir_of(config: Any) -> Path:
+    """``<experiments_dir>/<exp_name>`` of a validated config."""
+    return Path(config.experiments_dir) / config.exp_name
+
+
+def check_run_dir(config: Any, resume: bool) -> Path:
+    """Refuse to start over an existing run, or to resume a run that does not exist.
+
+    Nothing is written; call this before any expensive work.
+
+    Raises:
+        RunFolderError: the folder already holds a run and ``resume`` is False;
+            ``resume`` but no ``checkpoints/last.pt``.
+    """
+    run_dir = run_dir_of(config)
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume and not last.is_file():
+        raise RunFolderError(
+            f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without --resume to start it"
+        )
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise RunFolderError(
+            f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
+            f"(--set exp_name=NEW_NAME), or delete the folder"
+        )
+    return run_dir
+
+
+def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None) -> Path:
+    """Create (or reopen) the run folder and record the config and how it was started.
+
+    Raises:
+        RunFolderError: see :func:`check_run_dir`; the folder cannot be written.
+    """
+    run_dir = check_run_dir(config, resume)
+    try:
+        for sub in SUBDIRS:
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
+        probe.close()
+    except OSError as err:
+        raise RunFolderError(
+            f"cannot write the run folder {run_dir} ({err.strerror or err}); "
+            "set experiments_dir to a writable folder (--set experiments_dir=PATH)"
+        ) from None
+    if not resume:
+        write_json(run_dir / "config.json", config)
+    _record_invocation(run_dir / "environment.json", argv or sys.argv, resume)
+    return run_dir
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temporary file then os.replace)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(obj, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
+    record = json.loads(path.read_text()) if path.is_file() else {"versions": versions(), "invocations": []}
+    record["invocations"].append({
+        "argv": list(argv),
+        "resume": resume,
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    })
+    write_json(path, record)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the key libraries and the project (git commit when known)."""
+    import numpy
+    import sklearn
+    import torch
+
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "project": _git_commit()}
+    return found
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
