@@ -16,6 +16,7 @@ magnitude 1 is buried in the noise and 8 stands out clearly.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -184,12 +185,16 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
     """
     rng = np.random.default_rng(seed)
     counts = anomaly_counts(int(round(anomaly_fraction * n_samples)), list(anomaly_types))
-    kind = np.array([NORMAL] * (n_samples - sum(counts.values()))
-                    + [k for k, c in counts.items() for _ in range(c)])
-    kind = kind[rng.permutation(n_samples)]
+    names = np.array([NORMAL, *counts])
+    repeats = [n_samples - sum(counts.values()), *counts.values()]
+    kind = np.repeat(names, repeats)[rng.permutation(n_samples)]
     x = simulate_normal(n_samples, time_steps, rng)
     x = inject_anomalies(x, kind, anomaly_magnitude, anomaly_position, anomaly_length, rng)
     return x, kind
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _fail(name: str, value: object, valid: str) -> None:
@@ -201,10 +206,9 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
                     anomaly_length: float, anomaly_types: list[str],
                     val_fraction: float, test_fraction: float) -> None:
     """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
-    if isinstance(anomaly_types, str) or not anomaly_types:
+    if not isinstance(anomaly_types, (list, tuple)) or not anomaly_types:
         _fail("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
-    bad = [k for k in anomaly_types if k not in ANOMALY_TYPES]
-    if bad or len(set(anomaly_types)) != len(anomaly_types):
+    if any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
         _fail("anomaly_types", list(anomaly_types),
               f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
     for name, value in (("n_samples", n_samples), ("time_steps", time_steps)):
@@ -212,22 +216,22 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
             _fail(name, value, "expected a positive integer")
     for name, value in (("anomaly_fraction", anomaly_fraction), ("val_fraction", val_fraction),
                         ("test_fraction", test_fraction)):
-        if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
+        if not (_is_number(value) and 0.0 < value < 1.0):
             _fail(name, value, "expected a number strictly between 0 and 1")
     if val_fraction + test_fraction >= 1.0:
         _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
-    if not (isinstance(anomaly_magnitude, (int, float)) and 0.0 < anomaly_magnitude < math.inf):
+    if not (_is_number(anomaly_magnitude) and anomaly_magnitude > 0.0):
         _fail("anomaly_magnitude", anomaly_magnitude, "expected a positive finite number (noise stds)")
-    if anomaly_position is not None and not (isinstance(anomaly_position, (int, float))
+    if anomaly_position is not None and not (_is_number(anomaly_position)
                                              and 0.0 <= anomaly_position <= 1.0):
         _fail("anomaly_position", anomaly_position, "expected a number in [0, 1] or null (random)")
-    if not (isinstance(anomaly_length, (int, float)) and 0.0 < anomaly_length <= 1.0):
+    if not (_is_number(anomaly_length) and 0.0 < anomaly_length <= 1.0):
         _fail("anomaly_length", anomaly_length, "expected a number in (0, 1]")
-    if segment_length(time_steps, anomaly_length) < MIN_SEGMENT or spike_length(time_steps) >= time_steps:
+    if segment_length(time_steps, anomaly_length) < MIN_SEGMENT:
+        shortest = next(t for t in range(MIN_SEGMENT, 10**6) if segment_length(t, anomaly_length) >= MIN_SEGMENT)
         _fail("time_steps", time_steps,
               f"anomaly_length * time_steps must give at least {MIN_SEGMENT} samples; "
-              f"need time_steps >= {math.ceil((MIN_SEGMENT - 0.5) / anomaly_length)} "
-              f"for anomaly_length={anomaly_length}")
+              f"need time_steps >= {shortest} for anomaly_length={anomaly_length}")
     n_anomalies = int(round(anomaly_fraction * n_samples))
     if n_anomalies < len(anomaly_types):
         _fail("anomaly_fraction", anomaly_fraction,
@@ -262,7 +266,7 @@ def load_converter(
         DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS`
         and ``info`` holding the generator parameters and counts per kind per split.
     """
-    types = anomaly_types if isinstance(anomaly_types, str) else list(anomaly_types or [])
+    types = list(anomaly_types) if isinstance(anomaly_types, (list, tuple)) else anomaly_types
     params = dict(n_samples=n_samples, time_steps=time_steps, anomaly_fraction=anomaly_fraction,
                   anomaly_magnitude=anomaly_magnitude, anomaly_position=anomaly_position,
                   anomaly_length=anomaly_length, anomaly_types=types)

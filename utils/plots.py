@@ -162,7 +162,7 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in kinds}
     columns = [k for k in kinds if k != NORMAL_KIND] or kinds
     rows, cols = len(names), len(columns)
-    fig = Figure(figsize=(max(5.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * rows)), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * rows)), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey="row")
     steps = np.arange(x.shape[1])
     for r, feature in enumerate(names):
@@ -175,7 +175,8 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
             ax.set_xlabel("Time step")
             ax.set_ylabel(feature)
             ax.tick_params(labelleft=True, labelbottom=True)
-    fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor")
+    fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
+                 f"Example windows: {columns[0]}")
     _figure_legend(fig, [Line2D([], [], color=colors[k], lw=2, label=k) for k in kinds])
     return fig
 
@@ -216,7 +217,10 @@ def plot_loss_curves(history: dict[str, list[float]],
         ax.set_title(ax_title)
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Loss (log scale)" if log else "Loss")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = max([len(v) for v in group.values()], default=1)
+        if epochs <= 10:
+            ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         if group:
             _legend(ax, loc="best")

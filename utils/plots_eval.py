@@ -7,6 +7,7 @@ module.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,11 @@ from .plots import (SERIES_COLORS, _as_kinds, _as_windows, _feature_names, _figu
 
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
 _REFERENCE_COLOR = "#555555"
+
+
+def _wrap(title: str, width_in: float) -> str:
+    """Break a long title into lines that fit a figure ``width_in`` inches wide."""
+    return textwrap.fill(title, width=max(24, int(width_in * 8.5)))
 
 
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
@@ -152,7 +158,7 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
         text = f"{count:g}\n{percent[r, c]:.1f}%" if rows[r, 0] > 0 else f"{count:g}"
         ax.text(c, r, text, ha="center", va="center", fontsize=fontsize,
                 color="white" if dark else "black")
-    ax.set(title=title, xlabel="Predicted", ylabel="True")
+    ax.set(title=_wrap(title, side + 1.4), xlabel="Predicted", ylabel="True")
     return fig
 
 
@@ -197,7 +203,7 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     if log:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.25 * top if top > 0 else 1.0)  # head room for the legend
-    ax.set(title=title, xlabel=xlabel + (" (log scale)" if log else ""),
+    ax.set(title=_wrap(title, 7.5), xlabel=xlabel + (" (log scale)" if log else ""),
            ylabel="Density per log10 unit" if log else "Density")
     ax.grid(alpha=0.3)
     _legend(ax, loc="best")
