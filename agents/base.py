@@ -114,8 +114,9 @@ class BaseAgent:
 
         from utils.reporting import evaluate_run
 
-        self.writer = SummaryWriter(str(self.run_dir / "summaries"),
-                                    purge_step=self.state["global_step"] or None)
+        # On resume, TensorBoard hides events the interrupted run logged after this checkpoint.
+        resumed_at = self.state["global_step"]
+        self.writer = SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None)
         try:
             self.train()
             return evaluate_run(self)

@@ -123,7 +123,7 @@ def save_figures(agent: Any, test_x: torch.Tensor, scores: dict[str, np.ndarray]
         recon = agent.reconstruct(test_x[torch.from_numpy(shown).to(test_x.device)]).cpu().numpy()
     figures = {
         "signal_examples": plots.plot_signal_examples(test.x, test.kind, agent.data.feature_names),
-        "loss_curves": plots.plot_loss_curves(agent.state["history"]),
+        "loss_curves": plots.plot_loss_curves({k: v for k, v in agent.state["history"].items() if k != "lr"}),
         "roc_pr_curves": plots.plot_roc_pr(test.y, scores),
         "reconstructions": plots.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown],
                                                       agent.data.feature_names),
