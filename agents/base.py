@@ -57,7 +57,7 @@ class BaseAgent:
         self.data = self.load_data()
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x)
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
-        self.model = self.build_model().to(self.device)
+        self.model = self.build_model(self.model_inputs()).to(self.device)
         self.loss_fn = build_component(LOSSES, config.loss)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=trainer.learning_rate,
                                           weight_decay=trainer.weight_decay)
@@ -99,9 +99,33 @@ class BaseAgent:
         """Run the configured dataset loader with the run's seed."""
         return build_component(DATASETS, self.config.data, seed=self.config.seed)
 
-    def build_model(self) -> nn.Module:
+    def build_model(self, model_inputs: dict[str, Any]) -> nn.Module:
         """Instantiate the configured model with the data-derived arguments."""
-        return build_component(MODELS, self.config.model, **self.model_inputs())
+        return build_component(MODELS, self.config.model, **model_inputs)
+
+    @classmethod
+    def for_inference(cls, checkpoint_path: Path, device: str = "auto") -> "BaseAgent":
+        """An agent ready to score new windows from a finished run's ``best.pt``.
+
+        No training data is loaded: the model is rebuilt from the checkpoint's
+        config and data-derived arguments, with its scaler, score statistics and
+        thresholds.
+        """
+        from easydict import EasyDict
+
+        ckpt = load_checkpoint(Path(checkpoint_path))
+        agent = cls.__new__(cls)
+        agent.config = EasyDict(ckpt["config"])
+        agent.device = select_device(device)
+        agent.run_dir = Path(checkpoint_path).resolve().parents[1]
+        agent.ckpt_dir = agent.run_dir / "checkpoints"
+        agent.scaler = Scaler.from_state_dict(ckpt["scaler"])
+        agent.scoring = ckpt.get("scoring") or {}
+        agent.model_kwargs = ckpt["model_inputs"]
+        agent.model = agent.build_model(agent.model_kwargs).to(agent.device)
+        load_model_state(agent.model, ckpt["model"], Path(checkpoint_path))
+        agent.model.eval()
+        return agent
 
     def to_tensor(self, x: np.ndarray) -> Tensor:
         """Scale windows (N, T, F) and move them to the device."""
@@ -228,6 +252,7 @@ class BaseAgent:
             **{key: self.state[key] for key in ("epoch", "global_step", "best_val", "best_epoch",
                                                 "bad_epochs", "stopped_early", "history")},
             "rng": get_rng_state(),
+            "model_inputs": self.model_inputs(),
             "scaler": self.scaler.state_dict(),
             "scoring": self.scoring,
             "config": json.loads(json.dumps(self.config)),

@@ -133,3 +133,21 @@ def test_quality_floor_recon_auc_per_anomaly_type(tmp_path):
     per_kind = metrics["scores"]["reconstruction"]["per_kind"]
     for kind, result in per_kind.items():
         assert result["roc_auc"] >= 0.95, (kind, result)
+
+
+def test_for_inference_scores_like_the_run(finished_run):
+    """best.pt alone (no training data) rebuilds a scorer giving the run's test scores."""
+    import numpy as np
+
+    from agents.vae import VAEAgent
+    from datasets.converter import load_converter
+
+    agent = VAEAgent.for_inference(finished_run / "checkpoints" / "best.pt", device="cpu")
+    config = json.loads((finished_run / "config.json").read_text())
+    params = {k: v for k, v in config["data"].items() if k != "name"}
+    test = load_converter(seed=config["seed"], **params).test
+    with torch.inference_mode():
+        scores = agent.score(agent.to_tensor(test.x))
+    table = np.genfromtxt(finished_run / "out" / "scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    np.testing.assert_allclose(scores["latent_mahalanobis"], table["score_latent_mahalanobis"], rtol=1e-6)
+    assert set(agent.scoring["thresholds"]) == set(SCORES)
