@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> dict:
     agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume)
     create_run_dir(config, args.resume)
     setup_logging(run_dir / "logs" / "train.log")
-    logger.info("Run folder: %s  (device %s, %d train / %d val / %d test windows)", run_dir, agent.device,
-                len(agent.data.train), len(agent.data.val), len(agent.data.test))
+    data = agent.data
+    logger.info("Run folder: %s  (device %s)", run_dir, agent.device)
+    logger.info("Windows (N, T, F): train %s, val %s, test %s with %d anomalies; features %s",
+                data.train.x.shape, data.val.x.shape, data.test.x.shape, int(data.test.y.sum()),
+                ", ".join(data.feature_names))
     return agent.run()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import classification_report
 
 from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from utils.metrics import evaluate_scores, format_metrics_table, to_jsonable
@@ -65,8 +66,11 @@ def evaluate_run(agent: Any) -> dict[str, Any]:
     })
     write_json(out_dir / "metrics.json", metrics)
     write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, thresholds)
-    logger.info("Test set: %d windows, %d anomalies\n%s", len(test), int(test.y.sum()),
-                format_metrics_table(results))
+    primary = next(iter(scores))
+    logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
+                len(test), int(test.y.sum()), format_metrics_table(results), primary, thresholds[primary],
+                classification_report(test.y, predict(scores[primary], thresholds[primary]),
+                                      target_names=["normal", "anomaly"], digits=3, zero_division=0))
     log_to_tensorboard(agent, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
         save_figures(agent, test_x, scores, thresholds, results)
