@@ -16,6 +16,7 @@ from sklearn.metrics import classification_report
 
 from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from utils.metrics import evaluate_scores, format_metrics_table, to_jsonable
+from utils.report import write_report
 from utils.run_folder import write_json
 from utils.thresholds import best_f1_threshold, percentile_threshold, predict
 
@@ -70,10 +71,11 @@ def evaluate_run(agent: Any) -> dict[str, Any]:
     logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
                 len(test), int(test.y.sum()), format_metrics_table(results), primary, thresholds[primary],
                 classification_report(test.y, predict(scores[primary], thresholds[primary]),
-                                      target_names=["normal", "anomaly"], digits=3, zero_division=0))
+                                      labels=[0, 1], target_names=["normal", "anomaly"], digits=3, zero_division=0))
     log_to_tensorboard(agent, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
         save_figures(agent, test_x, scores, thresholds, results)
+    write_report(agent.run_dir, agent.config, metrics)
     logger.info("Outputs in %s", out_dir)
     return metrics
 

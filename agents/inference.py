@@ -1,0 +1,294 @@
+"""Score new data with a finished run: ``python main.py CONFIG --mode score --input F --output scores.csv``.
+
+The run folder named by the config (``experiments_dir/exp_name``) gives
+``checkpoints/best.pt``: model, fitted scaler, score statistics and the alarm
+thresholds (fitted on validation normals). The input is cut into windows of the
+trained length, scaled with the run's scaler and scored; each window gets a row
+
+    window, start_row, [start_<timestamp column>], score_<name>..., alarm_<name>...,
+    contrib_<feature>..., top_feature
+
+``contrib_<feature>`` is that sensor's reconstruction error averaged over the
+window (squared for the VAE, absolute for the recurrent AE, in scaled units;
+their mean over the features equals the reconstruction score), and
+``top_feature`` the sensor with the largest one: where to look first when an
+alarm fires.
+
+Inputs:
+
+* CSV: header naming the columns, one row per time step. It must hold every
+  feature the model was trained on (any order); the run's timestamp and label
+  columns (csv dataset) may be present and are not used as features; any other
+  column is an error.
+* NPY: ``(rows, F)`` time steps (windowed like a CSV) or ``(N, T, F)`` ready
+  windows with ``T`` the trained window length; features in training order.
+
+Large inputs are read block by block (CSV lines in chunks, NPY memory-mapped)
+and the output is written as it goes, so memory stays bounded whatever the
+file's size. The output appears only when the whole input scored (written to a
+temporary file, then renamed).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
+from utils.errors import CheckpointError, DataError
+from utils.export import reconstruction_spec
+from utils.registry import AGENTS
+from utils.scores import feature_contributions
+from utils.thresholds import predict
+
+logger = logging.getLogger("anomaly")
+
+
+def load_scorer(run_dir: Path, device: str = "auto") -> Any:
+    """The run's agent rebuilt from ``best.pt`` for scoring, checked to hold thresholds.
+
+    Raises:
+        CheckpointError: no best.pt, or a run that never finished its evaluation.
+    """
+    import agents  # noqa: F401  (fills the registries)
+    from utils.checkpoint import load_checkpoint
+
+    best = Path(run_dir) / "checkpoints" / "best.pt"
+    if not best.is_file():
+        raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
+                              "or point CONFIG at the run's config (experiments_dir and exp_name)")
+    agent_name = load_checkpoint(best)["config"]["agent"]
+    agent = AGENTS.get(agent_name).for_inference(best, device=device)
+    if not agent.scoring.get("thresholds"):
+        raise CheckpointError(f"{best}: holds no alarm thresholds: the run stopped before its evaluation; "
+                              "finish it with --resume first")
+    return agent
+
+
+def trained_window_length(agent: Any) -> int:
+    """Window length T the run was trained on (checkpoint, else the model or score statistics)."""
+    length = getattr(agent, "window_length", None) or agent.model_kwargs.get("time_steps")
+    if not length and "error_mean" in agent.scoring:  # recurrent AE: error Gaussian over T*F
+        length = agent.scoring["error_mean"].numel() // len(agent.scaler.offset)
+    if not length:
+        raise CheckpointError("cannot tell the trained window length from best.pt; retrain with this version")
+    return int(length)
+
+
+def trained_feature_names(agent: Any) -> list[str] | None:
+    """Feature names stored in best.pt (None for checkpoints written before they were stored)."""
+    names = getattr(agent, "feature_names", None)
+    return list(names) if names else None
+
+
+# ----- inputs --------------------------------------------------------------------------
+class _Input:
+    """An input file opened for streaming: row blocks or ready windows."""
+
+    def __init__(self, path: Path, agent: Any, window_length: int, stride: int | None, chunk_rows: int) -> None:
+        self.path, self.window_length, self.chunk_rows = path, window_length, chunk_rows
+        self.n_features = len(agent.scaler.offset)
+        self.features = trained_feature_names(agent) or [f"feature_{i}" for i in range(self.n_features)]
+        self.stride = stride or window_length
+        self.time_column: str | None = None
+        self.windows_given = False
+        suffix = path.suffix.lower()
+        if not path.is_file():
+            raise DataError(f"{path}: input file not found")
+        if suffix == ".npy":
+            self._open_npy()
+        elif suffix in (".csv", ".txt"):
+            self._open_csv(agent)
+        else:
+            raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .csv or .npy")
+        if self.windows_given and stride is not None:
+            raise DataError(f"{path}: holds ready windows (N, T, F); --stride applies to (rows, F) input only")
+
+    def _open_npy(self) -> None:
+        try:
+            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise DataError(f"{self.path}: not a readable .npy array ({err})") from None
+        if arr.dtype.kind not in "fiu":
+            raise DataError(f"{self.path}: dtype {arr.dtype} is not numeric")
+        if arr.ndim not in (2, 3) or arr.shape[-1] != self.n_features:
+            raise DataError(f"{self.path}: shape {arr.shape}; expected (rows, {self.n_features}) time steps or "
+                            f"(N, {self.window_length}, {self.n_features}) windows of features {self.features}")
+        if arr.ndim == 3 and arr.shape[1] != self.window_length:
+            raise DataError(f"{self.path}: windows of {arr.shape[1]} time steps, but the model was trained on "
+                            f"windows of {self.window_length} (shape {arr.shape}); pass (rows, F) time steps to "
+                            "window them here")
+        self.array = arr
+        self.windows_given = arr.ndim == 3
+        self.n_rows = arr.shape[0] if arr.ndim == 2 else None
+
+    def _open_csv(self, agent: Any) -> None:
+        header = read_header(self.path)
+        data = agent.config.data
+        ignorable = [c for c in (data.get("timestamp_column"), data.get("label_column")) if c]
+        names = trained_feature_names(agent)
+        if names is None:  # old checkpoint: take the header's columns in order
+            names = [c for c in header if c not in ignorable]
+            if len(names) != self.n_features:
+                raise DataError(f"{self.path}: {len(names)} feature columns ({', '.join(names)}), but the model "
+                                f"was trained on {self.n_features}")
+            self.features = names
+        missing = [c for c in self.features if c not in header]
+        unexpected = [c for c in header if c not in self.features and c not in ignorable]
+        if missing or unexpected:
+            parts = ([f"missing column(s) {missing}"] if missing else []) + (
+                [f"unexpected column(s) {unexpected}"] if unexpected else [])
+            raise DataError(f"{self.path}: line 1: {'; '.join(parts)}; the model was trained on the features "
+                            f"{self.features}" + (f" (columns {ignorable} may also be present)" if ignorable else ""))
+        self.header = header
+        time_column = data.get("timestamp_column")
+        self.time_column = time_column if time_column in header else None
+
+    def windows(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """``(start rows or None, windows (n, T, F) float64, timestamps at the starts or None)`` per batch."""
+        if self.windows_given:
+            for i in range(0, len(self.array), batch):
+                chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
+                _check_finite_windows(chunk, i, self.path, self.features)
+                yield np.arange(i, i + len(chunk)), chunk, None
+            return
+        yield from iter_windows(self._blocks(), self.window_length, self.stride, batch)
+
+    def _blocks(self) -> Iterator[Block]:
+        self.rows_read = 0
+        if hasattr(self, "header"):
+            text = [self.time_column] if self.time_column else []
+            for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows):
+                self.rows_read = block.first_row + len(block.values)
+                yield block
+            return
+        for start in range(0, self.n_rows, self.chunk_rows):
+            values = np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                r, c = (int(v[0]) for v in np.nonzero(bad))
+                raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds "
+                                f"{'NaN' if np.isnan(values[r, c]) else 'inf'}")
+            self.rows_read = start + len(values)
+            yield Block(start, values)
+
+
+def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: list[str]) -> None:
+    bad = ~np.isfinite(chunk)
+    if bad.any():
+        w, t, f = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(f"{path}: window {first + w}, time step {t}, feature {f} ({features[f]!r}) holds "
+                        f"{'NaN' if np.isnan(chunk[w, t, f]) else 'inf'}")
+
+
+# ----- scoring -------------------------------------------------------------------------
+@torch.inference_mode()
+def score_windows(agent: Any, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Scores ``{name: (n,)}`` and per-feature reconstruction errors (n, F) of raw windows (n, T, F)."""
+    x = agent.to_tensor(windows)
+    scores = agent.score(x)
+    kind = reconstruction_spec(agent.config.model.name).kind
+    contrib = feature_contributions(x, agent.reconstruct(x), kind).double().cpu().numpy()
+    return scores, contrib
+
+
+def score_file(agent: Any, input_path: str | Path, output_path: str | Path, stride: int | None = None,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None) -> dict[str, Any]:
+    """Score every window of ``input_path`` and write one CSV row per window to ``output_path``.
+
+    Args:
+        agent: from :func:`load_scorer`.
+        input_path: ``.csv`` or ``.npy`` (see the module docstring).
+        output_path: the scores CSV (written atomically).
+        stride: rows between window starts; default the window length (no overlap).
+        chunk_rows: input rows read at a time.
+        batch: windows scored at a time; default ``evaluation.batch_size``, at most
+            ``chunk_rows // window_length + 1``.
+
+    Returns:
+        Summary: windows, rows, trailing rows not scored, alarms per score, thresholds.
+
+    Raises:
+        DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
+            column), fewer rows than one window.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    if stride is not None and stride < 1:
+        raise DataError(f"--stride: expected a positive number of rows, got {stride}")
+    window_length = trained_window_length(agent)
+    source = _Input(input_path, agent, window_length, stride, chunk_rows)
+    thresholds = {k: float(v) for k, v in agent.scoring["thresholds"].items()}
+    # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
+    # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
+    batch = batch or max(1, min(agent.config.evaluation.batch_size, chunk_rows // window_length + 1))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
+    n_windows, alarms, names = 0, {}, None
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            for starts, windows, times in source.windows(batch):
+                scores, contrib = score_windows(agent, windows)
+                if names is None:
+                    names = list(scores)
+                    writer.writerow(_header(names, source))
+                    alarms = {n: 0 for n in names}
+                flags = {n: predict(scores[n], thresholds[n]) for n in names}
+                top = np.asarray(source.features)[contrib.argmax(axis=1)]
+                for n in names:
+                    alarms[n] += int(flags[n].sum())
+                for i in range(len(windows)):
+                    row = [n_windows + i, "" if source.windows_given else int(starts[i])]
+                    if source.time_column:
+                        row.append(times[i, 0])
+                    row += [f"{scores[n][i]:.8g}" for n in names]
+                    row += [int(flags[n][i]) for n in names]
+                    row += [f"{v:.6g}" for v in contrib[i]]
+                    row.append(top[i])
+                    writer.writerow(row)
+                n_windows += len(windows)
+        if n_windows == 0:
+            rows = getattr(source, "rows_read", 0)
+            raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
+                            f"(the model's trained window length)")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": n_windows,
+                               "window_length": window_length, "thresholds": thresholds, "alarms": alarms}
+    if not source.windows_given:
+        rows = source.rows_read
+        last_end = (n_windows - 1) * source.stride + window_length
+        summary.update(rows=rows, stride=source.stride, rows_not_scored=max(rows - last_end, 0))
+    return summary
+
+
+def _header(names: list[str], source: _Input) -> list[str]:
+    cols = ["window", "start_row"]
+    if source.time_column:
+        cols.append(f"start_{source.time_column}")
+    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
+            + [f"contrib_{f}" for f in source.features] + ["top_feature"])
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A few lines for the console."""
+    lines = [f"Scored {summary['windows']} windows of {summary['window_length']} steps from {summary['input']}"]
+    if "rows" in summary:
+        lines[0] += f" ({summary['rows']} rows, stride {summary['stride']}"
+        lines[0] += f", last {summary['rows_not_scored']} rows not in a full window)" if summary["rows_not_scored"] \
+            else ")"
+    for name, count in summary["alarms"].items():
+        share = 100.0 * count / max(summary["windows"], 1)
+        lines.append(f"  alarm_{name}: {count} windows ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
+    lines.append(f"Scores written to {summary['output']}")
+    return "\n".join(lines)

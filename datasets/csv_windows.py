@@ -1,0 +1,389 @@
+"""Your own multivariate time series from a CSV file: the ``csv`` loader and chunked readers.
+
+The file has a header row naming the columns and one row per time step::
+
+    timestamp,voltage,current,temperature,label
+    2024-05-01T08:00:00,48.012,10.05,42.31,0
+    ...
+
+* feature columns: every column except the label and timestamp columns, or the
+  explicit ``feature_columns`` list; numbers only (no NaN, inf or empty cells);
+* ``label_column`` (optional): empty, ``0`` or ``normal`` marks a normal row,
+  anything else an anomalous one. A window holding any anomalous row is an
+  anomaly; its kind is the first anomalous row's label text (numeric labels
+  give the kind ``"anomaly"``). Without a label column every window counts as
+  normal and the test split holds held-out normals only (no ROC/PR AUC);
+* ``timestamp_column`` (optional): dropped from the features and checked to
+  never go backwards (numbers, or ISO 8601 dates/times).
+
+Windows of ``window_length`` rows start every ``stride`` rows (default: no
+overlap). They are split by :func:`datasets.base.split_normal_only`.
+
+The readers here (:func:`read_header`, :func:`iter_csv_blocks`,
+:func:`iter_windows`) read a file block by block, so scoring a large file
+(:mod:`agents.inference`) keeps memory bounded.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from datasets.base import NORMAL, DataSplits, split_normal_only
+from utils.errors import ConfigError, DataError
+from utils.registry import register_dataset
+from utils.types import PositiveInt
+
+logger = logging.getLogger("anomaly")
+
+NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
+DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
+
+
+# ----- reading ------------------------------------------------------------------------
+def read_header(path: str | Path) -> list[str]:
+    """Column names from the first line of a CSV file.
+
+    Raises:
+        DataError: missing/unreadable/empty file, empty or duplicate column names.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the file ({err})") from None
+    if not first.strip():
+        raise DataError(f"{path}: the file is empty; expected a header row naming the columns")
+    header = [name.strip() for name in next(csv.reader([first]))]
+    if any(not name for name in header):
+        raise DataError(f"{path}: line 1: the header has an empty column name ({first.strip()[:80]!r})")
+    dupes = sorted({name for name in header if header.count(name) > 1})
+    if dupes:
+        raise DataError(f"{path}: line 1: duplicate column names {dupes}")
+    try:
+        [float(name) for name in header]
+    except ValueError:
+        return header
+    raise DataError(f"{path}: line 1 holds only numbers ({first.strip()[:60]!r}); "
+                    "expected a header row naming the columns")
+
+
+@dataclass
+class Block:
+    """Rows ``first_row .. first_row + len(values) - 1`` of a file (data rows counted from 0).
+
+    Attributes:
+        first_row: index of the first row (0 = the first line after the header).
+        values: float64 (rows, F) values of the requested numeric columns.
+        text: str (rows, K) values of the requested text columns, or None.
+    """
+
+    first_row: int
+    values: np.ndarray
+    text: np.ndarray | None = None
+
+
+def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
+                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
+    """Read the numeric ``columns`` (and raw ``text_columns``) block by block.
+
+    At most ``chunk_rows`` lines are held at a time. Blank lines are skipped.
+
+    Raises:
+        DataError: naming the row (0-based, after the header), the file line and
+            the column of the first cell that is not a number, NaN or inf, or of a
+            row with the wrong number of fields.
+    """
+    path = Path(path)
+    idx = [header.index(c) for c in columns]
+    text_idx = [header.index(c) for c in text_columns]
+    row = 0
+    line_no = 1
+    with open(path, newline="", encoding="utf-8") as handle:
+        handle.readline()
+        while True:
+            lines = list(islice(handle, chunk_rows))
+            if not lines:
+                return
+            first_line = line_no + 1
+            line_no += len(lines)
+            if any(not line.strip() for line in lines):
+                kept = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
+                if not kept:
+                    continue
+                line_nos, lines = [k for k, _ in kept], [line for _, line in kept]
+            else:
+                line_nos = None
+            values = _parse_numbers(lines, idx, header, path, row, first_line, line_nos)
+            text = None
+            if text_idx:
+                text = np.loadtxt(lines, delimiter=",", usecols=text_idx, dtype=str, quotechar='"', ndmin=2,
+                                  comments=None)
+                text = np.char.strip(text)
+            yield Block(row, values, text)
+            row += len(lines)
+
+
+def _parse_numbers(lines: list[str], idx: list[int], header: list[str], path: Path, row0: int, first_line: int,
+                   line_nos: list[int] | None) -> np.ndarray:
+    """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
+    try:
+        values = np.loadtxt(lines, delimiter=",", usecols=idx, dtype=np.float64, quotechar='"', ndmin=2,
+                            comments=None)
+    except ValueError:
+        values = None
+    if values is None or len(values) != len(lines):
+        _raise_first_bad_cell(lines, idx, header, path, row0, first_line, line_nos)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        line = line_nos[r] if line_nos else first_line + r
+        what = "NaN" if np.isnan(values[r, c]) else "inf"
+        raise DataError(f"{path}: row {row0 + r} (line {line}), column {header[idx[c]]!r}: value is {what} "
+                        f"({int(bad.any(axis=1).sum())} rows with NaN/inf in this block); "
+                        "clean or fill these cells before scoring")
+    return values
+
+
+def _raise_first_bad_cell(lines: list[str], idx: list[int], header: list[str], path: Path, row0: int,
+                          first_line: int, line_nos: list[int] | None) -> None:
+    for r, fields in enumerate(csv.reader(lines)):
+        line = line_nos[r] if line_nos else first_line + r
+        where = f"{path}: row {row0 + r} (line {line})"
+        if len(fields) != len(header):
+            raise DataError(f"{where}: {len(fields)} fields, but the header has {len(header)} columns "
+                            f"({', '.join(header)})")
+        for i in idx:
+            cell = fields[i].strip()
+            try:
+                float(cell)
+            except ValueError:
+                shown = "is empty (missing value)" if not cell else f"{cell[:40]!r} is not a number"
+                raise DataError(f"{where}, column {header[i]!r}: {shown}") from None
+    raise DataError(f"{path}: rows {row0}..{row0 + len(lines) - 1} cannot be parsed as numbers")
+
+
+# ----- windows ------------------------------------------------------------------------
+def window_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
+    """Start rows of the windows ``[s, s + window_length)`` fitting in ``n_rows`` rows."""
+    return np.arange(0, max(n_rows - window_length + 1, 0), stride, dtype=np.int64)
+
+
+def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
+    """Consecutive windows of a stream of row blocks, ``batch`` windows at a time.
+
+    Windows start at rows 0, stride, 2*stride, ... (as :func:`window_starts`),
+    possibly spanning block boundaries. Only the rows a later window still needs
+    are carried over, so memory stays at about one block plus one batch.
+
+    Yields:
+        ``(starts, windows, text_at_start)``: start rows (n,), float64 windows
+        (n, window_length, F), and the text columns (n, K) at each start row (or None).
+    """
+    buf: np.ndarray | None = None
+    text_buf: np.ndarray | None = None
+    buf_start = 0  # absolute row of buf[0]
+    next_start = 0
+    for block in blocks:
+        if buf is None:
+            buf, text_buf = block.values, block.text
+        else:
+            buf = np.concatenate([buf, block.values])
+            text_buf = None if block.text is None else np.concatenate([text_buf, block.text])
+        last_start = buf_start + len(buf) - window_length
+        if last_start >= next_start:
+            starts = np.arange(next_start, last_start + 1, stride, dtype=np.int64)
+            view = sliding_window_view(buf, window_length, axis=0)  # (n, F, T), no copy
+            for i in range(0, len(starts), batch):
+                s = starts[i: i + batch]
+                local = s - buf_start
+                text = None if text_buf is None else text_buf[local]
+                yield s, np.ascontiguousarray(view[local].transpose(0, 2, 1)), text
+            next_start = int(starts[-1]) + stride
+        drop = min(next_start - buf_start, len(buf))
+        buf = buf[drop:].copy() if drop < len(buf) else buf[:0]
+        text_buf = None if text_buf is None else text_buf[drop:].copy()
+        buf_start += drop
+
+
+# ----- the loader ---------------------------------------------------------------------
+def _check_fraction(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise ConfigError(f"data.{name}: invalid value {value!r}; expected a number strictly between 0 and 1")
+
+
+def _parse_times(texts: np.ndarray, path: Path, column: str) -> np.ndarray:
+    """Timestamps as float64 numbers or datetime64; DataError naming the first unparseable row."""
+    try:
+        return texts.astype(np.float64)
+    except ValueError:
+        pass
+    try:
+        return texts.astype("datetime64[ns]")
+    except ValueError:
+        for row, text in enumerate(texts):
+            try:
+                np.datetime64(text)
+            except ValueError:
+                raise DataError(f"{path}: row {row}, column {column!r}: {text[:40]!r} is neither a number nor an "
+                                "ISO 8601 date/time (e.g. 2024-05-01T08:00:00)") from None
+        raise
+
+
+def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
+    """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
+    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
+    kinds = np.full(len(starts), NORMAL, dtype=object)
+    if not anomalous.any():
+        return kinds.astype(str)
+    flags = sliding_window_view(anomalous, window_length)[starts]  # (n, T)
+    hit = flags.any(axis=1)
+    first = starts[hit] + flags[hit].argmax(axis=1)
+    names = []
+    for text in labels[first]:
+        try:
+            float(text)
+            names.append("anomaly")
+        except ValueError:
+            names.append(str(text))
+    kinds[hit] = names
+    return kinds.astype(str)
+
+
+def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, label_column: str | None = None,
+                    timestamp_column: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None,
+                                                                   np.ndarray | None]:
+    """Read a whole CSV time series.
+
+    Returns:
+        ``(values (rows, F) float32, feature names, labels (rows,) str or None,
+        timestamps (rows,) or None)``.
+
+    Raises:
+        ConfigError: a named column is not in the header.
+        DataError: bad cells (see :func:`iter_csv_blocks`), timestamps going backwards.
+    """
+    path = Path(path)
+    header = read_header(path)
+    for key, column in (("label_column", label_column), ("timestamp_column", timestamp_column)):
+        if column is not None and column not in header:
+            raise ConfigError(f"data.{key}: column {column!r} is not in the header of {path}; "
+                              f"columns: {', '.join(header)}")
+    special = [c for c in (label_column, timestamp_column) if c is not None]
+    if feature_columns is None:
+        features = [c for c in header if c not in special]
+    else:
+        unknown = [c for c in feature_columns if c not in header]
+        if unknown:
+            raise ConfigError(f"data.feature_columns: {unknown} not in the header of {path}; "
+                              f"columns: {', '.join(header)}")
+        clash = [c for c in feature_columns if c in special]
+        if clash:
+            raise ConfigError(f"data.feature_columns: {clash} is also the label or timestamp column")
+        if len(set(feature_columns)) != len(feature_columns):
+            raise ConfigError(f"data.feature_columns: duplicate names in {feature_columns}")
+        features = list(feature_columns)
+    if not features:
+        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {', '.join(header)})")
+    blocks = list(iter_csv_blocks(path, header, features, special, chunk_rows=65536))
+    if not blocks:
+        raise DataError(f"{path}: no data rows after the header")
+    values = np.concatenate([b.values for b in blocks]).astype(np.float32)
+    text = np.concatenate([b.text for b in blocks]) if special else None
+    labels = times = None
+    if label_column is not None:
+        labels = text[:, special.index(label_column)]
+    if timestamp_column is not None:
+        times = _parse_times(text[:, special.index(timestamp_column)], path, timestamp_column)
+        back = np.flatnonzero(times[1:] < times[:-1])
+        if len(back):
+            row = int(back[0]) + 1
+            raise DataError(f"{path}: row {row} (line {row + 2}), column {timestamp_column!r}: time goes backwards "
+                            f"({times[row - 1]} then {times[row]}); sort the file by time")
+    return values, features, labels, times
+
+
+@register_dataset("csv")
+def load_csv(
+    seed: int,
+    path: str | None = None,
+    window_length: PositiveInt = 50,
+    stride: PositiveInt | None = None,
+    feature_columns: list[str] | None = None,
+    label_column: str | None = None,
+    timestamp_column: str | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> DataSplits:
+    """Sliding windows over a multivariate CSV time series, split normal-only.
+
+    Args:
+        seed: fixes the split.
+        path: the CSV file (relative paths are relative to the current directory).
+        window_length: rows per window T.
+        stride: rows between window starts; default ``window_length`` (no
+            overlap). With overlap, the random split puts rows of one window
+            into neighbouring windows of other splits, which flatters the test.
+        feature_columns: the feature columns in order; default every column
+            except the label and timestamp columns.
+        label_column: optional label column (see the module docstring).
+        timestamp_column: optional timestamp column, dropped from the features.
+        val_fraction: share of the normal windows for validation.
+        test_fraction: share of the normal windows for the test split (plus every anomaly).
+
+    Returns:
+        DataSplits of (N, window_length, F) windows; ``info`` records the file,
+        the windowing, the counts per kind per split, and a note when there are no labels.
+    """
+    if not path:
+        raise ConfigError('data.path: required for the csv dataset: the CSV file to read, e.g. '
+                          '"examples/converter_telemetry.csv"')
+    _check_fraction("val_fraction", val_fraction)
+    _check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
+                          f"{val_fraction} + {test_fraction}")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
+                          f"directory, {Path.cwd()})")
+    stride = stride or window_length
+    values, features, labels, times = read_csv_series(file, feature_columns, label_column, timestamp_column)
+    starts = window_starts(len(values), window_length, stride)
+    if len(starts) == 0:
+        raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
+    x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+    if labels is None:
+        kind = np.full(len(starts), NORMAL)
+    else:
+        kind = _window_kinds(labels, starts, window_length)
+    train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
+    counts = {name: {str(k): int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
+              for name, s in (("train", train), ("val", val), ("test", test))}
+    info = {"dataset": "csv", "path": str(file), "rows": int(len(values)), "features": features,
+            "window_length": window_length, "stride": stride, "windows": int(len(starts)),
+            "rows_not_in_a_window": int(len(values) - (starts[-1] + window_length)),
+            "label_column": label_column, "timestamp_column": timestamp_column, "seed": int(seed),
+            "val_fraction": val_fraction, "test_fraction": test_fraction, "counts": counts}
+    if times is not None:
+        info["time_range"] = [str(times[0]), str(times[-1])]
+    if labels is None:
+        info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
+                        "normals only and ROC/PR AUC are undefined; the threshold still flags about "
+                        "(100 - threshold_percentile)% of normal windows")
+        logger.warning("data: %s", info["note"])
+    if stride < window_length:
+        logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
+                       "windows share rows with training windows and the test metrics are optimistic",
+                       stride, window_length)
+    return DataSplits(train=train, val=val, test=test, feature_names=features, info=info)

@@ -1,0 +1,90 @@
+"""Write the example CSV time series used by ``configs/example_csv.json``.
+
+Two hours of simulated DC-DC converter telemetry at 1 Hz (voltage in V,
+current in A, temperature in °C) with a timestamp column and a label column:
+``0`` on normal rows, the fault name on faulty rows (``voltage_spike``,
+``current_oscillation``, ``temperature_drift``, sizes in units of the sensor
+noise of :mod:`datasets.converter`). The project ships the result as
+``examples/converter_telemetry.csv``; regenerate it (same seed, same file) with::
+
+    python -m datasets.make_example_csv [--output PATH] [--rows N] [--seed S]
+"""
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from datasets.converter import DROOP_OHM, I_RIPPLE, NOISE_STD, V_NOMINAL, V_RIPPLE
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "examples" / "converter_telemetry.csv"
+START = datetime(2024, 5, 1, 8, 0, 0)
+FAULTS = {"voltage_spike": 3, "current_oscillation": 20, "temperature_drift": 30}  # rows per fault
+MAGNITUDE = 8.0  # noise stds of the affected sensor
+RIPPLE_CYCLES_PER_ROW = 0.1
+OSC_CYCLES_PER_ROW = 0.23
+
+
+def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous telemetry (rows, 3) float64 and a label per row ("0" or the fault name)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows, dtype=np.float64)
+    walk = np.cumsum(rng.normal(0.0, 0.05, rows))
+    load = 10.0 + 1.5 * np.sin(2 * np.pi * t / 1800.0) + walk - np.linspace(0.0, walk[-1], rows)
+    angle = 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t
+    voltage = V_NOMINAL - DROOP_OHM * (load - 10.0) + V_RIPPLE * np.sin(angle)
+    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    heat = 38.0 + 0.04 * load**2
+    temperature = np.empty(rows)
+    temperature[0] = heat[0]
+    for i in range(1, rows):  # first-order lag of the heat sink, time constant 120 s
+        temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
+    x = np.stack([voltage, current, temperature], axis=1)
+    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in ("voltage", "current", "temperature")])
+    labels = np.full(rows, "0", dtype=object)
+    kinds = np.resize(list(FAULTS), n_faults)
+    slot = rows // n_faults
+    for i, kind in enumerate(kinds):
+        length = FAULTS[kind]
+        start = i * slot + int(rng.integers(0, slot - length))
+        k = np.arange(length)
+        if kind == "voltage_spike":
+            x[start: start + length, 0] += MAGNITUDE * NOISE_STD["voltage"] * np.sin(np.pi * (k + 1) / (length + 1))
+        elif kind == "current_oscillation":
+            phase = rng.uniform(0, 2 * np.pi)
+            x[start: start + length, 1] += (MAGNITUDE * NOISE_STD["current"]
+                                            * np.sin(2 * np.pi * OSC_CYCLES_PER_ROW * k + phase))
+        else:
+            x[start: start + length, 2] += MAGNITUDE * NOISE_STD["temperature"] * (k + 1) / length
+        labels[start: start + length] = kind
+    return x, labels
+
+
+def write_example_csv(path: str | Path = DEFAULT_OUTPUT, rows: int = 7200, n_faults: int = 24, seed: int = 7) -> Path:
+    """Write the example file; returns its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x, labels = simulate_telemetry(rows, n_faults, seed)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write("timestamp,voltage,current,temperature,label\n")
+        for i in range(rows):
+            stamp = (START + timedelta(seconds=i)).isoformat()
+            handle.write(f"{stamp},{x[i, 0]:.3f},{x[i, 1]:.3f},{x[i, 2]:.2f},{labels[i]}\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write (default: %(default)s)")
+    parser.add_argument("--rows", type=int, default=7200, help="rows, one per second (default: %(default)s)")
+    parser.add_argument("--faults", type=int, default=24, help="fault segments (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    path = write_example_csv(args.output, args.rows, args.faults, args.seed)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()

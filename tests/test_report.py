@@ -1,0 +1,75 @@
+"""out/report.md: config summary, metrics table and every plot, readable on its own."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+from tests.helpers import FAST_VAE, run_main
+from utils.report import markdown_metrics_table, render_report, write_report
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    assert run_main("vae_converter.json", root, *FAST_VAE, "data.time_steps=25", "exp_name=rep") == 0
+    return root / "rep"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: tiny models, and 2 threads on a busy 2-core machine run several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_run_writes_a_self_contained_report(run_dir):
+    text = (run_dir / "out" / "report.md").read_text()
+    metrics = json.loads((run_dir / "out" / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    assert text.startswith("# Run report: rep\n")
+    # config summary
+    assert "| agent | `vae` (seed 42" in text
+    assert '**converter** `n_samples=600`, `time_steps=25`' in text
+    assert "`hidden_sizes=[32]`, `latent_dim=4`" in text and "`epochs=3`" in text
+    # data and training
+    assert f"| test | {metrics['splits']['test']['n']} | {metrics['splits']['test']['n_anomalies']} |" in text
+    assert f"{metrics['training']['epoch']} of {config['trainer']['epochs']} epochs" in text
+    # metrics table: one row per score with its ROC AUC, PR AUC and base rate as in metrics.json
+    for name, result in metrics["scores"].items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` | "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:4] == [f"{result['roc_auc']:.3f}", f"{result['pr_auc']:.3f}", f"{result['base_rate']:.3f}"]
+        assert cells[7] == f"{result['f1']:.3f}"
+    assert "voltage_spike (n=" in text and "not deployable" in text
+    # every plot embedded by a relative link that resolves, and every PNG embedded
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    pngs = sorted(p.name for p in (run_dir / "out").glob("*.png"))
+    assert len(pngs) >= 9 and sorted(links) == pngs
+    for link in links:
+        assert "/" not in link and (run_dir / "out" / link).is_file()
+
+
+def test_report_regenerates_from_the_run_folder(run_dir):
+    before = (run_dir / "out" / "report.md").read_text()
+    path = write_report(run_dir)  # config.json and out/metrics.json only
+    strip = lambda t: re.sub(r"Written .* UTC", "", t)  # noqa: E731
+    assert strip(path.read_text()) == strip(before)
+
+
+def test_no_plots_and_no_labels_are_reported(tmp_path):
+    metrics = {"scores": {"reconstruction": {"roc_auc": None, "pr_auc": None, "base_rate": 0.0, "threshold": 0.1,
+                                             "precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                             "confusion_matrix": [[35, 1], [0, 0]], "per_kind": {}}},
+               "splits": {"test": {"n": 36, "n_anomalies": 0}}, "threshold": {"percentile": 99.0},
+               "data": {"note": "no label column: every window is treated as normal"}, "training": {}}
+    config = {"exp_name": "x", "agent": "vae", "data": {"name": "csv"}, "model": {"name": "vae"},
+              "loss": {"name": "vae"}, "trainer": {}, "evaluation": {}}
+    text = render_report(config, metrics, tmp_path)
+    assert "No plots" in text and "**Note:** no label column" in text
+    assert "| `reconstruction` | – | – | 0.000 | 0.1000 |" in text
+    assert markdown_metrics_table(metrics["scores"]).splitlines()[2].endswith("| 1 (0 + 1) |")

@@ -1,0 +1,190 @@
+"""The run report: ``out/report.md``, readable on its own.
+
+Written by :func:`utils.reporting.evaluate_run` at the end of every run, from
+the resolved config and the metrics that also go to ``out/metrics.json``; the
+plots in ``out/`` are embedded as relative image links, so the folder can be
+moved or browsed (GitHub, VS Code, any Markdown viewer) as it is. Regenerate a
+finished run's report with ``python -m utils.report experiments/<exp_name>``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPORT_NAME = "report.md"
+FIGURE_TITLES = {
+    "signal_examples": "Signal examples per sensor (test set, one window per kind)",
+    "loss_curves": "Training and validation loss",
+    "roc_pr_curves": "ROC and precision-recall curves",
+    "confusion_matrix": "Confusion matrix at the deployed threshold",
+    "reconstructions": "Reconstructions (scaled units)",
+    "latent_space": "Latent space of the test windows",
+}
+TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
+                 "grad_clip_norm")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.3g}"
+    return str(value)
+
+
+def _settings(section: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
+    items = [(k, v) for k, v in section.items() if k != "name" and (keys is None or k in keys)]
+    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in items)
+    return (f"**{section['name']}** " if "name" in section else "") + (text or "defaults")
+
+
+def markdown_metrics_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per score: ROC AUC, PR AUC beside the base rate, threshold, precision, recall, F1, alarms."""
+    lines = ["| score | ROC AUC | PR AUC | base rate | threshold | precision | recall | F1 | alarms (TP + FP) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        cm = r.get("confusion_matrix") or [[0, 0], [0, 0]]
+        tp, fp = cm[1][1], cm[0][1]
+        lines.append(f"| `{name}` | {_fmt(r.get('roc_auc'))} | {_fmt(r.get('pr_auc'))} | {_fmt(r.get('base_rate'))} "
+                     f"| {_fmt(r.get('threshold'), 4)} | {_fmt(r.get('precision'))} | {_fmt(r.get('recall'))} "
+                     f"| {_fmt(r.get('f1'))} | {tp + fp} ({tp} + {fp}) |")
+    return "\n".join(lines)
+
+
+def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
+    """ROC AUC (and recall at the threshold) of each anomaly kind against the normals, per score."""
+    kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
+    if not kinds:
+        return ""
+    counts = {k: next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
+              for k in kinds}
+    lines = ["| score | " + " | ".join(f"{k} (n={counts[k]})" for k in kinds) + " |",
+             "|---|" + "---:|" * len(kinds)]
+    for name, r in results.items():
+        cells = []
+        for k in kinds:
+            m = r.get("per_kind", {}).get(k, {})
+            cells.append(f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _figures(out_dir: Path) -> list[tuple[str, str]]:
+    """(file name, title) of the PNGs in out/, in reading order."""
+    present = {p.stem: p.name for p in sorted(out_dir.glob("*.png"))}
+    order = ["signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix"]
+    order += sorted(s for s in present if s.startswith("score_histogram_"))
+    order += ["reconstructions", "latent_space"]
+    order += sorted(s for s in present if s not in order)
+    figures = []
+    for stem in order:
+        if stem in present:
+            title = FIGURE_TITLES.get(stem) or (f"Score histogram: {stem[len('score_histogram_'):]}"
+                                                if stem.startswith("score_histogram_") else stem.replace("_", " "))
+            figures.append((present[stem], title))
+    return figures
+
+
+def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path) -> str:
+    """The report's Markdown text (see the module docstring)."""
+    scores = metrics.get("scores", {})
+    splits = metrics.get("splits", {})
+    training = metrics.get("training", {})
+    threshold = metrics.get("threshold", {})
+    data_info = metrics.get("data", {}) or {}
+    lines = [f"# Run report: {config.get('exp_name', '?')}", ""]
+    if config.get("description"):
+        lines += [f"> {config['description']}", ""]
+    lines += [f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from `config.json` and "
+              "`out/metrics.json` of this run folder. Scores: higher = more anomalous; a window is an alarm when "
+              "its score is above the threshold.", ""]
+
+    lines += ["## Configuration", "", "| | |", "|---|---|",
+              f"| agent | `{config.get('agent')}` (seed {config.get('seed')}, device `{config.get('device')}`) |",
+              f"| data | {_settings(config.get('data', {}))} |",
+              f"| model | {_settings(config.get('model', {}))} |",
+              f"| loss | {_settings(config.get('loss', {}))} |",
+              f"| trainer | {_settings(config.get('trainer', {}), TRAINING_KEYS)} |",
+              f"| evaluation | {_settings(config.get('evaluation', {}))} |", ""]
+
+    lines += ["## Data", "", "| split | windows | anomalies | kinds |", "|---|---:|---:|---|"]
+    counts = data_info.get("counts", {}) if isinstance(data_info, dict) else {}
+    for name in ("train", "val", "test"):
+        split = splits.get(name, {})
+        kinds = counts.get(name) if isinstance(counts, dict) else None
+        kinds_text = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
+        lines.append(f"| {name} | {split.get('n', '–')} | {split.get('n_anomalies', '–')} | {kinds_text} |")
+    lines.append("")
+    lines.append("Train and validation hold normal windows only; the test split holds held-out normals plus every "
+                 "anomaly.")
+    if isinstance(data_info, dict) and data_info.get("note"):
+        lines += ["", f"**Note:** {data_info['note']}"]
+    lines.append("")
+
+    stopped = " (early stopping)" if training.get("stopped_early") else ""
+    lines += ["## Training", "",
+              f"{training.get('epoch', '?')} of {config.get('trainer', {}).get('epochs', '?')} epochs{stopped}, "
+              f"{training.get('global_step', '?')} steps; best validation loss "
+              f"{_fmt(training.get('best_val_loss'), 5)} "
+              f"at epoch {training.get('best_epoch', '?')} (the weights in `checkpoints/best.pt`).", ""]
+
+    lines += ["## Results on the test set", "",
+              f"Thresholds: the {_fmt(threshold.get('percentile'), 1)}th percentile of each score on the "
+              f"{threshold.get('fitted_on', 'validation normals')} (never on test labels). PR AUC of a random "
+              "detector equals the base rate (the anomaly share).", "", markdown_metrics_table(scores), ""]
+    per_kind = markdown_per_kind_table(scores)
+    if per_kind:
+        lines += ["ROC AUC / recall at the threshold, per anomaly kind against the normals:", "", per_kind, ""]
+    oracle = {n: r["best_f1_on_test_labels_NOT_DEPLOYABLE"] for n, r in scores.items()
+              if r.get("best_f1_on_test_labels_NOT_DEPLOYABLE")}
+    if oracle:
+        lines.append("Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not "
+                     "deployable): " + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}"
+                                                 for n, v in oracle.items()) + ".")
+        lines.append("")
+
+    figures = _figures(out_dir)
+    lines += ["## Figures", ""]
+    if figures:
+        for file, title in figures:
+            lines += [f"### {title}", "", f"![{title}]({file})", ""]
+    else:
+        lines += ["No plots (`evaluation.make_plots` is false).", ""]
+
+    lines += ["## Files", "",
+              "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
+              "- `out/scores.csv`: one row per test window: label, kind, each score and its alarm flag",
+              "- `checkpoints/best.pt`: weights, scaler and thresholds; score new data with "
+              "`python main.py CONFIG --mode score --input FILE --output scores.csv`",
+              "- `summaries/`: TensorBoard (`tensorboard --logdir <this folder>`)",
+              "- `logs/train.log`: the console log", ""]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
+    """Write ``out/report.md``; ``config``/``metrics`` default to the run folder's JSON files.
+
+    Returns:
+        The report's path.
+    """
+    run_dir = Path(run_dir)
+    out_dir = run_dir / "out"
+    if config is None:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    if metrics is None:
+        metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads(json.dumps(config))  # EasyDict -> plain dicts
+    path = out_dir / REPORT_NAME
+    path.write_text(render_report(config, metrics, out_dir), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m utils.report RUN_FOLDER")
+    print(write_report(Path(sys.argv[1])))
