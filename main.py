@@ -4,6 +4,8 @@ Usage:
     python main.py configs/vae_converter.json
     python main.py configs/vae_converter.json --set trainer.epochs=5 --set model.latent_dim=2
     python main.py configs/vae_converter.json --resume
+    python main.py configs/vae_converter.json --mode score --input new.csv --output scores.csv
+    python main.py configs/vae_converter.json --mode export --format onnx --output model.onnx
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train an unsupervised time-series anomaly detector and evaluate it. "
         "Outputs go to <experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
         epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), "
-        "1 an internal error. TensorBoard: tensorboard --logdir experiments",
+        "1 an internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt "
+        "(continue with --resume). TensorBoard: tensorboard --logdir experiments",
     )
     parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
     parser.add_argument("--resume", action="store_true",
@@ -27,42 +30,115 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="override a config value, validated like the file; repeatable, e.g. "
                         "--set trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON "
                         "(numbers, true/false, null, lists) or plain strings")
-    return parser.parse_args(argv)
+    parser.add_argument("--mode", choices=("train", "score", "export"), default="train",
+                        help="train (default); score: score --input with the run's checkpoints/best.pt and write "
+                        "--output (CSV, one row per window); export: write the scoring model to --output "
+                        "in --format")
+    parser.add_argument("--input", help="score: the data to score, .csv (header with the feature names) or "
+                        ".npy ((rows, F) or (N, T, F))")
+    parser.add_argument("--output", help="score: the scores CSV to write; export: the model file to write")
+    parser.add_argument("--stride", type=int, help="score: rows between window starts (default: the trained "
+                        "window length, i.e. consecutive non-overlapping windows)")
+    parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
+                        help="export: onnx (needs the optional onnx package) or torchscript")
+    args = parser.parse_args(argv)
+    needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
+    missing = [f"--{'format' if name == 'export_format' else name}" for name in needed if getattr(args, name) is None]
+    if missing:
+        parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
+    if args.mode != "train" and args.resume:
+        parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
+    return args
 
 
 def run(args: argparse.Namespace) -> dict:
     """Validate the config, build the agent, train and evaluate; returns the metrics."""
+    if args.mode != "train":
+        return score_or_export(args)
     import agents  # noqa: F401  (fills the registries)
     from utils.registry import AGENTS
     from utils.config import load_config
     from utils.logger import setup_logging
     from utils.run_folder import check_run_dir, create_run_dir
 
+    from agents.base import select_device
+    from utils.distributed import barrier, init_from_env, shutdown
+
     config = load_config(args.config, args.overrides)
-    logger = setup_logging()
-    run_dir = check_run_dir(config, args.resume)
-    agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume)
-    create_run_dir(config, args.resume)
-    setup_logging(run_dir / "logs" / "train.log")
-    data = agent.data
-    logger.info("Run folder: %s  (device %s)", run_dir, agent.device)
-    logger.info("Windows (N, T, F): train %s, val %s, test %s with %d anomalies; features %s",
-                data.train.x.shape, data.val.x.shape, data.test.x.shape, int(data.test.y.sum()),
-                ", ".join(data.feature_names))
-    return agent.run()
+    dist_info = init_from_env(select_device(config.device))  # under torchrun: join the process group
+    logger = setup_logging(quiet=not dist_info.is_main)
+    try:
+        run_dir = check_run_dir(config, args.resume)
+        barrier(dist_info)  # every rank has checked before rank 0 creates the folder
+        agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume)
+        if dist_info.is_main:
+            create_run_dir(config, args.resume)
+            setup_logging(run_dir / "logs" / "train.log")
+        barrier(dist_info)
+        data = agent.data
+        logger.info("Run folder: %s  (device %s, %d process%s)", run_dir, agent.device, dist_info.world_size,
+                    "es" if dist_info.enabled else "")
+        logger.info("Windows (N, T, F): train %s, val %s, test %s with %d anomalies; features %s",
+                    data.train.x.shape, data.val.x.shape, data.test.x.shape, int(data.test.y.sum()),
+                    ", ".join(data.feature_names))
+        return agent.run()
+    finally:
+        shutdown(dist_info)
+
+
+def score_or_export(args: argparse.Namespace) -> dict:
+    """--mode score|export: use the finished run of this config (its checkpoints/best.pt)."""
+    from agents.inference import format_summary, load_scorer, score_file, trained_feature_names, trained_window_length
+    from utils.config import load_config
+    from utils.export import export_model
+    from utils.logger import setup_logging
+    from utils.run_folder import run_dir_of
+
+    config = load_config(args.config, args.overrides)
+    setup_logging()
+    agent = load_scorer(run_dir_of(config), device=config.device)
+    if args.mode == "score":
+        summary = score_file(agent, args.input, args.output, stride=args.stride)
+        print(format_summary(summary))
+        return summary
+    length = trained_window_length(agent)
+    names = trained_feature_names(agent) or [f"feature_{i}" for i in range(len(agent.scaler.offset))]
+    meta = export_model(agent, args.export_format, args.output, length, names)
+    print(f"Exported {meta['format']} model to {args.output} (input {meta['input']['shape']}, outputs "
+          f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
+          f"metadata in {args.output}.json")
+    return meta
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a user's mistake prints one message and returns 2."""
     args = parse_args(argv)
     from utils.errors import UserError
+    from utils.interrupts import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
 
     try:
-        run(args)
+        with TerminateAsInterrupt():
+            run(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # utils.interrupts.Interrupted, or Ctrl-C outside the training loop
+        previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
+        message = str(err) or f"SIGINT received: {STOPPED_AT_ONCE}"
+        print(f"\n{message}\nResume with: {resume_command(argv)}", file=sys.stderr)
+        if argv is not None:  # called in-process: the caller gets its handlers back
+            restore_handlers(previous)
+        return getattr(err, "exit_code", 130)
     return 0
+
+
+def resume_command(argv: list[str] | None) -> str:
+    """The command line that resumes this run: the same arguments plus --resume."""
+    import shlex
+
+    prog = sys.argv[0] if argv is None else "main.py"
+    args = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--resume"]
+    return shlex.join(["python", prog, *args, "--resume"])
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -21,8 +22,11 @@ from tqdm import tqdm
 from datasets.base import DataSplits
 from utils.batching import batch_indices
 from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from utils.errors import ConfigError, TrainingDivergedError
+from utils.distributed import all_reduce_mean, cuda_device_for, gather_digests, init_from_env
+from utils.errors import CheckpointError, ConfigError, TrainingDivergedError
+from utils.interrupts import Interrupted, StopSignals, signal_name
 from utils.registry import DATASETS, LOSSES, MODELS
+from utils.run_folder import wait_for_a_later_event_file_second
 from utils.scaler import Scaler
 from utils.seed import epoch_generator, get_rng_state, seed_everything, set_rng_state
 
@@ -46,6 +50,7 @@ class BaseAgent:
     supported_loss: tuple[str, ...] | None = None
     supported_data: tuple[str, ...] | None = None
     score_names: tuple[str, ...] = ()
+    stop_signals: StopSignals | None = None
 
     def __init__(self, config: Any, run_dir: Path, resume: bool = False) -> None:
         self.config = config
@@ -54,20 +59,28 @@ class BaseAgent:
         trainer = config.trainer
         seed_everything(config.seed, trainer.deterministic)
         self.device = select_device(config.device)
+        self.dist = init_from_env(self.device)  # torchrun: one process per rank, else a single process
+        self.device = cuda_device_for(self.dist, self.device)
+        if trainer.batch_size % self.dist.world_size:
+            raise ConfigError(f"trainer.batch_size: {trainer.batch_size} is the global batch and must be divisible "
+                              f"by the {self.dist.world_size} processes")
         self.data = self.load_data()
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x)
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
         self.model = self.build_model(self.model_inputs()).to(self.device)
         self.loss_fn = build_component(LOSSES, config.loss)
+        # foreach: each update op runs once over all parameters (bit-identical to the default per-parameter loop)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=trainer.learning_rate,
-                                          weight_decay=trainer.weight_decay)
+                                          weight_decay=trainer.weight_decay, foreach=True)
         self.scheduler = build_scheduler(self.optimizer, trainer.scheduler, trainer.epochs)
         self.state: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_val": math.inf, "best_epoch": 0,
-                                      "bad_epochs": 0, "stopped_early": False, "history": {}}
+                                      "bad_epochs": 0, "stopped_early": False, "history": {},
+                                      "batch_in_epoch": 0, "epoch_totals": {}}
         self.scoring: dict[str, Any] = {}
         self.writer = None
         if resume:
             self.restore(load_checkpoint(self.ckpt_dir / "last.pt"))
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model) if self.dist.enabled else None)
 
     # ----- parts a subclass provides -------------------------------------------------
     def model_inputs(self) -> dict[str, Any]:
@@ -122,6 +135,7 @@ class BaseAgent:
         agent.scaler = Scaler.from_state_dict(ckpt["scaler"])
         agent.scoring = ckpt.get("scoring") or {}
         agent.model_kwargs = ckpt["model_inputs"]
+        agent.feature_names, agent.window_length = ckpt.get("feature_names"), ckpt.get("window_length")
         agent.model = agent.build_model(agent.model_kwargs).to(agent.device)
         load_model_state(agent.model, ckpt["model"], Path(checkpoint_path))
         agent.model.eval()
@@ -140,10 +154,14 @@ class BaseAgent:
 
         # On resume, TensorBoard hides events the interrupted run logged after this checkpoint.
         resumed_at = self.state["global_step"]
-        self.writer = SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None)
+        if resumed_at:
+            wait_for_a_later_event_file_second(self.run_dir / "summaries")
+        self.writer = (SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None)
+                       if self.dist.is_main else NullWriter())
         try:
             self.train()
-            return evaluate_run(self)
+            self.check_ranks_in_sync()
+            return evaluate_run(self) if self.dist.is_main else {}
         finally:
             self.writer.close()
 
@@ -151,26 +169,45 @@ class BaseAgent:
         """Epoch loop with validation, checkpoints and early stopping."""
         trainer = self.config.trainer
         start = self.state["epoch"]
-        if start:
-            logger.info("Resuming at epoch %d (step %d)", start + 1, self.state["global_step"])
-        for epoch in range(start, trainer.epochs):
-            if self.state["stopped_early"]:
-                break
-            t0 = time.perf_counter()
-            train_logs = self.train_one_epoch(epoch)
-            val_logs = self.evaluate_loss(self.val_x)
-            self.end_epoch(epoch, train_logs, val_logs, time.perf_counter() - t0)
+        if start or self.state["global_step"]:
+            logger.info("Resuming at epoch %d, batch %d (step %d)", start + 1, self.state["batch_in_epoch"] + 1,
+                        self.state["global_step"])
+        # SIGINT/SIGTERM: finish the batch, save last.pt mid-epoch, raise Interrupted (utils/interrupts.py).
+        with StopSignals(self.ckpt_dir / "last.pt") as self.stop_signals:
+            for epoch in range(start, trainer.epochs):
+                if self.state["stopped_early"]:
+                    break
+                t0 = time.perf_counter()
+                train_logs = self.train_one_epoch(epoch)
+                val_logs = self.evaluate_loss(self.val_x)
+                self.end_epoch(epoch, train_logs, val_logs, time.perf_counter() - t0)
+                if self.stop_signals.requested:  # arrived during validation: last.pt was just saved
+                    self.stop_for_signal(f"after epoch {epoch + 1}", save=False)
+
+    def stop_for_signal(self, where: str, save: bool = True) -> None:
+        """Save the current state to last.pt (unless just saved) and raise Interrupted."""
+        self.writer.flush()
+        if save:
+            self.save("last.pt")
+        signum = self.stop_signals.signum
+        raise Interrupted(signum, f"{signal_name(signum)} received: stopped {where} (step "
+                                  f"{self.state['global_step']}); saved {self.ckpt_dir / 'last.pt'}", saved=True)
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training normals; returns sample-weighted mean losses."""
         self.model.train()
         trainer = self.config.trainer
-        batches = batch_indices(len(self.train_x), trainer.batch_size, epoch_generator(self.config.seed, epoch))
-        totals: dict[str, Tensor] = {}
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{trainer.epochs}", leave=False,
-                   disable=None if trainer.progress_bar else True, dynamic_ncols=True)
-        for idx in bar:
-            logs = self.training_step(self.train_x[idx.to(self.device)])
+        world = self.dist.world_size
+        batches = batch_indices(len(self.train_x), trainer.batch_size // world, epoch_generator(self.config.seed, epoch),
+                                self.dist.rank, world)
+        # Resuming mid-epoch: the order is fixed by (seed, epoch), so skipping the batches done is exact.
+        done = self.state["batch_in_epoch"]
+        totals: dict[str, Tensor] = self.state["epoch_totals"]
+        bar = tqdm(batches[done:], desc=f"epoch {epoch + 1}/{trainer.epochs}", leave=False, initial=done,
+                   total=len(batches), disable=None if trainer.progress_bar else True, dynamic_ncols=True)
+        for done, idx in enumerate(bar, start=done + 1):
+            with self.distributed_forward():
+                logs = self.training_step(self.train_x[idx.to(self.device)])
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value.detach() * len(idx)
             step = self.state["global_step"]
@@ -179,17 +216,26 @@ class BaseAgent:
                 bar.set_postfix(loss=f"{loss:.4g}")
                 for key, value in logs.items():
                     self.writer.add_scalar(f"step/{key}", value.item(), step)
-        return {key: (value / len(self.train_x)).item() for key, value in totals.items()}
+            self.state["batch_in_epoch"] = done
+            if self.stop_signals is not None and self.stop_signals.requested:
+                self.stop_for_signal(f"in epoch {epoch + 1} after batch {done}/{len(batches)}")
+        self.state["batch_in_epoch"], self.state["epoch_totals"] = 0, {}
+        seen = sum(len(idx) for idx in batches)
+        means = all_reduce_mean({key: value / seen for key, value in totals.items()}, self.dist)
+        return {key: float(value) for key, value in means.items()}
 
     def training_step(self, x: Tensor) -> dict[str, Tensor]:
         """Forward, backward and optimizer step on one batch (B, T, F)."""
         logs = self.compute_loss(x)
         loss = logs["loss"]
         if not torch.isfinite(loss):
+            last = self.ckpt_dir / "last.pt"
+            kept = (f"the last good checkpoint {last} (epoch {self.state['epoch']}) is kept" if last.is_file()
+                    else f"no checkpoint was written yet (delete {self.run_dir} to start again)")
             raise TrainingDivergedError(
                 f"loss became {loss.item()} at step {self.state['global_step'] + 1} "
-                f"(epoch {self.state['epoch'] + 1}); training stopped and the last good checkpoint "
-                f"{self.ckpt_dir / 'last.pt'} is kept. Lower trainer.learning_rate or set trainer.grad_clip_norm"
+                f"(epoch {self.state['epoch'] + 1}); training stopped and {kept}. "
+                "Lower trainer.learning_rate or set trainer.grad_clip_norm"
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -246,13 +292,13 @@ class BaseAgent:
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to continue exactly (see DESIGN.md)."""
         return {
-            "model": self.model.state_dict(),
+            "model": getattr(self.model, "module", self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            **{key: self.state[key] for key in ("epoch", "global_step", "best_val", "best_epoch",
-                                                "bad_epochs", "stopped_early", "history")},
+            **self.state,  # epoch, step, early stopping, history; mid-epoch: batch_in_epoch, epoch_totals
             "rng": get_rng_state(),
             "model_inputs": self.model_inputs(),
+            "feature_names": list(self.data.feature_names), "window_length": int(self.data.train.x.shape[1]),
             "scaler": self.scaler.state_dict(),
             "scoring": self.scoring,
             "config": json.loads(json.dumps(self.config)),
@@ -260,16 +306,44 @@ class BaseAgent:
 
     def save(self, name: str) -> None:
         """Atomically write ``checkpoints/<name>``."""
-        save_checkpoint(self.checkpoint_state(), self.ckpt_dir / name)
+        if self.dist.is_main:
+            save_checkpoint(self.checkpoint_state(), self.ckpt_dir / name)
+
+    @contextmanager
+    def distributed_forward(self) -> Iterator[None]:
+        """Route ``self.model(...)`` through DistributedDataParallel so gradients are averaged across ranks."""
+        if self.ddp is None:
+            yield
+            return
+        self.model = self.ddp
+        try:
+            yield
+        finally:
+            self.model = self.ddp.module
+
+    def check_ranks_in_sync(self) -> None:
+        """Under torchrun, log each rank's weight digest; differing weights are a bug, so raise."""
+        if not self.dist.enabled:
+            return
+        digests = gather_digests(self.model, self.dist)
+        logger.info("Weights digest per rank: %s (%s)", " ".join(digests),
+                    "identical" if len(set(digests)) == 1 else "DIFFERENT")
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"ranks ended with different weights: {digests}")
 
     def restore(self, ckpt: dict[str, Any]) -> None:
-        """Load a training checkpoint written by :meth:`save`."""
+        """Load a training checkpoint written by :meth:`save` (mid-epoch state optional)."""
+        missing = [key for key in (*self.state, "scaler", "rng") if key not in ckpt
+                   and key not in ("batch_in_epoch", "epoch_totals")]
+        if missing:
+            raise CheckpointError(f"{self.ckpt_dir / 'last.pt'}: not a training checkpoint of this project "
+                                  f"(missing {', '.join(missing)})")
         load_model_state(self.model, ckpt["model"], self.ckpt_dir / "last.pt")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        for key in self.state:
-            self.state[key] = ckpt[key]
+        self.state.update({key: ckpt.get(key, self.state[key]) for key in self.state})
+        self.state["epoch_totals"] = {key: value.to(self.device) for key, value in self.state["epoch_totals"].items()}
         self.scaler = Scaler.from_state_dict(ckpt["scaler"])
         self.scoring = ckpt.get("scoring") or {}
         set_rng_state(ckpt["rng"])
@@ -297,3 +371,10 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int) ->
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     return None
+
+
+class NullWriter:
+    """Stands in for SummaryWriter on ranks other than 0: logging happens once."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None

@@ -55,12 +55,17 @@ class VAEAgent(BaseAgent):
                 "latent_shrinkage": float(fit.shrinkage)}
 
     def score(self, x: Tensor) -> dict[str, np.ndarray]:
-        mu, recon = self.encode_all(x)
-        z = mu.double().cpu().numpy()
+        mus, errors = [], []
+        for idx in batch_indices(len(x), self.config.evaluation.batch_size):  # errors per batch: no (N, T, F) copy
+            part = x[idx.to(x.device)]
+            mu, _ = self.model.encode(part)
+            mus.append(mu)
+            errors.append(reconstruction_error(part, self.model.decode(mu), "mse"))
+        z = torch.cat(mus).double().cpu().numpy()
         fit = GaussianFit(mean=self.scoring["latent_mean"].numpy(), precision=self.scoring["latent_precision"].numpy(),
                           shrinkage=self.scoring["latent_shrinkage"])
         return {
-            "reconstruction": reconstruction_error(x, recon, "mse").double().cpu().numpy(),
+            "reconstruction": torch.cat(errors).double().cpu().numpy(),
             "latent_euclidean": euclidean_distance(z, fit.mean),
             "latent_mahalanobis": mahalanobis_distance(z, fit),
         }

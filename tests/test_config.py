@@ -73,7 +73,8 @@ def test_unknown_registry_name_lists_valid_names(tmp_path, section, name, kind):
         raw["agent"] = name
     else:
         raw[section]["name"] = name
-    message = expect_error(tmp_path, raw, f"unknown {kind}", json.dumps(name), f"valid {kind}s:")
+    plural = "losses" if kind == "loss" else f"{kind}s"
+    message = expect_error(tmp_path, raw, f"unknown {kind}", json.dumps(name), f"valid {plural}:")
     assert "vae" in message or "converter" in message or "mse" in message
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +39,39 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     """Load a checkpoint without executing code from it.
 
     Raises:
-        CheckpointError: missing, truncated/corrupt, carrying code (refused by the
-            weights-only unpickler) or lacking the keys of a training checkpoint.
+        CheckpointError: missing, unreadable, truncated/corrupt, carrying code
+            (refused by the weights-only unpickler) or lacking the keys of a
+            training checkpoint.
     """
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        path.open("rb").close()
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, "
-            f"which is never run): {first}"
+            f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which is never run): "
+            f"{_unpickler_reason(str(err))}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}: {err})") from None
+    except Exception as err:  # noqa: BLE001  (a damaged file makes torch.load fail in many ways)
+        detail = f": {str(err).strip().splitlines()[0][:120]}" if str(err).strip() else ""
+        raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}{detail})") from None
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
         raise CheckpointError(f"{path}: not a checkpoint of this project (expected keys {', '.join(CHECKPOINT_KEYS)})")
     return state
+
+
+def _unpickler_reason(message: str) -> str:
+    """The weights-only unpickler's reason (e.g. ``Unsupported global: GLOBAL io.open``), without torch's advice."""
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n\n|$)", message, re.S)
+    return match.group(1).strip() if match else "rejected by the weights-only unpickler"
 
 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import reprlib
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from utils.errors import ConfigError
 from utils.registry import AGENTS, DATASETS, LOSSES, MODELS, Registry
 from utils.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
 
-STRICT = ConfigDict(strict=True, extra="forbid")
+STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
 
 
@@ -105,6 +106,8 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(raw).__name__}")
     return raw
@@ -120,6 +123,8 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = text
+    except RecursionError:
+        raise ConfigError(f"--set {key}: value nested too deeply") from None
     node = raw
     for depth, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
@@ -180,7 +185,7 @@ def _check_name(registry: Registry, name: Any, key: str, source: str) -> Any:
         hint = _closest(str(name), registry.names())
         raise ConfigError(
             f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; "
-            f"valid {registry.kind}s: {', '.join(registry.names())}"
+            f"valid {'losses' if registry.kind == 'loss' else registry.kind + 's'}: {', '.join(registry.names())}"
         )
     return registry.get(name)
 
@@ -205,7 +210,7 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
         if e["type"] == "extra_forbidden":
             known = _fields_at(schema, tuple(str(p) for p in e["loc"][:-1]))
             lines.append(f"{source}: {dotted}: unknown key{_closest(str(e['loc'][-1]), known)}; "
-                         f"valid keys here: {', '.join(known)}")
+                         f"valid keys here: {', '.join(known) or 'none besides name'}")
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:
@@ -230,6 +235,6 @@ def _closest(name: str, candidates: list[str]) -> str:
 def _show(value: Any) -> str:
     try:
         text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        text = reprlib.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -14,8 +14,11 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(self.format(record))
 
 
-def setup_logging(log_file: Path | None = None) -> logging.Logger:
-    """Return the project logger writing to the console and, if given, ``log_file``."""
+def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.Logger:
+    """Return the project logger writing to the console and, if given, ``log_file``.
+
+    ``quiet`` (ranks other than 0 under torchrun) shows warnings and errors only.
+    """
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -23,6 +26,7 @@ def setup_logging(log_file: Path | None = None) -> logging.Logger:
         logger.removeHandler(handler)
         handler.close()
     console = _TqdmHandler()
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if log_file is not None:

@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,24 @@ def check_run_dir(config: Any, resume: bool) -> Path:
     """
     run_dir = run_dir_of(config)
     last = run_dir / "checkpoints" / "last.pt"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir} is a file, not a run folder; choose another name (--set exp_name=NEW_NAME)")
+    try:
+        holds_run = run_dir.exists() and any(run_dir.iterdir())
+    except OSError as err:
+        raise RunFolderError(f"cannot read the run folder {run_dir} ({err.strerror or err}); "
+                             "set experiments_dir to a readable folder (--set experiments_dir=PATH)") from None
     if resume and not last.is_file():
+        if holds_run:
+            raise RunFolderError(
+                f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run stopped "
+                "before its first epoch ended); delete the folder or choose another name "
+                "(--set exp_name=NEW_NAME) to start again"
+            )
         raise RunFolderError(
             f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without --resume to start it"
         )
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+    if not resume and holds_run:
         raise RunFolderError(
             f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
             f"(--set exp_name=NEW_NAME), or delete the folder"
@@ -65,6 +79,20 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None) -> 
         write_json(run_dir / "config.json", config)
     _record_invocation(run_dir / "environment.json", argv or sys.argv, resume)
     return run_dir
+
+
+def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) -> None:
+    """Wait until the clock's second is past that of every TensorBoard file in ``summaries``.
+
+    TensorBoard reads event files in name order, and names start with the second
+    they were created in; a resumed run's file must sort after the interrupted
+    run's, or its purge of the orphaned steps is read before them.
+    """
+    stamps = [int(part) for part in (p.name.split(".")[3] for p in summaries.glob("events.out.tfevents.*"))
+              if part.isdigit()]
+    deadline = time.time() + limit_s
+    while stamps and int(time.time()) <= max(stamps) and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def write_json(path: Path, obj: Any) -> None:

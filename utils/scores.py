@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import torch
-from sklearn.covariance import LedoitWolf
 from torch import Tensor
 
 _KINDS = ("mse", "mae")
@@ -146,6 +144,9 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     arr = _as_2d_float64(z, "z")
     if arr.shape[0] < 2:
         raise ValueError(f"fit_gaussian needs at least 2 samples, got {arr.shape[0]}")
+    import scipy.linalg  # here, not at import: scipy and scikit-learn add ~1 s to every start-up
+    from sklearn.covariance import LedoitWolf
+
     lw = LedoitWolf(store_precision=False, assume_centered=False).fit(arr)
     precision = scipy.linalg.pinvh(lw.covariance_)
     precision = 0.5 * (precision + precision.T)

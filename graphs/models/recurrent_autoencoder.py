@@ -24,6 +24,7 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
+from graphs.models.fast_rnn import run_rnn
 from utils.registry import register_model
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -165,7 +166,7 @@ class RecurrentAutoencoder(nn.Module):
             ``(B, num_layers * hidden_size * k)`` (``k = 2`` for LSTM, 1 for GRU).
         """
         self._check_input(x)
-        _, state = self.encoder(x)
+        _, state = run_rnn(self.encoder, x)
         flat = self._flatten_state(state)
         return self.to_latent(flat) if self.to_latent is not None else flat
 
@@ -180,7 +181,7 @@ class RecurrentAutoencoder(nn.Module):
             With a bottleneck this is ``tanh(from_latent(to_latent(state)))``.
         """
         self._check_input(x)
-        _, state = self.encoder(x)
+        _, state = run_rnn(self.encoder, x)
         if self.to_latent is None or self.from_latent is None:
             return state
         z = self.to_latent(self._flatten_state(state))
@@ -196,7 +197,7 @@ class RecurrentAutoencoder(nn.Module):
         Returns:
             ``(x̂(t), h_D(t))`` with ``x̂(t)`` of shape ``(B, F)``.
         """
-        out, state = self.decoder(inp.unsqueeze(1), state)
+        out, state = run_rnn(self.decoder, inp.unsqueeze(1), state)
         return self.output_layer(out[:, 0]), state
 
     def decode_teacher_forced(self, x: Tensor, state: State) -> Tensor:
@@ -214,9 +215,9 @@ class RecurrentAutoencoder(nn.Module):
             Reconstruction in the original time order, shape ``(B, T, F)``.
         """
         self._check_input(x)
-        out, _ = self.decoder(x.flip(1)[:, :-1], state)  # inputs x(T), ..., x(2)
-        hidden = torch.cat([self._top_hidden(state).unsqueeze(1), out], dim=1)
-        return self.output_layer(hidden).flip(1)
+        out, _ = run_rnn(self.decoder, x.flip(1)[:, :-1], state)  # inputs x(T), ..., x(2)
+        first = self.output_layer(self._top_hidden(state)).unsqueeze(1)  # x̂(T) from h_D(T)
+        return torch.cat([first, self.output_layer(out)], dim=1).flip(1)  # cat the (B, T, F) outputs, not states
 
     def decode_free_running(self, state: State, length: int) -> Tensor:
         """Reconstruct feeding back the model's own predictions (step by step).
@@ -233,6 +234,8 @@ class RecurrentAutoencoder(nn.Module):
         """
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
+        if self.is_lstm and self.num_layers == 1 and length > 1:
+            return self._decode_free_running_fused(state, length)
         pred = self.output_layer(self._top_hidden(state))
         preds = [pred]
         for _ in range(length - 1):
@@ -240,6 +243,25 @@ class RecurrentAutoencoder(nn.Module):
             preds.append(pred)
         preds.reverse()  # x̂(T), ..., x̂(1) -> x̂(1), ..., x̂(T)
         return torch.stack(preds, dim=1)
+
+    def _decode_free_running_fused(self, state: State, length: int) -> Tensor:
+        """Free running of a single-layer LSTM decoder as one fused LSTM call.
+
+        Feeding back ``x̂ = A h + b`` makes the input term ``W_ih x̂`` linear in ``h``,
+        so the decoder is an LSTM without input whose recurrent weights are
+        ``W_hh + W_ih A`` and bias ``b_ih + b_hh + W_ih b``: the same function (up to
+        float rounding) run by one ``torch.lstm`` call (oneDNN on the CPU, cuDNN on a
+        GPU) instead of ``length - 1`` single-step calls; gradients reach ``W_ih``,
+        ``A`` and ``b`` through the folded weights.
+        """
+        dec, out = self.decoder, self.output_layer
+        h_top = self._top_hidden(state)
+        w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
+        bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
+        no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
+        params = [h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias)]
+        hidden = torch.lstm(no_input, state, params, True, 1, 0.0, self.training, False, True)[0]
+        return torch.cat([out(h_top).unsqueeze(1), out(hidden)], dim=1).flip(1)  # x̂(T), ..., x̂(1) -> time order
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
         """Encode and reconstruct windows.

@@ -1,0 +1,102 @@
+"""Speed benchmark: how fast the framework trains and scores, each figure beside a reference.
+
+Every row is measured in this one run on the same data as its reference, the two
+alternated (A B B A ...) so that other load on a shared machine hits both alike;
+rows show medians and the median of the per-repeat ratios. Items:
+
+1. ``overhead``  BaseAgent.train() (progress bar, logging, TensorBoard, checkpoints
+   every epoch) vs a bare hand-written loop, both default configs; and the share of
+   an epoch spent batching the in-memory tensors.
+2. ``recurrent`` recurrent AE training: the fused teacher-forced path vs a cell
+   stepped in Python like the original RecAE (GRU and LSTM); scoring: free-running
+   vs teacher-forced reconstruction.
+3. ``scoring``   windows/s and peak memory of scoring 100k windows with both agents
+   (torch.inference_mode), in a child process.
+4. ``flops``     FLOP/s of the recurrent AE training step as a fraction of what a
+   torch.matmul of comparable size reaches on the same threads.
+5. ``startup``   wall time of ``main.py --help`` and ``import agents``; heavy imports.
+6. ``runs``      wall time and peak memory of ``main.py`` on the two default configs.
+
+Usage:
+    python benchmarks/speed.py                  # everything (several minutes)
+    python benchmarks/speed.py --quick          # tiny sizes, a smoke run
+    python benchmarks/speed.py --only overhead recurrent --threads 1 --json speed.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+ITEMS = ("overhead", "recurrent", "scoring", "flops", "startup", "runs")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description="Speed of training and scoring, each figure beside a reference "
+                                "measured in the same run (ratios hold on a noisy machine).")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (seconds, a smoke run)")
+    p.add_argument("--only", nargs="+", choices=ITEMS, metavar="NAME",
+                   help=f"run only these items: {', '.join(ITEMS)}")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 9; 3 with --quick)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
+    p.add_argument("--experiments-dir", type=Path, default=None,
+                   help="where the benchmark's run folders go (default: a temporary folder, deleted)")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen items, print the table; returns 0."""
+    args = parse_args(argv)
+    import torch
+
+    from benchmarks import speed_recurrent, speed_system, speed_train
+    from benchmarks.speed_common import print_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    exp_dir = args.experiments_dir or Path(tempfile.mkdtemp(prefix="speedruns-"))
+    repeats = args.repeats or (3 if args.quick else 9)
+    ctx = SimpleNamespace(quick=args.quick, repeats=repeats, threads=args.threads, exp_dir=exp_dir, ecg=None,
+                          score_repeats=1 if args.quick else 2, startup_repeats=1 if args.quick else 5,
+                          run_repeats=1 if args.quick else 2)
+    runners = {"overhead": speed_train.framework_overhead, "recurrent": speed_recurrent.recurrent,
+               "scoring": speed_system.scoring, "flops": speed_recurrent.flops, "startup": speed_system.startup,
+               "runs": speed_system.whole_runs}
+    print(f"speed benchmark{' (quick)' if args.quick else ''}: torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}; {repeats} repeats per row", flush=True)
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores:
+        print(f"note: load average {load:.1f} on {cores} cores: other processes share the CPU; ratios still compare "
+              f"like with like, absolute figures do not (small recurrent ops may also prefer --threads 1)")
+    rows, start = [], time.perf_counter()
+    try:
+        for name in args.only or ITEMS:
+            t0 = time.perf_counter()
+            rows += runners[name](ctx)
+            print(f"  {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        if args.experiments_dir is None:
+            shutil.rmtree(exp_dir, ignore_errors=True)
+    print(f"\n(total {time.perf_counter() - start:.0f} s)\n")
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps([row.as_dict() for row in rows], indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

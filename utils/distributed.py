@@ -1,0 +1,96 @@
+"""Multi-process training with torch.distributed (launched by ``torchrun``).
+
+``torchrun --nproc_per_node=N main.py CONFIG`` sets RANK, WORLD_SIZE and
+LOCAL_RANK; :func:`init_from_env` then joins the process group (gloo on CPU,
+NCCL on CUDA). Without those variables everything runs as one process.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 logs, writes checkpoints and evaluates."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_from_env(device: torch.device) -> DistInfo:
+    """Join the process group described by torchrun's environment, if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def cuda_device_for(info: DistInfo, device: torch.device) -> torch.device:
+    """One GPU per local rank."""
+    if device.type == "cuda" and info.enabled:
+        torch.cuda.set_device(info.local_rank)
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def all_reduce_mean(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torch.Tensor]:
+    """Average each tensor over the ranks (no-op for one process)."""
+    if not info.enabled:
+        return values
+    out = {}
+    for key in sorted(values):
+        tensor = values[key].detach().clone().float()
+        dist.all_reduce(tensor)
+        out[key] = tensor / info.world_size
+    return out
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A short hash of every parameter and buffer, to compare ranks."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def gather_digests(model: nn.Module, info: DistInfo) -> list[str]:
+    """Every rank's :func:`weights_digest`, in rank order."""
+    mine = weights_digest(model)
+    if not info.enabled:
+        return [mine]
+    found: list[str | None] = [None] * info.world_size
+    dist.all_gather_object(found, mine)
+    return [str(d) for d in found]
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank."""
+    if info.enabled:
+        dist.barrier()
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
