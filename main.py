@@ -124,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:  # utils.interrupts.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
-        message = str(err) or f"SIGINT received: {STOPPED_AT_ONCE}"
-        print(f"\n{message}\nResume with: {resume_command(argv)}", file=sys.stderr)
+        if getattr(args, "mode", "train") == "train":
+            message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\nResume with: {resume_command(argv)}"
+        else:  # score and export have nothing to resume
+            message = "stopped before it finished; run the same command again"
+        print(f"\n{message}", file=sys.stderr)
         if argv is not None:  # called in-process: the caller gets its handlers back
             restore_handlers(previous)
         return getattr(err, "exit_code", 130)

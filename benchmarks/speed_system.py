@@ -134,7 +134,8 @@ def startup(ctx: Any) -> list[Row]:
              ("python -c 'import agents'", [py, "-c", "import agents"], "python -c 'import torch' (the floor)",
               [py, "-c", "import torch"], None)]
     for name, cmd, ref_name, ref_cmd, limit in pairs:
-        t_ours, t_ref = interleave(lambda c=cmd: _wall(c, env), lambda c=ref_cmd: _wall(c, env), reps, warmup=True)
+        t_ours, t_ref = interleave(lambda c=cmd: _wall(c, env), lambda c=ref_cmd: _wall(c, env), reps,
+                                   warmup=not ctx.quick)
         ours, ref = statistics.median(t_ours), statistics.median(t_ref)
         rows.append(Row("5", f"start-up: {name}", ours, ref, "s", ours / ref, ref_name=ref_name,
                         target="" if limit is None else f"ours < {limit:g} s",

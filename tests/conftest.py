@@ -1,9 +1,18 @@
 """Fixtures shared by the test suite."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# One intra-op thread per process: the models here are small, so a second thread buys little,
+# and on a busy 2-core machine oversubscribed OpenMP threads slow training tenfold. Subprocesses
+# started by tests inherit the variable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ECG_DIR = REPO_ROOT.parent / "shared" / "data" / "ECG5000"

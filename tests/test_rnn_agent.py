@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -161,12 +160,10 @@ def test_cross_fitted_error_gaussian_scores_each_fold_out_of_sample():
 
 def test_quality_floor_on_shared_train_file(tmp_path, shared_ecg_dir):
     """A short training on the shared TRAIN file (merged protocol) separates the classes: ROC AUC >= 0.95."""
-    t0 = time.perf_counter()
     assert run_main("lstm_ecg5000.json", tmp_path, *merged(shared_ecg_dir), *FLOOR, "exp_name=floor") == 0
     metrics = json.loads((tmp_path / "floor" / "out" / "metrics.json").read_text())
     for name, floor in FLOOR_AUC.items():
         assert metrics["scores"][name]["roc_auc"] >= floor, (name, metrics["scores"][name]["roc_auc"])
-    assert time.perf_counter() - t0 < 120
 
 
 def test_benchmark_smoke(tmp_path, shared_ecg_dir, capsys):

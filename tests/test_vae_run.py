@@ -127,7 +127,7 @@ def test_user_error_exits_2_without_traceback(tmp_path):
 
 def test_quality_floor_recon_auc_per_anomaly_type(tmp_path):
     """A short real training separates each anomaly type at the default magnitude."""
-    assert run_main("vae_converter.json", tmp_path, "exp_name=floor", "trainer.epochs=60",
+    assert run_main("vae_converter.json", tmp_path, "exp_name=floor", "trainer.epochs=120",
                     "trainer.progress_bar=false", "evaluation.make_plots=false") == 0
     metrics = json.loads((tmp_path / "floor" / "out" / "metrics.json").read_text())
     per_kind = metrics["scores"]["reconstruction"]["per_kind"]

@@ -1,0 +1,46 @@
+"""Smoke test of benchmarks/speed.py on tiny sizes: every row is printed with finite numbers.
+
+No timing is asserted (the machine may be shared); the full benchmark is not a test.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from benchmarks import speed
+
+EXPECTED = [  # (item, start of the measurement's name)
+    ("1", "framework overhead, vae"), ("1", "  same, without checkpoint writes, vae"),
+    ("1", "data batching share of an epoch, vae"),
+    ("1", "framework overhead, rnn_autoencoder"), ("1", "  same, without checkpoint writes, rnn_autoencoder"),
+    ("1", "data batching share of an epoch, rnn_autoencoder"),
+    ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/models/fast_rnn.py"),
+    ("2", "recurrent AE training, LSTM teacher-forced fused"), ("2", "  change: free-running LSTM training"),
+    ("2", "recurrent AE scoring, LSTM free-running"), ("2", "  change: free-running LSTM scoring"),
+    ("3", "scoring 2,000 windows, vae"), ("3", "scoring peak memory, vae"),
+    ("3", "scoring 2,000 windows, rnn_autoencoder"), ("3", "scoring peak memory, rnn_autoencoder"),
+    ("4", "recurrent AE training FLOP/s vs per-step gate matmul"),
+    ("4", "recurrent AE training FLOP/s vs all steps in one matmul"),
+    ("5", "start-up: python main.py --help"), ("5", "start-up: python -c 'import agents'"),
+    ("5", "heavy imports at import agents"), ("5", "heavy imports at main.py --help"),
+    ("6", "whole run wall time, vae_converter.json"), ("6", "whole run peak memory, vae_converter.json"),
+    ("6", "whole run wall time, lstm_ecg5000.json"), ("6", "whole run peak memory, lstm_ecg5000.json"),
+]
+
+
+def test_speed_benchmark_quick(tmp_path: Path, capsys, shared_ecg_dir: Path) -> None:
+    out = tmp_path / "speed.json"
+    code = speed.main(["--quick", "--repeats", "1", "--threads", "1", "--experiments-dir", str(tmp_path / "runs"),
+                       "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(out.read_text())
+    for item, name in EXPECTED:
+        found = [r for r in rows if r["item"] == item and r["name"].startswith(name)]
+        assert len(found) == 1, (item, name, [r["name"] for r in rows])
+        row = found[0]
+        assert all(math.isfinite(row[key]) for key in ("ours", "reference", "ratio")), row
+        assert any(line.startswith(f"{item:<5} {row['name']}") for line in printed.splitlines()), row["name"]
+    assert len(rows) == len(EXPECTED)
+    assert "references and notes:" in printed
