@@ -20,14 +20,13 @@ CLASSES = {"class_2", "class_3", "class_4", "class_5"}
 EXPECTED_PNGS = ["signal_examples", "loss_curves", "roc_pr_curves", "reconstructions", "confusion_matrix",
                  *[f"score_histogram_{s}" for s in SCORES]]
 TINY = ["trainer.epochs=2", "model.hidden_size=8", "trainer.progress_bar=false"]
-# A smaller, faster variant of the default config. Measured on the shared TRAIN file (merged,
-# seed 1): after 20 epochs (~0.1 s each on an idle machine) ROC AUC error_gaussian ~0.99 and
-# reconstruction_mae ~0.94. An untrained model already gets ~0.95 with error_gaussian (a
-# Gaussian on |x - x̂| of a flat reconstruction is a Gaussian on the beats themselves), so the
-# reconstruction score's floor is what shows that training worked: while the free-running
-# decoder still outputs the mean beat its ROC AUC is 0.3-0.7.
-FLOOR = ["trainer.epochs=20", "model.hidden_size=32", "trainer.learning_rate=0.01", "seed=1",
-         "trainer.progress_bar=false", "evaluation.make_plots=false"]
+# The default model, trained for 30 instead of 100 epochs. Measured on the shared TRAIN file
+# (merged, seed 1, ~0.1 s per epoch on an idle machine): the free-running decoder outputs the
+# mean beat for ~10-15 epochs, then learns the beats: ROC AUC reconstruction_mae 0.5-0.7 -> ~0.94,
+# error_gaussian ~0.98-0.99 throughout. error_gaussian is already high for a flat reconstruction
+# (a Gaussian on |x - x̂| is then a Gaussian on the beats), so it is the reconstruction score's
+# floor that shows that training worked.
+FLOOR = ["trainer.epochs=30", "seed=1", "trainer.progress_bar=false", "evaluation.make_plots=false"]
 FLOOR_AUC = {"error_gaussian": 0.95, "reconstruction_mae": 0.85}
 
 

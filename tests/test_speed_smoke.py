@@ -17,7 +17,7 @@ EXPECTED = [  # (item, start of the measurement's name)
     ("1", "data batching share of an epoch, rnn_autoencoder"),
     ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/models/fast_rnn.py"),
     ("2", "recurrent AE training, LSTM teacher-forced fused"), ("2", "  change: free-running LSTM training"),
-    ("2", "recurrent AE scoring, LSTM free-running"), ("2", "  change: free-running LSTM scoring"),
+    ("2", "recurrent AE scoring, LSTM free-running"), ("2", "  change: free-running LSTM scoring, one call per chunk"),
     ("3", "scoring 2,000 windows, vae"), ("3", "scoring peak memory, vae"),
     ("3", "scoring 2,000 windows, rnn_autoencoder"), ("3", "scoring peak memory, rnn_autoencoder"),
     ("4", "recurrent AE training FLOP/s vs per-step gate matmul"),
