@@ -99,6 +99,14 @@ class BaseAgent:
         """Per-window anomaly scores {name: (N,)}, higher = more anomalous."""
         raise NotImplementedError
 
+    def threshold_scores(self, val_x: Tensor) -> dict[str, np.ndarray]:
+        """Scores of the validation normals that the percentile thresholds are taken from.
+
+        Defaults to :meth:`score`; an agent whose score statistics are fitted on
+        these same windows returns out-of-sample (cross-fitted) scores instead.
+        """
+        return self.score(val_x)
+
     def reconstruct(self, x: Tensor) -> Tensor:
         """Reconstruction (N, T, F) of scaled windows (N, T, F) as used for scoring."""
         raise NotImplementedError

@@ -39,7 +39,7 @@ def evaluate_run(agent: Any) -> dict[str, Any]:
     agent.model.eval()
     with torch.inference_mode():
         agent.scoring = agent.fit_scoring(agent.train_x, agent.val_x)
-        val_scores = agent.score(agent.val_x)
+        val_scores = agent.threshold_scores(agent.val_x)
         test = agent.data.test
         test_x = agent.to_tensor(test.x)
         scores = agent.score(test_x)
