@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> dict:
         logger.info("Windows (N, T, F): train %s, val %s, test %s with %d anomalies; features %s",
                     data.train.x.shape, data.val.x.shape, data.test.x.shape, int(data.test.y.sum()),
                     ", ".join(data.feature_names))
-        return agent.run()
+        result = agent.run()
+        barrier(dist_info)  # leave the process group together: rank 0 evaluates while the others wait
+        return result
     finally:
         shutdown(dist_info)
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from datasets.base import DataSplits
 from utils.batching import batch_indices
-from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from utils.checkpoint import CheckpointWriter, clone_state, load_checkpoint, load_model_state
+from utils.denormals import flush_denormals
 from utils.distributed import all_reduce_mean, cuda_device_for, gather_digests, init_from_env
 from utils.errors import CheckpointError, ConfigError, TrainingDivergedError
 from utils.interrupts import Interrupted, StopSignals, signal_name
@@ -56,6 +57,9 @@ class BaseAgent:
         self.config = config
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.checkpoints = CheckpointWriter()
+        self.best_state: dict[str, Any] | None = None  # the best epoch's state while best.pt lags behind it
+        self.last_save = time.monotonic()
         trainer = config.trainer
         seed_everything(config.seed, trainer.deterministic)
         self.device = select_device(config.device)
@@ -164,7 +168,8 @@ class BaseAgent:
         resumed_at = self.state["global_step"]
         if resumed_at:
             wait_for_a_later_event_file_second(self.run_dir / "summaries")
-        self.writer = (SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None)
+        self.writer = (SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None,
+                                     flush_secs=5)
                        if self.dist.is_main else NullWriter())
         try:
             self.train()
@@ -181,22 +186,25 @@ class BaseAgent:
             logger.info("Resuming at epoch %d, batch %d (step %d)", start + 1, self.state["batch_in_epoch"] + 1,
                         self.state["global_step"])
         # SIGINT/SIGTERM: finish the batch, save last.pt mid-epoch, raise Interrupted (utils/interrupts.py).
-        with StopSignals(self.ckpt_dir / "last.pt") as self.stop_signals:
-            for epoch in range(start, trainer.epochs):
-                if self.state["stopped_early"]:
-                    break
-                t0 = time.perf_counter()
-                train_logs = self.train_one_epoch(epoch)
-                val_logs = self.evaluate_loss(self.val_x)
-                self.end_epoch(epoch, train_logs, val_logs, time.perf_counter() - t0)
-                if self.stop_signals.requested:  # arrived during validation: last.pt was just saved
-                    self.stop_for_signal(f"after epoch {epoch + 1}", save=False)
+        self.last_save = time.monotonic()
+        with StopSignals(self.ckpt_dir / "last.pt") as self.stop_signals, flush_denormals(trainer.flush_denormal):
+            try:
+                for epoch in range(start, trainer.epochs):
+                    if self.state["stopped_early"]:
+                        break
+                    t0 = time.perf_counter()
+                    train_logs = self.train_one_epoch(epoch)
+                    val_logs = self.evaluate_loss(self.val_x)
+                    self.end_epoch(epoch, train_logs, val_logs, time.perf_counter() - t0)
+                    if self.stop_signals.requested:  # arrived during validation
+                        self.stop_for_signal(f"after epoch {epoch + 1}")
+            finally:
+                self.checkpoints.close()  # the last checkpoint is on disk before train() returns or raises
 
-    def stop_for_signal(self, where: str, save: bool = True) -> None:
-        """Save the current state to last.pt (unless just saved) and raise Interrupted."""
-        self.writer.flush()
-        if save:
-            self.save("last.pt")
+    def stop_for_signal(self, where: str) -> None:
+        """Save the current state to last.pt, wait until it is on disk and raise Interrupted."""
+        self.save()
+        self.checkpoints.wait()
         signum = self.stop_signals.signum
         raise Interrupted(signum, f"{signal_name(signum)} received: stopped {where} (step "
                                   f"{self.state['global_step']}); saved {self.ckpt_dir / 'last.pt'}", saved=True)
@@ -210,33 +218,35 @@ class BaseAgent:
                                 self.dist.rank, world)
         # Resuming mid-epoch: the order is fixed by (seed, epoch), so skipping the batches done is exact.
         done = self.state["batch_in_epoch"]
-        totals: dict[str, Tensor] = self.state["epoch_totals"]
+        totals: dict[str, float] = self.state["epoch_totals"]  # sample-weighted sums, kept in mid-epoch checkpoints
         bar = tqdm(batches[done:], desc=f"epoch {epoch + 1}/{trainer.epochs}", leave=False, initial=done,
                    total=len(batches), disable=None if trainer.progress_bar else True, dynamic_ncols=True)
         for done, idx in enumerate(bar, start=done + 1):
             with self.distributed_forward():
                 logs = self.training_step(self.train_x[idx.to(self.device)])
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + value.detach() * len(idx)
+            # Python floats: training_step synced already, and .item() costs less than a tensor op per term.
+            values = {key: value.item() for key, value in logs.items()}
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value * len(idx)
             step = self.state["global_step"]
             if step % trainer.log_every_n_steps == 0:
-                loss = logs["loss"].item()
-                bar.set_postfix(loss=f"{loss:.4g}")
-                for key, value in logs.items():
-                    self.writer.add_scalar(f"step/{key}", value.item(), step)
+                bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at tqdm's own pace
+                for key, value in values.items():
+                    self.writer.add_scalar(f"step/{key}", value, step)
             self.state["batch_in_epoch"] = done
             if self.stop_signals is not None and self.stop_signals.requested:
                 self.stop_for_signal(f"in epoch {epoch + 1} after batch {done}/{len(batches)}")
         self.state["batch_in_epoch"], self.state["epoch_totals"] = 0, {}
         seen = sum(len(idx) for idx in batches)
-        means = all_reduce_mean({key: value / seen for key, value in totals.items()}, self.dist)
-        return {key: float(value) for key, value in means.items()}
+        means = {key: torch.tensor(value / seen, device=self.device) for key, value in totals.items()}
+        return {key: float(value) for key, value in all_reduce_mean(means, self.dist).items()}
 
     def training_step(self, x: Tensor) -> dict[str, Tensor]:
         """Forward, backward and optimizer step on one batch (B, T, F)."""
         logs = self.compute_loss(x)
         loss = logs["loss"]
-        if not torch.isfinite(loss):
+        if not math.isfinite(loss.item()):  # .item(): one sync, cheaper than torch.isfinite on the CPU
+            self.checkpoints.wait()
             last = self.ckpt_dir / "last.pt"
             kept = (f"the last good checkpoint {last} (epoch {self.state['epoch']}) is kept" if last.is_file()
                     else f"no checkpoint was written yet (delete {self.run_dir} to start again)")
@@ -268,15 +278,18 @@ class BaseAgent:
         trainer, state = self.config.trainer, self.state
         val_loss = val_logs["loss"]
         history = state["history"]
+        # At the global step, as the step/* points: a resume's purge_step then drops both alike.
+        step = state["global_step"]
         for prefix, logs in (("train", train_logs), ("val", val_logs)):
             for key, value in logs.items():
                 name = prefix if key == "loss" else f"{prefix}_{key}"
                 history.setdefault(name, []).append(value)
-                self.writer.add_scalar(f"epoch/{name}", value, epoch + 1)
+                self.writer.add_scalar(f"epoch/{name}", value, step)
         lr = self.optimizer.param_groups[0]["lr"]
         history.setdefault("lr", []).append(lr)
-        self.writer.add_scalar("epoch/learning_rate", lr, epoch + 1)
-        self.writer.add_scalar("epoch/seconds", seconds, epoch + 1)
+        self.writer.add_scalar("epoch/learning_rate", lr, step)
+        self.writer.add_scalar("epoch/seconds", seconds, step)
+        self.writer.add_scalar("epoch/epoch", epoch + 1, step)
         if self.scheduler is not None:
             self.scheduler.step(val_loss) if trainer.scheduler == "plateau" else self.scheduler.step()
         improved = val_loss < state["best_val"] - trainer.min_delta
@@ -289,33 +302,50 @@ class BaseAgent:
         state["epoch"] = epoch + 1
         logger.info("epoch %d/%d  train %.5g  val %.5g  lr %.2e  %.2fs%s", epoch + 1, trainer.epochs,
                     train_logs["loss"], val_loss, lr, seconds, "  *best*" if improved else "")
-        self.writer.flush()
-        self.save("last.pt")
-        if improved:
-            self.save("best.pt")
+        due = (state["stopped_early"] or epoch + 1 == trainer.epochs
+               or time.monotonic() - self.last_save >= trainer.checkpoint_interval_s)
+        if due:
+            self.save(best=improved)
+        elif improved:  # written with the next last.pt
+            self.best_state = clone_state(self.checkpoint_state(resumable=False))
         if state["stopped_early"]:
             logger.info("Early stopping: no improvement for %d epochs", state["bad_epochs"])
 
     # ----- checkpoints -----------------------------------------------------------------
-    def checkpoint_state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly (see DESIGN.md)."""
-        return {
+    def checkpoint_state(self, resumable: bool = True) -> dict[str, Any]:
+        """Everything needed to continue exactly (see DESIGN.md); without ``resumable``, what best.pt
+        holds: the weights and what scoring needs, but no optimizer, scheduler or RNG states."""
+        state = {
             "model": getattr(self.model, "module", self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             **self.state,  # epoch, step, early stopping, history; mid-epoch: batch_in_epoch, epoch_totals
-            "rng": get_rng_state(),
             "model_inputs": self.model_inputs(),
             "feature_names": list(self.data.feature_names), "window_length": int(self.data.train.x.shape[1]),
             "scaler": self.scaler.state_dict(),
             "scoring": self.scoring,
             "config": json.loads(json.dumps(self.config)),
         }
+        if resumable:
+            state.update(optimizer=self.optimizer.state_dict(), rng=get_rng_state(),
+                         scheduler=self.scheduler.state_dict() if self.scheduler is not None else None)
+        return state
 
-    def save(self, name: str) -> None:
-        """Atomically write ``checkpoints/<name>``."""
+    def save(self, best: bool = False) -> None:
+        """Queue atomic writes of ``checkpoints/last.pt`` and of ``best.pt`` if ``best`` (this state is
+        the best) or a best state was kept since the last write.
+
+        The writes run in the background (:class:`utils.checkpoint.CheckpointWriter`) while
+        training goes on; ``self.checkpoints.wait()`` makes sure they are on disk.
+        """
+        if self.writer is not None:
+            self.writer.flush()  # events up to this checkpoint are on disk with it
+        self.last_save = time.monotonic()
+        last, best_path = self.ckpt_dir / "last.pt", self.ckpt_dir / "best.pt"
+        files = [(last, self.checkpoint_state())]
+        if best or self.best_state is not None:
+            files.append((best_path, self.checkpoint_state(resumable=False) if best else self.best_state))
+        self.best_state = None
         if self.dist.is_main:
-            save_checkpoint(self.checkpoint_state(), self.ckpt_dir / name)
+            self.checkpoints.save(files)
 
     @contextmanager
     def distributed_forward(self) -> Iterator[None]:
@@ -341,7 +371,7 @@ class BaseAgent:
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Load a training checkpoint written by :meth:`save` (mid-epoch state optional)."""
-        missing = [key for key in (*self.state, "scaler", "rng") if key not in ckpt
+        missing = [key for key in (*self.state, "scaler", "rng", "optimizer") if key not in ckpt
                    and key not in ("batch_in_epoch", "epoch_totals")]
         if missing:
             raise CheckpointError(f"{self.ckpt_dir / 'last.pt'}: not a training checkpoint of this project "
@@ -351,7 +381,7 @@ class BaseAgent:
         if self.scheduler is not None and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
         self.state.update({key: ckpt.get(key, self.state[key]) for key in self.state})
-        self.state["epoch_totals"] = {key: value.to(self.device) for key, value in self.state["epoch_totals"].items()}
+        self.state["epoch_totals"] = {key: float(value) for key, value in self.state["epoch_totals"].items()}
         self.scaler = Scaler.from_state_dict(ckpt["scaler"])
         self.scoring = ckpt.get("scoring") or {}
         set_rng_state(ckpt["rng"])

@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen items, print the table; returns 0."""
+    """Run the chosen items and print the table; returns 1 if an item failed (the others still print)."""
     args = parse_args(argv)
     import torch
 
@@ -82,20 +82,27 @@ def main(argv: list[str] | None = None) -> int:
     if load > cores:
         print(f"note: load average {load:.1f} on {cores} cores: other processes share the CPU; ratios still compare "
               f"like with like, absolute figures do not (small recurrent ops may also prefer --threads 1)")
-    rows, start = [], time.perf_counter()
+    rows, failed, start = [], [], time.perf_counter()
     try:
         for name in args.only or ITEMS:
             t0 = time.perf_counter()
-            rows += runners[name](ctx)
+            try:
+                rows += runners[name](ctx)
+            except Exception as err:  # noqa: BLE001 (one broken item must not lose the others' rows)
+                failed.append(name)
+                print(f"  {name}: FAILED: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+                continue
             print(f"  {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         if args.experiments_dir is None:
             shutil.rmtree(exp_dir, ignore_errors=True)
     print(f"\n(total {time.perf_counter() - start:.0f} s)\n")
     print_table(rows)
+    if failed:
+        print(f"\nFAILED items: {', '.join(failed)} (see the messages above)")
     if args.json:
         args.json.write_text(json.dumps([row.as_dict() for row in rows], indent=2), encoding="utf-8")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0  # total time allowed for the server to answer and load the run
 BIND_ATTEMPTS = 3  # a free port can be taken between picking and binding it: retry with another
 EPOCH_TAGS = ("epoch/train", "epoch/val", "epoch/learning_rate", "epoch/train_recon", "epoch/train_kl",
-              "epoch/val_recon", "epoch/val_kl", "epoch/seconds")
+              "epoch/val_recon", "epoch/val_kl", "epoch/seconds", "epoch/epoch")
 STEP_TAGS = ("step/loss", "step/recon", "step/kl")
 SCORES = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 # an HTTP client that never uses a proxy from the environment: only 127.0.0.1 is contacted
@@ -136,7 +136,7 @@ def _served(port: int, run: str, tag: str) -> list[tuple[int, float]]:
 
 def test_tensorboard_server_serves_the_logged_run(tmp_path):
     experiments = tmp_path / "experiments"
-    assert run_main("vae_converter.json", experiments, *FAST_VAE, "exp_name=tb") == 0
+    assert run_main("vae_converter.json", experiments, *FAST_VAE, "exp_name=tb", "trainer.log_every_n_steps=5") == 0
     run_dir = experiments / "tb"
     summaries = run_dir / "summaries"
     # runs are named by their folder relative to the logdir
@@ -170,7 +170,7 @@ def test_tensorboard_server_serves_the_logged_run(tmp_path):
         for tag, key in (("epoch/train", "train"), ("epoch/val", "val"), ("epoch/learning_rate", "lr"),
                          ("epoch/train_recon", "train_recon"), ("epoch/val_kl", "val_kl")):
             served = _served(port, run, tag)
-            assert [s for s, _ in served] == [1, 2, 3], tag
+            assert [s for s, _ in served] == [ckpt["global_step"] // 3 * k for k in (1, 2, 3)], tag  # epoch ends
             assert [v for _, v in served] == pytest.approx(history[key], rel=1e-6), tag
         step_loss = _served(port, run, "step/loss")
         assert step_loss and all(0 < s <= ckpt["global_step"] for s, _ in step_loss)

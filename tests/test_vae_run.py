@@ -20,7 +20,7 @@ SCORES = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("exp")
-    assert run_main("vae_converter.json", root, *FAST_VAE, "exp_name=e2e") == 0
+    assert run_main("vae_converter.json", root, *FAST_VAE, "exp_name=e2e", "trainer.log_every_n_steps=5") == 0
     return root / "e2e"
 
 
@@ -58,7 +58,10 @@ def test_tensorboard_holds_losses_lr_figures_and_pr_curves(finished_run):
     tags = acc.Tags()
     for tag in ("step/loss", "step/kl", "step/recon", "epoch/train", "epoch/val", "epoch/learning_rate"):
         assert tag in tags["scalars"], tag
-    assert [e.step for e in acc.Scalars("epoch/val")] == [1, 2, 3]
+    # epoch points sit at the global step that ended each epoch, as the step/* points
+    steps_per_epoch = load_checkpoint(finished_run / "checkpoints" / "last.pt")["global_step"] // 3
+    assert [e.step for e in acc.Scalars("epoch/val")] == [steps_per_epoch * k for k in (1, 2, 3)]
+    assert [e.value for e in acc.Scalars("epoch/epoch")] == [1, 2, 3]
     assert {f"figures/{stem}" for stem in EXPECTED_PNGS} <= set(tags["images"])
     assert {f"pr_curve/{name}" for name in SCORES} <= set(tags["tensors"])
     assert (finished_run / "summaries" / "hparams").is_dir()

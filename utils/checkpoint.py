@@ -6,6 +6,7 @@ import pickle
 import re
 import tempfile
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from torch import nn
 
 from utils.errors import CheckpointError
 
-CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "global_step")
+CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -33,6 +34,65 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def clone_state(obj: Any) -> Any:
+    """A copy of nested dicts, lists and tuples with every tensor cloned (leaves shared otherwise):
+    a snapshot that later in-place updates of the live tensors and lists do not reach."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {key: clone_state(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        if set(map(type, obj)) <= _NUMBERS:  # fast path: loss histories, RNG states
+            return type(obj)(obj)
+        return type(obj)(clone_state(value) for value in obj)
+    return obj
+
+
+_NUMBERS = {int, float, bool}
+
+
+class CheckpointWriter:
+    """Writes checkpoints on one background thread, so training goes on while the disk works.
+
+    :meth:`save` snapshots the states at once (:func:`clone_state`: training keeps changing the
+    live tensors) and queues the atomic writes; at most one batch of writes is in flight, so a
+    new save first waits for the previous one. A failed write raises from the next :meth:`save`
+    or :meth:`wait`. Call :meth:`wait` wherever the files must be on disk (a stop, the end).
+    """
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    def save(self, files: list[tuple[Path, dict[str, Any]]]) -> None:
+        """Queue atomic writes of each state to its path, in order."""
+        self.wait()
+        jobs = [(path, clone_state(state)) for path, state in files]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending = self._executor.submit(_write_all, jobs)
+
+    def wait(self) -> None:
+        """Block until the queued writes are on disk; re-raise their error, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the queued writes and stop the thread."""
+        try:
+            self.wait()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None
+
+
+def _write_all(jobs: list[tuple[Path, dict[str, Any]]]) -> None:
+    for path, state in jobs:
+        save_checkpoint(state, path)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -39,9 +39,15 @@ class TrainerConfig(BaseModel):
     scheduler: Literal["none", "plateau", "cosine"] = "none"
     early_stopping_patience: NonNegativeInt | None = 10
     min_delta: NonNegativeFloat = 0.0
-    log_every_n_steps: PositiveInt = 10
+    log_every_n_steps: PositiveInt = 50  # step/* points (as Lightning); epoch/* points are logged every epoch
     progress_bar: bool = True
     deterministic: bool = True
+    # Denormal floats (below 1.2e-38) read as zero: Adam's moments of parameters whose gradient is zero
+    # (dead ReLU units) decay into that range, where CPU arithmetic is many times slower.
+    flush_denormal: bool = True
+    # last.pt (and best.pt) are rewritten after an epoch once this many seconds passed since the last write
+    # (0: every epoch), and always at the end, at early stopping and on SIGINT/SIGTERM.
+    checkpoint_interval_s: NonNegativeFloat = 10.0
 
 
 class EvaluationConfig(BaseModel):

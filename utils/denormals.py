@@ -1,0 +1,34 @@
+"""Flush denormal floats to zero for the duration of a block (CPU)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+_SMALLEST_NORMAL = 1.1754944e-38
+
+
+def denormals_flushed_now() -> bool:
+    """Whether this thread currently reads denormal floats as zero."""
+    return torch.tensor(_SMALLEST_NORMAL / 4).mul(1.0).item() == 0.0
+
+
+@contextmanager
+def flush_denormals(enabled: bool = True) -> Iterator[bool]:
+    """Read denormal floats (below 1.2e-38) as zero inside the block, then restore the previous mode.
+
+    Adam's moment estimates of parameters whose gradient stays zero (dead ReLU units) decay
+    geometrically into the denormal range, where x86 arithmetic takes a slow path many times
+    slower. The mode is per thread (it covers ops run on this thread) and restored on exit, so
+    code running after the block (hypothesis, numpy) sees IEEE floats again.
+
+    Yields:
+        Whether flushing is active (False where the CPU cannot, or when not ``enabled``).
+    """
+    before = denormals_flushed_now()
+    active = torch.set_flush_denormal(enabled)
+    try:
+        yield active and enabled
+    finally:
+        torch.set_flush_denormal(before)
