@@ -1,26 +1,26 @@
-"""Fast CPU execution of ``nn.GRU`` over whole sequences.
+"""Fast CPU execution of ``nn.GRU`` and ``nn.LSTM`` over whole sequences.
 
 On the CPU, PyTorch runs a GRU as a C++ loop of per-step cell calls whose
 autograd graph holds a dozen nodes per time step, and each backward step issues
-its own small weight-gradient matmuls. For the small recurrent autoencoders
-here (batch 32, hidden 64, 140 steps) that made the "fused" teacher-forced path
-no faster than a ``GRUCell`` stepped in Python (an ``nn.LSTM`` on the CPU runs
-oneDNN's fused kernel instead, which is already fast, and is left alone).
+its own small weight-gradient matmuls; an LSTM runs oneDNN's kernel, faster, but
+for the small recurrent autoencoders here (batch 16, hidden 64, 140 steps) both
+left the "fused" teacher-forced path only 2-3x faster than a cell stepped in
+Python.
 
-:func:`run_rnn` computes exactly the same function with a hand-written
-backward (one autograd node per layer):
+:func:`run_rnn` computes the same function with one autograd node per layer:
 
-* forward: the input projection of all time steps is one matmul; each step is
-  one ``addmm`` plus a few in-place elementwise ops written into preallocated
-  buffers;
-* backward: every gate derivative that does not depend on the incoming
-  gradient is computed for all steps at once, so a step is three small ops;
-  the weight and input gradients are single matmuls over all steps after the
-  loop.
+* forward: the input projection of all time steps is one matmul; the time loop
+  (``graphs/models/csrc/rnn_loops.cpp``, see :mod:`graphs.models.native`) does
+  one ``addmm`` and one vectorized pass over the gates per step, into
+  preallocated buffers;
+* backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
+  weight and input gradients are single matmuls over all steps after it.
 
-The parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do
-not change. Anything else (CUDA, other dtypes, projections, bidirectional,
-tracing) runs the module itself.
+Without the C++ loops a GRU runs the same loops as tensor ops from Python
+(still about 2x faster than ``nn.GRU``) and an LSTM runs the module itself. The
+parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do not
+change. Anything else (CUDA, other dtypes, projections, bidirectional, tracing;
+an LSTM without gradients, where oneDNN's kernel is as fast) runs the module.
 """
 from __future__ import annotations
 
@@ -29,52 +29,87 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphs.models.native import rnn_loops
+
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
-    return (
-        isinstance(rnn, nn.GRU)
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and rnn.batch_first
-        and rnn.bias
-        and not rnn.bidirectional
-        and not getattr(rnn, "proj_size", 0)
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.compiler.is_compiling()
-    )
+    usable = rnn.batch_first and rnn.bias and not rnn.bidirectional and not getattr(rnn, "proj_size", 0)
+    if isinstance(rnn, nn.LSTM):
+        return usable and _lstm_loops_apply(x)
+    return usable and isinstance(rnn, nn.GRU) and _plain_cpu_float32(x)
+
+
+def _plain_cpu_float32(x: Tensor) -> bool:
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
+
+
+def _lstm_loops_apply(x: Tensor) -> bool:
+    """An LSTM runs the C++ loops when training on the CPU in float32 (without gradients, or
+    without the C++ loops, oneDNN's kernel is as fast)."""
+    return _plain_cpu_float32(x) and torch.is_grad_enabled() and _native_loops(x) is not None
+
+
+def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
+               b_hh: Tensor) -> Tensor:
+    """One batch-first LSTM layer from explicit weights: ``torch.lstm``, or the C++ loops where
+    :func:`run_rnn` would use them.
+
+    Args:
+        x: input (B, T, I).
+        state: ``(h0, c0)``, each (1, B, H).
+        w_ih, w_hh, b_ih, b_hh: weights (4H, I), (4H, H) and biases (4H,), gate order i, f, g, o.
+
+    Returns:
+        The hidden states (B, T, H).
+    """
+    if _lstm_loops_apply(x):
+        out, _ = _LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
+        return out.transpose(0, 1)
+    return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)``, for a batch-first ``nn.GRU`` on the CPU without its per-step autograd graph.
+    """``rnn(x, state)`` for a batch-first ``nn.GRU`` or ``nn.LSTM`` on the CPU, without a per-step autograd graph.
 
     Any other module or input runs ``rnn(x, state)`` itself.
 
     Args:
         rnn: the module (its parameters, ``num_layers`` and ``dropout`` are used).
         x: input (B, T, I).
-        state: ``h`` (num_layers, B, H); None for zeros.
+        state: GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H); None for zeros.
 
     Returns:
         ``(output (B, T, H), state)`` as the module returns them.
     """
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return rnn(x, state)
-    batch, hidden, layers = x.shape[0], rnn.hidden_size, rnn.num_layers
-    h0 = x.new_zeros(layers, batch, hidden) if state is None else state
-    inp = x.transpose(0, 1).contiguous()  # time-major (T, B, I), as nn.GRU works internally
-    h_n = []
+    batch, hidden, layers, lstm = x.shape[0], rnn.hidden_size, rnn.num_layers, isinstance(rnn, nn.LSTM)
+    if state is None:
+        zeros = x.new_zeros(layers, batch, hidden)
+        state = (zeros, zeros) if lstm else zeros
+    h0, c0 = state if lstm else (state, None)
+    inp = x.transpose(0, 1).contiguous()  # time-major (T, B, I), as the modules work internally
+    h_n, c_n = [], []
     for layer in range(layers):
         weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        if torch.is_grad_enabled() and (inp.requires_grad or h0.requires_grad or any(w.requires_grad for w in weights)):
+        if lstm:
+            out, c_last = _LSTMLayer.apply(inp, h0[layer], c0[layer], *weights)
+            c_n.append(c_last)
+        elif torch.is_grad_enabled() and (inp.requires_grad or h0.requires_grad or any(w.requires_grad for w in weights)):
             out = _GRULayer.apply(inp, h0[layer], *weights)
         else:
             out = _gru_forward(inp, h0[layer], *weights, keep=False)[0]
         h_n.append(out[-1])
         inp = out
         if rnn.dropout and rnn.training and layer < layers - 1:
-            inp = torch.dropout(inp, rnn.dropout, True)  # as nn.GRU: same layout, same random draws
-    return inp.transpose(0, 1), torch.stack(h_n)
+            inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
+    return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
+
+
+def _native_loops(x: Tensor) -> Any:
+    """The C++ time loops (graphs/models/native.py) for float32 CPU tensors, else None (the Python loops)."""
+    return rnn_loops() if x.dtype == torch.float32 and x.device.type == "cpu" else None
 
 
 # ----- GRU ---------------------------------------------------------------------------
@@ -90,12 +125,13 @@ def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
     """GRU layer over time-major ``x`` (T, B, I): (out (T, B, H),) or, if ``keep``, with the buffers."""
     steps, batch, _ = x.shape
     hidden = h0.shape[1]
-    w_hh_t = w_hh.t()
+    native = _native_loops(x)
+    loop = native.gru_forward_loop if native is not None else _gru_forward_loop_python
+    w_hh_t = w_hh.t().contiguous()
     bias_g = torch.cat([b_ih[: 2 * hidden] + b_hh[: 2 * hidden], b_hh[2 * hidden:]])
     w_g = torch.cat([w_ih[: 2 * hidden], w_ih.new_zeros(hidden, w_ih.shape[1])])
     hs = x.new_empty(steps + 1, batch, hidden)
     hs[0] = h0
-    hs_l = hs.unbind(0)
     chunk = steps if keep else max(1, min(steps, _CHUNK_ELEMENTS // (batch * 3 * hidden)))
     n = x.new_empty(chunk, batch, hidden)
     for start in range(0, steps, chunk):
@@ -103,15 +139,21 @@ def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
         x_flat = x[start:stop].reshape((stop - start) * batch, -1)
         g = torch.addmm(bias_g, x_flat, w_g.t()).view(stop - start, batch, 3 * hidden)
         gi_n = torch.addmm(b_ih[2 * hidden:], x_flat, w_ih[2 * hidden:].t()).view(stop - start, batch, hidden)
-        g_l, rz_l, ghn_l = g.unbind(0), g[..., : 2 * hidden].unbind(0), g[..., 2 * hidden:].unbind(0)
-        r_l, z_l, gin_l, n_l = g[..., :hidden].unbind(0), g[..., hidden: 2 * hidden].unbind(0), gi_n.unbind(0), n.unbind(0)
-        for k in range(stop - start):
-            t = start + k
-            g_l[k].addmm_(hs_l[t], w_hh_t)
-            rz_l[k].sigmoid_()
-            torch.addcmul(gin_l[k], r_l[k], ghn_l[k], out=n_l[k]).tanh_()
-            torch.lerp(n_l[k], hs_l[t], z_l[k], out=hs_l[t + 1])
+        loop(g, gi_n, hs[start: stop + 1], w_hh_t, n[: stop - start])
     return (hs[1:], hs, g, n) if keep else (hs[1:],)
+
+
+def _gru_forward_loop_python(g: Tensor, gi_n: Tensor, hs: Tensor, w_hh_t: Tensor, n: Tensor) -> None:
+    """The C++ ``gru_forward_loop`` in tensor ops (same arguments, same in-place results)."""
+    hidden = hs.shape[2]
+    g_l, rz_l, ghn_l = g.unbind(0), g[..., : 2 * hidden].unbind(0), g[..., 2 * hidden:].unbind(0)
+    r_l, z_l, gin_l, n_l = g[..., :hidden].unbind(0), g[..., hidden: 2 * hidden].unbind(0), gi_n.unbind(0), n.unbind(0)
+    hs_l = hs.unbind(0)
+    for t in range(len(g_l)):
+        g_l[t].addmm_(hs_l[t], w_hh_t)
+        rz_l[t].sigmoid_()
+        torch.addcmul(gin_l[t], r_l[t], ghn_l[t], out=n_l[t]).tanh_()
+        torch.lerp(n_l[t], hs_l[t], z_l[t], out=hs_l[t + 1])
 
 
 class _GRULayer(torch.autograd.Function):
@@ -125,30 +167,83 @@ class _GRULayer(torch.autograd.Function):
     def backward(ctx, d_out):  # noqa: ANN001, ANN205
         x, hs, g, n, w_ih, w_hh = ctx.saved_tensors
         steps, batch, hidden = n.shape
-        r, z, gh_n, h_prev = g[..., :hidden], g[..., hidden: 2 * hidden], g[..., 2 * hidden:], hs[:-1]
-        # d h' / d pre_n = (1 - z)(1 - n^2); then everything but d h' itself, for all steps at once
-        a = torch.mul(n, n).neg_().add_(1).mul_(1 - z)
-        m = x.new_empty(steps, batch, 3, hidden)
-        torch.mul(a, gh_n, out=m[:, :, 0]).mul_(r).mul_(1 - r)  # d pre_r = d h' * m_r
-        torch.sub(h_prev, n, out=m[:, :, 1]).mul_(z).mul_(1 - z)  # d pre_z
-        torch.mul(a, r, out=m[:, :, 2])  # d gh_n
-        d_gh = x.new_empty(steps, batch, 3, hidden)  # d (h W_hh^T + b_hh) per step
         d_h = d_out.contiguous().clone()  # becomes d h' per step: incoming plus recurrent
-        d_gh_l, d_h_l, m_l, z_l = d_gh.unbind(0), d_h.unbind(0), m.unbind(0), z.unbind(0)
+        d_gh = x.new_empty(steps, batch, 3 * hidden)  # d (h W_hh^T + b_hh) per step
+        d_in_n = x.new_empty(steps, batch, hidden)  # d (x W_in + b_in)
         d_h0 = x.new_zeros(batch, hidden)
-        for t in range(steps - 1, -1, -1):
-            torch.mul(d_h_l[t].unsqueeze(1), m_l[t], out=d_gh_l[t])
-            prev = d_h_l[t - 1] if t else d_h0
-            prev.addcmul_(d_h_l[t], z_l[t]).addmm_(d_gh_l[t].view(batch, 3 * hidden), w_hh)
-        d_gh = d_gh.view(steps * batch, 3 * hidden)
-        d_gi = d_gh.clone()
-        torch.mul(d_h, a, out=d_gi.view(steps, batch, 3 * hidden)[..., 2 * hidden:])
+        native = _native_loops(x)
+        if native is not None:
+            native.gru_backward_loop(d_h, g, n, hs, w_hh, d_gh, d_in_n, d_h0)
+        else:
+            _gru_backward_python(d_h, g, n, hs, w_hh, d_gh, d_in_n, d_h0)
+        d_gh, d_in_n = d_gh.view(steps * batch, 3 * hidden), d_in_n.view(steps * batch, hidden)
+        d_rz = d_gh[:, : 2 * hidden]  # the r and z parts of d gi equal those of d gh
         x_flat = x.reshape(steps * batch, -1)
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            d_x = torch.addmm(d_in_n @ w_ih[2 * hidden:], d_rz, w_ih[: 2 * hidden]).view_as(x)
         return (
-            (d_gi @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None,
+            d_x,
             d_h0,
-            d_gi.t() @ x_flat,
-            d_gh.t() @ h_prev.reshape(steps * batch, hidden),
-            d_gi.sum(0),
+            torch.cat([d_rz.t() @ x_flat, d_in_n.t() @ x_flat]),
+            d_gh.t() @ hs[:-1].reshape(steps * batch, hidden),
+            torch.cat([d_rz.sum(0), d_in_n.sum(0)]),
             d_gh.sum(0),
+        )
+
+
+def _gru_backward_python(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_hh: Tensor, d_gh: Tensor,
+                         d_in_n: Tensor, d_h0: Tensor) -> None:
+    """The C++ ``gru_backward_loop`` in tensor ops (same arguments, same in-place results): every gate
+    derivative that does not depend on d h' is computed for all steps at once, then a step is three ops."""
+    steps, batch, hidden = n.shape
+    r, z, gh_n, h_prev = g[..., :hidden], g[..., hidden: 2 * hidden], g[..., 2 * hidden:], hs[:-1]
+    a = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # d h' / d pre_n = (1 - z)(1 - n^2)
+    m = n.new_empty(steps, batch, 3, hidden)
+    torch.mul(a, gh_n, out=m[:, :, 0]).mul_(r).mul_(1 - r)  # d pre_r = d h' * m_r
+    torch.sub(h_prev, n, out=m[:, :, 1]).mul_(z).mul_(1 - z)  # d pre_z
+    torch.mul(a, r, out=m[:, :, 2])  # d gh_n
+    d_gh_l, d_h_l, m_l, z_l = d_gh.view(steps, batch, 3, hidden).unbind(0), d_h.unbind(0), m.unbind(0), z.unbind(0)
+    for t in range(steps - 1, -1, -1):
+        torch.mul(d_h_l[t].unsqueeze(1), m_l[t], out=d_gh_l[t])
+        prev = d_h_l[t - 1] if t else d_h0
+        prev.addcmul_(d_h_l[t], z_l[t]).addmm_(d_gh_l[t].view(batch, 3 * hidden), w_hh)
+    torch.mul(d_h, a, out=d_in_n)
+
+
+# ----- LSTM (C++ loops only) ------------------------------------------------------------
+class _LSTMLayer(torch.autograd.Function):
+    """One LSTM layer over time-major ``x`` (T, B, I): returns (out (T, B, H), c_T (B, H))."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # noqa: ANN001, ANN205
+        steps, batch, _ = x.shape
+        hidden = h0.shape[1]
+        gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+        hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
+        hs[0], cs[0] = h0, c0
+        tanh_c = x.new_empty(steps, batch, hidden)
+        rnn_loops().lstm_forward_loop(gates, hs, cs, tanh_c, w_hh.t().contiguous())
+        ctx.save_for_backward(x, hs, cs, gates, tanh_c, w_ih, w_hh)
+        return hs[1:], cs[-1]
+
+    @staticmethod
+    def backward(ctx, d_out, d_c_last):  # noqa: ANN001, ANN205
+        x, hs, cs, gates, tanh_c, w_ih, w_hh = ctx.saved_tensors
+        steps, batch, hidden = tanh_c.shape
+        d_h = d_out.contiguous().clone()  # becomes d h per step: incoming plus recurrent
+        d_c = d_c_last.contiguous().clone()  # becomes d c0
+        d_gates = x.new_empty(steps, batch, 4 * hidden)
+        d_h0 = x.new_zeros(batch, hidden)
+        rnn_loops().lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
+        d_gates = d_gates.view(steps * batch, 4 * hidden)
+        d_bias = d_gates.sum(0)
+        return (
+            (d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None,
+            d_h0,
+            d_c,
+            d_gates.t() @ x.reshape(steps * batch, -1),
+            d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
+            d_bias,
+            d_bias,
         )

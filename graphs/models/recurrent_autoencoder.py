@@ -24,7 +24,7 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
-from graphs.models.fast_rnn import run_rnn
+from graphs.models.fast_rnn import lstm_layer, run_rnn
 from utils.registry import register_model
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -255,8 +255,9 @@ class RecurrentAutoencoder(nn.Module):
         Feeding back ``x̂ = A h + b`` makes the input term ``W_ih x̂`` linear in ``h``,
         so the decoder is an LSTM without input whose recurrent weights are
         ``W_hh + W_ih A`` and bias ``b_ih + b_hh + W_ih b``: the same function (up to
-        float rounding) run by one ``torch.lstm`` call (oneDNN on the CPU, cuDNN on a
-        GPU) instead of ``length - 1`` single-step calls; gradients reach ``W_ih``,
+        float rounding) run as one LSTM layer (:func:`graphs.models.fast_rnn.lstm_layer`:
+        the C++ loops when training on the CPU, else oneDNN or cuDNN) instead of
+        ``length - 1`` single-step calls; gradients reach ``W_ih``,
         ``A`` and ``b`` through the folded weights.
         """
         dec, out = self.decoder, self.output_layer
@@ -264,8 +265,7 @@ class RecurrentAutoencoder(nn.Module):
         w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
         bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
         no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
-        params = [h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias)]
-        hidden = torch.lstm(no_input, state, params, True, 1, 0.0, self.training, False, True)[0]
+        hidden = lstm_layer(no_input, state, h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias))
         return torch.cat([out(h_top).unsqueeze(1), out(hidden)], dim=1).flip(1)  # x̂(T), ..., x̂(1) -> time order
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:

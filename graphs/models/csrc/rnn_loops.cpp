@@ -1,0 +1,230 @@
+// The sequential time loops of graphs/models/fast_rnn.py in C++ (CPU, float32, contiguous).
+//
+// Everything that is not sequential (input projections, gate derivatives that do not depend
+// on the incoming gradient, weight gradients) stays in Python as whole-sequence tensor ops;
+// what is here is what must run one time step after the other: per step one matmul
+// (at::addmm_, MKL) and one pass over the (B, H) gate values, instead of five dispatched
+// tensor ops from Python. The buffers are preallocated by the caller and written in place.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+// exp without branches or library calls, so the compiler vectorizes the gate loops (libm's
+// scalar expf/tanhf made them slower than PyTorch's vectorized ops; std::floor, too, blocks
+// vectorization without -ffast-math). Cephes' expf: 2^n times a degree-6 polynomial on
+// [-ln2/2, ln2/2], about 1 ulp; inputs clamped to [-87, 88].
+inline float exp_approx(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // + 1.5 * 2^23 rounds to an integer
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  union {
+    int32_t bits;
+    float value;
+  } scale;  // 2^n from its exponent bits
+  scale.bits = (static_cast<int32_t>(n) + 127) << 23;
+  return (p * r * r + r + 1.0f) * scale.value;
+}
+
+inline float sigmoid(float v) { return 1.0f / (1.0f + exp_approx(-v)); }
+
+inline float tanh_approx(float v) { return 2.0f / (1.0f + exp_approx(-2.0f * v)) - 1.0f; }
+
+void check(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(), name,
+              " must be a contiguous float32 CPU tensor");
+}
+
+// One batch row of a GRU step: r, z = sigmoid(pre_r, pre_z) (written over them), candidate
+// c = tanh(in_n + r * gh_n), h' = c + z (h - c). A function of its own with __restrict__
+// arguments: that is what lets GCC vectorize the loop (the offsets into one row defeat it).
+void gru_gates(float* __restrict__ r_row, float* __restrict__ z_row, const float* __restrict__ gh_n,
+               const float* __restrict__ in_n, const float* __restrict__ h, float* __restrict__ cand,
+               float* __restrict__ h_next, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const float r = sigmoid(r_row[j]), z = sigmoid(z_row[j]);
+    r_row[j] = r;
+    z_row[j] = z;
+    const float c = tanh_approx(in_n[j] + r * gh_n[j]);
+    cand[j] = c;
+    h_next[j] = c + z * (h[j] - c);
+  }
+}
+
+// GRU forward over T steps. g (T, B, 3H) holds [x W_ir + b_ir + b_hr, x W_iz + b_iz + b_hz, b_hn]
+// and leaves as [r, z, h W_hn + b_hn]; gi_n (T, B, H) = x W_in + b_in; hs (T + 1, B, H) with
+// hs[0] = h0 receives h(1..T); n (T, B, H) receives the candidate states; w_hh_t = W_hh^T (H, 3H).
+void gru_forward_loop(at::Tensor g, const at::Tensor& gi_n, at::Tensor hs, const at::Tensor& w_hh_t,
+                      at::Tensor n) {
+  at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
+  for (const auto& [t, name] : {std::pair{g, "g"}, {gi_n, "gi_n"}, {hs, "hs"}, {n, "n"}}) check(t, name);
+  const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2);
+  for (int64_t t = 0; t < steps; ++t) {
+    at::Tensor g_t = g.select(0, t);
+    g_t.addmm_(hs.select(0, t), w_hh_t);
+    float* gate = g_t.data_ptr<float>();
+    const float* in_n = gi_n.data_ptr<float>() + t * batch * hidden;
+    const float* h = hs.data_ptr<float>() + t * batch * hidden;
+    float* h_next = hs.data_ptr<float>() + (t + 1) * batch * hidden;
+    float* cand = n.data_ptr<float>() + t * batch * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+      float* row = gate + b * 3 * hidden;
+      const int64_t k = b * hidden;
+      gru_gates(row, row + hidden, row + 2 * hidden, in_n + k, h + k, cand + k, h_next + k, hidden);
+    }
+  }
+}
+
+// One batch row of a GRU step's backward, given d h' (dh: incoming plus recurrent):
+//   a = (1 - z)(1 - c^2) = d h'/d pre_n;  d gi_n = dh a;  d gh_n = dh a r;
+//   d pre_r = dh a gh_n r (1 - r);  d pre_z = dh (h - c) z (1 - z);  d h += dh z (the direct path).
+void gru_gates_backward(const float* __restrict__ dh, const float* __restrict__ r, const float* __restrict__ z,
+                        const float* __restrict__ gh_n, const float* __restrict__ cand, const float* __restrict__ h,
+                        float* __restrict__ d_r, float* __restrict__ d_z, float* __restrict__ d_ghn,
+                        float* __restrict__ d_in_n, float* __restrict__ d_h, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const float d_pre_n = dh[j] * (1.0f - z[j]) * (1.0f - cand[j] * cand[j]);
+    d_in_n[j] = d_pre_n;
+    d_ghn[j] = d_pre_n * r[j];
+    d_r[j] = d_pre_n * gh_n[j] * r[j] * (1.0f - r[j]);
+    d_z[j] = dh[j] * (h[j] - cand[j]) * z[j] * (1.0f - z[j]);
+    d_h[j] = dh[j] * z[j];
+  }
+}
+
+// GRU backward over T steps, last to first, from the forward's buffers g (T, B, 3H) = [r, z, gh_n],
+// n (T, B, H) and hs (T + 1, B, H). d_h (T, B, H) holds the gradients arriving at each h(t) from
+// above and receives the totals; d_gh (T, B, 3H) receives d (h W_hh^T + b_hh), d_in_n (T, B, H)
+// d (x W_in + b_in), d_h0 (B, H) the gradient of h0 (zeros on entry).
+void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n, const at::Tensor& hs,
+                       const at::Tensor& w_hh, at::Tensor d_gh, at::Tensor d_in_n, at::Tensor d_h0) {
+  at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
+  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_gh, "d_gh"},
+                                {d_in_n, "d_in_n"}, {d_h0, "d_h0"}})
+    check(t, name);
+  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
+  std::vector<float> direct(bh);
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const float* dh = d_h.data_ptr<float>() + t * bh;
+    const float* gate = g.data_ptr<float>() + t * 3 * bh;
+    float* dg = d_gh.data_ptr<float>() + t * 3 * bh;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = gate + b * 3 * hidden;
+      float* d_row = dg + b * 3 * hidden;
+      const int64_t k = b * hidden;
+      gru_gates_backward(dh + k, row, row + hidden, row + 2 * hidden, n.data_ptr<float>() + t * bh + k,
+                         hs.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
+                         d_in_n.data_ptr<float>() + t * bh + k, direct.data() + k, hidden);
+    }
+    at::Tensor prev = t ? d_h.select(0, t - 1) : d_h0;
+    float* dp = prev.data_ptr<float>();
+    for (int64_t k = 0; k < bh; ++k) dp[k] += direct[k];
+    prev.addmm_(d_gh.select(0, t), w_hh);
+  }
+}
+
+// One batch row of an LSTM step (PyTorch's gate order i, f, g, o): the activations are written
+// over the pre-activations; c' = f c + i g, tanh(c') kept for the backward, h' = o tanh(c').
+void lstm_gates(float* __restrict__ i, float* __restrict__ f, float* __restrict__ g, float* __restrict__ o,
+                const float* __restrict__ c, float* __restrict__ c_next, float* __restrict__ tanh_c,
+                float* __restrict__ h_next, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    i[j] = sigmoid(i[j]);
+    f[j] = sigmoid(f[j]);
+    g[j] = tanh_approx(g[j]);
+    o[j] = sigmoid(o[j]);
+    const float cell = f[j] * c[j] + i[j] * g[j];
+    c_next[j] = cell;
+    tanh_c[j] = tanh_approx(cell);
+    h_next[j] = o[j] * tanh_c[j];
+  }
+}
+
+// LSTM forward over T steps. gates (T, B, 4H) holds x W_ih^T + b_ih + b_hh and leaves as the
+// activations [i, f, g, o]; hs and cs (T + 1, B, H) with hs[0] = h0, cs[0] = c0 receive h(1..T)
+// and c(1..T); tanh_c (T, B, H) receives tanh(c(t)); w_hh_t = W_hh^T (H, 4H).
+void lstm_forward_loop(at::Tensor gates, at::Tensor hs, at::Tensor cs, at::Tensor tanh_c, const at::Tensor& w_hh_t) {
+  at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
+  for (const auto& [t, name] : {std::pair{gates, "gates"}, {hs, "hs"}, {cs, "cs"}, {tanh_c, "tanh_c"}}) check(t, name);
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = hs.size(2), bh = batch * hidden;
+  for (int64_t t = 0; t < steps; ++t) {
+    at::Tensor gates_t = gates.select(0, t);
+    gates_t.addmm_(hs.select(0, t), w_hh_t);
+    float* gate = gates_t.data_ptr<float>();
+    for (int64_t b = 0; b < batch; ++b) {
+      float* row = gate + b * 4 * hidden;
+      const int64_t k = t * bh + b * hidden;
+      lstm_gates(row, row + hidden, row + 2 * hidden, row + 3 * hidden, cs.data_ptr<float>() + k,
+                 cs.data_ptr<float>() + k + bh, tanh_c.data_ptr<float>() + k, hs.data_ptr<float>() + k + bh, hidden);
+    }
+  }
+}
+
+// One batch row of an LSTM step's backward, given d h' (dh: incoming plus recurrent) and d c'
+// (dc, carried from the step after; leaves as d c for the step before).
+void lstm_gates_backward(const float* __restrict__ dh, float* __restrict__ dc, const float* __restrict__ i,
+                         const float* __restrict__ f, const float* __restrict__ g, const float* __restrict__ o,
+                         const float* __restrict__ c, const float* __restrict__ tanh_c, float* __restrict__ d_i,
+                         float* __restrict__ d_f, float* __restrict__ d_g, float* __restrict__ d_o, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const float d_cell = dc[j] + dh[j] * o[j] * (1.0f - tanh_c[j] * tanh_c[j]);
+    d_o[j] = dh[j] * tanh_c[j] * o[j] * (1.0f - o[j]);
+    d_i[j] = d_cell * g[j] * i[j] * (1.0f - i[j]);
+    d_g[j] = d_cell * i[j] * (1.0f - g[j] * g[j]);
+    d_f[j] = d_cell * c[j] * f[j] * (1.0f - f[j]);
+    dc[j] = d_cell * f[j];
+  }
+}
+
+// LSTM backward over T steps, last to first, from the forward's buffers. d_h (T, B, H) holds the
+// gradients arriving at each h(t) from above and receives the totals; d_c (B, H) holds the
+// gradient arriving at c(T) and leaves as that of c0; d_gates (T, B, 4H) receives the gradients
+// of the pre-activations; d_h0 (B, H) the gradient of h0 (zeros on entry).
+void lstm_backward_loop(at::Tensor d_h, at::Tensor d_c, const at::Tensor& gates, const at::Tensor& cs,
+                        const at::Tensor& tanh_c, const at::Tensor& w_hh, at::Tensor d_gates, at::Tensor d_h0) {
+  at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
+  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {d_c, "d_c"}, {gates, "gates"}, {cs, "cs"},
+                                {tanh_c, "tanh_c"}, {d_gates, "d_gates"}, {d_h0, "d_h0"}})
+    check(t, name);
+  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const float* gate = gates.data_ptr<float>() + t * 4 * bh;
+    float* dg = d_gates.data_ptr<float>() + t * 4 * bh;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = gate + b * 4 * hidden;
+      float* d_row = dg + b * 4 * hidden;
+      const int64_t k = b * hidden;
+      lstm_gates_backward(d_h.data_ptr<float>() + t * bh + k, d_c.data_ptr<float>() + k, row, row + hidden,
+                          row + 2 * hidden, row + 3 * hidden, cs.data_ptr<float>() + t * bh + k,
+                          tanh_c.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
+                          d_row + 3 * hidden, hidden);
+    }
+    (t ? d_h.select(0, t - 1) : d_h0).addmm_(d_gates.select(0, t), w_hh);
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY(anomaly_rnn, m) {
+  m.def("gru_forward_loop(Tensor(a!) g, Tensor gi_n, Tensor(b!) hs, Tensor w_hh_t, Tensor(c!) n) -> ()",
+        &gru_forward_loop);
+  m.def("gru_backward_loop(Tensor(a!) d_h, Tensor g, Tensor n, Tensor hs, Tensor w_hh, Tensor(b!) d_gh, "
+        "Tensor(c!) d_in_n, Tensor(d!) d_h0) -> ()",
+        &gru_backward_loop);
+  m.def("lstm_forward_loop(Tensor(a!) gates, Tensor(b!) hs, Tensor(c!) cs, Tensor(d!) tanh_c, Tensor w_hh_t) -> ()",
+        &lstm_forward_loop);
+  m.def("lstm_backward_loop(Tensor(a!) d_h, Tensor(b!) d_c, Tensor gates, Tensor cs, Tensor tanh_c, Tensor w_hh, "
+        "Tensor(c!) d_gates, Tensor(d!) d_h0) -> ()",
+        &lstm_backward_loop);
+}
