@@ -58,8 +58,8 @@ def ecg_batches(ctx: Any) -> tuple[list[Tensor], Any]:
 
 
 @contextlib.contextmanager
-def native_gru() -> Any:
-    """Run nn.GRU's own CPU implementation instead of graphs.models.fast_rnn (the state before it)."""
+def module_rnn() -> Any:
+    """Run nn.GRU's / nn.LSTM's own CPU implementation instead of graphs.models.fast_rnn."""
     from graphs.models import fast_rnn
 
     can_use = fast_rnn._can_use
@@ -68,6 +68,26 @@ def native_gru() -> Any:
         yield
     finally:
         fast_rnn._can_use = can_use
+
+
+@contextlib.contextmanager
+def python_loops() -> Any:
+    """graphs.models.fast_rnn without its C++ time loops (a GRU's loops as tensor ops from Python)."""
+    from graphs.models import fast_rnn
+
+    native_loops = fast_rnn._native_loops
+    fast_rnn._native_loops = lambda x: None
+    try:
+        yield
+    finally:
+        fast_rnn._native_loops = native_loops
+
+
+def _with(context: Callable[[], Any], fn: Callable[[], float]) -> Callable[[], float]:
+    def run() -> float:
+        with context():
+            return fn()
+    return run
 
 
 def stepwise_free_running(model: nn.Module, state: Any, length: int) -> Tensor:
@@ -106,14 +126,21 @@ def recurrent(ctx: Any) -> list[Row]:
             "2", f"recurrent AE training, {cell.upper()} teacher-forced fused", f"nn.{cell.upper()} encoder + "
             f"{cell.upper()}Cell stepped in Python with a Linear per step (the original RecAE's decoder)",
             n, "samples/s", t_ours, t_ref, target=5.0, note=sizes))
+        times = interleave_many({"fast": lambda: _train_epoch(ours, opt_ours, batches),
+                                 "module": _with(module_rnn, lambda: _train_epoch(ours, opt_ours, batches)),
+                                 "python": _with(python_loops, lambda: _train_epoch(ours, opt_ours, batches))},
+                                ctx.repeats)
         if cell == "gru":
-            def native_epoch() -> float:
-                with native_gru():
-                    return _train_epoch(ours, opt_ours, batches)
-            t_fast, t_native = interleave(lambda: _train_epoch(ours, opt_ours, batches), native_epoch, ctx.repeats)
             rows.append(throughput_row(
                 "2", "  change: GRU via graphs/models/fast_rnn.py", "the same model on nn.GRU's own CPU "
-                "implementation (before the change)", n, "samples/s", t_fast, t_native, note=sizes))
+                "implementation (before the change)", n, "samples/s", times["fast"], times["module"], note=sizes))
+            rows.append(throughput_row(
+                "2", "  change: C++ time loops, GRU", "the same loops as tensor ops from Python (before the change)",
+                n, "samples/s", times["fast"], times["python"], note=f"graphs/models/csrc/rnn_loops.cpp; {sizes}"))
+        else:
+            rows.append(throughput_row(
+                "2", "  change: C++ time loops, LSTM", "nn.LSTM's own CPU implementation, oneDNN (before the change)",
+                n, "samples/s", times["fast"], times["module"], note=f"graphs/models/csrc/rnn_loops.cpp; {sizes}"))
     # The default config's own training mode, and the change that made free running one fused call.
     torch.manual_seed(0)
     model = RecurrentAutoencoder(n_features, hidden, mc.num_layers, mc.cell, mc.latent_dim, mc.dropout, False)

@@ -176,10 +176,34 @@ def _run_main(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return float(seconds), int(maxrss_kib) / 1024
 
 
-def epoch_seconds(log: Path) -> float:
-    """Sum of the epoch times a run logged ("epoch 3/30 ... 0.52s")."""
+def logged_epoch_times(log: Path) -> list[float]:
+    """The epoch times a run logged ("epoch 3/30 ... 0.52s")."""
     text = log.read_text(encoding="utf-8") if log.exists() else ""
-    return sum(float(s) for s in re.findall(r"epoch \d+/\d+ .*?(\d+(?:\.\d+)?)s\b", text))
+    return [float(s) for s in re.findall(r"epoch \d+/\d+ .*?(\d+(?:\.\d+)?)s\b", text)]
+
+
+def epoch_seconds(log: Path) -> float:
+    """Sum of the epoch times a run logged."""
+    return sum(logged_epoch_times(log))
+
+
+def _main_cmd(ctx: Any, which: str, name: str, extra: list[str] = ()) -> list[str]:
+    overrides = config_overrides(which, ctx.quick) + (QUICK_RUN[which] if ctx.quick else []) + list(extra)
+    return [sys.executable, "main.py", CONFIGS[which], "--set", f"experiments_dir={ctx.exp_dir}",
+            "--set", f"exp_name={name}"] + [a for o in overrides for a in ("--set", o)]
+
+
+def denormal_change(ctx: Any, env: dict[str, str], flushed_epochs: list[float]) -> Row:
+    """Mean epoch time of the default VAE run with denormals flushed (given) vs not (run here): over a
+    whole run Adam's moments of dead units reach the denormal range, which short benchmarks do not."""
+    name = f"speed_run_vae_denormal_{os.getpid()}"
+    _run_main(_main_cmd(ctx, "vae", name, ["trainer.flush_denormal=false"]), env)
+    plain = logged_epoch_times(Path(ctx.exp_dir) / name / "logs" / "train.log")
+    ours, ref = statistics.mean(flushed_epochs), statistics.mean(plain)
+    return Row("6", "  change: flush_denormal=true, whole vae_converter.json run", 1 / ours, 1 / ref, "epochs/s",
+               ref / ours, ref_name="the same run with trainer.flush_denormal=false (before the change)",
+               note=f"mean over the run's epochs ({len(flushed_epochs)} and {len(plain)}); the runs differ in the "
+                    "last float bits, so early stopping may end them at different epochs")
 
 
 def whole_runs(ctx: Any) -> list[Row]:
@@ -189,10 +213,7 @@ def whole_runs(ctx: Any) -> list[Row]:
         walls, peaks, trains, floors = [], [], [], []
         for rep in range(ctx.run_repeats):
             name = f"speed_run_{which}_{os.getpid()}_{rep}"
-            overrides = config_overrides(which, ctx.quick) + (QUICK_RUN[which] if ctx.quick else [])
-            cmd = [sys.executable, "main.py", CONFIGS[which], "--set", f"experiments_dir={ctx.exp_dir}",
-                   "--set", f"exp_name={name}"] + [a for o in overrides for a in ("--set", o)]
-            wall, peak = _run_main(cmd, env)
+            wall, peak = _run_main(_main_cmd(ctx, which, name), env)
             walls.append(wall)
             peaks.append(peak)
             trains.append(epoch_seconds(Path(ctx.exp_dir) / name / "logs" / "train.log"))
@@ -208,6 +229,9 @@ def whole_runs(ctx: Any) -> list[Row]:
         rows.append(Row("6", f"whole run peak memory, {label}", peak, floor, "MiB", peak / floor,
                         ref_name="peak RSS of python -c 'import agents' (interpreter, torch, the package)",
                         note="peak RSS of the process (wait4 ru_maxrss); ratio = ours / reference"))
+        if which == "vae":
+            last = Path(ctx.exp_dir) / f"speed_run_vae_{os.getpid()}_{ctx.run_repeats - 1}" / "logs" / "train.log"
+            rows.append(denormal_change(ctx, env, logged_epoch_times(last)))
     return rows
 
 

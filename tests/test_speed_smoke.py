@@ -15,7 +15,8 @@ EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
         ("1", "framework overhead"), ("1", "  change: checkpoints every"), ("1", "  same, without checkpoint writes"),
         ("1", "  change: flush_denormal=true"), ("1", "data batching share of an epoch"))],
     ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/models/fast_rnn.py"),
-    ("2", "recurrent AE training, LSTM teacher-forced fused"), ("2", "  change: free-running LSTM training"),
+    ("2", "  change: C++ time loops, GRU"), ("2", "recurrent AE training, LSTM teacher-forced fused"),
+    ("2", "  change: C++ time loops, LSTM"), ("2", "  change: free-running LSTM training"),
     ("2", "recurrent AE scoring, LSTM free-running"), ("2", "  change: free-running LSTM scoring, one call per chunk"),
     ("3", "scoring 2,000 windows, vae"), ("3", "scoring peak memory, vae"),
     ("3", "scoring 2,000 windows, rnn_autoencoder"), ("3", "scoring peak memory, rnn_autoencoder"),
@@ -24,6 +25,7 @@ EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
     ("5", "start-up: python main.py --help"), ("5", "start-up: python -c 'import agents'"),
     ("5", "heavy imports at import agents"), ("5", "heavy imports at main.py --help"),
     ("6", "whole run wall time, vae_converter.json"), ("6", "whole run peak memory, vae_converter.json"),
+    ("6", "  change: flush_denormal=true, whole vae_converter.json run"),
     ("6", "whole run wall time, lstm_ecg5000.json"), ("6", "whole run peak memory, lstm_ecg5000.json"),
 ]
 
