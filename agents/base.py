@@ -58,7 +58,8 @@ class BaseAgent:
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.checkpoints = CheckpointWriter()
-        self.best_state: dict[str, Any] | None = None  # the best epoch's state while best.pt lags behind it
+        self.bar = tqdm(disable=True)  # train() shows a real one
+        self.best_state: dict[str, Any] | None = None  # the best epoch's weights and counters while best.pt lags behind
         self.last_save = time.monotonic()
         trainer = config.trainer
         seed_everything(config.seed, trainer.deterministic)
@@ -160,23 +161,31 @@ class BaseAgent:
     # ----- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate."""
-        from torch.utils.tensorboard import SummaryWriter
-
         from utils.reporting import evaluate_run
 
         # On resume, TensorBoard hides events the interrupted run logged after this checkpoint.
         resumed_at = self.state["global_step"]
         if resumed_at:
             wait_for_a_later_event_file_second(self.run_dir / "summaries")
-        self.writer = (SummaryWriter(str(self.run_dir / "summaries"), purge_step=resumed_at + 1 if resumed_at else None,
-                                     flush_secs=5)
-                       if self.dist.is_main else NullWriter())
+        self.writer = self.open_writer(purge_step=resumed_at + 1 if resumed_at else None)
         try:
             self.train()
             self.check_ranks_in_sync()
             return evaluate_run(self) if self.dist.is_main else {}
         finally:
             self.writer.close()
+
+    def open_writer(self, purge_step: int | None = None) -> Any:
+        """The run's TensorBoard writer (a no-op one on ranks other than 0).
+
+        ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread
+        (which checksums each event in pure Python); ``flush_secs=5``: TensorBoard sees new points soon.
+        """
+        if not self.dist.is_main:
+            return NullWriter()
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.run_dir / "summaries"), purge_step=purge_step, max_queue=1000, flush_secs=5)
 
     def train(self) -> None:
         """Epoch loop with validation, checkpoints and early stopping."""
@@ -187,7 +196,12 @@ class BaseAgent:
                         self.state["global_step"])
         # SIGINT/SIGTERM: finish the batch, save last.pt mid-epoch, raise Interrupted (utils/interrupts.py).
         self.last_save = time.monotonic()
-        with StopSignals(self.ckpt_dir / "last.pt") as self.stop_signals, flush_denormals(trainer.flush_denormal):
+        steps = len(self.epoch_batches(start))
+        # One bar for the whole run (its ETA is the run's); epoch lines are logged above it.
+        self.bar = tqdm(total=trainer.epochs * steps, initial=start * steps + self.state["batch_in_epoch"],
+                        unit="step", leave=False, disable=None if trainer.progress_bar else True, dynamic_ncols=True)
+        with (StopSignals(self.ckpt_dir / "last.pt") as self.stop_signals, flush_denormals(trainer.flush_denormal),
+              self.bar):
             try:
                 for epoch in range(start, trainer.epochs):
                     if self.state["stopped_early"]:
@@ -213,15 +227,12 @@ class BaseAgent:
         """One pass over the training normals; returns sample-weighted mean losses."""
         self.model.train()
         trainer = self.config.trainer
-        world = self.dist.world_size
-        batches = batch_indices(len(self.train_x), trainer.batch_size // world, epoch_generator(self.config.seed, epoch),
-                                self.dist.rank, world)
+        batches = self.epoch_batches(epoch)
         # Resuming mid-epoch: the order is fixed by (seed, epoch), so skipping the batches done is exact.
         done = self.state["batch_in_epoch"]
         totals: dict[str, float] = self.state["epoch_totals"]  # sample-weighted sums, kept in mid-epoch checkpoints
-        bar = tqdm(batches[done:], desc=f"epoch {epoch + 1}/{trainer.epochs}", leave=False, initial=done,
-                   total=len(batches), disable=None if trainer.progress_bar else True, dynamic_ncols=True)
-        for done, idx in enumerate(bar, start=done + 1):
+        self.bar.set_description(f"epoch {epoch + 1}/{trainer.epochs}", refresh=False)
+        for done, idx in enumerate(batches[done:], start=done + 1):
             with self.distributed_forward():
                 logs = self.training_step(self.train_x[idx.to(self.device)])
             # Python floats: training_step synced already, and .item() costs less than a tensor op per term.
@@ -229,8 +240,9 @@ class BaseAgent:
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value * len(idx)
             step = self.state["global_step"]
+            self.bar.update()
             if step % trainer.log_every_n_steps == 0:
-                bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at tqdm's own pace
+                self.bar.set_postfix(loss=f"{values['loss']:.4g}", refresh=False)  # drawn at tqdm's own pace
                 for key, value in values.items():
                     self.writer.add_scalar(f"step/{key}", value, step)
             self.state["batch_in_epoch"] = done
@@ -240,6 +252,12 @@ class BaseAgent:
         seen = sum(len(idx) for idx in batches)
         means = {key: torch.tensor(value / seen, device=self.device) for key, value in totals.items()}
         return {key: float(value) for key, value in all_reduce_mean(means, self.dist).items()}
+
+    def epoch_batches(self, epoch: int) -> list[Tensor]:
+        """This process's batches of training indices in ``epoch``, in the order fixed by (seed, epoch)."""
+        world = self.dist.world_size
+        return batch_indices(len(self.train_x), self.config.trainer.batch_size // world,
+                             epoch_generator(self.config.seed, epoch), self.dist.rank, world)
 
     def training_step(self, x: Tensor) -> dict[str, Tensor]:
         """Forward, backward and optimizer step on one batch (B, T, F)."""
@@ -307,7 +325,8 @@ class BaseAgent:
         if due:
             self.save(best=improved)
         elif improved:  # written with the next last.pt
-            self.best_state = clone_state(self.checkpoint_state(resumable=False))
+            self.best_state = {"model": clone_state(getattr(self.model, "module", self.model).state_dict()),
+                               **{key: state[key] for key in ("epoch", "global_step", "best_val", "best_epoch")}}
         if state["stopped_early"]:
             logger.info("Early stopping: no improvement for %d epochs", state["bad_epochs"])
 
@@ -342,7 +361,7 @@ class BaseAgent:
         last, best_path = self.ckpt_dir / "last.pt", self.ckpt_dir / "best.pt"
         files = [(last, self.checkpoint_state())]
         if best or self.best_state is not None:
-            files.append((best_path, self.checkpoint_state(resumable=False) if best else self.best_state))
+            files.append((best_path, self.checkpoint_state(resumable=False) | (self.best_state or {})))
         self.best_state = None
         if self.dist.is_main:
             self.checkpoints.save(files)

@@ -167,9 +167,7 @@ def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str]
     create_run_dir(config, False, argv=["benchmarks/speed.py"])
     setup_logging(run_dir / "logs" / "train.log")
     if writer:
-        from torch.utils.tensorboard import SummaryWriter
-
-        agent.writer = SummaryWriter(str(run_dir / "summaries"))
+        agent.writer = agent.open_writer()
     agent.fresh_state = copy.deepcopy(agent.state)
     return agent
 

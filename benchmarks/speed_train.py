@@ -58,9 +58,10 @@ def framework_overhead(ctx: Any) -> list[Row]:
     from utils.seed import epoch_generator
 
     rows = []
-    # Short runs, many alternating repeats (bursts of load from other processes hit both sides alike),
-    # each long enough that the last checkpoint (always written and awaited) weighs as in a real run.
-    epochs = 1 if ctx.quick else 10
+    # Alternating repeats (bursts of load from other processes hit both sides alike) of runs long
+    # enough that the last checkpoint (always written, and awaited) weighs about as in a real run
+    # (300 epochs at most in the converter config, 100 in the ECG5000 one).
+    epochs = 1 if ctx.quick else 30
     for which in ("vae", "lstm"):
         agent = build_agent(which, ctx.exp_dir, ctx.quick)
         trainer = agent.config.trainer
@@ -93,7 +94,7 @@ def framework_overhead(ctx: Any) -> list[Row]:
 
         times = interleave_many({"ours": ours(), "ref": ref,
                                  "nosave": ours(None), "every_epoch": ours(0.0),
-                                 "denormal": ours(flush_denormal=False)}, ctx.repeats)
+                                 "denormal": ours(flush_denormal=False)}, ctx.repeats if ctx.quick else 5)
         t_ours, t_ref = times["ours"], times["ref"]
         tty.close()
         agent.writer.close()
