@@ -6,7 +6,6 @@ stopping, checkpoints, TensorBoard, evaluation and reports) lives here.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -19,22 +18,26 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from agents.checkpointing import Checkpointing
+from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from datasets.base import DataSplits
 from utils.batching import batch_indices
-from utils.checkpoint import CheckpointWriter, clone_state, load_checkpoint, load_model_state
+from utils.checkpoint import CheckpointWriter, clone_state, load_checkpoint
 from utils.denormals import flush_denormals
 from utils.distributed import all_reduce_mean, cuda_device_for, gather_digests, init_from_env
-from utils.errors import CheckpointError, ConfigError, TrainingDivergedError
+from utils.errors import ConfigError, TrainingDivergedError
 from utils.interrupts import Interrupted, StopSignals, signal_name
 from utils.registry import DATASETS, LOSSES, MODELS
 from utils.run_folder import wait_for_a_later_event_file_second
 from utils.scaler import Scaler
-from utils.seed import epoch_generator, get_rng_state, seed_everything, set_rng_state
+from utils.seed import epoch_generator, seed_everything
+
+__all__ = ["BaseAgent", "NullWriter", "build_component", "build_scheduler", "select_device"]
 
 logger = logging.getLogger("anomaly")
 
 
-class BaseAgent:
+class BaseAgent(Checkpointing):
     """Trains ``self.model`` on normal windows and evaluates its anomaly scores.
 
     Subclasses implement :meth:`model_inputs`, :meth:`compute_loss`,
@@ -128,31 +131,6 @@ class BaseAgent:
     def build_model(self, model_inputs: dict[str, Any]) -> nn.Module:
         """Instantiate the configured model with the data-derived arguments."""
         return build_component(MODELS, self.config.model, **model_inputs)
-
-    @classmethod
-    def for_inference(cls, checkpoint_path: Path, device: str = "auto") -> "BaseAgent":
-        """An agent ready to score new windows from a finished run's ``best.pt``.
-
-        No training data is loaded: the model is rebuilt from the checkpoint's
-        config and data-derived arguments, with its scaler, score statistics and
-        thresholds.
-        """
-        from easydict import EasyDict
-
-        ckpt = load_checkpoint(Path(checkpoint_path))
-        agent = cls.__new__(cls)
-        agent.config = EasyDict(ckpt["config"])
-        agent.device = select_device(device)
-        agent.run_dir = Path(checkpoint_path).resolve().parents[1]
-        agent.ckpt_dir = agent.run_dir / "checkpoints"
-        agent.scaler = Scaler.from_state_dict(ckpt["scaler"])
-        agent.scoring = ckpt.get("scoring") or {}
-        agent.model_kwargs = ckpt["model_inputs"]
-        agent.feature_names, agent.window_length = ckpt.get("feature_names"), ckpt.get("window_length")
-        agent.model = agent.build_model(agent.model_kwargs).to(agent.device)
-        load_model_state(agent.model, ckpt["model"], Path(checkpoint_path))
-        agent.model.eval()
-        return agent
 
     def to_tensor(self, x: np.ndarray) -> Tensor:
         """Scale windows (N, T, F) and move them to the device."""
@@ -330,42 +308,6 @@ class BaseAgent:
         if state["stopped_early"]:
             logger.info("Early stopping: no improvement for %d epochs", state["bad_epochs"])
 
-    # ----- checkpoints -----------------------------------------------------------------
-    def checkpoint_state(self, resumable: bool = True) -> dict[str, Any]:
-        """Everything needed to continue exactly (see DESIGN.md); without ``resumable``, what best.pt
-        holds: the weights and what scoring needs, but no optimizer, scheduler or RNG states."""
-        state = {
-            "model": getattr(self.model, "module", self.model).state_dict(),
-            **self.state,  # epoch, step, early stopping, history; mid-epoch: batch_in_epoch, epoch_totals
-            "model_inputs": self.model_inputs(),
-            "feature_names": list(self.data.feature_names), "window_length": int(self.data.train.x.shape[1]),
-            "scaler": self.scaler.state_dict(),
-            "scoring": self.scoring,
-            "config": json.loads(json.dumps(self.config)),
-        }
-        if resumable:
-            state.update(optimizer=self.optimizer.state_dict(), rng=get_rng_state(),
-                         scheduler=self.scheduler.state_dict() if self.scheduler is not None else None)
-        return state
-
-    def save(self, best: bool = False) -> None:
-        """Queue atomic writes of ``checkpoints/last.pt`` and of ``best.pt`` if ``best`` (this state is
-        the best) or a best state was kept since the last write.
-
-        The writes run in the background (:class:`utils.checkpoint.CheckpointWriter`) while
-        training goes on; ``self.checkpoints.wait()`` makes sure they are on disk.
-        """
-        if self.writer is not None:
-            self.writer.flush()  # events up to this checkpoint are on disk with it
-        self.last_save = time.monotonic()
-        last, best_path = self.ckpt_dir / "last.pt", self.ckpt_dir / "best.pt"
-        files = [(last, self.checkpoint_state())]
-        if best or self.best_state is not None:
-            files.append((best_path, self.checkpoint_state(resumable=False) | (self.best_state or {})))
-        self.best_state = None
-        if self.dist.is_main:
-            self.checkpoints.save(files)
-
     @contextmanager
     def distributed_forward(self) -> Iterator[None]:
         """Route ``self.model(...)`` through DistributedDataParallel so gradients are averaged across ranks."""
@@ -388,50 +330,4 @@ class BaseAgent:
         if len(set(digests)) != 1:
             raise RuntimeError(f"ranks ended with different weights: {digests}")
 
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        """Load a training checkpoint written by :meth:`save` (mid-epoch state optional)."""
-        missing = [key for key in (*self.state, "scaler", "rng", "optimizer") if key not in ckpt
-                   and key not in ("batch_in_epoch", "epoch_totals")]
-        if missing:
-            raise CheckpointError(f"{self.ckpt_dir / 'last.pt'}: not a training checkpoint of this project "
-                                  f"(missing {', '.join(missing)})")
-        load_model_state(self.model, ckpt["model"], self.ckpt_dir / "last.pt")
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt.get("scheduler"):
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.state.update({key: ckpt.get(key, self.state[key]) for key in self.state})
-        self.state["epoch_totals"] = {key: float(value) for key, value in self.state["epoch_totals"].items()}
-        self.scaler = Scaler.from_state_dict(ckpt["scaler"])
-        self.scoring = ckpt.get("scoring") or {}
-        set_rng_state(ckpt["rng"])
-
-
-def select_device(name: str) -> torch.device:
-    """"auto" picks CUDA when available, else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError('device: "cuda" was asked for but no CUDA device is available; use "auto" or "cpu"')
-    return torch.device(name)
-
-
-def build_component(registry: Any, section: dict[str, Any], **required: Any) -> Any:
-    """Call the registered entry ``section.name`` with the section's keys plus ``required``."""
-    params = {key: value for key, value in section.items() if key != "name"}
-    return registry.get(section["name"])(**required, **params)
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int) -> Any:
-    """None, ReduceLROnPlateau on the validation loss, or cosine annealing over the epochs."""
-    if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    return None
-
-
-class NullWriter:
-    """Stands in for SummaryWriter on ranks other than 0: logging happens once."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
+#END
