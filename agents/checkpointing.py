@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
+from agents.parts import select_device
 from utils.checkpoint import load_checkpoint, load_model_state
 from utils.errors import CheckpointError
 from utils.scaler import Scaler
 from utils.seed import get_rng_state, set_rng_state
-
-from agents.parts import select_device
 
 
 class Checkpointing:
