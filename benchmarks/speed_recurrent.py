@@ -141,27 +141,33 @@ def recurrent(ctx: Any) -> list[Row]:
             rows.append(throughput_row(
                 "2", "  change: C++ time loops, LSTM", "nn.LSTM's own CPU implementation, oneDNN (before the change)",
                 n, "samples/s", times["fast"], times["module"], note=f"graphs/models/csrc/rnn_loops.cpp; {sizes}"))
-    # The default config's own training mode, and the change that made free running one fused call.
-    torch.manual_seed(0)
-    model = RecurrentAutoencoder(n_features, hidden, mc.num_layers, mc.cell, mc.latent_dim, mc.dropout, False)
-    optimizer = _adam(model)
+    # The default config's own training mode (free running), and the changes that made it one call:
+    # LSTM with x̂ = A h + b folded into the recurrent weights, GRU with the C++ free-running loop.
+    how = {"lstm": "x̂ = A h + b folded into the recurrent weights",
+           "gru": "h [W_hh; W_ih A]^T in one matmul a step, C++ loop"}
+    for cell in sorted({mc.cell, "lstm", "gru"}, key=lambda c: c != mc.cell):
+        torch.manual_seed(0)
+        free = RecurrentAutoencoder(n_features, hidden, mc.num_layers, cell, mc.latent_dim, mc.dropout, False)
+        free_opt = _adam(free)
 
-    def free_epoch(stepwise: bool) -> Callable[[], float]:
-        def run() -> float:
-            if stepwise:
-                model.decode_free_running = lambda state, length: stepwise_free_running(model, state, length)
-            try:
-                return _train_epoch(model, optimizer, batches)
-            finally:
-                model.__dict__.pop("decode_free_running", None)
-        return run
+        def free_epoch(stepwise: bool, free: nn.Module = free, free_opt: Any = free_opt) -> Callable[[], float]:
+            def run() -> float:
+                if stepwise:
+                    free.decode_free_running = lambda state, length: stepwise_free_running(free, state, length)
+                try:
+                    return _train_epoch(free, free_opt, batches)
+                finally:
+                    free.__dict__.pop("decode_free_running", None)
+            return run
 
-    t_fused, t_step = interleave(free_epoch(False), free_epoch(True), ctx.repeats)
-    rows.append(throughput_row(
-        "2", f"  change: free-running {mc.cell.upper()} training as one call", "one decoder call per time step "
-        "(before the change)", n, "samples/s", t_fused, t_step,
-        note=f"the ECG5000 config's mode (teacher_forcing={mc.teacher_forcing}, latent_dim={mc.latent_dim}); "
-             f"single-layer LSTM only: x̂ = A h + b folded into the recurrent weights; {sizes}"))
+        t_fused, t_step = interleave(free_epoch(False), free_epoch(True), ctx.repeats)
+        mode = "the ECG5000 config's mode" if cell == mc.cell else "the config's mode with this cell"
+        rows.append(throughput_row(
+            "2", f"  change: free-running {cell.upper()} training as one call", "one decoder call per time step "
+            "(before the change)", n, "samples/s", t_fused, t_step,
+            note=f"{mode} (teacher_forcing=False, latent_dim={mc.latent_dim}); single layer: {how[cell]}; {sizes}"))
+        if cell == mc.cell:
+            model = free
     model.eval()
     x = torch.cat(batches)
     size = 256 if ctx.quick else 4096

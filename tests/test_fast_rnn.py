@@ -100,10 +100,11 @@ def test_other_modules_and_inputs_run_the_module_itself() -> None:
 
 @pytest.mark.parametrize("latent_dim", [None, 4])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: the C++ loops
-def test_free_running_lstm_fused_matches_step_loop(latent_dim: int | None, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("cell", ["lstm", "gru"])  # a GRU runs fused with the C++ loops only (float32)
+def test_free_running_fused_matches_step_loop(latent_dim: int | None, dtype: torch.dtype, cell: str) -> None:
     """x̂ = A h + b folded into the recurrent weights: the same reconstruction and gradients."""
     torch.manual_seed(0)
-    model = RecurrentAutoencoder(n_features=3, hidden_size=6, cell="lstm", latent_dim=latent_dim).to(dtype)
+    model = RecurrentAutoencoder(n_features=3, hidden_size=6, cell=cell, latent_dim=latent_dim).to(dtype)
     x = torch.randn(4, 9, 3, dtype=dtype)
     tolerance = {"atol": 1e-12, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 2e-6, "rtol": 1e-4}
 

@@ -17,6 +17,7 @@ EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
     ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/models/fast_rnn.py"),
     ("2", "  change: C++ time loops, GRU"), ("2", "recurrent AE training, LSTM teacher-forced fused"),
     ("2", "  change: C++ time loops, LSTM"), ("2", "  change: free-running LSTM training"),
+    ("2", "  change: free-running GRU training"),
     ("2", "recurrent AE scoring, LSTM free-running"), ("2", "  change: free-running LSTM scoring, one call per chunk"),
     ("3", "scoring 2,000 windows, vae"), ("3", "scoring peak memory, vae"),
     ("3", "scoring 2,000 windows, rnn_autoencoder"), ("3", "scoring peak memory, rnn_autoencoder"),

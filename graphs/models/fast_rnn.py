@@ -35,7 +35,7 @@ from graphs.models.native import rnn_loops
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
     usable = rnn.batch_first and rnn.bias and not rnn.bidirectional and not getattr(rnn, "proj_size", 0)
     if isinstance(rnn, nn.LSTM):
-        return usable and _lstm_loops_apply(x)
+        return usable and _training_loops_apply(x)
     return usable and isinstance(rnn, nn.GRU) and _plain_cpu_float32(x)
 
 
@@ -44,9 +44,10 @@ def _plain_cpu_float32(x: Tensor) -> bool:
             and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
 
 
-def _lstm_loops_apply(x: Tensor) -> bool:
-    """An LSTM runs the C++ loops when training on the CPU in float32 (without gradients, or
-    without the C++ loops, oneDNN's kernel is as fast)."""
+def _training_loops_apply(x: Tensor) -> bool:
+    """Where the C++-only paths (an LSTM layer, GRU free running) run: training on the CPU in float32
+    with the C++ loops built. Without gradients the modules' own paths run (oneDNN's LSTM kernel is
+    as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
     return _plain_cpu_float32(x) and torch.is_grad_enabled() and _native_loops(x) is not None
 
 
@@ -63,7 +64,7 @@ def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tens
     Returns:
         The hidden states (B, T, H).
     """
-    if _lstm_loops_apply(x):
+    if _training_loops_apply(x):
         out, _ = _LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
         return out.transpose(0, 1)
     return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
@@ -209,6 +210,46 @@ def _gru_backward_python(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_hh: Te
         prev = d_h_l[t - 1] if t else d_h0
         prev.addcmul_(d_h_l[t], z_l[t]).addmm_(d_gh_l[t].view(batch, 3 * hidden), w_hh)
     torch.mul(d_h, a, out=d_in_n)
+
+
+# ----- GRU free running (C++ loops only) --------------------------------------------------
+def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
+    """A single-layer GRU fed ``x̂ = A h + b`` of its own output, as one autograd node; None where the
+    C++ loops do not apply (then the caller steps the decoder itself).
+
+    Args:
+        h0: initial hidden state (B, H).
+        steps: how many steps to run.
+        w_cat: ``[W_hh; W_ih A]`` (6H, H), the recurrent and the folded input weights.
+        b_cat: ``[b_hh; W_ih b + b_ih]`` (6H,).
+
+    Returns:
+        The hidden states h(1..steps), time-major (steps, B, H).
+    """
+    if not _training_loops_apply(h0):
+        return None
+    return _GRUFreeRunning.apply(h0, w_cat, b_cat, steps)
+
+
+class _GRUFreeRunning(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h0, w_cat, b_cat, steps):  # noqa: ANN001, ANN205
+        batch, hidden = h0.shape
+        g = b_cat.expand(steps, batch, 6 * hidden).contiguous()
+        hs, n = h0.new_empty(steps + 1, batch, hidden), h0.new_empty(steps, batch, hidden)
+        hs[0] = h0
+        rnn_loops().gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)
+        ctx.save_for_backward(g, n, hs, w_cat)
+        return hs[1:]
+
+    @staticmethod
+    def backward(ctx, d_out):  # noqa: ANN001, ANN205
+        g, n, hs, w_cat = ctx.saved_tensors
+        steps, batch, hidden = n.shape
+        d_h, d_g, d_h0 = d_out.contiguous().clone(), torch.empty_like(g), hs.new_zeros(batch, hidden)
+        rnn_loops().gru_free_backward_loop(d_h, g, n, hs, w_cat, d_g, d_h0)
+        d_g = d_g.view(steps * batch, 6 * hidden)
+        return d_h0, d_g.t() @ hs[:-1].reshape(steps * batch, hidden), d_g.sum(0), None
 
 
 # ----- LSTM (C++ loops only) ------------------------------------------------------------

@@ -53,7 +53,7 @@ def _load() -> Any:
 
 def _registered() -> bool:
     """Whether this process has the ops already (loaded by an earlier call)."""
-    return hasattr(torch.ops.anomaly_rnn, "lstm_backward_loop")
+    return hasattr(torch.ops.anomaly_rnn, "gru_free_backward_loop")
 
 
 def _cpu_tag() -> str:

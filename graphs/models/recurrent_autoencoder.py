@@ -24,7 +24,7 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
-from graphs.models.fast_rnn import lstm_layer, run_rnn
+from graphs.models.fast_rnn import gru_free_running, lstm_layer, run_rnn
 from utils.registry import register_model
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -239,8 +239,10 @@ class RecurrentAutoencoder(nn.Module):
         """
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        if self.is_lstm and self.num_layers == 1 and length > 1:
-            return self._decode_free_running_fused(state, length)
+        if self.num_layers == 1 and length > 1:
+            fused = (self._decode_free_running_fused if self.is_lstm else self._decode_free_running_gru)(state, length)
+            if fused is not None:
+                return fused
         pred = self.output_layer(self._top_hidden(state))
         preds = [pred]
         for _ in range(length - 1):
@@ -267,6 +269,20 @@ class RecurrentAutoencoder(nn.Module):
         no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
         hidden = lstm_layer(no_input, state, h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias))
         return torch.cat([out(h_top).unsqueeze(1), out(hidden)], dim=1).flip(1)  # x̂(T), ..., x̂(1) -> time order
+
+    def _decode_free_running_gru(self, state: Tensor, length: int) -> Tensor | None:
+        """Free running of a single-layer GRU decoder as one call of the C++ loops (training on the
+        CPU; None elsewhere). The input term ``W_ih x̂ = W_ih A h + W_ih b`` is linear in ``h`` but,
+        unlike the LSTM's, cannot be folded into ``W_hh`` (a GRU multiplies only ``gh_n`` by ``r``),
+        so each step computes ``h [W_hh; W_ih A]^T`` in one matmul and both parts from it."""
+        dec, out = self.decoder, self.output_layer
+        h_top = self._top_hidden(state)
+        w_cat = torch.cat([dec.weight_hh_l0, dec.weight_ih_l0 @ out.weight])
+        b_cat = torch.cat([dec.bias_hh_l0, dec.weight_ih_l0 @ out.bias + dec.bias_ih_l0])
+        hidden = gru_free_running(h_top, length - 1, w_cat, b_cat)
+        if hidden is None:
+            return None
+        return torch.cat([out(h_top).unsqueeze(1), out(hidden.transpose(0, 1))], dim=1).flip(1)
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
         """Encode and reconstruct windows.

@@ -134,6 +134,56 @@ void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n,
   }
 }
 
+// GRU free running (the decoder fed its own output x̂ = A h + b): the input term is linear in h,
+// so one matmul per step gives both parts, g[t] (B, 6H) = [gh_r, gh_z, gh_n, gi_r, gi_z, gi_n] =
+// b_cat + h W_cat^T with W_cat = [W_hh; W_ih A] (6H, H). g arrives holding b_cat and leaves with
+// [r, z, gh_n, gi_r, gi_z, gi_n]; hs (T + 1, B, H) with hs[0] = h0 receives h(1..T), n the candidates.
+void gru_free_forward_loop(at::Tensor g, at::Tensor hs, const at::Tensor& w_cat_t, at::Tensor n) {
+  at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
+  for (const auto& [t, name] : {std::pair{g, "g"}, {hs, "hs"}, {n, "n"}}) check(t, name);
+  const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2), bh = batch * hidden;
+  for (int64_t t = 0; t < steps; ++t) {
+    at::Tensor g_t = g.select(0, t);
+    g_t.addmm_(hs.select(0, t), w_cat_t);
+    float* gate = g_t.data_ptr<float>();
+    for (int64_t b = 0; b < batch; ++b) {
+      float* row = gate + b * 6 * hidden;
+      for (int64_t j = 0; j < 2 * hidden; ++j) row[j] += row[3 * hidden + j];  // pre_r, pre_z
+      const int64_t k = t * bh + b * hidden;
+      gru_gates(row, row + hidden, row + 2 * hidden, row + 5 * hidden, hs.data_ptr<float>() + k,
+                n.data_ptr<float>() + k, hs.data_ptr<float>() + k + bh, hidden);
+    }
+  }
+}
+
+// Backward of gru_free_forward_loop: d_h (T, B, H) holds the gradients arriving at each h(t) from
+// above and receives the totals; d_g (T, B, 6H) receives d (h W_cat^T + b_cat); d_h0 (B, H) the
+// gradient of h0 (zeros on entry). r and z reach both halves, so d gi_rz = d gh_rz.
+void gru_free_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n, const at::Tensor& hs,
+                            const at::Tensor& w_cat, at::Tensor d_g, at::Tensor d_h0) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_g, "d_g"},
+                                {d_h0, "d_h0"}})
+    check(t, name);
+  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
+  std::vector<float> direct(bh);
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = g.data_ptr<float>() + (t * batch + b) * 6 * hidden;
+      float* d_row = d_g.data_ptr<float>() + (t * batch + b) * 6 * hidden;
+      const int64_t k = t * bh + b * hidden;
+      gru_gates_backward(d_h.data_ptr<float>() + k, row, row + hidden, row + 2 * hidden, n.data_ptr<float>() + k,
+                         hs.data_ptr<float>() + k, d_row, d_row + hidden, d_row + 2 * hidden, d_row + 5 * hidden,
+                         direct.data() + b * hidden, hidden);
+      std::copy(d_row, d_row + 2 * hidden, d_row + 3 * hidden);
+    }
+    at::Tensor prev = t ? d_h.select(0, t - 1) : d_h0;
+    float* dp = prev.data_ptr<float>();
+    for (int64_t k = 0; k < bh; ++k) dp[k] += direct[k];
+    prev.addmm_(d_g.select(0, t), w_cat);
+  }
+}
+
 // One batch row of an LSTM step (PyTorch's gate order i, f, g, o): the activations are written
 // over the pre-activations; c' = f c + i g, tanh(c') kept for the backward, h' = o tanh(c').
 void lstm_gates(float* __restrict__ i, float* __restrict__ f, float* __restrict__ g, float* __restrict__ o,
@@ -222,6 +272,11 @@ TORCH_LIBRARY(anomaly_rnn, m) {
   m.def("gru_backward_loop(Tensor(a!) d_h, Tensor g, Tensor n, Tensor hs, Tensor w_hh, Tensor(b!) d_gh, "
         "Tensor(c!) d_in_n, Tensor(d!) d_h0) -> ()",
         &gru_backward_loop);
+  m.def("gru_free_forward_loop(Tensor(a!) g, Tensor(b!) hs, Tensor w_cat_t, Tensor(c!) n) -> ()",
+        &gru_free_forward_loop);
+  m.def("gru_free_backward_loop(Tensor(a!) d_h, Tensor g, Tensor n, Tensor hs, Tensor w_cat, Tensor(b!) d_g, "
+        "Tensor(c!) d_h0) -> ()",
+        &gru_free_backward_loop);
   m.def("lstm_forward_loop(Tensor(a!) gates, Tensor(b!) hs, Tensor(c!) cs, Tensor(d!) tanh_c, Tensor w_hh_t) -> ()",
         &lstm_forward_loop);
   m.def("lstm_backward_loop(Tensor(a!) d_h, Tensor(b!) d_c, Tensor gates, Tensor cs, Tensor tanh_c, Tensor w_hh, "
