@@ -16,6 +16,9 @@ Python.
 * backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
   weight and input gradients are single matmuls over all steps after it.
 
+:func:`lstm_layer` and :func:`gru_free_running` serve the decoders that feed
+back their own output (``RecurrentAutoencoder.decode_free_running``).
+
 Without the C++ loops a GRU runs the same loops as tensor ops from Python
 (still about 2x faster than ``nn.GRU``) and an LSTM runs the module itself. The
 parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do not
