@@ -228,8 +228,7 @@ class BaseAgent(Checkpointing):
                 self.stop_for_signal(f"in epoch {epoch + 1} after batch {done}/{len(batches)}")
         self.state["batch_in_epoch"], self.state["epoch_totals"] = 0, {}
         seen = sum(len(idx) for idx in batches)
-        means = {key: torch.tensor(value / seen, device=self.device) for key, value in totals.items()}
-        return {key: float(value) for key, value in all_reduce_mean(means, self.dist).items()}
+        return all_reduce_mean({key: value / seen for key, value in totals.items()}, self.dist, self.device)
 
     def epoch_batches(self, epoch: int) -> list[Tensor]:
         """This process's batches of training indices in ``epoch``, in the order fixed by (seed, epoch)."""
@@ -302,7 +301,7 @@ class BaseAgent(Checkpointing):
                or time.monotonic() - self.last_save >= trainer.checkpoint_interval_s)
         if due:
             self.save(best=improved)
-        elif improved:  # written with the next last.pt
+        elif improved and self.dist.is_main:  # written with the next last.pt
             self.best_state = {"model": clone_state(getattr(self.model, "module", self.model).state_dict()),
                                **{key: state[key] for key in ("epoch", "global_step", "best_val", "best_epoch")}}
         if state["stopped_early"]:
@@ -329,5 +328,3 @@ class BaseAgent(Checkpointing):
                     "identical" if len(set(digests)) == 1 else "DIFFERENT")
         if len(set(digests)) != 1:
             raise RuntimeError(f"ranks ended with different weights: {digests}")
-
-#END

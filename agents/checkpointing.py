@@ -69,17 +69,17 @@ class Checkpointing:
         The writes run in the background (:class:`utils.checkpoint.CheckpointWriter`) while
         training goes on; ``self.checkpoints.wait()`` makes sure they are on disk.
         """
+        self.last_save = time.monotonic()
+        if not self.dist.is_main:  # rank 0 alone writes
+            return
         if self.writer is not None:
             self.writer.flush()  # events up to this checkpoint are on disk with it
-        self.last_save = time.monotonic()
         last, best_path = self.ckpt_dir / "last.pt", self.ckpt_dir / "best.pt"
         files = [(last, self.checkpoint_state())]
         if best or self.best_state is not None:
             files.append((best_path, self.checkpoint_state(resumable=False) | (self.best_state or {})))
         self.best_state = None
-        if self.dist.is_main:
-            self.checkpoints.save(files)
-
+        self.checkpoints.save(files)
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Load a training checkpoint written by :meth:`save` (mid-epoch state optional)."""

@@ -53,16 +53,14 @@ def cuda_device_for(info: DistInfo, device: torch.device) -> torch.device:
     return device
 
 
-def all_reduce_mean(values: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torch.Tensor]:
-    """Average each tensor over the ranks (no-op for one process)."""
+def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
+    """Average each number over the ranks, in one all-reduce on ``device`` (no-op for one process)."""
     if not info.enabled:
         return values
-    out = {}
-    for key in sorted(values):
-        tensor = values[key].detach().clone().float()
-        dist.all_reduce(tensor)
-        out[key] = tensor / info.world_size
-    return out
+    keys = sorted(values)
+    tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return {key: value / info.world_size for key, value in zip(keys, tensor.tolist())}
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -51,7 +51,7 @@ def _training_loops_apply(x: Tensor) -> bool:
     """Where the C++-only paths (an LSTM layer, GRU free running) run: training on the CPU in float32
     with the C++ loops built. Without gradients the modules' own paths run (oneDNN's LSTM kernel is
     as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
-    return _plain_cpu_float32(x) and torch.is_grad_enabled() and _native_loops(x) is not None
+    return _plain_cpu_float32(x) and torch.is_grad_enabled() and rnn_loops() is not None
 
 
 def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -41,9 +43,29 @@ inline float sigmoid(float v) { return 1.0f / (1.0f + exp_approx(-v)); }
 
 inline float tanh_approx(float v) { return 2.0f / (1.0f + exp_approx(-2.0f * v)) - 1.0f; }
 
-void check(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(), name,
-              " must be a contiguous float32 CPU tensor");
+void check(std::initializer_list<std::pair<at::Tensor, const char*>> buffers) {
+  for (const auto& [t, name] : buffers)
+    TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(), name,
+                " must be a contiguous float32 CPU tensor");
+}
+
+// The one matmul of a forward step: pre[t] += h(t) W^T, with w_t = W^T. Returns pre[t]'s data.
+float* add_recurrent(const at::Tensor& pre, const at::Tensor& hs, int64_t t, const at::Tensor& w_t) {
+  at::Tensor pre_t = pre.select(0, t);
+  pre_t.addmm_(hs.select(0, t), w_t);
+  return pre_t.data_ptr<float>();
+}
+
+// What a backward step passes to the previous state (d_h[t - 1], or d_h0 at t = 0): the direct
+// part (GRU: d h' z; null for an LSTM) plus d_pre[t] W through the recurrent matmul.
+void add_to_previous(const at::Tensor& d_h, const at::Tensor& d_h0, int64_t t, const std::vector<float>* direct,
+                     const at::Tensor& d_pre, const at::Tensor& w) {
+  at::Tensor prev = t ? d_h.select(0, t - 1) : d_h0;
+  if (direct != nullptr) {
+    float* dp = prev.data_ptr<float>();
+    for (size_t k = 0; k < direct->size(); ++k) dp[k] += (*direct)[k];
+  }
+  prev.addmm_(d_pre.select(0, t), w);
 }
 
 // One batch row of a GRU step: r, z = sigmoid(pre_r, pre_z) (written over them), candidate
@@ -68,12 +90,10 @@ void gru_gates(float* __restrict__ r_row, float* __restrict__ z_row, const float
 void gru_forward_loop(at::Tensor g, const at::Tensor& gi_n, at::Tensor hs, const at::Tensor& w_hh_t,
                       at::Tensor n) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
-  for (const auto& [t, name] : {std::pair{g, "g"}, {gi_n, "gi_n"}, {hs, "hs"}, {n, "n"}}) check(t, name);
+  check({{g, "g"}, {gi_n, "gi_n"}, {hs, "hs"}, {n, "n"}});
   const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2);
   for (int64_t t = 0; t < steps; ++t) {
-    at::Tensor g_t = g.select(0, t);
-    g_t.addmm_(hs.select(0, t), w_hh_t);
-    float* gate = g_t.data_ptr<float>();
+    float* gate = add_recurrent(g, hs, t, w_hh_t);
     const float* in_n = gi_n.data_ptr<float>() + t * batch * hidden;
     const float* h = hs.data_ptr<float>() + t * batch * hidden;
     float* h_next = hs.data_ptr<float>() + (t + 1) * batch * hidden;
@@ -110,9 +130,8 @@ void gru_gates_backward(const float* __restrict__ dh, const float* __restrict__ 
 void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n, const at::Tensor& hs,
                        const at::Tensor& w_hh, at::Tensor d_gh, at::Tensor d_in_n, at::Tensor d_h0) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
-  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_gh, "d_gh"},
-                                {d_in_n, "d_in_n"}, {d_h0, "d_h0"}})
-    check(t, name);
+  check({{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_gh, "d_gh"},
+         {d_in_n, "d_in_n"}, {d_h0, "d_h0"}});
   const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
   std::vector<float> direct(bh);
   for (int64_t t = steps - 1; t >= 0; --t) {
@@ -127,10 +146,7 @@ void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n,
                          hs.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
                          d_in_n.data_ptr<float>() + t * bh + k, direct.data() + k, hidden);
     }
-    at::Tensor prev = t ? d_h.select(0, t - 1) : d_h0;
-    float* dp = prev.data_ptr<float>();
-    for (int64_t k = 0; k < bh; ++k) dp[k] += direct[k];
-    prev.addmm_(d_gh.select(0, t), w_hh);
+    add_to_previous(d_h, d_h0, t, &direct, d_gh, w_hh);
   }
 }
 
@@ -140,12 +156,10 @@ void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n,
 // [r, z, gh_n, gi_r, gi_z, gi_n]; hs (T + 1, B, H) with hs[0] = h0 receives h(1..T), n the candidates.
 void gru_free_forward_loop(at::Tensor g, at::Tensor hs, const at::Tensor& w_cat_t, at::Tensor n) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
-  for (const auto& [t, name] : {std::pair{g, "g"}, {hs, "hs"}, {n, "n"}}) check(t, name);
+  check({{g, "g"}, {hs, "hs"}, {n, "n"}});
   const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2), bh = batch * hidden;
   for (int64_t t = 0; t < steps; ++t) {
-    at::Tensor g_t = g.select(0, t);
-    g_t.addmm_(hs.select(0, t), w_cat_t);
-    float* gate = g_t.data_ptr<float>();
+    float* gate = add_recurrent(g, hs, t, w_cat_t);
     for (int64_t b = 0; b < batch; ++b) {
       float* row = gate + b * 6 * hidden;
       for (int64_t j = 0; j < 2 * hidden; ++j) row[j] += row[3 * hidden + j];  // pre_r, pre_z
@@ -162,9 +176,7 @@ void gru_free_forward_loop(at::Tensor g, at::Tensor hs, const at::Tensor& w_cat_
 void gru_free_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n, const at::Tensor& hs,
                             const at::Tensor& w_cat, at::Tensor d_g, at::Tensor d_h0) {
   at::AutoDispatchBelowADInplaceOrView guard;
-  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_g, "d_g"},
-                                {d_h0, "d_h0"}})
-    check(t, name);
+  check({{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_g, "d_g"}, {d_h0, "d_h0"}});
   const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
   std::vector<float> direct(bh);
   for (int64_t t = steps - 1; t >= 0; --t) {
@@ -177,10 +189,7 @@ void gru_free_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tenso
                          direct.data() + b * hidden, hidden);
       std::copy(d_row, d_row + 2 * hidden, d_row + 3 * hidden);
     }
-    at::Tensor prev = t ? d_h.select(0, t - 1) : d_h0;
-    float* dp = prev.data_ptr<float>();
-    for (int64_t k = 0; k < bh; ++k) dp[k] += direct[k];
-    prev.addmm_(d_g.select(0, t), w_cat);
+    add_to_previous(d_h, d_h0, t, &direct, d_g, w_cat);
   }
 }
 
@@ -206,12 +215,10 @@ void lstm_gates(float* __restrict__ i, float* __restrict__ f, float* __restrict_
 // and c(1..T); tanh_c (T, B, H) receives tanh(c(t)); w_hh_t = W_hh^T (H, 4H).
 void lstm_forward_loop(at::Tensor gates, at::Tensor hs, at::Tensor cs, at::Tensor tanh_c, const at::Tensor& w_hh_t) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
-  for (const auto& [t, name] : {std::pair{gates, "gates"}, {hs, "hs"}, {cs, "cs"}, {tanh_c, "tanh_c"}}) check(t, name);
+  check({{gates, "gates"}, {hs, "hs"}, {cs, "cs"}, {tanh_c, "tanh_c"}});
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = hs.size(2), bh = batch * hidden;
   for (int64_t t = 0; t < steps; ++t) {
-    at::Tensor gates_t = gates.select(0, t);
-    gates_t.addmm_(hs.select(0, t), w_hh_t);
-    float* gate = gates_t.data_ptr<float>();
+    float* gate = add_recurrent(gates, hs, t, w_hh_t);
     for (int64_t b = 0; b < batch; ++b) {
       float* row = gate + b * 4 * hidden;
       const int64_t k = t * bh + b * hidden;
@@ -244,9 +251,8 @@ void lstm_gates_backward(const float* __restrict__ dh, float* __restrict__ dc, c
 void lstm_backward_loop(at::Tensor d_h, at::Tensor d_c, const at::Tensor& gates, const at::Tensor& cs,
                         const at::Tensor& tanh_c, const at::Tensor& w_hh, at::Tensor d_gates, at::Tensor d_h0) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
-  for (const auto& [t, name] : {std::pair{d_h, "d_h"}, {d_c, "d_c"}, {gates, "gates"}, {cs, "cs"},
-                                {tanh_c, "tanh_c"}, {d_gates, "d_gates"}, {d_h0, "d_h0"}})
-    check(t, name);
+  check({{d_h, "d_h"}, {d_c, "d_c"}, {gates, "gates"}, {cs, "cs"},
+         {tanh_c, "tanh_c"}, {d_gates, "d_gates"}, {d_h0, "d_h0"}});
   const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
   for (int64_t t = steps - 1; t >= 0; --t) {
     const float* gate = gates.data_ptr<float>() + t * 4 * bh;
@@ -260,7 +266,7 @@ void lstm_backward_loop(at::Tensor d_h, at::Tensor d_c, const at::Tensor& gates,
                           tanh_c.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
                           d_row + 3 * hidden, hidden);
     }
-    (t ? d_h.select(0, t - 1) : d_h0).addmm_(d_gates.select(0, t), w_hh);
+    add_to_previous(d_h, d_h0, t, nullptr, d_gates, w_hh);
   }
 }
 
