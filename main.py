@@ -56,13 +56,13 @@ def run(args: argparse.Namespace) -> dict:
     if args.mode != "train":
         return score_or_export(args)
     import agents  # noqa: F401  (fills the registries)
-    from utils.registry import AGENTS
-    from utils.config import load_config
-    from utils.logger import setup_logging
-    from utils.run_folder import check_run_dir, create_run_dir
+    from utils.core.registry import AGENTS
+    from utils.core.config import load_config
+    from utils.runtime.logger import setup_logging
+    from utils.runs.run_folder import check_run_dir, create_run_dir
 
     from agents.base import select_device
-    from utils.distributed import barrier, init_from_env, shutdown
+    from utils.runtime.distributed import barrier, init_from_env, shutdown
 
     config = load_config(args.config, args.overrides)
     dist_info = init_from_env(select_device(config.device))  # under torchrun: join the process group
@@ -90,11 +90,11 @@ def run(args: argparse.Namespace) -> dict:
 
 def score_or_export(args: argparse.Namespace) -> dict:
     """--mode score|export: use the finished run of this config (its checkpoints/best.pt)."""
-    from agents.inference import format_summary, load_scorer, score_file, trained_feature_names, trained_window_length
-    from utils.config import load_config
-    from utils.export import export_model
-    from utils.logger import setup_logging
-    from utils.run_folder import run_dir_of
+    from agents.score_files import format_summary, load_scorer, score_file, trained_feature_names, trained_window_length
+    from utils.core.config import load_config
+    from utils.runs.export import export_model
+    from utils.runtime.logger import setup_logging
+    from utils.runs.run_folder import run_dir_of
 
     config = load_config(args.config, args.overrides)
     setup_logging()
@@ -115,8 +115,8 @@ def score_or_export(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a user's mistake prints one message and returns 2."""
     args = parse_args(argv)
-    from utils.errors import UserError
-    from utils.interrupts import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
+    from utils.core.errors import UserError
+    from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
 
     try:
         with TerminateAsInterrupt():
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:  # utils.interrupts.Interrupted, or Ctrl-C outside the training loop
+    except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
         if getattr(args, "mode", "train") == "train":
             message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\nResume with: {resume_command(argv)}"

@@ -21,16 +21,16 @@ from tqdm import tqdm
 from agents.checkpointing import Checkpointing
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from datasets.base import DataSplits
-from utils.batching import batch_indices
-from utils.checkpoint import CheckpointWriter, clone_state, load_checkpoint
-from utils.denormals import flush_denormals
-from utils.distributed import all_reduce_mean, cuda_device_for, gather_digests, init_from_env
-from utils.errors import ConfigError, TrainingDivergedError
-from utils.interrupts import Interrupted, StopSignals, signal_name
-from utils.registry import DATASETS, LOSSES, MODELS
-from utils.run_folder import wait_for_a_later_event_file_second
-from utils.scaler import Scaler
-from utils.seed import epoch_generator, seed_everything
+from utils.runtime.batching import batch_indices
+from utils.runs.checkpoints import CheckpointWriter, clone_state, load_checkpoint
+from utils.runtime.denormals import flush_denormals
+from utils.runtime.distributed import all_reduce_mean, cuda_device_for, gather_digests, init_from_env
+from utils.core.errors import ConfigError, TrainingDivergedError
+from utils.runtime.signals import Interrupted, StopSignals, signal_name
+from utils.core.registry import DATASETS, LOSSES, MODELS
+from utils.runs.run_folder import wait_for_a_later_event_file_second
+from utils.scoring.scaler import Scaler
+from utils.runtime.seed import epoch_generator, seed_everything
 
 __all__ = ["BaseAgent", "NullWriter", "build_component", "build_scheduler", "select_device"]
 
@@ -139,7 +139,7 @@ class BaseAgent(Checkpointing):
     # ----- the loop --------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate."""
-        from utils.reporting import evaluate_run
+        from agents.evaluation import evaluate_run
 
         # On resume, TensorBoard hides events the interrupted run logged after this checkpoint.
         resumed_at = self.state["global_step"]
@@ -172,7 +172,7 @@ class BaseAgent(Checkpointing):
         if start or self.state["global_step"]:
             logger.info("Resuming at epoch %d, batch %d (step %d)", start + 1, self.state["batch_in_epoch"] + 1,
                         self.state["global_step"])
-        # SIGINT/SIGTERM: finish the batch, save last.pt mid-epoch, raise Interrupted (utils/interrupts.py).
+        # SIGINT/SIGTERM: finish the batch, save last.pt mid-epoch, raise Interrupted (utils/runtime/signals.py).
         self.last_save = time.monotonic()
         steps = len(self.epoch_batches(start))
         # One bar for the whole run (its ETA is the run's); epoch lines are logged above it.

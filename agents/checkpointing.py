@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import Any, Self
 
 from agents.parts import select_device
-from utils.checkpoint import load_checkpoint, load_model_state
-from utils.errors import CheckpointError
-from utils.scaler import Scaler
-from utils.seed import get_rng_state, set_rng_state
+from utils.runs.checkpoints import load_checkpoint, load_model_state
+from utils.core.errors import CheckpointError
+from utils.scoring.scaler import Scaler
+from utils.runtime.seed import get_rng_state, set_rng_state
 
 
 class Checkpointing:
     """BaseAgent's checkpoint methods (a mixin: they use the agent's model, optimizer, state and paths).
 
     ``last.pt`` holds everything to resume exactly; ``best.pt`` the best epoch's weights with what
-    scoring needs. Writes go through ``self.checkpoints`` (:class:`utils.checkpoint.CheckpointWriter`).
+    scoring needs. Writes go through ``self.checkpoints`` (:class:`utils.runs.checkpoints.CheckpointWriter`).
     """
 
     @classmethod
@@ -66,7 +66,7 @@ class Checkpointing:
         """Queue atomic writes of ``checkpoints/last.pt`` and of ``best.pt`` if ``best`` (this state is
         the best) or a best state was kept since the last write.
 
-        The writes run in the background (:class:`utils.checkpoint.CheckpointWriter`) while
+        The writes run in the background (:class:`utils.runs.checkpoints.CheckpointWriter`) while
         training goes on; ``self.checkpoints.wait()`` makes sure they are on disk.
         """
         self.last_save = time.monotonic()

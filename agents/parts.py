@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from utils.errors import ConfigError
+from utils.core.errors import ConfigError
 
 
 def select_device(name: str) -> torch.device:

@@ -11,7 +11,7 @@ Scores (higher = more anomalous):
   ``e = |x - x̂|`` of the *validation* normals (flattened to ``T*F`` per window)
   are fitted with a Gaussian (mean, Ledoit-Wolf shrunk covariance); a window
   scores the Mahalanobis distance of its own error vector
-  (:func:`utils.scores.error_gaussian_score`).
+  (:func:`utils.scoring.scores.error_gaussian_score`).
 
 Thresholds: the validation normals' ``error_gaussian`` scores are in-sample
 (the Gaussian was fitted on them), so :meth:`RNNAutoencoderAgent.threshold_scores`
@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from agents.base import BaseAgent
-from utils.batching import batch_indices
-from utils.registry import register_agent
-from utils.scores import (
+from utils.runtime.batching import batch_indices
+from utils.core.registry import register_agent
+from utils.scoring.scores import (
     GaussianFit,
     absolute_error_vectors,
     error_gaussian_score,

@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from agents.base import BaseAgent
-from utils.batching import batch_indices
-from utils.registry import register_agent
-from utils.scores import GaussianFit, euclidean_distance, fit_gaussian, mahalanobis_distance, reconstruction_error
+from utils.runtime.batching import batch_indices
+from utils.core.registry import register_agent
+from utils.scoring.scores import GaussianFit, euclidean_distance, fit_gaussian, mahalanobis_distance, reconstruction_error
 
 
 @register_agent("vae")
@@ -71,7 +71,7 @@ class VAEAgent(BaseAgent):
         }
 
     def extra_figures(self, test_x: Tensor, scores: dict[str, np.ndarray]) -> dict[str, Any]:
-        from utils.plots import plot_latent
+        from utils.figures.plots import plot_latent
 
         mu, _ = self.encode_all(test_x)
         return {"latent_space": plot_latent(mu.cpu().numpy(), self.data.test.kind)}

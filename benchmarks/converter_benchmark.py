@@ -140,11 +140,11 @@ def run_one(args: argparse.Namespace, seed: int, magnitude: float, exp_dir: Path
     """Train the VAE and fit the baselines for one (seed, magnitude); returns their metrics."""
     import main as cli
     from agents.base import build_component
-    from utils.config import load_config
-    from utils.metrics import evaluate_scores
-    from utils.registry import DATASETS
-    from utils.scaler import Scaler
-    from utils.thresholds import percentile_threshold
+    from utils.core.config import load_config
+    from utils.scoring.metrics import evaluate_scores
+    from utils.core.registry import DATASETS
+    from utils.scoring.scaler import Scaler
+    from utils.scoring.thresholds import percentile_threshold
 
     name = f"m{magnitude:g}_s{seed}"
     overrides = [*args.overrides, f"experiments_dir={exp_dir}", f"exp_name={name}", f"seed={seed}",
@@ -266,7 +266,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                "methods": list(METHODS), "runs": runs, "total_seconds": total,
                "summary": {f"{m:g}": agg for m, agg in summary.items()}}
     if args.out:
-        from utils.metrics import to_jsonable
+        from utils.scoring.metrics import to_jsonable
 
         Path(args.out).write_text(json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n")
         print(f"Results written to {args.out}")

@@ -76,9 +76,9 @@ def train_autoencoder(args: argparse.Namespace, seed: int, exp_dir: Path) -> tup
         ``(agent, metrics of out/metrics.json, seconds of each training pass)``.
     """
     import agents  # noqa: F401  (fills the registries)
-    from utils.config import load_config
-    from utils.registry import AGENTS
-    from utils.run_folder import check_run_dir, create_run_dir
+    from utils.core.config import load_config
+    from utils.core.registry import AGENTS
+    from utils.runs.run_folder import check_run_dir, create_run_dir
 
     overrides = [*args.overrides, f"experiments_dir={exp_dir}", f"exp_name=ecg5000_bench_seed{seed}",
                  f"seed={seed}", f"data.data_dir={args.data_dir}", f"data.protocol={args.protocol}",
@@ -133,8 +133,8 @@ def baseline_scores(x_train: np.ndarray, x_eval: dict[str, np.ndarray], seed: in
 
 def evaluate_baselines(agent: Any, args: argparse.Namespace, seed: int) -> dict[str, dict[str, Any]]:
     """Baselines on the agent's own split and scaler, thresholded like the agent's scores."""
-    from utils.metrics import evaluate_scores
-    from utils.thresholds import percentile_threshold
+    from utils.scoring.metrics import evaluate_scores
+    from utils.scoring.thresholds import percentile_threshold
 
     data = agent.data
     flat = {s: agent.scaler.transform(getattr(data, s).x).reshape(len(getattr(data, s)), -1)
@@ -159,8 +159,8 @@ def cross_fitted_rows(agent: Any, used: dict[str, float]) -> dict[str, dict[str,
     """
     import torch
 
-    from utils.metrics import evaluate_scores
-    from utils.thresholds import percentile_threshold
+    from utils.scoring.metrics import evaluate_scores
+    from utils.scoring.thresholds import percentile_threshold
 
     if not hasattr(agent, "threshold_scores"):
         return {}

@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
     if args.tracemalloc:  # start after the imports and the model load, which are not the data's
         import tracemalloc
 
-        from agents.inference import load_scorer
+        from agents.score_files import load_scorer
 
         load_scorer(Path(args.experiments_dir) / "score_memory", device="cpu")
         tracemalloc.start()

@@ -154,10 +154,10 @@ def config_overrides(which: str, quick: bool) -> list[str]:
 def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str] = (), writer: bool = True) -> Any:
     """An agent of a default config, ready to ``train()``: run folder, log file, TensorBoard writer."""
     import agents  # noqa: F401  (fills the registries)
-    from utils.config import load_config
-    from utils.logger import setup_logging
-    from utils.registry import AGENTS
-    from utils.run_folder import check_run_dir, create_run_dir
+    from utils.core.config import load_config
+    from utils.runtime.logger import setup_logging
+    from utils.core.registry import AGENTS
+    from utils.runs.run_folder import check_run_dir, create_run_dir
 
     name = f"speed_{which}_{os.getpid()}_{time.monotonic_ns()}"
     overrides = [f"experiments_dir={experiments_dir}", f"exp_name={name}", *config_overrides(which, quick), *extra]

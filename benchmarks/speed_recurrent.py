@@ -59,8 +59,8 @@ def ecg_batches(ctx: Any) -> tuple[list[Tensor], Any]:
 
 @contextlib.contextmanager
 def module_rnn() -> Any:
-    """Run nn.GRU's / nn.LSTM's own CPU implementation instead of graphs.models.fast_rnn."""
-    from graphs.models import fast_rnn
+    """Run nn.GRU's / nn.LSTM's own CPU implementation instead of graphs.kernels.rnn."""
+    from graphs.kernels import rnn as fast_rnn
 
     can_use = fast_rnn._can_use
     fast_rnn._can_use = lambda rnn, x: False
@@ -72,8 +72,8 @@ def module_rnn() -> Any:
 
 @contextlib.contextmanager
 def python_loops() -> Any:
-    """graphs.models.fast_rnn without its C++ time loops (a GRU's loops as tensor ops from Python)."""
-    from graphs.models import fast_rnn
+    """graphs.kernels.rnn without its C++ time loops (a GRU's loops as tensor ops from Python)."""
+    from graphs.kernels import rnn as fast_rnn
 
     native_loops = fast_rnn._native_loops
     fast_rnn._native_loops = lambda x: None
@@ -132,15 +132,15 @@ def recurrent(ctx: Any) -> list[Row]:
                                 ctx.repeats)
         if cell == "gru":
             rows.append(throughput_row(
-                "2", "  change: GRU via graphs/models/fast_rnn.py", "the same model on nn.GRU's own CPU "
+                "2", "  change: GRU via graphs/kernels/rnn.py", "the same model on nn.GRU's own CPU "
                 "implementation (before the change)", n, "samples/s", times["fast"], times["module"], note=sizes))
             rows.append(throughput_row(
                 "2", "  change: C++ time loops, GRU", "the same loops as tensor ops from Python (before the change)",
-                n, "samples/s", times["fast"], times["python"], note=f"graphs/models/csrc/rnn_loops.cpp; {sizes}"))
+                n, "samples/s", times["fast"], times["python"], note=f"graphs/kernels/csrc/rnn_loops.cpp; {sizes}"))
         else:
             rows.append(throughput_row(
                 "2", "  change: C++ time loops, LSTM", "nn.LSTM's own CPU implementation, oneDNN (before the change)",
-                n, "samples/s", times["fast"], times["module"], note=f"graphs/models/csrc/rnn_loops.cpp; {sizes}"))
+                n, "samples/s", times["fast"], times["module"], note=f"graphs/kernels/csrc/rnn_loops.cpp; {sizes}"))
     # The default config's own training mode (free running), and the changes that made it one call:
     # LSTM with x̂ = A h + b folded into the recurrent weights, GRU with the C++ free-running loop.
     how = {"lstm": "x̂ = A h + b folded into the recurrent weights",

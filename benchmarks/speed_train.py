@@ -53,9 +53,9 @@ def bare_loop(agent: Any, model: nn.Module, optimizer: torch.optim.Optimizer, sc
 def framework_overhead(ctx: Any) -> list[Row]:
     """BaseAgent.train() vs the bare loop, per default config, plus the share of batching in an epoch."""
     from agents.base import build_scheduler
-    from utils.batching import batch_indices
-    from utils.denormals import flush_denormals
-    from utils.seed import epoch_generator
+    from utils.runtime.batching import batch_indices
+    from utils.runtime.denormals import flush_denormals
+    from utils.runtime.seed import epoch_generator
 
     rows = []
     # Alternating repeats (bursts of load from other processes hit both sides alike) of runs long

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from utils.errors import DataError
+from utils.core.errors import DataError
 
 NORMAL = "normal"
 

@@ -21,8 +21,8 @@ import numbers
 import numpy as np
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
-from utils.errors import ConfigError
-from utils.registry import register_dataset
+from utils.core.errors import ConfigError
+from utils.core.registry import register_dataset
 
 SENSORS = ("voltage", "current", "temperature")
 ANOMALY_TYPES = ("voltage_spike", "current_oscillation", "temperature_drift")

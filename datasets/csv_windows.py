@@ -21,7 +21,7 @@ overlap). They are split by :func:`datasets.base.split_normal_only`.
 
 The readers here (:func:`read_header`, :func:`iter_csv_blocks`,
 :func:`iter_windows`) read a file block by block, so scoring a large file
-(:mod:`agents.inference`) keeps memory bounded.
+(:mod:`agents.score_files`) keeps memory bounded.
 """
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
-from utils.errors import ConfigError, DataError
-from utils.registry import register_dataset
-from utils.types import PositiveInt
+from utils.core.errors import ConfigError, DataError
+from utils.core.registry import register_dataset
+from utils.core.types import PositiveInt
 
 logger = logging.getLogger("anomaly")
 

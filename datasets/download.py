@@ -3,7 +3,7 @@
 :func:`download_archive` streams a URL (``https://``, ``http://`` or ``file://``)
 to a temporary file next to the target folder, checks checksums, extracts into a
 temporary folder and only then moves the files into place. On any failure it
-raises :class:`~utils.errors.DataError` and leaves nothing behind.
+raises :class:`~utils.core.errors.DataError` and leaves nothing behind.
 
 Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id is
 ``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints.
@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from utils.errors import ConfigError, DataError
+from utils.core.errors import ConfigError, DataError
 
 CHECKSUM_KINDS = ("sha256", "gitblob")
 _HEX_LENGTHS = {"sha256": 64, "gitblob": 40}

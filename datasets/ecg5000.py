@@ -13,8 +13,8 @@ import numpy as np
 
 from datasets.base import NORMAL, DataSplits, Split, split_normal_only
 from datasets.download import download_archive
-from utils.errors import ConfigError, DataError
-from utils.registry import register_dataset
+from utils.core.errors import ConfigError, DataError
+from utils.core.registry import register_dataset
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"

@@ -7,7 +7,7 @@ import torch
 
 from agents.vae import VAEAgent
 from tests.helpers import FAST_VAE, run_main
-from utils.checkpoint import CheckpointWriter, load_checkpoint
+from utils.runs.checkpoints import CheckpointWriter, load_checkpoint
 
 VAL_LOSSES = [3.0, 1.0, 2.0, 4.0]  # epoch 2 is the best; 3 and 4 do not improve
 

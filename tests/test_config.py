@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import agents  # noqa: F401  (fills the registries)
-from utils.config import apply_override, load_config
-from utils.errors import ConfigError
+from utils.core.config import apply_override, load_config
+from utils.core.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
 

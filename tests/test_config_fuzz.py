@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import agents  # noqa: F401  (fills the registries)
-from utils.config import COMPONENTS, EvaluationConfig, RunConfig, TrainerConfig, apply_override, config_params, \
+from utils.core.config import COMPONENTS, EvaluationConfig, RunConfig, TrainerConfig, apply_override, config_params, \
     load_config, validate_config
-from utils.errors import ConfigError
-from utils.registry import AGENTS
+from utils.core.errors import ConfigError
+from utils.core.registry import AGENTS
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
 BASES = [json.loads(path.read_text()) for path in CONFIGS]

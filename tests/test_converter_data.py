@@ -20,8 +20,8 @@ from datasets.converter import (
     simulate_normal,
     spike_length,
 )
-from utils.errors import ConfigError
-from utils.registry import DATASETS
+from utils.core.errors import ConfigError
+from utils.core.registry import DATASETS
 
 T = 100
 SENSOR = {"voltage_spike": 0, "current_oscillation": 1, "temperature_drift": 2}

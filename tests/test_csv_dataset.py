@@ -12,7 +12,7 @@ import main
 from datasets.csv_windows import iter_csv_blocks, iter_windows, load_csv, read_header, window_starts
 from datasets.make_example_csv import write_example_csv
 from tests.helpers import REPO_ROOT
-from utils.errors import ConfigError, DataError
+from utils.core.errors import ConfigError, DataError
 
 EXAMPLE = REPO_ROOT / "examples" / "converter_telemetry.csv"
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main
-from utils.checkpoint import load_checkpoint
+from utils.runs.checkpoints import load_checkpoint
 
 COMMON = [*FAST_VAE, "trainer.epochs=3", "trainer.batch_size=64", "evaluation.make_plots=false"]
 

@@ -31,8 +31,8 @@ from datasets.ecg5000 import (
     read_ucr_ts,
     read_ucr_txt,
 )
-from utils.errors import ConfigError, DataError
-from utils.registry import DATASETS
+from utils.core.errors import ConfigError, DataError
+from utils.core.registry import DATASETS
 
 TRAIN_COUNTS = {1: 292, 2: 177, 3: 10, 4: 19, 5: 2}
 TS_HEADER = "#comment\n@problemName X\n@seriesLength 2\n@data\n"

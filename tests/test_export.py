@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import main
-from agents.inference import load_scorer
+from agents.score_files import load_scorer
 from datasets.converter import simulate_normal
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main
-from utils.scores import feature_contributions
+from utils.scoring.scores import feature_contributions
 
 T = 25
 TOL = 1e-5

@@ -1,6 +1,6 @@
 """The fast recurrent paths compute the same function as PyTorch's own modules.
 
-graphs/models/fast_rnn.py runs an ``nn.GRU`` and (with the C++ loops) an
+graphs/kernels/rnn.py runs an ``nn.GRU`` and (with the C++ loops) an
 ``nn.LSTM`` with hand-written time loops and backward; a single-layer LSTM
 decoder runs free running as one fused call. All must match the reference (the
 module / one decoder call per step) in values and gradients.
@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from graphs.models import fast_rnn
-from graphs.models.fast_rnn import run_rnn
-from graphs.models.native import rnn_loops
+from graphs.kernels import rnn as fast_rnn
+from graphs.kernels.rnn import run_rnn
+from graphs.kernels.native import rnn_loops
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
 
 
@@ -131,7 +131,7 @@ def test_free_running_fused_matches_step_loop(latent_dim: int | None, dtype: tor
 def test_without_a_compiler_the_models_fall_back_to_python_loops_with_one_warning(monkeypatch) -> None:
     import torch.utils.cpp_extension
 
-    from graphs.models import native
+    from graphs.kernels import native
 
     def no_compiler(*args, **kwargs):
         raise RuntimeError("Error building extension 'anomaly_rnn_loops': c++: command not found")

@@ -30,8 +30,8 @@ import torch
 import main
 from tests.conftest import SHARED_ECG_DIR
 from tests.helpers import REPO_ROOT, run_main, scalar_events
-from utils.checkpoint import load_checkpoint, save_checkpoint
-from utils.interrupts import Interrupted, StopSignals
+from utils.runs.checkpoints import load_checkpoint, save_checkpoint
+from utils.runtime.signals import Interrupted, StopSignals
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 

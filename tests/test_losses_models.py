@@ -7,8 +7,8 @@ from torch.distributions import Normal, kl_divergence
 
 import agents  # noqa: F401  (fills the registries)
 from graphs.losses.vae_loss import VAELoss, gaussian_kl
-from utils.config import config_params
-from utils.registry import LOSSES, MODELS
+from utils.core.config import config_params
+from utils.core.registry import LOSSES, MODELS
 
 MODEL_INPUTS = {"vae": {"time_steps": 20, "n_features": 3}, "recurrent_ae": {"n_features": 3}}
 

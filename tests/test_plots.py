@@ -1,4 +1,4 @@
-"""Tests of utils.plots / utils.plots_eval: every figure renders, is labelled and saves."""
+"""Tests of utils.figures.plots / utils.figures.plots_eval: every figure renders, is labelled and saves."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from utils.plots import (NORMAL_COLOR, kind_colors, plot_confusion_matrix, plot_latent,
+from utils.figures.plots import (NORMAL_COLOR, kind_colors, plot_confusion_matrix, plot_latent,
                          plot_loss_curves, plot_reconstructions, plot_roc_pr, plot_score_histogram,
                          plot_signal_examples, save_figure)
 
@@ -57,7 +57,7 @@ def _legend_labels(legend) -> list[str]:
 
 
 def test_modules_do_not_use_pyplot():
-    code = ("import io, sys; import numpy as np; from utils import plots, plots_eval; "
+    code = ("import io, sys; import numpy as np; from utils.figures import plots, plots_eval; "
             "fig = plots.plot_latent(np.arange(6.0).reshape(3, 2), ['normal'] * 3); "
             "fig.savefig(io.BytesIO(), format='png'); print('matplotlib.pyplot' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
-from utils.registry import MODELS
+from utils.core.registry import MODELS
 
 CELLS = ["lstm", "gru"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.helpers import FAST_VAE, run_main
-from utils.report import markdown_metrics_table, render_report, write_report
+from utils.figures.report import markdown_metrics_table, render_report, write_report
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import torch
 
 from agents.rnn_autoencoder import RNNAutoencoderAgent, cross_fitted_error_gaussian
 from tests.helpers import REPO_ROOT, run_main
-from utils.checkpoint import load_checkpoint
-from utils.config import load_config
-from utils.registry import AGENTS
+from utils.runs.checkpoints import load_checkpoint
+from utils.core.config import load_config
+from utils.core.registry import AGENTS
 
 SCORES = ("reconstruction_mae", "error_gaussian")
 CLASSES = {"class_2", "class_3", "class_4", "class_5"}
@@ -147,7 +147,7 @@ def test_cross_fitted_error_gaussian_scores_each_fold_out_of_sample():
     rng = np.random.default_rng(0)
     errors = np.abs(rng.normal(size=(40, 30, 1)))
     oof = cross_fitted_error_gaussian(errors, 5)
-    from utils.scores import error_gaussian_score, fit_error_gaussian
+    from utils.scoring.scores import error_gaussian_score, fit_error_gaussian
 
     held = np.arange(40) % 5 == 2
     np.testing.assert_allclose(oof[held], error_gaussian_score(errors[held], fit_error_gaussian(errors[~held])))

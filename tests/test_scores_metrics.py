@@ -17,14 +17,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from utils.metrics import (
+from utils.scoring.metrics import (
     binary_metrics,
     evaluate_scores,
     format_metrics_table,
     per_kind_metrics,
     to_jsonable,
 )
-from utils.scores import (
+from utils.scoring.scores import (
     GaussianFit,
     absolute_error_vectors,
     error_gaussian_score,
@@ -35,7 +35,7 @@ from utils.scores import (
     mahalanobis_distance,
     reconstruction_error,
 )
-from utils.thresholds import best_f1_threshold, percentile_threshold, predict
+from utils.scoring.thresholds import best_f1_threshold, percentile_threshold, predict
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import main
-from agents.inference import load_scorer, score_file
+from agents.score_files import load_scorer, score_file
 from datasets.converter import SENSORS, load_converter
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main
 

@@ -14,7 +14,7 @@ EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
     *[(item, name, agent) for agent in ("vae", "rnn_autoencoder") for item, name in (
         ("1", "framework overhead"), ("1", "  change: checkpoints every"), ("1", "  same, without checkpoint writes"),
         ("1", "  change: flush_denormal=true"), ("1", "data batching share of an epoch"))],
-    ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/models/fast_rnn.py"),
+    ("2", "recurrent AE training, GRU teacher-forced fused"), ("2", "  change: GRU via graphs/kernels/rnn.py"),
     ("2", "  change: C++ time loops, GRU"), ("2", "recurrent AE training, LSTM teacher-forced fused"),
     ("2", "  change: C++ time loops, LSTM"), ("2", "  change: free-running LSTM training"),
     ("2", "  change: free-running GRU training"),

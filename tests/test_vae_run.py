@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main, scalar_events
-from utils.checkpoint import load_checkpoint
+from utils.runs.checkpoints import load_checkpoint
 
 EXPECTED_PNGS = ["signal_examples", "loss_curves", "roc_pr_curves", "latent_space", "reconstructions",
                  "confusion_matrix", "score_histogram_reconstruction", "score_histogram_latent_euclidean",
@@ -72,7 +72,7 @@ def test_best_checkpoint_reloads_to_the_same_scores(finished_run):
     import numpy as np
 
     from agents.vae import VAEAgent
-    from utils.config import load_config
+    from utils.core.config import load_config
 
     config = load_config(finished_run / "config.json")
     agent = VAEAgent(config, finished_run)

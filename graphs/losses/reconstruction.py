@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from utils.registry import register_loss
+from utils.core.registry import register_loss
 
 
 @register_loss("mae")

@@ -6,8 +6,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from utils.registry import register_loss
-from utils.types import NonNegativeFloat
+from utils.core.registry import register_loss
+from utils.core.types import NonNegativeFloat
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:

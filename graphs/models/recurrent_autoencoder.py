@@ -24,8 +24,8 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
-from graphs.models.fast_rnn import gru_free_running, lstm_layer, run_rnn
-from utils.registry import register_model
+from graphs.kernels.rnn import gru_free_running, lstm_layer, run_rnn
+from utils.core.registry import register_model
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
@@ -257,7 +257,7 @@ class RecurrentAutoencoder(nn.Module):
         Feeding back ``x̂ = A h + b`` makes the input term ``W_ih x̂`` linear in ``h``,
         so the decoder is an LSTM without input whose recurrent weights are
         ``W_hh + W_ih A`` and bias ``b_ih + b_hh + W_ih b``: the same function (up to
-        float rounding) run as one LSTM layer (:func:`graphs.models.fast_rnn.lstm_layer`:
+        float rounding) run as one LSTM layer (:func:`graphs.kernels.rnn.lstm_layer`:
         the C++ loops when training on the CPU, else oneDNN or cuDNN) instead of
         ``length - 1`` single-step calls; gradients reach ``W_ih``,
         ``A`` and ``b`` through the folded weights.

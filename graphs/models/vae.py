@@ -6,8 +6,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from utils.registry import register_model
-from utils.types import PositiveInt
+from utils.core.registry import register_model
+from utils.core.types import PositiveInt
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

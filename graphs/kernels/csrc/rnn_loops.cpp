@@ -1,4 +1,4 @@
-// The sequential time loops of graphs/models/fast_rnn.py in C++ (CPU, float32, contiguous).
+// The sequential time loops of graphs/kernels/rnn.py in C++ (CPU, float32, contiguous).
 //
 // Everything that is not sequential (input projections, gate derivatives that do not depend
 // on the incoming gradient, weight gradients) stays in Python as whole-sequence tensor ops;

@@ -2,7 +2,7 @@
 
 Built on scikit-learn. PR AUC (average precision) is reported next to the base
 rate (anomaly fraction), which is the PR AUC of a random detector. Predictions
-follow :func:`utils.thresholds.predict`: anomalous where ``score > threshold``.
+follow :func:`utils.scoring.thresholds.predict`: anomalous where ``score > threshold``.
 Every returned value is a plain Python float/int/list/dict, and undefined
 values (e.g. ROC AUC with one class present) are ``None``.
 """
@@ -20,7 +20,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from utils.thresholds import _as_scores, predict
+from utils.scoring.thresholds import _as_scores, predict
 
 
 def to_jsonable(obj: Any) -> Any:

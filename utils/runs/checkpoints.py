@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from utils.errors import CheckpointError
+from utils.core.errors import CheckpointError
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 

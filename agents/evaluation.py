@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
-from utils.checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from utils.metrics import evaluate_scores, format_metrics_table, to_jsonable
-from utils.report import write_report
-from utils.run_folder import write_json
-from utils.thresholds import best_f1_threshold, percentile_threshold, predict
+from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
+from utils.scoring.metrics import evaluate_scores, format_metrics_table, to_jsonable
+from utils.figures.report import write_report
+from utils.runs.run_folder import write_json
+from utils.scoring.thresholds import best_f1_threshold, percentile_threshold, predict
 
 logger = logging.getLogger("anomaly")
 
@@ -120,7 +120,7 @@ def flat_hparams(config: Any) -> dict[str, Any]:
 def save_figures(agent: Any, test_x: torch.Tensor, scores: dict[str, np.ndarray], thresholds: dict[str, float],
                  results: dict[str, Any]) -> None:
     """The standard plots plus the agent's own, as PNG in out/ and TensorBoard figures."""
-    from utils import plots
+    from utils.figures import plots
 
     test = agent.data.test
     primary = next(iter(scores))

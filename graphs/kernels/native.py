@@ -1,4 +1,4 @@
-"""The C++ time loops of the recurrent models (``graphs/models/csrc/rnn_loops.cpp``).
+"""The C++ time loops of the recurrent models (``graphs/kernels/csrc/rnn_loops.cpp``).
 
 Compiled with ``torch.utils.cpp_extension`` on first use (about 20 s, once: the build is cached
 under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``, and rebuilt only when

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
-from utils.errors import CheckpointError, DataError
-from utils.export import reconstruction_spec
-from utils.registry import AGENTS
-from utils.scores import feature_contributions
-from utils.thresholds import predict
+from utils.core.errors import CheckpointError, DataError
+from utils.runs.export import reconstruction_spec
+from utils.core.registry import AGENTS
+from utils.scoring.scores import feature_contributions
+from utils.scoring.thresholds import predict
 
 logger = logging.getLogger("anomaly")
 
@@ -58,7 +58,7 @@ def load_scorer(run_dir: Path, device: str = "auto") -> Any:
         CheckpointError: no best.pt, or a run that never finished its evaluation.
     """
     import agents  # noqa: F401  (fills the registries)
-    from utils.checkpoint import load_checkpoint
+    from utils.runs.checkpoints import load_checkpoint
 
     best = Path(run_dir) / "checkpoints" / "best.pt"
     if not best.is_file():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
-from utils.errors import ConfigError
+from utils.core.errors import ConfigError
 
 T = TypeVar("T")
 

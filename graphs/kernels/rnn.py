@@ -10,7 +10,7 @@ Python.
 :func:`run_rnn` computes the same function with one autograd node per layer:
 
 * forward: the input projection of all time steps is one matmul; the time loop
-  (``graphs/models/csrc/rnn_loops.cpp``, see :mod:`graphs.models.native`) does
+  (``graphs/kernels/csrc/rnn_loops.cpp``, see :mod:`graphs.kernels.native`) does
   one ``addmm`` and one vectorized pass over the gates per step, into
   preallocated buffers;
 * backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphs.models.native import rnn_loops
+from graphs.kernels.native import rnn_loops
 
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
@@ -112,7 +112,7 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
 
 
 def _native_loops(x: Tensor) -> Any:
-    """The C++ time loops (graphs/models/native.py) for float32 CPU tensors, else None (the Python loops)."""
+    """The C++ time loops (graphs/kernels/native.py) for float32 CPU tensors, else None (the Python loops)."""
     return rnn_loops() if x.dtype == torch.float32 and x.device.type == "cpu" else None
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.errors import RunFolderError
+from utils.core.errors import RunFolderError
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
 
@@ -132,7 +132,7 @@ def versions() -> dict[str, str]:
 
 
 def _git_commit() -> str:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5, check=True)

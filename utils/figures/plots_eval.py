@@ -1,7 +1,7 @@
 """Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, scores.
 
-Same conventions as :mod:`utils.plots` (object-oriented Matplotlib only, figures
-returned, colours from :func:`utils.plots.kind_colors`); import them from either
+Same conventions as :mod:`utils.figures.plots` (object-oriented Matplotlib only, figures
+returned, colours from :func:`utils.figures.plots.kind_colors`); import them from either
 module.
 """
 from __future__ import annotations

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from easydict import EasyDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from utils.errors import ConfigError
-from utils.registry import AGENTS, DATASETS, LOSSES, MODELS, Registry
-from utils.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
+from utils.core.errors import ConfigError
+from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, Registry
+from utils.core.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}

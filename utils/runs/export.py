@@ -4,7 +4,7 @@
 
 The exported graph takes **raw** windows, float32 ``(batch, T, F)`` with the
 features in training order (the run's scaler is folded in, computed in float64
-like :class:`utils.scaler.Scaler`), and returns
+like :class:`utils.scoring.scaler.Scaler`), and returns
 
 * ``score`` (batch,): the reconstruction score (``reconstruction`` for the VAE,
   mean squared error; ``reconstruction_mae`` for the recurrent AE), as the
@@ -34,7 +34,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from utils.errors import ConfigError, UserError
+from utils.core.errors import ConfigError, UserError
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "windows"

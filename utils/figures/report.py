@@ -1,10 +1,10 @@
 """The run report: ``out/report.md``, readable on its own.
 
-Written by :func:`utils.reporting.evaluate_run` at the end of every run, from
+Written by :func:`agents.evaluation.evaluate_run` at the end of every run, from
 the resolved config and the metrics that also go to ``out/metrics.json``; the
 plots in ``out/`` are embedded as relative image links, so the folder can be
 moved or browsed (GitHub, VS Code, any Markdown viewer) as it is. Regenerate a
-finished run's report with ``python -m utils.report experiments/<exp_name>``.
+finished run's report with ``python -m utils.figures.report experiments/<exp_name>``.
 """
 from __future__ import annotations
 
@@ -186,5 +186,5 @@ def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: d
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m utils.report RUN_FOLDER")
+        sys.exit("usage: python -m utils.figures.report RUN_FOLDER")
     print(write_report(Path(sys.argv[1])))

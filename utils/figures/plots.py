@@ -8,7 +8,7 @@ anomaly kind gets its colour from :func:`kind_colors`.
 
 The evaluation figures (:func:`plot_reconstructions`, :func:`plot_roc_pr`,
 :func:`plot_confusion_matrix`, :func:`plot_score_histogram`) live in
-:mod:`utils.plots_eval` and can be imported from here too.
+:mod:`utils.figures.plots_eval` and can be imported from here too.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "SAVE_DPI", "kind_colors", "save_figur
 
 
 def __getattr__(name: str) -> Any:
-    """Lazily re-export the evaluation figures of :mod:`utils.plots_eval`."""
+    """Lazily re-export the evaluation figures of :mod:`utils.figures.plots_eval`."""
     if name in _EVAL_FUNCTIONS:
         from . import plots_eval
         return getattr(plots_eval, name)
