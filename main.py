@@ -56,21 +56,22 @@ def run(args: argparse.Namespace) -> dict:
     if args.mode != "train":
         return score_or_export(args)
     import agents  # noqa: F401  (fills the registries)
-    from utils.core.registry import AGENTS
+    from agents.parts import select_device
     from utils.core.config import load_config
-    from utils.runtime.logger import setup_logging
+    from utils.core.registry import AGENTS
     from utils.runs.run_folder import check_run_dir, create_run_dir
-
-    from agents.base import select_device
-    from utils.runtime.distributed import barrier, init_from_env, shutdown
+    from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
+    from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
-    dist_info = init_from_env(select_device(config.device))  # under torchrun: join the process group
+    device = select_device(config.device)
+    dist_info = init_from_env(device)  # under torchrun: join the process group
     logger = setup_logging(quiet=not dist_info.is_main)
     try:
         run_dir = check_run_dir(config, args.resume)
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
-        agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume)
+        agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume,
+                                         device=cuda_device_for(dist_info, device), dist=dist_info)
         if dist_info.is_main:
             create_run_dir(config, args.resume)
             setup_logging(run_dir / "logs" / "train.log")
@@ -89,23 +90,22 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def score_or_export(args: argparse.Namespace) -> dict:
-    """--mode score|export: use the finished run of this config (its checkpoints/best.pt)."""
-    from agents.score_files import format_summary, load_scorer, score_file, trained_feature_names, trained_window_length
+    """--mode score|export: the trained detector of this config's finished run (its checkpoints/best.pt)."""
+    from agents.detector import Detector
+    from agents.export import export_detector
+    from agents.score_files import format_summary, score_file
     from utils.core.config import load_config
-    from utils.runs.export import export_model
-    from utils.runtime.logger import setup_logging
     from utils.runs.run_folder import run_dir_of
+    from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
     setup_logging()
-    agent = load_scorer(run_dir_of(config), device=config.device)
+    detector = Detector.load(run_dir_of(config), device=config.device)
     if args.mode == "score":
-        summary = score_file(agent, args.input, args.output, stride=args.stride)
+        summary = score_file(detector, args.input, args.output, stride=args.stride)
         print(format_summary(summary))
         return summary
-    length = trained_window_length(agent)
-    names = trained_feature_names(agent) or [f"feature_{i}" for i in range(len(agent.scaler.offset))]
-    meta = export_model(agent, args.export_format, args.output, length, names)
+    meta = export_detector(detector, args.export_format, args.output)
     print(f"Exported {meta['format']} model to {args.output} (input {meta['input']['shape']}, outputs "
           f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
           f"metadata in {args.output}.json")

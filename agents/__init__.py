@@ -1,6 +1,5 @@
-"""Agents; importing the package fills every registry (agents, models, losses, datasets)."""
+"""Agents; importing the package fills every registry (agents, models, losses, datasets, scores)."""
 import datasets  # noqa: F401
 import graphs.losses  # noqa: F401
 import graphs.models  # noqa: F401
-from agents import vae  # noqa: F401
-from agents import rnn_autoencoder  # noqa: F401
+from agents import reconstruction, scoring  # noqa: F401

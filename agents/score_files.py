@@ -9,7 +9,7 @@ trained length, scaled with the run's scaler and scored; each window gets a row
     contrib_<feature>..., top_feature
 
 ``contrib_<feature>`` is that sensor's reconstruction error averaged over the
-window (squared for the VAE, absolute for the recurrent AE, in scaled units;
+window (squared or absolute, as the run's first reconstruction-error score, in scaled units;
 their mean over the features equals the reconstruction score), and
 ``top_feature`` the sensor with the largest one: where to look first when an
 alarm fires.
@@ -39,63 +39,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from agents.detector import Detector
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
-from utils.core.errors import CheckpointError, DataError
-from utils.runs.export import reconstruction_spec
-from utils.core.registry import AGENTS
-from utils.scoring.scores import feature_contributions
+from utils.core.errors import DataError
 from utils.scoring.thresholds import predict
 
 logger = logging.getLogger("anomaly")
-
-
-def load_scorer(run_dir: Path, device: str = "auto") -> Any:
-    """The run's agent rebuilt from ``best.pt`` for scoring, checked to hold thresholds.
-
-    Raises:
-        CheckpointError: no best.pt, or a run that never finished its evaluation.
-    """
-    import agents  # noqa: F401  (fills the registries)
-    from utils.runs.checkpoints import load_checkpoint
-
-    best = Path(run_dir) / "checkpoints" / "best.pt"
-    if not best.is_file():
-        raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
-                              "or point CONFIG at the run's config (experiments_dir and exp_name)")
-    agent_name = load_checkpoint(best)["config"]["agent"]
-    agent = AGENTS.get(agent_name).for_inference(best, device=device)
-    if not agent.scoring.get("thresholds"):
-        raise CheckpointError(f"{best}: holds no alarm thresholds: the run stopped before its evaluation; "
-                              "finish it with --resume first")
-    return agent
-
-
-def trained_window_length(agent: Any) -> int:
-    """Window length T the run was trained on (checkpoint, else the model or score statistics)."""
-    length = getattr(agent, "window_length", None) or agent.model_kwargs.get("time_steps")
-    if not length and "error_mean" in agent.scoring:  # recurrent AE: error Gaussian over T*F
-        length = agent.scoring["error_mean"].numel() // len(agent.scaler.offset)
-    if not length:
-        raise CheckpointError("cannot tell the trained window length from best.pt; retrain with this version")
-    return int(length)
-
-
-def trained_feature_names(agent: Any) -> list[str] | None:
-    """Feature names stored in best.pt (None for checkpoints written before they were stored)."""
-    names = getattr(agent, "feature_names", None)
-    return list(names) if names else None
 
 
 # ----- inputs --------------------------------------------------------------------------
 class _Input:
     """An input file opened for streaming: row blocks or ready windows."""
 
-    def __init__(self, path: Path, agent: Any, window_length: int, stride: int | None, chunk_rows: int) -> None:
-        self.path, self.window_length, self.chunk_rows = path, window_length, chunk_rows
-        self.n_features = len(agent.scaler.offset)
-        self.features = trained_feature_names(agent) or [f"feature_{i}" for i in range(self.n_features)]
+    def __init__(self, path: Path, detector: Detector, stride: int | None, chunk_rows: int) -> None:
+        self.path, self.window_length, self.chunk_rows = path, detector.window_length, chunk_rows
+        self.features = list(detector.feature_names)
+        self.n_features = len(self.features)
+        window_length = self.window_length
         self.stride = stride or window_length
         self.time_column: str | None = None
         self.windows_given = False
@@ -105,7 +66,7 @@ class _Input:
         if suffix == ".npy":
             self._open_npy()
         elif suffix in (".csv", ".txt"):
-            self._open_csv(agent)
+            self._open_csv(detector.data_columns)
         else:
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .csv or .npy")
         if self.windows_given and stride is not None:
@@ -129,17 +90,9 @@ class _Input:
         self.windows_given = arr.ndim == 3
         self.n_rows = arr.shape[0] if arr.ndim == 2 else None
 
-    def _open_csv(self, agent: Any) -> None:
+    def _open_csv(self, data: dict[str, Any]) -> None:
         header = read_header(self.path)
-        data = agent.config.data
         ignorable = [c for c in (data.get("timestamp_column"), data.get("label_column")) if c]
-        names = trained_feature_names(agent)
-        if names is None:  # old checkpoint: take the header's columns in order
-            names = [c for c in header if c not in ignorable]
-            if len(names) != self.n_features:
-                raise DataError(f"{self.path}: {len(names)} feature columns ({', '.join(names)}), but the model "
-                                f"was trained on {self.n_features}")
-            self.features = names
         missing = [c for c in self.features if c not in header]
         unexpected = [c for c in header if c not in self.features and c not in ignorable]
         if missing or unexpected:
@@ -189,27 +142,17 @@ def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: l
 
 
 # ----- scoring -------------------------------------------------------------------------
-@torch.inference_mode()
-def score_windows(agent: Any, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Scores ``{name: (n,)}`` and per-feature reconstruction errors (n, F) of raw windows (n, T, F)."""
-    x = agent.to_tensor(windows)
-    scores = agent.score(x)
-    kind = reconstruction_spec(agent.config.model.name).kind
-    contrib = feature_contributions(x, agent.reconstruct(x), kind).double().cpu().numpy()
-    return scores, contrib
-
-
-def score_file(agent: Any, input_path: str | Path, output_path: str | Path, stride: int | None = None,
+def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None) -> dict[str, Any]:
     """Score every window of ``input_path`` and write one CSV row per window to ``output_path``.
 
     Args:
-        agent: from :func:`load_scorer`.
+        detector: the run's detector (:meth:`agents.detector.Detector.load`).
         input_path: ``.csv`` or ``.npy`` (see the module docstring).
         output_path: the scores CSV (written atomically).
         stride: rows between window starts; default the window length (no overlap).
         chunk_rows: input rows read at a time.
-        batch: windows scored at a time; default ``evaluation.batch_size``, at most
+        batch: windows scored at a time; default the detector's batch size, at most
             ``chunk_rows // window_length + 1``.
 
     Returns:
@@ -222,12 +165,12 @@ def score_file(agent: Any, input_path: str | Path, output_path: str | Path, stri
     input_path, output_path = Path(input_path), Path(output_path)
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
-    window_length = trained_window_length(agent)
-    source = _Input(input_path, agent, window_length, stride, chunk_rows)
-    thresholds = {k: float(v) for k, v in agent.scoring["thresholds"].items()}
+    window_length = detector.window_length
+    source = _Input(input_path, detector, stride, chunk_rows)
+    thresholds = dict(detector.thresholds)
     # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
     # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
-    batch = batch or max(1, min(agent.config.evaluation.batch_size, chunk_rows // window_length + 1))
+    batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))
     output_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
     n_windows, alarms, names = 0, {}, None
@@ -235,7 +178,7 @@ def score_file(agent: Any, input_path: str | Path, output_path: str | Path, stri
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             for starts, windows, times in source.windows(batch):
-                scores, contrib = score_windows(agent, windows)
+                scores, contrib = detector.analyse(detector.prepare(windows))
                 if names is None:
                     names = list(scores)
                     writer.writerow(_header(names, source))

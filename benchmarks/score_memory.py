@@ -68,9 +68,9 @@ def child(args: argparse.Namespace) -> None:
     if args.tracemalloc:  # start after the imports and the model load, which are not the data's
         import tracemalloc
 
-        from agents.score_files import load_scorer
+        from agents.detector import Detector
 
-        load_scorer(Path(args.experiments_dir) / "score_memory", device="cpu")
+        Detector.load(Path(args.experiments_dir) / "score_memory", device="cpu")
         tracemalloc.start()
     t0 = time.perf_counter()
     code = main.main(argv)

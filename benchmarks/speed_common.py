@@ -154,6 +154,7 @@ def config_overrides(which: str, quick: bool) -> list[str]:
 def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str] = (), writer: bool = True) -> Any:
     """An agent of a default config, ready to ``train()``: run folder, log file, TensorBoard writer."""
     import agents  # noqa: F401  (fills the registries)
+    from agents.hooks import open_summary_writer
     from utils.core.config import load_config
     from utils.runtime.logger import setup_logging
     from utils.core.registry import AGENTS
@@ -167,7 +168,7 @@ def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str]
     create_run_dir(config, False, argv=["benchmarks/speed.py"])
     setup_logging(run_dir / "logs" / "train.log")
     if writer:
-        agent.writer = agent.open_writer()
+        agent.writer = open_summary_writer(run_dir, None, True)
     agent.fresh_state = copy.deepcopy(agent.state)
     return agent
 

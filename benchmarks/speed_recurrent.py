@@ -59,7 +59,7 @@ def ecg_batches(ctx: Any) -> tuple[list[Tensor], Any]:
 
 @contextlib.contextmanager
 def module_rnn() -> Any:
-    """Run nn.GRU's / nn.LSTM's own CPU implementation instead of graphs.kernels.rnn."""
+    """Run nn.GRU's / nn.LSTM's own CPU implementation inside graphs.kernels.GRU / LSTM (not graphs.kernels.rnn's)."""
     from graphs.kernels import rnn as fast_rnn
 
     can_use = fast_rnn._can_use
@@ -91,7 +91,7 @@ def _with(context: Callable[[], Any], fn: Callable[[], float]) -> Callable[[], f
 
 
 def stepwise_free_running(model: nn.Module, state: Any, length: int) -> Tensor:
-    """Free running one decoder call per time step (the state before the fused single-layer LSTM path)."""
+    """Free running one decoder call per time step (before :func:`graphs.kernels.free_running`)."""
     pred = model.output_layer(model._top_hidden(state))
     preds = [pred]
     for _ in range(length - 1):
@@ -117,7 +117,8 @@ def recurrent(ctx: Any) -> list[Row]:
     rows = []
     for cell in ("gru", "lstm"):
         torch.manual_seed(0)
-        ours = RecurrentAutoencoder(n_features, hidden, cell=cell, teacher_forcing=True)
+        ours = RecurrentAutoencoder(time_steps=steps, n_features=n_features, hidden_size=hidden, cell=cell,
+                                    teacher_forcing=True)
         ref = CellLoopAE(n_features, hidden, cell)
         opt_ours, opt_ref = _adam(ours), _adam(ref)
         t_ours, t_ref = interleave(lambda: _train_epoch(ours, opt_ours, batches),
@@ -147,7 +148,9 @@ def recurrent(ctx: Any) -> list[Row]:
            "gru": "h [W_hh; W_ih A]^T in one matmul a step, C++ loop"}
     for cell in sorted({mc.cell, "lstm", "gru"}, key=lambda c: c != mc.cell):
         torch.manual_seed(0)
-        free = RecurrentAutoencoder(n_features, hidden, mc.num_layers, cell, mc.latent_dim, mc.dropout, False)
+        free = RecurrentAutoencoder(time_steps=steps, n_features=n_features, hidden_size=hidden,
+                                    num_layers=mc.num_layers, cell=cell, latent_dim=mc.latent_dim,
+                                    dropout=mc.dropout, teacher_forcing=False)
         free_opt = _adam(free)
 
         def free_epoch(stepwise: bool, free: nn.Module = free, free_opt: Any = free_opt) -> Callable[[], float]:
@@ -226,8 +229,9 @@ def flops(ctx: Any) -> list[Row]:
     batches = [b for b in batches if len(b) == len(batches[0])]
     batch, steps, feats = batches[0].shape
     mc = config.model
-    model = RecurrentAutoencoder(feats, mc.hidden_size, mc.num_layers, mc.cell, mc.latent_dim, mc.dropout,
-                                 mc.teacher_forcing)
+    model = RecurrentAutoencoder(time_steps=steps, n_features=feats, hidden_size=mc.hidden_size,
+                                 num_layers=mc.num_layers, cell=mc.cell, latent_dim=mc.latent_dim,
+                                 dropout=mc.dropout, teacher_forcing=mc.teacher_forcing)
     optimizer = _adam(model)
     work = rnn_train_flops(model, batch, steps) * len(batches)
     gates = 4 if mc.cell == "lstm" else 3

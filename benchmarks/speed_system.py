@@ -50,7 +50,7 @@ def scoring(ctx: Any) -> list[Row]:
         rows.append(throughput_row(
             "3", f"scoring {res['n']:,} windows, {res['agent']}", "the model's reconstruction alone, same batches",
             res["n"], "windows/s", res["t_ours"], res["t_ref"],
-            note=f"agent.score(): {', '.join(res['scores'])}; torch.inference_mode, batches of {res['batch']}"))
+            note=f"Detector.analyse() (scores and per-sensor contributions): {', '.join(res['scores'])}; torch.inference_mode, batches of {res['batch']}"))
         rows.append(Row("3", f"scoring peak memory, {res['agent']}", res["mem_ours"], res["mem_ref"], "MiB",
                         res["mem_ours"] / max(res["mem_ref"], 1e-9),
                         ref_name="peak of the model's reconstruction alone (lower is better)",
@@ -75,8 +75,9 @@ def score_child(argv: list[str]) -> None:
     for which in ("vae", "lstm"):
         agent = build_agent(which, args.experiments_dir, args.quick, writer=False)
         model, bs = agent.model.eval(), agent.config.evaluation.batch_size
+        detector = agent.detector()
+        detector.fit(agent.train_x, agent.val_x, agent.config.evaluation.threshold_percentile)
         with torch.inference_mode():
-            agent.scoring = agent.fit_scoring(agent.train_x, agent.val_x)
             pool = torch.cat([agent.train_x, agent.val_x, agent.to_tensor(agent.data.test.x)])
             x = pool.repeat(-(-args.n // len(pool)), 1, 1)[: args.n].clone()
         del pool
@@ -97,16 +98,14 @@ def score_child(argv: list[str]) -> None:
             return run
 
         def reference() -> Any:
-            if which == "vae":
-                return torch.cat([model.decode(model.encode(part)[0]) for part in x.split(bs)])
-            return torch.cat([model(part, teacher_forcing=False) for part in x.split(bs)])
+            return torch.cat([model(part) for part in x.split(bs)])
 
-        t_ours, t_ref = interleave(measured(lambda: agent.score(x), "ours"), measured(reference, "ref"),
+        t_ours, t_ref = interleave(measured(lambda: detector.analyse(x), "ours"), measured(reference, "ref"),
                                    args.repeats, warmup=False)
         print(json.dumps({"agent": agent.config.agent, "n": len(x), "batch": bs, "t_ours": t_ours, "t_ref": t_ref,
                           "mem_ours": mem["ours"], "mem_ref": mem["ref"], "reset": reset_ok,
                           "input_mib": x.numel() * x.element_size() / 2**20,
-                          "scores": list(agent.score_names)}), flush=True)
+                          "scores": list(detector.score_names)}), flush=True)
         del x
 
 

@@ -14,19 +14,14 @@ from benchmarks.speed_common import FakeTTY, Row, build_agent, interleave_many, 
 
 
 # ----- 1. framework overhead -----------------------------------------------------------
-def _vae_loss(model: nn.Module, loss_fn: Any, xb: Tensor) -> Tensor:
-    x_hat, mu, logvar = model(xb)
-    return loss_fn(x_hat, xb, mu, logvar)["loss"]
-
-
-def _rnn_loss(model: nn.Module, loss_fn: Any, xb: Tensor) -> Tensor:
-    return loss_fn(model(xb), xb)["loss"]
+def _loss(model: nn.Module, loss_fn: Any, xb: Tensor) -> Tensor:
+    return loss_fn(x=xb, **model.training_outputs(xb))["loss"]
 
 
 def bare_loop(agent: Any, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
               epochs: int) -> float:
     """Seconds of the hand-written reference: shuffle, step, and the same validation loss per epoch."""
-    loss_of = _vae_loss if agent.config.agent == "vae" else _rnn_loss
+    loss_of = _loss
     trainer, x, val_x = agent.config.trainer, agent.train_x, agent.val_x
     start = time.perf_counter()
     for epoch in range(epochs):
@@ -52,7 +47,7 @@ def bare_loop(agent: Any, model: nn.Module, optimizer: torch.optim.Optimizer, sc
 
 def framework_overhead(ctx: Any) -> list[Row]:
     """BaseAgent.train() vs the bare loop, per default config, plus the share of batching in an epoch."""
-    from agents.base import build_scheduler
+    from agents.parts import build_scheduler
     from utils.runtime.batching import batch_indices
     from utils.runtime.denormals import flush_denormals
     from utils.runtime.seed import epoch_generator
@@ -74,18 +69,18 @@ def framework_overhead(ctx: Any) -> list[Row]:
 
         def ours(interval: float | None = default_interval, flush_denormal: bool = True) -> Callable[[], float]:
             def run() -> float:
-                agent.state, agent.best_state = copy.deepcopy(agent.fresh_state), None
+                agent.state, agent.checkpointer.best_snapshot = copy.deepcopy(agent.fresh_state), None
                 trainer.checkpoint_interval_s = interval if interval is not None else default_interval
                 trainer.flush_denormal = flush_denormal
                 if interval is None:  # attribution only: the same loop without checkpoint writes
-                    agent.save = lambda best=False: None
+                    agent.checkpointer.save = lambda agent, best=False: None
                 try:
                     with contextlib.redirect_stderr(tty), contextlib.redirect_stdout(tty):  # bar drawn, lines logged
                         start = time.perf_counter()
                         agent.train()
                         return time.perf_counter() - start
                 finally:
-                    agent.__dict__.pop("save", None)
+                    agent.checkpointer.__dict__.pop("save", None)
             return run
 
         def ref() -> float:

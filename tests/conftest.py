@@ -24,3 +24,39 @@ def shared_ecg_dir() -> Path:
     if not (SHARED_ECG_DIR / "ECG5000_TRAIN.txt").exists():
         pytest.skip(f"shared ECG5000 data not found at {SHARED_ECG_DIR}")
     return SHARED_ECG_DIR
+
+
+class TinyRuns:
+    """Finished tiny runs, trained once per test session and shared by every test that asks."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._done: dict[str, Path] = {}
+
+    def of_model(self, model_name: str) -> Path:
+        """The run folder of ``model_name``'s tiny run (see :func:`tests.helpers.tiny_model_config`)."""
+        if model_name not in self._done:
+            import main
+            from tests.helpers import tiny_model_config
+
+            config = tiny_model_config(model_name, self.root)
+            assert main.main([str(config)]) == 0, f"tiny run of {model_name} failed"
+            self._done[model_name] = self.root / f"tiny_{model_name}"
+        return self._done[model_name]
+
+    def of_config(self, config: str, *overrides: str) -> Path:
+        """The run folder of ``configs/<config>`` with ``--set`` overrides (an exp_name is chosen)."""
+        key = "|".join((config, *overrides))
+        if key not in self._done:
+            from tests.helpers import run_main
+
+            name = f"run{len(self._done)}"
+            assert run_main(config, self.root, *overrides, f"exp_name={name}") == 0, f"run {key} failed"
+            self._done[key] = self.root / name
+        return self._done[key]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> TinyRuns:
+    """:class:`TinyRuns` under one session folder."""
+    return TinyRuns(tmp_path_factory.mktemp("tiny_runs"))

@@ -1,6 +1,7 @@
 """Helpers for tests that run the command line in-process."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import main
@@ -30,3 +31,26 @@ def scalar_events(summaries: Path, tag: str) -> list[tuple[int, float]]:
     acc = EventAccumulator(str(summaries), size_guidance={"scalars": 0})
     acc.Reload()
     return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+#: The data of every model's tiny run: simulated converter windows, no file needed.
+TINY_DATA = {"name": "converter", "n_samples": 200, "time_steps": 25}
+TINY_TRAINER = {"epochs": 2, "batch_size": 32, "progress_bar": False, "checkpoint_interval_s": 0}
+
+
+def shipped_configs() -> dict[str, dict]:
+    """Every config of ``configs/`` by file stem."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted((REPO_ROOT / "configs").glob("*.json"))}
+
+
+def tiny_model_config(model_name: str, root: Path) -> Path:
+    """A tiny run of ``model_name`` written to ``root``: its first shipped config (model, loss, scaler and
+    scores as shipped) on :data:`TINY_DATA` for :data:`TINY_TRAINER`, without figures."""
+    found = [cfg for cfg in shipped_configs().values() if cfg["model"]["name"] == model_name]
+    assert found, f"model {model_name!r} has no config in configs/: add one (a new model is its file plus a config)"
+    config = json.loads(json.dumps(found[0]))
+    config.update(exp_name=f"tiny_{model_name}", experiments_dir=str(root), data=dict(TINY_DATA))
+    config["trainer"] = {**config.get("trainer", {}), **TINY_TRAINER}
+    config["evaluation"] = {**config.get("evaluation", {}), "make_plots": False}
+    path = root / f"tiny_{model_name}.json"
+    path.write_text(json.dumps(config))
+    return path

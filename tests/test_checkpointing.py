@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.vae import VAEAgent
+from agents.base import BaseAgent
 from tests.helpers import FAST_VAE, run_main
 from utils.runs.checkpoints import CheckpointWriter, load_checkpoint
 
@@ -15,25 +15,26 @@ VAL_LOSSES = [3.0, 1.0, 2.0, 4.0]  # epoch 2 is the best; 3 and 4 do not improve
 @pytest.fixture
 def scripted_run(tmp_path, monkeypatch):
     """Run 4 VAE epochs whose validation losses are VAL_LOSSES; record each write and the weights per epoch."""
-    evaluate_loss, save = VAEAgent.evaluate_loss, CheckpointWriter.save
-    seen = {"weights": [], "writes": []}
+    evaluate_loss, save = BaseAgent.evaluate_loss, CheckpointWriter.save
+    seen = {"weights": [], "writes": [], "losses": VAL_LOSSES}
 
     def scripted(self, x):
         logs = evaluate_loss(self, x)
         if x is self.val_x:
             seen["weights"].append({k: v.clone() for k, v in self.model.state_dict().items()})
-            logs["loss"] = VAL_LOSSES[len(seen["weights"]) - 1]
+            logs["loss"] = seen["losses"][len(seen["weights"]) - 1]
         return logs
 
     def recording(self, files):
         seen["writes"].append([(path.name, state["epoch"], "optimizer" in state) for path, state in files])
         return save(self, files)
 
-    monkeypatch.setattr(VAEAgent, "evaluate_loss", scripted)
+    monkeypatch.setattr(BaseAgent, "evaluate_loss", scripted)
     monkeypatch.setattr(CheckpointWriter, "save", recording)
 
-    def run(interval: float) -> tuple[dict, dict]:
+    def run(interval: float, losses: list[float] = VAL_LOSSES) -> tuple[dict, dict]:
         seen["weights"].clear(), seen["writes"].clear()
+        seen["losses"] = losses
         overrides = [*FAST_VAE, "trainer.epochs=4", f"trainer.checkpoint_interval_s={interval}",
                      "evaluation.make_plots=false", f"exp_name=interval_{interval}"]
         assert run_main("vae_converter.json", tmp_path, *overrides) == 0
@@ -51,6 +52,16 @@ def test_a_long_interval_writes_once_at_the_end_and_best_pt_is_still_the_best_ep
     for key, tensor in seen["weights"][1].items():
         assert torch.equal(best["model"][key], tensor), key
     assert load_checkpoint(ckpt_dir / "last.pt")["epoch"] == 4
+
+
+def test_a_best_last_epoch_replaces_an_older_best_snapshot(scripted_run):
+    """Epoch 2 improves but is not written; epoch 4 (written at the end) improves again: best.pt is epoch 4."""
+    seen, ckpt_dir = scripted_run(1e9, [3.0, 1.0, 2.0, 0.5])
+    assert seen["writes"] == [[("last.pt", 4, True), ("best.pt", 4, False)]]
+    best = load_checkpoint(ckpt_dir / "best.pt")
+    assert (best["epoch"], best["best_epoch"], best["best_val"]) == (4, 4, 0.5)
+    for key, tensor in seen["weights"][3].items():
+        assert torch.equal(best["model"][key], tensor), key
 
 
 def test_interval_zero_writes_every_epoch_and_improving_ones_to_best_pt(scripted_run):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import agents  # noqa: F401  (fills the registries)
-from utils.core.config import apply_override, load_config
+from utils.core.config import apply_override, load_config, validate_config
+from utils.core.registry import MODELS
 from utils.core.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
@@ -126,10 +127,32 @@ def test_missing_required_key(tmp_path):
     expect_error(tmp_path, raw, "agent: required key is missing")
 
 
-def test_incompatible_agent_and_model(tmp_path):
+def test_a_loss_needing_outputs_the_model_lacks_is_refused(tmp_path):
     raw = base_config()
-    raw["loss"] = {"name": "mse"}
-    expect_error(tmp_path, raw, "loss.name", "agent 'vae' cannot use loss 'mse'", "supports: vae")
+    raw["model"] = {"name": "recurrent_ae"}
+    expect_error(tmp_path, raw, "loss.name", "loss 'vae' needs the model outputs logvar, mu",
+                 "model 'recurrent_ae' does not give", "losses for this model: mae, mse")
+
+
+def test_any_loss_that_fits_and_any_agent_alias_work(tmp_path):
+    raw = base_config()
+    raw["loss"], raw["agent"] = {"name": "mse"}, "rnn_autoencoder"  # a VAE trained as a plain autoencoder
+    assert validate_config(raw).loss.name == "mse"
+
+
+def test_scores_default_to_the_model_s_and_are_checked(tmp_path, monkeypatch):
+    raw = base_config()
+    assert validate_config(raw).evaluation.scores == list(MODELS.get("vae").default_scores)
+    raw["evaluation"]["scores"] = ["error_gaussian", "latent_mahalanobis"]
+    assert validate_config(raw).evaluation.scores == ["error_gaussian", "latent_mahalanobis"]
+    raw["evaluation"]["scores"] = ["latent_mahalanobis", "reconstructon"]
+    expect_error(tmp_path, raw, 'evaluation.scores.1: unknown score "reconstructon" (did you mean "reconstruction"?)')
+    raw["evaluation"]["scores"] = ["reconstruction", "reconstruction"]
+    expect_error(tmp_path, raw, "evaluation.scores", "names a score twice")
+    monkeypatch.setattr(MODELS.get("vae"), "has_latent", classmethod(lambda cls: False))
+    raw["evaluation"]["scores"] = ["reconstruction", "latent_mahalanobis"]
+    expect_error(tmp_path, raw, "evaluation.scores.1: score 'latent_mahalanobis' needs a latent space",
+                 "scores for this model: error_gaussian, reconstruction, reconstruction_mae")
 
 
 def test_overrides_are_parsed_as_json_and_validated(tmp_path):

@@ -17,14 +17,6 @@ from utils.core.errors import ConfigError, DataError
 EXAMPLE = REPO_ROOT / "examples" / "converter_telemetry.csv"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: tiny models, and 2 threads on a busy 2-core machine run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def write_csv(path, header, rows):
     path.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows))

@@ -1,4 +1,4 @@
-"""--mode export: ONNX (run in onnxruntime) and TorchScript (run in torch) score like the PyTorch agent."""
+"""--mode export of every model: ONNX (run in onnxruntime) and TorchScript (run in torch) score like the detector."""
 from __future__ import annotations
 
 import json
@@ -9,62 +9,29 @@ import pytest
 import torch
 
 import main
-from agents.score_files import load_scorer
+from agents.detector import Detector
 from datasets.converter import simulate_normal
-from tests.helpers import FAST_VAE, REPO_ROOT, run_main
-from utils.scoring.scores import feature_contributions
+from tests.helpers import TINY_DATA
+from utils.core.registry import MODELS
 
-T = 25
+T = TINY_DATA["time_steps"]
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: tiny models, and 2 threads on a busy 2-core machine run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+@pytest.fixture(scope="module", params=MODELS.names())
+def trained(request, tiny_runs):
+    """``(argv naming the run, run folder)`` of every model's tiny run."""
+    run_dir = tiny_runs.of_model(request.param)
+    return [str(run_dir / "config.json")], run_dir
 
 
-def tiny_rnn_config(root):
-    config = json.loads((REPO_ROOT / "configs" / "vae_converter.json").read_text())
-    config.update(exp_name="rnn", agent="rnn_autoencoder", experiments_dir=str(root),
-                  model={"name": "recurrent_ae", "cell": "lstm", "hidden_size": 8, "num_layers": 2, "latent_dim": 4},
-                  loss={"name": "mae"})
-    config["data"].update(n_samples=200, time_steps=T)
-    config["trainer"].update(epochs=1, progress_bar=False)
-    config["evaluation"] = {"make_plots": False, "scaler": "standard"}
-    path = root / "rnn.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-@pytest.fixture(scope="module", params=["vae", "rnn_autoencoder"])
-def trained(request, tmp_path_factory):
-    """(argv prefix selecting the run, run folder, name of the reconstruction score)."""
-    root = tmp_path_factory.mktemp(request.param)
-    if request.param == "vae":
-        assert run_main("vae_converter.json", root, *FAST_VAE, f"data.time_steps={T}", "exp_name=v",
-                        "evaluation.make_plots=false") == 0
-        argv = [str(REPO_ROOT / "configs" / "vae_converter.json"), "--set", f"experiments_dir={root}",
-                "--set", "exp_name=v"]
-        return argv, root / "v", "reconstruction"
-    path = tiny_rnn_config(root)
-    assert main.main([str(path)]) == 0
-    return [str(path)], root / "rnn", "reconstruction_mae"
-
-
-def reference(run_dir, score_name, windows):
-    """Scores, per-feature errors and reconstructions from the PyTorch agent itself."""
-    agent = load_scorer(run_dir, device="cpu")
-    x = agent.to_tensor(windows)
-    with torch.inference_mode():
-        scores = agent.score(x)[score_name]
-        recon = agent.reconstruct(x)
-        kind = "mse" if score_name == "reconstruction" else "mae"
-        contrib = feature_contributions(x, recon, kind).numpy()
-    return agent, scores, contrib, recon.numpy()
+def reference(run_dir, windows):
+    """Scores, per-feature errors and reconstructions from the run's PyTorch detector."""
+    detector = Detector.load(run_dir, device="cpu")
+    x = detector.prepare(windows)
+    scores, contrib = detector.analyse(x)
+    return detector, scores, contrib, detector.reconstruct(x).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +48,24 @@ def export(argv, fmt, path):
     return meta
 
 
-def check(outputs, ref, meta, agent):
-    _, scores, contrib, recon = ref
+def check(outputs, ref, meta):
+    detector, scores, contrib, recon = ref
     score, contributions, reconstruction = (np.asarray(o) for o in outputs)
-    np.testing.assert_allclose(score, scores, atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(score, scores[meta["score_name"]], atol=TOL, rtol=TOL)
     np.testing.assert_allclose(contributions, contrib, atol=TOL, rtol=TOL)
     np.testing.assert_allclose(reconstruction, recon, atol=TOL, rtol=TOL)
-    assert meta["threshold"] == pytest.approx(agent.scoring["thresholds"][meta["score_name"]])
+    assert meta["threshold"] == pytest.approx(detector.thresholds[meta["score_name"]])
+    assert detector.scores[meta["score_name"]].error_kind == detector.error_kind
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_scores_match_pytorch(trained, windows, tmp_path):
-    argv, run_dir, score_name = trained
+    argv, run_dir = trained
     meta = export(argv, "torchscript", tmp_path / "model.pt")
-    assert meta["score_name"] == score_name
     module = torch.jit.load(str(tmp_path / "model.pt"))
     for batch in windows:
-        ref = reference(run_dir, score_name, batch)
         with torch.no_grad():
-            check(module(torch.from_numpy(batch)), ref, meta, ref[0])
+            check(module(torch.from_numpy(batch)), reference(run_dir, batch), meta)
 
 
 def test_onnx_scores_match_pytorch_in_onnxruntime(trained, windows, tmp_path):
@@ -107,18 +73,17 @@ def test_onnx_scores_match_pytorch_in_onnxruntime(trained, windows, tmp_path):
                                        "(pip install -r requirements-dev.txt)")
     ort = pytest.importorskip("onnxruntime", reason="running the ONNX file needs the optional dev dependency "
                                                     "onnxruntime (pip install -r requirements-dev.txt)")
-    argv, run_dir, score_name = trained
+    argv, run_dir = trained
     meta = export(argv, "onnx", tmp_path / "model.onnx")
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["windows"]
     assert [o.name for o in session.get_outputs()] == ["score", "contributions", "reconstruction"]
     for batch in windows:
-        ref = reference(run_dir, score_name, batch)
-        check(session.run(None, {"windows": batch}), ref, meta, ref[0])
+        check(session.run(None, {"windows": batch}), reference(run_dir, batch), meta)
 
 
 def test_export_errors(trained, tmp_path, capsys, monkeypatch):
-    argv, _, _ = trained
+    argv, _ = trained
     with pytest.raises(SystemExit) as exc:
         main.main([*argv, "--mode", "export", "--format", "tflite", "--output", str(tmp_path / "m")])
     assert exc.value.code == 2 and "invalid choice: 'tflite'" in capsys.readouterr().err

@@ -135,13 +135,6 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @dataclass
 class Stopped:
@@ -277,7 +270,7 @@ def test_mid_epoch_stop_in_process(runs, tmp_path, monkeypatch):
 
     def signalling_step(self, x):
         logs = training_step(self, x)
-        if self.state["global_step"] == 2 * n_batches + 17:
+        if self.state.global_step == 2 * n_batches + 17:
             os.kill(os.getpid(), signal.SIGINT)
         return logs
 
@@ -320,20 +313,20 @@ def test_interrupted_checkpoint_write_leaves_last_pt_whole(tmp_path, monkeypatch
 
 
 def test_nan_loss_stops_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
-    from agents.vae import VAEAgent
+    from agents.base import BaseAgent
 
     config, overrides = VAE
-    compute_loss = VAEAgent.compute_loss
+    compute_loss = BaseAgent.compute_loss
     seen = {}
 
-    def poisoned(self, x):
-        logs = compute_loss(self, x)
-        if self.model.training and self.state["global_step"] == 200:  # in epoch 2 (140 batches an epoch)
+    def poisoned(self, x, forward=None):
+        logs = compute_loss(self, x, forward)
+        if self.model.training and self.state.global_step == 200:  # in epoch 2 (140 batches an epoch)
             seen["checkpoints"] = snapshot(self.ckpt_dir)
             logs["loss"] = logs["loss"] * float("nan")
         return logs
 
-    monkeypatch.setattr(VAEAgent, "compute_loss", poisoned)
+    monkeypatch.setattr(BaseAgent, "compute_loss", poisoned)
     assert main.main(cli_args(config, tmp_path, "nan", overrides)) == 2
     err = capsys.readouterr().err
     last = tmp_path / "nan" / "checkpoints" / "last.pt"

@@ -1,4 +1,4 @@
-"""Losses against torch references; a smoke test per model and loss registry entry."""
+"""Losses against torch references; every loss builds from its config defaults; VAE specifics."""
 from __future__ import annotations
 
 import pytest
@@ -9,8 +9,6 @@ import agents  # noqa: F401  (fills the registries)
 from graphs.losses.vae_loss import VAELoss, gaussian_kl
 from utils.core.config import config_params
 from utils.core.registry import LOSSES, MODELS
-
-MODEL_INPUTS = {"vae": {"time_steps": 20, "n_features": 3}, "recurrent_ae": {"n_features": 3}}
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -40,31 +38,6 @@ def test_reconstruction_losses_match_torch(name):
     torch.testing.assert_close(LOSSES.get(name)()(x_hat, x)["loss"], ref(x_hat, x))
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-def test_model_smoke(name, tmp_path):
-    """Build with defaults, one optimizer step, save, reload: same output."""
-    torch.manual_seed(0)
-    model = MODELS.get(name)(**MODEL_INPUTS[name])
-    x = torch.rand(8, 20, 3)
-    out = model(x)
-    x_hat = out[0] if isinstance(out, tuple) else out
-    assert x_hat.shape == x.shape
-    loss = torch.mean((x_hat - x) ** 2)
-    loss.backward()
-    torch.optim.SGD(model.parameters(), lr=0.1).step()
-    model.eval()
-    with torch.no_grad():
-        before = model(x)
-    torch.save(model.state_dict(), tmp_path / "m.pt")
-    clone = MODELS.get(name)(**MODEL_INPUTS[name])
-    clone.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
-    clone.eval()
-    with torch.no_grad():
-        after = clone(x)
-    for a, b in zip(before if isinstance(before, tuple) else (before,), after if isinstance(after, tuple) else (after,)):
-        assert torch.equal(a, b)
-
-
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_every_loss_has_config_defaults(name):
     """Every loss can be built from its config defaults alone."""
@@ -76,9 +49,9 @@ def test_vae_eval_uses_posterior_mean():
     torch.manual_seed(0)
     model = MODELS.get("vae")(time_steps=20, n_features=3).eval()
     x = torch.rand(4, 20, 3)
-    assert torch.equal(model(x)[0], model(x)[0])
+    assert torch.equal(model(x), model(x)) and torch.equal(model(x), model.decode(model.encode(x)))
     model.train()
-    assert not torch.equal(model(x)[0], model(x)[0])
+    assert not torch.equal(model(x), model(x))
 
 
 def test_vae_overfits_one_batch():
@@ -89,8 +62,7 @@ def test_vae_overfits_one_batch():
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(400):
-        x_hat, mu, logvar = model(x)
-        out = loss_fn(x_hat, x, mu, logvar)
+        out = loss_fn(x=x, **model.training_outputs(x))
         first = first if first is not None else out["recon"].item()
         opt.zero_grad()
         out["loss"].backward()

@@ -1,6 +1,7 @@
-"""Tests of utils.figures.plots / utils.figures.plots_eval: every figure renders, is labelled and saves."""
+"""Tests of utils.figures (style, data, evaluation): every figure renders, is labelled and saves."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,9 +13,9 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from utils.figures.plots import (NORMAL_COLOR, kind_colors, plot_confusion_matrix, plot_latent,
-                         plot_loss_curves, plot_reconstructions, plot_roc_pr, plot_score_histogram,
-                         plot_signal_examples, save_figure)
+from utils.figures import (NORMAL_COLOR, kind_colors, plot_confusion_matrix, plot_latent, plot_loss_curves,
+                           plot_reconstructions, plot_roc_pr, plot_score_histogram, plot_signal_examples,
+                           save_figure)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -56,13 +57,44 @@ def _legend_labels(legend) -> list[str]:
     return [text.get_text() for text in legend.get_texts()]
 
 
+def _fresh_python(*args: str) -> str:
+    """Run ``python *args`` at the repository root, runtime warnings as errors; return its stripped stdout."""
+    result = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", *args], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
 def test_modules_do_not_use_pyplot():
-    code = ("import io, sys; import numpy as np; from utils.figures import plots, plots_eval; "
-            "fig = plots.plot_latent(np.arange(6.0).reshape(3, 2), ['normal'] * 3); "
+    code = ("import io, sys; import numpy as np; import utils.figures as figures; "
+            "from utils.figures import data, evaluation, report, style; "
+            "fig = figures.plot_latent(np.arange(6.0).reshape(3, 2), ['normal'] * 3); "
             "fig.savefig(io.BytesIO(), format='png'); print('matplotlib.pyplot' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.strip() == "False"
+    assert _fresh_python("-c", code) == "False"
+
+
+def test_importing_agents_imports_no_figures():
+    """Agents import utils.figures (and so Matplotlib) only inside the functions that plot."""
+    code = "import sys, agents; print(sorted(m for m in sys.modules if m.startswith(('utils.fig', 'matplotlib'))))"
+    assert _fresh_python("-c", code) == "[]"
+
+
+def test_report_module_runs_as_a_script(tmp_path):
+    """``python -m utils.figures.report RUN_FOLDER`` rewrites out/report.md."""
+    (tmp_path / "out").mkdir()
+    config = {"exp_name": "cli", "agent": "vae", "data": {"name": "csv"}, "model": {"name": "vae"},
+              "loss": {"name": "vae"}, "trainer": {}, "evaluation": {}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "out" / "metrics.json").write_text(json.dumps({"scores": {}}))
+    assert _fresh_python("-m", "utils.figures.report", str(tmp_path)) == str(tmp_path / "out" / "report.md")
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# Run report: cli\n")
+
+
+def test_package_reexports_the_plot_functions():
+    import utils.figures as figures
+    from utils.figures import data, evaluation, style
+    assert {n for n in figures.__all__ if n.startswith("plot_")} == {*data.__all__, *evaluation.__all__}
+    assert all(getattr(figures, n) is getattr(m, n) for m in (data, evaluation, style) for n in m.__all__
+               if n in figures.__all__)
 
 
 def test_kind_colors_are_consistent_and_distinct():

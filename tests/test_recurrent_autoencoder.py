@@ -9,7 +9,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from graphs import kernels
+from graphs.models.base import ReconstructionModel
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
+from utils.core.config import load_config
+from utils.core.errors import ConfigError
 from utils.core.registry import MODELS
 
 CELLS = ["lstm", "gru"]
@@ -17,7 +21,7 @@ CELLS = ["lstm", "gru"]
 
 def _model(**kwargs) -> RecurrentAutoencoder:
     torch.manual_seed(0)
-    defaults = dict(n_features=3, hidden_size=8, num_layers=2, cell="lstm")
+    defaults = dict(time_steps=10, n_features=3, hidden_size=8, num_layers=2, cell="lstm")
     defaults.update(kwargs)
     return RecurrentAutoencoder(**defaults)
 
@@ -33,8 +37,27 @@ def _step_loop(model: RecurrentAutoencoder, x: Tensor, state, feed_true: bool) -
     return torch.stack(preds[::-1], dim=1)
 
 
-def test_registered() -> None:
+def test_registered_and_keeps_the_contract() -> None:
     assert MODELS.get("recurrent_ae") is RecurrentAutoencoder
+    assert issubclass(RecurrentAutoencoder, ReconstructionModel) and RecurrentAutoencoder.has_latent()
+    assert RecurrentAutoencoder.default_scores == ("reconstruction_mae", "error_gaussian")
+    model = _model(time_steps=12)
+    assert (model.time_steps, model.n_features) == (12, 3)
+    assert isinstance(model.encoder, kernels.LSTM) and isinstance(model.decoder, kernels.LSTM)
+    assert isinstance(_model(cell="gru").encoder, kernels.GRU)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.hidden_size=0", "model.hidden_size"), ("model.dropout=1.5", "model.dropout"),
+    ('model.cell="rnn"', "model.cell"), ("model.num_layers=0", "model.num_layers"),
+    ("model.latent_dim=0", "model.latent_dim"),
+])
+def test_config_validator_refuses_bad_hyper_parameters(override: str, key: str) -> None:
+    """The constructor's type hints are the config's schema: a bad value is a ConfigError (exit 2) naming its key."""
+    import agents  # noqa: F401  (fills the registries the config validator reads)
+
+    with pytest.raises(ConfigError, match=key):
+        load_config("configs/lstm_ecg5000.json", [override])
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -46,13 +69,13 @@ def test_output_shapes(cell: str, latent_dim: int | None, n_features: int, num_l
     x = torch.randn(5, 7, n_features)
     for tf in (True, False):
         assert model(x, teacher_forcing=tf).shape == (5, 7, n_features)
-    state = model.encode(x)
+    state = model.encode_state(x)
     states = state if cell == "lstm" else (state,)
     assert isinstance(state, tuple) == (cell == "lstm")
     for s in states:
         assert s.shape == (num_layers, 5, 8)
     width = latent_dim or num_layers * 8 * (2 if cell == "lstm" else 1)
-    assert model.embed(x).shape == (5, width)
+    assert model.encode(x).shape == (5, width)
     assert model.decode_free_running(state, 11).shape == (5, 11, n_features)
 
 
@@ -62,7 +85,7 @@ def test_reverse_order_dependence(cell: str) -> None:
     model = _model(cell=cell, latent_dim=4).double()
     T = 6
     x = torch.randn(2, T, 3, dtype=torch.float64, requires_grad=True)
-    state = model.encode(torch.randn(2, T, 3, dtype=torch.float64))
+    state = model.encode_state(torch.randn(2, T, 3, dtype=torch.float64))
     state = tuple(s.detach() for s in state) if cell == "lstm" else state.detach()
     y = model.decode_teacher_forced(x, state)
     for t in range(T):
@@ -76,7 +99,7 @@ def test_reverse_order_dependence(cell: str) -> None:
 def test_reverse_order_by_perturbation(cell: str) -> None:
     model = _model(cell=cell).eval()
     x = torch.randn(3, 8, 3)
-    state = model.encode(x)
+    state = model.encode_state(x)
     base = model.decode_teacher_forced(x, state)
     for s in range(8):
         x2 = x.clone()
@@ -92,7 +115,7 @@ def test_teacher_forced_equals_step_loop(cell: str, num_layers: int, latent_dim:
     model = _model(cell=cell, num_layers=num_layers, latent_dim=latent_dim, dropout=0.3).eval()
     x = torch.randn(4, 12, 3)
     with torch.no_grad():
-        state = model.encode(x)
+        state = model.encode_state(x)
         fused = model.decode_teacher_forced(x, state)
         looped = _step_loop(model, x, state, feed_true=True)
         free = model.decode_free_running(state, 12)
@@ -134,6 +157,7 @@ def test_eval_deterministic_with_dropout() -> None:
     [
         (dict(cell="rnn"), "'lstm', 'gru'"),
         (dict(cell="LSTM"), "valid values"),
+        (dict(time_steps=0), "time_steps"),
         (dict(n_features=0), "n_features"),
         (dict(hidden_size=-1), "hidden_size"),
         (dict(num_layers=0), "num_layers"),
@@ -159,7 +183,7 @@ def test_overfits_one_batch() -> None:
     t = torch.linspace(0, 2 * math.pi, 30)
     phases = torch.linspace(0, math.pi, 8).unsqueeze(1)
     x = torch.sin(t + phases).unsqueeze(-1)  # (8, 30, 1)
-    model = RecurrentAutoencoder(n_features=1, hidden_size=32, latent_dim=8).train()
+    model = RecurrentAutoencoder(time_steps=30, n_features=1, hidden_size=32, latent_dim=8).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = nn.MSELoss()
     with torch.no_grad():
@@ -184,8 +208,11 @@ def test_state_dict_round_trip(cell: str) -> None:
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
     torch.manual_seed(123)  # different init, so equality comes from the load
-    clone = RecurrentAutoencoder(n_features=3, hidden_size=8, num_layers=2, cell=cell, latent_dim=4)
+    clone = RecurrentAutoencoder(time_steps=9, n_features=3, hidden_size=8, num_layers=2, cell=cell, latent_dim=4)
     clone.load_state_dict(torch.load(buffer, weights_only=True))
+    plain = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](3, 8, num_layers=2, batch_first=True).state_dict()
+    rnn_keys = [f"{part}.{key}" for part in ("encoder", "decoder") for key in plain]
+    assert [k for k in clone.state_dict() if k.startswith(("encoder.", "decoder."))] == rnn_keys  # as nn.LSTM/GRU
     clone.eval()
     x = torch.randn(3, 9, 3)
     with torch.no_grad():
@@ -210,3 +237,26 @@ def test_jit_trace_fixed_mode(teacher_forcing: bool) -> None:
     x = torch.randn(5, 10, 3)  # another batch size, same length
     with torch.no_grad():
         torch.testing.assert_close(traced(x), model(x, teacher_forcing=teacher_forcing))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("num_layers", [1, 2])  # 1: the fused free-running LSTM (torch.lstm on folded weights)
+def test_jit_trace_and_onnx_in_eval_mode_match_eager(cell: str, num_layers: int) -> None:
+    """The scoring forward (eval mode: free running) traces and exports; the kernels' fast paths step aside."""
+    model = _model(cell=cell, num_layers=num_layers, latent_dim=4).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trace deprecation / nn.LSTM's own TracerWarnings
+        traced = torch.jit.trace(model, torch.randn(2, 10, 3))
+    x = torch.randn(5, 10, 3)  # another batch size, same length
+    with torch.no_grad():
+        eager = model(x)
+        torch.testing.assert_close(traced(x), eager, atol=1e-6, rtol=1e-5)
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(2, 10, 3),), buffer, dynamo=False, opset_version=17,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    (onnx_out,) = ort.InferenceSession(buffer.getvalue()).run(None, {"x": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(onnx_out), eager, atol=1e-5, rtol=1e-4)

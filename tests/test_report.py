@@ -18,14 +18,6 @@ def run_dir(tmp_path_factory):
     return root / "rep"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: tiny models, and 2 threads on a busy 2-core machine run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_every_run_writes_a_self_contained_report(run_dir):
     text = (run_dir / "out" / "report.md").read_text()

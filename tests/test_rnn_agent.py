@@ -1,4 +1,4 @@
-"""The recurrent-autoencoder agent on ECG5000: run folder, scores, decoder modes, quality floor."""
+"""The recurrent autoencoder on ECG5000: run folder, scores, decoder modes, quality floor."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,9 @@ import pytest
 import scipy.spatial.distance
 import torch
 
-from agents.rnn_autoencoder import RNNAutoencoderAgent, cross_fitted_error_gaussian
+from agents.detector import Detector
+from agents.reconstruction import ReconstructionAgent
+from agents.scoring import ErrorGaussian, cross_fitted
 from tests.helpers import REPO_ROOT, run_main
 from utils.runs.checkpoints import load_checkpoint
 from utils.core.config import load_config
@@ -39,7 +41,7 @@ def make_agent(tmp_path: Path, data_dir: Path, *overrides: str, config: str = "l
     """An agent built from a config with overrides, its run folder under ``tmp_path``."""
     cfg = load_config(REPO_ROOT / "configs" / config,
                       [*merged(data_dir), f"experiments_dir={tmp_path}", *TINY, *overrides])
-    return RNNAutoencoderAgent(cfg, tmp_path / cfg.exp_name)
+    return ReconstructionAgent(cfg, tmp_path / cfg.exp_name)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def finished_run(tmp_path_factory, shared_ecg_dir):
 
 
 def test_registered_and_configs_validate():
-    assert AGENTS.get("rnn_autoencoder") is RNNAutoencoderAgent
+    assert AGENTS.get("rnn_autoencoder") is ReconstructionAgent
     from datasets.ecg5000 import DEFAULT_URL
 
     for name, cell in (("lstm_ecg5000.json", "lstm"), ("gru_ecg5000.json", "gru")):
@@ -85,17 +87,16 @@ def test_run_folder_is_complete(finished_run):
 
 
 def test_best_checkpoint_scores_new_windows_like_the_run(finished_run, shared_ecg_dir):
-    """best.pt (weights_only) holds the error Gaussian; a rebuilt agent reproduces scores.csv."""
+    """best.pt (weights_only) holds the error Gaussian; the loaded detector reproduces scores.csv."""
     ckpt = load_checkpoint(finished_run / "checkpoints" / "best.pt")
-    scoring = ckpt["scoring"]
-    assert scoring["error_mean"].shape == (140,) and scoring["error_precision"].shape == (140, 140)
-    agent = RNNAutoencoderAgent.for_inference(finished_run / "checkpoints" / "best.pt", device="cpu")
+    stats = ckpt["scoring"]["statistics"]["error_gaussian"]
+    assert stats["mean"].shape == (140,) and stats["precision"].shape == (140, 140)
+    detector = Detector.load(finished_run / "checkpoints" / "best.pt", device="cpu")
     cfg = load_config(finished_run / "config.json")
     from datasets.ecg5000 import load_ecg5000
 
     test = load_ecg5000(cfg.seed, str(shared_ecg_dir), "merged").test
-    with torch.inference_mode():
-        scores = agent.score(agent.to_tensor(test.x))
+    scores = detector.score(test.x)
     rows = [line.split(",") for line in (finished_run / "out" / "scores.csv").read_text().splitlines()[1:]]
     for col, name in enumerate(SCORES, start=3):
         np.testing.assert_allclose(scores[name], [float(r[col]) for r in rows], rtol=1e-5, atol=1e-6)
@@ -115,10 +116,8 @@ def test_training_decoder_mode_follows_the_config(tmp_path, shared_ecg_dir, monk
     assert calls == ["decode_teacher_forced" if teacher_forcing else "decode_free_running"]
     calls.clear()
     agent.evaluate_loss(agent.val_x[:4])
-    model.train()
-    agent.reconstruct(x)
+    agent.detector().reconstruct(x)
     assert calls == ["decode_free_running"] * 2, "validation and scoring must run free"
-    assert model.training, "reconstruct restores the training mode"
 
 
 def test_gru_config_builds_a_gru(tmp_path, shared_ecg_dir):
@@ -128,33 +127,32 @@ def test_gru_config_builds_a_gru(tmp_path, shared_ecg_dir):
 
 def test_scores_match_numpy_scipy_reference(tmp_path, shared_ecg_dir):
     agent = make_agent(tmp_path, shared_ecg_dir, "loss.name=mse")
-    agent.model.eval()
+    detector = agent.detector()
+    detector.fit(agent.train_x, agent.val_x, 95.0)
+    scores, _ = detector.analyse(agent.train_x)
     with torch.inference_mode():
-        agent.scoring = agent.fit_scoring(agent.train_x, agent.val_x)
-        scores = agent.score(agent.train_x)
         recon = agent.model(agent.train_x, teacher_forcing=False).numpy().astype(np.float64)
-        val_err = np.abs(agent.val_x.numpy() - agent.reconstruct(agent.val_x).numpy()).reshape(len(agent.val_x), -1)
+        val_err = np.abs(agent.val_x.numpy() - detector.reconstruct(agent.val_x).numpy()).reshape(len(agent.val_x), -1)
     err = np.abs(agent.train_x.numpy() - recon).reshape(len(recon), -1)
     np.testing.assert_allclose(scores["reconstruction_mae"], err.mean(axis=1), rtol=1e-5)
-    np.testing.assert_allclose(agent.scoring["error_mean"].numpy(), val_err.mean(axis=0), rtol=1e-5, atol=1e-7)
-    precision = agent.scoring["error_precision"].numpy()
-    ref = [scipy.spatial.distance.mahalanobis(e, agent.scoring["error_mean"].numpy(), precision) for e in err]
+    stats = detector.statistics["error_gaussian"]
+    np.testing.assert_allclose(stats["mean"].numpy(), val_err.mean(axis=0), rtol=1e-5, atol=1e-7)
+    ref = [scipy.spatial.distance.mahalanobis(e, stats["mean"].numpy(), stats["precision"].numpy()) for e in err]
     np.testing.assert_allclose(scores["error_gaussian"], ref, rtol=1e-4)
-    assert all(isinstance(v, (torch.Tensor, float)) for v in agent.scoring.values())
+    assert all(isinstance(v, (torch.Tensor, float)) for v in stats.values())
 
 
 def test_cross_fitted_error_gaussian_scores_each_fold_out_of_sample():
     rng = np.random.default_rng(0)
-    errors = np.abs(rng.normal(size=(40, 30, 1)))
-    oof = cross_fitted_error_gaussian(errors, 5)
-    from utils.scoring.scores import error_gaussian_score, fit_error_gaussian
-
+    errors = np.abs(rng.normal(size=(40, 30)))
+    score = ErrorGaussian()
+    oof = cross_fitted(score, errors, 5)
     held = np.arange(40) % 5 == 2
-    np.testing.assert_allclose(oof[held], error_gaussian_score(errors[held], fit_error_gaussian(errors[~held])))
-    in_sample = error_gaussian_score(errors, fit_error_gaussian(errors))
+    np.testing.assert_allclose(oof[held], score.score(errors[held], score.fit(errors[~held])))
+    in_sample = score.score(errors, score.fit(errors))
     assert np.median(oof) > np.median(in_sample)
-    np.testing.assert_allclose(cross_fitted_error_gaussian(errors[:3], 5),
-                               error_gaussian_score(errors[:3], fit_error_gaussian(errors[:3])))
+    np.testing.assert_allclose(score.calibration_scores(errors, {}), oof)
+    np.testing.assert_allclose(cross_fitted(score, errors[:3], 5), score.score(errors[:3], score.fit(errors[:3])))
 
 
 def test_quality_floor_on_shared_train_file(tmp_path, shared_ecg_dir):
@@ -163,15 +161,3 @@ def test_quality_floor_on_shared_train_file(tmp_path, shared_ecg_dir):
     metrics = json.loads((tmp_path / "floor" / "out" / "metrics.json").read_text())
     for name, floor in FLOOR_AUC.items():
         assert metrics["scores"][name]["roc_auc"] >= floor, (name, metrics["scores"][name]["roc_auc"])
-
-
-def test_benchmark_smoke(tmp_path, shared_ecg_dir, capsys):
-    from benchmarks import ecg5000_benchmark as bench
-
-    assert bench.main(["--seeds", "1", "--data-dir", str(shared_ecg_dir), "--experiments-dir", str(tmp_path),
-                       "--set", "trainer.epochs=1", "--set", "model.hidden_size=8"]) == 0
-    out = capsys.readouterr().out
-    for method in ("recurrent AE: reconstruction_mae", "recurrent AE: error_gaussian", *bench.BASELINES):
-        row = next(line for line in out.splitlines() if line.startswith(method + "  "))
-        assert row.count("±") == 6, row
-    assert "samples/s" in out

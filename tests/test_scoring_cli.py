@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import main
-from agents.score_files import load_scorer, score_file
+from agents.detector import Detector
+from agents.score_files import score_file
 from datasets.converter import SENSORS, load_converter
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main
 
@@ -16,14 +17,6 @@ CONFIG = str(REPO_ROOT / "configs" / "vae_converter.json")
 SCORES = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 T = 25
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: tiny models, and 2 threads on a busy 2-core machine run several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +88,10 @@ def test_npy_windows_and_rows_and_stride(run, tmp_path):
 
 
 def test_chunked_reading_gives_the_same_scores(run, tmp_path):
-    agent = load_scorer(run["dir"], device="cpu")
+    detector = Detector.load(run["dir"], device="cpu")
     src = write_rows_csv(tmp_path / "in.csv", run["x"].reshape(-1, 3)[: 30 * T + 5])
-    one = score_file(agent, src, tmp_path / "one.csv", stride=3, chunk_rows=10**6)
-    many = score_file(agent, src, tmp_path / "many.csv", stride=3, chunk_rows=7, batch=5)
+    one = score_file(detector, src, tmp_path / "one.csv", stride=3, chunk_rows=10**6)
+    many = score_file(detector, src, tmp_path / "many.csv", stride=3, chunk_rows=7, batch=5)
     assert one["windows"] == many["windows"] == (30 * T + 5 - T) // 3 + 1
     assert many["rows"] == 30 * T + 5 and many["rows_not_scored"] == (30 * T + 5 - T) % 3
     a, b = read_scores(tmp_path / "one.csv"), read_scores(tmp_path / "many.csv")

@@ -68,24 +68,34 @@ def test_tensorboard_holds_losses_lr_figures_and_pr_curves(finished_run):
 
 
 def test_best_checkpoint_reloads_to_the_same_scores(finished_run):
-    """Round trip: a fresh agent loading best.pt reproduces the scores in scores.csv."""
+    """best.pt alone (no training data) gives a detector that reproduces the run's test scores."""
     import numpy as np
 
-    from agents.vae import VAEAgent
-    from utils.core.config import load_config
+    from agents.detector import Detector
+    from datasets.converter import load_converter
 
-    config = load_config(finished_run / "config.json")
-    agent = VAEAgent(config, finished_run)
-    ckpt = load_checkpoint(finished_run / "checkpoints" / "best.pt")
-    agent.model.load_state_dict(ckpt["model"])
-    agent.scoring = ckpt["scoring"]
-    agent.model.eval()
-    with torch.inference_mode():
-        scores = agent.score(agent.to_tensor(agent.data.test.x))
+    detector = Detector.load(finished_run / "checkpoints" / "best.pt", device="cpu")
+    config = json.loads((finished_run / "config.json").read_text())
+    params = {k: v for k, v in config["data"].items() if k != "name"}
+    scores = detector.score(load_converter(seed=config["seed"], **params).test.x)
     table = np.genfromtxt(finished_run / "out" / "scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
     for name in SCORES:
         np.testing.assert_allclose(scores[name], table[f"score_{name}"], rtol=1e-6)
-    assert set(ckpt["scoring"]["thresholds"]) == set(SCORES)
+    assert set(detector.thresholds) == set(SCORES) == set(load_checkpoint(finished_run / "checkpoints" / "best.pt")
+                                                           ["scoring"]["thresholds"])
+
+
+def test_reconstruction_scores_work_with_the_vae(tmp_path):
+    """error_gaussian and reconstruction_mae, the recurrent AE's scores, on the VAE: fitted, thresholded, reported."""
+    scores = '["reconstruction_mae","error_gaussian","latent_euclidean"]'
+    assert run_main("vae_converter.json", tmp_path, *FAST_VAE, f"evaluation.scores={scores}", "exp_name=mixed",
+                    "evaluation.make_plots=false") == 0
+    metrics = json.loads((tmp_path / "mixed" / "out" / "metrics.json").read_text())
+    assert list(metrics["scores"]) == json.loads(scores)
+    assert all(0.0 <= metrics["scores"][name]["roc_auc"] <= 1.0 for name in metrics["scores"])
+    stats = load_checkpoint(tmp_path / "mixed" / "checkpoints" / "best.pt")["scoring"]["statistics"]
+    assert stats["error_gaussian"]["mean"].shape == (100 * 3,)  # |x - x_hat| of a window: T * F
+    assert stats["latent_euclidean"]["mean"].shape == (4,)  # the latent code
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
@@ -138,19 +148,3 @@ def test_quality_floor_recon_auc_per_anomaly_type(tmp_path):
         assert result["roc_auc"] >= 0.95, (kind, result)
 
 
-def test_for_inference_scores_like_the_run(finished_run):
-    """best.pt alone (no training data) rebuilds a scorer giving the run's test scores."""
-    import numpy as np
-
-    from agents.vae import VAEAgent
-    from datasets.converter import load_converter
-
-    agent = VAEAgent.for_inference(finished_run / "checkpoints" / "best.pt", device="cpu")
-    config = json.loads((finished_run / "config.json").read_text())
-    params = {k: v for k, v in config["data"].items() if k != "name"}
-    test = load_converter(seed=config["seed"], **params).test
-    with torch.inference_mode():
-        scores = agent.score(agent.to_tensor(test.x))
-    table = np.genfromtxt(finished_run / "out" / "scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
-    np.testing.assert_allclose(scores["latent_mahalanobis"], table["score_latent_mahalanobis"], rtol=1e-6)
-    assert set(agent.scoring["thresholds"]) == set(SCORES)

@@ -17,7 +17,8 @@ Python.
   weight and input gradients are single matmuls over all steps after it.
 
 :func:`lstm_layer` and :func:`gru_free_running` serve the decoders that feed
-back their own output (``RecurrentAutoencoder.decode_free_running``).
+back their own output (:func:`graphs.kernels.free_running`). Models do not
+import this module: they use ``graphs.kernels.LSTM`` / ``GRU`` / ``free_running``.
 
 Without the C++ loops a GRU runs the same loops as tensor ops from Python
 (still about 2x faster than ``nn.GRU``) and an LSTM runs the module itself. The
@@ -36,7 +37,8 @@ from graphs.kernels.native import rnn_loops
 
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
-    usable = rnn.batch_first and rnn.bias and not rnn.bidirectional and not getattr(rnn, "proj_size", 0)
+    usable = (isinstance(x, Tensor) and x.dim() == 3 and rnn.batch_first and rnn.bias and not rnn.bidirectional
+              and not getattr(rnn, "proj_size", 0))
     if isinstance(rnn, nn.LSTM):
         return usable and _training_loops_apply(x)
     return usable and isinstance(rnn, nn.GRU) and _plain_cpu_float32(x)
@@ -76,7 +78,8 @@ def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tens
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
     """``rnn(x, state)`` for a batch-first ``nn.GRU`` or ``nn.LSTM`` on the CPU, without a per-step autograd graph.
 
-    Any other module or input runs ``rnn(x, state)`` itself.
+    Any other module or input (unbatched, packed, ...) runs the module's own forward
+    (``nn.LSTM.forward`` / ``nn.GRU.forward``, so a subclass whose forward calls this does not recurse).
 
     Args:
         rnn: the module (its parameters, ``num_layers`` and ``dropout`` are used).
@@ -87,7 +90,7 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         ``(output (B, T, H), state)`` as the module returns them.
     """
     if not _can_use(rnn, x) or x.shape[1] == 0:
-        return rnn(x, state)
+        return module_forward(rnn, x, state)
     batch, hidden, layers, lstm = x.shape[0], rnn.hidden_size, rnn.num_layers, isinstance(rnn, nn.LSTM)
     if state is None:
         zeros = x.new_zeros(layers, batch, hidden)
@@ -109,6 +112,14 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         if rnn.dropout and rnn.training and layer < layers - 1:
             inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
     return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
+
+
+def module_forward(rnn: nn.RNNBase, x: Any, state: Any = None) -> tuple[Any, Any]:
+    """The forward of ``nn.LSTM`` / ``nn.GRU`` itself, also for a subclass that overrides it."""
+    for base in (nn.LSTM, nn.GRU):
+        if isinstance(rnn, base):
+            return base.forward(rnn, x, state)
+    return rnn(x, state)
 
 
 def _native_loops(x: Tensor) -> Any:

@@ -11,8 +11,8 @@ from utils.core.registry import register_loss
 class MAELoss(nn.Module):
     """Mean absolute error over every element of the batch."""
 
-    def forward(self, x_hat: Tensor, x: Tensor) -> dict[str, Tensor]:
-        """Args: x_hat, x: (B, ...) of equal shape. Returns {"loss": scalar}."""
+    def forward(self, x_hat: Tensor, x: Tensor, **unused: Tensor) -> dict[str, Tensor]:
+        """Args: x_hat, x: (B, ...) of equal shape; other model outputs are ignored. Returns {"loss": scalar}."""
         return {"loss": torch.mean(torch.abs(x_hat - x))}
 
 
@@ -20,6 +20,6 @@ class MAELoss(nn.Module):
 class MSELoss(nn.Module):
     """Mean squared error over every element of the batch."""
 
-    def forward(self, x_hat: Tensor, x: Tensor) -> dict[str, Tensor]:
-        """Args: x_hat, x: (B, ...) of equal shape. Returns {"loss": scalar}."""
+    def forward(self, x_hat: Tensor, x: Tensor, **unused: Tensor) -> dict[str, Tensor]:
+        """Args: x_hat, x: (B, ...) of equal shape; other model outputs are ignored. Returns {"loss": scalar}."""
         return {"loss": torch.mean((x_hat - x) ** 2)}

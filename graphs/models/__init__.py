@@ -1,2 +1,13 @@
-"""Models; importing the package fills the model registry."""
-from graphs.models import recurrent_autoencoder, vae  # noqa: F401
+"""Models; importing the package imports every module in it, which fills the model registry.
+
+The contract a model keeps is :class:`graphs.models.base.ReconstructionModel`.
+"""
+import importlib
+import pkgutil
+
+from graphs.models.base import ReconstructionModel
+
+__all__ = ["ReconstructionModel"]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -19,24 +19,27 @@ State convention: an LSTM state is a tuple ``(h, c)`` and a GRU state a tensor
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Literal, Union
 
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.rnn import gru_free_running, lstm_layer, run_rnn
+from graphs import kernels
+from graphs.models.base import ReconstructionModel
 from utils.core.registry import register_model
+from utils.core.types import Dropout, PositiveInt
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
-_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
+_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": kernels.LSTM, "gru": kernels.GRU}
 
 
 @register_model("recurrent_ae")
-class RecurrentAutoencoder(nn.Module):
+class RecurrentAutoencoder(ReconstructionModel):
     """Sequence-to-sequence autoencoder reconstructing a window in reverse order.
 
-    Encoder and decoder are separate ``nn.LSTM``/``nn.GRU`` modules (batch first,
+    Encoder and decoder are separate LSTM/GRU modules (``graphs.kernels.LSTM`` /
+    ``GRU``: ``nn.LSTM`` / ``nn.GRU`` with a fast CPU path; batch first,
     ``num_layers`` stacked layers, ``dropout`` between layers); one
     ``nn.Linear(hidden_size, n_features)`` maps a decoder hidden state to a
     reconstructed vector.
@@ -49,7 +52,10 @@ class RecurrentAutoencoder(nn.Module):
     initial state (split again into ``h`` and ``c`` for an LSTM). Without it the
     decoder starts from the encoder's final state directly.
 
+    Latent space (:meth:`encode`): ``z``, or the flattened encoder state without a bottleneck.
+
     Args:
+        time_steps: Window length ``T`` of the data (the model runs any ``T >= 2``).
         n_features: Number of input features ``F`` per time step.
         hidden_size: Hidden units per recurrent layer.
         num_layers: Stacked recurrent layers in encoder and decoder each.
@@ -62,8 +68,10 @@ class RecurrentAutoencoder(nn.Module):
 
     Raises:
         ValueError: On an unknown ``cell``, a non-positive size or an invalid
-            ``dropout``.
+            ``dropout`` (the config validator refuses them first, from the type hints).
     """
+
+    default_scores = ("reconstruction_mae", "error_gaussian")
 
     cpu_inference_chunk: int | None = 256
     """Without gradients on the CPU, an LSTM reconstructs a large batch in chunks of this many
@@ -72,19 +80,20 @@ class RecurrentAutoencoder(nn.Module):
 
     def __init__(
         self,
+        time_steps: int,
         n_features: int,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        cell: str = "lstm",
-        latent_dim: int | None = None,
-        dropout: float = 0.0,
+        hidden_size: PositiveInt = 64,
+        num_layers: PositiveInt = 1,
+        cell: Literal["lstm", "gru"] = "lstm",
+        latent_dim: PositiveInt | None = None,
+        dropout: Dropout = 0.0,
         teacher_forcing: bool = True,
     ) -> None:
-        super().__init__()
         if cell not in _CELLS:
             valid = ", ".join(repr(name) for name in _CELLS)
             raise ValueError(f"unknown cell {cell!r}; valid values: {valid}")
-        sizes = {"n_features": n_features, "hidden_size": hidden_size, "num_layers": num_layers}
+        sizes = {"time_steps": time_steps, "n_features": n_features, "hidden_size": hidden_size,
+                 "num_layers": num_layers}
         if latent_dim is not None:
             sizes["latent_dim"] = latent_dim
         for name, value in sizes.items():
@@ -92,8 +101,7 @@ class RecurrentAutoencoder(nn.Module):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-
-        self.n_features = n_features
+        super().__init__(time_steps, n_features)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.cell = cell
@@ -159,8 +167,8 @@ class RecurrentAutoencoder(nn.Module):
         return h[-1]
 
     # --------------------------------------------------------------- public API
-    def embed(self, x: Tensor) -> Tensor:
-        """Fixed-size embedding of each window.
+    def encode(self, x: Tensor) -> Tensor:
+        """Latent vector of each window.
 
         Args:
             x: Input windows, shape ``(B, T, F)``.
@@ -171,11 +179,11 @@ class RecurrentAutoencoder(nn.Module):
             ``(B, num_layers * hidden_size * k)`` (``k = 2`` for LSTM, 1 for GRU).
         """
         self._check_input(x)
-        _, state = run_rnn(self.encoder, x)
+        _, state = self.encoder(x)
         flat = self._flatten_state(state)
         return self.to_latent(flat) if self.to_latent is not None else flat
 
-    def encode(self, x: Tensor) -> State:
+    def encode_state(self, x: Tensor) -> State:
         """Encode windows into the decoder's initial state.
 
         Args:
@@ -186,7 +194,7 @@ class RecurrentAutoencoder(nn.Module):
             With a bottleneck this is ``tanh(from_latent(to_latent(state)))``.
         """
         self._check_input(x)
-        _, state = run_rnn(self.encoder, x)
+        _, state = self.encoder(x)
         if self.to_latent is None or self.from_latent is None:
             return state
         z = self.to_latent(self._flatten_state(state))
@@ -197,12 +205,12 @@ class RecurrentAutoencoder(nn.Module):
 
         Args:
             inp: Decoder input ``x(t+1)`` or ``x̂(t+1)``, shape ``(B, F)``.
-            state: Decoder state ``h_D(t+1)`` (see :meth:`encode`).
+            state: Decoder state ``h_D(t+1)`` (see :meth:`encode_state`).
 
         Returns:
             ``(x̂(t), h_D(t))`` with ``x̂(t)`` of shape ``(B, F)``.
         """
-        out, state = run_rnn(self.decoder, inp.unsqueeze(1), state)
+        out, state = self.decoder(inp.unsqueeze(1), state)
         return self.output_layer(out[:, 0]), state
 
     def decode_teacher_forced(self, x: Tensor, state: State) -> Tensor:
@@ -214,21 +222,24 @@ class RecurrentAutoencoder(nn.Module):
 
         Args:
             x: True windows, shape ``(B, T, F)`` with ``T >= 2``.
-            state: Decoder initial state (see :meth:`encode`).
+            state: Decoder initial state (see :meth:`encode_state`).
 
         Returns:
             Reconstruction in the original time order, shape ``(B, T, F)``.
         """
         self._check_input(x)
-        out, _ = run_rnn(self.decoder, x.flip(1)[:, :-1], state)  # inputs x(T), ..., x(2)
+        out, _ = self.decoder(x.flip(1)[:, :-1], state)  # inputs x(T), ..., x(2)
         first = self.output_layer(self._top_hidden(state)).unsqueeze(1)  # x̂(T) from h_D(T)
         return torch.cat([first, self.output_layer(out)], dim=1).flip(1)  # cat the (B, T, F) outputs, not states
 
     def decode_free_running(self, state: State, length: int) -> Tensor:
-        """Reconstruct feeding back the model's own predictions (step by step).
+        """Reconstruct feeding back the model's own predictions.
+
+        A single-layer decoder runs as one call (:func:`graphs.kernels.free_running`) where it can;
+        otherwise the decoder is stepped once per time step.
 
         Args:
-            state: Decoder initial state (see :meth:`encode`).
+            state: Decoder initial state (see :meth:`encode_state`).
             length: Window length ``T >= 1`` to reconstruct.
 
         Returns:
@@ -239,10 +250,9 @@ class RecurrentAutoencoder(nn.Module):
         """
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
-        if self.num_layers == 1 and length > 1:
-            fused = (self._decode_free_running_fused if self.is_lstm else self._decode_free_running_gru)(state, length)
-            if fused is not None:
-                return fused
+        fused = kernels.free_running(self.decoder, self.output_layer, state, length)
+        if fused is not None:
+            return fused.flip(1)  # x̂(T), ..., x̂(1) -> time order
         pred = self.output_layer(self._top_hidden(state))
         preds = [pred]
         for _ in range(length - 1):
@@ -250,39 +260,6 @@ class RecurrentAutoencoder(nn.Module):
             preds.append(pred)
         preds.reverse()  # x̂(T), ..., x̂(1) -> x̂(1), ..., x̂(T)
         return torch.stack(preds, dim=1)
-
-    def _decode_free_running_fused(self, state: State, length: int) -> Tensor:
-        """Free running of a single-layer LSTM decoder as one fused LSTM call.
-
-        Feeding back ``x̂ = A h + b`` makes the input term ``W_ih x̂`` linear in ``h``,
-        so the decoder is an LSTM without input whose recurrent weights are
-        ``W_hh + W_ih A`` and bias ``b_ih + b_hh + W_ih b``: the same function (up to
-        float rounding) run as one LSTM layer (:func:`graphs.kernels.rnn.lstm_layer`:
-        the C++ loops when training on the CPU, else oneDNN or cuDNN) instead of
-        ``length - 1`` single-step calls; gradients reach ``W_ih``,
-        ``A`` and ``b`` through the folded weights.
-        """
-        dec, out = self.decoder, self.output_layer
-        h_top = self._top_hidden(state)
-        w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
-        bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
-        no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
-        hidden = lstm_layer(no_input, state, h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias))
-        return torch.cat([out(h_top).unsqueeze(1), out(hidden)], dim=1).flip(1)  # x̂(T), ..., x̂(1) -> time order
-
-    def _decode_free_running_gru(self, state: Tensor, length: int) -> Tensor | None:
-        """Free running of a single-layer GRU decoder as one call of the C++ loops (training on the
-        CPU; None elsewhere). The input term ``W_ih x̂ = W_ih A h + W_ih b`` is linear in ``h`` but,
-        unlike the LSTM's, cannot be folded into ``W_hh`` (a GRU multiplies only ``gh_n`` by ``r``),
-        so each step computes ``h [W_hh; W_ih A]^T`` in one matmul and both parts from it."""
-        dec, out = self.decoder, self.output_layer
-        h_top = self._top_hidden(state)
-        w_cat = torch.cat([dec.weight_hh_l0, dec.weight_ih_l0 @ out.weight])
-        b_cat = torch.cat([dec.bias_hh_l0, dec.weight_ih_l0 @ out.bias + dec.bias_ih_l0])
-        hidden = gru_free_running(h_top, length - 1, w_cat, b_cat)
-        if hidden is None:
-            return None
-        return torch.cat([out(h_top).unsqueeze(1), out(hidden.transpose(0, 1))], dim=1).flip(1)
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
         """Encode and reconstruct windows.
@@ -305,7 +282,7 @@ class RecurrentAutoencoder(nn.Module):
         if (chunk and self.is_lstm and len(x) > chunk and x.device.type == "cpu" and not torch.is_grad_enabled()
                 and not torch.jit.is_tracing()):
             return torch.cat([self.forward(part, teacher_forcing) for part in x.split(chunk)])
-        state = self.encode(x)
+        state = self.encode_state(x)
         if teacher_forcing:
             return self.decode_teacher_forced(x, state)
         return self.decode_free_running(state, x.shape[1])

@@ -6,6 +6,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from graphs.models.base import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import PositiveInt
 
@@ -18,7 +19,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 @register_model("vae")
-class VAE(nn.Module):
+class VAE(ReconstructionModel):
     """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))).
 
     Args:
@@ -27,7 +28,12 @@ class VAE(nn.Module):
         hidden_sizes: encoder layer widths; the decoder mirrors them.
         latent_dim: size D of z.
         output_activation: "sigmoid" for inputs scaled to [0, 1], "none" otherwise.
+
+    Latent space: the posterior mean ``mu`` (:meth:`encode`).
     """
+
+    outputs = ("x_hat", "mu", "logvar")
+    default_scores = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 
     def __init__(
         self,
@@ -37,7 +43,7 @@ class VAE(nn.Module):
         latent_dim: PositiveInt = 8,
         output_activation: Literal["sigmoid", "none"] = "sigmoid",
     ) -> None:
-        super().__init__()
+        super().__init__(time_steps, n_features)
         self.window_shape = (time_steps, n_features)
         input_dim = time_steps * n_features
         self.encoder = _mlp([input_dim, *hidden_sizes])
@@ -48,24 +54,33 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(_mlp(decoder_sizes), nn.Linear(decoder_sizes[-1], input_dim))
         self.output = nn.Sigmoid() if output_activation == "sigmoid" else nn.Identity()
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, T, F) -> mu, logvar, each (B, D)."""
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F) -> mu, logvar of q(z|x), each (B, D)."""
         h = self.encoder(x.flatten(1))
         return self.to_mu(h), self.to_logvar(h)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, T, F) -> the posterior mean mu (B, D)."""
+        return self.posterior(x)[0]
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, D) -> reconstruction (B, T, F)."""
         return self.output(self.decoder(z)).view(-1, *self.window_shape)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Sample z in training mode, use the posterior mean in eval mode.
+    def training_outputs(self, x: Tensor) -> dict[str, Tensor]:
+        """Reconstruction and posterior: z sampled in training mode, the posterior mean in eval mode.
 
         Args:
             x: (B, T, F).
 
         Returns:
-            (x_hat (B, T, F), mu (B, D), logvar (B, D)).
+            ``x_hat`` (B, T, F), ``mu`` (B, D), ``logvar`` (B, D).
         """
-        mu, logvar = self.encode(x)
+        mu, logvar = self.posterior(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return self.decode(z), mu, logvar
+        return {"x_hat": self.decode(z), "mu": mu, "logvar": logvar}
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction (B, T, F) of windows (B, T, F): decoded from a sample of q(z|x) in training
+        mode, from the posterior mean in eval mode (the one the scores use)."""
+        return self.training_outputs(x)["x_hat"]

@@ -20,7 +20,7 @@ from easydict import EasyDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
-from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, Registry
+from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
 from utils.core.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
@@ -58,6 +58,8 @@ class EvaluationConfig(BaseModel):
     scaler: Literal["minmax", "standard", "none"] = "minmax"
     batch_size: PositiveInt = 4096
     make_plots: bool = True
+    # Score names (registry SCORES); null: the model's default_scores. Resolved in the saved config.
+    scores: list[str] | None = None
 
 
 class RunConfig(BaseModel):
@@ -149,7 +151,8 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
     _check_name(AGENTS, run.agent, "agent", source)
     for section, registry in COMPONENTS.items():
         resolved[section] = _validate_component(section, registry, raw[section], source)
-    _check_agent_compatibility(resolved, source)
+    _check_loss_fits_model(resolved, source)
+    resolved["evaluation"]["scores"] = _resolve_scores(resolved, source)
     return EasyDict(resolved)
 
 
@@ -196,16 +199,42 @@ def _check_name(registry: Registry, name: Any, key: str, source: str) -> Any:
     return registry.get(name)
 
 
-def _check_agent_compatibility(resolved: dict[str, Any], source: str) -> None:
-    agent_cls = AGENTS.get(resolved["agent"])
-    for section in ("model", "loss", "data"):
-        allowed = getattr(agent_cls, f"supported_{section}", None)
-        name = resolved[section]["name"]
-        if allowed is not None and name not in allowed:
-            raise ConfigError(
-                f"{source}: {section}.name: agent {resolved['agent']!r} cannot use {section} {name!r}; "
-                f"it supports: {', '.join(allowed)}"
-            )
+def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
+    """The loss takes only what the model gives (its ``outputs``, e.g. a VAE's mu and logvar, plus ``x``)."""
+    model_name, loss_name = resolved["model"]["name"], resolved["loss"]["name"]
+    given = set(getattr(MODELS.get(model_name), "outputs", ("x_hat",))) | {"x"}
+    needed = _required_arguments(LOSSES.get(loss_name).forward) - given
+    if needed:
+        fitting = [name for name in LOSSES.names() if _required_arguments(LOSSES.get(name).forward) <= given]
+        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
+                          f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
+
+
+def _required_arguments(func: Any) -> set[str]:
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {name for name, p in inspect.signature(func).parameters.items()
+            if name != "self" and p.kind in kinds and p.default is inspect.Parameter.empty}
+
+
+def _resolve_scores(resolved: dict[str, Any], source: str) -> list[str]:
+    """``evaluation.scores``, or the model's ``default_scores``; each registered, latent ones only with a latent space."""
+    model_name = resolved["model"]["name"]
+    model_cls = MODELS.get(model_name)
+    names = resolved["evaluation"]["scores"]
+    if names is None:
+        names = list(getattr(model_cls, "default_scores", ()))
+    if not names:
+        raise ConfigError(f"{source}: evaluation.scores: no score given; valid scores: {', '.join(SCORES.names())}")
+    has_latent = getattr(model_cls, "has_latent", lambda: False)()
+    for i, name in enumerate(names):
+        score = _check_name(SCORES, name, f"evaluation.scores.{i}", source)
+        if getattr(score, "needs_latent", False) and not has_latent:
+            usable = [n for n in SCORES.names() if not getattr(SCORES.get(n), "needs_latent", False)]
+            raise ConfigError(f"{source}: evaluation.scores.{i}: score {name!r} needs a latent space, which model "
+                              f"{model_name!r} has not (no encode); scores for this model: {', '.join(usable)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: evaluation.scores: {names} names a score twice")
+    return list(names)
 
 
 def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], prefix: tuple = ()) -> str:

@@ -53,8 +53,10 @@ MODELS = Registry("model")
 LOSSES = Registry("loss")
 DATASETS = Registry("dataset")
 AGENTS = Registry("agent")
+SCORES = Registry("score")
 
 register_model = MODELS.register
 register_loss = LOSSES.register
 register_dataset = DATASETS.register
 register_agent = AGENTS.register
+register_score = SCORES.register

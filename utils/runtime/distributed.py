@@ -7,6 +7,7 @@ NCCL on CUDA). Without those variables everything runs as one process.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 
@@ -80,6 +81,18 @@ def gather_digests(model: nn.Module, info: DistInfo) -> list[str]:
     found: list[str | None] = [None] * info.world_size
     dist.all_gather_object(found, mine)
     return [str(d) for d in found]
+
+
+def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
+    """Under torchrun, log each rank's weight digest; differing weights are a bug, so raise RuntimeError."""
+    if not info.enabled:
+        return
+    digests = gather_digests(model, info)
+    same = len(set(digests)) == 1
+    logging.getLogger("anomaly").info("Weights digest per rank: %s (%s)", " ".join(digests),
+                                      "identical" if same else "DIFFERENT")
+    if not same:
+        raise RuntimeError(f"ranks ended with different weights: {digests}")
 
 
 def barrier(info: DistInfo) -> None:

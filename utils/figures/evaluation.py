@@ -1,13 +1,11 @@
-"""Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, scores.
+"""Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, score histogram.
 
-Same conventions as :mod:`utils.figures.plots` (object-oriented Matplotlib only, figures
-returned, colours from :func:`utils.figures.plots.kind_colors`); import them from either
-module.
+Same conventions as :mod:`utils.figures.data` (object-oriented Matplotlib only,
+figures returned, colours from :mod:`utils.figures.style`).
 """
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,16 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from .plots import (SERIES_COLORS, _as_kinds, _as_windows, _feature_names, _figure_legend,
-                    _legend, _ordered_kinds, kind_colors)
+from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, as_kinds, as_windows, axes_legend,
+                                 feature_labels, figure_legend, kind_colors, ordered_kinds, wrap_title)
 
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
-_REFERENCE_COLOR = "#555555"
-
-
-def _wrap(title: str, width_in: float) -> str:
-    """Break a long title into lines that fit a figure ``width_in`` inches wide."""
-    return textwrap.fill(title, width=max(24, int(width_in * 8.5)))
 
 
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
@@ -46,12 +38,12 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     Returns:
         The figure; each panel title holds the kind, sample index and its MSE.
     """
-    x, x_hat = _as_windows(x), _as_windows(x_hat, "x_hat")
+    x, x_hat = as_windows(x), as_windows(x_hat, "x_hat")
     if x.shape != x_hat.shape:
         raise ValueError(f"x has shape {x.shape} but x_hat has shape {x_hat.shape}")
-    kind = _as_kinds(kind, len(x))
-    names = _feature_names(feature_names, x.shape[2])
-    kinds = _ordered_kinds(kind)
+    kind = as_kinds(kind, len(x))
+    names = feature_labels(feature_names, x.shape[2])
+    kinds = ordered_kinds(kind)
     n = len(kinds)
     rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
     fig = Figure(figsize=(max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), layout="constrained")
@@ -75,7 +67,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     for ax in axes[n:]:
         ax.remove()
     fig.suptitle("Reconstruction quality: original (solid) vs. reconstruction (dashed)")
-    _figure_legend(fig, handles)
+    figure_legend(fig, handles)
     return fig
 
 
@@ -108,8 +100,8 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
         ax_pr.plot(recall, precision, color=color, lw=1.8, drawstyle="steps-post",
                    label=f"{name} (AP = {average_precision_score(y, s):.3f})")
     base = float(y.mean()) if len(y) else 0.0
-    ax_roc.plot([0, 1], [0, 1], ls="--", color=_REFERENCE_COLOR, lw=1, label="chance (AUC = 0.5)")
-    ax_pr.axhline(base, ls="--", color=_REFERENCE_COLOR, lw=1, label=f"base rate = {base:.3f}")
+    ax_roc.plot([0, 1], [0, 1], ls="--", color=REFERENCE_COLOR, lw=1, label="chance (AUC = 0.5)")
+    ax_pr.axhline(base, ls="--", color=REFERENCE_COLOR, lw=1, label=f"base rate = {base:.3f}")
     for ax, title, xlabel, ylabel, loc in (
             (ax_roc, "ROC curve", "False positive rate", "True positive rate", "lower right"),
             (ax_pr, "Precision-recall curve", "Recall", "Precision", "lower left")):
@@ -117,9 +109,9 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
         ax.grid(alpha=0.3)
         if not both:
             ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center",
-                    transform=ax.transAxes, color=_REFERENCE_COLOR,
-                    bbox={"facecolor": "white", "edgecolor": _REFERENCE_COLOR})
-        _legend(ax, loc=loc)
+                    transform=ax.transAxes, color=REFERENCE_COLOR,
+                    bbox={"facecolor": "white", "edgecolor": REFERENCE_COLOR})
+        axes_legend(ax, loc=loc)
     return fig
 
 
@@ -158,7 +150,7 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
         text = f"{count:g}\n{percent[r, c]:.1f}%" if rows[r, 0] > 0 else f"{count:g}"
         ax.text(c, r, text, ha="center", va="center", fontsize=fontsize,
                 color="white" if dark else "black")
-    ax.set(title=_wrap(title, side + 1.4), xlabel="Predicted", ylabel="True")
+    ax.set(title=wrap_title(title, side + 1.4), xlabel="Predicted", ylabel="True")
     return fig
 
 
@@ -181,7 +173,7 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
         The figure.
     """
     s = np.asarray(scores, dtype=float).ravel()
-    kind = _as_kinds(kind, len(s))
+    kind = as_kinds(kind, len(s))
     values = np.append(s, threshold) if threshold is not None else s
     log = bool(np.all(values > 0)) and values.max() / values.min() > 100
     u = np.log10(s) if log else s
@@ -191,7 +183,7 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
     top = 0.0
-    for k in _ordered_kinds(kind):
+    for k in ordered_kinds(kind):
         mask = kind == k
         density, _ = np.histogram(u[mask], bins=edges, density=True)
         top = max(top, float(density.max()))
@@ -203,8 +195,8 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     if log:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.25 * top if top > 0 else 1.0)  # head room for the legend
-    ax.set(title=_wrap(title, 7.5), xlabel=xlabel + (" (log scale)" if log else ""),
+    ax.set(title=wrap_title(title, 7.5), xlabel=xlabel + (" (log scale)" if log else ""),
            ylabel="Density per log10 unit" if log else "Density")
     ax.grid(alpha=0.3)
-    _legend(ax, loc="best")
+    axes_legend(ax, loc="best")
     return fig

@@ -1,0 +1,229 @@
+"""The trained detector: the one way to score with a finished run (as PyOD's fitted detector).
+
+    from agents.detector import Detector
+    detector = Detector.load("experiments/vae_converter")      # a run folder or its best.pt
+    scores = detector.score(windows)      # raw windows (N, T, F) -> {"reconstruction": (N,), ...}
+    alarms = detector.predict(windows)    # {name: (N,) 0/1}, 1 where score > detector.thresholds[name]
+
+It holds the model (eval mode), the scaler fitted on the training normals, the score statistics
+fitted on normals, the alarm thresholds, the feature names and the window length. ``--mode
+score`` (:mod:`agents.score_files`), ``--mode export`` (:mod:`agents.export`) and the end-of-run
+evaluation all go through it, so every model that keeps the contract of
+:class:`graphs.models.base.ReconstructionModel` scores and exports the same way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import graphs.models  # noqa: F401  (fills the model registry)
+from agents.parts import build_component, select_device
+from agents.scoring import Score, contributions
+from utils.core.errors import CheckpointError
+from utils.core.registry import MODELS, SCORES
+from utils.runs.checkpoints import load_checkpoint, load_model_state
+from utils.runtime.batching import batch_indices
+from utils.scoring.scaler import Scaler
+from utils.scoring.thresholds import percentile_threshold, predict
+
+
+class Detector:
+    """A model with everything scoring needs.
+
+    Args:
+        model: the trained model (put in eval mode).
+        scaler: fitted on the training normals.
+        scores: score names (registry SCORES), in output order.
+        window_length: ``T`` the model was trained on.
+        feature_names: the ``F`` sensors, in training order.
+        statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
+        thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
+        batch_size: windows per forward pass.
+        config: the run's resolved config (names the model, and the data's ``timestamp_column`` and
+            ``label_column``, which a file to score may hold besides the features).
+    """
+
+    def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
+                 feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
+                 thresholds: dict[str, float] | None = None, batch_size: int = 4096,
+                 config: dict[str, Any] | None = None) -> None:
+        self.model = model.eval()
+        self.scaler = scaler
+        self.score_names = list(scores)
+        self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in self.score_names}
+        self.window_length, self.feature_names = int(window_length), list(feature_names)
+        self.statistics = statistics or {}
+        self.thresholds = thresholds or {}
+        self.batch_size = batch_size
+        self.config = config or {}
+        kinds = [s.error_kind for s in self.scores.values() if s.error_kind]
+        self.error_kind = kinds[0] if kinds else "mse"  # of the per-sensor contributions
+        self.needs_latent = any(s.needs_latent for s in self.scores.values())
+
+    @property
+    def data_columns(self) -> dict[str, str | None]:
+        """The run's timestamp and label columns (None where it had none)."""
+        data = self.config.get("data", {})
+        return {key: data.get(key) for key in ("timestamp_column", "label_column")}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ----- loading and saving -------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Self:
+        """The detector of a finished run: its folder, or a ``best.pt`` file.
+
+        Raises:
+            CheckpointError: no best.pt, a damaged one, or a run that never finished its evaluation.
+        """
+        path = Path(path)
+        best = path if path.is_file() or path.suffix == ".pt" else path / "checkpoints" / "best.pt"
+        if not best.is_file():
+            raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
+                                  "or point CONFIG at the run's config (experiments_dir and exp_name)")
+        detector = cls.from_checkpoint(load_checkpoint(best), best, select_device(device))
+        if not detector.thresholds:
+            raise CheckpointError(f"{best}: holds no alarm thresholds: the run stopped before its evaluation; "
+                                  "finish it with --resume first")
+        return detector
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], source: Path, device: torch.device | str = "cpu") -> Self:
+        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`)."""
+        try:
+            config, scaler = ckpt["config"], Scaler.from_state_dict(ckpt["scaler"])
+            model_inputs = dict(ckpt["model_inputs"])
+            window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
+            model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
+            model = build_component(MODELS, config["model"], **model_inputs)
+            scoring = _current_scoring(ckpt.get("scoring") or {})
+            names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
+            features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
+            batch = int(config["evaluation"]["batch_size"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: {err})") from None
+        load_model_state(model, ckpt["model"], source)
+        return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
+                   {k: float(v) for k, v in scoring.get("thresholds", {}).items()}, batch, config)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds."""
+        return {"scores": list(self.score_names), "statistics": self.statistics, "thresholds": dict(self.thresholds)}
+
+    # ----- fitting on normals -------------------------------------------------------
+    @torch.inference_mode()
+    def fit(self, train_x: Tensor, val_x: Tensor, percentile: float) -> dict[str, np.ndarray]:
+        """Fit the score statistics and thresholds on scaled normals (N, T, F).
+
+        Statistics come from the split each score names (``fit_split``); thresholds are the
+        ``percentile`` of the validation normals' out-of-sample scores.
+
+        Returns:
+            Those validation scores ``{name: (N_val,)}``.
+        """
+        val_features = self._features(val_x, self.score_names)
+        train_names = [name for name, s in self.scores.items() if s.fit_split == "train"]
+        features = {"val": val_features, "train": self._features(train_x, train_names) if train_names else {}}
+        self.statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
+        val_scores = {name: s.calibration_scores(val_features[name], self.statistics.get(name, {}))
+                      for name, s in self.scores.items()}
+        self.thresholds = {name: percentile_threshold(s, percentile) for name, s in val_scores.items()}
+        return val_scores
+
+    # ----- scoring --------------------------------------------------------------------
+    def score(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:
+        """Anomaly scores of raw windows.
+
+        Args:
+            windows: raw (unscaled) windows (N, T, F), features in :attr:`feature_names` order.
+
+        Returns:
+            ``{name: (N,) float64}``, higher = more anomalous.
+        """
+        return self.analyse(self.prepare(windows))[0]
+
+    def predict(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:
+        """Alarms ``{name: (N,) int64}``: 1 where the score is above the run's threshold for it."""
+        return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows).items()}
+
+    def prepare(self, windows: np.ndarray | Tensor) -> Tensor:
+        """Check raw windows (N, T, F) against the trained shape and scale them onto the device.
+
+        Raises:
+            ValueError: wrong shape, or NaN/inf values.
+        """
+        arr = windows.detach().cpu().numpy() if isinstance(windows, Tensor) else np.asarray(windows)
+        expected = (self.window_length, len(self.feature_names))
+        if arr.ndim != 3 or arr.shape[1:] != expected:
+            raise ValueError(f"windows must have shape (N, {expected[0]}, {expected[1]}) (features "
+                             f"{self.feature_names}), got {arr.shape}")
+        arr = arr.astype(np.float64, copy=False)
+        if not np.isfinite(arr).all():
+            raise ValueError("windows hold NaN or inf")
+        return torch.from_numpy(self.scaler.transform(arr)).to(self.device)
+
+    @torch.inference_mode()
+    def analyse(self, x: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows (N, T, F)."""
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.score_names}
+        contrib = []
+        for idx in batch_indices(len(x), self.batch_size):
+            batch = x[idx.to(x.device)]
+            x_hat, z = self._forward(batch)
+            for name, s in self.scores.items():
+                parts[name].append(s.score(s.features(batch, x_hat, z), self.statistics.get(name, {})))
+            contrib.append(contributions(batch, x_hat, self.error_kind))
+        empty = np.zeros(0, dtype=np.float64)
+        return ({name: np.concatenate(p) if p else empty for name, p in parts.items()},
+                np.concatenate(contrib) if contrib else np.zeros((0, len(self.feature_names))))
+
+    @torch.inference_mode()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Eval-mode reconstruction (N, T, F) of scaled windows (N, T, F)."""
+        parts = [self.model(x[idx.to(x.device)]) for idx in batch_indices(len(x), self.batch_size)]
+        return torch.cat(parts) if parts else x.new_zeros(x.shape)
+
+    @torch.inference_mode()
+    def encode(self, x: Tensor) -> Tensor:
+        """Latent codes (N, D) of scaled windows (N, T, F); only for models with a latent space."""
+        return torch.cat([self.model.encode(x[idx.to(x.device)]) for idx in batch_indices(len(x), self.batch_size)])
+
+    def _forward(self, batch: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.model(batch), (self.model.encode(batch) if self.needs_latent else None)
+
+    def _features(self, x: Tensor, names: list[str]) -> dict[str, np.ndarray]:
+        """Features (N, D) of the named scores over scaled windows (N, T, F), batch by batch."""
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        with torch.inference_mode():
+            for idx in batch_indices(len(x), self.batch_size):
+                batch = x[idx.to(x.device)]
+                x_hat, z = self._forward(batch)
+                for name in names:
+                    parts[name].append(self.scores[name].features(batch, x_hat, z))
+        return {name: np.concatenate(p) for name, p in parts.items()}
+
+
+_LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent
+    "latent_mahalanobis": ("latent_mean", "latent_precision", "latent_shrinkage"),
+    "error_gaussian": ("error_mean", "error_precision", "error_shrinkage"),
+}
+
+
+def _current_scoring(scoring: dict[str, Any]) -> dict[str, Any]:
+    """``scoring`` of a best.pt in the current layout (older files kept flat per-agent keys)."""
+    if "statistics" in scoring or not scoring:
+        return scoring
+    stats: dict[str, dict[str, Any]] = {}
+    for name, (mean, precision, shrinkage) in _LEGACY_STATISTICS.items():
+        if mean in scoring:
+            stats[name] = {"mean": scoring[mean], "precision": scoring[precision], "shrinkage": scoring[shrinkage]}
+    if "latent_mean" in scoring:
+        stats["latent_euclidean"] = {"mean": scoring["latent_mean"]}
+    return {"scores": list(scoring.get("thresholds", {})), "statistics": stats,
+            "thresholds": scoring.get("thresholds", {})}

@@ -1,0 +1,95 @@
+"""Export a trained detector's scoring forward: ``python main.py CONFIG --mode export --format onnx|torchscript --output FILE``.
+
+The exported graph takes **raw** windows, float32 ``(batch, T, F)`` with the features in
+training order (the run's scaler is folded in, computed in float64 like
+:class:`utils.scoring.scaler.Scaler`), and returns
+
+* ``score`` (batch,): the run's first reconstruction-error score (``reconstruction``, mean
+  squared error, or ``reconstruction_mae``), as the detector computes it;
+* ``contributions`` (batch, F): that error per feature, averaged over time;
+* ``reconstruction`` (batch, T, F): the model's eval-mode reconstruction in scaled units (a
+  recurrent decoder that runs free is traced for the fixed trained length T).
+
+The batch size is free. A window is an alarm when ``score > threshold``; the threshold and
+everything else a deployment needs (feature names, T, input and output names, the scaler) go to
+``FILE.json`` beside the model. Any model that keeps the contract exports the same way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from agents.detector import Detector
+from utils.runs.export import INPUT_NAME, write_metadata, write_model
+
+
+class ScoringForward(nn.Module):
+    """Raw windows (B, T, F) -> (score (B,), contributions (B, F), reconstruction (B, T, F)).
+
+    Args:
+        model: the trained model (put in eval mode).
+        kind: ``"mse"`` or ``"mae"``: the error of the score and contributions.
+        offset, scale: the fitted scaler's per-feature statistics (F,).
+    """
+
+    def __init__(self, model: nn.Module, kind: str, offset: Tensor, scale: Tensor) -> None:
+        super().__init__()
+        self.model, self.kind = model.eval(), kind
+        self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float64))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+
+    def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = ((windows.double() - self.offset) / self.scale).float()
+        recon = self.model(x)
+        diff = x - recon
+        err = diff * diff if self.kind == "mse" else diff.abs()
+        return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
+
+
+def scoring_module(detector: Detector) -> ScoringForward:
+    """The detector's :class:`ScoringForward` on the CPU."""
+    scaler = detector.scaler
+    return ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
+                          torch.from_numpy(scaler.scale))
+
+
+def export_detector(detector: Detector, fmt: str, output: str | Path) -> dict[str, Any]:
+    """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``.
+
+    Returns:
+        The metadata written.
+
+    Raises:
+        ConfigError: unknown format.
+        UserError: ONNX asked for but the ``onnx`` package is missing.
+    """
+    module = scoring_module(detector)
+    length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
+    example = torch.from_numpy(scaler.inverse_transform(
+        torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
+    write_model(module, example, fmt, output)
+    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
+                      "reconstruction")
+    meta = {
+        "format": fmt,
+        "file": Path(output).name,
+        "exp_name": detector.config.get("exp_name"),
+        "agent": detector.config.get("agent"),
+        "model": detector.config.get("model", {}).get("name"),
+        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
+                  "meaning": "raw (unscaled) windows; the run's scaler is part of the graph"},
+        "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
+                    "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
+                    "reconstruction": "reconstruction (batch, T, F) in scaled units"},
+        "feature_names": list(features),
+        "window_length": length,
+        "score_name": score_name,
+        "threshold": float(detector.thresholds.get(score_name, float("nan"))),
+        "alarm_rule": "score > threshold",
+        "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
+    }
+    write_metadata(output, meta)
+    return meta

@@ -1,0 +1,251 @@
+"""Hooks around the training loop (as detectron2's hooks and Lightning's callbacks).
+
+:class:`agents.base.BaseAgent` calls, in list order, ``before_train``, ``before_epoch``,
+``after_step`` (after each optimizer step), ``after_epoch`` and ``after_train`` (always, also
+when training raises). Each hook does one thing and can be tested alone:
+
+* :class:`EarlyStopping`: stop when the validation loss has not improved for ``patience`` epochs;
+* :class:`TensorBoardLogger`: ``step/*`` every ``log_every_n_steps`` steps, ``epoch/*`` every epoch;
+* :class:`Checkpointer`: ``last.pt`` every ``checkpoint_interval_s``, after the last epoch and at
+  early stopping, ``best.pt`` from a snapshot of the best epoch; writes in the background;
+* :class:`ProgressBar`: one bar for the run;
+* :class:`StopOnSignal`: on SIGINT/SIGTERM finish the batch, save ``last.pt`` and raise.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from agents.parts import NullWriter
+from agents.state import TrainState
+from utils.core.errors import CheckpointError
+from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
+from utils.runtime.seed import get_rng_state, set_rng_state
+from utils.runtime.signals import Interrupted, StopSignals, signal_name
+from utils.scoring.scaler import Scaler
+
+if TYPE_CHECKING:
+    from agents.base import BaseAgent
+
+logger = logging.getLogger("anomaly")
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What an epoch gave: its 0-based index, mean losses, the learning rate it ran at, its wall time,
+    and whether it improved the best validation loss."""
+
+    epoch: int
+    train: dict[str, float]
+    val: dict[str, float]
+    lr: float
+    seconds: float
+    improved: bool
+
+
+class Hook:
+    """Base class: every method is a no-op."""
+
+    def before_train(self, agent: BaseAgent) -> None: ...
+
+    def before_epoch(self, agent: BaseAgent, epoch: int) -> None: ...
+
+    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None: ...
+
+    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None: ...
+
+    def after_train(self, agent: BaseAgent) -> None: ...
+
+
+class EarlyStopping(Hook):
+    """Sets ``state.stopped_early`` once ``bad_epochs`` exceeds ``patience`` (None: never)."""
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+
+    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+        state = agent.state
+        state.stopped_early = self.patience is not None and state.bad_epochs > self.patience
+        if state.stopped_early:
+            logger.info("Early stopping: no improvement for %d epochs", state.bad_epochs)
+
+
+class TensorBoardLogger(Hook):
+    """Scalars at the global step: ``step/<loss>`` every ``every`` steps; ``epoch/*`` (train, val, their
+    components, learning rate, seconds, epoch number) at the step that ends the epoch, so a resume's
+    ``purge_step`` drops an interrupted run's orphaned epoch points as it drops its step points."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+        step = agent.state.global_step
+        if step % self.every == 0:
+            for key, value in logs.items():
+                agent.writer.add_scalar(f"step/{key}", value, step)
+
+    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+        step, writer = agent.state.global_step, agent.writer
+        for prefix, logs in (("train", end.train), ("val", end.val)):
+            for key, value in logs.items():
+                writer.add_scalar(f"epoch/{prefix if key == 'loss' else f'{prefix}_{key}'}", value, step)
+        writer.add_scalar("epoch/learning_rate", end.lr, step)
+        writer.add_scalar("epoch/seconds", end.seconds, step)
+        writer.add_scalar("epoch/epoch", end.epoch + 1, step)
+
+
+class Checkpointer(Hook):
+    """Writes ``checkpoints/last.pt`` (and ``best.pt``) atomically, in the background.
+
+    ``last.pt`` is due after an epoch once ``interval_s`` seconds passed since the last write (0:
+    every epoch), after the last epoch and at early stopping. When the best epoch is not written at
+    once, its weights and counters are snapshotted and go to ``best.pt`` with the next ``last.pt``.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.writer = CheckpointWriter()
+        self.last_save = time.monotonic()
+        self.best_snapshot: dict[str, Any] | None = None
+
+    def before_train(self, agent: BaseAgent) -> None:
+        self.last_save = time.monotonic()
+
+    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+        last_epoch = end.epoch + 1 == agent.config.trainer.epochs
+        if agent.state.stopped_early or last_epoch or time.monotonic() - self.last_save >= self.interval_s:
+            self.save(agent, best=end.improved)
+        elif end.improved and agent.dist.is_main:
+            state = agent.state
+            self.best_snapshot = {"model": clone_state(agent.model.state_dict()), "epoch": state.epoch,
+                                  "global_step": state.global_step, "best_val": state.best_val,
+                                  "best_epoch": state.best_epoch}
+
+    def after_train(self, agent: BaseAgent) -> None:
+        self.writer.close()  # the last checkpoint is on disk before training returns or raises
+
+    def save(self, agent: BaseAgent, best: bool = False) -> None:
+        """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
+        self.last_save = time.monotonic()
+        if not agent.dist.is_main:  # rank 0 alone writes
+            return
+        agent.writer.flush()  # events up to this checkpoint are on disk with it
+        files = [(agent.ckpt_dir / "last.pt", self.state_of(agent))]
+        snapshot, self.best_snapshot = (None if best else self.best_snapshot), None  # best: an older snapshot is stale
+        if best or snapshot is not None:
+            files.append((agent.ckpt_dir / "best.pt", self.state_of(agent, resumable=False) | (snapshot or {})))
+        self.writer.save(files)
+
+    def wait(self) -> None:
+        """Block until the queued writes are on disk (re-raising their error)."""
+        self.writer.wait()
+
+    @staticmethod
+    def state_of(agent: BaseAgent, resumable: bool = True) -> dict[str, Any]:
+        """``last.pt``: everything to continue exactly; without ``resumable``, what ``best.pt`` holds
+        (weights and what scoring needs, no optimizer, scheduler or RNG states)."""
+        state = {"model": agent.model.state_dict(), **agent.state.state_dict(),
+                 "model_inputs": dict(agent.model_inputs), "feature_names": list(agent.data.feature_names),
+                 "window_length": agent.model_inputs["time_steps"], "scaler": agent.scaler.state_dict(),
+                 "scoring": {}, "config": json.loads(json.dumps(agent.config))}
+        if resumable:
+            state.update(optimizer=agent.optimizer.state_dict(), rng=get_rng_state(),
+                         scheduler=agent.scheduler.state_dict() if agent.scheduler is not None else None)
+        return state
+
+    @staticmethod
+    def restore(agent: BaseAgent, ckpt: dict[str, Any], source: Path) -> None:
+        """Load a ``last.pt`` written from :meth:`state_of` into the agent (mid-epoch state optional).
+
+        Raises:
+            CheckpointError: fields missing or of the wrong type, or weights of another model.
+        """
+        missing = [key for key in (*TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
+        if missing:
+            raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
+        agent.state.load_state_dict(ckpt, str(source))
+        load_model_state(agent.model, ckpt["model"], source)
+        agent.optimizer.load_state_dict(ckpt["optimizer"])
+        if agent.scheduler is not None and ckpt.get("scheduler"):
+            agent.scheduler.load_state_dict(ckpt["scheduler"])
+        agent.scaler = Scaler.from_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+
+
+def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) -> Any:
+    """The run's TensorBoard writer (a no-op one on ranks other than 0).
+
+    ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread
+    (which checksums each event in pure Python); ``flush_secs=5``: TensorBoard sees new points soon.
+    """
+    if not is_main:
+        return NullWriter()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "summaries"), purge_step=purge_step, max_queue=1000, flush_secs=5)
+
+
+class ProgressBar(Hook):
+    """One tqdm bar over every step of the run (its ETA is the run's); the loss every ``every`` steps."""
+
+    def __init__(self, enabled: bool, every: int) -> None:
+        self.enabled, self.every = enabled, every
+        self.bar = tqdm(disable=True)
+
+    def before_train(self, agent: BaseAgent) -> None:
+        state = agent.state
+        steps = len(agent.epoch_batches(state.epoch))
+        self.bar = tqdm(total=agent.config.trainer.epochs * steps, initial=state.epoch * steps + state.batch_in_epoch,
+                        unit="step", leave=False, disable=None if self.enabled else True, dynamic_ncols=True)
+
+    def before_epoch(self, agent: BaseAgent, epoch: int) -> None:
+        self.bar.set_description(f"epoch {epoch + 1}/{agent.config.trainer.epochs}", refresh=False)
+
+    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+        self.bar.update()
+        if agent.state.global_step % self.every == 0:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)  # drawn at tqdm's own pace
+
+    def after_train(self, agent: BaseAgent) -> None:
+        self.bar.close()
+
+
+class StopOnSignal(Hook):
+    """SIGINT/SIGTERM: the first finishes the batch, saves ``last.pt`` mid-epoch and raises
+    :class:`utils.runtime.signals.Interrupted`; a second stops at once (see that module)."""
+
+    def __init__(self, checkpointer: Checkpointer) -> None:
+        self.checkpointer = checkpointer
+        self.signals: StopSignals | None = None
+
+    def before_train(self, agent: BaseAgent) -> None:
+        self.signals = StopSignals(agent.ckpt_dir / "last.pt").__enter__()
+
+    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+        if self.signals is not None and self.signals.requested:
+            state = agent.state
+            self.stop(agent, f"in epoch {state.epoch + 1} after batch {state.batch_in_epoch}/"
+                             f"{len(agent.epoch_batches(state.epoch))}")
+
+    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+        if self.signals is not None and self.signals.requested:  # arrived during validation
+            self.stop(agent, f"after epoch {end.epoch + 1}")
+
+    def after_train(self, agent: BaseAgent) -> None:
+        if self.signals is not None:
+            self.signals.__exit__(None, None, None)
+            self.signals = None
+
+    def stop(self, agent: BaseAgent, where: str) -> None:
+        """Save the current state to last.pt, wait until it is on disk and raise Interrupted."""
+        self.checkpointer.save(agent)
+        self.checkpointer.wait()
+        signum = self.signals.signum
+        raise Interrupted(signum, f"{signal_name(signum)} received: stopped {where} (step "
+                                  f"{agent.state.global_step}); saved {agent.ckpt_dir / 'last.pt'}", saved=True)

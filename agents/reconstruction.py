@@ -1,0 +1,34 @@
+"""The generic reconstruction agent: trains any model that keeps the contract of
+:class:`graphs.models.base.ReconstructionModel` and scores it with a :class:`agents.detector.Detector`.
+
+Registered as ``reconstruction``; ``vae`` and ``rnn_autoencoder`` (the agents of earlier
+versions) are aliases, so existing configs keep working. What used to differ between them is
+now an option of the model (its training outputs, latent space and default scores), of the loss
+and of ``evaluation.scores``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agents.base import BaseAgent
+from agents.detector import Detector
+from utils.core.registry import register_agent
+
+
+@register_agent("rnn_autoencoder")
+@register_agent("vae")
+@register_agent("reconstruction")
+class ReconstructionAgent(BaseAgent):
+    """Trains on normal windows (N, T, F), then scores the test split with the best epoch's detector."""
+
+    def detector(self) -> Detector:
+        """A detector around the current model and scaler (statistics and thresholds not fitted yet)."""
+        evaluation = self.config.evaluation
+        return Detector(self.model, self.scaler, evaluation.scores, self.model_inputs["time_steps"],
+                        list(self.data.feature_names), batch_size=evaluation.batch_size, config=self.config)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Fit the detector on the normals with the best weights, score the test split, write ``out/``."""
+        from agents.evaluation import evaluate_run
+
+        return evaluate_run(self)

@@ -1,0 +1,91 @@
+"""The training state of a run: counters, loss history and early-stopping bookkeeping."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from utils.core.errors import CheckpointError
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in ``last.pt`` (top-level keys) and restored exactly on resume.
+
+    Attributes:
+        epoch: epochs finished.
+        global_step: optimizer steps taken.
+        best_val: lowest validation loss so far; ``best_epoch``: its epoch (1-based).
+        bad_epochs: epochs since the last improvement; ``stopped_early``: patience ran out.
+        history: per-epoch values: ``train``, ``val``, their components, ``lr``.
+        batch_in_epoch: batches of the current epoch done (non-zero only in a mid-epoch checkpoint).
+        epoch_totals: sample-weighted loss sums of the current epoch so far (mid-epoch only).
+    """
+
+    epoch: int = 0
+    global_step: int = 0
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+    batch_in_epoch: int = 0
+    epoch_totals: dict[str, float] = field(default_factory=dict)
+
+    OPTIONAL = ("batch_in_epoch", "epoch_totals")  # absent from checkpoints written at an epoch's end
+
+    def record_epoch(self, train: dict[str, float], val: dict[str, float], lr: float) -> None:
+        """Append an epoch to the history: ``train``/``val`` (loss) and ``train_<key>``/``val_<key>``, ``lr``."""
+        for prefix, logs in (("train", train), ("val", val)):
+            for key, value in logs.items():
+                self.history.setdefault(prefix if key == "loss" else f"{prefix}_{key}", []).append(value)
+        self.history.setdefault("lr", []).append(lr)
+
+    def update_best(self, val_loss: float, min_delta: float, epoch: int) -> bool:
+        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by more than ``min_delta``."""
+        improved = val_loss < self.best_val - min_delta
+        if improved:
+            self.best_val, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    @classmethod
+    def required_keys(cls) -> list[str]:
+        """The fields every training checkpoint holds."""
+        return [f.name for f in fields(cls) if f.name not in cls.OPTIONAL]
+
+    def state_dict(self) -> dict[str, Any]:
+        """A plain dict (numbers, lists, dicts) to store in a checkpoint."""
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any], source: str) -> None:
+        """Restore from a checkpoint dict, checking every field's type.
+
+        Raises:
+            CheckpointError: a field missing (other than the mid-epoch ones) or of the wrong type.
+        """
+        for f in fields(self):
+            if f.name not in state:
+                if f.name in self.OPTIONAL:
+                    setattr(self, f.name, type(getattr(TrainState(), f.name))())
+                    continue
+                raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {f.name})")
+            setattr(self, f.name, _checked(f.name, state[f.name], getattr(TrainState(), f.name), source))
+        self.epoch_totals = {key: float(value) for key, value in self.epoch_totals.items()}
+
+
+def _checked(name: str, value: Any, default: Any, source: str) -> Any:
+    """``value`` if it has the type of ``default`` (ints for ints, numbers for floats, dicts for dicts)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, dict)
+    if not ok:
+        raise CheckpointError(f"{source}: field {name!r} holds {value!r} ({type(value).__name__}); expected "
+                              f"{'a non-negative integer' if type(default) is int else type(default).__name__}")
+    return float(value) if isinstance(default, float) else value

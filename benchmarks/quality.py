@@ -1,0 +1,274 @@
+"""What the quality benchmarks share: train configs, fit the baselines on the same split, write results.
+
+``converter_benchmark.py`` and ``ecg5000_benchmark.py`` run every config of their
+data set (``--configs``, default: every ``configs/*.json`` with that ``data.name``)
+over seeds. Each run goes through the command-line entry only
+(``python main.py CONFIG --set ...``, a fresh process: ``benchmarks`` ranks below
+``main`` and does not import it) and is read back from its run folder (``out/metrics.json``, ``out/scores.csv``): every score of the run is a
+method, labelled ``<config stem>: <score>``. The baselines of
+:mod:`utils.scoring.baselines` are fitted on the same split (the dataset registry
+with the run's seed and data section), scaled with the run's ``evaluation.scaler``
+fitted on the training normals, thresholded at the run's
+``evaluation.threshold_percentile`` of their validation-normal scores and
+evaluated with :func:`utils.scoring.metrics.evaluate_scores`; the kinds of the
+run's test windows (``out/scores.csv``) must equal theirs. Configs that resolve to
+the same data, seed, scaler and percentile share one set of baseline rows; when
+they differ, each set is labelled with its first config (``... [lstm_ecg5000]``).
+
+Overrides: ``--set SECTION.KEY=VALUE`` applies to every config (a key that some
+config's model does not take is an error naming that config), ``--set-for STEM
+SECTION.KEY=VALUE`` to the config ``configs/STEM.json`` only. The benchmark sets
+``seed``, ``exp_name``, ``experiments_dir``, ``trainer.progress_bar`` and
+``evaluation.make_plots`` itself. Every (run, method) row is printed as soon as it
+is measured; the tables of mean ± std over seeds (:mod:`benchmarks.quality_tables`) follow.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmarks.quality_tables import print_row, summarise
+from utils.scoring.baselines import BASELINE_NAMES, DISPLAY_NAMES
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS_DIR = REPO_ROOT / "configs"
+Job = tuple[str, int, list[str]]  # (tag printed before its rows, seed, extra overrides)
+
+
+def configs_for(data_name: str, folder: Path = CONFIGS_DIR) -> list[Path]:
+    """Every ``folder/*.json`` whose ``data.name`` is ``data_name``, sorted by name.
+
+    Raises:
+        ValueError: A file there is not a JSON object (named, rather than left out unseen).
+    """
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")).get("data", {})
+        except (ValueError, AttributeError) as err:
+            raise ValueError(f"{path}: not a JSON config ({err})") from None
+        if isinstance(data, dict) and data.get("name") == data_name:
+            found.append(path)
+    return found
+
+
+def add_common_args(parser: argparse.ArgumentParser, data_name: str) -> None:
+    """Options both benchmarks take (configs, seeds, overrides, baselines, output)."""
+    parser.add_argument("--configs", nargs="+", type=Path, default=None, metavar="FILE",
+                        help=f"configs to benchmark (default: every configs/*.json with data.name {data_name!r})")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (default %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="config override for every config, repeatable")
+    parser.add_argument("--set-for", dest="set_for", nargs=2, action="append", default=[],
+                        metavar=("STEM", "SECTION.KEY=VALUE"),
+                        help="override for configs/STEM.json only, repeatable (e.g. --set-for vae_converter "
+                        "model.hidden_sizes=[32])")
+    parser.add_argument("--baselines", nargs="+", default=list(BASELINE_NAMES), choices=BASELINE_NAMES,
+                        help="baselines to fit (default: all)")
+    parser.add_argument("--experiments-dir", default=None,
+                        help="keep the run folders here (default: a temporary folder, deleted at the end)")
+    parser.add_argument("--out", default=None, metavar="FILE", help="also write all results as JSON")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP_NUM_THREADS of each run (default 1: small models on a shared CPU run much "
+                        "faster without oversubscribed threads; 0 keeps the environment's)")
+    parser.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
+    parser.set_defaults(default_overrides=[])  # a benchmark's own overrides, applied before --set
+
+
+def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace, data_name: str,
+                      default_seeds: int = 5) -> None:
+    """Resolve ``--configs`` and ``--seeds`` and check the common options (``parser.error`` on a mistake)."""
+    args.seeds = default_seeds if args.seeds is None else args.seeds
+    try:
+        args.configs = [Path(c) for c in args.configs] if args.configs else configs_for(data_name)
+    except ValueError as err:
+        parser.error(str(err))
+    if not args.configs:
+        parser.error(f"no config with data.name {data_name!r} in {CONFIGS_DIR}")
+    stems = [c.stem for c in args.configs]
+    missing = [str(c) for c in args.configs if not c.is_file()]
+    if missing or len(set(stems)) < len(stems):
+        parser.error(f"configs not found: {missing}" if missing else f"two configs share a name: {stems}")
+    unknown = sorted({stem for stem, _ in args.set_for} - set(stems))
+    if unknown:
+        parser.error(f"--set-for names {unknown}, not among the configs {stems}")
+    if args.seeds < 1 or args.first_seed < 0 or args.threads < 0:
+        parser.error("--seeds must be >= 1, --first-seed and --threads >= 0")
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+
+
+def overrides_for(args: argparse.Namespace, config: Path, extra: list[str], seed: int) -> list[str]:
+    """Overrides of one run: the benchmark's defaults, ``--set``, ``--set-for``, then ``extra`` and the seed."""
+    own = [item for stem, item in args.set_for if stem == config.stem]
+    return [*args.default_overrides, *args.overrides, *own, *extra, f"seed={seed}",
+            "trainer.progress_bar=false", "evaluation.make_plots=false"]
+
+
+def load_run_config(config: Path, overrides: list[str]) -> Any:
+    """The resolved config of one run; a ConfigError names the config and how to aim an override."""
+    import agents  # noqa: F401  (fills the registries)
+    from utils.core.config import load_config
+    from utils.core.errors import ConfigError
+
+    try:
+        return load_config(config, overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{err}\n(--set applies to every config; give a key for {config.stem} alone with "
+                          f"--set-for {config.stem} SECTION.KEY=VALUE)") from None
+
+
+def train_config(config: Path, overrides: list[str], run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Train one config with ``python main.py CONFIG --set ...`` into ``run_dir``.
+
+    A fresh process per run, in this working directory (relative data paths mean
+    the same to the run and to the baselines): the command line is the public
+    entry, and each run's wall time (start-up included) is what a user waits
+    for. ``--threads`` becomes its ``OMP_NUM_THREADS``; its console output is
+    shown with ``--verbose`` only.
+
+    Returns:
+        ``{"metrics": out/metrics.json, "kinds": the kind column of out/scores.csv, "seconds": wall time}``.
+
+    Raises:
+        UserError: The run exited 2 (its message); KeyboardInterrupt: it was stopped (130, 143);
+        RuntimeError: any other failure, with the end of its output.
+    """
+    from utils.core.errors import UserError
+
+    cmd = [sys.executable, str(REPO_ROOT / "main.py"), str(config)]
+    for item in [*overrides, f"experiments_dir={run_dir.parent}", f"exp_name={run_dir.name}"]:
+        cmd += ["--set", item]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
+    pipe = None if args.verbose else subprocess.PIPE
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=pipe, stderr=pipe, text=True, check=False)
+    seconds = time.perf_counter() - start
+    said = (proc.stderr or "").strip() or "(its output is above)"
+    if proc.returncode == 2:
+        raise UserError(f"{config.stem}: {said.removeprefix('error: ')}")
+    if proc.returncode in (130, 143):
+        raise KeyboardInterrupt(f"{config.stem}: stopped ({said})")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{config.stem}: main.py exited {proc.returncode}:\n{said[-4000:]}")
+    metrics = json.loads((run_dir / "out" / "metrics.json").read_text(encoding="utf-8"))
+    with open(run_dir / "out" / "scores.csv", newline="", encoding="utf-8") as handle:
+        kinds = [row["kind"] for row in csv.DictReader(handle)]
+    return {"metrics": metrics, "kinds": kinds, "seconds": seconds}
+
+
+def evaluate_baselines(cfg: Any, names: list[str]) -> dict[str, Any]:
+    """Fit the baselines on the split of a resolved config and evaluate them on its test windows."""
+    from utils.core.registry import DATASETS
+    from utils.scoring.baselines import fit_baselines, score_baselines
+    from utils.scoring.metrics import evaluate_scores
+    from utils.scoring.scaler import Scaler
+    from utils.scoring.thresholds import percentile_threshold
+
+    start = time.perf_counter()
+    splits = DATASETS.get(cfg.data.name)(seed=cfg.seed, **{k: v for k, v in cfg.data.items() if k != "name"})
+    scaler = Scaler(cfg.evaluation.scaler).fit(splits.train.x)
+    fitted = fit_baselines(scaler.transform(splits.train.x), names, seed=cfg.seed)
+    val = score_baselines(fitted, scaler.transform(splits.val.x))
+    test = score_baselines(fitted, scaler.transform(splits.test.x))
+    thresholds = {n: percentile_threshold(s, cfg.evaluation.threshold_percentile) for n, s in val.items()}
+    results = evaluate_scores(splits.test.y, splits.test.kind, test, thresholds)
+    return {"results": results, "kinds": [str(k) for k in splits.test.kind],
+            "seconds": time.perf_counter() - start}
+
+
+def _setting(cfg: Any) -> str:
+    """What the baselines depend on: data section, seed, scaler and threshold percentile."""
+    return json.dumps({"data": cfg.data, "seed": cfg.seed, "scaler": cfg.evaluation.scaler,
+                       "percentile": cfg.evaluation.threshold_percentile}, sort_keys=True, default=str)
+
+
+def measure(args: argparse.Namespace, tag: str, seed: int, extra: list[str], exp_dir: Path) -> dict[str, Any]:
+    """Train every config, then fit the baselines, for one seed (and ``extra`` overrides).
+
+    Returns:
+        ``{"tag", "seed", "methods": {label: summary}, "runs": {stem: {"seconds", "epochs", "best_epoch",
+        "splits", "percentile"}}}``.
+
+    Raises:
+        RuntimeError: A run's test windows (kinds, in order) are not the baselines'.
+    """
+    cfgs = {c: load_run_config(c, overrides_for(args, c, extra, seed)) for c in args.configs}
+    out: dict[str, Any] = {"tag": tag, "seed": seed, "methods": {}, "runs": {}}
+    kinds: dict[str, list[str]] = {}
+    for config in cfgs:
+        folder = exp_dir / re.sub(r"[^A-Za-z0-9.]+", "_", f"{tag} {config.stem}")
+        run = train_config(config, overrides_for(args, config, extra, seed), folder, args)
+        metrics, kinds[config.stem] = run["metrics"], run["kinds"]
+        out["runs"][config.stem] = {"seconds": run["seconds"], "epochs": metrics["training"]["epoch"],
+                                    "best_epoch": metrics["training"]["best_epoch"], "splits": metrics["splits"],
+                                    "percentile": metrics["threshold"]["percentile"]}
+        for score, result in metrics["scores"].items():
+            label = f"{config.stem}: {score}"
+            out["methods"][label] = summarise(result)
+            print_row(tag, label, out["methods"][label],
+                      f"run {run['seconds']:.1f} s, epochs {metrics['training']['epoch']}")
+    settings: dict[str, list[Path]] = {}
+    for config, cfg in cfgs.items():
+        settings.setdefault(_setting(cfg), []).append(config)
+    for key, same in settings.items():
+        base = evaluate_baselines(cfgs[same[0]], args.baselines)
+        for config in same:
+            if kinds[config.stem] != base["kinds"]:
+                raise RuntimeError(f"{tag} {config.stem}: the run's test split (kinds in out/scores.csv) differs "
+                                   "from the baselines'")
+        suffix = f" [{same[0].stem}]" if len(settings) > 1 else ""
+        for name, result in base["results"].items():
+            label = DISPLAY_NAMES[name] + suffix
+            out["methods"][label] = summarise(result)
+            print_row(tag, label, out["methods"][label], f"all baselines {base['seconds']:.1f} s")
+    return out
+
+
+def run_jobs(args: argparse.Namespace, jobs: list[Job], prefix: str) -> list[dict[str, Any]]:
+    """:func:`measure` every job in a run folder (temporary unless ``--experiments-dir``)."""
+    exp_dir = Path(args.experiments_dir).resolve() if args.experiments_dir else Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return [measure(args, tag, seed, extra, exp_dir) for tag, seed, extra in jobs]
+    finally:
+        if args.experiments_dir is None:
+            shutil.rmtree(exp_dir, ignore_errors=True)
+
+
+def write_results(path: str | None, results: dict[str, Any]) -> None:
+    """Write ``results`` as strict JSON to ``path`` (nothing when None)."""
+    if path is None:
+        return
+    from utils.scoring.metrics import to_jsonable
+
+    Path(path).write_text(json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"Results written to {path}")
+
+
+def options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """What a benchmark ran with, for the head of its JSON results."""
+    return {"configs": [str(c) for c in args.configs], "overrides": [*args.default_overrides, *args.overrides],
+            "set_for": args.set_for, "seeds": args.seed_list, "baselines": args.baselines}
+
+
+def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
+    """Run a benchmark and write its results to ``--out``; a user's mistake (config, data) prints one line
+    and returns 2."""
+    from utils.core.errors import UserError
+
+    try:
+        write_results(args.out, run(args))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

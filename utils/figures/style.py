@@ -1,0 +1,159 @@
+"""Shared look of every figure: colours, saving, and the input checks the plots share.
+
+The bottom module of :mod:`utils.figures`: :mod:`~utils.figures.data` and
+:mod:`~utils.figures.evaluation` import from here, never the other way round.
+Colours are consistent across figures: ``normal`` is always :data:`NORMAL_COLOR`
+and each anomaly kind gets its colour from :func:`kind_colors`.
+
+The helpers without a leading underscore below :func:`save_figure`
+(:func:`as_windows`, :func:`as_kinds`, ...) are for the plot modules of this
+package; :mod:`utils.figures` does not re-export them.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+NORMAL_KIND = "normal"
+NORMAL_COLOR = "#4c72b0"  # blue: normal samples in every figure
+ANOMALY_PALETTE = ("#dd8452", "#c44e52", "#55a868", "#937860", "#d45087",
+                   "#a89a2c", "#8c4bbf", "#7f7f7f", "#17a2b8", "#e5ae38")
+SERIES_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+                 "#e6ab02", "#a6761d", "#666666")  # features, scores, loss terms
+REFERENCE_COLOR = "#555555"  # chance diagonal, base-rate line, notes
+SAVE_DPI = 110
+
+__all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "REFERENCE_COLOR",
+           "SAVE_DPI", "kind_colors", "save_figure"]
+
+
+def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
+    """Map each sample kind to a fixed hex colour.
+
+    ``"normal"`` is always :data:`NORMAL_COLOR`; anomaly kinds are sorted by name
+    and take the palette in that order, so the same set of kinds gets the same
+    colours in every figure.
+
+    Args:
+        kinds: Kind names (duplicates allowed, any order).
+
+    Returns:
+        ``{kind: "#rrggbb"}`` for every distinct kind.
+    """
+    names = {str(k) for k in kinds}
+    colors = {NORMAL_KIND: NORMAL_COLOR} if NORMAL_KIND in names else {}
+    anomalies = sorted(names - {NORMAL_KIND})
+    palette = list(ANOMALY_PALETTE)
+    if len(anomalies) > len(palette):  # many classes: evenly spaced hues
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+        cmap = colormaps["turbo"]
+        palette = [to_hex(cmap(0.05 + 0.9 * i / (len(anomalies) - 1))) for i in range(len(anomalies))]
+    colors.update(zip(anomalies, palette))
+    return colors
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as a PNG at :data:`SAVE_DPI` dpi, atomically.
+
+    The image goes to a temporary file in the same folder, then replaces ``path``
+    with :func:`os.replace`, so a reader never sees a half-written file.
+
+    Args:
+        fig: The figure to write.
+        path: Destination ``.png`` file; missing parent folders are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=SAVE_DPI, facecolor="white")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is not a secret
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
+    """The kinds as a flat array of strings, checked to have one entry per sample.
+
+    Args:
+        kind: Kind of each sample.
+        n: Number of samples.
+
+    Returns:
+        Array of shape (n,) and string dtype.
+
+    Raises:
+        ValueError: ``kind`` does not have ``n`` entries.
+    """
+    kind = np.asarray(kind).astype(str).ravel()
+    if len(kind) != n:
+        raise ValueError(f"kind has {len(kind)} entries but there are {n} samples")
+    return kind
+
+
+def ordered_kinds(kind: np.ndarray) -> list[str]:
+    """Distinct kinds: ``normal`` first, then anomaly kinds sorted by name."""
+    names = set(kind.tolist())
+    return ([NORMAL_KIND] if NORMAL_KIND in names else []) + sorted(names - {NORMAL_KIND})
+
+
+def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
+    """Windows as a float array (N, T, F); (N, T) is read as one feature.
+
+    Args:
+        x: Windows, shape (N, T, F) or (N, T).
+        name: Argument name used in the error message.
+
+    Returns:
+        Array of shape (N, T, F).
+
+    Raises:
+        ValueError: ``x`` has neither 2 nor 3 dimensions.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2:  # (N, T): one feature
+        x = x[:, :, None]
+    if x.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, T, F) or (N, T), got {x.shape}")
+    return x
+
+
+def feature_labels(feature_names: Sequence[str] | None, f: int) -> list[str]:
+    """The F feature names, or ``feature 0``, ``feature 1``, ... when none are given.
+
+    Raises:
+        ValueError: The number of names is not ``f``.
+    """
+    names = list(feature_names) if feature_names else [f"feature {i}" for i in range(f)]
+    if len(names) != f:
+        raise ValueError(f"{len(names)} feature names given for {f} features")
+    return names
+
+
+def axes_legend(ax: Axes, **kwargs: Any) -> None:
+    """A small, slightly transparent legend in ``ax`` (``kwargs`` go to ``ax.legend``)."""
+    ax.legend(fontsize=8, framealpha=0.85, **kwargs)
+
+
+def figure_legend(fig: Figure, handles: list[Line2D]) -> None:
+    """One legend for all panels, below them (never over the data)."""
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
+               fontsize=9, frameon=False)
+
+
+def wrap_title(title: str, width_in: float) -> str:
+    """Break a long title into lines that fit a figure ``width_in`` inches wide."""
+    return textwrap.fill(title, width=max(24, int(width_in * 8.5)))
