@@ -1,0 +1,102 @@
+"""1-D convolutional autoencoder over time: strided Conv1d encoder, linear bottleneck, mirrored decoder."""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from torch import Tensor, nn
+
+from graphs.models.base import ReconstructionModel
+from utils.core.registry import register_model
+from utils.core.types import PositiveInt
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+@register_model("conv_ae")
+class ConvAutoencoder(ReconstructionModel):
+    """Convolutional autoencoder: the sensors are the channels, convolutions run along time.
+
+    Encoder: per width ``c`` of ``channels``, ``Conv1d(kernel_size, stride, padding=kernel_size // 2)``,
+    an optional ``GroupNorm`` and the activation; the last feature map (B, C, L) is flattened and
+    mapped linearly to ``z`` (B, D). Decoder: ``Linear(z)`` back to (B, C, L), one
+    ``ConvTranspose1d`` block per encoder block in reverse order (the last one back to
+    ``channels[0]`` at length T), then a stride-1 ``Conv1d`` head to F channels and the output
+    activation. The lengths of the encoder stages are computed in ``__init__`` for the fixed ``T``
+    and each transposed convolution gets the ``output_padding`` that gives its stage's length back
+    exactly, so any ``T >= 1`` (odd ones included) is reconstructed with exactly T steps; there is
+    no shape-dependent control flow, so the model traces and exports with a free batch axis.
+    No BatchNorm: the eval output does not depend on batch statistics.
+
+    Args:
+        time_steps: window length T.
+        n_features: number of sensors F.
+        channels: encoder widths, one strided block each; the decoder mirrors them.
+        kernel_size: temporal kernel of every convolution.
+        stride: downsampling factor of every encoder block (T shrinks by about ``stride ** len(channels)``).
+        latent_dim: size D of the bottleneck ``z``.
+        activation: "relu" or "gelu".
+        norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution, "none" otherwise.
+        output_activation: "sigmoid" for inputs scaled to [0, 1], "none" otherwise.
+
+    Shapes: ``forward`` (B, T, F) -> (B, T, F); ``encode`` (B, T, F) -> (B, D).
+    Latent space: the bottleneck ``z`` (:meth:`encode`).
+    """
+
+    default_scores = ("reconstruction", "error_gaussian", "latent_mahalanobis")
+
+    def __init__(
+        self,
+        time_steps: int,
+        n_features: int,
+        channels: list[PositiveInt] = [32, 64],  # noqa: B006 (read-only default)
+        kernel_size: PositiveInt = 5,
+        stride: PositiveInt = 2,
+        latent_dim: PositiveInt = 16,
+        activation: Literal["relu", "gelu"] = "relu",
+        norm: Literal["none", "group"] = "none",
+        output_activation: Literal["sigmoid", "none"] = "none",
+    ) -> None:
+        super().__init__(time_steps, n_features)
+        pad = kernel_size // 2
+        widths = [n_features, *channels]
+        lengths = [time_steps]  # length after each encoder stage
+        for _ in channels:
+            lengths.append((lengths[-1] + 2 * pad - kernel_size) // stride + 1)
+        act = _ACTIVATIONS[activation]
+
+        def block(conv: nn.Module, width: int) -> list[nn.Module]:
+            groupnorm = [nn.GroupNorm(math.gcd(8, width), width)] if norm == "group" else []
+            return [conv, *groupnorm, act()]
+
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            encoder += block(nn.Conv1d(c_in, c_out, kernel_size, stride, pad), c_out)
+        self.encoder = nn.Sequential(*encoder)
+        self.code_shape = (widths[-1], lengths[-1])
+        self.to_latent = nn.Linear(widths[-1] * lengths[-1], latent_dim)
+        self.from_latent = nn.Linear(latent_dim, widths[-1] * lengths[-1])
+        decoder: list[nn.Module] = [act()]
+        dec_widths = [*reversed(channels), channels[0]] if channels else []
+        for i, (c_in, c_out) in enumerate(zip(dec_widths[:-1], dec_widths[1:])):
+            l_in, l_out = lengths[-1 - i], lengths[-2 - i]
+            extra = l_out - ((l_in - 1) * stride - 2 * pad + kernel_size)  # in [0, stride - 1]
+            decoder += block(nn.ConvTranspose1d(c_in, c_out, kernel_size, stride, pad, output_padding=extra), c_out)
+        self.decoder = nn.Sequential(*decoder)
+        head_in = channels[0] if channels else n_features
+        self.head = nn.Conv1d(head_in, n_features, kernel_size, padding="same")
+        self.output = nn.Sigmoid() if output_activation == "sigmoid" else nn.Identity()
+
+    def encode(self, x: Tensor) -> Tensor:
+        """(B, T, F) -> the bottleneck z (B, D)."""
+        return self.to_latent(self.encoder(x.transpose(1, 2)).flatten(1))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(B, D) -> reconstruction (B, T, F)."""
+        h = self.decoder(self.from_latent(z).view(-1, *self.code_shape))
+        return self.output(self.head(h)).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction (B, T, F) of windows (B, T, F); the same in training and eval mode."""
+        return self.decode(self.encode(x))
+
