@@ -45,12 +45,13 @@ class TinyRuns:
         return self._done[model_name]
 
     def of_config(self, config: str, *overrides: str) -> Path:
-        """The run folder of ``configs/<config>`` with ``--set`` overrides (an exp_name is chosen)."""
+        """The run folder of ``configs/<config>`` with ``--set`` overrides (an exp_name is chosen unless given)."""
         key = "|".join((config, *overrides))
         if key not in self._done:
             from tests.helpers import run_main
 
-            name = f"run{len(self._done)}"
+            named = [item.split("=", 1)[1] for item in overrides if item.startswith("exp_name=")]
+            name = named[-1] if named else f"run{len(self._done)}"
             assert run_main(config, self.root, *overrides, f"exp_name={name}") == 0, f"run {key} failed"
             self._done[key] = self.root / name
         return self._done[key]

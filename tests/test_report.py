@@ -7,15 +7,13 @@ import re
 import pytest
 import torch
 
-from tests.helpers import FAST_VAE, run_main
+from tests.helpers import FAST_VAE
 from utils.figures.report import markdown_metrics_table, render_report, write_report
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    assert run_main("vae_converter.json", root, *FAST_VAE, "data.time_steps=25", "exp_name=rep") == 0
-    return root / "rep"
+def run_dir(tiny_runs):
+    return tiny_runs.of_config("vae_converter.json", *FAST_VAE, "data.time_steps=25", "exp_name=rep")
 
 
 

@@ -18,10 +18,8 @@ SCORES = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("exp")
-    assert run_main("vae_converter.json", root, *FAST_VAE, "exp_name=e2e", "trainer.log_every_n_steps=5") == 0
-    return root / "e2e"
+def finished_run(tiny_runs):
+    return tiny_runs.of_config("vae_converter.json", *FAST_VAE, "exp_name=e2e", "trainer.log_every_n_steps=5")
 
 
 def test_run_folder_is_complete(finished_run):
