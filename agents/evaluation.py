@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
+from agents.base import BaseAgent
 from agents.detector import Detector
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
@@ -24,14 +25,15 @@ from utils.runs.run_folder import write_json
 from utils.scoring.metrics import evaluate_scores, format_metrics_table, to_jsonable
 from utils.scoring.thresholds import best_f1_threshold, predict
 
-if TYPE_CHECKING:
-    from agents.reconstruction import ReconstructionAgent
-
 logger = logging.getLogger("anomaly")
 
 
-def evaluate_run(agent: ReconstructionAgent) -> dict[str, Any]:
+def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     """Score the test split with the best weights and write everything to ``out/``.
+
+    Args:
+        agent: the agent that trained (its data, scaler, state, writer and run folder).
+        detector: around ``agent.model`` and its scaler, not fitted yet.
 
     Returns:
         The metrics written to ``out/metrics.json``.
@@ -39,7 +41,6 @@ def evaluate_run(agent: ReconstructionAgent) -> dict[str, Any]:
     out_dir, best_path = agent.run_dir / "out", agent.ckpt_dir / "best.pt"
     best = load_checkpoint(best_path, map_location=agent.device)
     load_model_state(agent.model, best["model"], best_path)
-    detector = agent.detector()
     percentile = agent.config.evaluation.threshold_percentile
     detector.fit(agent.train_x, agent.val_x, percentile)
     test = agent.data.test
@@ -119,7 +120,7 @@ def flat_hparams(config: Any) -> dict[str, Any]:
     return flat
 
 
-def save_figures(agent: ReconstructionAgent, detector: Detector, test_x: torch.Tensor,
+def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor,
                  scores: dict[str, np.ndarray], results: dict[str, Any]) -> None:
     """The standard figures (plus the latent space for a model that has one), as PNG in out/ and in TensorBoard."""
     from utils import figures

@@ -1,8 +1,9 @@
 """Hooks around the training loop (as detectron2's hooks and Lightning's callbacks).
 
-:class:`agents.base.BaseAgent` calls, in list order, ``before_train``, ``before_epoch``,
+:class:`agents.base.Trainer` calls, in list order, ``before_train``, ``before_epoch``,
 ``after_step`` (after each optimizer step), ``after_epoch`` and ``after_train`` (always, also
-when training raises). Each hook does one thing and can be tested alone:
+when training raises), each with the agent (typed as the :class:`Trainer` protocol, so this module
+does not import the agent that imports it). Each hook does one thing and can be tested alone:
 
 * :class:`EarlyStopping`: stop when the validation loss has not improved for ``patience`` epochs;
 * :class:`TensorBoardLogger`: ``step/*`` every ``log_every_n_steps`` steps, ``epoch/*`` every epoch;
@@ -18,22 +19,39 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import torch
 from tqdm import tqdm
 
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
+from utils.runtime.distributed import DistInfo
 from utils.runtime.seed import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 from utils.scoring.scaler import Scaler
 
-if TYPE_CHECKING:
-    from agents.base import BaseAgent
-
 logger = logging.getLogger("anomaly")
+
+
+class Trainer(Protocol):
+    """What the hooks read and change of the agent that trains (:class:`agents.base.Trainer` is one)."""
+
+    config: Any
+    state: TrainState
+    dist: DistInfo
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Scaler
+    data: Any
+    model_inputs: dict[str, int]
+    writer: Any
+    ckpt_dir: Path
+
+    def epoch_batches(self, epoch: int) -> list[torch.Tensor]: ...
 
 
 @dataclass(frozen=True)
@@ -52,15 +70,15 @@ class EpochEnd:
 class Hook:
     """Base class: every method is a no-op."""
 
-    def before_train(self, agent: BaseAgent) -> None: ...
+    def before_train(self, agent: Trainer) -> None: ...
 
-    def before_epoch(self, agent: BaseAgent, epoch: int) -> None: ...
+    def before_epoch(self, agent: Trainer, epoch: int) -> None: ...
 
-    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None: ...
+    def after_step(self, agent: Trainer, logs: dict[str, float]) -> None: ...
 
-    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None: ...
+    def after_epoch(self, agent: Trainer, end: EpochEnd) -> None: ...
 
-    def after_train(self, agent: BaseAgent) -> None: ...
+    def after_train(self, agent: Trainer) -> None: ...
 
 
 class EarlyStopping(Hook):
@@ -69,7 +87,7 @@ class EarlyStopping(Hook):
     def __init__(self, patience: int | None) -> None:
         self.patience = patience
 
-    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+    def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
         state = agent.state
         state.stopped_early = self.patience is not None and state.bad_epochs > self.patience
         if state.stopped_early:
@@ -84,13 +102,13 @@ class TensorBoardLogger(Hook):
     def __init__(self, every: int) -> None:
         self.every = every
 
-    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+    def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
         step = agent.state.global_step
         if step % self.every == 0:
             for key, value in logs.items():
                 agent.writer.add_scalar(f"step/{key}", value, step)
 
-    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+    def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
         step, writer = agent.state.global_step, agent.writer
         for prefix, logs in (("train", end.train), ("val", end.val)):
             for key, value in logs.items():
@@ -114,10 +132,10 @@ class Checkpointer(Hook):
         self.last_save = time.monotonic()
         self.best_snapshot: dict[str, Any] | None = None
 
-    def before_train(self, agent: BaseAgent) -> None:
+    def before_train(self, agent: Trainer) -> None:
         self.last_save = time.monotonic()
 
-    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+    def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
         last_epoch = end.epoch + 1 == agent.config.trainer.epochs
         if agent.state.stopped_early or last_epoch or time.monotonic() - self.last_save >= self.interval_s:
             self.save(agent, best=end.improved)
@@ -127,10 +145,10 @@ class Checkpointer(Hook):
                                   "global_step": state.global_step, "best_val": state.best_val,
                                   "best_epoch": state.best_epoch}
 
-    def after_train(self, agent: BaseAgent) -> None:
+    def after_train(self, agent: Trainer) -> None:
         self.writer.close()  # the last checkpoint is on disk before training returns or raises
 
-    def save(self, agent: BaseAgent, best: bool = False) -> None:
+    def save(self, agent: Trainer, best: bool = False) -> None:
         """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
         self.last_save = time.monotonic()
         if not agent.dist.is_main:  # rank 0 alone writes
@@ -147,7 +165,7 @@ class Checkpointer(Hook):
         self.writer.wait()
 
     @staticmethod
-    def state_of(agent: BaseAgent, resumable: bool = True) -> dict[str, Any]:
+    def state_of(agent: Trainer, resumable: bool = True) -> dict[str, Any]:
         """``last.pt``: everything to continue exactly; without ``resumable``, what ``best.pt`` holds
         (weights and what scoring needs, no optimizer, scheduler or RNG states)."""
         state = {"model": agent.model.state_dict(), **agent.state.state_dict(),
@@ -160,7 +178,7 @@ class Checkpointer(Hook):
         return state
 
     @staticmethod
-    def restore(agent: BaseAgent, ckpt: dict[str, Any], source: Path) -> None:
+    def restore(agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
         """Load a ``last.pt`` written from :meth:`state_of` into the agent (mid-epoch state optional).
 
         Raises:
@@ -198,21 +216,21 @@ class ProgressBar(Hook):
         self.enabled, self.every = enabled, every
         self.bar = tqdm(disable=True)
 
-    def before_train(self, agent: BaseAgent) -> None:
+    def before_train(self, agent: Trainer) -> None:
         state = agent.state
         steps = len(agent.epoch_batches(state.epoch))
         self.bar = tqdm(total=agent.config.trainer.epochs * steps, initial=state.epoch * steps + state.batch_in_epoch,
                         unit="step", leave=False, disable=None if self.enabled else True, dynamic_ncols=True)
 
-    def before_epoch(self, agent: BaseAgent, epoch: int) -> None:
+    def before_epoch(self, agent: Trainer, epoch: int) -> None:
         self.bar.set_description(f"epoch {epoch + 1}/{agent.config.trainer.epochs}", refresh=False)
 
-    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+    def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
         self.bar.update()
         if agent.state.global_step % self.every == 0:
             self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)  # drawn at tqdm's own pace
 
-    def after_train(self, agent: BaseAgent) -> None:
+    def after_train(self, agent: Trainer) -> None:
         self.bar.close()
 
 
@@ -224,25 +242,25 @@ class StopOnSignal(Hook):
         self.checkpointer = checkpointer
         self.signals: StopSignals | None = None
 
-    def before_train(self, agent: BaseAgent) -> None:
+    def before_train(self, agent: Trainer) -> None:
         self.signals = StopSignals(agent.ckpt_dir / "last.pt").__enter__()
 
-    def after_step(self, agent: BaseAgent, logs: dict[str, float]) -> None:
+    def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
         if self.signals is not None and self.signals.requested:
             state = agent.state
             self.stop(agent, f"in epoch {state.epoch + 1} after batch {state.batch_in_epoch}/"
                              f"{len(agent.epoch_batches(state.epoch))}")
 
-    def after_epoch(self, agent: BaseAgent, end: EpochEnd) -> None:
+    def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
         if self.signals is not None and self.signals.requested:  # arrived during validation
             self.stop(agent, f"after epoch {end.epoch + 1}")
 
-    def after_train(self, agent: BaseAgent) -> None:
+    def after_train(self, agent: Trainer) -> None:
         if self.signals is not None:
             self.signals.__exit__(None, None, None)
             self.signals = None
 
-    def stop(self, agent: BaseAgent, where: str) -> None:
+    def stop(self, agent: Trainer, where: str) -> None:
         """Save the current state to last.pt, wait until it is on disk and raise Interrupted."""
         self.checkpointer.save(agent)
         self.checkpointer.wait()

@@ -31,4 +31,4 @@ class ReconstructionAgent(BaseAgent):
         """Fit the detector on the normals with the best weights, score the test split, write ``out/``."""
         from agents.evaluation import evaluate_run
 
-        return evaluate_run(self)
+        return evaluate_run(self, self.detector())

@@ -48,7 +48,6 @@ class Import:
     target: str
     path: str  # relative to the repository root
     line: int
-    type_only: bool = False  # inside ``if TYPE_CHECKING:``: never runs, so it cannot close a cycle
 
     def where(self) -> str:
         return f"{self.path}:{self.line}: {self.importer} imports {self.target}"
@@ -92,10 +91,7 @@ def all_imports() -> tuple[Import, ...]:
     modules = project_modules()
     found: list[Import] = []
     for module, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
-                     for stmt in block.body for n in ast.walk(stmt)}
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -105,15 +101,8 @@ def all_imports() -> tuple[Import, ...]:
                 continue
             for target in dict.fromkeys(targets):
                 if _is_project(target):
-                    found.append(Import(module, target, _relative(path), node.lineno, id(node) in type_only))
+                    found.append(Import(module, target, _relative(path), node.lineno))
     return tuple(sorted(found, key=lambda i: (i.path, i.line, i.target)))
-
-
-def _is_type_checking_block(node: ast.AST) -> bool:
-    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
-    test = getattr(node, "test", None)
-    return isinstance(node, ast.If) and (getattr(test, "id", None) == "TYPE_CHECKING"
-                                         or getattr(test, "attr", None) == "TYPE_CHECKING")
 
 
 def _group(module: str, table: dict[str, object]) -> str | None:
@@ -253,7 +242,7 @@ def test_no_import_cycles():
     graph: dict[str, set[str]] = {m: set() for m in project_modules()}
     lines: dict[tuple[str, str], Import] = {}
     for i in all_imports():
-        if i.target in graph and i.target != i.importer and not i.type_only:
+        if i.target in graph and i.target != i.importer:
             graph[i.importer].add(i.target)
             lines.setdefault((i.importer, i.target), i)
     reach = {module: _reachable(graph, module) for module in graph}
