@@ -13,6 +13,7 @@ evaluation all go through it, so every model that keeps the contract of
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -53,8 +54,7 @@ class Detector:
                  config: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.scaler = scaler
-        self.score_names = list(scores)
-        self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in self.score_names}
+        self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
         self.window_length, self.feature_names = int(window_length), list(feature_names)
         self.statistics = statistics or {}
         self.thresholds = thresholds or {}
@@ -63,6 +63,11 @@ class Detector:
         kinds = [s.error_kind for s in self.scores.values() if s.error_kind]
         self.error_kind = kinds[0] if kinds else "mse"  # of the per-sensor contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
+
+    @property
+    def score_names(self) -> list[str]:
+        """The score names, in output order."""
+        return list(self.scores)
 
     @property
     def data_columns(self) -> dict[str, str | None]:
@@ -114,7 +119,7 @@ class Detector:
 
     def state_dict(self) -> dict[str, Any]:
         """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds."""
-        return {"scores": list(self.score_names), "statistics": self.statistics, "thresholds": dict(self.thresholds)}
+        return {"scores": self.score_names, "statistics": self.statistics, "thresholds": dict(self.thresholds)}
 
     # ----- fitting on normals -------------------------------------------------------
     @torch.inference_mode()
@@ -171,11 +176,9 @@ class Detector:
     @torch.inference_mode()
     def analyse(self, x: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows (N, T, F)."""
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.score_names}
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.scores}
         contrib = []
-        for idx in batch_indices(len(x), self.batch_size):
-            batch = x[idx.to(x.device)]
-            x_hat, z = self._forward(batch)
+        for batch, x_hat, z in self._passes(x):
             for name, s in self.scores.items():
                 parts[name].append(s.score(s.features(batch, x_hat, z), self.statistics.get(name, {})))
             contrib.append(contributions(batch, x_hat, self.error_kind))
@@ -194,18 +197,19 @@ class Detector:
         """Latent codes (N, D) of scaled windows (N, T, F); only for models with a latent space."""
         return torch.cat([self.model.encode(x[idx.to(x.device)]) for idx in batch_indices(len(x), self.batch_size)])
 
-    def _forward(self, batch: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.model(batch), (self.model.encode(batch) if self.needs_latent else None)
+    def _passes(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
+        """``(batch, reconstruction, latent code or None)`` per batch of scaled windows (N, T, F)."""
+        for idx in batch_indices(len(x), self.batch_size):
+            batch = x[idx.to(x.device)]
+            yield batch, self.model(batch), (self.model.encode(batch) if self.needs_latent else None)
 
+    @torch.inference_mode()
     def _features(self, x: Tensor, names: list[str]) -> dict[str, np.ndarray]:
         """Features (N, D) of the named scores over scaled windows (N, T, F), batch by batch."""
         parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-        with torch.inference_mode():
-            for idx in batch_indices(len(x), self.batch_size):
-                batch = x[idx.to(x.device)]
-                x_hat, z = self._forward(batch)
-                for name in names:
-                    parts[name].append(self.scores[name].features(batch, x_hat, z))
+        for batch, x_hat, z in self._passes(x):
+            for name in names:
+                parts[name].append(self.scores[name].features(batch, x_hat, z))
         return {name: np.concatenate(p) for name, p in parts.items()}
 
 

@@ -65,13 +65,15 @@ class TrainState:
         Raises:
             CheckpointError: a field missing (other than the mid-epoch ones) or of the wrong type.
         """
+        fresh = TrainState()
         for f in fields(self):
+            default = getattr(fresh, f.name)
             if f.name not in state:
-                if f.name in self.OPTIONAL:
-                    setattr(self, f.name, type(getattr(TrainState(), f.name))())
-                    continue
-                raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {f.name})")
-            setattr(self, f.name, _checked(f.name, state[f.name], getattr(TrainState(), f.name), source))
+                if f.name not in self.OPTIONAL:
+                    raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {f.name})")
+                setattr(self, f.name, default)
+                continue
+            setattr(self, f.name, _checked(f.name, state[f.name], default, source))
         self.epoch_totals = {key: float(value) for key, value in self.epoch_totals.items()}
 
 

@@ -50,7 +50,8 @@ def scoring(ctx: Any) -> list[Row]:
         rows.append(throughput_row(
             "3", f"scoring {res['n']:,} windows, {res['agent']}", "the model's reconstruction alone, same batches",
             res["n"], "windows/s", res["t_ours"], res["t_ref"],
-            note=f"Detector.analyse() (scores and per-sensor contributions): {', '.join(res['scores'])}; torch.inference_mode, batches of {res['batch']}"))
+            note=f"Detector.analyse() (scores and per-sensor contributions): {', '.join(res['scores'])}; "
+                 f"torch.inference_mode, batches of {res['batch']}"))
         rows.append(Row("3", f"scoring peak memory, {res['agent']}", res["mem_ours"], res["mem_ref"], "MiB",
                         res["mem_ours"] / max(res["mem_ref"], 1e-9),
                         ref_name="peak of the model's reconstruction alone (lower is better)",

@@ -54,3 +54,14 @@ def tiny_model_config(model_name: str, root: Path) -> Path:
     path = root / f"tiny_{model_name}.json"
     path.write_text(json.dumps(config))
     return path
+
+
+def run_test_split(run_dir: Path):
+    """The test split (raw windows, labels, kinds) of a finished run, rebuilt from its saved config and seed."""
+    import agents  # noqa: F401  (fills the registries)
+    from utils.core.config import load_config
+    from utils.core.registry import DATASETS
+
+    config = load_config(run_dir / "config.json")
+    params = {key: value for key, value in config.data.items() if key != "name"}
+    return DATASETS.get(config.data.name)(seed=config.seed, **params).test

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 import main

@@ -18,8 +18,9 @@ import agents  # noqa: F401  (fills the registries)
 import main
 from agents.detector import Detector
 from graphs.models.base import ReconstructionModel
-from utils.core.config import config_params, load_config
-from utils.core.registry import DATASETS, LOSSES, MODELS
+from utils.core.config import config_params, required_arguments
+from tests.helpers import run_test_split
+from utils.core.registry import LOSSES, MODELS
 
 T, F = 20, 3
 
@@ -32,10 +33,7 @@ def build(name: str) -> ReconstructionModel:
 def fitting_loss(model: ReconstructionModel):
     """The first registered loss that takes only what the model gives."""
     for name in LOSSES.names():
-        params = inspect.signature(LOSSES.get(name).forward).parameters
-        needed = {k for k, p in params.items() if p.default is inspect.Parameter.empty
-                  and k != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD}
-        if needed <= {*model.outputs, "x"}:
+        if required_arguments(LOSSES.get(name).forward) <= {*model.outputs, "x"}:
             return LOSSES.get(name)()
     raise AssertionError(f"no loss fits the outputs {model.outputs}")
 
@@ -84,13 +82,6 @@ def test_model_trains_one_step_and_reloads(name, tmp_path):
         assert torch.equal(clone(x), after)
 
 
-def run_test_windows(run_dir):
-    """The raw test windows of a finished run (its dataset rebuilt from the saved config and seed)."""
-    config = load_config(run_dir / "config.json")
-    params = {k: v for k, v in config.data.items() if k != "name"}
-    return DATASETS.get(config.data.name)(seed=config.seed, **params).test
-
-
 def read_table(path):
     return np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
 
@@ -104,7 +95,7 @@ def test_tiny_run_scores_again_alike(name, tiny_runs, tmp_path):
     names = config["evaluation"]["scores"]
     assert list(metrics["scores"]) == names
     own = read_table(run_dir / "out" / "scores.csv")
-    test = run_test_windows(run_dir)
+    test = run_test_split(run_dir)
     np.save(tmp_path / "w.npy", test.x)
     out = tmp_path / "scores.csv"
     argv = [str(run_dir / "config.json"), "--mode", "score", "--input", str(tmp_path / "w.npy"), "--output", str(out)]

@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-import torch
 
 from tests.helpers import FAST_VAE
 from utils.figures.report import markdown_metrics_table, render_report, write_report

@@ -1,7 +1,6 @@
 """python main.py CONFIG --mode score: a tiny real VAE run scores CSV and NPY files like the run itself."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -10,8 +9,8 @@ import torch
 import main
 from agents.detector import Detector
 from agents.score_files import score_file
-from datasets.converter import SENSORS, load_converter
-from tests.helpers import FAST_VAE, REPO_ROOT, run_main
+from datasets.converter import SENSORS
+from tests.helpers import FAST_VAE, REPO_ROOT, run_main, run_test_split
 
 CONFIG = str(REPO_ROOT / "configs" / "vae_converter.json")
 SCORES = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
@@ -25,9 +24,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("score")
     assert run_main("vae_converter.json", root, *FAST_VAE, f"data.time_steps={T}", "exp_name=s",
                     "evaluation.make_plots=false") == 0
-    config = json.loads((root / "s" / "config.json").read_text())
-    params = {k: v for k, v in config["data"].items() if k != "name"}
-    test = load_converter(seed=config["seed"], **params).test
+    test = run_test_split(root / "s")
     table = np.genfromtxt(root / "s" / "out" / "scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
     return {"root": root, "dir": root / "s", "x": test.x, "table": table,
             "argv": [CONFIG, "--set", f"experiments_dir={root}", "--set", "exp_name=s", "--mode", "score"]}

@@ -70,12 +70,10 @@ def test_best_checkpoint_reloads_to_the_same_scores(finished_run):
     import numpy as np
 
     from agents.detector import Detector
-    from datasets.converter import load_converter
+    from tests.helpers import run_test_split
 
     detector = Detector.load(finished_run / "checkpoints" / "best.pt", device="cpu")
-    config = json.loads((finished_run / "config.json").read_text())
-    params = {k: v for k, v in config["data"].items() if k != "name"}
-    scores = detector.score(load_converter(seed=config["seed"], **params).test.x)
+    scores = detector.score(run_test_split(finished_run).x)
     table = np.genfromtxt(finished_run / "out" / "scores.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
     for name in SCORES:
         np.testing.assert_allclose(scores[name], table[f"score_{name}"], rtol=1e-6)

@@ -203,14 +203,15 @@ def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
     """The loss takes only what the model gives (its ``outputs``, e.g. a VAE's mu and logvar, plus ``x``)."""
     model_name, loss_name = resolved["model"]["name"], resolved["loss"]["name"]
     given = set(getattr(MODELS.get(model_name), "outputs", ("x_hat",))) | {"x"}
-    needed = _required_arguments(LOSSES.get(loss_name).forward) - given
+    needed = required_arguments(LOSSES.get(loss_name).forward) - given
     if needed:
-        fitting = [name for name in LOSSES.names() if _required_arguments(LOSSES.get(name).forward) <= given]
+        fitting = [name for name in LOSSES.names() if required_arguments(LOSSES.get(name).forward) <= given]
         raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
                           f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
 
 
-def _required_arguments(func: Any) -> set[str]:
+def required_arguments(func: Any) -> set[str]:
+    """Names of the arguments ``func`` cannot be called without (no default, not ``*args``/``**kwargs``)."""
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {name for name, p in inspect.signature(func).parameters.items()
             if name != "self" and p.kind in kinds and p.default is inspect.Parameter.empty}
