@@ -20,7 +20,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.rnn import gru_free_running, lstm_layer, run_rnn
+from graphs.kernels.lstm import lstm_layer
+from graphs.kernels.rnn import gru_free_running, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
@@ -72,7 +73,7 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     them:
 
     * LSTM: an LSTM without input, recurrent weights ``W_hh + W_ih A``, bias
-      ``b_ih + b_hh + W_ih b``, run as one layer (:func:`graphs.kernels.rnn.lstm_layer`: the C++
+      ``b_ih + b_hh + W_ih b``, run as one layer (:func:`graphs.kernels.lstm.lstm_layer`: the C++
       loops when training on the CPU, else oneDNN / cuDNN; also while tracing);
     * GRU: ``h [W_hh; W_ih A]^T`` in one matmul a step (a GRU multiplies only ``gh_n`` by ``r``,
       so ``W_ih A`` cannot join ``W_hh``), one C++ loop; training on the CPU in float32 only.

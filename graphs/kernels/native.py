@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 logger = logging.getLogger("anomaly")
 
@@ -63,3 +64,16 @@ def _cpu_tag() -> str:
     except (OSError, StopIteration):
         flags = platform.machine()
     return hashlib.sha1(flags.encode()).hexdigest()[:10]
+
+
+def plain_cpu_float32(x: Tensor) -> bool:
+    """Whether ``x`` is a float32 CPU tensor outside tracing, scripting and compiling (where the loops may run)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
+
+
+def training_loops_apply(x: Tensor) -> bool:
+    """Where the C++-only paths (an LSTM layer, GRU free running) run: training on the CPU in float32
+    with the C++ loops built. Without gradients the modules' own paths run (oneDNN's LSTM kernel is
+    as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
+    return plain_cpu_float32(x) and torch.is_grad_enabled() and rnn_loops() is not None

@@ -16,7 +16,7 @@ Python.
 * backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
   weight and input gradients are single matmuls over all steps after it.
 
-:func:`lstm_layer` and :func:`gru_free_running` serve the decoders that feed
+:func:`graphs.kernels.lstm.lstm_layer` and :func:`gru_free_running` serve the decoders that feed
 back their own output (:func:`graphs.kernels.free_running`). Models do not
 import this module: they use ``graphs.kernels.LSTM`` / ``GRU`` / ``free_running``.
 
@@ -33,46 +33,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.native import rnn_loops
+from graphs.kernels.lstm import LSTMLayer
+from graphs.kernels.native import plain_cpu_float32, rnn_loops, training_loops_apply
 
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
     usable = (isinstance(x, Tensor) and x.dim() == 3 and rnn.batch_first and rnn.bias and not rnn.bidirectional
               and not getattr(rnn, "proj_size", 0))
     if isinstance(rnn, nn.LSTM):
-        return usable and _training_loops_apply(x)
-    return usable and isinstance(rnn, nn.GRU) and _plain_cpu_float32(x)
-
-
-def _plain_cpu_float32(x: Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.jit.is_tracing()
-            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
-
-
-def _training_loops_apply(x: Tensor) -> bool:
-    """Where the C++-only paths (an LSTM layer, GRU free running) run: training on the CPU in float32
-    with the C++ loops built. Without gradients the modules' own paths run (oneDNN's LSTM kernel is
-    as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
-    return _plain_cpu_float32(x) and torch.is_grad_enabled() and rnn_loops() is not None
-
-
-def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
-               b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer from explicit weights: ``torch.lstm``, or the C++ loops where
-    :func:`run_rnn` would use them.
-
-    Args:
-        x: input (B, T, I).
-        state: ``(h0, c0)``, each (1, B, H).
-        w_ih, w_hh, b_ih, b_hh: weights (4H, I), (4H, H) and biases (4H,), gate order i, f, g, o.
-
-    Returns:
-        The hidden states (B, T, H).
-    """
-    if _training_loops_apply(x):
-        out, _ = _LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
-        return out.transpose(0, 1)
-    return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
+        return usable and training_loops_apply(x)
+    return usable and isinstance(rnn, nn.GRU) and plain_cpu_float32(x)
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
@@ -101,7 +71,7 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
     for layer in range(layers):
         weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         if lstm:
-            out, c_last = _LSTMLayer.apply(inp, h0[layer], c0[layer], *weights)
+            out, c_last = LSTMLayer.apply(inp, h0[layer], c0[layer], *weights)
             c_n.append(c_last)
         elif torch.is_grad_enabled() and (inp.requires_grad or h0.requires_grad or any(w.requires_grad for w in weights)):
             out = _GRULayer.apply(inp, h0[layer], *weights)
@@ -240,7 +210,7 @@ def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Te
     Returns:
         The hidden states h(1..steps), time-major (steps, B, H).
     """
-    if not _training_loops_apply(h0):
+    if not training_loops_apply(h0):
         return None
     return _GRUFreeRunning.apply(h0, w_cat, b_cat, steps)
 
@@ -264,41 +234,3 @@ class _GRUFreeRunning(torch.autograd.Function):
         rnn_loops().gru_free_backward_loop(d_h, g, n, hs, w_cat, d_g, d_h0)
         d_g = d_g.view(steps * batch, 6 * hidden)
         return d_h0, d_g.t() @ hs[:-1].reshape(steps * batch, hidden), d_g.sum(0), None
-
-
-# ----- LSTM (C++ loops only) ------------------------------------------------------------
-class _LSTMLayer(torch.autograd.Function):
-    """One LSTM layer over time-major ``x`` (T, B, I): returns (out (T, B, H), c_T (B, H))."""
-
-    @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # noqa: ANN001, ANN205
-        steps, batch, _ = x.shape
-        hidden = h0.shape[1]
-        gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
-        hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
-        hs[0], cs[0] = h0, c0
-        tanh_c = x.new_empty(steps, batch, hidden)
-        rnn_loops().lstm_forward_loop(gates, hs, cs, tanh_c, w_hh.t().contiguous())
-        ctx.save_for_backward(x, hs, cs, gates, tanh_c, w_ih, w_hh)
-        return hs[1:], cs[-1]
-
-    @staticmethod
-    def backward(ctx, d_out, d_c_last):  # noqa: ANN001, ANN205
-        x, hs, cs, gates, tanh_c, w_ih, w_hh = ctx.saved_tensors
-        steps, batch, hidden = tanh_c.shape
-        d_h = d_out.contiguous().clone()  # becomes d h per step: incoming plus recurrent
-        d_c = d_c_last.contiguous().clone()  # becomes d c0
-        d_gates = x.new_empty(steps, batch, 4 * hidden)
-        d_h0 = x.new_zeros(batch, hidden)
-        rnn_loops().lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
-        d_gates = d_gates.view(steps * batch, 4 * hidden)
-        d_bias = d_gates.sum(0)
-        return (
-            (d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None,
-            d_h0,
-            d_c,
-            d_gates.t() @ x.reshape(steps * batch, -1),
-            d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
-            d_bias,
-            d_bias,
-        )
