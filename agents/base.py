@@ -79,8 +79,9 @@ class BaseAgent:
         self.state = TrainState()
         self.writer: Any = NullWriter()
         self.checkpointer = Checkpointer(trainer.checkpoint_interval_s)
-        self.hooks: list[Hook] = [EarlyStopping(trainer.early_stopping_patience), TensorBoardLogger(trainer.log_every_n_steps),
-                                  self.checkpointer, ProgressBar(trainer.progress_bar, trainer.log_every_n_steps),
+        every = trainer.log_every_n_steps
+        self.hooks: list[Hook] = [EarlyStopping(trainer.early_stopping_patience), TensorBoardLogger(every),
+                                  self.checkpointer, ProgressBar(trainer.progress_bar, every),
                                   StopOnSignal(self.checkpointer)]
         if resume:
             self.checkpointer.restore(self, load_checkpoint(self.ckpt_dir / "last.pt"), self.ckpt_dir / "last.pt")
@@ -129,7 +130,8 @@ class BaseAgent:
                     lr = self.optimizer.param_groups[0]["lr"]
                     state.record_epoch(train_logs, val_logs, lr)
                     if self.scheduler is not None:
-                        self.scheduler.step(val_logs["loss"]) if trainer.scheduler == "plateau" else self.scheduler.step()
+                        plateau = trainer.scheduler == "plateau"
+                        self.scheduler.step(val_logs["loss"]) if plateau else self.scheduler.step()
                     improved = state.update_best(val_logs["loss"], trainer.min_delta, epoch)
                     state.epoch = epoch + 1
                     seconds = time.perf_counter() - t0

@@ -1,4 +1,6 @@
-"""Export a trained detector's scoring forward: ``python main.py CONFIG --mode export --format onnx|torchscript --output FILE``.
+"""Export a trained detector's scoring forward.
+
+``python main.py CONFIG --mode export --format onnx|torchscript --output FILE``
 
 The exported graph takes **raw** windows, float32 ``(batch, T, F)`` with the features in
 training order (the run's scaler is folded in, computed in float64 like

@@ -42,7 +42,7 @@ class TrainState:
         self.history.setdefault("lr", []).append(lr)
 
     def update_best(self, val_loss: float, min_delta: float, epoch: int) -> bool:
-        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by more than ``min_delta``."""
+        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by > ``min_delta``."""
         improved = val_loss < self.best_val - min_delta
         if improved:
             self.best_val, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0

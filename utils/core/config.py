@@ -206,7 +206,8 @@ def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
     needed = required_arguments(LOSSES.get(loss_name).forward) - given
     if needed:
         fitting = [name for name in LOSSES.names() if required_arguments(LOSSES.get(name).forward) <= given]
-        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
+        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs "
+                          f"{', '.join(sorted(needed))}, "
                           f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
 
 
@@ -218,7 +219,8 @@ def required_arguments(func: Any) -> set[str]:
 
 
 def _resolve_scores(resolved: dict[str, Any], source: str) -> list[str]:
-    """``evaluation.scores``, or the model's ``default_scores``; each registered, latent ones only with a latent space."""
+    """``evaluation.scores``, or the model's ``default_scores``; each registered, latent ones only for a model
+    with a latent space."""
     model_name = resolved["model"]["name"]
     model_cls = MODELS.get(model_name)
     names = resolved["evaluation"]["scores"]
