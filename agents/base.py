@@ -78,6 +78,7 @@ class BaseAgent:
         self.scheduler = build_scheduler(self.optimizer, trainer.scheduler, trainer.epochs)
         self.state = TrainState()
         self.writer: Any = NullWriter()
+        self.train_seconds = 0.0
         self.checkpointer = Checkpointer(trainer.checkpoint_interval_s)
         every = trainer.log_every_n_steps
         self.hooks: list[Hook] = [EarlyStopping(trainer.early_stopping_patience), TensorBoardLogger(every),
@@ -105,7 +106,9 @@ class BaseAgent:
             wait_for_a_later_event_file_second(self.run_dir / "summaries")
         self.writer = open_summary_writer(self.run_dir, resumed_at + 1 if resumed_at else None, self.dist.is_main)
         try:
+            started = time.perf_counter()
             self.train()
+            self.train_seconds = time.perf_counter() - started  # this process's share, for the cost of the rest
             check_ranks_in_sync(self.model, self.dist)
             return self.evaluate() if self.dist.is_main else {}
         finally:

@@ -24,12 +24,13 @@ from torch import Tensor, nn
 import graphs.models  # noqa: F401  (fills the model registry)
 from agents.parts import build_component, select_device
 from agents.scoring import Score, contributions
-from utils.core.errors import CheckpointError
+from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import MODELS, SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
 from utils.scoring.scaler import Scaler
-from utils.scoring.thresholds import percentile_threshold, predict
+from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
+from utils.scoring.thresholds import predict
 
 
 class Detector:
@@ -43,6 +44,9 @@ class Detector:
         feature_names: the ``F`` sensors, in training order.
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
+        calibration: ``{score: (n,) scores of the validation normals}`` the thresholds were taken from
+            (out of sample for the score); they give the conformal p-values of :meth:`p_values`.
+        false_alarm_rate: the rate ``alpha`` the thresholds were set for.
         batch_size: windows per forward pass.
         config: the run's resolved config (names the model, and the data's ``timestamp_column`` and
             ``label_column``, which a file to score may hold besides the features).
@@ -51,13 +55,16 @@ class Detector:
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
                  thresholds: dict[str, float] | None = None, batch_size: int = 4096,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, calibration: dict[str, np.ndarray] | None = None,
+                 false_alarm_rate: float | None = None) -> None:
         self.model = model.eval()
         self.scaler = scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
         self.window_length, self.feature_names = int(window_length), list(feature_names)
         self.statistics = statistics or {}
         self.thresholds = thresholds or {}
+        self.calibration = {name: np.asarray(v, dtype=np.float64) for name, v in (calibration or {}).items()}
+        self.false_alarm_rate = false_alarm_rate
         self.batch_size = batch_size
         self.config = config or {}
         kinds = [s.error_kind for s in self.scores.values() if s.error_kind]
@@ -111,35 +118,83 @@ class Detector:
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             batch = int(config["evaluation"]["batch_size"])
+            calibration = {str(k): np.asarray(v, dtype=np.float64).reshape(-1)
+                           for k, v in (scoring.get("calibration") or {}).items()}
+            alpha = scoring.get("false_alarm_rate")
+            alpha = None if alpha is None else float(alpha)
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: {err})") from None
         load_model_state(model, ckpt["model"], source)
         return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
-                   {k: float(v) for k, v in scoring.get("thresholds", {}).items()}, batch, config)
+                   {k: float(v) for k, v in scoring.get("thresholds", {}).items()}, batch, config, calibration, alpha)
 
     def state_dict(self) -> dict[str, Any]:
-        """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds."""
-        return {"scores": self.score_names, "statistics": self.statistics, "thresholds": dict(self.thresholds)}
+        """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds, the
+        false-alarm rate and the calibration scores (float64 tensors)."""
+        return {"scores": self.score_names, "statistics": self.statistics, "thresholds": dict(self.thresholds),
+                "false_alarm_rate": self.false_alarm_rate,
+                "calibration": {name: torch.from_numpy(v) for name, v in self.calibration.items()}}
 
     # ----- fitting on normals -------------------------------------------------------
     @torch.inference_mode()
-    def fit(self, train_x: Tensor, val_x: Tensor, percentile: float) -> dict[str, np.ndarray]:
+    def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float,
+            seed: int = 0) -> dict[str, ConformalThreshold]:
         """Fit the score statistics and thresholds on scaled normals (N, T, F).
 
-        Statistics come from the split each score names (``fit_split``); thresholds are the
-        ``percentile`` of the validation normals' out-of-sample scores.
+        Statistics come from the split each score names (``fit_split``): the training normals, or
+        the fitting half of the validation normals (:func:`split_validation`). The thresholds are
+        split-conformal (:func:`utils.scoring.conformal.conformal_threshold`) on the scores of the
+        validation normals the score was not fitted on (all of them, or the other half), kept in
+        :attr:`calibration` for the p-values.
+
+        Args:
+            train_x, val_x: scaled training and validation normals (N, T, F).
+            false_alarm_rate: the rate ``alpha`` the thresholds promise.
+            seed: draws the halves of the validation normals.
 
         Returns:
-            Those validation scores ``{name: (N_val,)}``.
+            ``{name: threshold with its rank, n and bound}``.
+
+        Raises:
+            DataError: fewer than 4 validation normals for a score fitted on them.
         """
         val_features = self._features(val_x, self.score_names)
+        fit_rows, calibration_rows = split_validation(len(val_x), seed)
+        if any(s.fit_split == "val" for s in self.scores.values()) and len(val_x) < 4:
+            names = [n for n, s in self.scores.items() if s.fit_split == "val"]
+            raise DataError(f"evaluation.scores: {', '.join(names)} is fitted on half the validation normals and "
+                            f"calibrated on the other half, which needs at least 4 of them; the validation split "
+                            f"holds {len(val_x)} (raise data.val_fraction or the data size)")
         train_names = [name for name, s in self.scores.items() if s.fit_split == "train"]
-        features = {"val": val_features, "train": self._features(train_x, train_names) if train_names else {}}
+        features = {"val": {name: f[fit_rows] for name, f in val_features.items()},
+                    "train": self._features(train_x, train_names) if train_names else {}}
         self.statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
-        val_scores = {name: s.calibration_scores(val_features[name], self.statistics.get(name, {}))
-                      for name, s in self.scores.items()}
-        self.thresholds = {name: percentile_threshold(s, percentile) for name, s in val_scores.items()}
-        return val_scores
+        self.calibration = {}
+        for name, s in self.scores.items():
+            rows = calibration_rows if s.fit_split == "val" else slice(None)
+            self.calibration[name] = s.score(val_features[name][rows], self.statistics.get(name, {}))
+        self.false_alarm_rate = float(false_alarm_rate)
+        fitted = self.promises()
+        self.thresholds = {name: t.threshold for name, t in fitted.items()}
+        return fitted
+
+    def promises(self) -> dict[str, ConformalThreshold]:
+        """Each score's threshold with what it promises (rank, n, bound), from the calibration scores.
+
+        Empty for a detector saved before the calibration scores were kept.
+        """
+        if self.false_alarm_rate is None:
+            return {}
+        return {name: conformal_threshold(cal, self.false_alarm_rate) for name, cal in self.calibration.items()}
+
+    def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Conformal p-values ``{name: (N,)}`` of scores (small = anomalous; comparable across scores).
+
+        A window is an alarm exactly when its p-value is at most the threshold's bound. Scores
+        without calibration scores (a detector saved by an older version) are left out.
+        """
+        return {name: conformal_p_values(self.calibration[name], s) for name, s in scores.items()
+                if name in self.calibration}
 
     # ----- scoring --------------------------------------------------------------------
     def score(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:
@@ -211,6 +266,12 @@ class Detector:
             for name in names:
                 parts[name].append(self.scores[name].features(batch, x_hat, z))
         return {name: np.concatenate(p) for name, p in parts.items()}
+
+
+def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (fit, calibrate) of ``n`` validation normals: a seeded random half each (fit gets the smaller)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
 _LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,16 @@ from agents.detector import Detector
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.run_folder import write_json
-from utils.scoring.metrics import evaluate_scores, format_metrics_table, to_jsonable
+from utils.scoring.baselines import calibrate_baselines, fit_baselines
+from utils.scoring.conformal import ConformalThreshold, false_alarm_report
+from utils.scoring.metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
 from utils.scoring.thresholds import best_f1_threshold, predict
 
 logger = logging.getLogger("anomaly")
 
 
 def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
-    """Score the test split with the best weights and write everything to ``out/``.
+    """Score the test split with the best weights and the baselines, and write everything to ``out/``.
 
     Args:
         agent: the agent that trained (its data, scaler, state, writer and run folder).
@@ -41,59 +44,131 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     out_dir, best_path = agent.run_dir / "out", agent.ckpt_dir / "best.pt"
     best = load_checkpoint(best_path, map_location=agent.device)
     load_model_state(agent.model, best["model"], best_path)
-    percentile = agent.config.evaluation.threshold_percentile
-    detector.fit(agent.train_x, agent.val_x, percentile)
+    alpha = agent.config.evaluation.false_alarm_rate
+    promises = detector.fit(agent.train_x, agent.val_x, alpha, seed=agent.config.seed)
     test = agent.data.test
     test_x = agent.to_tensor(test.x)
     scores, _ = detector.analyse(test_x)
-    thresholds = detector.thresholds
     best["scoring"] = detector.state_dict()
     save_checkpoint(best, best_path)
-    results = evaluate_scores(test.y, test.kind, scores, thresholds)
-    for name, s in scores.items():
-        if 0 < test.y.sum() < len(test.y):
-            threshold, f1 = best_f1_threshold(test.y, s)
-            results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
+    results = score_results(test.y, test.kind, scores, promises)
+    baselines = run_baselines(agent, test_x)
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
         "model": agent.config.model.name,
-        "threshold": {"percentile": percentile, "fitted_on": "validation normals", "values": thresholds},
+        "threshold": {"rule": "split-conformal", "false_alarm_rate": alpha,
+                      "percentile": agent.config.evaluation.threshold_percentile,
+                      "fitted_on": "validation normals", "values": detector.thresholds},
         "scores": results,
+        "baselines": baselines["results"],
+        "versus_baselines": compare_with_baselines(results, baselines["results"]) if baselines["results"] else None,
         "splits": {split: {"n": len(getattr(agent.data, split)),
                            "n_anomalies": int(getattr(agent.data, split).y.sum())}
                    for split in ("train", "val", "test")},
         "data": agent.data.info,
         "training": {"epoch": agent.state.epoch, "global_step": agent.state.global_step,
                      "best_epoch": agent.state.best_epoch, "stopped_early": agent.state.stopped_early,
-                     "best_val_loss": agent.state.best_val},
+                     "best_val_loss": agent.state.best_val, "seconds_this_process": agent.train_seconds},
+        "seconds": {"training_this_process": agent.train_seconds, "baselines": baselines["seconds"]},
     })
     write_json(out_dir / "metrics.json", metrics)
-    write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, thresholds)
-    primary = next(iter(scores))
-    logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
-                len(test), int(test.y.sum()), format_metrics_table(results), primary, thresholds[primary],
-                classification_report(test.y, predict(scores[primary], thresholds[primary]),
-                                      labels=[0, 1], target_names=["normal", "anomaly"], digits=3, zero_division=0))
+    write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, detector.thresholds,
+                     detector.p_values(scores))
+    log_results(agent, test, scores, detector.thresholds, metrics)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
-        save_figures(agent, detector, test_x, scores, results)
+        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results)
     write_report(agent.run_dir, agent.config, metrics)
     logger.info("Outputs in %s", out_dir)
     return metrics
 
 
+def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
+                  promises: dict[str, ConformalThreshold]) -> dict[str, Any]:
+    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle."""
+    results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
+    for name, s in scores.items():
+        results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
+        if 0 < y.sum() < len(y):
+            threshold, f1 = best_f1_threshold(y, s)
+            results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
+    return results
+
+
+def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
+    """The ``evaluation.baselines`` fitted on the run's scaled training normals, thresholded by the same rule on
+    its validation normals, scored on its test windows.
+
+    Returns:
+        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time}``.
+    """
+    names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
+    if not names:
+        return {"results": {}, "scores": {}, "seconds": 0.0}
+    started = time.perf_counter()
+    numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
+    fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
+    calibrated = calibrate_baselines(fitted, numpy(agent.val_x), evaluation.false_alarm_rate)
+    scores = {b.fitted.display_name: b.score(numpy(test_x)) for b in calibrated.values()}
+    seconds = time.perf_counter() - started
+    test = agent.data.test
+    promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
+    results = score_results(test.y, test.kind, scores, promises)
+    for name, b in calibrated.items():
+        results[b.fitted.display_name]["name"] = name
+    return {"results": results, "scores": scores, "seconds": seconds}
+
+
+def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
+                metrics: dict[str, Any]) -> None:
+    """The console summary: metrics of scores and baselines, the verdict, the threshold's promise, the costs."""
+    primary = next(iter(scores))
+    baselines = {f"baseline: {name}": r for name, r in metrics["baselines"].items()}
+    table = format_metrics_table({**metrics["scores"], **baselines})
+    report = classification_report(test.y, predict(scores[primary], thresholds[primary]), labels=[0, 1],
+                                   target_names=["normal", "anomaly"], digits=3, zero_division=0)
+    logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
+                len(test), int(test.y.sum()), table, primary, thresholds[primary], report)
+    for name, r in metrics["scores"].items():
+        logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
+                    measured_text(r["false_alarm"]["measured"]))
+    seconds = metrics["seconds"]
+    if metrics["versus_baselines"]:
+        logger.info("%s", metrics["versus_baselines"]["text"])
+        logger.info("Baselines fitted and scored in %.2f s (training: %.1f s)", seconds["baselines"],
+                    seconds["training_this_process"])
+
+
+def promise_text(report: dict[str, Any]) -> str:
+    """What a threshold promises, in words (from :func:`false_alarm_report`)."""
+    if report["achievable"]:
+        return (f"false-alarm rate <= {report['bound']:.4g} (asked {report['alpha']:g}), the {report['k']}-th "
+                f"smallest of {report['n']} validation scores")
+    return (f"{report['n']} validation scores are too few for a false-alarm rate of {report['alpha']:g}; their "
+            f"maximum bounds it by 1/(n+1) = {report['bound']:.4g}")
+
+
+def measured_text(measured: dict[str, Any]) -> str:
+    """A measured false-alarm rate with its interval, in words."""
+    if measured["rate"] is None:
+        return "there are no normal windows"
+    return (f"{measured['n_alarms']}/{measured['n_normals']} = {measured['rate']:.4f} "
+            f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
+
+
 def write_scores_csv(path: Path, y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                     thresholds: dict[str, float]) -> None:
-    """One row per test window: label, kind, each score and its alarm flag."""
-    names = list(scores)
+                     thresholds: dict[str, float], p_values: dict[str, np.ndarray] | None = None) -> None:
+    """One row per test window: label, kind, each score, its alarm flag and its conformal p-value."""
+    names, p_values = list(scores), p_values or {}
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["index", "label", "kind", *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names]])
+        writer.writerow(["index", "label", "kind", *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names],
+                         *[f"pvalue_{n}" for n in p_values]])
         flags = {n: predict(scores[n], thresholds[n]) for n in names}
         for i in range(len(y)):
             writer.writerow([i, int(y[i]), kind[i], *[f"{scores[n][i]:.8g}" for n in names],
-                             *[int(flags[n][i]) for n in names]])
+                             *[int(flags[n][i]) for n in names], *[f"{p[i]:.6g}" for p in p_values.values()]])
 
 
 def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, scores: dict[str, np.ndarray],
@@ -132,13 +207,15 @@ def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor,
     made = {
         "signal_examples": figures.plot_signal_examples(test.x, test.kind, names),
         "loss_curves": figures.plot_loss_curves({k: v for k, v in agent.state.history.items() if k != "lr"}),
-        "roc_pr_curves": figures.plot_roc_pr(test.y, scores),
+        "roc_pr_curves": figures.plot_roc_pr(test.y, scores, dashed=[n for n in scores if n not in results]),
         "reconstructions": figures.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown], names),
         "confusion_matrix": figures.plot_confusion_matrix(
-            results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, "
-            f"{agent.config.evaluation.threshold_percentile:g}th percentile threshold)"),
+            results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, threshold for a "
+            f"false-alarm rate of {agent.config.evaluation.false_alarm_rate:g})"),
     }
     for name, s in scores.items():
+        if name not in results:
+            continue  # a baseline: in the ROC/PR figure only
         made[f"score_histogram_{name}"] = figures.plot_score_histogram(s, test.kind, detector.thresholds[name],
                                                                        title=f"{name} score on the test set")
     if agent.model.has_latent():

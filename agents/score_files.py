@@ -6,7 +6,13 @@ thresholds (fitted on validation normals). The input is cut into windows of the
 trained length, scaled with the run's scaler and scored; each window gets a row
 
     window, start_row, [start_<timestamp column>], score_<name>..., alarm_<name>...,
-    contrib_<feature>..., top_feature
+    pvalue_<name>..., contrib_<feature>..., top_feature
+
+``pvalue_<name>`` is the window's conformal p-value under that score: the share of the
+run's validation normals (its calibration scores) scoring at least as high, ``(1 + #) / (n + 1)``.
+It puts every score on one scale (small = anomalous), and ``alarm_<name>`` is 1 exactly when
+it is at most the threshold's bound (``metrics.json``: ``false_alarm.bound``). A run saved
+before the calibration scores were kept has no p-value columns.
 
 ``contrib_<feature>`` is that sensor's reconstruction error averaged over the
 window (squared or absolute, as the run's first reconstruction-error score, in scaled units;
@@ -179,9 +185,10 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
             writer = csv.writer(handle)
             for starts, windows, times in source.windows(batch):
                 scores, contrib = detector.analyse(detector.prepare(windows))
+                p_values = detector.p_values(scores)
                 if names is None:
                     names = list(scores)
-                    writer.writerow(_header(names, source))
+                    writer.writerow(_header(names, list(p_values), source))
                     alarms = {n: 0 for n in names}
                 flags = {n: predict(scores[n], thresholds[n]) for n in names}
                 top = np.asarray(source.features)[contrib.argmax(axis=1)]
@@ -193,6 +200,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                         row.append(times[i, 0])
                     row += [f"{scores[n][i]:.8g}" for n in names]
                     row += [int(flags[n][i]) for n in names]
+                    row += [f"{p[i]:.6g}" for p in p_values.values()]
                     row += [f"{v:.6g}" for v in contrib[i]]
                     row.append(top[i])
                     writer.writerow(row)
@@ -215,11 +223,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     return summary
 
 
-def _header(names: list[str], source: _Input) -> list[str]:
+def _header(names: list[str], p_names: list[str], source: _Input) -> list[str]:
     cols = ["window", "start_row"]
     if source.time_column:
         cols.append(f"start_{source.time_column}")
-    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
+    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in p_names]
             + [f"contrib_{f}" for f in source.features] + ["top_feature"])
 
 

@@ -10,7 +10,7 @@ score                  features (B, D)             fitted on       value
 =====================  ==========================  ==============  ===========================
 ``reconstruction``     mean squared error (B, 1)   --              the feature
 ``reconstruction_mae`` mean absolute error (B, 1)  --              the feature
-``error_gaussian``     ``|x - x_hat|`` (B, T*F)    val normals     Mahalanobis distance
+``error_gaussian``     ``|x - x_hat|`` (B, T*F)    half the val    Mahalanobis distance
 ``latent_euclidean``   ``z`` (B, D)                train normals   distance to their mean
 ``latent_mahalanobis`` ``z`` (B, D)                train normals   Mahalanobis distance
 =====================  ==========================  ==============  ===========================
@@ -19,9 +19,15 @@ The first three need only reconstructions, so they work with every model; the la
 need ``encode`` (the config validator refuses them for a model without it). The numeric work
 is done by the pure functions of :mod:`utils.scoring.scores`.
 
-The thresholds are taken on the validation normals (:meth:`Score.calibration_scores`). A
-score fitted on those same windows (``error_gaussian``) would be judged in-sample there, so
-its calibration scores are cross-fitted: each fold is scored by statistics fitted on the others.
+The thresholds are split-conformal on the validation normals (:meth:`agents.detector.Detector.fit`),
+which needs calibration scores the score was not fitted on. Scores fitted on the training normals
+(the latent ones) are calibrated on all validation normals. A score fitted on validation normals
+(``error_gaussian``, as in EncDec-AD, which fits on one validation part and thresholds on another) is
+fitted on one half of them and calibrated on the other half, with the very statistics that score
+new windows, so calibration and new normal windows are exchangeable and the bound holds exactly.
+(Cross-fitting, scoring each fold with statistics fitted on the others, looks out of sample but is
+not: the deployed statistics are fitted on more windows, and the scale of a shrunk Mahalanobis
+distance changes with the number of windows, so new normals scored higher than the folds did.)
 """
 from __future__ import annotations
 
@@ -49,7 +55,8 @@ class Score:
 
     Attributes:
         needs_latent: the score reads ``z`` (the model must implement ``encode``).
-        fit_split: ``"train"`` or ``"val"``: the normals :meth:`fit` is given; None: nothing to fit.
+        fit_split: ``"train"`` (the training normals) or ``"val"`` (the fitting half of the validation
+            normals): what :meth:`fit` is given; None: nothing to fit.
         error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (sets the kind of the
             per-sensor contributions and of the exported score), else None.
     """
@@ -58,7 +65,6 @@ class Score:
     needs_latent: ClassVar[bool] = False
     fit_split: ClassVar[str | None] = None
     error_kind: ClassVar[str | None] = None
-    cross_fit_folds: ClassVar[int] = 5
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         """Per-window features (B, D) float64 of a batch: windows and reconstructions (B, T, F), ``z`` (B, D')."""
@@ -71,35 +77,6 @@ class Score:
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
         """Scores (N,) float64 of features (N, D), higher = more anomalous."""
         return features[:, 0]
-
-    def calibration_scores(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
-        """Scores (N,) of the validation normals to take thresholds from, out of sample for this score."""
-        if self.fit_split != "val":
-            return self.score(features, stats)
-        return cross_fitted(self, features, self.cross_fit_folds)
-
-
-def cross_fitted(score: Score, features: np.ndarray, n_folds: int) -> np.ndarray:
-    """Each window scored by statistics fitted on the other folds (folds ``i % k``).
-
-    Args:
-        score: the score (its :meth:`Score.fit` and :meth:`Score.score`).
-        features: features of normal windows (N, D).
-        n_folds: folds wanted; fewer when N is small, so that every fit keeps >= 2 windows.
-
-    Returns:
-        (N,) float64 out-of-fold scores (in-sample when N < 4).
-    """
-    n = len(features)
-    k = min(n_folds, n // 2)
-    if k < 2:
-        return score.score(features, score.fit(features))
-    fold = np.arange(n) % k
-    out = np.empty(n, dtype=np.float64)
-    for f in range(k):
-        held = fold == f
-        out[held] = score.score(features[held], score.fit(features[~held]))
-    return out
 
 
 def _numpy(t: Tensor) -> np.ndarray:

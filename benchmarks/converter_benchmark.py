@@ -19,7 +19,7 @@ scaled like the run (see :mod:`benchmarks.quality`):
 Every score of every run is a method (``vae_converter: reconstruction``, ...).
 Each (run, method) row is printed as soon as it is measured; then, per
 magnitude, mean ± std over seeds of ROC AUC, PR AUC (beside the base rate), F1
-at the validation-percentile threshold and ROC AUC per anomaly type, each
+at the conformal validation threshold and ROC AUC per anomaly type, each
 config's wall time per run, and a magnitude x method summary of mean ROC AUC.
 
 Usage:

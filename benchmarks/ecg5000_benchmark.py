@@ -18,9 +18,9 @@ and ``--download`` are shorthands for ``--set data.protocol=...``,
 ``--set data.data_dir=...`` and ``--set data.download=true|false``, applied before
 ``--set``, so a ``--set`` of the same key wins.
 
-Every method is scored on the same test split and thresholded at the run's
-percentile (``evaluation.threshold_percentile``) of its scores on the same
-validation normals, so its F1 is what a deployed detector would get. Each
+Every method is scored on the same test split and thresholded for the run's
+false-alarm rate (``evaluation.false_alarm_rate``, split-conformal on its scores of
+the same validation normals), so its F1 is what a deployed detector would get. Each
 (run, method) row is printed as soon as it is measured; then the table of mean ±
 std over seeds of ROC AUC, PR AUC (beside the base rate, the PR AUC of a random
 detector), F1, recall and false-positive rate, and each config's wall time per run.
@@ -78,13 +78,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     agg = tables.aggregate(measured)
     runs = measured[0]["runs"]
     splits = next(iter(runs.values()))["splits"]
-    pcts = {stem: run["percentile"] for stem, run in runs.items()}
-    at = (f"the {next(iter(pcts.values())):g}th percentile" if len(set(pcts.values())) == 1 else
-          "each config's percentile (" + ", ".join(f"{s} {p:g}" for s, p in pcts.items()) + ")")
+    rates = {stem: run["false_alarm_rate"] for stem, run in runs.items()}
+    at = (f"the threshold for a false-alarm rate of {next(iter(rates.values())):g}" if len(set(rates.values())) == 1
+          else "each config's threshold (false-alarm rate " + ", ".join(f"{s} {a:g}" for s, a in rates.items()) + ")")
     print(f"\n=== ECG5000: mean ± std over {len(args.seed_list)} seed(s) ===")
     print(f"split (seed {args.seed_list[0]}): train {splits['train']['n']} normals, val {splits['val']['n']} "
           f"normals, test {splits['test']['n']} beats ({splits['test']['n_anomalies']} anomalies); F1, recall "
-          f"and FPR at {at} of each method's validation-normal scores")
+          f"and FPR at {at} (on each method's validation-normal scores)")
     print(tables.methods_table(agg, COLUMNS))
     print(tables.runs_table(agg))
     print(f"Total wall time {time.perf_counter() - start:.0f} s.")

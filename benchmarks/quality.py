@@ -1,19 +1,17 @@
-"""What the quality benchmarks share: train configs, fit the baselines on the same split, write results.
+"""What the quality benchmarks share: train configs over seeds, collect their scores and baselines, write results.
 
 ``converter_benchmark.py`` and ``ecg5000_benchmark.py`` run every config of their
 data set (``--configs``, default: every ``configs/*.json`` with that ``data.name``)
 over seeds. Each run goes through the command-line entry only
 (``python main.py CONFIG --set ...``, a fresh process: ``benchmarks`` ranks below
-``main`` and does not import it) and is read back from its run folder (``out/metrics.json``, ``out/scores.csv``): every score of the run is a
-method, labelled ``<config stem>: <score>``. The baselines of
-:mod:`utils.scoring.baselines` are fitted on the same split (the dataset registry
-with the run's seed and data section), scaled with the run's ``evaluation.scaler``
-fitted on the training normals, thresholded at the run's
-``evaluation.threshold_percentile`` of their validation-normal scores and
-evaluated with :func:`utils.scoring.metrics.evaluate_scores`; the kinds of the
-run's test windows (``out/scores.csv``) must equal theirs. Configs that resolve to
-the same data, seed, scaler and percentile share one set of baseline rows; when
-they differ, each set is labelled with its first config (``... [lstm_ecg5000]``).
+``main`` and does not import it) and is read back from its run folder
+(``out/metrics.json``): every score of the run is a method, labelled
+``<config stem>: <score>``. The baselines are those every run computes itself
+(``evaluation.baselines``, set from ``--baselines``; :func:`agents.evaluation.run_baselines`):
+fitted on the run's scaled training normals, thresholded by the same conformal rule on its
+validation normals, scored on its test windows. Configs that resolve to the same data, seed,
+scaler, false-alarm rate and baselines share one set of baseline rows (from the first of
+them); when they differ, each set is labelled with its first config (``... [lstm_ecg5000]``).
 
 Overrides: ``--set SECTION.KEY=VALUE`` applies to every config (a key that some
 config's model does not take is an error naming that config), ``--set-for STEM
@@ -25,7 +23,6 @@ is measured; the tables of mean ± std over seeds (:mod:`benchmarks.quality_tabl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -38,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.quality_tables import print_row, summarise
-from utils.scoring.baselines import BASELINE_NAMES, DISPLAY_NAMES
+from utils.scoring.baselines import BASELINE_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
@@ -138,7 +135,7 @@ def train_config(config: Path, overrides: list[str], run_dir: Path, args: argpar
     shown with ``--verbose`` only.
 
     Returns:
-        ``{"metrics": out/metrics.json, "kinds": the kind column of out/scores.csv, "seconds": wall time}``.
+        ``{"metrics": out/metrics.json, "seconds": wall time}``.
 
     Raises:
         UserError: The run exited 2 (its message); KeyboardInterrupt: it was stopped (130, 143);
@@ -162,76 +159,51 @@ def train_config(config: Path, overrides: list[str], run_dir: Path, args: argpar
     if proc.returncode != 0:
         raise RuntimeError(f"{config.stem}: main.py exited {proc.returncode}:\n{said[-4000:]}")
     metrics = json.loads((run_dir / "out" / "metrics.json").read_text(encoding="utf-8"))
-    with open(run_dir / "out" / "scores.csv", newline="", encoding="utf-8") as handle:
-        kinds = [row["kind"] for row in csv.DictReader(handle)]
-    return {"metrics": metrics, "kinds": kinds, "seconds": seconds}
-
-
-def evaluate_baselines(cfg: Any, names: list[str]) -> dict[str, Any]:
-    """Fit the baselines on the split of a resolved config and evaluate them on its test windows."""
-    from utils.core.registry import DATASETS
-    from utils.scoring.baselines import fit_baselines, score_baselines
-    from utils.scoring.metrics import evaluate_scores
-    from utils.scoring.scaler import Scaler
-    from utils.scoring.thresholds import percentile_threshold
-
-    start = time.perf_counter()
-    splits = DATASETS.get(cfg.data.name)(seed=cfg.seed, **{k: v for k, v in cfg.data.items() if k != "name"})
-    scaler = Scaler(cfg.evaluation.scaler).fit(splits.train.x)
-    fitted = fit_baselines(scaler.transform(splits.train.x), names, seed=cfg.seed)
-    val = score_baselines(fitted, scaler.transform(splits.val.x))
-    test = score_baselines(fitted, scaler.transform(splits.test.x))
-    thresholds = {n: percentile_threshold(s, cfg.evaluation.threshold_percentile) for n, s in val.items()}
-    results = evaluate_scores(splits.test.y, splits.test.kind, test, thresholds)
-    return {"results": results, "kinds": [str(k) for k in splits.test.kind],
-            "seconds": time.perf_counter() - start}
+    return {"metrics": metrics, "seconds": seconds}
 
 
 def _setting(cfg: Any) -> str:
-    """What the baselines depend on: data section, seed, scaler and threshold percentile."""
+    """What the baselines depend on: data section, seed, scaler, false-alarm rate and baselines."""
     return json.dumps({"data": cfg.data, "seed": cfg.seed, "scaler": cfg.evaluation.scaler,
-                       "percentile": cfg.evaluation.threshold_percentile}, sort_keys=True, default=str)
+                       "alpha": cfg.evaluation.false_alarm_rate, "baselines": cfg.evaluation.baselines},
+                      sort_keys=True, default=str)
 
 
 def measure(args: argparse.Namespace, tag: str, seed: int, extra: list[str], exp_dir: Path) -> dict[str, Any]:
-    """Train every config, then fit the baselines, for one seed (and ``extra`` overrides).
+    """Train every config for one seed (and ``extra`` overrides); the baselines come from the runs themselves
+    (``metrics.json``: fitted, thresholded and scored by the run on its own split).
 
     Returns:
         ``{"tag", "seed", "methods": {label: summary}, "runs": {stem: {"seconds", "epochs", "best_epoch",
-        "splits", "percentile"}}}``.
-
-    Raises:
-        RuntimeError: A run's test windows (kinds, in order) are not the baselines'.
+        "splits", "false_alarm_rate", "baseline_seconds"}}}``.
     """
+    extra = [*extra, f"evaluation.baselines={json.dumps(list(args.baselines))}"]
     cfgs = {c: load_run_config(c, overrides_for(args, c, extra, seed)) for c in args.configs}
     out: dict[str, Any] = {"tag": tag, "seed": seed, "methods": {}, "runs": {}}
-    kinds: dict[str, list[str]] = {}
-    for config in cfgs:
+    settings: dict[str, list[Path]] = {}
+    for config, cfg in cfgs.items():
+        settings.setdefault(_setting(cfg), []).append(config)
+    for config, cfg in cfgs.items():
         folder = exp_dir / re.sub(r"[^A-Za-z0-9.]+", "_", f"{tag} {config.stem}")
         run = train_config(config, overrides_for(args, config, extra, seed), folder, args)
-        metrics, kinds[config.stem] = run["metrics"], run["kinds"]
+        metrics = run["metrics"]
         out["runs"][config.stem] = {"seconds": run["seconds"], "epochs": metrics["training"]["epoch"],
                                     "best_epoch": metrics["training"]["best_epoch"], "splits": metrics["splits"],
-                                    "percentile": metrics["threshold"]["percentile"]}
+                                    "false_alarm_rate": metrics["threshold"]["false_alarm_rate"],
+                                    "baseline_seconds": metrics["seconds"]["baselines"]}
         for score, result in metrics["scores"].items():
             label = f"{config.stem}: {score}"
             out["methods"][label] = summarise(result)
             print_row(tag, label, out["methods"][label],
                       f"run {run['seconds']:.1f} s, epochs {metrics['training']['epoch']}")
-    settings: dict[str, list[Path]] = {}
-    for config, cfg in cfgs.items():
-        settings.setdefault(_setting(cfg), []).append(config)
-    for key, same in settings.items():
-        base = evaluate_baselines(cfgs[same[0]], args.baselines)
-        for config in same:
-            if kinds[config.stem] != base["kinds"]:
-                raise RuntimeError(f"{tag} {config.stem}: the run's test split (kinds in out/scores.csv) differs "
-                                   "from the baselines'")
-        suffix = f" [{same[0].stem}]" if len(settings) > 1 else ""
-        for name, result in base["results"].items():
-            label = DISPLAY_NAMES[name] + suffix
+        same = settings[_setting(cfg)]
+        if same[0] != config:
+            continue  # the same split's baselines are printed once, from the first config
+        suffix = f" [{config.stem}]" if len(settings) > 1 else ""
+        for name, result in metrics["baselines"].items():
+            label = name + suffix
             out["methods"][label] = summarise(result)
-            print_row(tag, label, out["methods"][label], f"all baselines {base['seconds']:.1f} s")
+            print_row(tag, label, out["methods"][label], f"all baselines {metrics['seconds']['baselines']:.1f} s")
     return out
 
 

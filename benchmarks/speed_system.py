@@ -77,7 +77,7 @@ def score_child(argv: list[str]) -> None:
         agent = build_agent(which, args.experiments_dir, args.quick, writer=False)
         model, bs = agent.model.eval(), agent.config.evaluation.batch_size
         detector = agent.detector()
-        detector.fit(agent.train_x, agent.val_x, agent.config.evaluation.threshold_percentile)
+        detector.fit(agent.train_x, agent.val_x, agent.config.evaluation.false_alarm_rate)
         with torch.inference_mode():
             pool = torch.cat([agent.train_x, agent.val_x, agent.to_tensor(agent.data.test.x)])
             x = pool.repeat(-(-args.n // len(pool)), 1, 1)[: args.n].clone()

@@ -73,6 +73,11 @@ def test_empty_and_malformed_config_files(tmp_path, capsys):
     ("model.hidden_sizes=[-4]", ["model.hidden_sizes.0: Input should be greater than 0, got -4"]),
     ("evaluation.threshold_percentile=101", ["evaluation.threshold_percentile: Input should be less than or equal "
                                              "to 100, got 101"]),
+    ("evaluation.false_alarm_rate=1", ["evaluation.false_alarm_rate: Input should be less than 1, got 1"]),
+    ("evaluation.threshold_percentile=90", ["evaluation.threshold_percentile: 90 means a false-alarm rate of 0.1, "
+                                            "but evaluation.false_alarm_rate is 0.01; set only one"]),
+    ('evaluation.baselines=["lof"]', ["evaluation.baselines.0: Input should be 'knn', 'pca' or 'isolation_forest', "
+                                      'got "lof"']),
     ("trainer.learning_rate=Infinity", ["trainer.learning_rate: Input should be a finite number"]),
     ("trainer", ["--set 'trainer': expected section.key=value"]),
 ])

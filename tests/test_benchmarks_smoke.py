@@ -100,13 +100,3 @@ def test_mean_std_over_seeds_and_undefined_values() -> None:
     assert tables.cell(agg["methods"]["m"]["per_kind"]["spike"]) == "0.600 ± 0.141"
     assert tables.cell(tables.mean_std([None])) == "-" and tables.mean_std([0.3]) == {"mean": 0.3, "std": 0.0}
     assert agg["runs"]["c"]["epochs"] == {"mean": 2.0, "std": 0.0}
-
-
-def test_a_run_on_another_test_split_is_refused(tmp_path: Path, monkeypatch) -> None:
-    """The baselines' test kinds must be the run's (out/scores.csv), in order."""
-    args = converter_benchmark.parse_args(["--configs", "configs/vae_converter.json", "--set", "data.n_samples=600"])
-    metrics = {"training": {"epoch": 1, "best_epoch": 1}, "splits": {}, "threshold": {"percentile": 99.0},
-               "scores": {}}
-    monkeypatch.setattr(quality, "train_config", lambda *a: {"metrics": metrics, "kinds": ["normal"], "seconds": 0.0})
-    with pytest.raises(RuntimeError, match="differs from the baselines'"):
-        quality.measure(args, "seed 0", 0, [], tmp_path)

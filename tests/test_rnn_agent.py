@@ -9,9 +9,8 @@ import pytest
 import scipy.spatial.distance
 import torch
 
-from agents.detector import Detector
+from agents.detector import Detector, split_validation
 from agents.reconstruction import ReconstructionAgent
-from agents.scoring import ErrorGaussian, cross_fitted
 from tests.helpers import REPO_ROOT, run_main
 from utils.runs.checkpoints import load_checkpoint
 from utils.core.config import load_config
@@ -83,7 +82,7 @@ def test_run_folder_is_complete(finished_run):
     rows = (run / "out" / "scores.csv").read_text().splitlines()
     assert len(rows) == metrics["splits"]["test"]["n"] + 1
     assert rows[0] == "index,label,kind,score_reconstruction_mae,score_error_gaussian," \
-                      "alarm_reconstruction_mae,alarm_error_gaussian"
+                      "alarm_reconstruction_mae,alarm_error_gaussian,pvalue_reconstruction_mae,pvalue_error_gaussian"
 
 
 def test_best_checkpoint_scores_new_windows_like_the_run(finished_run, shared_ecg_dir):
@@ -128,7 +127,8 @@ def test_gru_config_builds_a_gru(tmp_path, shared_ecg_dir):
 def test_scores_match_numpy_scipy_reference(tmp_path, shared_ecg_dir):
     agent = make_agent(tmp_path, shared_ecg_dir, "loss.name=mse")
     detector = agent.detector()
-    detector.fit(agent.train_x, agent.val_x, 95.0)
+    detector.fit(agent.train_x, agent.val_x, 0.05, seed=3)
+    fit_rows, calibration_rows = split_validation(len(agent.val_x), 3)
     scores, _ = detector.analyse(agent.train_x)
     with torch.inference_mode():
         recon = agent.model(agent.train_x, teacher_forcing=False).numpy().astype(np.float64)
@@ -136,23 +136,20 @@ def test_scores_match_numpy_scipy_reference(tmp_path, shared_ecg_dir):
     err = np.abs(agent.train_x.numpy() - recon).reshape(len(recon), -1)
     np.testing.assert_allclose(scores["reconstruction_mae"], err.mean(axis=1), rtol=1e-5)
     stats = detector.statistics["error_gaussian"]
-    np.testing.assert_allclose(stats["mean"].numpy(), val_err.mean(axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stats["mean"].numpy(), val_err[fit_rows].mean(axis=0), rtol=1e-5, atol=1e-7)
+    held_out = [scipy.spatial.distance.mahalanobis(e, stats["mean"].numpy(), stats["precision"].numpy())
+                for e in val_err[calibration_rows]]
+    np.testing.assert_allclose(detector.calibration["error_gaussian"], held_out, rtol=1e-4)
     ref = [scipy.spatial.distance.mahalanobis(e, stats["mean"].numpy(), stats["precision"].numpy()) for e in err]
     np.testing.assert_allclose(scores["error_gaussian"], ref, rtol=1e-4)
     assert all(isinstance(v, (torch.Tensor, float)) for v in stats.values())
 
 
-def test_cross_fitted_error_gaussian_scores_each_fold_out_of_sample():
-    rng = np.random.default_rng(0)
-    errors = np.abs(rng.normal(size=(40, 30)))
-    score = ErrorGaussian()
-    oof = cross_fitted(score, errors, 5)
-    held = np.arange(40) % 5 == 2
-    np.testing.assert_allclose(oof[held], score.score(errors[held], score.fit(errors[~held])))
-    in_sample = score.score(errors, score.fit(errors))
-    assert np.median(oof) > np.median(in_sample)
-    np.testing.assert_allclose(score.calibration_scores(errors, {}), oof)
-    np.testing.assert_allclose(cross_fitted(score, errors[:3], 5), score.score(errors[:3], score.fit(errors[:3])))
+def test_validation_halves_are_disjoint_seeded_and_cover_every_row():
+    fit, cal = split_validation(11, 0)
+    assert len(fit) == 5 and len(cal) == 6 and not set(fit) & set(cal) and sorted([*fit, *cal]) == list(range(11))
+    assert all(np.array_equal(a, b) for a, b in zip(split_validation(11, 0), (fit, cal)))
+    assert not np.array_equal(split_validation(11, 1)[0], fit)
 
 
 def test_quality_floor_on_shared_train_file(tmp_path, shared_ecg_dir):

@@ -47,8 +47,8 @@ def test_csv_rows_score_like_the_run(run, tmp_path, capsys):
     assert main.main([*run["argv"], "--input", str(src), "--output", str(out)]) == 0
     table = read_scores(out)
     assert list(table.dtype.names) == ["window", "start_row", *[f"score_{n}" for n in SCORES],
-                                       *[f"alarm_{n}" for n in SCORES], *[f"contrib_{s}" for s in SENSORS],
-                                       "top_feature"]
+                                       *[f"alarm_{n}" for n in SCORES], *[f"pvalue_{n}" for n in SCORES],
+                                       *[f"contrib_{s}" for s in SENSORS], "top_feature"]
     n = len(run["x"])
     np.testing.assert_array_equal(table["window"], np.arange(n))
     np.testing.assert_array_equal(table["start_row"], np.arange(n) * T)
@@ -56,6 +56,7 @@ def test_csv_rows_score_like_the_run(run, tmp_path, capsys):
     for name in SCORES:
         np.testing.assert_allclose(table[f"score_{name}"], run["table"][f"score_{name}"], rtol=1e-5)
         np.testing.assert_array_equal(table[f"alarm_{name}"], (table[f"score_{name}"] > thresholds[name]).astype(int))
+        np.testing.assert_allclose(table[f"pvalue_{name}"], run["table"][f"pvalue_{name}"], rtol=1e-5)
     contrib = np.stack([table[f"contrib_{s}"] for s in SENSORS], axis=1)
     np.testing.assert_allclose(contrib.mean(axis=1), table["score_reconstruction"], rtol=1e-5)
     np.testing.assert_array_equal(table["top_feature"], np.asarray(SENSORS)[contrib.argmax(axis=1)])

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
 from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
-from utils.core.types import NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
+from utils.core.types import FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
@@ -54,12 +54,18 @@ class EvaluationConfig(BaseModel):
     """Scaling, scoring and threshold settings."""
 
     model_config = STRICT
-    threshold_percentile: Percentile = 99.0
+    # The alarm rule: a false-alarm rate alpha, met by the split-conformal threshold on the validation normals
+    # (utils.scoring.conformal). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
+    # resolved in the saved config (default alpha 0.01).
+    false_alarm_rate: FalseAlarmRate | None = None
+    threshold_percentile: Percentile | None = None
     scaler: Literal["minmax", "standard", "none"] = "minmax"
     batch_size: PositiveInt = 4096
     make_plots: bool = True
     # Score names (registry SCORES); null: the model's default_scores. Resolved in the saved config.
     scores: list[str] | None = None
+    # Fitted on the same scaled training normals, thresholded by the same rule, scored on the same test windows.
+    baselines: list[Literal["knn", "pca", "isolation_forest"]] = ["knn", "pca", "isolation_forest"]
 
 
 class RunConfig(BaseModel):
@@ -153,6 +159,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
         resolved[section] = _validate_component(section, registry, raw[section], source)
     _check_loss_fits_model(resolved, source)
     resolved["evaluation"]["scores"] = _resolve_scores(resolved, source)
+    _resolve_false_alarm_rate(resolved["evaluation"], source)
     return EasyDict(resolved)
 
 
@@ -238,6 +245,19 @@ def _resolve_scores(resolved: dict[str, Any], source: str) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: evaluation.scores: {names} names a score twice")
     return list(names)
+
+
+def _resolve_false_alarm_rate(evaluation: dict[str, Any], source: str) -> None:
+    """Fill ``false_alarm_rate`` and ``threshold_percentile`` from whichever is given (they must agree)."""
+    alpha, percentile = evaluation["false_alarm_rate"], evaluation["threshold_percentile"]
+    if alpha is None:
+        alpha = 0.01 if percentile is None else round(1.0 - percentile / 100.0, 12)
+    elif percentile is not None and abs((1.0 - percentile / 100.0) - alpha) > 1e-9:
+        raise ConfigError(f"{source}: evaluation.threshold_percentile: {percentile:g} means a false-alarm rate of "
+                          f"{1 - percentile / 100:g}, but evaluation.false_alarm_rate is {alpha:g}; set only one")
+    evaluation["false_alarm_rate"], evaluation["threshold_percentile"] = alpha, round(100.0 * (1.0 - alpha), 10)
+    if len(set(evaluation["baselines"])) != len(evaluation["baselines"]):
+        raise ConfigError(f"{source}: evaluation.baselines: {evaluation['baselines']} names a baseline twice")
 
 
 def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], prefix: tuple = ()) -> str:

@@ -15,5 +15,6 @@ Fraction = Annotated[float, Interval(gt=0, lt=1)]
 UnitInterval = Annotated[float, Interval(ge=0, le=1)]
 Percentile = Annotated[float, Interval(gt=0, le=100)]
 Dropout = Annotated[float, Interval(ge=0, lt=1)]
+FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
 __all__ = ["PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat", "Fraction",
-           "UnitInterval", "Percentile", "Dropout", "Le"]
+           "UnitInterval", "Percentile", "Dropout", "FalseAlarmRate", "Le"]

@@ -74,6 +74,34 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _threshold_text(threshold: dict[str, Any]) -> str:
+    if threshold.get("false_alarm_rate") is None:  # a run written before the conformal thresholds
+        return (f"Thresholds: the {_fmt(threshold.get('percentile'), 1)}th percentile of each score on the "
+                f"{threshold.get('fitted_on', 'validation normals')} (never on test labels). PR AUC of a random "
+                "detector equals the base rate (the anomaly share).")
+    return (f"Thresholds: split-conformal for a false-alarm rate of {threshold['false_alarm_rate']:g}: the k-th "
+            "smallest of the n calibration scores (the validation normals, out of sample for each score), "
+            "k = ceil((n + 1)(1 - alpha)), which bounds the false-alarm probability of a new normal window "
+            "exchangeable with them by (n + 1 - k)/(n + 1) <= alpha. Never set on test labels. PR AUC of a random "
+            "detector equals the base rate (the anomaly share).")
+
+
+def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
+    """Per score: alpha, n, k, the bound the threshold keeps, and the test false-alarm rate with its 95 % CI."""
+    lines = ["| score | alpha | n | k | bound | test false alarms | rate (95 % CI) |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for name, r in results.items():
+        fa = r.get("false_alarm")
+        if not fa:
+            continue
+        m = fa.get("measured", {})
+        note = "" if fa.get("achievable", True) else " (n too small for alpha)"
+        rate = "–" if m.get("rate") is None else f"{m['rate']:.4f} ({m['low']:.4f}–{m['high']:.4f})"
+        lines.append(f"| `{name}` | {fa['alpha']:g} | {fa['n']} | {fa['k']} | {fa['bound']:.4f}{note} | "
+                     f"{m.get('n_alarms', '–')}/{m.get('n_normals', '–')} | {rate} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def _figures(out_dir: Path) -> list[tuple[str, str]]:
     """(file name, title) of the PNGs in out/, in reading order."""
     present = {p.stem: p.name for p in sorted(out_dir.glob("*.png"))}
@@ -133,10 +161,19 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
               f"{_fmt(training.get('best_val_loss'), 5)} "
               f"at epoch {training.get('best_epoch', '?')} (the weights in `checkpoints/best.pt`).", ""]
 
-    lines += ["## Results on the test set", "",
-              f"Thresholds: the {_fmt(threshold.get('percentile'), 1)}th percentile of each score on the "
-              f"{threshold.get('fitted_on', 'validation normals')} (never on test labels). PR AUC of a random "
-              "detector equals the base rate (the anomaly share).", "", markdown_metrics_table(scores), ""]
+    lines += ["## Results on the test set", "", _threshold_text(threshold), "", markdown_metrics_table(scores), "",
+              markdown_false_alarm_table(scores), ""]
+    baselines = metrics.get("baselines") or {}
+    if baselines:
+        lines += ["### Baselines on the same split", "",
+                  "Fitted on the same scaled training normals, thresholded by the same rule on the same validation "
+                  "normals, scored on the same test windows"
+                  + (f" ({_fmt(metrics.get('seconds', {}).get('baselines'), 2)} s, beside "
+                     f"{_fmt(metrics.get('seconds', {}).get('training_this_process'), 1)} s of training)."
+                     if metrics.get("seconds") else "."), "",
+                  markdown_metrics_table(baselines), "", markdown_false_alarm_table(baselines), ""]
+        if metrics.get("versus_baselines"):
+            lines += [f"**{metrics['versus_baselines']['text']}.**", ""]
     per_kind = markdown_per_kind_table(scores)
     if per_kind:
         lines += ["ROC AUC / recall at the threshold, per anomaly kind against the normals:", "", per_kind, ""]

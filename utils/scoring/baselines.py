@@ -18,13 +18,18 @@ Example::
 
     fitted = fit_baselines(scaled_train, seed=0)          # (N, T, F) training normals
     scores = score_baselines(fitted, scaled_test)         # {"knn": (M,), "pca": (M,), ...}
+    calibrated = calibrate_baselines(fitted, scaled_val, false_alarm_rate=0.01)
+    alarms = calibrated["knn"].score(scaled_test) > calibrated["knn"].promise.threshold
     label = DISPLAY_NAMES["knn"]                          # "kNN distance (k=5)"
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 import numpy as np
+
+from utils.scoring.conformal import ConformalThreshold, conformal_threshold
 
 KNN_NEIGHBORS = 5
 PCA_COMPONENTS = 10
@@ -193,3 +198,32 @@ def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str
         ``{name: scores (M,) float64}``, higher = more anomalous.
     """
     return {name: baseline.score(windows) for name, baseline in fitted.items()}
+
+
+@dataclass
+class CalibratedBaseline:
+    """A fitted baseline with its split-conformal threshold (the rule the models' scores follow).
+
+    Attributes:
+        fitted: the baseline fitted on the training normals.
+        calibration: its scores (n,) of the validation normals (not used to fit it).
+        promise: the threshold taken from them, with its bound.
+    """
+
+    fitted: FittedBaseline
+    calibration: np.ndarray
+    promise: ConformalThreshold
+
+    def score(self, windows: Any) -> np.ndarray:
+        """Scores (M,) of windows (M, T, F) scaled like the training normals."""
+        return self.fitted.score(windows)
+
+
+def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
+                        false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
+    """Thresholds of fitted baselines on validation normals (M, T, F), at ``false_alarm_rate``."""
+    out = {}
+    for name, baseline in fitted.items():
+        calibration = baseline.score(val_windows)
+        out[name] = CalibratedBaseline(baseline, calibration, conformal_threshold(calibration, false_alarm_rate))
+    return out

@@ -182,12 +182,13 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
 
     Returns:
         The table: score name, ROC AUC, PR AUC, base rate, precision, recall,
-        F1, then the ROC AUC of each anomaly kind vs the normals ("-" when
-        undefined or absent).
+        F1, the measured false-alarm rate on the normals (where ``false_alarm``
+        is given), then the ROC AUC of each anomaly kind vs the normals ("-"
+        when undefined or absent).
     """
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     name_w = max([len("score")] + [len(n) for n in results])
-    headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1"]
+    headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"]
     kind_headers = [f"AUC[{k}]" for k in kinds]
     widths = [max(len(h), 7) for h in headers + kind_headers]
     lines = ["  ".join(["score".ljust(name_w)] +
@@ -195,9 +196,48 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     lines.append("-" * len(lines[0]))
     for name, r in results.items():
         values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"),
-                  r.get("precision"), r.get("recall"), r.get("f1")]
+                  r.get("precision"), r.get("recall"), r.get("f1"),
+                  r.get("false_alarm", {}).get("measured", {}).get("rate")]
         per_kind = r.get("per_kind", {})
         values += [per_kind.get(k, {}).get("roc_auc") for k in kinds]
         lines.append("  ".join([name.ljust(name_w)] +
                                [_fmt(v, w) for v, w in zip(values, widths)]))
     return "\n".join(lines)
+
+
+def compare_with_baselines(model: dict[str, dict[str, Any]],
+                           baselines: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Does the model's best score beat the best baseline, on ROC AUC and on PR AUC?
+
+    Args:
+        model: ``{score name: metrics}`` of the model's scores (:func:`evaluate_scores`).
+        baselines: the same for the baselines (keys are their display names or short names).
+
+    Returns:
+        ``{"roc_auc": {...}, "pr_auc": {...}, "text": one line}``; each metric holds the best model
+        score and value, the best baseline and value, and ``beats`` (strictly higher; None when a
+        side has no defined value).
+    """
+    out: dict[str, Any] = {}
+    parts = []
+    for key, label in (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC")):
+        best_model, best_base = _best(model, key), _best(baselines, key)
+        beats = None if best_model[1] is None or best_base[1] is None else best_model[1] > best_base[1]
+        out[key] = {"model_score": best_model[0], "model": best_model[1],
+                    "baseline": best_base[0], "baseline_value": best_base[1], "beats": beats}
+        verb = {True: "beats", False: "does not beat", None: "cannot be compared with"}[beats]
+        parts.append(f"{label} {_num(best_model[1])} ({best_model[0]}) {verb} {_num(best_base[1])} ({best_base[0]})")
+    out["text"] = "Model vs baselines on this split: " + "; ".join(parts)
+    return to_jsonable(out)
+
+
+def _best(results: dict[str, dict[str, Any]], key: str) -> tuple[Optional[str], Optional[float]]:
+    defined = [(r[key], name) for name, r in results.items() if r.get(key) is not None]
+    if not defined:
+        return None, None
+    value, name = max(defined, key=lambda item: item[0])
+    return name, value
+
+
+def _num(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 
 def _as_scores(scores: Any, name: str = "scores") -> np.ndarray:
@@ -81,6 +80,8 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
     y = y.astype(np.int64)
     if y.sum() == 0:
         raise ValueError("best_f1_threshold needs at least one anomaly in y_true")
+    from sklearn.metrics import precision_recall_curve  # lazily: the detector and the baselines import this module
+
     precision, recall, cuts = precision_recall_curve(y, s)
     p, r = precision[:-1], recall[:-1]  # last point (recall 0) has no cut
     denom = p + r

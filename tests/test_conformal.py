@@ -1,0 +1,150 @@
+"""Split-conformal thresholds and p-values against hand-computed cases, and their promise in a run."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+import agents  # noqa: F401  (fills the registries)
+
+from utils.core.config import load_config
+from utils.core.errors import ConfigError
+from utils.scoring.conformal import (
+    conformal_p_values,
+    conformal_rank,
+    conformal_threshold,
+    false_alarm_interval,
+    false_alarm_report,
+    min_calibration_size,
+)
+
+
+@pytest.mark.parametrize("n, alpha, k", [
+    (99, 0.05, 95),    # (100)(0.95) = 95 exactly: no float round-up to 96
+    (19, 0.05, 19),    # 20 * 0.95 = 19
+    (18, 0.05, 19),    # 19 * 0.95 = 18.05 -> 19 > n: not achievable
+    (9, 0.1, 9),
+    (10, 0.1, 10),     # 11 * 0.9 = 9.9 -> 10
+    (1000, 0.01, 991),  # 1001 * 0.99 = 990.99 -> 991
+    (5, 0.0, 6),       # alpha 0 never achievable
+    (4, 0.999, 1),     # 5 * 0.001 = 0.005 -> 1
+])
+def test_rank_is_the_ceiling_of_n_plus_one_times_one_minus_alpha(n, alpha, k):
+    assert conformal_rank(n, alpha) == k
+
+
+def test_threshold_is_the_kth_smallest_and_bounds_the_false_alarm_rate():
+    cal = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0, 10.0, 0.5])  # n = 11
+    t = conformal_threshold(cal, 0.25)  # k = ceil(12 * 0.75) = 9 -> 9th smallest of sorted
+    assert (t.n, t.k, t.threshold, t.achievable) == (11, 9, 8.0, True)
+    assert t.bound == pytest.approx(3 / 12) and t.bound <= 0.25
+
+
+def test_ties_at_the_threshold_are_not_alarms():
+    cal = np.array([1.0, 2.0, 2.0, 2.0, 2.0])  # n = 5
+    t = conformal_threshold(cal, 0.5)  # k = ceil(6 * 0.5) = 3 -> 2.0
+    assert t.threshold == 2.0
+    new = np.array([2.0, 2.0, 2.0000001])
+    assert list(new > t.threshold) == [False, False, True]
+    p = conformal_p_values(cal, new)
+    np.testing.assert_allclose(p, [5 / 6, 5 / 6, 1 / 6])  # (1 + #{cal >= s}) / (n + 1)
+
+
+def test_too_few_scores_take_the_maximum_and_say_the_bound_that_holds():
+    t = conformal_threshold(np.arange(10.0), 0.01)
+    assert (t.k, t.threshold, t.achievable) == (10, 9.0, False)
+    assert t.bound == pytest.approx(1 / 11)
+    assert "too few" in t.note and "1/(n+1)" in t.note and str(min_calibration_size(0.01)) in t.note
+    assert min_calibration_size(0.01) == 99 and conformal_rank(99, 0.01) <= 99 and conformal_rank(98, 0.01) > 98
+    assert min_calibration_size(0.0) is None
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.0, 1.5, float("nan"), "0.1", True])
+def test_alpha_outside_zero_one_is_refused(alpha):
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        conformal_threshold([1.0, 2.0], alpha)
+
+
+def test_one_calibration_score():
+    t = conformal_threshold([3.0], 0.6)  # k = ceil(2 * 0.4) = 1
+    assert (t.k, t.threshold, t.bound, t.achievable) == (1, 3.0, 0.5, True)
+    np.testing.assert_allclose(conformal_p_values([3.0], [2.0, 3.0, 4.0]), [1.0, 1.0, 0.5])
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, np.nan], [np.inf]])
+def test_empty_or_non_finite_calibration_is_refused(bad):
+    with pytest.raises(ValueError):
+        conformal_threshold(bad, 0.1)
+
+
+def test_alarm_exactly_when_p_value_is_at_most_the_bound():
+    rng = np.random.default_rng(0)
+    for n, alpha in [(50, 0.1), (200, 0.01), (7, 0.05), (30, 0.0), (64, 0.5)]:
+        cal = np.round(rng.normal(size=n), 1)  # rounded: many ties
+        t = conformal_threshold(cal, alpha)
+        new = np.round(rng.normal(size=500) * 1.5, 1)
+        np.testing.assert_array_equal(new > t.threshold, conformal_p_values(cal, new) <= t.bound + 1e-12)
+
+
+def test_false_alarm_rate_on_exchangeable_normals_stays_below_alpha():
+    """Marginal validity: over many calibration draws the mean rate on new normals is <= alpha."""
+    rng = np.random.default_rng(1)
+    alpha, n, rates = 0.1, 40, []
+    for _ in range(2000):
+        cal, new = rng.exponential(size=n), rng.exponential(size=200)
+        rates.append(np.mean(new > conformal_threshold(cal, alpha).threshold))
+    bound = (n + 1 - conformal_rank(n, alpha)) / (n + 1)
+    assert np.mean(rates) == pytest.approx(bound, abs=0.005)  # continuous scores: the bound is exact
+    assert np.mean(rates) <= alpha
+
+
+def test_clopper_pearson_interval_matches_scipy_and_edges():
+    got = false_alarm_interval(3, 120)
+    ci = binomtest(3, 120).proportion_ci(method="exact")
+    assert (got["rate"], got["low"], got["high"]) == (3 / 120, pytest.approx(ci.low), pytest.approx(ci.high))
+    assert false_alarm_interval(0, 50)["low"] == 0.0 and false_alarm_interval(50, 50)["high"] == 1.0
+    assert false_alarm_interval(0, 0)["rate"] is None
+    with pytest.raises(ValueError):
+        false_alarm_interval(5, 3)
+
+
+def test_report_counts_the_alarms_on_the_normals_only():
+    t = conformal_threshold(np.arange(1.0, 20.0), 0.1)  # n = 19, k = 18 -> 18.0
+    y = np.array([0, 0, 0, 1, 1])
+    s = np.array([18.0, 18.5, 30.0, 30.0, 0.0])
+    report = false_alarm_report(t, y, s)
+    assert report["measured"]["n_alarms"] == 2 and report["measured"]["n_normals"] == 3
+    assert math.isclose(report["bound"], 2 / 20) and report["k"] == 18
+
+
+@pytest.mark.parametrize("overrides, alpha, percentile", [
+    ([], 0.01, 99.0),
+    (["evaluation.false_alarm_rate=0.05"], 0.05, 95.0),
+    (["evaluation.false_alarm_rate=null", "evaluation.threshold_percentile=97.5"], 0.025, 97.5),
+    (["evaluation.threshold_percentile=99"], 0.01, 99.0),
+])
+def test_config_resolves_the_rate_from_either_key(overrides, alpha, percentile):
+    cfg = load_config("configs/vae_converter.json", overrides)
+    assert cfg.evaluation.false_alarm_rate == pytest.approx(alpha)
+    assert cfg.evaluation.threshold_percentile == pytest.approx(percentile)
+
+
+def test_config_refuses_a_rate_and_a_percentile_that_disagree():
+    with pytest.raises(ConfigError, match=r"threshold_percentile: 90 means a false-alarm rate of 0.1, but "
+                                          r"evaluation.false_alarm_rate is 0.01"):
+        load_config("configs/vae_converter.json", ["evaluation.threshold_percentile=90"])
+
+
+@pytest.mark.parametrize("value", [1, 1.5, -0.01])
+def test_config_refuses_a_rate_outside_zero_one(value):
+    with pytest.raises(ConfigError, match="evaluation.false_alarm_rate"):
+        load_config("configs/vae_converter.json", [f"evaluation.false_alarm_rate={value}"])
+
+
+def test_config_refuses_an_unknown_or_repeated_baseline():
+    with pytest.raises(ConfigError, match="evaluation.baselines.0"):
+        load_config("configs/vae_converter.json", ['evaluation.baselines=["lof"]'])
+    with pytest.raises(ConfigError, match="names a baseline twice"):
+        load_config("configs/vae_converter.json", ['evaluation.baselines=["knn", "knn"]'])

@@ -1,0 +1,176 @@
+"""Split-conformal alarm thresholds and p-values: a threshold that states its promise.
+
+Given ``n`` calibration scores of normal windows that the score was not fitted on, and a
+wanted false-alarm rate ``alpha``, the threshold is the ``k``-th smallest calibration score
+with ``k = ceil((n + 1) * (1 - alpha))`` (Vovk et al. 2005; Lei et al. 2018, split conformal).
+A new normal window that is exchangeable with the calibration windows is then an alarm
+(``score > threshold``) with probability at most
+
+    bound = (n + 1 - k) / (n + 1) <= alpha,
+
+over the draw of calibration and new window together (ties only lower it). When ``n`` is too
+small for ``alpha`` (``k > n``, i.e. ``alpha < 1 / (n + 1)``) no calibration score gives the
+promise; the threshold is then the largest calibration score (``k = n``) and the bound that
+holds is ``1 / (n + 1)``, which :class:`ConformalThreshold` reports with ``achievable=False``.
+
+The conformal p-value of a score ``s`` is ``(1 + #{calibration >= s}) / (n + 1)``; it is
+uniform-or-larger on new normals, so p-values of different scores are comparable, and
+``score > threshold`` exactly when ``p <= bound`` (the alarm rule reads either way).
+
+Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
+crepes) target regression/classification wrappers, not a bare score vector.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from utils.scoring.thresholds import _as_scores
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= float(alpha) < 1.0:
+        raise ValueError(f"false_alarm_rate: expected a number in [0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def conformal_rank(n: int, alpha: float) -> int:
+    """``k = ceil((n + 1)(1 - alpha))``, the rank of the threshold among ``n`` sorted scores (may exceed n).
+
+    Computed in exact rational steps where ``alpha`` has few decimals, so that ``n=99, alpha=0.05``
+    gives 95, not 96 from ``100 * 0.95 = 95.00000000000001``.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one calibration score, got n={n}")
+    product = (n + 1) * (1.0 - _check_alpha(alpha))
+    return int(math.ceil(round(product, 9)))
+
+
+@dataclass(frozen=True)
+class ConformalThreshold:
+    """A split-conformal threshold and the promise it keeps.
+
+    Attributes:
+        threshold: alarm where ``score > threshold``.
+        alpha: the false-alarm rate asked for.
+        n: calibration scores it was taken from.
+        k: rank of the threshold among them (1 = smallest), capped at ``n``.
+        bound: the false-alarm probability it guarantees on exchangeable normals, ``(n + 1 - k) / (n + 1)``.
+        achievable: False when ``n`` was too small for ``alpha`` (then ``bound = 1 / (n + 1) > alpha``).
+    """
+
+    threshold: float
+    alpha: float
+    n: int
+    k: int
+    bound: float
+    achievable: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields."""
+        return asdict(self)
+
+    @property
+    def note(self) -> str:
+        """One sentence for logs and reports."""
+        if self.achievable:
+            return (f"false-alarm rate <= {self.bound:.4g} (asked {self.alpha:g}) from the {self.k}-th smallest of "
+                    f"{self.n} calibration scores")
+        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} (it needs at "
+                f"least {min_calibration_size(self.alpha)}); the threshold is their maximum, which bounds the "
+                f"false-alarm rate by 1/(n+1) = {self.bound:.4g}")
+
+
+def min_calibration_size(alpha: float) -> int | None:
+    """Fewest calibration scores for which ``alpha`` is achievable (``k <= n``); None for ``alpha = 0``."""
+    alpha = _check_alpha(alpha)
+    if alpha == 0.0:
+        return None
+    n = max(1, math.ceil(1.0 / alpha) - 1)
+    while conformal_rank(n, alpha) > n:
+        n += 1
+    return n
+
+
+def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThreshold:
+    """The split-conformal threshold for false-alarm rate ``alpha``.
+
+    Args:
+        calibration_scores: scores (n,) of normal windows the score was not fitted on; finite.
+        alpha: wanted false-alarm rate in [0, 1).
+
+    Returns:
+        The threshold with its rank, bound and whether ``alpha`` was achievable.
+
+    Raises:
+        ValueError: empty or non-finite scores, ``alpha`` outside [0, 1).
+    """
+    s = np.sort(_as_scores(calibration_scores, "calibration_scores"))
+    n = len(s)
+    k_wanted = conformal_rank(n, alpha)
+    k = min(k_wanted, n)
+    return ConformalThreshold(threshold=float(s[k - 1]), alpha=float(alpha), n=n, k=k,
+                              bound=(n + 1 - k) / (n + 1), achievable=k_wanted <= n)
+
+
+def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
+    """Conformal p-values ``(1 + #{calibration >= s}) / (n + 1)`` of new scores.
+
+    Args:
+        calibration_scores: scores (n,) of normal windows the score was not fitted on.
+        scores: new scores (M,).
+
+    Returns:
+        (M,) float64 in ``[1/(n+1), 1]``; small = anomalous.
+    """
+    cal = np.sort(_as_scores(calibration_scores, "calibration_scores"))
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if np.isnan(s).any():
+        raise ValueError("scores hold NaN")
+    at_least = len(cal) - np.searchsorted(cal, s, side="left")
+    return (1.0 + at_least) / (len(cal) + 1.0)
+
+
+def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
+    """Measured false-alarm rate with its exact (Clopper-Pearson) binomial confidence interval.
+
+    Args:
+        n_alarms: normal windows flagged.
+        n_normals: normal windows scored.
+        confidence: level of the interval.
+
+    Returns:
+        ``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``; rate and interval None when
+        ``n_normals`` is 0.
+    """
+    from scipy.stats import binomtest
+
+    if n_normals == 0:
+        return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
+    if not 0 <= n_alarms <= n_normals:
+        raise ValueError(f"n_alarms must be in [0, n_normals={n_normals}], got {n_alarms}")
+    ci = binomtest(int(n_alarms), int(n_normals)).proportion_ci(confidence_level=confidence, method="exact")
+    return {"rate": n_alarms / n_normals, "low": float(ci.low), "high": float(ci.high),
+            "n_alarms": int(n_alarms), "n_normals": int(n_normals), "confidence": confidence}
+
+
+def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
+    """What a threshold promised and what it did on labelled data.
+
+    Args:
+        promise: the threshold and its bound.
+        y_true: labels (N,), 0 = normal.
+        scores: scores (N,) of the same windows.
+
+    Returns:
+        The promise's fields plus ``measured``: the false-alarm rate on the normals of ``y_true``
+        with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`).
+    """
+    y, s = np.asarray(y_true).reshape(-1), _as_scores(scores)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
+    normal = s[y == 0]
+    return {**promise.as_dict(), "measured": false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))}
