@@ -13,6 +13,7 @@ import numpy as np
 
 from datasets.base import NORMAL, DataSplits, Split, split_normal_only
 from datasets.download import download_archive
+from datasets.http_fetch import DownloadLimits
 from datasets.ucr_files import (
     SUFFIXES,
     read_ucr,
@@ -22,6 +23,7 @@ from datasets.ucr_files import (
 )
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
+from utils.core.types import PositiveFloat
 
 __all__ = ["DEFAULT_URL", "KNOWN_FILE_CHECKSUMS", "find_split_file", "load_ecg5000", "read_ucr", "read_ucr_arff",
            "read_ucr_ts", "read_ucr_txt"]
@@ -74,6 +76,9 @@ def load_ecg5000(
     url: str = DEFAULT_URL,
     sha256: str | None = None,
     progress: bool = True,
+    download_deadline_s: PositiveFloat = 600.0,
+    download_max_mb: PositiveFloat = 200.0,
+    unzip_max_mb: PositiveFloat = 1024.0,
 ) -> DataSplits:
     """Load ECG5000 as normal-only train/val splits and a mixed test split.
 
@@ -89,6 +94,10 @@ def load_ecg5000(
         url: where the UCR ECG5000.zip lives.
         sha256: expected sha256 of the zip, or None to check only its files.
         progress: show a download progress bar.
+        download_deadline_s: seconds the whole download may take.
+        download_max_mb: MiB the server may send.
+        unzip_max_mb: MiB the installed files may take, uncompressed, in all
+            (members compressed over 100x are refused as zip bombs).
 
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
@@ -98,7 +107,8 @@ def load_ecg5000(
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
     folder = Path(data_dir)
-    files = _locate_files(folder, protocol, download, url, sha256, progress)
+    limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
+    files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
     arrays = {split: _read_split(path) for split, path in files.items() if path is not None}
     _check_lengths(arrays, files)
     notes: list[str] = []
@@ -132,30 +142,49 @@ def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, kind.astype(str)
 
 
-def _locate_files(folder: Path, protocol: str, download: bool, url: str,
-                  sha256: str | None, progress: bool) -> dict[str, Path | None]:
-    """Find (or download) the split files; DataError if a required one is missing."""
+def _locate_files(folder: Path, protocol: str, download: bool,
+                  fetch: tuple[str, str | None, bool, DownloadLimits]) -> dict[str, Path | None]:
+    """Find (or download: ``fetch`` = url, sha256, progress, limits) the split files; DataError if one is missing."""
     found = {split: find_split_file(folder, split) for split in SPLITS}
     missing = [split for split in SPLITS if found[split] is None]
     if download and missing:
+        url, sha256, progress, limits = fetch
         checksums = {f"ECG5000_{s}.txt": DEFAULT_FILE_CHECKSUMS[f"ECG5000_{s}.txt"] for s in missing}
-        download_archive(url, folder, sha256, checksums, progress)
+        try:
+            download_archive(url, folder, sha256, checksums, progress, limits)
+        except DataError as err:
+            raise DataError(f"{err}. {_offline_step(folder, found['TRAIN'], url)}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
     absent = [split for split in required if found[split] is None]
     if absent:
-        raise DataError(_missing_message(folder, absent, protocol))
+        raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
     return found
 
 
-def _missing_message(folder: Path, absent: list[str], protocol: str) -> str:
+def _offline_step(folder: Path, train: Path | None, url: str) -> str:
+    """The next step after a failed download: train on the TRAIN file alone, or fetch the zip by hand."""
+    if train is not None:
+        local = f"set data.download=false and data.protocol=merged to train on {train} alone"
+    else:
+        local = (f"put ECG5000_TRAIN.txt (or .ts/.arff) into {folder} and set data.download=false and "
+                 "data.protocol=merged, which works on the TRAIN file alone")
+    return f"Next step: {local}; or download {url} by hand and unzip it into {folder}"
+
+
+def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
     """Say which files are missing, where they were looked for and how to get them."""
     wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    return (
+    message = (
         f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
         f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
         f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}"
     )
+    if train is not None:
+        return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
+    if protocol == "official":
+        return f"{message} (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
+    return message
 
 
 def _check_lengths(arrays: dict[str, tuple[np.ndarray, np.ndarray]], files: dict[str, Path | None]) -> None:
