@@ -38,7 +38,7 @@ class Behaviours(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+
         try:
             self.send_response(200)
             if self.path == "/drip":
