@@ -97,7 +97,8 @@ def _stream(url: str, out: BinaryIO, progress: bool, limits: DownloadLimits, can
     too_big = (f"could not download {url}: the server sends more than {limits.download_max_mb:g} MiB "
                f"({limits.key('download_max_mb')}); check the URL, or raise the limit if the file is that large")
     received = 0
-    with urllib.request.urlopen(url, timeout=min(_READ_TIMEOUT_S, limits.download_deadline_s)) as response:
+    read_timeout = min(_READ_TIMEOUT_S, limits.download_deadline_s + 5.0)  # the deadline, not a read, ends it
+    with urllib.request.urlopen(url, timeout=read_timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total is not None and total > cap:

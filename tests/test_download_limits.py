@@ -38,7 +38,7 @@ class Behaviours(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-
+    def do_GET(self) -> None:
         try:
             self.send_response(200)
             if self.path == "/drip":
