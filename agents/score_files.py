@@ -77,11 +77,15 @@ class _Input:
         try:
             with open(self.path, "rb") as handle:
                 magic = handle.read(6)
-            if magic != b"\x93NUMPY":  # not .npy: an .npz archive or a pickle would take other paths in np.load
-                raise ValueError("it does not start with the .npy magic bytes; save the array with numpy.save")
+        except OSError as err:
+            raise DataError(f"{self.path}: cannot read the file ({err})") from None
+        if magic != b"\x93NUMPY":  # not .npy: an .npz archive or a pickle would take other paths in np.load
+            raise DataError(f"{self.path}: not a readable .npy array (it does not start with the .npy magic bytes; "
+                            "save the array with numpy.save)")
+        try:
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            raise DataError(f"{self.path}: not a readable .npy array ({err})") from None
+        except Exception as err:  # noqa: BLE001 (np.load parses untrusted bytes: ValueError, EOFError, TokenError...)
+            raise DataError(f"{self.path}: not a readable .npy array ({type(err).__name__}: {err})") from None
         if arr.dtype.kind not in "fiu":
             raise DataError(f"{self.path}: dtype {arr.dtype} is not numeric; expected float or integer values")
         if arr.ndim not in (2, 3) or arr.shape[-1] != self.n_features:
