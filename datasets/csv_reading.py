@@ -12,117 +12,40 @@ are skipped. Everything else is a :class:`~utils.core.errors.DataError`:
 * a cell that is not a number (numbers as :func:`float` reads them, ASCII
   only, no ``_`` separators), is empty, NaN or infinite, or lies outside the
   float32 range (+-3.4e38) the models compute in;
-* bytes that are not UTF-8 (the first such line is named).
+* bytes that are not UTF-8 (the first such line is named);
+* a line longer than 1 Mi characters (or 16 per character of the header):
+  memory stays bounded even for a file without line breaks.
 
 Rows are counted from 0 (the first line after the header); lines from 1.
 """
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from functools import partial
+from itertools import islice, repeat
 from pathlib import Path
-from typing import BinaryIO
+from typing import TextIO
 
 import numpy as np
 
+from datasets.csv_header import (
+    DECIMAL_COMMA,
+    EXPECTED_FORMAT,
+    OTHER_SEPARATORS,
+    header_text,
+    read_header,
+    split_line,
+)
 from utils.core.errors import DataError
+
+__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "first_bad_value", "header_text", "iter_csv_blocks",
+           "read_header"]
 
 DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_RANGE = f"the float32 range the models compute in, +-{FLOAT32_MAX:.8g}"
-OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
-EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
-_DECIMAL_COMMA = re.compile(r"\d,\d")
-_LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
-_HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
-
-
-# ----- the header ------------------------------------------------------------------------
-def read_header(path: str | Path) -> list[str]:
-    """Column names from the first line of a CSV file.
-
-    Raises:
-        DataError: missing/unreadable/empty file, another separator than ``,``,
-            empty or duplicate column names, a header of numbers only.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            start = _head(handle)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the file ({err})") from None
-    lines = _LINE_END.split(start, maxsplit=2)
-    try:
-        first = lines[0].decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: line 1: bytes that are not UTF-8 text ({err.reason}); save the file as "
-                        "UTF-8") from None
-    if len(lines) == 1 and len(start) == _HEADER_BYTES:
-        raise DataError(f"{path}: line 1 is longer than {_HEADER_BYTES // 2**20} MiB; expected a header row "
-                        "naming the columns")
-    second = lines[1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
-    if not first.strip():
-        what = "the file is empty" if not start.strip() else "line 1 is blank"
-        raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    header = [name.strip() for name in split_line(first, path, 1)]
-    shown = first.strip()[:80]
-    if len(header) == 1:
-        _refuse_other_separator(path, first, second)
-    if any(not name for name in header):
-        raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
-    dupes = sorted({name for name in header if header.count(name) > 1})
-    if dupes:
-        raise DataError(f"{path}: line 1: duplicate column names {dupes[:10]}")
-    try:
-        [float(name) for name in header]
-    except ValueError:
-        return header
-    raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
-
-
-def _head(handle: BinaryIO) -> bytes:
-    """The file's first bytes: up to the end of its second line, at most ``_HEADER_BYTES``."""
-    pieces, size, ends = [], 0, 0
-    while size < _HEADER_BYTES and ends < 3:
-        piece = handle.read(1 << 16)
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-        ends += len(_LINE_END.findall(piece))
-    return b"".join(pieces)[:_HEADER_BYTES]
-
-
-def _refuse_other_separator(path: Path, first: str, second: str) -> None:
-    """DataError if a one-column header holds ``;``, a tab or ``|``: the file uses another separator."""
-    found = [(sep, name) for sep, name in OTHER_SEPARATORS.items() if sep in first]
-    if not found:
-        return
-    sep, name = found[0]
-    decimal = [cell.strip() for cell in second.split(sep) if _DECIMAL_COMMA.search(cell)]
-    commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
-    example = f"sep={sep!r}" + (", decimal=','" if decimal else "")
-    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {EXPECTED_FORMAT}. Write it "
-                    f"comma-separated, e.g. pandas.read_csv(path, {example}).to_csv('new.csv', index=False)")
-
-
-def split_line(line: str, path: Path, line_no: int) -> list[str]:
-    """The fields of one line as the :mod:`csv` module reads them; DataError if it cannot."""
-    try:
-        return next(csv.reader([line]), [])
-    except csv.Error as err:
-        raise DataError(f"{path}: line {line_no}: cannot split the line into fields ({err})") from None
-
-
-def header_text(header: list[str], limit: int = 12) -> str:
-    """The column names for a message, at most ``limit`` of them."""
-    more = f", ... ({len(header)} in all)" if len(header) > limit else ""
-    return ", ".join(header[:limit]) + more
+_MAX_LINE_CHARS = 2**20  # a data line may be longer when the header is (16 characters per header character)
 
 
 # ----- the rows --------------------------------------------------------------------------
@@ -150,7 +73,7 @@ class _Lines:
     path: Path
     header: list[str]
     first_row: int
-    line_nos: list[int]
+    line_nos: Sequence[int]
     lines: list[str]
 
     def where(self, r: int) -> str:
@@ -169,10 +92,12 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
             the column of the first bad cell or row (see the module docstring).
     """
     path = Path(path)
-    idx = [header.index(c) for c in columns]
-    text_idx = [header.index(c) for c in text_columns]
+    position = {name: i for i, name in enumerate(header)}
+    idx = [position[c] for c in columns]
+    text_idx = [position[c] for c in text_columns]
     row = 0
-    for line_nos, lines in _line_blocks(path, chunk_rows):
+    max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
+    for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
         block = _Lines(path, header, row, line_nos, lines)
         fields = _split_checked(block)
         values = _numbers(block, fields, idx)
@@ -183,19 +108,30 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
             else:
                 text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
             text = np.char.strip(text)
-        yield Block(row, values, text, np.asarray(line_nos, dtype=np.int64))
+        numbers = (np.arange(line_nos.start, line_nos.stop) if isinstance(line_nos, range)
+                   else np.asarray(line_nos, dtype=np.int64))
+        yield Block(row, values, text, numbers)
         row += len(lines)
 
 
-def _line_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[list[int], list[str]]]:
-    """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header."""
+def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
+    """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header.
+
+    A line is read at most ``max_chars`` characters at a time, so a file without
+    line breaks cannot fill the memory: a longer line is a DataError.
+    """
     line_no = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             handle.readline()
-            while lines := list(islice(handle, chunk_rows)):
-                kept = [(line_no + 1 + i, line) for i, line in enumerate(lines) if line.strip()]
-                line_no += len(lines)
+            while lines := _read_lines(handle, chunk_rows, max_chars):
+                if max(map(len, lines)) == max_chars:
+                    _refuse_long_lines(path, lines, line_no + 1, max_chars)
+                first, line_no = line_no + 1, line_no + len(lines)
+                if all(map(str.strip, lines)):
+                    yield range(first, first + len(lines)), lines
+                    continue
+                kept = [(first + i, line) for i, line in enumerate(lines) if line.strip()]
                 if kept:
                     yield [k for k, _ in kept], [line for _, line in kept]
     except UnicodeDecodeError as err:
@@ -203,6 +139,19 @@ def _line_blocks(path: Path, chunk_rows: int) -> Iterator[tuple[list[int], list[
                         f"({err.reason}); save the file as UTF-8") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
+
+
+def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int) -> None:
+    """DataError naming the first of ``lines`` cut at ``max_chars`` before its end."""
+    for i, line in enumerate(lines):
+        if len(line) == max_chars and line[-1] not in "\r\n":
+            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; expected one row "
+                            "per line")
+
+
+def _read_lines(handle: TextIO, n: int, max_chars: int) -> list[str]:
+    """Up to ``n`` lines of at most ``max_chars`` characters each."""
+    return list(islice(iter(partial(handle.readline, max_chars), ""), n))
 
 
 def _first_undecodable_line(path: Path) -> int | str:
@@ -219,17 +168,19 @@ def _first_undecodable_line(path: Path) -> int | str:
 def _split_checked(block: _Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
     n = len(block.header)
-    if any('"' in line for line in block.lines):
-        fields = [split_line(line, block.path, no) for no, line in zip(block.line_nos, block.lines)]
+    if '"' in "".join(block.lines):
+        fields = [split_line(line, block.path, no) for no, line in zip(block.line_nos, block.lines, strict=True)]
         counts = [len(f) for f in fields]
-    else:
-        fields, counts = None, [line.count(",") + 1 for line in block.lines]
-    for r, count in enumerate(counts):
-        if count != n:
-            fields_text = f"{count} field{'s' if count != 1 else ''}"
-            raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
-                            f"({header_text(block.header)}){_row_hint(block.lines[r], count > n)}")
-    return fields
+    else:  # fields = commas + 1
+        fields, counts = None, list(map(str.count, block.lines, repeat(",")))
+    want = n if fields is not None else n - 1
+    if min(counts) == max(counts) == want:
+        return fields
+    r = next(r for r, count in enumerate(counts) if count != want)
+    count = counts[r] + (0 if fields is not None else 1)
+    fields_text = f"{count} field{'s' if count != 1 else ''}"
+    raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
+                    f"({header_text(block.header)}){_row_hint(block.lines[r], count > n)}")
 
 
 def _row_hint(line: str, too_many: bool) -> str:
@@ -237,7 +188,7 @@ def _row_hint(line: str, too_many: bool) -> str:
     for sep, name in OTHER_SEPARATORS.items():
         if sep in line:
             return f"; the row looks {name}-separated: {EXPECTED_FORMAT}"
-    if too_many and _DECIMAL_COMMA.search(line):
+    if too_many and DECIMAL_COMMA.search(line):
         return f"; decimal commas such as '1,5' split a number into two fields: {EXPECTED_FORMAT}"
     return ""
 
@@ -273,7 +224,7 @@ def _cell_number(block: _Lines, r: int, cell: str, i: int) -> float:
     if not text:
         shown = "is empty (missing value)"
     else:
-        comma = " (a decimal comma? write 1.5 for 1,5)" if _DECIMAL_COMMA.search(text) else ""
+        comma = " (a decimal comma? write 1.5 for 1,5)" if DECIMAL_COMMA.search(text) else ""
         shown = f"{text[:40]!r} is not a number{comma}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 

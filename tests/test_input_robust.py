@@ -96,6 +96,22 @@ def test_bom_and_crlf_are_read_right(tmp_path):
     np.testing.assert_array_equal(read[3], plain[3])
 
 
+def test_endless_line_and_wide_header_stay_bounded(tmp_path):
+    endless = tmp_path / "endless.csv"
+    endless.write_bytes(b"a,b\n1,2\n" + b"1" * (3 * 2**20))  # no line break for 3 MiB
+    with pytest.raises(DataError, match=r"endless\.csv: line 3 is longer than 1048576 characters; expected one row"):
+        read_csv_series(endless)
+    wide = tmp_path / "wide.csv"
+    names = [f"c{i}" for i in range(100_000)]
+    wide.write_text(",".join(names + ["c7"]) + "\n")
+    with pytest.raises(DataError, match=r"wide\.csv: line 1: duplicate column names \['c7'\]"):
+        read_csv_series(wide)  # at once: no quadratic duplicate search
+    wide.write_text(",".join(names) + "\n" + ",".join(["1"] * 99_999) + "\n")
+    with pytest.raises(DataError, match=r"99999 fields, but the header has 100000 columns \(c0, c1, .*, c11, "
+                                        r"\.\.\. \(100000 in all\)\)"):
+        read_csv_series(wide)
+
+
 def test_iso_times_with_and_without_fractions_are_one_format(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("t,a\n2024-05-01T08:00:00,1\n2024-05-01T08:00:00.500000,2\n2024-05-01T08:00:01,3\n")
