@@ -188,8 +188,9 @@ def _row_hint(line: str, too_many: bool) -> str:
     for sep, name in OTHER_SEPARATORS.items():
         if sep in line:
             return f"; the row looks {name}-separated: {EXPECTED_FORMAT}"
-    if too_many and DECIMAL_COMMA.search(line):
-        return f"; decimal commas such as '1,5' split a number into two fields: {EXPECTED_FORMAT}"
+    if too_many and "." not in line and DECIMAL_COMMA.search(line):  # numbers without a '.': decimal commas?
+        return f"; if the file writes decimal commas ('1,5' for 1.5), each splits a number into two fields: " \
+               f"{EXPECTED_FORMAT}"
     return ""
 
 

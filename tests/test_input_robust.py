@@ -56,8 +56,8 @@ def fails(capsys, code: int) -> str:
 # ----- the csv dataset, through main ------------------------------------------------------------
 @pytest.mark.parametrize("edit,fragments", [
     (decimal_commas, ["in.csv: row 0 (line 2): 8 fields, but the header has 5 columns (timestamp, voltage, current, "
-                      "temperature, label); decimal commas such as '1,5' split a number into two fields: the reader "
-                      "expects ',' between fields and '.' as the decimal point"]),
+                      "temperature, label); if the file writes decimal commas ('1,5' for 1.5), each splits a number "
+                      "into two fields: the reader expects ',' between fields and '.' as the decimal point"]),
     (european, ["in.csv: line 1: the file looks ';'-separated with decimal commas (line 2: '47,949'); the reader "
                 "expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05). Write it "
                 "comma-separated, e.g. pandas.read_csv(path, sep=';', decimal=',')"]),
@@ -150,10 +150,10 @@ def npz_named_npy(tmp_path) -> str:
 
 @pytest.mark.parametrize("make,fragment", [
     (lambda p: rows_csv(p, decimal_commas), "new.csv: row 0 (line 2): 6 fields, but the header has 3 columns "
-                                            "(voltage, current, temperature); decimal commas such as '1,5'"),
+                                            "(voltage, current, temperature); if the file writes decimal commas"),
     (lambda p: rows_csv(p, european), "new.csv: line 1: the file looks ';'-separated with decimal commas"),
     (lambda p: rows_csv(p, set_line(80, "48.1,10.2,42.0,1")), "new.csv: row 78 (line 80): 4 fields, but the header "
-                                                              "has 3 columns"),
+                                                              "has 3 columns (voltage, current, temperature)\n"),
     (lambda p: rows_csv(p, set_line(81, "48.1,10.2")), "new.csv: row 79 (line 81): 2 fields"),
     (lambda p: rows_csv(p, set_line(30, "48.1,-3e38,1e39")), f"new.csv: row 28 (line 30), column 'temperature': value "
                                                              f"is 1e+39, {F32}"),
