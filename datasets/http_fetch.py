@@ -67,9 +67,12 @@ def fetch(url: str, out: BinaryIO, progress: bool, limits: DownloadLimits) -> st
     worker = threading.Thread(target=_fetch_into, args=(url, out, progress, limits, cancel, result),
                               name="download", daemon=True)
     worker.start()
-    worker.join(limits.download_deadline_s)
+    try:
+        worker.join(limits.download_deadline_s)
+    finally:  # past the deadline, or Ctrl-C while waiting: the worker stops at its next read
+        if worker.is_alive():
+            cancel.set()
     if worker.is_alive():
-        cancel.set()
         raise DataError(f"could not download {url}: not finished after {limits.download_deadline_s:g} s "
                         f"({limits.key('download_deadline_s')}; the server is slow or unreachable)")
     if "error" in result:
