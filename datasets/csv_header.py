@@ -37,6 +37,9 @@ def read_header(path: str | Path) -> list[str]:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
+                        "'Unicode Text' writes); save it as CSV UTF-8")
     lines = _LINE_END.split(start, maxsplit=2)
     try:
         first = lines[0].decode("utf-8-sig")

@@ -96,6 +96,13 @@ def test_bom_and_crlf_are_read_right(tmp_path):
     np.testing.assert_array_equal(read[3], plain[3])
 
 
+def test_utf16_is_named(tmp_path):
+    path = tmp_path / "u16.csv"
+    path.write_bytes("\n".join(EXAMPLE_LINES).encode("utf-16"))
+    with pytest.raises(DataError, match=r"u16\.csv: the file is UTF-16 text .*; save it as CSV UTF-8"):
+        read_csv_series(path)
+
+
 def test_endless_line_and_wide_header_stay_bounded(tmp_path):
     endless = tmp_path / "endless.csv"
     endless.write_bytes(b"a,b\n1,2\n" + b"1" * (3 * 2**20))  # no line break for 3 MiB
