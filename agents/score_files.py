@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
+from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
 from utils.scoring.thresholds import predict
@@ -80,11 +81,19 @@ class _Input:
 
     def _open_npy(self) -> None:
         try:
+            with open(self.path, "rb") as handle:
+                magic = handle.read(6)
+        except OSError as err:
+            raise DataError(f"{self.path}: cannot read the file ({err})") from None
+        if magic != b"\x93NUMPY":  # not .npy: an .npz archive or a pickle would take other paths in np.load
+            raise DataError(f"{self.path}: not a readable .npy array (it does not start with the .npy magic bytes; "
+                            "save the array with numpy.save)")
+        try:
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as err:
-            raise DataError(f"{self.path}: not a readable .npy array ({err})") from None
+        except Exception as err:  # noqa: BLE001 (np.load parses untrusted bytes: ValueError, EOFError, TokenError...)
+            raise DataError(f"{self.path}: not a readable .npy array ({type(err).__name__}: {err})") from None
         if arr.dtype.kind not in "fiu":
-            raise DataError(f"{self.path}: dtype {arr.dtype} is not numeric")
+            raise DataError(f"{self.path}: dtype {arr.dtype} is not numeric; expected float or integer values")
         if arr.ndim not in (2, 3) or arr.shape[-1] != self.n_features:
             raise DataError(f"{self.path}: shape {arr.shape}; expected (rows, {self.n_features}) time steps or "
                             f"(N, {self.window_length}, {self.n_features}) windows of features {self.features}")
@@ -130,21 +139,19 @@ class _Input:
             return
         for start in range(0, self.n_rows, self.chunk_rows):
             values = np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64)
-            bad = ~np.isfinite(values)
-            if bad.any():
-                r, c = (int(v[0]) for v in np.nonzero(bad))
-                raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds "
-                                f"{'NaN' if np.isnan(values[r, c]) else 'inf'}")
+            bad = first_bad_value(values)
+            if bad is not None:
+                (r, c), what = bad
+                raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds {what}")
             self.rows_read = start + len(values)
             yield Block(start, values)
 
 
 def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: list[str]) -> None:
-    bad = ~np.isfinite(chunk)
-    if bad.any():
-        w, t, f = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(f"{path}: window {first + w}, time step {t}, feature {f} ({features[f]!r}) holds "
-                        f"{'NaN' if np.isnan(chunk[w, t, f]) else 'inf'}")
+    bad = first_bad_value(chunk)
+    if bad is not None:
+        (w, t, f), what = bad
+        raise DataError(f"{path}: window {first + w}, time step {t}, feature {f} ({features[f]!r}) holds {what}")
 
 
 # ----- scoring -------------------------------------------------------------------------

@@ -14,28 +14,35 @@ The file has a header row naming the columns and one row per time step::
   give the kind ``"anomaly"``). Without a label column every window counts as
   normal and the test split holds held-out normals only (no ROC/PR AUC);
 * ``timestamp_column`` (optional): dropped from the features and checked to
-  never go backwards (numbers, or ISO 8601 dates/times).
+  never go backwards (numbers, or ISO 8601 dates/times in one format).
 
 Windows of ``window_length`` rows start every ``stride`` rows (default: no
 overlap). They are split by :func:`datasets.base.split_normal_only`.
 
-The readers here (:func:`read_header`, :func:`iter_csv_blocks`,
-:func:`iter_windows`) read a file block by block, so scoring a large file
-(:mod:`agents.score_files`) keeps memory bounded.
+The readers (:func:`~datasets.csv_reading.read_header`,
+:func:`~datasets.csv_reading.iter_csv_blocks`, :func:`iter_windows`) read a file
+block by block, so scoring a large file (:mod:`agents.score_files`) keeps memory
+bounded; :mod:`datasets.csv_reading` says what they accept and refuse, and
+:mod:`datasets.csv_times` what a timestamp column may hold.
 """
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
+from datasets.csv_reading import (
+    DEFAULT_CHUNK_ROWS,
+    Block,
+    header_text,
+    iter_csv_blocks,
+    read_header,
+)
+from datasets.csv_times import parse_times
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import PositiveInt
@@ -43,133 +50,8 @@ from utils.core.types import PositiveInt
 logger = logging.getLogger("anomaly")
 
 NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
-DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
-
-
-# ----- reading ------------------------------------------------------------------------
-def read_header(path: str | Path) -> list[str]:
-    """Column names from the first line of a CSV file.
-
-    Raises:
-        DataError: missing/unreadable/empty file, empty or duplicate column names.
-    """
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            first = handle.readline()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read the file ({err})") from None
-    if not first.strip():
-        raise DataError(f"{path}: the file is empty; expected a header row naming the columns")
-    header = [name.strip() for name in next(csv.reader([first]))]
-    if any(not name for name in header):
-        raise DataError(f"{path}: line 1: the header has an empty column name ({first.strip()[:80]!r})")
-    dupes = sorted({name for name in header if header.count(name) > 1})
-    if dupes:
-        raise DataError(f"{path}: line 1: duplicate column names {dupes}")
-    try:
-        [float(name) for name in header]
-    except ValueError:
-        return header
-    raise DataError(f"{path}: line 1 holds only numbers ({first.strip()[:60]!r}); "
-                    "expected a header row naming the columns")
-
-
-@dataclass
-class Block:
-    """Rows ``first_row .. first_row + len(values) - 1`` of a file (data rows counted from 0).
-
-    Attributes:
-        first_row: index of the first row (0 = the first line after the header).
-        values: float64 (rows, F) values of the requested numeric columns.
-        text: str (rows, K) values of the requested text columns, or None.
-    """
-
-    first_row: int
-    values: np.ndarray
-    text: np.ndarray | None = None
-
-
-def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
-                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
-    """Read the numeric ``columns`` (and raw ``text_columns``) block by block.
-
-    At most ``chunk_rows`` lines are held at a time. Blank lines are skipped.
-
-    Raises:
-        DataError: naming the row (0-based, after the header), the file line and
-            the column of the first cell that is not a number, NaN or inf, or of a
-            row with the wrong number of fields.
-    """
-    path = Path(path)
-    idx = [header.index(c) for c in columns]
-    text_idx = [header.index(c) for c in text_columns]
-    row = 0
-    line_no = 1
-    with open(path, newline="", encoding="utf-8") as handle:
-        handle.readline()
-        while True:
-            lines = list(islice(handle, chunk_rows))
-            if not lines:
-                return
-            first_line = line_no + 1
-            line_no += len(lines)
-            if any(not line.strip() for line in lines):
-                kept = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
-                if not kept:
-                    continue
-                line_nos, lines = [k for k, _ in kept], [line for _, line in kept]
-            else:
-                line_nos = None
-            values = _parse_numbers(lines, idx, header, path, row, first_line, line_nos)
-            text = None
-            if text_idx:
-                text = np.loadtxt(lines, delimiter=",", usecols=text_idx, dtype=str, quotechar='"', ndmin=2,
-                                  comments=None)
-                text = np.char.strip(text)
-            yield Block(row, values, text)
-            row += len(lines)
-
-
-def _parse_numbers(lines: list[str], idx: list[int], header: list[str], path: Path, row0: int, first_line: int,
-                   line_nos: list[int] | None) -> np.ndarray:
-    """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
-    try:
-        values = np.loadtxt(lines, delimiter=",", usecols=idx, dtype=np.float64, quotechar='"', ndmin=2,
-                            comments=None)
-    except ValueError:
-        values = None
-    if values is None or len(values) != len(lines):
-        _raise_first_bad_cell(lines, idx, header, path, row0, first_line, line_nos)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        r, c = (int(v[0]) for v in np.nonzero(bad))
-        line = line_nos[r] if line_nos else first_line + r
-        what = "NaN" if np.isnan(values[r, c]) else "inf"
-        raise DataError(f"{path}: row {row0 + r} (line {line}), column {header[idx[c]]!r}: value is {what} "
-                        f"({int(bad.any(axis=1).sum())} rows with NaN/inf in this block); "
-                        "clean or fill these cells before scoring")
-    return values
-
-
-def _raise_first_bad_cell(lines: list[str], idx: list[int], header: list[str], path: Path, row0: int,
-                          first_line: int, line_nos: list[int] | None) -> None:
-    for r, fields in enumerate(csv.reader(lines)):
-        line = line_nos[r] if line_nos else first_line + r
-        where = f"{path}: row {row0 + r} (line {line})"
-        if len(fields) != len(header):
-            raise DataError(f"{where}: {len(fields)} fields, but the header has {len(header)} columns "
-                            f"({', '.join(header)})")
-        for i in idx:
-            cell = fields[i].strip()
-            try:
-                float(cell)
-            except ValueError:
-                shown = "is empty (missing value)" if not cell else f"{cell[:40]!r} is not a number"
-                raise DataError(f"{where}, column {header[i]!r}: {shown}") from None
-    raise DataError(f"{path}: rows {row0}..{row0 + len(lines) - 1} cannot be parsed as numbers")
+__all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
+           "read_header", "window_starts"]
 
 
 # ----- windows ------------------------------------------------------------------------
@@ -222,24 +104,6 @@ def _check_fraction(name: str, value: object) -> None:
         raise ConfigError(f"data.{name}: invalid value {value!r}; expected a number strictly between 0 and 1")
 
 
-def _parse_times(texts: np.ndarray, path: Path, column: str) -> np.ndarray:
-    """Timestamps as float64 numbers or datetime64; DataError naming the first unparseable row."""
-    try:
-        return texts.astype(np.float64)
-    except ValueError:
-        pass
-    try:
-        return texts.astype("datetime64[ns]")
-    except ValueError:
-        for row, text in enumerate(texts):
-            try:
-                np.datetime64(text)
-            except ValueError:
-                raise DataError(f"{path}: row {row}, column {column!r}: {text[:40]!r} is neither a number nor an "
-                                "ISO 8601 date/time (e.g. 2024-05-01T08:00:00)") from None
-        raise
-
-
 def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
     anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
@@ -278,7 +142,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
     for key, column in (("label_column", label_column), ("timestamp_column", timestamp_column)):
         if column is not None and column not in header:
             raise ConfigError(f"data.{key}: column {column!r} is not in the header of {path}; "
-                              f"columns: {', '.join(header)}")
+                              f"columns: {header_text(header)}")
     special = [c for c in (label_column, timestamp_column) if c is not None]
     if feature_columns is None:
         features = [c for c in header if c not in special]
@@ -286,7 +150,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
         unknown = [c for c in feature_columns if c not in header]
         if unknown:
             raise ConfigError(f"data.feature_columns: {unknown} not in the header of {path}; "
-                              f"columns: {', '.join(header)}")
+                              f"columns: {header_text(header)}")
         clash = [c for c in feature_columns if c in special]
         if clash:
             raise ConfigError(f"data.feature_columns: {clash} is also the label or timestamp column")
@@ -294,7 +158,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
             raise ConfigError(f"data.feature_columns: duplicate names in {feature_columns}")
         features = list(feature_columns)
     if not features:
-        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {', '.join(header)})")
+        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {header_text(header)})")
     blocks = list(iter_csv_blocks(path, header, features, special, chunk_rows=65536))
     if not blocks:
         raise DataError(f"{path}: no data rows after the header")
@@ -304,12 +168,8 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
     if label_column is not None:
         labels = text[:, special.index(label_column)]
     if timestamp_column is not None:
-        times = _parse_times(text[:, special.index(timestamp_column)], path, timestamp_column)
-        back = np.flatnonzero(times[1:] < times[:-1])
-        if len(back):
-            row = int(back[0]) + 1
-            raise DataError(f"{path}: row {row} (line {row + 2}), column {timestamp_column!r}: time goes backwards "
-                            f"({times[row - 1]} then {times[row]}); sort the file by time")
+        line_nos = np.concatenate([b.line_nos for b in blocks])
+        times = parse_times(text[:, special.index(timestamp_column)], path, timestamp_column, line_nos)
     return values, features, labels, times
 
 

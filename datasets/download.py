@@ -1,9 +1,13 @@
 """Download a zip archive, verify it and its members, and install them atomically.
 
 :func:`download_archive` streams a URL (``https://``, ``http://`` or ``file://``)
-to a temporary file next to the target folder, checks checksums, extracts into a
-temporary folder and only then moves the files into place. On any failure it
-raises :class:`~utils.core.errors.DataError` and leaves nothing behind.
+to a temporary file next to the target folder within the bounds of a
+:class:`~datasets.http_fetch.DownloadLimits` (an overall deadline, a cap on the
+body), checks checksums, checks the members' sizes before extracting any (a cap
+on their uncompressed total, a cap on the compression ratio against zip bombs,
+the free disk space), extracts into a temporary folder and only then moves the
+files into place. On any failure it raises :class:`~utils.core.errors.DataError`
+and leaves nothing behind.
 
 Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id is
 ``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints.
@@ -11,22 +15,20 @@ Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id i
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from tqdm import tqdm
-
+from datasets.http_fetch import MIB, DownloadLimits, fetch
 from utils.core.errors import ConfigError, DataError
 
 CHECKSUM_KINDS = ("sha256", "gitblob")
 _HEX_LENGTHS = {"sha256": 64, "gitblob": 40}
 _CHUNK = 1 << 16
-_TIMEOUT_S = 60.0
+_RATIO_FROM_BYTES = MIB  # smaller members may compress as well as they like
 
 
 def file_checksum(path: Path, kind: str) -> str:
@@ -69,6 +71,7 @@ def download_archive(
     archive_sha256: str | None,
     file_checksums: dict[str, str],
     progress: bool = True,
+    limits: DownloadLimits | None = None,
 ) -> None:
     """Download a zip, verify it, and move its files into ``data_dir``.
 
@@ -81,12 +84,15 @@ def download_archive(
             ``"gitblob:<hex>"``. Only these members are installed; when empty,
             every file in the zip is.
         progress: show a tqdm progress bar while downloading.
+        limits: deadline and size caps of the download and of the extraction (default: DownloadLimits()).
 
     Raises:
-        DataError: download failed, bad zip, missing member or checksum mismatch;
-            nothing is left behind (no temporary file or folder, no new file).
+        DataError: download failed or exceeded a limit, bad zip, missing or
+            oversized member, checksum mismatch; nothing is left behind (no
+            temporary file or folder, no new file).
     """
     data_dir = Path(data_dir)
+    limits = limits or DownloadLimits()
     expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
     archive_expected = _archive_checksum(archive_sha256)
     created = _make_dirs(data_dir.parent)
@@ -95,14 +101,15 @@ def download_archive(
     try:
         try:
             archive = _temp(data_dir, folder=False)
-            got = _fetch(url, archive, progress)
+            with open(archive, "wb") as out:
+                got = fetch(url, out, progress, limits)
             if archive_expected is not None and got != archive_expected:
                 raise DataError(
                     f"checksum mismatch for the archive downloaded from {url}: "
                     f"expected sha256 {archive_expected}, got sha256 {got}"
                 )
             tmp_dir = _temp(data_dir, folder=True)
-            files = _extract(archive, tmp_dir, sorted(expected), url)
+            files = _extract(archive, tmp_dir, sorted(expected), url, limits)
             _verify(files, expected, url)
             _install(files, data_dir, created, installed, url)
         finally:
@@ -146,30 +153,8 @@ def _make_dirs(folder: Path) -> list[Path]:
     return missing
 
 
-def _fetch(url: str, dest: Path, progress: bool) -> str:
-    """Stream ``url`` into ``dest`` with a progress bar; return its sha256."""
-    digest = hashlib.sha256()
-    received = 0
-    try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, open(dest, "wb") as out:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=f"downloading {PurePosixPath(url).name}", disable=not progress) as bar:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        raise DataError(f"could not download {url}: {exc}") from exc
-    if total is not None and received != total:
-        raise DataError(f"could not download {url}: got {received} of {total} bytes")
-    return digest.hexdigest()
-
-
-def _extract(archive: Path, dest: Path, names: list[str], url: str) -> dict[str, Path]:
-    """Extract the members named ``names`` (all files if empty) into ``dest``."""
+def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: DownloadLimits) -> dict[str, Path]:
+    """Extract the members named ``names`` (all files if empty) into ``dest``, their sizes checked first."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = _members_by_name(zf, url)
@@ -179,16 +164,47 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str) -> dict[str,
                     f"the archive from {url} lacks {', '.join(missing)}; "
                     f"it holds: {', '.join(sorted(members)) or '(no files)'}"
                 )
+            chosen = names or sorted(members)
+            _check_sizes([members[n] for n in chosen], dest, url, limits)
             out = {}
-            for name in names or sorted(members):
+            for name in chosen:
                 out[name] = dest / name
                 with zf.open(members[name]) as src, open(out[name], "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
+                    _copy_at_most(src, dst, members[name].file_size, url)
             return out
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise DataError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
     except OSError as exc:
         raise DataError(f"cannot extract the archive from {url}: {exc}") from exc
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], dest: Path, url: str, limits: DownloadLimits) -> None:
+    """DataError before extracting anything: a member compressed suspiciously well, too much in all, no room."""
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _RATIO_FROM_BYTES and ratio > limits.max_ratio:
+            raise DataError(f"the archive from {url}: {info.filename} would unpack {info.compress_size} bytes into "
+                            f"{info.file_size} ({ratio:.0f}x, above {limits.key('max_ratio')}): refused as a zip "
+                            "bomb; nothing was extracted")
+    total = sum(info.file_size for info in infos)
+    if total > limits.unzip_max_mb * MIB:
+        raise DataError(f"the archive from {url}: its files would unpack to {total / MIB:.1f} MiB, above "
+                        f"{limits.key('unzip_max_mb')} MiB; nothing was extracted (raise the limit if that is "
+                        "expected)")
+    free = shutil.disk_usage(dest).free
+    if total > free:
+        raise DataError(f"the archive from {url}: its files need {total / MIB:.1f} MiB but {dest.parent} has "
+                        f"{free / MIB:.1f} MiB free; nothing was extracted")
+
+
+def _copy_at_most(src: BinaryIO, dst: BinaryIO, size: int, url: str) -> None:
+    """Copy at most ``size`` bytes (what the zip's directory declared); DataError if there is more."""
+    copied = 0
+    while chunk := src.read(_CHUNK):
+        copied += len(chunk)
+        if copied > size:
+            raise DataError(f"the archive from {url}: a member holds more than the {size} bytes it declares")
+        dst.write(chunk)
 
 
 def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo]:

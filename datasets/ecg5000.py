@@ -1,4 +1,4 @@
-"""ECG5000 heartbeats from the UCR archive: file parsers and the ``ecg5000`` loader.
+"""ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader (file parsers: :mod:`datasets.ucr_files`).
 
 5000 beats of 140 samples in 5 classes, split by UCR into 500 TRAIN and 4500 TEST
 rows. Class 1 is a normal beat; classes 2..5 are anomalies (kinds ``"class_2"``
@@ -13,8 +13,20 @@ import numpy as np
 
 from datasets.base import NORMAL, DataSplits, Split, split_normal_only
 from datasets.download import download_archive
+from datasets.http_fetch import DownloadLimits
+from datasets.ucr_files import (
+    SUFFIXES,
+    read_ucr,
+    read_ucr_arff,
+    read_ucr_ts,
+    read_ucr_txt,
+)
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
+from utils.core.types import PositiveFloat
+
+__all__ = ["DEFAULT_URL", "KNOWN_FILE_CHECKSUMS", "find_split_file", "load_ecg5000", "read_ucr", "read_ucr_arff",
+           "read_ucr_ts", "read_ucr_txt"]
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"
@@ -38,88 +50,10 @@ DEFAULT_FILE_CHECKSUMS = {
     "ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
     "ECG5000_TEST.txt": f"gitblob:{TEST_TXT_GITBLOB}",
 }
-SUFFIXES = (".txt", ".ts", ".arff")
 SPLITS = ("TRAIN", "TEST")
 PROTOCOLS = ("official", "merged")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
-
-
-def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR ``.txt`` file (whitespace-separated, label in column 0).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
-    path = Path(path)
-    rows, line_nos = [], []
-    for no, line in _numbered_lines(path):
-        if line.strip():
-            rows.append(line.split())
-            line_nos.append(no)
-    return _rows_to_arrays(rows, line_nos, path, label_col=0)
-
-
-def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a univariate sktime ``.ts`` file (``#``/``@`` header, then ``v1,...,vT:label``).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
-    path = Path(path)
-    rows, line_nos = [], []
-    for no, line in _numbered_lines(path):
-        text = line.strip()
-        if not text or text[0] in "#@":
-            continue
-        values, sep, label = text.rpartition(":")
-        if not sep or ":" in values:
-            raise DataError(
-                f"{path}: line {no}: expected one univariate series and its label "
-                f"as 'v1,...,vT:label', got {text[:60]!r}"
-            )
-        rows.append(values.split(",") + [label])
-        line_nos.append(no)
-    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
-
-
-def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a Weka ``.arff`` file (header up to ``@data``, then comma rows, label last).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
-    path = Path(path)
-    rows, line_nos, in_data = [], [], False
-    for no, line in _numbered_lines(path):
-        text = line.strip()
-        if not text or text.startswith("%"):
-            continue
-        if in_data:
-            rows.append(text.split(","))
-            line_nos.append(no)
-        elif text.lower() == "@data":
-            in_data = True
-    if not in_data:
-        raise DataError(f"{path}: no '@data' line; expected an ARFF header ending in @data, "
-                        "then one comma-separated row per series with the label last")
-    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
-
-
-_READERS = {".txt": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}
-
-
-def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR file, picking the parser from its suffix (.txt, .ts or .arff).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
-    path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataError(f"{path}: unknown file suffix {path.suffix!r}; valid suffixes: {', '.join(SUFFIXES)}")
-    return reader(path)
 
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
@@ -142,6 +76,9 @@ def load_ecg5000(
     url: str = DEFAULT_URL,
     sha256: str | None = None,
     progress: bool = True,
+    download_deadline_s: PositiveFloat = 600.0,
+    download_max_mb: PositiveFloat = 200.0,
+    unzip_max_mb: PositiveFloat = 1024.0,
 ) -> DataSplits:
     """Load ECG5000 as normal-only train/val splits and a mixed test split.
 
@@ -157,6 +94,10 @@ def load_ecg5000(
         url: where the UCR ECG5000.zip lives.
         sha256: expected sha256 of the zip, or None to check only its files.
         progress: show a download progress bar.
+        download_deadline_s: seconds the whole download may take.
+        download_max_mb: MiB the server may send.
+        unzip_max_mb: MiB the installed files may take, uncompressed, in all
+            (members compressed over 100x are refused as zip bombs).
 
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
@@ -166,7 +107,8 @@ def load_ecg5000(
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
     folder = Path(data_dir)
-    files = _locate_files(folder, protocol, download, url, sha256, progress)
+    limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
+    files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
     arrays = {split: _read_split(path) for split, path in files.items() if path is not None}
     _check_lengths(arrays, files)
     notes: list[str] = []
@@ -190,60 +132,6 @@ def load_ecg5000(
     return DataSplits(*splits, feature_names=["ecg"], info=info)
 
 
-def _numbered_lines(path: Path) -> list[tuple[int, str]]:
-    """Return ``(1-based line number, line)`` pairs; DataError if unreadable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the file as UTF-8 text: {exc}") from exc
-    return list(enumerate(text.splitlines(), start=1))
-
-
-def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
-                    label_col: int) -> tuple[np.ndarray, np.ndarray]:
-    """Turn token rows into float32 series and int64 labels, checking everything."""
-    if not rows:
-        raise DataError(f"{path}: holds no data rows; expected one series and its label per line")
-    widths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    if (widths != widths[0]).any():
-        i = int(np.flatnonzero(widths != widths[0])[0])
-        raise DataError(f"{path}: line {line_nos[i]} has {widths[i]} fields, expected {widths[0]} "
-                        f"like line {line_nos[0]} (rows of different lengths)")
-    if widths[0] < 2:
-        raise DataError(f"{path}: line {line_nos[0]} has {widths[0]} field; expected a label and values")
-    table = _parse_numbers(rows, line_nos, path)
-    labels = table[:, label_col]
-    x = np.delete(table, label_col if label_col >= 0 else table.shape[1] + label_col, axis=1)
-    with np.errstate(over="ignore"):
-        x = x.astype(np.float32)
-    bad = ~np.isfinite(x).all(axis=1)
-    if bad.any():
-        raise DataError(f"{path}: line {line_nos[int(np.flatnonzero(bad)[0])]} holds NaN or inf "
-                        f"({int(bad.sum())} bad rows in all); clean or drop these rows")
-    bad = ~np.isfinite(labels) | (labels != np.round(labels))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: line {line_nos[i]}: label {labels[i]} is not a whole number")
-    return x, labels.astype(np.int64)
-
-
-def _parse_numbers(rows: list[list[str]], line_nos: list[int], path: Path) -> np.ndarray:
-    """Parse token rows as float64; DataError naming the first unreadable token."""
-    try:
-        return np.array(rows, dtype=np.float64)
-    except ValueError:
-        for row, no in zip(rows, line_nos):
-            for col, token in enumerate(row, start=1):
-                try:
-                    float(token)
-                except ValueError:
-                    raise DataError(f"{path}: line {no}, field {col}: cannot read {token!r} "
-                                    "as a number; expected a decimal number") from None
-        raise DataError(f"{path}: holds text that cannot be read as numbers") from None
-
-
 def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one split file and map labels to kind strings."""
     x, labels = read_ucr(path)
@@ -254,30 +142,49 @@ def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, kind.astype(str)
 
 
-def _locate_files(folder: Path, protocol: str, download: bool, url: str,
-                  sha256: str | None, progress: bool) -> dict[str, Path | None]:
-    """Find (or download) the split files; DataError if a required one is missing."""
+def _locate_files(folder: Path, protocol: str, download: bool,
+                  fetch: tuple[str, str | None, bool, DownloadLimits]) -> dict[str, Path | None]:
+    """Find (or download: ``fetch`` = url, sha256, progress, limits) the split files; DataError if one is missing."""
     found = {split: find_split_file(folder, split) for split in SPLITS}
     missing = [split for split in SPLITS if found[split] is None]
     if download and missing:
+        url, sha256, progress, limits = fetch
         checksums = {f"ECG5000_{s}.txt": DEFAULT_FILE_CHECKSUMS[f"ECG5000_{s}.txt"] for s in missing}
-        download_archive(url, folder, sha256, checksums, progress)
+        try:
+            download_archive(url, folder, sha256, checksums, progress, limits)
+        except DataError as err:
+            raise DataError(f"{err}. {_offline_step(folder, found['TRAIN'], url)}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
     absent = [split for split in required if found[split] is None]
     if absent:
-        raise DataError(_missing_message(folder, absent, protocol))
+        raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
     return found
 
 
-def _missing_message(folder: Path, absent: list[str], protocol: str) -> str:
+def _offline_step(folder: Path, train: Path | None, url: str) -> str:
+    """The next step after a failed download: train on the TRAIN file alone, or fetch the zip by hand."""
+    if train is not None:
+        local = f"set data.download=false and data.protocol=merged to train on {train} alone"
+    else:
+        local = (f"put ECG5000_TRAIN.txt (or .ts/.arff) into {folder} and set data.download=false and "
+                 "data.protocol=merged, which works on the TRAIN file alone")
+    return f"Next step: {local}; or download {url} by hand and unzip it into {folder}"
+
+
+def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
     """Say which files are missing, where they were looked for and how to get them."""
     wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    return (
+    message = (
         f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
         f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
         f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}"
     )
+    if train is not None:
+        return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
+    if protocol == "official":
+        return f"{message} (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
+    return message
 
 
 def _check_lengths(arrays: dict[str, tuple[np.ndarray, np.ndarray]], files: dict[str, Path | None]) -> None:

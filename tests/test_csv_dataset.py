@@ -117,7 +117,7 @@ def test_timestamps_must_not_go_backwards(tmp_path):
     with pytest.raises(DataError, match=r"row 2 \(line 4\), column 'time': time goes backwards"):
         load_csv(seed=0, path=str(path), window_length=1, timestamp_column="time")
     path = write_csv(tmp_path / "u.csv", ["time", "a"], [["monday", 1], ["tuesday", 2]])
-    with pytest.raises(DataError, match="row 0, column 'time': 'monday' is neither a number nor an ISO 8601"):
+    with pytest.raises(DataError, match=r"row 0 \(line 2\), column 'time': 'monday' is neither a number nor an ISO 8601"):
         load_csv(seed=0, path=str(path), window_length=1, timestamp_column="time")
 
 

@@ -137,7 +137,7 @@ def test_unknown_suffix_lists_valid_ones(tmp_path: Path) -> None:
         ("bad_number.txt", "1 0.5 0.6\n1 0.5 abc\n", ["line 2", "'abc'", "number"]),
         ("ragged.txt", "1 0.5 0.6\n\n1 0.5\n", ["line 3", "2 fields, expected 3", "different lengths"]),
         ("nan.txt", "1 0.5 0.6\n2 nan 0.1\n", ["line 2", "NaN or inf"]),
-        ("overflow.txt", "1 0.5 0.6\n2 1e300 0.1\n", ["line 2", "NaN or inf"]),
+        ("overflow.txt", "1 0.5 0.6\n2 1e300 0.1\n", ["line 2, field 2", "value 1e+300, outside the float32 range"]),
         ("empty.txt", "", ["no data rows"]),
         ("blank.txt", "\n   \n", ["no data rows"]),
         ("half_label.txt", "1.5 0.5 0.6\n", ["line 1", "label"]),

@@ -1,0 +1,109 @@
+"""The header of a CSV file: its column names, or a DataError saying what the file looks like instead.
+
+:func:`read_header` reads only the file's first lines (at most 16 MiB): a
+header separated by ``;``, tabs or ``|`` is refused naming the separator and,
+when the next line has them, its decimal commas (see :mod:`datasets.csv_reading`
+for the format the rows must follow).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path
+from typing import BinaryIO
+
+from utils.core.errors import DataError
+
+OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
+EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
+DECIMAL_COMMA = re.compile(r"\d,\d")
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
+_HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Column names from the first line of a CSV file.
+
+    Raises:
+        DataError: missing/unreadable/empty file, another separator than ``,``,
+            empty or duplicate column names, a header of numbers only.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            start = _head(handle)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err})") from None
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
+                        "'Unicode Text' writes); save it as CSV UTF-8")
+    lines = _LINE_END.split(start, maxsplit=2)
+    try:
+        first = lines[0].decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: line 1: bytes that are not UTF-8 text ({err.reason}); save the file as "
+                        "UTF-8") from None
+    if len(lines) == 1 and len(start) == _HEADER_BYTES:
+        raise DataError(f"{path}: line 1 is longer than {_HEADER_BYTES // 2**20} MiB; expected a header row "
+                        "naming the columns")
+    second = lines[1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
+    if not first.strip():
+        what = "the file is empty" if not start.strip() else "line 1 is blank"
+        raise DataError(f"{path}: {what}; expected a header row naming the columns")
+    header = [name.strip() for name in split_line(first, path, 1)]
+    shown = first.strip()[:80]
+    if len(header) == 1:
+        _refuse_other_separator(path, first, second)
+    if any(not name for name in header):
+        raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
+    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
+    if dupes:
+        raise DataError(f"{path}: line 1: duplicate column names {dupes[:10]}")
+    try:
+        [float(name) for name in header]
+    except ValueError:
+        return header
+    raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
+
+
+def _head(handle: BinaryIO) -> bytes:
+    """The file's first bytes: up to the end of its second line, at most ``_HEADER_BYTES``."""
+    pieces, size, ends = [], 0, 0
+    while size < _HEADER_BYTES and ends < 3:
+        piece = handle.read(1 << 16)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+        ends += len(_LINE_END.findall(piece))
+    return b"".join(pieces)[:_HEADER_BYTES]
+
+
+def _refuse_other_separator(path: Path, first: str, second: str) -> None:
+    """DataError if a one-column header holds ``;``, a tab or ``|``: the file uses another separator."""
+    found = [(sep, name) for sep, name in OTHER_SEPARATORS.items() if sep in first]
+    if not found:
+        return
+    sep, name = found[0]
+    decimal = [cell.strip() for cell in second.split(sep) if DECIMAL_COMMA.search(cell)]
+    commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
+    example = f"sep={sep!r}" + (", decimal=','" if decimal else "")
+    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {EXPECTED_FORMAT}. Write it "
+                    f"comma-separated, e.g. pandas.read_csv(path, {example}).to_csv('new.csv', index=False)")
+
+
+def split_line(line: str, path: Path, line_no: int) -> list[str]:
+    """The fields of one line as the :mod:`csv` module reads them; DataError if it cannot."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as err:
+        raise DataError(f"{path}: line {line_no}: cannot split the line into fields ({err})") from None
+
+
+def header_text(header: list[str], limit: int = 12) -> str:
+    """The column names for a message, at most ``limit`` of them."""
+    more = f", ... ({len(header)} in all)" if len(header) > limit else ""
+    return ", ".join(header[:limit]) + more

@@ -1,0 +1,164 @@
+"""UCR time-series files: ``.txt`` (label first), sktime ``.ts`` and Weka ``.arff`` (label last).
+
+Every reader returns float32 ``(N, T)`` series and int64 ``(N,)`` labels, or
+raises :class:`~utils.core.errors.DataError` naming the file, the line and the
+field: rows of different lengths, text, NaN/inf, values beyond the float32
+range (+-3.4e38) and labels that are not whole numbers are refused.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from datasets.csv_reading import first_bad_value
+from utils.core.errors import DataError
+
+SUFFIXES = (".txt", ".ts", ".arff")
+_MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
+
+
+def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a UCR ``.txt`` file (whitespace-separated, label in column 0).
+
+    Returns:
+        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
+    """
+    path = Path(path)
+    rows, line_nos = [], []
+    for no, line in _numbered_lines(path):
+        if line.strip():
+            rows.append(line.split())
+            line_nos.append(no)
+    return _rows_to_arrays(rows, line_nos, path, label_col=0)
+
+
+def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a univariate sktime ``.ts`` file (``#``/``@`` header, then ``v1,...,vT:label``).
+
+    Returns:
+        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
+    """
+    path = Path(path)
+    rows, line_nos = [], []
+    for no, line in _numbered_lines(path):
+        text = line.strip()
+        if not text or text[0] in "#@":
+            continue
+        values, sep, label = text.rpartition(":")
+        if not sep or ":" in values:
+            raise DataError(
+                f"{path}: line {no}: expected one univariate series and its label "
+                f"as 'v1,...,vT:label', got {text[:60]!r}"
+            )
+        rows.append(values.split(",") + [label])
+        line_nos.append(no)
+    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
+
+
+def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Weka ``.arff`` file (header up to ``@data``, then comma rows, label last).
+
+    Returns:
+        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
+    """
+    path = Path(path)
+    rows, line_nos, in_data = [], [], False
+    for no, line in _numbered_lines(path):
+        text = line.strip()
+        if not text or text.startswith("%"):
+            continue
+        if in_data:
+            rows.append(text.split(","))
+            line_nos.append(no)
+        elif text.lower() == "@data":
+            in_data = True
+    if not in_data:
+        raise DataError(f"{path}: no '@data' line; expected an ARFF header ending in @data, "
+                        "then one comma-separated row per series with the label last")
+    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
+
+
+_READERS = {".txt": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}
+
+
+def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a UCR file, picking the parser from its suffix (.txt, .ts or .arff).
+
+    Returns:
+        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
+    """
+    path = Path(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unknown file suffix {path.suffix!r}; valid suffixes: {', '.join(SUFFIXES)}")
+    return reader(path)
+
+
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    """Return ``(1-based line number, line)`` pairs; DataError if unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file: {exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: bytes that are not UTF-8 text ({exc.reason}); save the file as "
+                        "UTF-8") from None
+    return list(enumerate(text.split("\n"), start=1))
+
+
+def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
+                    label_col: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn token rows into float32 series and int64 labels, checking everything."""
+    if not rows:
+        raise DataError(f"{path}: holds no data rows; expected one series and its label per line")
+    widths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    if (widths != widths[0]).any():
+        i = int(np.flatnonzero(widths != widths[0])[0])
+        raise DataError(f"{path}: line {line_nos[i]} has {widths[i]} fields, expected {widths[0]} "
+                        f"like line {line_nos[0]} (rows of different lengths)")
+    if widths[0] < 2:
+        raise DataError(f"{path}: line {line_nos[0]} has {widths[0]} field; expected a label and values")
+    table = _parse_numbers(rows, line_nos, path)
+    labels = table[:, label_col]
+    x = np.delete(table, label_col if label_col >= 0 else table.shape[1] + label_col, axis=1)
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise DataError(f"{path}: line {line_nos[int(np.flatnonzero(bad)[0])]} holds NaN or inf "
+                        f"({int(bad.sum())} bad rows in all); clean or drop these rows")
+    found = first_bad_value(x)
+    if found is not None:
+        (r, c), what = found
+        field = c + (2 if label_col == 0 else 1)
+        raise DataError(f"{path}: line {line_nos[r]}, field {field}: value {what}")
+    _check_labels(labels, line_nos, path)
+    return x.astype(np.float32), labels.astype(np.int64)
+
+
+def _check_labels(labels: np.ndarray, line_nos: list[int], path: Path) -> None:
+    """DataError naming the first label that is not a whole number (or too large to be a class)."""
+    bad = ~np.isfinite(labels) | (labels != np.round(labels)) | (np.abs(labels) > _MAX_LABEL)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "is too large for a class number" if np.abs(labels[i]) > _MAX_LABEL else "is not a whole number"
+        raise DataError(f"{path}: line {line_nos[i]}: label {labels[i]:g} {what}")
+
+
+def _parse_numbers(rows: list[list[str]], line_nos: list[int], path: Path) -> np.ndarray:
+    """Parse token rows as float64; DataError naming the first unreadable token."""
+    try:
+        return np.array(rows, dtype=np.float64)
+    except ValueError:
+        for row, no in zip(rows, line_nos):
+            for col, token in enumerate(row, start=1):
+                try:
+                    float(token)
+                except ValueError:
+                    raise DataError(f"{path}: line {no}, field {col}: cannot read {token!r} "
+                                    "as a number; expected a decimal number") from None
+        raise DataError(f"{path}: holds text that cannot be read as numbers") from None
