@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="converter anomaly magnitudes (default: the shipped 6 and a hard 2)")
     p.add_argument("--data-dir", default=str(ecg5000_benchmark.DEFAULT_DATA_DIR))
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 epochs, 600 converter windows")
+    p.add_argument("--only", choices=("converter", "ecg5000"), default=None, help="run one data set's half only")
     p.add_argument("--experiments-dir", default=None)
     p.add_argument("--out", default=None, help="write all results as JSON")
     return p.parse_args(argv)
@@ -75,19 +76,23 @@ def markdown_table(title: str, agg: dict[str, Any], seconds: dict[str, dict[str,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     converter_argv, ecg_argv = benchmark_argv(args)
-    converter = converter_benchmark.run_benchmark(converter_benchmark.parse_args(converter_argv))
-    ecg = ecg5000_benchmark.run_benchmark(ecg5000_benchmark.parse_args(ecg_argv))
-    per_mag = len(converter["seeds"])
+    results: dict[str, Any] = {}
     blocks = []
-    for i, mag in enumerate(args.magnitudes):
-        runs = converter["runs"][i * per_mag:(i + 1) * per_mag]
-        blocks.append(markdown_table(f"Converter, anomaly magnitude {mag:g} ({per_mag} seeds)",
-                                     converter["summary"][f"{mag:g}"], seconds_per_method(runs)))
-    blocks.append(markdown_table(f"ECG5000, merged protocol ({len(ecg['seeds'])} seeds)", ecg["summary"],
-                                 seconds_per_method(ecg["runs"])))
+    if args.only in (None, "converter"):
+        converter = results["converter"] = converter_benchmark.run_benchmark(
+            converter_benchmark.parse_args(converter_argv))
+        per_mag = len(converter["seeds"])
+        for i, mag in enumerate(args.magnitudes):
+            runs = converter["runs"][i * per_mag:(i + 1) * per_mag]
+            blocks.append(markdown_table(f"Converter, anomaly magnitude {mag:g} ({per_mag} seeds)",
+                                         converter["summary"][f"{mag:g}"], seconds_per_method(runs)))
+    if args.only in (None, "ecg5000"):
+        ecg = results["ecg5000"] = ecg5000_benchmark.run_benchmark(ecg5000_benchmark.parse_args(ecg_argv))
+        blocks.append(markdown_table(f"ECG5000, merged protocol ({len(ecg['seeds'])} seeds)", ecg["summary"],
+                                     seconds_per_method(ecg["runs"])))
     print("\n=== every model and baseline, mean ± std over seeds ===\n")
     print("\n\n".join(blocks), flush=True)
-    return {"converter": converter, "ecg5000": ecg, "markdown": "\n\n".join(blocks)}
+    return {**results, "markdown": "\n\n".join(blocks)}
 
 
 def main(argv: list[str] | None = None) -> int:

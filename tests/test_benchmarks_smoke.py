@@ -100,3 +100,17 @@ def test_mean_std_over_seeds_and_undefined_values() -> None:
     assert tables.cell(agg["methods"]["m"]["per_kind"]["spike"]) == "0.600 ± 0.141"
     assert tables.cell(tables.mean_std([None])) == "-" and tables.mean_std([0.3]) == {"mean": 0.3, "std": 0.0}
     assert agg["runs"]["c"]["epochs"] == {"mean": 2.0, "std": 0.0}
+
+
+def test_all_models_table_has_every_method_with_its_time_per_run() -> None:
+    from benchmarks import all_models
+
+    measured = [{"methods": {"vae_converter: reconstruction": {}, "kNN distance (k=5)": {}},
+                 "runs": {"vae_converter": {"seconds": s, "baseline_seconds": b}}} for s, b in ((10.0, 1.0), (12.0, 3.0))]
+    seconds = all_models.seconds_per_method(measured)
+    assert seconds["vae_converter: reconstruction"]["mean"] == 11.0 and seconds["kNN distance (k=5)"]["mean"] == 2.0
+    stat = {"mean": 0.9, "std": 0.01}
+    agg = {"methods": {m: {"roc_auc": stat, "pr_auc": stat, "f1": stat} for m in seconds}}
+    table = all_models.markdown_table("Converter", agg, seconds)
+    assert "| vae_converter: reconstruction | 0.900 ± 0.010 | 0.900 ± 0.010 | 0.900 ± 0.010 | 11.0 ± 1.4 |" in table
+    assert "| kNN distance (k=5) |" in table and table.startswith("**Converter**")
