@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", help="score: the data to score, .csv (header with the feature names) or "
                         ".npy ((rows, F) or (N, T, F))")
     parser.add_argument("--output", help="score: the scores CSV to write; export: the model file to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="score/export: replace an existing --output file (never the input or a run folder's file)")
     parser.add_argument("--stride", type=int, help="score: rows between window starts (default: the trained "
                         "window length, i.e. consecutive non-overlapping windows)")
     parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
@@ -102,10 +104,10 @@ def score_or_export(args: argparse.Namespace) -> dict:
     setup_logging()
     detector = Detector.load(run_dir_of(config), device=config.device)
     if args.mode == "score":
-        summary = score_file(detector, args.input, args.output, stride=args.stride)
+        summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite)
         print(format_summary(summary))
         return summary
-    meta = export_detector(detector, args.export_format, args.output)
+    meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite)
     print(f"Exported {meta['format']} model to {args.output} (input {meta['input']['shape']}, outputs "
           f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
           f"metadata in {args.output}.json")

@@ -22,10 +22,16 @@ from agents.base import BaseAgent
 from agents.detector import Detector
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
+from utils.runs.outputs import atomic_output
 from utils.runs.run_folder import write_json
 from utils.scoring.baselines import calibrate_baselines, fit_baselines
 from utils.scoring.conformal import ConformalThreshold, false_alarm_report
-from utils.scoring.metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
+from utils.scoring.metrics import (
+    compare_with_baselines,
+    evaluate_scores,
+    format_metrics_table,
+    to_jsonable,
+)
 from utils.scoring.thresholds import best_f1_threshold, predict
 
 logger = logging.getLogger("anomaly")
@@ -161,7 +167,7 @@ def write_scores_csv(path: Path, y: np.ndarray, kind: np.ndarray, scores: dict[s
                      thresholds: dict[str, float], p_values: dict[str, np.ndarray] | None = None) -> None:
     """One row per test window: label, kind, each score, its alarm flag and its conformal p-value."""
     names, p_values = list(scores), p_values or {}
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_output(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["index", "label", "kind", *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names],
                          *[f"pvalue_{n}" for n in p_values]])

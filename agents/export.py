@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.detector import Detector
-from utils.runs.export import INPUT_NAME, write_metadata, write_model
+from utils.runs.export import INPUT_NAME, write_export
 
 
 class ScoringForward(nn.Module):
@@ -58,21 +58,21 @@ def scoring_module(detector: Detector) -> ScoringForward:
                           torch.from_numpy(scaler.scale))
 
 
-def export_detector(detector: Detector, fmt: str, output: str | Path) -> dict[str, Any]:
-    """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``.
+def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``, atomically
+    (:func:`utils.runs.export.write_export`; existing files only with ``overwrite``).
 
     Returns:
         The metadata written.
 
     Raises:
         ConfigError: unknown format.
-        UserError: ONNX asked for but the ``onnx`` package is missing.
+        UserError: ONNX asked for but the ``onnx`` package is missing; an output refused.
     """
     module = scoring_module(detector)
     length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
-    write_model(module, example, fmt, output)
     score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
                       "reconstruction")
     meta = {
@@ -93,5 +93,4 @@ def export_detector(detector: Detector, fmt: str, output: str | Path) -> dict[st
         "alarm_rule": "score > threshold",
         "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
     }
-    write_metadata(output, meta)
-    return meta
+    return write_export(module, example, fmt, output, meta, overwrite)

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from agents.detector import Detector
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
+from utils.runs.outputs import atomic_output, check_output
 from utils.scoring.thresholds import predict
 
 logger = logging.getLogger("anomaly")
@@ -156,13 +155,15 @@ def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: l
 
 # ----- scoring -------------------------------------------------------------------------
 def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
-               chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None) -> dict[str, Any]:
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None,
+               overwrite: bool = False) -> dict[str, Any]:
     """Score every window of ``input_path`` and write one CSV row per window to ``output_path``.
 
     Args:
         detector: the run's detector (:meth:`agents.detector.Detector.load`).
         input_path: ``.csv`` or ``.npy`` (see the module docstring).
-        output_path: the scores CSV (written atomically).
+        output_path: the scores CSV (written atomically; never the input or a run folder's file, and an
+            existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`).
         stride: rows between window starts; default the window length (no overlap).
         chunk_rows: input rows read at a time.
         batch: windows scored at a time; default the detector's batch size, at most
@@ -175,7 +176,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
             column), fewer rows than one window.
     """
-    input_path, output_path = Path(input_path), Path(output_path)
+    input_path = Path(input_path)
+    output_path = check_output(output_path, overwrite, inputs=(input_path,))
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     window_length = detector.window_length
@@ -184,43 +186,35 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
     # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
     batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
     n_windows, alarms, names = 0, {}, None
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            for starts, windows, times in source.windows(batch):
-                scores, contrib = detector.analyse(detector.prepare(windows))
-                p_values = detector.p_values(scores)
-                if names is None:
-                    names = list(scores)
-                    writer.writerow(_header(names, list(p_values), source))
-                    alarms = {n: 0 for n in names}
-                flags = {n: predict(scores[n], thresholds[n]) for n in names}
-                top = np.asarray(source.features)[contrib.argmax(axis=1)]
-                for n in names:
-                    alarms[n] += int(flags[n].sum())
-                for i in range(len(windows)):
-                    row = [n_windows + i, "" if source.windows_given else int(starts[i])]
-                    if source.time_column:
-                        row.append(times[i, 0])
-                    row += [f"{scores[n][i]:.8g}" for n in names]
-                    row += [int(flags[n][i]) for n in names]
-                    row += [f"{p[i]:.6g}" for p in p_values.values()]
-                    row += [f"{v:.6g}" for v in contrib[i]]
-                    row.append(top[i])
-                    writer.writerow(row)
-                n_windows += len(windows)
+    with atomic_output(output_path, newline="") as handle:
+        writer = csv.writer(handle)
+        for starts, windows, times in source.windows(batch):
+            scores, contrib = detector.analyse(detector.prepare(windows))
+            p_values = detector.p_values(scores)
+            if names is None:
+                names = list(scores)
+                writer.writerow(_header(names, list(p_values), source))
+                alarms = {n: 0 for n in names}
+            flags = {n: predict(scores[n], thresholds[n]) for n in names}
+            top = np.asarray(source.features)[contrib.argmax(axis=1)]
+            for n in names:
+                alarms[n] += int(flags[n].sum())
+            for i in range(len(windows)):
+                row = [n_windows + i, "" if source.windows_given else int(starts[i])]
+                if source.time_column:
+                    row.append(times[i, 0])
+                row += [f"{scores[n][i]:.8g}" for n in names]
+                row += [int(flags[n][i]) for n in names]
+                row += [f"{p[i]:.6g}" for p in p_values.values()]
+                row += [f"{v:.6g}" for v in contrib[i]]
+                row.append(top[i])
+                writer.writerow(row)
+            n_windows += len(windows)
         if n_windows == 0:
             rows = getattr(source, "rows_read", 0)
             raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
                             f"(the model's trained window length)")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": n_windows,
                                "window_length": window_length, "thresholds": thresholds, "alarms": alarms}
     if not source.windows_given:

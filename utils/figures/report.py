@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from utils.runs.outputs import atomic_write_text
+
 REPORT_NAME = "report.md"
 FIGURE_TITLES = {
     "signal_examples": "Signal examples per sensor (test set, one window per kind)",
@@ -217,7 +219,7 @@ def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: d
         metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
     config = json.loads(json.dumps(config))  # EasyDict -> plain dicts
     path = out_dir / REPORT_NAME
-    path.write_text(render_report(config, metrics, out_dir), encoding="utf-8")
+    atomic_write_text(path, render_report(config, metrics, out_dir))
     return path
 
 

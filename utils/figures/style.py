@@ -11,8 +11,6 @@ package; :mod:`utils.figures` does not re-export them.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,6 +20,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from utils.runs.outputs import atomic_output
 
 NORMAL_KIND = "normal"
 NORMAL_COLOR = "#4c72b0"  # blue: normal samples in every figure
@@ -72,17 +72,8 @@ def save_figure(fig: Figure, path: Path) -> None:
         fig: The figure to write.
         path: Destination ``.png`` file; missing parent folders are created.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=SAVE_DPI, facecolor="white")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=SAVE_DPI, facecolor="white")
 
 
 def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:

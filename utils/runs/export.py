@@ -7,7 +7,9 @@ detector); this module only traces and writes. ONNX export uses the TorchScript-
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from utils.core.errors import ConfigError, UserError
+from utils.runs.outputs import atomic_output, check_output, temp_path_for
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "windows"
@@ -23,20 +26,41 @@ OUTPUT_NAMES = ("score", "contributions", "reconstruction")
 ONNX_OPSET = 17
 
 
-def write_model(module: nn.Module, example: Tensor, fmt: str, output: str | Path) -> None:
-    """Trace ``module`` on ``example`` and write it as ``fmt`` to ``output``.
+def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Path, meta: dict[str, Any],
+                 overwrite: bool = False) -> dict[str, Any]:
+    """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``.
 
     The graph takes one input named :data:`INPUT_NAME` (batch dimension free) and returns the
-    outputs :data:`OUTPUT_NAMES`.
+    outputs :data:`OUTPUT_NAMES`. Both files are checked first (:func:`utils.runs.outputs.check_output`:
+    an existing one only with ``overwrite``, never a run folder's), written to temporary files,
+    then renamed, the model first; ``meta`` gets the model file's ``sha256``, so a pair that a kill
+    between the two renames left mismatched is seen as such.
+
+    Returns:
+        The metadata written.
 
     Raises:
         ConfigError: unknown format.
-        UserError: ONNX asked for but the ``onnx`` package is missing.
+        UserError: ONNX asked for but the ``onnx`` package is missing; an output refused.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output, meta_path = Path(output), Path(f"{output}.json")
+    check_output(output, overwrite)
+    check_output(meta_path, overwrite, option="--output (its metadata)")
+    tmp = temp_path_for(output)
+    try:
+        _trace(module, example, fmt, tmp)
+        meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
+        with atomic_output(meta_path) as handle:
+            os.replace(tmp, output)
+            handle.write(json.dumps(meta, indent=2) + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return meta
+
+
+def _trace(module: nn.Module, example: Tensor, fmt: str, output: Path) -> None:
     with warnings.catch_warnings():
         # Tracing unrolls a free-running decoder for the fixed T (intended), and torch >= 2.9 flags
         # both TorchScript and the TorchScript-based ONNX exporter as deprecated.
@@ -50,13 +74,6 @@ def write_model(module: nn.Module, example: Tensor, fmt: str, output: str | Path
                 torch.jit.trace(module, (example,), check_trace=False).save(str(output))
             else:
                 _export_onnx(module, example, output)
-
-
-def write_metadata(output: str | Path, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` as JSON to ``<output>.json`` beside the model; returns that path."""
-    path = Path(f"{output}.json")
-    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 def _export_onnx(module: nn.Module, example: Tensor, output: Path) -> None:

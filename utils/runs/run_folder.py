@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.core.errors import RunFolderError
+from utils.runs.outputs import atomic_output
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
 
@@ -96,17 +96,10 @@ def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) ->
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file then os.replace)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically (:func:`utils.runs.outputs.atomic_output`)."""
+    with atomic_output(path) as handle:
+        json.dump(obj, handle, indent=2, allow_nan=False)
+        handle.write("\n")
 
 
 def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:

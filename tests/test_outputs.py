@@ -1,0 +1,109 @@
+"""Outputs are atomic, stale temporary files are cleaned, and nothing the user owns is overwritten unasked."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from utils.runs.outputs import (
+    OutputError,
+    atomic_output,
+    atomic_write_text,
+    check_output,
+    remove_stale_temps,
+    run_folder_of,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_failed_write_leaves_the_previous_file_whole_and_no_temp(tmp_path):
+    target = tmp_path / "scores.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as handle:
+            handle.write("new, half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old\n"
+    assert list(tmp_path.iterdir()) == [target]
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_killed_writer_leaves_the_previous_file_and_its_temp_is_removed_next_time(tmp_path):
+    target = tmp_path / "big.csv"
+    target.write_text("previous\n")
+    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from utils.runs.outputs import atomic_output\n"
+            "with atomic_output(sys.argv[1]) as h:\n"
+            "    h.write('x' * 100000); h.flush(); print('writing', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target), str(REPO_ROOT)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    temps = [p for p in tmp_path.iterdir() if p != target]
+    assert target.read_text() == "previous\n" and len(temps) == 1 and temps[0].stat().st_size == 100000
+    assert remove_stale_temps(target) == temps and not temps[0].exists()
+
+
+def test_a_live_writers_temp_is_left_alone(tmp_path):
+    target = tmp_path / "f.csv"
+    live = tmp_path / f".f.csv.{os.getpid()}.abc.tmp"
+    live.write_text("mine")
+    assert remove_stale_temps(target) == [] and live.exists()
+
+
+def test_an_existing_file_needs_overwrite(tmp_path):
+    out = tmp_path / "out.csv"
+    assert check_output(out) == out
+    out.write_text("mine")
+    with pytest.raises(OutputError, match=r"out.csv: exists; add --overwrite to replace it"):
+        check_output(out)
+    assert check_output(out, overwrite=True) == out
+
+
+def test_the_input_is_never_the_output_even_with_overwrite(tmp_path):
+    src = tmp_path / "new.csv"
+    src.write_text("a\n")
+    with pytest.raises(OutputError, match="is the input file"):
+        check_output(tmp_path / "." / "new.csv", overwrite=True, inputs=(src,))
+
+
+def test_files_of_a_run_folder_are_never_outputs(tmp_path):
+    run = tmp_path / "experiments" / "vae"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "checkpoints" / "best.pt").write_bytes(b"model")
+    for target in (run / "checkpoints" / "best.pt", run / "config", run / "out" / "new.csv"):
+        with pytest.raises(OutputError, match="lies in the run folder"):
+            check_output(target, overwrite=True)
+    assert run_folder_of(run / "out" / "x.csv") == run.resolve() and run_folder_of(tmp_path / "x") is None
+
+
+def test_a_folder_is_not_an_output(tmp_path):
+    with pytest.raises(OutputError, match="is a folder; give a file name"):
+        check_output(tmp_path)
+
+
+def test_an_unwritable_place_is_named(tmp_path):
+    with pytest.raises(OutputError, match=r"/proc/nope/x.csv: cannot write"):
+        atomic_write_text("/proc/nope/x.csv", "x")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_text(blocker / "x.csv", "x")
+
+
+def test_a_full_disk_while_writing_is_named_and_leaves_the_previous_file(tmp_path):
+    import errno
+
+    target = tmp_path / "scores.csv"
+    target.write_text("old\n")
+    with pytest.raises(OutputError, match=r"scores.csv: cannot write \(No space left on device\)"):
+        with atomic_output(target):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]

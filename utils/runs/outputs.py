@@ -1,0 +1,158 @@
+"""Files a command writes for the user: atomic, never over what the user owns unless told to.
+
+* :func:`atomic_output` writes through a temporary file in the target's folder (named
+  ``.NAME.<pid>.<random>.tmp``), fsyncs it and renames it over the target with ``os.replace``, so a
+  kill at any moment leaves the previous file whole; a failure removes the temporary file.
+* :func:`remove_stale_temps` removes such temporary files left by killed processes (their PID is
+  gone), for a target, before a new write.
+* :func:`check_output` refuses an output that is a folder, one of the command's inputs, a file in a
+  run folder (its checkpoints, config, logs and outputs are the run's), or an existing file without
+  ``overwrite`` (``--overwrite``), naming the file.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from utils.core.errors import UserError
+
+TEMP_SUFFIX = ".tmp"
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write failing for want of space
+
+
+class OutputError(UserError):
+    """An output path the command will not write (exit 2)."""
+
+
+@contextmanager
+def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file that becomes ``path`` when the block ends without an exception.
+
+    Args:
+        path: the final file.
+        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
+        **open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
+
+    Raises:
+        OutputError: the folder cannot be created or written, or the disk is full (naming the path).
+    """
+    path = Path(path)
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    with _naming(path):
+        tmp = temp_path_for(path)
+    try:
+        with open(tmp, mode, **open_kwargs) as handle:
+            try:
+                yield handle  # the caller's other errors (its input, say) propagate as they are
+            except OSError as err:
+                if err.errno in FULL:
+                    raise OutputError(f"{path}: cannot write ({err.strerror}); free some space or write "
+                                      "elsewhere") from None
+                raise
+            with _naming(path):
+                handle.flush()
+                os.fsync(handle.fileno())
+        with _naming(path):
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """OSError of writing ``path`` as an :class:`OutputError` naming it."""
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror or err}); choose a writable place with free "
+                          "space") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_output(path) as handle:
+        handle.write(text)
+
+
+def temp_path_for(path: str | Path) -> Path:
+    """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+    os.close(fd)
+    return Path(tmp)
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporary files of ``path`` whose writing process is gone; returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder ``path`` lies in (a folder holding ``config.json`` and ``checkpoints/``), or None."""
+    for folder in Path(path).resolve().parents:
+        if (folder / "config.json").is_file() and (folder / "checkpoints").is_dir():
+            return folder
+    return None
+
+
+def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
+                 option: str = "--output") -> Path:
+    """Refuse an output the command must not write.
+
+    Args:
+        path: the output file.
+        overwrite: the user said ``--overwrite``: an existing file (not an input, not a run's) may be replaced.
+        inputs: the command's input files, never overwritten.
+        option: how the message names the path's option.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        OutputError: naming the file and what to do instead.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'scores.csv'})")
+    for item in inputs:
+        if path.exists() and Path(item).exists() and os.path.samefile(path, item):
+            raise OutputError(f"{option} {path}: is the input file; write the output to another file")
+    run = run_folder_of(path)
+    if run is not None:
+        raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and are "
+                          "never overwritten; write the output outside it")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{option} {path}: exists; add --overwrite to replace it, or choose another name")
+    return path
