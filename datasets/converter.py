@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import typing
+from typing import Literal
 
 import numpy as np
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
 from utils.core.errors import ConfigError
 from utils.core.registry import register_dataset
+from utils.core.types import Fraction, PositiveFloat, PositiveFraction, PositiveInt, UnitInterval
 
 SENSORS = ("voltage", "current", "temperature")
-ANOMALY_TYPES = ("voltage_spike", "current_oscillation", "temperature_drift")
+AnomalyType = Literal["voltage_spike", "current_oscillation", "temperature_drift"]
+ANOMALY_TYPES: tuple[str, ...] = typing.get_args(AnomalyType)
 AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current",
                    "temperature_drift": "temperature"}
 DEFAULT_MAGNITUDE = 6.0  # in units of the affected sensor's noise std
@@ -242,15 +246,15 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
 @register_dataset("converter")
 def load_converter(
     seed: int,
-    n_samples: int = 3000,
-    time_steps: int = 100,
-    anomaly_fraction: float = 0.2,
-    anomaly_magnitude: float = DEFAULT_MAGNITUDE,
-    anomaly_position: float | None = None,
-    anomaly_length: float = 0.2,
-    anomaly_types: list[str] | tuple[str, ...] = ANOMALY_TYPES,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    n_samples: PositiveInt = 3000,
+    time_steps: PositiveInt = 100,
+    anomaly_fraction: Fraction = 0.2,
+    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+    anomaly_position: UnitInterval | None = None,
+    anomaly_length: PositiveFraction = 0.2,
+    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
+    val_fraction: Fraction = 0.15,
+    test_fraction: Fraction = 0.15,
 ) -> DataSplits:
     """Simulate converter windows and split them normal-only for train/val.
 

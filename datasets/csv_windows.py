@@ -38,7 +38,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from datasets.base import NORMAL, DataSplits, split_normal_only
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
-from utils.core.types import PositiveInt
+from utils.core.types import Fraction, PositiveInt
 
 logger = logging.getLogger("anomaly")
 
@@ -322,8 +322,8 @@ def load_csv(
     feature_columns: list[str] | None = None,
     label_column: str | None = None,
     timestamp_column: str | None = None,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    val_fraction: Fraction = 0.15,
+    test_fraction: Fraction = 0.15,
 ) -> DataSplits:
     """Sliding windows over a multivariate CSV time series, split normal-only.
 

@@ -8,6 +8,7 @@ rows. Class 1 is a normal beat; classes 2..5 are anomalies (kinds ``"class_2"``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from datasets.base import NORMAL, DataSplits, Split, split_normal_only
 from datasets.download import download_archive
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
+from utils.core.types import Fraction
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"
@@ -135,9 +137,9 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 def load_ecg5000(
     seed: int,
     data_dir: str = "data/ECG5000",
-    protocol: str = "official",
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
+    protocol: Literal["official", "merged"] = "official",
+    val_fraction: Fraction = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
     url: str = DEFAULT_URL,
     sha256: str | None = None,
