@@ -17,10 +17,11 @@ from torch import Tensor, nn
 
 from agents.hooks import (Checkpointer, EarlyStopping, EpochEnd, Hook, ProgressBar, StopOnSignal, TensorBoardLogger,
                           open_summary_writer)
+from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from utils.core.errors import ConfigError, TrainingDivergedError
-from utils.core.registry import DATASETS, LOSSES, MODELS
+from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint
 from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
@@ -70,7 +71,9 @@ class BaseAgent:
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
-        self.model = build_component(MODELS, config.model, **self.model_inputs).to(self.device)
+        self.model = build_checked_model(config.model, self.model_inputs, "model").to(self.device)
+        check_score_dimensions(config.evaluation.scores, self.model_inputs, config,
+                               {"train": len(self.data.train), "val": len(self.data.val)})
         self.loss_fn = build_component(LOSSES, config.loss)
         # foreach: each update op runs once over all parameters (bit-identical to the default per-parameter loop)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=trainer.learning_rate,

@@ -22,12 +22,14 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.parts import build_component, select_device
+from agents.limits import build_checked_model
+from agents.parts import select_device
 from agents.scoring import Score, contributions
 from utils.core.errors import CheckpointError
-from utils.core.registry import MODELS, SCORES
+from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
+from utils.runtime.signals import call_interruptibly
 from utils.scoring.scaler import Scaler
 from utils.scoring.thresholds import percentile_threshold, predict
 
@@ -106,7 +108,7 @@ class Detector:
             model_inputs = dict(ckpt["model_inputs"])
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
-            model = build_component(MODELS, config["model"], **model_inputs)
+            model = build_checked_model(config["model"], model_inputs, f"{source}: config.model", CheckpointError)
             scoring = _current_scoring(ckpt.get("scoring") or {})
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
@@ -135,11 +137,17 @@ class Detector:
         val_features = self._features(val_x, self.score_names)
         train_names = [name for name, s in self.scores.items() if s.fit_split == "train"]
         features = {"val": val_features, "train": self._features(train_x, train_names) if train_names else {}}
-        self.statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
-        val_scores = {name: s.calibration_scores(val_features[name], self.statistics.get(name, {}))
-                      for name, s in self.scores.items()}
+        # NumPy/SciPy work (covariance fits) on a worker thread, so a stop signal is honoured at once
+        self.statistics, val_scores = call_interruptibly(self._fit_statistics, features)
         self.thresholds = {name: percentile_threshold(s, percentile) for name, s in val_scores.items()}
         return val_scores
+
+    def _fit_statistics(self, features: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict[str, np.ndarray]]:
+        """Statistics per score from its split's features, and the validation normals' calibration scores."""
+        statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
+        val_scores = {name: s.calibration_scores(features["val"][name], statistics.get(name, {}))
+                      for name, s in self.scores.items()}
+        return statistics, val_scores
 
     # ----- scoring --------------------------------------------------------------------
     def score(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:

@@ -39,6 +39,7 @@ from datasets.base import NORMAL, DataSplits, split_normal_only
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveInt
+from utils.runtime.memory import check_fits
 
 logger = logging.getLogger("anomaly")
 
@@ -362,6 +363,9 @@ def load_csv(
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:
         raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
+    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
+    check_fits(len(starts) * window_length * values.shape[1] * (8 + 4 * 3), f"the {len(starts)} windows of {file}",
+               f"data.window_length={window_length}, data.stride={stride}")
     x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
     if labels is None:
         kind = np.full(len(starts), NORMAL)
