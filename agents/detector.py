@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.limits import build_checked_model
+from agents.checkpoint_fields import check_scoring_checkpoint, check_scoring_state, check_statistics_dims
+from agents.limits import build_checked_model, latent_size
 from agents.parts import select_device
 from agents.scoring import Score, contributions
 from utils.core.errors import CheckpointError
@@ -102,22 +103,30 @@ class Detector:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], source: Path, device: torch.device | str = "cpu") -> Self:
-        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`)."""
+        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`).
+
+        Raises:
+            CheckpointError: a field missing, of the wrong type or shape, or not finite, naming it.
+        """
+        config = check_scoring_checkpoint(ckpt, source)
         try:
-            config, scaler = ckpt["config"], Scaler.from_state_dict(ckpt["scaler"])
+            scaler = Scaler.from_state_dict(ckpt["scaler"])
             model_inputs = dict(ckpt["model_inputs"])
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
             model = build_checked_model(config["model"], model_inputs, f"{source}: config.model", CheckpointError)
             scoring = _current_scoring(ckpt.get("scoring") or {})
+            check_scoring_state(scoring, source)
+            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(config, model_inputs), source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
-            batch = int(config["evaluation"]["batch_size"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: {err})") from None
-        load_model_state(model, ckpt["model"], source)
-        return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
-                   {k: float(v) for k, v in scoring.get("thresholds", {}).items()}, batch, config)
+            load_model_state(model, ckpt["model"], source)
+            return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
+                       {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
+                       int(config["evaluation"]["batch_size"]), config)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
+                                  f"{str(err).strip()[:160]})") from None
 
     def state_dict(self) -> dict[str, Any]:
         """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds."""
@@ -219,6 +228,13 @@ class Detector:
             for name in names:
                 parts[name].append(self.scores[name].features(batch, x_hat, z))
         return {name: np.concatenate(p) for name, p in parts.items()}
+
+
+def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
+    """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
+    latent = latent_size(config["model"], inputs)
+    return {"error_gaussian": inputs["time_steps"] * inputs["n_features"], "latent_mahalanobis": latent,
+            "latent_euclidean": latent}
 
 
 _LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent

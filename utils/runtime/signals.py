@@ -83,8 +83,9 @@ class StopSignals:
             os.write(2, f"\n{name} received: saving a checkpoint after the current batch "
                         "(send it again to stop at once)\n".encode())
             return
-        raise Interrupted(signum, f"{name} received again: stopped at once; {self.checkpoint} holds the last "
-                                  "checkpoint written in full (writes are atomic)")
+        kept = (f"{self.checkpoint} holds the last checkpoint written in full (writes are atomic)"
+                if self.checkpoint.is_file() else "no checkpoint had been written yet")
+        raise Interrupted(signum, f"{name} received again: stopped at once; {kept}")
 
 
 class TerminateAsInterrupt:
