@@ -7,6 +7,7 @@ reads, :func:`check_scoring_checkpoint` what :meth:`agents.detector.Detector.fro
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from utils.core.registry import SCORES
 from utils.core.types import MAX_INT
 
 SCALER_KINDS = ("minmax", "standard", "none")
+#: The statistics each fitted score scores with (what its ``fit`` returns).
+STATISTICS_KEYS = {"latent_euclidean": ("mean",), "latent_mahalanobis": ("mean", "precision", "shrinkage"),
+                   "error_gaussian": ("mean", "precision", "shrinkage")}
 
 
 def fail(source: Path, field: str, problem: str) -> CheckpointError:
@@ -30,7 +34,7 @@ def fail(source: Path, field: str, problem: str) -> CheckpointError:
 
 def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
     """The fields ``--resume`` reads from ``last.pt`` (the optimizer's and RNG's are checked as they load)."""
-    missing = [key for key in (*TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
+    missing = [key for key in ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
     if missing:
         raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
     check_tensors(ckpt["model"], "model", source)
@@ -53,7 +57,7 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     Raises:
         CheckpointError: naming the first bad field.
     """
-    for key in ("config", "scaler", "model_inputs"):
+    for key in ("model", "config", "scaler", "model_inputs"):
         if key not in ckpt:
             raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
     config = check_config(ckpt["config"], source)
@@ -76,7 +80,7 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     if names is not None and not (isinstance(names, list) and len(names) == n_features
                                   and all(isinstance(n, str) for n in names)):
         raise fail(source, "feature_names", f"holds {_show(names)}, expected {n_features} names (strings)")
-    if not isinstance(ckpt.get("scoring") or {}, dict):
+    if ckpt.get("scoring") is not None and not isinstance(ckpt["scoring"], dict):
         raise fail(source, "scoring", f"holds {type(ckpt['scoring']).__name__}, expected an object")
     return config
 
@@ -89,8 +93,17 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     statistics = scoring.get("statistics", {})
     if not isinstance(statistics, dict):
         raise fail(source, "scoring.statistics", f"holds {type(statistics).__name__}, expected an object")
+    for name in scores:
+        needed = STATISTICS_KEYS.get(name, ())
+        missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
+        if missing:
+            raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
     for name, stats in statistics.items():
         check_tensors(stats, f"scoring.statistics.{name}", source, numbers=True)
+        for key, ndim in (("mean", 1), ("precision", 2)):
+            if key in stats and not (isinstance(stats[key], torch.Tensor) and stats[key].ndim == ndim):
+                raise fail(source, f"scoring.statistics.{name}.{key}", f"holds {_show(stats[key])}, expected a "
+                           f"{ndim}-D tensor")
         mean, precision = stats.get("mean"), stats.get("precision")
         if precision is not None and (torch.as_tensor(precision).ndim != 2 or mean is None
                                       or torch.as_tensor(precision).shape != (len(mean), len(mean))):
@@ -100,6 +113,8 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     if not isinstance(thresholds, dict) or not all(isinstance(k, str) and k in SCORES and _finite_number(v)
                                                    for k, v in thresholds.items()):
         raise fail(source, "scoring.thresholds", f"holds {_show(thresholds)}, expected finite numbers by score name")
+    if thresholds and set(scores) - set(thresholds):
+        raise fail(source, "scoring.thresholds", f"has no threshold for {', '.join(sorted(set(scores) - set(thresholds)))}")
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
@@ -115,6 +130,10 @@ def check_config(config: Any, source: Path) -> dict[str, Any]:
     """The checkpoint's ``config``, validated as a config file is."""
     if not isinstance(config, dict):
         raise fail(source, "config", f"holds {type(config).__name__}, expected the run's config (an object)")
+    try:
+        config = json.loads(json.dumps(config, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise fail(source, "config", f"holds values a config cannot ({str(err)[:80]})") from None
     try:
         return validate_config(config, source=f"{source}: field 'config'")
     except ConfigError as err:
@@ -145,8 +164,9 @@ def check_tensors(value: Any, field: str, source: Path, numbers: bool = False) -
         if isinstance(item, torch.Tensor):
             if item.is_floating_point() and not bool(torch.isfinite(item).all()):
                 raise fail(source, f"{field}.{key}", "holds NaN or infinite values")
-        elif not (numbers and (_finite_number(item) or isinstance(item, (bool, list, str, type(None))))):
-            raise fail(source, f"{field}.{key}", f"holds {type(item).__name__}, expected a tensor")
+        elif not (numbers and _finite_number(item)):
+            raise fail(source, f"{field}.{key}", f"holds {_show(item)}, expected a tensor"
+                       f"{' or a finite number' if numbers else ''}")
 
 
 def check_count(value: Any, field: str, source: Path) -> None:

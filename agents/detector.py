@@ -124,7 +124,7 @@ class Detector:
             return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
                        {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
                        int(config["evaluation"]["batch_size"]), config)
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
             raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
                                   f"{str(err).strip()[:160]})") from None
 

@@ -200,7 +200,7 @@ def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
     """``load(value)``, its failure on a damaged value reported as the field's."""
     try:
         return load(value)
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
         detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{source}: field {field!r} cannot be restored ({detail}); the checkpoint is "
                               "damaged or was not written by this project") from None

@@ -30,6 +30,11 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
     if not isinstance(saved, dict):
         raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
                               "(an object); the file is damaged or not a checkpoint of this project")
+    try:
+        saved = json.loads(json.dumps(saved, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{source}: field 'config' holds values a config cannot ({str(err)[:80]}); the file "
+                              "is damaged or not a checkpoint of this project") from None
     now = json.loads(json.dumps(config))
     differ = [f"{key} ({_show(old)} in the checkpoint, {_show(new)} now)"
               for key, old, new in _differences(saved, now) if _fixed(key)]
