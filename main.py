@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> dict:
     device = select_device(config.device)
     dist_info = init_from_env(device)  # under torchrun: join the process group
     logger = setup_logging(quiet=not dist_info.is_main)
-    run_dir = args.run_dir = check_run_dir(config, args.resume)  # main() reports a stop with it
+    # ranks other than 0 do not probe the lock: rank 0 takes it for them all
+    run_dir = args.run_dir = check_run_dir(config, args.resume, locked=not dist_info.is_main)
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
     lock = RunLock(run_dir)
     try:

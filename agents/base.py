@@ -78,7 +78,7 @@ class BaseAgent:
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
-        self.model = build_checked_model(config.model, self.model_inputs, "model").to(self.device)
+        self.model = build_checked_model(config.model, self.model_inputs).to(self.device)
         check_score_dimensions(config.evaluation.scores, self.model_inputs, config,
                                {"train": len(self.data.train), "val": len(self.data.val)})
         self.loss_fn = build_component(LOSSES, config.loss)

@@ -114,7 +114,7 @@ class Detector:
             model_inputs = dict(ckpt["model_inputs"])
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
-            model = build_checked_model(config["model"], model_inputs, f"{source}: config.model", CheckpointError)
+            model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
             scoring = _current_scoring(ckpt.get("scoring") or {})
             check_scoring_state(scoring, source)
             check_statistics_dims(scoring.get("statistics", {}), _feature_dims(config, model_inputs), source)

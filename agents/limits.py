@@ -27,24 +27,27 @@ MAX_GAUSSIAN_DIM = 1024
 GAUSSIAN_SCORES = ("latent_mahalanobis", "error_gaussian")
 
 
-def build_checked_model(section: dict[str, Any], inputs: dict[str, int], origin: str,
+def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
     """Build the model ``section`` names for ``inputs`` once its size is known to fit in memory.
 
     Args:
         section: the config's ``model`` section.
         inputs: ``time_steps`` and ``n_features`` (from the data, or a checkpoint's ``model_inputs``).
-        origin: where the sizes come from, for the message (e.g. ``"model"`` or a checkpoint path).
+        source: the checkpoint the section and inputs come from (None: the config and the data).
         error: the error class to raise.
 
     Raises:
         UserError: of class ``error``, with the estimate, the limit and the keys.
     """
     count = parameter_count(lambda: build_component(MODELS, section, **inputs))
-    keys = ", ".join(f"{origin}.{k}={v}" for k, v in section.items() if k != "name" and not isinstance(v, str))
+    keys = [f"model.{k}={v}" for k, v in section.items() if k != "name" and not isinstance(v, str)]
+    if source is not None:
+        keys = [f"config.{key}" for key in keys] + [f"model_inputs.{k}={v}" for k, v in inputs.items()]
     shape = ", ".join(f"{k}={v}" for k, v in inputs.items())
+    where = f"{source}: " if source is not None else ""
     check_fits(count * TRAINING_BYTES_PER_PARAMETER, f"the {count:,} parameters of model {section['name']!r} "
-               f"({shape})", keys or origin, error)
+               f"({shape})", where + (", ".join(keys) or "model"), error)
     return build_component(MODELS, section, **inputs)
 
 
