@@ -172,19 +172,23 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
                 errno.EFBIG}
 
 
-def next_step(args: argparse.Namespace, argv: list[str] | None) -> str:
+def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = False) -> str:
     """What continues a stopped or failed training run: the resume command when it has a checkpoints/last.pt,
-    else the command that starts it again (its folder, made by this process, was removed)."""
+    else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
+    to follow "then"."""
     run_dir = getattr(args, "run_dir", None)
     if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
         return f"resume with: {resume_command(argv)}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
-    return f"nothing was saved yet, so there is nothing to resume{removed}. Start again with: {start_command(argv)}"
+    why = f"nothing was saved yet, so there is nothing to resume{removed}"
+    if inline:
+        return f"start again ({why}) with: {start_command(argv)}"
+    return f"{why}. Start again with: {start_command(argv)}"
 
 
 def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     """What to run once the disk has room again."""
-    return next_step(args, argv) if args.mode == "train" else "run the same command again"
+    return next_step(args, argv, inline=True) if args.mode == "train" else "run the same command again"
 
 
 def start_command(argv: list[str] | None) -> str:

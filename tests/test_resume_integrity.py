@@ -147,3 +147,18 @@ def test_a_write_error_outside_the_checkpoints_exits_2_naming_the_path(run_copy,
     code, err = outcome(capsys, "trainer.epochs=2", root=run_copy.parent, resume=True)
     assert code == 2 and f"cannot write {run_copy}/out/metrics.json (No space left on device); free some space " \
                          "or fix the permissions, then resume with: python main.py " in err
+
+
+def test_no_space_for_the_first_checkpoint_removes_the_folder_and_says_start_again(tmp_path, capsys, monkeypatch):
+    import torch
+
+    def full(obj, handle):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full)
+    code, err = outcome(capsys, root=tmp_path)
+    run = tmp_path / "run"
+    assert code == 2 and f"cannot write the checkpoint {run}/checkpoints/last.pt (No space left on device)" in err
+    assert f"then start again (nothing was saved yet, so there is nothing to resume; its folder {run} was removed) " \
+           "with: python main.py " in err and "--resume" not in err
+    assert not run.exists()

@@ -65,8 +65,10 @@ def check_fits(estimate: float, what: str, keys: str, error: type[UserError] = C
     """
     limit = available_bytes()
     if estimate > limit:
+        advice = ("lower these values" if issubclass(error, ConfigError)
+                  else "the file is damaged, or needs a machine with more memory")
         raise error(f"{keys}: {what} would need about {format_bytes(estimate)}, more than the "
-                    f"{format_bytes(limit)} of memory available; lower these values")
+                    f"{format_bytes(limit)} of memory available; {advice}")
 
 
 def parameter_count(build: Callable[[], nn.Module]) -> int:
