@@ -114,7 +114,8 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
                                                    for k, v in thresholds.items()):
         raise fail(source, "scoring.thresholds", f"holds {_show(thresholds)}, expected finite numbers by score name")
     if thresholds and set(scores) - set(thresholds):
-        raise fail(source, "scoring.thresholds", f"has no threshold for {', '.join(sorted(set(scores) - set(thresholds)))}")
+        lacking = ", ".join(sorted(set(scores) - set(thresholds)))
+        raise fail(source, "scoring.thresholds", f"has no threshold for {lacking}")
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:

@@ -50,8 +50,9 @@ def test_a_best_pt_declaring_a_billion_time_steps_is_refused(tiny_runs, tmp_path
     best["model_inputs"]["time_steps"] = best["window_length"] = 10**9
     path = tmp_path / "best.pt"
     torch.save(best, path)
-    with pytest.raises(CheckpointError, match=rf"{path}: config.model.hidden_sizes=.*, model_inputs.time_steps=1000000000, model_inputs.n_features=3: the .* parameters of model 'vae' "
-                                              r"\(time_steps=1000000000, n_features=3\) would need about"):
+    expected = (rf"{path}: config.model.hidden_sizes=.*, model_inputs.time_steps=1000000000, model_inputs.n_features=3: "
+                r"the .* parameters of model 'vae' \(time_steps=1000000000, n_features=3\) would need about")
+    with pytest.raises(CheckpointError, match=expected):
         Detector.load(path)
 
 
