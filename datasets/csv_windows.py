@@ -359,6 +359,8 @@ def load_csv(
         raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
                           f"directory, {Path.cwd()})")
     stride = stride or window_length
+    # the rows are held as float64 (about the file's size again; text such as "1.0," is shorter than 8 bytes)
+    check_fits(2 * file.stat().st_size, f"the rows of {file}", f"data.path={path}")
     values, features, labels, times = read_csv_series(file, feature_columns, label_column, timestamp_column)
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from agents.detector import Detector
-from tests.helpers import run_main
+from tests.helpers import REPO_ROOT, run_main
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import load_checkpoint
 from utils.runtime.signals import Interrupted, TerminateAsInterrupt, call_interruptibly
@@ -68,3 +68,19 @@ def test_call_interruptibly_returns_and_raises_like_the_call():
     assert call_interruptibly(sum, [1, 2]) == 3
     with pytest.raises(ZeroDivisionError):
         call_interruptibly(divmod, 1, 0)
+
+
+@pytest.mark.parametrize("limit, fragment", [
+    (1000, "data.path=examples/converter_telemetry.csv: the rows of examples/converter_telemetry.csv would need about "
+           "595.2 KiB, more than the 1000 B of memory available"),
+    (10**6, "data.window_length=300, data.stride=1: the 6901 windows of examples/converter_telemetry.csv would need "
+            "about 118.5 MiB, more than the 976.6 KiB of memory available"),
+])
+def test_csv_rows_and_overlapping_windows_are_sized_first(tmp_path, capsys, monkeypatch, limit, fragment):
+    import utils.runtime.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: limit)
+    monkeypatch.chdir(REPO_ROOT)
+    code = run_main("example_csv.json", tmp_path, *FAST, "data.window_length=300", "data.stride=1")
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err, err
