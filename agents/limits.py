@@ -40,7 +40,9 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
     Raises:
         UserError: of class ``error``, with the estimate, the limit and the keys.
     """
-    count = parameter_count(lambda: build_component(MODELS, section, **inputs))
+    with torch.device("meta"):
+        meta = build_component(MODELS, section, **inputs)
+    count = parameter_count(lambda: meta)
     keys = [f"model.{k}={v}" for k, v in section.items() if k != "name" and not isinstance(v, str)]
     if source is not None:
         keys = [f"config.{key}" for key in keys] + [f"model_inputs.{k}={v}" for k, v in inputs.items()]
@@ -48,7 +50,24 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
     where = f"{source}: " if source is not None else ""
     check_fits(count * TRAINING_BYTES_PER_PARAMETER, f"the {count:,} parameters of model {section['name']!r} "
                f"({shape})", where + (", ".join(keys) or "model"), error)
+    _check_takes_windows(meta, section["name"], inputs, where, error)
     return build_component(MODELS, section, **inputs)
+
+
+def _check_takes_windows(meta: nn.Module, name: str, inputs: dict[str, int], where: str,
+                         error: type[UserError]) -> None:
+    """Run the meta-device model on one window (nothing computed): a model that refuses the data's window
+    shape (a recurrent model needs T >= 2) says so now, not after the run folder is made."""
+    x = torch.empty(1, inputs["time_steps"], inputs["n_features"], device="meta")
+    try:
+        meta.train().training_outputs(x)
+        meta.eval()(x)
+    except ValueError as err:  # the models' own input checks
+        keys = "data.time_steps / data.window_length" if not where else "model_inputs"
+        raise error(f"{where}model {name!r} cannot take windows of {inputs['time_steps']} steps x "
+                    f"{inputs['n_features']} features ({err}); change {keys} or the model") from None
+    except (RuntimeError, NotImplementedError, TypeError):
+        pass  # an operation the meta device lacks: the real run checks the shapes
 
 
 def latent_size(section: dict[str, Any], inputs: dict[str, int]) -> int | None:

@@ -7,7 +7,7 @@ import pytest
 from annotated_types import Le, Lt
 
 import agents  # noqa: F401  (fills the registries)
-from tests.helpers import run_main
+from tests.helpers import REPO_ROOT, run_main
 from utils.core.config import COMPONENTS, config_params
 
 UNTYPED = (int, float, typing.Any)
@@ -46,4 +46,15 @@ def test_out_of_range_values_exit_2_naming_the_key(tmp_path, capsys, override, f
     code = run_main("vae_converter.json", tmp_path, "exp_name=x", override)
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_model_that_cannot_take_the_data_windows_is_refused_before_the_run_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    code = run_main("example_csv.json", tmp_path, "exp_name=x", 'model={"name": "recurrent_ae", "hidden_size": 4}',
+                    'loss={"name": "mse"}', "evaluation.scores=null", "data.window_length=1")
+    err = capsys.readouterr().err
+    assert code == 2 and "model 'recurrent_ae' cannot take windows of 1 steps x 3 features (expected input of " \
+                         "shape (batch, time >= 2, 3), got (1, 1, 3)); change data.time_steps / data.window_length " \
+                         "or the model" in err, err
     assert not any(tmp_path.iterdir())
