@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from utils.core.errors import CheckpointError, WriteError
+from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 
@@ -117,6 +118,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         path.open("rb").close()
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+    check_fits(path.stat().st_size, "loading the checkpoint", str(path), CheckpointError)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
             warnings.simplefilter("ignore", UserWarning)
