@@ -10,6 +10,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> dict:
     from agents.parts import select_device
     from utils.core.config import load_config
     from utils.core.registry import AGENTS
-    from utils.runs.run_folder import check_run_dir, create_run_dir
+    from utils.runs.lock import RunLock
+    from utils.runs.run_folder import check_run_dir, create_run_dir, lock_run_dir, remove_unsaved_run
     from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
     from utils.runtime.logger import setup_logging
 
@@ -69,13 +71,18 @@ def run(args: argparse.Namespace) -> dict:
     device = select_device(config.device)
     dist_info = init_from_env(device)  # under torchrun: join the process group
     logger = setup_logging(quiet=not dist_info.is_main)
+    # ranks other than 0 do not probe the lock: rank 0 takes it for them all
+    run_dir = args.run_dir = check_run_dir(config, args.resume, locked=not dist_info.is_main)
+    created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
+    lock = RunLock(run_dir)
     try:
-        run_dir = check_run_dir(config, args.resume)
+        if dist_info.is_main and run_dir.is_dir():  # held until the process ends: one run per folder
+            lock = lock_run_dir(run_dir)
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
         agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume,
                                          device=cuda_device_for(dist_info, device), dist=dist_info)
         if dist_info.is_main:
-            create_run_dir(config, args.resume)
+            create_run_dir(config, args.resume, lock=lock)
             setup_logging(run_dir / "logs" / "train.log")
         barrier(dist_info)
         data = agent.data
@@ -87,7 +94,12 @@ def run(args: argparse.Namespace) -> dict:
         result = agent.run()
         barrier(dist_info)  # leave the process group together: rank 0 evaluates while the others wait
         return result
+    except BaseException:
+        if dist_info.is_main and created and lock.held:  # never another process's folder
+            args.removed = remove_unsaved_run(run_dir)
+        raise
     finally:
+        lock.release()
         shutdown(dist_info)
 
 
@@ -97,12 +109,19 @@ def score_or_export(args: argparse.Namespace) -> dict:
     from agents.export import export_detector
     from agents.score_files import format_summary, score_file
     from utils.core.config import load_config
+    from utils.core.errors import RunFolderError
+    from utils.runs.lock import training_pid
     from utils.runs.run_folder import run_dir_of
     from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
     setup_logging()
-    detector = Detector.load(run_dir_of(config), device=config.device)
+    run_dir = run_dir_of(config)
+    pid = training_pid(run_dir)
+    if pid is not None:
+        raise RunFolderError(f"{run_dir} is being trained now (PID {pid}): its checkpoints/best.pt changes until "
+                             f"that run ends; --mode {args.mode} once it has finished")
+    detector = Detector.load(run_dir, device=config.device)
     if args.mode == "score":
         summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite)
         print(format_summary(summary))
@@ -117,19 +136,30 @@ def score_or_export(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; a user's mistake prints one message and returns 2."""
     args = parse_args(argv)
-    from utils.core.errors import UserError
+    from utils.core.errors import UserError, WriteError
     from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
 
     try:
         with TerminateAsInterrupt():
             run(args)
+    except WriteError as err:
+        print(f"error: {err}; free some space or fix the permissions, then {after_write_error(args, argv)}",
+              file=sys.stderr)
+        return 2
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        print(f"error: cannot write {err.filename or 'a file'} ({err.strerror}); free some space or fix the "
+              f"permissions, then {after_write_error(args, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
         if getattr(args, "mode", "train") == "train":
-            message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\nResume with: {resume_command(argv)}"
+            step = next_step(args, argv)
+            message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\n{step[0].upper()}{step[1:]}"
         else:  # score and export have nothing to resume
             message = "stopped before it finished; run the same command again"
         print(f"\n{message}", file=sys.stderr)
@@ -137,6 +167,35 @@ def main(argv: list[str] | None = None) -> int:
             restore_handlers(previous)
         return getattr(err, "exit_code", 130)
     return 0
+
+
+#: errno values of a file that cannot be written: no space or quota, read-only, permissions, a path through a file.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                errno.EFBIG}
+
+
+def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = False) -> str:
+    """What continues a stopped or failed training run: the resume command when it has a checkpoints/last.pt,
+    else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
+    to follow "then"."""
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
+        return f"resume with: {resume_command(argv)}"
+    removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
+    why = f"nothing was saved yet, so there is nothing to resume{removed}"
+    if inline:
+        return f"start again ({why}) with: {start_command(argv)}"
+    return f"{why}. Start again with: {start_command(argv)}"
+
+
+def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
+    """What to run once the disk has room again."""
+    return next_step(args, argv, inline=True) if args.mode == "train" else "run the same command again"
+
+
+def start_command(argv: list[str] | None) -> str:
+    """The command line that starts this run again: the same arguments without --resume."""
+    return resume_command(argv)[: -len(" --resume")]
 
 
 def resume_command(argv: list[str] | None) -> str:

@@ -15,13 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from agents.checkpoint_fields import check_training_checkpoint
 from agents.hooks import (Checkpointer, EarlyStopping, EpochEnd, Hook, ProgressBar, StopOnSignal, TensorBoardLogger,
                           open_summary_writer)
+from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from utils.core.errors import ConfigError, TrainingDivergedError
-from utils.core.registry import DATASETS, LOSSES, MODELS
+from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint
+from utils.runs.resume_check import check_same_run
 from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
@@ -59,6 +62,11 @@ class BaseAgent:
         self.config, self.run_dir = config, Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         trainer = config.trainer
+        last = self.ckpt_dir / "last.pt"
+        ckpt = load_checkpoint(last) if resume else None  # checked against this config before anything is built
+        if ckpt is not None:
+            check_training_checkpoint(ckpt, last)
+            check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
         seed_everything(config.seed, trainer.deterministic)
         self.dist = dist or init_from_env(select_device(config.device))
         self.device = device or cuda_device_for(self.dist, select_device(config.device))
@@ -70,7 +78,9 @@ class BaseAgent:
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
-        self.model = build_component(MODELS, config.model, **self.model_inputs).to(self.device)
+        self.model = build_checked_model(config.model, self.model_inputs).to(self.device)
+        check_score_dimensions(config.evaluation.scores, self.model_inputs, config,
+                               {"train": len(self.data.train), "val": len(self.data.val)})
         self.loss_fn = build_component(LOSSES, config.loss)
         # foreach: each update op runs once over all parameters (bit-identical to the default per-parameter loop)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=trainer.learning_rate,
@@ -84,8 +94,8 @@ class BaseAgent:
         self.hooks: list[Hook] = [EarlyStopping(trainer.early_stopping_patience), TensorBoardLogger(every),
                                   self.checkpointer, ProgressBar(trainer.progress_bar, every),
                                   StopOnSignal(self.checkpointer)]
-        if resume:
-            self.checkpointer.restore(self, load_checkpoint(self.ckpt_dir / "last.pt"), self.ckpt_dir / "last.pt")
+        if ckpt is not None:
+            self.checkpointer.restore(self, ckpt, last)
         # Wrapped once: gradients are averaged across ranks in backward (after the weights are restored).
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
@@ -209,7 +219,13 @@ class BaseAgent:
         self.checkpointer.wait()
         last = self.ckpt_dir / "last.pt"
         kept = (f"the last good checkpoint {last} (epoch {self.state.epoch}) is kept" if last.is_file()
-                else f"no checkpoint was written yet (delete {self.run_dir} to start again)")
+                else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
+                                  "the run again")
         raise TrainingDivergedError(f"loss became {value} at step {self.state.global_step + 1} (epoch "
                                     f"{self.state.epoch + 1}); training stopped and {kept}. "
                                     "Lower trainer.learning_rate or set trainer.grad_clip_norm")
+
+
+def _int_or_zero(value: Any) -> int:
+    """A checkpoint's ``epoch`` if it is an integer (its type is checked, and named, when it is restored)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

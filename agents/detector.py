@@ -22,12 +22,15 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.parts import build_component, select_device
+from agents.checkpoint_fields import check_scoring_checkpoint, check_scoring_state, check_statistics_dims
+from agents.limits import build_checked_model, latent_size
+from agents.parts import select_device
 from agents.scoring import Score, contributions
 from utils.core.errors import CheckpointError, DataError
-from utils.core.registry import MODELS, SCORES
+from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
+from utils.runtime.signals import call_interruptibly
 from utils.scoring.scaler import Scaler
 from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
 from utils.scoring.thresholds import predict
@@ -107,26 +110,34 @@ class Detector:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], source: Path, device: torch.device | str = "cpu") -> Self:
-        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`)."""
+        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`).
+
+        Raises:
+            CheckpointError: a field missing, of the wrong type or shape, or not finite, naming it.
+        """
+        config = check_scoring_checkpoint(ckpt, source)
         try:
-            config, scaler = ckpt["config"], Scaler.from_state_dict(ckpt["scaler"])
+            scaler = Scaler.from_state_dict(ckpt["scaler"])
             model_inputs = dict(ckpt["model_inputs"])
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
-            model = build_component(MODELS, config["model"], **model_inputs)
+            model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
             scoring = _current_scoring(ckpt.get("scoring") or {})
+            check_scoring_state(scoring, source)
+            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(config, model_inputs), source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
-            batch = int(config["evaluation"]["batch_size"])
             calibration = {str(k): np.asarray(v, dtype=np.float64).reshape(-1)
                            for k, v in (scoring.get("calibration") or {}).items()}
             alpha = scoring.get("false_alarm_rate")
-            alpha = None if alpha is None else float(alpha)
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: {err})") from None
-        load_model_state(model, ckpt["model"], source)
-        return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
-                   {k: float(v) for k, v in scoring.get("thresholds", {}).items()}, batch, config, calibration, alpha)
+            load_model_state(model, ckpt["model"], source)
+            return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
+                       {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
+                       int(config["evaluation"]["batch_size"]), config, calibration,
+                       None if alpha is None else float(alpha))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
+            raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
+                                  f"{str(err).strip()[:160]})") from None
 
     def state_dict(self) -> dict[str, Any]:
         """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds, the
@@ -168,15 +179,24 @@ class Detector:
         train_names = [name for name, s in self.scores.items() if s.fit_split == "train"]
         features = {"val": {name: f[fit_rows] for name, f in val_features.items()},
                     "train": self._features(train_x, train_names) if train_names else {}}
-        self.statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
-        self.calibration = {}
-        for name, s in self.scores.items():
-            rows = calibration_rows if s.fit_split == "val" else slice(None)
-            self.calibration[name] = s.score(val_features[name][rows], self.statistics.get(name, {}))
+        # NumPy/SciPy work (covariance fits) on a worker thread, so a stop signal is honoured at once
+        self.statistics, self.calibration = call_interruptibly(self._fit_statistics, features, val_features,
+                                                               calibration_rows)
         self.false_alarm_rate = float(false_alarm_rate)
         fitted = self.promises()
         self.thresholds = {name: t.threshold for name, t in fitted.items()}
         return fitted
+
+    def _fit_statistics(self, features: dict[str, dict[str, np.ndarray]], val_features: dict[str, np.ndarray],
+                        calibration_rows: np.ndarray) -> tuple[dict, dict[str, np.ndarray]]:
+        """Statistics per score from its split's features, and its calibration scores: of the validation
+        normals it was not fitted on."""
+        statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
+        calibration = {}
+        for name, s in self.scores.items():
+            rows = calibration_rows if s.fit_split == "val" else slice(None)
+            calibration[name] = s.score(val_features[name][rows], statistics.get(name, {}))
+        return statistics, calibration
 
     def promises(self) -> dict[str, ConformalThreshold]:
         """Each score's threshold with what it promises (rank, n, bound), from the calibration scores.
@@ -272,6 +292,13 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows (fit, calibrate) of ``n`` validation normals: a seeded random half each (fit gets the smaller)."""
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
+
+
+def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
+    """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
+    latent = latent_size(config["model"], inputs)
+    return {"error_gaussian": inputs["time_steps"] * inputs["n_features"], "latent_mahalanobis": latent,
+            "latent_euclidean": latent}
 
 
 _LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent

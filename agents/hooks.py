@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
+from agents.checkpoint_fields import check_training_checkpoint
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
@@ -184,16 +185,36 @@ class Checkpointer(Hook):
         Raises:
             CheckpointError: fields missing or of the wrong type, or weights of another model.
         """
-        missing = [key for key in (*TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
-        if missing:
-            raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
+        check_training_checkpoint(ckpt, source)
         agent.state.load_state_dict(ckpt, str(source))
         load_model_state(agent.model, ckpt["model"], source)
-        agent.optimizer.load_state_dict(ckpt["optimizer"])
+        _load_field(source, "optimizer", agent.optimizer.load_state_dict, ckpt["optimizer"])
+        _check_optimizer_shapes(agent.optimizer, source)
         if agent.scheduler is not None and ckpt.get("scheduler"):
-            agent.scheduler.load_state_dict(ckpt["scheduler"])
-        agent.scaler = Scaler.from_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
+            _load_field(source, "scheduler", agent.scheduler.load_state_dict, ckpt["scheduler"])
+        agent.scaler = _load_field(source, "scaler", Scaler.from_state_dict, ckpt["scaler"])
+        _load_field(source, "rng", set_rng_state, ckpt["rng"])
+
+
+def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
+    """``load(value)``, its failure on a damaged value reported as the field's."""
+    try:
+        return load(value)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
+        detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{source}: field {field!r} cannot be restored ({detail}); the checkpoint is "
+                              "damaged or was not written by this project") from None
+
+
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, source: Path) -> None:
+    """Every restored moment tensor has its parameter's shape (torch does not check; Adam would fail later)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, param in enumerate(params):
+        for key, value in optimizer.state.get(param, {}).items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                raise CheckpointError(f"{source}: field 'optimizer.state.{index}.{key}' has shape "
+                                      f"{tuple(value.shape)} but its parameter {tuple(param.shape)}; the checkpoint "
+                                      "is damaged or was made with another model config")
 
 
 def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) -> Any:

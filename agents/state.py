@@ -84,10 +84,31 @@ def _checked(name: str, value: Any, default: Any, source: str) -> Any:
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = _is_number(value)  # inf is the best_val of a run before its first validation; NaN is damage
     else:
         ok = isinstance(value, dict)
     if not ok:
-        raise CheckpointError(f"{source}: field {name!r} holds {value!r} ({type(value).__name__}); expected "
+        raise CheckpointError(f"{source}: field {name!r} holds {_short(value)} ({type(value).__name__}); expected "
                               f"{'a non-negative integer' if type(default) is int else type(default).__name__}")
+    if isinstance(default, dict):
+        _check_numbers(name, value, source)
     return float(value) if isinstance(default, float) else value
+
+
+def _check_numbers(name: str, value: dict[str, Any], source: str) -> None:
+    """``history`` holds lists of numbers by name, ``epoch_totals`` numbers by name."""
+    for key, item in value.items():
+        items = item if isinstance(item, list) and name == "history" else [item]
+        if not isinstance(key, str) or not all(_is_number(x) for x in items) or (name == "history") != (
+                isinstance(item, list)):
+            raise CheckpointError(f"{source}: field '{name}.{key}' holds {_short(item)}; expected "
+                                  f"{'a list of numbers' if name == 'history' else 'a number'}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

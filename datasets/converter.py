@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import math
 import numbers
+import typing
+from typing import Literal
 
 import numpy as np
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
 from utils.core.errors import ConfigError
 from utils.core.registry import register_dataset
+from utils.core.types import Fraction, PositiveFloat, PositiveFraction, PositiveInt, UnitInterval
+from utils.runtime.memory import check_fits
 
 SENSORS = ("voltage", "current", "temperature")
-ANOMALY_TYPES = ("voltage_spike", "current_oscillation", "temperature_drift")
+AnomalyType = Literal["voltage_spike", "current_oscillation", "temperature_drift"]
+ANOMALY_TYPES: tuple[str, ...] = typing.get_args(AnomalyType)
 AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current",
                    "temperature_drift": "temperature"}
 DEFAULT_MAGNITUDE = 6.0  # in units of the affected sensor's noise std
@@ -193,6 +198,14 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
     return x, kind
 
 
+def simulation_bytes(n_samples: int, time_steps: int) -> int:
+    """Peak memory of :func:`load_converter`: about eight (N, T) float64 work arrays of the simulation, the
+    (N, T, 3) float32 windows with their split copies, the agent's scaled float32 copies and the float64 rows
+    the scaler is fitted on, and the kind strings."""
+    per_step = 8 * 8 + len(SENSORS) * (4 * 3 + 8)
+    return n_samples * (time_steps * per_step + 4 * 20)
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -242,15 +255,15 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
 @register_dataset("converter")
 def load_converter(
     seed: int,
-    n_samples: int = 3000,
-    time_steps: int = 100,
-    anomaly_fraction: float = 0.2,
-    anomaly_magnitude: float = DEFAULT_MAGNITUDE,
-    anomaly_position: float | None = None,
-    anomaly_length: float = 0.2,
-    anomaly_types: list[str] | tuple[str, ...] = ANOMALY_TYPES,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    n_samples: PositiveInt = 3000,
+    time_steps: PositiveInt = 100,
+    anomaly_fraction: Fraction = 0.2,
+    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+    anomaly_position: UnitInterval | None = None,
+    anomaly_length: PositiveFraction = 0.2,
+    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
+    val_fraction: Fraction = 0.15,
+    test_fraction: Fraction = 0.15,
 ) -> DataSplits:
     """Simulate converter windows and split them normal-only for train/val.
 
@@ -271,6 +284,8 @@ def load_converter(
                   anomaly_magnitude=anomaly_magnitude, anomaly_position=anomaly_position,
                   anomaly_length=anomaly_length, anomaly_types=types)
     validate_params(**params, val_fraction=val_fraction, test_fraction=test_fraction)
+    check_fits(simulation_bytes(n_samples, time_steps), "the simulated windows",
+               f"data.n_samples={n_samples}, data.time_steps={time_steps}")
     x, kind = simulate_converter(**params, seed=seed)
     train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
     counts = {name: {k: int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}

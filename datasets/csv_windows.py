@@ -45,7 +45,8 @@ from datasets.csv_reading import (
 from datasets.csv_times import parse_times
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
-from utils.core.types import PositiveInt
+from utils.core.types import Fraction, PositiveInt
+from utils.runtime.memory import check_fits
 
 logger = logging.getLogger("anomaly")
 
@@ -182,8 +183,8 @@ def load_csv(
     feature_columns: list[str] | None = None,
     label_column: str | None = None,
     timestamp_column: str | None = None,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
+    val_fraction: Fraction = 0.15,
+    test_fraction: Fraction = 0.15,
 ) -> DataSplits:
     """Sliding windows over a multivariate CSV time series, split normal-only.
 
@@ -218,10 +219,15 @@ def load_csv(
         raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
                           f"directory, {Path.cwd()})")
     stride = stride or window_length
+    # the rows are held as float64 (about the file's size again; text such as "1.0," is shorter than 8 bytes)
+    check_fits(2 * file.stat().st_size, f"the rows of {file}", f"data.path={path}")
     values, features, labels, times = read_csv_series(file, feature_columns, label_column, timestamp_column)
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:
         raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
+    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
+    check_fits(len(starts) * window_length * values.shape[1] * (8 + 4 * 3), f"the {len(starts)} windows of {file}",
+               f"data.window_length={window_length}, data.stride={stride}")
     x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
     if labels is None:
         kind = np.full(len(starts), NORMAL)

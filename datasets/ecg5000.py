@@ -8,6 +8,7 @@ rows. Class 1 is a normal beat; classes 2..5 are anomalies (kinds ``"class_2"``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from datasets.ucr_files import (
 )
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
-from utils.core.types import PositiveFloat
+from utils.core.types import Fraction, PositiveFloat
 
 __all__ = ["DEFAULT_URL", "KNOWN_FILE_CHECKSUMS", "find_split_file", "load_ecg5000", "read_ucr", "read_ucr_arff",
            "read_ucr_ts", "read_ucr_txt"]
@@ -69,9 +70,9 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 def load_ecg5000(
     seed: int,
     data_dir: str = "data/ECG5000",
-    protocol: str = "official",
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
+    protocol: Literal["official", "merged"] = "official",
+    val_fraction: Fraction = 0.2,
+    test_fraction: Fraction = 0.2,
     download: bool = False,
     url: str = DEFAULT_URL,
     sha256: str | None = None,

@@ -183,6 +183,10 @@ def test_corrupt_checkpoint(run_copy, capsys):
 
 
 def test_checkpoint_of_another_model_names_the_tensor(run_copy, capsys):
+    last = run_copy / "checkpoints" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["config"]["model"]["latent_dim"] = 3  # its config says 3, its weights are of latent_dim 2
+    torch.save(ckpt, last)
     err = resume_fails(capsys, run_copy, "model.latent_dim=3")
     assert "tensor 'to_mu.weight' has shape (2, 8) in the checkpoint but (3, 8) in the model built from this " \
            "config; the checkpoint was made with another model config" in err

@@ -7,6 +7,7 @@ import torch
 
 from agents.base import BaseAgent
 from tests.helpers import FAST_VAE, run_main
+from utils.core.errors import RunFolderError
 from utils.runs.checkpoints import CheckpointWriter, load_checkpoint
 
 VAL_LOSSES = [3.0, 1.0, 2.0, 4.0]  # epoch 2 is the best; 3 and 4 do not improve
@@ -95,7 +96,8 @@ def test_background_writer_raises_a_failed_write_at_the_next_wait(tmp_path):
     blocker.write_text("x")
     writer = CheckpointWriter()
     writer.save([(blocker / "last.pt", {"model": {}, "optimizer": {}, "epoch": 1, "global_step": 1})])
-    with pytest.raises(OSError):
+    with pytest.raises(RunFolderError, match="cannot write the checkpoint .*not_a_folder.last.pt .File exists.; "
+                                             "the previous last.pt, if any, is kept whole"):
         writer.wait()
     writer.save([(tmp_path / "last.pt", {"model": {}, "optimizer": {}, "epoch": 2, "global_step": 2})])
     writer.close()

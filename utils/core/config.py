@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
 from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
-from utils.core.types import FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat, PositiveInt
+from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat,
+                              PositiveInt, Seed)
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
@@ -75,7 +76,7 @@ class RunConfig(BaseModel):
     exp_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)
     agent: str
     description: str = ""
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     experiments_dir: str = "experiments"
     data: dict[str, Any]

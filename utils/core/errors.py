@@ -28,3 +28,10 @@ class RunFolderError(UserError):
 
 class TrainingDivergedError(UserError):
     """The loss turned NaN or infinite; the last good checkpoint is kept."""
+
+
+class WriteError(RunFolderError):
+    """A file of the run cannot be written (no space left, read-only, a path through a file).
+
+    ``main.py`` adds what to do next: the resume command, or the command that starts the run again.
+    """

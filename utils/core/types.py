@@ -2,19 +2,26 @@
 
 Models, losses and dataset loaders annotate their keyword arguments with these;
 the config validator reads the annotations, so a range lives in one place.
+Integers are bounded above by :data:`MAX_INT` (what a C ``int`` holds): sizes,
+counts and steps beyond it cannot be allocated or looped over anyway, and larger
+ones overflow inside torch and NumPy instead of failing with a message.
 """
 from typing import Annotated
 
-from annotated_types import Ge, Gt, Interval, Le
+from annotated_types import Ge, Gt, Interval, Le, Lt
 
-PositiveInt = Annotated[int, Gt(0)]
-NonNegativeInt = Annotated[int, Ge(0)]
+MAX_INT = 2**31 - 1
+PositiveInt = Annotated[int, Gt(0), Le(MAX_INT)]
+NonNegativeInt = Annotated[int, Ge(0), Le(MAX_INT)]
+#: NumPy's legacy seeding (``np.random.seed``) takes 0 <= seed < 2**32.
+Seed = Annotated[int, Ge(0), Lt(2**32)]
 PositiveFloat = Annotated[float, Gt(0)]
 NonNegativeFloat = Annotated[float, Ge(0)]
 Fraction = Annotated[float, Interval(gt=0, lt=1)]
 UnitInterval = Annotated[float, Interval(ge=0, le=1)]
+PositiveFraction = Annotated[float, Interval(gt=0, le=1)]
 Percentile = Annotated[float, Interval(gt=0, le=100)]
 Dropout = Annotated[float, Interval(ge=0, lt=1)]
 FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
-__all__ = ["PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat", "Fraction",
-           "UnitInterval", "Percentile", "Dropout", "FalseAlarmRate", "Le"]
+__all__ = ["MAX_INT", "PositiveInt", "NonNegativeInt", "Seed", "PositiveFloat", "NonNegativeFloat", "Fraction",
+           "UnitInterval", "PositiveFraction", "Percentile", "Dropout", "FalseAlarmRate", "Le"]

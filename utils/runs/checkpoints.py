@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from utils.core.errors import CheckpointError
+from utils.core.errors import CheckpointError, WriteError
+from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 
@@ -22,17 +23,25 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file, fsync, then os.replace.
 
     A crash at any moment leaves either the previous file or the new one, never half.
+
+    Raises:
+        RunFolderError: the file cannot be written (no space left, read-only, not a folder), naming it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise WriteError(f"cannot write the checkpoint {path} ({err.strerror or err}); the previous "
+                             f"{path.name}, if any, is kept whole") from None
         raise
 
 
@@ -109,6 +118,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         path.open("rb").close()
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
+    check_fits(path.stat().st_size, "loading the checkpoint", str(path), CheckpointError)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
             warnings.simplefilter("ignore", UserWarning)

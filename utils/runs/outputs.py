@@ -2,7 +2,8 @@
 
 * :func:`atomic_output` writes through a temporary file in the target's folder (named
   ``.NAME.<pid>.<random>.tmp``), fsyncs it and renames it over the target with ``os.replace``, so a
-  kill at any moment leaves the previous file whole; a failure removes the temporary file.
+  kill at any moment leaves the previous file whole; a failure removes the temporary file, and an
+  OSError of the write names the target.
 * :func:`remove_stale_temps` removes such temporary files left by killed processes (their PID is
   gone), for a target, before a new write.
 * :func:`check_output` refuses an output that is a folder, one of the command's inputs, a file in a
@@ -22,7 +23,6 @@ from typing import IO, Any
 from utils.core.errors import UserError
 
 TEMP_SUFFIX = ".tmp"
-FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a write failing for want of space
 
 
 class OutputError(UserError):
@@ -39,7 +39,9 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
         **open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
 
     Raises:
-        OutputError: the folder cannot be created or written, or the disk is full (naming the path).
+        OSError: the folder cannot be created or written, or the disk is full, with ``filename`` the
+            target (``main.py`` prints it with the next step, exit 2). An error of the caller's block
+            propagates as it is, and the target is left as it was.
     """
     path = Path(path)
     if "b" not in mode:
@@ -49,12 +51,11 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             try:
-                yield handle  # the caller's other errors (its input, say) propagate as they are
-            except OSError as err:
-                if err.errno in FULL:
-                    raise OutputError(f"{path}: cannot write ({err.strerror}); free some space or write "
-                                      "elsewhere") from None
-                raise
+                yield handle
+            except OSError as err:  # a write to the handle (disk full) names no file: name the target
+                if err.filename not in (None, str(tmp)):
+                    raise
+                raise OSError(err.errno, err.strerror or str(err), str(path)) from None
             with _naming(path):
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -67,12 +68,11 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
 
 @contextmanager
 def _naming(path: Path) -> Iterator[None]:
-    """OSError of writing ``path`` as an :class:`OutputError` naming it."""
+    """An OSError of writing ``path`` re-raised with ``path`` as its file name (not the temporary file's)."""
     try:
         yield
     except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror or err}); choose a writable place with free "
-                          "space") from None
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -84,6 +84,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def temp_path_for(path: str | Path) -> Path:
     """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
     path = Path(path)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a folder", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)

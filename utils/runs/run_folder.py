@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.core.errors import RunFolderError
+from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, remove_stale_files, training_pid
 from utils.runs.outputs import atomic_output
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
@@ -22,29 +24,38 @@ def run_dir_of(config: Any) -> Path:
     return Path(config.experiments_dir) / config.exp_name
 
 
-def check_run_dir(config: Any, resume: bool) -> Path:
+def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
     """Refuse to start over an existing run, or to resume a run that does not exist.
 
     Nothing is written; call this before any expensive work.
 
+    Args:
+        config: the validated config.
+        resume: ``--resume`` was given.
+        locked: this process holds the folder's lock (see :mod:`utils.runs.lock`); else a folder another
+            process holds is refused, naming its PID.
+
     Raises:
-        RunFolderError: the folder already holds a run and ``resume`` is False;
-            ``resume`` but no ``checkpoints/last.pt``.
+        RunFolderError: the folder is in use by another process; it already holds a run and ``resume``
+            is False; ``resume`` but no ``checkpoints/last.pt``.
     """
     run_dir = run_dir_of(config)
     last = run_dir / "checkpoints" / "last.pt"
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is a file, not a run folder; choose another name (--set exp_name=NEW_NAME)")
     try:
-        holds_run = run_dir.exists() and any(run_dir.iterdir())
+        holds_run = run_dir.exists() and any(not _is_bookkeeping(p) for p in run_dir.iterdir())
     except OSError as err:
         raise RunFolderError(f"cannot read the run folder {run_dir} ({err.strerror or err}); "
                              "set experiments_dir to a readable folder (--set experiments_dir=PATH)") from None
+    pid = training_pid(run_dir) if holds_run and not locked else None  # locked: this process holds it
+    if pid is not None:
+        raise in_use_error(run_dir, pid)
     if resume and not last.is_file():
         if holds_run:
             raise RunFolderError(
                 f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run stopped "
-                "before its first epoch ended); delete the folder or choose another name "
+                "before its first checkpoint was written); delete the folder or choose another name "
                 "(--set exp_name=NEW_NAME) to start again"
             )
         raise RunFolderError(
@@ -58,27 +69,65 @@ def check_run_dir(config: Any, resume: bool) -> Path:
     return run_dir
 
 
-def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None) -> Path:
-    """Create (or reopen) the run folder and record the config and how it was started.
+def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, lock: RunLock | None = None) -> Path:
+    """Create (or reopen) the run folder under its lock and record the config and how it was started.
+
+    Stale temporary files of killed writes are removed once the lock is held.
 
     Raises:
-        RunFolderError: see :func:`check_run_dir`; the folder cannot be written.
+        RunFolderError: see :func:`check_run_dir`; another process holds the folder; it cannot be written
+            (no space left, read-only, not a folder), naming the path.
     """
-    run_dir = check_run_dir(config, resume)
+    lock = lock or RunLock(run_dir_of(config))
+    run_dir = check_run_dir(config, resume, locked=lock.held)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+        check_run_dir(config, resume, locked=True)  # again, under the lock: another run may have started meanwhile
+        remove_stale_files(run_dir)
         for sub in SUBDIRS:
-            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            (run_dir / sub).mkdir(exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
         probe.close()
+        if not resume:
+            write_json(run_dir / "config.json", config)
+        _record_invocation(run_dir / "environment.json", argv or sys.argv, resume)
     except OSError as err:
+        inside = Path(err.filename) if err.filename and run_dir in Path(err.filename).parents else None
         raise RunFolderError(
-            f"cannot write the run folder {run_dir} ({err.strerror or err}); "
+            f"cannot write the run folder {run_dir} ({err.strerror or err}{f' writing {inside}' if inside else ''}); "
             "set experiments_dir to a writable folder (--set experiments_dir=PATH)"
         ) from None
-    if not resume:
-        write_json(run_dir / "config.json", config)
-    _record_invocation(run_dir / "environment.json", argv or sys.argv, resume)
     return run_dir
+
+
+def _is_bookkeeping(path: Path) -> bool:
+    """The lock file and leftovers of killed writes: no part of a run."""
+    return path.name == LOCK_NAME or any(path.match(pattern) for pattern in STALE_PATTERNS)
+
+
+def remove_unsaved_run(run_dir: Path) -> bool:
+    """Remove a run folder this process created once it ends without a ``checkpoints/last.pt``.
+
+    Such a folder holds nothing to resume (its config, logs and a few TensorBoard points only) and
+    would refuse every rerun of the same name. Returns whether it was removed.
+    """
+    if not run_dir.is_dir() or (run_dir / "checkpoints" / "last.pt").exists():
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()
+
+
+def lock_run_dir(run_dir: Path) -> RunLock:
+    """Take the lock of an existing run folder (to resume it) and remove the stale files of killed writes.
+
+    Raises:
+        RunFolderError: another process holds the folder.
+    """
+    lock = RunLock(run_dir)
+    lock.acquire()
+    remove_stale_files(run_dir)
+    return lock
 
 
 def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) -> None:

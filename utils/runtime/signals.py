@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOPPED_AT_ONCE = "stopped at once; the run folder's checkpoints/last.pt, if any, holds the last checkpoint written in full"
@@ -79,8 +83,9 @@ class StopSignals:
             os.write(2, f"\n{name} received: saving a checkpoint after the current batch "
                         "(send it again to stop at once)\n".encode())
             return
-        raise Interrupted(signum, f"{name} received again: stopped at once; {self.checkpoint} holds the last "
-                                  "checkpoint written in full (writes are atomic)")
+        kept = (f"{self.checkpoint} holds the last checkpoint written in full (writes are atomic)"
+                if self.checkpoint.is_file() else "no checkpoint had been written yet")
+        raise Interrupted(signum, f"{name} received again: stopped at once; {kept}")
 
 
 class TerminateAsInterrupt:
@@ -104,6 +109,32 @@ class TerminateAsInterrupt:
     def _handle(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(signum, f"{signal_name(signum)} received: {STOPPED_AT_ONCE}")
 
+
+def call_interruptibly(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` on a worker thread while the main thread waits in 0.1 s slices.
+
+    A signal handler runs only when the main thread returns to the interpreter, which one
+    long NumPy/SciPy call (a covariance fit) does not do for minutes; waiting here, the main
+    thread runs the handlers (and raises :class:`Interrupted`) within 0.1 s. The worker is a
+    daemon thread: a process that stops does not wait for it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return func(*args)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func(*args)
+        except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name="interruptible", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def ignore_stop_signals() -> dict[int, object]:

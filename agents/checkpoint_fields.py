@@ -1,0 +1,204 @@
+"""Every field of a checkpoint checked before it is used: types, shapes and finite values.
+
+A damaged, hand-edited or foreign ``last.pt``/``best.pt`` is refused with a
+:class:`~utils.core.errors.CheckpointError` naming the file and the field, instead of a
+traceback (or NaN scores) later. :func:`check_training_checkpoint` covers what ``--resume``
+reads, :func:`check_scoring_checkpoint` what :meth:`agents.detector.Detector.from_checkpoint` reads.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agents.state import TrainState
+from utils.core.config import validate_config
+from utils.core.errors import CheckpointError, ConfigError
+from utils.core.registry import SCORES
+from utils.core.types import MAX_INT
+
+SCALER_KINDS = ("minmax", "standard", "none")
+#: The statistics each fitted score scores with (what its ``fit`` returns).
+STATISTICS_KEYS = {"latent_euclidean": ("mean",), "latent_mahalanobis": ("mean", "precision", "shrinkage"),
+                   "error_gaussian": ("mean", "precision", "shrinkage")}
+
+
+def fail(source: Path, field: str, problem: str) -> CheckpointError:
+    """The error for one bad field."""
+    return CheckpointError(f"{source}: field {field!r} {problem}; the checkpoint is damaged or was not written "
+                           "by this project")
+
+
+def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
+    """The fields ``--resume`` reads from ``last.pt`` (the optimizer's and RNG's are checked as they load)."""
+    missing = [key for key in ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
+    if missing:
+        raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
+    check_tensors(ckpt["model"], "model", source)
+    optimizer = ckpt["optimizer"]
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)):
+        raise fail(source, "optimizer", "is not an optimizer state (an object with state and param_groups)")
+    for index, state in optimizer["state"].items():
+        check_tensors(state, f"optimizer.state.{index}", source, numbers=True)
+    if ckpt.get("scheduler") is not None and not isinstance(ckpt["scheduler"], dict):
+        raise fail(source, "scheduler", f"holds {type(ckpt['scheduler']).__name__}, expected null or an object")
+    if not isinstance(ckpt["rng"], dict):
+        raise fail(source, "rng", f"holds {type(ckpt['rng']).__name__}, expected the RNG states (an object)")
+    check_scaler(ckpt["scaler"], source)
+
+
+def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, Any]:
+    """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated.
+
+    Raises:
+        CheckpointError: naming the first bad field.
+    """
+    for key in ("model", "config", "scaler", "model_inputs"):
+        if key not in ckpt:
+            raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
+    config = check_config(ckpt["config"], source)
+    check_tensors(ckpt["model"], "model", source)
+    inputs = ckpt["model_inputs"]
+    if not isinstance(inputs, dict) or set(inputs) - {"time_steps", "n_features"} or "n_features" not in inputs:
+        raise fail(source, "model_inputs", f"holds {_show(inputs)}, expected {{time_steps, n_features}}")
+    for key, value in inputs.items():
+        check_count(value, f"model_inputs.{key}", source)
+    if ckpt.get("window_length") is not None:
+        check_count(ckpt["window_length"], "window_length", source)
+        if inputs.get("time_steps", ckpt["window_length"]) != ckpt["window_length"]:
+            raise fail(source, "window_length", f"is {ckpt['window_length']} but model_inputs.time_steps is "
+                       f"{inputs['time_steps']}")
+    n_features = check_scaler(ckpt["scaler"], source)
+    if n_features != inputs["n_features"]:
+        raise fail(source, "scaler", f"scales {n_features} features but model_inputs.n_features is "
+                   f"{inputs['n_features']}")
+    names = ckpt.get("feature_names")
+    if names is not None and not (isinstance(names, list) and len(names) == n_features
+                                  and all(isinstance(n, str) for n in names)):
+        raise fail(source, "feature_names", f"holds {_show(names)}, expected {n_features} names (strings)")
+    if ckpt.get("scoring") is not None and not isinstance(ckpt["scoring"], dict):
+        raise fail(source, "scoring", f"holds {type(ckpt['scoring']).__name__}, expected an object")
+    return config
+
+
+def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
+    """``scoring`` in the current layout: score names, statistics (tensors and numbers), finite thresholds."""
+    scores = scoring.get("scores", [])
+    if not (isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores)):
+        raise fail(source, "scoring.scores", f"holds {_show(scores)}, expected a list of: {', '.join(SCORES.names())}")
+    statistics = scoring.get("statistics", {})
+    if not isinstance(statistics, dict):
+        raise fail(source, "scoring.statistics", f"holds {type(statistics).__name__}, expected an object")
+    for name in scores:
+        needed = STATISTICS_KEYS.get(name, ())
+        missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
+        if missing:
+            raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
+    for name, stats in statistics.items():
+        check_tensors(stats, f"scoring.statistics.{name}", source, numbers=True)
+        for key, ndim in (("mean", 1), ("precision", 2)):
+            if key in stats and not (isinstance(stats[key], torch.Tensor) and stats[key].ndim == ndim):
+                raise fail(source, f"scoring.statistics.{name}.{key}", f"holds {_show(stats[key])}, expected a "
+                           f"{ndim}-D tensor")
+        mean, precision = stats.get("mean"), stats.get("precision")
+        if precision is not None and (torch.as_tensor(precision).ndim != 2 or mean is None
+                                      or torch.as_tensor(precision).shape != (len(mean), len(mean))):
+            raise fail(source, f"scoring.statistics.{name}.precision", "is not a D x D matrix for its mean of "
+                       f"D={len(mean) if mean is not None else '?'} values")
+    thresholds = scoring.get("thresholds", {})
+    if not isinstance(thresholds, dict) or not all(isinstance(k, str) and k in SCORES and _finite_number(v)
+                                                   for k, v in thresholds.items()):
+        raise fail(source, "scoring.thresholds", f"holds {_show(thresholds)}, expected finite numbers by score name")
+    if thresholds and set(scores) - set(thresholds):
+        lacking = ", ".join(sorted(set(scores) - set(thresholds)))
+        raise fail(source, "scoring.thresholds", f"has no threshold for {lacking}")
+    _check_calibration(scoring, source)
+
+
+def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
+    """``false_alarm_rate`` in [0, 1) and ``calibration``: non-empty finite 1-D tensors by score name."""
+    alpha = scoring.get("false_alarm_rate")
+    if alpha is not None and not (_finite_number(alpha) and 0 <= alpha < 1):
+        raise fail(source, "scoring.false_alarm_rate", f"holds {_show(alpha)}, expected a number in [0, 1)")
+    calibration = scoring.get("calibration", {})
+    if not isinstance(calibration, dict):
+        raise fail(source, "scoring.calibration", f"holds {type(calibration).__name__}, expected an object")
+    for name, values in calibration.items():
+        ok = (isinstance(name, str) and name in SCORES and isinstance(values, torch.Tensor) and values.ndim == 1
+              and values.numel() > 0 and values.is_floating_point() and bool(torch.isfinite(values).all()))
+        if not ok:
+            raise fail(source, f"scoring.calibration.{name}", f"holds {_show(values)}, expected a non-empty 1-D "
+                       "tensor of finite scores")
+    if calibration and alpha is None:
+        raise fail(source, "scoring.false_alarm_rate", "is missing, but the calibration scores need it")
+
+
+def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
+    """Each fitted mean has the dimension of its score's features (``dims``, None: unknown)."""
+    for name, stats in statistics.items():
+        expected, mean = dims.get(name), stats.get("mean")
+        if expected is not None and mean is not None and torch.as_tensor(mean).shape != (expected,):
+            raise fail(source, f"scoring.statistics.{name}.mean", f"has shape {tuple(torch.as_tensor(mean).shape)}, "
+                       f"but the model's {name} features have {expected} values")
+
+
+def check_config(config: Any, source: Path) -> dict[str, Any]:
+    """The checkpoint's ``config``, validated as a config file is."""
+    if not isinstance(config, dict):
+        raise fail(source, "config", f"holds {type(config).__name__}, expected the run's config (an object)")
+    try:
+        config = json.loads(json.dumps(config, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise fail(source, "config", f"holds values a config cannot ({str(err)[:80]})") from None
+    try:
+        return validate_config(config, source=f"{source}: field 'config'")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def check_scaler(scaler: Any, source: Path) -> int:
+    """A fitted scaler's state: its kind and finite 1-D offset and positive scale; returns the feature count."""
+    if not isinstance(scaler, dict) or scaler.get("kind") not in SCALER_KINDS:
+        raise fail(source, "scaler", f"holds {_show(scaler)}, expected a fitted scaler ({', '.join(SCALER_KINDS)})")
+    shapes = []
+    for key in ("offset", "scale"):
+        value = scaler.get(key)
+        if not (isinstance(value, torch.Tensor) and value.ndim == 1 and value.is_floating_point()
+                and len(value) > 0 and bool(torch.isfinite(value).all())):
+            raise fail(source, f"scaler.{key}", f"holds {_show(value)}, expected a 1-D tensor of finite numbers")
+        shapes.append(len(value))
+    if shapes[0] != shapes[1] or not bool((scaler["scale"] > 0).all()):
+        raise fail(source, "scaler.scale", "does not match the offset or is not positive")
+    return shapes[0]
+
+
+def check_tensors(value: Any, field: str, source: Path, numbers: bool = False) -> None:
+    """A dict of tensors (and, with ``numbers``, plain numbers) by string or int key, every value finite."""
+    if not isinstance(value, dict):
+        raise fail(source, field, f"holds {type(value).__name__}, expected an object of tensors")
+    for key, item in value.items():
+        if isinstance(item, torch.Tensor):
+            if item.is_floating_point() and not bool(torch.isfinite(item).all()):
+                raise fail(source, f"{field}.{key}", "holds NaN or infinite values")
+        elif not (numbers and _finite_number(item)):
+            raise fail(source, f"{field}.{key}", f"holds {_show(item)}, expected a tensor"
+                       f"{' or a finite number' if numbers else ''}")
+
+
+def check_count(value: Any, field: str, source: Path) -> None:
+    """A positive integer within :data:`MAX_INT`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
+        raise fail(source, field, f"holds {_show(value)}, expected a positive integer up to {MAX_INT}")
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,75 @@
+"""``--resume`` continues the same run: the config must match the one its checkpoint was trained with."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from utils.core.errors import CheckpointError, ConfigError
+
+#: Trainer keys a resume may change: how long, how often to log and save, when to stop early.
+#: Every other key (data, model, loss, seed, agent, the scaler, the optimisation settings) is the run's.
+RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "log_every_n_steps", "progress_bar",
+                          "checkpoint_interval_s", "flush_denormal")
+FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
+
+
+def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> None:
+    """Refuse to resume with a config whose data, model, loss, seed or optimisation differ from the checkpoint's.
+
+    Args:
+        saved: the checkpoint's ``config`` field.
+        config: the resolved config of this invocation.
+        source: the checkpoint, for the messages.
+        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it.
+
+    Raises:
+        CheckpointError: the checkpoint holds no config.
+        ConfigError: naming every key that differs, with both values, and the keys that may change.
+    """
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
+                              "(an object); the file is damaged or not a checkpoint of this project")
+    try:
+        saved = json.loads(json.dumps(saved, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{source}: field 'config' holds values a config cannot ({str(err)[:80]}); the file "
+                              "is damaged or not a checkpoint of this project") from None
+    now = json.loads(json.dumps(config))
+    differ = [f"{key} ({_show(old)} in the checkpoint, {_show(new)} now)"
+              for key, old, new in _differences(saved, now) if _fixed(key)]
+    if differ:
+        raise ConfigError(f"--resume: this config differs from the one {source} was trained with in "
+                          f"{', '.join(differ)}; a resume keeps the data, model, loss, seed, agent, "
+                          f"evaluation.scaler and trainer settings, except trainer."
+                          f"{', trainer.'.join(RESUMABLE_TRAINER_KEYS)}, which may change. Start a new run "
+                          "instead (--set exp_name=NEW_NAME)")
+    if now["trainer"]["epochs"] < epochs_done:
+        raise ConfigError(f"--resume: trainer.epochs={now['trainer']['epochs']} is below the {epochs_done} epochs "
+                          f"{source} has already trained; set trainer.epochs to at least {epochs_done}")
+
+
+def _fixed(key: str) -> bool:
+    if key.startswith("trainer."):
+        return key.split(".")[1] not in RESUMABLE_TRAINER_KEYS
+    return any(key == part or key.startswith(part + ".") for part in FIXED)
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old, new)`` of every leaf that differs (a missing key reads as ``<missing>``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            found += _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")
+        return found
+    if old is _MISSING:  # a key newer than the checkpoint: it ran with that key's default
+        return []
+    return [] if old == new else [(prefix.rstrip("."), old, new)]
+
+
+_MISSING = "<missing>"
+
+
+def _show(value: Any) -> str:
+    text = value if value is _MISSING else json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

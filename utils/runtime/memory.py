@@ -1,0 +1,78 @@
+"""Sizes checked before allocation: estimates of what a config or a checkpoint implies, against free memory.
+
+A size that cannot fit is refused with the estimate, the limit and the keys that set it,
+before anything is allocated or written (instead of a MemoryError traceback minutes in, or
+the OOM killer).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from utils.core.errors import ConfigError, UserError
+
+#: Bytes per parameter while training: weights, gradients, Adam's two moments, and the snapshots
+#: the checkpoint writer and the best-epoch bookkeeping clone (float32 each).
+TRAINING_BYTES_PER_PARAMETER = 4 * 6
+
+
+def available_bytes() -> int:
+    """Memory this process can still take: the system's available memory, capped by a cgroup limit."""
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
+    for line in _read("/proc/meminfo").splitlines():  # MemAvailable counts reclaimable caches too
+        if line.startswith("MemAvailable:"):
+            free = int(line.split()[1]) * 1024
+    limit, used = _read("/sys/fs/cgroup/memory.max").strip(), _read("/sys/fs/cgroup/memory.current").strip()
+    if limit.isdigit() and used.isdigit():
+        free = min(free, int(limit) - int(used))
+    return max(free, 0)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def check_fits(estimate: float, what: str, keys: str, error: type[UserError] = ConfigError) -> None:
+    """Refuse ``estimate`` bytes when they exceed the available memory.
+
+    Args:
+        estimate: bytes the allocation would need.
+        what: what needs them, e.g. ``"the simulated windows"``.
+        keys: the settings that size it, e.g. ``"data.n_samples=1000000000, data.time_steps=100"``.
+        error: the project error to raise (ConfigError for a config, CheckpointError for a file).
+
+    Raises:
+        UserError: of class ``error``, saying the estimate, the limit and the keys.
+    """
+    limit = available_bytes()
+    if estimate > limit:
+        advice = ("lower these values" if issubclass(error, ConfigError)
+                  else "the file is damaged, or needs a machine with more memory")
+        raise error(f"{keys}: {what} would need about {format_bytes(estimate)}, more than the "
+                    f"{format_bytes(limit)} of memory available; {advice}")
+
+
+def parameter_count(build: Callable[[], nn.Module]) -> int:
+    """Parameters and buffers of the module ``build()`` makes, counted on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        module = build()
+    return sum(t.numel() for t in module.parameters()) + sum(t.numel() for t in module.buffers())
