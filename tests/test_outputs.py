@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from utils.core.errors import WriteError
 from utils.runs.outputs import (
     OutputError,
     atomic_output,
@@ -90,14 +91,12 @@ def test_a_folder_is_not_an_output(tmp_path):
 
 
 def test_an_unwritable_place_is_named(tmp_path):
-    with pytest.raises(OSError) as err:
+    with pytest.raises(WriteError, match=r"cannot write /proc/nope/x.csv \(No such file or directory\)"):
         atomic_write_text("/proc/nope/x.csv", "x")
-    assert err.value.filename == "/proc/nope/x.csv"
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(NotADirectoryError) as err:
+    with pytest.raises(WriteError, match=r"x.csv \(.*file is a file, not a folder\)"):
         atomic_write_text(blocker / "x.csv", "x")
-    assert err.value.filename == str(blocker / "x.csv")
 
 
 def test_a_full_disk_while_writing_names_the_target_and_leaves_the_previous_file(tmp_path):
@@ -105,8 +104,42 @@ def test_a_full_disk_while_writing_names_the_target_and_leaves_the_previous_file
 
     target = tmp_path / "scores.csv"
     target.write_text("old\n")
-    with pytest.raises(OSError) as err:
+    with pytest.raises(WriteError, match=r"cannot write .*scores.csv \(No space left on device\)") as err:
         with atomic_output(target):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(target)
     assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_score_and_export_refuse_to_overwrite_on_the_command_line(tiny_runs, tmp_path, capsys):
+    import hashlib
+    import json
+
+    import numpy as np
+
+    import main
+
+    run = tiny_runs.of_model("vae")
+    config = str(run / "config.json")
+    src = tmp_path / "rows.npy"
+    np.save(src, np.random.default_rng(0).normal(size=(60, 3)))
+    score = [config, "--mode", "score", "--input", str(src), "--output"]
+    assert main.main([*score, str(src)]) == 2 and "is the input file" in capsys.readouterr().err
+    assert np.load(src).shape == (60, 3)
+    out = tmp_path / "s.csv"
+    assert main.main([*score, str(out)]) == 0
+    first = out.read_text()
+    assert main.main([*score, str(out)]) == 2 and "exists; add --overwrite" in capsys.readouterr().err
+    assert main.main([*score, str(out), "--overwrite"]) == 0 and out.read_text() == first
+    best = run / "checkpoints" / "best.pt"
+    before = best.read_bytes()
+    assert main.main([*score, str(best), "--overwrite"]) == 2 and "lies in the run folder" in capsys.readouterr().err
+    assert best.read_bytes() == before
+    export = [config, "--mode", "export", "--format", "torchscript", "--output"]
+    assert main.main([*export, str(run / "config")]) == 2 and "lies in the run folder" in capsys.readouterr().err
+    model = tmp_path / "m.pt"
+    assert main.main([*export, str(model)]) == 0
+    meta = json.loads((tmp_path / "m.pt.json").read_text())
+    assert meta["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert main.main([*export, str(model)]) == 2 and "m.pt: exists" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json", "rows.npy", "s.csv"]

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from utils.core.errors import UserError
+from utils.core.errors import UserError, WriteError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -39,15 +38,14 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
         **open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
 
     Raises:
-        OSError: the folder cannot be created or written, or the disk is full, with ``filename`` the
-            target (``main.py`` prints it with the next step, exit 2). An error of the caller's block
-            propagates as it is, and the target is left as it was.
+        WriteError: the folder cannot be created or written, or the disk is full, naming the target
+            (``main.py`` adds the next step, exit 2; ``errno`` and ``filename`` are set). Another error of
+            the caller's block propagates as it is; the target is left as it was either way.
     """
     path = Path(path)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
-    with _naming(path):
-        tmp = temp_path_for(path)
+    tmp = temp_path_for(path)
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             try:
@@ -55,7 +53,7 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
             except OSError as err:  # a write to the handle (disk full) names no file: name the target
                 if err.filename not in (None, str(tmp)):
                     raise
-                raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+                raise _cannot_write(path, err) from None
             with _naming(path):
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -68,11 +66,17 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
 
 @contextmanager
 def _naming(path: Path) -> Iterator[None]:
-    """An OSError of writing ``path`` re-raised with ``path`` as its file name (not the temporary file's)."""
+    """An OSError of writing ``path`` as a :class:`~utils.core.errors.WriteError` naming ``path``."""
     try:
         yield
     except OSError as err:
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+        raise _cannot_write(path, err) from None
+
+
+def _cannot_write(path: Path, err: OSError) -> WriteError:
+    failure = WriteError(f"cannot write {path} ({err.strerror or err})")
+    failure.errno, failure.filename = err.errno, str(path)
+    return failure
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -84,9 +88,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def temp_path_for(path: str | Path) -> Path:
     """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
     path = Path(path)
+    with _naming(path):
+        return _temp_path(path)
+
+
+def _temp_path(path: Path) -> Path:
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a folder", str(path))
+        raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
