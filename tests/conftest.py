@@ -61,3 +61,20 @@ class TinyRuns:
 def tiny_runs(tmp_path_factory) -> TinyRuns:
     """:class:`TinyRuns` under one session folder."""
     return TinyRuns(tmp_path_factory.mktemp("tiny_runs"))
+
+
+@pytest.fixture(scope="session")
+def finished(tiny_runs) -> Path:
+    """A finished tiny VAE run (:data:`tests.helpers.TINY_VAE`), shared: copy it (``run_copy``) to change it."""
+    from tests.helpers import TINY_VAE
+
+    return tiny_runs.of_config("vae_converter.json", *TINY_VAE)
+
+
+@pytest.fixture
+def run_copy(finished, tmp_path) -> Path:
+    """A copy of :func:`finished` in ``tmp_path / "run"``, free to damage."""
+    import shutil
+
+    shutil.copytree(finished, tmp_path / "run")
+    return tmp_path / "run"

@@ -33,6 +33,9 @@ def scalar_events(summaries: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 #: The data of every model's tiny run: simulated converter windows, no file needed.
+# A tiny VAE run (one epoch) for tests that damage or resume a finished run folder (conftest: run_copy).
+TINY_VAE = ["data.n_samples=300", "trainer.epochs=1", "trainer.progress_bar=false", "model.hidden_sizes=[8]",
+            "model.latent_dim=2", "evaluation.make_plots=false", "exp_name=run"]
 TINY_DATA = {"name": "converter", "n_samples": 200, "time_steps": 25}
 TINY_TRAINER = {"epochs": 2, "batch_size": 32, "progress_bar": False, "checkpoint_interval_s": 0}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import REPO_ROOT, run_main
+from tests.helpers import run_main
 
 VAE = ["data.n_samples=300", "trainer.epochs=1", "trainer.progress_bar=false", "model.hidden_sizes=[8]",
        "model.latent_dim=2", "evaluation.make_plots=false"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,29 +16,17 @@ import main
 from agents.checkpoint_fields import check_training_checkpoint
 from agents.detector import Detector
 from agents.hooks import Checkpointer
-from tests.helpers import REPO_ROOT, run_main
+from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.core.errors import UserError
 from utils.runs.checkpoints import load_checkpoint
 from utils.runs.resume_check import check_same_run
 
-VAE = ["data.n_samples=300", "trainer.epochs=1", "trainer.progress_bar=false", "model.hidden_sizes=[8]",
-       "model.latent_dim=2", "evaluation.make_plots=false", "exp_name=run"]
+VAE = TINY_VAE
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("done")
-    assert run_main("vae_converter.json", root, *VAE) == 0
-    return root / "run"
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    shutil.copytree(finished, tmp_path / "run")
-    return tmp_path / "run"
 
 
 def edit(path: Path, change) -> None:

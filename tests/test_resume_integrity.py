@@ -5,18 +5,15 @@ from __future__ import annotations
 import errno
 import os
 import shlex
-import shutil
 import signal
 from pathlib import Path
 
-import pytest
 
 import main
-from tests.helpers import REPO_ROOT, run_main
+from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.runs.lock import RunLock
 
-VAE = ["data.n_samples=300", "trainer.epochs=1", "trainer.progress_bar=false", "model.hidden_sizes=[8]",
-       "model.latent_dim=2", "evaluation.make_plots=false", "exp_name=run"]
+VAE = TINY_VAE
 
 
 def outcome(capsys, *overrides: str, root: Path, resume: bool = False, mode: tuple[str, ...] = ()) -> tuple[int, str]:
@@ -27,17 +24,6 @@ def outcome(capsys, *overrides: str, root: Path, resume: bool = False, mode: tup
     return code, capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("done")
-    assert run_main("vae_converter.json", root, *VAE) == 0
-    return root / "run"
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    shutil.copytree(finished, tmp_path / "run")
-    return tmp_path / "run"
 
 
 def test_resume_refuses_another_data_model_loss_or_seed_naming_the_keys(run_copy, capsys):
