@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SERIES_COLORS, as_kinds,
                                  as_windows, axes_legend, feature_labels, figure_legend, kind_colors,
@@ -117,6 +117,10 @@ def plot_loss_curves(history: dict[str, list[float]],
         log = bool(group) and all(bool(np.all(v > 0)) for v in group.values())
         if log:
             ax.set_yscale("log")
+            plain = FuncFormatter(lambda value, _: f"{value:.3g}")  # 0.62, not 6.2 x 10^-1
+            values = np.concatenate(list(group.values()))
+            ax.yaxis.set_major_formatter(plain)  # minor ticks labelled only within one decade (else crowded)
+            ax.yaxis.set_minor_formatter(plain if values.max() < 10 * values.min() else NullFormatter())
         if not group:
             ax.text(0.5, 0.5, "no loss recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(ax_title)
