@@ -9,6 +9,7 @@ a resumed run takes the count it started with, and the count is recorded in
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -36,11 +37,12 @@ def numerics(**settings: Any) -> dict[str, Any]:
     """The settings of this process that decide a run's last bits, plus ``settings`` (the run's own).
 
     Returns:
-        ``threads`` (intra-op), ``interop_threads``, the CPU model and the instruction set torch
-        dispatches to, the thread and kernel environment variables that are set, and ``settings``.
+        ``threads`` (intra-op), ``interop_threads``, the CPU model, a hash of its feature flags (a
+        VM moved to another host type shows here) and the instruction set torch dispatches to, the thread and kernel environment variables that are set, and ``settings``.
     """
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-            "cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": _cpu_model(), "cpu_flags_sha1": _cpu_flags_digest(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
             **settings}
 
@@ -75,3 +77,11 @@ def _cpu_model() -> str:
         return line.split(":", 1)[1].strip()
     except (OSError, StopIteration, IndexError):
         return platform.processor() or platform.machine()
+
+
+def _cpu_flags_digest() -> str:
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
+    except (OSError, StopIteration):
+        line = platform.machine()
+    return hashlib.sha1(line.encode()).hexdigest()[:12]
