@@ -96,3 +96,13 @@ def test_a_failed_build_falls_back_naming_the_error(monkeypatch, fresh) -> None:
     monkeypatch.setattr(torch.utils.cpp_extension, "load", fails)
     with pytest.warns(RuntimeWarning, match="the build failed: rnn_loops.cpp:1: error: something"):
         assert native.rnn_loops() is None
+
+
+def test_a_broken_cached_library_falls_back_naming_it(monkeypatch, fresh) -> None:
+    name = f"anomaly_rnn_loops_{native.build_key()}"
+    library = fresh / "ext" / name / f"{name}.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"not a library")
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", _never)
+    with pytest.warns(RuntimeWarning, match=f"loading {library} failed"):
+        assert native.rnn_loops() is None

@@ -61,7 +61,8 @@ def _load() -> Any:
             _build(name, build_dir)
     except Exception as err:  # noqa: BLE001 (a failed build or load: fall back, say why)
         text = str(err).strip()
-        _warn_fallback(f"the build failed: {text.splitlines()[-1][:200]}" if text else type(err).__name__)
+        what = f"loading {library} failed" if cached else "the build failed"
+        _warn_fallback(f"{what}: {text.splitlines()[-1][:200] if text else type(err).__name__}")
         return None
     return torch.ops.anomaly_rnn
 
