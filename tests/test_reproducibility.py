@@ -54,3 +54,20 @@ def test_a_resumed_run_finds_the_thread_count_it_started_with(tmp_path: Path) ->
         assert pin_threads(None) == 2  # None keeps the current count
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_agent_resumes_on_the_thread_count_the_run_started_with(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from agents.base import BaseAgent
+
+    record_numerics(tmp_path / "environment.json", {"threads": 1})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=False)  # a new run keeps its own count
+        assert torch.get_num_threads() == 2
+        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=True)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
