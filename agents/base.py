@@ -21,6 +21,7 @@ from agents.hooks import (Checkpointer, EarlyStopping, EpochEnd, Hook, ProgressB
 from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
+from graphs.kernels.native import rnn_loops
 from utils.core.errors import ConfigError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint
@@ -29,6 +30,7 @@ from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
+from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
 from utils.runtime.seed import epoch_generator, seed_everything
 from utils.scoring.scaler import Scaler
 
@@ -68,6 +70,7 @@ class BaseAgent:
             check_training_checkpoint(ckpt, last)
             check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
         seed_everything(config.seed, trainer.deterministic)
+        self.pin_threads(resume)
         self.dist = dist or init_from_env(select_device(config.device))
         self.device = device or cuda_device_for(self.dist, select_device(config.device))
         if trainer.batch_size % self.dist.world_size:
@@ -100,6 +103,15 @@ class BaseAgent:
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
 
+    def pin_threads(self, resume: bool) -> None:
+        """Fix the intra-op thread count for the run; a resumed run takes the one it started with, so
+        it continues bit-identically however this process was started (utils/runtime/reproducibility.py)."""
+        started_with = recorded_threads(self.run_dir / "environment.json") if resume else None
+        if started_with is not None and started_with != torch.get_num_threads():
+            logger.info("Using %d threads, as when this run started (environment.json), not %d: a bit-identical "
+                        "continuation", started_with, torch.get_num_threads())
+        pin_threads(started_with)
+
     def to_tensor(self, x: Any) -> Tensor:
         """Scale windows (N, T, F) and move them to the device."""
         return torch.from_numpy(self.scaler.transform(x)).to(self.device)
@@ -111,6 +123,11 @@ class BaseAgent:
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate on rank 0."""
+        if self.dist.is_main:  # the run folder exists from here on
+            trainer = self.config.trainer
+            record_numerics(self.run_dir / "environment.json", numerics(
+                deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
+                rnn_loops=rnn_loops_in_use(self.model)))
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
             wait_for_a_later_event_file_second(self.run_dir / "summaries")
@@ -229,3 +246,12 @@ class BaseAgent:
 def _int_or_zero(value: Any) -> int:
     """A checkpoint's ``epoch`` if it is an integer (its type is checked, and named, when it is restored)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def rnn_loops_in_use(model: nn.Module) -> str:
+    """Which time loops a recurrent model trains with: ``"c++"``, ``"python"`` (not built), or ``"none"``
+    (no recurrent layer). The two kinds agree only up to float32 round-off."""
+    if not any(isinstance(module, nn.RNNBase) for module in model.modules()):
+        return "none"
+    return "c++" if rnn_loops() is not None else "python"
+

@@ -214,7 +214,8 @@ def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor,
         "signal_examples": figures.plot_signal_examples(test.x, test.kind, names),
         "loss_curves": figures.plot_loss_curves({k: v for k, v in agent.state.history.items() if k != "lr"}),
         "roc_pr_curves": figures.plot_roc_pr(test.y, scores, dashed=[n for n in scores if n not in results]),
-        "reconstructions": figures.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown], names),
+        "reconstructions": figures.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown], names,
+                                                        detector.error_kind, agent.config.evaluation.scaler),
         "confusion_matrix": figures.plot_confusion_matrix(
             results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, threshold for a "
             f"false-alarm rate of {agent.config.evaluation.false_alarm_rate:g})"),

@@ -83,14 +83,17 @@ class Hook:
 
 
 class EarlyStopping(Hook):
-    """Sets ``state.stopped_early`` once ``bad_epochs`` exceeds ``patience`` (None: never)."""
+    """Sets ``state.stopped_early`` once ``patience`` epochs in a row did not improve (None: never).
+
+    As in Keras and Lightning: with patience 20, the 20th epoch without improvement is the last.
+    """
 
     def __init__(self, patience: int | None) -> None:
         self.patience = patience
 
     def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
         state = agent.state
-        state.stopped_early = self.patience is not None and state.bad_epochs > self.patience
+        state.stopped_early = self.patience is not None and state.bad_epochs >= self.patience
         if state.stopped_early:
             logger.info("Early stopping: no improvement for %d epochs", state.bad_epochs)
 

@@ -9,7 +9,7 @@ ROC AUC, PR AUC, F1 at the deployed (conformal, validation-normal) threshold, an
 
 Usage:
     python benchmarks/all_models.py                       # 5 seeds, converter magnitudes 6 and 2, ECG5000
-    python benchmarks/all_models.py --seeds 3 --out all_models.json
+    python benchmarks/all_models.py --seeds 3 --out experiments/all_models.json
     python benchmarks/all_models.py --quick               # a smoke run: 1 seed, 2 epochs, small data
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ Usage:
     python benchmarks/converter_benchmark.py                       # 5 seeds x 6 magnitudes, every config
     python benchmarks/converter_benchmark.py --quick               # 2 seeds, magnitudes 6 2, 30 epochs
     python benchmarks/converter_benchmark.py --configs configs/vae_converter.json --magnitudes 4 \\
-        --set trainer.epochs=50 --set-for vae_converter model.hidden_sizes=[128] --out results.json
+        --set trainer.epochs=50 --set-for vae_converter model.hidden_sizes=[128] --out experiments/results.json
 """
 from __future__ import annotations
 

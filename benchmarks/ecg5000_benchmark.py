@@ -29,7 +29,7 @@ Usage:
     python benchmarks/ecg5000_benchmark.py                     # shared TRAIN file, merged, 5 seeds, every config
     python benchmarks/ecg5000_benchmark.py --data-dir data/ECG5000 --protocol official --download
     python benchmarks/ecg5000_benchmark.py --configs configs/gru_ecg5000.json --seeds 3 --set trainer.epochs=20 \\
-        --out ecg.json
+        --out experiments/ecg.json
 """
 from __future__ import annotations
 

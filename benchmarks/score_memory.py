@@ -16,7 +16,7 @@ model load; torch's own allocations are not traced).
 
 Usage:
     python benchmarks/score_memory.py                 # about a minute
-    python benchmarks/score_memory.py --rows 1000000 100000 --tracemalloc --out mem.json
+    python benchmarks/score_memory.py --rows 1000000 100000 --tracemalloc --out experiments/mem.json
 """
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ rows show medians and the median of the per-repeat ratios. Items:
 6. ``runs``      wall time and peak memory of ``main.py`` on the two default configs.
 
 Usage:
-    python benchmarks/speed.py                  # everything (several minutes)
+    python benchmarks/speed.py                  # everything (over 30 minutes on a shared 2-core machine)
     python benchmarks/speed.py --quick          # tiny sizes, a smoke run
-    python benchmarks/speed.py --only overhead recurrent --threads 1 --json speed.json
+    python benchmarks/speed.py --only overhead recurrent --threads 1 --json experiments/speed.json
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from benchmarks import speed_recurrent, speed_system, speed_train
-    from benchmarks.speed_common import print_table
+    from benchmarks.speed_common import format_row, print_table
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.only or ITEMS:
             t0 = time.perf_counter()
+            print(f"  {name}: running ...", flush=True)
             try:
-                rows += runners[name](ctx)
+                item_rows = runners[name](ctx)
             except Exception as err:  # noqa: BLE001 (one broken item must not lose the others' rows)
                 failed.append(name)
                 print(f"  {name}: FAILED: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
                 continue
+            rows += item_rows
+            for row in item_rows:  # as soon as measured: a long run shows its progress
+                print(f"    {format_row(row)}", flush=True)
             print(f"  {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         if args.experiments_dir is None:

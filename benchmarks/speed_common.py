@@ -49,6 +49,13 @@ def fmt(value: float, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
+def format_row(row: Row) -> str:
+    """One line of the result table."""
+    verdict = "" if row.met is None else ("  met" if row.met else "  NOT MET")
+    return (f"{row.item:<5} {row.name:<50} {fmt(row.ours, row.unit):>16} {fmt(row.reference, row.unit):>16} "
+            f"{row.ratio:>8.3g}  {row.target}{verdict}")
+
+
 def print_table(rows: list[Row], out: Any = None) -> None:
     """The result table: one line per row, then the notes."""
     out = out or sys.stdout
@@ -56,9 +63,7 @@ def print_table(rows: list[Row], out: Any = None) -> None:
     print(header, file=out)
     print("-" * len(header) + "-" * 14, file=out)
     for row in rows:
-        verdict = "" if row.met is None else ("  met" if row.met else "  NOT MET")
-        print(f"{row.item:<5} {row.name:<50} {fmt(row.ours, row.unit):>16} {fmt(row.reference, row.unit):>16} "
-              f"{row.ratio:>8.3g}  {row.target}{verdict}", file=out)
+        print(format_row(row), file=out)
     print("\nreferences and notes:", file=out)
     for row in rows:
         print(f"  [{row.item}] {row.name}: reference = {row.ref_name}" + (f"; {row.note}" if row.note else ""),

@@ -56,10 +56,21 @@ class DataSplits:
     feature_names: list[str]
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset."""
+        self.info.setdefault("counts", {name: kind_counts(split.kind) for name, split in
+                                        (("train", self.train), ("val", self.val), ("test", self.test))})
+
     @property
     def anomaly_kinds(self) -> list[str]:
         """Sorted anomaly type names present in the test split."""
         return sorted(set(self.test.kind.tolist()) - {NORMAL})
+
+
+def kind_counts(kind: np.ndarray) -> dict[str, int]:
+    """Windows per kind (``normal`` and each anomaly kind), sorted by name."""
+    names, counts = np.unique(np.asarray(kind).astype(str), return_counts=True)
+    return {str(n): int(c) for n, c in zip(names, counts)}
 
 
 def check_finite(x: np.ndarray, source: str) -> None:

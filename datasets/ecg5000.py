@@ -127,7 +127,6 @@ def load_ecg5000(
         "protocol": protocol,
         "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},
         "series_length": int(arrays["TRAIN"][0].shape[1]),
-        "class_counts": {name: _class_counts(s.kind) for name, s in zip(("train", "val", "test"), splits)},
         "notes": notes,
     }
     return DataSplits(*splits, feature_names=["ecg"], info=info)
@@ -212,9 +211,3 @@ def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fract
 def _split(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
     """Build a Split of rows ``idx``, adding the feature axis."""
     return Split(x=x[idx, :, None], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])
-
-
-def _class_counts(kind: np.ndarray) -> dict[str, int]:
-    """Count windows per kind as plain Python types."""
-    names, counts = np.unique(kind, return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts)}

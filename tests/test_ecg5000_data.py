@@ -299,7 +299,7 @@ def test_merged_on_train_only(train_only_dir: Path, shared_ecg_dir: Path) -> Non
     assert set(data.train.kind) == set(data.val.kind) == {NORMAL}
     assert int(data.test.y.sum()) == 208
     assert data.anomaly_kinds == ["class_2", "class_3", "class_4", "class_5"]
-    assert data.info["class_counts"]["test"] == {"class_2": 177, "class_3": 10, "class_4": 19, "class_5": 2,
+    assert data.info["counts"]["test"] == {"class_2": 177, "class_3": 10, "class_4": 19, "class_5": 2,
                                                  NORMAL: 58}
     parts = [set(_rows(s.x)) for s in (data.train, data.val, data.test)]
     assert sum(map(len, parts)) == 500 and set.union(*parts) == set(_rows(x_all))

@@ -191,7 +191,7 @@ def test_free_running_declines_what_it_cannot_fold() -> None:
     assert kernels.free_running(nn.LSTM(2, 4, batch_first=True), nn.Linear(4, 2), single, 5).shape == (3, 5, 2)
 
 
-def test_without_a_compiler_the_models_fall_back_to_python_loops_with_one_warning(monkeypatch) -> None:
+def test_without_a_compiler_the_models_fall_back_to_python_loops_with_one_warning(monkeypatch, tmp_path) -> None:
     import torch.utils.cpp_extension
 
     from graphs.kernels import native
@@ -199,6 +199,7 @@ def test_without_a_compiler_the_models_fall_back_to_python_loops_with_one_warnin
     def no_compiler(*args, **kwargs):
         raise RuntimeError("Error building extension 'anomaly_rnn_loops': c++: command not found")
 
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # no cached build to load
     monkeypatch.delenv("ANOMALY_NATIVE_RNN", raising=False)  # the build is tried (and fails) even in a run with it 0
     monkeypatch.setattr(native, "_ops", native._NOT_LOADED)
     monkeypatch.setattr(native, "_registered", lambda: False)

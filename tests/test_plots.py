@@ -137,6 +137,19 @@ def test_signal_examples_grid_legend_and_single_sample_kind(tmp_path):
     assert fig.axes[0].get_title() == "voltage: current_oscillation"
 
 
+def test_signal_examples_compare_a_normal_window_at_the_anomalys_operating_point():
+    t = 40
+    levels = np.r_[np.full(20, 0.2), np.full(20, 0.8), [0.8, 0.2]]  # 40 normals at two levels, 2 anomalies
+    kind = np.array(["normal"] * 40 + ["voltage_spike", "current_oscillation"])
+    x = levels[:, None, None] + np.random.default_rng(0).normal(0, 0.01, (len(kind), t, 1))
+    x[40, 5:8, 0] += 0.5
+    for seed in range(5):
+        fig = plot_signal_examples(x, kind, ["voltage"], seed=seed)
+        for ax in fig.axes:  # each column: its anomaly window and a normal one at the same level
+            normal, anomaly = (np.median(line.get_ydata()) for line in ax.get_lines())
+            assert abs(normal - anomaly) < 0.05, (seed, ax.get_title())
+
+
 def test_signal_examples_without_anomalies(tmp_path):
     x, kind = _data()
     mask = kind == "normal"
@@ -157,7 +170,7 @@ def test_loss_curves_two_axes_with_log_components(tmp_path):
     assert left.get_title() == "Training and validation loss"
     assert _legend_labels(left.get_legend()) == ["train", "val"]
     assert _legend_labels(right.get_legend()) == ["train_recon", "train_kl"]
-    assert right.get_yscale() == "log" and left.get_yscale() == "linear"
+    assert right.get_yscale() == "log" and left.get_yscale() == "log"  # the late fall stays visible
     assert list(left.get_lines()[0].get_xdata()) == [1, 2, 3, 4]  # epochs are 1-based
 
 
@@ -168,6 +181,8 @@ def test_loss_curves_train_only_and_non_positive_components(tmp_path):
     _check_labelled(*fig.axes)
     fig = plot_loss_curves({"train": [1.0, 0.5], "val": [], "elbo": [-3.0, -1.0]})
     assert fig.axes[1].get_yscale() == "linear"
+    fig = plot_loss_curves({"train": [1.0, -0.5]})  # a negative loss: linear
+    assert fig.axes[0].get_yscale() == "linear" and fig.axes[0].get_ylabel() == "Loss"
 
 
 def test_roc_pr_legends_show_auc_and_ap(tmp_path):
@@ -233,6 +248,19 @@ def test_reconstructions_two_by_two_with_mse_titles(tmp_path):
     assert f"MSE = {mse:.3g}" in titles[0]
     assert all(len(ax.get_lines()) == 2 * len(FEATURES) for ax in fig.axes)
     assert _legend_labels(fig.legends[0]) == FEATURES + ["original", "reconstruction"]
+
+
+def test_reconstructions_name_the_models_error_and_scaling():
+    x, kind = _data()
+    x_hat = x + 0.1
+    fig = plot_reconstructions(x, x_hat, kind, FEATURES, error_kind="mae", scaler="none")
+    mae = float(np.mean(np.abs(x[0] - x_hat[0])))
+    assert f"MAE = {mae:.3g}" in fig.axes[0].get_title() and "MSE" not in fig.axes[0].get_title()
+    assert {ax.get_ylabel() for ax in fig.axes} == {"Value (unscaled)"}
+    fig = plot_reconstructions(x, x_hat, kind, FEATURES)
+    assert {ax.get_ylabel() for ax in fig.axes} == {"Value (min-max scaled)"}
+    with pytest.raises(ValueError, match="error_kind"):
+        plot_reconstructions(x, x_hat, kind, FEATURES, error_kind="rmse")
 
 
 @pytest.mark.parametrize("n_kinds, geometry", [(1, (1, 1)), (2, (1, 2)), (3, (2, 2))])

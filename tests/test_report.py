@@ -62,3 +62,24 @@ def test_no_plots_and_no_labels_are_reported(tmp_path):
     assert "No plots" in text and "**Note:** no label column" in text
     assert "| `reconstruction` | – | – | 0.000 | 0.1000 |" in text
     assert markdown_metrics_table(metrics["scores"]).splitlines()[2].endswith("| 1 (0 + 1) |")
+
+
+def test_the_data_table_names_the_kinds_of_every_dataset(tmp_path):
+    import numpy as np
+
+    from datasets.base import DataSplits, Split
+
+    def split(kinds):
+        kind = np.array(kinds)
+        return Split(x=np.zeros((len(kind), 4, 1), np.float32), y=(kind != "normal").astype(np.int64), kind=kind)
+
+    # a dataset whose info says nothing about counts (as ECG5000's did) still gets them
+    data = DataSplits(split(["normal"] * 3), split(["normal"]), split(["normal", "class_2", "class_2", "class_4"]),
+                      ["ecg"], info={"dataset": "ecg5000"})
+    metrics = {"scores": {}, "splits": {"test": {"n": 4, "n_anomalies": 3}}, "threshold": {},
+               "data": data.info, "training": {}}
+    config = {"exp_name": "x", "agent": "vae", "data": {"name": "ecg5000"}, "model": {}, "loss": {}, "trainer": {},
+              "evaluation": {}}
+    text = render_report(config, metrics, tmp_path)
+    assert "| test | 4 | 3 | class_2 2, class_4 1, normal 1 |" in text
+    assert "| train | – | – | normal 3 |" in text

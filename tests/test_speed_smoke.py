@@ -46,3 +46,19 @@ def test_speed_benchmark_quick(tmp_path: Path, capsys, shared_ecg_dir: Path) -> 
         assert any(line.startswith(f"{item:<5} {row['name']}") for line in printed.splitlines()), row["name"]
     assert len(rows) == len(EXPECTED)
     assert "references and notes:" in printed
+
+
+def test_each_item_prints_its_rows_as_soon_as_measured(tmp_path: Path, capsys, monkeypatch) -> None:
+    from benchmarks import speed_recurrent, speed_train
+    from benchmarks.speed_common import Row
+
+    seen_before_second = []
+    monkeypatch.setattr(speed_train, "framework_overhead", lambda ctx: [Row("1", "first row", 2.0, 1.0, "s", 2.0)])
+
+    def second(ctx):
+        seen_before_second.append(capsys.readouterr().out)
+        return [Row("2", "second row", 1.0, 1.0, "s", 1.0)]
+
+    monkeypatch.setattr(speed_recurrent, "recurrent", second)
+    assert speed.main(["--quick", "--only", "overhead", "recurrent", "--experiments-dir", str(tmp_path)]) == 0
+    assert "first row" in seen_before_second[0] and "second row" not in seen_before_second[0]

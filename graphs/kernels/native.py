@@ -1,9 +1,13 @@
 """The C++ time loops of the recurrent models (``graphs/kernels/csrc/rnn_loops.cpp``).
 
-Compiled with ``torch.utils.cpp_extension`` on first use (about 20 s, once: the build is cached
-under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``, and rebuilt only when
-the source changes). Where it cannot be built (no C++ compiler) the models run the same loops
-in Python, slower, after one warning. ``ANOMALY_NATIVE_RNN=0`` turns the C++ loops off.
+Compiled with ``torch.utils.cpp_extension`` on first use (about 20 s, once per user and machine):
+the build lives in ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``) in a folder
+named by a hash of the source, the compiler flags, the torch and Python versions and the CPU's
+feature flags, not by where the project is checked out, so every clone with the same source
+loads the same library and a changed source builds a new one. Where it cannot be built (no C++
+compiler, no ninja, a failed build) the models run the same loops in Python after one warning;
+those give the same results up to float32 round-off, which over a whole training run can change
+the trained model. ``ANOMALY_NATIVE_RNN=0`` turns the C++ loops off.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import hashlib
 import logging
 import os
 import platform
+import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,8 @@ from torch import Tensor
 logger = logging.getLogger("anomaly")
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "rnn_loops.cpp"
+# -march=native: the gate loops vectorize for this CPU (the build key carries the CPU's feature flags).
+CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512"]
 _NOT_LOADED = object()
 _ops: Any = _NOT_LOADED
 
@@ -35,21 +43,81 @@ def rnn_loops() -> Any:
 
 
 def _load() -> Any:
+    """Load the cached library, or build it first (saying so); None, after one warning, where it cannot."""
+    if _registered():
+        return torch.ops.anomaly_rnn
+    name = f"anomaly_rnn_loops_{build_key()}"
+    build_dir = extensions_root() / name
+    library = build_dir / f"{name}.so"
+    cached = library.is_file() and not (build_dir / "lock").exists()  # a lock: another process is building it
+    missing = "" if cached else missing_build_tools()
+    if missing:
+        _warn_fallback(missing)
+        return None
+    try:
+        if cached:
+            torch.ops.load_library(str(library))
+        else:
+            _build(name, build_dir)
+    except Exception as err:  # noqa: BLE001 (a failed build or load: fall back, say why)
+        text = str(err).strip()
+        what = f"loading {library} failed" if cached else "the build failed"
+        _warn_fallback(f"{what}: {text.splitlines()[-1][:200] if text else type(err).__name__}")
+        return None
+    return torch.ops.anomaly_rnn
+
+
+def _build(name: str, build_dir: Path) -> None:
+    """Compile the source (copied into ``build_dir``, so the build never depends on the clone's path)."""
     from torch.utils.cpp_extension import load
 
-    if not _registered():
-        logger.info("Building the C++ RNN loops from %s (once, about 20 s)", SOURCE)
-        try:
-            # -march=native: the gate loops vectorize for this CPU; the build's name carries the CPU's
-            # feature flags, so a cache shared with another kind of CPU builds its own copy.
-            load(f"anomaly_rnn_loops_{_cpu_tag()}", sources=[str(SOURCE)], extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512"],
-                 is_python_module=False, verbose=False)
-        except Exception as err:  # noqa: BLE001 (no compiler, no ninja, a failed build: fall back, say why)
-            reason = str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__
-            warnings.warn(f"could not build {SOURCE.name} ({reason}); the recurrent models run their time loops "
-                          "in Python (same results, slower)", RuntimeWarning, stacklevel=3)
-            return None
-    return torch.ops.anomaly_rnn
+    logger.info("Building the C++ RNN loops into %s (once for this source and machine, about 20 s)", build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / SOURCE.name
+    if not source.is_file() or source.read_bytes() != SOURCE.read_bytes():
+        shutil.copyfile(SOURCE, source)
+    load(name, sources=[str(source)], extra_cflags=CFLAGS, build_directory=str(build_dir),
+         is_python_module=False, verbose=False)
+
+
+def missing_build_tools() -> str:
+    """What the build needs and this machine lacks, in words ('' when nothing is missing).
+
+    torch compiles with ``$CXX`` (default ``c++``) driven by ``ninja``; both must be on ``PATH``.
+    """
+    compiler = os.environ.get("CXX", "c++")
+    missing = []
+    if shutil.which(compiler) is None:
+        others = [name for name in ("g++", "clang++") if name != compiler and shutil.which(name)]
+        hint = f" ({others[0]} is there: set CXX={others[0]})" if others else ""
+        missing.append(f"no C++ compiler: {compiler!r} is not on PATH{hint}")
+    if shutil.which("ninja") is None:
+        missing.append("no 'ninja' on PATH (pip install ninja)")
+    return "; ".join(missing)
+
+
+def _warn_fallback(reason: str) -> None:
+    warnings.warn(f"could not build {SOURCE.name} ({reason}); the recurrent models run their time loops in "
+                  "Python: slower, and the same results only up to float32 round-off, which over a training "
+                  "run can change the trained model and its scores", RuntimeWarning, stacklevel=4)
+
+
+def extensions_root() -> Path:
+    """Where torch keeps JIT-built extensions for this user: ``$TORCH_EXTENSIONS_DIR``, else its default."""
+    from torch.utils.cpp_extension import get_default_build_root
+
+    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+
+
+def build_key() -> str:
+    """A short hash of everything the built library depends on: the source's bytes, the flags, the
+    torch and Python versions and this CPU's feature flags (not the path of the checkout)."""
+    parts = [SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
+             f"{sys.version_info.major}.{sys.version_info.minor}".encode(), _cpu_flags().encode()]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()[:16]
 
 
 def _registered() -> bool:
@@ -57,13 +125,12 @@ def _registered() -> bool:
     return hasattr(torch.ops.anomaly_rnn, "gru_free_backward_loop")
 
 
-def _cpu_tag() -> str:
-    """A short hash of this CPU's feature flags (``/proc/cpuinfo``; the machine type elsewhere)."""
+def _cpu_flags() -> str:
+    """This CPU's feature flags (``/proc/cpuinfo``; the machine type elsewhere)."""
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+        return next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
-        flags = platform.machine()
-    return hashlib.sha1(flags.encode()).hexdigest()[:10]
+        return platform.machine()
 
 
 def plain_cpu_float32(x: Tensor) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SERIES_COLORS, as_kinds,
                                  as_windows, axes_legend, feature_labels, figure_legend, kind_colors,
@@ -24,9 +24,12 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     """Normal vs. each anomaly kind, per sensor.
 
     A grid with one row per feature and one column per anomaly kind; each panel
-    overlays one normal window and one window of that kind (both drawn with
-    ``seed``). Without anomalies there is a single ``normal`` column. One figure
-    legend (below the panels) maps colours to kinds.
+    overlays one window of that kind (drawn with ``seed``) and the normal window
+    at the operating point closest to it (per-feature medians over time, which a
+    short anomaly barely moves, in units of their spread over the normals), so
+    the difference shown is the anomaly, not another operating level. Without
+    anomalies there is a single ``normal`` column. One figure legend (below the
+    panels) maps colours to kinds.
 
     Args:
         x: Windows, shape (N, T, F) (or (N, T) for one feature).
@@ -46,6 +49,7 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     colors = kind_colors(kinds)
     pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in kinds}
     columns = [k for k in kinds if k != NORMAL_KIND] or kinds
+    normal_for = {k: closest_normal(x, kind, pick[k]) if NORMAL_KIND in pick else None for k in columns}
     rows, cols = len(names), len(columns)
     fig = Figure(figsize=(max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * rows)), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey="row")
@@ -53,9 +57,10 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     for r, feature in enumerate(names):
         for c, column in enumerate(columns):
             ax = axes[r, c]
-            for k in dict.fromkeys([NORMAL_KIND, column]):
-                if k in pick:
-                    ax.plot(steps, x[pick[k], :, r], color=colors[k], lw=1.3, label=k)
+            shown = {NORMAL_KIND: normal_for[column], column: pick[column]}
+            for k, i in shown.items():
+                if i is not None:
+                    ax.plot(steps, x[i, :, r], color=colors[k], lw=1.3, label=k)
             ax.set_title(f"{feature}: {column}", fontsize=10)
             ax.set_xlabel("Time step")
             ax.set_ylabel(feature)
@@ -66,13 +71,28 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     return fig
 
 
+def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
+    """Index of the normal window whose operating point is closest to window ``target``'s.
+
+    The operating point is the per-feature median over time; distances are in units of each
+    feature's spread (standard deviation) of the medians over the normal windows.
+    """
+    normals = np.flatnonzero(kind == NORMAL_KIND)
+    levels = np.median(x, axis=1)  # (N, F)
+    spread = levels[normals].std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    distance = np.abs((levels[normals] - levels[target]) / spread).sum(axis=1)
+    return int(normals[int(np.argmin(distance))])
+
+
 def plot_loss_curves(history: dict[str, list[float]],
                      title: str = "Training and validation loss") -> Figure:
     """Loss per epoch.
 
     ``train`` and ``val`` go on the left axes; every other key (loss components
-    such as ``train_recon``, ``train_kl``) on a second axes to the right, in log
-    scale when all its values are positive.
+    such as ``train_recon``, ``train_kl``) on a second axes to the right. Each
+    axes is in log scale when all its values are positive: on a linear scale the
+    first epochs' fall flattens the late one, which matters for early stopping.
 
     Args:
         history: ``{name: [loss per epoch]}``; epochs are numbered from 1.
@@ -94,9 +114,13 @@ def plot_loss_curves(history: dict[str, list[float]],
             color = fixed.get(name, SERIES_COLORS[i % len(SERIES_COLORS)])
             ax.plot(np.arange(1, len(values) + 1), values, color=color, lw=1.6, label=name,
                     marker="o" if len(values) <= 30 else None, ms=3.5)
-        log = group is other and all(bool(np.all(v > 0)) for v in group.values()) and bool(group)
+        log = bool(group) and all(bool(np.all(v > 0)) for v in group.values())
         if log:
             ax.set_yscale("log")
+            plain = FuncFormatter(lambda value, _: f"{value:.3g}")  # 0.62, not 6.2 x 10^-1
+            values = np.concatenate(list(group.values()))
+            ax.yaxis.set_major_formatter(plain)  # minor ticks labelled only within one decade (else crowded)
+            ax.yaxis.set_minor_formatter(plain if values.max() < 10 * values.min() else NullFormatter())
         if not group:
             ax.text(0.5, 0.5, "no loss recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(ax_title)

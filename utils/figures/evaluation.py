@@ -19,25 +19,32 @@ from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, as_kinds, as_wi
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
 
 
+SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standardized)", "none": "Value (unscaled)"}
+
+
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
-                         feature_names: list[str]) -> Figure:
+                         feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
     """Original vs. reconstruction for the first sample of each kind.
 
     One panel per kind (``normal`` first, then anomaly kinds by name), laid out
     in ``ceil(n/2)`` rows x 2 columns (one row when n <= 2). Each feature has its
-    own colour; solid = original, dashed = reconstruction. Inputs are expected to
-    be scaled (e.g. to [0, 1]) so that all features share one y axis. One figure
-    legend (below the panels) names the feature colours and line styles.
+    own colour; solid = original, dashed = reconstruction. Inputs are what the
+    model saw (scaled by ``scaler``, so that all features share one y axis). One
+    figure legend (below the panels) names the feature colours and line styles.
 
     Args:
         x: Original windows, shape (N, T, F) (or (N, T)).
         x_hat: Reconstructions, same shape as ``x``.
         kind: Kind of each window, shape (N,).
         feature_names: F feature names.
+        error_kind: ``"mse"`` or ``"mae"``: the reconstruction error the model is scored by (panel titles).
+        scaler: ``"minmax"``, ``"standard"`` or ``"none"``: how the values were scaled (y-axis label).
 
     Returns:
-        The figure; each panel title holds the kind, sample index and its MSE.
+        The figure; each panel title holds the kind, sample index and its error.
     """
+    if error_kind not in ("mse", "mae"):
+        raise ValueError(f"error_kind: expected 'mse' or 'mae', got {error_kind!r}")
     x, x_hat = as_windows(x), as_windows(x_hat, "x_hat")
     if x.shape != x_hat.shape:
         raise ValueError(f"x has shape {x.shape} but x_hat has shape {x_hat.shape}")
@@ -59,10 +66,11 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
             color = SERIES_COLORS[f % len(SERIES_COLORS)]
             ax.plot(steps, x[i, :, f], color=color, lw=1.5)
             ax.plot(steps, x_hat[i, :, f], color=color, lw=1.5, ls="--")
-        mse = float(np.mean((x[i] - x_hat[i]) ** 2))
-        ax.set_title(f"{k} (sample {i}), MSE = {mse:.3g}", color=kind_colors(kinds)[k])
+        diff = x[i] - x_hat[i]
+        error = float(np.mean(diff ** 2 if error_kind == "mse" else np.abs(diff)))
+        ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=kind_colors(kinds)[k])
         ax.set_xlabel("Time step")
-        ax.set_ylabel("Scaled value")
+        ax.set_ylabel(SCALED_LABELS.get(scaler, "Value"))
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.remove()

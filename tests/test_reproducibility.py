@@ -1,0 +1,73 @@
+"""Identical configs give bit-identical runs across processes; the numerics settings are recorded."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY = ["data.n_samples=200", "data.time_steps=25", "trainer.epochs=2", "trainer.progress_bar=false",
+        "model.hidden_sizes=[32]", "model.latent_dim=4", "evaluation.make_plots=false", "evaluation.baselines=[]"]
+
+
+def _run(tmp_path: Path, name: str) -> Path:
+    argv = [sys.executable, str(REPO_ROOT / "main.py"), str(REPO_ROOT / "configs" / "vae_converter.json")]
+    for item in (*TINY, f"experiments_dir={tmp_path}", f"exp_name={name}"):
+        argv += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tmp_path / name
+
+
+def test_two_identical_runs_in_separate_processes_are_bit_identical(tmp_path: Path) -> None:
+    first, second = _run(tmp_path, "a"), _run(tmp_path, "b")
+    assert (first / "out" / "scores.csv").read_bytes() == (second / "out" / "scores.csv").read_bytes()
+    weights = [torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"] for run in (first, second)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    record = json.loads((first / "environment.json").read_text())["invocations"][-1]["numerics"]
+    assert record["threads"] == 1 and record["environment"]["OMP_NUM_THREADS"] == "1"
+    assert record["rnn_loops"] == "none" and record["deterministic"] is True and "cpu_capability" in record
+
+
+def test_a_resumed_run_finds_the_thread_count_it_started_with(tmp_path: Path) -> None:
+    path = tmp_path / "environment.json"
+    path.write_text(json.dumps({"versions": {}, "invocations": [{"argv": ["main.py"]}]}))
+    assert recorded_threads(path) is None
+    record_numerics(path, numerics(deterministic=True))
+    data = json.loads(path.read_text())
+    assert data["invocations"][0]["argv"] == ["main.py"] and data["versions"] == {}
+    started = data["invocations"][0]["numerics"]["threads"]
+    data["invocations"].append({"argv": ["main.py", "--resume"], "numerics": {"threads": started + 1}})
+    path.write_text(json.dumps(data))
+    assert recorded_threads(path) == started  # the first invocation's, not the latest
+    before = torch.get_num_threads()
+    try:
+        assert pin_threads(2) == 2 and torch.get_num_threads() == 2
+        assert pin_threads(None) == 2  # None keeps the current count
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_agent_resumes_on_the_thread_count_the_run_started_with(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from agents.base import BaseAgent
+
+    record_numerics(tmp_path / "environment.json", {"threads": 1})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=False)  # a new run keeps its own count
+        assert torch.get_num_threads() == 2
+        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=True)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

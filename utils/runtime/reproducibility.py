@@ -1,0 +1,87 @@
+"""What makes two runs of one config bit-identical on a CPU, pinned and recorded per run.
+
+A float32 sum's result depends on the order of its terms, and torch splits large reductions
+into one chunk per intra-op thread (the sum of one million standard normal floats: 108.07587 on
+1 thread, 108.07578 on 2): a run whose reductions are that large differs in the last bits
+between thread counts from the first such reduction on, and training amplifies that. So the thread count is fixed once per run (``torch.set_num_threads``: OpenMP's and MKL's),
+a resumed run takes the count it started with, and the count is recorded in
+``environment.json`` with the other numerics settings that can change results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "ANOMALY_NATIVE_RNN")
+
+
+def pin_threads(threads: int | None = None) -> int:
+    """Fix torch's intra-op thread count for the rest of the process; returns it.
+
+    Args:
+        threads: the count to use (a resumed run passes the one it started with); None keeps the
+            count torch chose at start-up (``OMP_NUM_THREADS``, else the CPUs it may use).
+    """
+    count = threads if threads and threads > 0 else torch.get_num_threads()
+    torch.set_num_threads(count)
+    return count
+
+
+def numerics(**settings: Any) -> dict[str, Any]:
+    """The settings of this process that decide a run's last bits, plus ``settings`` (the run's own).
+
+    Returns:
+        ``threads`` (intra-op), ``interop_threads``, the CPU model, a hash of its feature flags (a
+        VM moved to another host type shows here) and the instruction set torch dispatches to, the thread and kernel environment variables that are set, and ``settings``.
+    """
+    return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "cpu": _cpu_model(), "cpu_flags_sha1": _cpu_flags_digest(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
+            **settings}
+
+
+def record_numerics(path: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` as ``numerics`` of the latest invocation in the run's ``environment.json``."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    invocations = data.setdefault("invocations", [])
+    if not invocations:
+        invocations.append({})
+    invocations[-1]["numerics"] = record
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def recorded_threads(path: Path) -> int | None:
+    """The thread count the run started with (its first recorded invocation), if ``environment.json`` says."""
+    try:
+        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    counts = [inv["numerics"]["threads"] for inv in invocations
+              if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)
+              and isinstance(inv["numerics"].get("threads"), int)]
+    return counts[0] if counts else None
+
+
+def _cpu_model() -> str:
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, StopIteration, IndexError):
+        return platform.processor() or platform.machine()
+
+
+def _cpu_flags_digest() -> str:
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
+    except (OSError, StopIteration):
+        line = platform.machine()
+    return hashlib.sha1(line.encode()).hexdigest()[:12]
