@@ -65,3 +65,87 @@ def test_empty_experiments_dir_is_refused():
     with pytest.raises(ConfigError, match=r"experiments_dir: String should have at least 1 character"):
         load_config(SHIPPED, ["experiments_dir="])
 
+
+def _flip_tensor_bytes(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size >= 64)
+    data = bytearray(path.read_bytes())
+    local = info.header_offset  # the data follows the local header: 30 bytes, the name, the (padded) extra field
+    start = local + 30 + int.from_bytes(data[local + 26:local + 28], "little") + \
+        int.from_bytes(data[local + 28:local + 30], "little")
+    for i in range(start + 8, start + 16):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_a_checkpoint_tensor_are_refused(tmp_path):
+    # torch.load does not check the zip's CRC-32: the flipped bytes loaded silently as other, finite weights
+    import torch
+
+    from utils.core.errors import CheckpointError
+    from utils.runs.checkpoints import load_checkpoint
+
+    path = tmp_path / "last.pt"
+    torch.save({"model": {"w": torch.arange(64, dtype=torch.float32)}, "epoch": 1, "global_step": 1}, path)
+    load_checkpoint(path)
+    _flip_tensor_bytes(path)
+    torch.load(path, weights_only=True)  # what used to happen: it loads
+    with pytest.raises(CheckpointError, match=r"last.pt: checkpoint is corrupt: its part '.*' fails its CRC-32"):
+        load_checkpoint(path)
+
+
+def test_integer_weights_are_refused_not_cast():
+    # load_state_dict casts int64 weights to float silently (a model of truncated weights)
+    import torch
+    from torch import nn
+
+    from utils.core.errors import CheckpointError
+    from utils.runs.checkpoints import load_model_state
+
+    model = nn.Linear(3, 2)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["weight"] = state["weight"].long()
+    with pytest.raises(CheckpointError, match=r"x.pt: tensor 'weight' holds int64 values in the checkpoint, but "
+                                              r"the model's are float32"):
+        load_model_state(model, state, Path("x.pt"))
+    state["weight"] = state["weight"].double()  # float64 converts without loss of meaning: still loads
+    load_model_state(model, state, Path("x.pt"))
+
+
+def test_output_through_a_missing_folder_and_dotdot_is_the_input(tmp_path):
+    # 'new/../in.csv' did not exist while 'new' was missing; the writer made 'new' and replaced the input
+    from utils.runs.outputs import OutputError, check_output
+
+    inp = tmp_path / "in.csv"
+    inp.write_text("voltage\n1\n")
+    tricky = tmp_path / "new" / ".." / "in.csv"
+    with pytest.raises(OutputError, match=r"is the input file"):
+        check_output(tricky, overwrite=True, inputs=(inp,))
+    other = tmp_path / "other.csv"
+    other.write_text("mine\n")
+    with pytest.raises(OutputError, match=r"exists; add --overwrite"):
+        check_output(tmp_path / "new2" / ".." / "other.csv", inputs=(inp,))
+    assert inp.read_text() == "voltage\n1\n" and other.read_text() == "mine\n"
+
+
+def test_output_name_too_long_is_an_output_error(tmp_path):
+    from utils.runs.outputs import OutputError, check_output
+
+    with pytest.raises(OutputError, match=r"cannot be used as a file name \(File name too long\)"):
+        check_output(tmp_path / ("a" * 300 + ".csv"))
+
+
+def test_csv_in_utf32_or_utf16_without_bom_is_named(tmp_path):
+    from datasets.csv_header import read_header
+    from utils.core.errors import DataError
+
+    text = "voltage,current\n1,2\n"
+    path = tmp_path / "u32.csv"
+    path.write_bytes(text.encode("utf-32"))
+    with pytest.raises(DataError, match=r"u32.csv: the file is UTF-32 text"):
+        read_header(path)
+    path.write_bytes(text.encode("utf-16-be"))
+    with pytest.raises(DataError, match=r"u32.csv: line 1 holds NUL bytes \(every other byte is NUL: UTF-16"):
+        read_header(path)
