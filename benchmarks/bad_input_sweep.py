@@ -631,7 +631,6 @@ class Builder:
             ("score: --output a folder with trailing slash", [*score, "--input", str(inp), "--output", str(f) + "/"]),
             ("score: --output under /proc", [*score, "--input", str(inp), "--output", "/proc/x/s.csv"]),
             ("score: --output under a file", [*score, "--input", str(inp), "--output", str(f / "afile" / "s.csv")]),
-            ("score: --output in a missing folder", [*score, "--input", str(inp), "--output", str(f / "no" / "s.csv")]),
             ("score: --output exists, no --overwrite", [*score, "--input", str(inp), "--output", str(existing)]),
             ("score: --output empty string", [*score, "--input", str(inp), "--output", ""]),
             ("score: --output /dev/full, --overwrite", [*score, "--input", str(inp), "--output", "/dev/full", "--overwrite"]),

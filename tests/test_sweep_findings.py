@@ -149,3 +149,23 @@ def test_csv_in_utf32_or_utf16_without_bom_is_named(tmp_path):
     path.write_bytes(text.encode("utf-16-be"))
     with pytest.raises(DataError, match=r"u32.csv: line 1 holds NUL bytes \(every other byte is NUL: UTF-16"):
         read_header(path)
+
+
+def test_output_that_is_a_device_or_a_dangling_symlink_is_not_replaced(tmp_path):
+    # run as root, --output /dev/full --overwrite replaced the device node with the scores CSV; a dangling symlink
+    # was replaced without --overwrite
+    import os
+
+    from utils.runs.outputs import OutputError, check_output
+
+    with pytest.raises(OutputError, match=r"/dev/full: is not a regular file"):
+        check_output("/dev/full", overwrite=True)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match=r"pipe: is not a regular file"):
+        check_output(fifo, overwrite=True)
+    link = tmp_path / "dangling.csv"
+    os.symlink(tmp_path / "nowhere" / "x.csv", link)
+    with pytest.raises(OutputError, match=r"dangling.csv: exists; add --overwrite"):
+        check_output(link)
+    check_output(link, overwrite=True)

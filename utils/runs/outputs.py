@@ -178,5 +178,8 @@ def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], o
     if run is not None:
         raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and are "
                           "never overwritten; write the output outside it")
-    if (path.exists() or real.exists()) and not overwrite:
+    if real.exists() and not real.is_file():  # a device (/dev/full, run as root), a FIFO, a socket
+        raise OutputError(f"{option} {path}: is not a regular file (a device, pipe or socket), which is never "
+                          "replaced; give a file name")
+    if (os.path.lexists(path) or real.exists()) and not overwrite:  # lexists: a dangling symlink is a file too
         raise OutputError(f"{option} {path}: exists; add --overwrite to replace it, or choose another name")
