@@ -37,10 +37,18 @@ def read_header(path: str | Path) -> list[str]:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
+    if start.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both
+        raise DataError(f"{path}: the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as "
+                        "CSV UTF-8")
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DataError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
                         "'Unicode Text' writes); save it as CSV UTF-8")
     lines = _LINE_END.split(start, maxsplit=2)
+    if b"\x00" in lines[0]:  # UTF-16/32 without a byte-order mark reads as text with a NUL between the letters
+        wide = " (every other byte is NUL: UTF-16 text without a byte-order mark?)" if lines[0].count(b"\x00") >= \
+            len(lines[0]) // 3 else ""
+        raise DataError(f"{path}: line 1 holds NUL bytes{wide}; expected a header row of UTF-8 text naming the "
+                        "columns; save the file as CSV UTF-8")
     try:
         first = lines[0].decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -6,6 +6,7 @@ import pickle
 import re
 import tempfile
 import warnings
+import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
     check_fits(path.stat().st_size, "loading the checkpoint", str(path), CheckpointError)
+    check_crc(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
             warnings.simplefilter("ignore", UserWarning)
@@ -136,6 +138,26 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
         raise CheckpointError(f"{path}: not a checkpoint of this project (expected keys {', '.join(CHECKPOINT_KEYS)})")
     return state
+
+
+def check_crc(path: Path) -> None:
+    """CheckpointError if a member of the checkpoint's zip fails its CRC-32: torch.load does not check them, so a
+    flipped byte in a tensor's data loaded silently as other, finite weights. A file that is not a zip is left to
+    torch.load to name."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    try:
+        with archive:
+            bad = archive.testzip()
+    except Exception as err:  # noqa: BLE001  (a damaged local header makes zipfile fail in several ways)
+        raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}: "
+                              f"{str(err).strip()[:120]})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: checkpoint is corrupt: its part {bad!r} fails its CRC-32 check (bytes changed "
+                              f"after it was written, e.g. a disk or copy error); use another checkpoint or train "
+                              f"again")
 
 
 def _unpickler_reason(message: str) -> str:
@@ -164,5 +186,12 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], sour
                 f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint but "
                 f"{tuple(tensor.shape)} in the model built from this config; the checkpoint was made "
                 "with another model config"
+            )
+        saved = state_dict[key]
+        if tensor.is_floating_point() and not saved.is_floating_point():  # load_state_dict would cast silently
+            raise CheckpointError(
+                f"{source}: tensor {key!r} holds {str(saved.dtype).removeprefix('torch.')} values in the checkpoint, "
+                f"but the model's are {str(tensor.dtype).removeprefix('torch.')}; the checkpoint is damaged or was "
+                "not written by this project"
             )
     model.load_state_dict(state_dict)

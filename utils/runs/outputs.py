@@ -156,15 +156,30 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
         OutputError: naming the file and what to do instead.
     """
     path = Path(path)
-    if path.is_dir():
+    try:
+        _check_output(path, overwrite, inputs, option)
+    except OSError as err:  # a name too long for the filesystem, a loop of symlinks...
+        raise OutputError(f"{option} {path}: cannot be used as a file name ({err.strerror or err}); choose "
+                          "another name") from None
+    return path
+
+
+def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], option: str) -> None:
+    # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not exist
+    # while 'new' is missing, but is in.csv after the writer's mkdir of its parent.
+    real = Path(os.path.realpath(path))
+    if path.is_dir() or real.is_dir():
         raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'scores.csv'})")
     for item in inputs:
-        if path.exists() and Path(item).exists() and os.path.samefile(path, item):
-            raise OutputError(f"{option} {path}: is the input file; write the output to another file")
+        for candidate in dict.fromkeys((path, real)):
+            if candidate.exists() and Path(item).exists() and os.path.samefile(candidate, item):
+                raise OutputError(f"{option} {path}: is the input file; write the output to another file")
     run = run_folder_of(path)
     if run is not None:
         raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and are "
                           "never overwritten; write the output outside it")
-    if path.exists() and not overwrite:
+    if real.exists() and not real.is_file():  # a device (/dev/full, run as root), a FIFO, a socket
+        raise OutputError(f"{option} {path}: is not a regular file (a device, pipe or socket), which is never "
+                          "replaced; give a file name")
+    if (os.path.lexists(path) or real.exists()) and not overwrite:  # lexists: a dangling symlink is a file too
         raise OutputError(f"{option} {path}: exists; add --overwrite to replace it, or choose another name")
-    return path
