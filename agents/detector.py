@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
 from agents.checkpoint_fields import check_scoring_checkpoint, check_scoring_state, check_statistics_dims
+from agents.legacy import current_scoring
 from agents.limits import build_checked_model, latent_size
 from agents.parts import select_device
 from agents.scoring import Score, contributions
@@ -31,8 +32,8 @@ from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
-from utils.scoring.scaler import Scaler
 from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
+from utils.scoring.scaler import Scaler
 from utils.scoring.thresholds import predict
 
 
@@ -122,7 +123,7 @@ class Detector:
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
-            scoring = _current_scoring(ckpt.get("scoring") or {})
+            scoring = current_scoring(ckpt.get("scoring") or {})
             check_scoring_state(scoring, source)
             check_statistics_dims(scoring.get("statistics", {}), _feature_dims(config, model_inputs), source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
@@ -299,23 +300,3 @@ def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, i
     latent = latent_size(config["model"], inputs)
     return {"error_gaussian": inputs["time_steps"] * inputs["n_features"], "latent_mahalanobis": latent,
             "latent_euclidean": latent}
-
-
-_LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent
-    "latent_mahalanobis": ("latent_mean", "latent_precision", "latent_shrinkage"),
-    "error_gaussian": ("error_mean", "error_precision", "error_shrinkage"),
-}
-
-
-def _current_scoring(scoring: dict[str, Any]) -> dict[str, Any]:
-    """``scoring`` of a best.pt in the current layout (older files kept flat per-agent keys)."""
-    if "statistics" in scoring or not scoring:
-        return scoring
-    stats: dict[str, dict[str, Any]] = {}
-    for name, (mean, precision, shrinkage) in _LEGACY_STATISTICS.items():
-        if mean in scoring:
-            stats[name] = {"mean": scoring[mean], "precision": scoring[precision], "shrinkage": scoring[shrinkage]}
-    if "latent_mean" in scoring:
-        stats["latent_euclidean"] = {"mean": scoring["latent_mean"]}
-    return {"scores": list(scoring.get("thresholds", {})), "statistics": stats,
-            "thresholds": scoring.get("thresholds", {})}
