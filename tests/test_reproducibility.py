@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from utils.runs.checkpoints import load_checkpoint
 from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ def _run(tmp_path: Path, name: str) -> Path:
 def test_two_identical_runs_in_separate_processes_are_bit_identical(tmp_path: Path) -> None:
     first, second = _run(tmp_path, "a"), _run(tmp_path, "b")
     assert (first / "out" / "scores.csv").read_bytes() == (second / "out" / "scores.csv").read_bytes()
-    weights = [torch.load(run / "checkpoints" / "last.pt", weights_only=False)["model"] for run in (first, second)]
+    weights = [load_checkpoint(run / "checkpoints" / "last.pt")["model"] for run in (first, second)]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
     record = json.loads((first / "environment.json").read_text())["invocations"][-1]["numerics"]
