@@ -47,14 +47,65 @@ class Split:
 
 
 @dataclass
+class StreamPart:
+    """A contiguous stretch of one long recording, as a stream dataset keeps its test (and validation) part.
+
+    The split of the same name holds this stretch's windows ``values[s : s + T]`` for ``s`` in
+    ``starts``, in that order, so window scores map back to time steps
+    (:func:`utils.scoring.stream.point_values`).
+
+    Attributes:
+        values: raw rows (n, F) float32.
+        labels: per-row labels (n,) int64, 1 = anomalous.
+        kinds: per-row anomaly type (n,) str, ``"normal"`` for normal rows.
+        starts: window start rows within the stretch (N,) int64, increasing; every row is covered.
+        first_row: row of ``values[0]`` in the whole recording (file rows count from 0 after the header).
+        sample_period_s: seconds between rows (None: unknown, e.g. a CSV without timestamps).
+        times: per-row seconds since the recording's first row (n,) float64, or None.
+        time_text: per-row timestamps as written (n,) str (a CSV's timestamp column), or None.
+    """
+
+    values: np.ndarray
+    labels: np.ndarray
+    kinds: np.ndarray
+    starts: np.ndarray
+    first_row: int = 0
+    sample_period_s: float | None = None
+    times: np.ndarray | None = None
+    time_text: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.kinds = np.asarray(self.kinds, dtype=str)
+        self.starts = np.asarray(self.starts, dtype=np.int64)
+        n = len(self.values)
+        if self.values.ndim != 2 or len(self.labels) != n or len(self.kinds) != n:
+            raise DataError(f"a stream part needs values (n, F), labels (n,) and kinds (n,), got "
+                            f"{self.values.shape}, {self.labels.shape}, {self.kinds.shape}")
+        for name in ("times", "time_text"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
+                raise DataError(f"a stream part's {name} has {len(getattr(self, name))} rows, not {n}")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
 class DataSplits:
-    """Train / validation / test splits plus what a report needs to name things."""
+    """Train / validation / test splits plus what a report needs to name things.
+
+    ``streams`` is empty for a window dataset; a stream dataset (one long recording) names its
+    contiguous ``"test"`` (and ``"val"``) stretch there, and its test split holds that stretch's
+    windows in order, so evaluation adds the per-time-step metrics.
+    """
 
     train: Split
     val: Split
     test: Split
     feature_names: list[str]
     info: dict = field(default_factory=dict)
+    streams: dict[str, StreamPart] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset."""

@@ -71,6 +71,12 @@ class EvaluationConfig(BaseModel):
     scores: list[str] | None = None
     # Fitted on the same scaled training normals, thresholded by the same rule, scored on the same test windows.
     baselines: list[Literal["knn", "pca", "isolation_forest"]] = ["knn", "pca", "isolation_forest"]
+    # Stream datasets (one long recording): each time step takes the max (or mean) of its windows' scores;
+    # alarmed time steps at most incident_merge_gap rows apart are one incident; VUS buffers ranges by up to
+    # vus_buffer rows. null: the window length.
+    point_aggregation: Literal["max", "mean"] = "max"
+    incident_merge_gap: NonNegativeInt | None = None
+    vus_buffer: NonNegativeInt | None = None
 
 
 class RunConfig(BaseModel):

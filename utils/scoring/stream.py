@@ -1,0 +1,158 @@
+"""Per-time-step values of a long recording from the scores of its sliding windows.
+
+A recording of ``n`` rows is cut into windows of ``T`` rows starting every ``stride`` rows
+(:func:`covering_starts` adds a last window ending at the last row, so every row is covered
+when ``stride <= T``). Each time step then takes the maximum (or mean) of the values of the
+windows that cover it: with the maximum, a time step is alarmed exactly when one of its
+windows is, so a window threshold is also a time-step threshold.
+
+:class:`PointAccumulator` does this window batch by window batch and hands out each time step
+as soon as no later window can cover it, so a live stream needs memory for one window only;
+:func:`point_values` is the same for a whole array. Ranges are ``(k, 2)`` int64 arrays of
+``[start, end)`` rows (end exclusive), the form labelled anomalies, alarms and incidents share.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Aggregation = Literal["max", "mean"]
+
+
+def covering_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
+    """Starts ``0, stride, 2*stride, ...`` of the windows fitting in ``n_rows`` rows, plus ``n_rows - T``.
+
+    Returns:
+        (N,) int64, increasing; empty when ``n_rows < window_length``.
+    """
+    if n_rows < window_length:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.arange(0, n_rows - window_length + 1, stride, dtype=np.int64)
+    if starts[-1] != n_rows - window_length:
+        starts = np.append(starts, n_rows - window_length)
+    return starts
+
+
+class PointAccumulator:
+    """Per-time-step aggregates of window values, fed window batches in start order.
+
+    Args:
+        window_length: rows per window ``T``.
+        how: ``"max"`` or ``"mean"`` over the windows covering a time step.
+        width: values per window ``D`` (1 for a score; F for per-sensor contributions).
+    """
+
+    def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1) -> None:
+        if how not in ("max", "mean"):
+            raise ValueError(f"how: expected 'max' or 'mean', got {how!r}")
+        self.window_length, self.how, self.width = int(window_length), how, int(width)
+        self.base = 0  # row of self.acc[0]: every earlier row was handed out
+        self.acc = np.zeros((0, self.width))
+        self.count = np.zeros(0, dtype=np.int64)
+        self.last_start = -1
+
+    def add(self, starts: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray]:
+        """Take a batch of windows; hand out the time steps no later window covers.
+
+        Args:
+            starts: window start rows (n,), increasing, at or after every earlier start.
+            values: (n,) or (n, D) values of those windows.
+
+        Returns:
+            ``(first row, (m, D) values)`` of the time steps now final (m may be 0); a time
+            step no window covered is NaN.
+        """
+        starts = np.asarray(starts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
+        if len(starts) == 0:
+            return self.base, np.zeros((0, self.width))
+        if starts[0] < max(self.last_start, self.base) or np.any(np.diff(starts) < 0):
+            raise ValueError("windows must come in increasing start order")
+        self._grow(int(starts[-1]) + self.window_length)
+        rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
+        spread = np.broadcast_to(values[:, None, :], (*rows.shape, self.width)).reshape(-1, self.width)
+        flat = rows.reshape(-1)
+        if self.how == "max":
+            np.maximum.at(self.acc, flat, spread)
+        else:
+            np.add.at(self.acc, flat, spread)
+        np.add.at(self.count, flat, 1)
+        self.last_start = int(starts[-1])
+        return self._hand_out(self.last_start)
+
+    def finish(self) -> tuple[int, np.ndarray]:
+        """Hand out every time step still held (the end of the stream)."""
+        return self._hand_out(self.base + len(self.count))
+
+    def _grow(self, end: int) -> None:
+        extra = end - self.base - len(self.count)
+        if extra > 0:
+            fill = -np.inf if self.how == "max" else 0.0
+            self.acc = np.concatenate([self.acc, np.full((extra, self.width), fill)])
+            self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
+
+    def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
+        k = max(0, min(end - self.base, len(self.count)))
+        acc, count = self.acc[:k], self.count[:k, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = acc / count if self.how == "mean" else acc.copy()
+        out[count[:, 0] == 0] = np.nan
+        first = self.base
+        self.acc, self.count, self.base = self.acc[k:], self.count[k:], self.base + k
+        return first, out
+
+
+def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
+                 how: Aggregation = "max") -> np.ndarray:
+    """Per-time-step values of a whole recording from its windows' values.
+
+    Args:
+        window_values: (N,) or (N, D) values of the windows starting at ``starts``.
+        starts: (N,) increasing start rows.
+        window_length: rows per window ``T``.
+        n_rows: rows in the recording.
+        how: ``"max"`` or ``"mean"`` over the windows covering each time step.
+
+    Returns:
+        (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.
+    """
+    values = np.asarray(window_values, dtype=np.float64)
+    width = 1 if values.ndim == 1 else values.shape[1]
+    acc = PointAccumulator(window_length, how, width)
+    parts = [acc.add(starts, values)[1], acc.finish()[1]]
+    out = np.full((n_rows, width), np.nan)
+    got = np.concatenate(parts)[:n_rows]
+    out[: len(got)] = got
+    return out[:, 0] if values.ndim == 1 else out
+
+
+def label_ranges(flags: np.ndarray) -> np.ndarray:
+    """``[start, end)`` rows of each run of nonzero flags, (k, 2) int64."""
+    f = np.concatenate([[0], (np.asarray(flags) != 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(f))
+    return edges.reshape(-1, 2).astype(np.int64)
+
+
+def merge_ranges(ranges: np.ndarray, gap: int) -> np.ndarray:
+    """Ranges (k, 2), sorted, merged where at most ``gap`` rows separate one from the next."""
+    ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    if len(ranges) < 2:
+        return ranges.copy()
+    keep = np.flatnonzero(ranges[1:, 0] - ranges[:-1, 1] > gap)  # a range ends before keep[i] + 1 starts
+    starts = ranges[np.concatenate([[0], keep + 1]), 0]
+    ends = ranges[np.concatenate([keep, [len(ranges) - 1]]), 1]
+    return np.stack([starts, ends], axis=1)
+
+
+def alarm_ranges(scores: np.ndarray, threshold: float, merge_gap: int = 0) -> np.ndarray:
+    """``[start, end)`` of the runs of time steps with ``score > threshold``, merged over ``merge_gap`` rows."""
+    return merge_ranges(label_ranges(np.asarray(scores) > threshold), merge_gap)
+
+
+def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(k,) bool: whether each of ``ranges`` shares at least one row with one of ``others``."""
+    a, b = np.asarray(ranges).reshape(-1, 2), np.asarray(others).reshape(-1, 2)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(len(a), dtype=bool)
+    return ((a[:, None, 0] < b[None, :, 1]) & (b[None, :, 0] < a[:, None, 1])).any(axis=1)
