@@ -23,7 +23,8 @@ from utils.core.types import MAX_INT
 SCALER_KINDS = ("minmax", "standard", "none")
 #: The statistics each fitted score scores with (what its ``fit`` returns).
 STATISTICS_KEYS = {"latent_euclidean": ("mean",), "latent_mahalanobis": ("mean", "precision", "shrinkage"),
-                   "error_gaussian": ("mean", "precision", "shrinkage")}
+                   "error_gaussian": ("mean", "precision", "shrinkage"),
+                   "error_gaussian_train": ("mean", "precision", "shrinkage")}
 
 
 def fail(source: Path, field: str, problem: str) -> CheckpointError:

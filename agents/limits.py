@@ -15,7 +15,7 @@ from torch import nn
 
 from agents.parts import build_component
 from utils.core.errors import ConfigError, UserError
-from utils.core.registry import MODELS
+from utils.core.registry import MODELS, SCORES
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 logger = logging.getLogger("anomaly")
@@ -24,7 +24,7 @@ logger = logging.getLogger("anomaly")
 #: dimensions on one thread, 7 s at 2048 (error_gaussian fits six times: once and per cross-fitting fold),
 #: and 5000 took minutes.
 MAX_GAUSSIAN_DIM = 1024
-GAUSSIAN_SCORES = ("latent_mahalanobis", "error_gaussian")
+GAUSSIAN_SCORES = ("latent_mahalanobis", "error_gaussian", "error_gaussian_train")
 
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
@@ -95,8 +95,8 @@ def check_score_dimensions(scores: list[str], inputs: dict[str, int], config: An
     for i, name in enumerate(scores):
         if name not in GAUSSIAN_SCORES:
             continue
-        if name == "error_gaussian":
-            dim, split = inputs["time_steps"] * inputs["n_features"], "val"
+        if name.startswith("error_gaussian"):
+            dim, split = inputs["time_steps"] * inputs["n_features"], SCORES.get(name).fit_split
             source = (f"the window's {inputs['time_steps']} time steps x {inputs['n_features']} features; "
                       "shorten the windows (data.time_steps, data.window_length)")
         else:

@@ -5,17 +5,18 @@ reconstruction ``x_hat``, and the latent code ``z`` for models with a latent spa
 per-window *features*, may fit statistics on the features of normal windows, and maps
 features to one number per window, higher = more anomalous:
 
-=====================  ==========================  ==============  ===========================
-score                  features (B, D)             fitted on       value
-=====================  ==========================  ==============  ===========================
-``reconstruction``     mean squared error (B, 1)   --              the feature
-``reconstruction_mae`` mean absolute error (B, 1)  --              the feature
-``error_gaussian``     ``|x - x_hat|`` (B, T*F)    half the val    Mahalanobis distance
-``latent_euclidean``   ``z`` (B, D)                train normals   distance to their mean
-``latent_mahalanobis`` ``z`` (B, D)                train normals   Mahalanobis distance
-=====================  ==========================  ==============  ===========================
+========================  ==========================  =============  ======================
+score                     features (B, D)             fitted on      value
+========================  ==========================  =============  ======================
+``reconstruction``        mean squared error (B, 1)   --             the feature
+``reconstruction_mae``    mean absolute error (B, 1)  --             the feature
+``error_gaussian``        ``|x - x_hat|`` (B, T*F)    half the val   Mahalanobis distance
+``error_gaussian_train``  ``|x - x_hat|`` (B, T*F)    train normals  Mahalanobis distance
+``latent_euclidean``      ``z`` (B, D)                train normals  distance to their mean
+``latent_mahalanobis``    ``z`` (B, D)                train normals  Mahalanobis distance
+========================  ==========================  =============  ======================
 
-The first three need only reconstructions, so they work with every model; the latent ones
+The first four need only reconstructions, so they work with every model; the latent ones
 need ``encode`` (the config validator refuses them for a model without it). The numeric work
 is done by the pure functions of :mod:`utils.scoring.scores`.
 
@@ -128,6 +129,16 @@ class ErrorGaussian(Score):
 
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
         return mahalanobis_distance(features, _gaussian(stats))
+
+
+@register_score("error_gaussian_train")
+class ErrorGaussianTrain(ErrorGaussian):
+    """The error Gaussian fitted on the training normals' error vectors instead, so every validation normal
+    calibrates the threshold (twice the calibration scores of ``error_gaussian``: at a false-alarm rate of 0.05
+    the threshold is not the largest of few scores). Training errors are in-sample, so the Gaussian is tighter
+    than for new normals; that shifts every new window's score alike and the calibration absorbs it."""
+
+    name, fit_split = "error_gaussian_train", "train"
 
 
 class _LatentScore(Score):
