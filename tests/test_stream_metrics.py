@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from utils.scoring.stream_metrics import (event_counts, point_adjusted_f1, point_precision_recall_f1,
-                                          range_precision_recall_f1, stream_metrics)
+from utils.scoring.stream_metrics import (
+    event_counts,
+    point_adjusted_f1,
+    point_precision_recall_f1,
+    range_precision_recall_f1,
+    stream_metrics,
+)
 from utils.scoring.vus import threshold_grid, vus_roc_pr
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tsb_ad" / "tsb_ad_metrics.json"

@@ -10,12 +10,12 @@ degenerate and edge cases each docstring names. Undefined values are ``None``, n
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from utils.scoring.stream import alarm_ranges, label_ranges, overlapping
+from utils.scoring.stream import alarm_ranges, label_ranges
 from utils.scoring.vus import check_inputs, vus_roc_pr
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
@@ -25,7 +25,7 @@ def _flags(labels: Any, alarms: Any) -> tuple[np.ndarray, np.ndarray]:
     """Labels and alarms as int64 (n,) arrays of 0/1, or a ValueError naming the bad one."""
     y, a = np.asarray(labels), np.asarray(alarms)
     for name, arr in (("labels", y), ("alarms", a)):
-        if arr.ndim != 1 or not np.isin(arr, (0, 1)).all():
+        if arr.ndim != 1 or not ((arr == 0) | (arr == 1)).all():
             raise ValueError(f"{name} must be a (n,) array of 0/1, got shape {arr.shape} "
                              f"with values {np.unique(arr)[:5].tolist()}")
     if len(y) != len(a):
@@ -33,11 +33,11 @@ def _flags(labels: Any, alarms: Any) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), a.astype(np.int64)
 
 
-def _ratio(num: float, den: float) -> Optional[float]:
+def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else float(num / den)
 
 
-def _f1(precision: Optional[float], recall: Optional[float]) -> Optional[float]:
+def _f1(precision: float | None, recall: float | None) -> float | None:
     """Harmonic mean; None without labelled anomalies, 0 with anomalies but no alarms."""
     if recall is None:
         return None
@@ -47,7 +47,7 @@ def _f1(precision: Optional[float], recall: Optional[float]) -> Optional[float]:
 
 
 def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
-                              ) -> tuple[Optional[float], Optional[float], Optional[float]]:
+                              ) -> tuple[float | None, float | None, float | None]:
     """Point-wise precision, recall and F1 of the anomaly class.
 
     Args:
@@ -80,7 +80,7 @@ def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, al
 
 
 def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: float = RANGE_RECALL_ALPHA
-                              ) -> tuple[Optional[float], Optional[float], Optional[float]]:
+                              ) -> tuple[float | None, float | None, float | None]:
     """Range-based precision, recall and F1 (Tatbul et al., NeurIPS 2018) as TSB-AD's ``metric_RF1``.
 
     Recall averages, over the labelled ranges, ``alpha * [hit] + (1 - alpha) * (share of its rows
@@ -108,7 +108,7 @@ def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: flo
     return precision, recall, _f1(precision, recall)
 
 
-def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> Optional[float]:
+def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
     """Point-adjusted F1 (Xu et al. 2018): a labelled range with one alarm counts as wholly alarmed.
 
     Optimistic by construction (one lucky alarm in a long range earns all its rows); report it beside
@@ -129,7 +129,7 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> Optional[float]
         return None
     cum = np.concatenate([[0], np.cumsum(a)])
     hit = cum[truth[:, 1]] > cum[truth[:, 0]]
-    tp = int(np.sum((truth[hit, 1] - truth[hit, 0])))  # every row of a hit range
+    tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
     fp = int(np.sum(a & ~y))
     fn = int(y.sum()) - tp
     return 2 * tp / (2 * tp + fp + fn)
@@ -151,10 +151,11 @@ def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> 
     cum = np.concatenate([[0], np.cumsum(a)])
     detected = int(np.sum(cum[truth[:, 1]] > cum[truth[:, 0]]))
     raised = alarm_ranges(a, 0.5, merge_gap)
-    return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
+    _, met = _overlap_terms(raised, truth, y)  # stream.overlapping would build a (alarms, events) matrix
+    return len(truth), detected, int(np.sum(met == 0))
 
 
-def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_period_s: Optional[float]) -> None:
+def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_period_s: float | None) -> None:
     if not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     for name, value in (("vus_buffer", vus_buffer), ("merge_gap", merge_gap)):
@@ -195,7 +196,7 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, *, 
     events, detected, false_alarms = event_counts(y, alarms, int(merge_gap))
     hours = None if sample_period_s is None else len(y) * float(sample_period_s) / 3600.0
     return {
-        "n": int(len(y)), "n_anomalous": int(y.sum()),
+        "n": len(y), "n_anomalous": int(y.sum()),
         "roc_auc": float(roc_auc_score(y, s)) if both else None,
         "pr_auc": float(average_precision_score(y, s)) if both else None,
         "vus_roc": vus_roc, "vus_pr": vus_pr, "vus_buffer": int(vus_buffer),
