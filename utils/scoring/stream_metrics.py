@@ -121,7 +121,7 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
         alarms: (n,) 0/1 alarms.
 
     Returns:
-        The F1 of the adjusted alarms; None without labelled anomalies.
+        The F1 of the adjusted alarms; None without labelled anomalies (TSB-AD, via scikit-learn: 0).
     """
     y, a = (v.astype(bool) for v in _flags(labels, alarms))
     truth = label_ranges(y)
