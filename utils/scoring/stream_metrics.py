@@ -1,0 +1,209 @@
+"""Time-series metrics of one stream: per-time-step scores against per-time-step labels.
+
+Pure NumPy (plus scikit-learn for the point-wise AUCs), vectorised for 10^5-10^6 time steps. Alarms follow
+the project's rule, ``score > threshold`` (:func:`utils.scoring.thresholds.predict`); ranges are the
+``[start, end)`` rows of :mod:`utils.scoring.stream`. Where TSB-AD (github.com/TheDatumOrg/TSB-AD,
+``TSB_AD/evaluation/basic_metrics.py``) has a measure, the function here gives its value for the same
+inputs (checked against a fixture made with TSB-AD's code, ``tests/fixtures/tsb_ad``), except at the
+degenerate and edge cases each docstring names. Undefined values are ``None``, never 0 or NaN.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from utils.scoring.stream import alarm_ranges, label_ranges
+from utils.scoring.vus import check_inputs, vus_roc_pr
+
+RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
+
+
+def _flags(labels: Any, alarms: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and alarms as int64 (n,) arrays of 0/1, or a ValueError naming the bad one."""
+    y, a = np.asarray(labels), np.asarray(alarms)
+    for name, arr in (("labels", y), ("alarms", a)):
+        if arr.ndim != 1 or not ((arr == 0) | (arr == 1)).all():
+            raise ValueError(f"{name} must be a (n,) array of 0/1, got shape {arr.shape} "
+                             f"with values {np.unique(arr)[:5].tolist()}")
+    if len(y) != len(a):
+        raise ValueError(f"labels has {len(y)} time steps but alarms has {len(a)}; they must match")
+    return y.astype(np.int64), a.astype(np.int64)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else float(num / den)
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    """Harmonic mean; None without labelled anomalies, 0 with anomalies but no alarms."""
+    if recall is None:
+        return None
+    if precision is None or precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
+                              ) -> tuple[float | None, float | None, float | None]:
+    """Point-wise precision, recall and F1 of the anomaly class.
+
+    Args:
+        labels: (n,) 0/1.
+        alarms: (n,) 0/1 alarms.
+
+    Returns:
+        ``(precision, recall, f1)``: precision None without alarms, recall and F1 None without labelled
+        anomalies (scikit-learn's ``zero_division=0`` would say 0), F1 0 with anomalies but no alarms.
+    """
+    y, a = (v.astype(bool) for v in _flags(labels, alarms))
+    tp = int(np.sum(y & a))
+    precision, recall = _ratio(tp, a.sum()), _ratio(tp, y.sum())
+    return precision, recall, _f1(precision, recall)
+
+
+def _overlap_terms(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``own`` ranges: (fraction of its rows flagged in ``other_flags``, # ``other`` ranges it meets)."""
+    cum = np.concatenate([[0], np.cumsum(other_flags)])
+    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])
+    met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
+    return fraction, met
+
+
+def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, alpha: float) -> float:
+    """Tatbul et al.'s range recall of ``own`` ranges by ``other``: flat bias, cardinality 1 / #ranges met."""
+    fraction, met = _overlap_terms(own, other, other_flags)
+    cardinality = np.where(met > 0, 1.0 / np.maximum(met, 1), 0.0)
+    return float(np.mean(alpha * (met > 0) + (1 - alpha) * fraction * cardinality))
+
+
+def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: float = RANGE_RECALL_ALPHA
+                              ) -> tuple[float | None, float | None, float | None]:
+    """Range-based precision, recall and F1 (Tatbul et al., NeurIPS 2018) as TSB-AD's ``metric_RF1``.
+
+    Recall averages, over the labelled ranges, ``alpha * [hit] + (1 - alpha) * (share of its rows
+    alarmed) * (1 / number of alarm ranges it meets)``; precision is the same with the roles swapped
+    and ``alpha = 0``. Flat positional bias, cardinality factor ``1/x`` (the paper's defaults). TSB-AD
+    fixes the recall's ``alpha = 0.2`` (the paper leaves it free; prts and TimeEval default to 0), and so
+    does this function unless told otherwise.
+
+    Differences from TSB-AD, all at degenerate inputs: without alarms precision is None (TSB-AD: 0);
+    without labelled anomalies recall and F1 are None (TSB-AD: 0); a run covering the whole series is one
+    range (TSB-AD's ``range_convers_new`` finds no range in it, as ``np.diff`` has no edge).
+
+    Args:
+        labels: (n,) 0/1.
+        alarms: (n,) 0/1 alarms.
+        alpha: weight of the existence reward in the recall.
+
+    Returns:
+        ``(precision, recall, f1)``.
+    """
+    y, a = _flags(labels, alarms)
+    truth, found = label_ranges(y), label_ranges(a)
+    recall = _range_score(truth, found, a, alpha) if len(truth) else None
+    precision = _range_score(found, truth, y, 0.0) if len(found) else None
+    return precision, recall, _f1(precision, recall)
+
+
+def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
+    """Point-adjusted F1 (Xu et al. 2018): a labelled range with one alarm counts as wholly alarmed.
+
+    Optimistic by construction (one lucky alarm in a long range earns all its rows); report it beside
+    the other measures, never alone. Matches TSB-AD's ``metric_PointF1PA`` except for a labelled range
+    starting at row 0 whose first alarm comes later: TSB-AD's backward loop (``range(i, 0, -1)``) never
+    reaches row 0 and leaves it unalarmed; here the whole range is adjusted.
+
+    Args:
+        labels: (n,) 0/1.
+        alarms: (n,) 0/1 alarms.
+
+    Returns:
+        The F1 of the adjusted alarms; None without labelled anomalies (TSB-AD, via scikit-learn: 0).
+    """
+    y, a = (v.astype(bool) for v in _flags(labels, alarms))
+    truth = label_ranges(y)
+    if len(truth) == 0:
+        return None
+    cum = np.concatenate([[0], np.cumsum(a)])
+    hit = cum[truth[:, 1]] > cum[truth[:, 0]]
+    tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
+    fp = int(np.sum(a & ~y))
+    fn = int(y.sum()) - tp
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> tuple[int, int, int]:
+    """Labelled ranges, those with at least one alarmed time step, and alarm ranges meeting none.
+
+    Args:
+        labels: (n,) 0/1.
+        alarms: (n,) 0/1 alarms.
+        merge_gap: alarm runs at most this many rows apart count as one alarm (``alarm_ranges``).
+
+    Returns:
+        ``(events, events_detected, false_alarms)``.
+    """
+    y, a = _flags(labels, alarms)
+    truth = label_ranges(y)
+    cum = np.concatenate([[0], np.cumsum(a)])
+    detected = int(np.sum(cum[truth[:, 1]] > cum[truth[:, 0]]))
+    raised = alarm_ranges(a, 0.5, merge_gap)
+    _, met = _overlap_terms(raised, truth, y)  # stream.overlapping would build a (alarms, events) matrix
+    return len(truth), detected, int(np.sum(met == 0))
+
+
+def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_period_s: float | None) -> None:
+    if not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    for name, value in (("vus_buffer", vus_buffer), ("merge_gap", merge_gap)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an integer number of rows >= 0, got {value!r}")
+    if sample_period_s is not None and (isinstance(sample_period_s, bool) or not isinstance(
+            sample_period_s, (int, float, np.number)) or not 0 < sample_period_s < math.inf):
+        raise ValueError(f"sample_period_s must be a positive number of seconds or None, got {sample_period_s!r}")
+
+
+def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, *, vus_buffer: int,
+                   merge_gap: int = 0, sample_period_s: float | None = None) -> dict[str, Any]:
+    """Every stream metric of one scored stream, as a JSON-able dict.
+
+    Args:
+        labels: (n,) 0/1 per time step.
+        scores: (n,) finite scores per time step, higher = more anomalous.
+        threshold: alarms are ``scores > threshold``.
+        vus_buffer: largest buffer (rows) of VUS-ROC/VUS-PR (TSB-AD's ``slidingWindow``).
+        merge_gap: alarm runs at most this many rows apart are one alarm when counting false alarms.
+        sample_period_s: seconds between time steps; None leaves the hours and the per-hour rate None.
+
+    Returns:
+        ``n``, ``n_anomalous``, ``roc_auc``, ``pr_auc`` (point-wise, scikit-learn), ``vus_roc``,
+        ``vus_pr``, ``vus_buffer``, ``point`` and ``range`` (``precision``, ``recall``, ``f1``),
+        ``events``, ``events_detected``, ``event_recall``, ``false_alarms`` (alarm ranges meeting no
+        labelled range), ``hours``, ``false_alarms_per_hour`` and ``point_adjusted_f1_OPTIMISTIC``;
+        None where undefined (AUCs without both classes, recalls without anomalies, ...).
+
+    Raises:
+        ValueError: mismatched lengths, labels not 0/1, NaN/inf scores, or a bad option.
+    """
+    y, s = check_inputs(labels, scores)
+    _check_options(threshold, vus_buffer, merge_gap, sample_period_s)
+    alarms = (s > float(threshold)).astype(np.int64)  # utils.scoring.thresholds.predict, without re-checking
+    both = 0 < y.sum() < len(y)
+    vus_roc, vus_pr = vus_roc_pr(y, s, int(vus_buffer))
+    events, detected, false_alarms = event_counts(y, alarms, int(merge_gap))
+    hours = None if sample_period_s is None else len(y) * float(sample_period_s) / 3600.0
+    return {
+        "n": len(y), "n_anomalous": int(y.sum()),
+        "roc_auc": float(roc_auc_score(y, s)) if both else None,
+        "pr_auc": float(average_precision_score(y, s)) if both else None,
+        "vus_roc": vus_roc, "vus_pr": vus_pr, "vus_buffer": int(vus_buffer),
+        "point": dict(zip(("precision", "recall", "f1"), point_precision_recall_f1(y, alarms))),
+        "range": dict(zip(("precision", "recall", "f1"), range_precision_recall_f1(y, alarms))),
+        "events": events, "events_detected": detected, "event_recall": _ratio(detected, events),
+        "false_alarms": false_alarms, "hours": hours,
+        "false_alarms_per_hour": None if hours is None else false_alarms / hours,
+        "point_adjusted_f1_OPTIMISTIC": point_adjusted_f1(y, alarms),
+    }
