@@ -20,6 +20,8 @@ from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
 from agents.detector import Detector
+from agents.stream_evaluation import (StreamEvaluation, evaluate_stream, format_stream_table, incident_text,
+                                      write_incidents_csv, write_point_scores_csv)
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
@@ -54,11 +56,16 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     promises = detector.fit(agent.train_x, agent.val_x, alpha, seed=agent.config.seed)
     test = agent.data.test
     test_x = agent.to_tensor(test.x)
-    scores, _ = detector.analyse(test_x)
+    scores, contributions = detector.analyse(test_x)
     best["scoring"] = detector.state_dict()
     save_checkpoint(best, best_path)
     results = score_results(test.y, test.kind, scores, promises)
     baselines = run_baselines(agent, test_x)
+    stream = None
+    if "test" in agent.data.streams:
+        stream = evaluate_stream(agent.data.streams["test"], detector.window_length, agent.config.evaluation,
+                                 list(agent.data.feature_names), scores, detector.thresholds, contributions,
+                                 baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()})
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
@@ -77,11 +84,17 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
                      "best_epoch": agent.state.best_epoch, "stopped_early": agent.state.stopped_early,
                      "best_val_loss": agent.state.best_val, "seconds_this_process": agent.train_seconds},
         "seconds": {"training_this_process": agent.train_seconds, "baselines": baselines["seconds"]},
+        **({"stream": stream.metrics} if stream is not None else {}),
     })
     write_json(out_dir / "metrics.json", metrics)
+    if stream is not None:
+        write_incidents_csv(out_dir / "incidents.csv", stream)
+        write_point_scores_csv(out_dir / "stream_scores.csv", stream)
     write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, detector.thresholds,
                      detector.p_values(scores))
     log_results(agent, test, scores, detector.thresholds, metrics)
+    if stream is not None:
+        log_stream_results(stream)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
         save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results)
@@ -145,6 +158,27 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
         logger.info("%s", metrics["versus_baselines"]["text"])
         logger.info("Baselines fitted and scored in %.2f s (training: %.1f s)", seconds["baselines"],
                     seconds["training_this_process"])
+
+
+def log_stream_results(stream: StreamEvaluation) -> None:
+    """The console summary of a test stream: the stream metrics, the verdict, the incidents."""
+    m = stream.metrics
+    span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
+    logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
+                "(PA-F1 is point-adjusted F1: optimistic, shown for comparison with papers that report it)",
+                m["rows"], span, m["first_row"], m["point_aggregation"],
+                format_stream_table({**m["scores"], **{f"baseline: {n}": r for n, r in m["baselines"].items()}}))
+    if m["versus_baselines"]:
+        logger.info("%s", m["versus_baselines"]["text"])
+    inc = m["incidents"]
+    logger.info("Incidents of %s (merge gap %d rows): %d, %d on labelled ranges and %d false alarms; %d of %d "
+                "labelled ranges detected", inc["score"], m["incident_merge_gap"], inc["n"], inc["hits"],
+                inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
+    for number, (incident, hit) in enumerate(zip(stream.incidents[:10], stream.hits), start=1):
+        logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
+                    incident_text(incident, stream.thresholds[stream.primary]))
+    if len(stream.incidents) > 10:
+        logger.info("  ... %d more in out/incidents.csv", len(stream.incidents) - 10)
 
 
 def promise_text(report: dict[str, Any]) -> str:

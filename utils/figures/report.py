@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from utils.figures.stream_report import stream_section
 from utils.runs.outputs import atomic_write_text
 
 REPORT_NAME = "report.md"
@@ -187,6 +188,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
                                                  for n, v in oracle.items()) + ".")
         lines.append("")
 
+    lines += stream_section(metrics, out_dir)
+
     figures = _figures(out_dir)
     lines += ["## Figures", ""]
     if figures:
@@ -198,6 +201,9 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
               "- `out/scores.csv`: one row per test window: label, kind, each score and its alarm flag",
+              *(["- `out/stream_scores.csv`: one row per test time step: label, kind, each score and its alarm flag",
+                 "- `out/incidents.csv`: the test incidents (hit or false alarm) and the missed labelled ranges"]
+                if metrics.get("stream") else []),
               "- `checkpoints/best.pt`: weights, scaler and thresholds; score new data with "
               "`python main.py CONFIG --mode score --input FILE --output scores.csv`",
               "- `summaries/`: TensorBoard (`tensorboard --logdir <this folder>`)",

@@ -205,13 +205,19 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def compare_with_baselines(model: dict[str, dict[str, Any]],
-                           baselines: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Does the model's best score beat the best baseline, on ROC AUC and on PR AUC?
+WINDOW_VERDICT_KEYS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"))
+
+
+def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
+                           keys: tuple[tuple[str, str], ...] = WINDOW_VERDICT_KEYS,
+                           lead: str = "Model vs baselines on this split") -> dict[str, Any]:
+    """Does the model's best score beat the best baseline, on each metric of ``keys`` (ROC AUC and PR AUC)?
 
     Args:
         model: ``{score name: metrics}`` of the model's scores (:func:`evaluate_scores`).
         baselines: the same for the baselines (keys are their display names or short names).
+        keys: ``(metric key, label)`` pairs to compare on.
+        lead: the text before the comparisons.
 
     Returns:
         ``{"roc_auc": {...}, "pr_auc": {...}, "text": one line}``; each metric holds the best model
@@ -220,14 +226,14 @@ def compare_with_baselines(model: dict[str, dict[str, Any]],
     """
     out: dict[str, Any] = {}
     parts = []
-    for key, label in (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC")):
+    for key, label in keys:
         best_model, best_base = _best(model, key), _best(baselines, key)
         beats = None if best_model[1] is None or best_base[1] is None else best_model[1] > best_base[1]
         out[key] = {"model_score": best_model[0], "model": best_model[1],
                     "baseline": best_base[0], "baseline_value": best_base[1], "beats": beats}
         verb = {True: "beats", False: "does not beat", None: "cannot be compared with"}[beats]
         parts.append(f"{label} {_num(best_model[1])} ({best_model[0]}) {verb} {_num(best_base[1])} ({best_base[0]})")
-    out["text"] = "Model vs baselines on this split: " + "; ".join(parts)
+    out["text"] = f"{lead}: " + "; ".join(parts)
     return to_jsonable(out)
 
 

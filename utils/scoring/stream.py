@@ -151,8 +151,17 @@ def alarm_ranges(scores: np.ndarray, threshold: float, merge_gap: int = 0) -> np
 
 
 def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(k,) bool: whether each of ``ranges`` shares at least one row with one of ``others``."""
-    a, b = np.asarray(ranges).reshape(-1, 2), np.asarray(others).reshape(-1, 2)
+    """(k,) bool: whether each of ``ranges`` shares at least one row with one of ``others``.
+
+    ``others`` must not overlap each other (labelled ranges, alarm runs and incidents never do);
+    O((k + m) log m) by a sorted search, not a (k, m) matrix.
+    """
+    a, b = np.asarray(ranges, dtype=np.int64).reshape(-1, 2), np.asarray(others, dtype=np.int64).reshape(-1, 2)
     if len(a) == 0 or len(b) == 0:
         return np.zeros(len(a), dtype=bool)
-    return ((a[:, None, 0] < b[None, :, 1]) & (b[None, :, 0] < a[:, None, 1])).any(axis=1)
+    b = b[np.argsort(b[:, 0], kind="stable")]
+    # the first of others ending after a range starts is the only candidate: the later ones start later still
+    first = np.searchsorted(b[:, 1], a[:, 0], side="right")
+    found = first < len(b)
+    found[found] = b[first[found], 0] < a[found, 1]
+    return found

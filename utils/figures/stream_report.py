@@ -1,0 +1,86 @@
+"""The run report's stream section: per-time-step metrics and the test incidents against the labelled ranges.
+
+Rendered from ``metrics.json``'s ``stream`` section and ``out/incidents.csv`` (no Matplotlib).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+#: (header, path into one score's stream metrics) of the report's stream table.
+STREAM_COLUMNS = (("VUS-PR", ("vus_pr",)), ("VUS-ROC", ("vus_roc",)), ("PR AUC", ("pr_auc",)),
+                  ("ROC AUC", ("roc_auc",)), ("range P", ("range", "precision")), ("range R", ("range", "recall")),
+                  ("range F1", ("range", "f1")), ("event recall", ("event_recall",)),
+                  ("false alarms / h", ("false_alarms_per_hour",)),
+                  ("PA-F1 (optimistic)", ("point_adjusted_f1_OPTIMISTIC",)))
+MAX_LISTED = 40
+
+
+def _cell(result: dict[str, Any], path: tuple[str, ...], digits: int = 3) -> str:
+    value: Any = result
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per score (or baseline) with the stream metrics of :data:`STREAM_COLUMNS`."""
+    lines = ["| score | " + " | ".join(h for h, _ in STREAM_COLUMNS) + " |",
+             "|---|" + "---:|" * len(STREAM_COLUMNS)]
+    for name, r in results.items():
+        cells = [_cell(r, path, 1 if h.startswith("false") else 3) for h, path in STREAM_COLUMNS]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_incidents(path: Path) -> list[str]:
+    """The test incidents of ``out/incidents.csv`` as a table (hits, false alarms, then missed ranges)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return ["No incident and no labelled range in the test stream.", ""]
+    lines = ["| # | outcome | rows | from | to | duration (s) | peak score | top sensor | labelled kind |",
+             "|---:|---|---|---|---|---:|---:|---|---|"]
+    for row in rows[:MAX_LISTED]:
+        lines.append(f"| {row['incident'] or '–'} | {row['outcome'].replace('_', ' ')} | "
+                     f"{row['start_row']}–{row['end_row']} | {row['start_time'] or '–'} | {row['end_time'] or '–'} | "
+                     f"{row['duration_s'] or '–'} | {row['peak_score'] or '–'} | {row['top_feature'] or '–'} | "
+                     f"{row['labelled_kind'] or '–'} |")
+    if len(rows) > MAX_LISTED:
+        lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |")
+    return [*lines, ""]
+
+
+def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
+    """The report's lines for a stream dataset (empty for a window dataset)."""
+    stream = metrics.get("stream")
+    if not isinstance(stream, dict):
+        return []
+    hours = stream.get("hours")
+    span = f"{hours * 60:.1f} minutes, " if isinstance(hours, (int, float)) else ""
+    inc = stream.get("incidents", {})
+    lines = ["## Results on the test stream (per time step)", "",
+             f"The test stretch: {stream.get('rows')} time steps ({span}from row {stream.get('first_row')}). Each "
+             f"time step takes the {stream.get('point_aggregation')} of the scores of the windows that cover it, "
+             "and is alarmed when that is above the window threshold. VUS-PR and VUS-ROC (Paparrizos et al. 2022, "
+             f"as TSB-AD computes them) buffer each labelled range by up to {stream.get('vus_buffer')} rows; range "
+             "precision/recall follow Tatbul et al. 2018 (flat bias); an event is a labelled range, detected when one "
+             f"of its time steps is alarmed; alarms at most {stream.get('incident_merge_gap')} rows apart are one "
+             "incident. Point-adjusted F1 counts a whole range as found once one of its points is: it flatters "
+             "(Kim et al. 2022) and is shown only beside papers that report it.", "",
+             markdown_stream_table(stream.get("scores", {})), ""]
+    if stream.get("baselines"):
+        lines += ["Baselines, the same way:", "", markdown_stream_table(stream["baselines"]), ""]
+    if stream.get("versus_baselines"):
+        lines += [f"**{stream['versus_baselines']['text']}.**", ""]
+    if inc:
+        lines += ["### Test incidents", "",
+                  f"Incidents of `{inc.get('score')}` (threshold {inc.get('threshold', 0):.4g}): {inc.get('n')}, of "
+                  f"which {inc.get('hits')} on labelled ranges and {inc.get('false_alarms')} false alarms; "
+                  f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected, "
+                  f"{inc.get('missed')} missed.", ""]
+        lines += markdown_incidents(out_dir / "incidents.csv")
+    return lines
