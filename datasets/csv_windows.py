@@ -17,7 +17,12 @@ The file has a header row naming the columns and one row per time step::
   never go backwards (numbers, or ISO 8601 dates/times in one format).
 
 Windows of ``window_length`` rows start every ``stride`` rows (default: no
-overlap). They are split by :func:`datasets.base.split_normal_only`.
+overlap). ``split="contiguous"`` (default) cuts the rows in order into train,
+validation and test stretches (:func:`datasets.stream_split.split_stream`):
+training and validation windows hold no anomalous row, the test split is every
+window of the last stretch every ``eval_stride`` rows, in order, and no window
+is shared across splits. ``split="random"`` splits the windows at random by
+:func:`datasets.base.split_normal_only` (every anomaly to test).
 
 The readers (:func:`~datasets.csv_reading.read_header`,
 :func:`~datasets.csv_reading.iter_csv_blocks`, :func:`iter_windows`) read a file
@@ -30,6 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,6 +49,7 @@ from datasets.csv_reading import (
     read_header,
 )
 from datasets.csv_times import parse_times
+from datasets.stream_split import split_stream
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveInt
@@ -105,6 +112,30 @@ def _check_fraction(name: str, value: object) -> None:
         raise ConfigError(f"data.{name}: invalid value {value!r}; expected a number strictly between 0 and 1")
 
 
+def _row_kinds(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``: the label text, "anomaly" if numeric."""
+    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
+    kinds = np.full(len(labels), NORMAL, dtype=object)
+    texts, inverse = np.unique(labels[anomalous], return_inverse=True)
+    kinds[anomalous] = np.array([_kind_name(t) for t in texts], dtype=object)[inverse.reshape(-1)]
+    return anomalous.astype(np.int64), kinds.astype(str)
+
+
+def _kind_name(text: str) -> str:
+    try:
+        float(text)
+        return "anomaly"
+    except ValueError:
+        return str(text)
+
+
+def _seconds(times: np.ndarray) -> np.ndarray:
+    """(n,) float64 seconds since the first timestamp (numbers as they are; datetimes via their differences)."""
+    if np.issubdtype(times.dtype, np.datetime64):
+        return (times - times[0]) / np.timedelta64(1, "s")
+    return np.asarray(times, dtype=np.float64) - float(times[0])
+
+
 def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
     anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
@@ -114,14 +145,7 @@ def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) ->
     flags = sliding_window_view(anomalous, window_length)[starts]  # (n, T)
     hit = flags.any(axis=1)
     first = starts[hit] + flags[hit].argmax(axis=1)
-    names = []
-    for text in labels[first]:
-        try:
-            float(text)
-            names.append("anomaly")
-        except ValueError:
-            names.append(str(text))
-    kinds[hit] = names
+    kinds[hit] = [_kind_name(text) for text in labels[first]]
     return kinds.astype(str)
 
 
@@ -132,12 +156,18 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
     Returns:
         ``(values (rows, F) float32, feature names, labels (rows,) str or None,
-        timestamps (rows,) or None)``.
+        timestamps (rows,) float64 or datetime64[ns], or None)``.
 
     Raises:
         ConfigError: a named column is not in the header.
         DataError: bad cells (see :func:`iter_csv_blocks`), timestamps going backwards.
     """
+    return _read_series(path, feature_columns, label_column, timestamp_column)[:4]
+
+
+def _read_series(path: str | Path, feature_columns: list[str] | None, label_column: str | None,
+                 timestamp_column: str | None) -> tuple:
+    """:func:`read_csv_series` plus the timestamp column's text (rows,) str, or None."""
     path = Path(path)
     header = read_header(path)
     for key, column in (("label_column", label_column), ("timestamp_column", timestamp_column)):
@@ -165,13 +195,14 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
         raise DataError(f"{path}: no data rows after the header")
     values = np.concatenate([b.values for b in blocks]).astype(np.float32)
     text = np.concatenate([b.text for b in blocks]) if special else None
-    labels = times = None
+    labels = times = time_text = None
     if label_column is not None:
         labels = text[:, special.index(label_column)]
     if timestamp_column is not None:
         line_nos = np.concatenate([b.line_nos for b in blocks])
-        times = parse_times(text[:, special.index(timestamp_column)], path, timestamp_column, line_nos)
-    return values, features, labels, times
+        time_text = text[:, special.index(timestamp_column)]
+        times = parse_times(time_text, path, timestamp_column, line_nos)
+    return values, features, labels, times, time_text
 
 
 @register_dataset("csv")
@@ -185,27 +216,86 @@ def load_csv(
     timestamp_column: str | None = None,
     val_fraction: Fraction = 0.15,
     test_fraction: Fraction = 0.15,
+    split: Literal["contiguous", "random"] = "contiguous",
+    eval_stride: PositiveInt | None = None,
 ) -> DataSplits:
     """Sliding windows over a multivariate CSV time series, split normal-only.
 
     Args:
-        seed: fixes the split.
+        seed: fixes the random split (the contiguous split is by row order).
         path: the CSV file (relative paths are relative to the current directory).
         window_length: rows per window T.
-        stride: rows between window starts; default ``window_length`` (no
-            overlap). With overlap, the random split puts rows of one window
-            into neighbouring windows of other splits, which flatters the test.
+        stride: rows between (training) window starts; default ``window_length`` (no
+            overlap). With overlap, the random split puts rows of one window into
+            neighbouring windows of other splits, which flatters the test.
         feature_columns: the feature columns in order; default every column
             except the label and timestamp columns.
         label_column: optional label column (see the module docstring).
         timestamp_column: optional timestamp column, dropped from the features.
-        val_fraction: share of the normal windows for validation.
-        test_fraction: share of the normal windows for the test split (plus every anomaly).
+        val_fraction: share of the rows (contiguous) or normal windows (random) for validation.
+        test_fraction: share of the rows (contiguous) or normal windows (random, plus every anomaly) for test.
+        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (see the module docstring).
+        eval_stride: contiguous only: rows between validation and test window starts, at most
+            ``window_length``; default ``stride`` capped at ``window_length``.
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the file,
-        the windowing, the counts per kind per split, and a note when there are no labels.
+        the windowing, the counts per kind per split, and a note when there are no labels;
+        contiguous: ``streams`` ``"val"`` and ``"test"`` and the stretches (:func:`split_stream`).
     """
+    file = _checked_path(path, val_fraction, test_fraction)
+    stride = stride or window_length
+    eval_stride = eval_stride or min(stride, window_length)
+    # the rows are held as float64 (about the file's size again; text such as "1.0," is shorter than 8 bytes)
+    check_fits(2 * file.stat().st_size, f"the rows of {file}", f"data.path={path}")
+    values, features, labels, times, time_text = _read_series(file, feature_columns, label_column, timestamp_column)
+    contiguous = split == "contiguous"
+    step = min(stride, eval_stride) if contiguous else stride
+    starts = window_starts(len(values), window_length, step)  # contiguous: at most this many windows in all
+    if len(starts) == 0:
+        raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
+    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
+    keys = f"data.window_length={window_length}, data.stride={stride}"
+    keys += f", data.eval_stride={eval_stride}" if contiguous and eval_stride < stride else ""
+    check_fits(len(starts) * window_length * values.shape[1] * (8 + 4 * 3), f"the {len(starts)} windows of {file}",
+               keys)
+    info = {"dataset": "csv", "path": str(file), "rows": int(len(values)), "features": features,
+            "window_length": window_length, "stride": stride, "label_column": label_column,
+            "timestamp_column": timestamp_column, "seed": int(seed), "val_fraction": val_fraction,
+            "test_fraction": test_fraction, "split": split}
+    if contiguous:
+        row_labels, row_kinds = (_row_kinds(labels) if labels is not None
+                                 else (np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)))
+        seconds = None if times is None else _seconds(times)
+        period = float(np.median(np.diff(seconds))) if seconds is not None and len(seconds) > 1 else None
+        train, val, test, streams, split_info = split_stream(
+            values, row_labels, row_kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
+            times=seconds, time_text=time_text, sample_period_s=period, size_hint=f"a longer file than {file}")
+        info.update(split_info, sample_period_s=period)
+    else:
+        x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+        kind = np.full(len(starts), NORMAL) if labels is None else _window_kinds(labels, starts, window_length)
+        train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
+        streams = {}
+        info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))
+        if stride < window_length:
+            logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
+                           "windows share rows with training windows and the test metrics are optimistic",
+                           stride, window_length)
+    info["counts"] = {name: {str(k): int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
+                      for name, s in (("train", train), ("val", val), ("test", test))}
+    if times is not None:
+        info["time_range"] = [str(times[0]), str(times[-1])]
+    if labels is None:
+        info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
+                        "normals only and ROC/PR AUC are undefined; the threshold still flags about "
+                        "(100 - threshold_percentile)% of normal windows")
+        logger.warning("data: %s", info["note"])
+    return DataSplits(train=train, val=val, test=test, feature_names=features, info=info, streams=streams)
+
+
+def _checked_path(path: str | None, val_fraction: float, test_fraction: float) -> Path:
+    """The CSV file; ConfigError naming data.path or the fractions when they are wrong."""
     if not path:
         raise ConfigError('data.path: required for the csv dataset: the CSV file to read, e.g. '
                           '"examples/converter_telemetry.csv"')
@@ -218,38 +308,4 @@ def load_csv(
     if not file.is_file():
         raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
                           f"directory, {Path.cwd()})")
-    stride = stride or window_length
-    # the rows are held as float64 (about the file's size again; text such as "1.0," is shorter than 8 bytes)
-    check_fits(2 * file.stat().st_size, f"the rows of {file}", f"data.path={path}")
-    values, features, labels, times = read_csv_series(file, feature_columns, label_column, timestamp_column)
-    starts = window_starts(len(values), window_length, stride)
-    if len(starts) == 0:
-        raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
-    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
-    check_fits(len(starts) * window_length * values.shape[1] * (8 + 4 * 3), f"the {len(starts)} windows of {file}",
-               f"data.window_length={window_length}, data.stride={stride}")
-    x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
-    if labels is None:
-        kind = np.full(len(starts), NORMAL)
-    else:
-        kind = _window_kinds(labels, starts, window_length)
-    train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
-    counts = {name: {str(k): int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
-              for name, s in (("train", train), ("val", val), ("test", test))}
-    info = {"dataset": "csv", "path": str(file), "rows": int(len(values)), "features": features,
-            "window_length": window_length, "stride": stride, "windows": int(len(starts)),
-            "rows_not_in_a_window": int(len(values) - (starts[-1] + window_length)),
-            "label_column": label_column, "timestamp_column": timestamp_column, "seed": int(seed),
-            "val_fraction": val_fraction, "test_fraction": test_fraction, "counts": counts}
-    if times is not None:
-        info["time_range"] = [str(times[0]), str(times[-1])]
-    if labels is None:
-        info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
-                        "normals only and ROC/PR AUC are undefined; the threshold still flags about "
-                        "(100 - threshold_percentile)% of normal windows")
-        logger.warning("data: %s", info["note"])
-    if stride < window_length:
-        logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
-                       "windows share rows with training windows and the test metrics are optimistic",
-                       stride, window_length)
-    return DataSplits(train=train, val=val, test=test, feature_names=features, info=info)
+    return file

@@ -76,10 +76,10 @@ def test_blank_lines_are_skipped(tmp_path):
     np.testing.assert_array_equal(np.concatenate([b.values for b in blocks]), [[1, 2], [3, 4], [5, 6]])
 
 
-# ----- the loader ----------------------------------------------------------------------
+# ----- the loader (the random window split; the contiguous one: tests/test_stream_data.py) -------------
 def test_labels_timestamps_and_windows(series):
     data = load_csv(seed=0, path=str(series), window_length=5, label_column="label", timestamp_column="t",
-                    val_fraction=0.2, test_fraction=0.2)
+                    val_fraction=0.2, test_fraction=0.2, split="random")
     assert data.feature_names == ["a", "b"]
     assert data.info["windows"] == 8 and data.info["stride"] == 5 and data.info["rows_not_in_a_window"] == 0
     # rows 12 (text label) and 31 (numeric label) make windows 2 and 6 anomalous, all in test
@@ -94,7 +94,8 @@ def test_labels_timestamps_and_windows(series):
 
 
 def test_overlapping_windows_any_labelled_row_marks_the_window(series):
-    data = load_csv(seed=0, path=str(series), window_length=5, stride=1, label_column="label", timestamp_column="t")
+    data = load_csv(seed=0, path=str(series), window_length=5, stride=1, label_column="label", timestamp_column="t",
+                    split="random")
     windows = np.concatenate([data.train.x, data.val.x, data.test.x])
     kinds = np.concatenate([data.train.kind, data.val.kind, data.test.kind])
     assert len(windows) == 36
@@ -105,7 +106,7 @@ def test_overlapping_windows_any_labelled_row_marks_the_window(series):
 
 def test_no_label_column_means_all_normal_and_says_so(series):
     data = load_csv(seed=0, path=str(series), window_length=5, feature_columns=["b", "a"], val_fraction=0.25,
-                    test_fraction=0.25)
+                    test_fraction=0.25, split="random")
     assert data.feature_names == ["b", "a"]
     assert data.test.y.sum() == 0 and len(data.test) == 2
     assert "no label column" in data.info["note"] and "held-out normals only" in data.info["note"]

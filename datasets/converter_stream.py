@@ -1,0 +1,297 @@
+"""One long simulated DC-DC converter recording with labelled anomaly ranges: the ``converter_stream`` loader.
+
+The sensors, noise, ripple and droop are those of :mod:`datasets.converter`, but the normal process
+runs on continuously over ``duration_s`` seconds at ``sample_rate_hz``:
+
+* the load holds random levels in :data:`~datasets.converter.LOAD_RANGE` for :data:`HOLD_RANGE_S` seconds
+  and ramps between them at up to :data:`~datasets.converter.LOAD_SLEW` A/s;
+* the output voltage droops with the load around a set point offset once per recording;
+* the switching ripple keeps one continuous phase (its frequency wanders slowly within
+  :data:`~datasets.converter.RIPPLE_JITTER`);
+* the temperature follows the load's heating with a first-order thermal lag of :data:`THERMAL_TAU_S`,
+  whose initial slope is the window simulator's :data:`~datasets.converter.HEATING_RATE`.
+
+Anomalies are labelled ranges cycling through ``anomaly_types`` (each cycle shuffled) with random gaps,
+so every stretch of the recording sees every type: ``voltage_spike`` (a half-sine burst of
+:data:`SPIKE_S`), ``current_oscillation`` and ``temperature_drift`` (a ramp up to the magnitude, then back)
+lasting ``anomaly_min_s`` .. ``anomaly_max_s``. ``anomaly_density`` is the share of rows inside the ranges,
+``anomaly_magnitude`` their size in noise stds of the affected sensor (as in the window simulator).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.signal import lfilter
+
+from datasets.base import NORMAL, DataSplits
+from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, DROOP_OHM,
+                                HEATING_RATE, I_RIPPLE, LOAD_NOMINAL, LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE,
+                                NOISE_STD, OSC_CYCLES_PER_SAMPLE, RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER,
+                                SAMPLE_PERIOD_S, SENSORS, V_NOMINAL, V_OFFSET, V_RIPPLE, AnomalyType, _fail,
+                                _is_number)
+from datasets.stream_split import kind_ranges, split_stream, stretch_bounds
+from utils.core.registry import register_dataset
+from utils.core.types import Fraction, PositiveFloat, PositiveInt
+from utils.runtime.memory import check_fits
+
+logger = logging.getLogger("anomaly")
+
+HOLD_RANGE_S = (5.0, 30.0)  # s a load level is held, uniform
+RAMP_SLEW_RANGE = (0.2, 1.0)  # share of LOAD_SLEW a load ramp runs at, uniform
+RIPPLE_WANDER_S = 30.0  # s between the knots of the slow ripple-frequency wander
+THERMAL_TAU_S = 20.0  # s, heat-sink time constant
+THERMAL_GAIN = HEATING_RATE * THERMAL_TAU_S  # °C per A²: the lag's initial slope is HEATING_RATE * load²
+RIPPLE_HZ = RIPPLE_CYCLES_PER_SAMPLE / SAMPLE_PERIOD_S  # the window simulator's ripple in Hz
+OSC_HZ = OSC_CYCLES_PER_SAMPLE / SAMPLE_PERIOD_S  # faulty-control-loop oscillation in Hz
+SPIKE_S = 0.05  # s, voltage spike length (at least MIN_SPIKE samples)
+MAX_DENSITY = 0.5  # at most this share of anomalous rows: the splits need normal windows
+
+
+# ----- the normal process ---------------------------------------------------------------
+def _piecewise(seconds: np.ndarray, levels: np.ndarray, holds: np.ndarray, ramps: np.ndarray) -> np.ndarray:
+    """Hold ``levels[k]`` for ``holds[k]`` s, ramp to ``levels[k + 1]`` over ``ramps[k]`` s, ..., at ``seconds``."""
+    durations = np.stack([holds, ramps], axis=1).reshape(-1)  # hold_0, ramp_0, hold_1, ...
+    knot_t = np.concatenate([[0.0], np.cumsum(durations)])
+    knot_v = np.append(np.repeat(levels, 2), levels[-1])  # L0, L0, L1, L1, ...: held, then ramped
+    return np.interp(seconds, knot_t, knot_v)
+
+
+def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Load current (n,) A: random levels held for :data:`HOLD_RANGE_S`, joined by ramps at up to LOAD_SLEW."""
+    duration = float(seconds[-1]) if len(seconds) else 0.0
+    count = int(duration / HOLD_RANGE_S[0]) + 2  # enough levels to outlast the recording
+    levels = rng.uniform(*LOAD_RANGE, count)
+    holds = rng.uniform(*HOLD_RANGE_S, count)
+    ramps = np.abs(np.diff(levels, append=levels[-1])) / (LOAD_SLEW * rng.uniform(*RAMP_SLEW_RANGE, count))
+    return _piecewise(seconds, levels, holds, ramps)
+
+
+def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """A continuous normal recording.
+
+    Args:
+        n_rows: rows (time steps).
+        sample_rate_hz: rows per second.
+        rng: random generator.
+
+    Returns:
+        (n_rows, 3) float64: voltage (V), current (A), temperature (°C), noise included.
+    """
+    seconds = np.arange(n_rows, dtype=np.float64) / sample_rate_hz
+    load = simulate_load(seconds, rng)
+    knots = np.arange(0.0, seconds[-1] + 2 * RIPPLE_WANDER_S, RIPPLE_WANDER_S)
+    freq = RIPPLE_HZ * (1.0 + np.interp(seconds, knots, rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, len(knots))))
+    angle = rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.cumsum(freq) / sample_rate_hz  # continuous phase
+    voltage = (V_NOMINAL + rng.uniform(-V_OFFSET, V_OFFSET) - DROOP_OHM * (load - LOAD_NOMINAL)
+               + V_RIPPLE * np.sin(angle))
+    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    settled = rng.uniform(*AMBIENT_RANGE) + THERMAL_GAIN * load**2  # where the heat sink would settle
+    alpha = -np.expm1(-1.0 / (sample_rate_hz * THERMAL_TAU_S))  # exact first-order step per row
+    temperature, _ = lfilter([alpha], [1.0, alpha - 1.0], settled, zi=[(1.0 - alpha) * settled[0]])
+    x = np.stack([voltage, current, temperature], axis=1)
+    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
+    return x
+
+
+# ----- the anomalies --------------------------------------------------------------------
+def spike_rows(sample_rate_hz: float) -> int:
+    """Rows in a voltage spike: :data:`SPIKE_S` seconds, at least MIN_SPIKE."""
+    return max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
+
+
+def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
+                   types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
+    """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, separated by at least one normal row.
+
+    Kinds cycle through ``types`` (each cycle shuffled); lengths are drawn until ``density * n_rows`` rows
+    are anomalous; the normal rows left are cut into random gaps (uniform cut points).
+    """
+    target, spike = int(round(density * n_rows)), spike_rows(sample_rate_hz)
+    lo, hi = int(round(min_s * sample_rate_hz)), int(round(max_s * sample_rate_hz))
+    kinds, lengths = [], []
+    while sum(lengths) < target or len(kinds) < len(types):
+        for kind in rng.permutation(types):
+            kinds.append(str(kind))
+            lengths.append(spike if kind == "voltage_spike" else int(rng.integers(lo, hi + 1)))
+            if sum(lengths) >= target and len(kinds) >= len(types):
+                break
+    free = n_rows - sum(lengths) - (len(kinds) - 1)  # one normal row kept between neighbours
+    cuts = np.sort(rng.integers(0, free + 1, len(kinds)))
+    gaps = np.diff(cuts, prepend=0) + (np.arange(len(kinds)) > 0)
+    starts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return [(int(s), int(s) + length, kind) for s, length, kind in zip(starts, lengths, kinds)]
+
+
+def _shape(kind: str, length: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """(length,) anomaly shape with peak (spike, drift) or amplitude (oscillation) 1."""
+    k = np.arange(length, dtype=np.float64)
+    if kind == "voltage_spike":
+        shape = np.sin(np.pi * (k + 1) / (length + 1))
+        return shape / shape.max()
+    if kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
+        return np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
+    return (k + 1) / length  # temperature_drift: a ramp to the magnitude over the range
+
+
+def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude: float, sample_rate_hz: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Add the planned anomalies to ``x`` (n, 3) in place; the per-row labels (n,) int64 and kinds (n,) str."""
+    labels, kinds = np.zeros(len(x), dtype=np.int64), np.full(len(x), NORMAL, dtype=object)
+    for start, end, kind in plan:
+        shape = _shape(kind, end - start, sample_rate_hz, rng)
+        sensor = AFFECTED_SENSOR[kind]
+        x[start:end, SENSORS.index(sensor)] += magnitude * NOISE_STD[sensor] * shape
+        labels[start:end], kinds[start:end] = 1, kind
+    return labels, kinds.astype(str)
+
+
+def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
+                    anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str], seed: int,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
+    """Simulate one labelled recording.
+
+    Returns:
+        ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind), ...])``
+        with ``n = round(duration_s * sample_rate_hz)``.
+    """
+    rng = np.random.default_rng(seed)
+    n_rows = int(round(duration_s * sample_rate_hz))
+    x = simulate_normal_stream(n_rows, sample_rate_hz, rng)
+    plan = plan_anomalies(n_rows, sample_rate_hz, anomaly_density, anomaly_min_s, anomaly_max_s,
+                          list(anomaly_types), rng)
+    labels, kinds = insert_anomalies(x, plan, anomaly_magnitude, sample_rate_hz, rng)
+    return x.astype(np.float32), labels, kinds, plan
+
+
+# ----- the loader -----------------------------------------------------------------------
+def stream_bytes(n_rows: int, time_steps: int, stride: int, eval_stride: int) -> int:
+    """Peak memory of :func:`load_converter_stream`: about a dozen (n,) float64 work arrays and the rows in
+    float64 and float32, the kinds, then the windows (float32 splits, the agent's scaled copies and the float64
+    rows the scaler is fitted on) at ``stride`` (train) and ``eval_stride`` (the rest, at most every row)."""
+    windows = n_rows / stride + n_rows / eval_stride
+    return int(n_rows * (12 * 8 + len(SENSORS) * (8 + 4) + 2 * 20) + windows * time_steps * len(SENSORS) * (4 * 3 + 8))
+
+
+def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
+                           anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str],
+                           time_steps: int, stride: int, eval_stride: int, val_fraction: float,
+                           test_fraction: float) -> None:
+    """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
+    if not isinstance(anomaly_types, (list, tuple)) or not anomaly_types or \
+            any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
+        _fail("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
+                                              f"{', '.join(ANOMALY_TYPES)}")
+    for name, value in (("duration_s", duration_s), ("sample_rate_hz", sample_rate_hz),
+                        ("anomaly_min_s", anomaly_min_s), ("anomaly_max_s", anomaly_max_s),
+                        ("anomaly_magnitude", anomaly_magnitude)):
+        if not (_is_number(value) and value > 0.0):
+            _fail(name, value, "expected a positive finite number")
+    for name, value in (("time_steps", time_steps), ("stride", stride), ("eval_stride", eval_stride)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            _fail(name, value, "expected a positive integer")
+    if eval_stride > time_steps:
+        _fail("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
+                                          "cover every test row")
+    if not (_is_number(anomaly_density) and 0.0 < anomaly_density <= MAX_DENSITY):
+        _fail("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not (_is_number(value) and 0.0 < value < 1.0):
+            _fail(name, value, "expected a number strictly between 0 and 1")
+    if val_fraction + test_fraction >= 1.0:
+        _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
+    if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
+        _fail("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
+                                              f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
+    if anomaly_max_s < anomaly_min_s:
+        _fail("anomaly_max_s", anomaly_max_s, f"expected at least data.anomaly_min_s={anomaly_min_s}")
+    if anomaly_max_s > test_fraction * duration_s:
+        _fail("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
+                                              f"{test_fraction * duration_s:g} s, so an anomaly fits in the test stretch")
+    _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
+
+
+def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, eval_stride: int,
+                    val_fraction: float, test_fraction: float) -> None:
+    """The recording must give the test stretch one window and the validation stretch 4 (before anomalies)."""
+    n_rows = int(round(duration_s * sample_rate_hz))
+    (_, a), (_, b), (_, n) = stretch_bounds(n_rows, val_fraction, test_fraction)
+    need = {"test": (n - b, time_steps), "validation": (b - a, time_steps + 3 * eval_stride),
+            "train": (a, time_steps)}
+    for stretch, (rows, rows_needed) in need.items():
+        if rows < rows_needed:
+            fraction = {"test": test_fraction, "validation": val_fraction}.get(stretch)
+            share = fraction if fraction is not None else 1.0 - val_fraction - test_fraction
+            _fail("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
+                                            f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
+                                            f"(data.time_steps={time_steps}); need duration_s >= "
+                                            f"{rows_needed / share / sample_rate_hz:.3g}")
+
+
+@register_dataset("converter_stream")
+def load_converter_stream(
+    seed: int,
+    duration_s: PositiveFloat = 1200.0,
+    sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S,
+    anomaly_density: Fraction = 0.05,
+    anomaly_min_s: PositiveFloat = 0.2,
+    anomaly_max_s: PositiveFloat = 2.0,
+    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
+    time_steps: PositiveInt = 100,
+    stride: PositiveInt | None = None,
+    eval_stride: PositiveInt | None = None,
+    val_fraction: Fraction = 0.15,
+    test_fraction: Fraction = 0.15,
+) -> DataSplits:
+    """Simulate one converter recording and cut it into contiguous train / validation / test stretches.
+
+    Args:
+        seed: seeds the simulation (the split is by row order).
+        duration_s: seconds recorded.
+        sample_rate_hz: rows per second.
+        anomaly_density: share of the rows inside labelled anomaly ranges, at most 0.5.
+        anomaly_min_s, anomaly_max_s: length range of a current oscillation or temperature drift
+            (a voltage spike lasts :data:`SPIKE_S`).
+        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
+        anomaly_types: names from :data:`~datasets.converter.ANOMALY_TYPES` (default: all).
+        time_steps: rows per window T.
+        stride: rows between training window starts; default ``time_steps // 2``.
+        eval_stride: rows between validation and test window starts, at most ``time_steps``;
+            default ``time_steps // 4``.
+        val_fraction, test_fraction: shares of the rows in the validation and test stretches.
+
+    Returns:
+        DataSplits with (N, time_steps, 3) windows (see :func:`datasets.stream_split.split_stream`),
+        ``streams`` ``"val"`` and ``"test"``, and ``info`` holding the parameters, ``sample_period_s``,
+        the split's stretches and the labelled ranges of the test stretch (recording rows).
+    """
+    types = list(anomaly_types) if isinstance(anomaly_types, (list, tuple)) else anomaly_types
+    stride = stride or max(1, time_steps // 2)
+    eval_stride = eval_stride or max(1, time_steps // 4)
+    params = dict(duration_s=duration_s, sample_rate_hz=sample_rate_hz, anomaly_density=anomaly_density,
+                  anomaly_min_s=anomaly_min_s, anomaly_max_s=anomaly_max_s, anomaly_magnitude=anomaly_magnitude,
+                  anomaly_types=types)
+    validate_stream_params(**params, time_steps=time_steps, stride=stride, eval_stride=eval_stride,
+                           val_fraction=val_fraction, test_fraction=test_fraction)
+    n_rows = int(round(duration_s * sample_rate_hz))
+    check_fits(stream_bytes(n_rows, time_steps, stride, eval_stride), "the simulated recording and its windows",
+               f"data.duration_s={duration_s}, data.sample_rate_hz={sample_rate_hz}, data.time_steps={time_steps}, "
+               f"data.stride={stride}, data.eval_stride={eval_stride}")
+    values, labels, kinds, _ = simulate_stream(**params, seed=seed)
+    period = 1.0 / sample_rate_hz
+    times = np.arange(n_rows, dtype=np.float64) * period
+    train, val, test, streams, split_info = split_stream(
+        values, labels, kinds, time_steps, stride, eval_stride, val_fraction, test_fraction, times=times,
+        sample_period_s=period, length_key="time_steps", size_hint="a longer data.duration_s")
+    test_part = streams["test"]
+    test_ranges = kind_ranges(test_part.labels, test_part.kinds, offset=test_part.first_row)
+    missing = sorted(set(types) - {r["kind"] for r in test_ranges})
+    if missing:
+        logger.warning("data: the test stretch holds no %s range; raise data.anomaly_density or data.duration_s",
+                       ", ".join(missing))
+    info = {"dataset": "converter_stream", **params, "seed": int(seed), "time_steps": time_steps,
+            "val_fraction": val_fraction, "test_fraction": test_fraction, "noise_std": dict(NOISE_STD),
+            "sample_period_s": period, **split_info, "anomalous_share": float(labels.mean()),
+            "test_ranges": test_ranges}
+    return DataSplits(train=train, val=val, test=test, feature_names=list(SENSORS), info=info, streams=streams)

@@ -1,0 +1,183 @@
+"""Contiguous train / validation / test stretches of one long labelled recording.
+
+The rows are cut in order into a train stretch, a validation stretch and a test stretch
+(fractions of the rows). No window crosses a stretch boundary, so no window, and no row,
+is shared by two splits (a random split of overlapping windows puts rows of one window into
+windows of the others, which flatters the test):
+
+* train: windows every ``stride`` rows inside the train stretch holding no anomalous row;
+* val: windows every ``eval_stride`` rows inside the validation stretch holding no anomalous row
+  (the thresholds are calibrated on them), so the split holds normals only;
+* test: every window of the test stretch at ``eval_stride``
+  (:func:`utils.scoring.stream.covering_starts`, so every test row is covered), in start order.
+
+Ranges are ``[start, end)`` rows, the end exclusive.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from datasets.base import NORMAL, Split, StreamPart
+from utils.core.errors import ConfigError, DataError
+from utils.scoring.stream import covering_starts
+
+logger = logging.getLogger("anomaly")
+
+__all__ = ["kind_ranges", "split_stream", "stretch_bounds"]
+
+
+def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float) -> list[tuple[int, int]]:
+    """``[(0, a), (a, b), (b, n_rows)]``: the train, validation and test stretches' rows.
+
+    The validation and test stretches take ``round(fraction * n_rows)`` rows each; train the rest.
+    """
+    n_val, n_test = int(round(val_fraction * n_rows)), int(round(test_fraction * n_rows))
+    a, b = n_rows - n_val - n_test, n_rows - n_test
+    return [(0, max(a, 0)), (max(a, 0), max(b, 0)), (max(b, 0), n_rows)]
+
+
+def kind_ranges(labels: np.ndarray, kinds: np.ndarray, offset: int = 0) -> list[dict]:
+    """The labelled ranges: runs of anomalous rows of one kind.
+
+    Args:
+        labels: per-row labels (n,), 1 = anomalous.
+        kinds: per-row kinds (n,) str.
+        offset: added to the rows (the stretch's first row in the recording).
+
+    Returns:
+        ``[{"start": row, "end": row (exclusive), "kind": str}, ...]`` in row order.
+    """
+    labels, kinds = np.asarray(labels) != 0, np.asarray(kinds, dtype=str)
+    if not labels.any():
+        return []
+    change = np.flatnonzero((labels[1:] != labels[:-1]) | (kinds[1:] != kinds[:-1])) + 1
+    edges = np.concatenate([[0], change, [len(labels)]])
+    return [{"start": int(s) + offset, "end": int(e) + offset, "kind": str(kinds[s])}
+            for s, e in zip(edges[:-1], edges[1:]) if labels[s]]
+
+
+def _clean_starts(anomalous_before: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
+    """The starts whose window ``[s, s + T)`` holds no anomalous row (``anomalous_before``: cumulative counts)."""
+    return starts[anomalous_before[starts + window_length] == anomalous_before[starts]]
+
+
+def _windows(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
+    """(N, T, F) windows ``values[s : s + T]`` (a view into ``values``)."""
+    if len(starts) == 0:
+        return np.zeros((0, window_length, values.shape[1]), dtype=values.dtype)
+    return sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+
+
+def _test_split(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray,
+                window_length: int) -> Split:
+    """Every window at ``starts``: y = holds an anomalous row, kind = the first anomalous row's kind."""
+    flags = sliding_window_view(labels != 0, window_length)[starts]  # (N, T)
+    hit = flags.any(axis=1)
+    kind = np.full(len(starts), NORMAL, dtype=object)
+    kind[hit] = kinds[starts[hit] + flags[hit].argmax(axis=1)]
+    return Split(x=_windows(values, starts, window_length), y=hit.astype(np.int64), kind=kind.astype(str))
+
+
+def _check_args(window_length: int, stride: int, eval_stride: int, val_fraction: float, test_fraction: float,
+                length_key: str) -> None:
+    """ConfigError naming ``data.<key>`` for a bad stride, window length or fraction."""
+    for key, value in (("stride", stride), ("eval_stride", eval_stride), (length_key, window_length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"data.{key}: invalid value {value!r}; expected a positive integer")
+    if eval_stride > window_length:
+        raise ConfigError(f"data.eval_stride: invalid value {eval_stride}; it must be at most "
+                          f"data.{length_key}={window_length}, so the test windows cover every test row")
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise ConfigError(f"data.{key}: invalid value {value!r}; expected a number strictly between 0 and 1")
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
+                          f"{val_fraction} + {test_fraction}")
+
+
+def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, window_length: int, stride: int,
+                 eval_stride: int, val_fraction: float, test_fraction: float, times: np.ndarray | None = None,
+                 time_text: np.ndarray | None = None, sample_period_s: float | None = None, *,
+                 length_key: str = "window_length", size_hint: str = "a longer recording",
+                 ) -> tuple[Split, Split, Split, dict[str, StreamPart], dict]:
+    """Cut a recording into contiguous train, validation and test stretches and window each.
+
+    Args:
+        values: rows (n, F), physical units.
+        labels: per-row labels (n,) 0/1, 1 = anomalous.
+        kinds: per-row anomaly type (n,) str, ``"normal"`` on normal rows.
+        window_length: rows per window T.
+        stride: rows between training window starts.
+        eval_stride: rows between validation and test window starts, at most ``window_length``.
+        val_fraction, test_fraction: shares of the rows in the validation and test stretches.
+        times: per-row seconds since the recording's first row (n,) float64, or None.
+        time_text: per-row timestamps as written (n,) str, or None.
+        sample_period_s: seconds between rows, or None (unknown).
+        length_key: the config key of ``window_length`` (``window_length``, ``time_steps``), for messages.
+        size_hint: what gives more rows (``data.duration_s``, a longer file), for messages.
+
+    Returns:
+        ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the
+        windows of ``streams["val"].starts`` (its normal windows only), the test split those of
+        ``streams["test"].starts`` (all of them, in order). ``info`` holds the stretches' ``[start, end)``
+        rows, the windows per split, and the anomalous rows and labelled ranges per stretch.
+
+    Raises:
+        ConfigError: ``eval_stride > window_length`` or a stride below 1.
+        DataError: no normal training window, fewer than 4 normal validation windows, or a test stretch
+            shorter than one window.
+    """
+    values, labels = np.asarray(values), (np.asarray(labels) != 0)
+    kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)
+    n, T = len(values), int(window_length)
+    _check_args(T, stride, eval_stride, val_fraction, test_fraction, length_key)
+    anomalous_before = np.concatenate([[0], np.cumsum(labels)])
+    bounds = stretch_bounds(n, val_fraction, test_fraction)
+    (_, a), (_, b), _ = bounds
+    fractions = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
+    if n - b < T:
+        raise DataError(f"the test stretch (rows {b}..{n - 1}, {n - b} rows) is shorter than one window of "
+                        f"data.{length_key}={T}; raise data.test_fraction, lower data.{length_key} or use "
+                        f"{size_hint} ({n} rows, {fractions})")
+    train_starts = _clean_starts(anomalous_before, np.arange(0, max(a - T + 1, 0), stride, dtype=np.int64), T)
+    if len(train_starts) == 0:
+        raise DataError(f"the train stretch (rows 0..{a - 1}) holds no window of data.{length_key}={T} rows without "
+                        f"an anomalous row; lower data.val_fraction / data.test_fraction or data.{length_key}, "
+                        f"or use {size_hint} ({fractions})")
+    val_starts = _clean_starts(anomalous_before, a + covering_starts(b - a, T, eval_stride), T) - a
+    if len(val_starts) < 4:
+        raise DataError(f"the validation stretch (rows {a}..{b - 1}) holds {len(val_starts)} windows of "
+                        f"data.{length_key}={T} rows without an anomalous row, fewer than the 4 the thresholds "
+                        f"need; raise data.val_fraction, lower data.eval_stride or data.{length_key}, "
+                        f"or use {size_hint} ({fractions})")
+    test_starts = covering_starts(n - b, T, eval_stride)
+    train = Split(x=_windows(values, train_starts, T), y=np.zeros(len(train_starts)),
+                  kind=np.full(len(train_starts), NORMAL))
+    val = Split(x=_windows(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
+                kind=np.full(len(val_starts), NORMAL))
+    test = _test_split(values[b:], labels[b:], kinds[b:], test_starts, T)
+    streams = {name: _part(values, labels, kinds, lo, hi, starts, times, time_text, sample_period_s)
+               for name, (lo, hi), starts in (("val", bounds[1], val_starts), ("test", bounds[2], test_starts))}
+    if not labels[b:].any():
+        logger.warning("data: the test stretch (rows %d..%d) holds no anomalous row: only false alarms can be "
+                       "measured there", b, n - 1)
+    info = {"split": "contiguous", "rows": n, "window_length": T, "stride": int(stride),
+            "eval_stride": int(eval_stride), "stretches": {name: [lo, hi] for name, (lo, hi)
+                                                           in zip(("train", "val", "test"), bounds)},
+            "windows": {"train": len(train), "val": len(val), "test": len(test)},
+            "anomalous_rows": {name: int(labels[lo:hi].sum()) for name, (lo, hi) in zip(("train", "val", "test"),
+                                                                                       bounds)},
+            "labelled_ranges": {name: len(kind_ranges(labels[lo:hi], kinds[lo:hi]))
+                                for name, (lo, hi) in zip(("train", "val", "test"), bounds)}}
+    return train, val, test, streams, info
+
+
+def _part(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, lo: int, hi: int, starts: np.ndarray,
+          times: np.ndarray | None, time_text: np.ndarray | None, sample_period_s: float | None) -> StreamPart:
+    return StreamPart(values=values[lo:hi], labels=labels[lo:hi].astype(np.int64), kinds=kinds[lo:hi], starts=starts,
+                      first_row=lo, sample_period_s=sample_period_s,
+                      times=None if times is None else np.asarray(times, dtype=np.float64)[lo:hi],
+                      time_text=None if time_text is None else np.asarray(time_text, dtype=str)[lo:hi])
