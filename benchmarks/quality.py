@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -169,9 +170,30 @@ def _setting(cfg: Any) -> str:
                       sort_keys=True, default=str)
 
 
-def measure(args: argparse.Namespace, tag: str, seed: int, extra: list[str], exp_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResultView:
+    """Which results of ``metrics.json`` a benchmark reads, and how it keeps and prints one of them.
+
+    Attributes:
+        pick: ``metrics -> ({score: result}, {baseline: result})``.
+        summarise: one result -> the numbers kept (see :func:`benchmarks.quality_tables.summarise`).
+        print_row: ``(tag, method, summary, note)`` -> prints the row at once.
+    """
+
+    pick: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+    summarise: Callable[[dict[str, Any]], dict[str, Any]]
+    print_row: Callable[[str, str, dict[str, Any], str], None]
+
+
+#: The window metrics every run writes (``scores`` and ``baselines``).
+WINDOWS = ResultView(lambda m: (m["scores"], m["baselines"]), summarise, print_row)
+
+
+def measure(args: argparse.Namespace, tag: str, seed: int, extra: list[str], exp_dir: Path,
+            view: ResultView = WINDOWS) -> dict[str, Any]:
     """Train every config for one seed (and ``extra`` overrides); the baselines come from the runs themselves
-    (``metrics.json``: fitted, thresholded and scored by the run on its own split).
+    (``metrics.json``: fitted, thresholded and scored by the run on its own split). ``view`` says which
+    results are read (default: the window metrics).
 
     Returns:
         ``{"tag", "seed", "methods": {label: summary}, "runs": {stem: {"seconds", "epochs", "best_epoch",
@@ -187,31 +209,33 @@ def measure(args: argparse.Namespace, tag: str, seed: int, extra: list[str], exp
         folder = exp_dir / re.sub(r"[^A-Za-z0-9.]+", "_", f"{tag} {config.stem}")
         run = train_config(config, overrides_for(args, config, extra, seed), folder, args)
         metrics = run["metrics"]
+        scores, baselines = view.pick(metrics)
         out["runs"][config.stem] = {"seconds": run["seconds"], "epochs": metrics["training"]["epoch"],
                                     "best_epoch": metrics["training"]["best_epoch"], "splits": metrics["splits"],
                                     "false_alarm_rate": metrics["threshold"]["false_alarm_rate"],
                                     "baseline_seconds": metrics["seconds"]["baselines"]}
-        for score, result in metrics["scores"].items():
+        for score, result in scores.items():
             label = f"{config.stem}: {score}"
-            out["methods"][label] = summarise(result)
-            print_row(tag, label, out["methods"][label],
+            out["methods"][label] = view.summarise(result)
+            view.print_row(tag, label, out["methods"][label],
                       f"run {run['seconds']:.1f} s, epochs {metrics['training']['epoch']}")
         same = settings[_setting(cfg)]
         if same[0] != config:
             continue  # the same split's baselines are printed once, from the first config
         suffix = f" [{config.stem}]" if len(settings) > 1 else ""
-        for name, result in metrics["baselines"].items():
+        for name, result in baselines.items():
             label = name + suffix
-            out["methods"][label] = summarise(result)
-            print_row(tag, label, out["methods"][label], f"all baselines {metrics['seconds']['baselines']:.1f} s")
+            out["methods"][label] = view.summarise(result)
+            view.print_row(tag, label, out["methods"][label], f"all baselines {metrics['seconds']['baselines']:.1f} s")
     return out
 
 
-def run_jobs(args: argparse.Namespace, jobs: list[Job], prefix: str) -> list[dict[str, Any]]:
+def run_jobs(args: argparse.Namespace, jobs: list[Job], prefix: str, view: ResultView = WINDOWS
+             ) -> list[dict[str, Any]]:
     """:func:`measure` every job in a run folder (temporary unless ``--experiments-dir``)."""
     exp_dir = Path(args.experiments_dir).resolve() if args.experiments_dir else Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        return [measure(args, tag, seed, extra, exp_dir) for tag, seed, extra in jobs]
+        return [measure(args, tag, seed, extra, exp_dir, view) for tag, seed, extra in jobs]
     finally:
         if args.experiments_dir is None:
             shutil.rmtree(exp_dir, ignore_errors=True)

@@ -38,14 +38,15 @@ def mean_std(values: list[float | None]) -> dict[str, float | None]:
     return {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0}
 
 
-def aggregate(measured: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean ± std over the measurements of every method's numbers and every config's run time."""
+def aggregate(measured: list[dict[str, Any]], keys: tuple[str, ...] = KEYS) -> dict[str, Any]:
+    """Mean ± std over the measurements of every method's numbers (``keys`` and ROC AUC per kind) and every
+    config's run time."""
     methods = list(dict.fromkeys(m for r in measured for m in r["methods"]))
     out: dict[str, Any] = {"methods": {}, "runs": {}}
     for method in methods:
         rows = [r["methods"][method] for r in measured if method in r["methods"]]
-        kinds = sorted({k for row in rows for k in row["per_kind"]})
-        out["methods"][method] = {key: mean_std([row[key] for row in rows]) for key in KEYS}
+        kinds = sorted({k for row in rows for k in row.get("per_kind", {})})
+        out["methods"][method] = {key: mean_std([row[key] for row in rows]) for key in keys}
         out["methods"][method]["per_kind"] = {k: mean_std([row["per_kind"].get(k) for row in rows]) for k in kinds}
     for stem in dict.fromkeys(s for r in measured for s in r["runs"]):
         runs = [r["runs"][stem] for r in measured if stem in r["runs"]]
