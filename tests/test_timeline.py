@@ -7,7 +7,6 @@ import pytest
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from utils.figures import envelope, kind_colors, plot_timeline, save_figure
 from utils.figures.timeline import FALSE_ALARM_COLOR, HIT_COLOR, INCIDENT_COLOR
@@ -91,8 +90,16 @@ def _main_axes(fig: Figure, f: int):
 
 
 def _spans(ax) -> list[tuple[float, float, str]]:
-    return sorted((p.get_x(), p.get_x() + p.get_width(), p.get_gid()) for p in ax.patches
-                  if isinstance(p, Rectangle) and str(p.get_gid()).startswith("label:"))
+    """(x from, x to, gid) of each shaded box; each spans the full height of the axes."""
+    found = []
+    for c in ax.collections:
+        if str(c.get_gid()).startswith("label:"):
+            assert c.get_transform() == ax.get_xaxis_transform()
+            for path in c.get_paths():
+                x, y = path.vertices[:, 0], path.vertices[:, 1]
+                assert y.min() == 0 and y.max() == 1
+                found.append((x.min(), x.max(), c.get_gid()))
+    return sorted(found)
 
 
 def test_timeline_panels_threshold_spans_and_incident_marks(tmp_path):
@@ -116,8 +123,10 @@ def test_timeline_panels_threshold_spans_and_incident_marks(tmp_path):
     want = [(first_row + s, first_row + e, f"label:{kinds[s]}") for s, e in ranges]
     for ax in main:
         assert _spans(ax) == sorted(want)
-    for p in score_ax.patches:
-        assert to_hex(p.get_facecolor()[:3]) == colors[p.get_gid().removeprefix("label:")]
+    shaded = [c for c in score_ax.collections if str(c.get_gid()).startswith("label:")]
+    assert len(shaded) == 2
+    for c in shaded:
+        assert to_hex(c.get_facecolor()[0][:3]) == colors[c.get_gid().removeprefix("label:")]
     # incident markers at the peaks, green for the hit, red for the false alarm
     peaks = [c for c in score_ax.collections if isinstance(c, PathCollection) and c.get_gid() == "incident_peaks"]
     assert len(peaks) == 1
@@ -132,7 +141,7 @@ def test_timeline_panels_threshold_spans_and_incident_marks(tmp_path):
         assert len(line.get_ydata()) <= 2 * 500
         assert np.nanmax(line.get_ydata()) == column.max() and np.nanmin(line.get_ydata()) == column.min()
     # details: the higher peak first, its top sensor; then the false alarm; then the missed drift
-    titles = [ax.get_title() for ax in fig.axes[4::2]]
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[4::2]]  # wrapped to the panel's width
     assert titles[0].startswith("Incident 1 (hit)") and titles[1].startswith("Incident 2 (false alarm)")
     assert titles[2].startswith("Missed temperature_drift: rows 12000-12299")
     assert fig.axes[4].get_ylabel() == incidents[0].top_feature == "voltage"

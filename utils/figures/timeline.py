@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -157,7 +159,7 @@ def _series(ax: Axes, xaxis: _Axis, y: np.ndarray, offset: int, max_points: int,
     centres, lo, hi = envelope(y, max_points)
     x = xaxis.at(offset + centres)
     if len(centres) == len(y):
-        ax.plot(x, y, **line)
+        ax.plot(x, y, marker="o" if len(y) == 1 else None, **line)  # one row: a dot, not an invisible line
     else:
         ax.plot(np.repeat(x, 2), np.column_stack([lo, hi]).ravel(), **line)
 
@@ -167,56 +169,103 @@ def _empty(ax: Axes, text: str) -> None:
 
 
 def _shade(ax: Axes, xaxis: _Axis, spans: list[Span], colors: dict[str, str]) -> None:
+    """The spans as full-height boxes, one collection per kind (thousands of axvspan patches take seconds)."""
     edges = xaxis.at([sp[:2] for sp in spans]).reshape(-1, 2)
-    for (x0, x1), (_, _, kind) in zip(edges, spans):
+    kinds = np.array([sp[2] for sp in spans])
+    for kind in dict.fromkeys(kinds.tolist()):
+        x0, x1 = edges[kinds == kind].T
+        y0, y1 = np.zeros_like(x0), np.ones_like(x0)
+        boxes = np.stack([np.column_stack(corner) for corner in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
         # the edge keeps a range narrower than a pixel visible (as a line) over a long recording
-        ax.axvspan(x0, x1, facecolor=(colors[kind], 0.22), edgecolor=(colors[kind], 0.7), lw=0.6, gid=f"label:{kind}")
+        ax.add_collection(PolyCollection(boxes, facecolors=(colors[kind], 0.22), edgecolors=(colors[kind], 0.7),
+                                         linewidths=0.6, transform=ax.get_xaxis_transform(), gid=f"label:{kind}"),
+                          autolim=False)
 
 
-def _score_panel(ax: Axes, xaxis: _Axis, scores: np.ndarray, threshold: float, rows: tuple[int, int],
-                 incidents: list[Incident], marks: list[str], max_points: int, score_name: str) -> None:
-    """Scores of rows ``lo..hi - 1``, the threshold, and each incident as a bar at its peak with a marker."""
-    lo, hi = rows
-    s = scores[lo:hi]
-    finite = s[np.isfinite(s)]
-    if len(finite):
-        _series(ax, xaxis, s, lo, max_points, color=SCORE_COLOR, lw=0.8)
-        if min(finite.min(), threshold) > 0 and max(finite.max(), threshold) > np.median(finite) * 10 ** LOG_DECADES:
-            ax.set_yscale("log")
-            ax.set_ylim(bottom=min(float(np.quantile(finite, 0.001)), threshold) / 2)
-    else:
-        _empty(ax, "no scores (every time step is NaN: not scored)")
-    ax.axhline(threshold, color="black", ls="--", lw=1.0, gid="threshold")
-    first = xaxis.first_row
-    shown = [(inc, c) for inc, c in zip(incidents, marks) if inc.end_row >= first + lo and inc.start_row < first + hi]
-    if shown:
-        peaks, colors = [inc.peak_score for inc, _ in shown], [c for _, c in shown]
-        ax.hlines(peaks, xaxis.at([inc.start_row - first for inc, _ in shown]),
-                  xaxis.at([inc.end_row + 1 - first for inc, _ in shown]), colors=colors, lw=3, gid="incident_bars")
-        ax.scatter(xaxis.at([inc.peak_row - first for inc, _ in shown]), peaks, c=colors, marker="v", s=36,
-                   zorder=3, gid="incident_peaks")
-    ax.set_ylabel(score_name + (" (log scale)" if ax.get_yscale() == "log" else ""))
-    ax.grid(alpha=0.3)
+@dataclass
+class _Recording:
+    """The checked inputs of :func:`plot_timeline` and what the panels share."""
 
+    values: np.ndarray  # (n, F)
+    names: list[str]
+    scores: np.ndarray  # (n,)
+    threshold: float
+    incidents: list[Incident]
+    hits: np.ndarray | None
+    spans: list[Span]
+    xaxis: _Axis
+    max_points: int
+    score_name: str
 
-def _details(incidents: list[Incident], hits: np.ndarray | None, spans: list[Span], first_row: int,
-             n_details: int) -> list[tuple[int, int, str, Incident | None]]:
-    """What the detail panels show: ``(start, end, title, incident or None)``, rows 0-based, end exclusive.
+    def __post_init__(self) -> None:
+        self.colors = kind_colors(k for _, _, k in self.spans)
+        self.marks = [INCIDENT_COLOR if self.hits is None else HIT_COLOR if hit else FALSE_ALARM_COLOR
+                      for hit in (self.hits if self.hits is not None else [None] * len(self.incidents))]
 
-    The incidents with the highest peaks, highest first; when there are fewer than ``n_details``, the labelled
-    ranges no incident overlaps (missed anomalies), longest first, fill the remaining panels.
-    """
-    chosen = []
-    for k in sorted(range(len(incidents)), key=lambda k: -incidents[k].peak_score)[:n_details]:
-        inc = incidents[k]
-        tag = "" if hits is None else " (hit)" if hits[k] else " (false alarm)"
-        chosen.append((inc.start_row - first_row, inc.end_row + 1 - first_row,
-                       f"Incident {k + 1}{tag}: rows {inc.start_row}-{inc.end_row}, peak {inc.peak_score:.3g}", inc))
-    found = incident_ranges(incidents) - first_row
-    missed = [sp for sp, hit in zip(spans, overlapping(np.array([sp[:2] for sp in spans]), found)) if not hit]
-    for s, e, kind in sorted(missed, key=lambda sp: sp[0] - sp[1])[:n_details - len(chosen)]:
-        chosen.append((s, e, f"Missed {kind}: rows {first_row + s}-{first_row + e - 1}", None))
-    return chosen
+    def score_panel(self, ax: Axes, xaxis: _Axis, lo: int, hi: int) -> None:
+        """Scores of rows ``lo..hi - 1``, the threshold, and each incident as a bar at its peak with a marker."""
+        s, threshold = self.scores[lo:hi], self.threshold
+        finite = s[np.isfinite(s)]
+        if len(finite):
+            _series(ax, xaxis, s, lo, self.max_points, color=SCORE_COLOR, lw=0.8)
+            top = max(finite.max(), threshold)
+            if min(finite.min(), threshold) > 0 and top > np.median(finite) * 10 ** LOG_DECADES:
+                ax.set_yscale("log")
+                ax.set_ylim(bottom=min(float(np.quantile(finite, 0.001)), threshold) / 2)
+        else:
+            _empty(ax, "no scores (every time step is NaN: not scored)" if hi > lo else "no rows")
+        ax.axhline(threshold, color="black", ls="--", lw=1.0, gid="threshold")
+        first = xaxis.first_row
+        shown = [(inc, c) for inc, c in zip(self.incidents, self.marks)
+                 if inc.end_row >= first + lo and inc.start_row < first + hi]
+        if shown:
+            peaks, colors = [inc.peak_score for inc, _ in shown], [c for _, c in shown]
+            ax.hlines(peaks, xaxis.at([inc.start_row - first for inc, _ in shown]),
+                      xaxis.at([inc.end_row + 1 - first for inc, _ in shown]), colors=colors, lw=3,
+                      gid="incident_bars")
+            ax.scatter(xaxis.at([inc.peak_row - first for inc, _ in shown]), peaks, c=colors, marker="v", s=36,
+                       zorder=3, gid="incident_peaks")
+        ax.set_ylabel(self.score_name + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.grid(alpha=0.3)
+
+    def details(self, n_details: int) -> list[tuple[int, int, str, Incident | None]]:
+        """What the detail panels show: ``(start, end, title, incident or None)``, rows 0-based, end exclusive.
+
+        The incidents with the highest peaks, highest first; when there are fewer than ``n_details``, the
+        labelled ranges no incident overlaps (missed anomalies), longest first, fill the remaining panels.
+        """
+        incidents, first, chosen = self.incidents, self.xaxis.first_row, []
+        for k in sorted(range(len(incidents)), key=lambda k: -incidents[k].peak_score)[:n_details]:
+            inc = incidents[k]
+            tag = "" if self.hits is None else " (hit)" if self.hits[k] else " (false alarm)"
+            chosen.append((inc.start_row - first, inc.end_row + 1 - first,
+                           f"Incident {k + 1}{tag}: rows {inc.start_row}-{inc.end_row}, peak {inc.peak_score:.3g}",
+                           inc))
+        found = incident_ranges(incidents) - first
+        spans = self.spans
+        missed = [sp for sp, hit in zip(spans, overlapping(np.array([sp[:2] for sp in spans]), found)) if not hit]
+        for s, e, kind in sorted(missed, key=lambda sp: sp[0] - sp[1])[:n_details - len(chosen)]:
+            chosen.append((s, e, f"Missed {kind}: rows {first + s}-{first + e - 1}", None))
+        return chosen
+
+    def detail(self, top: Axes, bottom: Axes, item: tuple[int, int, str, Incident | None], width_in: float) -> None:
+        """One zoom around ``item``: its top sensor above, the score below, with context each side."""
+        s, e, title, inc = item
+        values, names = self.values, self.names
+        lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(values), e + max(e - s, MIN_CONTEXT))
+        f = names.index(inc.top_feature) if inc and inc.top_feature else _pick_sensor(values[lo:hi], s - lo, e - lo)
+        xaxis = _Axis(self.xaxis.first_row, self.xaxis.times, lo, hi, origin=s)
+        _series(top, xaxis, values[lo:hi, f], lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
+                lw=1.0)
+        for ax in (top, bottom):
+            _shade(ax, xaxis, [(max(a, lo), min(b, hi), k) for a, b, k in self.spans if a < hi and b > lo],
+                   self.colors)
+        self.score_panel(bottom, xaxis, lo, hi)
+        top.set(title=wrap_title(title, width_in), ylabel=names[f])
+        top.tick_params(labelbottom=False)
+        top.grid(alpha=0.3)
+        bottom.set(xlim=xaxis.at([lo, hi]), xlabel=xaxis.label)
+        bottom.ticklabel_format(axis="x", style="plain", useOffset=False)
 
 
 def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
@@ -227,25 +276,6 @@ def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
         spread = np.nanmedian(np.abs(values - median), axis=0)
         far = np.nanmax(np.abs(values[s:e] - median), axis=0) / np.where(spread > 0, spread, 1.0)
     return int(np.argmax(np.where(np.isfinite(far), far, -1.0)))
-
-
-def _detail(axes: tuple[Axes, Axes], xaxis: _Axis, item: tuple[int, int, str, Incident | None], values, names,
-            scores, threshold, spans, colors, incidents, marks, max_points, score_name) -> None:
-    """One zoom around ``item``: its top sensor above, the score below, with context each side."""
-    s, e, title, inc = item
-    lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(values), e + max(e - s, MIN_CONTEXT))
-    f = names.index(inc.top_feature) if inc and inc.top_feature else _pick_sensor(values[lo:hi], s - lo, e - lo)
-    xaxis = _Axis(xaxis.first_row, xaxis.times, lo, hi, origin=s)
-    top, bottom = axes
-    _series(top, xaxis, values[lo:hi, f], lo, max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)], lw=1.0)
-    for ax in axes:
-        _shade(ax, xaxis, [(max(a, lo), min(b, hi), k) for a, b, k in spans if a < hi and b > lo], colors)
-    _score_panel(bottom, xaxis, scores, threshold, (lo, hi), incidents, marks, max_points, score_name)
-    top.set(title=title, ylabel=names[f])
-    top.tick_params(labelbottom=False)
-    top.grid(alpha=0.3)
-    bottom.set(xlim=xaxis.at([lo, hi]), xlabel=xaxis.label)
-    bottom.ticklabel_format(axis="x", useOffset=False)
 
 
 def _handles(colors: dict[str, str], incidents: list[Incident], hits: np.ndarray | None, threshold: float,
@@ -301,16 +331,14 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
     values, names, scores, labels, kinds, incidents, hits, times = _check(
         values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,
         n_details)
-    threshold, first_row, max_points, n_details = float(threshold), int(first_row), int(max_points), int(n_details)
+    first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
     n, f = values.shape
-    xaxis = _Axis(first_row, times, 0, n)
     spans = _labelled_spans(labels, kinds)
-    colors = kind_colors(k for _, _, k in spans)
     if hits is None and (labels is not None or kinds is not None):
         hits = overlapping(incident_ranges(incidents) - first_row, np.array([sp[:2] for sp in spans]))
-    marks = [INCIDENT_COLOR if hits is None else HIT_COLOR if hits[k] else FALSE_ALARM_COLOR
-             for k in range(len(incidents))]
-    items = _details(incidents, hits, spans, first_row, n_details)
+    rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, _Axis(first_row, times, 0, n),
+                     max_points, score_name)
+    items = rec.details(n_details)
     detail_rows = 2 if n_details else 0
     fig = Figure(figsize=(WIDTH_IN, 1.5 * f + 2.2 + 1.8 * detail_rows), layout="constrained")
     grid = fig.add_gridspec(f + 1 + detail_rows, max(len(items), 1),
@@ -318,22 +346,22 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
     main = [fig.add_subplot(grid[0, :])]
     main += [fig.add_subplot(grid[i, :], sharex=main[0]) for i in range(1, f + 1)]
     for i, ax in enumerate(main[:f]):
-        _series(ax, xaxis, values[:, i], 0, max_points, color=SERIES_COLORS[i % len(SERIES_COLORS)], lw=0.8)
+        _series(ax, rec.xaxis, values[:, i], 0, max_points, color=SERIES_COLORS[i % len(SERIES_COLORS)], lw=0.8)
         if not np.isfinite(values[:, i]).any():
             _empty(ax, "no values (every row is NaN)" if n else "no rows")
         ax.set_ylabel(names[i])
         ax.tick_params(labelbottom=False)
         ax.grid(alpha=0.3)
     for ax in main:
-        _shade(ax, xaxis, spans, colors)
-    _score_panel(main[f], xaxis, scores, threshold, (0, n), incidents, marks, max_points, score_name)
-    main[f].set_xlabel(xaxis.label)
+        _shade(ax, rec.xaxis, spans, rec.colors)
+    rec.score_panel(main[f], rec.xaxis, 0, n)
+    main[f].set_xlabel(rec.xaxis.label)
+    main[f].ticklabel_format(axis="x", style="plain", useOffset=False)
     if n:
-        main[0].set_xlim(*xaxis.at([0, n]))
+        main[0].set_xlim(*rec.xaxis.at([0, n]))
     for j, item in enumerate(items):
         top = fig.add_subplot(grid[f + 1, j])
-        _detail((top, fig.add_subplot(grid[f + 2, j], sharex=top)), xaxis, item, values, names, scores, threshold,
-                spans, colors, incidents, marks, max_points, score_name)
+        rec.detail(top, fig.add_subplot(grid[f + 2, j], sharex=top), item, WIDTH_IN / len(items))
     if detail_rows and not items:
         ax = fig.add_subplot(grid[f + 1:, 0])
         ax.set_axis_off()
@@ -341,5 +369,5 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
     size = -(-n // max_points)
     default = f"Timeline of {n} rows" + (f" (lines: min/max over bins of {size} rows)" if size > 1 else "")
     fig.suptitle(wrap_title(title or default, WIDTH_IN))
-    figure_legend(fig, _handles(colors, incidents, hits, threshold, score_name))
+    figure_legend(fig, _handles(rec.colors, incidents, hits, rec.threshold, score_name))
     return fig
