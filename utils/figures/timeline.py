@@ -144,7 +144,6 @@ def _labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list
     """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
     if (labels is None and kinds is None) or len(labels if labels is not None else kinds) == 0:
         return []
-    kinds = None if kinds is None else kinds.astype(str)
     flags = (kinds != "normal") if labels is None else (labels.astype(np.float64) != 0)
     change = flags[1:] != flags[:-1]
     if kinds is not None:
