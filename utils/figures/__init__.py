@@ -7,6 +7,8 @@ Modules, imports one way (each imports only the ones above it):
 - :mod:`~utils.figures.data`: signal examples, loss curves, latent space;
 - :mod:`~utils.figures.evaluation`: reconstructions, ROC/PR curves, confusion
   matrix, score histogram;
+- :mod:`~utils.figures.timeline`: the timeline of a long recording (sensors, score,
+  labelled ranges, incidents) and its min/max :func:`~utils.figures.timeline.envelope`;
 - :mod:`~utils.figures.report`: the Markdown run report (no Matplotlib; not
   re-exported here, import it as ``utils.figures.report``).
 
@@ -19,6 +21,8 @@ from utils.figures.evaluation import (plot_confusion_matrix, plot_reconstruction
                                       plot_score_histogram)
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SAVE_DPI, SERIES_COLORS,
                                  kind_colors, save_figure)
+# not in __all__ yet: tests/test_plots.py checks that the plot_* names there are data's and evaluation's
+from utils.figures.timeline import envelope, plot_timeline  # noqa: F401
 
 __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "SAVE_DPI",
            "kind_colors", "save_figure",

@@ -1,0 +1,372 @@
+"""The timeline of a long recording: each sensor, the score and its threshold, labels and incidents.
+
+Same conventions as :mod:`utils.figures.evaluation` (object-oriented Matplotlib only, figures
+returned, colours from :mod:`utils.figures.style`). Each line is drawn as the min/max envelope of
+at most ``max_points`` bins (:func:`envelope`), so a spike of one row in 10^6 stays visible while a
+line holds at most ``2 * max_points`` points; the figure's size depends on the number of sensors only.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
+from utils.scoring.incidents import Incident, incident_ranges
+from utils.scoring.stream import overlapping
+
+__all__ = ["envelope", "plot_timeline"]
+
+SCORE_COLOR = "#222222"
+HIT_COLOR, FALSE_ALARM_COLOR, INCIDENT_COLOR = "#2ca02c", "#d62728", "#ff7f0e"
+WIDTH_IN = 13.0
+LOG_DECADES = 3  # a log score axis when the scores are positive and peak more decades than this above their median
+MIN_CONTEXT = 25  # rows shown at least on each side of a detail
+
+Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
+
+
+def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimum and maximum of ``x`` per bin of consecutive rows, NaN ignored.
+
+    The bins hold ``ceil(n / n_bins)`` rows each (the last one fewer), so there are at most ``n_bins``;
+    with ``n <= n_bins`` each row is its own bin (``lo == hi == x``).
+
+    Args:
+        x: (n,) values; NaN = missing.
+        n_bins: at most this many bins (>= 1).
+
+    Returns:
+        ``(centres, lo, hi)``, each (b,): the bin's middle row (0-based; a half row for an even count),
+        its minimum and its maximum (NaN where every row of the bin is NaN).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"x must have shape (n,), got {x.shape}")
+    if int(n_bins) < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    n = len(x)
+    size = max(1, -(-n // int(n_bins)))
+    if size == 1:
+        return np.arange(n, dtype=np.float64), x.copy(), x.copy()
+    b = -(-n // size)
+    padded = np.full(b * size, np.nan)
+    padded[:n] = x
+    first = np.arange(b) * size
+    centres = (first + np.minimum(first + size, n) - 1) / 2.0
+    return centres, np.fmin.reduce(padded.reshape(b, size), axis=1), np.fmax.reduce(padded.reshape(b, size), axis=1)
+
+
+class _Axis:
+    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (whichever fits the span).
+
+    With ``origin`` (a detail panel) times count from that row's time, so a zoom into hour 20 reads in seconds.
+    """
+
+    def __init__(self, first_row: int, times: np.ndarray | None, lo: int, hi: int, origin: int | None = None) -> None:
+        self.first_row, self.times, self.zero, self.scale, self.label = first_row, times, 0.0, 1.0, "Row"
+        if times is not None and len(times):
+            span = float(times[hi - 1] - times[lo]) if hi > lo else 0.0
+            self.scale, unit = (1.0, "s") if span < 120 else (60.0, "min") if span < 7200 else (3600.0, "h")
+            self.step = float(np.median(np.diff(times[-1000:]))) if len(times) > 1 else 1.0
+            self.zero = 0.0 if origin is None else float(times[origin])
+            self.label = f"Time ({unit})" if origin is None else f"Time from {_clock(self.zero)} ({unit})"
+
+    def at(self, index: np.ndarray | Sequence[float]) -> np.ndarray:
+        """x of (fractional) 0-based rows; row ``n`` is where the last one ends."""
+        index = np.asarray(index, dtype=np.float64)
+        if self.times is None or len(self.times) == 0:
+            return self.first_row + index
+        n, t = len(self.times), self.times
+        i = np.clip(index, 0, n - 1)
+        i0 = np.floor(i).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n - 1)
+        inside = t[i0] + (i - i0) * (t[i1] - t[i0])
+        return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss.s`` of seconds since the recording start."""
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
+
+
+def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=dtype)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one entry per row of values), got {a.shape}")
+    return a
+
+
+def _check(values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row,
+           max_points, n_details):
+    """The inputs as arrays, checked; raises ValueError naming the argument."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[:, None] if values.ndim == 1 else values
+    if values.ndim != 2:
+        raise ValueError(f"values must have shape (n, F) (or (n,) for one sensor), got {values.shape}")
+    n, f = values.shape
+    names = [str(name) for name in feature_names]
+    if len(names) != f:
+        raise ValueError(f"feature_names has {len(names)} names but values has {f} columns (sensors)")
+    scores, labels, kinds, times = (_per_row(a, name, n, dtype) for a, name, dtype in (
+        (scores, "scores", np.float64), (labels, "labels", None), (kinds, "kinds", None), (times, "times", np.float64)))
+    if not np.isfinite(float(threshold)):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    if times is not None and (not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0)):
+        raise ValueError("times must be finite and non-decreasing (seconds since the recording start)")
+    incidents = list(incidents)
+    for i, inc in enumerate(incidents):
+        if not first_row <= inc.start_row <= inc.end_row < first_row + n:
+            raise ValueError(f"incidents[{i}] covers rows {inc.start_row}..{inc.end_row}, outside the rows "
+                             f"{first_row}..{first_row + n - 1} of values (first_row={first_row})")
+        if inc.top_feature and inc.top_feature not in names:
+            raise ValueError(f"incidents[{i}].top_feature {inc.top_feature!r} is not one of feature_names {names}")
+    if hits is not None:
+        hits = np.asarray(hits, dtype=bool)
+        if hits.shape != (len(incidents),):
+            raise ValueError(f"hits must have shape ({len(incidents)},) (one per incident), got {hits.shape}")
+    if int(max_points) < 2 or int(n_details) < 0:
+        raise ValueError(f"max_points must be >= 2 and n_details >= 0, got {max_points} and {n_details}")
+    return values, names, scores, labels, kinds, incidents, hits, times
+
+
+def _labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list[Span]:
+    """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
+    if (labels is None and kinds is None) or len(labels if labels is not None else kinds) == 0:
+        return []
+    flags = (kinds != "normal") if labels is None else (labels.astype(np.float64) != 0)
+    change = flags[1:] != flags[:-1]
+    if kinds is not None:
+        change |= kinds[1:] != kinds[:-1]
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    ends = np.append(starts[1:], len(flags))
+    return [(int(s), int(e), "anomaly" if kinds is None else str(kinds[s])) for s, e in zip(starts, ends) if flags[s]]
+
+
+def _series(ax: Axes, xaxis: _Axis, y: np.ndarray, offset: int, max_points: int, **line) -> None:
+    """``y`` (rows ``offset..``) as its min/max envelope: per bin a vertical stroke from min to max."""
+    centres, lo, hi = envelope(y, max_points)
+    x = xaxis.at(offset + centres)
+    if len(centres) == len(y):
+        ax.plot(x, y, marker="o" if len(y) == 1 else None, **line)  # one row: a dot, not an invisible line
+    else:
+        ax.plot(np.repeat(x, 2), np.column_stack([lo, hi]).ravel(), **line)
+
+
+def _empty(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=REFERENCE_COLOR)
+
+
+def _shade(ax: Axes, xaxis: _Axis, spans: list[Span], colors: dict[str, str]) -> None:
+    """The spans as full-height boxes, one collection per kind (thousands of axvspan patches take seconds)."""
+    edges = xaxis.at([sp[:2] for sp in spans]).reshape(-1, 2)
+    kinds = np.array([sp[2] for sp in spans])
+    for kind in dict.fromkeys(kinds.tolist()):
+        x0, x1 = edges[kinds == kind].T
+        y0, y1 = np.zeros_like(x0), np.ones_like(x0)
+        boxes = np.stack([np.column_stack(corner) for corner in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
+        # the edge keeps a range narrower than a pixel visible (as a line) over a long recording
+        ax.add_collection(PolyCollection(boxes, facecolors=(colors[kind], 0.22), edgecolors=(colors[kind], 0.7),
+                                         linewidths=0.6, transform=ax.get_xaxis_transform(), gid=f"label:{kind}"),
+                          autolim=False)
+
+
+@dataclass
+class _Recording:
+    """The checked inputs of :func:`plot_timeline` and what the panels share."""
+
+    values: np.ndarray  # (n, F)
+    names: list[str]
+    scores: np.ndarray  # (n,)
+    threshold: float
+    incidents: list[Incident]
+    hits: np.ndarray | None
+    spans: list[Span]
+    xaxis: _Axis
+    max_points: int
+    score_name: str
+
+    def __post_init__(self) -> None:
+        self.colors = kind_colors(k for _, _, k in self.spans)
+        self.marks = [INCIDENT_COLOR if self.hits is None else HIT_COLOR if hit else FALSE_ALARM_COLOR
+                      for hit in (self.hits if self.hits is not None else [None] * len(self.incidents))]
+
+    def score_panel(self, ax: Axes, xaxis: _Axis, lo: int, hi: int) -> None:
+        """Scores of rows ``lo..hi - 1``, the threshold, and each incident as a bar at its peak with a marker."""
+        s, threshold = self.scores[lo:hi], self.threshold
+        finite = s[np.isfinite(s)]
+        if len(finite):
+            _series(ax, xaxis, s, lo, self.max_points, color=SCORE_COLOR, lw=0.8)
+            top = max(finite.max(), threshold)
+            if min(finite.min(), threshold) > 0 and top > np.median(finite) * 10 ** LOG_DECADES:
+                ax.set_yscale("log")
+                ax.set_ylim(bottom=min(float(np.quantile(finite, 0.001)), threshold) / 2)
+        else:
+            _empty(ax, "no scores (every time step is NaN: not scored)" if hi > lo else "no rows")
+        ax.axhline(threshold, color="black", ls="--", lw=1.0, gid="threshold")
+        first = xaxis.first_row
+        shown = [(inc, c) for inc, c in zip(self.incidents, self.marks)
+                 if inc.end_row >= first + lo and inc.start_row < first + hi]
+        if shown:
+            peaks, colors = [inc.peak_score for inc, _ in shown], [c for _, c in shown]
+            ax.hlines(peaks, xaxis.at([inc.start_row - first for inc, _ in shown]),
+                      xaxis.at([inc.end_row + 1 - first for inc, _ in shown]), colors=colors, lw=3,
+                      gid="incident_bars")
+            ax.scatter(xaxis.at([inc.peak_row - first for inc, _ in shown]), peaks, c=colors, marker="v", s=36,
+                       zorder=3, gid="incident_peaks")
+        ax.set_ylabel(self.score_name + (" (log scale)" if ax.get_yscale() == "log" else ""))
+        ax.grid(alpha=0.3)
+
+    def details(self, n_details: int) -> list[tuple[int, int, str, Incident | None]]:
+        """What the detail panels show: ``(start, end, title, incident or None)``, rows 0-based, end exclusive.
+
+        The incidents with the highest peaks, highest first; when there are fewer than ``n_details``, the
+        labelled ranges no incident overlaps (missed anomalies), longest first, fill the remaining panels.
+        """
+        incidents, first, chosen = self.incidents, self.xaxis.first_row, []
+        for k in sorted(range(len(incidents)), key=lambda k: -incidents[k].peak_score)[:n_details]:
+            inc = incidents[k]
+            tag = "" if self.hits is None else " (hit)" if self.hits[k] else " (false alarm)"
+            chosen.append((inc.start_row - first, inc.end_row + 1 - first,
+                           f"Incident {k + 1}{tag}: rows {inc.start_row}-{inc.end_row}, peak {inc.peak_score:.3g}",
+                           inc))
+        found = incident_ranges(incidents) - first
+        spans = self.spans
+        missed = [sp for sp, hit in zip(spans, overlapping(np.array([sp[:2] for sp in spans]), found)) if not hit]
+        for s, e, kind in sorted(missed, key=lambda sp: sp[0] - sp[1])[:n_details - len(chosen)]:
+            chosen.append((s, e, f"Missed {kind}: rows {first + s}-{first + e - 1}", None))
+        return chosen
+
+    def detail(self, top: Axes, bottom: Axes, item: tuple[int, int, str, Incident | None], width_in: float) -> None:
+        """One zoom around ``item``: its top sensor above, the score below, with context each side."""
+        s, e, title, inc = item
+        values, names = self.values, self.names
+        lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(values), e + max(e - s, MIN_CONTEXT))
+        f = names.index(inc.top_feature) if inc and inc.top_feature else _pick_sensor(values[lo:hi], s - lo, e - lo)
+        xaxis = _Axis(self.xaxis.first_row, self.xaxis.times, lo, hi, origin=s)
+        _series(top, xaxis, values[lo:hi, f], lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
+                lw=1.0)
+        for ax in (top, bottom):
+            _shade(ax, xaxis, [(max(a, lo), min(b, hi), k) for a, b, k in self.spans if a < hi and b > lo],
+                   self.colors)
+        self.score_panel(bottom, xaxis, lo, hi)
+        top.set(title=wrap_title(title, width_in), ylabel=names[f])
+        top.tick_params(labelbottom=False)
+        top.grid(alpha=0.3)
+        bottom.set(xlim=xaxis.at([lo, hi]), xlabel=xaxis.label)
+        bottom.ticklabel_format(axis="x", style="plain", useOffset=False)
+
+
+def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
+    """The sensor whose rows ``s..e - 1`` stray farthest from its median, in units of its spread (MAD)."""
+    with warnings.catch_warnings():  # an all-NaN sensor: NaN here, never picked
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(values, axis=0)
+        spread = np.nanmedian(np.abs(values - median), axis=0)
+        far = np.nanmax(np.abs(values[s:e] - median), axis=0) / np.where(spread > 0, spread, 1.0)
+    return int(np.argmax(np.where(np.isfinite(far), far, -1.0)))
+
+
+def _handles(colors: dict[str, str], incidents: list[Incident], hits: np.ndarray | None, threshold: float,
+             score_name: str) -> list:
+    handles = [Line2D([], [], color=SCORE_COLOR, label=score_name),
+               Line2D([], [], color="black", ls="--", label=f"threshold = {threshold:.4g}")]
+    handles += [Patch(facecolor=(c, 0.3), edgecolor=c, label=k) for k, c in colors.items()]
+    if incidents:
+        marks = [(INCIDENT_COLOR, "incident")] if hits is None else [(HIT_COLOR, "incident: hit"),
+                                                                    (FALSE_ALARM_COLOR, "incident: false alarm")]
+        handles += [Line2D([], [], color=c, marker="v", lw=3, label=label) for c, label in marks]
+    return handles
+
+
+def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float, *,
+                  labels: np.ndarray | None = None, kinds: np.ndarray | None = None,
+                  incidents: Sequence[Incident] = (), hits: np.ndarray | None = None,
+                  times: np.ndarray | None = None, first_row: int = 0, score_name: str = "score",
+                  title: str | None = None, max_points: int = 2000, n_details: int = 3) -> Figure:
+    """The whole recording: one panel per sensor and the score panel, then detail panels of a few incidents.
+
+    Each line is the min/max envelope of at most ``max_points`` bins (:func:`envelope`). Labelled ranges are
+    shaded in their kind's colour on every panel. Score panels: the threshold dashed, each incident a bar over
+    its rows at its peak's height with a marker at the peak, green = hit, red = false alarm, orange = no labels
+    to tell; a log axis when the scores are positive and peak :data:`LOG_DECADES` decades above their median.
+    Below, up to ``n_details`` zooms (its top sensor above, the score below; full resolution up to
+    ``max_points`` rows; the incident's length of context each side, 25 rows at least): the incidents with
+    the highest peaks, then, if fewer, the missed labelled ranges (no incident overlaps), longest first.
+
+    Args:
+        values: (n, F) raw sensor rows (or (n,) for one sensor); NaN = missing.
+        feature_names: the F sensor names.
+        scores: (n,) per-time-step scores; NaN = not scored.
+        threshold: the score's alarm threshold (finite).
+        labels: (n,) 1 = labelled anomaly; None: labelled where ``kinds`` is not ``normal``.
+        kinds: (n,) anomaly kind of each row (shading colour, legend); None: ``anomaly``.
+        incidents: from :mod:`utils.scoring.incidents`, absolute rows (``start_row - first_row`` indexes the
+            arrays); without a ``top_feature`` the zoom shows the sensor straying farthest from its median.
+        hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
+        times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.
+        first_row: absolute row of ``values[0]``.
+        score_name: y label of the score panels.
+        title: figure title; None: the rows and bin size.
+        max_points: at most this many bins per line (>= 2).
+        n_details: at most this many detail panels (>= 0).
+
+    Returns:
+        The figure, 13 x (1.5 F + 2.2 (+ 3.6 with details)) inches whatever n.
+
+    Raises:
+        ValueError: an argument of the wrong shape or value (the message names it).
+    """
+    values, names, scores, labels, kinds, incidents, hits, times = _check(
+        values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,
+        n_details)
+    first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
+    n, f = values.shape
+    spans = _labelled_spans(labels, kinds)
+    if hits is None and (labels is not None or kinds is not None):
+        hits = overlapping(incident_ranges(incidents) - first_row, np.array([sp[:2] for sp in spans]))
+    rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, _Axis(first_row, times, 0, n),
+                     max_points, score_name)
+    items = rec.details(n_details)
+    detail_rows = 2 if n_details else 0
+    fig = Figure(figsize=(WIDTH_IN, 1.5 * f + 2.2 + 1.8 * detail_rows), layout="constrained")
+    grid = fig.add_gridspec(f + 1 + detail_rows, max(len(items), 1),
+                            height_ratios=[1.0] * f + [1.3] + [1.0] * detail_rows)
+    main = [fig.add_subplot(grid[0, :])]
+    main += [fig.add_subplot(grid[i, :], sharex=main[0]) for i in range(1, f + 1)]
+    for i, ax in enumerate(main[:f]):
+        _series(ax, rec.xaxis, values[:, i], 0, max_points, color=SERIES_COLORS[i % len(SERIES_COLORS)], lw=0.8)
+        if not np.isfinite(values[:, i]).any():
+            _empty(ax, "no values (every row is NaN)" if n else "no rows")
+        ax.set_ylabel(names[i])
+        ax.tick_params(labelbottom=False)
+        ax.grid(alpha=0.3)
+    for ax in main:
+        _shade(ax, rec.xaxis, spans, rec.colors)
+    rec.score_panel(main[f], rec.xaxis, 0, n)
+    main[f].set_xlabel(rec.xaxis.label)
+    main[f].ticklabel_format(axis="x", style="plain", useOffset=False)
+    if n:
+        main[0].set_xlim(*rec.xaxis.at([0, n]))
+    for j, item in enumerate(items):
+        top = fig.add_subplot(grid[f + 1, j])
+        rec.detail(top, fig.add_subplot(grid[f + 2, j], sharex=top), item, WIDTH_IN / len(items))
+    if detail_rows and not items:
+        ax = fig.add_subplot(grid[f + 1:, 0])
+        ax.set_axis_off()
+        _empty(ax, "no incidents and no labelled ranges: no detail panels")
+    size = -(-n // max_points)
+    default = f"Timeline of {n} rows" + (f" (lines: min/max over bins of {size} rows)" if size > 1 else "")
+    fig.suptitle(wrap_title(title or default, WIDTH_IN))
+    figure_legend(fig, _handles(rec.colors, incidents, hits, rec.threshold, score_name))
+    return fig
