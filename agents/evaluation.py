@@ -97,7 +97,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
         log_stream_results(stream)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
-        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results)
+        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results, stream)
     write_report(agent.run_dir, agent.config, metrics)
     logger.info("Outputs in %s", out_dir)
     return metrics
@@ -236,9 +236,10 @@ def flat_hparams(config: Any) -> dict[str, Any]:
     return flat
 
 
-def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor,
-                 scores: dict[str, np.ndarray], results: dict[str, Any]) -> None:
-    """The standard figures (plus the latent space for a model that has one), as PNG in out/ and in TensorBoard."""
+def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor, scores: dict[str, np.ndarray],
+                 results: dict[str, Any], stream: StreamEvaluation | None = None) -> None:
+    """The standard figures (plus the latent space for a model that has one, and the timeline of a test stream),
+    as PNG in out/ and in TensorBoard."""
     from utils import figures
 
     test, names = agent.data.test, list(agent.data.feature_names)
@@ -260,11 +261,24 @@ def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor,
             continue  # a baseline: in the ROC/PR figure only
         made[f"score_histogram_{name}"] = figures.plot_score_histogram(s, test.kind, detector.thresholds[name],
                                                                        title=f"{name} score on the test set")
+    if stream is not None:
+        made["timeline"] = timeline_figure(stream, names)
     if agent.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
         figures.save_figure(fig, agent.run_dir / "out" / f"{stem}.png")
         agent.writer.add_figure(f"figures/{stem}", fig, agent.state.global_step)
+
+
+def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
+    """The test stream's timeline: sensors, the primary score and its threshold, labelled ranges, incidents."""
+    from utils.figures import plot_timeline
+
+    part, primary = stream.part, stream.primary
+    return plot_timeline(part.values, feature_names, stream.points[primary], stream.thresholds[primary],
+                         labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
+                         times=part.times, first_row=part.first_row, score_name=primary,
+                         title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")
 
 
 def _one_per_kind(kind: np.ndarray) -> np.ndarray:

@@ -91,9 +91,10 @@ def test_report_module_runs_as_a_script(tmp_path):
 
 def test_package_reexports_the_plot_functions():
     import utils.figures as figures
-    from utils.figures import data, evaluation, style
-    assert {n for n in figures.__all__ if n.startswith("plot_")} == {*data.__all__, *evaluation.__all__}
-    assert all(getattr(figures, n) is getattr(m, n) for m in (data, evaluation, style) for n in m.__all__
+    from utils.figures import data, evaluation, style, timeline
+    assert {n for n in figures.__all__ if n.startswith("plot_")} == {*data.__all__, *evaluation.__all__,
+                                                                     "plot_timeline"}
+    assert all(getattr(figures, n) is getattr(m, n) for m in (data, evaluation, style, timeline) for n in m.__all__
                if n in figures.__all__)
 
 

@@ -21,10 +21,10 @@ from utils.figures.evaluation import (plot_confusion_matrix, plot_reconstruction
                                       plot_score_histogram)
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SAVE_DPI, SERIES_COLORS,
                                  kind_colors, save_figure)
-# not in __all__ yet: tests/test_plots.py checks that the plot_* names there are data's and evaluation's
-from utils.figures.timeline import envelope, plot_timeline  # noqa: F401
+from utils.figures.timeline import envelope, plot_timeline
 
 __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "SAVE_DPI",
            "kind_colors", "save_figure",
            "plot_signal_examples", "plot_loss_curves", "plot_latent",
-           "plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
+           "plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram",
+           "envelope", "plot_timeline"]

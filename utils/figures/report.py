@@ -25,6 +25,7 @@ FIGURE_TITLES = {
     "confusion_matrix": "Confusion matrix at the deployed threshold",
     "reconstructions": "Reconstructions (scaled units)",
     "latent_space": "Latent space of the test windows",
+    "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
 }
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
                  "grad_clip_norm")
@@ -108,7 +109,7 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
 def _figures(out_dir: Path) -> list[tuple[str, str]]:
     """(file name, title) of the PNGs in out/, in reading order."""
     present = {p.stem: p.name for p in sorted(out_dir.glob("*.png"))}
-    order = ["signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix"]
+    order = ["timeline", "signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix"]
     order += sorted(s for s in present if s.startswith("score_histogram_"))
     order += ["reconstructions", "latent_space"]
     order += sorted(s for s in present if s not in order)
