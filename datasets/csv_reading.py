@@ -195,10 +195,25 @@ class CsvStream:
         for lines in chain([self._rest], self._reads):
             kept = [(no, line) for no, line in lines if line.strip()]
             for i in range(0, len(kept), chunk_rows):
-                part = kept[i: i + chunk_rows]
-                block = _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part])
-                yield _checked_block(block, idx, text_idx)
-                row += len(part)
+                for block in self._checked(kept[i: i + chunk_rows], header, row, idx, text_idx):
+                    yield block
+                    row += len(block.values)
+
+    def _checked(self, part: list[tuple[int, str]], header: list[str], row: int, idx: list[int],
+                 text_idx: list[int]) -> Iterator[Block]:
+        """The lines as one block; with a bad line among them, the good lines before it one by one, then its error."""
+        try:
+            block = _checked_block(self._block(part, header, row), idx, text_idx)
+        except DataError:
+            block = None
+        if block is not None:
+            yield block
+            return
+        for i, line in enumerate(part):  # the windows the lines before a bad one complete are still scored
+            yield _checked_block(self._block([line], header, row + i), idx, text_idx)
+
+    def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> _Lines:
+        return _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part])
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
