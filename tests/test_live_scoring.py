@@ -20,6 +20,7 @@ from agents.detector import Detector
 from agents.score_files import score_file
 from tests.helpers import REPO_ROOT
 from tests.test_score_incidents import CSV_RUN, T, fault_rows, read_csv, write_csv
+from utils.core.errors import DataError
 
 WAIT_S = 90  # a busy machine starts python + torch slowly
 
@@ -207,3 +208,50 @@ def test_memory_does_not_grow_with_the_stream(run, tmp_path):
     assert proc.wait(WAIT_S) == 0
     # holding the 200k extra rows as float64 alone would take 200_000 * 3 * 8 B = 4.6 MiB, their timestamps more
     assert peaks[1] - peaks[0] < 2 * 1024, peaks
+
+
+CONTENTS = [
+    b"t,a,b\n0,1,2\n1,3,4\n",
+    b"\xef\xbb\xbft,a,b\r\n0,1,2\r\n\r\n1,3,4\r\n2,5,6",  # byte-order mark, CRLF, a blank line, no final newline
+    b't,a,b\n0,"1",2\n1,3,"4"\n',
+    b"t,a,b\n0,1,2\n1,nan,4\n",
+    b"t,a,b\n0,1,2\n1,3\n",
+    b"t,a,b\n0,1,2\n1,3,4,5\n",
+    b"t,a,b\n0,1,2\n1,3,4e39\n",
+    b"t,a,b\n0,1,2\n1,,4\n",
+    b"t,a,b\n0,1,2\n1,3,\xff\n",
+    b"t,a,b\r0,1,2\r1,3,4\r",  # old Mac line ends
+]
+
+
+@pytest.mark.parametrize("content", CONTENTS)
+def test_a_stream_is_read_and_refused_as_the_same_file(tmp_path, content):
+    """CsvStream, fed 3 bytes per read, gives the values iter_csv_blocks reads of a file, or the same error."""
+    from datasets.csv_reading import CsvStream, iter_csv_blocks, read_header
+
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+
+    def where(err):  # the message but for the name and the stream's "send UTF-8" for "save the file as UTF-8"
+        return re.split(r"; (save the file|send) as UTF-8|; send UTF-8", str(err).replace(str(path), "<stdin>"))[0]
+
+    try:
+        header = read_header(path)
+        expected = np.concatenate([b.values for b in iter_csv_blocks(path, header, ["a", "b"], ["t"])])
+    except DataError as err:
+        expected = where(err)
+
+    class Trickle(io.BytesIO):
+        def read1(self, n=-1):
+            return super().read1(3)
+
+    stream = CsvStream(Trickle(content))
+    try:
+        assert stream.read_header() == header
+        got = np.concatenate([b.values for b in stream.blocks(header, ["a", "b"], ["t"])])
+    except DataError as err:
+        got = where(err)
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        np.testing.assert_array_equal(got, expected)
