@@ -5,6 +5,7 @@ Usage:
     python main.py configs/vae_converter.json --set trainer.epochs=5 --set model.latent_dim=2
     python main.py configs/vae_converter.json --resume
     python main.py configs/vae_converter.json --mode score --input new.csv --output scores.csv
+    producer | python main.py configs/vae_converter.json --mode score --input - --output -
     python main.py configs/vae_converter.json --mode export --format onnx --output model.onnx
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Outputs go to <experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
         epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), "
         "1 an internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt "
-        "(continue with --resume). TensorBoard: tensorboard --logdir experiments",
+        "(continue with --resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments",
     )
     parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
     parser.add_argument("--resume", action="store_true",
@@ -33,11 +34,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(numbers, true/false, null, lists) or plain strings")
     parser.add_argument("--mode", choices=("train", "score", "export"), default="train",
                         help="train (default); score: score --input with the run's checkpoints/best.pt and write "
-                        "--output (CSV, one row per window); export: write the scoring model to --output "
-                        "in --format")
+                        "--output (CSV, one row per window) and its incidents (runs of alarmed time steps) beside "
+                        "it; export: write the scoring model to --output in --format")
     parser.add_argument("--input", help="score: the data to score, .csv (header with the feature names) or "
-                        ".npy ((rows, F) or (N, T, F))")
-    parser.add_argument("--output", help="score: the scores CSV to write; export: the model file to write")
+                        ".npy ((rows, F) or (N, T, F)); '-': CSV rows from standard input, scored live as they "
+                        "arrive (header first; Ctrl-C ends it with everything written so far intact)")
+    parser.add_argument("--output", help="score: the scores CSV to write (a file: written whole once scored; "
+                        "from --input -, it grows line by line); '-': standard output, line by line, incidents "
+                        "then go to standard error unless --incidents names a file; export: the model file to "
+                        "write")
+    parser.add_argument("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, "
+                        "scores.csv -> scores.incidents.csv)")
+    parser.add_argument("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS "
+                        "quiet rows apart are one incident (default: the run's evaluation.incident_merge_gap, or "
+                        "the window length)")
     parser.add_argument("--overwrite", action="store_true",
                         help="score/export: replace an existing --output file (never the input or a run folder's file)")
     parser.add_argument("--stride", type=int, help="score: rows between window starts (default: the trained "
@@ -49,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [f"--{'format' if name == 'export_format' else name}" for name in needed if getattr(args, name) is None]
     if missing:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
+    if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
+        parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     return args
@@ -123,7 +135,15 @@ def score_or_export(args: argparse.Namespace) -> dict:
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
     if args.mode == "score":
-        summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite)
+        if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
+            from agents.live_scoring import live_score
+
+            if args.output == "-":  # standard output is the scores': log messages go to standard error
+                _log_to_stderr()
+            return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
+                              overwrite=args.overwrite, incidents_path=args.incidents)
+        summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
+                             merge_gap=args.merge_gap, incidents_path=args.incidents)
         print(format_summary(summary))
         return summary
     meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite)
@@ -131,6 +151,22 @@ def score_or_export(args: argparse.Namespace) -> dict:
           f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
           f"metadata in {args.output}.json")
     return meta
+
+
+def _log_to_stderr() -> None:
+    """The project logger's console output to standard error instead of standard output."""
+    import logging
+
+    from utils.runtime.logger import LOGGER_NAME
+
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        if not isinstance(handler, logging.FileHandler):
+            logger.removeHandler(handler)
+            console = logging.StreamHandler(sys.stderr)
+            console.setLevel(handler.level)
+            console.setFormatter(handler.formatter)
+            logger.addHandler(console)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with TerminateAsInterrupt():
-            run(args)
+            result = run(args)
+        if args.mode == "score" and isinstance(result, dict):  # live scoring stopped by a signal: 130/143
+            return int(result.get("exit_code", 0))
     except WriteError as err:
         print(f"error: {err}; free some space or fix the permissions, then {after_write_error(args, argv)}",
               file=sys.stderr)

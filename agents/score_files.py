@@ -29,27 +29,48 @@ Inputs:
 * NPY: ``(rows, F)`` time steps (windowed like a CSV) or ``(N, T, F)`` ready
   windows with ``T`` the trained window length; features in training order.
 
+Incidents (time-step inputs: CSV or ``(rows, F)`` NPY; ready windows have no time axis): each time
+step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of the windows
+covering it, for the detector's first score, and the contributions alike; runs of time steps above
+that score's threshold, merged over ``--merge-gap`` quiet rows (default the run's
+``evaluation.incident_merge_gap``, or the window length), are incidents
+(:class:`agents.score_rows.IncidentStream`). They go to ``<output stem>.incidents.csv`` beside the
+scores (``scores.csv`` -> ``scores.incidents.csv``), columns :data:`agents.score_rows.INCIDENT_HEADER`:
+first and last row and timestamp (the run's ``data.timestamp_column`` as written), duration in seconds,
+peak and mean score, the top contributing sensor. Windows further apart than their length (stride > T)
+leave the rows between them without a score: quiet, and counted in the summary.
+
 Large inputs are read block by block (CSV lines in chunks, NPY memory-mapped)
 and the output is written as it goes, so memory stays bounded whatever the
-file's size. The output appears only when the whole input scored (written to a
-temporary file, then renamed).
+file's size. The outputs appear only when the whole input scored (written to
+temporary files, then renamed); for live scoring from a pipe see :mod:`agents.live_scoring`.
 """
 from __future__ import annotations
 
 import csv
 import logging
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agents.detector import Detector
+from agents.score_rows import (
+    INCIDENT_HEADER,
+    IncidentStream,
+    RowTimes,
+    check_columns,
+    incidents_path_for,
+    score_windows,
+    window_header,
+    window_rows,
+)
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
 from utils.runs.outputs import atomic_output, check_output
-from utils.scoring.thresholds import predict
 
 logger = logging.getLogger("anomaly")
 
@@ -65,6 +86,7 @@ class _Input:
         window_length = self.window_length
         self.stride = stride or window_length
         self.time_column: str | None = None
+        self.row_times: RowTimes | None = None  # the timestamps of the rows read, for the incidents
         self.windows_given = False
         suffix = path.suffix.lower()
         if not path.is_file():
@@ -72,7 +94,7 @@ class _Input:
         if suffix == ".npy":
             self._open_npy()
         elif suffix in (".csv", ".txt"):
-            self._open_csv(detector.data_columns)
+            self._open_csv(detector)
         else:
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .csv or .npy")
         if self.windows_given and stride is not None:
@@ -104,19 +126,11 @@ class _Input:
         self.windows_given = arr.ndim == 3
         self.n_rows = arr.shape[0] if arr.ndim == 2 else None
 
-    def _open_csv(self, data: dict[str, Any]) -> None:
-        header = read_header(self.path)
-        ignorable = [c for c in (data.get("timestamp_column"), data.get("label_column")) if c]
-        missing = [c for c in self.features if c not in header]
-        unexpected = [c for c in header if c not in self.features and c not in ignorable]
-        if missing or unexpected:
-            parts = ([f"missing column(s) {missing}"] if missing else []) + (
-                [f"unexpected column(s) {unexpected}"] if unexpected else [])
-            raise DataError(f"{self.path}: line 1: {'; '.join(parts)}; the model was trained on the features "
-                            f"{self.features}" + (f" (columns {ignorable} may also be present)" if ignorable else ""))
-        self.header = header
-        time_column = data.get("timestamp_column")
-        self.time_column = time_column if time_column in header else None
+    def _open_csv(self, detector: Detector) -> None:
+        self.header = read_header(self.path)
+        self.time_column = check_columns(self.header, detector, str(self.path))
+        if self.time_column:
+            self.row_times = RowTimes(self.path, self.time_column)
 
     def windows(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """``(start rows or None, windows (n, T, F) float64, timestamps at the starts or None)`` per batch."""
@@ -134,6 +148,8 @@ class _Input:
             text = [self.time_column] if self.time_column else []
             for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows):
                 self.rows_read = block.first_row + len(block.values)
+                if self.row_times is not None:
+                    self.row_times.add(block)
                 yield block
             return
         for start in range(0, self.n_rows, self.chunk_rows):
@@ -155,22 +171,26 @@ def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: l
 
 # ----- scoring -------------------------------------------------------------------------
 def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
-               chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None,
-               overwrite: bool = False) -> dict[str, Any]:
-    """Score every window of ``input_path`` and write one CSV row per window to ``output_path``.
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None, overwrite: bool = False,
+               merge_gap: int | None = None, incidents_path: str | Path | None = None) -> dict[str, Any]:
+    """Score every window of ``input_path``; one CSV row per window to ``output_path``, incidents beside it.
 
     Args:
         detector: the run's detector (:meth:`agents.detector.Detector.load`).
         input_path: ``.csv`` or ``.npy`` (see the module docstring).
         output_path: the scores CSV (written atomically; never the input or a run folder's file, and an
-            existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`).
+            existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`). Time-step
+            inputs also get ``<stem>.incidents.csv`` beside it, checked and written the same way.
         stride: rows between window starts; default the window length (no overlap).
         chunk_rows: input rows read at a time.
         batch: windows scored at a time; default the detector's batch size, at most
             ``chunk_rows // window_length + 1``.
+        merge_gap: quiet rows inside one incident; default the run's ``evaluation.incident_merge_gap``,
+            or the window length.
+        incidents_path: the incidents CSV instead of ``<output stem>.incidents.csv``.
 
     Returns:
-        Summary: windows, rows, trailing rows not scored, alarms per score, thresholds.
+        Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
 
     Raises:
         DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
@@ -182,54 +202,56 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     window_length = detector.window_length
     source = _Input(input_path, detector, stride, chunk_rows)
-    thresholds = dict(detector.thresholds)
+    incidents = None if source.windows_given else IncidentStream(detector, merge_gap, source.row_times)
+    if incidents is not None:
+        incidents_path = check_output(incidents_path or incidents_path_for(output_path), overwrite, (input_path,),
+                                      "--incidents" if incidents_path else "the incidents file")
+        if incidents_path.resolve() == output_path.resolve():
+            raise DataError(f"--incidents {incidents_path}: is the --output file; give the incidents another file")
     # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
     # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
     batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))
-    n_windows, alarms, names = 0, {}, None
-    with atomic_output(output_path, newline="") as handle:
-        writer = csv.writer(handle)
+    alarms = {n: 0 for n in detector.score_names}
+    with ExitStack() as outputs:
+        writer = csv.writer(outputs.enter_context(atomic_output(output_path, newline="")))
+        writer.writerow(window_header(detector, source.time_column))
+        incident_writer = None
+        if incidents is not None:
+            incident_writer = csv.writer(outputs.enter_context(atomic_output(incidents_path, newline="")))
+            incident_writer.writerow(INCIDENT_HEADER)
+        n_windows = 0
         for starts, windows, times in source.windows(batch):
-            scores, contrib = detector.analyse(detector.prepare(windows))
-            p_values = detector.p_values(scores)
-            if names is None:
-                names = list(scores)
-                writer.writerow(_header(names, list(p_values), source))
-                alarms = {n: 0 for n in names}
-            flags = {n: predict(scores[n], thresholds[n]) for n in names}
-            top = np.asarray(source.features)[contrib.argmax(axis=1)]
-            for n in names:
+            scores, contrib, flags = score_windows(detector, windows)
+            writer.writerows(window_rows(detector, n_windows, None if source.windows_given else starts, times,
+                                         scores, contrib, flags))
+            for n in alarms:
                 alarms[n] += int(flags[n].sum())
-            for i in range(len(windows)):
-                row = [n_windows + i, "" if source.windows_given else int(starts[i])]
-                if source.time_column:
-                    row.append(times[i, 0])
-                row += [f"{scores[n][i]:.8g}" for n in names]
-                row += [int(flags[n][i]) for n in names]
-                row += [f"{p[i]:.6g}" for p in p_values.values()]
-                row += [f"{v:.6g}" for v in contrib[i]]
-                row.append(top[i])
-                writer.writerow(row)
             n_windows += len(windows)
+            if incidents is not None:
+                incident_writer.writerows(incidents.row_of(*found) for found in incidents.add(starts, scores, contrib))
         if n_windows == 0:
             rows = getattr(source, "rows_read", 0)
             raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
                             f"(the model's trained window length)")
+        if incidents is not None:
+            incident_writer.writerows(incidents.row_of(*found) for found in incidents.finish())
     summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": n_windows,
-                               "window_length": window_length, "thresholds": thresholds, "alarms": alarms}
+                               "window_length": window_length, "thresholds": dict(detector.thresholds),
+                               "alarms": alarms}
     if not source.windows_given:
         rows = source.rows_read
         last_end = (n_windows - 1) * source.stride + window_length
         summary.update(rows=rows, stride=source.stride, rows_not_scored=max(rows - last_end, 0))
+        summary.update(incident_summary(incidents, incidents_path))
     return summary
 
 
-def _header(names: list[str], p_names: list[str], source: _Input) -> list[str]:
-    cols = ["window", "start_row"]
-    if source.time_column:
-        cols.append(f"start_{source.time_column}")
-    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in p_names]
-            + [f"contrib_{f}" for f in source.features] + ["top_feature"])
+def incident_summary(incidents: IncidentStream, path: Path | str | None) -> dict[str, Any]:
+    """The summary's incident fields: count, where, the score and settings, rows without a score."""
+    return {"incidents": incidents.count, "incidents_output": None if path is None else str(path),
+            "incident_score": incidents.score_name, "incident_threshold": incidents.threshold,
+            "merge_gap": incidents.merge_gap, "point_aggregation": incidents.aggregation,
+            "rows_between_windows": incidents.unscored}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -243,4 +265,20 @@ def format_summary(summary: dict[str, Any]) -> str:
         share = 100.0 * count / max(summary["windows"], 1)
         lines.append(f"  alarm_{name}: {count} windows ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
     lines.append(f"Scores written to {summary['output']}")
+    lines.append(incident_line(summary))
     return "\n".join(lines)
+
+
+def incident_line(summary: dict[str, Any]) -> str:
+    """What the summary says about incidents (or why there are none)."""
+    if "incidents" not in summary:
+        return "No incidents: ready windows (N, T, F) have no time axis; score (rows, F) time steps for incidents"
+    line = (f"{summary['incidents']} incident{'s' if summary['incidents'] != 1 else ''} of "
+            f"score_{summary['incident_score']} > {summary['incident_threshold']:.6g} (time steps take the "
+            f"{summary['point_aggregation']} of their windows; merged over gaps of up to {summary['merge_gap']} rows)")
+    if summary.get("incidents_output"):
+        line += f" written to {summary['incidents_output']}"
+    if summary["rows_between_windows"]:
+        line += (f"; stride {summary['stride']} > window length {summary['window_length']}: "
+                 f"{summary['rows_between_windows']} rows between windows have no score (quiet)")
+    return line

@@ -1,0 +1,270 @@
+"""Live scoring from a pipe: ``producer | python main.py CONFIG --mode score --input - --output -``.
+
+The CSV header, then rows, are read from standard input as they arrive (or from a CSV file, read the
+same way, when ``--output -`` streams a file's scores); each row is checked as a file's are
+(:class:`datasets.csv_reading.CsvStream`: field count, numbers, finite; errors name the line). Windows
+of the trained length start every ``stride`` rows; each is scored as soon as its last row has arrived
+and its row (the columns of the batch scores CSV, :mod:`agents.score_files`) is written and flushed:
+to standard output for ``--output -``, else to a file that grows line by line.
+
+Incidents of the detector's first score (:class:`agents.score_rows.IncidentStream`) are written as they
+close: to ``<output stem>.incidents.csv`` beside a file output (or ``--incidents FILE``), line by line;
+with ``--output -`` and no ``--incidents``, as one readable line each on standard error.
+
+End of input, SIGINT (Ctrl-C) or SIGTERM: the open incident is closed and written, everything is
+flushed and one summary line goes to standard error; exit 0 at the end of input, 130/143 for the
+signals. A signal that comes while rows are being scored takes effect once their lines are written,
+so every line written is whole. Nothing is written atomically here: the files are the live output.
+A broken output pipe (``| head``) ends quietly. Memory holds about one window of rows (plus one
+read of input), whatever the stream's length.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO, Self, TextIO
+
+from agents.detector import Detector
+from agents.score_rows import (
+    INCIDENT_HEADER,
+    IncidentStream,
+    RowTimes,
+    check_columns,
+    describe,
+    incidents_path_for,
+    score_windows,
+    window_header,
+    window_rows,
+)
+from datasets.csv_reading import Block, CsvStream
+from datasets.csv_windows import iter_windows
+from utils.core.errors import DataError
+from utils.runs.outputs import check_output
+from utils.runtime.signals import STOP_SIGNALS, Interrupted, ignore_stop_signals, restore_handlers, signal_name
+
+STDIO = "-"
+
+
+class _Stop:
+    """SIGINT/SIGTERM: raise while waiting for input; while scoring, raise once the lines are written."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.waiting = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        restore_handlers(self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        if self.waiting:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a signal came."""
+        if self.signum is not None:
+            raise Interrupted(self.signum, f"{signal_name(self.signum)} received")
+
+
+class _Waiting:
+    """A binary stream whose reads a stop signal interrupts."""
+
+    def __init__(self, stream: BinaryIO, stop: _Stop) -> None:
+        self.stream, self.stop = stream, stop
+
+    def read1(self, n: int) -> bytes:
+        self.stop.waiting = True  # before the check: a signal from here on raises at once
+        try:
+            self.stop.check()
+            return self.stream.read1(n)
+        finally:
+            self.stop.waiting = False
+
+
+class _Writers:
+    """Line-flushed outputs: the scores CSV, and the incidents CSV or readable lines on stderr."""
+
+    def __init__(self, scores: TextIO, incidents: TextIO | None, messages: TextIO) -> None:
+        self.scores, self.incidents, self.messages = csv.writer(scores), incidents and csv.writer(incidents), messages
+        self._handles = (scores, incidents)
+
+    def score_row(self, row: list[Any]) -> None:
+        self.scores.writerow(row)
+        self._handles[0].flush()
+
+    def incident(self, stream: IncidentStream, number: int, incident: Any) -> None:
+        if self.incidents is None:
+            print(describe(number, incident, stream.threshold), file=self.messages, flush=True)
+            return
+        self.incidents.writerow(stream.row_of(number, incident))
+        self._handles[1].flush()
+
+
+def live_score(detector: Detector, input_path: str, output_path: str, stride: int | None = None,
+               merge_gap: int | None = None, overwrite: bool = False, incidents_path: str | None = None,
+               stdin: BinaryIO | None = None, stdout: TextIO | None = None,
+               stderr: TextIO | None = None) -> dict[str, Any]:
+    """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
+
+    Args:
+        detector: the run's detector.
+        input_path: ``"-"`` (standard input) or a CSV file.
+        output_path: ``"-"`` (standard output) or the scores CSV to write (an existing one only with ``overwrite``).
+        stride: rows between window starts; default the window length.
+        merge_gap: quiet rows inside one incident; default the run's, or the window length.
+        incidents_path: the incidents CSV; default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
+        stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
+
+    Returns:
+        Summary: windows, rows, alarms, incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe")
+        and ``exit_code`` (0, 130, 143).
+
+    Raises:
+        DataError: a bad header or row (naming the line; the lines before it are written), fewer rows than
+            one window at the end of input.
+    """
+    stdin = stdin or sys.stdin.buffer
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    if stride is not None and stride < 1:
+        raise DataError(f"--stride: expected a positive number of rows, got {stride}")
+    inputs = () if input_path == STDIO else (input_path,)
+    outputs = _output_paths(output_path, incidents_path, overwrite, inputs)
+    stream = IncidentStream(detector, merge_gap)  # checks merge_gap before anything is read or written
+    with ExitStack() as stack:
+        stop = stack.enter_context(_Stop())
+        source = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
+        rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path)
+        summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
+                   "exit_code": 0, "windows": 0, "window_length": detector.window_length}
+        lines, error = None, None
+        try:
+            header = rows.read_header()
+            time_column = check_columns(header, detector, rows.name)
+            if time_column:
+                stream.times = RowTimes(rows.name, time_column)
+            files = [stack.enter_context(open(p, "w", newline="", encoding="utf-8")) if p else None for p in outputs]
+            lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr)
+            lines.score_row(window_header(detector, time_column))
+            if files[1] is not None:
+                lines.incidents.writerow(INCIDENT_HEADER)
+                files[1].flush()
+            _score(detector, rows, header, time_column, stream, lines, stride, stop, summary)
+        except Interrupted as err:
+            summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
+        except DataError as err:  # a bad row: what came before it is scored and written, then the error
+            error = err
+        except BrokenPipeError:
+            _silence(stdout)
+            return {**summary, "stopped_by": "broken pipe"}
+        previous = ignore_stop_signals()  # the end is written whole
+        try:
+            _finish(stream, lines, summary, rows, check=error is None)
+        except BrokenPipeError:
+            _silence(stdout)
+            return {**summary, "stopped_by": "broken pipe"}
+        finally:
+            restore_handlers(previous)
+    if error is not None:
+        raise error
+    print(summary_line(summary), file=stderr, flush=True)
+    return summary
+
+
+def _output_paths(output: str, incidents: str | None, overwrite: bool,
+                  inputs: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The scores and incidents files (None: standard output / lines on stderr), checked before anything is written."""
+    scores = None if output == STDIO else str(check_output(output, overwrite, inputs))
+    if incidents is None and scores is not None:
+        incidents = str(incidents_path_for(scores))
+    if incidents is not None:
+        if scores is not None and Path(incidents).resolve() == Path(scores).resolve():
+            raise DataError(f"--incidents {incidents}: is the --output file; give the incidents another file")
+        incidents = str(check_output(incidents, overwrite, inputs, "--incidents"))
+    return scores, incidents
+
+
+def _open_csv(path: str) -> BinaryIO:
+    if Path(path).suffix.lower() not in (".csv", ".txt"):
+        raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
+                        f"{Path(path).suffix or 'this'} input to a file")
+    try:
+        return open(path, "rb")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err.strerror or err})") from None
+
+
+def _score(detector: Detector, rows: CsvStream, header: list[str], time_column: str | None, stream: IncidentStream,
+           lines: _Writers, stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
+    """Score the windows as their rows arrive, until the end of input (or a signal: Interrupted)."""
+    stride = stride or detector.window_length
+    summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold)
+    blocks = _counted(rows.blocks(header, detector.feature_names, [time_column] if time_column else []),
+                      stream, summary)
+    batch = max(1, min(detector.batch_size, 4096))
+    for starts, windows, times in iter_windows(blocks, detector.window_length, stride, batch):
+        scores, contrib, flags = score_windows(detector, windows)
+        for row in window_rows(detector, summary["windows"], starts, times, scores, contrib, flags):
+            lines.score_row(row)
+        summary["windows"] += len(windows)
+        summary["alarms"] += int(flags[stream.score_name].sum())
+        for found in stream.add(starts, scores, contrib):
+            lines.incident(stream, *found)
+        stop.check()
+
+
+def _counted(blocks: Iterator[Block], stream: IncidentStream, summary: dict[str, Any]) -> Iterator[Block]:
+    """The blocks, their timestamps handed to the incidents and their rows counted."""
+    for block in blocks:
+        if stream.times is not None:
+            stream.times.add(block)
+        summary["rows"] = block.first_row + len(block.values)
+        yield block
+
+
+def _finish(stream: IncidentStream, lines: _Writers | None, summary: dict[str, Any], rows: CsvStream,
+            check: bool = True) -> None:
+    """Close the open incident and write it; with ``check``, DataError if the input ended before one window."""
+    if check and summary["windows"] == 0 and summary["stopped_by"] is None:
+        raise DataError(f"{rows.name}: {summary.get('rows', 0)} rows, fewer than one window of "
+                        f"{summary['window_length']} rows (the model's trained window length)")
+    if lines is not None:
+        for found in stream.finish():
+            lines.incident(stream, *found)
+    summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
+
+
+def _silence(stdout: TextIO) -> None:
+    """After a broken pipe: standard output to /dev/null, so the flush at exit does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+        pass
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for standard error at the end."""
+    end = "ended at the end of input" if summary["stopped_by"] is None else f"stopped by {summary['stopped_by']}"
+    line = (f"Live scoring of {summary['input']} {end}: {summary['windows']} windows of "
+            f"{summary['window_length']} rows")
+    if "rows" in summary:
+        line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarms and "
+                 f"{summary.get('incidents', 0)} incident(s) of score_{summary['score']} > {summary['threshold']:.6g}")
+    line += f"; scores to {'standard output' if summary['output'] == STDIO else summary['output']}"
+    if summary.get("incidents_output"):
+        line += f", incidents to {summary['incidents_output']}"
+    if summary.get("rows_between_windows"):
+        line += f"; {summary['rows_between_windows']} rows between windows have no score (stride > window length)"
+    return line

@@ -1,0 +1,215 @@
+"""What batch scoring (:mod:`agents.score_files`) and live scoring (:mod:`agents.live_scoring`) share.
+
+* :func:`check_columns`: a CSV header against the features the run was trained on;
+* :func:`score_windows` and :func:`window_header`: one scores-CSV row per window;
+* :class:`RowTimes`: the timestamp column of the rows read, as text and seconds, held only until
+  the rows' per-time-step scores are final;
+* :class:`IncidentStream`: window scores -> per-time-step scores
+  (:class:`utils.scoring.stream.PointAccumulator`) -> incidents
+  (:class:`utils.scoring.incidents.IncidentTracker`), holding about one window of rows.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.detector import Detector
+from datasets.csv_reading import Block
+from datasets.csv_times import parse_times
+from utils.core.errors import DataError
+from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, IncidentTracker
+from utils.scoring.stream import PointAccumulator
+from utils.scoring.thresholds import predict
+
+#: The incidents CSV: :data:`utils.scoring.incidents.INCIDENT_COLUMNS`, the score they are of and its threshold.
+INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
+
+
+def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
+    """Check a CSV header holds every feature and nothing but the run's timestamp and label columns.
+
+    Returns:
+        The timestamp column when the header has it, else None.
+
+    Raises:
+        DataError: naming the missing and the unexpected columns.
+    """
+    features, data = list(detector.feature_names), detector.data_columns
+    ignorable = [c for c in (data.get("timestamp_column"), data.get("label_column")) if c]
+    missing = [c for c in features if c not in header]
+    unexpected = [c for c in header if c not in features and c not in ignorable]
+    if missing or unexpected:
+        parts = ([f"missing column(s) {missing}"] if missing else []) + (
+            [f"unexpected column(s) {unexpected}"] if unexpected else [])
+        raise DataError(f"{source}: line 1: {'; '.join(parts)}; the model was trained on the features "
+                        f"{features}" + (f" (columns {ignorable} may also be present)" if ignorable else ""))
+    time_column = data.get("timestamp_column")
+    return time_column if time_column in header else None
+
+
+def incidents_path_for(output: str | Path) -> Path:
+    """``scores.csv`` -> ``scores.incidents.csv`` beside it."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.incidents.csv")
+
+
+# ----- window rows ---------------------------------------------------------------------
+def window_header(detector: Detector, time_column: str | None) -> list[str]:
+    """The scores CSV's columns (see :mod:`agents.score_files`)."""
+    names, p_names = detector.score_names, [n for n in detector.score_names if n in detector.calibration]
+    cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
+    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in p_names]
+            + [f"contrib_{f}" for f in detector.feature_names] + ["top_feature"])
+
+
+def score_windows(detector: Detector, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                                     dict[str, np.ndarray]]:
+    """``(scores {name: (n,)}, contributions (n, F), alarms {name: (n,) 0/1})`` of raw windows (n, T, F)."""
+    scores, contrib = detector.analyse(detector.prepare(windows))
+    return scores, contrib, {n: predict(s, detector.thresholds[n]) for n, s in scores.items()}
+
+
+def window_rows(detector: Detector, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
+                scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray]) -> list[list[Any]]:
+    """The scores-CSV rows of windows numbered from ``number``.
+
+    Args:
+        starts: (n,) start rows, or None (ready windows have none).
+        start_times: (n, 1) timestamp text at the starts, or None (no timestamp column).
+        scores, contrib, flags: as :func:`score_windows` returns them.
+    """
+    p_values = detector.p_values(scores)
+    top = np.asarray(detector.feature_names)[contrib.argmax(axis=1)]
+    rows = []
+    for i in range(len(contrib)):
+        row = [number + i, "" if starts is None else int(starts[i])]
+        if start_times is not None:
+            row.append(start_times[i, 0])
+        row += [f"{s[i]:.8g}" for s in scores.values()]
+        row += [int(f[i]) for f in flags.values()]
+        row += [f"{p[i]:.6g}" for p in p_values.values()]
+        row += [f"{v:.6g}" for v in contrib[i]]
+        row.append(top[i])
+        rows.append(row)
+    return rows
+
+
+# ----- times -----------------------------------------------------------------------------
+class RowTimes:
+    """The timestamp column of the rows read so far, kept from the first row not yet handed out.
+
+    Numbers are seconds as they are; ISO dates/times become seconds since the first row's.
+
+    Args:
+        source: the input's name, for messages.
+        column: the timestamp column.
+    """
+
+    def __init__(self, source: str | Path, column: str) -> None:
+        self.source, self.column = source, column
+        self.base = 0  # row of self.text[0]
+        self.text, self.seconds = np.zeros(0, dtype=str), np.zeros(0)
+        self._last: tuple[str, int] | None = None  # the previous row's text and line: times never go backwards
+        self._origin: np.datetime64 | None = None
+
+    def add(self, block: Block) -> None:
+        """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
+        texts, lines = block.text[:, 0], block.line_nos
+        if self._last is not None:
+            texts, lines = np.concatenate([[self._last[0]], texts]), np.concatenate([[self._last[1]], lines])
+        try:
+            times = parse_times(texts, self.source, self.column, lines)
+        except DataError as err:
+            shift = block.first_row - (1 if self._last is not None else 0)
+            raise DataError(_renumbered(str(err), shift)) from None
+        if self._last is not None:
+            texts, times = texts[1:], times[1:]
+        if times.dtype.kind == "M":
+            self._origin = times[0] if self._origin is None else self._origin
+            times = (times - self._origin) / np.timedelta64(1, "s")
+        self._last = (str(texts[-1]), int(lines[-1]))
+        self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
+
+    def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(seconds (n,), text (n,))`` of rows ``first..first+n-1``; earlier rows are dropped."""
+        lo, hi = first - self.base, first - self.base + n
+        out = self.seconds[lo:hi], self.text[lo:hi]
+        self.text, self.seconds, self.base = self.text[hi:], self.seconds[hi:], first + n
+        return out
+
+
+def _renumbered(message: str, shift: int) -> str:
+    """A :func:`parse_times` message about rows counted within a block, with the rows of the whole input."""
+    return re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", message, count=1)
+
+
+# ----- incidents -------------------------------------------------------------------------
+class IncidentStream:
+    """Incidents of the primary score (the detector's first) from window scores fed in start order.
+
+    Args:
+        detector: gives the window length, the threshold, the features and the run's
+            ``evaluation.point_aggregation`` and ``evaluation.incident_merge_gap``.
+        merge_gap: quiet rows inside one incident; default the run's, or the window length.
+        times: the rows' timestamps, or None.
+    """
+
+    def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
+        evaluation = detector.config.get("evaluation", {})
+        if merge_gap is None:
+            merge_gap = evaluation.get("incident_merge_gap")
+        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
+            raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
+        self.score_name = detector.score_names[0]
+        self.threshold = float(detector.thresholds[self.score_name])
+        self.merge_gap = detector.window_length if merge_gap is None else int(merge_gap)
+        self.aggregation = evaluation.get("point_aggregation") or "max"
+        self.times = times
+        self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
+        self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
+        self.rows, self.unscored, self.count = 0, 0, 0
+
+    def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
+            contrib: np.ndarray) -> list[tuple[int, Incident]]:
+        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F).
+
+        Returns:
+            ``(number, incident)`` of each incident this closed, numbered from 1 in order.
+        """
+        return self._track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
+
+    def finish(self) -> list[tuple[int, Incident]]:
+        """The end of the input: ``(number, incident)`` of the incidents still open."""
+        return self._track(*self._points.finish()) + self._numbered(self._tracker.close())
+
+    def row_of(self, number: int, incident: Incident) -> list[Any]:
+        """The incident's row of :data:`INCIDENT_HEADER`."""
+        return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
+
+    def _track(self, first: int, values: np.ndarray) -> list[tuple[int, Incident]]:
+        if len(values) == 0:
+            return []
+        seconds, text = self.times.take(first, len(values)) if self.times is not None else (None, None)
+        self.rows += len(values)
+        self.unscored += int(np.isnan(values[:, 0]).sum())
+        return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text))
+
+    def _numbered(self, incidents: list[Incident]) -> list[tuple[int, Incident]]:
+        first, self.count = self.count + 1, self.count + len(incidents)
+        return list(enumerate(incidents, start=first))
+
+
+def describe(number: int, incident: Incident, threshold: float) -> str:
+    """One readable line: ``incident 3: current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak ...``."""
+    where = f"rows {incident.start_row}-{incident.end_row}"
+    if incident.start_time:
+        where += f", from {incident.start_time} to {incident.end_time}"
+        if incident.duration_s is not None:
+            where += f" ({incident.duration_s:.4g} s)"
+    else:
+        where += f" ({incident.rows} rows)"
+    return (f"incident {number}: {incident.top_feature or '?'}, {where}, peak score "
+            f"{incident.peak_score:.4g} at row {incident.peak_row} (threshold {threshold:.4g})")
