@@ -2,7 +2,7 @@
 
 The CSV header, then rows, are read from standard input as they arrive (or from a CSV file, read the
 same way, when ``--output -`` streams a file's scores); each row is checked as a file's are
-(:class:`datasets.csv_reading.CsvStream`: field count, numbers, finite; errors name the line). Windows
+(:class:`datasets.csv_stream.CsvStream`: field count, numbers, finite; errors name the line). Windows
 of the trained length start every ``stride`` rows; each is scored as soon as its last row has arrived
 and its row (the columns of the batch scores CSV, :mod:`agents.score_files`) is written and flushed:
 to standard output for ``--output -``, else to a file that grows line by line.
@@ -43,7 +43,8 @@ from agents.score_rows import (
     window_header,
     window_rows,
 )
-from datasets.csv_reading import Block, CsvStream
+from datasets.csv_reading import Block
+from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.runs.outputs import check_output

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, islice, repeat
+from itertools import islice, repeat
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -33,14 +33,13 @@ from datasets.csv_header import (
     DECIMAL_COMMA,
     EXPECTED_FORMAT,
     OTHER_SEPARATORS,
-    _refuse_other_separator,
     header_text,
     read_header,
     split_line,
 )
 from utils.core.errors import DataError
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "CsvStream", "first_bad_value", "header_text",
+__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "first_bad_value", "header_text",
            "iter_csv_blocks", "read_header"]
 
 DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
@@ -145,103 +144,6 @@ def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[
                         f"({err.reason}); save the file as UTF-8") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
-
-
-class CsvStream:
-    """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
-
-    Each read takes the bytes there are (``read1``: it waits only while nothing has arrived), so the
-    complete lines among them make a block at once, and a line still being written waits for its end.
-    Memory holds one read and one unfinished line (refused beyond ``max_chars``, as in a file).
-
-    Args:
-        stream: binary, e.g. ``sys.stdin.buffer``.
-        name: what messages call it (``"<stdin>"``).
-        read_bytes: the most bytes one read takes.
-    """
-
-    def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16) -> None:
-        self.stream, self.name, self.read_bytes = stream, name, read_bytes
-        self.line_no = 0  # lines decoded so far (1 = the header)
-        self._pending, self._max_chars = b"", _MAX_LINE_CHARS
-        self._reads = self._lines()
-        self._rest: list[tuple[int, str]] = []
-
-    def read_header(self) -> list[str]:
-        """The column names of the first line; DataError for an empty stream or a header that is no header."""
-        lines = next(self._reads, [])
-        if not lines or not lines[0][1].strip():
-            raise DataError(f"{self.name}: {'no input' if not lines else 'line 1 is blank'}; expected a header row "
-                            "naming the columns, then one row per time step")
-        line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
-        header = [name.strip() for name in split_line(line, Path(self.name), 1)]
-        if len(header) == 1:
-            _refuse_other_separator(Path(self.name), line, "")
-        if "" in header or len(set(header)) < len(header):
-            raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
-        self._max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
-        return header
-
-    def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
-               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
-        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``.
-
-        Raises:
-            DataError: naming the row and line of the first bad one (see the module docstring).
-        """
-        position = {name: i for i, name in enumerate(header)}
-        idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
-        row = 0
-        for lines in chain([self._rest], self._reads):
-            kept = [(no, line) for no, line in lines if line.strip()]
-            for i in range(0, len(kept), chunk_rows):
-                for block in self._checked(kept[i: i + chunk_rows], header, row, idx, text_idx):
-                    yield block
-                    row += len(block.values)
-
-    def _checked(self, part: list[tuple[int, str]], header: list[str], row: int, idx: list[int],
-                 text_idx: list[int]) -> Iterator[Block]:
-        """The lines as one block; with a bad line among them, the good lines before it one by one, then its error."""
-        try:
-            block = _checked_block(self._block(part, header, row), idx, text_idx)
-        except DataError:
-            block = None
-        if block is not None:
-            yield block
-            return
-        for i, line in enumerate(part):  # the windows the lines before a bad one complete are still scored
-            yield _checked_block(self._block([line], header, row + i), idx, text_idx)
-
-    def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> _Lines:
-        return _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part])
-
-    def _lines(self) -> Iterator[list[tuple[int, str]]]:
-        """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
-        while True:
-            chunk = self.stream.read1(self.read_bytes)
-            raw = (self._pending + chunk).splitlines(keepends=True)
-            self._pending = b""
-            if chunk and raw and not raw[-1].endswith(b"\n"):
-                self._pending = raw.pop()  # unfinished (a last \r may be the first half of \r\n)
-            if len(self._pending) > 4 * self._max_chars:  # UTF-8: at most 4 bytes per character
-                raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
-                                "characters; expected one row per line")
-            if raw:
-                yield [self._decoded(line) for line in raw]
-            if not chunk:
-                return
-
-    def _decoded(self, raw: bytes) -> tuple[int, str]:
-        self.line_no += 1
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(f"{self.name}: line {self.line_no}: bytes that are not UTF-8 text ({err.reason}); "
-                            "send UTF-8") from None
-        if len(line.rstrip("\r\n")) >= self._max_chars:
-            raise DataError(f"{self.name}: line {self.line_no} is longer than {self._max_chars} characters; "
-                            "expected one row per line")
-        return self.line_no, line
 
 
 def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int) -> None:

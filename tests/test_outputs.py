@@ -142,4 +142,5 @@ def test_score_and_export_refuse_to_overwrite_on_the_command_line(tiny_runs, tmp
     meta = json.loads((tmp_path / "m.pt.json").read_text())
     assert meta["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert main.main([*export, str(model)]) == 2 and "m.pt: exists" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json", "rows.npy", "s.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json", "rows.npy", "s.csv",
+                                                          "s.incidents.csv"]
