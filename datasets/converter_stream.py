@@ -200,6 +200,7 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
             _fail(name, value, "expected a number strictly between 0 and 1")
     if val_fraction + test_fraction >= 1.0:
         _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
+    _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
     if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
         _fail("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
                                               f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
@@ -208,7 +209,6 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
     if anomaly_max_s > test_fraction * duration_s:
         _fail("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
                                               f"{test_fraction * duration_s:g} s, so an anomaly fits in the test stretch")
-    _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
 
 
 def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, eval_stride: int,
