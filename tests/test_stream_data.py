@@ -190,9 +190,11 @@ def test_the_seed_fixes_the_stream():
         np.testing.assert_array_equal(a.streams[name].values, b.streams[name].values)
         np.testing.assert_array_equal(a.streams[name].labels, b.streams[name].labels)
     np.testing.assert_array_equal(a.train.x, b.train.x)
-    assert a.info["test_ranges"] == b.info["test_ranges"]
+    assert a.info == b.info
     assert not np.array_equal(a.streams["test"].values, c.streams["test"].values)
-    assert a.info["test_ranges"] != c.info["test_ranges"]
+    sim = {k: v for k, v in SMALL.items() if k != "time_steps"}
+    plans = [simulate_stream(seed=s, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES), **sim)[3] for s in (7, 8)]
+    assert plans[0] and plans[1] and plans[0] != plans[1]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
