@@ -10,7 +10,7 @@ import pytest
 
 from datasets.base import NORMAL
 from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
-from datasets.converter_stream import load_converter_stream, simulate_stream
+from datasets.converter_stream import THERMAL_GAIN, load_converter_stream, simulate_stream
 from datasets.csv_windows import load_csv
 from datasets.stream_split import kind_ranges, split_stream
 from tests.helpers import REPO_ROOT, run_main
@@ -180,7 +180,7 @@ def test_the_normal_process_is_continuous():
     # row-to-row changes stay within the ripple and noise (no jumps between windows as the window simulator has)
     assert steps[:, 0].max() < 2 * 0.2 * 2 * np.pi * 0.1 + 8 * 0.05
     assert steps[:, 2].max() < 8 * 0.25 * np.sqrt(2)
-    assert 40.0 < normal[:, 2].min() and normal[:, 2].max() < 45.0 + 0.2 * 12.0**2 + 2.0
+    assert 40.0 + THERMAL_GAIN * 8.0**2 - 2.0 < normal[:, 2].min() and normal[:, 2].max() < 45.0 + THERMAL_GAIN * 12.0**2 + 2.0
     assert 8.0 - 2.0 < normal[:, 1].min() and normal[:, 1].max() < 12.0 + 2.0
 
 
