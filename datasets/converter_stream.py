@@ -180,8 +180,9 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
                            time_steps: int, stride: int, eval_stride: int, val_fraction: float,
                            test_fraction: float) -> None:
     """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
-    if not isinstance(anomaly_types, (list, tuple)) or not anomaly_types or \
-            any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
+    names_ok = isinstance(anomaly_types, (list, tuple)) and bool(anomaly_types) and all(
+        k in ANOMALY_TYPES for k in anomaly_types) and len(set(map(str, anomaly_types))) == len(anomaly_types)
+    if not names_ok:
         _fail("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
                                               f"{', '.join(ANOMALY_TYPES)}")
     for name, value in (("duration_s", duration_s), ("sample_rate_hz", sample_rate_hz),
@@ -210,7 +211,8 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
         _fail("anomaly_max_s", anomaly_max_s, f"expected at least data.anomaly_min_s={anomaly_min_s}")
     if anomaly_max_s > test_fraction * duration_s:
         _fail("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
-                                              f"{test_fraction * duration_s:g} s, so an anomaly fits in the test stretch")
+                                              f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
+                                              "stretch")
 
 
 def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, eval_stride: int,

@@ -102,6 +102,7 @@ def test_val_part_starts_are_its_normal_windows_when_it_holds_anomalies():
     assert part.labels.sum() > 0
     for i, s in enumerate(part.starts):
         np.testing.assert_array_equal(val.x[i], part.values[s:s + T])
+        np.testing.assert_array_equal(val.x[i, :, 0], lo + s + np.arange(T))  # recording rows lo + s ...
         assert part.labels[s:s + T].sum() == 0
     assert info["windows"]["val"] == len(val)
 
@@ -122,8 +123,8 @@ def test_split_stream_refusals_name_the_keys(caplog):
     with pytest.raises(DataError, match=r"test stretch \(rows 396..399, 4 rows\) is shorter than one window of "
                                         r"data.window_length=10; raise data.test_fraction"):
         split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 0.01)
-    with pytest.raises(DataError, match=r"validation stretch \(rows 308..319\) holds 2 windows .* fewer than the 4 .* raise "
-                                        r"data.val_fraction"):
+    with pytest.raises(DataError, match=r"validation stretch \(rows 308..319\) holds 2 windows .* fewer than the 4 .* "
+                                        r"raise data.val_fraction"):
         split_stream(values, labels, kinds, T, STRIDE, T, 0.03, 0.2)
     dirty = np.ones_like(labels)
     dirty[240:] = 0
@@ -163,7 +164,7 @@ def test_anomalies_sit_in_the_affected_sensor_with_the_asked_magnitude():
     params = dict(duration_s=60.0, sample_rate_hz=100.0, anomaly_density=0.1, anomaly_min_s=0.5, anomaly_max_s=1.0,
                   anomaly_types=list(ANOMALY_TYPES), seed=5)
     plain, *_ = simulate_stream(anomaly_magnitude=1e-9, **params)
-    bumped, labels, kinds, plan = simulate_stream(anomaly_magnitude=6.0, **params)
+    bumped, labels, _, plan = simulate_stream(anomaly_magnitude=6.0, **params)
     diff = bumped.astype(np.float64) - plain
     assert np.abs(diff[labels == 0]).max() < 1e-5  # normal rows untouched
     for start, end, kind in plan:
@@ -180,7 +181,8 @@ def test_the_normal_process_is_continuous():
     # row-to-row changes stay within the ripple and noise (no jumps between windows as the window simulator has)
     assert steps[:, 0].max() < 2 * 0.2 * 2 * np.pi * 0.1 + 8 * 0.05
     assert steps[:, 2].max() < 8 * 0.25 * np.sqrt(2)
-    assert 40.0 + THERMAL_GAIN * 8.0**2 - 2.0 < normal[:, 2].min() and normal[:, 2].max() < 45.0 + THERMAL_GAIN * 12.0**2 + 2.0
+    assert 40.0 + THERMAL_GAIN * 8.0**2 - 2.0 < normal[:, 2].min()
+    assert normal[:, 2].max() < 45.0 + THERMAL_GAIN * 12.0**2 + 2.0
     assert 8.0 - 2.0 < normal[:, 1].min() and normal[:, 1].max() < 12.0 + 2.0
 
 
@@ -193,7 +195,8 @@ def test_the_seed_fixes_the_stream():
     assert a.info == b.info
     assert not np.array_equal(a.streams["test"].values, c.streams["test"].values)
     sim = {k: v for k, v in SMALL.items() if k != "time_steps"}
-    plans = [simulate_stream(seed=s, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES), **sim)[3] for s in (7, 8)]
+    plans = [simulate_stream(seed=s, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES), **sim)[3]
+             for s in (7, 8)]
     assert plans[0] and plans[1] and plans[0] != plans[1]
 
 
@@ -239,7 +242,7 @@ def test_a_too_short_duration_exits_2_through_the_config(tmp_path, capsys):
 
 
 def test_memory_is_checked_before_the_simulation(monkeypatch):
-    import utils.runtime.memory as memory
+    from utils.runtime import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 10**5)
     with pytest.raises(ConfigError, match=r"data.duration_s=20.0, data.sample_rate_hz=50.0, data.time_steps=25, "
@@ -281,6 +284,8 @@ def test_csv_contiguous_split_from_a_file(tmp_path, iso):
     np.testing.assert_array_equal(data.test.x[:, :, 0], part.starts[:, None] + 240 + np.arange(10))
     train_rows = data.train.x[:, :, 0].astype(int)
     assert not np.isin(train_rows, [*range(40, 45), *range(120, 124)]).any() and train_rows.max() < 180
+    val_rows = data.val.x[:, :, 0]
+    assert val_rows.min() >= 180 and val_rows.max() < 240 and data.test.x[:, :, 0].min() >= 240
     assert data.test.kind[data.test.y == 1].tolist() and set(data.test.kind[data.test.y == 1]) == {"drift"}
 
 
