@@ -1,0 +1,331 @@
+"""Stream datasets: split_stream's contiguous stretches, the converter_stream simulator, the csv loader's
+contiguous split, and a tiny run of every model on converter_stream."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from datasets.base import NORMAL
+from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
+from datasets.converter_stream import THERMAL_GAIN, load_converter_stream, simulate_stream
+from datasets.csv_windows import load_csv
+from datasets.stream_split import kind_ranges, split_stream
+from tests.helpers import REPO_ROOT, run_main
+from utils.core.config import load_config
+from utils.core.errors import ConfigError, DataError
+
+T, STRIDE, EVAL = 10, 4, 3
+#: a short stream: 20 s at 50 Hz, windows of 25 rows
+SMALL = dict(duration_s=20.0, sample_rate_hz=50.0, time_steps=25, anomaly_density=0.05, anomaly_min_s=0.1,
+             anomaly_max_s=0.5)
+
+
+def labelled_series(n=400, seed=0):
+    """Rows whose first feature is the row number (so a window names its rows), labelled ranges of two kinds."""
+    rng = np.random.default_rng(seed)
+    values = np.stack([np.arange(n, dtype=np.float64), rng.normal(size=n)], axis=1)
+    labels, kinds = np.zeros(n, dtype=np.int64), np.full(n, NORMAL, dtype=object)
+    for start, end, kind in [(30, 33, "a"), (95, 110, "b"), (300, 302, "a"), (350, 351, "b"), (361, 370, "a")]:
+        labels[start:end], kinds[start:end] = 1, kind
+    return values, labels, kinds.astype(str)
+
+
+def brute_ranges(labels, kinds):
+    """Runs of anomalous rows of one kind, row by row."""
+    out, start = [], None
+    for i in range(len(labels) + 1):
+        key = (labels[i], kinds[i]) if i < len(labels) else (0, NORMAL)
+        if start is not None and key != (1, kinds[start]):
+            out.append((start, i, str(kinds[start])))
+            start = None
+        if start is None and i < len(labels) and labels[i]:
+            start = i
+    return out
+
+
+# ----- split_stream ----------------------------------------------------------------------------------
+def test_stretches_are_contiguous_ordered_and_share_no_row():
+    values, labels, kinds = labelled_series()
+    train, val, test, streams, info = split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 0.25)
+    assert info["stretches"] == {"train": [0, 220], "val": [220, 300], "test": [300, 400]}
+    rows = {name: split.x[:, :, 0].astype(int) for name, split in (("train", train), ("val", val), ("test", test))}
+    for name, (lo, hi) in info["stretches"].items():  # every window's rows lie inside its own stretch
+        assert rows[name].min() >= lo and rows[name].max() < hi, name
+        np.testing.assert_array_equal(np.diff(rows[name], axis=1), 1)  # consecutive rows, in order
+    assert set(rows["train"].ravel()).isdisjoint(rows["val"].ravel())
+    assert set(rows["val"].ravel()).isdisjoint(rows["test"].ravel())
+    assert streams["val"].first_row == 220 and streams["test"].first_row == 300
+    np.testing.assert_array_equal(streams["test"].values, values[300:].astype(np.float32))
+    np.testing.assert_array_equal(streams["val"].labels, labels[220:300])
+    assert info["windows"] == {"train": len(train), "val": len(val), "test": len(test)}
+    assert info["anomalous_rows"] == {"train": 18, "val": 0, "test": 12}
+    assert info["labelled_ranges"] == {"train": 2, "val": 0, "test": 3}
+
+
+def test_train_and_val_windows_are_every_clean_window_at_their_stride():
+    values, labels, kinds = labelled_series()
+    train, val, _, streams, _ = split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 0.25)
+    expected = [s for s in range(0, 220 - T + 1, STRIDE) if labels[s:s + T].sum() == 0]  # brute force
+    np.testing.assert_array_equal(train.x[:, 0, 0], expected)
+    starts = list(range(0, 80 - T + 1, EVAL)) + [80 - T]  # the val stretch has no anomaly: all windows
+    np.testing.assert_array_equal(streams["val"].starts, sorted(set(starts)))
+    np.testing.assert_array_equal(val.x[:, 0, 0], 220 + streams["val"].starts)
+    for split in (train, val):
+        assert split.y.sum() == 0 and set(split.kind) == {NORMAL}
+        assert labels[split.x[:, :, 0].astype(int)].sum() == 0
+
+
+def test_test_windows_are_the_stretch_rows_in_order_and_cover_every_row():
+    values, labels, kinds = labelled_series()
+    _, _, test, streams, _ = split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 0.25)
+    part = streams["test"]
+    assert len(test) == len(part.starts) and np.all(np.diff(part.starts) > 0)
+    for i, s in enumerate(part.starts):
+        np.testing.assert_array_equal(test.x[i], part.values[s:s + T])
+        rows = np.arange(s, s + T)
+        assert test.y[i] == int(part.labels[rows].any())
+        assert test.kind[i] == (part.kinds[rows[part.labels[rows] == 1][0]] if test.y[i] else NORMAL)
+    covered = np.zeros(len(part), dtype=bool)
+    for s in part.starts:
+        covered[s:s + T] = True
+    assert covered.all() and part.starts[-1] == len(part) - T
+
+
+def test_val_part_starts_are_its_normal_windows_when_it_holds_anomalies():
+    values, labels, kinds = labelled_series()
+    _, val, _, streams, info = split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.3, 0.2)
+    lo, _ = info["stretches"]["val"]
+    part = streams["val"]
+    assert part.labels.sum() > 0
+    for i, s in enumerate(part.starts):
+        np.testing.assert_array_equal(val.x[i], part.values[s:s + T])
+        np.testing.assert_array_equal(val.x[i, :, 0], lo + s + np.arange(T))  # recording rows lo + s ...
+        assert part.labels[s:s + T].sum() == 0
+    assert info["windows"]["val"] == len(val)
+
+
+def test_kind_ranges_match_a_row_by_row_scan():
+    values, labels, kinds = labelled_series()
+    labels[110:115], kinds[110:115] = 1, "a"  # a run of "a" right after one of "b": two ranges
+    got = [(r["start"], r["end"], r["kind"]) for r in kind_ranges(labels, kinds)]
+    assert got == brute_ranges(labels, kinds) and (95, 110, "b") in got and (110, 115, "a") in got
+    assert kind_ranges(labels[300:], kinds[300:], offset=300)[0] == {"start": 300, "end": 302, "kind": "a"}
+
+
+def test_split_stream_refusals_name_the_keys(caplog):
+    values, labels, kinds = labelled_series()
+    with pytest.raises(ConfigError, match=r"data.eval_stride: invalid value 11; it must be at most "
+                                          r"data.window_length=10"):
+        split_stream(values, labels, kinds, T, STRIDE, 11, 0.2, 0.2)
+    with pytest.raises(DataError, match=r"test stretch \(rows 396..399, 4 rows\) is shorter than one window of "
+                                        r"data.window_length=10; raise data.test_fraction"):
+        split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 0.01)
+    with pytest.raises(DataError, match=r"validation stretch \(rows 308..319\) holds 2 windows .* fewer than the 4 .* "
+                                        r"raise data.val_fraction"):
+        split_stream(values, labels, kinds, T, STRIDE, T, 0.03, 0.2)
+    dirty = np.ones_like(labels)
+    dirty[240:] = 0
+    with pytest.raises(DataError, match=r"train stretch \(rows 0..239\) holds no window .* without an anomalous row"):
+        split_stream(values, dirty, np.where(dirty == 1, "x", NORMAL), T, STRIDE, EVAL, 0.2, 0.2)
+    with pytest.raises(ConfigError, match=r"data.test_fraction: invalid value 1.5"):
+        split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.2, 1.5)
+    with pytest.raises(ConfigError, match=r"data.val_fraction: val_fraction \+ test_fraction must be below 1"):
+        split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.6, 0.5)
+    clean = np.zeros_like(labels)
+    with caplog.at_level(logging.WARNING, logger="anomaly"):
+        *_, info = split_stream(values, clean, np.full(len(clean), NORMAL), T, STRIDE, EVAL, 0.2, 0.2)
+    assert "holds no anomalous row" in caplog.text and info["anomalous_rows"]["test"] == 0
+
+
+# ----- converter_stream ------------------------------------------------------------------------------
+def test_converter_stream_labels_are_the_generator_ranges():
+    data = load_converter_stream(seed=3, **SMALL)
+    values, labels, kinds, plan = simulate_stream(seed=3, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES),
+                                                  **{k: v for k, v in SMALL.items() if k != "time_steps"})
+    assert [(s, e, k) for s, e, k in plan] == brute_ranges(labels, kinds)  # the planned ranges, nothing else
+    assert all(plan[i][1] < plan[i + 1][0] for i in range(len(plan) - 1))  # separated by normal rows
+    for name in ("val", "test"):
+        part = data.streams[name]
+        lo, hi = data.info["stretches"][name]
+        assert part.first_row == lo and len(part) == hi - lo and part.sample_period_s == pytest.approx(0.02)
+        np.testing.assert_array_equal(part.values, values[lo:hi])
+        np.testing.assert_array_equal(part.labels, labels[lo:hi])
+        np.testing.assert_array_equal(part.kinds, kinds[lo:hi])
+        np.testing.assert_allclose(part.times, np.arange(lo, hi) * 0.02)
+    test_lo = data.info["stretches"]["test"][0]
+    inside = [(max(s, test_lo), e, k) for s, e, k in plan if e > test_lo]
+    assert [(r["start"], r["end"], r["kind"]) for r in data.info["test_ranges"]] == inside
+
+
+def test_anomalies_sit_in_the_affected_sensor_with_the_asked_magnitude():
+    params = dict(duration_s=60.0, sample_rate_hz=100.0, anomaly_density=0.1, anomaly_min_s=0.5, anomaly_max_s=1.0,
+                  anomaly_types=list(ANOMALY_TYPES), seed=5)
+    plain, *_ = simulate_stream(anomaly_magnitude=1e-9, **params)
+    bumped, labels, _, plan = simulate_stream(anomaly_magnitude=6.0, **params)
+    diff = bumped.astype(np.float64) - plain
+    assert np.abs(diff[labels == 0]).max() < 1e-5  # normal rows untouched
+    for start, end, kind in plan:
+        sensor = {"voltage_spike": 0, "current_oscillation": 1, "temperature_drift": 2}[kind]
+        others = [c for c in range(3) if c != sensor]
+        assert np.abs(diff[start:end, others]).max() < 1e-5
+        assert np.abs(diff[start:end, sensor]).max() == pytest.approx(6.0 * NOISE_STD[SENSORS[sensor]], rel=0.02)
+
+
+def test_the_normal_process_is_continuous():
+    values, labels, _, _ = simulate_stream(120.0, 100.0, 0.01, 0.2, 0.5, 6.0, ["current_oscillation"], seed=1)
+    normal = values[labels == 0].astype(np.float64)
+    steps = np.abs(np.diff(values.astype(np.float64), axis=0))[(labels[1:] == 0) & (labels[:-1] == 0)]
+    # row-to-row changes stay within the ripple and noise (no jumps between windows as the window simulator has)
+    assert steps[:, 0].max() < 2 * 0.2 * 2 * np.pi * 0.1 + 8 * 0.05
+    assert steps[:, 2].max() < 8 * 0.25 * np.sqrt(2)
+    assert 40.0 + THERMAL_GAIN * 8.0**2 - 2.0 < normal[:, 2].min()
+    assert normal[:, 2].max() < 45.0 + THERMAL_GAIN * 12.0**2 + 2.0
+    assert 8.0 - 2.0 < normal[:, 1].min() and normal[:, 1].max() < 12.0 + 2.0
+
+
+def test_the_seed_fixes_the_stream():
+    a, b, c = (load_converter_stream(seed=s, **SMALL) for s in (7, 7, 8))
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(a.streams[name].values, b.streams[name].values)
+        np.testing.assert_array_equal(a.streams[name].labels, b.streams[name].labels)
+    np.testing.assert_array_equal(a.train.x, b.train.x)
+    assert a.info == b.info
+    assert not np.array_equal(a.streams["test"].values, c.streams["test"].values)
+    sim = {k: v for k, v in SMALL.items() if k != "time_steps"}
+    plans = [simulate_stream(seed=s, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES), **sim)[3]
+             for s in (7, 8)]
+    assert plans[0] and plans[1] and plans[0] != plans[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_test_stretch_holds_every_type(seed):
+    data = load_converter_stream(seed=seed)
+    assert {r["kind"] for r in data.info["test_ranges"]} == set(ANOMALY_TYPES)
+    assert set(data.anomaly_kinds) == set(ANOMALY_TYPES)
+    assert data.info["rows"] == 120000 and data.info["stride"] == 50 and data.info["eval_stride"] == 25
+
+
+@pytest.mark.parametrize("density", [0.02, 0.1, 0.3])
+def test_density_gives_about_the_asked_share(density):
+    _, labels, _, plan = simulate_stream(600.0, 100.0, density, 0.2, 2.0, 6.0, list(ANOMALY_TYPES), seed=4)
+    # lengths are drawn until the share is reached: at most one anomaly (2 s = 200 rows) more
+    assert density <= labels.mean() < density + 200 / len(labels)
+    assert labels.sum() == sum(e - s for s, e, _ in plan)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"eval_stride": 30}, "data.eval_stride: invalid value 30; expected at most data.time_steps=25"),
+    ({"duration_s": 2.0}, "data.duration_s: invalid value 2.0; gives 100 rows at data.sample_rate_hz=50.0, so the "
+                          "test stretch holds 15, fewer than the 25 it needs"),
+    ({"test_fraction": 1.2}, "data.test_fraction: invalid value 1.2; expected a number strictly between 0 and 1"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, "data.val_fraction: invalid value 0.5; val_fraction + "
+                                                  "test_fraction must be below 1"),
+    ({"anomaly_density": 0.6}, "data.anomaly_density: invalid value 0.6; expected a share of anomalous rows in"),
+    ({"anomaly_max_s": 0.05}, "data.anomaly_max_s: invalid value 0.05; expected at least data.anomaly_min_s=0.1"),
+    ({"anomaly_min_s": 0.05}, "data.anomaly_min_s: invalid value 0.05; expected at least 5 rows"),
+    ({"anomaly_types": ["spike"]}, "data.anomaly_types: invalid value ['spike']"),
+])
+def test_converter_stream_refusals_name_the_key(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_converter_stream(seed=0, **{**SMALL, **overrides})
+    assert fragment in str(err.value), str(err.value)
+
+
+def test_a_too_short_duration_exits_2_through_the_config(tmp_path, capsys):
+    code = run_main("vae_converter_stream.json", tmp_path, "exp_name=x", "data.duration_s=1")
+    err = capsys.readouterr().err
+    assert code == 2 and "data.duration_s: invalid value 1.0; gives 100 rows" in err and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_memory_is_checked_before_the_simulation(monkeypatch):
+    from utils.runtime import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**5)
+    with pytest.raises(ConfigError, match=r"data.duration_s=20.0, data.sample_rate_hz=50.0, data.time_steps=25, "
+                                          r"data.stride=12, data.eval_stride=6: the simulated recording"):
+        load_converter_stream(seed=0, **SMALL)
+
+
+# ----- the csv loader's contiguous split --------------------------------------------------------------
+def write_stream_csv(path, n=300, iso=True):
+    """A CSV with a timestamp (ISO every 2 s, or numbers from 100 in steps of 0.5) and a label column."""
+    rng = np.random.default_rng(0)
+    labels = np.full(n, "0", dtype=object)
+    for rows, text in ((slice(40, 45), "spike"), (slice(120, 124), "1"), (slice(260, 263), "drift"),
+                       (slice(280, 281), "normal")):
+        labels[rows] = text
+    stamps = ([f"2024-05-01T08:{(2 * i) // 60:02d}:{(2 * i) % 60:02d}" for i in range(n)] if iso
+              else [f"{100 + 0.5 * i}" for i in range(n)])
+    lines = ["timestamp,a,b,label"] + [f"{stamps[i]},{i},{rng.normal():.4f},{labels[i]}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path, labels
+
+
+@pytest.mark.parametrize("iso", [True, False])
+def test_csv_contiguous_split_from_a_file(tmp_path, iso):
+    path, text_labels = write_stream_csv(tmp_path / "s.csv", iso=iso)
+    data = load_csv(seed=0, path=str(path), window_length=10, stride=5, label_column="label",
+                    timestamp_column="timestamp", val_fraction=0.2, test_fraction=0.2)
+    assert data.feature_names == ["a", "b"] and data.info["split"] == "contiguous"
+    assert data.info["stretches"] == {"train": [0, 180], "val": [180, 240], "test": [240, 300]}
+    assert data.info["eval_stride"] == 5  # stride, capped at the window length
+    part = data.streams["test"]
+    expected = np.isin(text_labels[240:], ["spike", "1", "drift"]).astype(int)  # "normal" is a normal label
+    np.testing.assert_array_equal(part.labels, expected)
+    assert set(part.kinds[part.labels == 1]) == {"drift"}
+    period = 2.0 if iso else 0.5
+    assert part.sample_period_s == period
+    np.testing.assert_allclose(part.times, np.arange(240, 300) * period)
+    assert part.time_text[0] == ("2024-05-01T08:08:00" if iso else "220.0")
+    np.testing.assert_array_equal(data.test.x[:, :, 0], part.starts[:, None] + 240 + np.arange(10))
+    train_rows = data.train.x[:, :, 0].astype(int)
+    assert not np.isin(train_rows, [*range(40, 45), *range(120, 124)]).any() and train_rows.max() < 180
+    val_rows = data.val.x[:, :, 0]
+    assert val_rows.min() >= 180 and val_rows.max() < 240 and data.test.x[:, :, 0].min() >= 240
+    assert data.test.kind[data.test.y == 1].tolist() and set(data.test.kind[data.test.y == 1]) == {"drift"}
+
+
+def test_csv_contiguous_without_labels_or_timestamps(tmp_path):
+    path, _ = write_stream_csv(tmp_path / "s.csv")
+    data = load_csv(seed=0, path=str(path), window_length=10, feature_columns=["a", "b"], eval_stride=4)
+    assert data.test.y.sum() == 0 and data.streams["test"].labels.sum() == 0
+    assert data.streams["test"].times is None and data.streams["test"].sample_period_s is None
+    assert data.info["eval_stride"] == 4 and "no label column" in data.info["note"]
+
+
+def test_csv_contiguous_refusals(tmp_path):
+    path, _ = write_stream_csv(tmp_path / "s.csv", n=60)
+    with pytest.raises(DataError, match=r"the test stretch \(rows 51..59, 9 rows\) is shorter than one window of "
+                                        r"data.window_length=10; raise data.test_fraction"):
+        load_csv(seed=0, path=str(path), window_length=10, label_column="label", timestamp_column="timestamp",
+                 val_fraction=0.5, test_fraction=0.15)
+    with pytest.raises(ConfigError, match=r"data.eval_stride: invalid value 12; it must be at most "
+                                          r"data.window_length=10"):
+        load_csv(seed=0, path=str(path), window_length=10, eval_stride=12, label_column="label",
+                 timestamp_column="timestamp")
+
+
+def test_the_example_csv_config_splits_contiguously():
+    config = load_config(REPO_ROOT / "configs" / "example_csv.json")
+    data = load_csv(seed=0, **{k: v for k, v in config.data.items() if k != "name"}
+                    | {"path": str(REPO_ROOT / "examples" / "converter_telemetry.csv")})
+    assert data.info["stretches"]["test"] == [6120, 7200]
+    assert set(data.anomaly_kinds) == {"voltage_spike", "current_oscillation", "temperature_drift"}
+
+
+# ----- every model trains on converter_stream -----------------------------------------------------------
+@pytest.mark.parametrize("config", ["vae_converter_stream.json", "conv_ae_converter_stream.json",
+                                    "lstm_converter_stream.json"])
+def test_every_model_runs_on_the_stream(tmp_path, config):
+    tiny = ["data.duration_s=40", "data.sample_rate_hz=50", "data.time_steps=20", "data.stride=10",
+            "data.eval_stride=5", "data.anomaly_max_s=0.6", "trainer.epochs=1", "trainer.progress_bar=false",
+            "evaluation.make_plots=false", "exp_name=s"]
+    assert run_main(config, tmp_path, *tiny) == 0
+    metrics = json.loads((tmp_path / "s" / "out" / "metrics.json").read_text())
+    assert metrics["data"]["dataset"] == "converter_stream" and metrics["data"]["split"] == "contiguous"
+    assert metrics["splits"]["test"]["n"] == metrics["data"]["windows"]["test"]
+    assert metrics["splits"]["train"]["n_anomalies"] == metrics["splits"]["val"]["n_anomalies"] == 0
