@@ -22,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Outputs go to <experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
         epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), "
         "1 an internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt "
-        "(continue with --resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments",
+        "(continue with --resume; live scoring: after writing all it scored). "
+        "TensorBoard: tensorboard --logdir experiments",
     )
     parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
     parser.add_argument("--resume", action="store_true",

@@ -152,7 +152,7 @@ def test_scores_default_to_the_model_s_and_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(MODELS.get("vae"), "has_latent", classmethod(lambda cls: False))
     raw["evaluation"]["scores"] = ["reconstruction", "latent_mahalanobis"]
     expect_error(tmp_path, raw, "evaluation.scores.1: score 'latent_mahalanobis' needs a latent space",
-                 "scores for this model: error_gaussian, reconstruction, reconstruction_mae")
+                 "scores for this model: error_gaussian, error_gaussian_train, reconstruction, reconstruction_mae")
 
 
 def test_overrides_are_parsed_as_json_and_validated(tmp_path):
