@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from datasets.base import StreamPart
+from utils.core.config import MAX_VUS_BUFFER
 from utils.runs.outputs import atomic_output
 from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
 from utils.scoring.metrics import compare_with_baselines, to_jsonable
@@ -51,11 +52,12 @@ class StreamEvaluation:
 
 
 def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
-    """The resolved stream settings: aggregation, merge gap and VUS buffer (null keys take the window length)."""
+    """The resolved stream settings: aggregation, merge gap and VUS buffer (null keys take the window length,
+    the buffer at most :data:`~utils.core.config.MAX_VUS_BUFFER` rows)."""
     gap, buffer = evaluation.get("incident_merge_gap"), evaluation.get("vus_buffer")
     return {"point_aggregation": evaluation.get("point_aggregation", "max"),
             "incident_merge_gap": window_length if gap is None else int(gap),
-            "vus_buffer": window_length if buffer is None else int(buffer)}
+            "vus_buffer": min(window_length, MAX_VUS_BUFFER) if buffer is None else int(buffer)}
 
 
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],

@@ -15,9 +15,10 @@ import reprlib
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from easydict import EasyDict
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
@@ -25,6 +26,8 @@ from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Regist
 from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat,
                               PositiveInt, Seed)
 
+#: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
+MAX_VUS_BUFFER = 2000
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 #: A config is a small JSON object; a file larger than this (or a device that never ends, e.g. /dev/zero) is refused
 #: before it is read into memory.
@@ -76,7 +79,7 @@ class EvaluationConfig(BaseModel):
     # vus_buffer rows. null: the window length.
     point_aggregation: Literal["max", "mean"] = "max"
     incident_merge_gap: NonNegativeInt | None = None
-    vus_buffer: NonNegativeInt | None = None
+    vus_buffer: Annotated[int, Ge(0), Le(MAX_VUS_BUFFER)] | None = None
 
 
 class RunConfig(BaseModel):

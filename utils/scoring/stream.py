@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 Aggregation = Literal["max", "mean"]
 
@@ -107,9 +108,13 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
                  how: Aggregation = "max") -> np.ndarray:
     """Per-time-step values of a whole recording from its windows' values.
 
+    The same values as :class:`PointAccumulator` (``tests/test_stream_values.py``), in O(rows x T)
+    vectorised work without (windows x T) arrays: a time step ``r`` takes the windows starting in
+    ``[r - T + 1, r]``, a sliding range over the values laid out by start row.
+
     Args:
         window_values: (N,) or (N, D) values of the windows starting at ``starts``.
-        starts: (N,) increasing start rows.
+        starts: (N,) start rows, each in ``[0, n_rows)``.
         window_length: rows per window ``T``.
         n_rows: rows in the recording.
         how: ``"max"`` or ``"mean"`` over the windows covering each time step.
@@ -117,13 +122,26 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     Returns:
         (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.
     """
+    if how not in ("max", "mean"):
+        raise ValueError(f"how: expected 'max' or 'mean', got {how!r}")
     values = np.asarray(window_values, dtype=np.float64)
-    width = 1 if values.ndim == 1 else values.shape[1]
-    acc = PointAccumulator(window_length, how, width)
-    parts = [acc.add(starts, values)[1], acc.finish()[1]]
-    out = np.full((n_rows, width), np.nan)
-    got = np.concatenate(parts)[:n_rows]
-    out[: len(got)] = got
+    flat = values.reshape(len(values), -1)  # (N, D)
+    starts = np.asarray(starts, dtype=np.int64)
+    t, pad = int(window_length), int(window_length) - 1
+    count = np.zeros(n_rows + pad, dtype=np.int64)  # windows starting at each row, after pad leading rows
+    np.add.at(count, starts + pad, 1)
+    covered = np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")  # (n_rows,) windows per time step
+    if how == "max":
+        laid = np.full((n_rows + pad, flat.shape[1]), -np.inf)
+        np.maximum.at(laid, starts + pad, flat)
+        out = sliding_window_view(laid, t, axis=0).max(axis=-1)  # (n_rows, D): no copy of the windows
+    else:
+        laid = np.zeros((n_rows + pad + 1, flat.shape[1]))
+        np.add.at(laid, starts + pad + 1, flat)
+        summed = np.cumsum(laid, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (summed[t:] - summed[:-t]) / covered[:, None]
+    out[covered == 0] = np.nan
     return out[:, 0] if values.ndim == 1 else out
 
 
