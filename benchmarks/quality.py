@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmarks.quality_tables import print_row, summarise
+from benchmarks.quality_tables import KEYS, aggregate, print_row, summarise
 from utils.scoring.baselines import BASELINE_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -239,6 +239,25 @@ def run_jobs(args: argparse.Namespace, jobs: list[Job], prefix: str, view: Resul
     finally:
         if args.experiments_dir is None:
             shutil.rmtree(exp_dir, ignore_errors=True)
+
+
+def run_magnitude_sweep(args: argparse.Namespace, title: str, prefix: str, view: ResultView = WINDOWS,
+                        keys: tuple[str, ...] = KEYS) -> tuple[list[dict[str, Any]], dict[float, dict[str, Any]]]:
+    """Every (``args.magnitudes`` x seed) job (``data.anomaly_magnitude``), after a header line naming ``title``.
+
+    Returns:
+        ``(measured, {magnitude: mean ± std over the seeds of the ``keys``})``.
+    """
+    print(f"{title}: configs {' '.join(c.stem for c in args.configs)}, seeds {args.seed_list}, "
+          f"magnitudes {' '.join(f'{m:g}' for m in args.magnitudes)}, baselines {' '.join(args.baselines)}, "
+          f"threads per run {args.threads or 'inherited'}, overrides "
+          f"{[*args.default_overrides, *args.overrides] or 'none'}, per config {args.set_for or 'none'}", flush=True)
+    jobs = [(f"mag {m:g} seed {s}", s, [f"data.anomaly_magnitude={m}"]) for m in args.magnitudes
+            for s in args.seed_list]
+    measured = run_jobs(args, jobs, prefix, view)
+    per_mag = len(args.seed_list)
+    return measured, {m: aggregate(measured[i * per_mag:(i + 1) * per_mag], keys)
+                      for i, m in enumerate(args.magnitudes)}
 
 
 def write_results(path: str | None, results: dict[str, Any]) -> None:

@@ -54,6 +54,13 @@ def aggregate(measured: list[dict[str, Any]], keys: tuple[str, ...] = KEYS) -> d
     return out
 
 
+def by_magnitude(summary: dict[float, dict[str, Any]], key: str) -> dict[str, list[str]]:
+    """Rows = methods, cells = the mean of ``key`` at each magnitude of ``summary`` (in its order)."""
+    methods = list(dict.fromkeys(m for agg in summary.values() for m in agg["methods"]))
+    return {m: [num(agg["methods"].get(m, {}).get(key, {}).get("mean")) for agg in summary.values()]
+            for m in methods}
+
+
 def cell(stat: dict[str, float | None], fmt: str = ".3f") -> str:
     """``"mean ± std"``, or ``"-"`` when undefined."""
     return "-" if stat["mean"] is None else f"{stat['mean']:{fmt}} ± {stat['std']:{fmt}}"

@@ -84,26 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def format_summary(summary: dict[float, dict[str, Any]]) -> str:
     """Rows = methods, columns = magnitudes: mean VUS-PR."""
-    mags = list(summary)
-    methods = list(dict.fromkeys(m for agg in summary.values() for m in agg["methods"]))
-    rows = {m: [tables.num(summary[g]["methods"].get(m, {}).get("vus_pr", {}).get("mean")) for g in mags]
-            for m in methods}
-    return tables.format_table("mean VUS-PR", [f"mag {g:g}" for g in mags], rows)
+    return tables.format_table("mean VUS-PR", [f"mag {g:g}" for g in summary], tables.by_magnitude(summary, "vus_pr"))
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Run every (magnitude, seed), print the tables and return all results (the JSON of ``--out``)."""
-    print(f"Stream benchmark: configs {' '.join(c.stem for c in args.configs)}, seeds {args.seed_list}, "
-          f"magnitudes {' '.join(f'{m:g}' for m in args.magnitudes)}, baselines {' '.join(args.baselines)}, "
-          f"threads per run {args.threads or 'inherited'}, overrides "
-          f"{[*args.default_overrides, *args.overrides] or 'none'}, per config {args.set_for or 'none'}", flush=True)
     start = time.perf_counter()
-    jobs = [(f"mag {m:g} seed {s}", s, [f"data.anomaly_magnitude={m}"]) for m in args.magnitudes
-            for s in args.seed_list]
-    measured = quality.run_jobs(args, jobs, "stream_benchmark_", STREAM)
+    measured, summary = quality.run_magnitude_sweep(args, "Stream benchmark", "stream_benchmark_", STREAM, KEYS)
     per_mag = len(args.seed_list)
-    summary = {m: tables.aggregate(measured[i * per_mag:(i + 1) * per_mag], KEYS)
-               for i, m in enumerate(args.magnitudes)}
     for mag, agg in summary.items():
         print(f"\n=== anomaly magnitude {mag:g} (noise stds), per time step: mean ± std over {per_mag} seed(s) ===")
         print(tables.methods_table(agg, COLUMNS))

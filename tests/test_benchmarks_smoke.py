@@ -114,3 +114,31 @@ def test_all_models_table_has_every_method_with_its_time_per_run() -> None:
     table = all_models.markdown_table("Converter", agg, seconds)
     assert "| vae_converter: reconstruction | 0.900 ± 0.010 | 0.900 ± 0.010 | 0.900 ± 0.010 | 11.0 ± 1.4 |" in table
     assert "| kNN distance (k=5) |" in table and table.startswith("**Converter**")
+
+
+def test_stream_benchmark_tiny_run(tmp_path: Path, capsys) -> None:
+    """1 seed x 2 magnitudes of a short stream and 2 epochs, the VAE stream config: the run's own stream metrics."""
+    from benchmarks import stream_benchmark
+
+    out_json = tmp_path / "results.json"
+    code = stream_benchmark.main(["--configs", "configs/vae_converter_stream.json", "--seeds", "1", "--magnitudes",
+                                  "6", "3", "--baselines", "pca", "--set", "data.duration_s=240",
+                                  "--set", "data.time_steps=40", "--set", "trainer.epochs=2",
+                                  "--set", "model.hidden_sizes=[16]", "--set", "model.latent_dim=4",
+                                  "--experiments-dir", str(tmp_path / "runs"), "--out", str(out_json)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    results = json.loads(out_json.read_text())
+    assert list(results["summary"]) == ["6", "3"] and len(results["runs"]) == 2
+    for mag, run in zip(("6", "3"), results["runs"]):
+        metrics = json.loads((tmp_path / "runs" / f"mag_{mag}_seed_0_vae_converter_stream" / "out" /
+                              "metrics.json").read_text())
+        assert set(run["methods"]) == {f"vae_converter_stream: {n}" for n in metrics["stream"]["scores"]} | {
+            "PCA reconstruction (10 components)"}
+        for name, result in metrics["stream"]["scores"].items():
+            kept = run["methods"][f"vae_converter_stream: {name}"]
+            assert kept["vus_pr"] == result["vus_pr"] and kept["range_f1"] == result["range"]["f1"]
+            assert kept["false_alarms_per_hour"] == result["false_alarms_per_hour"]
+    summary = printed.split("=== summary: mean VUS-PR by magnitude ===")[1]
+    row = next(line for line in summary.splitlines() if line.startswith("PCA reconstruction (10 components)  "))
+    assert all(0.0 <= float(v) <= 1.0 for v in row.split()[-2:]), row
