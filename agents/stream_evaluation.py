@@ -92,8 +92,9 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     model, baselines = measure(list(scores)), measure(list(baseline_scores))
     primary = next(iter(scores))
     point_contrib = point_values(contributions, part.starts, window_length, n, "mean")
+    time_text = part.time_text if part.time_text is not None or part.times is None else clock_text(part.times)
     incidents = find_incidents(points[primary], thresholds[primary], gap, point_contrib, feature_names,
-                               part.times, part.time_text, part.first_row)
+                               part.times, time_text, part.first_row)
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
     hours = None if part.sample_period_s is None else n * part.sample_period_s / 3600.0
@@ -109,6 +110,14 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     })
     return StreamEvaluation(part, points, all_thresholds, primary, incidents, matched["hit"], labelled,
                             matched["detected"], metrics)
+
+
+def clock_text(seconds: np.ndarray) -> np.ndarray:
+    """Seconds since the recording's start as ``H:MM:SS.ss`` text (n,), for a stream without timestamps."""
+    s = np.round(np.asarray(seconds, dtype=np.float64), 2)  # centiseconds first: 59.999 is 0:01:00.00
+    hours, rest = np.divmod(s, 3600.0)
+    minutes, secs = np.divmod(rest, 60.0)
+    return np.array([f"{int(h)}:{int(m):02d}:{x:05.2f}" for h, m, x in zip(hours, minutes, secs)])
 
 
 def range_kind(part: StreamPart, start: int, end: int) -> str:

@@ -117,3 +117,20 @@ def test_the_report_and_figures_show_the_stream(stream_run):
     assert (stream_run / "out" / "timeline.png").stat().st_size > 10_000
     log = (stream_run / "logs" / "train.log").read_text()
     assert "Test stream:" in log and "Model vs baselines on the test stream" in log
+
+
+def test_a_stream_without_timestamps_names_incident_times_from_its_start():
+    from agents.stream_evaluation import clock_text
+
+    assert clock_text(np.array([0.0, 59.999, 1028.75, 7261.5])).tolist() == [
+        "0:00:00.00", "0:01:00.00", "0:17:08.75", "2:01:01.50"]
+
+
+def test_incident_times_are_the_recording_clock(stream_run):
+    from agents.stream_evaluation import clock_text
+
+    found = [r for r in _rows(stream_run / "out" / "incidents.csv") if r["outcome"] != "missed"]
+    assert found, "the tiny run raised no incident"
+    for r in found:  # converter_stream: 100 rows a second from row 0
+        assert r["start_time"] == clock_text(np.array([int(r["start_row"]) * 0.01]))[0]
+        assert r["end_time"] == clock_text(np.array([int(r["end_row"]) * 0.01]))[0]
