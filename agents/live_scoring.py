@@ -188,6 +188,8 @@ def _output_paths(output: str, incidents: str | None, overwrite: bool,
                   inputs: tuple[str, ...]) -> tuple[str | None, str | None]:
     """The scores and incidents files (None: standard output / lines on stderr), checked before anything is written."""
     scores = None if output == STDIO else str(check_output(output, overwrite, inputs))
+    if incidents == STDIO:  # as with --output -: one readable line each on standard error
+        return scores, None
     if incidents is None and scores is not None:
         incidents = str(incidents_path_for(scores))
     if incidents is not None:

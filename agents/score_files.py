@@ -204,6 +204,9 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     source = _Input(input_path, detector, stride, chunk_rows)
     incidents = None if source.windows_given else IncidentStream(detector, merge_gap, source.row_times)
     if incidents is not None:
+        if str(incidents_path) == "-":
+            raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
+                            "--output -); give batch scoring's incidents a file")
         incidents_path = check_output(incidents_path or incidents_path_for(output_path), overwrite, (input_path,),
                                       "--incidents" if incidents_path else "the incidents file")
         if incidents_path.resolve() == output_path.resolve():

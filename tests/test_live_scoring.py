@@ -256,3 +256,21 @@ def test_a_stream_is_read_and_refused_as_the_same_file(tmp_path, content):
         assert got == expected
     else:
         np.testing.assert_array_equal(got, expected)
+
+
+def test_incidents_dash_are_lines_on_stderr_live_and_refused_in_batch(run, tmp_path, monkeypatch, capsys):
+    rows = fault_rows(1000)
+    text = "".join(",".join(r) + "\n" for r in rows)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(text.encode()))))
+    out = tmp_path / "live.csv"
+    argv = [str(run["dir"] / "config.json"), "--mode", "score", "--input", "-", "--output", str(out)]
+    assert main.main([*argv, "--incidents", "-"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^incident 1: \w+, rows \d+-\d+", err, re.M), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.csv"]  # no file named "-", none beside it
+    src = write_csv(tmp_path / "in.csv", rows)
+    batch_argv = [str(run["dir"] / "config.json"), "--mode", "score", "--input", str(src), "--output",
+                  str(tmp_path / "b.csv"), "--incidents", "-"]
+    assert main.main(batch_argv) == 2
+    assert "--incidents -: standard error takes incidents of live scoring only" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
