@@ -115,7 +115,7 @@ def test_kind_ranges_match_a_row_by_row_scan():
     assert kind_ranges(labels[300:], kinds[300:], offset=300)[0] == {"start": 300, "end": 302, "kind": "a"}
 
 
-def test_split_stream_refusals_name_the_keys(caplog):
+def test_split_stream_refusals_name_the_keys(caplog, monkeypatch):
     values, labels, kinds = labelled_series()
     with pytest.raises(ConfigError, match=r"data.eval_stride: invalid value 11; it must be at most "
                                           r"data.window_length=10"):
@@ -135,6 +135,8 @@ def test_split_stream_refusals_name_the_keys(caplog):
     with pytest.raises(ConfigError, match=r"data.val_fraction: val_fraction \+ test_fraction must be below 1"):
         split_stream(values, labels, kinds, T, STRIDE, EVAL, 0.6, 0.5)
     clean = np.zeros_like(labels)
+    # once a run has set up the "anomaly" logger it does not propagate (utils/runtime/logger.py): let caplog see it
+    monkeypatch.setattr(logging.getLogger("anomaly"), "propagate", True)
     with caplog.at_level(logging.WARNING, logger="anomaly"):
         *_, info = split_stream(values, clean, np.full(len(clean), NORMAL), T, STRIDE, EVAL, 0.2, 0.2)
     assert "holds no anomalous row" in caplog.text and info["anomalous_rows"]["test"] == 0
