@@ -134,3 +134,15 @@ def test_incident_times_are_the_recording_clock(stream_run):
     for r in found:  # converter_stream: 100 rows a second from row 0
         assert r["start_time"] == clock_text(np.array([int(r["start_row"]) * 0.01]))[0]
         assert r["end_time"] == clock_text(np.array([int(r["end_row"]) * 0.01]))[0]
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("evaluation.vus_buffer=5000", "evaluation.vus_buffer: Input should be less than or equal to 2000"),
+    ("evaluation.point_aggregation=median", "evaluation.point_aggregation: Input should be 'max' or 'mean'"),
+    ("evaluation.incident_merge_gap=-1", "evaluation.incident_merge_gap"),
+])
+def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, fragment):
+    config = tmp_path / "stream.json"
+    config.write_text(json.dumps({**STREAM_RUN, "experiments_dir": str(tmp_path)}))
+    assert main.main([str(config), "--set", override]) == 2
+    assert fragment in capsys.readouterr().err and not (tmp_path / "stream").exists()
