@@ -8,7 +8,8 @@ Modules, imports one way (each imports only the ones above it):
 - :mod:`~utils.figures.evaluation`: reconstructions, ROC/PR curves, confusion
   matrix, score histogram;
 - :mod:`~utils.figures.timeline`: the timeline of a long recording (sensors, score,
-  labelled ranges, incidents) and its min/max :func:`~utils.figures.timeline.envelope`;
+  labelled ranges, incidents), drawn from :mod:`~utils.figures.timeline_data` (its min/max
+  :func:`~utils.figures.timeline_data.envelope`, x axis and checked inputs, no Matplotlib);
 - :mod:`~utils.figures.report`: the Markdown run report (no Matplotlib; not
   re-exported here, import it as ``utils.figures.report``).
 

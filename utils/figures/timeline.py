@@ -7,7 +7,6 @@ line holds at most ``2 * max_points`` points; the figure's size depends on the n
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
+from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, labelled_spans, pick_sensor
 from utils.scoring.incidents import Incident, incident_ranges
 from utils.scoring.stream import overlapping
 
@@ -30,130 +30,7 @@ WIDTH_IN = 13.0
 LOG_DECADES = 3  # a log score axis when the scores are positive and peak more decades than this above their median
 MIN_CONTEXT = 25  # rows shown at least on each side of a detail
 
-Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
-
-
-def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum and maximum of ``x`` per bin of consecutive rows, NaN ignored.
-
-    The bins hold ``ceil(n / n_bins)`` rows each (the last one fewer), so there are at most ``n_bins``;
-    with ``n <= n_bins`` each row is its own bin (``lo == hi == x``).
-
-    Args:
-        x: (n,) values; NaN = missing.
-        n_bins: at most this many bins (>= 1).
-
-    Returns:
-        ``(centres, lo, hi)``, each (b,): the bin's middle row (0-based; a half row for an even count),
-        its minimum and its maximum (NaN where every row of the bin is NaN).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"x must have shape (n,), got {x.shape}")
-    if int(n_bins) < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    n = len(x)
-    size = max(1, -(-n // int(n_bins)))
-    if size == 1:
-        return np.arange(n, dtype=np.float64), x.copy(), x.copy()
-    b = -(-n // size)
-    padded = np.full(b * size, np.nan)
-    padded[:n] = x
-    first = np.arange(b) * size
-    centres = (first + np.minimum(first + size, n) - 1) / 2.0
-    return centres, np.fmin.reduce(padded.reshape(b, size), axis=1), np.fmax.reduce(padded.reshape(b, size), axis=1)
-
-
-class _Axis:
-    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (whichever fits the span).
-
-    With ``origin`` (a detail panel) times count from that row's time, so a zoom into hour 20 reads in seconds.
-    """
-
-    def __init__(self, first_row: int, times: np.ndarray | None, lo: int, hi: int, origin: int | None = None) -> None:
-        self.first_row, self.times, self.zero, self.scale, self.label = first_row, times, 0.0, 1.0, "Row"
-        if times is not None and len(times):
-            span = float(times[hi - 1] - times[lo]) if hi > lo else 0.0
-            self.scale, unit = (1.0, "s") if span < 120 else (60.0, "min") if span < 7200 else (3600.0, "h")
-            self.step = float(np.median(np.diff(times[-1000:]))) if len(times) > 1 else 1.0
-            self.zero = 0.0 if origin is None else float(times[origin])
-            self.label = f"Time ({unit})" if origin is None else f"Time from {_clock(self.zero)} ({unit})"
-
-    def at(self, index: np.ndarray | Sequence[float]) -> np.ndarray:
-        """x of (fractional) 0-based rows; row ``n`` is where the last one ends."""
-        index = np.asarray(index, dtype=np.float64)
-        if self.times is None or len(self.times) == 0:
-            return self.first_row + index
-        n, t = len(self.times), self.times
-        i = np.clip(index, 0, n - 1)
-        i0 = np.floor(i).astype(np.int64)
-        i1 = np.minimum(i0 + 1, n - 1)
-        inside = t[i0] + (i - i0) * (t[i1] - t[i0])
-        return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
-
-
-def _clock(seconds: float) -> str:
-    """``h:mm:ss.s`` of seconds since the recording start."""
-    m, s = divmod(seconds, 60.0)
-    return f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
-
-
-def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None) -> np.ndarray | None:
-    if a is None:
-        return None
-    a = np.asarray(a, dtype=dtype)
-    if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) (one entry per row of values), got {a.shape}")
-    return a
-
-
-def _check(values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row,
-           max_points, n_details):
-    """The inputs as arrays, checked; raises ValueError naming the argument."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[:, None] if values.ndim == 1 else values
-    if values.ndim != 2:
-        raise ValueError(f"values must have shape (n, F) (or (n,) for one sensor), got {values.shape}")
-    n, f = values.shape
-    names = [str(name) for name in feature_names]
-    if len(names) != f:
-        raise ValueError(f"feature_names has {len(names)} names but values has {f} columns (sensors)")
-    scores, labels, kinds, times = (_per_row(a, name, n, dtype) for a, name, dtype in (
-        (scores, "scores", np.float64), (labels, "labels", None), (kinds, "kinds", None), (times, "times", np.float64)))
-    if not np.isfinite(float(threshold)):
-        raise ValueError(f"threshold must be a finite number, got {threshold}")
-    if times is not None and (not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0)):
-        raise ValueError("times must be finite and non-decreasing (seconds since the recording start)")
-    incidents = list(incidents)
-    for i, inc in enumerate(incidents):
-        if not first_row <= inc.start_row <= inc.end_row < first_row + n:
-            raise ValueError(f"incidents[{i}] covers rows {inc.start_row}..{inc.end_row}, outside the rows "
-                             f"{first_row}..{first_row + n - 1} of values (first_row={first_row})")
-        if inc.top_feature and inc.top_feature not in names:
-            raise ValueError(f"incidents[{i}].top_feature {inc.top_feature!r} is not one of feature_names {names}")
-    if hits is not None:
-        hits = np.asarray(hits, dtype=bool)
-        if hits.shape != (len(incidents),):
-            raise ValueError(f"hits must have shape ({len(incidents)},) (one per incident), got {hits.shape}")
-    if int(max_points) < 2 or int(n_details) < 0:
-        raise ValueError(f"max_points must be >= 2 and n_details >= 0, got {max_points} and {n_details}")
-    return values, names, scores, labels, kinds, incidents, hits, times
-
-
-def _labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list[Span]:
-    """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
-    if (labels is None and kinds is None) or len(labels if labels is not None else kinds) == 0:
-        return []
-    flags = (kinds != "normal") if labels is None else (labels.astype(np.float64) != 0)
-    change = flags[1:] != flags[:-1]
-    if kinds is not None:
-        change |= kinds[1:] != kinds[:-1]
-    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
-    ends = np.append(starts[1:], len(flags))
-    return [(int(s), int(e), "anomaly" if kinds is None else str(kinds[s])) for s, e in zip(starts, ends) if flags[s]]
-
-
-def _series(ax: Axes, xaxis: _Axis, y: np.ndarray, offset: int, max_points: int, **line) -> None:
+def _series(ax: Axes, xaxis: TimeAxis, y: np.ndarray, offset: int, max_points: int, **line) -> None:
     """``y`` (rows ``offset..``) as its min/max envelope: per bin a vertical stroke from min to max."""
     centres, lo, hi = envelope(y, max_points)
     x = xaxis.at(offset + centres)
@@ -167,7 +44,7 @@ def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=REFERENCE_COLOR)
 
 
-def _shade(ax: Axes, xaxis: _Axis, spans: list[Span], colors: dict[str, str]) -> None:
+def _shade(ax: Axes, xaxis: TimeAxis, spans: list[Span], colors: dict[str, str]) -> None:
     """The spans as full-height boxes, one collection per kind (thousands of axvspan patches take seconds)."""
     edges = xaxis.at([sp[:2] for sp in spans]).reshape(-1, 2)
     kinds = np.array([sp[2] for sp in spans])
@@ -192,7 +69,7 @@ class _Recording:
     incidents: list[Incident]
     hits: np.ndarray | None
     spans: list[Span]
-    xaxis: _Axis
+    xaxis: TimeAxis
     max_points: int
     score_name: str
 
@@ -201,7 +78,7 @@ class _Recording:
         self.marks = [INCIDENT_COLOR if self.hits is None else HIT_COLOR if hit else FALSE_ALARM_COLOR
                       for hit in (self.hits if self.hits is not None else [None] * len(self.incidents))]
 
-    def score_panel(self, ax: Axes, xaxis: _Axis, lo: int, hi: int) -> None:
+    def score_panel(self, ax: Axes, xaxis: TimeAxis, lo: int, hi: int) -> None:
         """Scores of rows ``lo..hi - 1``, the threshold, and each incident as a bar at its peak with a marker."""
         s, threshold = self.scores[lo:hi], self.threshold
         finite = s[np.isfinite(s)]
@@ -252,8 +129,8 @@ class _Recording:
         s, e, title, inc = item
         values, names = self.values, self.names
         lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(values), e + max(e - s, MIN_CONTEXT))
-        f = names.index(inc.top_feature) if inc and inc.top_feature else _pick_sensor(values[lo:hi], s - lo, e - lo)
-        xaxis = _Axis(self.xaxis.first_row, self.xaxis.times, lo, hi, origin=s)
+        f = names.index(inc.top_feature) if inc and inc.top_feature else pick_sensor(values[lo:hi], s - lo, e - lo)
+        xaxis = TimeAxis(self.xaxis.first_row, self.xaxis.times, lo, hi, origin=s)
         _series(top, xaxis, values[lo:hi, f], lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
                 lw=1.0)
         for ax in (top, bottom):
@@ -265,16 +142,6 @@ class _Recording:
         top.grid(alpha=0.3)
         bottom.set(xlim=xaxis.at([lo, hi]), xlabel=xaxis.label)
         bottom.ticklabel_format(axis="x", style="plain", useOffset=False)
-
-
-def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
-    """The sensor whose rows ``s..e - 1`` stray farthest from its median, in units of its spread (MAD)."""
-    with warnings.catch_warnings():  # an all-NaN sensor: NaN here, never picked
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(values, axis=0)
-        spread = np.nanmedian(np.abs(values - median), axis=0)
-        far = np.nanmax(np.abs(values[s:e] - median), axis=0) / np.where(spread > 0, spread, 1.0)
-    return int(np.argmax(np.where(np.isfinite(far), far, -1.0)))
 
 
 def _handles(colors: dict[str, str], incidents: list[Incident], hits: np.ndarray | None, threshold: float,
@@ -327,15 +194,15 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
     Raises:
         ValueError: an argument of the wrong shape or value (the message names it).
     """
-    values, names, scores, labels, kinds, incidents, hits, times = _check(
+    values, names, scores, labels, kinds, incidents, hits, times = check_inputs(
         values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,
         n_details)
     first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
     n, f = values.shape
-    spans = _labelled_spans(labels, kinds)
+    spans = labelled_spans(labels, kinds)
     if hits is None and (labels is not None or kinds is not None):
         hits = overlapping(incident_ranges(incidents) - first_row, np.array([sp[:2] for sp in spans]))
-    rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, _Axis(first_row, times, 0, n),
+    rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, TimeAxis(first_row, times, 0, n),
                      max_points, score_name)
     items = rec.details(n_details)
     detail_rows = 2 if n_details else 0
