@@ -206,11 +206,13 @@ def simulation_bytes(n_samples: int, time_steps: int) -> int:
     return n_samples * (time_steps * per_step + 4 * 20)
 
 
-def _is_number(value: object) -> bool:
+def is_finite_number(value: object) -> bool:
+    """A real number, not a bool, neither NaN nor infinite (what a config's numeric data key must be)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _fail(name: str, value: object, valid: str) -> None:
+def fail_key(name: str, value: object, valid: str) -> None:
+    """Raise the ConfigError of a bad ``data.<name>``, saying what is valid."""
     raise ConfigError(f"data.{name}: invalid value {value!r}; {valid}")
 
 
@@ -220,34 +222,34 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
                     val_fraction: float, test_fraction: float) -> None:
     """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
     if not isinstance(anomaly_types, (list, tuple)) or not anomaly_types:
-        _fail("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
+        fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
     if any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
-        _fail("anomaly_types", list(anomaly_types),
+        fail_key("anomaly_types", list(anomaly_types),
               f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
     for name, value in (("n_samples", n_samples), ("time_steps", time_steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            _fail(name, value, "expected a positive integer")
+            fail_key(name, value, "expected a positive integer")
     for name, value in (("anomaly_fraction", anomaly_fraction), ("val_fraction", val_fraction),
                         ("test_fraction", test_fraction)):
-        if not (_is_number(value) and 0.0 < value < 1.0):
-            _fail(name, value, "expected a number strictly between 0 and 1")
+        if not (is_finite_number(value) and 0.0 < value < 1.0):
+            fail_key(name, value, "expected a number strictly between 0 and 1")
     if val_fraction + test_fraction >= 1.0:
-        _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
-    if not (_is_number(anomaly_magnitude) and anomaly_magnitude > 0.0):
-        _fail("anomaly_magnitude", anomaly_magnitude, "expected a positive finite number (noise stds)")
-    if anomaly_position is not None and not (_is_number(anomaly_position)
+        fail_key("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
+    if not (is_finite_number(anomaly_magnitude) and anomaly_magnitude > 0.0):
+        fail_key("anomaly_magnitude", anomaly_magnitude, "expected a positive finite number (noise stds)")
+    if anomaly_position is not None and not (is_finite_number(anomaly_position)
                                              and 0.0 <= anomaly_position <= 1.0):
-        _fail("anomaly_position", anomaly_position, "expected a number in [0, 1] or null (random)")
-    if not (_is_number(anomaly_length) and 0.0 < anomaly_length <= 1.0):
-        _fail("anomaly_length", anomaly_length, "expected a number in (0, 1]")
+        fail_key("anomaly_position", anomaly_position, "expected a number in [0, 1] or null (random)")
+    if not (is_finite_number(anomaly_length) and 0.0 < anomaly_length <= 1.0):
+        fail_key("anomaly_length", anomaly_length, "expected a number in (0, 1]")
     if segment_length(time_steps, anomaly_length) < MIN_SEGMENT:
         shortest = next(t for t in range(MIN_SEGMENT, 10**6) if segment_length(t, anomaly_length) >= MIN_SEGMENT)
-        _fail("time_steps", time_steps,
+        fail_key("time_steps", time_steps,
               f"anomaly_length * time_steps must give at least {MIN_SEGMENT} samples; "
               f"need time_steps >= {shortest} for anomaly_length={anomaly_length}")
     n_anomalies = int(round(anomaly_fraction * n_samples))
     if n_anomalies < len(anomaly_types):
-        _fail("anomaly_fraction", anomaly_fraction,
+        fail_key("anomaly_fraction", anomaly_fraction,
               f"gives {n_anomalies} anomalies for {len(anomaly_types)} types; "
               "raise it or data.n_samples so every type gets at least one")
 

@@ -28,8 +28,8 @@ from datasets.base import NORMAL, DataSplits
 from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, DROOP_OHM,
                                 HEATING_RATE, I_RIPPLE, LOAD_NOMINAL, LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE,
                                 NOISE_STD, OSC_CYCLES_PER_SAMPLE, RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER,
-                                SAMPLE_PERIOD_S, SENSORS, V_NOMINAL, V_OFFSET, V_RIPPLE, AnomalyType, _fail,
-                                _is_number)
+                                SAMPLE_PERIOD_S, SENSORS, V_NOMINAL, V_OFFSET, V_RIPPLE, AnomalyType, fail_key,
+                                is_finite_number)
 from datasets.stream_split import kind_ranges, split_stream, stretch_bounds
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt
@@ -183,34 +183,34 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
     names_ok = isinstance(anomaly_types, (list, tuple)) and bool(anomaly_types) and all(
         k in ANOMALY_TYPES for k in anomaly_types) and len(set(map(str, anomaly_types))) == len(anomaly_types)
     if not names_ok:
-        _fail("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
+        fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
                                               f"{', '.join(ANOMALY_TYPES)}")
     for name, value in (("duration_s", duration_s), ("sample_rate_hz", sample_rate_hz),
                         ("anomaly_min_s", anomaly_min_s), ("anomaly_max_s", anomaly_max_s),
                         ("anomaly_magnitude", anomaly_magnitude)):
-        if not (_is_number(value) and value > 0.0):
-            _fail(name, value, "expected a positive finite number")
+        if not (is_finite_number(value) and value > 0.0):
+            fail_key(name, value, "expected a positive finite number")
     for name, value in (("time_steps", time_steps), ("stride", stride), ("eval_stride", eval_stride)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            _fail(name, value, "expected a positive integer")
+            fail_key(name, value, "expected a positive integer")
     if eval_stride > time_steps:
-        _fail("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
+        fail_key("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
                                           "cover every test row")
-    if not (_is_number(anomaly_density) and 0.0 < anomaly_density <= MAX_DENSITY):
-        _fail("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
+    if not (is_finite_number(anomaly_density) and 0.0 < anomaly_density <= MAX_DENSITY):
+        fail_key("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not (_is_number(value) and 0.0 < value < 1.0):
-            _fail(name, value, "expected a number strictly between 0 and 1")
+        if not (is_finite_number(value) and 0.0 < value < 1.0):
+            fail_key(name, value, "expected a number strictly between 0 and 1")
     if val_fraction + test_fraction >= 1.0:
-        _fail("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
+        fail_key("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
     _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
     if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
-        _fail("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
+        fail_key("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
                                               f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
     if anomaly_max_s < anomaly_min_s:
-        _fail("anomaly_max_s", anomaly_max_s, f"expected at least data.anomaly_min_s={anomaly_min_s}")
+        fail_key("anomaly_max_s", anomaly_max_s, f"expected at least data.anomaly_min_s={anomaly_min_s}")
     if anomaly_max_s > test_fraction * duration_s:
-        _fail("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
+        fail_key("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
                                               f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
                                               "stretch")
 
@@ -226,7 +226,7 @@ def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, e
         if rows < rows_needed:
             fraction = {"test": test_fraction, "validation": val_fraction}.get(stretch)
             share = fraction if fraction is not None else 1.0 - val_fraction - test_fraction
-            _fail("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
+            fail_key("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
                                             f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
                                             f"(data.time_steps={time_steps}); need duration_s >= "
                                             f"{rows_needed / share / sample_rate_hz:.3g}")
