@@ -80,6 +80,7 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     settings = stream_settings(evaluation, window_length)
     how, gap = settings["point_aggregation"], settings["incident_merge_gap"]
     n = len(part)
+    period = part.sample_period_s if part.sample_period_s is not None and part.sample_period_s > 0 else None
     points = {name: point_values(s, part.starts, window_length, n, how)
               for name, s in {**scores, **baseline_scores}.items()}
     all_thresholds = {**thresholds, **baseline_thresholds}
@@ -87,7 +88,7 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     def measure(names: list[str]) -> dict[str, Any]:
         return {name: stream_metrics(part.labels, points[name], all_thresholds[name],
                                      vus_buffer=settings["vus_buffer"], merge_gap=gap,
-                                     sample_period_s=part.sample_period_s) for name in names}
+                                     sample_period_s=period) for name in names}
 
     model, baselines = measure(list(scores)), measure(list(baseline_scores))
     primary = next(iter(scores))
@@ -97,9 +98,9 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
                                part.times, time_text, part.first_row)
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
-    hours = None if part.sample_period_s is None else n * part.sample_period_s / 3600.0
+    hours = None if period is None else n * period / 3600.0
     metrics = to_jsonable({
-        **settings, "rows": n, "first_row": part.first_row, "sample_period_s": part.sample_period_s,
+        **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
         "hours": hours, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),

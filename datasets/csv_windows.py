@@ -136,6 +136,20 @@ def _seconds(times: np.ndarray) -> np.ndarray:
     return np.asarray(times, dtype=np.float64) - float(times[0])
 
 
+def _sample_period(seconds: np.ndarray | None, file: Path, column: str | None) -> float | None:
+    """Seconds between rows: the median step (robust to gaps), else the mean one (repeated timestamps, e.g.
+    10 rows per logged second); None without timestamps or when they never advance (then no rate per hour)."""
+    if seconds is None or len(seconds) < 2:
+        return None
+    steps = np.diff(seconds)
+    for period in (float(np.median(steps)), float(seconds[-1] - seconds[0]) / (len(seconds) - 1)):
+        if np.isfinite(period) and period > 0:
+            return period
+    logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
+                   "not computed", file, column)
+    return None
+
+
 def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
     anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
@@ -267,7 +281,7 @@ def load_csv(
         row_labels, row_kinds = (_row_kinds(labels) if labels is not None
                                  else (np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)))
         seconds = None if times is None else _seconds(times)
-        period = float(np.median(np.diff(seconds))) if seconds is not None and len(seconds) > 1 else None
+        period = _sample_period(seconds, file, timestamp_column)
         train, val, test, streams, split_info = split_stream(
             values, row_labels, row_kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
             times=seconds, time_text=time_text, sample_period_s=period, size_hint=f"a longer file than {file}")

@@ -331,3 +331,17 @@ def test_every_model_runs_on_the_stream(tmp_path, config):
     assert metrics["data"]["dataset"] == "converter_stream" and metrics["data"]["split"] == "contiguous"
     assert metrics["splits"]["test"]["n"] == metrics["data"]["windows"]["test"]
     assert metrics["splits"]["train"]["n_anomalies"] == metrics["splits"]["val"]["n_anomalies"] == 0
+
+
+@pytest.mark.parametrize("stamps, period", [
+    (lambda i: f"{i // 10}", 0.1),  # logged at 1 s resolution, 10 rows a second: the mean step
+    (lambda i: "5", None),  # never advances: no rate per hour (and no division by zero downstream)
+    (lambda i: f"{i * 2 + (100 if i > 1000 else 0)}", 2.0),  # one gap: the median step
+])
+def test_the_csv_sample_period_survives_repeated_and_frozen_timestamps(tmp_path, stamps, period):
+    rows = ["timestamp,a,label"] + [f"{stamps(i)},{np.sin(i / 5):.4f},{int(i % 197 > 190)}" for i in range(2000)]
+    path = tmp_path / "s.csv"
+    path.write_text("\n".join(rows) + "\n")
+    data = load_csv(seed=0, path=str(path), window_length=20, label_column="label", timestamp_column="timestamp")
+    got = data.streams["test"].sample_period_s
+    assert (got is None) if period is None else got == pytest.approx(period, rel=1e-2)
