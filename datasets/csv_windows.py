@@ -41,6 +41,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, DataSplits, split_normal_only
+from datasets.csv_labels import row_labels, sample_period, seconds_since_first, window_kinds
 from datasets.csv_reading import (
     DEFAULT_CHUNK_ROWS,
     Block,
@@ -57,7 +58,6 @@ from utils.runtime.memory import check_fits
 
 logger = logging.getLogger("anomaly")
 
-NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
 __all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
            "read_header", "window_starts"]
 
@@ -110,57 +110,6 @@ def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch
 def _check_fraction(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
         raise ConfigError(f"data.{name}: invalid value {value!r}; expected a number strictly between 0 and 1")
-
-
-def _row_kinds(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``: the label text, "anomaly" if numeric."""
-    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
-    kinds = np.full(len(labels), NORMAL, dtype=object)
-    texts, inverse = np.unique(labels[anomalous], return_inverse=True)
-    kinds[anomalous] = np.array([_kind_name(t) for t in texts], dtype=object)[inverse.reshape(-1)]
-    return anomalous.astype(np.int64), kinds.astype(str)
-
-
-def _kind_name(text: str) -> str:
-    try:
-        float(text)
-        return "anomaly"
-    except ValueError:
-        return str(text)
-
-
-def _seconds(times: np.ndarray) -> np.ndarray:
-    """(n,) float64 seconds since the first timestamp (numbers as they are; datetimes via their differences)."""
-    if np.issubdtype(times.dtype, np.datetime64):
-        return (times - times[0]) / np.timedelta64(1, "s")
-    return np.asarray(times, dtype=np.float64) - float(times[0])
-
-
-def _sample_period(seconds: np.ndarray | None, file: Path, column: str | None) -> float | None:
-    """Seconds between rows: the median step (robust to gaps), else the mean one (repeated timestamps, e.g.
-    10 rows per logged second); None without timestamps or when they never advance (then no rate per hour)."""
-    if seconds is None or len(seconds) < 2:
-        return None
-    steps = np.diff(seconds)
-    for period in (float(np.median(steps)), float(seconds[-1] - seconds[0]) / (len(seconds) - 1)):
-        if np.isfinite(period) and period > 0:
-            return period
-    logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
-                   "not computed", file, column)
-    return None
-
-
-def _window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
-    """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
-    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
-    kinds = np.full(len(starts), NORMAL, dtype=object)
-    if not anomalous.any():
-        return kinds.astype(str)
-    flags = sliding_window_view(anomalous, window_length)[starts]  # (n, T)
-    hit = flags.any(axis=1)
-    first = starts[hit] + flags[hit].argmax(axis=1)
-    kinds[hit] = [_kind_name(text) for text in labels[first]]
-    return kinds.astype(str)
 
 
 def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, label_column: str | None = None,
@@ -278,17 +227,17 @@ def load_csv(
             "timestamp_column": timestamp_column, "seed": int(seed), "val_fraction": val_fraction,
             "test_fraction": test_fraction, "split": split}
     if contiguous:
-        row_labels, row_kinds = (_row_kinds(labels) if labels is not None
-                                 else (np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)))
-        seconds = None if times is None else _seconds(times)
-        period = _sample_period(seconds, file, timestamp_column)
+        flags, kinds = (row_labels(labels) if labels is not None
+                        else (np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)))
+        seconds = None if times is None else seconds_since_first(times)
+        period = sample_period(seconds, file, timestamp_column)
         train, val, test, streams, split_info = split_stream(
-            values, row_labels, row_kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
+            values, flags, kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
             times=seconds, time_text=time_text, sample_period_s=period, size_hint=f"a longer file than {file}")
         info.update(split_info, sample_period_s=period)
     else:
         x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
-        kind = np.full(len(starts), NORMAL) if labels is None else _window_kinds(labels, starts, window_length)
+        kind = np.full(len(starts), NORMAL) if labels is None else window_kinds(labels, starts, window_length)
         train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
         streams = {}
         info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))
