@@ -37,8 +37,8 @@ from agents.score_rows import (
     IncidentStream,
     RowTimes,
     check_columns,
+    checked_incidents_path,
     describe,
-    incidents_path_for,
     score_windows,
     window_header,
     window_rows,
@@ -187,16 +187,11 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
 def _output_paths(output: str, incidents: str | None, overwrite: bool,
                   inputs: tuple[str, ...]) -> tuple[str | None, str | None]:
     """The scores and incidents files (None: standard output / lines on stderr), checked before anything is written."""
-    scores = None if output == STDIO else str(check_output(output, overwrite, inputs))
+    scores = None if output == STDIO else check_output(output, overwrite, inputs)
     if incidents == STDIO:  # as with --output -: one readable line each on standard error
-        return scores, None
-    if incidents is None and scores is not None:
-        incidents = str(incidents_path_for(scores))
-    if incidents is not None:
-        if scores is not None and Path(incidents).resolve() == Path(scores).resolve():
-            raise DataError(f"--incidents {incidents}: is the --output file; give the incidents another file")
-        incidents = str(check_output(incidents, overwrite, inputs, "--incidents"))
-    return scores, incidents
+        return None if scores is None else str(scores), None
+    checked = checked_incidents_path(incidents, scores, overwrite, inputs)
+    return None if scores is None else str(scores), None if checked is None else str(checked)
 
 
 def _open_csv(path: str) -> BinaryIO:

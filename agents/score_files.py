@@ -62,7 +62,7 @@ from agents.score_rows import (
     IncidentStream,
     RowTimes,
     check_columns,
-    incidents_path_for,
+    checked_incidents_path,
     score_windows,
     window_header,
     window_rows,
@@ -207,10 +207,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         if str(incidents_path) == "-":
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
-        incidents_path = check_output(incidents_path or incidents_path_for(output_path), overwrite, (input_path,),
-                                      "--incidents" if incidents_path else "the incidents file")
-        if incidents_path.resolve() == output_path.resolve():
-            raise DataError(f"--incidents {incidents_path}: is the --output file; give the incidents another file")
+        incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,))
     # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
     # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
     batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))

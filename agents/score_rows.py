@@ -20,6 +20,7 @@ from agents.detector import Detector
 from datasets.csv_reading import Block
 from datasets.csv_times import parse_times
 from utils.core.errors import DataError
+from utils.runs.outputs import check_output
 from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, IncidentTracker
 from utils.scoring.stream import PointAccumulator
 from utils.scoring.thresholds import predict
@@ -54,6 +55,29 @@ def incidents_path_for(output: str | Path) -> Path:
     """``scores.csv`` -> ``scores.incidents.csv`` beside it."""
     output = Path(output)
     return output.with_name(f"{output.stem}.incidents.csv")
+
+
+def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
+                           inputs: tuple[str | Path, ...]) -> Path | None:
+    """The incidents file: ``--incidents``, else beside the scores file; checked as the scores are.
+
+    Args:
+        incidents: the ``--incidents`` path, or None.
+        scores: the (checked) scores file, or None when the scores go to standard output.
+        overwrite, inputs: as for :func:`utils.runs.outputs.check_output`.
+
+    Returns:
+        The path, or None when there is none (no ``--incidents`` and no scores file).
+
+    Raises:
+        DataError: the incidents file is the scores file; RunFolderError etc. from ``check_output``.
+    """
+    path = Path(incidents) if incidents is not None else None if scores is None else incidents_path_for(scores)
+    if path is None:
+        return None
+    if scores is not None and path.resolve() == scores.resolve():
+        raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
+    return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file")
 
 
 # ----- window rows ---------------------------------------------------------------------
