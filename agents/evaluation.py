@@ -20,8 +20,8 @@ from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
 from agents.detector import Detector
-from agents.stream_evaluation import (StreamEvaluation, evaluate_stream, format_stream_table, incident_text,
-                                      write_incidents_csv, write_point_scores_csv)
+from agents.stream_evaluation import (StreamEvaluation, evaluate_stream, format_stream_table, write_incidents_csv,
+                                      write_point_scores_csv)
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
@@ -176,7 +176,7 @@ def log_stream_results(stream: StreamEvaluation) -> None:
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
     for number, (incident, hit) in enumerate(zip(stream.incidents[:10], stream.hits), start=1):
         logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
-                    incident_text(incident, stream.thresholds[stream.primary]))
+                    incident.text(stream.thresholds[stream.primary]))
     if len(stream.incidents) > 10:
         logger.info("  ... %d more in out/incidents.csv", len(stream.incidents) - 10)
 

@@ -228,12 +228,4 @@ class IncidentStream:
 
 def describe(number: int, incident: Incident, threshold: float) -> str:
     """One readable line: ``incident 3: current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak ...``."""
-    where = f"rows {incident.start_row}-{incident.end_row}"
-    if incident.start_time:
-        where += f", from {incident.start_time} to {incident.end_time}"
-        if incident.duration_s is not None:
-            where += f" ({incident.duration_s:.4g} s)"
-    else:
-        where += f" ({incident.rows} rows)"
-    return (f"incident {number}: {incident.top_feature or '?'}, {where}, peak score "
-            f"{incident.peak_score:.4g} at row {incident.peak_row} (threshold {threshold:.4g})")
+    return f"incident {number}: {incident.text(threshold)}"

@@ -178,14 +178,3 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
                          (f"{value:.1f}" if header == "FA/hour" else f"{value:.3f}").rjust(width))
         lines.append("  ".join([name.ljust(name_w), *cells]))
     return "\n".join(lines)
-
-
-def incident_text(incident: Incident, threshold: float) -> str:
-    """One incident in words: sensor, rows, times and duration, peak score."""
-    where = f"rows {incident.start_row}-{incident.end_row}"
-    if incident.start_time:
-        where += f", from {incident.start_time} to {incident.end_time}"
-    if incident.duration_s is not None:
-        where += f" ({incident.duration_s:.3g} s)"
-    sensor = f"{incident.top_feature}, " if incident.top_feature else ""
-    return f"{sensor}{where}, peak score {incident.peak_score:.4g} (threshold {threshold:.4g})"

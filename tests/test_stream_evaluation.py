@@ -146,3 +146,12 @@ def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, f
     config.write_text(json.dumps({**STREAM_RUN, "experiments_dir": str(tmp_path)}))
     assert main.main([str(config), "--set", override]) == 2
     assert fragment in capsys.readouterr().err and not (tmp_path / "stream").exists()
+
+
+def test_an_incident_in_words():
+    from utils.scoring.incidents import Incident
+
+    timed = Incident(1200, 1450, 8.1, 1300, 4.0, "current", "09:40:12", "09:41:05", 53.0)
+    assert timed.text(2.3) == ("current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at row 1300 "
+                               "(threshold 2.3)")
+    assert Incident(5, 9, 1.5, 7, 1.2).text(1.0) == "?, rows 5-9 (5 rows), peak score 1.5 at row 7 (threshold 1)"

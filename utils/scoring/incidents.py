@@ -44,6 +44,19 @@ class Incident:
     def rows(self) -> int:
         return self.end_row - self.start_row + 1
 
+    def text(self, threshold: float) -> str:
+        """The incident in words: ``current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at
+        row 1300 (threshold 2.3)`` (the row count instead of the times when there are none)."""
+        where = f"rows {self.start_row}-{self.end_row}"
+        if self.start_time:
+            where += f", from {self.start_time} to {self.end_time}"
+            if self.duration_s is not None:
+                where += f" ({self.duration_s:.4g} s)"
+        else:
+            where += f" ({self.rows} rows)"
+        return (f"{self.top_feature or '?'}, {where}, peak score {self.peak_score:.4g} at row {self.peak_row} "
+                f"(threshold {threshold:.4g})")
+
     def as_row(self, number: int) -> list[Any]:
         """The incident as a row of :data:`INCIDENT_COLUMNS`, numbered ``number``."""
         d = {**asdict(self), "incident": number, "rows": self.rows}
