@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, Split, StreamPart
 from utils.core.errors import ConfigError, DataError
-from utils.scoring.stream import covering_starts
+from utils.scoring.stream import covering_starts, kind_runs
 
 logger = logging.getLogger("anomaly")
 
@@ -50,13 +50,7 @@ def kind_ranges(labels: np.ndarray, kinds: np.ndarray, offset: int = 0) -> list[
     Returns:
         ``[{"start": row, "end": row (exclusive), "kind": str}, ...]`` in row order.
     """
-    labels, kinds = np.asarray(labels) != 0, np.asarray(kinds, dtype=str)
-    if not labels.any():
-        return []
-    change = np.flatnonzero((labels[1:] != labels[:-1]) | (kinds[1:] != kinds[:-1])) + 1
-    edges = np.concatenate([[0], change, [len(labels)]])
-    return [{"start": int(s) + offset, "end": int(e) + offset, "kind": str(kinds[s])}
-            for s, e in zip(edges[:-1], edges[1:]) if labels[s]]
+    return [{"start": s + offset, "end": e + offset, "kind": kind} for s, e, kind in kind_runs(labels, kinds)]
 
 
 def _clean_starts(anomalous_before: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utils.scoring.stream import (PointAccumulator, alarm_ranges, covering_starts, label_ranges, merge_ranges,
-                                  overlapping, point_values)
+from utils.scoring.stream import (PointAccumulator, alarm_ranges, covering_starts, kind_runs, label_ranges,
+                                  merge_ranges, overlapping, point_values)
 
 
 def brute(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str) -> np.ndarray:
@@ -74,3 +74,20 @@ def test_ranges_against_a_brute_force():
         merged = merge_ranges(ra, gap)
         assert all(nxt[0] - prev[1] > gap for prev, nxt in zip(merged[:-1], merged[1:]))
         assert np.array_equal(alarm_ranges(a.astype(float), 0.5, gap), merged)
+
+
+def test_kind_runs_split_labelled_rows_where_the_kind_changes():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(1, 30))
+        flags, kinds = rng.random(n) < 0.5, rng.choice(["a", "b"], n)
+        expected, start = [], None
+        for r in range(n + 1):
+            same = start is not None and r < n and flags[r] and kinds[r] == kinds[start]
+            if start is not None and not same:
+                expected.append((start, r, str(kinds[start])))
+                start = None
+            if start is None and r < n and flags[r]:
+                start = r
+        assert kind_runs(flags, kinds) == expected
+        assert [[s, e] for s, e, _ in kind_runs(flags)] == label_ranges(flags).tolist()

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from utils.scoring.stream import kind_runs
+
 __all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "labelled_spans", "pick_sensor"]
 
 Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
@@ -121,15 +123,9 @@ def check_inputs(values, feature_names, scores, threshold, labels, kinds, incide
 
 def labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list[Span]:
     """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
-    if (labels is None and kinds is None) or len(labels if labels is not None else kinds) == 0:
+    if labels is None and kinds is None:
         return []
-    flags = (kinds != "normal") if labels is None else (labels.astype(np.float64) != 0)
-    change = flags[1:] != flags[:-1]
-    if kinds is not None:
-        change |= kinds[1:] != kinds[:-1]
-    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
-    ends = np.append(starts[1:], len(flags))
-    return [(int(s), int(e), "anomaly" if kinds is None else str(kinds[s])) for s, e in zip(starts, ends) if flags[s]]
+    return kind_runs(np.asarray(kinds) != "normal" if labels is None else np.asarray(labels, dtype=np.float64), kinds)
 
 
 def pick_sensor(values: np.ndarray, s: int, e: int) -> int:

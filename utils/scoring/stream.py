@@ -152,6 +152,25 @@ def label_ranges(flags: np.ndarray) -> np.ndarray:
     return edges.reshape(-1, 2).astype(np.int64)
 
 
+def kind_runs(flags: np.ndarray, kinds: np.ndarray | None = None) -> list[tuple[int, int, str]]:
+    """``(start, end, kind)`` of each run of flagged rows of one kind (end exclusive; ``"anomaly"`` without kinds).
+
+    Args:
+        flags: (n,) per-row flags, nonzero = labelled.
+        kinds: (n,) per-row kind names, or None.
+    """
+    flags = np.asarray(flags) != 0
+    if not flags.any():
+        return []
+    change = flags[1:] != flags[:-1]
+    if kinds is not None:
+        kinds = np.asarray(kinds)  # compared as given: no copy of a long string array
+        change = change | (kinds[1:] != kinds[:-1])
+    edges = np.concatenate([[0], np.flatnonzero(change) + 1, [len(flags)]])
+    return [(int(s), int(e), "anomaly" if kinds is None else str(kinds[s]))
+            for s, e in zip(edges[:-1], edges[1:]) if flags[s]]
+
+
 def merge_ranges(ranges: np.ndarray, gap: int) -> np.ndarray:
     """Ranges (k, 2), sorted, merged where at most ``gap`` rows separate one from the next."""
     ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
