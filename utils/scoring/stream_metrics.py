@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from utils.scoring.stream import alarm_ranges, label_ranges
+from utils.scoring.stream import alarm_ranges, label_ranges, overlapping
 from utils.scoring.vus import check_inputs, vus_roc_pr
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
@@ -151,8 +151,7 @@ def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> 
     cum = np.concatenate([[0], np.cumsum(a)])
     detected = int(np.sum(cum[truth[:, 1]] > cum[truth[:, 0]]))
     raised = alarm_ranges(a, 0.5, merge_gap)
-    _, met = _overlap_terms(raised, truth, y)  # stream.overlapping would build a (alarms, events) matrix
-    return len(truth), detected, int(np.sum(met == 0))
+    return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
 
 
 def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_period_s: float | None) -> None:
