@@ -21,7 +21,7 @@ from utils.core.config import MAX_VUS_BUFFER
 from utils.runs.outputs import atomic_output
 from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
 from utils.scoring.metrics import compare_with_baselines, to_jsonable
-from utils.scoring.stream import label_ranges, point_values
+from utils.scoring.stream import clock_text, label_ranges, point_values
 from utils.scoring.stream_metrics import stream_metrics
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
@@ -111,14 +111,6 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     })
     return StreamEvaluation(part, points, all_thresholds, primary, incidents, matched["hit"], labelled,
                             matched["detected"], metrics)
-
-
-def clock_text(seconds: np.ndarray) -> np.ndarray:
-    """Seconds since the recording's start as ``H:MM:SS.ss`` text (n,), for a stream without timestamps."""
-    s = np.round(np.asarray(seconds, dtype=np.float64), 2)  # centiseconds first: 59.999 is 0:01:00.00
-    hours, rest = np.divmod(s, 3600.0)
-    minutes, secs = np.divmod(rest, 60.0)
-    return np.array([f"{int(h)}:{int(m):02d}:{x:05.2f}" for h, m, x in zip(hours, minutes, secs)])
 
 
 def range_kind(part: StreamPart, start: int, end: int) -> str:

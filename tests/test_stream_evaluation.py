@@ -120,14 +120,15 @@ def test_the_report_and_figures_show_the_stream(stream_run):
 
 
 def test_a_stream_without_timestamps_names_incident_times_from_its_start():
-    from agents.stream_evaluation import clock_text
+    from utils.scoring.stream import clock_text
 
     assert clock_text(np.array([0.0, 59.999, 1028.75, 7261.5])).tolist() == [
         "0:00:00.00", "0:01:00.00", "0:17:08.75", "2:01:01.50"]
+    assert clock_text([1106.0, 59.96, 3599.5], 1).tolist() == ["0:18:26.0", "0:01:00.0", "0:59:59.5"]
 
 
 def test_incident_times_are_the_recording_clock(stream_run):
-    from agents.stream_evaluation import clock_text
+    from utils.scoring.stream import clock_text
 
     found = [r for r in _rows(stream_run / "out" / "incidents.csv") if r["outcome"] != "missed"]
     assert found, "the tiny run raised no incident"

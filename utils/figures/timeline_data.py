@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from utils.scoring.stream import kind_runs
+from utils.scoring.stream import clock_text, kind_runs
 
 __all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "labelled_spans", "pick_sensor"]
 
@@ -58,7 +58,7 @@ class TimeAxis:
             self.scale, unit = (1.0, "s") if span < 120 else (60.0, "min") if span < 7200 else (3600.0, "h")
             self.step = float(np.median(np.diff(times[-1000:]))) if len(times) > 1 else 1.0
             self.zero = 0.0 if origin is None else float(times[origin])
-            self.label = f"Time ({unit})" if origin is None else f"Time from {clock(self.zero)} ({unit})"
+            self.label = f"Time ({unit})" if origin is None else f"Time from {clock_text([self.zero], 1)[0]} ({unit})"
 
     def at(self, index: np.ndarray | Sequence[float]) -> np.ndarray:
         """x of (fractional) 0-based rows; row ``n`` is where the last one ends."""
@@ -71,12 +71,6 @@ class TimeAxis:
         i1 = np.minimum(i0 + 1, n - 1)
         inside = t[i0] + (i - i0) * (t[i1] - t[i0])
         return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
-
-
-def clock(seconds: float) -> str:
-    """``h:mm:ss.s`` of seconds since the recording start."""
-    m, s = divmod(seconds, 60.0)
-    return f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
 
 
 def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None) -> np.ndarray | None:

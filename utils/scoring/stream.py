@@ -202,3 +202,12 @@ def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
     found = first < len(b)
     found[found] = b[first[found], 0] < a[found, 1]
     return found
+
+
+def clock_text(seconds: np.ndarray, decimals: int = 2) -> np.ndarray:
+    """Seconds since a recording's start as ``H:MM:SS.ss`` text (n,) (``decimals`` places of seconds)."""
+    s = np.round(np.asarray(seconds, dtype=np.float64), decimals)  # rounded first: 59.999 is 0:01:00.00
+    hours, rest = np.divmod(s, 3600.0)
+    minutes, secs = np.divmod(rest, 60.0)
+    width = 3 + decimals if decimals else 2
+    return np.array([f"{int(h)}:{int(m):02d}:{x:0{width}.{decimals}f}" for h, m, x in zip(hours, minutes, secs)])
