@@ -18,6 +18,7 @@ import numpy as np
 
 from datasets.base import StreamPart
 from utils.core.config import MAX_VUS_BUFFER
+from utils.figures.stream_report import STREAM_COLUMNS, stream_cell
 from utils.runs.outputs import atomic_output
 from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
 from utils.scoring.metrics import compare_with_baselines, to_jsonable
@@ -152,21 +153,14 @@ def write_point_scores_csv(path: Path, result: StreamEvaluation) -> None:
 
 
 def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
-    """Fixed-width console table of stream metrics, one row per score or baseline."""
-    columns = [("VUS-PR", ("vus_pr",)), ("VUS-ROC", ("vus_roc",)), ("PR AUC", ("pr_auc",)),
-               ("ROC AUC", ("roc_auc",)), ("range F1", ("range", "f1")), ("event rec", ("event_recall",)),
-               ("FA/hour", ("false_alarms_per_hour",)), ("PA-F1 (opt.)", ("point_adjusted_f1_OPTIMISTIC",))]
+    """Fixed-width console table of the report's stream metrics (:data:`STREAM_COLUMNS`, without range P and R),
+    one row per score or baseline."""
+    columns = [c for c in STREAM_COLUMNS if c[0] not in ("range P", "range R")]
     name_w = max([len("score (per time step)")] + [len(n) for n in results])
-    lines = ["  ".join(["score (per time step)".ljust(name_w)] + [h.rjust(max(len(h), 7)) for h, _ in columns])]
+    widths = [max(len(header), 7) for header, _, _ in columns]
+    lines = ["  ".join(["score (per time step)".ljust(name_w)] + [h.rjust(w) for (h, _, _), w in zip(columns, widths)])]
     lines.append("-" * len(lines[0]))
     for name, r in results.items():
-        cells = []
-        for header, path in columns:
-            value: Any = r
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            width = max(len(header), 7)
-            cells.append("-".rjust(width) if value is None else
-                         (f"{value:.1f}" if header == "FA/hour" else f"{value:.3f}").rjust(width))
+        cells = [stream_cell(r, path, digits, "-").rjust(w) for (_, path, digits), w in zip(columns, widths)]
         lines.append("  ".join([name.ljust(name_w), *cells]))
     return "\n".join(lines)

@@ -8,28 +8,29 @@ import csv
 from pathlib import Path
 from typing import Any
 
-#: (header, path into one score's stream metrics) of the report's stream table.
-STREAM_COLUMNS = (("VUS-PR", ("vus_pr",)), ("VUS-ROC", ("vus_roc",)), ("PR AUC", ("pr_auc",)),
-                  ("ROC AUC", ("roc_auc",)), ("range P", ("range", "precision")), ("range R", ("range", "recall")),
-                  ("range F1", ("range", "f1")), ("event recall", ("event_recall",)),
-                  ("false alarms / h", ("false_alarms_per_hour",)),
-                  ("PA-F1 (optimistic)", ("point_adjusted_f1_OPTIMISTIC",)))
+#: (header, path into one score's stream metrics, decimals) of the stream tables (report and console).
+STREAM_COLUMNS = (("VUS-PR", ("vus_pr",), 3), ("VUS-ROC", ("vus_roc",), 3), ("PR AUC", ("pr_auc",), 3),
+                  ("ROC AUC", ("roc_auc",), 3), ("range P", ("range", "precision"), 3),
+                  ("range R", ("range", "recall"), 3), ("range F1", ("range", "f1"), 3),
+                  ("event recall", ("event_recall",), 3), ("false alarms / h", ("false_alarms_per_hour",), 1),
+                  ("PA-F1 (optimistic)", ("point_adjusted_f1_OPTIMISTIC",), 3))
 MAX_LISTED = 40
 
 
-def _cell(result: dict[str, Any], path: tuple[str, ...], digits: int = 3) -> str:
+def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, missing: str = "–") -> str:
+    """The metric at ``path`` of one score's stream metrics with ``digits`` decimals, ``missing`` when undefined."""
     value: Any = result
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    return "–" if value is None else f"{value:.{digits}f}"
+    return missing if value is None else f"{value:.{digits}f}"
 
 
 def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per score (or baseline) with the stream metrics of :data:`STREAM_COLUMNS`."""
-    lines = ["| score | " + " | ".join(h for h, _ in STREAM_COLUMNS) + " |",
+    lines = ["| score | " + " | ".join(h for h, _, _ in STREAM_COLUMNS) + " |",
              "|---|" + "---:|" * len(STREAM_COLUMNS)]
     for name, r in results.items():
-        cells = [_cell(r, path, 1 if h.startswith("false") else 3) for h, path in STREAM_COLUMNS]
+        cells = [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
