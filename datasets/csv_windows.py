@@ -55,6 +55,7 @@ from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveInt
 from utils.runtime.memory import check_fits
+from utils.scoring.stream import window_starts
 
 logger = logging.getLogger("anomaly")
 
@@ -63,11 +64,6 @@ __all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "lo
 
 
 # ----- windows ------------------------------------------------------------------------
-def window_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
-    """Start rows of the windows ``[s, s + window_length)`` fitting in ``n_rows`` rows."""
-    return np.arange(0, max(n_rows - window_length + 1, 0), stride, dtype=np.int64)
-
-
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
     """Consecutive windows of a stream of row blocks, ``batch`` windows at a time.

@@ -21,16 +21,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 Aggregation = Literal["max", "mean"]
 
 
+def window_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
+    """Start rows ``0, stride, 2*stride, ...`` of the windows ``[s, s + window_length)`` fitting in ``n_rows`` rows."""
+    return np.arange(0, max(n_rows - window_length + 1, 0), stride, dtype=np.int64)
+
+
 def covering_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
-    """Starts ``0, stride, 2*stride, ...`` of the windows fitting in ``n_rows`` rows, plus ``n_rows - T``.
+    """:func:`window_starts` plus ``n_rows - T``, so the windows cover every row (with ``stride <= T``).
 
     Returns:
         (N,) int64, increasing; empty when ``n_rows < window_length``.
     """
-    if n_rows < window_length:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.arange(0, n_rows - window_length + 1, stride, dtype=np.int64)
-    if starts[-1] != n_rows - window_length:
+    starts = window_starts(n_rows, window_length, stride)
+    if len(starts) and starts[-1] != n_rows - window_length:
         starts = np.append(starts, n_rows - window_length)
     return starts
 
