@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, Split, StreamPart
 from utils.core.errors import ConfigError, DataError
-from utils.scoring.stream import covering_starts, kind_runs
+from utils.scoring.stream import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
 
@@ -136,7 +136,7 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
         raise DataError(f"the test stretch (rows {b}..{n - 1}, {n - b} rows) is shorter than one window of "
                         f"data.{length_key}={T}; raise data.test_fraction, lower data.{length_key} or use "
                         f"{size_hint} ({n} rows, {fractions})")
-    train_starts = _clean_starts(anomalous_before, np.arange(0, max(a - T + 1, 0), stride, dtype=np.int64), T)
+    train_starts = _clean_starts(anomalous_before, window_starts(a, T, stride), T)
     if len(train_starts) == 0:
         raise DataError(f"the train stretch (rows 0..{a - 1}) holds no window of data.{length_key}={T} rows without "
                         f"an anomalous row; lower data.val_fraction / data.test_fraction or data.{length_key}, "
