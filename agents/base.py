@@ -250,7 +250,7 @@ def _int_or_zero(value: Any) -> int:
 
 def rnn_loops_in_use(model: nn.Module) -> str:
     """Which time loops a recurrent model trains with: ``"c++"``, ``"python"`` (not built), or ``"none"``
-    (no recurrent layer). The two kinds agree only up to float32 round-off."""
+    (no recurrent layer). Both train the same weights, bit for bit (graphs/kernels/python_loops.py)."""
     if not any(isinstance(module, nn.RNNBase) for module in model.modules()):
         return "none"
     return "c++" if rnn_loops() is not None else "python"

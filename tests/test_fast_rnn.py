@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from graphs import kernels
+from graphs.kernels import native
 from graphs.kernels import rnn as fast_rnn
 from graphs.kernels.native import rnn_loops
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
@@ -68,9 +69,10 @@ def test_gru_matches_nn_gru_in_double(monkeypatch, num_layers: int, dropout: flo
 @pytest.mark.parametrize("cell", [nn.GRU, nn.LSTM])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("scale", [1.0, 30.0])  # 30: saturated gates, exp clamped
-def test_cpp_loops_match_the_modules_in_float32(monkeypatch, cell: type, num_layers: int, scale: float) -> None:
-    """The C++ time loops (float32): values and gradients as the module's and, for a GRU, as the
-    Python loops', to float32 round-off."""
+def test_cpp_and_python_loops_are_bit_identical_and_match_the_modules(monkeypatch, cell: type, num_layers: int,
+                                                                     scale: float) -> None:
+    """The time loops (float32) in C++ and in Python: values and every gradient bit for bit the same
+    (``torch.equal``), and as the module's to float32 round-off."""
     if rnn_loops() is None:
         pytest.skip("the C++ loops could not be built here (see the warning)")
     torch.manual_seed(0)
@@ -81,13 +83,46 @@ def test_cpp_loops_match_the_modules_in_float32(monkeypatch, cell: type, num_lay
     c0 = torch.randn(num_layers, 5, 37, requires_grad=True)
     state, inputs = ((h0, c0), [x, h0, c0]) if cell is nn.LSTM else (h0, [x, h0])
     weights: list[torch.Tensor] = []
-    native = _values_and_grads(fast, x, state, inputs, weights)
+    native_loops = _values_and_grads(fast, x, state, inputs, weights)
     reference = _values_and_grads(ref, x, state, inputs, weights)
-    monkeypatch.setattr(fast_rnn, "_native_loops", lambda x: None)
+    monkeypatch.setattr(native, "_ops", None)  # as without a compiler
     python_loops = _values_and_grads(fast, x, state, inputs, weights)
-    for a, b, c in zip(native, reference, python_loops):
+    assert len(native_loops) == len(python_loops) == len(reference)
+    for a, b, c in zip(native_loops, reference, python_loops):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
-        torch.testing.assert_close(a, c, atol=2e-5, rtol=1e-4)
+        assert torch.equal(a, c)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("teacher_forcing", [True, False])
+def test_a_model_trains_to_the_same_bits_with_and_without_the_cpp_loops(monkeypatch, cell: str,
+                                                                         teacher_forcing: bool) -> None:
+    """A few Adam steps of a recurrent autoencoder (free running: the fused decoder) give
+    ``torch.equal`` weights on both paths."""
+    if rnn_loops() is None:
+        pytest.skip("the C++ loops could not be built here (see the warning)")
+    x = 3 * torch.randn(6, 13, 2)
+
+    def model_() -> RecurrentAutoencoder:
+        torch.manual_seed(0)
+        return RecurrentAutoencoder(time_steps=13, n_features=2, hidden_size=9, cell=cell,
+                                    teacher_forcing=teacher_forcing).train()
+
+    def train() -> dict[str, torch.Tensor]:
+        model = model_()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(4):
+            optimizer.zero_grad()
+            (model(x) - x).abs().mean().backward()
+            optimizer.step()
+        return model.state_dict()
+
+    with_cpp = train()
+    monkeypatch.setattr(native, "_ops", None)
+    without = train()
+    assert all(torch.equal(with_cpp[name], without[name]) for name in with_cpp)
+    initial = model_().state_dict()
+    assert not any(torch.equal(with_cpp[name], initial[name]) for name in initial)  # every weight moved
 
 
 def test_gru_float32_without_grad_in_chunks(monkeypatch) -> None:
@@ -144,8 +179,8 @@ def test_kernel_modules_are_drop_in_replacements(cell: type, kwargs: dict) -> No
 
 
 @pytest.mark.parametrize("latent_dim", [None, 4])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: the C++ loops
-@pytest.mark.parametrize("cell", ["lstm", "gru"])  # a GRU runs fused with the C++ loops only (float32)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: the time loops
+@pytest.mark.parametrize("cell", ["lstm", "gru"])  # a GRU runs fused in float32 only
 def test_free_running_fused_matches_step_loop(latent_dim: int | None, dtype: torch.dtype, cell: str) -> None:
     """x̂ = A h + b folded into the recurrent weights: the same reconstruction and gradients as plain
     nn.LSTM / nn.GRU stepped once per time step."""
@@ -165,7 +200,7 @@ def test_free_running_fused_matches_step_loop(latent_dim: int | None, dtype: tor
             preds.append(pred)
         return torch.stack(preds[::-1], dim=1)
 
-    fused_applies = cell == "lstm" or (dtype == torch.float32 and rnn_loops() is not None)
+    fused_applies = cell == "lstm" or dtype == torch.float32
     assert (kernels.free_running(model.decoder, model.output_layer, model.encode_state(x), 9) is None) != fused_applies
     results = []
     for decode in (model.decode_free_running, step_loop):
@@ -211,11 +246,12 @@ def test_without_a_compiler_the_models_fall_back_to_python_loops_with_one_warnin
     gru, lstm = nn.GRU(2, 4, batch_first=True), nn.LSTM(2, 4, batch_first=True)
     x = torch.randn(3, 5, 2)
     torch.testing.assert_close(_kernel_copy(gru)(x)[0], gru(x)[0], atol=1e-6, rtol=0)  # the Python loops
-    torch.testing.assert_close(_kernel_copy(lstm)(x)[0], lstm(x)[0], atol=0, rtol=0)  # the module itself
-    for cell in ("lstm", "gru"):  # the model trains and scores (GRU free running: stepped, not fused)
+    torch.testing.assert_close(_kernel_copy(lstm)(x)[0], lstm(x)[0], atol=1e-6, rtol=0)
+    with torch.no_grad():  # an LSTM without gradients: the module itself
+        torch.testing.assert_close(_kernel_copy(lstm)(x)[0], lstm(x)[0], atol=0, rtol=0)
+    for cell in ("lstm", "gru"):  # the model trains and scores (free running fused, in the Python loops)
         model = RecurrentAutoencoder(time_steps=5, n_features=2, hidden_size=4, cell=cell, teacher_forcing=False)
-        fused = kernels.free_running(model.decoder, model.output_layer, model.encode_state(x), 5)
-        assert (fused is None) == (cell == "gru")
+        assert kernels.free_running(model.decoder, model.output_layer, model.encode_state(x), 5) is not None
         model(x).abs().mean().backward()
         assert all(p.grad is not None for p in model.parameters())
         assert model.eval()(x).shape == x.shape

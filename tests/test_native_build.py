@@ -55,7 +55,7 @@ def test_missing_tools_are_named_and_the_fallback_is_worded_honestly(monkeypatch
         assert native.rnn_loops() is None
     message = str(record[0].message)
     assert said in message and not_said not in message
-    assert "float32 round-off" in message and "same results," not in message
+    assert "the same results, bit for bit" in message and "slower" in message
     assert "Building" not in caplog.text
 
 

@@ -1,19 +1,19 @@
-"""The LSTM paths that exist only with the C++ loops: one batch-first layer from explicit weights
-(forward and backward through ``lstm_forward_loop`` / ``lstm_backward_loop`` of
-``graphs/kernels/csrc/rnn_loops.cpp``), used by :func:`graphs.kernels.rnn.run_rnn` and by the
+"""The LSTM layer of the time loops: one batch-first layer from explicit weights (forward and
+backward through ``lstm_forward_loop`` / ``lstm_backward_loop`` of ``graphs/kernels/csrc/rnn_loops.cpp``,
+or of :mod:`graphs.kernels.python_loops` without them), used by :func:`graphs.kernels.rnn.run_rnn` and by the
 free-running decoder of :func:`graphs.kernels.free_running`."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from graphs.kernels.native import rnn_loops, training_loops_apply
+from graphs.kernels.native import time_loops, training_loops_apply
 
 
 def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
                b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer from explicit weights: ``torch.lstm``, or the C++ loops where
-    :func:`graphs.kernels.rnn.run_rnn` would use them.
+    """One batch-first LSTM layer from explicit weights: ``torch.lstm``, or the time loops where
+    :func:`graphs.kernels.rnn.run_rnn` would use them (training on the CPU in float32).
 
     Args:
         x: input (B, T, I).
@@ -40,7 +40,7 @@ class LSTMLayer(torch.autograd.Function):
         hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = h0, c0
         tanh_c = x.new_empty(steps, batch, hidden)
-        rnn_loops().lstm_forward_loop(gates, hs, cs, tanh_c, w_hh.t().contiguous())
+        time_loops(x).lstm_forward_loop(gates, hs, cs, tanh_c, w_hh.t().contiguous())
         ctx.save_for_backward(x, hs, cs, gates, tanh_c, w_ih, w_hh)
         return hs[1:], cs[-1]
 
@@ -52,7 +52,7 @@ class LSTMLayer(torch.autograd.Function):
         d_c = d_c_last.contiguous().clone()  # becomes d c0
         d_gates = x.new_empty(steps, batch, 4 * hidden)
         d_h0 = x.new_zeros(batch, hidden)
-        rnn_loops().lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
+        time_loops(x).lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
         d_gates = d_gates.view(steps * batch, 4 * hidden)
         d_bias = d_gates.sum(0)
         return (

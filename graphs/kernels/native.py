@@ -5,9 +5,9 @@ the build lives in ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extension
 named by a hash of the source, the compiler flags, the torch and Python versions and the CPU's
 feature flags, not by where the project is checked out, so every clone with the same source
 loads the same library and a changed source builds a new one. Where it cannot be built (no C++
-compiler, no ninja, a failed build) the models run the same loops in Python after one warning;
-those give the same results up to float32 round-off, which over a whole training run can change
-the trained model. ``ANOMALY_NATIVE_RNN=0`` turns the C++ loops off.
+compiler, no ninja, a failed build) the models run the same loops in Python after one warning
+(:mod:`graphs.kernels.python_loops`, slower): they compute the same float32 operations in the same
+order, so the trained model is the same, bit for bit. ``ANOMALY_NATIVE_RNN=0`` turns the C++ loops off.
 """
 from __future__ import annotations
 
@@ -24,11 +24,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphs.kernels import python_loops
+
 logger = logging.getLogger("anomaly")
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "rnn_loops.cpp"
 # -march=native: the gate loops vectorize for this CPU (the build key carries the CPU's feature flags).
-CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512"]
+# -ffp-contract=off: no fused multiply-adds, so each operation rounds as the source (and the Python loops) say.
+CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off"]
 _NOT_LOADED = object()
 _ops: Any = _NOT_LOADED
 
@@ -40,6 +43,13 @@ def rnn_loops() -> Any:
     if _ops is _NOT_LOADED:
         _ops = _load() if os.environ.get("ANOMALY_NATIVE_RNN", "1") != "0" else None
     return _ops
+
+
+def time_loops(x: Tensor) -> Any:
+    """The loops to run for ``x``: the C++ ops for float32 CPU tensors where they are built, else
+    :mod:`graphs.kernels.python_loops` (the same functions, the same names and arguments)."""
+    native = rnn_loops() if x.dtype == torch.float32 and x.device.type == "cpu" else None
+    return native if native is not None else python_loops
 
 
 def _load() -> Any:
@@ -98,8 +108,7 @@ def missing_build_tools() -> str:
 
 def _warn_fallback(reason: str) -> None:
     warnings.warn(f"could not build {SOURCE.name} ({reason}); the recurrent models run their time loops in "
-                  "Python: slower, and the same results only up to float32 round-off, which over a training "
-                  "run can change the trained model and its scores", RuntimeWarning, stacklevel=4)
+                  "Python: the same results, bit for bit, but training is slower", RuntimeWarning, stacklevel=4)
 
 
 def extensions_root() -> Path:
@@ -140,7 +149,7 @@ def plain_cpu_float32(x: Tensor) -> bool:
 
 
 def training_loops_apply(x: Tensor) -> bool:
-    """Where the C++-only paths (an LSTM layer, GRU free running) run: training on the CPU in float32
-    with the C++ loops built. Without gradients the modules' own paths run (oneDNN's LSTM kernel is
-    as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
-    return plain_cpu_float32(x) and torch.is_grad_enabled() and rnn_loops() is not None
+    """Where the time loops run for an LSTM layer and GRU free running: training on the CPU in float32
+    (the C++ loops, or the same in Python). Without gradients the modules' own paths run (oneDNN's LSTM
+    kernel is as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
+    return plain_cpu_float32(x) and torch.is_grad_enabled()

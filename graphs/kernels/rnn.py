@@ -20,8 +20,8 @@ Python.
 back their own output (:func:`graphs.kernels.free_running`). Models do not
 import this module: they use ``graphs.kernels.LSTM`` / ``GRU`` / ``free_running``.
 
-Without the C++ loops a GRU runs the same loops as tensor ops from Python
-(still about 2x faster than ``nn.GRU``) and an LSTM runs the module itself. The
+Without the C++ loops both run the same loops as tensor ops from Python
+(:mod:`graphs.kernels.python_loops`: the same results bit for bit, slower). The
 parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do not
 change. Anything else (CUDA, other dtypes, projections, bidirectional, tracing;
 an LSTM without gradients, where oneDNN's kernel is as fast) runs the module.
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from graphs.kernels.lstm import LSTMLayer
-from graphs.kernels.native import plain_cpu_float32, rnn_loops, training_loops_apply
+from graphs.kernels.native import plain_cpu_float32, time_loops, training_loops_apply
 
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
@@ -92,11 +92,6 @@ def module_forward(rnn: nn.RNNBase, x: Any, state: Any = None) -> tuple[Any, Any
     return rnn(x, state)
 
 
-def _native_loops(x: Tensor) -> Any:
-    """The C++ time loops (graphs/kernels/native.py) for float32 CPU tensors, else None (the Python loops)."""
-    return rnn_loops() if x.dtype == torch.float32 and x.device.type == "cpu" else None
-
-
 # ----- GRU ---------------------------------------------------------------------------
 # Per step, with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (PyTorch's GRU):
 #   r, z = sigmoid(gi_rz + gh_rz);  n = tanh(gi_n + r * gh_n);  h' = n + z * (h - n)
@@ -110,8 +105,7 @@ def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
     """GRU layer over time-major ``x`` (T, B, I): (out (T, B, H),) or, if ``keep``, with the buffers."""
     steps, batch, _ = x.shape
     hidden = h0.shape[1]
-    native = _native_loops(x)
-    loop = native.gru_forward_loop if native is not None else _gru_forward_loop_python
+    loop = time_loops(x).gru_forward_loop
     w_hh_t = w_hh.t().contiguous()
     bias_g = torch.cat([b_ih[: 2 * hidden] + b_hh[: 2 * hidden], b_hh[2 * hidden:]])
     w_g = torch.cat([w_ih[: 2 * hidden], w_ih.new_zeros(hidden, w_ih.shape[1])])
@@ -126,19 +120,6 @@ def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
         gi_n = torch.addmm(b_ih[2 * hidden:], x_flat, w_ih[2 * hidden:].t()).view(stop - start, batch, hidden)
         loop(g, gi_n, hs[start: stop + 1], w_hh_t, n[: stop - start])
     return (hs[1:], hs, g, n) if keep else (hs[1:],)
-
-
-def _gru_forward_loop_python(g: Tensor, gi_n: Tensor, hs: Tensor, w_hh_t: Tensor, n: Tensor) -> None:
-    """The C++ ``gru_forward_loop`` in tensor ops (same arguments, same in-place results)."""
-    hidden = hs.shape[2]
-    g_l, rz_l, ghn_l = g.unbind(0), g[..., : 2 * hidden].unbind(0), g[..., 2 * hidden:].unbind(0)
-    r_l, z_l, gin_l, n_l = g[..., :hidden].unbind(0), g[..., hidden: 2 * hidden].unbind(0), gi_n.unbind(0), n.unbind(0)
-    hs_l = hs.unbind(0)
-    for t in range(len(g_l)):
-        g_l[t].addmm_(hs_l[t], w_hh_t)
-        rz_l[t].sigmoid_()
-        torch.addcmul(gin_l[t], r_l[t], ghn_l[t], out=n_l[t]).tanh_()
-        torch.lerp(n_l[t], hs_l[t], z_l[t], out=hs_l[t + 1])
 
 
 class _GRULayer(torch.autograd.Function):
@@ -156,11 +137,7 @@ class _GRULayer(torch.autograd.Function):
         d_gh = x.new_empty(steps, batch, 3 * hidden)  # d (h W_hh^T + b_hh) per step
         d_in_n = x.new_empty(steps, batch, hidden)  # d (x W_in + b_in)
         d_h0 = x.new_zeros(batch, hidden)
-        native = _native_loops(x)
-        if native is not None:
-            native.gru_backward_loop(d_h, g, n, hs, w_hh, d_gh, d_in_n, d_h0)
-        else:
-            _gru_backward_python(d_h, g, n, hs, w_hh, d_gh, d_in_n, d_h0)
+        time_loops(x).gru_backward_loop(d_h, g, n, hs, w_hh, d_gh, d_in_n, d_h0)
         d_gh, d_in_n = d_gh.view(steps * batch, 3 * hidden), d_in_n.view(steps * batch, hidden)
         d_rz = d_gh[:, : 2 * hidden]  # the r and z parts of d gi equal those of d gh
         x_flat = x.reshape(steps * batch, -1)
@@ -177,29 +154,10 @@ class _GRULayer(torch.autograd.Function):
         )
 
 
-def _gru_backward_python(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_hh: Tensor, d_gh: Tensor,
-                         d_in_n: Tensor, d_h0: Tensor) -> None:
-    """The C++ ``gru_backward_loop`` in tensor ops (same arguments, same in-place results): every gate
-    derivative that does not depend on d h' is computed for all steps at once, then a step is three ops."""
-    steps, batch, hidden = n.shape
-    r, z, gh_n, h_prev = g[..., :hidden], g[..., hidden: 2 * hidden], g[..., 2 * hidden:], hs[:-1]
-    a = torch.mul(n, n).neg_().add_(1).mul_(1 - z)  # d h' / d pre_n = (1 - z)(1 - n^2)
-    m = n.new_empty(steps, batch, 3, hidden)
-    torch.mul(a, gh_n, out=m[:, :, 0]).mul_(r).mul_(1 - r)  # d pre_r = d h' * m_r
-    torch.sub(h_prev, n, out=m[:, :, 1]).mul_(z).mul_(1 - z)  # d pre_z
-    torch.mul(a, r, out=m[:, :, 2])  # d gh_n
-    d_gh_l, d_h_l, m_l, z_l = d_gh.view(steps, batch, 3, hidden).unbind(0), d_h.unbind(0), m.unbind(0), z.unbind(0)
-    for t in range(steps - 1, -1, -1):
-        torch.mul(d_h_l[t].unsqueeze(1), m_l[t], out=d_gh_l[t])
-        prev = d_h_l[t - 1] if t else d_h0
-        prev.addcmul_(d_h_l[t], z_l[t]).addmm_(d_gh_l[t].view(batch, 3 * hidden), w_hh)
-    torch.mul(d_h, a, out=d_in_n)
-
-
-# ----- GRU free running (C++ loops only) --------------------------------------------------
+# ----- GRU free running --------------------------------------------------
 def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
-    """A single-layer GRU fed ``x̂ = A h + b`` of its own output, as one autograd node; None where the
-    C++ loops do not apply (then the caller steps the decoder itself).
+    """A single-layer GRU fed ``x̂ = A h + b`` of its own output, as one autograd node; None outside
+    float32 CPU training (then the caller steps the decoder itself).
 
     Args:
         h0: initial hidden state (B, H).
@@ -222,7 +180,7 @@ class _GRUFreeRunning(torch.autograd.Function):
         g = b_cat.expand(steps, batch, 6 * hidden).contiguous()
         hs, n = h0.new_empty(steps + 1, batch, hidden), h0.new_empty(steps, batch, hidden)
         hs[0] = h0
-        rnn_loops().gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)
+        time_loops(h0).gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)
         ctx.save_for_backward(g, n, hs, w_cat)
         return hs[1:]
 
@@ -231,6 +189,6 @@ class _GRUFreeRunning(torch.autograd.Function):
         g, n, hs, w_cat = ctx.saved_tensors
         steps, batch, hidden = n.shape
         d_h, d_g, d_h0 = d_out.contiguous().clone(), torch.empty_like(g), hs.new_zeros(batch, hidden)
-        rnn_loops().gru_free_backward_loop(d_h, g, n, hs, w_cat, d_g, d_h0)
+        time_loops(g).gru_free_backward_loop(d_h, g, n, hs, w_cat, d_g, d_h0)
         d_g = d_g.view(steps * batch, 6 * hidden)
         return d_h0, d_g.t() @ hs[:-1].reshape(steps * batch, hidden), d_g.sum(0), None
