@@ -72,15 +72,15 @@ def module_rnn() -> Any:
 
 @contextlib.contextmanager
 def python_loops() -> Any:
-    """graphs.kernels.rnn without its C++ time loops (a GRU's loops as tensor ops from Python)."""
-    from graphs.kernels import rnn as fast_rnn
+    """The time loops without the C++ build: graphs/kernels/python_loops.py (the fallback; the same bits)."""
+    from graphs.kernels import native
 
-    native_loops = fast_rnn._native_loops
-    fast_rnn._native_loops = lambda x: None
+    ops = native.rnn_loops()
+    native._ops = None
     try:
         yield
     finally:
-        fast_rnn._native_loops = native_loops
+        native._ops = ops
 
 
 def _with(context: Callable[[], Any], fn: Callable[[], float]) -> Callable[[], float]:
@@ -135,13 +135,14 @@ def recurrent(ctx: Any) -> list[Row]:
             rows.append(throughput_row(
                 "2", "  change: GRU via graphs/kernels/rnn.py", "the same model on nn.GRU's own CPU "
                 "implementation (before the change)", n, "samples/s", times["fast"], times["module"], note=sizes))
-            rows.append(throughput_row(
-                "2", "  change: C++ time loops, GRU", "the same loops as tensor ops from Python (before the change)",
-                n, "samples/s", times["fast"], times["python"], note=f"graphs/kernels/csrc/rnn_loops.cpp; {sizes}"))
         else:
             rows.append(throughput_row(
                 "2", "  change: C++ time loops, LSTM", "nn.LSTM's own CPU implementation, oneDNN (before the change)",
                 n, "samples/s", times["fast"], times["module"], note=f"graphs/kernels/csrc/rnn_loops.cpp; {sizes}"))
+        rows.append(throughput_row(
+            "2", f"  C++ time loops, {cell.upper()}, against the fallback", "the same loops as tensor ops from Python "
+            "(graphs/kernels/python_loops.py: no compiler; the same weights, bit for bit)", n, "samples/s",
+            times["fast"], times["python"], note=f"graphs/kernels/csrc/rnn_loops.cpp; {sizes}"))
     # The default config's own training mode (free running), and the changes that made it one call:
     # LSTM with x̂ = A h + b folded into the recurrent weights, GRU with the C++ free-running loop.
     how = {"lstm": "x̂ = A h + b folded into the recurrent weights",

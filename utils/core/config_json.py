@@ -1,0 +1,92 @@
+"""Read a JSON config file and apply ``--set section.key=value`` overrides, refusing what JSON
+would accept silently (a key given twice, where the last value would win) or what cannot be a
+config (a file above :data:`MAX_CONFIG_BYTES`, a number of thousands of digits). Errors are
+:class:`ConfigError` naming the file (with line and column) or the ``--set`` item."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from utils.core.errors import ConfigError
+
+#: A config is a small JSON object; a file larger than this (or a device that never ends, e.g. /dev/zero) is refused
+#: before it is read into memory.
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def read_json_config(path: str | Path) -> dict[str, Any]:
+    """Parse a JSON object from ``path``; errors give file, line and column."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: not a config file: more than {MAX_CONFIG_BYTES // 2**20} MiB; expected a small "
+                              f"JSON object such as configs/vae_converter.json")
+        text = data.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config file ({err})") from None
+    if not text.strip():
+        raise ConfigError(f"{path}: config file is empty; expected a JSON object such as configs/vae_converter.json")
+    try:
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path}: invalid JSON: key {json.dumps(err.args[0])} appears twice in one object "
+                          f"(only one value can count); keep one") from None
+    except ValueError as err:  # an integer of more digits than Python converts (4300)
+        raise ConfigError(f"{path}: invalid JSON: {_number_error(err)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override to ``raw`` in place."""
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set trainer.epochs=5")
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError:
+        value = text
+    except _DuplicateKey as err:
+        raise ConfigError(f"--set {key}: key {json.dumps(err.args[0])} appears twice in one object; keep one") from None
+    except ValueError as err:  # an integer of more digits than Python converts (4300)
+        raise ConfigError(f"--set {key}: {_number_error(err)}") from None
+    except RecursionError:
+        raise ConfigError(f"--set {key}: value nested too deeply") from None
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: {'.'.join(parts[: depth + 1])} is not a section")
+    node[parts[-1]] = value
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object names a key twice (json.loads would keep the last value silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _number_error(err: ValueError) -> str:
+    if "digits" in str(err):
+        return (f"a number with more than {sys.get_int_max_str_digits()} digits; no config value is that large "
+                f"(integers are at most 2**31 - 1)")
+    return str(err)
