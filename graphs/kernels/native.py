@@ -31,7 +31,9 @@ logger = logging.getLogger("anomaly")
 SOURCE = Path(__file__).resolve().parent / "csrc" / "rnn_loops.cpp"
 # -march=native: the gate loops vectorize for this CPU (the build key carries the CPU's feature flags).
 # -ffp-contract=off: no fused multiply-adds, so each operation rounds as the source (and the Python loops) say.
-CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off"]
+# -fno-trapping-math: lets GCC turn exp's clamp into vector min/max (same values), without which the forward
+# gate loops did not vectorize at all ("control flow in loop").
+CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-fno-trapping-math"]
 _NOT_LOADED = object()
 _ops: Any = _NOT_LOADED
 

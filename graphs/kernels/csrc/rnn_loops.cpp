@@ -19,8 +19,9 @@ namespace {
 
 // exp without branches or library calls, so the compiler vectorizes the gate loops (libm's
 // scalar expf/tanhf made them slower than PyTorch's vectorized ops; std::floor, too, blocks
-// vectorization without -ffast-math). Cephes' expf: 2^n times a degree-6 polynomial on
-// [-ln2/2, ln2/2], about 1 ulp; inputs clamped to [-87, 88].
+// vectorization without -ffast-math, and the clamp without -fno-trapping-math: native.py's flags).
+// Cephes' expf: 2^n times a degree-6 polynomial on [-ln2/2, ln2/2], about 1 ulp; inputs clamped
+// to [-87, 88]. graphs/kernels/python_loops.py replays every operation of this file in order.
 inline float exp_approx(float x) {
   x = std::min(std::max(x, -87.0f), 88.0f);
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // + 1.5 * 2^23 rounds to an integer
