@@ -19,9 +19,14 @@ NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
 __all__ = ["NORMAL_LABELS", "kind_name", "row_labels", "sample_period", "seconds_since_first", "window_kinds"]
 
 
+def _anomalous(labels: np.ndarray) -> np.ndarray:
+    """(n,) bool: the label cells that are not a normal label (:data:`NORMAL_LABELS`, any case)."""
+    return ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
+
+
 def row_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``: the label text, "anomaly" if numeric."""
-    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
+    anomalous = _anomalous(labels)
     kinds = np.full(len(labels), NORMAL, dtype=object)
     texts, inverse = np.unique(labels[anomalous], return_inverse=True)
     kinds[anomalous] = np.array([kind_name(t) for t in texts], dtype=object)[inverse.reshape(-1)]
@@ -59,7 +64,7 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
 
 def window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
-    anomalous = ~np.isin(np.char.lower(labels), list(NORMAL_LABELS))
+    anomalous = _anomalous(labels)
     kinds = np.full(len(starts), NORMAL, dtype=object)
     if not anomalous.any():
         return kinds.astype(str)
