@@ -225,7 +225,7 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
         fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
     if any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
         fail_key("anomaly_types", list(anomaly_types),
-              f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
+                 f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
     for name, value in (("n_samples", n_samples), ("time_steps", time_steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             fail_key(name, value, "expected a positive integer")
@@ -245,13 +245,13 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
     if segment_length(time_steps, anomaly_length) < MIN_SEGMENT:
         shortest = next(t for t in range(MIN_SEGMENT, 10**6) if segment_length(t, anomaly_length) >= MIN_SEGMENT)
         fail_key("time_steps", time_steps,
-              f"anomaly_length * time_steps must give at least {MIN_SEGMENT} samples; "
-              f"need time_steps >= {shortest} for anomaly_length={anomaly_length}")
+                 f"anomaly_length * time_steps must give at least {MIN_SEGMENT} samples; "
+                 f"need time_steps >= {shortest} for anomaly_length={anomaly_length}")
     n_anomalies = int(round(anomaly_fraction * n_samples))
     if n_anomalies < len(anomaly_types):
         fail_key("anomaly_fraction", anomaly_fraction,
-              f"gives {n_anomalies} anomalies for {len(anomaly_types)} types; "
-              "raise it or data.n_samples so every type gets at least one")
+                 f"gives {n_anomalies} anomalies for {len(anomaly_types)} types; "
+                 "raise it or data.n_samples so every type gets at least one")
 
 
 @register_dataset("converter")

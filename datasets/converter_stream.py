@@ -184,7 +184,7 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
         k in ANOMALY_TYPES for k in anomaly_types) and len(set(map(str, anomaly_types))) == len(anomaly_types)
     if not names_ok:
         fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
-                                              f"{', '.join(ANOMALY_TYPES)}")
+                                                 f"{', '.join(ANOMALY_TYPES)}")
     for name, value in (("duration_s", duration_s), ("sample_rate_hz", sample_rate_hz),
                         ("anomaly_min_s", anomaly_min_s), ("anomaly_max_s", anomaly_max_s),
                         ("anomaly_magnitude", anomaly_magnitude)):
@@ -195,7 +195,7 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
             fail_key(name, value, "expected a positive integer")
     if eval_stride > time_steps:
         fail_key("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
-                                          "cover every test row")
+                                             "cover every test row")
     if not (is_finite_number(anomaly_density) and 0.0 < anomaly_density <= MAX_DENSITY):
         fail_key("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -206,13 +206,13 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
     _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
     if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
         fail_key("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
-                                              f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
+                                                 f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
     if anomaly_max_s < anomaly_min_s:
         fail_key("anomaly_max_s", anomaly_max_s, f"expected at least data.anomaly_min_s={anomaly_min_s}")
     if anomaly_max_s > test_fraction * duration_s:
         fail_key("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
-                                              f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
-                                              "stretch")
+                                                 f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
+                                                 "stretch")
 
 
 def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, eval_stride: int,
@@ -227,9 +227,9 @@ def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, e
             fraction = {"test": test_fraction, "validation": val_fraction}.get(stretch)
             share = fraction if fraction is not None else 1.0 - val_fraction - test_fraction
             fail_key("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
-                                            f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
-                                            f"(data.time_steps={time_steps}); need duration_s >= "
-                                            f"{rows_needed / share / sample_rate_hz:.3g}")
+                                               f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
+                                               f"(data.time_steps={time_steps}); need duration_s >= "
+                                               f"{rows_needed / share / sample_rate_hz:.3g}")
 
 
 @register_dataset("converter_stream")
