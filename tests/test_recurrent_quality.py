@@ -2,7 +2,7 @@
 
 The run is the shipped config as it is (teacher forcing, gradient clipping 1.0, lr 0.002, cosine
 annealing; scores error_gaussian_train and reconstruction_mae), on the shared ECG5000 TRAIN file with
-the merged protocol, for EPOCHS epochs instead of 100 (the cosine schedule then anneals over those
+the merged protocol, for EPOCHS epochs instead of 200 (the cosine schedule then anneals over those
 epochs), on the time loops this machine has (the C++ and the Python loops train the same weights, bit
 for bit: tests/test_fast_rnn.py). The floor is set below the worst ROC AUC measured over seeds with a
 margin; the measurements are in docs/recurrent_tuning.md.
