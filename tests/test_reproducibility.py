@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from utils.runs.checkpoints import load_checkpoint
+from utils.runs.run_folder import source_digest
 from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,27 @@ def test_two_identical_runs_in_separate_processes_are_bit_identical(tmp_path: Pa
     record = json.loads((first / "environment.json").read_text())["invocations"][-1]["numerics"]
     assert record["threads"] == 1 and record["environment"]["OMP_NUM_THREADS"] == "1"
     assert record["rnn_loops"] == "none" and record["deterministic"] is True and "cpu_capability" in record
+    invocation = json.loads((first / "environment.json").read_text())["invocations"][-1]
+    assert invocation["source_sha256"] == source_digest()  # the code it ran, even uncommitted
+
+
+def test_the_source_digest_changes_with_any_product_file_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("print('hi')\n")
+    (tmp_path / "graphs" / "kernels").mkdir(parents=True)
+    (tmp_path / "graphs" / "kernels" / "loops.cpp").write_text("int f();\n")
+    (tmp_path / "tests").mkdir()
+    first = source_digest(tmp_path)
+    assert len(first) == 64 and source_digest(tmp_path) == first
+    (tmp_path / "tests" / "test_x.py").write_text("x = 1\n")  # not product code
+    (tmp_path / "graphs" / "__pycache__").mkdir()
+    (tmp_path / "graphs" / "__pycache__" / "a.py").write_text("stale\n")
+    (tmp_path / "graphs" / "kernels" / "loops.so").write_bytes(b"built")
+    assert source_digest(tmp_path) == first
+    (tmp_path / "graphs" / "kernels" / "loops.cpp").write_text("int g();\n")
+    second = source_digest(tmp_path)
+    assert second != first
+    (tmp_path / "graphs" / "kernels" / "loops.cpp").rename(tmp_path / "graphs" / "loops.cpp")  # same bytes, moved
+    assert source_digest(tmp_path) not in (first, second)
 
 
 def test_a_resumed_run_finds_the_thread_count_it_started_with(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The run folder: created once, never overwritten, reopened with --resume."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -158,6 +159,7 @@ def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
         "resume": resume,
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
+        "source_sha256": source_digest(),
     })
     write_json(path, record)
 
@@ -171,6 +173,33 @@ def versions() -> dict[str, str]:
     found = {"python": platform.python_version(), "torch": torch.__version__,
              "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "project": _git_commit()}
     return found
+
+
+#: The product's code: what a run executes (tests, benchmarks and docs are left out).
+SOURCE_PARTS = ("main.py", "agents", "graphs", "datasets", "utils")
+SOURCE_SUFFIXES = (".py", ".cpp", ".h")
+
+
+def source_digest(root: Path | None = None) -> str:
+    """SHA-256 over the product's source files (relative path and bytes, in path order), as they are now.
+
+    Unlike the git commit, it tells apart two runs of uncommitted changes: two invocations with the
+    same digest started from the same code (a file edited while a run imports it can still differ).
+
+    Args:
+        root: the project folder (default: this checkout's).
+    """
+    root = root or Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for part in SOURCE_PARTS:
+        top = root / part
+        files = [top] if top.is_file() else sorted(top.rglob("*"))
+        for path in files:
+            if path.suffix in SOURCE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
+                rel = path.relative_to(root).as_posix().encode()
+                data = path.read_bytes()
+                digest.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
+    return digest.hexdigest()
 
 
 def _git_commit() -> str:
