@@ -30,7 +30,8 @@ from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
-from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
+from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics,
+                                           recorded_threads, state_digest)
 from utils.runtime.seed import epoch_generator, seed_everything
 from utils.scoring.scaler import Scaler
 
@@ -124,10 +125,7 @@ class BaseAgent:
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate on rank 0."""
         if self.dist.is_main:  # the run folder exists from here on
-            trainer = self.config.trainer
-            record_numerics(self.run_dir / "environment.json", numerics(
-                deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
-                rnn_loops=rnn_loops_in_use(self.model)))
+            record_numerics(self.run_dir / "environment.json", self.numerics_record())
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
             wait_for_a_later_event_file_second(self.run_dir / "summaries")
@@ -140,6 +138,16 @@ class BaseAgent:
             return self.evaluate() if self.dist.is_main else {}
         finally:
             self.writer.close()
+
+    def numerics_record(self) -> dict[str, Any]:
+        """What decides this invocation's last bits (:func:`numerics`), with digests of the data it trains,
+        validates and tests on and of the weights it starts from: a run that departs from identical siblings
+        then says whether its input, its initial (or restored) weights or its training differed."""
+        trainer = self.config.trainer
+        return numerics(deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
+                        rnn_loops=rnn_loops_in_use(self.model),
+                        data_sha1=array_digest([self.train_x, self.val_x, self.data.test.x]),
+                        weights_at_start_sha1=state_digest(self.model.state_dict()))
 
     def train(self) -> None:
         """The epoch loop: train, validate, let the hooks log, checkpoint and stop."""

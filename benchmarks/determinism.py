@@ -35,6 +35,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.runs.checkpoints import load_checkpoint  # noqa: E402
+from utils.runtime.reproducibility import state_digest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.n_samples=200", "data.time_steps=25", "trainer.epochs=2", "model.hidden_sizes=[32]",
@@ -57,15 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runs < 2 or args.parallel < 0 or args.threads < 0:
         p.error("--runs must be >= 2, --parallel and --threads >= 0")
     return args
-
-
-def state_digest(state: dict[str, Any]) -> str:
-    """SHA-1 over a state dict's names, dtypes, shapes and bytes (tensors as stored: every bit counts)."""
-    digest = hashlib.sha1()
-    for name, tensor in state.items():
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:12]
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import torch
 
 from utils.runs.checkpoints import load_checkpoint
 from utils.runs.run_folder import source_digest
-from utils.runtime.reproducibility import numerics, pin_threads, record_numerics, recorded_threads
+from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_threads,
+                                           state_digest)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.n_samples=200", "data.time_steps=25", "trainer.epochs=2", "trainer.progress_bar=false",
@@ -39,6 +40,22 @@ def test_two_identical_runs_in_separate_processes_are_bit_identical(tmp_path: Pa
     assert record["rnn_loops"] == "none" and record["deterministic"] is True and "cpu_capability" in record
     invocation = json.loads((first / "environment.json").read_text())["invocations"][-1]
     assert invocation["source_sha256"] == source_digest()  # the code it ran, even uncommitted
+    other = json.loads((second / "environment.json").read_text())["invocations"][-1]["numerics"]
+    assert len(record["data_sha1"]) == 12 and record["data_sha1"] == other["data_sha1"]
+    assert record["weights_at_start_sha1"] == other["weights_at_start_sha1"] != state_digest(weights[0])
+
+
+def test_digests_see_one_bit_the_shape_and_the_names() -> None:
+    ones = torch.ones(4)
+    bumped = ones.clone()
+    bumped[3] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
+    assert array_digest([ones]) == array_digest([ones.numpy().copy()])  # a tensor and its array alike
+    assert array_digest([bumped]) != array_digest([ones])
+    assert array_digest([ones.reshape(2, 2)]) != array_digest([ones])
+    assert array_digest([ones.double()]) != array_digest([ones])
+    assert array_digest([ones[:2], ones[2:]]) != array_digest([ones])
+    assert state_digest({"w": ones}) == state_digest({"w": ones.clone()}) != state_digest({"v": ones})
+    assert state_digest({"w": bumped}) != state_digest({"w": ones})
 
 
 def test_the_source_digest_changes_with_any_product_file_and_nothing_else(tmp_path: Path) -> None:

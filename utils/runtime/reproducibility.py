@@ -3,7 +3,8 @@
 A float32 sum's result depends on the order of its terms, and torch splits large reductions
 into one chunk per intra-op thread (the sum of one million standard normal floats: 108.07587 on
 1 thread, 108.07578 on 2): a run whose reductions are that large differs in the last bits
-between thread counts from the first such reduction on, and training amplifies that. So the thread count is fixed once per run (``torch.set_num_threads``: OpenMP's and MKL's),
+between thread counts from the first such reduction on, and training amplifies that. So the
+thread count is fixed once per run (``torch.set_num_threads``: OpenMP's and MKL's),
 a resumed run takes the count it started with, and the count is recorded in
 ``environment.json`` with the other numerics settings that can change results.
 """
@@ -13,10 +14,13 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "ANOMALY_NATIVE_RNN")
 
@@ -38,7 +42,8 @@ def numerics(**settings: Any) -> dict[str, Any]:
 
     Returns:
         ``threads`` (intra-op), ``interop_threads``, the CPU model, a hash of its feature flags (a
-        VM moved to another host type shows here) and the instruction set torch dispatches to, the thread and kernel environment variables that are set, and ``settings``.
+        VM moved to another host type shows here) and the instruction set torch dispatches to, the
+        thread and kernel environment variables that are set, and ``settings``.
     """
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "cpu": _cpu_model(), "cpu_flags_sha1": _cpu_flags_digest(),
@@ -69,6 +74,25 @@ def recorded_threads(path: Path) -> int | None:
               if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)
               and isinstance(inv["numerics"].get("threads"), int)]
     return counts[0] if counts else None
+
+
+def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
+    """SHA-1 (12 hex digits) over arrays' dtypes, shapes and bytes, in order: one differing bit shows.
+
+    Recorded at a run's start for its data and weights, so a run that departs from its siblings
+    says whether its input, its initial weights or its training differed.
+    """
+    digest = hashlib.sha1()
+    for array in arrays:
+        data = array.detach().cpu().contiguous().numpy() if isinstance(array, Tensor) else np.ascontiguousarray(array)
+        digest.update(f"{data.dtype}:{data.shape}:".encode())
+        digest.update(data.tobytes())
+    return digest.hexdigest()[:12]
+
+
+def state_digest(state: Mapping[str, Tensor]) -> str:
+    """:func:`array_digest` of a state dict, its names included."""
+    return hashlib.sha1(("|".join(state) + array_digest(state.values())).encode()).hexdigest()[:12]
 
 
 def _cpu_model() -> str:
