@@ -20,6 +20,7 @@ Rows are counted from 0 (the first line after the header); lines from 1.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +40,7 @@ from datasets.csv_header import (
 )
 from utils.core.errors import DataError
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "first_bad_value", "header_text",
+__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "beyond_float64", "first_bad_value", "header_text",
            "iter_csv_blocks", "read_header"]
 
 DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
@@ -214,8 +215,13 @@ def _numbers(block: _Lines, fields: list[list[str]] | None, idx: list[int]) -> n
     bad = first_bad_value(values)
     if bad is not None:
         (r, c), what = bad
+        where = f"{block.where(r)}, column {block.header[idx[c]]!r}"
+        overflow = beyond_float64((fields[r] if fields is not None else block.lines[r].split(","))[idx[c]],
+                                  float(values[r, c]))
+        if overflow:
+            raise DataError(f"{where}: {overflow}")
         fix = "; clean or fill these cells" if what in ("NaN", "inf", "-inf") else ""
-        raise DataError(f"{block.where(r)}, column {block.header[idx[c]]!r}: value is {what}{fix}")
+        raise DataError(f"{where}: value is {what}{fix}")
     return values
 
 
@@ -233,6 +239,15 @@ def _cell_number(block: _Lines, r: int, cell: str, i: int) -> float:
         comma = " (a decimal comma? write 1.5 for 1,5)" if DECIMAL_COMMA.search(text) else ""
         shown = f"{text[:40]!r} is not a number{comma}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
+
+
+def beyond_float64(text: str, value: float) -> str | None:
+    """Why a cell read as +-inf although it is written as a number (``1e400``), or None if it says inf."""
+    text = text.strip()
+    if not math.isinf(value) or text.lower().lstrip("+-") in ("inf", "infinity"):
+        return None
+    return (f"{text[:40]!r} is beyond the largest float (+-1.8e+308; it reads as {value:g}); rescale it "
+            "(e.g. other units)")
 
 
 def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:

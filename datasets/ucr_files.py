@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.csv_reading import first_bad_value
+from datasets.csv_reading import beyond_float64, first_bad_value
 from utils.core.errors import DataError
 
 SUFFIXES = (".txt", ".ts", ".arff")
@@ -127,10 +127,17 @@ def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
     table = _parse_numbers(rows, line_nos, path)
     labels = table[:, label_col]
     x = np.delete(table, label_col if label_col >= 0 else table.shape[1] + label_col, axis=1)
-    bad = ~np.isfinite(x).all(axis=1)
+    bad = ~np.isfinite(x)
     if bad.any():
-        raise DataError(f"{path}: line {line_nos[int(np.flatnonzero(bad)[0])]} holds NaN or inf "
-                        f"({int(bad.sum())} bad rows in all); clean or drop these rows")
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        field = c + (2 if label_col == 0 else 1)
+        where = f"{path}: line {line_nos[r]}, field {field}"
+        overflow = beyond_float64(rows[r][field - 1], float(x[r, c]))
+        if overflow:
+            raise DataError(f"{where}: {overflow}")
+        n_bad = int(bad.any(axis=1).sum())
+        raise DataError(f"{where} holds {x[r, c]:g}, not a finite number ({n_bad} bad rows in all); clean or drop "
+                        "these rows")
     found = first_bad_value(x)
     if found is not None:
         (r, c), what = found

@@ -125,10 +125,13 @@ def test_missing_data_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("edit,fragment", [
     (drop_token(7), "ECG5000_TRAIN.txt: line 7 has 140 fields, expected 141 like line 1 (rows of different lengths)"),
-    (replace_token(12, 5, "nan"), "ECG5000_TRAIN.txt: line 12 holds NaN or inf (1 bad rows in all)"),
-    (replace_token(3, 9, "-inf"), "ECG5000_TRAIN.txt: line 3 holds NaN or inf (1 bad rows in all)"),
+    (replace_token(12, 5, "nan"), "ECG5000_TRAIN.txt: line 12, field 6 holds nan, not a finite number (1 bad rows "
+                                  "in all); clean or drop these rows"),
+    (replace_token(3, 9, "-inf"), "ECG5000_TRAIN.txt: line 3, field 10 holds -inf, not a finite number (1 bad rows"),
+    (replace_token(3, 9, "-1e400"), "ECG5000_TRAIN.txt: line 3, field 10: '-1e400' is beyond the largest float "
+                                    "(+-1.8e+308; it reads as -inf); rescale it"),
     (replace_token(4, 2, "1.2.3"), "ECG5000_TRAIN.txt: line 4, field 3: cannot read '1.2.3' as a number"),
-], ids=["wrong-shape", "nan", "inf", "not-a-number"])
+], ids=["wrong-shape", "nan", "inf", "beyond-float64", "not-a-number"])
 def test_bad_data_file(tmp_path, capsys, shared_ecg_dir, edit, fragment):
     data = ecg_copy(shared_ecg_dir, tmp_path / "data", edit)
     err = fails(capsys, "lstm_ecg5000.json", tmp_path / "exp", *ECG, f"data.data_dir={data}")

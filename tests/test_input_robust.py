@@ -68,6 +68,9 @@ def fails(capsys, code: int) -> str:
                                                            "';'-separated"]),
     (set_line(33, "2024-05-01T08:00:31,1e39,9.6,41.5,0"), [f"in.csv: row 31 (line 33), column 'voltage': value is "
                                                             f"1e+39, {F32}; rescale it"]),
+    (set_line(33, "2024-05-01T08:00:31,47.9,1e400,41.5,0"), ["in.csv: row 31 (line 33), column 'current': '1e400' is "
+                                                              "beyond the largest float (+-1.8e+308; it reads as "
+                                                              "inf); rescale it (e.g. other units)"]),
     (set_line(12, '2024-05-01T08:00:10,"47,9",9.6,41.5,0'), ["in.csv: row 10 (line 12), column 'voltage': '47,9' is "
                                                               "not a number (a decimal comma? write 1.5 for 1,5)"]),
     (set_line(40, "2024-05-01 08:00:38,47.9,9.6,41.5,0"), ["in.csv: row 38 (line 40), column 'timestamp': timestamp "
@@ -77,7 +80,8 @@ def fails(capsys, code: int) -> str:
     (lambda lines: ("\n".join(lines[:60]) + "\n2024-05-01T08:00:59,4\xff7.9,9.6,41.5,0\n").encode("latin-1"),
      ["in.csv: line 61: bytes that are not UTF-8 text (invalid start byte); save the file as UTF-8"]),
 ], ids=["decimal-commas", "semicolons-and-decimal-commas", "extra-field", "missing-fields", "one-row-semicolons",
-        "float32-overflow", "quoted-decimal-comma", "mixed-timestamp-formats", "NaT-timestamp", "not-utf8"])
+        "float32-overflow", "float64-overflow", "quoted-decimal-comma", "mixed-timestamp-formats", "NaT-timestamp",
+        "not-utf8"])
 def test_csv_dataset_refuses_naming_the_place(tmp_path, capsys, edit, fragments):
     path = example(tmp_path, edit)
     err = fails(capsys, run_main("example_csv.json", tmp_path / "exp", f"data.path={path}"))
@@ -164,6 +168,10 @@ def npz_named_npy(tmp_path) -> str:
     (lambda p: rows_csv(p, set_line(81, "48.1,10.2")), "new.csv: row 79 (line 81): 2 fields"),
     (lambda p: rows_csv(p, set_line(30, "48.1,-3e38,1e39")), f"new.csv: row 28 (line 30), column 'temperature': value "
                                                              f"is 1e+39, {F32}"),
+    (lambda p: rows_csv(p, set_line(30, '48.1,"-1e999",42.0')), "new.csv: row 28 (line 30), column 'current': "
+                                                               "'-1e999' is beyond the largest float"),
+    (lambda p: rows_csv(p, set_line(30, "48.1,-inf,42.0")), "new.csv: row 28 (line 30), column 'current': value is "
+                                                            "-inf; clean or fill these cells"),
     (lambda p: npy(p, np.where(np.arange(60)[:, None] == 41, [[1.0, 1e39, 1.0]], np.ones((60, 3)))),
      f"new.npy: row 41, column 1 ('current') holds 1e+39, {F32}"),
     (lambda p: npy(p, np.full((3, 25, 3), -1e300)), f"new.npy: window 0, time step 0, feature 0 ('voltage') holds "
@@ -173,8 +181,9 @@ def npz_named_npy(tmp_path) -> str:
     (lambda p: npy(p, np.ones(60)), "new.npy: shape (60,); expected (rows, 3) time steps or (N, 25, 3) windows"),
     (npz_named_npy, ("new.npy: not a readable .npy array (it does not start with the .npy magic bytes; save the "
                      "array with numpy.save)")),
-], ids=["decimal-commas", "semicolons", "extra-field", "missing-field", "float32-overflow", "npy-rows-overflow",
-        "npy-windows-overflow", "npy-bool", "npy-complex", "npy-1d", "npz-named-npy"])
+], ids=["decimal-commas", "semicolons", "extra-field", "missing-field", "float32-overflow", "float64-overflow",
+        "literal-inf", "npy-rows-overflow", "npy-windows-overflow", "npy-bool", "npy-complex", "npy-1d",
+        "npz-named-npy"])
 def test_score_input_refused_naming_the_place(scorer, tmp_path, capsys, make, fragment):
     src = make(tmp_path)
     out = tmp_path / "scores.csv"
@@ -202,9 +211,12 @@ ARFF = "@relation X\n@attribute a numeric\n@attribute b numeric\n@attribute c nu
     ("x.txt", "1 0.5 0.6 0.7\n2 0.5 1e39 0.7\n", f"x.txt: line 2, field 3: value 1e+39, {F32}"),
     ("x.ts", TS + "0.5,0.6,0.7:1\n0.5,0.6,-4e38:2\n", f"x.ts: line 5, field 3: value -4e+38, {F32}"),
     ("x.arff", ARFF + "0.5,0.6,0.7,1\n5e38,0.6,0.7,2\n", f"x.arff: line 8, field 1: value 5e+38, {F32}"),
+    ("x.ts", TS + "0.5,0.6,0.7:1\n0.5,1e400,0.7:2\n", "x.ts: line 5, field 2: '1e400' is beyond the largest float "
+                                                     "(+-1.8e+308; it reads as inf); rescale it"),
+    ("x.arff", ARFF + "0.5,0.6,0.7,1\n0.5,0.6,nan,2\n", "x.arff: line 8, field 3 holds nan, not a finite number"),
     ("x.txt", "1 0.5 0.6 0.7\n1e39 0.5 0.6 0.7\n", "x.txt: line 2: label 1e+39 is too large for a class number"),
     ("x.txt", "1 0.5 0.6 0.7\n\xff 0.1 0.2 0.3\n", "x.txt: line 2: bytes that are not UTF-8 text"),
-], ids=["txt-overflow", "ts-overflow", "arff-overflow", "huge-label", "not-utf8"])
+], ids=["txt-overflow", "ts-overflow", "arff-overflow", "ts-float64-overflow", "arff-nan", "huge-label", "not-utf8"])
 def test_ucr_readers_refuse_beyond_float32(tmp_path, name, text, fragment):
     path = tmp_path / name
     path.write_bytes(text.encode("latin-1"))
