@@ -142,12 +142,13 @@ def score_or_export(args: argparse.Namespace) -> dict:
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
-                              overwrite=args.overwrite, incidents_path=args.incidents)
+                              overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config)
         summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
-                             merge_gap=args.merge_gap, incidents_path=args.incidents)
+                             merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config)
         print(format_summary(summary))
         return summary
-    meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite)
+    meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite,
+                           config_path=args.config)
     print(f"Exported {meta['format']} model to {args.output} (input {meta['input']['shape']}, outputs "
           f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
           f"metadata in {args.output}.json")

@@ -58,9 +58,11 @@ def scoring_module(detector: Detector) -> ScoringForward:
                           torch.from_numpy(scaler.scale))
 
 
-def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False) -> dict[str, Any]:
+def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
+                    config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``, atomically
-    (:func:`utils.runs.export.write_export`; existing files only with ``overwrite``).
+    (:func:`utils.runs.export.write_export`; existing files only with ``overwrite``, never ``config_path``,
+    the config file the command read).
 
     Returns:
         The metadata written.
@@ -93,4 +95,4 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
         "alarm_rule": "score > threshold",
         "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
     }
-    return write_export(module, example, fmt, output, meta, overwrite)
+    return write_export(module, example, fmt, output, meta, overwrite, config_path)

@@ -117,7 +117,7 @@ class _Writers:
 def live_score(detector: Detector, input_path: str, output_path: str, stride: int | None = None,
                merge_gap: int | None = None, overwrite: bool = False, incidents_path: str | None = None,
                stdin: BinaryIO | None = None, stdout: TextIO | None = None,
-               stderr: TextIO | None = None) -> dict[str, Any]:
+               stderr: TextIO | None = None, config_path: str | None = None) -> dict[str, Any]:
     """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
 
     Args:
@@ -128,6 +128,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         merge_gap: quiet rows inside one incident; default the run's, or the window length.
         incidents_path: the incidents CSV; default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
         stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
+        config_path: the config file the command read; no output may replace it.
 
     Returns:
         Summary: windows, rows, alarms, incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe")
@@ -142,7 +143,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     inputs = () if input_path == STDIO else (input_path,)
-    outputs = _output_paths(output_path, incidents_path, overwrite, inputs)
+    outputs = _output_paths(output_path, incidents_path, overwrite, inputs, config_path)
     stream = IncidentStream(detector, merge_gap)  # checks merge_gap before anything is read or written
     with ExitStack() as stack:
         stop = stack.enter_context(_Stop())
@@ -184,13 +185,13 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     return summary
 
 
-def _output_paths(output: str, incidents: str | None, overwrite: bool,
-                  inputs: tuple[str, ...]) -> tuple[str | None, str | None]:
+def _output_paths(output: str, incidents: str | None, overwrite: bool, inputs: tuple[str, ...],
+                  config: str | None) -> tuple[str | None, str | None]:
     """The scores and incidents files (None: standard output / lines on stderr), checked before anything is written."""
-    scores = None if output == STDIO else check_output(output, overwrite, inputs)
+    scores = None if output == STDIO else check_output(output, overwrite, inputs, config=config)
     if incidents == STDIO:  # as with --output -: one readable line each on standard error
         return None if scores is None else str(scores), None
-    checked = checked_incidents_path(incidents, scores, overwrite, inputs)
+    checked = checked_incidents_path(incidents, scores, overwrite, inputs, config)
     return None if scores is None else str(scores), None if checked is None else str(checked)
 
 

@@ -172,7 +172,8 @@ def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: l
 # ----- scoring -------------------------------------------------------------------------
 def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None, overwrite: bool = False,
-               merge_gap: int | None = None, incidents_path: str | Path | None = None) -> dict[str, Any]:
+               merge_gap: int | None = None, incidents_path: str | Path | None = None,
+               config_path: str | Path | None = None) -> dict[str, Any]:
     """Score every window of ``input_path``; one CSV row per window to ``output_path``, incidents beside it.
 
     Args:
@@ -188,6 +189,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         merge_gap: quiet rows inside one incident; default the run's ``evaluation.incident_merge_gap``,
             or the window length.
         incidents_path: the incidents CSV instead of ``<output stem>.incidents.csv``.
+        config_path: the config file the command read; no output may replace it.
 
     Returns:
         Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
@@ -197,7 +199,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
             column), fewer rows than one window.
     """
     input_path = Path(input_path)
-    output_path = check_output(output_path, overwrite, inputs=(input_path,))
+    output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     window_length = detector.window_length
@@ -207,7 +209,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         if str(incidents_path) == "-":
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
-        incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,))
+        incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
     # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
     # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
     batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))

@@ -58,13 +58,13 @@ def incidents_path_for(output: str | Path) -> Path:
 
 
 def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
-                           inputs: tuple[str | Path, ...]) -> Path | None:
+                           inputs: tuple[str | Path, ...], config: str | Path | None = None) -> Path | None:
     """The incidents file: ``--incidents``, else beside the scores file; checked as the scores are.
 
     Args:
         incidents: the ``--incidents`` path, or None.
         scores: the (checked) scores file, or None when the scores go to standard output.
-        overwrite, inputs: as for :func:`utils.runs.outputs.check_output`.
+        overwrite, inputs, config: as for :func:`utils.runs.outputs.check_output`.
 
     Returns:
         The path, or None when there is none (no ``--incidents`` and no scores file).
@@ -77,7 +77,8 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
         return None
     if scores is not None and path.resolve() == scores.resolve():
         raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
-    return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file")
+    return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file",
+                        config)
 
 
 # ----- window rows ---------------------------------------------------------------------

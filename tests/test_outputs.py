@@ -144,3 +144,36 @@ def test_score_and_export_refuse_to_overwrite_on_the_command_line(tiny_runs, tmp
     assert main.main([*export, str(model)]) == 2 and "m.pt: exists" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json", "rows.npy", "s.csv",
                                                           "s.incidents.csv"]
+
+
+def test_no_output_replaces_the_config_the_command_reads_even_with_overwrite(tiny_runs, tmp_path, capsys):
+    import io
+    import shutil
+
+    import numpy as np
+
+    import main
+    from agents.detector import Detector
+    from agents.live_scoring import live_score
+    from utils.runs.outputs import OutputError
+
+    run = tiny_runs.of_model("vae")
+    config = tmp_path / "my.json"
+    shutil.copy(run / "config.json", config)  # the run's resolved config: it names the run folder
+    (tmp_path / "link.json").symlink_to(config)
+    before = config.read_bytes()
+    src = tmp_path / "rows.npy"
+    np.save(src, np.random.default_rng(0).normal(size=(60, 3)))
+    score = [str(config), "--mode", "score", "--input", str(src), "--overwrite"]
+    for extra in (["--output", str(config)], ["--output", str(tmp_path / "link.json")],
+                  ["--output", str(tmp_path / "s.csv"), "--incidents", str(config)]):
+        assert main.main([*score, *extra]) == 2
+        assert "is the config file this command reads; write the output to another file" in capsys.readouterr().err
+    export = [str(config), "--mode", "export", "--format", "torchscript", "--overwrite", "--output"]
+    assert main.main([*export, str(tmp_path / "my")]) == 2  # its metadata, my.json, is the config
+    assert "--output (its metadata) " in capsys.readouterr().err
+    with pytest.raises(OutputError, match="is the config file this command reads"):
+        live_score(Detector.load(run), "-", str(config), overwrite=True, config_path=str(config),
+                   stdin=io.BytesIO(b"voltage,current,temperature\n"))
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "my.json", "rows.npy"]

@@ -27,14 +27,14 @@ ONNX_OPSET = 17
 
 
 def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Path, meta: dict[str, Any],
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False, config: str | Path | None = None) -> dict[str, Any]:
     """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``.
 
     The graph takes one input named :data:`INPUT_NAME` (batch dimension free) and returns the
     outputs :data:`OUTPUT_NAMES`. Both files are checked first (:func:`utils.runs.outputs.check_output`:
-    an existing one only with ``overwrite``, never a run folder's), written to temporary files,
-    then renamed, the model first; ``meta`` gets the model file's ``sha256``, so a pair that a kill
-    between the two renames left mismatched is seen as such.
+    an existing one only with ``overwrite``, never a run folder's or the ``config`` file the command
+    read), written to temporary files, then renamed, the model first; ``meta`` gets the model file's
+    ``sha256``, so a pair that a kill between the two renames left mismatched is seen as such.
 
     Returns:
         The metadata written.
@@ -46,8 +46,8 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     output, meta_path = Path(output), Path(f"{output}.json")
-    check_output(output, overwrite)
-    check_output(meta_path, overwrite, option="--output (its metadata)")
+    check_output(output, overwrite, config=config)
+    check_output(meta_path, overwrite, option="--output (its metadata)", config=config)
     tmp = temp_path_for(output)
     try:
         _trace(module, example, fmt, tmp)

@@ -140,7 +140,7 @@ def run_folder_of(path: str | Path) -> Path | None:
 
 
 def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
-                 option: str = "--output") -> Path:
+                 option: str = "--output", config: str | Path | None = None) -> Path:
     """Refuse an output the command must not write.
 
     Args:
@@ -148,6 +148,7 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
         overwrite: the user said ``--overwrite``: an existing file (not an input, not a run's) may be replaced.
         inputs: the command's input files, never overwritten.
         option: how the message names the path's option.
+        config: the config file the command reads, never overwritten either (even with ``overwrite``).
 
     Returns:
         ``path`` as a Path.
@@ -157,23 +158,26 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
     """
     path = Path(path)
     try:
-        _check_output(path, overwrite, inputs, option)
+        _check_output(path, overwrite, inputs, option, config)
     except OSError as err:  # a name too long for the filesystem, a loop of symlinks...
         raise OutputError(f"{option} {path}: cannot be used as a file name ({err.strerror or err}); choose "
                           "another name") from None
     return path
 
 
-def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], option: str) -> None:
+def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], option: str,
+                  config: str | Path | None) -> None:
     # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not exist
     # while 'new' is missing, but is in.csv after the writer's mkdir of its parent.
     real = Path(os.path.realpath(path))
     if path.is_dir() or real.is_dir():
         raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'scores.csv'})")
-    for item in inputs:
+    read = [(item, "the input file") for item in inputs] + ([(config, "the config file this command reads")]
+                                                           if config is not None else [])
+    for item, what in read:
         for candidate in dict.fromkeys((path, real)):
             if candidate.exists() and Path(item).exists() and os.path.samefile(candidate, item):
-                raise OutputError(f"{option} {path}: is the input file; write the output to another file")
+                raise OutputError(f"{option} {path}: is {what}; write the output to another file")
     run = run_folder_of(path)
     if run is not None:
         raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and are "
