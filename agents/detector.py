@@ -100,7 +100,7 @@ class Detector:
         """
         path = Path(path)
         best = path if path.is_file() or path.suffix == ".pt" else path / "checkpoints" / "best.pt"
-        if not best.is_file():
+        if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
             raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
                                   "or point CONFIG at the run's config (experiments_dir and exp_name)")
         detector = cls.from_checkpoint(load_checkpoint(best), best, select_device(device))

@@ -47,6 +47,7 @@ from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
+from utils.core.paths import unreadable_file
 from utils.runs.outputs import check_output
 from utils.runtime.signals import STOP_SIGNALS, Interrupted, ignore_stop_signals, restore_handlers, signal_name
 
@@ -199,6 +200,9 @@ def _open_csv(path: str) -> BinaryIO:
     if Path(path).suffix.lower() not in (".csv", ".txt"):
         raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
                         f"{Path(path).suffix or 'this'} input to a file")
+    problem = unreadable_file(path, allow_stream=True)  # a named pipe is read as its rows arrive
+    if problem is not None:
+        raise DataError(f"{path}: input file {problem}")
     try:
         return open(path, "rb")
     except OSError as err:

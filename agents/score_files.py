@@ -70,6 +70,7 @@ from agents.score_rows import (
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
+from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output
 
 logger = logging.getLogger("anomaly")
@@ -89,8 +90,11 @@ class _Input:
         self.row_times: RowTimes | None = None  # the timestamps of the rows read, for the incidents
         self.windows_given = False
         suffix = path.suffix.lower()
-        if not path.is_file():
-            raise DataError(f"{path}: input file not found")
+        problem = unreadable_file(path)
+        if problem is not None:
+            hint = ("; to score rows as they arrive, use --output - (live scoring) or pipe them into --input -"
+                    if "regular" in problem else "")
+            raise DataError(f"{path}: input file {problem}{hint}")
         if suffix == ".npy":
             self._open_npy()
         elif suffix in (".csv", ".txt"):

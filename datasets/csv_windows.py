@@ -52,6 +52,7 @@ from datasets.csv_reading import (
 from datasets.csv_times import parse_times
 from datasets.stream_split import split_stream
 from utils.core.errors import ConfigError, DataError
+from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveInt
 from utils.runtime.memory import check_fits
@@ -264,7 +265,10 @@ def _checked_path(path: str | None, val_fraction: float, test_fraction: float) -
         raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
                           f"{val_fraction} + {test_fraction}")
     file = Path(path)
-    if not file.is_file():
+    problem = unreadable_file(file)
+    if problem == "not found":
         raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
                           f"directory, {Path.cwd()})")
+    if problem is not None:
+        raise ConfigError(f"data.path: {file} {problem}; give a CSV file")
     return file

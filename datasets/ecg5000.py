@@ -145,6 +145,9 @@ def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _locate_files(folder: Path, protocol: str, download: bool,
                   fetch: tuple[str, str | None, bool, DownloadLimits]) -> dict[str, Path | None]:
     """Find (or download: ``fetch`` = url, sha256, progress, limits) the split files; DataError if one is missing."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"data.data_dir: {folder} is a file, not a folder; give the folder that holds (or will hold) "
+                        "ECG5000_TRAIN.txt")
     found = {split: find_split_file(folder, split) for split in SPLITS}
     missing = [split for split in SPLITS if found[split] is None]
     if download and missing:

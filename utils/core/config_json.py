@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.core.errors import ConfigError
+from utils.core.paths import unreadable_file
 
 #: A config is a small JSON object; a file larger than this (or a device that never ends, e.g. /dev/zero) is refused
 #: before it is read into memory.
@@ -19,6 +20,9 @@ MAX_CONFIG_BYTES = 16 * 2**20
 def read_json_config(path: str | Path) -> dict[str, Any]:
     """Parse a JSON object from ``path``; errors give file, line and column."""
     path = Path(path)
+    problem = unreadable_file(path, allow_stream=True)  # python main.py <(...) reads a pipe
+    if problem not in (None, "not found"):
+        raise ConfigError(f"{path}: config file {problem}; expected a JSON file such as configs/vae_converter.json")
     try:
         with open(path, "rb") as file:
             data = file.read(MAX_CONFIG_BYTES + 1)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from utils.core.errors import CheckpointError, WriteError
+from utils.core.paths import unreadable_file
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
@@ -113,8 +114,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             (refused by the weights-only unpickler) or lacking the keys of a
             training checkpoint.
     """
-    if not path.is_file():
+    problem = unreadable_file(path)
+    if problem == "not found":
         raise CheckpointError(f"{path}: checkpoint not found")
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}; expected a checkpoint file written by this project")
     try:
         path.open("rb").close()
     except OSError as err:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.core.errors import RunFolderError
+from utils.core.paths import unreadable_file
 from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, remove_stale_files, training_pid
 from utils.runs.outputs import atomic_output
 
@@ -53,6 +55,9 @@ def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
     if pid is not None:
         raise in_use_error(run_dir, pid)
     if resume and not last.is_file():
+        if os.path.lexists(last):  # a folder or something else by that name: not a checkpoint that went missing
+            raise RunFolderError(f"--resume: {last} {unreadable_file(last)}; it should be the checkpoint this run "
+                                 "wrote: move it away, or start again under another name (--set exp_name=NEW_NAME)")
         if holds_run:
             raise RunFolderError(
                 f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run stopped "

@@ -1,0 +1,35 @@
+"""Why a path the user gave cannot be read as a file, in words (not found, a folder, a pipe...)."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+def unreadable_file(path: str | Path, allow_stream: bool = False) -> str | None:
+    """What keeps ``path`` from being read as a data file, or None when it can be.
+
+    Args:
+        path: the file the user named.
+        allow_stream: a pipe (FIFO) or character device is fine too (it is read as it arrives).
+
+    Returns:
+        e.g. ``"not found"``, ``"is a folder, not a file"``, ``"is not a regular file (a pipe, device or
+        socket)"``, ``"cannot be read (Permission denied)"``; None when it is a readable file.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except NotADirectoryError:
+        return "not found (a part of its path is a file, not a folder)"
+    except OSError as err:  # permissions on a folder of the path, a name too long, a loop of symlinks
+        return f"cannot be read ({err.strerror or err})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    streams = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+    if not stat.S_ISREG(mode) and not (allow_stream and streams):
+        return "is not a regular file (a pipe, device or socket)"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (Permission denied)"
+    return None
