@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.bad_inputs.common import good_csv_rows, to_csv, write
+from benchmarks.bad_inputs.common import ROOT, good_csv_rows, to_csv, write
 
 
 class RunCases:
@@ -29,9 +29,14 @@ class RunCases:
         os.symlink(f / "nowhere" / "x.csv", f / "dangling.csv")
         write(f / "exported.onnx.json", "my own notes\n")
         write(f / "afile", "x")
+        mine = f / "my.json"  # a config of the user's own, read by the command
+        shutil.copy(ROOT / "configs" / "vae_converter.json", mine)
+        (f / "in_folder.csv").mkdir()
+        os.mkfifo(f / "pipe.csv")
         score = self.score_argv()
+        my_score = [str(mine), *score[1:]]
         export = [*self.score_argv()[:-1], "export", "--format", "torchscript"]
-        w = [inp, existing, self.base, f / "exported.onnx.json"]
+        w = [inp, existing, self.base, f / "exported.onnx.json", mine]
         for label, argv in [
             ("score: --output is the input", [*score, "--input", str(inp), "--output", str(inp)]),
             ("score: --output is the input, --overwrite",
@@ -76,6 +81,15 @@ class RunCases:
             ("score: --resume with --mode score",
              [*score, "--input", str(inp), "--output", str(f / "z.csv"), "--resume"]),
             ("score: unknown --format value", [*export[:-1], "pdf", "--output", str(f / "z.pt")]),
+            ("score: --output the config it reads, --overwrite",
+             [*my_score, "--input", str(inp), "--output", str(mine), "--overwrite"]),
+            ("score: --incidents the config it reads, --overwrite",
+             [*my_score, "--input", str(inp), "--output", str(f / "y.csv"), "--incidents", str(mine), "--overwrite"]),
+            ("export: metadata onto the config it reads, --overwrite",
+             [str(mine), *export[1:], "--output", str(f / "my"), "--overwrite"]),
+            ("score: --input a folder", [*score, "--input", str(f / "in_folder.csv"), "--output", str(f / "y.csv")]),
+            ("score: --input a named pipe nobody writes",
+             [*score, "--input", str(f / "pipe.csv"), "--output", str(f / "y.csv")]),
         ]:
             self.add("output", label, argv, watch=w)
 
