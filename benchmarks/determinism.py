@@ -6,10 +6,11 @@ and seed. A row prints as each run finishes: its weights digest (``checkpoints/l
 ``out/scores.csv`` digest, the first epoch's losses as stored (every bit) and the recorded thread
 count and source digest (``environment.json``). The summary groups the runs by (weights, scores);
 for every run outside the largest group it names the first epoch and history key where it departs
-from that group, and the recorded numerics settings, source digest or command lines that differ.
+from that group, and the recorded numerics settings (with the data and start-weight digests), source
+digest, resolved config (``config.json``) or command lines that differ.
 
 By default the runs are tiny (200 windows of 25 steps, a 32-unit VAE, 2 epochs, no plots or
-baselines) and all start at once, the setting of the odd run in the README; ``--full`` runs the
+baselines) and all start at once, like the odd run in the README; ``--full`` runs the
 config as it is. The exit code is 0 when every run is identical, 1 when not.
 
 Usage:
@@ -65,9 +66,19 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     invocation = json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))["invocations"][-1]
     scores = hashlib.sha1((run_dir / "out" / "scores.csv").read_bytes()).hexdigest()[:12]
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = {key: value for key, value in config.items() if key not in ("exp_name", "experiments_dir")}
     return {"run": run_dir.name, "weights": state_digest(ckpt["model"]), "scores": scores,
             "history": ckpt["history"], "numerics": invocation.get("numerics", {}),
-            "source": invocation.get("source_sha256", ""), "argv": invocation.get("argv", [])}
+            "source": invocation.get("source_sha256", ""), "argv": invocation.get("argv", []), "config": config}
+
+
+def differing_keys(ours: Any, theirs: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two resolved configs differ (``[]`` when equal)."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        return [found for key in sorted(set(ours) | set(theirs))
+                for found in differing_keys(ours.get(key), theirs.get(key), f"{prefix}{key}.")]
+    return [] if ours == theirs else [prefix.rstrip(".")]
 
 
 def first_difference(history: dict[str, list[float]], reference: dict[str, list[float]]) -> str | None:
@@ -99,13 +110,16 @@ def _without_run_name(argv: list[str]) -> list[str]:
 
 
 def explain(record: dict[str, Any], reference: dict[str, Any]) -> list[str]:
-    """How a differing run's record differs from a reference run's: history, numerics, source, command."""
+    """How a differing run's record differs from a reference run's: history, numerics, source, config, command."""
     found = [f"history departs at {first_difference(record['history'], reference['history']) or 'no epoch'}"]
     ours, theirs = record["numerics"], reference["numerics"]
     found += [f"numerics.{key}: {ours.get(key)!r} vs {theirs.get(key)!r}"
               for key in sorted(set(ours) | set(theirs)) if ours.get(key) != theirs.get(key)]
     if record["source"] != reference["source"]:
         found.append(f"source_sha256: {record['source'][:12]} vs {reference['source'][:12]} (other code)")
+    keys = differing_keys(record.get("config", {}), reference.get("config", {}))
+    if keys:
+        found.append(f"config.json differs in {', '.join(keys)} (the config file changed between the starts?)")
     if _without_run_name(record["argv"]) != _without_run_name(reference["argv"]):
         found.append("argv differs beyond the run name")
     return found

@@ -10,7 +10,8 @@ from benchmarks import determinism
 def _record(run: str, weights: str = "w", val: float = 1.0, threads: int = 1, source: str = "s" * 64,
             argv: tuple[str, ...] = ("main.py", "exp_name=x")) -> dict:
     return {"run": run, "weights": weights, "scores": "c", "history": {"train": [2.0, 1.5], "val": [val, 0.5]},
-            "numerics": {"threads": threads, "cpu": "EPYC"}, "source": source, "argv": list(argv)}
+            "numerics": {"threads": threads, "cpu": "EPYC"}, "source": source, "argv": list(argv),
+            "config": {"seed": 1, "model": {"latent_dim": 4, "hidden_sizes": [32]}}}
 
 
 def test_first_difference_is_exact_and_earliest() -> None:
@@ -32,6 +33,9 @@ def test_groups_put_the_majority_first_and_explain_names_what_differs() -> None:
     assert any(f.startswith("source_sha256: tttttttttttt vs ssssssssssss") for f in found)
     assert found[-1] == "argv differs beyond the run name"
     assert determinism.explain(records[2], records[0]) == ["history departs at no epoch"]
+    records[2]["config"] = {"seed": 1, "model": {"latent_dim": 8, "hidden_sizes": [32]}, "extra": True}
+    assert determinism.explain(records[2], records[0])[1] == ("config.json differs in extra, model.latent_dim (the "
+                                                              "config file changed between the starts?)")
 
 
 def test_two_tiny_runs_at_once_are_identical_and_a_third_with_another_seed_is_told_apart(tmp_path: Path,
@@ -48,4 +52,5 @@ def test_two_tiny_runs_at_once_are_identical_and_a_third_with_another_seed_is_to
     assert not determinism.summarise(records)
     printed = capsys.readouterr().out
     assert "run_02 vs run_00: history departs at epoch 1, " in printed and "argv differs" in printed
+    assert "config.json differs in seed " in printed
     assert "NOT all bit-identical" in printed
