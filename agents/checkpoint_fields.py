@@ -52,6 +52,30 @@ def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
     check_scaler(ckpt["scaler"], source)
 
 
+def check_matches_data(ckpt: dict[str, Any], source: Path, model_inputs: dict[str, int],
+                       feature_names: list[str]) -> None:
+    """A ``last.pt``'s record of its data agrees with the data this config builds (``--resume``).
+
+    The resume rebuilds these from the config, so a damaged or foreign value would otherwise pass unseen.
+
+    Raises:
+        CheckpointError: naming the first field that differs (fields an older checkpoint lacks are skipped).
+    """
+    for key, ours in (("model_inputs", dict(model_inputs)), ("feature_names", list(feature_names)),
+                      ("window_length", model_inputs["time_steps"])):
+        if key in ckpt and not _same(ckpt[key], ours):
+            raise fail(source, key, f"holds {_show(ckpt[key])} but this config's data gives {_show(ours)} (or the "
+                       "run was trained on other data)")
+
+
+def _same(theirs: Any, ours: Any) -> bool:
+    """Equal and of the same type, without letting a tensor's element-wise ``==`` raise."""
+    try:
+        return type(theirs) is type(ours) and bool(theirs == ours)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
 def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, Any]:
     """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated.
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from agents.checkpoint_fields import check_training_checkpoint
+from agents.checkpoint_fields import check_matches_data, check_training_checkpoint
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
@@ -189,6 +189,7 @@ class Checkpointer(Hook):
             CheckpointError: fields missing or of the wrong type, or weights of another model.
         """
         check_training_checkpoint(ckpt, source)
+        check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         agent.state.load_state_dict(ckpt, str(source))
         load_model_state(agent.model, ckpt["model"], source)
         _load_field(source, "optimizer", agent.optimizer.load_state_dict, ckpt["optimizer"])

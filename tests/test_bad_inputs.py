@@ -56,7 +56,8 @@ def test_empty_and_malformed_config_files(tmp_path, capsys):
     assert "empty.json: config file is empty; expected a JSON object" in main_with_file(capsys, empty)
     broken = tmp_path / "broken.json"
     broken.write_text('{"exp_name": "x",\n "agent": "vae",,}')
-    assert "broken.json:2:17: invalid JSON: Expecting property name enclosed in double quotes" in main_with_file(capsys, broken)
+    assert "broken.json:2:17: invalid JSON: Expecting property name enclosed in double quotes" in main_with_file(
+        capsys, broken)
     assert "nope.json: config file not found" in main_with_file(capsys, tmp_path / "nope.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "empty.json"]
 
@@ -65,7 +66,12 @@ def test_empty_and_malformed_config_files(tmp_path, capsys):
     ("agent=vea", ['agent: unknown agent "vea" (did you mean "vae"?)', "valid agents: "]),
     ("model.name=vea", ['model.name: unknown model "vea"', "valid models: "]),
     ("loss.name=kl", ['loss.name: unknown loss "kl"; valid losses: mae, mse, vae']),
-    ("loss.name=mse", ["loss.beta: unknown key; valid keys here: none besides name"]),
+    ("loss.name=mse", ["loss: 2 unknown keys: reconstruction, beta (written for another loss.name than this one?); "
+                       "valid keys here: none besides name"]),
+    ("data.name=csv", ["data: 6 unknown keys: n_samples, time_steps, anomaly_fraction, anomaly_magnitude, "
+                       "anomaly_position, anomaly_length (written for another data.name than this one?); valid keys "
+                       "here: path, window_length"]),
+    ("trainer.batchsize=3", ['trainer.batchsize: unknown key (did you mean "batch_size"?)']),
     ("data.name=ecg", ['data.name: unknown dataset "ecg"', "valid datasets: "]),
     ("trainer.epoch=3", ['trainer.epoch: unknown key (did you mean "epochs"?); valid keys here: epochs']),
     ("model.latent_dim=eight", ['model.latent_dim: Input should be a valid integer, got "eight"']),
@@ -86,6 +92,13 @@ def test_config_mistakes_on_the_command_line(tmp_path, capsys, override, fragmen
     for fragment in fragments:
         assert fragment in err
     assert not any(tmp_path.iterdir())
+
+
+def test_two_typos_in_one_section_give_one_line_with_both_fixes(tmp_path, capsys):
+    err = fails(capsys, "vae_converter.json", tmp_path, *VAE, "trainer.epoch=3", "trainer.batchsize=8")
+    assert err.count("\n") == 1, err
+    assert ('trainer: 2 unknown keys: epoch (did you mean "epochs"?), batchsize (did you mean "batch_size"?); '
+            "valid keys here: epochs, batch_size") in err
 
 
 # ----- data files ----------------------------------------------------------------------------

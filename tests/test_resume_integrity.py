@@ -8,6 +8,8 @@ import shlex
 import signal
 from pathlib import Path
 
+import pytest
+import torch
 
 import main
 from tests.helpers import REPO_ROOT, TINY_VAE
@@ -34,6 +36,25 @@ def test_resume_refuses_another_data_model_loss_or_seed_naming_the_keys(run_copy
            "(42 in the checkpoint, 7 now), data.n_samples (300 in the checkpoint, 400 now), model.latent_dim " \
            "(2 in the checkpoint, 3 now), trainer.batch_size (64 in the checkpoint, 32 now); a resume keeps" in err
     assert "except trainer.epochs, trainer.early_stopping_patience" in err and "--set exp_name=NEW_NAME" in err
+
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("feature_names", ["a", "b", "c"], "['a', 'b', 'c'] but this config's data gives ['voltage', 'current', "
+                                       "'temperature']"),
+    ("window_length", 0, "0 but this config's data gives 100"),
+    ("model_inputs", {"time_steps": 10**9, "n_features": 3}, "{'time_steps': 1000000000, 'n_features': 3} but this"),
+    ("feature_names", torch.zeros(3), "tensor([0., 0., 0.]) but this config's data gives"),
+])
+def test_resume_refuses_a_last_pt_whose_record_of_its_data_is_not_this_data(run_copy, capsys, field, value, shown):
+    last = run_copy / "checkpoints" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt[field] = value
+    torch.save(ckpt, last)
+    before = last.read_bytes()
+    code, err = outcome(capsys, "trainer.epochs=2", root=run_copy.parent, resume=True)
+    assert code == 2 and "Traceback" not in err
+    assert f"{last}: field '{field}' holds {shown}" in err and "the checkpoint is damaged" in err
+    assert last.read_bytes() == before
 
 
 def test_resume_may_grow_epochs_but_not_shrink_them(run_copy, capsys):

@@ -230,19 +230,37 @@ def _resolve_false_alarm_rate(evaluation: dict[str, Any], source: str) -> None:
 
 
 def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], prefix: tuple = ()) -> str:
-    lines = []
+    lines: list[str] = []
+    unknown: dict[tuple[str, ...], list[str]] = {}  # section -> its unknown keys: one line per section
     for e in err.errors():
         loc = prefix + tuple(str(p) for p in e["loc"])
         dotted = ".".join(loc)
         if e["type"] == "extra_forbidden":
-            known = _fields_at(schema, tuple(str(p) for p in e["loc"][:-1]))
-            lines.append(f"{source}: {dotted}: unknown key{_closest(str(e['loc'][-1]), known)}; "
-                         f"valid keys here: {', '.join(known) or 'none besides name'}")
+            section = tuple(str(p) for p in e["loc"][:-1])
+            if section not in unknown:
+                lines.append(section)  # type: ignore[arg-type]  (replaced by the section's line below)
+            unknown.setdefault(section, []).append(str(e["loc"][-1]))
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:
             lines.append(f"{source}: {dotted}: {e['msg']}, got {_show(e.get('input'))}")
-    return "\n".join(lines)
+    return "\n".join(line if isinstance(line, str) else _unknown_keys_line(source, schema, prefix, line, unknown[line])
+                     for line in lines)
+
+
+def _unknown_keys_line(source: str, schema: type[BaseModel], prefix: tuple, section: tuple[str, ...],
+                       names: list[str]) -> str:
+    """One message for every unknown key of one section (a dataset switched by ``--set data.name`` leaves many)."""
+    known = _fields_at(schema, section)
+    valid = f"valid keys here: {', '.join(known) or 'none besides name'}"
+    if len(names) == 1:
+        return f"{source}: {'.'.join(prefix + section + (names[0],))}: unknown key{_closest(names[0], known)}; {valid}"
+    where = ".".join(prefix + section) or "top level"
+    if prefix + section in (("data",), ("model",), ("loss",)):  # their keys depend on their name
+        return (f"{source}: {where}: {len(names)} unknown keys: {', '.join(names)} (written for another "
+                f"{where}.name than this one?); {valid}")
+    keys = ", ".join(n + _closest(n, known) for n in names) if len(names) <= 3 else ", ".join(names)
+    return f"{source}: {where}: {len(names)} unknown keys: {keys}; {valid}"
 
 
 def _fields_at(schema: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
