@@ -230,16 +230,17 @@ def _resolve_false_alarm_rate(evaluation: dict[str, Any], source: str) -> None:
 
 
 def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], prefix: tuple = ()) -> str:
-    lines: list[str] = []
-    unknown: dict[tuple[str, ...], list[str]] = {}  # section -> its unknown keys: one line per section
+    lines: list[str | tuple[str, ...]] = []  # a section (tuple) stands for the line of its unknown keys
+    unknown: dict[tuple[str, ...], list[str]] = {}
     for e in err.errors():
         loc = prefix + tuple(str(p) for p in e["loc"])
         dotted = ".".join(loc)
         if e["type"] == "extra_forbidden":
             section = tuple(str(p) for p in e["loc"][:-1])
             if section not in unknown:
-                lines.append(section)  # type: ignore[arg-type]  (replaced by the section's line below)
-            unknown.setdefault(section, []).append(str(e["loc"][-1]))
+                unknown[section] = []
+                lines.append(section)
+            unknown[section].append(str(e["loc"][-1]))
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:
