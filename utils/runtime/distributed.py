@@ -6,7 +6,6 @@ NCCL on CUDA). Without those variables everything runs as one process.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from utils.runtime.reproducibility import state_digest
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,8 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
 
 
 def weights_digest(model: nn.Module) -> str:
-    """A short hash of every parameter and buffer, to compare ranks."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """A short hash of every parameter and buffer, to compare ranks (:func:`state_digest`)."""
+    return state_digest(model.state_dict())
 
 
 def gather_digests(model: nn.Module, info: DistInfo) -> list[str]:
