@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import quality  # noqa: E402
+from utils.core.errors import UserError  # noqa: E402
 from utils.runs.checkpoints import load_checkpoint  # noqa: E402
 from utils.runtime.reproducibility import state_digest  # noqa: E402
 
@@ -56,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--experiments-dir", default=None, help="keep the run folders here (default: temporary)")
     p.add_argument("--out", default=None, metavar="FILE", help="also write every run's record as JSON")
     args = p.parse_args(argv)
+    args.verbose = False  # benchmarks.quality.train_config: the runs' own output stays hidden
     if args.runs < 2 or args.parallel < 0 or args.threads < 0:
         p.error("--runs must be >= 2, --parallel and --threads >= 0")
     return args
@@ -125,19 +125,6 @@ def explain(record: dict[str, Any], reference: dict[str, Any]) -> list[str]:
     return found
 
 
-def train_one(args: argparse.Namespace, overrides: list[str], run_dir: Path) -> float:
-    """One run in a fresh process; returns its wall time. Raises RuntimeError with its output if it fails."""
-    cmd = [sys.executable, str(REPO_ROOT / "main.py"), str(args.config)]
-    for item in [*overrides, f"experiments_dir={run_dir.parent}", f"exp_name={run_dir.name}"]:
-        cmd += ["--set", item]
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{run_dir.name}: main.py exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
-
-
 def print_record(record: dict[str, Any], seconds: float) -> None:
     history = record["history"]
     first = "  ".join(f"{key} {values[0]!r}" for key, values in sorted(history.items()) if key in ("train", "val"))
@@ -173,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{parallel} at a time, overrides: {' '.join(overrides)}", flush=True)
         records = []
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(train_one, args, overrides, exp_dir / f"run_{i:02d}"): exp_dir / f"run_{i:02d}"
-                       for i in range(args.runs)}
+            futures = {pool.submit(quality.train_config, args.config, overrides, exp_dir / f"run_{i:02d}", args):
+                       exp_dir / f"run_{i:02d}" for i in range(args.runs)}
             for future in as_completed(futures):
                 try:
-                    seconds = future.result()
-                except RuntimeError as err:
+                    seconds = future.result()["seconds"]
+                except (RuntimeError, UserError) as err:
                     print(f"error: {err}", file=sys.stderr, flush=True)
                     return 2
                 record = read_run(futures[future])

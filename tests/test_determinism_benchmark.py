@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import determinism
+from benchmarks import determinism, quality
 
 
 def _record(run: str, weights: str = "w", val: float = 1.0, threads: int = 1, source: str = "s" * 64,
@@ -46,8 +46,9 @@ def test_two_tiny_runs_at_once_are_identical_and_a_third_with_another_seed_is_to
     rows = [line for line in printed.splitlines() if line.startswith("run_0")]
     assert len(rows) == 2 and all("threads 1" in row for row in rows)
     assert "2 runs, 1 distinct" in printed and "all bit-identical" in printed
-    args = argparse.Namespace(config=determinism.REPO_ROOT / "configs" / "vae_converter.json", threads=1)
-    determinism.train_one(args, [*determinism.TINY, *determinism.ALWAYS, "seed=7"], tmp_path / "run_02")
+    config = determinism.REPO_ROOT / "configs" / "vae_converter.json"
+    quality.train_config(config, [*determinism.TINY, *determinism.ALWAYS, "seed=7"], tmp_path / "run_02",
+                         argparse.Namespace(threads=1, verbose=False))
     records = [determinism.read_run(tmp_path / f"run_0{i}") for i in range(3)]
     assert not determinism.summarise(records)
     printed = capsys.readouterr().out
