@@ -10,7 +10,8 @@ import pytest
 
 from datasets.base import NORMAL
 from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
-from datasets.converter_stream import THERMAL_GAIN, load_converter_stream, simulate_stream
+from datasets.converter_stream import load_converter_stream
+from datasets.stream_simulator import THERMAL_GAIN, simulate_stream
 from datasets.csv_windows import load_csv
 from datasets.stream_split import kind_ranges, split_stream
 from tests.helpers import REPO_ROOT, run_main
