@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # One intra-op thread per process: the models here are small, so a second thread buys little,
@@ -24,6 +25,15 @@ def shared_ecg_dir() -> Path:
     if not (SHARED_ECG_DIR / "ECG5000_TRAIN.txt").exists():
         pytest.skip(f"shared ECG5000 data not found at {SHARED_ECG_DIR}")
     return SHARED_ECG_DIR
+
+
+@pytest.fixture()
+def train_only_dir(tmp_path: Path, shared_ecg_dir: Path) -> Path:
+    """tmp_path/ECG5000 holding a copy of the shared TRAIN.txt alone."""
+    folder = tmp_path / "ECG5000"
+    folder.mkdir()
+    shutil.copy(shared_ecg_dir / "ECG5000_TRAIN.txt", folder)
+    return folder
 
 
 class TinyRuns:
