@@ -1,10 +1,11 @@
-"""Helpers for tests that run the command line in-process."""
+"""Helpers shared by tests: the command line run in-process, tiny settings, brute-force references."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import main
+from datasets.base import NORMAL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,3 +69,16 @@ def run_test_split(run_dir: Path):
     config = load_config(run_dir / "config.json")
     params = {key: value for key, value in config.data.items() if key != "name"}
     return DATASETS.get(config.data.name)(seed=config.seed, **params).test
+
+
+def brute_ranges(labels, kinds):
+    """Runs of anomalous rows of one kind, row by row."""
+    out, start = [], None
+    for i in range(len(labels) + 1):
+        key = (labels[i], kinds[i]) if i < len(labels) else (0, NORMAL)
+        if start is not None and key != (1, kinds[start]):
+            out.append((start, i, str(kinds[start])))
+            start = None
+        if start is None and i < len(labels) and labels[i]:
+            start = i
+    return out
