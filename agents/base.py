@@ -106,12 +106,13 @@ class BaseAgent:
 
     def pin_threads(self, resume: bool) -> None:
         """Fix the intra-op thread count for the run; a resumed run takes the one it started with, so
-        it continues bit-identically however this process was started (utils/runtime/reproducibility.py)."""
+        it continues bit-identically however this process was started (utils/runtime/reproducibility.py);
+        a new run takes ``trainer.threads`` (null: torch's own choice)."""
         started_with = recorded_threads(self.run_dir / "environment.json") if resume else None
         if started_with is not None and started_with != torch.get_num_threads():
             logger.info("Using %d threads, as when this run started (environment.json), not %d: a bit-identical "
                         "continuation", started_with, torch.get_num_threads())
-        pin_threads(started_with)
+        pin_threads(started_with or self.config.trainer.threads)
 
     def to_tensor(self, x: Any) -> Tensor:
         """Scale windows (N, T, F) and move them to the device."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from utils.runs.checkpoints import load_checkpoint
@@ -103,11 +104,26 @@ def test_the_agent_resumes_on_the_thread_count_the_run_started_with(tmp_path: Pa
 
     record_numerics(tmp_path / "environment.json", {"threads": 1})
     before = torch.get_num_threads()
+
+    def agent(threads: int | None) -> SimpleNamespace:
+        return SimpleNamespace(run_dir=tmp_path, config=SimpleNamespace(trainer=SimpleNamespace(threads=threads)))
+
     try:
         torch.set_num_threads(2)
-        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=False)  # a new run keeps its own count
+        BaseAgent.pin_threads(agent(None), resume=False)  # null: torch's own count
         assert torch.get_num_threads() == 2
-        BaseAgent.pin_threads(SimpleNamespace(run_dir=tmp_path), resume=True)
+        BaseAgent.pin_threads(agent(3), resume=False)  # a new run takes trainer.threads
+        assert torch.get_num_threads() == 3
+        BaseAgent.pin_threads(agent(2), resume=True)  # a resumed run, the count it started with
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_trainer_threads_defaults_to_one_and_is_validated() -> None:
+    from utils.core.config import TrainerConfig
+
+    assert TrainerConfig().threads == 1
+    assert TrainerConfig(threads=None).threads is None
+    with pytest.raises(ValueError):
+        TrainerConfig(threads=0)

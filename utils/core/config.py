@@ -53,6 +53,11 @@ class TrainerConfig(BaseModel):
     # last.pt (and best.pt) are rewritten after an epoch once this many seconds passed since the last write
     # (0: every epoch), and always at the end, at early stopping and on SIGINT/SIGTERM.
     checkpoint_interval_s: NonNegativeFloat = 10.0
+    # torch's intra-op threads for the run (recorded in environment.json; a resume takes the recorded count).
+    # One thread: the shipped models' ops are too small to split, and beside a busy process a second thread
+    # made epochs 3-4x slower (OpenMP threads wait for each other). null: torch's choice (OMP_NUM_THREADS, else
+    # the CPUs).
+    threads: PositiveInt | None = 1
 
 
 class EvaluationConfig(BaseModel):
