@@ -92,12 +92,30 @@ class StreamPart:
 
 
 @dataclass
+class Recording:
+    """One recording (one file) of a stream dataset: its evaluated stretches.
+
+    Attributes:
+        name: what reports call it (the file's path, or ``valve1/3.csv``).
+        test: its test stretch; ``test.first_row`` is the file row of ``test.values[0]``.
+        val: its calibration stretch, or None.
+    """
+
+    name: str
+    test: StreamPart
+    val: StreamPart | None = None
+
+
+@dataclass
 class DataSplits:
     """Train / validation / test splits plus what a report needs to name things.
 
-    ``streams`` is empty for a window dataset; a stream dataset (one long recording) names its
-    contiguous ``"test"`` (and ``"val"``) stretch there, and its test split holds that stretch's
-    windows in order, so evaluation adds the per-time-step metrics.
+    ``streams`` and ``recordings`` are empty for a window dataset. A stream dataset lists its
+    recordings (one or many files) in ``recordings``; the test split holds the windows of every
+    recording's test stretch, recording after recording, each in its ``test.starts`` order (so
+    ``len(test) == sum(len(r.test.starts) for r in recordings)``), and no window crosses two
+    recordings. ``streams`` names the ``"test"`` (and ``"val"``) stretch of a single recording;
+    given alone, it fills ``recordings`` with that one recording.
     """
 
     train: Split
@@ -106,11 +124,20 @@ class DataSplits:
     feature_names: list[str]
     info: dict = field(default_factory=dict)
     streams: dict[str, StreamPart] = field(default_factory=dict)
+    recordings: list[Recording] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset."""
+        """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset;
+        a single recording's ``streams`` become its ``recordings`` entry."""
         self.info.setdefault("counts", {name: kind_counts(split.kind) for name, split in
                                         (("train", self.train), ("val", self.val), ("test", self.test))})
+        if not self.recordings and "test" in self.streams:
+            self.recordings = [Recording(str(self.info.get("path", "recording")), self.streams["test"],
+                                         self.streams.get("val"))]
+        expected = sum(len(r.test.starts) for r in self.recordings)
+        if self.recordings and expected != len(self.test):
+            raise DataError(f"the test split holds {len(self.test)} windows, but its recordings' test stretches "
+                            f"start {expected}")
 
     @property
     def anomaly_kinds(self) -> list[str]:
