@@ -99,9 +99,10 @@ def score_child(argv: list[str]) -> None:
             return run
 
         def reference() -> Any:
-            return torch.cat([model(part) for part in x.split(bs)])
+            return torch.cat([model(part) for part in x.split(bs)])  # noqa: F821 (x: this loop pass's, del'd after)
 
-        t_ours, t_ref = interleave(measured(lambda: detector.analyse(x), "ours"), measured(reference, "ref"),
+        t_ours, t_ref = interleave(measured(lambda: detector.analyse(x), "ours"),  # noqa: F821
+                                   measured(reference, "ref"),
                                    args.repeats, warmup=False)
         print(json.dumps({"agent": agent.config.agent, "n": len(x), "batch": bs, "t_ours": t_ours, "t_ref": t_ref,
                           "mem_ours": mem["ours"], "mem_ref": mem["ref"], "reset": reset_ok,

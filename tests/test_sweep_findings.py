@@ -98,7 +98,6 @@ def test_flipped_bytes_in_a_checkpoint_tensor_are_refused(tmp_path):
 
 def test_integer_weights_are_refused_not_cast():
     # load_state_dict casts int64 weights to float silently (a model of truncated weights)
-    import torch
     from torch import nn
 
     from utils.core.errors import CheckpointError
