@@ -20,8 +20,16 @@ from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
 from agents.detector import Detector
-from agents.stream_evaluation import (StreamEvaluation, evaluate_stream, format_stream_table, write_incidents_csv,
-                                      write_point_scores_csv)
+from agents.stream_evaluation import (
+    RecordingsEvaluation,
+    StreamEvaluation,
+    evaluate_recordings,
+    format_pooled_table,
+    format_stream_table,
+    recording_line,
+    write_incidents_csv,
+    write_point_scores_csv,
+)
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
@@ -34,6 +42,7 @@ from utils.scoring.metrics import (
     format_metrics_table,
     to_jsonable,
 )
+from utils.scoring.promise import broken_promise_text, calibration_share_below
 from utils.scoring.thresholds import best_f1_threshold, predict
 
 logger = logging.getLogger("anomaly")
@@ -59,13 +68,15 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     scores, contributions = detector.analyse(test_x)
     best["scoring"] = detector.state_dict()
     save_checkpoint(best, best_path)
-    results = score_results(test.y, test.kind, scores, promises)
+    results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(agent, test_x)
     stream = None
-    if "test" in agent.data.streams:
-        stream = evaluate_stream(agent.data.streams["test"], detector.window_length, agent.config.evaluation,
-                                 list(agent.data.feature_names), scores, detector.thresholds, contributions,
-                                 baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()})
+    if agent.data.recordings:
+        bounds = {n: r["false_alarm"]["bound"] for n, r in {**results, **baselines["results"]}.items()}
+        stream = evaluate_recordings(agent.data.recordings, detector.window_length, agent.config.evaluation,
+                                     list(agent.data.feature_names), scores, detector.thresholds, contributions,
+                                     baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
+                                     bounds)
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
@@ -88,27 +99,36 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     })
     write_json(out_dir / "metrics.json", metrics)
     if stream is not None:
-        write_incidents_csv(out_dir / "incidents.csv", stream)
-        write_point_scores_csv(out_dir / "stream_scores.csv", stream)
+        write_incidents_csv(out_dir / "incidents.csv", stream.results)
+        write_point_scores_csv(out_dir / "stream_scores.csv", stream.results)
     write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, detector.thresholds,
                      detector.p_values(scores))
     log_results(agent, test, scores, detector.thresholds, metrics)
     if stream is not None:
-        log_stream_results(stream)
+        log_stream_results(stream, results)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
-        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results, stream)
+        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results,
+                     None if stream is None else stream.first)
     write_report(agent.run_dir, agent.config, metrics)
     logger.info("Outputs in %s", out_dir)
     return metrics
 
 
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                  promises: dict[str, ConformalThreshold]) -> dict[str, Any]:
-    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle."""
+                  promises: dict[str, ConformalThreshold],
+                  calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
+
+    With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``calibration_share_below``
+    (:func:`utils.scoring.promise.calibration_share_below`: how far the test normals drifted).
+    """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
+        if calibration is not None and name in calibration:
+            results[name]["false_alarm"]["calibration_share_below"] = calibration_share_below(calibration[name],
+                                                                                              s[y == 0])
         if 0 < y.sum() < len(y):
             threshold, f1 = best_f1_threshold(y, s)
             results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
@@ -153,6 +173,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
+    log_promises(metrics["scores"], metrics["baselines"], "windows", drift_of(metrics["scores"]))
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -160,8 +181,56 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
                     seconds["training_this_process"])
 
 
-def log_stream_results(stream: StreamEvaluation) -> None:
-    """The console summary of a test stream: the stream metrics, the verdict, the incidents."""
+def log_promises(scores: dict[str, Any], baselines: dict[str, Any], level: str,
+                 drift: dict[str, float | None]) -> None:
+    """One line per score and baseline on its threshold's promise at ``level``; a broken one as a warning with
+    what was measured and what the user can do (:func:`utils.scoring.promise.broken_promise_text`).
+
+    Args:
+        scores, baselines: ``{name: result}``, each result's ``false_alarm`` holding its verdict.
+        level: ``"windows"`` or ``"time steps"``, for the line.
+        drift: ``{score name: calibration_share_below}`` of the window scores (the drift evidence).
+    """
+    named = {**scores, **{f"baseline {n}": b for n, b in baselines.items()}}
+    for name, r in named.items():
+        report = r.get("false_alarm") or {}
+        if report.get("promise_kept") is False:
+            logger.warning("%s", broken_promise_text(f"{name}, {level}", report, drift.get(name)))
+        elif report:
+            logger.info("Promise of %s on the test %s: %s", name, level, report["verdict"])
+
+
+def drift_of(window_results: dict[str, Any]) -> dict[str, float | None]:
+    """``{score name: calibration_share_below}`` of the window-level verdicts (None where not measured)."""
+    return {name: r["false_alarm"].get("calibration_share_below") for name, r in window_results.items()}
+
+
+def log_stream_results(stream: RecordingsEvaluation, window_results: dict[str, Any]) -> None:
+    """The console summary of the test stream(s): one recording in full, several as the pooled table plus one line
+    per recording; then the verdicts on the promise per time step."""
+    if stream.pooled is None:
+        log_one_stream(stream.first)
+        m = stream.metrics
+        log_promises(m["scores"], m["baselines"], "time steps", drift_of(window_results))
+        return
+    p = stream.pooled
+    span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
+    logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
+                "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's protocol; "
+                "the others: mean ± std over the recordings that define them, their count in brackets)",
+                p["recordings"], p["rows"], span, p["point_aggregation"], format_pooled_table(p))
+    if p["versus_baselines"]:
+        logger.info("%s", p["versus_baselines"]["text"])
+    inc = p["incidents"]
+    logger.info("Incidents of %s, all recordings: %d, %d on labelled ranges and %d false alarms; %d of %d labelled "
+                "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
+                inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
+                "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
+    log_promises(p["scores"], p["baselines"], "time steps (pooled over recordings)", drift_of(window_results))
+
+
+def log_one_stream(stream: StreamEvaluation) -> None:
+    """The console summary of one recording's test stream: the stream metrics, the verdict, the incidents."""
     m = stream.metrics
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
     logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"

@@ -8,6 +8,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from utils.scoring.stream_metrics import metric_at
+
 #: (header, path into one score's stream metrics, decimals) of the stream tables (report and console).
 STREAM_COLUMNS = (("VUS-PR", ("vus_pr",), 3), ("VUS-ROC", ("vus_roc",), 3), ("PR AUC", ("pr_auc",), 3),
                   ("ROC AUC", ("roc_auc",), 3), ("range P", ("range", "precision"), 3),
@@ -19,9 +21,7 @@ MAX_LISTED = 40
 
 def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, missing: str = "–") -> str:
     """The metric at ``path`` of one score's stream metrics with ``digits`` decimals, ``missing`` when undefined."""
-    value: Any = result
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
+    value = metric_at(result, path)
     return missing if value is None else f"{value:.{digits}f}"
 
 
