@@ -42,7 +42,12 @@ from utils.scoring.metrics import (
     format_metrics_table,
     to_jsonable,
 )
-from utils.scoring.promise import broken_promise_text, calibration_share_below
+from utils.scoring.promise import (
+    Verdict,
+    score_drift,
+    time_step_verdicts,
+    window_verdicts,
+)
 from utils.scoring.thresholds import best_f1_threshold, predict
 
 logger = logging.getLogger("anomaly")
@@ -105,7 +110,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
                      detector.p_values(scores))
     log_results(agent, test, scores, detector.thresholds, metrics)
     if stream is not None:
-        log_stream_results(stream, results)
+        log_stream_results(stream, metrics)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
         save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results,
@@ -120,15 +125,14 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
                   calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
 
-    With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``calibration_share_below``
-    (:func:`utils.scoring.promise.calibration_share_below`: how far the test normals drifted).
+    With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``drift``
+    (:func:`utils.scoring.promise.score_drift`: how far the test normals' scores moved from them).
     """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
         if calibration is not None and name in calibration:
-            results[name]["false_alarm"]["calibration_share_below"] = calibration_share_below(calibration[name],
-                                                                                              s[y == 0])
+            results[name]["false_alarm"]["drift"] = score_drift(calibration[name], s[y == 0])
         if 0 < y.sum() < len(y):
             threshold, f1 = best_f1_threshold(y, s)
             results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
@@ -154,7 +158,8 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     test = agent.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises)
+    results = score_results(test.y, test.kind, scores, promises,
+                            {b.fitted.display_name: b.calibration for b in calibrated.values()})
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
     return {"results": results, "scores": scores, "seconds": seconds}
@@ -173,7 +178,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
-    log_promises(metrics["scores"], metrics["baselines"], "windows", drift_of(metrics["scores"]))
+    log_verdicts(window_verdicts(metrics))
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -181,37 +186,18 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
                     seconds["training_this_process"])
 
 
-def log_promises(scores: dict[str, Any], baselines: dict[str, Any], level: str,
-                 drift: dict[str, float | None]) -> None:
-    """One line per score and baseline on its threshold's promise at ``level``; a broken one as a warning with
-    what was measured and what the user can do (:func:`utils.scoring.promise.broken_promise_text`).
-
-    Args:
-        scores, baselines: ``{name: result}``, each result's ``false_alarm`` holding its verdict.
-        level: ``"windows"`` or ``"time steps"``, for the line.
-        drift: ``{score name: calibration_share_below}`` of the window scores (the drift evidence).
-    """
-    named = {**scores, **{f"baseline {n}": b for n, b in baselines.items()}}
-    for name, r in named.items():
-        report = r.get("false_alarm") or {}
-        if report.get("promise_kept") is False:
-            logger.warning("%s", broken_promise_text(f"{name}, {level}", report, drift.get(name)))
-        elif report:
-            logger.info("Promise of %s on the test %s: %s", name, level, report["verdict"])
+def log_verdicts(lines: list[Verdict]) -> None:
+    """The verdicts on the thresholds' promise: a broken one as a warning, the others as information."""
+    for kept, _, line in lines:
+        logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
 
 
-def drift_of(window_results: dict[str, Any]) -> dict[str, float | None]:
-    """``{score name: calibration_share_below}`` of the window-level verdicts (None where not measured)."""
-    return {name: r["false_alarm"].get("calibration_share_below") for name, r in window_results.items()}
-
-
-def log_stream_results(stream: RecordingsEvaluation, window_results: dict[str, Any]) -> None:
+def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
     """The console summary of the test stream(s): one recording in full, several as the pooled table plus one line
     per recording; then the verdicts on the promise per time step."""
     if stream.pooled is None:
         log_one_stream(stream.first)
-        m = stream.metrics
-        log_promises(m["scores"], m["baselines"], "time steps", drift_of(window_results))
+        log_verdicts(time_step_verdicts(metrics))
         return
     p = stream.pooled
     span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
@@ -226,7 +212,7 @@ def log_stream_results(stream: RecordingsEvaluation, window_results: dict[str, A
                 "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
                 "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
-    log_promises(p["scores"], p["baselines"], "time steps (pooled over recordings)", drift_of(window_results))
+    log_verdicts(time_step_verdicts(metrics))
 
 
 def log_one_stream(stream: StreamEvaluation) -> None:

@@ -37,7 +37,13 @@ import numpy as np
 from datasets.base import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
-from utils.figures.stream_report import STREAM_COLUMNS, stream_cell
+from utils.figures.stream_report import (
+    POOLED_HEADERS,
+    STREAM_COLUMNS,
+    pooled_cells,
+    pooled_rows,
+    stream_cell,
+)
 from utils.runs.outputs import atomic_output
 from utils.scoring.incidents import (
     INCIDENT_COLUMNS,
@@ -138,6 +144,7 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     hours = None if period is None else n * period / 3600.0
     metrics = to_jsonable({
         **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
+        "max_windows_per_time_step": max_coverage(part.starts, window_length, n),
         "hours": hours, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),
@@ -252,6 +259,7 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
     hours = [r.metrics["hours"] for r in listed]
     pooled: dict[str, Any] = {
         **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer")},
+        "max_windows_per_time_step": max(r.metrics["max_windows_per_time_step"] for r in listed),
         "recordings": len(listed), "rows": sum(r.metrics["rows"] for r in listed),
         "hours": None if None in hours else float(sum(hours)),
         "incidents": {"score": first["incidents"]["score"],
@@ -265,6 +273,14 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
                                                          "Model vs baselines, mean over the test recordings")
                                   if means["baselines"] else None)
     return pooled
+
+
+def max_coverage(starts: np.ndarray, window_length: int, n: int) -> int:
+    """The most windows (``starts`` (N,), ``window_length`` rows each) covering one of ``n`` rows."""
+    steps = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(steps, starts, 1)
+    np.add.at(steps, np.minimum(starts + window_length, n), -1)
+    return int(np.cumsum(steps).max()) if n else 0
 
 
 def range_kind(part: StreamPart, start: int, end: int) -> str:
@@ -347,27 +363,13 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _mean_cell(mean: dict[str, Any], digits: int) -> str:
-    """``mean ± std (n)`` of one pooled metric, ``-`` when no recording defines it."""
-    if mean["mean"] is None:
-        return "-"
-    return f"{mean['mean']:.{digits}f} ± {mean['std']:.{digits}f} ({mean['n']})"
-
-
 def format_pooled_table(pooled: dict[str, Any]) -> str:
-    """Fixed-width console table of the pooled section: per score and baseline the pooled F1, FAR % and MAR %
-    (SKAB), then mean ± std (recordings defining it) of :data:`MEAN_METRICS`."""
-    rows = {**pooled["scores"], **{f"baseline: {n}": r for n, r in pooled["baselines"].items()}}
-    headers = ["F1", "FAR %", "MAR %", *MEAN_METRICS]
-    table = []
-    for r in rows.values():
-        c = r["confusion"]
-        table.append([stream_cell(c, ("f1",), 3, "-"), stream_cell(c, ("far_pct",), 2, "-"),
-                      stream_cell(c, ("mar_pct",), 2, "-"),
-                      *[_mean_cell(r["mean"][key], 1 if key == "false_alarms_per_hour" else 3) for key in MEAN_METRICS]])
+    """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
+    rows = pooled_rows(pooled)
+    table = [pooled_cells(r, "-") for r in rows.values()]
     name_w = max([len("score (pooled)")] + [len(n) for n in rows])
-    widths = [max([len(h)] + [len(cells[i]) for cells in table]) for i, h in enumerate(headers)]
-    lines = ["  ".join(["score (pooled)".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
+    widths = [max([len(h)] + [len(cells[i]) for cells in table]) for i, h in enumerate(POOLED_HEADERS)]
+    lines = ["  ".join(["score (pooled)".ljust(name_w)] + [h.rjust(w) for h, w in zip(POOLED_HEADERS, widths)])]
     lines.append("-" * len(lines[0]))
     for name, cells in zip(rows, table):
         lines.append("  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]]))
