@@ -13,6 +13,7 @@ import main
 from agents.stream_evaluation import (evaluate_recordings, evaluate_stream, write_incidents_csv,
                                       write_point_scores_csv)
 from datasets.base import DataSplits, Recording, Split, StreamPart
+from tests.test_stream_evaluation import STREAM_RUN
 from utils.core.errors import DataError
 from utils.scoring.stream_metrics import pooled_confusion
 
@@ -141,12 +142,11 @@ def test_csvs_name_the_recording_of_each_file_row(tmp_path):
 
 # ----------------------------------------------------------------------------- end to end
 TWO_RECORDINGS_RUN = {
-    "exp_name": "two", "agent": "vae", "seed": 3,
-    "data": {"name": "converter_stream", "duration_s": 60, "time_steps": 20, "stride": 10, "eval_stride": 10,
-             "anomaly_density": 0.1, "val_fraction": 0.2, "test_fraction": 0.3},
+    **STREAM_RUN, "exp_name": "two",
+    "data": {**STREAM_RUN["data"], "duration_s": 60, "time_steps": 20, "stride": 10, "eval_stride": 10,
+             "anomaly_density": 0.1},
     "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2},
-    "loss": {"name": "vae", "beta": 1e-05},
-    "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
+    "trainer": {**STREAM_RUN["trainer"], "epochs": 1},
     "evaluation": {"false_alarm_rate": 0.05, "baselines": ["pca"], "make_plots": False},
 }
 

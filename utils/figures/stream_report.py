@@ -106,12 +106,15 @@ def markdown_recordings_table(recordings: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _minutes(hours: Any, template: str) -> str:
+    """``template`` holding the hours as minutes (one decimal), empty when the hours are unknown."""
+    return template.format(f"{hours * 60:.1f}") if isinstance(hours, (int, float)) else ""
+
+
 def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
     """The report's lines for several test recordings: the pooled table, then one row per recording."""
     pooled, recordings = stream.get("pooled", {}), stream.get("recordings", {})
-    hours = pooled.get("hours")
-    span = f", {hours * 60:.1f} minutes" if isinstance(hours, (int, float)) else ""
-    inc = pooled.get("incidents", {})
+    inc, span = pooled.get("incidents", {}), _minutes(pooled.get("hours"), ", {} minutes")
     lines = ["## Results on the test recordings (per time step)", "",
              f"{pooled.get('recordings')} recordings, {pooled.get('rows')} test time steps in all{span}. Each time "
              f"step takes the {pooled.get('point_aggregation')} of the scores of the windows that cover it (windows "
@@ -137,9 +140,7 @@ def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
         return []
     if "pooled" in stream:
         return recordings_section(stream, out_dir)
-    hours = stream.get("hours")
-    span = f"{hours * 60:.1f} minutes, " if isinstance(hours, (int, float)) else ""
-    inc = stream.get("incidents", {})
+    inc, span = stream.get("incidents", {}), _minutes(stream.get("hours"), "{} minutes, ")
     lines = ["## Results on the test stream (per time step)", "",
              f"The test stretch: {stream.get('rows')} time steps ({span}from row {stream.get('first_row')}). Each "
              f"time step takes the {stream.get('point_aggregation')} of the scores of the windows that cover it, "
