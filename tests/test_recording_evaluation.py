@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 import main
-from agents.stream_evaluation import (evaluate_recordings, evaluate_stream, write_incidents_csv,
-                                      write_point_scores_csv)
+from agents.stream_evaluation import (
+    evaluate_recordings,
+    evaluate_stream,
+    write_incidents_csv,
+    write_point_scores_csv,
+)
 from datasets.base import DataSplits, Recording, Split, StreamPart
 from tests.test_stream_evaluation import STREAM_RUN
 from utils.core.errors import DataError
