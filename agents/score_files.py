@@ -243,11 +243,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                 incident_writer.writerows(incidents.row_of(*f) for f in found)
 
         score_batches(scorer, batches, write)
+        finish(scorer, write)  # per-step scoring may hold windows until here
         if scorer.windows == 0:
             rows = getattr(source, "rows_read", 0)
             raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
                             f"(the model's trained window length)")
-        finish(scorer, write)
     summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": scorer.windows,
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
