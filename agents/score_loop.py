@@ -125,7 +125,7 @@ class StepScorer:
         self.features = np.asarray(detector.feature_names)
         self.batch = max(1, min(detector.batch_size, STEP_BATCH))
         self.points = PointAccumulator(detector.window_length, incidents.aggregation,
-                                       len(scoring.names) + len(self.features))
+                                       len(scoring.names) + len(self.features), strict=True)
         self.primary = scoring.names.index(incidents.score_name)
         self.windows, self.steps = 0, 0
         self.alarms = {n: 0 for n in scoring.names}
