@@ -7,6 +7,9 @@ of the trained length start every ``stride`` rows; each is scored as soon as its
 and its row (the columns of the batch scores CSV, :mod:`agents.score_files`) is written and flushed:
 to standard output for ``--output -``, else to a file that grows line by line.
 
+With ``--per-step`` each time step's row (:class:`agents.score_loop.StepScorer`) is written as soon as no later
+window can cover it, byte for byte what the same rows give from a file: both run :mod:`agents.score_loop`.
+
 Incidents of the detector's first score (:class:`agents.score_rows.IncidentStream`) are written as they
 close: to ``<output stem>.incidents.csv`` beside a file output (or ``--incidents FILE``), line by line;
 with ``--output -`` and no ``--incidents``, as one readable line each on standard error.
@@ -153,7 +156,8 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
 
     Returns:
-        Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe")
+        Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
+        "broken pipe")
         and ``exit_code`` (0, 130, 143).
 
     Raises:

@@ -40,6 +40,11 @@ first and last row and timestamp (the run's ``data.timestamp_column`` as written
 peak and mean score, the top contributing sensor. Windows further apart than their length (stride > T)
 leave the rows between them without a score: quiet, and counted in the summary.
 
+``--per-step`` (time-step inputs): one row per time step instead, windows every row by default
+(:class:`agents.score_loop.StepScorer`); ``--baselines``: the run's baselines' columns too
+(:class:`agents.score_rows.Scoring`). Batch and live scoring run the same loop
+(:mod:`agents.score_loop`); only where the rows go differs.
+
 Large inputs are read block by block (CSV lines in chunks, NPY memory-mapped)
 and the output is written as it goes, so memory stays bounded whatever the
 file's size. The outputs appear only when the whole input scored (written to
@@ -57,8 +62,22 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
-from agents.score_loop import StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
-from agents.score_rows import INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path
+from agents.score_loop import (
+    StepScorer,
+    WindowScorer,
+    check_per_step,
+    covering_windows,
+    finish,
+    score_batches,
+)
+from agents.score_rows import (
+    INCIDENT_HEADER,
+    IncidentStream,
+    RowTimes,
+    Scoring,
+    check_columns,
+    checked_incidents_path,
+)
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError

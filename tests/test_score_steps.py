@@ -16,7 +16,15 @@ import main
 from agents.detector import Detector
 from agents.live_scoring import live_score
 from tests.helpers import REPO_ROOT
-from tests.test_score_incidents import CSV_RUN, EXAMPLE, FAULTS, T, fault_rows, read_csv, write_csv
+from tests.test_score_incidents import (
+    CSV_RUN,
+    EXAMPLE,
+    FAULTS,
+    T,
+    fault_rows,
+    read_csv,
+    write_csv,
+)
 from utils.scoring.conformal import conformal_p_values
 
 N_ROWS = 200
@@ -103,7 +111,8 @@ def test_cat_into_the_pipe_gives_the_bytes_of_the_file(run, tmp_path):
     score(run, src, tmp_path / "file.csv", "--per-step", "--baselines")
     command = (f"cat {shlex.quote(str(src))} | {shlex.quote(sys.executable)} main.py {shlex.quote(run['argv'][0])} "
                f"--mode score --input - --output {shlex.quote(str(tmp_path / 'pipe.csv'))} --per-step --baselines")
-    done = subprocess.run(["bash", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(["bash", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pipe.csv").read_bytes() == (tmp_path / "file.csv").read_bytes()
     assert (tmp_path / "pipe.incidents.csv").read_bytes() == (tmp_path / "file.incidents.csv").read_bytes()
@@ -152,10 +161,10 @@ def test_baselines_of_a_run_that_predates_them_exit_2(run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda d: np.save(d / "w.npy", np.zeros((3, T, 3))) or d / "w.npy", "holds ready windows (N, T, F), which have "
-     "no time steps; --per-step scores (rows, F) time steps or a CSV"),
-    (lambda d: write_csv(d / "in.csv", fault_rows(60)), f"--stride {T + 1} with --per-step: windows {T + 1} rows "
-     "apart leave rows between them without a score"),
+    (lambda d: np.save(d / "w.npy", np.zeros((3, T, 3))) or d / "w.npy",
+     "holds ready windows (N, T, F), which have no time steps; --per-step scores (rows, F) time steps or a CSV"),
+    (lambda d: write_csv(d / "in.csv", fault_rows(60)),
+     f"--stride {T + 1} with --per-step: windows {T + 1} rows apart leave rows between them without a score"),
 ])
 def test_per_step_refuses_what_has_no_score_per_time_step(run, tmp_path, capsys, make, message):
     src = make(tmp_path)

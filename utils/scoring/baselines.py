@@ -5,11 +5,14 @@ the model's input, flattened from (N, T, F) to (N, T*F); it then scores windows 
 the same shape, higher = more anomalous:
 
 * ``knn``: mean Euclidean distance to the ``k = 5`` nearest training normals
-  (``k`` capped at the number of training windows);
+  (a seeded subsample of at most :data:`KNN_MAX_REFERENCE` = 5000 of them; ``k`` capped at their number);
 * ``pca``: mean squared error of the reconstruction from the leading
   ``10`` principal components (capped at ``min(N - 1, T*F)``);
 * ``isolation_forest``: ``-score_samples`` of an IsolationForest with
   scikit-learn's default 100 trees and ``random_state=seed``.
+
+Their fitted state (:func:`baselines_state`, :func:`load_baselines`) is plain arrays and numbers, kept in a
+run's best.pt so ``--mode score --baselines`` scores them later without pickled scikit-learn objects.
 
 Pure NumPy in, NumPy out; scikit-learn is imported when a baseline is fitted,
 so importing this module (and ``agents``) stays free of it.
@@ -105,7 +108,7 @@ class KNNDistance:
         return {"reference": self.reference, "k": self.k}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "KNNDistance":
+    def from_state(cls, state: dict[str, Any]) -> KNNDistance:
         knn = cls.__new__(cls)
         knn.reference, knn.k, knn._nn = _array(state["reference"], 2), int(state["k"]), None
         return knn
@@ -133,7 +136,7 @@ class PCAReconstruction:
         return {"mean": self.mean, "components": self.components}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "PCAReconstruction":
+    def from_state(cls, state: dict[str, Any]) -> PCAReconstruction:
         pca = cls.__new__(cls)
         pca.mean, pca.components = _array(state["mean"], 1), _array(state["components"], 2)
         pca.n_components = len(pca.components)
@@ -191,7 +194,7 @@ class IsolationForestScore:
         return {**self.trees, "max_samples": self.max_samples}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "IsolationForestScore":
+    def from_state(cls, state: dict[str, Any]) -> IsolationForestScore:
         forest = cls.__new__(cls)
         forest.trees = {f: _array(state[f], 2, np.float64 if f == "threshold" else np.int64) for f in TREE_FIELDS}
         forest.max_samples, forest.n_estimators = int(state["max_samples"]), len(forest.trees["feature"])

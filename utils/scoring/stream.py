@@ -73,7 +73,8 @@ class PointAccumulator:
         values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
         if len(starts) == 0:
             return self.base, np.zeros((0, self.width))
-        if starts[0] < max(self.last_start + self.strict, self.base) or np.any(np.diff(starts) < (1 if self.strict else 0)):
+        step = int(self.strict)  # the least step from one start to the next
+        if starts[0] < max(self.last_start + step, self.base) or np.any(np.diff(starts) < step):
             raise ValueError("windows must come in increasing start order")
         self._grow(int(starts[-1]) + self.window_length)
         rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
@@ -85,7 +86,7 @@ class PointAccumulator:
             np.add.at(self.acc, flat, spread)
         np.add.at(self.count, flat, 1)
         self.last_start = int(starts[-1])
-        return self._hand_out(self.last_start + self.strict)
+        return self._hand_out(self.last_start + int(self.strict))
 
     def finish(self) -> tuple[int, np.ndarray]:
         """Hand out every time step still held (the end of the stream)."""
