@@ -35,15 +35,7 @@ from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector import Detector
-from agents.score_loop import (
-    Scorer,
-    StepScorer,
-    WindowScorer,
-    check_per_step,
-    covering_windows,
-    finish,
-    score_batches,
-)
+from agents.score_loop import Scorer, StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
 from agents.score_rows import (
     INCIDENT_HEADER,
     IncidentStream,

@@ -62,22 +62,8 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
-from agents.score_loop import (
-    StepScorer,
-    WindowScorer,
-    check_per_step,
-    covering_windows,
-    finish,
-    score_batches,
-)
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    Scoring,
-    check_columns,
-    checked_incidents_path,
-)
+from agents.score_loop import StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
+from agents.score_rows import INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
