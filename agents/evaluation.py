@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
-from agents.detector import Detector
+from agents.detector import Detector, baselines_checkpoint
 from agents.stream_evaluation import (
     RecordingsEvaluation,
     StreamEvaluation,
@@ -71,10 +71,11 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     test = agent.data.test
     test_x = agent.to_tensor(test.x)
     scores, contributions = detector.analyse(test_x)
-    best["scoring"] = detector.state_dict()
-    save_checkpoint(best, best_path)
     results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(agent, test_x)
+    best["scoring"] = detector.state_dict()
+    best["baselines"] = baselines["state"]  # their fitted state, so --mode score --baselines can score them later
+    save_checkpoint(best, best_path)
     stream = None
     if agent.data.recordings:
         bounds = {n: r["false_alarm"]["bound"] for n, r in {**results, **baselines["results"]}.items()}
@@ -144,11 +145,12 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     its validation normals, scored on its test windows.
 
     Returns:
-        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time}``.
+        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
+        "state": what best.pt keeps of them}``.
     """
     names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
     if not names:
-        return {"results": {}, "scores": {}, "seconds": 0.0}
+        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}}
     started = time.perf_counter()
     numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
     fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
@@ -162,7 +164,7 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
                             {b.fitted.display_name: b.calibration for b in calibrated.values()})
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
-    return {"results": results, "scores": scores, "seconds": seconds}
+    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated)}
 
 
 def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
