@@ -1,27 +1,35 @@
-"""Your own multivariate time series from a CSV file: the ``csv`` loader and chunked readers.
+"""Your own multivariate time series from CSV files: the ``csv`` loader and chunked readers.
 
-The file has a header row naming the columns and one row per time step::
+Each file is one recording with a header row naming the columns and one row per time step::
 
     timestamp,voltage,current,temperature,label
     2024-05-01T08:00:00,48.012,10.05,42.31,0
     ...
 
-* feature columns: every column except the label and timestamp columns, or the
-  explicit ``feature_columns`` list; numbers only (no NaN, inf or empty cells);
-* ``label_column`` (optional): empty, ``0`` or ``normal`` marks a normal row,
-  anything else an anomalous one. A window holding any anomalous row is an
-  anomaly; its kind is the first anomalous row's label text (numeric labels
-  give the kind ``"anomaly"``). Without a label column every window counts as
-  normal and the test split holds held-out normals only (no ROC/PR AUC);
+``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_files`); every file
+needs the same header. The separator is detected from each header (``,`` ``;`` tab ``|``)
+unless ``separator`` gives it; ``.`` is the decimal point.
+
+* feature columns: every column not named as a label, timestamp or ignored column (a column
+  that looks like a label is refused, :mod:`datasets.csv_columns`), or the explicit
+  ``feature_columns`` list; numbers only (no NaN, inf, empty cells or text);
+* ``label_columns`` (or the older single ``label_column``, optional): empty, ``0``, ``0.0`` or
+  ``normal`` marks a normal row, anything else an anomalous one; a row is anomalous where any
+  label column marks it. A window holding any anomalous row is an anomaly; its kind is the first
+  anomalous row's label text (numeric labels give the kind ``"anomaly"``). Without a label column
+  every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC);
 * ``timestamp_column`` (optional): dropped from the features and checked to
-  never go backwards (numbers, or ISO 8601 dates/times in one format).
+  never go backwards (numbers, or ISO 8601 dates/times in one format);
+* ``ignore_columns``: read past, never used.
 
 Windows of ``window_length`` rows start every ``stride`` rows (default: no
-overlap). ``split="contiguous"`` (default) cuts the rows in order into train,
-validation and test stretches (:func:`datasets.stream_split.split_stream`):
-training and validation windows hold no anomalous row, the test split is every
-window of the last stretch every ``eval_stride`` rows, in order, and no window
-is shared across splits. ``split="random"`` splits the windows at random by
+overlap). ``split="contiguous"`` (default) cuts each file's rows in order into train,
+validation and test stretches (:func:`datasets.stream_split.split_stream`), by fractions of
+its rows or, with ``train_end``, where its training part ends (a row, a share, or a time);
+training and validation windows hold no anomalous row (unless ``train_labels="ignore"``),
+the test split is every window of each file's test stretch every ``eval_stride`` rows, in
+order, file after file, and no window is shared across splits or crosses two files
+(:mod:`datasets.csv_recordings`). ``split="random"`` (one file) splits the windows at random by
 :func:`datasets.base.split_normal_only` (every anomaly to test).
 
 The readers (:func:`~datasets.csv_reading.read_header`,
@@ -59,6 +67,8 @@ from utils.runtime.memory import check_fits
 from utils.scoring.stream import window_starts
 
 logger = logging.getLogger("anomaly")
+
+DEFAULT_TEST_FRACTION = 0.15  # without train_end
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
            "read_header", "window_starts"]
@@ -185,16 +195,8 @@ def load_csv(
         file: ``streams`` ``"val"`` and ``"test"``).
     """
     files = csv_paths(path)
-    if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
-        raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
-                          "lines); give one of , ; | or a tab, or null to detect it from the header")
     label_key, labels = _label_columns(label_column, label_columns)
-    if train_end is not None and test_fraction is not None:
-        raise ConfigError(f"data.test_fraction: {test_fraction} is given with data.train_end={train_end!r}; with "
-                          "train_end every row from it on is test, so leave data.test_fraction out")
-    if (train_end is not None or len(files) > 1) and split != "contiguous":
-        raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
-                          "need split=\"contiguous\"")
+    _check_keys(len(files), separator, train_end, test_fraction, split)
     test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
     stride = stride or window_length
     eval_stride = eval_stride or min(stride, window_length)
@@ -228,7 +230,18 @@ def load_csv(
     return data
 
 
-DEFAULT_TEST_FRACTION = 0.15
+def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None, test_fraction: float | None,
+                split: str) -> None:
+    """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
+    if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
+        raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
+                          "lines); give one of , ; | or a tab, or null to detect it from the header")
+    if train_end is not None and test_fraction is not None:
+        raise ConfigError(f"data.test_fraction: {test_fraction} is given with data.train_end={train_end!r}; with "
+                          "train_end every row from it on is test, so leave data.test_fraction out")
+    if (train_end is not None or n_files > 1) and split != "contiguous":
+        raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
+                          "need split=\"contiguous\"")
 
 
 def _label_columns(label_column: str | None, label_columns: list[str] | None) -> tuple[str, list[str]]:
@@ -247,7 +260,10 @@ def _shown(files: list[Path]) -> str:
 
 def _windows_fit(n_rows: int, n_files: int, n_features: int, window_length: int, step: int, keys: str,
                  what: str) -> None:
-    """MemoryError-free check: the windows are copied (float64, then float32 splits and scaled copies)."""
+    """ConfigError naming ``keys`` when the windows would not fit in memory.
+
+    The windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times.
+    """
     windows = max(n_rows - n_files * (window_length - 1), 0) // step + n_files
     check_fits(windows * window_length * n_features * (8 + 4 * 3), f"the {windows} windows of {what}", keys)
 
