@@ -116,7 +116,8 @@ def _checked_block(block: _Lines, idx: list[int], text_idx: list[int]) -> Block:
     text = None
     if text_idx:
         if fields is None:
-            text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2, comments=None)
+            text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2,
+                              comments=None)
         else:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
@@ -181,7 +182,8 @@ def _split_checked(block: _Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
     n = len(block.header)
     if '"' in "".join(block.lines):
-        fields = [split_line(line, block.path, no, block.separator) for no, line in zip(block.line_nos, block.lines, strict=True)]
+        fields = [split_line(line, block.path, no, block.separator)
+                  for no, line in zip(block.line_nos, block.lines, strict=True)]
         counts = [len(f) for f in fields]
     else:  # fields = commas + 1
         fields, counts = None, list(map(str.count, block.lines, repeat(block.separator)))
@@ -211,7 +213,8 @@ def _numbers(block: _Lines, fields: list[list[str]] | None, idx: list[int]) -> n
     values = None
     if fields is None:
         try:
-            values = np.loadtxt(block.lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2, comments=None)
+            values = np.loadtxt(block.lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2,
+                                comments=None)
         except ValueError:
             pass
     if values is None or values.shape != (len(block.lines), len(idx)):

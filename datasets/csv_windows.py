@@ -258,13 +258,12 @@ def _shown(files: list[Path]) -> str:
     return str(files[0]) if len(files) == 1 else f"the {len(files)} files {files[0]} ... {files[-1]}"
 
 
-def _windows_fit(n_rows: int, n_files: int, n_features: int, window_length: int, step: int, keys: str,
-                 what: str) -> None:
-    """ConfigError naming ``keys`` when the windows would not fit in memory.
+def _windows_fit(rows: list[int], n_features: int, window_length: int, step: int, keys: str, what: str) -> None:
+    """ConfigError naming ``keys`` when the windows of files of ``rows`` rows each would not fit in memory.
 
     The windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times.
     """
-    windows = max(n_rows - n_files * (window_length - 1), 0) // step + n_files
+    windows = sum((n - window_length) // step + 1 for n in rows if n >= window_length)
     check_fits(windows * window_length * n_features * (8 + 4 * 3), f"the {windows} windows of {what}", keys)
 
 
@@ -278,7 +277,7 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
                             f"data.window_length={window_length}")
     keys = f"data.window_length={window_length}, data.stride={stride}"
     keys += f", data.eval_stride={eval_stride}" if eval_stride < stride else ""
-    _windows_fit(info["rows"], len(read), len(info["features"]), window_length, min(stride, eval_stride), keys,
+    _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,
                  _shown(files))
     pooled = split_recordings(read, [str(f) for f in files], window_length, stride, eval_stride, val_fraction,
                               test_fraction, train_end, train_labels, timestamp_column)
@@ -311,7 +310,7 @@ def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fractio
     if len(starts) == 0:
         raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of "
                         f"data.window_length={window_length}")
-    _windows_fit(len(values), 1, values.shape[1], window_length, stride,
+    _windows_fit([len(values)], values.shape[1], window_length, stride,
                  f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
     x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
     kind = window_labels(rows.labels, rows.kinds, starts, window_length)[1]

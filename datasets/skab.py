@@ -159,9 +159,9 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
                         "hold) SKAB's valve1/, valve2/, other/ and anomaly-free/")
     missing = [name for name in names if not (folder / name).is_file()]
     if missing and not download:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         raise DataError(f"SKAB data not found in {folder} (resolved: {folder.resolve()}): {len(missing)} of the "
-                        f"{len(names)} files are missing ({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})"
-                        f". Set data.download=true to fetch them, or copy SKAB's data/ folder (commit {COMMIT}) "
+                        f"{len(names)} files are missing ({shown}). Set data.download=true to fetch them, or copy SKAB's data/ folder (commit {COMMIT}) "
                         f"into {folder}")
     for name in missing:
         download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)

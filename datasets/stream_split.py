@@ -2,7 +2,8 @@
 
 The rows are cut in order into a train stretch, a validation stretch and a test stretch
 (fractions of the rows; or, given ``train_end``, a training part of rows ``[0, train_end)`` whose
-last ``val_fraction`` is the validation stretch, and every later row test). No window crosses a stretch boundary, so no window, and no row,
+last ``val_fraction`` is the validation stretch, and every later row test). No window crosses a
+stretch boundary, so no window, and no row,
 is shared by two splits (a random split of overlapping windows puts rows of one window into
 windows of the others, which flatters the test):
 

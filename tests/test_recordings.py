@@ -11,9 +11,9 @@ import pytest
 import agents  # noqa: F401 (fills the registries the config layer checks)
 from datasets.csv_header import read_header, read_layout
 from datasets.csv_windows import load_csv
+from tests.helpers import REPO_ROOT
 from utils.core.config import load_config
 from utils.core.errors import ConfigError, DataError
-from tests.helpers import REPO_ROOT
 
 T = 5
 
@@ -192,8 +192,8 @@ def test_label_columns_any_marks_the_row_and_never_become_features(tmp_path):
     second[100:103] = ["1.0"] * 3
     path = write_recording(tmp_path / "r.csv", n=n, labelled=[(80, 84)], extra={"changepoint": second,
                                                                                "machine": ["m7"] * n})
-    data = load_csv(seed=0, path=str(path), window_length=T, stride=1, eval_stride=1, timestamp_column="time", train_end=60,
-                    label_columns=["label", "changepoint"], ignore_columns=["machine"])
+    data = load_csv(seed=0, path=str(path), window_length=T, stride=1, eval_stride=1, timestamp_column="time",
+                    train_end=60, label_columns=["label", "changepoint"], ignore_columns=["machine"])
     assert data.feature_names == ["a", "b"]
     labels = data.recordings[0].test.labels
     np.testing.assert_array_equal(np.flatnonzero(labels) + 60, [80, 81, 82, 83, 100, 101, 102])

@@ -113,7 +113,8 @@ def test_a_checksum_mismatch_is_refused_and_nothing_is_written(served, tmp_path)
     tampered = root / "other" / "2.csv"
     tampered.write_bytes(tampered.read_bytes().replace(b";", b",", 1))
     target = tmp_path / "data" / "SKAB"
-    with pytest.raises(DataError, match=r"checksum mismatch for 2.csv downloaded from http://127.0.0.1:\d+/other/2.csv: "
+    with pytest.raises(DataError, match=r"checksum mismatch for 2.csv downloaded from "
+                                        r"http://127.0.0.1:\d+/other/2.csv: "
                                         rf"expected sha256:{CHECKSUMS['other/2.csv']}, got sha256:"):
         load_skab(0, data_dir=str(target), files=["other/2.csv"], url=url, progress=False)
     assert not (tmp_path / "data").exists()  # no file, no temporary, no folder made for it
