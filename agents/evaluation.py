@@ -43,6 +43,7 @@ from utils.scoring.metrics import (
     to_jsonable,
 )
 from utils.scoring.promise import (
+    PROMISE_ADVICE,
     Verdict,
     score_drift,
     time_step_verdicts,
@@ -180,7 +181,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
-    log_verdicts(window_verdicts(metrics))
+    log_verdicts(window_verdicts(metrics, advice=False))
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -189,9 +190,12 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
 
 
 def log_verdicts(lines: list[Verdict]) -> None:
-    """The verdicts on the thresholds' promise: a broken one as a warning, the others as information."""
+    """The verdicts on the thresholds' promise: a broken one as a warning, the others as information; where one
+    broke, what the user can do, once after them."""
     for kept, _, line in lines:
         logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
+    if any(kept is False for kept, _, _ in lines):
+        logger.warning("What you can do about a broken promise: %s.", PROMISE_ADVICE)
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
@@ -199,7 +203,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
     per recording; then the verdicts on the promise per time step."""
     if stream.pooled is None:
         log_one_stream(stream.first)
-        log_verdicts(time_step_verdicts(metrics))
+        log_verdicts(time_step_verdicts(metrics, advice=False))
         return
     p = stream.pooled
     span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
@@ -214,7 +218,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
                 "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
                 "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
-    log_verdicts(time_step_verdicts(metrics))
+    log_verdicts(time_step_verdicts(metrics, advice=False))
 
 
 def log_one_stream(stream: StreamEvaluation) -> None:

@@ -18,7 +18,7 @@ from datasets.csv_columns import Columns, row_flags
 from datasets.csv_labels import sample_period, seconds_since_first
 from datasets.csv_reading import iter_csv_blocks
 from datasets.csv_times import ISO_EXAMPLE, parse_times
-from datasets.stream_split import split_stream, warn_about_labels
+from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.types import TrainEnd
 
@@ -130,7 +130,7 @@ class Pooled:
 
 def split_recordings(files: list[Rows], names: list[str], window_length: int, stride: int, eval_stride: int,
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
-                     timestamp_column: str | None) -> Pooled:
+                     timestamp_column: str | None, normalize: str = "none") -> Pooled:
     """Split every file by the same rule and pool the windows (see the module docstring).
 
     Args:
@@ -140,6 +140,8 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
             :func:`~datasets.stream_split.split_stream` takes them.
         train_end: where each file's training part ends (:func:`train_end_row`), or None.
         timestamp_column: the timestamp column (for a time ``train_end``), or None.
+        normalize: ``"per_recording"``: each file's sensors are standardised by the mean and standard deviation
+            of its own training part (:func:`normalise_by_training_part`) before it is cut; ``"none"``: as read.
 
     Raises:
         DataError: naming the file whose stretches do not fit, or pooled splits without a training window
@@ -151,16 +153,21 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
+        end = train_end_row(train_end, rows, timestamp_column)
+        values, reference = rows.values, None
+        if normalize == "per_recording":
+            learn_end = end if end is not None else stretch_bounds(len(values), val_fraction, test_fraction or 0)[2][0]
+            values, reference = normalise_by_training_part(values, rows.labels, learn_end, train_labels == "ignore")
         train, val, test, parts, info = split_stream(
-            rows.values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
+            values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
             times=seconds, time_text=rows.time_text, sample_period_s=period,
-            train_end=train_end_row(train_end, rows, timestamp_column), train_labels=train_labels,
+            train_end=end, train_labels=train_labels,
             size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
         for key, split in (("train", train), ("val", val), ("test", test)):
             splits[key].append(split)
         recordings.append(Recording(name, parts["test"], parts["val"]))
-        info.update(name=name, sample_period_s=period)
+        info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}))
         if rows.times is not None:
             info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
         infos.append(info)
@@ -168,6 +175,37 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     _check_pooled(pooled, len(files), window_length)
     warn_about_labels(infos)
     return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+
+
+def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
+                               ) -> tuple[np.ndarray, dict]:
+    """Standardise one recording's sensors by its own training part (rows before ``learn_end``).
+
+    Recordings of one machine differ in their levels (another load, another day); scaled by their own normal
+    operation, a shift means the same in each, so one model and one threshold serve them all.
+
+    Args:
+        values: the recording's rows (n, F).
+        labels: per-row labels (n,), 1 = anomalous.
+        learn_end: the first row after the training part.
+        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
+
+    Returns:
+        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``: a sensor constant over the
+        reference rows keeps its offset only (std 1).
+
+    Raises:
+        DataError: no reference row (the training part is empty or all labelled).
+    """
+    keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
+    reference = values[:learn_end][keep].astype(np.float64)
+    if len(reference) == 0:
+        raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
+                        "row to standardise by; move data.train_end later or set data.normalize to none")
+    mean, std = reference.mean(axis=0), reference.std(axis=0)
+    std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    normalized = ((values - mean) / std).astype(np.float32)
+    return normalized, {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
 
 
 def _concat(splits: list[Split]) -> Split:

@@ -155,6 +155,7 @@ def load_csv(
     eval_stride: PositiveInt | None = None,
     train_end: TrainEnd | None = None,
     train_labels: Literal["exclude", "ignore"] = "exclude",
+    normalize: Literal["none", "per_recording"] = "none",
 ) -> DataSplits:
     """Sliding windows over one or many multivariate CSV recordings, split normal-only.
 
@@ -187,6 +188,10 @@ def load_csv(
             the rows before it); every later row is test.
         train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
             ``"ignore"``: labels inside the training part are ignored there (it is taken as normal).
+        normalize: ``"per_recording"``: each file's sensors are standardised by its own training part's mean and
+            standard deviation before windowing (:func:`datasets.csv_recordings.normalise_by_training_part`),
+            so recordings at other levels share one model and one threshold; the run's scaler then works on
+            these values. Contiguous split only. ``"none"``: the values as read.
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, the counts
@@ -196,7 +201,7 @@ def load_csv(
     """
     files = csv_paths(path)
     label_key, labels = _label_columns(label_column, label_columns)
-    _check_keys(len(files), separator, train_end, test_fraction, split)
+    _check_keys(len(files), separator, train_end, test_fraction, split, normalize)
     test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
     stride = stride or window_length
     eval_stride = eval_stride or min(stride, window_length)
@@ -216,10 +221,10 @@ def load_csv(
             "label_column": label_column, "label_columns": labels, "timestamp_column": timestamp_column,
             "ignore_columns": ignore_columns or [], "separator": sorted({sep for _, sep in layouts.values()}),
             "seed": int(seed), "val_fraction": val_fraction, "test_fraction": test_fraction, "split": split,
-            "train_end": train_end, "train_labels": train_labels}
+            "train_end": train_end, "train_labels": train_labels, "normalize": normalize}
     if split == "contiguous":
         data = _contiguous(read, files, info, window_length, stride, eval_stride, val_fraction, test_fraction,
-                           train_end, train_labels, timestamp_column)
+                           train_end, train_labels, timestamp_column, normalize)
     else:
         data = _random(read[0], info, window_length, stride, val_fraction, test_fraction, seed)
     if not labels:
@@ -231,7 +236,7 @@ def load_csv(
 
 
 def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None, test_fraction: float | None,
-                split: str) -> None:
+                split: str, normalize: str) -> None:
     """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
     if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
         raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
@@ -242,6 +247,9 @@ def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None,
     if (train_end is not None or n_files > 1) and split != "contiguous":
         raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
                           "need split=\"contiguous\"")
+    if normalize != "none" and split != "contiguous":
+        raise ConfigError(f"data.normalize: {normalize!r} standardises a recording by its training part, which the "
+                          "random split does not have; use split=\"contiguous\" or normalize=\"none\"")
 
 
 def _label_columns(label_column: str | None, label_columns: list[str] | None) -> tuple[str, list[str]]:
@@ -269,7 +277,7 @@ def _windows_fit(rows: list[int], n_features: int, window_length: int, step: int
 
 def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: int, stride: int, eval_stride: int,
                 val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
-                timestamp_column: str | None) -> DataSplits:
+                timestamp_column: str | None, normalize: str) -> DataSplits:
     """Each file cut into its stretches by one rule, the windows pooled (:func:`split_recordings`)."""
     for rows in read:
         if len(rows.values) < window_length:
@@ -280,7 +288,7 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
     _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,
                  _shown(files))
     pooled = split_recordings(read, [str(f) for f in files], window_length, stride, eval_stride, val_fraction,
-                              test_fraction, train_end, train_labels, timestamp_column)
+                              test_fraction, train_end, train_labels, timestamp_column, normalize)
     if len(read) == 1:  # one file: its split's figures at the top level, as before
         info.update({k: v for k, v in pooled.infos[0].items() if k not in ("name", "time_range")})
         if "time_range" in pooled.infos[0]:

@@ -92,6 +92,7 @@ def load_skab(
     train_end: TrainEnd | None = None,
     train_labels: Literal["exclude", "ignore"] = "ignore",
     val_fraction: Fraction = 0.25,
+    normalize: Literal["none", "per_recording"] = "per_recording",
     url: str = DEFAULT_URL,
     progress: bool = True,
     download_deadline_s: PositiveFloat = 600.0,
@@ -112,6 +113,9 @@ def load_skab(
             protocol's: row 400, or 20 % of the rows for ``anomaly-free``.
         train_labels: ``"ignore"`` (the protocol: the training part is taken as normal) or ``"exclude"``.
         val_fraction: the share of each training part whose windows calibrate the thresholds.
+        normalize: ``"per_recording"`` (default): each file standardised by its own training part, as the
+            protocol gives each file its own scaler (the files run at other levels: one model and one threshold
+            across them need it); ``"none"``: as read. See :func:`datasets.csv_windows.load_csv`.
         url: the base URL of the files (``<url>/valve1/0.csv``).
         progress: show a download progress bar.
         download_deadline_s: seconds each file's download may take.
@@ -128,7 +132,7 @@ def load_skab(
         train_end = TRAIN_ROWS if labelled else ANOMALY_FREE_TRAIN_SHARE
     data = load_csv(seed, path=[str(folder / name) for name in names], window_length=window_length, stride=stride,
                     eval_stride=eval_stride, timestamp_column="datetime", separator=";", val_fraction=val_fraction,
-                    train_end=train_end, train_labels=train_labels, **(_LABELS if labelled else {}))
+                    train_end=train_end, train_labels=train_labels, normalize=normalize, **(_LABELS if labelled else {}))
     for recording, info, name in zip(data.recordings, data.info["recordings"], names, strict=True):
         recording.name = info["name"] = name
     data.info.update(dataset="skab", data_dir=str(folder), commit=COMMIT, files=names)

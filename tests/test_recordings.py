@@ -221,3 +221,31 @@ def test_a_zero_one_column_is_refused_unless_listed(tmp_path):
     assert data.feature_names == ["a", "valve"]
     data = load_csv(seed=0, path=str(path), train_end=60, ignore_columns=["valve"], **KEYS)
     assert data.feature_names == ["a", "b", "dead", "targetted"]  # all zeros is no label; "targetted" no label word
+
+
+# ----- per-recording normalisation ---------------------------------------------------------------------
+def test_per_recording_normalisation_standardises_each_file_by_its_own_training_part(tmp_path):
+    """Two files at other levels (a = offset + row) come out on one scale: each by its own first 60 rows."""
+    paths = [write_recording(tmp_path / f"{i}.csv", n=120, offset=1000 * i, labelled=[(10, 14)]) for i in range(2)]
+    raw = [np.loadtxt(p, delimiter=",", skiprows=1, usecols=(1, 2)) for p in paths]
+    data = load_csv(seed=0, path=[str(p) for p in paths], train_end=60, normalize="per_recording", **KEYS)
+    for rows, recording, info in zip(raw, data.recordings, data.info["recordings"]):
+        reference = rows[:60][np.r_[0:10, 14:60]]  # labelled rows 10..13 left out (train_labels exclude)
+        expected = (rows - reference.mean(axis=0)) / reference.std(axis=0)
+        np.testing.assert_allclose(recording.test.values, expected[60:], rtol=1e-5, atol=1e-5)
+        assert info["normalized_by"]["rows"] == 56
+    a = [r.test.values[:, 0] for r in data.recordings]
+    assert abs(a[0] - a[1]).max() < 1e-4  # sensor a's offset of 1000 is gone
+    ignored = load_csv(seed=0, path=[str(p) for p in paths], train_end=60, normalize="per_recording",
+                       train_labels="ignore", **KEYS)
+    assert ignored.info["recordings"][0]["normalized_by"]["rows"] == 60
+
+
+def test_per_recording_normalisation_refuses_the_random_split_and_an_unknown_value(tmp_path):
+    path = write_recording(tmp_path / "r.csv")
+    with pytest.raises(ConfigError, match=r"data.normalize: 'per_recording' .* split=\"contiguous\""):
+        load_csv(seed=0, path=str(path), normalize="per_recording", split="random", window_length=T)
+    config = tmp_path / "c.json"
+    config.write_text((REPO_ROOT / "configs" / "example_csv.json").read_text())
+    with pytest.raises(ConfigError, match=r"data.normalize: .*'none' or 'per_recording'"):
+        load_config(config, [f"data.path={path}", "data.normalize=per_file"])
