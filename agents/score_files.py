@@ -68,26 +68,10 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
-from agents.score_loop import (
-    Reference,
-    StepScorer,
-    WindowScorer,
-    check_per_step,
-    covering_windows,
-    finish,
-    normalised_blocks,
-    recording_reference,
-    score_batches,
-)
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    Scoring,
-    check_columns,
-    checked_incidents_path,
-    separator_hint,
-)
+from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
+                               normalised_blocks, recording_reference, score_batches)
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
+                               checked_incidents_path, separator_hint)
 from datasets.csv_header import read_layout
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
