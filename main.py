@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baselines", action="store_true",
                         help="score: add score_*/alarm_* columns of the run's baselines (kNN, PCA, IsolationForest) "
                         "fitted at the end of its training")
+    parser.add_argument("--reference-rows", type=int, metavar="N",
+                        help="score, runs trained with data.normalize=per_recording: the input is one recording, "
+                        "standardised (as the run's were by their training part) by the mean and std of its first "
+                        "N rows, taken as normal operation (default: the run's training part, data.train_end or the "
+                        "shortest one of its recordings); an input of fewer rows is refused")
     parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
                         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
@@ -69,8 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
     if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
         parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
-    if args.mode != "score" and (args.per_step or args.baselines):
-        parser.error(f"--per-step and --baselines apply to --mode score only, not --mode {args.mode}")
+    if args.mode != "score" and (args.per_step or args.baselines or args.reference_rows is not None):
+        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode "
+                     f"{args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     return args
@@ -152,10 +158,10 @@ def score_or_export(args: argparse.Namespace) -> dict:
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
                               overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config,
-                              per_step=args.per_step, baselines=args.baselines)
+                              per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
         summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
                              merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config,
-                             per_step=args.per_step, baselines=args.baselines)
+                             per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
         print(format_summary(summary))
         return summary
     meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite,

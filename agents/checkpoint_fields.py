@@ -142,6 +142,7 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
         lacking = ", ".join(sorted(set(scores) - set(thresholds)))
         raise fail(source, "scoring.thresholds", f"has no threshold for {lacking}")
     _check_calibration(scoring, source)
+    _check_recording(scoring.get("recording"), source)
 
 
 def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
@@ -160,6 +161,24 @@ def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
                        "tensor of finite scores")
     if calibration and alpha is None:
         raise fail(source, "scoring.false_alarm_rate", "is missing, but the calibration scores need it")
+
+
+def _check_recording(recording: Any, source: Path) -> None:
+    """``recording`` (absent in older files): the run's declared columns and its reference rows (or null)."""
+    if recording is None:
+        return
+    field = "scoring.recording"
+    if not isinstance(recording, dict):
+        raise fail(source, field, f"holds {type(recording).__name__}, expected an object")
+    time_column = recording.get("timestamp_column")
+    if time_column is not None and not isinstance(time_column, str):
+        raise fail(source, f"{field}.timestamp_column", f"holds {_show(time_column)}, expected a column name or null")
+    for key in ("label_columns", "ignore_columns"):
+        names = recording.get(key, [])
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise fail(source, f"{field}.{key}", f"holds {_show(names)}, expected a list of column names")
+    if recording.get("reference_rows") is not None:
+        check_count(recording["reference_rows"], f"{field}.reference_rows", source)
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:

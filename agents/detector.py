@@ -62,6 +62,9 @@ class Detector:
             ``label_column``, which a file to score may hold besides the features).
         baselines: the run's calibrated baselines (:mod:`utils.scoring.baselines`) by name; None for a run
             saved before best.pt kept them.
+        recording: what a recording to score is read by (:func:`recording_state`): the columns the run's data
+            declared and the reference rows of its per-recording normalisation; None for a run saved before
+            best.pt kept it (the config's data keys are used).
     """
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
@@ -69,7 +72,8 @@ class Detector:
                  thresholds: dict[str, float] | None = None, batch_size: int = 4096,
                  config: dict[str, Any] | None = None, calibration: dict[str, np.ndarray] | None = None,
                  false_alarm_rate: float | None = None,
-                 baselines: dict[str, CalibratedBaseline] | None = None) -> None:
+                 baselines: dict[str, CalibratedBaseline] | None = None,
+                 recording: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.scaler = scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
@@ -84,6 +88,7 @@ class Detector:
         self.error_kind = kinds[0] if kinds else "mse"  # of the per-sensor contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
         self.baselines = baselines
+        self.recording = recording
 
     @property
     def score_names(self) -> list[str]:
@@ -91,10 +96,33 @@ class Detector:
         return list(self.scores)
 
     @property
-    def data_columns(self) -> dict[str, str | None]:
-        """The run's timestamp and label columns (None where it had none)."""
+    def data_columns(self) -> dict[str, Any]:
+        """The columns the run's data declared, which a file to score may hold besides the features, and its
+        separator: ``timestamp_column`` (or None), ``label_column`` (the older single one, or None),
+        ``label_columns``, ``ignore_columns`` (lists) and ``separator`` (None: detected from the header)."""
         data = self.config.get("data", {})
-        return {key: data.get(key) for key in ("timestamp_column", "label_column")}
+        stored = self.recording or {}
+        return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
+                "label_column": data.get("label_column"),
+                "label_columns": list(stored.get("label_columns", data.get("label_columns") or [])),
+                "ignore_columns": list(stored.get("ignore_columns", data.get("ignore_columns") or [])),
+                "separator": data.get("separator")}
+
+    @property
+    def normalised_per_recording(self) -> bool:
+        """The run standardised each recording by its own training part (``data.normalize="per_recording"``)."""
+        return self.config.get("data", {}).get("normalize") == "per_recording"
+
+    @property
+    def reference_rows(self) -> int | None:
+        """The rows a recording to score is standardised by (its first R), for a per-recording normalised run:
+        the stored smallest training part of the run's recordings, else an integer ``data.train_end``; None
+        when neither is known (or the run did not normalise)."""
+        if not self.normalised_per_recording:
+            return None
+        stored = (self.recording or {}).get("reference_rows")
+        train_end = self.config["data"].get("train_end")
+        return stored if stored is not None else train_end if type(train_end) is int else None
 
     @property
     def device(self) -> torch.device:
@@ -146,17 +174,18 @@ class Detector:
             return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
                        {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
                        int(config["evaluation"]["batch_size"]), config, calibration,
-                       None if alpha is None else float(alpha), baselines)
+                       None if alpha is None else float(alpha), baselines, scoring.get("recording"))
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
             raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
                                   f"{str(err).strip()[:160]})") from None
 
     def state_dict(self) -> dict[str, Any]:
         """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds, the
-        false-alarm rate and the calibration scores (float64 tensors)."""
+        false-alarm rate, the calibration scores (float64 tensors) and, when known, :attr:`recording`."""
         return {"scores": self.score_names, "statistics": self.statistics, "thresholds": dict(self.thresholds),
                 "false_alarm_rate": self.false_alarm_rate,
-                "calibration": {name: torch.from_numpy(v) for name, v in self.calibration.items()}}
+                "calibration": {name: torch.from_numpy(v) for name, v in self.calibration.items()},
+                **({"recording": self.recording} if self.recording is not None else {})}
 
     # ----- fitting on normals -------------------------------------------------------
     @torch.inference_mode()
@@ -320,6 +349,29 @@ def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str,
     arrays as tensors (checkpoints load with ``weights_only=True``)."""
     return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
                    for key, v in fields.items()} for name, fields in baselines_state(calibrated).items()}
+
+
+def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`).
+
+    Args:
+        data: the run's resolved ``data`` config.
+        info: its data's ``info`` (a loader may fix columns its config does not name, as ``skab`` does).
+
+    Returns:
+        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows"}``; ``reference_rows``:
+        with ``data.normalize="per_recording"``, the fewest rows a recording's training part (the rows it was
+        standardised by, before its test stretch) held over the run's recordings, else None.
+    """
+    labels = info.get("label_columns", data.get("label_columns")) or []
+    reference = None
+    if data.get("normalize") == "per_recording":
+        parts = info.get("recordings") or [info]
+        reference = min(int(part["stretches"]["val"][1]) for part in parts)
+    return {"timestamp_column": info.get("timestamp_column", data.get("timestamp_column")),
+            "label_columns": [str(c) for c in labels],
+            "ignore_columns": [str(c) for c in info.get("ignore_columns", data.get("ignore_columns")) or []],
+            "reference_rows": reference}
 
 
 def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
-from agents.detector import Detector, baselines_checkpoint
+from agents.detector import Detector, baselines_checkpoint, recording_state
 from agents.stream_evaluation import (
     RecordingsEvaluation,
     StreamEvaluation,
@@ -74,6 +74,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     scores, contributions = detector.analyse(test_x)
     results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(agent, test_x)
+    detector.recording = recording_state(agent.config.data, agent.data.info)
     best["scoring"] = detector.state_dict()
     best["baselines"] = baselines["state"]  # their fitted state, so --mode score --baselines can score them later
     save_checkpoint(best, best_path)

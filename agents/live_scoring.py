@@ -35,16 +35,10 @@ from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector import Detector
-from agents.score_loop import Scorer, StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    Scoring,
-    check_columns,
-    checked_incidents_path,
-    describe,
-)
+from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, covering_windows,
+                               finish, normalised_blocks, recording_reference, score_batches)
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
+                               checked_incidents_path, describe, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
@@ -131,7 +125,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                merge_gap: int | None = None, overwrite: bool = False, incidents_path: str | None = None,
                stdin: BinaryIO | None = None, stdout: TextIO | None = None,
                stderr: TextIO | None = None, config_path: str | None = None, per_step: bool = False,
-               baselines: bool = False) -> dict[str, Any]:
+               baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
     """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
 
     Args:
@@ -146,6 +140,8 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         per_step: one row per time step, written once final (:class:`agents.score_loop.StepScorer`); the
             stride defaults to 1 and the same rows as a file give the same bytes as :func:`score_file`.
         baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
+        reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`): for a run normalised
+            per recording, the rows (held until they arrived) that standardise the input; default the run's.
 
     Returns:
         Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
@@ -169,13 +165,15 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     with ExitStack() as stack:
         stop = stack.enter_context(_Stop())
         source = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
-        rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path)
+        rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path,
+                         separator=detector.data_columns.get("separator"), hint=separator_hint(detector))
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": detector.window_length}
         lines, error, scorer = None, None, None
         try:
             header = rows.read_header()
             time_column = check_columns(header, detector, rows.name)
+            reference = recording_reference(detector, header, rows.name, reference_rows)
             if time_column:
                 stream.times = RowTimes(rows.name, time_column)
             files = [stack.enter_context(open(p, "w", newline="", encoding="utf-8")) if p else None for p in outputs]
@@ -186,7 +184,8 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             if files[1] is not None:
                 lines.incidents.writerow(INCIDENT_HEADER)
                 files[1].flush()
-            _score(scorer, rows, header, time_column, lines, stride or (1 if per_step else None), stop, summary)
+            _score(scorer, rows, header, time_column, reference, lines, stride or (1 if per_step else None), stop,
+                   summary)
         except Interrupted as err:
             summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
         except DataError as err:  # a bad row: what came before it is scored and written, then the error
@@ -231,15 +230,16 @@ def _open_csv(path: str) -> BinaryIO:
         raise DataError(f"{path}: cannot read the file ({err.strerror or err})") from None
 
 
-def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str | None, lines: _Writers,
-           stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
-    """Score the windows as their rows arrive, until the end of input (or a signal: Interrupted)."""
+def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str | None, reference: Reference | None,
+           lines: _Writers, stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
+    """Score the windows as their rows arrive (standardised by ``reference`` when set), until the end of input
+    (or a signal: Interrupted)."""
     detector, stream = scorer.scoring.detector, scorer.incidents
     stride = stride or detector.window_length
     summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
                    unit=scorer.unit)
-    blocks = _counted(rows.blocks(header, detector.feature_names, [time_column] if time_column else []),
-                      stream, summary)
+    text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
+    blocks = normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream, summary), reference)
     if isinstance(scorer, StepScorer):
         batches = covering_windows(blocks, detector.window_length, stride, scorer.batch)
     else:

@@ -22,12 +22,18 @@ alarm fires.
 
 Inputs:
 
-* CSV: header naming the columns, one row per time step. It must hold every
-  feature the model was trained on (any order); the run's timestamp and label
-  columns (csv dataset) may be present and are not used as features; any other
-  column is an error.
+* CSV: header naming the columns, one row per time step, fields separated by the run's
+  ``data.separator`` (when its config sets one) or by the one of ``, ; tab |`` the header holds most
+  often. It must hold every feature the model was trained on (any order); the columns the run's data
+  declared (timestamp, label and ignored columns, e.g. SKAB's ``datetime``, ``anomaly``,
+  ``changepoint``) may be present and are not used as features; any other column is an error.
 * NPY: ``(rows, F)`` time steps (windowed like a CSV) or ``(N, T, F)`` ready
   windows with ``T`` the trained window length; features in training order.
+
+A run trained with ``data.normalize="per_recording"`` standardised each recording by its own training
+part; an input is then one recording, standardised by its first R rows (the run's training-part
+length, or ``--reference-rows``; :func:`agents.score_loop.normalised_blocks`), so it needs at least R
+rows (ready windows cannot be standardised and are refused).
 
 Incidents (time-step inputs: CSV or ``(rows, F)`` NPY; ready windows have no time axis): each time
 step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of the windows
@@ -62,10 +68,13 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
-from agents.score_loop import StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
-from agents.score_rows import INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path
+from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
+                               normalised_blocks, recording_reference, score_batches)
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
+                               checked_incidents_path, separator_hint)
+from datasets.csv_header import read_layout
 from datasets.csv_reading import first_bad_value
-from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
+from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output
@@ -75,7 +84,8 @@ logger = logging.getLogger("anomaly")
 
 # ----- inputs --------------------------------------------------------------------------
 class _Input:
-    """An input file opened for streaming: row blocks or ready windows."""
+    """An input file opened for streaming: row blocks or ready windows; its rows standardised by
+    :attr:`reference` when set (:func:`agents.score_loop.recording_reference`)."""
 
     def __init__(self, path: Path, detector: Detector, stride: int | None, chunk_rows: int) -> None:
         self.path, self.window_length, self.chunk_rows = path, detector.window_length, chunk_rows
@@ -86,6 +96,8 @@ class _Input:
         self.time_column: str | None = None
         self.row_times: RowTimes | None = None  # the timestamps of the rows read, for the incidents
         self.windows_given = False
+        self.header: list[str] | None = None
+        self.separator = ","
         suffix = path.suffix.lower()
         problem = unreadable_file(path)
         if problem is not None:
@@ -100,6 +112,7 @@ class _Input:
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .csv or .npy")
         if self.windows_given and stride is not None:
             raise DataError(f"{path}: holds ready windows (N, T, F); --stride applies to (rows, F) input only")
+        self.reference: Reference | None = None
 
     def _open_npy(self) -> None:
         try:
@@ -128,7 +141,8 @@ class _Input:
         self.n_rows = arr.shape[0] if arr.ndim == 2 else None
 
     def _open_csv(self, detector: Detector) -> None:
-        self.header = read_header(self.path)
+        self.header, self.separator = read_layout(self.path, detector.data_columns.get("separator"),
+                                                  separator_hint(detector))
         self.time_column = check_columns(self.header, detector, str(self.path))
         if self.time_column:
             self.row_times = RowTimes(self.path, self.time_column)
@@ -144,11 +158,19 @@ class _Input:
         yield from iter_windows(self.blocks(), self.window_length, self.stride, batch)
 
     def blocks(self) -> Iterator[Block]:
-        """The input's rows, block by block (time-step inputs), their timestamps kept for the incidents."""
+        """The input's rows, block by block (time-step inputs), their timestamps kept for the incidents,
+        standardised as the run's recordings were (:func:`agents.score_loop.normalised_blocks`)."""
+        return normalised_blocks(self._read_blocks(), self.reference)
+
+    def _read_blocks(self) -> Iterator[Block]:
+        """The input's rows as read, block by block: the features, then the timestamp and the reference's
+        label columns as text."""
         self.rows_read = 0
-        if hasattr(self, "header"):
-            text = [self.time_column] if self.time_column else []
-            for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows):
+        if self.header is not None:
+            text = ([self.time_column] if self.time_column else []) + (self.reference.label_columns
+                                                                       if self.reference else [])
+            for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
+                                         separator=self.separator):
                 self.rows_read = block.first_row + len(block.values)
                 if self.row_times is not None:
                     self.row_times.add(block)
@@ -176,7 +198,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None, overwrite: bool = False,
                merge_gap: int | None = None, incidents_path: str | Path | None = None,
                config_path: str | Path | None = None, per_step: bool = False,
-               baselines: bool = False) -> dict[str, Any]:
+               baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
     """Score every window of ``input_path``; one CSV row per window (or time step) to ``output_path``,
     incidents beside it.
 
@@ -196,13 +218,15 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         config_path: the config file the command read; no output may replace it.
         per_step: one row per time step (:class:`agents.score_loop.StepScorer`); time-step inputs only.
         baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
+        reference_rows: ``--reference-rows``: for a run normalised per recording, standardise the input by its
+            first this many rows instead of the run's count (:func:`agents.score_loop.recording_reference`).
 
     Returns:
         Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
 
     Raises:
         DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
-            column), fewer rows than one window.
+            column), fewer rows than one window or than the reference rows of a per-recording normalised run.
         CheckpointError: ``baselines`` for a run whose best.pt holds none.
     """
     input_path = Path(input_path)
@@ -214,6 +238,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         check_per_step(stride, window_length)
     scoring = Scoring(detector, baselines)
     source = _Input(input_path, detector, stride, chunk_rows)
+    source.reference = recording_reference(detector, source.header, str(input_path), reference_rows)
+    if source.windows_given and source.reference is not None:
+        raise DataError(f"{input_path}: holds ready windows (N, T, F), but this run standardised each recording by "
+                        "its training part (data.normalize=per_recording), which ready windows cannot be; pass the "
+                        "recording's (rows, F) time steps or its CSV")
     if per_step:
         if source.windows_given:
             raise DataError(f"{input_path}: holds ready windows (N, T, F), which have no time steps; --per-step "

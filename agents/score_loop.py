@@ -19,18 +19,28 @@ scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Onl
   (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
   window's arithmetic is the same however the rows arrived: a file and the same rows piped give
   byte-identical output.
+
+A run that standardised each recording by its own training part (``data.normalize="per_recording"``)
+scores an input as one recording standardised the same way: :func:`normalised_blocks`, one stage on the
+row blocks of file and pipe alike, holds the first R rows (:func:`recording_reference`), standardises
+every row by their mean and standard deviation (:func:`datasets.csv_recordings.normalise_by_training_part`)
+and hands the blocks on, the held ones first. Other runs' blocks pass through untouched.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from agents.score_rows import IncidentStream, Scoring, window_header, window_rows
+from agents.detector import Detector
+from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
+from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
-from utils.core.errors import DataError
+from utils.core.errors import CheckpointError, DataError
 from utils.scoring.incidents import Incident
 from utils.scoring.stream import PointAccumulator
 
@@ -237,3 +247,117 @@ class _Tail:
     def text_at_start(self) -> np.ndarray | None:
         """The text columns (1, K) of the first of the last ``n`` rows, or None."""
         return None if self.text is None else self.text[:1]
+
+
+# ----- per-recording normalisation --------------------------------------------------------
+@dataclass
+class Reference:
+    """How an input is standardised as the run standardised each of its recordings.
+
+    Attributes:
+        rows: R, the first rows whose mean and standard deviation standardise every row.
+        label_columns: the run's label columns the input holds, read as the blocks' last text columns: their
+            labelled rows are left out of the reference, as the run left them out of its training parts
+            (``data.train_labels="exclude"``); empty: every reference row counts.
+        source: the input's name, for messages.
+        given: R came from ``--reference-rows`` (for messages).
+    """
+
+    rows: int
+    label_columns: list[str]
+    source: str
+    given: bool = False
+
+
+def recording_reference(detector: Detector, header: list[str] | None, source: str,
+                        reference_rows: int | None = None) -> Reference | None:
+    """The input's :class:`Reference` for a run normalised per recording, else None.
+
+    Args:
+        detector: the run's detector.
+        header: the input's columns (None: an array, which has no label columns).
+        source: the input's name.
+        reference_rows: ``--reference-rows``: R instead of the run's.
+
+    Raises:
+        DataError: ``reference_rows`` below 1, or given for a run that did not normalise per recording.
+        CheckpointError: R unknown (a best.pt saved before it recorded R, and a ``data.train_end`` that is no row).
+    """
+    if reference_rows is not None and reference_rows < 1:
+        raise DataError(f"--reference-rows: expected a positive number of rows, got {reference_rows}")
+    if not detector.normalised_per_recording:
+        if reference_rows is not None:
+            raise DataError("--reference-rows: this run did not standardise its recordings (data.normalize is not "
+                            "\"per_recording\"), so its inputs are scored as they are; leave --reference-rows out")
+        return None
+    rows = reference_rows if reference_rows is not None else detector.reference_rows
+    if rows is None:
+        raise CheckpointError(f"{source}: this run standardised each recording by its training part "
+                              f"(data.normalize=per_recording), but its best.pt predates recording how many rows "
+                              f"that was and data.train_end={detector.config['data'].get('train_end')!r} is no row; "
+                              "give --reference-rows N (the rows of a recording's training part) or train the run "
+                              "again")
+    columns = detector.data_columns
+    labels = [c for c in dict.fromkeys([*columns["label_columns"], columns["label_column"]]) if c]
+    exclude = detector.config["data"].get("train_labels") != "ignore"
+    return Reference(int(rows), [c for c in labels if header and c in header] if exclude else [], source,
+                     reference_rows is not None)
+
+
+def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
+    """The blocks standardised by the input's first ``reference.rows`` rows (unchanged for None).
+
+    The first R rows are held until they have all arrived; their statistics then standardise them and every
+    later row (float32, as the run's recordings). The label text columns of :attr:`Reference.label_columns`
+    are dropped from the blocks handed on.
+
+    Raises:
+        DataError: the input ends before R rows, or its reference rows are all labelled.
+    """
+    if reference is None:
+        yield from blocks
+        return
+    k = len(reference.label_columns)
+    blocks = iter(blocks)
+    held: list[Block] = []
+    count = 0
+    while count < reference.rows:
+        block = next(blocks, None)
+        if block is None:
+            raise DataError(_too_short(reference, count))
+        held.append(block)
+        count += len(block.values)
+    values = np.concatenate([b.values for b in held]).astype(np.float32)
+    labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]))[0] if k
+              else np.zeros(len(values), dtype=np.int64))
+    try:
+        values, stats = normalise_by_training_part(values, labels, reference.rows, use_labelled=False)
+    except DataError:
+        raise DataError(f"{reference.source}: every one of the first {reference.rows} rows is labelled anomalous "
+                        f"(columns {reference.label_columns}), so none is left to standardise the recording by "
+                        "(the run leaves labelled rows out of a recording's training part)") from None
+    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    start = 0
+    for block in held:
+        yield _without_labels(block, values[start: start + len(block.values)], k)
+        start += len(block.values)
+    for block in blocks:
+        yield _without_labels(block, standardise(block.values.astype(np.float32), mean, std), k)
+
+
+def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:
+    """The block with ``values`` and without its last ``k`` text columns (None when no text is left)."""
+    text = block.text
+    if k:
+        text = text[:, : text.shape[1] - k] if text.shape[1] > k else None
+    return Block(block.first_row, values, text, block.line_nos)
+
+
+def _too_short(reference: Reference, count: int) -> str:
+    """Why an input shorter than its reference rows cannot be scored."""
+    whence = "--reference-rows" if reference.given else "the run's training part of a recording"
+    return (f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows ({whence}): this run "
+            f"standardised each recording by the mean and standard deviation of its training part "
+            f"(data.normalize=per_recording), so an input is one recording standardised by its first "
+            f"{reference.rows} rows, taken as normal operation; score a longer recording, or give "
+            "--reference-rows N for fewer (less exact) reference rows")

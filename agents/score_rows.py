@@ -32,7 +32,10 @@ INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 
 
 def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
-    """Check a CSV header holds every feature and nothing but the run's timestamp and label columns.
+    """Check a CSV header holds every feature and nothing but the columns the run's data declared.
+
+    The run's timestamp, label (``label_column``, ``label_columns``) and ignored (``ignore_columns``) columns
+    may be present and are not features.
 
     Returns:
         The timestamp column when the header has it, else None.
@@ -41,7 +44,9 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
         DataError: naming the missing and the unexpected columns.
     """
     features, data = list(detector.feature_names), detector.data_columns
-    ignorable = [c for c in (data.get("timestamp_column"), data.get("label_column")) if c]
+    declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
+                *data.get("ignore_columns", [])]
+    ignorable = [c for c in dict.fromkeys(declared) if c]
     missing = [c for c in features if c not in header]
     unexpected = [c for c in header if c not in features and c not in ignorable]
     if missing or unexpected:
@@ -51,6 +56,14 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
                         f"{features}" + (f" (columns {ignorable} may also be present)" if ignorable else ""))
     time_column = data.get("timestamp_column")
     return time_column if time_column in header else None
+
+
+def separator_hint(detector: Detector) -> str:
+    """What to do when an input's header is not separated as the run's files were, for messages."""
+    separator = detector.data_columns.get("separator")
+    if separator is None:
+        return "; separate the fields by one of , ; tab |"
+    return f"; this run reads files separated by {separator!r} (data.separator): write the input so"
 
 
 def incidents_path_for(output: str | Path) -> Path:

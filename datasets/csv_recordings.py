@@ -22,7 +22,8 @@ from datasets.stream_split import split_stream, stretch_bounds, warn_about_label
 from utils.core.errors import ConfigError, DataError
 from utils.core.types import TrainEnd
 
-__all__ = ["Rows", "read_rows", "split_recordings", "train_end_row"]
+__all__ = ["Rows", "normalise_by_training_part", "read_rows", "reference_statistics", "split_recordings",
+           "standardise", "train_end_row"]
 
 TEXT_HINT = ("; a column of text is no sensor: list the sensors in data.feature_columns or skip this column with "
              "data.ignore_columns")
@@ -198,14 +199,24 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
         DataError: no reference row (the training part is empty or all labelled).
     """
     keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
-    reference = values[:learn_end][keep].astype(np.float64)
+    reference = values[:learn_end][keep]
     if len(reference) == 0:
         raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
                         "row to standardise by; move data.train_end later or set data.normalize to none")
+    mean, std = reference_statistics(reference)
+    return standardise(values, mean, std), {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
+
+
+def reference_statistics(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean (F,), std (F,))`` float64 of reference rows (n, F), n >= 1; a constant sensor's std is 1."""
+    reference = np.asarray(reference).astype(np.float64)
     mean, std = reference.mean(axis=0), reference.std(axis=0)
-    std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-    normalized = ((values - mean) / std).astype(np.float32)
-    return normalized, {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
+    return mean, np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+
+
+def standardise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Rows (n, F) standardised by :func:`reference_statistics`, as float32 (what the windows hold)."""
+    return ((values - mean) / std).astype(np.float32)
 
 
 def _concat(splits: list[Split]) -> Split:

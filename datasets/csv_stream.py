@@ -6,7 +6,7 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from datasets.csv_header import _refuse_other_separator, split_line
+from datasets.csv_header import _refuse_other_separator, detect_separator, split_line
 from datasets.csv_reading import _MAX_LINE_CHARS, DEFAULT_CHUNK_ROWS, Block, _checked_block, _Lines
 from utils.core.errors import DataError
 
@@ -24,10 +24,15 @@ class CsvStream:
         stream: binary, e.g. ``sys.stdin.buffer``.
         name: what messages call it (``"<stdin>"``).
         read_bytes: the most bytes one read takes.
+        separator: the field separator; None: detected from the header
+            (:func:`datasets.csv_header.detect_separator`).
+        hint: said after a header separated otherwise than by ``separator``.
     """
 
-    def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16) -> None:
+    def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
+                 separator: str | None = ",", hint: str = ". Write it comma-separated") -> None:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
+        self.separator, self.hint = separator, hint
         self.line_no = 0  # lines decoded so far (1 = the header)
         self._pending, self._max_chars = b"", _MAX_LINE_CHARS
         self._reads = self._lines()
@@ -40,9 +45,11 @@ class CsvStream:
             raise DataError(f"{self.name}: {'no input' if not lines else 'line 1 is blank'}; expected a header row "
                             "naming the columns, then one row per time step")
         line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
-        header = [name.strip() for name in split_line(line, Path(self.name), 1)]
+        if self.separator is None:
+            self.separator = detect_separator(line, Path(self.name))
+        header = [name.strip() for name in split_line(line, Path(self.name), 1, self.separator)]
         if len(header) == 1:
-            _refuse_other_separator(Path(self.name), line, "")
+            _refuse_other_separator(Path(self.name), line, "", self.separator, self.hint)
         if "" in header or len(set(header)) < len(header):
             raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
         self._max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
@@ -79,7 +86,8 @@ class CsvStream:
             yield _checked_block(self._block([line], header, row + i), idx, text_idx)
 
     def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> _Lines:
-        return _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part])
+        return _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
+                      self.separator)
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""

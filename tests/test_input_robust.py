@@ -161,7 +161,9 @@ def npz_named_npy(tmp_path) -> str:
 @pytest.mark.parametrize("make,fragment", [
     (lambda p: rows_csv(p, decimal_commas), "new.csv: row 0 (line 2): 6 fields, but the header has 3 columns "
                                             "(voltage, current, temperature); if the file writes decimal commas"),
-    (lambda p: rows_csv(p, european), "new.csv: line 1: the file looks ';'-separated with decimal commas"),
+    # the separator is detected from the header (';'), so the decimal commas are what is refused
+    (lambda p: rows_csv(p, european), "new.csv: row 0 (line 2), column 'voltage': '48,126' is not a number (a "
+                                      "decimal comma? write 1.5 for 1,5)"),
     (lambda p: rows_csv(p, set_line(80, "48.1,10.2,42.0,1")), "new.csv: row 78 (line 80): 4 fields, but the header "
                                                               "has 3 columns (voltage, current, temperature)\n"),
     (lambda p: rows_csv(p, set_line(81, "48.1,10.2")), "new.csv: row 79 (line 81): 2 fields"),

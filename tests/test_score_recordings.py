@@ -1,0 +1,188 @@
+"""--mode score of a run normalised per recording (SKAB-like): declared columns, separator, the reference rows.
+
+One tiny run over three ``;``-separated recordings at other offsets (datetime, anomaly, changepoint columns,
+``data.normalize=per_recording``) is trained once for the module.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+import main
+from agents.detector import Detector
+from agents.live_scoring import live_score
+from agents.score_loop import recording_reference
+from utils.core.errors import CheckpointError
+from utils.runs.checkpoints import load_checkpoint
+
+SENSORS = ["pressure", "flow", "temp"]
+COLUMNS = ["datetime", *SENSORS, "anomaly", "changepoint"]
+TRAIN_END, T, ROWS = 120, 10, 200
+OFFSETS = [(0.0, 0.0, 0.0), (50.0, -20.0, 300.0), (-5.0, 8.0, 60.0)]  # each recording's level per sensor
+SCALES = [1.0, 3.0, 0.5]
+
+
+def recording(index: int) -> list[list[str]]:
+    """Header and rows of one recording: its own level and spread, one labelled anomaly after TRAIN_END."""
+    rng = np.random.default_rng(index)
+    t = np.arange(ROWS)
+    base = np.column_stack([np.sin(t / 7), np.cos(t / 11), np.sin(t / 5 + 1)]) + 0.1 * rng.standard_normal((ROWS, 3))
+    values = np.asarray(OFFSETS[index]) + SCALES[index] * base
+    anomaly = np.zeros(ROWS, dtype=int)
+    anomaly[150:165] = 1
+    values[150:165, 0] += 4 * SCALES[index]
+    if index == 2:
+        anomaly[30:40] = 1  # labelled rows inside the training part: left out of its reference (train_labels=exclude)
+    changepoint = np.zeros(ROWS, dtype=int)
+    changepoint[150] = changepoint[165] = 1
+    rows_out = [COLUMNS]
+    for i in range(ROWS):
+        stamp = f"2020-03-09 10:{i // 60:02d}:{i % 60:02d}"
+        rows_out.append([stamp, *[f"{v:.6f}" for v in values[i]], str(anomaly[i]), str(changepoint[i])])
+    return rows_out
+
+
+def write(path, rows, separator=";"):
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle, delimiter=separator).writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recordings")
+    files = [write(root / f"rec{i}.csv", recording(i)) for i in range(3)]
+    config = {
+        "exp_name": "skab_like", "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(root / "runs"),
+        "data": {"name": "csv", "path": [str(f) for f in files], "window_length": T, "stride": 1, "eval_stride": 1,
+                 "timestamp_column": "datetime", "label_columns": ["anomaly"], "ignore_columns": ["changepoint"],
+                 "train_end": TRAIN_END, "train_labels": "exclude", "val_fraction": 0.3,
+                 "normalize": "per_recording"},
+        "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
+        "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
+        "trainer": {"epochs": 2, "batch_size": 64, "progress_bar": False},
+        "evaluation": {"make_plots": False},
+    }
+    config_path = root / "config.json"
+    config_path.write_text(json.dumps(config))
+    assert main.main([str(config_path)]) == 0
+    run_dir = root / "runs" / "skab_like"
+    return {"dir": run_dir, "files": files, "argv": [str(config_path), "--mode", "score"],
+            "detector": Detector.load(run_dir, device="cpu")}
+
+
+def score(run, src, out, *extra):
+    return main.main([*run["argv"], "--input", str(src), "--output", str(out), *extra])
+
+
+def read(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_best_pt_records_the_columns_and_the_reference_rows(run):
+    assert run["detector"].recording == {"timestamp_column": "datetime", "label_columns": ["anomaly"],
+                                         "ignore_columns": ["changepoint"], "reference_rows": TRAIN_END}
+    assert run["detector"].reference_rows == TRAIN_END
+
+
+def test_a_training_file_scores_as_the_run_scored_its_test_rows(run, tmp_path):
+    """Per step, the scores of rows the run's test windows cover alike (from TRAIN_END + T - 1: earlier test rows
+    are also covered by windows starting in the training part here) equal out/stream_scores.csv's."""
+    src = run["files"][2]  # labelled rows in its training part: the reference leaves them out, as the run did
+    assert score(run, src, tmp_path / "s.csv", "--per-step") == 0
+    ours = {int(r["row"]): float(r["score_reconstruction"]) for r in read(tmp_path / "s.csv")}
+    theirs = [r for r in read(run["dir"] / "out" / "stream_scores.csv") if r["recording"] == str(src)]
+    compared = [(ours[int(r["row"])], float(r["score_reconstruction"])) for r in theirs
+                if int(r["row"]) >= TRAIN_END + T - 1]
+    assert len(compared) == ROWS - TRAIN_END - T + 1
+    np.testing.assert_allclose(*zip(*compared), rtol=1e-4, atol=1e-4)
+
+
+def test_without_the_normalisation_the_scores_differ(run, tmp_path):
+    """The check above can fail: the same file standardised by other reference rows scores otherwise."""
+    assert score(run, run["files"][1], tmp_path / "a.csv", "--per-step") == 0
+    assert score(run, run["files"][1], tmp_path / "b.csv", "--per-step", "--reference-rows", "20") == 0
+    a = [float(r["score_reconstruction"]) for r in read(tmp_path / "a.csv")]
+    b = [float(r["score_reconstruction"]) for r in read(tmp_path / "b.csv")]
+    assert np.abs(np.array(a) - np.array(b)).max() > 0.1
+
+
+def pipe(run, src, per_step, incidents):
+    """The scores of ``src``'s bytes piped a few rows per read (so the reference rows arrive piecemeal)."""
+    stdin = io.BytesIO(src.read_bytes())
+    stdin.read1 = lambda n=-1, _s=stdin: io.BytesIO.read1(_s, 700)
+    out = io.StringIO(newline="")
+    live_score(run["detector"], "-", "-", stdin=stdin, stdout=out, stderr=io.StringIO(), per_step=per_step,
+               incidents_path=str(incidents))
+    return out.getvalue()
+
+
+def test_file_and_pipe_give_the_same_bytes(run, tmp_path):
+    src = run["files"][1]
+    assert score(run, src, tmp_path / "file.csv", "--per-step") == 0
+    assert pipe(run, src, True, tmp_path / "live.incidents.csv").encode() == (tmp_path / "file.csv").read_bytes()
+    assert (tmp_path / "live.incidents.csv").read_bytes() == (tmp_path / "file.incidents.csv").read_bytes()
+
+
+def test_window_rows_of_a_pipe_are_those_of_the_file(run, tmp_path):
+    """One row per window: the windows are batched otherwise live, so the scores agree to rounding."""
+    src = run["files"][1]
+    assert score(run, src, tmp_path / "file.csv") == 0
+    live = list(csv.DictReader(io.StringIO(pipe(run, src, False, tmp_path / "live.incidents.csv"))))
+    file = read(tmp_path / "file.csv")
+    assert [r["start_row"] for r in live] == [r["start_row"] for r in file]
+    np.testing.assert_allclose([float(r["score_reconstruction"]) for r in live],
+                               [float(r["score_reconstruction"]) for r in file], rtol=1e-5)
+
+
+def test_an_input_shorter_than_the_reference_is_refused(run, tmp_path, capsys):
+    src = write(tmp_path / "short.csv", recording(0)[: TRAIN_END])  # the header and TRAIN_END - 1 rows
+    assert score(run, src, tmp_path / "s.csv") == 2
+    err = capsys.readouterr().err
+    assert f"{src}: {TRAIN_END - 1} rows, fewer than the {TRAIN_END} reference rows" in err
+    assert "data.normalize=per_recording" in err and not (tmp_path / "s.csv").exists()
+    assert score(run, src, tmp_path / "s.csv", "--reference-rows", "50") == 0  # fewer reference rows: scored
+    with pytest.raises(Exception, match=f"<stdin>: {TRAIN_END - 1} rows, fewer than the {TRAIN_END}"):
+        live_score(run["detector"], "-", "-", stdin=io.BytesIO(src.read_bytes()), stdout=io.StringIO(),
+                   stderr=io.StringIO())
+
+
+def test_declared_columns_are_accepted_and_others_refused(run, tmp_path, capsys):
+    rows = recording(0)
+    comma = write(tmp_path / "comma.csv", [[r[i] for i in (1, 2, 3, 0)] for r in rows], separator=",")
+    assert score(run, comma, tmp_path / "c.csv") == 0  # the features alone and the timestamp, comma-separated
+    extra = write(tmp_path / "extra.csv", [r + (["machine"] if i == 0 else ["7"]) for i, r in enumerate(rows)])
+    assert score(run, extra, tmp_path / "e.csv") == 2
+    err = capsys.readouterr().err
+    assert "unexpected column(s) ['machine']" in err and "'anomaly', 'changepoint'" in err
+
+
+def test_reference_rows_for_a_run_without_normalisation_is_refused(run, tmp_path, capsys):
+    detector = Detector.load(run["dir"], device="cpu")
+    detector.config = {**detector.config, "data": {**detector.config["data"], "normalize": "none"}}
+    with pytest.raises(Exception, match="--reference-rows: this run did not standardise"):
+        live_score(detector, "-", "-", stdin=io.BytesIO(run["files"][0].read_bytes()), stdout=io.StringIO(),
+                   stderr=io.StringIO(), reference_rows=10)
+
+
+def test_best_pt_without_the_field_still_loads_and_a_bad_one_is_refused(run, tmp_path):
+    """A best.pt saved before ``scoring.recording``: the config's train_end (a row) gives R; with a share of the
+    rows R is unknown and --reference-rows is asked for. A damaged field is named."""
+    best = run["dir"] / "checkpoints" / "best.pt"
+    ckpt = load_checkpoint(best)
+    del ckpt["scoring"]["recording"]
+    old = Detector.from_checkpoint(ckpt, best)
+    assert old.recording is None and old.reference_rows == TRAIN_END
+    assert old.data_columns["ignore_columns"] == ["changepoint"]  # from the config
+    old.config = {**old.config, "data": {**old.config["data"], "train_end": 0.6}}
+    with pytest.raises(CheckpointError, match="give --reference-rows N"):
+        recording_reference(old, COLUMNS, "new.csv")
+    assert recording_reference(old, COLUMNS, "new.csv", 30).rows == 30
+    ckpt["scoring"]["recording"] = {"reference_rows": 0}
+    with pytest.raises(CheckpointError, match="scoring.recording.reference_rows"):
+        Detector.from_checkpoint(ckpt, best)
