@@ -52,7 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true",
                         help="score/export: replace an existing --output file (never the input or a run folder's file)")
     parser.add_argument("--stride", type=int, help="score: rows between window starts (default: the trained "
-                        "window length, i.e. consecutive non-overlapping windows)")
+                        "window length, i.e. consecutive non-overlapping windows; with --per-step 1)")
+    parser.add_argument("--per-step", action="store_true",
+                        help="score: one output row per time step (row, [time], score_*, alarm_*, pvalue_*, "
+                        "top_feature), the run's evaluation.point_aggregation (default max) of the windows covering "
+                        "it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="score: add score_*/alarm_* columns of the run's baselines (kNN, PCA, IsolationForest) "
+                        "fitted at the end of its training")
     parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
                         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
@@ -62,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
     if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
         parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
+    if args.mode != "score" and (args.per_step or args.baselines):
+        parser.error(f"--per-step and --baselines apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     return args
@@ -142,9 +151,11 @@ def score_or_export(args: argparse.Namespace) -> dict:
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
-                              overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config)
+                              overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config,
+                              per_step=args.per_step, baselines=args.baselines)
         summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
-                             merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config)
+                             merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config,
+                             per_step=args.per_step, baselines=args.baselines)
         print(format_summary(summary))
         return summary
     meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite,

@@ -227,3 +227,19 @@ def _finite_number(value: Any) -> bool:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_baselines_state(state: Any, source: Path) -> None:
+    """``baselines``: the fitted state of each baseline by name (tensors, finite numbers and the window shape)."""
+    from utils.scoring.baselines import BASELINE_NAMES
+
+    if not isinstance(state, dict):
+        raise fail(source, "baselines", f"holds {type(state).__name__}, expected an object by baseline name")
+    for name, fields in state.items():
+        if name not in BASELINE_NAMES:
+            raise fail(source, f"baselines.{name}", f"is not a baseline; expected one of {', '.join(BASELINE_NAMES)}")
+        shape = fields.get("window_shape") if isinstance(fields, dict) else None
+        if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)):
+            raise fail(source, f"baselines.{name}.window_shape", f"holds {_show(shape)}, expected [T, F]")
+        check_tensors({k: v for k, v in fields.items() if k != "window_shape"}, f"baselines.{name}", source,
+                      numbers=True)

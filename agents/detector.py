@@ -22,7 +22,12 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.checkpoint_fields import check_scoring_checkpoint, check_scoring_state, check_statistics_dims
+from agents.checkpoint_fields import (
+    check_baselines_state,
+    check_scoring_checkpoint,
+    check_scoring_state,
+    check_statistics_dims,
+)
 from agents.legacy import current_scoring
 from agents.limits import build_checked_model, latent_size
 from agents.parts import select_device
@@ -32,6 +37,7 @@ from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
+from utils.scoring.baselines import CalibratedBaseline, baselines_state, load_baselines
 from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
 from utils.scoring.scaler import Scaler
 from utils.scoring.thresholds import predict
@@ -54,13 +60,16 @@ class Detector:
         batch_size: windows per forward pass.
         config: the run's resolved config (names the model, and the data's ``timestamp_column`` and
             ``label_column``, which a file to score may hold besides the features).
+        baselines: the run's calibrated baselines (:mod:`utils.scoring.baselines`) by name; None for a run
+            saved before best.pt kept them.
     """
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
                  thresholds: dict[str, float] | None = None, batch_size: int = 4096,
                  config: dict[str, Any] | None = None, calibration: dict[str, np.ndarray] | None = None,
-                 false_alarm_rate: float | None = None) -> None:
+                 false_alarm_rate: float | None = None,
+                 baselines: dict[str, CalibratedBaseline] | None = None) -> None:
         self.model = model.eval()
         self.scaler = scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
@@ -74,6 +83,7 @@ class Detector:
         kinds = [s.error_kind for s in self.scores.values() if s.error_kind]
         self.error_kind = kinds[0] if kinds else "mse"  # of the per-sensor contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
+        self.baselines = baselines
 
     @property
     def score_names(self) -> list[str]:
@@ -131,11 +141,12 @@ class Detector:
             calibration = {str(k): np.asarray(v, dtype=np.float64).reshape(-1)
                            for k, v in (scoring.get("calibration") or {}).items()}
             alpha = scoring.get("false_alarm_rate")
+            baselines = _baselines(ckpt.get("baselines"), alpha, source)
             load_model_state(model, ckpt["model"], source)
             return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
                        {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
                        int(config["evaluation"]["batch_size"]), config, calibration,
-                       None if alpha is None else float(alpha))
+                       None if alpha is None else float(alpha), baselines)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
             raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
                                   f"{str(err).strip()[:160]})") from None
@@ -287,6 +298,28 @@ class Detector:
             for name in names:
                 parts[name].append(self.scores[name].features(batch, x_hat, z))
         return {name: np.concatenate(p) for name, p in parts.items()}
+
+
+def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, CalibratedBaseline] | None:
+    """The calibrated baselines a best.pt keeps (None: saved before it kept them)."""
+    if state is None:
+        return None
+    check_baselines_state(state, source)
+    if state and alpha is None:
+        raise CheckpointError(f"{source}: baselines: stored without scoring.false_alarm_rate, which their "
+                              "thresholds need")
+    try:
+        return load_baselines(state, float(alpha or 0.0))
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        raise CheckpointError(f"{source}: baselines: not the fitted state of this project's baselines "
+                              f"({type(err).__name__}: {str(err).strip()[:160]})") from None
+
+
+def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
+    """What best.pt keeps of the run's calibrated baselines (:func:`utils.scoring.baselines.baselines_state`),
+    arrays as tensors (checkpoints load with ``weights_only=True``)."""
+    return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                   for key, v in fields.items()} for name, fields in baselines_state(calibrated).items()}
 
 
 def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

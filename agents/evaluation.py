@@ -19,9 +19,17 @@ import torch
 from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
-from agents.detector import Detector
-from agents.stream_evaluation import (StreamEvaluation, evaluate_stream, format_stream_table, write_incidents_csv,
-                                      write_point_scores_csv)
+from agents.detector import Detector, baselines_checkpoint
+from agents.stream_evaluation import (
+    RecordingsEvaluation,
+    StreamEvaluation,
+    evaluate_recordings,
+    format_pooled_table,
+    format_stream_table,
+    recording_line,
+    write_incidents_csv,
+    write_point_scores_csv,
+)
 from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
@@ -33,6 +41,13 @@ from utils.scoring.metrics import (
     evaluate_scores,
     format_metrics_table,
     to_jsonable,
+)
+from utils.scoring.promise import (
+    PROMISE_ADVICE,
+    Verdict,
+    score_drift,
+    time_step_verdicts,
+    window_verdicts,
 )
 from utils.scoring.thresholds import best_f1_threshold, predict
 
@@ -57,15 +72,18 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     test = agent.data.test
     test_x = agent.to_tensor(test.x)
     scores, contributions = detector.analyse(test_x)
-    best["scoring"] = detector.state_dict()
-    save_checkpoint(best, best_path)
-    results = score_results(test.y, test.kind, scores, promises)
+    results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(agent, test_x)
+    best["scoring"] = detector.state_dict()
+    best["baselines"] = baselines["state"]  # their fitted state, so --mode score --baselines can score them later
+    save_checkpoint(best, best_path)
     stream = None
-    if "test" in agent.data.streams:
-        stream = evaluate_stream(agent.data.streams["test"], detector.window_length, agent.config.evaluation,
-                                 list(agent.data.feature_names), scores, detector.thresholds, contributions,
-                                 baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()})
+    if agent.data.recordings:
+        bounds = {n: r["false_alarm"]["bound"] for n, r in {**results, **baselines["results"]}.items()}
+        stream = evaluate_recordings(agent.data.recordings, detector.window_length, agent.config.evaluation,
+                                     list(agent.data.feature_names), scores, detector.thresholds, contributions,
+                                     baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
+                                     bounds)
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
@@ -88,27 +106,35 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     })
     write_json(out_dir / "metrics.json", metrics)
     if stream is not None:
-        write_incidents_csv(out_dir / "incidents.csv", stream)
-        write_point_scores_csv(out_dir / "stream_scores.csv", stream)
+        write_incidents_csv(out_dir / "incidents.csv", stream.results)
+        write_point_scores_csv(out_dir / "stream_scores.csv", stream.results)
     write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, detector.thresholds,
                      detector.p_values(scores))
     log_results(agent, test, scores, detector.thresholds, metrics)
     if stream is not None:
-        log_stream_results(stream)
+        log_stream_results(stream, metrics)
     log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
     if agent.config.evaluation.make_plots:
-        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results, stream)
+        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results,
+                     None if stream is None else stream.first)
     write_report(agent.run_dir, agent.config, metrics)
     logger.info("Outputs in %s", out_dir)
     return metrics
 
 
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                  promises: dict[str, ConformalThreshold]) -> dict[str, Any]:
-    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle."""
+                  promises: dict[str, ConformalThreshold],
+                  calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
+
+    With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``drift``
+    (:func:`utils.scoring.promise.score_drift`: how far the test normals' scores moved from them).
+    """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
+        if calibration is not None and name in calibration:
+            results[name]["false_alarm"]["drift"] = score_drift(calibration[name], s[y == 0])
         if 0 < y.sum() < len(y):
             threshold, f1 = best_f1_threshold(y, s)
             results[name]["best_f1_on_test_labels_NOT_DEPLOYABLE"] = {"threshold": threshold, "f1": f1}
@@ -120,11 +146,12 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     its validation normals, scored on its test windows.
 
     Returns:
-        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time}``.
+        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
+        "state": what best.pt keeps of them}``.
     """
     names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
     if not names:
-        return {"results": {}, "scores": {}, "seconds": 0.0}
+        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}}
     started = time.perf_counter()
     numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
     fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
@@ -134,10 +161,11 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     test = agent.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises)
+    results = score_results(test.y, test.kind, scores, promises,
+                            {b.fitted.display_name: b.calibration for b in calibrated.values()})
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
-    return {"results": results, "scores": scores, "seconds": seconds}
+    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated)}
 
 
 def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
@@ -153,6 +181,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
+    log_verdicts(window_verdicts(metrics, advice=False))
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -160,8 +189,40 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
                     seconds["training_this_process"])
 
 
-def log_stream_results(stream: StreamEvaluation) -> None:
-    """The console summary of a test stream: the stream metrics, the verdict, the incidents."""
+def log_verdicts(lines: list[Verdict]) -> None:
+    """The verdicts on the thresholds' promise: a broken one as a warning, the others as information; where one
+    broke, what the user can do, once after them."""
+    for kept, _, line in lines:
+        logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
+    if any(kept is False for kept, _, _ in lines):
+        logger.warning("What you can do about a broken promise: %s.", PROMISE_ADVICE)
+
+
+def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
+    """The console summary of the test stream(s): one recording in full, several as the pooled table plus one line
+    per recording; then the verdicts on the promise per time step."""
+    if stream.pooled is None:
+        log_one_stream(stream.first)
+        log_verdicts(time_step_verdicts(metrics, advice=False))
+        return
+    p = stream.pooled
+    span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
+    logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
+                "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's protocol; "
+                "the others: mean ± std over the recordings that define them, their count in brackets)",
+                p["recordings"], p["rows"], span, p["point_aggregation"], format_pooled_table(p))
+    if p["versus_baselines"]:
+        logger.info("%s", p["versus_baselines"]["text"])
+    inc = p["incidents"]
+    logger.info("Incidents of %s, all recordings: %d, %d on labelled ranges and %d false alarms; %d of %d labelled "
+                "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
+                inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
+                "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
+    log_verdicts(time_step_verdicts(metrics, advice=False))
+
+
+def log_one_stream(stream: StreamEvaluation) -> None:
+    """The console summary of one recording's test stream: the stream metrics, the verdict, the incidents."""
     m = stream.metrics
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
     logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"

@@ -7,6 +7,9 @@ of the trained length start every ``stride`` rows; each is scored as soon as its
 and its row (the columns of the batch scores CSV, :mod:`agents.score_files`) is written and flushed:
 to standard output for ``--output -``, else to a file that grows line by line.
 
+With ``--per-step`` each time step's row (:class:`agents.score_loop.StepScorer`) is written as soon as no later
+window can cover it, byte for byte what the same rows give from a file: both run :mod:`agents.score_loop`.
+
 Incidents of the detector's first score (:class:`agents.score_rows.IncidentStream`) are written as they
 close: to ``<output stem>.incidents.csv`` beside a file output (or ``--incidents FILE``), line by line;
 with ``--output -`` and no ``--incidents``, as one readable line each on standard error.
@@ -32,16 +35,15 @@ from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector import Detector
+from agents.score_loop import Scorer, StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
 from agents.score_rows import (
     INCIDENT_HEADER,
     IncidentStream,
     RowTimes,
+    Scoring,
     check_columns,
     checked_incidents_path,
     describe,
-    score_windows,
-    window_header,
-    window_rows,
 )
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
@@ -104,8 +106,18 @@ class _Writers:
         self._handles = (scores, incidents)
 
     def score_row(self, row: list[Any]) -> None:
-        self.scores.writerow(row)
-        self._handles[0].flush()
+        self.score_rows([row])
+
+    def score_rows(self, rows: list[list[Any]]) -> None:
+        if rows:
+            self.scores.writerows(rows)
+            self._handles[0].flush()
+
+    def write(self, stream: IncidentStream, rows: list[list[Any]], found: list[tuple[int, Any]]) -> None:
+        """Score rows, then the incidents they closed, each flushed."""
+        self.score_rows(rows)
+        for number, incident in found:
+            self.incident(stream, number, incident)
 
     def incident(self, stream: IncidentStream, number: int, incident: Any) -> None:
         if self.incidents is None:
@@ -118,7 +130,8 @@ class _Writers:
 def live_score(detector: Detector, input_path: str, output_path: str, stride: int | None = None,
                merge_gap: int | None = None, overwrite: bool = False, incidents_path: str | None = None,
                stdin: BinaryIO | None = None, stdout: TextIO | None = None,
-               stderr: TextIO | None = None, config_path: str | None = None) -> dict[str, Any]:
+               stderr: TextIO | None = None, config_path: str | None = None, per_step: bool = False,
+               baselines: bool = False) -> dict[str, Any]:
     """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
 
     Args:
@@ -130,9 +143,13 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         incidents_path: the incidents CSV; default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
         stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
         config_path: the config file the command read; no output may replace it.
+        per_step: one row per time step, written once final (:class:`agents.score_loop.StepScorer`); the
+            stride defaults to 1 and the same rows as a file give the same bytes as :func:`score_file`.
+        baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
 
     Returns:
-        Summary: windows, rows, alarms, incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe")
+        Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
+        "broken pipe")
         and ``exit_code`` (0, 130, 143).
 
     Raises:
@@ -143,6 +160,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
+    if per_step:
+        check_per_step(stride, detector.window_length)
+    scoring = Scoring(detector, baselines)
     inputs = () if input_path == STDIO else (input_path,)
     outputs = _output_paths(output_path, incidents_path, overwrite, inputs, config_path)
     stream = IncidentStream(detector, merge_gap)  # checks merge_gap before anything is read or written
@@ -152,7 +172,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path)
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": detector.window_length}
-        lines, error = None, None
+        lines, error, scorer = None, None, None
         try:
             header = rows.read_header()
             time_column = check_columns(header, detector, rows.name)
@@ -160,11 +180,13 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 stream.times = RowTimes(rows.name, time_column)
             files = [stack.enter_context(open(p, "w", newline="", encoding="utf-8")) if p else None for p in outputs]
             lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr)
-            lines.score_row(window_header(detector, time_column))
+            scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
+                      else WindowScorer(scoring, stream, time_column))
+            lines.score_row(scorer.header())
             if files[1] is not None:
                 lines.incidents.writerow(INCIDENT_HEADER)
                 files[1].flush()
-            _score(detector, rows, header, time_column, stream, lines, stride, stop, summary)
+            _score(scorer, rows, header, time_column, lines, stride or (1 if per_step else None), stop, summary)
         except Interrupted as err:
             summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
         except DataError as err:  # a bad row: what came before it is scored and written, then the error
@@ -174,7 +196,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             return {**summary, "stopped_by": "broken pipe"}
         previous = ignore_stop_signals()  # the end is written whole
         try:
-            _finish(stream, lines, summary, rows, check=error is None)
+            _finish(scorer, lines, summary, rows, check=error is None)
         except BrokenPipeError:
             _silence(stdout)
             return {**summary, "stopped_by": "broken pipe"}
@@ -209,23 +231,28 @@ def _open_csv(path: str) -> BinaryIO:
         raise DataError(f"{path}: cannot read the file ({err.strerror or err})") from None
 
 
-def _score(detector: Detector, rows: CsvStream, header: list[str], time_column: str | None, stream: IncidentStream,
-           lines: _Writers, stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
+def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str | None, lines: _Writers,
+           stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
     """Score the windows as their rows arrive, until the end of input (or a signal: Interrupted)."""
+    detector, stream = scorer.scoring.detector, scorer.incidents
     stride = stride or detector.window_length
-    summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold)
+    summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
+                   unit=scorer.unit)
     blocks = _counted(rows.blocks(header, detector.feature_names, [time_column] if time_column else []),
                       stream, summary)
-    batch = max(1, min(detector.batch_size, 4096))
-    for starts, windows, times in iter_windows(blocks, detector.window_length, stride, batch):
-        scores, contrib, flags = score_windows(detector, windows)
-        for row in window_rows(detector, summary["windows"], starts, times, scores, contrib, flags):
-            lines.score_row(row)
-        summary["windows"] += len(windows)
-        summary["alarms"] += int(flags[stream.score_name].sum())
-        for found in stream.add(starts, scores, contrib):
-            lines.incident(stream, *found)
-        stop.check()
+    if isinstance(scorer, StepScorer):
+        batches = covering_windows(blocks, detector.window_length, stride, scorer.batch)
+    else:
+        batches = iter_windows(blocks, detector.window_length, stride, max(1, min(detector.batch_size, 4096)))
+    score_batches(scorer, batches, lambda found_rows, found: _written(scorer, lines, summary, found_rows, found),
+                  stop.check)
+
+
+def _written(scorer: Scorer, lines: _Writers, summary: dict[str, Any], rows: list[list[Any]],
+             found: list[tuple[int, Any]]) -> None:
+    """Write rows and incidents, and count what was scored into the summary."""
+    lines.write(scorer.incidents, rows, found)
+    summary.update(windows=scorer.windows, alarms=scorer.alarms[scorer.incidents.score_name])
 
 
 def _counted(blocks: Iterator[Block], stream: IncidentStream, summary: dict[str, Any]) -> Iterator[Block]:
@@ -237,16 +264,16 @@ def _counted(blocks: Iterator[Block], stream: IncidentStream, summary: dict[str,
         yield block
 
 
-def _finish(stream: IncidentStream, lines: _Writers | None, summary: dict[str, Any], rows: CsvStream,
+def _finish(scorer: Scorer | None, lines: _Writers | None, summary: dict[str, Any], rows: CsvStream,
             check: bool = True) -> None:
-    """Close the open incident and write it; with ``check``, DataError if the input ended before one window."""
+    """Write the rows still held and close the open incident; with ``check``, DataError if the input ended
+    before one window."""
     if check and summary["windows"] == 0 and summary["stopped_by"] is None:
         raise DataError(f"{rows.name}: {summary.get('rows', 0)} rows, fewer than one window of "
                         f"{summary['window_length']} rows (the model's trained window length)")
-    if lines is not None:
-        for found in stream.finish():
-            lines.incident(stream, *found)
-    summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
+    if lines is not None and scorer is not None:
+        finish(scorer, lambda found_rows, found: _written(scorer, lines, summary, found_rows, found))
+        summary.update(incidents=scorer.incidents.count, rows_between_windows=scorer.incidents.unscored)
 
 
 def _silence(stdout: TextIO) -> None:
@@ -263,7 +290,8 @@ def summary_line(summary: dict[str, Any]) -> str:
     line = (f"Live scoring of {summary['input']} {end}: {summary['windows']} windows of "
             f"{summary['window_length']} rows")
     if "rows" in summary:
-        line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarms and "
+        line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarmed "
+                 f"{summary.get('unit', 'windows')} and "
                  f"{summary.get('incidents', 0)} incident(s) of score_{summary['score']} > {summary['threshold']:.6g}")
     line += f"; scores to {'standard output' if summary['output'] == STDIO else summary['output']}"
     if summary.get("incidents_output"):

@@ -40,6 +40,11 @@ first and last row and timestamp (the run's ``data.timestamp_column`` as written
 peak and mean score, the top contributing sensor. Windows further apart than their length (stride > T)
 leave the rows between them without a score: quiet, and counted in the summary.
 
+``--per-step`` (time-step inputs): one row per time step instead, windows every row by default
+(:class:`agents.score_loop.StepScorer`); ``--baselines``: the run's baselines' columns too
+(:class:`agents.score_rows.Scoring`). Batch and live scoring run the same loop
+(:mod:`agents.score_loop`); only where the rows go differs.
+
 Large inputs are read block by block (CSV lines in chunks, NPY memory-mapped)
 and the output is written as it goes, so memory stays bounded whatever the
 file's size. The outputs appear only when the whole input scored (written to
@@ -57,16 +62,8 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    check_columns,
-    checked_incidents_path,
-    score_windows,
-    window_header,
-    window_rows,
-)
+from agents.score_loop import StepScorer, WindowScorer, check_per_step, covering_windows, finish, score_batches
+from agents.score_rows import INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows, read_header
 from utils.core.errors import DataError
@@ -144,9 +141,10 @@ class _Input:
                 _check_finite_windows(chunk, i, self.path, self.features)
                 yield np.arange(i, i + len(chunk)), chunk, None
             return
-        yield from iter_windows(self._blocks(), self.window_length, self.stride, batch)
+        yield from iter_windows(self.blocks(), self.window_length, self.stride, batch)
 
-    def _blocks(self) -> Iterator[Block]:
+    def blocks(self) -> Iterator[Block]:
+        """The input's rows, block by block (time-step inputs), their timestamps kept for the incidents."""
         self.rows_read = 0
         if hasattr(self, "header"):
             text = [self.time_column] if self.time_column else []
@@ -177,8 +175,10 @@ def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: l
 def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None, overwrite: bool = False,
                merge_gap: int | None = None, incidents_path: str | Path | None = None,
-               config_path: str | Path | None = None) -> dict[str, Any]:
-    """Score every window of ``input_path``; one CSV row per window to ``output_path``, incidents beside it.
+               config_path: str | Path | None = None, per_step: bool = False,
+               baselines: bool = False) -> dict[str, Any]:
+    """Score every window of ``input_path``; one CSV row per window (or time step) to ``output_path``,
+    incidents beside it.
 
     Args:
         detector: the run's detector (:meth:`agents.detector.Detector.load`).
@@ -186,14 +186,16 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         output_path: the scores CSV (written atomically; never the input or a run folder's file, and an
             existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`). Time-step
             inputs also get ``<stem>.incidents.csv`` beside it, checked and written the same way.
-        stride: rows between window starts; default the window length (no overlap).
+        stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
         chunk_rows: input rows read at a time.
         batch: windows scored at a time; default the detector's batch size, at most
-            ``chunk_rows // window_length + 1``.
+            ``chunk_rows // window_length + 1`` (per-step: :data:`agents.score_loop.STEP_BATCH`).
         merge_gap: quiet rows inside one incident; default the run's ``evaluation.incident_merge_gap``,
             or the window length.
         incidents_path: the incidents CSV instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.
+        per_step: one row per time step (:class:`agents.score_loop.StepScorer`); time-step inputs only.
+        baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
 
     Returns:
         Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
@@ -201,54 +203,66 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     Raises:
         DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
             column), fewer rows than one window.
+        CheckpointError: ``baselines`` for a run whose best.pt holds none.
     """
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     window_length = detector.window_length
+    if per_step:
+        check_per_step(stride, window_length)
+    scoring = Scoring(detector, baselines)
     source = _Input(input_path, detector, stride, chunk_rows)
+    if per_step:
+        if source.windows_given:
+            raise DataError(f"{input_path}: holds ready windows (N, T, F), which have no time steps; --per-step "
+                            "scores (rows, F) time steps or a CSV")
+        source.stride = stride or 1
     incidents = None if source.windows_given else IncidentStream(detector, merge_gap, source.row_times)
     if incidents is not None:
         if str(incidents_path) == "-":
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
         incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
-    # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
-    # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T.)
-    batch = batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1))
-    alarms = {n: 0 for n in detector.score_names}
+    if per_step:
+        scorer = StepScorer(scoring, incidents, source.time_column, eager=False)
+        batches = covering_windows(source.blocks(), window_length, source.stride, batch or scorer.batch)
+    else:
+        scorer = WindowScorer(scoring, incidents, source.time_column, numbered=not source.windows_given)
+        # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
+        # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at
+        # stride T.)
+        batches = source.windows(batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
     with ExitStack() as outputs:
         writer = csv.writer(outputs.enter_context(atomic_output(output_path, newline="")))
-        writer.writerow(window_header(detector, source.time_column))
+        writer.writerow(scorer.header())
         incident_writer = None
         if incidents is not None:
             incident_writer = csv.writer(outputs.enter_context(atomic_output(incidents_path, newline="")))
             incident_writer.writerow(INCIDENT_HEADER)
-        n_windows = 0
-        for starts, windows, times in source.windows(batch):
-            scores, contrib, flags = score_windows(detector, windows)
-            writer.writerows(window_rows(detector, n_windows, None if source.windows_given else starts, times,
-                                         scores, contrib, flags))
-            for n in alarms:
-                alarms[n] += int(flags[n].sum())
-            n_windows += len(windows)
-            if incidents is not None:
-                incident_writer.writerows(incidents.row_of(*found) for found in incidents.add(starts, scores, contrib))
-        if n_windows == 0:
+
+        def write(rows: list[list[Any]], found: list) -> None:
+            writer.writerows(rows)
+            if found:
+                incident_writer.writerows(incidents.row_of(*f) for f in found)
+
+        score_batches(scorer, batches, write)
+        finish(scorer, write)  # per-step scoring may hold windows until here
+        if scorer.windows == 0:
             rows = getattr(source, "rows_read", 0)
             raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
                             f"(the model's trained window length)")
-        if incidents is not None:
-            incident_writer.writerows(incidents.row_of(*found) for found in incidents.finish())
-    summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": n_windows,
-                               "window_length": window_length, "thresholds": dict(detector.thresholds),
-                               "alarms": alarms}
+    summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": scorer.windows,
+                               "window_length": window_length, "thresholds": dict(scoring.thresholds),
+                               "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
         rows = source.rows_read
-        last_end = (n_windows - 1) * source.stride + window_length
-        summary.update(rows=rows, stride=source.stride, rows_not_scored=max(rows - last_end, 0))
+        last_end = (scorer.windows - 1) * source.stride + window_length
+        summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0))
         summary.update(incident_summary(incidents, incidents_path))
+    if per_step:
+        summary["steps"] = scorer.steps
     return summary
 
 
@@ -267,9 +281,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines[0] += f" ({summary['rows']} rows, stride {summary['stride']}"
         lines[0] += f", last {summary['rows_not_scored']} rows not in a full window)" if summary["rows_not_scored"] \
             else ")"
+    unit = summary.get("unit", "windows")
+    total = summary["steps"] if "steps" in summary else summary["windows"]
+    if "steps" in summary:
+        lines.append(f"  one row per time step: {summary['steps']} time steps, each the "
+                     f"{summary['point_aggregation']} of the windows covering it")
     for name, count in summary["alarms"].items():
-        share = 100.0 * count / max(summary["windows"], 1)
-        lines.append(f"  alarm_{name}: {count} windows ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
+        share = 100.0 * count / max(total, 1)
+        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
     lines.append(f"Scores written to {summary['output']}")
     lines.append(incident_line(summary))
     return "\n".join(lines)

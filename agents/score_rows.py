@@ -1,7 +1,8 @@
 """What batch scoring (:mod:`agents.score_files`) and live scoring (:mod:`agents.live_scoring`) share.
 
 * :func:`check_columns`: a CSV header against the features the run was trained on;
-* :func:`score_windows` and :func:`window_header`: one scores-CSV row per window;
+* :class:`Scoring`: the scores of raw windows (the detector's, and on request the run's baselines');
+* :func:`window_header` and :func:`window_rows`: one scores-CSV row per window;
 * :class:`RowTimes`: the timestamp column of the rows read, as text and seconds, held only until
   the rows' per-time-step scores are final;
 * :class:`IncidentStream`: window scores -> per-time-step scores
@@ -19,8 +20,9 @@ import numpy as np
 from agents.detector import Detector
 from datasets.csv_reading import Block
 from datasets.csv_times import parse_times
-from utils.core.errors import DataError
+from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
+from utils.scoring.conformal import conformal_p_values
 from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, IncidentTracker
 from utils.scoring.stream import PointAccumulator
 from utils.scoring.thresholds import predict
@@ -81,33 +83,84 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
                         config)
 
 
+# ----- scores of windows ----------------------------------------------------------------
+class Scoring:
+    """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too.
+
+    Baselines are named as in ``metrics.json`` and ``out/stream_scores.csv`` (their display names, e.g.
+    ``kNN distance (k=5)``); they score the windows scaled as the model's input, with their thresholds and
+    calibration scores from best.pt.
+
+    Args:
+        detector: the run's detector.
+        baselines: score the baselines too.
+
+    Raises:
+        CheckpointError: ``baselines`` asked of a run whose best.pt holds none.
+    """
+
+    def __init__(self, detector: Detector, baselines: bool = False) -> None:
+        self.detector = detector
+        self._baselines = {b.fitted.display_name: b for b in self._stored(detector).values()} if baselines else {}
+        self.names = [*detector.score_names, *self._baselines]
+        self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
+        self.calibration = {**detector.calibration, **{n: b.calibration for n, b in self._baselines.items()}}
+
+    @staticmethod
+    def _stored(detector: Detector) -> dict[str, Any]:
+        if detector.baselines is None:
+            raise CheckpointError("--baselines: this run's best.pt holds no fitted baselines: the run predates "
+                                  "--baselines (best.pt keeps them since); train the run again to score them, or "
+                                  "leave out --baselines")
+        if not detector.baselines:
+            raise CheckpointError("--baselines: this run has no baselines (its evaluation.baselines is empty); "
+                                  "leave out --baselines")
+        return detector.baselines
+
+    @property
+    def p_names(self) -> list[str]:
+        """The scores with calibration scores (p-values)."""
+        return [n for n in self.names if n in self.calibration]
+
+    def score(self, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(scores {name: (n,)}, contributions (n, F))`` of raw windows (n, T, F)."""
+        x = self.detector.prepare(windows)
+        scores, contrib = self.detector.analyse(x)
+        if self._baselines:
+            scaled = x.detach().cpu().double().numpy()
+            scores.update({name: b.score(scaled) for name, b in self._baselines.items()})
+        return scores, contrib
+
+    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Alarms ``{name: (n,) 0/1}``: the score above its threshold."""
+        return {n: predict(s, self.thresholds[n]) for n, s in scores.items()}
+
+    def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
+        return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
+
+
 # ----- window rows ---------------------------------------------------------------------
-def window_header(detector: Detector, time_column: str | None) -> list[str]:
+def window_header(scoring: Scoring, time_column: str | None) -> list[str]:
     """The scores CSV's columns (see :mod:`agents.score_files`)."""
-    names, p_names = detector.score_names, [n for n in detector.score_names if n in detector.calibration]
+    names = scoring.names
     cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
-    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in p_names]
-            + [f"contrib_{f}" for f in detector.feature_names] + ["top_feature"])
+    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
+            + [f"pvalue_{n}" for n in scoring.p_names]
+            + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"])
 
 
-def score_windows(detector: Detector, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray,
-                                                                     dict[str, np.ndarray]]:
-    """``(scores {name: (n,)}, contributions (n, F), alarms {name: (n,) 0/1})`` of raw windows (n, T, F)."""
-    scores, contrib = detector.analyse(detector.prepare(windows))
-    return scores, contrib, {n: predict(s, detector.thresholds[n]) for n, s in scores.items()}
-
-
-def window_rows(detector: Detector, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
+def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
                 scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray]) -> list[list[Any]]:
     """The scores-CSV rows of windows numbered from ``number``.
 
     Args:
         starts: (n,) start rows, or None (ready windows have none).
         start_times: (n, 1) timestamp text at the starts, or None (no timestamp column).
-        scores, contrib, flags: as :func:`score_windows` returns them.
+        scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
     """
-    p_values = detector.p_values(scores)
-    top = np.asarray(detector.feature_names)[contrib.argmax(axis=1)]
+    p_values = scoring.p_values(scores)
+    top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
     rows = []
     for i in range(len(contrib)):
         row = [number + i, "" if starts is None else int(starts[i])]
@@ -204,20 +257,32 @@ class IncidentStream:
         Returns:
             ``(number, incident)`` of each incident this closed, numbered from 1 in order.
         """
-        return self._track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
+        return self.track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
 
     def finish(self) -> list[tuple[int, Incident]]:
         """The end of the input: ``(number, incident)`` of the incidents still open."""
-        return self._track(*self._points.finish()) + self._numbered(self._tracker.close())
+        return self.track(*self._points.finish()) + self._numbered(self._tracker.close())
 
     def row_of(self, number: int, incident: Incident) -> list[Any]:
         """The incident's row of :data:`INCIDENT_HEADER`."""
         return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
 
-    def _track(self, first: int, values: np.ndarray) -> list[tuple[int, Incident]]:
+    def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
+              ) -> list[tuple[int, Incident]]:
+        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions.
+
+        Args:
+            times: ``(seconds (m,), text (m,))`` of those rows, when the caller took them from :attr:`times`
+                (else they are taken here).
+
+        Returns:
+            ``(number, incident)`` of each incident this closed.
+        """
         if len(values) == 0:
             return []
-        seconds, text = self.times.take(first, len(values)) if self.times is not None else (None, None)
+        if times is None:
+            times = self.times.take(first, len(values)) if self.times is not None else (None, None)
+        seconds, text = times
         self.rows += len(values)
         self.unscored += int(np.isnan(values[:, 0]).sum())
         return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text))

@@ -1,29 +1,64 @@
-"""End-of-run evaluation of a stream dataset (one long recording): per-time-step scores, stream metrics, incidents.
+"""End-of-run evaluation of a stream dataset (one or many recordings): per-time-step scores, stream metrics, incidents.
 
-A stream dataset keeps its contiguous test stretch (:class:`datasets.base.StreamPart`) beside the
-test windows cut from it. Each score of the model and of every baseline is mapped from windows to
-time steps (:func:`utils.scoring.stream.point_values`, ``evaluation.point_aggregation``) and
-evaluated point-wise and range-wise (:func:`utils.scoring.stream_metrics.stream_metrics`) at the
-threshold the window score was calibrated with. The model's primary score (the first of
-``evaluation.scores``) gives the incidents, matched against the labelled ranges.
+A stream dataset lists its recordings (:class:`datasets.base.Recording`), each with a contiguous test
+stretch (:class:`datasets.base.StreamPart`); the test split holds their windows, recording after
+recording. The window scores are cut per recording (by the number of its window starts), and each
+recording is evaluated alone (:func:`evaluate_stream`): each score of the model and of every baseline
+is mapped from windows to time steps (:func:`utils.scoring.stream.point_values`,
+``evaluation.point_aggregation``) and evaluated point-wise and range-wise
+(:func:`utils.scoring.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
+with; the model's primary score (the first of ``evaluation.scores``) gives the incidents, matched
+against the labelled ranges; each score's ``false_alarm`` judges the threshold's promise on the normal
+time steps (:func:`utils.scoring.promise.time_step_promise`).
+
+``metrics.json``'s ``stream`` section:
+
+- one recording: that recording's metrics (``rows``, ``first_row``, ``scores``, ``baselines``,
+  ``incidents``, ...), the shape a single-recording run always had;
+- several: ``{"recordings": {name: that same dict per recording}, "pooled": ...}``, the pooled
+  section holding, per score and baseline, the confusion matrix summed over every recording's time
+  steps at the deployed threshold (SKAB's protocol: F1, FAR %, MAR %), the mean and standard
+  deviation of :data:`MEAN_METRICS` over the recordings that define them (with their count), and the
+  promise judged on the pooled normal time steps and per recording (:func:`pool_recordings`).
+
+``out/stream_scores.csv`` and ``out/incidents.csv`` hold every recording's rows (file rows of that
+recording); with several recordings a leading ``recording`` column names the recording.
 """
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from datasets.base import StreamPart
+from datasets.base import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
-from utils.figures.stream_report import STREAM_COLUMNS, stream_cell
+from utils.core.errors import DataError
+from utils.figures.stream_report import (
+    POOLED_HEADERS,
+    STREAM_COLUMNS,
+    pooled_cells,
+    pooled_rows,
+    stream_cell,
+)
 from utils.runs.outputs import atomic_output
-from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
+from utils.scoring.incidents import (
+    INCIDENT_COLUMNS,
+    Incident,
+    find_incidents,
+    match_incidents,
+)
 from utils.scoring.metrics import compare_with_baselines, to_jsonable
+from utils.scoring.promise import pooled_promise, time_step_promise
 from utils.scoring.stream import clock_text, label_ranges, point_values
-from utils.scoring.stream_metrics import stream_metrics
+from utils.scoring.stream_metrics import (
+    mean_over_streams,
+    pooled_confusion,
+    stream_metrics,
+)
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
 
@@ -63,7 +98,8 @@ def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
 
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],
                     scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
-                    baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float]) -> StreamEvaluation:
+                    baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
+                    bounds: dict[str, float] | None = None) -> StreamEvaluation:
     """Per-time-step scores, stream metrics and incidents of the test stretch.
 
     Args:
@@ -74,6 +110,8 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
         scores, thresholds: the model's window scores ``{name: (N,)}`` and their thresholds (primary first).
         contributions: per-sensor contributions (N, F) of the windows (for each incident's top sensor).
         baseline_scores, baseline_thresholds: the same for the baselines.
+        bounds: the false-alarm bound each threshold states (scores and baselines); each score's metrics then
+            hold ``false_alarm``, the verdict on the normal time steps (:func:`time_step_promise`).
 
     Returns:
         The evaluation; its ``metrics`` are JSON-able.
@@ -86,12 +124,16 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
               for name, s in {**scores, **baseline_scores}.items()}
     all_thresholds = {**thresholds, **baseline_thresholds}
 
-    def measure(names: list[str]) -> dict[str, Any]:
-        return {name: stream_metrics(part.labels, points[name], all_thresholds[name],
-                                     vus_buffer=settings["vus_buffer"], merge_gap=gap,
-                                     sample_period_s=period) for name in names}
+    def measure(name: str) -> dict[str, Any]:
+        result = stream_metrics(part.labels, points[name], all_thresholds[name], vus_buffer=settings["vus_buffer"],
+                                merge_gap=gap, sample_period_s=period)
+        if bounds is not None and name in bounds:
+            result["false_alarm"] = time_step_promise(part.labels, alarm_flags(points[name], all_thresholds[name]),
+                                                      bounds[name])
+        return result
 
-    model, baselines = measure(list(scores)), measure(list(baseline_scores))
+    model, baselines = {n: measure(n) for n in scores}, {n: measure(n) for n in baseline_scores}
+
     primary = next(iter(scores))
     point_contrib = point_values(contributions, part.starts, window_length, n, "mean")
     time_text = part.time_text if part.time_text is not None or part.times is None else clock_text(part.times)
@@ -102,6 +144,7 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     hours = None if period is None else n * period / 3600.0
     metrics = to_jsonable({
         **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
+        "max_windows_per_time_step": max_coverage(part.starts, window_length, n),
         "hours": hours, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),
@@ -114,42 +157,196 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
                             matched["detected"], metrics)
 
 
+#: Per-recording metrics averaged over recordings (name: keys into one score's stream metrics).
+MEAN_METRICS = {"vus_pr": ("vus_pr",), "vus_roc": ("vus_roc",), "range_f1": ("range", "f1"),
+                "event_recall": ("event_recall",), "false_alarms_per_hour": ("false_alarms_per_hour",)}
+INCIDENT_COUNTS = ("n", "hits", "false_alarms", "labelled_ranges", "detected", "missed")
+
+
+@dataclass
+class RecordingsEvaluation:
+    """What :func:`evaluate_recordings` found.
+
+    Attributes:
+        results: ``{recording name: its evaluation}`` in the test split's order.
+        metrics: the ``stream`` section of ``metrics.json`` (see the module docstring).
+    """
+
+    results: dict[str, StreamEvaluation]
+    metrics: dict[str, Any]
+
+    @property
+    def first(self) -> StreamEvaluation:
+        """The first (or only) recording's evaluation."""
+        return next(iter(self.results.values()))
+
+    @property
+    def pooled(self) -> dict[str, Any] | None:
+        """The pooled section, None for a single recording."""
+        return self.metrics.get("pooled") if len(self.results) > 1 else None
+
+
+def split_by_counts(values: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    """Cut the test windows' values (N, ...) into consecutive pieces of ``counts`` windows (sum N)."""
+    if sum(counts) != len(values):
+        raise ValueError(f"{len(values)} test window values, but the recordings start {sum(counts)} windows")
+    return np.split(values, np.cumsum(counts)[:-1])
+
+
+def evaluate_recordings(recordings: list[Recording], window_length: int, evaluation: Any, feature_names: list[str],
+                        scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
+                        baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
+                        bounds: dict[str, float] | None = None) -> RecordingsEvaluation:
+    """Evaluate each recording's test stretch (:func:`evaluate_stream`) and pool them.
+
+    Args:
+        recordings: the dataset's recordings; the test windows are theirs, recording after recording.
+        window_length, evaluation, feature_names, thresholds, baseline_thresholds, bounds: as in
+            :func:`evaluate_stream`.
+        scores, contributions, baseline_scores: of all N test windows, (N,) and (N, F).
+
+    Returns:
+        The evaluations and the ``stream`` section: one recording's metrics as they are, or
+        ``{"recordings": {name: metrics}, "pooled": ...}`` (:func:`pool_recordings`).
+
+    Raises:
+        DataError: two recordings share a name.
+    """
+    names = [r.name for r in recordings]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"recordings must have distinct names; {', '.join(twice)} appears twice")
+    counts = [len(r.test.starts) for r in recordings]
+
+    def pieces(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+        split = {name: split_by_counts(values, counts) for name, values in arrays.items()}
+        return [{name: parts[i] for name, parts in split.items()} for i in range(len(recordings))]
+
+    results = {}
+    for recording, own, own_contrib, own_base in zip(recordings, pieces(scores), split_by_counts(contributions, counts),
+                                                     pieces(baseline_scores)):
+        results[recording.name] = evaluate_stream(recording.test, window_length, evaluation, feature_names, own,
+                                                  thresholds, own_contrib, own_base, baseline_thresholds, bounds)
+    if len(results) == 1:
+        return RecordingsEvaluation(results, next(iter(results.values())).metrics)
+    metrics = {"recordings": {name: r.metrics for name, r in results.items()}, "pooled": pool_recordings(results)}
+    return RecordingsEvaluation(results, to_jsonable(metrics))
+
+
+def pool_score(results: dict[str, StreamEvaluation], group: str, name: str) -> dict[str, Any]:
+    """One score's (``group`` "scores" or "baselines") pooled confusion, per-recording means and promise."""
+    per_recording = {recording: r.metrics[group][name] for recording, r in results.items()}
+    pooled = {"confusion": pooled_confusion((r.part.labels, alarm_flags(r.points[name], r.thresholds[name]))
+                                            for r in results.values()),
+              "mean": mean_over_streams(list(per_recording.values()), MEAN_METRICS)}
+    if all("false_alarm" in m for m in per_recording.values()):
+        pooled["false_alarm"] = pooled_promise({recording: m["false_alarm"] for recording, m in per_recording.items()})
+    return pooled
+
+
+def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
+    """The ``pooled`` section of several recordings' stream metrics.
+
+    Returns:
+        ``recordings``, ``rows``, ``hours`` (None unless every recording has a sample period), the summed
+        ``incidents`` counts, and per score and baseline (``scores``, ``baselines``): ``confusion``
+        (:func:`~utils.scoring.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
+        (:data:`MEAN_METRICS` over the recordings that define them) and ``false_alarm``
+        (:func:`~utils.scoring.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
+    """
+    listed = list(results.values())
+    first = listed[0].metrics
+    hours = [r.metrics["hours"] for r in listed]
+    pooled: dict[str, Any] = {
+        **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer")},
+        "max_windows_per_time_step": max(r.metrics["max_windows_per_time_step"] for r in listed),
+        "recordings": len(listed), "rows": sum(r.metrics["rows"] for r in listed),
+        "hours": None if None in hours else float(sum(hours)),
+        "incidents": {"score": first["incidents"]["score"],
+                      **{key: sum(r.metrics["incidents"][key] for r in listed) for key in INCIDENT_COUNTS}},
+        "scores": {name: pool_score(results, "scores", name) for name in first["scores"]},
+        "baselines": {name: pool_score(results, "baselines", name) for name in first["baselines"]},
+    }
+    means = {group: {name: {key: m["mean"][key]["mean"] for key, _ in STREAM_VERDICT_KEYS}
+                     for name, m in pooled[group].items()} for group in ("scores", "baselines")}
+    pooled["versus_baselines"] = (compare_with_baselines(means["scores"], means["baselines"], STREAM_VERDICT_KEYS,
+                                                         "Model vs baselines, mean over the test recordings")
+                                  if means["baselines"] else None)
+    return pooled
+
+
+def max_coverage(starts: np.ndarray, window_length: int, n: int) -> int:
+    """The most windows (``starts`` (N,), ``window_length`` rows each) covering one of ``n`` rows."""
+    steps = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(steps, starts, 1)
+    np.add.at(steps, np.minimum(starts + window_length, n), -1)
+    return int(np.cumsum(steps).max()) if n else 0
+
+
 def range_kind(part: StreamPart, start: int, end: int) -> str:
     """The anomaly kind(s) of the labelled rows in ``[start, end)`` (absolute rows), comma-separated."""
     kinds = part.kinds[start - part.first_row: end - part.first_row]
     return ",".join(sorted(set(kinds[kinds != "normal"].tolist())))
 
 
-def write_incidents_csv(path: Path, result: StreamEvaluation) -> None:
-    """The test incidents (hit or false alarm, with the kind they overlap) and the missed labelled ranges."""
+def alarm_flags(points: np.ndarray, threshold: float) -> np.ndarray:
+    """Per-time-step alarms (n,) int64: the score is above the threshold (a NaN score never alarms)."""
+    return (np.nan_to_num(points, nan=-np.inf) > threshold).astype(np.int64)
+
+
+def incident_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
+    """The incidents.csv rows of one recording: its incidents (hit or false alarm, with the kind they overlap),
+    then its missed labelled ranges."""
     part = result.part
-    with atomic_output(path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*INCIDENT_COLUMNS, "outcome", "labelled_kind"])
-        for number, (incident, hit) in enumerate(zip(result.incidents, result.hits), start=1):
-            kind = range_kind(part, incident.start_row, incident.end_row + 1) if hit else ""
-            writer.writerow([*incident.as_row(number), "hit" if hit else "false_alarm", kind])
-        for (start, end), found in zip(result.labelled, result.detected):
-            if not found:
-                row = dict.fromkeys(INCIDENT_COLUMNS, "")
-                row.update(start_row=int(start), end_row=int(end) - 1, rows=int(end - start))
-                writer.writerow([*row.values(), "missed", range_kind(part, int(start), int(end))])
+    for number, (incident, hit) in enumerate(zip(result.incidents, result.hits), start=1):
+        kind = range_kind(part, incident.start_row, incident.end_row + 1) if hit else ""
+        yield [*incident.as_row(number), "hit" if hit else "false_alarm", kind]
+    for (start, end), found in zip(result.labelled, result.detected):
+        if not found:
+            row = dict.fromkeys(INCIDENT_COLUMNS, "")
+            row.update(start_row=int(start), end_row=int(end) - 1, rows=int(end - start))
+            yield [*row.values(), "missed", range_kind(part, int(start), int(end))]
 
 
-def write_point_scores_csv(path: Path, result: StreamEvaluation) -> None:
-    """One row per test time step: row, [time], label, kind, each score and its alarm flag."""
+def point_header(result: StreamEvaluation) -> list[str]:
+    """The stream_scores.csv header: row, [time], label, kind, each score and its alarm flag."""
     part, names = result.part, list(result.points)
-    flags = {n: np.nan_to_num(result.points[n], nan=-np.inf) > result.thresholds[n] for n in names}
+    has_time = part.time_text is not None or part.times is not None
+    return ["row", *(["time"] if has_time else []), "label", "kind", *[f"score_{n}" for n in names],
+            *[f"alarm_{n}" for n in names]]
+
+
+def point_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
+    """The stream_scores.csv rows of one recording, one per test time step (file rows of that recording)."""
+    part, names = result.part, list(result.points)
+    flags = {n: alarm_flags(result.points[n], result.thresholds[n]) for n in names}
+    has_time = part.time_text is not None or part.times is not None
+    times = part.time_text if part.time_text is not None else part.times
+    for i in range(len(part)):
+        yield [part.first_row + i, *([times[i]] if has_time else []), int(part.labels[i]), part.kinds[i],
+               *[f"{result.points[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names]]
+
+
+def _write_per_recording(path: Path, header: list[str], results: dict[str, StreamEvaluation],
+                         rows: Callable[[StreamEvaluation], Iterator[list[Any]]]) -> None:
+    """One CSV of every recording's rows; with several recordings a leading ``recording`` column names each."""
+    several = len(results) > 1
     with atomic_output(path, newline="") as handle:
         writer = csv.writer(handle)
-        has_time = part.time_text is not None or part.times is not None
-        writer.writerow(["row", *(["time"] if has_time else []), "label", "kind",
-                         *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names]])
-        times = part.time_text if part.time_text is not None else part.times
-        for i in range(len(part)):
-            writer.writerow([part.first_row + i, *([times[i]] if has_time else []), int(part.labels[i]),
-                             part.kinds[i], *[f"{result.points[n][i]:.8g}" for n in names],
-                             *[int(flags[n][i]) for n in names]])
+        writer.writerow(["recording", *header] if several else header)
+        for name, result in results.items():
+            for row in rows(result):
+                writer.writerow([name, *row] if several else row)
+
+
+def write_incidents_csv(path: Path, results: dict[str, StreamEvaluation]) -> None:
+    """The test incidents and missed labelled ranges of every recording (:func:`incident_rows`)."""
+    _write_per_recording(path, [*INCIDENT_COLUMNS, "outcome", "labelled_kind"], results, incident_rows)
+
+
+def write_point_scores_csv(path: Path, results: dict[str, StreamEvaluation]) -> None:
+    """One row per test time step of every recording (:func:`point_rows`)."""
+    _write_per_recording(path, point_header(next(iter(results.values()))), results, point_rows)
 
 
 def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
@@ -164,3 +361,24 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
         cells = [stream_cell(r, path, digits, "-").rjust(w) for (_, path, digits), w in zip(columns, widths)]
         lines.append("  ".join([name.ljust(name_w), *cells]))
     return "\n".join(lines)
+
+
+def format_pooled_table(pooled: dict[str, Any]) -> str:
+    """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
+    rows = pooled_rows(pooled)
+    table = [pooled_cells(r, "-") for r in rows.values()]
+    name_w = max([len("score (pooled)")] + [len(n) for n in rows])
+    widths = [max([len(h)] + [len(cells[i]) for cells in table]) for i, h in enumerate(POOLED_HEADERS)]
+    lines = ["  ".join(["score (pooled)".ljust(name_w)] + [h.rjust(w) for h, w in zip(POOLED_HEADERS, widths)])]
+    lines.append("-" * len(lines[0]))
+    for name, cells in zip(rows, table):
+        lines.append("  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]]))
+    return "\n".join(lines)
+
+
+def recording_line(name: str, metrics: dict[str, Any]) -> str:
+    """One recording in a line: the primary score's VUS-PR, its incidents (alarms), labelled ranges detected."""
+    inc = metrics["incidents"]
+    vus_pr = stream_cell(metrics["scores"][inc["score"]], ("vus_pr",), 3, "-")
+    return (f"{name}: VUS-PR {vus_pr}, {inc['n']} alarms ({inc['false_alarms']} false), "
+            f"{inc['detected']} of {inc['labelled_ranges']} labelled ranges detected")

@@ -11,7 +11,7 @@ from datasets.base import DataSplits
 from datasets.converter import (ANOMALY_TYPES, DEFAULT_MAGNITUDE, MIN_SEGMENT, NOISE_STD, SAMPLE_PERIOD_S, SENSORS,
                                 AnomalyType, fail_key, is_finite_number)
 from datasets.stream_simulator import simulate_stream
-from datasets.stream_split import kind_ranges, split_stream, stretch_bounds
+from datasets.stream_split import kind_ranges, split_stream, stretch_bounds, warn_about_labels
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt
 from utils.runtime.memory import check_fits
@@ -143,6 +143,7 @@ def load_converter_stream(
     train, val, test, streams, split_info = split_stream(
         values, labels, kinds, time_steps, stride, eval_stride, val_fraction, test_fraction, times=times,
         sample_period_s=period, length_key="time_steps", size_hint="a longer data.duration_s")
+    warn_about_labels([{"name": "the simulated recording", **split_info}])
     test_part = streams["test"]
     test_ranges = kind_ranges(test_part.labels, test_part.kinds, offset=test_part.first_row)
     missing = sorted(set(types) - {r["kind"] for r in test_ranges})

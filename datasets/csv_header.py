@@ -1,9 +1,12 @@
-"""The header of a CSV file: its column names, or a DataError saying what the file looks like instead.
+"""The header of a CSV file: its column names and separator, or a DataError saying what the file looks like instead.
 
-:func:`read_header` reads only the file's first lines (at most 16 MiB): a
-header separated by ``;``, tabs or ``|`` is refused naming the separator and,
-when the next line has them, its decimal commas (see :mod:`datasets.csv_reading`
-for the format the rows must follow).
+:func:`read_header` reads only the file's first lines (at most 16 MiB). The
+separator is ``,`` unless the caller gives another or asks for it to be detected
+(:func:`read_layout`: the one of ``,`` ``;`` tab ``|`` the header line holds most
+often). A header that holds another of them than the separator expected, and no
+expected one, is refused naming the separator it looks like and, when the next
+line has them, its decimal commas (see :mod:`datasets.csv_reading` for the
+format the rows must follow).
 """
 from __future__ import annotations
 
@@ -15,19 +18,48 @@ from typing import BinaryIO
 
 from utils.core.errors import DataError
 
-OTHER_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
+SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+OTHER_SEPARATORS = {sep: name for sep, name in SEPARATOR_NAMES.items() if sep != ","}
 EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
 DECIMAL_COMMA = re.compile(r"\d,\d")
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
 
 
+def expected_format(separator: str) -> str:
+    """What the reader expects of a row, for messages (:data:`EXPECTED_FORMAT` for ``,``)."""
+    if separator == ",":
+        return EXPECTED_FORMAT
+    return (f"the reader expects {SEPARATOR_NAMES.get(separator, repr(separator))} between fields and '.' as the "
+            f"decimal point (e.g. 48.012{separator}10.05)")
+
+
 def read_header(path: str | Path) -> list[str]:
-    """Column names from the first line of a CSV file.
+    """Column names from the first line of a comma-separated file (:func:`read_layout` with ``,``).
 
     Raises:
         DataError: missing/unreadable/empty file, another separator than ``,``,
             empty or duplicate column names, a header of numbers only.
+    """
+    return read_layout(path, ",")[0]
+
+
+def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
+                ) -> tuple[list[str], str]:
+    """Column names and the field separator from the first line of a CSV file.
+
+    Args:
+        path: the file.
+        separator: the one-character field separator, or None: the one of ``, ; tab |`` the header holds
+            most often (``,`` when it holds none, a one-column file).
+        hint: what to do when the file looks separated by another character, for the message.
+
+    Returns:
+        ``(column names, separator)``.
+
+    Raises:
+        DataError: missing/unreadable/empty file, another separator than the one given, a header where two
+            separators tie, empty or duplicate column names, a header of numbers only.
     """
     path = Path(path)
     try:
@@ -61,10 +93,12 @@ def read_header(path: str | Path) -> list[str]:
     if not first.strip():
         what = "the file is empty" if not start.strip() else "line 1 is blank"
         raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    header = [name.strip() for name in split_line(first, path, 1)]
+    if separator is None:
+        separator = detect_separator(first, path)
+    header = [name.strip() for name in split_line(first, path, 1, separator)]
     shown = first.strip()[:80]
     if len(header) == 1:
-        _refuse_other_separator(path, first, second)
+        _refuse_other_separator(path, first, second, separator, hint)
     if any(not name for name in header):
         raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
     dupes = sorted(name for name, count in Counter(header).items() if count > 1)
@@ -73,7 +107,7 @@ def read_header(path: str | Path) -> list[str]:
     try:
         [float(name) for name in header]
     except ValueError:
-        return header
+        return header, separator
     raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
 
 
@@ -90,23 +124,36 @@ def _head(handle: BinaryIO) -> bytes:
     return b"".join(pieces)[:_HEADER_BYTES]
 
 
-def _refuse_other_separator(path: Path, first: str, second: str) -> None:
-    """DataError if a one-column header holds ``;``, a tab or ``|``: the file uses another separator."""
-    found = [(sep, name) for sep, name in OTHER_SEPARATORS.items() if sep in first]
+def detect_separator(first: str, path: Path) -> str:
+    """The one of ``, ; tab |`` the header line holds most often (``,`` if none); DataError when two tie."""
+    counts = {sep: first.count(sep) for sep in SEPARATOR_NAMES}
+    most = max(counts.values())
+    if most == 0:
+        return ","
+    tied = [sep for sep, count in counts.items() if count == most]
+    if len(tied) > 1:
+        names = " and ".join(SEPARATOR_NAMES[sep] for sep in tied)
+        raise DataError(f"{path}: line 1 holds {names} equally often ({most} each), so the field separator is "
+                        f"unclear; set data.separator (e.g. \";\")")
+    return tied[0]
+
+
+def _refuse_other_separator(path: Path, first: str, second: str, separator: str = ",",
+                            hint: str = ". Write it comma-separated") -> None:
+    """DataError if a one-column header holds another separator than ``separator``: the file uses that one."""
+    found = [(sep, name) for sep, name in SEPARATOR_NAMES.items() if sep != separator and sep in first]
     if not found:
         return
     sep, name = found[0]
-    decimal = [cell.strip() for cell in second.split(sep) if DECIMAL_COMMA.search(cell)]
+    decimal = [cell.strip() for cell in second.split(sep) if sep != "," and DECIMAL_COMMA.search(cell)]
     commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
-    example = f"sep={sep!r}" + (", decimal=','" if decimal else "")
-    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {EXPECTED_FORMAT}. Write it "
-                    f"comma-separated, e.g. pandas.read_csv(path, {example}).to_csv('new.csv', index=False)")
+    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
 
 
-def split_line(line: str, path: Path, line_no: int) -> list[str]:
+def split_line(line: str, path: Path, line_no: int, separator: str = ",") -> list[str]:
     """The fields of one line as the :mod:`csv` module reads them; DataError if it cannot."""
     try:
-        return next(csv.reader([line]), [])
+        return next(csv.reader([line], delimiter=separator), [])
     except csv.Error as err:
         raise DataError(f"{path}: line {line_no}: cannot split the line into fields ({err})") from None
 

@@ -9,14 +9,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL
 
 logger = logging.getLogger("anomaly")
 
 NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
-__all__ = ["NORMAL_LABELS", "kind_name", "row_labels", "sample_period", "seconds_since_first", "window_kinds"]
+__all__ = ["NORMAL_LABELS", "kind_name", "row_labels", "sample_period", "seconds_since_first"]
 
 
 def _anomalous(labels: np.ndarray) -> np.ndarray:
@@ -60,16 +59,3 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
     logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
                    "not computed", file, column)
     return None
-
-
-def window_kinds(labels: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
-    """Kind of each window: ``normal``, or the first anomalous row's label ("anomaly" if numeric)."""
-    anomalous = _anomalous(labels)
-    kinds = np.full(len(starts), NORMAL, dtype=object)
-    if not anomalous.any():
-        return kinds.astype(str)
-    flags = sliding_window_view(anomalous, window_length)[starts]  # (n, T)
-    hit = flags.any(axis=1)
-    first = starts[hit] + flags[hit].argmax(axis=1)
-    kinds[hit] = [kind_name(text) for text in labels[first]]
-    return kinds.astype(str)

@@ -2,13 +2,14 @@
 
 The format read: UTF-8 text (a leading byte-order mark is skipped), a header row
 naming the columns, then one row per time step with exactly as many fields as the
-header, ``,`` between fields and ``.`` as the decimal point (``48.012,10.05``).
+header, ``,`` (or the separator given) between fields and ``.`` as the decimal
+point (``48.012,10.05``).
 Fields may be quoted as the stdlib :mod:`csv` module writes them. Blank lines
 are skipped. Everything else is a :class:`~utils.core.errors.DataError`:
 
 * a row with more or fewer fields than the header (a decimal comma, ``1,5``,
   splits a number in two and is named as the likely cause);
-* a file separated by ``;``, tabs or ``|`` (named, with its decimal commas);
+* a file separated by another of ``,`` ``;`` tab ``|`` (named, with its decimal commas);
 * a cell that is not a number (numbers as :func:`float` reads them, ASCII
   only, no ``_`` separators), is empty, NaN or infinite, or lies outside the
   float32 range (+-3.4e38) the models compute in;
@@ -32,16 +33,17 @@ import numpy as np
 
 from datasets.csv_header import (
     DECIMAL_COMMA,
-    EXPECTED_FORMAT,
-    OTHER_SEPARATORS,
+    SEPARATOR_NAMES,
+    expected_format,
     header_text,
     read_header,
+    read_layout,
     split_line,
 )
 from utils.core.errors import DataError
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "beyond_float64", "first_bad_value", "header_text",
-           "iter_csv_blocks", "read_header"]
+           "iter_csv_blocks", "read_header", "read_layout"]
 
 DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -76,6 +78,8 @@ class _Lines:
     first_row: int
     line_nos: Sequence[int]
     lines: list[str]
+    separator: str = ","
+    text_hint: str = ""  # said after a cell of text where a number belongs
 
     def where(self, r: int) -> str:
         """``"FILE: row R (line L)"`` of the ``r``-th line here."""
@@ -83,10 +87,12 @@ class _Lines:
 
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
-                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
+                    chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
+                    ) -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``) block by block.
 
-    At most ``chunk_rows`` lines are held at a time. Blank lines are skipped.
+    At most ``chunk_rows`` lines are held at a time. Blank lines are skipped. ``separator`` splits the
+    fields; ``text_hint`` is said after a cell of text in a numeric column (what to set instead).
 
     Raises:
         DataError: naming the row (0-based, after the header), the file line and
@@ -99,7 +105,7 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     row = 0
     max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
     for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-        yield _checked_block(_Lines(path, header, row, line_nos, lines), idx, text_idx)
+        yield _checked_block(_Lines(path, header, row, line_nos, lines, separator, text_hint), idx, text_idx)
         row += len(lines)
 
 
@@ -110,7 +116,8 @@ def _checked_block(block: _Lines, idx: list[int], text_idx: list[int]) -> Block:
     text = None
     if text_idx:
         if fields is None:
-            text = np.loadtxt(block.lines, delimiter=",", usecols=text_idx, dtype=str, ndmin=2, comments=None)
+            text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2,
+                              comments=None)
         else:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
@@ -175,10 +182,11 @@ def _split_checked(block: _Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
     n = len(block.header)
     if '"' in "".join(block.lines):
-        fields = [split_line(line, block.path, no) for no, line in zip(block.line_nos, block.lines, strict=True)]
+        fields = [split_line(line, block.path, no, block.separator)
+                  for no, line in zip(block.line_nos, block.lines, strict=True)]
         counts = [len(f) for f in fields]
     else:  # fields = commas + 1
-        fields, counts = None, list(map(str.count, block.lines, repeat(",")))
+        fields, counts = None, list(map(str.count, block.lines, repeat(block.separator)))
     want = n if fields is not None else n - 1
     if min(counts) == max(counts) == want:
         return fields
@@ -186,17 +194,17 @@ def _split_checked(block: _Lines) -> list[list[str]] | None:
     count = counts[r] + (0 if fields is not None else 1)
     fields_text = f"{count} field{'s' if count != 1 else ''}"
     raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
-                    f"({header_text(block.header)}){_row_hint(block.lines[r], count > n)}")
+                    f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")
 
 
-def _row_hint(line: str, too_many: bool) -> str:
+def _row_hint(line: str, too_many: bool, separator: str) -> str:
     """Why a row may have the wrong number of fields: another separator or decimal commas."""
-    for sep, name in OTHER_SEPARATORS.items():
-        if sep in line:
-            return f"; the row looks {name}-separated: {EXPECTED_FORMAT}"
-    if too_many and "." not in line and DECIMAL_COMMA.search(line):  # numbers without a '.': decimal commas?
+    for sep, name in SEPARATOR_NAMES.items():
+        if sep not in (separator, ",") and sep in line:
+            return f"; the row looks {name}-separated: {expected_format(separator)}"
+    if separator == "," and too_many and "." not in line and DECIMAL_COMMA.search(line):  # decimal commas?
         return f"; if the file writes decimal commas ('1,5' for 1.5), each splits a number into two fields: " \
-               f"{EXPECTED_FORMAT}"
+               f"{expected_format(separator)}"
     return ""
 
 
@@ -205,18 +213,19 @@ def _numbers(block: _Lines, fields: list[list[str]] | None, idx: list[int]) -> n
     values = None
     if fields is None:
         try:
-            values = np.loadtxt(block.lines, delimiter=",", usecols=idx, dtype=np.float64, ndmin=2, comments=None)
+            values = np.loadtxt(block.lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2,
+                                comments=None)
         except ValueError:
             pass
     if values is None or values.shape != (len(block.lines), len(idx)):
-        fields = fields or [line.split(",") for line in block.lines]
+        fields = fields or [line.split(block.separator) for line in block.lines]
         values = np.array([[_cell_number(block, r, f[i], i) for i in idx] for r, f in enumerate(fields)],
                           dtype=np.float64).reshape(len(fields), len(idx))
     bad = first_bad_value(values)
     if bad is not None:
         (r, c), what = bad
         where = f"{block.where(r)}, column {block.header[idx[c]]!r}"
-        overflow = beyond_float64((fields[r] if fields is not None else block.lines[r].split(","))[idx[c]],
+        overflow = beyond_float64((fields[r] if fields is not None else block.lines[r].split(block.separator))[idx[c]],
                                   float(values[r, c]))
         if overflow:
             raise DataError(f"{where}: {overflow}")
@@ -237,7 +246,7 @@ def _cell_number(block: _Lines, r: int, cell: str, i: int) -> float:
         shown = "is empty (missing value)"
     else:
         comma = " (a decimal comma? write 1.5 for 1,5)" if DECIMAL_COMMA.search(text) else ""
-        shown = f"{text[:40]!r} is not a number{comma}"
+        shown = f"{text[:40]!r} is not a number{comma or block.text_hint}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 
 

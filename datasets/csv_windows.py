@@ -1,27 +1,35 @@
-"""Your own multivariate time series from a CSV file: the ``csv`` loader and chunked readers.
+"""Your own multivariate time series from CSV files: the ``csv`` loader and chunked readers.
 
-The file has a header row naming the columns and one row per time step::
+Each file is one recording with a header row naming the columns and one row per time step::
 
     timestamp,voltage,current,temperature,label
     2024-05-01T08:00:00,48.012,10.05,42.31,0
     ...
 
-* feature columns: every column except the label and timestamp columns, or the
-  explicit ``feature_columns`` list; numbers only (no NaN, inf or empty cells);
-* ``label_column`` (optional): empty, ``0`` or ``normal`` marks a normal row,
-  anything else an anomalous one. A window holding any anomalous row is an
-  anomaly; its kind is the first anomalous row's label text (numeric labels
-  give the kind ``"anomaly"``). Without a label column every window counts as
-  normal and the test split holds held-out normals only (no ROC/PR AUC);
+``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_files`); every file
+needs the same header. The separator is detected from each header (``,`` ``;`` tab ``|``)
+unless ``separator`` gives it; ``.`` is the decimal point.
+
+* feature columns: every column not named as a label, timestamp or ignored column (a column
+  that looks like a label is refused, :mod:`datasets.csv_columns`), or the explicit
+  ``feature_columns`` list; numbers only (no NaN, inf, empty cells or text);
+* ``label_columns`` (or the older single ``label_column``, optional): empty, ``0``, ``0.0`` or
+  ``normal`` marks a normal row, anything else an anomalous one; a row is anomalous where any
+  label column marks it. A window holding any anomalous row is an anomaly; its kind is the first
+  anomalous row's label text (numeric labels give the kind ``"anomaly"``). Without a label column
+  every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC);
 * ``timestamp_column`` (optional): dropped from the features and checked to
-  never go backwards (numbers, or ISO 8601 dates/times in one format).
+  never go backwards (numbers, or ISO 8601 dates/times in one format);
+* ``ignore_columns``: read past, never used.
 
 Windows of ``window_length`` rows start every ``stride`` rows (default: no
-overlap). ``split="contiguous"`` (default) cuts the rows in order into train,
-validation and test stretches (:func:`datasets.stream_split.split_stream`):
-training and validation windows hold no anomalous row, the test split is every
-window of the last stretch every ``eval_stride`` rows, in order, and no window
-is shared across splits. ``split="random"`` splits the windows at random by
+overlap). ``split="contiguous"`` (default) cuts each file's rows in order into train,
+validation and test stretches (:func:`datasets.stream_split.split_stream`), by fractions of
+its rows or, with ``train_end``, where its training part ends (a row, a share, or a time);
+training and validation windows hold no anomalous row (unless ``train_labels="ignore"``),
+the test split is every window of each file's test stretch every ``eval_stride`` rows, in
+order, file after file, and no window is shared across splits or crosses two files
+(:mod:`datasets.csv_recordings`). ``split="random"`` (one file) splits the windows at random by
 :func:`datasets.base.split_normal_only` (every anomaly to test).
 
 The readers (:func:`~datasets.csv_reading.read_header`,
@@ -40,25 +48,27 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import NORMAL, DataSplits, split_normal_only
-from datasets.csv_labels import row_labels, sample_period, seconds_since_first, window_kinds
+from datasets.base import DataSplits, split_normal_only
+from datasets.csv_columns import choose_columns, refuse_flag_features
+from datasets.csv_files import check_same_header, csv_paths
 from datasets.csv_reading import (
     DEFAULT_CHUNK_ROWS,
     Block,
-    header_text,
     iter_csv_blocks,
     read_header,
+    read_layout,
 )
-from datasets.csv_times import parse_times
-from datasets.stream_split import split_stream
+from datasets.csv_recordings import Rows, read_rows, split_recordings
+from datasets.stream_split import window_labels
 from utils.core.errors import ConfigError, DataError
-from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
-from utils.core.types import Fraction, PositiveInt
+from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd
 from utils.runtime.memory import check_fits
 from utils.scoring.stream import window_starts
 
 logger = logging.getLogger("anomaly")
+
+DEFAULT_TEST_FRACTION = 0.15  # without train_end
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
            "read_header", "window_starts"]
@@ -104,15 +114,10 @@ def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch
 
 
 # ----- the loader ---------------------------------------------------------------------
-def _check_fraction(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise ConfigError(f"data.{name}: invalid value {value!r}; expected a number strictly between 0 and 1")
-
-
 def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, label_column: str | None = None,
                     timestamp_column: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None,
                                                                    np.ndarray | None]:
-    """Read a whole CSV time series.
+    """Read a whole comma-separated time series (every column but the label and timestamp is a feature by default).
 
     Returns:
         ``(values (rows, F) float32, feature names, labels (rows,) str or None,
@@ -122,153 +127,207 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
         ConfigError: a named column is not in the header.
         DataError: bad cells (see :func:`iter_csv_blocks`), timestamps going backwards.
     """
-    return _read_series(path, feature_columns, label_column, timestamp_column)[:4]
-
-
-def _read_series(path: str | Path, feature_columns: list[str] | None, label_column: str | None,
-                 timestamp_column: str | None) -> tuple:
-    """:func:`read_csv_series` plus the timestamp column's text (rows,) str, or None."""
     path = Path(path)
     header = read_header(path)
-    for key, column in (("label_column", label_column), ("timestamp_column", timestamp_column)):
-        if column is not None and column not in header:
-            raise ConfigError(f"data.{key}: column {column!r} is not in the header of {path}; "
-                              f"columns: {header_text(header)}")
     special = [c for c in (label_column, timestamp_column) if c is not None]
-    if feature_columns is None:
-        features = [c for c in header if c not in special]
-    else:
-        unknown = [c for c in feature_columns if c not in header]
-        if unknown:
-            raise ConfigError(f"data.feature_columns: {unknown} not in the header of {path}; "
-                              f"columns: {header_text(header)}")
-        clash = [c for c in feature_columns if c in special]
-        if clash:
-            raise ConfigError(f"data.feature_columns: {clash} is also the label or timestamp column")
-        if len(set(feature_columns)) != len(feature_columns):
-            raise ConfigError(f"data.feature_columns: duplicate names in {feature_columns}")
-        features = list(feature_columns)
-    if not features:
-        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {header_text(header)})")
-    blocks = list(iter_csv_blocks(path, header, features, special, chunk_rows=65536))
-    if not blocks:
-        raise DataError(f"{path}: no data rows after the header")
-    values = np.concatenate([b.values for b in blocks]).astype(np.float32)
-    text = np.concatenate([b.text for b in blocks]) if special else None
-    labels = times = time_text = None
-    if label_column is not None:
-        labels = text[:, special.index(label_column)]
-    if timestamp_column is not None:
-        line_nos = np.concatenate([b.line_nos for b in blocks])
-        time_text = text[:, special.index(timestamp_column)]
-        times = parse_times(time_text, path, timestamp_column, line_nos)
-    return values, features, labels, times, time_text
+    features = feature_columns if feature_columns is not None else [c for c in header if c not in special]
+    columns = choose_columns(header, path, features, [label_column] if label_column else [], timestamp_column, [],
+                             label_key="label_column")
+    rows = read_rows(path, header, ",", columns, text_hint="")
+    return rows.values, columns.features, rows.label_text[:, 0] if label_column else None, rows.times
 
 
 @register_dataset("csv")
 def load_csv(
     seed: int,
-    path: str | None = None,
+    path: str | list[str] | None = None,
     window_length: PositiveInt = 50,
     stride: PositiveInt | None = None,
     feature_columns: list[str] | None = None,
     label_column: str | None = None,
+    label_columns: list[str] | None = None,
     timestamp_column: str | None = None,
+    ignore_columns: list[str] | None = None,
+    separator: Separator | None = None,
     val_fraction: Fraction = 0.15,
-    test_fraction: Fraction = 0.15,
+    test_fraction: Fraction | None = None,
     split: Literal["contiguous", "random"] = "contiguous",
     eval_stride: PositiveInt | None = None,
+    train_end: TrainEnd | None = None,
+    train_labels: Literal["exclude", "ignore"] = "exclude",
+    normalize: Literal["none", "per_recording"] = "none",
 ) -> DataSplits:
-    """Sliding windows over a multivariate CSV time series, split normal-only.
+    """Sliding windows over one or many multivariate CSV recordings, split normal-only.
 
     Args:
         seed: fixes the random split (the contiguous split is by row order).
-        path: the CSV file (relative paths are relative to the current directory).
+        path: a CSV file, a folder (its ``*.csv``, sorted), a glob, or a list of these
+            (:func:`datasets.csv_files.csv_paths`); relative to the current directory. Each file is
+            one recording with the same header.
         window_length: rows per window T.
         stride: rows between (training) window starts; default ``window_length`` (no
             overlap). With overlap, the random split puts rows of one window into
             neighbouring windows of other splits, which flatters the test.
-        feature_columns: the feature columns in order; default every column
-            except the label and timestamp columns.
-        label_column: optional label column (see the module docstring).
+        feature_columns: the feature columns in order; default every column not named as a label,
+            timestamp or ignored column (one that looks like a label is refused, :mod:`datasets.csv_columns`).
+        label_column: one label column (the older spelling of ``label_columns``).
+        label_columns: label columns: a row is anomalous where any marks it (see the module docstring).
         timestamp_column: optional timestamp column, dropped from the features.
-        val_fraction: share of the rows (contiguous) or normal windows (random) for validation.
-        test_fraction: share of the rows (contiguous) or normal windows (random, plus every anomaly) for test.
+        ignore_columns: columns read past (e.g. a machine id).
+        separator: the field separator, one character; default: detected from each file's header
+            (the one of ``, ; tab |`` it holds most often).
+        val_fraction: share of the rows (contiguous; of the training part with ``train_end``) or of the
+            normal windows (random) for validation.
+        test_fraction: share of the rows (contiguous) or normal windows (random, plus every anomaly) for test;
+            default 0.15; not with ``train_end``.
         split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (see the module docstring).
         eval_stride: contiguous only: rows between validation and test window starts, at most
             ``window_length``; default ``stride`` capped at ``window_length``.
+        train_end: where each file's training part ends: a row (rows ``[0, train_end)``), a share of its
+            rows (a number strictly between 0 and 1), or a time (text, as the timestamp column writes it:
+            the rows before it); every later row is test.
+        train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
+            ``"ignore"``: labels inside the training part are ignored there (it is taken as normal).
+        normalize: ``"per_recording"``: each file's sensors are standardised by its own training part's mean and
+            standard deviation before windowing (:func:`datasets.csv_recordings.normalise_by_training_part`),
+            so recordings at other levels share one model and one threshold; the run's scaler then works on
+            these values. Contiguous split only. ``"none"``: the values as read.
 
     Returns:
-        DataSplits of (N, window_length, F) windows; ``info`` records the file,
-        the windowing, the counts per kind per split, and a note when there are no labels;
-        contiguous: ``streams`` ``"val"`` and ``"test"`` and the stretches (:func:`split_stream`).
+        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, the counts
+        per kind per split, a note when there are no labels, and per recording (``info["recordings"]``) its
+        rows, stretches, windows, anomalous rows and labelled ranges; contiguous: ``recordings`` (one
+        file: ``streams`` ``"val"`` and ``"test"``).
     """
-    file = _checked_path(path, val_fraction, test_fraction)
+    files = csv_paths(path)
+    label_key, labels = _label_columns(label_column, label_columns)
+    _check_keys(len(files), separator, train_end, test_fraction, split, normalize)
+    test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
     stride = stride or window_length
     eval_stride = eval_stride or min(stride, window_length)
-    # the rows are held as float64 (about the file's size again; text such as "1.0," is shorter than 8 bytes)
-    check_fits(2 * file.stat().st_size, f"the rows of {file}", f"data.path={path}")
-    values, features, labels, times, time_text = _read_series(file, feature_columns, label_column, timestamp_column)
-    contiguous = split == "contiguous"
-    step = min(stride, eval_stride) if contiguous else stride
-    starts = window_starts(len(values), window_length, step)  # contiguous: at most this many windows in all
-    if len(starts) == 0:
-        raise DataError(f"{file}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
-    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
-    keys = f"data.window_length={window_length}, data.stride={stride}"
-    keys += f", data.eval_stride={eval_stride}" if contiguous and eval_stride < stride else ""
-    check_fits(len(starts) * window_length * values.shape[1] * (8 + 4 * 3), f"the {len(starts)} windows of {file}",
-               keys)
-    info = {"dataset": "csv", "path": str(file), "rows": int(len(values)), "features": features,
-            "window_length": window_length, "stride": stride, "label_column": label_column,
-            "timestamp_column": timestamp_column, "seed": int(seed), "val_fraction": val_fraction,
-            "test_fraction": test_fraction, "split": split}
-    if contiguous:
-        flags, kinds = (row_labels(labels) if labels is not None
-                        else (np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)))
-        seconds = None if times is None else seconds_since_first(times)
-        period = sample_period(seconds, file, timestamp_column)
-        train, val, test, streams, split_info = split_stream(
-            values, flags, kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
-            times=seconds, time_text=time_text, sample_period_s=period, size_hint=f"a longer file than {file}")
-        info.update(split_info, sample_period_s=period)
+    # the rows are held as float64 (about the files' size again; text such as "1.0," is shorter than 8 bytes)
+    check_fits(2 * sum(f.stat().st_size for f in files), f"the rows of {_shown(files)}", f"data.path={path}")
+    layouts = {f: read_layout(f, separator, "; set data.separator to null (detected from the header) or to the "
+                                            "file's separator") for f in files}
+    check_same_header({f: header for f, (header, _) in layouts.items()})
+    first_header = layouts[files[0]][0]
+    columns = choose_columns(first_header, files[0], feature_columns, labels, timestamp_column, ignore_columns or [],
+                             label_key)
+    read = [read_rows(f, header, sep, columns) for f, (header, sep) in layouts.items()]
+    refuse_flag_features([r.values for r in read], columns, _shown(files))
+    n_rows = sum(len(r.values) for r in read)
+    info = {"dataset": "csv", "path": str(files[0]) if len(files) == 1 else path, "files": [str(f) for f in files],
+            "rows": int(n_rows), "features": columns.features, "window_length": window_length, "stride": stride,
+            "label_column": label_column, "label_columns": labels, "timestamp_column": timestamp_column,
+            "ignore_columns": ignore_columns or [], "separator": sorted({sep for _, sep in layouts.values()}),
+            "seed": int(seed), "val_fraction": val_fraction, "test_fraction": test_fraction, "split": split,
+            "train_end": train_end, "train_labels": train_labels, "normalize": normalize}
+    if split == "contiguous":
+        data = _contiguous(read, files, info, window_length, stride, eval_stride, val_fraction, test_fraction,
+                           train_end, train_labels, timestamp_column, normalize)
     else:
-        x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
-        kind = np.full(len(starts), NORMAL) if labels is None else window_kinds(labels, starts, window_length)
-        train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
-        streams = {}
-        info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))
-        if stride < window_length:
-            logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
-                           "windows share rows with training windows and the test metrics are optimistic",
-                           stride, window_length)
-    info["counts"] = {name: {str(k): int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
-                      for name, s in (("train", train), ("val", val), ("test", test))}
-    if times is not None:
-        info["time_range"] = [str(times[0]), str(times[-1])]
-    if labels is None:
-        info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
-                        "normals only and ROC/PR AUC are undefined; the threshold still flags about "
-                        "(100 - threshold_percentile)% of normal windows")
-        logger.warning("data: %s", info["note"])
-    return DataSplits(train=train, val=val, test=test, feature_names=features, info=info, streams=streams)
+        data = _random(read[0], info, window_length, stride, val_fraction, test_fraction, seed)
+    if not labels:
+        data.info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
+                             "normals only and ROC/PR AUC are undefined; the threshold still flags about "
+                             "(100 - threshold_percentile)% of normal windows")
+        logger.warning("data: %s", data.info["note"])
+    return data
 
 
-def _checked_path(path: str | None, val_fraction: float, test_fraction: float) -> Path:
-    """The CSV file; ConfigError naming data.path or the fractions when they are wrong."""
-    if not path:
-        raise ConfigError('data.path: required for the csv dataset: the CSV file to read, e.g. '
-                          '"examples/converter_telemetry.csv"')
-    _check_fraction("val_fraction", val_fraction)
-    _check_fraction("test_fraction", test_fraction)
+def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None, test_fraction: float | None,
+                split: str, normalize: str) -> None:
+    """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
+    if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
+        raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
+                          "lines); give one of , ; | or a tab, or null to detect it from the header")
+    if train_end is not None and test_fraction is not None:
+        raise ConfigError(f"data.test_fraction: {test_fraction} is given with data.train_end={train_end!r}; with "
+                          "train_end every row from it on is test, so leave data.test_fraction out")
+    if (train_end is not None or n_files > 1) and split != "contiguous":
+        raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
+                          "need split=\"contiguous\"")
+    if normalize != "none" and split != "contiguous":
+        raise ConfigError(f"data.normalize: {normalize!r} standardises a recording by its training part, which the "
+                          "random split does not have; use split=\"contiguous\" or normalize=\"none\"")
+
+
+def _label_columns(label_column: str | None, label_columns: list[str] | None) -> tuple[str, list[str]]:
+    """The key the labels were given by and the label columns; ConfigError when both spellings are given."""
+    if label_column is not None and label_columns is not None:
+        raise ConfigError(f"data.label_columns: given with data.label_column={label_column!r}; set only one "
+                          f"(label_columns: [{label_column!r}, ...] lists several)")
+    if label_column is not None:
+        return "label_column", [label_column]
+    return "label_columns", list(label_columns or [])
+
+
+def _shown(files: list[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"the {len(files)} files {files[0]} ... {files[-1]}"
+
+
+def _windows_fit(rows: list[int], n_features: int, window_length: int, step: int, keys: str, what: str) -> None:
+    """ConfigError naming ``keys`` when the windows of files of ``rows`` rows each would not fit in memory.
+
+    The windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times.
+    """
+    windows = sum((n - window_length) // step + 1 for n in rows if n >= window_length)
+    check_fits(windows * window_length * n_features * (8 + 4 * 3), f"the {windows} windows of {what}", keys)
+
+
+def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: int, stride: int, eval_stride: int,
+                val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
+                timestamp_column: str | None, normalize: str) -> DataSplits:
+    """Each file cut into its stretches by one rule, the windows pooled (:func:`split_recordings`)."""
+    for rows in read:
+        if len(rows.values) < window_length:
+            raise DataError(f"{rows.path}: {len(rows.values)} rows, fewer than one window of "
+                            f"data.window_length={window_length}")
+    keys = f"data.window_length={window_length}, data.stride={stride}"
+    keys += f", data.eval_stride={eval_stride}" if eval_stride < stride else ""
+    _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,
+                 _shown(files))
+    pooled = split_recordings(read, [str(f) for f in files], window_length, stride, eval_stride, val_fraction,
+                              test_fraction, train_end, train_labels, timestamp_column, normalize)
+    if len(read) == 1:  # one file: its split's figures at the top level, as before
+        info.update({k: v for k, v in pooled.infos[0].items() if k not in ("name", "time_range")})
+        if "time_range" in pooled.infos[0]:
+            info["time_range"] = pooled.infos[0]["time_range"]
+    else:
+        info.update(split="contiguous", eval_stride=int(eval_stride),
+                    windows={k: len(s) for k, s in (("train", pooled.train), ("val", pooled.val),
+                                                     ("test", pooled.test))},
+                    anomalous_rows={part: sum(r["anomalous_rows"][part] for r in pooled.infos)
+                                    for part in ("train", "val", "test")},
+                    labelled_ranges={part: sum(r["labelled_ranges"][part] for r in pooled.infos)
+                                     for part in ("train", "val", "test")})
+    info["recordings"] = pooled.infos
+    streams = {"val": pooled.recordings[0].val, "test": pooled.recordings[0].test} if len(read) == 1 else {}
+    return DataSplits(train=pooled.train, val=pooled.val, test=pooled.test, feature_names=info["features"],
+                      info=info, streams=streams, recordings=pooled.recordings)
+
+
+def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fraction: float, test_fraction: float,
+            seed: int) -> DataSplits:
+    """One file's windows split at random (:func:`split_normal_only`: every anomaly to test)."""
     if val_fraction + test_fraction >= 1.0:
         raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
                           f"{val_fraction} + {test_fraction}")
-    file = Path(path)
-    problem = unreadable_file(file)
-    if problem == "not found":
-        raise ConfigError(f"data.path: file not found: {file} (relative paths are relative to the current "
-                          f"directory, {Path.cwd()})")
-    if problem is not None:
-        raise ConfigError(f"data.path: {file} {problem}; give a CSV file")
-    return file
+    values = rows.values
+    starts = window_starts(len(values), window_length, stride)
+    if len(starts) == 0:
+        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of "
+                        f"data.window_length={window_length}")
+    _windows_fit([len(values)], values.shape[1], window_length, stride,
+                 f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
+    x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+    kind = window_labels(rows.labels, rows.kinds, starts, window_length)[1]
+    train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
+    info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))
+    if stride < window_length:
+        logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
+                       "windows share rows with training windows and the test metrics are optimistic",
+                       stride, window_length)
+    if rows.times is not None:
+        info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
+    return DataSplits(train=train, val=val, test=test, feature_names=info["features"], info=info)

@@ -1,4 +1,4 @@
-"""Download a zip archive, verify it and its members, and install them atomically.
+"""Download a zip archive (or a single file), verify it and its members, and install them atomically.
 
 :func:`download_archive` streams a URL (``https://``, ``http://`` or ``file://``)
 to a temporary file next to the target folder within the bounds of a
@@ -7,7 +7,8 @@ body), checks checksums, checks the members' sizes before extracting any (a cap
 on their uncompressed total, a cap on the compression ratio against zip bombs,
 the free disk space), extracts into a temporary folder and only then moves the
 files into place. On any failure it raises :class:`~utils.core.errors.DataError`
-and leaves nothing behind.
+and leaves nothing behind. :func:`download_file` does the same for one file (no archive):
+fetched next to its destination, its checksum checked, then moved into place.
 
 Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id is
 ``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints.
@@ -122,6 +123,46 @@ def download_archive(
         raise
 
 
+def download_file(url: str, dest: Path, checksum: str, progress: bool = True,
+                  limits: DownloadLimits | None = None) -> None:
+    """Download one file to ``dest``, verified against ``checksum`` before it is moved into place.
+
+    Args:
+        url: where the file lives (``https://``, ``http://`` or ``file://``).
+        dest: the file to create (its folders are created if missing).
+        checksum: ``"sha256:<hex>"`` or ``"gitblob:<hex>"``.
+        progress: show a tqdm progress bar while downloading.
+        limits: deadline and size cap of the download (default: DownloadLimits()).
+
+    Raises:
+        DataError: download failed or exceeded a limit, checksum mismatch; nothing is left behind (no
+            temporary file, no folder created, ``dest`` untouched).
+    """
+    dest = Path(dest)
+    limits = limits or DownloadLimits()
+    kind, want = parse_checksum(checksum)
+    created = _make_dirs(dest.parent)
+    part = None
+    try:
+        part = _temp(dest, folder=False, suffix=".part")
+        with open(part, "wb") as out:
+            fetch(url, out, progress, limits)
+        got = file_checksum(part, kind)
+        if got != want:
+            raise DataError(f"checksum mismatch for {dest.name} downloaded from {url}: expected {kind}:{want}, "
+                            f"got {kind}:{got}")
+        try:
+            os.replace(part, dest)
+        except OSError as exc:
+            raise DataError(f"cannot install the file from {url} as {dest}: {exc}") from exc
+        part = None
+    except BaseException:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        _undo([], created)
+        raise
+
+
 def _archive_checksum(spec: str | None) -> str | None:
     """Normalise the archive sha256 (plain hex or ``sha256:<hex>``)."""
     if spec is None or spec == "":
@@ -130,13 +171,13 @@ def _archive_checksum(spec: str | None) -> str | None:
     return parse_checksum(text if text.startswith("sha256:") else f"sha256:{text}")[1]
 
 
-def _temp(data_dir: Path, folder: bool) -> Path:
+def _temp(data_dir: Path, folder: bool, suffix: str = ".zip.part") -> Path:
     """Create a hidden temporary file or folder next to ``data_dir``."""
     prefix = f".{data_dir.name}-download-"
     try:
         if folder:
             return Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=prefix))
-        fd, name = tempfile.mkstemp(dir=data_dir.parent, prefix=prefix, suffix=".zip.part")
+        fd, name = tempfile.mkstemp(dir=data_dir.parent, prefix=prefix, suffix=suffix)
         os.close(fd)
         return Path(name)
     except OSError as exc:

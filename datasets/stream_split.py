@@ -1,7 +1,9 @@
 """Contiguous train / validation / test stretches of one long labelled recording.
 
 The rows are cut in order into a train stretch, a validation stretch and a test stretch
-(fractions of the rows). No window crosses a stretch boundary, so no window, and no row,
+(fractions of the rows; or, given ``train_end``, a training part of rows ``[0, train_end)`` whose
+last ``val_fraction`` is the validation stretch, and every later row test). No window crosses a
+stretch boundary, so no window, and no row,
 is shared by two splits (a random split of overlapping windows puts rows of one window into
 windows of the others, which flatters the test):
 
@@ -11,11 +13,15 @@ windows of the others, which flatters the test):
 * test: every window of the test stretch at ``eval_stride``
   (:func:`utils.scoring.stream.covering_starts`, so every test row is covered), in start order.
 
+:func:`warn_about_labels` says, in one line per finding over one or many recordings, where labels
+cannot be evaluated (no labelled row in a test stretch, labelled rows inside a training part).
+
 Ranges are ``[start, end)`` rows, the end exclusive.
 """
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -26,14 +32,20 @@ from utils.scoring.stream import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
 
-__all__ = ["kind_ranges", "split_stream", "stretch_bounds"]
+__all__ = ["kind_ranges", "split_stream", "stretch_bounds", "warn_about_labels", "window_labels"]
 
 
-def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float) -> list[tuple[int, int]]:
+def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None = None,
+                   train_end: int | None = None) -> list[tuple[int, int]]:
     """``[(0, a), (a, b), (b, n_rows)]``: the train, validation and test stretches' rows.
 
-    The validation and test stretches take ``round(fraction * n_rows)`` rows each; train the rest.
+    Without ``train_end`` the validation and test stretches take ``round(fraction * n_rows)`` rows each;
+    train the rest. With ``train_end`` (a row), rows ``[0, train_end)`` are the training part, its last
+    ``round(val_fraction * train_end)`` rows the validation stretch, and every row from ``train_end`` on is test.
     """
+    if train_end is not None:
+        a = train_end - int(round(val_fraction * train_end))
+        return [(0, a), (a, train_end), (train_end, n_rows)]
     n_val, n_test = int(round(val_fraction * n_rows)), int(round(test_fraction * n_rows))
     a, b = n_rows - n_val - n_test, n_rows - n_test
     return [(0, max(a, 0)), (max(a, 0), max(b, 0)), (max(b, 0), n_rows)]
@@ -65,17 +77,24 @@ def _windows(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.n
     return sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
 
 
-def _test_split(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray,
-                window_length: int) -> Split:
-    """Every window at ``starts``: y = holds an anomalous row, kind = the first anomalous row's kind."""
-    flags = sliding_window_view(labels != 0, window_length)[starts]  # (N, T)
+def window_labels(labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray, window_length: int,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per window at ``starts``: ``(y (N,) int64 1 = holds an anomalous row, kind (N,) str: the first one's kind)``."""
+    flags = sliding_window_view(np.asarray(labels) != 0, window_length)[starts]  # (N, T)
     hit = flags.any(axis=1)
     kind = np.full(len(starts), NORMAL, dtype=object)
-    kind[hit] = kinds[starts[hit] + flags[hit].argmax(axis=1)]
-    return Split(x=_windows(values, starts, window_length), y=hit.astype(np.int64), kind=kind.astype(str))
+    kind[hit] = np.asarray(kinds)[starts[hit] + flags[hit].argmax(axis=1)]
+    return hit.astype(np.int64), kind.astype(str)
 
 
-def _check_args(window_length: int, stride: int, eval_stride: int, val_fraction: float, test_fraction: float,
+def _test_split(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray,
+                window_length: int) -> Split:
+    """Every window at ``starts`` with its :func:`window_labels`."""
+    y, kind = window_labels(labels, kinds, starts, window_length)
+    return Split(x=_windows(values, starts, window_length), y=y, kind=kind)
+
+
+def _check_args(window_length: int, stride: int, eval_stride: int, val_fraction: float, test_fraction: float | None,
                 length_key: str) -> None:
     """ConfigError naming ``data.<key>`` for a bad stride, window length or fraction."""
     for key, value in (("stride", stride), ("eval_stride", eval_stride), (length_key, window_length)):
@@ -84,19 +103,22 @@ def _check_args(window_length: int, stride: int, eval_stride: int, val_fraction:
     if eval_stride > window_length:
         raise ConfigError(f"data.eval_stride: invalid value {eval_stride}; it must be at most "
                           f"data.{length_key}={window_length}, so the test windows cover every test row")
-    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+    fractions = (("val_fraction", val_fraction),) + ((("test_fraction", test_fraction),) if test_fraction else ())
+    for key, value in fractions:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
             raise ConfigError(f"data.{key}: invalid value {value!r}; expected a number strictly between 0 and 1")
-    if val_fraction + test_fraction >= 1.0:
+    if test_fraction and val_fraction + test_fraction >= 1.0:
         raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
                           f"{val_fraction} + {test_fraction}")
 
 
 def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, window_length: int, stride: int,
-                 eval_stride: int, val_fraction: float, test_fraction: float, times: np.ndarray | None = None,
-                 time_text: np.ndarray | None = None, sample_period_s: float | None = None, *,
-                 length_key: str = "window_length", size_hint: str = "a longer recording",
-                 ) -> tuple[Split, Split, Split, dict[str, StreamPart], dict]:
+                 eval_stride: int, val_fraction: float, test_fraction: float | None = None,
+                 times: np.ndarray | None = None, time_text: np.ndarray | None = None,
+                 sample_period_s: float | None = None, *, train_end: int | None = None,
+                 train_labels: Literal["exclude", "ignore"] = "exclude", length_key: str = "window_length",
+                 size_hint: str = "a longer recording", source: str | None = None, min_train_windows: int = 1,
+                 min_val_windows: int = 4) -> tuple[Split, Split, Split, dict[str, StreamPart], dict]:
     """Cut a recording into contiguous train, validation and test stretches and window each.
 
     Args:
@@ -106,67 +128,114 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
         window_length: rows per window T.
         stride: rows between training window starts.
         eval_stride: rows between validation and test window starts, at most ``window_length``.
-        val_fraction, test_fraction: shares of the rows in the validation and test stretches.
+        val_fraction: share of the rows (of the training part, with ``train_end``) in the validation stretch.
+        test_fraction: share of the rows in the test stretch (without ``train_end``).
         times: per-row seconds since the recording's first row (n,) float64, or None.
         time_text: per-row timestamps as written (n,) str, or None.
         sample_period_s: seconds between rows, or None (unknown).
+        train_end: rows ``[0, train_end)`` are the training part (see :func:`stretch_bounds`), or None.
+        train_labels: ``"exclude"``: training and validation windows holding a labelled row are left out;
+            ``"ignore"``: the labels before the test stretch are ignored (those rows count as normal there,
+            and the validation part's labels read 0).
         length_key: the config key of ``window_length`` (``window_length``, ``time_steps``), for messages.
         size_hint: what gives more rows (``data.duration_s``, a longer file), for messages.
+        source: the recording's name, said first in messages (None: one recording, not named).
+        min_train_windows, min_val_windows: the fewest training and validation windows accepted (a
+            run over many recordings checks the pooled counts instead and passes 0).
 
     Returns:
         ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the
         windows of ``streams["val"].starts`` (its normal windows only), the test split those of
         ``streams["test"].starts`` (all of them, in order). ``info`` holds the stretches' ``[start, end)``
-        rows, the windows per split, and the anomalous rows and labelled ranges per stretch.
+        rows, the windows per split, and the anomalous rows and labelled ranges per stretch and in all
+        (``labelled_ranges_all``), as the file labels them.
 
     Raises:
         ConfigError: ``eval_stride > window_length`` or a stride below 1.
-        DataError: no normal training window, fewer than 4 normal validation windows, or a test stretch
-            shorter than one window.
+        DataError: fewer normal training or validation windows than asked, or a test stretch shorter than
+            one window.
     """
     values, labels = np.asarray(values), (np.asarray(labels) != 0)
     kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)
     n, T = len(values), int(window_length)
-    _check_args(T, stride, eval_stride, val_fraction, test_fraction, length_key)
-    anomalous_before = np.concatenate([[0], np.cumsum(labels)])
-    bounds = stretch_bounds(n, val_fraction, test_fraction)
+    _check_args(T, stride, eval_stride, val_fraction, None if train_end is not None else test_fraction, length_key)
+    bounds = stretch_bounds(n, val_fraction, test_fraction, train_end)
     (_, a), (_, b), _ = bounds
-    fractions = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
+    used = labels.copy()
+    if train_labels == "ignore":
+        used[:b] = False
+    anomalous_before = np.concatenate([[0], np.cumsum(used)])
+    where = f"{source}: " if source else ""
+    if train_end is None:
+        keys = f"data.val_fraction={val_fraction}, data.test_fraction={test_fraction}"
+        test_fix, fit_fix = "raise data.test_fraction", "lower data.val_fraction / data.test_fraction"
+    else:
+        keys = f"data.train_end (row {train_end}), data.val_fraction={val_fraction}"
+        test_fix, fit_fix = "lower data.train_end", "raise data.train_end"
     if n - b < T:
-        raise DataError(f"the test stretch (rows {b}..{n - 1}, {n - b} rows) is shorter than one window of "
-                        f"data.{length_key}={T}; raise data.test_fraction, lower data.{length_key} or use "
-                        f"{size_hint} ({n} rows, {fractions})")
+        raise DataError(f"{where}the test stretch (rows {b}..{n - 1}, {n - b} rows) is shorter than one window of "
+                        f"data.{length_key}={T}; {test_fix}, lower data.{length_key} or use "
+                        f"{size_hint} ({n} rows, {keys})")
     train_starts = _clean_starts(anomalous_before, window_starts(a, T, stride), T)
-    if len(train_starts) == 0:
-        raise DataError(f"the train stretch (rows 0..{a - 1}) holds no window of data.{length_key}={T} rows without "
-                        f"an anomalous row; lower data.val_fraction / data.test_fraction or data.{length_key}, "
-                        f"or use {size_hint} ({fractions})")
+    if len(train_starts) < min_train_windows:
+        raise DataError(f"{where}the train stretch (rows 0..{a - 1}) holds no window of data.{length_key}={T} rows "
+                        f"without an anomalous row; {fit_fix} or lower data.{length_key}, or use {size_hint} "
+                        f"({keys})")
     val_starts = _clean_starts(anomalous_before, a + covering_starts(b - a, T, eval_stride), T) - a
-    if len(val_starts) < 4:
-        raise DataError(f"the validation stretch (rows {a}..{b - 1}) holds {len(val_starts)} windows of "
-                        f"data.{length_key}={T} rows without an anomalous row, fewer than the 4 the thresholds "
-                        f"need; raise data.val_fraction, lower data.eval_stride or data.{length_key}, "
-                        f"or use {size_hint} ({fractions})")
+    if len(val_starts) < min_val_windows:
+        raise DataError(f"{where}the validation stretch (rows {a}..{b - 1}) holds {len(val_starts)} windows of "
+                        f"data.{length_key}={T} rows without an anomalous row, fewer than the {min_val_windows} the "
+                        f"thresholds need; raise data.val_fraction, lower data.eval_stride or data.{length_key}, "
+                        f"or use {size_hint} ({keys})")
     test_starts = covering_starts(n - b, T, eval_stride)
     train = Split(x=_windows(values, train_starts, T), y=np.zeros(len(train_starts)),
                   kind=np.full(len(train_starts), NORMAL))
     val = Split(x=_windows(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
                 kind=np.full(len(val_starts), NORMAL))
     test = _test_split(values[b:], labels[b:], kinds[b:], test_starts, T)
-    streams = {name: _part(values, labels, kinds, lo, hi, starts, times, time_text, sample_period_s)
-               for name, (lo, hi), starts in (("val", bounds[1], val_starts), ("test", bounds[2], test_starts))}
-    if not labels[b:].any():
-        logger.warning("data: the test stretch (rows %d..%d) holds no anomalous row: only false alarms can be "
-                       "measured there", b, n - 1)
+    used_kinds = np.where(used, kinds, NORMAL)
+    streams = {"val": _part(values, used, used_kinds, a, b, val_starts, times, time_text, sample_period_s),
+               "test": _part(values, labels, kinds, b, n, test_starts, times, time_text, sample_period_s)}
+    parts = list(zip(("train", "val", "test"), bounds))
     info = {"split": "contiguous", "rows": n, "window_length": T, "stride": int(stride),
-            "eval_stride": int(eval_stride), "stretches": {name: [lo, hi] for name, (lo, hi)
-                                                           in zip(("train", "val", "test"), bounds)},
+            "eval_stride": int(eval_stride), "stretches": {name: [lo, hi] for name, (lo, hi) in parts},
             "windows": {"train": len(train), "val": len(val), "test": len(test)},
-            "anomalous_rows": {name: int(labels[lo:hi].sum()) for name, (lo, hi) in zip(("train", "val", "test"),
-                                                                                       bounds)},
-            "labelled_ranges": {name: len(kind_ranges(labels[lo:hi], kinds[lo:hi]))
-                                for name, (lo, hi) in zip(("train", "val", "test"), bounds)}}
+            "anomalous_rows": {name: int(labels[lo:hi].sum()) for name, (lo, hi) in parts},
+            "labelled_ranges": {name: len(kind_ranges(labels[lo:hi], kinds[lo:hi])) for name, (lo, hi) in parts},
+            "labelled_ranges_all": len(kind_ranges(labels, kinds))}
+    if train_end is not None:
+        info.update(train_end=int(train_end), train_labels=train_labels)
     return train, val, test, streams, info
+
+
+def warn_about_labels(recordings: list[dict]) -> None:
+    """Log one line per finding over the recordings' split infos (:func:`split_stream`'s, plus ``"name"``).
+
+    Always: the recordings whose test stretch holds no labelled row (only false alarms can be measured
+    there). With ``train_end``: those whose test stretch holds fewer than half of their labelled ranges, and
+    those with labelled rows before the test stretch, which are never evaluated.
+    """
+    def names(found: list[str]) -> str:
+        return ", ".join(found[:12]) + (f", ... ({len(found)} in all)" if len(found) > 12 else "")
+
+    no_test = [f"{r['name']} (rows {r['stretches']['test'][0]}..{r['stretches']['test'][1] - 1})"
+               for r in recordings if r["anomalous_rows"]["test"] == 0]
+    if no_test:
+        logger.warning("data: the test stretch holds no anomalous row, so only false alarms can be measured there: "
+                       "%s", names(no_test))
+    cut = [r for r in recordings if "train_end" in r]
+    few = [f"{r['name']} ({r['labelled_ranges']['test']} of {r['labelled_ranges_all']})" for r in cut
+           if 0 < r["labelled_ranges"]["test"] < r["labelled_ranges_all"] / 2]
+    if few:
+        logger.warning("data: the test stretch holds fewer than half of the labelled ranges (the rest lie before "
+                       "data.train_end): %s", names(few))
+    unseen = [f"{r['name']} ({r['anomalous_rows']['train'] + r['anomalous_rows']['val']} rows before row "
+              f"{r['train_end']})" for r in cut if r["anomalous_rows"]["train"] + r["anomalous_rows"]["val"]]
+    if unseen:
+        how = {"ignore": "trained on as normal (data.train_labels=ignore)",
+               "exclude": "left out of training (data.train_labels=exclude)"}[cut[0]["train_labels"]]
+        logger.warning("data: labelled rows inside the training part are never evaluated, %s: %s", how,
+                       names(unseen))
 
 
 def _part(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, lo: int, hi: int, starts: np.ndarray,

@@ -82,10 +82,14 @@ def _constraints(metadata: tuple[Any, ...]) -> str:
                     low = (value, inclusive)
                 else:
                     high = (value, inclusive)
-        if getattr(item, "min_length", None) is not None:
-            extra.append(f"at least {item.min_length} character{'s' if item.min_length > 1 else ''}")
-        if getattr(item, "max_length", None) is not None:
-            extra.append(f"at most {item.max_length} characters")
+        shortest, longest = getattr(item, "min_length", None), getattr(item, "max_length", None)
+        if shortest is not None and shortest == longest:
+            extra.append(f"exactly {shortest} character{'s' if shortest > 1 else ''}")
+        else:
+            if shortest is not None:
+                extra.append(f"at least {shortest} character{'s' if shortest > 1 else ''}")
+            if longest is not None:
+                extra.append(f"at most {longest} characters")
         if getattr(item, "pattern", None) is not None:
             extra.append(f"matching `{item.pattern}`")
     text = ""

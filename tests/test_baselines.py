@@ -113,3 +113,37 @@ def test_importing_baselines_does_not_import_sklearn() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_saved_state_scores_as_the_fitted_baselines(data, tmp_path) -> None:
+    """baselines_state -> tensors -> torch.save -> torch.load(weights_only=True) -> load_baselines: the same scores,
+    the same thresholds; the IsolationForest (scored from its trees' arrays) equals scikit-learn's score_samples
+    to 1e-12."""
+    import torch
+    from sklearn.ensemble import IsolationForest
+
+    from agents.detector import baselines_checkpoint
+
+    train, test = data
+    calibrated = bl.calibrate_baselines(bl.fit_baselines(train, seed=4), test, false_alarm_rate=0.2)
+    torch.save(baselines_checkpoint(calibrated), tmp_path / "b.pt")
+    loaded = bl.load_baselines(torch.load(tmp_path / "b.pt", weights_only=True), 0.2)
+    windows = np.concatenate([test, 3 * test])
+    for name, baseline in calibrated.items():
+        # (kNN: scikit-learn's distances may round off otherwise in a new index of the same windows)
+        np.testing.assert_allclose(loaded[name].score(windows), baseline.score(windows), rtol=1e-12)
+        assert loaded[name].promise == baseline.promise
+    forest = IsolationForest(n_estimators=100, random_state=4).fit(train.reshape(40, -1))
+    np.testing.assert_allclose(loaded["isolation_forest"].score(windows), -forest.score_samples(
+        windows.reshape(len(windows), -1)), rtol=0, atol=1e-12)
+
+
+def test_knn_reference_is_a_seeded_subsample_of_at_most_the_cap(monkeypatch) -> None:
+    train = np.random.default_rng(0).normal(size=(30, 2, 2))
+    monkeypatch.setattr(bl, "KNN_MAX_REFERENCE", 12)
+    a, b = (bl.fit_baselines(train, ["knn"], seed=1)["knn"].model.reference for _ in range(2))
+    other = bl.fit_baselines(train, ["knn"], seed=2)["knn"].model.reference
+    assert a.shape == (12, 4) and np.array_equal(a, b) and not np.array_equal(a, other)
+    flat = train.reshape(30, -1)
+    assert all((flat == row).all(axis=1).any() for row in a)  # rows of the training windows, none twice
+    assert len(np.unique(a, axis=0)) == 12

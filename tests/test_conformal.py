@@ -148,3 +148,32 @@ def test_config_refuses_an_unknown_or_repeated_baseline():
         load_config("configs/vae_converter.json", ['evaluation.baselines=["lof"]'])
     with pytest.raises(ConfigError, match="names a baseline twice"):
         load_config("configs/vae_converter.json", ['evaluation.baselines=["knn", "knn"]'])
+
+
+@pytest.mark.parametrize("n_alarms, n_normals, kept", [
+    (5, 100, True),     # rate at the bound
+    (8, 100, True),     # rate 0.08 above the bound, but its interval (0.035-0.15) covers it
+    (12, 100, False),   # interval 0.064-0.20: wholly above
+    (0, 100, True),     # below
+    (0, 0, None),       # no normals: not judged
+])
+def test_promise_is_broken_only_when_the_interval_lies_above_the_bound(n_alarms, n_normals, kept):
+    from utils.scoring.conformal import promise_verdict
+
+    measured = false_alarm_interval(n_alarms, n_normals)
+    verdict = promise_verdict(0.05, measured)
+    assert verdict["promise_kept"] is kept
+    assert verdict["verdict"].startswith({True: "kept: ", False: "broken: ", None: "not judged: "}[kept])
+    if n_normals:
+        assert f"alarmed on {n_alarms} of {n_normals} normal test windows (95% CI" in verdict["verdict"]
+
+
+def test_report_states_the_verdict_of_the_test_normals():
+    t = conformal_threshold(np.arange(19.0), 0.05)  # threshold 18, bound 1/20
+    y = np.zeros(40, dtype=int)
+    kept = false_alarm_report(t, y, np.r_[np.full(38, 1.0), 19.0, 19.0])
+    assert kept["promise_kept"] is True and kept["verdict"].startswith("kept: alarmed on 2 of 40")
+    broken = false_alarm_report(t, y, np.r_[np.full(20, 1.0), np.full(20, 19.0)])
+    assert broken["promise_kept"] is False and "against the stated bound 0.05" in broken["verdict"]
+    none = false_alarm_report(t, np.ones(3, dtype=int), np.full(3, 19.0))
+    assert none["promise_kept"] is None and none["measured"]["rate"] is None

@@ -133,8 +133,16 @@ def test_config_mistakes_are_named(series, tmp_path):
         load_csv(seed=0, path=str(series), feature_columns=["a", "c"])
     with pytest.raises(DataError, match="40 rows, fewer than one window of data.window_length=50"):
         load_csv(seed=0, path=str(series), window_length=50, label_column="label", timestamp_column="t")
-    with pytest.raises(DataError, match=r"column 'label': 'spike' is not a number"):  # label column left as a feature
-        load_csv(seed=0, path=str(series), window_length=5, timestamp_column="t")
+    with pytest.raises(ConfigError, match=r"s.csv: column 'label' looks like a label, not a sensor; name it in "
+                                          r"data.label_columns, data.ignore_columns or data.feature_columns"):
+        load_csv(seed=0, path=str(series), window_length=5, timestamp_column="t")  # label column left as a feature
+    text = write_csv(tmp_path / "text.csv", ["t", "a", "site"], [[i, i, "north"] for i in range(100)])
+    with pytest.raises(DataError, match=r"row 0 \(line 2\), column 'site': 'north' is not a number; a column of text "
+                                        r"is no sensor: list the sensors in data.feature_columns or skip this column "
+                                        r"with data.ignore_columns"):
+        load_csv(seed=0, path=str(text), window_length=5, timestamp_column="t")
+    data = load_csv(seed=0, path=str(text), window_length=5, stride=1, timestamp_column="t", ignore_columns=["site"])
+    assert data.feature_names == ["a"]
 
 
 def test_shipped_example_matches_its_generator(tmp_path):

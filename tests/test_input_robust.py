@@ -58,9 +58,8 @@ def fails(capsys, code: int) -> str:
     (decimal_commas, ["in.csv: row 0 (line 2): 8 fields, but the header has 5 columns (timestamp, voltage, current, "
                       "temperature, label); if the file writes decimal commas ('1,5' for 1.5), each splits a number "
                       "into two fields: the reader expects ',' between fields and '.' as the decimal point"]),
-    (european, ["in.csv: line 1: the file looks ';'-separated with decimal commas (line 2: '47,949'); the reader "
-                "expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05). Write it "
-                "comma-separated, e.g. pandas.read_csv(path, sep=';', decimal=',')"]),
+    (european, ["in.csv: row 0 (line 2), column 'voltage': '47,949' is not a number (a decimal comma? write 1.5 "
+                "for 1,5)"]),  # the separator ';' is detected from the header; decimal commas are refused
     (set_line(50, "2024-05-01T08:00:48,47.9,9.6,41.5,0,7"), ["in.csv: row 48 (line 50): 6 fields, but the header "
                                                               "has 5 columns"]),
     (set_line(7, "2024-05-01T08:00:05,47.9,9.6"), ["in.csv: row 5 (line 7): 3 fields, but the header has 5 columns"]),

@@ -77,7 +77,7 @@ def test_training_data_config_and_data_folder_that_are_not_what_they_should_be(t
     (tmp_path / "data.csv").mkdir()
     common = ["--set", f"experiments_dir={tmp_path / 'exp'}", "--set", "trainer.epochs=1"]
     err = _error(capsys, main.main([config, *common, "--set", f"data.path={tmp_path / 'data.csv'}"]))
-    assert f"data.path: {tmp_path / 'data.csv'} is a folder, not a file; give a CSV file" in err
+    assert f"data.path: the folder {tmp_path / 'data.csv'} holds no *.csv file" in err  # a folder of recordings
     err = _error(capsys, main.main([config, *common, "--set", f"data.path={_fifo(tmp_path / 'p.csv')}"]))
     assert "p.csv is not a regular file (a pipe, device or socket); give a CSV file" in err
     err = _error(capsys, main.main([str(tmp_path / "data.csv")]))

@@ -83,3 +83,36 @@ def test_the_data_table_names_the_kinds_of_every_dataset(tmp_path):
     text = render_report(config, metrics, tmp_path)
     assert "| test | 4 | 3 | class_2 2, class_4 1, normal 1 |" in text
     assert "| train | – | – | normal 3 |" in text
+
+
+def test_a_broken_promise_leads_the_report_and_several_recordings_get_their_tables(tmp_path):
+    from tests.test_recording_evaluation import NAMES, PARTS, _evaluate
+    from utils.scoring.conformal import false_alarm_interval, promise_verdict
+
+    stream, _ = _evaluate(PARTS, NAMES)
+    (tmp_path / "incidents.csv").write_text("recording,incident,start_row,end_row,start_time,end_time,duration_s,"
+                                            "rows,peak_score,peak_row,mean_score,top_feature,outcome,labelled_kind\n"
+                                            "other/7.csv,1,100,110,,,,11,2.0,104,1.5,a,hit,spike\n")
+    measured = false_alarm_interval(40, 100)
+    broken = {"alpha": 0.05, "n": 99, "k": 95, "bound": 0.05, "achievable": True, "measured": measured,
+              **promise_verdict(0.05, measured)}
+    metrics = {"scores": {"recon": {"false_alarm": broken, "confusion_matrix": [[60, 40], [0, 0]]}},
+               "baselines": {"pca": {"false_alarm": {**broken, **promise_verdict(0.5, measured)},
+                                     "confusion_matrix": [[60, 40], [0, 0]]}},
+               "splits": {}, "threshold": {}, "data": {}, "training": {}, "stream": stream.metrics}
+    config = {"exp_name": "x", "agent": "vae", "data": {"name": "csv"}, "model": {}, "loss": {}, "trainer": {},
+              "evaluation": {}}
+    text = render_report(config, metrics, tmp_path)
+    promise = text.index("## Did the thresholds keep their promise?")
+    assert promise < text.index("## Configuration")
+    assert "- **PROMISE BROKEN (recon, windows): alarmed on 40 of 100 normal test windows" in text
+    assert "`baseline pca, windows`" in text[promise:text.index("## Configuration")]  # kept against bound 0.5
+    assert text.count("What you can do:") == 1
+    assert "| 0.0500 | 40/100 | 0.4000 (" in text and "| **broken** |" in text
+    assert "## Results on the test recordings (per time step)" in text
+    pooled = stream.metrics["pooled"]["scores"]["recon"]
+    row = next(line for line in text.splitlines() if line.startswith("| `recon` | ") and "±" in line)
+    assert row.split(" | ")[1] == f"{pooled['confusion']['f1']:.3f}"
+    for name in NAMES:
+        assert f"| `{name}` | {stream.metrics['recordings'][name]['rows']} |" in text
+    assert "| `other/7.csv` | 1 | hit | 100–110 |" in text

@@ -276,3 +276,50 @@ def test_building_blocks_check_alarms():
         event_counts(np.array([0, 1, 0]), np.array([0, 0.3, 1]))
     with pytest.raises(ValueError, match="buffer must be"):
         vus_roc_pr(np.array([0, 1, 0]), np.array([0.0, 1.0, 0.0]), -2)
+
+
+# ----------------------------------------------------------------------------- pooled over streams (SKAB)
+def _random_streams(seed: int, lengths=(50, 80, 1, 33)) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [((rng.random(n) < 0.3).astype(np.int64), (rng.random(n) < 0.25).astype(np.int64)) for n in lengths]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pooled_confusion_is_sklearns_on_the_concatenated_streams(seed):
+    from sklearn.metrics import confusion_matrix
+
+    from utils.scoring.stream_metrics import pooled_confusion
+
+    streams = _random_streams(seed)
+    y, a = (np.concatenate(parts) for parts in zip(*streams))
+    (tn, fp), (fn, tp) = confusion_matrix(y, a, labels=[0, 1])
+    pooled = pooled_confusion(streams)
+    assert (pooled["tp"], pooled["fp"], pooled["fn"], pooled["tn"]) == (tp, fp, fn, tn)
+    assert pooled["f1"] == pytest.approx(f1_score(y, a))
+    assert pooled["far_pct"] == pytest.approx(100 * fp / (fp + tn))
+    assert pooled["mar_pct"] == pytest.approx(100 * fn / (fn + tp))
+    assert pooled["n_streams"] == 4
+
+
+def test_pooled_confusion_leaves_undefined_rates_none():
+    from utils.scoring.stream_metrics import pooled_confusion
+
+    all_normal_quiet = pooled_confusion([(np.zeros(5, int), np.zeros(5, int))])
+    assert all_normal_quiet["f1"] is None and all_normal_quiet["mar_pct"] is None
+    assert all_normal_quiet["far_pct"] == 0.0 and all_normal_quiet["tn"] == 5
+    all_anomalous = pooled_confusion([(np.ones(4, int), np.array([1, 0, 0, 0]))])
+    assert all_anomalous["far_pct"] is None and all_anomalous["mar_pct"] == 75.0
+    assert all_anomalous["f1"] == pytest.approx(1 / (1 + 3 / 2))
+    with pytest.raises(ValueError, match="labels has 3 time steps but alarms has 2"):
+        pooled_confusion([(np.zeros(3, int), np.zeros(2, int))])
+
+
+def test_mean_over_streams_skips_undefined_values_and_counts_the_rest():
+    from utils.scoring.stream_metrics import mean_over_streams
+
+    results = [{"vus_pr": 0.2, "range": {"f1": None}}, {"vus_pr": 0.6, "range": {"f1": 0.5}},
+               {"vus_pr": None, "range": {"f1": None}}]
+    out = mean_over_streams(results, {"vus_pr": ("vus_pr",), "range_f1": ("range", "f1"), "gone": ("nope",)})
+    assert out["vus_pr"] == {"mean": pytest.approx(0.4), "std": pytest.approx(0.2), "n": 2}
+    assert out["range_f1"] == {"mean": 0.5, "std": 0.0, "n": 1}
+    assert out["gone"] == {"mean": None, "std": None, "n": 0}

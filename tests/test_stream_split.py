@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets.base import NORMAL
-from datasets.stream_split import kind_ranges, split_stream
+from datasets.stream_split import kind_ranges, split_stream, warn_about_labels
 from tests.helpers import brute_ranges
 from utils.core.errors import ConfigError, DataError
 
@@ -118,4 +118,6 @@ def test_split_stream_refusals_name_the_keys(caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("anomaly"), "propagate", True)
     with caplog.at_level(logging.WARNING, logger="anomaly"):
         *_, info = split_stream(values, clean, np.full(len(clean), NORMAL), T, STRIDE, EVAL, 0.2, 0.2)
-    assert "holds no anomalous row" in caplog.text and info["anomalous_rows"]["test"] == 0
+        warn_about_labels([{"name": "rec.csv", **info}])
+    assert "holds no anomalous row" in caplog.text and "rec.csv (rows 320..399)" in caplog.text
+    assert info["anomalous_rows"]["test"] == 0

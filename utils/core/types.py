@@ -8,7 +8,7 @@ ones overflow inside torch and NumPy instead of failing with a message.
 """
 from typing import Annotated
 
-from annotated_types import Ge, Gt, Interval, Le, Lt
+from annotated_types import Ge, Gt, Interval, Le, Len, Lt
 
 MAX_INT = 2**31 - 1
 PositiveInt = Annotated[int, Gt(0), Le(MAX_INT)]
@@ -23,5 +23,9 @@ PositiveFraction = Annotated[float, Interval(gt=0, le=1)]
 Percentile = Annotated[float, Interval(gt=0, le=100)]
 Dropout = Annotated[float, Interval(ge=0, lt=1)]
 FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
+#: One character that separates a CSV file's fields (``";"``).
+Separator = Annotated[str, Len(1, 1)]
+#: Where a recording's training part ends: a row, a share of its rows, or a time written as its timestamps are.
+TrainEnd = PositiveInt | Fraction | str
 __all__ = ["MAX_INT", "PositiveInt", "NonNegativeInt", "Seed", "PositiveFloat", "NonNegativeFloat", "Fraction",
-           "UnitInterval", "PositiveFraction", "Percentile", "Dropout", "FalseAlarmRate", "Le"]
+           "UnitInterval", "PositiveFraction", "Percentile", "Dropout", "FalseAlarmRate", "Separator", "TrainEnd", "Le"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from utils.figures.stream_report import stream_section
 from utils.runs.outputs import atomic_write_text
+from utils.scoring.promise import PROMISE_ADVICE, time_step_verdicts, window_verdicts
 
 REPORT_NAME = "report.md"
 FIGURE_TITLES = {
@@ -90,10 +91,15 @@ def _threshold_text(threshold: dict[str, Any]) -> str:
             "detector equals the base rate (the anomaly share).")
 
 
+def promise_cell(report: dict[str, Any]) -> str:
+    """``kept``, ``**broken**`` or ``–`` (no normals, or a run written before the verdicts)."""
+    return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
+
+
 def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
     """Per score: alpha, n, k, the bound the threshold keeps, and the test false-alarm rate with its 95 % CI."""
-    lines = ["| score | alpha | n | k | bound | test false alarms | rate (95 % CI) |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| score | alpha | n | k | bound | test false alarms | rate (95 % CI) | promise |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
     for name, r in results.items():
         fa = r.get("false_alarm")
         if not fa:
@@ -102,8 +108,28 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
         note = "" if fa.get("achievable", True) else " (n too small for alpha)"
         rate = "–" if m.get("rate") is None else f"{m['rate']:.4f} ({m['low']:.4f}–{m['high']:.4f})"
         lines.append(f"| `{name}` | {fa['alpha']:g} | {fa['n']} | {fa['k']} | {fa['bound']:.4f}{note} | "
-                     f"{m.get('n_alarms', '–')}/{m.get('n_normals', '–')} | {rate} |")
+                     f"{m.get('n_alarms', '–')}/{m.get('n_normals', '–')} | {rate} | {promise_cell(fa)} |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def promise_section(metrics: dict[str, Any]) -> list[str]:
+    """The report's verdict on the thresholds' promise (windows, and time steps of a stream): every broken
+    promise in full, the kept ones by name; empty for a run without verdicts (written before them)."""
+    verdicts = window_verdicts(metrics, advice=False) + time_step_verdicts(metrics, advice=False)
+    if not verdicts:
+        return []
+    broken = [line for kept, _, line in verdicts if kept is False]
+    kept = [f"`{label}`" for ok, label, _ in verdicts if ok is True]
+    lines = ["## Did the thresholds keep their promise?", ""]
+    if broken:
+        lines += [f"- **{line}**" for line in broken]
+        lines += ["", f"What you can do: {PROMISE_ADVICE}."]
+    else:
+        lines.append("Every threshold kept its promise: no 95 % interval of the measured false-alarm rate lies above "
+                     "its stated bound.")
+    if kept:
+        lines += ["", "Kept (the interval covers the bound or lies below it): " + "; ".join(kept) + "."]
+    return [*lines, ""]
 
 
 def _figures(out_dir: Path) -> list[tuple[str, str]]:
@@ -135,6 +161,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     lines += [f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from `config.json` and "
               "`out/metrics.json` of this run folder. Scores: higher = more anomalous; a window is an alarm when "
               "its score is above the threshold.", ""]
+
+    lines += promise_section(metrics)
 
     lines += ["## Configuration", "", "| | |", "|---|---|",
               f"| agent | `{config.get('agent')}` (seed {config.get('seed')}, device `{config.get('device')}`) |",

@@ -8,6 +8,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from utils.scoring.stream_metrics import metric_at
+
 #: (header, path into one score's stream metrics, decimals) of the stream tables (report and console).
 STREAM_COLUMNS = (("VUS-PR", ("vus_pr",), 3), ("VUS-ROC", ("vus_roc",), 3), ("PR AUC", ("pr_auc",), 3),
                   ("ROC AUC", ("roc_auc",), 3), ("range P", ("range", "precision"), 3),
@@ -19,9 +21,7 @@ MAX_LISTED = 40
 
 def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, missing: str = "–") -> str:
     """The metric at ``path`` of one score's stream metrics with ``digits`` decimals, ``missing`` when undefined."""
-    value: Any = result
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
+    value = metric_at(result, path)
     return missing if value is None else f"{value:.{digits}f}"
 
 
@@ -43,16 +43,94 @@ def markdown_incidents(path: Path) -> list[str]:
         rows = list(csv.DictReader(handle))
     if not rows:
         return ["No incident and no labelled range in the test stream.", ""]
-    lines = ["| # | outcome | rows | from | to | duration (s) | peak score | top sensor | labelled kind |",
-             "|---:|---|---|---|---|---:|---:|---|---|"]
+    several = "recording" in rows[0]
+    lines = ["| " + ("recording | " if several else "") + "# | outcome | rows | from | to | duration (s) | peak score | "
+             "top sensor | labelled kind |", "|" + ("---|" if several else "") + "---:|---|---|---|---|---:|---:|---|---|"]
     for row in rows[:MAX_LISTED]:
-        lines.append(f"| {row['incident'] or '–'} | {row['outcome'].replace('_', ' ')} | "
+        lines.append("| " + (f"`{row['recording']}` | " if several else "") +
+                     f"{row['incident'] or '–'} | {row['outcome'].replace('_', ' ')} | "
                      f"{row['start_row']}–{row['end_row']} | {row['start_time'] or '–'} | {row['end_time'] or '–'} | "
                      f"{row['duration_s'] or '–'} | {row['peak_score'] or '–'} | {row['top_feature'] or '–'} | "
                      f"{row['labelled_kind'] or '–'} |")
     if len(rows) > MAX_LISTED:
-        lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |")
+        lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |"
+                     + (" |" if several else ""))
     return [*lines, ""]
+
+
+#: (header, key into a pooled score's ``mean``, decimals) of the pooled table's per-recording means.
+MEAN_COLUMNS = (("VUS-PR", "vus_pr", 3), ("VUS-ROC", "vus_roc", 3), ("range F1", "range_f1", 3),
+                ("event recall", "event_recall", 3), ("false alarms / h", "false_alarms_per_hour", 1))
+
+
+POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
+
+
+def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
+    """One pooled score's cells under :data:`POOLED_HEADERS`: the pooled F1, FAR % and MAR % (SKAB), then
+    ``mean ± std (recordings defining it)`` of each of :data:`MEAN_COLUMNS`."""
+    c, means = result.get("confusion", {}), result.get("mean", {})
+    cells = [stream_cell(c, ("f1",), 3, missing), stream_cell(c, ("far_pct",), 2, missing),
+             stream_cell(c, ("mar_pct",), 2, missing)]
+    for _, key, digits in MEAN_COLUMNS:
+        mean = means.get(key, {})
+        cells.append(missing if mean.get("mean") is None else
+                     f"{mean['mean']:.{digits}f} ± {mean['std']:.{digits}f} ({mean['n']})")
+    return cells
+
+
+def pooled_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pooled scores and baselines (``baseline: <name>``) in table order."""
+    return {**pooled.get("scores", {}), **{f"baseline: {n}": r for n, r in (pooled.get("baselines") or {}).items()}}
+
+
+def markdown_pooled_table(pooled: dict[str, Any]) -> str:
+    """Per score and baseline: :func:`pooled_cells`."""
+    lines = ["| score | " + " | ".join(POOLED_HEADERS) + " |", "|---|" + "---:|" * len(POOLED_HEADERS)]
+    for name, r in pooled_rows(pooled).items():
+        lines.append(f"| `{name}` | " + " | ".join(pooled_cells(r)) + " |")
+    return "\n".join(lines)
+
+
+def markdown_recordings_table(recordings: dict[str, dict[str, Any]]) -> str:
+    """One row per recording: its rows, the primary score's VUS-PR and range F1, its incidents and detections."""
+    lines = ["| recording | time steps | VUS-PR | range F1 | alarms (false) | labelled ranges detected | promise per "
+             "time step |", "|---|---:|---:|---:|---:|---:|---|"]
+    for name, m in recordings.items():
+        inc = m.get("incidents", {})
+        primary = m.get("scores", {}).get(inc.get("score"), {})
+        kept = {True: "kept", False: "**broken**"}.get((primary.get("false_alarm") or {}).get("promise_kept"), "–")
+        lines.append(f"| `{name}` | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
+                     f"{stream_cell(primary, ('range', 'f1'), 3)} | {inc.get('n')} ({inc.get('false_alarms')}) | "
+                     f"{inc.get('detected')} of {inc.get('labelled_ranges')} | {kept} |")
+    return "\n".join(lines)
+
+
+def _minutes(hours: Any, template: str) -> str:
+    """``template`` holding the hours as minutes (one decimal), empty when the hours are unknown."""
+    return template.format(f"{hours * 60:.1f}") if isinstance(hours, (int, float)) else ""
+
+
+def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
+    """The report's lines for several test recordings: the pooled table, then one row per recording."""
+    pooled, recordings = stream.get("pooled", {}), stream.get("recordings", {})
+    inc, span = pooled.get("incidents", {}), _minutes(pooled.get("hours"), ", {} minutes")
+    lines = ["## Results on the test recordings (per time step)", "",
+             f"{pooled.get('recordings')} recordings, {pooled.get('rows')} test time steps in all{span}. Each time "
+             f"step takes the {pooled.get('point_aggregation')} of the scores of the windows that cover it (windows "
+             "never cross two recordings) and is alarmed when that is above the window threshold. F1, FAR and MAR "
+             "come from the confusion matrix summed over every recording's time steps at the deployed threshold "
+             "(SKAB's protocol: F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP)); the "
+             "other columns are the mean ± standard deviation over the recordings where the metric is defined "
+             "(their number in brackets).", "", markdown_pooled_table(pooled), ""]
+    if pooled.get("versus_baselines"):
+        lines += [f"**{pooled['versus_baselines']['text']}.**", ""]
+    lines += [f"Per recording (`{inc.get('score')}` score; incidents of alarms at most "
+              f"{pooled.get('incident_merge_gap')} rows apart): {inc.get('n')} incidents in all, "
+              f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
+              markdown_recordings_table(recordings), ""]
+    lines += ["### Test incidents", "", *markdown_incidents(out_dir / "incidents.csv")]
+    return lines
 
 
 def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
@@ -60,9 +138,9 @@ def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
     stream = metrics.get("stream")
     if not isinstance(stream, dict):
         return []
-    hours = stream.get("hours")
-    span = f"{hours * 60:.1f} minutes, " if isinstance(hours, (int, float)) else ""
-    inc = stream.get("incidents", {})
+    if "pooled" in stream:
+        return recordings_section(stream, out_dir)
+    inc, span = stream.get("incidents", {}), _minutes(stream.get("hours"), "{} minutes, ")
     lines = ["## Results on the test stream (per time step)", "",
              f"The test stretch: {stream.get('rows')} time steps ({span}from row {stream.get('first_row')}). Each "
              f"time step takes the {stream.get('point_aggregation')} of the scores of the windows that cover it, "

@@ -5,11 +5,14 @@ the model's input, flattened from (N, T, F) to (N, T*F); it then scores windows 
 the same shape, higher = more anomalous:
 
 * ``knn``: mean Euclidean distance to the ``k = 5`` nearest training normals
-  (``k`` capped at the number of training windows);
+  (a seeded subsample of at most :data:`KNN_MAX_REFERENCE` = 5000 of them; ``k`` capped at their number);
 * ``pca``: mean squared error of the reconstruction from the leading
   ``10`` principal components (capped at ``min(N - 1, T*F)``);
 * ``isolation_forest``: ``-score_samples`` of an IsolationForest with
   scikit-learn's default 100 trees and ``random_state=seed``.
+
+Their fitted state (:func:`baselines_state`, :func:`load_baselines`) is plain arrays and numbers, kept in a
+run's best.pt so ``--mode score --baselines`` scores them later without pickled scikit-learn objects.
 
 Pure NumPy in, NumPy out; scikit-learn is imported when a baseline is fitted,
 so importing this module (and ``agents``) stays free of it.
@@ -34,6 +37,7 @@ from utils.scoring.conformal import ConformalThreshold, conformal_threshold
 KNN_NEIGHBORS = 5
 PCA_COMPONENTS = 10
 FOREST_TREES = 100  # scikit-learn's default n_estimators
+KNN_MAX_REFERENCE = 5000  # training windows kept as the kNN reference set (seeded subsample)
 
 DISPLAY_NAMES: dict[str, str] = {
     "knn": f"kNN distance (k={KNN_NEIGHBORS})",
@@ -79,18 +83,35 @@ def pca_components(n_train: int, n_dims: int, wanted: int = PCA_COMPONENTS) -> i
 
 
 class KNNDistance:
-    """Mean Euclidean distance to the ``k`` nearest training normals."""
+    """Mean Euclidean distance to the ``k`` nearest training normals (at most :data:`KNN_MAX_REFERENCE`)."""
 
-    def __init__(self, x_train: np.ndarray, k: int = KNN_NEIGHBORS) -> None:
-        """Fit on flattened training normals ``x_train`` (N, D); ``k`` is capped at N."""
-        from sklearn.neighbors import NearestNeighbors
-
+    def __init__(self, x_train: np.ndarray, k: int = KNN_NEIGHBORS, seed: int = 0) -> None:
+        """Fit on flattened training normals ``x_train`` (N, D): a seeded subsample of at most
+        :data:`KNN_MAX_REFERENCE` of them is the reference set (kept in best.pt); ``k`` is capped at its size."""
+        if len(x_train) > KNN_MAX_REFERENCE:
+            rows = np.sort(np.random.default_rng(seed).choice(len(x_train), KNN_MAX_REFERENCE, replace=False))
+            x_train = x_train[rows]
+        self.reference = np.ascontiguousarray(x_train, dtype=np.float64)
         self.k = min(k, len(x_train))
-        self._nn = NearestNeighbors(n_neighbors=self.k).fit(x_train)
+        self._nn = None
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Mean distance (M,) of each window of ``x`` (M, D) to its ``k`` nearest training normals."""
+        if self._nn is None:  # built on first use: a loaded baseline needs no index until it scores
+            from sklearn.neighbors import NearestNeighbors
+
+            self._nn = NearestNeighbors(n_neighbors=self.k).fit(self.reference)
         return self._nn.kneighbors(x)[0].mean(axis=1).astype(np.float64)
+
+    def state(self) -> dict[str, Any]:
+        """The reference windows (R, D) and ``k``."""
+        return {"reference": self.reference, "k": self.k}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> KNNDistance:
+        knn = cls.__new__(cls)
+        knn.reference, knn.k, knn._nn = _array(state["reference"], 2), int(state["k"]), None
+        return knn
 
 
 class PCAReconstruction:
@@ -101,27 +122,102 @@ class PCAReconstruction:
         from sklearn.decomposition import PCA
 
         self.n_components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
-        self._pca = PCA(n_components=self.n_components).fit(x_train)
+        pca = PCA(n_components=self.n_components).fit(x_train)
+        self.mean, self.components = pca.mean_.astype(np.float64), pca.components_.astype(np.float64)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components."""
-        recon = self._pca.inverse_transform(self._pca.transform(x))
+        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components (as
+        scikit-learn's ``inverse_transform(transform(x))`` without whitening)."""
+        recon = (x - self.mean) @ self.components.T @ self.components + self.mean
         return ((x - recon) ** 2).mean(axis=1).astype(np.float64)
+
+    def state(self) -> dict[str, Any]:
+        """The mean (D,) and the components (C, D)."""
+        return {"mean": self.mean, "components": self.components}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PCAReconstruction:
+        pca = cls.__new__(cls)
+        pca.mean, pca.components = _array(state["mean"], 1), _array(state["components"], 2)
+        pca.n_components = len(pca.components)
+        return pca
+
+
+#: The arrays of an isolation tree (scikit-learn's ``tree_``), one row per tree in the saved state.
+TREE_FIELDS = ("children_left", "children_right", "feature", "threshold", "n_node_samples")
 
 
 class IsolationForestScore:
-    """IsolationForest anomaly score ``-score_samples`` (higher = more anomalous)."""
+    """IsolationForest anomaly score ``-score_samples`` (higher = more anomalous).
+
+    Fitted with scikit-learn; scored from the trees' arrays (:data:`TREE_FIELDS`) by the same
+    arithmetic as its ``score_samples``, so a forest loaded from best.pt scores without pickles.
+    """
 
     def __init__(self, x_train: np.ndarray, seed: int = 0, n_estimators: int = FOREST_TREES) -> None:
         """Fit ``n_estimators`` trees on ``x_train`` (N, D) with ``random_state=seed``."""
         from sklearn.ensemble import IsolationForest
 
         self.n_estimators = n_estimators
-        self._forest = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(x_train)
+        forest = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(x_train)
+        trees = [t.tree_ for t in forest.estimators_]
+        width = max(t.node_count for t in trees)
+        self.trees = {}
+        for field in TREE_FIELDS:
+            fill, dtype = (-1, np.int64) if field != "threshold" else (0.0, np.float64)
+            table = np.full((len(trees), width), fill, dtype=dtype)  # (trees, nodes), padded past node_count
+            for i, tree in enumerate(trees):
+                table[i, : tree.node_count] = getattr(tree, field)
+            self.trees[field] = table
+        self.max_samples = int(forest._max_samples)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """``-score_samples`` (M,) of ``x`` (M, D)."""
-        return (-self._forest.score_samples(x)).astype(np.float64)
+        """``-score_samples`` (M,) of ``x`` (M, D): scikit-learn's arithmetic on float32 inputs, tree by tree."""
+        x = np.asarray(x, dtype=np.float32).astype(np.float64)  # the trees split float32 values
+        left, right = self.trees["children_left"], self.trees["children_right"]
+        depths = np.zeros(len(x))
+        rows = np.arange(len(x))
+        for i in range(len(left)):
+            node, depth = np.zeros(len(x), dtype=np.int64), np.ones(len(x))  # the root's depth is 1, as sklearn's
+            inner = left[i, node] != -1
+            while inner.any():
+                go_left = x[rows, self.trees["feature"][i, node]] <= self.trees["threshold"][i, node]
+                node = np.where(inner, np.where(go_left, left[i, node], right[i, node]), node)
+                depth = depth + inner
+                inner = left[i, node] != -1
+            depths += depth + average_path_length(self.trees["n_node_samples"][i, node]) - 1.0
+        denominator = len(left) * average_path_length(np.array([self.max_samples]))[0]
+        return 2 ** -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
+
+    def state(self) -> dict[str, Any]:
+        """The trees' arrays (trees, nodes) and ``max_samples`` (the path-length normalisation)."""
+        return {**self.trees, "max_samples": self.max_samples}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> IsolationForestScore:
+        forest = cls.__new__(cls)
+        forest.trees = {f: _array(state[f], 2, np.float64 if f == "threshold" else np.int64) for f in TREE_FIELDS}
+        forest.max_samples, forest.n_estimators = int(state["max_samples"]), len(forest.trees["feature"])
+        return forest
+
+
+def average_path_length(n_samples: np.ndarray) -> np.ndarray:
+    """Average path length of an unsuccessful search in a binary tree of ``n`` samples (scikit-learn's
+    ``_average_path_length``): 0 for n <= 1, 1 for n == 2, else ``2 (ln(n - 1) + gamma) - 2 (n - 1) / n``."""
+    n = np.asarray(n_samples, dtype=np.float64)
+    out = np.zeros(n.shape)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+def _array(value: Any, ndim: int, dtype: Any = np.float64) -> np.ndarray:
+    """A saved array (tensor or array) as NumPy of ``ndim`` dimensions."""
+    arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=dtype)
+    if arr.ndim != ndim:
+        raise ValueError(f"expected {ndim} dimensions, got shape {arr.shape}")
+    return arr
 
 
 class FittedBaseline:
@@ -181,7 +277,7 @@ def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
     x = flatten_windows(arr, "train_windows")
     if len(x) < 2:
         raise ValueError(f"train_windows: need at least 2 windows to fit the baselines, got {len(x)}")
-    builders = {"knn": lambda: KNNDistance(x), "pca": lambda: PCAReconstruction(x),
+    builders = {"knn": lambda: KNNDistance(x, seed=seed), "pca": lambda: PCAReconstruction(x),
                 "isolation_forest": lambda: IsolationForestScore(x, seed=seed)}
     shape = (int(arr.shape[1]), int(arr.shape[2]))
     return {name: FittedBaseline(name, shape, builders[name]()) for name in chosen}
@@ -226,4 +322,36 @@ def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
     for name, baseline in fitted.items():
         calibration = baseline.score(val_windows)
         out[name] = CalibratedBaseline(baseline, calibration, conformal_threshold(calibration, false_alarm_rate))
+    return out
+
+
+_MODELS: dict[str, Any] = {"knn": KNNDistance, "pca": PCAReconstruction, "isolation_forest": IsolationForestScore}
+
+
+def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
+    """What best.pt keeps of calibrated baselines: plain arrays and numbers, no pickled scikit-learn object.
+
+    Returns:
+        ``{name: {"window_shape": [T, F], "calibration": (n,), "threshold": float, **the model's arrays}}``:
+        kNN its reference windows (R, T*F) (at most :data:`KNN_MAX_REFERENCE`) and ``k``; PCA its mean (D,)
+        and components (C, D); the IsolationForest its trees' arrays (:data:`TREE_FIELDS`) and ``max_samples``.
+    """
+    return {name: {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
+                   "threshold": float(b.promise.threshold), **b.fitted.model.state()}
+            for name, b in calibrated.items()}
+
+
+def load_baselines(state: dict[str, dict[str, Any]], false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
+    """Calibrated baselines from :func:`baselines_state` (arrays may be tensors); the thresholds are taken again
+    from the calibration scores at ``false_alarm_rate``, as they were when the run fitted them.
+
+    Raises:
+        ValueError, KeyError, TypeError: a field missing or of the wrong shape.
+    """
+    out = {}
+    for name, fields in state.items():
+        model = _MODELS[check_names([name])[0]].from_state(fields)
+        fitted = FittedBaseline(name, tuple(int(v) for v in fields["window_shape"]), model)
+        calibration = _array(fields["calibration"], 1)
+        out[name] = CalibratedBaseline(fitted, calibration, conformal_threshold(calibration, false_alarm_rate))
     return out

@@ -157,6 +157,30 @@ def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95
             "n_alarms": int(n_alarms), "n_normals": int(n_normals), "confidence": confidence}
 
 
+def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
+    """Whether a measured false-alarm rate kept the stated bound, and the finding in words.
+
+    The promise is broken only when the whole confidence interval lies above the bound (its lower end
+    is above it): a rate whose interval covers the bound is what an exchangeable test part may show.
+
+    Args:
+        bound: the false-alarm probability the threshold states.
+        measured: a :func:`false_alarm_interval` dict of the test normals.
+        unit: what was counted, e.g. ``"windows"`` or ``"time steps"``.
+
+    Returns:
+        ``{"promise_kept": True, False or None (no normals), "verdict": one sentence}``.
+    """
+    if measured["rate"] is None:
+        return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
+    kept = not measured["low"] > bound
+    counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "
+              f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
+    if kept:
+        return {"promise_kept": True, "verdict": f"kept: {counts}, consistent with the stated bound {bound:.4g}"}
+    return {"promise_kept": False, "verdict": f"broken: {counts} against the stated bound {bound:.4g}"}
+
+
 def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
     """What a threshold promised and what it did on labelled data.
 
@@ -167,10 +191,12 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
 
     Returns:
         The promise's fields plus ``measured``: the false-alarm rate on the normals of ``y_true``
-        with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`).
+        with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`), and ``promise_kept`` and
+        ``verdict`` (:func:`promise_verdict`).
     """
     y, s = np.asarray(y_true).reshape(-1), _as_scores(scores)
     if y.shape != s.shape:
         raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
     normal = s[y == 0]
-    return {**promise.as_dict(), "measured": false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))}
+    measured = false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))
+    return {**promise.as_dict(), "measured": measured, **promise_verdict(promise.bound, measured)}

@@ -45,12 +45,14 @@ class PointAccumulator:
         window_length: rows per window ``T``.
         how: ``"max"`` or ``"mean"`` over the windows covering a time step.
         width: values per window ``D`` (1 for a score; F for per-sensor contributions).
+        strict: every later window starts after the last one given (not at it), so the time step at the
+            last start is final too and is handed out one batch sooner.
     """
 
-    def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1) -> None:
+    def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1, strict: bool = False) -> None:
         if how not in ("max", "mean"):
             raise ValueError(f"how: expected 'max' or 'mean', got {how!r}")
-        self.window_length, self.how, self.width = int(window_length), how, int(width)
+        self.window_length, self.how, self.width, self.strict = int(window_length), how, int(width), strict
         self.base = 0  # row of self.acc[0]: every earlier row was handed out
         self.acc = np.zeros((0, self.width))
         self.count = np.zeros(0, dtype=np.int64)
@@ -71,7 +73,8 @@ class PointAccumulator:
         values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
         if len(starts) == 0:
             return self.base, np.zeros((0, self.width))
-        if starts[0] < max(self.last_start, self.base) or np.any(np.diff(starts) < 0):
+        step = int(self.strict)  # the least step from one start to the next
+        if starts[0] < max(self.last_start + step, self.base) or np.any(np.diff(starts) < step):
             raise ValueError("windows must come in increasing start order")
         self._grow(int(starts[-1]) + self.window_length)
         rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
@@ -83,7 +86,7 @@ class PointAccumulator:
             np.add.at(self.acc, flat, spread)
         np.add.at(self.count, flat, 1)
         self.last_start = int(starts[-1])
-        return self._hand_out(self.last_start)
+        return self._hand_out(self.last_start + int(self.strict))
 
     def finish(self) -> tuple[int, np.ndarray]:
         """Hand out every time step still held (the end of the stream)."""

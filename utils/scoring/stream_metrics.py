@@ -206,3 +206,66 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, *, 
         "false_alarms_per_hour": None if hours is None else false_alarms / hours,
         "point_adjusted_f1_OPTIMISTIC": point_adjusted_f1(y, alarms),
     }
+
+
+def metric_at(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (keys) in nested dicts, None where a key is missing."""
+    value: Any = result
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:
+    """Time steps by label and alarm: ``{"tp", "fp", "fn", "tn"}`` of one stream.
+
+    Args:
+        labels: (n,) 0/1.
+        alarms: (n,) 0/1 alarms.
+    """
+    y, a = (v.astype(bool) for v in _flags(labels, alarms))
+    return {"tp": int(np.sum(y & a)), "fp": int(np.sum(~y & a)), "fn": int(np.sum(y & ~a)),
+            "tn": int(np.sum(~y & ~a))}
+
+
+def pooled_confusion(streams: Any) -> dict[str, Any]:
+    """The confusion matrix summed over many streams (files) and what SKAB's protocol reads from it.
+
+    SKAB (github.com/waico/SKAB) sums TP, FP, FN and TN over its files and reports
+    ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and ``MAR % = 100 FN / (FN + TP)``.
+
+    Args:
+        streams: iterable of ``(labels, alarms)`` pairs, each two (n_i,) 0/1 arrays of one stream.
+
+    Returns:
+        ``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}``; F1 None without labelled
+        anomalies and alarms, FAR None without normal time steps, MAR None without anomalous ones.
+    """
+    total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    n_streams = 0
+    for labels, alarms in streams:
+        for key, value in confusion_counts(labels, alarms).items():
+            total[key] += value
+        n_streams += 1
+    tp, fp, fn, tn = total["tp"], total["fp"], total["fn"], total["tn"]
+    far, mar = _ratio(100 * fp, fp + tn), _ratio(100 * fn, fn + tp)
+    return {**total, "f1": _ratio(tp, tp + (fp + fn) / 2), "far_pct": far, "mar_pct": mar, "n_streams": n_streams}
+
+
+def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Mean and standard deviation over streams of metrics of :func:`stream_metrics`, skipping undefined ones.
+
+    Args:
+        results: one :func:`stream_metrics` dict per stream.
+        paths: ``{name: keys into one result}``, e.g. ``{"range_f1": ("range", "f1")}``.
+
+    Returns:
+        ``{name: {"mean", "std", "n"}}``: ``n`` the streams where the metric is defined (not None); the
+        population standard deviation (``ddof=0``); mean and std None where no stream defines it.
+    """
+    out = {}
+    for name, path in paths.items():
+        values = [float(v) for v in (metric_at(r, path) for r in results) if v is not None]
+        out[name] = {"mean": float(np.mean(values)) if values else None,
+                     "std": float(np.std(values)) if values else None, "n": len(values)}
+    return out

@@ -1,0 +1,239 @@
+"""The one scoring loop of batch (:mod:`agents.score_files`) and live (:mod:`agents.live_scoring`) scoring.
+
+Both read row blocks (a file's, or a pipe's as they arrive), cut them into windows
+(:func:`datasets.csv_windows.iter_windows`; :func:`covering_windows` for per-step scoring) and hand
+each batch to a scorer, whose output rows and closed incidents go to a sink: the atomic files of batch
+scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Only the sinks differ.
+
+* :class:`WindowScorer`: one row per window (the default), columns :func:`agents.score_rows.window_header`.
+* :class:`StepScorer` (``--per-step``): one row per time step, written once no later window covers it,
+
+      row, [time], score_<name>..., alarm_<name>..., pvalue_<name>..., top_feature
+
+  the columns of a run's ``out/stream_scores.csv`` (without its label and kind) plus the p-values and the
+  top sensor. A time step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of
+  the windows covering it (:class:`utils.scoring.stream.PointAccumulator`), and of their per-sensor
+  contributions (``top_feature`` is the largest); ``alarm_<name>`` is that score above the window
+  threshold (with the max: one of its windows alarmed), ``pvalue_<name>`` its conformal p-value against
+  the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
+  (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
+  window's arithmetic is the same however the rows arrived: a file and the same rows piped give
+  byte-identical output.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from agents.score_rows import IncidentStream, Scoring, window_header, window_rows
+from datasets.csv_reading import Block
+from datasets.csv_windows import iter_windows
+from utils.core.errors import DataError
+from utils.scoring.incidents import Incident
+from utils.scoring.stream import PointAccumulator
+
+#: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
+STEP_BATCH = 256
+
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # start rows (n,), windows (n, T, F), text at starts
+Found = list[tuple[int, Incident]]
+
+
+class Scorer(Protocol):
+    """What the loop drives: output rows and closed incidents per batch of windows."""
+
+    unit: str  # what a row is: "windows" or "time steps"
+    scoring: Scoring
+    incidents: IncidentStream | None
+    windows: int  # scored so far
+    alarms: dict[str, int]  # alarmed rows so far, by score
+
+    def header(self) -> list[str]: ...
+
+    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
+        ...
+
+    def finish(self) -> tuple[list[list[Any]], Found]: ...
+
+
+def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[list[list[Any]], Found], None],
+                  check: Callable[[], None] | None = None) -> None:
+    """Score every batch of windows and write what became final; ``check`` runs after each write."""
+    for starts, windows, times in batches:
+        write(*scorer.add(starts, windows, times))
+        if check is not None:
+            check()
+
+
+def finish(scorer: Scorer, write: Callable[[list[list[Any]], Found], None]) -> None:
+    """The end of the input: write the rows still held and the open incident."""
+    write(*scorer.finish())
+
+
+class WindowScorer:
+    """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
+
+    Args:
+        scoring: the scores to write.
+        incidents: the incidents of the primary score, or None.
+        time_column: the input's timestamp column (its text at each window's start is written), or None.
+        numbered: windows have start rows (False: ready windows, the start_row column is empty).
+    """
+
+    unit = "windows"
+
+    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
+                 numbered: bool = True) -> None:
+        self.scoring, self.incidents, self.time_column, self.numbered = scoring, incidents, time_column, numbered
+        self.windows = 0
+        self.alarms = {n: 0 for n in scoring.names}
+
+    def header(self) -> list[str]:
+        return window_header(self.scoring, self.time_column)
+
+    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
+        scores, contrib = self.scoring.score(windows)
+        flags = self.scoring.flags(scores)
+        rows = window_rows(self.scoring, self.windows, starts if self.numbered else None, times, scores, contrib,
+                           flags)
+        self.windows += len(windows)
+        for n in self.alarms:
+            self.alarms[n] += int(flags[n].sum())
+        return rows, [] if self.incidents is None else self.incidents.add(starts, scores, contrib)
+
+    def finish(self) -> tuple[list[list[Any]], Found]:
+        return [], [] if self.incidents is None else self.incidents.finish()
+
+
+class StepScorer:
+    """One row per time step, handed out once final (module docstring); incidents from the same values.
+
+    Args:
+        scoring: the scores to write.
+        incidents: the incidents of the primary score; its ``times`` (the input's timestamps) give the time column.
+        time_column: the input's timestamp column, or None.
+        eager: score the windows as they come (live); else in full batches (a file: fewer forward passes).
+    """
+
+    unit = "time steps"
+
+    def __init__(self, scoring: Scoring, incidents: IncidentStream, time_column: str | None, eager: bool) -> None:
+        self.scoring, self.incidents, self.time_column, self.eager = scoring, incidents, time_column, eager
+        detector = scoring.detector
+        self.features = np.asarray(detector.feature_names)
+        self.batch = max(1, min(detector.batch_size, STEP_BATCH))
+        self.points = PointAccumulator(detector.window_length, incidents.aggregation,
+                                       len(scoring.names) + len(self.features), strict=True)
+        self.primary = scoring.names.index(incidents.score_name)
+        self.windows, self.steps = 0, 0
+        self.alarms = {n: 0 for n in scoring.names}
+        self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
+
+    def header(self) -> list[str]:
+        names = self.scoring.names
+        return (["row", *(["time"] if self.time_column else []), *[f"score_{n}" for n in names],
+                 *[f"alarm_{n}" for n in names], *[f"pvalue_{n}" for n in self.scoring.p_names], "top_feature"])
+
+    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
+        self._queue.append((starts, windows))
+        return self._score(everything=self.eager)
+
+    def finish(self) -> tuple[list[list[Any]], Found]:
+        rows, found = self._score(everything=True)
+        more_rows, more_found = self._steps(*self.points.finish())
+        return rows + more_rows, found + more_found + self.incidents.finish()
+
+    def _score(self, everything: bool) -> tuple[list[list[Any]], Found]:
+        """Score the queued windows (all of them, or only whole batches); the time steps they made final."""
+        rows: list[list[Any]] = []
+        found: Found = []
+        queued = sum(len(s) for s, _ in self._queue)
+        place = self.windows % self.batch
+        while queued and (everything or place + queued >= self.batch):
+            take = min(queued, self.batch - place)
+            starts, windows = self._dequeue(take)
+            padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
+            padded[place: place + take] = windows
+            scores, contrib = self.scoring.score(padded)
+            values = np.column_stack([*(scores[n][place: place + take] for n in self.scoring.names),
+                                      contrib[place: place + take]])
+            new_rows, new_found = self._steps(*self.points.add(starts, values))
+            rows += new_rows
+            found += new_found
+            self.windows += take
+            queued -= take
+            place = self.windows % self.batch
+        return rows, found
+
+    def _dequeue(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` queued windows ``(starts (n,), windows (n, T, F))``."""
+        starts, windows = np.concatenate([s for s, _ in self._queue]), np.concatenate([w for _, w in self._queue])
+        self._queue = [(starts[n:], windows[n:])] if n < len(starts) else []
+        return starts[:n], windows[:n]
+
+    def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
+        """The output rows of final time steps ``first..`` with values (m, scores + F), and incidents they closed."""
+        m = len(values)
+        if m == 0:
+            return [], []
+        names = self.scoring.names
+        times = self.incidents.times.take(first, m) if self.incidents.times is not None else None
+        scores = {n: values[:, i] for i, n in enumerate(names)}
+        contrib = values[:, len(names):]
+        flags, p_values = self.scoring.flags(scores), self.scoring.p_values(scores)
+        top = self.features[contrib.argmax(axis=1)]
+        for n in names:
+            self.alarms[n] += int(flags[n].sum())
+        self.steps += m
+        rows = []
+        for i in range(m):
+            rows.append([first + i, *([times[1][i]] if times is not None else []),
+                         *[f"{scores[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names],
+                         *[f"{p[i]:.6g}" for p in p_values.values()], top[i]])
+        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times)
+        return rows, found
+
+
+def check_per_step(stride: int | None, window_length: int) -> None:
+    """Per-step scoring needs every row covered: a stride of at most the window length."""
+    if stride is not None and stride > window_length:
+        raise DataError(f"--stride {stride} with --per-step: windows {stride} rows apart leave rows between them "
+                        f"without a score; give a stride of at most the window length {window_length} (default 1)")
+
+
+def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
+    """:func:`~datasets.csv_windows.iter_windows`, plus at the end a window over the last ``window_length`` rows
+    when the stride did not end there (as :func:`utils.scoring.stream.covering_starts`), so every row is covered."""
+    tail = _Tail(window_length)
+    last = -1
+    for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
+        last = int(starts[-1])
+        yield starts, windows, text
+    start = tail.rows - window_length
+    if last >= 0 and start != last:
+        yield np.array([start], dtype=np.int64), tail.values[None].copy(), tail.text_at_start()
+
+
+class _Tail:
+    """The last ``n`` rows (values and text) of the blocks passed through :meth:`watch`."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.rows = n, 0
+        self.values: np.ndarray | None = None
+        self.text: np.ndarray | None = None
+
+    def watch(self, blocks: Iterable[Block]) -> Iterator[Block]:
+        for block in blocks:
+            values = block.values if self.values is None else np.concatenate([self.values, block.values])
+            self.values = values[-self.n:].copy()
+            if block.text is not None:
+                text = block.text if self.text is None else np.concatenate([self.text, block.text])
+                self.text = text[-self.n:].copy()
+            self.rows = block.first_row + len(block.values)
+            yield block
+
+    def text_at_start(self) -> np.ndarray | None:
+        """The text columns (1, K) of the first of the last ``n`` rows, or None."""
+        return None if self.text is None else self.text[:1]

@@ -1,0 +1,192 @@
+"""Benchmark on SKAB (real water-pump recordings): every ``skab`` config and the baselines, beside the leaderboard.
+
+SKAB's outlier-detection protocol (``../shared/data/SKAB/SOURCE.md``): per file, the model, its scaler and
+its threshold see the first 400 rows only; every later row is predicted; the confusion matrix is summed over
+the 34 files. Each config (``--configs``, default: every ``configs/*.json`` with ``data.name`` ``skab``) is
+trained once, in one process, on the 34 files (``python main.py``, :func:`benchmarks.quality.train_config`),
+and read back from its ``metrics.json`` (``stream.pooled``, :mod:`agents.stream_evaluation`). A row per score
+and per baseline gives, at the deployed threshold (calibrated on the training parts only):
+
+* F1, FAR % and MAR % of the confusion matrix summed over the files (SKAB's figures);
+* the mean over files of VUS-PR (TSB-AD's measure, threshold-free) and of event recall.
+
+The baselines are the first config's own (kNN, PCA, IsolationForest on its windows, thresholded by the same
+rule). Then the false-alarm check on ``anomaly-free.csv`` (normal operation only): the first config trains on
+its first 20 % of rows and is tested on the rest; the measured false-alarm rate per time step, with its 95 %
+Clopper-Pearson interval, is printed against the bound its threshold states.
+
+Every row is printed as soon as it is measured. ``--json FILE`` also writes::
+
+    {"rows": [{"name", "kind": "model"|"baseline", "f1", "far_pct", "mar_pct", "vus_pr_mean", "event_recall"}],
+     "anomaly_free": {"stated_far", "measured_far", "ci_low", "ci_high"}}
+
+Usage:
+    python benchmarks/skab.py                                   # every skab config, the shared copy of SKAB
+    python benchmarks/skab.py --configs configs/vae_skab.json --json experiments/skab.json
+    python benchmarks/skab.py --quick                           # 3 files, 2 epochs: a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import quality  # noqa: E402
+
+DATA_NAME = "skab"
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "SKAB"
+#: SKAB's README, "Outlier detection problem" (F1, FAR %, MAR %), at the pinned commit (SOURCE.md).
+LEADERBOARD = [("Conv-AE", 0.78, 13.55, 28.02), ("MSET", 0.78, 39.73, 14.13),
+               ("T-squared+Q (PCA-based)", 0.76, 26.62, 24.92), ("LSTM-AE", 0.74, 29.96, 25.92),
+               ("T-squared", 0.66, 19.21, 42.60), ("LSTM-VAE", 0.56, 9.13, 55.03), ("Vanilla LSTM", 0.54, 12.54, 59.53),
+               ("Vanilla AE", 0.39, 2.59, 75.15), ("Isolation forest", 0.29, 2.56, 82.89)]
+QUICK = ["data.files=[\"valve1/0.csv\", \"valve2/0.csv\", \"other/1.csv\"]", "trainer.epochs=2"]
+NAME_WIDTH = 44
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of the benchmark."""
+    p = argparse.ArgumentParser(description="Every SKAB config and the baselines on SKAB's 34 recordings, beside "
+                                "the published leaderboard, and the false-alarm rate on anomaly-free.csv.")
+    p.add_argument("--configs", nargs="+", type=Path, default=None, metavar="FILE",
+                   help="configs to run (default: every configs/*.json with data.name skab)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="the SKAB folder (default: the shared copy, %(default)s); files missing there are "
+                        "downloaded only with --download")
+    p.add_argument("--download", action="store_true", help="fetch missing files (data.download=true)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a value of every config (repeatable)")
+    p.add_argument("--no-anomaly-free", action="store_true", help="skip the anomaly-free.csv false-alarm check")
+    p.add_argument("--quick", action="store_true", help="3 files, 2 epochs: checks the benchmark runs")
+    p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
+    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run (default %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
+    args = p.parse_args(argv)
+    args.configs = args.configs or quality.configs_for(DATA_NAME)
+    if not args.configs:
+        p.error(f"no config with data.name {DATA_NAME!r} in {quality.CONFIGS_DIR}")
+    return args
+
+
+def common_overrides(args: argparse.Namespace) -> list[str]:
+    """What every run gets: the data folder, no download unless asked, no plots or bar, then ``--set``."""
+    return [f"data.data_dir={args.data_dir}", f"data.download={'true' if args.download else 'false'}",
+            "trainer.progress_bar=false", "evaluation.make_plots=false",
+            *(QUICK if args.quick else []), *args.overrides]
+
+
+def table_rows(metrics: dict[str, Any], stem: str, with_baselines: bool) -> list[dict[str, Any]]:
+    """One row per score (``<stem>: <score>``) and, if asked, per baseline, from a run's pooled stream metrics."""
+    stream = metrics.get("stream")
+    if stream is None:
+        raise ValueError(f"{stem}: the run wrote no stream metrics (a skab config must use data.name skab)")
+    pooled = stream.get("pooled")
+    if pooled is None:
+        raise ValueError(f"{stem}: the run evaluated one recording; SKAB's figures pool at least two")
+    groups = [("model", pooled["scores"], f"{stem}: ")]
+    if with_baselines:
+        groups.append(("baseline", pooled["baselines"], ""))
+    return [row(prefix + name, kind, result) for kind, results, prefix in groups for name, result in results.items()]
+
+
+def row(name: str, kind: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's figures of one pooled score: SKAB's summed confusion and the per-file means."""
+    confusion, mean = result["confusion"], result["mean"]
+    return {"name": name, "kind": kind, "f1": confusion["f1"], "far_pct": confusion["far_pct"],
+            "mar_pct": confusion["mar_pct"], "vus_pr_mean": mean["vus_pr"]["mean"],
+            "event_recall": mean["event_recall"]["mean"]}
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_row(r: dict[str, Any], note: str = "") -> str:
+    return (f"{r['name']:<{NAME_WIDTH}} {num(r['f1']):>6} {num(r['far_pct'], 2):>7} {num(r['mar_pct'], 2):>7} "
+            f"{num(r.get('vus_pr_mean')):>12} {num(r.get('event_recall')):>13}  {note}").rstrip()
+
+
+def header() -> str:
+    line = f"{'method':<{NAME_WIDTH}} {'F1':>6} {'FAR %':>7} {'MAR %':>7} {'VUS-PR mean':>12} {'event recall':>13}"
+    return f"{line}\n{'-' * len(line)}"
+
+
+def print_leaderboard() -> None:
+    print("Published leaderboard (SKAB README, outlier detection; threshold from each file's first 400 rows):")
+    print(header())
+    for name, f1, far, mar in LEADERBOARD:
+        print(format_row({"name": f"published: {name}", "f1": f1, "far_pct": far, "mar_pct": mar}))
+    print(flush=True)
+
+
+def anomaly_free_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dict[str, Any]:
+    """Train ``config`` on anomaly-free.csv's first 20 % and measure its primary score's false alarms on the rest."""
+    overrides = [*common_overrides(args), "data.files=anomaly-free"]
+    run = quality.train_config(config, overrides, exp_dir / f"{config.stem}_anomaly_free", args)
+    stream = run["metrics"]["stream"]
+    primary = stream["incidents"]["score"]
+    promise = stream["scores"][primary]["false_alarm"]
+    measured = promise["measured"]
+    alpha = run["metrics"]["threshold"]["false_alarm_rate"]
+    result = {"stated_far": promise["bound"], "measured_far": measured["rate"], "ci_low": measured["low"],
+              "ci_high": measured["high"]}
+    reaches = measured["low"] <= promise["bound"]
+    print(f"anomaly-free.csv ({config.stem}: {primary}, trained on the first 20 %, {run['seconds']:.0f} s): "
+          f"false alarms on {measured['n_alarms']}/{measured['n_normals']} normal time steps = "
+          f"{measured['rate']:.4f} (95% CI {measured['low']:.4f}-{measured['high']:.4f}) against the stated bound "
+          f"{promise['bound']:.4f} (false_alarm_rate {alpha:g}): the interval "
+          f"{'reaches down to' if reaches else 'lies above'} the bound", flush=True)
+    return result
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Train every config, print its rows as measured, then the anomaly-free check; returns the JSON figures."""
+    print_leaderboard()
+    exp_dir = Path(args.experiments_dir or tempfile.mkdtemp(prefix="skab_benchmark_"))
+    print(f"SKAB benchmark: configs {', '.join(c.stem for c in args.configs)}; data {args.data_dir}; "
+          f"runs in {exp_dir}", flush=True)
+    print(header(), flush=True)
+    rows: list[dict[str, Any]] = []
+    for i, config in enumerate(args.configs):
+        run = quality.train_config(config, common_overrides(args), exp_dir / config.stem, args)
+        for r in table_rows(run["metrics"], config.stem, with_baselines=i == 0):
+            rows.append(r)
+            print(format_row(r, f"({run['seconds']:.0f} s run)" if r["kind"] == "model" else "(baseline)"),
+                  flush=True)
+    best = max((r for r in rows if r["kind"] == "model" and r["vus_pr_mean"] is not None),
+               key=lambda r: r["vus_pr_mean"], default=None)
+    best_baseline = max((r for r in rows if r["kind"] == "baseline" and r["vus_pr_mean"] is not None),
+                        key=lambda r: r["vus_pr_mean"], default=None)
+    if best and best_baseline:
+        verdict = "at or above" if best["vus_pr_mean"] >= best_baseline["vus_pr_mean"] else "below"
+        print(f"\nbest model by mean VUS-PR: {best['name']} {best['vus_pr_mean']:.3f}, {verdict} the best baseline "
+              f"{best_baseline['name']} {best_baseline['vus_pr_mean']:.3f}", flush=True)
+    result: dict[str, Any] = {"rows": rows}
+    if not args.no_anomaly_free:
+        print(flush=True)
+        result["anomaly_free"] = anomaly_free_check(args, args.configs[0], exp_dir)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    result = run_benchmark(args)
+    print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""What each column of a CSV recording is: a sensor (feature), a label, the timestamp, or ignored.
+
+The label columns (``label_columns``, or the older single ``label_column``), the timestamp
+column and the ``ignore_columns`` are never features. Without an explicit ``feature_columns``
+list every other column is one, except that a column looking like a label is refused rather
+than silently learnt as a sensor: a name with a word part such as ``label``, ``anomaly``,
+``changepoint``, ``fault``, ``target``, ``class`` or ``attack`` (:data:`LABEL_WORDS`), or values
+that are only 0 and 1 (both present) in the rows read.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets.base import NORMAL
+from datasets.csv_header import header_text
+from datasets.csv_labels import row_labels
+from utils.core.errors import ConfigError
+
+__all__ = ["LABEL_WORDS", "Columns", "choose_columns", "looks_like_label", "refuse_flag_features", "row_flags"]
+
+LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
+               "change_points", "outlier", "outliers", "fault", "faults", "target", "class", "attack", "attacks",
+               "is_anomaly")
+_LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_KEYS = "data.label_columns, data.ignore_columns or data.feature_columns"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The roles of a file's columns.
+
+    Attributes:
+        features: the sensor columns, in order.
+        labels: the label columns (a row is anomalous where any marks it).
+        timestamp: the timestamp column, or None.
+        explicit_features: the features were listed by ``feature_columns`` (no label-looking check).
+    """
+
+    features: list[str]
+    labels: list[str]
+    timestamp: str | None
+    explicit_features: bool
+
+    @property
+    def text(self) -> list[str]:
+        """The columns read as text: the labels, then the timestamp."""
+        return self.labels + ([self.timestamp] if self.timestamp else [])
+
+
+def looks_like_label(name: str) -> bool:
+    """Whether a column name has a label word (:data:`LABEL_WORDS`) as a word part (``is_anomaly``, ``FaultFlag``)."""
+    return bool(_LABEL_NAME.search(_CAMEL.sub("_", name).lower()))
+
+
+def choose_columns(header: list[str], path: Path, feature_columns: list[str] | None, label_columns: list[str],
+                   timestamp_column: str | None, ignore_columns: list[str], label_key: str = "label_columns",
+                   ) -> Columns:
+    """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
+
+    Args:
+        header: the file's column names.
+        path: the file, for messages.
+        feature_columns: the sensors in order, or None: every column not named elsewhere.
+        label_columns: the label columns.
+        timestamp_column: the timestamp column, or None.
+        ignore_columns: columns read past.
+        label_key: the key the labels were given by (``label_columns``, or the older ``label_column``).
+    """
+    named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
+             "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
+    for key, columns in named.items():
+        unknown = [c for c in columns if c not in header]
+        if unknown:
+            shown = f"column {unknown[0]!r} is" if key in ("label_column", "timestamp_column") else unknown
+            raise ConfigError(f"data.{key}: {shown} not in the header of {path}; columns: {header_text(header)}")
+        if len(set(columns)) != len(columns):
+            raise ConfigError(f"data.{key}: duplicate names in {columns}")
+    roles: dict[str, str] = {}
+    for key, columns in named.items():
+        for column in columns:
+            if column in roles:
+                raise ConfigError(f"data.{key}: {column!r} is also in data.{roles[column]}; a column has one role")
+            roles[column] = key
+    if feature_columns is None:
+        features = [c for c in header if c not in roles]
+        for column in features:
+            if looks_like_label(column):
+                raise ConfigError(f"{path}: column {column!r} looks like a label, not a sensor; name it in "
+                                  f"{_KEYS} (a label column never becomes a feature)")
+    else:
+        features = list(feature_columns)
+    if not features:
+        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {header_text(header)})")
+    return Columns(features, list(label_columns), timestamp_column, feature_columns is not None)
+
+
+def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str) -> None:
+    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file: a label?
+
+    Args:
+        values: each file's feature rows (n_i, F).
+        columns: the roles (nothing is checked when the features were listed explicitly).
+        source: the file(s), for messages.
+    """
+    if columns.explicit_features:
+        return
+    only_flags = np.ones(len(columns.features), dtype=bool)
+    has_zero, has_one = ~only_flags, ~only_flags
+    for rows in values:
+        zero, one = rows == 0, rows == 1
+        only_flags &= (zero | one).all(axis=0)
+        has_zero, has_one = has_zero | zero.any(axis=0), has_one | one.any(axis=0)
+    flags = only_flags & has_zero & has_one
+    if flags.any():
+        column = columns.features[int(np.flatnonzero(flags)[0])]
+        raise ConfigError(f"{source}: column {column!r} holds only 0 and 1, like a label, not a sensor; name it in "
+                          f"{_KEYS} (list the sensors in data.feature_columns to keep it as one)")
+
+
+def row_flags(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
+
+    Args:
+        texts: the label cells (n, K) str.
+
+    Returns:
+        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)`` (see :func:`datasets.csv_labels.row_labels`).
+    """
+    labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
+    for k in range(texts.shape[1]):
+        column_labels, column_kinds = row_labels(texts[:, k])
+        new = (column_labels == 1) & (labels == 0)
+        labels[new], kinds[new] = 1, column_kinds[new]
+    return labels, kinds.astype(str)

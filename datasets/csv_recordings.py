@@ -1,0 +1,227 @@
+"""CSV recordings: one file's rows read by its columns' roles, and many files split by one boundary rule.
+
+Each file is one recording. :func:`split_recordings` cuts every file by the same rule
+(:func:`datasets.stream_split.split_stream`: fractions of its rows, or its training part
+ending at ``train_end``), windows never cross files, and the splits pool the windows of all
+files: train their normal training windows, val their calibration windows, test every test
+window recording after recording, each in row order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets.base import NORMAL, Recording, Split
+from datasets.csv_columns import Columns, row_flags
+from datasets.csv_labels import sample_period, seconds_since_first
+from datasets.csv_reading import iter_csv_blocks
+from datasets.csv_times import ISO_EXAMPLE, parse_times
+from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
+from utils.core.errors import ConfigError, DataError
+from utils.core.types import TrainEnd
+
+__all__ = ["Rows", "read_rows", "split_recordings", "train_end_row"]
+
+TEXT_HINT = ("; a column of text is no sensor: list the sensors in data.feature_columns or skip this column with "
+             "data.ignore_columns")
+
+
+@dataclass
+class Rows:
+    """One file's rows.
+
+    Attributes:
+        path: the file.
+        values: the features (n, F) float32.
+        labels: per-row labels (n,) int64, 1 = anomalous (zeros without label columns).
+        kinds: per-row kinds (n,) str.
+        label_text: the label columns' cells (n, K) str, as written.
+        times: the timestamps (n,) float64 or datetime64[ns], or None.
+        time_text: the timestamps as written (n,) str, or None.
+    """
+
+    path: Path
+    values: np.ndarray
+    labels: np.ndarray
+    kinds: np.ndarray
+    label_text: np.ndarray
+    times: np.ndarray | None = None
+    time_text: np.ndarray | None = None
+
+
+def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT) -> Rows:
+    """Read a file's feature, label and timestamp columns (see :mod:`datasets.csv_reading` for what is refused).
+
+    Raises:
+        DataError: no data rows, a bad cell (named), timestamps going backwards.
+    """
+    blocks = list(iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536,
+                                  separator=separator, text_hint=text_hint))
+    if not blocks:
+        raise DataError(f"{path}: no data rows after the header")
+    values = np.concatenate([b.values for b in blocks]).astype(np.float32)
+    text = np.concatenate([b.text for b in blocks]) if columns.text else np.zeros((len(values), 0), dtype=str)
+    k = len(columns.labels)
+    if k:
+        labels, kinds = row_flags(text[:, :k])
+    else:
+        labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
+    rows = Rows(path, values, labels, kinds, text[:, :k])
+    if columns.timestamp is not None:
+        rows.time_text = text[:, k]
+        rows.times = parse_times(rows.time_text, path, columns.timestamp, np.concatenate([b.line_nos for b in blocks]))
+    return rows
+
+
+def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) -> int | None:
+    """The first test row of a file: ``train_end`` as a row, a share of the rows, or a time; None if unset.
+
+    Raises:
+        DataError: naming the file when ``train_end`` lies outside its rows or its time range.
+    """
+    n = len(rows.values)
+    if train_end is None:
+        return None
+    if isinstance(train_end, float):
+        return int(round(train_end * n))
+    if isinstance(train_end, int):
+        if train_end >= n:
+            raise DataError(f"{rows.path}: data.train_end={train_end} is not before the file's last row ({n} rows, "
+                            f"0..{n - 1}); lower data.train_end so that rows are left to test")
+        return train_end
+    when = parse_train_end_time(train_end, column, rows.times)
+    first, last = rows.times[0], rows.times[-1]
+    if not first < when <= last:
+        raise DataError(f"{rows.path}: data.train_end={train_end!r} lies outside the file's times ({rows.time_text[0]} "
+                        f"to {rows.time_text[-1]}); give a time after its first row and no later than its last")
+    return int(np.searchsorted(rows.times, when, side="left"))
+
+
+def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None) -> np.generic:
+    """``data.train_end`` given as text: a time read by the timestamp column's rules; ConfigError if it cannot be."""
+    if column is None or times is None:
+        raise ConfigError(f"data.train_end: {text!r} is a time, which needs data.timestamp_column; or give a row "
+                          "number, or a share of the rows between 0 and 1")
+    try:
+        when = parse_times(np.array([text.strip()]), Path("data.train_end"), column)[0]
+    except DataError:
+        raise ConfigError(f"data.train_end: {text!r} is neither a number nor an ISO 8601 date/time ({ISO_EXAMPLE}); "
+                          "give a time as the timestamp column writes it, a row number, or a share of the rows"
+                          ) from None
+    if np.asarray(when).dtype.kind != times.dtype.kind:
+        kind = {"M": "dates/times", "f": "numbers"}
+        raise ConfigError(f"data.train_end: {text!r} is read as {kind[np.asarray(when).dtype.kind]}, but the "
+                          f"timestamp column {column!r} holds {kind[times.dtype.kind]}; write it as that column does")
+    return when
+
+
+@dataclass
+class Pooled:
+    """The splits of many recordings and what the report needs of them."""
+
+    train: Split
+    val: Split
+    test: Split
+    recordings: list[Recording]
+    infos: list[dict]
+
+
+def split_recordings(files: list[Rows], names: list[str], window_length: int, stride: int, eval_stride: int,
+                     val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
+                     timestamp_column: str | None, normalize: str = "none") -> Pooled:
+    """Split every file by the same rule and pool the windows (see the module docstring).
+
+    Args:
+        files: the files' rows.
+        names: what reports call each file.
+        window_length, stride, eval_stride, val_fraction, test_fraction, train_labels: as
+            :func:`~datasets.stream_split.split_stream` takes them.
+        train_end: where each file's training part ends (:func:`train_end_row`), or None.
+        timestamp_column: the timestamp column (for a time ``train_end``), or None.
+        normalize: ``"per_recording"``: each file's sensors are standardised by the mean and standard deviation
+            of its own training part (:func:`normalise_by_training_part`) before it is cut; ``"none"``: as read.
+
+    Raises:
+        DataError: naming the file whose stretches do not fit, or pooled splits without a training window
+            or with fewer than 4 calibration windows.
+    """
+    single = len(files) == 1
+    splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
+    recordings, infos = [], []
+    for rows, name in zip(files, names, strict=True):
+        seconds = None if rows.times is None else seconds_since_first(rows.times)
+        period = sample_period(seconds, rows.path, timestamp_column)
+        end = train_end_row(train_end, rows, timestamp_column)
+        values, reference = rows.values, None
+        if normalize == "per_recording":
+            learn_end = end if end is not None else stretch_bounds(len(values), val_fraction, test_fraction or 0)[2][0]
+            values, reference = normalise_by_training_part(values, rows.labels, learn_end, train_labels == "ignore")
+        train, val, test, parts, info = split_stream(
+            values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
+            times=seconds, time_text=rows.time_text, sample_period_s=period,
+            train_end=end, train_labels=train_labels,
+            size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
+            min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
+        for key, split in (("train", train), ("val", val), ("test", test)):
+            splits[key].append(split)
+        recordings.append(Recording(name, parts["test"], parts["val"]))
+        info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}))
+        if rows.times is not None:
+            info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
+        infos.append(info)
+    pooled = {key: _concat(parts) for key, parts in splits.items()}
+    _check_pooled(pooled, len(files), window_length)
+    warn_about_labels(infos)
+    return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+
+
+def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
+                               ) -> tuple[np.ndarray, dict]:
+    """Standardise one recording's sensors by its own training part (rows before ``learn_end``).
+
+    Recordings of one machine differ in their levels (another load, another day); scaled by their own normal
+    operation, a shift means the same in each, so one model and one threshold serve them all.
+
+    Args:
+        values: the recording's rows (n, F).
+        labels: per-row labels (n,), 1 = anomalous.
+        learn_end: the first row after the training part.
+        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
+
+    Returns:
+        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``: a sensor constant over the
+        reference rows keeps its offset only (std 1).
+
+    Raises:
+        DataError: no reference row (the training part is empty or all labelled).
+    """
+    keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
+    reference = values[:learn_end][keep].astype(np.float64)
+    if len(reference) == 0:
+        raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
+                        "row to standardise by; move data.train_end later or set data.normalize to none")
+    mean, std = reference.mean(axis=0), reference.std(axis=0)
+    std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    normalized = ((values - mean) / std).astype(np.float32)
+    return normalized, {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
+
+
+def _concat(splits: list[Split]) -> Split:
+    if len(splits) == 1:
+        return splits[0]
+    return Split(x=np.concatenate([s.x for s in splits]), y=np.concatenate([s.y for s in splits]),
+                 kind=np.concatenate([s.kind for s in splits]))
+
+
+def _check_pooled(pooled: dict[str, Split], n_files: int, window_length: int) -> None:
+    """DataError when the files together give no training window or fewer than 4 calibration windows."""
+    if len(pooled["train"]) == 0:
+        raise DataError(f"the training parts of the {n_files} files hold no window of data.window_length="
+                        f"{window_length} rows without an anomalous row; raise data.train_end, lower "
+                        "data.window_length, or set data.train_labels=ignore if their labels may be ignored there")
+    if len(pooled["val"]) < 4:
+        raise DataError(f"the calibration stretches of the {n_files} files hold {len(pooled['val'])} windows of "
+                        f"data.window_length={window_length} rows without an anomalous row, fewer than the 4 the "
+                        "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")

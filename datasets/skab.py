@@ -1,0 +1,171 @@
+"""SKAB, the Skoltech Anomaly Benchmark: real water-pump testbed recordings, the ``skab`` loader.
+
+34 experiment files (``valve1/0..15.csv``, ``valve2/0..3.csv``, ``other/1..14.csv``), each one
+recording of about 1,100 rows at 1 Hz with one labelled anomalous stretch, and
+``anomaly-free/anomaly-free.csv`` (9,405 normal rows). The files are ``;``-separated with
+``.`` decimals; ``datetime`` is the timestamp, ``anomaly`` the label, ``changepoint`` a second
+label (where a collective anomaly starts or ends), never a sensor, so it is ignored.
+
+The files are read through the ``csv`` loader's many-recordings path
+(:func:`datasets.csv_windows.load_csv`), which keeps windows inside their file. The benchmark's
+protocol (outlier detection): per file the model, its scaler and its thresholds see the first
+400 rows only, taken as anomaly-free (their labels are ignored: ``other/2.csv`` is labelled in rows
+104..487); every later row is test. For ``anomaly-free`` the first 20 % of its rows train.
+
+Missing files are fetched, one by one, from the repository ``waico/SKAB`` at a pinned commit and
+checked against :data:`CHECKSUMS` before they are moved into place
+(:func:`datasets.download.download_file`). SKAB is GPL-3.0 (Katser & Kozitsin, Kaggle 2020,
+DOI 10.34740/KAGGLE/DSV/1693952).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from datasets.base import DataSplits
+from datasets.csv_windows import load_csv
+from datasets.download import download_file
+from datasets.http_fetch import DownloadLimits
+from utils.core.errors import ConfigError, DataError
+from utils.core.registry import register_dataset
+from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
+
+__all__ = ["ANOMALY_FREE", "CHECKSUMS", "COMMIT", "DEFAULT_URL", "EXPERIMENTS", "load_skab"]
+
+COMMIT = "b2c0d46c2971dcbfe71e26087b6d231998bb91c2"
+DEFAULT_URL = f"https://raw.githubusercontent.com/waico/SKAB/{COMMIT}/data"
+ANOMALY_FREE = "anomaly-free/anomaly-free.csv"
+EXPERIMENTS = ([f"valve1/{i}.csv" for i in range(16)] + [f"valve2/{i}.csv" for i in range(4)]
+               + [f"other/{i}.csv" for i in range(1, 15)])
+#: sha256 of each file at :data:`COMMIT` (paths relative to the repository's ``data/`` folder).
+CHECKSUMS = {
+    "anomaly-free/anomaly-free.csv": "7641a8742957100ef424dd97adfb3eeab27d4d180645fe2b3c49b7f7146ae9a6",
+    "other/1.csv": "3beaf861bdfe9b4f4eff8e7567c1dd3f506fbd0ce667fc9399d04bd2dc70623d",
+    "other/10.csv": "72683644f6f17689f619076a66a9ec02cbc0502bd669924c4c33951d1bdad9b0",
+    "other/11.csv": "98a2fff3b6516205ae2e12f2dd30d7f08465fe4321a1bd5cf823396985ecb37b",
+    "other/12.csv": "b0882efbcf2669223ae78bee61c9f10074a9b2375f0e86b8957ae5ce4aad1e72",
+    "other/13.csv": "b3f1da02064d11234836a9fa1a2536bb0d3b6c6998ab60b0b71869b98e94d860",
+    "other/14.csv": "c7f361e55397cc9efd4a76b6876111eda79b650d10aeb007342ca5972152eaef",
+    "other/2.csv": "951c326bf36366fa7615b8f28d22f80b3878036069a690f42b3e223737a6a8d1",
+    "other/3.csv": "f3c19a89f74f62a475c246b9263f161f7a734dd88304de803939cebaa55c7ebd",
+    "other/4.csv": "56ca23f4eb61d1347d079eb9a35c60a59b8b64e160c00dd0c2ec69e0df0b2a4b",
+    "other/5.csv": "7347b326df3a92c0810c69add0e5621939af7a1c1cb4755081d088e72d36920f",
+    "other/6.csv": "eb8f05622a62c855040ea358b87be35fb1a4a3720ba0610569bab384db4b6e04",
+    "other/7.csv": "1bee14f49bfc817ba2c335fb427baa71153d8f8ab52e72652f15f74e4b77daec",
+    "other/8.csv": "12c138ed99c198e0a7ece886fe01bfd16bbdde206fad6c5d74322b6b9d6488d0",
+    "other/9.csv": "11c4514b0bc706acff637fea6707ad9258ac878fe9dff3d0b11d2b618d94d8ea",
+    "valve1/0.csv": "16af3f71313a23dd33d9b7b8065d836d05c3f9257588881cc7fbe07c076d9dc8",
+    "valve1/1.csv": "fe4493bf805baef4e6dfb864094275d8cc2ea80a16b3735e2752b18b6aefd812",
+    "valve1/10.csv": "ee16be8e4b870c779491e3d1dc9e0ecbfaf29eb013e032abff7a33f2cbbfe2ad",
+    "valve1/11.csv": "89660fae4ed5c918db014409bbbc29f498fd99c7e956fab2620d18dea700a973",
+    "valve1/12.csv": "90adfa9bc86d4556e6a4ce734436fd5685af79c189cd9828f8df75a7f468ce07",
+    "valve1/13.csv": "d6cb6a97437215d3066a87e1fcc5fa4e68017629c043c5315920e3cf1060841c",
+    "valve1/14.csv": "5f0bb9bc33c5e6c259263e32e25915c4d24c82b0a94554d48808626da05c1d71",
+    "valve1/15.csv": "75cc86ab25d7091eee024739fa06d048753480d5d7d1507077231cab4f1b7a7e",
+    "valve1/2.csv": "90492413469261886c8896c327241448df5da73fd7739cabfec8dd82de3c0ce4",
+    "valve1/3.csv": "cb6afea108eddfd8447307e405f86bbb764b8d8e9130d7849a46e1303e19b8b2",
+    "valve1/4.csv": "983aed9dc09991a57911091373c580e1b86d06aa983cd51678f108fd8d709654",
+    "valve1/5.csv": "78974991ec87b7f9b9b6b2944f4b525468a9beb36c59b06cd7650d9a15eca14a",
+    "valve1/6.csv": "97469c0e0c9c0e0ee5d30794f1f36c6785df5816a112a8b16c59637e8c894685",
+    "valve1/7.csv": "ca2c9c6d6fa302c642acec6fbedac495bd12fececeee0a755d45a54e340e0f30",
+    "valve1/8.csv": "0c4afb92248b5b35b4c9d734a91ed8318346901f04579074903730569e60416c",
+    "valve1/9.csv": "2aa1ae1b2ff505caecda24802b877dc686924bbbeeb7e7db4faa261efb5ed5bd",
+    "valve2/0.csv": "a6670e7a68c7c6ba62c649bd9d350633e80db624578e9529f2b736ced5e32bde",
+    "valve2/1.csv": "b35d27f664eb0851ab73e5eb06633404c7eeaf532edff7e40c68eb9379f2012b",
+    "valve2/2.csv": "2c3005cf28b88db715b7f4694e826ff252cba4dbb1eba679b040961f80477e60",
+    "valve2/3.csv": "86927555d5c523e587d41500bd5dee4e2468289ec1b988ac17755aeae697d7f8",
+}
+TRAIN_ROWS = 400  # the benchmark's training part of each experiment file
+ANOMALY_FREE_TRAIN_SHARE = 0.2
+_LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
+
+
+@register_dataset("skab")
+def load_skab(
+    seed: int,
+    data_dir: str = "data/SKAB",
+    download: bool = True,
+    files: Literal["all", "anomaly-free"] | list[str] = "all",
+    window_length: PositiveInt = 60,
+    stride: PositiveInt = 1,
+    eval_stride: PositiveInt = 1,
+    train_end: TrainEnd | None = None,
+    train_labels: Literal["exclude", "ignore"] = "ignore",
+    val_fraction: Fraction = 0.25,
+    normalize: Literal["none", "per_recording"] = "per_recording",
+    url: str = DEFAULT_URL,
+    progress: bool = True,
+    download_deadline_s: PositiveFloat = 600.0,
+) -> DataSplits:
+    """SKAB recordings as pooled windows, each file cut where its training part ends.
+
+    Args:
+        seed: unused by the split (by row order), recorded.
+        data_dir: the folder holding SKAB's ``data/`` tree (``valve1/0.csv``...).
+        download: fetch missing files from ``url`` (checked against :data:`CHECKSUMS`).
+        files: ``"all"`` (the 34 experiments), ``"anomaly-free"``, or a list such as ``["valve1/0.csv"]``.
+        window_length: rows per window (the leaderboard's notebooks use 60).
+        stride: rows between training window starts. 1: a training part is only 400 rows, so every start
+            (about 240 windows per file, 8k in all) is still a small training set.
+        eval_stride: rows between calibration and test window starts (1: every row's score comes from
+            every window covering it, as the leaderboard scores rows).
+        train_end: where each file's training part ends (row, share of the rows, or time); default the
+            protocol's: row 400, or 20 % of the rows for ``anomaly-free``.
+        train_labels: ``"ignore"`` (the protocol: the training part is taken as normal) or ``"exclude"``.
+        val_fraction: the share of each training part whose windows calibrate the thresholds.
+        normalize: ``"per_recording"`` (default): each file standardised by its own training part, as the
+            protocol gives each file its own scaler (the files run at other levels: one model and one threshold
+            across them need it); ``"none"``: as read. See :func:`datasets.csv_windows.load_csv`.
+        url: the base URL of the files (``<url>/valve1/0.csv``).
+        progress: show a download progress bar.
+        download_deadline_s: seconds each file's download may take.
+
+    Returns:
+        DataSplits over the files' recordings (see :func:`datasets.csv_windows.load_csv`), recordings
+        named as in :data:`CHECKSUMS` (``valve1/0.csv``); ``info`` adds ``data_dir`` and ``commit``.
+    """
+    names = _file_names(files)
+    folder = Path(data_dir)
+    _locate(folder, names, download, url, progress, DownloadLimits(download_deadline_s, key_prefix="data."))
+    labelled = names != [ANOMALY_FREE]
+    if train_end is None:
+        train_end = TRAIN_ROWS if labelled else ANOMALY_FREE_TRAIN_SHARE
+    data = load_csv(seed, path=[str(folder / name) for name in names], window_length=window_length, stride=stride,
+                    eval_stride=eval_stride, timestamp_column="datetime", separator=";", val_fraction=val_fraction,
+                    train_end=train_end, train_labels=train_labels, normalize=normalize, **(_LABELS if labelled else {}))
+    for recording, info, name in zip(data.recordings, data.info["recordings"], names, strict=True):
+        recording.name = info["name"] = name
+    data.info.update(dataset="skab", data_dir=str(folder), commit=COMMIT, files=names)
+    return data
+
+
+def _file_names(files: str | list[str]) -> list[str]:
+    """The files asked for, as :data:`CHECKSUMS` names them; ConfigError naming data.files otherwise."""
+    if files == "all":
+        return list(EXPERIMENTS)
+    if files == "anomaly-free":
+        return [ANOMALY_FREE]
+    unknown = [name for name in files if name not in CHECKSUMS]
+    if unknown or not files:
+        raise ConfigError(f"data.files: {unknown or files} names no SKAB file; give \"all\", \"anomaly-free\" or "
+                          f"a list of {', '.join(EXPERIMENTS[:3])}, ... (valve1/0..15, valve2/0..3, other/1..14)")
+    if ANOMALY_FREE in files and len(files) > 1:
+        raise ConfigError(f"data.files: {ANOMALY_FREE} has no label columns, unlike the experiment files; run it "
+                          "alone (data.files=\"anomaly-free\")")
+    return list(dict.fromkeys(files))
+
+
+def _locate(folder: Path, names: list[str], download: bool, url: str, progress: bool,
+            limits: DownloadLimits) -> None:
+    """Download the missing files (``download``), else DataError naming them and how to get them."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"data.data_dir: {folder} is a file, not a folder; give the folder that holds (or will "
+                        "hold) SKAB's valve1/, valve2/, other/ and anomaly-free/")
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing and not download:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise DataError(f"SKAB data not found in {folder} (resolved: {folder.resolve()}): {len(missing)} of the "
+                        f"{len(names)} files are missing ({shown}). Set data.download=true to fetch them, or copy SKAB's data/ folder (commit {COMMIT}) "
+                        f"into {folder}")
+    for name in missing:
+        download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)

@@ -1,0 +1,189 @@
+"""Did a threshold keep its promise on the test part? Per time step of a stream, pooled over recordings.
+
+A split-conformal threshold (:mod:`utils.scoring.conformal`) states a bound on the false-alarm
+probability of a normal window exchangeable with its calibration normals. The window-level verdict
+is :func:`~utils.scoring.conformal.false_alarm_report`'s. Here the same judgement is made on the
+normal time steps of stream recordings: a time step is a false alarm when it is labelled normal and
+its per-time-step score is above the threshold. The counts are summed over recordings for one
+Clopper-Pearson interval (the pooled verdict), and each recording is judged alone as well (how many
+broke it). A time step takes the max (or mean) of the windows covering it, and normal time steps
+next to a labelled range share windows with it, so time steps may break a bound their windows keep.
+
+The promise is broken only when the interval lies wholly above the bound; the words for a broken
+promise (:func:`broken_promise_text`) say what was measured and what the user can change.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from utils.scoring.conformal import false_alarm_interval, promise_verdict
+from utils.scoring.stream_metrics import confusion_counts
+
+#: What a user can change when the test part broke a threshold's promise.
+PROMISE_ADVICE = ("calibrate on more normal data (raise data.val_fraction or move data.train_end later), normalise "
+                  "each recording on its own normal rows, require alarm persistence (several alarmed windows in a "
+                  "row) or accept a higher evaluation.false_alarm_rate")
+#: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
+Verdict = tuple[bool | None, str, str]
+
+
+def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, confidence: float = 0.95
+                      ) -> dict[str, Any]:
+    """The false alarms of one stream's normal time steps against a stated bound.
+
+    Args:
+        labels: (n,) 0/1 per time step.
+        alarms: (n,) 0/1 per time step (score above the threshold).
+        bound: the false-alarm probability the threshold states.
+        confidence: level of the Clopper-Pearson interval.
+
+    Returns:
+        ``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}``.
+    """
+    counts = confusion_counts(labels, alarms)
+    measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
+    return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
+
+
+def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
+    """Pool :func:`time_step_promise` results of many recordings (same threshold, same bound).
+
+    Args:
+        per_recording: ``{recording name: time_step_promise(...)}``, at least one.
+        confidence: level of the pooled interval.
+
+    Returns:
+        ``{"bound", "measured", "promise_kept", "verdict"}`` of the summed counts, plus ``recordings``,
+        ``recordings_judged`` (those with normal time steps), ``recordings_broken`` and ``broken`` (their names).
+    """
+    if not per_recording:
+        raise ValueError("pooled_promise needs at least one recording")
+    bound = next(iter(per_recording.values()))["bound"]
+    n_alarms = sum(r["measured"]["n_alarms"] for r in per_recording.values())
+    n_normals = sum(r["measured"]["n_normals"] for r in per_recording.values())
+    measured = false_alarm_interval(n_alarms, n_normals, confidence)
+    broken = [name for name, r in per_recording.items() if r["promise_kept"] is False]
+    judged = sum(r["promise_kept"] is not None for r in per_recording.values())
+    return {"bound": bound, "measured": measured, **promise_verdict(bound, measured, "time steps"),
+            "recordings": len(per_recording), "recordings_judged": judged, "recordings_broken": len(broken),
+            "broken": broken}
+
+
+def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | None:
+    """How far the normal test windows' scores moved from the calibration scores: a two-sample
+    Kolmogorov-Smirnov test (scipy), and where the test normals' median falls among the calibration scores.
+
+    Args:
+        calibration: the threshold's calibration scores (n,).
+        test_normal_scores: scores (m,) of the normal test windows.
+
+    Returns:
+        ``{"ks_statistic", "p_value", "median_rank"}`` (``median_rank``: share of calibration scores below
+        the test normals' median, about 0.5 without drift), or None without test normals.
+    """
+    from scipy.stats import ks_2samp
+
+    cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
+    test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
+    if len(test) == 0 or len(cal) == 0:
+        return None
+    ks = ks_2samp(cal, test)
+    return {"ks_statistic": float(ks.statistic), "p_value": float(ks.pvalue),
+            "median_rank": float(np.mean(cal < np.median(test)))}
+
+
+def drift_cause(drift: dict[str, Any] | None) -> str:
+    """The words for what :func:`score_drift` found, to follow a broken promise."""
+    if drift is None:
+        return "the test part drifted from the calibration part"
+    numbers = (f"Kolmogorov-Smirnov D = {drift['ks_statistic']:.3f}, p = {drift['p_value']:.2g}; the test normals' "
+               f"median is above {100 * drift['median_rank']:.0f}% of the calibration scores, about 50% without drift")
+    if drift["p_value"] < 0.05:
+        return f"the test part drifted from the calibration part: their normal scores differ ({numbers})"
+    return f"the test normals' scores differ little from the calibration scores ({numbers}), yet more exceed the threshold"
+
+
+def aggregation_cause(aggregation: str, windows_per_step: int) -> str:
+    """The words for a time-step promise broken where the windows kept theirs."""
+    return (f"its normal test windows kept it; a time step takes the {aggregation} of the up to {windows_per_step} "
+            "windows covering it, and normal time steps beside a labelled range share its windows, so time steps "
+            "alarm more often than windows")
+
+
+def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: bool = True) -> str:
+    """The console's and report's words for a broken promise (empty when it was kept or not judged).
+
+    Args:
+        name: the score (and level).
+        report: a dict with ``promise_kept`` and ``verdict`` (:func:`~utils.scoring.conformal.promise_verdict`),
+            and, pooled over recordings, ``recordings_broken`` and ``recordings_judged``.
+        cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
+        advice: end with :data:`PROMISE_ADVICE`.
+
+    Returns:
+        ``"PROMISE BROKEN (name): alarmed on ... against the stated bound ...; <cause>. What you can do: ..."``.
+    """
+    if report.get("promise_kept") is not False:
+        return ""
+    found = report["verdict"].removeprefix("broken: ")
+    if report.get("recordings", 1) > 1:
+        found += f" ({report['recordings_broken']} of {report['recordings_judged']} recordings broke it alone)"
+    return f"PROMISE BROKEN ({name}): {found}; {cause}." + (f" What you can do: {PROMISE_ADVICE}." if advice else "")
+
+
+def named_results(section: dict[str, Any]) -> dict[str, Any]:
+    """A metrics section's ``scores`` and ``baselines`` (named ``baseline <name>``) in one dict."""
+    return {**section.get("scores", {}), **{f"baseline {n}": r for n, r in (section.get("baselines") or {}).items()}}
+
+
+def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], advice: bool = True) -> list[Verdict]:
+    """One ``(promise_kept, "<name>, <level>", line)`` per score with a verdict: the line of a broken promise in
+    :func:`broken_promise_text`'s words, else ``"Promise of <name> on the test <level>: <verdict>"``.
+
+    Args:
+        results: ``{name: result}``, each result's ``false_alarm`` holding ``promise_kept`` and ``verdict``.
+        level: what was counted, e.g. ``"windows"``.
+        causes: ``{name: what was found beside a broken promise}``.
+        advice: a broken promise's line ends with what the user can do.
+    """
+    lines = []
+    for name, r in results.items():
+        report = r.get("false_alarm") or {}
+        if "promise_kept" not in report:
+            continue
+        label = f"{name}, {level}"
+        if report["promise_kept"] is False:
+            lines.append((False, label, broken_promise_text(label, report, causes.get(name, drift_cause(None)),
+                                                            advice)))
+        else:
+            lines.append((report["promise_kept"], label, f"Promise of {name} on the test {level}: {report['verdict']}"))
+    return lines
+
+
+def window_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
+    """:func:`verdict_lines` of a run's window scores and baselines (``metrics.json``), with their drift."""
+    results = named_results(metrics)
+    causes = {name: drift_cause(r.get("false_alarm", {}).get("drift")) for name, r in results.items()}
+    return verdict_lines(results, "windows", causes, advice)
+
+
+def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
+    """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several).
+
+    Beside a broken promise: the windows' drift where the windows broke it too, else the aggregation of
+    windows into time steps (:func:`aggregation_cause`). Empty for a window dataset.
+    """
+    stream = metrics.get("stream")
+    if not isinstance(stream, dict):
+        return []
+    section = stream.get("pooled", stream)
+    level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
+    causes = {}
+    for name, r in named_results(metrics).items():
+        window = r.get("false_alarm", {})
+        causes[name] = (drift_cause(window.get("drift")) if window.get("promise_kept") is False else
+                        aggregation_cause(section.get("point_aggregation", "max"),
+                                          section.get("max_windows_per_time_step", 0)))
+    return verdict_lines(named_results(section), level, causes, advice)
