@@ -103,12 +103,14 @@ PLANS: dict[str, Plan] = {
                                 "the whole suite takes 9 minutes and holds this test: one small file of it",
                                 in_repo=True),
     "python -m pytest -q -m slow": Plan(
-        ("--collect-only", "tests/test_readme.py", "tests/test_live_scoring.py"),
+        ("--collect-only", "tests/test_readme.py", "tests/test_live_scoring.py", "tests/test_score_steps.py"),
         ("test_readme_command_runs[python -m mkdocs build --strict --site-dir site]",
          "test_first_run_at_full_length[python main.py configs/vae_converter.json]",
          "test_first_run_at_full_length[python main.py configs/lstm_ecg5000.json]",
-         "test_a_file_grows_line_by_line_and_a_stop_signal_keeps_every_line[15-143]"),
-        "collect only, in the two files the README names: -m slow selects the slow tests and only them",
+         "test_a_file_grows_line_by_line_and_a_stop_signal_keeps_every_line[15-143]",
+         "test_cat_into_the_pipe_gives_the_bytes_of_the_file", "\n5/"),
+        "collect only, in the files of the slow tests the README names (the whole suite's collection takes "
+        "long): -m slow selects those and only those",
         in_repo=True),
     "pip install -r requirements-docs.txt": Plan(DRY_RUN, ("mkdocs",), "--dry-run: installs nothing", in_repo=True),
     "python -m mkdocs build --strict --site-dir site": Plan(
