@@ -249,3 +249,13 @@ def test_per_recording_normalisation_refuses_the_random_split_and_an_unknown_val
     config.write_text((REPO_ROOT / "configs" / "example_csv.json").read_text())
     with pytest.raises(ConfigError, match=r"data.normalize: .*'none' or 'per_recording'"):
         load_config(config, [f"data.path={path}", "data.normalize=per_file"])
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "true", "\"\"", "-3"])
+def test_a_bad_train_end_gets_one_line_saying_what_is_valid(tmp_path, value):
+    config = tmp_path / "c.json"
+    config.write_text((REPO_ROOT / "configs" / "vae_skab.json").read_text())
+    with pytest.raises(ConfigError) as err:
+        load_config(config, [f"data.train_end={value}"])
+    assert str(err.value).count("\n") == 0
+    assert "data.train_end: expected a row number above 0" in str(err.value) and "Value error" not in str(err.value)

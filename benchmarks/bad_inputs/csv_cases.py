@@ -1,6 +1,8 @@
 """Class 2 of the bad-input sweep: CSV data, for the csv dataset and for ``--mode score``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.bad_inputs.common import QUIET, good_csv_rows, to_csv, write
 
 
@@ -177,8 +179,53 @@ class CsvCases:
             out = f / f"score_{i:02d}_out.csv"
             self.add("csv", f"score: {label}", [*self.score_argv(), "--input", str(path), "--output", str(out)],
                      watch=[path, self.base])
+        self.recording_cases(f)
         for label, stride in (("stride 0", "0"), ("stride -5", "-5"), ("stride huge", "99999999999999999999")):
             path = write(f / f"score_stride_{label[-2:].strip()}.csv", to_csv(srows))
             self.add("csv", f"score: {label}", [*self.score_argv(), "--input", str(path), "--output",
                                                 str(f / f"o_{len(self.cases)}.csv"), "--stride", stride],
                      watch=[path, self.base])
+
+    def recording_cases(self, f: Path) -> None:
+        """Many recordings and where learning ends: folders, globs, lists, train_end, labels, normalisation."""
+        rows = good_csv_rows()
+        folder = f / "recordings"
+        good = [write(folder / f"{i}.csv", to_csv(rows)) for i in range(2)]
+        write(f / "rec_other" / "b.csv", to_csv([["timestamp", "voltage", "current", "pressure",
+                                                                 "label"]] + rows[1:]))
+        write(f / "rec_other" / "a.csv", to_csv(rows))
+        (f / "rec_empty").mkdir(parents=True, exist_ok=True)
+        flag = write(f / "rec_flag.csv", to_csv([r + (["status"] if i == 0 else [str(i % 2)])
+                                                 for i, r in enumerate(rows)]))
+        machine = write(f / "rec_text.csv", to_csv([r + (["machine"] if i == 0 else ["pump-3"])
+                                                    for i, r in enumerate(rows)]))
+        for label, sets, watch in [
+            ("folder without CSV files", [f"data.path={f / 'rec_empty'}"], []),
+            ("glob matching nothing", [f"data.path={f / 'nothing_*.csv'}"], []),
+            ("list with a missing file", [f"data.path=[\"{good[0]}\", \"{f / 'gone.csv'}\"]"], good[:1]),
+            ("files with different headers", [f"data.path={f / 'rec_other'}"], []),
+            ("train_end past the last row", [f"data.path={folder}", "data.train_end=5000"], good),
+            ("train_end 0", [f"data.path={folder}", "data.train_end=0"], good),
+            ("train_end 1.5", [f"data.path={folder}", "data.train_end=1.5"], good),
+            ("train_end a time before the file", [f"data.path={folder}", "data.train_end=2020-01-01T00:00:00"], good),
+            ("train_end a time without timestamp column", [f"data.path={folder}", "data.timestamp_column=null",
+                                                           "data.train_end=2024-05-01T08:03:00"], good),
+            ("train_end not a time", [f"data.path={folder}", "data.train_end=soon"], good),
+            ("train_end with test_fraction", [f"data.path={folder}", "data.test_fraction=0.2",
+                                              "data.train_end=200"], good),
+            ("train_labels unknown", [f"data.path={folder}", "data.train_end=200", "data.train_labels=drop"], good),
+            ("normalize unknown", [f"data.path={folder}", "data.normalize=per_file"], good),
+            ("normalize with the random split", [f"data.path={good[0]}", "data.normalize=per_recording",
+                                                 "data.split=random"], good[:1]),
+            ("separator a letter", [f"data.path={folder}", "data.separator=a"], good),
+            ("separator two characters", [f"data.path={folder}", "data.separator=;;"], good),
+            ("label_column and label_columns", [f"data.path={folder}", "data.label_columns=[\"label\"]"], good),
+            ("a 0/1 column not declared", [f"data.path={flag}"], [flag]),
+            ("a text column", [f"data.path={machine}"], [machine]),
+        ]:
+            # example_csv.json gives test_fraction, which train_end replaces
+            sets = ["data.test_fraction=null", *sets] if any("train_end" in s for s in sets) else sets
+            argv = ["configs/example_csv.json", "--set", "data.window_length=10", *QUIET,
+                    *[a for s in sets for a in ("--set", s)], "--set", f"experiments_dir={self.exp}",
+                    "--set", f"exp_name={self.new_exp()}"]
+            self.add("csv", f"recordings: {label}", argv, watch=watch)

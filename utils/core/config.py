@@ -249,7 +249,8 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:
-            lines.append(f"{source}: {dotted}: {e['msg']}, got {_show(e.get('input'))}")
+            message = e["msg"].removeprefix("Value error, ")  # a type's own validator words it already
+            lines.append(f"{source}: {dotted}: {message}, got {_show(e.get('input'))}")
     return "\n".join(line if isinstance(line, str) else _unknown_keys_line(source, schema, prefix, line, unknown[line])
                      for line in lines)
 

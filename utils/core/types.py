@@ -8,6 +8,7 @@ ones overflow inside torch and NumPy instead of failing with a message.
 """
 from typing import Annotated
 
+from pydantic import PlainValidator
 from annotated_types import Ge, Gt, Interval, Le, Len, Lt
 
 MAX_INT = 2**31 - 1
@@ -25,7 +26,21 @@ Dropout = Annotated[float, Interval(ge=0, lt=1)]
 FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
 #: One character that separates a CSV file's fields (``";"``).
 Separator = Annotated[str, Len(1, 1)]
+
+
+def _train_end(value: object) -> int | float | str:
+    """A row (1..MAX_INT), a share of the rows (0 < x < 1) or a time (non-empty text); one message otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT:
+        return value
+    if isinstance(value, float) and 0.0 < value < 1.0:
+        return value
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError("expected a row number above 0 (400: rows 0..399 train), a share of the rows strictly between "
+                     "0 and 1 (0.2), or a time as the timestamp column writes it")
+
+
 #: Where a recording's training part ends: a row, a share of its rows, or a time written as its timestamps are.
-TrainEnd = PositiveInt | Fraction | str
+TrainEnd = Annotated[int | float | str, PlainValidator(_train_end, json_schema_input_type=int | float | str)]
 __all__ = ["MAX_INT", "PositiveInt", "NonNegativeInt", "Seed", "PositiveFloat", "NonNegativeFloat", "Fraction",
            "UnitInterval", "PositiveFraction", "Percentile", "Dropout", "FalseAlarmRate", "Separator", "TrainEnd", "Le"]
