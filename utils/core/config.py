@@ -28,8 +28,10 @@ from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, 
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
-#: Defaults of trainer.min_delta_rel and trainer.min_learning_rate (chosen on the converter configs: see
-#: benchmarks/speed_runs.py, which measures the shipped configs' wall time and quality).
+#: Defaults of trainer.min_delta_rel and trainer.min_learning_rate. Measured on vae_converter.json: seed 0 stops
+#: after 121 epochs instead of 146 with the same ROC AUC (0.9986); seed 42, still gaining over 0.1 % an epoch,
+#: runs its 300 as before. On conv_ae_converter.json's history it stops after 151 epochs, not 194, at a
+#: learning rate of 3e-6 (the floor is the backstop of runs without patience).
 MIN_DELTA_REL = 1e-3
 MIN_LEARNING_RATE = 1e-6
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
