@@ -106,6 +106,13 @@ def run(args: argparse.Namespace) -> dict:
     try:
         if dist_info.is_main and run_dir.is_dir():  # held until the process ends: one run per folder
             lock = lock_run_dir(run_dir)
+        if args.resume:
+            from agents.base import finished_run
+
+            finished = finished_run(run_dir, config)
+            if finished is not None:  # nothing to train or evaluate: every file of the run stays as it is
+                logger.info("%s", finished)
+                return {"finished": finished}
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
         agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume,
                                          device=cuda_device_for(dist_info, device), dist=dist_info)
@@ -150,6 +157,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
         raise RunFolderError(f"{run_dir} is being trained now (PID {pid}): its checkpoints/best.pt changes until "
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
+    refuse_shape_overrides(args.overrides, config, detector.config, run_dir, args.mode)
     if args.mode == "score":
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score
@@ -170,6 +178,40 @@ def score_or_export(args: argparse.Namespace) -> dict:
           f"{', '.join(meta['outputs'])}; threshold {meta['threshold']:.6g} on {meta['score_name']}); "
           f"metadata in {args.output}.json")
     return meta
+
+
+#: Sections whose keys decide the windows a run scores and the model that scores them: fixed at training.
+SHAPE_SECTIONS = ("data", "model", "loss")
+
+
+def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, run_dir: object, mode: str) -> None:
+    """Refuse a ``--set`` of --mode score/export that would change a data, model or loss key of the trained
+    run: the detector of ``best.pt`` scores its own windows, so such a value could only be ignored.
+
+    Raises:
+        ConfigError: naming the key, both values and what to do instead.
+    """
+    import json
+
+    from utils.core.errors import ConfigError
+
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.split(".")[0] not in SHAPE_SECTIONS:
+            continue
+        now, then = _dotted(config, key), _dotted(trained, key)
+        if json.dumps(now) != json.dumps(then):
+            raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
+                              f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
+                              "(checkpoints/best.pt) with the windows and model it was trained on; drop this --set, "
+                              "or train a new run with it (add --set exp_name=NEW_NAME to the training command)")
+
+
+def _dotted(tree: dict, key: str) -> object:
+    """The value at a dotted key, or None when a part is missing."""
+    for part in key.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def _log_to_stderr() -> None:

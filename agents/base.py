@@ -95,7 +95,8 @@ class BaseAgent:
         self.train_seconds = 0.0
         self.checkpointer = Checkpointer(trainer.checkpoint_interval_s)
         every = trainer.log_every_n_steps
-        self.hooks: list[Hook] = [EarlyStopping(trainer.early_stopping_patience), TensorBoardLogger(every),
+        self.early_stopping = EarlyStopping.from_config(trainer)
+        self.hooks: list[Hook] = [self.early_stopping, TensorBoardLogger(every),
                                   self.checkpointer, ProgressBar(trainer.progress_bar, every),
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
@@ -153,7 +154,11 @@ class BaseAgent:
     def train(self) -> None:
         """The epoch loop: train, validate, let the hooks log, checkpoint and stop."""
         trainer, state = self.config.trainer, self.state
-        if state.epoch or state.global_step:
+        if state.stopped_early:  # a resume may loosen the rule (a larger patience, a lower floor) and go on
+            state.stopped_early = self.early_stopping.reason(self) is not None
+        if state.stopped_early or (state.epoch >= trainer.epochs and not state.batch_in_epoch):
+            logger.info("Training had finished at epoch %d (step %d); evaluating", state.epoch, state.global_step)
+        elif state.epoch or state.global_step:
             logger.info("Resuming at epoch %d, batch %d (step %d)", state.epoch + 1, state.batch_in_epoch + 1,
                         state.global_step)
         try:
@@ -171,7 +176,7 @@ class BaseAgent:
                     if self.scheduler is not None:
                         plateau = trainer.scheduler == "plateau"
                         self.scheduler.step(val_logs["loss"]) if plateau else self.scheduler.step()
-                    improved = state.update_best(val_logs["loss"], trainer.min_delta, epoch)
+                    improved = state.update_best(val_logs["loss"], trainer.min_delta, epoch, trainer.min_delta_rel)
                     state.epoch = epoch + 1
                     seconds = time.perf_counter() - t0
                     logger.info("epoch %d/%d  train %.5g  val %.5g  lr %.2e  %.2fs%s", epoch + 1, trainer.epochs,
@@ -250,6 +255,43 @@ class BaseAgent:
         raise TrainingDivergedError(f"loss became {value} at step {self.state.global_step + 1} (epoch "
                                     f"{self.state.epoch + 1}); training stopped and {kept}. "
                                     "Lower trainer.learning_rate or set trainer.grad_clip_norm")
+
+
+def finished_run(run_dir: Path, config: Any) -> str | None:
+    """What ``--resume`` of a run with nothing left to do says, or None when it has work (train or evaluate).
+
+    A run is finished when its ``last.pt`` ended an epoch with training over under this config (all
+    ``trainer.epochs`` done, or the early-stopping rule met) and its evaluation is written (``out/metrics.json``).
+
+    Raises:
+        CheckpointError, ConfigError: as the resume itself would (a damaged ``last.pt``, another config).
+    """
+    last = run_dir / "checkpoints" / "last.pt"
+    if not (last.is_file() and (run_dir / "out" / "metrics.json").is_file()):
+        return None
+    ckpt = load_checkpoint(last)
+    check_training_checkpoint(ckpt, last)
+    check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
+    state = TrainState()
+    state.load_state_dict(ckpt, str(last))
+    groups = ckpt["optimizer"]["param_groups"]
+    lr = groups[0].get("lr") if groups and isinstance(groups[0], dict) else None
+    if state.batch_in_epoch or not isinstance(lr, float):
+        return None  # mid-epoch, or a damaged optimizer state that the resume names
+    trainer = config.trainer
+    stop = EarlyStopping.from_config(trainer).reason_for(state.bad_epochs, lr) if state.stopped_early else None
+    if stop is None and state.epoch < trainer.epochs:
+        return None
+    if stop is None:
+        why = f"it trained all {state.epoch} epochs of trainer.epochs={trainer.epochs}"
+        longer = f"--set trainer.epochs=N (N above {state.epoch})"
+    else:
+        why = f"early stopping ended it after epoch {state.epoch}: {stop[1]}"
+        longer = {"early_stopping_patience": f"--set trainer.early_stopping_patience=P (P above "
+                                             f"{state.bad_epochs}; null: never stop early)",
+                  "min_learning_rate": "--set trainer.min_learning_rate=0"}[stop[0]]
+    return (f"{run_dir} is finished ({why}, best epoch {state.best_epoch}); --resume changed nothing. To train it "
+            f"longer, add {longer} to --resume; to score data with it: --mode score")
 
 
 def _int_or_zero(value: Any) -> int:

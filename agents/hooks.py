@@ -83,19 +83,43 @@ class Hook:
 
 
 class EarlyStopping(Hook):
-    """Sets ``state.stopped_early`` once ``patience`` epochs in a row did not improve (None: never).
+    """Sets ``state.stopped_early`` once ``patience`` epochs in a row did not improve (None: never), or once
+    the scheduler took the learning rate below ``min_learning_rate`` (0: never).
 
-    As in Keras and Lightning: with patience 20, the 20th epoch without improvement is the last.
+    As in Keras and Lightning: with patience 20, the 20th epoch without improvement is the last. Both tests
+    read only what ``last.pt`` holds (the counters, the optimizer's learning rate), so a resumed run stops
+    where the uninterrupted one did.
     """
 
-    def __init__(self, patience: int | None) -> None:
-        self.patience = patience
+    def __init__(self, patience: int | None, min_learning_rate: float = 0.0) -> None:
+        self.patience, self.min_learning_rate = patience, min_learning_rate
 
     def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
-        state = agent.state
-        state.stopped_early = self.patience is not None and state.bad_epochs >= self.patience
-        if state.stopped_early:
-            logger.info("Early stopping: no improvement for %d epochs", state.bad_epochs)
+        reason = self.reason(agent)
+        agent.state.stopped_early = reason is not None
+        if reason is not None:
+            logger.info("Early stopping: %s", reason)
+
+    @classmethod
+    def from_config(cls, trainer: Any) -> EarlyStopping:
+        """The rule of a run's ``trainer`` section (the learning-rate floor applies to the plateau scheduler)."""
+        return cls(trainer.early_stopping_patience, trainer.min_learning_rate if trainer.scheduler == "plateau" else 0.0)
+
+    def reason(self, agent: Trainer) -> str | None:
+        """Why training should stop now, or None."""
+        found = self.reason_for(agent.state.bad_epochs, agent.optimizer.param_groups[0]["lr"])
+        return found and found[1]
+
+    def reason_for(self, bad_epochs: int, lr: float) -> tuple[str, str] | None:
+        """Why a run ``bad_epochs`` epochs past its best, at learning rate ``lr``, should stop: (the trainer
+        key whose rule it met, the reason in words), or None."""
+        if self.patience is not None and bad_epochs >= self.patience:
+            return "early_stopping_patience", (f"no improvement for {bad_epochs} epochs "
+                                               f"(trainer.early_stopping_patience={self.patience})")
+        if lr < self.min_learning_rate:
+            return "min_learning_rate", (f"the scheduler took the learning rate to {lr:.2g}, below "
+                                         f"trainer.min_learning_rate={self.min_learning_rate:g}")
+        return None
 
 
 class TensorBoardLogger(Hook):

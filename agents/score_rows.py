@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from agents.detector import Detector
+from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
 from datasets.csv_times import parse_times
 from utils.core.errors import CheckpointError, DataError
@@ -52,8 +53,13 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
     if missing or unexpected:
         parts = ([f"missing column(s) {missing}"] if missing else []) + (
             [f"unexpected column(s) {unexpected}"] if unexpected else [])
-        raise DataError(f"{source}: line 1: {'; '.join(parts)}; the model was trained on the features "
-                        f"{features}" + (f" (columns {ignorable} may also be present)" if ignorable else ""))
+        fitting = [str(path) for path in configs_reading(source)]
+        hint = (f"; {' and '.join(fitting)} train{'s' if len(fitting) == 1 else ''} on this file: train "
+                f"{'it' if len(fitting) == 1 else 'one'} and score with it" if fitting
+                else "; score with a run trained on data with these columns")
+        raise DataError(f"{source}: line 1: {'; '.join(parts)}; the run loaded ({detector.config.get('exp_name')}, "
+                        f"trained on {trained_on(detector.config)}) takes the features {features}"
+                        + (f" (columns {ignorable} may also be present)" if ignorable else "") + hint)
     time_column = data.get("timestamp_column")
     return time_column if time_column in header else None
 

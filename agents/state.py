@@ -41,9 +41,11 @@ class TrainState:
                 self.history.setdefault(prefix if key == "loss" else f"{prefix}_{key}", []).append(value)
         self.history.setdefault("lr", []).append(lr)
 
-    def update_best(self, val_loss: float, min_delta: float, epoch: int) -> bool:
-        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by > ``min_delta``."""
-        improved = val_loss < self.best_val - min_delta
+    def update_best(self, val_loss: float, min_delta: float, epoch: int, min_delta_rel: float = 0.0) -> bool:
+        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by more than
+        ``min_delta`` and by more than the fraction ``min_delta_rel`` of the best's magnitude."""
+        margin = max(min_delta, min_delta_rel * abs(self.best_val)) if math.isfinite(self.best_val) else 0.0
+        improved = val_loss < self.best_val - margin
         if improved:
             self.best_val, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0
         else:

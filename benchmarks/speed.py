@@ -16,6 +16,8 @@ rows show medians and the median of the per-repeat ratios. Items:
    torch.matmul of comparable size reaches on the same threads.
 5. ``startup``   wall time of ``main.py --help`` and ``import agents``; heavy imports.
 6. ``runs``      wall time and peak memory of ``main.py`` on the two default configs.
+7. ``threads``   each shipped config's wall time at trainer.threads=1 (the default) vs null (torch's
+   default), quiet and beside one busy process (benchmarks/speed_threads.py).
 
 Usage:
     python benchmarks/speed.py                  # everything (over 30 minutes on a shared 2-core machine)
@@ -39,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-ITEMS = ("overhead", "recurrent", "scoring", "flops", "startup", "runs")
+ITEMS = ("overhead", "recurrent", "scoring", "flops", "startup", "runs", "threads")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from benchmarks import speed_recurrent, speed_system, speed_train
+    from benchmarks import speed_recurrent, speed_system, speed_threads, speed_train
     from benchmarks.speed_common import format_row, print_table
 
     if args.threads:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                           run_repeats=1 if args.quick else 2)
     runners = {"overhead": speed_train.framework_overhead, "recurrent": speed_recurrent.recurrent,
                "scoring": speed_system.scoring, "flops": speed_recurrent.flops, "startup": speed_system.startup,
-               "runs": speed_system.whole_runs}
+               "runs": speed_system.whole_runs, "threads": speed_threads.thread_rows}
     print(f"speed benchmark{' (quick)' if args.quick else ''}: torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}; {repeats} repeats per row", flush=True)

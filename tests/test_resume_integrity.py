@@ -169,3 +169,22 @@ def test_no_space_for_the_first_checkpoint_removes_the_folder_and_says_start_aga
     assert f"then start again (nothing was saved yet, so there is nothing to resume; its folder {run} was removed) " \
            "with: python main.py " in err and "--resume" not in err
     assert not run.exists()
+
+
+def _recorded(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run folder (the lock file's PID aside), by path."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name != RunLock(run_dir).path.name}
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(run_copy, capsys):
+    before = _recorded(run_copy)
+    assert {"out/metrics.json", "checkpoints/best.pt", "out/report.md"} <= set(before)
+    code = main.main([str(REPO_ROOT / "configs" / "vae_converter.json"), "--set", f"experiments_dir={run_copy.parent}",
+                      *[arg for item in VAE for arg in ("--set", item)], "--resume"])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert f"{run_copy} is finished (it trained all 1 epochs of trainer.epochs=1, best epoch 1)" in said.out + said.err
+    assert "add --set trainer.epochs=N (N above 1) to --resume" in said.out + said.err
+    assert "Resuming" not in said.out + said.err
+    assert _recorded(run_copy) == before, "a finished run's --resume rewrote a file it recorded"

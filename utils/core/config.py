@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from easydict import EasyDict
-from annotated_types import Ge, Le
+from annotated_types import Ge, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.config_json import MAX_CONFIG_BYTES, apply_override, read_json_config  # noqa: F401 (re-exported)
@@ -28,6 +28,12 @@ from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, 
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
+#: Defaults of trainer.min_delta_rel and trainer.min_learning_rate. Measured on vae_converter.json: seed 0 stops
+#: after 121 epochs instead of 146 with the same ROC AUC (0.9986); seed 42, still gaining over 0.1 % an epoch,
+#: runs its 300 as before. On conv_ae_converter.json's history it stops after 151 epochs, not 194, at a
+#: learning rate of 3e-6 (the floor is the backstop of runs without patience).
+MIN_DELTA_REL = 1e-3
+MIN_LEARNING_RATE = 1e-6
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
 
@@ -43,7 +49,16 @@ class TrainerConfig(BaseModel):
     grad_clip_norm: PositiveFloat | None = None
     scheduler: Literal["none", "plateau", "cosine"] = "none"
     early_stopping_patience: NonNegativeInt | None = 10
+    # An epoch improves on the best validation loss only when it is lower by more than min_delta and by more
+    # than the fraction min_delta_rel of the best (min_delta_rel=1e-3: a 0.1 % gain). Without it, gains of a
+    # few parts in 10^4 after the learning rate had decayed kept postponing the stop by tens of epochs.
     min_delta: NonNegativeFloat = 0.0
+    min_delta_rel: Annotated[float, Ge(0), Lt(1)] = MIN_DELTA_REL
+    # With trainer.scheduler=plateau, training stops once the scheduler took the learning rate below this
+    # (0: never): Adam moves each weight by about the learning rate per step, so below 1e-6 an epoch changes
+    # the weights of these models (values of order 0.01-1) by parts in 10^4 or less. A cosine schedule reaches
+    # its small rates at trainer.epochs by design and is not cut.
+    min_learning_rate: NonNegativeFloat = MIN_LEARNING_RATE
     log_every_n_steps: PositiveInt = 50  # step/* points (as Lightning); epoch/* points are logged every epoch
     progress_bar: bool = True
     deterministic: bool = True

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from utils.core.errors import ConfigError, UserError
-from utils.runs.outputs import atomic_output, check_output, temp_path_for
+from utils.runs.outputs import atomic_output, check_output, new_file_mode, temp_path_for
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "windows"
@@ -52,6 +52,7 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
     try:
         _trace(module, example, fmt, tmp)
         meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
+        os.chmod(tmp, new_file_mode())  # as its .json (mkstemp made it 0600)
         with atomic_output(meta_path) as handle:
             os.replace(tmp, output)
             handle.write(json.dumps(meta, indent=2) + "\n")

@@ -58,7 +58,7 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
                 handle.flush()
                 os.fsync(handle.fileno())
         with _naming(path):
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, new_file_mode())
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -83,6 +83,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_output(path) as handle:
         handle.write(text)
+
+
+def new_file_mode() -> int:
+    """The mode :func:`open` gives a new file under this process's umask (``0o666 & ~umask``: 0644 under the
+    usual 022); mkstemp's temporary files are 0600 and take this mode before they are renamed."""
+    try:  # Linux reports the umask; setting it to read it back would race with threads creating files
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+        mask = next(int(line.split()[1], 8) for line in status.splitlines() if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def temp_path_for(path: str | Path) -> Path:

@@ -9,8 +9,8 @@ from utils.core.errors import CheckpointError, ConfigError
 
 #: Trainer keys a resume may change: how long, how often to log and save, when to stop early.
 #: Every other key (data, model, loss, seed, agent, the scaler, the optimisation settings) is the run's.
-RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "log_every_n_steps", "progress_bar",
-                          "checkpoint_interval_s", "flush_denormal")
+RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "min_delta_rel", "min_learning_rate",
+                          "log_every_n_steps", "progress_bar", "checkpoint_interval_s", "flush_denormal")
 FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
 
 
