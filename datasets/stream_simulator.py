@@ -20,7 +20,6 @@ lasting ``anomaly_min_s`` .. ``anomaly_max_s``. ``anomaly_density`` is the share
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 from datasets.base import NORMAL
 from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, DROOP_OHM, HEATING_RATE, I_RIPPLE, LOAD_NOMINAL,
@@ -80,6 +79,8 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
     current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
     settled = rng.uniform(*AMBIENT_RANGE) + THERMAL_GAIN * load**2  # where the heat sink would settle
     alpha = -np.expm1(-1.0 / (sample_rate_hz * THERMAL_TAU_S))  # exact first-order step per row
+    from scipy.signal import lfilter  # 1.5 s of import, paid only by runs that simulate a stream
+
     temperature, _ = lfilter([alpha], [1.0, alpha - 1.0], settled, zi=[(1.0 - alpha) * settled[0]])
     x = np.stack([voltage, current, temperature], axis=1)
     x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
