@@ -71,7 +71,7 @@ from agents.detector import Detector
 from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
                                normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, separator_hint)
+                               checked_incidents_path, exact, separator_hint)
 from datasets.csv_header import read_layout
 from datasets.csv_reading import first_bad_value
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
@@ -317,7 +317,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"{summary['point_aggregation']} of the windows covering it")
     for name, count in summary["alarms"].items():
         share = 100.0 * count / max(total, 1)
-        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
+        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {exact(summary['thresholds'][name])}")
     lines.append(f"Scores written to {summary['output']}")
     lines.append(incident_line(summary))
     return "\n".join(lines)
@@ -328,7 +328,7 @@ def incident_line(summary: dict[str, Any]) -> str:
     if "incidents" not in summary:
         return "No incidents: ready windows (N, T, F) have no time axis; score (rows, F) time steps for incidents"
     line = (f"{summary['incidents']} incident{'s' if summary['incidents'] != 1 else ''} of "
-            f"score_{summary['incident_score']} > {summary['incident_threshold']:.6g} (time steps take the "
+            f"score_{summary['incident_score']} > {exact(summary['incident_threshold'])} (time steps take the "
             f"{summary['point_aggregation']} of their windows; merged over gaps of up to {summary['merge_gap']} rows)")
     if summary.get("incidents_output"):
         line += f" written to {summary['incidents_output']}"

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.score_rows import IncidentStream, Scoring, window_header, window_rows
+from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
 from agents.detector import Detector
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
@@ -200,8 +200,8 @@ class StepScorer:
         rows = []
         for i in range(m):
             rows.append([first + i, *([times[1][i]] if times is not None else []),
-                         *[f"{scores[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names],
-                         *[f"{p[i]:.6g}" for p in p_values.values()], top[i]])
+                         *[exact(scores[n][i]) for n in names], *[int(flags[n][i]) for n in names],
+                         *[exact(p[i]) for p in p_values.values()], top[i]])
         found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times)
         return rows, found
 
@@ -328,7 +328,8 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         held.append(block)
         count += len(block.values)
     values = np.concatenate([b.values for b in held]).astype(np.float32)
-    labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]))[0] if k
+    labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]), reference.label_columns,
+                        reference.source, np.concatenate([b.line_nos for b in held]))[0] if k
               else np.zeros(len(values), dtype=np.int64))
     try:
         values, stats = normalise_by_training_part(values, labels, reference.rows, use_labelled=False)
