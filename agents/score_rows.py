@@ -93,7 +93,7 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
     if scores is not None and path.resolve() == scores.resolve():
         raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
     return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file",
-                        config)
+                        config, example="scores.incidents.csv")
 
 
 # ----- scores of windows ----------------------------------------------------------------
