@@ -36,7 +36,8 @@ from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, covering_windows,
-                               finish, normalised_blocks, recording_reference, score_batches)
+                               checked_magnitudes, finish, normalised_blocks, recording_reference,
+                               score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
                                checked_incidents_path, describe, exact, separator_hint)
 from datasets.csv_reading import Block
@@ -239,7 +240,9 @@ def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str 
     summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
                    unit=scorer.unit)
     text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
-    blocks = normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream, summary), reference)
+    blocks = checked_magnitudes(normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream,
+                                                           summary), reference), detector, rows.name,
+                                detector.feature_names)
     if isinstance(scorer, StepScorer):
         batches = covering_windows(blocks, detector.window_length, stride, scorer.batch)
     else:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,6 +43,7 @@ from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
 from utils.core.errors import CheckpointError, DataError
 from utils.scoring.incidents import Incident
+from utils.scoring.scaler import overflow_text, too_large
 from utils.scoring.stream import PointAccumulator
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
@@ -344,6 +346,20 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         start += len(block.values)
     for block in blocks:
         yield _without_labels(block, standardise(block.values.astype(np.float32), mean, std), k)
+
+
+def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
+                       features: list[str]) -> Iterator[Block]:
+    """The blocks handed on unchanged; DataError naming the file, row (and line) and column of the first value
+    whose scaled magnitude the model cannot compute with (:mod:`utils.scoring.scaler`, :data:`SCALED_LIMIT`)."""
+    for block in blocks:
+        bad = too_large(detector.scaler.unchecked(block.values))
+        if bad is not None:
+            (r, c), value = bad
+            line = f" (line {int(block.line_nos[r])})" if block.line_nos is not None else ""
+            raise DataError(f"{source}: row {block.first_row + r}{line}, column {features[c]!r}: value "
+                            f"{float(block.values[r, c]):.6g}, {overflow_text(value)}")
+        yield block
 
 
 def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:

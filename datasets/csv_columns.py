@@ -146,7 +146,7 @@ def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | P
         if r is not None:
             name = names[k] if names is not None else f"label column {k}"
             line = f" (line {int(line_nos[r])})" if line_nos is not None else ""
-            raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {texts[r, k]!r} marks a "
+            raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {str(texts[r, k])!r} marks a "
                             f"missing label, neither normal nor anomalous; valid labels: {VALID_LABELS}")
         column_labels, column_kinds = row_labels(texts[:, k])
         new = (column_labels == 1) & (labels == 0)
