@@ -151,8 +151,8 @@ def test_load_names_what_a_file_is_instead_of_a_checkpoint(run_dir, tmp_path):
     torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)).save(str(tmp_path / "model.pt"))
     (tmp_path / "x.pt").write_text("voltage,current\n1,2\n")
     cases = {tmp_path / "model.pt": "an exported model (TorchScript), not a run's best.pt; load it with torch.jit.load",
-             tmp_path / "x.pt": "a text file (CSV or other text), not a checkpoint",
-             run_dir / "config.json": "a text file (JSON), not a checkpoint"}
+             tmp_path / "x.pt": "a text file (CSV or other text), not a checkpoint written by this project",
+             run_dir / "config.json": "a text file (JSON), not a checkpoint written by this project"}
     for path, fragment in cases.items():
         with pytest.raises(CheckpointError) as err:
             Detector.load(path)

@@ -178,7 +178,7 @@ def not_a_checkpoint(path: Path) -> str | None:
             text = head[:err.start].decode("utf-8") if err.start > len(head) - 4 else None
         if text is not None and text.strip():
             kind = "JSON" if text.lstrip().startswith(("{", "[")) else "CSV or other text"
-            return f"a text file ({kind}), not a checkpoint; give the run's checkpoints/best.pt"
+            return f"a text file ({kind}), not a checkpoint written by this project (a .pt file torch.save wrote)"
     return None
 
 
