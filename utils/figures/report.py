@@ -285,17 +285,20 @@ def main(argv: list[str]) -> int:
             raise ValueError(f"{run_dir}: no such run folder")
         config, metrics = _run_json(run_dir / "config.json"), _run_json(run_dir / "out" / "metrics.json")
         print(write_report(run_dir, config, metrics))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (KeyError, TypeError, AttributeError) as err:  # JSON of another shape than this project writes
-        print(f"error: {run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})",
-              file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {run_dir}: cannot write the report ({err.strerror or err})", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
+        print(f"error: {_failure(run_dir, err)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _failure(run_dir: Path, err: Exception) -> str:
+    """The one-line message of what stopped the report."""
+    if isinstance(err, OSError):
+        return f"{run_dir}: cannot write the report ({err.strerror or err})"
+    if isinstance(err, ValueError):
+        return str(err)
+    # JSON of another shape than this project writes
+    return f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
 
 
 if __name__ == "__main__":
