@@ -39,7 +39,7 @@ from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
 from utils.scoring.baselines import CalibratedBaseline, baselines_state, load_baselines
 from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
-from utils.scoring.scaler import Scaler
+from utils.scoring.scaler import Scaler, overflow_text, too_large
 from utils.scoring.thresholds import predict
 
 
@@ -278,6 +278,8 @@ class Detector:
 
         Raises:
             ValueError: wrong shape, or NaN/inf values.
+            DataError: a value whose scaled magnitude the model's float32 arithmetic cannot take
+                (:data:`utils.scoring.scaler.SCALED_LIMIT`), naming window, time step and feature.
         """
         arr = windows.detach().cpu().numpy() if isinstance(windows, Tensor) else np.asarray(windows)
         expected = (self.window_length, len(self.feature_names))
@@ -287,7 +289,13 @@ class Detector:
         arr = arr.astype(np.float64, copy=False)
         if not np.isfinite(arr).all():
             raise ValueError("windows hold NaN or inf")
-        return torch.from_numpy(self.scaler.transform(arr)).to(self.device)
+        scaled = self.scaler.unchecked(arr)
+        bad = too_large(scaled)
+        if bad is not None:
+            (w, t, f), value = bad
+            raise DataError(f"windows: window {w}, time step {t}, feature {self.feature_names[f]!r}: "
+                            f"{overflow_text(value)}")
+        return torch.from_numpy(scaled.astype(np.float32)).to(self.device)
 
     @torch.inference_mode()
     def analyse(self, x: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:

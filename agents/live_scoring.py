@@ -36,9 +36,10 @@ from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, covering_windows,
-                               finish, normalised_blocks, recording_reference, score_batches)
+                               checked_magnitudes, finish, normalised_blocks, recording_reference,
+                               score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, describe, separator_hint)
+                               checked_incidents_path, describe, exact, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
@@ -239,7 +240,9 @@ def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str 
     summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
                    unit=scorer.unit)
     text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
-    blocks = normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream, summary), reference)
+    blocks = checked_magnitudes(normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream,
+                                                           summary), reference), detector, rows.name,
+                                detector.feature_names)
     if isinstance(scorer, StepScorer):
         batches = covering_windows(blocks, detector.window_length, stride, scorer.batch)
     else:
@@ -292,7 +295,7 @@ def summary_line(summary: dict[str, Any]) -> str:
     if "rows" in summary:
         line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarmed "
                  f"{summary.get('unit', 'windows')} and "
-                 f"{summary.get('incidents', 0)} incident(s) of score_{summary['score']} > {summary['threshold']:.6g}")
+                 f"{summary.get('incidents', 0)} incident(s) of score_{summary['score']} > {exact(summary['threshold'])}")
     line += f"; scores to {'standard output' if summary['output'] == STDIO else summary['output']}"
     if summary.get("incidents_output"):
         line += f", incidents to {summary['incidents_output']}"

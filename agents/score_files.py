@@ -69,11 +69,12 @@ import numpy as np
 
 from agents.detector import Detector
 from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
-                               normalised_blocks, recording_reference, score_batches)
+                               checked_magnitudes, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, separator_hint)
+                               checked_incidents_path, exact, separator_hint)
 from datasets.csv_header import read_layout
 from datasets.csv_reading import first_bad_value
+from utils.scoring.scaler import overflow_text, too_large
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
@@ -89,6 +90,7 @@ class _Input:
 
     def __init__(self, path: Path, detector: Detector, stride: int | None, chunk_rows: int) -> None:
         self.path, self.window_length, self.chunk_rows = path, detector.window_length, chunk_rows
+        self.detector = detector
         self.features = list(detector.feature_names)
         self.n_features = len(self.features)
         window_length = self.window_length
@@ -153,6 +155,11 @@ class _Input:
             for i in range(0, len(self.array), batch):
                 chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
                 _check_finite_windows(chunk, i, self.path, self.features)
+                bad = too_large(self.detector.scaler.unchecked(chunk))
+                if bad is not None:
+                    (w, t, f), value = bad
+                    raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}): "
+                                    f"value {float(chunk[w, t, f]):.6g}, {overflow_text(value)}")
                 yield np.arange(i, i + len(chunk)), chunk, None
             return
         yield from iter_windows(self.blocks(), self.window_length, self.stride, batch)
@@ -160,7 +167,8 @@ class _Input:
     def blocks(self) -> Iterator[Block]:
         """The input's rows, block by block (time-step inputs), their timestamps kept for the incidents,
         standardised as the run's recordings were (:func:`agents.score_loop.normalised_blocks`)."""
-        return normalised_blocks(self._read_blocks(), self.reference)
+        return checked_magnitudes(normalised_blocks(self._read_blocks(), self.reference), self.detector, self.path,
+                                  self.features)
 
     def _read_blocks(self) -> Iterator[Block]:
         """The input's rows as read, block by block: the features, then the timestamp and the reference's
@@ -317,7 +325,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"{summary['point_aggregation']} of the windows covering it")
     for name, count in summary["alarms"].items():
         share = 100.0 * count / max(total, 1)
-        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {summary['thresholds'][name]:.6g}")
+        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {exact(summary['thresholds'][name])}")
     lines.append(f"Scores written to {summary['output']}")
     lines.append(incident_line(summary))
     return "\n".join(lines)
@@ -328,7 +336,7 @@ def incident_line(summary: dict[str, Any]) -> str:
     if "incidents" not in summary:
         return "No incidents: ready windows (N, T, F) have no time axis; score (rows, F) time steps for incidents"
     line = (f"{summary['incidents']} incident{'s' if summary['incidents'] != 1 else ''} of "
-            f"score_{summary['incident_score']} > {summary['incident_threshold']:.6g} (time steps take the "
+            f"score_{summary['incident_score']} > {exact(summary['incident_threshold'])} (time steps take the "
             f"{summary['point_aggregation']} of their windows; merged over gaps of up to {summary['merge_gap']} rows)")
     if summary.get("incidents_output"):
         line += f" written to {summary['incidents_output']}"

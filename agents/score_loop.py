@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from agents.score_rows import IncidentStream, Scoring, window_header, window_rows
+from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
 from agents.detector import Detector
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
@@ -42,6 +43,7 @@ from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
 from utils.core.errors import CheckpointError, DataError
 from utils.scoring.incidents import Incident
+from utils.scoring.scaler import overflow_text, too_large
 from utils.scoring.stream import PointAccumulator
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
@@ -200,8 +202,8 @@ class StepScorer:
         rows = []
         for i in range(m):
             rows.append([first + i, *([times[1][i]] if times is not None else []),
-                         *[f"{scores[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names],
-                         *[f"{p[i]:.6g}" for p in p_values.values()], top[i]])
+                         *[exact(scores[n][i]) for n in names], *[int(flags[n][i]) for n in names],
+                         *[exact(p[i]) for p in p_values.values()], top[i]])
         found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times)
         return rows, found
 
@@ -328,7 +330,8 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         held.append(block)
         count += len(block.values)
     values = np.concatenate([b.values for b in held]).astype(np.float32)
-    labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]))[0] if k
+    labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]), reference.label_columns,
+                        reference.source, np.concatenate([b.line_nos for b in held]))[0] if k
               else np.zeros(len(values), dtype=np.int64))
     try:
         values, stats = normalise_by_training_part(values, labels, reference.rows, use_labelled=False)
@@ -343,6 +346,20 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         start += len(block.values)
     for block in blocks:
         yield _without_labels(block, standardise(block.values.astype(np.float32), mean, std), k)
+
+
+def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
+                       features: list[str]) -> Iterator[Block]:
+    """The blocks handed on unchanged; DataError naming the file, row (and line) and column of the first value
+    whose scaled magnitude the model cannot compute with (:mod:`utils.scoring.scaler`, :data:`SCALED_LIMIT`)."""
+    for block in blocks:
+        bad = too_large(detector.scaler.unchecked(block.values))
+        if bad is not None:
+            (r, c), value = bad
+            line = f" (line {int(block.line_nos[r])})" if block.line_nos is not None else ""
+            raise DataError(f"{source}: row {block.first_row + r}{line}, column {features[c]!r}: value "
+                            f"{float(block.values[r, c]):.6g}, {overflow_text(value)}")
+        yield block
 
 
 def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:

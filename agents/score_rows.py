@@ -99,7 +99,7 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
     if scores is not None and path.resolve() == scores.resolve():
         raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
     return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file",
-                        config)
+                        config, example="scores.incidents.csv")
 
 
 # ----- scores of windows ----------------------------------------------------------------
@@ -160,6 +160,14 @@ class Scoring:
 
 
 # ----- window rows ---------------------------------------------------------------------
+def exact(value: float) -> str:
+    """A score, p-value or threshold as written to a CSV or printed beside one: the shortest text that reads back
+    as the same float64 (``repr``, at most 17 significant digits), so ``score > threshold`` and ``p <= bound``
+    recompute from the file exactly as they were decided."""
+    return repr(float(value))
+
+
+
 def window_header(scoring: Scoring, time_column: str | None) -> list[str]:
     """The scores CSV's columns (see :mod:`agents.score_files`)."""
     names = scoring.names
@@ -185,9 +193,9 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
         row = [number + i, "" if starts is None else int(starts[i])]
         if start_times is not None:
             row.append(start_times[i, 0])
-        row += [f"{s[i]:.8g}" for s in scores.values()]
+        row += [exact(s[i]) for s in scores.values()]
         row += [int(f[i]) for f in flags.values()]
-        row += [f"{p[i]:.6g}" for p in p_values.values()]
+        row += [exact(p[i]) for p in p_values.values()]
         row += [f"{v:.6g}" for v in contrib[i]]
         row.append(top[i])
         rows.append(row)

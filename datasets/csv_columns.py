@@ -17,8 +17,8 @@ import numpy as np
 
 from datasets.base import NORMAL
 from datasets.csv_header import header_text
-from datasets.csv_labels import row_labels
-from utils.core.errors import ConfigError
+from datasets.csv_labels import VALID_LABELS, missing_label, row_labels
+from utils.core.errors import ConfigError, DataError
 
 __all__ = ["LABEL_WORDS", "Columns", "choose_columns", "looks_like_label", "refuse_flag_features", "row_flags"]
 
@@ -122,17 +122,32 @@ def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str
                           f"{_KEYS} (list the sensors in data.feature_columns to keep it as one)")
 
 
-def row_flags(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | Path = "<input>",
+              line_nos: np.ndarray | None = None, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
 
     Args:
         texts: the label cells (n, K) str.
+        names: the K label columns' names, for messages.
+        source: the file, for messages.
+        line_nos: (n,) file line of each row, for messages, or None.
+        first_row: the data row of ``texts[0]`` (0 = the first line after the header), for messages.
 
     Returns:
         ``(labels (n,) int64 1 = anomalous, kinds (n,) str)`` (see :func:`datasets.csv_labels.row_labels`).
+
+    Raises:
+        DataError: a cell marking a missing label (``nan``, ``null``, ``?``...), naming its row and column: it
+            is neither normal nor an anomaly, and counting it as one would change the metrics unseen.
     """
     labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
     for k in range(texts.shape[1]):
+        r = missing_label(texts[:, k])
+        if r is not None:
+            name = names[k] if names is not None else f"label column {k}"
+            line = f" (line {int(line_nos[r])})" if line_nos is not None else ""
+            raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {str(texts[r, k])!r} marks a "
+                            f"missing label, neither normal nor anomalous; valid labels: {VALID_LABELS}")
         column_labels, column_kinds = row_labels(texts[:, k])
         new = (column_labels == 1) & (labels == 0)
         labels[new], kinds[new] = 1, column_kinds[new]

@@ -1,7 +1,9 @@
 """What a CSV's label and timestamp columns say per row and per window: labels, kinds, seconds, the sample period.
 
-A label cell that is empty, ``0`` or ``normal`` (any case) marks a normal row, anything else an anomalous one;
-its kind is the label text (``"anomaly"`` for a number).
+A label cell that is empty, ``0``, ``0.0`` or ``normal`` (any case) marks a normal row, anything else an anomalous
+one; its kind is the label text (``"anomaly"`` for a number). A cell that says the label is missing (``nan``,
+``null``, ``None``, ``NA``, ``N/A``, ``?``: :data:`MISSING_LABELS`, any case) is neither: it is refused
+(:func:`missing_label`), never silently counted as an anomaly.
 """
 from __future__ import annotations
 
@@ -15,7 +17,17 @@ from datasets.base import NORMAL
 logger = logging.getLogger("anomaly")
 
 NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
-__all__ = ["NORMAL_LABELS", "kind_name", "row_labels", "sample_period", "seconds_since_first"]
+MISSING_LABELS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
+VALID_LABELS = ("empty, 0, 0.0 or normal for a normal row; 1 or any other text (e.g. a fault's name) for an "
+                "anomalous one")
+__all__ = ["MISSING_LABELS", "NORMAL_LABELS", "VALID_LABELS", "kind_name", "missing_label", "row_labels",
+           "sample_period", "seconds_since_first"]
+
+
+def missing_label(labels: np.ndarray) -> int | None:
+    """Index of the first label cell (n,) str that marks a missing label (:data:`MISSING_LABELS`), or None."""
+    missing = np.isin(np.char.lower(np.char.strip(labels.astype(str))), list(MISSING_LABELS))
+    return int(np.argmax(missing)) if missing.any() else None
 
 
 def _anomalous(labels: np.ndarray) -> np.ndarray:

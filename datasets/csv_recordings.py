@@ -66,7 +66,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     text = np.concatenate([b.text for b in blocks]) if columns.text else np.zeros((len(values), 0), dtype=str)
     k = len(columns.labels)
     if k:
-        labels, kinds = row_flags(text[:, :k])
+        labels, kinds = row_flags(text[:, :k], columns.labels, path, np.concatenate([b.line_nos for b in blocks]))
     else:
         labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
     rows = Rows(path, values, labels, kinds, text[:, :k])

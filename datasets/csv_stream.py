@@ -91,8 +91,18 @@ class CsvStream:
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
+        held: list[bytes] = []  # reads of a line not yet ended: joined once it ends (linear in a long line)
+        held_bytes = 0
         while True:
             chunk = self.stream.read1(self.read_bytes)
+            if chunk and b"\n" not in chunk and b"\r" not in chunk:
+                held.append(chunk)
+                held_bytes += len(chunk)
+                if held_bytes + len(self._pending) > 4 * self._max_chars:
+                    raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
+                                    "characters; expected one row per line")
+                continue
+            chunk, held, held_bytes = b"".join([*held, chunk]), [], 0
             raw = (self._pending + chunk).splitlines(keepends=True)
             self._pending = b""
             if chunk and raw and not raw[-1].endswith(b"\n"):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from agents.score_files import _Input
 from datasets.csv_reading import FLOAT32_MAX, iter_csv_blocks, read_header
+from utils.scoring.scaler import Scaler
 from datasets.csv_windows import read_csv_series
 from utils.core.errors import ConfigError, DataError
 
@@ -37,8 +38,11 @@ TOKENS = [b",", b";", b".", b'"', b"\n", b"\r", b"\r\n", b"\t", b" ", b"e", b"-"
 
 
 def detector(time_column: str | None = "t") -> SimpleNamespace:
-    """What :class:`_Input` reads of a detector: window length, features, the run's data columns."""
-    return SimpleNamespace(window_length=WINDOW, feature_names=FEATURES,
+    """What :class:`_Input` reads of a detector: window length, features, the run's data columns, and a scaler of
+    a run whose sensors span 1e30 (so the scaled-magnitude check never refuses what the reader passes)."""
+    scaler = Scaler("none")
+    scaler.offset, scaler.scale = np.zeros(len(FEATURES)), np.full(len(FEATURES), 1e30)
+    return SimpleNamespace(window_length=WINDOW, feature_names=FEATURES, scaler=scaler,
                            data_columns={"timestamp_column": time_column, "label_column": None})
 
 

@@ -105,6 +105,9 @@ class CheckpointCases:
             ("checkpoint is a tensor", edit(lambda ck: __import__("torch").zeros(3))),
             ("checkpoint is a list", edit(lambda ck: [ck])),
             ("history with NaN losses", edit(lambda ck: _nan_history(ck))),
+            ("a TorchScript export in its place", _torchscript),
+            ("a CSV in its place", lambda p: p.write_text("voltage,current,temperature\n48.1,10.2,41.5\n")),
+            ("a config.json in its place", lambda p: p.write_text('{"exp_name": "base", "data": {}}\n')),
         ]
         for label, how in edits:
             # last.pt through --resume (one more epoch), best.pt through --mode score
@@ -131,6 +134,13 @@ class CheckpointCases:
 
 #: damage to fields only a resume reads: --mode score leaves them unused and rightly scores
 RESUME_ONLY = ("epoch a string", "epoch negative", "epoch 2**62", "global_step a float NaN", "history with NaN losses")
+
+
+def _torchscript(p: Path) -> None:
+    """An exported model (TorchScript zip) where a checkpoint belongs."""
+    import torch
+
+    torch.jit.trace(torch.nn.Linear(3, 3), torch.zeros(1, 3)).save(str(p))
 
 
 def _nan_scaler(ck: dict) -> None:

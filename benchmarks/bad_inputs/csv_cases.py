@@ -119,6 +119,14 @@ class CsvCases:
         v["header renamed timestamp"] = to_csv(r)
         v["binary garbage"] = bytes(range(256)) * 64
         v["gzip file named .csv"] = __import__("gzip").compress(body.encode())
+        for cell in ("nan", "NULL", "?"):  # a label saying "missing": neither normal nor anomalous
+            r = [list(x) for x in rows]
+            r[50][4] = cell
+            v[f"label {cell!r} in one row"] = to_csv(r)
+        for value in ("1e30", "1e20", "-1e30"):  # in the test part: beyond float32 arithmetic once scaled
+            r = [list(x) for x in rows]
+            r[380][2] = value
+            v[f"value {value} in the test part"] = to_csv(r)
         return v
 
     def csv_cases(self) -> None:
@@ -173,6 +181,8 @@ class CsvCases:
             "row with extra field": to_csv(srows[:5] + [srows[5] + ["9"]] + srows[6:]),
             "text value": to_csv(srows[:7] + [["x7", "1", "1"]] + srows[8:]),
             "very long line": to_csv(srows[:7] + [["1", "1", "1" * 1_100_000]] + srows[8:]),
+            **{f"value {v} (beyond float32 arithmetic once scaled)": to_csv(srows[:30] + [["48", v, "40"]] + srows[31:])
+               for v in ("1e30", "1e20", "-1e30")},
         }
         for i, (label, data) in enumerate(score_variants.items()):
             path = write(f / f"score_{i:02d}.csv", data)

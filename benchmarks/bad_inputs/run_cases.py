@@ -68,6 +68,8 @@ class RunCases:
             ("score: --output name 300 chars",
              [*score, "--input", str(inp), "--output", str(f / ("a" * 300 + ".csv"))]),
             ("export: --output exists, no --overwrite", [*export, "--output", str(existing)]),
+            ("score: --incidents a folder", [*score, "--input", str(inp), "--output", str(f / "s_inc.csv"),
+                                             "--incidents", str(f)]),
             ("export: metadata FILE.json exists", [*export, "--output", str(f / "exported.onnx")]),
             ("export: --output run folder config (metadata config.json)",
              [*export, "--output", str(self.base / "config")]),

@@ -258,7 +258,48 @@ def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: d
     return path
 
 
+def _run_json(path: Path) -> dict[str, Any]:
+    """A run folder's JSON file as a dict; ValueError saying what is wrong with it."""
+    if not path.is_file():
+        raise ValueError(f"{path}: not found; "
+                         + ("the run has not finished its evaluation (finish it with --resume)"
+                            if path.name == "metrics.json" else "is this a run folder?"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: not readable JSON ({type(err).__name__}: {str(err)[:120]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: holds a JSON {type(data).__name__}, expected an object")
+    return data
+
+
+def main(argv: list[str]) -> int:
+    """``python -m utils.figures.report RUN_FOLDER``: (re)write the run's report; 2 with a one-line message for a
+    missing folder or a missing or broken config.json / out/metrics.json (nothing written then)."""
+    if len(argv) != 1:
+        print("usage: python -m utils.figures.report RUN_FOLDER", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0])
+    try:
+        if not run_dir.is_dir():
+            raise ValueError(f"{run_dir}: no such run folder")
+        config, metrics = _run_json(run_dir / "config.json"), _run_json(run_dir / "out" / "metrics.json")
+        print(write_report(run_dir, config, metrics))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
+        print(f"error: {_failure(run_dir, err)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _failure(run_dir: Path, err: Exception) -> str:
+    """The one-line message of what stopped the report."""
+    if isinstance(err, OSError):
+        return f"{run_dir}: cannot write the report ({err.strerror or err})"
+    if isinstance(err, ValueError):
+        return str(err)
+    # JSON of another shape than this project writes
+    return f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m utils.figures.report RUN_FOLDER")
-    print(write_report(Path(sys.argv[1])))
+    sys.exit(main(sys.argv[1:]))

@@ -124,6 +124,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
     check_fits(path.stat().st_size, "loading the checkpoint", str(path), CheckpointError)
+    other = not_a_checkpoint(path)
+    if other is not None:
+        raise CheckpointError(f"{path}: {other}")
     check_crc(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
@@ -142,6 +145,41 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
         raise CheckpointError(f"{path}: not a checkpoint of this project (expected keys {', '.join(CHECKPOINT_KEYS)})")
     return state
+
+
+_TEXT_PROBE = 4096
+
+
+def not_a_checkpoint(path: Path) -> str | None:
+    """What a file given as a checkpoint is instead, from its first bytes and zip listing; None if it may be one.
+
+    A TorchScript export (a zip holding ``code/`` or ``constants.pkl``), an ONNX export, and text (a CSV, a
+    config.json) are named with what to do, instead of torch.load's "truncated or corrupt".
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(_TEXT_PROBE)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return None  # a damaged zip: torch.load and check_crc name it
+        if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+            return ("an exported model (TorchScript), not a run's best.pt; load it with torch.jit.load, or give "
+                    "the run's checkpoints/best.pt")
+        return None
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"onnx" in head.lower()):
+        return ("an exported model (ONNX), not a run's best.pt; load it with onnxruntime, or give the run's "
+                "checkpoints/best.pt")
+    if head and b"\x00" not in head:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = head[:err.start].decode("utf-8") if err.start > len(head) - 4 else None
+        if text is not None and text.strip():
+            kind = "JSON" if text.lstrip().startswith(("{", "[")) else "CSV or other text"
+            return f"a text file ({kind}), not a checkpoint written by this project (a .pt file torch.save wrote)"
+    return None
 
 
 def check_crc(path: Path) -> None:

@@ -46,8 +46,9 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     output, meta_path = Path(output), Path(f"{output}.json")
-    check_output(output, overwrite, config=config)
-    check_output(meta_path, overwrite, option="--output (its metadata)", config=config)
+    model_name = "model.onnx" if fmt == "onnx" else "model.pt"
+    check_output(output, overwrite, config=config, example=model_name)
+    check_output(meta_path, overwrite, option="--output (its metadata)", config=config, example=f"{model_name}.json")
     tmp = temp_path_for(output)
     try:
         _trace(module, example, fmt, tmp)

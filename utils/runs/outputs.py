@@ -152,7 +152,7 @@ def run_folder_of(path: str | Path) -> Path | None:
 
 
 def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
-                 option: str = "--output", config: str | Path | None = None) -> Path:
+                 option: str = "--output", config: str | Path | None = None, example: str = "scores.csv") -> Path:
     """Refuse an output the command must not write.
 
     Args:
@@ -161,6 +161,7 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
         inputs: the command's input files, never overwritten.
         option: how the message names the path's option.
         config: the config file the command reads, never overwritten either (even with ``overwrite``).
+        example: a file name fitting what is written, suggested when ``path`` is a folder (``model.onnx``...).
 
     Returns:
         ``path`` as a Path.
@@ -170,7 +171,7 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
     """
     path = Path(path)
     try:
-        _check_output(path, overwrite, inputs, option, config)
+        _check_output(path, overwrite, inputs, option, config, example)
     except OSError as err:  # a name too long for the filesystem, a loop of symlinks...
         raise OutputError(f"{option} {path}: cannot be used as a file name ({err.strerror or err}); choose "
                           "another name") from None
@@ -178,12 +179,12 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
 
 
 def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], option: str,
-                  config: str | Path | None) -> None:
+                  config: str | Path | None, example: str) -> None:
     # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not exist
     # while 'new' is missing, but is in.csv after the writer's mkdir of its parent.
     real = Path(os.path.realpath(path))
     if path.is_dir() or real.is_dir():
-        raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'scores.csv'})")
+        raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / example})")
     read = [(item, "the input file") for item in inputs] + ([(config, "the config file this command reads")]
                                                            if config is not None else [])
     for item, what in read:

@@ -7,6 +7,7 @@ the OOM killer).
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,18 +22,37 @@ TRAINING_BYTES_PER_PARAMETER = 4 * 6
 
 
 def available_bytes() -> int:
-    """Memory this process can still take: the system's available memory, capped by a cgroup limit."""
+    """Memory this process can still take: the smallest of the system's available memory, the headroom under
+    its address-space limit (``ulimit -v``, RLIMIT_AS) and the headroom under a cgroup's limit (v2
+    ``memory.max`` - ``memory.current``, v1 ``memory.limit_in_bytes`` - ``memory.usage_in_bytes``)."""
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return 2**62
+        free = 2**62
     for line in _read("/proc/meminfo").splitlines():  # MemAvailable counts reclaimable caches too
         if line.startswith("MemAvailable:"):
             free = int(line.split()[1]) * 1024
-    limit, used = _read("/sys/fs/cgroup/memory.max").strip(), _read("/sys/fs/cgroup/memory.current").strip()
-    if limit.isdigit() and used.isdigit():
-        free = min(free, int(limit) - int(used))
-    return max(free, 0)
+    headrooms = [free, _address_space_headroom(),
+                 _headroom("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 _headroom("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")]
+    return max(min(h for h in headrooms if h is not None), 0)
+
+
+def _address_space_headroom() -> int | None:
+    """RLIMIT_AS minus the address space in use (``/proc/self/statm``), or None without a limit."""
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    size = _read("/proc/self/statm").split()
+    return limit - int(size[0]) * os.sysconf("SC_PAGE_SIZE") if size else limit
+
+
+def _headroom(limit_file: str, usage_file: str) -> int | None:
+    """A cgroup's limit minus its usage, or None when it has none ("max", or v1's huge "unlimited" number)."""
+    limit, used = _read(limit_file).strip(), _read(usage_file).strip()
+    if not (limit.isdigit() and used.isdigit()) or int(limit) >= 2**60:
+        return None
+    return int(limit) - int(used)
 
 
 def _read(path: str) -> str:

@@ -1,10 +1,38 @@
-"""Per-feature scaling fitted on training normals and stored with the checkpoint."""
+"""Per-feature scaling fitted on training normals and stored with the checkpoint.
+
+Values too large for the models' float32 arithmetic (:data:`SCALED_LIMIT`) are refused once scaled, not scored:
+a reconstruction error is squared and summed over a window's cells in float32 (max 3.4e38), so a scaled value of
+1e20 (its square 1e40) already scores ``inf``, and 1e18 overflows once summed over a window of a hundred cells.
+Scoring such a value "safely" would need float64 models; it is a sensor fault or a unit mistake instead, and
+a refusal naming the cell says so where a score of ``inf`` (or a ``scores holds inf`` crash) would not.
+The limit is on the scaled value because that is what the model computes with: the same raw value is harmless
+for a sensor whose training range is as large. Raw values are read up to float32's range
+(:mod:`datasets.csv_reading`); the scoring entries check the scaled rows naming the file, row and column
+(:func:`agents.score_loop.checked_magnitudes`), and :meth:`Scaler.transform` is the backstop for every other
+caller (training's validation and test windows, ``Detector.score`` from Python).
+
+A training value far beyond the rest of its sensor makes that sensor's min-max (or standard) scale collapse:
+every other value lands within a tiny part of [0, 1] and the model learns nothing from the sensor.
+:meth:`Scaler.fit` warns naming the feature (:data:`COLLAPSE_RATIO`).
+"""
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from utils.core.errors import DataError
+
 EPS = 1e-12
+#: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
+#: 3.4e38 (see the module docstring).
+SCALED_LIMIT = 1e15
+#: A feature's scale (span or std) this many times the spread of its central 98% of values: one value set it.
+COLLAPSE_RATIO = 1e4
+
+logger = logging.getLogger("anomaly")
 
 
 class Scaler:
@@ -25,8 +53,8 @@ class Scaler:
         self.offset: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> "Scaler":
-        """Fit on windows (N, T, F)."""
+    def fit(self, x: np.ndarray, names: Sequence[str] | None = None) -> "Scaler":
+        """Fit on windows (N, T, F); warn when one feature's scale collapses (``names``: the F features' names)."""
         rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
         if self.kind == "minmax":
             self.offset, span = rows.min(axis=0), np.ptp(rows, axis=0)
@@ -35,7 +63,20 @@ class Scaler:
         else:
             self.offset, span = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
         self.scale = np.where(span > EPS, span, 1.0)
+        if self.kind != "none" and len(rows):
+            self._warn_collapse(rows, names)
         return self
+
+    def _warn_collapse(self, rows: np.ndarray, names: Sequence[str] | None) -> None:
+        """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%."""
+        low, high = np.percentile(rows, [1, 99], axis=0)
+        central = high - low
+        for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
+            extreme = rows[np.argmax(np.abs(rows[:, f] - np.median(rows[:, f]))), f]
+            logger.warning("scaler: feature %s: a value of %.6g lies far beyond the rest (whose central 98%% spans "
+                           "%.6g), so its %s scale collapses the other values into %.2g of the scaled range; clean "
+                           "or rescale that value", _feature(f, names), extreme, central[f], self.kind,
+                           central[f] / self.scale[f])
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """(N, T, F) -> scaled float32 array of the same shape."""
@@ -43,7 +84,17 @@ class Scaler:
             raise RuntimeError("Scaler.transform called before fit")
         if x.shape[-1] != len(self.offset):
             raise ValueError(f"expected {len(self.offset)} features, got {x.shape[-1]}")
-        return ((x - self.offset) / self.scale).astype(np.float32)
+        scaled = (x - self.offset) / self.scale
+        bad = too_large(scaled)
+        if bad is not None:
+            index, value = bad
+            raise DataError(f"window {index[0]}, time step {index[1]}, feature {index[-1]}: {overflow_text(value)}"
+                            if scaled.ndim == 3 else f"row {index[0]}, feature {index[-1]}: {overflow_text(value)}")
+        return scaled.astype(np.float32)
+
+    def unchecked(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (..., F) scaled in float64, unchecked: for callers that name the cells :func:`too_large` finds."""
+        return (x - self.offset) / self.scale
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         """Undo :meth:`transform`."""
@@ -60,3 +111,24 @@ class Scaler:
         scaler.offset = state["offset"].numpy()
         scaler.scale = state["scale"].numpy()
         return scaler
+
+
+def too_large(scaled: np.ndarray) -> tuple[tuple[int, ...], float] | None:
+    """The first scaled value (row-major) beyond +-:data:`SCALED_LIMIT` and that value, or None."""
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(scaled) > SCALED_LIMIT
+    if not bad.any():
+        return None
+    index = tuple(int(v[0]) for v in np.nonzero(bad))
+    return index, float(scaled[index])
+
+
+def overflow_text(scaled: float) -> str:
+    """Why a value whose scaled value is ``scaled`` is refused, and what to do."""
+    return (f"scaled by the run's training range it is {scaled:.3g}, beyond +-{SCALED_LIMIT:.0e}: its squared error "
+            "would overflow the model's float32 arithmetic (max 3.4e38); a sensor fault or another unit? clean or "
+            "rescale the value")
+
+
+def _feature(f: int, names: Sequence[str] | None) -> str:
+    return repr(names[f]) if names is not None and f < len(names) else str(f)
