@@ -78,7 +78,7 @@ class BaseAgent:
             raise ConfigError(f"trainer.batch_size: {trainer.batch_size} is the global batch and must be divisible "
                               f"by the {self.dist.world_size} processes")
         self.data = build_component(DATASETS, config.data, seed=config.seed)
-        self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x)
+        self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x, self.data.feature_names)
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
