@@ -42,7 +42,7 @@ def detector(time_column: str | None = "t") -> SimpleNamespace:
     a run whose sensors span 1e30 (so the scaled-magnitude check never refuses what the reader passes)."""
     scaler = Scaler("none")
     scaler.offset, scaler.scale = np.zeros(len(FEATURES)), np.full(len(FEATURES), 1e30)
-    return SimpleNamespace(window_length=WINDOW, feature_names=FEATURES, scaler=scaler,
+    return SimpleNamespace(window_length=WINDOW, feature_names=FEATURES, scaler=scaler, config={"exp_name": "fuzz"},
                            data_columns={"timestamp_column": time_column, "label_column": None})
 
 
