@@ -48,8 +48,9 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
     declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
                 *data.get("ignore_columns", [])]
     ignorable = [c for c in dict.fromkeys(declared) if c]
-    missing = [c for c in features if c not in header]
-    unexpected = [c for c in header if c not in features and c not in ignorable]
+    have, known = set(header), set(features) | set(ignorable)  # sets: a header may hold 100,000 columns
+    missing = [c for c in features if c not in have]
+    unexpected = [c for c in header if c not in known]
     if missing or unexpected:
         parts = ([f"missing column(s) {missing}"] if missing else []) + (
             [f"unexpected column(s) {unexpected}"] if unexpected else [])

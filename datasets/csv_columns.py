@@ -73,8 +73,9 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
     """
     named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
              "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
+    in_header = set(header)  # a 100,000-column header: membership in a list would be quadratic
     for key, columns in named.items():
-        unknown = [c for c in columns if c not in header]
+        unknown = [c for c in columns if c not in in_header]
         if unknown:
             shown = f"column {unknown[0]!r} is" if key in ("label_column", "timestamp_column") else unknown
             raise ConfigError(f"data.{key}: {shown} not in the header of {path}; columns: {header_text(header)}")
