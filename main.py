@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 
 
@@ -289,7 +290,13 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
 
 def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     """What to run once the disk has room again."""
-    return next_step(args, argv, inline=True) if args.mode == "train" else "run the same command again"
+    if args.mode == "train":
+        return next_step(args, argv, inline=True)
+    output = args.output if args.output not in (None, "-") else None
+    if output is not None and not args.overwrite and os.path.isfile(output):  # live scoring's lines so far
+        return (f"run the same command again with --overwrite ({output} holds the whole lines written before the "
+                "failure, and the command without --overwrite refuses to replace it)")
+    return "run the same command again"
 
 
 def start_command(argv: list[str] | None) -> str:

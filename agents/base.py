@@ -6,6 +6,7 @@ are hooks around it (:mod:`agents.hooks`); what happens after training is :meth:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -137,9 +138,13 @@ class BaseAgent:
             self.train()
             self.train_seconds = time.perf_counter() - started  # this process's share, for the cost of the rest
             check_ranks_in_sync(self.model, self.dist)
-            return self.evaluate() if self.dist.is_main else {}
-        finally:
-            self.writer.close()
+            result = self.evaluate() if self.dist.is_main else {}
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error in flight says what went wrong, not the close's
+                self.writer.close()
+            raise
+        self.writer.close()
+        return result
 
     def numerics_record(self) -> dict[str, Any]:
         """What decides this invocation's last bits (:func:`numerics`), with digests of the data it trains,
