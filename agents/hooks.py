@@ -217,6 +217,7 @@ class Checkpointer(Hook):
         check_training_checkpoint(ckpt, source)
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         agent.state.load_state_dict(ckpt, str(source))
+        _check_batch_in_epoch(agent, source)
         load_model_state(agent.model, ckpt["model"], source)
         _load_field(source, "optimizer", agent.optimizer.load_state_dict, ckpt["optimizer"])
         _check_optimizer_shapes(agent.optimizer, source)
@@ -224,6 +225,23 @@ class Checkpointer(Hook):
             _load_field(source, "scheduler", agent.scheduler.load_state_dict, ckpt["scheduler"])
         agent.scaler = _load_field(source, "scaler", Scaler.from_state_dict, ckpt["scaler"])
         _load_field(source, "rng", set_rng_state, ckpt["rng"])
+
+
+def _check_batch_in_epoch(agent: Trainer, source: Path) -> None:
+    """A mid-epoch ``last.pt`` stopped within its epoch: ``batch_in_epoch`` is at most the epoch's batch count
+    (this data and ``trainer.batch_size`` fix it).
+
+    Raises:
+        CheckpointError: naming the field, its value and the valid range.
+    """
+    state = agent.state
+    if not state.batch_in_epoch:
+        return
+    batches = len(agent.epoch_batches(state.epoch))
+    if state.batch_in_epoch > batches:
+        raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of this "
+                              f"run has {batches} batches (valid: 0 to {batches}); the checkpoint is damaged or was "
+                              "not written by this project")
 
 
 def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
