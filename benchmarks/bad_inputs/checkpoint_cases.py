@@ -105,6 +105,7 @@ class CheckpointCases:
             ("checkpoint is a tensor", edit(lambda ck: __import__("torch").zeros(3))),
             ("checkpoint is a list", edit(lambda ck: [ck])),
             ("history with NaN losses", edit(lambda ck: _nan_history(ck))),
+            ("batch_in_epoch past the epoch's end", edit(lambda ck: ck.__setitem__("batch_in_epoch", 10**6))),
         ]
         for label, how in edits:
             # last.pt through --resume (one more epoch), best.pt through --mode score
@@ -130,7 +131,8 @@ class CheckpointCases:
 
 
 #: damage to fields only a resume reads: --mode score leaves them unused and rightly scores
-RESUME_ONLY = ("epoch a string", "epoch negative", "epoch 2**62", "global_step a float NaN", "history with NaN losses")
+RESUME_ONLY = ("epoch a string", "epoch negative", "epoch 2**62", "global_step a float NaN", "history with NaN losses",
+               "batch_in_epoch past the epoch's end")
 
 
 def _nan_scaler(ck: dict) -> None:
