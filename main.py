@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 
 
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> dict:
     from utils.core.config import load_config
     from utils.core.registry import AGENTS
     from utils.runs.lock import RunLock
-    from utils.runs.run_folder import check_run_dir, create_run_dir, lock_run_dir, remove_unsaved_run
+    from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
     from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
     from utils.runtime.logger import setup_logging
 
@@ -99,13 +100,11 @@ def run(args: argparse.Namespace) -> dict:
     device = select_device(config.device)
     dist_info = init_from_env(device)  # under torchrun: join the process group
     logger = setup_logging(quiet=not dist_info.is_main)
-    # ranks other than 0 do not probe the lock: rank 0 takes it for them all
-    run_dir = args.run_dir = check_run_dir(config, args.resume, locked=not dist_info.is_main)
+    run_dir = args.run_dir = run_dir_of(config)
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
     lock = RunLock(run_dir)
     try:
-        if dist_info.is_main and run_dir.is_dir():  # held until the process ends: one run per folder
-            lock = lock_run_dir(run_dir)
+        lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
 
@@ -136,6 +135,27 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         lock.release()
         shutdown(dist_info)
+
+
+def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
+    """Check the run folder and take its lock (rank 0 takes it for every rank); under torchrun every rank
+    raises the first rank's error, so each says the same line and exits 2."""
+    from utils.runs.lock import RunLock
+    from utils.runs.run_folder import check_run_dir, lock_run_dir
+    from utils.runtime.distributed import shared_error
+
+    error, lock = None, None
+    try:
+        run_dir = check_run_dir(config, resume, locked=not dist_info.is_main)  # ranks other than 0 do not probe
+        lock = lock_run_dir(run_dir) if dist_info.is_main and run_dir.is_dir() else RunLock(run_dir)
+    except Exception as err:  # noqa: BLE001  (shared, then raised)
+        error = err
+    error = shared_error(dist_info, error)
+    if error is not None:
+        if lock is not None:
+            lock.release()
+        raise error
+    return lock
 
 
 def score_or_export(args: argparse.Namespace) -> dict:
@@ -289,7 +309,13 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
 
 def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     """What to run once the disk has room again."""
-    return next_step(args, argv, inline=True) if args.mode == "train" else "run the same command again"
+    if args.mode == "train":
+        return next_step(args, argv, inline=True)
+    output = args.output if args.output not in (None, "-") else None
+    if output is not None and not args.overwrite and os.path.isfile(output):  # live scoring's lines so far
+        return (f"run the same command again with --overwrite ({output} holds the whole lines written before the "
+                "failure, and the command without --overwrite refuses to replace it)")
+    return "run the same command again"
 
 
 def start_command(argv: list[str] | None) -> str:

@@ -6,6 +6,7 @@ are hooks around it (:mod:`agents.hooks`); what happens after training is :meth:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -25,12 +26,12 @@ from graphs.kernels.native import rnn_loops
 from utils.core.errors import ConfigError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint
-from utils.runs.resume_check import check_same_run
+from utils.runs.resume_check import check_same_data, check_same_run
 from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
-from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics,
+from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_data,
                                            recorded_threads, state_digest)
 from utils.runtime.seed import epoch_generator, seed_everything
 from utils.scoring.scaler import Scaler
@@ -80,6 +81,11 @@ class BaseAgent:
         self.data = build_component(DATASETS, config.data, seed=config.seed)
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x, self.data.feature_names)
         self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
+        self.data_digest = array_digest([self.train_x, self.val_x, self.data.test.x])
+        self.data_windows = {split: len(getattr(self.data, split)) for split in ("train", "val", "test")}
+        if ckpt is not None:
+            check_same_data(recorded_data(self.run_dir / "environment.json"), self.data_digest, self.data_windows,
+                            config.data, self.run_dir)
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
         self.model = build_checked_model(config.model, self.model_inputs).to(self.device)
@@ -137,9 +143,13 @@ class BaseAgent:
             self.train()
             self.train_seconds = time.perf_counter() - started  # this process's share, for the cost of the rest
             check_ranks_in_sync(self.model, self.dist)
-            return self.evaluate() if self.dist.is_main else {}
-        finally:
-            self.writer.close()
+            result = self.evaluate() if self.dist.is_main else {}
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error in flight says what went wrong, not the close's
+                self.writer.close()
+            raise
+        self.writer.close()
+        return result
 
     def numerics_record(self) -> dict[str, Any]:
         """What decides this invocation's last bits (:func:`numerics`), with digests of the data it trains,
@@ -148,7 +158,7 @@ class BaseAgent:
         trainer = self.config.trainer
         return numerics(deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
                         rnn_loops=rnn_loops_in_use(self.model),
-                        data_sha1=array_digest([self.train_x, self.val_x, self.data.test.x]),
+                        data_sha1=self.data_digest, data_windows=self.data_windows,
                         weights_at_start_sha1=state_digest(self.model.state_dict()))
 
     def train(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from agents.checkpoint_fields import check_matches_data, check_training_checkpoi
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
+from utils.runs.outputs import cannot_write
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runtime.distributed import DistInfo
 from utils.runtime.seed import get_rng_state, set_rng_state
@@ -215,6 +217,7 @@ class Checkpointer(Hook):
         check_training_checkpoint(ckpt, source)
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         agent.state.load_state_dict(ckpt, str(source))
+        _check_batch_in_epoch(agent, source)
         load_model_state(agent.model, ckpt["model"], source)
         _load_field(source, "optimizer", agent.optimizer.load_state_dict, ckpt["optimizer"])
         _check_optimizer_shapes(agent.optimizer, source)
@@ -222,6 +225,23 @@ class Checkpointer(Hook):
             _load_field(source, "scheduler", agent.scheduler.load_state_dict, ckpt["scheduler"])
         agent.scaler = _load_field(source, "scaler", Scaler.from_state_dict, ckpt["scaler"])
         _load_field(source, "rng", set_rng_state, ckpt["rng"])
+
+
+def _check_batch_in_epoch(agent: Trainer, source: Path) -> None:
+    """A mid-epoch ``last.pt`` stopped within its epoch: ``batch_in_epoch`` is at most the epoch's batch count
+    (this data and ``trainer.batch_size`` fix it).
+
+    Raises:
+        CheckpointError: naming the field, its value and the valid range.
+    """
+    state = agent.state
+    if not state.batch_in_epoch:
+        return
+    batches = len(agent.epoch_batches(state.epoch))
+    if state.batch_in_epoch > batches:
+        raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of this "
+                              f"run has {batches} batches (valid: 0 to {batches}); the checkpoint is damaged or was "
+                              "not written by this project")
 
 
 def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
@@ -255,7 +275,52 @@ def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) ->
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(run_dir / "summaries"), purge_step=purge_step, max_queue=1000, flush_secs=5)
+    return NamingSummaryWriter(SummaryWriter(str(run_dir / "summaries"), purge_step=purge_step, max_queue=1000,
+                                             flush_secs=5))
+
+
+class NamingSummaryWriter:
+    """A SummaryWriter whose write failures (a full disk) raise a WriteError naming its event file.
+
+    TensorBoard writes on a thread of its own: a failed write there ends the thread (its traceback is not
+    printed: :func:`_quiet_writer_threads`) and is raised again by the next ``add_*`` or ``flush`` call,
+    as an OSError that names no file.
+    """
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        _quiet_writer_threads()
+
+    @property
+    def event_file(self) -> Path:
+        """The event file the writer appends to."""
+        return Path(self._writer.file_writer.event_writer._file_name)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._writer, name)
+
+        def naming(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except OSError as err:
+                raise cannot_write(self.event_file, err) from None
+
+        return naming
+
+
+def _quiet_writer_threads() -> None:
+    """Keep threading's hook from printing the traceback of a TensorBoard writer thread's OSError: the
+    writer raises it again in the training loop, where it stops the run with one message."""
+    if getattr(threading.excepthook, "quiets_writer_threads", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+            previous(args)
+
+    hook.quiets_writer_threads = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class ProgressBar(Hook):

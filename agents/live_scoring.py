@@ -45,7 +45,7 @@ from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
-from utils.runs.outputs import check_output
+from utils.runs.outputs import WholeLines, check_output
 from utils.runtime.signals import STOP_SIGNALS, Interrupted, ignore_stop_signals, restore_handlers, signal_name
 
 STDIO = "-"
@@ -177,7 +177,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             reference = recording_reference(detector, header, rows.name, reference_rows)
             if time_column:
                 stream.times = RowTimes(rows.name, time_column)
-            files = [stack.enter_context(open(p, "w", newline="", encoding="utf-8")) if p else None for p in outputs]
+            files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
             lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr)
             scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
                       else WindowScorer(scoring, stream, time_column))

@@ -108,6 +108,7 @@ class CheckpointCases:
             ("a TorchScript export in its place", _torchscript),
             ("a CSV in its place", lambda p: p.write_text("voltage,current,temperature\n48.1,10.2,41.5\n")),
             ("a config.json in its place", lambda p: p.write_text('{"exp_name": "base", "data": {}}\n')),
+            ("batch_in_epoch past the epoch's end", edit(lambda ck: ck.__setitem__("batch_in_epoch", 10**6))),
         ]
         for label, how in edits:
             # last.pt through --resume (one more epoch), best.pt through --mode score
@@ -133,7 +134,8 @@ class CheckpointCases:
 
 
 #: damage to fields only a resume reads: --mode score leaves them unused and rightly scores
-RESUME_ONLY = ("epoch a string", "epoch negative", "epoch 2**62", "global_step a float NaN", "history with NaN losses")
+RESUME_ONLY = ("epoch a string", "epoch negative", "epoch 2**62", "global_step a float NaN", "history with NaN losses",
+               "batch_in_epoch past the epoch's end")
 
 
 def _torchscript(p: Path) -> None:

@@ -98,6 +98,9 @@ class ConfigCases:
         cfg_case("top conv_ae with windows of 1 step", "configs/conv_ae_converter.json", TINY, ["data.time_steps=1"])
         cfg_case("top lstm with windows of 1 step", "configs/lstm_converter.json", TINY, ["data.time_steps=1"])
         cfg_case("--set unicode key", base, TINY, ["trainer.\u00e9pochs=5"])
+        cfg_case("--set value error names the --set, not the file", base, TINY, ["trainer.epochs=-1"])
+        cfg_case("--set whole section after one of its keys", base, TINY,
+                 ["data.n_samples=400", 'data={"name": "converter"}'])
         # the config file itself
         f = self.files
         texts = {

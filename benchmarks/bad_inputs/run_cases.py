@@ -122,6 +122,7 @@ class RunCases:
                           os.symlink("/dev/zero", run / "checkpoints" / "last.pt"))),
             ("resume with last.pt of another run (latent 3)", [], None),
             ("start again into an existing run", ["__no_resume__"], None),
+            ("resume on data changed since the start", [], lambda run: _other_data_recorded(run)),
         ]:
             exp_name = self.new_exp()
             run = self.exp / exp_name
@@ -148,6 +149,10 @@ class RunCases:
             ("experiments_dir under /sys (read-only)",
              [*self.run_of("x"), "--set", "experiments_dir=/sys/experiments"]),
             ("experiments_dir empty string", [*self.run_of("x"), "--set", "experiments_dir="]),
+            ("experiments_dir with a NUL character",
+             [*self.run_of("x"), "--set", 'experiments_dir="' + str(f) + '/a\\u0000b"']),
+            ("experiments_dir with a 300-character folder name",
+             [*self.run_of("x"), "--set", f"experiments_dir={f / ('d' * 300)}"]),
             ("score a run never trained", [*self.run_of("never2"), "--mode", "score", "--input",
                                            str(self.files / "ck_score_input.csv"), "--output", str(f / "s.csv")]),
             ("export a run never trained", [*self.run_of("never3"), "--mode", "export", "--format", "torchscript",
@@ -186,3 +191,13 @@ class RunCases:
                 t = ck["model"][key]
                 ck["model"][key] = torch.zeros((3, *t.shape[1:]))
         torch.save(ck, run / "checkpoints" / "last.pt")
+
+
+def _other_data_recorded(run: Path) -> None:
+    """Make ``run``'s environment.json record another data digest, as when its data file was edited since."""
+    import json
+
+    path = run / "environment.json"
+    record = json.loads(path.read_text())
+    record["invocations"][0]["numerics"]["data_sha1"] = "0123456789ab"
+    path.write_text(json.dumps(record))

@@ -131,9 +131,40 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
         ConfigError: naming the file (or ``--set``) and the dotted key.
     """
     raw = read_json_config(path)
+    set_by: dict[str, str] = {}  # dotted key -> the --set item that gave it its value
     for item in overrides or []:
+        key = item.partition("=")[0].strip()
+        hidden = [earlier for dotted, earlier in set_by.items() if dotted.startswith(key + ".")]
+        if hidden:
+            raise ConfigError(f"--set {item}: replaces the whole of {key}, so the earlier --set {hidden[0]} would be "
+                              f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
         apply_override(raw, item)
-    return validate_config(raw, source=str(path))
+        set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
+    try:
+        return validate_config(raw, source=str(path))
+    except ConfigError as err:
+        raise ConfigError(_blame_overrides(str(err), str(path), set_by)) from None
+
+
+def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
+    """Each line ``<source>: <dotted key>: ...`` of a validation message about a value a ``--set`` gave starts
+    with that ``--set`` instead of the config file: the file was right, the override was not."""
+    lines = []
+    for line in message.splitlines():
+        dotted = line.removeprefix(f"{source}: ").split(": ", 1)[0] if line.startswith(f"{source}: ") else None
+        owner = _owner(dotted, set_by) if dotted is not None else None
+        lines.append(f"--set {owner}: {line.removeprefix(f'{source}: ')}" if owner else line)
+    return "\n".join(lines)
+
+
+def _owner(dotted: str, set_by: dict[str, str]) -> str | None:
+    """The ``--set`` item that gave ``dotted`` (or the section holding it) its value, if any."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        found = set_by.get(".".join(parts[:end]))
+        if found is not None:
+            return found
+    return None
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:

@@ -1,6 +1,7 @@
 """Atomic checkpoint writing and safe loading (``weights_only=True``)."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -24,17 +25,21 @@ CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file, fsync, then os.replace.
 
-    A crash at any moment leaves either the previous file or the new one, never half.
+    A crash at any moment leaves either the previous file or the new one, never half. The state is
+    serialized in memory first: torch's zip writer turns a short write (a full disk) into a RuntimeError
+    ("unexpected pos"), while a plain write of the bytes raises the OSError that says why.
 
     Raises:
-        RunFolderError: the file cannot be written (no space left, read-only, not a folder), naming it.
+        WriteError: the file cannot be written (no space left, read-only, not a folder), naming it.
     """
     tmp = None
     try:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -42,8 +47,10 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise WriteError(f"cannot write the checkpoint {path} ({err.strerror or err}); the previous "
-                             f"{path.name}, if any, is kept whole") from None
+            failure = WriteError(f"cannot write the checkpoint {path} ({err.strerror or err}); the previous "
+                                 f"{path.name}, if any, is kept whole")
+            failure.errno, failure.filename = err.errno, str(path)
+            raise failure from None
         raise
 
 

@@ -3,7 +3,10 @@
 * :func:`atomic_output` writes through a temporary file in the target's folder (named
   ``.NAME.<pid>.<random>.tmp``), fsyncs it and renames it over the target with ``os.replace``, so a
   kill at any moment leaves the previous file whole; a failure removes the temporary file, and an
-  OSError of the write names the target.
+  OSError of the write names the target. A new file is created by a hard link, so it never replaces
+  one that another process wrote meanwhile (that is refused, naming the file).
+* :class:`WholeLines` is the live output: lines as they are flushed, and after a failed write (a full
+  disk) the file ends with the last whole line.
 * :func:`remove_stale_temps` removes such temporary files left by killed processes (their PID is
   gone), for a target, before a new write.
 * :func:`check_output` refuses an output that is a folder, one of the command's inputs, a file in a
@@ -12,6 +15,7 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -46,6 +50,7 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
     tmp = temp_path_for(path)
+    replacing = os.path.lexists(path)  # else the file is created: never over one that appears meanwhile
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             try:
@@ -53,15 +58,35 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
             except OSError as err:  # a write to the handle (disk full) names no file: name the target
                 if err.filename not in (None, str(tmp)):
                     raise
-                raise _cannot_write(path, err) from None
+                raise cannot_write(path, err) from None
             with _naming(path):
                 handle.flush()
                 os.fsync(handle.fileno())
         with _naming(path):
             os.chmod(tmp, new_file_mode())
-            os.replace(tmp, path)
+            os.replace(tmp, path) if replacing else _create_from(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_from(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless a file of that name exists by now (another process wrote it).
+
+    Raises:
+        OutputError: ``path`` appeared while this command wrote it; it is left as it is.
+    """
+    try:
+        try:
+            os.link(tmp, path)  # atomic, and fails if the name is taken
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))  # no hard links here: claim the name
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise OutputError(f"{path}: another process created this file while this command wrote it; it is left as "
+                          "it is and this command's output was discarded. Add --overwrite to replace it, or choose "
+                          "another name") from None
 
 
 @contextmanager
@@ -70,13 +95,65 @@ def _naming(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        raise _cannot_write(path, err) from None
+        raise cannot_write(path, err) from None
 
 
-def _cannot_write(path: Path, err: OSError) -> WriteError:
+def cannot_write(path: Path, err: OSError) -> WriteError:
+    """A :class:`~utils.core.errors.WriteError` naming ``path`` with the reason of ``err`` (its errno kept)."""
     failure = WriteError(f"cannot write {path} ({err.strerror or err})")
     failure.errno, failure.filename = err.errno, str(path)
     return failure
+
+
+class WholeLines:
+    """A text file written line by line as the lines are flushed (a live output), never ending in half a line.
+
+    ``write`` collects text (csv.writer writes one whole row a call); ``flush`` writes it out. A write that
+    fails part way (no space left) cuts the file back to the end of the last flush and raises a
+    :class:`~utils.core.errors.WriteError` naming the file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with _naming(self.path):
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        self._pending: list[str] = []
+        self._whole = 0  # bytes on disk that end with a whole line
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        self._pending.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Write what was collected, whole or not at all."""
+        if self.failed or not self._pending:
+            return
+        data = memoryview("".join(self._pending).encode("utf-8"))
+        self._pending.clear()
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as err:
+            self.failed = True
+            os.ftruncate(self._fd, self._whole)  # never fails for lack of space: it frees
+            raise cannot_write(self.path, err) from None
+        self._whole = os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def close(self) -> None:
+        """Flush and close (after a failed write: close only)."""
+        try:
+            self.flush()
+        finally:
+            os.close(self._fd)
+
+    def __enter__(self) -> WholeLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self.failed = self.failed or issubclass(exc[0], OSError)
+        self.close()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from utils.core.errors import CheckpointError, ConfigError
+from utils.core.errors import CheckpointError, ConfigError, DataError
 
 #: Trainer keys a resume may change: how long, how often to log and save, when to stop early.
 #: Every other key (data, model, loss, seed, agent, the scaler, the optimisation settings) is the run's.
@@ -73,3 +73,37 @@ _MISSING = "<missing>"
 def _show(value: Any) -> str:
     text = value if value is _MISSING else json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: Keys of a data section that name where its data come from (files, folders, globs).
+SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
+
+
+def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,
+                    run_dir: Path) -> None:
+    """Refuse to resume on data that differ from those the run started on (the scaler, the statistics and
+    the epochs so far were fitted to those).
+
+    Args:
+        recorded: what ``environment.json`` recorded at the run's start (``data_sha1``, ``data_windows``);
+            None (a run of an older version): nothing to compare.
+        digest: this invocation's :func:`utils.runtime.reproducibility.array_digest` of the same windows.
+        windows: this invocation's window counts per split.
+        data: the config's ``data`` section, to name the source.
+        run_dir: the run folder, for the message.
+
+    Raises:
+        DataError: naming the data source, what changed and how to proceed.
+    """
+    if recorded is None or recorded.get("data_sha1") == digest:
+        return
+    source = ", ".join(f"data.{key}={json.dumps(data[key])}" for key in SOURCE_KEYS if data.get(key)) or \
+        f"data.name={json.dumps(data.get('name'))}"
+    then = recorded.get("data_windows")
+    changed = ("its windows (train, val, test) were " + ", ".join(str(then.get(k)) for k in windows) + ", now " +
+               ", ".join(str(v) for v in windows.values())) if isinstance(then, dict) and then != windows else \
+        "the same number of windows, with other values"
+    raise DataError(f"--resume: the data of {source} changed since {run_dir} started ({changed}; digest "
+                    f"{recorded.get('data_sha1')} recorded in {run_dir / 'environment.json'}, {digest} now): the "
+                    "run's scaler and weights were fitted to the old data. Restore the data the run started on, or "
+                    "train a new run on the new data (--set exp_name=NEW_NAME, without --resume)")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.core.errors import RunFolderError
+from utils.core.errors import ConfigError, RunFolderError
 from utils.core.paths import unreadable_file
 from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, remove_stale_files, training_pid
 from utils.runs.outputs import atomic_output
@@ -23,8 +23,39 @@ SUBDIRS = ("checkpoints", "summaries", "out", "logs")
 
 
 def run_dir_of(config: Any) -> Path:
-    """``<experiments_dir>/<exp_name>`` of a validated config."""
+    """``<experiments_dir>/<exp_name>`` of a validated config.
+
+    Raises:
+        ConfigError: ``experiments_dir`` holds a NUL character, or a part of it longer than file names may be.
+    """
+    check_folder_path(config.experiments_dir, "experiments_dir")
     return Path(config.experiments_dir) / config.exp_name
+
+
+#: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def check_folder_path(value: str, key: str) -> None:
+    """Refuse a folder path that no file system takes, naming the config key and why.
+
+    Raises:
+        ConfigError: a NUL character, a part longer than :data:`NAME_MAX` bytes, or more than :data:`PATH_MAX`.
+    """
+    if "\0" in value:
+        raise ConfigError(f"{key}: {value!r} holds a NUL character (at {value.index(chr(0))}), which no file path "
+                          "may; give a folder path such as experiments")
+    long = next((part for part in Path(value).parts if _bytes(part) > NAME_MAX), None)
+    if long is not None:
+        raise ConfigError(f"{key}: the folder name {long[:30]!r}... is {_bytes(long)} bytes long; file systems "
+                          f"take at most {NAME_MAX}; give a shorter path")
+    if _bytes(value) > PATH_MAX - NAME_MAX:
+        raise ConfigError(f"{key}: the path is {_bytes(value)} bytes long; with the run's own names paths may be at "
+                          f"most {PATH_MAX}, so give one of at most {PATH_MAX - NAME_MAX}")
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:

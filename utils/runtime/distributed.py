@@ -92,6 +92,27 @@ def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
         raise RuntimeError(f"ranks ended with different weights: {digests}")
 
 
+def shared_error(info: DistInfo, error: BaseException | None) -> BaseException | None:
+    """The first rank's error of a step every rank takes together (None when every rank succeeded).
+
+    Under torchrun a user error on one rank (rank 0 alone takes the run folder's lock) would leave the
+    others to fail on in another way (a different message, or a traceback when rank 0's exit breaks the
+    process group): every rank raises the same error instead, so each prints the same line and exits 2.
+    """
+    if not info.enabled:
+        return error
+    found: list[tuple[str, str] | None] = [None] * info.world_size
+    mine = (type(error).__name__, str(error)) if error is not None else None
+    dist.all_gather_object(found, mine)
+    first = next((item for item in found if item is not None), None)
+    if first is None or error is not None and mine == first:
+        return error
+    from utils.core import errors
+
+    kind = getattr(errors, first[0], None)
+    return (kind if isinstance(kind, type) and issubclass(kind, errors.UserError) else RuntimeError)(first[1])
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank."""
     if info.enabled:

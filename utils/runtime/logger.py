@@ -2,11 +2,30 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from utils.core.errors import WriteError
+
 LOGGER_NAME = "anomaly"
+
+
+class _RunLogHandler(logging.FileHandler):
+    """The run's log file; a failed write (a full disk) stops the run with a WriteError naming the file
+    instead of logging's traceback on standard error (later records are dropped: the first one says it)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError) or self.failed:
+            return super().handleError(record) if not isinstance(err, OSError) else None
+        self.failed = True
+        failure = WriteError(f"cannot write {self.baseFilename} ({err.strerror or err})")
+        failure.errno, failure.filename = err.errno, self.baseFilename
+        raise failure from None
+
+    failed = False
 
 
 class _TqdmHandler(logging.Handler):
@@ -30,7 +49,7 @@ def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if log_file is not None:
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _RunLogHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(file_handler)
     return logger

@@ -76,6 +76,20 @@ def recorded_threads(path: Path) -> int | None:
     return counts[0] if counts else None
 
 
+def recorded_data(path: Path) -> dict[str, Any] | None:
+    """What the run's first invocation recorded of its data (``data_sha1``, ``data_windows`` when recorded),
+    or None when ``environment.json`` records no data digest (a run of an older version)."""
+    try:
+        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    for inv in invocations:
+        found = inv.get("numerics") if isinstance(inv, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("data_sha1"), str):
+            return {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
+    return None
+
+
 def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
     """SHA-1 (12 hex digits) over arrays' dtypes, shapes and bytes, in order: one differing bit shows.
 
