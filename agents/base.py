@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +24,7 @@ from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
-from utils.core.errors import ConfigError, TrainingDivergedError
+from utils.core.errors import ConfigError, DataError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint
 from utils.runs.resume_check import check_same_data, check_same_run
@@ -34,7 +35,7 @@ from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_
 from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_data,
                                            recorded_threads, state_digest)
 from utils.runtime.seed import epoch_generator, seed_everything
-from utils.scoring.scaler import Scaler
+from utils.scoring.scaler import Scaler, overflow_text, too_large
 
 logger = logging.getLogger("anomaly")
 
@@ -80,7 +81,7 @@ class BaseAgent:
                               f"by the {self.dist.world_size} processes")
         self.data = build_component(DATASETS, config.data, seed=config.seed)
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x, self.data.feature_names)
-        self.train_x, self.val_x = (self.to_tensor(s.x) for s in (self.data.train, self.data.val))
+        self.train_x, self.val_x = (self.to_tensor(getattr(self.data, name).x, name) for name in ("train", "val"))
         self.data_digest = array_digest([self.train_x, self.val_x, self.data.test.x])
         self.data_windows = {split: len(getattr(self.data, split)) for split in ("train", "val", "test")}
         if ckpt is not None:
@@ -121,9 +122,32 @@ class BaseAgent:
                         "continuation", started_with, torch.get_num_threads())
         pin_threads(started_with or self.config.trainer.threads)
 
-    def to_tensor(self, x: Any) -> Tensor:
-        """Scale windows (N, T, F) and move them to the device."""
-        return torch.from_numpy(self.scaler.transform(x)).to(self.device)
+    def to_tensor(self, x: Any, split: str | None = None) -> Tensor:
+        """Scale windows (N, T, F) and move them to the device.
+
+        Raises:
+            DataError: a value too large for the model's arithmetic once scaled, named by its recording, file row
+                and sensor where ``split`` (``"train"``, ``"val"``, ``"test"``) says whose windows ``x`` holds.
+        """
+        scaled = self.scaler.unchecked(x)
+        bad = too_large(scaled)
+        if bad is not None:
+            (window, step, feature), value = bad
+            raise DataError(f"{self.cell_name(split, window, step)}, sensor {self.data.feature_names[feature]!r}: "
+                            f"{overflow_text(value)}")
+        return torch.from_numpy(scaled.astype(np.float32)).to(self.device)
+
+    def cell_name(self, split: str | None, window: int, step: int) -> str:
+        """Where time step ``step`` of window ``window`` of a split lies: a recording's file row for the test and
+        calibration windows of a stream dataset, else the split's window and time step."""
+        parts = [(r.name, getattr(r, split)) for r in self.data.recordings] if split in ("val", "test") else []
+        for name, part in parts:
+            if part is None:
+                continue
+            if window < len(part.starts):
+                return f"{name}: row {part.first_row + int(part.starts[window]) + step}"
+            window -= len(part.starts)
+        return f"the {split or 'given'} windows: window {window}, time step {step}"
 
     def evaluate(self) -> dict[str, Any]:
         """After training: score, write the outputs; returns the metrics."""

@@ -70,7 +70,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     alpha = agent.config.evaluation.false_alarm_rate
     promises = detector.fit(agent.train_x, agent.val_x, alpha, seed=agent.config.seed)
     test = agent.data.test
-    test_x = agent.to_tensor(test.x)
+    test_x = agent.to_tensor(test.x, "test")
     scores, contributions = detector.analyse(test_x)
     results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(agent, test_x)

@@ -210,3 +210,22 @@ def test_memory_guard_takes_the_address_space_limit(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "the simulated windows would need about" in proc.stderr and "of memory available" in proc.stderr
     assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
+
+
+def test_a_run_names_the_file_row_and_sensor_of_a_test_value_beyond_its_arithmetic(tmp_path, capsys):
+    """1e30 in the test part of a recording: the run stops before training, naming the file, its row and the sensor."""
+    rng = np.random.default_rng(0)
+    lines = ["timestamp,voltage,current,temperature,label"]
+    for i in range(300):
+        current = "1e30" if i == 250 else f"{10 + rng.normal():.3f}"
+        lines.append(f"2024-05-01T08:{i // 60:02d}:{i % 60:02d},{48 + rng.normal():.3f},{current},"
+                     f"{42 + rng.normal():.3f},0")
+    path = tmp_path / "rec.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code = main.main([str(ROOT / "configs" / "example_csv.json"), "--set", f"data.path={path}", "--set",
+                      "data.window_length=10", "--set", "data.stride=1", "--set", "data.test_fraction=null", "--set",
+                      "data.train_end=200",
+                      "--set", "trainer.epochs=1", "--set", f"experiments_dir={tmp_path / 'exp'}", "--set",
+                      "trainer.progress_bar=false"])
+    err = refused(capsys, code)
+    assert f"{path}: row 250, sensor 'current': scaled by the run's training range it is" in err
