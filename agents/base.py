@@ -24,9 +24,9 @@ from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
-from utils.core.errors import ConfigError, DataError, TrainingDivergedError
+from utils.core.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
-from utils.runs.checkpoints import load_checkpoint
+from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.resume_check import check_same_data, check_same_run
 from utils.runs.run_folder import wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
@@ -306,6 +306,10 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     ckpt = load_checkpoint(last)
     check_training_checkpoint(ckpt, last)
     check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
+    try:  # weights that do not fit this config: not finished; the resume itself names what is wrong
+        load_model_state(build_checked_model(config.model, ckpt["model_inputs"]), ckpt["model"], last)
+    except (CheckpointError, ConfigError, KeyError, TypeError):
+        return None
     state = TrainState()
     state.load_state_dict(ckpt, str(last))
     groups = ckpt["optimizer"]["param_groups"]
