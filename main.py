@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "standardised (as the run's were by their training part) by the mean and std of its first "
                         "N rows, taken as normal operation (default: the run's training part, data.train_end or the "
                         "shortest one of its recordings); an input of fewer rows is refused")
+    parser.add_argument("--nproc-per-node", type=int, metavar="N",
+                        help="train with N processes on this machine (DistributedDataParallel), started as "
+                        "torchrun --nproc_per_node=N starts them; a problem with the input still exits 2 with its one "
+                        "line (torchrun itself turns any failed process into exit 1 and a traceback of its own)")
     parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
                         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
@@ -73,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [f"--{'format' if name == 'export_format' else name}" for name in needed if getattr(args, name) is None]
     if missing:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
+    if args.nproc_per_node is not None and (args.mode != "train" or not 1 <= args.nproc_per_node <= 1024):
+        parser.error("--nproc-per-node N: N from 1 to 1024 processes, with --mode train only")
     if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
         parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
     if args.mode != "score" and (args.per_step or args.baselines or args.reference_rows is not None):
@@ -257,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
 
     try:
+        if args.nproc_per_node is not None and "LOCAL_RANK" not in os.environ:
+            return launch_processes(args, argv)
         with TerminateAsInterrupt():
             result = run(args)
         if args.mode == "score" and isinstance(result, dict):  # live scoring stopped by a signal: 130/143
@@ -286,6 +294,53 @@ def main(argv: list[str] | None = None) -> int:
             restore_handlers(previous)
         return getattr(err, "exit_code", 130)
     return 0
+
+
+def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Start ``--nproc-per-node`` training processes of this command (torch's elastic launcher, as torchrun does)
+    and return their exit code: 2 when they stopped on a problem with the input (each printed its one line),
+    130/143 for a stop signal, 1 for anything else.
+
+    The config is checked here first, so a mistake in it exits 2 before any process starts.
+    """
+    import logging
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    import agents  # noqa: F401  (fills the registries the config is checked against)
+    from utils.core.config import load_config
+
+    load_config(args.config, args.overrides)
+    child_argv = without_option(list(sys.argv[1:] if argv is None else argv), "--nproc-per-node")
+    launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.nproc_per_node, run_id=uuid.uuid4().hex,
+                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed
+    try:
+        elastic_launch(launch, sys.executable)(os.path.abspath(__file__), *child_argv)
+    except ChildFailedError as err:
+        codes = sorted({failure.exitcode for failure in err.failures.values()})
+        for code in (2, 130, 143):
+            if code in codes:
+                return code
+        print(f"error: training process(es) failed with exit code(s) {codes}; their output is above",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option VALUE`` and ``option=VALUE``."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == option:
+            skip = True
+        elif not item.startswith(option + "="):
+            out.append(item)
+    return out
 
 
 #: errno values of a file that cannot be written: no space or quota, read-only, permissions, a path through a file.

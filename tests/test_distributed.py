@@ -49,3 +49,25 @@ def test_resume_under_torchrun(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["epoch"] == 3
     assert "Resuming at epoch 3" in (tmp_path / "r" / "logs" / "train.log").read_text()
+
+
+def test_nproc_per_node_launches_the_processes_and_keeps_exit_2(tmp_path):
+    """main.py --nproc-per-node 2: a data mistake found in the processes exits 2 with its line and no traceback
+    (torchrun would exit 1 with its own); a config mistake exits 2 before any process starts; a run trains."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def launch(config: str, *overrides: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(REPO_ROOT / "main.py"), str(REPO_ROOT / "configs" / config), "--nproc-per-node",
+               "2", "--set", f"experiments_dir={tmp_path}"]
+        for item in overrides:
+            cmd += ["--set", item]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+
+    missing = launch("example_csv.json", "data.path=absent.csv")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr[-2000:]
+    assert "error: data.path: file not found: absent.csv" in missing.stderr
+    config = launch("vae_converter.json", "trainer.epochs=-1")
+    assert config.returncode == 2 and config.stderr.count("\n") == 1 and "trainer.epochs" in config.stderr
+    run = launch("vae_converter.json", *COMMON, "trainer.epochs=1", "exp_name=launched")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "2 processes" in (tmp_path / "launched" / "logs" / "train.log").read_text()
