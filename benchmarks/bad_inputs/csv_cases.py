@@ -25,10 +25,12 @@ class CsvCases:
         r = [list(x) for x in rows]
         r[9].append("7")
         v["row with an extra field"] = to_csv(r)
-        v["decimal commas"] = to_csv([rows[0]] + [[c.replace(".", ",") for c in x] for x in rows[1:]])
-        v["semicolon, decimal commas"] = to_csv([rows[0]] + [[c.replace(".", ",") for c in x] for x in rows[1:]], ";")
-        v["tab separated"] = to_csv(rows, "\t")
-        v["pipe separated"] = to_csv(rows, "|")
+        decimal_commas = [rows[0]] + [[c.replace(".", ",") for c in x] for x in rows[1:]]
+        v["decimal commas"] = to_csv(decimal_commas)
+        v["semicolon, decimal commas"] = to_csv(decimal_commas, ";")
+        # tab and | files are read since the separator is detected; with decimal commas they stay refused
+        v["tab separated, decimal commas"] = to_csv(decimal_commas, "\t")
+        v["pipe separated, decimal commas"] = to_csv(decimal_commas, "|")
         r = [list(x) for x in rows]
         r[11][1] = '"47,9"'
         v["quoted decimal comma"] = to_csv(r)
@@ -169,7 +171,8 @@ class CsvCases:
             "missing column": to_csv([x[:2] for x in srows]),
             "unexpected column": to_csv([x + (["pressure"] if i == 0 else ["1"]) for i, x in enumerate(srows)]),
             "decimal commas": to_csv([srows[0]] + [[c.replace(".", ",") for c in x] for x in srows[1:]]),
-            "semicolon separated": to_csv(srows, ";"),
+            "semicolon separated, decimal commas": to_csv([srows[0]] + [[c.replace(".", ",") for c in x]
+                                                                        for x in srows[1:]], ";"),
             "NaN value": to_csv(srows[:10] + [["NaN", "1", "1"]] + srows[11:]),
             "inf value": to_csv(srows[:10] + [["1", "inf", "1"]] + srows[11:]),
             "value 1e39": to_csv(srows[:10] + [["1", "1", "1e39"]] + srows[11:]),
