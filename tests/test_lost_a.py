@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 import resource
 import subprocess
 import sys
@@ -105,6 +106,15 @@ def test_scaler_warns_when_one_value_collapses_a_feature():
     finally:
         logger.removeHandler(kept)
     assert len(kept.messages) == 1 and "feature 'current': a value of 1e+14" in kept.messages[0]
+
+
+@pytest.mark.parametrize("value", [1e30, -1e30, 1e20])
+def test_a_training_value_too_far_out_for_any_scale_is_refused_naming_the_sensor(value):
+    x = np.random.default_rng(0).normal(size=(40, 10, 2))
+    x[5, 3, 1] = value
+    with pytest.raises(DataError, match=re.escape(f"training data, feature 'current': a value of {value:.6g} lies ")
+                       + ".* times the spread of the other values"):
+        Scaler("minmax").fit(x, ["voltage", "current"])
 
 
 def test_training_value_beyond_float32_arithmetic_once_scaled_is_refused():

@@ -68,11 +68,18 @@ class Scaler:
         return self
 
     def _warn_collapse(self, rows: np.ndarray, names: Sequence[str] | None) -> None:
-        """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%."""
+        """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%; refuse
+        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread, as a test value that far out is refused."""
         low, high = np.percentile(rows, [1, 99], axis=0)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
             extreme = rows[np.argmax(np.abs(rows[:, f] - np.median(rows[:, f]))), f]
+            if abs(extreme - np.median(rows[:, f])) > SCALED_LIMIT * central[f]:  # refused anywhere else too
+                raise DataError(f"training data, feature {_feature(f, names)}: a value of {extreme:.6g} lies "
+                                f"{abs(extreme - np.median(rows[:, f])) / central[f]:.3g} times the spread of the "
+                                f"other values ({central[f]:.6g}, their central 98%) from their median: a sensor "
+                                "fault or another unit, which would leave this sensor's scale to that one value; "
+                                "clean or rescale it")
             logger.warning("scaler: feature %s: a value of %.6g lies far beyond the rest (whose central 98%% spans "
                            "%.6g), so its %s scale collapses the other values into %.2g of the scaled range; clean "
                            "or rescale that value", _feature(f, names), extreme, central[f], self.kind,
