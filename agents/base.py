@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -24,7 +23,7 @@ from agents.limits import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
-from utils.core.errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from utils.core.errors import CheckpointError, ConfigError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.resume_check import check_same_data, check_same_run
@@ -35,7 +34,7 @@ from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_
 from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_data,
                                            recorded_threads, state_digest)
 from utils.runtime.seed import epoch_generator, seed_everything
-from utils.scoring.scaler import Scaler, overflow_text, too_large
+from utils.scoring.scaler import Scaler
 
 logger = logging.getLogger("anomaly")
 
@@ -129,13 +128,10 @@ class BaseAgent:
             DataError: a value too large for the model's arithmetic once scaled, named by its recording, file row
                 and sensor where ``split`` (``"train"``, ``"val"``, ``"test"``) says whose windows ``x`` holds.
         """
-        scaled = self.scaler.unchecked(x)
-        bad = too_large(scaled)
-        if bad is not None:
-            (window, step, feature), value = bad
-            raise DataError(f"{self.cell_name(split, window, step)}, sensor {self.data.feature_names[feature]!r}: "
-                            f"{overflow_text(value)}")
-        return torch.from_numpy(scaled.astype(np.float32)).to(self.device)
+        names = self.data.feature_names
+        scaled = self.scaler.transform(x, where=lambda i: f"{self.cell_name(split, i[0], i[1])}, sensor "
+                                                          f"{names[i[-1]]!r}")
+        return torch.from_numpy(scaled).to(self.device)
 
     def cell_name(self, split: str | None, window: int, step: int) -> str:
         """Where time step ``step`` of window ``window`` of a split lies: a recording's file row for the test and
@@ -306,10 +302,6 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     ckpt = load_checkpoint(last)
     check_training_checkpoint(ckpt, last)
     check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
-    try:  # weights that do not fit this config: not finished; the resume itself names what is wrong
-        load_model_state(build_checked_model(config.model, ckpt["model_inputs"]), ckpt["model"], last)
-    except (CheckpointError, ConfigError, KeyError, TypeError):
-        return None
     state = TrainState()
     state.load_state_dict(ckpt, str(last))
     groups = ckpt["optimizer"]["param_groups"]
@@ -319,6 +311,10 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     trainer = config.trainer
     stop = EarlyStopping.from_config(trainer).reason_for(state.bad_epochs, lr) if state.stopped_early else None
     if stop is None and state.epoch < trainer.epochs:
+        return None
+    try:  # weights that do not fit this config: not finished; the resume itself names what is wrong
+        load_model_state(build_checked_model(config.model, ckpt["model_inputs"]), ckpt["model"], last)
+    except (CheckpointError, ConfigError, KeyError, TypeError):
         return None
     if stop is None:
         why = f"it trained all {state.epoch} epochs of trainer.epochs={trainer.epochs}"

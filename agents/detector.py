@@ -39,7 +39,7 @@ from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
 from utils.scoring.baselines import CalibratedBaseline, baselines_state, load_baselines
 from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
-from utils.scoring.scaler import Scaler, overflow_text, too_large
+from utils.scoring.scaler import Scaler
 from utils.scoring.thresholds import predict
 
 
@@ -289,13 +289,9 @@ class Detector:
         arr = arr.astype(np.float64, copy=False)
         if not np.isfinite(arr).all():
             raise ValueError("windows hold NaN or inf")
-        scaled = self.scaler.unchecked(arr)
-        bad = too_large(scaled)
-        if bad is not None:
-            (w, t, f), value = bad
-            raise DataError(f"windows: window {w}, time step {t}, feature {self.feature_names[f]!r}: "
-                            f"{overflow_text(value)}")
-        return torch.from_numpy(scaled.astype(np.float32)).to(self.device)
+        scaled = self.scaler.transform(arr, where=lambda i: f"windows: window {i[0]}, time step {i[1]}, feature "
+                                                            f"{self.feature_names[i[2]]!r}")
+        return torch.from_numpy(scaled).to(self.device)
 
     @torch.inference_mode()
     def analyse(self, x: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import main
+from utils.runs.checkpoints import load_checkpoint
 from tests.helpers import REPO_ROOT, TINY_VAE
 
 EXAMPLE_CSV = REPO_ROOT / "examples" / "converter_telemetry.csv"
@@ -27,8 +28,7 @@ def test_an_early_stop_resumed_midway_stops_where_the_whole_run_did(tmp_path, ca
     assert _main(tmp_path, "whole", "trainer.epochs=8", *STOPS_AFTER_3) == 0
     assert _main(tmp_path, "split", "trainer.epochs=2", *STOPS_AFTER_3) == 0
     assert _main(tmp_path, "split", "trainer.epochs=8", *STOPS_AFTER_3, extra=("--resume",)) == 0
-    whole, split = (torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=False)
-                    for name in ("whole", "split"))
+    whole, split = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("whole", "split"))
     assert whole["epoch"] == split["epoch"] == 3 and whole["stopped_early"] and split["stopped_early"]
     assert whole["history"] == split["history"] and whole["best_epoch"] == split["best_epoch"] == 1
     for key, value in whole["model"].items():
@@ -41,7 +41,7 @@ def test_an_early_stop_resumed_midway_stops_where_the_whole_run_did(tmp_path, ca
     assert "trainer.early_stopping_patience=P (P above 2" in said.out + said.err
     assert _main(tmp_path, "whole", "trainer.epochs=4", *STOPS_AFTER_3[:1], "trainer.early_stopping_patience=null",
                  extra=("--resume",)) == 0
-    assert torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 4
+    assert load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")["epoch"] == 4
 
 
 @pytest.mark.parametrize("mode", [("score", "--input", str(EXAMPLE_CSV), "--output", "s.csv"),

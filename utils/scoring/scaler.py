@@ -18,7 +18,7 @@ every other value lands within a tiny part of [0, 1] and the model learns nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -85,8 +85,17 @@ class Scaler:
                            "or rescale that value", _feature(f, names), extreme, central[f], self.kind,
                            central[f] / self.scale[f])
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """(N, T, F) -> scaled float32 array of the same shape."""
+    def transform(self, x: np.ndarray, where: Callable[[tuple[int, ...]], str] | None = None) -> np.ndarray:
+        """(N, T, F) (or (rows, F)) -> scaled float32 array of the same shape.
+
+        Args:
+            x: raw values.
+            where: names the cell at an index of ``x`` in the message (default: its window, time step and
+                feature index).
+
+        Raises:
+            DataError: a value beyond +-:data:`SCALED_LIMIT` once scaled, named by ``where``.
+        """
         if self.offset is None:
             raise RuntimeError("Scaler.transform called before fit")
         if x.shape[-1] != len(self.offset):
@@ -95,8 +104,7 @@ class Scaler:
         bad = too_large(scaled)
         if bad is not None:
             index, value = bad
-            raise DataError(f"window {index[0]}, time step {index[1]}, feature {index[-1]}: {overflow_text(value)}"
-                            if scaled.ndim == 3 else f"row {index[0]}, feature {index[-1]}: {overflow_text(value)}")
+            raise DataError(f"{(where or _cell_text)(index)}: {overflow_text(value)}")
         return scaled.astype(np.float32)
 
     def unchecked(self, x: np.ndarray) -> np.ndarray:
@@ -135,6 +143,11 @@ def overflow_text(scaled: float) -> str:
     return (f"scaled by the run's training range it is {scaled:.3g}, beyond +-{SCALED_LIMIT:.0e}: its squared error "
             "would overflow the model's float32 arithmetic (max 3.4e38); a sensor fault or another unit? clean or "
             "rescale the value")
+
+
+def _cell_text(index: tuple[int, ...]) -> str:
+    return (f"window {index[0]}, time step {index[1]}, feature {index[-1]}" if len(index) == 3
+            else f"row {index[0]}, feature {index[-1]}")
 
 
 def _feature(f: int, names: Sequence[str] | None) -> str:
