@@ -184,6 +184,8 @@ def score_or_export(args: argparse.Namespace) -> dict:
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
     refuse_shape_overrides(args.overrides, config, detector.config, run_dir, args.mode)
+    # a deployment choice: the config given now decides it (the run's own config.json keeps the trained value)
+    detector.config.setdefault("evaluation", {})["threshold_adapt_rate"] = config.evaluation.threshold_adapt_rate
     if args.mode == "score":
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score

@@ -84,7 +84,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
         stream = evaluate_recordings(agent.data.recordings, detector.window_length, agent.config.evaluation,
                                      list(agent.data.feature_names), scores, detector.thresholds, contributions,
                                      baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
-                                     bounds)
+                                     bounds, {**detector.calibration, **baselines["calibration"]})
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
@@ -148,11 +148,11 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
 
     Returns:
         ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
-        "state": what best.pt keeps of them}``.
+        "state": what best.pt keeps of them, "calibration": {display name: (n,) calibration scores}}``.
     """
     names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
     if not names:
-        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}}
+        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}, "calibration": {}}
     started = time.perf_counter()
     numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
     fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
@@ -162,11 +162,12 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     test = agent.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises,
-                            {b.fitted.display_name: b.calibration for b in calibrated.values()})
+    calibration = {b.fitted.display_name: b.calibration for b in calibrated.values()}
+    results = score_results(test.y, test.kind, scores, promises, calibration)
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
-    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated)}
+    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated),
+            "calibration": calibration}
 
 
 def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
@@ -238,7 +239,7 @@ def log_one_stream(stream: StreamEvaluation) -> None:
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
     for number, (incident, hit) in enumerate(zip(stream.incidents[:10], stream.hits), start=1):
         logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
-                    incident.text(stream.thresholds[stream.primary]))
+                    incident.text(stream.threshold_at(stream.primary, incident.peak_row)))
     if len(stream.incidents) > 10:
         logger.info("  ... %d more in out/incidents.csv", len(stream.incidents) - 10)
 
@@ -337,7 +338,8 @@ def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
     from utils.figures import plot_timeline
 
     part, primary = stream.part, stream.primary
-    return plot_timeline(part.values, feature_names, stream.points[primary], stream.thresholds[primary],
+    # an adaptive threshold varies per time step: the line shows the calibrated one it starts from
+    return plot_timeline(part.values, feature_names, stream.points[primary], stream.metrics["incidents"]["threshold"],
                          labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
                          times=part.times, first_row=part.first_row, score_name=primary,
                          title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")

@@ -14,8 +14,9 @@ scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Onl
   top sensor. A time step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of
   the windows covering it (:class:`utils.scoring.stream.PointAccumulator`), and of their per-sensor
   contributions (``top_feature`` is the largest); ``alarm_<name>`` is that score above the window
-  threshold (with the max: one of its windows alarmed), ``pvalue_<name>`` its conformal p-value against
-  the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
+  threshold (with the max: one of its windows alarmed; with the run's ``evaluation.threshold_adapt_rate``,
+  above its adaptive threshold, :class:`utils.scoring.conformal.AdaptiveThreshold`), ``pvalue_<name>`` its
+  conformal p-value against the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
   (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
   window's arithmetic is the same however the rows arrived: a file and the same rows piped give
   byte-identical output.
@@ -141,6 +142,7 @@ class StepScorer:
         self.primary = scoring.names.index(incidents.score_name)
         self.windows, self.steps = 0, 0
         self.alarms = {n: 0 for n in scoring.names}
+        self.adaptive = scoring.adaptive()  # per-step thresholds with evaluation.threshold_adapt_rate
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
 
     def header(self) -> list[str]:
@@ -194,7 +196,8 @@ class StepScorer:
         times = self.incidents.times.take(first, m) if self.incidents.times is not None else None
         scores = {n: values[:, i] for i, n in enumerate(names)}
         contrib = values[:, len(names):]
-        flags, p_values = self.scoring.flags(scores), self.scoring.p_values(scores)
+        limits = {n: a.thresholds(scores[n]) for n, a in self.adaptive.items()}
+        flags, p_values = self.scoring.flags(scores, limits), self.scoring.p_values(scores)
         top = self.features[contrib.argmax(axis=1)]
         for n in names:
             self.alarms[n] += int(flags[n].sum())
@@ -204,7 +207,8 @@ class StepScorer:
             rows.append([first + i, *([times[1][i]] if times is not None else []),
                          *[exact(scores[n][i]) for n in names], *[int(flags[n][i]) for n in names],
                          *[exact(p[i]) for p in p_values.values()], top[i]])
-        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times)
+        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
+                                     limits.get(self.incidents.score_name))
         return rows, found
 
 

@@ -33,3 +33,8 @@ def test_quick_run_prints_every_row_and_writes_the_schema(tmp_path, capsys):
     assert 0 <= free["ci_low"] <= free["measured_far"] <= free["ci_high"] <= 1 and math.isfinite(free["stated_far"])
     # 20 % of anomaly-free.csv's 9,405 rows train (1,881); the other 7,524 are tested
     assert re.search(r"anomaly-free\.csv .* on \d+/7524 normal time steps", printed)
+    adaptive = result["adaptive"]
+    assert adaptive["adapt_rate"] == skab.ADAPT_RATE and {r["kind"] for r in adaptive["rows"]} == {"model"}
+    assert all(r["name"].startswith("vae_skab adaptive 0.005: ") for r in adaptive["rows"])
+    assert set(adaptive["anomaly_free"]) == set(free)
+    assert re.search(r"anomaly-free\.csv \(vae_skab adaptive 0\.005: .* on \d+/7524 normal time steps", printed)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import main
+from agents.detector import Detector
+from utils.scoring.conformal import AdaptiveThreshold
 from utils.scoring.stream_metrics import stream_metrics
 
 STREAM_RUN = {
@@ -156,3 +158,29 @@ def test_an_incident_in_words():
     assert timed.text(2.3) == ("current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at row 1300 "
                                "(threshold 2.3)")
     assert Incident(5, 9, 1.5, 7, 1.2).text(1.0) == "?, rows 5-9 (5 rows), peak score 1.5 at row 7 (threshold 1)"
+
+
+def test_adaptive_thresholds_decide_the_time_step_alarms_and_incidents(tmp_path):
+    """evaluation.threshold_adapt_rate: each score's time steps alarm above its adaptive threshold run over that
+    score's calibration scores; the incidents are the merged runs of those alarms."""
+    gamma = 0.05
+    config = tmp_path / "adaptive.json"
+    config.write_text(json.dumps({**STREAM_RUN, "exp_name": "adaptive", "experiments_dir": str(tmp_path),
+                                  "evaluation": {**STREAM_RUN["evaluation"], "threshold_adapt_rate": gamma}}))
+    assert main.main([str(config)]) == 0
+    run = tmp_path / "adaptive"
+    metrics = json.loads((run / "out" / "metrics.json").read_text())
+    assert metrics["stream"]["threshold_adapt_rate"] == gamma
+    detector = Detector.load(run, device="cpu")
+    points = _rows(run / "out" / "stream_scores.csv")
+    for name in metrics["scores"]:
+        scores = np.array([float(r[f"score_{name}"]) for r in points])
+        limits = AdaptiveThreshold(detector.calibration[name], detector.false_alarm_rate, gamma).thresholds(scores)
+        alarms = np.array([int(r[f"alarm_{name}"]) for r in points])
+        assert (alarms == (scores > limits)).all(), name
+        assert (alarms != (scores > metrics["threshold"]["values"][name])).any(), name
+    primary = metrics["stream"]["incidents"]["score"]
+    alarmed = np.flatnonzero([r[f"alarm_{primary}"] == "1" for r in points])
+    found = [r for r in _rows(run / "out" / "incidents.csv") if r["outcome"] != "missed"]
+    first = int(points[0]["row"])
+    assert int(found[0]["start_row"]) == first + alarmed[0] and int(found[-1]["end_row"]) == first + alarmed[-1]

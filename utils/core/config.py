@@ -24,7 +24,7 @@ from utils.core.config_json import MAX_CONFIG_BYTES, apply_override, read_json_c
 from utils.core.errors import ConfigError
 from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
 from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat,
-                              PositiveInt, Seed)
+                              PositiveInt, Seed, UnitInterval)
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
@@ -97,6 +97,12 @@ class EvaluationConfig(BaseModel):
     point_aggregation: Literal["max", "mean"] = "max"
     incident_merge_gap: NonNegativeInt | None = None
     vus_buffer: Annotated[int, Ge(0), Le(MAX_VUS_BUFFER)] | None = None
+    # Adaptive conformal inference (Gibbs & Candes 2021) for time steps (stream datasets, --per-step scoring,
+    # incidents): 0 keeps the calibrated threshold; gamma > 0 moves the alarm level by
+    # gamma * (false_alarm_rate - alarmed) after each time step, so drift cannot hold the long-run alarm rate
+    # above false_alarm_rate, but a lasting fault stops alarming after about false_alarm_rate / gamma alarmed
+    # steps (utils.scoring.conformal.AdaptiveThreshold).
+    threshold_adapt_rate: UnitInterval = 0.0
 
 
 class RunConfig(BaseModel):

@@ -83,7 +83,8 @@ class IncidentTracker:
         self._next_row = int(first_row)
 
     def update(self, first_row: int, scores: np.ndarray, contributions: np.ndarray | None = None,
-               times: np.ndarray | None = None, time_text: np.ndarray | None = None) -> list[Incident]:
+               times: np.ndarray | None = None, time_text: np.ndarray | None = None,
+               limits: np.ndarray | None = None) -> list[Incident]:
         """Take the time steps ``first_row, first_row + 1, ...``; return the incidents they close.
 
         Args:
@@ -92,6 +93,8 @@ class IncidentTracker:
             contributions: (m, F) per-sensor contributions, or None.
             times: (m,) seconds, or None.
             time_text: (m,) timestamps as text, or None.
+            limits: (m,) per-time-step thresholds in place of :attr:`threshold`
+                (:class:`utils.scoring.conformal.AdaptiveThreshold`), or None.
         """
         if first_row != self._next_row:
             raise ValueError(f"rows must follow each other: expected row {self._next_row}, got {first_row}")
@@ -100,7 +103,7 @@ class IncidentTracker:
         self._next_row = first_row + len(scores)
         closed: list[Incident] = []
         quiet_from = 0  # batch rows before this one are folded in or dropped
-        for i in np.flatnonzero(scores > self.threshold):
+        for i in np.flatnonzero(scores > (self.threshold if limits is None else limits)):
             i, row = int(i), first_row + int(i)
             if self._open is not None and row - self._open["end"] - 1 > self.merge_gap:
                 closed.append(self._close())
@@ -160,16 +163,18 @@ def _at(values: np.ndarray | None, i: int) -> Any:
     return "" if values is None else values[i]
 
 
-def find_incidents(scores: np.ndarray, threshold: float, merge_gap: int, contributions: np.ndarray | None = None,
+def find_incidents(scores: np.ndarray, threshold: float | np.ndarray, merge_gap: int,
+                   contributions: np.ndarray | None = None,
                    feature_names: list[str] | None = None, times: np.ndarray | None = None,
                    time_text: np.ndarray | None = None, first_row: int = 0) -> list[Incident]:
     """The incidents of a whole recording's per-time-step scores (n,) (see :class:`IncidentTracker`).
 
-    ``first_row`` numbers the rows (the row of ``scores[0]`` in the whole file); contributions are (n, F),
-    times (n,) seconds and time_text (n,) strings, each optional.
+    ``first_row`` numbers the rows (the row of ``scores[0]`` in the whole file); ``threshold`` is one number or
+    (n,) per time step; contributions are (n, F), times (n,) seconds and time_text (n,) strings, each optional.
     """
-    tracker = IncidentTracker(threshold, merge_gap, feature_names, first_row)
-    return tracker.update(first_row, scores, contributions, times, time_text) + tracker.close()
+    limits = threshold if isinstance(threshold, np.ndarray) else None
+    tracker = IncidentTracker(np.nan if limits is not None else threshold, merge_gap, feature_names, first_row)
+    return tracker.update(first_row, scores, contributions, times, time_text, limits) + tracker.close()
 
 
 def incident_ranges(incidents: list[Incident]) -> np.ndarray:

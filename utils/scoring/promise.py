@@ -23,8 +23,10 @@ from utils.scoring.stream_metrics import confusion_counts
 
 #: What a user can change when the test part broke a threshold's promise.
 PROMISE_ADVICE = ("calibrate on more normal data (raise data.val_fraction or move data.train_end later), normalise "
-                  "each recording on its own normal rows, require alarm persistence (several alarmed windows in a "
-                  "row) or accept a higher evaluation.false_alarm_rate")
+                  "each recording by its own training part (data.normalize \"per_recording\"), let the time-step "
+                  "threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: the long-run alarm rate then "
+                  "stays at the false-alarm rate, but a lasting fault stops alarming) or accept a higher "
+                  "evaluation.false_alarm_rate")
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
 Verdict = tuple[bool | None, str, str]
 
