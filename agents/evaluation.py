@@ -43,8 +43,8 @@ from utils.scoring.metrics import (
     to_jsonable,
 )
 from utils.scoring.promise import (
-    PROMISE_ADVICE,
     Verdict,
+    promise_advice,
     score_drift,
     time_step_verdicts,
     window_verdicts,
@@ -183,7 +183,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
-    log_verdicts(window_verdicts(metrics, advice=False))
+    log_verdicts(window_verdicts(metrics, advice=False), metrics)
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -191,13 +191,13 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
                     seconds["training_this_process"])
 
 
-def log_verdicts(lines: list[Verdict]) -> None:
+def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
     """The verdicts on the thresholds' promise: a broken one as a warning, the others as information; where one
-    broke, what the user can do, once after them."""
+    broke, what the user of the run of ``metrics`` can do, once after them."""
     for kept, _, line in lines:
         logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
     if any(kept is False for kept, _, _ in lines):
-        logger.warning("What you can do about a broken promise: %s.", PROMISE_ADVICE)
+        logger.warning("What you can do about a broken promise: %s.", promise_advice(metrics))
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
@@ -205,7 +205,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
     per recording; then the verdicts on the promise per time step."""
     if stream.pooled is None:
         log_one_stream(stream.first)
-        log_verdicts(time_step_verdicts(metrics, advice=False))
+        log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
         return
     p = stream.pooled
     span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
@@ -220,7 +220,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
                 "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
                 "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
-    log_verdicts(time_step_verdicts(metrics, advice=False))
+    log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
 
 
 def log_one_stream(stream: StreamEvaluation) -> None:

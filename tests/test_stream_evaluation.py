@@ -141,7 +141,7 @@ def test_incident_times_are_the_recording_clock(stream_run):
 
 @pytest.mark.parametrize("override, fragment", [
     ("evaluation.vus_buffer=5000", "evaluation.vus_buffer: Input should be less than or equal to 2000"),
-    ("evaluation.point_aggregation=median", "evaluation.point_aggregation: Input should be 'max' or 'mean'"),
+    ("evaluation.point_aggregation=median", "evaluation.point_aggregation: Input should be 'max', 'mean' or 'min'"),
     ("evaluation.incident_merge_gap=-1", "evaluation.incident_merge_gap"),
 ])
 def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, fragment):

@@ -13,7 +13,7 @@ def brute(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str) -> n
     for r in range(n):
         mine = [v for s, v in zip(starts, values) if s <= r < s + t]
         if mine:
-            out[r] = np.max(mine, axis=0) if how == "max" else np.mean(mine, axis=0)
+            out[r] = {"max": np.max, "mean": np.mean, "min": np.min}[how](mine, axis=0)
     return out
 
 
@@ -30,7 +30,7 @@ def streamed(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str, r
     return out
 
 
-@pytest.mark.parametrize("how", ["max", "mean"])
+@pytest.mark.parametrize("how", ["max", "mean", "min"])
 @pytest.mark.parametrize("n, t, stride", [(1, 1, 1), (11, 4, 3), (60, 7, 7), (61, 7, 9), (200, 25, 1), (50, 50, 5)])
 def test_whole_array_streamed_and_brute_force_agree(n, t, stride, how):
     rng = np.random.default_rng(n * 31 + t)

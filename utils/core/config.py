@@ -91,10 +91,11 @@ class EvaluationConfig(BaseModel):
     scores: list[str] | None = None
     # Fitted on the same scaled training normals, thresholded by the same rule, scored on the same test windows.
     baselines: list[Literal["knn", "pca", "isolation_forest"]] = ["knn", "pca", "isolation_forest"]
-    # Stream datasets (one long recording): each time step takes the max (or mean) of its windows' scores;
+    # Stream datasets (one long recording): each time step takes the max (or mean, or min) of its windows'
+    # scores, so with "min" it alarms only when every window covering it alarms (SKAB's leaderboard rule);
     # alarmed time steps at most incident_merge_gap rows apart are one incident; VUS buffers ranges by up to
     # vus_buffer rows. null: the window length.
-    point_aggregation: Literal["max", "mean"] = "max"
+    point_aggregation: Literal["max", "mean", "min"] = "max"
     incident_merge_gap: NonNegativeInt | None = None
     vus_buffer: Annotated[int, Ge(0), Le(MAX_VUS_BUFFER)] | None = None
     # Adaptive conformal inference (Gibbs & Candes 2021) for time steps (stream datasets, --per-step scoring,

@@ -21,12 +21,26 @@ import numpy as np
 from utils.scoring.conformal import false_alarm_interval, promise_verdict
 from utils.scoring.stream_metrics import confusion_counts
 
-#: What a user can change when the test part broke a threshold's promise.
-PROMISE_ADVICE = ("calibrate on more normal data (raise data.val_fraction or move data.train_end later), normalise "
-                  "each recording by its own training part (data.normalize \"per_recording\"), let the time-step "
-                  "threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: the long-run alarm rate then "
-                  "stays at the false-alarm rate, but a lasting fault stops alarming) or accept a higher "
-                  "evaluation.false_alarm_rate")
+
+def promise_advice(metrics: dict[str, Any]) -> str:
+    """What a user can change when the test part broke a threshold's promise, without what the run of ``metrics``
+    (its ``metrics.json``) cannot use or already does: per-recording normalisation where its dataset has no
+    ``normalize`` key or already normalises so, adaptive thresholds where it has no stream or already adapts."""
+    data, stream = metrics.get("data") or {}, metrics.get("stream")
+    remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
+    if data.get("normalize", "per_recording") != "per_recording":
+        remedies.append("normalise each recording by its own training part (data.normalize \"per_recording\")")
+    if stream is not None and not (stream.get("pooled") or stream).get("threshold_adapt_rate"):
+        remedies.append("let the time-step threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: "
+                        "the long-run alarm rate then stays at the false-alarm rate, but a lasting fault stops "
+                        "alarming)")
+    return f"{', '.join(remedies)} or accept a higher evaluation.false_alarm_rate"
+
+
+#: Every remedy (a run whose ``metrics`` are unknown).
+PROMISE_ADVICE = promise_advice({"data": {"normalize": None}, "stream": {}})
+
+
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
 Verdict = tuple[bool | None, str, str]
 

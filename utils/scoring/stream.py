@@ -18,7 +18,10 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-Aggregation = Literal["max", "mean"]
+Aggregation = Literal["max", "mean", "min"]
+AGGREGATIONS = ("max", "mean", "min")
+#: How "max" and "min" fold a window's value into a time step, and the value of a time step no window covered yet.
+_EXTREMES = {"max": (np.maximum, -np.inf), "min": (np.minimum, np.inf)}
 
 
 def window_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
@@ -43,15 +46,14 @@ class PointAccumulator:
 
     Args:
         window_length: rows per window ``T``.
-        how: ``"max"`` or ``"mean"`` over the windows covering a time step.
+        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering a time step.
         width: values per window ``D`` (1 for a score; F for per-sensor contributions).
         strict: every later window starts after the last one given (not at it), so the time step at the
             last start is final too and is handed out one batch sooner.
     """
 
     def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1, strict: bool = False) -> None:
-        if how not in ("max", "mean"):
-            raise ValueError(f"how: expected 'max' or 'mean', got {how!r}")
+        _check_how(how)
         self.window_length, self.how, self.width, self.strict = int(window_length), how, int(width), strict
         self.base = 0  # row of self.acc[0]: every earlier row was handed out
         self.acc = np.zeros((0, self.width))
@@ -80,10 +82,8 @@ class PointAccumulator:
         rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
         spread = np.broadcast_to(values[:, None, :], (*rows.shape, self.width)).reshape(-1, self.width)
         flat = rows.reshape(-1)
-        if self.how == "max":
-            np.maximum.at(self.acc, flat, spread)
-        else:
-            np.add.at(self.acc, flat, spread)
+        fold = _EXTREMES[self.how][0] if self.how in _EXTREMES else np.add
+        fold.at(self.acc, flat, spread)
         np.add.at(self.count, flat, 1)
         self.last_start = int(starts[-1])
         return self._hand_out(self.last_start + int(self.strict))
@@ -95,7 +95,7 @@ class PointAccumulator:
     def _grow(self, end: int) -> None:
         extra = end - self.base - len(self.count)
         if extra > 0:
-            fill = -np.inf if self.how == "max" else 0.0
+            fill = _EXTREMES[self.how][1] if self.how in _EXTREMES else 0.0
             self.acc = np.concatenate([self.acc, np.full((extra, self.width), fill)])
             self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
 
@@ -123,13 +123,12 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
         starts: (N,) start rows, each in ``[0, n_rows)``.
         window_length: rows per window ``T``.
         n_rows: rows in the recording.
-        how: ``"max"`` or ``"mean"`` over the windows covering each time step.
+        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering each time step.
 
     Returns:
         (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.
     """
-    if how not in ("max", "mean"):
-        raise ValueError(f"how: expected 'max' or 'mean', got {how!r}")
+    _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
     starts = np.asarray(starts, dtype=np.int64)
@@ -137,10 +136,11 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     count = np.zeros(n_rows + pad, dtype=np.int64)  # windows starting at each row, after pad leading rows
     np.add.at(count, starts + pad, 1)
     covered = np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")  # (n_rows,) windows per time step
-    if how == "max":
-        laid = np.full((n_rows + pad, flat.shape[1]), -np.inf)
-        np.maximum.at(laid, starts + pad, flat)
-        out = sliding_window_view(laid, t, axis=0).max(axis=-1)  # (n_rows, D): no copy of the windows
+    if how in _EXTREMES:
+        fold, fill = _EXTREMES[how]
+        laid = np.full((n_rows + pad, flat.shape[1]), fill)
+        fold.at(laid, starts + pad, flat)
+        out = fold.reduce(sliding_window_view(laid, t, axis=0), axis=-1)  # (n_rows, D): no copy of the windows
     else:
         laid = np.zeros((n_rows + pad + 1, flat.shape[1]))
         np.add.at(laid, starts + pad + 1, flat)
@@ -149,6 +149,11 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
             out = (summed[t:] - summed[:-t]) / covered[:, None]
     out[covered == 0] = np.nan
     return out[:, 0] if values.ndim == 1 else out
+
+
+def _check_how(how: str) -> None:
+    if how not in AGGREGATIONS:
+        raise ValueError(f"how: expected one of {', '.join(AGGREGATIONS)}, got {how!r}")
 
 
 def label_ranges(flags: np.ndarray) -> np.ndarray:
