@@ -166,8 +166,8 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
 
 def score_or_export(args: argparse.Namespace) -> dict:
     """--mode score|export: the trained detector of this config's finished run (its checkpoints/best.pt)."""
-    from agents.detector import Detector
-    from agents.export import export_detector
+    from agents.detector.detector import Detector
+    from agents.detector.export import export_detector
     from agents.score_files import format_summary, score_file
     from utils.core.config import load_config
     from utils.core.errors import RunFolderError

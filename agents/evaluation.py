@@ -2,7 +2,7 @@
 
 With the best epoch's weights the detector's score statistics are fitted on the training or
 validation normals and its thresholds on the validation normals (out of sample, see
-:mod:`agents.scoring`); ``best.pt`` then gets the detector's state, so the run scores new data
+:mod:`agents.detector.scores`); ``best.pt`` then gets the detector's state, so the run scores new data
 exactly as it scored its test split. The best-F1 threshold on the test labels is reported
 beside the deployed one, marked as not deployable.
 """
@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
-from agents.detector import Detector, baselines_checkpoint, recording_state
+from agents.detector.detector import Detector, baselines_checkpoint, recording_state
 from agents.stream_evaluation import (
     RecordingsEvaluation,
     StreamEvaluation,
@@ -34,22 +34,17 @@ from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
 from utils.runs.run_folder import write_json
-from utils.scoring.baselines import calibrate_baselines, fit_baselines
-from utils.scoring.conformal import ConformalThreshold, false_alarm_report
-from utils.scoring.metrics import (
+from agents.detector.baselines import calibrate_baselines, fit_baselines
+from agents.detector.thresholds import ConformalThreshold, false_alarm_report
+from utils.metrics.window_metrics import (
     compare_with_baselines,
     evaluate_scores,
     format_metrics_table,
     to_jsonable,
 )
-from utils.scoring.promise import (
-    Verdict,
-    promise_advice,
-    score_drift,
-    time_step_verdicts,
-    window_verdicts,
-)
-from utils.scoring.thresholds import best_f1_threshold, predict
+from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
+from agents.detector.thresholds import best_f1_threshold
+from utils.core.arrays import predict
 
 logger = logging.getLogger("anomaly")
 
@@ -129,7 +124,7 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
 
     With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``drift``
-    (:func:`utils.scoring.promise.score_drift`: how far the test normals' scores moved from them).
+    (:func:`utils.metrics.promise.score_drift`: how far the test normals' scores moved from them).
     """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():

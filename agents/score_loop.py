@@ -12,10 +12,10 @@ scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Onl
 
   the columns of a run's ``out/stream_scores.csv`` (without its label and kind) plus the p-values and the
   top sensor. A time step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of
-  the windows covering it (:class:`utils.scoring.stream.PointAccumulator`), and of their per-sensor
+  the windows covering it (:class:`agents.detector.streaming.PointAccumulator`), and of their per-sensor
   contributions (``top_feature`` is the largest); ``alarm_<name>`` is that score above the window
   threshold (with the max: one of its windows alarmed; with the run's ``evaluation.threshold_adapt_rate``,
-  above its adaptive threshold, :class:`utils.scoring.conformal.AdaptiveThreshold`), ``pvalue_<name>`` its
+  above its adaptive threshold, :class:`agents.detector.thresholds.AdaptiveThreshold`), ``pvalue_<name>`` its
   conformal p-value against the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
   (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
   window's arithmetic is the same however the rows arrived: a file and the same rows piped give
@@ -37,15 +37,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
 from utils.core.errors import CheckpointError, DataError
-from utils.scoring.incidents import Incident
-from utils.scoring.scaler import overflow_text, too_large
-from utils.scoring.stream import PointAccumulator
+from agents.detector.streaming import Incident
+from agents.detector.scaler import overflow_text, too_large
+from agents.detector.streaming import PointAccumulator
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
@@ -221,7 +221,7 @@ def check_per_step(stride: int | None, window_length: int) -> None:
 
 def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
     """:func:`~datasets.csv_windows.iter_windows`, plus at the end a window over the last ``window_length`` rows
-    when the stride did not end there (as :func:`utils.scoring.stream.covering_starts`), so every row is covered."""
+    when the stride did not end there (as :func:`utils.metrics.ranges.covering_starts`), so every row is covered."""
     tail = _Tail(window_length)
     last = -1
     for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
@@ -355,7 +355,7 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
 def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
                        features: list[str]) -> Iterator[Block]:
     """The blocks handed on unchanged; DataError naming the file, row (and line) and column of the first value
-    whose scaled magnitude the model cannot compute with (:mod:`utils.scoring.scaler`, :data:`SCALED_LIMIT`)."""
+    whose scaled magnitude the model cannot compute with (:mod:`agents.detector.scaler`, :data:`SCALED_LIMIT`)."""
     for block in blocks:
         bad = too_large(detector.scaler.unchecked(block.values))
         if bad is not None:

@@ -6,8 +6,8 @@
 * :class:`RowTimes`: the timestamp column of the rows read, as text and seconds, held only until
   the rows' per-time-step scores are final;
 * :class:`IncidentStream`: window scores -> per-time-step scores
-  (:class:`utils.scoring.stream.PointAccumulator`) -> incidents
-  (:class:`utils.scoring.incidents.IncidentTracker`), holding about one window of rows.
+  (:class:`agents.detector.streaming.PointAccumulator`) -> incidents
+  (:class:`agents.detector.streaming.IncidentTracker`), holding about one window of rows.
 """
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
 from datasets.csv_times import parse_times
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
-from utils.scoring.conformal import AdaptiveThreshold, conformal_p_values
-from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, IncidentTracker
-from utils.scoring.stream import PointAccumulator
-from utils.scoring.thresholds import predict
+from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker
+from agents.detector.streaming import PointAccumulator
+from utils.core.arrays import predict
 
-#: The incidents CSV: :data:`utils.scoring.incidents.INCIDENT_COLUMNS`, the score they are of and its threshold.
+#: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 
 

@@ -4,12 +4,12 @@ A stream dataset lists its recordings (:class:`datasets.base.Recording`), each w
 stretch (:class:`datasets.base.StreamPart`); the test split holds their windows, recording after
 recording. The window scores are cut per recording (by the number of its window starts), and each
 recording is evaluated alone (:func:`evaluate_stream`): each score of the model and of every baseline
-is mapped from windows to time steps (:func:`utils.scoring.stream.point_values`,
+is mapped from windows to time steps (:func:`agents.detector.streaming.point_values`,
 ``evaluation.point_aggregation``) and evaluated point-wise and range-wise
-(:func:`utils.scoring.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
+(:func:`utils.metrics.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
 with; the model's primary score (the first of ``evaluation.scores``) gives the incidents, matched
 against the labelled ranges; each score's ``false_alarm`` judges the threshold's promise on the normal
-time steps (:func:`utils.scoring.promise.time_step_promise`).
+time steps (:func:`utils.metrics.promise.time_step_promise`).
 
 ``metrics.json``'s ``stream`` section:
 
@@ -45,21 +45,13 @@ from utils.figures.stream_report import (
     stream_cell,
 )
 from utils.runs.outputs import atomic_output
-from utils.scoring.incidents import (
-    INCIDENT_COLUMNS,
-    Incident,
-    find_incidents,
-    match_incidents,
-)
-from utils.scoring.conformal import AdaptiveThreshold
-from utils.scoring.metrics import compare_with_baselines, to_jsonable
-from utils.scoring.promise import pooled_promise, time_step_promise
-from utils.scoring.stream import clock_text, label_ranges, point_values
-from utils.scoring.stream_metrics import (
-    mean_over_streams,
-    pooled_confusion,
-    stream_metrics,
-)
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
+from agents.detector.thresholds import AdaptiveThreshold
+from utils.metrics.window_metrics import compare_with_baselines, to_jsonable
+from utils.metrics.promise import pooled_promise, time_step_promise
+from utils.metrics.ranges import clock_text, label_ranges
+from agents.detector.streaming import point_values
+from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
 
@@ -108,7 +100,7 @@ def time_step_thresholds(points: dict[str, np.ndarray], thresholds: dict[str, fl
                          calibration: dict[str, np.ndarray], alpha: float,
                          gamma: float) -> dict[str, float | np.ndarray]:
     """Each score's threshold for its time steps (n,): the calibrated one, or with ``gamma > 0`` one per time step
-    (:class:`~utils.scoring.conformal.AdaptiveThreshold` over its calibration scores; a score without them keeps
+    (:class:`~agents.detector.thresholds.AdaptiveThreshold` over its calibration scores; a score without them keeps
     its threshold)."""
     if not gamma:
         return dict(thresholds)
@@ -276,9 +268,9 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
     Returns:
         ``recordings``, ``rows``, ``hours`` (None unless every recording has a sample period), the summed
         ``incidents`` counts, and per score and baseline (``scores``, ``baselines``): ``confusion``
-        (:func:`~utils.scoring.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
+        (:func:`~utils.metrics.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
         (:data:`MEAN_METRICS` over the recordings that define them) and ``false_alarm``
-        (:func:`~utils.scoring.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
+        (:func:`~utils.metrics.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
     """
     listed = list(results.values())
     first = listed[0].metrics

@@ -52,7 +52,7 @@ class StreamPart:
 
     The split of the same name holds this stretch's windows ``values[s : s + T]`` for ``s`` in
     ``starts``, in that order, so window scores map back to time steps
-    (:func:`utils.scoring.stream.point_values`).
+    (:func:`agents.detector.streaming.point_values`).
 
     Attributes:
         values: raw rows (n, F) float32.

@@ -11,7 +11,7 @@ windows of the others, which flatters the test):
 * val: windows every ``eval_stride`` rows inside the validation stretch holding no anomalous row
   (the thresholds are calibrated on them), so the split holds normals only;
 * test: every window of the test stretch at ``eval_stride``
-  (:func:`utils.scoring.stream.covering_starts`, so every test row is covered), in start order.
+  (:func:`utils.metrics.ranges.covering_starts`, so every test row is covered), in start order.
 
 :func:`warn_about_labels` says, in one line per finding over one or many recordings, where labels
 cannot be evaluated (no labelled row in a test stretch, labelled rows inside a training part).
@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import NORMAL, Split, StreamPart
 from utils.core.errors import ConfigError, DataError
-from utils.scoring.stream import covering_starts, kind_runs, window_starts
+from utils.metrics.ranges import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
 

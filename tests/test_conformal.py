@@ -11,15 +11,15 @@ import agents  # noqa: F401  (fills the registries)
 
 from utils.core.config import load_config
 from utils.core.errors import ConfigError
-from utils.scoring.conformal import (
+from agents.detector.thresholds import (
     AdaptiveThreshold,
     conformal_p_values,
     conformal_rank,
     conformal_threshold,
-    false_alarm_interval,
     false_alarm_report,
     min_calibration_size,
 )
+from utils.metrics.promise import false_alarm_interval
 
 
 @pytest.mark.parametrize("n, alpha, k", [
@@ -159,7 +159,7 @@ def test_config_refuses_an_unknown_or_repeated_baseline():
     (0, 0, None),       # no normals: not judged
 ])
 def test_promise_is_broken_only_when_the_interval_lies_above_the_bound(n_alarms, n_normals, kept):
-    from utils.scoring.conformal import promise_verdict
+    from utils.metrics.promise import promise_verdict
 
     measured = false_alarm_interval(n_alarms, n_normals)
     verdict = promise_verdict(0.05, measured)

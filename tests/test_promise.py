@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from utils.scoring.promise import (
+from utils.metrics.promise import (
     promise_advice,
     PROMISE_ADVICE,
     broken_promise_text,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.live_scoring import live_score
 from agents.score_rows import Scoring
 from tests.helpers import REPO_ROOT
@@ -26,7 +26,7 @@ from tests.test_score_incidents import (
     read_csv,
     write_csv,
 )
-from utils.scoring.conformal import conformal_p_values
+from agents.detector.thresholds import conformal_p_values
 
 N_ROWS = 200
 

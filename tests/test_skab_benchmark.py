@@ -8,7 +8,7 @@ import re
 
 from benchmarks import skab
 from tests.helpers import REPO_ROOT
-from utils.scoring.baselines import DISPLAY_NAMES
+from agents.detector.baselines import DISPLAY_NAMES
 
 ROW_KEYS = {"name", "kind", "f1", "far_pct", "mar_pct", "vus_pr_mean", "event_recall"}
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import main
-from agents.detector import Detector
-from utils.scoring.conformal import AdaptiveThreshold
-from utils.scoring.stream_metrics import stream_metrics
+from agents.detector.detector import Detector
+from agents.detector.thresholds import AdaptiveThreshold
+from utils.metrics.stream_metrics import stream_metrics
 
 STREAM_RUN = {
     "exp_name": "stream", "agent": "vae", "seed": 3,
@@ -122,7 +122,7 @@ def test_the_report_and_figures_show_the_stream(stream_run):
 
 
 def test_a_stream_without_timestamps_names_incident_times_from_its_start():
-    from utils.scoring.stream import clock_text
+    from utils.metrics.ranges import clock_text
 
     assert clock_text(np.array([0.0, 59.999, 1028.75, 7261.5])).tolist() == [
         "0:00:00.00", "0:01:00.00", "0:17:08.75", "2:01:01.50"]
@@ -130,7 +130,7 @@ def test_a_stream_without_timestamps_names_incident_times_from_its_start():
 
 
 def test_incident_times_are_the_recording_clock(stream_run):
-    from utils.scoring.stream import clock_text
+    from utils.metrics.ranges import clock_text
 
     found = [r for r in _rows(stream_run / "out" / "incidents.csv") if r["outcome"] != "missed"]
     assert found, "the tiny run raised no incident"
@@ -152,7 +152,7 @@ def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, f
 
 
 def test_an_incident_in_words():
-    from utils.scoring.incidents import Incident
+    from agents.detector.streaming import Incident
 
     timed = Incident(1200, 1450, 8.1, 1300, 4.0, "current", "09:40:12", "09:41:05", 53.0)
     assert timed.text(2.3) == ("current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at row 1300 "

@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utils.scoring.stream import (PointAccumulator, alarm_ranges, covering_starts, kind_runs, label_ranges,
-                                  merge_ranges, overlapping, point_values)
+from agents.detector.streaming import PointAccumulator, point_values
+from utils.metrics.ranges import (
+    alarm_ranges,
+    covering_starts,
+    kind_runs,
+    label_ranges,
+    merge_ranges,
+    overlapping,
+)
 
 
 def brute(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str) -> np.ndarray:

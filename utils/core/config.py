@@ -80,7 +80,7 @@ class EvaluationConfig(BaseModel):
 
     model_config = STRICT
     # The alarm rule: a false-alarm rate alpha, met by the split-conformal threshold on the validation normals
-    # (utils.scoring.conformal). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
+    # (agents.detector.thresholds). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
     # resolved in the saved config (default alpha 0.01).
     false_alarm_rate: FalseAlarmRate | None = None
     threshold_percentile: Percentile | None = None
@@ -102,7 +102,7 @@ class EvaluationConfig(BaseModel):
     # incidents): 0 keeps the calibrated threshold; gamma > 0 moves the alarm level by
     # gamma * (false_alarm_rate - alarmed) after each time step, so drift cannot hold the long-run alarm rate
     # above false_alarm_rate, but a lasting fault stops alarming after about false_alarm_rate / gamma alarmed
-    # steps (utils.scoring.conformal.AdaptiveThreshold).
+    # steps (agents.detector.thresholds.AdaptiveThreshold).
     threshold_adapt_rate: UnitInterval = 0.0
 
 

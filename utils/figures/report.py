@@ -16,7 +16,7 @@ from typing import Any
 
 from utils.figures.stream_report import stream_section
 from utils.runs.outputs import atomic_write_text
-from utils.scoring.promise import promise_advice, time_step_verdicts, window_verdicts
+from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 
 REPORT_NAME = "report.md"
 FIGURE_TITLES = {

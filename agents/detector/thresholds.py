@@ -19,6 +19,17 @@ uniform-or-larger on new normals, so p-values of different scores are comparable
 
 Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
 crepes) target regression/classification wrappers, not a bare score vector.
+
+Thresholds on anomaly scores, and the decision rule that uses them.
+
+Convention, used everywhere: a sample is predicted anomalous when
+``score > threshold`` (strictly greater). With a percentile threshold fitted on
+validation normals, about ``100 - percentile`` percent of them are flagged, and
+percentile 100 flags none of them.
+
+:func:`best_f1_threshold` picks the threshold with the best F1 on labelled
+data: it is an oracle (it looks at the test labels), for reporting only, and
+never deployable.
 """
 from __future__ import annotations
 
@@ -28,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from utils.scoring.thresholds import _as_scores
+from utils.metrics.promise import false_alarm_interval, promise_verdict
+from utils.core.arrays import as_scores
 
 
 def _check_alpha(alpha: Any) -> float:
@@ -108,7 +120,7 @@ def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThres
     Raises:
         ValueError: empty or non-finite scores, ``alpha`` outside [0, 1).
     """
-    s = np.sort(_as_scores(calibration_scores, "calibration_scores"))
+    s = np.sort(as_scores(calibration_scores, "calibration_scores"))
     n = len(s)
     k_wanted = conformal_rank(n, alpha)
     k = min(k_wanted, n)
@@ -126,59 +138,12 @@ def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
     Returns:
         (M,) float64 in ``[1/(n+1), 1]``; small = anomalous.
     """
-    cal = np.sort(_as_scores(calibration_scores, "calibration_scores"))
+    cal = np.sort(as_scores(calibration_scores, "calibration_scores"))
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if np.isnan(s).any():
         raise ValueError("scores hold NaN")
     at_least = len(cal) - np.searchsorted(cal, s, side="left")
     return (1.0 + at_least) / (len(cal) + 1.0)
-
-
-def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
-    """Measured false-alarm rate with its exact (Clopper-Pearson) binomial confidence interval.
-
-    Args:
-        n_alarms: normal windows flagged.
-        n_normals: normal windows scored.
-        confidence: level of the interval.
-
-    Returns:
-        ``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``; rate and interval None when
-        ``n_normals`` is 0.
-    """
-    from scipy.stats import binomtest
-
-    if n_normals == 0:
-        return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
-    if not 0 <= n_alarms <= n_normals:
-        raise ValueError(f"n_alarms must be in [0, n_normals={n_normals}], got {n_alarms}")
-    ci = binomtest(int(n_alarms), int(n_normals)).proportion_ci(confidence_level=confidence, method="exact")
-    return {"rate": n_alarms / n_normals, "low": float(ci.low), "high": float(ci.high),
-            "n_alarms": int(n_alarms), "n_normals": int(n_normals), "confidence": confidence}
-
-
-def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
-    """Whether a measured false-alarm rate kept the stated bound, and the finding in words.
-
-    The promise is broken only when the whole confidence interval lies above the bound (its lower end
-    is above it): a rate whose interval covers the bound is what an exchangeable test part may show.
-
-    Args:
-        bound: the false-alarm probability the threshold states.
-        measured: a :func:`false_alarm_interval` dict of the test normals.
-        unit: what was counted, e.g. ``"windows"`` or ``"time steps"``.
-
-    Returns:
-        ``{"promise_kept": True, False or None (no normals), "verdict": one sentence}``.
-    """
-    if measured["rate"] is None:
-        return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
-    kept = not measured["low"] > bound
-    counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "
-              f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
-    if kept:
-        return {"promise_kept": True, "verdict": f"kept: {counts}, consistent with the stated bound {bound:.4g}"}
-    return {"promise_kept": False, "verdict": f"broken: {counts} against the stated bound {bound:.4g}"}
 
 
 def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
@@ -194,7 +159,7 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
         with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`), and ``promise_kept`` and
         ``verdict`` (:func:`promise_verdict`).
     """
-    y, s = np.asarray(y_true).reshape(-1), _as_scores(scores)
+    y, s = np.asarray(y_true).reshape(-1), as_scores(scores)
     if y.shape != s.shape:
         raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
     normal = s[y == 0]
@@ -228,7 +193,7 @@ class AdaptiveThreshold:
     """
 
     def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
-        self.sorted = np.sort(_as_scores(calibration_scores, "calibration_scores"))
+        self.sorted = np.sort(as_scores(calibration_scores, "calibration_scores"))
         self.alpha, self.gamma = _check_alpha(alpha), float(gamma)
         if not self.gamma > 0:
             raise ValueError(f"gamma must be above 0, got {gamma!r}")
@@ -256,3 +221,64 @@ class AdaptiveThreshold:
             if not math.isnan(value):
                 self.level += self.gamma * (self.alpha - float(value > limits[i]))
         return limits
+
+
+def percentile_threshold(normal_scores: np.ndarray, percentile: float = 99.0) -> float:
+    """Threshold at a percentile of the scores of held-out normal samples.
+
+    Args:
+        normal_scores: Scores of validation normals, shape (N,).
+        percentile: In (0, 100]; ``np.percentile`` with linear interpolation.
+
+    Returns:
+        The threshold as a Python float.
+
+    Raises:
+        ValueError: ``percentile`` outside (0, 100], empty input, NaN or inf.
+    """
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.number)):
+        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
+    if not 0.0 < float(percentile) <= 100.0:
+        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
+    arr = as_scores(normal_scores, "normal_scores")
+    return float(np.percentile(arr, float(percentile)))
+
+
+def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Oracle threshold maximising the F1 of the anomaly class (reporting only).
+
+    The best cut is found among the distinct scores ``s`` with the rule
+    ``score >= s`` (``sklearn.metrics.precision_recall_curve``); the returned
+    threshold is ``nextafter(s, -inf)``, the float just below, so that
+    :func:`predict` (``score > threshold``) makes exactly those predictions.
+    Among ties in F1 the lowest cut wins.
+
+    Args:
+        y_true: Labels, shape (N,), 1 = anomaly, 0 = normal.
+        scores: Scores, shape (N,).
+
+    Returns:
+        ``(threshold, f1)`` as Python floats.
+
+    Raises:
+        ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or
+            no anomaly in ``y_true`` (F1 is then undefined).
+    """
+    s = as_scores(scores)
+    y = np.asarray(y_true)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold only 0 (normal) and 1 (anomaly)")
+    y = y.astype(np.int64)
+    if y.sum() == 0:
+        raise ValueError("best_f1_threshold needs at least one anomaly in y_true")
+    from sklearn.metrics import precision_recall_curve  # lazily: the detector and the baselines import this module
+
+    precision, recall, cuts = precision_recall_curve(y, s)
+    p, r = precision[:-1], recall[:-1]  # last point (recall 0) has no cut
+    denom = p + r
+    f1 = np.where(denom > 0, 2.0 * p * r / np.where(denom > 0, denom, 1.0), 0.0)
+    best = int(np.argmax(f1))
+    threshold = float(np.nextafter(np.float64(cuts[best]), -np.inf))
+    return threshold, float(f1[best])

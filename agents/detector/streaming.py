@@ -1,20 +1,153 @@
-"""Incidents: runs of alarmed time steps, merged over short gaps, as an engineer reads them.
+"""From window scores to time steps and incidents, one implementation for a whole recording and a live stream.
 
-"current, from 09:40:12 to 09:41:05, peak score 8.1" instead of "window 200": consecutive
-time steps with ``score > threshold`` form an incident, and two incidents separated by at most
-``merge_gap`` quiet rows are one. :class:`IncidentTracker` takes the time steps in row order
-(as :class:`utils.scoring.stream.PointAccumulator` hands them out) and returns each incident
-once it is closed, i.e. once more than ``merge_gap`` quiet rows followed it, so a live stream
-reports it as soon as that is known; :func:`find_incidents` runs it over a whole recording.
+Each time step takes the maximum (or mean, or minimum) of the values of the windows that cover it:
+with the maximum, a time step is alarmed exactly when one of its windows is, so a window threshold
+is also a time-step threshold. :class:`PointAccumulator` does this window batch by window batch and
+hands out each time step as soon as no later window can cover it, so a live stream needs memory for
+one window only; :func:`point_values` is the same for a whole array.
+
+Incidents are runs of alarmed time steps, merged over short gaps, as an engineer reads them:
+"current, from 09:40:12 to 09:41:05, peak score 8.1" instead of "window 200". Consecutive time
+steps with ``score > threshold`` form an incident, and two incidents separated by at most
+``merge_gap`` quiet rows are one. :class:`IncidentTracker` takes the time steps in row order (as
+:class:`PointAccumulator` hands them out) and returns each incident once it is closed, i.e. once
+more than ``merge_gap`` quiet rows followed it, so a live stream reports it as soon as that is
+known; :func:`find_incidents` runs it over a whole recording.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from utils.scoring.stream import overlapping
+from utils.metrics.ranges import incident_ranges, overlapping
+
+Aggregation = Literal["max", "mean", "min"]
+
+
+AGGREGATIONS = ("max", "mean", "min")
+
+
+#: How "max" and "min" fold a window's value into a time step, and the value of a time step no window covered yet.
+_EXTREMES = {"max": (np.maximum, -np.inf), "min": (np.minimum, np.inf)}
+
+
+class PointAccumulator:
+    """Per-time-step aggregates of window values, fed window batches in start order.
+
+    Args:
+        window_length: rows per window ``T``.
+        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering a time step.
+        width: values per window ``D`` (1 for a score; F for per-sensor contributions).
+        strict: every later window starts after the last one given (not at it), so the time step at the
+            last start is final too and is handed out one batch sooner.
+    """
+
+    def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1, strict: bool = False) -> None:
+        _check_how(how)
+        self.window_length, self.how, self.width, self.strict = int(window_length), how, int(width), strict
+        self.base = 0  # row of self.acc[0]: every earlier row was handed out
+        self.acc = np.zeros((0, self.width))
+        self.count = np.zeros(0, dtype=np.int64)
+        self.last_start = -1
+
+    def add(self, starts: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray]:
+        """Take a batch of windows; hand out the time steps no later window covers.
+
+        Args:
+            starts: window start rows (n,), increasing, at or after every earlier start.
+            values: (n,) or (n, D) values of those windows.
+
+        Returns:
+            ``(first row, (m, D) values)`` of the time steps now final (m may be 0); a time
+            step no window covered is NaN.
+        """
+        starts = np.asarray(starts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
+        if len(starts) == 0:
+            return self.base, np.zeros((0, self.width))
+        step = int(self.strict)  # the least step from one start to the next
+        if starts[0] < max(self.last_start + step, self.base) or np.any(np.diff(starts) < step):
+            raise ValueError("windows must come in increasing start order")
+        self._grow(int(starts[-1]) + self.window_length)
+        rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
+        spread = np.broadcast_to(values[:, None, :], (*rows.shape, self.width)).reshape(-1, self.width)
+        flat = rows.reshape(-1)
+        fold = _EXTREMES[self.how][0] if self.how in _EXTREMES else np.add
+        fold.at(self.acc, flat, spread)
+        np.add.at(self.count, flat, 1)
+        self.last_start = int(starts[-1])
+        return self._hand_out(self.last_start + int(self.strict))
+
+    def finish(self) -> tuple[int, np.ndarray]:
+        """Hand out every time step still held (the end of the stream)."""
+        return self._hand_out(self.base + len(self.count))
+
+    def _grow(self, end: int) -> None:
+        extra = end - self.base - len(self.count)
+        if extra > 0:
+            fill = _EXTREMES[self.how][1] if self.how in _EXTREMES else 0.0
+            self.acc = np.concatenate([self.acc, np.full((extra, self.width), fill)])
+            self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
+
+    def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
+        k = max(0, min(end - self.base, len(self.count)))
+        acc, count = self.acc[:k], self.count[:k, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = acc / count if self.how == "mean" else acc.copy()
+        out[count[:, 0] == 0] = np.nan
+        first = self.base
+        self.acc, self.count, self.base = self.acc[k:], self.count[k:], self.base + k
+        return first, out
+
+
+def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
+                 how: Aggregation = "max") -> np.ndarray:
+    """Per-time-step values of a whole recording from its windows' values.
+
+    The same values as :class:`PointAccumulator` (``tests/test_stream_values.py``), in O(rows x T)
+    vectorised work without (windows x T) arrays: a time step ``r`` takes the windows starting in
+    ``[r - T + 1, r]``, a sliding range over the values laid out by start row.
+
+    Args:
+        window_values: (N,) or (N, D) values of the windows starting at ``starts``.
+        starts: (N,) start rows, each in ``[0, n_rows)``.
+        window_length: rows per window ``T``.
+        n_rows: rows in the recording.
+        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering each time step.
+
+    Returns:
+        (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.
+    """
+    _check_how(how)
+    values = np.asarray(window_values, dtype=np.float64)
+    flat = values.reshape(len(values), -1)  # (N, D)
+    starts = np.asarray(starts, dtype=np.int64)
+    t, pad = int(window_length), int(window_length) - 1
+    count = np.zeros(n_rows + pad, dtype=np.int64)  # windows starting at each row, after pad leading rows
+    np.add.at(count, starts + pad, 1)
+    covered = np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")  # (n_rows,) windows per time step
+    if how in _EXTREMES:
+        fold, fill = _EXTREMES[how]
+        laid = np.full((n_rows + pad, flat.shape[1]), fill)
+        fold.at(laid, starts + pad, flat)
+        out = fold.reduce(sliding_window_view(laid, t, axis=0), axis=-1)  # (n_rows, D): no copy of the windows
+    else:
+        laid = np.zeros((n_rows + pad + 1, flat.shape[1]))
+        np.add.at(laid, starts + pad + 1, flat)
+        summed = np.cumsum(laid, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (summed[t:] - summed[:-t]) / covered[:, None]
+    out[covered == 0] = np.nan
+    return out[:, 0] if values.ndim == 1 else out
+
+
+def _check_how(how: str) -> None:
+    if how not in AGGREGATIONS:
+        raise ValueError(f"how: expected one of {', '.join(AGGREGATIONS)}, got {how!r}")
+
 
 INCIDENT_COLUMNS = ("incident", "start_row", "end_row", "start_time", "end_time", "duration_s", "rows",
                     "peak_score", "peak_row", "mean_score", "top_feature")
@@ -94,7 +227,7 @@ class IncidentTracker:
             times: (m,) seconds, or None.
             time_text: (m,) timestamps as text, or None.
             limits: (m,) per-time-step thresholds in place of :attr:`threshold`
-                (:class:`utils.scoring.conformal.AdaptiveThreshold`), or None.
+                (:class:`agents.detector.thresholds.AdaptiveThreshold`), or None.
         """
         if first_row != self._next_row:
             raise ValueError(f"rows must follow each other: expected row {self._next_row}, got {first_row}")
@@ -175,11 +308,6 @@ def find_incidents(scores: np.ndarray, threshold: float | np.ndarray, merge_gap:
     limits = threshold if isinstance(threshold, np.ndarray) else None
     tracker = IncidentTracker(np.nan if limits is not None else threshold, merge_gap, feature_names, first_row)
     return tracker.update(first_row, scores, contributions, times, time_text, limits) + tracker.close()
-
-
-def incident_ranges(incidents: list[Incident]) -> np.ndarray:
-    """``[start, end)`` rows of the incidents, (k, 2) int64."""
-    return np.array([[i.start_row, i.end_row + 1] for i in incidents], dtype=np.int64).reshape(-1, 2)
 
 
 def match_incidents(incidents: list[Incident], labelled: np.ndarray) -> dict[str, Any]:
