@@ -1,12 +1,17 @@
 """Label-free model selection for SKAB: synthetic sensor faults injected into ``anomaly-free.csv``.
 
 SKAB's test labels must not choose a model (issue 21). This benchmark chooses on data SKAB's labels never
-touch: ``anomaly-free/anomaly-free.csv`` (9,405 rows of normal operation of the same pump). Its first 20 %
-train, as in :mod:`benchmarks.skab`'s false-alarm check; into the other 80 % :func:`inject_faults` puts
-generic sensor faults (level shift, spike burst, variance increase, stuck sensor, slow ramp, swapped
-channels), each a labelled range of tens to hundreds of rows, from a fixed seed. Each injection seed gives
-one recording (a CSV with an ``anomaly`` column, written to a temporary folder), so one run pools
-``--copies`` recordings, and its mean per-file VUS-PR averages over the injection seeds.
+touch: ``anomaly-free/anomaly-free.csv`` (9,405 rows of normal operation of the same pump), into whose test rows
+:func:`inject_faults` puts generic sensor faults (level shift, spike burst, variance increase, stuck sensor, slow
+ramp, swapped channels), each a labelled range of tens to hundreds of rows, from fixed seeds. Two layouts
+(``--layout``), each written as CSV files with an ``anomaly`` column into a temporary folder:
+
+* ``segments`` (default): SKAB-shaped recordings, stretches of 1,100 rows whose first 400 train and whose other
+  700 hold two faults (:func:`segment_recordings`); ``--copies`` cut the file at different offsets, so the
+  copies differ in their training parts too (3 copies: 23 recordings, 46 faults);
+* ``split``: the whole file per copy, its first 20 % training (as :mod:`benchmarks.skab`'s false-alarm check),
+  twelve faults in the rest (:func:`split_recordings`). The file drifts far beyond its first 20 %, so this layout
+  mostly measures drift: the selection uses ``segments``.
 
 Every candidate (a config and a set of overrides, :data:`CANDIDATES`) is trained through the command line
 (:func:`benchmarks.quality.train_config`) on those files: the config's own ``data`` section is kept (window,
@@ -21,7 +26,7 @@ another beats it by more than :data:`MARGIN`.
 
 Usage:
     python benchmarks/skab_selection.py                 # the full grid, 3 injection seeds
-    python benchmarks/skab_selection.py --quick         # 2 copies, 2 epochs, 2 candidates: a smoke run
+    python benchmarks/skab_selection.py --quick         # 1 copy, 2 epochs, 2 candidates: a smoke run
     python benchmarks/skab_selection.py --json /tmp/selection.json
 """
 from __future__ import annotations
