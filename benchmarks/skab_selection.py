@@ -382,9 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     result = run_selection(args)
     print(f"\nselection time {time.perf_counter() - started:.0f} s", flush=True)
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    quality.write_results(args.json_out, result)
     return 0
 
 
