@@ -1,6 +1,8 @@
 """The fault injector of benchmarks/skab_selection.py (labels, reproducibility, untouched rows) and its selection rule,
-on synthetic data: no training, a fraction of a second."""
+on synthetic data: no training, a fraction of a second. One slow test runs the benchmark's --quick mode end to end."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -106,3 +108,23 @@ def test_selection_takes_the_best_score_and_keeps_the_shipped_setting_within_the
     assert chosen["a"]["chosen"] == "a w=60" and chosen["a"]["vus_pr"] == 0.80  # 0.803 is within the margin
     assert chosen["b"]["chosen"] == "b w=10" and chosen["b"]["score"] == "b w=10: x"
     assert chosen["b"]["shipped_vus_pr"] == 0.70
+
+
+@pytest.mark.slow  # about 40 s: two short runs of the VAE on 8 injected recordings
+def test_quick_selection_run_trains_through_the_product_and_selects(tmp_path, capsys):
+    if not sel.ANOMALY_FREE_CSV.is_file():
+        pytest.skip(f"shared SKAB data not found at {sel.ANOMALY_FREE_CSV}")
+    out = tmp_path / "selection.json"
+    assert sel.main(["--quick", "--experiments-dir", str(tmp_path / "runs"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["recordings"] == 8 and result["faults"] == 16
+    written = sorted(p.name for p in (tmp_path / "runs" / "injected").glob("*.csv"))
+    assert written == sorted(f"copy0_rows{1100 * j}.csv" for j in range(8))
+    models = [r for r in result["rows"] if r["kind"] == "model"]
+    assert {r["candidate"] for r in models} == {"vae_skab w=10", "vae_skab w=60"}
+    assert {r["window"] for r in result["rows"] if r["kind"] == "baseline"} == {10, 60}
+    assert all(0 <= r["vus_pr_mean"] <= 1 for r in result["rows"])
+    best = max(models, key=lambda r: r["vus_pr_mean"])
+    chosen = result["selection"]["vae_skab"]
+    assert best["vus_pr_mean"] - sel.MARGIN <= chosen["vus_pr"] <= best["vus_pr_mean"]
+    assert best["name"] in capsys.readouterr().out
