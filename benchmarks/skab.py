@@ -10,8 +10,9 @@ and per baseline gives, at the deployed threshold (calibrated on the training pa
 * F1, FAR % and MAR % of the confusion matrix summed over the files (SKAB's figures);
 * the mean over files of VUS-PR (TSB-AD's measure, threshold-free) and of event recall.
 
-The baselines are the first config's own (kNN, PCA, IsolationForest on its windows, thresholded by the same
-rule). Then the false-alarm check on ``anomaly-free.csv`` (normal operation only): the first config trains on
+The baselines (kNN, PCA, IsolationForest, thresholded by the same rule) come from the first config of each
+window length, on its windows, so the best model is compared with the best baseline at any window length. Then
+the false-alarm check on ``anomaly-free.csv`` (normal operation only): the first config trains on
 its first 20 % of rows and is tested on the rest; the measured false-alarm rate per time step, with its 95 %
 Clopper-Pearson interval, is printed against the bound its threshold states.
 
@@ -94,18 +95,21 @@ def common_overrides(args: argparse.Namespace) -> list[str]:
             *(QUICK if args.quick else []), *args.overrides]
 
 
-def table_rows(metrics: dict[str, Any], stem: str, with_baselines: bool) -> list[dict[str, Any]]:
-    """One row per score (``<stem>: <score>``) and, if asked, per baseline, from a run's pooled stream metrics."""
+def table_rows(metrics: dict[str, Any], stem: str, with_baselines: bool, window: int | None = None
+               ) -> list[dict[str, Any]]:
+    """One row per score (``<stem>: <score>``) and, if asked, per baseline (``<baseline>, <window>-row windows``),
+    from a run's pooled stream metrics."""
     stream = metrics.get("stream")
     if stream is None:
         raise ValueError(f"{stem}: the run wrote no stream metrics (a skab config must use data.name skab)")
     pooled = stream.get("pooled")
     if pooled is None:
         raise ValueError(f"{stem}: the run evaluated one recording; SKAB's figures pool at least two")
-    groups = [("model", pooled["scores"], f"{stem}: ")]
+    rows = [row(f"{stem}: {name}", "model", result) for name, result in pooled["scores"].items()]
     if with_baselines:
-        groups.append(("baseline", pooled["baselines"], ""))
-    return [row(prefix + name, kind, result) for kind, results, prefix in groups for name, result in results.items()]
+        suffix = "" if window is None else f", {window}-row windows"
+        rows += [row(name + suffix, "baseline", result) for name, result in pooled["baselines"].items()]
+    return rows
 
 
 def row(name: str, kind: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -169,9 +173,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
           f"runs in {exp_dir}", flush=True)
     print(header(), flush=True)
     rows: list[dict[str, Any]] = []
-    for i, config in enumerate(args.configs):
+    windows_seen: set[int] = set()
+    for config in args.configs:
         run = quality.train_config(config, common_overrides(args), exp_dir / config.stem, args)
-        for r in table_rows(run["metrics"], config.stem, with_baselines=i == 0):
+        window = run["metrics"]["data"]["window_length"]
+        new_window = window not in windows_seen
+        windows_seen.add(window)
+        for r in table_rows(run["metrics"], config.stem, with_baselines=new_window, window=window):
             rows.append(r)
             print(format_row(r, f"({run['seconds']:.0f} s run)" if r["kind"] == "model" else "(baseline)"),
                   flush=True)

@@ -20,7 +20,8 @@ def test_quick_run_prints_every_row_and_writes_the_schema(tmp_path, capsys):
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     assert {r["kind"] for r in result["rows"]} == {"model", "baseline"}
-    assert {r["name"] for r in result["rows"] if r["kind"] == "baseline"} == set(DISPLAY_NAMES.values())
+    assert {r["name"] for r in result["rows"] if r["kind"] == "baseline"} == {
+        f"{name}, 60-row windows" for name in DISPLAY_NAMES.values()}
     for r in result["rows"]:
         assert set(r) == ROW_KEYS
         assert 0 <= r["far_pct"] <= 100 and 0 <= r["mar_pct"] <= 100 and 0 <= r["vus_pr_mean"] <= 1, r
