@@ -34,12 +34,6 @@ from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, param
 SCALER_KINDS = ("minmax", "standard", "none")
 
 
-#: The statistics each fitted score scores with (what its ``fit`` returns).
-STATISTICS_KEYS = {"latent_euclidean": ("mean",), "latent_mahalanobis": ("mean", "precision", "shrinkage"),
-                   "error_gaussian": ("mean", "precision", "shrinkage"),
-                   "error_gaussian_train": ("mean", "precision", "shrinkage")}
-
-
 def fail(source: Path, field: str, problem: str) -> CheckpointError:
     """The error for one bad field."""
     return CheckpointError(f"{source}: field {field!r} {problem}; the checkpoint is damaged or was not written "
@@ -132,7 +126,7 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     if not isinstance(statistics, dict):
         raise fail(source, "scoring.statistics", f"holds {type(statistics).__name__}, expected an object")
     for name in scores:
-        needed = STATISTICS_KEYS.get(name, ())
+        needed = SCORES.get(name).statistics
         missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
         if missing:
             raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
@@ -286,9 +280,6 @@ logger = logging.getLogger("anomaly")
 MAX_GAUSSIAN_DIM = 1024
 
 
-GAUSSIAN_SCORES = ("latent_mahalanobis", "error_gaussian", "error_gaussian_train")
-
-
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
     """Build the model ``section`` names for ``inputs`` once its size is known to fit in memory.
@@ -355,10 +346,11 @@ def check_score_dimensions(scores: list[str], inputs: dict[str, int], config: An
         fit_sizes: windows each split holds, ``{"train": N, "val": N}``.
     """
     for i, name in enumerate(scores):
-        if name not in GAUSSIAN_SCORES:
+        score = SCORES.get(name)
+        if not score.fits_covariance():
             continue
-        if name.startswith("error_gaussian"):
-            dim, split = inputs["time_steps"] * inputs["n_features"], SCORES.get(name).fit_split
+        if score.feature_space == "errors":
+            dim, split = inputs["time_steps"] * inputs["n_features"], score.fit_split
             source = (f"the window's {inputs['time_steps']} time steps x {inputs['n_features']} features; "
                       "shorten the windows (data.time_steps, data.window_length)")
         else:

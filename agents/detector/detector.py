@@ -387,7 +387,5 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
     """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
-    latent = latent_size(config["model"], inputs)
-    errors = inputs["time_steps"] * inputs["n_features"]
-    return {"error_gaussian": errors, "error_gaussian_train": errors, "latent_mahalanobis": latent,
-            "latent_euclidean": latent}
+    space = {"latent": latent_size(config["model"], inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
+    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names() if SCORES.get(name).feature_space}

@@ -61,12 +61,23 @@ class Score:
             normals): what :meth:`fit` is given; None: nothing to fit.
         error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (sets the kind of the
             per-sensor contributions and of the exported score), else None.
+        statistics: the keys :meth:`fit` returns (a checkpoint's statistics are checked against them); a
+            ``"precision"`` among them is a covariance, whose dimension is limited.
+        feature_space: what the features' dimension D is: ``"latent"`` (the latent code's size),
+            ``"errors"`` (T*F) or None (1, or nothing fitted).
     """
 
     name: ClassVar[str] = ""
     needs_latent: ClassVar[bool] = False
     fit_split: ClassVar[str | None] = None
     error_kind: ClassVar[str | None] = None
+    statistics: ClassVar[tuple[str, ...]] = ()
+    feature_space: ClassVar[str | None] = None
+
+    @classmethod
+    def fits_covariance(cls) -> bool:
+        """Whether :meth:`fit` estimates a D x D covariance (its cost grows as D^3)."""
+        return "precision" in cls.statistics
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         """Per-window features (B, D) float64 of a batch: windows and reconstructions (B, T, F), ``z`` (B, D')."""
@@ -104,6 +115,9 @@ class MeanAbsoluteError(_ReconstructionError):
     name, error_kind = "reconstruction_mae", "mae"
 
 
+GAUSSIAN_STATISTICS = ("mean", "precision", "shrinkage")
+
+
 def _gaussian_statistics(fit: GaussianFit) -> Statistics:
     return {"mean": torch.from_numpy(fit.mean), "precision": torch.from_numpy(fit.precision),
             "shrinkage": float(fit.shrinkage)}
@@ -121,6 +135,7 @@ class ErrorGaussian(Score):
     the validation normals' error vectors (:func:`agents.detector.scores.fit_error_gaussian`)."""
 
     name, fit_split = "error_gaussian", "val"
+    statistics, feature_space = GAUSSIAN_STATISTICS, "errors"
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         return _numpy((x - x_hat).abs()).reshape(len(x), -1)
@@ -143,7 +158,7 @@ class ErrorGaussianTrain(ErrorGaussian):
 
 
 class _LatentScore(Score):
-    needs_latent, fit_split = True, "train"
+    needs_latent, fit_split, feature_space = True, "train", "latent"
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         return _numpy(z)
@@ -153,7 +168,7 @@ class _LatentScore(Score):
 class LatentEuclidean(_LatentScore):
     """Euclidean distance of the latent code from the training normals' mean code."""
 
-    name = "latent_euclidean"
+    name, statistics = "latent_euclidean", ("mean",)
 
     def fit(self, features: np.ndarray) -> Statistics:
         return {"mean": torch.from_numpy(features.mean(axis=0))}
@@ -167,7 +182,7 @@ class LatentMahalanobis(_LatentScore):
     """Mahalanobis distance of the latent code under a Gaussian fitted on the training normals'
     codes with Ledoit-Wolf shrinkage (a singular covariance never fails)."""
 
-    name = "latent_mahalanobis"
+    name, statistics = "latent_mahalanobis", GAUSSIAN_STATISTICS
 
     def fit(self, features: np.ndarray) -> Statistics:
         return _gaussian_statistics(fit_gaussian(features))
