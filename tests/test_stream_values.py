@@ -48,6 +48,8 @@ def test_whole_array_streamed_and_brute_force_agree(n, t, stride, how):
     np.testing.assert_allclose(point_values(values[:, 0], starts, t, n, how), expected[:, 0], equal_nan=True,
                                rtol=1e-12)
     np.testing.assert_allclose(streamed(values, starts, t, n, how, rng), expected, equal_nan=True, rtol=1e-12)
+    # one fold: the whole array and any split into batches give the same floats, bit for bit
+    np.testing.assert_array_equal(streamed(values, starts, t, n, how, rng), point_values(values, starts, t, n, how))
 
 
 def test_rows_no_window_covers_are_nan_and_covering_starts_cover_every_row():

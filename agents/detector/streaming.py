@@ -72,12 +72,9 @@ class PointAccumulator:
         if starts[0] < max(self.last_start + step, self.base) or np.any(np.diff(starts) < step):
             raise ValueError("windows must come in increasing start order")
         self._grow(int(starts[-1]) + self.window_length)
-        rows = (starts - self.base)[:, None] + np.arange(self.window_length)  # (n, T)
-        spread = np.broadcast_to(values[:, None, :], (*rows.shape, self.width)).reshape(-1, self.width)
-        flat = rows.reshape(-1)
-        fold = _EXTREMES[self.how][0] if self.how in _EXTREMES else np.add
-        fold.at(self.acc, flat, spread)
-        np.add.at(self.count, flat, 1)
+        lo, span = int(starts[0]) - self.base, int(starts[-1] - starts[0]) + self.window_length
+        self.count[lo:lo + span] += _fold_windows(self.acc[lo:lo + span], starts - starts[0], values,
+                                                  self.window_length, self.how)
         self.last_start = int(starts[-1])
         return self._hand_out(self.last_start + int(self.strict))
 
@@ -94,10 +91,7 @@ class PointAccumulator:
 
     def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
         k = max(0, min(end - self.base, len(self.count)))
-        acc, count = self.acc[:k], self.count[:k, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = acc / count if self.how == "mean" else acc.copy()
-        out[count[:, 0] == 0] = np.nan
+        out = _final(self.acc[:k], self.count[:k], self.how)
         first = self.base
         self.acc, self.count, self.base = self.acc[k:], self.count[k:], self.base + k
         return first, out
@@ -105,11 +99,8 @@ class PointAccumulator:
 
 def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
                  how: Aggregation = "max") -> np.ndarray:
-    """Per-time-step values of a whole recording from its windows' values.
-
-    The same values as :class:`PointAccumulator` (``tests/test_stream_values.py``), in O(rows x T)
-    vectorised work without (windows x T) arrays: a time step ``r`` takes the windows starting in
-    ``[r - T + 1, r]``, a sliding range over the values laid out by start row.
+    """Per-time-step values of a whole recording from its windows' values: :class:`PointAccumulator` fed
+    every window at once (the same fold, :func:`_fold_windows`).
 
     Args:
         window_values: (N,) or (N, D) values of the windows starting at ``starts``.
@@ -124,24 +115,43 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
-    starts = np.asarray(starts, dtype=np.int64)
-    t, pad = int(window_length), int(window_length) - 1
+    folded = np.full((n_rows, flat.shape[1]), _EXTREMES[how][1] if how in _EXTREMES else 0.0)
+    out = _final(folded, _fold_windows(folded, np.asarray(starts, dtype=np.int64), flat, window_length, how), how)
+    return out[:, 0] if values.ndim == 1 else out
+
+
+def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, window_length: int,
+                  how: Aggregation) -> np.ndarray:
+    """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) holds (max,
+    min, or the sum for ``"mean"``), in place; returns how many of the windows cover each row (n,).
+
+    Max and min: O(rows x T) vectorised work without (windows x T) arrays, row ``r`` taking the windows
+    starting in ``[r - T + 1, r]``, a sliding range over the values laid out by start row. The sum adds each
+    window to its rows one after the other, in window order, onto what ``into`` held, so a row's sum is the same
+    float however the windows were split into batches (a pipe and a file give the same bytes).
+    """
+    n_rows, t, pad = len(into), int(window_length), int(window_length) - 1
+    if n_rows == 0:
+        return np.zeros(0, dtype=np.int64)
     count = np.zeros(n_rows + pad, dtype=np.int64)  # windows starting at each row, after pad leading rows
     np.add.at(count, starts + pad, 1)
-    covered = np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")  # (n_rows,) windows per time step
     if how in _EXTREMES:
         fold, fill = _EXTREMES[how]
-        laid = np.full((n_rows + pad, flat.shape[1]), fill)
-        fold.at(laid, starts + pad, flat)
-        out = fold.reduce(sliding_window_view(laid, t, axis=0), axis=-1)  # (n_rows, D): no copy of the windows
+        laid = np.full((n_rows + pad, values.shape[1]), fill)
+        fold.at(laid, starts + pad, values)
+        fold(into, fold.reduce(sliding_window_view(laid, t, axis=0), axis=-1), out=into)  # no copy of the windows
     else:
-        laid = np.zeros((n_rows + pad + 1, flat.shape[1]))
-        np.add.at(laid, starts + pad + 1, flat)
-        summed = np.cumsum(laid, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = (summed[t:] - summed[:-t]) / covered[:, None]
-    out[covered == 0] = np.nan
-    return out[:, 0] if values.ndim == 1 else out
+        np.add.at(into, (starts[:, None] + np.arange(t)).reshape(-1), np.repeat(values, t, axis=0))
+    return np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")
+
+
+def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarray:
+    """The time steps' values (m, D) from :func:`_fold_windows`' fold and counts (m,): the sum divided for ``"mean"``,
+    NaN where no window covered a time step."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = folded / count[:, None] if how == "mean" else folded.copy()
+    out[count == 0] = np.nan
+    return out
 
 
 def _check_how(how: str) -> None:
