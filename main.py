@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict:
     from utils.core.config import load_config
     from utils.core.registry import AGENTS
     from utils.runs.lock import RunLock
-    from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
+    from utils.runs.run_folder import RunFolder, create_run_dir, remove_unsaved_run, run_dir_of
     from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
     from utils.runtime.logger import setup_logging
 
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
                                          device=cuda_device_for(dist_info, device), dist=dist_info)
         if dist_info.is_main:
             create_run_dir(config, args.resume, lock=lock)
-            setup_logging(run_dir / "logs" / "train.log")
+            setup_logging(RunFolder(run_dir).train_log)
         barrier(dist_info)
         data = agent.data
         logger.info("Run folder: %s  (device %s, %d process%s)", run_dir, agent.device, dist_info.world_size,
@@ -354,8 +354,10 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
     """What continues a stopped or failed training run: the resume command when it has a checkpoints/last.pt,
     else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
     to follow "then"."""
+    from utils.runs.run_folder import RunFolder
+
     run_dir = getattr(args, "run_dir", None)
-    if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
+    if run_dir is not None and RunFolder(run_dir).last.is_file():
         return f"resume with: {resume_command(argv)}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
     why = f"nothing was saved yet, so there is nothing to resume{removed}"

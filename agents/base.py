@@ -27,7 +27,7 @@ from utils.core.errors import CheckpointError, ConfigError, TrainingDivergedErro
 from utils.core.registry import DATASETS, LOSSES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.resume_check import check_same_data, check_same_run
-from utils.runs.run_folder import wait_for_a_later_event_file_second
+from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
@@ -63,10 +63,9 @@ class BaseAgent:
 
     def __init__(self, config: Any, run_dir: Path, resume: bool = False, device: torch.device | None = None,
                  dist: DistInfo | None = None) -> None:
-        self.config, self.run_dir = config, Path(run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.config, self.run_dir, self.folder = config, Path(run_dir), RunFolder(run_dir)
         trainer = config.trainer
-        last = self.ckpt_dir / "last.pt"
+        last = self.folder.last
         ckpt = load_checkpoint(last) if resume else None  # checked against this config before anything is built
         if ckpt is not None:
             check_training_checkpoint(ckpt, last)
@@ -84,7 +83,7 @@ class BaseAgent:
         self.data_digest = array_digest([self.train_x, self.val_x, self.data.test.x])
         self.data_windows = {split: len(getattr(self.data, split)) for split in ("train", "val", "test")}
         if ckpt is not None:
-            check_same_data(recorded_data(self.run_dir / "environment.json"), self.data_digest, self.data_windows,
+            check_same_data(recorded_data(self.folder.environment), self.data_digest, self.data_windows,
                             config.data, self.run_dir)
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
@@ -115,7 +114,7 @@ class BaseAgent:
         """Fix the intra-op thread count for the run; a resumed run takes the one it started with, so
         it continues bit-identically however this process was started (utils/runtime/reproducibility.py);
         a new run takes ``trainer.threads`` (null: torch's own choice)."""
-        started_with = recorded_threads(self.run_dir / "environment.json") if resume else None
+        started_with = recorded_threads(self.folder.environment) if resume else None
         if started_with is not None and started_with != torch.get_num_threads():
             logger.info("Using %d threads, as when this run started (environment.json), not %d: a bit-identical "
                         "continuation", started_with, torch.get_num_threads())
@@ -153,10 +152,10 @@ class BaseAgent:
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate on rank 0."""
         if self.dist.is_main:  # the run folder exists from here on
-            record_numerics(self.run_dir / "environment.json", self.numerics_record())
+            record_numerics(self.folder.environment, self.numerics_record())
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
-            wait_for_a_later_event_file_second(self.run_dir / "summaries")
+            wait_for_a_later_event_file_second(self.folder.summaries)
         self.writer = open_summary_writer(self.run_dir, resumed_at + 1 if resumed_at else None, self.dist.is_main)
         try:
             started = time.perf_counter()
@@ -278,7 +277,7 @@ class BaseAgent:
     def raise_diverged(self, value: float) -> None:
         """Stop before a non-finite loss updates anything, naming the step and the checkpoint kept."""
         self.checkpointer.wait()
-        last = self.ckpt_dir / "last.pt"
+        last = self.folder.last
         kept = (f"the last good checkpoint {last} (epoch {self.state.epoch}) is kept" if last.is_file()
                 else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
                                   "the run again")
@@ -296,9 +295,10 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     Raises:
         CheckpointError, ConfigError: as the resume itself would (a damaged ``last.pt``, another config).
     """
-    last = run_dir / "checkpoints" / "last.pt"
-    if not (last.is_file() and (run_dir / "out" / "metrics.json").is_file()):
+    run = RunFolder(run_dir)
+    if not run.finished():
         return None
+    last = run.last
     ckpt = load_checkpoint(last)
     check_training_checkpoint(ckpt, last)
     check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))

@@ -59,7 +59,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
     Returns:
         The metrics written to ``out/metrics.json``.
     """
-    out_dir, best_path = agent.run_dir / "out", agent.ckpt_dir / "best.pt"
+    run, best_path = agent.folder, agent.folder.best
     best = load_checkpoint(best_path, map_location=agent.device)
     load_model_state(agent.model, best["model"], best_path)
     alpha = agent.config.evaluation.false_alarm_rate
@@ -100,11 +100,11 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
         "seconds": {"training_this_process": agent.train_seconds, "baselines": baselines["seconds"]},
         **({"stream": stream.metrics} if stream is not None else {}),
     })
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(run.metrics, metrics)
     if stream is not None:
-        write_incidents_csv(out_dir / "incidents.csv", stream.results)
-        write_point_scores_csv(out_dir / "stream_scores.csv", stream.results)
-    write_scores_csv(out_dir / "scores.csv", test.y, test.kind, scores, detector.thresholds,
+        write_incidents_csv(run.incidents, stream.results)
+        write_point_scores_csv(run.stream_scores, stream.results)
+    write_scores_csv(run.scores, test.y, test.kind, scores, detector.thresholds,
                      detector.p_values(scores))
     log_results(agent, test, scores, detector.thresholds, metrics)
     if stream is not None:
@@ -114,7 +114,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
         save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results,
                      None if stream is None else stream.first)
     write_report(agent.run_dir, agent.config, metrics)
-    logger.info("Outputs in %s", out_dir)
+    logger.info("Outputs in %s", run.out)
     return metrics
 
 
@@ -324,7 +324,7 @@ def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor, sco
     if agent.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
-        figures.save_figure(fig, agent.run_dir / "out" / f"{stem}.png")
+        figures.save_figure(fig, agent.folder.figure(stem))
         agent.writer.add_figure(f"figures/{stem}", fig, agent.state.global_step)
 
 

@@ -30,6 +30,7 @@ from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
 from utils.runs.outputs import cannot_write
+from utils.runs.run_folder import RunFolder
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runtime.distributed import DistInfo
 from utils.runtime.seed import get_rng_state, set_rng_state
@@ -52,7 +53,7 @@ class Trainer(Protocol):
     data: Any
     model_inputs: dict[str, int]
     writer: Any
-    ckpt_dir: Path
+    folder: RunFolder
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]: ...
 
@@ -184,10 +185,10 @@ class Checkpointer(Hook):
         if not agent.dist.is_main:  # rank 0 alone writes
             return
         agent.writer.flush()  # events up to this checkpoint are on disk with it
-        files = [(agent.ckpt_dir / "last.pt", self.state_of(agent))]
+        files = [(agent.folder.last, self.state_of(agent))]
         snapshot, self.best_snapshot = (None if best else self.best_snapshot), None  # best: an older snapshot is stale
         if best or snapshot is not None:
-            files.append((agent.ckpt_dir / "best.pt", self.state_of(agent, resumable=False) | (snapshot or {})))
+            files.append((agent.folder.best, self.state_of(agent, resumable=False) | (snapshot or {})))
         self.writer.save(files)
 
     def wait(self) -> None:
@@ -275,7 +276,7 @@ def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) ->
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
-    return NamingSummaryWriter(SummaryWriter(str(run_dir / "summaries"), purge_step=purge_step, max_queue=1000,
+    return NamingSummaryWriter(SummaryWriter(str(RunFolder(run_dir).summaries), purge_step=purge_step, max_queue=1000,
                                              flush_secs=5))
 
 
@@ -357,7 +358,7 @@ class StopOnSignal(Hook):
         self.signals: StopSignals | None = None
 
     def before_train(self, agent: Trainer) -> None:
-        self.signals = StopSignals(agent.ckpt_dir / "last.pt").__enter__()
+        self.signals = StopSignals(agent.folder.last).__enter__()
 
     def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
         if self.signals is not None and self.signals.requested:
@@ -380,4 +381,4 @@ class StopOnSignal(Hook):
         self.checkpointer.wait()
         signum = self.signals.signum
         raise Interrupted(signum, f"{signal_name(signum)} received: stopped {where} (step "
-                                  f"{agent.state.global_step}); saved {agent.ckpt_dir / 'last.pt'}", saved=True)
+                                  f"{agent.state.global_step}); saved {agent.folder.last}", saved=True)

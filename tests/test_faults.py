@@ -323,7 +323,7 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_good_checkpoint(tmp_pa
         logs = compute_loss(self, x, forward)
         if self.model.training and self.state.global_step == 200:  # in epoch 2 (140 batches an epoch)
             self.checkpointer.wait()  # epoch 1's background write done (else a loaded machine sees its temp file)
-            seen["checkpoints"] = snapshot(self.ckpt_dir)
+            seen["checkpoints"] = snapshot(self.folder.checkpoints)
             logs["loss"] = logs["loss"] * float("nan")
         return logs
 

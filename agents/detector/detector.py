@@ -40,6 +40,7 @@ from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import SCORES
 from utils.core.arrays import predict
 from utils.runs.checkpoints import load_checkpoint, load_model_state
+from utils.runs.run_folder import RunFolder
 from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
 
@@ -138,7 +139,7 @@ class Detector:
             CheckpointError: no best.pt, a damaged one, or a run that never finished its evaluation.
         """
         path = Path(path)
-        best = path if path.is_file() or path.suffix == ".pt" else path / "checkpoints" / "best.pt"
+        best = path if path.is_file() or path.suffix == ".pt" else RunFolder(path).best
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
             raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
                                   "or point CONFIG at the run's config (experiments_dir and exp_name)")

@@ -16,9 +16,9 @@ from typing import Any
 
 from utils.figures.stream_report import stream_section
 from utils.runs.outputs import atomic_write_text
+from utils.runs.run_folder import RunFolder
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 
-REPORT_NAME = "report.md"
 FIGURE_TITLES = {
     "signal_examples": "Signal examples per sensor (test set, one window per kind)",
     "loss_curves": "Training and validation loss",
@@ -246,16 +246,14 @@ def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: d
     Returns:
         The report's path.
     """
-    run_dir = Path(run_dir)
-    out_dir = run_dir / "out"
+    run = RunFolder(run_dir)
     if config is None:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(run.config.read_text(encoding="utf-8"))
     if metrics is None:
-        metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
     config = json.loads(json.dumps(config))  # EasyDict -> plain dicts
-    path = out_dir / REPORT_NAME
-    atomic_write_text(path, render_report(config, metrics, out_dir))
-    return path
+    atomic_write_text(run.report, render_report(config, metrics, run.out))
+    return run.report
 
 
 def _run_json(path: Path) -> dict[str, Any]:
@@ -283,7 +281,8 @@ def main(argv: list[str]) -> int:
     try:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
-        config, metrics = _run_json(run_dir / "config.json"), _run_json(run_dir / "out" / "metrics.json")
+        run = RunFolder(run_dir)
+        config, metrics = _run_json(run.config), _run_json(run.metrics)
         print(write_report(run_dir, config, metrics))
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
         print(f"error: {_failure(run_dir, err)}", file=sys.stderr)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,43 @@ from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, re
 from utils.runs.outputs import atomic_output
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Every path of a run folder, spelled once.
+
+    ``config.json``, ``environment.json``, ``checkpoints/{last,best}.pt``, ``summaries/`` (TensorBoard),
+    ``logs/train.log`` and the outputs of ``out/``: ``metrics.json``, ``scores.csv``, ``stream_scores.csv``,
+    ``incidents.csv``, ``report.md`` and the figures.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    config = property(lambda self: self.root / "config.json")
+    environment = property(lambda self: self.root / "environment.json")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    last = property(lambda self: self.checkpoints / "last.pt")
+    best = property(lambda self: self.checkpoints / "best.pt")
+    summaries = property(lambda self: self.root / "summaries")
+    train_log = property(lambda self: self.root / "logs" / "train.log")
+    out = property(lambda self: self.root / "out")
+    metrics = property(lambda self: self.out / "metrics.json")
+    scores = property(lambda self: self.out / "scores.csv")
+    stream_scores = property(lambda self: self.out / "stream_scores.csv")
+    incidents = property(lambda self: self.out / "incidents.csv")
+    report = property(lambda self: self.out / "report.md")
+
+    def figure(self, stem: str) -> Path:
+        """``out/<stem>.png``."""
+        return self.out / f"{stem}.png"
+
+    def finished(self) -> bool:
+        """Whether the run trained to its end and was evaluated (``last.pt`` and ``out/metrics.json`` exist)."""
+        return self.last.is_file() and self.metrics.is_file()
 
 
 def run_dir_of(config: Any) -> Path:
