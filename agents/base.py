@@ -16,10 +16,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from agents.detector.checkpoint import check_training_checkpoint
-from agents.hooks import (Checkpointer, EarlyStopping, EpochEnd, Hook, ProgressBar, StopOnSignal, TensorBoardLogger,
-                          open_summary_writer)
-from agents.detector.checkpoint import build_checked_model, check_score_dimensions
+from agents.detector.checkpoint import build_checked_model, check_score_dimensions, check_training_checkpoint
+from agents.detector.scaler import Scaler
+from agents.hooks import (
+    Checkpointer,
+    EarlyStopping,
+    EpochEnd,
+    Hook,
+    ProgressBar,
+    StopOnSignal,
+    TensorBoardLogger,
+    open_summary_writer,
+)
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
@@ -31,10 +39,16 @@ from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
-from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_data,
-                                           recorded_threads, state_digest)
+from utils.runtime.reproducibility import (
+    array_digest,
+    numerics,
+    pin_threads,
+    record_numerics,
+    recorded_data,
+    recorded_threads,
+    state_digest,
+)
 from utils.runtime.seed import epoch_generator, seed_everything
-from agents.detector.scaler import Scaler
 
 logger = logging.getLogger("anomaly")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 from sklearn.metrics import classification_report
 
-from agents.base import BaseAgent
+from agents.detector.baselines import calibrate_baselines, fit_baselines
 from agents.detector.detector import Detector, baselines_checkpoint, recording_state
+from agents.detector.thresholds import ConformalThreshold, best_f1_threshold, false_alarm_report
 from agents.stream_evaluation import (
     RecordingsEvaluation,
     StreamEvaluation,
@@ -30,91 +32,107 @@ from agents.stream_evaluation import (
     write_incidents_csv,
     write_point_scores_csv,
 )
+from utils.core.arrays import predict
 from utils.figures.report import write_report
-from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
-from utils.runs.outputs import atomic_output
-from utils.runs.run_folder import write_json
-from agents.detector.baselines import calibrate_baselines, fit_baselines
-from agents.detector.thresholds import ConformalThreshold, false_alarm_report
+from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
 from utils.metrics.window_metrics import (
     compare_with_baselines,
     evaluate_scores,
     format_metrics_table,
     to_jsonable,
 )
-from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
-from agents.detector.thresholds import best_f1_threshold
-from utils.core.arrays import predict
+from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
+from utils.runs.outputs import atomic_output
+from utils.runs.run_folder import RunFolder, write_json
 
 logger = logging.getLogger("anomaly")
 
 
-def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
-    """Score the test split with the best weights and the baselines, and write everything to ``out/``.
+@dataclass
+class TrainedRun:
+    """What end-of-run evaluation is given, in place of the agent that trained.
 
-    Args:
-        agent: the agent that trained (its data, scaler, state, writer and run folder).
-        detector: around ``agent.model`` and its scaler, not fitted yet.
+    Attributes:
+        detector: around the trained model and its scaler, not fitted yet.
+        data: the dataset: ``train``, ``val`` and ``test`` splits (windows, labels, kinds), ``recordings``,
+            ``feature_names`` and ``info``.
+        windows: ``{"train", "val", "test"}``: each split's windows (N, T, F), scaled, on the model's device.
+        folder: the run folder.
+        config: the resolved config.
+        state: the training state (epoch, global step, best epoch and loss, loss history).
+        seconds: wall time of training in this process.
+        writer: the TensorBoard writer.
+    """
+
+    detector: Detector
+    data: Any
+    windows: dict[str, torch.Tensor]
+    folder: RunFolder
+    config: Any
+    state: Any
+    seconds: float
+    writer: Any
+
+
+def evaluate_run(run: TrainedRun) -> dict[str, Any]:
+    """Score the test split with the best weights and the baselines, and write everything to ``out/``.
 
     Returns:
         The metrics written to ``out/metrics.json``.
     """
-    run, best_path = agent.folder, agent.folder.best
-    best = load_checkpoint(best_path, map_location=agent.device)
-    load_model_state(agent.model, best["model"], best_path)
-    alpha = agent.config.evaluation.false_alarm_rate
-    promises = detector.fit(agent.train_x, agent.val_x, alpha, seed=agent.config.seed)
-    test = agent.data.test
-    test_x = agent.to_tensor(test.x, "test")
+    detector, data, config, folder = run.detector, run.data, run.config, run.folder
+    best_path, test_x = folder.best, run.windows["test"]
+    best = load_checkpoint(best_path, map_location=test_x.device)
+    load_model_state(detector.model, best["model"], best_path)
+    alpha = config.evaluation.false_alarm_rate
+    promises = detector.fit(run.windows["train"], run.windows["val"], alpha, seed=config.seed)
+    test = data.test
     scores, contributions = detector.analyse(test_x)
     results = score_results(test.y, test.kind, scores, promises, detector.calibration)
-    baselines = run_baselines(agent, test_x)
-    detector.recording = recording_state(agent.config.data, agent.data.info)
+    baselines = run_baselines(run)
+    detector.recording = recording_state(config.data, data.info)
     best["scoring"] = detector.state_dict()
     best["baselines"] = baselines["state"]  # their fitted state, so --mode score --baselines can score them later
     save_checkpoint(best, best_path)
     stream = None
-    if agent.data.recordings:
+    if data.recordings:
         bounds = {n: r["false_alarm"]["bound"] for n, r in {**results, **baselines["results"]}.items()}
-        stream = evaluate_recordings(agent.data.recordings, detector.window_length, agent.config.evaluation,
-                                     list(agent.data.feature_names), scores, detector.thresholds, contributions,
+        stream = evaluate_recordings(data.recordings, detector.window_length, config.evaluation,
+                                     list(data.feature_names), scores, detector.thresholds, contributions,
                                      baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
                                      bounds, {**detector.calibration, **baselines["calibration"]})
     metrics = to_jsonable({
-        "agent": agent.config.agent,
-        "exp_name": agent.config.exp_name,
-        "model": agent.config.model.name,
+        "agent": config.agent,
+        "exp_name": config.exp_name,
+        "model": config.model.name,
         "threshold": {"rule": "split-conformal", "false_alarm_rate": alpha,
-                      "percentile": agent.config.evaluation.threshold_percentile,
+                      "percentile": config.evaluation.threshold_percentile,
                       "fitted_on": "validation normals", "values": detector.thresholds},
         "scores": results,
         "baselines": baselines["results"],
         "versus_baselines": compare_with_baselines(results, baselines["results"]) if baselines["results"] else None,
-        "splits": {split: {"n": len(getattr(agent.data, split)),
-                           "n_anomalies": int(getattr(agent.data, split).y.sum())}
+        "splits": {split: {"n": len(getattr(data, split)), "n_anomalies": int(getattr(data, split).y.sum())}
                    for split in ("train", "val", "test")},
-        "data": agent.data.info,
-        "training": {"epoch": agent.state.epoch, "global_step": agent.state.global_step,
-                     "best_epoch": agent.state.best_epoch, "stopped_early": agent.state.stopped_early,
-                     "best_val_loss": agent.state.best_val, "seconds_this_process": agent.train_seconds},
-        "seconds": {"training_this_process": agent.train_seconds, "baselines": baselines["seconds"]},
+        "data": data.info,
+        "training": {"epoch": run.state.epoch, "global_step": run.state.global_step,
+                     "best_epoch": run.state.best_epoch, "stopped_early": run.state.stopped_early,
+                     "best_val_loss": run.state.best_val, "seconds_this_process": run.seconds},
+        "seconds": {"training_this_process": run.seconds, "baselines": baselines["seconds"]},
         **({"stream": stream.metrics} if stream is not None else {}),
     })
-    write_json(run.metrics, metrics)
+    write_json(folder.metrics, metrics)
     if stream is not None:
-        write_incidents_csv(run.incidents, stream.results)
-        write_point_scores_csv(run.stream_scores, stream.results)
-    write_scores_csv(run.scores, test.y, test.kind, scores, detector.thresholds,
-                     detector.p_values(scores))
-    log_results(agent, test, scores, detector.thresholds, metrics)
+        write_incidents_csv(folder.incidents, stream.results)
+        write_point_scores_csv(folder.stream_scores, stream.results)
+    write_scores_csv(folder.scores, test.y, test.kind, scores, detector.thresholds, detector.p_values(scores))
+    log_results(test, scores, detector.thresholds, metrics)
     if stream is not None:
         log_stream_results(stream, metrics)
-    log_to_tensorboard(agent.writer, agent.state.global_step, agent.config, test.y, scores, metrics)
-    if agent.config.evaluation.make_plots:
-        save_figures(agent, detector, test_x, {**scores, **baselines["scores"]}, results,
-                     None if stream is None else stream.first)
-    write_report(agent.run_dir, agent.config, metrics)
-    logger.info("Outputs in %s", run.out)
+    log_to_tensorboard(run.writer, run.state.global_step, config, test.y, scores, metrics)
+    if config.evaluation.make_plots:
+        save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
+    write_report(folder.root, config, metrics)
+    logger.info("Outputs in %s", folder.out)
     return metrics
 
 
@@ -137,7 +155,7 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
     return results
 
 
-def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
+def run_baselines(run: TrainedRun) -> dict[str, Any]:
     """The ``evaluation.baselines`` fitted on the run's scaled training normals, thresholded by the same rule on
     its validation normals, scored on its test windows.
 
@@ -145,17 +163,17 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
         ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
         "state": what best.pt keeps of them, "calibration": {display name: (n,) calibration scores}}``.
     """
-    names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
+    names, evaluation = run.config.evaluation.baselines, run.config.evaluation
     if not names:
         return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}, "calibration": {}}
     started = time.perf_counter()
     numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
-    fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
-    calibrated = calibrate_baselines(fitted, numpy(agent.val_x), evaluation.false_alarm_rate)
-    test_windows = numpy(test_x)  # converted once, not once per baseline
+    fitted = fit_baselines(numpy(run.windows["train"]), names, seed=run.config.seed)
+    calibrated = calibrate_baselines(fitted, numpy(run.windows["val"]), evaluation.false_alarm_rate)
+    test_windows = numpy(run.windows["test"])  # converted once, not once per baseline
     scores = {b.fitted.display_name: b.score(test_windows) for b in calibrated.values()}
     seconds = time.perf_counter() - started
-    test = agent.data.test
+    test = run.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
     calibration = {b.fitted.display_name: b.calibration for b in calibrated.values()}
     results = score_results(test.y, test.kind, scores, promises, calibration)
@@ -165,7 +183,7 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
             "calibration": calibration}
 
 
-def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
+def log_results(test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
                 metrics: dict[str, Any]) -> None:
     """The console summary: metrics of scores and baselines, the verdict, the threshold's promise, the costs."""
     primary = next(iter(scores))
@@ -294,25 +312,26 @@ def flat_hparams(config: Any) -> dict[str, Any]:
     return flat
 
 
-def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor, scores: dict[str, np.ndarray],
-                 results: dict[str, Any], stream: StreamEvaluation | None = None) -> None:
+def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
+                 stream: StreamEvaluation | None = None) -> None:
     """The standard figures (plus the latent space for a model that has one, and the timeline of a test stream),
     as PNG in out/ and in TensorBoard."""
     from utils import figures
 
-    test, names = agent.data.test, list(agent.data.feature_names)
+    detector, test_x, config = run.detector, run.windows["test"], run.config
+    test, names = run.data.test, list(run.data.feature_names)
     primary = next(iter(scores))
     shown = _one_per_kind(test.kind)
     recon = detector.reconstruct(test_x[torch.from_numpy(shown).to(test_x.device)]).cpu().numpy()
     made = {
         "signal_examples": figures.plot_signal_examples(test.x, test.kind, names),
-        "loss_curves": figures.plot_loss_curves({k: v for k, v in agent.state.history.items() if k != "lr"}),
+        "loss_curves": figures.plot_loss_curves({k: v for k, v in run.state.history.items() if k != "lr"}),
         "roc_pr_curves": figures.plot_roc_pr(test.y, scores, dashed=[n for n in scores if n not in results]),
         "reconstructions": figures.plot_reconstructions(test_x.cpu().numpy()[shown], recon, test.kind[shown], names,
-                                                        detector.error_kind, agent.config.evaluation.scaler),
+                                                        detector.error_kind, config.evaluation.scaler),
         "confusion_matrix": figures.plot_confusion_matrix(
             results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, threshold for a "
-            f"false-alarm rate of {agent.config.evaluation.false_alarm_rate:g})"),
+            f"false-alarm rate of {config.evaluation.false_alarm_rate:g})"),
     }
     for name, s in scores.items():
         if name not in results:
@@ -321,11 +340,11 @@ def save_figures(agent: BaseAgent, detector: Detector, test_x: torch.Tensor, sco
                                                                        title=f"{name} score on the test set")
     if stream is not None:
         made["timeline"] = timeline_figure(stream, names)
-    if agent.model.has_latent():
+    if detector.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
-        figures.save_figure(fig, agent.folder.figure(stem))
-        agent.writer.add_figure(f"figures/{stem}", fig, agent.state.global_step)
+        figures.save_figure(fig, run.folder.figure(stem))
+        run.writer.add_figure(f"figures/{stem}", fig, run.state.global_step)
 
 
 def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:

@@ -26,16 +26,16 @@ import torch
 from tqdm import tqdm
 
 from agents.detector.checkpoint import check_matches_data, check_training_checkpoint
+from agents.detector.scaler import Scaler
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
+from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
-from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runtime.distributed import DistInfo
 from utils.runtime.seed import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
-from agents.detector.scaler import Scaler
 
 logger = logging.getLogger("anomaly")
 

@@ -29,6 +29,8 @@ class ReconstructionAgent(BaseAgent):
 
     def evaluate(self) -> dict[str, Any]:
         """Fit the detector on the normals with the best weights, score the test split, write ``out/``."""
-        from agents.evaluation import evaluate_run
+        from agents.evaluation import TrainedRun, evaluate_run
 
-        return evaluate_run(self, self.detector())
+        windows = {"train": self.train_x, "val": self.val_x, "test": self.to_tensor(self.data.test.x, "test")}
+        return evaluate_run(TrainedRun(self.detector(), self.data, windows, self.folder, self.config, self.state,
+                                       self.train_seconds, self.writer))

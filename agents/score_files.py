@@ -68,13 +68,31 @@ from typing import Any
 import numpy as np
 
 from agents.detector.detector import Detector
-from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
-                               checked_magnitudes, normalised_blocks, recording_reference, score_batches)
-from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, exact, separator_hint)
+from agents.detector.scaler import overflow_text, too_large
+from agents.score_loop import (
+    Reference,
+    StepScorer,
+    WindowScorer,
+    check_per_step,
+    checked_magnitudes,
+    covering_windows,
+    finish,
+    normalised_blocks,
+    recording_reference,
+    score_batches,
+)
+from agents.score_rows import (
+    INCIDENT_HEADER,
+    IncidentStream,
+    RowTimes,
+    Scoring,
+    check_columns,
+    checked_incidents_path,
+    exact,
+    separator_hint,
+)
 from datasets.csv_header import read_layout
 from datasets.csv_reading import first_bad_value
-from agents.detector.scaler import overflow_text, too_large
 from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file

@@ -36,16 +36,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
 from agents.detector.detector import Detector
+from agents.detector.scaler import overflow_text, too_large
+from agents.detector.streaming import Incident, PointAccumulator
+from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
 from utils.core.errors import CheckpointError, DataError
-from agents.detector.streaming import Incident
-from agents.detector.scaler import overflow_text, too_large
-from agents.detector.streaming import PointAccumulator
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256

@@ -18,15 +18,14 @@ from typing import Any
 import numpy as np
 
 from agents.detector.detector import Detector
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
+from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
 from datasets.csv_times import parse_times
+from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
-from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
-from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker
-from agents.detector.streaming import PointAccumulator
-from utils.core.arrays import predict
 
 #: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")

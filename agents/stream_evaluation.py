@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents, point_values
+from agents.detector.thresholds import AdaptiveThreshold
 from datasets.base import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
@@ -44,14 +46,11 @@ from utils.figures.stream_report import (
     pooled_rows,
     stream_cell,
 )
-from utils.runs.outputs import atomic_output
-from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
-from agents.detector.thresholds import AdaptiveThreshold
-from utils.metrics.window_metrics import compare_with_baselines, to_jsonable
 from utils.metrics.promise import pooled_promise, time_step_promise
 from utils.metrics.ranges import clock_text, label_ranges
-from agents.detector.streaming import point_values
 from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
+from utils.metrics.window_metrics import compare_with_baselines, to_jsonable
+from utils.runs.outputs import atomic_output
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
 

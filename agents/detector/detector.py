@@ -36,9 +36,9 @@ from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
+from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import SCORES
-from utils.core.arrays import predict
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder
 from utils.runtime.batching import batch_indices

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from utils.metrics.promise import false_alarm_interval, promise_verdict
 from utils.core.arrays import as_scores
+from utils.metrics.promise import false_alarm_interval, promise_verdict
 
 
 def _check_alpha(alpha: Any) -> float:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from utils.figures.stream_report import stream_section
+from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
-from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 
 FIGURE_TITLES = {
     "signal_examples": "Signal examples per sensor (test set, one window per kind)",
