@@ -21,6 +21,7 @@ from sklearn.metrics import classification_report
 
 from agents.detector.baselines import calibrate_baselines, fit_baselines
 from agents.detector.detector import Detector, baselines_checkpoint, recording_state
+from agents.score_rows import Scoring, window_header, window_rows
 from agents.detector.thresholds import ConformalThreshold, best_f1_threshold, false_alarm_report
 from agents.stream_evaluation import (
     RecordingsEvaluation,
@@ -124,7 +125,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     if stream is not None:
         write_incidents_csv(folder.incidents, stream.results)
         write_point_scores_csv(folder.stream_scores, stream.results)
-    write_scores_csv(folder.scores, test.y, test.kind, scores, detector.thresholds, detector.p_values(scores))
+    write_scores_csv(folder.scores, run, scores, contributions)
     log_results(test, scores, detector.thresholds, metrics)
     if stream is not None:
         log_stream_results(stream, metrics)
@@ -274,18 +275,30 @@ def measured_text(measured: dict[str, Any]) -> str:
             f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
 
 
-def write_scores_csv(path: Path, y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                     thresholds: dict[str, float], p_values: dict[str, np.ndarray] | None = None) -> None:
-    """One row per test window: label, kind, each score, its alarm flag and its conformal p-value."""
-    names, p_values = list(scores), p_values or {}
+def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray], contributions: np.ndarray) -> None:
+    """One row per test window, in the schema of ``--mode score`` (:func:`agents.score_rows.window_header`) with
+    ``label`` and ``kind``: window, start row and time (stream datasets; a ``recording`` column first with several
+    recordings), label, kind, each score, its alarm flag and conformal p-value, the per-sensor contributions."""
+    scoring = Scoring(run.detector)
+    flags, test = scoring.flags(scores), run.data.test
+    recordings = run.data.recordings or []
+    several = len(recordings) > 1
+    time_column = run.data.info.get("timestamp_column") if any(r.test.time_text is not None for r in recordings) \
+        else None
+    pieces = [(r.name, r.test) for r in recordings] or [(None, None)]
     with atomic_output(path, newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["index", "label", "kind", *[f"score_{n}" for n in names], *[f"alarm_{n}" for n in names],
-                         *[f"pvalue_{n}" for n in p_values]])
-        flags = {n: predict(scores[n], thresholds[n]) for n in names}
-        for i in range(len(y)):
-            writer.writerow([i, int(y[i]), kind[i], *[f"{scores[n][i]:.8g}" for n in names],
-                             *[int(flags[n][i]) for n in names], *[f"{p[i]:.6g}" for p in p_values.values()]])
+        writer.writerow((["recording"] if several else []) + window_header(scoring, time_column, labelled=True))
+        done = 0
+        for name, part in pieces:
+            n = len(test.y) if part is None else len(part.starts)
+            own = slice(done, done + n)
+            starts = None if part is None else part.first_row + part.starts
+            times = None if time_column is None else part.time_text[part.starts][:, None]
+            rows = window_rows(scoring, 0, starts, times, {k: s[own] for k, s in scores.items()}, contributions[own],
+                               {k: f[own] for k, f in flags.items()}, (test.y[own], test.kind[own]))
+            writer.writerows([[name, *row] for row in rows] if several else rows)
+            done += n
 
 
 def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, scores: dict[str, np.ndarray],

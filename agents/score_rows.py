@@ -184,23 +184,27 @@ def exact(value: float) -> str:
 
 
 
-def window_header(scoring: Scoring, time_column: str | None) -> list[str]:
-    """The scores CSV's columns (see :mod:`agents.score_files`)."""
+def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
+    """The scores CSV's columns (see :mod:`agents.score_files`); ``labelled``: with ``label`` and ``kind`` after the
+    start (a run's own test windows)."""
     names = scoring.names
     cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
+    cols += ["label", "kind"] if labelled else []
     return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
             + [f"pvalue_{n}" for n in scoring.p_names]
             + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"])
 
 
 def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
-                scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray]) -> list[list[Any]]:
+                scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray],
+                labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[Any]]:
     """The scores-CSV rows of windows numbered from ``number``.
 
     Args:
         starts: (n,) start rows, or None (ready windows have none).
         start_times: (n, 1) timestamp text at the starts, or None (no timestamp column).
         scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
+        labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
     """
     p_values = scoring.p_values(scores)
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
@@ -209,6 +213,8 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
         row = [number + i, "" if starts is None else int(starts[i])]
         if start_times is not None:
             row.append(start_times[i, 0])
+        if labels is not None:
+            row += [int(labels[0][i]), labels[1][i]]
         row += [exact(s[i]) for s in scores.values()]
         row += [int(f[i]) for f in flags.values()]
         row += [exact(p[i]) for p in p_values.values()]

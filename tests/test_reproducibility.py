@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from utils.runs.checkpoints import load_checkpoint
-from utils.runs.run_folder import source_digest
+from utils.runs.run_folder import RunFolder, source_digest
 from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_threads,
                                            state_digest)
 
@@ -106,7 +106,7 @@ def test_the_agent_resumes_on_the_thread_count_the_run_started_with(tmp_path: Pa
     before = torch.get_num_threads()
 
     def agent(threads: int | None) -> SimpleNamespace:
-        return SimpleNamespace(run_dir=tmp_path, config=SimpleNamespace(trainer=SimpleNamespace(threads=threads)))
+        return SimpleNamespace(folder=RunFolder(tmp_path), config=SimpleNamespace(trainer=SimpleNamespace(threads=threads)))
 
     try:
         torch.set_num_threads(2)

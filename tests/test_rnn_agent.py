@@ -86,8 +86,9 @@ def test_run_folder_is_complete(finished_run):
         assert "best_f1_on_test_labels_NOT_DEPLOYABLE" in result
     rows = (run / "out" / "scores.csv").read_text().splitlines()
     assert len(rows) == metrics["splits"]["test"]["n"] + 1
-    assert rows[0] == "index,label,kind,score_reconstruction_mae,score_error_gaussian," \
-                      "alarm_reconstruction_mae,alarm_error_gaussian,pvalue_reconstruction_mae,pvalue_error_gaussian"
+    assert rows[0] == "window,start_row,label,kind,score_reconstruction_mae,score_error_gaussian," \
+                      "alarm_reconstruction_mae,alarm_error_gaussian,pvalue_reconstruction_mae,pvalue_error_gaussian," \
+                      "contrib_ecg,top_feature"
 
 
 def test_best_checkpoint_scores_new_windows_like_the_run(finished_run, shared_ecg_dir):
@@ -102,7 +103,7 @@ def test_best_checkpoint_scores_new_windows_like_the_run(finished_run, shared_ec
     test = load_ecg5000(cfg.seed, str(shared_ecg_dir), "merged").test
     scores = detector.score(test.x)
     rows = [line.split(",") for line in (finished_run / "out" / "scores.csv").read_text().splitlines()[1:]]
-    for col, name in enumerate(SCORES, start=3):
+    for col, name in enumerate(SCORES, start=4):
         np.testing.assert_allclose(scores[name], [float(r[col]) for r in rows], rtol=1e-5, atol=1e-6)
 
 
