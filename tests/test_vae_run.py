@@ -45,7 +45,7 @@ def test_run_folder_is_complete(finished_run):
     assert metrics["threshold"]["percentile"] == 99.0
     rows = (run / "out" / "scores.csv").read_text().splitlines()
     assert len(rows) == metrics["splits"]["test"]["n"] + 1
-    assert rows[0].startswith("index,label,kind,score_reconstruction")
+    assert rows[0].startswith("window,start_row,label,kind,score_reconstruction")
 
 
 def test_tensorboard_holds_losses_lr_figures_and_pr_curves(finished_run):
