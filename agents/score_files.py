@@ -72,10 +72,11 @@ from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_st
                                checked_magnitudes, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
                                checked_incidents_path, exact, separator_hint)
-from datasets.csv_header import read_layout
+from datasets.csv_reading import read_layout
 from datasets.csv_reading import first_bad_value
 from utils.scoring.scaler import overflow_text, too_large
-from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
+from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks
+from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output

@@ -20,7 +20,7 @@ import numpy as np
 from agents.detector import Detector
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
-from datasets.csv_times import parse_times
+from datasets.csv_reading import parse_times
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
 from utils.scoring.conformal import conformal_p_values

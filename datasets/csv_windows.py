@@ -1,42 +1,24 @@
-"""Your own multivariate time series from CSV files: the ``csv`` loader and chunked readers.
+"""Your own multivariate time series from CSV files: the ``csv`` loader, and windows over streamed row blocks.
 
 Each file is one recording with a header row naming the columns and one row per time step::
 
     timestamp,voltage,current,temperature,label
     2024-05-01T08:00:00,48.012,10.05,42.31,0
-    ...
 
-``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_files`); every file
-needs the same header. The separator is detected from each header (``,`` ``;`` tab ``|``)
-unless ``separator`` gives it; ``.`` is the decimal point.
+``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_recordings`); every file needs
+the same header; :mod:`datasets.csv_reading` says what a file may hold and :mod:`datasets.csv_columns`
+what each column is (features, ``label_columns``, ``timestamp_column``, ``ignore_columns``). A window
+holding any anomalous row is an anomaly, its kind the first anomalous row's label text. Without a label
+column every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC).
 
-* feature columns: every column not named as a label, timestamp or ignored column (a column
-  that looks like a label is refused, :mod:`datasets.csv_columns`), or the explicit
-  ``feature_columns`` list; numbers only (no NaN, inf, empty cells or text);
-* ``label_columns`` (or the older single ``label_column``, optional): empty, ``0``, ``0.0`` or
-  ``normal`` marks a normal row, anything else an anomalous one; a row is anomalous where any
-  label column marks it. A window holding any anomalous row is an anomaly; its kind is the first
-  anomalous row's label text (numeric labels give the kind ``"anomaly"``). Without a label column
-  every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC);
-* ``timestamp_column`` (optional): dropped from the features and checked to
-  never go backwards (numbers, or ISO 8601 dates/times in one format);
-* ``ignore_columns``: read past, never used.
+Windows of ``window_length`` rows start every ``stride`` rows (default: no overlap).
+``split="contiguous"`` (default) cuts each file's rows in order into train, validation and test
+stretches (:func:`datasets.stream_split.split_stream`), by fractions of its rows or, with ``train_end``,
+where its training part ends; no window is shared across splits or crosses two files.
+``split="random"`` (one file) splits the windows at random by :func:`datasets.base.split_normal_only`.
 
-Windows of ``window_length`` rows start every ``stride`` rows (default: no
-overlap). ``split="contiguous"`` (default) cuts each file's rows in order into train,
-validation and test stretches (:func:`datasets.stream_split.split_stream`), by fractions of
-its rows or, with ``train_end``, where its training part ends (a row, a share, or a time);
-training and validation windows hold no anomalous row (unless ``train_labels="ignore"``),
-the test split is every window of each file's test stretch every ``eval_stride`` rows, in
-order, file after file, and no window is shared across splits or crosses two files
-(:mod:`datasets.csv_recordings`). ``split="random"`` (one file) splits the windows at random by
-:func:`datasets.base.split_normal_only` (every anomaly to test).
-
-The readers (:func:`~datasets.csv_reading.read_header`,
-:func:`~datasets.csv_reading.iter_csv_blocks`, :func:`iter_windows`) read a file
-block by block, so scoring a large file (:mod:`agents.score_files`) keeps memory
-bounded; :mod:`datasets.csv_reading` says what they accept and refuse, and
-:mod:`datasets.csv_times` what a timestamp column may hold.
+:func:`iter_windows` windows a stream of row blocks (:func:`~datasets.csv_reading.iter_csv_blocks`), so
+scoring a large file keeps memory bounded.
 """
 from __future__ import annotations
 
@@ -50,15 +32,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.base import DataSplits, split_normal_only
 from datasets.csv_columns import choose_columns, refuse_flag_features
-from datasets.csv_files import check_same_header, csv_paths
-from datasets.csv_reading import (
-    DEFAULT_CHUNK_ROWS,
-    Block,
-    iter_csv_blocks,
-    read_header,
-    read_layout,
-)
-from datasets.csv_recordings import Rows, read_rows, split_recordings
+from datasets.csv_reading import Block, read_header, read_layout
+from datasets.csv_recordings import Rows, check_same_header, csv_paths, read_rows, split_recordings
 from datasets.stream_split import window_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
@@ -69,10 +44,6 @@ from utils.scoring.stream import window_starts
 logger = logging.getLogger("anomaly")
 
 DEFAULT_TEST_FRACTION = 0.15  # without train_end
-
-__all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
-           "read_header", "window_starts"]
-
 
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
@@ -162,7 +133,7 @@ def load_csv(
     Args:
         seed: fixes the random split (the contiguous split is by row order).
         path: a CSV file, a folder (its ``*.csv``, sorted), a glob, or a list of these
-            (:func:`datasets.csv_files.csv_paths`); relative to the current directory. Each file is
+            (:func:`datasets.csv_recordings.csv_paths`); relative to the current directory. Each file is
             one recording with the same header.
         window_length: rows per window T.
         stride: rows between (training) window starts; default ``window_length`` (no
