@@ -13,8 +13,7 @@ from typing import Literal
 import numpy as np
 
 from datasets.base import NORMAL, DataSplits, Split, split_normal_only
-from datasets.download import download_archive
-from datasets.http_fetch import DownloadLimits
+from datasets.download import DownloadLimits, download_archive
 from datasets.ucr_files import (
     SUFFIXES,
     read_ucr,

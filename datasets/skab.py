@@ -24,8 +24,7 @@ from typing import Literal
 
 from datasets.base import DataSplits
 from datasets.csv_windows import load_csv
-from datasets.download import download_file
-from datasets.http_fetch import DownloadLimits
+from datasets.download import DownloadLimits, download_file
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
