@@ -8,11 +8,17 @@ metrics can be reported per type.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
-from utils.core.errors import DataError
+from utils.core.errors import ConfigError, DataError
 
 NORMAL = "normal"
 
@@ -151,22 +157,6 @@ def kind_counts(kind: np.ndarray) -> dict[str, int]:
     return {str(n): int(c) for n, c in zip(names, counts)}
 
 
-def check_finite(x: np.ndarray, source: str) -> None:
-    """Raise DataError naming the first row holding NaN or inf.
-
-    Args:
-        x: array whose first axis indexes rows/windows.
-        source: file or dataset name used in the message.
-    """
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{source}: row {row} holds NaN or inf ({int(bad.sum())} bad rows in all); "
-            "clean or drop these rows"
-        )
-
-
 def split_normal_only(
     x: np.ndarray,
     kind: np.ndarray,
@@ -208,3 +198,72 @@ def split_normal_only(
 
 def _take(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
     return Split(x=x[idx], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])
+
+
+def check_shares(val_fraction: float, test_fraction: float) -> None:
+    """ConfigError when the validation and test shares leave nothing to train on."""
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
+                          f"{val_fraction} + {test_fraction}")
+
+
+# ----- the typed keyword arguments, checked at a direct call ------------------------------------------
+def checked_args(func: Callable) -> Callable:
+    """Check the constrained keyword arguments of ``func`` against their types on every call.
+
+    The config checks the same annotations (:mod:`utils.core.types`, ``Literal``) when it is loaded; this
+    refuses a bad value given in Python the same way, as a ConfigError naming ``data.<key>`` and what is
+    valid, so no loader writes such a check by hand.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        adapters = _adapters(func)
+        for name, value in signature.bind(*args, **kwargs).arguments.items():
+            if name in adapters:
+                hint, adapter = adapters[name]
+                plain = value.item() if isinstance(value, np.generic) else list(value) if isinstance(value, tuple) \
+                    else value
+                try:
+                    adapter.validate_python(plain, strict=True)
+                except ValidationError as err:
+                    raise ConfigError(f"data.{name}: invalid value {value!r}; expected {_expected(hint, err)}") from None
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@functools.cache
+def _adapters(func: Callable) -> dict[str, tuple[Any, TypeAdapter]]:
+    """The parameters whose type carries a constraint (a range, a set of names): ``{name: (hint, adapter)}``."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    return {name: (hint, TypeAdapter(hint)) for name, hint in hints.items() if _constrained(hint)}
+
+
+def _constrained(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Annotated, Literal) or any(_constrained(a) for a in typing.get_args(hint))
+
+
+def _expected(hint: Any, err: ValidationError) -> str:
+    """What a value of ``hint`` must be, in words (pydantic's message where the type says nothing simpler)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return f"one of: {', '.join(map(str, args))}"
+    if origin is list and typing.get_origin(args[0]) is Literal:
+        return f"a list of names from: {', '.join(map(str, typing.get_args(args[0])))}"
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return f"{_expected(rest[0], err)} or null" if len(rest) == 1 else err.errors()[0]["msg"]
+    if origin is Annotated:
+        bounds = {k: getattr(m, k) for m in args[1:] for k in ("gt", "ge", "lt", "le") if getattr(m, k, None) is not None}
+        low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
+        if args[0] is int and bounds.get("gt") == 0:
+            return "a positive integer"
+        if high is None and bounds.get("gt") == 0:
+            return "a positive finite number"
+        if low is not None and high is not None:
+            if "gt" in bounds and "lt" in bounds:
+                return f"a number strictly between {low:g} and {high:g}"
+            return f"a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"
+    return err.errors()[0]["msg"].removeprefix("Value error, ").removeprefix("expected ")

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import DataSplits, split_normal_only
+from datasets.base import DataSplits, check_shares, checked_args, split_normal_only
 from datasets.csv_columns import choose_columns, refuse_flag_features
 from datasets.csv_reading import Block, read_header, read_layout
 from datasets.csv_recordings import Rows, check_same_header, csv_paths, read_rows, split_recordings
@@ -109,6 +109,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
 
 @register_dataset("csv")
+@checked_args
 def load_csv(
     seed: int,
     path: str | list[str] | None = None,
@@ -281,9 +282,7 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
 def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fraction: float, test_fraction: float,
             seed: int) -> DataSplits:
     """One file's windows split at random (:func:`split_normal_only`: every anomaly to test)."""
-    if val_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
-                          f"{val_fraction} + {test_fraction}")
+    check_shares(val_fraction, test_fraction)
     values = rows.values
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:

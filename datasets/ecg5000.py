@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, Split, split_normal_only
+from datasets.base import NORMAL, DataSplits, Split, checked_args, split_normal_only
 from datasets.download import DownloadLimits, download_archive
 from datasets.ucr_files import (
     SUFFIXES,
@@ -21,7 +21,7 @@ from datasets.ucr_files import (
     read_ucr_ts,
     read_ucr_txt,
 )
-from utils.core.errors import ConfigError, DataError
+from utils.core.errors import DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat
 
@@ -51,7 +51,6 @@ DEFAULT_FILE_CHECKSUMS = {
     "ECG5000_TEST.txt": f"gitblob:{TEST_TXT_GITBLOB}",
 }
 SPLITS = ("TRAIN", "TEST")
-PROTOCOLS = ("official", "merged")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
 
@@ -66,6 +65,7 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 
 
 @register_dataset("ecg5000")
+@checked_args
 def load_ecg5000(
     seed: int,
     data_dir: str = "data/ECG5000",
@@ -102,10 +102,6 @@ def load_ecg5000(
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown ECG5000 protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
     folder = Path(data_dir)
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from datasets.base import DataSplits
+from datasets.base import DataSplits, checked_args
 from datasets.csv_windows import load_csv
 from datasets.download import DownloadLimits, download_file
 from utils.core.errors import ConfigError, DataError
@@ -80,6 +80,7 @@ _LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
 
 
 @register_dataset("skab")
+@checked_args
 def load_skab(
     seed: int,
     data_dir: str = "data/SKAB",
