@@ -1,11 +1,5 @@
-"""Containers and splitting protocol shared by every dataset loader.
-
-A loader returns a :class:`DataSplits`: train and validation hold normal windows
-only, test holds held-out normals plus every anomaly. Arrays are NumPy, windows
-are ``(N, T, F)`` float32, ``y`` is 0 for normal and 1 for anomaly, and
-``kind`` names the anomaly type of each window (``"normal"`` for normals) so
-metrics can be reported per type.
-"""
+"""What every dataset loader returns (:class:`DataSplits`: train and validation hold normal windows only, test
+held-out normals plus every anomaly), the normal-only split, and the check of a loader's typed arguments."""
 from __future__ import annotations
 
 import functools
@@ -54,11 +48,8 @@ class Split:
 
 @dataclass
 class StreamPart:
-    """A contiguous stretch of one long recording, as a stream dataset keeps its test (and validation) part.
-
-    The split of the same name holds this stretch's windows ``values[s : s + T]`` for ``s`` in
-    ``starts``, in that order, so window scores map back to time steps
-    (:func:`utils.scoring.stream.point_values`).
+    """A contiguous stretch of one recording (its test or validation part); the split of the same name holds
+    its windows ``values[s : s + T]`` for ``s`` in ``starts``, in that order.
 
     Attributes:
         values: raw rows (n, F) float32.
@@ -116,12 +107,10 @@ class Recording:
 class DataSplits:
     """Train / validation / test splits plus what a report needs to name things.
 
-    ``streams`` and ``recordings`` are empty for a window dataset. A stream dataset lists its
-    recordings (one or many files) in ``recordings``; the test split holds the windows of every
-    recording's test stretch, recording after recording, each in its ``test.starts`` order (so
-    ``len(test) == sum(len(r.test.starts) for r in recordings)``), and no window crosses two
-    recordings. ``streams`` names the ``"test"`` (and ``"val"``) stretch of a single recording;
-    given alone, it fills ``recordings`` with that one recording.
+    A stream dataset lists its recordings in ``recordings``; the test split holds the windows of every
+    recording's test stretch, recording after recording, each in its ``test.starts`` order. ``streams``
+    names the ``"test"`` (and ``"val"``) stretch of a single recording and, given alone, fills
+    ``recordings``. Both are empty for a window dataset. ``info["counts"]`` gets the windows per kind.
     """
 
     train: Split
@@ -133,8 +122,6 @@ class DataSplits:
     recordings: list[Recording] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset;
-        a single recording's ``streams`` become its ``recordings`` entry."""
         self.info.setdefault("counts", {name: kind_counts(split.kind) for name, split in
                                         (("train", self.train), ("val", self.val), ("test", self.test))})
         if not self.recordings and "test" in self.streams:
@@ -164,10 +151,7 @@ def split_normal_only(
     test_fraction: float,
     seed: int,
 ) -> tuple[Split, Split, Split]:
-    """Split windows into train/val normals and a test mix of normals and all anomalies.
-
-    Normals are shuffled with ``seed`` and cut into train, validation and test
-    parts; every anomaly goes to test, which is then shuffled too.
+    """Split windows into train/val normals and a test mix of normals and all anomalies, each shuffled by ``seed``.
 
     Args:
         x: windows, shape (N, T, F).

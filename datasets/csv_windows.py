@@ -129,47 +129,35 @@ def load_csv(
     train_labels: Literal["exclude", "ignore"] = "exclude",
     normalize: Literal["none", "per_recording"] = "none",
 ) -> DataSplits:
-    """Sliding windows over one or many multivariate CSV recordings, split normal-only.
+    """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
 
     Args:
         seed: fixes the random split (the contiguous split is by row order).
-        path: a CSV file, a folder (its ``*.csv``, sorted), a glob, or a list of these
-            (:func:`datasets.csv_recordings.csv_paths`); relative to the current directory. Each file is
-            one recording with the same header.
+        path: a CSV file, a folder, a glob, or a list of these, relative to the current directory.
         window_length: rows per window T.
-        stride: rows between (training) window starts; default ``window_length`` (no
-            overlap). With overlap, the random split puts rows of one window into
-            neighbouring windows of other splits, which flatters the test.
-        feature_columns: the feature columns in order; default every column not named as a label,
-            timestamp or ignored column (one that looks like a label is refused, :mod:`datasets.csv_columns`).
+        stride: rows between (training) window starts; default ``window_length``.
+        feature_columns: the feature columns in order; default every column not named otherwise.
         label_column: one label column (the older spelling of ``label_columns``).
-        label_columns: label columns: a row is anomalous where any marks it (see the module docstring).
+        label_columns: label columns: a row is anomalous where any marks it.
         timestamp_column: optional timestamp column, dropped from the features.
         ignore_columns: columns read past (e.g. a machine id).
-        separator: the field separator, one character; default: detected from each file's header
-            (the one of ``, ; tab |`` it holds most often).
+        separator: the field separator; default: detected from each file's header.
         val_fraction: share of the rows (contiguous; of the training part with ``train_end``) or of the
             normal windows (random) for validation.
-        test_fraction: share of the rows (contiguous) or normal windows (random, plus every anomaly) for test;
-            default 0.15; not with ``train_end``.
-        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (see the module docstring).
+        test_fraction: share of the rows or normal windows for test; default 0.15; not with ``train_end``.
+        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (one file).
         eval_stride: contiguous only: rows between validation and test window starts, at most
             ``window_length``; default ``stride`` capped at ``window_length``.
-        train_end: where each file's training part ends: a row (rows ``[0, train_end)``), a share of its
-            rows (a number strictly between 0 and 1), or a time (text, as the timestamp column writes it:
-            the rows before it); every later row is test.
+        train_end: where each file's training part ends: a row, a share of its rows, or a time as the
+            timestamp column writes it; every later row is test.
         train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
-            ``"ignore"``: labels inside the training part are ignored there (it is taken as normal).
-        normalize: ``"per_recording"``: each file's sensors are standardised by its own training part's mean and
-            standard deviation before windowing (:func:`datasets.csv_recordings.normalise_by_training_part`),
-            so recordings at other levels share one model and one threshold; the run's scaler then works on
-            these values. Contiguous split only. ``"none"``: the values as read.
+            ``"ignore"``: labels inside the training part are ignored there.
+        normalize: ``"per_recording"``: each file's sensors standardised by its own training part
+            (contiguous only); ``"none"``: as read.
 
     Returns:
-        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, the counts
-        per kind per split, a note when there are no labels, and per recording (``info["recordings"]``) its
-        rows, stretches, windows, anomalous rows and labelled ranges; contiguous: ``recordings`` (one
-        file: ``streams`` ``"val"`` and ``"test"``).
+        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
+        without labels, and per recording its rows, stretches, windows and labelled ranges.
     """
     files = csv_paths(path)
     label_key, labels = _label_columns(label_column, label_columns)

@@ -1,22 +1,12 @@
 """Contiguous train / validation / test stretches of one long labelled recording.
 
-The rows are cut in order into a train stretch, a validation stretch and a test stretch
-(fractions of the rows; or, given ``train_end``, a training part of rows ``[0, train_end)`` whose
-last ``val_fraction`` is the validation stretch, and every later row test). No window crosses a
-stretch boundary, so no window, and no row,
-is shared by two splits (a random split of overlapping windows puts rows of one window into
-windows of the others, which flatters the test):
-
-* train: windows every ``stride`` rows inside the train stretch holding no anomalous row;
-* val: windows every ``eval_stride`` rows inside the validation stretch holding no anomalous row
-  (the thresholds are calibrated on them), so the split holds normals only;
-* test: every window of the test stretch at ``eval_stride``
-  (:func:`utils.scoring.stream.covering_starts`, so every test row is covered), in start order.
-
-:func:`warn_about_labels` says, in one line per finding over one or many recordings, where labels
-cannot be evaluated (no labelled row in a test stretch, labelled rows inside a training part).
-
-Ranges are ``[start, end)`` rows, the end exclusive.
+The rows are cut in order (by fractions of the rows; or, given ``train_end``, a training part of rows
+``[0, train_end)`` whose last ``val_fraction`` is the validation stretch, every later row test). No
+window crosses a stretch boundary, so no row is shared by two splits (a random split of overlapping
+windows would flatter the test). Train: windows every ``stride`` rows holding no anomalous row; val:
+the same every ``eval_stride`` rows (the thresholds are calibrated on them); test: every window of the
+test stretch at ``eval_stride``, covering every row (:func:`utils.scoring.stream.covering_starts`).
+Ranges are ``[start, end)`` rows.
 """
 from __future__ import annotations
 
