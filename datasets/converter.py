@@ -170,17 +170,7 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
                        anomaly_magnitude: float, anomaly_position: float | None,
                        anomaly_length: float, anomaly_types: list[str],
                        seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate a shuffled mix of normal and anomalous windows.
-
-    Args:
-        n_samples: total windows.
-        time_steps: samples per window.
-        anomaly_fraction: share of windows that are anomalous, split evenly by type.
-        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
-        anomaly_position: segment start as a fraction of the window, or None (random).
-        anomaly_length: oscillation/drift segment length as a fraction of the window.
-        anomaly_types: names from :data:`ANOMALY_TYPES` to include.
-        seed: seeds ``np.random.default_rng``.
+    """Simulate a shuffled mix of normal and anomalous windows (the arguments as :func:`load_converter` takes them).
 
     Returns:
         ``(x, kind)``: (n_samples, time_steps, 3) float32 windows and (n_samples,)
