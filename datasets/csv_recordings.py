@@ -191,15 +191,9 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                      timestamp_column: str | None, normalize: str = "none") -> Pooled:
     """Split every file by the same rule and pool the windows (see the module docstring).
 
-    Args:
-        files: the files' rows.
-        names: what reports call each file.
-        window_length, stride, eval_stride, val_fraction, test_fraction, train_labels: as
-            :func:`~datasets.stream_split.split_stream` takes them.
-        train_end: where each file's training part ends (:func:`train_end_row`), or None.
-        timestamp_column: the timestamp column (for a time ``train_end``), or None.
-        normalize: ``"per_recording"``: each file's sensors are standardised by the mean and standard deviation
-            of its own training part (:func:`normalise_by_training_part`) before it is cut; ``"none"``: as read.
+    ``window_length`` .. ``train_labels`` are as :func:`~datasets.stream_split.split_stream` takes them (``train_end``
+    per file by :func:`train_end_row`); ``names`` are what reports call the files; ``normalize="per_recording"``
+    standardises each file by its own training part first (:func:`normalise_by_training_part`).
 
     Raises:
         DataError: naming the file whose stretches do not fit, or pooled splits without a training window
@@ -237,20 +231,14 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
                                ) -> tuple[np.ndarray, dict]:
-    """Standardise one recording's sensors by its own training part (rows before ``learn_end``).
+    """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
-    Recordings of one machine differ in their levels (another load, another day); scaled by their own normal
-    operation, a shift means the same in each, so one model and one threshold serve them all.
-
-    Args:
-        values: the recording's rows (n, F).
-        labels: per-row labels (n,), 1 = anomalous.
-        learn_end: the first row after the training part.
-        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
+    Recordings of one machine differ in their levels; scaled by their own normal operation, a shift means the
+    same in each, so one model and one threshold serve them all. ``use_labelled`` takes labelled rows of the
+    training part too (``train_labels="ignore"``).
 
     Returns:
-        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``: a sensor constant over the
-        reference rows keeps its offset only (std 1).
+        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``; a constant sensor keeps std 1.
 
     Raises:
         DataError: no reference row (the training part is empty or all labelled).
