@@ -29,7 +29,6 @@ from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
 
-__all__ = ["ANOMALY_FREE", "CHECKSUMS", "COMMIT", "DEFAULT_URL", "EXPERIMENTS", "load_skab"]
 
 COMMIT = "b2c0d46c2971dcbfe71e26087b6d231998bb91c2"
 DEFAULT_URL = f"https://raw.githubusercontent.com/waico/SKAB/{COMMIT}/data"

@@ -23,8 +23,6 @@ from utils.scoring.stream import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
 
-__all__ = ["kind_ranges", "split_stream", "stretch_bounds", "warn_about_labels", "window_labels"]
-
 
 def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None = None,
                    train_end: int | None = None) -> list[tuple[int, int]]:
