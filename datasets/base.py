@@ -212,7 +212,7 @@ def checked_args(func: Callable) -> Callable:
                 try:
                     adapter.validate_python(plain, strict=True)
                 except ValidationError as err:
-                    raise ConfigError(f"data.{name}: invalid value {value!r}; expected {_expected(hint, err)}") from None
+                    raise ConfigError(f"data.{name}: invalid value {value!r}; {_valid(hint, err)}") from None
         return func(*args, **kwargs)
 
     return wrapper
@@ -229,25 +229,30 @@ def _constrained(hint: Any) -> bool:
     return typing.get_origin(hint) in (Annotated, Literal) or any(_constrained(a) for a in typing.get_args(hint))
 
 
-def _expected(hint: Any, err: ValidationError) -> str:
+def _valid(hint: Any, err: ValidationError) -> str:
     """What a value of ``hint`` must be, in words (pydantic's message where the type says nothing simpler)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args and len(args) == 2
+    described = _described(next(a for a in args if a is not type(None)) if optional else hint)
+    if described is None:
+        return err.errors()[0]["msg"].removeprefix("Value error, ")
+    return f"expected {described}{' or null' if optional else ''}"
+
+
+def _described(hint: Any) -> str | None:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
         return f"one of: {', '.join(map(str, args))}"
     if origin is list and typing.get_origin(args[0]) is Literal:
         return f"a list of names from: {', '.join(map(str, typing.get_args(args[0])))}"
-    if type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return f"{_expected(rest[0], err)} or null" if len(rest) == 1 else err.errors()[0]["msg"]
-    if origin is Annotated:
-        bounds = {k: getattr(m, k) for m in args[1:] for k in ("gt", "ge", "lt", "le") if getattr(m, k, None) is not None}
-        low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
-        if args[0] is int and bounds.get("gt") == 0:
-            return "a positive integer"
-        if high is None and bounds.get("gt") == 0:
-            return "a positive finite number"
-        if low is not None and high is not None:
-            if "gt" in bounds and "lt" in bounds:
-                return f"a number strictly between {low:g} and {high:g}"
-            return f"a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"
-    return err.errors()[0]["msg"].removeprefix("Value error, ").removeprefix("expected ")
+    if origin is not Annotated:
+        return None
+    bounds = {k: getattr(m, k) for m in args[1:] for k in ("gt", "ge", "lt", "le") if getattr(m, k, None) is not None}
+    low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
+    if bounds.get("gt") == 0 and (args[0] is int or high is None):
+        return "a positive integer" if args[0] is int else "a positive finite number"
+    if low is None or high is None:
+        return None
+    if "gt" in bounds and "lt" in bounds:
+        return f"a number strictly between {low:g} and {high:g}"
+    return f"a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"

@@ -1,22 +1,12 @@
-"""The ``converter_stream`` loader: one long simulated DC-DC converter recording with labelled anomaly ranges,
-cut into contiguous train / validation / test stretches (:func:`datasets.stream_split.split_stream`).
+"""The ``converter_stream`` loader: one long simulated converter recording with labelled anomaly ranges, cut into
+contiguous train / validation / test stretches (:func:`datasets.stream_split.split_stream`).
 
-The sensors, noise, ripple and droop are those of :mod:`datasets.converter`, but the normal process
-runs on continuously over ``duration_s`` seconds at ``sample_rate_hz``:
-
-* the load holds random levels in :data:`~datasets.converter.LOAD_RANGE` for :data:`HOLD_RANGE_S` seconds
-  and ramps between them at up to :data:`~datasets.converter.LOAD_SLEW` A/s;
-* the output voltage droops with the load around a set point offset once per recording;
-* the switching ripple keeps one continuous phase (its frequency wanders slowly within
-  :data:`~datasets.converter.RIPPLE_JITTER`);
-* the temperature follows the load's heating with a first-order thermal lag of :data:`THERMAL_TAU_S`,
-  whose initial slope is the window simulator's :data:`~datasets.converter.HEATING_RATE`.
-
-Anomalies are labelled ranges cycling through ``anomaly_types`` (each cycle shuffled) with random gaps,
-so every stretch of the recording sees every type: ``voltage_spike`` (a half-sine burst of
-:data:`SPIKE_S`), ``current_oscillation`` and ``temperature_drift`` (a ramp up to the magnitude, then back)
-lasting ``anomaly_min_s`` .. ``anomaly_max_s``. ``anomaly_density`` is the share of rows inside the ranges,
-``anomaly_magnitude`` their size in noise stds of the affected sensor (as in the window simulator).
+The sensors, noise, ripple and droop are those of :mod:`datasets.converter`, but the process runs on
+continuously: the load holds random levels for :data:`HOLD_RANGE_S` and ramps between them, the ripple
+keeps one phase while its frequency wanders, and the temperature follows the load's heating with a
+first-order lag of :data:`THERMAL_TAU_S`. Anomalies are labelled ranges cycling through ``anomaly_types``
+(each cycle shuffled) with random gaps, so every stretch sees every type; ``anomaly_density`` is the
+share of rows inside them, ``anomaly_magnitude`` their size in noise stds of the affected sensor.
 """
 from __future__ import annotations
 

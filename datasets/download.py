@@ -1,16 +1,12 @@
 """Download one file or a zip archive, verify it, and install it atomically.
 
-URLs may be ``https://``, ``http://`` or ``file://``. The transfer keeps within
-:class:`DownloadLimits`: an overall deadline (it runs in a worker thread the caller waits for, so a
-server dripping a byte at a time, or a name lookup hanging offline, ends at the deadline) and a cap
-on the body. A zip's members are size-checked before any is extracted (their uncompressed total,
-a compression-ratio cap against zip bombs, the free disk space). Everything is fetched and
-extracted into a hidden temporary folder beside the target and moved into place only once verified;
-on any failure a :class:`~utils.core.errors.DataError` is raised and nothing is left behind (no
-temporary file, no folder or file made).
-
-Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"`` (git's blob id,
-``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints).
+URLs may be ``https://``, ``http://`` or ``file://``. The transfer keeps within :class:`DownloadLimits`
+(an overall deadline, enforced from a worker thread so that a dripping server or a hanging name lookup
+ends at it, and a cap on the body); a zip's members are size-checked before any is extracted (their
+total, a compression-ratio cap against zip bombs, the free disk space). Everything lands in a hidden
+staging folder beside the target and is moved into place only once verified; on any failure a
+DataError is raised and nothing is left behind. Checksums are ``"sha256:<hex>"`` or ``"gitblob:<hex>"``
+(what ``git hash-object FILE`` prints).
 """
 from __future__ import annotations
 
