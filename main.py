@@ -166,8 +166,8 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
 
 def score_or_export(args: argparse.Namespace) -> dict:
     """--mode score|export: the trained detector of this config's finished run (its checkpoints/best.pt)."""
-    from agents.detector import Detector
-    from agents.export import export_detector
+    from agents.detector.detector import Detector
+    from agents.detector.export import export_detector
     from agents.score_files import format_summary, score_file
     from utils.core.config import load_config
     from utils.core.errors import RunFolderError
@@ -184,6 +184,8 @@ def score_or_export(args: argparse.Namespace) -> dict:
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
     refuse_shape_overrides(args.overrides, config, detector.config, run_dir, args.mode)
+    # a deployment choice: the config given now decides it (the run's own config.json keeps the trained value)
+    detector.config.setdefault("evaluation", {})["threshold_adapt_rate"] = config.evaluation.threshold_adapt_rate
     if args.mode == "score":
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from agents.checkpoint_fields import check_training_checkpoint
+from agents.detector.checkpoint import check_training_checkpoint
 from agents.hooks import (Checkpointer, EarlyStopping, EpochEnd, Hook, ProgressBar, StopOnSignal, TensorBoardLogger,
                           open_summary_writer)
-from agents.limits import build_checked_model, check_score_dimensions
+from agents.detector.checkpoint import build_checked_model, check_score_dimensions
 from agents.parts import NullWriter, build_component, build_scheduler, select_device
 from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
@@ -34,7 +34,7 @@ from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_
 from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_data,
                                            recorded_threads, state_digest)
 from utils.runtime.seed import epoch_generator, seed_everything
-from utils.scoring.scaler import Scaler
+from agents.detector.scaler import Scaler
 
 logger = logging.getLogger("anomaly")
 

@@ -2,7 +2,7 @@
 
 With the best epoch's weights the detector's score statistics are fitted on the training or
 validation normals and its thresholds on the validation normals (out of sample, see
-:mod:`agents.scoring`); ``best.pt`` then gets the detector's state, so the run scores new data
+:mod:`agents.detector.scores`); ``best.pt`` then gets the detector's state, so the run scores new data
 exactly as it scored its test split. The best-F1 threshold on the test labels is reported
 beside the deployed one, marked as not deployable.
 """
@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import classification_report
 
 from agents.base import BaseAgent
-from agents.detector import Detector, baselines_checkpoint, recording_state
+from agents.detector.detector import Detector, baselines_checkpoint, recording_state
 from agents.stream_evaluation import (
     RecordingsEvaluation,
     StreamEvaluation,
@@ -34,22 +34,17 @@ from utils.figures.report import write_report
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.outputs import atomic_output
 from utils.runs.run_folder import write_json
-from utils.scoring.baselines import calibrate_baselines, fit_baselines
-from utils.scoring.conformal import ConformalThreshold, false_alarm_report
-from utils.scoring.metrics import (
+from agents.detector.baselines import calibrate_baselines, fit_baselines
+from agents.detector.thresholds import ConformalThreshold, false_alarm_report
+from utils.metrics.window_metrics import (
     compare_with_baselines,
     evaluate_scores,
     format_metrics_table,
     to_jsonable,
 )
-from utils.scoring.promise import (
-    PROMISE_ADVICE,
-    Verdict,
-    score_drift,
-    time_step_verdicts,
-    window_verdicts,
-)
-from utils.scoring.thresholds import best_f1_threshold, predict
+from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
+from agents.detector.thresholds import best_f1_threshold
+from utils.core.arrays import predict
 
 logger = logging.getLogger("anomaly")
 
@@ -84,7 +79,7 @@ def evaluate_run(agent: BaseAgent, detector: Detector) -> dict[str, Any]:
         stream = evaluate_recordings(agent.data.recordings, detector.window_length, agent.config.evaluation,
                                      list(agent.data.feature_names), scores, detector.thresholds, contributions,
                                      baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
-                                     bounds)
+                                     bounds, {**detector.calibration, **baselines["calibration"]})
     metrics = to_jsonable({
         "agent": agent.config.agent,
         "exp_name": agent.config.exp_name,
@@ -129,7 +124,7 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
 
     With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``drift``
-    (:func:`utils.scoring.promise.score_drift`: how far the test normals' scores moved from them).
+    (:func:`utils.metrics.promise.score_drift`: how far the test normals' scores moved from them).
     """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
@@ -148,11 +143,11 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
 
     Returns:
         ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
-        "state": what best.pt keeps of them}``.
+        "state": what best.pt keeps of them, "calibration": {display name: (n,) calibration scores}}``.
     """
     names, evaluation = agent.config.evaluation.baselines, agent.config.evaluation
     if not names:
-        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}}
+        return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}, "calibration": {}}
     started = time.perf_counter()
     numpy = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
     fitted = fit_baselines(numpy(agent.train_x), names, seed=agent.config.seed)
@@ -162,11 +157,12 @@ def run_baselines(agent: BaseAgent, test_x: torch.Tensor) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     test = agent.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises,
-                            {b.fitted.display_name: b.calibration for b in calibrated.values()})
+    calibration = {b.fitted.display_name: b.calibration for b in calibrated.values()}
+    results = score_results(test.y, test.kind, scores, promises, calibration)
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
-    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated)}
+    return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated),
+            "calibration": calibration}
 
 
 def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, float],
@@ -182,7 +178,7 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
     for name, r in metrics["scores"].items():
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
-    log_verdicts(window_verdicts(metrics, advice=False))
+    log_verdicts(window_verdicts(metrics, advice=False), metrics)
     seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
@@ -190,13 +186,13 @@ def log_results(agent: BaseAgent, test: Any, scores: dict[str, np.ndarray], thre
                     seconds["training_this_process"])
 
 
-def log_verdicts(lines: list[Verdict]) -> None:
+def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
     """The verdicts on the thresholds' promise: a broken one as a warning, the others as information; where one
-    broke, what the user can do, once after them."""
+    broke, what the user of the run of ``metrics`` can do, once after them."""
     for kept, _, line in lines:
         logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
     if any(kept is False for kept, _, _ in lines):
-        logger.warning("What you can do about a broken promise: %s.", PROMISE_ADVICE)
+        logger.warning("What you can do about a broken promise: %s.", promise_advice(metrics))
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
@@ -204,7 +200,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
     per recording; then the verdicts on the promise per time step."""
     if stream.pooled is None:
         log_one_stream(stream.first)
-        log_verdicts(time_step_verdicts(metrics, advice=False))
+        log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
         return
     p = stream.pooled
     span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
@@ -219,7 +215,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
                 "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
                 "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
-    log_verdicts(time_step_verdicts(metrics, advice=False))
+    log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
 
 
 def log_one_stream(stream: StreamEvaluation) -> None:
@@ -238,7 +234,7 @@ def log_one_stream(stream: StreamEvaluation) -> None:
                 inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
     for number, (incident, hit) in enumerate(zip(stream.incidents[:10], stream.hits), start=1):
         logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
-                    incident.text(stream.thresholds[stream.primary]))
+                    incident.text(stream.threshold_at(stream.primary, incident.peak_row)))
     if len(stream.incidents) > 10:
         logger.info("  ... %d more in out/incidents.csv", len(stream.incidents) - 10)
 
@@ -337,7 +333,8 @@ def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
     from utils.figures import plot_timeline
 
     part, primary = stream.part, stream.primary
-    return plot_timeline(part.values, feature_names, stream.points[primary], stream.thresholds[primary],
+    # an adaptive threshold varies per time step: the line shows the calibrated one it starts from
+    return plot_timeline(part.values, feature_names, stream.points[primary], stream.metrics["incidents"]["threshold"],
                          labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
                          times=part.times, first_row=part.first_row, score_name=primary,
                          title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from agents.checkpoint_fields import check_matches_data, check_training_checkpoint
+from agents.detector.checkpoint import check_matches_data, check_training_checkpoint
 from agents.parts import NullWriter
 from agents.state import TrainState
 from utils.core.errors import CheckpointError
@@ -34,7 +34,7 @@ from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_sta
 from utils.runtime.distributed import DistInfo
 from utils.runtime.seed import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
-from utils.scoring.scaler import Scaler
+from agents.detector.scaler import Scaler
 
 logger = logging.getLogger("anomaly")
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, covering_windows,
                                checked_magnitudes, finish, normalised_blocks, recording_reference,
                                score_batches)

@@ -1,5 +1,5 @@
 """The generic reconstruction agent: trains any model that keeps the contract of
-:class:`graphs.models.base.ReconstructionModel` and scores it with a :class:`agents.detector.Detector`.
+:class:`graphs.models.contract.ReconstructionModel` and scores it with a :class:`agents.detector.detector.Detector`.
 
 Registered as ``reconstruction``; ``vae`` and ``rnn_autoencoder`` (the agents of earlier
 versions) are aliases, so existing configs keep working. What used to differ between them is
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.base import BaseAgent
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from utils.core.registry import register_agent
 
 

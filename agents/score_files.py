@@ -67,14 +67,14 @@ from typing import Any
 
 import numpy as np
 
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.score_loop import (Reference, StepScorer, WindowScorer, check_per_step, covering_windows, finish,
                                checked_magnitudes, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
                                checked_incidents_path, exact, separator_hint)
 from datasets.csv_reading import read_layout
 from datasets.csv_reading import first_bad_value
-from utils.scoring.scaler import overflow_text, too_large
+from agents.detector.scaler import overflow_text, too_large
 from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
@@ -212,7 +212,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     incidents beside it.
 
     Args:
-        detector: the run's detector (:meth:`agents.detector.Detector.load`).
+        detector: the run's detector (:meth:`agents.detector.detector.Detector.load`).
         input_path: ``.csv`` or ``.npy`` (see the module docstring).
         output_path: the scores CSV (written atomically; never the input or a run folder's file, and an
             existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`). Time-step

@@ -12,10 +12,11 @@ scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Onl
 
   the columns of a run's ``out/stream_scores.csv`` (without its label and kind) plus the p-values and the
   top sensor. A time step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of
-  the windows covering it (:class:`utils.scoring.stream.PointAccumulator`), and of their per-sensor
+  the windows covering it (:class:`agents.detector.streaming.PointAccumulator`), and of their per-sensor
   contributions (``top_feature`` is the largest); ``alarm_<name>`` is that score above the window
-  threshold (with the max: one of its windows alarmed), ``pvalue_<name>`` its conformal p-value against
-  the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
+  threshold (with the max: one of its windows alarmed; with the run's ``evaluation.threshold_adapt_rate``,
+  above its adaptive threshold, :class:`agents.detector.thresholds.AdaptiveThreshold`), ``pvalue_<name>`` its
+  conformal p-value against the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
   (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
   window's arithmetic is the same however the rows arrived: a file and the same rows piped give
   byte-identical output.
@@ -36,15 +37,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
 from utils.core.errors import CheckpointError, DataError
-from utils.scoring.incidents import Incident
-from utils.scoring.scaler import overflow_text, too_large
-from utils.scoring.stream import PointAccumulator
+from agents.detector.streaming import Incident
+from agents.detector.scaler import overflow_text, too_large
+from agents.detector.streaming import PointAccumulator
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
@@ -141,6 +142,7 @@ class StepScorer:
         self.primary = scoring.names.index(incidents.score_name)
         self.windows, self.steps = 0, 0
         self.alarms = {n: 0 for n in scoring.names}
+        self.adaptive = scoring.adaptive()  # per-step thresholds with evaluation.threshold_adapt_rate
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
 
     def header(self) -> list[str]:
@@ -194,7 +196,8 @@ class StepScorer:
         times = self.incidents.times.take(first, m) if self.incidents.times is not None else None
         scores = {n: values[:, i] for i, n in enumerate(names)}
         contrib = values[:, len(names):]
-        flags, p_values = self.scoring.flags(scores), self.scoring.p_values(scores)
+        limits = {n: a.thresholds(scores[n]) for n, a in self.adaptive.items()}
+        flags, p_values = self.scoring.flags(scores, limits), self.scoring.p_values(scores)
         top = self.features[contrib.argmax(axis=1)]
         for n in names:
             self.alarms[n] += int(flags[n].sum())
@@ -204,7 +207,8 @@ class StepScorer:
             rows.append([first + i, *([times[1][i]] if times is not None else []),
                          *[exact(scores[n][i]) for n in names], *[int(flags[n][i]) for n in names],
                          *[exact(p[i]) for p in p_values.values()], top[i]])
-        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times)
+        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
+                                     limits.get(self.incidents.score_name))
         return rows, found
 
 
@@ -217,7 +221,7 @@ def check_per_step(stride: int | None, window_length: int) -> None:
 
 def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
     """:func:`~datasets.csv_windows.iter_windows`, plus at the end a window over the last ``window_length`` rows
-    when the stride did not end there (as :func:`utils.scoring.stream.covering_starts`), so every row is covered."""
+    when the stride did not end there (as :func:`utils.metrics.ranges.covering_starts`), so every row is covered."""
     tail = _Tail(window_length)
     last = -1
     for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
@@ -351,7 +355,7 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
 def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
                        features: list[str]) -> Iterator[Block]:
     """The blocks handed on unchanged; DataError naming the file, row (and line) and column of the first value
-    whose scaled magnitude the model cannot compute with (:mod:`utils.scoring.scaler`, :data:`SCALED_LIMIT`)."""
+    whose scaled magnitude the model cannot compute with (:mod:`agents.detector.scaler`, :data:`SCALED_LIMIT`)."""
     for block in blocks:
         bad = too_large(detector.scaler.unchecked(block.values))
         if bad is not None:

@@ -6,8 +6,8 @@
 * :class:`RowTimes`: the timestamp column of the rows read, as text and seconds, held only until
   the rows' per-time-step scores are final;
 * :class:`IncidentStream`: window scores -> per-time-step scores
-  (:class:`utils.scoring.stream.PointAccumulator`) -> incidents
-  (:class:`utils.scoring.incidents.IncidentTracker`), holding about one window of rows.
+  (:class:`agents.detector.streaming.PointAccumulator`) -> incidents
+  (:class:`agents.detector.streaming.IncidentTracker`), holding about one window of rows.
 """
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
 from datasets.csv_reading import parse_times
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
-from utils.scoring.conformal import conformal_p_values
-from utils.scoring.incidents import INCIDENT_COLUMNS, Incident, IncidentTracker
-from utils.scoring.stream import PointAccumulator
-from utils.scoring.thresholds import predict
+from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker
+from agents.detector.streaming import PointAccumulator
+from utils.core.arrays import predict
 
-#: The incidents CSV: :data:`utils.scoring.incidents.INCIDENT_COLUMNS`, the score they are of and its threshold.
+#: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 
 
@@ -151,13 +151,29 @@ class Scoring:
             scores.update({name: b.score(scaled) for name, b in self._baselines.items()})
         return scores, contrib
 
-    def flags(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Alarms ``{name: (n,) 0/1}``: the score above its threshold."""
-        return {n: predict(s, self.thresholds[n]) for n, s in scores.items()}
+    def flags(self, scores: dict[str, np.ndarray],
+              limits: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Alarms ``{name: (n,) 0/1}``: the score above its threshold, or above its ``limits`` (n,) where given."""
+        limits = limits or {}
+        return {n: (s > limits[n]).astype(np.int64) if n in limits else predict(s, self.thresholds[n])
+                for n, s in scores.items()}
+
+    def adaptive(self) -> dict[str, AdaptiveThreshold]:
+        """:func:`adaptive_thresholds` of the scores with calibration scores."""
+        return adaptive_thresholds(self.detector, self.calibration)
 
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
         return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
+
+
+def adaptive_thresholds(detector: Detector, calibration: dict[str, np.ndarray]) -> dict[str, AdaptiveThreshold]:
+    """Fresh adaptive thresholds ``{name: ...}`` over ``calibration`` when the run set
+    ``evaluation.threshold_adapt_rate`` (empty otherwise): one per stream, fed its time steps in order."""
+    gamma = detector.config.get("evaluation", {}).get("threshold_adapt_rate") or 0.0
+    if not gamma:
+        return {}
+    return {n: AdaptiveThreshold(cal, detector.false_alarm_rate, gamma) for n, cal in calibration.items()}
 
 
 # ----- window rows ---------------------------------------------------------------------
@@ -276,6 +292,8 @@ class IncidentStream:
         self.times = times
         self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
+        own = {self.score_name: detector.calibration[self.score_name]} if self.score_name in detector.calibration else {}
+        self._adaptive = adaptive_thresholds(detector, own).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
@@ -296,12 +314,14 @@ class IncidentStream:
         return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
 
     def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
-              ) -> list[tuple[int, Incident]]:
+              limits: np.ndarray | None = None) -> list[tuple[int, Incident]]:
         """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions.
 
         Args:
             times: ``(seconds (m,), text (m,))`` of those rows, when the caller took them from :attr:`times`
                 (else they are taken here).
+            limits: (m,) the primary score's adaptive thresholds, when the caller advanced them (else, with
+                ``evaluation.threshold_adapt_rate``, they are advanced here).
 
         Returns:
             ``(number, incident)`` of each incident this closed.
@@ -313,7 +333,9 @@ class IncidentStream:
         seconds, text = times
         self.rows += len(values)
         self.unscored += int(np.isnan(values[:, 0]).sum())
-        return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text))
+        if limits is None and self._adaptive is not None:
+            limits = self._adaptive.thresholds(values[:, 0])
+        return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text, limits))
 
     def _numbered(self, incidents: list[Incident]) -> list[tuple[int, Incident]]:
         first, self.count = self.count + 1, self.count + len(incidents)

@@ -4,12 +4,12 @@ A stream dataset lists its recordings (:class:`datasets.base.Recording`), each w
 stretch (:class:`datasets.base.StreamPart`); the test split holds their windows, recording after
 recording. The window scores are cut per recording (by the number of its window starts), and each
 recording is evaluated alone (:func:`evaluate_stream`): each score of the model and of every baseline
-is mapped from windows to time steps (:func:`utils.scoring.stream.point_values`,
+is mapped from windows to time steps (:func:`agents.detector.streaming.point_values`,
 ``evaluation.point_aggregation``) and evaluated point-wise and range-wise
-(:func:`utils.scoring.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
+(:func:`utils.metrics.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
 with; the model's primary score (the first of ``evaluation.scores``) gives the incidents, matched
 against the labelled ranges; each score's ``false_alarm`` judges the threshold's promise on the normal
-time steps (:func:`utils.scoring.promise.time_step_promise`).
+time steps (:func:`utils.metrics.promise.time_step_promise`).
 
 ``metrics.json``'s ``stream`` section:
 
@@ -45,20 +45,13 @@ from utils.figures.stream_report import (
     stream_cell,
 )
 from utils.runs.outputs import atomic_output
-from utils.scoring.incidents import (
-    INCIDENT_COLUMNS,
-    Incident,
-    find_incidents,
-    match_incidents,
-)
-from utils.scoring.metrics import compare_with_baselines, to_jsonable
-from utils.scoring.promise import pooled_promise, time_step_promise
-from utils.scoring.stream import clock_text, label_ranges, point_values
-from utils.scoring.stream_metrics import (
-    mean_over_streams,
-    pooled_confusion,
-    stream_metrics,
-)
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents
+from agents.detector.thresholds import AdaptiveThreshold
+from utils.metrics.window_metrics import compare_with_baselines, to_jsonable
+from utils.metrics.promise import pooled_promise, time_step_promise
+from utils.metrics.ranges import clock_text, label_ranges
+from agents.detector.streaming import point_values
+from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
 
@@ -70,7 +63,8 @@ class StreamEvaluation:
     Attributes:
         part: the test stretch.
         points: ``{score or baseline name: (n,) per-time-step scores}``.
-        thresholds: ``{name: threshold}`` (a time step is alarmed where its score is above it).
+        thresholds: ``{name: threshold}``, one number or (n,) per time step (a time step is alarmed where its
+            score is above it).
         incidents: of the primary score, with ``hits`` (len(incidents),) bool: overlaps a labelled range.
         labelled: ``[start, end)`` absolute rows of the labelled ranges (k, 2), ``detected`` (k,) bool.
         metrics: the ``stream`` section of ``metrics.json``.
@@ -86,6 +80,11 @@ class StreamEvaluation:
     detected: np.ndarray
     metrics: dict[str, Any]
 
+    def threshold_at(self, name: str, row: int) -> float:
+        """The threshold of score ``name`` at file row ``row`` of this recording (adaptive ones vary per row)."""
+        threshold = self.thresholds[name]
+        return float(threshold[row - self.part.first_row] if isinstance(threshold, np.ndarray) else threshold)
+
 
 def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
     """The resolved stream settings: aggregation, merge gap and VUS buffer (null keys take the window length,
@@ -93,13 +92,27 @@ def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
     gap, buffer = evaluation.get("incident_merge_gap"), evaluation.get("vus_buffer")
     return {"point_aggregation": evaluation.get("point_aggregation", "max"),
             "incident_merge_gap": window_length if gap is None else int(gap),
-            "vus_buffer": min(window_length, MAX_VUS_BUFFER) if buffer is None else int(buffer)}
+            "vus_buffer": min(window_length, MAX_VUS_BUFFER) if buffer is None else int(buffer),
+            "threshold_adapt_rate": float(evaluation.get("threshold_adapt_rate") or 0.0)}
+
+
+def time_step_thresholds(points: dict[str, np.ndarray], thresholds: dict[str, float],
+                         calibration: dict[str, np.ndarray], alpha: float,
+                         gamma: float) -> dict[str, float | np.ndarray]:
+    """Each score's threshold for its time steps (n,): the calibrated one, or with ``gamma > 0`` one per time step
+    (:class:`~agents.detector.thresholds.AdaptiveThreshold` over its calibration scores; a score without them keeps
+    its threshold)."""
+    if not gamma:
+        return dict(thresholds)
+    return {name: AdaptiveThreshold(calibration[name], alpha, gamma).thresholds(points[name])
+            if name in calibration else threshold for name, threshold in thresholds.items()}
 
 
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],
                     scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
                     baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
-                    bounds: dict[str, float] | None = None) -> StreamEvaluation:
+                    bounds: dict[str, float] | None = None,
+                    calibration: dict[str, np.ndarray] | None = None) -> StreamEvaluation:
     """Per-time-step scores, stream metrics and incidents of the test stretch.
 
     Args:
@@ -112,6 +125,8 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
         baseline_scores, baseline_thresholds: the same for the baselines.
         bounds: the false-alarm bound each threshold states (scores and baselines); each score's metrics then
             hold ``false_alarm``, the verdict on the normal time steps (:func:`time_step_promise`).
+        calibration: the calibration scores of scores and baselines, for ``evaluation.threshold_adapt_rate``
+            (:func:`time_step_thresholds`).
 
     Returns:
         The evaluation; its ``metrics`` are JSON-able.
@@ -122,7 +137,8 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     period = part.sample_period_s if part.sample_period_s is not None and part.sample_period_s > 0 else None
     points = {name: point_values(s, part.starts, window_length, n, how)
               for name, s in {**scores, **baseline_scores}.items()}
-    all_thresholds = {**thresholds, **baseline_thresholds}
+    all_thresholds = time_step_thresholds(points, {**thresholds, **baseline_thresholds}, calibration or {},
+                                          evaluation.get("false_alarm_rate"), settings["threshold_adapt_rate"])
 
     def measure(name: str) -> dict[str, Any]:
         result = stream_metrics(part.labels, points[name], all_thresholds[name], vus_buffer=settings["vus_buffer"],
@@ -137,7 +153,7 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     primary = next(iter(scores))
     point_contrib = point_values(contributions, part.starts, window_length, n, "mean")
     time_text = part.time_text if part.time_text is not None or part.times is None else clock_text(part.times)
-    incidents = find_incidents(points[primary], thresholds[primary], gap, point_contrib, feature_names,
+    incidents = find_incidents(points[primary], all_thresholds[primary], gap, point_contrib, feature_names,
                                part.times, time_text, part.first_row)
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
@@ -196,13 +212,14 @@ def split_by_counts(values: np.ndarray, counts: list[int]) -> list[np.ndarray]:
 def evaluate_recordings(recordings: list[Recording], window_length: int, evaluation: Any, feature_names: list[str],
                         scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
                         baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
-                        bounds: dict[str, float] | None = None) -> RecordingsEvaluation:
+                        bounds: dict[str, float] | None = None,
+                        calibration: dict[str, np.ndarray] | None = None) -> RecordingsEvaluation:
     """Evaluate each recording's test stretch (:func:`evaluate_stream`) and pool them.
 
     Args:
         recordings: the dataset's recordings; the test windows are theirs, recording after recording.
-        window_length, evaluation, feature_names, thresholds, baseline_thresholds, bounds: as in
-            :func:`evaluate_stream`.
+        window_length, evaluation, feature_names, thresholds, baseline_thresholds, bounds, calibration: as in
+            :func:`evaluate_stream` (each recording starts its own adaptive thresholds).
         scores, contributions, baseline_scores: of all N test windows, (N,) and (N, F).
 
     Returns:
@@ -226,7 +243,8 @@ def evaluate_recordings(recordings: list[Recording], window_length: int, evaluat
     for recording, own, own_contrib, own_base in zip(recordings, pieces(scores), split_by_counts(contributions, counts),
                                                      pieces(baseline_scores)):
         results[recording.name] = evaluate_stream(recording.test, window_length, evaluation, feature_names, own,
-                                                  thresholds, own_contrib, own_base, baseline_thresholds, bounds)
+                                                  thresholds, own_contrib, own_base, baseline_thresholds, bounds,
+                                                  calibration)
     if len(results) == 1:
         return RecordingsEvaluation(results, next(iter(results.values())).metrics)
     metrics = {"recordings": {name: r.metrics for name, r in results.items()}, "pooled": pool_recordings(results)}
@@ -250,15 +268,16 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
     Returns:
         ``recordings``, ``rows``, ``hours`` (None unless every recording has a sample period), the summed
         ``incidents`` counts, and per score and baseline (``scores``, ``baselines``): ``confusion``
-        (:func:`~utils.scoring.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
+        (:func:`~utils.metrics.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
         (:data:`MEAN_METRICS` over the recordings that define them) and ``false_alarm``
-        (:func:`~utils.scoring.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
+        (:func:`~utils.metrics.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
     """
     listed = list(results.values())
     first = listed[0].metrics
     hours = [r.metrics["hours"] for r in listed]
     pooled: dict[str, Any] = {
-        **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer")},
+        **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer",
+                                       "threshold_adapt_rate")},
         "max_windows_per_time_step": max(r.metrics["max_windows_per_time_step"] for r in listed),
         "recordings": len(listed), "rows": sum(r.metrics["rows"] for r in listed),
         "hours": None if None in hours else float(sum(hours)),
@@ -289,8 +308,8 @@ def range_kind(part: StreamPart, start: int, end: int) -> str:
     return ",".join(sorted(set(kinds[kinds != "normal"].tolist())))
 
 
-def alarm_flags(points: np.ndarray, threshold: float) -> np.ndarray:
-    """Per-time-step alarms (n,) int64: the score is above the threshold (a NaN score never alarms)."""
+def alarm_flags(points: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """Per-time-step alarms (n,) int64: the score is above the threshold, one or (n,) (a NaN score never alarms)."""
     return (np.nan_to_num(points, nan=-np.inf) > threshold).astype(np.int64)
 
 

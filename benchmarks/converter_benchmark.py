@@ -4,7 +4,7 @@ For every anomaly magnitude (in noise stds of the affected sensor, set as
 ``data.anomaly_magnitude``) and every seed, the script trains each config
 (``--configs``, default: every ``configs/*.json`` with ``data.name`` ``converter``;
 today ``vae_converter.json``) through ``python main.py`` and fits the baselines of
-:mod:`utils.scoring.baselines` on the same training normals of the same split,
+:mod:`agents.detector.baselines` on the same training normals of the same split,
 scaled like the run (see :mod:`benchmarks.quality`):
 
 * ``kNN distance (k=5)``: mean Euclidean distance to the 5 nearest training normals;

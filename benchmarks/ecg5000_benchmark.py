@@ -3,7 +3,7 @@
 For every seed the script trains each config (``--configs``, default: every
 ``configs/*.json`` with ``data.name`` ``ecg5000``; today ``gru_ecg5000.json`` and
 ``lstm_ecg5000.json``) through ``python main.py`` and fits the baselines of
-:mod:`utils.scoring.baselines` on the same training normals of the same split,
+:mod:`agents.detector.baselines` on the same training normals of the same split,
 scaled like the run (the config's ``evaluation.scaler``) and flattened to (N, T*F)
 (see :mod:`benchmarks.quality`):
 

@@ -63,8 +63,8 @@ def seed_overrides(args: argparse.Namespace, seed: int) -> list[str]:
 
 def rates_of_run(run_dir: Path, alphas: list[float]) -> dict[str, dict[float, dict[str, float]]]:
     """``{method: {alpha: {"rate", "bound", "n"}}}`` of one finished run, measured on its test normals."""
-    from agents.detector import Detector
-    from utils.scoring.conformal import conformal_threshold
+    from agents.detector.detector import Detector
+    from agents.detector.thresholds import conformal_threshold
 
     metrics = json.loads((run_dir / "out" / "metrics.json").read_text(encoding="utf-8"))
     out: dict[str, dict[float, dict[str, float]]] = {}

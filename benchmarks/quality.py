@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.quality_tables import KEYS, aggregate, print_row, summarise
-from utils.scoring.baselines import BASELINE_NAMES
+from agents.detector.baselines import BASELINE_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
@@ -264,7 +264,7 @@ def write_results(path: str | None, results: dict[str, Any]) -> None:
     """Write ``results`` as strict JSON to ``path`` (nothing when None)."""
     if path is None:
         return
-    from utils.scoring.metrics import to_jsonable
+    from utils.metrics.window_metrics import to_jsonable
 
     Path(path).write_text(json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"Results written to {path}")

@@ -1,7 +1,7 @@
 """Tables of the quality benchmarks: per-run summaries, mean ± std over seeds, aligned text tables.
 
 A *summary* is what a benchmark keeps of one score's metrics (``out/metrics.json``
-or :func:`utils.scoring.metrics.evaluate_scores`): :data:`KEYS` and the ROC AUC
+or :func:`utils.metrics.window_metrics.evaluate_scores`): :data:`KEYS` and the ROC AUC
 per anomaly kind. Mean ± std use ddof=1 (0 for a single value) over the defined
 values; undefined numbers (an AUC with one class) print as ``-``.
 """

@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
     if args.tracemalloc:  # start after the imports and the model load, which are not the data's
         import tracemalloc
 
-        from agents.detector import Detector
+        from agents.detector.detector import Detector
 
         Detector.load(Path(args.experiments_dir) / "score_memory", device="cpu")
         tracemalloc.start()

@@ -10,15 +10,21 @@ and per baseline gives, at the deployed threshold (calibrated on the training pa
 * F1, FAR % and MAR % of the confusion matrix summed over the files (SKAB's figures);
 * the mean over files of VUS-PR (TSB-AD's measure, threshold-free) and of event recall.
 
-The baselines are the first config's own (kNN, PCA, IsolationForest on its windows, thresholded by the same
-rule). Then the false-alarm check on ``anomaly-free.csv`` (normal operation only): the first config trains on
+The baselines (kNN, PCA, IsolationForest, thresholded by the same rule) come from the first config of each
+window length, on its windows, so the best model is compared with the best baseline at any window length. Then
+the false-alarm check on ``anomaly-free.csv`` (normal operation only): the first config trains on
 its first 20 % of rows and is tested on the rest; the measured false-alarm rate per time step, with its 95 %
 Clopper-Pearson interval, is printed against the bound its threshold states.
 
 Every row is printed as soon as it is measured. ``--json FILE`` also writes::
 
     {"rows": [{"name", "kind": "model"|"baseline", "f1", "far_pct", "mar_pct", "vus_pr_mean", "event_recall"}],
-     "anomaly_free": {"stated_far", "measured_far", "ci_low", "ci_high"}}
+     "anomaly_free": {"stated_far", "measured_far", "ci_low", "ci_high"},
+     "adaptive": {"adapt_rate", "rows": [...], "anomaly_free": {...}}}
+
+``adaptive`` (``--adapt-rate``, default 0.005): the first config again with ``evaluation.threshold_adapt_rate``,
+whose time-step thresholds follow drift (adaptive conformal inference): what it buys on anomaly-free.csv and
+what it costs on SKAB's labelled faults.
 
 Usage:
     python benchmarks/skab.py                                   # every skab config, the shared copy of SKAB
@@ -51,6 +57,7 @@ LEADERBOARD = [("Conv-AE", 0.78, 13.55, 28.02), ("MSET", 0.78, 39.73, 14.13),
 QUICK = ["data.files=[\"valve1/0.csv\", \"valve2/0.csv\", \"other/1.csv\"]", "trainer.epochs=2"]
 NAME_WIDTH = 44
 ANOMALY_FREE_TRAIN_SHARE = 0.2  # the issue's protocol for anomaly-free.csv: train on its first 20 %, test the rest
+ADAPT_RATE = 0.005  # the step gamma of adaptive conformal inference in Gibbs & Candes (2021)'s experiments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a value of every config (repeatable)")
     p.add_argument("--no-anomaly-free", action="store_true", help="skip the anomaly-free.csv false-alarm check")
+    p.add_argument("--adapt-rate", type=float, default=ADAPT_RATE, metavar="GAMMA",
+                   help="also run the first config with evaluation.threshold_adapt_rate GAMMA, on SKAB and on "
+                        "anomaly-free.csv (default %(default)s, Gibbs & Candes' own choice; 0 skips)")
     p.add_argument("--quick", action="store_true", help="3 files, 2 epochs: checks the benchmark runs")
     p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
@@ -85,18 +95,21 @@ def common_overrides(args: argparse.Namespace) -> list[str]:
             *(QUICK if args.quick else []), *args.overrides]
 
 
-def table_rows(metrics: dict[str, Any], stem: str, with_baselines: bool) -> list[dict[str, Any]]:
-    """One row per score (``<stem>: <score>``) and, if asked, per baseline, from a run's pooled stream metrics."""
+def table_rows(metrics: dict[str, Any], stem: str, with_baselines: bool, window: int | None = None
+               ) -> list[dict[str, Any]]:
+    """One row per score (``<stem>: <score>``) and, if asked, per baseline (``<baseline>, <window>-row windows``),
+    from a run's pooled stream metrics."""
     stream = metrics.get("stream")
     if stream is None:
         raise ValueError(f"{stem}: the run wrote no stream metrics (a skab config must use data.name skab)")
     pooled = stream.get("pooled")
     if pooled is None:
         raise ValueError(f"{stem}: the run evaluated one recording; SKAB's figures pool at least two")
-    groups = [("model", pooled["scores"], f"{stem}: ")]
+    rows = [row(f"{stem}: {name}", "model", result) for name, result in pooled["scores"].items()]
     if with_baselines:
-        groups.append(("baseline", pooled["baselines"], ""))
-    return [row(prefix + name, kind, result) for kind, results, prefix in groups for name, result in results.items()]
+        suffix = "" if window is None else f", {window}-row windows"
+        rows += [row(name + suffix, "baseline", result) for name, result in pooled["baselines"].items()]
+    return rows
 
 
 def row(name: str, kind: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -129,10 +142,13 @@ def print_leaderboard() -> None:
     print(flush=True)
 
 
-def anomaly_free_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dict[str, Any]:
-    """Train ``config`` on anomaly-free.csv's first 20 % and measure its primary score's false alarms on the rest."""
-    overrides = [*common_overrides(args), "data.files=anomaly-free", f"data.train_end={ANOMALY_FREE_TRAIN_SHARE}"]
-    run = quality.train_config(config, overrides, exp_dir / f"{config.stem}_anomaly_free", args)
+def anomaly_free_check(args: argparse.Namespace, config: Path, exp_dir: Path, extra: tuple[str, ...] = (),
+                       tag: str = "") -> dict[str, Any]:
+    """Train ``config`` on anomaly-free.csv's first 20 % and measure its primary score's false alarms on the rest
+    (``extra`` overrides, ``tag`` naming them in the line and the run folder)."""
+    overrides = [*common_overrides(args), "data.files=anomaly-free", f"data.train_end={ANOMALY_FREE_TRAIN_SHARE}",
+                 *extra]
+    run = quality.train_config(config, overrides, exp_dir / f"{config.stem}_anomaly_free{tag.replace(' ', '_')}", args)
     stream = run["metrics"]["stream"]
     primary = stream["incidents"]["score"]
     promise = stream["scores"][primary]["false_alarm"]
@@ -141,7 +157,7 @@ def anomaly_free_check(args: argparse.Namespace, config: Path, exp_dir: Path) ->
     result = {"stated_far": promise["bound"], "measured_far": measured["rate"], "ci_low": measured["low"],
               "ci_high": measured["high"]}
     reaches = measured["low"] <= promise["bound"]
-    print(f"anomaly-free.csv ({config.stem}: {primary}, trained on the first 20 %, {run['seconds']:.0f} s): "
+    print(f"anomaly-free.csv ({config.stem}{tag}: {primary}, trained on the first 20 %, {run['seconds']:.0f} s): "
           f"false alarms on {measured['n_alarms']}/{measured['n_normals']} normal time steps = "
           f"{measured['rate']:.4f} (95% CI {measured['low']:.4f}-{measured['high']:.4f}) against the stated bound "
           f"{promise['bound']:.4f} (false_alarm_rate {alpha:g}): the interval "
@@ -157,9 +173,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
           f"runs in {exp_dir}", flush=True)
     print(header(), flush=True)
     rows: list[dict[str, Any]] = []
-    for i, config in enumerate(args.configs):
+    windows_seen: set[int] = set()
+    for config in args.configs:
         run = quality.train_config(config, common_overrides(args), exp_dir / config.stem, args)
-        for r in table_rows(run["metrics"], config.stem, with_baselines=i == 0):
+        window = run["metrics"]["data"]["window_length"]
+        new_window = window not in windows_seen
+        windows_seen.add(window)
+        for r in table_rows(run["metrics"], config.stem, with_baselines=new_window, window=window):
             rows.append(r)
             print(format_row(r, f"({run['seconds']:.0f} s run)" if r["kind"] == "model" else "(baseline)"),
                   flush=True)
@@ -175,6 +195,23 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_anomaly_free:
         print(flush=True)
         result["anomaly_free"] = anomaly_free_check(args, args.configs[0], exp_dir)
+    if args.adapt_rate:
+        result["adaptive"] = adaptive_check(args, args.configs[0], exp_dir)
+    return result
+
+
+def adaptive_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dict[str, Any]:
+    """The first config again with ``evaluation.threshold_adapt_rate``: its SKAB rows, then anomaly-free.csv."""
+    extra = (f"evaluation.threshold_adapt_rate={args.adapt_rate}",)
+    tag = f" adaptive {args.adapt_rate:g}"
+    print(f"\nWith adaptive thresholds (evaluation.threshold_adapt_rate={args.adapt_rate:g}):", flush=True)
+    run = quality.train_config(config, [*common_overrides(args), *extra], exp_dir / f"{config.stem}_adaptive", args)
+    rows = table_rows(run["metrics"], config.stem + tag, with_baselines=False)
+    for r in rows:
+        print(format_row(r, f"({run['seconds']:.0f} s run)"), flush=True)
+    result: dict[str, Any] = {"adapt_rate": args.adapt_rate, "rows": rows}
+    if not args.no_anomaly_free:
+        result["anomaly_free"] = anomaly_free_check(args, config, exp_dir, extra, tag)
     return result
 
 

@@ -39,7 +39,7 @@ from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd
 from utils.runtime.memory import check_fits
-from utils.scoring.stream import window_starts
+from utils.metrics.ranges import window_starts
 
 logger = logging.getLogger("anomaly")
 

@@ -5,7 +5,7 @@ The rows are cut in order (by fractions of the rows; or, given ``train_end``, a 
 window crosses a stretch boundary, so no row is shared by two splits (a random split of overlapping
 windows would flatter the test). Train: windows every ``stride`` rows holding no anomalous row; val:
 the same every ``eval_stride`` rows (the thresholds are calibrated on them); test: every window of the
-test stretch at ``eval_stride``, covering every row (:func:`utils.scoring.stream.covering_starts`).
+test stretch at ``eval_stride``, covering every row (:func:`utils.metrics.ranges.covering_starts`).
 Ranges are ``[start, end)`` rows.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from datasets.base import NORMAL, Split, StreamPart, check_shares, checked_args
 from utils.core.errors import ConfigError, DataError
 from utils.core.types import Fraction, PositiveInt
-from utils.scoring.stream import covering_starts, kind_runs, window_starts
+from utils.metrics.ranges import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
 

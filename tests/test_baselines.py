@@ -1,4 +1,4 @@
-"""The scikit-learn baselines of utils.scoring.baselines against direct computations."""
+"""The scikit-learn baselines of agents.detector.baselines against direct computations."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from utils.scoring import baselines as bl
+from agents.detector import baselines as bl
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_windows_of_another_shape_refused(data) -> None:
 
 
 def test_importing_baselines_does_not_import_sklearn() -> None:
-    code = ("import sys, utils.scoring.baselines; "
+    code = ("import sys, agents.detector.baselines; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -122,7 +122,7 @@ def test_the_saved_state_scores_as_the_fitted_baselines(data, tmp_path) -> None:
     import torch
     from sklearn.ensemble import IsolationForest
 
-    from agents.detector import baselines_checkpoint
+    from agents.detector.detector import baselines_checkpoint
 
     train, test = data
     calibrated = bl.calibrate_baselines(bl.fit_baselines(train, seed=4), test, false_alarm_rate=0.2)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from benchmarks import converter_benchmark, ecg5000_benchmark, quality, quality_tables as tables
-from utils.scoring.baselines import DISPLAY_NAMES
+from agents.detector.baselines import DISPLAY_NAMES
 
 ECG_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/ECG5000"
 

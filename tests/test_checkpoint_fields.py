@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import main
-from agents.checkpoint_fields import check_training_checkpoint
-from agents.detector import Detector
+from agents.detector.checkpoint import check_training_checkpoint
+from agents.detector.detector import Detector
 from agents.hooks import Checkpointer
 from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.core.errors import UserError

@@ -11,14 +11,15 @@ import agents  # noqa: F401  (fills the registries)
 
 from utils.core.config import load_config
 from utils.core.errors import ConfigError
-from utils.scoring.conformal import (
+from agents.detector.thresholds import (
+    AdaptiveThreshold,
     conformal_p_values,
     conformal_rank,
     conformal_threshold,
-    false_alarm_interval,
     false_alarm_report,
     min_calibration_size,
 )
+from utils.metrics.promise import false_alarm_interval
 
 
 @pytest.mark.parametrize("n, alpha, k", [
@@ -158,7 +159,7 @@ def test_config_refuses_an_unknown_or_repeated_baseline():
     (0, 0, None),       # no normals: not judged
 ])
 def test_promise_is_broken_only_when_the_interval_lies_above_the_bound(n_alarms, n_normals, kept):
-    from utils.scoring.conformal import promise_verdict
+    from utils.metrics.promise import promise_verdict
 
     measured = false_alarm_interval(n_alarms, n_normals)
     verdict = promise_verdict(0.05, measured)
@@ -177,3 +178,50 @@ def test_report_states_the_verdict_of_the_test_normals():
     assert broken["promise_kept"] is False and "against the stated bound 0.05" in broken["verdict"]
     none = false_alarm_report(t, np.ones(3, dtype=int), np.full(3, 19.0))
     assert none["promise_kept"] is None and none["measured"]["rate"] is None
+
+
+def _aci_reference(calibration: np.ndarray, scores: np.ndarray, alpha: float, gamma: float) -> np.ndarray:
+    """Gibbs & Candes' update in p-value form: alarm where p_t <= alpha_t, then alpha_t += gamma (alpha - alarm)."""
+    level, alarms = alpha, []
+    for p in conformal_p_values(calibration, scores):
+        alarms.append(int(p <= level))
+        level += gamma * (alpha - alarms[-1])
+    return np.array(alarms)
+
+
+@pytest.mark.parametrize("alpha, gamma", [(0.01, 0.005), (0.1, 0.05), (0.05, 0.3)])
+def test_adaptive_threshold_alarms_where_the_p_value_is_at_most_the_level(alpha, gamma):
+    rng = np.random.default_rng(4)
+    calibration = rng.normal(size=300)
+    scores = np.concatenate([rng.normal(size=500), rng.normal(2.0, 1.0, size=500), rng.normal(size=500)])
+    limits = AdaptiveThreshold(calibration, alpha, gamma).thresholds(scores)
+    assert ((scores > limits).astype(int) == _aci_reference(calibration, scores, alpha, gamma)).all()
+
+
+@pytest.mark.parametrize("gamma", [0.001, 0.01, 0.1])
+def test_drift_cannot_hold_the_adaptive_alarm_rate_above_alpha(gamma):
+    """A stream that drifts far above every calibration score: the fixed threshold alarms on almost every step,
+    the adaptive one keeps Gibbs & Candes' bound |rate - alpha| <= (max(alpha, 1 - alpha) + gamma) / (gamma T)."""
+    rng = np.random.default_rng(5)
+    calibration, alpha, steps = rng.normal(size=400), 0.01, 20_000
+    scores = rng.normal(size=steps) + np.linspace(0.0, 30.0, steps)
+    assert (scores > conformal_threshold(calibration, alpha).threshold).mean() > 0.9
+    rate = (scores > AdaptiveThreshold(calibration, alpha, gamma).thresholds(scores)).mean()
+    assert abs(rate - alpha) <= (max(alpha, 1 - alpha) + gamma) / (gamma * steps)
+
+
+def test_adaptive_threshold_continues_across_calls_and_skips_nan():
+    rng = np.random.default_rng(6)
+    calibration, scores = rng.normal(size=100), rng.normal(1.0, 1.0, size=400)
+    scores[[10, 200]] = np.nan
+    whole = AdaptiveThreshold(calibration, 0.05, 0.02).thresholds(scores)
+    tracker = AdaptiveThreshold(calibration, 0.05, 0.02)
+    pieces = np.concatenate([tracker.thresholds(scores[:150]), tracker.thresholds(scores[150:])])
+    np.testing.assert_array_equal(whole, pieces)
+    assert whole[11] == whole[10]  # the NaN step moved nothing
+
+
+@pytest.mark.parametrize("gamma", [0.0, -0.1])
+def test_adaptive_threshold_needs_a_positive_step(gamma):
+    with pytest.raises(ValueError, match="gamma"):
+        AdaptiveThreshold([1.0, 2.0], 0.1, gamma)

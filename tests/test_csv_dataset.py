@@ -10,7 +10,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import main
 from datasets.csv_reading import iter_csv_blocks, read_header
 from datasets.csv_windows import iter_windows, load_csv
-from utils.scoring.stream import window_starts
+from utils.metrics.ranges import window_starts
 from datasets.make_example_csv import write_example_csv
 from tests.helpers import REPO_ROOT
 from utils.core.errors import ConfigError, DataError

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from datasets.converter import simulate_normal
 from tests.helpers import TINY_DATA
 from utils.core.registry import MODELS

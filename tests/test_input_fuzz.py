@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from agents.score_files import _Input
 from datasets.csv_reading import FLOAT32_MAX, iter_csv_blocks, read_header
-from utils.scoring.scaler import Scaler
+from agents.detector.scaler import Scaler
 from datasets.csv_windows import read_csv_series
 from utils.core.errors import ConfigError, DataError
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from agents.legacy import current_scoring
+from agents.detector.checkpoint import current_scoring
 
 
 def test_flat_keys_become_statistics_per_score():

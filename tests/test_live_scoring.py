@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.score_files import score_file
 from tests.helpers import REPO_ROOT
 from tests.test_score_incidents import CSV_RUN, T, fault_rows, read_csv, write_csv

@@ -17,13 +17,13 @@ import pytest
 import torch
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from datasets.csv_columns import row_flags
 from datasets.csv_stream import CsvStream
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import OutputError, check_output
-from utils.scoring.conformal import conformal_p_values
-from utils.scoring.scaler import SCALED_LIMIT, Scaler
+from agents.detector.thresholds import conformal_p_values
+from agents.detector.scaler import SCALED_LIMIT, Scaler
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Parametrized over ``MODELS``: the model is built from its defaults, trained one step, reloaded;
 then a tiny run of its shipped config (on small converter data, ``tests/helpers.py``) is scored
-again through ``--mode score`` and through the Python :class:`agents.detector.Detector`, which
+again through ``--mode score`` and through the Python :class:`agents.detector.detector.Detector`, which
 must give the run's own test scores back. Export parity is in ``tests/test_export.py``.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 
 import agents  # noqa: F401  (fills the registries)
 import main
-from agents.detector import Detector
-from graphs.models.base import ReconstructionModel
+from agents.detector.detector import Detector
+from graphs.models.contract import ReconstructionModel
 from utils.core.config import config_params, required_arguments
 from tests.helpers import run_test_split
 from utils.core.registry import LOSSES, MODELS
@@ -42,7 +42,7 @@ def fitting_loss(model: ReconstructionModel):
 def test_model_keeps_the_contract(name):
     torch.manual_seed(0)
     model = build(name)
-    assert isinstance(model, ReconstructionModel), f"{name}: subclass graphs.models.base.ReconstructionModel"
+    assert isinstance(model, ReconstructionModel), f"{name}: subclass graphs.models.contract.ReconstructionModel"
     params = inspect.signature(type(model).__init__).parameters
     assert list(params)[1:3] == ["time_steps", "n_features"], f"{name}: the constructor starts (time_steps, n_features)"
     x = torch.rand(8, T, F)

@@ -153,7 +153,7 @@ def test_no_output_replaces_the_config_the_command_reads_even_with_overwrite(tin
     import numpy as np
 
     import main
-    from agents.detector import Detector
+    from agents.detector.detector import Detector
     from agents.live_scoring import live_score
     from utils.runs.outputs import OutputError
 

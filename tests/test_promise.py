@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from utils.scoring.promise import (
+from utils.metrics.promise import (
+    promise_advice,
     PROMISE_ADVICE,
     broken_promise_text,
     pooled_promise,
@@ -91,3 +92,16 @@ def test_verdicts_name_drift_where_windows_broke_it_and_aggregation_where_only_t
     pooled = {**metrics, "stream": {"recordings": {}, "pooled": metrics["stream"]}}
     assert [label for _, label, _ in time_step_verdicts(pooled)][0] == "a, time steps, pooled over recordings"
     assert "What you can do" not in time_step_verdicts(metrics, advice=False)[0][2]
+
+
+@pytest.mark.parametrize("metrics, offered", [
+    ({"data": {"normalize": "global"}, "stream": {"threshold_adapt_rate": 0.0}}, {"normalize", "adapt"}),
+    ({"data": {"normalize": "per_recording"}, "stream": {"pooled": {"threshold_adapt_rate": 0.0}}}, {"adapt"}),
+    ({"data": {"normalize": "global"}, "stream": {"threshold_adapt_rate": 0.005}}, {"normalize"}),
+    ({"data": {}}, set()),  # a dataset without the key, a run without a stream
+])
+def test_the_advice_offers_only_what_the_run_can_still_change(metrics, offered):
+    advice = promise_advice(metrics)
+    assert advice.startswith("calibrate on more normal data") and advice.endswith("evaluation.false_alarm_rate")
+    assert ("data.normalize" in advice) == ("normalize" in offered)
+    assert ("evaluation.threshold_adapt_rate" in advice) == ("adapt" in offered)

@@ -19,7 +19,7 @@ from agents.stream_evaluation import (
 from datasets.base import DataSplits, Recording, Split, StreamPart
 from tests.test_stream_evaluation import STREAM_RUN
 from utils.core.errors import DataError
-from utils.scoring.stream_metrics import pooled_confusion
+from utils.metrics.stream_metrics import pooled_confusion
 
 T, STRIDE = 10, 5
 EVALUATION = {"point_aggregation": "max", "incident_merge_gap": None, "vus_buffer": None}

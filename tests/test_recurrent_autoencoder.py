@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from graphs import kernels
-from graphs.models.base import ReconstructionModel
+from graphs.models.contract import ReconstructionModel
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
 from utils.core.config import load_config
 from utils.core.errors import ConfigError

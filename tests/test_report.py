@@ -87,7 +87,7 @@ def test_the_data_table_names_the_kinds_of_every_dataset(tmp_path):
 
 def test_a_broken_promise_leads_the_report_and_several_recordings_get_their_tables(tmp_path):
     from tests.test_recording_evaluation import NAMES, PARTS, _evaluate
-    from utils.scoring.conformal import false_alarm_interval, promise_verdict
+    from utils.metrics.promise import false_alarm_interval, promise_verdict
 
     stream, _ = _evaluate(PARTS, NAMES)
     (tmp_path / "incidents.csv").write_text("recording,incident,start_row,end_row,start_time,end_time,duration_s,"

@@ -9,7 +9,7 @@ import pytest
 import scipy.spatial.distance
 import torch
 
-from agents.detector import Detector, split_validation
+from agents.detector.detector import Detector, split_validation
 from agents.reconstruction import ReconstructionAgent
 from tests.helpers import REPO_ROOT, run_main
 from utils.runs.checkpoints import load_checkpoint

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from agents.detector import Detector, split_validation
+from agents.detector.detector import Detector, split_validation
 from tests.helpers import run_main, run_test_split
 from utils.core.config import load_config
 from utils.core.registry import DATASETS
-from utils.scoring.baselines import DISPLAY_NAMES, fit_baselines
-from utils.scoring.conformal import conformal_threshold
-from utils.scoring.metrics import compare_with_baselines
-from utils.scoring.scaler import Scaler
+from agents.detector.baselines import DISPLAY_NAMES, fit_baselines
+from agents.detector.thresholds import conformal_threshold
+from utils.metrics.window_metrics import compare_with_baselines
+from agents.detector.scaler import Scaler
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from tests.helpers import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "examples" / "converter_telemetry.csv"

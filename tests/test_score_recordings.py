@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.live_scoring import live_score
 from agents.score_loop import recording_reference
 from utils.core.errors import CheckpointError

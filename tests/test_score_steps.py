@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.live_scoring import live_score
+from agents.score_rows import Scoring
 from tests.helpers import REPO_ROOT
 from tests.test_score_incidents import (
     CSV_RUN,
@@ -25,7 +26,7 @@ from tests.test_score_incidents import (
     read_csv,
     write_csv,
 )
-from utils.scoring.conformal import conformal_p_values
+from agents.detector.thresholds import conformal_p_values
 
 N_ROWS = 200
 
@@ -181,3 +182,30 @@ def test_the_fault_rows_are_alarmed_per_step(run, tmp_path):
     start, end = FAULTS[0]
     inside = steps[start: end]
     assert all(s["alarm_reconstruction"] == "1" and s["top_feature"] == "current" for s in inside)
+
+
+def test_adaptive_thresholds_alarm_where_the_p_value_is_at_most_the_level_from_file_and_pipe(run, tmp_path):
+    """evaluation.threshold_adapt_rate set at scoring: each alarm is Gibbs & Candes' rule on the written p-values
+    (p <= level, then level += gamma (alpha - alarm)), and a pipe writes the bytes of the file."""
+    gamma = 0.2
+    src = write_csv(tmp_path / "in.csv", fault_rows(N_ROWS, faults=((60, 140),)))
+    steps = score(run, src, tmp_path / "file.csv", "--per-step", "--baselines",
+                  "--set", f"evaluation.threshold_adapt_rate={gamma}")
+    detector = Detector.load(run["dir"], device="cpu")
+    detector.config["evaluation"]["threshold_adapt_rate"] = gamma
+    alpha = detector.false_alarm_rate
+    thresholds = Scoring(detector, baselines=True).thresholds
+    differ = 0
+    for name in [c[len("pvalue_"):] for c in steps[0] if c.startswith("pvalue_")]:
+        level, expected = alpha, []
+        for s in steps:
+            expected.append(int(float(s[f"pvalue_{name}"]) <= level))
+            level += gamma * (alpha - expected[-1])
+        assert [int(s[f"alarm_{name}"]) for s in steps] == expected, name
+        differ += sum(int(s[f"alarm_{name}"]) != (float(s[f"score_{name}"]) > thresholds[name]) for s in steps)
+    assert differ > 0  # it did not keep the calibrated thresholds
+    out = io.StringIO(newline="")
+    live_score(detector, "-", "-", stdin=io.BytesIO(src.read_bytes()), stdout=out, stderr=io.StringIO(),
+               per_step=True, incidents_path=str(tmp_path / "live.incidents.csv"), baselines=True)
+    assert out.getvalue().encode() == (tmp_path / "file.csv").read_bytes()
+    assert (tmp_path / "live.incidents.csv").read_bytes() == (tmp_path / "file.incidents.csv").read_bytes()

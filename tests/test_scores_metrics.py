@@ -17,14 +17,14 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from utils.scoring.metrics import (
+from utils.metrics.window_metrics import (
     binary_metrics,
     evaluate_scores,
     format_metrics_table,
     per_kind_metrics,
     to_jsonable,
 )
-from utils.scoring.scores import (
+from agents.detector.scores import (
     GaussianFit,
     absolute_error_vectors,
     error_gaussian_score,
@@ -35,7 +35,8 @@ from utils.scoring.scores import (
     mahalanobis_distance,
     reconstruction_error,
 )
-from utils.scoring.thresholds import best_f1_threshold, percentile_threshold, predict
+from agents.detector.thresholds import best_f1_threshold, percentile_threshold
+from utils.core.arrays import predict
 
 
 @pytest.fixture

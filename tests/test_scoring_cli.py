@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import main
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from agents.score_files import score_file
 from datasets.converter import SENSORS
 from tests.helpers import FAST_VAE, REPO_ROOT, run_main, run_test_split

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from agents.detector import Detector
+from agents.detector.detector import Detector
 from tests.helpers import REPO_ROOT, run_main
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import load_checkpoint

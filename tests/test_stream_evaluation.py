@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import main
-from utils.scoring.stream_metrics import stream_metrics
+from agents.detector.detector import Detector
+from agents.detector.thresholds import AdaptiveThreshold
+from utils.metrics.stream_metrics import stream_metrics
 
 STREAM_RUN = {
     "exp_name": "stream", "agent": "vae", "seed": 3,
@@ -120,7 +122,7 @@ def test_the_report_and_figures_show_the_stream(stream_run):
 
 
 def test_a_stream_without_timestamps_names_incident_times_from_its_start():
-    from utils.scoring.stream import clock_text
+    from utils.metrics.ranges import clock_text
 
     assert clock_text(np.array([0.0, 59.999, 1028.75, 7261.5])).tolist() == [
         "0:00:00.00", "0:01:00.00", "0:17:08.75", "2:01:01.50"]
@@ -128,7 +130,7 @@ def test_a_stream_without_timestamps_names_incident_times_from_its_start():
 
 
 def test_incident_times_are_the_recording_clock(stream_run):
-    from utils.scoring.stream import clock_text
+    from utils.metrics.ranges import clock_text
 
     found = [r for r in _rows(stream_run / "out" / "incidents.csv") if r["outcome"] != "missed"]
     assert found, "the tiny run raised no incident"
@@ -139,7 +141,7 @@ def test_incident_times_are_the_recording_clock(stream_run):
 
 @pytest.mark.parametrize("override, fragment", [
     ("evaluation.vus_buffer=5000", "evaluation.vus_buffer: Input should be less than or equal to 2000"),
-    ("evaluation.point_aggregation=median", "evaluation.point_aggregation: Input should be 'max' or 'mean'"),
+    ("evaluation.point_aggregation=median", "evaluation.point_aggregation: Input should be 'max', 'mean' or 'min'"),
     ("evaluation.incident_merge_gap=-1", "evaluation.incident_merge_gap"),
 ])
 def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, fragment):
@@ -150,9 +152,35 @@ def test_bad_stream_settings_exit_2_naming_the_key(tmp_path, capsys, override, f
 
 
 def test_an_incident_in_words():
-    from utils.scoring.incidents import Incident
+    from agents.detector.streaming import Incident
 
     timed = Incident(1200, 1450, 8.1, 1300, 4.0, "current", "09:40:12", "09:41:05", 53.0)
     assert timed.text(2.3) == ("current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at row 1300 "
                                "(threshold 2.3)")
     assert Incident(5, 9, 1.5, 7, 1.2).text(1.0) == "?, rows 5-9 (5 rows), peak score 1.5 at row 7 (threshold 1)"
+
+
+def test_adaptive_thresholds_decide_the_time_step_alarms_and_incidents(tmp_path):
+    """evaluation.threshold_adapt_rate: each score's time steps alarm above its adaptive threshold run over that
+    score's calibration scores; the incidents are the merged runs of those alarms."""
+    gamma = 0.05
+    config = tmp_path / "adaptive.json"
+    config.write_text(json.dumps({**STREAM_RUN, "exp_name": "adaptive", "experiments_dir": str(tmp_path),
+                                  "evaluation": {**STREAM_RUN["evaluation"], "threshold_adapt_rate": gamma}}))
+    assert main.main([str(config)]) == 0
+    run = tmp_path / "adaptive"
+    metrics = json.loads((run / "out" / "metrics.json").read_text())
+    assert metrics["stream"]["threshold_adapt_rate"] == gamma
+    detector = Detector.load(run, device="cpu")
+    points = _rows(run / "out" / "stream_scores.csv")
+    for name in metrics["scores"]:
+        scores = np.array([float(r[f"score_{name}"]) for r in points])
+        limits = AdaptiveThreshold(detector.calibration[name], detector.false_alarm_rate, gamma).thresholds(scores)
+        alarms = np.array([int(r[f"alarm_{name}"]) for r in points])
+        assert (alarms == (scores > limits)).all(), name
+        assert (alarms != (scores > metrics["threshold"]["values"][name])).any(), name
+    primary = metrics["stream"]["incidents"]["score"]
+    alarmed = np.flatnonzero([r[f"alarm_{primary}"] == "1" for r in points])
+    found = [r for r in _rows(run / "out" / "incidents.csv") if r["outcome"] != "missed"]
+    first = int(points[0]["row"])
+    assert int(found[0]["start_row"]) == first + alarmed[0] and int(found[-1]["end_row"]) == first + alarmed[-1]

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from utils.scoring.stream_metrics import (
+from utils.metrics.stream_metrics import (
     event_counts,
     point_adjusted_f1,
     point_precision_recall_f1,
     range_precision_recall_f1,
     stream_metrics,
 )
-from utils.scoring.vus import threshold_grid, vus_roc_pr
+from utils.metrics.vus import threshold_grid, vus_roc_pr
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tsb_ad" / "tsb_ad_metrics.json"
 TOL = 1e-9  # the fixture agrees to ~2e-16; only the order of float sums differs from TSB-AD's loops
@@ -83,7 +83,7 @@ def test_point_adjusted_f1_differs_from_tsb_ad_only_by_its_row0_quirk():
 
 # ----------------------------------------------------------------------------- brute-force VUS
 def _vus_brute(labels: np.ndarray, scores: np.ndarray, buffer: int) -> tuple[float, float]:
-    """The definition in utils/scoring/vus.py, row by row: one extended label vector per buffer and cut."""
+    """The definition in utils/metrics/vus.py, row by row: one extended label vector per buffer and cut."""
     n, ranges = len(labels), []
     for i in range(n):
         if labels[i] and (i == 0 or not labels[i - 1]):
@@ -288,7 +288,7 @@ def _random_streams(seed: int, lengths=(50, 80, 1, 33)) -> list[tuple[np.ndarray
 def test_pooled_confusion_is_sklearns_on_the_concatenated_streams(seed):
     from sklearn.metrics import confusion_matrix
 
-    from utils.scoring.stream_metrics import pooled_confusion
+    from utils.metrics.stream_metrics import pooled_confusion
 
     streams = _random_streams(seed)
     y, a = (np.concatenate(parts) for parts in zip(*streams))
@@ -302,7 +302,7 @@ def test_pooled_confusion_is_sklearns_on_the_concatenated_streams(seed):
 
 
 def test_pooled_confusion_leaves_undefined_rates_none():
-    from utils.scoring.stream_metrics import pooled_confusion
+    from utils.metrics.stream_metrics import pooled_confusion
 
     all_normal_quiet = pooled_confusion([(np.zeros(5, int), np.zeros(5, int))])
     assert all_normal_quiet["f1"] is None and all_normal_quiet["mar_pct"] is None
@@ -315,7 +315,7 @@ def test_pooled_confusion_leaves_undefined_rates_none():
 
 
 def test_mean_over_streams_skips_undefined_values_and_counts_the_rest():
-    from utils.scoring.stream_metrics import mean_over_streams
+    from utils.metrics.stream_metrics import mean_over_streams
 
     results = [{"vus_pr": 0.2, "range": {"f1": None}}, {"vus_pr": 0.6, "range": {"f1": 0.5}},
                {"vus_pr": None, "range": {"f1": None}}]

@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utils.scoring.stream import (PointAccumulator, alarm_ranges, covering_starts, kind_runs, label_ranges,
-                                  merge_ranges, overlapping, point_values)
+from agents.detector.streaming import PointAccumulator, point_values
+from utils.metrics.ranges import (
+    alarm_ranges,
+    covering_starts,
+    kind_runs,
+    label_ranges,
+    merge_ranges,
+    overlapping,
+)
 
 
 def brute(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str) -> np.ndarray:
@@ -13,7 +20,7 @@ def brute(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str) -> n
     for r in range(n):
         mine = [v for s, v in zip(starts, values) if s <= r < s + t]
         if mine:
-            out[r] = np.max(mine, axis=0) if how == "max" else np.mean(mine, axis=0)
+            out[r] = {"max": np.max, "mean": np.mean, "min": np.min}[how](mine, axis=0)
     return out
 
 
@@ -30,7 +37,7 @@ def streamed(values: np.ndarray, starts: np.ndarray, t: int, n: int, how: str, r
     return out
 
 
-@pytest.mark.parametrize("how", ["max", "mean"])
+@pytest.mark.parametrize("how", ["max", "mean", "min"])
 @pytest.mark.parametrize("n, t, stride", [(1, 1, 1), (11, 4, 3), (60, 7, 7), (61, 7, 9), (200, 25, 1), (50, 50, 5)])
 def test_whole_array_streamed_and_brute_force_agree(n, t, stride, how):
     rng = np.random.default_rng(n * 31 + t)
@@ -41,6 +48,8 @@ def test_whole_array_streamed_and_brute_force_agree(n, t, stride, how):
     np.testing.assert_allclose(point_values(values[:, 0], starts, t, n, how), expected[:, 0], equal_nan=True,
                                rtol=1e-12)
     np.testing.assert_allclose(streamed(values, starts, t, n, how, rng), expected, equal_nan=True, rtol=1e-12)
+    # one fold: the whole array and any split into batches give the same floats, bit for bit
+    np.testing.assert_array_equal(streamed(values, starts, t, n, how, rng), point_values(values, starts, t, n, how))
 
 
 def test_rows_no_window_covers_are_nan_and_covering_starts_cover_every_row():

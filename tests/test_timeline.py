@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 
 from utils.figures import envelope, kind_colors, plot_timeline, save_figure
 from utils.figures.timeline import FALSE_ALARM_COLOR, HIT_COLOR, INCIDENT_COLOR
-from utils.scoring.incidents import Incident, find_incidents, match_incidents
-from utils.scoring.stream import label_ranges
+from agents.detector.streaming import Incident, find_incidents, match_incidents
+from utils.metrics.ranges import label_ranges
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["voltage", "current", "temperature"]

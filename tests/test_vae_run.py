@@ -69,7 +69,7 @@ def test_best_checkpoint_reloads_to_the_same_scores(finished_run):
     """best.pt alone (no training data) gives a detector that reproduces the run's test scores."""
     import numpy as np
 
-    from agents.detector import Detector
+    from agents.detector.detector import Detector
     from tests.helpers import run_test_split
 
     detector = Detector.load(finished_run / "checkpoints" / "best.pt", device="cpu")

@@ -1,11 +1,11 @@
 """Models; importing the package imports every module in it, which fills the model registry.
 
-The contract a model keeps is :class:`graphs.models.base.ReconstructionModel`.
+The contract a model keeps is :class:`graphs.models.contract.ReconstructionModel`.
 """
 import importlib
 import pkgutil
 
-from graphs.models.base import ReconstructionModel
+from graphs.models.contract import ReconstructionModel
 
 __all__ = ["ReconstructionModel"]
 

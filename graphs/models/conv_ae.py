@@ -6,7 +6,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from graphs.models.base import ReconstructionModel
+from graphs.models.contract import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import PositiveInt
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from graphs import kernels
-from graphs.models.base import ReconstructionModel
+from graphs.models.contract import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import Dropout, PositiveInt
 

@@ -24,7 +24,7 @@ from utils.core.config_json import MAX_CONFIG_BYTES, apply_override, read_json_c
 from utils.core.errors import ConfigError
 from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
 from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat,
-                              PositiveInt, Seed)
+                              PositiveInt, Seed, UnitInterval)
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
@@ -80,7 +80,7 @@ class EvaluationConfig(BaseModel):
 
     model_config = STRICT
     # The alarm rule: a false-alarm rate alpha, met by the split-conformal threshold on the validation normals
-    # (utils.scoring.conformal). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
+    # (agents.detector.thresholds). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
     # resolved in the saved config (default alpha 0.01).
     false_alarm_rate: FalseAlarmRate | None = None
     threshold_percentile: Percentile | None = None
@@ -91,12 +91,19 @@ class EvaluationConfig(BaseModel):
     scores: list[str] | None = None
     # Fitted on the same scaled training normals, thresholded by the same rule, scored on the same test windows.
     baselines: list[Literal["knn", "pca", "isolation_forest"]] = ["knn", "pca", "isolation_forest"]
-    # Stream datasets (one long recording): each time step takes the max (or mean) of its windows' scores;
+    # Stream datasets (one long recording): each time step takes the max (or mean, or min) of its windows'
+    # scores, so with "min" it alarms only when every window covering it alarms (SKAB's leaderboard rule);
     # alarmed time steps at most incident_merge_gap rows apart are one incident; VUS buffers ranges by up to
     # vus_buffer rows. null: the window length.
-    point_aggregation: Literal["max", "mean"] = "max"
+    point_aggregation: Literal["max", "mean", "min"] = "max"
     incident_merge_gap: NonNegativeInt | None = None
     vus_buffer: Annotated[int, Ge(0), Le(MAX_VUS_BUFFER)] | None = None
+    # Adaptive conformal inference (Gibbs & Candes 2021) for time steps (stream datasets, --per-step scoring,
+    # incidents): 0 keeps the calibrated threshold; gamma > 0 moves the alarm level by
+    # gamma * (false_alarm_rate - alarmed) after each time step, so drift cannot hold the long-run alarm rate
+    # above false_alarm_rate, but a lasting fault stops alarming after about false_alarm_rate / gamma alarmed
+    # steps (agents.detector.thresholds.AdaptiveThreshold).
+    threshold_adapt_rate: UnitInterval = 0.0
 
 
 class RunConfig(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from utils.figures.stream_report import stream_section
 from utils.runs.outputs import atomic_write_text
-from utils.scoring.promise import PROMISE_ADVICE, time_step_verdicts, window_verdicts
+from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 
 REPORT_NAME = "report.md"
 FIGURE_TITLES = {
@@ -123,7 +123,7 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     lines = ["## Did the thresholds keep their promise?", ""]
     if broken:
         lines += [f"- **{line}**" for line in broken]
-        lines += ["", f"What you can do: {PROMISE_ADVICE}."]
+        lines += ["", f"What you can do: {promise_advice(metrics)}."]
     else:
         lines.append("Every threshold kept its promise: no 95 % interval of the measured false-alarm rate lies above "
                      "its stated bound.")

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from utils.scoring.stream_metrics import metric_at
+from utils.metrics.stream_metrics import metric_at
 
 #: (header, path into one score's stream metrics, decimals) of the stream tables (report and console).
 STREAM_COLUMNS = (("VUS-PR", ("vus_pr",), 3), ("VUS-ROC", ("vus_roc",), 3), ("PR AUC", ("pr_auc",), 3),

@@ -1,7 +1,7 @@
 """Shared look of every figure: colours, saving, and the input checks the plots share.
 
 The bottom module of :mod:`utils.figures`: :mod:`~utils.figures.data` and
-:mod:`~utils.figures.evaluation` import from here, never the other way round.
+:mod:`~utils.figures.score_plots` import from here, never the other way round.
 Colours are consistent across figures: ``normal`` is always :data:`NORMAL_COLOR`
 and each anomaly kind gets its colour from :func:`kind_colors`.
 

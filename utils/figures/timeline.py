@@ -1,6 +1,6 @@
 """The timeline of a long recording: each sensor, the score and its threshold, labels and incidents.
 
-Same conventions as :mod:`utils.figures.evaluation` (object-oriented Matplotlib only, figures
+Same conventions as :mod:`utils.figures.score_plots` (object-oriented Matplotlib only, figures
 returned, colours from :mod:`utils.figures.style`). Each line is drawn as the min/max envelope of
 at most ``max_points`` bins (:func:`envelope`), so a spike of one row in 10^6 stays visible while a
 line holds at most ``2 * max_points`` points; the figure's size depends on the number of sensors only.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,8 +20,11 @@ from matplotlib.patches import Patch
 
 from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
 from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, labelled_spans, pick_sensor
-from utils.scoring.incidents import Incident, incident_ranges
-from utils.scoring.stream import overlapping
+from utils.metrics.ranges import incident_ranges, overlapping
+
+#: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
+#: ``top_feature``), read, never built, here.
+Incident = Any
 
 __all__ = ["envelope", "plot_timeline"]
 
@@ -178,7 +182,7 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         threshold: the score's alarm threshold (finite).
         labels: (n,) 1 = labelled anomaly; None: labelled where ``kinds`` is not ``normal``.
         kinds: (n,) anomaly kind of each row (shading colour, legend); None: ``anomaly``.
-        incidents: from :mod:`utils.scoring.incidents`, absolute rows (``start_row - first_row`` indexes the
+        incidents: from :mod:`agents.detector.streaming`, absolute rows (``start_row - first_row`` indexes the
             arrays); without a ``top_feature`` the zoom shows the sensor straying farthest from its median.
         hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
         times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.

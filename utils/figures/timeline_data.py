@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from utils.scoring.stream import clock_text, kind_runs
+from utils.metrics.ranges import clock_text, kind_runs
 
 __all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "labelled_spans", "pick_sensor"]
 

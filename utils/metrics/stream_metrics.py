@@ -1,8 +1,8 @@
 """Time-series metrics of one stream: per-time-step scores against per-time-step labels.
 
 Pure NumPy (plus scikit-learn for the point-wise AUCs), vectorised for 10^5-10^6 time steps. Alarms follow
-the project's rule, ``score > threshold`` (:func:`utils.scoring.thresholds.predict`); ranges are the
-``[start, end)`` rows of :mod:`utils.scoring.stream`. Where TSB-AD (github.com/TheDatumOrg/TSB-AD,
+the project's rule, ``score > threshold`` (:func:`utils.core.arrays.predict`); ranges are the
+``[start, end)`` rows of :mod:`utils.metrics.ranges`. Where TSB-AD (github.com/TheDatumOrg/TSB-AD,
 ``TSB_AD/evaluation/basic_metrics.py``) has a measure, the function here gives its value for the same
 inputs (checked against a fixture made with TSB-AD's code, ``tests/fixtures/tsb_ad``), except at the
 degenerate and edge cases each docstring names. Undefined values are ``None``, never 0 or NaN.
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from utils.scoring.stream import alarm_ranges, label_ranges, overlapping
-from utils.scoring.vus import check_inputs, vus_roc_pr
+from utils.metrics.ranges import alarm_ranges, label_ranges, overlapping
+from utils.metrics.vus import check_inputs, vus_roc_pr
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
 
@@ -154,8 +154,12 @@ def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> 
     return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
 
 
-def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_period_s: float | None) -> None:
-    if not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
+def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge_gap: int,
+                   sample_period_s: float | None) -> None:
+    if isinstance(threshold, np.ndarray):
+        if threshold.shape != (n,) or np.isnan(threshold).any():
+            raise ValueError(f"per-time-step thresholds must be ({n},) without NaN, got shape {threshold.shape}")
+    elif not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     for name, value in (("vus_buffer", vus_buffer), ("merge_gap", merge_gap)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -165,14 +169,15 @@ def _check_options(threshold: float, vus_buffer: int, merge_gap: int, sample_per
         raise ValueError(f"sample_period_s must be a positive number of seconds or None, got {sample_period_s!r}")
 
 
-def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, *, vus_buffer: int,
+def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, *, vus_buffer: int,
                    merge_gap: int = 0, sample_period_s: float | None = None) -> dict[str, Any]:
     """Every stream metric of one scored stream, as a JSON-able dict.
 
     Args:
         labels: (n,) 0/1 per time step.
         scores: (n,) finite scores per time step, higher = more anomalous.
-        threshold: alarms are ``scores > threshold``.
+        threshold: alarms are ``scores > threshold``; one number, or (n,) one per time step
+            (:class:`agents.detector.thresholds.AdaptiveThreshold`).
         vus_buffer: largest buffer (rows) of VUS-ROC/VUS-PR (TSB-AD's ``slidingWindow``).
         merge_gap: alarm runs at most this many rows apart are one alarm when counting false alarms.
         sample_period_s: seconds between time steps; None leaves the hours and the per-hour rate None.
@@ -188,8 +193,8 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, *, 
         ValueError: mismatched lengths, labels not 0/1, NaN/inf scores, or a bad option.
     """
     y, s = check_inputs(labels, scores)
-    _check_options(threshold, vus_buffer, merge_gap, sample_period_s)
-    alarms = (s > float(threshold)).astype(np.int64)  # utils.scoring.thresholds.predict, without re-checking
+    _check_options(threshold, len(s), vus_buffer, merge_gap, sample_period_s)
+    alarms = (s > threshold).astype(np.int64)  # utils.core.arrays.predict, without re-checking
     both = 0 < y.sum() < len(y)
     vus_roc, vus_pr = vus_roc_pr(y, s, int(vus_buffer))
     events, detected, false_alarms = event_counts(y, alarms, int(merge_gap))

@@ -32,18 +32,27 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from utils.scoring.conformal import ConformalThreshold, conformal_threshold
+from agents.detector.thresholds import ConformalThreshold, conformal_threshold
 
 KNN_NEIGHBORS = 5
+
+
 PCA_COMPONENTS = 10
+
+
 FOREST_TREES = 100  # scikit-learn's default n_estimators
+
+
 KNN_MAX_REFERENCE = 5000  # training windows kept as the kNN reference set (seeded subsample)
+
 
 DISPLAY_NAMES: dict[str, str] = {
     "knn": f"kNN distance (k={KNN_NEIGHBORS})",
     "pca": f"PCA reconstruction ({PCA_COMPONENTS} components)",
     "isolation_forest": f"IsolationForest ({FOREST_TREES} trees)",
 }
+
+
 BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
 
 

@@ -4,7 +4,7 @@
 
 The exported graph takes **raw** windows, float32 ``(batch, T, F)`` with the features in
 training order (the run's scaler is folded in, computed in float64 like
-:class:`utils.scoring.scaler.Scaler`), and returns
+:class:`agents.detector.scaler.Scaler`), and returns
 
 * ``score`` (batch,): the run's first reconstruction-error score (``reconstruction``, mean
   squared error, or ``reconstruction_mae``), as the detector computes it;
@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from agents.detector import Detector
-from utils.runs.export import INPUT_NAME, write_export
+from agents.detector.detector import Detector
+from utils.runs.tracing import INPUT_NAME, write_export
 
 
 class ScoringForward(nn.Module):
@@ -61,7 +61,7 @@ def scoring_module(detector: Detector) -> ScoringForward:
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``, atomically
-    (:func:`utils.runs.export.write_export`; existing files only with ``overwrite``, never ``config_path``,
+    (:func:`utils.runs.tracing.write_export`; existing files only with ``overwrite``, never ``config_path``,
     the config file the command read).
 
     Returns:

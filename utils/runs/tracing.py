@@ -1,6 +1,6 @@
 """Write a traced scoring module to ONNX or TorchScript, and its metadata beside it.
 
-What the graph computes is the caller's (``agents/export.py`` builds it from a trained
+What the graph computes is the caller's (``agents/detector/export.py`` builds it from a trained
 detector); this module only traces and writes. ONNX export uses the TorchScript-based exporter
 (``dynamo=False``) and needs the optional package ``onnx``; running the file needs
 ``onnxruntime``. Both are dev dependencies (``requirements-dev.txt``), not runtime ones.
@@ -21,8 +21,14 @@ from utils.core.errors import ConfigError, UserError
 from utils.runs.outputs import atomic_output, check_output, new_file_mode, temp_path_for
 
 FORMATS = ("onnx", "torchscript")
+
+
 INPUT_NAME = "windows"
+
+
 OUTPUT_NAMES = ("score", "contributions", "reconstruction")
+
+
 ONNX_OPSET = 17
 
 

@@ -23,7 +23,7 @@ A model is a plain ``nn.Module`` that reconstructs windows. To add one:
    tests build it, train it for a step, reload it, score and export a tiny run of it.
 
 Everything scoring needs besides (error statistics, thresholds, the scaler) lives outside the
-model, in the trained detector (:mod:`agents.detector`).
+model, in the trained detector (:mod:`agents.detector.detector`).
 """
 from __future__ import annotations
 

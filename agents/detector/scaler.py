@@ -26,11 +26,16 @@ import torch
 from utils.core.errors import DataError
 
 EPS = 1e-12
+
+
 #: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
 #: 3.4e38 (see the module docstring).
 SCALED_LIMIT = 1e15
+
+
 #: A feature's scale (span or std) this many times the spread of its central 98% of values: one value set it.
 COLLAPSE_RATIO = 1e4
+
 
 logger = logging.getLogger("anomaly")
 

@@ -2,7 +2,7 @@
 
 Built on scikit-learn. PR AUC (average precision) is reported next to the base
 rate (anomaly fraction), which is the PR AUC of a random detector. Predictions
-follow :func:`utils.scoring.thresholds.predict`: anomalous where ``score > threshold``.
+follow :func:`utils.core.arrays.predict`: anomalous where ``score > threshold``.
 Every returned value is a plain Python float/int/list/dict, and undefined
 values (e.g. ROC AUC with one class present) are ``None``.
 """
@@ -20,7 +20,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from utils.scoring.thresholds import _as_scores, predict
+from utils.core.arrays import as_scores, predict
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -78,7 +78,7 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
     Raises:
         ValueError: Mismatched shapes, empty or NaN/inf scores, bad labels.
     """
-    s = _as_scores(scores)
+    s = as_scores(scores)
     y = _labels(y_true, s.shape[0])
     y_pred = predict(s, threshold)
     roc_auc, pr_auc = _aucs(y, s)
@@ -117,7 +117,7 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
         kind (sorted by name): AUCs of that kind vs the normals (``None`` when
         there are no normals), ``recall`` = fraction of that kind flagged.
     """
-    s = _as_scores(scores)
+    s = as_scores(scores)
     k = np.asarray(kind).astype(str)
     if k.shape != s.shape:
         raise ValueError(f"kind must have shape {s.shape} like the scores, got {k.shape}")

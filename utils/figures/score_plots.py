@@ -13,8 +13,18 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, as_kinds, as_windows, axes_legend,
-                                 feature_labels, figure_legend, kind_colors, ordered_kinds, wrap_title)
+from utils.figures.style import (
+    REFERENCE_COLOR,
+    SERIES_COLORS,
+    as_kinds,
+    as_windows,
+    axes_legend,
+    feature_labels,
+    figure_legend,
+    kind_colors,
+    ordered_kinds,
+    wrap_title,
+)
 
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
 

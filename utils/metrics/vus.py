@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.scoring.stream import label_ranges
+from utils.metrics.ranges import label_ranges
 
 TSB_AD_THRESHOLDS = 250  # get_metrics(..., thre=250)
 

@@ -1,15 +1,15 @@
 """The trained detector: the one way to score with a finished run (as PyOD's fitted detector).
 
-    from agents.detector import Detector
+    from agents.detector.detector import Detector
     detector = Detector.load("experiments/vae_converter")      # a run folder or its best.pt
     scores = detector.score(windows)      # raw windows (N, T, F) -> {"reconstruction": (N,), ...}
     alarms = detector.predict(windows)    # {name: (N,) 0/1}, 1 where score > detector.thresholds[name]
 
 It holds the model (eval mode), the scaler fitted on the training normals, the score statistics
 fitted on normals, the alarm thresholds, the feature names and the window length. ``--mode
-score`` (:mod:`agents.score_files`), ``--mode export`` (:mod:`agents.export`) and the end-of-run
+score`` (:mod:`agents.score_files`), ``--mode export`` (:mod:`agents.detector.export`) and the end-of-run
 evaluation all go through it, so every model that keeps the contract of
-:class:`graphs.models.base.ReconstructionModel` scores and exports the same way.
+:class:`graphs.models.contract.ReconstructionModel` scores and exports the same way.
 """
 from __future__ import annotations
 
@@ -22,25 +22,26 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.checkpoint_fields import (
+from agents.detector.baselines import CalibratedBaseline, baselines_state, load_baselines
+from agents.detector.checkpoint import (
+    build_checked_model,
     check_baselines_state,
     check_scoring_checkpoint,
     check_scoring_state,
     check_statistics_dims,
+    current_scoring,
+    latent_size,
 )
-from agents.legacy import current_scoring
-from agents.limits import build_checked_model, latent_size
+from agents.detector.scaler import Scaler
+from agents.detector.scores import Score, contributions
+from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
-from agents.scoring import Score, contributions
 from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import SCORES
+from utils.core.arrays import predict
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
-from utils.scoring.baselines import CalibratedBaseline, baselines_state, load_baselines
-from utils.scoring.conformal import ConformalThreshold, conformal_p_values, conformal_threshold
-from utils.scoring.scaler import Scaler
-from utils.scoring.thresholds import predict
 
 
 class Detector:
@@ -60,7 +61,7 @@ class Detector:
         batch_size: windows per forward pass.
         config: the run's resolved config (names the model, and the data's ``timestamp_column`` and
             ``label_column``, which a file to score may hold besides the features).
-        baselines: the run's calibrated baselines (:mod:`utils.scoring.baselines`) by name; None for a run
+        baselines: the run's calibrated baselines (:mod:`agents.detector.baselines`) by name; None for a run
             saved before best.pt kept them.
         recording: what a recording to score is read by (:func:`recording_state`): the columns the run's data
             declared and the reference rows of its per-recording normalisation; None for a run saved before
@@ -195,7 +196,7 @@ class Detector:
 
         Statistics come from the split each score names (``fit_split``): the training normals, or
         the fitting half of the validation normals (:func:`split_validation`). The thresholds are
-        split-conformal (:func:`utils.scoring.conformal.conformal_threshold`) on the scores of the
+        split-conformal (:func:`agents.detector.thresholds.conformal_threshold`) on the scores of the
         validation normals the score was not fitted on (all of them, or the other half), kept in
         :attr:`calibration` for the p-values.
 
@@ -279,7 +280,7 @@ class Detector:
         Raises:
             ValueError: wrong shape, or NaN/inf values.
             DataError: a value whose scaled magnitude the model's float32 arithmetic cannot take
-                (:data:`utils.scoring.scaler.SCALED_LIMIT`), naming window, time step and feature.
+                (:data:`agents.detector.scaler.SCALED_LIMIT`), naming window, time step and feature.
         """
         arr = windows.detach().cpu().numpy() if isinstance(windows, Tensor) else np.asarray(windows)
         expected = (self.window_length, len(self.feature_names))
@@ -349,7 +350,7 @@ def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, Calib
 
 
 def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of the run's calibrated baselines (:func:`utils.scoring.baselines.baselines_state`),
+    """What best.pt keeps of the run's calibrated baselines (:func:`agents.detector.baselines.baselines_state`),
     arrays as tensors (checkpoints load with ``weights_only=True``)."""
     return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
                    for key, v in fields.items()} for name, fields in baselines_state(calibrated).items()}
@@ -386,7 +387,5 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
     """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
-    latent = latent_size(config["model"], inputs)
-    errors = inputs["time_steps"] * inputs["n_features"]
-    return {"error_gaussian": errors, "error_gaussian_train": errors, "latent_mahalanobis": latent,
-            "latent_euclidean": latent}
+    space = {"latent": latent_size(config["model"], inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
+    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names() if SCORES.get(name).feature_space}

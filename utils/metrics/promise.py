@@ -1,8 +1,8 @@
 """Did a threshold keep its promise on the test part? Per time step of a stream, pooled over recordings.
 
-A split-conformal threshold (:mod:`utils.scoring.conformal`) states a bound on the false-alarm
+A split-conformal threshold (:mod:`agents.detector.thresholds`) states a bound on the false-alarm
 probability of a normal window exchangeable with its calibration normals. The window-level verdict
-is :func:`~utils.scoring.conformal.false_alarm_report`'s. Here the same judgement is made on the
+is :func:`~agents.detector.thresholds.false_alarm_report`'s. Here the same judgement is made on the
 normal time steps of stream recordings: a time step is a false alarm when it is labelled normal and
 its per-time-step score is above the threshold. The counts are summed over recordings for one
 Clopper-Pearson interval (the pooled verdict), and each recording is judged alone as well (how many
@@ -18,13 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from utils.scoring.conformal import false_alarm_interval, promise_verdict
-from utils.scoring.stream_metrics import confusion_counts
 
-#: What a user can change when the test part broke a threshold's promise.
-PROMISE_ADVICE = ("calibrate on more normal data (raise data.val_fraction or move data.train_end later), normalise "
-                  "each recording on its own normal rows, require alarm persistence (several alarmed windows in a "
-                  "row) or accept a higher evaluation.false_alarm_rate")
+def promise_advice(metrics: dict[str, Any]) -> str:
+    """What a user can change when the test part broke a threshold's promise, without what the run of ``metrics``
+    (its ``metrics.json``) cannot use or already does: per-recording normalisation where its dataset has no
+    ``normalize`` key or already normalises so, adaptive thresholds where it has no stream or already adapts."""
+    data, stream = metrics.get("data") or {}, metrics.get("stream")
+    remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
+    if data.get("normalize", "per_recording") != "per_recording":
+        remedies.append("normalise each recording by its own training part (data.normalize \"per_recording\")")
+    if stream is not None and not (stream.get("pooled") or stream).get("threshold_adapt_rate"):
+        remedies.append("let the time-step threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: "
+                        "the long-run alarm rate then stays at the false-alarm rate, but a lasting fault stops "
+                        "alarming)")
+    return f"{', '.join(remedies)} or accept a higher evaluation.false_alarm_rate"
+
+
+#: Every remedy (a run whose ``metrics`` are unknown).
+PROMISE_ADVICE = promise_advice({"data": {"normalize": None}, "stream": {}})
+
+
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
 Verdict = tuple[bool | None, str, str]
 
@@ -42,6 +55,9 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
     Returns:
         ``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}``.
     """
+    # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
+    from utils.metrics.stream_metrics import confusion_counts
+
     counts = confusion_counts(labels, alarms)
     measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
     return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
@@ -117,7 +133,7 @@ def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: b
 
     Args:
         name: the score (and level).
-        report: a dict with ``promise_kept`` and ``verdict`` (:func:`~utils.scoring.conformal.promise_verdict`),
+        report: a dict with ``promise_kept`` and ``verdict`` (:func:`~utils.metrics.promise.promise_verdict`),
             and, pooled over recordings, ``recordings_broken`` and ``recordings_judged``.
         cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
         advice: end with :data:`PROMISE_ADVICE`.
@@ -187,3 +203,50 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
                         aggregation_cause(section.get("point_aggregation", "max"),
                                           section.get("max_windows_per_time_step", 0)))
     return verdict_lines(named_results(section), level, causes, advice)
+
+
+def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
+    """Measured false-alarm rate with its exact (Clopper-Pearson) binomial confidence interval.
+
+    Args:
+        n_alarms: normal windows flagged.
+        n_normals: normal windows scored.
+        confidence: level of the interval.
+
+    Returns:
+        ``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``; rate and interval None when
+        ``n_normals`` is 0.
+    """
+    from scipy.stats import binomtest
+
+    if n_normals == 0:
+        return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
+    if not 0 <= n_alarms <= n_normals:
+        raise ValueError(f"n_alarms must be in [0, n_normals={n_normals}], got {n_alarms}")
+    ci = binomtest(int(n_alarms), int(n_normals)).proportion_ci(confidence_level=confidence, method="exact")
+    return {"rate": n_alarms / n_normals, "low": float(ci.low), "high": float(ci.high),
+            "n_alarms": int(n_alarms), "n_normals": int(n_normals), "confidence": confidence}
+
+
+def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
+    """Whether a measured false-alarm rate kept the stated bound, and the finding in words.
+
+    The promise is broken only when the whole confidence interval lies above the bound (its lower end
+    is above it): a rate whose interval covers the bound is what an exchangeable test part may show.
+
+    Args:
+        bound: the false-alarm probability the threshold states.
+        measured: a :func:`false_alarm_interval` dict of the test normals.
+        unit: what was counted, e.g. ``"windows"`` or ``"time steps"``.
+
+    Returns:
+        ``{"promise_kept": True, False or None (no normals), "verdict": one sentence}``.
+    """
+    if measured["rate"] is None:
+        return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
+    kept = not measured["low"] > bound
+    counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "
+              f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
+    if kept:
+        return {"promise_kept": True, "verdict": f"kept: {counts}, consistent with the stated bound {bound:.4g}"}
+    return {"promise_kept": False, "verdict": f"broken: {counts} against the stated bound {bound:.4g}"}

@@ -1,0 +1,423 @@
+"""The anomaly scores a detector computes, one registered class each (``evaluation.scores``).
+
+A score turns what the model gives for a batch (the windows ``x``, their eval-mode
+reconstruction ``x_hat``, and the latent code ``z`` for models with a latent space) into
+per-window *features*, may fit statistics on the features of normal windows, and maps
+features to one number per window, higher = more anomalous:
+
+========================  ==========================  =============  ======================
+score                     features (B, D)             fitted on      value
+========================  ==========================  =============  ======================
+``reconstruction``        mean squared error (B, 1)   --             the feature
+``reconstruction_mae``    mean absolute error (B, 1)  --             the feature
+``error_gaussian``        ``|x - x_hat|`` (B, T*F)    half the val   Mahalanobis distance
+``error_gaussian_train``  ``|x - x_hat|`` (B, T*F)    train normals  Mahalanobis distance
+``latent_euclidean``      ``z`` (B, D)                train normals  distance to their mean
+``latent_mahalanobis``    ``z`` (B, D)                train normals  Mahalanobis distance
+========================  ==========================  =============  ======================
+
+The first four need only reconstructions, so they work with every model; the latent ones
+need ``encode`` (the config validator refuses them for a model without it). The numeric work
+is done by the pure functions of :mod:`agents.detector.scores`.
+
+The thresholds are split-conformal on the validation normals (:meth:`agents.detector.detector.Detector.fit`),
+which needs calibration scores the score was not fitted on. Scores fitted on the training normals
+(the latent ones) are calibrated on all validation normals. A score fitted on validation normals
+(``error_gaussian``, as in EncDec-AD, which fits on one validation part and thresholds on another) is
+fitted on one half of them and calibrated on the other half, with the very statistics that score
+new windows, so calibration and new normal windows are exchangeable and the bound holds exactly.
+(Cross-fitting, scoring each fold with statistics fitted on the others, looks out of sample but is
+not: the deployed statistics are fitted on more windows, and the scale of a shrunk Mahalanobis
+distance changes with the number of windows, so new normals scored higher than the folds did.)
+
+Anomaly scores: one value per sample, higher = more anomalous.
+
+Pure functions, no config and no I/O. Statistics (means, covariances) are
+fitted on normal data only (validation normals), never on the test set.
+
+Reconstruction scores work on torch tensors; the Gaussian scores work on NumPy
+arrays and compute in float64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from utils.core.registry import register_score
+
+Statistics = dict[str, Any]
+
+
+class Score:
+    """Base class: per-window features, statistics fitted on normals, the score.
+
+    Attributes:
+        needs_latent: the score reads ``z`` (the model must implement ``encode``).
+        fit_split: ``"train"`` (the training normals) or ``"val"`` (the fitting half of the validation
+            normals): what :meth:`fit` is given; None: nothing to fit.
+        error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (sets the kind of the
+            per-sensor contributions and of the exported score), else None.
+        statistics: the keys :meth:`fit` returns (a checkpoint's statistics are checked against them); a
+            ``"precision"`` among them is a covariance, whose dimension is limited.
+        feature_space: what the features' dimension D is: ``"latent"`` (the latent code's size),
+            ``"errors"`` (T*F) or None (1, or nothing fitted).
+    """
+
+    name: ClassVar[str] = ""
+    needs_latent: ClassVar[bool] = False
+    fit_split: ClassVar[str | None] = None
+    error_kind: ClassVar[str | None] = None
+    statistics: ClassVar[tuple[str, ...]] = ()
+    feature_space: ClassVar[str | None] = None
+
+    @classmethod
+    def fits_covariance(cls) -> bool:
+        """Whether :meth:`fit` estimates a D x D covariance (its cost grows as D^3)."""
+        return "precision" in cls.statistics
+
+    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
+        """Per-window features (B, D) float64 of a batch: windows and reconstructions (B, T, F), ``z`` (B, D')."""
+        raise NotImplementedError
+
+    def fit(self, features: np.ndarray) -> Statistics:
+        """Statistics fitted on the features (N, D) of normal windows (tensors and floats only)."""
+        return {}
+
+    def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
+        """Scores (N,) float64 of features (N, D), higher = more anomalous."""
+        return features[:, 0]
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
+class _ReconstructionError(Score):
+    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
+        return _numpy(reconstruction_error(x, x_hat, self.error_kind))[:, None]
+
+
+@register_score("reconstruction")
+class MeanSquaredError(_ReconstructionError):
+    """Mean squared reconstruction error of the window."""
+
+    name, error_kind = "reconstruction", "mse"
+
+
+@register_score("reconstruction_mae")
+class MeanAbsoluteError(_ReconstructionError):
+    """Mean absolute reconstruction error of the window."""
+
+    name, error_kind = "reconstruction_mae", "mae"
+
+
+GAUSSIAN_STATISTICS = ("mean", "precision", "shrinkage")
+
+
+def _gaussian_statistics(fit: GaussianFit) -> Statistics:
+    return {"mean": torch.from_numpy(fit.mean), "precision": torch.from_numpy(fit.precision),
+            "shrinkage": float(fit.shrinkage)}
+
+
+def _gaussian(stats: Statistics) -> GaussianFit:
+    return GaussianFit(mean=np.asarray(stats["mean"], dtype=np.float64),
+                       precision=np.asarray(stats["precision"], dtype=np.float64), shrinkage=float(stats["shrinkage"]))
+
+
+@register_score("error_gaussian")
+class ErrorGaussian(Score):
+    """EncDec-AD's score (Malhotra et al. 2016): the Mahalanobis distance of a window's absolute
+    error vector ``|x - x_hat|`` (flattened to T*F) under a Gaussian (Ledoit-Wolf shrunk) fitted on
+    the validation normals' error vectors (:func:`agents.detector.scores.fit_error_gaussian`)."""
+
+    name, fit_split = "error_gaussian", "val"
+    statistics, feature_space = GAUSSIAN_STATISTICS, "errors"
+
+    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
+        return _numpy((x - x_hat).abs()).reshape(len(x), -1)
+
+    def fit(self, features: np.ndarray) -> Statistics:
+        return _gaussian_statistics(fit_gaussian(features))
+
+    def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
+        return mahalanobis_distance(features, _gaussian(stats))
+
+
+@register_score("error_gaussian_train")
+class ErrorGaussianTrain(ErrorGaussian):
+    """The error Gaussian fitted on the training normals' error vectors instead, so every validation normal
+    calibrates the threshold (twice the calibration scores of ``error_gaussian``: at a false-alarm rate of 0.05
+    the threshold is not the largest of few scores). Training errors are in-sample, so the Gaussian is tighter
+    than for new normals; that shifts every new window's score alike and the calibration absorbs it."""
+
+    name, fit_split = "error_gaussian_train", "train"
+
+
+class _LatentScore(Score):
+    needs_latent, fit_split, feature_space = True, "train", "latent"
+
+    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
+        return _numpy(z)
+
+
+@register_score("latent_euclidean")
+class LatentEuclidean(_LatentScore):
+    """Euclidean distance of the latent code from the training normals' mean code."""
+
+    name, statistics = "latent_euclidean", ("mean",)
+
+    def fit(self, features: np.ndarray) -> Statistics:
+        return {"mean": torch.from_numpy(features.mean(axis=0))}
+
+    def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
+        return euclidean_distance(features, np.asarray(stats["mean"], dtype=np.float64))
+
+
+@register_score("latent_mahalanobis")
+class LatentMahalanobis(_LatentScore):
+    """Mahalanobis distance of the latent code under a Gaussian fitted on the training normals'
+    codes with Ledoit-Wolf shrinkage (a singular covariance never fails)."""
+
+    name, statistics = "latent_mahalanobis", GAUSSIAN_STATISTICS
+
+    def fit(self, features: np.ndarray) -> Statistics:
+        return _gaussian_statistics(fit_gaussian(features))
+
+    def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
+        return mahalanobis_distance(features, _gaussian(stats))
+
+
+def contributions(x: Tensor, x_hat: Tensor, kind: str) -> np.ndarray:
+    """Per-sensor reconstruction error (B, F) float64, averaged over time; their mean is the error score."""
+    return _numpy(feature_contributions(x, x_hat, kind))
+
+
+_KINDS = ("mse", "mae")
+
+
+def _elementwise_error(x: Tensor, x_hat: Tensor, kind: str) -> Tensor:
+    """Squared or absolute error, same shape as ``x``."""
+    if kind not in _KINDS:
+        raise ValueError(f"kind: expected one of {_KINDS}, got {kind!r}")
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} "
+                         f"and {tuple(x_hat.shape)}")
+    if x.dim() < 1:
+        raise ValueError("x must have a batch dimension, got a 0-d tensor")
+    diff = x - x_hat
+    return diff.square() if kind == "mse" else diff.abs()
+
+
+def reconstruction_error(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
+    """Mean reconstruction error of each sample.
+
+    Args:
+        x: Inputs, shape (N, ...).
+        x_hat: Reconstructions, same shape as ``x``.
+        kind: ``"mse"`` (squared error) or ``"mae"`` (absolute error).
+
+    Returns:
+        Tensor of shape (N,): the error averaged over all non-batch dimensions.
+
+    Raises:
+        ValueError: Unknown ``kind`` or mismatched shapes.
+    """
+    err = _elementwise_error(x, x_hat, kind)
+    return err.reshape(err.shape[0], -1).mean(dim=1)
+
+
+def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
+    """Mean reconstruction error per feature, averaged over time.
+
+    Their mean over features equals :func:`reconstruction_error`.
+
+    Args:
+        x: Inputs, shape (N, T, F).
+        x_hat: Reconstructions, shape (N, T, F).
+        kind: ``"mse"`` or ``"mae"``.
+
+    Returns:
+        Tensor of shape (N, F).
+
+    Raises:
+        ValueError: Unknown ``kind``, mismatched shapes or inputs not 3-d.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must have shape (N, T, F), got {tuple(x.shape)}")
+    return _elementwise_error(x, x_hat, kind).mean(dim=1)
+
+
+def absolute_error_vectors(x: Tensor, x_hat: Tensor) -> np.ndarray:
+    """Per-time-step error vectors e(t) = |x(t) - x_hat(t)| (Malhotra et al. 2016).
+
+    Args:
+        x: Inputs, shape (N, T, F).
+        x_hat: Reconstructions, shape (N, T, F).
+
+    Returns:
+        float64 array of shape (N, T, F), detached from the graph, on the CPU.
+    """
+    err = _elementwise_error(x.detach(), x_hat.detach(), "mae")
+    return err.cpu().to(torch.float64).numpy()
+
+
+@dataclass
+class GaussianFit:
+    """A Gaussian fitted on normal samples.
+
+    Attributes:
+        mean: Mean, shape (D,), float64.
+        precision: (Pseudo-)inverse of the shrunk covariance, shape (D, D), float64.
+        shrinkage: Ledoit-Wolf shrinkage coefficient in [0, 1].
+    """
+
+    mean: np.ndarray
+    precision: np.ndarray
+    shrinkage: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (lists and floats) to store in a checkpoint."""
+        return {"mean": self.mean.tolist(), "precision": self.precision.tolist(),
+                "shrinkage": float(self.shrinkage)}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> "GaussianFit":
+        """Inverse of :meth:`to_dict`."""
+        return cls(mean=np.asarray(state["mean"], dtype=np.float64),
+                   precision=np.asarray(state["precision"], dtype=np.float64),
+                   shrinkage=float(state["shrinkage"]))
+
+
+def _as_2d_float64(z: Any, name: str) -> np.ndarray:
+    """Array of shape (N, D), float64, finite, N >= 1."""
+    arr = np.asarray(z, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (no samples)")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} holds NaN or inf")
+    return arr
+
+
+def fit_gaussian(z: np.ndarray) -> GaussianFit:
+    """Fit mean and Ledoit-Wolf shrunk covariance on normal samples.
+
+    Ledoit-Wolf shrinks the sample covariance towards a scaled identity, so a
+    singular sample covariance (N < D, or a constant column) still gives a
+    well-defined Gaussian. The precision is the symmetric pseudo-inverse
+    (``scipy.linalg.pinvh``, as sklearn's ``precision_`` does), so even an
+    all-constant input (zero covariance) gives finite (zero) distances.
+
+    Args:
+        z: Normal samples, shape (N, D), N >= 2.
+
+    Returns:
+        The fitted :class:`GaussianFit`.
+
+    Raises:
+        ValueError: Wrong shape, fewer than 2 samples, or NaN/inf values.
+    """
+    arr = _as_2d_float64(z, "z")
+    if arr.shape[0] < 2:
+        raise ValueError(f"fit_gaussian needs at least 2 samples, got {arr.shape[0]}")
+    import scipy.linalg  # here, not at import: scipy and scikit-learn add ~1 s to every start-up
+    from sklearn.covariance import LedoitWolf
+
+    lw = LedoitWolf(store_precision=False, assume_centered=False).fit(arr)
+    precision = scipy.linalg.pinvh(lw.covariance_)
+    precision = 0.5 * (precision + precision.T)
+    return GaussianFit(mean=np.asarray(lw.location_, dtype=np.float64),
+                       precision=precision, shrinkage=float(lw.shrinkage_))
+
+
+def euclidean_distance(z: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each sample to a center.
+
+    Args:
+        z: Samples, shape (N, D).
+        center: Center, shape (D,).
+
+    Returns:
+        float64 array of shape (N,).
+    """
+    arr = _as_2d_float64(z, "z")
+    c = np.asarray(center, dtype=np.float64)
+    if c.shape != (arr.shape[1],):
+        raise ValueError(f"center must have shape ({arr.shape[1]},), got {c.shape}")
+    return np.sqrt(np.square(arr - c).sum(axis=1))
+
+
+def mahalanobis_distance(z: np.ndarray, fit: GaussianFit) -> np.ndarray:
+    """Mahalanobis distance sqrt((z - mu)^T P (z - mu)) of each sample.
+
+    Args:
+        z: Samples, shape (N, D).
+        fit: Gaussian fitted on normal samples of dimension D.
+
+    Returns:
+        float64 array of shape (N,); the quadratic form is clipped at 0 before
+        the square root, so round-off never gives NaN.
+    """
+    arr = _as_2d_float64(z, "z")
+    d = fit.mean.shape[0]
+    if arr.shape[1] != d:
+        raise ValueError(f"z has {arr.shape[1]} features but the Gaussian was fitted on {d}")
+    diff = arr - fit.mean
+    quad = np.einsum("nd,de,ne->n", diff, fit.precision, diff, optimize=True)
+    return np.sqrt(np.clip(quad, 0.0, None))
+
+
+def _flatten_errors(errors: np.ndarray) -> np.ndarray:
+    """(N, T, F) or (N, T) error sequences -> (N, T*F) float64."""
+    arr = np.asarray(errors, dtype=np.float64)
+    if arr.ndim < 2:
+        raise ValueError(f"errors must have shape (N, T, F) or (N, T), got {arr.shape}")
+    return arr.reshape(arr.shape[0], -1)
+
+
+def fit_error_gaussian(errors: np.ndarray) -> GaussianFit:
+    """Fit the error Gaussian of Malhotra et al. (2016), one vector per window.
+
+    The paper (EncDec-AD) fits N(mu, Sigma) by maximum likelihood on the error
+    vectors e(i) = |x(i) - x_hat(i)| of validation normals and scores a point
+    by a(i) = (e(i) - mu)^T Sigma^-1 (e(i) - mu). For univariate ECG a
+    per-time-step e(i) is a single number, so here the error vectors of all T
+    time steps of a window are concatenated into one vector of length T*F: the
+    Gaussian then captures which time steps of a beat normally have larger
+    errors and how they co-vary. Two deliberate deviations: the covariance is
+    Ledoit-Wolf shrunk (few windows versus T*F dimensions make the MLE
+    singular), and :func:`error_gaussian_score` returns sqrt(a), which ranks
+    identically (same ROC/PR AUC) but is on the scale of a distance.
+
+    Args:
+        errors: Error sequences of validation normals, shape (N, T, F) (or
+            (N, T)), e.g. from :func:`absolute_error_vectors`.
+
+    Returns:
+        :class:`GaussianFit` of dimension T*F.
+    """
+    return fit_gaussian(_flatten_errors(errors))
+
+
+def error_gaussian_score(errors: np.ndarray, fit: GaussianFit) -> np.ndarray:
+    """Mahalanobis distance of each window's flattened error vector.
+
+    Args:
+        errors: Error sequences, shape (N, T, F) (or (N, T)).
+        fit: Result of :func:`fit_error_gaussian` on validation normals.
+
+    Returns:
+        float64 array of shape (N,).
+    """
+    return mahalanobis_distance(_flatten_errors(errors), fit)
+
+
+error_vectors_mahalanobis = error_gaussian_score
+
+
+"""Alias of :func:`error_gaussian_score` (name used in the design brief)."""

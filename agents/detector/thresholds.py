@@ -1,0 +1,284 @@
+"""Split-conformal alarm thresholds and p-values: a threshold that states its promise.
+
+Given ``n`` calibration scores of normal windows that the score was not fitted on, and a
+wanted false-alarm rate ``alpha``, the threshold is the ``k``-th smallest calibration score
+with ``k = ceil((n + 1) * (1 - alpha))`` (Vovk et al. 2005; Lei et al. 2018, split conformal).
+A new normal window that is exchangeable with the calibration windows is then an alarm
+(``score > threshold``) with probability at most
+
+    bound = (n + 1 - k) / (n + 1) <= alpha,
+
+over the draw of calibration and new window together (ties only lower it). When ``n`` is too
+small for ``alpha`` (``k > n``, i.e. ``alpha < 1 / (n + 1)``) no calibration score gives the
+promise; the threshold is then the largest calibration score (``k = n``) and the bound that
+holds is ``1 / (n + 1)``, which :class:`ConformalThreshold` reports with ``achievable=False``.
+
+The conformal p-value of a score ``s`` is ``(1 + #{calibration >= s}) / (n + 1)``; it is
+uniform-or-larger on new normals, so p-values of different scores are comparable, and
+``score > threshold`` exactly when ``p <= bound`` (the alarm rule reads either way).
+
+Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
+crepes) target regression/classification wrappers, not a bare score vector.
+
+Thresholds on anomaly scores, and the decision rule that uses them.
+
+Convention, used everywhere: a sample is predicted anomalous when
+``score > threshold`` (strictly greater). With a percentile threshold fitted on
+validation normals, about ``100 - percentile`` percent of them are flagged, and
+percentile 100 flags none of them.
+
+:func:`best_f1_threshold` picks the threshold with the best F1 on labelled
+data: it is an oracle (it looks at the test labels), for reporting only, and
+never deployable.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from utils.metrics.promise import false_alarm_interval, promise_verdict
+from utils.core.arrays import as_scores
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= float(alpha) < 1.0:
+        raise ValueError(f"false_alarm_rate: expected a number in [0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def conformal_rank(n: int, alpha: float) -> int:
+    """``k = ceil((n + 1)(1 - alpha))``, the rank of the threshold among ``n`` sorted scores (may exceed n).
+
+    Computed in exact rational steps where ``alpha`` has few decimals, so that ``n=99, alpha=0.05``
+    gives 95, not 96 from ``100 * 0.95 = 95.00000000000001``.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one calibration score, got n={n}")
+    product = (n + 1) * (1.0 - _check_alpha(alpha))
+    return int(math.ceil(round(product, 9)))
+
+
+@dataclass(frozen=True)
+class ConformalThreshold:
+    """A split-conformal threshold and the promise it keeps.
+
+    Attributes:
+        threshold: alarm where ``score > threshold``.
+        alpha: the false-alarm rate asked for.
+        n: calibration scores it was taken from.
+        k: rank of the threshold among them (1 = smallest), capped at ``n``.
+        bound: the false-alarm probability it guarantees on exchangeable normals, ``(n + 1 - k) / (n + 1)``.
+        achievable: False when ``n`` was too small for ``alpha`` (then ``bound = 1 / (n + 1) > alpha``).
+    """
+
+    threshold: float
+    alpha: float
+    n: int
+    k: int
+    bound: float
+    achievable: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields."""
+        return asdict(self)
+
+    @property
+    def note(self) -> str:
+        """One sentence for logs and reports."""
+        if self.achievable:
+            return (f"false-alarm rate <= {self.bound:.4g} (asked {self.alpha:g}) from the {self.k}-th smallest of "
+                    f"{self.n} calibration scores")
+        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} (it needs at "
+                f"least {min_calibration_size(self.alpha)}); the threshold is their maximum, which bounds the "
+                f"false-alarm rate by 1/(n+1) = {self.bound:.4g}")
+
+
+def min_calibration_size(alpha: float) -> int | None:
+    """Fewest calibration scores for which ``alpha`` is achievable (``k <= n``); None for ``alpha = 0``."""
+    alpha = _check_alpha(alpha)
+    if alpha == 0.0:
+        return None
+    n = max(1, math.ceil(1.0 / alpha) - 1)
+    while conformal_rank(n, alpha) > n:
+        n += 1
+    return n
+
+
+def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThreshold:
+    """The split-conformal threshold for false-alarm rate ``alpha``.
+
+    Args:
+        calibration_scores: scores (n,) of normal windows the score was not fitted on; finite.
+        alpha: wanted false-alarm rate in [0, 1).
+
+    Returns:
+        The threshold with its rank, bound and whether ``alpha`` was achievable.
+
+    Raises:
+        ValueError: empty or non-finite scores, ``alpha`` outside [0, 1).
+    """
+    s = np.sort(as_scores(calibration_scores, "calibration_scores"))
+    n = len(s)
+    k_wanted = conformal_rank(n, alpha)
+    k = min(k_wanted, n)
+    return ConformalThreshold(threshold=float(s[k - 1]), alpha=float(alpha), n=n, k=k,
+                              bound=(n + 1 - k) / (n + 1), achievable=k_wanted <= n)
+
+
+def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
+    """Conformal p-values ``(1 + #{calibration >= s}) / (n + 1)`` of new scores.
+
+    Args:
+        calibration_scores: scores (n,) of normal windows the score was not fitted on.
+        scores: new scores (M,).
+
+    Returns:
+        (M,) float64 in ``[1/(n+1), 1]``; small = anomalous.
+    """
+    cal = np.sort(as_scores(calibration_scores, "calibration_scores"))
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if np.isnan(s).any():
+        raise ValueError("scores hold NaN")
+    at_least = len(cal) - np.searchsorted(cal, s, side="left")
+    return (1.0 + at_least) / (len(cal) + 1.0)
+
+
+def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
+    """What a threshold promised and what it did on labelled data.
+
+    Args:
+        promise: the threshold and its bound.
+        y_true: labels (N,), 0 = normal.
+        scores: scores (N,) of the same windows.
+
+    Returns:
+        The promise's fields plus ``measured``: the false-alarm rate on the normals of ``y_true``
+        with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`), and ``promise_kept`` and
+        ``verdict`` (:func:`promise_verdict`).
+    """
+    y, s = np.asarray(y_true).reshape(-1), as_scores(scores)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
+    normal = s[y == 0]
+    measured = false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))
+    return {**promise.as_dict(), "measured": measured, **promise_verdict(promise.bound, measured)}
+
+
+class AdaptiveThreshold:
+    """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
+
+    The split-conformal threshold promises its rate only while the stream stays exchangeable with the
+    calibration scores; a drifting recording breaks that (SKAB's anomaly-free.csv alarms on 98 % of its
+    later time steps). Here the level starts at ``alpha`` and after each scored time step moves by
+    ``gamma * (alpha - alarmed)``; the threshold at level ``a`` is the calibration order statistic of rank
+    ``ceil((n + 1)(1 - a))`` (+inf above ``n``: no alarm, -inf below 1: alarm). Whatever the scores do, over
+    ``T`` scored steps
+
+        |alarm rate - alpha| <= (max(alpha, 1 - alpha) + gamma) / (gamma T)     (their Proposition 4.1),
+
+    so drift cannot hold the rate up. The price: a fault that lasts stops alarming once its alarms have
+    spent the level, after about ``alpha / gamma`` alarmed steps more than ``alpha`` allows; on SKAB this
+    misses most of every labelled range. A NaN score (a time step no window covered) neither alarms nor
+    moves the level.
+
+    Written by hand: a few lines, and the conformal libraries (MAPIE, crepes) have no unsupervised stream form.
+
+    Args:
+        calibration_scores: (n,) the split-conformal calibration scores.
+        alpha: the long-run false-alarm rate to keep, in [0, 1).
+        gamma: the step of the level, > 0 (larger: faster tracking, shorter alarms on a lasting fault).
+    """
+
+    def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
+        self.sorted = np.sort(as_scores(calibration_scores, "calibration_scores"))
+        self.alpha, self.gamma = _check_alpha(alpha), float(gamma)
+        if not self.gamma > 0:
+            raise ValueError(f"gamma must be above 0, got {gamma!r}")
+        self.level = self.alpha
+
+    def threshold(self) -> float:
+        """The threshold at the current level."""
+        n = len(self.sorted)
+        k = math.ceil(round((n + 1) * (1.0 - self.level), 9))
+        return math.inf if k > n else -math.inf if k < 1 else float(self.sorted[k - 1])
+
+    def thresholds(self, scores: Any) -> np.ndarray:
+        """The threshold of each of the next time steps (m,), advancing the level past them.
+
+        Args:
+            scores: (m,) the per-time-step scores, in stream order (NaN: not scored).
+
+        Returns:
+            (m,) float64: time step ``i`` alarms where ``scores[i] > thresholds[i]``.
+        """
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        limits = np.empty(len(s))
+        for i, value in enumerate(s):
+            limits[i] = self.threshold()
+            if not math.isnan(value):
+                self.level += self.gamma * (self.alpha - float(value > limits[i]))
+        return limits
+
+
+def percentile_threshold(normal_scores: np.ndarray, percentile: float = 99.0) -> float:
+    """Threshold at a percentile of the scores of held-out normal samples.
+
+    Args:
+        normal_scores: Scores of validation normals, shape (N,).
+        percentile: In (0, 100]; ``np.percentile`` with linear interpolation.
+
+    Returns:
+        The threshold as a Python float.
+
+    Raises:
+        ValueError: ``percentile`` outside (0, 100], empty input, NaN or inf.
+    """
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.number)):
+        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
+    if not 0.0 < float(percentile) <= 100.0:
+        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
+    arr = as_scores(normal_scores, "normal_scores")
+    return float(np.percentile(arr, float(percentile)))
+
+
+def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Oracle threshold maximising the F1 of the anomaly class (reporting only).
+
+    The best cut is found among the distinct scores ``s`` with the rule
+    ``score >= s`` (``sklearn.metrics.precision_recall_curve``); the returned
+    threshold is ``nextafter(s, -inf)``, the float just below, so that
+    :func:`predict` (``score > threshold``) makes exactly those predictions.
+    Among ties in F1 the lowest cut wins.
+
+    Args:
+        y_true: Labels, shape (N,), 1 = anomaly, 0 = normal.
+        scores: Scores, shape (N,).
+
+    Returns:
+        ``(threshold, f1)`` as Python floats.
+
+    Raises:
+        ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or
+            no anomaly in ``y_true`` (F1 is then undefined).
+    """
+    s = as_scores(scores)
+    y = np.asarray(y_true)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold only 0 (normal) and 1 (anomaly)")
+    y = y.astype(np.int64)
+    if y.sum() == 0:
+        raise ValueError("best_f1_threshold needs at least one anomaly in y_true")
+    from sklearn.metrics import precision_recall_curve  # lazily: the detector and the baselines import this module
+
+    precision, recall, cuts = precision_recall_curve(y, s)
+    p, r = precision[:-1], recall[:-1]  # last point (recall 0) has no cut
+    denom = p + r
+    f1 = np.where(denom > 0, 2.0 * p * r / np.where(denom > 0, denom, 1.0), 0.0)
+    best = int(np.argmax(f1))
+    threshold = float(np.nextafter(np.float64(cuts[best]), -np.inf))
+    return threshold, float(f1[best])
