@@ -91,9 +91,8 @@ from agents.score_rows import (
     exact,
     separator_hint,
 )
-from datasets.csv_header import read_layout
-from datasets.csv_reading import first_bad_value
-from datasets.csv_windows import DEFAULT_CHUNK_ROWS, Block, iter_csv_blocks, iter_windows
+from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, read_layout
+from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output

@@ -22,7 +22,7 @@ from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracke
 from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
-from datasets.csv_times import parse_times
+from datasets.csv_reading import parse_times
 from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output

@@ -1,18 +1,18 @@
-"""Containers and splitting protocol shared by every dataset loader.
-
-A loader returns a :class:`DataSplits`: train and validation hold normal windows
-only, test holds held-out normals plus every anomaly. Arrays are NumPy, windows
-are ``(N, T, F)`` float32, ``y`` is 0 for normal and 1 for anomaly, and
-``kind`` names the anomaly type of each window (``"normal"`` for normals) so
-metrics can be reported per type.
-"""
+"""What every dataset loader returns (:class:`DataSplits`: train and validation hold normal windows only, test
+held-out normals plus every anomaly), the normal-only split, and the check of a loader's typed arguments."""
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
-from utils.core.errors import DataError
+from utils.core.errors import ConfigError, DataError
 
 NORMAL = "normal"
 
@@ -48,11 +48,8 @@ class Split:
 
 @dataclass
 class StreamPart:
-    """A contiguous stretch of one long recording, as a stream dataset keeps its test (and validation) part.
-
-    The split of the same name holds this stretch's windows ``values[s : s + T]`` for ``s`` in
-    ``starts``, in that order, so window scores map back to time steps
-    (:func:`agents.detector.streaming.point_values`).
+    """A contiguous stretch of one recording (its test or validation part); the split of the same name holds
+    its windows ``values[s : s + T]`` for ``s`` in ``starts``, in that order.
 
     Attributes:
         values: raw rows (n, F) float32.
@@ -110,12 +107,10 @@ class Recording:
 class DataSplits:
     """Train / validation / test splits plus what a report needs to name things.
 
-    ``streams`` and ``recordings`` are empty for a window dataset. A stream dataset lists its
-    recordings (one or many files) in ``recordings``; the test split holds the windows of every
-    recording's test stretch, recording after recording, each in its ``test.starts`` order (so
-    ``len(test) == sum(len(r.test.starts) for r in recordings)``), and no window crosses two
-    recordings. ``streams`` names the ``"test"`` (and ``"val"``) stretch of a single recording;
-    given alone, it fills ``recordings`` with that one recording.
+    A stream dataset lists its recordings in ``recordings``; the test split holds the windows of every
+    recording's test stretch, recording after recording, each in its ``test.starts`` order. ``streams``
+    names the ``"test"`` (and ``"val"``) stretch of a single recording and, given alone, fills
+    ``recordings``. Both are empty for a window dataset. ``info["counts"]`` gets the windows per kind.
     """
 
     train: Split
@@ -127,8 +122,6 @@ class DataSplits:
     recordings: list[Recording] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        """Record the windows per kind per split in ``info["counts"]`` (the report's Data table), for every dataset;
-        a single recording's ``streams`` become its ``recordings`` entry."""
         self.info.setdefault("counts", {name: kind_counts(split.kind) for name, split in
                                         (("train", self.train), ("val", self.val), ("test", self.test))})
         if not self.recordings and "test" in self.streams:
@@ -151,22 +144,6 @@ def kind_counts(kind: np.ndarray) -> dict[str, int]:
     return {str(n): int(c) for n, c in zip(names, counts)}
 
 
-def check_finite(x: np.ndarray, source: str) -> None:
-    """Raise DataError naming the first row holding NaN or inf.
-
-    Args:
-        x: array whose first axis indexes rows/windows.
-        source: file or dataset name used in the message.
-    """
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{source}: row {row} holds NaN or inf ({int(bad.sum())} bad rows in all); "
-            "clean or drop these rows"
-        )
-
-
 def split_normal_only(
     x: np.ndarray,
     kind: np.ndarray,
@@ -174,10 +151,7 @@ def split_normal_only(
     test_fraction: float,
     seed: int,
 ) -> tuple[Split, Split, Split]:
-    """Split windows into train/val normals and a test mix of normals and all anomalies.
-
-    Normals are shuffled with ``seed`` and cut into train, validation and test
-    parts; every anomaly goes to test, which is then shuffled too.
+    """Split windows into train/val normals and a test mix of normals and all anomalies, each shuffled by ``seed``.
 
     Args:
         x: windows, shape (N, T, F).
@@ -208,3 +182,77 @@ def split_normal_only(
 
 def _take(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
     return Split(x=x[idx], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])
+
+
+def check_shares(val_fraction: float, test_fraction: float) -> None:
+    """ConfigError when the validation and test shares leave nothing to train on."""
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
+                          f"{val_fraction} + {test_fraction}")
+
+
+# ----- the typed keyword arguments, checked at a direct call ------------------------------------------
+def checked_args(func: Callable) -> Callable:
+    """Check the constrained keyword arguments of ``func`` against their types on every call.
+
+    The config checks the same annotations (:mod:`utils.core.types`, ``Literal``) when it is loaded; this
+    refuses a bad value given in Python the same way, as a ConfigError naming ``data.<key>`` and what is
+    valid, so no loader writes such a check by hand.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        adapters = _adapters(func)
+        for name, value in signature.bind(*args, **kwargs).arguments.items():
+            if name in adapters:
+                hint, adapter = adapters[name]
+                plain = value.item() if isinstance(value, np.generic) else list(value) if isinstance(value, tuple) \
+                    else value
+                try:
+                    adapter.validate_python(plain, strict=True)
+                except ValidationError as err:
+                    raise ConfigError(f"data.{name}: invalid value {value!r}; {_valid(hint, err)}") from None
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@functools.cache
+def _adapters(func: Callable) -> dict[str, tuple[Any, TypeAdapter]]:
+    """The parameters whose type carries a constraint (a range, a set of names): ``{name: (hint, adapter)}``."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    return {name: (hint, TypeAdapter(hint)) for name, hint in hints.items() if _constrained(hint)}
+
+
+def _constrained(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Annotated, Literal) or any(_constrained(a) for a in typing.get_args(hint))
+
+
+def _valid(hint: Any, err: ValidationError) -> str:
+    """What a value of ``hint`` must be, in words (pydantic's message where the type says nothing simpler)."""
+    args = typing.get_args(hint)
+    optional = type(None) in args and len(args) == 2
+    described = _described(next(a for a in args if a is not type(None)) if optional else hint)
+    if described is None:
+        return err.errors()[0]["msg"].removeprefix("Value error, ")
+    return f"expected {described}{' or null' if optional else ''}"
+
+
+def _described(hint: Any) -> str | None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return f"one of: {', '.join(map(str, args))}"
+    if origin is list and typing.get_origin(args[0]) is Literal:
+        return f"a list of names from: {', '.join(map(str, typing.get_args(args[0])))}"
+    if origin is not Annotated:
+        return None
+    bounds = {k: getattr(m, k) for m in args[1:] for k in ("gt", "ge", "lt", "le") if getattr(m, k, None) is not None}
+    low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
+    if bounds.get("gt") == 0 and (args[0] is int or high is None):
+        return "a positive integer" if args[0] is int else "a positive finite number"
+    if low is None or high is None:
+        return None
+    if "gt" in bounds and "lt" in bounds:
+        return f"a number strictly between {low:g} and {high:g}"
+    return f"a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"

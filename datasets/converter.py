@@ -15,14 +15,12 @@ magnitude 1 is buried in the noise and 8 stands out clearly.
 """
 from __future__ import annotations
 
-import math
-import numbers
 import typing
 from typing import Literal
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, split_normal_only
+from datasets.base import NORMAL, DataSplits, checked_args, split_normal_only
 from utils.core.errors import ConfigError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveFraction, PositiveInt, UnitInterval
@@ -172,17 +170,7 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
                        anomaly_magnitude: float, anomaly_position: float | None,
                        anomaly_length: float, anomaly_types: list[str],
                        seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate a shuffled mix of normal and anomalous windows.
-
-    Args:
-        n_samples: total windows.
-        time_steps: samples per window.
-        anomaly_fraction: share of windows that are anomalous, split evenly by type.
-        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
-        anomaly_position: segment start as a fraction of the window, or None (random).
-        anomaly_length: oscillation/drift segment length as a fraction of the window.
-        anomaly_types: names from :data:`ANOMALY_TYPES` to include.
-        seed: seeds ``np.random.default_rng``.
+    """Simulate a shuffled mix of normal and anomalous windows (the arguments as :func:`load_converter` takes them).
 
     Returns:
         ``(x, kind)``: (n_samples, time_steps, 3) float32 windows and (n_samples,)
@@ -206,42 +194,24 @@ def simulation_bytes(n_samples: int, time_steps: int) -> int:
     return n_samples * (time_steps * per_step + 4 * 20)
 
 
-def is_finite_number(value: object) -> bool:
-    """A real number, not a bool, neither NaN nor infinite (what a config's numeric data key must be)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def fail_key(name: str, value: object, valid: str) -> None:
     """Raise the ConfigError of a bad ``data.<name>``, saying what is valid."""
     raise ConfigError(f"data.{name}: invalid value {value!r}; {valid}")
 
 
-def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
-                    anomaly_magnitude: float, anomaly_position: float | None,
-                    anomaly_length: float, anomaly_types: list[str],
-                    val_fraction: float, test_fraction: float) -> None:
-    """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
-    if not isinstance(anomaly_types, (list, tuple)) or not anomaly_types:
-        fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of: {', '.join(ANOMALY_TYPES)}")
-    if any(k not in ANOMALY_TYPES for k in anomaly_types) or len(set(map(str, anomaly_types))) != len(anomaly_types):
-        fail_key("anomaly_types", list(anomaly_types),
-                 f"expected distinct names from: {', '.join(ANOMALY_TYPES)}")
-    for name, value in (("n_samples", n_samples), ("time_steps", time_steps)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            fail_key(name, value, "expected a positive integer")
-    for name, value in (("anomaly_fraction", anomaly_fraction), ("val_fraction", val_fraction),
-                        ("test_fraction", test_fraction)):
-        if not (is_finite_number(value) and 0.0 < value < 1.0):
-            fail_key(name, value, "expected a number strictly between 0 and 1")
+def check_shared_params(anomaly_types: list[str], val_fraction: float, test_fraction: float) -> None:
+    """What the types of both converter loaders cannot say: distinct anomaly types, shares leaving training data."""
+    if not anomaly_types or len(set(anomaly_types)) != len(anomaly_types):
+        fail_key("anomaly_types", list(anomaly_types), f"expected a non-empty list of distinct names from: "
+                                                       f"{', '.join(ANOMALY_TYPES)}")
     if val_fraction + test_fraction >= 1.0:
         fail_key("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
-    if not (is_finite_number(anomaly_magnitude) and anomaly_magnitude > 0.0):
-        fail_key("anomaly_magnitude", anomaly_magnitude, "expected a positive finite number (noise stds)")
-    if anomaly_position is not None and not (is_finite_number(anomaly_position)
-                                             and 0.0 <= anomaly_position <= 1.0):
-        fail_key("anomaly_position", anomaly_position, "expected a number in [0, 1] or null (random)")
-    if not (is_finite_number(anomaly_length) and 0.0 < anomaly_length <= 1.0):
-        fail_key("anomaly_length", anomaly_length, "expected a number in (0, 1]")
+
+
+def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float, anomaly_length: float,
+                    anomaly_types: list[str], val_fraction: float, test_fraction: float) -> None:
+    """ConfigError naming ``data.<param>`` for values that fit their types but not each other."""
+    check_shared_params(anomaly_types, val_fraction, test_fraction)
     if segment_length(time_steps, anomaly_length) < MIN_SEGMENT:
         shortest = next(t for t in range(MIN_SEGMENT, 10**6) if segment_length(t, anomaly_length) >= MIN_SEGMENT)
         fail_key("time_steps", time_steps,
@@ -255,6 +225,7 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float,
 
 
 @register_dataset("converter")
+@checked_args
 def load_converter(
     seed: int,
     n_samples: PositiveInt = 3000,
@@ -271,28 +242,29 @@ def load_converter(
 
     Args:
         seed: seeds the simulation and the split.
-        n_samples, time_steps, anomaly_fraction, anomaly_magnitude, anomaly_position,
-        anomaly_length, anomaly_types: see :func:`simulate_converter`
-            (``anomaly_types`` defaults to all of :data:`ANOMALY_TYPES`).
+        n_samples: total windows.
+        time_steps: samples per window.
+        anomaly_fraction: share of windows that are anomalous, split evenly by type.
+        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
+        anomaly_position: segment start as a fraction of the window, or None (random).
+        anomaly_length: oscillation/drift segment length as a fraction of the window.
+        anomaly_types: names from :data:`ANOMALY_TYPES` (default: all).
         val_fraction: share of normals for validation.
         test_fraction: share of normals for the test split (plus every anomaly).
 
     Returns:
-        DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS`
-        and ``info`` holding the generator parameters and counts per kind per split.
+        DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS` and ``info`` holding the
+        generator parameters.
     """
-    types = list(anomaly_types) if isinstance(anomaly_types, (list, tuple)) else anomaly_types
+    types = list(anomaly_types)
     params = dict(n_samples=n_samples, time_steps=time_steps, anomaly_fraction=anomaly_fraction,
                   anomaly_magnitude=anomaly_magnitude, anomaly_position=anomaly_position,
                   anomaly_length=anomaly_length, anomaly_types=types)
-    validate_params(**params, val_fraction=val_fraction, test_fraction=test_fraction)
+    validate_params(n_samples, time_steps, anomaly_fraction, anomaly_length, types, val_fraction, test_fraction)
     check_fits(simulation_bytes(n_samples, time_steps), "the simulated windows",
                f"data.n_samples={n_samples}, data.time_steps={time_steps}")
     x, kind = simulate_converter(**params, seed=seed)
     train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
-    counts = {name: {k: int(c) for k, c in zip(*np.unique(s.kind, return_counts=True))}
-              for name, s in (("train", train), ("val", val), ("test", test))}
-    info = {"dataset": "converter", **params, "anomaly_types": list(types), "seed": int(seed),
-            "val_fraction": val_fraction, "test_fraction": test_fraction,
-            "noise_std": dict(NOISE_STD), "sample_period_s": SAMPLE_PERIOD_S, "counts": counts}
+    info = {"dataset": "converter", **params, "seed": int(seed), "val_fraction": val_fraction,
+            "test_fraction": test_fraction, "noise_std": dict(NOISE_STD), "sample_period_s": SAMPLE_PERIOD_S}
     return DataSplits(train=train, val=val, test=test, feature_names=list(SENSORS), info=info)

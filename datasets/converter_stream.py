@@ -1,5 +1,12 @@
-"""The ``converter_stream`` loader: one long simulated converter recording (:mod:`datasets.stream_simulator`),
-its parameters checked and its memory estimated first, cut into contiguous train / validation / test stretches.
+"""The ``converter_stream`` loader: one long simulated converter recording with labelled anomaly ranges, cut into
+contiguous train / validation / test stretches (:func:`datasets.stream_split.split_stream`).
+
+The sensors, noise, ripple and droop are those of :mod:`datasets.converter`, but the process runs on
+continuously: the load holds random levels for :data:`HOLD_RANGE_S` and ramps between them, the ripple
+keeps one phase while its frequency wanders, and the temperature follows the load's heating with a
+first-order lag of :data:`THERMAL_TAU_S`. Anomalies are labelled ranges cycling through ``anomaly_types``
+(each cycle shuffled) with random gaps, so every stretch sees every type; ``anomaly_density`` is the
+share of rows inside them, ``anomaly_magnitude`` their size in noise stds of the affected sensor.
 """
 from __future__ import annotations
 
@@ -7,10 +14,12 @@ import logging
 
 import numpy as np
 
-from datasets.base import DataSplits
-from datasets.converter import (ANOMALY_TYPES, DEFAULT_MAGNITUDE, MIN_SEGMENT, NOISE_STD, SAMPLE_PERIOD_S, SENSORS,
-                                AnomalyType, fail_key, is_finite_number)
-from datasets.stream_simulator import simulate_stream
+from datasets.base import NORMAL, DataSplits, checked_args
+from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, DROOP_OHM,
+                                HEATING_RATE, I_RIPPLE, LOAD_NOMINAL, LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE,
+                                NOISE_STD, OSC_CYCLES_PER_SAMPLE, RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER,
+                                SAMPLE_PERIOD_S, SENSORS, V_NOMINAL, V_OFFSET, V_RIPPLE, AnomalyType,
+                                check_shared_params, fail_key)
 from datasets.stream_split import kind_ranges, split_stream, stretch_bounds, warn_about_labels
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt
@@ -19,9 +28,137 @@ from utils.runtime.memory import check_fits
 logger = logging.getLogger("anomaly")
 
 MAX_DENSITY = 0.5  # at most this share of anomalous rows: the splits need normal windows
+HOLD_RANGE_S = (5.0, 30.0)  # s a load level is held, uniform
+RAMP_SLEW_RANGE = (0.2, 1.0)  # share of LOAD_SLEW a load ramp runs at, uniform
+RIPPLE_WANDER_S = 2.0  # s between the knots of the ripple-frequency wander (short: every stretch sees its whole range)
+# s, heat-sink time constant: short enough to settle within a load hold, so no stretch reaches temperatures the
+# others never see (with 20 s, 2% of the validation and test rows lay outside the training rows' range)
+THERMAL_TAU_S = 5.0
+THERMAL_GAIN = HEATING_RATE * THERMAL_TAU_S  # °C per A²: the lag's initial slope is HEATING_RATE * load²
+RIPPLE_HZ = RIPPLE_CYCLES_PER_SAMPLE / SAMPLE_PERIOD_S  # the window simulator's ripple in Hz
+OSC_HZ = OSC_CYCLES_PER_SAMPLE / SAMPLE_PERIOD_S  # faulty-control-loop oscillation in Hz
+SPIKE_S = 0.05  # s, voltage spike length (at least MIN_SPIKE samples)
 
 
-# ----- the loader -----------------------------------------------------------------------
+# ----- the normal process ---------------------------------------------------------------
+def _piecewise(seconds: np.ndarray, levels: np.ndarray, holds: np.ndarray, ramps: np.ndarray) -> np.ndarray:
+    """Hold ``levels[k]`` for ``holds[k]`` s, ramp to ``levels[k + 1]`` over ``ramps[k]`` s, ..., at ``seconds``."""
+    durations = np.stack([holds, ramps], axis=1).reshape(-1)  # hold_0, ramp_0, hold_1, ...
+    knot_t = np.concatenate([[0.0], np.cumsum(durations)])
+    knot_v = np.append(np.repeat(levels, 2), levels[-1])  # L0, L0, L1, L1, ...: held, then ramped
+    return np.interp(seconds, knot_t, knot_v)
+
+
+def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Load current (n,) A: random levels held for :data:`HOLD_RANGE_S`, joined by ramps at up to LOAD_SLEW."""
+    duration = float(seconds[-1]) if len(seconds) else 0.0
+    count = int(duration / HOLD_RANGE_S[0]) + 2  # enough levels to outlast the recording
+    levels = rng.uniform(*LOAD_RANGE, count)
+    holds = rng.uniform(*HOLD_RANGE_S, count)
+    ramps = np.abs(np.diff(levels, append=levels[-1])) / (LOAD_SLEW * rng.uniform(*RAMP_SLEW_RANGE, count))
+    return _piecewise(seconds, levels, holds, ramps)
+
+
+def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """A continuous normal recording.
+
+    Args:
+        n_rows: rows (time steps).
+        sample_rate_hz: rows per second.
+        rng: random generator.
+
+    Returns:
+        (n_rows, 3) float64: voltage (V), current (A), temperature (°C), noise included.
+    """
+    seconds = np.arange(n_rows, dtype=np.float64) / sample_rate_hz
+    load = simulate_load(seconds, rng)
+    knots = np.arange(0.0, seconds[-1] + 2 * RIPPLE_WANDER_S, RIPPLE_WANDER_S)
+    freq = RIPPLE_HZ * (1.0 + np.interp(seconds, knots, rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, len(knots))))
+    angle = rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.cumsum(freq) / sample_rate_hz  # continuous phase
+    voltage = (V_NOMINAL + rng.uniform(-V_OFFSET, V_OFFSET) - DROOP_OHM * (load - LOAD_NOMINAL)
+               + V_RIPPLE * np.sin(angle))
+    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    settled = rng.uniform(*AMBIENT_RANGE) + THERMAL_GAIN * load**2  # where the heat sink would settle
+    alpha = -np.expm1(-1.0 / (sample_rate_hz * THERMAL_TAU_S))  # exact first-order step per row
+    from scipy.signal import lfilter  # 1.5 s of import, paid only by runs that simulate a stream
+
+    temperature, _ = lfilter([alpha], [1.0, alpha - 1.0], settled, zi=[(1.0 - alpha) * settled[0]])
+    x = np.stack([voltage, current, temperature], axis=1)
+    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
+    return x
+
+
+# ----- the anomalies --------------------------------------------------------------------
+def spike_rows(sample_rate_hz: float) -> int:
+    """Rows in a voltage spike: :data:`SPIKE_S` seconds, at least MIN_SPIKE."""
+    return max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
+
+
+def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
+                   types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
+    """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, separated by at least one normal row.
+
+    Kinds cycle through ``types`` (each cycle shuffled); lengths are drawn until ``density * n_rows`` rows
+    are anomalous; the normal rows left are cut into random gaps (uniform cut points).
+    """
+    target, spike = int(round(density * n_rows)), spike_rows(sample_rate_hz)
+    lo, hi = int(round(min_s * sample_rate_hz)), int(round(max_s * sample_rate_hz))
+    kinds, lengths = [], []
+    while sum(lengths) < target or len(kinds) < len(types):
+        for kind in rng.permutation(types):
+            kinds.append(str(kind))
+            lengths.append(spike if kind == "voltage_spike" else int(rng.integers(lo, hi + 1)))
+            if sum(lengths) >= target and len(kinds) >= len(types):
+                break
+    free = n_rows - sum(lengths) - (len(kinds) - 1)  # one normal row kept between neighbours
+    cuts = np.sort(rng.integers(0, free + 1, len(kinds)))
+    gaps = np.diff(cuts, prepend=0) + (np.arange(len(kinds)) > 0)
+    starts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return [(int(s), int(s) + length, kind) for s, length, kind in zip(starts, lengths, kinds)]
+
+
+def _shape(kind: str, length: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """(length,) anomaly shape with peak (spike, drift) or amplitude (oscillation) 1."""
+    k = np.arange(length, dtype=np.float64)
+    if kind == "voltage_spike":
+        shape = np.sin(np.pi * (k + 1) / (length + 1))
+        return shape / shape.max()
+    if kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
+        return np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
+    return (k + 1) / length  # temperature_drift: a ramp to the magnitude over the range
+
+
+def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude: float, sample_rate_hz: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Add the planned anomalies to ``x`` (n, 3) in place; the per-row labels (n,) int64 and kinds (n,) str."""
+    labels, kinds = np.zeros(len(x), dtype=np.int64), np.full(len(x), NORMAL, dtype=object)
+    for start, end, kind in plan:
+        shape = _shape(kind, end - start, sample_rate_hz, rng)
+        sensor = AFFECTED_SENSOR[kind]
+        x[start:end, SENSORS.index(sensor)] += magnitude * NOISE_STD[sensor] * shape
+        labels[start:end], kinds[start:end] = 1, kind
+    return labels, kinds.astype(str)
+
+
+def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
+                    anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str], seed: int,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
+    """Simulate one labelled recording.
+
+    Returns:
+        ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind), ...])``
+        with ``n = round(duration_s * sample_rate_hz)``.
+    """
+    rng = np.random.default_rng(seed)
+    n_rows = int(round(duration_s * sample_rate_hz))
+    x = simulate_normal_stream(n_rows, sample_rate_hz, rng)
+    plan = plan_anomalies(n_rows, sample_rate_hz, anomaly_density, anomaly_min_s, anomaly_max_s,
+                          list(anomaly_types), rng)
+    labels, kinds = insert_anomalies(x, plan, anomaly_magnitude, sample_rate_hz, rng)
+    return x.astype(np.float32), labels, kinds, plan
+
+
+# ----- the loader -------------------------------------------------------------------------
 def stream_bytes(n_rows: int, time_steps: int, stride: int, eval_stride: int) -> int:
     """Peak memory of :func:`load_converter_stream`: about a dozen (n,) float64 work arrays and the rows in
     float64 and float32, the kinds, then the windows (float32 splits, the agent's scaled copies and the float64
@@ -31,33 +168,15 @@ def stream_bytes(n_rows: int, time_steps: int, stride: int, eval_stride: int) ->
 
 
 def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
-                           anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str],
-                           time_steps: int, stride: int, eval_stride: int, val_fraction: float,
-                           test_fraction: float) -> None:
-    """Raise ConfigError naming ``data.<param>`` and what is valid for the first bad value."""
-    names_ok = isinstance(anomaly_types, (list, tuple)) and bool(anomaly_types) and all(
-        k in ANOMALY_TYPES for k in anomaly_types) and len(set(map(str, anomaly_types))) == len(anomaly_types)
-    if not names_ok:
-        fail_key("anomaly_types", anomaly_types, f"expected a non-empty list of distinct names from: "
-                                                 f"{', '.join(ANOMALY_TYPES)}")
-    for name, value in (("duration_s", duration_s), ("sample_rate_hz", sample_rate_hz),
-                        ("anomaly_min_s", anomaly_min_s), ("anomaly_max_s", anomaly_max_s),
-                        ("anomaly_magnitude", anomaly_magnitude)):
-        if not (is_finite_number(value) and value > 0.0):
-            fail_key(name, value, "expected a positive finite number")
-    for name, value in (("time_steps", time_steps), ("stride", stride), ("eval_stride", eval_stride)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            fail_key(name, value, "expected a positive integer")
+                           anomaly_max_s: float, anomaly_types: list[str], time_steps: int, eval_stride: int,
+                           val_fraction: float, test_fraction: float) -> None:
+    """ConfigError naming ``data.<param>`` for values that fit their types but not each other."""
+    check_shared_params(anomaly_types, val_fraction, test_fraction)
     if eval_stride > time_steps:
         fail_key("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
                                              "cover every test row")
-    if not (is_finite_number(anomaly_density) and 0.0 < anomaly_density <= MAX_DENSITY):
+    if anomaly_density > MAX_DENSITY:
         fail_key("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not (is_finite_number(value) and 0.0 < value < 1.0):
-            fail_key(name, value, "expected a number strictly between 0 and 1")
-    if val_fraction + test_fraction >= 1.0:
-        fail_key("val_fraction", val_fraction, "val_fraction + test_fraction must be below 1")
     _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
     if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
         fail_key("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
@@ -88,6 +207,7 @@ def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, e
 
 
 @register_dataset("converter_stream")
+@checked_args
 def load_converter_stream(
     seed: int,
     duration_s: PositiveFloat = 1200.0,
@@ -111,7 +231,7 @@ def load_converter_stream(
         sample_rate_hz: rows per second.
         anomaly_density: share of the rows inside labelled anomaly ranges, at most 0.5.
         anomaly_min_s, anomaly_max_s: length range of a current oscillation or temperature drift
-            (a voltage spike lasts :data:`~datasets.stream_simulator.SPIKE_S`).
+            (a voltage spike lasts :data:`~SPIKE_S`).
         anomaly_magnitude: anomaly size in noise stds of the affected sensor.
         anomaly_types: names from :data:`~datasets.converter.ANOMALY_TYPES` (default: all).
         time_steps: rows per window T.
@@ -125,14 +245,14 @@ def load_converter_stream(
         ``streams`` ``"val"`` and ``"test"``, and ``info`` holding the parameters, ``sample_period_s``,
         the split's stretches and the labelled ranges of the test stretch (recording rows).
     """
-    types = list(anomaly_types) if isinstance(anomaly_types, (list, tuple)) else anomaly_types
+    types = list(anomaly_types)
     stride = stride or max(1, time_steps // 2)
     eval_stride = eval_stride or max(1, time_steps // 4)
     params = dict(duration_s=duration_s, sample_rate_hz=sample_rate_hz, anomaly_density=anomaly_density,
                   anomaly_min_s=anomaly_min_s, anomaly_max_s=anomaly_max_s, anomaly_magnitude=anomaly_magnitude,
                   anomaly_types=types)
-    validate_stream_params(**params, time_steps=time_steps, stride=stride, eval_stride=eval_stride,
-                           val_fraction=val_fraction, test_fraction=test_fraction)
+    validate_stream_params(duration_s, sample_rate_hz, anomaly_density, anomaly_min_s, anomaly_max_s, types,
+                           time_steps, eval_stride, val_fraction, test_fraction)
     n_rows = int(round(duration_s * sample_rate_hz))
     check_fits(stream_bytes(n_rows, time_steps, stride, eval_stride), "the simulated recording and its windows",
                f"data.duration_s={duration_s}, data.sample_rate_hz={sample_rate_hz}, data.time_steps={time_steps}, "

@@ -1,11 +1,13 @@
-"""What each column of a CSV recording is: a sensor (feature), a label, the timestamp, or ignored.
+"""What each column of a CSV recording is (a sensor, a label, the timestamp, or ignored) and what its label cells say.
 
-The label columns (``label_columns``, or the older single ``label_column``), the timestamp
-column and the ``ignore_columns`` are never features. Without an explicit ``feature_columns``
-list every other column is one, except that a column looking like a label is refused rather
-than silently learnt as a sensor: a name with a word part such as ``label``, ``anomaly``,
-``changepoint``, ``fault``, ``target``, ``class`` or ``attack`` (:data:`LABEL_WORDS`), or values
-that are only 0 and 1 (both present) in the rows read.
+The label columns, the timestamp column and the ``ignore_columns`` are never features. Without an
+explicit ``feature_columns`` list every other column is one, except that a column looking like a
+label is refused rather than silently learnt as a sensor: a name with a word part of
+:data:`LABEL_WORDS`, or values that are only 0 and 1 (both present) in the rows read.
+
+A label cell that is empty, ``0``, ``0.0`` or ``normal`` (any case) marks a normal row, anything else
+an anomalous one, whose kind is the label text (``"anomaly"`` for a number). A cell that says the
+label is missing (:data:`MISSING_LABELS`, any case) is refused, never silently counted as an anomaly.
 """
 from __future__ import annotations
 
@@ -16,15 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from datasets.base import NORMAL
-from datasets.csv_header import header_text
-from datasets.csv_labels import VALID_LABELS, missing_label, row_labels
+from datasets.csv_reading import header_text
 from utils.core.errors import ConfigError, DataError
-
-__all__ = ["LABEL_WORDS", "Columns", "choose_columns", "looks_like_label", "refuse_flag_features", "row_flags"]
 
 LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
                "change_points", "outlier", "outliers", "fault", "faults", "target", "class", "attack", "attacks",
                "is_anomaly")
+NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
+MISSING_LABELS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
+VALID_LABELS = ("empty, 0, 0.0 or normal for a normal row; 1 or any other text (e.g. a fault's name) for an "
+                "anomalous one")
 _LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _KEYS = "data.label_columns, data.ignore_columns or data.feature_columns"
@@ -53,7 +56,7 @@ class Columns:
 
 
 def looks_like_label(name: str) -> bool:
-    """Whether a column name has a label word (:data:`LABEL_WORDS`) as a word part (``is_anomaly``, ``FaultFlag``)."""
+    """Whether a column name has a label word as a word part (``is_anomaly``, ``FaultFlag``)."""
     return bool(_LABEL_NAME.search(_CAMEL.sub("_", name).lower()))
 
 
@@ -101,13 +104,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
 
 
 def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str) -> None:
-    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file: a label?
-
-    Args:
-        values: each file's feature rows (n_i, F).
-        columns: the roles (nothing is checked when the features were listed explicitly).
-        source: the file(s), for messages.
-    """
+    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file's rows (n_i, F)."""
     if columns.explicit_features:
         return
     only_flags = np.ones(len(columns.features), dtype=bool)
@@ -135,21 +132,31 @@ def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | P
         first_row: the data row of ``texts[0]`` (0 = the first line after the header), for messages.
 
     Returns:
-        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)`` (see :func:`datasets.csv_labels.row_labels`).
+        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``.
 
     Raises:
-        DataError: a cell marking a missing label (``nan``, ``null``, ``?``...), naming its row and column: it
-            is neither normal nor an anomaly, and counting it as one would change the metrics unseen.
+        DataError: a cell marking a missing label, naming its row and column.
     """
     labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
     for k in range(texts.shape[1]):
-        r = missing_label(texts[:, k])
-        if r is not None:
+        cells = texts[:, k].astype(str)
+        missing = np.isin(np.char.lower(np.char.strip(cells)), list(MISSING_LABELS))
+        if missing.any():
+            r = int(np.argmax(missing))
             name = names[k] if names is not None else f"label column {k}"
             line = f" (line {int(line_nos[r])})" if line_nos is not None else ""
             raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {str(texts[r, k])!r} marks a "
                             f"missing label, neither normal nor anomalous; valid labels: {VALID_LABELS}")
-        column_labels, column_kinds = row_labels(texts[:, k])
-        new = (column_labels == 1) & (labels == 0)
-        labels[new], kinds[new] = 1, column_kinds[new]
+        new = ~np.isin(np.char.lower(cells), list(NORMAL_LABELS)) & (labels == 0)
+        texts_new, inverse = np.unique(cells[new], return_inverse=True)
+        labels[new] = 1
+        kinds[new] = np.array([_kind_name(t) for t in texts_new], dtype=object)[inverse.reshape(-1)]
     return labels, kinds.astype(str)
+
+
+def _kind_name(text: str) -> str:
+    try:
+        float(text)
+        return "anomaly"
+    except ValueError:
+        return str(text)

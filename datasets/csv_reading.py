@@ -1,57 +1,192 @@
-"""Reading a CSV file block by block: read right, or refused naming the file, row, line and column.
+"""Reading a CSV file: its header, its rows block by block, its timestamps; refused naming the file, row and column.
 
-The format read: UTF-8 text (a leading byte-order mark is skipped), a header row
-naming the columns, then one row per time step with exactly as many fields as the
-header, ``,`` (or the separator given) between fields and ``.`` as the decimal
-point (``48.012,10.05``).
-Fields may be quoted as the stdlib :mod:`csv` module writes them. Blank lines
-are skipped. Everything else is a :class:`~utils.core.errors.DataError`:
+The format read: UTF-8 text (a leading byte-order mark is skipped), a header row naming the
+columns, then one row per time step with exactly as many fields as the header, ``,`` (or the
+separator given or detected: the one of ``,`` ``;`` tab ``|`` the header holds most often) between
+fields and ``.`` as the decimal point (``48.012,10.05``). Fields may be quoted as the stdlib
+:mod:`csv` module writes them; blank lines are skipped. Everything else is a
+:class:`~utils.core.errors.DataError`:
 
-* a row with more or fewer fields than the header (a decimal comma, ``1,5``,
-  splits a number in two and is named as the likely cause);
-* a file separated by another of ``,`` ``;`` tab ``|`` (named, with its decimal commas);
-* a cell that is not a number (numbers as :func:`float` reads them, ASCII
-  only, no ``_`` separators), is empty, NaN or infinite, or lies outside the
-  float32 range (+-3.4e38) the models compute in;
-* bytes that are not UTF-8 (the first such line is named);
-* a line longer than 1 Mi characters (or 16 per character of the header):
-  memory stays bounded even for a file without line breaks.
+* a row with more or fewer fields than the header (a decimal comma, ``1,5``, is named as the
+  likely cause), or a file separated by another of ``,`` ``;`` tab ``|``;
+* a cell that is not a number (as :func:`float` reads it, ASCII only, no ``_``), is empty, NaN or
+  infinite, or lies outside the float32 range (+-3.4e38) the models compute in;
+* bytes that are not UTF-8; a line longer than 1 Mi characters (or 16 per header character);
+* timestamps (numbers, or ISO 8601 dates/times in one layout for the whole column) that are
+  unreadable, change layout, or go backwards.
 
 Rows are counted from 0 (the first line after the header); lines from 1.
 """
 from __future__ import annotations
 
+import csv
+import logging
 import math
-from collections.abc import Iterator, Sequence
+import re
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice, repeat
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from datasets.csv_header import (
-    DECIMAL_COMMA,
-    SEPARATOR_NAMES,
-    expected_format,
-    header_text,
-    read_header,
-    read_layout,
-    split_line,
-)
 from utils.core.errors import DataError
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "FLOAT32_MAX", "Block", "beyond_float64", "first_bad_value", "header_text",
-           "iter_csv_blocks", "read_header", "read_layout"]
+logger = logging.getLogger("anomaly")
 
 DEFAULT_CHUNK_ROWS = 8192  # rows read at a time when scoring: ~4 MiB above the fixed cost for 3 features
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_RANGE = f"the float32 range the models compute in, +-{FLOAT32_MAX:.8g}"
-_MAX_LINE_CHARS = 2**20  # a data line may be longer when the header is (16 characters per header character)
+MAX_LINE_CHARS = 2**20  # a data line may be longer when the header is (16 characters per header character)
+SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
+DECIMAL_COMMA = re.compile(r"\d,\d")
+ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
+_HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
+_DIGITS = str.maketrans("0123456789", "9" * 10)
+_FRACTION = re.compile(r"(:99)\.9+")
 
 
-# ----- the rows --------------------------------------------------------------------------
+# ----- the header -------------------------------------------------------------------------
+def expected_format(separator: str) -> str:
+    """What the reader expects of a row, for messages."""
+    if separator == ",":
+        return EXPECTED_FORMAT
+    return (f"the reader expects {SEPARATOR_NAMES.get(separator, repr(separator))} between fields and '.' as the "
+            f"decimal point (e.g. 48.012{separator}10.05)")
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Column names from the first line of a comma-separated file (:func:`read_layout` with ``,``)."""
+    return read_layout(path, ",")[0]
+
+
+def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
+                ) -> tuple[list[str], str]:
+    """Column names and the field separator from the first line of a CSV file (at most 16 MiB are read).
+
+    Args:
+        path: the file.
+        separator: the one-character field separator, or None: the one of ``, ; tab |`` the header holds
+            most often (``,`` when it holds none, a one-column file).
+        hint: what to do when the file looks separated by another character, for the message.
+
+    Returns:
+        ``(column names, separator)``.
+
+    Raises:
+        DataError: missing/unreadable/empty file, UTF-16/32 or NUL bytes, another separator than the one
+            given, a header where two separators tie, empty or duplicate column names, numbers only.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            start = _head(handle)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err})") from None
+    if start.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both
+        raise DataError(f"{path}: the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as "
+                        "CSV UTF-8")
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
+                        "'Unicode Text' writes); save it as CSV UTF-8")
+    lines = _LINE_END.split(start, maxsplit=2)
+    if b"\x00" in lines[0]:  # UTF-16/32 without a byte-order mark reads as text with a NUL between the letters
+        wide = " (every other byte is NUL: UTF-16 text without a byte-order mark?)" if lines[0].count(b"\x00") >= \
+            len(lines[0]) // 3 else ""
+        raise DataError(f"{path}: line 1 holds NUL bytes{wide}; expected a header row of UTF-8 text naming the "
+                        "columns; save the file as CSV UTF-8")
+    try:
+        first = lines[0].decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: line 1: bytes that are not UTF-8 text ({err.reason}); save the file as "
+                        "UTF-8") from None
+    if len(lines) == 1 and len(start) == _HEADER_BYTES:
+        raise DataError(f"{path}: line 1 is longer than {_HEADER_BYTES // 2**20} MiB; expected a header row "
+                        "naming the columns")
+    second = lines[1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
+    if not first.strip():
+        what = "the file is empty" if not start.strip() else "line 1 is blank"
+        raise DataError(f"{path}: {what}; expected a header row naming the columns")
+    if separator is None:
+        separator = detect_separator(first, path)
+    header = [name.strip() for name in split_line(first, path, 1, separator)]
+    shown = first.strip()[:80]
+    if len(header) == 1:
+        refuse_other_separator(path, first, second, separator, hint)
+    if any(not name for name in header):
+        raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
+    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
+    if dupes:
+        raise DataError(f"{path}: line 1: duplicate column names {dupes[:10]}")
+    try:
+        [float(name) for name in header]
+    except ValueError:
+        return header, separator
+    raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
+
+
+def _head(handle: BinaryIO) -> bytes:
+    """The file's first bytes: up to the end of its second line, at most ``_HEADER_BYTES``."""
+    pieces, size, ends = [], 0, 0
+    while size < _HEADER_BYTES and ends < 3:
+        piece = handle.read(1 << 16)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+        ends += len(_LINE_END.findall(piece))
+    return b"".join(pieces)[:_HEADER_BYTES]
+
+
+def detect_separator(first: str, path: Path) -> str:
+    """The one of ``, ; tab |`` the header line holds most often (``,`` if none); DataError when two tie."""
+    counts = {sep: first.count(sep) for sep in SEPARATOR_NAMES}
+    most = max(counts.values())
+    if most == 0:
+        return ","
+    tied = [sep for sep, count in counts.items() if count == most]
+    if len(tied) > 1:
+        names = " and ".join(SEPARATOR_NAMES[sep] for sep in tied)
+        raise DataError(f"{path}: line 1 holds {names} equally often ({most} each), so the field separator is "
+                        f"unclear; set data.separator (e.g. \";\")")
+    return tied[0]
+
+
+def refuse_other_separator(path: Path, first: str, second: str, separator: str = ",",
+                           hint: str = ". Write it comma-separated") -> None:
+    """DataError if a one-column header holds another separator than ``separator``: the file uses that one."""
+    found = [(sep, name) for sep, name in SEPARATOR_NAMES.items() if sep != separator and sep in first]
+    if not found:
+        return
+    sep, name = found[0]
+    decimal = [cell.strip() for cell in second.split(sep) if sep != "," and DECIMAL_COMMA.search(cell)]
+    commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
+    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
+
+
+def split_line(line: str, path: Path, line_no: int, separator: str = ",") -> list[str]:
+    """The fields of one line as the :mod:`csv` module reads them; DataError if it cannot."""
+    try:
+        return next(csv.reader([line], delimiter=separator), [])
+    except csv.Error as err:
+        raise DataError(f"{path}: line {line_no}: cannot split the line into fields ({err})") from None
+
+
+def header_text(header: list[str], limit: int = 12) -> str:
+    """The column names for a message, at most ``limit`` of them."""
+    more = f", ... ({len(header)} in all)" if len(header) > limit else ""
+    return ", ".join(header[:limit]) + more
+
+
+# ----- the rows ---------------------------------------------------------------------------
 @dataclass
 class Block:
     """Rows ``first_row .. first_row + len(values) - 1`` of a file (data rows counted from 0).
@@ -70,7 +205,7 @@ class Block:
 
 
 @dataclass
-class _Lines:
+class Lines:
     """Non-blank lines of a file and where they are, for messages."""
 
     path: Path
@@ -89,27 +224,25 @@ class _Lines:
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
                     ) -> Iterator[Block]:
-    """Read the numeric ``columns`` (and raw ``text_columns``) block by block.
+    """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    At most ``chunk_rows`` lines are held at a time. Blank lines are skipped. ``separator`` splits the
-    fields; ``text_hint`` is said after a cell of text in a numeric column (what to set instead).
+    ``text_hint`` is said after a cell of text in a numeric column (what to set instead).
 
     Raises:
-        DataError: naming the row (0-based, after the header), the file line and
-            the column of the first bad cell or row (see the module docstring).
+        DataError: naming the row, the file line and the column of the first bad cell or row.
     """
     path = Path(path)
     position = {name: i for i, name in enumerate(header)}
     idx = [position[c] for c in columns]
     text_idx = [position[c] for c in text_columns]
     row = 0
-    max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
+    max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
     for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-        yield _checked_block(_Lines(path, header, row, line_nos, lines, separator, text_hint), idx, text_idx)
+        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint), idx, text_idx)
         row += len(lines)
 
 
-def _checked_block(block: _Lines, idx: list[int], text_idx: list[int]) -> Block:
+def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
     """The rows of ``block`` checked (field counts, numbers, finite) as a :class:`Block`."""
     fields = _split_checked(block)
     values = _numbers(block, fields, idx)
@@ -130,8 +263,8 @@ def _checked_block(block: _Lines, idx: list[int], text_idx: list[int]) -> Block:
 def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
     """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header.
 
-    A line is read at most ``max_chars`` characters at a time, so a file without
-    line breaks cannot fill the memory: a longer line is a DataError.
+    A line is read at most ``max_chars`` characters at a time, so a file without line breaks cannot
+    fill the memory.
     """
     line_no = 1
     try:
@@ -155,7 +288,6 @@ def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[
 
 
 def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int) -> None:
-    """DataError naming the first of ``lines`` cut at ``max_chars`` before its end."""
     for i, line in enumerate(lines):
         if len(line) == max_chars and line[-1] not in "\r\n":
             raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; expected one row "
@@ -163,12 +295,10 @@ def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int)
 
 
 def _read_lines(handle: TextIO, n: int, max_chars: int) -> list[str]:
-    """Up to ``n`` lines of at most ``max_chars`` characters each."""
     return list(islice(iter(partial(handle.readline, max_chars), ""), n))
 
 
 def _first_undecodable_line(path: Path) -> int | str:
-    """1-based number of the first line that is not UTF-8 (``"?"`` if none is found)."""
     with open(path, "rb") as handle:
         for no, raw in enumerate(handle, start=1):
             try:
@@ -178,14 +308,14 @@ def _first_undecodable_line(path: Path) -> int | str:
     return "?"
 
 
-def _split_checked(block: _Lines) -> list[list[str]] | None:
+def _split_checked(block: Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
     n = len(block.header)
     if '"' in "".join(block.lines):
         fields = [split_line(line, block.path, no, block.separator)
                   for no, line in zip(block.line_nos, block.lines, strict=True)]
         counts = [len(f) for f in fields]
-    else:  # fields = commas + 1
+    else:  # fields = separators + 1
         fields, counts = None, list(map(str.count, block.lines, repeat(block.separator)))
     want = n if fields is not None else n - 1
     if min(counts) == max(counts) == want:
@@ -202,13 +332,13 @@ def _row_hint(line: str, too_many: bool, separator: str) -> str:
     for sep, name in SEPARATOR_NAMES.items():
         if sep not in (separator, ",") and sep in line:
             return f"; the row looks {name}-separated: {expected_format(separator)}"
-    if separator == "," and too_many and "." not in line and DECIMAL_COMMA.search(line):  # decimal commas?
+    if separator == "," and too_many and "." not in line and DECIMAL_COMMA.search(line):
         return f"; if the file writes decimal commas ('1,5' for 1.5), each splits a number into two fields: " \
                f"{expected_format(separator)}"
     return ""
 
 
-def _numbers(block: _Lines, fields: list[list[str]] | None, idx: list[int]) -> np.ndarray:
+def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np.ndarray:
     """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
     values = None
     if fields is None:
@@ -234,7 +364,7 @@ def _numbers(block: _Lines, fields: list[list[str]] | None, idx: list[int]) -> n
     return values
 
 
-def _cell_number(block: _Lines, r: int, cell: str, i: int) -> float:
+def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     """One cell as a number (ASCII, as :func:`float` reads it, no ``_``); DataError naming it if not."""
     text = cell.strip()
     try:
@@ -263,8 +393,8 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
     """The first value (row-major order) that float32 cannot hold, and what it is.
 
     Returns:
-        ``(index, description)``: ``"NaN"``, ``"inf"``/``"-inf"``, or the value and
-        the float32 range for a finite value beyond +-3.4e38; None when every value fits.
+        ``(index, description)``: ``"NaN"``, ``"inf"``/``"-inf"``, or the value and the float32 range
+        for a finite value beyond +-3.4e38; None when every value fits.
     """
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(values) <= FLOAT32_MAX)
@@ -277,3 +407,114 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
     if np.isinf(value):
         return index, "inf" if value > 0 else "-inf"
     return index, f"{value:.8g}, outside {FLOAT32_RANGE}; rescale it (e.g. other units)"
+
+
+# ----- the timestamps ---------------------------------------------------------------------
+def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None) -> np.ndarray:
+    """Timestamps as float64 numbers or datetime64[ns], checked to never go backwards.
+
+    Numbers are any finite floats; dates/times are ISO 8601 in the layout of row 0 (fractional
+    seconds may come and go, as ``datetime.isoformat`` drops them when zero).
+
+    Args:
+        texts: the column's cells, stripped (rows,).
+        path: the file, for messages.
+        column: the column's name, for messages.
+        line_nos: the file line of each row, for messages (None: not named).
+
+    Raises:
+        DataError: naming the row of the first timestamp in another layout than row 0, unreadable,
+            NaN/NaT/infinite, or earlier than the row before.
+    """
+    def where(row: int) -> str:
+        line = "" if line_nos is None else f" (line {int(line_nos[row])})"
+        return f"{path}: row {row}{line}, column {column!r}"
+
+    times = _as_numbers(texts, where)
+    if times is None:
+        if _as_numbers(texts[:1], where) is None:
+            _as_datetimes(texts[:1], where)  # row 0 is readable, so its layout is the one to follow
+        _check_one_layout(texts, where)
+        times = _as_datetimes(texts, where)
+    back = np.flatnonzero(times[1:] < times[:-1])
+    if len(back):
+        row = int(back[0]) + 1
+        raise DataError(f"{where(row)}: time goes backwards "
+                        f"({times[row - 1]} then {times[row]}); sort the file by time")
+    return times
+
+
+def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | None:
+    """float64 timestamps, or None when some cell is not a number."""
+    try:
+        times = texts.astype(np.float64)
+    except ValueError:
+        return None
+    bad = np.flatnonzero(~np.isfinite(times))
+    if len(bad):
+        row = int(bad[0])
+        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is not a finite "
+                        "number; every row needs its time")
+    return times
+
+
+def _check_one_layout(texts: np.ndarray, where: Callable[[int], str]) -> None:
+    """DataError naming the first row whose timestamp is laid out differently from row 0's."""
+    signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
+    uniques, inverse = np.unique(signatures, return_inverse=True)
+    layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
+    other = np.flatnonzero(layouts != layouts[0])
+    if len(other):
+        row = int(other[0])
+        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in "
+                        f"another format than row 0 ({texts[0][:40]!r}); write every timestamp in one "
+                        f"format ({ISO_EXAMPLE}) or as numbers")
+
+
+def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
+    """datetime64[ns] timestamps; DataError naming the first unreadable or NaT row."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no explicit representation of timezones": read as UTC
+        try:
+            times = texts.astype("datetime64[ns]")
+        except (ValueError, OverflowError):
+            times = None
+    if times is not None:
+        rows = np.flatnonzero(np.isnat(times))
+        if not len(rows):
+            return times
+    else:
+        rows = range(len(texts))
+    for row in rows:
+        text = str(texts[row])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ok = not np.isnat(np.datetime64(text, "ns"))
+        except (ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
+                            f"ISO 8601 date/time ({ISO_EXAMPLE})")
+    raise DataError(f"{where(0)}: the timestamps cannot be read as ISO 8601 dates/times ({ISO_EXAMPLE})")
+
+
+def seconds_since_first(times: np.ndarray) -> np.ndarray:
+    """(n,) float64 seconds since the first timestamp (numbers as they are; datetimes via their differences)."""
+    if np.issubdtype(times.dtype, np.datetime64):
+        return (times - times[0]) / np.timedelta64(1, "s")
+    return np.asarray(times, dtype=np.float64) - float(times[0])
+
+
+def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) -> float | None:
+    """Seconds between rows: the median step (robust to gaps), else the mean one (repeated timestamps, e.g.
+    10 rows per logged second); None without timestamps or when they never advance (then no rate per hour)."""
+    if seconds is None or len(seconds) < 2:
+        return None
+    steps = np.diff(seconds)
+    for period in (float(np.median(steps)), float(seconds[-1] - seconds[0]) / (len(seconds) - 1)):
+        if np.isfinite(period) and period > 0:
+            return period
+    logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
+                   "not computed", file, column)
+    return None

@@ -1,13 +1,17 @@
-"""CSV recordings: one file's rows read by its columns' roles, and many files split by one boundary rule.
+"""CSV recordings: which files ``data.path`` names, each file's rows by its columns' roles, and many files split
+by one boundary rule.
 
-Each file is one recording. :func:`split_recordings` cuts every file by the same rule
-(:func:`datasets.stream_split.split_stream`: fractions of its rows, or its training part
-ending at ``train_end``), windows never cross files, and the splits pool the windows of all
-files: train their normal training windows, val their calibration windows, test every test
-window recording after recording, each in row order.
+``data.path`` is a file, a folder (its ``*.csv`` files, sorted by name, not its sub-folders), a glob
+(``data/SKAB/valve1/*.csv``, sorted), or a list of these (in the order given); each file is one
+recording (a file named twice is read once) and all share one header. :func:`split_recordings` cuts
+every file by the same rule (:func:`datasets.stream_split.split_stream`: fractions of its rows, or its
+training part ending at ``train_end``); windows never cross files, and the splits pool the windows of
+all files: train their normal training windows, val their calibration windows, test every test window
+recording after recording, each in row order.
 """
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,18 +19,71 @@ import numpy as np
 
 from datasets.base import NORMAL, Recording, Split
 from datasets.csv_columns import Columns, row_flags
-from datasets.csv_labels import sample_period, seconds_since_first
-from datasets.csv_reading import iter_csv_blocks
-from datasets.csv_times import ISO_EXAMPLE, parse_times
+from datasets.csv_reading import (ISO_EXAMPLE, header_text, iter_csv_blocks, parse_times, sample_period,
+                                  seconds_since_first)
 from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
 from utils.core.errors import ConfigError, DataError
+from utils.core.paths import unreadable_file
 from utils.core.types import TrainEnd
-
-__all__ = ["Rows", "normalise_by_training_part", "read_rows", "reference_statistics", "split_recordings",
-           "standardise", "train_end_row"]
 
 TEXT_HINT = ("; a column of text is no sensor: list the sensors in data.feature_columns or skip this column with "
              "data.ignore_columns")
+_GLOB_CHARS = frozenset("*?[")
+_EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob such as "data/SKAB/valve1/*.csv"'
+
+
+def csv_paths(path: str | list[str] | None) -> list[Path]:
+    """The CSV files ``data.path`` names, in order, each once.
+
+    Raises:
+        ConfigError: no path, a file not found or unreadable, a folder or glob without CSV files.
+    """
+    if not path:
+        raise ConfigError(f"data.path: required for the csv dataset: the CSV file(s) to read, e.g. {_EXAMPLE}")
+    entries = [path] if isinstance(path, str) else list(path)
+    files: list[Path] = []
+    for entry in entries:
+        files.extend(_files_of(str(entry)))
+    return list(dict.fromkeys(files))
+
+
+def _files_of(entry: str) -> list[Path]:
+    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv``, a glob's matches."""
+    if _GLOB_CHARS & set(entry):
+        found = sorted(Path(p) for p in glob.glob(entry) if Path(p).is_file())
+        if not found:
+            raise ConfigError(f"data.path: the pattern {entry!r} matches no file (relative paths are relative to "
+                              f"the current directory, {Path.cwd()})")
+        return found
+    target = Path(entry)
+    if target.is_dir():
+        found = sorted(p for p in target.glob("*.csv") if p.is_file())
+        if not found:
+            raise ConfigError(f"data.path: the folder {target} holds no *.csv file (sub-folders are not searched; "
+                              f"give a glob such as \"{target}/*/*.csv\" for them)")
+        return found
+    problem = unreadable_file(target)
+    if problem == "not found":
+        raise ConfigError(f"data.path: file not found: {target} (relative paths are relative to the current "
+                          f"directory, {Path.cwd()})")
+    if problem is not None:
+        raise ConfigError(f"data.path: {target} {problem}; give a CSV file")
+    return [target]
+
+
+def check_same_header(headers: dict[Path, list[str]]) -> None:
+    """DataError naming the first file whose header differs from the first file's, and the columns that differ."""
+    (first, expected), *rest = headers.items()
+    for path, header in rest:
+        if header == expected:
+            continue
+        have, want = set(header), set(expected)  # sets: headers may hold 100,000 columns
+        missing = [c for c in expected if c not in have]
+        extra = [c for c in header if c not in want]
+        what = "; ".join(part for part in (f"it lacks {missing}" if missing else "",
+                                           f"it has {extra} besides" if extra else "") if part)
+        raise DataError(f"{path}: its header differs from that of {first} ({what or 'the columns are in another order'}"
+                        f"); every file of data.path needs the same columns ({header_text(expected)})")
 
 
 @dataclass
@@ -134,15 +191,9 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                      timestamp_column: str | None, normalize: str = "none") -> Pooled:
     """Split every file by the same rule and pool the windows (see the module docstring).
 
-    Args:
-        files: the files' rows.
-        names: what reports call each file.
-        window_length, stride, eval_stride, val_fraction, test_fraction, train_labels: as
-            :func:`~datasets.stream_split.split_stream` takes them.
-        train_end: where each file's training part ends (:func:`train_end_row`), or None.
-        timestamp_column: the timestamp column (for a time ``train_end``), or None.
-        normalize: ``"per_recording"``: each file's sensors are standardised by the mean and standard deviation
-            of its own training part (:func:`normalise_by_training_part`) before it is cut; ``"none"``: as read.
+    ``window_length`` .. ``train_labels`` are as :func:`~datasets.stream_split.split_stream` takes them (``train_end``
+    per file by :func:`train_end_row`); ``names`` are what reports call the files; ``normalize="per_recording"``
+    standardises each file by its own training part first (:func:`normalise_by_training_part`).
 
     Raises:
         DataError: naming the file whose stretches do not fit, or pooled splits without a training window
@@ -180,20 +231,14 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
                                ) -> tuple[np.ndarray, dict]:
-    """Standardise one recording's sensors by its own training part (rows before ``learn_end``).
+    """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
-    Recordings of one machine differ in their levels (another load, another day); scaled by their own normal
-    operation, a shift means the same in each, so one model and one threshold serve them all.
-
-    Args:
-        values: the recording's rows (n, F).
-        labels: per-row labels (n,), 1 = anomalous.
-        learn_end: the first row after the training part.
-        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
+    Recordings of one machine differ in their levels; scaled by their own normal operation, a shift means the
+    same in each, so one model and one threshold serve them all. ``use_labelled`` takes labelled rows of the
+    training part too (``train_labels="ignore"``).
 
     Returns:
-        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``: a sensor constant over the
-        reference rows keeps its offset only (std 1).
+        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``; a constant sensor keeps std 1.
 
     Raises:
         DataError: no reference row (the training part is empty or all labelled).

@@ -6,12 +6,9 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from datasets.csv_header import _refuse_other_separator, detect_separator, split_line
-from datasets.csv_reading import _MAX_LINE_CHARS, DEFAULT_CHUNK_ROWS, Block, _checked_block, _Lines
+from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, MAX_LINE_CHARS, Block, Lines, checked_block, detect_separator,
+                                  refuse_other_separator, split_line)
 from utils.core.errors import DataError
-
-__all__ = ["CsvStream"]
-
 
 class CsvStream:
     """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
@@ -25,7 +22,7 @@ class CsvStream:
         name: what messages call it (``"<stdin>"``).
         read_bytes: the most bytes one read takes.
         separator: the field separator; None: detected from the header
-            (:func:`datasets.csv_header.detect_separator`).
+            (:func:`datasets.csv_reading.detect_separator`).
         hint: said after a header separated otherwise than by ``separator``.
     """
 
@@ -34,7 +31,7 @@ class CsvStream:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
         self.separator, self.hint = separator, hint
         self.line_no = 0  # lines decoded so far (1 = the header)
-        self._pending, self._max_chars = b"", _MAX_LINE_CHARS
+        self._pending, self._max_chars = b"", MAX_LINE_CHARS
         self._reads = self._lines()
         self._rest: list[tuple[int, str]] = []
 
@@ -49,10 +46,10 @@ class CsvStream:
             self.separator = detect_separator(line, Path(self.name))
         header = [name.strip() for name in split_line(line, Path(self.name), 1, self.separator)]
         if len(header) == 1:
-            _refuse_other_separator(Path(self.name), line, "", self.separator, self.hint)
+            refuse_other_separator(Path(self.name), line, "", self.separator, self.hint)
         if "" in header or len(set(header)) < len(header):
             raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
-        self._max_chars = max(_MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
+        self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
         return header
 
     def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
@@ -76,17 +73,17 @@ class CsvStream:
                  text_idx: list[int]) -> Iterator[Block]:
         """The lines as one block; with a bad line among them, the good lines before it one by one, then its error."""
         try:
-            block = _checked_block(self._block(part, header, row), idx, text_idx)
+            block = checked_block(self._block(part, header, row), idx, text_idx)
         except DataError:
             block = None
         if block is not None:
             yield block
             return
         for i, line in enumerate(part):  # the windows the lines before a bad one complete are still scored
-            yield _checked_block(self._block([line], header, row + i), idx, text_idx)
+            yield checked_block(self._block([line], header, row + i), idx, text_idx)
 
-    def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> _Lines:
-        return _Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
+    def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> Lines:
+        return Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
                       self.separator)
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:

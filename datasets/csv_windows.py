@@ -1,42 +1,24 @@
-"""Your own multivariate time series from CSV files: the ``csv`` loader and chunked readers.
+"""Your own multivariate time series from CSV files: the ``csv`` loader, and windows over streamed row blocks.
 
 Each file is one recording with a header row naming the columns and one row per time step::
 
     timestamp,voltage,current,temperature,label
     2024-05-01T08:00:00,48.012,10.05,42.31,0
-    ...
 
-``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_files`); every file
-needs the same header. The separator is detected from each header (``,`` ``;`` tab ``|``)
-unless ``separator`` gives it; ``.`` is the decimal point.
+``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_recordings`); every file needs
+the same header; :mod:`datasets.csv_reading` says what a file may hold and :mod:`datasets.csv_columns`
+what each column is (features, ``label_columns``, ``timestamp_column``, ``ignore_columns``). A window
+holding any anomalous row is an anomaly, its kind the first anomalous row's label text. Without a label
+column every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC).
 
-* feature columns: every column not named as a label, timestamp or ignored column (a column
-  that looks like a label is refused, :mod:`datasets.csv_columns`), or the explicit
-  ``feature_columns`` list; numbers only (no NaN, inf, empty cells or text);
-* ``label_columns`` (or the older single ``label_column``, optional): empty, ``0``, ``0.0`` or
-  ``normal`` marks a normal row, anything else an anomalous one; a row is anomalous where any
-  label column marks it. A window holding any anomalous row is an anomaly; its kind is the first
-  anomalous row's label text (numeric labels give the kind ``"anomaly"``). Without a label column
-  every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC);
-* ``timestamp_column`` (optional): dropped from the features and checked to
-  never go backwards (numbers, or ISO 8601 dates/times in one format);
-* ``ignore_columns``: read past, never used.
+Windows of ``window_length`` rows start every ``stride`` rows (default: no overlap).
+``split="contiguous"`` (default) cuts each file's rows in order into train, validation and test
+stretches (:func:`datasets.stream_split.split_stream`), by fractions of its rows or, with ``train_end``,
+where its training part ends; no window is shared across splits or crosses two files.
+``split="random"`` (one file) splits the windows at random by :func:`datasets.base.split_normal_only`.
 
-Windows of ``window_length`` rows start every ``stride`` rows (default: no
-overlap). ``split="contiguous"`` (default) cuts each file's rows in order into train,
-validation and test stretches (:func:`datasets.stream_split.split_stream`), by fractions of
-its rows or, with ``train_end``, where its training part ends (a row, a share, or a time);
-training and validation windows hold no anomalous row (unless ``train_labels="ignore"``),
-the test split is every window of each file's test stretch every ``eval_stride`` rows, in
-order, file after file, and no window is shared across splits or crosses two files
-(:mod:`datasets.csv_recordings`). ``split="random"`` (one file) splits the windows at random by
-:func:`datasets.base.split_normal_only` (every anomaly to test).
-
-The readers (:func:`~datasets.csv_reading.read_header`,
-:func:`~datasets.csv_reading.iter_csv_blocks`, :func:`iter_windows`) read a file
-block by block, so scoring a large file (:mod:`agents.score_files`) keeps memory
-bounded; :mod:`datasets.csv_reading` says what they accept and refuse, and
-:mod:`datasets.csv_times` what a timestamp column may hold.
+:func:`iter_windows` windows a stream of row blocks (:func:`~datasets.csv_reading.iter_csv_blocks`), so
+scoring a large file keeps memory bounded.
 """
 from __future__ import annotations
 
@@ -48,17 +30,10 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import DataSplits, split_normal_only
+from datasets.base import DataSplits, check_shares, checked_args, split_normal_only
 from datasets.csv_columns import choose_columns, refuse_flag_features
-from datasets.csv_files import check_same_header, csv_paths
-from datasets.csv_reading import (
-    DEFAULT_CHUNK_ROWS,
-    Block,
-    iter_csv_blocks,
-    read_header,
-    read_layout,
-)
-from datasets.csv_recordings import Rows, read_rows, split_recordings
+from datasets.csv_reading import Block, read_header, read_layout
+from datasets.csv_recordings import Rows, check_same_header, csv_paths, read_rows, split_recordings
 from datasets.stream_split import window_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
@@ -69,10 +44,6 @@ from utils.metrics.ranges import window_starts
 logger = logging.getLogger("anomaly")
 
 DEFAULT_TEST_FRACTION = 0.15  # without train_end
-
-__all__ = ["DEFAULT_CHUNK_ROWS", "Block", "iter_csv_blocks", "iter_windows", "load_csv", "read_csv_series",
-           "read_header", "window_starts"]
-
 
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
@@ -138,6 +109,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
 
 @register_dataset("csv")
+@checked_args
 def load_csv(
     seed: int,
     path: str | list[str] | None = None,
@@ -157,47 +129,35 @@ def load_csv(
     train_labels: Literal["exclude", "ignore"] = "exclude",
     normalize: Literal["none", "per_recording"] = "none",
 ) -> DataSplits:
-    """Sliding windows over one or many multivariate CSV recordings, split normal-only.
+    """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
 
     Args:
         seed: fixes the random split (the contiguous split is by row order).
-        path: a CSV file, a folder (its ``*.csv``, sorted), a glob, or a list of these
-            (:func:`datasets.csv_files.csv_paths`); relative to the current directory. Each file is
-            one recording with the same header.
+        path: a CSV file, a folder, a glob, or a list of these, relative to the current directory.
         window_length: rows per window T.
-        stride: rows between (training) window starts; default ``window_length`` (no
-            overlap). With overlap, the random split puts rows of one window into
-            neighbouring windows of other splits, which flatters the test.
-        feature_columns: the feature columns in order; default every column not named as a label,
-            timestamp or ignored column (one that looks like a label is refused, :mod:`datasets.csv_columns`).
+        stride: rows between (training) window starts; default ``window_length``.
+        feature_columns: the feature columns in order; default every column not named otherwise.
         label_column: one label column (the older spelling of ``label_columns``).
-        label_columns: label columns: a row is anomalous where any marks it (see the module docstring).
+        label_columns: label columns: a row is anomalous where any marks it.
         timestamp_column: optional timestamp column, dropped from the features.
         ignore_columns: columns read past (e.g. a machine id).
-        separator: the field separator, one character; default: detected from each file's header
-            (the one of ``, ; tab |`` it holds most often).
+        separator: the field separator; default: detected from each file's header.
         val_fraction: share of the rows (contiguous; of the training part with ``train_end``) or of the
             normal windows (random) for validation.
-        test_fraction: share of the rows (contiguous) or normal windows (random, plus every anomaly) for test;
-            default 0.15; not with ``train_end``.
-        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (see the module docstring).
+        test_fraction: share of the rows or normal windows for test; default 0.15; not with ``train_end``.
+        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (one file).
         eval_stride: contiguous only: rows between validation and test window starts, at most
             ``window_length``; default ``stride`` capped at ``window_length``.
-        train_end: where each file's training part ends: a row (rows ``[0, train_end)``), a share of its
-            rows (a number strictly between 0 and 1), or a time (text, as the timestamp column writes it:
-            the rows before it); every later row is test.
+        train_end: where each file's training part ends: a row, a share of its rows, or a time as the
+            timestamp column writes it; every later row is test.
         train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
-            ``"ignore"``: labels inside the training part are ignored there (it is taken as normal).
-        normalize: ``"per_recording"``: each file's sensors are standardised by its own training part's mean and
-            standard deviation before windowing (:func:`datasets.csv_recordings.normalise_by_training_part`),
-            so recordings at other levels share one model and one threshold; the run's scaler then works on
-            these values. Contiguous split only. ``"none"``: the values as read.
+            ``"ignore"``: labels inside the training part are ignored there.
+        normalize: ``"per_recording"``: each file's sensors standardised by its own training part
+            (contiguous only); ``"none"``: as read.
 
     Returns:
-        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, the counts
-        per kind per split, a note when there are no labels, and per recording (``info["recordings"]``) its
-        rows, stretches, windows, anomalous rows and labelled ranges; contiguous: ``recordings`` (one
-        file: ``streams`` ``"val"`` and ``"test"``).
+        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
+        without labels, and per recording its rows, stretches, windows and labelled ranges.
     """
     files = csv_paths(path)
     label_key, labels = _label_columns(label_column, label_columns)
@@ -310,9 +270,7 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
 def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fraction: float, test_fraction: float,
             seed: int) -> DataSplits:
     """One file's windows split at random (:func:`split_normal_only`: every anomaly to test)."""
-    if val_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
-                          f"{val_fraction} + {test_fraction}")
+    check_shares(val_fraction, test_fraction)
     values = rows.values
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:

@@ -1,199 +1,242 @@
-"""Download a zip archive (or a single file), verify it and its members, and install them atomically.
+"""Download one file or a zip archive, verify it, and install it atomically.
 
-:func:`download_archive` streams a URL (``https://``, ``http://`` or ``file://``)
-to a temporary file next to the target folder within the bounds of a
-:class:`~datasets.http_fetch.DownloadLimits` (an overall deadline, a cap on the
-body), checks checksums, checks the members' sizes before extracting any (a cap
-on their uncompressed total, a cap on the compression ratio against zip bombs,
-the free disk space), extracts into a temporary folder and only then moves the
-files into place. On any failure it raises :class:`~utils.core.errors.DataError`
-and leaves nothing behind. :func:`download_file` does the same for one file (no archive):
-fetched next to its destination, its checksum checked, then moved into place.
-
-Checksums are written ``"sha256:<hex>"`` or ``"gitblob:<hex>"``; a git blob id is
-``sha1(b"blob <size>\\0" + content)``, what ``git hash-object FILE`` prints.
+URLs may be ``https://``, ``http://`` or ``file://``. The transfer keeps within :class:`DownloadLimits`
+(an overall deadline, enforced from a worker thread so that a dripping server or a hanging name lookup
+ends at it, and a cap on the body); a zip's members are size-checked before any is extracted (their
+total, a compression-ratio cap against zip bombs, the free disk space). Everything lands in a hidden
+staging folder beside the target and is moved into place only once verified; on any failure a
+DataError is raised and nothing is left behind. Checksums are ``"sha256:<hex>"`` or ``"gitblob:<hex>"``
+(what ``git hash-object FILE`` prints).
 """
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
+import threading
+import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from datasets.http_fetch import MIB, DownloadLimits, fetch
+from tqdm import tqdm
+
 from utils.core.errors import ConfigError, DataError
 
-CHECKSUM_KINDS = ("sha256", "gitblob")
+MIB = 2**20
 _HEX_LENGTHS = {"sha256": 64, "gitblob": 40}
 _CHUNK = 1 << 16
+_READ_TIMEOUT_S = 60.0  # one socket read; the deadline bounds the whole transfer
 _RATIO_FROM_BYTES = MIB  # smaller members may compress as well as they like
 
 
-def file_checksum(path: Path, kind: str) -> str:
-    """Hex digest of a file.
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Bounds of one download; ``key_prefix`` + the field name is the config key, for messages.
 
-    Args:
-        path: file to hash.
-        kind: ``"sha256"`` or ``"gitblob"`` (git's blob id, a sha1 with a header).
-
-    Returns:
-        Lower-case hex digest.
+    Attributes:
+        download_deadline_s: seconds for the whole download, first byte to last.
+        download_max_mb: MiB the server may send.
+        unzip_max_mb: MiB of the installed members, uncompressed, in all.
+        max_ratio: largest uncompressed / compressed size of a member over 1 MiB (text: 3-10x; a zip bomb 1000x).
+        key_prefix: prefix of the config keys named in messages (e.g. ``"data."``).
     """
-    if kind == "sha256":
-        digest = hashlib.sha256()
-    elif kind == "gitblob":
-        digest = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
-    else:
-        raise ConfigError(f"unknown checksum kind {kind!r}; valid kinds: {', '.join(CHECKSUM_KINDS)}")
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+
+    download_deadline_s: float = 600.0
+    download_max_mb: float = 200.0
+    unzip_max_mb: float = 1024.0
+    max_ratio: float = 100.0
+    key_prefix: str = ""
+
+    def key(self, name: str) -> str:
+        """``name=value`` of a limit as the user sets it, e.g. ``data.download_max_mb=200``."""
+        prefix = "" if name == "max_ratio" else self.key_prefix
+        return f"{prefix}{name}={getattr(self, name):g}"
 
 
 def parse_checksum(spec: str) -> tuple[str, str]:
     """Split ``"kind:hex"`` into ``(kind, lower-case hex)``; ConfigError if malformed."""
     kind, _, value = str(spec).partition(":")
     value = value.strip().lower()
-    if (kind not in _HEX_LENGTHS or len(value) != _HEX_LENGTHS[kind]
-            or any(c not in "0123456789abcdef" for c in value)):
-        raise ConfigError(
-            f"invalid checksum {spec!r}; expected 'sha256:<64 hex digits>' or 'gitblob:<40 hex digits>'"
-        )
+    if kind not in _HEX_LENGTHS or len(value) != _HEX_LENGTHS[kind] or any(c not in "0123456789abcdef" for c in value):
+        raise ConfigError(f"invalid checksum {spec!r}; expected 'sha256:<64 hex digits>' or 'gitblob:<40 hex digits>'")
     return kind, value
 
 
-def download_archive(
-    url: str,
-    data_dir: Path,
-    archive_sha256: str | None,
-    file_checksums: dict[str, str],
-    progress: bool = True,
-    limits: DownloadLimits | None = None,
-) -> None:
-    """Download a zip, verify it, and move its files into ``data_dir``.
-
-    Args:
-        url: where the zip lives (``https://``, ``http://`` or ``file://``).
-        data_dir: folder receiving the files (created if missing); members are
-            stored under their base names.
-        archive_sha256: expected sha256 of the zip itself (hex), or None to skip.
-        file_checksums: base name of a member -> ``"sha256:<hex>"`` or
-            ``"gitblob:<hex>"``. Only these members are installed; when empty,
-            every file in the zip is.
-        progress: show a tqdm progress bar while downloading.
-        limits: deadline and size caps of the download and of the extraction (default: DownloadLimits()).
-
-    Raises:
-        DataError: download failed or exceeded a limit, bad zip, missing or
-            oversized member, checksum mismatch; nothing is left behind (no
-            temporary file or folder, no new file).
-    """
-    data_dir = Path(data_dir)
-    limits = limits or DownloadLimits()
-    expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
-    archive_expected = _archive_checksum(archive_sha256)
-    created = _make_dirs(data_dir.parent)
-    archive = tmp_dir = None
-    installed: list[Path] = []
-    try:
-        try:
-            archive = _temp(data_dir, folder=False)
-            with open(archive, "wb") as out:
-                got = fetch(url, out, progress, limits)
-            if archive_expected is not None and got != archive_expected:
-                raise DataError(
-                    f"checksum mismatch for the archive downloaded from {url}: "
-                    f"expected sha256 {archive_expected}, got sha256 {got}"
-                )
-            tmp_dir = _temp(data_dir, folder=True)
-            files = _extract(archive, tmp_dir, sorted(expected), url, limits)
-            _verify(files, expected, url)
-            _install(files, data_dir, created, installed, url)
-        finally:
-            if archive is not None:
-                archive.unlink(missing_ok=True)
-            if tmp_dir is not None:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-    except BaseException:
-        _undo(installed, created)
-        raise
+def file_checksum(path: Path, kind: str) -> str:
+    """Lower-case hex digest of a file, ``kind`` ``"sha256"`` or ``"gitblob"``."""
+    if kind not in _HEX_LENGTHS:
+        raise ConfigError(f"unknown checksum kind {kind!r}; valid kinds: {', '.join(_HEX_LENGTHS)}")
+    digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def download_file(url: str, dest: Path, checksum: str, progress: bool = True,
                   limits: DownloadLimits | None = None) -> None:
-    """Download one file to ``dest``, verified against ``checksum`` before it is moved into place.
-
-    Args:
-        url: where the file lives (``https://``, ``http://`` or ``file://``).
-        dest: the file to create (its folders are created if missing).
-        checksum: ``"sha256:<hex>"`` or ``"gitblob:<hex>"``.
-        progress: show a tqdm progress bar while downloading.
-        limits: deadline and size cap of the download (default: DownloadLimits()).
+    """Download one file to ``dest`` (its folders made if missing), verified against ``checksum`` first.
 
     Raises:
-        DataError: download failed or exceeded a limit, checksum mismatch; nothing is left behind (no
-            temporary file, no folder created, ``dest`` untouched).
+        DataError: download failed or exceeded a limit, checksum mismatch; nothing is left behind.
     """
     dest = Path(dest)
-    limits = limits or DownloadLimits()
     kind, want = parse_checksum(checksum)
-    created = _make_dirs(dest.parent)
-    part = None
-    try:
-        part = _temp(dest, folder=False, suffix=".part")
-        with open(part, "wb") as out:
-            fetch(url, out, progress, limits)
+    with _staging(dest.parent) as tmp:
+        part = tmp / dest.name
+        _fetch(url, part, progress, limits or DownloadLimits())
         got = file_checksum(part, kind)
         if got != want:
             raise DataError(f"checksum mismatch for {dest.name} downloaded from {url}: expected {kind}:{want}, "
                             f"got {kind}:{got}")
+        _install({dest.name: part}, dest.parent, url)
+
+
+def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_checksums: dict[str, str],
+                     progress: bool = True, limits: DownloadLimits | None = None) -> None:
+    """Download a zip, verify it, and move its files into ``data_dir`` under their base names.
+
+    Args:
+        url: where the zip lives.
+        data_dir: folder receiving the files (made if missing).
+        archive_sha256: expected sha256 of the zip itself (hex or ``sha256:<hex>``), or None to skip.
+        file_checksums: base name of a member -> ``"sha256:<hex>"`` or ``"gitblob:<hex>"``. Only these
+            members are installed; when empty, every file in the zip is.
+        progress: show a tqdm progress bar while downloading.
+        limits: deadline and size caps of the download and the extraction (default: DownloadLimits()).
+
+    Raises:
+        DataError: download failed or exceeded a limit, bad zip, missing or oversized member, checksum
+            mismatch; nothing is left behind.
+    """
+    data_dir, limits = Path(data_dir), limits or DownloadLimits()
+    expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
+    archive_want = None
+    if archive_sha256:
+        text = str(archive_sha256)
+        archive_want = parse_checksum(text if text.startswith("sha256:") else f"sha256:{text}")[1]
+    with _staging(data_dir.parent) as tmp:
+        archive = tmp / "archive.zip"
+        _fetch(url, archive, progress, limits)
+        if archive_want is not None and (got := file_checksum(archive, "sha256")) != archive_want:
+            raise DataError(f"checksum mismatch for the archive downloaded from {url}: expected sha256 {archive_want}, "
+                            f"got sha256 {got}")
+        files = _extract(archive, tmp / "members", sorted(expected), url, limits)
+        for name, (kind, want) in expected.items():
+            if (got := file_checksum(files[name], kind)) != want:
+                raise DataError(f"checksum mismatch for {name} in the archive from {url}: expected {kind}:{want}, "
+                                f"got {kind}:{got}")
+        _install(files, data_dir, url)
+
+
+@contextmanager
+def _staging(parent: Path) -> Iterator[Path]:
+    """A hidden temporary folder in ``parent``, made with its missing parents; those go again on failure."""
+    created = [p for p in (parent, *parent.parents) if not p.exists()][::-1]
+    ok = False
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".download-"))
+    except OSError as exc:
+        _remove_folders(created)
+        raise DataError(f"cannot create a temporary folder in {parent}: {exc}") from exc
+    try:
+        yield tmp
+        ok = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            _remove_folders(created)
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def _install(files: dict[str, Path], folder: Path, url: str) -> None:
+    """Move verified files into ``folder``; on failure the files and the folder it made are removed."""
+    made, installed = not folder.exists(), []
+    try:
+        folder.mkdir(exist_ok=True)
+        for name, src in files.items():
+            dst = folder / name
+            existed = dst.exists()
+            os.replace(src, dst)
+            if not existed:
+                installed.append(dst)
+    except OSError as exc:
+        for path in installed:
+            path.unlink(missing_ok=True)
+        _remove_folders([folder] if made else [])
+        raise DataError(f"cannot install the files from {url} into {folder}: {exc}") from exc
+
+
+# ----- the transfer -----------------------------------------------------------------------
+def _fetch(url: str, dest: Path, progress: bool, limits: DownloadLimits) -> None:
+    """Stream ``url`` into ``dest`` in a worker thread, waiting for it at most ``limits.download_deadline_s``.
+
+    After a timeout the worker, a daemon thread, stops at its next read (it only writes into ``dest``).
+    """
+    outcome: list[BaseException | None] = []
+    cancel = threading.Event()
+
+    def work(out: BinaryIO) -> None:
         try:
-            os.replace(part, dest)
-        except OSError as exc:
-            raise DataError(f"cannot install the file from {url} as {dest}: {exc}") from exc
-        part = None
-    except BaseException:
-        if part is not None:
-            part.unlink(missing_ok=True)
-        _undo([], created)
-        raise
+            _copy_body(url, out, progress, limits, cancel)
+            outcome.append(None)
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            outcome.append(DataError(f"could not download {url}: {err}"))
+        except BaseException as err:  # noqa: BLE001 (re-raised in the caller's thread)
+            outcome.append(err)
+
+    with open(dest, "wb") as out:
+        worker = threading.Thread(target=work, args=(out,), name="download", daemon=True)
+        worker.start()
+        try:
+            worker.join(limits.download_deadline_s)
+        finally:  # past the deadline, or Ctrl-C while waiting
+            if worker.is_alive():
+                cancel.set()
+        if worker.is_alive():
+            raise DataError(f"could not download {url}: not finished after {limits.download_deadline_s:g} s "
+                            f"({limits.key('download_deadline_s')}; the server is slow or unreachable)")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
-def _archive_checksum(spec: str | None) -> str | None:
-    """Normalise the archive sha256 (plain hex or ``sha256:<hex>``)."""
-    if spec is None or spec == "":
-        return None
-    text = str(spec)
-    return parse_checksum(text if text.startswith("sha256:") else f"sha256:{text}")[1]
+def _copy_body(url: str, out: BinaryIO, progress: bool, limits: DownloadLimits, cancel: threading.Event) -> None:
+    """Copy the body chunk by chunk (``read1``: whatever arrived), refusing more than ``download_max_mb``."""
+    cap = int(limits.download_max_mb * MIB)
+    too_big = (f"could not download {url}: the server sends more than {limits.download_max_mb:g} MiB "
+               f"({limits.key('download_max_mb')}); check the URL, or raise the limit if the file is that large")
+    received = 0
+    with urllib.request.urlopen(url, timeout=min(_READ_TIMEOUT_S, limits.download_deadline_s + 5.0)) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if total is not None and total > cap:
+            raise DataError(f"{too_big} (Content-Length: {total} bytes)")
+        read = getattr(response, "read1", response.read)
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=f"downloading {PurePosixPath(url).name}", disable=not progress) as bar:
+            while not cancel.is_set() and (chunk := read(_CHUNK)):
+                received += len(chunk)
+                if received > cap:
+                    raise DataError(too_big)
+                out.write(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total and not cancel.is_set():
+        raise DataError(f"could not download {url}: got {received} of {total} bytes")
 
 
-def _temp(data_dir: Path, folder: bool, suffix: str = ".zip.part") -> Path:
-    """Create a hidden temporary file or folder next to ``data_dir``."""
-    prefix = f".{data_dir.name}-download-"
-    try:
-        if folder:
-            return Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=prefix))
-        fd, name = tempfile.mkstemp(dir=data_dir.parent, prefix=prefix, suffix=suffix)
-        os.close(fd)
-        return Path(name)
-    except OSError as exc:
-        raise DataError(f"cannot create a temporary file in {data_dir.parent}: {exc}") from exc
-
-
-def _make_dirs(folder: Path) -> list[Path]:
-    """Create ``folder`` and missing parents; return those created, outermost first."""
-    missing = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create folder {folder}: {exc}") from exc
-    return missing
-
-
+# ----- the archive ------------------------------------------------------------------------
 def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: DownloadLimits) -> dict[str, Path]:
     """Extract the members named ``names`` (all files if empty) into ``dest``, their sizes checked first."""
     try:
@@ -201,55 +244,23 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
             members = _members_by_name(zf, url)
             missing = [n for n in names if n not in members]
             if missing:
-                raise DataError(
-                    f"the archive from {url} lacks {', '.join(missing)}; "
-                    f"it holds: {', '.join(sorted(members)) or '(no files)'}"
-                )
+                raise DataError(f"the archive from {url} lacks {', '.join(missing)}; "
+                                f"it holds: {', '.join(sorted(members)) or '(no files)'}")
             chosen = names or sorted(members)
-            _check_sizes([members[n] for n in chosen], dest, url, limits)
-            out = {}
+            _check_sizes([members[n] for n in chosen], dest.parent, url, limits)
+            dest.mkdir()
             for name in chosen:
-                out[name] = dest / name
-                with zf.open(members[name]) as src, open(out[name], "wb") as dst:
+                with zf.open(members[name]) as src, open(dest / name, "wb") as dst:
                     _copy_at_most(src, dst, members[name].file_size, url)
-            return out
+            return {name: dest / name for name in chosen}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise DataError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
     except OSError as exc:
         raise DataError(f"cannot extract the archive from {url}: {exc}") from exc
 
 
-def _check_sizes(infos: list[zipfile.ZipInfo], dest: Path, url: str, limits: DownloadLimits) -> None:
-    """DataError before extracting anything: a member compressed suspiciously well, too much in all, no room."""
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _RATIO_FROM_BYTES and ratio > limits.max_ratio:
-            raise DataError(f"the archive from {url}: {info.filename} would unpack {info.compress_size} bytes into "
-                            f"{info.file_size} ({ratio:.0f}x, above {limits.key('max_ratio')}): refused as a zip "
-                            "bomb; nothing was extracted")
-    total = sum(info.file_size for info in infos)
-    if total > limits.unzip_max_mb * MIB:
-        raise DataError(f"the archive from {url}: its files would unpack to {total / MIB:.1f} MiB, above "
-                        f"{limits.key('unzip_max_mb')} MiB; nothing was extracted (raise the limit if that is "
-                        "expected)")
-    free = shutil.disk_usage(dest).free
-    if total > free:
-        raise DataError(f"the archive from {url}: its files need {total / MIB:.1f} MiB but {dest.parent} has "
-                        f"{free / MIB:.1f} MiB free; nothing was extracted")
-
-
-def _copy_at_most(src: BinaryIO, dst: BinaryIO, size: int, url: str) -> None:
-    """Copy at most ``size`` bytes (what the zip's directory declared); DataError if there is more."""
-    copied = 0
-    while chunk := src.read(_CHUNK):
-        copied += len(chunk)
-        if copied > size:
-            raise DataError(f"the archive from {url}: a member holds more than the {size} bytes it declares")
-        dst.write(chunk)
-
-
 def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo]:
-    """Map base name -> member for the regular files of a zip (skips macOS junk)."""
+    """Base name -> member for the regular files of a zip (macOS junk and hidden files skipped)."""
     members: dict[str, zipfile.ZipInfo] = {}
     for info in zf.infolist():
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
@@ -263,40 +274,30 @@ def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo
     return members
 
 
-def _verify(files: dict[str, Path], expected: dict[str, tuple[str, str]], url: str) -> None:
-    """Raise DataError on the first member whose checksum differs."""
-    for name, (kind, want) in expected.items():
-        got = file_checksum(files[name], kind)
-        if got != want:
-            raise DataError(
-                f"checksum mismatch for {name} in the archive from {url}: "
-                f"expected {kind}:{want}, got {kind}:{got}"
-            )
+def _check_sizes(infos: list[zipfile.ZipInfo], folder: Path, url: str, limits: DownloadLimits) -> None:
+    """DataError before extracting anything: a member compressed suspiciously well, too much in all, no room."""
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _RATIO_FROM_BYTES and ratio > limits.max_ratio:
+            raise DataError(f"the archive from {url}: {info.filename} would unpack {info.compress_size} bytes into "
+                            f"{info.file_size} ({ratio:.0f}x, above {limits.key('max_ratio')}): refused as a zip "
+                            "bomb; nothing was extracted")
+    total = sum(info.file_size for info in infos)
+    if total > limits.unzip_max_mb * MIB:
+        raise DataError(f"the archive from {url}: its files would unpack to {total / MIB:.1f} MiB, above "
+                        f"{limits.key('unzip_max_mb')} MiB; nothing was extracted (raise the limit if that is "
+                        "expected)")
+    free = shutil.disk_usage(folder).free
+    if total > free:
+        raise DataError(f"the archive from {url}: its files need {total / MIB:.1f} MiB but {folder.parent} has "
+                        f"{free / MIB:.1f} MiB free; nothing was extracted")
 
 
-def _install(files: dict[str, Path], data_dir: Path, created: list[Path],
-             installed: list[Path], url: str) -> None:
-    """Move verified files into ``data_dir``, recording new dirs/files for undo."""
-    try:
-        if not data_dir.exists():
-            data_dir.mkdir()
-            created.append(data_dir)
-        for name, src in files.items():
-            dst = data_dir / name
-            existed = dst.exists()
-            os.replace(src, dst)
-            if not existed:
-                installed.append(dst)
-    except OSError as exc:
-        raise DataError(f"cannot install the files from {url} into {data_dir}: {exc}") from exc
-
-
-def _undo(installed: list[Path], created: list[Path]) -> None:
-    """Remove files installed and folders created by a failed download."""
-    for path in installed:
-        path.unlink(missing_ok=True)
-    for folder in reversed(created):
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+def _copy_at_most(src: BinaryIO, dst: BinaryIO, size: int, url: str) -> None:
+    """Copy at most ``size`` bytes (what the zip's directory declared); DataError if there is more."""
+    copied = 0
+    while chunk := src.read(_CHUNK):
+        copied += len(chunk)
+        if copied > size:
+            raise DataError(f"the archive from {url}: a member holds more than the {size} bytes it declares")
+        dst.write(chunk)

@@ -12,47 +12,23 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, Split, split_normal_only
-from datasets.download import download_archive
-from datasets.http_fetch import DownloadLimits
-from datasets.ucr_files import (
-    SUFFIXES,
-    read_ucr,
-    read_ucr_arff,
-    read_ucr_ts,
-    read_ucr_txt,
-)
-from utils.core.errors import ConfigError, DataError
+from datasets.base import NORMAL, DataSplits, Split, checked_args, split_normal_only
+from datasets.download import DownloadLimits, download_archive
+from datasets.ucr_files import SUFFIXES, read_ucr
+from utils.core.errors import DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat
-
-__all__ = ["DEFAULT_URL", "KNOWN_FILE_CHECKSUMS", "find_split_file", "load_ecg5000", "read_ucr", "read_ucr_arff",
-           "read_ucr_ts", "read_ucr_txt"]
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"
 TRAIN_TXT_GITBLOB = "7f0d711c984c79616e09a430dbd2c5d89fed2416"
-TEST_TXT_GITBLOB = "305ae1c597012624060310dbc529484767b2b2e3"
-TRAIN_TS_SHA256 = "1935be5cc08203aa7c0de288fbceb48997d475f43ee610fa373fd6f4a0d66775"
-TRAIN_TS_GITBLOB = "30af38036519f907e4567b2ecf24edad86700a0a"
-TEST_TS_GITBLOB = "43151e9791994d5ddee2d2f909d6badba48da34d"
-TRAIN_ARFF_SHA256 = "f2d793c998d853cbef4fed91f44792d680e51ed238cc51e8197a982b6520f4c6"
+TRAIN_TS_GITBLOB = "30af38036519f907e4567b2ecf24edad86700a0a"  # the archive's other formats, for tests
 TRAIN_ARFF_GITBLOB = "c089f63755f348005ba0477df6ec53d59975bafb"
-TEST_ARFF_GITBLOB = "02c1e2e49822dd2fd0664790ba3397e22c220852"
-KNOWN_FILE_CHECKSUMS = {
-    "ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
-    "ECG5000_TEST.txt": f"gitblob:{TEST_TXT_GITBLOB}",
-    "ECG5000_TRAIN.ts": f"gitblob:{TRAIN_TS_GITBLOB}",
-    "ECG5000_TEST.ts": f"gitblob:{TEST_TS_GITBLOB}",
-    "ECG5000_TRAIN.arff": f"gitblob:{TRAIN_ARFF_GITBLOB}",
-    "ECG5000_TEST.arff": f"gitblob:{TEST_ARFF_GITBLOB}",
-}
 DEFAULT_FILE_CHECKSUMS = {
     "ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
-    "ECG5000_TEST.txt": f"gitblob:{TEST_TXT_GITBLOB}",
+    "ECG5000_TEST.txt": "gitblob:305ae1c597012624060310dbc529484767b2b2e3",
 }
 SPLITS = ("TRAIN", "TEST")
-PROTOCOLS = ("official", "merged")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
 
@@ -67,6 +43,7 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 
 
 @register_dataset("ecg5000")
+@checked_args
 def load_ecg5000(
     seed: int,
     data_dir: str = "data/ECG5000",
@@ -103,10 +80,6 @@ def load_ecg5000(
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown ECG5000 protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
     folder = Path(data_dir)
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))

@@ -22,15 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from datasets.base import DataSplits
+from datasets.base import DataSplits, checked_args
 from datasets.csv_windows import load_csv
-from datasets.download import download_file
-from datasets.http_fetch import DownloadLimits
+from datasets.download import DownloadLimits, download_file
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
 
-__all__ = ["ANOMALY_FREE", "CHECKSUMS", "COMMIT", "DEFAULT_URL", "EXPERIMENTS", "load_skab"]
 
 COMMIT = "b2c0d46c2971dcbfe71e26087b6d231998bb91c2"
 DEFAULT_URL = f"https://raw.githubusercontent.com/waico/SKAB/{COMMIT}/data"
@@ -81,6 +79,7 @@ _LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
 
 
 @register_dataset("skab")
+@checked_args
 def load_skab(
     seed: int,
     data_dir: str = "data/SKAB",

@@ -1,22 +1,12 @@
 """Contiguous train / validation / test stretches of one long labelled recording.
 
-The rows are cut in order into a train stretch, a validation stretch and a test stretch
-(fractions of the rows; or, given ``train_end``, a training part of rows ``[0, train_end)`` whose
-last ``val_fraction`` is the validation stretch, and every later row test). No window crosses a
-stretch boundary, so no window, and no row,
-is shared by two splits (a random split of overlapping windows puts rows of one window into
-windows of the others, which flatters the test):
-
-* train: windows every ``stride`` rows inside the train stretch holding no anomalous row;
-* val: windows every ``eval_stride`` rows inside the validation stretch holding no anomalous row
-  (the thresholds are calibrated on them), so the split holds normals only;
-* test: every window of the test stretch at ``eval_stride``
-  (:func:`utils.metrics.ranges.covering_starts`, so every test row is covered), in start order.
-
-:func:`warn_about_labels` says, in one line per finding over one or many recordings, where labels
-cannot be evaluated (no labelled row in a test stretch, labelled rows inside a training part).
-
-Ranges are ``[start, end)`` rows, the end exclusive.
+The rows are cut in order (by fractions of the rows; or, given ``train_end``, a training part of rows
+``[0, train_end)`` whose last ``val_fraction`` is the validation stretch, every later row test). No
+window crosses a stretch boundary, so no row is shared by two splits (a random split of overlapping
+windows would flatter the test). Train: windows every ``stride`` rows holding no anomalous row; val:
+the same every ``eval_stride`` rows (the thresholds are calibrated on them); test: every window of the
+test stretch at ``eval_stride``, covering every row (:func:`utils.metrics.ranges.covering_starts`).
+Ranges are ``[start, end)`` rows.
 """
 from __future__ import annotations
 
@@ -26,13 +16,12 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import NORMAL, Split, StreamPart
+from datasets.base import NORMAL, Split, StreamPart, check_shares, checked_args
 from utils.core.errors import ConfigError, DataError
+from utils.core.types import Fraction, PositiveInt
 from utils.metrics.ranges import covering_starts, kind_runs, window_starts
 
 logger = logging.getLogger("anomaly")
-
-__all__ = ["kind_ranges", "split_stream", "stretch_bounds", "warn_about_labels", "window_labels"]
 
 
 def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None = None,
@@ -94,26 +83,10 @@ def _test_split(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, start
     return Split(x=_windows(values, starts, window_length), y=y, kind=kind)
 
 
-def _check_args(window_length: int, stride: int, eval_stride: int, val_fraction: float, test_fraction: float | None,
-                length_key: str) -> None:
-    """ConfigError naming ``data.<key>`` for a bad stride, window length or fraction."""
-    for key, value in (("stride", stride), ("eval_stride", eval_stride), (length_key, window_length)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"data.{key}: invalid value {value!r}; expected a positive integer")
-    if eval_stride > window_length:
-        raise ConfigError(f"data.eval_stride: invalid value {eval_stride}; it must be at most "
-                          f"data.{length_key}={window_length}, so the test windows cover every test row")
-    fractions = (("val_fraction", val_fraction),) + ((("test_fraction", test_fraction),) if test_fraction else ())
-    for key, value in fractions:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-            raise ConfigError(f"data.{key}: invalid value {value!r}; expected a number strictly between 0 and 1")
-    if test_fraction and val_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"data.val_fraction: val_fraction + test_fraction must be below 1, got "
-                          f"{val_fraction} + {test_fraction}")
-
-
-def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, window_length: int, stride: int,
-                 eval_stride: int, val_fraction: float, test_fraction: float | None = None,
+@checked_args
+def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, window_length: PositiveInt,
+                 stride: PositiveInt, eval_stride: PositiveInt, val_fraction: Fraction,
+                 test_fraction: Fraction | None = None,
                  times: np.ndarray | None = None, time_text: np.ndarray | None = None,
                  sample_period_s: float | None = None, *, train_end: int | None = None,
                  train_labels: Literal["exclude", "ignore"] = "exclude", length_key: str = "window_length",
@@ -158,7 +131,11 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
     values, labels = np.asarray(values), (np.asarray(labels) != 0)
     kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)
     n, T = len(values), int(window_length)
-    _check_args(T, stride, eval_stride, val_fraction, None if train_end is not None else test_fraction, length_key)
+    if eval_stride > T:
+        raise ConfigError(f"data.eval_stride: invalid value {eval_stride}; it must be at most "
+                          f"data.{length_key}={T}, so the test windows cover every test row")
+    if train_end is None:
+        check_shares(val_fraction, test_fraction)
     bounds = stretch_bounds(n, val_fraction, test_fraction, train_end)
     (_, a), (_, b), _ = bounds
     used = labels.copy()

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.download import download_archive
+from datasets.download import DownloadLimits, download_archive
 from datasets.ecg5000 import load_ecg5000
-from datasets.http_fetch import DownloadLimits
 from tests.helpers import run_main
 from utils.core.errors import DataError
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import agents  # noqa: F401 (fills the registries the config layer checks)
-from datasets.csv_header import read_header, read_layout
+from datasets.csv_reading import read_header, read_layout
 from datasets.csv_windows import load_csv
 from tests.helpers import REPO_ROOT
 from utils.core.config import load_config

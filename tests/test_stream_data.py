@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
-from datasets.converter_stream import load_converter_stream
+from datasets.converter_stream import THERMAL_GAIN, load_converter_stream, simulate_stream
 from datasets.csv_windows import load_csv
-from datasets.stream_simulator import THERMAL_GAIN, simulate_stream
 from tests.helpers import REPO_ROOT, brute_ranges, run_main
 from utils.core.config import load_config
 from utils.core.errors import ConfigError, DataError

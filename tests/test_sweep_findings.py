@@ -137,7 +137,7 @@ def test_output_name_too_long_is_an_output_error(tmp_path):
 
 
 def test_csv_in_utf32_or_utf16_without_bom_is_named(tmp_path):
-    from datasets.csv_header import read_header
+    from datasets.csv_reading import read_header
     from utils.core.errors import DataError
 
     text = "voltage,current\n1,2\n"
