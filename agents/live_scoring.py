@@ -35,30 +35,10 @@ from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector.detector import Detector
-from agents.score_loop import (
-    Reference,
-    Scorer,
-    StepScorer,
-    WindowScorer,
-    check_per_step,
-    checked_magnitudes,
-    covering_windows,
-    finish,
-    normalised_blocks,
-    recording_reference,
-    score_batches,
-)
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    Scoring,
-    check_columns,
-    checked_incidents_path,
-    describe,
-    exact,
-    separator_hint,
-)
+from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, checked_magnitudes,
+                               covering_windows, finish, normalised_blocks, recording_reference, score_batches)
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
+                               checked_incidents_path, describe, exact, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows

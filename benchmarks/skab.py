@@ -77,15 +77,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also run the first config with evaluation.threshold_adapt_rate GAMMA, on SKAB and on "
                         "anomaly-free.csv (default %(default)s, Gibbs & Candes' own choice; 0 skips)")
     p.add_argument("--quick", action="store_true", help="3 files, 2 epochs: checks the benchmark runs")
-    p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
-    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run (default %(default)s)")
-    p.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
+    add_run_options(p)
     args = p.parse_args(argv)
     args.configs = args.configs or quality.configs_for(DATA_NAME)
     if not args.configs:
         p.error(f"no config with data.name {DATA_NAME!r} in {quality.CONFIGS_DIR}")
     return args
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of how runs are made, shared with :mod:`benchmarks.skab_selection`."""
+    p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
+    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run (default %(default)s)")
+    p.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
 
 
 def common_overrides(args: argparse.Namespace) -> list[str]:

@@ -338,10 +338,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a value of every candidate (repeatable)")
     p.add_argument("--quick", action="store_true", help="1 copy, 2 epochs, 2 candidates: checks the benchmark runs")
-    p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
-    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run (default %(default)s)")
-    p.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
+    skab.add_run_options(p)
     args = p.parse_args(argv)
     if args.copies < 1:
         p.error("--copies must be >= 1")
