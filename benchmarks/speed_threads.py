@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_common import REPO_ROOT, SHARED_ECG, Row
+from benchmarks.speed_common import REPO_ROOT, SHARED_ECG, Row, format_row
 from benchmarks.speed_system import _run_main, child_env
 
 SHARED_SKAB = REPO_ROOT.parent / "shared" / "data" / "SKAB"
@@ -51,8 +51,9 @@ def thread_rows(ctx: Any) -> list[Row]:
             print(f"    7: {config.name} skipped: its data is not on this machine", flush=True)
             continue
         overrides += QUICK if ctx.quick else []
-        for busy in (False, True):
+        for busy in [condition == "busy" for condition in ctx.conditions]:
             rows.append(_compare(ctx, env, config, overrides, busy))
+            print(f"    measured: {format_row(rows[-1])}", flush=True)  # a config takes minutes: show each
     return rows
 
 
