@@ -17,8 +17,7 @@ score                     features (B, D)             fitted on      value
 ========================  ==========================  =============  ======================
 
 The first four need only reconstructions, so they work with every model; the latent ones
-need ``encode`` (the config validator refuses them for a model without it). The numeric work
-is done by the pure functions of :mod:`agents.detector.scores`.
+need ``encode`` (the config validator refuses them for a model without it).
 
 The thresholds are split-conformal on the validation normals (:meth:`agents.detector.detector.Detector.fit`),
 which needs calibration scores the score was not fitted on. Scores fitted on the training normals
@@ -30,13 +29,9 @@ new windows, so calibration and new normal windows are exchangeable and the boun
 not: the deployed statistics are fitted on more windows, and the scale of a shrunk Mahalanobis
 distance changes with the number of windows, so new normals scored higher than the folds did.)
 
-Anomaly scores: one value per sample, higher = more anomalous.
-
-Pure functions, no config and no I/O. Statistics (means, covariances) are
-fitted on normal data only (validation normals), never on the test set.
-
-Reconstruction scores work on torch tensors; the Gaussian scores work on NumPy
-arrays and compute in float64.
+The numeric work is in the pure functions at the end of this module (no config, no I/O):
+reconstruction errors on torch tensors, the Gaussian fits and distances on NumPy arrays in
+float64, fitted on normal windows only, never on the test set.
 """
 from __future__ import annotations
 

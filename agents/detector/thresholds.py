@@ -20,16 +20,11 @@ uniform-or-larger on new normals, so p-values of different scores are comparable
 Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
 crepes) target regression/classification wrappers, not a bare score vector.
 
-Thresholds on anomaly scores, and the decision rule that uses them.
-
-Convention, used everywhere: a sample is predicted anomalous when
-``score > threshold`` (strictly greater). With a percentile threshold fitted on
-validation normals, about ``100 - percentile`` percent of them are flagged, and
-percentile 100 flags none of them.
-
-:func:`best_f1_threshold` picks the threshold with the best F1 on labelled
-data: it is an oracle (it looks at the test labels), for reporting only, and
-never deployable.
+Also here: :func:`percentile_threshold` (about ``100 - percentile`` percent of the normals it is
+fitted on are flagged) and :func:`best_f1_threshold`, the threshold with the best F1 on labelled
+data: an oracle (it looks at the test labels), for reporting only, never deployable. The alarm
+rule everywhere is ``score > threshold``, strictly (:func:`utils.core.arrays.predict`); an
+:class:`AdaptiveThreshold` gives one threshold per time step of a stream.
 """
 from __future__ import annotations
 
