@@ -283,8 +283,8 @@ def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray],
     flags, test = scoring.flags(scores), run.data.test
     recordings = run.data.recordings or []
     several = len(recordings) > 1
-    time_column = run.data.info.get("timestamp_column") if any(r.test.time_text is not None for r in recordings) \
-        else None
+    time_column = run.data.info.get("timestamp_column") if recordings and all(
+        r.test.time_text is not None for r in recordings) else None
     pieces = [(r.name, r.test) for r in recordings] or [(None, None)]
     with atomic_output(path, newline="") as handle:
         writer = csv.writer(handle)

@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
-from agents.detector.thresholds import AdaptiveThreshold, conformal_p_values
+from agents.detector.thresholds import AdaptiveThreshold, adaptive_thresholds, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import Block
 from datasets.csv_reading import parse_times
@@ -158,21 +158,17 @@ class Scoring:
                 for n, s in scores.items()}
 
     def adaptive(self) -> dict[str, AdaptiveThreshold]:
-        """:func:`adaptive_thresholds` of the scores with calibration scores."""
-        return adaptive_thresholds(self.detector, self.calibration)
+        """Fresh adaptive thresholds of the scores with calibration scores, when the run adapts (else empty)."""
+        return adaptive_thresholds(self.calibration, self.detector.false_alarm_rate, adapt_rate(self.detector))
 
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
         return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
 
 
-def adaptive_thresholds(detector: Detector, calibration: dict[str, np.ndarray]) -> dict[str, AdaptiveThreshold]:
-    """Fresh adaptive thresholds ``{name: ...}`` over ``calibration`` when the run set
-    ``evaluation.threshold_adapt_rate`` (empty otherwise): one per stream, fed its time steps in order."""
-    gamma = detector.config.get("evaluation", {}).get("threshold_adapt_rate") or 0.0
-    if not gamma:
-        return {}
-    return {n: AdaptiveThreshold(cal, detector.false_alarm_rate, gamma) for n, cal in calibration.items()}
+def adapt_rate(detector: Detector) -> float:
+    """The run's ``evaluation.threshold_adapt_rate`` (0: the calibrated thresholds stay)."""
+    return detector.config.get("evaluation", {}).get("threshold_adapt_rate") or 0.0
 
 
 # ----- window rows ---------------------------------------------------------------------
@@ -298,7 +294,7 @@ class IncidentStream:
         self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
         own = {self.score_name: detector.calibration[self.score_name]} if self.score_name in detector.calibration else {}
-        self._adaptive = adaptive_thresholds(detector, own).get(self.score_name)
+        self._adaptive = adaptive_thresholds(own, detector.false_alarm_rate, adapt_rate(detector)).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],

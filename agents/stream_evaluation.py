@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents, point_values
-from agents.detector.thresholds import AdaptiveThreshold
+from agents.detector.thresholds import adaptive_thresholds
 from datasets.base import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
@@ -101,10 +101,9 @@ def time_step_thresholds(points: dict[str, np.ndarray], thresholds: dict[str, fl
     """Each score's threshold for its time steps (n,): the calibrated one, or with ``gamma > 0`` one per time step
     (:class:`~agents.detector.thresholds.AdaptiveThreshold` over its calibration scores; a score without them keeps
     its threshold)."""
-    if not gamma:
-        return dict(thresholds)
-    return {name: AdaptiveThreshold(calibration[name], alpha, gamma).thresholds(points[name])
-            if name in calibration else threshold for name, threshold in thresholds.items()}
+    adaptive = adaptive_thresholds({name: calibration[name] for name in thresholds if name in calibration}, alpha, gamma)
+    return {name: adaptive[name].thresholds(points[name]) if name in adaptive else threshold
+            for name, threshold in thresholds.items()}
 
 
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],

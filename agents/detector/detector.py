@@ -389,4 +389,5 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
     """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
     space = {"latent": latent_size(config["model"], inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
-    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names() if SCORES.get(name).feature_space}
+    spaces = {name: SCORES.get(name).feature_space for name in SCORES.names()}
+    return {name: space[kind] for name, kind in spaces.items() if kind is not None}

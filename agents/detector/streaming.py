@@ -85,8 +85,7 @@ class PointAccumulator:
     def _grow(self, end: int) -> None:
         extra = end - self.base - len(self.count)
         if extra > 0:
-            fill = _EXTREMES[self.how][1] if self.how in _EXTREMES else 0.0
-            self.acc = np.concatenate([self.acc, np.full((extra, self.width), fill)])
+            self.acc = np.concatenate([self.acc, np.full((extra, self.width), _empty(self.how))])
             self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
 
     def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
@@ -115,7 +114,7 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
-    folded = np.full((n_rows, flat.shape[1]), _EXTREMES[how][1] if how in _EXTREMES else 0.0)
+    folded = np.full((n_rows, flat.shape[1]), _empty(how))
     out = _final(folded, _fold_windows(folded, np.asarray(starts, dtype=np.int64), flat, window_length, how), how)
     return out[:, 0] if values.ndim == 1 else out
 
@@ -143,6 +142,11 @@ def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, wind
     else:
         np.add.at(into, (starts[:, None] + np.arange(t)).reshape(-1), np.repeat(values, t, axis=0))
     return np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")
+
+
+def _empty(how: Aggregation) -> float:
+    """The fold's value of a time step no window covered yet: -inf for max, +inf for min, 0 for the mean's sum."""
+    return _EXTREMES[how][1] if how in _EXTREMES else 0.0
 
 
 def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarray:

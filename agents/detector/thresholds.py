@@ -277,3 +277,9 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
     best = int(np.argmax(f1))
     threshold = float(np.nextafter(np.float64(cuts[best]), -np.inf))
     return threshold, float(f1[best])
+
+
+def adaptive_thresholds(calibration: dict[str, Any], alpha: float, gamma: float) -> dict[str, AdaptiveThreshold]:
+    """A fresh :class:`AdaptiveThreshold` per score over its calibration scores (one set per stream, fed its time
+    steps in order); none when ``gamma`` is 0, where the calibrated thresholds stay."""
+    return {name: AdaptiveThreshold(cal, alpha, gamma) for name, cal in calibration.items()} if gamma else {}
