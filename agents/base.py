@@ -102,7 +102,7 @@ class BaseAgent:
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
         self.model = build_checked_model(config.model, self.model_inputs).to(self.device)
-        check_score_dimensions(config.evaluation.scores, self.model_inputs, config,
+        check_score_dimensions(config.evaluation.scores, self.model, self.model_inputs, config,
                                {"train": len(self.data.train), "val": len(self.data.val)})
         self.loss_fn = build_component(LOSSES, config.loss)
         # foreach: each update op runs once over all parameters (bit-identical to the default per-parameter loop)

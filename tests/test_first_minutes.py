@@ -2,13 +2,20 @@
 exactly; score/export refusing a --set the trained run cannot honour; exported files' modes; the CSV hint."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import main
+from agents.detector.checkpoint import build_checked_model
+from agents.parts import build_component
+from utils.core.errors import ConfigError
+from utils.core.registry import MODELS
 from utils.runs.checkpoints import load_checkpoint
 from tests.helpers import REPO_ROOT, TINY_VAE
 
@@ -85,3 +92,41 @@ def test_a_csv_of_other_columns_names_the_run_loaded_and_the_config_that_trains_
     assert "unexpected column(s) ['timestamp', 'label']" in err
     assert 'the run loaded (run, trained on data.name="converter")' in err
     assert "configs/example_csv.json trains on this file: train it and score with it" in err
+
+
+def test_a_run_records_its_evaluation_time_beside_its_training_time(finished):
+    seconds = json.loads((finished / "out" / "metrics.json").read_text())["seconds"]
+    assert seconds["evaluation"] > 0 and seconds["training_this_process"] > 0
+
+
+def test_seeding_and_building_the_models_do_not_import_the_compiler():
+    """torch's compiler stack (torch._inductor, torch._dynamo) costs about 1 s of start-up: neither the
+    deterministic-kernels switch nor the model's shape check may import it."""
+    code = ("import sys, torch, agents; from utils.runtime.seed import seed_everything; seed_everything(0); "
+            "from agents.detector.checkpoint import build_checked_model; from utils.core.registry import MODELS; "
+            "[build_checked_model({'name': n}, {'time_steps': 12, 'n_features': 3}) for n in MODELS.names()]; "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+            " 'torch._inductor' in sys.modules, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.split() == ["True", "True", "False", "False"]
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_the_shape_probe_leaves_the_model_and_the_random_state_as_they_were(name):
+    """build_checked_model runs the model on one window (not on the meta device, whose first forward imports
+    torch's compiler): the weights, the train/eval mode and the random generator are as the constructor left them."""
+    inputs = {"time_steps": 12, "n_features": 3}
+    torch.manual_seed(0)
+    expected = build_component(MODELS, {"name": name}, **inputs)
+    after_build = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    model = build_checked_model({"name": name}, inputs)
+    assert torch.equal(torch.random.get_rng_state(), after_build)
+    assert model.training
+    for (key, value), (_, reference) in zip(model.state_dict().items(), expected.state_dict().items()):
+        assert torch.equal(value, reference), key
+
+
+def test_a_recurrent_model_refuses_windows_of_one_step_before_the_run_starts():
+    with pytest.raises(ConfigError, match="cannot take windows of 1 steps"):
+        build_checked_model({"name": "recurrent_ae"}, {"time_steps": 1, "n_features": 3})

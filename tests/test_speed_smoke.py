@@ -30,6 +30,7 @@ EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
     ("6", "  change: flush_denormal=true, whole vae_converter.json run"),
     ("6", "whole run wall time, lstm_ecg5000.json"), ("6", "whole run peak memory, lstm_ecg5000.json"),
     ("7", "run wall time, vae_converter, quiet"), ("7", "run wall time, vae_converter, beside a busy process"),
+    ("7", "  fixed cost, vae_converter, quiet"), ("7", "  fixed cost, vae_converter, beside a busy process"),
 ]
 
 

@@ -303,44 +303,49 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
     where = f"{source}: " if source is not None else ""
     check_fits(count * TRAINING_BYTES_PER_PARAMETER, f"the {count:,} parameters of model {section['name']!r} "
                f"({shape})", where + (", ".join(keys) or "model"), error)
-    _check_takes_windows(meta, section["name"], inputs, where, error)
-    return build_component(MODELS, section, **inputs)
-
-
-def _check_takes_windows(meta: nn.Module, name: str, inputs: dict[str, int], where: str,
-                         error: type[UserError]) -> None:
-    """Run the meta-device model on one window (nothing computed): a model that refuses the data's window
-    shape (a recurrent model needs T >= 2) says so now, not after the run folder is made."""
-    x = torch.empty(1, inputs["time_steps"], inputs["n_features"], device="meta")
+    model = build_component(MODELS, section, **inputs)
     try:
-        meta.train().training_outputs(x)
-        meta.eval()(x)
+        probe_one_window(model, inputs, "forward")
     except ValueError as err:  # the models' own input checks
         keys = "data.time_steps / data.window_length" if not where else "model_inputs"
-        raise error(f"{where}model {name!r} cannot take windows of {inputs['time_steps']} steps x "
+        raise error(f"{where}model {section['name']!r} cannot take windows of {inputs['time_steps']} steps x "
                     f"{inputs['n_features']} features ({err}); change {keys} or the model") from None
-    except (RuntimeError, NotImplementedError, TypeError):
-        pass  # an operation the meta device lacks: the real run checks the shapes
+    return model
 
 
-def latent_size(section: dict[str, Any], inputs: dict[str, int]) -> int | None:
-    """Values per window of the model's latent code (None without a latent space), found on the meta device."""
-    if not getattr(MODELS.get(section["name"]), "has_latent", lambda: False)():
-        return None
+def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> torch.Tensor:
+    """``model.<method>`` on one window of zeros (1, T, F), in eval mode and without gradients; the model's
+    mode and every random generator are left as they were.
+
+    A model that refuses the data's window shape (a recurrent model needs T >= 2) says so here, before the
+    run folder is made. (The meta device would compute nothing, but its first forward imports torch's
+    compiler: about 1 s of every run's start-up.)
+    """
+    was_training = model.training
     try:
-        with torch.device("meta"):
-            model = build_component(MODELS, section, **inputs)
-            return int(model.encode(torch.empty(1, inputs["time_steps"], inputs["n_features"])).shape[-1])
-    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # a model the meta device cannot run
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            device = next(model.parameters(), torch.empty(0)).device
+            return getattr(model.eval(), method)(torch.zeros(1, inputs["time_steps"], inputs["n_features"],
+                                                             device=device))
+    finally:
+        model.train(was_training)
+
+
+def latent_size(model: nn.Module, inputs: dict[str, int]) -> int | None:
+    """Values per window of the model's latent code (None without a latent space)."""
+    if not getattr(model, "has_latent", lambda: False)():
         return None
+    return int(probe_one_window(model, inputs, "encode").shape[-1])
 
 
-def check_score_dimensions(scores: list[str], inputs: dict[str, int], config: Any, fit_sizes: dict[str, int]) -> None:
+def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str, int], config: Any,
+                           fit_sizes: dict[str, int]) -> None:
     """Refuse a covariance score whose dimension is beyond :data:`MAX_GAUSSIAN_DIM`; warn when it exceeds the
     windows it is fitted on (the covariance then rests on Ledoit-Wolf shrinkage).
 
     Args:
         scores: ``evaluation.scores``.
+        model: the model built for ``inputs``.
         inputs: ``time_steps`` and ``n_features``.
         config: the resolved config (its ``model`` section names the keys).
         fit_sizes: windows each split holds, ``{"train": N, "val": N}``.
@@ -354,7 +359,7 @@ def check_score_dimensions(scores: list[str], inputs: dict[str, int], config: An
             source = (f"the window's {inputs['time_steps']} time steps x {inputs['n_features']} features; "
                       "shorten the windows (data.time_steps, data.window_length)")
         else:
-            dim, split = latent_size(config.model, inputs), "train"
+            dim, split = latent_size(model, inputs), "train"
             set_by = [f"model.{k}={config.model[k]}" for k in ("latent_dim", "hidden_size", "num_layers")
                       if config.model.get(k) is not None]
             source = f"the model's latent code; set by {', '.join(set_by) or 'the model config'}"

@@ -165,7 +165,7 @@ class Detector:
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
             scoring = current_scoring(ckpt.get("scoring") or {})
             check_scoring_state(scoring, source)
-            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(config, model_inputs), source)
+            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(model, model_inputs), source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             calibration = {str(k): np.asarray(v, dtype=np.float64).reshape(-1)
@@ -386,8 +386,8 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
-def _feature_dims(config: dict[str, Any], inputs: dict[str, int]) -> dict[str, int | None]:
-    """The feature dimension each fitted score's statistics must have (None where it cannot be known)."""
-    space = {"latent": latent_size(config["model"], inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
+def _feature_dims(model: nn.Module, inputs: dict[str, int]) -> dict[str, int | None]:
+    """The feature dimension each fitted score's statistics must have (None where the model has no latent code)."""
+    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
     spaces = {name: SCORES.get(name).feature_space for name in SCORES.names()}
     return {name: space[kind] for name, kind in spaces.items() if kind is not None}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -20,8 +21,21 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _use_deterministic_algorithms()
         torch.backends.cudnn.benchmark = False
+
+
+def _use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing ``torch._inductor``.
+
+    The public call imports the compiler stack (about 1 s of every run's start-up) only to copy the flag
+    into the compiler's config. This project never compiles, so the flag is set where the kernels read it;
+    once the compiler is loaded, the public call is made, so its config follows too.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
