@@ -1,7 +1,7 @@
 """End-of-run evaluation of a stream dataset (one or many recordings): per-time-step scores, stream metrics, incidents.
 
-A stream dataset lists its recordings (:class:`datasets.base.Recording`), each with a contiguous test
-stretch (:class:`datasets.base.StreamPart`); the test split holds their windows, recording after
+A stream dataset lists its recordings (:class:`datasets.splits.Recording`), each with a contiguous test
+stretch (:class:`datasets.splits.StreamPart`); the test split holds their windows, recording after
 recording. The window scores are cut per recording (by the number of its window starts), and each
 recording is evaluated alone (:func:`evaluate_stream`): each score of the model and of every baseline
 is mapped from windows to time steps (:func:`agents.detector.streaming.point_values`,
@@ -36,7 +36,7 @@ import numpy as np
 
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, find_incidents, match_incidents, point_values
 from agents.detector.thresholds import adaptive_thresholds
-from datasets.base import Recording, StreamPart
+from datasets.splits import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
 from utils.figures.stream_report import (

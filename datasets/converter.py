@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, checked_args, split_normal_only
+from datasets.splits import NORMAL, DataSplits, checked_args, split_normal_only
 from utils.core.errors import ConfigError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveFraction, PositiveInt, UnitInterval

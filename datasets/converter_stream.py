@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, checked_args
+from datasets.splits import NORMAL, DataSplits, checked_args
 from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, DROOP_OHM,
                                 HEATING_RATE, I_RIPPLE, LOAD_NOMINAL, LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE,
                                 NOISE_STD, OSC_CYCLES_PER_SAMPLE, RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER,

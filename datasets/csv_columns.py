@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import NORMAL
+from datasets.splits import NORMAL
 from datasets.csv_reading import header_text
 from utils.core.errors import ConfigError, DataError
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import NORMAL, Recording, Split
+from datasets.splits import NORMAL, Recording, Split
 from datasets.csv_columns import Columns, row_flags
 from datasets.csv_reading import (ISO_EXAMPLE, header_text, iter_csv_blocks, parse_times, sample_period,
                                   seconds_since_first)

@@ -15,7 +15,7 @@ Windows of ``window_length`` rows start every ``stride`` rows (default: no overl
 ``split="contiguous"`` (default) cuts each file's rows in order into train, validation and test
 stretches (:func:`datasets.stream_split.split_stream`), by fractions of its rows or, with ``train_end``,
 where its training part ends; no window is shared across splits or crosses two files.
-``split="random"`` (one file) splits the windows at random by :func:`datasets.base.split_normal_only`.
+``split="random"`` (one file) splits the windows at random by :func:`datasets.splits.split_normal_only`.
 
 :func:`iter_windows` windows a stream of row blocks (:func:`~datasets.csv_reading.iter_csv_blocks`), so
 scoring a large file keeps memory bounded.
@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import DataSplits, check_shares, checked_args, split_normal_only
+from datasets.splits import DataSplits, check_shares, checked_args, split_normal_only
 from datasets.csv_columns import choose_columns, refuse_flag_features
 from datasets.csv_reading import Block, read_header, read_layout
 from datasets.csv_recordings import Rows, check_same_header, csv_paths, read_rows, split_recordings

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.base import NORMAL, DataSplits, Split, checked_args, split_normal_only
+from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only
 from datasets.download import DownloadLimits, download_archive
 from datasets.ucr_files import SUFFIXES, read_ucr
 from utils.core.errors import DataError
@@ -65,7 +65,7 @@ def load_ecg5000(
         data_dir: folder holding ECG5000_TRAIN/TEST as .txt, .ts or .arff.
         protocol: ``"official"``: train/val are the normal TRAIN beats, test is the
             whole TEST file; ``"merged"``: TRAIN and TEST (if present) pooled and
-            cut by :func:`datasets.base.split_normal_only`.
+            cut by :func:`datasets.splits.split_normal_only`.
         val_fraction: share of the normal beats held out for validation.
         test_fraction: share of the normal beats held out for test (merged only).
         download: fetch the archive from ``url`` when files are missing.

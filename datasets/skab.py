@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from datasets.base import DataSplits, checked_args
+from datasets.splits import DataSplits, checked_args
 from datasets.csv_windows import load_csv
 from datasets.download import DownloadLimits, download_file
 from utils.core.errors import ConfigError, DataError

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.base import NORMAL, Split, StreamPart, check_shares, checked_args
+from datasets.splits import NORMAL, Split, StreamPart, check_shares, checked_args
 from utils.core.errors import ConfigError, DataError
 from utils.core.types import Fraction, PositiveInt
 from utils.metrics.ranges import covering_starts, kind_runs, window_starts

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import main
-from datasets.base import NORMAL
+from datasets.splits import NORMAL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

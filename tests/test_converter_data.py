@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from datasets.base import NORMAL
+from datasets.splits import NORMAL
 from datasets.converter import (
     ANOMALY_TYPES,
     DEFAULT_MAGNITUDE,

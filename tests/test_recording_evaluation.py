@@ -16,7 +16,7 @@ from agents.stream_evaluation import (
     write_incidents_csv,
     write_point_scores_csv,
 )
-from datasets.base import DataSplits, Recording, Split, StreamPart
+from datasets.splits import DataSplits, Recording, Split, StreamPart
 from tests.test_stream_evaluation import STREAM_RUN
 from utils.core.errors import DataError
 from utils.metrics.stream_metrics import pooled_confusion

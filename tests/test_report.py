@@ -67,7 +67,7 @@ def test_no_plots_and_no_labels_are_reported(tmp_path):
 def test_the_data_table_names_the_kinds_of_every_dataset(tmp_path):
     import numpy as np
 
-    from datasets.base import DataSplits, Split
+    from datasets.splits import DataSplits, Split
 
     def split(kinds):
         kind = np.array(kinds)

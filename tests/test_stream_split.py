@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from datasets.base import NORMAL
+from datasets.splits import NORMAL
 from datasets.stream_split import kind_ranges, split_stream, warn_about_labels
 from tests.helpers import brute_ranges
 from utils.core.errors import ConfigError, DataError
