@@ -361,8 +361,8 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
     if detector.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
-        figures.save_figure(fig, run.folder.figure(stem))
-        run.writer.add_figure(f"figures/{stem}", fig, run.state.global_step)
+        image = figures.save_figure(fig, run.folder.figure(stem))
+        run.writer.add_image(f"figures/{stem}", image, run.state.global_step, dataformats="HWC")
 
 
 def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:

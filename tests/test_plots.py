@@ -342,3 +342,17 @@ def test_figures_can_be_built_and_saved_from_threads(tmp_path):
     with ThreadPoolExecutor(max_workers=4) as pool:
         sizes = list(pool.map(work, range(4)))
     assert all(size > 5_000 for size in sizes)
+
+
+def test_save_figure_returns_the_pixels_it_wrote(tmp_path):
+    """The image logged to TensorBoard is the PNG on disk, drawn once."""
+    from matplotlib.image import imread
+
+    from utils.figures.style import SAVE_DPI
+
+    fig = plot_loss_curves({"train": [3.0, 2.0, 1.0]})
+    image = save_figure(fig, tmp_path / "loss.png")
+    on_disk = (imread(tmp_path / "loss.png")[..., :3] * 255).round().astype(np.uint8)
+    width, height = fig.get_size_inches() * SAVE_DPI
+    assert image.dtype == np.uint8 and image.shape == (round(height), round(width), 3)
+    assert np.array_equal(image, on_disk) and image.min() < 128 < image.max()

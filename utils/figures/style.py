@@ -11,6 +11,7 @@ package; :mod:`utils.figures` does not re-export them.
 """
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -62,18 +63,29 @@ def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
     return colors
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    """Write ``fig`` as a PNG at :data:`SAVE_DPI` dpi, atomically.
+def save_figure(fig: Figure, path: Path) -> np.ndarray:
+    """Write ``fig`` as a PNG at :data:`SAVE_DPI` dpi, atomically, and return the image it wrote.
 
     The image goes to a temporary file in the same folder, then replaces ``path``
-    with :func:`os.replace`, so a reader never sees a half-written file.
+    with :func:`os.replace`, so a reader never sees a half-written file. The returned
+    pixels let a caller log the same image (to TensorBoard) without drawing the figure
+    a second time: drawing is most of the cost of a figure.
 
     Args:
         fig: The figure to write.
         path: Destination ``.png`` file; missing parent folders are created.
+
+    Returns:
+        The image, shape (H, W, 3), uint8 RGB.
     """
+    from matplotlib.image import imread
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=SAVE_DPI, facecolor="white")
     with atomic_output(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=SAVE_DPI, facecolor="white")
+        handle.write(png.getvalue())
+    png.seek(0)
+    return (imread(png, format="png")[..., :3] * 255).round().astype(np.uint8)
 
 
 def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
