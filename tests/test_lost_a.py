@@ -239,3 +239,15 @@ def test_a_run_names_the_file_row_and_sensor_of_a_test_value_beyond_its_arithmet
                       "trainer.progress_bar=false"])
     err = refused(capsys, code)
     assert f"{path}: row 250, sensor 'current': scaled by the run's training range it is" in err
+
+
+def test_detector_score_names_the_trained_shape_and_refuses_nan(run_dir):
+    detector = Detector.load(run_dir)
+    t = detector.window_length
+    with pytest.raises(ValueError, match=rf"windows \(features voltage, current, temperature\) must have shape "
+                                         rf"\(N, {t}, 3\), got \(2, {t + 1}, 3\)"):
+        detector.score(np.zeros((2, t + 1, 3)))
+    windows = np.zeros((2, t, 3))
+    windows[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"holds NaN or inf \(1 NaN and 0 infinite"):
+        detector.score(windows)

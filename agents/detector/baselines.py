@@ -33,6 +33,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from agents.detector.thresholds import ConformalThreshold, conformal_threshold
+from utils.core.arrays import check_array
 
 KNN_NEIGHBORS = 5
 
@@ -76,13 +77,7 @@ def flatten_windows(windows: Any, name: str = "windows") -> np.ndarray:
     Raises:
         ValueError: Not 3-d, empty, or holding NaN or inf.
     """
-    arr = np.asarray(windows, dtype=np.float64)
-    if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape (N, T, F), got {arr.shape}")
-    if arr.shape[0] == 0 or arr[0].size == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} holds NaN or inf")
+    arr = check_array(windows, name, "NTF")
     return arr.reshape(arr.shape[0], -1)
 
 

@@ -36,7 +36,7 @@ from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
-from utils.core.arrays import predict
+from utils.core.arrays import check_array, predict
 from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
@@ -283,14 +283,9 @@ class Detector:
             DataError: a value whose scaled magnitude the model's float32 arithmetic cannot take
                 (:data:`agents.detector.scaler.SCALED_LIMIT`), naming window, time step and feature.
         """
-        arr = windows.detach().cpu().numpy() if isinstance(windows, Tensor) else np.asarray(windows)
-        expected = (self.window_length, len(self.feature_names))
-        if arr.ndim != 3 or arr.shape[1:] != expected:
-            raise ValueError(f"windows must have shape (N, {expected[0]}, {expected[1]}) (features "
-                             f"{self.feature_names}), got {arr.shape}")
-        arr = arr.astype(np.float64, copy=False)
-        if not np.isfinite(arr).all():
-            raise ValueError("windows hold NaN or inf")
+        arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
+                          f"windows (features {', '.join(self.feature_names)})", "NTF",
+                          shape=(self.window_length, len(self.feature_names)))
         scaled = self.scaler.transform(arr, where=lambda i: f"windows: window {i[0]}, time step {i[1]}, feature "
                                                             f"{self.feature_names[i[2]]!r}")
         return torch.from_numpy(scaled).to(self.device)

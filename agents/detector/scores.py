@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from utils.core.arrays import check_array
 from utils.core.registry import register_score
 
 Statistics = dict[str, Any]
@@ -287,18 +288,6 @@ class GaussianFit:
                    shrinkage=float(state["shrinkage"]))
 
 
-def _as_2d_float64(z: Any, name: str) -> np.ndarray:
-    """Array of shape (N, D), float64, finite, N >= 1."""
-    arr = np.asarray(z, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, D), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty (no samples)")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} holds NaN or inf")
-    return arr
-
-
 def fit_gaussian(z: np.ndarray) -> GaussianFit:
     """Fit mean and Ledoit-Wolf shrunk covariance on normal samples.
 
@@ -317,7 +306,7 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     Raises:
         ValueError: Wrong shape, fewer than 2 samples, or NaN/inf values.
     """
-    arr = _as_2d_float64(z, "z")
+    arr = check_array(z, "z", "ND")
     if arr.shape[0] < 2:
         raise ValueError(f"fit_gaussian needs at least 2 samples, got {arr.shape[0]}")
     import scipy.linalg  # here, not at import: scipy and scikit-learn add ~1 s to every start-up
@@ -340,7 +329,7 @@ def euclidean_distance(z: np.ndarray, center: np.ndarray) -> np.ndarray:
     Returns:
         float64 array of shape (N,).
     """
-    arr = _as_2d_float64(z, "z")
+    arr = check_array(z, "z", "ND")
     c = np.asarray(center, dtype=np.float64)
     if c.shape != (arr.shape[1],):
         raise ValueError(f"center must have shape ({arr.shape[1]},), got {c.shape}")
@@ -358,7 +347,7 @@ def mahalanobis_distance(z: np.ndarray, fit: GaussianFit) -> np.ndarray:
         float64 array of shape (N,); the quadratic form is clipped at 0 before
         the square root, so round-off never gives NaN.
     """
-    arr = _as_2d_float64(z, "z")
+    arr = check_array(z, "z", "ND")
     d = fit.mean.shape[0]
     if arr.shape[1] != d:
         raise ValueError(f"z has {arr.shape[1]} features but the Gaussian was fitted on {d}")

@@ -1,4 +1,11 @@
-"""The checks of score arrays every metric and threshold starts from, and the alarm rule ``score > threshold``."""
+"""The one check of numeric arrays entering the package (:func:`check_array`, as scikit-learn's), and the alarm
+rule ``score > threshold``.
+
+Windows given to a detector (from a file, a pipe or the Python API), the features a score is fitted on, the
+windows a baseline is fitted on and every score array a metric or threshold starts from pass through
+:func:`check_array` once, where they enter; the layers after it trust them. Files are checked row by row
+where they are read (naming file, row and column), before they become arrays.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,18 +13,42 @@ from typing import Any
 import numpy as np
 
 
-def as_scores(scores: Any, name: str = "scores") -> np.ndarray:
-    """1-d, non-empty, finite float64 array."""
-    arr = np.asarray(scores, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must have shape (N,), got {arr.shape}")
+def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``values`` as a float64 array of the given dimensions, non-empty and finite.
+
+    Args:
+        values: array-like (a NumPy array, nested lists, ...).
+        name: how error messages call it.
+        dims: one letter per dimension, the samples' first: ``"N"`` (scores), ``"ND"`` (features), ``"NTF"``
+            (windows).
+        shape: the sizes every dimension after the first must have (e.g. a trained detector's (T, F)); None:
+            any.
+
+    Returns:
+        The values, float64 (no copy when they already are).
+
+    Raises:
+        ValueError: another number of dimensions or another shape, no values, or a NaN or infinite value
+            (with how many).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    expected = (dims[0], *(shape if shape is not None else dims[1:]))
+    if arr.ndim != len(dims) or (shape is not None and arr.shape[1:] != tuple(shape)):
+        spelled = "(" + ", ".join(str(d) for d in expected) + ("," if len(expected) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {spelled}, got {arr.shape}")
     if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} holds NaN ({int(np.isnan(arr).sum())} of {arr.size})")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} holds inf")
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        n_nan = int(np.isnan(arr).sum())
+        raise ValueError(f"{name} holds NaN or inf ({n_nan} NaN and {int(arr.size - finite.sum()) - n_nan} "
+                         f"infinite of {arr.size} values)")
     return arr
+
+
+def as_scores(scores: Any, name: str = "scores") -> np.ndarray:
+    """Scores (N,): :func:`check_array` with one dimension."""
+    return check_array(scores, name, "N")
 
 
 def predict(scores: np.ndarray, threshold: float) -> np.ndarray:
