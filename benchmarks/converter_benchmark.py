@@ -43,29 +43,15 @@ if str(REPO_ROOT) not in sys.path:
 from benchmarks import quality, quality_tables as tables  # noqa: E402
 
 DATA_NAME = "converter"
-QUICK = {"seeds": 2, "magnitudes": [6.0, 2.0], "epochs": 30}
+QUICK = {"seeds": 2, "magnitudes": [6.0, 2.0], "overrides": ["trainer.epochs=30"]}
 COLUMNS = [("ROC AUC", "roc_auc"), ("PR AUC", "pr_auc"), ("base rate", "base_rate"), ("F1", "f1")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of the benchmark."""
-    p = argparse.ArgumentParser(description="Every converter config's scores vs kNN / PCA / IsolationForest "
-                                "over seeds and anomaly magnitudes (mean ± std over seeds).")
-    quality.add_common_args(p, DATA_NAME)
-    p.add_argument("--magnitudes", type=float, nargs="+", default=None,
-                   help="anomaly magnitudes in noise stds (default 8 6 4 3 2 1; 6 2 with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {QUICK['seeds']} seeds (unless --seeds), magnitudes 6 and 2, "
-                   f"{QUICK['epochs']} epochs")
-    args = p.parse_args(argv)
-    if args.magnitudes is None:
-        args.magnitudes = QUICK["magnitudes"] if args.quick else [8.0, 6.0, 4.0, 3.0, 2.0, 1.0]
-    if args.quick:
-        args.default_overrides = [f"trainer.epochs={QUICK['epochs']}"]
-    quality.check_common_args(p, args, DATA_NAME, default_seeds=QUICK["seeds"] if args.quick else 5)
-    if any(m <= 0 for m in args.magnitudes):
-        p.error("every magnitude must be > 0")
-    return args
+    return quality.parse_sweep_args(argv, "Every converter config's scores vs kNN / PCA / IsolationForest over seeds "
+                                    "and anomaly magnitudes (mean ± std over seeds).", DATA_NAME,
+                                    [8.0, 6.0, 4.0, 3.0, 2.0, 1.0], 5, QUICK)
 
 
 def format_summary(summary: dict[float, dict[str, Any]]) -> str:
@@ -90,8 +76,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     print(format_summary(summary))
     print(f"\nTotal wall time {time.perf_counter() - start:.0f} s: {len(measured) * len(args.configs)} run(s) "
           "plus baselines.")
-    return {**quality.options_of(args), "magnitudes": args.magnitudes,
-            "summary": {f"{m:g}": agg for m, agg in summary.items()}, "runs": measured}
+    return quality.sweep_results(args, summary, measured)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -276,6 +276,44 @@ def options_of(args: argparse.Namespace) -> dict[str, Any]:
             "set_for": args.set_for, "seeds": args.seed_list, "baselines": args.baselines}
 
 
+def parse_sweep_args(argv: list[str] | None, description: str, data_name: str, magnitudes: list[float],
+                     default_seeds: int, quick: dict[str, Any]) -> argparse.Namespace:
+    """Options of a benchmark that sweeps anomaly magnitudes: the common ones, ``--magnitudes`` and ``--quick``.
+
+    Args:
+        argv: the arguments (None: the command line).
+        description: the benchmark's ``--help`` line.
+        data_name: ``data.name`` of its configs.
+        magnitudes: the default sweep.
+        default_seeds: seeds unless ``--seeds`` or ``--quick``.
+        quick: ``--quick``'s ``seeds``, ``magnitudes`` and ``overrides``.
+    """
+    spelled = " ".join(f"{m:g}" for m in magnitudes)
+    p = argparse.ArgumentParser(description=description)
+    add_common_args(p, data_name)
+    p.add_argument("--magnitudes", type=float, nargs="+", default=None,
+                   help=f"anomaly magnitudes in noise stds (default {spelled}; "
+                        f"{' '.join(f'{m:g}' for m in quick['magnitudes'])} with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {quick['seeds']} seed(s) (unless --seeds), magnitudes "
+                        f"{' '.join(f'{m:g}' for m in quick['magnitudes'])}, {' '.join(quick['overrides'])}")
+    args = p.parse_args(argv)
+    if args.magnitudes is None:
+        args.magnitudes = list(quick["magnitudes"] if args.quick else magnitudes)
+    if args.quick:
+        args.default_overrides = list(quick["overrides"])
+    check_common_args(p, args, data_name, default_seeds=quick["seeds"] if args.quick else default_seeds)
+    if any(m <= 0 for m in args.magnitudes):
+        p.error("every magnitude must be > 0")
+    return args
+
+
+def sweep_results(args: argparse.Namespace, summary: dict[float, Any], runs: list[Any]) -> dict[str, Any]:
+    """The JSON results of a magnitude sweep: the options, the per-magnitude aggregates and every run."""
+    return {**options_of(args), "magnitudes": args.magnitudes,
+            "summary": {f"{m:g}": agg for m, agg in summary.items()}, "runs": runs}
+
+
 def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
     """Run a benchmark and write its results to ``--out``; a user's mistake (config, data) prints one line
     and returns 2."""

@@ -64,22 +64,9 @@ STREAM = quality.ResultView(_stream_results, summarise_stream, print_stream_row)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of the benchmark."""
-    p = argparse.ArgumentParser(description="Every converter_stream config and the baselines on converter streams, "
-                                "per time step, over seeds and anomaly magnitudes (mean ± std over seeds).")
-    quality.add_common_args(p, DATA_NAME)
-    p.add_argument("--magnitudes", type=float, nargs="+", default=None,
-                   help="anomaly magnitudes in noise stds (default 6 4 2; 6 2 with --quick)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 1 seed (unless --seeds), magnitudes 6 and 2, "
-                   "5 epochs, 300 s recordings")
-    args = p.parse_args(argv)
-    if args.magnitudes is None:
-        args.magnitudes = QUICK["magnitudes"] if args.quick else [6.0, 4.0, 2.0]
-    if args.quick:
-        args.default_overrides = list(QUICK["overrides"])
-    quality.check_common_args(p, args, DATA_NAME, default_seeds=QUICK["seeds"] if args.quick else 3)
-    if any(m <= 0 for m in args.magnitudes):
-        p.error("every magnitude must be > 0")
-    return args
+    return quality.parse_sweep_args(argv, "Every converter_stream config and the baselines on converter streams, "
+                                    "per time step, over seeds and anomaly magnitudes (mean ± std over seeds).",
+                                    DATA_NAME, [6.0, 4.0, 2.0], 3, QUICK)
 
 
 def format_summary(summary: dict[float, dict[str, Any]]) -> str:
@@ -99,8 +86,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     print("\n=== summary: mean VUS-PR by magnitude ===")
     print(format_summary(summary))
     print(f"\nTotal wall time {time.perf_counter() - start:.0f} s: {len(measured) * len(args.configs)} run(s).")
-    return {**quality.options_of(args), "magnitudes": args.magnitudes,
-            "summary": {f"{m:g}": agg for m, agg in summary.items()}, "runs": measured}
+    return quality.sweep_results(args, summary, measured)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,32 +139,29 @@ def fuzz_setup(finished):
     return agent, last, best, windows, finished / "checkpoints"
 
 
-@FUZZ
-@given(st.data())
-def test_mutated_last_pt_gives_only_project_errors(fuzz_setup, data):
-    agent, last, _, _, folder = fuzz_setup
-    path = data.draw(st.sampled_from(paths(last)))
-    ckpt = mutate(last, path, data.draw(REPLACEMENTS))
-    try:
-        check_training_checkpoint(ckpt, folder / "last.pt")
-        check_same_run(ckpt.get("config"), agent.config, folder / "last.pt", 0)
-        Checkpointer.restore(agent, ckpt, folder / "last.pt")
-    except UserError as err:
-        assert "last.pt" in str(err) or "--resume" in str(err)
+def _drawn_mutation(data, ckpt: dict) -> dict:
+    """``ckpt`` with one field (drawn among its paths) replaced by a drawn value."""
+    return mutate(ckpt, data.draw(st.sampled_from(paths(ckpt))), data.draw(REPLACEMENTS))
 
 
 @FUZZ
-@given(st.data())
-def test_mutated_best_pt_gives_only_project_errors(fuzz_setup, data):
-    _, _, best, windows, folder = fuzz_setup
-    path = data.draw(st.sampled_from(paths(best)))
-    ckpt = mutate(best, path, data.draw(REPLACEMENTS))
+@pytest.mark.parametrize("name", ["last.pt", "best.pt"])
+@given(data=st.data())
+def test_a_mutated_checkpoint_gives_only_project_errors(fuzz_setup, name, data):
+    """One mutated field of last.pt (resumed) or best.pt (loaded as a detector) raises only the project's
+    errors, naming the file; a best.pt that loads also scores."""
+    agent, last, best, windows, folder = fuzz_setup
+    path = folder / name
+    ckpt = _drawn_mutation(data, last if name == "last.pt" else best)
     try:
-        detector = Detector.from_checkpoint(ckpt, folder / "best.pt")
+        if name == "last.pt":
+            check_training_checkpoint(ckpt, path)
+            check_same_run(ckpt.get("config"), agent.config, path, 0)
+            Checkpointer.restore(agent, ckpt, path)
+            return
+        detector = Detector.from_checkpoint(ckpt, path)
     except UserError as err:
-        assert "best.pt" in str(err)
+        assert name in str(err) or (name == "last.pt" and "--resume" in str(err))
         return
-    if not detector.thresholds:  # Detector.load refuses it: the run stopped before its evaluation
-        return
-    scores = detector.score(windows)  # what loaded also scores
-    assert set(scores) == set(detector.score_names)
+    if detector.thresholds:  # without them Detector.load refuses it: the run stopped before its evaluation
+        assert set(detector.score(windows)) == set(detector.score_names)  # what loaded also scores
