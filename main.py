@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict:
     from utils.core.config import load_config
     from utils.core.registry import AGENTS
     from utils.runs.lock import RunLock
-    from utils.runs.run_folder import RunFolder, create_run_dir, remove_unsaved_run, run_dir_of
+    from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
     from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
     from utils.runtime.logger import setup_logging
 
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
                                          device=cuda_device_for(dist_info, device), dist=dist_info)
         if dist_info.is_main:
             create_run_dir(config, args.resume, lock=lock)
-            setup_logging(RunFolder(run_dir).train_log)
+            setup_logging(agent.folder.train_log)
         barrier(dist_info)
         data = agent.data
         logger.info("Run folder: %s  (device %s, %d process%s)", run_dir, agent.device, dist_info.world_size,

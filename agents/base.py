@@ -170,7 +170,7 @@ class BaseAgent:
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
             wait_for_a_later_event_file_second(self.folder.summaries)
-        self.writer = open_summary_writer(self.run_dir, resumed_at + 1 if resumed_at else None, self.dist.is_main)
+        self.writer = open_summary_writer(self.folder.summaries, resumed_at + 1 if resumed_at else None, self.dist.is_main)
         try:
             started = time.perf_counter()
             self.train()

@@ -63,7 +63,7 @@ class TrainedRun:
         state: the training state (epoch, global step, best epoch and loss, loss history).
         seconds: wall time of training in this process.
         writer: the TensorBoard writer.
-        evaluation_started: ``time.perf_counter()`` when the evaluation began (None: when this call begins).
+        evaluation_started: ``time.perf_counter()`` when the evaluation began (its imports included).
     """
 
     detector: Detector
@@ -74,7 +74,7 @@ class TrainedRun:
     state: Any
     seconds: float
     writer: Any
-    evaluation_started: float | None = None
+    evaluation_started: float
 
 
 def evaluate_run(run: TrainedRun) -> dict[str, Any]:
@@ -83,7 +83,6 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     Returns:
         The metrics written to ``out/metrics.json``.
     """
-    started = time.perf_counter() if run.evaluation_started is None else run.evaluation_started
     detector, data, config, folder = run.detector, run.data, run.config, run.folder
     best_path, test_x = folder.best, run.windows["test"]
     best = load_checkpoint(best_path, map_location=test_x.device)
@@ -135,7 +134,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     if config.evaluation.make_plots:
         save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
     # metrics.json last but the report: it marks the run finished, and it records the evaluation's own time
-    metrics["seconds"]["evaluation"] = time.perf_counter() - started
+    metrics["seconds"]["evaluation"] = time.perf_counter() - run.evaluation_started
     logger.info("Evaluated in %.1f s (training: %.1f s)", metrics["seconds"]["evaluation"], run.seconds)
     write_json(folder.metrics, metrics)
     write_report(folder.root, config, metrics)

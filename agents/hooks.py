@@ -266,8 +266,8 @@ def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, source: Path) -> N
                                       "is damaged or was made with another model config")
 
 
-def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) -> Any:
-    """The run's TensorBoard writer (a no-op one on ranks other than 0).
+def open_summary_writer(summaries: Path, purge_step: int | None, is_main: bool) -> Any:
+    """The run's TensorBoard writer into ``summaries`` (a no-op one on ranks other than 0).
 
     ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread
     (which checksums each event in pure Python); ``flush_secs=5``: TensorBoard sees new points soon.
@@ -276,7 +276,7 @@ def open_summary_writer(run_dir: Path, purge_step: int | None, is_main: bool) ->
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
-    return NamingSummaryWriter(SummaryWriter(str(RunFolder(run_dir).summaries), purge_step=purge_step, max_queue=1000,
+    return NamingSummaryWriter(SummaryWriter(str(summaries), purge_step=purge_step, max_queue=1000,
                                              flush_secs=5))
 
 

@@ -288,15 +288,14 @@ def parse_sweep_args(argv: list[str] | None, description: str, data_name: str, m
         default_seeds: seeds unless ``--seeds`` or ``--quick``.
         quick: ``--quick``'s ``seeds``, ``magnitudes`` and ``overrides``.
     """
-    spelled = " ".join(f"{m:g}" for m in magnitudes)
+    spelled, quick_spelled = (" ".join(f"{m:g}" for m in mags) for mags in (magnitudes, quick["magnitudes"]))
     p = argparse.ArgumentParser(description=description)
     add_common_args(p, data_name)
     p.add_argument("--magnitudes", type=float, nargs="+", default=None,
-                   help=f"anomaly magnitudes in noise stds (default {spelled}; "
-                        f"{' '.join(f'{m:g}' for m in quick['magnitudes'])} with --quick)")
+                   help=f"anomaly magnitudes in noise stds (default {spelled}; {quick_spelled} with --quick)")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {quick['seeds']} seed(s) (unless --seeds), magnitudes "
-                        f"{' '.join(f'{m:g}' for m in quick['magnitudes'])}, {' '.join(quick['overrides'])}")
+                   help=f"smoke run: {quick['seeds']} seed(s) (unless --seeds), magnitudes {quick_spelled}, "
+                        f"{' '.join(quick['overrides'])}")
     args = p.parse_args(argv)
     if args.magnitudes is None:
         args.magnitudes = list(quick["magnitudes"] if args.quick else magnitudes)

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from utils.metrics.stream_metrics import confusion_counts  # noqa: E402
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "SKAB"
 TRAIN_ROWS = 400
 SKAB_SCALE = 4 / 3
@@ -51,28 +56,28 @@ def skab_rule(alarms: np.ndarray, n_rows: int, length: int) -> np.ndarray:
     return predicted
 
 
-def scorers(kind: str, fit_on: np.ndarray):
-    """A function windows -> scores, fitted on ``fit_on``: PCA reconstruction (10 components) or kNN (k=5)."""
+def fit_scorer(kind: str, fit_on: np.ndarray) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """PCA reconstruction (10 components) or kNN (k=5) fitted on ``fit_on``: a function (training windows, test
+    windows) -> their scores, for training windows that are among ``fit_on``."""
     if kind == "pca":
         from sklearn.decomposition import PCA
         pca = PCA(n_components=10).fit(fit_on)
-        return lambda w: ((w - pca.inverse_transform(pca.transform(w))) ** 2).sum(axis=1)
+        error = lambda w: ((w - pca.inverse_transform(pca.transform(w))) ** 2).sum(axis=1)  # noqa: E731
+        return lambda train, test: (error(train), error(test))
     from sklearn.neighbors import NearestNeighbors
     nn = NearestNeighbors(n_neighbors=6).fit(fit_on)
     # a training window is its own nearest neighbour: skip it there, so training and test scores compare
-    return lambda w, train=False: nn.kneighbors(w, n_neighbors=6 if train else 5)[0][:, -1]
+    return lambda train, test: (nn.kneighbors(train)[0][:, -1], nn.kneighbors(test, n_neighbors=5)[0][:, -1])
 
 
 def frontier(per_file: list[tuple[np.ndarray, np.ndarray, np.ndarray]], length: int) -> list[tuple[float, ...]]:
     """(scale, F1, FAR %, MAR %) for every scale, from per-file (training scores, test scores, test labels)."""
     out = []
     for scale in SCALES:
-        tp = fp = fn = tn = 0
-        for train_scores, test_scores, labels in per_file:
-            predicted = skab_rule(test_scores > scale * np.quantile(train_scores, 0.999), len(labels), length)
-            truth = labels == 1
-            tp += int((predicted & truth).sum()); fp += int((predicted & ~truth).sum())  # noqa: E702
-            fn += int((~predicted & truth).sum()); tn += int((~predicted & ~truth).sum())  # noqa: E702
+        counts = [confusion_counts(labels, skab_rule(test_scores > scale * np.quantile(train_scores, 0.999),
+                                                     len(labels), length))
+                  for train_scores, test_scores, labels in per_file]
+        tp, fp, fn, tn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn", "tn"))
         out.append((scale, tp / (tp + (fp + fn) / 2), 100 * fp / (fp + tn), 100 * fn / (fn + tp)))
     return out
 
@@ -98,11 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'score, fitted':42} {'at SKAB scale 4/3 (F1 FAR% MAR%)':>34}   best MAR at FAR <= 10 %")
     for kind in ("pca", "knn"):
         for fitted in ("on all files", "per file"):
-            per_file = []
-            for train, test, labels in parts:
-                score = scorers(kind, pooled_train if fitted == "on all files" else train)
-                kw = {"train": True} if kind == "knn" else {}
-                per_file.append((score(train, **kw), score(test), labels))
+            pooled = fit_scorer(kind, pooled_train) if fitted == "on all files" else None
+            per_file = [(*(pooled or fit_scorer(kind, train))(train, test), labels) for train, test, labels in parts]
             rows = frontier(per_file, args.window)
             at_skab = next(r for r in rows if r[0] == SKAB_SCALE)
             within = [r for r in rows if r[2] <= 10.0]

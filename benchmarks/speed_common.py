@@ -171,9 +171,9 @@ def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str]
     run_dir = check_run_dir(config, False)
     agent = AGENTS.get(config.agent)(config, run_dir)
     create_run_dir(config, False, argv=["benchmarks/speed.py"])
-    setup_logging(run_dir / "logs" / "train.log")
+    setup_logging(agent.folder.train_log)
     if writer:
-        agent.writer = open_summary_writer(run_dir, None, True)
+        agent.writer = open_summary_writer(agent.folder.summaries, None, True)
     agent.fresh_state = copy.deepcopy(agent.state)
     return agent
 

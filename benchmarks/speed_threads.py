@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks.speed_common import REPO_ROOT, SHARED_ECG, Row, format_row
 from benchmarks.speed_system import _run_main, child_env
+from utils.runs.run_folder import RunFolder
 
 SHARED_SKAB = REPO_ROOT.parent / "shared" / "data" / "SKAB"
 #: A busy neighbour: a torch matmul loop on 2 threads until it is killed.
@@ -82,10 +83,10 @@ def _compare(ctx: Any, env: dict[str, str], config: Path, overrides: list[str], 
     ours, ref = statistics.median(walls["1"]), statistics.median(walls["null"])
     where = "beside a busy process" if busy else "quiet"
     wall_row = Row("7", f"run wall time, {config.stem}, {where}", ours, ref, "s", ours / ref,
-               ref_name="the same run at trainer.threads=null (torch's default, the old default)",
-               note=f"trainer.threads=1 (the default); median of {len(walls['1'])} runs each, alternated"
-                    + ("; the busy process: a torch matmul loop on 2 threads" if busy else "")
-                    + ("; quick sizes: " + " ".join(QUICK) if ctx.quick else ""))
+                   ref_name="the same run at trainer.threads=null (torch's default, the old default)",
+                   note=f"trainer.threads=1 (the default); median of {len(walls['1'])} runs each, alternated"
+                        + ("; the busy process: a torch matmul loop on 2 threads" if busy else "")
+                        + ("; quick sizes: " + " ".join(QUICK) if ctx.quick else ""))
     cost = statistics.median(fixed)
     cost_row = Row("7", f"  fixed cost, {config.stem}, {where}", cost, floor, "s", cost / floor, target="ours <= 3 s",
                    met=cost <= 3.0, ref_name="torch's own floor, measured quiet: python -c 'import torch; "
@@ -98,7 +99,7 @@ def _compare(ctx: Any, env: dict[str, str], config: Path, overrides: list[str], 
 
 def timed_phases(run_dir: Path) -> float:
     """Seconds a finished run recorded for its training and its evaluation (``out/metrics.json``)."""
-    seconds = json.loads((run_dir / "out" / "metrics.json").read_text(encoding="utf-8"))["seconds"]
+    seconds = json.loads(RunFolder(run_dir).metrics.read_text(encoding="utf-8"))["seconds"]
     return seconds["training_this_process"] + seconds["evaluation"]
 
 
