@@ -88,9 +88,10 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     best = load_checkpoint(best_path, map_location=test_x.device)
     load_model_state(detector.model, best["model"], best_path)
     alpha = config.evaluation.false_alarm_rate
-    promises = detector.fit(run.windows["train"], run.windows["val"], alpha, seed=config.seed)
+    recordings = recording_windows(data.recordings, run.windows)
+    promises = detector.fit(run.windows["train"], run.windows["val"], alpha, seed=config.seed, recordings=recordings)
     test = data.test
-    scores, contributions = detector.analyse(test_x)
+    scores, contributions = analyse_test(detector, run.windows, data.recordings)
     results = score_results(test.y, test.kind, scores, promises, detector.calibration)
     baselines = run_baselines(run)
     detector.recording = recording_state(config.data, data.info)
@@ -140,6 +141,32 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     write_report(folder.root, config, metrics)
     logger.info("Outputs in %s", folder.out)
     return metrics
+
+
+def recording_windows(recordings: list[Any], windows: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]] | None:
+    """``{name: (training windows, validation windows)}`` of the recordings, in the splits' order; None where the
+    dataset does not say which training windows are whose (one recording, or a window dataset)."""
+    if not recordings or any(r.train_windows is None for r in recordings):
+        return None
+    counts = {r.name: (r.train_windows, 0 if r.val is None else len(r.val.starts)) for r in recordings}
+    if (sum(n for n, _ in counts.values()), sum(n for _, n in counts.values())) != (len(windows["train"]),
+                                                                                     len(windows["val"])):
+        raise ValueError("the recordings' training and validation windows do not add up to the splits'")
+    return counts
+
+
+def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recordings: list[Any],
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Scores and contributions of the test windows (:meth:`Detector.analyse`); with per-recording scores, each
+    recording's test windows with the statistics of its own training windows."""
+    if not detector.per_recording:
+        return detector.analyse(windows["test"])
+    train = torch.split(windows["train"], [r.train_windows for r in recordings])
+    test = torch.split(windows["test"], [len(r.test.starts) for r in recordings])
+    parts = [detector.analyse(own_test, detector.reference_statistics(own_train))
+             for own_train, own_test in zip(train, test, strict=True)]
+    return ({name: np.concatenate([p[0][name] for p in parts]) for name in detector.score_names},
+            np.concatenate([p[1] for p in parts]))
 
 
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],

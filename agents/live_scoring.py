@@ -173,7 +173,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         try:
             header = rows.read_header()
             time_column = check_columns(header, detector, rows.name)
-            reference = recording_reference(detector, header, rows.name, reference_rows)
+            reference = scoring.reference = recording_reference(detector, header, rows.name, reference_rows)
             if time_column:
                 stream.times = RowTimes(rows.name, time_column)
             files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]

@@ -44,6 +44,7 @@ from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import normalise_by_training_part, standardise
 from datasets.csv_windows import iter_windows
+from datasets.stream_split import training_windows
 from utils.core.errors import CheckpointError, DataError
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
@@ -266,12 +267,28 @@ class Reference:
             (``data.train_labels="exclude"``); empty: every reference row counts.
         source: the input's name, for messages.
         given: R came from ``--reference-rows`` (for messages).
+        training_rows: the first rows whose windows (at ``stride``) fit the run's per-recording scores, as a
+            recording's training windows fitted them (:attr:`Detector.per_recording`); None: the run has none.
+        stride: rows between those windows' starts (``data.stride``).
+        held: the first R rows standardised (R', F) and their labelled flags (R',), once
+            :func:`normalised_blocks` has read them.
     """
 
     rows: int
     label_columns: list[str]
     source: str
     given: bool = False
+    training_rows: int | None = None
+    stride: int = 1
+    held: tuple[np.ndarray, np.ndarray] | None = None
+
+    def training_windows(self, window_length: int) -> np.ndarray:
+        """The input's training windows (N, T, F), standardised: of its first :attr:`training_rows` rows, at
+        :attr:`stride`, without labelled rows (as :func:`datasets.stream_split.split_stream` cut a recording's)."""
+        if self.held is None or self.training_rows is None:
+            raise ValueError("the reference rows have not been read yet")
+        values, labels = self.held
+        return training_windows(values, labels.astype(bool), self.training_rows, window_length, self.stride)
 
 
 def recording_reference(detector: Detector, header: list[str] | None, source: str,
@@ -305,8 +322,17 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
     columns = detector.data_columns
     labels = [c for c in dict.fromkeys([*columns["label_columns"], columns["label_column"]]) if c]
     exclude = detector.config["data"].get("train_labels") != "ignore"
+    training = None
+    if detector.per_recording:
+        training = (detector.recording or {}).get("training_rows")
+        if training is None:
+            raise CheckpointError(f"{source}: the scores {detector.per_recording} are fitted on each recording's "
+                                  "training windows, but this best.pt does not record how many rows precede a "
+                                  "recording's validation stretch (scoring.recording.training_rows); train the run "
+                                  "again")
+        training = min(int(training), int(rows))
     return Reference(int(rows), [c for c in labels if header and c in header] if exclude else [], source,
-                     reference_rows is not None)
+                     reference_rows is not None, training, int(detector.config["data"].get("stride") or 1))
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
@@ -343,6 +369,7 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
                         f"(columns {reference.label_columns}), so none is left to standardise the recording by "
                         "(the run leaves labelled rows out of a recording's training part)") from None
     mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
+    reference.held = (values, labels)
     start = 0
     for block in held:
         yield _without_labels(block, values[start: start + len(block.values)], k)

@@ -120,6 +120,9 @@ class Scoring:
 
     def __init__(self, detector: Detector, baselines: bool = False) -> None:
         self.detector = detector
+        #: the input's :class:`agents.score_loop.Reference`: its training windows fit the per-recording scores
+        self.reference: Any = None
+        self._recording_statistics: dict[str, Any] | None = None
         self._baselines = {b.fitted.display_name: b for b in self._stored(detector).values()} if baselines else {}
         self.names = [*detector.score_names, *self._baselines]
         self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
@@ -144,11 +147,25 @@ class Scoring:
     def score(self, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``(scores {name: (n,)}, contributions (n, F))`` of raw windows (n, T, F)."""
         x = self.detector.prepare(windows)
-        scores, contrib = self.detector.analyse(x)
+        scores, contrib = self.detector.analyse(x, self.recording_statistics())
         if self._baselines:
             scaled = x.detach().cpu().double().numpy()
             scores.update({name: b.score(scaled) for name, b in self._baselines.items()})
         return scores, contrib
+
+    def recording_statistics(self) -> dict[str, Any] | None:
+        """The per-recording scores' statistics, fitted once on the input's training windows (None without
+        per-recording scores)."""
+        if not self.detector.per_recording:
+            return None
+        if self._recording_statistics is None:
+            windows = self.reference.training_windows(self.detector.window_length)
+            if len(windows) < 2:
+                raise DataError(f"{self.reference.source}: the scores {self.detector.per_recording} are fitted on the "
+                                f"recording's training windows (of its first {self.reference.training_rows} rows), "
+                                f"and it holds {len(windows)}, fewer than 2; score a longer recording")
+            self._recording_statistics = self.detector.reference_statistics(self.detector.prepare(windows))
+        return self._recording_statistics
 
     def flags(self, scores: dict[str, np.ndarray],
               limits: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:

@@ -337,6 +337,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--copies", type=int, default=3, help="injected copies (seeds of injection; default %(default)s)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a value of every candidate (repeatable)")
+    p.add_argument("--candidate", action="append", default=[], metavar="CONFIG:WINDOW",
+                   help="run only this candidate, e.g. vae_skab:60 (repeatable; default: the whole grid)")
     p.add_argument("--quick", action="store_true", help="1 copy, 2 epochs, 2 candidates: checks the benchmark runs")
     skab.add_run_options(p)
     args = p.parse_args(argv)
@@ -345,6 +347,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.copies = 1
     args.candidates = [Candidate("vae_skab", 10), Candidate("vae_skab", 60)] if args.quick else list(CANDIDATES)
+    if args.candidate:
+        try:
+            args.candidates = [Candidate(name, int(window)) for name, window in
+                               (text.rsplit(":", 1) for text in args.candidate)]
+        except ValueError:
+            p.error(f"--candidate: expected CONFIG:WINDOW (e.g. vae_skab:60), got {args.candidate}")
     return args
 
 

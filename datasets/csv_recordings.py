@@ -218,7 +218,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
         for key, split in (("train", train), ("val", val), ("test", test)):
             splits[key].append(split)
-        recordings.append(Recording(name, parts["test"], parts["val"]))
+        recordings.append(Recording(name, parts["test"], parts["val"], len(train)))
         info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}))
         if rows.times is not None:
             info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]

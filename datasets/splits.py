@@ -96,11 +96,14 @@ class Recording:
         name: what reports call it (the file's path, or ``valve1/3.csv``).
         test: its test stretch; ``test.first_row`` is the file row of ``test.values[0]``.
         val: its calibration stretch, or None.
+        train_windows: how many windows of the train split are its own (the train split holds them recording
+            after recording), or None where the dataset does not say.
     """
 
     name: str
     test: StreamPart
     val: StreamPart | None = None
+    train_windows: int | None = None
 
 
 @dataclass

@@ -59,6 +59,16 @@ def _clean_starts(anomalous_before: np.ndarray, starts: np.ndarray, window_lengt
     return starts[anomalous_before[starts + window_length] == anomalous_before[starts]]
 
 
+def training_windows(values: np.ndarray, excluded: np.ndarray, rows: int, window_length: int,
+                     stride: int) -> np.ndarray:
+    """A recording's training windows (N, T, F): starts ``0, stride, ...`` fitting in its first ``rows`` rows,
+    without the windows holding a row flagged in ``excluded`` (n,) (its labelled rows, unless ignored there)."""
+    anomalous_before = np.concatenate([[0], np.cumsum(excluded[:rows])])
+    rows = min(rows, len(values))
+    return _windows(values, _clean_starts(anomalous_before, window_starts(rows, window_length, stride), window_length),
+                    window_length)
+
+
 def _windows(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """(N, T, F) windows ``values[s : s + T]`` (a view into ``values``)."""
     if len(starts) == 0:
@@ -153,8 +163,8 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
         raise DataError(f"{where}the test stretch (rows {b}..{n - 1}, {n - b} rows) is shorter than one window of "
                         f"data.{length_key}={T}; {test_fix}, lower data.{length_key} or use "
                         f"{size_hint} ({n} rows, {keys})")
-    train_starts = _clean_starts(anomalous_before, window_starts(a, T, stride), T)
-    if len(train_starts) < min_train_windows:
+    train_x = training_windows(values, used, a, T, stride)
+    if len(train_x) < min_train_windows:
         raise DataError(f"{where}the train stretch (rows 0..{a - 1}) holds no window of data.{length_key}={T} rows "
                         f"without an anomalous row; {fit_fix} or lower data.{length_key}, or use {size_hint} "
                         f"({keys})")
@@ -165,8 +175,7 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
                         f"thresholds need; raise data.val_fraction, lower data.eval_stride or data.{length_key}, "
                         f"or use {size_hint} ({keys})")
     test_starts = covering_starts(n - b, T, eval_stride)
-    train = Split(x=_windows(values, train_starts, T), y=np.zeros(len(train_starts)),
-                  kind=np.full(len(train_starts), NORMAL))
+    train = Split(x=train_x, y=np.zeros(len(train_x)), kind=np.full(len(train_x), NORMAL))
     val = Split(x=_windows(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
                 kind=np.full(len(val_starts), NORMAL))
     test = _test_split(values[b:], labels[b:], kinds[b:], test_starts, T)

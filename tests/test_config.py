@@ -149,6 +149,9 @@ def test_scores_default_to_the_model_s_and_are_checked(tmp_path, monkeypatch):
     expect_error(tmp_path, raw, 'evaluation.scores.1: unknown score "reconstructon" (did you mean "reconstruction"?)')
     raw["evaluation"]["scores"] = ["reconstruction", "reconstruction"]
     expect_error(tmp_path, raw, "evaluation.scores", "names a score twice")
+    raw["evaluation"]["scores"] = ["reconstruction", "latent_mahalanobis_recording"]  # converter data: no recordings
+    expect_error(tmp_path, raw, "evaluation.scores.1: score 'latent_mahalanobis_recording' is fitted on each",
+                 'set data.normalize to "per_recording"')
     monkeypatch.setattr(MODELS.get("vae"), "has_latent", classmethod(lambda cls: False))
     raw["evaluation"]["scores"] = ["reconstruction", "latent_mahalanobis"]
     expect_error(tmp_path, raw, "evaluation.scores.1: score 'latent_mahalanobis' needs a latent space",

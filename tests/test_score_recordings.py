@@ -24,6 +24,8 @@ COLUMNS = ["datetime", *SENSORS, "anomaly", "changepoint"]
 TRAIN_END, T, ROWS = 120, 10, 200
 OFFSETS = [(0.0, 0.0, 0.0), (50.0, -20.0, 300.0), (-5.0, 8.0, 60.0)]  # each recording's level per sensor
 SCALES = [1.0, 3.0, 0.5]
+SCORES = ["reconstruction", "latent_mahalanobis", "latent_mahalanobis_recording"]
+TRAINING_ROWS = TRAIN_END - round(0.3 * TRAIN_END)  # before each recording's validation stretch (val_fraction 0.3)
 
 
 def recording(index: int) -> list[list[str]]:
@@ -65,7 +67,7 @@ def run(tmp_path_factory):
         "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
         "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
         "trainer": {"epochs": 2, "batch_size": 64, "progress_bar": False},
-        "evaluation": {"make_plots": False},
+        "evaluation": {"make_plots": False, "scores": SCORES},
     }
     config_path = root / "config.json"
     config_path.write_text(json.dumps(config))
@@ -86,7 +88,8 @@ def read(path):
 
 def test_best_pt_records_the_columns_and_the_reference_rows(run):
     assert run["detector"].recording == {"timestamp_column": "datetime", "label_columns": ["anomaly"],
-                                         "ignore_columns": ["changepoint"], "reference_rows": TRAIN_END}
+                                         "ignore_columns": ["changepoint"], "reference_rows": TRAIN_END,
+                                         "training_rows": TRAINING_ROWS}
     assert run["detector"].reference_rows == TRAIN_END
 
 
@@ -95,12 +98,48 @@ def test_a_training_file_scores_as_the_run_scored_its_test_rows(run, tmp_path):
     are also covered by windows starting in the training part here) equal out/stream_scores.csv's."""
     src = run["files"][2]  # labelled rows in its training part: the reference leaves them out, as the run did
     assert score(run, src, tmp_path / "s.csv", "--per-step") == 0
-    ours = {int(r["row"]): float(r["score_reconstruction"]) for r in read(tmp_path / "s.csv")}
     theirs = [r for r in read(run["dir"] / "out" / "stream_scores.csv") if r["recording"] == str(src)]
-    compared = [(ours[int(r["row"])], float(r["score_reconstruction"])) for r in theirs
-                if int(r["row"]) >= TRAIN_END + T - 1]
-    assert len(compared) == ROWS - TRAIN_END - T + 1
-    np.testing.assert_allclose(*zip(*compared), rtol=1e-4, atol=1e-4)
+    for name in SCORES:  # the per-recording score too: fitted on the same training windows of this file
+        ours = {int(r["row"]): float(r[f"score_{name}"]) for r in read(tmp_path / "s.csv")}
+        compared = [(ours[int(r["row"])], float(r[f"score_{name}"])) for r in theirs
+                    if int(r["row"]) >= TRAIN_END + T - 1]
+        assert len(compared) == ROWS - TRAIN_END - T + 1
+        np.testing.assert_allclose(*zip(*compared), rtol=1e-4, atol=1e-4)
+
+
+def test_the_per_recording_score_is_fitted_on_each_recordings_own_training_windows(run):
+    """Its calibration scores are each recording's validation windows under a Gaussian fitted on that recording's
+    training windows (computed here by hand from the data split); its test scores differ from the pooled fit's."""
+    import datasets  # noqa: F401  (fills the dataset registry)
+    from agents.detector.scores import fit_gaussian, mahalanobis_distance
+    from agents.parts import build_component
+    from utils.core.registry import DATASETS
+
+    detector = run["detector"]
+    data = build_component(DATASETS, detector.config["data"], seed=0)
+    expected, done = [], {"train": 0, "val": 0}
+    for recording in data.recordings:
+        own = {}
+        for split, n in (("train", recording.train_windows), ("val", len(recording.val.starts))):
+            windows = getattr(data, split).x[done[split]: done[split] + n]
+            own[split] = detector.encode(detector.prepare(windows)).double().numpy()
+            done[split] += n
+        expected.append(mahalanobis_distance(own["val"], fit_gaussian(own["train"])))
+    np.testing.assert_allclose(detector.calibration["latent_mahalanobis_recording"], np.concatenate(expected),
+                               rtol=1e-5)
+    assert not np.allclose(detector.calibration["latent_mahalanobis_recording"],
+                           detector.calibration["latent_mahalanobis"], rtol=1e-2)
+
+
+def test_the_per_recording_score_needs_a_reference(run):
+    detector, windows = run["detector"], np.zeros((3, T, len(SENSORS)))
+    with pytest.raises(ValueError, match="reference"):
+        detector.score(windows)
+    reference = np.random.default_rng(0).standard_normal((20, T, len(SENSORS)))
+    scores = detector.score(windows, reference=reference)
+    assert set(scores) == set(SCORES) and np.isfinite(scores["latent_mahalanobis_recording"]).all()
+    with pytest.raises(Exception, match="needs 2 or more"):
+        detector.score(windows, reference=reference[:1])
 
 
 def test_without_the_normalisation_the_scores_differ(run, tmp_path):
@@ -182,6 +221,9 @@ def test_best_pt_without_the_field_still_loads_and_a_bad_one_is_refused(run, tmp
     old.config = {**old.config, "data": {**old.config["data"], "train_end": 0.6}}
     with pytest.raises(CheckpointError, match="give --reference-rows N"):
         recording_reference(old, COLUMNS, "new.csv")
+    with pytest.raises(CheckpointError, match="scoring.recording.training_rows"):
+        recording_reference(old, COLUMNS, "new.csv", 30)  # the per-recording score's rows are not recorded either
+    old.scores.pop("latent_mahalanobis_recording")
     assert recording_reference(old, COLUMNS, "new.csv", 30).rows == 30
     ckpt["scoring"]["recording"] = {"reference_rows": 0}
     with pytest.raises(CheckpointError, match="scoring.recording.reference_rows"):

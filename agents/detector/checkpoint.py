@@ -184,8 +184,9 @@ def _check_recording(recording: Any, source: Path) -> None:
         names = recording.get(key, [])
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
             raise fail(source, f"{field}.{key}", f"holds {_show(names)}, expected a list of column names")
-    if recording.get("reference_rows") is not None:
-        check_count(recording["reference_rows"], f"{field}.reference_rows", source)
+    for key in ("reference_rows", "training_rows"):
+        if recording.get(key) is not None:
+            check_count(recording[key], f"{field}.{key}", source)
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:

@@ -33,7 +33,7 @@ from agents.detector.checkpoint import (
     latent_size,
 )
 from agents.detector.scaler import Scaler
-from agents.detector.scores import Score, contributions
+from agents.detector.scores import Score, Statistics, contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
 from utils.core.arrays import check_array, predict
@@ -191,8 +191,8 @@ class Detector:
 
     # ----- fitting on normals -------------------------------------------------------
     @torch.inference_mode()
-    def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float,
-            seed: int = 0) -> dict[str, ConformalThreshold]:
+    def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float, seed: int = 0,
+            recordings: dict[str, tuple[int, int]] | None = None) -> dict[str, ConformalThreshold]:
         """Fit the score statistics and thresholds on scaled normals (N, T, F).
 
         Statistics come from the split each score names (``fit_split``): the training normals, or
@@ -201,17 +201,24 @@ class Detector:
         validation normals the score was not fitted on (all of them, or the other half), kept in
         :attr:`calibration` for the p-values.
 
+        A score fitted per recording (``per_recording``) is calibrated on each recording's validation normals
+        scored with statistics fitted on that recording's training normals (:meth:`reference_statistics`).
+
         Args:
             train_x, val_x: scaled training and validation normals (N, T, F).
             false_alarm_rate: the rate ``alpha`` the thresholds promise.
             seed: draws the halves of the validation normals.
+            recordings: ``{name: (training windows, validation windows)}``, recording after recording in the
+                splits' order; None: the windows are one recording.
 
         Returns:
             ``{name: threshold with its rank, n and bound}``.
 
         Raises:
-            DataError: fewer than 4 validation normals for a score fitted on them.
+            DataError: fewer than 4 validation normals for a score fitted on them, or a recording with
+                validation normals but fewer than 2 training normals for a score fitted per recording.
         """
+        recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
         fit_rows, calibration_rows = split_validation(len(val_x), seed)
         if any(s.fit_split == "val" for s in self.scores.values()) and len(val_x) < 4:
@@ -224,19 +231,24 @@ class Detector:
                     "train": self._features(train_x, train_names) if train_names else {}}
         # NumPy/SciPy work (covariance fits) on a worker thread, so a stop signal is honoured at once
         self.statistics, self.calibration = call_interruptibly(self._fit_statistics, features, val_features,
-                                                               calibration_rows)
+                                                               calibration_rows, recordings)
         self.false_alarm_rate = float(false_alarm_rate)
         fitted = self.promises()
         self.thresholds = {name: t.threshold for name, t in fitted.items()}
         return fitted
 
     def _fit_statistics(self, features: dict[str, dict[str, np.ndarray]], val_features: dict[str, np.ndarray],
-                        calibration_rows: np.ndarray) -> tuple[dict, dict[str, np.ndarray]]:
+                        calibration_rows: np.ndarray, recordings: dict[str, tuple[int, int]],
+                        ) -> tuple[dict, dict[str, np.ndarray]]:
         """Statistics per score from its split's features, and its calibration scores: of the validation
-        normals it was not fitted on."""
+        normals it was not fitted on (for a per-recording score, each recording's by its own statistics)."""
         statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
         calibration = {}
         for name, s in self.scores.items():
+            if s.per_recording:
+                calibration[name] = _per_recording_calibration(s, features["train"][name], val_features[name],
+                                                               recordings)
+                continue
             rows = calibration_rows if s.fit_split == "val" else slice(None)
             calibration[name] = s.score(val_features[name][rows], statistics.get(name, {}))
         return statistics, calibration
@@ -259,21 +271,54 @@ class Detector:
         return {name: conformal_p_values(self.calibration[name], s) for name, s in scores.items()
                 if name in self.calibration}
 
+    @property
+    def per_recording(self) -> list[str]:
+        """The scores fitted per recording: scoring a recording needs its :meth:`reference_statistics`."""
+        return [name for name, s in self.scores.items() if s.per_recording]
+
+    @torch.inference_mode()
+    def reference_statistics(self, reference: Tensor) -> dict[str, Statistics]:
+        """The statistics of the per-recording scores fitted on one recording's reference windows.
+
+        Args:
+            reference: the recording's scaled training windows (N, T, F), N >= 2.
+
+        Returns:
+            ``{score: statistics}`` for the scores of :attr:`per_recording` (empty when there are none).
+
+        Raises:
+            DataError: fewer than 2 reference windows.
+        """
+        names = self.per_recording
+        if not names:
+            return {}
+        if len(reference) < 2:
+            raise DataError(f"evaluation.scores: {', '.join(names)} is fitted on each recording's own training "
+                            f"windows, and this recording has {len(reference)} (it needs 2 or more); lengthen the "
+                            "recording's training part (data.train_end) or drop the score")
+        features = self._features(reference, names)
+        return {name: self.scores[name].fit(features[name]) for name in names}
+
     # ----- scoring --------------------------------------------------------------------
-    def score(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:
+    def score(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
+              ) -> dict[str, np.ndarray]:
         """Anomaly scores of raw windows.
 
         Args:
             windows: raw (unscaled) windows (N, T, F), features in :attr:`feature_names` order.
+            reference: raw windows (M, T, F) of the same recording's training part, for the scores fitted per
+                recording (:attr:`per_recording`; required by them, else ignored).
 
         Returns:
             ``{name: (N,) float64}``, higher = more anomalous.
         """
-        return self.analyse(self.prepare(windows))[0]
+        fitted = self.reference_statistics(self.prepare(reference)) if reference is not None else None
+        return self.analyse(self.prepare(windows), fitted)[0]
 
-    def predict(self, windows: np.ndarray | Tensor) -> dict[str, np.ndarray]:
+    def predict(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
+                ) -> dict[str, np.ndarray]:
         """Alarms ``{name: (N,) int64}``: 1 where the score is above the run's threshold for it."""
-        return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows).items()}
+        return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows, reference).items()}
 
     def prepare(self, windows: np.ndarray | Tensor) -> Tensor:
         """Check raw windows (N, T, F) against the trained shape and scale them onto the device.
@@ -291,13 +336,26 @@ class Detector:
         return torch.from_numpy(scaled).to(self.device)
 
     @torch.inference_mode()
-    def analyse(self, x: Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows (N, T, F)."""
+    def analyse(self, x: Tensor, reference: dict[str, Statistics] | None = None,
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows (N, T, F).
+
+        Args:
+            x: scaled windows of one recording (or of any, without per-recording scores).
+            reference: the recording's :meth:`reference_statistics`, which the per-recording scores need.
+
+        Raises:
+            ValueError: a per-recording score without ``reference``.
+        """
+        if self.per_recording and reference is None:
+            raise ValueError(f"scores {self.per_recording} are fitted on each recording's own training windows: "
+                             "give the recording's reference (Detector.score(windows, reference=...))")
+        statistics = {**self.statistics, **(reference or {})}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self.scores}
         contrib = []
         for batch, x_hat, z in self._passes(x):
             for name, s in self.scores.items():
-                parts[name].append(s.score(s.features(batch, x_hat, z), self.statistics.get(name, {})))
+                parts[name].append(s.score(s.features(batch, x_hat, z), statistics.get(name, {})))
             contrib.append(contributions(batch, x_hat, self.error_kind))
         empty = np.zeros(0, dtype=np.float64)
         return ({name: np.concatenate(p) if p else empty for name, p in parts.items()},
@@ -330,6 +388,24 @@ class Detector:
         return {name: np.concatenate(p) for name, p in parts.items()}
 
 
+def _per_recording_calibration(score: Score, train: np.ndarray, val: np.ndarray,
+                                recordings: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Calibration scores (n_val,) of a per-recording score: each recording's validation features scored with
+    statistics fitted on its own training features (both (N, D), recording after recording)."""
+    train_parts = np.split(train, np.cumsum([n for n, _ in recordings.values()])[:-1])
+    val_parts = np.split(val, np.cumsum([n for _, n in recordings.values()])[:-1])
+    out = []
+    for (name, (n_train, n_val)), own_train, own_val in zip(recordings.items(), train_parts, val_parts, strict=True):
+        if n_val == 0:
+            continue
+        if n_train < 2:
+            raise DataError(f"evaluation.scores: {score.name} is fitted on each recording's own training windows, "
+                            f"and {name} has {n_train} (it needs 2 or more) beside {n_val} validation windows; "
+                            "lengthen its training part (data.train_end) or drop the score")
+        out.append(score.score(own_val, score.fit(own_train)))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, CalibratedBaseline] | None:
     """The calibrated baselines a best.pt keeps (None: saved before it kept them)."""
     if state is None:
@@ -360,19 +436,22 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
         info: its data's ``info`` (a loader may fix columns its config does not name, as ``skab`` does).
 
     Returns:
-        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows"}``; ``reference_rows``:
-        with ``data.normalize="per_recording"``, the fewest rows a recording's training part (the rows it was
-        standardised by, before its test stretch) held over the run's recordings, else None.
+        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows", "training_rows"}``; with
+        ``data.normalize="per_recording"``, ``reference_rows`` is the fewest rows a recording's training part (the
+        rows it was standardised by, before its test stretch) held over the run's recordings, and
+        ``training_rows`` the fewest before its validation stretch (where its training windows lie, which fit
+        the per-recording scores); else both None.
     """
     labels = info.get("label_columns", data.get("label_columns")) or []
-    reference = None
+    reference = training = None
     if data.get("normalize") == "per_recording":
         parts = info.get("recordings") or [info]
         reference = min(int(part["stretches"]["val"][1]) for part in parts)
+        training = min(int(part["stretches"]["val"][0]) for part in parts)
     return {"timestamp_column": info.get("timestamp_column", data.get("timestamp_column")),
             "label_columns": [str(c) for c in labels],
             "ignore_columns": [str(c) for c in info.get("ignore_columns", data.get("ignore_columns")) or []],
-            "reference_rows": reference}
+            "reference_rows": reference, "training_rows": training}
 
 
 def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,9 @@ score                     features (B, D)             fitted on      value
 ``error_gaussian_train``  ``|x - x_hat|`` (B, T*F)    train normals  Mahalanobis distance
 ``latent_euclidean``      ``z`` (B, D)                train normals  distance to their mean
 ``latent_mahalanobis``    ``z`` (B, D)                train normals  Mahalanobis distance
+``latent_mahalanobis_     ``z`` (B, D)                the recording  Mahalanobis distance
+recording``                                           's own train
+                                                      normals
 ========================  ==========================  =============  ======================
 
 The first four need only reconstructions, so they work with every model; the latent ones
@@ -61,6 +64,9 @@ class Score:
             ``"precision"`` among them is a covariance, whose dimension is limited.
         feature_space: what the features' dimension D is: ``"latent"`` (the latent code's size),
             ``"errors"`` (T*F) or None (1, or nothing fitted).
+        per_recording: the statistics that score a recording's windows are fitted on that recording's own
+            training windows (its *reference*, :meth:`agents.detector.detector.Detector.reference_statistics`);
+            the statistics fitted on ``fit_split`` (all recordings) are kept for the checkpoint's checks only.
     """
 
     name: ClassVar[str] = ""
@@ -69,6 +75,7 @@ class Score:
     error_kind: ClassVar[str | None] = None
     statistics: ClassVar[tuple[str, ...]] = ()
     feature_space: ClassVar[str | None] = None
+    per_recording: ClassVar[bool] = False
 
     @classmethod
     def fits_covariance(cls) -> bool:
@@ -185,6 +192,20 @@ class LatentMahalanobis(_LatentScore):
 
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
         return mahalanobis_distance(features, _gaussian(stats))
+
+
+@register_score("latent_mahalanobis_recording")
+class LatentMahalanobisRecording(LatentMahalanobis):
+    """The latent Mahalanobis distance under a Gaussian fitted on the scored recording's own training windows.
+
+    Per-recording normalisation (``data.normalize="per_recording"``) puts each recording's sensors on the scale of
+    its own normal operation; this score does the same in the latent space, so a recording whose normal codes sit
+    apart from the others' (another operating point, other correlations) is measured against its own. It follows
+    SKAB's protocol, where every recording's model sees its own first rows only, with one network for all
+    recordings. Needs ``data.normalize="per_recording"``: a recording to score then brings its reference rows.
+    """
+
+    name, per_recording = "latent_mahalanobis_recording", True
 
 
 def contributions(x: Tensor, x_hat: Tensor, kind: str) -> np.ndarray:
