@@ -42,7 +42,7 @@ from agents.detector.streaming import Incident, PointAccumulator
 from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
-from datasets.csv_recordings import normalise_by_training_part, standardise
+from datasets.csv_recordings import by_reference, normalise_by_training_part
 from datasets.csv_windows import iter_windows
 from datasets.stream_split import training_windows
 from utils.core.errors import CheckpointError, DataError
@@ -270,6 +270,7 @@ class Reference:
         training_rows: the first rows whose windows (at ``stride``) fit the run's per-recording scores, as a
             recording's training windows fitted them (:attr:`Detector.per_recording`); None: the run has none.
         stride: rows between those windows' starts (``data.stride``).
+        whiten: the run also whitened its recordings (``data.normalize="per_recording_whitened"``).
         held: the first R rows standardised (R', F) and their labelled flags (R',), once
             :func:`normalised_blocks` has read them.
     """
@@ -281,6 +282,7 @@ class Reference:
     training_rows: int | None = None
     stride: int = 1
     held: tuple[np.ndarray, np.ndarray] | None = None
+    whiten: bool = False
 
     def training_windows(self, window_length: int) -> np.ndarray:
         """The input's training windows (N, T, F), standardised: of its first :attr:`training_rows` rows, at
@@ -332,7 +334,8 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
                                   "again")
         training = min(int(training), int(rows))
     return Reference(int(rows), [c for c in labels if header and c in header] if exclude else [], source,
-                     reference_rows is not None, training, int(detector.config["data"].get("stride") or 1))
+                     reference_rows is not None, training, int(detector.config["data"].get("stride") or 1),
+                     whiten=detector.config["data"].get("normalize") == "per_recording_whitened")
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
@@ -363,19 +366,19 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
                         reference.source, np.concatenate([b.line_nos for b in held]))[0] if k
               else np.zeros(len(values), dtype=np.int64))
     try:
-        values, stats = normalise_by_training_part(values, labels, reference.rows, use_labelled=False)
+        values, stats = normalise_by_training_part(values, labels, reference.rows, use_labelled=False,
+                                                   whiten=reference.whiten)
     except DataError:
         raise DataError(f"{reference.source}: every one of the first {reference.rows} rows is labelled anomalous "
                         f"(columns {reference.label_columns}), so none is left to standardise the recording by "
                         "(the run leaves labelled rows out of a recording's training part)") from None
-    mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
     reference.held = (values, labels)
     start = 0
     for block in held:
         yield _without_labels(block, values[start: start + len(block.values)], k)
         start += len(block.values)
     for block in blocks:
-        yield _without_labels(block, standardise(block.values.astype(np.float32), mean, std), k)
+        yield _without_labels(block, by_reference(block.values.astype(np.float32), stats), k)
 
 
 def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,

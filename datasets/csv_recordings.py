@@ -207,9 +207,10 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
         period = sample_period(seconds, rows.path, timestamp_column)
         end = train_end_row(train_end, rows, timestamp_column)
         values, reference = rows.values, None
-        if normalize == "per_recording":
+        if normalize != "none":
             learn_end = end if end is not None else stretch_bounds(len(values), val_fraction, test_fraction or 0)[2][0]
-            values, reference = normalise_by_training_part(values, rows.labels, learn_end, train_labels == "ignore")
+            values, reference = normalise_by_training_part(values, rows.labels, learn_end, train_labels == "ignore",
+                                                           whiten=normalize == "per_recording_whitened")
         train, val, test, parts, info = split_stream(
             values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
             times=seconds, time_text=rows.time_text, sample_period_s=period,
@@ -230,15 +231,18 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
 
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
-                               ) -> tuple[np.ndarray, dict]:
+                               whiten: bool = False) -> tuple[np.ndarray, dict]:
     """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
     Recordings of one machine differ in their levels; scaled by their own normal operation, a shift means the
     same in each, so one model and one threshold serve them all. ``use_labelled`` takes labelled rows of the
-    training part too (``train_labels="ignore"``).
+    training part too (``train_labels="ignore"``). ``whiten`` also decorrelates the standardised sensors by
+    the training part's covariance (:func:`whitening_matrix`, ``data.normalize="per_recording_whitened"``):
+    recordings whose sensors move together otherwise then look alike too.
 
     Returns:
-        ``(values standardised (n, F) float32, {"rows", "mean", "std"})``; a constant sensor keeps std 1.
+        ``(values standardised (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``; a constant sensor keeps
+        std 1.
 
     Raises:
         DataError: no reference row (the training part is empty or all labelled).
@@ -249,7 +253,32 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
         raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
                         "row to standardise by; move data.train_end later or set data.normalize to none")
     mean, std = reference_statistics(reference)
-    return standardise(values, mean, std), {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
+    stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
+    if whiten:
+        stats["whitening"] = whitening_matrix(standardise(reference, mean, std)).tolist()
+    return by_reference(values, stats), stats
+
+
+def whitening_matrix(rows: np.ndarray) -> np.ndarray:
+    """ZCA whitening (F, F) float64 of standardised reference rows (n, F): ``C^-1/2`` of their Ledoit-Wolf shrunk
+    covariance ``C`` (symmetric, so each output column stays mostly its own sensor; the shrinkage keeps a
+    constant or collinear sensor from being blown up; its eigenvalues are floored at 1e-3 of the largest)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if len(rows) < 2:
+        return np.eye(rows.shape[1])
+    from sklearn.covariance import LedoitWolf  # here, not at import: scikit-learn adds ~1 s to every start-up
+
+    eigenvalues, vectors = np.linalg.eigh(LedoitWolf().fit(rows).covariance_)
+    floor = 1e-3 * max(float(eigenvalues.max()), 1e-12)
+    return (vectors / np.sqrt(np.maximum(eigenvalues, floor))) @ vectors.T
+
+
+def by_reference(values: np.ndarray, stats: dict) -> np.ndarray:
+    """Rows (n, F) standardised (and whitened, with ``stats["whitening"]``) by reference statistics, float32."""
+    standardised = standardise(values, np.asarray(stats["mean"]), np.asarray(stats["std"]))
+    if "whitening" not in stats:
+        return standardised
+    return (standardised.astype(np.float64) @ np.asarray(stats["whitening"])).astype(np.float32)
 
 
 def reference_statistics(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

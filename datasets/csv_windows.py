@@ -127,7 +127,7 @@ def load_csv(
     eval_stride: PositiveInt | None = None,
     train_end: TrainEnd | None = None,
     train_labels: Literal["exclude", "ignore"] = "exclude",
-    normalize: Literal["none", "per_recording"] = "none",
+    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
 ) -> DataSplits:
     """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
 
@@ -153,7 +153,8 @@ def load_csv(
         train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
             ``"ignore"``: labels inside the training part are ignored there.
         normalize: ``"per_recording"``: each file's sensors standardised by its own training part
-            (contiguous only); ``"none"``: as read.
+            (contiguous only); ``"per_recording_whitened"``: also decorrelated by that part's covariance
+            (:func:`datasets.csv_recordings.whitening_matrix`); ``"none"``: as read.
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note

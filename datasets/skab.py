@@ -91,7 +91,7 @@ def load_skab(
     train_end: TrainEnd | None = None,
     train_labels: Literal["exclude", "ignore"] = "ignore",
     val_fraction: Fraction = 0.25,
-    normalize: Literal["none", "per_recording"] = "per_recording",
+    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
     url: str = DEFAULT_URL,
     progress: bool = True,
     download_deadline_s: PositiveFloat = 600.0,
@@ -114,7 +114,8 @@ def load_skab(
         val_fraction: the share of each training part whose windows calibrate the thresholds.
         normalize: ``"per_recording"`` (default): each file standardised by its own training part, as the
             protocol gives each file its own scaler (the files run at other levels: one model and one threshold
-            across them need it); ``"none"``: as read. See :func:`datasets.csv_windows.load_csv`.
+            across them need it); ``"per_recording_whitened"``: also decorrelated by the training part's
+            covariance; ``"none"``: as read. See :func:`datasets.csv_windows.load_csv`.
         url: the base URL of the files (``<url>/valve1/0.csv``).
         progress: show a download progress bar.
         download_deadline_s: seconds each file's download may take.

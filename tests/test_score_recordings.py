@@ -54,16 +54,15 @@ def write(path, rows, separator=";"):
     return path
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recordings")
+def train(root, normalize):
+    """A tiny run over the three recordings, normalised as ``normalize`` says; its folder, files and detector."""
     files = [write(root / f"rec{i}.csv", recording(i)) for i in range(3)]
     config = {
         "exp_name": "skab_like", "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(root / "runs"),
         "data": {"name": "csv", "path": [str(f) for f in files], "window_length": T, "stride": 1, "eval_stride": 1,
                  "timestamp_column": "datetime", "label_columns": ["anomaly"], "ignore_columns": ["changepoint"],
                  "train_end": TRAIN_END, "train_labels": "exclude", "val_fraction": 0.3,
-                 "normalize": "per_recording"},
+                 "normalize": normalize},
         "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
         "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
         "trainer": {"epochs": 2, "batch_size": 64, "progress_bar": False},
@@ -75,6 +74,16 @@ def run(tmp_path_factory):
     run_dir = root / "runs" / "skab_like"
     return {"dir": run_dir, "files": files, "argv": [str(config_path), "--mode", "score"],
             "detector": Detector.load(run_dir, device="cpu")}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("recordings"), "per_recording")
+
+
+@pytest.fixture(scope="module")
+def whitened(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("whitened"), "per_recording_whitened")
 
 
 def score(run, src, out, *extra):
@@ -93,9 +102,12 @@ def test_best_pt_records_the_columns_and_the_reference_rows(run):
     assert run["detector"].reference_rows == TRAIN_END
 
 
-def test_a_training_file_scores_as_the_run_scored_its_test_rows(run, tmp_path):
+@pytest.mark.parametrize("normalised", ["run", "whitened"])
+def test_a_training_file_scores_as_the_run_scored_its_test_rows(normalised, request, tmp_path):
     """Per step, the scores of rows the run's test windows cover alike (from TRAIN_END + T - 1: earlier test rows
-    are also covered by windows starting in the training part here) equal out/stream_scores.csv's."""
+    are also covered by windows starting in the training part here) equal out/stream_scores.csv's; for a run
+    normalised by each recording's mean and std, and for one that also whitened them."""
+    run = request.getfixturevalue(normalised)
     src = run["files"][2]  # labelled rows in its training part: the reference leaves them out, as the run did
     assert score(run, src, tmp_path / "s.csv", "--per-step") == 0
     theirs = [r for r in read(run["dir"] / "out" / "stream_scores.csv") if r["recording"] == str(src)]
@@ -161,7 +173,9 @@ def pipe(run, src, per_step, incidents):
     return out.getvalue()
 
 
-def test_file_and_pipe_give_the_same_bytes(run, tmp_path):
+@pytest.mark.parametrize("normalised", ["run", "whitened"])
+def test_file_and_pipe_give_the_same_bytes(normalised, request, tmp_path):
+    run = request.getfixturevalue(normalised)
     src = run["files"][1]
     assert score(run, src, tmp_path / "file.csv", "--per-step") == 0
     assert pipe(run, src, True, tmp_path / "live.incidents.csv").encode() == (tmp_path / "file.csv").read_bytes()
@@ -228,3 +242,43 @@ def test_best_pt_without_the_field_still_loads_and_a_bad_one_is_refused(run, tmp
     ckpt["scoring"]["recording"] = {"reference_rows": 0}
     with pytest.raises(CheckpointError, match="scoring.recording.reference_rows"):
         Detector.from_checkpoint(ckpt, best)
+
+
+def test_whitening_decorrelates_the_recordings_and_changes_the_scores(run, whitened):
+    """Each recording's training part comes out with an identity covariance (up to the shrinkage); the scores are
+    not those of the standardised run (the check above can fail)."""
+    info = json.loads((whitened["dir"] / "out" / "metrics.json").read_text())["data"]["recordings"]
+    for part, src in zip(info, whitened["files"], strict=True):
+        table = recording(whitened["files"].index(src))[1:TRAIN_END + 1]
+        rows = np.array([[float(v) for v in r[1:4]] for r in table if r[4] == "0"])  # the reference: normal rows
+        stats = part["normalized_by"]
+        z = (rows - stats["mean"]) / stats["std"] @ np.asarray(stats["whitening"])
+        np.testing.assert_allclose(np.cov(z.T, bias=True), np.eye(len(SENSORS)), atol=0.15)
+    plain = run["detector"].calibration["reconstruction"]
+    assert not np.allclose(whitened["detector"].calibration["reconstruction"], plain, rtol=1e-2)
+
+
+def test_whitening_matrix():
+    from datasets.csv_recordings import whitening_matrix
+    rng = np.random.default_rng(0)
+    mixing = np.array([[1.0, 0.0, 0.0], [0.9, 0.3, 0.0], [0.2, 0.5, 1.0]])
+    rows = rng.standard_normal((20000, 3)) @ mixing.T
+    w = whitening_matrix(rows)
+    np.testing.assert_allclose(w, w.T)
+    np.testing.assert_allclose(np.cov((rows @ w).T), np.eye(3), atol=0.02)
+    constant = np.column_stack([rows[:50, :2], np.zeros(50)])  # a constant sensor is not blown up
+    assert np.isfinite(whitening_matrix(constant)).all() and np.abs(whitening_matrix(constant)).max() < 40
+    np.testing.assert_array_equal(whitening_matrix(rows[:1]), np.eye(3))
+
+
+def test_a_recording_with_too_few_training_windows_is_named(run):
+    """Fitting the per-recording score needs 2 training windows in each recording with calibration windows."""
+    import torch
+
+    from utils.core.errors import DataError
+    detector = Detector.load(run["dir"], device="cpu")
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((12, T, len(SENSORS))).astype(np.float32))
+    with pytest.raises(DataError, match="second.csv has 1 .*beside 4 validation windows"):
+        detector.fit(x[:6], x[6:], 0.1, recordings={"first.csv": (5, 2), "second.csv": (1, 4)})
+    detector.fit(x[:6], x[6:], 0.1, recordings={"first.csv": (3, 2), "second.csv": (3, 4)})
+    assert len(detector.calibration["latent_mahalanobis_recording"]) == 6

@@ -113,7 +113,7 @@ class Detector:
     @property
     def normalised_per_recording(self) -> bool:
         """The run standardised each recording by its own training part (``data.normalize="per_recording"``)."""
-        return self.config.get("data", {}).get("normalize") == "per_recording"
+        return self.config.get("data", {}).get("normalize", "none") != "none"
 
     @property
     def reference_rows(self) -> int | None:
@@ -444,7 +444,7 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
     """
     labels = info.get("label_columns", data.get("label_columns")) or []
     reference = training = None
-    if data.get("normalize") == "per_recording":
+    if data.get("normalize", "none") != "none":
         parts = info.get("recordings") or [info]
         reference = min(int(part["stretches"]["val"][1]) for part in parts)
         training = min(int(part["stretches"]["val"][0]) for part in parts)

@@ -270,7 +270,7 @@ def _resolve_scores(resolved: dict[str, Any], source: str) -> list[str]:
             usable = [n for n in SCORES.names() if not getattr(SCORES.get(n), "needs_latent", False)]
             raise ConfigError(f"{source}: evaluation.scores.{i}: score {name!r} needs a latent space, which model "
                               f"{model_name!r} has not (no encode); scores for this model: {', '.join(usable)}")
-        if getattr(score, "per_recording", False) and resolved["data"].get("normalize") != "per_recording":
+        if getattr(score, "per_recording", False) and resolved["data"].get("normalize", "none") == "none":
             raise ConfigError(f"{source}: evaluation.scores.{i}: score {name!r} is fitted on each recording's own "
                               "training windows, which needs recordings normalised by their training part: set "
                               "data.normalize to \"per_recording\" (the csv and skab datasets), or drop the score")
