@@ -247,7 +247,7 @@ def test_per_recording_normalisation_refuses_the_random_split_and_an_unknown_val
         load_csv(seed=0, path=str(path), normalize="per_recording", split="random", window_length=T)
     config = tmp_path / "c.json"
     config.write_text((REPO_ROOT / "configs" / "example_csv.json").read_text())
-    with pytest.raises(ConfigError, match=r"data.normalize: .*'none' or 'per_recording'"):
+    with pytest.raises(ConfigError, match=r"data.normalize: .*'none', 'per_recording' or 'per_recording_whitened'"):
         load_config(config, [f"data.path={path}", "data.normalize=per_file"])
 
 

@@ -25,7 +25,7 @@ def promise_advice(metrics: dict[str, Any]) -> str:
     ``normalize`` key or already normalises so, adaptive thresholds where it has no stream or already adapts."""
     data, stream = metrics.get("data") or {}, metrics.get("stream")
     remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
-    if data.get("normalize", "per_recording") == "none":
+    if not str(data.get("normalize", "per_recording")).startswith("per_recording"):
         remedies.append("normalise each recording by its own training part (data.normalize \"per_recording\")")
     if stream is not None and not (stream.get("pooled") or stream).get("threshold_adapt_rate"):
         remedies.append("let the time-step threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: "
