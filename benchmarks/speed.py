@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="runs per setting in items 6 and 7 (default 2; 1 with --quick)")
     p.add_argument("--conditions", nargs="+", choices=("quiet", "busy"), default=["quiet", "busy"],
                    help="item 7: quiet, beside a busy process, or both (default)")
+    p.add_argument("--configs", nargs="+", default=None, metavar="NAME",
+                   help="item 7: only these shipped configs (e.g. lstm_skab; default: every one)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     p.add_argument("--experiments-dir", type=Path, default=None,
                    help="where the benchmark's run folders go (default: a temporary folder, deleted)")
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 9)
     ctx = SimpleNamespace(quick=args.quick, repeats=repeats, threads=args.threads, exp_dir=exp_dir, ecg=None,
                           score_repeats=1 if args.quick else 2, startup_repeats=1 if args.quick else 5,
-                          run_repeats=args.run_repeats or (1 if args.quick else 2), conditions=args.conditions)
+                          run_repeats=args.run_repeats or (1 if args.quick else 2), conditions=args.conditions,
+                          configs=args.configs)
     runners = {"overhead": speed_train.framework_overhead, "recurrent": speed_recurrent.recurrent,
                "scoring": speed_system.scoring, "flops": speed_recurrent.flops, "startup": speed_system.startup,
                "runs": speed_system.whole_runs, "threads": speed_threads.thread_rows}

@@ -271,6 +271,17 @@ def test_whitening_matrix():
     np.testing.assert_array_equal(whitening_matrix(rows[:1]), np.eye(3))
 
 
+@pytest.mark.parametrize("n", [2, 7, 300])
+def test_the_shrunk_covariance_is_scikit_learns(n):
+    from sklearn.covariance import LedoitWolf
+
+    from datasets.csv_recordings import ledoit_wolf_covariance
+    rows = np.random.default_rng(n).standard_normal((n, 5)) @ np.random.default_rng(1).standard_normal((5, 5))
+    rows[:, 4] = 3.0  # a constant sensor
+    np.testing.assert_allclose(ledoit_wolf_covariance(rows), LedoitWolf().fit(rows).covariance_, rtol=1e-10,
+                               atol=1e-12)
+
+
 def test_a_recording_with_too_few_training_windows_is_named(run):
     """Fitting the per-recording score needs 2 training windows in each recording with calibration windows."""
     import torch
