@@ -161,9 +161,13 @@ class Scoring:
         if self._recording_statistics is None:
             windows = self.reference.training_windows(self.detector.window_length)
             if len(windows) < 2:
-                raise DataError(f"{self.reference.source}: the scores {self.detector.per_recording} are fitted on the "
-                                f"recording's training windows (of its first {self.reference.training_rows} rows), "
-                                f"and it holds {len(windows)}, fewer than 2; score a longer recording")
+                ref, needed = self.reference, self.detector.window_length + self.reference.stride
+                fix = (f"give --reference-rows {needed} or more, or leave it out" if ref.given
+                       else "score a longer recording")
+                raise DataError(f"{ref.source}: the scores {self.detector.per_recording} are fitted on the "
+                                f"recording's training windows (of its first {ref.training_rows} rows, windows of "
+                                f"{self.detector.window_length} rows every {ref.stride}), and it holds "
+                                f"{len(windows)}, fewer than 2; {fix}")
             self._recording_statistics = self.detector.reference_statistics(self.detector.prepare(windows))
         return self._recording_statistics
 

@@ -293,3 +293,12 @@ def test_a_recording_with_too_few_training_windows_is_named(run):
         detector.fit(x[:6], x[6:], 0.1, recordings={"first.csv": (5, 2), "second.csv": (1, 4)})
     detector.fit(x[:6], x[6:], 0.1, recordings={"first.csv": (3, 2), "second.csv": (3, 4)})
     assert len(detector.calibration["latent_mahalanobis_recording"]) == 6
+
+
+def test_too_few_reference_rows_for_the_per_recording_score_are_named(run, tmp_path, capsys):
+    """--reference-rows below a window and a stride leaves no training window to fit the per-recording score."""
+    assert score(run, run["files"][0], tmp_path / "s.csv", "--reference-rows", str(T)) == 2
+    err = capsys.readouterr().err
+    assert "holds 1, fewer than 2; give --reference-rows 11 or more, or leave it out" in err
+    assert not (tmp_path / "s.csv").exists()
+    assert score(run, run["files"][0], tmp_path / "s.csv", "--reference-rows", str(T + 1)) == 0
