@@ -5,19 +5,18 @@ reconstruction ``x_hat``, and the latent code ``z`` for models with a latent spa
 per-window *features*, may fit statistics on the features of normal windows, and maps
 features to one number per window, higher = more anomalous:
 
-========================  ==========================  =============  ======================
-score                     features (B, D)             fitted on      value
-========================  ==========================  =============  ======================
-``reconstruction``        mean squared error (B, 1)   --             the feature
-``reconstruction_mae``    mean absolute error (B, 1)  --             the feature
-``error_gaussian``        ``|x - x_hat|`` (B, T*F)    half the val   Mahalanobis distance
-``error_gaussian_train``  ``|x - x_hat|`` (B, T*F)    train normals  Mahalanobis distance
-``latent_euclidean``      ``z`` (B, D)                train normals  distance to their mean
-``latent_mahalanobis``    ``z`` (B, D)                train normals  Mahalanobis distance
-``latent_mahalanobis_     ``z`` (B, D)                the recording  Mahalanobis distance
-recording``                                           's own train
-                                                      normals
-========================  ==========================  =============  ======================
+================================  ==========================  ==================  ======================
+score                             features (B, D)             fitted on           value
+================================  ==========================  ==================  ======================
+``reconstruction``                mean squared error (B, 1)   --                  the feature
+``reconstruction_mae``            mean absolute error (B, 1)  --                  the feature
+``error_gaussian``                ``|x - x_hat|`` (B, T*F)    half the val        Mahalanobis distance
+``error_gaussian_train``          ``|x - x_hat|`` (B, T*F)    train normals       Mahalanobis distance
+``latent_euclidean``              ``z`` (B, D)                train normals       distance to their mean
+``latent_mahalanobis``            ``z`` (B, D)                train normals       Mahalanobis distance
+``latent_mahalanobis_recording``  ``z`` (B, D)                each recording's    Mahalanobis distance
+                                                              own train normals
+================================  ==========================  ==================  ======================
 
 The first four need only reconstructions, so they work with every model; the latent ones
 need ``encode`` (the config validator refuses them for a model without it).
