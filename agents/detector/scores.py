@@ -295,18 +295,6 @@ class GaussianFit:
     precision: np.ndarray
     shrinkage: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python form (lists and floats) to store in a checkpoint."""
-        return {"mean": self.mean.tolist(), "precision": self.precision.tolist(),
-                "shrinkage": float(self.shrinkage)}
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "GaussianFit":
-        """Inverse of :meth:`to_dict`."""
-        return cls(mean=np.asarray(state["mean"], dtype=np.float64),
-                   precision=np.asarray(state["precision"], dtype=np.float64),
-                   shrinkage=float(state["shrinkage"]))
-
 
 def fit_gaussian(z: np.ndarray) -> GaussianFit:
     """Fit mean and Ledoit-Wolf shrunk covariance on normal samples.

@@ -20,9 +20,7 @@ uniform-or-larger on new normals, so p-values of different scores are comparable
 Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
 crepes) target regression/classification wrappers, not a bare score vector.
 
-Also here: :func:`percentile_threshold` (about ``100 - percentile`` percent of the normals it is
-fitted on are flagged) and :func:`best_f1_threshold`, the threshold with the best F1 on labelled
-data: an oracle (it looks at the test labels), for reporting only, never deployable. The alarm
+Also here: :func:`best_f1_threshold`, the threshold with the best F1 on labelled data: an oracle (it looks at the test labels), for reporting only, never deployable. The alarm
 rule everywhere is ``score > threshold``, strictly (:func:`utils.core.arrays.predict`); an
 :class:`AdaptiveThreshold` gives one threshold per time step of a stream.
 """
@@ -216,27 +214,6 @@ class AdaptiveThreshold:
             if not math.isnan(value):
                 self.level += self.gamma * (self.alpha - float(value > limits[i]))
         return limits
-
-
-def percentile_threshold(normal_scores: np.ndarray, percentile: float = 99.0) -> float:
-    """Threshold at a percentile of the scores of held-out normal samples.
-
-    Args:
-        normal_scores: Scores of validation normals, shape (N,).
-        percentile: In (0, 100]; ``np.percentile`` with linear interpolation.
-
-    Returns:
-        The threshold as a Python float.
-
-    Raises:
-        ValueError: ``percentile`` outside (0, 100], empty input, NaN or inf.
-    """
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.number)):
-        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
-    if not 0.0 < float(percentile) <= 100.0:
-        raise ValueError(f"percentile: expected a number in (0, 100], got {percentile!r}")
-    arr = as_scores(normal_scores, "normal_scores")
-    return float(np.percentile(arr, float(percentile)))
 
 
 def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

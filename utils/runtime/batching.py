@@ -1,7 +1,6 @@
 """Batching of in-memory tensors without per-sample Python work."""
 from __future__ import annotations
 
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -30,8 +29,3 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = N
         order = torch.cat([order, order[: per_rank * world_size - n]])[rank::world_size]
     return list(torch.split(order, batch_size))
 
-
-def iterate_batches(x: Tensor, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
-    """Yield batches of ``x`` (N, ...) in shuffled (generator given) or sequential order."""
-    for idx in batch_indices(len(x), batch_size, generator):
-        yield x[idx]
