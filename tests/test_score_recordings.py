@@ -239,9 +239,10 @@ def test_best_pt_without_the_field_still_loads_and_a_bad_one_is_refused(run, tmp
         recording_reference(old, COLUMNS, "new.csv", 30)  # the per-recording score's rows are not recorded either
     old.scores.pop("latent_mahalanobis_recording")
     assert recording_reference(old, COLUMNS, "new.csv", 30).rows == 30
-    ckpt["scoring"]["recording"] = {"reference_rows": 0}
-    with pytest.raises(CheckpointError, match="scoring.recording.reference_rows"):
-        Detector.from_checkpoint(ckpt, best)
+    for key, bad in (("reference_rows", 0), ("training_rows", -3), ("training_rows", "84")):
+        ckpt["scoring"]["recording"] = {key: bad}
+        with pytest.raises(CheckpointError, match=f"scoring.recording.{key}"):
+            Detector.from_checkpoint(ckpt, best)
 
 
 def test_whitening_decorrelates_the_recordings_and_changes_the_scores(run, whitened):
