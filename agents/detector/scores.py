@@ -130,23 +130,28 @@ def _gaussian(stats: Statistics) -> GaussianFit:
                        precision=np.asarray(stats["precision"], dtype=np.float64), shrinkage=float(stats["shrinkage"]))
 
 
-@register_score("error_gaussian")
-class ErrorGaussian(Score):
-    """EncDec-AD's score (Malhotra et al. 2016): the Mahalanobis distance of a window's absolute
-    error vector ``|x - x_hat|`` (flattened to T*F) under a Gaussian (Ledoit-Wolf shrunk) fitted on
-    the validation normals' error vectors (:func:`agents.detector.scores.fit_error_gaussian`)."""
+class _GaussianScore(Score):
+    """A Mahalanobis distance under a Gaussian (Ledoit-Wolf shrunk) fitted on the features of normal windows."""
 
-    name, fit_split = "error_gaussian", "val"
-    statistics, feature_space = GAUSSIAN_STATISTICS, "errors"
-
-    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
-        return _numpy((x - x_hat).abs()).reshape(len(x), -1)
+    statistics = GAUSSIAN_STATISTICS
 
     def fit(self, features: np.ndarray) -> Statistics:
         return _gaussian_statistics(fit_gaussian(features))
 
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
         return mahalanobis_distance(features, _gaussian(stats))
+
+
+@register_score("error_gaussian")
+class ErrorGaussian(_GaussianScore):
+    """EncDec-AD's score (Malhotra et al. 2016): the Mahalanobis distance of a window's absolute
+    error vector ``|x - x_hat|`` (flattened to T*F) under a Gaussian (Ledoit-Wolf shrunk) fitted on
+    the validation normals' error vectors (:func:`agents.detector.scores.fit_error_gaussian`)."""
+
+    name, fit_split, feature_space = "error_gaussian", "val", "errors"
+
+    def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
+        return _numpy((x - x_hat).abs()).reshape(len(x), -1)
 
 
 @register_score("error_gaussian_train")
@@ -180,17 +185,11 @@ class LatentEuclidean(_LatentScore):
 
 
 @register_score("latent_mahalanobis")
-class LatentMahalanobis(_LatentScore):
+class LatentMahalanobis(_LatentScore, _GaussianScore):
     """Mahalanobis distance of the latent code under a Gaussian fitted on the training normals'
     codes with Ledoit-Wolf shrinkage (a singular covariance never fails)."""
 
-    name, statistics = "latent_mahalanobis", GAUSSIAN_STATISTICS
-
-    def fit(self, features: np.ndarray) -> Statistics:
-        return _gaussian_statistics(fit_gaussian(features))
-
-    def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
-        return mahalanobis_distance(features, _gaussian(stats))
+    name = "latent_mahalanobis"
 
 
 @register_score("latent_mahalanobis_recording")
