@@ -4,6 +4,7 @@
     detector = Detector.load("experiments/vae_converter")      # a run folder or its best.pt
     scores = detector.score(windows)      # raw windows (N, T, F) -> {"reconstruction": (N,), ...}
     alarms = detector.predict(windows)    # {name: (N,) 0/1}, 1 where score > detector.thresholds[name]
+    scores = detector.score(windows, reference=training_windows)  # a run with per-recording scores
 
 It holds the model (eval mode), the scaler fitted on the training normals, the score statistics
 fitted on normals, the alarm thresholds, the feature names and the window length. ``--mode
