@@ -128,3 +128,11 @@ def test_quick_selection_run_trains_through_the_product_and_selects(tmp_path, ca
     chosen = result["selection"]["vae_skab"]
     assert best["vus_pr_mean"] - sel.MARGIN <= chosen["vus_pr"] <= best["vus_pr_mean"]
     assert best["name"] in capsys.readouterr().out
+
+
+def test_candidates_can_be_named_and_a_malformed_one_is_refused(capsys):
+    args = sel.parse_args(["--candidate", "vae_skab:60", "--candidate", "lstm_skab:10"])
+    assert [(c.config, c.window) for c in args.candidates] == [("vae_skab", 60), ("lstm_skab", 10)]
+    with pytest.raises(SystemExit) as stop:
+        sel.parse_args(["--candidate", "vae_skab"])
+    assert stop.value.code == 2 and "expected CONFIG:WINDOW" in capsys.readouterr().err
