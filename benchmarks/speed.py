@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--conditions", nargs="+", choices=("quiet", "busy"), default=["quiet", "busy"],
                    help="item 7: quiet, beside a busy process, or both (default)")
     p.add_argument("--configs", nargs="+", default=None, metavar="NAME",
+                   choices=sorted(c.stem for c in (REPO_ROOT / "configs").glob("*.json")),
                    help="item 7: only these shipped configs (e.g. lstm_skab; default: every one)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     p.add_argument("--experiments-dir", type=Path, default=None,

@@ -45,9 +45,10 @@ def data_overrides(config: Path) -> list[str] | None:
 def thread_rows(ctx: Any) -> list[Row]:
     """Rows of item 7: per config and condition, wall time at threads=1 vs threads=null."""
     env = {key: value for key, value in child_env(ctx).items() if key not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    configs = [REPO_ROOT / "configs" / "vae_converter.json"] if ctx.quick else shipped_configs()
-    if getattr(ctx, "configs", None):
+    if ctx.configs:
         configs = [c for c in shipped_configs() if c.stem in ctx.configs]
+    else:
+        configs = [REPO_ROOT / "configs" / "vae_converter.json"] if ctx.quick else shipped_configs()
     rows, floor = [], torch_floor(env)
     for config in configs:
         overrides = data_overrides(config)

@@ -20,9 +20,10 @@ uniform-or-larger on new normals, so p-values of different scores are comparable
 Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
 crepes) target regression/classification wrappers, not a bare score vector.
 
-Also here: :func:`best_f1_threshold`, the threshold with the best F1 on labelled data: an oracle (it looks at the test labels), for reporting only, never deployable. The alarm
-rule everywhere is ``score > threshold``, strictly (:func:`utils.core.arrays.predict`); an
-:class:`AdaptiveThreshold` gives one threshold per time step of a stream.
+Also here: :func:`best_f1_threshold`, the threshold with the best F1 on labelled data: an oracle (it
+looks at the test labels), for reporting only, never deployable. The alarm rule everywhere is
+``score > threshold``, strictly (:func:`utils.core.arrays.predict`); an :class:`AdaptiveThreshold`
+gives one threshold per time step of a stream.
 """
 from __future__ import annotations
 
