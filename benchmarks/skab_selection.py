@@ -48,6 +48,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import quality, skab  # noqa: E402
+from utils.core.errors import UserError  # noqa: E402
 
 ANOMALY_FREE_CSV = skab.DEFAULT_DATA_DIR / "anomaly-free" / "anomaly-free.csv"
 SEPARATOR = ";"
@@ -273,7 +274,8 @@ def csv_data_section(config: Path, folder: Path, train_end: int | float) -> dict
 
 def run_candidates(args: argparse.Namespace, folder: Path, train_end: int | float, exp_dir: Path
                    ) -> list[dict[str, Any]]:
-    """Train every candidate on the injected files; print and return its rows (baselines once per window)."""
+    """Train every candidate on the injected files; print and return its rows (baselines once per window). A
+    candidate the product refuses (exit 2, e.g. windows too long for the calibration rows) prints its message."""
     rows: list[dict[str, Any]] = []
     seen_windows: set[int] = set()
     for i, cand in enumerate(args.candidates):
@@ -284,7 +286,13 @@ def run_candidates(args: argparse.Namespace, folder: Path, train_end: int | floa
                      "trainer.progress_bar=false", "evaluation.make_plots=false",
                      *([] if with_baselines else ["evaluation.baselines=[]"]),
                      *(QUICK if args.quick else []), *args.overrides]
-        run = quality.train_config(config, overrides, exp_dir / f"c{i:02d}_{cand.config}", args)
+        try:
+            run = quality.train_config(config, overrides, exp_dir / f"c{i:02d}_{cand.config}", args)
+        except UserError as err:  # the product refused this setting on this data: a result, not a crash
+            if with_baselines:
+                seen_windows.discard(cand.window)  # the next candidate of this length gives them
+            print(f"{cand.name}: refused by the product: {err}", flush=True)
+            continue
         for r in skab.table_rows(run["metrics"], cand.name, with_baselines):
             r = {**r, "candidate": cand.name, "config": cand.config, "window": cand.window,
                  "name": r["name"] if r["kind"] == "model" else f"{r['name']} w={cand.window}"}

@@ -136,3 +136,24 @@ def test_candidates_can_be_named_and_a_malformed_one_is_refused(capsys):
     with pytest.raises(SystemExit) as stop:
         sel.parse_args(["--candidate", "vae_skab"])
     assert stop.value.code == 2 and "expected CONFIG:WINDOW" in capsys.readouterr().err
+
+
+def test_a_candidate_the_product_refuses_is_reported_and_the_next_one_of_its_length_gets_the_baselines(
+        tmp_path, monkeypatch, capsys):
+    from utils.core.errors import UserError
+
+    calls = []
+
+    def fake_train(config, overrides, run_dir, args):
+        calls.append((config.stem, "evaluation.baselines=[]" not in overrides))
+        if len(calls) == 1:
+            raise UserError(f"{config.stem}: the calibration stretches hold 0 windows")
+        return {"metrics": {}, "seconds": 1.0}
+
+    monkeypatch.setattr(sel.quality, "train_config", fake_train)
+    monkeypatch.setattr(sel.skab, "table_rows", lambda metrics, name, with_baselines: [])
+    args = sel.parse_args(["--candidate", "vae_skab:120", "--candidate", "conv_ae_skab:120"])
+    assert sel.run_candidates(args, tmp_path, 400, tmp_path) == []
+    assert calls == [("vae_skab", True), ("conv_ae_skab", True)]
+    assert "vae_skab w=120: refused by the product: vae_skab: the calibration stretches hold 0 windows" \
+        in capsys.readouterr().out
