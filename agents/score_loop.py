@@ -407,7 +407,13 @@ def _too_short(reference: Reference, count: int) -> str:
     """Why an input shorter than its reference rows cannot be scored."""
     whence = "--reference-rows" if reference.given else "the run's training part of a recording"
     return (f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows ({whence}): this run "
-            f"standardised each recording by the mean and standard deviation of its training part "
-            f"(data.normalize=per_recording), so an input is one recording standardised by its first "
+            f"normalised each recording by its training part ({_normalize_setting(reference)}), so an input is one "
+            f"recording normalised by its first "
             f"{reference.rows} rows, taken as normal operation; score a longer recording, or give "
             "--reference-rows N for fewer (less exact) reference rows")
+
+
+def _normalize_setting(reference: Reference) -> str:
+    """The run's ``data.normalize`` value and what it did, for messages."""
+    return ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
+            else "data.normalize=per_recording: standardised")

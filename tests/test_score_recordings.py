@@ -193,12 +193,14 @@ def test_window_rows_of_a_pipe_are_those_of_the_file(run, tmp_path):
                                [float(r["score_reconstruction"]) for r in file], rtol=1e-5)
 
 
-def test_an_input_shorter_than_the_reference_is_refused(run, tmp_path, capsys):
+def test_an_input_shorter_than_the_reference_is_refused(run, whitened, tmp_path, capsys):
     src = write(tmp_path / "short.csv", recording(0)[: TRAIN_END])  # the header and TRAIN_END - 1 rows
     assert score(run, src, tmp_path / "s.csv") == 2
     err = capsys.readouterr().err
     assert f"{src}: {TRAIN_END - 1} rows, fewer than the {TRAIN_END} reference rows" in err
-    assert "data.normalize=per_recording" in err and not (tmp_path / "s.csv").exists()
+    assert "data.normalize=per_recording: standardised" in err and not (tmp_path / "s.csv").exists()
+    assert score(whitened, src, tmp_path / "s.csv") == 2  # the message names the run's own normalisation
+    assert "data.normalize=per_recording_whitened: standardised, then decorrelated" in capsys.readouterr().err
     assert score(run, src, tmp_path / "s.csv", "--reference-rows", "50") == 0  # fewer reference rows: scored
     with pytest.raises(Exception, match=f"<stdin>: {TRAIN_END - 1} rows, fewer than the {TRAIN_END}"):
         live_score(run["detector"], "-", "-", stdin=io.BytesIO(src.read_bytes()), stdout=io.StringIO(),
