@@ -16,7 +16,9 @@ from utils.core.arrays import as_scores, check_array
     (np.zeros((0, 6, 3)), "NTF", None, r"x is empty: shape \(0, 6, 3\)"),
     (np.zeros((4, 0)), "ND", None, r"x is empty: shape \(4, 0\)"),
     (np.array([1.0, np.nan, np.inf, -np.inf]), "N", None, r"x holds NaN or inf \(1 NaN and 2 infinite of 4 values\)"),
-    (["a", "b"], "N", None, "could not convert"),
+    (["a", "b"], "N", None, r"x must be numbers in an array of shape \(N\): could not convert"),
+    ([[1.0, 2.0], [3.0]], "ND", None, r"x must be numbers in an array of shape \(N, D\): .*inhomogeneous"),
+    ({"a": 1}, "N", None, r"x must be numbers in an array of shape \(N\)"),
 ])
 def test_each_kind_of_bad_array_is_named(values, dims, shape, message) -> None:
     with pytest.raises(ValueError, match=message):

@@ -152,6 +152,18 @@ def test_the_per_recording_score_needs_a_reference(run):
     assert set(scores) == set(SCORES) and np.isfinite(scores["latent_mahalanobis_recording"]).all()
     with pytest.raises(Exception, match="needs 2 or more"):
         detector.score(windows, reference=reference[:1])
+    with pytest.raises(ValueError, match=r"reference \(features .*\) must have shape"):
+        detector.score(windows, reference=reference[:, :, :1])
+
+
+def test_a_reference_that_never_moved_makes_any_departure_from_it_anomalous(run):
+    """Identical reference windows have no spread: the recording's own Gaussian must still score a change."""
+    detector, rng = run["detector"], np.random.default_rng(1)
+    reference = np.ones((20, T, len(SENSORS)))
+    scores = detector.score(np.concatenate([reference[:2], rng.standard_normal((3, T, len(SENSORS)))]),
+                            reference=reference)["latent_mahalanobis_recording"]
+    threshold = detector.thresholds["latent_mahalanobis_recording"]
+    assert (scores[:2] < 0.01 * threshold).all() and (scores[2:] > 10 * threshold).all(), (scores, threshold)
 
 
 def test_without_the_normalisation_the_scores_differ(run, tmp_path):

@@ -117,6 +117,16 @@ def test_fit_gaussian_singular_covariance_gives_finite_scores(rng, case):
     assert np.all(np.isfinite(d)) and np.all(d >= 0)
 
 
+def test_a_gaussian_of_identical_samples_scores_them_0_and_any_departure_high():
+    """Zero covariance has no spread to shrink; its pseudo-inverse would score everything 0 (never an alarm)."""
+    z = np.full((10, 3), 2.0)
+    z[1:] += np.random.default_rng(0).normal(scale=1e-8, size=(9, 3))  # a float32 model's rounding
+    fit = fit_gaussian(z)
+    assert (mahalanobis_distance(z[:2], fit) < 0.01).all()
+    departed = z[:1] + np.array([[0.01, 0.0, 0.0]])
+    assert mahalanobis_distance(departed, fit)[0] > 10
+
+
 def test_fit_gaussian_rejects_bad_input():
     with pytest.raises(ValueError, match="at least 2"):
         fit_gaussian(np.zeros((1, 3)))

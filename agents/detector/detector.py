@@ -313,7 +313,7 @@ class Detector:
         Returns:
             ``{name: (N,) float64}``, higher = more anomalous.
         """
-        fitted = self.reference_statistics(self.prepare(reference)) if reference is not None else None
+        fitted = self.reference_statistics(self.prepare(reference, "reference")) if reference is not None else None
         return self.analyse(self.prepare(windows), fitted)[0]
 
     def predict(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
@@ -321,8 +321,9 @@ class Detector:
         """Alarms ``{name: (N,) int64}``: 1 where the score is above the run's threshold for it."""
         return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows, reference).items()}
 
-    def prepare(self, windows: np.ndarray | Tensor) -> Tensor:
-        """Check raw windows (N, T, F) against the trained shape and scale them onto the device.
+    def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
+        """Check raw windows (N, T, F) against the trained shape and scale them onto the device; ``name``: what
+        messages call them.
 
         Raises:
             ValueError: wrong shape, or NaN/inf values.
@@ -330,9 +331,9 @@ class Detector:
                 (:data:`agents.detector.scaler.SCALED_LIMIT`), naming window, time step and feature.
         """
         arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
-                          f"windows (features {', '.join(self.feature_names)})", "NTF",
+                          f"{name} (features {', '.join(self.feature_names)})", "NTF",
                           shape=(self.window_length, len(self.feature_names)))
-        scaled = self.scaler.transform(arr, where=lambda i: f"windows: window {i[0]}, time step {i[1]}, feature "
+        scaled = self.scaler.transform(arr, where=lambda i: f"{name}: window {i[0]}, time step {i[1]}, feature "
                                                             f"{self.feature_names[i[2]]!r}")
         return torch.from_numpy(scaled).to(self.device)
 

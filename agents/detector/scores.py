@@ -280,6 +280,12 @@ def absolute_error_vectors(x: Tensor, x_hat: Tensor) -> np.ndarray:
     return err.cpu().to(torch.float64).numpy()
 
 
+#: The spread given to a Gaussian fitted on identical samples, relative to their magnitude (:func:`fit_gaussian`):
+#: far above float32's rounding (1.2e-7, so the same window scored in another batch stays near 0), far below
+#: any change of input.
+DEGENERATE_STD = 1e-4
+
+
 @dataclass
 class GaussianFit:
     """A Gaussian fitted on normal samples.
@@ -301,8 +307,12 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     Ledoit-Wolf shrinks the sample covariance towards a scaled identity, so a
     singular sample covariance (N < D, or a constant column) still gives a
     well-defined Gaussian. The precision is the symmetric pseudo-inverse
-    (``scipy.linalg.pinvh``, as sklearn's ``precision_`` does), so even an
-    all-constant input (zero covariance) gives finite (zero) distances.
+    (``scipy.linalg.pinvh``, as sklearn's ``precision_`` does). Identical
+    samples have no spread to shrink: a zero covariance, whose pseudo-inverse
+    would score every sample 0 (nothing could ever alarm), or one of float32
+    rounding only, which would score the very same sample far out. Their
+    covariance gets (:data:`DEGENERATE_STD` x the mean's magnitude)^2 on the
+    diagonal, so the sample itself scores about 0 and any change of it high.
 
     Args:
         z: Normal samples, shape (N, D), N >= 2.
@@ -320,7 +330,11 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     from sklearn.covariance import LedoitWolf
 
     lw = LedoitWolf(store_precision=False, assume_centered=False).fit(arr)
-    precision = scipy.linalg.pinvh(lw.covariance_)
+    covariance = lw.covariance_
+    floor = (DEGENERATE_STD * max(1.0, float(np.abs(lw.location_).max()))) ** 2
+    if np.trace(covariance) < floor * len(covariance):  # identical samples, up to the rounding of float32 models
+        covariance = covariance + np.eye(len(covariance)) * floor
+    precision = scipy.linalg.pinvh(covariance)
     precision = 0.5 * (precision + precision.T)
     return GaussianFit(mean=np.asarray(lw.location_, dtype=np.float64),
                        precision=precision, shrinkage=float(lw.shrinkage_))

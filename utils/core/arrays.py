@@ -28,10 +28,13 @@ def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] 
         The values, float64 (no copy when they already are).
 
     Raises:
-        ValueError: another number of dimensions or another shape, no values, or a NaN or infinite value
-            (with how many).
+        ValueError: values that are not numbers (text, ragged nesting), another number of dimensions or another
+            shape, no values, or a NaN or infinite value (with how many).
     """
-    arr = np.asarray(values, dtype=np.float64)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers in an array of shape ({', '.join(dims)}): {err}") from None
     expected = (dims[0], *(shape if shape is not None else dims[1:]))
     if arr.ndim != len(dims) or (shape is not None and arr.shape[1:] != tuple(shape)):
         spelled = "(" + ", ".join(str(d) for d in expected) + ("," if len(expected) == 1 else "") + ")"
