@@ -44,6 +44,8 @@ from utils.metrics.ranges import window_starts
 logger = logging.getLogger("anomaly")
 
 DEFAULT_TEST_FRACTION = 0.15  # without train_end
+#: What a file separated otherwise than ``data.separator`` says to do (a loader without that key drops it).
+SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
 
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
@@ -168,8 +170,7 @@ def load_csv(
     eval_stride = eval_stride or min(stride, window_length)
     # the rows are held as float64 (about the files' size again; text such as "1.0," is shorter than 8 bytes)
     check_fits(2 * sum(f.stat().st_size for f in files), f"the rows of {_shown(files)}", f"data.path={path}")
-    layouts = {f: read_layout(f, separator, "; set data.separator to null (detected from the header) or to the "
-                                            "file's separator") for f in files}
+    layouts = {f: read_layout(f, separator, SEPARATOR_HINT) for f in files}
     check_same_header({f: header for f, (header, _) in layouts.items()})
     first_header = layouts[files[0]][0]
     columns = choose_columns(first_header, files[0], feature_columns, labels, timestamp_column, ignore_columns or [],

@@ -19,12 +19,13 @@ DOI 10.34740/KAGGLE/DSV/1693952).
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
 from datasets.splits import DataSplits, checked_args
-from datasets.csv_windows import load_csv
-from datasets.download import DownloadLimits, download_file
+from datasets.csv_windows import SEPARATOR_HINT, load_csv
+from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
@@ -76,6 +77,8 @@ CHECKSUMS = {
 TRAIN_ROWS = 400  # the benchmark's training part of each experiment file
 ANOMALY_FREE_TRAIN_SHARE = 0.2
 _LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
+
+logger = logging.getLogger("anomaly")
 
 
 @register_dataset("skab")
@@ -130,9 +133,19 @@ def load_skab(
     labelled = names != [ANOMALY_FREE]
     if train_end is None:
         train_end = TRAIN_ROWS if labelled else ANOMALY_FREE_TRAIN_SHARE
-    data = load_csv(seed, path=[str(folder / name) for name in names], window_length=window_length, stride=stride,
-                    eval_stride=eval_stride, timestamp_column="datetime", separator=";", val_fraction=val_fraction,
-                    train_end=train_end, train_labels=train_labels, normalize=normalize, **(_LABELS if labelled else {}))
+    altered = _altered(folder, names)
+    try:
+        data = load_csv(seed, path=[str(folder / name) for name in names], window_length=window_length,
+                        stride=stride, eval_stride=eval_stride, timestamp_column="datetime", separator=";",
+                        val_fraction=val_fraction, train_end=train_end, train_labels=train_labels, normalize=normalize,
+                        **(_LABELS if labelled else {}))
+    except DataError as err:
+        if not altered:
+            raise
+        raise DataError(f"{str(err).replace(SEPARATOR_HINT, '')}; {_altered_text(folder, altered)}") from None
+    if altered:
+        logger.warning("data: %s; the results are then not those of the published benchmark (unless only the "
+                       "line endings changed)", _altered_text(folder, altered))
     for recording, info, name in zip(data.recordings, data.info["recordings"], names, strict=True):
         recording.name = info["name"] = name
     data.info.update(dataset="skab", data_dir=str(folder), commit=COMMIT, files=names)
@@ -169,3 +182,16 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
                         f"into {folder}")
     for name in missing:
         download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
+
+
+def _altered(folder: Path, names: list[str]) -> list[str]:
+    """The files of ``names`` in ``folder`` whose content differs from the pinned commit's (:data:`CHECKSUMS`)."""
+    return [name for name in names if file_checksum(folder / name, "sha256") != CHECKSUMS[name]]
+
+
+def _altered_text(folder: Path, altered: list[str]) -> str:
+    """What to do about files that differ from SKAB's."""
+    shown = ", ".join(altered[:4]) + (", ..." if len(altered) > 4 else "")
+    return (f"{len(altered)} file(s) in {folder} differ from SKAB's at commit {COMMIT} (sha256: {shown}): delete "
+            "them and run with data.download=true to restore SKAB's, or read your own version with the csv loader "
+            "(data.name \"csv\", which takes data.separator)")

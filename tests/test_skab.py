@@ -124,3 +124,26 @@ def test_a_checksum_mismatch_is_refused_and_nothing_is_written(served, tmp_path)
     with pytest.raises(DataError, match="checksum mismatch"):
         download_file(f"{url}/other/2.csv", dest, f"sha256:{CHECKSUMS['other/2.csv']}", progress=False)
     assert dest.read_bytes() == b"the user's own file" and [p.name for p in dest.parent.iterdir()] == ["2.csv"]
+
+
+def _copy(skab_dir: Path, folder: Path) -> Path:
+    for name in FEW:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes((skab_dir / name).read_bytes())
+    return folder
+
+
+def test_a_local_file_that_differs_from_skabs_is_named_with_how_to_restore_it(skab_dir, tmp_path, caplog):
+    folder = _copy(skab_dir, tmp_path)
+    original = (folder / FEW[1]).read_bytes()
+    (folder / FEW[1]).write_bytes(original.replace(b";", b","))  # re-separated: unreadable as SKAB's files
+    with pytest.raises(DataError) as err:
+        load_skab(0, data_dir=str(folder), download=False, files=FEW)
+    text = str(err.value)
+    assert f"{folder / FEW[1]}: line 1: the file looks ','-separated" in text
+    assert f"1 file(s) in {folder} differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in text
+    assert "data.download=true" in text and "set data.separator to null" not in text  # no such key here
+    (folder / FEW[1]).write_bytes(original.replace(b";0.0", b";0.00", 1))  # readable, the same values
+    with caplog.at_level("WARNING", logger="anomaly"):
+        data = load_skab(0, data_dir=str(folder), download=False, files=FEW)
+    assert len(data.recordings) == 2 and f"differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in caplog.text
