@@ -25,17 +25,15 @@ from utils.metrics.window_metrics import (
     to_jsonable,
 )
 from agents.detector.scores import (
-    absolute_error_vectors,
-    error_gaussian_score,
     euclidean_distance,
     feature_contributions,
-    fit_error_gaussian,
     fit_gaussian,
     mahalanobis_distance,
     reconstruction_error,
 )
 from agents.detector.thresholds import best_f1_threshold
 from utils.core.arrays import predict
+from utils.core.registry import SCORES
 
 
 @pytest.fixture
@@ -72,13 +70,6 @@ def test_feature_contributions_mean_is_reconstruction_error(kind):
     torch.testing.assert_close(contrib.mean(dim=1), reconstruction_error(x, x_hat, kind))
     with pytest.raises(ValueError):
         feature_contributions(x[:, :, 0], x_hat[:, :, 0], kind)
-
-
-def test_absolute_error_vectors():
-    x, x_hat = torch.randn(3, 5, 2), torch.randn(3, 5, 2)
-    e = absolute_error_vectors(x, x_hat)
-    assert e.dtype == np.float64 and e.shape == (3, 5, 2)
-    np.testing.assert_allclose(e, (x - x_hat).abs().double().numpy())
 
 
 def test_fit_gaussian_matches_ledoit_wolf(rng):
@@ -147,20 +138,26 @@ def test_error_gaussian_score_matches_direct_numpy(rng):
     scale = np.ones((t, f))
     scale[3] = 5.0
     normal = np.abs(rng.normal(size=(n, t, f))) * scale
-    fit = fit_error_gaussian(normal)
-    assert fit.mean.shape == (t * f,)
+    score = SCORES.get("error_gaussian")()
+
+    def error_gaussian(errors):  # x - x_hat = errors: the score's own features, fitted statistics and distance
+        return score.score(score.features(torch.from_numpy(errors), torch.zeros(errors.shape, dtype=torch.float64),
+                                          None), stats)
+
+    stats = score.fit(score.features(torch.from_numpy(normal), torch.zeros(n, t, f, dtype=torch.float64), None))
+    assert tuple(stats["mean"].shape) == (t * f,)
     test = np.abs(rng.normal(size=(10, t, f))) * scale
     e = test.reshape(10, -1)
     lw = LedoitWolf().fit(normal.reshape(n, -1))
     diff = e - lw.location_
     expected = np.sqrt(np.sum(diff @ np.linalg.pinv(lw.covariance_) * diff, axis=1))
-    np.testing.assert_allclose(error_gaussian_score(test, fit), expected, rtol=1e-8)
+    np.testing.assert_allclose(error_gaussian(test), expected, rtol=1e-8)
     # A large error where errors are normally small scores higher than at step 3.
     odd_step = normal.mean(axis=0, keepdims=True)
     usual_step = odd_step.copy()
     odd_step[0, 0, 0] += 5.0
     usual_step[0, 3, 0] += 5.0
-    assert error_gaussian_score(odd_step, fit)[0] > error_gaussian_score(usual_step, fit)[0]
+    assert error_gaussian(odd_step)[0] > error_gaussian(usual_step)[0]
 
 
 # ------------------------------------------------------------- thresholds

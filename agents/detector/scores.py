@@ -145,8 +145,14 @@ class _GaussianScore(Score):
 @register_score("error_gaussian")
 class ErrorGaussian(_GaussianScore):
     """EncDec-AD's score (Malhotra et al. 2016): the Mahalanobis distance of a window's absolute
-    error vector ``|x - x_hat|`` (flattened to T*F) under a Gaussian (Ledoit-Wolf shrunk) fitted on
-    the validation normals' error vectors (:func:`agents.detector.scores.fit_error_gaussian`)."""
+    error vector ``|x - x_hat|`` under a Gaussian fitted on the validation normals' error vectors.
+
+    The paper scores a point by ``(e - mu)^T Sigma^-1 (e - mu)`` of its per-time-step error ``e``; for a
+    univariate beat ``e`` is one number, so here the errors of all T time steps of a window form one vector of
+    T*F values, and the Gaussian captures which time steps normally err more and how they co-vary. Two
+    deliberate deviations: the covariance is Ledoit-Wolf shrunk (few windows against T*F dimensions make the
+    maximum-likelihood one singular), and the score is the square root, which ranks the same.
+    """
 
     name, fit_split, feature_space = "error_gaussian", "val", "errors"
 
@@ -266,20 +272,6 @@ def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor
     return _elementwise_error(x, x_hat, kind).mean(dim=1)
 
 
-def absolute_error_vectors(x: Tensor, x_hat: Tensor) -> np.ndarray:
-    """Per-time-step error vectors e(t) = |x(t) - x_hat(t)| (Malhotra et al. 2016).
-
-    Args:
-        x: Inputs, shape (N, T, F).
-        x_hat: Reconstructions, shape (N, T, F).
-
-    Returns:
-        float64 array of shape (N, T, F), detached from the graph, on the CPU.
-    """
-    err = _elementwise_error(x.detach(), x_hat.detach(), "mae")
-    return err.cpu().to(torch.float64).numpy()
-
-
 #: The spread given to a Gaussian fitted on identical samples, relative to their magnitude (:func:`fit_gaussian`):
 #: far above float32's rounding (1.2e-7, so the same window scored in another batch stays near 0), far below
 #: any change of input.
@@ -375,54 +367,3 @@ def mahalanobis_distance(z: np.ndarray, fit: GaussianFit) -> np.ndarray:
     diff = arr - fit.mean
     quad = np.einsum("nd,de,ne->n", diff, fit.precision, diff, optimize=True)
     return np.sqrt(np.clip(quad, 0.0, None))
-
-
-def _flatten_errors(errors: np.ndarray) -> np.ndarray:
-    """(N, T, F) or (N, T) error sequences -> (N, T*F) float64."""
-    arr = np.asarray(errors, dtype=np.float64)
-    if arr.ndim < 2:
-        raise ValueError(f"errors must have shape (N, T, F) or (N, T), got {arr.shape}")
-    return arr.reshape(arr.shape[0], -1)
-
-
-def fit_error_gaussian(errors: np.ndarray) -> GaussianFit:
-    """Fit the error Gaussian of Malhotra et al. (2016), one vector per window.
-
-    The paper (EncDec-AD) fits N(mu, Sigma) by maximum likelihood on the error
-    vectors e(i) = |x(i) - x_hat(i)| of validation normals and scores a point
-    by a(i) = (e(i) - mu)^T Sigma^-1 (e(i) - mu). For univariate ECG a
-    per-time-step e(i) is a single number, so here the error vectors of all T
-    time steps of a window are concatenated into one vector of length T*F: the
-    Gaussian then captures which time steps of a beat normally have larger
-    errors and how they co-vary. Two deliberate deviations: the covariance is
-    Ledoit-Wolf shrunk (few windows versus T*F dimensions make the MLE
-    singular), and :func:`error_gaussian_score` returns sqrt(a), which ranks
-    identically (same ROC/PR AUC) but is on the scale of a distance.
-
-    Args:
-        errors: Error sequences of validation normals, shape (N, T, F) (or
-            (N, T)), e.g. from :func:`absolute_error_vectors`.
-
-    Returns:
-        :class:`GaussianFit` of dimension T*F.
-    """
-    return fit_gaussian(_flatten_errors(errors))
-
-
-def error_gaussian_score(errors: np.ndarray, fit: GaussianFit) -> np.ndarray:
-    """Mahalanobis distance of each window's flattened error vector.
-
-    Args:
-        errors: Error sequences, shape (N, T, F) (or (N, T)).
-        fit: Result of :func:`fit_error_gaussian` on validation normals.
-
-    Returns:
-        float64 array of shape (N,).
-    """
-    return mahalanobis_distance(_flatten_errors(errors), fit)
-
-
-error_vectors_mahalanobis = error_gaussian_score
-
-
-"""Alias of :func:`error_gaussian_score` (name used in the design brief)."""
