@@ -46,6 +46,7 @@ SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
 DECIMAL_COMMA = re.compile(r"\d,\d")
 ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
+GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
 _DIGITS = str.maketrans("0123456789", "9" * 10)
@@ -518,3 +519,27 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
     logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
                    "not computed", file, column)
     return None
+
+
+def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
+    """A recording's gaps (steps of :data:`GAP_PERIODS` sample periods or more) and repeated timestamps, in words,
+    or None when it has neither (or no timestamps). Windows are cut by rows: one across a gap joins two stretches.
+
+    Args:
+        seconds: (n,) seconds since the first row, or None.
+        period: the sample period (:func:`sample_period`).
+    """
+    if seconds is None or period is None or len(seconds) < 2:
+        return None
+    steps = np.diff(seconds)
+    if not np.median(steps) > 0:  # coarse timestamps (several rows per logged second): repeats are their layout
+        return None
+    gaps, repeats = np.flatnonzero(steps >= GAP_PERIODS * period), np.flatnonzero(steps == 0)
+    said = []
+    if len(gaps):
+        widest = int(gaps[np.argmax(steps[gaps])])
+        said.append(f"{len(gaps)} jump(s) of {GAP_PERIODS} sample periods ({period:.6g} s) or more, the largest "
+                    f"{float(steps[widest]):.6g} s after row {widest}")
+    if len(repeats):
+        said.append(f"{len(repeats)} row(s) repeating the time before them (first: row {int(repeats[0]) + 1})")
+    return "; ".join(said) or None

@@ -12,6 +12,7 @@ recording after recording, each in row order.
 from __future__ import annotations
 
 import glob
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,13 @@ import numpy as np
 from datasets.splits import NORMAL, Recording, Split
 from datasets.csv_columns import Columns, row_flags
 from datasets.csv_reading import (ISO_EXAMPLE, header_text, iter_csv_blocks, parse_times, sample_period,
-                                  seconds_since_first)
+                                  seconds_since_first, time_jumps)
 from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.types import TrainEnd
+
+logger = logging.getLogger("anomaly")
 
 TEXT_HINT = ("; a column of text is no sensor: list the sensors in data.feature_columns or skip this column with "
              "data.ignore_columns")
@@ -201,10 +204,12 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     """
     single = len(files) == 1
     splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
-    recordings, infos = [], []
+    recordings, infos, irregular = [], [], []
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
+        if jumps := time_jumps(seconds, period):
+            irregular.append(f"{rows.path}: {jumps}")
         end = train_end_row(train_end, rows, timestamp_column)
         values, reference = rows.values, None
         if normalize != "none":
@@ -227,6 +232,11 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     pooled = {key: _concat(parts) for key, parts in splits.items()}
     _check_pooled(pooled, len(files), window_length)
     warn_about_labels(infos)
+    if irregular:
+        logger.warning("data: the timestamps (column %r) of %d of %d file(s) are irregular; windows are cut by rows, "
+                       "so one spanning a jump joins stretches recorded apart (split the file there, or fill the "
+                       "missing rows): %s%s", timestamp_column, len(irregular), len(files), " | ".join(irregular[:3]),
+                       f" | and {len(irregular) - 3} more" if len(irregular) > 3 else "")
     return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
 
 

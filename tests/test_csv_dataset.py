@@ -124,6 +124,25 @@ def test_timestamps_must_not_go_backwards(tmp_path):
         load_csv(seed=0, path=str(path), window_length=1, timestamp_column="time")
 
 
+def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, caplog):
+    def stamps(seconds):
+        return [[s, s % 7, 0] for s in seconds]
+
+    regular = list(range(60))
+    gap = write_csv(tmp_path / "gap.csv", ["t", "a", "label"], stamps(regular[:30] + [s + 3600 for s in regular[30:]]))
+    repeat = write_csv(tmp_path / "repeat.csv", ["t", "a", "label"], stamps(regular[:20] + [19] + regular[21:]))
+    clean = write_csv(tmp_path / "clean.csv", ["t", "a", "label"], stamps(regular))
+    coarse = write_csv(tmp_path / "coarse.csv", ["t", "a", "label"], stamps([s // 10 for s in regular]))  # 10 rows/s
+    with caplog.at_level("WARNING", logger="anomaly"):
+        load_csv(seed=0, path=[str(f) for f in (gap, repeat, clean, coarse)], window_length=5, timestamp_column="t",
+                 label_column="label", train_end=40)
+    said = [r.getMessage() for r in caplog.records if "irregular" in r.getMessage()]
+    assert len(said) == 1 and "of 2 of 4 file(s) are irregular" in said[0]
+    assert f"{gap}: 1 jump(s) of 10 sample periods (1 s) or more, the largest 3601 s after row 29" in said[0]
+    assert f"{repeat}: 1 row(s) repeating the time before them (first: row 20)" in said[0]
+    assert str(clean) not in said[0] and str(coarse) not in said[0]
+
+
 def test_config_mistakes_are_named(series, tmp_path):
     with pytest.raises(ConfigError, match="data.path: required"):
         load_csv(seed=0)
