@@ -5,9 +5,10 @@ explicit ``feature_columns`` list every other column is one, except that a colum
 label is refused rather than silently learnt as a sensor: a name with a word part of
 :data:`LABEL_WORDS`, or values that are only 0 and 1 (both present) in the rows read.
 
-A label cell that is empty, ``0``, ``0.0`` or ``normal`` (any case) marks a normal row, anything else
-an anomalous one, whose kind is the label text (``"anomaly"`` for a number). A cell that says the
-label is missing (:data:`MISSING_LABELS`, any case) is refused, never silently counted as an anomaly.
+A label cell that is empty, a number equal to 0 (``0``, ``0.0``, ``-0``), or one of :data:`NORMAL_LABELS` (any
+case: ``normal``, ``false``, ``no``, ``ok``), spaces around it aside, marks a normal row; anything else an anomalous
+one, whose kind is the label text (``"anomaly"`` for a number, ``true`` or ``yes``). A cell that says the label is
+missing (:data:`MISSING_LABELS`, any case) is refused, never silently counted as an anomaly.
 """
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ from utils.core.errors import ConfigError, DataError
 LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
                "change_points", "outlier", "outliers", "fault", "faults", "target", "class", "attack", "attacks",
                "is_anomaly")
-NORMAL_LABELS = frozenset({"", "0", "0.0", "normal"})
+NORMAL_LABELS = frozenset({"", "normal", "false", "no", "ok"})  # and any number equal to 0
+ANOMALY_LABELS = frozenset({"true", "yes"})  # of kind "anomaly", as a number other than 0
 MISSING_LABELS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
-VALID_LABELS = ("empty, 0, 0.0 or normal for a normal row; 1 or any other text (e.g. a fault's name) for an "
-                "anomalous one")
+VALID_LABELS = ("empty, 0, normal, false, no or ok for a normal row; 1, true, yes or any other text (e.g. a fault's "
+                "name) for an anomalous one")
 _LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, reverse=True)) + r")(?![a-z])")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _KEYS = "data.label_columns, data.ignore_columns or data.feature_columns"
@@ -147,16 +149,21 @@ def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | P
             line = f" (line {int(line_nos[r])})" if line_nos is not None else ""
             raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {str(texts[r, k])!r} marks a "
                             f"missing label, neither normal nor anomalous; valid labels: {VALID_LABELS}")
-        new = ~np.isin(np.char.lower(cells), list(NORMAL_LABELS)) & (labels == 0)
-        texts_new, inverse = np.unique(cells[new], return_inverse=True)
-        labels[new] = 1
-        kinds[new] = np.array([_kind_name(t) for t in texts_new], dtype=object)[inverse.reshape(-1)]
+        uniques, inverse = np.unique(np.char.strip(cells), return_inverse=True)  # few distinct labels: name each
+        named = [_kind_name(t) for t in uniques]
+        marks = np.array([name is not None for name in named])[inverse.reshape(-1)] & (labels == 0)
+        labels[marks] = 1
+        kinds[marks] = np.array(named, dtype=object)[inverse.reshape(-1)][marks]
     return labels, kinds.astype(str)
 
 
-def _kind_name(text: str) -> str:
-    try:
-        float(text)
+def _kind_name(text: str) -> str | None:
+    """The anomaly kind a (stripped) label cell names, or None for a normal row."""
+    if text.lower() in NORMAL_LABELS:
+        return None
+    if text.lower() in ANOMALY_LABELS:
         return "anomaly"
+    try:
+        return None if float(text) == 0 else "anomaly"
     except ValueError:
-        return str(text)
+        return text

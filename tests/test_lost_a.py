@@ -130,12 +130,20 @@ def test_missing_label_is_refused_naming_row_and_column(cell):
     with pytest.raises(DataError) as err:
         row_flags(texts, ["label", "fault"], "in.csv", np.array([2, 3, 5]))
     assert str(err.value).startswith(f"in.csv: row 2 (line 5), column 'fault': label {cell!r} marks a missing label")
-    assert "valid labels: empty, 0, 0.0 or normal" in str(err.value)
+    assert "valid labels: empty, 0, normal, false, no or ok for a normal row" in str(err.value)
 
 
 def test_blank_and_zero_labels_stay_normal():
     labels, kinds = row_flags(np.array([[""], ["0"], ["0.0"], ["Normal"], ["1"], ["overheat"]]))
     assert labels.tolist() == [0, 0, 0, 0, 1, 1] and kinds[-1] == "overheat"
+
+
+def test_boolean_words_and_spaced_or_signed_zeros_are_read_as_users_write_them():
+    """"False" or "no" counted as an anomaly kind made every row of such a file anomalous."""
+    cells = ["False", "false", "NO", "ok", " 0", "0 ", "-0", "0.00", "True", "yes", "2", " overheat "]
+    labels, kinds = row_flags(np.array([[c] for c in cells]))
+    assert labels.tolist() == [0] * 8 + [1] * 4
+    assert kinds.tolist() == ["normal"] * 8 + ["anomaly", "anomaly", "anomaly", "overheat"]
 
 
 # ----- 3. p-values and scores written exactly -------------------------------------------------------------------
