@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.splits import NORMAL, Recording, Split
-from datasets.csv_columns import Columns, row_flags
+from datasets.csv_columns import VALID_LABELS, Columns, row_flags
 from datasets.csv_reading import (ISO_EXAMPLE, header_text, iter_csv_blocks, parse_times, sample_period,
                                   seconds_since_first, time_jumps)
 from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
@@ -127,6 +127,12 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     k = len(columns.labels)
     if k:
         labels, kinds = row_flags(text[:, :k], columns.labels, path, np.concatenate([b.line_nos for b in blocks]))
+        if labels.all():
+            seen = np.unique(np.char.strip(text[:, :k].astype(str)))
+            logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of "
+                           "them means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows",
+                           path, columns.labels, ", ".join(repr(str(v)) for v in seen[:6]) + (", ..." if len(seen) > 6
+                                                                                               else ""), VALID_LABELS)
     else:
         labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
     rows = Rows(path, values, labels, kinds, text[:, :k])

@@ -143,6 +143,16 @@ def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, capl
     assert str(clean) not in said[0] and str(coarse) not in said[0]
 
 
+def test_labels_that_mark_every_row_are_warned_of_with_the_values_seen(tmp_path, caplog):
+    """scikit-learn's convention (1 inlier, -1 outlier) reads as all anomalous here: say so before the split fails."""
+    rows = [[i, i % 5, -1 if 20 <= i < 25 else 1] for i in range(60)]
+    path = write_csv(tmp_path / "sk.csv", ["t", "a", "label"], rows)
+    with caplog.at_level("WARNING", logger="anomaly"), pytest.raises(DataError, match="without an anomalous row"):
+        load_csv(seed=0, path=str(path), window_length=5, label_column="label")
+    assert f"{path}: the label column(s) ['label'] mark every row anomalous (values '-1', '1')" in caplog.text
+    assert "scikit-learn's 1 = inlier, -1 = outlier" in caplog.text
+
+
 def test_config_mistakes_are_named(series, tmp_path):
     with pytest.raises(ConfigError, match="data.path: required"):
         load_csv(seed=0)
