@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.splits import NORMAL
-from datasets.csv_reading import header_text
+from datasets.csv_reading import MISSING_CELLS, header_text
 from utils.core.errors import ConfigError, DataError
 
 LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
@@ -27,7 +27,7 @@ LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepo
                "is_anomaly")
 NORMAL_LABELS = frozenset({"", "normal", "false", "no", "ok"})  # and any number equal to 0
 ANOMALY_LABELS = frozenset({"true", "yes"})  # of kind "anomaly", as a number other than 0
-MISSING_LABELS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
+MISSING_LABELS = MISSING_CELLS
 VALID_LABELS = ("empty, 0, normal, false, no or ok for a normal row; 1, true, yes or any other text (e.g. a fault's "
                 "name) for an anomalous one")
 _LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, reverse=True)) + r")(?![a-z])")

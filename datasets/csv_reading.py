@@ -25,7 +25,7 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice, repeat
@@ -46,6 +46,10 @@ SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
 DECIMAL_COMMA = re.compile(r"\d,\d")
 ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
+#: Cells that say a value is missing (any case), besides an empty cell.
+MISSING_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
+MISSING_HINT = ("; clean or fill these cells (data.missing_values: \"previous\" carries each sensor's last value "
+                "forward)")
 GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
@@ -216,6 +220,7 @@ class Lines:
     lines: list[str]
     separator: str = ","
     text_hint: str = ""  # said after a cell of text where a number belongs
+    missing: bool = False  # missing cells (empty, NaN, MISSING_CELLS) read as NaN, not refused
 
     def where(self, r: int) -> str:
         """``"FILE: row R (line L)"`` of the ``r``-th line here."""
@@ -224,10 +229,11 @@ class Lines:
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
-                    ) -> Iterator[Block]:
+                    missing: bool = False) -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    ``text_hint`` is said after a cell of text in a numeric column (what to set instead).
+    ``text_hint`` is said after a cell of text in a numeric column (what to set instead). ``missing``: a missing
+    cell (empty, NaN or one of :data:`MISSING_CELLS`) reads as NaN (for :class:`PreviousFill`) instead of an error.
 
     Raises:
         DataError: naming the row, the file line and the column of the first bad cell or row.
@@ -239,7 +245,7 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     row = 0
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
     for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint), idx, text_idx)
+        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, missing), idx, text_idx)
         row += len(lines)
 
 
@@ -352,7 +358,7 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
         fields = fields or [line.split(block.separator) for line in block.lines]
         values = np.array([[_cell_number(block, r, f[i], i) for i in idx] for r, f in enumerate(fields)],
                           dtype=np.float64).reshape(len(fields), len(idx))
-    bad = first_bad_value(values)
+    bad = first_bad_value(np.where(np.isnan(values), 0.0, values) if block.missing else values)
     if bad is not None:
         (r, c), what = bad
         where = f"{block.where(r)}, column {block.header[idx[c]]!r}"
@@ -360,7 +366,7 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
                                   float(values[r, c]))
         if overflow:
             raise DataError(f"{where}: {overflow}")
-        fix = "; clean or fill these cells" if what in ("NaN", "inf", "-inf") else ""
+        fix = MISSING_HINT if what == "NaN" else "; clean or fill these cells" if what in ("inf", "-inf") else ""
         raise DataError(f"{where}: value is {what}{fix}")
     return values
 
@@ -368,13 +374,15 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
 def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     """One cell as a number (ASCII, as :func:`float` reads it, no ``_``); DataError naming it if not."""
     text = cell.strip()
+    if block.missing and (not text or text.lower() in MISSING_CELLS):
+        return math.nan
     try:
         if text.isascii() and "_" not in text:
             return float(text)
     except ValueError:
         pass
     if not text:
-        shown = "is empty (missing value)"
+        shown = f"is empty (missing value){MISSING_HINT}"
     else:
         comma = " (a decimal comma? write 1.5 for 1,5)" if DECIMAL_COMMA.search(text) else ""
         shown = f"{text[:40]!r} is not a number{comma or block.text_hint}"
@@ -543,3 +551,53 @@ def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
     if len(repeats):
         said.append(f"{len(repeats)} row(s) repeating the time before them (first: row {int(repeats[0]) + 1})")
     return "; ".join(said) or None
+
+
+class PreviousFill:
+    """Carry each sensor's last value forward over its missing cells (NaN, read with ``missing=True``), across the
+    blocks of one file or stream: a sensor that did not report keeps its reading (pandas' ``ffill``).
+
+    Args:
+        source: the file, for messages.
+        columns: the F columns' names, for messages and :attr:`counts`.
+
+    Attributes:
+        counts: ``{column: cells filled}`` so far, for the columns with any.
+    """
+
+    def __init__(self, source: str | Path, columns: list[str]) -> None:
+        self.source, self.columns = source, list(columns)
+        self.counts: dict[str, int] = {}
+        self._last: np.ndarray | None = None
+
+    def __call__(self, blocks: Iterable[Block]) -> Iterator[Block]:
+        """The blocks with their missing cells filled.
+
+        Raises:
+            DataError: a missing cell before the column's first value, named by row, line and column.
+        """
+        for block in blocks:
+            values = block.values
+            gaps = np.isnan(values)
+            if gaps.any():
+                values = values.copy()
+                for c in np.flatnonzero(gaps.any(axis=0)):
+                    self._fill_column(block, values, c)
+                self.counts.update({self.columns[c]: self.counts.get(self.columns[c], 0) + int(n)
+                                    for c, n in enumerate(gaps.sum(axis=0)) if n})
+            self._last = values[-1] if len(values) else self._last
+            yield Block(block.first_row, values, block.text, block.line_nos)
+
+    def _fill_column(self, block: Block, values: np.ndarray, c: int) -> None:
+        column = values[:, c]
+        known = ~np.isnan(column)
+        # index of the latest known row at or before each row (-1: none in this block)
+        latest = np.maximum.accumulate(np.where(known, np.arange(len(column)), -1))
+        before = self._last[c] if self._last is not None else math.nan
+        filled = np.where(latest >= 0, column[np.maximum(latest, 0)], before)
+        if np.isnan(filled[0]):
+            line = f" (line {int(block.line_nos[0])})" if block.line_nos is not None else ""
+            raise DataError(f"{self.source}: row {block.first_row}{line}, column {self.columns[c]!r}: the value is "
+                            "missing and no earlier row has one to carry forward (data.missing_values=\"previous\"); "
+                            "give the first rows a value, or drop them")
+        values[:, c] = filled

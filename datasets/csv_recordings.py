@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import glob
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from datasets.splits import NORMAL, Recording, Split
 from datasets.csv_columns import VALID_LABELS, Columns, row_flags
-from datasets.csv_reading import (ISO_EXAMPLE, header_text, iter_csv_blocks, parse_times, sample_period,
-                                  seconds_since_first, time_jumps)
+from datasets.csv_reading import (ISO_EXAMPLE, PreviousFill, header_text, iter_csv_blocks, parse_times,
+                                  sample_period, seconds_since_first, time_jumps)
 from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
@@ -101,6 +101,7 @@ class Rows:
         label_text: the label columns' cells (n, K) str, as written.
         times: the timestamps (n,) float64 or datetime64[ns], or None.
         time_text: the timestamps as written (n,) str, or None.
+        filled: ``{column: missing cells given the value before them}`` (``missing_values="previous"``).
     """
 
     path: Path
@@ -110,16 +111,22 @@ class Rows:
     label_text: np.ndarray
     times: np.ndarray | None = None
     time_text: np.ndarray | None = None
+    filled: dict[str, int] = field(default_factory=dict)
 
 
-def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT) -> Rows:
-    """Read a file's feature, label and timestamp columns (see :mod:`datasets.csv_reading` for what is refused).
+def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT,
+              missing_values: str = "refuse") -> Rows:
+    """Read a file's feature, label and timestamp columns (see :mod:`datasets.csv_reading` for what is refused);
+    ``missing_values="previous"`` gives a missing feature cell its column's value before it
+    (:class:`datasets.csv_reading.PreviousFill`).
 
     Raises:
         DataError: no data rows, a bad cell (named), timestamps going backwards.
     """
-    blocks = list(iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536,
-                                  separator=separator, text_hint=text_hint))
+    fill = PreviousFill(path, columns.features) if missing_values == "previous" else None
+    blocks = iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
+                             text_hint=text_hint, missing=fill is not None)
+    blocks = list(fill(blocks) if fill is not None else blocks)
     if not blocks:
         raise DataError(f"{path}: no data rows after the header")
     values = np.concatenate([b.values for b in blocks]).astype(np.float32)
@@ -135,7 +142,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
                                                                                                else ""), VALID_LABELS)
     else:
         labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
-    rows = Rows(path, values, labels, kinds, text[:, :k])
+    rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
         rows.times = parse_times(rows.time_text, path, columns.timestamp, np.concatenate([b.line_nos for b in blocks]))
@@ -210,12 +217,14 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     """
     single = len(files) == 1
     splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
-    recordings, infos, irregular = [], [], []
+    recordings, infos, irregular, filled = [], [], [], []
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
         if jumps := time_jumps(seconds, period):
             irregular.append(f"{rows.path}: {jumps}")
+        if rows.filled:
+            filled.append(f"{rows.path} ({', '.join(f'{c}: {n}' for c, n in rows.filled.items())})")
         end = train_end_row(train_end, rows, timestamp_column)
         values, reference = rows.values, None
         if normalize != "none":
@@ -231,13 +240,17 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
         for key, split in (("train", train), ("val", val), ("test", test)):
             splits[key].append(split)
         recordings.append(Recording(name, parts["test"], parts["val"], len(train)))
-        info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}))
+        info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}),
+                    **({"filled_cells": rows.filled} if rows.filled else {}))
         if rows.times is not None:
             info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
         infos.append(info)
     pooled = {key: _concat(parts) for key, parts in splits.items()}
     _check_pooled(pooled, len(files), window_length)
     warn_about_labels(infos)
+    if filled:
+        logger.warning("data: missing cells given the value before them (data.missing_values=\"previous\"), per "
+                       "file and column: %s", "; ".join(filled))
     if irregular:
         logger.warning("data: the timestamps (column %r) of %d of %d file(s) are irregular; windows are cut by rows, "
                        "so one spanning a jump joins stretches recorded apart (split the file there, or fill the "

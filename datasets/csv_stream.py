@@ -10,6 +10,7 @@ from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, MAX_LINE_CHARS, Block, Lin
                                   refuse_other_separator, split_line)
 from utils.core.errors import DataError
 
+
 class CsvStream:
     """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
 
@@ -24,12 +25,13 @@ class CsvStream:
         separator: the field separator; None: detected from the header
             (:func:`datasets.csv_reading.detect_separator`).
         hint: said after a header separated otherwise than by ``separator``.
+        missing: missing cells read as NaN (:class:`datasets.csv_reading.PreviousFill` fills them), not refused.
     """
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
-                 separator: str | None = ",", hint: str = ". Write it comma-separated") -> None:
+                 separator: str | None = ",", hint: str = ". Write it comma-separated", missing: bool = False) -> None:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
-        self.separator, self.hint = separator, hint
+        self.separator, self.hint, self.missing = separator, hint, missing
         self.line_no = 0  # lines decoded so far (1 = the header)
         self._pending, self._max_chars = b"", MAX_LINE_CHARS
         self._reads = self._lines()
@@ -84,7 +86,7 @@ class CsvStream:
 
     def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> Lines:
         return Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
-                      self.separator)
+                     self.separator, missing=self.missing)
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""

@@ -130,6 +130,7 @@ def load_csv(
     train_end: TrainEnd | None = None,
     train_labels: Literal["exclude", "ignore"] = "exclude",
     normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
+    missing_values: Literal["refuse", "previous"] = "refuse",
 ) -> DataSplits:
     """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
 
@@ -157,6 +158,9 @@ def load_csv(
         normalize: ``"per_recording"``: each file's sensors standardised by its own training part
             (contiguous only); ``"per_recording_whitened"``: also decorrelated by that part's covariance
             (:func:`datasets.csv_recordings.whitening_matrix`); ``"none"``: as read.
+        missing_values: ``"refuse"``: a missing feature cell (empty, NaN, ``NA``, ``null``...) is an error naming
+            it; ``"previous"``: it takes its sensor's value from the row before (a sensor that did not report keeps
+            its reading); a file's first rows still need a value. Scoring with the run does the same.
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
@@ -175,7 +179,7 @@ def load_csv(
     first_header = layouts[files[0]][0]
     columns = choose_columns(first_header, files[0], feature_columns, labels, timestamp_column, ignore_columns or [],
                              label_key)
-    read = [read_rows(f, header, sep, columns) for f, (header, sep) in layouts.items()]
+    read = [read_rows(f, header, sep, columns, missing_values=missing_values) for f, (header, sep) in layouts.items()]
     refuse_flag_features([r.values for r in read], columns, _shown(files))
     n_rows = sum(len(r.values) for r in read)
     info = {"dataset": "csv", "path": str(files[0]) if len(files) == 1 else path, "files": [str(f) for f in files],

@@ -1,6 +1,7 @@
 """Fixtures shared by the test suite."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +18,22 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ECG_DIR = REPO_ROOT.parent / "shared" / "data" / "ECG5000"
+
+
+@pytest.fixture
+def warnings_said(caplog) -> pytest.LogCaptureFixture:
+    """``caplog`` fed by the product's logger at WARNING, even after a run has stopped it propagating
+    (:func:`utils.runtime.logger.setup_logging`)."""
+    product = logging.getLogger("anomaly")
+    propagate = product.propagate
+    product.propagate = False  # caplog's handler sits on the root logger too: each record once
+    product.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.WARNING)
+    try:
+        yield caplog
+    finally:
+        product.removeHandler(caplog.handler)
+        product.propagate = propagate
 
 
 @pytest.fixture(scope="session")

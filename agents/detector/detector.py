@@ -102,14 +102,15 @@ class Detector:
     def data_columns(self) -> dict[str, Any]:
         """The columns the run's data declared, which a file to score may hold besides the features, and its
         separator: ``timestamp_column`` (or None), ``label_column`` (the older single one, or None),
-        ``label_columns``, ``ignore_columns`` (lists) and ``separator`` (None: detected from the header)."""
+        ``label_columns``, ``ignore_columns`` (lists), ``separator`` (None: detected from the header) and
+        ``missing_values`` (``"refuse"`` or ``"previous"``: how a missing cell is read)."""
         data = self.config.get("data", {})
         stored = self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
                 "label_column": data.get("label_column"),
                 "label_columns": list(stored.get("label_columns", data.get("label_columns") or [])),
                 "ignore_columns": list(stored.get("ignore_columns", data.get("ignore_columns") or [])),
-                "separator": data.get("separator")}
+                "separator": data.get("separator"), "missing_values": data.get("missing_values", "refuse")}
 
     @property
     def normalised_per_recording(self) -> bool:
