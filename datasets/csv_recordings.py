@@ -75,18 +75,20 @@ def _files_of(entry: str) -> list[Path]:
 
 
 def check_same_header(headers: dict[Path, list[str]]) -> None:
-    """DataError naming the first file whose header differs from the first file's, and the columns that differ."""
+    """DataError naming the first file whose columns differ from the first file's, and the columns that differ.
+    Their order may differ: each file's columns are read by name."""
     (first, expected), *rest = headers.items()
+    want = set(expected)  # sets: headers may hold 100,000 columns
     for path, header in rest:
-        if header == expected:
+        have = set(header)
+        if have == want:
             continue
-        have, want = set(header), set(expected)  # sets: headers may hold 100,000 columns
         missing = [c for c in expected if c not in have]
         extra = [c for c in header if c not in want]
         what = "; ".join(part for part in (f"it lacks {missing}" if missing else "",
                                            f"it has {extra} besides" if extra else "") if part)
-        raise DataError(f"{path}: its header differs from that of {first} ({what or 'the columns are in another order'}"
-                        f"); every file of data.path needs the same columns ({header_text(expected)})")
+        raise DataError(f"{path}: its header differs from that of {first} ({what}); every file of data.path needs the "
+                        f"same columns, in any order ({header_text(expected)})")
 
 
 @dataclass

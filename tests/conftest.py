@@ -21,19 +21,12 @@ SHARED_ECG_DIR = REPO_ROOT.parent / "shared" / "data" / "ECG5000"
 
 
 @pytest.fixture
-def warnings_said(caplog) -> pytest.LogCaptureFixture:
-    """``caplog`` fed by the product's logger at WARNING, even after a run has stopped it propagating
-    (:func:`utils.runtime.logger.setup_logging`)."""
-    product = logging.getLogger("anomaly")
-    propagate = product.propagate
-    product.propagate = False  # caplog's handler sits on the root logger too: each record once
-    product.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.WARNING)
-    try:
-        yield caplog
-    finally:
-        product.removeHandler(caplog.handler)
-        product.propagate = propagate
+def warnings_seen(caplog, monkeypatch) -> pytest.LogCaptureFixture:
+    """caplog seeing the product's "anomaly" logger at WARNING (a run set up before stops it propagating:
+    :func:`utils.runtime.logger.setup_logging`)."""
+    monkeypatch.setattr(logging.getLogger("anomaly"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="anomaly")
+    return caplog
 
 
 @pytest.fixture(scope="session")

@@ -124,7 +124,7 @@ def test_timestamps_must_not_go_backwards(tmp_path):
         load_csv(seed=0, path=str(path), window_length=1, timestamp_column="time")
 
 
-def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, warnings_said):
+def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, warnings_seen):
     def stamps(seconds):
         return [[s, s % 7, 0] for s in seconds]
 
@@ -135,21 +135,21 @@ def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, warn
     coarse = write_csv(tmp_path / "coarse.csv", ["t", "a", "label"], stamps([s // 10 for s in regular]))  # 10 rows/s
     load_csv(seed=0, path=[str(f) for f in (gap, repeat, clean, coarse)], window_length=5, timestamp_column="t",
              label_column="label", train_end=40)
-    said = [r.getMessage() for r in warnings_said.records if "irregular" in r.getMessage()]
+    said = [r.getMessage() for r in warnings_seen.records if "irregular" in r.getMessage()]
     assert len(said) == 1 and "of 2 of 4 file(s) are irregular" in said[0]
     assert f"{gap}: 1 jump(s) of 10 sample periods (1 s) or more, the largest 3601 s after row 29" in said[0]
     assert f"{repeat}: 1 row(s) repeating the time before them (first: row 20)" in said[0]
     assert str(clean) not in said[0] and str(coarse) not in said[0]
 
 
-def test_labels_that_mark_every_row_are_warned_of_with_the_values_seen(tmp_path, warnings_said):
+def test_labels_that_mark_every_row_are_warned_of_with_the_values_seen(tmp_path, warnings_seen):
     """scikit-learn's convention (1 inlier, -1 outlier) reads as all anomalous here: say so before the split fails."""
     rows = [[i, i % 5, -1 if 20 <= i < 25 else 1] for i in range(60)]
     path = write_csv(tmp_path / "sk.csv", ["t", "a", "label"], rows)
     with pytest.raises(DataError, match="without an anomalous row"):
         load_csv(seed=0, path=str(path), window_length=5, label_column="label")
-    assert f"{path}: the label column(s) ['label'] mark every row anomalous (values '-1', '1')" in warnings_said.text
-    assert "scikit-learn's 1 = inlier, -1 = outlier" in warnings_said.text
+    assert f"{path}: the label column(s) ['label'] mark every row anomalous (values '-1', '1')" in warnings_seen.text
+    assert "scikit-learn's 1 = inlier, -1 = outlier" in warnings_seen.text
 
 
 def test_config_mistakes_are_named(series, tmp_path):

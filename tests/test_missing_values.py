@@ -44,7 +44,7 @@ def test_by_default_a_missing_cell_is_refused_naming_it_and_the_key(tmp_path):
     assert 'data.missing_values: "previous"' in str(err.value)
 
 
-def test_previous_fills_each_cell_from_the_row_before_and_counts_them(tmp_path, warnings_said):
+def test_previous_fills_each_cell_from_the_row_before_and_counts_them(tmp_path, warnings_seen):
     path, filled = write(tmp_path / "m.csv")
     data = load_csv(seed=0, path=str(path), window_length=10, stride=1, timestamp_column="t",
                     label_column="label", missing_values="previous", test_fraction=0.2)
@@ -56,7 +56,7 @@ def test_previous_fills_each_cell_from_the_row_before_and_counts_them(tmp_path, 
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(getattr(data, split).x, getattr(expected, split).x)
     assert data.info["recordings"][0]["filled_cells"] == {"a": 2, "b": 2, "c": 1}
-    assert f"{path} (a: 2, b: 2, c: 1)" in warnings_said.text
+    assert f"{path} (a: 2, b: 2, c: 1)" in warnings_seen.text
 
 
 def test_a_first_row_without_a_value_is_refused(tmp_path):

@@ -2,7 +2,6 @@
 and CSV files as users have them (separators, several label columns, ignored columns, label-looking columns)."""
 from __future__ import annotations
 
-import logging
 import time
 
 import numpy as np
@@ -37,14 +36,6 @@ def write_recording(path, n=120, labelled=(), sep=",", offset=0, extra=None, sta
 
 
 KEYS = dict(window_length=T, stride=1, eval_stride=1, label_column="label", timestamp_column="time")
-
-
-@pytest.fixture
-def warnings_seen(caplog, monkeypatch):
-    """caplog seeing the "anomaly" logger (a run set up before stops it propagating)."""
-    monkeypatch.setattr(logging.getLogger("anomaly"), "propagate", True)
-    caplog.set_level(logging.WARNING, logger="anomaly")
-    return caplog
 
 
 # ----- 1. where learning ends -----------------------------------------------------------------------
@@ -151,6 +142,16 @@ def test_a_different_header_names_both_files_and_the_columns(tmp_path):
     with pytest.raises(ConfigError, match=r"data.split: 'random' splits one file's windows at random"):
         load_csv(seed=0, path=[str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), str(tmp_path / "b.csv")],
                  split="random", **KEYS)
+
+
+def test_files_may_order_their_columns_otherwise_each_is_read_by_name(tmp_path):
+    first = write_recording(tmp_path / "a.csv")
+    lines = [line.split(",") for line in first.read_text().splitlines()]
+    (tmp_path / "b.csv").write_text("\n".join(",".join([r[3], r[2], r[0], r[1]]) for r in lines) + "\n")
+    data = load_csv(seed=0, path=str(tmp_path), train_end=60, **KEYS)
+    assert data.feature_names == ["a", "b"]
+    a, b = data.recordings
+    np.testing.assert_array_equal(a.test.values, b.test.values)
 
 
 def test_many_small_files_read_without_a_per_file_cost(tmp_path):

@@ -133,7 +133,7 @@ def _copy(skab_dir: Path, folder: Path) -> Path:
     return folder
 
 
-def test_a_local_file_that_differs_from_skabs_is_named_with_how_to_restore_it(skab_dir, tmp_path, warnings_said):
+def test_a_local_file_that_differs_from_skabs_is_named_with_how_to_restore_it(skab_dir, tmp_path, warnings_seen):
     folder = _copy(skab_dir, tmp_path)
     original = (folder / FEW[1]).read_bytes()
     (folder / FEW[1]).write_bytes(original.replace(b";", b","))  # re-separated: unreadable as SKAB's files
@@ -145,4 +145,4 @@ def test_a_local_file_that_differs_from_skabs_is_named_with_how_to_restore_it(sk
     assert "data.download=true" in text and "set data.separator to null" not in text  # no such key here
     (folder / FEW[1]).write_bytes(original.replace(b";0.0", b";0.00", 1))  # readable, the same values
     data = load_skab(0, data_dir=str(folder), download=False, files=FEW)
-    assert len(data.recordings) == 2 and f"differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in warnings_said.text
+    assert len(data.recordings) == 2 and f"differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in warnings_seen.text
