@@ -219,14 +219,11 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     """
     single = len(files) == 1
     splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
-    recordings, infos, irregular, filled = [], [], [], []
+    recordings, infos, timing = [], [], []
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
-        if jumps := time_jumps(seconds, period):
-            irregular.append(f"{rows.path}: {jumps}")
-        if rows.filled:
-            filled.append(f"{rows.path} ({', '.join(f'{c}: {n}' for c, n in rows.filled.items())})")
+        timing.append((rows.path, period, time_jumps(seconds, period)))
         end = train_end_row(train_end, rows, timestamp_column)
         values, reference = rows.values, None
         if normalize != "none":
@@ -250,15 +247,38 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
     pooled = {key: _concat(parts) for key, parts in splits.items()}
     _check_pooled(pooled, len(files), window_length)
     warn_about_labels(infos)
+    warn_about_rows(files, timing, timestamp_column, window_length)
+    return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+
+
+def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
+                    timestamp_column: str | None, window_length: int) -> None:
+    """One warning per finding over the files: missing cells filled, gaps or repeats in time (windows are cut by
+    rows, so one across a jump joins stretches recorded apart), and sample periods that differ between files (a
+    window of ``window_length`` rows then spans another time in each).
+
+    Args:
+        files: the files' rows.
+        timing: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
+    """
+    def listed(found: list[str]) -> str:
+        return " | ".join(found[:3]) + (f" | and {len(found) - 3} more" if len(found) > 3 else "")
+
+    filled = [f"{r.path} ({', '.join(f'{c}: {n}' for c, n in r.filled.items())})" for r in files if r.filled]
     if filled:
         logger.warning("data: missing cells given the value before them (data.missing_values=\"previous\"), per "
-                       "file and column: %s", "; ".join(filled))
+                       "file and column: %s", listed(filled))
+    irregular = [f"{path}: {jumps}" for path, _, jumps in timing if jumps]
     if irregular:
         logger.warning("data: the timestamps (column %r) of %d of %d file(s) are irregular; windows are cut by rows, "
                        "so one spanning a jump joins stretches recorded apart (split the file there, or fill the "
-                       "missing rows): %s%s", timestamp_column, len(irregular), len(files), " | ".join(irregular[:3]),
-                       f" | and {len(irregular) - 3} more" if len(irregular) > 3 else "")
-    return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+                       "missing rows): %s", timestamp_column, len(irregular), len(files), listed(irregular))
+    periods = [(period, path) for path, period, _ in timing if period is not None]
+    if periods and max(periods)[0] > 1.5 * min(periods)[0]:
+        (slow, slow_path), (fast, fast_path) = max(periods), min(periods)
+        logger.warning("data: the files are sampled at different rates (every %.6g s in %s, every %.6g s in %s), so "
+                       "a window of %d rows spans %.6g s in one and %.6g s in the other; resample them to one rate",
+                       fast, fast_path, slow, slow_path, window_length, fast * window_length, slow * window_length)
 
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,

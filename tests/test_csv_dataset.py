@@ -142,6 +142,15 @@ def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, warn
     assert str(clean) not in said[0] and str(coarse) not in said[0]
 
 
+def test_files_sampled_at_different_rates_are_warned_of(tmp_path, warnings_seen):
+    second = write_csv(tmp_path / "second.csv", ["t", "a", "label"], [[s, s % 7, 0] for s in range(60)])
+    tenth = write_csv(tmp_path / "tenth.csv", ["t", "a", "label"], [[s / 10, s % 7, 0] for s in range(60)])
+    load_csv(seed=0, path=[str(second), str(tenth)], window_length=5, timestamp_column="t", label_column="label",
+             train_end=40)
+    assert (f"sampled at different rates (every 0.1 s in {tenth}, every 1 s in {second}), so a window of 5 rows "
+            "spans 0.5 s in one and 5 s in the other") in warnings_seen.text
+
+
 def test_labels_that_mark_every_row_are_warned_of_with_the_values_seen(tmp_path, warnings_seen):
     """scikit-learn's convention (1 inlier, -1 outlier) reads as all anomalous here: say so before the split fails."""
     rows = [[i, i % 5, -1 if 20 <= i < 25 else 1] for i in range(60)]
