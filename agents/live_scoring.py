@@ -176,7 +176,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             time_column = check_columns(header, detector, rows.name)
             reference = scoring.reference = recording_reference(detector, header, rows.name, reference_rows)
             if time_column:
-                stream.times = RowTimes(rows.name, time_column)
+                stream.times = RowTimes(rows.name, time_column, detector.trained_period)
             files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
             lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr)
             scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step

@@ -165,7 +165,7 @@ class _Input:
                                                   separator_hint(detector))
         self.time_column = check_columns(self.header, detector, str(self.path))
         if self.time_column:
-            self.row_times = RowTimes(self.path, self.time_column)
+            self.row_times = RowTimes(self.path, self.time_column, detector.trained_period)
 
     def windows(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """``(start rows or None, windows (n, T, F) float64, timestamps at the starts or None)`` per batch."""

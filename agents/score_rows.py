@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ from datasets.csv_reading import parse_times
 from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
+
+#: Steps of time an input's rate is judged on (:class:`RowTimes`), and the ratio to the run's beyond which it is
+#: another rate.
+RATE_ROWS, RATE_RATIO = 20, 1.5
+
+logger = logging.getLogger("anomaly")
 
 #: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
@@ -250,14 +257,17 @@ class RowTimes:
     Args:
         source: the input's name, for messages.
         column: the timestamp column.
+        trained_period: the run's sample period in seconds (None: unknown): an input sampled at another rate
+            (its first :data:`RATE_ROWS` rows' median step) is warned of once, as its windows span another time.
     """
 
-    def __init__(self, source: str | Path, column: str) -> None:
-        self.source, self.column = source, column
+    def __init__(self, source: str | Path, column: str, trained_period: float | None = None) -> None:
+        self.source, self.column, self.trained_period = source, column, trained_period
         self.base = 0  # row of self.text[0]
         self.text, self.seconds = np.zeros(0, dtype=str), np.zeros(0)
         self._last: tuple[str, int] | None = None  # the previous row's text and line: times never go backwards
         self._origin: np.datetime64 | None = None
+        self._steps: list[np.ndarray] | None = []  # the first RATE_ROWS steps, until the rate is checked
 
     def add(self, block: Block) -> None:
         """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
@@ -275,7 +285,22 @@ class RowTimes:
             self._origin = times[0] if self._origin is None else self._origin
             times = (times - self._origin) / np.timedelta64(1, "s")
         self._last = (str(texts[-1]), int(lines[-1]))
+        if self.trained_period is not None and self._steps is not None:
+            self._check_rate(np.concatenate([self.seconds[-1:], times]))
         self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
+
+    def _check_rate(self, seconds: np.ndarray) -> None:
+        """Warn once the first :data:`RATE_ROWS` steps show another sample period than the run's."""
+        self._steps.append(np.diff(seconds))
+        steps = np.concatenate(self._steps)
+        if len(steps) < RATE_ROWS:
+            return
+        self._steps = None
+        period, trained = float(np.median(steps)), self.trained_period
+        if period > 0 and not trained / RATE_RATIO <= period <= trained * RATE_RATIO:
+            logger.warning("%s: column %r steps every %.6g s, but the run was trained on rows every %.6g s: a window "
+                           "of its rows spans %.3g times the time the model learnt from; resample the input to the "
+                           "run's rate", self.source, self.column, period, trained, period / trained)
 
     def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(seconds (n,), text (n,))`` of rows ``first..first+n-1``; earlier rows are dropped."""

@@ -98,8 +98,21 @@ def read(path):
 def test_best_pt_records_the_columns_and_the_reference_rows(run):
     assert run["detector"].recording == {"timestamp_column": "datetime", "label_columns": ["anomaly"],
                                          "ignore_columns": ["changepoint"], "reference_rows": TRAIN_END,
-                                         "training_rows": TRAINING_ROWS}
-    assert run["detector"].reference_rows == TRAIN_END
+                                         "training_rows": TRAINING_ROWS, "sample_period_s": 1.0}
+    assert run["detector"].reference_rows == TRAIN_END and run["detector"].trained_period == 1.0
+
+
+def test_an_input_sampled_at_another_rate_is_warned_of(run, tmp_path, capsys):
+    rows = recording(1)
+    same = write(tmp_path / "same.csv", rows)
+    assert score(run, same, tmp_path / "a.csv") == 0
+    assert "trained on rows every" not in "".join(capsys.readouterr())  # the console: stdout and stderr
+    for i, row in enumerate(rows[1:]):  # a row every 2 s: the run's windows of T rows would span 2T s
+        row[0] = f"2020-03-09 {10 + 2 * i // 3600:02d}:{2 * i // 60 % 60:02d}:{2 * i % 60:02d}"
+    slow = write(tmp_path / "slow.csv", rows)
+    assert score(run, slow, tmp_path / "b.csv") == 0
+    assert (f"{slow}: column 'datetime' steps every 2 s, but the run was trained on rows every 1 s: a window of its "
+            "rows spans 2 times the time the model learnt from") in "".join(capsys.readouterr())
 
 
 @pytest.mark.parametrize("normalised", ["run", "whitened"])
@@ -253,7 +266,9 @@ def test_best_pt_without_the_field_still_loads_and_a_bad_one_is_refused(run, tmp
         recording_reference(old, COLUMNS, "new.csv", 30)  # the per-recording score's rows are not recorded either
     old.scores.pop("latent_mahalanobis_recording")
     assert recording_reference(old, COLUMNS, "new.csv", 30).rows == 30
-    for key, bad in (("reference_rows", 0), ("training_rows", -3), ("training_rows", "84")):
+    assert old.trained_period is None  # an older file: no rate to compare an input's with
+    for key, bad in (("reference_rows", 0), ("training_rows", -3), ("training_rows", "84"), ("sample_period_s", 0),
+                     ("sample_period_s", True), ("sample_period_s", float("inf")), ("sample_period_s", "1 s")):
         ckpt["scoring"]["recording"] = {key: bad}
         with pytest.raises(CheckpointError, match=f"scoring.recording.{key}"):
             Detector.from_checkpoint(ckpt, best)

@@ -171,7 +171,8 @@ def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
 
 
 def _check_recording(recording: Any, source: Path) -> None:
-    """``recording`` (absent in older files): the run's declared columns and its reference rows (or null)."""
+    """``recording`` (absent in older files): the run's declared columns, its reference rows and its sample period
+    (each null where unknown)."""
     if recording is None:
         return
     field = "scoring.recording"
@@ -187,6 +188,11 @@ def _check_recording(recording: Any, source: Path) -> None:
     for key in ("reference_rows", "training_rows"):
         if recording.get(key) is not None:
             check_count(recording[key], f"{field}.{key}", source)
+    period = recording.get("sample_period_s")
+    if period is not None and (isinstance(period, bool) or not isinstance(period, (int, float))
+                               or not 0 < period < math.inf):
+        raise fail(source, f"{field}.sample_period_s", f"holds {_show(period)}, expected a positive number of "
+                   "seconds or null")
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:

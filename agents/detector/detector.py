@@ -113,6 +113,11 @@ class Detector:
                 "separator": data.get("separator"), "missing_values": data.get("missing_values", "refuse")}
 
     @property
+    def trained_period(self) -> float | None:
+        """Seconds between the rows the run trained on (the median over its recordings); None where unknown."""
+        return (self.recording or {}).get("sample_period_s")
+
+    @property
     def normalised_per_recording(self) -> bool:
         """The run standardised each recording by its own training part (``data.normalize="per_recording"``)."""
         return self.config.get("data", {}).get("normalize", "none") != "none"
@@ -439,7 +444,8 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
         info: its data's ``info`` (a loader may fix columns its config does not name, as ``skab`` does).
 
     Returns:
-        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows", "training_rows"}``; with
+        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows", "training_rows",
+        "sample_period_s"}`` (the median of the recordings' sample periods, None without timestamps); with
         ``data.normalize="per_recording"``, ``reference_rows`` is the fewest rows a recording's training part (the
         rows it was standardised by, before its test stretch) held over the run's recordings, and
         ``training_rows`` the fewest before its validation stretch (where its training windows lie, which fit
@@ -451,10 +457,12 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
         parts = info.get("recordings") or [info]
         reference = min(int(part["stretches"]["val"][1]) for part in parts)
         training = min(int(part["stretches"]["val"][0]) for part in parts)
+    periods = [part["sample_period_s"] for part in info.get("recordings") or [info] if part.get("sample_period_s")]
     return {"timestamp_column": info.get("timestamp_column", data.get("timestamp_column")),
             "label_columns": [str(c) for c in labels],
             "ignore_columns": [str(c) for c in info.get("ignore_columns", data.get("ignore_columns")) or []],
-            "reference_rows": reference, "training_rows": training}
+            "reference_rows": reference, "training_rows": training,
+            "sample_period_s": float(np.median(periods)) if periods else None}
 
 
 def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
