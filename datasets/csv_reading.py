@@ -10,7 +10,8 @@ fields and ``.`` as the decimal point (``48.012,10.05``). Fields may be quoted a
 * a row with more or fewer fields than the header (a decimal comma, ``1,5``, is named as the
   likely cause), or a file separated by another of ``,`` ``;`` tab ``|``;
 * a cell that is not a number (as :func:`float` reads it, ASCII only, no ``_``), is empty, NaN or
-  infinite, or lies outside the float32 range (+-3.4e38) the models compute in;
+  infinite, or lies outside the float32 range (+-3.4e38) the models compute in (read with ``missing=True``, an
+  empty, NaN or :data:`MISSING_CELLS` cell is NaN instead, which :class:`PreviousFill` fills);
 * bytes that are not UTF-8; a line longer than 1 Mi characters (or 16 per header character);
 * timestamps (numbers, or ISO 8601 dates/times in one layout for the whole column) that are
   unreadable, change layout, or go backwards.
