@@ -46,6 +46,9 @@ MAX_LINE_CHARS = 2**20  # a data line may be longer when the header is (16 chara
 SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
 DECIMAL_COMMA = re.compile(r"\d,\d")
+THOUSANDS = re.compile(r"^[+-]?\d{1,3}([,' _]\d{3})+(\.\d+)?$")  # 1,234.5  1'234.5  1 234.5
+WITH_UNIT = re.compile(r"^[^\w\s+\-.]{0,3}\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*[^\d\s,;]{1,6}$|"
+                       r"^[^\w\s+\-.]{1,3}\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$")  # 51.5%  3.2 kW  $12
 ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
 #: Cells that say a value is missing (any case), besides an empty cell.
 MISSING_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
@@ -385,9 +388,28 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     if not text:
         shown = f"is empty (missing value){MISSING_HINT}"
     else:
-        comma = " (a decimal comma? write 1.5 for 1,5)" if DECIMAL_COMMA.search(text) else ""
-        shown = f"{text[:40]!r} is not a number{comma or block.text_hint}"
+        hint = number_hint(text, block.separator)
+        # a unit may also be an identifier's letter ("12A"): then the text column's hint applies as well
+        shown = f"{text[:40]!r} is not a number{hint}{block.text_hint if not hint or WITH_UNIT.match(text) else ''}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
+
+
+def number_hint(text: str, separator: str = ",") -> str:
+    """What a cell that is not a number may be, written for people: thousands separators, a decimal comma (in a
+    file not separated by commas a comma is one), a unit or a percent sign around a number ("" when it looks like
+    none of these)."""
+    if THOUSANDS.match(text) and not (separator != "," and DECIMAL_COMMA.search(text)):
+        digits = re.sub(r"[,' _]", "", text)
+        if re.fullmatch(r"[+-]?\d{1,3},\d{3}", text):  # 47,949: either reading
+            return f" (a decimal comma, or a thousands separator? write {text.replace(',', '.')} or {digits})"
+        return f" (thousands separators? write {digits} for {text})"
+    if DECIMAL_COMMA.search(text):
+        return " (a decimal comma? write 1.5 for 1,5)"
+    unit = WITH_UNIT.match(text)
+    if unit:
+        number = unit.group(1) or unit.group(4)
+        return f" (a number with a unit or sign around it? write {number} alone, and the unit in the column's name)"
+    return ""
 
 
 def beyond_float64(text: str, value: float) -> str | None:

@@ -71,6 +71,29 @@ def test_reader_names_row_line_and_column_of_bad_cells(tmp_path):
         read_header(tmp_path / "d.csv")
 
 
+@pytest.mark.parametrize("cell,separator,hint", [
+    ("1,001.348", ",", " (thousands separators? write 1001.348 for 1,001.348)"),
+    ("1'234.5", ",", " (thousands separators? write 1234.5 for 1'234.5)"),
+    ("47,949", ",", " (a decimal comma, or a thousands separator? write 47.949 or 47949)"),
+    ("47,949", ";", " (a decimal comma? write 1.5 for 1,5)"),  # in a ';' file a comma is a decimal comma
+    ("1000,126", ",", " (a decimal comma? write 1.5 for 1,5)"),
+    ("51.5%", ",", " (a number with a unit or sign around it? write 51.5 alone, and the unit in the column's name)"),
+    ("3.2 kW", ",", " (a number with a unit or sign around it? write 3.2 alone, and the unit in the column's name)"),
+    ("$12", ",", " (a number with a unit or sign around it? write 12 alone, and the unit in the column's name)"),
+    ("north", ",", ""), ("A1", ",", ""), ("1.5.3", ",", ""),
+])
+def test_numbers_written_for_people_get_a_hint(cell, separator, hint):
+    from datasets.csv_reading import number_hint
+    assert number_hint(cell, separator) == hint
+
+
+def test_a_number_with_a_unit_also_gets_the_text_columns_hint(tmp_path):
+    path = write_csv(tmp_path / "u.csv", ["a", "b"], [[1, "12A"], [2, "13A"]])
+    with pytest.raises(DataError, match=r"'12A' is not a number \(a number with a unit or sign around it\? write 12 "
+                                        r"alone, and the unit in the column's name\); a column of text is no sensor"):
+        load_csv(seed=0, path=str(path), window_length=1)
+
+
 def test_blank_lines_are_skipped(tmp_path):
     path = tmp_path / "b.csv"
     path.write_text("a,b\n1,2\n\n3,4\n5,6\n\n")
