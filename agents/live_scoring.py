@@ -167,7 +167,8 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         source = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
         rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path,
                          separator=detector.data_columns.get("separator"), hint=separator_hint(detector),
-                         missing=detector.data_columns["missing_values"] == "previous")
+                         missing=detector.data_columns["missing_values"] == "previous",
+                         decimal=detector.data_columns["decimal"])
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": detector.window_length}
         lines, error, scorer = None, None, None

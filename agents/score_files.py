@@ -198,7 +198,8 @@ class _Input:
             fill = (PreviousFill(self.path, self.features)
                     if self.detector.data_columns["missing_values"] == "previous" else None)
             blocks = iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
-                                     separator=self.separator, missing=fill is not None)
+                                     separator=self.separator, missing=fill is not None,
+                                     decimal=self.detector.data_columns["decimal"])
             for block in fill(blocks) if fill is not None else blocks:
                 self.rows_read = block.first_row + len(block.values)
                 if self.row_times is not None:

@@ -54,6 +54,9 @@ ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
 MISSING_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
 MISSING_HINT = ("; clean or fill these cells (data.missing_values: \"previous\" carries each sensor's last value "
                 "forward)")
+#: What a file separated otherwise than the csv loader's ``data.separator`` says to do.
+SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
+DECIMAL_HINT = ', and data.decimal to ","'
 GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
@@ -178,6 +181,8 @@ def refuse_other_separator(path: Path, first: str, second: str, separator: str =
     sep, name = found[0]
     decimal = [cell.strip() for cell in second.split(sep) if sep != "," and DECIMAL_COMMA.search(cell)]
     commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
+    if decimal and hint == SEPARATOR_HINT:  # the csv loader's: its config also reads the decimal commas
+        hint += DECIMAL_HINT
     raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
 
 
@@ -225,6 +230,7 @@ class Lines:
     separator: str = ","
     text_hint: str = ""  # said after a cell of text where a number belongs
     missing: bool = False  # missing cells (empty, NaN, MISSING_CELLS) read as NaN, not refused
+    decimal: str = "."  # the decimal mark of the numbers ("," in a file not separated by commas)
 
     def where(self, r: int) -> str:
         """``"FILE: row R (line L)"`` of the ``r``-th line here."""
@@ -233,11 +239,12 @@ class Lines:
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
-                    missing: bool = False) -> Iterator[Block]:
+                    missing: bool = False, decimal: str = ".") -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
     ``text_hint`` is said after a cell of text in a numeric column (what to set instead). ``missing``: a missing
     cell (empty, NaN or one of :data:`MISSING_CELLS`) reads as NaN (for :class:`PreviousFill`) instead of an error.
+    ``decimal``: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another character).
 
     Raises:
         DataError: naming the row, the file line and the column of the first bad cell or row.
@@ -249,7 +256,8 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     row = 0
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
     for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, missing), idx, text_idx)
+        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, missing, decimal), idx,
+                            text_idx)
         row += len(lines)
 
 
@@ -353,9 +361,12 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
     """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
     values = None
     if fields is None:
+        lines = block.lines
+        if block.decimal != ".":  # a dot there may be a thousands separator (1.234,5): read cell by cell, refused
+            lines = None if any("." in line for line in lines) else [line.replace(",", ".") for line in lines]
         try:
-            values = np.loadtxt(block.lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2,
-                                comments=None)
+            values = None if lines is None else np.loadtxt(lines, delimiter=block.separator, usecols=idx,
+                                                           dtype=np.float64, ndmin=2, comments=None)
         except ValueError:
             pass
     if values is None or values.shape != (len(block.lines), len(idx)):
@@ -381,14 +392,18 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     if block.missing and (not text or text.lower() in MISSING_CELLS):
         return math.nan
     try:
-        if text.isascii() and "_" not in text:
-            return float(text)
+        if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
+            return float(text.replace(block.decimal, "."))
     except ValueError:
         pass
     if not text:
         shown = f"is empty (missing value){MISSING_HINT}"
     else:
-        hint = number_hint(text, block.separator)
+        hint = (number_hint(text, block.separator) if block.decimal == "." else
+                " (the numbers are read with decimal commas, data.decimal=\",\": write 1234,5, without a thousands "
+                "separator)" if "." in text else "")
+        if block.text_hint and block.decimal == "." and block.separator != "," and DECIMAL_COMMA.search(text):
+            hint = hint[:-1] + ', or read them with data.decimal: ",")'  # a training file: its config can say so
         # a unit may also be an identifier's letter ("12A"): then the text column's hint applies as well
         shown = f"{text[:40]!r} is not a number{hint}{block.text_hint if not hint or WITH_UNIT.match(text) else ''}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")

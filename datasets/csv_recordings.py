@@ -117,17 +117,17 @@ class Rows:
 
 
 def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT,
-              missing_values: str = "refuse") -> Rows:
+              missing_values: str = "refuse", decimal: str = ".") -> Rows:
     """Read a file's feature, label and timestamp columns (see :mod:`datasets.csv_reading` for what is refused);
     ``missing_values="previous"`` gives a missing feature cell its column's value before it
-    (:class:`datasets.csv_reading.PreviousFill`).
+    (:class:`datasets.csv_reading.PreviousFill`); ``decimal``: the numbers' decimal mark.
 
     Raises:
         DataError: no data rows, a bad cell (named), timestamps going backwards.
     """
     fill = PreviousFill(path, columns.features) if missing_values == "previous" else None
     blocks = iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
-                             text_hint=text_hint, missing=fill is not None)
+                             text_hint=text_hint, missing=fill is not None, decimal=decimal)
     blocks = list(fill(blocks) if fill is not None else blocks)
     if not blocks:
         raise DataError(f"{path}: no data rows after the header")

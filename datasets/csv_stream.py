@@ -26,12 +26,14 @@ class CsvStream:
             (:func:`datasets.csv_reading.detect_separator`).
         hint: said after a header separated otherwise than by ``separator``.
         missing: missing cells read as NaN (:class:`datasets.csv_reading.PreviousFill` fills them), not refused.
+        decimal: the numbers' decimal mark, ``"."`` or ``","``.
     """
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
-                 separator: str | None = ",", hint: str = ". Write it comma-separated", missing: bool = False) -> None:
+                 separator: str | None = ",", hint: str = ". Write it comma-separated", missing: bool = False,
+                 decimal: str = ".") -> None:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
-        self.separator, self.hint, self.missing = separator, hint, missing
+        self.separator, self.hint, self.missing, self.decimal = separator, hint, missing, decimal
         self.line_no = 0  # lines decoded so far (1 = the header)
         self._pending, self._max_chars = b"", MAX_LINE_CHARS
         self._reads = self._lines()
@@ -86,7 +88,7 @@ class CsvStream:
 
     def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> Lines:
         return Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
-                     self.separator, missing=self.missing)
+                     self.separator, missing=self.missing, decimal=self.decimal)
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""

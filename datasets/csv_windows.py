@@ -32,7 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.splits import DataSplits, check_shares, checked_args, split_normal_only
 from datasets.csv_columns import choose_columns, refuse_flag_features
-from datasets.csv_reading import Block, read_header, read_layout
+from datasets.csv_reading import SEPARATOR_HINT, Block, read_header, read_layout
 from datasets.csv_recordings import Rows, check_same_header, csv_paths, read_rows, split_recordings
 from datasets.stream_split import window_labels
 from utils.core.errors import ConfigError, DataError
@@ -44,8 +44,6 @@ from utils.metrics.ranges import window_starts
 logger = logging.getLogger("anomaly")
 
 DEFAULT_TEST_FRACTION = 0.15  # without train_end
-#: What a file separated otherwise than ``data.separator`` says to do (a loader without that key drops it).
-SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
 
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
@@ -131,6 +129,7 @@ def load_csv(
     train_labels: Literal["exclude", "ignore"] = "exclude",
     normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
     missing_values: Literal["refuse", "previous"] = "refuse",
+    decimal: Literal[".", ","] = ".",
 ) -> DataSplits:
     """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
 
@@ -161,6 +160,8 @@ def load_csv(
         missing_values: ``"refuse"``: a missing feature cell (empty, NaN, ``NA``, ``null``...) is an error naming
             it; ``"previous"``: it takes its sensor's value from the row before (a sensor that did not report keeps
             its reading); a file's first rows still need a value. Scoring with the run does the same.
+        decimal: the numbers' decimal mark: ``"."``, or ``","`` (``1234,5``; the files are then separated by
+            ``;``, tab or ``|``, and a number with a dot is refused, as it may hold a thousands separator).
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
@@ -179,7 +180,9 @@ def load_csv(
     first_header = layouts[files[0]][0]
     columns = choose_columns(first_header, files[0], feature_columns, labels, timestamp_column, ignore_columns or [],
                              label_key)
-    read = [read_rows(f, header, sep, columns, missing_values=missing_values) for f, (header, sep) in layouts.items()]
+    _check_decimal(decimal, layouts)
+    read = [read_rows(f, header, sep, columns, missing_values=missing_values, decimal=decimal)
+            for f, (header, sep) in layouts.items()]
     refuse_flag_features([r.values for r in read], columns, _shown(files))
     n_rows = sum(len(r.values) for r in read)
     info = {"dataset": "csv", "path": str(files[0]) if len(files) == 1 else path, "files": [str(f) for f in files],
@@ -199,6 +202,15 @@ def load_csv(
                              "(100 - threshold_percentile)% of normal windows")
         logger.warning("data: %s", data.info["note"])
     return data
+
+
+def _check_decimal(decimal: str, layouts: dict[Path, tuple[list[str], str]]) -> None:
+    """ConfigError naming the first file separated by commas when the numbers are written with decimal commas."""
+    comma = [f for f, (_, sep) in layouts.items() if sep == ","]
+    if decimal == "," and comma:
+        raise ConfigError(f"data.decimal: \",\" (decimal commas) needs files separated otherwise, but {comma[0]} is "
+                          "separated by commas (or has one column); set data.separator to \";\", tab or \"|\" as the "
+                          "file is, or data.decimal to \".\"")
 
 
 def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None, test_fraction: float | None,

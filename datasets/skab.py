@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from datasets.splits import DataSplits, checked_args
-from datasets.csv_windows import SEPARATOR_HINT, load_csv
+from datasets.csv_reading import DECIMAL_HINT, SEPARATOR_HINT
+from datasets.csv_windows import load_csv
 from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
@@ -142,7 +143,8 @@ def load_skab(
     except DataError as err:
         if not altered:
             raise
-        raise DataError(f"{str(err).replace(SEPARATOR_HINT, '')}; {_altered_text(folder, altered)}") from None
+        said = str(err).replace(SEPARATOR_HINT + DECIMAL_HINT, "").replace(SEPARATOR_HINT, "")  # keys skab has not
+        raise DataError(f"{said}; {_altered_text(folder, altered)}") from None
     if altered:
         logger.warning("data: %s; the results are then not those of the published benchmark (unless only the "
                        "line endings changed)", _altered_text(folder, altered))

@@ -59,7 +59,7 @@ def fails(capsys, code: int) -> str:
                       "temperature, label); if the file writes decimal commas ('1,5' for 1.5), each splits a number "
                       "into two fields: the reader expects ',' between fields and '.' as the decimal point"]),
     (european, ["in.csv: row 0 (line 2), column 'voltage': '47,949' is not a number (a decimal comma? write 1.5 "
-                "for 1,5)"]),  # the separator ';' is detected from the header; decimal commas are refused
+                "for 1,5, or read them with data.decimal: \",\")"]),  # ';' is detected; data.decimal reads them
     (set_line(50, "2024-05-01T08:00:48,47.9,9.6,41.5,0,7"), ["in.csv: row 48 (line 50): 6 fields, but the header "
                                                               "has 5 columns"]),
     (set_line(7, "2024-05-01T08:00:05,47.9,9.6"), ["in.csv: row 5 (line 7): 3 fields, but the header has 5 columns"]),

@@ -103,14 +103,16 @@ class Detector:
         """The columns the run's data declared, which a file to score may hold besides the features, and its
         separator: ``timestamp_column`` (or None), ``label_column`` (the older single one, or None),
         ``label_columns``, ``ignore_columns`` (lists), ``separator`` (None: detected from the header) and
-        ``missing_values`` (``"refuse"`` or ``"previous"``: how a missing cell is read)."""
+        ``missing_values`` (``"refuse"`` or ``"previous"``: how a missing cell is read) and ``decimal`` (the
+        numbers' decimal mark)."""
         data = self.config.get("data", {})
         stored = self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
                 "label_column": data.get("label_column"),
                 "label_columns": list(stored.get("label_columns", data.get("label_columns") or [])),
                 "ignore_columns": list(stored.get("ignore_columns", data.get("ignore_columns") or [])),
-                "separator": data.get("separator"), "missing_values": data.get("missing_values", "refuse")}
+                "separator": data.get("separator"), "missing_values": data.get("missing_values", "refuse"),
+                "decimal": data.get("decimal", ".")}
 
     @property
     def trained_period(self) -> float | None:
