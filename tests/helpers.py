@@ -82,3 +82,18 @@ def brute_ranges(labels, kinds):
         if start is None and i < len(labels) and labels[i]:
             start = i
     return out
+
+
+def trained_csv_run(root: Path, name: str, data: dict) -> Path:
+    """Train a tiny VAE (one epoch, the reconstruction score, no baselines) on a ``csv`` data section under ``root``;
+    returns its config file, which ``--mode score`` takes."""
+    config = {"exp_name": name, "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(root),
+              "data": {"name": "csv", **data},
+              "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
+              "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
+              "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
+              "evaluation": {"make_plots": False, "scores": ["reconstruction"], "baselines": []}}
+    path = root / f"{name}.json"
+    path.write_text(json.dumps(config))
+    assert main.main([str(path)]) == 0
+    return path

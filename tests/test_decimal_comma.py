@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import main
 from agents.detector.detector import Detector
 from agents.live_scoring import live_score
 from datasets.csv_windows import load_csv
+from tests.helpers import trained_csv_run
 from utils.core.errors import ConfigError, DataError
 
 ROWS = 300
@@ -58,15 +58,7 @@ def test_a_dotted_number_or_a_comma_separated_file_is_refused(tmp_path):
 
 def test_scoring_reads_decimal_commas_as_the_run_did(tmp_path):
     path = write(tmp_path / "eu.csv")
-    config = {"exp_name": "eu", "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(tmp_path),
-              "data": {"name": "csv", "path": str(path), "decimal": ",", **KEYS},
-              "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
-              "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
-              "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
-              "evaluation": {"make_plots": False, "scores": ["reconstruction"], "baselines": []}}
-    config_path = tmp_path / "eu.json"
-    config_path.write_text(json.dumps(config))
-    assert main.main([str(config_path)]) == 0
+    config_path = trained_csv_run(tmp_path, "eu", {"path": str(path), "decimal": ",", **KEYS})
     out = tmp_path / "scores.csv"
     assert main.main([str(config_path), "--mode", "score", "--input", str(path), "--output", str(out)]) == 0
     detector = Detector.load(tmp_path / "eu")

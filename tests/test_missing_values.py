@@ -3,7 +3,6 @@ the row before ("previous"), alike in training, in file scoring and in scoring f
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import main
 from agents.live_scoring import live_score
 from datasets.csv_reading import PreviousFill, iter_csv_blocks, read_header
 from datasets.csv_windows import load_csv
+from tests.helpers import trained_csv_run
 from utils.core.errors import DataError
 
 ROWS, HOLES = 400, {(5, 1): "", (6, 1): "NA", (130, 0): "nan", (131, 2): "null", (250, 0): " "}
@@ -75,18 +75,11 @@ def test_the_value_carried_crosses_blocks(tmp_path):
     assert fill.counts == {"a": 2, "b": 2, "c": 1}
 
 
-def test_scoring_a_file_or_a_pipe_reads_missing_cells_as_the_run_did(tmp_path, capsys):
+def test_scoring_a_file_or_a_pipe_reads_missing_cells_as_the_run_did(tmp_path):
     path, filled = write(tmp_path / "m.csv")
-    config = {"exp_name": "holes", "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(tmp_path),
-              "data": {"name": "csv", "path": str(path), "window_length": 10, "stride": 5, "timestamp_column": "t",
-                       "label_column": "label", "missing_values": "previous"},
-              "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
-              "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
-              "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
-              "evaluation": {"make_plots": False, "scores": ["reconstruction"], "baselines": []}}
-    config_path = tmp_path / "holes.json"
-    config_path.write_text(json.dumps(config))
-    assert main.main([str(config_path)]) == 0
+    config_path = trained_csv_run(tmp_path, "holes", {"path": str(path), "window_length": 10, "stride": 5,
+                                                      "timestamp_column": "t", "label_column": "label",
+                                                      "missing_values": "previous"})
     clean = tmp_path / "clean.csv"
     clean.write_text("\n".join(["t,a,b,c,label", *(f"{i},{','.join(f'{v:.4f}' for v in row)},0"
                                                    for i, row in enumerate(filled))]) + "\n")
