@@ -5,7 +5,7 @@ explicit ``feature_columns`` list every other column is one, except that a colum
 label is refused rather than silently learnt as a sensor: a name with a word part of
 :data:`LABEL_WORDS`, or values that are only 0 and 1 (both present) in the rows read.
 
-A label cell that is empty, a number equal to 0 (``0``, ``0.0``, ``-0``), or one of :data:`NORMAL_LABELS` (any
+A label cell that is empty, a number equal to 0 (``0``, ``0.0``, ``0,0``, ``-0``), or one of :data:`NORMAL_LABELS` (any
 case: ``normal``, ``false``, ``no``, ``ok``), spaces around it aside, marks a normal row; anything else an anomalous
 one, whose kind is the label text (``"anomaly"`` for a number, ``true`` or ``yes``). A cell that says the label is
 missing (:data:`MISSING_LABELS`, any case) is refused, never silently counted as an anomaly.
@@ -163,7 +163,7 @@ def _kind_name(text: str) -> str | None:
         return None
     if text.lower() in ANOMALY_LABELS:
         return "anomaly"
-    try:
-        return None if float(text) == 0 else "anomaly"
+    try:  # a decimal comma (0,0 in a ';' file) reads as a number too
+        return None if float(text.replace(",", ".") if text.count(",") == 1 else text) == 0 else "anomaly"
     except ValueError:
         return text

@@ -140,10 +140,10 @@ def test_blank_and_zero_labels_stay_normal():
 
 def test_boolean_words_and_spaced_or_signed_zeros_are_read_as_users_write_them():
     """"False" or "no" counted as an anomaly kind made every row of such a file anomalous."""
-    cells = ["False", "false", "NO", "ok", " 0", "0 ", "-0", "0.00", "True", "yes", "2", " overheat "]
+    cells = ["False", "false", "NO", "ok", " 0", "0 ", "-0", "0.00", "0,0", "True", "yes", "2", "1,0", " overheat "]
     labels, kinds = row_flags(np.array([[c] for c in cells]))
-    assert labels.tolist() == [0] * 8 + [1] * 4
-    assert kinds.tolist() == ["normal"] * 8 + ["anomaly", "anomaly", "anomaly", "overheat"]
+    assert labels.tolist() == [0] * 9 + [1] * 5
+    assert kinds.tolist() == ["normal"] * 9 + ["anomaly"] * 4 + ["overheat"]
 
 
 # ----- 3. p-values and scores written exactly -------------------------------------------------------------------
