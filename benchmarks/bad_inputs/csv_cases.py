@@ -212,6 +212,11 @@ class CsvCases:
                                                  for i, r in enumerate(rows)]))
         machine = write(f / "rec_text.csv", to_csv([r + (["machine"] if i == 0 else ["pump-3"])
                                                     for i, r in enumerate(rows)]))
+        holes = [list(r) for r in rows]
+        holes[1][1] = ""  # the first row without a voltage: nothing to carry forward
+        first_hole = write(f / "rec_first_hole.csv", to_csv(holes))
+        dotted = write(f / "rec_dotted.csv", to_csv([[c.replace(".", ",") for c in r] if i != 9 else r
+                                                    for i, r in enumerate(rows)], ";"))  # row 8 keeps its dots
         for label, sets, watch in [
             ("folder without CSV files", [f"data.path={f / 'rec_empty'}"], []),
             ("glob matching nothing", [f"data.path={f / 'nothing_*.csv'}"], []),
@@ -235,6 +240,10 @@ class CsvCases:
             ("label_column and label_columns", [f"data.path={folder}", "data.label_columns=[\"label\"]"], good),
             ("a 0/1 column not declared", [f"data.path={flag}"], [flag]),
             ("a text column", [f"data.path={machine}"], [machine]),
+            ("missing_values previous, the first row missing", [f"data.path={first_hole}",
+                                                                "data.missing_values=previous"], [first_hole]),
+            ("decimal comma with a comma-separated file", [f"data.path={folder}", "data.decimal=,"], good),
+            ("decimal comma, a dotted number", [f"data.path={dotted}", "data.decimal=,"], [dotted]),
         ]:
             # example_csv.json gives test_fraction, which train_end replaces
             sets = ["data.test_fraction=null", *sets] if any("train_end" in s for s in sets) else sets
