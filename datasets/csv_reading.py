@@ -399,14 +399,21 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     if not text:
         shown = f"is empty (missing value){MISSING_HINT}"
     else:
-        hint = (number_hint(text, block.separator) if block.decimal == "." else
-                " (the numbers are read with decimal commas, data.decimal=\",\": write 1234,5, without a thousands "
-                "separator)" if "." in text else "")
-        if block.text_hint and block.decimal == "." and block.separator != "," and DECIMAL_COMMA.search(text):
-            hint = hint[:-1] + ', or read them with data.decimal: ",")'  # a training file: its config can say so
-        # a unit may also be an identifier's letter ("12A"): then the text column's hint applies as well
-        shown = f"{text[:40]!r} is not a number{hint}{block.text_hint if not hint or WITH_UNIT.match(text) else ''}"
+        shown = f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}"
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
+
+
+def _not_a_number_hint(block: Lines, text: str) -> str:
+    """What to do about a cell ``text`` of ``block`` that is not a number (see :func:`number_hint`)."""
+    if block.decimal != ".":
+        return (" (the numbers are read with decimal commas, data.decimal=\",\": write 1234,5, without a thousands "
+                "separator)") if "." in text else block.text_hint
+    hint = number_hint(text, block.separator)
+    if block.text_hint and block.separator != "," and DECIMAL_COMMA.search(text):  # a training file's config
+        return hint.removesuffix(")") + ', or read them with data.decimal: ",")'  # can read decimal commas
+    if not hint or WITH_UNIT.match(text):  # a unit may also be an identifier's letter ("12A"): a text column
+        return hint + block.text_hint
+    return hint
 
 
 def number_hint(text: str, separator: str = ",") -> str:

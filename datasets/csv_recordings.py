@@ -137,11 +137,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     if k:
         labels, kinds = row_flags(text[:, :k], columns.labels, path, np.concatenate([b.line_nos for b in blocks]))
         if labels.all():
-            seen = np.unique(np.char.strip(text[:, :k].astype(str)))
-            logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of "
-                           "them means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows",
-                           path, columns.labels, ", ".join(repr(str(v)) for v in seen[:6]) + (", ..." if len(seen) > 6
-                                                                                               else ""), VALID_LABELS)
+            _warn_all_anomalous(path, columns.labels, text[:, :k])
     else:
         labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
@@ -149,6 +145,15 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
         rows.time_text = text[:, k]
         rows.times = parse_times(rows.time_text, path, columns.timestamp, np.concatenate([b.line_nos for b in blocks]))
     return rows
+
+
+def _warn_all_anomalous(path: Path, names: list[str], cells: np.ndarray) -> None:
+    """Warn that label columns mark every row anomalous, with the values seen: another convention, most likely."""
+    seen = [repr(str(v)) for v in np.unique(np.char.strip(cells.astype(str)))]
+    shown = ", ".join(seen[:6]) + (", ..." if len(seen) > 6 else "")
+    logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of them "
+                   "means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows", path, names,
+                   shown, VALID_LABELS)
 
 
 def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) -> int | None:
