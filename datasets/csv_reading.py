@@ -57,6 +57,7 @@ MISSING_HINT = ("; clean or fill these cells (data.missing_values: \"previous\" 
 #: What a file separated otherwise than the csv loader's ``data.separator`` says to do.
 SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
 DECIMAL_HINT = ', and data.decimal to ","'
+READ_DECIMAL_HINT = ', or read them with data.decimal: ","'
 GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
@@ -410,7 +411,7 @@ def _not_a_number_hint(block: Lines, text: str) -> str:
                 "separator)") if "." in text else block.text_hint
     hint = number_hint(text, block.separator)
     if block.text_hint and block.separator != "," and DECIMAL_COMMA.search(text):  # a training file's config
-        return hint.removesuffix(")") + ', or read them with data.decimal: ",")'  # can read decimal commas
+        return hint.removesuffix(")") + READ_DECIMAL_HINT + ")"  # can read decimal commas
     if not hint or WITH_UNIT.match(text):  # a unit may also be an identifier's letter ("12A"): a text column
         return hint + block.text_hint
     return hint

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 from datasets.splits import DataSplits, checked_args
-from datasets.csv_reading import DECIMAL_HINT, SEPARATOR_HINT
+from datasets.csv_reading import DECIMAL_HINT, READ_DECIMAL_HINT, SEPARATOR_HINT
+from datasets.csv_recordings import TEXT_HINT
 from datasets.csv_windows import load_csv
 from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
@@ -143,7 +144,9 @@ def load_skab(
     except DataError as err:
         if not altered:
             raise
-        said = str(err).replace(SEPARATOR_HINT + DECIMAL_HINT, "").replace(SEPARATOR_HINT, "")  # keys skab has not
+        said = str(err)
+        for hint in (SEPARATOR_HINT + DECIMAL_HINT, SEPARATOR_HINT, READ_DECIMAL_HINT, TEXT_HINT):  # keys skab has not
+            said = said.replace(hint, "")
         raise DataError(f"{said}; {_altered_text(folder, altered)}") from None
     if altered:
         logger.warning("data: %s; the results are then not those of the published benchmark (unless only the "

@@ -143,6 +143,13 @@ def test_a_local_file_that_differs_from_skabs_is_named_with_how_to_restore_it(sk
     assert f"{folder / FEW[1]}: line 1: the file looks ','-separated" in text
     assert f"1 file(s) in {folder} differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in text
     assert "data.download=true" in text and "set data.separator to null" not in text  # no such key here
+    lines = original.split(b"\n")
+    cells = lines[1].split(b";")
+    cells[1] = cells[1].replace(b".", b",")  # a sensor's decimal comma: the skab loader has no data.decimal
+    (folder / FEW[1]).write_bytes(b"\n".join([lines[0], b";".join(cells), *lines[2:]]))
+    with pytest.raises(DataError) as err:
+        load_skab(0, data_dir=str(folder), download=False, files=FEW)
+    assert f"{cells[1].decode()!r} is not a number (a decimal comma? write 1.5 for 1,5); 1 file(s)" in str(err.value)
     (folder / FEW[1]).write_bytes(original.replace(b";0.0", b";0.00", 1))  # readable, the same values
     data = load_skab(0, data_dir=str(folder), download=False, files=FEW)
     assert len(data.recordings) == 2 and f"differ from SKAB's at commit {skab.COMMIT} (sha256: {FEW[1]})" in warnings_seen.text
