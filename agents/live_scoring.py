@@ -38,8 +38,8 @@ from agents.detector.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, checked_magnitudes,
                                covering_windows, finish, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, describe, exact, separator_hint)
-from datasets.csv_reading import Block, PreviousFill
+                               checked_incidents_path, describe, exact, missing_fill, separator_hint)
+from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
@@ -165,9 +165,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     with ExitStack() as stack:
         stop = stack.enter_context(_Stop())
         source = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
-        rows = CsvStream(_Waiting(source, stop), "<stdin>" if input_path == STDIO else input_path,
-                         separator=detector.data_columns.get("separator"), hint=separator_hint(detector),
-                         missing=detector.data_columns["missing_values"] == "previous",
+        name = "<stdin>" if input_path == STDIO else input_path
+        rows = CsvStream(_Waiting(source, stop), name, separator=detector.data_columns.get("separator"),
+                         hint=separator_hint(detector), fill=missing_fill(detector, name),
                          decimal=detector.data_columns["decimal"])
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": detector.window_length}
@@ -241,10 +241,8 @@ def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str 
     summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
                    unit=scorer.unit)
     text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
-    blocks = rows.blocks(header, detector.feature_names, text)
-    if rows.missing:
-        blocks = PreviousFill(rows.name, detector.feature_names)(blocks)
-    blocks = checked_magnitudes(normalised_blocks(_counted(blocks, stream, summary), reference), detector, rows.name,
+    blocks = checked_magnitudes(normalised_blocks(_counted(rows.blocks(header, detector.feature_names, text), stream,
+                                                           summary), reference), detector, rows.name,
                                 detector.feature_names)
     if isinstance(scorer, StepScorer):
         batches = covering_windows(blocks, detector.window_length, stride, scorer.batch)

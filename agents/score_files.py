@@ -89,10 +89,10 @@ from agents.score_rows import (
     check_columns,
     checked_incidents_path,
     exact,
+    missing_fill,
     separator_hint,
 )
-from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, Block, PreviousFill, first_bad_value, iter_csv_blocks,
-                                  read_layout)
+from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, read_layout
 from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
@@ -195,12 +195,9 @@ class _Input:
         if self.header is not None:
             text = ([self.time_column] if self.time_column else []) + (self.reference.label_columns
                                                                        if self.reference else [])
-            fill = (PreviousFill(self.path, self.features)
-                    if self.detector.data_columns["missing_values"] == "previous" else None)
-            blocks = iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
-                                     separator=self.separator, missing=fill is not None,
-                                     decimal=self.detector.data_columns["decimal"])
-            for block in fill(blocks) if fill is not None else blocks:
+            for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
+                                         separator=self.separator, fill=missing_fill(self.detector, self.path),
+                                         decimal=self.detector.data_columns["decimal"]):
                 self.rows_read = block.first_row + len(block.values)
                 if self.row_times is not None:
                     self.row_times.add(block)

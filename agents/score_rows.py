@@ -22,15 +22,13 @@ from agents.detector.detector import Detector
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
 from agents.detector.thresholds import AdaptiveThreshold, adaptive_thresholds, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
-from datasets.csv_reading import Block
-from datasets.csv_reading import parse_times
+from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, parse_times
 from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import check_output
 
-#: Steps of time an input's rate is judged on (:class:`RowTimes`), and the ratio to the run's beyond which it is
-#: another rate.
-RATE_ROWS, RATE_RATIO = 20, 1.5
+#: Steps of time an input's rate is judged on (:class:`RowTimes`).
+RATE_ROWS = 20
 
 logger = logging.getLogger("anomaly")
 
@@ -69,6 +67,13 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
                         + (f" (columns {ignorable} may also be present)" if ignorable else "") + hint)
     time_column = data.get("timestamp_column")
     return time_column if time_column in header else None
+
+
+def missing_fill(detector: Detector, source: str | Path) -> PreviousFill | None:
+    """What fills an input's missing cells as the run's did (``data.missing_values="previous"``); None: refused."""
+    if detector.data_columns["missing_values"] != "previous":
+        return None
+    return PreviousFill(source, list(detector.feature_names))
 
 
 def separator_hint(detector: Detector) -> str:

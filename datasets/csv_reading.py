@@ -10,8 +10,8 @@ fields and ``.`` as the decimal point (``48.012,10.05``). Fields may be quoted a
 * a row with more or fewer fields than the header (a decimal comma, ``1,5``, is named as the
   likely cause), or a file separated by another of ``,`` ``;`` tab ``|``;
 * a cell that is not a number (as :func:`float` reads it, ASCII only, no ``_``), is empty, NaN or
-  infinite, or lies outside the float32 range (+-3.4e38) the models compute in (read with ``missing=True``, an
-  empty, NaN or :data:`MISSING_CELLS` cell is NaN instead, which :class:`PreviousFill` fills);
+  infinite, or lies outside the float32 range (+-3.4e38) the models compute in (given a :class:`PreviousFill`,
+  an empty, NaN or :data:`MISSING_CELLS` cell takes its column's value before it instead);
 * bytes that are not UTF-8; a line longer than 1 Mi characters (or 16 per header character);
 * timestamps (numbers, or ISO 8601 dates/times in one layout for the whole column) that are
   unreadable, change layout, or go backwards.
@@ -59,6 +59,7 @@ SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to 
 DECIMAL_HINT = ', and data.decimal to ","'
 READ_DECIMAL_HINT = ', or read them with data.decimal: ","'
 GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
+RATE_RATIO = 1.5  # sample periods further apart than this ratio are other rates (between files, or run and input)
 _LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
 _HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
 _DIGITS = str.maketrans("0123456789", "9" * 10)
@@ -240,12 +241,13 @@ class Lines:
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
-                    missing: bool = False, decimal: str = ".") -> Iterator[Block]:
+                    fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    ``text_hint`` is said after a cell of text in a numeric column (what to set instead). ``missing``: a missing
-    cell (empty, NaN or one of :data:`MISSING_CELLS`) reads as NaN (for :class:`PreviousFill`) instead of an error.
-    ``decimal``: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another character).
+    ``text_hint`` is said after a cell of text in a numeric column (what to set instead). ``fill``: a missing cell
+    (empty, NaN or one of :data:`MISSING_CELLS`) is given its column's value before it by ``fill`` instead of
+    being refused. ``decimal``: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another
+    character).
 
     Raises:
         DataError: naming the row, the file line and the column of the first bad cell or row.
@@ -254,12 +256,16 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     position = {name: i for i, name in enumerate(header)}
     idx = [position[c] for c in columns]
     text_idx = [position[c] for c in text_columns]
-    row = 0
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
-    for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, missing, decimal), idx,
-                            text_idx)
-        row += len(lines)
+
+    def read() -> Iterator[Block]:
+        row = 0
+        for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
+            yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, fill is not None,
+                                      decimal), idx, text_idx)
+            row += len(lines)
+
+    return fill(read()) if fill is not None else read()
 
 
 def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
@@ -600,7 +606,7 @@ def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
 
 
 class PreviousFill:
-    """Carry each sensor's last value forward over its missing cells (NaN, read with ``missing=True``), across the
+    """Carry each sensor's last value forward over its missing cells (read as NaN where a fill is given), across the
     blocks of one file or stream: a sensor that did not report keeps its reading (pandas' ``ffill``).
 
     Args:

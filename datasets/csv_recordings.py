@@ -20,8 +20,8 @@ import numpy as np
 
 from datasets.splits import NORMAL, Recording, Split
 from datasets.csv_columns import VALID_LABELS, Columns, row_flags
-from datasets.csv_reading import (ISO_EXAMPLE, PreviousFill, header_text, iter_csv_blocks, parse_times,
-                                  sample_period, seconds_since_first, time_jumps)
+from datasets.csv_reading import (ISO_EXAMPLE, RATE_RATIO, PreviousFill, header_text, iter_csv_blocks,
+                                  parse_times, sample_period, seconds_since_first, time_jumps)
 from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
@@ -126,9 +126,8 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
         DataError: no data rows, a bad cell (named), timestamps going backwards.
     """
     fill = PreviousFill(path, columns.features) if missing_values == "previous" else None
-    blocks = iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
-                             text_hint=text_hint, missing=fill is not None, decimal=decimal)
-    blocks = list(fill(blocks) if fill is not None else blocks)
+    blocks = list(iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
+                                  text_hint=text_hint, fill=fill, decimal=decimal))
     if not blocks:
         raise DataError(f"{path}: no data rows after the header")
     values = np.concatenate([b.values for b in blocks]).astype(np.float32)
@@ -279,7 +278,7 @@ def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, st
                        "so one spanning a jump joins stretches recorded apart (split the file there, or fill the "
                        "missing rows): %s", timestamp_column, len(irregular), len(files), listed(irregular))
     periods = [(period, path) for path, period, _ in timing if period is not None]
-    if periods and max(periods)[0] > 1.5 * min(periods)[0]:
+    if periods and max(periods)[0] > RATE_RATIO * min(periods)[0]:
         (slow, slow_path), (fast, fast_path) = max(periods), min(periods)
         logger.warning("data: the files are sampled at different rates (every %.6g s in %s, every %.6g s in %s), so "
                        "a window of %d rows spans %.6g s in one and %.6g s in the other; resample them to one rate",

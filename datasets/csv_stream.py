@@ -6,8 +6,8 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, MAX_LINE_CHARS, Block, Lines, checked_block, detect_separator,
-                                  refuse_other_separator, split_line)
+from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, MAX_LINE_CHARS, Block, Lines, PreviousFill, checked_block,
+                                  detect_separator, refuse_other_separator, split_line)
 from utils.core.errors import DataError
 
 
@@ -25,15 +25,15 @@ class CsvStream:
         separator: the field separator; None: detected from the header
             (:func:`datasets.csv_reading.detect_separator`).
         hint: said after a header separated otherwise than by ``separator``.
-        missing: missing cells read as NaN (:class:`datasets.csv_reading.PreviousFill` fills them), not refused.
+        fill: gives missing cells their column's value before them (else they are refused).
         decimal: the numbers' decimal mark, ``"."`` or ``","``.
     """
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
-                 separator: str | None = ",", hint: str = ". Write it comma-separated", missing: bool = False,
-                 decimal: str = ".") -> None:
+                 separator: str | None = ",", hint: str = ". Write it comma-separated",
+                 fill: PreviousFill | None = None, decimal: str = ".") -> None:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
-        self.separator, self.hint, self.missing, self.decimal = separator, hint, missing, decimal
+        self.separator, self.hint, self.fill, self.decimal = separator, hint, fill, decimal
         self.line_no = 0  # lines decoded so far (1 = the header)
         self._pending, self._max_chars = b"", MAX_LINE_CHARS
         self._reads = self._lines()
@@ -58,11 +58,17 @@ class CsvStream:
 
     def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
-        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``.
+        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``
+        (their missing cells filled by :attr:`fill`, when given).
 
         Raises:
             DataError: naming the row and line of the first bad one (see the module docstring).
         """
+        blocks = self._blocks(header, columns, text_columns, chunk_rows)
+        return self.fill(blocks) if self.fill is not None else blocks
+
+    def _blocks(self, header: list[str], columns: list[str], text_columns: list[str], chunk_rows: int
+                ) -> Iterator[Block]:
         position = {name: i for i, name in enumerate(header)}
         idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
         row = 0
@@ -88,7 +94,7 @@ class CsvStream:
 
     def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> Lines:
         return Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
-                     self.separator, missing=self.missing, decimal=self.decimal)
+                     self.separator, missing=self.fill is not None, decimal=self.decimal)
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""

@@ -69,7 +69,7 @@ def test_a_first_row_without_a_value_is_refused(tmp_path):
 def test_the_value_carried_crosses_blocks(tmp_path):
     path, filled = write(tmp_path / "m.csv")
     fill = PreviousFill(path, ["a", "b", "c"])
-    blocks = list(fill(iter_csv_blocks(path, read_header(path), ["a", "b", "c"], chunk_rows=6, missing=True)))
+    blocks = list(iter_csv_blocks(path, read_header(path), ["a", "b", "c"], chunk_rows=6, fill=fill))
     assert blocks[1].first_row == 6  # row 6's missing b comes from row 5's, itself from row 4 in the block before
     np.testing.assert_allclose(np.concatenate([b.values for b in blocks]), filled)
     assert fill.counts == {"a": 2, "b": 2, "c": 1}

@@ -189,8 +189,7 @@ def _check_recording(recording: Any, source: Path) -> None:
         if recording.get(key) is not None:
             check_count(recording[key], f"{field}.{key}", source)
     period = recording.get("sample_period_s")
-    if period is not None and (isinstance(period, bool) or not isinstance(period, (int, float))
-                               or not 0 < period < math.inf):
+    if period is not None and not (_finite_number(period) and period > 0):
         raise fail(source, f"{field}.sample_period_s", f"holds {_show(period)}, expected a positive number of "
                    "seconds or null")
 

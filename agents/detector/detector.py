@@ -454,12 +454,12 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
         the per-recording scores); else both None.
     """
     labels = info.get("label_columns", data.get("label_columns")) or []
+    parts = info.get("recordings") or [info]
     reference = training = None
     if data.get("normalize", "none") != "none":
-        parts = info.get("recordings") or [info]
         reference = min(int(part["stretches"]["val"][1]) for part in parts)
         training = min(int(part["stretches"]["val"][0]) for part in parts)
-    periods = [part["sample_period_s"] for part in info.get("recordings") or [info] if part.get("sample_period_s")]
+    periods = [part["sample_period_s"] for part in parts if part.get("sample_period_s")]
     return {"timestamp_column": info.get("timestamp_column", data.get("timestamp_column")),
             "label_columns": [str(c) for c in labels],
             "ignore_columns": [str(c) for c in info.get("ignore_columns", data.get("ignore_columns")) or []],
