@@ -18,12 +18,23 @@ def test_every_product_package_is_installed() -> None:
     on_disk = {str(p.parent.relative_to(ROOT)).replace("/", ".") for top in ("agents", "graphs", "datasets", "utils")
                for p in (ROOT / top).rglob("__init__.py")}
     assert installed == on_disk
-    assert project["project"]["scripts"]["ts-anomaly"] == "main:main"
+    assert project["project"]["scripts"]["ts-anomaly"] == "main:cli"
     assert "main" in project["tool"]["setuptools"]["py-modules"]
 
 
 def test_the_console_entry_point_is_main_py(tmp_path: Path) -> None:
-    """``main:main`` called as the console script calls it (from another folder, the repository on the path)."""
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from main import main; sys.exit(main(['--help']))"
+    """``main:cli`` called as the console script calls it (from another folder, the repository on the path)."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); sys.argv = ['ts-anomaly', '--help']; "
+            "from main import cli; sys.exit(cli())")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--mode" in done.stdout
+
+
+def test_the_command_line_exits_with_its_objects_frozen(tmp_path: Path) -> None:
+    """After its answer the command freezes the garbage collector, so the exit skips collecting torch's objects;
+    the exit code is main's."""
+    code = (f"import gc, sys; sys.path.insert(0, {str(ROOT)!r}); sys.argv = ['ts-anomaly', 'missing.json']; "
+            "from main import cli; code = cli(); print(gc.get_freeze_count() > 0); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "missing.json" in done.stderr
+    assert done.stdout.strip() == "True"

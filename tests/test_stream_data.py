@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
-from datasets.converter_stream import THERMAL_GAIN, load_converter_stream, simulate_stream
+from datasets.converter_stream import THERMAL_GAIN, first_order_lag, load_converter_stream, simulate_stream
 from datasets.csv_windows import load_csv
 from tests.helpers import REPO_ROOT, brute_ranges, run_main
 from utils.core.config import load_config
@@ -20,6 +20,15 @@ SMALL = dict(duration_s=20.0, sample_rate_hz=50.0, time_steps=25, anomaly_densit
 
 
 # ----- converter_stream ------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 1.6666e-4])
+def test_the_thermal_lag_is_scipy_lfilter_bit_for_bit(alpha):
+    from scipy.signal import lfilter
+
+    x = 40.0 + np.random.default_rng(0).standard_normal(5000).cumsum()
+    expected, _ = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])
+    np.testing.assert_array_equal(first_order_lag(x, alpha), expected)
+
+
 def test_converter_stream_labels_are_the_generator_ranges():
     data = load_converter_stream(seed=3, **SMALL)
     values, labels, kinds, plan = simulate_stream(seed=3, anomaly_magnitude=6.0, anomaly_types=list(ANOMALY_TYPES),
