@@ -11,10 +11,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gc
 import os
 import sys
+from collections.abc import Iterator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -90,18 +92,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@contextlib.contextmanager
+def collection_paused(freeze: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a run starts.
+
+    Importing torch (and torch._dynamo, which the first optimizer imports) allocates objects by the hundred
+    thousand, and the collections they trigger walk every object made so far, while none of them is garbage.
+    Pausing alone only defers that walk to the first collection after it; ``freeze`` (the command line, whose
+    process ends with the run) also moves every object made so far out of the collector's sight for good
+    (``gc.freeze``): 0.5-0.9 s less per run here. The collector's state is restored on leaving.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def run(args: argparse.Namespace) -> dict:
     """Validate the config, build the agent, train and evaluate; returns the metrics."""
     if args.mode != "train":
         return score_or_export(args)
-    import agents  # noqa: F401  (fills the registries)
-    from agents.parts import select_device
-    from utils.core.config import load_config
-    from utils.core.registry import AGENTS
-    from utils.runs.lock import RunLock
-    from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
-    from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
-    from utils.runtime.logger import setup_logging
+    with collection_paused(args.command_line):
+        import agents  # noqa: F401  (fills the registries)
+        from agents.parts import select_device
+        from utils.core.config import load_config
+        from utils.core.registry import AGENTS
+        from utils.runs.lock import RunLock
+        from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
+        from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
+        from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
     device = select_device(config.device)
@@ -120,8 +144,9 @@ def run(args: argparse.Namespace) -> dict:
                 logger.info("%s", finished)
                 return {"finished": finished}
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
-        agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume,
-                                         device=cuda_device_for(dist_info, device), dist=dist_info)
+        with collection_paused(args.command_line):  # the first optimizer imports torch._dynamo
+            agent = AGENTS.get(config.agent)(config, run_dir, resume=args.resume,
+                                             device=cuda_device_for(dist_info, device), dist=dist_info)
         if dist_info.is_main:
             create_run_dir(config, args.resume, lock=lock)
             setup_logging(agent.folder.train_log)
@@ -167,14 +192,15 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
 
 def score_or_export(args: argparse.Namespace) -> dict:
     """--mode score|export: the trained detector of this config's finished run (its checkpoints/best.pt)."""
-    from agents.detector.detector import Detector
-    from agents.detector.export import export_detector
-    from agents.score_files import format_summary, score_file
-    from utils.core.config import load_config
-    from utils.core.errors import RunFolderError
-    from utils.runs.lock import training_pid
-    from utils.runs.run_folder import run_dir_of
-    from utils.runtime.logger import setup_logging
+    with collection_paused(args.command_line):
+        from agents.detector.detector import Detector
+        from agents.detector.export import export_detector
+        from agents.score_files import format_summary, score_file
+        from utils.core.config import load_config
+        from utils.core.errors import RunFolderError
+        from utils.runs.lock import training_pid
+        from utils.runs.run_folder import run_dir_of
+        from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
     setup_logging()
@@ -259,9 +285,13 @@ def _log_to_stderr() -> None:
             logger.addHandler(console)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; a user's mistake prints one message and returns 2."""
+def main(argv: list[str] | None = None, command_line: bool = False) -> int:
+    """Entry point; a user's mistake prints one message and returns 2.
+
+    ``command_line``: called by :func:`cli`, whose process ends with the run (see :func:`collection_paused`).
+    """
     args = parse_args(argv)
+    args.command_line = command_line
     from utils.core.errors import UserError, WriteError
     from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
 
@@ -398,7 +428,7 @@ def cli() -> int:
     Python's exit ends with a full garbage collection, about 1 s of teardown once torch is imported (more
     after training and evaluation); every output is closed by now, so the objects are frozen instead.
     """
-    code = main()
+    code = main(command_line=True)
     gc.freeze()
     return code
 

@@ -38,3 +38,22 @@ def test_the_command_line_exits_with_its_objects_frozen(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "missing.json" in done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_a_run_starts_with_the_collector_paused_then_restored() -> None:
+    """In-process (``main.main``) the start only pauses the collector; the command line also freezes what the
+    start made."""
+    import gc
+
+    import main
+
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    with main.collection_paused(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    code = (f"import gc, sys; sys.path.insert(0, {str(ROOT)!r}); import main\n"
+            "with main.collection_paused(freeze=True):\n    assert not gc.isenabled()\n"
+            "print(gc.isenabled(), gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stderr

@@ -69,13 +69,16 @@ class Scaler:
             self.offset, span = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
         self.scale = np.where(span > EPS, span, 1.0)
         if self.kind != "none" and len(rows):
-            self._warn_collapse(rows, names)
+            self._warn_collapse(rows, x.reshape(-1, x.shape[-1]), names)
         return self
 
-    def _warn_collapse(self, rows: np.ndarray, names: Sequence[str] | None) -> None:
+    def _warn_collapse(self, rows: np.ndarray, stored: np.ndarray, names: Sequence[str] | None) -> None:
         """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%; refuse
-        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread, as a test value that far out is refused."""
-        low, high = np.percentile(rows, [1, 99], axis=0)
+        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread, as a test value that far out is refused.
+
+        ``rows`` are the float64 rows, ``stored`` the same rows as given: the percentiles of float32 windows take a
+        third of the time of their float64 copy's (0.15 s of a SKAB run's start)."""
+        low, high = np.percentile(stored, [1, 99], axis=0).astype(np.float64)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
             extreme = rows[np.argmax(np.abs(rows[:, f] - np.median(rows[:, f]))), f]
