@@ -10,6 +10,7 @@ import re
 import resource
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,13 +109,29 @@ def test_scaler_warns_when_one_value_collapses_a_feature():
     assert len(kept.messages) == 1 and "feature 'current': a value of 1e+14" in kept.messages[0]
 
 
-@pytest.mark.parametrize("value", [1e30, -1e30, 1e20])
-def test_a_training_value_too_far_out_for_any_scale_is_refused_naming_the_sensor(value):
-    x = np.random.default_rng(0).normal(size=(40, 10, 2))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [1e30, -1e30, 1e20, 3e38])
+def test_a_training_value_too_far_out_for_any_scale_is_refused_naming_the_sensor(value, dtype):
+    """float32 windows too (the loaders' own): their spread is measured without float32 arithmetic overflowing."""
+    x = np.random.default_rng(0).normal(size=(40, 10, 2)).astype(dtype)
     x[5, 3, 1] = value
-    with pytest.raises(DataError, match=re.escape(f"training data, feature 'current': a value of {value:.6g} lies ")
-                       + ".* times the spread of the other values"):
-        Scaler("minmax").fit(x, ["voltage", "current"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        with pytest.raises(DataError, match=re.escape(f"training data, feature 'current': a value of {value:.6g} "
+                                                      "lies ") + ".* times the spread of the other values"):
+            Scaler("minmax").fit(x, ["voltage", "current"])
+
+
+def test_a_sensor_at_float32s_extremes_is_scaled_without_overflow():
+    """A two-level sensor written as 3e38, and -3e38 in 1 % of its rows (float32 windows, as the loaders give): its
+    central spread straddles both levels and is measured without float32 arithmetic, so no overflow warning
+    reaches the user, and its scale spans both levels."""
+    x = np.random.default_rng(0).normal(size=(40, 10, 2)).astype(np.float32)
+    x[:, :, 1] = np.where(np.arange(400).reshape(40, 10) < 4, -3e38, 3e38)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaler = Scaler("minmax").fit(x, ["voltage", "current"])
+    assert scaler.scale[1] == pytest.approx(6e38, rel=1e-6)
 
 
 def test_training_value_beyond_float32_arithmetic_once_scaled_is_refused():
