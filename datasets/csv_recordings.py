@@ -132,9 +132,10 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
         raise DataError(f"{path}: no data rows after the header")
     values = np.concatenate([b.values for b in blocks]).astype(np.float32)
     text = np.concatenate([b.text for b in blocks]) if columns.text else np.zeros((len(values), 0), dtype=str)
+    line_nos = np.concatenate([b.line_nos for b in blocks])
     k = len(columns.labels)
     if k:
-        labels, kinds = row_flags(text[:, :k], columns.labels, path, np.concatenate([b.line_nos for b in blocks]))
+        labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)
         if labels.all():
             _warn_all_anomalous(path, columns.labels, text[:, :k])
     else:
@@ -142,7 +143,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
-        rows.times = parse_times(rows.time_text, path, columns.timestamp, np.concatenate([b.line_nos for b in blocks]))
+        rows.times = parse_times(rows.time_text, path, columns.timestamp, line_nos)
     return rows
 
 
