@@ -1,16 +1,7 @@
-"""The trained detector: the one way to score with a finished run (as PyOD's fitted detector).
+"""The trained detector: the one way to score with a finished run (see docs/scoring.md, "The trained detector").
 
-    from agents.detector.detector import Detector
-    detector = Detector.load("experiments/vae_converter")      # a run folder or its best.pt
-    scores = detector.score(windows)      # raw windows (N, T, F) -> {"reconstruction": (N,), ...}
-    alarms = detector.predict(windows)    # {name: (N,) 0/1}, 1 where score > detector.thresholds[name]
-    scores = detector.score(windows, reference=training_windows)  # a run with per-recording scores
-
-It holds the model (eval mode), the scaler fitted on the training normals, the score statistics
-fitted on normals, the alarm thresholds, the feature names and the window length. ``--mode
-score`` (:mod:`agents.score_files`), ``--mode export`` (:mod:`agents.detector.export`) and the end-of-run
-evaluation all go through it, so every model that keeps the contract of
-:class:`graphs.models.contract.ReconstructionModel` scores and exports the same way.
+``--mode score``, ``--mode export`` and the end-of-run evaluation all go through it, so every model that keeps
+the contract of :class:`graphs.models.contract.ReconstructionModel` scores and exports the same way.
 """
 from __future__ import annotations
 
@@ -57,17 +48,11 @@ class Detector:
         feature_names: the ``F`` sensors, in training order.
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
-        calibration: ``{score: (n,) scores of the validation normals}`` the thresholds were taken from
-            (out of sample for the score); they give the conformal p-values of :meth:`p_values`.
+        calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
         false_alarm_rate: the rate ``alpha`` the thresholds were set for.
-        batch_size: windows per forward pass.
-        config: the run's resolved config (names the model, and the data's ``timestamp_column`` and
-            ``label_column``, which a file to score may hold besides the features).
-        baselines: the run's calibrated baselines (:mod:`agents.detector.baselines`) by name; None for a run
-            saved before best.pt kept them.
-        recording: what a recording to score is read by (:func:`recording_state`): the columns the run's data
-            declared and the reference rows of its per-recording normalisation; None for a run saved before
-            best.pt kept it (the config's data keys are used).
+        config: the run's resolved config.
+        baselines: the run's calibrated baselines by name; None for a run saved before best.pt kept them.
+        recording: :func:`recording_state`; None for a run saved before best.pt kept it.
     """
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
@@ -100,11 +85,8 @@ class Detector:
 
     @property
     def data_columns(self) -> dict[str, Any]:
-        """The columns the run's data declared, which a file to score may hold besides the features, and its
-        separator: ``timestamp_column`` (or None), ``label_column`` (the older single one, or None),
-        ``label_columns``, ``ignore_columns`` (lists), ``separator`` (None: detected from the header) and
-        ``missing_values`` (``"refuse"`` or ``"previous"``: how a missing cell is read) and ``decimal`` (the
-        numbers' decimal mark)."""
+        """How the run's data read a file: the columns it declared besides the features, the separator (None:
+        detected), ``missing_values`` and the decimal mark."""
         data = self.config.get("data", {})
         stored = self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
@@ -126,9 +108,8 @@ class Detector:
 
     @property
     def reference_rows(self) -> int | None:
-        """The rows a recording to score is standardised by (its first R), for a per-recording normalised run:
-        the stored smallest training part of the run's recordings, else an integer ``data.train_end``; None
-        when neither is known (or the run did not normalise)."""
+        """The first rows a recording to score is standardised by, for a per-recording normalised run; None when
+        unknown or the run did not normalise."""
         if not self.normalised_per_recording:
             return None
         stored = (self.recording or {}).get("reference_rows")
@@ -163,7 +144,7 @@ class Detector:
         """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`).
 
         Raises:
-            CheckpointError: a field missing, of the wrong type or shape, or not finite, naming it.
+            CheckpointError: a bad field, naming it.
         """
         config = check_scoring_checkpoint(ckpt, source)
         try:
@@ -191,8 +172,7 @@ class Detector:
                                   f"{str(err).strip()[:160]})") from None
 
     def state_dict(self) -> dict[str, Any]:
-        """What best.pt keeps under ``scoring``: score names, statistics (tensors, floats), thresholds, the
-        false-alarm rate, the calibration scores (float64 tensors) and, when known, :attr:`recording`."""
+        """What best.pt keeps under ``scoring`` (tensors and plain values only)."""
         return {"scores": self.score_names, "statistics": self.statistics, "thresholds": dict(self.thresholds),
                 "false_alarm_rate": self.false_alarm_rate,
                 "calibration": {name: torch.from_numpy(v) for name, v in self.calibration.items()},
@@ -202,26 +182,14 @@ class Detector:
     @torch.inference_mode()
     def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float, seed: int = 0,
             recordings: dict[str, tuple[int, int]] | None = None) -> dict[str, ConformalThreshold]:
-        """Fit the score statistics and thresholds on scaled normals (N, T, F).
-
-        Statistics come from the split each score names (``fit_split``): the training normals, or
-        the fitting half of the validation normals (:func:`split_validation`). The thresholds are
-        split-conformal (:func:`agents.detector.thresholds.conformal_threshold`) on the scores of the
-        validation normals the score was not fitted on (all of them, or the other half), kept in
-        :attr:`calibration` for the p-values.
-
-        A score fitted per recording (``per_recording``) is calibrated on each recording's validation normals
-        scored with statistics fitted on that recording's training normals (:meth:`reference_statistics`).
+        """Fit the score statistics on each score's ``fit_split`` and split-conformal thresholds on the validation
+        normals it was not fitted on (docs/thresholds.md); a per-recording score per recording.
 
         Args:
             train_x, val_x: scaled training and validation normals (N, T, F).
             false_alarm_rate: the rate ``alpha`` the thresholds promise.
             seed: draws the halves of the validation normals.
-            recordings: ``{name: (training windows, validation windows)}``, recording after recording in the
-                splits' order; None: the windows are one recording.
-
-        Returns:
-            ``{name: threshold with its rank, n and bound}``.
+            recordings: ``{name: (training windows, validation windows)}`` in the splits' order; None: one recording.
 
         Raises:
             DataError: fewer than 4 validation normals for a score fitted on them, or a recording with
@@ -249,8 +217,7 @@ class Detector:
     def _fit_statistics(self, features: dict[str, dict[str, np.ndarray]], val_features: dict[str, np.ndarray],
                         calibration_rows: np.ndarray, recordings: dict[str, tuple[int, int]],
                         ) -> tuple[dict, dict[str, np.ndarray]]:
-        """Statistics per score from its split's features, and its calibration scores: of the validation
-        normals it was not fitted on (for a per-recording score, each recording's by its own statistics)."""
+        """Statistics per score, and its calibration scores of the validation normals it was not fitted on."""
         statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
         calibration = {}
         for name, s in self.scores.items():
@@ -263,20 +230,13 @@ class Detector:
         return statistics, calibration
 
     def promises(self) -> dict[str, ConformalThreshold]:
-        """Each score's threshold with what it promises (rank, n, bound), from the calibration scores.
-
-        Empty for a detector saved before the calibration scores were kept.
-        """
+        """Each score's threshold with its rank, n and bound; empty for a detector saved without calibration scores."""
         if self.false_alarm_rate is None:
             return {}
         return {name: conformal_threshold(cal, self.false_alarm_rate) for name, cal in self.calibration.items()}
 
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Conformal p-values ``{name: (N,)}`` of scores (small = anomalous; comparable across scores).
-
-        A window is an alarm exactly when its p-value is at most the threshold's bound. Scores
-        without calibration scores (a detector saved by an older version) are left out.
-        """
+        """Conformal p-values ``{name: (N,)}`` of scores (small = anomalous); scores without calibration left out."""
         return {name: conformal_p_values(self.calibration[name], s) for name, s in scores.items()
                 if name in self.calibration}
 
@@ -287,13 +247,8 @@ class Detector:
 
     @torch.inference_mode()
     def reference_statistics(self, reference: Tensor) -> dict[str, Statistics]:
-        """The statistics of the per-recording scores fitted on one recording's reference windows.
-
-        Args:
-            reference: the recording's scaled training windows (N, T, F), N >= 2.
-
-        Returns:
-            ``{score: statistics}`` for the scores of :attr:`per_recording` (empty when there are none).
+        """``{score: statistics}`` of the :attr:`per_recording` scores fitted on one recording's scaled training
+        windows ``reference`` (N, T, F).
 
         Raises:
             DataError: fewer than 2 reference windows.
@@ -311,15 +266,11 @@ class Detector:
     # ----- scoring --------------------------------------------------------------------
     def score(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
               ) -> dict[str, np.ndarray]:
-        """Anomaly scores of raw windows.
+        """Anomaly scores ``{name: (N,) float64}`` of raw windows, higher = more anomalous.
 
         Args:
-            windows: raw (unscaled) windows (N, T, F), features in :attr:`feature_names` order.
-            reference: raw windows (M, T, F) of the same recording's training part, for the scores fitted per
-                recording (:attr:`per_recording`; required by them, else ignored).
-
-        Returns:
-            ``{name: (N,) float64}``, higher = more anomalous.
+            windows: raw windows (N, T, F), features in :attr:`feature_names` order.
+            reference: raw windows (M, T, F) of the same recording's training part; needed by :attr:`per_recording`.
         """
         fitted = self.reference_statistics(self.prepare(reference, "reference")) if reference is not None else None
         return self.analyse(self.prepare(windows), fitted)[0]
@@ -330,13 +281,11 @@ class Detector:
         return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows, reference).items()}
 
     def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
-        """Check raw windows (N, T, F) against the trained shape and scale them onto the device; ``name``: what
-        messages call them.
+        """Check raw windows (N, T, F) against the trained shape and scale them onto the device.
 
         Raises:
             ValueError: wrong shape, or NaN/inf values.
-            DataError: a value whose scaled magnitude the model's float32 arithmetic cannot take
-                (:data:`agents.detector.scaler.SCALED_LIMIT`), naming window, time step and feature.
+            DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`, naming its cell.
         """
         arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
                           f"{name} (features {', '.join(self.feature_names)})", "NTF",
@@ -348,11 +297,8 @@ class Detector:
     @torch.inference_mode()
     def analyse(self, x: Tensor, reference: dict[str, Statistics] | None = None,
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows (N, T, F).
-
-        Args:
-            x: scaled windows of one recording (or of any, without per-recording scores).
-            reference: the recording's :meth:`reference_statistics`, which the per-recording scores need.
+        """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows ``x`` (N, T, F) of one
+        recording, whose :meth:`reference_statistics` the per-recording scores need.
 
         Raises:
             ValueError: a per-recording score without ``reference``.
@@ -400,8 +346,7 @@ class Detector:
 
 def _per_recording_calibration(score: Score, train: np.ndarray, val: np.ndarray,
                                 recordings: dict[str, tuple[int, int]]) -> np.ndarray:
-    """Calibration scores (n_val,) of a per-recording score: each recording's validation features scored with
-    statistics fitted on its own training features (both (N, D), recording after recording)."""
+    """Calibration scores (n_val,): each recording's validation features (N, D) scored by its own training's."""
     train_parts = np.split(train, np.cumsum([n for n, _ in recordings.values()])[:-1])
     val_parts = np.split(val, np.cumsum([n for _, n in recordings.values()])[:-1])
     out = []
@@ -432,8 +377,7 @@ def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, Calib
 
 
 def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of the run's calibrated baselines (:func:`agents.detector.baselines.baselines_state`),
-    arrays as tensors (checkpoints load with ``weights_only=True``)."""
+    """:func:`agents.detector.baselines.baselines_state` with arrays as tensors (best.pt loads ``weights_only``)."""
     return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
                    for key, v in fields.items()} for name, fields in baselines_state(calibrated).items()}
 
@@ -446,12 +390,9 @@ def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any
         info: its data's ``info`` (a loader may fix columns its config does not name, as ``skab`` does).
 
     Returns:
-        ``{"timestamp_column", "label_columns", "ignore_columns", "reference_rows", "training_rows",
-        "sample_period_s"}`` (the median of the recordings' sample periods, None without timestamps); with
-        ``data.normalize="per_recording"``, ``reference_rows`` is the fewest rows a recording's training part (the
-        rows it was standardised by, before its test stretch) held over the run's recordings, and
-        ``training_rows`` the fewest before its validation stretch (where its training windows lie, which fit
-        the per-recording scores); else both None.
+        The declared columns, the median sample period (None without timestamps) and, for a per-recording
+        normalised run, the fewest rows before a recording's test (``reference_rows``) and validation
+        (``training_rows``) stretches over its recordings (else None).
     """
     labels = info.get("label_columns", data.get("label_columns")) or []
     parts = info.get("recordings") or [info]
@@ -474,7 +415,7 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _feature_dims(model: nn.Module, inputs: dict[str, int]) -> dict[str, int | None]:
-    """The feature dimension each fitted score's statistics must have (None where the model has no latent code)."""
+    """The feature dimension of each score's statistics (None where the model has no latent code)."""
     space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
     spaces = {name: SCORES.get(name).feature_space for name in SCORES.names()}
     return {name: space[kind] for name, kind in spaces.items() if kind is not None}
