@@ -1,16 +1,8 @@
-"""Every field of a checkpoint checked before it is used: types, shapes and finite values.
+"""Every field of a checkpoint checked before it is used, and a model's size before it is built.
 
-A damaged, hand-edited or foreign ``last.pt``/``best.pt`` is refused with a
-:class:`~utils.core.errors.CheckpointError` naming the file and the field, instead of a
-traceback (or NaN scores) later. :func:`check_training_checkpoint` covers what ``--resume``
-reads, :func:`check_scoring_checkpoint` what :meth:`agents.detector.detector.Detector.from_checkpoint` reads.
-
-What a config or a checkpoint asks for is checked before it is built: the model is first built on
-the meta device (no memory), its parameters counted and the training memory they imply compared
-with what is available; the covariance-based scores
-(``latent_mahalanobis``, ``error_gaussian``) fit a D x D covariance whose cost grows as D^3,
-so their dimension is checked too, before training starts rather than at the evaluation.
-``best.pt`` files written by earlier versions are read in the current layout.
+A damaged or foreign ``last.pt``/``best.pt`` is refused with a :class:`~utils.core.errors.CheckpointError` naming
+the file and the field (docs/bad-inputs.md), instead of a traceback or NaN scores later; older ``best.pt``
+layouts are read in the current one.
 """
 from __future__ import annotations
 
@@ -61,13 +53,8 @@ def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
 
 def check_matches_data(ckpt: dict[str, Any], source: Path, model_inputs: dict[str, int],
                        feature_names: list[str]) -> None:
-    """A ``last.pt``'s record of its data agrees with the data this config builds (``--resume``).
-
-    The resume rebuilds these from the config, so a damaged or foreign value would otherwise pass unseen.
-
-    Raises:
-        CheckpointError: naming the first field that differs (fields an older checkpoint lacks are skipped).
-    """
+    """A ``last.pt``'s record of its data agrees with the data this config builds (``--resume`` rebuilds them
+    from the config, so a foreign value would pass unseen); fields an older checkpoint lacks are skipped."""
     for key, ours in (("model_inputs", dict(model_inputs)), ("feature_names", list(feature_names)),
                       ("window_length", model_inputs["time_steps"])):
         if key in ckpt and not _same(ckpt[key], ours):
@@ -84,11 +71,7 @@ def _same(theirs: Any, ours: Any) -> bool:
 
 
 def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, Any]:
-    """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated.
-
-    Raises:
-        CheckpointError: naming the first bad field.
-    """
+    """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated."""
     for key in ("model", "config", "scaler", "model_inputs"):
         if key not in ckpt:
             raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
@@ -137,8 +120,7 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
                 raise fail(source, f"scoring.statistics.{name}.{key}", f"holds {_show(stats[key])}, expected a "
                            f"{ndim}-D tensor")
         mean, precision = stats.get("mean"), stats.get("precision")
-        if precision is not None and (torch.as_tensor(precision).ndim != 2 or mean is None
-                                      or torch.as_tensor(precision).shape != (len(mean), len(mean))):
+        if precision is not None and (mean is None or precision.shape != (len(mean), len(mean))):  # both checked above
             raise fail(source, f"scoring.statistics.{name}.precision", "is not a D x D matrix for its mean of "
                        f"D={len(mean) if mean is not None else '?'} values")
     thresholds = scoring.get("thresholds", {})
@@ -171,8 +153,7 @@ def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
 
 
 def _check_recording(recording: Any, source: Path) -> None:
-    """``recording`` (absent in older files): the run's declared columns, its reference rows and its sample period
-    (each null where unknown)."""
+    """``recording`` (absent in older files), each field null where unknown."""
     if recording is None:
         return
     field = "scoring.recording"
@@ -281,23 +262,20 @@ logger = logging.getLogger("anomaly")
 
 
 #: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
-#: dimensions on one thread, 7 s at 2048 (error_gaussian fits six times: once and per cross-fitting fold),
-#: and 5000 took minutes.
+#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
 MAX_GAUSSIAN_DIM = 1024
 
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
-    """Build the model ``section`` names for ``inputs`` once its size is known to fit in memory.
+    """Build the model ``section`` names for ``inputs`` once its size (counted on the meta device) is known to fit
+    in memory and it takes one window.
 
     Args:
         section: the config's ``model`` section.
         inputs: ``time_steps`` and ``n_features`` (from the data, or a checkpoint's ``model_inputs``).
         source: the checkpoint the section and inputs come from (None: the config and the data).
         error: the error class to raise.
-
-    Raises:
-        UserError: of class ``error``, with the estimate, the limit and the keys.
     """
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)
@@ -320,13 +298,9 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
 
 
 def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> torch.Tensor:
-    """``model.<method>`` on one window of zeros (1, T, F), in eval mode and without gradients; the model's
-    mode and every random generator are left as they were.
-
-    A model that refuses the data's window shape (a recurrent model needs T >= 2) says so here, before the
-    run folder is made. (The meta device would compute nothing, but its first forward imports torch's
-    compiler: about 1 s of every run's start-up.)
-    """
+    """``model.<method>`` on one window of zeros (1, T, F), in eval mode without gradients, leaving the model's
+    mode and the random generators as they were (not on the meta device: its first forward imports torch's
+    compiler, about 1 s of every start-up)."""
     was_training = model.training
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -347,15 +321,7 @@ def latent_size(model: nn.Module, inputs: dict[str, int]) -> int | None:
 def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str, int], config: Any,
                            fit_sizes: dict[str, int]) -> None:
     """Refuse a covariance score whose dimension is beyond :data:`MAX_GAUSSIAN_DIM`; warn when it exceeds the
-    windows it is fitted on (the covariance then rests on Ledoit-Wolf shrinkage).
-
-    Args:
-        scores: ``evaluation.scores``.
-        model: the model built for ``inputs``.
-        inputs: ``time_steps`` and ``n_features``.
-        config: the resolved config (its ``model`` section names the keys).
-        fit_sizes: windows each split holds, ``{"train": N, "val": N}``.
-    """
+    windows it is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
     for i, name in enumerate(scores):
         score = SCORES.get(name)
         if not score.fits_covariance():
