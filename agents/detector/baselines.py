@@ -1,29 +1,8 @@
 """Simple anomaly-detection baselines on flattened windows: kNN distance, PCA error, IsolationForest.
 
-Each baseline is fitted on training normals only, on windows already scaled like
-the model's input, flattened from (N, T, F) to (N, T*F); it then scores windows of
-the same shape, higher = more anomalous:
-
-* ``knn``: mean Euclidean distance to the ``k = 5`` nearest training normals
-  (a seeded subsample of at most :data:`KNN_MAX_REFERENCE` = 5000 of them; ``k`` capped at their number);
-* ``pca``: mean squared error of the reconstruction from the leading
-  ``10`` principal components (capped at ``min(N - 1, T*F)``);
-* ``isolation_forest``: ``-score_samples`` of an IsolationForest with
-  scikit-learn's default 100 trees and ``random_state=seed``.
-
-Their fitted state (:func:`baselines_state`, :func:`load_baselines`) is plain arrays and numbers, kept in a
-run's best.pt so ``--mode score --baselines`` scores them later without pickled scikit-learn objects.
-
-Pure NumPy in, NumPy out; scikit-learn is imported when a baseline is fitted,
-so importing this module (and ``agents``) stays free of it.
-
-Example::
-
-    fitted = fit_baselines(scaled_train, seed=0)          # (N, T, F) training normals
-    scores = score_baselines(fitted, scaled_test)         # {"knn": (M,), "pca": (M,), ...}
-    calibrated = calibrate_baselines(fitted, scaled_val, false_alarm_rate=0.01)
-    alarms = calibrated["knn"].score(scaled_test) > calibrated["knn"].promise.threshold
-    label = DISPLAY_NAMES["knn"]                          # "kNN distance (k=5)"
+Fitted on training normals only (what each computes, and an example: docs/thresholds.md, "Baselines in every
+run"). Their fitted state is plain arrays and numbers, kept in best.pt without pickled scikit-learn objects;
+scikit-learn is imported only when a baseline is fitted.
 """
 from __future__ import annotations
 
@@ -36,24 +15,15 @@ from agents.detector.thresholds import ConformalThreshold, conformal_threshold
 from utils.core.arrays import check_array
 
 KNN_NEIGHBORS = 5
-
-
 PCA_COMPONENTS = 10
-
-
 FOREST_TREES = 100  # scikit-learn's default n_estimators
-
-
 KNN_MAX_REFERENCE = 5000  # training windows kept as the kNN reference set (seeded subsample)
-
 
 DISPLAY_NAMES: dict[str, str] = {
     "knn": f"kNN distance (k={KNN_NEIGHBORS})",
     "pca": f"PCA reconstruction ({PCA_COMPONENTS} components)",
     "isolation_forest": f"IsolationForest ({FOREST_TREES} trees)",
 }
-
-
 BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
 
 
@@ -65,14 +35,7 @@ class Baseline(Protocol):
 
 
 def flatten_windows(windows: Any, name: str = "windows") -> np.ndarray:
-    """Check windows and flatten them to one row each.
-
-    Args:
-        windows: Array-like of shape (N, T, F), finite numbers.
-        name: How error messages call the array.
-
-    Returns:
-        float64 array of shape (N, T*F).
+    """Check windows (N, T, F) and flatten them to float64 rows (N, T*F).
 
     Raises:
         ValueError: Not 3-d, empty, or holding NaN or inf.
@@ -90,8 +53,7 @@ class KNNDistance:
     """Mean Euclidean distance to the ``k`` nearest training normals (at most :data:`KNN_MAX_REFERENCE`)."""
 
     def __init__(self, x_train: np.ndarray, k: int = KNN_NEIGHBORS, seed: int = 0) -> None:
-        """Fit on flattened training normals ``x_train`` (N, D): a seeded subsample of at most
-        :data:`KNN_MAX_REFERENCE` of them is the reference set (kept in best.pt); ``k`` is capped at its size."""
+        """Fit on flattened training normals ``x_train`` (N, D); ``k`` is capped at the reference set's size."""
         if len(x_train) > KNN_MAX_REFERENCE:
             rows = np.sort(np.random.default_rng(seed).choice(len(x_train), KNN_MAX_REFERENCE, replace=False))
             x_train = x_train[rows]
@@ -130,8 +92,8 @@ class PCAReconstruction:
         self.mean, self.components = pca.mean_.astype(np.float64), pca.components_.astype(np.float64)
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components (as
-        scikit-learn's ``inverse_transform(transform(x))`` without whitening)."""
+        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components (as scikit-learn's
+        ``inverse_transform(transform(x))``)."""
         recon = (x - self.mean) @ self.components.T @ self.components + self.mean
         return ((x - recon) ** 2).mean(axis=1).astype(np.float64)
 
@@ -152,11 +114,8 @@ TREE_FIELDS = ("children_left", "children_right", "feature", "threshold", "n_nod
 
 
 class IsolationForestScore:
-    """IsolationForest anomaly score ``-score_samples`` (higher = more anomalous).
-
-    Fitted with scikit-learn; scored from the trees' arrays (:data:`TREE_FIELDS`) by the same
-    arithmetic as its ``score_samples``, so a forest loaded from best.pt scores without pickles.
-    """
+    """IsolationForest anomaly score ``-score_samples``, fitted with scikit-learn and scored from the trees' arrays
+    (:data:`TREE_FIELDS`) by its arithmetic, so a forest loaded from best.pt needs no pickle."""
 
     def __init__(self, x_train: np.ndarray, seed: int = 0, n_estimators: int = FOREST_TREES) -> None:
         """Fit ``n_estimators`` trees on ``x_train`` (N, D) with ``random_state=seed``."""
@@ -207,7 +166,7 @@ class IsolationForestScore:
 
 def average_path_length(n_samples: np.ndarray) -> np.ndarray:
     """Average path length of an unsuccessful search in a binary tree of ``n`` samples (scikit-learn's
-    ``_average_path_length``): 0 for n <= 1, 1 for n == 2, else ``2 (ln(n - 1) + gamma) - 2 (n - 1) / n``."""
+    ``_average_path_length``)."""
     n = np.asarray(n_samples, dtype=np.float64)
     out = np.zeros(n.shape)
     out[n == 2] = 1.0
@@ -237,7 +196,7 @@ class FittedBaseline:
         """Scores (M,) float64 of windows (M, T, F), higher = more anomalous.
 
         Raises:
-            ValueError: Windows not (M, T, F) with the training T and F, or not finite.
+            ValueError: Windows not of the training T and F, or not finite.
         """
         arr = np.asarray(windows)
         if arr.ndim == 3 and tuple(arr.shape[1:]) != self.window_shape:
@@ -250,7 +209,7 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
     """The baseline names, checked; duplicates dropped, order kept.
 
     Raises:
-        ValueError: An unknown name (the message lists the valid ones) or no name at all.
+        ValueError: An unknown name or no name at all.
     """
     chosen = tuple(dict.fromkeys(str(n) for n in ([names] if isinstance(names, str) else names)))
     unknown = [n for n in chosen if n not in DISPLAY_NAMES]
@@ -263,15 +222,12 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
 
 def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
                   seed: int = 0) -> dict[str, FittedBaseline]:
-    """Fit baselines on scaled training normals.
+    """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2.
 
     Args:
-        train_windows: Scaled training normals, shape (N, T, F) with N >= 2.
+        train_windows: (N, T, F) scaled training normals.
         names: Baselines to fit, from :data:`BASELINE_NAMES`.
-        seed: ``random_state`` of the IsolationForest (the others are deterministic).
-
-    Returns:
-        ``{name: fitted baseline}`` in the order of ``names``.
+        seed: draws the kNN reference subsample and the IsolationForest (PCA is deterministic).
 
     Raises:
         ValueError: An unknown name, fewer than 2 windows, or invalid windows.
@@ -288,15 +244,7 @@ def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
 
 
 def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str, np.ndarray]:
-    """Score windows with every fitted baseline.
-
-    Args:
-        fitted: What :func:`fit_baselines` returned.
-        windows: Windows scaled like the training normals, shape (M, T, F).
-
-    Returns:
-        ``{name: scores (M,) float64}``, higher = more anomalous.
-    """
+    """``{name: scores (M,) float64}`` of windows (M, T, F) scaled like the training normals."""
     return {name: baseline.score(windows) for name, baseline in fitted.items()}
 
 
@@ -305,8 +253,7 @@ class CalibratedBaseline:
     """A fitted baseline with its split-conformal threshold (the rule the models' scores follow).
 
     Attributes:
-        fitted: the baseline fitted on the training normals.
-        calibration: its scores (n,) of the validation normals (not used to fit it).
+        calibration: (n,) its scores of the validation normals.
         promise: the threshold taken from them, with its bound.
     """
 
@@ -333,21 +280,16 @@ _MODELS: dict[str, Any] = {"knn": KNNDistance, "pca": PCAReconstruction, "isolat
 
 
 def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of calibrated baselines: plain arrays and numbers, no pickled scikit-learn object.
-
-    Returns:
-        ``{name: {"window_shape": [T, F], "calibration": (n,), "threshold": float, **the model's arrays}}``:
-        kNN its reference windows (R, T*F) (at most :data:`KNN_MAX_REFERENCE`) and ``k``; PCA its mean (D,)
-        and components (C, D); the IsolationForest its trees' arrays (:data:`TREE_FIELDS`) and ``max_samples``.
-    """
+    """What best.pt keeps of calibrated baselines: ``{name: {"window_shape": [T, F], "calibration": (n,),
+    "threshold": float, **the model's state()}}``."""
     return {name: {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
                    "threshold": float(b.promise.threshold), **b.fitted.model.state()}
             for name, b in calibrated.items()}
 
 
 def load_baselines(state: dict[str, dict[str, Any]], false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
-    """Calibrated baselines from :func:`baselines_state` (arrays may be tensors); the thresholds are taken again
-    from the calibration scores at ``false_alarm_rate``, as they were when the run fitted them.
+    """Calibrated baselines from :func:`baselines_state` (arrays may be tensors), thresholds taken again from
+    the calibration scores.
 
     Raises:
         ValueError, KeyError, TypeError: a field missing or of the wrong shape.
