@@ -1,18 +1,8 @@
 """From window scores to time steps and incidents, one implementation for a whole recording and a live stream.
 
-Each time step takes the maximum (or mean, or minimum) of the values of the windows that cover it:
-with the maximum, a time step is alarmed exactly when one of its windows is, so a window threshold
-is also a time-step threshold. :class:`PointAccumulator` does this window batch by window batch and
-hands out each time step as soon as no later window can cover it, so a live stream needs memory for
-one window only; :func:`point_values` is the same for a whole array.
-
-Incidents are runs of alarmed time steps, merged over short gaps, as an engineer reads them:
-"current, from 09:40:12 to 09:41:05, peak score 8.1" instead of "window 200". Consecutive time
-steps with ``score > threshold`` form an incident, and two incidents separated by at most
-``merge_gap`` quiet rows are one. :class:`IncidentTracker` takes the time steps in row order (as
-:class:`PointAccumulator` hands them out) and returns each incident once it is closed, i.e. once
-more than ``merge_gap`` quiet rows followed it, so a live stream reports it as soon as that is
-known; :func:`find_incidents` runs it over a whole recording.
+A time step takes the maximum (or mean, or minimum) of the windows covering it, so with the maximum a window
+threshold is also a time-step threshold; alarmed time steps at most ``merge_gap`` quiet rows apart form an
+incident (docs/streams.md). Both are handed out as soon as they are final, so a live stream holds one window.
 """
 from __future__ import annotations
 
@@ -25,10 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from utils.metrics.ranges import incident_ranges, overlapping
 
 Aggregation = Literal["max", "mean", "min"]
-
-
 AGGREGATIONS = ("max", "mean", "min")
-
 
 #: How "max" and "min" fold a window's value into a time step, and the value of a time step no window covered yet.
 _EXTREMES = {"max": (np.maximum, -np.inf), "min": (np.minimum, np.inf)}
@@ -57,12 +44,11 @@ class PointAccumulator:
         """Take a batch of windows; hand out the time steps no later window covers.
 
         Args:
-            starts: window start rows (n,), increasing, at or after every earlier start.
+            starts: (n,) window start rows, increasing, at or after every earlier start.
             values: (n,) or (n, D) values of those windows.
 
         Returns:
-            ``(first row, (m, D) values)`` of the time steps now final (m may be 0); a time
-            step no window covered is NaN.
+            ``(first row, (m, D) values)`` of the time steps now final; NaN where no window covered one.
         """
         starts = np.asarray(starts, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
@@ -98,8 +84,7 @@ class PointAccumulator:
 
 def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
                  how: Aggregation = "max") -> np.ndarray:
-    """Per-time-step values of a whole recording from its windows' values: :class:`PointAccumulator` fed
-    every window at once (the same fold, :func:`_fold_windows`).
+    """Per-time-step values of a whole recording, as :class:`PointAccumulator` fed every window at once.
 
     Args:
         window_values: (N,) or (N, D) values of the windows starting at ``starts``.
@@ -124,10 +109,9 @@ def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, wind
     """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) holds (max,
     min, or the sum for ``"mean"``), in place; returns how many of the windows cover each row (n,).
 
-    Max and min: O(rows x T) vectorised work without (windows x T) arrays, row ``r`` taking the windows
-    starting in ``[r - T + 1, r]``, a sliding range over the values laid out by start row. The sum adds each
-    window to its rows one after the other, in window order, onto what ``into`` held, so a row's sum is the same
-    float however the windows were split into batches (a pipe and a file give the same bytes).
+    Max and min slide over the values laid out by start row (no (windows x T) array). The sum adds the windows
+    in window order onto what ``into`` held, so a row's sum is the same float however the windows were batched
+    (a pipe and a file give the same bytes).
     """
     n_rows, t, pad = len(into), int(window_length), int(window_length) - 1
     if n_rows == 0:
@@ -145,13 +129,12 @@ def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, wind
 
 
 def _empty(how: Aggregation) -> float:
-    """The fold's value of a time step no window covered yet: -inf for max, +inf for min, 0 for the mean's sum."""
+    """The fold's value of a time step no window covered yet."""
     return _EXTREMES[how][1] if how in _EXTREMES else 0.0
 
 
 def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarray:
-    """The time steps' values (m, D) from :func:`_fold_windows`' fold and counts (m,): the sum divided for ``"mean"``,
-    NaN where no window covered a time step."""
+    """The time steps' values (m, D) from :func:`_fold_windows`' fold and counts (m,); NaN where none covered."""
     with np.errstate(invalid="ignore", divide="ignore"):
         out = folded / count[:, None] if how == "mean" else folded.copy()
     out[count == 0] = np.nan
@@ -171,10 +154,8 @@ INCIDENT_COLUMNS = ("incident", "start_row", "end_row", "start_time", "end_time"
 class Incident:
     """One incident: rows ``start_row..end_row`` (inclusive), first and last alarmed time step.
 
-    ``mean_score`` is over every row from start to end (merged quiet rows included), ``top_feature``
-    the sensor with the largest summed contribution over those rows (empty without contributions),
-    times are the recording's timestamps as text (empty without them) and ``duration_s`` the seconds
-    from start to end (None without times).
+    ``mean_score`` and ``top_feature`` (largest summed contribution) are over every row from start to end;
+    times are text, empty without timestamps (``duration_s`` then None), ``top_feature`` without contributions.
     """
 
     start_row: int
@@ -193,7 +174,7 @@ class Incident:
 
     def text(self, threshold: float) -> str:
         """The incident in words: ``current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at
-        row 1300 (threshold 2.3)`` (the row count instead of the times when there are none)."""
+        row 1300 (threshold 2.3)``."""
         where = f"rows {self.start_row}-{self.end_row}"
         if self.start_time:
             where += f", from {self.start_time} to {self.end_time}"
@@ -237,11 +218,10 @@ class IncidentTracker:
         Args:
             first_row: row of ``scores[0]``; the next row after the last call's.
             scores: (m,) per-time-step scores (NaN: not scored, counts as quiet).
-            contributions: (m, F) per-sensor contributions, or None.
-            times: (m,) seconds, or None.
-            time_text: (m,) timestamps as text, or None.
-            limits: (m,) per-time-step thresholds in place of :attr:`threshold`
-                (:class:`agents.detector.thresholds.AdaptiveThreshold`), or None.
+            contributions: (m, F) per-sensor contributions.
+            times: (m,) seconds.
+            time_text: (m,) timestamps as text.
+            limits: (m,) per-time-step thresholds in place of :attr:`threshold`.
         """
         if first_row != self._next_row:
             raise ValueError(f"rows must follow each other: expected row {self._next_row}, got {first_row}")
@@ -314,11 +294,8 @@ def find_incidents(scores: np.ndarray, threshold: float | np.ndarray, merge_gap:
                    contributions: np.ndarray | None = None,
                    feature_names: list[str] | None = None, times: np.ndarray | None = None,
                    time_text: np.ndarray | None = None, first_row: int = 0) -> list[Incident]:
-    """The incidents of a whole recording's per-time-step scores (n,) (see :class:`IncidentTracker`).
-
-    ``first_row`` numbers the rows (the row of ``scores[0]`` in the whole file); ``threshold`` is one number or
-    (n,) per time step; contributions are (n, F), times (n,) seconds and time_text (n,) strings, each optional.
-    """
+    """The incidents of a whole recording's per-time-step scores (n,) (see :class:`IncidentTracker`); ``threshold``
+    is one number or (n,) per time step."""
     limits = threshold if isinstance(threshold, np.ndarray) else None
     tracker = IncidentTracker(np.nan if limits is not None else threshold, merge_gap, feature_names, first_row)
     return tracker.update(first_row, scores, contributions, times, time_text, limits) + tracker.close()
