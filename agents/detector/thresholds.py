@@ -1,29 +1,8 @@
-"""Split-conformal alarm thresholds and p-values: a threshold that states its promise.
+"""Split-conformal alarm thresholds and p-values: a threshold that states its promise (docs/thresholds.md).
 
-Given ``n`` calibration scores of normal windows that the score was not fitted on, and a
-wanted false-alarm rate ``alpha``, the threshold is the ``k``-th smallest calibration score
-with ``k = ceil((n + 1) * (1 - alpha))`` (Vovk et al. 2005; Lei et al. 2018, split conformal).
-A new normal window that is exchangeable with the calibration windows is then an alarm
-(``score > threshold``) with probability at most
-
-    bound = (n + 1 - k) / (n + 1) <= alpha,
-
-over the draw of calibration and new window together (ties only lower it). When ``n`` is too
-small for ``alpha`` (``k > n``, i.e. ``alpha < 1 / (n + 1)``) no calibration score gives the
-promise; the threshold is then the largest calibration score (``k = n``) and the bound that
-holds is ``1 / (n + 1)``, which :class:`ConformalThreshold` reports with ``achievable=False``.
-
-The conformal p-value of a score ``s`` is ``(1 + #{calibration >= s}) / (n + 1)``; it is
-uniform-or-larger on new normals, so p-values of different scores are comparable, and
-``score > threshold`` exactly when ``p <= bound`` (the alarm rule reads either way).
-
-Written by hand: the rule is a few lines of NumPy, and the libraries that have it (MAPIE,
-crepes) target regression/classification wrappers, not a bare score vector.
-
-Also here: :func:`best_f1_threshold`, the threshold with the best F1 on labelled data: an oracle (it
-looks at the test labels), for reporting only, never deployable. The alarm rule everywhere is
-``score > threshold``, strictly (:func:`utils.core.arrays.predict`); an :class:`AdaptiveThreshold`
-gives one threshold per time step of a stream.
+Also an :class:`AdaptiveThreshold` per time step of a stream, and :func:`best_f1_threshold`, an oracle for
+reporting only. Written by hand: a few lines of NumPy, and the libraries that have it (MAPIE, crepes) wrap
+regressors and classifiers, not a bare score vector.
 """
 from __future__ import annotations
 
@@ -46,8 +25,7 @@ def _check_alpha(alpha: Any) -> float:
 def conformal_rank(n: int, alpha: float) -> int:
     """``k = ceil((n + 1)(1 - alpha))``, the rank of the threshold among ``n`` sorted scores (may exceed n).
 
-    Computed in exact rational steps where ``alpha`` has few decimals, so that ``n=99, alpha=0.05``
-    gives 95, not 96 from ``100 * 0.95 = 95.00000000000001``.
+    Rounded to 9 decimals first, so that ``n=99, alpha=0.05`` gives 95, not 96 from ``95.00000000000001``.
     """
     if n < 1:
         raise ValueError(f"need at least one calibration score, got n={n}")
@@ -65,7 +43,7 @@ class ConformalThreshold:
         n: calibration scores it was taken from.
         k: rank of the threshold among them (1 = smallest), capped at ``n``.
         bound: the false-alarm probability it guarantees on exchangeable normals, ``(n + 1 - k) / (n + 1)``.
-        achievable: False when ``n`` was too small for ``alpha`` (then ``bound = 1 / (n + 1) > alpha``).
+        achievable: False when ``n`` was too small for ``alpha`` (then ``k = n``).
     """
 
     threshold: float
@@ -102,14 +80,8 @@ def min_calibration_size(alpha: float) -> int | None:
 
 
 def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThreshold:
-    """The split-conformal threshold for false-alarm rate ``alpha``.
-
-    Args:
-        calibration_scores: scores (n,) of normal windows the score was not fitted on; finite.
-        alpha: wanted false-alarm rate in [0, 1).
-
-    Returns:
-        The threshold with its rank, bound and whether ``alpha`` was achievable.
+    """The split-conformal threshold for false-alarm rate ``alpha`` from ``calibration_scores`` (n,), the finite
+    scores of normal windows the score was not fitted on.
 
     Raises:
         ValueError: empty or non-finite scores, ``alpha`` outside [0, 1).
@@ -123,15 +95,8 @@ def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThres
 
 
 def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
-    """Conformal p-values ``(1 + #{calibration >= s}) / (n + 1)`` of new scores.
-
-    Args:
-        calibration_scores: scores (n,) of normal windows the score was not fitted on.
-        scores: new scores (M,).
-
-    Returns:
-        (M,) float64 in ``[1/(n+1), 1]``; small = anomalous.
-    """
+    """Conformal p-values (M,) float64 ``(1 + #{calibration >= s}) / (n + 1)`` of new ``scores`` (M,); small =
+    anomalous."""
     cal = np.sort(as_scores(calibration_scores, "calibration_scores"))
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if np.isnan(s).any():
@@ -141,18 +106,9 @@ def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
 
 
 def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
-    """What a threshold promised and what it did on labelled data.
-
-    Args:
-        promise: the threshold and its bound.
-        y_true: labels (N,), 0 = normal.
-        scores: scores (N,) of the same windows.
-
-    Returns:
-        The promise's fields plus ``measured``: the false-alarm rate on the normals of ``y_true``
-        with its 95 % Clopper-Pearson interval (:func:`false_alarm_interval`), and ``promise_kept`` and
-        ``verdict`` (:func:`promise_verdict`).
-    """
+    """What a threshold promised and what it did on windows with labels ``y_true`` (N,) (0 = normal) and ``scores``
+    (N,): the promise's fields plus ``measured`` (:func:`false_alarm_interval`), ``promise_kept`` and ``verdict``
+    (:func:`promise_verdict`)."""
     y, s = np.asarray(y_true).reshape(-1), as_scores(scores)
     if y.shape != s.shape:
         raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
@@ -164,21 +120,9 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
 class AdaptiveThreshold:
     """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
 
-    The split-conformal threshold promises its rate only while the stream stays exchangeable with the
-    calibration scores; a drifting recording breaks that (SKAB's anomaly-free.csv alarms on 98 % of its
-    later time steps). Here the level starts at ``alpha`` and after each scored time step moves by
-    ``gamma * (alpha - alarmed)``; the threshold at level ``a`` is the calibration order statistic of rank
-    ``ceil((n + 1)(1 - a))`` (+inf above ``n``: no alarm, -inf below 1: alarm). Whatever the scores do, over
-    ``T`` scored steps
-
-        |alarm rate - alpha| <= (max(alpha, 1 - alpha) + gamma) / (gamma T)     (their Proposition 4.1),
-
-    so drift cannot hold the rate up. The price: a fault that lasts stops alarming once its alarms have
-    spent the level, after about ``alpha / gamma`` alarmed steps more than ``alpha`` allows; on SKAB this
-    misses most of every labelled range. A NaN score (a time step no window covered) neither alarms nor
-    moves the level.
-
-    Written by hand: a few lines, and the conformal libraries (MAPIE, crepes) have no unsupervised stream form.
+    The level starts at ``alpha`` and after each scored time step moves by ``gamma * (alpha - alarmed)``; the
+    threshold is the calibration score of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf below 1). A NaN
+    score neither alarms nor moves the level. Bound and price: docs/thresholds.md.
 
     Args:
         calibration_scores: (n,) the split-conformal calibration scores.
@@ -200,14 +144,7 @@ class AdaptiveThreshold:
         return math.inf if k > n else -math.inf if k < 1 else float(self.sorted[k - 1])
 
     def thresholds(self, scores: Any) -> np.ndarray:
-        """The threshold of each of the next time steps (m,), advancing the level past them.
-
-        Args:
-            scores: (m,) the per-time-step scores, in stream order (NaN: not scored).
-
-        Returns:
-            (m,) float64: time step ``i`` alarms where ``scores[i] > thresholds[i]``.
-        """
+        """The thresholds (m,) of the next time steps' ``scores`` (m,) (NaN: not scored), advancing the level."""
         s = np.asarray(scores, dtype=np.float64).reshape(-1)
         limits = np.empty(len(s))
         for i, value in enumerate(s):
@@ -218,24 +155,17 @@ class AdaptiveThreshold:
 
 
 def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """Oracle threshold maximising the F1 of the anomaly class (reporting only).
+    """Oracle ``(threshold, f1)`` maximising the F1 of the anomaly class (reporting only: it reads the labels).
 
-    The best cut is found among the distinct scores ``s`` with the rule
-    ``score >= s`` (``sklearn.metrics.precision_recall_curve``); the returned
-    threshold is ``nextafter(s, -inf)``, the float just below, so that
-    :func:`predict` (``score > threshold``) makes exactly those predictions.
-    Among ties in F1 the lowest cut wins.
+    The best cut ``s`` (rule ``score >= s``, ties: the lowest) is returned as ``nextafter(s, -inf)``, so that
+    ``score > threshold`` makes exactly those predictions.
 
     Args:
-        y_true: Labels, shape (N,), 1 = anomaly, 0 = normal.
-        scores: Scores, shape (N,).
-
-    Returns:
-        ``(threshold, f1)`` as Python floats.
+        y_true: (N,) labels, 1 = anomaly, 0 = normal.
+        scores: (N,) scores.
 
     Raises:
-        ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or
-            no anomaly in ``y_true`` (F1 is then undefined).
+        ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or no anomaly in ``y_true``.
     """
     s = as_scores(scores)
     y = np.asarray(y_true)
@@ -258,6 +188,5 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 
 
 def adaptive_thresholds(calibration: dict[str, Any], alpha: float, gamma: float) -> dict[str, AdaptiveThreshold]:
-    """A fresh :class:`AdaptiveThreshold` per score over its calibration scores (one set per stream, fed its time
-    steps in order); none when ``gamma`` is 0, where the calibrated thresholds stay."""
+    """A fresh :class:`AdaptiveThreshold` per score (one set per stream); none when ``gamma`` is 0."""
     return {name: AdaptiveThreshold(cal, alpha, gamma) for name, cal in calibration.items()} if gamma else {}
