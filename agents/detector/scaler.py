@@ -1,19 +1,9 @@
 """Per-feature scaling fitted on training normals and stored with the checkpoint.
 
-Values too large for the models' float32 arithmetic (:data:`SCALED_LIMIT`) are refused once scaled, not scored:
-a reconstruction error is squared and summed over a window's cells in float32 (max 3.4e38), so a scaled value of
-1e20 (its square 1e40) already scores ``inf``, and 1e18 overflows once summed over a window of a hundred cells.
-Scoring such a value "safely" would need float64 models; it is a sensor fault or a unit mistake instead, and
-a refusal naming the cell says so where a score of ``inf`` (or a ``scores holds inf`` crash) would not.
-The limit is on the scaled value because that is what the model computes with: the same raw value is harmless
-for a sensor whose training range is as large. Raw values are read up to float32's range
-(:mod:`datasets.csv_reading`); the scoring entries check the scaled rows naming the file, row and column
-(:func:`agents.score_loop.checked_magnitudes`), and :meth:`Scaler.transform` is the backstop for every other
-caller (training's validation and test windows, ``Detector.score`` from Python).
-
-A training value far beyond the rest of its sensor makes that sensor's min-max (or standard) scale collapse:
-every other value lands within a tiny part of [0, 1] and the model learns nothing from the sensor.
-:meth:`Scaler.fit` warns naming the feature (:data:`COLLAPSE_RATIO`).
+A scaled value beyond :data:`SCALED_LIMIT` is refused, not scored: its squared error, summed over a window in the
+models' float32 arithmetic, would overflow (docs/data.md). The limit is on the scaled value because that is what
+the model computes with. The scoring entries check the scaled rows naming file, row and column
+(:func:`agents.score_loop.checked_magnitudes`); :meth:`Scaler.transform` is the backstop for every other caller.
 """
 from __future__ import annotations
 
@@ -29,7 +19,7 @@ EPS = 1e-12
 
 
 #: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
-#: 3.4e38 (see the module docstring).
+#: 3.4e38.
 SCALED_LIMIT = 1e15
 
 
@@ -41,15 +31,8 @@ logger = logging.getLogger("anomaly")
 
 
 class Scaler:
-    """Scale each feature (sensor) with statistics pooled over windows and time.
-
-    ``minmax`` maps the training normals' range to [0, 1] (as sklearn's
-    MinMaxScaler on (N*T, F) rows), ``standard`` to zero mean and unit variance,
-    ``none`` leaves data unchanged.
-
-    Args:
-        kind: "minmax", "standard" or "none".
-    """
+    """Scale each feature with statistics pooled over windows and time: ``minmax`` to [0, 1] (as sklearn's
+    MinMaxScaler on (N*T, F) rows), ``standard`` to zero mean and unit variance, ``none`` not at all."""
 
     def __init__(self, kind: str = "minmax") -> None:
         if kind not in ("minmax", "standard", "none"):
@@ -74,11 +57,10 @@ class Scaler:
 
     def _warn_collapse(self, rows: np.ndarray, stored: np.ndarray, names: Sequence[str] | None) -> None:
         """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%; refuse
-        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread, as a test value that far out is refused.
+        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread.
 
-        ``rows`` are the float64 rows, ``stored`` the same rows as given: the order statistics of float32 windows
-        take a third of the time of their float64 copy's (0.15 s of a SKAB run's start). The nearest ones are
-        taken, not interpolated: interpolating in float32 overflows between values near +-3.4e38."""
+        ``stored`` are the ``rows`` as given: float32 order statistics take a third of the time (0.15 s of a SKAB
+        run's start); the nearest, as interpolating in float32 overflows between values near +-3.4e38."""
         low, high = np.percentile(stored, [1, 99], axis=0, method="nearest").astype(np.float64)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
@@ -95,12 +77,10 @@ class Scaler:
                            central[f] / self.scale[f])
 
     def transform(self, x: np.ndarray, where: Callable[[tuple[int, ...]], str] | None = None) -> np.ndarray:
-        """(N, T, F) (or (rows, F)) -> scaled float32 array of the same shape.
+        """Raw ``x`` (N, T, F) or (rows, F) -> scaled float32 array of the same shape.
 
         Args:
-            x: raw values.
-            where: names the cell at an index of ``x`` in the message (default: its window, time step and
-                feature index).
+            where: names the cell at an index of ``x`` (default: its window, time step and feature index).
 
         Raises:
             DataError: a value beyond +-:data:`SCALED_LIMIT` once scaled, named by ``where``.
