@@ -1,20 +1,8 @@
-"""Export a trained detector's scoring forward.
+"""Export a trained detector's scoring forward as ONNX or TorchScript (``--mode export``; docs/export.md).
 
-``python main.py CONFIG --mode export --format onnx|torchscript --output FILE``
-
-The exported graph takes **raw** windows, float32 ``(batch, T, F)`` with the features in
-training order (the run's scaler is folded in, computed in float64 like
-:class:`agents.detector.scaler.Scaler`), and returns
-
-* ``score`` (batch,): the run's first reconstruction-error score (``reconstruction``, mean
-  squared error, or ``reconstruction_mae``), as the detector computes it;
-* ``contributions`` (batch, F): that error per feature, averaged over time;
-* ``reconstruction`` (batch, T, F): the model's eval-mode reconstruction in scaled units (a
-  recurrent decoder that runs free is traced for the fixed trained length T).
-
-The batch size is free. A window is an alarm when ``score > threshold``; the threshold and
-everything else a deployment needs (feature names, T, input and output names, the scaler) go to
-``FILE.json`` beside the model. Any model that keeps the contract exports the same way.
+The graph takes raw float32 windows (the scaler folded in, in float64 like :class:`agents.detector.scaler.Scaler`)
+and returns the run's first reconstruction-error score, its per-feature contributions and the reconstruction;
+the threshold and what a deployment needs go to ``FILE.json`` beside it.
 """
 from __future__ import annotations
 
@@ -32,7 +20,6 @@ class ScoringForward(nn.Module):
     """Raw windows (B, T, F) -> (score (B,), contributions (B, F), reconstruction (B, T, F)).
 
     Args:
-        model: the trained model (put in eval mode).
         kind: ``"mse"`` or ``"mae"``: the error of the score and contributions.
         offset, scale: the fitted scaler's per-feature statistics (F,).
     """
@@ -51,28 +38,18 @@ class ScoringForward(nn.Module):
         return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
 
 
-def scoring_module(detector: Detector) -> ScoringForward:
-    """The detector's :class:`ScoringForward` on the CPU."""
-    scaler = detector.scaler
-    return ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
-                          torch.from_numpy(scaler.scale))
-
-
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
-    """Write the scoring forward as ``fmt`` to ``output`` and its metadata to ``output.json``, atomically
-    (:func:`utils.runs.tracing.write_export`; existing files only with ``overwrite``, never ``config_path``,
-    the config file the command read).
-
-    Returns:
-        The metadata written.
+    """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned) to ``output.json``, atomically
+    (existing files only with ``overwrite``, never ``config_path``, the config file the command read).
 
     Raises:
         ConfigError: unknown format.
         UserError: ONNX asked for but the ``onnx`` package is missing; an output refused.
     """
-    module = scoring_module(detector)
     length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
+    module = ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
+                            torch.from_numpy(scaler.scale))
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
     score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
