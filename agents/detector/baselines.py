@@ -225,7 +225,6 @@ def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
     """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2.
 
     Args:
-        train_windows: (N, T, F) scaled training normals.
         names: Baselines to fit, from :data:`BASELINE_NAMES`.
         seed: draws the kNN reference subsample and the IsolationForest (PCA is deterministic).
 

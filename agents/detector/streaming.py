@@ -89,9 +89,6 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     Args:
         window_values: (N,) or (N, D) values of the windows starting at ``starts``.
         starts: (N,) start rows, each in ``[0, n_rows)``.
-        window_length: rows per window ``T``.
-        n_rows: rows in the recording.
-        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering each time step.
 
     Returns:
         (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.

@@ -155,14 +155,11 @@ class AdaptiveThreshold:
 
 
 def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """Oracle ``(threshold, f1)`` maximising the F1 of the anomaly class (reporting only: it reads the labels).
+    """Oracle ``(threshold, f1)`` maximising the F1 of the anomaly class on labels ``y_true`` (N,) (1 = anomaly)
+    and ``scores`` (N,) (reporting only: it reads the labels).
 
     The best cut ``s`` (rule ``score >= s``, ties: the lowest) is returned as ``nextafter(s, -inf)``, so that
     ``score > threshold`` makes exactly those predictions.
-
-    Args:
-        y_true: (N,) labels, 1 = anomaly, 0 = normal.
-        scores: (N,) scores.
 
     Raises:
         ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or no anomaly in ``y_true``.
