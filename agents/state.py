@@ -42,8 +42,7 @@ class TrainState:
         self.history.setdefault("lr", []).append(lr)
 
     def update_best(self, val_loss: float, min_delta: float, epoch: int, min_delta_rel: float = 0.0) -> bool:
-        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by more than
-        ``min_delta`` and by more than the fraction ``min_delta_rel`` of the best's magnitude."""
+        """Track the best validation loss; whether ``epoch`` (0-based) beat it by max(min_delta, min_delta_rel*|best|)."""
         margin = max(min_delta, min_delta_rel * abs(self.best_val)) if math.isfinite(self.best_val) else 0.0
         improved = val_loss < self.best_val - margin
         if improved:
