@@ -337,4 +337,3 @@ def rnn_loops_in_use(model: nn.Module) -> str:
     if not any(isinstance(module, nn.RNNBase) for module in model.modules()):
         return "none"
     return "c++" if rnn_loops() is not None else "python"
-

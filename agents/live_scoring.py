@@ -20,7 +20,7 @@ from agents.detector.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, checked_magnitudes,
                                covering_windows, finish, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, describe, exact, missing_fill, separator_hint)
+                               checked_incidents_path, exact, missing_fill, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
@@ -94,7 +94,7 @@ class _Writers:
 
     def incident(self, stream: IncidentStream, number: int, incident: Any) -> None:
         if self.incidents is None:
-            print(describe(number, incident, stream.threshold), file=self.messages, flush=True)
+            print(f"incident {number}: {incident.text(stream.threshold)}", file=self.messages, flush=True)
             return
         self.incidents.writerow(stream.row_of(number, incident))
         self._handles[1].flush()
