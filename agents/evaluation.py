@@ -176,8 +176,7 @@ def run_baselines(run: TrainedRun) -> dict[str, Any]:
     """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test.
 
     Returns:
-        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
-        "state": what best.pt keeps of them, "calibration": {display name: (n,) calibration scores}}``.
+        ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``.
     """
     names, evaluation = run.config.evaluation.baselines, run.config.evaluation
     if not names:

@@ -110,14 +110,10 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     Args:
         input_path: ``"-"`` (standard input) or a CSV file.
         output_path: ``"-"`` (standard output) or the scores CSV to write (an existing one only with ``overwrite``).
-        stride: rows between window starts; default the window length.
-        merge_gap: quiet rows inside one incident; default the run's, or the window length.
-        incidents_path: the incidents CSV; default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
+        incidents_path: default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
         stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
-        config_path: the config file the command read; no output may replace it.
-        per_step: one row per time step, written once final (:class:`agents.score_loop.StepScorer`); stride 1.
-        baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
-        reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`); default the run's.
+        stride, merge_gap, config_path, per_step, baselines, reference_rows: as for
+            :func:`agents.score_files.score_file` (per-step rows are written once final).
 
     Returns:
         Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",

@@ -13,10 +13,8 @@ class TrainState:
     """Where training stands; saved in ``last.pt`` (top-level keys) and restored exactly on resume.
 
     Attributes:
-        epoch: epochs finished.
-        global_step: optimizer steps taken.
         best_val: lowest validation loss so far; ``best_epoch``: its epoch (1-based).
-        bad_epochs: epochs since the last improvement; ``stopped_early``: patience ran out.
+        bad_epochs: epochs since the last improvement.
         history: per-epoch values: ``train``, ``val``, their components, ``lr``.
         batch_in_epoch: batches of the current epoch done (non-zero only in a mid-epoch checkpoint).
         epoch_totals: sample-weighted loss sums of the current epoch so far (mid-epoch only).

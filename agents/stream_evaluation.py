@@ -39,7 +39,6 @@ class StreamEvaluation:
     """What :func:`evaluate_stream` found.
 
     Attributes:
-        part: the test stretch.
         points: ``{score or baseline name: (n,) per-time-step scores}``.
         thresholds: ``{name: threshold}``, one number or (n,) per time step.
         incidents: of the primary score, with ``hits`` (len(incidents),) bool: overlaps a labelled range.
@@ -145,12 +144,7 @@ INCIDENT_COUNTS = ("n", "hits", "false_alarms", "labelled_ranges", "detected", "
 
 @dataclass
 class RecordingsEvaluation:
-    """What :func:`evaluate_recordings` found.
-
-    Attributes:
-        results: ``{recording name: its evaluation}`` in the test split's order.
-        metrics: the ``stream`` section of ``metrics.json``.
-    """
+    """What :func:`evaluate_recordings` found: ``results`` by recording name, and the ``stream`` section ``metrics``."""
 
     results: dict[str, StreamEvaluation]
     metrics: dict[str, Any]
