@@ -1,9 +1,4 @@
-"""BaseAgent: the training loop every agent shares, read top to bottom.
-
-Building (data, scaler, model, loss, optimizer) happens in ``__init__``; :meth:`BaseAgent.train`
-is the loop; checkpoint timing, early stopping, TensorBoard, the progress bar and stop signals
-are hooks around it (:mod:`agents.hooks`); what happens after training is :meth:`evaluate`.
-"""
+"""BaseAgent: the training loop every agent shares; the hooks around it are in :mod:`agents.hooks`."""
 from __future__ import annotations
 
 import contextlib
@@ -71,7 +66,7 @@ class BaseAgent:
         config: validated config (EasyDict).
         run_dir: the run folder (already checked).
         resume: continue from ``checkpoints/last.pt``.
-        device: where to train (default: from ``config.device``).
+        device: default: from ``config.device``.
         dist: this process's place under torchrun (default: read from the environment).
     """
 
@@ -125,9 +120,7 @@ class BaseAgent:
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
 
     def pin_threads(self, resume: bool) -> None:
-        """Fix the intra-op thread count for the run; a resumed run takes the one it started with, so
-        it continues bit-identically however this process was started (utils/runtime/reproducibility.py);
-        a new run takes ``trainer.threads`` (null: torch's own choice)."""
+        """Fix the thread count: a resumed run's original one (bit-identical continuation), else ``trainer.threads``."""
         started_with = recorded_threads(self.folder.environment) if resume else None
         if started_with is not None and started_with != torch.get_num_threads():
             logger.info("Using %d threads, as when this run started (environment.json), not %d: a bit-identical "
@@ -138,8 +131,7 @@ class BaseAgent:
         """Scale windows (N, T, F) and move them to the device.
 
         Raises:
-            DataError: a value too large for the model's arithmetic once scaled, named by its recording, file row
-                and sensor where ``split`` (``"train"``, ``"val"``, ``"test"``) says whose windows ``x`` holds.
+            DataError: a value too large once scaled, named by recording, row and sensor when ``split`` is given.
         """
         names = self.data.feature_names
         scaled = self.scaler.transform(x, where=lambda i: f"{self.cell_name(split, i[0], i[1])}, sensor "
@@ -147,8 +139,7 @@ class BaseAgent:
         return torch.from_numpy(scaled).to(self.device)
 
     def cell_name(self, split: str | None, window: int, step: int) -> str:
-        """Where time step ``step`` of window ``window`` of a split lies: a recording's file row for the test and
-        calibration windows of a stream dataset, else the split's window and time step."""
+        """Where ``step`` of ``window`` lies: a recording's file row (stream val/test), else window and step."""
         parts = [(r.name, getattr(r, split)) for r in self.data.recordings] if split in ("val", "test") else []
         for name, part in parts:
             if part is None:
@@ -185,9 +176,7 @@ class BaseAgent:
         return result
 
     def numerics_record(self) -> dict[str, Any]:
-        """What decides this invocation's last bits (:func:`numerics`), with digests of the data it trains,
-        validates and tests on and of the weights it starts from: a run that departs from identical siblings
-        then says whether its input, its initial (or restored) weights or its training differed."""
+        """:func:`numerics` plus digests of the data and the starting weights (which input differed between runs)."""
         trainer = self.config.trainer
         return numerics(deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
                         rnn_loops=rnn_loops_in_use(self.model),
@@ -253,8 +242,7 @@ class BaseAgent:
                              epoch_generator(self.config.seed, epoch), self.dist.rank, world)
 
     def compute_loss(self, x: Tensor, forward: nn.Module | None = None) -> dict[str, Tensor]:
-        """Loss dict (``"loss"`` plus logged components) of a batch (B, T, F): the model's training
-        outputs (through ``forward``, default the bare model) passed to the loss with ``x``."""
+        """Loss dict (``"loss"`` plus logged components) of a batch (B, T, F), through ``forward`` or the bare model."""
         outputs = forward(x) if forward is not None else self.model.training_outputs(x)
         return self.loss_fn(x=x, **outputs)
 
@@ -301,10 +289,7 @@ class BaseAgent:
 
 
 def finished_run(run_dir: Path, config: Any) -> str | None:
-    """What ``--resume`` of a run with nothing left to do says, or None when it has work (train or evaluate).
-
-    A run is finished when its ``last.pt`` ended an epoch with training over under this config (all
-    ``trainer.epochs`` done, or the early-stopping rule met) and its evaluation is written (``out/metrics.json``).
+    """What ``--resume`` of a finished run says (epochs done or stopped early, metrics written), else None.
 
     Raises:
         CheckpointError, ConfigError: as the resume itself would (a damaged ``last.pt``, another config).
@@ -343,14 +328,12 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
 
 
 def _int_or_zero(value: Any) -> int:
-    """A checkpoint's ``epoch`` if it is an integer (its type is checked, and named, when it is restored)."""
+    """A checkpoint's ``epoch`` if it is an integer (its type is checked when it is restored)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def rnn_loops_in_use(model: nn.Module) -> str:
-    """Which time loops a recurrent model trains with: ``"c++"``, ``"python"`` (not built), or ``"none"``
-    (no recurrent layer). Both train the same weights, bit for bit (graphs/kernels/python_loops.py)."""
+    """``"c++"``, ``"python"`` (not built) or ``"none"`` (no recurrent layer): the time loops a model trains with."""
     if not any(isinstance(module, nn.RNNBase) for module in model.modules()):
         return "none"
     return "c++" if rnn_loops() is not None else "python"
-

@@ -1,10 +1,6 @@
 """End-of-run evaluation: fit the detector on normals, score the test split, write ``out/``.
 
-With the best epoch's weights the detector's score statistics are fitted on the training or
-validation normals and its thresholds on the validation normals (out of sample, see
-:mod:`agents.detector.scores`); ``best.pt`` then gets the detector's state, so the run scores new data
-exactly as it scored its test split. The best-F1 threshold on the test labels is reported
-beside the deployed one, marked as not deployable.
+``best.pt`` then gets the detector's state, so ``--mode score`` scores new data exactly as the test split was scored.
 """
 from __future__ import annotations
 
@@ -55,14 +51,9 @@ class TrainedRun:
 
     Attributes:
         detector: around the trained model and its scaler, not fitted yet.
-        data: the dataset: ``train``, ``val`` and ``test`` splits (windows, labels, kinds), ``recordings``,
-            ``feature_names`` and ``info``.
         windows: ``{"train", "val", "test"}``: each split's windows (N, T, F), scaled, on the model's device.
-        folder: the run folder.
-        config: the resolved config.
-        state: the training state (epoch, global step, best epoch and loss, loss history).
+        state: the :class:`agents.state.TrainState`.
         seconds: wall time of training in this process.
-        writer: the TensorBoard writer.
         evaluation_started: ``time.perf_counter()`` when the evaluation began (its imports included).
     """
 
@@ -78,11 +69,7 @@ class TrainedRun:
 
 
 def evaluate_run(run: TrainedRun) -> dict[str, Any]:
-    """Score the test split with the best weights and the baselines, and write everything to ``out/``.
-
-    Returns:
-        The metrics written to ``out/metrics.json``.
-    """
+    """Score the test split with the best weights and the baselines; returns the metrics written to ``out/``."""
     detector, data, config, folder = run.detector, run.data, run.config, run.folder
     best_path, test_x = folder.best, run.windows["test"]
     best = load_checkpoint(best_path, map_location=test_x.device)
@@ -144,8 +131,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
 
 
 def recording_windows(recordings: list[Any], windows: dict[str, torch.Tensor]) -> dict[str, tuple[int, int]] | None:
-    """``{name: (training windows, validation windows)}`` of the recordings, in the splits' order; None where the
-    dataset does not say which training windows are whose (one recording, or a window dataset)."""
+    """``{name: (training windows, validation windows)}`` per recording; None where the dataset does not say."""
     if not recordings or any(r.train_windows is None for r in recordings):
         return None
     counts = {r.name: (r.train_windows, 0 if r.val is None else len(r.val.starts)) for r in recordings}
@@ -157,8 +143,7 @@ def recording_windows(recordings: list[Any], windows: dict[str, torch.Tensor]) -
 
 def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recordings: list[Any],
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Scores and contributions of the test windows (:meth:`Detector.analyse`); with per-recording scores, each
-    recording's test windows with the statistics of its own training windows."""
+    """Scores and contributions of the test windows; per-recording scores use each recording's own statistics."""
     if not detector.per_recording:
         return detector.analyse(windows["test"])
     train = torch.split(windows["train"], [r.train_windows for r in recordings])
@@ -174,8 +159,7 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
                   calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
 
-    With the scores' ``calibration`` scores, each ``false_alarm`` also holds ``drift``
-    (:func:`utils.metrics.promise.score_drift`: how far the test normals' scores moved from them).
+    With ``calibration`` scores, each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`).
     """
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
@@ -189,12 +173,10 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
 
 
 def run_baselines(run: TrainedRun) -> dict[str, Any]:
-    """The ``evaluation.baselines`` fitted on the run's scaled training normals, thresholded by the same rule on
-    its validation normals, scored on its test windows.
+    """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test.
 
     Returns:
-        ``{"results": {display name: metrics}, "scores": {display name: (N_test,)}, "seconds": wall time,
-        "state": what best.pt keeps of them, "calibration": {display name: (n,) calibration scores}}``.
+        ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``.
     """
     names, evaluation = run.config.evaluation.baselines, run.config.evaluation
     if not names:
@@ -230,15 +212,13 @@ def log_results(test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, 
         logger.info("Threshold of %s: %s; on the test normals %s", name, promise_text(r["false_alarm"]),
                     measured_text(r["false_alarm"]["measured"]))
     log_verdicts(window_verdicts(metrics, advice=False), metrics)
-    seconds = metrics["seconds"]
     if metrics["versus_baselines"]:
         logger.info("%s", metrics["versus_baselines"]["text"])
-        logger.info("Baselines fitted and scored in %.2f s", seconds["baselines"])
+        logger.info("Baselines fitted and scored in %.2f s", metrics["seconds"]["baselines"])
 
 
 def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
-    """The verdicts on the thresholds' promise: a broken one as a warning, the others as information; where one
-    broke, what the user of the run of ``metrics`` can do, once after them."""
+    """Log the verdicts on the thresholds' promise (a broken one as a warning, then what the user can do)."""
     for kept, _, line in lines:
         logger.log(logging.WARNING if kept is False else logging.INFO, "%s", line)
     if any(kept is False for kept, _, _ in lines):
@@ -246,8 +226,7 @@ def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
-    """The console summary of the test stream(s): one recording in full, several as the pooled table plus one line
-    per recording; then the verdicts on the promise per time step."""
+    """The console summary of the test stream(s) (several: pooled table plus a line each), then the verdicts."""
     if stream.pooled is None:
         log_one_stream(stream.first)
         log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
@@ -269,7 +248,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
 
 
 def log_one_stream(stream: StreamEvaluation) -> None:
-    """The console summary of one recording's test stream: the stream metrics, the verdict, the incidents."""
+    """The console summary of one recording's test stream: its metrics and incidents."""
     m = stream.metrics
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
     logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
@@ -307,9 +286,8 @@ def measured_text(measured: dict[str, Any]) -> str:
 
 
 def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray], contributions: np.ndarray) -> None:
-    """One row per test window, in the schema of ``--mode score`` (:func:`agents.score_rows.window_header`) with
-    ``label`` and ``kind``: window, start row and time (stream datasets; a ``recording`` column first with several
-    recordings), label, kind, each score, its alarm flag and conformal p-value, the per-sensor contributions."""
+    """One row per test window, in ``--mode score``'s schema (:func:`agents.score_rows.window_header`) plus labels;
+    a ``recording`` column first with several recordings."""
     scoring = Scoring(run.detector)
     flags, test = scoring.flags(scores), run.data.test
     recordings = run.data.recordings or []
@@ -338,11 +316,8 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
     for name, s in scores.items():
         span = float(s.max() - s.min()) or 1.0
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
-    final = {}
-    for name, result in metrics["scores"].items():
-        for key in ("roc_auc", "pr_auc", "f1"):
-            if result.get(key) is not None:
-                final[f"final/{name}_{key}"] = result[key]
+    final = {f"final/{name}_{key}": result[key] for name, result in metrics["scores"].items()
+             for key in ("roc_auc", "pr_auc", "f1") if result.get(key) is not None}
     writer.add_hparams(flat_hparams(config), final, run_name="hparams", global_step=step)
 
 
@@ -358,10 +333,8 @@ def flat_hparams(config: Any) -> dict[str, Any]:
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
                  stream: StreamEvaluation | None = None) -> None:
-    """The standard figures (plus the latent space for a model that has one, and the timeline of a test stream),
-    as PNG in out/ and in TensorBoard."""
+    """The standard figures (plus latent space and stream timeline where they apply), as PNG in out/ and TensorBoard."""
     from utils import figures
-
     detector, test_x, config = run.detector, run.windows["test"], run.config
     test, names = run.data.test, list(run.data.feature_names)
     primary = next(iter(scores))
@@ -394,7 +367,6 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
 def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
     """The test stream's timeline: sensors, the primary score and its threshold, labelled ranges, incidents."""
     from utils.figures import plot_timeline
-
     part, primary = stream.part, stream.primary
     # an adaptive threshold varies per time step: the line shows the calibrated one it starts from
     return plot_timeline(part.values, feature_names, stream.points[primary], stream.metrics["incidents"]["threshold"],

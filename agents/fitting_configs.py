@@ -1,8 +1,4 @@
-"""Which run fits a data file: the hint of a scoring command given a CSV whose columns are not the run's.
-
-Configs name their data file in ``data.path`` (a CSV run); a file read by such a config is scored by the
-run that config trains. The shipped configs live in ``configs/`` of the folder the commands run from.
-"""
+"""Which run fits a data file (by the configs' ``data.path``): the hint for a CSV whose columns are not the run's."""
 from __future__ import annotations
 
 import json
@@ -15,12 +11,8 @@ CONFIG_FOLDER = Path("configs")
 
 def configs_reading(data_file: str | Path, folder: Path = CONFIG_FOLDER) -> list[Path]:
     """The configs in ``folder`` whose ``data.path`` is ``data_file`` (unreadable configs are skipped)."""
-    found = []
-    for config in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        path = _data_path(config)
-        if path is not None and _same_file(path, data_file):
-            found.append(config)
-    return found
+    configs = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [config for config in configs if (path := _data_path(config)) is not None and _same_file(path, data_file)]
 
 
 def trained_on(config: dict[str, Any]) -> str:

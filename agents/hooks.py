@@ -1,16 +1,7 @@
-"""Hooks around the training loop (as detectron2's hooks and Lightning's callbacks).
+"""Hooks around the training loop (as detectron2's hooks and Lightning's callbacks); see docs/stopping-resuming.md.
 
-:class:`agents.base.Trainer` calls, in list order, ``before_train``, ``before_epoch``,
-``after_step`` (after each optimizer step), ``after_epoch`` and ``after_train`` (always, also
-when training raises), each with the agent (typed as the :class:`Trainer` protocol, so this module
-does not import the agent that imports it). Each hook does one thing and can be tested alone:
-
-* :class:`EarlyStopping`: stop when the validation loss has not improved for ``patience`` epochs;
-* :class:`TensorBoardLogger`: ``step/*`` every ``log_every_n_steps`` steps, ``epoch/*`` every epoch;
-* :class:`Checkpointer`: ``last.pt`` every ``checkpoint_interval_s``, after the last epoch and at
-  early stopping, ``best.pt`` from a snapshot of the best epoch; writes in the background;
-* :class:`ProgressBar`: one bar for the run;
-* :class:`StopOnSignal`: on SIGINT/SIGTERM finish the batch, save ``last.pt`` and raise.
+:class:`agents.base.BaseAgent` calls them in list order, ``after_train`` also when training raises; they see the
+agent as the :class:`Trainer` protocol, so this module does not import the agent that imports it.
 """
 from __future__ import annotations
 
@@ -41,7 +32,7 @@ logger = logging.getLogger("anomaly")
 
 
 class Trainer(Protocol):
-    """What the hooks read and change of the agent that trains (:class:`agents.base.Trainer` is one)."""
+    """What the hooks read and change of the agent that trains (:class:`agents.base.BaseAgent` is one)."""
 
     config: Any
     state: TrainState
@@ -60,8 +51,7 @@ class Trainer(Protocol):
 
 @dataclass(frozen=True)
 class EpochEnd:
-    """What an epoch gave: its 0-based index, mean losses, the learning rate it ran at, its wall time,
-    and whether it improved the best validation loss."""
+    """What an epoch gave (``epoch`` is 0-based; ``improved``: a new best validation loss)."""
 
     epoch: int
     train: dict[str, float]
@@ -86,12 +76,10 @@ class Hook:
 
 
 class EarlyStopping(Hook):
-    """Sets ``state.stopped_early`` once ``patience`` epochs in a row did not improve (None: never), or once
-    the scheduler took the learning rate below ``min_learning_rate`` (0: never).
+    """Sets ``state.stopped_early`` after ``patience`` epochs without improvement (None: never), or once the
+    learning rate falls below ``min_learning_rate`` (0: never).
 
-    As in Keras and Lightning: with patience 20, the 20th epoch without improvement is the last. Both tests
-    read only what ``last.pt`` holds (the counters, the optimizer's learning rate), so a resumed run stops
-    where the uninterrupted one did.
+    Both tests read only what ``last.pt`` holds, so a resumed run stops where the uninterrupted one did.
     """
 
     def __init__(self, patience: int | None, min_learning_rate: float = 0.0) -> None:
@@ -114,8 +102,7 @@ class EarlyStopping(Hook):
         return found and found[1]
 
     def reason_for(self, bad_epochs: int, lr: float) -> tuple[str, str] | None:
-        """Why a run ``bad_epochs`` epochs past its best, at learning rate ``lr``, should stop: (the trainer
-        key whose rule it met, the reason in words), or None."""
+        """(the trainer key whose rule is met, the reason in words), or None."""
         if self.patience is not None and bad_epochs >= self.patience:
             return "early_stopping_patience", (f"no improvement for {bad_epochs} epochs "
                                                f"(trainer.early_stopping_patience={self.patience})")
@@ -126,9 +113,7 @@ class EarlyStopping(Hook):
 
 
 class TensorBoardLogger(Hook):
-    """Scalars at the global step: ``step/<loss>`` every ``every`` steps; ``epoch/*`` (train, val, their
-    components, learning rate, seconds, epoch number) at the step that ends the epoch, so a resume's
-    ``purge_step`` drops an interrupted run's orphaned epoch points as it drops its step points."""
+    """``step/<loss>`` every ``every`` steps; ``epoch/*`` at the step that ends the epoch (so ``purge_step`` works)."""
 
     def __init__(self, every: int) -> None:
         self.every = every
@@ -150,12 +135,7 @@ class TensorBoardLogger(Hook):
 
 
 class Checkpointer(Hook):
-    """Writes ``checkpoints/last.pt`` (and ``best.pt``) atomically, in the background.
-
-    ``last.pt`` is due after an epoch once ``interval_s`` seconds passed since the last write (0:
-    every epoch), after the last epoch and at early stopping. When the best epoch is not written at
-    once, its weights and counters are snapshotted and go to ``best.pt`` with the next ``last.pt``.
-    """
+    """Writes ``checkpoints/last.pt`` (and ``best.pt``, from a snapshot of the best epoch) in the background."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
@@ -197,8 +177,7 @@ class Checkpointer(Hook):
 
     @staticmethod
     def state_of(agent: Trainer, resumable: bool = True) -> dict[str, Any]:
-        """``last.pt``: everything to continue exactly; without ``resumable``, what ``best.pt`` holds
-        (weights and what scoring needs, no optimizer, scheduler or RNG states)."""
+        """``last.pt``'s fields; without ``resumable``, ``best.pt``'s (no optimizer, scheduler or RNG states)."""
         state = {"model": agent.model.state_dict(), **agent.state.state_dict(),
                  "model_inputs": dict(agent.model_inputs), "feature_names": list(agent.data.feature_names),
                  "window_length": agent.model_inputs["time_steps"], "scaler": agent.scaler.state_dict(),
@@ -210,7 +189,7 @@ class Checkpointer(Hook):
 
     @staticmethod
     def restore(agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
-        """Load a ``last.pt`` written from :meth:`state_of` into the agent (mid-epoch state optional).
+        """Load a ``last.pt`` written from :meth:`state_of` into the agent.
 
         Raises:
             CheckpointError: fields missing or of the wrong type, or weights of another model.
@@ -229,12 +208,7 @@ class Checkpointer(Hook):
 
 
 def _check_batch_in_epoch(agent: Trainer, source: Path) -> None:
-    """A mid-epoch ``last.pt`` stopped within its epoch: ``batch_in_epoch`` is at most the epoch's batch count
-    (this data and ``trainer.batch_size`` fix it).
-
-    Raises:
-        CheckpointError: naming the field, its value and the valid range.
-    """
+    """Raise CheckpointError if ``batch_in_epoch`` exceeds an epoch's batch count."""
     state = agent.state
     if not state.batch_in_epoch:
         return
@@ -246,7 +220,7 @@ def _check_batch_in_epoch(agent: Trainer, source: Path) -> None:
 
 
 def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
-    """``load(value)``, its failure on a damaged value reported as the field's."""
+    """``load(value)``, a failure reported as the field's."""
     try:
         return load(value)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
@@ -269,13 +243,11 @@ def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, source: Path) -> N
 def open_summary_writer(summaries: Path, purge_step: int | None, is_main: bool) -> Any:
     """The run's TensorBoard writer into ``summaries`` (a no-op one on ranks other than 0).
 
-    ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread
-    (which checksums each event in pure Python); ``flush_secs=5``: TensorBoard sees new points soon.
+    ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread's checksums.
     """
     if not is_main:
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
-
     return NamingSummaryWriter(SummaryWriter(str(summaries), purge_step=purge_step, max_queue=1000,
                                              flush_secs=5))
 
@@ -283,9 +255,7 @@ def open_summary_writer(summaries: Path, purge_step: int | None, is_main: bool) 
 class NamingSummaryWriter:
     """A SummaryWriter whose write failures (a full disk) raise a WriteError naming its event file.
 
-    TensorBoard writes on a thread of its own: a failed write there ends the thread (its traceback is not
-    printed: :func:`_quiet_writer_threads`) and is raised again by the next ``add_*`` or ``flush`` call,
-    as an OSError that names no file.
+    A failed write ends TensorBoard's writer thread and resurfaces in the next call as an OSError naming no file.
     """
 
     def __init__(self, writer: Any) -> None:
@@ -305,13 +275,11 @@ class NamingSummaryWriter:
                 return method(*args, **kwargs)
             except OSError as err:
                 raise cannot_write(self.event_file, err) from None
-
         return naming
 
 
 def _quiet_writer_threads() -> None:
-    """Keep threading's hook from printing the traceback of a TensorBoard writer thread's OSError: the
-    writer raises it again in the training loop, where it stops the run with one message."""
+    """Keep threading's hook from printing a TensorBoard writer thread's OSError (the loop raises it again)."""
     if getattr(threading.excepthook, "quiets_writer_threads", False):
         return
     previous = threading.excepthook
@@ -319,13 +287,12 @@ def _quiet_writer_threads() -> None:
     def hook(args: threading.ExceptHookArgs) -> None:
         if not (issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
             previous(args)
-
     hook.quiets_writer_threads = True  # type: ignore[attr-defined]
     threading.excepthook = hook
 
 
 class ProgressBar(Hook):
-    """One tqdm bar over every step of the run (its ETA is the run's); the loss every ``every`` steps."""
+    """One tqdm bar over every step of the run; the loss every ``every`` steps."""
 
     def __init__(self, enabled: bool, every: int) -> None:
         self.enabled, self.every = enabled, every
@@ -350,8 +317,7 @@ class ProgressBar(Hook):
 
 
 class StopOnSignal(Hook):
-    """SIGINT/SIGTERM: the first finishes the batch, saves ``last.pt`` mid-epoch and raises
-    :class:`utils.runtime.signals.Interrupted`; a second stops at once (see that module)."""
+    """SIGINT/SIGTERM: finish the batch, save ``last.pt`` and raise :class:`utils.runtime.signals.Interrupted`."""
 
     def __init__(self, checkpointer: Checkpointer) -> None:
         self.checkpointer = checkpointer

@@ -1,25 +1,7 @@
 """Live scoring from a pipe: ``producer | python main.py CONFIG --mode score --input - --output -``.
 
-The CSV header, then rows, are read from standard input as they arrive (or from a CSV file, read the
-same way, when ``--output -`` streams a file's scores); each row is checked as a file's are
-(:class:`datasets.csv_stream.CsvStream`: field count, numbers, finite; errors name the line). Windows
-of the trained length start every ``stride`` rows; each is scored as soon as its last row has arrived
-and its row (the columns of the batch scores CSV, :mod:`agents.score_files`) is written and flushed:
-to standard output for ``--output -``, else to a file that grows line by line.
-
-With ``--per-step`` each time step's row (:class:`agents.score_loop.StepScorer`) is written as soon as no later
-window can cover it, byte for byte what the same rows give from a file: both run :mod:`agents.score_loop`.
-
-Incidents of the detector's first score (:class:`agents.score_rows.IncidentStream`) are written as they
-close: to ``<output stem>.incidents.csv`` beside a file output (or ``--incidents FILE``), line by line;
-with ``--output -`` and no ``--incidents``, as one readable line each on standard error.
-
-End of input, SIGINT (Ctrl-C) or SIGTERM: the open incident is closed and written, everything is
-flushed and one summary line goes to standard error; exit 0 at the end of input, 130/143 for the
-signals. A signal that comes while rows are being scored takes effect once their lines are written,
-so every line written is whole. Nothing is written atomically here: the files are the live output.
-A broken output pipe (``| head``) ends quietly. Memory holds about one window of rows (plus one
-read of input), whatever the stream's length.
+Behaviour: docs/scoring.md "Live scoring from a pipe". A signal takes effect once the lines being scored are
+written, so every line is whole; nothing is written atomically here: the files are the live output.
 """
 from __future__ import annotations
 
@@ -38,7 +20,7 @@ from agents.detector.detector import Detector
 from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, check_per_step, checked_magnitudes,
                                covering_windows, finish, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, describe, exact, missing_fill, separator_hint)
+                               checked_incidents_path, exact, missing_fill, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from datasets.csv_windows import iter_windows
@@ -99,9 +81,6 @@ class _Writers:
         self.scores, self.incidents, self.messages = csv.writer(scores), incidents and csv.writer(incidents), messages
         self._handles = (scores, incidents)
 
-    def score_row(self, row: list[Any]) -> None:
-        self.score_rows([row])
-
     def score_rows(self, rows: list[list[Any]]) -> None:
         if rows:
             self.scores.writerows(rows)
@@ -115,7 +94,7 @@ class _Writers:
 
     def incident(self, stream: IncidentStream, number: int, incident: Any) -> None:
         if self.incidents is None:
-            print(describe(number, incident, stream.threshold), file=self.messages, flush=True)
+            print(f"incident {number}: {incident.text(stream.threshold)}", file=self.messages, flush=True)
             return
         self.incidents.writerow(stream.row_of(number, incident))
         self._handles[1].flush()
@@ -129,24 +108,16 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
 
     Args:
-        detector: the run's detector.
         input_path: ``"-"`` (standard input) or a CSV file.
         output_path: ``"-"`` (standard output) or the scores CSV to write (an existing one only with ``overwrite``).
-        stride: rows between window starts; default the window length.
-        merge_gap: quiet rows inside one incident; default the run's, or the window length.
-        incidents_path: the incidents CSV; default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
+        incidents_path: default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
         stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
-        config_path: the config file the command read; no output may replace it.
-        per_step: one row per time step, written once final (:class:`agents.score_loop.StepScorer`); the
-            stride defaults to 1 and the same rows as a file give the same bytes as :func:`score_file`.
-        baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
-        reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`): for a run normalised
-            per recording, the rows (held until they arrived) that standardise the input; default the run's.
+        stride, merge_gap, config_path, per_step, baselines, reference_rows: as for
+            :func:`agents.score_files.score_file` (per-step rows are written once final).
 
     Returns:
         Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
-        "broken pipe")
-        and ``exit_code`` (0, 130, 143).
+        "broken pipe") and ``exit_code`` (0, 130, 143).
 
     Raises:
         DataError: a bad header or row (naming the line; the lines before it are written), fewer rows than
@@ -182,7 +153,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr)
             scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
                       else WindowScorer(scoring, stream, time_column))
-            lines.score_row(scorer.header())
+            lines.score_rows([scorer.header()])
             if files[1] is not None:
                 lines.incidents.writerow(INCIDENT_HEADER)
                 files[1].flush()
@@ -211,7 +182,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
 
 def _output_paths(output: str, incidents: str | None, overwrite: bool, inputs: tuple[str, ...],
                   config: str | None) -> tuple[str | None, str | None]:
-    """The scores and incidents files (None: standard output / lines on stderr), checked before anything is written."""
+    """The scores and incidents files (None: standard output / lines on stderr), checked before writing."""
     scores = None if output == STDIO else check_output(output, overwrite, inputs, config=config)
     if incidents == STDIO:  # as with --output -: one readable line each on standard error
         return None if scores is None else str(scores), None
@@ -234,8 +205,7 @@ def _open_csv(path: str) -> BinaryIO:
 
 def _score(scorer: Scorer, rows: CsvStream, header: list[str], time_column: str | None, reference: Reference | None,
            lines: _Writers, stride: int | None, stop: _Stop, summary: dict[str, Any]) -> None:
-    """Score the windows as their rows arrive (standardised by ``reference`` when set), until the end of input
-    (or a signal: Interrupted)."""
+    """Score the windows as their rows arrive, until the end of input (or a signal: Interrupted)."""
     detector, stream = scorer.scoring.detector, scorer.incidents
     stride = stride or detector.window_length
     summary.update(stride=stride, rows=0, alarms=0, score=stream.score_name, threshold=stream.threshold,
@@ -270,8 +240,7 @@ def _counted(blocks: Iterator[Block], stream: IncidentStream, summary: dict[str,
 
 def _finish(scorer: Scorer | None, lines: _Writers | None, summary: dict[str, Any], rows: CsvStream,
             check: bool = True) -> None:
-    """Write the rows still held and close the open incident; with ``check``, DataError if the input ended
-    before one window."""
+    """Write the rows still held and close the open incident; with ``check``, DataError for under one window."""
     if check and summary["windows"] == 0 and summary["stopped_by"] is None:
         raise DataError(f"{rows.name}: {summary.get('rows', 0)} rows, fewer than one window of "
                         f"{summary['window_length']} rows (the model's trained window length)")

@@ -1,10 +1,6 @@
-"""The generic reconstruction agent: trains any model that keeps the contract of
-:class:`graphs.models.contract.ReconstructionModel` and scores it with a :class:`agents.detector.detector.Detector`.
+"""The reconstruction agent: trains any :class:`graphs.models.contract.ReconstructionModel`, scores with a Detector.
 
-Registered as ``reconstruction``; ``vae`` and ``rnn_autoencoder`` (the agents of earlier
-versions) are aliases, so existing configs keep working. What used to differ between them is
-now an option of the model (its training outputs, latent space and default scores), of the loss
-and of ``evaluation.scores``.
+``vae`` and ``rnn_autoencoder`` (the agents of earlier versions) are aliases, so existing configs keep working.
 """
 from __future__ import annotations
 
@@ -32,7 +28,6 @@ class ReconstructionAgent(BaseAgent):
         """Fit the detector on the normals with the best weights, score the test split, write ``out/``."""
         started = time.perf_counter()  # the evaluation's time includes importing what only it uses
         from agents.evaluation import TrainedRun, evaluate_run
-
         windows = {"train": self.train_x, "val": self.val_x, "test": self.to_tensor(self.data.test.x, "test")}
         return evaluate_run(TrainedRun(self.detector(), self.data, windows, self.folder, self.config, self.state,
                                        self.train_seconds, self.writer, started))

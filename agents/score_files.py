@@ -1,60 +1,8 @@
 """Score new data with a finished run: ``python main.py CONFIG --mode score --input F --output scores.csv``.
 
-The run folder named by the config (``experiments_dir/exp_name``) gives
-``checkpoints/best.pt``: model, fitted scaler, score statistics and the alarm
-thresholds (fitted on validation normals). The input is cut into windows of the
-trained length, scaled with the run's scaler and scored; each window gets a row
-
-    window, start_row, [start_<timestamp column>], score_<name>..., alarm_<name>...,
-    pvalue_<name>..., contrib_<feature>..., top_feature
-
-``pvalue_<name>`` is the window's conformal p-value under that score: the share of the
-run's validation normals (its calibration scores) scoring at least as high, ``(1 + #) / (n + 1)``.
-It puts every score on one scale (small = anomalous), and ``alarm_<name>`` is 1 exactly when
-it is at most the threshold's bound (``metrics.json``: ``false_alarm.bound``). A run saved
-before the calibration scores were kept has no p-value columns.
-
-``contrib_<feature>`` is that sensor's reconstruction error averaged over the
-window (squared or absolute, as the run's first reconstruction-error score, in scaled units;
-their mean over the features equals the reconstruction score), and
-``top_feature`` the sensor with the largest one: where to look first when an
-alarm fires.
-
-Inputs:
-
-* CSV: header naming the columns, one row per time step, fields separated by the run's
-  ``data.separator`` (when its config sets one) or by the one of ``, ; tab |`` the header holds most
-  often. It must hold every feature the model was trained on (any order); the columns the run's data
-  declared (timestamp, label and ignored columns, e.g. SKAB's ``datetime``, ``anomaly``,
-  ``changepoint``) may be present and are not used as features; any other column is an error.
-* NPY: ``(rows, F)`` time steps (windowed like a CSV) or ``(N, T, F)`` ready
-  windows with ``T`` the trained window length; features in training order.
-
-A run trained with ``data.normalize="per_recording"`` standardised each recording by its own training
-part; an input is then one recording, standardised by its first R rows (the run's training-part
-length, or ``--reference-rows``; :func:`agents.score_loop.normalised_blocks`), so it needs at least R
-rows (ready windows cannot be standardised and are refused).
-
-Incidents (time-step inputs: CSV or ``(rows, F)`` NPY; ready windows have no time axis): each time
-step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of the windows
-covering it, for the detector's first score, and the contributions alike; runs of time steps above
-that score's threshold, merged over ``--merge-gap`` quiet rows (default the run's
-``evaluation.incident_merge_gap``, or the window length), are incidents
-(:class:`agents.score_rows.IncidentStream`). They go to ``<output stem>.incidents.csv`` beside the
-scores (``scores.csv`` -> ``scores.incidents.csv``), columns :data:`agents.score_rows.INCIDENT_HEADER`:
-first and last row and timestamp (the run's ``data.timestamp_column`` as written), duration in seconds,
-peak and mean score, the top contributing sensor. Windows further apart than their length (stride > T)
-leave the rows between them without a score: quiet, and counted in the summary.
-
-``--per-step`` (time-step inputs): one row per time step instead, windows every row by default
-(:class:`agents.score_loop.StepScorer`); ``--baselines``: the run's baselines' columns too
-(:class:`agents.score_rows.Scoring`). Batch and live scoring run the same loop
-(:mod:`agents.score_loop`); only where the rows go differs.
-
-Large inputs are read block by block (CSV lines in chunks, NPY memory-mapped)
-and the output is written as it goes, so memory stays bounded whatever the
-file's size. The outputs appear only when the whole input scored (written to
-temporary files, then renamed); for live scoring from a pipe see :mod:`agents.live_scoring`.
+Inputs (CSV, ``(rows, F)`` or ``(N, T, F)`` NPY), the output columns and the incidents: docs/scoring.md. Batch and
+live scoring (:mod:`agents.live_scoring`) run the same loop (:mod:`agents.score_loop`); only where the rows go
+differs. Inputs are read block by block; outputs appear only once the whole input scored (atomic writes).
 """
 from __future__ import annotations
 
@@ -103,16 +51,14 @@ logger = logging.getLogger("anomaly")
 
 # ----- inputs --------------------------------------------------------------------------
 class _Input:
-    """An input file opened for streaming: row blocks or ready windows; its rows standardised by
-    :attr:`reference` when set (:func:`agents.score_loop.recording_reference`)."""
+    """An input file opened for streaming: row blocks or ready windows, standardised by :attr:`reference` if set."""
 
     def __init__(self, path: Path, detector: Detector, stride: int | None, chunk_rows: int) -> None:
         self.path, self.window_length, self.chunk_rows = path, detector.window_length, chunk_rows
         self.detector = detector
         self.features = list(detector.feature_names)
         self.n_features = len(self.features)
-        window_length = self.window_length
-        self.stride = stride or window_length
+        self.stride = stride or self.window_length
         self.time_column: str | None = None
         self.row_times: RowTimes | None = None  # the timestamps of the rows read, for the incidents
         self.windows_given = False
@@ -172,7 +118,11 @@ class _Input:
         if self.windows_given:
             for i in range(0, len(self.array), batch):
                 chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
-                _check_finite_windows(chunk, i, self.path, self.features)
+                bad = first_bad_value(chunk)
+                if bad is not None:
+                    (w, t, f), what = bad
+                    raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}) "
+                                    f"holds {what}")
                 bad = too_large(self.detector.scaler.unchecked(chunk))
                 if bad is not None:
                     (w, t, f), value = bad
@@ -183,14 +133,12 @@ class _Input:
         yield from iter_windows(self.blocks(), self.window_length, self.stride, batch)
 
     def blocks(self) -> Iterator[Block]:
-        """The input's rows, block by block (time-step inputs), their timestamps kept for the incidents,
-        standardised as the run's recordings were (:func:`agents.score_loop.normalised_blocks`)."""
+        """The input's rows, block by block (time-step inputs), standardised as the run's recordings were."""
         return checked_magnitudes(normalised_blocks(self._read_blocks(), self.reference), self.detector, self.path,
                                   self.features)
 
     def _read_blocks(self) -> Iterator[Block]:
-        """The input's rows as read, block by block: the features, then the timestamp and the reference's
-        label columns as text."""
+        """The input's rows as read: the features, then the timestamp and reference label columns as text."""
         self.rows_read = 0
         if self.header is not None:
             text = ([self.time_column] if self.time_column else []) + (self.reference.label_columns
@@ -213,13 +161,6 @@ class _Input:
             yield Block(start, values)
 
 
-def _check_finite_windows(chunk: np.ndarray, first: int, path: Path, features: list[str]) -> None:
-    bad = first_bad_value(chunk)
-    if bad is not None:
-        (w, t, f), what = bad
-        raise DataError(f"{path}: window {first + w}, time step {t}, feature {f} ({features[f]!r}) holds {what}")
-
-
 # ----- scoring -------------------------------------------------------------------------
 def score_file(detector: Detector, input_path: str | Path, output_path: str | Path, stride: int | None = None,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, batch: int | None = None, overwrite: bool = False,
@@ -230,23 +171,18 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     incidents beside it.
 
     Args:
-        detector: the run's detector (:meth:`agents.detector.detector.Detector.load`).
-        input_path: ``.csv`` or ``.npy`` (see the module docstring).
-        output_path: the scores CSV (written atomically; never the input or a run folder's file, and an
-            existing file only with ``overwrite``, see :func:`utils.runs.outputs.check_output`). Time-step
-            inputs also get ``<stem>.incidents.csv`` beside it, checked and written the same way.
+        input_path: ``.csv`` or ``.npy``.
+        output_path: the scores CSV, written atomically (:func:`utils.runs.outputs.check_output`); time-step
+            inputs also get ``<stem>.incidents.csv`` beside it.
         stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
-        chunk_rows: input rows read at a time.
         batch: windows scored at a time; default the detector's batch size, at most
             ``chunk_rows // window_length + 1`` (per-step: :data:`agents.score_loop.STEP_BATCH`).
-        merge_gap: quiet rows inside one incident; default the run's ``evaluation.incident_merge_gap``,
-            or the window length.
-        incidents_path: the incidents CSV instead of ``<output stem>.incidents.csv``.
+        merge_gap: quiet rows inside one incident; default the run's, or the window length.
+        incidents_path: instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.
         per_step: one row per time step (:class:`agents.score_loop.StepScorer`); time-step inputs only.
         baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
-        reference_rows: ``--reference-rows``: for a run normalised per recording, standardise the input by its
-            first this many rows instead of the run's count (:func:`agents.score_loop.recording_reference`).
+        reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`).
 
     Returns:
         Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
@@ -287,9 +223,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         batches = covering_windows(source.blocks(), window_length, source.stride, batch or scorer.batch)
     else:
         scorer = WindowScorer(scoring, incidents, source.time_column, numbered=not source.windows_given)
-        # Windows scored at a time: at most chunk_rows rows' worth, so memory does not grow with the window count.
-        # (+1: a block of chunk_rows rows plus the carried-over rows holds up to chunk_rows // T + 1 windows at
-        # stride T.)
+        # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
+        # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
         batches = source.windows(batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
     with ExitStack() as outputs:
         writer = csv.writer(outputs.enter_context(atomic_output(output_path, newline="")))
@@ -316,19 +251,15 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     if not source.windows_given:
         rows = source.rows_read
         last_end = (scorer.windows - 1) * source.stride + window_length
-        summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0))
-        summary.update(incident_summary(incidents, incidents_path))
+        summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0),
+                       incidents=incidents.count,
+                       incidents_output=None if incidents_path is None else str(incidents_path),
+                       incident_score=incidents.score_name, incident_threshold=incidents.threshold,
+                       merge_gap=incidents.merge_gap, point_aggregation=incidents.aggregation,
+                       rows_between_windows=incidents.unscored)
     if per_step:
         summary["steps"] = scorer.steps
     return summary
-
-
-def incident_summary(incidents: IncidentStream, path: Path | str | None) -> dict[str, Any]:
-    """The summary's incident fields: count, where, the score and settings, rows without a score."""
-    return {"incidents": incidents.count, "incidents_output": None if path is None else str(path),
-            "incident_score": incidents.score_name, "incident_threshold": incidents.threshold,
-            "merge_gap": incidents.merge_gap, "point_aggregation": incidents.aggregation,
-            "rows_between_windows": incidents.unscored}
 
 
 def format_summary(summary: dict[str, Any]) -> str:

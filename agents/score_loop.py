@@ -1,31 +1,9 @@
 """The one scoring loop of batch (:mod:`agents.score_files`) and live (:mod:`agents.live_scoring`) scoring.
 
-Both read row blocks (a file's, or a pipe's as they arrive), cut them into windows
-(:func:`datasets.csv_windows.iter_windows`; :func:`covering_windows` for per-step scoring) and hand
-each batch to a scorer, whose output rows and closed incidents go to a sink: the atomic files of batch
-scoring, or flushed lines live (:func:`score_batches`, then :func:`finish`). Only the sinks differ.
-
-* :class:`WindowScorer`: one row per window (the default), columns :func:`agents.score_rows.window_header`.
-* :class:`StepScorer` (``--per-step``): one row per time step, written once no later window covers it,
-
-      row, [time], score_<name>..., alarm_<name>..., pvalue_<name>..., top_feature
-
-  the columns of a run's ``out/stream_scores.csv`` (without its label and kind) plus the p-values and the
-  top sensor. A time step takes the run's ``evaluation.point_aggregation`` (default max) of the scores of
-  the windows covering it (:class:`agents.detector.streaming.PointAccumulator`), and of their per-sensor
-  contributions (``top_feature`` is the largest); ``alarm_<name>`` is that score above the window
-  threshold (with the max: one of its windows alarmed; with the run's ``evaluation.threshold_adapt_rate``,
-  above its adaptive threshold, :class:`agents.detector.thresholds.AdaptiveThreshold`), ``pvalue_<name>`` its
-  conformal p-value against the window calibration scores. Windows are scored in batches of :data:`STEP_BATCH` at fixed places
-  (window ``k`` always at place ``k % STEP_BATCH`` of a batch of that size, the rest padding), so every
-  window's arithmetic is the same however the rows arrived: a file and the same rows piped give
-  byte-identical output.
-
-A run that standardised each recording by its own training part (``data.normalize="per_recording"``)
-scores an input as one recording standardised the same way: :func:`normalised_blocks`, one stage on the
-row blocks of file and pipe alike, holds the first R rows (:func:`recording_reference`), standardises
-every row by their mean and standard deviation (:func:`datasets.csv_recordings.normalise_by_training_part`)
-and hands the blocks on, the held ones first. Other runs' blocks pass through untouched.
+Both cut row blocks into windows and hand each batch to a scorer (:class:`WindowScorer` or, for ``--per-step``,
+:class:`StepScorer`); only the sinks of the rows differ. Columns and behaviour: docs/scoring.md.
+Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows
+piped give byte-identical output. :func:`normalised_blocks` standardises a per-recording run's input.
 """
 from __future__ import annotations
 
@@ -89,8 +67,6 @@ class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
 
     Args:
-        scoring: the scores to write.
-        incidents: the incidents of the primary score, or None.
         time_column: the input's timestamp column (its text at each window's start is written), or None.
         numbered: windows have start rows (False: ready windows, the start_row column is empty).
     """
@@ -121,12 +97,12 @@ class WindowScorer:
 
 
 class StepScorer:
-    """One row per time step, handed out once final (module docstring); incidents from the same values.
+    """One row per time step, handed out once no later window covers it; incidents from the same values.
+
+    A step takes the ``evaluation.point_aggregation`` of its windows' scores and contributions.
 
     Args:
-        scoring: the scores to write.
         incidents: the incidents of the primary score; its ``times`` (the input's timestamps) give the time column.
-        time_column: the input's timestamp column, or None.
         eager: score the windows as they come (live); else in full batches (a file: fewer forward passes).
     """
 
@@ -202,11 +178,9 @@ class StepScorer:
         for n in names:
             self.alarms[n] += int(flags[n].sum())
         self.steps += m
-        rows = []
-        for i in range(m):
-            rows.append([first + i, *([times[1][i]] if times is not None else []),
-                         *[exact(scores[n][i]) for n in names], *[int(flags[n][i]) for n in names],
-                         *[exact(p[i]) for p in p_values.values()], top[i]])
+        rows = [[first + i, *([times[1][i]] if times is not None else []), *[exact(scores[n][i]) for n in names],
+                 *[int(flags[n][i]) for n in names], *[exact(p[i]) for p in p_values.values()], top[i]]
+                for i in range(m)]
         found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
                                      limits.get(self.incidents.score_name))
         return rows, found
@@ -220,8 +194,8 @@ def check_per_step(stride: int | None, window_length: int) -> None:
 
 
 def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
-    """:func:`~datasets.csv_windows.iter_windows`, plus at the end a window over the last ``window_length`` rows
-    when the stride did not end there (as :func:`utils.metrics.ranges.covering_starts`), so every row is covered."""
+    """:func:`~datasets.csv_windows.iter_windows`, plus a last window over the final ``window_length`` rows where
+    the stride did not end there, so every row is covered."""
     tail = _Tail(window_length)
     last = -1
     for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
@@ -229,7 +203,7 @@ def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, b
         yield starts, windows, text
     start = tail.rows - window_length
     if last >= 0 and start != last:
-        yield np.array([start], dtype=np.int64), tail.values[None].copy(), tail.text_at_start()
+        yield np.array([start], dtype=np.int64), tail.values[None].copy(), None if tail.text is None else tail.text[:1]
 
 
 class _Tail:
@@ -250,10 +224,6 @@ class _Tail:
             self.rows = block.first_row + len(block.values)
             yield block
 
-    def text_at_start(self) -> np.ndarray | None:
-        """The text columns (1, K) of the first of the last ``n`` rows, or None."""
-        return None if self.text is None else self.text[:1]
-
 
 # ----- per-recording normalisation --------------------------------------------------------
 @dataclass
@@ -262,17 +232,12 @@ class Reference:
 
     Attributes:
         rows: R, the first rows whose mean and standard deviation standardise every row.
-        label_columns: the run's label columns the input holds, read as the blocks' last text columns: their
-            labelled rows are left out of the reference, as the run left them out of its training parts
-            (``data.train_labels="exclude"``); empty: every reference row counts.
-        source: the input's name, for messages.
+        label_columns: the blocks' last text columns; their labelled rows are left out of the reference (as
+            ``data.train_labels="exclude"`` did in training); empty: every reference row counts.
         given: R came from ``--reference-rows`` (for messages).
-        training_rows: the first rows whose windows (at ``stride``) fit the run's per-recording scores, as a
-            recording's training windows fitted them (:attr:`Detector.per_recording`); None: the run has none.
-        stride: rows between those windows' starts (``data.stride``).
-        whiten: the run also whitened its recordings (``data.normalize="per_recording_whitened"``).
-        held: the first R rows standardised (R', F) and their labelled flags (R',), once
-            :func:`normalised_blocks` has read them.
+        training_rows: the first rows whose windows fit the run's per-recording scores; None: the run has none.
+        stride: ``data.stride``, between those windows' starts.
+        held: the first R rows standardised (R', F) and their labelled flags (R',), once read.
     """
 
     rows: int
@@ -285,8 +250,7 @@ class Reference:
     whiten: bool = False
 
     def training_windows(self, window_length: int) -> np.ndarray:
-        """The input's training windows (N, T, F), standardised: of its first :attr:`training_rows` rows, at
-        :attr:`stride`, without labelled rows (as :func:`datasets.stream_split.split_stream` cut a recording's)."""
+        """The input's standardised training windows (N, T, F), cut as a recording's were in training."""
         if self.held is None or self.training_rows is None:
             raise ValueError("the reference rows have not been read yet")
         values, labels = self.held
@@ -298,9 +262,7 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
     """The input's :class:`Reference` for a run normalised per recording, else None.
 
     Args:
-        detector: the run's detector.
         header: the input's columns (None: an array, which has no label columns).
-        source: the input's name.
         reference_rows: ``--reference-rows``: R instead of the run's.
 
     Raises:
@@ -339,11 +301,9 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
-    """The blocks standardised by the input's first ``reference.rows`` rows (unchanged for None).
+    """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived.
 
-    The first R rows are held until they have all arrived; their statistics then standardise them and every
-    later row (float32, as the run's recordings). The label text columns of :attr:`Reference.label_columns`
-    are dropped from the blocks handed on.
+    The label text columns are dropped from the blocks handed on; None: blocks unchanged.
 
     Raises:
         DataError: the input ends before R rows, or its reference rows are all labelled.
@@ -383,8 +343,7 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
 
 def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
                        features: list[str]) -> Iterator[Block]:
-    """The blocks handed on unchanged; DataError naming the file, row (and line) and column of the first value
-    whose scaled magnitude the model cannot compute with (:mod:`agents.detector.scaler`, :data:`SCALED_LIMIT`)."""
+    """The blocks unchanged; DataError naming the first value too large once scaled (:mod:`agents.detector.scaler`)."""
     for block in blocks:
         bad = too_large(detector.scaler.unchecked(block.values))
         if bad is not None:
@@ -406,14 +365,9 @@ def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:
 def _too_short(reference: Reference, count: int) -> str:
     """Why an input shorter than its reference rows cannot be scored."""
     whence = "--reference-rows" if reference.given else "the run's training part of a recording"
+    setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
+               else "data.normalize=per_recording: standardised")
     return (f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows ({whence}): this run "
-            f"normalised each recording by its training part ({_normalize_setting(reference)}), so an input is one "
-            f"recording normalised by its first "
-            f"{reference.rows} rows, taken as normal operation; score a longer recording, or give "
+            f"normalised each recording by its training part ({setting}), so an input is one recording normalised "
+            f"by its first {reference.rows} rows, taken as normal operation; score a longer recording, or give "
             "--reference-rows N for fewer (less exact) reference rows")
-
-
-def _normalize_setting(reference: Reference) -> str:
-    """The run's ``data.normalize`` value and what it did, for messages."""
-    return ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
-            else "data.normalize=per_recording: standardised")

@@ -1,13 +1,5 @@
-"""What batch scoring (:mod:`agents.score_files`) and live scoring (:mod:`agents.live_scoring`) share.
-
-* :func:`check_columns`: a CSV header against the features the run was trained on;
-* :class:`Scoring`: the scores of raw windows (the detector's, and on request the run's baselines');
-* :func:`window_header` and :func:`window_rows`: one scores-CSV row per window;
-* :class:`RowTimes`: the timestamp column of the rows read, as text and seconds, held only until
-  the rows' per-time-step scores are final;
-* :class:`IncidentStream`: window scores -> per-time-step scores
-  (:class:`agents.detector.streaming.PointAccumulator`) -> incidents
-  (:class:`agents.detector.streaming.IncidentTracker`), holding about one window of rows.
+"""What batch scoring (:mod:`agents.score_files`) and live scoring (:mod:`agents.live_scoring`) share: the header
+check, the scores and rows of windows, the rows' timestamps and the incidents (holding about one window of rows).
 """
 from __future__ import annotations
 
@@ -37,16 +29,10 @@ INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 
 
 def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
-    """Check a CSV header holds every feature and nothing but the columns the run's data declared.
-
-    The run's timestamp, label (``label_column``, ``label_columns``) and ignored (``ignore_columns``) columns
-    may be present and are not features.
+    """Check a CSV header holds every feature, and besides them only the run's timestamp, label and ignored columns.
 
     Returns:
         The timestamp column when the header has it, else None.
-
-    Raises:
-        DataError: naming the missing and the unexpected columns.
     """
     features, data = list(detector.feature_names), detector.data_columns
     declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
@@ -71,9 +57,8 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
 
 def missing_fill(detector: Detector, source: str | Path) -> PreviousFill | None:
     """What fills an input's missing cells as the run's did (``data.missing_values="previous"``); None: refused."""
-    if detector.data_columns["missing_values"] != "previous":
-        return None
-    return PreviousFill(source, list(detector.feature_names))
+    fill = detector.data_columns["missing_values"] == "previous"
+    return PreviousFill(source, list(detector.feature_names)) if fill else None
 
 
 def separator_hint(detector: Detector) -> str:
@@ -84,28 +69,19 @@ def separator_hint(detector: Detector) -> str:
     return f"; this run reads files separated by {separator!r} (data.separator): write the input so"
 
 
-def incidents_path_for(output: str | Path) -> Path:
-    """``scores.csv`` -> ``scores.incidents.csv`` beside it."""
-    output = Path(output)
-    return output.with_name(f"{output.stem}.incidents.csv")
-
-
 def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
                            inputs: tuple[str | Path, ...], config: str | Path | None = None) -> Path | None:
-    """The incidents file: ``--incidents``, else beside the scores file; checked as the scores are.
+    """The incidents file: ``--incidents``, else ``scores.incidents.csv`` beside ``scores.csv``; checked as it is.
 
     Args:
-        incidents: the ``--incidents`` path, or None.
         scores: the (checked) scores file, or None when the scores go to standard output.
         overwrite, inputs, config: as for :func:`utils.runs.outputs.check_output`.
 
     Returns:
         The path, or None when there is none (no ``--incidents`` and no scores file).
-
-    Raises:
-        DataError: the incidents file is the scores file; RunFolderError etc. from ``check_output``.
     """
-    path = Path(incidents) if incidents is not None else None if scores is None else incidents_path_for(scores)
+    path = (Path(incidents) if incidents is not None else None if scores is None
+            else scores.with_name(f"{scores.stem}.incidents.csv"))
     if path is None:
         return None
     if scores is not None and path.resolve() == scores.resolve():
@@ -118,13 +94,7 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
 class Scoring:
     """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too.
 
-    Baselines are named as in ``metrics.json`` and ``out/stream_scores.csv`` (their display names, e.g.
-    ``kNN distance (k=5)``); they score the windows scaled as the model's input, with their thresholds and
-    calibration scores from best.pt.
-
-    Args:
-        detector: the run's detector.
-        baselines: score the baselines too.
+    Baselines are named by their display names (as in ``metrics.json``) and score the scaled windows.
 
     Raises:
         CheckpointError: ``baselines`` asked of a run whose best.pt holds none.
@@ -166,8 +136,7 @@ class Scoring:
         return scores, contrib
 
     def recording_statistics(self) -> dict[str, Any] | None:
-        """The per-recording scores' statistics, fitted once on the input's training windows (None without
-        per-recording scores)."""
+        """The per-recording scores' statistics, fitted once on the input's training windows (or None)."""
         if not self.detector.per_recording:
             return None
         if self._recording_statistics is None:
@@ -206,16 +175,13 @@ def adapt_rate(detector: Detector) -> float:
 
 # ----- window rows ---------------------------------------------------------------------
 def exact(value: float) -> str:
-    """A score, p-value or threshold as written to a CSV or printed beside one: the shortest text that reads back
-    as the same float64 (``repr``, at most 17 significant digits), so ``score > threshold`` and ``p <= bound``
-    recompute from the file exactly as they were decided."""
+    """A score, p-value or threshold as written: ``repr``, which reads back as the same float64, so
+    ``score > threshold`` recomputes from the file exactly as it was decided."""
     return repr(float(value))
 
 
-
 def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
-    """The scores CSV's columns (see :mod:`agents.score_files`); ``labelled``: with ``label`` and ``kind`` after the
-    start (a run's own test windows)."""
+    """The scores CSV's columns; ``labelled``: with ``label`` and ``kind`` after the start (a run's test windows)."""
     names = scoring.names
     cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
     cols += ["label", "kind"] if labelled else []
@@ -237,20 +203,12 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
     """
     p_values = scoring.p_values(scores)
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
-    rows = []
-    for i in range(len(contrib)):
-        row = [number + i, "" if starts is None else int(starts[i])]
-        if start_times is not None:
-            row.append(start_times[i, 0])
-        if labels is not None:
-            row += [int(labels[0][i]), labels[1][i]]
-        row += [exact(s[i]) for s in scores.values()]
-        row += [int(f[i]) for f in flags.values()]
-        row += [exact(p[i]) for p in p_values.values()]
-        row += [f"{v:.6g}" for v in contrib[i]]
-        row.append(top[i])
-        rows.append(row)
-    return rows
+    return [[number + i, "" if starts is None else int(starts[i]),
+             *([start_times[i, 0]] if start_times is not None else []),
+             *([int(labels[0][i]), labels[1][i]] if labels is not None else []),
+             *[exact(s[i]) for s in scores.values()], *[int(f[i]) for f in flags.values()],
+             *[exact(p[i]) for p in p_values.values()], *[f"{v:.6g}" for v in contrib[i]], top[i]]
+            for i in range(len(contrib))]
 
 
 # ----- times -----------------------------------------------------------------------------
@@ -260,8 +218,6 @@ class RowTimes:
     Numbers are seconds as they are; ISO dates/times become seconds since the first row's.
 
     Args:
-        source: the input's name, for messages.
-        column: the timestamp column.
         trained_period: the run's sample period in seconds (None: unknown): an input sampled at another rate
             (its first :data:`RATE_ROWS` rows' median step) is warned of once, as its windows span another time.
     """
@@ -325,10 +281,7 @@ class IncidentStream:
     """Incidents of the primary score (the detector's first) from window scores fed in start order.
 
     Args:
-        detector: gives the window length, the threshold, the features and the run's
-            ``evaluation.point_aggregation`` and ``evaluation.incident_merge_gap``.
         merge_gap: quiet rows inside one incident; default the run's, or the window length.
-        times: the rows' timestamps, or None.
     """
 
     def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
@@ -370,10 +323,8 @@ class IncidentStream:
         """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions.
 
         Args:
-            times: ``(seconds (m,), text (m,))`` of those rows, when the caller took them from :attr:`times`
-                (else they are taken here).
-            limits: (m,) the primary score's adaptive thresholds, when the caller advanced them (else, with
-                ``evaluation.threshold_adapt_rate``, they are advanced here).
+            times: ``(seconds (m,), text (m,))`` of those rows if the caller took them from :attr:`times`.
+            limits: (m,) the primary score's adaptive thresholds if the caller advanced them.
 
         Returns:
             ``(number, incident)`` of each incident this closed.
@@ -392,8 +343,3 @@ class IncidentStream:
     def _numbered(self, incidents: list[Incident]) -> list[tuple[int, Incident]]:
         first, self.count = self.count + 1, self.count + len(incidents)
         return list(enumerate(incidents, start=first))
-
-
-def describe(number: int, incident: Incident, threshold: float) -> str:
-    """One readable line: ``incident 3: current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak ...``."""
-    return f"incident {number}: {incident.text(threshold)}"

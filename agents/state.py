@@ -13,10 +13,8 @@ class TrainState:
     """Where training stands; saved in ``last.pt`` (top-level keys) and restored exactly on resume.
 
     Attributes:
-        epoch: epochs finished.
-        global_step: optimizer steps taken.
         best_val: lowest validation loss so far; ``best_epoch``: its epoch (1-based).
-        bad_epochs: epochs since the last improvement; ``stopped_early``: patience ran out.
+        bad_epochs: epochs since the last improvement.
         history: per-epoch values: ``train``, ``val``, their components, ``lr``.
         batch_in_epoch: batches of the current epoch done (non-zero only in a mid-epoch checkpoint).
         epoch_totals: sample-weighted loss sums of the current epoch so far (mid-epoch only).
@@ -42,8 +40,7 @@ class TrainState:
         self.history.setdefault("lr", []).append(lr)
 
     def update_best(self, val_loss: float, min_delta: float, epoch: int, min_delta_rel: float = 0.0) -> bool:
-        """Track the best validation loss; returns whether ``epoch`` (0-based) improved it by more than
-        ``min_delta`` and by more than the fraction ``min_delta_rel`` of the best's magnitude."""
+        """Track the best validation loss; whether ``epoch`` (0-based) beat it by max(min_delta, min_delta_rel*|best|)."""
         margin = max(min_delta, min_delta_rel * abs(self.best_val)) if math.isfinite(self.best_val) else 0.0
         improved = val_loss < self.best_val - margin
         if improved:

@@ -1,28 +1,7 @@
 """End-of-run evaluation of a stream dataset (one or many recordings): per-time-step scores, stream metrics, incidents.
 
-A stream dataset lists its recordings (:class:`datasets.splits.Recording`), each with a contiguous test
-stretch (:class:`datasets.splits.StreamPart`); the test split holds their windows, recording after
-recording. The window scores are cut per recording (by the number of its window starts), and each
-recording is evaluated alone (:func:`evaluate_stream`): each score of the model and of every baseline
-is mapped from windows to time steps (:func:`agents.detector.streaming.point_values`,
-``evaluation.point_aggregation``) and evaluated point-wise and range-wise
-(:func:`utils.metrics.stream_metrics.stream_metrics`) at the threshold the window score was calibrated
-with; the model's primary score (the first of ``evaluation.scores``) gives the incidents, matched
-against the labelled ranges; each score's ``false_alarm`` judges the threshold's promise on the normal
-time steps (:func:`utils.metrics.promise.time_step_promise`).
-
-``metrics.json``'s ``stream`` section:
-
-- one recording: that recording's metrics (``rows``, ``first_row``, ``scores``, ``baselines``,
-  ``incidents``, ...), the shape a single-recording run always had;
-- several: ``{"recordings": {name: that same dict per recording}, "pooled": ...}``, the pooled
-  section holding, per score and baseline, the confusion matrix summed over every recording's time
-  steps at the deployed threshold (SKAB's protocol: F1, FAR %, MAR %), the mean and standard
-  deviation of :data:`MEAN_METRICS` over the recordings that define them (with their count), and the
-  promise judged on the pooled normal time steps and per recording (:func:`pool_recordings`).
-
-``out/stream_scores.csv`` and ``out/incidents.csv`` hold every recording's rows (file rows of that
-recording); with several recordings a leading ``recording`` column names the recording.
+Each recording's test stretch is evaluated alone (:func:`evaluate_stream`), several are pooled
+(:func:`pool_recordings`); what the metrics and files hold: docs/streams.md.
 """
 from __future__ import annotations
 
@@ -60,10 +39,8 @@ class StreamEvaluation:
     """What :func:`evaluate_stream` found.
 
     Attributes:
-        part: the test stretch.
         points: ``{score or baseline name: (n,) per-time-step scores}``.
-        thresholds: ``{name: threshold}``, one number or (n,) per time step (a time step is alarmed where its
-            score is above it).
+        thresholds: ``{name: threshold}``, one number or (n,) per time step.
         incidents: of the primary score, with ``hits`` (len(incidents),) bool: overlaps a labelled range.
         labelled: ``[start, end)`` absolute rows of the labelled ranges (k, 2), ``detected`` (k,) bool.
         metrics: the ``stream`` section of ``metrics.json``.
@@ -86,8 +63,7 @@ class StreamEvaluation:
 
 
 def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
-    """The resolved stream settings: aggregation, merge gap and VUS buffer (null keys take the window length,
-    the buffer at most :data:`~utils.core.config.MAX_VUS_BUFFER` rows)."""
+    """The resolved stream settings (null keys take the window length, the VUS buffer at most MAX_VUS_BUFFER)."""
     gap, buffer = evaluation.get("incident_merge_gap"), evaluation.get("vus_buffer")
     return {"point_aggregation": evaluation.get("point_aggregation", "max"),
             "incident_merge_gap": window_length if gap is None else int(gap),
@@ -98,9 +74,7 @@ def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
 def time_step_thresholds(points: dict[str, np.ndarray], thresholds: dict[str, float],
                          calibration: dict[str, np.ndarray], alpha: float,
                          gamma: float) -> dict[str, float | np.ndarray]:
-    """Each score's threshold for its time steps (n,): the calibrated one, or with ``gamma > 0`` one per time step
-    (:class:`~agents.detector.thresholds.AdaptiveThreshold` over its calibration scores; a score without them keeps
-    its threshold)."""
+    """Each score's threshold: the calibrated one, or with ``gamma > 0`` and calibration scores one per time step (n,)."""
     adaptive = adaptive_thresholds({name: calibration[name] for name in thresholds if name in calibration}, alpha, gamma)
     return {name: adaptive[name].thresholds(points[name]) if name in adaptive else threshold
             for name, threshold in thresholds.items()}
@@ -115,19 +89,11 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
 
     Args:
         part: the test stretch; its windows (in ``part.starts`` order) were scored.
-        window_length: rows per window ``T``.
-        evaluation: the config's ``evaluation`` section.
-        feature_names: the F sensors.
         scores, thresholds: the model's window scores ``{name: (N,)}`` and their thresholds (primary first).
-        contributions: per-sensor contributions (N, F) of the windows (for each incident's top sensor).
+        contributions: per-sensor contributions (N, F) of the windows.
         baseline_scores, baseline_thresholds: the same for the baselines.
-        bounds: the false-alarm bound each threshold states (scores and baselines); each score's metrics then
-            hold ``false_alarm``, the verdict on the normal time steps (:func:`time_step_promise`).
-        calibration: the calibration scores of scores and baselines, for ``evaluation.threshold_adapt_rate``
-            (:func:`time_step_thresholds`).
-
-    Returns:
-        The evaluation; its ``metrics`` are JSON-able.
+        bounds: the false-alarm bound of each threshold; its metrics then hold ``false_alarm`` on the time steps.
+        calibration: the calibration scores, for ``evaluation.threshold_adapt_rate``.
     """
     settings = stream_settings(evaluation, window_length)
     how, gap = settings["point_aggregation"], settings["incident_merge_gap"]
@@ -147,7 +113,6 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
         return result
 
     model, baselines = {n: measure(n) for n in scores}, {n: measure(n) for n in baseline_scores}
-
     primary = next(iter(scores))
     point_contrib = point_values(contributions, part.starts, window_length, n, "mean")
     time_text = part.time_text if part.time_text is not None or part.times is None else clock_text(part.times)
@@ -179,12 +144,7 @@ INCIDENT_COUNTS = ("n", "hits", "false_alarms", "labelled_ranges", "detected", "
 
 @dataclass
 class RecordingsEvaluation:
-    """What :func:`evaluate_recordings` found.
-
-    Attributes:
-        results: ``{recording name: its evaluation}`` in the test split's order.
-        metrics: the ``stream`` section of ``metrics.json`` (see the module docstring).
-    """
+    """What :func:`evaluate_recordings` found: ``results`` by recording name, and the ``stream`` section ``metrics``."""
 
     results: dict[str, StreamEvaluation]
     metrics: dict[str, Any]
@@ -215,14 +175,10 @@ def evaluate_recordings(recordings: list[Recording], window_length: int, evaluat
     """Evaluate each recording's test stretch (:func:`evaluate_stream`) and pool them.
 
     Args:
-        recordings: the dataset's recordings; the test windows are theirs, recording after recording.
+        recordings: the test windows are theirs, recording after recording.
         window_length, evaluation, feature_names, thresholds, baseline_thresholds, bounds, calibration: as in
             :func:`evaluate_stream` (each recording starts its own adaptive thresholds).
         scores, contributions, baseline_scores: of all N test windows, (N,) and (N, F).
-
-    Returns:
-        The evaluations and the ``stream`` section: one recording's metrics as they are, or
-        ``{"recordings": {name: metrics}, "pooled": ...}`` (:func:`pool_recordings`).
 
     Raises:
         DataError: two recordings share a name.
@@ -261,15 +217,7 @@ def pool_score(results: dict[str, StreamEvaluation], group: str, name: str) -> d
 
 
 def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
-    """The ``pooled`` section of several recordings' stream metrics.
-
-    Returns:
-        ``recordings``, ``rows``, ``hours`` (None unless every recording has a sample period), the summed
-        ``incidents`` counts, and per score and baseline (``scores``, ``baselines``): ``confusion``
-        (:func:`~utils.metrics.stream_metrics.pooled_confusion` at the deployed threshold), ``mean``
-        (:data:`MEAN_METRICS` over the recordings that define them) and ``false_alarm``
-        (:func:`~utils.metrics.promise.pooled_promise`); ``versus_baselines`` on the mean VUS-PR and VUS-ROC.
-    """
+    """The ``pooled`` section of several recordings' stream metrics (``hours``: None unless every one has a period)."""
     listed = list(results.values())
     first = listed[0].metrics
     hours = [r.metrics["hours"] for r in listed]
@@ -312,8 +260,7 @@ def alarm_flags(points: np.ndarray, threshold: float | np.ndarray) -> np.ndarray
 
 
 def incident_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
-    """The incidents.csv rows of one recording: its incidents (hit or false alarm, with the kind they overlap),
-    then its missed labelled ranges."""
+    """The incidents.csv rows of one recording: its incidents (hit or false alarm), then its missed ranges."""
     part = result.part
     for number, (incident, hit) in enumerate(zip(result.incidents, result.hits), start=1):
         kind = range_kind(part, incident.start_row, incident.end_row + 1) if hit else ""
@@ -367,29 +314,27 @@ def write_point_scores_csv(path: Path, results: dict[str, StreamEvaluation]) -> 
 
 
 def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
-    """Fixed-width console table of the report's stream metrics (:data:`STREAM_COLUMNS`, without range P and R),
-    one row per score or baseline."""
+    """Fixed-width console table of the stream metrics (without range P and R), one row per score or baseline."""
     columns = [c for c in STREAM_COLUMNS if c[0] not in ("range P", "range R")]
-    name_w = max([len("score (per time step)")] + [len(n) for n in results])
-    widths = [max(len(header), 7) for header, _, _ in columns]
-    lines = ["  ".join(["score (per time step)".ljust(name_w)] + [h.rjust(w) for (h, _, _), w in zip(columns, widths)])]
-    lines.append("-" * len(lines[0]))
-    for name, r in results.items():
-        cells = [stream_cell(r, path, digits, "-").rjust(w) for (_, path, digits), w in zip(columns, widths)]
-        lines.append("  ".join([name.ljust(name_w), *cells]))
-    return "\n".join(lines)
+    cells = {name: [stream_cell(r, path, digits, "-") for _, path, digits in columns] for name, r in results.items()}
+    return _fixed_width("score (per time step)", [h for h, _, _ in columns], [max(len(h), 7) for h, _, _ in columns],
+                        cells)
 
 
 def format_pooled_table(pooled: dict[str, Any]) -> str:
     """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
-    rows = pooled_rows(pooled)
-    table = [pooled_cells(r, "-") for r in rows.values()]
-    name_w = max([len("score (pooled)")] + [len(n) for n in rows])
-    widths = [max([len(h)] + [len(cells[i]) for cells in table]) for i, h in enumerate(POOLED_HEADERS)]
-    lines = ["  ".join(["score (pooled)".ljust(name_w)] + [h.rjust(w) for h, w in zip(POOLED_HEADERS, widths)])]
+    table = {name: pooled_cells(r, "-") for name, r in pooled_rows(pooled).items()}
+    widths = [max([len(h)] + [len(cells[i]) for cells in table.values()]) for i, h in enumerate(POOLED_HEADERS)]
+    return _fixed_width("score (pooled)", list(POOLED_HEADERS), widths, table)
+
+
+def _fixed_width(title: str, headers: list[str], widths: list[int], rows: dict[str, list[str]]) -> str:
+    """A name column headed ``title``, then right-aligned columns, a dashed rule under the header."""
+    name_w = max([len(title)] + [len(n) for n in rows])
+    lines = ["  ".join([title.ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
     lines.append("-" * len(lines[0]))
-    for name, cells in zip(rows, table):
-        lines.append("  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]]))
+    lines += ["  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]])
+              for name, cells in rows.items()]
     return "\n".join(lines)
 
 
