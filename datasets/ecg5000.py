@@ -1,9 +1,7 @@
 """ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader (file parsers: :mod:`datasets.ucr_files`).
 
-5000 beats of 140 samples in 5 classes, split by UCR into 500 TRAIN and 4500 TEST
-rows. Class 1 is a normal beat; classes 2..5 are anomalies (kinds ``"class_2"``
-.. ``"class_5"``). The files come as UCR ``.txt`` (label first), sktime ``.ts``
-(``v1,...,vT:label``) or Weka ``.arff`` (label last); rows are sorted by class.
+5000 beats of 140 samples, 500 TRAIN and 4500 TEST; class 1 is a normal beat, classes 2..5 anomalies (kinds
+``"class_2"`` .. ``"class_5"``).
 """
 from __future__ import annotations
 
@@ -60,22 +58,7 @@ def load_ecg5000(
 ) -> DataSplits:
     """Load ECG5000 as normal-only train/val splits and a mixed test split.
 
-    Args:
-        seed: fixes every shuffle.
-        data_dir: folder holding ECG5000_TRAIN/TEST as .txt, .ts or .arff.
-        protocol: ``"official"``: train/val are the normal TRAIN beats, test is the
-            whole TEST file; ``"merged"``: TRAIN and TEST (if present) pooled and
-            cut by :func:`datasets.splits.split_normal_only`.
-        val_fraction: share of the normal beats held out for validation.
-        test_fraction: share of the normal beats held out for test (merged only).
-        download: fetch the archive from ``url`` when files are missing.
-        url: where the UCR ECG5000.zip lives.
-        sha256: expected sha256 of the zip, or None to check only its files.
-        progress: show a download progress bar.
-        download_deadline_s: seconds the whole download may take.
-        download_max_mb: MiB the server may send.
-        unzip_max_mb: MiB the installed files may take, uncompressed, in all
-            (members compressed over 100x are refused as zip bombs).
+    The keys are described in docs/configuration.md (``data`` with ``name: "ecg5000"``).
 
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
@@ -95,13 +78,9 @@ def load_ecg5000(
         x = np.concatenate([pair[0] for pair in arrays.values()])[:, :, None]
         kind = np.concatenate([pair[1] for pair in arrays.values()])
         splits = split_normal_only(x, kind, val_fraction, test_fraction, seed)
-    info = {
-        "dataset": "ecg5000",
-        "protocol": protocol,
-        "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},
-        "series_length": int(arrays["TRAIN"][0].shape[1]),
-        "notes": notes,
-    }
+    info = {"dataset": "ecg5000", "protocol": protocol,
+            "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},
+            "series_length": int(arrays["TRAIN"][0].shape[1]), "notes": notes}
     return DataSplits(*splits, feature_names=["ecg"], info=info)
 
 
@@ -151,11 +130,9 @@ def _offline_step(folder: Path, train: Path | None, url: str) -> str:
 def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
     """Say which files are missing, where they were looked for and how to get them."""
     wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    message = (
-        f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
-        f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
-        f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}"
-    )
+    message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
+               f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
+               f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
     if train is not None:
         return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
     if protocol == "official":
