@@ -55,7 +55,7 @@ def segment_length(time_steps: int, length: float) -> int:
 
 
 def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.ndarray:
-    """Simulate ``n`` normal converter windows: (n, time_steps, 3) float32 voltage (V), current (A), temperature (°C)."""
+    """Simulate ``n`` normal windows: (n, time_steps, 3) float32 voltage (V), current (A), temperature (°C)."""
     t = np.arange(time_steps, dtype=np.float64)[None, :]  # (1, T) samples
     seconds = t * SAMPLE_PERIOD_S
     freq = RIPPLE_CYCLES_PER_SAMPLE * (1.0 + rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, (n, 1)))
@@ -211,9 +211,7 @@ def load_converter(
     val_fraction: Fraction = 0.15,
     test_fraction: Fraction = 0.15,
 ) -> DataSplits:
-    """Simulate converter windows and split them normal-only for train/val.
-
-    The keys are described in docs/configuration.md (``data`` with ``name: "converter"``).
+    """Simulate converter windows, split normal-only (keys: docs/configuration.md, ``data.converter``).
 
     Returns:
         DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS` and ``info`` holding the

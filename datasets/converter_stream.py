@@ -215,9 +215,7 @@ def load_converter_stream(
     val_fraction: Fraction = 0.15,
     test_fraction: Fraction = 0.15,
 ) -> DataSplits:
-    """Simulate one converter recording and cut it into contiguous train / validation / test stretches.
-
-    The keys are described in docs/configuration.md (``data`` with ``name: "converter_stream"``).
+    """Simulate one converter recording cut into contiguous stretches (keys: docs/configuration.md).
 
     Returns:
         DataSplits with (N, time_steps, 3) windows (see :func:`datasets.stream_split.split_stream`),

@@ -30,7 +30,7 @@ DEFAULT_TEST_FRACTION = 0.15  # without train_end
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
-    """Consecutive windows (starting every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
+    """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
 
     Only the rows a later window still needs are carried over: memory stays at about one block plus one batch.
 
@@ -106,9 +106,7 @@ def load_csv(
     missing_values: Literal["refuse", "previous"] = "refuse",
     decimal: Literal[".", ","] = ".",
 ) -> DataSplits:
-    """Sliding windows over one or many multivariate CSV recordings, split normal-only.
-
-    The keys are described in docs/configuration.md (``data`` with ``name: "csv"``).
+    """Sliding windows over one or many CSV recordings, split normal-only (keys: docs/configuration.md).
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note

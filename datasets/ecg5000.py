@@ -56,9 +56,7 @@ def load_ecg5000(
     download_max_mb: PositiveFloat = 200.0,
     unzip_max_mb: PositiveFloat = 1024.0,
 ) -> DataSplits:
-    """Load ECG5000 as normal-only train/val splits and a mixed test split.
-
-    The keys are described in docs/configuration.md (``data`` with ``name: "ecg5000"``).
+    """ECG5000 as normal-only train/val splits and a mixed test split (keys: docs/configuration.md).
 
     Returns:
         Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.

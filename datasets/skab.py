@@ -88,9 +88,7 @@ def load_skab(
     progress: bool = True,
     download_deadline_s: PositiveFloat = 600.0,
 ) -> DataSplits:
-    """SKAB recordings as pooled windows, each file cut where its training part ends.
-
-    The keys are described in docs/configuration.md (``data`` with ``name: "skab"``).
+    """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
 
     Returns:
         DataSplits over the files' recordings (see :func:`datasets.csv_windows.load_csv`), recordings

@@ -49,7 +49,7 @@ def _clean_starts(anomalous_before: np.ndarray, starts: np.ndarray, window_lengt
 
 def training_windows(values: np.ndarray, excluded: np.ndarray, rows: int, window_length: int,
                      stride: int) -> np.ndarray:
-    """A recording's training windows (N, T, F) in its first ``rows`` rows, without those holding an ``excluded`` row."""
+    """A recording's training windows (N, T, F) in its first ``rows`` rows, none holding an ``excluded`` row."""
     anomalous_before = np.concatenate([[0], np.cumsum(excluded[:rows])])
     rows = min(rows, len(values))
     return _windows(values, _clean_starts(anomalous_before, window_starts(rows, window_length, stride), window_length),
