@@ -199,18 +199,11 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float, an
 
 @register_dataset("converter")
 @checked_args
-def load_converter(
-    seed: int,
-    n_samples: PositiveInt = 3000,
-    time_steps: PositiveInt = 100,
-    anomaly_fraction: Fraction = 0.2,
-    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
-    anomaly_position: UnitInterval | None = None,
-    anomaly_length: PositiveFraction = 0.2,
-    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction = 0.15,
-) -> DataSplits:
+def load_converter(seed: int, n_samples: PositiveInt = 3000, time_steps: PositiveInt = 100,
+                   anomaly_fraction: Fraction = 0.2, anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+                   anomaly_position: UnitInterval | None = None, anomaly_length: PositiveFraction = 0.2,
+                   anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES), val_fraction: Fraction = 0.15,  # noqa: B006
+                   test_fraction: Fraction = 0.15) -> DataSplits:
     """Simulate converter windows, split normal-only (keys: docs/configuration.md, ``data.converter``).
 
     Returns:

@@ -200,21 +200,14 @@ def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, e
 
 @register_dataset("converter_stream")
 @checked_args
-def load_converter_stream(
-    seed: int,
-    duration_s: PositiveFloat = 1200.0,
-    sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S,
-    anomaly_density: Fraction = 0.05,
-    anomaly_min_s: PositiveFloat = 0.2,
-    anomaly_max_s: PositiveFloat = 2.0,
-    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
-    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
-    time_steps: PositiveInt = 100,
-    stride: PositiveInt | None = None,
-    eval_stride: PositiveInt | None = None,
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction = 0.15,
-) -> DataSplits:
+def load_converter_stream(seed: int, duration_s: PositiveFloat = 1200.0,
+                          sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S, anomaly_density: Fraction = 0.05,
+                          anomaly_min_s: PositiveFloat = 0.2, anomaly_max_s: PositiveFloat = 2.0,
+                          anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+                          anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006
+                          time_steps: PositiveInt = 100, stride: PositiveInt | None = None,
+                          eval_stride: PositiveInt | None = None, val_fraction: Fraction = 0.15,
+                          test_fraction: Fraction = 0.15) -> DataSplits:
     """Simulate one converter recording cut into contiguous stretches (keys: docs/configuration.md).
 
     Returns:

@@ -85,27 +85,15 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
 @register_dataset("csv")
 @checked_args
-def load_csv(
-    seed: int,
-    path: str | list[str] | None = None,
-    window_length: PositiveInt = 50,
-    stride: PositiveInt | None = None,
-    feature_columns: list[str] | None = None,
-    label_column: str | None = None,
-    label_columns: list[str] | None = None,
-    timestamp_column: str | None = None,
-    ignore_columns: list[str] | None = None,
-    separator: Separator | None = None,
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction | None = None,
-    split: Literal["contiguous", "random"] = "contiguous",
-    eval_stride: PositiveInt | None = None,
-    train_end: TrainEnd | None = None,
-    train_labels: Literal["exclude", "ignore"] = "exclude",
-    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
-    missing_values: Literal["refuse", "previous"] = "refuse",
-    decimal: Literal[".", ","] = ".",
-) -> DataSplits:
+def load_csv(seed: int, path: str | list[str] | None = None, window_length: PositiveInt = 50,
+             stride: PositiveInt | None = None, feature_columns: list[str] | None = None,
+             label_column: str | None = None, label_columns: list[str] | None = None,
+             timestamp_column: str | None = None, ignore_columns: list[str] | None = None,
+             separator: Separator | None = None, val_fraction: Fraction = 0.15, test_fraction: Fraction | None = None,
+             split: Literal["contiguous", "random"] = "contiguous", eval_stride: PositiveInt | None = None,
+             train_end: TrainEnd | None = None, train_labels: Literal["exclude", "ignore"] = "exclude",
+             normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
+             missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".") -> DataSplits:
     """Sliding windows over one or many CSV recordings, split normal-only (keys: docs/configuration.md).
 
     Returns:

@@ -42,20 +42,11 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 
 @register_dataset("ecg5000")
 @checked_args
-def load_ecg5000(
-    seed: int,
-    data_dir: str = "data/ECG5000",
-    protocol: Literal["official", "merged"] = "official",
-    val_fraction: Fraction = 0.2,
-    test_fraction: Fraction = 0.2,
-    download: bool = False,
-    url: str = DEFAULT_URL,
-    sha256: str | None = None,
-    progress: bool = True,
-    download_deadline_s: PositiveFloat = 600.0,
-    download_max_mb: PositiveFloat = 200.0,
-    unzip_max_mb: PositiveFloat = 1024.0,
-) -> DataSplits:
+def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["official", "merged"] = "official",
+                 val_fraction: Fraction = 0.2, test_fraction: Fraction = 0.2, download: bool = False,
+                 url: str = DEFAULT_URL, sha256: str | None = None, progress: bool = True,
+                 download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
+                 unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
     """ECG5000 as normal-only train/val splits and a mixed test split (keys: docs/configuration.md).
 
     Returns:

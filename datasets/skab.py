@@ -70,24 +70,15 @@ _LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
 logger = logging.getLogger("anomaly")
 
 
+# stride 1: a training part is 400 rows, so every start (~240 windows per file, 8k in all) is still a small set
 @register_dataset("skab")
 @checked_args
-def load_skab(
-    seed: int,
-    data_dir: str = "data/SKAB",
-    download: bool = True,
-    files: Literal["all", "anomaly-free"] | list[str] = "all",
-    window_length: PositiveInt = 60,
-    stride: PositiveInt = 1,  # a training part is 400 rows: every start gives ~240 windows per file, 8k in all
-    eval_stride: PositiveInt = 1,
-    train_end: TrainEnd | None = None,
-    train_labels: Literal["exclude", "ignore"] = "ignore",
-    val_fraction: Fraction = 0.25,
-    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
-    url: str = DEFAULT_URL,
-    progress: bool = True,
-    download_deadline_s: PositiveFloat = 600.0,
-) -> DataSplits:
+def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
+              files: Literal["all", "anomaly-free"] | list[str] = "all", window_length: PositiveInt = 60,
+              stride: PositiveInt = 1, eval_stride: PositiveInt = 1, train_end: TrainEnd | None = None,
+              train_labels: Literal["exclude", "ignore"] = "ignore", val_fraction: Fraction = 0.25,
+              normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
+              url: str = DEFAULT_URL, progress: bool = True, download_deadline_s: PositiveFloat = 600.0) -> DataSplits:
     """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
 
     Returns:
