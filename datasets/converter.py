@@ -83,27 +83,22 @@ def _offsets(count: int, time_steps: int, seg_len: int, position: float | None,
     return np.arange(time_steps)[None, :] - starts[:, None]
 
 
-def _spike(count: int, time_steps: int, position: float | None, rng: np.random.Generator) -> np.ndarray:
-    """Half-sine bursts with peak 1, shape (count, time_steps)."""
-    seg = spike_length(time_steps)
+def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | None,
+            rng: np.random.Generator) -> np.ndarray:
+    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1.
+
+    A half-sine spike of :func:`spike_length`; an oscillation at OSC_CYCLES_PER_SAMPLE inside the ``seg``-sample
+    segment; a drift ramping from 0 to 1 at the segment's end, then held.
+    """
+    if kind == "voltage_spike":
+        seg = spike_length(time_steps)
     k = _offsets(count, time_steps, seg, position, rng)
-    inside = (k >= 0) & (k < seg)
-    shape = np.sin(np.pi * (k + 1) / (seg + 1)) * inside
-    return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1
-
-
-def _oscillation(count: int, time_steps: int, seg: int, position: float | None,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Unit-amplitude sinusoid at OSC_CYCLES_PER_SAMPLE inside the segment, (count, time_steps)."""
-    k = _offsets(count, time_steps, seg, position, rng)
-    phase = rng.uniform(0.0, 2.0 * np.pi, (count, 1))
-    return np.sin(2.0 * np.pi * OSC_CYCLES_PER_SAMPLE * k + phase) * ((k >= 0) & (k < seg))
-
-
-def _drift(count: int, time_steps: int, seg: int, position: float | None,
-           rng: np.random.Generator) -> np.ndarray:
-    """Ramp from 0 at the start to 1 at the segment's end, then held, (count, time_steps)."""
-    k = _offsets(count, time_steps, seg, position, rng)
+    if kind == "voltage_spike":
+        shape = np.sin(np.pi * (k + 1) / (seg + 1)) * ((k >= 0) & (k < seg))
+        return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1
+    if kind == "current_oscillation":
+        phase = rng.uniform(0.0, 2.0 * np.pi, (count, 1))
+        return np.sin(2.0 * np.pi * OSC_CYCLES_PER_SAMPLE * k + phase) * ((k >= 0) & (k < seg))
     return np.clip((k + 1) / seg, 0.0, 1.0)
 
 
@@ -125,15 +120,10 @@ def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
     x = np.array(x_normal, dtype=np.float32, copy=True)
     time_steps = x.shape[1]
     seg = segment_length(time_steps, length)
-    makers = {
-        "voltage_spike": lambda c: _spike(c, time_steps, position, rng),
-        "current_oscillation": lambda c: _oscillation(c, time_steps, seg, position, rng),
-        "temperature_drift": lambda c: _drift(c, time_steps, seg, position, rng),
-    }
     for kind, sensor in AFFECTED_SENSOR.items():
         rows = np.flatnonzero(kinds == kind)
         if len(rows):
-            bump = magnitude * NOISE_STD[sensor] * makers[kind](len(rows))
+            bump = magnitude * NOISE_STD[sensor] * _shapes(kind, len(rows), time_steps, seg, position, rng)
             x[rows, :, SENSORS.index(sensor)] += bump.astype(np.float32)
     return x
 
