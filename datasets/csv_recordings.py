@@ -206,8 +206,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                                                            whiten=normalize == "per_recording_whitened")
         train, val, test, parts, info = split_stream(
             values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
-            times=seconds, time_text=rows.time_text, sample_period_s=period,
-            train_end=end, train_labels=train_labels,
+            times=seconds, time_text=rows.time_text, sample_period_s=period, train_end=end, train_labels=train_labels,
             size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
         for key, split in (("train", train), ("val", val), ("test", test)):

@@ -203,13 +203,11 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
         if "time_range" in pooled.infos[0]:
             info["time_range"] = pooled.infos[0]["time_range"]
     else:
+        parts = ("train", "val", "test")
         info.update(split="contiguous", eval_stride=int(eval_stride),
-                    windows={k: len(s) for k, s in (("train", pooled.train), ("val", pooled.val),
-                                                     ("test", pooled.test))},
-                    anomalous_rows={part: sum(r["anomalous_rows"][part] for r in pooled.infos)
-                                    for part in ("train", "val", "test")},
-                    labelled_ranges={part: sum(r["labelled_ranges"][part] for r in pooled.infos)
-                                     for part in ("train", "val", "test")})
+                    windows={p: len(getattr(pooled, p)) for p in parts},
+                    **{key: {part: sum(r[key][part] for r in pooled.infos) for part in parts}
+                       for key in ("anomalous_rows", "labelled_ranges")})
     info["recordings"] = pooled.infos
     streams = {"val": pooled.recordings[0].val, "test": pooled.recordings[0].test} if len(read) == 1 else {}
     return DataSplits(train=pooled.train, val=pooled.val, test=pooled.test, feature_names=info["features"],

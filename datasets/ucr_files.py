@@ -33,10 +33,8 @@ def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             return None
         values, sep, label = text.rpartition(":")
         if not sep or ":" in values:
-            raise DataError(
-                f"{path}: line {no}: expected one univariate series and its label "
-                f"as 'v1,...,vT:label', got {text[:60]!r}"
-            )
+            raise DataError(f"{path}: line {no}: expected one univariate series and its label as 'v1,...,vT:label', "
+                            f"got {text[:60]!r}")
         return values.split(",") + [label]
 
     rows, line_nos = _parsed_rows(path, row)
