@@ -128,19 +128,14 @@ def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
     return x
 
 
-def anomaly_counts(n_anomalies: int, anomaly_types: list[str]) -> dict[str, int]:
-    """Split ``n_anomalies`` evenly between types (the first types take the remainder)."""
-    base, extra = divmod(n_anomalies, len(anomaly_types))
-    return {kind: base + (i < extra) for i, kind in enumerate(anomaly_types)}
-
-
 def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
                        anomaly_magnitude: float, anomaly_position: float | None,
                        anomaly_length: float, anomaly_types: list[str],
                        seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A shuffled mix of normal and anomalous windows: (n_samples, time_steps, 3) float32 and (n_samples,) kinds."""
     rng = np.random.default_rng(seed)
-    counts = anomaly_counts(int(round(anomaly_fraction * n_samples)), list(anomaly_types))
+    base, extra = divmod(int(round(anomaly_fraction * n_samples)), len(anomaly_types))  # the first types take the rest
+    counts = {kind: base + (i < extra) for i, kind in enumerate(anomaly_types)}
     names = np.array([NORMAL, *counts])
     repeats = [n_samples - sum(counts.values()), *counts.values()]
     kind = np.repeat(names, repeats)[rng.permutation(n_samples)]

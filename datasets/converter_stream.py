@@ -83,18 +83,13 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
 
 
 # ----- the anomalies --------------------------------------------------------------------
-def spike_rows(sample_rate_hz: float) -> int:
-    """Rows in a voltage spike: :data:`SPIKE_S` seconds, at least MIN_SPIKE."""
-    return max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
-
-
 def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
                    types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
     """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, separated by at least one normal row.
 
     Kinds cycle through ``types`` (each cycle shuffled) until ``density * n_rows`` rows are anomalous; random gaps.
     """
-    target, spike = int(round(density * n_rows)), spike_rows(sample_rate_hz)
+    target, spike = int(round(density * n_rows)), max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
     lo, hi = int(round(min_s * sample_rate_hz)), int(round(max_s * sample_rate_hz))
     kinds, lengths = [], []
     while sum(lengths) < target or len(kinds) < len(types):
