@@ -85,11 +85,7 @@ def _offsets(count: int, time_steps: int, seg_len: int, position: float | None,
 
 def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | None,
             rng: np.random.Generator) -> np.ndarray:
-    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1.
-
-    A half-sine spike of :func:`spike_length`; an oscillation at OSC_CYCLES_PER_SAMPLE inside the ``seg``-sample
-    segment; a drift ramping from 0 to 1 at the segment's end, then held.
-    """
+    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1."""
     if kind == "voltage_spike":
         seg = spike_length(time_steps)
     k = _offsets(count, time_steps, seg, position, rng)

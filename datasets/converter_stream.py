@@ -131,11 +131,7 @@ def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude:
 def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
                     anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str], seed: int,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
-    """Simulate one labelled recording of ``n = round(duration_s * sample_rate_hz)`` rows.
-
-    Returns:
-        ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind), ...])``.
-    """
+    """One labelled recording: ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind)])``."""
     rng = np.random.default_rng(seed)
     n_rows = int(round(duration_s * sample_rate_hz))
     x = simulate_normal_stream(n_rows, sample_rate_hz, rng)

@@ -530,11 +530,7 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
 
 
 def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
-    """A recording's gaps (steps of :data:`GAP_PERIODS` periods or more) and repeated timestamps in words, or None.
-
-    Args:
-        seconds: (n,) seconds since the first row, or None.
-    """
+    """The gaps (:data:`GAP_PERIODS` periods or more) and repeats in (n,) ``seconds``, in words, or None."""
     if seconds is None or period is None or len(seconds) < 2:
         return None
     steps = np.diff(seconds)

@@ -45,11 +45,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
                  url: str = DEFAULT_URL, sha256: str | None = None, progress: bool = True,
                  download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
                  unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
-    """ECG5000 as normal-only train/val splits and a mixed test split (keys: docs/configuration.md).
-
-    Returns:
-        Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
-    """
+    """ECG5000 as (N, 140, 1) normal-only train/val splits and a mixed test split (keys: docs/configuration.md)."""
     folder = Path(data_dir)
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))

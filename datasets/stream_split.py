@@ -34,11 +34,7 @@ def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None
 
 
 def kind_ranges(labels: np.ndarray, kinds: np.ndarray, offset: int = 0) -> list[dict]:
-    """The runs of anomalous rows of one kind in (n,) ``labels``/``kinds``: ``[{"start", "end", "kind"}, ...]``.
-
-    Args:
-        offset: added to the rows (the stretch's first row in the recording).
-    """
+    """Runs of anomalous rows of one kind in (n,) ``labels``/``kinds``, plus ``offset``: ``[{start, end, kind}]``."""
     return [{"start": s + offset, "end": e + offset, "kind": kind} for s, e, kind in kind_runs(labels, kinds)]
 
 
