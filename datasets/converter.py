@@ -1,17 +1,8 @@
-"""Simulated DC-DC power-converter telemetry and the ``converter`` loader.
+"""Simulated DC-DC power-converter telemetry (voltage V, current A, temperature °C) and the ``converter`` loader.
 
-Each window holds ``time_steps`` samples of three sensors (voltage in V, current
-in A, temperature in °C) taken every :data:`SAMPLE_PERIOD_S` seconds. Normal
-windows vary from one to the next (set-point offset, load level and slew, ripple
-phase and frequency, ambient temperature); anomalies are added on top of a normal
-window, in one sensor and one segment only:
-
-* ``voltage_spike``: a short positive (over-voltage) half-sine burst,
-* ``current_oscillation``: an extra sinusoid at :data:`OSC_CYCLES_PER_SAMPLE`,
-* ``temperature_drift``: a linear ramp that then holds to the end of the window.
-
-``anomaly_magnitude`` is in units of the affected sensor's :data:`NOISE_STD`, so
-magnitude 1 is buried in the noise and 8 stands out clearly.
+Anomalies are added to one sensor of a normal window, in one segment: a half-sine ``voltage_spike``, a
+``current_oscillation`` at :data:`OSC_CYCLES_PER_SAMPLE`, a ``temperature_drift`` ramp held to the window's end;
+``anomaly_magnitude`` noise stds (:data:`NOISE_STD`) high. Keys: docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -64,16 +55,7 @@ def segment_length(time_steps: int, length: float) -> int:
 
 
 def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.ndarray:
-    """Simulate normal converter windows.
-
-    Args:
-        n: number of windows.
-        time_steps: samples per window.
-        rng: random generator.
-
-    Returns:
-        (n, time_steps, 3) float32: voltage (V), current (A), temperature (°C).
-    """
+    """Simulate ``n`` normal windows: (n, time_steps, 3) float32 voltage (V), current (A), temperature (°C)."""
     t = np.arange(time_steps, dtype=np.float64)[None, :]  # (1, T) samples
     seconds = t * SAMPLE_PERIOD_S
     freq = RIPPLE_CYCLES_PER_SAMPLE * (1.0 + rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, (n, 1)))
@@ -90,55 +72,42 @@ def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.nda
     return x.astype(np.float32)
 
 
-def _starts(count: int, time_steps: int, seg_len: int, position: float | None,
-            rng: np.random.Generator) -> np.ndarray:
-    """Segment start per window, shape (count,): fixed (clipped to fit) or uniform random."""
+def _offsets(count: int, time_steps: int, seg_len: int, position: float | None,
+             rng: np.random.Generator) -> np.ndarray:
+    """(count, time_steps) steps since each window's segment start: fixed (clipped to fit) or uniform random."""
     last = time_steps - seg_len
     if position is None:
-        return rng.integers(0, last + 1, size=count)
-    return np.full(count, min(int(round(position * time_steps)), last))
+        starts = rng.integers(0, last + 1, size=count)
+    else:
+        starts = np.full(count, min(int(round(position * time_steps)), last))
+    return np.arange(time_steps)[None, :] - starts[:, None]
 
 
-def _spike(count: int, time_steps: int, position: float | None, rng: np.random.Generator) -> np.ndarray:
-    """Half-sine bursts with peak 1, shape (count, time_steps)."""
-    seg = spike_length(time_steps)
-    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
-    inside = (k >= 0) & (k < seg)
-    shape = np.sin(np.pi * (k + 1) / (seg + 1)) * inside
-    return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1
-
-
-def _oscillation(count: int, time_steps: int, seg: int, position: float | None,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Unit-amplitude sinusoid at OSC_CYCLES_PER_SAMPLE inside the segment, (count, time_steps)."""
-    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
-    phase = rng.uniform(0.0, 2.0 * np.pi, (count, 1))
-    return np.sin(2.0 * np.pi * OSC_CYCLES_PER_SAMPLE * k + phase) * ((k >= 0) & (k < seg))
-
-
-def _drift(count: int, time_steps: int, seg: int, position: float | None,
-           rng: np.random.Generator) -> np.ndarray:
-    """Ramp from 0 at the start to 1 at the segment's end, then held, (count, time_steps)."""
-    k = np.arange(time_steps)[None, :] - _starts(count, time_steps, seg, position, rng)[:, None]
+def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | None,
+            rng: np.random.Generator) -> np.ndarray:
+    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1."""
+    if kind == "voltage_spike":
+        seg = spike_length(time_steps)
+    k = _offsets(count, time_steps, seg, position, rng)
+    if kind == "voltage_spike":
+        shape = np.sin(np.pi * (k + 1) / (seg + 1)) * ((k >= 0) & (k < seg))
+        return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1
+    if kind == "current_oscillation":
+        phase = rng.uniform(0.0, 2.0 * np.pi, (count, 1))
+        return np.sin(2.0 * np.pi * OSC_CYCLES_PER_SAMPLE * k + phase) * ((k >= 0) & (k < seg))
     return np.clip((k + 1) / seg, 0.0, 1.0)
 
 
 def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
                      position: float | None, length: float, rng: np.random.Generator) -> np.ndarray:
-    """Add anomalies to copies of normal windows.
+    """Add anomalies to a float32 copy of normal windows.
 
     Args:
-        x_normal: normal windows, shape (N, T, 3), physical units.
-        kinds: per-window ``"normal"`` or a name from :data:`ANOMALY_TYPES`, shape (N,).
-        magnitude: peak (spike, drift) or amplitude (oscillation) of the anomaly
-            in units of the affected sensor's :data:`NOISE_STD`.
-        position: segment start as a fraction of the window in [0, 1] (clipped
-            so the segment fits), or None for a uniformly random start per window.
+        x_normal: (N, T, 3) normal windows, physical units.
+        kinds: (N,) ``"normal"`` or a name from :data:`ANOMALY_TYPES`.
+        magnitude: peak (spike, drift) or amplitude (oscillation) in noise stds of the affected sensor.
+        position: segment start as a fraction of the window (clipped so the segment fits), None: random.
         length: oscillation/drift segment length as a fraction of the window.
-        rng: random generator.
-
-    Returns:
-        (N, T, 3) float32 copy; only the anomalous windows' affected sensor changed.
     """
     kinds = np.asarray(kinds, dtype=str)
     unknown = set(kinds.tolist()) - set(ANOMALY_TYPES) - {NORMAL}
@@ -147,37 +116,22 @@ def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
     x = np.array(x_normal, dtype=np.float32, copy=True)
     time_steps = x.shape[1]
     seg = segment_length(time_steps, length)
-    makers = {
-        "voltage_spike": lambda c: _spike(c, time_steps, position, rng),
-        "current_oscillation": lambda c: _oscillation(c, time_steps, seg, position, rng),
-        "temperature_drift": lambda c: _drift(c, time_steps, seg, position, rng),
-    }
     for kind, sensor in AFFECTED_SENSOR.items():
         rows = np.flatnonzero(kinds == kind)
         if len(rows):
-            bump = magnitude * NOISE_STD[sensor] * makers[kind](len(rows))
+            bump = magnitude * NOISE_STD[sensor] * _shapes(kind, len(rows), time_steps, seg, position, rng)
             x[rows, :, SENSORS.index(sensor)] += bump.astype(np.float32)
     return x
-
-
-def anomaly_counts(n_anomalies: int, anomaly_types: list[str]) -> dict[str, int]:
-    """Split ``n_anomalies`` evenly between types (the first types take the remainder)."""
-    base, extra = divmod(n_anomalies, len(anomaly_types))
-    return {kind: base + (i < extra) for i, kind in enumerate(anomaly_types)}
 
 
 def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
                        anomaly_magnitude: float, anomaly_position: float | None,
                        anomaly_length: float, anomaly_types: list[str],
                        seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate a shuffled mix of normal and anomalous windows (the arguments as :func:`load_converter` takes them).
-
-    Returns:
-        ``(x, kind)``: (n_samples, time_steps, 3) float32 windows and (n_samples,)
-        str kinds (``"normal"`` or the anomaly type).
-    """
+    """A shuffled mix of normal and anomalous windows: (n_samples, time_steps, 3) float32 and (n_samples,) kinds."""
     rng = np.random.default_rng(seed)
-    counts = anomaly_counts(int(round(anomaly_fraction * n_samples)), list(anomaly_types))
+    base, extra = divmod(int(round(anomaly_fraction * n_samples)), len(anomaly_types))  # the first types take the rest
+    counts = {kind: base + (i < extra) for i, kind in enumerate(anomaly_types)}
     names = np.array([NORMAL, *counts])
     repeats = [n_samples - sum(counts.values()), *counts.values()]
     kind = np.repeat(names, repeats)[rng.permutation(n_samples)]
@@ -187,9 +141,9 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
 
 
 def simulation_bytes(n_samples: int, time_steps: int) -> int:
-    """Peak memory of :func:`load_converter`: about eight (N, T) float64 work arrays of the simulation, the
-    (N, T, 3) float32 windows with their split copies, the agent's scaled float32 copies and the float64 rows
-    the scaler is fitted on, and the kind strings."""
+    """Peak memory of :func:`load_converter`: the simulation's work arrays, the windows and their copies, the kinds."""
+    # eight (N, T) float64 work arrays; (N, T, 3) float32 windows, split copies, the agent's scaled copies and the
+    # float64 rows the scaler is fitted on
     per_step = 8 * 8 + len(SENSORS) * (4 * 3 + 8)
     return n_samples * (time_steps * per_step + 4 * 20)
 
@@ -226,31 +180,12 @@ def validate_params(n_samples: int, time_steps: int, anomaly_fraction: float, an
 
 @register_dataset("converter")
 @checked_args
-def load_converter(
-    seed: int,
-    n_samples: PositiveInt = 3000,
-    time_steps: PositiveInt = 100,
-    anomaly_fraction: Fraction = 0.2,
-    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
-    anomaly_position: UnitInterval | None = None,
-    anomaly_length: PositiveFraction = 0.2,
-    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction = 0.15,
-) -> DataSplits:
-    """Simulate converter windows and split them normal-only for train/val.
-
-    Args:
-        seed: seeds the simulation and the split.
-        n_samples: total windows.
-        time_steps: samples per window.
-        anomaly_fraction: share of windows that are anomalous, split evenly by type.
-        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
-        anomaly_position: segment start as a fraction of the window, or None (random).
-        anomaly_length: oscillation/drift segment length as a fraction of the window.
-        anomaly_types: names from :data:`ANOMALY_TYPES` (default: all).
-        val_fraction: share of normals for validation.
-        test_fraction: share of normals for the test split (plus every anomaly).
+def load_converter(seed: int, n_samples: PositiveInt = 3000, time_steps: PositiveInt = 100,
+                   anomaly_fraction: Fraction = 0.2, anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+                   anomaly_position: UnitInterval | None = None, anomaly_length: PositiveFraction = 0.2,
+                   anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES), val_fraction: Fraction = 0.15,  # noqa: B006
+                   test_fraction: Fraction = 0.15) -> DataSplits:
+    """Simulate converter windows, split normal-only (keys: docs/configuration.md, ``data.converter``).
 
     Returns:
         DataSplits with (N, time_steps, 3) windows, feature names :data:`SENSORS` and ``info`` holding the

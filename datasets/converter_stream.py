@@ -1,12 +1,5 @@
 """The ``converter_stream`` loader: one long simulated converter recording with labelled anomaly ranges, cut into
-contiguous train / validation / test stretches (:func:`datasets.stream_split.split_stream`).
-
-The sensors, noise, ripple and droop are those of :mod:`datasets.converter`, but the process runs on
-continuously: the load holds random levels for :data:`HOLD_RANGE_S` and ramps between them, the ripple
-keeps one phase while its frequency wanders, and the temperature follows the load's heating with a
-first-order lag of :data:`THERMAL_TAU_S`. Anomalies are labelled ranges cycling through ``anomaly_types``
-(each cycle shuffled) with random gaps, so every stretch sees every type; ``anomaly_density`` is the
-share of rows inside them, ``anomaly_magnitude`` their size in noise stds of the affected sensor.
+contiguous train / validation / test stretches (:func:`datasets.stream_split.split_stream`; docs/streams.md).
 """
 from __future__ import annotations
 
@@ -61,17 +54,10 @@ def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def first_order_lag(x: np.ndarray, alpha: float) -> np.ndarray:
-    """``y[n] = alpha * x[n] + (1 - alpha) * y[n-1]``, starting settled at ``x[0]``.
+    """``y[n] = alpha * x[n] + (1 - alpha) * y[n-1]`` over (n,) float64 ``x``, starting settled at ``x[0]``.
 
-    The arithmetic of ``scipy.signal.lfilter([alpha], [1, alpha - 1], x, zi=[(1 - alpha) * x[0]])`` bit for bit
-    (tested), written out because importing scipy.signal takes 0.7-1.5 s, a third of a run's start-up.
-
-    Args:
-        x: (n,) float64 input.
-        alpha: the step towards the input per row, in (0, 1].
-
-    Returns:
-        (n,) float64.
+    ``scipy.signal.lfilter([alpha], [1, alpha - 1], x, zi=[(1 - alpha) * x[0]])`` bit for bit (tested), written out
+    because importing scipy.signal takes 0.7-1.5 s, a third of a run's start-up.
     """
     keep = 1.0 - alpha
     steps = accumulate((alpha * x).tolist(), lambda y, pushed: keep * y + pushed, initial=float(x[0]))
@@ -79,16 +65,7 @@ def first_order_lag(x: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """A continuous normal recording.
-
-    Args:
-        n_rows: rows (time steps).
-        sample_rate_hz: rows per second.
-        rng: random generator.
-
-    Returns:
-        (n_rows, 3) float64: voltage (V), current (A), temperature (°C), noise included.
-    """
+    """A continuous normal recording: (n_rows, 3) float64 voltage (V), current (A), temperature (°C), noisy."""
     seconds = np.arange(n_rows, dtype=np.float64) / sample_rate_hz
     load = simulate_load(seconds, rng)
     knots = np.arange(0.0, seconds[-1] + 2 * RIPPLE_WANDER_S, RIPPLE_WANDER_S)
@@ -106,19 +83,13 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
 
 
 # ----- the anomalies --------------------------------------------------------------------
-def spike_rows(sample_rate_hz: float) -> int:
-    """Rows in a voltage spike: :data:`SPIKE_S` seconds, at least MIN_SPIKE."""
-    return max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
-
-
 def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
                    types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
     """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, separated by at least one normal row.
 
-    Kinds cycle through ``types`` (each cycle shuffled); lengths are drawn until ``density * n_rows`` rows
-    are anomalous; the normal rows left are cut into random gaps (uniform cut points).
+    Kinds cycle through ``types`` (each cycle shuffled) until ``density * n_rows`` rows are anomalous; random gaps.
     """
-    target, spike = int(round(density * n_rows)), spike_rows(sample_rate_hz)
+    target, spike = int(round(density * n_rows)), max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
     lo, hi = int(round(min_s * sample_rate_hz)), int(round(max_s * sample_rate_hz))
     kinds, lengths = [], []
     while sum(lengths) < target or len(kinds) < len(types):
@@ -160,12 +131,7 @@ def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude:
 def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
                     anomaly_max_s: float, anomaly_magnitude: float, anomaly_types: list[str], seed: int,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
-    """Simulate one labelled recording.
-
-    Returns:
-        ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind), ...])``
-        with ``n = round(duration_s * sample_rate_hz)``.
-    """
+    """One labelled recording: ``(values (n, 3) float32, labels (n,) int64, kinds (n,) str, [(start, end, kind)])``."""
     rng = np.random.default_rng(seed)
     n_rows = int(round(duration_s * sample_rate_hz))
     x = simulate_normal_stream(n_rows, sample_rate_hz, rng)
@@ -177,9 +143,9 @@ def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: f
 
 # ----- the loader -------------------------------------------------------------------------
 def stream_bytes(n_rows: int, time_steps: int, stride: int, eval_stride: int) -> int:
-    """Peak memory of :func:`load_converter_stream`: about a dozen (n,) float64 work arrays and the rows in
-    float64 and float32, the kinds, then the windows (float32 splits, the agent's scaled copies and the float64
-    rows the scaler is fitted on) at ``stride`` (train) and ``eval_stride`` (the rest, at most every row)."""
+    """Peak memory of :func:`load_converter_stream`: work arrays, the rows, then the windows at both strides."""
+    # a dozen (n,) float64 work arrays, the rows in float64 and float32, the kinds; windows as float32 splits, the
+    # agent's scaled copies and the float64 rows the scaler is fitted on
     windows = n_rows / stride + n_rows / eval_stride
     return int(n_rows * (12 * 8 + len(SENSORS) * (8 + 4) + 2 * 20) + windows * time_steps * len(SENSORS) * (4 * 3 + 8))
 
@@ -225,37 +191,15 @@ def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, e
 
 @register_dataset("converter_stream")
 @checked_args
-def load_converter_stream(
-    seed: int,
-    duration_s: PositiveFloat = 1200.0,
-    sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S,
-    anomaly_density: Fraction = 0.05,
-    anomaly_min_s: PositiveFloat = 0.2,
-    anomaly_max_s: PositiveFloat = 2.0,
-    anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
-    anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006 (read-only default)
-    time_steps: PositiveInt = 100,
-    stride: PositiveInt | None = None,
-    eval_stride: PositiveInt | None = None,
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction = 0.15,
-) -> DataSplits:
-    """Simulate one converter recording and cut it into contiguous train / validation / test stretches.
-
-    Args:
-        seed: seeds the simulation (the split is by row order).
-        duration_s: seconds recorded.
-        sample_rate_hz: rows per second.
-        anomaly_density: share of the rows inside labelled anomaly ranges, at most 0.5.
-        anomaly_min_s, anomaly_max_s: length range of a current oscillation or temperature drift
-            (a voltage spike lasts :data:`~SPIKE_S`).
-        anomaly_magnitude: anomaly size in noise stds of the affected sensor.
-        anomaly_types: names from :data:`~datasets.converter.ANOMALY_TYPES` (default: all).
-        time_steps: rows per window T.
-        stride: rows between training window starts; default ``time_steps // 2``.
-        eval_stride: rows between validation and test window starts, at most ``time_steps``;
-            default ``time_steps // 4``.
-        val_fraction, test_fraction: shares of the rows in the validation and test stretches.
+def load_converter_stream(seed: int, duration_s: PositiveFloat = 1200.0,
+                          sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S, anomaly_density: Fraction = 0.05,
+                          anomaly_min_s: PositiveFloat = 0.2, anomaly_max_s: PositiveFloat = 2.0,
+                          anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+                          anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006
+                          time_steps: PositiveInt = 100, stride: PositiveInt | None = None,
+                          eval_stride: PositiveInt | None = None, val_fraction: Fraction = 0.15,
+                          test_fraction: Fraction = 0.15) -> DataSplits:
+    """Simulate one converter recording cut into contiguous stretches (keys: docs/configuration.md).
 
     Returns:
         DataSplits with (N, time_steps, 3) windows (see :func:`datasets.stream_split.split_stream`),

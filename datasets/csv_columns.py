@@ -1,14 +1,7 @@
 """What each column of a CSV recording is (a sensor, a label, the timestamp, or ignored) and what its label cells say.
 
-The label columns, the timestamp column and the ``ignore_columns`` are never features. Without an
-explicit ``feature_columns`` list every other column is one, except that a column looking like a
-label is refused rather than silently learnt as a sensor: a name with a word part of
-:data:`LABEL_WORDS`, or values that are only 0 and 1 (both present) in the rows read.
-
-A label cell that is empty, a number equal to 0 (``0``, ``0.0``, ``0,0``, ``-0``), or one of :data:`NORMAL_LABELS` (any
-case: ``normal``, ``false``, ``no``, ``ok``), spaces around it aside, marks a normal row; anything else an anomalous
-one, whose kind is the label text (``"anomaly"`` for a number, ``true`` or ``yes``). A cell that says the label is
-missing (:data:`MISSING_LABELS`, any case) is refused, never silently counted as an anomaly.
+Without ``feature_columns``, a column looking like a label (a :data:`LABEL_WORDS` name part, or only 0 and 1) is
+refused rather than learnt as a sensor. What a label cell means: docs/data.md.
 """
 from __future__ import annotations
 
@@ -68,12 +61,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
     """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
 
     Args:
-        header: the file's column names.
-        path: the file, for messages.
         feature_columns: the sensors in order, or None: every column not named elsewhere.
-        label_columns: the label columns.
-        timestamp_column: the timestamp column, or None.
-        ignore_columns: columns read past.
         label_key: the key the labels were given by (``label_columns``, or the older ``label_column``).
     """
     named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
@@ -127,17 +115,13 @@ def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | P
     """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
 
     Args:
-        texts: the label cells (n, K) str.
+        texts: (n, K) str label cells.
         names: the K label columns' names, for messages.
-        source: the file, for messages.
         line_nos: (n,) file line of each row, for messages, or None.
-        first_row: the data row of ``texts[0]`` (0 = the first line after the header), for messages.
+        first_row: the data row of ``texts[0]``, for messages.
 
     Returns:
-        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``.
-
-    Raises:
-        DataError: a cell marking a missing label, naming its row and column.
+        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``; DataError for a cell marking a missing label.
     """
     labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
     for k in range(texts.shape[1]):

@@ -1,22 +1,7 @@
 """Reading a CSV file: its header, its rows block by block, its timestamps; refused naming the file, row and column.
 
-The format read: UTF-8 text (a leading byte-order mark is skipped), a header row naming the
-columns, then one row per time step with exactly as many fields as the header, ``,`` (or the
-separator given or detected: the one of ``,`` ``;`` tab ``|`` the header holds most often) between
-fields and ``.`` as the decimal point (``48.012,10.05``). Fields may be quoted as the stdlib
-:mod:`csv` module writes them; blank lines are skipped. Everything else is a
-:class:`~utils.core.errors.DataError`:
-
-* a row with more or fewer fields than the header (a decimal comma, ``1,5``, is named as the
-  likely cause), or a file separated by another of ``,`` ``;`` tab ``|``;
-* a cell that is not a number (as :func:`float` reads it, ASCII only, no ``_``), is empty, NaN or
-  infinite, or lies outside the float32 range (+-3.4e38) the models compute in (given a :class:`PreviousFill`,
-  an empty, NaN or :data:`MISSING_CELLS` cell takes its column's value before it instead);
-* bytes that are not UTF-8; a line longer than 1 Mi characters (or 16 per header character);
-* timestamps (numbers, or ISO 8601 dates/times in one layout for the whole column) that are
-  unreadable, change layout, or go backwards.
-
-Rows are counted from 0 (the first line after the header); lines from 1.
+The format read and what is refused: docs/data.md. Rows are counted from 0 (the first line after the header); lines
+from 1.
 """
 from __future__ import annotations
 
@@ -31,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import islice, repeat
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,7 +29,6 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_RANGE = f"the float32 range the models compute in, +-{FLOAT32_MAX:.8g}"
 MAX_LINE_CHARS = 2**20  # a data line may be longer when the header is (16 characters per header character)
 SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
-EXPECTED_FORMAT = "the reader expects ',' between fields and '.' as the decimal point (e.g. 48.012,10.05)"
 DECIMAL_COMMA = re.compile(r"\d,\d")
 THOUSANDS = re.compile(r"^[+-]?\d{1,3}([,' _]\d{3})+(\.\d+)?$")  # 1,234.5  1'234.5  1 234.5
 WITH_UNIT = re.compile(r"^[^\w\s+\-.]{0,3}\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*[^\d\s,;]{1,6}$|"
@@ -69,8 +53,6 @@ _FRACTION = re.compile(r"(:99)\.9+")
 # ----- the header -------------------------------------------------------------------------
 def expected_format(separator: str) -> str:
     """What the reader expects of a row, for messages."""
-    if separator == ",":
-        return EXPECTED_FORMAT
     return (f"the reader expects {SEPARATOR_NAMES.get(separator, repr(separator))} between fields and '.' as the "
             f"decimal point (e.g. 48.012{separator}10.05)")
 
@@ -82,20 +64,12 @@ def read_header(path: str | Path) -> list[str]:
 
 def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
                 ) -> tuple[list[str], str]:
-    """Column names and the field separator from the first line of a CSV file (at most 16 MiB are read).
+    """``(column names, separator)`` from the first line of a CSV file (at most 16 MiB are read).
 
     Args:
-        path: the file.
-        separator: the one-character field separator, or None: the one of ``, ; tab |`` the header holds
-            most often (``,`` when it holds none, a one-column file).
+        separator: the field separator, or None: the one of ``, ; tab |`` the header holds most often (``,``
+            if none).
         hint: what to do when the file looks separated by another character, for the message.
-
-    Returns:
-        ``(column names, separator)``.
-
-    Raises:
-        DataError: missing/unreadable/empty file, UTF-16/32 or NUL bytes, another separator than the one
-            given, a header where two separators tie, empty or duplicate column names, numbers only.
     """
     path = Path(path)
     try:
@@ -208,7 +182,6 @@ class Block:
     """Rows ``first_row .. first_row + len(values) - 1`` of a file (data rows counted from 0).
 
     Attributes:
-        first_row: index of the first row (0 = the first line after the header).
         values: float64 (rows, F) values of the requested numeric columns.
         text: str (rows, K) values of the requested text columns, or None.
         line_nos: int64 (rows,) file line of each row (1 = the header), for messages.
@@ -244,13 +217,10 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                     fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    ``text_hint`` is said after a cell of text in a numeric column (what to set instead). ``fill``: a missing cell
-    (empty, NaN or one of :data:`MISSING_CELLS`) is given its column's value before it by ``fill`` instead of
-    being refused. ``decimal``: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another
-    character).
-
-    Raises:
-        DataError: naming the row, the file line and the column of the first bad cell or row.
+    Args:
+        text_hint: said after a cell of text in a numeric column (what to set instead).
+        fill: gives a missing cell (empty, NaN, :data:`MISSING_CELLS`) its column's value before it; None refuses it.
+        decimal: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another character).
     """
     path = Path(path)
     position = {name: i for i, name in enumerate(header)}
@@ -289,14 +259,13 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
 def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
     """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header.
 
-    A line is read at most ``max_chars`` characters at a time, so a file without line breaks cannot
-    fill the memory.
+    Lines are read ``max_chars`` characters at most, so that a file without line breaks cannot fill the memory.
     """
     line_no = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             handle.readline()
-            while lines := _read_lines(handle, chunk_rows, max_chars):
+            while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
                 if max(map(len, lines)) == max_chars:
                     _refuse_long_lines(path, lines, line_no + 1, max_chars)
                 first, line_no = line_no + 1, line_no + len(lines)
@@ -318,10 +287,6 @@ def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int)
         if len(line) == max_chars and line[-1] not in "\r\n":
             raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; expected one row "
                             "per line")
-
-
-def _read_lines(handle: TextIO, n: int, max_chars: int) -> list[str]:
-    return list(islice(iter(partial(handle.readline, max_chars), ""), n))
 
 
 def _first_undecodable_line(path: Path) -> int | str:
@@ -424,9 +389,7 @@ def _not_a_number_hint(block: Lines, text: str) -> str:
 
 
 def number_hint(text: str, separator: str = ",") -> str:
-    """What a cell that is not a number may be, written for people: thousands separators, a decimal comma (in a
-    file not separated by commas a comma is one), a unit or a percent sign around a number ("" when it looks like
-    none of these)."""
+    """What a cell that is not a number may be: thousands separators, a decimal comma, a unit or sign around it."""
     if THOUSANDS.match(text) and not (separator != "," and DECIMAL_COMMA.search(text)):
         digits = re.sub(r"[,' _]", "", text)
         if re.fullmatch(r"[+-]?\d{1,3},\d{3}", text):  # 47,949: either reading
@@ -451,12 +414,7 @@ def beyond_float64(text: str, value: float) -> str | None:
 
 
 def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
-    """The first value (row-major order) that float32 cannot hold, and what it is.
-
-    Returns:
-        ``(index, description)``: ``"NaN"``, ``"inf"``/``"-inf"``, or the value and the float32 range
-        for a finite value beyond +-3.4e38; None when every value fits.
-    """
+    """``(index, what)`` of the first value (row-major) float32 cannot hold (NaN, +-inf, beyond +-3.4e38), or None."""
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(values) <= FLOAT32_MAX)
     if not bad.any():
@@ -472,20 +430,11 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
 
 # ----- the timestamps ---------------------------------------------------------------------
 def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None) -> np.ndarray:
-    """Timestamps as float64 numbers or datetime64[ns], checked to never go backwards.
-
-    Numbers are any finite floats; dates/times are ISO 8601 in the layout of row 0 (fractional
-    seconds may come and go, as ``datetime.isoformat`` drops them when zero).
+    """Timestamps as float64 numbers or datetime64[ns] (ISO 8601 in row 0's layout), checked never to go backwards.
 
     Args:
-        texts: the column's cells, stripped (rows,).
-        path: the file, for messages.
-        column: the column's name, for messages.
-        line_nos: the file line of each row, for messages (None: not named).
-
-    Raises:
-        DataError: naming the row of the first timestamp in another layout than row 0, unreadable,
-            NaN/NaT/infinite, or earlier than the row before.
+        texts: (rows,) the column's cells, stripped.
+        line_nos: (rows,) the file line of each row, for messages (None: not named).
     """
     def where(row: int) -> str:
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
@@ -568,8 +517,7 @@ def seconds_since_first(times: np.ndarray) -> np.ndarray:
 
 
 def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) -> float | None:
-    """Seconds between rows: the median step (robust to gaps), else the mean one (repeated timestamps, e.g.
-    10 rows per logged second); None without timestamps or when they never advance (then no rate per hour)."""
+    """Seconds between rows: the median step, else the mean one (coarse timestamps); None if they never advance."""
     if seconds is None or len(seconds) < 2:
         return None
     steps = np.diff(seconds)
@@ -582,13 +530,7 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
 
 
 def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
-    """A recording's gaps (steps of :data:`GAP_PERIODS` sample periods or more) and repeated timestamps, in words,
-    or None when it has neither (or no timestamps). Windows are cut by rows: one across a gap joins two stretches.
-
-    Args:
-        seconds: (n,) seconds since the first row, or None.
-        period: the sample period (:func:`sample_period`).
-    """
+    """The gaps (:data:`GAP_PERIODS` periods or more) and repeats in (n,) ``seconds``, in words, or None."""
     if seconds is None or period is None or len(seconds) < 2:
         return None
     steps = np.diff(seconds)
@@ -606,12 +548,10 @@ def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
 
 
 class PreviousFill:
-    """Carry each sensor's last value forward over its missing cells (read as NaN where a fill is given), across the
-    blocks of one file or stream: a sensor that did not report keeps its reading (pandas' ``ffill``).
+    """Carry each sensor's last value forward over its missing (NaN) cells across the blocks of one file or stream.
 
     Args:
-        source: the file, for messages.
-        columns: the F columns' names, for messages and :attr:`counts`.
+        columns: the F columns' names.
 
     Attributes:
         counts: ``{column: cells filled}`` so far, for the columns with any.
@@ -623,11 +563,7 @@ class PreviousFill:
         self._last: np.ndarray | None = None
 
     def __call__(self, blocks: Iterable[Block]) -> Iterator[Block]:
-        """The blocks with their missing cells filled.
-
-        Raises:
-            DataError: a missing cell before the column's first value, named by row, line and column.
-        """
+        """The blocks with their missing cells filled; DataError for one before its column's first value."""
         for block in blocks:
             values = block.values
             gaps = np.isnan(values)

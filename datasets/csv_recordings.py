@@ -1,13 +1,5 @@
 """CSV recordings: which files ``data.path`` names, each file's rows by its columns' roles, and many files split
-by one boundary rule.
-
-``data.path`` is a file, a folder (its ``*.csv`` files, sorted by name, not its sub-folders), a glob
-(``data/SKAB/valve1/*.csv``, sorted), or a list of these (in the order given); each file is one
-recording (a file named twice is read once) and all share one header. :func:`split_recordings` cuts
-every file by the same rule (:func:`datasets.stream_split.split_stream`: fractions of its rows, or its
-training part ending at ``train_end``); windows never cross files, and the splits pool the windows of
-all files: train their normal training windows, val their calibration windows, test every test window
-recording after recording, each in row order.
+by one boundary rule (windows never cross files; the splits pool the windows of all files). See docs/data.md.
 """
 from __future__ import annotations
 
@@ -36,18 +28,11 @@ _EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob
 
 
 def csv_paths(path: str | list[str] | None) -> list[Path]:
-    """The CSV files ``data.path`` names, in order, each once.
-
-    Raises:
-        ConfigError: no path, a file not found or unreadable, a folder or glob without CSV files.
-    """
+    """The CSV files ``data.path`` names (files, folders' ``*.csv``, globs), in order, each once."""
     if not path:
         raise ConfigError(f"data.path: required for the csv dataset: the CSV file(s) to read, e.g. {_EXAMPLE}")
     entries = [path] if isinstance(path, str) else list(path)
-    files: list[Path] = []
-    for entry in entries:
-        files.extend(_files_of(str(entry)))
-    return list(dict.fromkeys(files))
+    return list(dict.fromkeys(f for entry in entries for f in _files_of(str(entry))))
 
 
 def _files_of(entry: str) -> list[Path]:
@@ -75,8 +60,7 @@ def _files_of(entry: str) -> list[Path]:
 
 
 def check_same_header(headers: dict[Path, list[str]]) -> None:
-    """DataError naming the first file whose columns differ from the first file's, and the columns that differ.
-    Their order may differ: each file's columns are read by name."""
+    """DataError naming the first file whose columns differ from the first file's (in any order), and how."""
     (first, expected), *rest = headers.items()
     want = set(expected)  # sets: headers may hold 100,000 columns
     for path, header in rest:
@@ -96,14 +80,13 @@ class Rows:
     """One file's rows.
 
     Attributes:
-        path: the file.
-        values: the features (n, F) float32.
-        labels: per-row labels (n,) int64, 1 = anomalous (zeros without label columns).
-        kinds: per-row kinds (n,) str.
-        label_text: the label columns' cells (n, K) str, as written.
-        times: the timestamps (n,) float64 or datetime64[ns], or None.
-        time_text: the timestamps as written (n,) str, or None.
-        filled: ``{column: missing cells given the value before them}`` (``missing_values="previous"``).
+        values: (n, F) float32 features.
+        labels: (n,) int64, 1 = anomalous (zeros without label columns).
+        kinds: (n,) str.
+        label_text: (n, K) str, the label columns' cells as written.
+        times: (n,) float64 or datetime64[ns] timestamps, or None.
+        time_text: (n,) str, the timestamps as written, or None.
+        filled: ``{column: missing cells given the value before them}``.
     """
 
     path: Path
@@ -118,13 +101,7 @@ class Rows:
 
 def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT,
               missing_values: str = "refuse", decimal: str = ".") -> Rows:
-    """Read a file's feature, label and timestamp columns (see :mod:`datasets.csv_reading` for what is refused);
-    ``missing_values="previous"`` gives a missing feature cell its column's value before it
-    (:class:`datasets.csv_reading.PreviousFill`); ``decimal``: the numbers' decimal mark.
-
-    Raises:
-        DataError: no data rows, a bad cell (named), timestamps going backwards.
-    """
+    """Read a file's feature, label and timestamp columns; ``missing_values="previous"`` fills missing cells."""
     fill = PreviousFill(path, columns.features) if missing_values == "previous" else None
     blocks = list(iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
                                   text_hint=text_hint, fill=fill, decimal=decimal))
@@ -157,11 +134,7 @@ def _warn_all_anomalous(path: Path, names: list[str], cells: np.ndarray) -> None
 
 
 def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) -> int | None:
-    """The first test row of a file: ``train_end`` as a row, a share of the rows, or a time; None if unset.
-
-    Raises:
-        DataError: naming the file when ``train_end`` lies outside its rows or its time range.
-    """
+    """The first test row of a file: ``train_end`` as a row, a share of the rows, or a time; None if unset."""
     n = len(rows.values)
     if train_end is None:
         return None
@@ -212,15 +185,11 @@ class Pooled:
 def split_recordings(files: list[Rows], names: list[str], window_length: int, stride: int, eval_stride: int,
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
                      timestamp_column: str | None, normalize: str = "none") -> Pooled:
-    """Split every file by the same rule and pool the windows (see the module docstring).
+    """Split every file by :func:`~datasets.stream_split.split_stream`'s rule and pool the windows.
 
-    ``window_length`` .. ``train_labels`` are as :func:`~datasets.stream_split.split_stream` takes them (``train_end``
-    per file by :func:`train_end_row`); ``names`` are what reports call the files; ``normalize="per_recording"``
-    standardises each file by its own training part first (:func:`normalise_by_training_part`).
-
-    Raises:
-        DataError: naming the file whose stretches do not fit, or pooled splits without a training window
-            or with fewer than 4 calibration windows.
+    Args:
+        names: what reports call the files.
+        normalize: ``"per_recording"`` standardises each file by its own training part first.
     """
     single = len(files) == 1
     splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
@@ -237,8 +206,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                                                            whiten=normalize == "per_recording_whitened")
         train, val, test, parts, info = split_stream(
             values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
-            times=seconds, time_text=rows.time_text, sample_period_s=period,
-            train_end=end, train_labels=train_labels,
+            times=seconds, time_text=rows.time_text, sample_period_s=period, train_end=end, train_labels=train_labels,
             size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
         for key, split in (("train", train), ("val", val), ("test", test)):
@@ -258,12 +226,9 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
 
 def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
                     timestamp_column: str | None, window_length: int) -> None:
-    """One warning per finding over the files: missing cells filled, gaps or repeats in time (windows are cut by
-    rows, so one across a jump joins stretches recorded apart), and sample periods that differ between files (a
-    window of ``window_length`` rows then spans another time in each).
+    """One warning per finding over the files: missing cells filled, gaps or repeats in time, differing rates.
 
     Args:
-        files: the files' rows.
         timing: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
     """
     def listed(found: list[str]) -> str:
@@ -290,18 +255,12 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
                                whiten: bool = False) -> tuple[np.ndarray, dict]:
     """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
-    Recordings of one machine differ in their levels; scaled by their own normal operation, a shift means the
-    same in each, so one model and one threshold serve them all. ``use_labelled`` takes labelled rows of the
-    training part too (``train_labels="ignore"``). ``whiten`` also decorrelates the standardised sensors by
-    the training part's covariance (:func:`whitening_matrix`, ``data.normalize="per_recording_whitened"``):
-    recordings whose sensors move together otherwise then look alike too.
+    Args:
+        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
+        whiten: also decorrelate by the training part's covariance (:func:`whitening_matrix`).
 
     Returns:
-        ``(values standardised (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``; a constant sensor keeps
-        std 1.
-
-    Raises:
-        DataError: no reference row (the training part is empty or all labelled).
+        ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``; a constant sensor keeps std 1.
     """
     keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
     reference = values[:learn_end][keep]
@@ -316,9 +275,10 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
 
 
 def whitening_matrix(rows: np.ndarray) -> np.ndarray:
-    """ZCA whitening (F, F) float64 of standardised reference rows (n, F): ``C^-1/2`` of their Ledoit-Wolf shrunk
-    covariance ``C`` (symmetric, so each output column stays mostly its own sensor; the shrinkage keeps a
-    constant or collinear sensor from being blown up; its eigenvalues are floored at 1e-3 of the largest)."""
+    """ZCA whitening (F, F) float64 of standardised rows (n, F): ``C^-1/2`` of their Ledoit-Wolf covariance.
+
+    Symmetric, so each output column stays mostly its own sensor; eigenvalues are floored at 1e-3 of the largest.
+    """
     rows = np.asarray(rows, dtype=np.float64)
     if len(rows) < 2:
         return np.eye(rows.shape[1])
@@ -328,9 +288,10 @@ def whitening_matrix(rows: np.ndarray) -> np.ndarray:
 
 
 def ledoit_wolf_covariance(rows: np.ndarray) -> np.ndarray:
-    """The Ledoit-Wolf shrunk covariance (F, F) of rows (n, F), n >= 1, as scikit-learn's ``LedoitWolf().fit(rows)
-    .covariance_`` computes it (tested against it). Written out because importing scikit-learn costs about a
-    second of every run's start-up, before its first epoch, and this is a few lines of NumPy."""
+    """The Ledoit-Wolf shrunk covariance (F, F) of rows (n, F), n >= 1, as scikit-learn's ``LedoitWolf`` (tested).
+
+    Written out: importing scikit-learn costs about a second of every run's start-up.
+    """
     x = rows - rows.mean(axis=0)
     n, p = x.shape
     empirical = x.T @ x / n

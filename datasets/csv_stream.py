@@ -14,19 +14,13 @@ from utils.core.errors import DataError
 class CsvStream:
     """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
 
-    Each read takes the bytes there are (``read1``: it waits only while nothing has arrived), so the
-    complete lines among them make a block at once, and a line still being written waits for its end.
-    Memory holds one read and one unfinished line (refused beyond ``max_chars``, as in a file).
+    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once.
 
     Args:
         stream: binary, e.g. ``sys.stdin.buffer``.
-        name: what messages call it (``"<stdin>"``).
-        read_bytes: the most bytes one read takes.
-        separator: the field separator; None: detected from the header
-            (:func:`datasets.csv_reading.detect_separator`).
+        separator: the field separator; None: detected from the header.
         hint: said after a header separated otherwise than by ``separator``.
         fill: gives missing cells their column's value before them (else they are refused).
-        decimal: the numbers' decimal mark, ``"."`` or ``","``.
     """
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
@@ -58,12 +52,7 @@ class CsvStream:
 
     def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
-        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``
-        (their missing cells filled by :attr:`fill`, when given).
-
-        Raises:
-            DataError: naming the row and line of the first bad one (see the module docstring).
-        """
+        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``."""
         blocks = self._blocks(header, columns, text_columns, chunk_rows)
         return self.fill(blocks) if self.fill is not None else blocks
 

@@ -1,24 +1,6 @@
 """Your own multivariate time series from CSV files: the ``csv`` loader, and windows over streamed row blocks.
 
-Each file is one recording with a header row naming the columns and one row per time step::
-
-    timestamp,voltage,current,temperature,label
-    2024-05-01T08:00:00,48.012,10.05,42.31,0
-
-``path`` names one file, a folder, a glob or a list (:mod:`datasets.csv_recordings`); every file needs
-the same header; :mod:`datasets.csv_reading` says what a file may hold and :mod:`datasets.csv_columns`
-what each column is (features, ``label_columns``, ``timestamp_column``, ``ignore_columns``). A window
-holding any anomalous row is an anomaly, its kind the first anomalous row's label text. Without a label
-column every window counts as normal and the test split holds held-out normals only (no ROC/PR AUC).
-
-Windows of ``window_length`` rows start every ``stride`` rows (default: no overlap).
-``split="contiguous"`` (default) cuts each file's rows in order into train, validation and test
-stretches (:func:`datasets.stream_split.split_stream`), by fractions of its rows or, with ``train_end``,
-where its training part ends; no window is shared across splits or crosses two files.
-``split="random"`` (one file) splits the windows at random by :func:`datasets.splits.split_normal_only`.
-
-:func:`iter_windows` windows a stream of row blocks (:func:`~datasets.csv_reading.iter_csv_blocks`), so
-scoring a large file keeps memory bounded.
+The format, the columns' roles and the splits: docs/data.md; the keys: docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -48,15 +30,12 @@ DEFAULT_TEST_FRACTION = 0.15  # without train_end
 # ----- windows ------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
-    """Consecutive windows of a stream of row blocks, ``batch`` windows at a time.
+    """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
 
-    Windows start at rows 0, stride, 2*stride, ... (as :func:`window_starts`),
-    possibly spanning block boundaries. Only the rows a later window still needs
-    are carried over, so memory stays at about one block plus one batch.
+    Only the rows a later window still needs are carried over: memory stays at about one block plus one batch.
 
     Yields:
-        ``(starts, windows, text_at_start)``: start rows (n,), float64 windows
-        (n, window_length, F), and the text columns (n, K) at each start row (or None).
+        ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.
     """
     buf: np.ndarray | None = None
     text_buf: np.ndarray | None = None
@@ -93,10 +72,6 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
     Returns:
         ``(values (rows, F) float32, feature names, labels (rows,) str or None,
         timestamps (rows,) float64 or datetime64[ns], or None)``.
-
-    Raises:
-        ConfigError: a named column is not in the header.
-        DataError: bad cells (see :func:`iter_csv_blocks`), timestamps going backwards.
     """
     path = Path(path)
     header = read_header(path)
@@ -110,58 +85,16 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
 @register_dataset("csv")
 @checked_args
-def load_csv(
-    seed: int,
-    path: str | list[str] | None = None,
-    window_length: PositiveInt = 50,
-    stride: PositiveInt | None = None,
-    feature_columns: list[str] | None = None,
-    label_column: str | None = None,
-    label_columns: list[str] | None = None,
-    timestamp_column: str | None = None,
-    ignore_columns: list[str] | None = None,
-    separator: Separator | None = None,
-    val_fraction: Fraction = 0.15,
-    test_fraction: Fraction | None = None,
-    split: Literal["contiguous", "random"] = "contiguous",
-    eval_stride: PositiveInt | None = None,
-    train_end: TrainEnd | None = None,
-    train_labels: Literal["exclude", "ignore"] = "exclude",
-    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
-    missing_values: Literal["refuse", "previous"] = "refuse",
-    decimal: Literal[".", ","] = ".",
-) -> DataSplits:
-    """Sliding windows over one or many multivariate CSV recordings, split normal-only (see the module docstring).
-
-    Args:
-        seed: fixes the random split (the contiguous split is by row order).
-        path: a CSV file, a folder, a glob, or a list of these, relative to the current directory.
-        window_length: rows per window T.
-        stride: rows between (training) window starts; default ``window_length``.
-        feature_columns: the feature columns in order; default every column not named otherwise.
-        label_column: one label column (the older spelling of ``label_columns``).
-        label_columns: label columns: a row is anomalous where any marks it.
-        timestamp_column: optional timestamp column, dropped from the features.
-        ignore_columns: columns read past (e.g. a machine id).
-        separator: the field separator; default: detected from each file's header.
-        val_fraction: share of the rows (contiguous; of the training part with ``train_end``) or of the
-            normal windows (random) for validation.
-        test_fraction: share of the rows or normal windows for test; default 0.15; not with ``train_end``.
-        split: ``"contiguous"`` stretches of rows, or ``"random"`` windows (one file).
-        eval_stride: contiguous only: rows between validation and test window starts, at most
-            ``window_length``; default ``stride`` capped at ``window_length``.
-        train_end: where each file's training part ends: a row, a share of its rows, or a time as the
-            timestamp column writes it; every later row is test.
-        train_labels: ``"exclude"``: training and calibration windows touching a labelled row are left out;
-            ``"ignore"``: labels inside the training part are ignored there.
-        normalize: ``"per_recording"``: each file's sensors standardised by its own training part
-            (contiguous only); ``"per_recording_whitened"``: also decorrelated by that part's covariance
-            (:func:`datasets.csv_recordings.whitening_matrix`); ``"none"``: as read.
-        missing_values: ``"refuse"``: a missing feature cell (empty, NaN, ``NA``, ``null``...) is an error naming
-            it; ``"previous"``: it takes its sensor's value from the row before (a sensor that did not report keeps
-            its reading); a file's first rows still need a value. Scoring with the run does the same.
-        decimal: the numbers' decimal mark: ``"."``, or ``","`` (``1234,5``; the files are then separated by
-            ``;``, tab or ``|``, and a number with a dot is refused, as it may hold a thousands separator).
+def load_csv(seed: int, path: str | list[str] | None = None, window_length: PositiveInt = 50,
+             stride: PositiveInt | None = None, feature_columns: list[str] | None = None,
+             label_column: str | None = None, label_columns: list[str] | None = None,
+             timestamp_column: str | None = None, ignore_columns: list[str] | None = None,
+             separator: Separator | None = None, val_fraction: Fraction = 0.15, test_fraction: Fraction | None = None,
+             split: Literal["contiguous", "random"] = "contiguous", eval_stride: PositiveInt | None = None,
+             train_end: TrainEnd | None = None, train_labels: Literal["exclude", "ignore"] = "exclude",
+             normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
+             missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".") -> DataSplits:
+    """Sliding windows over one or many CSV recordings, split normal-only (keys: docs/configuration.md).
 
     Returns:
         DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
@@ -245,10 +178,8 @@ def _shown(files: list[Path]) -> str:
 
 
 def _windows_fit(rows: list[int], n_features: int, window_length: int, step: int, keys: str, what: str) -> None:
-    """ConfigError naming ``keys`` when the windows of files of ``rows`` rows each would not fit in memory.
-
-    The windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times.
-    """
+    """ConfigError naming ``keys`` when the windows of files of ``rows`` rows each would not fit in memory."""
+    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
     windows = sum((n - window_length) // step + 1 for n in rows if n >= window_length)
     check_fits(windows * window_length * n_features * (8 + 4 * 3), f"the {windows} windows of {what}", keys)
 
@@ -272,13 +203,11 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
         if "time_range" in pooled.infos[0]:
             info["time_range"] = pooled.infos[0]["time_range"]
     else:
+        parts = ("train", "val", "test")
         info.update(split="contiguous", eval_stride=int(eval_stride),
-                    windows={k: len(s) for k, s in (("train", pooled.train), ("val", pooled.val),
-                                                     ("test", pooled.test))},
-                    anomalous_rows={part: sum(r["anomalous_rows"][part] for r in pooled.infos)
-                                    for part in ("train", "val", "test")},
-                    labelled_ranges={part: sum(r["labelled_ranges"][part] for r in pooled.infos)
-                                     for part in ("train", "val", "test")})
+                    windows={p: len(getattr(pooled, p)) for p in parts},
+                    **{key: {part: sum(r[key][part] for r in pooled.infos) for part in parts}
+                       for key in ("anomalous_rows", "labelled_ranges")})
     info["recordings"] = pooled.infos
     streams = {"val": pooled.recordings[0].val, "test": pooled.recordings[0].test} if len(read) == 1 else {}
     return DataSplits(train=pooled.train, val=pooled.val, test=pooled.test, feature_names=info["features"],

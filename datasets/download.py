@@ -1,12 +1,8 @@
-"""Download one file or a zip archive, verify it, and install it atomically.
+"""Download one file or a zip archive, verify it, and install it atomically (``https``, ``http``, ``file`` URLs).
 
-URLs may be ``https://``, ``http://`` or ``file://``. The transfer keeps within :class:`DownloadLimits`
-(an overall deadline, enforced from a worker thread so that a dripping server or a hanging name lookup
-ends at it, and a cap on the body); a zip's members are size-checked before any is extracted (their
-total, a compression-ratio cap against zip bombs, the free disk space). Everything lands in a hidden
-staging folder beside the target and is moved into place only once verified; on any failure a
-DataError is raised and nothing is left behind. Checksums are ``"sha256:<hex>"`` or ``"gitblob:<hex>"``
-(what ``git hash-object FILE`` prints).
+Within :class:`DownloadLimits` (a deadline kept from a worker thread, so a dripping server ends at it; size caps;
+a zip's members size-checked before any is extracted); staged beside the target, so a failure leaves nothing.
+Checksums are ``"sha256:<hex>"`` or ``"gitblob:<hex>"`` (what ``git hash-object FILE`` prints).
 """
 from __future__ import annotations
 
@@ -69,9 +65,7 @@ def parse_checksum(spec: str) -> tuple[str, str]:
 
 
 def file_checksum(path: Path, kind: str) -> str:
-    """Lower-case hex digest of a file, ``kind`` ``"sha256"`` or ``"gitblob"``."""
-    if kind not in _HEX_LENGTHS:
-        raise ConfigError(f"unknown checksum kind {kind!r}; valid kinds: {', '.join(_HEX_LENGTHS)}")
+    """Lower-case hex digest of a file, ``kind`` ``"sha256"`` or ``"gitblob"`` (checked by :func:`parse_checksum`)."""
     digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -81,11 +75,7 @@ def file_checksum(path: Path, kind: str) -> str:
 
 def download_file(url: str, dest: Path, checksum: str, progress: bool = True,
                   limits: DownloadLimits | None = None) -> None:
-    """Download one file to ``dest`` (its folders made if missing), verified against ``checksum`` first.
-
-    Raises:
-        DataError: download failed or exceeded a limit, checksum mismatch; nothing is left behind.
-    """
+    """Download one file to ``dest`` (its folders made if missing), verified against ``checksum`` first."""
     dest = Path(dest)
     kind, want = parse_checksum(checksum)
     with _staging(dest.parent) as tmp:
@@ -103,17 +93,8 @@ def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_
     """Download a zip, verify it, and move its files into ``data_dir`` under their base names.
 
     Args:
-        url: where the zip lives.
-        data_dir: folder receiving the files (made if missing).
         archive_sha256: expected sha256 of the zip itself (hex or ``sha256:<hex>``), or None to skip.
-        file_checksums: base name of a member -> ``"sha256:<hex>"`` or ``"gitblob:<hex>"``. Only these
-            members are installed; when empty, every file in the zip is.
-        progress: show a tqdm progress bar while downloading.
-        limits: deadline and size caps of the download and the extraction (default: DownloadLimits()).
-
-    Raises:
-        DataError: download failed or exceeded a limit, bad zip, missing or oversized member, checksum
-            mismatch; nothing is left behind.
+        file_checksums: base name of a member -> checksum; only these members are installed (all when empty).
     """
     data_dir, limits = Path(data_dir), limits or DownloadLimits()
     expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
@@ -181,10 +162,8 @@ def _install(files: dict[str, Path], folder: Path, url: str) -> None:
 
 # ----- the transfer -----------------------------------------------------------------------
 def _fetch(url: str, dest: Path, progress: bool, limits: DownloadLimits) -> None:
-    """Stream ``url`` into ``dest`` in a worker thread, waiting for it at most ``limits.download_deadline_s``.
-
-    After a timeout the worker, a daemon thread, stops at its next read (it only writes into ``dest``).
-    """
+    """Stream ``url`` into ``dest`` in a worker thread, waiting for it at most ``limits.download_deadline_s``."""
+    # after a timeout the worker, a daemon thread, stops at its next read (it only writes into dest)
     outcome: list[BaseException | None] = []
     cancel = threading.Event()
 

@@ -1,9 +1,7 @@
 """ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader (file parsers: :mod:`datasets.ucr_files`).
 
-5000 beats of 140 samples in 5 classes, split by UCR into 500 TRAIN and 4500 TEST
-rows. Class 1 is a normal beat; classes 2..5 are anomalies (kinds ``"class_2"``
-.. ``"class_5"``). The files come as UCR ``.txt`` (label first), sktime ``.ts``
-(``v1,...,vT:label``) or Weka ``.arff`` (label last); rows are sorted by class.
+5000 beats of 140 samples, 500 TRAIN and 4500 TEST; class 1 is a normal beat, classes 2..5 anomalies (kinds
+``"class_2"`` .. ``"class_5"``).
 """
 from __future__ import annotations
 
@@ -24,10 +22,8 @@ TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876
 TRAIN_TXT_GITBLOB = "7f0d711c984c79616e09a430dbd2c5d89fed2416"
 TRAIN_TS_GITBLOB = "30af38036519f907e4567b2ecf24edad86700a0a"  # the archive's other formats, for tests
 TRAIN_ARFF_GITBLOB = "c089f63755f348005ba0477df6ec53d59975bafb"
-DEFAULT_FILE_CHECKSUMS = {
-    "ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
-    "ECG5000_TEST.txt": "gitblob:305ae1c597012624060310dbc529484767b2b2e3",
-}
+DEFAULT_FILE_CHECKSUMS = {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
+                          "ECG5000_TEST.txt": "gitblob:305ae1c597012624060310dbc529484767b2b2e3"}
 SPLITS = ("TRAIN", "TEST")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
@@ -44,42 +40,12 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 
 @register_dataset("ecg5000")
 @checked_args
-def load_ecg5000(
-    seed: int,
-    data_dir: str = "data/ECG5000",
-    protocol: Literal["official", "merged"] = "official",
-    val_fraction: Fraction = 0.2,
-    test_fraction: Fraction = 0.2,
-    download: bool = False,
-    url: str = DEFAULT_URL,
-    sha256: str | None = None,
-    progress: bool = True,
-    download_deadline_s: PositiveFloat = 600.0,
-    download_max_mb: PositiveFloat = 200.0,
-    unzip_max_mb: PositiveFloat = 1024.0,
-) -> DataSplits:
-    """Load ECG5000 as normal-only train/val splits and a mixed test split.
-
-    Args:
-        seed: fixes every shuffle.
-        data_dir: folder holding ECG5000_TRAIN/TEST as .txt, .ts or .arff.
-        protocol: ``"official"``: train/val are the normal TRAIN beats, test is the
-            whole TEST file; ``"merged"``: TRAIN and TEST (if present) pooled and
-            cut by :func:`datasets.splits.split_normal_only`.
-        val_fraction: share of the normal beats held out for validation.
-        test_fraction: share of the normal beats held out for test (merged only).
-        download: fetch the archive from ``url`` when files are missing.
-        url: where the UCR ECG5000.zip lives.
-        sha256: expected sha256 of the zip, or None to check only its files.
-        progress: show a download progress bar.
-        download_deadline_s: seconds the whole download may take.
-        download_max_mb: MiB the server may send.
-        unzip_max_mb: MiB the installed files may take, uncompressed, in all
-            (members compressed over 100x are refused as zip bombs).
-
-    Returns:
-        Splits with x of shape (N, 140, 1) and feature name ``"ecg"``.
-    """
+def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["official", "merged"] = "official",
+                 val_fraction: Fraction = 0.2, test_fraction: Fraction = 0.2, download: bool = False,
+                 url: str = DEFAULT_URL, sha256: str | None = None, progress: bool = True,
+                 download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
+                 unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
+    """ECG5000 as (N, 140, 1) normal-only train/val splits and a mixed test split (keys: docs/configuration.md)."""
     folder = Path(data_dir)
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
@@ -95,13 +61,9 @@ def load_ecg5000(
         x = np.concatenate([pair[0] for pair in arrays.values()])[:, :, None]
         kind = np.concatenate([pair[1] for pair in arrays.values()])
         splits = split_normal_only(x, kind, val_fraction, test_fraction, seed)
-    info = {
-        "dataset": "ecg5000",
-        "protocol": protocol,
-        "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},
-        "series_length": int(arrays["TRAIN"][0].shape[1]),
-        "notes": notes,
-    }
+    info = {"dataset": "ecg5000", "protocol": protocol,
+            "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},
+            "series_length": int(arrays["TRAIN"][0].shape[1]), "notes": notes}
     return DataSplits(*splits, feature_names=["ecg"], info=info)
 
 
@@ -151,11 +113,9 @@ def _offline_step(folder: Path, train: Path | None, url: str) -> str:
 def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
     """Say which files are missing, where they were looked for and how to get them."""
     wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    message = (
-        f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
-        f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
-        f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}"
-    )
+    message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
+               f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
+               f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
     if train is not None:
         return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
     if protocol == "official":

@@ -1,13 +1,8 @@
 """Write the example CSV time series used by ``configs/example_csv.json``.
 
-Two hours of simulated DC-DC converter telemetry at 1 Hz (voltage in V,
-current in A, temperature in °C) with a timestamp column and a label column:
-``0`` on normal rows, the fault name on faulty rows (``voltage_spike``,
-``current_oscillation``, ``temperature_drift``, sizes in units of the sensor
-noise of :mod:`datasets.converter`). The project ships the result as
-``examples/converter_telemetry.csv``; regenerate it (same seed, same file) with::
-
-    python -m datasets.make_example_csv [--output PATH] [--rows N] [--seed S]
+Two hours of simulated converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name),
+shipped as ``examples/converter_telemetry.csv``; regenerate it (same seed, same file) with
+``python -m datasets.make_example_csv [--output PATH] [--rows N] [--seed S]``.
 """
 from __future__ import annotations
 

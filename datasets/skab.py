@@ -1,21 +1,8 @@
-"""SKAB, the Skoltech Anomaly Benchmark: real water-pump testbed recordings, the ``skab`` loader.
+"""SKAB, the Skoltech Anomaly Benchmark: real water-pump testbed recordings, the ``skab`` loader (docs/data.md).
 
-34 experiment files (``valve1/0..15.csv``, ``valve2/0..3.csv``, ``other/1..14.csv``), each one
-recording of about 1,100 rows at 1 Hz with one labelled anomalous stretch, and
-``anomaly-free/anomaly-free.csv`` (9,405 normal rows). The files are ``;``-separated with
-``.`` decimals; ``datetime`` is the timestamp, ``anomaly`` the label, ``changepoint`` a second
-label (where a collective anomaly starts or ends), never a sensor, so it is ignored.
-
-The files are read through the ``csv`` loader's many-recordings path
-(:func:`datasets.csv_windows.load_csv`), which keeps windows inside their file. The benchmark's
-protocol (outlier detection): per file the model, its scaler and its thresholds see the first
-400 rows only, taken as anomaly-free (their labels are ignored: ``other/2.csv`` is labelled in rows
-104..487); every later row is test. For ``anomaly-free`` the first 20 % of its rows train.
-
-Missing files are fetched, one by one, from the repository ``waico/SKAB`` at a pinned commit and
-checked against :data:`CHECKSUMS` before they are moved into place
-(:func:`datasets.download.download_file`). SKAB is GPL-3.0 (Katser & Kozitsin, Kaggle 2020,
-DOI 10.34740/KAGGLE/DSV/1693952).
+Read by the ``csv`` loader's many-recordings path; per file the first 400 rows train, taken as anomaly-free (their
+labels are ignored: ``other/2.csv`` is labelled in rows 104..487). Missing files are fetched from ``waico/SKAB`` at
+:data:`COMMIT` and checked against :data:`CHECKSUMS`.
 """
 from __future__ import annotations
 
@@ -83,47 +70,16 @@ _LABELS = {"label_columns": ["anomaly"], "ignore_columns": ["changepoint"]}
 logger = logging.getLogger("anomaly")
 
 
+# stride 1: a training part is 400 rows, so every start (~240 windows per file, 8k in all) is still a small set
 @register_dataset("skab")
 @checked_args
-def load_skab(
-    seed: int,
-    data_dir: str = "data/SKAB",
-    download: bool = True,
-    files: Literal["all", "anomaly-free"] | list[str] = "all",
-    window_length: PositiveInt = 60,
-    stride: PositiveInt = 1,
-    eval_stride: PositiveInt = 1,
-    train_end: TrainEnd | None = None,
-    train_labels: Literal["exclude", "ignore"] = "ignore",
-    val_fraction: Fraction = 0.25,
-    normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
-    url: str = DEFAULT_URL,
-    progress: bool = True,
-    download_deadline_s: PositiveFloat = 600.0,
-) -> DataSplits:
-    """SKAB recordings as pooled windows, each file cut where its training part ends.
-
-    Args:
-        seed: unused by the split (by row order), recorded.
-        data_dir: the folder holding SKAB's ``data/`` tree (``valve1/0.csv``...).
-        download: fetch missing files from ``url`` (checked against :data:`CHECKSUMS`).
-        files: ``"all"`` (the 34 experiments), ``"anomaly-free"``, or a list such as ``["valve1/0.csv"]``.
-        window_length: rows per window (the leaderboard's notebooks use 60).
-        stride: rows between training window starts. 1: a training part is only 400 rows, so every start
-            (about 240 windows per file, 8k in all) is still a small training set.
-        eval_stride: rows between calibration and test window starts (1: every row's score comes from
-            every window covering it, as the leaderboard scores rows).
-        train_end: where each file's training part ends (row, share of the rows, or time); default the
-            protocol's: row 400, or 20 % of the rows for ``anomaly-free``.
-        train_labels: ``"ignore"`` (the protocol: the training part is taken as normal) or ``"exclude"``.
-        val_fraction: the share of each training part whose windows calibrate the thresholds.
-        normalize: ``"per_recording"`` (default): each file standardised by its own training part, as the
-            protocol gives each file its own scaler (the files run at other levels: one model and one threshold
-            across them need it); ``"per_recording_whitened"``: also decorrelated by the training part's
-            covariance; ``"none"``: as read. See :func:`datasets.csv_windows.load_csv`.
-        url: the base URL of the files (``<url>/valve1/0.csv``).
-        progress: show a download progress bar.
-        download_deadline_s: seconds each file's download may take.
+def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
+              files: Literal["all", "anomaly-free"] | list[str] = "all", window_length: PositiveInt = 60,
+              stride: PositiveInt = 1, eval_stride: PositiveInt = 1, train_end: TrainEnd | None = None,
+              train_labels: Literal["exclude", "ignore"] = "ignore", val_fraction: Fraction = 0.25,
+              normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
+              url: str = DEFAULT_URL, progress: bool = True, download_deadline_s: PositiveFloat = 600.0) -> DataSplits:
+    """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
 
     Returns:
         DataSplits over the files' recordings (see :func:`datasets.csv_windows.load_csv`), recordings

@@ -38,9 +38,7 @@ class Split:
         if self.x.ndim != 3:
             raise DataError(f"windows must have shape (N, T, F), got {self.x.shape}")
         if not (len(self.x) == len(self.y) == len(self.kind)):
-            raise DataError(
-                f"x, y and kind differ in length: {len(self.x)}, {len(self.y)}, {len(self.kind)}"
-            )
+            raise DataError(f"x, y and kind differ in length: {len(self.x)}, {len(self.y)}, {len(self.kind)}")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -48,18 +46,17 @@ class Split:
 
 @dataclass
 class StreamPart:
-    """A contiguous stretch of one recording (its test or validation part); the split of the same name holds
-    its windows ``values[s : s + T]`` for ``s`` in ``starts``, in that order.
+    """A contiguous stretch of one recording; the split of the same name holds its windows at ``starts``, in order.
 
     Attributes:
-        values: raw rows (n, F) float32.
-        labels: per-row labels (n,) int64, 1 = anomalous.
-        kinds: per-row anomaly type (n,) str, ``"normal"`` for normal rows.
-        starts: window start rows within the stretch (N,) int64, increasing; every row is covered.
-        first_row: row of ``values[0]`` in the whole recording (file rows count from 0 after the header).
-        sample_period_s: seconds between rows (None: unknown, e.g. a CSV without timestamps).
-        times: per-row seconds since the recording's first row (n,) float64, or None.
-        time_text: per-row timestamps as written (n,) str (a CSV's timestamp column), or None.
+        values: (n, F) float32 raw rows.
+        labels: (n,) int64, 1 = anomalous.
+        kinds: (n,) str anomaly type, ``"normal"`` for normal rows.
+        starts: (N,) int64 window start rows within the stretch, increasing; every row is covered.
+        first_row: row of ``values[0]`` in the whole recording.
+        sample_period_s: seconds between rows (None: unknown).
+        times: (n,) float64 seconds since the recording's first row, or None.
+        time_text: (n,) str timestamps as written, or None.
     """
 
     values: np.ndarray
@@ -94,10 +91,7 @@ class Recording:
 
     Attributes:
         name: what reports call it (the file's path, or ``valve1/3.csv``).
-        test: its test stretch; ``test.first_row`` is the file row of ``test.values[0]``.
-        val: its calibration stretch, or None.
-        train_windows: how many windows of the train split are its own (the train split holds them recording
-            after recording), or None where the dataset does not say.
+        train_windows: how many windows of the train split (recording after recording) are its own, or None.
     """
 
     name: str
@@ -110,10 +104,8 @@ class Recording:
 class DataSplits:
     """Train / validation / test splits plus what a report needs to name things.
 
-    A stream dataset lists its recordings in ``recordings``; the test split holds the windows of every
-    recording's test stretch, recording after recording, each in its ``test.starts`` order. ``streams``
-    names the ``"test"`` (and ``"val"``) stretch of a single recording and, given alone, fills
-    ``recordings``. Both are empty for a window dataset. ``info["counts"]`` gets the windows per kind.
+    A stream dataset lists its ``recordings``, whose test stretches' windows the test split holds in order;
+    ``streams`` (one recording's ``"test"`` and ``"val"``), given alone, fills ``recordings``.
     """
 
     train: Split
@@ -147,24 +139,15 @@ def kind_counts(kind: np.ndarray) -> dict[str, int]:
     return {str(n): int(c) for n, c in zip(names, counts)}
 
 
-def split_normal_only(
-    x: np.ndarray,
-    kind: np.ndarray,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
-) -> tuple[Split, Split, Split]:
+def split_normal_only(x: np.ndarray, kind: np.ndarray, val_fraction: float, test_fraction: float,
+                      seed: int) -> tuple[Split, Split, Split]:
     """Split windows into train/val normals and a test mix of normals and all anomalies, each shuffled by ``seed``.
 
     Args:
-        x: windows, shape (N, T, F).
-        kind: anomaly type per window, shape (N,), ``"normal"`` for normals.
-        val_fraction: share of normals held out for validation, in (0, 1).
-        test_fraction: share of normals held out for the test set, in (0, 1).
-        seed: fixes both shuffles.
-
-    Returns:
-        (train, val, test) splits.
+        x: (N, T, F) windows.
+        kind: (N,) anomaly type per window, ``"normal"`` for normals.
+        val_fraction: share of normals held out for validation.
+        test_fraction: share of normals held out for the test split.
     """
     rng = np.random.default_rng(seed)
     kind = np.asarray(kind, dtype=str)
@@ -172,10 +155,8 @@ def split_normal_only(
     n_val = int(round(val_fraction * len(normal_idx)))
     n_test = int(round(test_fraction * len(normal_idx)))
     if len(normal_idx) - n_val - n_test < 1 or n_val < 1:
-        raise DataError(
-            f"too few normal windows ({len(normal_idx)}) for val_fraction={val_fraction} "
-            f"and test_fraction={test_fraction}"
-        )
+        raise DataError(f"too few normal windows ({len(normal_idx)}) for val_fraction={val_fraction} "
+                        f"and test_fraction={test_fraction}")
     val_idx = normal_idx[:n_val]
     test_normal_idx = normal_idx[n_val : n_val + n_test]
     train_idx = normal_idx[n_val + n_test :]
@@ -196,11 +177,9 @@ def check_shares(val_fraction: float, test_fraction: float) -> None:
 
 # ----- the typed keyword arguments, checked at a direct call ------------------------------------------
 def checked_args(func: Callable) -> Callable:
-    """Check the constrained keyword arguments of ``func`` against their types on every call.
+    """Check the constrained keyword arguments of ``func`` against their types on every call, as the config does.
 
-    The config checks the same annotations (:mod:`utils.core.types`, ``Literal``) when it is loaded; this
-    refuses a bad value given in Python the same way, as a ConfigError naming ``data.<key>`` and what is
-    valid, so no loader writes such a check by hand.
+    A bad value given in Python is refused as a ConfigError naming ``data.<key>``, so no loader checks it by hand.
     """
     signature = inspect.signature(func)
 

@@ -1,12 +1,7 @@
-"""Contiguous train / validation / test stretches of one long labelled recording.
+"""Contiguous train / validation / test stretches of one long labelled recording (docs/streams.md).
 
-The rows are cut in order (by fractions of the rows; or, given ``train_end``, a training part of rows
-``[0, train_end)`` whose last ``val_fraction`` is the validation stretch, every later row test). No
-window crosses a stretch boundary, so no row is shared by two splits (a random split of overlapping
-windows would flatter the test). Train: windows every ``stride`` rows holding no anomalous row; val:
-the same every ``eval_stride`` rows (the thresholds are calibrated on them); test: every window of the
-test stretch at ``eval_stride``, covering every row (:func:`utils.metrics.ranges.covering_starts`).
-Ranges are ``[start, end)`` rows.
+No window crosses a stretch boundary, so no row is shared by two splits (a random split of overlapping windows
+would flatter the test). Ranges are ``[start, end)`` rows.
 """
 from __future__ import annotations
 
@@ -28,9 +23,7 @@ def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None
                    train_end: int | None = None) -> list[tuple[int, int]]:
     """``[(0, a), (a, b), (b, n_rows)]``: the train, validation and test stretches' rows.
 
-    Without ``train_end`` the validation and test stretches take ``round(fraction * n_rows)`` rows each;
-    train the rest. With ``train_end`` (a row), rows ``[0, train_end)`` are the training part, its last
-    ``round(val_fraction * train_end)`` rows the validation stretch, and every row from ``train_end`` on is test.
+    With ``train_end``, the validation stretch is the last ``val_fraction`` of rows ``[0, train_end)``; the rest test.
     """
     if train_end is not None:
         a = train_end - int(round(val_fraction * train_end))
@@ -41,16 +34,7 @@ def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None
 
 
 def kind_ranges(labels: np.ndarray, kinds: np.ndarray, offset: int = 0) -> list[dict]:
-    """The labelled ranges: runs of anomalous rows of one kind.
-
-    Args:
-        labels: per-row labels (n,), 1 = anomalous.
-        kinds: per-row kinds (n,) str.
-        offset: added to the rows (the stretch's first row in the recording).
-
-    Returns:
-        ``[{"start": row, "end": row (exclusive), "kind": str}, ...]`` in row order.
-    """
+    """Runs of anomalous rows of one kind in (n,) ``labels``/``kinds``, plus ``offset``: ``[{start, end, kind}]``."""
     return [{"start": s + offset, "end": e + offset, "kind": kind} for s, e, kind in kind_runs(labels, kinds)]
 
 
@@ -61,8 +45,7 @@ def _clean_starts(anomalous_before: np.ndarray, starts: np.ndarray, window_lengt
 
 def training_windows(values: np.ndarray, excluded: np.ndarray, rows: int, window_length: int,
                      stride: int) -> np.ndarray:
-    """A recording's training windows (N, T, F): starts ``0, stride, ...`` fitting in its first ``rows`` rows,
-    without the windows holding a row flagged in ``excluded`` (n,) (its labelled rows, unless ignored there)."""
+    """A recording's training windows (N, T, F) in its first ``rows`` rows, none holding an ``excluded`` row."""
     anomalous_before = np.concatenate([[0], np.cumsum(excluded[:rows])])
     rows = min(rows, len(values))
     return _windows(values, _clean_starts(anomalous_before, window_starts(rows, window_length, stride), window_length),
@@ -86,13 +69,6 @@ def window_labels(labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray, win
     return hit.astype(np.int64), kind.astype(str)
 
 
-def _test_split(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, starts: np.ndarray,
-                window_length: int) -> Split:
-    """Every window at ``starts`` with its :func:`window_labels`."""
-    y, kind = window_labels(labels, kinds, starts, window_length)
-    return Split(x=_windows(values, starts, window_length), y=y, kind=kind)
-
-
 @checked_args
 def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, window_length: PositiveInt,
                  stride: PositiveInt, eval_stride: PositiveInt, val_fraction: Fraction,
@@ -105,38 +81,24 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
     """Cut a recording into contiguous train, validation and test stretches and window each.
 
     Args:
-        values: rows (n, F), physical units.
-        labels: per-row labels (n,) 0/1, 1 = anomalous.
-        kinds: per-row anomaly type (n,) str, ``"normal"`` on normal rows.
-        window_length: rows per window T.
-        stride: rows between training window starts.
-        eval_stride: rows between validation and test window starts, at most ``window_length``.
-        val_fraction: share of the rows (of the training part, with ``train_end``) in the validation stretch.
-        test_fraction: share of the rows in the test stretch (without ``train_end``).
-        times: per-row seconds since the recording's first row (n,) float64, or None.
-        time_text: per-row timestamps as written (n,) str, or None.
-        sample_period_s: seconds between rows, or None (unknown).
+        values: (n, F) rows, physical units.
+        labels: (n,) 0/1, 1 = anomalous.
+        kinds: (n,) str anomaly type, ``"normal"`` on normal rows.
+        times: (n,) float64 seconds since the recording's first row, or None.
+        time_text: (n,) str timestamps as written, or None.
         train_end: rows ``[0, train_end)`` are the training part (see :func:`stretch_bounds`), or None.
         train_labels: ``"exclude"``: training and validation windows holding a labelled row are left out;
-            ``"ignore"``: the labels before the test stretch are ignored (those rows count as normal there,
-            and the validation part's labels read 0).
+            ``"ignore"``: the labels before the test stretch are ignored.
         length_key: the config key of ``window_length`` (``window_length``, ``time_steps``), for messages.
         size_hint: what gives more rows (``data.duration_s``, a longer file), for messages.
         source: the recording's name, said first in messages (None: one recording, not named).
-        min_train_windows, min_val_windows: the fewest training and validation windows accepted (a
-            run over many recordings checks the pooled counts instead and passes 0).
+        min_train_windows: the fewest training windows accepted (0 where many recordings' pooled counts are checked).
+        min_val_windows: likewise for the validation windows.
 
     Returns:
-        ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the
-        windows of ``streams["val"].starts`` (its normal windows only), the test split those of
-        ``streams["test"].starts`` (all of them, in order). ``info`` holds the stretches' ``[start, end)``
-        rows, the windows per split, and the anomalous rows and labelled ranges per stretch and in all
-        (``labelled_ranges_all``), as the file labels them.
-
-    Raises:
-        ConfigError: ``eval_stride > window_length`` or a stride below 1.
-        DataError: fewer normal training or validation windows than asked, or a test stretch shorter than
-            one window.
+        ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the normal
+        windows at ``streams["val"].starts``, the test split all at ``streams["test"].starts``. ``info`` holds the
+        stretches, the windows per split, and the anomalous rows and labelled ranges per stretch and in all.
     """
     values, labels = np.asarray(values), (np.asarray(labels) != 0)
     kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)
@@ -178,7 +140,8 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
     train = Split(x=train_x, y=np.zeros(len(train_x)), kind=np.full(len(train_x), NORMAL))
     val = Split(x=_windows(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
                 kind=np.full(len(val_starts), NORMAL))
-    test = _test_split(values[b:], labels[b:], kinds[b:], test_starts, T)
+    test_y, test_kind = window_labels(labels[b:], kinds[b:], test_starts, T)
+    test = Split(x=_windows(values[b:], test_starts, T), y=test_y, kind=test_kind)
     used_kinds = np.where(used, kinds, NORMAL)
     streams = {"val": _part(values, used, used_kinds, a, b, val_starts, times, time_text, sample_period_s),
                "test": _part(values, labels, kinds, b, n, test_starts, times, time_text, sample_period_s)}
@@ -195,12 +158,7 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
 
 
 def warn_about_labels(recordings: list[dict]) -> None:
-    """Log one line per finding over the recordings' split infos (:func:`split_stream`'s, plus ``"name"``).
-
-    Always: the recordings whose test stretch holds no labelled row (only false alarms can be measured
-    there). With ``train_end``: those whose test stretch holds fewer than half of their labelled ranges, and
-    those with labelled rows before the test stretch, which are never evaluated.
-    """
+    """Log one line per finding over the recordings' split infos (:func:`split_stream`'s, plus ``"name"``)."""
     def names(found: list[str]) -> str:
         return ", ".join(found[:12]) + (f", ... ({len(found)} in all)" if len(found) > 12 else "")
 

@@ -1,12 +1,11 @@
 """UCR time-series files: ``.txt`` (label first), sktime ``.ts`` and Weka ``.arff`` (label last).
 
-Every reader returns float32 ``(N, T)`` series and int64 ``(N,)`` labels, or
-raises :class:`~utils.core.errors.DataError` naming the file, the line and the
-field: rows of different lengths, text, NaN/inf, values beyond the float32
-range (+-3.4e38) and labels that are not whole numbers are refused.
+Every reader returns float32 ``(N, T)`` series and int64 ``(N,)`` labels, or raises DataError naming the file,
+line and field (ragged rows, text, NaN/inf, values beyond float32, labels that are not whole numbers).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,60 +18,44 @@ _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
 def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR ``.txt`` file (whitespace-separated, label in column 0).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
+    """Read a UCR ``.txt`` file (whitespace-separated, label in column 0): ``(x (N, T), labels (N,))``."""
     path = Path(path)
-    rows, line_nos = [], []
-    for no, line in _numbered_lines(path):
-        if line.strip():
-            rows.append(line.split())
-            line_nos.append(no)
+    rows, line_nos = _parsed_rows(path, lambda no, text: text.split() if text else None)
     return _rows_to_arrays(rows, line_nos, path, label_col=0)
 
 
 def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a univariate sktime ``.ts`` file (``#``/``@`` header, then ``v1,...,vT:label``).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
+    """Read a univariate sktime ``.ts`` file (``#``/``@`` header, then ``v1,...,vT:label``): ``(x, labels)``."""
     path = Path(path)
-    rows, line_nos = [], []
-    for no, line in _numbered_lines(path):
-        text = line.strip()
+
+    def row(no: int, text: str) -> list[str] | None:
         if not text or text[0] in "#@":
-            continue
+            return None
         values, sep, label = text.rpartition(":")
         if not sep or ":" in values:
-            raise DataError(
-                f"{path}: line {no}: expected one univariate series and its label "
-                f"as 'v1,...,vT:label', got {text[:60]!r}"
-            )
-        rows.append(values.split(",") + [label])
-        line_nos.append(no)
+            raise DataError(f"{path}: line {no}: expected one univariate series and its label as 'v1,...,vT:label', "
+                            f"got {text[:60]!r}")
+        return values.split(",") + [label]
+
+    rows, line_nos = _parsed_rows(path, row)
     return _rows_to_arrays(rows, line_nos, path, label_col=-1)
 
 
 def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a Weka ``.arff`` file (header up to ``@data``, then comma rows, label last).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
+    """Read a Weka ``.arff`` file (header up to ``@data``, then comma rows, label last): ``(x, labels)``."""
     path = Path(path)
-    rows, line_nos, in_data = [], [], False
-    for no, line in _numbered_lines(path):
-        text = line.strip()
+    in_data = False
+
+    def row(no: int, text: str) -> list[str] | None:
+        nonlocal in_data
         if not text or text.startswith("%"):
-            continue
+            return None
         if in_data:
-            rows.append(text.split(","))
-            line_nos.append(no)
-        elif text.lower() == "@data":
-            in_data = True
+            return text.split(",")
+        in_data = text.lower() == "@data"
+        return None
+
+    rows, line_nos = _parsed_rows(path, row)
     if not in_data:
         raise DataError(f"{path}: no '@data' line; expected an ARFF header ending in @data, "
                         "then one comma-separated row per series with the label last")
@@ -83,11 +66,7 @@ _READERS = {".txt": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}
 
 
 def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR file, picking the parser from its suffix (.txt, .ts or .arff).
-
-    Returns:
-        ``(x, labels)``: float32 (N, T) series and int64 (N,) labels.
-    """
+    """Read a UCR file, picking the parser from its suffix: float32 (N, T) series, int64 (N,) labels."""
     path = Path(path)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
@@ -110,6 +89,17 @@ def _numbered_lines(path: Path) -> list[tuple[int, str]]:
         raise DataError(f"{path}: line {line}: bytes that are not UTF-8 text ({exc.reason}); save the file as "
                         "UTF-8") from None
     return list(enumerate(text.split("\n"), start=1))
+
+
+def _parsed_rows(path: Path, parse: Callable[[int, str], list[str] | None]) -> tuple[list[list[str]], list[int]]:
+    """The rows ``parse(line number, stripped line)`` returns (None skips the line), with their line numbers."""
+    rows, line_nos = [], []
+    for no, line in _numbered_lines(path):
+        fields = parse(no, line.strip())
+        if fields is not None:
+            rows.append(fields)
+            line_nos.append(no)
+    return rows, line_nos
 
 
 def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
