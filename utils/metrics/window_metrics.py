@@ -1,10 +1,6 @@
-"""Detection metrics for anomaly scores, all JSON-serialisable.
+"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None.
 
-Built on scikit-learn. PR AUC (average precision) is reported next to the base
-rate (anomaly fraction), which is the PR AUC of a random detector. Predictions
-follow :func:`utils.core.arrays.predict`: anomalous where ``score > threshold``.
-Every returned value is a plain Python float/int/list/dict, and undefined
-values (e.g. ROC AUC with one class present) are ``None``.
+PR AUC comes beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``.
 """
 from __future__ import annotations
 
@@ -24,12 +20,8 @@ from utils.core.arrays import as_scores, predict
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Recursively convert to plain Python so ``json.dumps(allow_nan=False)`` works.
-
-    NumPy scalars become ``int``/``float``/``bool``, arrays and tuples become
-    lists, dict keys become strings, and NaN or +-inf become ``None``. Other
-    objects are returned unchanged.
-    """
+    """Plain Python for ``json.dumps(allow_nan=False)``: NumPy values as Python ones, arrays and tuples as lists,
+    dict keys as strings, NaN and +-inf as None; other objects unchanged."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -64,19 +56,13 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
     """Threshold-free and thresholded metrics of one score.
 
     Args:
-        y_true: Labels, shape (N,), 1 = anomaly, 0 = normal.
-        scores: Scores, shape (N,), higher = more anomalous.
-        threshold: Predict anomaly where ``score > threshold``.
+        y_true: (N,) labels, 1 = anomaly, 0 = normal.
+        scores: (N,) scores, higher = more anomalous.
 
     Returns:
-        Dict with ``roc_auc``, ``pr_auc`` (average precision; ``None`` when only
-        one class is present), ``base_rate``, ``threshold``, ``precision``,
-        ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
-        ``[[tn, fp], [fn, tp]]``, ``classification_report`` (sklearn's dict
-        with target names "normal"/"anomaly"), ``n_samples``, ``n_anomalies``.
-
-    Raises:
-        ValueError: Mismatched shapes, empty or NaN/inf scores, bad labels.
+        ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
+        ``precision``, ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
+        ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
     """
     s = as_scores(scores)
     y = _labels(y_true, s.shape[0])
@@ -104,18 +90,14 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
                      normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """Metrics of each anomaly kind against the normals only.
+    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind (sorted) against the normals only.
 
     Args:
-        kind: Kind name of each sample, shape (N,); ``normal_kind`` marks normals.
-        scores: Scores, shape (N,).
-        threshold: Predict anomaly where ``score > threshold``.
-        normal_kind: The kind name of normal samples.
+        kind: (N,) kind name of each sample; ``normal_kind`` marks normals.
+        scores: (N,) scores.
 
     Returns:
-        ``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` for each anomaly
-        kind (sorted by name): AUCs of that kind vs the normals (``None`` when
-        there are no normals), ``recall`` = fraction of that kind flagged.
+        AUCs None without normals; ``recall`` = the share of that kind alarmed.
     """
     s = as_scores(scores)
     k = np.asarray(kind).astype(str)
@@ -140,20 +122,13 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
 def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
                     scores_by_name: dict[str, np.ndarray], thresholds: dict[str, float],
                     normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """Metrics of several scores of the same samples.
+    """``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}`` of several scores of the same samples.
 
     Args:
-        y_true: Labels, shape (N,).
-        kind: Kind name of each sample, shape (N,), or ``None`` (no per-kind part).
+        y_true: (N,) labels.
+        kind: (N,) kind name of each sample, or None (no per-kind part).
         scores_by_name: ``{score_name: scores (N,)}``.
         thresholds: ``{score_name: threshold}``, one for each score.
-        normal_kind: The kind name of normal samples.
-
-    Returns:
-        ``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}``.
-
-    Raises:
-        ValueError: A score has no threshold, or any input is invalid.
     """
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
@@ -167,25 +142,9 @@ def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
     return results
 
 
-def _fmt(value: Any, width: int) -> str:
-    """Right-aligned number with 3 decimals, or '-' for missing."""
-    if value is None:
-        return "-".rjust(width)
-    return f"{value:.3f}".rjust(width)
-
-
 def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
-    """Fixed-width console table, one row per score.
-
-    Args:
-        results: Output of :func:`evaluate_scores`.
-
-    Returns:
-        The table: score name, ROC AUC, PR AUC, base rate, precision, recall,
-        F1, the measured false-alarm rate on the normals (where ``false_alarm``
-        is given), then the ROC AUC of each anomaly kind vs the normals ("-"
-        when undefined or absent).
-    """
+    """Fixed-width console table of :func:`evaluate_scores`' results, one row per score: ROC AUC, PR AUC, base
+    rate, precision, recall, F1, measured false-alarm rate, each kind's ROC AUC ("-" where undefined or absent)."""
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     name_w = max([len("score")] + [len(n) for n in results])
     headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"]
@@ -201,7 +160,7 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
         per_kind = r.get("per_kind", {})
         values += [per_kind.get(k, {}).get("roc_auc") for k in kinds]
         lines.append("  ".join([name.ljust(name_w)] +
-                               [_fmt(v, w) for v, w in zip(values, widths)]))
+                               [_num(v).rjust(w) for v, w in zip(values, widths)]))
     return "\n".join(lines)
 
 
@@ -215,14 +174,12 @@ def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str
 
     Args:
         model: ``{score name: metrics}`` of the model's scores (:func:`evaluate_scores`).
-        baselines: the same for the baselines (keys are their display names or short names).
+        baselines: the same for the baselines.
         keys: ``(metric key, label)`` pairs to compare on.
-        lead: the text before the comparisons.
 
     Returns:
-        ``{"roc_auc": {...}, "pr_auc": {...}, "text": one line}``; each metric holds the best model
-        score and value, the best baseline and value, and ``beats`` (strictly higher; None when a
-        side has no defined value).
+        ``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text": one line}``; ``beats``
+        is strictly higher, None when a side has no defined value.
     """
     out: dict[str, Any] = {}
     parts = []
