@@ -44,7 +44,6 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
     """
     # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
     from utils.metrics.stream_metrics import confusion_counts
-
     counts = confusion_counts(labels, alarms)
     measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
     return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
@@ -78,7 +77,6 @@ def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | N
         calibration scores below the test normals' median, about 0.5 without drift); None without scores.
     """
     from scipy.stats import ks_2samp
-
     cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
     test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
     if len(test) == 0 or len(cal) == 0:
@@ -179,7 +177,6 @@ def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95
         ``n_normals`` is 0.
     """
     from scipy.stats import binomtest
-
     if n_normals == 0:
         return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
     if not 0 <= n_alarms <= n_normals:
