@@ -33,15 +33,8 @@ Verdict = tuple[bool | None, str, str]
 
 def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, confidence: float = 0.95
                       ) -> dict[str, Any]:
-    """The false alarms of one stream's normal time steps against a stated bound.
-
-    Args:
-        labels: (n,) 0/1 per time step.
-        alarms: (n,) 0/1 per time step (score above the threshold).
-
-    Returns:
-        ``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}``.
-    """
+    """``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}`` of one stream's normal time steps
+    ((n,) 0/1 ``labels`` and ``alarms``) against the stated ``bound``."""
     # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
     from utils.metrics.stream_metrics import confusion_counts
     counts = confusion_counts(labels, alarms)
@@ -50,12 +43,8 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
 
 
 def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
-    """Pool ``{recording name: time_step_promise(...)}`` of at least one recording (same threshold, same bound).
-
-    Returns:
-        ``{"bound", "measured", "promise_kept", "verdict"}`` of the summed counts, plus ``recordings``,
-        ``recordings_judged`` (those with normal time steps), ``recordings_broken`` and ``broken`` (their names).
-    """
+    """Pool ``{recording name: time_step_promise(...)}`` (same threshold and bound): the verdict of the summed counts,
+    with ``recordings``, ``recordings_judged`` (with normal time steps), ``recordings_broken`` and ``broken``."""
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]
@@ -170,12 +159,8 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
 
 
 def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
-    """Measured false-alarm rate ``n_alarms / n_normals`` with its exact (Clopper-Pearson) confidence interval.
-
-    Returns:
-        ``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``; rate and interval None when
-        ``n_normals`` is 0.
-    """
+    """``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``: ``n_alarms / n_normals`` with its exact
+    (Clopper-Pearson) interval, None without normals."""
     from scipy.stats import binomtest
     if n_normals == 0:
         return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}

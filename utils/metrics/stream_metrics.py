@@ -60,17 +60,11 @@ def _hit(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return cum[ranges[:, 1]] > cum[ranges[:, 0]]
 
 
-def _overlap_terms(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``own`` ranges: (fraction of its rows flagged in ``other_flags``, # ``other`` ranges it meets)."""
-    cum = np.concatenate([[0], np.cumsum(other_flags)])
-    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])
-    met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
-    return fraction, met
-
-
 def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, alpha: float) -> float:
     """Tatbul et al.'s range recall of ``own`` ranges by ``other``: flat bias, cardinality 1 / #ranges met."""
-    fraction, met = _overlap_terms(own, other, other_flags)
+    cum = np.concatenate([[0], np.cumsum(other_flags)])
+    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])  # share of its rows flagged
+    met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
     cardinality = np.where(met > 0, 1.0 / np.maximum(met, 1), 0.0)
     return float(np.mean(alpha * (met > 0) + (1 - alpha) * fraction * cardinality))
 
@@ -111,13 +105,8 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
 
 
 def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> tuple[int, int, int]:
-    """``(events, events_detected, false_alarms)``: labelled ranges, those with an alarmed time step, and alarm
-    ranges (runs at most ``merge_gap`` rows apart merged) meeting none.
-
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-    """
+    """``(events, events_detected, false_alarms)`` of (n,) 0/1 labels and alarms: labelled ranges, those with an
+    alarmed time step, and alarm ranges (runs at most ``merge_gap`` rows apart merged) meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
     detected = int(np.sum(_hit(truth, a)))
@@ -194,13 +183,9 @@ def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:
 
 
 def pooled_confusion(streams: Any) -> dict[str, Any]:
-    """The confusion matrix summed over ``(labels, alarms)`` pairs of (n_i,) 0/1 arrays, with SKAB's
-    ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)``, ``MAR % = 100 FN / (FN + TP)``.
-
-    Returns:
-        ``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}``; each ratio None where its
-        denominator is 0.
-    """
+    """``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}`` summed over ``(labels, alarms)`` pairs
+    of (n_i,) 0/1 arrays, with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and
+    ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
     total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     n_streams = 0
     for labels, alarms in streams:

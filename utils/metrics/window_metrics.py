@@ -90,15 +90,8 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
                      normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind (sorted) against the normals only.
-
-    Args:
-        kind: (N,) kind name of each sample; ``normal_kind`` marks normals.
-        scores: (N,) scores.
-
-    Returns:
-        AUCs None without normals; ``recall`` = the share of that kind alarmed.
-    """
+    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind (sorted) in (N,) ``kind`` against
+    the normals only, of (N,) ``scores``: AUCs None without normals, ``recall`` the share of that kind alarmed."""
     s = as_scores(scores)
     k = np.asarray(kind).astype(str)
     if k.shape != s.shape:
