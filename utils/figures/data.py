@@ -81,8 +81,7 @@ def plot_loss_curves(history: dict[str, list[float]],
     series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
     main = {k: v for k, v in series.items() if k in ("train", "val")}
     other = {k: v for k, v in series.items() if k not in main}
-    groups = [(main, title), (other, "Loss components")] if main and other else \
-        [(main or other, title)]
+    groups = [(main, title), (other, "Loss components")] if main and other else [(main or other, title)]
     fig = Figure(figsize=(5.4 * len(groups) + 0.4, 4.2), layout="constrained")
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     fixed = {"train": NORMAL_COLOR, "val": ANOMALY_PALETTE[0]}

@@ -100,9 +100,8 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[
         ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.02), title=title, xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
         if not both:
-            ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center",
-                    transform=ax.transAxes, color=REFERENCE_COLOR,
-                    bbox={"facecolor": "white", "edgecolor": REFERENCE_COLOR})
+            ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center", transform=ax.transAxes,
+                    color=REFERENCE_COLOR, bbox={"facecolor": "white", "edgecolor": REFERENCE_COLOR})
         axes_legend(ax, loc=loc)
     return fig
 
@@ -136,8 +135,7 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
     for (r, c), count in np.ndenumerate(cm):
         dark = count > 0.55 * image.norm.vmax
         text = f"{count:g}\n{percent[r, c]:.1f}%" if rows[r, 0] > 0 else f"{count:g}"
-        ax.text(c, r, text, ha="center", va="center", fontsize=fontsize,
-                color="white" if dark else "black")
+        ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
     ax.set(title=wrap_title(title, side + 1.4), xlabel="Predicted", ylabel="True")
     return fig
 

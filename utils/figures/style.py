@@ -98,8 +98,7 @@ def axes_legend(ax: Axes, **kwargs: Any) -> None:
 
 def figure_legend(fig: Figure, handles: list[Line2D]) -> None:
     """One legend for all panels, below them (never over the data)."""
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
-               fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=9, frameon=False)
 
 
 def wrap_title(title: str, width_in: float) -> str:

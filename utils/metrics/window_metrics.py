@@ -8,13 +8,8 @@ import math
 from typing import Any, Optional
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    classification_report,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
+                             precision_recall_fscore_support, roc_auc_score)
 
 from utils.core.arrays import as_scores, predict
 
@@ -68,23 +63,14 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
     y = _labels(y_true, s.shape[0])
     y_pred = predict(s, threshold)
     roc_auc, pr_auc = _aucs(y, s)
-    prec, rec, f1, _ = precision_recall_fscore_support(
-        y, y_pred, labels=[0, 1], zero_division=0)
-    report = classification_report(
-        y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"],
-        output_dict=True, zero_division=0)
+    prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=[0, 1], zero_division=0)
+    report = classification_report(y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"], output_dict=True,
+                                   zero_division=0)
     return to_jsonable({
-        "roc_auc": roc_auc,
-        "pr_auc": pr_auc,
-        "base_rate": float(y.mean()),
-        "threshold": float(threshold),
-        "precision": float(prec[1]),
-        "recall": float(rec[1]),
-        "f1": float(f1[1]),
-        "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(),
-        "classification_report": report,
-        "n_samples": int(y.size),
-        "n_anomalies": int(y.sum()),
+        "roc_auc": roc_auc, "pr_auc": pr_auc, "base_rate": float(y.mean()), "threshold": float(threshold),
+        "precision": float(prec[1]), "recall": float(rec[1]), "f1": float(f1[1]),
+        "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(), "classification_report": report,
+        "n_samples": int(y.size), "n_anomalies": int(y.sum()),
     })
 
 
@@ -103,12 +89,8 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
         is_kind = k == name
         mask = is_kind | is_normal
         roc_auc, pr_auc = _aucs(is_kind[mask].astype(np.int64), s[mask])
-        out[name] = {
-            "roc_auc": roc_auc,
-            "pr_auc": pr_auc,
-            "recall": float(flagged[is_kind].mean()),
-            "count": int(is_kind.sum()),
-        }
+        out[name] = {"roc_auc": roc_auc, "pr_auc": pr_auc, "recall": float(flagged[is_kind].mean()),
+                     "count": int(is_kind.sum())}
     return to_jsonable(out)
 
 
@@ -143,17 +125,14 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"]
     kind_headers = [f"AUC[{k}]" for k in kinds]
     widths = [max(len(h), 7) for h in headers + kind_headers]
-    lines = ["  ".join(["score".ljust(name_w)] +
-                       [h.rjust(w) for h, w in zip(headers + kind_headers, widths)])]
+    lines = ["  ".join(["score".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers + kind_headers, widths)])]
     lines.append("-" * len(lines[0]))
     for name, r in results.items():
-        values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"),
-                  r.get("precision"), r.get("recall"), r.get("f1"),
-                  r.get("false_alarm", {}).get("measured", {}).get("rate")]
+        values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"), r.get("precision"), r.get("recall"),
+                  r.get("f1"), r.get("false_alarm", {}).get("measured", {}).get("rate")]
         per_kind = r.get("per_kind", {})
         values += [per_kind.get(k, {}).get("roc_auc") for k in kinds]
-        lines.append("  ".join([name.ljust(name_w)] +
-                               [_num(v).rjust(w) for v, w in zip(values, widths)]))
+        lines.append("  ".join([name.ljust(name_w)] + [_num(v).rjust(w) for v, w in zip(values, widths)]))
     return "\n".join(lines)
 
 
