@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.figures.stream_report import promise_cell, stream_section
+from utils.figures.stream_report import promise_cell, score_table, stream_section
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
@@ -65,15 +65,10 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
         return ""
     counts = {k: next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
               for k in kinds}
-    lines = ["| score | " + " | ".join(f"{k} (n={counts[k]})" for k in kinds) + " |",
-             "|---|" + "---:|" * len(kinds)]
-    for name, r in results.items():
-        cells = []
-        for k in kinds:
-            m = r.get("per_kind", {}).get(k, {})
-            cells.append(f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    per_kind = {name: [r.get("per_kind", {}).get(k, {}) for k in kinds] for name, r in results.items()}
+    return score_table([f"{k} (n={counts[k]})" for k in kinds],
+                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}" for m in found]
+                        for name, found in per_kind.items()})
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:

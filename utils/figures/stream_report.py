@@ -27,14 +27,17 @@ def promise_cell(report: dict[str, Any]) -> str:
     return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
 
 
+def score_table(headers: list[str], rows: dict[str, list[str]]) -> str:
+    """A Markdown table: the score's name, then one right-aligned column per header; ``rows``: ``{name: cells}``."""
+    lines = ["| score | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
+    return "\n".join(lines + [f"| `{name}` | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+
+
 def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per score (or baseline) with the stream metrics of :data:`STREAM_COLUMNS`."""
-    lines = ["| score | " + " | ".join(h for h, _, _ in STREAM_COLUMNS) + " |",
-             "|---|" + "---:|" * len(STREAM_COLUMNS)]
-    for name, r in results.items():
-        cells = [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return score_table([h for h, _, _ in STREAM_COLUMNS],
+                       {name: [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
+                        for name, r in results.items()})
 
 
 def markdown_incidents(path: Path) -> list[str]:
@@ -88,10 +91,7 @@ def pooled_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def markdown_pooled_table(pooled: dict[str, Any]) -> str:
     """Per score and baseline: :func:`pooled_cells`."""
-    lines = ["| score | " + " | ".join(POOLED_HEADERS) + " |", "|---|" + "---:|" * len(POOLED_HEADERS)]
-    for name, r in pooled_rows(pooled).items():
-        lines.append(f"| `{name}` | " + " | ".join(pooled_cells(r)) + " |")
-    return "\n".join(lines)
+    return score_table(list(POOLED_HEADERS), {name: pooled_cells(r) for name, r in pooled_rows(pooled).items()})
 
 
 def markdown_recordings_table(recordings: dict[str, dict[str, Any]]) -> str:
