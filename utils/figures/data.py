@@ -1,9 +1,7 @@
 """Figures of the data and of training: signal examples, loss curves, latent space.
 
-Object-oriented Matplotlib only: every ``plot_*`` function builds and returns a
-:class:`matplotlib.figure.Figure` created directly (never through ``pyplot``), so
-plotting is thread-safe, keeps no global state and works headless; write it with
-:func:`utils.figures.style.save_figure`. Colours come from :mod:`utils.figures.style`.
+Every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never ``pyplot``: thread-safe, no global
+state, headless) and returns it; write it with :func:`utils.figures.style.save_figure`.
 """
 from __future__ import annotations
 
@@ -21,25 +19,16 @@ __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent"]
 
 def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[str],
                          seed: int = 0, max_features: int = 8) -> Figure:
-    """Normal vs. each anomaly kind, per sensor.
+    """Normal vs. each anomaly kind, per sensor: one row per feature, one column per anomaly kind.
 
-    A grid with one row per feature and one column per anomaly kind; each panel
-    overlays one window of that kind (drawn with ``seed``) and the normal window
-    at the operating point closest to it (per-feature medians over time, which a
-    short anomaly barely moves, in units of their spread over the normals), so
-    the difference shown is the anomaly, not another operating level. Without
-    anomalies there is a single ``normal`` column. One figure legend (below the
-    panels) maps colours to kinds.
+    Each panel overlays one window of that kind (drawn with ``seed``) and the normal window at the closest
+    operating point (:func:`closest_normal`), so the difference shown is the anomaly, not another level.
 
     Args:
-        x: Windows, shape (N, T, F) (or (N, T) for one feature).
-        kind: Kind of each window, shape (N,); ``"normal"`` means normal.
-        feature_names: F sensor names (row labels).
-        seed: Seed of the random choice of example windows.
-        max_features: At most this many features (the first ones) are shown.
-
-    Returns:
-        The figure.
+        x: (N, T, F) windows (or (N, T) for one feature).
+        kind: (N,) kind of each window.
+        feature_names: F sensor names.
+        max_features: show at most this many (the first) features.
     """
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
@@ -72,11 +61,8 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
 
 
 def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
-    """Index of the normal window whose operating point is closest to window ``target``'s.
-
-    The operating point is the per-feature median over time; distances are in units of each
-    feature's spread (standard deviation) of the medians over the normal windows.
-    """
+    """Index of the normal window whose operating point (per-feature medians over time, which a short anomaly barely
+    moves) is closest to window ``target``'s, in units of the medians' spread over the normals."""
     normals = np.flatnonzero(kind == NORMAL_KIND)
     levels = np.median(x, axis=1)  # (N, F)
     spread = levels[normals].std(axis=0)
@@ -87,25 +73,15 @@ def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
 
 def plot_loss_curves(history: dict[str, list[float]],
                      title: str = "Training and validation loss") -> Figure:
-    """Loss per epoch.
+    """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right.
 
-    ``train`` and ``val`` go on the left axes; every other key (loss components
-    such as ``train_recon``, ``train_kl``) on a second axes to the right. Each
-    axes is in log scale when all its values are positive: on a linear scale the
-    first epochs' fall flattens the late one, which matters for early stopping.
-
-    Args:
-        history: ``{name: [loss per epoch]}``; epochs are numbered from 1.
-        title: Title of the left axes.
-
-    Returns:
-        The figure.
+    Each axes is in log scale when all its values are positive: on a linear scale the first epochs' fall flattens
+    the late one, which matters for early stopping.
     """
     series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
     main = {k: v for k, v in series.items() if k in ("train", "val")}
     other = {k: v for k, v in series.items() if k not in main}
-    groups = [(main, title), (other, "Loss components")] if main and other else \
-        [(main or other, title)]
+    groups = [(main, title), (other, "Loss components")] if main and other else [(main or other, title)]
     fig = Figure(figsize=(5.4 * len(groups) + 0.4, 4.2), layout="constrained")
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     fixed = {"train": NORMAL_COLOR, "val": ANOMALY_PALETTE[0]}
@@ -137,17 +113,11 @@ def plot_loss_curves(history: dict[str, list[float]],
 
 
 def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
-    """Latent codes coloured by kind.
-
-    D == 2 is drawn directly (axes ``z1``/``z2``); D > 2 is projected to 2-D
-    with PCA (axes ``PC1 (xx% var)``); D == 1 is drawn against the sample index.
+    """Latent codes coloured by kind: D == 2 directly, D > 2 by PCA, D == 1 against the sample index.
 
     Args:
-        z: Latent codes (e.g. the encoder means), shape (N, D) (or (N,) for D = 1).
-        kind: Kind of each sample, shape (N,).
-
-    Returns:
-        The figure.
+        z: (N, D) latent codes, e.g. the encoder means (or (N,) for D = 1).
+        kind: (N,) kind of each sample.
     """
     z = np.asarray(z, dtype=float)
     z = z[:, None] if z.ndim == 1 else z

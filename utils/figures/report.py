@@ -1,9 +1,6 @@
-"""The run report: ``out/report.md``, readable on its own.
+"""The run report ``out/report.md``, written at the end of every run from the resolved config and the metrics.
 
-Written by :func:`agents.evaluation.evaluate_run` at the end of every run, from
-the resolved config and the metrics that also go to ``out/metrics.json``; the
-plots in ``out/`` are embedded as relative image links, so the folder can be
-moved or browsed (GitHub, VS Code, any Markdown viewer) as it is. Regenerate a
+Plots in ``out/`` are embedded as relative links, so the folder can be moved or browsed as it is. Regenerate a
 finished run's report with ``python -m utils.figures.report experiments/<exp_name>``.
 """
 from __future__ import annotations
@@ -14,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.figures.stream_report import stream_section
+from utils.figures.stream_report import promise_cell, score_table, stream_section
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
@@ -68,15 +65,10 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
         return ""
     counts = {k: next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
               for k in kinds}
-    lines = ["| score | " + " | ".join(f"{k} (n={counts[k]})" for k in kinds) + " |",
-             "|---|" + "---:|" * len(kinds)]
-    for name, r in results.items():
-        cells = []
-        for k in kinds:
-            m = r.get("per_kind", {}).get(k, {})
-            cells.append(f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    per_kind = {name: [r.get("per_kind", {}).get(k, {}) for k in kinds] for name, r in results.items()}
+    return score_table([f"{k} (n={counts[k]})" for k in kinds],
+                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}" for m in found]
+                        for name, found in per_kind.items()})
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:
@@ -89,11 +81,6 @@ def _threshold_text(threshold: dict[str, Any]) -> str:
             "k = ceil((n + 1)(1 - alpha)), which bounds the false-alarm probability of a new normal window "
             "exchangeable with them by (n + 1 - k)/(n + 1) <= alpha. Never set on test labels. PR AUC of a random "
             "detector equals the base rate (the anomaly share).")
-
-
-def promise_cell(report: dict[str, Any]) -> str:
-    """``kept``, ``**broken**`` or ``–`` (no normals, or a run written before the verdicts)."""
-    return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
 
 
 def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
@@ -113,8 +100,8 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def promise_section(metrics: dict[str, Any]) -> list[str]:
-    """The report's verdict on the thresholds' promise (windows, and time steps of a stream): every broken
-    promise in full, the kept ones by name; empty for a run without verdicts (written before them)."""
+    """The report's verdict on the thresholds' promise: each broken one in full, the kept ones by name; empty for a
+    run written before the verdicts."""
     verdicts = window_verdicts(metrics, advice=False) + time_step_verdicts(metrics, advice=False)
     if not verdicts:
         return []
@@ -241,11 +228,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
 
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.md``; ``config``/``metrics`` default to the run folder's JSON files.
-
-    Returns:
-        The report's path.
-    """
+    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
     run = RunFolder(run_dir)
     if config is None:
         config = json.loads(run.config.read_text(encoding="utf-8"))

@@ -1,8 +1,4 @@
-"""Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, score histogram.
-
-Same conventions as :mod:`utils.figures.data` (object-oriented Matplotlib only,
-figures returned, colours from :mod:`utils.figures.style`).
-"""
+"""Evaluation figures: reconstructions, ROC/PR curves, confusion matrix, score histogram."""
 from __future__ import annotations
 
 import math
@@ -13,18 +9,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from utils.figures.style import (
-    REFERENCE_COLOR,
-    SERIES_COLORS,
-    as_kinds,
-    as_windows,
-    axes_legend,
-    feature_labels,
-    figure_legend,
-    kind_colors,
-    ordered_kinds,
-    wrap_title,
-)
+from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, as_kinds, as_windows, axes_legend, feature_labels,
+                                 figure_legend, kind_colors, ordered_kinds, wrap_title)
 
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
 
@@ -34,24 +20,15 @@ SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standar
 
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                          feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
-    """Original vs. reconstruction for the first sample of each kind.
-
-    One panel per kind (``normal`` first, then anomaly kinds by name), laid out
-    in ``ceil(n/2)`` rows x 2 columns (one row when n <= 2). Each feature has its
-    own colour; solid = original, dashed = reconstruction. Inputs are what the
-    model saw (scaled by ``scaler``, so that all features share one y axis). One
-    figure legend (below the panels) names the feature colours and line styles.
+    """Original (solid) vs. reconstruction (dashed) of the first sample of each kind, one panel per kind.
 
     Args:
-        x: Original windows, shape (N, T, F) (or (N, T)).
-        x_hat: Reconstructions, same shape as ``x``.
-        kind: Kind of each window, shape (N,).
+        x: (N, T, F) original windows as the model saw them, scaled (or (N, T)).
+        x_hat: reconstructions, the shape of ``x``.
+        kind: (N,) kind of each window.
         feature_names: F feature names.
-        error_kind: ``"mse"`` or ``"mae"``: the reconstruction error the model is scored by (panel titles).
+        error_kind: ``"mse"`` or ``"mae"``: the error shown in each panel's title.
         scaler: ``"minmax"``, ``"standard"`` or ``"none"``: how the values were scaled (y-axis label).
-
-    Returns:
-        The figure; each panel title holds the kind, sample index and its error.
     """
     if error_kind not in ("mse", "mae"):
         raise ValueError(f"error_kind: expected 'mse' or 'mae', got {error_kind!r}")
@@ -90,17 +67,12 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
 
 
 def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[str] | tuple = ()) -> Figure:
-    """ROC curves (left) and precision-recall curves (right) for each score.
+    """ROC curves (left) and precision-recall curves (right) of each score, with ROC AUC and AP in the legends.
 
     Args:
-        y_true: Binary labels, shape (N,); 1 (or True) = anomaly.
-        scores: ``{score name: anomaly scores, shape (N,)}``; higher = more anomalous.
+        y_true: (N,) labels, 1 = anomaly; with one class only a note says the curves are undefined.
+        scores: ``{score name: (N,) scores}``, higher = more anomalous.
         dashed: names in ``scores`` drawn dashed and thinner (the baselines beside a model's scores).
-
-    Returns:
-        The figure; legends give ROC AUC and average precision (AP) per score,
-        with the chance diagonal and the base-rate line for reference. When
-        ``y_true`` holds one class only the curves are undefined and a note says so.
     """
     y = np.asarray(y_true).astype(int).ravel()
     both = 0 < y.sum() < len(y)
@@ -128,9 +100,8 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[
         ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.02), title=title, xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
         if not both:
-            ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center",
-                    transform=ax.transAxes, color=REFERENCE_COLOR,
-                    bbox={"facecolor": "white", "edgecolor": REFERENCE_COLOR})
+            ax.text(0.5, 0.55, "undefined: y_true holds one class only", ha="center", transform=ax.transAxes,
+                    color=REFERENCE_COLOR, bbox={"facecolor": "white", "edgecolor": REFERENCE_COLOR})
         axes_legend(ax, loc=loc)
     return fig
 
@@ -140,12 +111,8 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
     """Heatmap of a confusion matrix with counts and row-normalised percentages.
 
     Args:
-        cm: Counts, shape (K, K); rows = true class, columns = predicted class.
+        cm: (K, K) counts; rows = true class, columns = predicted class.
         labels: K class names, in the order of the rows.
-        title: Axes title.
-
-    Returns:
-        The figure (with a colour bar of the counts).
     """
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
@@ -168,29 +135,20 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
     for (r, c), count in np.ndenumerate(cm):
         dark = count > 0.55 * image.norm.vmax
         text = f"{count:g}\n{percent[r, c]:.1f}%" if rows[r, 0] > 0 else f"{count:g}"
-        ax.text(c, r, text, ha="center", va="center", fontsize=fontsize,
-                color="white" if dark else "black")
+        ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
     ax.set(title=wrap_title(title, side + 1.4), xlabel="Predicted", ylabel="True")
     return fig
 
 
 def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
                          title: str, xlabel: str = "Anomaly score") -> Figure:
-    """Overlaid score distributions, normal vs. each anomaly kind.
-
-    All kinds share the same bins. When every score (and the threshold) is
-    positive and they span more than two decades, bins are log-spaced, the x axis
-    is logarithmic and densities are per log10 unit.
+    """Overlaid score distributions of each kind on shared bins, log-spaced when every score (and the threshold) is
+    positive and they span more than two decades.
 
     Args:
-        scores: Anomaly score per sample, shape (N,).
-        kind: Kind of each sample, shape (N,).
-        threshold: Decision threshold, drawn as a dashed vertical line; None: no line.
-        title: Axes title.
-        xlabel: Label of the x axis.
-
-    Returns:
-        The figure.
+        scores: (N,) anomaly scores.
+        kind: (N,) kind of each sample.
+        threshold: drawn as a dashed vertical line; None: no line.
     """
     s = np.asarray(scores, dtype=float).ravel()
     kind = as_kinds(kind, len(s))

@@ -1,7 +1,4 @@
-"""The run report's stream section: per-time-step metrics and the test incidents against the labelled ranges.
-
-Rendered from ``metrics.json``'s ``stream`` section and ``out/incidents.csv`` (no Matplotlib).
-"""
+"""The run report's stream section, from ``metrics.json``'s ``stream`` and ``out/incidents.csv`` (no Matplotlib)."""
 from __future__ import annotations
 
 import csv
@@ -25,14 +22,22 @@ def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, miss
     return missing if value is None else f"{value:.{digits}f}"
 
 
+def promise_cell(report: dict[str, Any]) -> str:
+    """``kept``, ``**broken**`` or ``–`` (no normals, or a run written before the verdicts)."""
+    return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
+
+
+def score_table(headers: list[str], rows: dict[str, list[str]]) -> str:
+    """A Markdown table: the score's name, then one right-aligned column per header; ``rows``: ``{name: cells}``."""
+    lines = ["| score | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
+    return "\n".join(lines + [f"| `{name}` | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+
+
 def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per score (or baseline) with the stream metrics of :data:`STREAM_COLUMNS`."""
-    lines = ["| score | " + " | ".join(h for h, _, _ in STREAM_COLUMNS) + " |",
-             "|---|" + "---:|" * len(STREAM_COLUMNS)]
-    for name, r in results.items():
-        cells = [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return score_table([h for h, _, _ in STREAM_COLUMNS],
+                       {name: [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
+                        for name, r in results.items()})
 
 
 def markdown_incidents(path: Path) -> list[str]:
@@ -67,8 +72,8 @@ POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
 
 
 def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
-    """One pooled score's cells under :data:`POOLED_HEADERS`: the pooled F1, FAR % and MAR % (SKAB), then
-    ``mean ± std (recordings defining it)`` of each of :data:`MEAN_COLUMNS`."""
+    """One pooled score's cells under :data:`POOLED_HEADERS`: F1, FAR %, MAR %, then ``mean ± std (n)`` of each of
+    :data:`MEAN_COLUMNS`."""
     c, means = result.get("confusion", {}), result.get("mean", {})
     cells = [stream_cell(c, ("f1",), 3, missing), stream_cell(c, ("far_pct",), 2, missing),
              stream_cell(c, ("mar_pct",), 2, missing)]
@@ -86,10 +91,7 @@ def pooled_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def markdown_pooled_table(pooled: dict[str, Any]) -> str:
     """Per score and baseline: :func:`pooled_cells`."""
-    lines = ["| score | " + " | ".join(POOLED_HEADERS) + " |", "|---|" + "---:|" * len(POOLED_HEADERS)]
-    for name, r in pooled_rows(pooled).items():
-        lines.append(f"| `{name}` | " + " | ".join(pooled_cells(r)) + " |")
-    return "\n".join(lines)
+    return score_table(list(POOLED_HEADERS), {name: pooled_cells(r) for name, r in pooled_rows(pooled).items()})
 
 
 def markdown_recordings_table(recordings: dict[str, dict[str, Any]]) -> str:
@@ -99,7 +101,7 @@ def markdown_recordings_table(recordings: dict[str, dict[str, Any]]) -> str:
     for name, m in recordings.items():
         inc = m.get("incidents", {})
         primary = m.get("scores", {}).get(inc.get("score"), {})
-        kept = {True: "kept", False: "**broken**"}.get((primary.get("false_alarm") or {}).get("promise_kept"), "–")
+        kept = promise_cell(primary.get("false_alarm") or {})
         lines.append(f"| `{name}` | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
                      f"{stream_cell(primary, ('range', 'f1'), 3)} | {inc.get('n')} ({inc.get('false_alarms')}) | "
                      f"{inc.get('detected')} of {inc.get('labelled_ranges')} | {kept} |")

@@ -1,13 +1,6 @@
 """Shared look of every figure: colours, saving, and the input checks the plots share.
 
-The bottom module of :mod:`utils.figures`: :mod:`~utils.figures.data` and
-:mod:`~utils.figures.score_plots` import from here, never the other way round.
-Colours are consistent across figures: ``normal`` is always :data:`NORMAL_COLOR`
-and each anomaly kind gets its colour from :func:`kind_colors`.
-
-The helpers without a leading underscore below :func:`save_figure`
-(:func:`as_windows`, :func:`as_kinds`, ...) are for the plot modules of this
-package; :mod:`utils.figures` does not re-export them.
+The bottom module of :mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only.
 """
 from __future__ import annotations
 
@@ -38,18 +31,8 @@ __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "R
 
 
 def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
-    """Map each sample kind to a fixed hex colour.
-
-    ``"normal"`` is always :data:`NORMAL_COLOR`; anomaly kinds are sorted by name
-    and take the palette in that order, so the same set of kinds gets the same
-    colours in every figure.
-
-    Args:
-        kinds: Kind names (duplicates allowed, any order).
-
-    Returns:
-        ``{kind: "#rrggbb"}`` for every distinct kind.
-    """
+    """``{kind: "#rrggbb"}`` of each distinct kind: ``normal`` :data:`NORMAL_COLOR`, anomaly kinds the palette in
+    name order, so the same kinds get the same colours in every figure."""
     names = {str(k) for k in kinds}
     colors = {NORMAL_KIND: NORMAL_COLOR} if NORMAL_KIND in names else {}
     anomalies = sorted(names - {NORMAL_KIND})
@@ -64,20 +47,8 @@ def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
 
 
 def save_figure(fig: Figure, path: Path) -> np.ndarray:
-    """Write ``fig`` as a PNG at :data:`SAVE_DPI` dpi, atomically, and return the image it wrote.
-
-    The image goes to a temporary file in the same folder, then replaces ``path``
-    with :func:`os.replace`, so a reader never sees a half-written file. The returned
-    pixels let a caller log the same image (to TensorBoard) without drawing the figure
-    a second time: drawing is most of the cost of a figure.
-
-    Args:
-        fig: The figure to write.
-        path: Destination ``.png`` file; missing parent folders are created.
-
-    Returns:
-        The image, shape (H, W, 3), uint8 RGB.
-    """
+    """Write ``fig`` to ``path`` as a PNG at :data:`SAVE_DPI` dpi, atomically; return its (H, W, 3) uint8 RGB image
+    (so a caller logs it to TensorBoard without drawing the figure again: drawing is most of the cost)."""
     from matplotlib.image import imread
 
     png = io.BytesIO()
@@ -89,18 +60,7 @@ def save_figure(fig: Figure, path: Path) -> np.ndarray:
 
 
 def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
-    """The kinds as a flat array of strings, checked to have one entry per sample.
-
-    Args:
-        kind: Kind of each sample.
-        n: Number of samples.
-
-    Returns:
-        Array of shape (n,) and string dtype.
-
-    Raises:
-        ValueError: ``kind`` does not have ``n`` entries.
-    """
+    """The kind of each of ``n`` samples as an (n,) string array, or a ValueError."""
     kind = np.asarray(kind).astype(str).ravel()
     if len(kind) != n:
         raise ValueError(f"kind has {len(kind)} entries but there are {n} samples")
@@ -114,18 +74,7 @@ def ordered_kinds(kind: np.ndarray) -> list[str]:
 
 
 def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """Windows as a float array (N, T, F); (N, T) is read as one feature.
-
-    Args:
-        x: Windows, shape (N, T, F) or (N, T).
-        name: Argument name used in the error message.
-
-    Returns:
-        Array of shape (N, T, F).
-
-    Raises:
-        ValueError: ``x`` has neither 2 nor 3 dimensions.
-    """
+    """Windows (N, T, F) or (N, T) (one feature) as a float (N, T, F) array; a ValueError naming ``name``."""
     x = np.asarray(x, dtype=float)
     if x.ndim == 2:  # (N, T): one feature
         x = x[:, :, None]
@@ -135,11 +84,7 @@ def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
 
 
 def feature_labels(feature_names: Sequence[str] | None, f: int) -> list[str]:
-    """The F feature names, or ``feature 0``, ``feature 1``, ... when none are given.
-
-    Raises:
-        ValueError: The number of names is not ``f``.
-    """
+    """The ``f`` feature names, or ``feature 0``, ``feature 1``, ... when none are given."""
     names = list(feature_names) if feature_names else [f"feature {i}" for i in range(f)]
     if len(names) != f:
         raise ValueError(f"{len(names)} feature names given for {f} features")
@@ -153,8 +98,7 @@ def axes_legend(ax: Axes, **kwargs: Any) -> None:
 
 def figure_legend(fig: Figure, handles: list[Line2D]) -> None:
     """One legend for all panels, below them (never over the data)."""
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
-               fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=9, frameon=False)
 
 
 def wrap_title(title: str, width_in: float) -> str:

@@ -1,9 +1,7 @@
 """The timeline of a long recording: each sensor, the score and its threshold, labels and incidents.
 
-Same conventions as :mod:`utils.figures.score_plots` (object-oriented Matplotlib only, figures
-returned, colours from :mod:`utils.figures.style`). Each line is drawn as the min/max envelope of
-at most ``max_points`` bins (:func:`envelope`), so a spike of one row in 10^6 stays visible while a
-line holds at most ``2 * max_points`` points; the figure's size depends on the number of sensors only.
+Each line is the min/max envelope of at most ``max_points`` bins (:func:`envelope`): a one-row spike in 10^6 rows
+stays visible, and the figure's size depends on the number of sensors only.
 """
 from __future__ import annotations
 
@@ -33,6 +31,7 @@ HIT_COLOR, FALSE_ALARM_COLOR, INCIDENT_COLOR = "#2ca02c", "#d62728", "#ff7f0e"
 WIDTH_IN = 13.0
 LOG_DECADES = 3  # a log score axis when the scores are positive and peak more decades than this above their median
 MIN_CONTEXT = 25  # rows shown at least on each side of a detail
+
 
 def _series(ax: Axes, xaxis: TimeAxis, y: np.ndarray, offset: int, max_points: int, **line) -> None:
     """``y`` (rows ``offset..``) as its min/max envelope: per bin a vertical stroke from min to max."""
@@ -109,11 +108,8 @@ class _Recording:
         ax.grid(alpha=0.3)
 
     def details(self, n_details: int) -> list[tuple[int, int, str, Incident | None]]:
-        """What the detail panels show: ``(start, end, title, incident or None)``, rows 0-based, end exclusive.
-
-        The incidents with the highest peaks, highest first; when there are fewer than ``n_details``, the
-        labelled ranges no incident overlaps (missed anomalies), longest first, fill the remaining panels.
-        """
+        """``(start, end, title, incident or None)`` of each detail panel (0-based rows, end exclusive): the highest
+        incidents, then the labelled ranges no incident overlaps, longest first."""
         incidents, first, chosen = self.incidents, self.xaxis.first_row, []
         for k in sorted(range(len(incidents)), key=lambda k: -incidents[k].peak_score)[:n_details]:
             inc = incidents[k]
@@ -167,13 +163,9 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
                   title: str | None = None, max_points: int = 2000, n_details: int = 3) -> Figure:
     """The whole recording: one panel per sensor and the score panel, then detail panels of a few incidents.
 
-    Each line is the min/max envelope of at most ``max_points`` bins (:func:`envelope`). Labelled ranges are
-    shaded in their kind's colour on every panel. Score panels: the threshold dashed, each incident a bar over
-    its rows at its peak's height with a marker at the peak, green = hit, red = false alarm, orange = no labels
-    to tell; a log axis when the scores are positive and peak :data:`LOG_DECADES` decades above their median.
-    Below, up to ``n_details`` zooms (its top sensor above, the score below; full resolution up to
-    ``max_points`` rows; the incident's length of context each side, 25 rows at least): the incidents with
-    the highest peaks, then, if fewer, the missed labelled ranges (no incident overlaps), longest first.
+    Labelled ranges are shaded by kind; each incident is a bar over its rows at its peak (green = hit, red = false
+    alarm, orange = no labels to tell). The zooms (top sensor above, score below, the incident's length of context
+    each side) show the highest incidents, then the longest missed labelled ranges.
 
     Args:
         values: (n, F) raw sensor rows (or (n,) for one sensor); NaN = missing.
@@ -182,8 +174,8 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         threshold: the score's alarm threshold (finite).
         labels: (n,) 1 = labelled anomaly; None: labelled where ``kinds`` is not ``normal``.
         kinds: (n,) anomaly kind of each row (shading colour, legend); None: ``anomaly``.
-        incidents: from :mod:`agents.detector.streaming`, absolute rows (``start_row - first_row`` indexes the
-            arrays); without a ``top_feature`` the zoom shows the sensor straying farthest from its median.
+        incidents: with absolute rows (``start_row - first_row`` indexes the arrays); without a ``top_feature``
+            the zoom shows the sensor straying farthest from its median.
         hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
         times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.
         first_row: absolute row of ``values[0]``.
@@ -194,9 +186,6 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
 
     Returns:
         The figure, 13 x (1.5 F + 2.2 (+ 3.6 with details)) inches whatever n.
-
-    Raises:
-        ValueError: an argument of the wrong shape or value (the message names it).
     """
     values, names, scores, labels, kinds, incidents, hits, times = check_inputs(
         values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,

@@ -15,18 +15,11 @@ Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
 
 
 def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum and maximum of ``x`` per bin of consecutive rows, NaN ignored.
-
-    The bins hold ``ceil(n / n_bins)`` rows each (the last one fewer), so there are at most ``n_bins``;
-    with ``n <= n_bins`` each row is its own bin (``lo == hi == x``).
-
-    Args:
-        x: (n,) values; NaN = missing.
-        n_bins: at most this many bins (>= 1).
+    """Minimum and maximum of (n,) ``x`` per bin of ``ceil(n / n_bins)`` consecutive rows, NaN ignored.
 
     Returns:
-        ``(centres, lo, hi)``, each (b,): the bin's middle row (0-based; a half row for an even count),
-        its minimum and its maximum (NaN where every row of the bin is NaN).
+        ``(centres, lo, hi)``, each (b,), b <= n_bins: the bin's middle row (0-based; a half row for an even
+        count), its minimum and maximum (NaN where the whole bin is NaN); with ``n <= n_bins``, ``x`` itself.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:

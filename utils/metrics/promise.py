@@ -1,16 +1,6 @@
-"""Did a threshold keep its promise on the test part? Per time step of a stream, pooled over recordings.
+"""Did a threshold keep its promise on the test part? Windows, and time steps of a stream pooled over recordings.
 
-A split-conformal threshold (:mod:`agents.detector.thresholds`) states a bound on the false-alarm
-probability of a normal window exchangeable with its calibration normals. The window-level verdict
-is :func:`~agents.detector.thresholds.false_alarm_report`'s. Here the same judgement is made on the
-normal time steps of stream recordings: a time step is a false alarm when it is labelled normal and
-its per-time-step score is above the threshold. The counts are summed over recordings for one
-Clopper-Pearson interval (the pooled verdict), and each recording is judged alone as well (how many
-broke it). A time step takes the max (or mean) of the windows covering it, and normal time steps
-next to a labelled range share windows with it, so time steps may break a bound their windows keep.
-
-The promise is broken only when the interval lies wholly above the bound; the words for a broken
-promise (:func:`broken_promise_text`) say what was measured and what the user can change.
+The verdicts and the words for a broken promise; see docs/thresholds.md, "The promise's verdict".
 """
 from __future__ import annotations
 
@@ -20,9 +10,8 @@ import numpy as np
 
 
 def promise_advice(metrics: dict[str, Any]) -> str:
-    """What a user can change when the test part broke a threshold's promise, without what the run of ``metrics``
-    (its ``metrics.json``) cannot use or already does: per-recording normalisation where its dataset has no
-    ``normalize`` key or already normalises so, adaptive thresholds where it has no stream or already adapts."""
+    """What a user can change when the test part broke a threshold's promise, leaving out what the run of
+    ``metrics`` (its ``metrics.json``) cannot use or already does."""
     data, stream = metrics.get("data") or {}, metrics.get("stream")
     remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
     if not str(data.get("normalize", "per_recording")).startswith("per_recording"):
@@ -44,36 +33,18 @@ Verdict = tuple[bool | None, str, str]
 
 def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, confidence: float = 0.95
                       ) -> dict[str, Any]:
-    """The false alarms of one stream's normal time steps against a stated bound.
-
-    Args:
-        labels: (n,) 0/1 per time step.
-        alarms: (n,) 0/1 per time step (score above the threshold).
-        bound: the false-alarm probability the threshold states.
-        confidence: level of the Clopper-Pearson interval.
-
-    Returns:
-        ``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}``.
-    """
+    """``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}`` of one stream's normal time steps
+    ((n,) 0/1 ``labels`` and ``alarms``) against the stated ``bound``."""
     # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
     from utils.metrics.stream_metrics import confusion_counts
-
     counts = confusion_counts(labels, alarms)
     measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
     return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
 
 
 def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
-    """Pool :func:`time_step_promise` results of many recordings (same threshold, same bound).
-
-    Args:
-        per_recording: ``{recording name: time_step_promise(...)}``, at least one.
-        confidence: level of the pooled interval.
-
-    Returns:
-        ``{"bound", "measured", "promise_kept", "verdict"}`` of the summed counts, plus ``recordings``,
-        ``recordings_judged`` (those with normal time steps), ``recordings_broken`` and ``broken`` (their names).
-    """
+    """Pool ``{recording name: time_step_promise(...)}`` (same threshold and bound): the verdict of the summed counts,
+    with ``recordings``, ``recordings_judged`` (with normal time steps), ``recordings_broken`` and ``broken``."""
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]
@@ -88,19 +59,13 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
 
 
 def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | None:
-    """How far the normal test windows' scores moved from the calibration scores: a two-sample
-    Kolmogorov-Smirnov test (scipy), and where the test normals' median falls among the calibration scores.
-
-    Args:
-        calibration: the threshold's calibration scores (n,).
-        test_normal_scores: scores (m,) of the normal test windows.
+    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores.
 
     Returns:
-        ``{"ks_statistic", "p_value", "median_rank"}`` (``median_rank``: share of calibration scores below
-        the test normals' median, about 0.5 without drift), or None without test normals.
+        ``{"ks_statistic", "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of
+        calibration scores below the test normals' median, about 0.5 without drift); None without scores.
     """
     from scipy.stats import ks_2samp
-
     cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
     test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
     if len(test) == 0 or len(cal) == 0:
@@ -129,17 +94,14 @@ def aggregation_cause(aggregation: str, windows_per_step: int) -> str:
 
 
 def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: bool = True) -> str:
-    """The console's and report's words for a broken promise (empty when it was kept or not judged).
+    """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged).
 
     Args:
         name: the score (and level).
-        report: a dict with ``promise_kept`` and ``verdict`` (:func:`~utils.metrics.promise.promise_verdict`),
-            and, pooled over recordings, ``recordings_broken`` and ``recordings_judged``.
+        report: a dict with ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over
+            recordings, ``recordings_broken`` and ``recordings_judged``.
         cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
         advice: end with :data:`PROMISE_ADVICE`.
-
-    Returns:
-        ``"PROMISE BROKEN (name): alarmed on ... against the stated bound ...; <cause>. What you can do: ..."``.
     """
     if report.get("promise_kept") is not False:
         return ""
@@ -155,14 +117,8 @@ def named_results(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], advice: bool = True) -> list[Verdict]:
-    """One ``(promise_kept, "<name>, <level>", line)`` per score with a verdict: the line of a broken promise in
-    :func:`broken_promise_text`'s words, else ``"Promise of <name> on the test <level>: <verdict>"``.
-
-    Args:
-        results: ``{name: result}``, each result's ``false_alarm`` holding ``promise_kept`` and ``verdict``.
-        level: what was counted, e.g. ``"windows"``.
-        causes: ``{name: what was found beside a broken promise}``.
-        advice: a broken promise's line ends with what the user can do.
+    """One ``(promise_kept, "<name>, <level>", line)`` per score whose ``false_alarm`` holds a verdict: a broken
+    promise in :func:`broken_promise_text`'s words (with ``causes[name]``), else ``"Promise of <name> on ..."``.
     """
     lines = []
     for name, r in results.items():
@@ -186,11 +142,8 @@ def window_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdic
 
 
 def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
-    """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several).
-
-    Beside a broken promise: the windows' drift where the windows broke it too, else the aggregation of
-    windows into time steps (:func:`aggregation_cause`). Empty for a window dataset.
-    """
+    """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several); empty
+    for a window dataset. The cause: the windows' drift where they broke it too, else :func:`aggregation_cause`."""
     stream = metrics.get("stream")
     if not isinstance(stream, dict):
         return []
@@ -206,19 +159,9 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
 
 
 def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
-    """Measured false-alarm rate with its exact (Clopper-Pearson) binomial confidence interval.
-
-    Args:
-        n_alarms: normal windows flagged.
-        n_normals: normal windows scored.
-        confidence: level of the interval.
-
-    Returns:
-        ``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``; rate and interval None when
-        ``n_normals`` is 0.
-    """
+    """``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``: ``n_alarms / n_normals`` with its exact
+    (Clopper-Pearson) interval, None without normals."""
     from scipy.stats import binomtest
-
     if n_normals == 0:
         return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
     if not 0 <= n_alarms <= n_normals:
@@ -229,19 +172,8 @@ def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95
 
 
 def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
-    """Whether a measured false-alarm rate kept the stated bound, and the finding in words.
-
-    The promise is broken only when the whole confidence interval lies above the bound (its lower end
-    is above it): a rate whose interval covers the bound is what an exchangeable test part may show.
-
-    Args:
-        bound: the false-alarm probability the threshold states.
-        measured: a :func:`false_alarm_interval` dict of the test normals.
-        unit: what was counted, e.g. ``"windows"`` or ``"time steps"``.
-
-    Returns:
-        ``{"promise_kept": True, False or None (no normals), "verdict": one sentence}``.
-    """
+    """``{"promise_kept": True, False or None (no normals), "verdict": one sentence}`` of a
+    :func:`false_alarm_interval` against ``bound``: broken only when the whole interval lies above it."""
     if measured["rate"] is None:
         return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
     kept = not measured["low"] > bound

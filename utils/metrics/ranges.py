@@ -1,9 +1,6 @@
 """Rows of windows and ranges: where windows start, runs of flagged rows, and how ranges meet.
 
-A recording of ``n`` rows is cut into windows of ``T`` rows starting every ``stride`` rows
-(:func:`covering_starts` adds a last window ending at the last row, so every row is covered
-when ``stride <= T``). Ranges are ``(k, 2)`` int64 arrays of ``[start, end)`` rows (end
-exclusive), the form labelled anomalies, alarms and incidents share.
+Ranges are ``(k, 2)`` int64 arrays of ``[start, end)`` rows, the form labelled anomalies, alarms and incidents share.
 """
 from __future__ import annotations
 
@@ -18,11 +15,7 @@ def window_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
 
 
 def covering_starts(n_rows: int, window_length: int, stride: int) -> np.ndarray:
-    """:func:`window_starts` plus ``n_rows - T``, so the windows cover every row (with ``stride <= T``).
-
-    Returns:
-        (N,) int64, increasing; empty when ``n_rows < window_length``.
-    """
+    """(N,) :func:`window_starts` plus ``n_rows - window_length``: the windows cover every row (``stride <= T``)."""
     starts = window_starts(n_rows, window_length, stride)
     if len(starts) and starts[-1] != n_rows - window_length:
         starts = np.append(starts, n_rows - window_length)
@@ -37,12 +30,7 @@ def label_ranges(flags: np.ndarray) -> np.ndarray:
 
 
 def kind_runs(flags: np.ndarray, kinds: np.ndarray | None = None) -> list[tuple[int, int, str]]:
-    """``(start, end, kind)`` of each run of flagged rows of one kind (end exclusive; ``"anomaly"`` without kinds).
-
-    Args:
-        flags: (n,) per-row flags, nonzero = labelled.
-        kinds: (n,) per-row kind names, or None.
-    """
+    """``(start, end, kind)`` of each run of (n,) nonzero flags of one of (n,) ``kinds`` (``"anomaly"`` without)."""
     flags = np.asarray(flags) != 0
     if not flags.any():
         return []
@@ -72,11 +60,8 @@ def alarm_ranges(scores: np.ndarray, threshold: float, merge_gap: int = 0) -> np
 
 
 def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(k,) bool: whether each of ``ranges`` shares at least one row with one of ``others``.
-
-    ``others`` must not overlap each other (labelled ranges, alarm runs and incidents never do);
-    O((k + m) log m) by a sorted search, not a (k, m) matrix.
-    """
+    """(k,) bool: whether each of ``ranges`` shares a row with one of ``others`` (which must not overlap each other;
+    labelled ranges, alarm runs and incidents never do)."""
     a, b = np.asarray(ranges, dtype=np.int64).reshape(-1, 2), np.asarray(others, dtype=np.int64).reshape(-1, 2)
     if len(a) == 0 or len(b) == 0:
         return np.zeros(len(a), dtype=bool)
@@ -98,6 +83,5 @@ def clock_text(seconds: np.ndarray, decimals: int = 2) -> np.ndarray:
 
 
 def incident_ranges(incidents: list[Any]) -> np.ndarray:
-    """``[start, end)`` rows of incidents (anything with ``start_row`` and ``end_row``, both inclusive), (k, 2)
-    int64."""
+    """(k, 2) ``[start, end)`` rows of incidents (anything with inclusive ``start_row`` and ``end_row``)."""
     return np.array([[i.start_row, i.end_row + 1] for i in incidents], dtype=np.int64).reshape(-1, 2)

@@ -1,11 +1,7 @@
-"""Time-series metrics of one stream: per-time-step scores against per-time-step labels.
+"""Time-series metrics of one stream: per-time-step scores against per-time-step labels, vectorised.
 
-Pure NumPy (plus scikit-learn for the point-wise AUCs), vectorised for 10^5-10^6 time steps. Alarms follow
-the project's rule, ``score > threshold`` (:func:`utils.core.arrays.predict`); ranges are the
-``[start, end)`` rows of :mod:`utils.metrics.ranges`. Where TSB-AD (github.com/TheDatumOrg/TSB-AD,
-``TSB_AD/evaluation/basic_metrics.py``) has a measure, the function here gives its value for the same
-inputs (checked against a fixture made with TSB-AD's code, ``tests/fixtures/tsb_ad``), except at the
-degenerate and edge cases each docstring names. Undefined values are ``None``, never 0 or NaN.
+Alarms are ``score > threshold``; ranges are :mod:`utils.metrics.ranges`'s. Where TSB-AD has a measure the value
+matches it (fixture ``tests/fixtures/tsb_ad``) except at the edge cases each docstring names. Undefined is None.
 """
 from __future__ import annotations
 
@@ -48,58 +44,40 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
 
 def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
                               ) -> tuple[float | None, float | None, float | None]:
-    """Point-wise precision, recall and F1 of the anomaly class.
+    """Point-wise ``(precision, recall, f1)`` of (n,) 0/1 labels and alarms.
 
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-
-    Returns:
-        ``(precision, recall, f1)``: precision None without alarms, recall and F1 None without labelled
-        anomalies (scikit-learn's ``zero_division=0`` would say 0), F1 0 with anomalies but no alarms.
+    Precision is None without alarms, recall and F1 None without labelled anomalies (scikit-learn's
+    ``zero_division=0`` would say 0), F1 0 with anomalies but no alarms.
     """
-    y, a = (v.astype(bool) for v in _flags(labels, alarms))
-    tp = int(np.sum(y & a))
-    precision, recall = _ratio(tp, a.sum()), _ratio(tp, y.sum())
+    c = confusion_counts(labels, alarms)
+    precision, recall = _ratio(c["tp"], c["tp"] + c["fp"]), _ratio(c["tp"], c["tp"] + c["fn"])
     return precision, recall, _f1(precision, recall)
 
 
-def _overlap_terms(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``own`` ranges: (fraction of its rows flagged in ``other_flags``, # ``other`` ranges it meets)."""
-    cum = np.concatenate([[0], np.cumsum(other_flags)])
-    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])
-    met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
-    return fraction, met
+def _hit(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(k,) bool: whether each range holds a nonzero flag."""
+    cum = np.concatenate([[0], np.cumsum(flags)])
+    return cum[ranges[:, 1]] > cum[ranges[:, 0]]
 
 
 def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, alpha: float) -> float:
     """Tatbul et al.'s range recall of ``own`` ranges by ``other``: flat bias, cardinality 1 / #ranges met."""
-    fraction, met = _overlap_terms(own, other, other_flags)
+    cum = np.concatenate([[0], np.cumsum(other_flags)])
+    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])  # share of its rows flagged
+    met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
     cardinality = np.where(met > 0, 1.0 / np.maximum(met, 1), 0.0)
     return float(np.mean(alpha * (met > 0) + (1 - alpha) * fraction * cardinality))
 
 
 def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: float = RANGE_RECALL_ALPHA
                               ) -> tuple[float | None, float | None, float | None]:
-    """Range-based precision, recall and F1 (Tatbul et al., NeurIPS 2018) as TSB-AD's ``metric_RF1``.
+    """Range-based ``(precision, recall, f1)`` (Tatbul et al., NeurIPS 2018) of (n,) 0/1 labels and alarms, as
+    TSB-AD's ``metric_RF1``.
 
-    Recall averages, over the labelled ranges, ``alpha * [hit] + (1 - alpha) * (share of its rows
-    alarmed) * (1 / number of alarm ranges it meets)``; precision is the same with the roles swapped
-    and ``alpha = 0``. Flat positional bias, cardinality factor ``1/x`` (the paper's defaults). TSB-AD
-    fixes the recall's ``alpha = 0.2`` (the paper leaves it free; prts and TimeEval default to 0), and so
-    does this function unless told otherwise.
-
-    Differences from TSB-AD, all at degenerate inputs: without alarms precision is None (TSB-AD: 0);
-    without labelled anomalies recall and F1 are None (TSB-AD: 0); a run covering the whole series is one
-    range (TSB-AD's ``range_convers_new`` finds no range in it, as ``np.diff`` has no edge).
-
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-        alpha: weight of the existence reward in the recall.
-
-    Returns:
-        ``(precision, recall, f1)``.
+    Recall averages, over the labelled ranges, ``alpha * [hit] + (1 - alpha) * (share of its rows alarmed)
+    / (alarm ranges it meets)``; precision swaps the roles with ``alpha = 0`` (flat bias; TSB-AD's alpha 0.2).
+    Unlike TSB-AD (0 there): precision None without alarms, recall and F1 None without labelled anomalies; a run
+    covering the whole series is one range (TSB-AD finds none in it).
     """
     y, a = _flags(labels, alarms)
     truth, found = label_ranges(y), label_ranges(a)
@@ -109,26 +87,17 @@ def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: flo
 
 
 def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
-    """Point-adjusted F1 (Xu et al. 2018): a labelled range with one alarm counts as wholly alarmed.
+    """Point-adjusted F1 (Xu et al. 2018) of (n,) 0/1 labels and alarms: a range with one alarm counts as wholly
+    alarmed. Optimistic; never report it alone. None without labelled anomalies (TSB-AD: 0).
 
-    Optimistic by construction (one lucky alarm in a long range earns all its rows); report it beside
-    the other measures, never alone. Matches TSB-AD's ``metric_PointF1PA`` except for a labelled range
-    starting at row 0 whose first alarm comes later: TSB-AD's backward loop (``range(i, 0, -1)``) never
-    reaches row 0 and leaves it unalarmed; here the whole range is adjusted.
-
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-
-    Returns:
-        The F1 of the adjusted alarms; None without labelled anomalies (TSB-AD, via scikit-learn: 0).
+    Matches TSB-AD's ``metric_PointF1PA`` except for a range starting at row 0 whose first alarm comes later:
+    TSB-AD's backward loop (``range(i, 0, -1)``) never reaches row 0 and leaves it unalarmed.
     """
     y, a = (v.astype(bool) for v in _flags(labels, alarms))
     truth = label_ranges(y)
     if len(truth) == 0:
         return None
-    cum = np.concatenate([[0], np.cumsum(a)])
-    hit = cum[truth[:, 1]] > cum[truth[:, 0]]
+    hit = _hit(truth, a)
     tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
     fp = int(np.sum(a & ~y))
     fn = int(y.sum()) - tp
@@ -136,20 +105,11 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
 
 
 def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> tuple[int, int, int]:
-    """Labelled ranges, those with at least one alarmed time step, and alarm ranges meeting none.
-
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-        merge_gap: alarm runs at most this many rows apart count as one alarm (``alarm_ranges``).
-
-    Returns:
-        ``(events, events_detected, false_alarms)``.
-    """
+    """``(events, events_detected, false_alarms)`` of (n,) 0/1 labels and alarms: labelled ranges, those with an
+    alarmed time step, and alarm ranges (runs at most ``merge_gap`` rows apart merged) meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
-    cum = np.concatenate([[0], np.cumsum(a)])
-    detected = int(np.sum(cum[truth[:, 1]] > cum[truth[:, 0]]))
+    detected = int(np.sum(_hit(truth, a)))
     raised = alarm_ranges(a, 0.5, merge_gap)
     return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
 
@@ -171,26 +131,20 @@ def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge
 
 def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, *, vus_buffer: int,
                    merge_gap: int = 0, sample_period_s: float | None = None) -> dict[str, Any]:
-    """Every stream metric of one scored stream, as a JSON-able dict.
+    """Every stream metric of one scored stream, as a JSON-able dict (None where undefined).
 
     Args:
         labels: (n,) 0/1 per time step.
         scores: (n,) finite scores per time step, higher = more anomalous.
-        threshold: alarms are ``scores > threshold``; one number, or (n,) one per time step
-            (:class:`agents.detector.thresholds.AdaptiveThreshold`).
+        threshold: alarms are ``scores > threshold``; one number, or (n,) one per time step.
         vus_buffer: largest buffer (rows) of VUS-ROC/VUS-PR (TSB-AD's ``slidingWindow``).
         merge_gap: alarm runs at most this many rows apart are one alarm when counting false alarms.
         sample_period_s: seconds between time steps; None leaves the hours and the per-hour rate None.
 
     Returns:
-        ``n``, ``n_anomalous``, ``roc_auc``, ``pr_auc`` (point-wise, scikit-learn), ``vus_roc``,
-        ``vus_pr``, ``vus_buffer``, ``point`` and ``range`` (``precision``, ``recall``, ``f1``),
-        ``events``, ``events_detected``, ``event_recall``, ``false_alarms`` (alarm ranges meeting no
-        labelled range), ``hours``, ``false_alarms_per_hour`` and ``point_adjusted_f1_OPTIMISTIC``;
-        None where undefined (AUCs without both classes, recalls without anomalies, ...).
-
-    Raises:
-        ValueError: mismatched lengths, labels not 0/1, NaN/inf scores, or a bad option.
+        ``n``, ``n_anomalous``, ``roc_auc``, ``pr_auc`` (point-wise), ``vus_roc``, ``vus_pr``, ``vus_buffer``,
+        ``point`` and ``range`` (``precision``, ``recall``, ``f1``), ``events``, ``events_detected``,
+        ``event_recall``, ``false_alarms``, ``hours``, ``false_alarms_per_hour``, ``point_adjusted_f1_OPTIMISTIC``.
     """
     y, s = check_inputs(labels, scores)
     _check_options(threshold, len(s), vus_buffer, merge_gap, sample_period_s)
@@ -222,30 +176,16 @@ def metric_at(result: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:
-    """Time steps by label and alarm: ``{"tp", "fp", "fn", "tn"}`` of one stream.
-
-    Args:
-        labels: (n,) 0/1.
-        alarms: (n,) 0/1 alarms.
-    """
+    """``{"tp", "fp", "fn", "tn"}``: time steps of (n,) 0/1 labels and alarms by label and alarm."""
     y, a = (v.astype(bool) for v in _flags(labels, alarms))
     return {"tp": int(np.sum(y & a)), "fp": int(np.sum(~y & a)), "fn": int(np.sum(y & ~a)),
             "tn": int(np.sum(~y & ~a))}
 
 
 def pooled_confusion(streams: Any) -> dict[str, Any]:
-    """The confusion matrix summed over many streams (files) and what SKAB's protocol reads from it.
-
-    SKAB (github.com/waico/SKAB) sums TP, FP, FN and TN over its files and reports
-    ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and ``MAR % = 100 FN / (FN + TP)``.
-
-    Args:
-        streams: iterable of ``(labels, alarms)`` pairs, each two (n_i,) 0/1 arrays of one stream.
-
-    Returns:
-        ``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}``; F1 None without labelled
-        anomalies and alarms, FAR None without normal time steps, MAR None without anomalous ones.
-    """
+    """``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}`` summed over ``(labels, alarms)`` pairs
+    of (n_i,) 0/1 arrays, with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and
+    ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
     total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     n_streams = 0
     for labels, alarms in streams:
@@ -258,15 +198,12 @@ def pooled_confusion(streams: Any) -> dict[str, Any]:
 
 
 def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Mean and standard deviation over streams of metrics of :func:`stream_metrics`, skipping undefined ones.
+    """``{name: {"mean", "std" (ddof=0), "n"}}`` over the streams' :func:`stream_metrics` where each is defined
+    (mean and std None where none is).
 
     Args:
         results: one :func:`stream_metrics` dict per stream.
         paths: ``{name: keys into one result}``, e.g. ``{"range_f1": ("range", "f1")}``.
-
-    Returns:
-        ``{name: {"mean", "std", "n"}}``: ``n`` the streams where the metric is defined (not None); the
-        population standard deviation (``ddof=0``); mean and std None where no stream defines it.
     """
     out = {}
     for name, path in paths.items():

@@ -1,27 +1,7 @@
 """VUS-ROC and VUS-PR (Paparrizos et al., VLDB 2022) exactly as TSB-AD computes them, without its O(L * m * n) loops.
 
-TSB-AD's ``basic_metricor.RangeAUC_volume_opt`` (``TSB_AD/evaluation/basic_metrics.py``, called by
-``get_metrics(..., slidingWindow=L, version='opt', thre=250)``) is reproduced to rounding; it is the
-reference the fixture ``tests/fixtures/tsb_ad`` checks. Its definition, read from the code:
-
-* **Thresholds**: a fixed grid of ``thre`` (250) cuts, not every distinct score: the scores sorted in
-  decreasing order, taken at positions ``np.linspace(0, n - 1, thre).astype(int)`` (repeated positions
-  when ``n < thre``), with the rule ``score >= cut``. The curve is ``(0, 0)``, the ``thre`` cuts, ``(1, 1)``.
-* **Buffers**: for each buffer length ``w = 0 .. L`` (``L + 1`` curves, then averaged) every labelled
-  range ``[s, e]`` gets ``h = w // 2`` extra rows each side (clipped to the series) weighted
-  ``sqrt(1 - d / w)`` at distance ``d = 1 .. h``; a row reached by two ramps gets 1 (the sum is capped
-  at 1 and each ramp is at least ``sqrt(1/2)``). Buffers of ``w = 0`` and ``1`` are empty.
-* **Per cut**: ``TP = (#labelled rows alarmed) + B`` with ``B`` the summed weights of alarmed buffer
-  rows; ``P' = P + B / 2``; ``TPR = min(TP / P', 1) * (extended ranges hit / extended ranges)``, where
-  the extended ranges are the labelled ranges plus their buffers, merged where they overlap;
-  ``FPR = (alarms - TP) / (n - P')``; ``precision = TP / alarms``.
-* **Areas**: ROC by the trapezoid rule over FPR; PR as ``sum((TPR[k+1] - TPR[k]) * precision[k+1])``
-  over the ``thre`` cuts (the first step from TPR 0, the closing ``(1, 1)`` point left out).
-
-Here every row gets the index of the first cut that alarms it, so a per-cut count is a cumulative
-``bincount``; a buffer row's weight depends only on its distances to the nearest and second-nearest
-range; the cost is O(n log n + L * (k + L * m)) for k labelled ranges and m cuts (about 0.4 s at
-n = 10^6, L = 100). With one class only TSB-AD divides by zero or fails; here both volumes are None.
+Reproduces TSB-AD's ``RangeAUC_volume_opt`` (checked by ``tests/fixtures/tsb_ad``); its definition and how it is
+vectorised here: docs/streams.md, "How VUS-ROC and VUS-PR are computed". With one class only both are None.
 """
 from __future__ import annotations
 
@@ -35,15 +15,7 @@ TSB_AD_THRESHOLDS = 250  # get_metrics(..., thre=250)
 
 
 def check_inputs(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores as arrays, or a ValueError saying what is wrong.
-
-    Args:
-        labels: (n,) 0/1 (or bool) per time step.
-        scores: (n,) finite numbers per time step.
-
-    Returns:
-        ``(labels int64 (n,), scores float64 (n,))``.
-    """
+    """Checked ``(labels int64 (n,), scores float64 (n,))`` of (n,) 0/1 labels and finite scores, or a ValueError."""
     y, s = np.asarray(labels), np.asarray(scores)
     if y.ndim != 1 or s.ndim != 1:
         raise ValueError(f"labels and scores must have shape (n,), got {y.shape} and {s.shape}")
@@ -66,20 +38,14 @@ def check_inputs(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def threshold_grid(scores: np.ndarray, n_thresholds: int = TSB_AD_THRESHOLDS) -> np.ndarray:
-    """TSB-AD's cuts: the decreasingly sorted scores at ``linspace(0, n - 1, n_thresholds).astype(int)``.
-
-    Returns:
-        (n_thresholds,) float64, non-increasing; the last is the smallest score.
-    """
+    """TSB-AD's cuts, (n_thresholds,) non-increasing: the sorted scores at ``linspace(0, n - 1, n_thresholds)``."""
     s = np.asarray(scores, dtype=np.float64)
     return np.sort(s)[::-1][np.linspace(0, len(s) - 1, n_thresholds).astype(int)]
 
 
 def _second_nearest(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For unlabelled rows ``x``: distance to the nearest range, to the second nearest range end, and which range.
-
-    ``ends`` are inclusive last rows. Returns ``(d1, d2, nearest range index)``, each (len(x),).
-    """
+    """``(d1, d2, nearest)``, each (len(x),): distances of rows ``x`` to the nearest and second-nearest range
+    (``ends`` inclusive), and the nearest range's index."""
     k, far = len(starts), np.iinfo(np.int64).max // 4
     i_prev = np.searchsorted(ends, x, side="left")  # ranges ending before x: 0 .. i_prev - 1
     i_next = np.searchsorted(starts, x, side="right")  # first range starting after x
@@ -109,9 +75,8 @@ def _near_rows(n: int, ranges: np.ndarray, h: int) -> np.ndarray:
 def _buffer_sums(d1: np.ndarray, d2: np.ndarray, cut: np.ndarray, buffer: int, m: int) -> np.ndarray:
     """(buffer + 1, m): for buffer length w, the summed weights of the buffer rows first alarmed at cut j.
 
-    A row at distance ``d1`` weighs ``v = sqrt(1 - d1 / w)`` once ``d1 <= w // 2``, and 1 = ``v + (1 - v)``
-    once its second-nearest range end ``d2`` is within ``w // 2`` too; so two (distance, cut) histograms
-    (all rows; rows with ``d2 <= w // 2``, grown as w grows) give every w in O(w * m), each row added once.
+    A row weighs ``v = sqrt(1 - d1 / w)``, or ``v + (1 - v) = 1`` once ``d2 <= w // 2`` too: two (distance, cut)
+    histograms (all rows; rows with ``d2 <= w // 2``, grown with w) give every w, each row added once.
     """
     size = buffer // 2 + 1
     all_rows = np.bincount(d1 * m + cut, minlength=size * m).reshape(size, m).astype(np.float64)
@@ -169,16 +134,13 @@ def _curves(n: int, first_cut: np.ndarray, labelled: np.ndarray, ranges: np.ndar
 
 def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
                n_thresholds: int = TSB_AD_THRESHOLDS) -> tuple[float | None, float | None]:
-    """VUS-ROC and VUS-PR as TSB-AD's ``get_metrics(score, labels, slidingWindow=buffer)`` (see the module doc).
+    """``(vus_roc, vus_pr)`` as TSB-AD's ``get_metrics(score, labels, slidingWindow=buffer)``; None unless both
+    classes are present.
 
     Args:
         labels: (n,) 0/1 per time step.
         scores: (n,) finite scores, higher = more anomalous.
         buffer: the largest buffer length ``L`` (rows, >= 0); the volumes average ``w = 0 .. L``.
-        n_thresholds: cuts of the threshold grid (TSB-AD: 250).
-
-    Returns:
-        ``(vus_roc, vus_pr)``; ``(None, None)`` unless both classes are present.
     """
     y, s = check_inputs(labels, scores)
     if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 0:

@@ -1,10 +1,6 @@
-"""Detection metrics for anomaly scores, all JSON-serialisable.
+"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None.
 
-Built on scikit-learn. PR AUC (average precision) is reported next to the base
-rate (anomaly fraction), which is the PR AUC of a random detector. Predictions
-follow :func:`utils.core.arrays.predict`: anomalous where ``score > threshold``.
-Every returned value is a plain Python float/int/list/dict, and undefined
-values (e.g. ROC AUC with one class present) are ``None``.
+PR AUC comes beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``.
 """
 from __future__ import annotations
 
@@ -12,24 +8,15 @@ import math
 from typing import Any, Optional
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    classification_report,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
+                             precision_recall_fscore_support, roc_auc_score)
 
 from utils.core.arrays import as_scores, predict
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Recursively convert to plain Python so ``json.dumps(allow_nan=False)`` works.
-
-    NumPy scalars become ``int``/``float``/``bool``, arrays and tuples become
-    lists, dict keys become strings, and NaN or +-inf become ``None``. Other
-    objects are returned unchanged.
-    """
+    """Plain Python for ``json.dumps(allow_nan=False)``: NumPy values as Python ones, arrays and tuples as lists,
+    dict keys as strings, NaN and +-inf as None; other objects unchanged."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -64,59 +51,33 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
     """Threshold-free and thresholded metrics of one score.
 
     Args:
-        y_true: Labels, shape (N,), 1 = anomaly, 0 = normal.
-        scores: Scores, shape (N,), higher = more anomalous.
-        threshold: Predict anomaly where ``score > threshold``.
+        y_true: (N,) labels, 1 = anomaly, 0 = normal.
+        scores: (N,) scores, higher = more anomalous.
 
     Returns:
-        Dict with ``roc_auc``, ``pr_auc`` (average precision; ``None`` when only
-        one class is present), ``base_rate``, ``threshold``, ``precision``,
-        ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
-        ``[[tn, fp], [fn, tp]]``, ``classification_report`` (sklearn's dict
-        with target names "normal"/"anomaly"), ``n_samples``, ``n_anomalies``.
-
-    Raises:
-        ValueError: Mismatched shapes, empty or NaN/inf scores, bad labels.
+        ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
+        ``precision``, ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
+        ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
     """
     s = as_scores(scores)
     y = _labels(y_true, s.shape[0])
     y_pred = predict(s, threshold)
     roc_auc, pr_auc = _aucs(y, s)
-    prec, rec, f1, _ = precision_recall_fscore_support(
-        y, y_pred, labels=[0, 1], zero_division=0)
-    report = classification_report(
-        y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"],
-        output_dict=True, zero_division=0)
+    prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=[0, 1], zero_division=0)
+    report = classification_report(y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"], output_dict=True,
+                                   zero_division=0)
     return to_jsonable({
-        "roc_auc": roc_auc,
-        "pr_auc": pr_auc,
-        "base_rate": float(y.mean()),
-        "threshold": float(threshold),
-        "precision": float(prec[1]),
-        "recall": float(rec[1]),
-        "f1": float(f1[1]),
-        "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(),
-        "classification_report": report,
-        "n_samples": int(y.size),
-        "n_anomalies": int(y.sum()),
+        "roc_auc": roc_auc, "pr_auc": pr_auc, "base_rate": float(y.mean()), "threshold": float(threshold),
+        "precision": float(prec[1]), "recall": float(rec[1]), "f1": float(f1[1]),
+        "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(), "classification_report": report,
+        "n_samples": int(y.size), "n_anomalies": int(y.sum()),
     })
 
 
 def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
                      normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """Metrics of each anomaly kind against the normals only.
-
-    Args:
-        kind: Kind name of each sample, shape (N,); ``normal_kind`` marks normals.
-        scores: Scores, shape (N,).
-        threshold: Predict anomaly where ``score > threshold``.
-        normal_kind: The kind name of normal samples.
-
-    Returns:
-        ``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` for each anomaly
-        kind (sorted by name): AUCs of that kind vs the normals (``None`` when
-        there are no normals), ``recall`` = fraction of that kind flagged.
-    """
+    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind (sorted) in (N,) ``kind`` against
+    the normals only, of (N,) ``scores``: AUCs None without normals, ``recall`` the share of that kind alarmed."""
     s = as_scores(scores)
     k = np.asarray(kind).astype(str)
     if k.shape != s.shape:
@@ -128,32 +89,21 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
         is_kind = k == name
         mask = is_kind | is_normal
         roc_auc, pr_auc = _aucs(is_kind[mask].astype(np.int64), s[mask])
-        out[name] = {
-            "roc_auc": roc_auc,
-            "pr_auc": pr_auc,
-            "recall": float(flagged[is_kind].mean()),
-            "count": int(is_kind.sum()),
-        }
+        out[name] = {"roc_auc": roc_auc, "pr_auc": pr_auc, "recall": float(flagged[is_kind].mean()),
+                     "count": int(is_kind.sum())}
     return to_jsonable(out)
 
 
 def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
                     scores_by_name: dict[str, np.ndarray], thresholds: dict[str, float],
                     normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """Metrics of several scores of the same samples.
+    """``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}`` of several scores of the same samples.
 
     Args:
-        y_true: Labels, shape (N,).
-        kind: Kind name of each sample, shape (N,), or ``None`` (no per-kind part).
+        y_true: (N,) labels.
+        kind: (N,) kind name of each sample, or None (no per-kind part).
         scores_by_name: ``{score_name: scores (N,)}``.
         thresholds: ``{score_name: threshold}``, one for each score.
-        normal_kind: The kind name of normal samples.
-
-    Returns:
-        ``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}``.
-
-    Raises:
-        ValueError: A score has no threshold, or any input is invalid.
     """
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
@@ -167,41 +117,22 @@ def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
     return results
 
 
-def _fmt(value: Any, width: int) -> str:
-    """Right-aligned number with 3 decimals, or '-' for missing."""
-    if value is None:
-        return "-".rjust(width)
-    return f"{value:.3f}".rjust(width)
-
-
 def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
-    """Fixed-width console table, one row per score.
-
-    Args:
-        results: Output of :func:`evaluate_scores`.
-
-    Returns:
-        The table: score name, ROC AUC, PR AUC, base rate, precision, recall,
-        F1, the measured false-alarm rate on the normals (where ``false_alarm``
-        is given), then the ROC AUC of each anomaly kind vs the normals ("-"
-        when undefined or absent).
-    """
+    """Fixed-width console table of :func:`evaluate_scores`' results, one row per score: ROC AUC, PR AUC, base
+    rate, precision, recall, F1, measured false-alarm rate, each kind's ROC AUC ("-" where undefined or absent)."""
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     name_w = max([len("score")] + [len(n) for n in results])
     headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"]
     kind_headers = [f"AUC[{k}]" for k in kinds]
     widths = [max(len(h), 7) for h in headers + kind_headers]
-    lines = ["  ".join(["score".ljust(name_w)] +
-                       [h.rjust(w) for h, w in zip(headers + kind_headers, widths)])]
+    lines = ["  ".join(["score".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers + kind_headers, widths)])]
     lines.append("-" * len(lines[0]))
     for name, r in results.items():
-        values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"),
-                  r.get("precision"), r.get("recall"), r.get("f1"),
-                  r.get("false_alarm", {}).get("measured", {}).get("rate")]
+        values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"), r.get("precision"), r.get("recall"),
+                  r.get("f1"), r.get("false_alarm", {}).get("measured", {}).get("rate")]
         per_kind = r.get("per_kind", {})
         values += [per_kind.get(k, {}).get("roc_auc") for k in kinds]
-        lines.append("  ".join([name.ljust(name_w)] +
-                               [_fmt(v, w) for v, w in zip(values, widths)]))
+        lines.append("  ".join([name.ljust(name_w)] + [_num(v).rjust(w) for v, w in zip(values, widths)]))
     return "\n".join(lines)
 
 
@@ -215,14 +146,12 @@ def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str
 
     Args:
         model: ``{score name: metrics}`` of the model's scores (:func:`evaluate_scores`).
-        baselines: the same for the baselines (keys are their display names or short names).
+        baselines: the same for the baselines.
         keys: ``(metric key, label)`` pairs to compare on.
-        lead: the text before the comparisons.
 
     Returns:
-        ``{"roc_auc": {...}, "pr_auc": {...}, "text": one line}``; each metric holds the best model
-        score and value, the best baseline and value, and ``beats`` (strictly higher; None when a
-        side has no defined value).
+        ``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text": one line}``; ``beats``
+        is strictly higher, None when a side has no defined value.
     """
     out: dict[str, Any] = {}
     parts = []
