@@ -23,14 +23,10 @@ CHECKPOINT_KEYS = ("model", "epoch", "global_step")
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file, fsync, then os.replace.
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, os.replace); WriteError naming it if it cannot.
 
-    A crash at any moment leaves either the previous file or the new one, never half. The state is
-    serialized in memory first: torch's zip writer turns a short write (a full disk) into a RuntimeError
-    ("unexpected pos"), while a plain write of the bytes raises the OSError that says why.
-
-    Raises:
-        WriteError: the file cannot be written (no space left, read-only, not a folder), naming it.
+    Serialized in memory first: torch's zip writer turns a full disk into a RuntimeError ("unexpected pos"), while
+    a plain write of the bytes raises the OSError that says why.
     """
     tmp = None
     try:
@@ -74,10 +70,8 @@ _NUMBERS = {int, float, bool}
 class CheckpointWriter:
     """Writes checkpoints on one background thread, so training goes on while the disk works.
 
-    :meth:`save` snapshots the states at once (:func:`clone_state`: training keeps changing the
-    live tensors) and queues the atomic writes; at most one batch of writes is in flight, so a
-    new save first waits for the previous one. A failed write raises from the next :meth:`save`
-    or :meth:`wait`. Call :meth:`wait` wherever the files must be on disk (a stop, the end).
+    :meth:`save` snapshots the states at once and queues the writes; one batch is in flight at most. A failed
+    write raises from the next :meth:`save` or :meth:`wait`; call :meth:`wait` where the files must be on disk.
     """
 
     def __init__(self) -> None:
@@ -117,9 +111,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     """Load a checkpoint without executing code from it.
 
     Raises:
-        CheckpointError: missing, unreadable, truncated/corrupt, carrying code
-            (refused by the weights-only unpickler) or lacking the keys of a
-            training checkpoint.
+        CheckpointError: missing, unreadable, corrupt, carrying code, or lacking a training checkpoint's keys.
     """
     problem = unreadable_file(path)
     if problem == "not found":
@@ -158,11 +150,8 @@ _TEXT_PROBE = 4096
 
 
 def not_a_checkpoint(path: Path) -> str | None:
-    """What a file given as a checkpoint is instead, from its first bytes and zip listing; None if it may be one.
-
-    A TorchScript export (a zip holding ``code/`` or ``constants.pkl``), an ONNX export, and text (a CSV, a
-    config.json) are named with what to do, instead of torch.load's "truncated or corrupt".
-    """
+    """What a file given as a checkpoint is instead (a TorchScript or ONNX export, text), with what to do; None if it
+    may be one."""
     with open(path, "rb") as handle:
         head = handle.read(_TEXT_PROBE)
     if head.startswith(b"PK"):
@@ -190,9 +179,8 @@ def not_a_checkpoint(path: Path) -> str | None:
 
 
 def check_crc(path: Path) -> None:
-    """CheckpointError if a member of the checkpoint's zip fails its CRC-32: torch.load does not check them, so a
-    flipped byte in a tensor's data loaded silently as other, finite weights. A file that is not a zip is left to
-    torch.load to name."""
+    """CheckpointError if a member of the checkpoint's zip fails its CRC-32 (torch.load does not check them, so a
+    flipped byte loaded silently as other weights); a file that is not a zip is left to torch.load."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -216,11 +204,7 @@ def _unpickler_reason(message: str) -> str:
 
 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:
-    """Load weights, naming the first missing, unexpected or mismatched tensor.
-
-    Raises:
-        CheckpointError: the checkpoint belongs to another model or config.
-    """
+    """Load weights; CheckpointError naming the first missing, unexpected or mismatched tensor."""
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]

@@ -25,7 +25,7 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
 
     Raises:
         CheckpointError: the checkpoint holds no config.
-        ConfigError: naming every key that differs, with both values, and the keys that may change.
+        ConfigError: naming every key that differs, with both values.
     """
     if not isinstance(saved, dict):
         raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
@@ -81,8 +81,7 @@ SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
 
 def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,
                     run_dir: Path) -> None:
-    """Refuse to resume on data that differ from those the run started on (the scaler, the statistics and
-    the epochs so far were fitted to those).
+    """Refuse to resume on data that differ from those the run started on (DataError naming the source).
 
     Args:
         recorded: what ``environment.json`` recorded at the run's start (``data_sha1``, ``data_windows``);
@@ -91,9 +90,6 @@ def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[
         windows: this invocation's window counts per split.
         data: the config's ``data`` section, to name the source.
         run_dir: the run folder, for the message.
-
-    Raises:
-        DataError: naming the data source, what changed and how to proceed.
     """
     if recorded is None or recorded.get("data_sha1") == digest:
         return
