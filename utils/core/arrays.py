@@ -11,7 +11,6 @@ def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] 
     """``values`` as a float64 array of the given dimensions, non-empty and finite.
 
     Args:
-        values: array-like (a NumPy array, nested lists, ...).
         name: how error messages call it.
         dims: one letter per dimension, the samples' first: ``"N"`` (scores), ``"ND"`` (features), ``"NTF"``
             (windows).

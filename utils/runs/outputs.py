@@ -26,9 +26,7 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
     process wrote meanwhile. The target is left as it was on any error.
 
     Args:
-        path: the final file.
-        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
-        **open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
+        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``; ``open_kwargs`` go to :func:`open`.
 
     Raises:
         WriteError: the folder cannot be created or written, or the disk is full, naming the target (``errno``

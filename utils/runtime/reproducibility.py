@@ -52,11 +52,7 @@ def record_numerics(path: Path, record: dict[str, Any]) -> None:
 
 def recorded_threads(path: Path) -> int | None:
     """The thread count the run started with (its first recorded invocation), if ``environment.json`` says."""
-    try:
-        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    counts = [inv["numerics"]["threads"] for inv in invocations
+    counts = [inv["numerics"]["threads"] for inv in _invocations(path)
               if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)
               and isinstance(inv["numerics"].get("threads"), int)]
     return counts[0] if counts else None
@@ -65,15 +61,19 @@ def recorded_threads(path: Path) -> int | None:
 def recorded_data(path: Path) -> dict[str, Any] | None:
     """What the run's first invocation recorded of its data (``data_sha1``, ``data_windows`` when recorded),
     or None when ``environment.json`` records no data digest (a run of an older version)."""
-    try:
-        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    for inv in invocations:
+    for inv in _invocations(path):
         found = inv.get("numerics") if isinstance(inv, dict) else None
         if isinstance(found, dict) and isinstance(found.get("data_sha1"), str):
             return {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
     return None
+
+
+def _invocations(path: Path) -> Any:
+    """``environment.json``'s invocations ([] when it cannot be read)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
@@ -92,16 +92,17 @@ def state_digest(state: Mapping[str, Tensor]) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name"))
-        return line.split(":", 1)[1].strip()
-    except (OSError, StopIteration, IndexError):
-        return platform.processor() or platform.machine()
+    line = _cpuinfo_line("model name")
+    return line.split(":", 1)[1].strip() if ":" in line else platform.processor() or platform.machine()
 
 
 def _cpu_flags_digest() -> str:
+    return hashlib.sha1((_cpuinfo_line("flags") or platform.machine()).encode()).hexdigest()[:12]
+
+
+def _cpuinfo_line(prefix: str) -> str:
+    """The first line of /proc/cpuinfo starting with ``prefix`` ("" when there is none)."""
     try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
-    except (OSError, StopIteration):
-        line = platform.machine()
-    return hashlib.sha1(line.encode()).hexdigest()[:12]
+        return next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith(prefix)), "")
+    except OSError:
+        return ""
