@@ -169,9 +169,8 @@ def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
 
 def _validate_component(section: str, registry: Registry, raw: Any, source: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or "name" not in raw:
-        raise ConfigError(
-            f"{source}: {section}: expected an object with a \"name\"; valid names: {', '.join(registry.names())}"
-        )
+        raise ConfigError(f"{source}: {section}: expected an object with a \"name\"; valid names: "
+                          f"{', '.join(registry.names())}")
     name = raw["name"]
     target = _check_name(registry, name, f"{section}.name", source)
     schema = create_model(f"{section}:{name}", __config__=STRICT, **config_params(target))
@@ -186,10 +185,8 @@ def _validate_component(section: str, registry: Registry, raw: Any, source: str)
 def _check_name(registry: Registry, name: Any, key: str, source: str) -> Any:
     if not isinstance(name, str) or name not in registry:
         hint = _closest(str(name), registry.names())
-        raise ConfigError(
-            f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; "
-            f"valid {'losses' if registry.kind == 'loss' else registry.kind + 's'}: {', '.join(registry.names())}"
-        )
+        raise ConfigError(f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; valid "
+                          f"{'losses' if registry.kind == 'loss' else registry.kind + 's'}: {', '.join(registry.names())}")
     return registry.get(name)
 
 

@@ -134,10 +134,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except MemoryError:
         raise
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which is never run): "
-            f"{_unpickler_reason(str(err))}"
-        ) from None
+        raise CheckpointError(f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which "
+                              f"is never run): {_unpickler_reason(str(err))}") from None
     except Exception as err:  # noqa: BLE001  (a damaged file makes torch.load fail in many ways)
         detail = f": {str(err).strip().splitlines()[0][:120]}" if str(err).strip() else ""
         raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}{detail})") from None
@@ -209,22 +207,16 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], sour
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     if missing or unexpected:
-        raise CheckpointError(
-            f"{source}: checkpoint is for another model: missing tensors {missing[:5]}, "
-            f"unexpected tensors {unexpected[:5]}"
-        )
+        raise CheckpointError(f"{source}: checkpoint is for another model: missing tensors {missing[:5]}, "
+                              f"unexpected tensors {unexpected[:5]}")
     for key, tensor in own.items():
         if tuple(state_dict[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint but "
-                f"{tuple(tensor.shape)} in the model built from this config; the checkpoint was made "
-                "with another model config"
-            )
+            raise CheckpointError(f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint "
+                                  f"but {tuple(tensor.shape)} in the model built from this config; the checkpoint was "
+                                  "made with another model config")
         saved = state_dict[key]
         if tensor.is_floating_point() and not saved.is_floating_point():  # load_state_dict would cast silently
-            raise CheckpointError(
-                f"{source}: tensor {key!r} holds {str(saved.dtype).removeprefix('torch.')} values in the checkpoint, "
-                f"but the model's are {str(tensor.dtype).removeprefix('torch.')}; the checkpoint is damaged or was "
-                "not written by this project"
-            )
+            raise CheckpointError(f"{source}: tensor {key!r} holds {str(saved.dtype).removeprefix('torch.')} values in "
+                                  f"the checkpoint, but the model's are {str(tensor.dtype).removeprefix('torch.')}; the "
+                                  "checkpoint is damaged or was not written by this project")
     model.load_state_dict(state_dict)

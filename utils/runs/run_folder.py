@@ -111,19 +111,14 @@ def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
             raise RunFolderError(f"--resume: {last} {unreadable_file(last)}; it should be the checkpoint this run "
                                  "wrote: move it away, or start again under another name (--set exp_name=NEW_NAME)")
         if holds_run:
-            raise RunFolderError(
-                f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run stopped "
-                "before its first checkpoint was written); delete the folder or choose another name "
-                "(--set exp_name=NEW_NAME) to start again"
-            )
-        raise RunFolderError(
-            f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without --resume to start it"
-        )
+            raise RunFolderError(f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run "
+                                 "stopped before its first checkpoint was written); delete the folder or choose another "
+                                 "name (--set exp_name=NEW_NAME) to start again")
+        raise RunFolderError(f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without "
+                             "--resume to start it")
     if not resume and holds_run:
-        raise RunFolderError(
-            f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
-            f"(--set exp_name=NEW_NAME), or delete the folder"
-        )
+        raise RunFolderError(f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
+                             f"(--set exp_name=NEW_NAME), or delete the folder")
     return run_dir
 
 
@@ -150,10 +145,9 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
         _record_invocation(RunFolder(run_dir).environment, argv or sys.argv, resume)
     except OSError as err:
         inside = Path(err.filename) if err.filename and run_dir in Path(err.filename).parents else None
-        raise RunFolderError(
-            f"cannot write the run folder {run_dir} ({err.strerror or err}{f' writing {inside}' if inside else ''}); "
-            "set experiments_dir to a writable folder (--set experiments_dir=PATH)"
-        ) from None
+        raise RunFolderError(f"cannot write the run folder {run_dir} ({err.strerror or err}"
+                             f"{f' writing {inside}' if inside else ''}); set experiments_dir to a writable folder "
+                             "(--set experiments_dir=PATH)") from None
     return run_dir
 
 
