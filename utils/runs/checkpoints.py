@@ -20,6 +20,8 @@ from utils.core.paths import unreadable_file
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
+_NUMBERS = {int, float, bool}
+_TEXT_PROBE = 4096
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -62,9 +64,6 @@ def clone_state(obj: Any) -> Any:
             return type(obj)(obj)
         return type(obj)(clone_state(value) for value in obj)
     return obj
-
-
-_NUMBERS = {int, float, bool}
 
 
 class CheckpointWriter:
@@ -142,9 +141,6 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(state, dict) or any(key not in state for key in CHECKPOINT_KEYS):
         raise CheckpointError(f"{path}: not a checkpoint of this project (expected keys {', '.join(CHECKPOINT_KEYS)})")
     return state
-
-
-_TEXT_PROBE = 4096
 
 
 def not_a_checkpoint(path: Path) -> str | None:

@@ -159,18 +159,14 @@ def temp_path_for(path: str | Path) -> Path:
     """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
     path = Path(path)
     with _naming(path):
-        return _temp_path(path)
-
-
-def _temp_path(path: Path) -> Path:
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    return Path(tmp)
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        return Path(tmp)
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

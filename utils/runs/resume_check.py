@@ -12,6 +12,9 @@ from utils.core.errors import CheckpointError, ConfigError, DataError
 RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "min_delta_rel", "min_learning_rate",
                           "log_every_n_steps", "progress_bar", "checkpoint_interval_s", "flush_denormal")
 FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
+#: Keys of a data section that name where its data come from (files, folders, globs).
+SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
+_MISSING = "<missing>"
 
 
 def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> None:
@@ -67,16 +70,9 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
-_MISSING = "<missing>"
-
-
 def _show(value: Any) -> str:
     text = value if value is _MISSING else json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-#: Keys of a data section that name where its data come from (files, folders, globs).
-SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
 
 
 def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,

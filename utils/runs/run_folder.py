@@ -22,6 +22,11 @@ from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, re
 from utils.runs.outputs import atomic_output
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
+#: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
+#: The product's code: what a run executes (tests, benchmarks and docs are left out).
+SOURCE_PARTS = ("main.py", "agents", "graphs", "datasets", "utils")
+SOURCE_SUFFIXES = (".py", ".cpp", ".h")
 #: The run folder's layout: each path attribute of :class:`RunFolder` and its place inside the folder.
 LAYOUT = {
     "config": "config.json", "environment": "environment.json", "summaries": "summaries", "train_log": "logs/train.log",
@@ -58,10 +63,6 @@ def run_dir_of(config: Any) -> Path:
     """``<experiments_dir>/<exp_name>`` of a validated config (ConfigError: see :func:`check_folder_path`)."""
     check_folder_path(config.experiments_dir, "experiments_dir")
     return Path(config.experiments_dir) / config.exp_name
-
-
-#: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
-NAME_MAX, PATH_MAX = 255, 4096
 
 
 def check_folder_path(value: str, key: str) -> None:
@@ -212,11 +213,6 @@ def versions() -> dict[str, str]:
     # scikit-learn's version from its metadata: importing it costs about 1 s of start-up
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
             "scikit-learn": importlib.metadata.version("scikit-learn"), "project": _git_commit()}
-
-
-#: The product's code: what a run executes (tests, benchmarks and docs are left out).
-SOURCE_PARTS = ("main.py", "agents", "graphs", "datasets", "utils")
-SOURCE_SUFFIXES = (".py", ".cpp", ".h")
 
 
 def source_digest(root: Path | None = None) -> str:

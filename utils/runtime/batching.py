@@ -17,4 +17,3 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = N
         per_rank = -(-n // world_size)
         order = torch.cat([order, order[: per_rank * world_size - n]])[rank::world_size]
     return list(torch.split(order, batch_size))
-

@@ -55,8 +55,7 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        restore_handlers(self._previous)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
