@@ -1,11 +1,5 @@
-"""The one check of numeric arrays entering the package (:func:`check_array`, as scikit-learn's), and the alarm
-rule ``score > threshold``.
-
-Windows given to a detector (from a file, a pipe or the Python API), the features a score is fitted on, the
-windows a baseline is fitted on and every score array a metric or threshold starts from pass through
-:func:`check_array` once, where they enter; the layers after it trust them. Files are checked row by row
-where they are read (naming file, row and column), before they become arrays.
-"""
+"""The one check of numeric arrays where they enter (:func:`check_array`, as scikit-learn's; docs/design.md),
+and the alarm rule ``score > threshold``. The layers after the check trust the arrays."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,19 +11,14 @@ def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] 
     """``values`` as a float64 array of the given dimensions, non-empty and finite.
 
     Args:
-        values: array-like (a NumPy array, nested lists, ...).
         name: how error messages call it.
         dims: one letter per dimension, the samples' first: ``"N"`` (scores), ``"ND"`` (features), ``"NTF"``
             (windows).
         shape: the sizes every dimension after the first must have (e.g. a trained detector's (T, F)); None:
             any.
 
-    Returns:
-        The values, float64 (no copy when they already are).
-
     Raises:
-        ValueError: values that are not numbers (text, ragged nesting), another number of dimensions or another
-            shape, no values, or a NaN or infinite value (with how many).
+        ValueError: not numbers (text, ragged nesting), other dimensions or shape, empty, or NaN/inf.
     """
     try:
         arr = np.asarray(values, dtype=np.float64)
@@ -55,15 +44,7 @@ def as_scores(scores: Any, name: str = "scores") -> np.ndarray:
 
 
 def predict(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Binary predictions: 1 (anomaly) where ``score > threshold``.
-
-    Args:
-        scores: Scores, shape (N,).
-        threshold: one number.
-
-    Returns:
-        int64 array of shape (N,) with values in {0, 1}.
-    """
+    """Binary predictions (N,) int64: 1 (anomaly) where ``score > threshold``, for scores (N,)."""
     s = as_scores(scores)
     t = float(threshold)
     if np.isnan(t):

@@ -1,10 +1,7 @@
-"""Load, override and validate a JSON experiment config.
+"""Load, override and validate a JSON experiment config (docs/configuration.md).
 
-The file is parsed, ``--set section.key=value`` overrides are applied, and the
-result is validated in one pass: the fixed sections by pydantic models, the
-component sections (``data``, ``model``, ``loss``) against the typed keyword
-arguments of the registered loader/class they name. Every problem is reported
-as a :class:`ConfigError` naming the file and the dotted key.
+Fixed sections are pydantic models; ``data``, ``model`` and ``loss`` are checked against the typed keyword
+arguments of the registered class they name. Each key's meaning is documented in docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -28,18 +25,12 @@ from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, 
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
-#: Defaults of trainer.min_delta_rel and trainer.min_learning_rate. Measured on vae_converter.json: seed 0 stops
-#: after 121 epochs instead of 146 with the same ROC AUC (0.9986); seed 42, still gaining over 0.1 % an epoch,
-#: runs its 300 as before. On conv_ae_converter.json's history it stops after 151 epochs, not 194, at a
-#: learning rate of 3e-6 (the floor is the backstop of runs without patience).
-MIN_DELTA_REL = 1e-3
-MIN_LEARNING_RATE = 1e-6
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
 
 
 class TrainerConfig(BaseModel):
-    """Optimisation and loop settings owned by BaseAgent."""
+    """Optimisation and loop settings owned by BaseAgent (keys: docs/configuration.md#trainer)."""
 
     model_config = STRICT
     epochs: PositiveInt = 30
@@ -49,60 +40,33 @@ class TrainerConfig(BaseModel):
     grad_clip_norm: PositiveFloat | None = None
     scheduler: Literal["none", "plateau", "cosine"] = "none"
     early_stopping_patience: NonNegativeInt | None = 10
-    # An epoch improves on the best validation loss only when it is lower by more than min_delta and by more
-    # than the fraction min_delta_rel of the best (min_delta_rel=1e-3: a 0.1 % gain). Without it, gains of a
-    # few parts in 10^4 after the learning rate had decayed kept postponing the stop by tens of epochs.
     min_delta: NonNegativeFloat = 0.0
-    min_delta_rel: Annotated[float, Ge(0), Lt(1)] = MIN_DELTA_REL
-    # With trainer.scheduler=plateau, training stops once the scheduler took the learning rate below this
-    # (0: never): Adam moves each weight by about the learning rate per step, so below 1e-6 an epoch changes
-    # the weights of these models (values of order 0.01-1) by parts in 10^4 or less. A cosine schedule reaches
-    # its small rates at trainer.epochs by design and is not cut.
-    min_learning_rate: NonNegativeFloat = MIN_LEARNING_RATE
-    log_every_n_steps: PositiveInt = 50  # step/* points (as Lightning); epoch/* points are logged every epoch
+    min_delta_rel: Annotated[float, Ge(0), Lt(1)] = 1e-3  # both defaults measured: docs/configuration.md#trainer
+    min_learning_rate: NonNegativeFloat = 1e-6
+    log_every_n_steps: PositiveInt = 50
     progress_bar: bool = True
     deterministic: bool = True
-    # Denormal floats (below 1.2e-38) read as zero: Adam's moments of parameters whose gradient is zero
-    # (dead ReLU units) decay into that range, where CPU arithmetic is many times slower.
     flush_denormal: bool = True
-    # last.pt (and best.pt) are rewritten after an epoch once this many seconds passed since the last write
-    # (0: every epoch), and always at the end, at early stopping and on SIGINT/SIGTERM.
     checkpoint_interval_s: NonNegativeFloat = 10.0
-    # torch's intra-op threads for the run (recorded in environment.json; a resume takes the recorded count).
-    # One thread: the shipped models' ops are too small to split, and beside a busy process a second thread
-    # made epochs 3-4x slower (OpenMP threads wait for each other). null: torch's choice (OMP_NUM_THREADS, else
-    # the CPUs).
     threads: PositiveInt | None = 1
 
 
 class EvaluationConfig(BaseModel):
-    """Scaling, scoring and threshold settings."""
+    """Scaling, scoring and threshold settings (keys: docs/configuration.md#evaluation)."""
 
     model_config = STRICT
-    # The alarm rule: a false-alarm rate alpha, met by the split-conformal threshold on the validation normals
-    # (agents.detector.thresholds). threshold_percentile p is the older spelling of alpha = 1 - p / 100; both are
-    # resolved in the saved config (default alpha 0.01).
+    # threshold_percentile p is the older spelling of false_alarm_rate = 1 - p / 100; both resolved on load.
     false_alarm_rate: FalseAlarmRate | None = None
     threshold_percentile: Percentile | None = None
     scaler: Literal["minmax", "standard", "none"] = "minmax"
     batch_size: PositiveInt = 4096
     make_plots: bool = True
-    # Score names (registry SCORES); null: the model's default_scores. Resolved in the saved config.
     scores: list[str] | None = None
-    # Fitted on the same scaled training normals, thresholded by the same rule, scored on the same test windows.
     baselines: list[Literal["knn", "pca", "isolation_forest"]] = ["knn", "pca", "isolation_forest"]
-    # Stream datasets (one long recording): each time step takes the max (or mean, or min) of its windows'
-    # scores, so with "min" it alarms only when every window covering it alarms (SKAB's leaderboard rule);
-    # alarmed time steps at most incident_merge_gap rows apart are one incident; VUS buffers ranges by up to
-    # vus_buffer rows. null: the window length.
     point_aggregation: Literal["max", "mean", "min"] = "max"
     incident_merge_gap: NonNegativeInt | None = None
     vus_buffer: Annotated[int, Ge(0), Le(MAX_VUS_BUFFER)] | None = None
-    # Adaptive conformal inference (Gibbs & Candes 2021) for time steps (stream datasets, --per-step scoring,
-    # incidents): 0 keeps the calibrated threshold; gamma > 0 moves the alarm level by
-    # gamma * (false_alarm_rate - alarmed) after each time step, so drift cannot hold the long-run alarm rate
-    # above false_alarm_rate, but a lasting fault stops alarming after about false_alarm_rate / gamma alarmed
-    # steps (agents.detector.thresholds.AdaptiveThreshold).
+    # Adaptive conformal inference: agents.detector.thresholds.AdaptiveThreshold.
     threshold_adapt_rate: UnitInterval = 0.0
 
 
@@ -124,15 +88,12 @@ class RunConfig(BaseModel):
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDict:
-    """Read, override and validate a config file.
+    """Read, override and validate a config file: the resolved config (defaults filled in).
 
     Args:
         path: JSON config file.
-        overrides: ``"section.key=value"`` strings; values are parsed as JSON
-            when possible (``5``, ``true``, ``[64, 32]``), else taken as strings.
-
-    Returns:
-        The resolved config (defaults filled in) as an EasyDict.
+        overrides: ``"section.key=value"`` strings; values are JSON where they parse (``5``, ``[64, 32]``),
+            else strings.
 
     Raises:
         ConfigError: naming the file (or ``--set``) and the dotted key.
@@ -194,8 +155,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
 def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
     """Keyword arguments of ``target`` that a config may set: ``{name: (type, default)}``.
 
-    Arguments without a default (``seed``, ``n_features``...) are supplied by the
-    agent, not the config.
+    Arguments without a default (``seed``, ``n_features``...) are supplied by the agent, not the config.
     """
     func = target.__init__ if inspect.isclass(target) else target
     hints = typing.get_type_hints(func, include_extras=True)
@@ -209,13 +169,11 @@ def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
 
 def _validate_component(section: str, registry: Registry, raw: Any, source: str) -> dict[str, Any]:
     if not isinstance(raw, dict) or "name" not in raw:
-        raise ConfigError(
-            f"{source}: {section}: expected an object with a \"name\"; valid names: {', '.join(registry.names())}"
-        )
+        raise ConfigError(f"{source}: {section}: expected an object with a \"name\"; valid names: "
+                          f"{', '.join(registry.names())}")
     name = raw["name"]
     target = _check_name(registry, name, f"{section}.name", source)
-    fields = {key: (hint, default) for key, (hint, default) in config_params(target).items()}
-    schema = create_model(f"{section}:{name}", __config__=STRICT, **fields)
+    schema = create_model(f"{section}:{name}", __config__=STRICT, **config_params(target))
     params = {k: v for k, v in raw.items() if k != "name"}
     try:
         checked = schema.model_validate(params)
@@ -227,10 +185,8 @@ def _validate_component(section: str, registry: Registry, raw: Any, source: str)
 def _check_name(registry: Registry, name: Any, key: str, source: str) -> Any:
     if not isinstance(name, str) or name not in registry:
         hint = _closest(str(name), registry.names())
-        raise ConfigError(
-            f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; "
-            f"valid {'losses' if registry.kind == 'loss' else registry.kind + 's'}: {', '.join(registry.names())}"
-        )
+        raise ConfigError(f"{source}: {key}: unknown {registry.kind} {json.dumps(name)}{hint}; valid "
+                          f"{'losses' if registry.kind == 'loss' else registry.kind + 's'}: {', '.join(registry.names())}")
     return registry.get(name)
 
 

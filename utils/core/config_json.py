@@ -1,7 +1,5 @@
-"""Read a JSON config file and apply ``--set section.key=value`` overrides, refusing what JSON
-would accept silently (a key given twice, where the last value would win) or what cannot be a
-config (a file above :data:`MAX_CONFIG_BYTES`, a number of thousands of digits). Errors are
-:class:`ConfigError` naming the file (with line and column) or the ``--set`` item."""
+"""Read a JSON config file and apply ``--set section.key=value`` overrides, refusing what JSON accepts silently
+(a key given twice) or what cannot be a config (above :data:`MAX_CONFIG_BYTES`, a number of thousands of digits)."""
 from __future__ import annotations
 
 import json

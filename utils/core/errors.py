@@ -1,9 +1,5 @@
-"""Errors raised for a user's mistake.
-
-Every error here is caught by ``main.py`` and printed as one message with exit
-code 2 (no traceback): the message must say what is wrong, where, and what would
-be valid. Anything else that escapes is a bug in the project.
-"""
+"""Errors raised for a user's mistake: ``main.py`` prints each as one message with exit code 2 (no traceback),
+so it must say what is wrong, where, and what would be valid. Anything else that escapes is a bug."""
 
 
 class UserError(Exception):
@@ -31,7 +27,4 @@ class TrainingDivergedError(UserError):
 
 
 class WriteError(RunFolderError):
-    """A file of the run cannot be written (no space left, read-only, a path through a file).
-
-    ``main.py`` adds what to do next: the resume command, or the command that starts the run again.
-    """
+    """A file of the run cannot be written (no space left, read-only...); ``main.py`` adds what to do next."""

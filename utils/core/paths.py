@@ -7,15 +7,11 @@ from pathlib import Path
 
 
 def unreadable_file(path: str | Path, allow_stream: bool = False) -> str | None:
-    """What keeps ``path`` from being read as a data file, or None when it can be.
+    """What keeps ``path`` from being read as a data file (e.g. ``"not found"``), or None when it can be.
 
     Args:
         path: the file the user named.
         allow_stream: a pipe (FIFO) or character device is fine too (it is read as it arrives).
-
-    Returns:
-        e.g. ``"not found"``, ``"is a folder, not a file"``, ``"is not a regular file (a pipe, device or
-        socket)"``, ``"cannot be read (Permission denied)"``; None when it is a readable file.
     """
     try:
         mode = os.stat(path).st_mode

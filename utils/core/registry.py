@@ -1,12 +1,4 @@
-"""One tiny registry per kind of component, filled by decorators.
-
-Example::
-
-    @register_model("vae")
-    class VAE(nn.Module): ...
-
-    model_cls = MODELS.get("vae")   # ConfigError listing known names if unknown
-"""
+"""One registry per kind of component, filled by decorators (``@register_model("vae")``)."""
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
@@ -25,13 +17,11 @@ class Registry:
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name``; a duplicate name is a bug."""
-
         def decorator(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
             return obj
-
         return decorator
 
     def get(self, name: str) -> Any:

@@ -1,10 +1,6 @@
-"""Constrained types for constructor arguments that the config may set.
+"""Constrained types for the keyword arguments a config may set; the config validator reads them.
 
-Models, losses and dataset loaders annotate their keyword arguments with these;
-the config validator reads the annotations, so a range lives in one place.
-Integers are bounded above by :data:`MAX_INT` (what a C ``int`` holds): sizes,
-counts and steps beyond it cannot be allocated or looped over anyway, and larger
-ones overflow inside torch and NumPy instead of failing with a message.
+Integers end at :data:`MAX_INT` (a C ``int``): larger sizes overflow inside torch and NumPy without a message.
 """
 from typing import Annotated
 

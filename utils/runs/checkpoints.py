@@ -20,17 +20,15 @@ from utils.core.paths import unreadable_file
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
+_NUMBERS = {int, float, bool}
+_TEXT_PROBE = 4096
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file, fsync, then os.replace.
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, os.replace); WriteError naming it if it cannot.
 
-    A crash at any moment leaves either the previous file or the new one, never half. The state is
-    serialized in memory first: torch's zip writer turns a short write (a full disk) into a RuntimeError
-    ("unexpected pos"), while a plain write of the bytes raises the OSError that says why.
-
-    Raises:
-        WriteError: the file cannot be written (no space left, read-only, not a folder), naming it.
+    Serialized in memory first: torch's zip writer turns a full disk into a RuntimeError ("unexpected pos"), while
+    a plain write of the bytes raises the OSError that says why.
     """
     tmp = None
     try:
@@ -68,16 +66,11 @@ def clone_state(obj: Any) -> Any:
     return obj
 
 
-_NUMBERS = {int, float, bool}
-
-
 class CheckpointWriter:
     """Writes checkpoints on one background thread, so training goes on while the disk works.
 
-    :meth:`save` snapshots the states at once (:func:`clone_state`: training keeps changing the
-    live tensors) and queues the atomic writes; at most one batch of writes is in flight, so a
-    new save first waits for the previous one. A failed write raises from the next :meth:`save`
-    or :meth:`wait`. Call :meth:`wait` wherever the files must be on disk (a stop, the end).
+    :meth:`save` snapshots the states at once and queues the writes; one batch is in flight at most. A failed
+    write raises from the next :meth:`save` or :meth:`wait`; call :meth:`wait` where the files must be on disk.
     """
 
     def __init__(self) -> None:
@@ -117,9 +110,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     """Load a checkpoint without executing code from it.
 
     Raises:
-        CheckpointError: missing, unreadable, truncated/corrupt, carrying code
-            (refused by the weights-only unpickler) or lacking the keys of a
-            training checkpoint.
+        CheckpointError: missing, unreadable, corrupt, carrying code, or lacking a training checkpoint's keys.
     """
     problem = unreadable_file(path)
     if problem == "not found":
@@ -142,10 +133,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except MemoryError:
         raise
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which is never run): "
-            f"{_unpickler_reason(str(err))}"
-        ) from None
+        raise CheckpointError(f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which "
+                              f"is never run): {_unpickler_reason(str(err))}") from None
     except Exception as err:  # noqa: BLE001  (a damaged file makes torch.load fail in many ways)
         detail = f": {str(err).strip().splitlines()[0][:120]}" if str(err).strip() else ""
         raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}{detail})") from None
@@ -154,15 +143,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-_TEXT_PROBE = 4096
-
-
 def not_a_checkpoint(path: Path) -> str | None:
-    """What a file given as a checkpoint is instead, from its first bytes and zip listing; None if it may be one.
-
-    A TorchScript export (a zip holding ``code/`` or ``constants.pkl``), an ONNX export, and text (a CSV, a
-    config.json) are named with what to do, instead of torch.load's "truncated or corrupt".
-    """
+    """What a file given as a checkpoint is instead (a TorchScript or ONNX export, text), with what to do; None if it
+    may be one."""
     with open(path, "rb") as handle:
         head = handle.read(_TEXT_PROBE)
     if head.startswith(b"PK"):
@@ -190,9 +173,8 @@ def not_a_checkpoint(path: Path) -> str | None:
 
 
 def check_crc(path: Path) -> None:
-    """CheckpointError if a member of the checkpoint's zip fails its CRC-32: torch.load does not check them, so a
-    flipped byte in a tensor's data loaded silently as other, finite weights. A file that is not a zip is left to
-    torch.load to name."""
+    """CheckpointError if a member of the checkpoint's zip fails its CRC-32 (torch.load does not check them, so a
+    flipped byte loaded silently as other weights); a file that is not a zip is left to torch.load."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -216,31 +198,21 @@ def _unpickler_reason(message: str) -> str:
 
 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:
-    """Load weights, naming the first missing, unexpected or mismatched tensor.
-
-    Raises:
-        CheckpointError: the checkpoint belongs to another model or config.
-    """
+    """Load weights; CheckpointError naming the first missing, unexpected or mismatched tensor."""
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     if missing or unexpected:
-        raise CheckpointError(
-            f"{source}: checkpoint is for another model: missing tensors {missing[:5]}, "
-            f"unexpected tensors {unexpected[:5]}"
-        )
+        raise CheckpointError(f"{source}: checkpoint is for another model: missing tensors {missing[:5]}, "
+                              f"unexpected tensors {unexpected[:5]}")
     for key, tensor in own.items():
         if tuple(state_dict[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint but "
-                f"{tuple(tensor.shape)} in the model built from this config; the checkpoint was made "
-                "with another model config"
-            )
+            raise CheckpointError(f"{source}: tensor {key!r} has shape {tuple(state_dict[key].shape)} in the checkpoint "
+                                  f"but {tuple(tensor.shape)} in the model built from this config; the checkpoint was "
+                                  "made with another model config")
         saved = state_dict[key]
         if tensor.is_floating_point() and not saved.is_floating_point():  # load_state_dict would cast silently
-            raise CheckpointError(
-                f"{source}: tensor {key!r} holds {str(saved.dtype).removeprefix('torch.')} values in the checkpoint, "
-                f"but the model's are {str(tensor.dtype).removeprefix('torch.')}; the checkpoint is damaged or was "
-                "not written by this project"
-            )
+            raise CheckpointError(f"{source}: tensor {key!r} holds {str(saved.dtype).removeprefix('torch.')} values in "
+                                  f"the checkpoint, but the model's are {str(tensor.dtype).removeprefix('torch.')}; the "
+                                  "checkpoint is damaged or was not written by this project")
     model.load_state_dict(state_dict)

@@ -1,8 +1,6 @@
-"""One process at a time per run folder: an exclusive ``flock`` on ``<run folder>/.lock``.
+"""One process at a time per run folder: an exclusive ``flock`` on ``<run folder>/.lock``, holding its PID.
 
-The lock lives as long as the process's file descriptor, so it is released on exit however the
-process ends (SIGKILL and the OOM killer included): a stale lock file never blocks a rerun. The
-holder writes its PID into the file, so a refused run can name it.
+The kernel releases it however the process ends (SIGKILL included): a stale lock file never blocks a rerun.
 """
 from __future__ import annotations
 
@@ -31,11 +29,7 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock (the folder must exist); a no-op when already held.
-
-        Raises:
-            RunFolderError: another process holds it (naming its PID), or the lock file cannot be written.
-        """
+        """Take the lock (the folder must exist; no-op when held); RunFolderError naming the PID of another holder."""
         if self._fd is not None:
             return
         try:
@@ -71,8 +65,7 @@ def in_use_error(run_dir: Path, pid: int | str) -> RunFolderError:
 def training_pid(run_dir: Path) -> int | str | None:
     """The PID of a process holding ``run_dir``'s lock now (``"unknown"`` when unnamed), else None.
 
-    Probes with a shared lock, so two probes do not block each other.
-    """
+    Probes with a shared lock, so two probes do not block each other."""
     path = Path(run_dir) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -96,19 +89,12 @@ def holder_pid(path: Path) -> int | str:
     return int(text) if text.isdigit() else "unknown"
 
 
-def remove_stale_files(run_dir: Path) -> list[Path]:
-    """Delete the temporary files killed writes left in the run folder and its checkpoints (hold the lock).
-
-    Returns:
-        The files removed.
-    """
-    removed = []
+def remove_stale_files(run_dir: Path) -> None:
+    """Delete the temporary files killed writes left in the run folder and its checkpoints (hold the lock)."""
     for folder in (run_dir, run_dir / "checkpoints"):
         for pattern in STALE_PATTERNS:
             for path in folder.glob(pattern):
                 try:
                     path.unlink()
-                    removed.append(path)
                 except OSError:
                     pass
-    return removed

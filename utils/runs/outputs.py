@@ -1,18 +1,5 @@
-"""Files a command writes for the user: atomic, never over what the user owns unless told to.
-
-* :func:`atomic_output` writes through a temporary file in the target's folder (named
-  ``.NAME.<pid>.<random>.tmp``), fsyncs it and renames it over the target with ``os.replace``, so a
-  kill at any moment leaves the previous file whole; a failure removes the temporary file, and an
-  OSError of the write names the target. A new file is created by a hard link, so it never replaces
-  one that another process wrote meanwhile (that is refused, naming the file).
-* :class:`WholeLines` is the live output: lines as they are flushed, and after a failed write (a full
-  disk) the file ends with the last whole line.
-* :func:`remove_stale_temps` removes such temporary files left by killed processes (their PID is
-  gone), for a target, before a new write.
-* :func:`check_output` refuses an output that is a folder, one of the command's inputs, a file in a
-  run folder (its checkpoints, config, logs and outputs are the run's), or an existing file without
-  ``overwrite`` (``--overwrite``), naming the file.
-"""
+"""Files a command writes for the user: atomic (:func:`atomic_output`), or whole lines as they are flushed
+(:class:`WholeLines`), and never over what the user owns unless told to (:func:`check_output`)."""
 from __future__ import annotations
 
 import errno
@@ -34,17 +21,16 @@ class OutputError(UserError):
 
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file that becomes ``path`` when the block ends without an exception.
+    """Open a temporary file (``.NAME.<pid>.<random>.tmp``) that becomes ``path`` when the block ends without an
+    exception: fsynced, then renamed over it; a new file is created by a hard link, so never over one another
+    process wrote meanwhile. The target is left as it was on any error.
 
     Args:
-        path: the final file.
-        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``.
-        **open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
+        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``; ``open_kwargs`` go to :func:`open`.
 
     Raises:
-        WriteError: the folder cannot be created or written, or the disk is full, naming the target
-            (``main.py`` adds the next step, exit 2; ``errno`` and ``filename`` are set). Another error of
-            the caller's block propagates as it is; the target is left as it was either way.
+        WriteError: the folder cannot be created or written, or the disk is full, naming the target (``errno``
+            and ``filename`` set).
     """
     path = Path(path)
     if "b" not in mode:
@@ -70,11 +56,7 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
 
 
 def _create_from(tmp: Path, path: Path) -> None:
-    """Give ``tmp`` the name ``path`` unless a file of that name exists by now (another process wrote it).
-
-    Raises:
-        OutputError: ``path`` appeared while this command wrote it; it is left as it is.
-    """
+    """Give ``tmp`` the name ``path``; OutputError if a file of that name appeared meanwhile (left as it is)."""
     try:
         try:
             os.link(tmp, path)  # atomic, and fails if the name is taken
@@ -106,11 +88,10 @@ def cannot_write(path: Path, err: OSError) -> WriteError:
 
 
 class WholeLines:
-    """A text file written line by line as the lines are flushed (a live output), never ending in half a line.
+    """A text file written as the lines are flushed (a live output), never ending in half a line.
 
-    ``write`` collects text (csv.writer writes one whole row a call); ``flush`` writes it out. A write that
-    fails part way (no space left) cuts the file back to the end of the last flush and raises a
-    :class:`~utils.core.errors.WriteError` naming the file.
+    ``write`` collects text (csv.writer writes one whole row a call); a ``flush`` that fails part way (no space
+    left) cuts the file back to the last flush and raises a WriteError naming the file.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -178,18 +159,14 @@ def temp_path_for(path: str | Path) -> Path:
     """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
     path = Path(path)
     with _naming(path):
-        return _temp_path(path)
-
-
-def _temp_path(path: Path) -> Path:
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    return Path(tmp)
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        return Path(tmp)
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:
@@ -230,7 +207,7 @@ def run_folder_of(path: str | Path) -> Path | None:
 
 def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
                  option: str = "--output", config: str | Path | None = None, example: str = "scores.csv") -> Path:
-    """Refuse an output the command must not write.
+    """Refuse an output the command must not write (a folder, an input, a run folder's file, an existing file).
 
     Args:
         path: the output file.
@@ -239,9 +216,6 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
         option: how the message names the path's option.
         config: the config file the command reads, never overwritten either (even with ``overwrite``).
         example: a file name fitting what is written, suggested when ``path`` is a folder (``model.onnx``...).
-
-    Returns:
-        ``path`` as a Path.
 
     Raises:
         OutputError: naming the file and what to do instead.

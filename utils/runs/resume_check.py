@@ -12,6 +12,9 @@ from utils.core.errors import CheckpointError, ConfigError, DataError
 RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "min_delta_rel", "min_learning_rate",
                           "log_every_n_steps", "progress_bar", "checkpoint_interval_s", "flush_denormal")
 FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
+#: Keys of a data section that name where its data come from (files, folders, globs).
+SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
+_MISSING = "<missing>"
 
 
 def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> None:
@@ -25,7 +28,7 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
 
     Raises:
         CheckpointError: the checkpoint holds no config.
-        ConfigError: naming every key that differs, with both values, and the keys that may change.
+        ConfigError: naming every key that differs, with both values.
     """
     if not isinstance(saved, dict):
         raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
@@ -67,22 +70,14 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
-_MISSING = "<missing>"
-
-
 def _show(value: Any) -> str:
     text = value if value is _MISSING else json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-#: Keys of a data section that name where its data come from (files, folders, globs).
-SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
-
-
 def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,
                     run_dir: Path) -> None:
-    """Refuse to resume on data that differ from those the run started on (the scaler, the statistics and
-    the epochs so far were fitted to those).
+    """Refuse to resume on data that differ from those the run started on (DataError naming the source).
 
     Args:
         recorded: what ``environment.json`` recorded at the run's start (``data_sha1``, ``data_windows``);
@@ -91,9 +86,6 @@ def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[
         windows: this invocation's window counts per split.
         data: the config's ``data`` section, to name the source.
         run_dir: the run folder, for the message.
-
-    Raises:
-        DataError: naming the data source, what changed and how to proceed.
     """
     if recorded is None or recorded.get("data_sha1") == digest:
         return

@@ -22,35 +22,33 @@ from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, re
 from utils.runs.outputs import atomic_output
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
+#: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
+#: The product's code: what a run executes (tests, benchmarks and docs are left out).
+SOURCE_PARTS = ("main.py", "agents", "graphs", "datasets", "utils")
+SOURCE_SUFFIXES = (".py", ".cpp", ".h")
+#: The run folder's layout: each path attribute of :class:`RunFolder` and its place inside the folder.
+LAYOUT = {
+    "config": "config.json", "environment": "environment.json", "summaries": "summaries", "train_log": "logs/train.log",
+    "checkpoints": "checkpoints", "last": "checkpoints/last.pt", "best": "checkpoints/best.pt",
+    "out": "out", "metrics": "out/metrics.json", "scores": "out/scores.csv", "report": "out/report.md",
+    "stream_scores": "out/stream_scores.csv", "incidents": "out/incidents.csv",
+}
 
 
 @dataclass(frozen=True)
 class RunFolder:
-    """Every path of a run folder, spelled once.
-
-    ``config.json``, ``environment.json``, ``checkpoints/{last,best}.pt``, ``summaries/`` (TensorBoard),
-    ``logs/train.log`` and the outputs of ``out/``: ``metrics.json``, ``scores.csv``, ``stream_scores.csv``,
-    ``incidents.csv``, ``report.md`` and the figures.
-    """
+    """Every path of a run folder, spelled once: ``RunFolder(root).last`` is ``root / LAYOUT["last"]``."""
 
     root: Path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
-    config = property(lambda self: self.root / "config.json")
-    environment = property(lambda self: self.root / "environment.json")
-    checkpoints = property(lambda self: self.root / "checkpoints")
-    last = property(lambda self: self.checkpoints / "last.pt")
-    best = property(lambda self: self.checkpoints / "best.pt")
-    summaries = property(lambda self: self.root / "summaries")
-    train_log = property(lambda self: self.root / "logs" / "train.log")
-    out = property(lambda self: self.root / "out")
-    metrics = property(lambda self: self.out / "metrics.json")
-    scores = property(lambda self: self.out / "scores.csv")
-    stream_scores = property(lambda self: self.out / "stream_scores.csv")
-    incidents = property(lambda self: self.out / "incidents.csv")
-    report = property(lambda self: self.out / "report.md")
+    def __getattr__(self, name: str) -> Path:
+        if name not in LAYOUT:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.root / LAYOUT[name]
 
     def figure(self, stem: str) -> Path:
         """``out/<stem>.png``."""
@@ -62,25 +60,13 @@ class RunFolder:
 
 
 def run_dir_of(config: Any) -> Path:
-    """``<experiments_dir>/<exp_name>`` of a validated config.
-
-    Raises:
-        ConfigError: ``experiments_dir`` holds a NUL character, or a part of it longer than file names may be.
-    """
+    """``<experiments_dir>/<exp_name>`` of a validated config (ConfigError: see :func:`check_folder_path`)."""
     check_folder_path(config.experiments_dir, "experiments_dir")
     return Path(config.experiments_dir) / config.exp_name
 
 
-#: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
-NAME_MAX, PATH_MAX = 255, 4096
-
-
 def check_folder_path(value: str, key: str) -> None:
-    """Refuse a folder path that no file system takes, naming the config key and why.
-
-    Raises:
-        ConfigError: a NUL character, a part longer than :data:`NAME_MAX` bytes, or more than :data:`PATH_MAX`.
-    """
+    """Refuse a folder path that no file system takes (a NUL, a part or the whole too long), naming ``key``."""
     if "\0" in value:
         raise ConfigError(f"{key}: {value!r} holds a NUL character (at {value.index(chr(0))}), which no file path "
                           "may; give a folder path such as experiments")
@@ -98,22 +84,19 @@ def _bytes(text: str) -> int:
 
 
 def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
-    """Refuse to start over an existing run, or to resume a run that does not exist.
-
-    Nothing is written; call this before any expensive work.
+    """Refuse to start over an existing run, or to resume a run that does not exist; nothing is written.
 
     Args:
         config: the validated config.
         resume: ``--resume`` was given.
-        locked: this process holds the folder's lock (see :mod:`utils.runs.lock`); else a folder another
-            process holds is refused, naming its PID.
+        locked: this process holds the folder's lock (:mod:`utils.runs.lock`); else a folder another process
+            holds is refused, naming its PID.
 
     Raises:
-        RunFolderError: the folder is in use by another process; it already holds a run and ``resume``
-            is False; ``resume`` but no ``checkpoints/last.pt``.
+        RunFolderError: the folder is in use, or holds a run without ``resume``, or has no ``last.pt`` to resume.
     """
     run_dir = run_dir_of(config)
-    last = run_dir / "checkpoints" / "last.pt"
+    last = RunFolder(run_dir).last
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is a file, not a run folder; choose another name (--set exp_name=NEW_NAME)")
     try:
@@ -129,30 +112,23 @@ def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
             raise RunFolderError(f"--resume: {last} {unreadable_file(last)}; it should be the checkpoint this run "
                                  "wrote: move it away, or start again under another name (--set exp_name=NEW_NAME)")
         if holds_run:
-            raise RunFolderError(
-                f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run stopped "
-                "before its first checkpoint was written); delete the folder or choose another name "
-                "(--set exp_name=NEW_NAME) to start again"
-            )
-        raise RunFolderError(
-            f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without --resume to start it"
-        )
+            raise RunFolderError(f"--resume: nothing to resume in {run_dir}: it has no checkpoints/last.pt (the run "
+                                 "stopped before its first checkpoint was written); delete the folder or choose another "
+                                 "name (--set exp_name=NEW_NAME) to start again")
+        raise RunFolderError(f"--resume: nothing to resume in {run_dir} (no checkpoints/last.pt); run without "
+                             "--resume to start it")
     if not resume and holds_run:
-        raise RunFolderError(
-            f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
-            f"(--set exp_name=NEW_NAME), or delete the folder"
-        )
+        raise RunFolderError(f"{run_dir} already holds a run; add --resume to continue it, or choose another name "
+                             f"(--set exp_name=NEW_NAME), or delete the folder")
     return run_dir
 
 
 def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, lock: RunLock | None = None) -> Path:
-    """Create (or reopen) the run folder under its lock and record the config and how it was started.
-
-    Stale temporary files of killed writes are removed once the lock is held.
+    """Create (or reopen) the run folder under its lock, removing stale files of killed writes, and record the
+    config and how it was started.
 
     Raises:
-        RunFolderError: see :func:`check_run_dir`; another process holds the folder; it cannot be written
-            (no space left, read-only, not a folder), naming the path.
+        RunFolderError: see :func:`check_run_dir`; or the folder cannot be written, naming the path.
     """
     lock = lock or RunLock(run_dir_of(config))
     run_dir = check_run_dir(config, resume, locked=lock.held)
@@ -166,14 +142,13 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
         probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
         probe.close()
         if not resume:
-            write_json(run_dir / "config.json", config)
-        _record_invocation(run_dir / "environment.json", argv or sys.argv, resume)
+            write_json(RunFolder(run_dir).config, config)
+        _record_invocation(RunFolder(run_dir).environment, argv or sys.argv, resume)
     except OSError as err:
         inside = Path(err.filename) if err.filename and run_dir in Path(err.filename).parents else None
-        raise RunFolderError(
-            f"cannot write the run folder {run_dir} ({err.strerror or err}{f' writing {inside}' if inside else ''}); "
-            "set experiments_dir to a writable folder (--set experiments_dir=PATH)"
-        ) from None
+        raise RunFolderError(f"cannot write the run folder {run_dir} ({err.strerror or err}"
+                             f"{f' writing {inside}' if inside else ''}); set experiments_dir to a writable folder "
+                             "(--set experiments_dir=PATH)") from None
     return run_dir
 
 
@@ -183,23 +158,16 @@ def _is_bookkeeping(path: Path) -> bool:
 
 
 def remove_unsaved_run(run_dir: Path) -> bool:
-    """Remove a run folder this process created once it ends without a ``checkpoints/last.pt``.
-
-    Such a folder holds nothing to resume (its config, logs and a few TensorBoard points only) and
-    would refuse every rerun of the same name. Returns whether it was removed.
-    """
-    if not run_dir.is_dir() or (run_dir / "checkpoints" / "last.pt").exists():
+    """Remove a run folder this process created that ends without a ``last.pt`` (nothing to resume, and it would
+    refuse every rerun of the same name); whether it was removed."""
+    if not run_dir.is_dir() or RunFolder(run_dir).last.exists():
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
     return not run_dir.exists()
 
 
 def lock_run_dir(run_dir: Path) -> RunLock:
-    """Take the lock of an existing run folder (to resume it) and remove the stale files of killed writes.
-
-    Raises:
-        RunFolderError: another process holds the folder.
-    """
+    """Take the lock of an existing run folder (RunFolderError if held) and remove stale files of killed writes."""
     lock = RunLock(run_dir)
     lock.acquire()
     remove_stale_files(run_dir)
@@ -209,9 +177,8 @@ def lock_run_dir(run_dir: Path) -> RunLock:
 def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) -> None:
     """Wait until the clock's second is past that of every TensorBoard file in ``summaries``.
 
-    TensorBoard reads event files in name order, and names start with the second
-    they were created in; a resumed run's file must sort after the interrupted
-    run's, or its purge of the orphaned steps is read before them.
+    TensorBoard reads event files in name order (their names start with the second they were created in): a
+    resumed run's file must sort after the interrupted run's, or its purge of the orphaned steps is read first.
     """
     stamps = [int(part) for part in (p.name.split(".")[3] for p in summaries.glob("events.out.tfevents.*"))
               if part.isdigit()]
@@ -243,28 +210,14 @@ def versions() -> dict[str, str]:
     """Versions of Python, the key libraries and the project (git commit when known)."""
     import numpy
     import torch
-
     # scikit-learn's version from its metadata: importing it costs about 1 s of start-up
-    found = {"python": platform.python_version(), "torch": torch.__version__,
-             "numpy": numpy.__version__, "scikit-learn": importlib.metadata.version("scikit-learn"),
-             "project": _git_commit()}
-    return found
-
-
-#: The product's code: what a run executes (tests, benchmarks and docs are left out).
-SOURCE_PARTS = ("main.py", "agents", "graphs", "datasets", "utils")
-SOURCE_SUFFIXES = (".py", ".cpp", ".h")
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "scikit-learn": importlib.metadata.version("scikit-learn"), "project": _git_commit()}
 
 
 def source_digest(root: Path | None = None) -> str:
-    """SHA-256 over the product's source files (relative path and bytes, in path order), as they are now.
-
-    Unlike the git commit, it tells apart two runs of uncommitted changes: two invocations with the
-    same digest started from the same code (a file edited while a run imports it can still differ).
-
-    Args:
-        root: the project folder (default: this checkout's).
-    """
+    """SHA-256 over the product's source files (relative path and bytes, in path order) under ``root`` (default:
+    this checkout): unlike the git commit, it tells apart runs of uncommitted changes."""
     root = root or Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for part in SOURCE_PARTS:

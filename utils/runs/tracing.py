@@ -1,10 +1,5 @@
-"""Write a traced scoring module to ONNX or TorchScript, and its metadata beside it.
-
-What the graph computes is the caller's (``agents/detector/export.py`` builds it from a trained
-detector); this module only traces and writes. ONNX export uses the TorchScript-based exporter
-(``dynamo=False``) and needs the optional package ``onnx``; running the file needs
-``onnxruntime``. Both are dev dependencies (``requirements-dev.txt``), not runtime ones.
-"""
+"""Trace a scoring module (built by ``agents/detector/export.py``) to ONNX or TorchScript and write it with its
+metadata beside it (docs/export.md). ONNX uses the TorchScript-based exporter (``dynamo=False``)."""
 from __future__ import annotations
 
 import hashlib
@@ -21,29 +16,19 @@ from utils.core.errors import ConfigError, UserError
 from utils.runs.outputs import atomic_output, check_output, new_file_mode, temp_path_for
 
 FORMATS = ("onnx", "torchscript")
-
-
 INPUT_NAME = "windows"
-
-
 OUTPUT_NAMES = ("score", "contributions", "reconstruction")
-
-
 ONNX_OPSET = 17
 
 
 def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Path, meta: dict[str, Any],
                  overwrite: bool = False, config: str | Path | None = None) -> dict[str, Any]:
-    """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``.
+    """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``; the
+    metadata written.
 
-    The graph takes one input named :data:`INPUT_NAME` (batch dimension free) and returns the
-    outputs :data:`OUTPUT_NAMES`. Both files are checked first (:func:`utils.runs.outputs.check_output`:
-    an existing one only with ``overwrite``, never a run folder's or the ``config`` file the command
-    read), written to temporary files, then renamed, the model first; ``meta`` gets the model file's
-    ``sha256``, so a pair that a kill between the two renames left mismatched is seen as such.
-
-    Returns:
-        The metadata written.
+    The graph takes :data:`INPUT_NAME` (batch dimension free) and returns :data:`OUTPUT_NAMES`. Both files are
+    checked (:func:`utils.runs.outputs.check_output`), then renamed into place, the model first; ``meta`` gets
+    the model file's ``sha256``, so a pair a kill between the renames left mismatched is seen as such.
 
     Raises:
         ConfigError: unknown format.

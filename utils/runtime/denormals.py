@@ -16,12 +16,8 @@ def denormals_flushed_now() -> bool:
 
 @contextmanager
 def flush_denormals(enabled: bool = True) -> Iterator[bool]:
-    """Read denormal floats (below 1.2e-38) as zero inside the block, then restore the previous mode.
-
-    Adam's moment estimates of parameters whose gradient stays zero (dead ReLU units) decay
-    geometrically into the denormal range, where x86 arithmetic takes a slow path many times
-    slower. The mode is per thread (it covers ops run on this thread) and restored on exit, so
-    code running after the block (hypothesis, numpy) sees IEEE floats again.
+    """Read denormal floats (below 1.2e-38) as zero inside the block (docs/benchmarks.md#speed), then restore the
+    previous mode: it is per thread, and code after the block (hypothesis, numpy) expects IEEE floats.
 
     Yields:
         Whether flushing is active (False where the CPU cannot, or when not ``enabled``).

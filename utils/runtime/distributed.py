@@ -1,9 +1,5 @@
-"""Multi-process training with torch.distributed (launched by ``torchrun``).
-
-``torchrun --nproc_per_node=N main.py CONFIG`` sets RANK, WORLD_SIZE and
-LOCAL_RANK; :func:`init_from_env` then joins the process group (gloo on CPU,
-NCCL on CUDA). Without those variables everything runs as one process.
-"""
+"""Multi-process training with torch.distributed under ``torchrun`` (docs/getting-started.md); without
+torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK) everything runs as one process."""
 from __future__ import annotations
 
 import logging
@@ -36,7 +32,7 @@ class DistInfo:
 
 
 def init_from_env(device: torch.device) -> DistInfo:
-    """Join the process group described by torchrun's environment, if any."""
+    """Join the process group described by torchrun's environment, if any (gloo on CPU, NCCL on CUDA)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
@@ -65,26 +61,13 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
     return {key: value / info.world_size for key, value in zip(keys, tensor.tolist())}
 
 
-def weights_digest(model: nn.Module) -> str:
-    """A short hash of every parameter and buffer, to compare ranks (:func:`state_digest`)."""
-    return state_digest(model.state_dict())
-
-
-def gather_digests(model: nn.Module, info: DistInfo) -> list[str]:
-    """Every rank's :func:`weights_digest`, in rank order."""
-    mine = weights_digest(model)
-    if not info.enabled:
-        return [mine]
-    found: list[str | None] = [None] * info.world_size
-    dist.all_gather_object(found, mine)
-    return [str(d) for d in found]
-
-
 def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
     """Under torchrun, log each rank's weight digest; differing weights are a bug, so raise RuntimeError."""
     if not info.enabled:
         return
-    digests = gather_digests(model, info)
+    found: list[str | None] = [None] * info.world_size
+    dist.all_gather_object(found, state_digest(model.state_dict()))
+    digests = [str(d) for d in found]
     same = len(set(digests)) == 1
     logging.getLogger("anomaly").info("Weights digest per rank: %s (%s)", " ".join(digests),
                                       "identical" if same else "DIFFERENT")
@@ -95,9 +78,8 @@ def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
 def shared_error(info: DistInfo, error: BaseException | None) -> BaseException | None:
     """The first rank's error of a step every rank takes together (None when every rank succeeded).
 
-    Under torchrun a user error on one rank (rank 0 alone takes the run folder's lock) would leave the
-    others to fail on in another way (a different message, or a traceback when rank 0's exit breaks the
-    process group): every rank raises the same error instead, so each prints the same line and exits 2.
+    A user error on one rank (rank 0 alone takes the lock) would leave the others to fail in another way; every
+    rank raises the same error instead, so each prints the same line and exits 2.
     """
     if not info.enabled:
         return error
@@ -108,7 +90,6 @@ def shared_error(info: DistInfo, error: BaseException | None) -> BaseException |
     if first is None or error is not None and mine == first:
         return error
     from utils.core import errors
-
     kind = getattr(errors, first[0], None)
     return (kind if isinstance(kind, type) and issubclass(kind, errors.UserError) else RuntimeError)(first[1])
 

@@ -16,6 +16,8 @@ class _RunLogHandler(logging.FileHandler):
     """The run's log file; a failed write (a full disk) stops the run with a WriteError naming the file
     instead of logging's traceback on standard error (later records are dropped: the first one says it)."""
 
+    failed = False
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
         err = sys.exc_info()[1]
         if not isinstance(err, OSError) or self.failed:
@@ -24,8 +26,6 @@ class _RunLogHandler(logging.FileHandler):
         failure = WriteError(f"cannot write {self.baseFilename} ({err.strerror or err})")
         failure.errno, failure.filename = err.errno, self.baseFilename
         raise failure from None
-
-    failed = False
 
 
 class _TqdmHandler(logging.Handler):

@@ -1,9 +1,5 @@
-"""Sizes checked before allocation: estimates of what a config or a checkpoint implies, against free memory.
-
-A size that cannot fit is refused with the estimate, the limit and the keys that set it,
-before anything is allocated or written (instead of a MemoryError traceback minutes in, or
-the OOM killer).
-"""
+"""Sizes checked before allocation: what a config or a checkpoint implies, against free memory, refused with
+the estimate, the limit and the keys that set it (instead of a MemoryError minutes in, or the OOM killer)."""
 from __future__ import annotations
 
 import os
@@ -64,24 +60,21 @@ def _read(path: str) -> str:
 
 def format_bytes(n: float) -> str:
     """``1536`` -> ``"1.5 KiB"``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} PiB"
 
 
 def check_fits(estimate: float, what: str, keys: str, error: type[UserError] = ConfigError) -> None:
-    """Refuse ``estimate`` bytes when they exceed the available memory.
+    """Refuse (raise ``error``) ``estimate`` bytes when they exceed the available memory.
 
     Args:
         estimate: bytes the allocation would need.
         what: what needs them, e.g. ``"the simulated windows"``.
         keys: the settings that size it, e.g. ``"data.n_samples=1000000000, data.time_steps=100"``.
         error: the project error to raise (ConfigError for a config, CheckpointError for a file).
-
-    Raises:
-        UserError: of class ``error``, saying the estimate, the limit and the keys.
     """
     limit = available_bytes()
     if estimate > limit:

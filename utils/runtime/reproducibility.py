@@ -1,13 +1,5 @@
-"""What makes two runs of one config bit-identical on a CPU, pinned and recorded per run.
-
-A float32 sum's result depends on the order of its terms, and torch splits large reductions
-into one chunk per intra-op thread (the sum of one million standard normal floats: 108.07587 on
-1 thread, 108.07578 on 2): a run whose reductions are that large differs in the last bits
-between thread counts from the first such reduction on, and training amplifies that. So the
-thread count is fixed once per run (``torch.set_num_threads``: OpenMP's and MKL's),
-a resumed run takes the count it started with, and the count is recorded in
-``environment.json`` with the other numerics settings that can change results.
-"""
+"""What makes two runs of one config bit-identical on a CPU (the thread count above all: large float32 sums are
+split per thread), pinned and recorded in ``environment.json`` (docs/stopping-resuming.md#reproducibility)."""
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +21,7 @@ def pin_threads(threads: int | None = None) -> int:
     """Fix torch's intra-op thread count for the rest of the process; returns it.
 
     Args:
-        threads: the count to use (a resumed run passes the one it started with); None keeps the
-            count torch chose at start-up (``OMP_NUM_THREADS``, else the CPUs it may use).
+        threads: the count to use (a resumed run passes the one it started with); None keeps torch's choice.
     """
     count = threads if threads and threads > 0 else torch.get_num_threads()
     torch.set_num_threads(count)
@@ -38,13 +29,8 @@ def pin_threads(threads: int | None = None) -> int:
 
 
 def numerics(**settings: Any) -> dict[str, Any]:
-    """The settings of this process that decide a run's last bits, plus ``settings`` (the run's own).
-
-    Returns:
-        ``threads`` (intra-op), ``interop_threads``, the CPU model, a hash of its feature flags (a
-        VM moved to another host type shows here) and the instruction set torch dispatches to, the
-        thread and kernel environment variables that are set, and ``settings``.
-    """
+    """The settings of this process that decide a run's last bits (threads, CPU model, a hash of its feature flags,
+    torch's instruction set, the thread variables set), plus ``settings`` (the run's own)."""
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "cpu": _cpu_model(), "cpu_flags_sha1": _cpu_flags_digest(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -66,11 +52,7 @@ def record_numerics(path: Path, record: dict[str, Any]) -> None:
 
 def recorded_threads(path: Path) -> int | None:
     """The thread count the run started with (its first recorded invocation), if ``environment.json`` says."""
-    try:
-        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    counts = [inv["numerics"]["threads"] for inv in invocations
+    counts = [inv["numerics"]["threads"] for inv in _invocations(path)
               if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)
               and isinstance(inv["numerics"].get("threads"), int)]
     return counts[0] if counts else None
@@ -79,23 +61,23 @@ def recorded_threads(path: Path) -> int | None:
 def recorded_data(path: Path) -> dict[str, Any] | None:
     """What the run's first invocation recorded of its data (``data_sha1``, ``data_windows`` when recorded),
     or None when ``environment.json`` records no data digest (a run of an older version)."""
-    try:
-        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    for inv in invocations:
+    for inv in _invocations(path):
         found = inv.get("numerics") if isinstance(inv, dict) else None
         if isinstance(found, dict) and isinstance(found.get("data_sha1"), str):
             return {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
     return None
 
 
-def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
-    """SHA-1 (12 hex digits) over arrays' dtypes, shapes and bytes, in order: one differing bit shows.
+def _invocations(path: Path) -> Any:
+    """``environment.json``'s invocations ([] when it cannot be read)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
+    except (OSError, ValueError, AttributeError):
+        return []
 
-    Recorded at a run's start for its data and weights, so a run that departs from its siblings
-    says whether its input, its initial weights or its training differed.
-    """
+
+def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
+    """SHA-1 (12 hex digits) over arrays' dtypes, shapes and bytes, in order: one differing bit shows."""
     digest = hashlib.sha1()
     for array in arrays:
         data = array.detach().cpu().contiguous().numpy() if isinstance(array, Tensor) else np.ascontiguousarray(array)
@@ -110,16 +92,17 @@ def state_digest(state: Mapping[str, Tensor]) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name"))
-        return line.split(":", 1)[1].strip()
-    except (OSError, StopIteration, IndexError):
-        return platform.processor() or platform.machine()
+    line = _cpuinfo_line("model name")
+    return line.split(":", 1)[1].strip() if ":" in line else platform.processor() or platform.machine()
 
 
 def _cpu_flags_digest() -> str:
+    return hashlib.sha1((_cpuinfo_line("flags") or platform.machine()).encode()).hexdigest()[:12]
+
+
+def _cpuinfo_line(prefix: str) -> str:
+    """The first line of /proc/cpuinfo starting with ``prefix`` ("" when there is none)."""
     try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
-    except (OSError, StopIteration):
-        line = platform.machine()
-    return hashlib.sha1(line.encode()).hexdigest()[:12]
+        return next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith(prefix)), "")
+    except OSError:
+        return ""

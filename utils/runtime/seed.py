@@ -10,12 +10,8 @@ import torch
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch; optionally force deterministic kernels.
-
-    Deterministic mode makes a resumed run bit-identical to an uninterrupted one
-    (``torch.use_deterministic_algorithms``; on CUDA it also needs
-    ``CUBLAS_WORKSPACE_CONFIG``, set here before the first cuBLAS call).
-    """
+    """Seed Python, NumPy and torch; ``deterministic`` forces deterministic kernels (and sets CUDA's
+    ``CUBLAS_WORKSPACE_CONFIG`` before the first cuBLAS call)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -26,12 +22,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def _use_deterministic_algorithms() -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing ``torch._inductor``.
-
-    The public call imports the compiler stack (about 1 s of every run's start-up) only to copy the flag
-    into the compiler's config. This project never compiles, so the flag is set where the kernels read it;
-    once the compiler is loaded, the public call is made, so its config follows too.
-    """
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing ``torch._inductor`` (about 1 s
+    of start-up, only to copy the flag into the compiler's config) unless it is loaded already."""
     if "torch._inductor.config" in sys.modules:
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
@@ -39,11 +31,8 @@ def _use_deterministic_algorithms() -> None:
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A generator for the batch order of one epoch, fixed by (seed, epoch) alone.
-
-    Deriving it from the epoch number (instead of carrying one generator across
-    epochs) means a resumed run shuffles exactly as the uninterrupted one.
-    """
+    """A generator for the batch order of one epoch, fixed by (seed, epoch) alone, so a resumed run shuffles
+    exactly as the uninterrupted one."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 

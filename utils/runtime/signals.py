@@ -1,12 +1,5 @@
-"""Clean stops on SIGINT (Ctrl-C) and SIGTERM.
-
-While training, the first signal only sets a flag: the loop finishes the
-current batch, saves ``checkpoints/last.pt`` (mid-epoch state included) and
-raises :class:`Interrupted`. A second signal raises at once, without saving;
-checkpoint writes are atomic, so ``last.pt`` is never left half-written.
-``main.py`` turns :class:`Interrupted` into exit code ``128 + signal``:
-130 for SIGINT, 143 for SIGTERM.
-"""
+"""Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal
+sets a flag (the loop saves ``last.pt`` after the batch), a second raises :class:`Interrupted` at once."""
 from __future__ import annotations
 
 import os
@@ -24,13 +17,8 @@ STOPPED_AT_ONCE = "stopped at once; the run folder's checkpoints/last.pt, if any
 
 
 class Interrupted(KeyboardInterrupt):
-    """The run was stopped by a signal.
-
-    Attributes:
-        signum: the signal number.
-        exit_code: ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
-        saved: True when the current state was saved before stopping.
-    """
+    """The run was stopped by signal ``signum``; ``main.py`` exits with ``exit_code`` (128 + signum); ``saved``:
+    the current state was saved before stopping."""
 
     def __init__(self, signum: int, message: str, saved: bool = False) -> None:
         super().__init__(message)
@@ -45,13 +33,9 @@ def signal_name(signum: int) -> str:
 
 
 class StopSignals:
-    """Context manager catching SIGINT and SIGTERM around a training loop.
+    """Context manager catching SIGINT and SIGTERM around a training loop; check :attr:`requested` between batches.
 
-    Check :attr:`requested` between batches. Handlers are only installed in the
-    main thread (Python's rule); the previous handlers come back on exit.
-
-    Args:
-        checkpoint: the file a stop saves to, named in the messages.
+    Handlers are installed in the main thread only (Python's rule). ``checkpoint``: the file a stop saves to.
     """
 
     def __init__(self, checkpoint: Path) -> None:
@@ -71,8 +55,7 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        restore_handlers(self._previous)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -89,11 +72,8 @@ class StopSignals:
 
 
 class TerminateAsInterrupt:
-    """Context manager: SIGTERM raises :class:`Interrupted` (exit 143) instead of killing the process.
-
-    Outside the training loop this lets ``finally`` blocks run (TensorBoard
-    files are closed); SIGINT already raises KeyboardInterrupt by default.
-    """
+    """Context manager: SIGTERM raises :class:`Interrupted` (exit 143) instead of killing the process, so
+    ``finally`` blocks run (as SIGINT's KeyboardInterrupt lets them)."""
 
     def __enter__(self) -> "TerminateAsInterrupt":
         self._previous = None
@@ -111,13 +91,8 @@ class TerminateAsInterrupt:
 
 
 def call_interruptibly(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` on a worker thread while the main thread waits in 0.1 s slices.
-
-    A signal handler runs only when the main thread returns to the interpreter, which one
-    long NumPy/SciPy call (a covariance fit) does not do for minutes; waiting here, the main
-    thread runs the handlers (and raises :class:`Interrupted`) within 0.1 s. The worker is a
-    daemon thread: a process that stops does not wait for it.
-    """
+    """``func(*args)`` on a daemon worker thread while the main thread waits in 0.1 s slices, so signal handlers
+    run within 0.1 s even during one long NumPy/SciPy call (which holds the main thread off the interpreter)."""
     if threading.current_thread() is not threading.main_thread():
         return func(*args)
     outcome: dict[str, Any] = {}
