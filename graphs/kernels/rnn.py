@@ -1,30 +1,7 @@
-"""Fast CPU execution of ``nn.GRU`` and ``nn.LSTM`` over whole sequences.
+"""``nn.GRU`` / ``nn.LSTM`` over whole sequences with one autograd node per layer (the time loops).
 
-On the CPU, PyTorch runs a GRU as a C++ loop of per-step cell calls whose
-autograd graph holds a dozen nodes per time step, and each backward step issues
-its own small weight-gradient matmuls; an LSTM runs oneDNN's kernel, faster, but
-for the small recurrent autoencoders here (batch 16, hidden 64, 140 steps) both
-left the "fused" teacher-forced path only 2-3x faster than a cell stepped in
-Python.
-
-:func:`run_rnn` computes the same function with one autograd node per layer:
-
-* forward: the input projection of all time steps is one matmul; the time loop
-  (``graphs/kernels/csrc/rnn_loops.cpp``, see :mod:`graphs.kernels.native`) does
-  one ``addmm`` and one vectorized pass over the gates per step, into
-  preallocated buffers;
-* backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
-  weight and input gradients are single matmuls over all steps after it.
-
-:func:`graphs.kernels.lstm.lstm_layer` and :func:`gru_free_running` serve the decoders that feed
-back their own output (:func:`graphs.kernels.free_running`). Models do not
-import this module: they use ``graphs.kernels.LSTM`` / ``GRU`` / ``free_running``.
-
-Without the C++ loops both run the same loops as tensor ops from Python
-(:mod:`graphs.kernels.python_loops`: the same results bit for bit, slower). The
-parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do not
-change. Anything else (CUDA, other dtypes, projections, bidirectional, tracing;
-an LSTM without gradients, where oneDNN's kernel is as fast) runs the module.
+Input projections and weight gradients are whole-sequence matmuls; the sequential part is the time
+loops (:mod:`graphs.kernels.native`). Models use :mod:`graphs.kernels`, not this module.
 """
 from __future__ import annotations
 
@@ -46,10 +23,7 @@ def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)`` for a batch-first ``nn.GRU`` or ``nn.LSTM`` on the CPU, without a per-step autograd graph.
-
-    Any other module or input (unbatched, packed, ...) runs the module's own forward
-    (``nn.LSTM.forward`` / ``nn.GRU.forward``, so a subclass whose forward calls this does not recurse).
+    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU; else the module's own forward.
 
     Args:
         rnn: the module (its parameters, ``num_layers`` and ``dropout`` are used).
@@ -73,7 +47,7 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         if lstm:
             out, c_last = LSTMLayer.apply(inp, h0[layer], c0[layer], *weights)
             c_n.append(c_last)
-        elif torch.is_grad_enabled() and (inp.requires_grad or h0.requires_grad or any(w.requires_grad for w in weights)):
+        elif torch.is_grad_enabled() and any(t.requires_grad for t in (inp, h0, *weights)):
             out = _GRULayer.apply(inp, h0[layer], *weights)
         else:
             out = _gru_forward(inp, h0[layer], *weights, keep=False)[0]
@@ -156,17 +130,16 @@ class _GRULayer(torch.autograd.Function):
 
 # ----- GRU free running --------------------------------------------------
 def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
-    """A single-layer GRU fed ``x̂ = A h + b`` of its own output, as one autograd node; None outside
-    float32 CPU training (then the caller steps the decoder itself).
+    """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node.
 
     Args:
-        h0: initial hidden state (B, H).
+        h0: (B, H).
         steps: how many steps to run.
-        w_cat: ``[W_hh; W_ih A]`` (6H, H), the recurrent and the folded input weights.
+        w_cat: ``[W_hh; W_ih A]`` (6H, H).
         b_cat: ``[b_hh; W_ih b + b_ih]`` (6H,).
 
     Returns:
-        The hidden states h(1..steps), time-major (steps, B, H).
+        h(1..steps), time-major (steps, B, H); None outside float32 CPU training.
     """
     if not training_loops_apply(h0):
         return None
