@@ -1,12 +1,7 @@
-"""Train and evaluate an anomaly detector from a JSON config.
+"""The command line: train and evaluate an anomaly detector from a JSON config, or score or export its run.
 
-Usage:
-    python main.py configs/vae_converter.json
-    python main.py configs/vae_converter.json --set trainer.epochs=5 --set model.latent_dim=2
-    python main.py configs/vae_converter.json --resume
-    python main.py configs/vae_converter.json --mode score --input new.csv --output scores.csv
-    producer | python main.py configs/vae_converter.json --mode score --input - --output -
-    python main.py configs/vae_converter.json --mode export --format onnx --output model.onnx
+Usage: ``python main.py CONFIG [--set SECTION.KEY=VALUE] [--resume] [--mode score|export ...]`` (``--help``;
+examples: README.md, docs/getting-started.md).
 """
 from __future__ import annotations
 
@@ -94,14 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def collection_paused(freeze: bool) -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a run starts.
-
-    Importing torch (and torch._dynamo, which the first optimizer imports) allocates objects by the hundred
-    thousand, and the collections they trigger walk every object made so far, while none of them is garbage.
-    Pausing alone only defers that walk to the first collection after it; ``freeze`` (the command line, whose
-    process ends with the run) also moves every object made so far out of the collector's sight for good
-    (``gc.freeze``): 0.5-0.9 s less per run here. The collector's state is restored on leaving.
-    """
+    """Pause the garbage collector while a run starts (torch's imports make objects by the hundred thousand,
+    none garbage; 0.5-0.9 s a run: docs/benchmarks.md); ``freeze`` (the command line, whose process ends with
+    the run) also hides them from it for good (``gc.freeze``). The collector's state is restored on leaving."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -138,7 +128,6 @@ def run(args: argparse.Namespace) -> dict:
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
-
             finished = finished_run(run_dir, config)
             if finished is not None:  # nothing to train or evaluate: every file of the run stays as it is
                 logger.info("%s", finished)
@@ -175,7 +164,6 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
     from utils.runs.lock import RunLock
     from utils.runs.run_folder import check_run_dir, lock_run_dir
     from utils.runtime.distributed import shared_error
-
     error, lock = None, None
     try:
         run_dir = check_run_dir(config, resume, locked=not dist_info.is_main)  # ranks other than 0 do not probe
@@ -216,7 +204,6 @@ def score_or_export(args: argparse.Namespace) -> dict:
     if args.mode == "score":
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score
-
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
@@ -240,16 +227,11 @@ SHAPE_SECTIONS = ("data", "model", "loss")
 
 
 def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, run_dir: object, mode: str) -> None:
-    """Refuse a ``--set`` of --mode score/export that would change a data, model or loss key of the trained
-    run: the detector of ``best.pt`` scores its own windows, so such a value could only be ignored.
-
-    Raises:
-        ConfigError: naming the key, both values and what to do instead.
-    """
+    """Raise ConfigError for a ``--set`` of --mode score/export that would change a data, model or loss key of
+    the trained run (the detector of ``best.pt`` scores its own windows: such a value could only be ignored)."""
     import json
 
     from utils.core.errors import ConfigError
-
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key.split(".")[0] not in SHAPE_SECTIONS:
@@ -274,7 +256,6 @@ def _log_to_stderr() -> None:
     import logging
 
     from utils.runtime.logger import LOGGER_NAME
-
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         if not isinstance(handler, logging.FileHandler):
@@ -286,15 +267,12 @@ def _log_to_stderr() -> None:
 
 
 def main(argv: list[str] | None = None, command_line: bool = False) -> int:
-    """Entry point; a user's mistake prints one message and returns 2.
-
-    ``command_line``: called by :func:`cli`, whose process ends with the run (see :func:`collection_paused`).
-    """
+    """Entry point; a user's mistake prints one message and returns 2. ``command_line``: called by :func:`cli`,
+    whose process ends with the run (see :func:`collection_paused`)."""
     args = parse_args(argv)
     args.command_line = command_line
     from utils.core.errors import UserError, WriteError
     from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
-
     try:
         if args.nproc_per_node is not None and "LOCAL_RANK" not in os.environ:
             return launch_processes(args, argv)
@@ -330,12 +308,9 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` training processes of this command (torch's elastic launcher, as torchrun does)
-    and return their exit code: 2 when they stopped on a problem with the input (each printed its one line),
-    130/143 for a stop signal, 1 for anything else.
-
-    The config is checked here first, so a mistake in it exits 2 before any process starts.
-    """
+    """Start ``--nproc-per-node`` training processes of this command (as torchrun does), the config checked
+    first (a mistake exits 2 before any starts); their exit code: 2 a problem with the input, 130/143 a stop
+    signal, else 1."""
     import logging
     import uuid
 
@@ -344,7 +319,6 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     import agents  # noqa: F401  (fills the registries the config is checked against)
     from utils.core.config import load_config
-
     load_config(args.config, args.overrides)
     child_argv = without_option(list(sys.argv[1:] if argv is None else argv), "--nproc-per-node")
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.nproc_per_node, run_id=uuid.uuid4().hex,
@@ -386,15 +360,13 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
     else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
     to follow "then"."""
     from utils.runs.run_folder import RunFolder
-
-    run_dir = getattr(args, "run_dir", None)
+    run_dir, resume = getattr(args, "run_dir", None), resume_command(argv)
     if run_dir is not None and RunFolder(run_dir).last.is_file():
-        return f"resume with: {resume_command(argv)}"
+        return f"resume with: {resume}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
     why = f"nothing was saved yet, so there is nothing to resume{removed}"
-    if inline:
-        return f"start again ({why}) with: {start_command(argv)}"
-    return f"{why}. Start again with: {start_command(argv)}"
+    start = resume[: -len(" --resume")]
+    return f"start again ({why}) with: {start}" if inline else f"{why}. Start again with: {start}"
 
 
 def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
@@ -408,26 +380,17 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     return "run the same command again"
 
 
-def start_command(argv: list[str] | None) -> str:
-    """The command line that starts this run again: the same arguments without --resume."""
-    return resume_command(argv)[: -len(" --resume")]
-
-
 def resume_command(argv: list[str] | None) -> str:
     """The command line that resumes this run: the same arguments plus --resume."""
     import shlex
-
     prog = sys.argv[0] if argv is None else "main.py"
     args = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--resume"]
     return shlex.join(["python", prog, *args, "--resume"])
 
 
 def cli() -> int:
-    """The command line: :func:`main`, then an exit that skips collecting every object torch made.
-
-    Python's exit ends with a full garbage collection, about 1 s of teardown once torch is imported (more
-    after training and evaluation); every output is closed by now, so the objects are frozen instead.
-    """
+    """The command line: :func:`main`, then an exit that skips Python's final full collection (about 1 s once
+    torch is imported; every output is closed by now, so the objects are frozen instead)."""
     code = main(command_line=True)
     gc.freeze()
     return code
