@@ -17,21 +17,18 @@ from collections.abc import Iterator
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (kept free of heavy imports so --help is instant)."""
     parser = argparse.ArgumentParser(
-        description="Train an unsupervised time-series anomaly detector and evaluate it. "
-        "Outputs go to <experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
-        epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), "
-        "1 an internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt "
-        "(continue with --resume; live scoring: after writing all it scored). "
-        "TensorBoard: tensorboard --logdir experiments",
-    )
+        description="Train an unsupervised time-series anomaly detector and evaluate it. Outputs go to "
+        "<experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
+        epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), 1 an "
+        "internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt (continue with "
+        "--resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments")
     parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue this config's run folder from checkpoints/last.pt "
-                        "(same epoch and step numbering)")
+    parser.add_argument("--resume", action="store_true", help="continue this config's run folder from "
+                        "checkpoints/last.pt (same epoch and step numbering)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, validated like the file; repeatable, e.g. "
-                        "--set trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON "
-                        "(numbers, true/false, null, lists) or plain strings")
+                        help="override a config value, validated like the file; repeatable, e.g. --set "
+                        "trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON (numbers, true/false, "
+                        "null, lists) or plain strings")
     parser.add_argument("--mode", choices=("train", "score", "export"), default="train",
                         help="train (default); score: score --input with the run's checkpoints/best.pt and write "
                         "--output (CSV, one row per window) and its incidents (runs of alarmed time steps) beside "
@@ -40,9 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         ".npy ((rows, F) or (N, T, F)); '-': CSV rows from standard input, scored live as they "
                         "arrive (header first; Ctrl-C ends it with everything written so far intact)")
     parser.add_argument("--output", help="score: the scores CSV to write (a file: written whole once scored; "
-                        "from --input -, it grows line by line); '-': standard output, line by line, incidents "
-                        "then go to standard error unless --incidents names a file; export: the model file to "
-                        "write")
+                        "from --input -, it grows line by line); '-': standard output, line by line, incidents then "
+                        "go to standard error unless --incidents names a file; export: the model file to write")
     parser.add_argument("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, "
                         "scores.csv -> scores.incidents.csv)")
     parser.add_argument("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS "
@@ -56,9 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="score: one output row per time step (row, [time], score_*, alarm_*, pvalue_*, "
                         "top_feature), the run's evaluation.point_aggregation (default max) of the windows covering "
                         "it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
-    parser.add_argument("--baselines", action="store_true",
-                        help="score: add score_*/alarm_* columns of the run's baselines (kNN, PCA, IsolationForest) "
-                        "fitted at the end of its training")
+    parser.add_argument("--baselines", action="store_true", help="score: add score_*/alarm_* columns of the run's "
+                        "baselines (kNN, PCA, IsolationForest) fitted at the end of its training")
     parser.add_argument("--reference-rows", type=int, metavar="N",
                         help="score, runs trained with data.normalize=per_recording: the input is one recording, "
                         "standardised (as the run's were by their training part) by the mean and std of its first "
@@ -80,8 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
         parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
     if args.mode != "score" and (args.per_step or args.baselines or args.reference_rows is not None):
-        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode "
-                     f"{args.mode}")
+        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     return args

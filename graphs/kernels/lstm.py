@@ -50,12 +50,6 @@ class LSTMLayer(torch.autograd.Function):
         time_loops(x).lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
         d_gates = d_gates.view(steps * batch, 4 * hidden)
         d_bias = d_gates.sum(0)
-        return (
-            (d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None,
-            d_h0,
-            d_c,
-            d_gates.t() @ x.reshape(steps * batch, -1),
-            d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
-            d_bias,
-            d_bias,
-        )
+        return ((d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None, d_h0, d_c,
+                d_gates.t() @ x.reshape(steps * batch, -1), d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
+                d_bias, d_bias)

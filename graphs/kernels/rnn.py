@@ -115,17 +115,10 @@ class _GRULayer(torch.autograd.Function):
         d_gh, d_in_n = d_gh.view(steps * batch, 3 * hidden), d_in_n.view(steps * batch, hidden)
         d_rz = d_gh[:, : 2 * hidden]  # the r and z parts of d gi equal those of d gh
         x_flat = x.reshape(steps * batch, -1)
-        d_x = None
-        if ctx.needs_input_grad[0]:
-            d_x = torch.addmm(d_in_n @ w_ih[2 * hidden:], d_rz, w_ih[: 2 * hidden]).view_as(x)
-        return (
-            d_x,
-            d_h0,
-            torch.cat([d_rz.t() @ x_flat, d_in_n.t() @ x_flat]),
-            d_gh.t() @ hs[:-1].reshape(steps * batch, hidden),
-            torch.cat([d_rz.sum(0), d_in_n.sum(0)]),
-            d_gh.sum(0),
-        )
+        d_x = (torch.addmm(d_in_n @ w_ih[2 * hidden:], d_rz, w_ih[: 2 * hidden]).view_as(x)
+               if ctx.needs_input_grad[0] else None)
+        return (d_x, d_h0, torch.cat([d_rz.t() @ x_flat, d_in_n.t() @ x_flat]),
+                d_gh.t() @ hs[:-1].reshape(steps * batch, hidden), torch.cat([d_rz.sum(0), d_in_n.sum(0)]), d_gh.sum(0))
 
 
 # ----- GRU free running --------------------------------------------------
