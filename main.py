@@ -196,16 +196,15 @@ def score_or_export(args: argparse.Namespace) -> dict:
     # a deployment choice: the config given now decides it (the run's own config.json keeps the trained value)
     detector.config.setdefault("evaluation", {})["threshold_adapt_rate"] = config.evaluation.threshold_adapt_rate
     if args.mode == "score":
+        options = dict(stride=args.stride, merge_gap=args.merge_gap, overwrite=args.overwrite, config_path=args.config,
+                       incidents_path=args.incidents, per_step=args.per_step, baselines=args.baselines,
+                       reference_rows=args.reference_rows)
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
-            return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
-                              overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config,
-                              per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
-        summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
-                             merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config,
-                             per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
+            return live_score(detector, args.input, args.output, **options)
+        summary = score_file(detector, args.input, args.output, **options)
         print(format_summary(summary))
         return summary
     meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite,

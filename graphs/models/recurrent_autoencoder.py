@@ -79,11 +79,9 @@ class RecurrentAutoencoder(ReconstructionModel):
         self.decoder = _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
         state_width = num_layers * hidden_size * (2 if self.is_lstm else 1)
-        self.to_latent: nn.Linear | None = None
-        self.from_latent: nn.Linear | None = None
-        if latent_dim is not None:
-            self.to_latent = nn.Linear(state_width, latent_dim)
-            self.from_latent = nn.Linear(latent_dim, state_width)
+        bottleneck = latent_dim is not None
+        self.to_latent = nn.Linear(state_width, latent_dim) if bottleneck else None
+        self.from_latent = nn.Linear(latent_dim, state_width) if bottleneck else None
 
     def _check_input(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` is (B, T >= 2, n_features); not while tracing (only TracerWarnings)."""
