@@ -66,7 +66,6 @@ def module_forward(rnn: nn.RNNBase, x: Any, state: Any = None) -> tuple[Any, Any
     return rnn(x, state)
 
 
-# ----- GRU ---------------------------------------------------------------------------
 # Per step, with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (PyTorch's GRU):
 #   r, z = sigmoid(gi_rz + gh_rz);  n = tanh(gi_n + r * gh_n);  h' = n + z * (h - n)
 # The buffer ``g`` of a step starts as [gi_r + b_hr, gi_z + b_hz, b_hn]; one addmm_ turns it
@@ -121,7 +120,6 @@ class _GRULayer(torch.autograd.Function):
                 d_gh.t() @ hs[:-1].reshape(steps * batch, hidden), torch.cat([d_rz.sum(0), d_in_n.sum(0)]), d_gh.sum(0))
 
 
-# ----- GRU free running --------------------------------------------------
 def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
     """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node.
 
