@@ -1,8 +1,5 @@
-"""The command line: train and evaluate an anomaly detector from a JSON config, or score or export its run.
-
-Usage: ``python main.py CONFIG [--set SECTION.KEY=VALUE] [--resume] [--mode score|export ...]`` (``--help``;
-examples: README.md, docs/getting-started.md).
-"""
+"""The command line: train and evaluate an anomaly detector from a JSON config, or score or export its run
+(``python main.py CONFIG [--set SECTION.KEY=VALUE] [--resume] [--mode score|export ...]``; ``--help``; README.md)."""
 from __future__ import annotations
 
 import argparse

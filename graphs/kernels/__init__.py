@@ -1,8 +1,5 @@
-"""The fast recurrent layers the models use: :class:`LSTM`, :class:`GRU` and :func:`free_running`.
-
-``LSTM``/``GRU`` keep ``nn.LSTM``/``nn.GRU``'s parameters (checkpoints do not change) and run
-:func:`graphs.kernels.rnn.run_rnn` where it applies; the build: :mod:`graphs.kernels.native`.
-"""
+"""The fast recurrent layers the models use: :class:`LSTM`, :class:`GRU` (``nn.LSTM``/``nn.GRU``'s parameters,
+so checkpoints do not change) and :func:`free_running`; the C++ build: :mod:`graphs.kernels.native`."""
 from __future__ import annotations
 
 from typing import Any, Union
@@ -38,18 +35,11 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     """A decoder fed back its own output as one call: ``x̂(0) = A h(0) + b``, then for k >= 1
     ``h(k) = f(x̂(k-1), h(k-1))``, ``x̂(k) = A h(k) + b`` (``A``, ``b``: ``output_layer``).
 
-    The input term ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM:
-    ``W_hh + W_ih A``; a GRU: ``[W_hh; W_ih A]``, as only ``gh_n`` is multiplied by ``r``).
-
-    Args:
-        decoder: a single-layer, batch-first ``nn.LSTM`` or ``nn.GRU`` with biases, input size F.
-        output_layer: ``nn.Linear(H, F)`` with a bias.
-        state: LSTM ``(h, c)``, GRU ``h``, each (1, B, H).
-        length: how many outputs.
-
-    Returns:
-        (B, length, F) in the order produced; None where no fused path applies (then the caller steps
-        the decoder itself).
+    The input term ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``;
+    a GRU: ``[W_hh; W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``decoder``: a single-layer, batch-first
+    ``nn.LSTM``/``nn.GRU`` with biases, input size F; ``output_layer``: ``nn.Linear(H, F)``; ``state``: LSTM
+    ``(h, c)``, GRU ``h``, each (1, B, H). Returns (B, length, F) in the order produced, or None where no fused
+    path applies (then the caller steps the decoder itself).
     """
     if length < 2 or not _foldable(decoder, output_layer):
         return None

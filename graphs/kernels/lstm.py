@@ -9,16 +9,9 @@ from graphs.kernels.native import time_loops, training_loops_apply
 
 def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
                b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer: the time loops when training on the CPU in float32, else ``torch.lstm``.
-
-    Args:
-        x: input (B, T, I).
-        state: ``(h0, c0)``, each (1, B, H).
-        w_ih, w_hh, b_ih, b_hh: weights (4H, I), (4H, H) and biases (4H,), gate order i, f, g, o.
-
-    Returns:
-        The hidden states (B, T, H).
-    """
+    """One batch-first LSTM layer (the time loops when training on the CPU in float32, else ``torch.lstm``):
+    ``x`` (B, T, I), ``state`` ``(h0, c0)`` each (1, B, H), weights (4H, I), (4H, H) and biases (4H,) in gate
+    order i, f, g, o -> the hidden states (B, T, H)."""
     if training_loops_apply(x):
         out, _ = LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
         return out.transpose(0, 1)

@@ -1,8 +1,5 @@
-"""Builds and loads the C++ time loops (``csrc/rnn_loops.cpp``); without them, :mod:`graphs.kernels.python_loops`.
-
-Built on first use into ``$TORCH_EXTENSIONS_DIR`` under a hash of the source, flags, versions and CPU
-(not the checkout's path); ``ANOMALY_NATIVE_RNN=0`` turns them off. More: docs/benchmarks.md.
-"""
+"""Builds (on first use, into ``$TORCH_EXTENSIONS_DIR`` under a hash of source, flags, versions and CPU) and loads
+the C++ time loops, else :mod:`graphs.kernels.python_loops`; ``ANOMALY_NATIVE_RNN=0``: off. docs/benchmarks.md."""
 from __future__ import annotations
 
 import hashlib
@@ -137,8 +134,6 @@ def plain_cpu_float32(x: Tensor) -> bool:
 
 
 def training_loops_apply(x: Tensor) -> bool:
-    """Whether an LSTM layer and GRU free running use the time loops: training on the CPU in float32.
-
-    Without gradients the modules' own paths run: oneDNN's LSTM is as fast, and the loops' saved buffers
-    would be large for scoring batches."""
+    """Whether an LSTM layer and GRU free running use the time loops: training on the CPU in float32 (without
+    gradients oneDNN's LSTM is as fast, and the loops' saved buffers would be large for scoring batches)."""
     return plain_cpu_float32(x) and torch.is_grad_enabled()

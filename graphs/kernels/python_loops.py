@@ -1,9 +1,6 @@
-"""The C++ time loops of ``csrc/rnn_loops.cpp`` in tensor ops, bit for bit (same arguments, buffers written in place).
-
-In float32 every element goes through the C++ source's IEEE operations in its order (its ``exp``
-included; torch's modules round differently), so a run without a compiler trains the same model.
-Keep the two in step. Other dtypes use torch's ``sigmoid``/``tanh``.
-"""
+"""The C++ time loops of ``csrc/rnn_loops.cpp`` in tensor ops, bit for bit (same arguments, buffers written in place):
+float32 goes through the C++ IEEE operations in their order (its ``exp`` included), so keep the two in step.
+Other dtypes use torch's ``sigmoid``/``tanh``."""
 from __future__ import annotations
 
 import torch

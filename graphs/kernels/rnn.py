@@ -1,8 +1,5 @@
-"""``nn.GRU`` / ``nn.LSTM`` over whole sequences with one autograd node per layer (the time loops).
-
-Input projections and weight gradients are whole-sequence matmuls; the sequential part is the time
-loops (:mod:`graphs.kernels.native`). Models use :mod:`graphs.kernels`, not this module.
-"""
+"""``nn.GRU``/``nn.LSTM`` with one autograd node per layer: whole-sequence matmuls around the time loops
+(:mod:`graphs.kernels.native`). Models use :mod:`graphs.kernels`, not this module."""
 from __future__ import annotations
 
 from typing import Any
@@ -23,16 +20,9 @@ def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU; else the module's own forward.
-
-    Args:
-        rnn: the module (its parameters, ``num_layers`` and ``dropout`` are used).
-        x: input (B, T, I).
-        state: GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H); None for zeros.
-
-    Returns:
-        ``(output (B, T, H), state)`` as the module returns them.
-    """
+    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
+    ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
+    ``(output (B, T, H), state)``."""
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return module_forward(rnn, x, state)
     batch, hidden, layers, lstm = x.shape[0], rnn.hidden_size, rnn.num_layers, isinstance(rnn, nn.LSTM)
@@ -121,17 +111,9 @@ class _GRULayer(torch.autograd.Function):
 
 
 def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
-    """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node.
-
-    Args:
-        h0: (B, H).
-        steps: how many steps to run.
-        w_cat: ``[W_hh; W_ih A]`` (6H, H).
-        b_cat: ``[b_hh; W_ih b + b_ih]`` (6H,).
-
-    Returns:
-        h(1..steps), time-major (steps, B, H); None outside float32 CPU training.
-    """
+    """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node: ``h0`` (B, H), ``w_cat``
+    ``[W_hh; W_ih A]`` (6H, H), ``b_cat`` ``[b_hh; W_ih b + b_ih]`` (6H,) -> h(1..steps) (steps, B, H); None
+    outside float32 CPU training."""
     if not training_loops_apply(h0):
         return None
     return _GRUFreeRunning.apply(h0, w_cat, b_cat, steps)

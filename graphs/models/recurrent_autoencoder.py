@@ -138,12 +138,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         return torch.cat([first, self.output_layer(out)], dim=1).flip(1)  # cat the (B, T, F) outputs, not states
 
     def decode_free_running(self, state: State, length: int) -> Tensor:
-        """Reconstruction (B, length, F), in time order, feeding back the model's own predictions (one call
-        where :func:`graphs.kernels.free_running` applies, else a step at a time).
-
-        Raises:
-            ValueError: If ``length < 1``.
-        """
+        """Reconstruction (B, length >= 1, F), in time order, feeding back the model's own predictions (one call
+        where :func:`graphs.kernels.free_running` applies, else a step at a time)."""
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         fused = kernels.free_running(self.decoder, self.output_layer, state, length)
@@ -158,15 +154,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         return torch.stack(preds, dim=1)
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
-        """Reconstruction (B, T, F) of windows ``x`` (B, T, F).
-
-        Args:
-            teacher_forcing: forces the decoder mode; None: the constructor's in training mode, free running
-                in eval mode.
-
-        Raises:
-            ValueError: If ``x`` is not (B, T >= 2, n_features).
-        """
+        """Reconstruction (B, T, F) of windows ``x`` (B, T >= 2, F); ``teacher_forcing`` forces the decoder mode
+        (None: the constructor's in training mode, free running in eval mode)."""
         if teacher_forcing is None:
             teacher_forcing = self.teacher_forcing and self.training
         chunk = self.cpu_inference_chunk
