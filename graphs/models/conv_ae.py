@@ -26,9 +26,7 @@ class ConvAutoencoder(ReconstructionModel):
 
     Args:
         channels: encoder widths, one strided block each; the decoder mirrors them.
-        kernel_size: temporal kernel of every convolution.
         stride: downsampling factor of every encoder block (T shrinks by about ``stride ** len(channels)``).
-        latent_dim: size D of the bottleneck ``z``.
         norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution.
         output_activation: "sigmoid" for inputs scaled to [0, 1].
     """

@@ -25,7 +25,6 @@ class VAE(ReconstructionModel):
 
     Args:
         hidden_sizes: encoder layer widths; the decoder mirrors them.
-        latent_dim: size D of z.
         output_activation: "sigmoid" for inputs scaled to [0, 1].
     """
 
