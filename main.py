@@ -1,13 +1,5 @@
-"""Train and evaluate an anomaly detector from a JSON config.
-
-Usage:
-    python main.py configs/vae_converter.json
-    python main.py configs/vae_converter.json --set trainer.epochs=5 --set model.latent_dim=2
-    python main.py configs/vae_converter.json --resume
-    python main.py configs/vae_converter.json --mode score --input new.csv --output scores.csv
-    producer | python main.py configs/vae_converter.json --mode score --input - --output -
-    python main.py configs/vae_converter.json --mode export --format onnx --output model.onnx
-"""
+"""The command line: train and evaluate an anomaly detector from a JSON config, or score or export its run
+(``python main.py CONFIG [--set SECTION.KEY=VALUE] [--resume] [--mode score|export ...]``; ``--help``; README.md)."""
 from __future__ import annotations
 
 import argparse
@@ -22,21 +14,18 @@ from collections.abc import Iterator
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (kept free of heavy imports so --help is instant)."""
     parser = argparse.ArgumentParser(
-        description="Train an unsupervised time-series anomaly detector and evaluate it. "
-        "Outputs go to <experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
-        epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), "
-        "1 an internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt "
-        "(continue with --resume; live scoring: after writing all it scored). "
-        "TensorBoard: tensorboard --logdir experiments",
-    )
+        description="Train an unsupervised time-series anomaly detector and evaluate it. Outputs go to "
+        "<experiments_dir>/<exp_name>/ (config.json, checkpoints/, summaries/, out/, logs/).",
+        epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), 1 an "
+        "internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt (continue with "
+        "--resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments")
     parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue this config's run folder from checkpoints/last.pt "
-                        "(same epoch and step numbering)")
+    parser.add_argument("--resume", action="store_true", help="continue this config's run folder from "
+                        "checkpoints/last.pt (same epoch and step numbering)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, validated like the file; repeatable, e.g. "
-                        "--set trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON "
-                        "(numbers, true/false, null, lists) or plain strings")
+                        help="override a config value, validated like the file; repeatable, e.g. --set "
+                        "trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON (numbers, true/false, "
+                        "null, lists) or plain strings")
     parser.add_argument("--mode", choices=("train", "score", "export"), default="train",
                         help="train (default); score: score --input with the run's checkpoints/best.pt and write "
                         "--output (CSV, one row per window) and its incidents (runs of alarmed time steps) beside "
@@ -45,9 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         ".npy ((rows, F) or (N, T, F)); '-': CSV rows from standard input, scored live as they "
                         "arrive (header first; Ctrl-C ends it with everything written so far intact)")
     parser.add_argument("--output", help="score: the scores CSV to write (a file: written whole once scored; "
-                        "from --input -, it grows line by line); '-': standard output, line by line, incidents "
-                        "then go to standard error unless --incidents names a file; export: the model file to "
-                        "write")
+                        "from --input -, it grows line by line); '-': standard output, line by line, incidents then "
+                        "go to standard error unless --incidents names a file; export: the model file to write")
     parser.add_argument("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, "
                         "scores.csv -> scores.incidents.csv)")
     parser.add_argument("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS "
@@ -61,9 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="score: one output row per time step (row, [time], score_*, alarm_*, pvalue_*, "
                         "top_feature), the run's evaluation.point_aggregation (default max) of the windows covering "
                         "it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
-    parser.add_argument("--baselines", action="store_true",
-                        help="score: add score_*/alarm_* columns of the run's baselines (kNN, PCA, IsolationForest) "
-                        "fitted at the end of its training")
+    parser.add_argument("--baselines", action="store_true", help="score: add score_*/alarm_* columns of the run's "
+                        "baselines (kNN, PCA, IsolationForest) fitted at the end of its training")
     parser.add_argument("--reference-rows", type=int, metavar="N",
                         help="score, runs trained with data.normalize=per_recording: the input is one recording, "
                         "standardised (as the run's were by their training part) by the mean and std of its first "
@@ -85,8 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
         parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
     if args.mode != "score" and (args.per_step or args.baselines or args.reference_rows is not None):
-        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode "
-                     f"{args.mode}")
+        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     return args
@@ -94,14 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def collection_paused(freeze: bool) -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a run starts.
-
-    Importing torch (and torch._dynamo, which the first optimizer imports) allocates objects by the hundred
-    thousand, and the collections they trigger walk every object made so far, while none of them is garbage.
-    Pausing alone only defers that walk to the first collection after it; ``freeze`` (the command line, whose
-    process ends with the run) also moves every object made so far out of the collector's sight for good
-    (``gc.freeze``): 0.5-0.9 s less per run here. The collector's state is restored on leaving.
-    """
+    """Pause the garbage collector while a run starts (torch's imports make objects by the hundred thousand,
+    none garbage; 0.5-0.9 s a run: docs/benchmarks.md); ``freeze`` (the command line, whose process ends with
+    the run) also hides them from it for good (``gc.freeze``). The collector's state is restored on leaving."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -138,7 +119,6 @@ def run(args: argparse.Namespace) -> dict:
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
-
             finished = finished_run(run_dir, config)
             if finished is not None:  # nothing to train or evaluate: every file of the run stays as it is
                 logger.info("%s", finished)
@@ -175,7 +155,6 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
     from utils.runs.lock import RunLock
     from utils.runs.run_folder import check_run_dir, lock_run_dir
     from utils.runtime.distributed import shared_error
-
     error, lock = None, None
     try:
         run_dir = check_run_dir(config, resume, locked=not dist_info.is_main)  # ranks other than 0 do not probe
@@ -214,17 +193,15 @@ def score_or_export(args: argparse.Namespace) -> dict:
     # a deployment choice: the config given now decides it (the run's own config.json keeps the trained value)
     detector.config.setdefault("evaluation", {})["threshold_adapt_rate"] = config.evaluation.threshold_adapt_rate
     if args.mode == "score":
+        options = dict(stride=args.stride, merge_gap=args.merge_gap, overwrite=args.overwrite, config_path=args.config,
+                       incidents_path=args.incidents, per_step=args.per_step, baselines=args.baselines,
+                       reference_rows=args.reference_rows)
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
             from agents.live_scoring import live_score
-
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
-            return live_score(detector, args.input, args.output, stride=args.stride, merge_gap=args.merge_gap,
-                              overwrite=args.overwrite, incidents_path=args.incidents, config_path=args.config,
-                              per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
-        summary = score_file(detector, args.input, args.output, stride=args.stride, overwrite=args.overwrite,
-                             merge_gap=args.merge_gap, incidents_path=args.incidents, config_path=args.config,
-                             per_step=args.per_step, baselines=args.baselines, reference_rows=args.reference_rows)
+            return live_score(detector, args.input, args.output, **options)
+        summary = score_file(detector, args.input, args.output, **options)
         print(format_summary(summary))
         return summary
     meta = export_detector(detector, args.export_format, args.output, overwrite=args.overwrite,
@@ -240,16 +217,11 @@ SHAPE_SECTIONS = ("data", "model", "loss")
 
 
 def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, run_dir: object, mode: str) -> None:
-    """Refuse a ``--set`` of --mode score/export that would change a data, model or loss key of the trained
-    run: the detector of ``best.pt`` scores its own windows, so such a value could only be ignored.
-
-    Raises:
-        ConfigError: naming the key, both values and what to do instead.
-    """
+    """Raise ConfigError for a ``--set`` of --mode score/export that would change a data, model or loss key of
+    the trained run (the detector of ``best.pt`` scores its own windows: such a value could only be ignored)."""
     import json
 
     from utils.core.errors import ConfigError
-
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key.split(".")[0] not in SHAPE_SECTIONS:
@@ -274,7 +246,6 @@ def _log_to_stderr() -> None:
     import logging
 
     from utils.runtime.logger import LOGGER_NAME
-
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         if not isinstance(handler, logging.FileHandler):
@@ -286,15 +257,12 @@ def _log_to_stderr() -> None:
 
 
 def main(argv: list[str] | None = None, command_line: bool = False) -> int:
-    """Entry point; a user's mistake prints one message and returns 2.
-
-    ``command_line``: called by :func:`cli`, whose process ends with the run (see :func:`collection_paused`).
-    """
+    """Entry point; a user's mistake prints one message and returns 2. ``command_line``: called by :func:`cli`,
+    whose process ends with the run (see :func:`collection_paused`)."""
     args = parse_args(argv)
     args.command_line = command_line
     from utils.core.errors import UserError, WriteError
     from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
-
     try:
         if args.nproc_per_node is not None and "LOCAL_RANK" not in os.environ:
             return launch_processes(args, argv)
@@ -330,12 +298,9 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` training processes of this command (torch's elastic launcher, as torchrun does)
-    and return their exit code: 2 when they stopped on a problem with the input (each printed its one line),
-    130/143 for a stop signal, 1 for anything else.
-
-    The config is checked here first, so a mistake in it exits 2 before any process starts.
-    """
+    """Start ``--nproc-per-node`` training processes of this command (as torchrun does), the config checked
+    first (a mistake exits 2 before any starts); their exit code: 2 a problem with the input, 130/143 a stop
+    signal, else 1."""
     import logging
     import uuid
 
@@ -344,7 +309,6 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     import agents  # noqa: F401  (fills the registries the config is checked against)
     from utils.core.config import load_config
-
     load_config(args.config, args.overrides)
     child_argv = without_option(list(sys.argv[1:] if argv is None else argv), "--nproc-per-node")
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.nproc_per_node, run_id=uuid.uuid4().hex,
@@ -386,15 +350,13 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
     else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
     to follow "then"."""
     from utils.runs.run_folder import RunFolder
-
-    run_dir = getattr(args, "run_dir", None)
+    run_dir, resume = getattr(args, "run_dir", None), resume_command(argv)
     if run_dir is not None and RunFolder(run_dir).last.is_file():
-        return f"resume with: {resume_command(argv)}"
+        return f"resume with: {resume}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
     why = f"nothing was saved yet, so there is nothing to resume{removed}"
-    if inline:
-        return f"start again ({why}) with: {start_command(argv)}"
-    return f"{why}. Start again with: {start_command(argv)}"
+    start = resume[: -len(" --resume")]
+    return f"start again ({why}) with: {start}" if inline else f"{why}. Start again with: {start}"
 
 
 def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
@@ -408,26 +370,17 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     return "run the same command again"
 
 
-def start_command(argv: list[str] | None) -> str:
-    """The command line that starts this run again: the same arguments without --resume."""
-    return resume_command(argv)[: -len(" --resume")]
-
-
 def resume_command(argv: list[str] | None) -> str:
     """The command line that resumes this run: the same arguments plus --resume."""
     import shlex
-
     prog = sys.argv[0] if argv is None else "main.py"
     args = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--resume"]
     return shlex.join(["python", prog, *args, "--resume"])
 
 
 def cli() -> int:
-    """The command line: :func:`main`, then an exit that skips collecting every object torch made.
-
-    Python's exit ends with a full garbage collection, about 1 s of teardown once torch is imported (more
-    after training and evaluation); every output is closed by now, so the objects are frozen instead.
-    """
+    """The command line: :func:`main`, then an exit that skips Python's final full collection (about 1 s once
+    torch is imported; every output is closed by now, so the objects are frozen instead)."""
     code = main(command_line=True)
     gc.freeze()
     return code

@@ -1,18 +1,5 @@
-"""The optional C++ time loops of the recurrent models, behind one seam.
-
-Models import only this package:
-
-* :class:`LSTM` and :class:`GRU`: ``nn.LSTM`` / ``nn.GRU`` with the same constructor and the
-  same parameters (``weight_ih_l0`` ..., so state_dict keys and checkpoints do not change), whose
-  forward runs :func:`graphs.kernels.rnn.run_rnn` (one autograd node per layer, the C++ loops)
-  where it applies and the module's own forward otherwise (CUDA, other dtypes, tracing, ONNX
-  export, an LSTM without gradients);
-* :func:`free_running`: a single-layer decoder fed back its own output ``x̂ = A h + b`` as one
-  call instead of one call per time step.
-
-How the loops are built, and the fallback without a compiler (``ANOMALY_NATIVE_RNN=0`` turns them
-off): :mod:`graphs.kernels.native`.
-"""
+"""The fast recurrent layers the models use: :class:`LSTM`, :class:`GRU` (``nn.LSTM``/``nn.GRU``'s parameters,
+so checkpoints do not change) and :func:`free_running`; the C++ build: :mod:`graphs.kernels.native`."""
 from __future__ import annotations
 
 from typing import Any, Union
@@ -29,65 +16,30 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 
 
 class LSTM(nn.LSTM):
-    """``nn.LSTM`` whose forward runs the fast CPU path of :mod:`graphs.kernels.rnn` where it applies
-    (batch first, with biases, one direction, no projection; training on the CPU in float32 with the
-    C++ loops built). Elsewhere, ``nn.LSTM.forward`` itself."""
+    """``nn.LSTM`` whose forward runs :func:`graphs.kernels.rnn.run_rnn` (training on the CPU in float32)."""
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 (nn.LSTM's names)
-        """Run the layers over a sequence.
-
-        Args:
-            input: (B, T, I) with ``batch_first`` (any input ``nn.LSTM`` takes).
-            hx: ``(h0, c0)``, each (num_layers, B, H); None for zeros.
-
-        Returns:
-            ``(output (B, T, H), (h_n, c_n))``, as ``nn.LSTM`` returns them.
-        """
+        """``input`` (B, T, I), ``hx`` ``(h0, c0)`` each (layers, B, H) -> ``(output (B, T, H), (h_n, c_n))``."""
         return run_rnn(self, input, hx)
 
 
 class GRU(nn.GRU):
-    """``nn.GRU`` whose forward runs the fast CPU path of :mod:`graphs.kernels.rnn` where it applies
-    (batch first, with biases, one direction; on the CPU in float32, with or without gradients; the
-    Python loops without the C++ ones). Elsewhere, ``nn.GRU.forward`` itself."""
+    """``nn.GRU`` whose forward runs :func:`graphs.kernels.rnn.run_rnn` (on the CPU in float32)."""
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 (nn.GRU's names)
-        """Run the layers over a sequence.
-
-        Args:
-            input: (B, T, I) with ``batch_first`` (any input ``nn.GRU`` takes).
-            hx: ``h0`` (num_layers, B, H); None for zeros.
-
-        Returns:
-            ``(output (B, T, H), h_n)``, as ``nn.GRU`` returns them.
-        """
+        """``input`` (B, T, I), ``hx`` ``h0`` (layers, B, H) -> ``(output (B, T, H), h_n)``."""
         return run_rnn(self, input, hx)
 
 
 def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, length: int) -> Tensor | None:
-    """A decoder fed back its own output, as one call: ``x̂(0) = A h(0) + b`` and, for k >= 1,
+    """A decoder fed back its own output as one call: ``x̂(0) = A h(0) + b``, then for k >= 1
     ``h(k) = f(x̂(k-1), h(k-1))``, ``x̂(k) = A h(k) + b`` (``A``, ``b``: ``output_layer``).
 
-    Feeding back ``x̂ = A h + b`` makes the input term ``W_ih x̂ = W_ih A h + W_ih b`` linear in
-    ``h``, so it is folded into the weights and gradients reach ``W_ih``, ``A`` and ``b`` through
-    them:
-
-    * LSTM: an LSTM without input, recurrent weights ``W_hh + W_ih A``, bias
-      ``b_ih + b_hh + W_ih b``, run as one layer (:func:`graphs.kernels.lstm.lstm_layer`: the C++
-      loops when training on the CPU, else oneDNN / cuDNN; also while tracing);
-    * GRU: ``h [W_hh; W_ih A]^T`` in one matmul a step (a GRU multiplies only ``gh_n`` by ``r``,
-      so ``W_ih A`` cannot join ``W_hh``), one C++ loop; training on the CPU in float32 only.
-
-    Args:
-        decoder: a single-layer, batch-first ``nn.LSTM`` or ``nn.GRU`` with biases, input size F.
-        output_layer: ``nn.Linear(H, F)`` with a bias.
-        state: the decoder's initial state: LSTM ``(h, c)``, GRU ``h``, each (1, B, H).
-        length: how many outputs ``x̂(0), ..., x̂(length - 1)``.
-
-    Returns:
-        The outputs in the order they are produced, (B, length, F); None where no fused path
-        applies (several layers, ``length < 2``, another module, a GRU outside CPU float32
-        training): then the caller steps the decoder itself.
+    The input term ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``;
+    a GRU: ``[W_hh; W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``decoder``: a single-layer, batch-first
+    ``nn.LSTM``/``nn.GRU`` with biases, input size F; ``output_layer``: ``nn.Linear(H, F)``; ``state``: LSTM
+    ``(h, c)``, GRU ``h``, each (1, B, H). Returns (B, length, F) in the order produced, or None where no fused
+    path applies (then the caller steps the decoder itself).
     """
     if length < 2 or not _foldable(decoder, output_layer):
         return None

@@ -1,7 +1,4 @@
-"""The LSTM layer of the time loops: one batch-first layer from explicit weights (forward and
-backward through ``lstm_forward_loop`` / ``lstm_backward_loop`` of ``graphs/kernels/csrc/rnn_loops.cpp``,
-or of :mod:`graphs.kernels.python_loops` without them), used by :func:`graphs.kernels.rnn.run_rnn` and by the
-free-running decoder of :func:`graphs.kernels.free_running`."""
+"""One LSTM layer from explicit weights on the time loops (``lstm_forward_loop`` / ``lstm_backward_loop``)."""
 from __future__ import annotations
 
 import torch
@@ -12,17 +9,9 @@ from graphs.kernels.native import time_loops, training_loops_apply
 
 def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
                b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer from explicit weights: ``torch.lstm``, or the time loops where
-    :func:`graphs.kernels.rnn.run_rnn` would use them (training on the CPU in float32).
-
-    Args:
-        x: input (B, T, I).
-        state: ``(h0, c0)``, each (1, B, H).
-        w_ih, w_hh, b_ih, b_hh: weights (4H, I), (4H, H) and biases (4H,), gate order i, f, g, o.
-
-    Returns:
-        The hidden states (B, T, H).
-    """
+    """One batch-first LSTM layer (the time loops when training on the CPU in float32, else ``torch.lstm``):
+    ``x`` (B, T, I), ``state`` ``(h0, c0)`` each (1, B, H), weights (4H, I), (4H, H) and biases (4H,) in gate
+    order i, f, g, o -> the hidden states (B, T, H)."""
     if training_loops_apply(x):
         out, _ = LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
         return out.transpose(0, 1)
@@ -50,17 +39,10 @@ class LSTMLayer(torch.autograd.Function):
         steps, batch, hidden = tanh_c.shape
         d_h = d_out.contiguous().clone()  # becomes d h per step: incoming plus recurrent
         d_c = d_c_last.contiguous().clone()  # becomes d c0
-        d_gates = x.new_empty(steps, batch, 4 * hidden)
-        d_h0 = x.new_zeros(batch, hidden)
+        d_gates, d_h0 = x.new_empty(steps, batch, 4 * hidden), x.new_zeros(batch, hidden)
         time_loops(x).lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
         d_gates = d_gates.view(steps * batch, 4 * hidden)
         d_bias = d_gates.sum(0)
-        return (
-            (d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None,
-            d_h0,
-            d_c,
-            d_gates.t() @ x.reshape(steps * batch, -1),
-            d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
-            d_bias,
-            d_bias,
-        )
+        return ((d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None, d_h0, d_c,
+                d_gates.t() @ x.reshape(steps * batch, -1), d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
+                d_bias, d_bias)

@@ -1,14 +1,5 @@
-"""The C++ time loops of the recurrent models (``graphs/kernels/csrc/rnn_loops.cpp``).
-
-Compiled with ``torch.utils.cpp_extension`` on first use (about 20 s, once per user and machine):
-the build lives in ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``) in a folder
-named by a hash of the source, the compiler flags, the torch and Python versions and the CPU's
-feature flags, not by where the project is checked out, so every clone with the same source
-loads the same library and a changed source builds a new one. Where it cannot be built (no C++
-compiler, no ninja, a failed build) the models run the same loops in Python after one warning
-(:mod:`graphs.kernels.python_loops`, slower): they compute the same float32 operations in the same
-order, so the trained model is the same, bit for bit. ``ANOMALY_NATIVE_RNN=0`` turns the C++ loops off.
-"""
+"""Builds (on first use, into ``$TORCH_EXTENSIONS_DIR`` under a hash of source, flags, versions and CPU) and loads
+the C++ time loops, else :mod:`graphs.kernels.python_loops`; ``ANOMALY_NATIVE_RNN=0``: off. docs/benchmarks.md."""
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +30,7 @@ _ops: Any = _NOT_LOADED
 
 
 def rnn_loops() -> Any:
-    """``torch.ops.anomaly_rnn`` (its ops are documented in the C++ source), or None when the C++
-    loops are turned off or cannot be built."""
+    """``torch.ops.anomaly_rnn`` (documented in the C++ source), or None when turned off or not buildable."""
     global _ops
     if _ops is _NOT_LOADED:
         _ops = _load() if os.environ.get("ANOMALY_NATIVE_RNN", "1") != "0" else None
@@ -48,8 +38,7 @@ def rnn_loops() -> Any:
 
 
 def time_loops(x: Tensor) -> Any:
-    """The loops to run for ``x``: the C++ ops for float32 CPU tensors where they are built, else
-    :mod:`graphs.kernels.python_loops` (the same functions, the same names and arguments)."""
+    """The C++ ops for a float32 CPU ``x`` where built, else :mod:`graphs.kernels.python_loops` (same signatures)."""
     native = rnn_loops() if x.dtype == torch.float32 and x.device.type == "cpu" else None
     return native if native is not None else python_loops
 
@@ -82,7 +71,6 @@ def _load() -> Any:
 def _build(name: str, build_dir: Path) -> None:
     """Compile the source (copied into ``build_dir``, so the build never depends on the clone's path)."""
     from torch.utils.cpp_extension import load
-
     logger.info("Building the C++ RNN loops into %s (once for this source and machine, about 20 s)", build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / SOURCE.name
@@ -93,10 +81,7 @@ def _build(name: str, build_dir: Path) -> None:
 
 
 def missing_build_tools() -> str:
-    """What the build needs and this machine lacks, in words ('' when nothing is missing).
-
-    torch compiles with ``$CXX`` (default ``c++``) driven by ``ninja``; both must be on ``PATH``.
-    """
+    """What the build needs (``$CXX``, default ``c++``, and ``ninja`` on PATH) and is missing, in words; '' if none."""
     compiler = os.environ.get("CXX", "c++")
     missing = []
     if shutil.which(compiler) is None:
@@ -116,13 +101,11 @@ def _warn_fallback(reason: str) -> None:
 def extensions_root() -> Path:
     """Where torch keeps JIT-built extensions for this user: ``$TORCH_EXTENSIONS_DIR``, else its default."""
     from torch.utils.cpp_extension import get_default_build_root
-
     return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
 
 
 def build_key() -> str:
-    """A short hash of everything the built library depends on: the source's bytes, the flags, the
-    torch and Python versions and this CPU's feature flags (not the path of the checkout)."""
+    """A short hash of the source, the flags, the torch and Python versions and the CPU's flags (not the path)."""
     parts = [SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
              f"{sys.version_info.major}.{sys.version_info.minor}".encode(), _cpu_flags().encode()]
     digest = hashlib.sha256()
@@ -151,7 +134,6 @@ def plain_cpu_float32(x: Tensor) -> bool:
 
 
 def training_loops_apply(x: Tensor) -> bool:
-    """Where the time loops run for an LSTM layer and GRU free running: training on the CPU in float32
-    (the C++ loops, or the same in Python). Without gradients the modules' own paths run (oneDNN's LSTM
-    kernel is as fast there, and scoring batches of thousands of windows would make the saved buffers large)."""
+    """Whether an LSTM layer and GRU free running use the time loops: training on the CPU in float32 (without
+    gradients oneDNN's LSTM is as fast, and the loops' saved buffers would be large for scoring batches)."""
     return plain_cpu_float32(x) and torch.is_grad_enabled()

@@ -1,15 +1,6 @@
-"""The C++ time loops of ``graphs/kernels/csrc/rnn_loops.cpp`` in tensor ops, bit for bit.
-
-Each function takes the arguments of the C++ op of the same name and writes the same buffers in
-place. In float32 every element goes through the same IEEE operations in the same order as in
-the C++ source (built with ``-ffp-contract=off``, so no fused multiply-adds; the per-step matmul
-is the same ``addmm_`` call), including the branch-free ``exp`` the C++ gate loops use, so a run
-without a compiler trains exactly the model a run with one does (tested with ``torch.equal``).
-In other dtypes the activations are torch's own (``sigmoid``, ``tanh``).
-
-Why by hand: these are the reference semantics of the C++ loops, not a general RNN; torch's
-modules compute the same functions with other round-off.
-"""
+"""The C++ time loops of ``csrc/rnn_loops.cpp`` in tensor ops, bit for bit (same arguments, buffers written in place):
+float32 goes through the C++ IEEE operations in their order (its ``exp`` included), so keep the two in step.
+Other dtypes use torch's ``sigmoid``/``tanh``."""
 from __future__ import annotations
 
 import torch
@@ -53,8 +44,7 @@ def _one_minus(v: Tensor) -> Tensor:
 
 
 def _gru_gates(rz: Tensor, gh_n: Tensor, in_n: Tensor, h: Tensor, cand: Tensor, h_next: Tensor) -> None:
-    """One GRU step's gates, all rows at once (C++ ``gru_gates``): r, z (``rz``, (B, 2H)) written over
-    their pre-activations, ``cand = tanh(in_n + r gh_n)``, ``h_next = cand + z (h - cand)``."""
+    """C++ ``gru_gates`` for all rows: r, z over ``rz`` (B, 2H), ``cand = tanh(in_n + r gh_n)``, ``h_next``."""
     rz.copy_(sigmoid(rz))
     r, z = rz.chunk(2, dim=1)
     cand.copy_(tanh(in_n + r * gh_n))
@@ -81,8 +71,7 @@ def _add_to_previous(d_h: Tensor, d_h0: Tensor, t: int, direct: Tensor | None, d
 
 
 def gru_forward_loop(g: Tensor, gi_n: Tensor, hs: Tensor, w_hh_t: Tensor, n: Tensor) -> None:
-    """GRU forward over T steps; the buffers of the C++ op (g (T, B, 3H), gi_n (T, B, H), hs (T + 1, B, H),
-    w_hh_t (H, 3H), n (T, B, H))."""
+    """GRU forward: g (T, B, 3H), gi_n (T, B, H), hs (T + 1, B, H), w_hh_t (H, 3H), n (T, B, H)."""
     hidden = hs.shape[2]
     for t in range(g.shape[0]):
         step = g[t].addmm_(hs[t], w_hh_t)
@@ -91,7 +80,7 @@ def gru_forward_loop(g: Tensor, gi_n: Tensor, hs: Tensor, w_hh_t: Tensor, n: Ten
 
 def gru_backward_loop(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_hh: Tensor, d_gh: Tensor, d_in_n: Tensor,
                       d_h0: Tensor) -> None:
-    """GRU backward over T steps, last to first; the buffers of the C++ op."""
+    """GRU backward over T steps, last to first."""
     hidden = n.shape[2]
     for t in range(d_h.shape[0] - 1, -1, -1):
         r, z, gh_n = g[t].split(hidden, dim=1)
@@ -124,8 +113,7 @@ def gru_free_backward_loop(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_cat:
 
 
 def lstm_forward_loop(gates: Tensor, hs: Tensor, cs: Tensor, tanh_c: Tensor, w_hh_t: Tensor) -> None:
-    """LSTM forward over T steps; the buffers of the C++ op (gates (T, B, 4H) in PyTorch's order i, f, g, o,
-    hs and cs (T + 1, B, H), tanh_c (T, B, H), w_hh_t (H, 4H))."""
+    """LSTM forward: gates (T, B, 4H) (i, f, g, o), hs and cs (T + 1, B, H), tanh_c (T, B, H), w_hh_t (H, 4H)."""
     hidden = hs.shape[2]
     exact = gates.dtype == torch.float32
     if exact:  # all four gates in one pass: i, f, o = 1 / (1 + exp(-v)), g = 2 / (1 + exp(-2 v)) - 1
@@ -148,7 +136,7 @@ def lstm_forward_loop(gates: Tensor, hs: Tensor, cs: Tensor, tanh_c: Tensor, w_h
 
 def lstm_backward_loop(d_h: Tensor, d_c: Tensor, gates: Tensor, cs: Tensor, tanh_c: Tensor, w_hh: Tensor,
                        d_gates: Tensor, d_h0: Tensor) -> None:
-    """LSTM backward over T steps, last to first; the buffers of the C++ op (d_c (B, H) leaves as d c0)."""
+    """LSTM backward over T steps, last to first; d_c (B, H) leaves as d c0."""
     hidden = d_h.shape[2]
     for t in range(d_h.shape[0] - 1, -1, -1):
         dh, c, tc = d_h[t], cs[t], tanh_c[t]

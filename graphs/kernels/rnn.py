@@ -1,31 +1,5 @@
-"""Fast CPU execution of ``nn.GRU`` and ``nn.LSTM`` over whole sequences.
-
-On the CPU, PyTorch runs a GRU as a C++ loop of per-step cell calls whose
-autograd graph holds a dozen nodes per time step, and each backward step issues
-its own small weight-gradient matmuls; an LSTM runs oneDNN's kernel, faster, but
-for the small recurrent autoencoders here (batch 16, hidden 64, 140 steps) both
-left the "fused" teacher-forced path only 2-3x faster than a cell stepped in
-Python.
-
-:func:`run_rnn` computes the same function with one autograd node per layer:
-
-* forward: the input projection of all time steps is one matmul; the time loop
-  (``graphs/kernels/csrc/rnn_loops.cpp``, see :mod:`graphs.kernels.native`) does
-  one ``addmm`` and one vectorized pass over the gates per step, into
-  preallocated buffers;
-* backward: the loop runs in reverse, one pass and one ``addmm`` per step; the
-  weight and input gradients are single matmuls over all steps after it.
-
-:func:`graphs.kernels.lstm.lstm_layer` and :func:`gru_free_running` serve the decoders that feed
-back their own output (:func:`graphs.kernels.free_running`). Models do not
-import this module: they use ``graphs.kernels.LSTM`` / ``GRU`` / ``free_running``.
-
-Without the C++ loops both run the same loops as tensor ops from Python
-(:mod:`graphs.kernels.python_loops`: the same results bit for bit, slower). The
-parameters are the module's own (``weight_ih_l0`` ...), so checkpoints do not
-change. Anything else (CUDA, other dtypes, projections, bidirectional, tracing;
-an LSTM without gradients, where oneDNN's kernel is as fast) runs the module.
-"""
+"""``nn.GRU``/``nn.LSTM`` with one autograd node per layer: whole-sequence matmuls around the time loops
+(:mod:`graphs.kernels.native`). Models use :mod:`graphs.kernels`, not this module."""
 from __future__ import annotations
 
 from typing import Any
@@ -46,19 +20,9 @@ def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)`` for a batch-first ``nn.GRU`` or ``nn.LSTM`` on the CPU, without a per-step autograd graph.
-
-    Any other module or input (unbatched, packed, ...) runs the module's own forward
-    (``nn.LSTM.forward`` / ``nn.GRU.forward``, so a subclass whose forward calls this does not recurse).
-
-    Args:
-        rnn: the module (its parameters, ``num_layers`` and ``dropout`` are used).
-        x: input (B, T, I).
-        state: GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H); None for zeros.
-
-    Returns:
-        ``(output (B, T, H), state)`` as the module returns them.
-    """
+    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
+    ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
+    ``(output (B, T, H), state)``."""
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return module_forward(rnn, x, state)
     batch, hidden, layers, lstm = x.shape[0], rnn.hidden_size, rnn.num_layers, isinstance(rnn, nn.LSTM)
@@ -73,7 +37,7 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         if lstm:
             out, c_last = LSTMLayer.apply(inp, h0[layer], c0[layer], *weights)
             c_n.append(c_last)
-        elif torch.is_grad_enabled() and (inp.requires_grad or h0.requires_grad or any(w.requires_grad for w in weights)):
+        elif torch.is_grad_enabled() and any(t.requires_grad for t in (inp, h0, *weights)):
             out = _GRULayer.apply(inp, h0[layer], *weights)
         else:
             out = _gru_forward(inp, h0[layer], *weights, keep=False)[0]
@@ -92,7 +56,6 @@ def module_forward(rnn: nn.RNNBase, x: Any, state: Any = None) -> tuple[Any, Any
     return rnn(x, state)
 
 
-# ----- GRU ---------------------------------------------------------------------------
 # Per step, with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (PyTorch's GRU):
 #   r, z = sigmoid(gi_rz + gh_rz);  n = tanh(gi_n + r * gh_n);  h' = n + z * (h - n)
 # The buffer ``g`` of a step starts as [gi_r + b_hr, gi_z + b_hz, b_hn]; one addmm_ turns it
@@ -141,33 +104,16 @@ class _GRULayer(torch.autograd.Function):
         d_gh, d_in_n = d_gh.view(steps * batch, 3 * hidden), d_in_n.view(steps * batch, hidden)
         d_rz = d_gh[:, : 2 * hidden]  # the r and z parts of d gi equal those of d gh
         x_flat = x.reshape(steps * batch, -1)
-        d_x = None
-        if ctx.needs_input_grad[0]:
-            d_x = torch.addmm(d_in_n @ w_ih[2 * hidden:], d_rz, w_ih[: 2 * hidden]).view_as(x)
-        return (
-            d_x,
-            d_h0,
-            torch.cat([d_rz.t() @ x_flat, d_in_n.t() @ x_flat]),
-            d_gh.t() @ hs[:-1].reshape(steps * batch, hidden),
-            torch.cat([d_rz.sum(0), d_in_n.sum(0)]),
-            d_gh.sum(0),
-        )
+        d_x = (torch.addmm(d_in_n @ w_ih[2 * hidden:], d_rz, w_ih[: 2 * hidden]).view_as(x)
+               if ctx.needs_input_grad[0] else None)
+        return (d_x, d_h0, torch.cat([d_rz.t() @ x_flat, d_in_n.t() @ x_flat]),
+                d_gh.t() @ hs[:-1].reshape(steps * batch, hidden), torch.cat([d_rz.sum(0), d_in_n.sum(0)]), d_gh.sum(0))
 
 
-# ----- GRU free running --------------------------------------------------
 def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
-    """A single-layer GRU fed ``x̂ = A h + b`` of its own output, as one autograd node; None outside
-    float32 CPU training (then the caller steps the decoder itself).
-
-    Args:
-        h0: initial hidden state (B, H).
-        steps: how many steps to run.
-        w_cat: ``[W_hh; W_ih A]`` (6H, H), the recurrent and the folded input weights.
-        b_cat: ``[b_hh; W_ih b + b_ih]`` (6H,).
-
-    Returns:
-        The hidden states h(1..steps), time-major (steps, B, H).
-    """
+    """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node: ``h0`` (B, H), ``w_cat``
+    ``[W_hh; W_ih A]`` (6H, H), ``b_cat`` ``[b_hh; W_ih b + b_ih]`` (6H,) -> h(1..steps) (steps, B, H); None
+    outside float32 CPU training."""
     if not training_loops_apply(h0):
         return None
     return _GRUFreeRunning.apply(h0, w_cat, b_cat, steps)

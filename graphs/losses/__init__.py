@@ -1,6 +1,3 @@
-"""Losses; importing the package fills the loss registry.
-
-Every loss returns a dict of scalars with at least ``"loss"`` (the value that is
-back-propagated); other entries are logged as loss components.
-"""
+"""Losses (importing the package fills the registry): each returns a dict of scalars, ``"loss"``
+back-propagated and any others logged as its components."""
 from graphs.losses import reconstruction_loss, vae_loss  # noqa: F401  (fills the registry)

@@ -11,24 +11,14 @@ from utils.core.types import NonNegativeFloat
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL divergence of N(mu, exp(logvar)) from N(0, I), summed over latent dims.
-
-    Args:
-        mu: posterior means, (B, D).
-        logvar: posterior log-variances, (B, D).
-
-    Returns:
-        (B,) KL per sample.
-    """
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample (B,), summed over latent dims; mu, logvar: (B, D)."""
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
 @register_loss("vae")
 class VAELoss(nn.Module):
-    """Negative ELBO per sample, averaged over the batch.
-
-    The reconstruction term is summed over time steps and features (so its scale
-    matches the KL term, summed over latent dims); ``beta`` weights the KL term.
+    """Negative ELBO per sample, averaged over the batch; the reconstruction term is summed over time steps
+    and features, as the KL term is over latent dims.
 
     Args:
         reconstruction: "mse" (Gaussian likelihood) or "mae" (Laplace likelihood).
@@ -37,13 +27,11 @@ class VAELoss(nn.Module):
 
     def __init__(self, reconstruction: Literal["mse", "mae"] = "mse", beta: NonNegativeFloat = 1.0) -> None:
         super().__init__()
-        self.reconstruction = reconstruction
-        self.beta = beta
+        self.reconstruction, self.beta = reconstruction, beta
 
     def forward(self, x_hat: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> dict[str, Tensor]:
         """Args: x_hat, x: (B, T, F); mu, logvar: (B, D). Returns loss, recon and kl (scalars)."""
         diff = x_hat - x
-        err = diff.pow(2) if self.reconstruction == "mse" else diff.abs()
-        recon = err.flatten(1).sum(dim=1).mean()
+        recon = (diff.pow(2) if self.reconstruction == "mse" else diff.abs()).flatten(1).sum(dim=1).mean()
         kl = gaussian_kl(mu, logvar).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}

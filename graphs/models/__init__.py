@@ -1,7 +1,5 @@
-"""Models; importing the package imports every module in it, which fills the model registry.
-
-The contract a model keeps is :class:`graphs.models.contract.ReconstructionModel`.
-"""
+"""Models (:class:`graphs.models.contract.ReconstructionModel`); importing the package imports each module,
+which fills the model registry."""
 import importlib
 import pkgutil
 

@@ -17,46 +17,27 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 class ConvAutoencoder(ReconstructionModel):
     """Convolutional autoencoder: the sensors are the channels, convolutions run along time.
 
-    Encoder: per width ``c`` of ``channels``, ``Conv1d(kernel_size, stride, padding=kernel_size // 2)``,
-    an optional ``GroupNorm`` and the activation; the last feature map (B, C, L) is flattened and
-    mapped linearly to ``z`` (B, D). Decoder: ``Linear(z)`` back to (B, C, L), one
-    ``ConvTranspose1d`` block per encoder block in reverse order (the last one back to
-    ``channels[0]`` at length T), then a stride-1 ``Conv1d`` head to F channels and the output
-    activation. The lengths of the encoder stages are computed in ``__init__`` for the fixed ``T``
-    and each transposed convolution gets the ``output_padding`` that gives its stage's length back
-    exactly, so any ``T >= 1`` (odd ones included) is reconstructed with exactly T steps; there is
-    no shape-dependent control flow, so the model traces and exports with a free batch axis.
-    No BatchNorm: the eval output does not depend on batch statistics.
+    Encoder: per width of ``channels`` a strided ``Conv1d`` (padding ``kernel_size // 2``), an optional
+    ``GroupNorm`` and the activation; the flattened last map (B, C, L) maps linearly to ``z`` (B, D), the
+    latent space. Decoder: the mirror, each ``ConvTranspose1d`` with the ``output_padding`` that gives its
+    stage's length back, so any T >= 1 is reconstructed with T steps (no shape-dependent control flow: it
+    exports with a free batch axis), then a ``Conv1d`` head to F channels. No BatchNorm, so the eval output
+    does not depend on the batch.
 
     Args:
-        time_steps: window length T.
-        n_features: number of sensors F.
         channels: encoder widths, one strided block each; the decoder mirrors them.
-        kernel_size: temporal kernel of every convolution.
         stride: downsampling factor of every encoder block (T shrinks by about ``stride ** len(channels)``).
-        latent_dim: size D of the bottleneck ``z``.
-        activation: "relu" or "gelu".
-        norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution, "none" otherwise.
-        output_activation: "sigmoid" for inputs scaled to [0, 1], "none" otherwise.
-
-    Shapes: ``forward`` (B, T, F) -> (B, T, F); ``encode`` (B, T, F) -> (B, D).
-    Latent space: the bottleneck ``z`` (:meth:`encode`).
+        norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution.
+        output_activation: "sigmoid" for inputs scaled to [0, 1].
     """
 
     default_scores = ("reconstruction", "error_gaussian", "latent_mahalanobis")
 
-    def __init__(
-        self,
-        time_steps: int,
-        n_features: int,
-        channels: list[PositiveInt] = [32, 64],  # noqa: B006 (read-only default)
-        kernel_size: PositiveInt = 5,
-        stride: PositiveInt = 2,
-        latent_dim: PositiveInt = 16,
-        activation: Literal["relu", "gelu"] = "relu",
-        norm: Literal["none", "group"] = "none",
-        output_activation: Literal["sigmoid", "none"] = "none",
-    ) -> None:
+    def __init__(self, time_steps: int, n_features: int,
+                 channels: list[PositiveInt] = [32, 64],  # noqa: B006 (read-only default)
+                 kernel_size: PositiveInt = 5, stride: PositiveInt = 2, latent_dim: PositiveInt = 16,
+                 activation: Literal["relu", "gelu"] = "relu", norm: Literal["none", "group"] = "none",
+                 output_activation: Literal["sigmoid", "none"] = "none") -> None:
         super().__init__(time_steps, n_features)
         pad = kernel_size // 2
         widths = [n_features, *channels]
@@ -68,7 +49,6 @@ class ConvAutoencoder(ReconstructionModel):
         def block(conv: nn.Module, width: int) -> list[nn.Module]:
             groupnorm = [nn.GroupNorm(math.gcd(8, width), width)] if norm == "group" else []
             return [conv, *groupnorm, act()]
-
         encoder: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
             encoder += block(nn.Conv1d(c_in, c_out, kernel_size, stride, pad), c_out)
@@ -99,4 +79,3 @@ class ConvAutoencoder(ReconstructionModel):
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction (B, T, F) of windows (B, T, F); the same in training and eval mode."""
         return self.decode(self.encode(x))
-

@@ -20,29 +20,20 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 @register_model("vae")
 class VAE(ReconstructionModel):
-    """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))).
+    """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))); the latent space
+    is the posterior mean ``mu``.
 
     Args:
-        time_steps: window length T.
-        n_features: number of sensors F.
         hidden_sizes: encoder layer widths; the decoder mirrors them.
-        latent_dim: size D of z.
-        output_activation: "sigmoid" for inputs scaled to [0, 1], "none" otherwise.
-
-    Latent space: the posterior mean ``mu`` (:meth:`encode`).
+        output_activation: "sigmoid" for inputs scaled to [0, 1].
     """
 
     outputs = ("x_hat", "mu", "logvar")
     default_scores = ("reconstruction", "latent_euclidean", "latent_mahalanobis")
 
-    def __init__(
-        self,
-        time_steps: int,
-        n_features: int,
-        hidden_sizes: list[PositiveInt] = [128, 64],  # noqa: B006 (read-only default)
-        latent_dim: PositiveInt = 8,
-        output_activation: Literal["sigmoid", "none"] = "sigmoid",
-    ) -> None:
+    def __init__(self, time_steps: int, n_features: int,
+                 hidden_sizes: list[PositiveInt] = [128, 64],  # noqa: B006 (read-only default)
+                 latent_dim: PositiveInt = 8, output_activation: Literal["sigmoid", "none"] = "sigmoid") -> None:
         super().__init__(time_steps, n_features)
         self.window_shape = (time_steps, n_features)
         input_dim = time_steps * n_features
@@ -68,14 +59,7 @@ class VAE(ReconstructionModel):
         return self.output(self.decoder(z)).view(-1, *self.window_shape)
 
     def training_outputs(self, x: Tensor) -> dict[str, Tensor]:
-        """Reconstruction and posterior: z sampled in training mode, the posterior mean in eval mode.
-
-        Args:
-            x: (B, T, F).
-
-        Returns:
-            ``x_hat`` (B, T, F), ``mu`` (B, D), ``logvar`` (B, D).
-        """
+        """``x`` (B, T, F) -> ``x_hat`` (B, T, F), ``mu``, ``logvar`` (B, D); z sampled in training mode, mu in eval."""
         mu, logvar = self.posterior(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return {"x_hat": self.decode(z), "mu": mu, "logvar": logvar}

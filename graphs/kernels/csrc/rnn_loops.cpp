@@ -50,11 +50,18 @@ void check(std::initializer_list<std::pair<at::Tensor, const char*>> buffers) {
                 " must be a contiguous float32 CPU tensor");
 }
 
-// The one matmul of a forward step: pre[t] += h(t) W^T, with w_t = W^T. Returns pre[t]'s data.
-float* add_recurrent(const at::Tensor& pre, const at::Tensor& hs, int64_t t, const at::Tensor& w_t) {
-  at::Tensor pre_t = pre.select(0, t);
-  pre_t.addmm_(hs.select(0, t), w_t);
-  return pre_t.data_ptr<float>();
+// A forward over T steps: per step the one matmul pre[t] += h(t) W^T (w_t = W^T), then
+// row_step(row, k) per batch row b, with row its pre-activations in pre (T, B, W) and
+// k = (t B + b) H its offset into the (T, B, H) buffers.
+template <typename RowStep>
+void forward_steps(const at::Tensor& pre, const at::Tensor& hs, const at::Tensor& w_t, RowStep row_step) {
+  const int64_t steps = pre.size(0), batch = pre.size(1), width = pre.size(2), hidden = hs.size(2);
+  for (int64_t t = 0; t < steps; ++t) {
+    at::Tensor pre_t = pre.select(0, t);
+    pre_t.addmm_(hs.select(0, t), w_t);
+    float* gate = pre_t.data_ptr<float>();
+    for (int64_t b = 0; b < batch; ++b) row_step(gate + b * width, (t * batch + b) * hidden);
+  }
 }
 
 // What a backward step passes to the previous state (d_h[t - 1], or d_h0 at t = 0): the direct
@@ -67,6 +74,24 @@ void add_to_previous(const at::Tensor& d_h, const at::Tensor& d_h0, int64_t t, c
     for (size_t k = 0; k < direct->size(); ++k) dp[k] += (*direct)[k];
   }
   prev.addmm_(d_pre.select(0, t), w);
+}
+
+// A backward over T steps, last to first: row_step(row, d_row, k, kb) per batch row b, with row and
+// d_row its values in gates and d_gates (T, B, W), k = (t B + b) H its offset into the (T, B, H)
+// buffers and kb = b H into the (B, H) ones; then add_to_previous(..., direct, d_gates, w).
+template <typename RowStep>
+void backward_steps(const at::Tensor& d_h, const at::Tensor& d_h0, const at::Tensor& gates, const at::Tensor& d_gates,
+                    const at::Tensor& w, const std::vector<float>* direct, RowStep row_step) {
+  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), width = gates.size(2);
+  const float* gate = gates.data_ptr<float>();
+  float* d_gate = d_gates.data_ptr<float>();
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t i = t * batch + b;
+      row_step(gate + i * width, d_gate + i * width, i * hidden, b * hidden);
+    }
+    add_to_previous(d_h, d_h0, t, direct, d_gates, w);
+  }
 }
 
 // One batch row of a GRU step: r, z = sigmoid(pre_r, pre_z) (written over them), candidate
@@ -92,19 +117,12 @@ void gru_forward_loop(at::Tensor g, const at::Tensor& gi_n, at::Tensor hs, const
                       at::Tensor n) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
   check({{g, "g"}, {gi_n, "gi_n"}, {hs, "hs"}, {n, "n"}});
-  const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2);
-  for (int64_t t = 0; t < steps; ++t) {
-    float* gate = add_recurrent(g, hs, t, w_hh_t);
-    const float* in_n = gi_n.data_ptr<float>() + t * batch * hidden;
-    const float* h = hs.data_ptr<float>() + t * batch * hidden;
-    float* h_next = hs.data_ptr<float>() + (t + 1) * batch * hidden;
-    float* cand = n.data_ptr<float>() + t * batch * hidden;
-    for (int64_t b = 0; b < batch; ++b) {
-      float* row = gate + b * 3 * hidden;
-      const int64_t k = b * hidden;
-      gru_gates(row, row + hidden, row + 2 * hidden, in_n + k, h + k, cand + k, h_next + k, hidden);
-    }
-  }
+  const int64_t hidden = hs.size(2), bh = g.size(1) * hidden;
+  const float* in_n = gi_n.data_ptr<float>();
+  float *h = hs.data_ptr<float>(), *cand = n.data_ptr<float>();
+  forward_steps(g, hs, w_hh_t, [&](float* row, int64_t k) {
+    gru_gates(row, row + hidden, row + 2 * hidden, in_n + k, h + k, cand + k, h + k + bh, hidden);
+  });
 }
 
 // One batch row of a GRU step's backward, given d h' (dh: incoming plus recurrent):
@@ -133,22 +151,14 @@ void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n,
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
   check({{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_gh, "d_gh"},
          {d_in_n, "d_in_n"}, {d_h0, "d_h0"}});
-  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
-  std::vector<float> direct(bh);
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const float* dh = d_h.data_ptr<float>() + t * bh;
-    const float* gate = g.data_ptr<float>() + t * 3 * bh;
-    float* dg = d_gh.data_ptr<float>() + t * 3 * bh;
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* row = gate + b * 3 * hidden;
-      float* d_row = dg + b * 3 * hidden;
-      const int64_t k = b * hidden;
-      gru_gates_backward(dh + k, row, row + hidden, row + 2 * hidden, n.data_ptr<float>() + t * bh + k,
-                         hs.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
-                         d_in_n.data_ptr<float>() + t * bh + k, direct.data() + k, hidden);
-    }
-    add_to_previous(d_h, d_h0, t, &direct, d_gh, w_hh);
-  }
+  const int64_t hidden = d_h.size(2);
+  std::vector<float> direct(d_h.size(1) * hidden);
+  const float *dh = d_h.data_ptr<float>(), *cand = n.data_ptr<float>(), *h = hs.data_ptr<float>();
+  float* d_inn = d_in_n.data_ptr<float>();
+  backward_steps(d_h, d_h0, g, d_gh, w_hh, &direct, [&](const float* row, float* d_row, int64_t k, int64_t kb) {
+    gru_gates_backward(dh + k, row, row + hidden, row + 2 * hidden, cand + k, h + k, d_row, d_row + hidden,
+                       d_row + 2 * hidden, d_inn + k, direct.data() + kb, hidden);
+  });
 }
 
 // GRU free running (the decoder fed its own output x̂ = A h + b): the input term is linear in h,
@@ -158,17 +168,12 @@ void gru_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tensor& n,
 void gru_free_forward_loop(at::Tensor g, at::Tensor hs, const at::Tensor& w_cat_t, at::Tensor n) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
   check({{g, "g"}, {hs, "hs"}, {n, "n"}});
-  const int64_t steps = g.size(0), batch = g.size(1), hidden = hs.size(2), bh = batch * hidden;
-  for (int64_t t = 0; t < steps; ++t) {
-    float* gate = add_recurrent(g, hs, t, w_cat_t);
-    for (int64_t b = 0; b < batch; ++b) {
-      float* row = gate + b * 6 * hidden;
-      for (int64_t j = 0; j < 2 * hidden; ++j) row[j] += row[3 * hidden + j];  // pre_r, pre_z
-      const int64_t k = t * bh + b * hidden;
-      gru_gates(row, row + hidden, row + 2 * hidden, row + 5 * hidden, hs.data_ptr<float>() + k,
-                n.data_ptr<float>() + k, hs.data_ptr<float>() + k + bh, hidden);
-    }
-  }
+  const int64_t hidden = hs.size(2), bh = g.size(1) * hidden;
+  float *h = hs.data_ptr<float>(), *cand = n.data_ptr<float>();
+  forward_steps(g, hs, w_cat_t, [&](float* row, int64_t k) {
+    for (int64_t j = 0; j < 2 * hidden; ++j) row[j] += row[3 * hidden + j];  // pre_r, pre_z
+    gru_gates(row, row + hidden, row + 2 * hidden, row + 5 * hidden, h + k, cand + k, h + k + bh, hidden);
+  });
 }
 
 // Backward of gru_free_forward_loop: d_h (T, B, H) holds the gradients arriving at each h(t) from
@@ -178,20 +183,14 @@ void gru_free_backward_loop(at::Tensor d_h, const at::Tensor& g, const at::Tenso
                             const at::Tensor& w_cat, at::Tensor d_g, at::Tensor d_h0) {
   at::AutoDispatchBelowADInplaceOrView guard;
   check({{d_h, "d_h"}, {g, "g"}, {n, "n"}, {hs, "hs"}, {d_g, "d_g"}, {d_h0, "d_h0"}});
-  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
-  std::vector<float> direct(bh);
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* row = g.data_ptr<float>() + (t * batch + b) * 6 * hidden;
-      float* d_row = d_g.data_ptr<float>() + (t * batch + b) * 6 * hidden;
-      const int64_t k = t * bh + b * hidden;
-      gru_gates_backward(d_h.data_ptr<float>() + k, row, row + hidden, row + 2 * hidden, n.data_ptr<float>() + k,
-                         hs.data_ptr<float>() + k, d_row, d_row + hidden, d_row + 2 * hidden, d_row + 5 * hidden,
-                         direct.data() + b * hidden, hidden);
-      std::copy(d_row, d_row + 2 * hidden, d_row + 3 * hidden);
-    }
-    add_to_previous(d_h, d_h0, t, &direct, d_g, w_cat);
-  }
+  const int64_t hidden = d_h.size(2);
+  std::vector<float> direct(d_h.size(1) * hidden);
+  const float *dh = d_h.data_ptr<float>(), *cand = n.data_ptr<float>(), *h = hs.data_ptr<float>();
+  backward_steps(d_h, d_h0, g, d_g, w_cat, &direct, [&](const float* row, float* d_row, int64_t k, int64_t kb) {
+    gru_gates_backward(dh + k, row, row + hidden, row + 2 * hidden, cand + k, h + k, d_row, d_row + hidden,
+                       d_row + 2 * hidden, d_row + 5 * hidden, direct.data() + kb, hidden);
+    std::copy(d_row, d_row + 2 * hidden, d_row + 3 * hidden);
+  });
 }
 
 // One batch row of an LSTM step (PyTorch's gate order i, f, g, o): the activations are written
@@ -217,16 +216,11 @@ void lstm_gates(float* __restrict__ i, float* __restrict__ f, float* __restrict_
 void lstm_forward_loop(at::Tensor gates, at::Tensor hs, at::Tensor cs, at::Tensor tanh_c, const at::Tensor& w_hh_t) {
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
   check({{gates, "gates"}, {hs, "hs"}, {cs, "cs"}, {tanh_c, "tanh_c"}});
-  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = hs.size(2), bh = batch * hidden;
-  for (int64_t t = 0; t < steps; ++t) {
-    float* gate = add_recurrent(gates, hs, t, w_hh_t);
-    for (int64_t b = 0; b < batch; ++b) {
-      float* row = gate + b * 4 * hidden;
-      const int64_t k = t * bh + b * hidden;
-      lstm_gates(row, row + hidden, row + 2 * hidden, row + 3 * hidden, cs.data_ptr<float>() + k,
-                 cs.data_ptr<float>() + k + bh, tanh_c.data_ptr<float>() + k, hs.data_ptr<float>() + k + bh, hidden);
-    }
-  }
+  const int64_t hidden = hs.size(2), bh = gates.size(1) * hidden;
+  float *h = hs.data_ptr<float>(), *c = cs.data_ptr<float>(), *tc = tanh_c.data_ptr<float>();
+  forward_steps(gates, hs, w_hh_t, [&](float* row, int64_t k) {
+    lstm_gates(row, row + hidden, row + 2 * hidden, row + 3 * hidden, c + k, c + k + bh, tc + k, h + k + bh, hidden);
+  });
 }
 
 // One batch row of an LSTM step's backward, given d h' (dh: incoming plus recurrent) and d c'
@@ -254,21 +248,13 @@ void lstm_backward_loop(at::Tensor d_h, at::Tensor d_c, const at::Tensor& gates,
   at::AutoDispatchBelowADInplaceOrView guard;  // plain buffers: skip the autograd layers of the dispatcher
   check({{d_h, "d_h"}, {d_c, "d_c"}, {gates, "gates"}, {cs, "cs"},
          {tanh_c, "tanh_c"}, {d_gates, "d_gates"}, {d_h0, "d_h0"}});
-  const int64_t steps = d_h.size(0), batch = d_h.size(1), hidden = d_h.size(2), bh = batch * hidden;
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const float* gate = gates.data_ptr<float>() + t * 4 * bh;
-    float* dg = d_gates.data_ptr<float>() + t * 4 * bh;
-    for (int64_t b = 0; b < batch; ++b) {
-      const float* row = gate + b * 4 * hidden;
-      float* d_row = dg + b * 4 * hidden;
-      const int64_t k = b * hidden;
-      lstm_gates_backward(d_h.data_ptr<float>() + t * bh + k, d_c.data_ptr<float>() + k, row, row + hidden,
-                          row + 2 * hidden, row + 3 * hidden, cs.data_ptr<float>() + t * bh + k,
-                          tanh_c.data_ptr<float>() + t * bh + k, d_row, d_row + hidden, d_row + 2 * hidden,
-                          d_row + 3 * hidden, hidden);
-    }
-    add_to_previous(d_h, d_h0, t, nullptr, d_gates, w_hh);
-  }
+  const int64_t hidden = d_h.size(2);
+  const float *dh = d_h.data_ptr<float>(), *c = cs.data_ptr<float>(), *tc = tanh_c.data_ptr<float>();
+  float* dc = d_c.data_ptr<float>();
+  backward_steps(d_h, d_h0, gates, d_gates, w_hh, nullptr, [&](const float* row, float* d_row, int64_t k, int64_t kb) {
+    lstm_gates_backward(dh + k, dc + kb, row, row + hidden, row + 2 * hidden, row + 3 * hidden, c + k, tc + k, d_row,
+                        d_row + hidden, d_row + 2 * hidden, d_row + 3 * hidden, hidden);
+  });
 }
 
 }  // namespace
