@@ -72,23 +72,18 @@ def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.nda
     return x.astype(np.float32)
 
 
-def _offsets(count: int, time_steps: int, seg_len: int, position: float | None,
-             rng: np.random.Generator) -> np.ndarray:
-    """(count, time_steps) steps since each window's segment start: fixed (clipped to fit) or uniform random."""
-    last = time_steps - seg_len
-    if position is None:
-        starts = rng.integers(0, last + 1, size=count)
-    else:
-        starts = np.full(count, min(int(round(position * time_steps)), last))
-    return np.arange(time_steps)[None, :] - starts[:, None]
-
-
 def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | None,
             rng: np.random.Generator) -> np.ndarray:
-    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1."""
+    """(count, time_steps) shapes of ``kind``: peak (spike, drift) or amplitude (oscillation) 1.
+
+    The segment starts at ``position`` (clipped so it fits) or, for None, uniformly at random per window.
+    """
     if kind == "voltage_spike":
         seg = spike_length(time_steps)
-    k = _offsets(count, time_steps, seg, position, rng)
+    last = time_steps - seg
+    starts = (rng.integers(0, last + 1, size=count) if position is None
+              else np.full(count, min(int(round(position * time_steps)), last)))
+    k = np.arange(time_steps)[None, :] - starts[:, None]  # steps since the segment start
     if kind == "voltage_spike":
         shape = np.sin(np.pi * (k + 1) / (seg + 1)) * ((k >= 0) & (k < seg))
         return shape / np.sin(np.pi * ((seg - 1) // 2 + 1) / (seg + 1))  # exact peak of 1

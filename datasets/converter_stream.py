@@ -35,14 +35,6 @@ SPIKE_S = 0.05  # s, voltage spike length (at least MIN_SPIKE samples)
 
 
 # ----- the normal process ---------------------------------------------------------------
-def _piecewise(seconds: np.ndarray, levels: np.ndarray, holds: np.ndarray, ramps: np.ndarray) -> np.ndarray:
-    """Hold ``levels[k]`` for ``holds[k]`` s, ramp to ``levels[k + 1]`` over ``ramps[k]`` s, ..., at ``seconds``."""
-    durations = np.stack([holds, ramps], axis=1).reshape(-1)  # hold_0, ramp_0, hold_1, ...
-    knot_t = np.concatenate([[0.0], np.cumsum(durations)])
-    knot_v = np.append(np.repeat(levels, 2), levels[-1])  # L0, L0, L1, L1, ...: held, then ramped
-    return np.interp(seconds, knot_t, knot_v)
-
-
 def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Load current (n,) A: random levels held for :data:`HOLD_RANGE_S`, joined by ramps at up to LOAD_SLEW."""
     duration = float(seconds[-1]) if len(seconds) else 0.0
@@ -50,7 +42,9 @@ def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     levels = rng.uniform(*LOAD_RANGE, count)
     holds = rng.uniform(*HOLD_RANGE_S, count)
     ramps = np.abs(np.diff(levels, append=levels[-1])) / (LOAD_SLEW * rng.uniform(*RAMP_SLEW_RANGE, count))
-    return _piecewise(seconds, levels, holds, ramps)
+    knot_t = np.concatenate([[0.0], np.cumsum(np.stack([holds, ramps], axis=1).reshape(-1))])  # hold_0, ramp_0, ...
+    knot_v = np.append(np.repeat(levels, 2), levels[-1])  # L0, L0, L1, L1, ...: held, then ramped
+    return np.interp(seconds, knot_t, knot_v)
 
 
 def first_order_lag(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -160,7 +154,17 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
                                              "cover every test row")
     if anomaly_density > MAX_DENSITY:
         fail_key("anomaly_density", anomaly_density, f"expected a share of anomalous rows in (0, {MAX_DENSITY}]")
-    _check_duration(duration_s, sample_rate_hz, time_steps, eval_stride, val_fraction, test_fraction)
+    n_rows = int(round(duration_s * sample_rate_hz))
+    (_, a), (_, b), (_, n) = stretch_bounds(n_rows, val_fraction, test_fraction)
+    # the test stretch needs one window, the validation stretch 4 (before anomalies)
+    for stretch, rows, rows_needed, share in (("test", n - b, time_steps, test_fraction),
+                                              ("validation", b - a, time_steps + 3 * eval_stride, val_fraction),
+                                              ("train", a, time_steps, 1.0 - val_fraction - test_fraction)):
+        if rows < rows_needed:
+            fail_key("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
+                                               f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
+                                               f"(data.time_steps={time_steps}); need duration_s >= "
+                                               f"{rows_needed / share / sample_rate_hz:.3g}")
     if anomaly_min_s * sample_rate_hz < MIN_SEGMENT - 0.5:
         fail_key("anomaly_min_s", anomaly_min_s, f"expected at least {MIN_SEGMENT} rows at data.sample_rate_hz="
                                                  f"{sample_rate_hz}: anomaly_min_s >= {MIN_SEGMENT / sample_rate_hz:g}")
@@ -170,23 +174,6 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
         fail_key("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
                                                  f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
                                                  "stretch")
-
-
-def _check_duration(duration_s: float, sample_rate_hz: float, time_steps: int, eval_stride: int,
-                    val_fraction: float, test_fraction: float) -> None:
-    """The recording must give the test stretch one window and the validation stretch 4 (before anomalies)."""
-    n_rows = int(round(duration_s * sample_rate_hz))
-    (_, a), (_, b), (_, n) = stretch_bounds(n_rows, val_fraction, test_fraction)
-    need = {"test": (n - b, time_steps), "validation": (b - a, time_steps + 3 * eval_stride),
-            "train": (a, time_steps)}
-    for stretch, (rows, rows_needed) in need.items():
-        if rows < rows_needed:
-            fraction = {"test": test_fraction, "validation": val_fraction}.get(stretch)
-            share = fraction if fraction is not None else 1.0 - val_fraction - test_fraction
-            fail_key("duration_s", duration_s, f"gives {n_rows} rows at data.sample_rate_hz={sample_rate_hz}, so the "
-                                               f"{stretch} stretch holds {rows}, fewer than the {rows_needed} it needs "
-                                               f"(data.time_steps={time_steps}); need duration_s >= "
-                                               f"{rows_needed / share / sample_rate_hz:.3g}")
 
 
 @register_dataset("converter_stream")
