@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only
+from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only, take_split
 from datasets.download import DownloadLimits, download_archive
 from datasets.ucr_files import SUFFIXES, read_ucr
 from utils.core.errors import DataError
@@ -31,11 +31,8 @@ LABELS = (1, 2, 3, 4, 5)
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
     """Return the first of ECG5000_{split}.txt, .ts, .arff in ``data_dir``, or None."""
-    for suffix in SUFFIXES:
-        path = Path(data_dir) / f"ECG5000_{split.upper()}{suffix}"
-        if path.is_file():
-            return path
-    return None
+    paths = (Path(data_dir) / f"ECG5000_{split.upper()}{suffix}" for suffix in SUFFIXES)
+    return next((path for path in paths if path.is_file()), None)
 
 
 @register_dataset("ecg5000")
@@ -50,7 +47,9 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
     arrays = {split: _read_split(path) for split, path in files.items() if path is not None}
-    _check_lengths(arrays, files)
+    if "TEST" in arrays and arrays["TEST"][0].shape[1] != arrays["TRAIN"][0].shape[1]:
+        raise DataError(f"{files['TEST']}: series have {arrays['TEST'][0].shape[1]} values but those in "
+                        f"{files['TRAIN']} have {arrays['TRAIN'][0].shape[1]}; both splits must match")
     notes: list[str] = []
     if protocol == "official":
         splits = _official_splits(arrays, val_fraction, seed)
@@ -58,7 +57,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
     else:
         if files["TEST"] is None:
             notes.append(f"no ECG5000_TEST file in {folder}; the merged protocol used TRAIN alone")
-        x = np.concatenate([pair[0] for pair in arrays.values()])[:, :, None]
+        x = np.concatenate([pair[0] for pair in arrays.values()])
         kind = np.concatenate([pair[1] for pair in arrays.values()])
         splits = split_normal_only(x, kind, val_fraction, test_fraction, seed)
     info = {"dataset": "ecg5000", "protocol": protocol,
@@ -68,13 +67,13 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
 
 
 def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split file and map labels to kind strings."""
+    """Read one split file: (N, T, 1) beats and their kind strings."""
     x, labels = read_ucr(path)
     unknown = sorted(set(np.unique(labels).tolist()) - set(LABELS))
     if unknown:
         raise DataError(f"{path}: unexpected class labels {unknown}; ECG5000 has classes 1..5")
     kind = np.where(labels == NORMAL_LABEL, NORMAL, np.char.add("class_", labels.astype(str)))
-    return x, kind.astype(str)
+    return x[:, :, None], kind.astype(str)
 
 
 def _locate_files(folder: Path, protocol: str, download: bool,
@@ -123,13 +122,6 @@ def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path
     return message
 
 
-def _check_lengths(arrays: dict[str, tuple[np.ndarray, np.ndarray]], files: dict[str, Path | None]) -> None:
-    """DataError if TEST series differ in length from TRAIN series."""
-    if "TEST" in arrays and arrays["TEST"][0].shape[1] != arrays["TRAIN"][0].shape[1]:
-        raise DataError(f"{files['TEST']}: series have {arrays['TEST'][0].shape[1]} values but those in "
-                        f"{files['TRAIN']} have {arrays['TRAIN'][0].shape[1]}; both splits must match")
-
-
 def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fraction: float,
                      seed: int) -> tuple[Split, Split, Split]:
     """Train/val from the normal TRAIN beats, test = the whole TEST file, all shuffled."""
@@ -140,10 +132,6 @@ def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fract
     if n_val < 1 or n_val >= len(normal):
         raise DataError(f"too few normal TRAIN beats ({len(normal)}) for val_fraction={val_fraction}")
     order = rng.permutation(len(x_test))
-    return (_split(x_train, k_train, normal[n_val:]), _split(x_train, k_train, normal[:n_val]),
-            _split(x_test, k_test, order))
+    return (take_split(x_train, k_train, normal[n_val:]), take_split(x_train, k_train, normal[:n_val]),
+            take_split(x_test, k_test, order))
 
-
-def _split(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
-    """Build a Split of rows ``idx``, adding the feature axis."""
-    return Split(x=x[idx, :, None], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])

@@ -161,10 +161,11 @@ def split_normal_only(x: np.ndarray, kind: np.ndarray, val_fraction: float, test
     test_normal_idx = normal_idx[n_val : n_val + n_test]
     train_idx = normal_idx[n_val + n_test :]
     test_idx = rng.permutation(np.concatenate([test_normal_idx, np.flatnonzero(kind != NORMAL)]))
-    return tuple(_take(x, kind, idx) for idx in (train_idx, val_idx, test_idx))  # type: ignore[return-value]
+    return tuple(take_split(x, kind, idx) for idx in (train_idx, val_idx, test_idx))  # type: ignore[return-value]
 
 
-def _take(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
+def take_split(x: np.ndarray, kind: np.ndarray, idx: np.ndarray) -> Split:
+    """The Split of windows ``x[idx]`` (N, T, F), labelled from their kinds."""
     return Split(x=x[idx], y=(kind[idx] != NORMAL).astype(np.int64), kind=kind[idx])
 
 
