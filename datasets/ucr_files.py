@@ -74,8 +74,11 @@ def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return reader(path)
 
 
-def _numbered_lines(path: Path) -> list[tuple[int, str]]:
-    """Return ``(1-based line number, line)`` pairs; DataError if unreadable."""
+def _parsed_rows(path: Path, parse: Callable[[int, str], list[str] | None]) -> tuple[list[list[str]], list[int]]:
+    """The rows ``parse(1-based line number, stripped line)`` returns (None skips the line), with their line numbers.
+
+    DataError if the file cannot be read or is not UTF-8 text.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -88,13 +91,8 @@ def _numbered_lines(path: Path) -> list[tuple[int, str]]:
         line = raw[:exc.start].count(b"\n") + 1
         raise DataError(f"{path}: line {line}: bytes that are not UTF-8 text ({exc.reason}); save the file as "
                         "UTF-8") from None
-    return list(enumerate(text.split("\n"), start=1))
-
-
-def _parsed_rows(path: Path, parse: Callable[[int, str], list[str] | None]) -> tuple[list[list[str]], list[int]]:
-    """The rows ``parse(line number, stripped line)`` returns (None skips the line), with their line numbers."""
     rows, line_nos = [], []
-    for no, line in _numbered_lines(path):
+    for no, line in enumerate(text.split("\n"), start=1):
         fields = parse(no, line.strip())
         if fields is not None:
             rows.append(fields)
@@ -116,11 +114,12 @@ def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
         raise DataError(f"{path}: line {line_nos[0]} has {widths[0]} field; expected a label and values")
     table = _parse_numbers(rows, line_nos, path)
     labels = table[:, label_col]
-    x = np.delete(table, label_col if label_col >= 0 else table.shape[1] + label_col, axis=1)
+    x = np.delete(table, label_col, axis=1)
+    first_field = 2 if label_col == 0 else 1  # the file's field number of x[:, 0]
     bad = ~np.isfinite(x)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
-        field = c + (2 if label_col == 0 else 1)
+        field = c + first_field
         where = f"{path}: line {line_nos[r]}, field {field}"
         overflow = beyond_float64(rows[r][field - 1], float(x[r, c]))
         if overflow:
@@ -131,19 +130,13 @@ def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
     found = first_bad_value(x)
     if found is not None:
         (r, c), what = found
-        field = c + (2 if label_col == 0 else 1)
-        raise DataError(f"{path}: line {line_nos[r]}, field {field}: value {what}")
-    _check_labels(labels, line_nos, path)
-    return x.astype(np.float32), labels.astype(np.int64)
-
-
-def _check_labels(labels: np.ndarray, line_nos: list[int], path: Path) -> None:
-    """DataError naming the first label that is not a whole number (or too large to be a class)."""
+        raise DataError(f"{path}: line {line_nos[r]}, field {c + first_field}: value {what}")
     bad = ~np.isfinite(labels) | (labels != np.round(labels)) | (np.abs(labels) > _MAX_LABEL)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         what = "is too large for a class number" if np.abs(labels[i]) > _MAX_LABEL else "is not a whole number"
         raise DataError(f"{path}: line {line_nos[i]}: label {labels[i]:g} {what}")
+    return x.astype(np.float32), labels.astype(np.int64)
 
 
 def _parse_numbers(rows: list[list[str]], line_nos: list[int], path: Path) -> np.ndarray:
