@@ -14,7 +14,7 @@ import tempfile
 import threading
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -98,10 +98,8 @@ def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_
     """
     data_dir, limits = Path(data_dir), limits or DownloadLimits()
     expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
-    archive_want = None
-    if archive_sha256:
-        text = str(archive_sha256)
-        archive_want = parse_checksum(text if text.startswith("sha256:") else f"sha256:{text}")[1]
+    hex_digits = str(archive_sha256).removeprefix("sha256:")
+    archive_want = parse_checksum(f"sha256:{hex_digits}")[1] if archive_sha256 else None
     with _staging(data_dir.parent) as tmp:
         archive = tmp / "archive.zip"
         _fetch(url, archive, progress, limits)
@@ -120,20 +118,18 @@ def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_
 def _staging(parent: Path) -> Iterator[Path]:
     """A hidden temporary folder in ``parent``, made with its missing parents; those go again on failure."""
     created = [p for p in (parent, *parent.parents) if not p.exists()][::-1]
-    ok = False
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".download-"))
+        staging = tempfile.TemporaryDirectory(dir=parent, prefix=".download-", ignore_cleanup_errors=True)
     except OSError as exc:
         _remove_folders(created)
         raise DataError(f"cannot create a temporary folder in {parent}: {exc}") from exc
     try:
-        yield tmp
-        ok = True
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not ok:
-            _remove_folders(created)
+        with staging as tmp:
+            yield Path(tmp)
+    except BaseException:
+        _remove_folders(created)
+        raise
 
 
 def _remove_folders(folders: list[Path]) -> None:
@@ -196,21 +192,14 @@ def _copy_body(url: str, out: BinaryIO, progress: bool, limits: DownloadLimits, 
     cap = int(limits.download_max_mb * MIB)
     too_big = (f"could not download {url}: the server sends more than {limits.download_max_mb:g} MiB "
                f"({limits.key('download_max_mb')}); check the URL, or raise the limit if the file is that large")
-    received = 0
     with urllib.request.urlopen(url, timeout=min(_READ_TIMEOUT_S, limits.download_deadline_s + 5.0)) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total is not None and total > cap:
             raise DataError(f"{too_big} (Content-Length: {total} bytes)")
-        read = getattr(response, "read1", response.read)
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=f"downloading {PurePosixPath(url).name}", disable=not progress) as bar:
-            while not cancel.is_set() and (chunk := read(_CHUNK)):
-                received += len(chunk)
-                if received > cap:
-                    raise DataError(too_big)
-                out.write(chunk)
-                bar.update(len(chunk))
+        with tqdm.wrapattr(out, "write", total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                           desc=f"downloading {PurePosixPath(url).name}", disable=not progress) as counted:
+            received = _copy_at_most(getattr(response, "read1", response.read), counted, cap, too_big, cancel)
     if total is not None and received != total and not cancel.is_set():
         raise DataError(f"could not download {url}: got {received} of {total} bytes")
 
@@ -230,7 +219,8 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
             dest.mkdir()
             for name in chosen:
                 with zf.open(members[name]) as src, open(dest / name, "wb") as dst:
-                    _copy_at_most(src, dst, members[name].file_size, url)
+                    _copy_at_most(src.read, dst, members[name].file_size, f"the archive from {url}: a member holds "
+                                  f"more than the {members[name].file_size} bytes it declares")
             return {name: dest / name for name in chosen}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise DataError(f"the file downloaded from {url} is not a valid zip archive: {exc}") from exc
@@ -272,11 +262,16 @@ def _check_sizes(infos: list[zipfile.ZipInfo], folder: Path, url: str, limits: D
                         f"{free / MIB:.1f} MiB free; nothing was extracted")
 
 
-def _copy_at_most(src: BinaryIO, dst: BinaryIO, size: int, url: str) -> None:
-    """Copy at most ``size`` bytes (what the zip's directory declared); DataError if there is more."""
+def _copy_at_most(read: Callable[[int], bytes], out: BinaryIO, size: int, too_big: str,
+                  cancel: threading.Event | None = None) -> int:
+    """Copy ``read``'s chunks into ``out`` until none is left or ``cancel`` is set; the bytes copied.
+
+    Raises DataError ``too_big`` past ``size`` bytes (a server's cap, or what a zip member declared).
+    """
     copied = 0
-    while chunk := src.read(_CHUNK):
+    while not (cancel and cancel.is_set()) and (chunk := read(_CHUNK)):
         copied += len(chunk)
         if copied > size:
-            raise DataError(f"the archive from {url}: a member holds more than the {size} bytes it declares")
-        dst.write(chunk)
+            raise DataError(too_big)
+        out.write(chunk)
+    return copied
