@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.converter import DROOP_OHM, I_RIPPLE, NOISE_STD, V_NOMINAL, V_RIPPLE
+from datasets.converter import AFFECTED_SENSOR, DROOP_OHM, I_RIPPLE, NOISE_STD, SENSORS, V_NOMINAL, V_RIPPLE
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "examples" / "converter_telemetry.csv"
 START = datetime(2024, 5, 1, 8, 0, 0)
@@ -37,22 +37,21 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
     for i in range(1, rows):  # first-order lag of the heat sink, time constant 120 s
         temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
     x = np.stack([voltage, current, temperature], axis=1)
-    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in ("voltage", "current", "temperature")])
+    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
     labels = np.full(rows, "0", dtype=object)
     kinds = np.resize(list(FAULTS), n_faults)
     slot = rows // n_faults
     for i, kind in enumerate(kinds):
         length = FAULTS[kind]
         start = i * slot + int(rng.integers(0, slot - length))
-        k = np.arange(length)
+        k, sensor = np.arange(length), AFFECTED_SENSOR[kind]
+        scale, cells = MAGNITUDE * NOISE_STD[sensor], np.s_[start: start + length, SENSORS.index(sensor)]
         if kind == "voltage_spike":
-            x[start: start + length, 0] += MAGNITUDE * NOISE_STD["voltage"] * np.sin(np.pi * (k + 1) / (length + 1))
+            x[cells] += scale * np.sin(np.pi * (k + 1) / (length + 1))
         elif kind == "current_oscillation":
-            phase = rng.uniform(0, 2 * np.pi)
-            x[start: start + length, 1] += (MAGNITUDE * NOISE_STD["current"]
-                                            * np.sin(2 * np.pi * OSC_CYCLES_PER_ROW * k + phase))
+            x[cells] += scale * np.sin(2 * np.pi * OSC_CYCLES_PER_ROW * k + rng.uniform(0, 2 * np.pi))
         else:
-            x[start: start + length, 2] += MAGNITUDE * NOISE_STD["temperature"] * (k + 1) / length
+            x[cells] += scale * (k + 1) / length
         labels[start: start + length] = kind
     return x, labels
 
@@ -64,9 +63,8 @@ def write_example_csv(path: str | Path = DEFAULT_OUTPUT, rows: int = 7200, n_fau
     x, labels = simulate_telemetry(rows, n_faults, seed)
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write("timestamp,voltage,current,temperature,label\n")
-        for i in range(rows):
-            stamp = (START + timedelta(seconds=i)).isoformat()
-            handle.write(f"{stamp},{x[i, 0]:.3f},{x[i, 1]:.3f},{x[i, 2]:.2f},{labels[i]}\n")
+        handle.writelines(f"{(START + timedelta(seconds=i)).isoformat()},{x[i, 0]:.3f},{x[i, 1]:.3f},{x[i, 2]:.2f},"
+                          f"{labels[i]}\n" for i in range(rows))
     return path
 
 
