@@ -164,22 +164,20 @@ def warn_about_labels(recordings: list[dict]) -> None:
 
     no_test = [f"{r['name']} (rows {r['stretches']['test'][0]}..{r['stretches']['test'][1] - 1})"
                for r in recordings if r["anomalous_rows"]["test"] == 0]
-    if no_test:
-        logger.warning("data: the test stretch holds no anomalous row, so only false alarms can be measured there: "
-                       "%s", names(no_test))
     cut = [r for r in recordings if "train_end" in r]
     few = [f"{r['name']} ({r['labelled_ranges']['test']} of {r['labelled_ranges_all']})" for r in cut
            if 0 < r["labelled_ranges"]["test"] < r["labelled_ranges_all"] / 2]
-    if few:
-        logger.warning("data: the test stretch holds fewer than half of the labelled ranges (the rest lie before "
-                       "data.train_end): %s", names(few))
     unseen = [f"{r['name']} ({r['anomalous_rows']['train'] + r['anomalous_rows']['val']} rows before row "
               f"{r['train_end']})" for r in cut if r["anomalous_rows"]["train"] + r["anomalous_rows"]["val"]]
-    if unseen:
-        how = {"ignore": "trained on as normal (data.train_labels=ignore)",
-               "exclude": "left out of training (data.train_labels=exclude)"}[cut[0]["train_labels"]]
-        logger.warning("data: labelled rows inside the training part are never evaluated, %s: %s", how,
-                       names(unseen))
+    how = {"ignore": "trained on as normal (data.train_labels=ignore)",
+           "exclude": "left out of training (data.train_labels=exclude)"}[cut[0]["train_labels"]] if cut else ""
+    for found, text in ((no_test, "the test stretch holds no anomalous row, so only false alarms can be measured "
+                                  "there"),
+                        (few, "the test stretch holds fewer than half of the labelled ranges (the rest lie before "
+                              "data.train_end)"),
+                        (unseen, f"labelled rows inside the training part are never evaluated, {how}")):
+        if found:
+            logger.warning("data: %s: %s", text, names(found))
 
 
 def _part(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, lo: int, hi: int, starts: np.ndarray,
