@@ -62,14 +62,23 @@ def simulate_normal(n: int, time_steps: int, rng: np.random.Generator) -> np.nda
     angle = 2.0 * np.pi * freq * t + rng.uniform(0.0, 2.0 * np.pi, (n, 1))  # (n, T)
     level = rng.uniform(*LOAD_RANGE, (n, 1))
     load = level + rng.uniform(-LOAD_SLEW, LOAD_SLEW, (n, 1)) * seconds  # (n, T) A
-    voltage = (V_NOMINAL + rng.uniform(-V_OFFSET, V_OFFSET, (n, 1))
-               - DROOP_OHM * (load - LOAD_NOMINAL) + V_RIPPLE * np.sin(angle))
-    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    offset = rng.uniform(-V_OFFSET, V_OFFSET, (n, 1))
     temperature = rng.uniform(*AMBIENT_RANGE, (n, 1)) + HEATING_RATE * level**2 * seconds
+    return sensor_readings(load, angle, offset, temperature, rng).astype(np.float32)
+
+
+def sensor_readings(load: np.ndarray, angle: np.ndarray, offset: float | np.ndarray, temperature: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Noisy (..., 3) float64 voltage (V), current (A), temperature (°C): the physics all simulators share.
+
+    ``load`` (A), the ripple's phase ``angle`` (rad), the set-point error ``offset`` (V) and ``temperature`` (°C)
+    broadcast to one shape.
+    """
+    voltage = V_NOMINAL + offset - DROOP_OHM * (load - LOAD_NOMINAL) + V_RIPPLE * np.sin(angle)
+    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
     x = np.stack([voltage, current, temperature], axis=-1)
-    noise_std = np.array([NOISE_STD[s] for s in SENSORS])
-    x += rng.standard_normal(x.shape) * noise_std
-    return x.astype(np.float32)
+    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
+    return x
 
 
 def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | None,

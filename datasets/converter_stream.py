@@ -9,11 +9,10 @@ from itertools import accumulate
 import numpy as np
 
 from datasets.splits import NORMAL, DataSplits, checked_args
-from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, DROOP_OHM,
-                                HEATING_RATE, I_RIPPLE, LOAD_NOMINAL, LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE,
-                                NOISE_STD, OSC_CYCLES_PER_SAMPLE, RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER,
-                                SAMPLE_PERIOD_S, SENSORS, V_NOMINAL, V_OFFSET, V_RIPPLE, AnomalyType,
-                                check_shared_params, fail_key)
+from datasets.converter import (AFFECTED_SENSOR, AMBIENT_RANGE, ANOMALY_TYPES, DEFAULT_MAGNITUDE, HEATING_RATE,
+                                LOAD_RANGE, LOAD_SLEW, MIN_SEGMENT, MIN_SPIKE, NOISE_STD, OSC_CYCLES_PER_SAMPLE,
+                                RIPPLE_CYCLES_PER_SAMPLE, RIPPLE_JITTER, SAMPLE_PERIOD_S, SENSORS, V_OFFSET,
+                                AnomalyType, check_shared_params, fail_key, sensor_readings)
 from datasets.stream_split import kind_ranges, split_stream, stretch_bounds, warn_about_labels
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt
@@ -65,15 +64,10 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
     knots = np.arange(0.0, seconds[-1] + 2 * RIPPLE_WANDER_S, RIPPLE_WANDER_S)
     freq = RIPPLE_HZ * (1.0 + np.interp(seconds, knots, rng.uniform(-RIPPLE_JITTER, RIPPLE_JITTER, len(knots))))
     angle = rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.cumsum(freq) / sample_rate_hz  # continuous phase
-    voltage = (V_NOMINAL + rng.uniform(-V_OFFSET, V_OFFSET) - DROOP_OHM * (load - LOAD_NOMINAL)
-               + V_RIPPLE * np.sin(angle))
-    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
+    offset = rng.uniform(-V_OFFSET, V_OFFSET)
     settled = rng.uniform(*AMBIENT_RANGE) + THERMAL_GAIN * load**2  # where the heat sink would settle
     alpha = -np.expm1(-1.0 / (sample_rate_hz * THERMAL_TAU_S))  # exact first-order step per row
-    temperature = first_order_lag(settled, alpha)
-    x = np.stack([voltage, current, temperature], axis=1)
-    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
-    return x
+    return sensor_readings(load, angle, offset, first_order_lag(settled, alpha), rng)
 
 
 # ----- the anomalies --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.converter import AFFECTED_SENSOR, DROOP_OHM, I_RIPPLE, NOISE_STD, SENSORS, V_NOMINAL, V_RIPPLE
+from datasets.converter import AFFECTED_SENSOR, NOISE_STD, SENSORS, sensor_readings
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "examples" / "converter_telemetry.csv"
 START = datetime(2024, 5, 1, 8, 0, 0)
@@ -29,15 +29,12 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
     walk = np.cumsum(rng.normal(0.0, 0.05, rows))
     load = 10.0 + 1.5 * np.sin(2 * np.pi * t / 1800.0) + walk - np.linspace(0.0, walk[-1], rows)
     angle = 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t
-    voltage = V_NOMINAL - DROOP_OHM * (load - 10.0) + V_RIPPLE * np.sin(angle)
-    current = load + I_RIPPLE * np.sin(angle - np.pi / 2)
     heat = 38.0 + 0.04 * load**2
     temperature = np.empty(rows)
     temperature[0] = heat[0]
     for i in range(1, rows):  # first-order lag of the heat sink, time constant 120 s
         temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
-    x = np.stack([voltage, current, temperature], axis=1)
-    x += rng.standard_normal(x.shape) * np.array([NOISE_STD[s] for s in SENSORS])
+    x = sensor_readings(load, angle, 0.0, temperature, rng)
     labels = np.full(rows, "0", dtype=object)
     kinds = np.resize(list(FAULTS), n_faults)
     slot = rows // n_faults
