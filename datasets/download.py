@@ -68,9 +68,7 @@ def file_checksum(path: Path, kind: str) -> str:
     """Lower-case hex digest of a file, ``kind`` ``"sha256"`` or ``"gitblob"`` (checked by :func:`parse_checksum`)."""
     digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, lambda: digest).hexdigest()
 
 
 def download_file(url: str, dest: Path, checksum: str, progress: bool = True,

@@ -91,7 +91,7 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
     labelled = names != [ANOMALY_FREE]
     if train_end is None:
         train_end = TRAIN_ROWS if labelled else ANOMALY_FREE_TRAIN_SHARE
-    altered = _altered(folder, names)
+    altered = [name for name in names if file_checksum(folder / name, "sha256") != CHECKSUMS[name]]  # not SKAB's
     try:
         data = load_csv(seed, path=[str(folder / name) for name in names], window_length=window_length,
                         stride=stride, eval_stride=eval_stride, timestamp_column="datetime", separator=";",
@@ -139,15 +139,10 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
     if missing and not download:
         shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         raise DataError(f"SKAB data not found in {folder} (resolved: {folder.resolve()}): {len(missing)} of the "
-                        f"{len(names)} files are missing ({shown}). Set data.download=true to fetch them, or copy SKAB's data/ folder (commit {COMMIT}) "
-                        f"into {folder}")
+                        f"{len(names)} files are missing ({shown}). Set data.download=true to fetch them, or copy "
+                        f"SKAB's data/ folder (commit {COMMIT}) into {folder}")
     for name in missing:
         download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
-
-
-def _altered(folder: Path, names: list[str]) -> list[str]:
-    """The files of ``names`` in ``folder`` whose content differs from the pinned commit's (:data:`CHECKSUMS`)."""
-    return [name for name in names if file_checksum(folder / name, "sha256") != CHECKSUMS[name]]
 
 
 def _altered_text(folder: Path, altered: list[str]) -> str:
