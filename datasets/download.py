@@ -138,17 +138,13 @@ def _remove_folders(folders: list[Path]) -> None:
 
 def _install(files: dict[str, Path], folder: Path, url: str) -> None:
     """Move verified files into ``folder``; on failure the files and the folder it made are removed."""
-    made, installed = not folder.exists(), []
+    made, fresh = not folder.exists(), [folder / name for name in files if not (folder / name).exists()]
     try:
         folder.mkdir(exist_ok=True)
         for name, src in files.items():
-            dst = folder / name
-            existed = dst.exists()
-            os.replace(src, dst)
-            if not existed:
-                installed.append(dst)
+            os.replace(src, folder / name)
     except OSError as exc:
-        for path in installed:
+        for path in fresh:  # those not moved yet are not there
             path.unlink(missing_ok=True)
         _remove_folders([folder] if made else [])
         raise DataError(f"cannot install the files from {url} into {folder}: {exc}") from exc
