@@ -79,8 +79,7 @@ def download_file(url: str, dest: Path, checksum: str, progress: bool = True,
     with _staging(dest.parent) as tmp:
         part = tmp / dest.name
         _fetch(url, part, progress, limits or DownloadLimits())
-        got = file_checksum(part, kind)
-        if got != want:
+        if (got := file_checksum(part, kind)) != want:
             raise DataError(f"checksum mismatch for {dest.name} downloaded from {url}: expected {kind}:{want}, "
                             f"got {kind}:{got}")
         _install({dest.name: part}, dest.parent, url)
@@ -115,7 +114,7 @@ def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_
 @contextmanager
 def _staging(parent: Path) -> Iterator[Path]:
     """A hidden temporary folder in ``parent``, made with its missing parents; those go again on failure."""
-    created = [p for p in (parent, *parent.parents) if not p.exists()][::-1]
+    created = [p for p in (parent, *parent.parents) if not p.exists()]  # deepest first
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = tempfile.TemporaryDirectory(dir=parent, prefix=".download-", ignore_cleanup_errors=True)
@@ -131,7 +130,7 @@ def _staging(parent: Path) -> Iterator[Path]:
 
 
 def _remove_folders(folders: list[Path]) -> None:
-    for folder in reversed(folders):
+    for folder in folders:
         with suppress(OSError):
             folder.rmdir()
 
