@@ -307,12 +307,9 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
 
 def flat_hparams(config: Any) -> dict[str, Any]:
     """Scalar config values flattened to dotted keys (what TensorBoard's HParams accepts)."""
-    flat: dict[str, Any] = {}
-    for section in ("data", "model", "loss", "trainer", "evaluation"):
-        for key, value in config[section].items():
-            flat[f"{section}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    flat["seed"] = config.seed
-    return flat
+    flat = {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+            for section in ("data", "model", "loss", "trainer", "evaluation") for key, value in config[section].items()}
+    return flat | {"seed": config.seed}
 
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],

@@ -270,10 +270,9 @@ def point_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
     """The stream_scores.csv rows of one recording, one per test time step (file rows of that recording)."""
     part, names = result.part, list(result.points)
     flags = {n: alarm_flags(result.points[n], result.thresholds[n]) for n in names}
-    has_time = part.time_text is not None or part.times is not None
     times = part.time_text if part.time_text is not None else part.times
     for i in range(len(part)):
-        yield [part.first_row + i, *([times[i]] if has_time else []), int(part.labels[i]), part.kinds[i],
+        yield [part.first_row + i, *([times[i]] if times is not None else []), int(part.labels[i]), part.kinds[i],
                *[f"{result.points[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names]]
 
 
