@@ -132,8 +132,7 @@ def recording_windows(recordings: list[Any], windows: dict[str, torch.Tensor]) -
     if not recordings or any(r.train_windows is None for r in recordings):
         return None
     counts = {r.name: (r.train_windows, 0 if r.val is None else len(r.val.starts)) for r in recordings}
-    if (sum(n for n, _ in counts.values()), sum(n for _, n in counts.values())) != (len(windows["train"]),
-                                                                                     len(windows["val"])):
+    if [sum(column) for column in zip(*counts.values())] != [len(windows["train"]), len(windows["val"])]:
         raise ValueError("the recordings' training and validation windows do not add up to the splits'")
     return counts
 
