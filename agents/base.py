@@ -75,10 +75,7 @@ class BaseAgent:
         self.config, self.run_dir, self.folder = config, Path(run_dir), RunFolder(run_dir)
         trainer = config.trainer
         last = self.folder.last
-        ckpt = load_checkpoint(last) if resume else None  # checked against this config before anything is built
-        if ckpt is not None:
-            check_training_checkpoint(ckpt, last)
-            check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
+        ckpt = checked_checkpoint(last, config) if resume else None  # before anything is built
         seed_everything(config.seed, trainer.deterministic)
         self.pin_threads(resume)
         self.dist = dist or init_from_env(select_device(config.device))
@@ -140,13 +137,11 @@ class BaseAgent:
 
     def cell_name(self, split: str | None, window: int, step: int) -> str:
         """Where ``step`` of ``window`` lies: a recording's file row (stream val/test), else window and step."""
-        parts = [(r.name, getattr(r, split)) for r in self.data.recordings] if split in ("val", "test") else []
-        for name, part in parts:
-            if part is None:
-                continue
-            if window < len(part.starts):
-                return f"{name}: row {part.first_row + int(part.starts[window]) + step}"
-            window -= len(part.starts)
+        for recording in self.data.recordings if split in ("val", "test") else []:
+            part = getattr(recording, split)
+            if part is not None and window < len(part.starts):
+                return f"{recording.name}: row {part.first_row + int(part.starts[window]) + step}"
+            window -= 0 if part is None else len(part.starts)
         return f"the {split or 'given'} windows: window {window}, time step {step}"
 
     def evaluate(self) -> dict[str, Any]:
@@ -206,8 +201,7 @@ class BaseAgent:
                     lr = self.optimizer.param_groups[0]["lr"]
                     state.record_epoch(train_logs, val_logs, lr)
                     if self.scheduler is not None:
-                        plateau = trainer.scheduler == "plateau"
-                        self.scheduler.step(val_logs["loss"]) if plateau else self.scheduler.step()
+                        self.scheduler.step(*([val_logs["loss"]] if trainer.scheduler == "plateau" else []))
                     improved = state.update_best(val_logs["loss"], trainer.min_delta, epoch, trainer.min_delta_rel)
                     state.epoch = epoch + 1
                     seconds = time.perf_counter() - t0
@@ -251,7 +245,14 @@ class BaseAgent:
         logs = self.compute_loss(x, self.forward_train)
         loss = logs["loss"]
         if not math.isfinite(loss.item()):  # .item(): one sync, cheaper than torch.isfinite on the CPU
-            self.raise_diverged(loss.item())
+            self.checkpointer.wait()  # stop before a non-finite loss updates anything, naming the checkpoint kept
+            last, state = self.folder.last, self.state
+            kept = (f"the last good checkpoint {last} (epoch {state.epoch}) is kept" if last.is_file()
+                    else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
+                         "the run again")
+            raise TrainingDivergedError(f"loss became {loss.item()} at step {state.global_step + 1} (epoch "
+                                        f"{state.epoch + 1}); training stopped and {kept}. "
+                                        "Lower trainer.learning_rate or set trainer.grad_clip_norm")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.trainer.grad_clip_norm:
@@ -275,18 +276,6 @@ class BaseAgent:
         for hook in self.hooks:
             getattr(hook, event)(self, *args)
 
-    # ----- around the loop ----------------------------------------------------------------
-    def raise_diverged(self, value: float) -> None:
-        """Stop before a non-finite loss updates anything, naming the step and the checkpoint kept."""
-        self.checkpointer.wait()
-        last = self.folder.last
-        kept = (f"the last good checkpoint {last} (epoch {self.state.epoch}) is kept" if last.is_file()
-                else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
-                                  "the run again")
-        raise TrainingDivergedError(f"loss became {value} at step {self.state.global_step + 1} (epoch "
-                                    f"{self.state.epoch + 1}); training stopped and {kept}. "
-                                    "Lower trainer.learning_rate or set trainer.grad_clip_norm")
-
 
 def finished_run(run_dir: Path, config: Any) -> str | None:
     """What ``--resume`` of a finished run says (epochs done or stopped early, metrics written), else None.
@@ -298,9 +287,7 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     if not run.finished():
         return None
     last = run.last
-    ckpt = load_checkpoint(last)
-    check_training_checkpoint(ckpt, last)
-    check_same_run(ckpt.get("config"), config, last, _int_or_zero(ckpt.get("epoch")))
+    ckpt = checked_checkpoint(last, config)
     state = TrainState()
     state.load_state_dict(ckpt, str(last))
     groups = ckpt["optimizer"]["param_groups"]
@@ -327,9 +314,17 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
             f"longer, add {longer} to --resume; to score data with it: --mode score")
 
 
-def _int_or_zero(value: Any) -> int:
-    """A checkpoint's ``epoch`` if it is an integer (its type is checked when it is restored)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def checked_checkpoint(last: Path, config: Any) -> dict[str, Any]:
+    """``last.pt``, its fields' types checked and its config compared with ``config``.
+
+    Raises:
+        CheckpointError, ConfigError: a damaged checkpoint, or one of another run.
+    """
+    ckpt = load_checkpoint(last)
+    check_training_checkpoint(ckpt, last)
+    epoch = ckpt.get("epoch")  # its type is checked when the state is restored
+    check_same_run(ckpt.get("config"), config, last, 0 if isinstance(epoch, bool) or not isinstance(epoch, int) else epoch)
+    return ckpt
 
 
 def rnn_loops_in_use(model: nn.Module) -> str:

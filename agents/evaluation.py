@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from agents.stream_evaluation import (
     format_stream_table,
     recording_line,
     write_incidents_csv,
+    write_per_recording,
     write_point_scores_csv,
 )
 from utils.core.arrays import predict
@@ -39,7 +39,6 @@ from utils.metrics.window_metrics import (
     to_jsonable,
 )
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
-from utils.runs.outputs import atomic_output
 from utils.runs.run_folder import RunFolder, write_json
 
 logger = logging.getLogger("anomaly")
@@ -93,9 +92,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
                                      baselines["scores"], {n: r["threshold"] for n, r in baselines["results"].items()},
                                      bounds, {**detector.calibration, **baselines["calibration"]})
     metrics = to_jsonable({
-        "agent": config.agent,
-        "exp_name": config.exp_name,
-        "model": config.model.name,
+        "agent": config.agent, "exp_name": config.exp_name, "model": config.model.name,
         "threshold": {"rule": "split-conformal", "false_alarm_rate": alpha,
                       "percentile": config.evaluation.threshold_percentile,
                       "fitted_on": "validation normals", "values": detector.thresholds},
@@ -135,8 +132,7 @@ def recording_windows(recordings: list[Any], windows: dict[str, torch.Tensor]) -
     if not recordings or any(r.train_windows is None for r in recordings):
         return None
     counts = {r.name: (r.train_windows, 0 if r.val is None else len(r.val.starts)) for r in recordings}
-    if (sum(n for n, _ in counts.values()), sum(n for _, n in counts.values())) != (len(windows["train"]),
-                                                                                     len(windows["val"])):
+    if [sum(column) for column in zip(*counts.values())] != [len(windows["train"]), len(windows["val"])]:
         raise ValueError("the recordings' training and validation windows do not add up to the splits'")
     return counts
 
@@ -226,46 +222,39 @@ def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
-    """The console summary of the test stream(s) (several: pooled table plus a line each), then the verdicts."""
-    if stream.pooled is None:
-        log_one_stream(stream.first)
-        log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
-        return
-    p = stream.pooled
-    span = f"{p['hours'] * 60:.1f} min" if p["hours"] is not None else "no sample period"
-    logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
-                "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's protocol; "
-                "the others: mean ± std over the recordings that define them, their count in brackets)",
-                p["recordings"], p["rows"], span, p["point_aggregation"], format_pooled_table(p))
-    if p["versus_baselines"]:
-        logger.info("%s", p["versus_baselines"]["text"])
-    inc = p["incidents"]
-    logger.info("Incidents of %s, all recordings: %d, %d on labelled ranges and %d false alarms; %d of %d labelled "
-                "ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"], inc["hits"],
-                inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
-                "\n".join(f"  {recording_line(name, m)}" for name, m in stream.metrics["recordings"].items()))
-    log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
-
-
-def log_one_stream(stream: StreamEvaluation) -> None:
-    """The console summary of one recording's test stream: its metrics and incidents."""
-    m = stream.metrics
+    """The console summary of the test stream(s): one recording's metrics and incidents, or several's pooled table
+    and a line each; then the verdicts."""
+    one, p = stream.first, stream.pooled
+    m = one.metrics if p is None else p
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
-    logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
-                "(PA-F1 is point-adjusted F1: optimistic, shown for comparison with papers that report it)",
-                m["rows"], span, m["first_row"], m["point_aggregation"],
-                format_stream_table({**m["scores"], **{f"baseline: {n}": r for n, r in m["baselines"].items()}}))
+    if p is None:
+        logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
+                    "(PA-F1 is point-adjusted F1: optimistic, shown for comparison with papers that report it)",
+                    m["rows"], span, m["first_row"], m["point_aggregation"],
+                    format_stream_table({**m["scores"], **{f"baseline: {n}": r for n, r in m["baselines"].items()}}))
+    else:
+        logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
+                    "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's "
+                    "protocol; the others: mean ± std over the recordings that define them, their count in brackets)",
+                    p["recordings"], p["rows"], span, p["point_aggregation"], format_pooled_table(p))
     if m["versus_baselines"]:
         logger.info("%s", m["versus_baselines"]["text"])
     inc = m["incidents"]
-    logger.info("Incidents of %s (merge gap %d rows): %d, %d on labelled ranges and %d false alarms; %d of %d "
-                "labelled ranges detected", inc["score"], m["incident_merge_gap"], inc["n"], inc["hits"],
-                inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
-    for number, (incident, hit) in enumerate(zip(stream.incidents[:10], stream.hits), start=1):
-        logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
-                    incident.text(stream.threshold_at(stream.primary, incident.peak_row)))
-    if len(stream.incidents) > 10:
-        logger.info("  ... %d more in out/incidents.csv", len(stream.incidents) - 10)
+    if p is None:
+        logger.info("Incidents of %s (merge gap %d rows): %d, %d on labelled ranges and %d false alarms; %d of %d "
+                    "labelled ranges detected", inc["score"], m["incident_merge_gap"], inc["n"], inc["hits"],
+                    inc["false_alarms"], inc["detected"], inc["labelled_ranges"])
+        for number, (incident, hit) in enumerate(zip(one.incidents[:10], one.hits), start=1):
+            logger.info("  incident %d (%s): %s", number, "hit" if hit else "false alarm",
+                        incident.text(one.threshold_at(one.primary, incident.peak_row)))
+        if len(one.incidents) > 10:
+            logger.info("  ... %d more in out/incidents.csv", len(one.incidents) - 10)
+    else:
+        logger.info("Incidents of %s, all recordings: %d, %d on labelled ranges and %d false alarms; %d of %d "
+                    "labelled ranges detected (out/incidents.csv). Per recording:\n%s", inc["score"], inc["n"],
+                    inc["hits"], inc["false_alarms"], inc["detected"], inc["labelled_ranges"],
+                    "\n".join(f"  {recording_line(name, r)}" for name, r in stream.metrics["recordings"].items()))
+    log_verdicts(time_step_verdicts(metrics, advice=False), metrics)
 
 
 def promise_text(report: dict[str, Any]) -> str:
@@ -290,24 +279,18 @@ def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray],
     a ``recording`` column first with several recordings."""
     scoring = Scoring(run.detector)
     flags, test = scoring.flags(scores), run.data.test
-    recordings = run.data.recordings or []
-    several = len(recordings) > 1
+    recordings = run.data.recordings or []  # their names differ (evaluate_recordings checked)
     time_column = run.data.info.get("timestamp_column") if recordings and all(
         r.test.time_text is not None for r in recordings) else None
-    pieces = [(r.name, r.test) for r in recordings] or [(None, None)]
-    with atomic_output(path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow((["recording"] if several else []) + window_header(scoring, time_column, labelled=True))
-        done = 0
-        for name, part in pieces:
-            n = len(test.y) if part is None else len(part.starts)
-            own = slice(done, done + n)
-            starts = None if part is None else part.first_row + part.starts
-            times = None if time_column is None else part.time_text[part.starts][:, None]
-            rows = window_rows(scoring, 0, starts, times, {k: s[own] for k, s in scores.items()}, contributions[own],
-                               {k: f[own] for k, f in flags.items()}, (test.y[own], test.kind[own]))
-            writer.writerows([[name, *row] for row in rows] if several else rows)
-            done += n
+    done, rows = 0, {}
+    for name, part in [(r.name, r.test) for r in recordings] or [(None, None)]:
+        own = slice(done, done + (len(test.y) if part is None else len(part.starts)))
+        starts = None if part is None else part.first_row + part.starts
+        times = None if time_column is None else part.time_text[part.starts][:, None]
+        rows[name] = window_rows(scoring, 0, starts, times, {k: s[own] for k, s in scores.items()}, contributions[own],
+                                 {k: f[own] for k, f in flags.items()}, (test.y[own], test.kind[own]))
+        done = own.stop
+    write_per_recording(path, window_header(scoring, time_column, labelled=True), rows)
 
 
 def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, scores: dict[str, np.ndarray],
@@ -323,12 +306,9 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
 
 def flat_hparams(config: Any) -> dict[str, Any]:
     """Scalar config values flattened to dotted keys (what TensorBoard's HParams accepts)."""
-    flat: dict[str, Any] = {}
-    for section in ("data", "model", "loss", "trainer", "evaluation"):
-        for key, value in config[section].items():
-            flat[f"{section}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    flat["seed"] = config.seed
-    return flat
+    flat = {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+            for section in ("data", "model", "loss", "trainer", "evaluation") for key, value in config[section].items()}
+    return flat | {"seed": config.seed}
 
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
@@ -350,10 +330,9 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
             results[primary]["confusion_matrix"], title=f"Confusion matrix ({primary} score, threshold for a "
             f"false-alarm rate of {config.evaluation.false_alarm_rate:g})"),
     }
-    for name, s in scores.items():
-        if name not in results:
-            continue  # a baseline: in the ROC/PR figure only
-        made[f"score_histogram_{name}"] = figures.plot_score_histogram(s, test.kind, detector.thresholds[name],
+    for name in results:  # the model's scores (the baselines' are in the ROC/PR figure only)
+        made[f"score_histogram_{name}"] = figures.plot_score_histogram(scores[name], test.kind,
+                                                                       detector.thresholds[name],
                                                                        title=f"{name} score on the test set")
     if stream is not None:
         made["timeline"] = timeline_figure(stream, names)

@@ -1,6 +1,7 @@
 """Which run fits a data file (by the configs' ``data.path``): the hint for a CSV whose columns are not the run's."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -11,8 +12,16 @@ CONFIG_FOLDER = Path("configs")
 
 def configs_reading(data_file: str | Path, folder: Path = CONFIG_FOLDER) -> list[Path]:
     """The configs in ``folder`` whose ``data.path`` is ``data_file`` (unreadable configs are skipped)."""
-    configs = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    return [config for config in configs if (path := _data_path(config)) is not None and _same_file(path, data_file)]
+    found = []
+    for config in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            path = json.loads(config.read_text(encoding="utf-8")).get("data", {}).get("path")
+        except (OSError, ValueError, AttributeError):
+            continue
+        with contextlib.suppress(OSError):
+            if isinstance(path, str) and os.path.samefile(path, data_file):
+                found.append(config)
+    return found
 
 
 def trained_on(config: dict[str, Any]) -> str:
@@ -20,18 +29,3 @@ def trained_on(config: dict[str, Any]) -> str:
     data = config.get("data", {})
     where = f", data.path={json.dumps(data['path'])}" if isinstance(data.get("path"), str) else ""
     return f"data.name={json.dumps(data.get('name'))}{where}"
-
-
-def _data_path(config: Path) -> str | None:
-    try:
-        path = json.loads(config.read_text(encoding="utf-8")).get("data", {}).get("path")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return path if isinstance(path, str) else None
-
-
-def _same_file(a: str | Path, b: str | Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from agents.detector.checkpoint import check_matches_data, check_training_checkpoint
+from agents.detector.checkpoint import check_matches_data
 from agents.detector.scaler import Scaler
 from agents.parts import NullWriter
 from agents.state import TrainState
@@ -129,9 +129,8 @@ class TensorBoardLogger(Hook):
         for prefix, logs in (("train", end.train), ("val", end.val)):
             for key, value in logs.items():
                 writer.add_scalar(f"epoch/{prefix if key == 'loss' else f'{prefix}_{key}'}", value, step)
-        writer.add_scalar("epoch/learning_rate", end.lr, step)
-        writer.add_scalar("epoch/seconds", end.seconds, step)
-        writer.add_scalar("epoch/epoch", end.epoch + 1, step)
+        for key, value in (("learning_rate", end.lr), ("seconds", end.seconds), ("epoch", end.epoch + 1)):
+            writer.add_scalar(f"epoch/{key}", value, step)
 
 
 class Checkpointer(Hook):
@@ -151,10 +150,9 @@ class Checkpointer(Hook):
         if agent.state.stopped_early or last_epoch or time.monotonic() - self.last_save >= self.interval_s:
             self.save(agent, best=end.improved)
         elif end.improved and agent.dist.is_main:
-            state = agent.state
-            self.best_snapshot = {"model": clone_state(agent.model.state_dict()), "epoch": state.epoch,
-                                  "global_step": state.global_step, "best_val": state.best_val,
-                                  "best_epoch": state.best_epoch}
+            fields = ("epoch", "global_step", "best_val", "best_epoch")
+            self.best_snapshot = {"model": clone_state(agent.model.state_dict()),
+                                  **{key: getattr(agent.state, key) for key in fields}}
 
     def after_train(self, agent: Trainer) -> None:
         self.writer.close()  # the last checkpoint is on disk before training returns or raises
@@ -189,34 +187,34 @@ class Checkpointer(Hook):
 
     @staticmethod
     def restore(agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
-        """Load a ``last.pt`` written from :meth:`state_of` into the agent.
+        """Load a ``last.pt`` written from :meth:`state_of` (its fields' types checked already) into the agent.
 
         Raises:
-            CheckpointError: fields missing or of the wrong type, or weights of another model.
+            CheckpointError: a batch count or moment shapes that do not fit this run, or weights of another model.
         """
-        check_training_checkpoint(ckpt, source)
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
-        agent.state.load_state_dict(ckpt, str(source))
-        _check_batch_in_epoch(agent, source)
+        state = agent.state
+        state.load_state_dict(ckpt, str(source))
+        batches = len(agent.epoch_batches(state.epoch)) if state.batch_in_epoch else 0
+        if state.batch_in_epoch > batches:
+            raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of "
+                                  f"this run has {batches} batches (valid: 0 to {batches}); the checkpoint is damaged "
+                                  "or was not written by this project")
         load_model_state(agent.model, ckpt["model"], source)
-        _load_field(source, "optimizer", agent.optimizer.load_state_dict, ckpt["optimizer"])
-        _check_optimizer_shapes(agent.optimizer, source)
+        optimizer = agent.optimizer
+        _load_field(source, "optimizer", optimizer.load_state_dict, ckpt["optimizer"])
+        # torch does not check the moments' shapes (Adam would fail later)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for index, param in enumerate(params):
+            for key, value in optimizer.state.get(param, {}).items():
+                if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                    raise CheckpointError(f"{source}: field 'optimizer.state.{index}.{key}' has shape "
+                                          f"{tuple(value.shape)} but its parameter {tuple(param.shape)}; the "
+                                          "checkpoint is damaged or was made with another model config")
         if agent.scheduler is not None and ckpt.get("scheduler"):
             _load_field(source, "scheduler", agent.scheduler.load_state_dict, ckpt["scheduler"])
         agent.scaler = _load_field(source, "scaler", Scaler.from_state_dict, ckpt["scaler"])
         _load_field(source, "rng", set_rng_state, ckpt["rng"])
-
-
-def _check_batch_in_epoch(agent: Trainer, source: Path) -> None:
-    """Raise CheckpointError if ``batch_in_epoch`` exceeds an epoch's batch count."""
-    state = agent.state
-    if not state.batch_in_epoch:
-        return
-    batches = len(agent.epoch_batches(state.epoch))
-    if state.batch_in_epoch > batches:
-        raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of this "
-                              f"run has {batches} batches (valid: 0 to {batches}); the checkpoint is damaged or was "
-                              "not written by this project")
 
 
 def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
@@ -227,17 +225,6 @@ def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
         detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{source}: field {field!r} cannot be restored ({detail}); the checkpoint is "
                               "damaged or was not written by this project") from None
-
-
-def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, source: Path) -> None:
-    """Every restored moment tensor has its parameter's shape (torch does not check; Adam would fail later)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    for index, param in enumerate(params):
-        for key, value in optimizer.state.get(param, {}).items():
-            if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
-                raise CheckpointError(f"{source}: field 'optimizer.state.{index}.{key}' has shape "
-                                      f"{tuple(value.shape)} but its parameter {tuple(param.shape)}; the checkpoint "
-                                      "is damaged or was made with another model config")
 
 
 def open_summary_writer(summaries: Path, purge_step: int | None, is_main: bool) -> Any:
@@ -262,11 +249,6 @@ class NamingSummaryWriter:
         self._writer = writer
         _quiet_writer_threads()
 
-    @property
-    def event_file(self) -> Path:
-        """The event file the writer appends to."""
-        return Path(self._writer.file_writer.event_writer._file_name)
-
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._writer, name)
 
@@ -274,7 +256,7 @@ class NamingSummaryWriter:
             try:
                 return method(*args, **kwargs)
             except OSError as err:
-                raise cannot_write(self.event_file, err) from None
+                raise cannot_write(Path(self._writer.file_writer.event_writer._file_name), err) from None
         return naming
 
 

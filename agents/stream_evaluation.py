@@ -6,7 +6,7 @@ Each recording's test stretch is evaluated alone (:func:`evaluate_stream`), seve
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,15 +71,6 @@ def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
             "threshold_adapt_rate": float(evaluation.get("threshold_adapt_rate") or 0.0)}
 
 
-def time_step_thresholds(points: dict[str, np.ndarray], thresholds: dict[str, float],
-                         calibration: dict[str, np.ndarray], alpha: float,
-                         gamma: float) -> dict[str, float | np.ndarray]:
-    """Each score's threshold: the calibrated one, or with ``gamma > 0`` and calibration scores one per time step (n,)."""
-    adaptive = adaptive_thresholds({name: calibration[name] for name in thresholds if name in calibration}, alpha, gamma)
-    return {name: adaptive[name].thresholds(points[name]) if name in adaptive else threshold
-            for name, threshold in thresholds.items()}
-
-
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],
                     scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
                     baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
@@ -96,13 +87,16 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
         calibration: the calibration scores, for ``evaluation.threshold_adapt_rate``.
     """
     settings = stream_settings(evaluation, window_length)
-    how, gap = settings["point_aggregation"], settings["incident_merge_gap"]
-    n = len(part)
+    gap, n, calibration = settings["incident_merge_gap"], len(part), calibration or {}
     period = part.sample_period_s if part.sample_period_s is not None and part.sample_period_s > 0 else None
-    points = {name: point_values(s, part.starts, window_length, n, how)
+    points = {name: point_values(s, part.starts, window_length, n, settings["point_aggregation"])
               for name, s in {**scores, **baseline_scores}.items()}
-    all_thresholds = time_step_thresholds(points, {**thresholds, **baseline_thresholds}, calibration or {},
-                                          evaluation.get("false_alarm_rate"), settings["threshold_adapt_rate"])
+    # each score's calibrated threshold, or with threshold_adapt_rate > 0 and calibration scores one per time step (n,)
+    calibrated = {**thresholds, **baseline_thresholds}
+    adaptive = adaptive_thresholds({name: calibration[name] for name in calibrated if name in calibration},
+                                   evaluation.get("false_alarm_rate"), settings["threshold_adapt_rate"])
+    all_thresholds = {name: adaptive[name].thresholds(points[name]) if name in adaptive else threshold
+                      for name, threshold in calibrated.items()}
 
     def measure(name: str) -> dict[str, Any]:
         result = stream_metrics(part.labels, points[name], all_thresholds[name], vus_buffer=settings["vus_buffer"],
@@ -272,45 +266,40 @@ def incident_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
             yield [*row.values(), "missed", range_kind(part, int(start), int(end))]
 
 
-def point_header(result: StreamEvaluation) -> list[str]:
-    """The stream_scores.csv header: row, [time], label, kind, each score and its alarm flag."""
-    part, names = result.part, list(result.points)
-    has_time = part.time_text is not None or part.times is not None
-    return ["row", *(["time"] if has_time else []), "label", "kind", *[f"score_{n}" for n in names],
-            *[f"alarm_{n}" for n in names]]
-
-
 def point_rows(result: StreamEvaluation) -> Iterator[list[Any]]:
     """The stream_scores.csv rows of one recording, one per test time step (file rows of that recording)."""
     part, names = result.part, list(result.points)
     flags = {n: alarm_flags(result.points[n], result.thresholds[n]) for n in names}
-    has_time = part.time_text is not None or part.times is not None
     times = part.time_text if part.time_text is not None else part.times
     for i in range(len(part)):
-        yield [part.first_row + i, *([times[i]] if has_time else []), int(part.labels[i]), part.kinds[i],
+        yield [part.first_row + i, *([times[i]] if times is not None else []), int(part.labels[i]), part.kinds[i],
                *[f"{result.points[n][i]:.8g}" for n in names], *[int(flags[n][i]) for n in names]]
 
 
-def _write_per_recording(path: Path, header: list[str], results: dict[str, StreamEvaluation],
-                         rows: Callable[[StreamEvaluation], Iterator[list[Any]]]) -> None:
-    """One CSV of every recording's rows; with several recordings a leading ``recording`` column names each."""
-    several = len(results) > 1
+def write_per_recording(path: Path, header: list[str], rows: dict[Any, Iterable[list[Any]]]) -> None:
+    """One CSV of every recording's rows (``{name: rows}``); with several a leading ``recording`` column names each."""
+    several = len(rows) > 1
     with atomic_output(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["recording", *header] if several else header)
-        for name, result in results.items():
-            for row in rows(result):
-                writer.writerow([name, *row] if several else row)
+        for name, own in rows.items():
+            writer.writerows([name, *row] if several else row for row in own)
 
 
 def write_incidents_csv(path: Path, results: dict[str, StreamEvaluation]) -> None:
     """The test incidents and missed labelled ranges of every recording (:func:`incident_rows`)."""
-    _write_per_recording(path, [*INCIDENT_COLUMNS, "outcome", "labelled_kind"], results, incident_rows)
+    write_per_recording(path, [*INCIDENT_COLUMNS, "outcome", "labelled_kind"],
+                        {name: incident_rows(r) for name, r in results.items()})
 
 
 def write_point_scores_csv(path: Path, results: dict[str, StreamEvaluation]) -> None:
-    """One row per test time step of every recording (:func:`point_rows`)."""
-    _write_per_recording(path, point_header(next(iter(results.values()))), results, point_rows)
+    """One row per test time step of every recording (:func:`point_rows`): row, [time], label, kind, each score
+    and its alarm flag."""
+    first = next(iter(results.values()))
+    names, has_time = list(first.points), first.part.time_text is not None or first.part.times is not None
+    header = ["row", *(["time"] if has_time else []), "label", "kind", *[f"score_{n}" for n in names],
+              *[f"alarm_{n}" for n in names]]
+    write_per_recording(path, header, {name: point_rows(r) for name, r in results.items()})
 
 
 def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
