@@ -209,7 +209,7 @@ class BaseAgent:
                                 train_logs["loss"], val_logs["loss"], lr, seconds, "  *best*" if improved else "")
                     self.call("after_epoch", EpochEnd(epoch, train_logs, val_logs, lr, seconds, improved))
         finally:
-            self.call("after_train")
+            self.call_all("after_train")
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training normals; returns sample-weighted mean losses."""
@@ -275,6 +275,18 @@ class BaseAgent:
         """Run ``event`` on every hook, in order."""
         for hook in self.hooks:
             getattr(hook, event)(self, *args)
+
+    def call_all(self, event: str) -> None:
+        """Run ``event`` on every hook, in order, even after one raised (their clean-ups, such as giving the signal
+        handlers back, must all run); the first error is raised at the end."""
+        first: BaseException | None = None
+        for hook in self.hooks:
+            try:
+                getattr(hook, event)(self)
+            except BaseException as err:  # noqa: BLE001  (raised again below, once every hook ran)
+                first = first or err
+        if first is not None:
+            raise first
 
 
 def finished_run(run_dir: Path, config: Any) -> str | None:

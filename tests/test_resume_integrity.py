@@ -137,8 +137,11 @@ def test_no_space_for_a_checkpoint_exits_2_naming_it(run_copy, capsys, monkeypat
     last = run_copy / "checkpoints" / "last.pt"
     before = last.read_bytes()
     monkeypatch.setattr(torch, "save", full)
+    handler = signal.getsignal(signal.SIGINT)
     code, err = outcome(capsys, "trainer.epochs=2", root=run_copy.parent, resume=True)
     assert code == 2 and "Traceback" not in err
+    # the failed final save stops the hooks after it; the signal hook still gives the caller its handler back
+    assert signal.getsignal(signal.SIGINT) is handler
     assert f"cannot write the checkpoint {last} (No space left on device); the previous last.pt, if any, is kept " \
            "whole; free some space or fix the permissions, then resume with: python main.py " in err
     assert last.read_bytes() == before and not list(last.parent.glob(".*.tmp"))
