@@ -86,9 +86,9 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     expect(isinstance(inputs, dict) and not set(inputs) - {"time_steps", "n_features"} and "n_features" in inputs,
            inputs, "model_inputs", source, "{time_steps, n_features}")
     for key, value in inputs.items():
-        check_count(value, f"model_inputs.{key}", source)
+        expect(_count(value), value, f"model_inputs.{key}", source, _COUNT)
     if ckpt.get("window_length") is not None:
-        check_count(ckpt["window_length"], "window_length", source)
+        expect(_count(ckpt["window_length"]), ckpt["window_length"], "window_length", source, _COUNT)
         if inputs.get("time_steps", ckpt["window_length"]) != ckpt["window_length"]:
             raise fail(source, "window_length", f"is {ckpt['window_length']} but model_inputs.time_steps is "
                        f"{inputs['time_steps']}")
@@ -155,7 +155,6 @@ def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
         raise fail(source, "scoring.false_alarm_rate", "is missing, but the calibration scores need it")
 
 
-
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
     """Each fitted mean has the dimension of its score's features (``dims``, None: unknown)."""
     for name, stats in statistics.items():
@@ -196,12 +195,8 @@ def check_tensors(value: Any, field: str, source: Path, numbers: bool = False) -
             raise fail(source, f"{field}.{key}", "holds NaN or infinite values")
 
 
-def check_count(value: Any, field: str, source: Path) -> None:
-    """A positive integer within :data:`MAX_INT`."""
-    expect(_count(value), value, field, source, _COUNT)
-
-
 def _count(value: Any) -> bool:
+    """A positive integer within :data:`MAX_INT`."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT
 
 

@@ -70,10 +70,8 @@ def _fixed(key: str) -> bool:
 def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """``(dotted key, old, new)`` of every leaf that differs (a missing key reads as ``<missing>``)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in [*old, *(k for k in new if k not in old)]:
-            found += _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")
-        return found
+        return [found for key in [*old, *(k for k in new if k not in old)]
+                for found in _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")]
     if old is _MISSING:  # a key newer than the checkpoint: it ran with that key's default
         return []
     return [] if old == new else [(prefix.rstrip("."), old, new)]
