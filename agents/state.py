@@ -59,36 +59,34 @@ class TrainState:
         return asdict(self)
 
     def load_state_dict(self, state: dict[str, Any], source: str) -> None:
-        """Restore from a checkpoint dict, checking every field's type.
+        """Restore from a checkpoint dict, checking every field's type; a mid-epoch field it lacks is reset (the
+        others are there: :func:`agents.detector.checkpoint.check_training_checkpoint` checked them first).
 
         Raises:
-            CheckpointError: a field missing (other than the mid-epoch ones) or of the wrong type.
+            CheckpointError: a field of the wrong type.
         """
-        fresh = TrainState()
-        for f in fields(self):
-            default = getattr(fresh, f.name)
-            if f.name not in state:
-                if f.name not in self.OPTIONAL:
-                    raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {f.name})")
-                setattr(self, f.name, default)
-                continue
-            setattr(self, f.name, _checked(f.name, state[f.name], default, source))
+        for name, default in asdict(TrainState()).items():
+            setattr(self, name, _checked(name, state.get(name, default), default, source))
         self.epoch_totals = {key: float(value) for key, value in self.epoch_totals.items()}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+#: By the type of a field's default: whether a value is one, and the words for it.
+_KINDS = {bool: (lambda v: isinstance(v, bool), "bool"),
+          int: (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
+          float: (_is_number, "float"),  # inf is the best_val of a run before its first validation; NaN is damage
+          dict: (lambda v: isinstance(v, dict), "dict")}
+
+
 def _checked(name: str, value: Any, default: Any, source: str) -> Any:
-    """``value`` if it has the type of ``default`` (ints for ints, numbers for floats, dicts for dicts)."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    elif isinstance(default, float):
-        ok = _is_number(value)  # inf is the best_val of a run before its first validation; NaN is damage
-    else:
-        ok = isinstance(value, dict)
-    if not ok:
+    """``value`` if it is of the kind of ``default`` (ints for ints, numbers for floats, dicts for dicts)."""
+    ok, expected = _KINDS[type(default)]
+    if not ok(value):
         raise CheckpointError(f"{source}: field {name!r} holds {_short(value)} ({type(value).__name__}); expected "
-                              f"{'a non-negative integer' if type(default) is int else type(default).__name__}")
+                              f"{expected}")
     if isinstance(default, dict):
         _check_numbers(name, value, source)
     return float(value) if isinstance(default, float) else value
@@ -102,10 +100,6 @@ def _check_numbers(name: str, value: dict[str, Any], source: str) -> None:
                 isinstance(item, list)):
             raise CheckpointError(f"{source}: field '{name}.{key}' holds {_short(item)}; expected "
                                   f"{'a list of numbers' if name == 'history' else 'a number'}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _short(value: Any) -> str:

@@ -6,7 +6,6 @@ layouts are read in the current one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -21,15 +20,22 @@ from utils.core.config import validate_config
 from utils.core.errors import CheckpointError, ConfigError, UserError
 from utils.core.registry import MODELS, SCORES
 from utils.core.types import MAX_INT
+from utils.runs.resume_check import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 SCALER_KINDS = ("minmax", "standard", "none")
+DAMAGED = "the checkpoint is damaged or was not written by this project"
 
 
 def fail(source: Path, field: str, problem: str) -> CheckpointError:
     """The error for one bad field."""
-    return CheckpointError(f"{source}: field {field!r} {problem}; the checkpoint is damaged or was not written "
-                           "by this project")
+    return CheckpointError(f"{source}: field {field!r} {problem}; {DAMAGED}")
+
+
+def expect(ok: bool, value: Any, field: str, source: Path, expected: str, by_type: bool = False) -> None:
+    """Unless ``ok``: the error ``field holds <value> (or, ``by_type``, its type's name), expected <expected>``."""
+    if not ok:
+        raise fail(source, field, f"holds {type(value).__name__ if by_type else _show(value)}, expected {expected}")
 
 
 def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
@@ -44,10 +50,9 @@ def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
         raise fail(source, "optimizer", "is not an optimizer state (an object with state and param_groups)")
     for index, state in optimizer["state"].items():
         check_tensors(state, f"optimizer.state.{index}", source, numbers=True)
-    if ckpt.get("scheduler") is not None and not isinstance(ckpt["scheduler"], dict):
-        raise fail(source, "scheduler", f"holds {type(ckpt['scheduler']).__name__}, expected null or an object")
-    if not isinstance(ckpt["rng"], dict):
-        raise fail(source, "rng", f"holds {type(ckpt['rng']).__name__}, expected the RNG states (an object)")
+    scheduler = ckpt.get("scheduler")
+    expect(scheduler is None or isinstance(scheduler, dict), scheduler, "scheduler", source, "null or an object", True)
+    expect(isinstance(ckpt["rng"], dict), ckpt["rng"], "rng", source, "the RNG states (an object)", True)
     check_scaler(ckpt["scaler"], source)
 
 
@@ -78,12 +83,12 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     config = check_config(ckpt["config"], source)
     check_tensors(ckpt["model"], "model", source)
     inputs = ckpt["model_inputs"]
-    if not isinstance(inputs, dict) or set(inputs) - {"time_steps", "n_features"} or "n_features" not in inputs:
-        raise fail(source, "model_inputs", f"holds {_show(inputs)}, expected {{time_steps, n_features}}")
+    expect(isinstance(inputs, dict) and not set(inputs) - {"time_steps", "n_features"} and "n_features" in inputs,
+           inputs, "model_inputs", source, "{time_steps, n_features}")
     for key, value in inputs.items():
-        check_count(value, f"model_inputs.{key}", source)
+        expect(_count(value), value, f"model_inputs.{key}", source, _COUNT)
     if ckpt.get("window_length") is not None:
-        check_count(ckpt["window_length"], "window_length", source)
+        expect(_count(ckpt["window_length"]), ckpt["window_length"], "window_length", source, _COUNT)
         if inputs.get("time_steps", ckpt["window_length"]) != ckpt["window_length"]:
             raise fail(source, "window_length", f"is {ckpt['window_length']} but model_inputs.time_steps is "
                        f"{inputs['time_steps']}")
@@ -92,22 +97,21 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
         raise fail(source, "scaler", f"scales {n_features} features but model_inputs.n_features is "
                    f"{inputs['n_features']}")
     names = ckpt.get("feature_names")
-    if names is not None and not (isinstance(names, list) and len(names) == n_features
-                                  and all(isinstance(n, str) for n in names)):
-        raise fail(source, "feature_names", f"holds {_show(names)}, expected {n_features} names (strings)")
-    if ckpt.get("scoring") is not None and not isinstance(ckpt["scoring"], dict):
-        raise fail(source, "scoring", f"holds {type(ckpt['scoring']).__name__}, expected an object")
+    expect(names is None or (_names(names) and len(names) == n_features), names, "feature_names", source,
+           f"{n_features} names (strings)")
+    scoring = ckpt.get("scoring")
+    expect(scoring is None or isinstance(scoring, dict), scoring, "scoring", source, "an object", True)
     return config
 
 
 def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
-    """``scoring`` in the current layout: score names, statistics (tensors and numbers), finite thresholds."""
+    """``scoring`` in the current layout: score names, statistics (tensors and numbers), finite thresholds, the
+    calibration and ``recording`` (absent in older files)."""
     scores = scoring.get("scores", [])
-    if not (isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores)):
-        raise fail(source, "scoring.scores", f"holds {_show(scores)}, expected a list of: {', '.join(SCORES.names())}")
+    expect(isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores), scores,
+           "scoring.scores", source, f"a list of: {', '.join(SCORES.names())}")
     statistics = scoring.get("statistics", {})
-    if not isinstance(statistics, dict):
-        raise fail(source, "scoring.statistics", f"holds {type(statistics).__name__}, expected an object")
+    expect(isinstance(statistics, dict), statistics, "scoring.statistics", source, "an object", True)
     for name in scores:
         needed = SCORES.get(name).statistics
         missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
@@ -116,63 +120,39 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     for name, stats in statistics.items():
         check_tensors(stats, f"scoring.statistics.{name}", source, numbers=True)
         for key, ndim in (("mean", 1), ("precision", 2)):
-            if key in stats and not (isinstance(stats[key], torch.Tensor) and stats[key].ndim == ndim):
-                raise fail(source, f"scoring.statistics.{name}.{key}", f"holds {_show(stats[key])}, expected a "
-                           f"{ndim}-D tensor")
+            expect(key not in stats or (isinstance(stats[key], torch.Tensor) and stats[key].ndim == ndim),
+                   stats.get(key), f"scoring.statistics.{name}.{key}", source, f"a {ndim}-D tensor")
         mean, precision = stats.get("mean"), stats.get("precision")
         if precision is not None and (mean is None or precision.shape != (len(mean), len(mean))):  # both checked above
             raise fail(source, f"scoring.statistics.{name}.precision", "is not a D x D matrix for its mean of "
                        f"D={len(mean) if mean is not None else '?'} values")
     thresholds = scoring.get("thresholds", {})
-    if not isinstance(thresholds, dict) or not all(isinstance(k, str) and k in SCORES and _finite_number(v)
-                                                   for k, v in thresholds.items()):
-        raise fail(source, "scoring.thresholds", f"holds {_show(thresholds)}, expected finite numbers by score name")
+    expect(isinstance(thresholds, dict) and all(isinstance(k, str) and k in SCORES and _finite_number(v)
+                                                for k, v in thresholds.items()),
+           thresholds, "scoring.thresholds", source, "finite numbers by score name")
     if thresholds and set(scores) - set(thresholds):
         lacking = ", ".join(sorted(set(scores) - set(thresholds)))
         raise fail(source, "scoring.thresholds", f"has no threshold for {lacking}")
     _check_calibration(scoring, source)
-    _check_recording(scoring.get("recording"), source)
+    recording = scoring.get("recording")
+    expect(recording is None or isinstance(recording, dict), recording, "scoring.recording", source, "an object", True)
+    for key, (ok, expected) in _RECORDING.items():
+        if key in (recording or {}):
+            expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
 
 
 def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
     """``false_alarm_rate`` in [0, 1) and ``calibration``: non-empty finite 1-D tensors by score name."""
     alpha = scoring.get("false_alarm_rate")
-    if alpha is not None and not (_finite_number(alpha) and 0 <= alpha < 1):
-        raise fail(source, "scoring.false_alarm_rate", f"holds {_show(alpha)}, expected a number in [0, 1)")
+    expect(alpha is None or (_finite_number(alpha) and 0 <= alpha < 1), alpha, "scoring.false_alarm_rate", source,
+           "a number in [0, 1)")
     calibration = scoring.get("calibration", {})
-    if not isinstance(calibration, dict):
-        raise fail(source, "scoring.calibration", f"holds {type(calibration).__name__}, expected an object")
+    expect(isinstance(calibration, dict), calibration, "scoring.calibration", source, "an object", True)
     for name, values in calibration.items():
-        ok = (isinstance(name, str) and name in SCORES and isinstance(values, torch.Tensor) and values.ndim == 1
-              and values.numel() > 0 and values.is_floating_point() and bool(torch.isfinite(values).all()))
-        if not ok:
-            raise fail(source, f"scoring.calibration.{name}", f"holds {_show(values)}, expected a non-empty 1-D "
-                       "tensor of finite scores")
+        expect(isinstance(name, str) and name in SCORES and _finite_tensor(values), values,
+               f"scoring.calibration.{name}", source, "a non-empty 1-D tensor of finite scores")
     if calibration and alpha is None:
         raise fail(source, "scoring.false_alarm_rate", "is missing, but the calibration scores need it")
-
-
-def _check_recording(recording: Any, source: Path) -> None:
-    """``recording`` (absent in older files), each field null where unknown."""
-    if recording is None:
-        return
-    field = "scoring.recording"
-    if not isinstance(recording, dict):
-        raise fail(source, field, f"holds {type(recording).__name__}, expected an object")
-    time_column = recording.get("timestamp_column")
-    if time_column is not None and not isinstance(time_column, str):
-        raise fail(source, f"{field}.timestamp_column", f"holds {_show(time_column)}, expected a column name or null")
-    for key in ("label_columns", "ignore_columns"):
-        names = recording.get(key, [])
-        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise fail(source, f"{field}.{key}", f"holds {_show(names)}, expected a list of column names")
-    for key in ("reference_rows", "training_rows"):
-        if recording.get(key) is not None:
-            check_count(recording[key], f"{field}.{key}", source)
-    period = recording.get("sample_period_s")
-    if period is not None and not (_finite_number(period) and period > 0):
-        raise fail(source, f"{field}.sample_period_s", f"holds {_show(period)}, expected a positive number of "
-                   "seconds or null")
 
 
 def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
@@ -186,55 +166,52 @@ def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None
 
 def check_config(config: Any, source: Path) -> dict[str, Any]:
     """The checkpoint's ``config``, validated as a config file is."""
-    if not isinstance(config, dict):
-        raise fail(source, "config", f"holds {type(config).__name__}, expected the run's config (an object)")
     try:
-        config = json.loads(json.dumps(config, allow_nan=False))
-    except (TypeError, ValueError, RecursionError) as err:
-        raise fail(source, "config", f"holds values a config cannot ({str(err)[:80]})") from None
-    try:
-        return validate_config(config, source=f"{source}: field 'config'")
+        return validate_config(plain_config(config, source, DAMAGED), source=f"{source}: field 'config'")
     except ConfigError as err:
         raise CheckpointError(str(err)) from None
 
 
 def check_scaler(scaler: Any, source: Path) -> int:
     """A fitted scaler's state: its kind and finite 1-D offset and positive scale; returns the feature count."""
-    if not isinstance(scaler, dict) or scaler.get("kind") not in SCALER_KINDS:
-        raise fail(source, "scaler", f"holds {_show(scaler)}, expected a fitted scaler ({', '.join(SCALER_KINDS)})")
-    shapes = []
+    expect(isinstance(scaler, dict) and scaler.get("kind") in SCALER_KINDS, scaler, "scaler", source,
+           f"a fitted scaler ({', '.join(SCALER_KINDS)})")
     for key in ("offset", "scale"):
-        value = scaler.get(key)
-        if not (isinstance(value, torch.Tensor) and value.ndim == 1 and value.is_floating_point()
-                and len(value) > 0 and bool(torch.isfinite(value).all())):
-            raise fail(source, f"scaler.{key}", f"holds {_show(value)}, expected a 1-D tensor of finite numbers")
-        shapes.append(len(value))
-    if shapes[0] != shapes[1] or not bool((scaler["scale"] > 0).all()):
+        expect(_finite_tensor(scaler.get(key)), scaler.get(key), f"scaler.{key}", source,
+               "a 1-D tensor of finite numbers")
+    if len(scaler["offset"]) != len(scaler["scale"]) or not bool((scaler["scale"] > 0).all()):
         raise fail(source, "scaler.scale", "does not match the offset or is not positive")
-    return shapes[0]
+    return len(scaler["offset"])
 
 
 def check_tensors(value: Any, field: str, source: Path, numbers: bool = False) -> None:
     """A dict of tensors (and, with ``numbers``, plain numbers) by string or int key, every value finite."""
-    if not isinstance(value, dict):
-        raise fail(source, field, f"holds {type(value).__name__}, expected an object of tensors")
+    expect(isinstance(value, dict), value, field, source, "an object of tensors", True)
     for key, item in value.items():
-        if isinstance(item, torch.Tensor):
-            if item.is_floating_point() and not bool(torch.isfinite(item).all()):
-                raise fail(source, f"{field}.{key}", "holds NaN or infinite values")
-        elif not (numbers and _finite_number(item)):
-            raise fail(source, f"{field}.{key}", f"holds {_show(item)}, expected a tensor"
-                       f"{' or a finite number' if numbers else ''}")
+        if not isinstance(item, torch.Tensor):
+            expect(numbers and _finite_number(item), item, f"{field}.{key}", source,
+                   f"a tensor{' or a finite number' if numbers else ''}")
+        elif item.is_floating_point() and not bool(torch.isfinite(item).all()):
+            raise fail(source, f"{field}.{key}", "holds NaN or infinite values")
 
 
-def check_count(value: Any, field: str, source: Path) -> None:
+def _count(value: Any) -> bool:
     """A positive integer within :data:`MAX_INT`."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT:
-        raise fail(source, field, f"holds {_show(value)}, expected a positive integer up to {MAX_INT}")
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT
 
 
 def _finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite_tensor(value: Any) -> bool:
+    """A non-empty 1-D floating-point tensor of finite values."""
+    return (isinstance(value, torch.Tensor) and value.ndim == 1 and value.is_floating_point() and len(value) > 0
+            and bool(torch.isfinite(value).all()))
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(n, str) for n in value)
 
 
 def _show(value: Any) -> str:
@@ -242,18 +219,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_COUNT = f"a positive integer up to {MAX_INT}"
+#: ``scoring.recording``'s fields (each null where unknown): whether a value is valid, and what is expected.
+_RECORDING = {
+    "timestamp_column": (lambda v: v is None or isinstance(v, str), "a column name or null"),
+    "label_columns": (_names, "a list of column names"),
+    "ignore_columns": (_names, "a list of column names"),
+    "reference_rows": (lambda v: v is None or _count(v), _COUNT),
+    "training_rows": (lambda v: v is None or _count(v), _COUNT),
+    "sample_period_s": (lambda v: v is None or (_finite_number(v) and v > 0), "a positive number of seconds or null"),
+}
+
+
 def check_baselines_state(state: Any, source: Path) -> None:
     """``baselines``: the fitted state of each baseline by name (tensors, finite numbers and the window shape)."""
     from agents.detector.baselines import BASELINE_NAMES
 
-    if not isinstance(state, dict):
-        raise fail(source, "baselines", f"holds {type(state).__name__}, expected an object by baseline name")
+    expect(isinstance(state, dict), state, "baselines", source, "an object by baseline name", True)
     for name, fields in state.items():
         if name not in BASELINE_NAMES:
             raise fail(source, f"baselines.{name}", f"is not a baseline; expected one of {', '.join(BASELINE_NAMES)}")
         shape = fields.get("window_shape") if isinstance(fields, dict) else None
-        if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)):
-            raise fail(source, f"baselines.{name}.window_shape", f"holds {_show(shape)}, expected [T, F]")
+        expect(isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape), shape,
+               f"baselines.{name}.window_shape", source, "[T, F]")
         check_tensors({k: v for k, v in fields.items() if k != "window_shape"}, f"baselines.{name}", source,
                       numbers=True)
 
@@ -348,8 +336,9 @@ def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str
 
 
 _LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent
-    "latent_mahalanobis": ("latent_mean", "latent_precision", "latent_shrinkage"),
-    "error_gaussian": ("error_mean", "error_precision", "error_shrinkage"),
+    "latent_mahalanobis": {"mean": "latent_mean", "precision": "latent_precision", "shrinkage": "latent_shrinkage"},
+    "error_gaussian": {"mean": "error_mean", "precision": "error_precision", "shrinkage": "error_shrinkage"},
+    "latent_euclidean": {"mean": "latent_mean"},
 }
 
 
@@ -357,11 +346,7 @@ def current_scoring(scoring: dict[str, Any]) -> dict[str, Any]:
     """``scoring`` of a best.pt in the current layout (older files kept flat per-agent keys)."""
     if "statistics" in scoring or not scoring:
         return scoring
-    stats: dict[str, dict[str, Any]] = {}
-    for name, (mean, precision, shrinkage) in _LEGACY_STATISTICS.items():
-        if mean in scoring:
-            stats[name] = {"mean": scoring[mean], "precision": scoring[precision], "shrinkage": scoring[shrinkage]}
-    if "latent_mean" in scoring:
-        stats["latent_euclidean"] = {"mean": scoring["latent_mean"]}
+    stats = {name: {key: scoring[old] for key, old in keys.items()} for name, keys in _LEGACY_STATISTICS.items()
+             if keys["mean"] in scoring}
     return {"scores": list(scoring.get("thresholds", {})), "statistics": stats,
             "thresholds": scoring.get("thresholds", {})}

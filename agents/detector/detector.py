@@ -68,8 +68,7 @@ class Detector:
         self.false_alarm_rate = false_alarm_rate
         self.batch_size = batch_size
         self.config = config or {}
-        kinds = [s.error_kind for s in self.scores.values() if s.error_kind]
-        self.error_kind = kinds[0] if kinds else "mse"  # of the per-sensor contributions
+        self.error_kind = next((s.error_kind for s in self.scores.values() if s.error_kind), "mse")  # of contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
         self.baselines = baselines
         self.recording = recording
@@ -154,14 +153,12 @@ class Detector:
             check_statistics_dims(scoring.get("statistics", {}), _feature_dims(model, model_inputs), source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
-            calibration = {str(k): np.asarray(v, dtype=np.float64).reshape(-1)
-                           for k, v in (scoring.get("calibration") or {}).items()}
             alpha = scoring.get("false_alarm_rate")
             baselines = _baselines(ckpt.get("baselines"), alpha, source)
             load_model_state(model, ckpt["model"], source)
             return cls(model.to(device), scaler, names, window_length, features, scoring.get("statistics"),
                        {k: float(v) for k, v in scoring.get("thresholds", {}).items()},
-                       int(config["evaluation"]["batch_size"]), config, calibration,
+                       int(config["evaluation"]["batch_size"]), config, scoring.get("calibration"),
                        None if alpha is None else float(alpha), baselines, scoring.get("recording"))
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, OverflowError) as err:
             raise CheckpointError(f"{source}: not a best.pt of this project ({type(err).__name__}: "
@@ -194,9 +191,9 @@ class Detector:
         recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
         fit_rows, calibration_rows = split_validation(len(val_x), seed)
-        if any(s.fit_split == "val" for s in self.scores.values()) and len(val_x) < 4:
-            names = [n for n, s in self.scores.items() if s.fit_split == "val"]
-            raise DataError(f"evaluation.scores: {', '.join(names)} is fitted on half the validation normals and "
+        val_names = [name for name, s in self.scores.items() if s.fit_split == "val"]
+        if val_names and len(val_x) < 4:
+            raise DataError(f"evaluation.scores: {', '.join(val_names)} is fitted on half the validation normals and "
                             f"calibrated on the other half, which needs at least 4 of them; the validation split "
                             f"holds {len(val_x)} (raise data.val_fraction or the data size)")
         train_names = [name for name, s in self.scores.items() if s.fit_split == "train"]
@@ -411,7 +408,6 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _feature_dims(model: nn.Module, inputs: dict[str, int]) -> dict[str, int | None]:
-    """The feature dimension of each score's statistics (None where the model has no latent code)."""
-    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"]}
-    spaces = {name: SCORES.get(name).feature_space for name in SCORES.names()}
-    return {name: space[kind] for name, kind in spaces.items() if kind is not None}
+    """The feature dimension of each score's statistics (None where unknown: no features, or no latent code)."""
+    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
+    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names()}

@@ -122,10 +122,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({err.strerror or err})") from None
     check_fits(path.stat().st_size, "loading the checkpoint", str(path), CheckpointError)
-    other = not_a_checkpoint(path)
-    if other is not None:
-        raise CheckpointError(f"{path}: {other}")
-    check_crc(path)
+    check_file(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a foreign file
             warnings.simplefilter("ignore", UserWarning)
@@ -133,8 +130,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except MemoryError:
         raise
     except pickle.UnpicklingError as err:
+        # the weights-only unpickler's reason (e.g. "Unsupported global: GLOBAL io.open"), without torch's advice
+        match = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n\n|$)", str(err), re.S)
+        reason = match.group(1).strip() if match else "rejected by the weights-only unpickler"
         raise CheckpointError(f"{path}: refused to load: the file is not a plain checkpoint (it may carry code, which "
-                              f"is never run): {_unpickler_reason(str(err))}") from None
+                              f"is never run): {reason}") from None
     except Exception as err:  # noqa: BLE001  (a damaged file makes torch.load fail in many ways)
         detail = f": {str(err).strip().splitlines()[0][:120]}" if str(err).strip() else ""
         raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}{detail})") from None
@@ -143,58 +143,42 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
-def not_a_checkpoint(path: Path) -> str | None:
-    """What a file given as a checkpoint is instead (a TorchScript or ONNX export, text), with what to do; None if it
-    may be one."""
+def check_file(path: Path) -> None:
+    """CheckpointError naming what a file given as a checkpoint is instead (a TorchScript or ONNX export, text), with
+    what to do, or the member of its zip that fails its CRC-32 (torch.load does not check them, so a flipped byte
+    loaded silently as other weights); a file that is not a zip, or a damaged one, is left to torch.load."""
     with open(path, "rb") as handle:
         head = handle.read(_TEXT_PROBE)
-    if head.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return None  # a damaged zip: torch.load and check_crc name it
-        if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
-            return ("an exported model (TorchScript), not a run's best.pt; load it with torch.jit.load, or give "
-                    "the run's checkpoints/best.pt")
-        return None
-    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"onnx" in head.lower()):
-        return ("an exported model (ONNX), not a run's best.pt; load it with onnxruntime, or give the run's "
-                "checkpoints/best.pt")
-    if head and b"\x00" not in head:
-        try:
-            text = head.decode("utf-8")
-        except UnicodeDecodeError as err:
-            text = head[:err.start].decode("utf-8") if err.start > len(head) - 4 else None
-        if text is not None and text.strip():
-            kind = "JSON" if text.lstrip().startswith(("{", "[")) else "CSV or other text"
-            return f"a text file ({kind}), not a checkpoint written by this project (a .pt file torch.save wrote)"
-    return None
-
-
-def check_crc(path: Path) -> None:
-    """CheckpointError if a member of the checkpoint's zip fails its CRC-32 (torch.load does not check them, so a
-    flipped byte loaded silently as other weights); a file that is not a zip is left to torch.load."""
+    if not head.startswith(b"PK"):
+        if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"onnx" in head.lower()):
+            raise CheckpointError(f"{path}: an exported model (ONNX), not a run's best.pt; load it with onnxruntime, "
+                                  "or give the run's checkpoints/best.pt")
+        if head and b"\x00" not in head:
+            try:
+                text = head.decode("utf-8")
+            except UnicodeDecodeError as err:
+                text = head[:err.start].decode("utf-8") if err.start > len(head) - 4 else None
+            if text is not None and text.strip():
+                kind = "JSON" if text.lstrip().startswith(("{", "[")) else "CSV or other text"
+                raise CheckpointError(f"{path}: a text file ({kind}), not a checkpoint written by this project (a .pt "
+                                      "file torch.save wrote)")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError):
         return
-    try:
-        with archive:
+    with archive:
+        if head.startswith(b"PK") and any("/code/" in n or n.endswith("/constants.pkl") for n in archive.namelist()):
+            raise CheckpointError(f"{path}: an exported model (TorchScript), not a run's best.pt; load it with "
+                                  "torch.jit.load, or give the run's checkpoints/best.pt")
+        try:
             bad = archive.testzip()
-    except Exception as err:  # noqa: BLE001  (a damaged local header makes zipfile fail in several ways)
-        raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}: "
-                              f"{str(err).strip()[:120]})") from None
+        except Exception as err:  # noqa: BLE001  (a damaged local header makes zipfile fail in several ways)
+            raise CheckpointError(f"{path}: checkpoint is truncated or corrupt ({type(err).__name__}: "
+                                  f"{str(err).strip()[:120]})") from None
     if bad is not None:
         raise CheckpointError(f"{path}: checkpoint is corrupt: its part {bad!r} fails its CRC-32 check (bytes changed "
                               f"after it was written, e.g. a disk or copy error); use another checkpoint or train "
                               f"again")
-
-
-def _unpickler_reason(message: str) -> str:
-    """The weights-only unpickler's reason (e.g. ``Unsupported global: GLOBAL io.open``), without torch's advice."""
-    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\n\n|$)", message, re.S)
-    return match.group(1).strip() if match else "rejected by the weights-only unpickler"
 
 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: Path) -> None:

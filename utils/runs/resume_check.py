@@ -30,14 +30,7 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
         CheckpointError: the checkpoint holds no config.
         ConfigError: naming every key that differs, with both values.
     """
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
-                              "(an object); the file is damaged or not a checkpoint of this project")
-    try:
-        saved = json.loads(json.dumps(saved, allow_nan=False))
-    except (TypeError, ValueError, RecursionError) as err:
-        raise CheckpointError(f"{source}: field 'config' holds values a config cannot ({str(err)[:80]}); the file "
-                              "is damaged or not a checkpoint of this project") from None
+    saved = plain_config(saved, source, "the file is damaged or not a checkpoint of this project")
     now = json.loads(json.dumps(config))
     differ = [f"{key} ({_show(old)} in the checkpoint, {_show(new)} now)"
               for key, old, new in _differences(saved, now) if _fixed(key)]
@@ -52,6 +45,22 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
                           f"{source} has already trained; set trainer.epochs to at least {epochs_done}")
 
 
+def plain_config(saved: Any, source: Path, damaged: str) -> dict[str, Any]:
+    """A checkpoint's ``config`` field as plain JSON values.
+
+    Raises:
+        CheckpointError: not an object, or holding values a JSON config cannot (NaN, tensors); ``damaged`` ends it.
+    """
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
+                              f"(an object); {damaged}")
+    try:
+        return json.loads(json.dumps(saved, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as err:
+        raise CheckpointError(f"{source}: field 'config' holds values a config cannot ({str(err)[:80]}); "
+                              f"{damaged}") from None
+
+
 def _fixed(key: str) -> bool:
     if key.startswith("trainer."):
         return key.split(".")[1] not in RESUMABLE_TRAINER_KEYS
@@ -61,10 +70,8 @@ def _fixed(key: str) -> bool:
 def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """``(dotted key, old, new)`` of every leaf that differs (a missing key reads as ``<missing>``)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in [*old, *(k for k in new if k not in old)]:
-            found += _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")
-        return found
+        return [found for key in [*old, *(k for k in new if k not in old)]
+                for found in _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")]
     if old is _MISSING:  # a key newer than the checkpoint: it ran with that key's default
         return []
     return [] if old == new else [(prefix.rstrip("."), old, new)]
