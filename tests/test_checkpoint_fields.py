@@ -78,6 +78,11 @@ def test_a_damaged_last_pt_names_the_field(run_copy, capsys, change, fragment):
                                                              "'reconstruction', expected a list of"),
     (lambda c: c["scoring"]["statistics"]["latent_mahalanobis"].update(mean=torch.zeros(5)),
      "best.pt: field 'scoring.statistics.latent_mahalanobis.precision' is not a D x D matrix for its mean of D=5"),
+    (lambda c: c["scoring"]["statistics"]["latent_mahalanobis"].update(shrinkage=torch.ones(3)),
+     "best.pt: field 'scoring.statistics.latent_mahalanobis.shrinkage' holds tensor([1., 1., 1.]), expected a "
+     "number in [0, 1]"),
+    (lambda c: c["scoring"]["statistics"]["latent_mahalanobis"].update(shrinkage=-0.5),
+     "best.pt: field 'scoring.statistics.latent_mahalanobis.shrinkage' holds -0.5, expected a number in [0, 1]"),
     (lambda c: c["scoring"]["statistics"]["latent_euclidean"].update(mean=torch.zeros(5)),
      "best.pt: field 'scoring.statistics.latent_euclidean.mean' has shape (5,), but the model's latent_euclidean "
      "features have 2 values"),

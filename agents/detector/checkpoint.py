@@ -122,6 +122,11 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
         for key, ndim in (("mean", 1), ("precision", 2)):
             expect(key not in stats or (isinstance(stats[key], torch.Tensor) and stats[key].ndim == ndim),
                    stats.get(key), f"scoring.statistics.{name}.{key}", source, f"a {ndim}-D tensor")
+        if "shrinkage" in stats:  # a Ledoit-Wolf coefficient: one number
+            value = stats["shrinkage"]
+            number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+            expect(_finite_number(number) and 0 <= number <= 1, value, f"scoring.statistics.{name}.shrinkage", source,
+                   "a number in [0, 1]")
         mean, precision = stats.get("mean"), stats.get("precision")
         if precision is not None and (mean is None or precision.shape != (len(mean), len(mean))):  # both checked above
             raise fail(source, f"scoring.statistics.{name}.precision", "is not a D x D matrix for its mean of "
