@@ -58,11 +58,6 @@ def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[lis
             check()
 
 
-def finish(scorer: Scorer, write: Callable[[list[list[Any]], Found], None]) -> None:
-    """The end of the input: write the rows still held and the open incident."""
-    write(*scorer.finish())
-
-
 class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
 
@@ -186,43 +181,52 @@ class StepScorer:
         return rows, found
 
 
-def check_per_step(stride: int | None, window_length: int) -> None:
-    """Per-step scoring needs every row covered: a stride of at most the window length."""
-    if stride is not None and stride > window_length:
+def check_stride(stride: int | None, window_length: int, per_step: bool) -> None:
+    """A positive ``--stride``; per-step scoring needs every row covered: a stride of at most the window length."""
+    if stride is not None and stride < 1:
+        raise DataError(f"--stride: expected a positive number of rows, got {stride}")
+    if per_step and stride is not None and stride > window_length:
         raise DataError(f"--stride {stride} with --per-step: windows {stride} rows apart leave rows between them "
                         f"without a score; give a stride of at most the window length {window_length} (default 1)")
 
 
-def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
-    """:func:`~datasets.csv_windows.iter_windows`, plus a last window over the final ``window_length`` rows where
-    the stride did not end there, so every row is covered."""
-    tail = _Tail(window_length)
+def too_few_rows(source: str | Path, rows: int, window_length: int) -> DataError:
+    """The error of an input that ended before its first window."""
+    return DataError(f"{source}: {rows} rows, fewer than one window of {window_length} rows "
+                     "(the model's trained window length)")
+
+
+def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: Detector, source: str | Path,
+                stride: int, batch: int, cover: bool = False) -> Iterator[Batch]:
+    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches.
+
+    Args:
+        cover: add a last window over the final rows where the stride did not end there, so every row is covered
+            (per-step scoring).
+    """
+    blocks = checked_magnitudes(normalised_blocks(blocks, reference), detector, source)
+    window_length = detector.window_length
+    if not cover:
+        yield from iter_windows(blocks, window_length, stride, batch)
+        return
+    seen: list[Block] = []  # the last blocks, holding the last window_length rows
+
+    def watched() -> Iterator[Block]:
+        for block in blocks:
+            seen.append(block)
+            while sum(len(b.values) for b in seen[1:]) >= window_length:
+                seen.pop(0)
+            yield block
+
     last = -1
-    for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
+    for starts, windows, text in iter_windows(watched(), window_length, stride, batch):
         last = int(starts[-1])
         yield starts, windows, text
-    start = tail.rows - window_length
-    if last >= 0 and start != last:
-        yield np.array([start], dtype=np.int64), tail.values[None].copy(), None if tail.text is None else tail.text[:1]
-
-
-class _Tail:
-    """The last ``n`` rows (values and text) of the blocks passed through :meth:`watch`."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.rows = n, 0
-        self.values: np.ndarray | None = None
-        self.text: np.ndarray | None = None
-
-    def watch(self, blocks: Iterable[Block]) -> Iterator[Block]:
-        for block in blocks:
-            values = block.values if self.values is None else np.concatenate([self.values, block.values])
-            self.values = values[-self.n:].copy()
-            if block.text is not None:
-                text = block.text if self.text is None else np.concatenate([self.text, block.text])
-                self.text = text[-self.n:].copy()
-            self.rows = block.first_row + len(block.values)
-            yield block
+    start = seen[-1].first_row + len(seen[-1].values) - window_length if seen else last
+    if start != last:
+        values = np.concatenate([b.values for b in seen])[-window_length:]
+        text = None if seen[0].text is None else np.concatenate([b.text for b in seen])[-window_length:][:1]
+        yield np.array([start], dtype=np.int64), values[None].copy(), text
 
 
 # ----- per-recording normalisation --------------------------------------------------------
@@ -341,15 +345,14 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         yield _without_labels(block, by_reference(block.values.astype(np.float32), stats), k)
 
 
-def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
-                       features: list[str]) -> Iterator[Block]:
+def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path) -> Iterator[Block]:
     """The blocks unchanged; DataError naming the first value too large once scaled (:mod:`agents.detector.scaler`)."""
     for block in blocks:
         bad = too_large(detector.scaler.unchecked(block.values))
         if bad is not None:
             (r, c), value = bad
             line = f" (line {int(block.line_nos[r])})" if block.line_nos is not None else ""
-            raise DataError(f"{source}: row {block.first_row + r}{line}, column {features[c]!r}: value "
+            raise DataError(f"{source}: row {block.first_row + r}{line}, column {detector.feature_names[c]!r}: value "
                             f"{float(block.values[r, c]):.6g}, {overflow_text(value)}")
         yield block
 

@@ -105,21 +105,15 @@ class Scoring:
         #: the input's :class:`agents.score_loop.Reference`: its training windows fit the per-recording scores
         self.reference: Any = None
         self._recording_statistics: dict[str, Any] | None = None
-        self._baselines = {b.fitted.display_name: b for b in self._stored(detector).values()} if baselines else {}
+        if baselines and not detector.baselines:
+            why = ("this run's best.pt holds no fitted baselines: the run predates --baselines (best.pt keeps them "
+                   "since); train the run again to score them, or" if detector.baselines is None
+                   else "this run has no baselines (its evaluation.baselines is empty);")
+            raise CheckpointError(f"--baselines: {why} leave out --baselines")
+        self._baselines = {b.fitted.display_name: b for b in detector.baselines.values()} if baselines else {}
         self.names = [*detector.score_names, *self._baselines]
         self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
         self.calibration = {**detector.calibration, **{n: b.calibration for n, b in self._baselines.items()}}
-
-    @staticmethod
-    def _stored(detector: Detector) -> dict[str, Any]:
-        if detector.baselines is None:
-            raise CheckpointError("--baselines: this run's best.pt holds no fitted baselines: the run predates "
-                                  "--baselines (best.pt keeps them since); train the run again to score them, or "
-                                  "leave out --baselines")
-        if not detector.baselines:
-            raise CheckpointError("--baselines: this run has no baselines (its evaluation.baselines is empty); "
-                                  "leave out --baselines")
-        return detector.baselines
 
     @property
     def p_names(self) -> list[str]:
@@ -238,8 +232,9 @@ class RowTimes:
         try:
             times = parse_times(texts, self.source, self.column, lines)
         except DataError as err:
-            shift = block.first_row - (1 if self._last is not None else 0)
-            raise DataError(_renumbered(str(err), shift)) from None
+            shift = block.first_row - (1 if self._last is not None else 0)  # rows of the whole input in the message
+            raise DataError(re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", str(err),
+                                   count=1)) from None
         if self._last is not None:
             texts, times = texts[1:], times[1:]
         if times.dtype.kind == "M":
@@ -269,11 +264,6 @@ class RowTimes:
         out = self.seconds[lo:hi], self.text[lo:hi]
         self.text, self.seconds, self.base = self.text[hi:], self.seconds[hi:], first + n
         return out
-
-
-def _renumbered(message: str, shift: int) -> str:
-    """A :func:`parse_times` message about rows counted within a block, with the rows of the whole input."""
-    return re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", message, count=1)
 
 
 # ----- incidents -------------------------------------------------------------------------
