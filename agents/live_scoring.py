@@ -196,9 +196,8 @@ def _output_paths(output: str, incidents: str | None, overwrite: bool, inputs: t
                   config: str | None) -> tuple[str | None, str | None]:
     """The scores and incidents files (None: standard output / lines on stderr), checked before writing."""
     scores = None if output == STDIO else check_output(output, overwrite, inputs, config=config)
-    if incidents == STDIO:  # as with --output -: one readable line each on standard error
-        return None if scores is None else str(scores), None
-    checked = checked_incidents_path(incidents, scores, overwrite, inputs, config)
+    # --incidents - as with --output -: one readable line each on standard error
+    checked = None if incidents == STDIO else checked_incidents_path(incidents, scores, overwrite, inputs, config)
     return None if scores is None else str(scores), None if checked is None else str(checked)
 
 

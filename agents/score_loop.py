@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -32,24 +32,7 @@ Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # start rows (n,), win
 Found = list[tuple[int, Incident]]
 
 
-class Scorer(Protocol):
-    """What the loop drives: output rows and closed incidents per batch of windows."""
-
-    unit: str  # what a row is: "windows" or "time steps"
-    scoring: Scoring
-    incidents: IncidentStream | None
-    windows: int  # scored so far
-    alarms: dict[str, int]  # alarmed rows so far, by score
-
-    def header(self) -> list[str]: ...
-
-    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
-        ...
-
-    def finish(self) -> tuple[list[list[Any]], Found]: ...
-
-
-def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[list[list[Any]], Found], None],
+def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch], write: Callable[[list[list[Any]], Found], None],
                   check: Callable[[], None] | None = None) -> None:
     """Score every batch of windows and write what became final; ``check`` runs after each write."""
     for starts, windows, times in batches:
@@ -60,6 +43,9 @@ def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[lis
 
 class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
+
+    A scorer's :meth:`add` and :meth:`finish` give the output rows and the ``(number, incident)`` closed; ``unit``
+    says what a row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
 
     Args:
         time_column: the input's timestamp column (its text at each window's start is written), or None.
@@ -138,7 +124,9 @@ class StepScorer:
         place = self.windows % self.batch
         while queued and (everything or place + queued >= self.batch):
             take = min(queued, self.batch - place)
-            starts, windows = self._dequeue(take)
+            starts, windows = (np.concatenate(a) for a in zip(*self._queue))
+            self._queue = [(starts[take:], windows[take:])]
+            starts, windows = starts[:take], windows[:take]
             padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
             padded[place: place + take] = windows
             scores, contrib = self.scoring.score(padded)
@@ -151,12 +139,6 @@ class StepScorer:
             queued -= take
             place = self.windows % self.batch
         return rows, found
-
-    def _dequeue(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``n`` queued windows ``(starts (n,), windows (n, T, F))``."""
-        starts, windows = np.concatenate([s for s, _ in self._queue]), np.concatenate([w for _, w in self._queue])
-        self._queue = [(starts[n:], windows[n:])] if n < len(starts) else []
-        return starts[:n], windows[:n]
 
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
         """The output rows of final time steps ``first..`` with values (m, scores + F), and incidents they closed."""
@@ -241,7 +223,9 @@ class Reference:
         given: R came from ``--reference-rows`` (for messages).
         training_rows: the first rows whose windows fit the run's per-recording scores; None: the run has none.
         stride: ``data.stride``, between those windows' starts.
-        held: the first R rows standardised (R', F) and their labelled flags (R',), once read.
+        window_length: T of those windows.
+        windows: the input's standardised training windows (N, T, F), cut as a recording's were in training, once
+            its first R rows are read (:func:`normalised_blocks`).
     """
 
     rows: int
@@ -250,15 +234,9 @@ class Reference:
     given: bool = False
     training_rows: int | None = None
     stride: int = 1
-    held: tuple[np.ndarray, np.ndarray] | None = None
     whiten: bool = False
-
-    def training_windows(self, window_length: int) -> np.ndarray:
-        """The input's standardised training windows (N, T, F), cut as a recording's were in training."""
-        if self.held is None or self.training_rows is None:
-            raise ValueError("the reference rows have not been read yet")
-        values, labels = self.held
-        return training_windows(values, labels.astype(bool), self.training_rows, window_length, self.stride)
+    window_length: int = 1
+    windows: np.ndarray | None = None
 
 
 def recording_reference(detector: Detector, header: list[str] | None, source: str,
@@ -301,7 +279,8 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
         training = min(int(training), int(rows))
     return Reference(int(rows), [c for c in labels if header and c in header] if exclude else [], source,
                      reference_rows is not None, training, int(detector.config["data"].get("stride") or 1),
-                     whiten=detector.config["data"].get("normalize") == "per_recording_whitened")
+                     whiten=detector.config["data"].get("normalize") == "per_recording_whitened",
+                     window_length=detector.window_length)
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
@@ -322,7 +301,14 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
     while count < reference.rows:
         block = next(blocks, None)
         if block is None:
-            raise DataError(_too_short(reference, count))
+            whence = "--reference-rows" if reference.given else "the run's training part of a recording"
+            setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
+                       else "data.normalize=per_recording: standardised")
+            raise DataError(f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows "
+                            f"({whence}): this run normalised each recording by its training part ({setting}), so "
+                            f"an input is one recording normalised by its first {reference.rows} rows, taken as "
+                            "normal operation; score a longer recording, or give --reference-rows N for fewer (less "
+                            "exact) reference rows")
         held.append(block)
         count += len(block.values)
     values = np.concatenate([b.values for b in held]).astype(np.float32)
@@ -336,7 +322,9 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         raise DataError(f"{reference.source}: every one of the first {reference.rows} rows is labelled anomalous "
                         f"(columns {reference.label_columns}), so none is left to standardise the recording by "
                         "(the run leaves labelled rows out of a recording's training part)") from None
-    reference.held = (values, labels)
+    if reference.training_rows is not None:
+        reference.windows = training_windows(values, labels.astype(bool), reference.training_rows,
+                                             reference.window_length, reference.stride)
     start = 0
     for block in held:
         yield _without_labels(block, values[start: start + len(block.values)], k)
@@ -364,13 +352,3 @@ def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:
         text = text[:, : text.shape[1] - k] if text.shape[1] > k else None
     return Block(block.first_row, values, text, block.line_nos)
 
-
-def _too_short(reference: Reference, count: int) -> str:
-    """Why an input shorter than its reference rows cannot be scored."""
-    whence = "--reference-rows" if reference.given else "the run's training part of a recording"
-    setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
-               else "data.normalize=per_recording: standardised")
-    return (f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows ({whence}): this run "
-            f"normalised each recording by its training part ({setting}), so an input is one recording normalised "
-            f"by its first {reference.rows} rows, taken as normal operation; score a longer recording, or give "
-            "--reference-rows N for fewer (less exact) reference rows")

@@ -134,7 +134,7 @@ class Scoring:
         if not self.detector.per_recording:
             return None
         if self._recording_statistics is None:
-            windows = self.reference.training_windows(self.detector.window_length)
+            windows = self.reference.windows
             if len(windows) < 2:
                 ref, needed = self.reference, self.detector.window_length + self.reference.stride
                 fix = (f"give --reference-rows {needed} or more, or leave it out" if ref.given
