@@ -32,10 +32,12 @@ STDIO = "-"
 
 
 class _Stop:
-    """SIGINT/SIGTERM: raise while waiting for input; while scoring, raise once the lines are written."""
+    """SIGINT/SIGTERM: raise while waiting for input (:meth:`read1` of ``stream``); while scoring, raise once the
+    lines are written."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.stream: BinaryIO | None = None
         self.waiting = False
         self._previous: dict[int, Any] = {}
 
@@ -57,20 +59,14 @@ class _Stop:
         if self.signum is not None:
             raise Interrupted(self.signum, f"{signal_name(self.signum)} received")
 
-
-class _Waiting:
-    """A binary stream whose reads a stop signal interrupts."""
-
-    def __init__(self, stream: BinaryIO, stop: _Stop) -> None:
-        self.stream, self.stop = stream, stop
-
     def read1(self, n: int) -> bytes:
-        self.stop.waiting = True  # before the check: a signal from here on raises at once
+        """Read ``stream`` as CsvStream does; a stop signal interrupts the wait."""
+        self.waiting = True  # before the check: a signal from here on raises at once
         try:
-            self.stop.check()
+            self.check()
             return self.stream.read1(n)
         finally:
-            self.stop.waiting = False
+            self.waiting = False
 
 
 class _Writers:
@@ -126,9 +122,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     stream = IncidentStream(detector, merge_gap)  # checks merge_gap before anything is read or written
     with ExitStack() as stack:
         stop = stack.enter_context(_Stop())
-        source = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
+        stop.stream = stdin if input_path == STDIO else stack.enter_context(_open_csv(input_path))
         name = "<stdin>" if input_path == STDIO else input_path
-        rows = CsvStream(_Waiting(source, stop), name, separator=detector.data_columns.get("separator"),
+        rows = CsvStream(stop, name, separator=detector.data_columns.get("separator"),
                          hint=separator_hint(detector), fill=missing_fill(detector, name),
                          decimal=detector.data_columns["decimal"])
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,

@@ -276,10 +276,9 @@ class IncidentStream:
 
     def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
         evaluation = detector.config.get("evaluation", {})
-        if merge_gap is None:
-            merge_gap = evaluation.get("incident_merge_gap")
-        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
+        if merge_gap is not None and merge_gap < 0:  # an int (argparse); the run's own was checked in its config
             raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
+        merge_gap = evaluation.get("incident_merge_gap") if merge_gap is None else merge_gap
         self.score_name = detector.score_names[0]
         self.threshold = float(detector.thresholds[self.score_name])
         self.merge_gap = detector.window_length if merge_gap is None else int(merge_gap)
@@ -287,8 +286,8 @@ class IncidentStream:
         self.times = times
         self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
-        own = {self.score_name: detector.calibration[self.score_name]} if self.score_name in detector.calibration else {}
-        self._adaptive = adaptive_thresholds(own, detector.false_alarm_rate, adapt_rate(detector)).get(self.score_name)
+        self._adaptive = adaptive_thresholds(detector.calibration, detector.false_alarm_rate,
+                                             adapt_rate(detector)).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
