@@ -17,7 +17,7 @@ import numpy as np
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import Incident, PointAccumulator
-from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
+from agents.score_rows import IncidentStream, Scoring, score_cells, score_columns, window_header, window_rows
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import by_reference, normalise_by_training_part
@@ -103,9 +103,7 @@ class StepScorer:
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
 
     def header(self) -> list[str]:
-        names = self.scoring.names
-        return (["row", *(["time"] if self.time_column else []), *[f"score_{n}" for n in names],
-                 *[f"alarm_{n}" for n in names], *[f"pvalue_{n}" for n in self.scoring.p_names], "top_feature"])
+        return ["row", *(["time"] if self.time_column else []), *score_columns(self.scoring), "top_feature"]
 
     def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
         self._queue.append((starts, windows))
@@ -150,14 +148,13 @@ class StepScorer:
         scores = {n: values[:, i] for i, n in enumerate(names)}
         contrib = values[:, len(names):]
         limits = {n: a.thresholds(scores[n]) for n, a in self.adaptive.items()}
-        flags, p_values = self.scoring.flags(scores, limits), self.scoring.p_values(scores)
+        flags = self.scoring.flags(scores, limits)
         top = self.features[contrib.argmax(axis=1)]
         for n in names:
             self.alarms[n] += int(flags[n].sum())
         self.steps += m
-        rows = [[first + i, *([times[1][i]] if times is not None else []), *[exact(scores[n][i]) for n in names],
-                 *[int(flags[n][i]) for n in names], *[exact(p[i]) for p in p_values.values()], top[i]]
-                for i in range(m)]
+        rows = [[first + i, *([times[1][i]] if times is not None else []), *cells, top[i]]
+                for i, cells in enumerate(score_cells(scores, flags, self.scoring.p_values(scores)))]
         found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
                                      limits.get(self.incidents.score_name))
         return rows, found
@@ -205,7 +202,7 @@ def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: 
         last = int(starts[-1])
         yield starts, windows, text
     start = seen[-1].first_row + len(seen[-1].values) - window_length if seen else last
-    if start != last:
+    if last >= 0 and start != last:  # no window at all: the input is too short
         values = np.concatenate([b.values for b in seen])[-window_length:]
         text = None if seen[0].text is None else np.concatenate([b.text for b in seen])[-window_length:][:1]
         yield np.array([start], dtype=np.int64), values[None].copy(), text

@@ -174,14 +174,24 @@ def exact(value: float) -> str:
     return repr(float(value))
 
 
+def score_columns(scoring: Scoring) -> list[str]:
+    """The columns of the scores, their alarms and their p-values, in every scores CSV."""
+    names = scoring.names
+    return [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in scoring.p_names]
+
+
+def score_cells(scores: dict[str, np.ndarray], flags: dict[str, np.ndarray],
+                p_values: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
+    """The cells of :func:`score_columns` per row, as written; each argument ``{name: (n,)}``."""
+    return list(zip(*([exact(v) for v in s] for s in scores.values()), *(f.tolist() for f in flags.values()),
+                    *([exact(v) for v in p] for p in p_values.values())))
+
+
 def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
     """The scores CSV's columns; ``labelled``: with ``label`` and ``kind`` after the start (a run's test windows)."""
-    names = scoring.names
     cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
     cols += ["label", "kind"] if labelled else []
-    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
-            + [f"pvalue_{n}" for n in scoring.p_names]
-            + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"])
+    return cols + score_columns(scoring) + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"]
 
 
 def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
@@ -195,14 +205,12 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
         scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
         labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
     """
-    p_values = scoring.p_values(scores)
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
     return [[number + i, "" if starts is None else int(starts[i]),
              *([start_times[i, 0]] if start_times is not None else []),
              *([int(labels[0][i]), labels[1][i]] if labels is not None else []),
-             *[exact(s[i]) for s in scores.values()], *[int(f[i]) for f in flags.values()],
-             *[exact(p[i]) for p in p_values.values()], *[f"{v:.6g}" for v in contrib[i]], top[i]]
-            for i in range(len(contrib))]
+             *cells, *[f"{v:.6g}" for v in contrib[i]], top[i]]
+            for i, cells in enumerate(score_cells(scores, flags, scoring.p_values(scores)))]
 
 
 # ----- times -----------------------------------------------------------------------------
