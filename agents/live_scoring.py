@@ -118,7 +118,10 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     check_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
     inputs = () if input_path == STDIO else (input_path,)
-    outputs = _output_paths(output_path, incidents_path, overwrite, inputs, config_path)
+    scores = None if output_path == STDIO else check_output(output_path, overwrite, inputs, config=config_path)
+    incidents = (None if incidents_path == STDIO  # as --output -: one readable line each on standard error
+                 else checked_incidents_path(incidents_path, scores, overwrite, inputs, config_path))
+    outputs = [None if path is None else str(path) for path in (scores, incidents)]
     stream = IncidentStream(detector, merge_gap)  # checks merge_gap before anything is read or written
     with ExitStack() as stack:
         stop = stack.enter_context(_Stop())
@@ -143,58 +146,47 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 yield block
 
         try:
-            header = rows.read_header()
-            time_column = check_columns(header, detector, rows.name)
-            reference = scoring.reference = recording_reference(detector, header, rows.name, reference_rows)
-            if time_column:
-                stream.times = RowTimes(rows.name, time_column, detector.trained_period)
-            files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
-            lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr, stream)
-            scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
-                      else WindowScorer(scoring, stream, time_column))
-            lines([scorer.header()], [])
-            if files[1] is not None:
-                lines.incidents.writerow(INCIDENT_HEADER)
-                files[1].flush()
-            summary.update(stride=stride or (1 if per_step else window_length), rows=0, alarms=0,
-                           score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
-            text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
-            blocks = counted(rows.blocks(header, detector.feature_names, text))
-            batch = scorer.batch if per_step else max(1, min(detector.batch_size, 4096))
-            score_batches(scorer, row_batches(blocks, reference, detector, rows.name, summary["stride"], batch,
-                                              cover=per_step), written, stop.check)
-        except Interrupted as err:
-            summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
-        except DataError as err:  # a bad row: what came before it is scored and written, then the error
-            error = err
+            try:
+                header = rows.read_header()
+                time_column = check_columns(header, detector, rows.name)
+                reference = scoring.reference = recording_reference(detector, header, rows.name, reference_rows)
+                if time_column:
+                    stream.times = RowTimes(rows.name, time_column, detector.trained_period)
+                files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
+                lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr, stream)
+                scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
+                          else WindowScorer(scoring, stream, time_column))
+                lines([scorer.header()], [])
+                if files[1] is not None:
+                    lines.incidents.writerow(INCIDENT_HEADER)
+                    files[1].flush()
+                summary.update(stride=stride or (1 if per_step else window_length), rows=0, alarms=0,
+                               score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
+                text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
+                blocks = counted(rows.blocks(header, detector.feature_names, text))
+                batch = scorer.batch if per_step else max(1, min(detector.batch_size, 4096))
+                score_batches(scorer, row_batches(blocks, reference, detector, rows.name, summary["stride"], batch,
+                                                  cover=per_step), written, stop.check)
+            except Interrupted as err:
+                summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
+            except DataError as err:  # a bad row: what came before it is scored and written, then the error
+                error = err
+            previous = ignore_stop_signals()  # the end is written whole
+            try:
+                if error is None and summary["windows"] == 0 and summary["stopped_by"] is None:
+                    raise too_few_rows(rows.name, summary.get("rows", 0), window_length)
+                if scorer is not None:
+                    written(*scorer.finish())
+                    summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
+            finally:
+                restore_handlers(previous)
         except BrokenPipeError:
             _silence(stdout)
             return {**summary, "stopped_by": "broken pipe"}
-        previous = ignore_stop_signals()  # the end is written whole
-        try:
-            if error is None and summary["windows"] == 0 and summary["stopped_by"] is None:
-                raise too_few_rows(rows.name, summary.get("rows", 0), window_length)
-            if scorer is not None:
-                written(*scorer.finish())
-                summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
-        except BrokenPipeError:
-            _silence(stdout)
-            return {**summary, "stopped_by": "broken pipe"}
-        finally:
-            restore_handlers(previous)
     if error is not None:
         raise error
     print(summary_line(summary), file=stderr, flush=True)
     return summary
-
-
-def _output_paths(output: str, incidents: str | None, overwrite: bool, inputs: tuple[str, ...],
-                  config: str | None) -> tuple[str | None, str | None]:
-    """The scores and incidents files (None: standard output / lines on stderr), checked before writing."""
-    scores = None if output == STDIO else check_output(output, overwrite, inputs, config=config)
-    # --incidents - as with --output -: one readable line each on standard error
-    checked = None if incidents == STDIO else checked_incidents_path(incidents, scores, overwrite, inputs, config)
-    return None if scores is None else str(scores), None if checked is None else str(checked)
 
 
 def _open_csv(path: str) -> BinaryIO:
