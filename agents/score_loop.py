@@ -17,7 +17,9 @@ import numpy as np
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import Incident, PointAccumulator
-from agents.score_rows import IncidentStream, Scoring, score_cells, score_columns, window_header, window_rows
+from agents.detector.thresholds import adaptive_thresholds
+from agents.score_rows import (IncidentStream, Scoring, adapt_rate, score_cells, score_columns, window_header,
+                               window_rows)
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import by_reference, normalise_by_training_part
@@ -32,8 +34,8 @@ Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # start rows (n,), win
 Found = list[tuple[int, Incident]]
 
 
-def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch], write: Callable[[list[list[Any]], Found], None],
-                  check: Callable[[], None] | None = None) -> None:
+def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
+                  write: Callable[[list[list[Any]], Found], None], check: Callable[[], None] | None = None) -> None:
     """Score every batch of windows and write what became final; ``check`` runs after each write."""
     for starts, windows, times in batches:
         write(*scorer.add(starts, windows, times))
@@ -99,7 +101,8 @@ class StepScorer:
         self.primary = scoring.names.index(incidents.score_name)
         self.windows, self.steps = 0, 0
         self.alarms = {n: 0 for n in scoring.names}
-        self.adaptive = scoring.adaptive()  # per-step thresholds with evaluation.threshold_adapt_rate
+        # per-step thresholds with evaluation.threshold_adapt_rate (none when it is 0)
+        self.adaptive = adaptive_thresholds(scoring.calibration, detector.false_alarm_rate, adapt_rate(detector))
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
 
     def header(self) -> list[str]:
@@ -295,19 +298,20 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
     blocks = iter(blocks)
     held: list[Block] = []
     count = 0
-    while count < reference.rows:
-        block = next(blocks, None)
-        if block is None:
-            whence = "--reference-rows" if reference.given else "the run's training part of a recording"
-            setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
-                       else "data.normalize=per_recording: standardised")
-            raise DataError(f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows "
-                            f"({whence}): this run normalised each recording by its training part ({setting}), so "
-                            f"an input is one recording normalised by its first {reference.rows} rows, taken as "
-                            "normal operation; score a longer recording, or give --reference-rows N for fewer (less "
-                            "exact) reference rows")
+    for block in blocks:
         held.append(block)
         count += len(block.values)
+        if count >= reference.rows:
+            break
+    else:
+        whence = "--reference-rows" if reference.given else "the run's training part of a recording"
+        setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
+                   else "data.normalize=per_recording: standardised")
+        raise DataError(f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows "
+                        f"({whence}): this run normalised each recording by its training part ({setting}), so "
+                        f"an input is one recording normalised by its first {reference.rows} rows, taken as "
+                        "normal operation; score a longer recording, or give --reference-rows N for fewer (less "
+                        "exact) reference rows")
     values = np.concatenate([b.values for b in held]).astype(np.float32)
     labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]), reference.label_columns,
                         reference.source, np.concatenate([b.line_nos for b in held]))[0] if k
@@ -322,10 +326,8 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
     if reference.training_rows is not None:
         reference.windows = training_windows(values, labels.astype(bool), reference.training_rows,
                                              reference.window_length, reference.stride)
-    start = 0
-    for block in held:
-        yield _without_labels(block, values[start: start + len(block.values)], k)
-        start += len(block.values)
+    for block, part in zip(held, np.split(values, np.cumsum([len(b.values) for b in held])[:-1])):
+        yield _without_labels(block, part, k)
     for block in blocks:
         yield _without_labels(block, by_reference(block.values.astype(np.float32), stats), k)
 

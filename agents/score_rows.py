@@ -12,7 +12,7 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
-from agents.detector.thresholds import AdaptiveThreshold, adaptive_thresholds, conformal_p_values
+from agents.detector.thresholds import adaptive_thresholds, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, parse_times
 from utils.core.arrays import predict
@@ -152,10 +152,6 @@ class Scoring:
         limits = limits or {}
         return {n: (s > limits[n]).astype(np.int64) if n in limits else predict(s, self.thresholds[n])
                 for n, s in scores.items()}
-
-    def adaptive(self) -> dict[str, AdaptiveThreshold]:
-        """Fresh adaptive thresholds of the scores with calibration scores, when the run adapts (else empty)."""
-        return adaptive_thresholds(self.calibration, self.detector.false_alarm_rate, adapt_rate(self.detector))
 
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
