@@ -83,7 +83,7 @@ class _Input:
         self.array = arr
 
     def windows(self, batch: int, cover: bool = False) -> Iterator[Batch]:
-        """``(start rows, windows (n, T, F), timestamps at the starts or None)`` per batch (``cover``: per step)."""
+        """The input's :data:`~agents.score_loop.Batch` es (``cover``: every row covered, for per-step scoring)."""
         if not self.windows_given:
             yield from row_batches(self._read_blocks(), self.reference, self.detector, self.path, self.stride, batch,
                                    cover)
@@ -100,7 +100,7 @@ class _Input:
                 (w, t, f), value = bad
                 raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}): "
                                 f"value {float(chunk[w, t, f]):.6g}, {overflow_text(value)}")
-            yield np.arange(i, i + len(chunk)), chunk, None
+            yield None, chunk, None  # no start rows: the start_row column stays empty
 
     def _read_blocks(self) -> Iterator[Block]:
         """The input's rows as read: the features, then the timestamp and reference label columns as text."""
@@ -184,7 +184,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     if per_step:
         scorer = StepScorer(scoring, incidents, source.time_column, eager=False)
     else:
-        scorer = WindowScorer(scoring, incidents, source.time_column, numbered=not source.windows_given)
+        scorer = WindowScorer(scoring, incidents, source.time_column)
     # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
     # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
     batch = batch or (scorer.batch if per_step else max(1, min(detector.batch_size, chunk_rows // window_length + 1)))

@@ -30,7 +30,8 @@ from utils.core.errors import CheckpointError, DataError
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
 
-Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # start rows (n,), windows (n, T, F), text at starts
+#: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
+Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
 Found = list[tuple[int, Incident]]
 
 
@@ -51,14 +52,12 @@ class WindowScorer:
 
     Args:
         time_column: the input's timestamp column (its text at each window's start is written), or None.
-        numbered: windows have start rows (False: ready windows, the start_row column is empty).
     """
 
     unit = "windows"
 
-    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
-                 numbered: bool = True) -> None:
-        self.scoring, self.incidents, self.time_column, self.numbered = scoring, incidents, time_column, numbered
+    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None) -> None:
+        self.scoring, self.incidents, self.time_column = scoring, incidents, time_column
         self.windows = 0
         self.alarms = {n: 0 for n in scoring.names}
 
@@ -68,8 +67,7 @@ class WindowScorer:
     def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
         scores, contrib = self.scoring.score(windows)
         flags = self.scoring.flags(scores)
-        rows = window_rows(self.scoring, self.windows, starts if self.numbered else None, times, scores, contrib,
-                           flags)
+        rows = window_rows(self.scoring, self.windows, starts, times, scores, contrib, flags)
         self.windows += len(windows)
         for n in self.alarms:
             self.alarms[n] += int(flags[n].sum())
