@@ -5,7 +5,6 @@ written, so every line is whole; nothing is written atomically here: the files a
 """
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import sys
@@ -17,10 +16,10 @@ from types import FrameType
 from typing import Any, BinaryIO, Self, TextIO
 
 from agents.detector.detector import Detector
-from agents.score_loop import (StepScorer, WindowScorer, check_stride, recording_reference, row_batches, score_batches,
-                               too_few_rows)
-from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, exact, missing_fill, separator_hint)
+from agents.score_loop import (Sink, StepScorer, WindowScorer, check_stride, recording_reference, row_batches,
+                               score_batches, too_few_rows)
+from agents.score_rows import (IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path, exact,
+                               missing_fill, separator_hint)
 from datasets.csv_reading import Block
 from datasets.csv_stream import CsvStream
 from utils.core.errors import DataError
@@ -69,26 +68,6 @@ class _Stop:
             self.waiting = False
 
 
-class _Writers:
-    """Line-flushed outputs: the scores CSV, and the incidents CSV or readable lines on stderr."""
-
-    def __init__(self, scores: TextIO, incidents: TextIO | None, messages: TextIO, stream: IncidentStream) -> None:
-        self.scores, self.incidents, self.messages = csv.writer(scores), incidents and csv.writer(incidents), messages
-        self._handles, self.stream = (scores, incidents), stream
-
-    def __call__(self, rows: list[list[Any]], found: list[tuple[int, Any]]) -> None:
-        """Score rows, then the incidents they closed, each flushed."""
-        if rows:
-            self.scores.writerows(rows)
-            self._handles[0].flush()
-        for number, incident in found:
-            if self.incidents is None:
-                print(f"incident {number}: {incident.text(self.stream.threshold)}", file=self.messages, flush=True)
-            else:
-                self.incidents.writerow(self.stream.row_of(number, incident))
-                self._handles[1].flush()
-
-
 def live_score(detector: Detector, input_path: str, output_path: str, stride: int | None = None,
                merge_gap: int | None = None, overwrite: bool = False, incidents_path: str | None = None,
                stdin: BinaryIO | None = None, stdout: TextIO | None = None,
@@ -132,10 +111,10 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                          decimal=detector.data_columns["decimal"])
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": window_length}
-        lines, error, scorer = None, None, None
+        write, error, scorer = None, None, None
 
         def written(found_rows: list[list[Any]], found: list[tuple[int, Any]]) -> None:
-            lines(found_rows, found)
+            write(found_rows, found)
             summary.update(windows=scorer.windows, alarms=scorer.alarms[stream.score_name])
 
         def counted(blocks: Iterator[Block]) -> Iterator[Block]:
@@ -153,13 +132,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 if time_column:
                     stream.times = RowTimes(rows.name, time_column, detector.trained_period)
                 files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
-                lines = _Writers(stdout if files[0] is None else files[0], files[1], stderr, stream)
                 scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
                           else WindowScorer(scoring, stream, time_column))
-                lines([scorer.header()], [])
-                if files[1] is not None:
-                    lines.incidents.writerow(INCIDENT_HEADER)
-                    files[1].flush()
+                write = Sink(scorer.header(), stdout if files[0] is None else files[0], files[1], stream, stderr)
                 summary.update(stride=stride or (1 if per_step else window_length), rows=0, alarms=0,
                                score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
                 text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])

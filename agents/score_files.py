@@ -6,7 +6,6 @@ differs. Inputs are read block by block; outputs appear only once the whole inpu
 """
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,10 +15,10 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
-from agents.score_loop import (Batch, Reference, StepScorer, WindowScorer, check_stride, recording_reference,
+from agents.score_loop import (Batch, Reference, Sink, StepScorer, WindowScorer, check_stride, recording_reference,
                                row_batches, score_batches, too_few_rows)
-from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
-                               checked_incidents_path, exact, missing_fill, separator_hint)
+from agents.score_rows import (IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path, exact,
+                               missing_fill, separator_hint)
 from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, read_layout
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
@@ -189,17 +188,9 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
     batch = batch or (scorer.batch if per_step else max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
     with ExitStack() as outputs:
-        writer = csv.writer(outputs.enter_context(atomic_output(output_path, newline="")))
-        writer.writerow(scorer.header())
-        if incidents is not None:
-            incident_writer = csv.writer(outputs.enter_context(atomic_output(incidents_path, newline="")))
-            incident_writer.writerow(INCIDENT_HEADER)
-
-        def write(rows: list[list[Any]], found: list) -> None:
-            writer.writerows(rows)
-            if found:
-                incident_writer.writerows(incidents.row_of(*f) for f in found)
-
+        files = [outputs.enter_context(atomic_output(path, newline="")) if path else None
+                 for path in (output_path, incidents_path if incidents is not None else None)]
+        write = Sink(scorer.header(), *files, incidents)
         score_batches(scorer, source.windows(batch, cover=per_step), write)
         write(*scorer.finish())  # per-step scoring may hold windows until here
         if scorer.windows == 0:

@@ -7,10 +7,11 @@ piped give byte-identical output. :func:`normalised_blocks` standardises a per-r
 """
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -18,8 +19,8 @@ from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import Incident, PointAccumulator
 from agents.detector.thresholds import adaptive_thresholds
-from agents.score_rows import (IncidentStream, Scoring, adapt_rate, score_cells, score_columns, window_header,
-                               window_rows)
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_rate, score_cells, score_columns,
+                               window_header, window_rows)
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import by_reference, normalise_by_training_part
@@ -42,6 +43,32 @@ def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
         write(*scorer.add(starts, windows, times))
         if check is not None:
             check()
+
+
+class Sink:
+    """Where the rows go: the scores CSV, and the incidents CSV or else readable lines on ``messages``; each write
+    flushed (live output is read as it comes)."""
+
+    def __init__(self, header: list[str], scores: TextIO, incidents: TextIO | None, stream: IncidentStream | None,
+                 messages: TextIO | None = None) -> None:
+        self.handles, self.stream, self.messages = (scores, incidents), stream, messages
+        self.scores, self.incidents = csv.writer(scores), incidents and csv.writer(incidents)
+        self([header], [])
+        if incidents is not None:
+            self.incidents.writerow(INCIDENT_HEADER)
+            incidents.flush()
+
+    def __call__(self, rows: list[list[Any]], found: Found) -> None:
+        """Score rows, then the incidents they closed."""
+        if rows:
+            self.scores.writerows(rows)
+            self.handles[0].flush()
+        for number, incident in found:
+            if self.incidents is None:
+                print(f"incident {number}: {incident.text(self.stream.threshold)}", file=self.messages, flush=True)
+            else:
+                self.incidents.writerow(self.stream.row_of(number, incident))
+                self.handles[1].flush()
 
 
 class WindowScorer:
