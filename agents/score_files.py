@@ -180,10 +180,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
         incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
-    if per_step:
-        scorer = StepScorer(scoring, incidents, source.time_column, eager=False)
-    else:
-        scorer = WindowScorer(scoring, incidents, source.time_column)
+    scorer = (StepScorer(scoring, incidents, source.time_column, eager=False) if per_step
+              else WindowScorer(scoring, incidents, source.time_column))
     # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
     # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
     batch = batch or (scorer.batch if per_step else max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
@@ -199,8 +197,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
-        rows = source.rows_read
-        last_end = (scorer.windows - 1) * source.stride + window_length
+        rows, last_end = source.rows_read, (scorer.windows - 1) * source.stride + window_length
         summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0),
                        incidents=incidents.count,
                        incidents_output=None if incidents_path is None else str(incidents_path),
