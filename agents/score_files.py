@@ -6,8 +6,6 @@ differs. Inputs are read block by block; outputs appear only once the whole inpu
 """
 from __future__ import annotations
 
-import csv
-import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,53 +15,28 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
-from agents.score_loop import (
-    Reference,
-    StepScorer,
-    WindowScorer,
-    check_per_step,
-    checked_magnitudes,
-    covering_windows,
-    finish,
-    normalised_blocks,
-    recording_reference,
-    score_batches,
-)
-from agents.score_rows import (
-    INCIDENT_HEADER,
-    IncidentStream,
-    RowTimes,
-    Scoring,
-    check_columns,
-    checked_incidents_path,
-    exact,
-    missing_fill,
-    separator_hint,
-)
+from agents.score_loop import (Batch, Reference, Sink, StepScorer, WindowScorer, check_stride, recording_reference,
+                               row_batches, score_batches, too_few_rows)
+from agents.score_rows import (IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path, exact,
+                               missing_fill, separator_hint)
 from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, read_layout
-from datasets.csv_windows import iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output
-
-logger = logging.getLogger("anomaly")
-
 
 # ----- inputs --------------------------------------------------------------------------
 class _Input:
     """An input file opened for streaming: row blocks or ready windows, standardised by :attr:`reference` if set."""
 
     def __init__(self, path: Path, detector: Detector, stride: int | None, chunk_rows: int) -> None:
-        self.path, self.window_length, self.chunk_rows = path, detector.window_length, chunk_rows
-        self.detector = detector
-        self.features = list(detector.feature_names)
-        self.n_features = len(self.features)
+        self.path, self.detector, self.chunk_rows = path, detector, chunk_rows
+        self.window_length, self.features = detector.window_length, list(detector.feature_names)
         self.stride = stride or self.window_length
         self.time_column: str | None = None
         self.row_times: RowTimes | None = None  # the timestamps of the rows read, for the incidents
-        self.windows_given = False
         self.header: list[str] | None = None
-        self.separator = ","
+        self.reference: Reference | None = None
+        self.rows_read = 0
         suffix = path.suffix.lower()
         problem = unreadable_file(path)
         if problem is not None:
@@ -73,12 +46,16 @@ class _Input:
         if suffix == ".npy":
             self._open_npy()
         elif suffix in (".csv", ".txt"):
-            self._open_csv(detector)
+            self.header, self.separator = read_layout(path, detector.data_columns.get("separator"),
+                                                      separator_hint(detector))
+            self.time_column = check_columns(self.header, detector, str(path))
+            if self.time_column:
+                self.row_times = RowTimes(path, self.time_column, detector.trained_period)
         else:
             raise DataError(f"{path}: unknown input type {suffix or '(no suffix)'!r}; expected .csv or .npy")
+        self.windows_given = self.header is None and self.array.ndim == 3
         if self.windows_given and stride is not None:
             raise DataError(f"{path}: holds ready windows (N, T, F); --stride applies to (rows, F) input only")
-        self.reference: Reference | None = None
 
     def _open_npy(self) -> None:
         try:
@@ -95,70 +72,59 @@ class _Input:
             raise DataError(f"{self.path}: not a readable .npy array ({type(err).__name__}: {err})") from None
         if arr.dtype.kind not in "fiu":
             raise DataError(f"{self.path}: dtype {arr.dtype} is not numeric; expected float or integer values")
-        if arr.ndim not in (2, 3) or arr.shape[-1] != self.n_features:
-            raise DataError(f"{self.path}: shape {arr.shape}; expected (rows, {self.n_features}) time steps or "
-                            f"(N, {self.window_length}, {self.n_features}) windows of features {self.features}")
+        if arr.ndim not in (2, 3) or arr.shape[-1] != len(self.features):
+            raise DataError(f"{self.path}: shape {arr.shape}; expected (rows, {len(self.features)}) time steps or "
+                            f"(N, {self.window_length}, {len(self.features)}) windows of features {self.features}")
         if arr.ndim == 3 and arr.shape[1] != self.window_length:
             raise DataError(f"{self.path}: windows of {arr.shape[1]} time steps, but the model was trained on "
                             f"windows of {self.window_length} (shape {arr.shape}); pass (rows, F) time steps to "
                             "window them here")
         self.array = arr
-        self.windows_given = arr.ndim == 3
-        self.n_rows = arr.shape[0] if arr.ndim == 2 else None
 
-    def _open_csv(self, detector: Detector) -> None:
-        self.header, self.separator = read_layout(self.path, detector.data_columns.get("separator"),
-                                                  separator_hint(detector))
-        self.time_column = check_columns(self.header, detector, str(self.path))
-        if self.time_column:
-            self.row_times = RowTimes(self.path, self.time_column, detector.trained_period)
-
-    def windows(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        """``(start rows or None, windows (n, T, F) float64, timestamps at the starts or None)`` per batch."""
-        if self.windows_given:
-            for i in range(0, len(self.array), batch):
-                chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
-                bad = first_bad_value(chunk)
-                if bad is not None:
-                    (w, t, f), what = bad
-                    raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}) "
-                                    f"holds {what}")
-                bad = too_large(self.detector.scaler.unchecked(chunk))
-                if bad is not None:
-                    (w, t, f), value = bad
-                    raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}): "
-                                    f"value {float(chunk[w, t, f]):.6g}, {overflow_text(value)}")
-                yield np.arange(i, i + len(chunk)), chunk, None
+    def windows(self, batch: int, cover: bool = False) -> Iterator[Batch]:
+        """The input's :data:`~agents.score_loop.Batch` es (``cover``: every row covered, for per-step scoring)."""
+        if not self.windows_given:
+            yield from row_batches(self._read_blocks(), self.reference, self.detector, self.path, self.stride, batch,
+                                   cover)
             return
-        yield from iter_windows(self.blocks(), self.window_length, self.stride, batch)
-
-    def blocks(self) -> Iterator[Block]:
-        """The input's rows, block by block (time-step inputs), standardised as the run's recordings were."""
-        return checked_magnitudes(normalised_blocks(self._read_blocks(), self.reference), self.detector, self.path,
-                                  self.features)
+        for i in range(0, len(self.array), batch):
+            chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
+            bad = first_bad_value(chunk)
+            if bad is not None:
+                (w, t, f), what = bad
+                raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}) "
+                                f"holds {what}")
+            bad = too_large(self.detector.scaler.unchecked(chunk))
+            if bad is not None:
+                (w, t, f), value = bad
+                raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}): "
+                                f"value {float(chunk[w, t, f]):.6g}, {overflow_text(value)}")
+            yield None, chunk, None  # no start rows: the start_row column stays empty
 
     def _read_blocks(self) -> Iterator[Block]:
         """The input's rows as read: the features, then the timestamp and reference label columns as text."""
-        self.rows_read = 0
         if self.header is not None:
             text = ([self.time_column] if self.time_column else []) + (self.reference.label_columns
                                                                        if self.reference else [])
-            for block in iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
-                                         separator=self.separator, fill=missing_fill(self.detector, self.path),
-                                         decimal=self.detector.data_columns["decimal"]):
-                self.rows_read = block.first_row + len(block.values)
-                if self.row_times is not None:
-                    self.row_times.add(block)
-                yield block
-            return
-        for start in range(0, self.n_rows, self.chunk_rows):
-            values = np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64)
-            bad = first_bad_value(values)
-            if bad is not None:
-                (r, c), what = bad
-                raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds {what}")
-            self.rows_read = start + len(values)
-            yield Block(start, values)
+            blocks = iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
+                                     separator=self.separator, fill=missing_fill(self.detector, self.path),
+                                     decimal=self.detector.data_columns["decimal"])
+        else:
+            blocks = (Block(start, self._rows(start)) for start in range(0, len(self.array), self.chunk_rows))
+        for block in blocks:
+            self.rows_read = block.first_row + len(block.values)
+            if self.row_times is not None:
+                self.row_times.add(block)
+            yield block
+
+    def _rows(self, start: int) -> np.ndarray:
+        """The (rows, F) array's ``chunk_rows`` rows from ``start``, checked for NaN/inf."""
+        values = np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64)
+        bad = first_bad_value(values)
+        if bad is not None:
+            (r, c), what = bad
+            raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds {what}")
+        return values
 
 
 # ----- scoring -------------------------------------------------------------------------
@@ -194,11 +160,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     """
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
-    if stride is not None and stride < 1:
-        raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     window_length = detector.window_length
-    if per_step:
-        check_per_step(stride, window_length)
+    check_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
     source = _Input(input_path, detector, stride, chunk_rows)
     source.reference = scoring.reference = recording_reference(detector, source.header, str(input_path),
@@ -207,50 +170,34 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         raise DataError(f"{input_path}: holds ready windows (N, T, F), but this run standardised each recording by "
                         "its training part (data.normalize=per_recording), which ready windows cannot be; pass the "
                         "recording's (rows, F) time steps or its CSV")
-    if per_step:
-        if source.windows_given:
-            raise DataError(f"{input_path}: holds ready windows (N, T, F), which have no time steps; --per-step "
-                            "scores (rows, F) time steps or a CSV")
-        source.stride = stride or 1
+    if per_step and source.windows_given:
+        raise DataError(f"{input_path}: holds ready windows (N, T, F), which have no time steps; --per-step "
+                        "scores (rows, F) time steps or a CSV")
+    source.stride = stride or (1 if per_step else window_length)
     incidents = None if source.windows_given else IncidentStream(detector, merge_gap, source.row_times)
     if incidents is not None:
         if str(incidents_path) == "-":
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
         incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
-    if per_step:
-        scorer = StepScorer(scoring, incidents, source.time_column, eager=False)
-        batches = covering_windows(source.blocks(), window_length, source.stride, batch or scorer.batch)
-    else:
-        scorer = WindowScorer(scoring, incidents, source.time_column, numbered=not source.windows_given)
-        # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
-        # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
-        batches = source.windows(batch or max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
+    scorer = (StepScorer(scoring, incidents, source.time_column, eager=False) if per_step
+              else WindowScorer(scoring, incidents, source.time_column))
+    # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
+    # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
+    batch = batch or (scorer.batch if per_step else max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
     with ExitStack() as outputs:
-        writer = csv.writer(outputs.enter_context(atomic_output(output_path, newline="")))
-        writer.writerow(scorer.header())
-        incident_writer = None
-        if incidents is not None:
-            incident_writer = csv.writer(outputs.enter_context(atomic_output(incidents_path, newline="")))
-            incident_writer.writerow(INCIDENT_HEADER)
-
-        def write(rows: list[list[Any]], found: list) -> None:
-            writer.writerows(rows)
-            if found:
-                incident_writer.writerows(incidents.row_of(*f) for f in found)
-
-        score_batches(scorer, batches, write)
-        finish(scorer, write)  # per-step scoring may hold windows until here
+        files = [outputs.enter_context(atomic_output(path, newline="")) if path else None
+                 for path in (output_path, incidents_path if incidents is not None else None)]
+        write = Sink(scorer.header(), *files, incidents)
+        score_batches(scorer, source.windows(batch, cover=per_step), write)
+        write(*scorer.finish())  # per-step scoring may hold windows until here
         if scorer.windows == 0:
-            rows = getattr(source, "rows_read", 0)
-            raise DataError(f"{input_path}: {rows} rows, fewer than one window of {window_length} rows "
-                            f"(the model's trained window length)")
+            raise too_few_rows(input_path, source.rows_read, window_length)
     summary: dict[str, Any] = {"input": str(input_path), "output": str(output_path), "windows": scorer.windows,
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
-        rows = source.rows_read
-        last_end = (scorer.windows - 1) * source.stride + window_length
+        rows, last_end = source.rows_read, (scorer.windows - 1) * source.stride + window_length
         summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0),
                        incidents=incidents.count,
                        incidents_output=None if incidents_path is None else str(incidents_path),
@@ -269,23 +216,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines[0] += f" ({summary['rows']} rows, stride {summary['stride']}"
         lines[0] += f", last {summary['rows_not_scored']} rows not in a full window)" if summary["rows_not_scored"] \
             else ")"
-    unit = summary.get("unit", "windows")
-    total = summary["steps"] if "steps" in summary else summary["windows"]
     if "steps" in summary:
         lines.append(f"  one row per time step: {summary['steps']} time steps, each the "
                      f"{summary['point_aggregation']} of the windows covering it")
     for name, count in summary["alarms"].items():
-        share = 100.0 * count / max(total, 1)
-        lines.append(f"  alarm_{name}: {count} {unit} ({share:.2f}%), threshold {exact(summary['thresholds'][name])}")
+        share = 100.0 * count / max(summary.get("steps", summary["windows"]), 1)
+        lines.append(f"  alarm_{name}: {count} {summary['unit']} ({share:.2f}%), threshold "
+                     f"{exact(summary['thresholds'][name])}")
     lines.append(f"Scores written to {summary['output']}")
-    lines.append(incident_line(summary))
-    return "\n".join(lines)
-
-
-def incident_line(summary: dict[str, Any]) -> str:
-    """What the summary says about incidents (or why there are none)."""
     if "incidents" not in summary:
-        return "No incidents: ready windows (N, T, F) have no time axis; score (rows, F) time steps for incidents"
+        lines.append("No incidents: ready windows (N, T, F) have no time axis; score (rows, F) time steps for "
+                     "incidents")
+        return "\n".join(lines)
     line = (f"{summary['incidents']} incident{'s' if summary['incidents'] != 1 else ''} of "
             f"score_{summary['incident_score']} > {exact(summary['incident_threshold'])} (time steps take the "
             f"{summary['point_aggregation']} of their windows; merged over gaps of up to {summary['merge_gap']} rows)")
@@ -294,4 +236,4 @@ def incident_line(summary: dict[str, Any]) -> str:
     if summary["rows_between_windows"]:
         line += (f"; stride {summary['stride']} > window length {summary['window_length']}: "
                  f"{summary['rows_between_windows']} rows between windows have no score (quiet)")
-    return line
+    return "\n".join([*lines, line])

@@ -7,17 +7,20 @@ piped give byte-identical output. :func:`normalised_blocks` standardises a per-r
 """
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TextIO
 
 import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import Incident, PointAccumulator
-from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
+from agents.detector.thresholds import adaptive_thresholds
+from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_rate, score_cells, score_columns,
+                               window_header, window_rows)
 from datasets.csv_columns import row_flags
 from datasets.csv_reading import Block
 from datasets.csv_recordings import by_reference, normalise_by_training_part
@@ -28,29 +31,13 @@ from utils.core.errors import CheckpointError, DataError
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
 
-Batch = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # start rows (n,), windows (n, T, F), text at starts
+#: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
+Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
 Found = list[tuple[int, Incident]]
 
 
-class Scorer(Protocol):
-    """What the loop drives: output rows and closed incidents per batch of windows."""
-
-    unit: str  # what a row is: "windows" or "time steps"
-    scoring: Scoring
-    incidents: IncidentStream | None
-    windows: int  # scored so far
-    alarms: dict[str, int]  # alarmed rows so far, by score
-
-    def header(self) -> list[str]: ...
-
-    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
-        ...
-
-    def finish(self) -> tuple[list[list[Any]], Found]: ...
-
-
-def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[list[list[Any]], Found], None],
-                  check: Callable[[], None] | None = None) -> None:
+def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
+                  write: Callable[[list[list[Any]], Found], None], check: Callable[[], None] | None = None) -> None:
     """Score every batch of windows and write what became final; ``check`` runs after each write."""
     for starts, windows, times in batches:
         write(*scorer.add(starts, windows, times))
@@ -58,24 +45,46 @@ def score_batches(scorer: Scorer, batches: Iterable[Batch], write: Callable[[lis
             check()
 
 
-def finish(scorer: Scorer, write: Callable[[list[list[Any]], Found], None]) -> None:
-    """The end of the input: write the rows still held and the open incident."""
-    write(*scorer.finish())
+class Sink:
+    """Where the rows go: the scores CSV, and the incidents CSV or else readable lines on ``messages``; each write
+    flushed (live output is read as it comes)."""
+
+    def __init__(self, header: list[str], scores: TextIO, incidents: TextIO | None, stream: IncidentStream | None,
+                 messages: TextIO | None = None) -> None:
+        self.handles, self.stream, self.messages = (scores, incidents), stream, messages
+        self.scores, self.incidents = csv.writer(scores), incidents and csv.writer(incidents)
+        self([header], [])
+        if incidents is not None:
+            self.incidents.writerow(INCIDENT_HEADER)
+            incidents.flush()
+
+    def __call__(self, rows: list[list[Any]], found: Found) -> None:
+        """Score rows, then the incidents they closed."""
+        if rows:
+            self.scores.writerows(rows)
+            self.handles[0].flush()
+        for number, incident in found:
+            if self.incidents is None:
+                print(f"incident {number}: {incident.text(self.stream.threshold)}", file=self.messages, flush=True)
+            else:
+                self.incidents.writerow(self.stream.row_of(number, incident))
+                self.handles[1].flush()
 
 
 class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
 
+    A scorer's :meth:`add` and :meth:`finish` give the output rows and the ``(number, incident)`` closed; ``unit``
+    says what a row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
+
     Args:
         time_column: the input's timestamp column (its text at each window's start is written), or None.
-        numbered: windows have start rows (False: ready windows, the start_row column is empty).
     """
 
     unit = "windows"
 
-    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
-                 numbered: bool = True) -> None:
-        self.scoring, self.incidents, self.time_column, self.numbered = scoring, incidents, time_column, numbered
+    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None) -> None:
+        self.scoring, self.incidents, self.time_column = scoring, incidents, time_column
         self.windows = 0
         self.alarms = {n: 0 for n in scoring.names}
 
@@ -85,8 +94,7 @@ class WindowScorer:
     def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
         scores, contrib = self.scoring.score(windows)
         flags = self.scoring.flags(scores)
-        rows = window_rows(self.scoring, self.windows, starts if self.numbered else None, times, scores, contrib,
-                           flags)
+        rows = window_rows(self.scoring, self.windows, starts, times, scores, contrib, flags)
         self.windows += len(windows)
         for n in self.alarms:
             self.alarms[n] += int(flags[n].sum())
@@ -118,13 +126,12 @@ class StepScorer:
         self.primary = scoring.names.index(incidents.score_name)
         self.windows, self.steps = 0, 0
         self.alarms = {n: 0 for n in scoring.names}
-        self.adaptive = scoring.adaptive()  # per-step thresholds with evaluation.threshold_adapt_rate
+        # per-step thresholds with evaluation.threshold_adapt_rate (none when it is 0)
+        self.adaptive = adaptive_thresholds(scoring.calibration, detector.false_alarm_rate, adapt_rate(detector))
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
 
     def header(self) -> list[str]:
-        names = self.scoring.names
-        return (["row", *(["time"] if self.time_column else []), *[f"score_{n}" for n in names],
-                 *[f"alarm_{n}" for n in names], *[f"pvalue_{n}" for n in self.scoring.p_names], "top_feature"])
+        return ["row", *(["time"] if self.time_column else []), *score_columns(self.scoring), "top_feature"]
 
     def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
         self._queue.append((starts, windows))
@@ -143,7 +150,9 @@ class StepScorer:
         place = self.windows % self.batch
         while queued and (everything or place + queued >= self.batch):
             take = min(queued, self.batch - place)
-            starts, windows = self._dequeue(take)
+            starts, windows = (np.concatenate(a) for a in zip(*self._queue))
+            self._queue = [(starts[take:], windows[take:])]
+            starts, windows = starts[:take], windows[:take]
             padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
             padded[place: place + take] = windows
             scores, contrib = self.scoring.score(padded)
@@ -157,12 +166,6 @@ class StepScorer:
             place = self.windows % self.batch
         return rows, found
 
-    def _dequeue(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``n`` queued windows ``(starts (n,), windows (n, T, F))``."""
-        starts, windows = np.concatenate([s for s, _ in self._queue]), np.concatenate([w for _, w in self._queue])
-        self._queue = [(starts[n:], windows[n:])] if n < len(starts) else []
-        return starts[:n], windows[:n]
-
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
         """The output rows of final time steps ``first..`` with values (m, scores + F), and incidents they closed."""
         m = len(values)
@@ -173,56 +176,64 @@ class StepScorer:
         scores = {n: values[:, i] for i, n in enumerate(names)}
         contrib = values[:, len(names):]
         limits = {n: a.thresholds(scores[n]) for n, a in self.adaptive.items()}
-        flags, p_values = self.scoring.flags(scores, limits), self.scoring.p_values(scores)
+        flags = self.scoring.flags(scores, limits)
         top = self.features[contrib.argmax(axis=1)]
         for n in names:
             self.alarms[n] += int(flags[n].sum())
         self.steps += m
-        rows = [[first + i, *([times[1][i]] if times is not None else []), *[exact(scores[n][i]) for n in names],
-                 *[int(flags[n][i]) for n in names], *[exact(p[i]) for p in p_values.values()], top[i]]
-                for i in range(m)]
+        rows = [[first + i, *([times[1][i]] if times is not None else []), *cells, top[i]]
+                for i, cells in enumerate(score_cells(scores, flags, self.scoring.p_values(scores)))]
         found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
                                      limits.get(self.incidents.score_name))
         return rows, found
 
 
-def check_per_step(stride: int | None, window_length: int) -> None:
-    """Per-step scoring needs every row covered: a stride of at most the window length."""
-    if stride is not None and stride > window_length:
+def check_stride(stride: int | None, window_length: int, per_step: bool) -> None:
+    """A positive ``--stride``; per-step scoring needs every row covered: a stride of at most the window length."""
+    if stride is not None and stride < 1:
+        raise DataError(f"--stride: expected a positive number of rows, got {stride}")
+    if per_step and stride is not None and stride > window_length:
         raise DataError(f"--stride {stride} with --per-step: windows {stride} rows apart leave rows between them "
                         f"without a score; give a stride of at most the window length {window_length} (default 1)")
 
 
-def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
-    """:func:`~datasets.csv_windows.iter_windows`, plus a last window over the final ``window_length`` rows where
-    the stride did not end there, so every row is covered."""
-    tail = _Tail(window_length)
+def too_few_rows(source: str | Path, rows: int, window_length: int) -> DataError:
+    """The error of an input that ended before its first window."""
+    return DataError(f"{source}: {rows} rows, fewer than one window of {window_length} rows "
+                     "(the model's trained window length)")
+
+
+def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: Detector, source: str | Path,
+                stride: int, batch: int, cover: bool = False) -> Iterator[Batch]:
+    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches.
+
+    Args:
+        cover: add a last window over the final rows where the stride did not end there, so every row is covered
+            (per-step scoring).
+    """
+    blocks = checked_magnitudes(normalised_blocks(blocks, reference), detector, source)
+    window_length = detector.window_length
+    if not cover:
+        yield from iter_windows(blocks, window_length, stride, batch)
+        return
+    seen: list[Block] = []  # the last blocks, holding the last window_length rows
+
+    def watched() -> Iterator[Block]:
+        for block in blocks:
+            seen.append(block)
+            while sum(len(b.values) for b in seen[1:]) >= window_length:
+                seen.pop(0)
+            yield block
+
     last = -1
-    for starts, windows, text in iter_windows(tail.watch(blocks), window_length, stride, batch):
+    for starts, windows, text in iter_windows(watched(), window_length, stride, batch):
         last = int(starts[-1])
         yield starts, windows, text
-    start = tail.rows - window_length
-    if last >= 0 and start != last:
-        yield np.array([start], dtype=np.int64), tail.values[None].copy(), None if tail.text is None else tail.text[:1]
-
-
-class _Tail:
-    """The last ``n`` rows (values and text) of the blocks passed through :meth:`watch`."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.rows = n, 0
-        self.values: np.ndarray | None = None
-        self.text: np.ndarray | None = None
-
-    def watch(self, blocks: Iterable[Block]) -> Iterator[Block]:
-        for block in blocks:
-            values = block.values if self.values is None else np.concatenate([self.values, block.values])
-            self.values = values[-self.n:].copy()
-            if block.text is not None:
-                text = block.text if self.text is None else np.concatenate([self.text, block.text])
-                self.text = text[-self.n:].copy()
-            self.rows = block.first_row + len(block.values)
-            yield block
+    start = seen[-1].first_row + len(seen[-1].values) - window_length if seen else last
+    if last >= 0 and start != last:  # no window at all: the input is too short
+        values = np.concatenate([b.values for b in seen])[-window_length:]
+        text = None if seen[0].text is None else np.concatenate([b.text for b in seen])[-window_length:][:1]
+        yield np.array([start], dtype=np.int64), values[None].copy(), text
 
 
 # ----- per-recording normalisation --------------------------------------------------------
@@ -237,7 +248,9 @@ class Reference:
         given: R came from ``--reference-rows`` (for messages).
         training_rows: the first rows whose windows fit the run's per-recording scores; None: the run has none.
         stride: ``data.stride``, between those windows' starts.
-        held: the first R rows standardised (R', F) and their labelled flags (R',), once read.
+        window_length: T of those windows.
+        windows: the input's standardised training windows (N, T, F), cut as a recording's were in training, once
+            its first R rows are read (:func:`normalised_blocks`).
     """
 
     rows: int
@@ -246,15 +259,9 @@ class Reference:
     given: bool = False
     training_rows: int | None = None
     stride: int = 1
-    held: tuple[np.ndarray, np.ndarray] | None = None
     whiten: bool = False
-
-    def training_windows(self, window_length: int) -> np.ndarray:
-        """The input's standardised training windows (N, T, F), cut as a recording's were in training."""
-        if self.held is None or self.training_rows is None:
-            raise ValueError("the reference rows have not been read yet")
-        values, labels = self.held
-        return training_windows(values, labels.astype(bool), self.training_rows, window_length, self.stride)
+    window_length: int = 1
+    windows: np.ndarray | None = None
 
 
 def recording_reference(detector: Detector, header: list[str] | None, source: str,
@@ -297,7 +304,8 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
         training = min(int(training), int(rows))
     return Reference(int(rows), [c for c in labels if header and c in header] if exclude else [], source,
                      reference_rows is not None, training, int(detector.config["data"].get("stride") or 1),
-                     whiten=detector.config["data"].get("normalize") == "per_recording_whitened")
+                     whiten=detector.config["data"].get("normalize") == "per_recording_whitened",
+                     window_length=detector.window_length)
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
@@ -315,12 +323,20 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
     blocks = iter(blocks)
     held: list[Block] = []
     count = 0
-    while count < reference.rows:
-        block = next(blocks, None)
-        if block is None:
-            raise DataError(_too_short(reference, count))
+    for block in blocks:
         held.append(block)
         count += len(block.values)
+        if count >= reference.rows:
+            break
+    else:
+        whence = "--reference-rows" if reference.given else "the run's training part of a recording"
+        setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
+                   else "data.normalize=per_recording: standardised")
+        raise DataError(f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows "
+                        f"({whence}): this run normalised each recording by its training part ({setting}), so "
+                        f"an input is one recording normalised by its first {reference.rows} rows, taken as "
+                        "normal operation; score a longer recording, or give --reference-rows N for fewer (less "
+                        "exact) reference rows")
     values = np.concatenate([b.values for b in held]).astype(np.float32)
     labels = (row_flags(np.concatenate([b.text[:, b.text.shape[1] - k:] for b in held]), reference.label_columns,
                         reference.source, np.concatenate([b.line_nos for b in held]))[0] if k
@@ -332,24 +348,23 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
         raise DataError(f"{reference.source}: every one of the first {reference.rows} rows is labelled anomalous "
                         f"(columns {reference.label_columns}), so none is left to standardise the recording by "
                         "(the run leaves labelled rows out of a recording's training part)") from None
-    reference.held = (values, labels)
-    start = 0
-    for block in held:
-        yield _without_labels(block, values[start: start + len(block.values)], k)
-        start += len(block.values)
+    if reference.training_rows is not None:
+        reference.windows = training_windows(values, labels.astype(bool), reference.training_rows,
+                                             reference.window_length, reference.stride)
+    for block, part in zip(held, np.split(values, np.cumsum([len(b.values) for b in held])[:-1])):
+        yield _without_labels(block, part, k)
     for block in blocks:
         yield _without_labels(block, by_reference(block.values.astype(np.float32), stats), k)
 
 
-def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path,
-                       features: list[str]) -> Iterator[Block]:
+def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path) -> Iterator[Block]:
     """The blocks unchanged; DataError naming the first value too large once scaled (:mod:`agents.detector.scaler`)."""
     for block in blocks:
         bad = too_large(detector.scaler.unchecked(block.values))
         if bad is not None:
             (r, c), value = bad
             line = f" (line {int(block.line_nos[r])})" if block.line_nos is not None else ""
-            raise DataError(f"{source}: row {block.first_row + r}{line}, column {features[c]!r}: value "
+            raise DataError(f"{source}: row {block.first_row + r}{line}, column {detector.feature_names[c]!r}: value "
                             f"{float(block.values[r, c]):.6g}, {overflow_text(value)}")
         yield block
 
@@ -361,13 +376,3 @@ def _without_labels(block: Block, values: np.ndarray, k: int) -> Block:
         text = text[:, : text.shape[1] - k] if text.shape[1] > k else None
     return Block(block.first_row, values, text, block.line_nos)
 
-
-def _too_short(reference: Reference, count: int) -> str:
-    """Why an input shorter than its reference rows cannot be scored."""
-    whence = "--reference-rows" if reference.given else "the run's training part of a recording"
-    setting = ("data.normalize=per_recording_whitened: standardised, then decorrelated" if reference.whiten
-               else "data.normalize=per_recording: standardised")
-    return (f"{reference.source}: {count} rows, fewer than the {reference.rows} reference rows ({whence}): this run "
-            f"normalised each recording by its training part ({setting}), so an input is one recording normalised "
-            f"by its first {reference.rows} rows, taken as normal operation; score a longer recording, or give "
-            "--reference-rows N for fewer (less exact) reference rows")

@@ -12,7 +12,7 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
-from agents.detector.thresholds import AdaptiveThreshold, adaptive_thresholds, conformal_p_values
+from agents.detector.thresholds import adaptive_thresholds, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
 from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, parse_times
 from utils.core.arrays import predict
@@ -105,21 +105,15 @@ class Scoring:
         #: the input's :class:`agents.score_loop.Reference`: its training windows fit the per-recording scores
         self.reference: Any = None
         self._recording_statistics: dict[str, Any] | None = None
-        self._baselines = {b.fitted.display_name: b for b in self._stored(detector).values()} if baselines else {}
+        if baselines and not detector.baselines:
+            why = ("this run's best.pt holds no fitted baselines: the run predates --baselines (best.pt keeps them "
+                   "since); train the run again to score them, or" if detector.baselines is None
+                   else "this run has no baselines (its evaluation.baselines is empty);")
+            raise CheckpointError(f"--baselines: {why} leave out --baselines")
+        self._baselines = {b.fitted.display_name: b for b in detector.baselines.values()} if baselines else {}
         self.names = [*detector.score_names, *self._baselines]
         self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
         self.calibration = {**detector.calibration, **{n: b.calibration for n, b in self._baselines.items()}}
-
-    @staticmethod
-    def _stored(detector: Detector) -> dict[str, Any]:
-        if detector.baselines is None:
-            raise CheckpointError("--baselines: this run's best.pt holds no fitted baselines: the run predates "
-                                  "--baselines (best.pt keeps them since); train the run again to score them, or "
-                                  "leave out --baselines")
-        if not detector.baselines:
-            raise CheckpointError("--baselines: this run has no baselines (its evaluation.baselines is empty); "
-                                  "leave out --baselines")
-        return detector.baselines
 
     @property
     def p_names(self) -> list[str]:
@@ -140,7 +134,7 @@ class Scoring:
         if not self.detector.per_recording:
             return None
         if self._recording_statistics is None:
-            windows = self.reference.training_windows(self.detector.window_length)
+            windows = self.reference.windows
             if len(windows) < 2:
                 ref, needed = self.reference, self.detector.window_length + self.reference.stride
                 fix = (f"give --reference-rows {needed} or more, or leave it out" if ref.given
@@ -159,10 +153,6 @@ class Scoring:
         return {n: (s > limits[n]).astype(np.int64) if n in limits else predict(s, self.thresholds[n])
                 for n, s in scores.items()}
 
-    def adaptive(self) -> dict[str, AdaptiveThreshold]:
-        """Fresh adaptive thresholds of the scores with calibration scores, when the run adapts (else empty)."""
-        return adaptive_thresholds(self.calibration, self.detector.false_alarm_rate, adapt_rate(self.detector))
-
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
         return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
@@ -180,14 +170,24 @@ def exact(value: float) -> str:
     return repr(float(value))
 
 
+def score_columns(scoring: Scoring) -> list[str]:
+    """The columns of the scores, their alarms and their p-values, in every scores CSV."""
+    names = scoring.names
+    return [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in scoring.p_names]
+
+
+def score_cells(scores: dict[str, np.ndarray], flags: dict[str, np.ndarray],
+                p_values: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
+    """The cells of :func:`score_columns` per row, as written; each argument ``{name: (n,)}``."""
+    return list(zip(*([exact(v) for v in s] for s in scores.values()), *(f.tolist() for f in flags.values()),
+                    *([exact(v) for v in p] for p in p_values.values())))
+
+
 def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
     """The scores CSV's columns; ``labelled``: with ``label`` and ``kind`` after the start (a run's test windows)."""
-    names = scoring.names
     cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
     cols += ["label", "kind"] if labelled else []
-    return (cols + [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names]
-            + [f"pvalue_{n}" for n in scoring.p_names]
-            + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"])
+    return cols + score_columns(scoring) + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"]
 
 
 def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
@@ -201,14 +201,12 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
         scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
         labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
     """
-    p_values = scoring.p_values(scores)
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
     return [[number + i, "" if starts is None else int(starts[i]),
              *([start_times[i, 0]] if start_times is not None else []),
              *([int(labels[0][i]), labels[1][i]] if labels is not None else []),
-             *[exact(s[i]) for s in scores.values()], *[int(f[i]) for f in flags.values()],
-             *[exact(p[i]) for p in p_values.values()], *[f"{v:.6g}" for v in contrib[i]], top[i]]
-            for i in range(len(contrib))]
+             *cells, *[f"{v:.6g}" for v in contrib[i]], top[i]]
+            for i, cells in enumerate(score_cells(scores, flags, scoring.p_values(scores)))]
 
 
 # ----- times -----------------------------------------------------------------------------
@@ -238,8 +236,9 @@ class RowTimes:
         try:
             times = parse_times(texts, self.source, self.column, lines)
         except DataError as err:
-            shift = block.first_row - (1 if self._last is not None else 0)
-            raise DataError(_renumbered(str(err), shift)) from None
+            shift = block.first_row - (1 if self._last is not None else 0)  # rows of the whole input in the message
+            raise DataError(re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", str(err),
+                                   count=1)) from None
         if self._last is not None:
             texts, times = texts[1:], times[1:]
         if times.dtype.kind == "M":
@@ -271,11 +270,6 @@ class RowTimes:
         return out
 
 
-def _renumbered(message: str, shift: int) -> str:
-    """A :func:`parse_times` message about rows counted within a block, with the rows of the whole input."""
-    return re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", message, count=1)
-
-
 # ----- incidents -------------------------------------------------------------------------
 class IncidentStream:
     """Incidents of the primary score (the detector's first) from window scores fed in start order.
@@ -286,10 +280,9 @@ class IncidentStream:
 
     def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
         evaluation = detector.config.get("evaluation", {})
-        if merge_gap is None:
-            merge_gap = evaluation.get("incident_merge_gap")
-        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
+        if merge_gap is not None and merge_gap < 0:  # an int (argparse); the run's own was checked in its config
             raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
+        merge_gap = evaluation.get("incident_merge_gap") if merge_gap is None else merge_gap
         self.score_name = detector.score_names[0]
         self.threshold = float(detector.thresholds[self.score_name])
         self.merge_gap = detector.window_length if merge_gap is None else int(merge_gap)
@@ -297,8 +290,8 @@ class IncidentStream:
         self.times = times
         self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
-        own = {self.score_name: detector.calibration[self.score_name]} if self.score_name in detector.calibration else {}
-        self._adaptive = adaptive_thresholds(own, detector.false_alarm_rate, adapt_rate(detector)).get(self.score_name)
+        self._adaptive = adaptive_thresholds(detector.calibration, detector.false_alarm_rate,
+                                             adapt_rate(detector)).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
