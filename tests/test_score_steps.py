@@ -209,3 +209,15 @@ def test_adaptive_thresholds_alarm_where_the_p_value_is_at_most_the_level_from_f
                per_step=True, incidents_path=str(tmp_path / "live.incidents.csv"), baselines=True)
     assert out.getvalue().encode() == (tmp_path / "file.csv").read_bytes()
     assert (tmp_path / "live.incidents.csv").read_bytes() == (tmp_path / "file.incidents.csv").read_bytes()
+
+
+def test_per_step_on_fewer_rows_than_a_window_exits_2_from_file_and_pipe(run, tmp_path, capsys):
+    """No window fits: nothing is scored (no partial window), as in window mode."""
+    src = write_csv(tmp_path / "in.csv", fault_rows(T - 1))
+    assert main.main([*run["argv"], "--input", str(src), "--output", str(tmp_path / "o.csv"), "--per-step"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{T - 1} row" in err and not (tmp_path / "o.csv").exists()
+    piped = subprocess.run([sys.executable, "main.py", *run["argv"], "--input", "-", "--output", "-", "--per-step"],
+                           input=src.read_bytes(), capture_output=True, cwd=REPO_ROOT, timeout=120)
+    assert piped.returncode == 2 and b"Traceback" not in piped.stderr and f"{T - 1} rows".encode() in piped.stderr
+    assert piped.stdout.count(b"\n") <= 1  # the live header at most, no scored row
