@@ -21,9 +21,7 @@ from agents.score_loop import (Reference, Scorer, StepScorer, WindowScorer, chec
                                covering_windows, finish, normalised_blocks, recording_reference, score_batches)
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, RowTimes, Scoring, check_columns,
                                checked_incidents_path, exact, missing_fill, separator_hint)
-from datasets.csv_reading import Block
-from datasets.csv_stream import CsvStream
-from datasets.csv_windows import iter_windows
+from datasets.csv_reading import Block, CsvStream, iter_windows
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import WholeLines, check_output

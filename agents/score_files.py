@@ -40,8 +40,8 @@ from agents.score_rows import (
     missing_fill,
     separator_hint,
 )
-from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, read_layout
-from datasets.csv_windows import iter_windows
+from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, Block, first_bad_value, iter_csv_blocks, iter_windows,
+                                  read_layout)
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_output, check_output

@@ -18,10 +18,8 @@ from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import Incident, PointAccumulator
 from agents.score_rows import IncidentStream, Scoring, exact, window_header, window_rows
-from datasets.csv_columns import row_flags
-from datasets.csv_reading import Block
-from datasets.csv_recordings import by_reference, normalise_by_training_part
-from datasets.csv_windows import iter_windows
+from datasets.csv_reading import Block, iter_windows
+from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
 from datasets.stream_split import training_windows
 from utils.core.errors import CheckpointError, DataError
 
@@ -194,7 +192,7 @@ def check_per_step(stride: int | None, window_length: int) -> None:
 
 
 def covering_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int) -> Iterator[Batch]:
-    """:func:`~datasets.csv_windows.iter_windows`, plus a last window over the final ``window_length`` rows where
+    """:func:`~datasets.csv_reading.iter_windows`, plus a last window over the final ``window_length`` rows where
     the stride did not end there, so every row is covered."""
     tail = _Tail(window_length)
     last = -1
