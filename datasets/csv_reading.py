@@ -252,10 +252,7 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
         else:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
-    line_nos = block.line_nos
-    numbers = (np.arange(line_nos.start, line_nos.stop) if isinstance(line_nos, range)
-               else np.asarray(line_nos, dtype=np.int64))
-    return Block(block.first_row, values, text, numbers)
+    return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
 
 
 def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
@@ -268,11 +265,13 @@ def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[
         with open(path, newline="", encoding="utf-8-sig") as handle:
             handle.readline()
             while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
-                if max(map(len, lines)) == max_chars:
-                    _refuse_long_lines(path, lines, line_no + 1, max_chars)
                 first, line_no = line_no + 1, line_no + len(lines)
+                for i, line in enumerate(lines if max(map(len, lines)) == max_chars else ()):
+                    if len(line) == max_chars and line[-1] not in "\r\n":
+                        raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; "
+                                        "expected one row per line")
                 if all(map(str.strip, lines)):
-                    yield range(first, first + len(lines)), lines
+                    yield np.arange(first, first + len(lines)), lines
                     continue
                 kept = [(first + i, line) for i, line in enumerate(lines) if line.strip()]
                 if kept:
@@ -282,13 +281,6 @@ def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[
                         f"({err.reason}); save the file as UTF-8") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
-
-
-def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int) -> None:
-    for i, line in enumerate(lines):
-        if len(line) == max_chars and line[-1] not in "\r\n":
-            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; expected one row "
-                            "per line")
 
 
 def _first_undecodable_line(path: Path) -> int | str:
@@ -489,25 +481,20 @@ def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
         warnings.simplefilter("ignore", UserWarning)  # "no explicit representation of timezones": read as UTC
         try:
             times = texts.astype("datetime64[ns]")
+            rows = np.flatnonzero(np.isnat(times))
         except (ValueError, OverflowError):
-            times = None
-    if times is not None:
-        rows = np.flatnonzero(np.isnat(times))
+            rows = range(len(texts))
         if not len(rows):
             return times
-    else:
-        rows = range(len(texts))
-    for row in rows:
-        text = str(texts[row])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+        for row in rows:
+            text = str(texts[row])
+            try:
                 ok = not np.isnat(np.datetime64(text, "ns"))
-        except (ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
-                            f"ISO 8601 date/time ({ISO_EXAMPLE})")
+            except (ValueError, OverflowError):
+                ok = False
+            if not ok:
+                raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
+                                f"ISO 8601 date/time ({ISO_EXAMPLE})")
     raise DataError(f"{where(0)}: the timestamps cannot be read as ISO 8601 dates/times ({ISO_EXAMPLE})")
 
 
@@ -572,25 +559,19 @@ class PreviousFill:
             if gaps.any():
                 values = values.copy()
                 for c in np.flatnonzero(gaps.any(axis=0)):
-                    self._fill_column(block, values, c)
+                    # index of the latest known row at or before each row (-1: none in this block)
+                    latest = np.maximum.accumulate(np.where(gaps[:, c], -1, np.arange(len(values))))
+                    before = self._last[c] if self._last is not None else math.nan
+                    values[:, c] = np.where(latest >= 0, values[np.maximum(latest, 0), c], before)
+                    if np.isnan(values[0, c]):
+                        line = f" (line {int(block.line_nos[0])})" if block.line_nos is not None else ""
+                        raise DataError(f"{self.source}: row {block.first_row}{line}, column {self.columns[c]!r}: the "
+                                        "value is missing and no earlier row has one to carry forward "
+                                        "(data.missing_values=\"previous\"); give the first rows a value, or drop them")
                 self.counts.update({self.columns[c]: self.counts.get(self.columns[c], 0) + int(n)
                                     for c, n in enumerate(gaps.sum(axis=0)) if n})
             self._last = values[-1] if len(values) else self._last
             yield Block(block.first_row, values, block.text, block.line_nos)
-
-    def _fill_column(self, block: Block, values: np.ndarray, c: int) -> None:
-        column = values[:, c]
-        known = ~np.isnan(column)
-        # index of the latest known row at or before each row (-1: none in this block)
-        latest = np.maximum.accumulate(np.where(known, np.arange(len(column)), -1))
-        before = self._last[c] if self._last is not None else math.nan
-        filled = np.where(latest >= 0, column[np.maximum(latest, 0)], before)
-        if np.isnan(filled[0]):
-            line = f" (line {int(block.line_nos[0])})" if block.line_nos is not None else ""
-            raise DataError(f"{self.source}: row {block.first_row}{line}, column {self.columns[c]!r}: the value is "
-                            "missing and no earlier row has one to carry forward (data.missing_values=\"previous\"); "
-                            "give the first rows a value, or drop them")
-        values[:, c] = filled
 
 
 # ----- a pipe ----------------------------------------------------------------------------
@@ -612,7 +593,7 @@ class CsvStream:
         self.stream, self.name, self.read_bytes = stream, name, read_bytes
         self.separator, self.hint, self.fill, self.decimal = separator, hint, fill, decimal
         self.line_no = 0  # lines decoded so far (1 = the header)
-        self._pending, self._max_chars = b"", MAX_LINE_CHARS
+        self._max_chars = MAX_LINE_CHARS
         self._reads = self._lines()
         self._rest: list[tuple[int, str]] = []
 
@@ -636,37 +617,29 @@ class CsvStream:
     def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
         """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``."""
-        blocks = self._blocks(header, columns, text_columns, chunk_rows)
-        return self.fill(blocks) if self.fill is not None else blocks
-
-    def _blocks(self, header: list[str], columns: list[str], text_columns: list[str], chunk_rows: int
-                ) -> Iterator[Block]:
         position = {name: i for i, name in enumerate(header)}
         idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
-        row = 0
-        for lines in chain([self._rest], self._reads):
-            kept = [(no, line) for no, line in lines if line.strip()]
-            for i in range(0, len(kept), chunk_rows):
-                for block in self._checked(kept[i: i + chunk_rows], header, row, idx, text_idx):
-                    yield block
-                    row += len(block.values)
 
-    def _checked(self, part: list[tuple[int, str]], header: list[str], row: int, idx: list[int],
-                 text_idx: list[int]) -> Iterator[Block]:
-        """The lines as one block; with a bad line among them, the good lines before it one by one, then its error."""
-        try:
-            block = checked_block(self._block(part, header, row), idx, text_idx)
-        except DataError:
-            block = None
-        if block is not None:
-            yield block
-            return
-        for i, line in enumerate(part):  # the windows the lines before a bad one complete are still scored
-            yield checked_block(self._block([line], header, row + i), idx, text_idx)
+        def checked(part: list[tuple[int, str]], row: int) -> Block:
+            return checked_block(Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
+                                       self.separator, missing=self.fill is not None, decimal=self.decimal),
+                                 idx, text_idx)
 
-    def _block(self, part: list[tuple[int, str]], header: list[str], row: int) -> Lines:
-        return Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
-                     self.separator, missing=self.fill is not None, decimal=self.decimal)
+        def read() -> Iterator[Block]:
+            row = 0
+            for lines in chain([self._rest], self._reads):
+                kept = [(no, line) for no, line in lines if line.strip()]
+                for i in range(0, len(kept), chunk_rows):
+                    part = kept[i: i + chunk_rows]
+                    try:
+                        blocks = [checked(part, row)]
+                    except DataError:  # the good lines before a bad one one by one (their windows are still scored)
+                        blocks = (checked([line], r) for r, line in enumerate(part, row))
+                    for block in blocks:
+                        yield block
+                        row += len(block.values)
+
+        return self.fill(read()) if self.fill is not None else read()
 
     def _lines(self) -> Iterator[list[tuple[int, str]]]:
         """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
@@ -674,19 +647,15 @@ class CsvStream:
         held_bytes = 0
         while True:
             chunk = self.stream.read1(self.read_bytes)
-            if chunk and b"\n" not in chunk and b"\r" not in chunk:
-                held.append(chunk)
-                held_bytes += len(chunk)
-                if held_bytes + len(self._pending) > 4 * self._max_chars:
-                    raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
-                                    "characters; expected one row per line")
-                continue
-            chunk, held, held_bytes = b"".join([*held, chunk]), [], 0
-            raw = (self._pending + chunk).splitlines(keepends=True)
-            self._pending = b""
-            if chunk and raw and not raw[-1].endswith(b"\n"):
-                self._pending = raw.pop()  # unfinished (a last \r may be the first half of \r\n)
-            if len(self._pending) > 4 * self._max_chars:  # UTF-8: at most 4 bytes per character
+            held.append(chunk)
+            held_bytes += len(chunk)
+            raw = []
+            if not chunk or b"\n" in chunk or b"\r" in chunk:
+                raw = b"".join(held).splitlines(keepends=True)
+                # the unfinished line is held (a last \r may be the first half of \r\n)
+                held = [raw.pop()] if chunk and raw and not raw[-1].endswith(b"\n") else []
+                held_bytes = len(held[0]) if held else 0
+            if held_bytes > 4 * self._max_chars:  # UTF-8: at most 4 bytes per character
                 raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
                                 "characters; expected one row per line")
             if raw:
