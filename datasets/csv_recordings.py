@@ -417,10 +417,12 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
     if len(reference) == 0:
         raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
                         "row to standardise by; move data.train_end later or set data.normalize to none")
-    mean, std = reference_statistics(reference)
+    reference = reference.astype(np.float64)
+    mean, std = reference.mean(axis=0), reference.std(axis=0)
+    std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a constant sensor keeps std 1
     stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
     if whiten:
-        stats["whitening"] = whitening_matrix(standardise(reference, mean, std)).tolist()
+        stats["whitening"] = whitening_matrix(by_reference(reference, stats)).tolist()
     return by_reference(values, stats), stats
 
 
@@ -457,22 +459,10 @@ def ledoit_wolf_covariance(rows: np.ndarray) -> np.ndarray:
 
 def by_reference(values: np.ndarray, stats: dict) -> np.ndarray:
     """Rows (n, F) standardised (and whitened, with ``stats["whitening"]``) by reference statistics, float32."""
-    standardised = standardise(values, np.asarray(stats["mean"]), np.asarray(stats["std"]))
+    standardised = ((values - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
     if "whitening" not in stats:
         return standardised
     return (standardised.astype(np.float64) @ np.asarray(stats["whitening"])).astype(np.float32)
-
-
-def reference_statistics(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean (F,), std (F,))`` float64 of reference rows (n, F), n >= 1; a constant sensor's std is 1."""
-    reference = np.asarray(reference).astype(np.float64)
-    mean, std = reference.mean(axis=0), reference.std(axis=0)
-    return mean, np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-
-
-def standardise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Rows (n, F) standardised by :func:`reference_statistics`, as float32 (what the windows hold)."""
-    return ((values - mean) / std).astype(np.float32)
 
 
 def _concat(splits: list[Split]) -> Split:
