@@ -342,8 +342,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
         normalize: ``"per_recording"`` standardises each file by its own training part first.
     """
     single = len(files) == 1
-    splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
-    recordings, infos, timing = [], [], []
+    splits, recordings, infos, timing = [], [], [], []
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
@@ -359,19 +358,25 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
             times=seconds, time_text=rows.time_text, sample_period_s=period, train_end=end, train_labels=train_labels,
             size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
-        for key, split in (("train", train), ("val", val), ("test", test)):
-            splits[key].append(split)
+        splits.append((train, val, test))
         recordings.append(Recording(name, parts["test"], parts["val"], len(train)))
         info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}),
                     **({"filled_cells": rows.filled} if rows.filled else {}))
         if rows.times is not None:
             info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
         infos.append(info)
-    pooled = {key: _concat(parts) for key, parts in splits.items()}
-    _check_pooled(pooled, len(files), window_length)
+    train, val, test = (_concat(parts) for parts in zip(*splits))
+    if len(train) == 0:
+        raise DataError(f"the training parts of the {len(files)} files hold no window of data.window_length="
+                        f"{window_length} rows without an anomalous row; raise data.train_end, lower "
+                        "data.window_length, or set data.train_labels=ignore if their labels may be ignored there")
+    if len(val) < 4:
+        raise DataError(f"the calibration stretches of the {len(files)} files hold {len(val)} windows of "
+                        f"data.window_length={window_length} rows without an anomalous row, fewer than the 4 the "
+                        "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")
     warn_about_labels(infos)
     warn_about_rows(files, timing, timestamp_column, window_length)
-    return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+    return Pooled(train, val, test, recordings, infos)
 
 
 def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
@@ -465,23 +470,11 @@ def by_reference(values: np.ndarray, stats: dict) -> np.ndarray:
     return (standardised.astype(np.float64) @ np.asarray(stats["whitening"])).astype(np.float32)
 
 
-def _concat(splits: list[Split]) -> Split:
+def _concat(splits: tuple[Split, ...]) -> Split:
     if len(splits) == 1:
         return splits[0]
     return Split(x=np.concatenate([s.x for s in splits]), y=np.concatenate([s.y for s in splits]),
                  kind=np.concatenate([s.kind for s in splits]))
-
-
-def _check_pooled(pooled: dict[str, Split], n_files: int, window_length: int) -> None:
-    """DataError when the files together give no training window or fewer than 4 calibration windows."""
-    if len(pooled["train"]) == 0:
-        raise DataError(f"the training parts of the {n_files} files hold no window of data.window_length="
-                        f"{window_length} rows without an anomalous row; raise data.train_end, lower "
-                        "data.window_length, or set data.train_labels=ignore if their labels may be ignored there")
-    if len(pooled["val"]) < 4:
-        raise DataError(f"the calibration stretches of the {n_files} files hold {len(pooled['val'])} windows of "
-                        f"data.window_length={window_length} rows without an anomalous row, fewer than the 4 the "
-                        "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")
 
 
 # ----- the loader ---------------------------------------------------------------------
@@ -522,8 +515,9 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
         without labels, and per recording its rows, stretches, windows and labelled ranges.
     """
     files = csv_paths(path)
-    label_key, labels = _label_columns(label_column, label_columns)
-    _check_keys(len(files), separator, train_end, test_fraction, split, normalize)
+    _check_keys(len(files), label_column, label_columns, separator, train_end, test_fraction, split, normalize)
+    label_key = "label_column" if label_column is not None else "label_columns"
+    labels = [label_column] if label_column is not None else list(label_columns or [])
     test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
     stride = stride or window_length
     eval_stride = eval_stride or min(stride, window_length)
@@ -531,10 +525,13 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
     check_fits(2 * sum(f.stat().st_size for f in files), f"the rows of {_shown(files)}", f"data.path={path}")
     layouts = {f: read_layout(f, separator, SEPARATOR_HINT) for f in files}
     check_same_header({f: header for f, (header, _) in layouts.items()})
-    first_header = layouts[files[0]][0]
-    columns = choose_columns(first_header, files[0], feature_columns, labels, timestamp_column, ignore_columns or [],
-                             label_key)
-    _check_decimal(decimal, layouts)
+    columns = choose_columns(layouts[files[0]][0], files[0], feature_columns, labels, timestamp_column,
+                             ignore_columns or [], label_key)
+    comma = [f for f, (_, sep) in layouts.items() if sep == ","]
+    if decimal == "," and comma:
+        raise ConfigError(f"data.decimal: \",\" (decimal commas) needs files separated otherwise, but {comma[0]} is "
+                          "separated by commas (or has one column); set data.separator to \";\", tab or \"|\" as the "
+                          "file is, or data.decimal to \".\"")
     read = [read_rows(f, header, sep, columns, missing_values=missing_values, decimal=decimal)
             for f, (header, sep) in layouts.items()]
     refuse_flag_features([r.values for r in read], columns, _shown(files))
@@ -558,18 +555,12 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
     return data
 
 
-def _check_decimal(decimal: str, layouts: dict[Path, tuple[list[str], str]]) -> None:
-    """ConfigError naming the first file separated by commas when the numbers are written with decimal commas."""
-    comma = [f for f, (_, sep) in layouts.items() if sep == ","]
-    if decimal == "," and comma:
-        raise ConfigError(f"data.decimal: \",\" (decimal commas) needs files separated otherwise, but {comma[0]} is "
-                          "separated by commas (or has one column); set data.separator to \";\", tab or \"|\" as the "
-                          "file is, or data.decimal to \".\"")
-
-
-def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None, test_fraction: float | None,
-                split: str, normalize: str) -> None:
+def _check_keys(n_files: int, label_column: str | None, label_columns: list[str] | None, separator: str | None,
+                train_end: TrainEnd | None, test_fraction: float | None, split: str, normalize: str) -> None:
     """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
+    if label_column is not None and label_columns is not None:
+        raise ConfigError(f"data.label_columns: given with data.label_column={label_column!r}; set only one "
+                          f"(label_columns: [{label_column!r}, ...] lists several)")
     if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
         raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
                           "lines); give one of , ; | or a tab, or null to detect it from the header")
@@ -582,16 +573,6 @@ def _check_keys(n_files: int, separator: str | None, train_end: TrainEnd | None,
     if normalize != "none" and split != "contiguous":
         raise ConfigError(f"data.normalize: {normalize!r} standardises a recording by its training part, which the "
                           "random split does not have; use split=\"contiguous\" or normalize=\"none\"")
-
-
-def _label_columns(label_column: str | None, label_columns: list[str] | None) -> tuple[str, list[str]]:
-    """The key the labels were given by and the label columns; ConfigError when both spellings are given."""
-    if label_column is not None and label_columns is not None:
-        raise ConfigError(f"data.label_columns: given with data.label_column={label_column!r}; set only one "
-                          f"(label_columns: [{label_column!r}, ...] lists several)")
-    if label_column is not None:
-        return "label_column", [label_column]
-    return "label_columns", list(label_columns or [])
 
 
 def _shown(files: list[Path]) -> str:
