@@ -75,8 +75,9 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            start = _head(handle)
+        with open(path, "rb") as handle:  # the first two lines, at most _HEADER_BYTES (one line may end in \r only)
+            start = handle.readline(_HEADER_BYTES)
+            start += handle.readline(_HEADER_BYTES - len(start))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
@@ -105,12 +106,8 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     if not first.strip():
         what = "the file is empty" if not start.strip() else "line 1 is blank"
         raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    if separator is None:
-        separator = detect_separator(first, path)
-    header = [name.strip() for name in split_line(first, path, 1, separator)]
+    header, separator = header_fields(first, second, path, separator, hint)
     shown = first.strip()[:80]
-    if len(header) == 1:
-        refuse_other_separator(path, first, second, separator, hint)
     if any(not name for name in header):
         raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
     dupes = sorted(name for name, count in Counter(header).items() if count > 1)
@@ -123,17 +120,14 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
 
 
-def _head(handle: BinaryIO) -> bytes:
-    """The file's first bytes: up to the end of its second line, at most ``_HEADER_BYTES``."""
-    pieces, size, ends = [], 0, 0
-    while size < _HEADER_BYTES and ends < 3:
-        piece = handle.read(1 << 16)
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-        ends += len(_LINE_END.findall(piece))
-    return b"".join(pieces)[:_HEADER_BYTES]
+def header_fields(first: str, second: str, path: Path, separator: str | None, hint: str) -> tuple[list[str], str]:
+    """``(column names, separator)`` of a header line ``first`` (``second``: the line after it, for messages)."""
+    if separator is None:
+        separator = detect_separator(first, path)
+    header = [name.strip() for name in split_line(first, path, 1, separator)]
+    if len(header) == 1:
+        refuse_other_separator(path, first, second, separator, hint)
+    return header, separator
 
 
 def detect_separator(first: str, path: Path) -> str:
@@ -604,11 +598,7 @@ class CsvStream:
             raise DataError(f"{self.name}: {'no input' if not lines else 'line 1 is blank'}; expected a header row "
                             "naming the columns, then one row per time step")
         line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
-        if self.separator is None:
-            self.separator = detect_separator(line, Path(self.name))
-        header = [name.strip() for name in split_line(line, Path(self.name), 1, self.separator)]
-        if len(header) == 1:
-            refuse_other_separator(Path(self.name), line, "", self.separator, self.hint)
+        header, self.separator = header_fields(line, "", Path(self.name), self.separator, self.hint)
         if "" in header or len(set(header)) < len(header):
             raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
         self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
@@ -691,11 +681,8 @@ def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch
     buf_start = 0  # absolute row of buf[0]
     next_start = 0
     for block in blocks:
-        if buf is None:
-            buf, text_buf = block.values, block.text
-        else:
-            buf = np.concatenate([buf, block.values])
-            text_buf = None if block.text is None else np.concatenate([text_buf, block.text])
+        buf = block.values if buf is None else np.concatenate([buf, block.values])
+        text_buf = block.text if text_buf is None or block.text is None else np.concatenate([text_buf, block.text])
         last_start = buf_start + len(buf) - window_length
         if last_start >= next_start:
             starts = np.arange(next_start, last_start + 1, stride, dtype=np.int64)
