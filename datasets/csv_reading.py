@@ -12,6 +12,7 @@ import math
 import re
 import warnings
 from collections import Counter
+from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -320,15 +321,11 @@ def _row_hint(line: str, too_many: bool, separator: str) -> str:
 def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np.ndarray:
     """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
     values = None
-    if fields is None:
-        lines = block.lines
-        if block.decimal != ".":  # a dot there may be a thousands separator (1.234,5): read cell by cell, refused
-            lines = None if any("." in line for line in lines) else [line.replace(",", ".") for line in lines]
-        try:
-            values = None if lines is None else np.loadtxt(lines, delimiter=block.separator, usecols=idx,
-                                                           dtype=np.float64, ndmin=2, comments=None)
-        except ValueError:
-            pass
+    # with decimal commas a dot may be a thousands separator (1.234,5): such lines are read cell by cell, refused
+    if fields is None and not (block.decimal != "." and any("." in line for line in block.lines)):
+        lines = block.lines if block.decimal == "." else [line.replace(",", ".") for line in block.lines]
+        with suppress(ValueError):
+            values = np.loadtxt(lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2, comments=None)
     if values is None or values.shape != (len(block.lines), len(idx)):
         fields = fields or [line.split(block.separator) for line in block.lines]
         values = np.array([[_cell_number(block, r, f[i], i) for i in idx] for r, f in enumerate(fields)],
@@ -351,11 +348,9 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     text = cell.strip()
     if block.missing and (not text or text.lower() in MISSING_CELLS):
         return math.nan
-    try:
+    with suppress(ValueError):
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
-    except ValueError:
-        pass
     if not text:
         shown = f"is empty (missing value){MISSING_HINT}"
     else:
@@ -432,7 +427,14 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
     if times is None:
         if _as_numbers(texts[:1], where) is None:
             _as_datetimes(texts[:1], where)  # row 0 is readable, so its layout is the one to follow
-        _check_one_layout(texts, where)
+        signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
+        uniques, inverse = np.unique(signatures, return_inverse=True)
+        layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
+        other = np.flatnonzero(layouts != layouts[0])
+        if len(other):
+            row = int(other[0])
+            raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in another format than row 0 "
+                            f"({texts[0][:40]!r}); write every timestamp in one format ({ISO_EXAMPLE}) or as numbers")
         times = _as_datetimes(texts, where)
     back = np.flatnonzero(times[1:] < times[:-1])
     if len(back):
@@ -456,19 +458,6 @@ def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | 
     return times
 
 
-def _check_one_layout(texts: np.ndarray, where: Callable[[int], str]) -> None:
-    """DataError naming the first row whose timestamp is laid out differently from row 0's."""
-    signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
-    uniques, inverse = np.unique(signatures, return_inverse=True)
-    layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
-    other = np.flatnonzero(layouts != layouts[0])
-    if len(other):
-        row = int(other[0])
-        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in "
-                        f"another format than row 0 ({texts[0][:40]!r}); write every timestamp in one "
-                        f"format ({ISO_EXAMPLE}) or as numbers")
-
-
 def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
     """datetime64[ns] timestamps; DataError naming the first unreadable or NaT row."""
     with warnings.catch_warnings():
@@ -481,11 +470,9 @@ def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
         if not len(rows):
             return times
         for row in rows:
-            text = str(texts[row])
-            try:
+            text, ok = str(texts[row]), False
+            with suppress(ValueError, OverflowError):
                 ok = not np.isnat(np.datetime64(text, "ns"))
-            except (ValueError, OverflowError):
-                ok = False
             if not ok:
                 raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
                                 f"ISO 8601 date/time ({ISO_EXAMPLE})")
