@@ -73,11 +73,6 @@ class Columns:
         return self.labels + ([self.timestamp] if self.timestamp else [])
 
 
-def looks_like_label(name: str) -> bool:
-    """Whether a column name has a label word as a word part (``is_anomaly``, ``FaultFlag``)."""
-    return bool(_LABEL_NAME.search(_CAMEL.sub("_", name).lower()))
-
-
 def choose_columns(header: list[str], path: Path, feature_columns: list[str] | None, label_columns: list[str],
                    timestamp_column: str | None, ignore_columns: list[str], label_key: str = "label_columns",
                    ) -> Columns:
@@ -106,7 +101,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
     if feature_columns is None:
         features = [c for c in header if c not in roles]
         for column in features:
-            if looks_like_label(column):
+            if _LABEL_NAME.search(_CAMEL.sub("_", column).lower()):  # a label word as a name part: FaultFlag
                 raise ConfigError(f"{path}: column {column!r} looks like a label, not a sensor; name it in "
                                   f"{_KEYS} (a label column never becomes a feature)")
     else:
@@ -120,13 +115,9 @@ def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str
     """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file's rows (n_i, F)."""
     if columns.explicit_features:
         return
-    only_flags = np.ones(len(columns.features), dtype=bool)
-    has_zero, has_one = ~only_flags, ~only_flags
-    for rows in values:
-        zero, one = rows == 0, rows == 1
-        only_flags &= (zero | one).all(axis=0)
-        has_zero, has_one = has_zero | zero.any(axis=0), has_one | one.any(axis=0)
-    flags = only_flags & has_zero & has_one
+    flags = np.all([((rows == 0) | (rows == 1)).all(axis=0) for rows in values], axis=0)
+    flags &= np.any([(rows == 0).any(axis=0) for rows in values], axis=0)
+    flags &= np.any([(rows == 1).any(axis=0) for rows in values], axis=0)
     if flags.any():
         column = columns.features[int(np.flatnonzero(flags)[0])]
         raise ConfigError(f"{source}: column {column!r} holds only 0 and 1, like a label, not a sensor; name it in "
@@ -261,12 +252,9 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     text = np.concatenate([b.text for b in blocks]) if columns.text else np.zeros((len(values), 0), dtype=str)
     line_nos = np.concatenate([b.line_nos for b in blocks])
     k = len(columns.labels)
-    if k:
-        labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)
-        if labels.all():
-            _warn_all_anomalous(path, columns.labels, text[:, :k])
-    else:
-        labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
+    labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)  # all normal without label columns
+    if k and labels.all():
+        _warn_all_anomalous(path, columns.labels, text[:, :k])
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
@@ -296,8 +284,7 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
                             f"0..{n - 1}); lower data.train_end so that rows are left to test")
         return train_end
     when = parse_train_end_time(train_end, column, rows.times)
-    first, last = rows.times[0], rows.times[-1]
-    if not first < when <= last:
+    if not rows.times[0] < when <= rows.times[-1]:
         raise DataError(f"{rows.path}: data.train_end={train_end!r} lies outside the file's times ({rows.time_text[0]} "
                         f"to {rows.time_text[-1]}); give a time after its first row and no later than its last")
     return int(np.searchsorted(rows.times, when, side="left"))
@@ -601,9 +588,7 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
     pooled = split_recordings(read, [str(f) for f in files], window_length, stride, eval_stride, val_fraction,
                               test_fraction, train_end, train_labels, timestamp_column, normalize)
     if len(read) == 1:  # one file: its split's figures at the top level, as before
-        info.update({k: v for k, v in pooled.infos[0].items() if k not in ("name", "time_range")})
-        if "time_range" in pooled.infos[0]:
-            info["time_range"] = pooled.infos[0]["time_range"]
+        info.update({k: v for k, v in pooled.infos[0].items() if k != "name"})
     else:
         parts = ("train", "val", "test")
         info.update(split="contiguous", eval_stride=int(eval_stride),
