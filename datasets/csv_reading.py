@@ -290,18 +290,15 @@ def _first_undecodable_line(path: Path) -> int | str:
 
 def _split_checked(block: Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
-    n = len(block.header)
+    n, fields = len(block.header), None
     if '"' in "".join(block.lines):
         fields = [split_line(line, block.path, no, block.separator)
                   for no, line in zip(block.line_nos, block.lines, strict=True)]
-        counts = [len(f) for f in fields]
-    else:  # fields = separators + 1
-        fields, counts = None, list(map(str.count, block.lines, repeat(block.separator)))
-    want = n if fields is not None else n - 1
-    if min(counts) == max(counts) == want:
+    seps = [len(f) - 1 for f in fields] if fields else list(map(str.count, block.lines, repeat(block.separator)))
+    if min(seps) == max(seps) == n - 1:  # separators: fields - 1
         return fields
-    r = next(r for r, count in enumerate(counts) if count != want)
-    count = counts[r] + (0 if fields is not None else 1)
+    r = next(r for r, count in enumerate(seps) if count != n - 1)
+    count = seps[r] + 1
     fields_text = f"{count} field{'s' if count != 1 else ''}"
     raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
                     f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")

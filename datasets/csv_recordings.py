@@ -308,25 +308,18 @@ def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None
     return when
 
 
-@dataclass
-class Pooled:
-    """The splits of many recordings and what the report needs of them."""
-
-    train: Split
-    val: Split
-    test: Split
-    recordings: list[Recording]
-    infos: list[dict]
-
-
 def split_recordings(files: list[Rows], names: list[str], window_length: int, stride: int, eval_stride: int,
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
-                     timestamp_column: str | None, normalize: str = "none") -> Pooled:
+                     timestamp_column: str | None, normalize: str = "none",
+                     ) -> tuple[Split, Split, Split, list[Recording], list[dict]]:
     """Split every file by :func:`~datasets.stream_split.split_stream`'s rule and pool the windows.
 
     Args:
         names: what reports call the files.
         normalize: ``"per_recording"`` standardises each file by its own training part first.
+
+    Returns:
+        ``(train, val, test, recordings, infos)``: the pooled splits, and per file its streams and its figures.
     """
     single = len(files) == 1
     splits, recordings, infos, timing = [], [], [], []
@@ -363,7 +356,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                         "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")
     warn_about_labels(infos)
     warn_about_rows(files, timing, timestamp_column, window_length)
-    return Pooled(train, val, test, recordings, infos)
+    return train, val, test, recordings, infos
 
 
 def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
@@ -585,20 +578,20 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
     keys += f", data.eval_stride={eval_stride}" if eval_stride < stride else ""
     _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,
                  _shown(files))
-    pooled = split_recordings(read, [str(f) for f in files], window_length, stride, eval_stride, val_fraction,
-                              test_fraction, train_end, train_labels, timestamp_column, normalize)
+    train, val, test, recordings, infos = split_recordings(read, [str(f) for f in files], window_length, stride,
+                                                           eval_stride, val_fraction, test_fraction, train_end,
+                                                           train_labels, timestamp_column, normalize)
     if len(read) == 1:  # one file: its split's figures at the top level, as before
-        info.update({k: v for k, v in pooled.infos[0].items() if k != "name"})
+        info.update({k: v for k, v in infos[0].items() if k != "name"})
     else:
-        parts = ("train", "val", "test")
         info.update(split="contiguous", eval_stride=int(eval_stride),
-                    windows={p: len(getattr(pooled, p)) for p in parts},
-                    **{key: {part: sum(r[key][part] for r in pooled.infos) for part in parts}
+                    windows={"train": len(train), "val": len(val), "test": len(test)},
+                    **{key: {part: sum(r[key][part] for r in infos) for part in ("train", "val", "test")}
                        for key in ("anomalous_rows", "labelled_ranges")})
-    info["recordings"] = pooled.infos
-    streams = {"val": pooled.recordings[0].val, "test": pooled.recordings[0].test} if len(read) == 1 else {}
-    return DataSplits(train=pooled.train, val=pooled.val, test=pooled.test, feature_names=info["features"],
-                      info=info, streams=streams, recordings=pooled.recordings)
+    info["recordings"] = infos
+    streams = {"val": recordings[0].val, "test": recordings[0].test} if len(read) == 1 else {}
+    return DataSplits(train=train, val=val, test=test, feature_names=info["features"], info=info, streams=streams,
+                      recordings=recordings)
 
 
 def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fraction: float, test_fraction: float,
