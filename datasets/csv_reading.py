@@ -225,12 +225,30 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     text_idx = [position[c] for c in text_columns]
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
 
-    def read() -> Iterator[Block]:
-        row = 0
-        for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-            yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, fill is not None,
-                                      decimal), idx, text_idx)
-            row += len(lines)
+    def read() -> Iterator[Block]:  # lines of max_chars at most: a file without line breaks cannot fill the memory
+        row, line_no = 0, 1
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                handle.readline()
+                while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
+                    first, line_no = line_no + 1, line_no + len(lines)
+                    for i, line in enumerate(lines if max(map(len, lines)) == max_chars else ()):
+                        if len(line) == max_chars and line[-1] not in "\r\n":
+                            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; "
+                                            "expected one row per line")
+                    line_nos = np.arange(first, first + len(lines))
+                    if not all(map(str.strip, lines)):  # blank lines are skipped
+                        kept = [i for i, line in enumerate(lines) if line.strip()]
+                        line_nos, lines = line_nos[kept], [lines[i] for i in kept]
+                    if lines:
+                        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint,
+                                                  fill is not None, decimal), idx, text_idx)
+                        row += len(lines)
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: line {_first_undecodable_line(path)}: bytes that are not UTF-8 text "
+                            f"({err.reason}); save the file as UTF-8") from None
+        except OSError as err:
+            raise DataError(f"{path}: cannot read the file ({err})") from None
 
     return fill(read()) if fill is not None else read()
 
@@ -248,34 +266,6 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
     return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
-
-
-def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
-    """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header.
-
-    Lines are read ``max_chars`` characters at most, so that a file without line breaks cannot fill the memory.
-    """
-    line_no = 1
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            handle.readline()
-            while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
-                first, line_no = line_no + 1, line_no + len(lines)
-                for i, line in enumerate(lines if max(map(len, lines)) == max_chars else ()):
-                    if len(line) == max_chars and line[-1] not in "\r\n":
-                        raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; "
-                                        "expected one row per line")
-                if all(map(str.strip, lines)):
-                    yield np.arange(first, first + len(lines)), lines
-                    continue
-                kept = [(first + i, line) for i, line in enumerate(lines) if line.strip()]
-                if kept:
-                    yield [k for k, _ in kept], [line for _, line in kept]
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: line {_first_undecodable_line(path)}: bytes that are not UTF-8 text "
-                        f"({err.reason}); save the file as UTF-8") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the file ({err})") from None
 
 
 def _first_undecodable_line(path: Path) -> int | str:
