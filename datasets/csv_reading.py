@@ -12,8 +12,8 @@ import math
 import re
 import warnings
 from collections import Counter
-from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice, repeat
