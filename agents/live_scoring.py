@@ -20,8 +20,7 @@ from agents.score_loop import (Sink, StepScorer, WindowScorer, check_stride, rec
                                score_batches, too_few_rows)
 from agents.score_rows import (IncidentStream, RowTimes, Scoring, check_columns, checked_incidents_path, exact,
                                missing_fill, separator_hint)
-from datasets.csv_reading import Block
-from datasets.csv_stream import CsvStream
+from datasets.csv_reading import Block, CsvStream
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import WholeLines, check_output

@@ -21,10 +21,8 @@ from agents.detector.streaming import Incident, PointAccumulator
 from agents.detector.thresholds import adaptive_thresholds
 from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_rate, score_cells, score_columns,
                                window_header, window_rows)
-from datasets.csv_columns import row_flags
-from datasets.csv_reading import Block
-from datasets.csv_recordings import by_reference, normalise_by_training_part
-from datasets.csv_windows import iter_windows
+from datasets.csv_reading import Block, iter_windows
+from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
 from datasets.stream_split import training_windows
 from utils.core.errors import CheckpointError, DataError
 

@@ -1,4 +1,5 @@
-"""Reading a CSV file: its header, its rows block by block, its timestamps; refused naming the file, row and column.
+"""Reading CSV rows from a file or a pipe: the header, the rows block by block (checked alike), the timestamps, and
+windows over the blocks; refused naming the file, row and column.
 
 The format read and what is refused: docs/data.md. Rows are counted from 0 (the first line after the header); lines
 from 1.
@@ -12,13 +13,15 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from utils.core.errors import DataError
 
@@ -73,8 +76,9 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            start = _head(handle)
+        with open(path, "rb") as handle:  # the first two lines, at most _HEADER_BYTES (one line may end in \r only)
+            start = handle.readline(_HEADER_BYTES)
+            start += handle.readline(_HEADER_BYTES - len(start))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
@@ -103,12 +107,8 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     if not first.strip():
         what = "the file is empty" if not start.strip() else "line 1 is blank"
         raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    if separator is None:
-        separator = detect_separator(first, path)
-    header = [name.strip() for name in split_line(first, path, 1, separator)]
+    header, separator = header_fields(first, second, path, separator, hint)
     shown = first.strip()[:80]
-    if len(header) == 1:
-        refuse_other_separator(path, first, second, separator, hint)
     if any(not name for name in header):
         raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
     dupes = sorted(name for name, count in Counter(header).items() if count > 1)
@@ -121,17 +121,14 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
 
 
-def _head(handle: BinaryIO) -> bytes:
-    """The file's first bytes: up to the end of its second line, at most ``_HEADER_BYTES``."""
-    pieces, size, ends = [], 0, 0
-    while size < _HEADER_BYTES and ends < 3:
-        piece = handle.read(1 << 16)
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-        ends += len(_LINE_END.findall(piece))
-    return b"".join(pieces)[:_HEADER_BYTES]
+def header_fields(first: str, second: str, path: Path, separator: str | None, hint: str) -> tuple[list[str], str]:
+    """``(column names, separator)`` of a header line ``first`` (``second``: the line after it, for messages)."""
+    if separator is None:
+        separator = detect_separator(first, path)
+    header = [name.strip() for name in split_line(first, path, 1, separator)]
+    if len(header) == 1:
+        refuse_other_separator(path, first, second, separator, hint)
+    return header, separator
 
 
 def detect_separator(first: str, path: Path) -> str:
@@ -228,12 +225,30 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
     text_idx = [position[c] for c in text_columns]
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
 
-    def read() -> Iterator[Block]:
-        row = 0
-        for line_nos, lines in _line_blocks(path, chunk_rows, max_chars):
-            yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint, fill is not None,
-                                      decimal), idx, text_idx)
-            row += len(lines)
+    def read() -> Iterator[Block]:  # lines of max_chars at most: a file without line breaks cannot fill the memory
+        row, line_no = 0, 1
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                handle.readline()
+                while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
+                    first, line_no = line_no + 1, line_no + len(lines)
+                    for i, line in enumerate(lines if max(map(len, lines)) == max_chars else ()):
+                        if len(line) == max_chars and line[-1] not in "\r\n":
+                            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; "
+                                            "expected one row per line")
+                    line_nos = np.arange(first, first + len(lines))
+                    if not all(map(str.strip, lines)):  # blank lines are skipped
+                        kept = [i for i, line in enumerate(lines) if line.strip()]
+                        line_nos, lines = line_nos[kept], [lines[i] for i in kept]
+                    if lines:
+                        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint,
+                                                  fill is not None, decimal), idx, text_idx)
+                        row += len(lines)
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: line {_first_undecodable_line(path)}: bytes that are not UTF-8 text "
+                            f"({err.reason}); save the file as UTF-8") from None
+        except OSError as err:
+            raise DataError(f"{path}: cannot read the file ({err})") from None
 
     return fill(read()) if fill is not None else read()
 
@@ -250,43 +265,7 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
         else:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
-    line_nos = block.line_nos
-    numbers = (np.arange(line_nos.start, line_nos.stop) if isinstance(line_nos, range)
-               else np.asarray(line_nos, dtype=np.int64))
-    return Block(block.first_row, values, text, numbers)
-
-
-def _line_blocks(path: Path, chunk_rows: int, max_chars: int) -> Iterator[tuple[Sequence[int], list[str]]]:
-    """``(line numbers, lines)`` of up to ``chunk_rows`` non-blank lines after the header.
-
-    Lines are read ``max_chars`` characters at most, so that a file without line breaks cannot fill the memory.
-    """
-    line_no = 1
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            handle.readline()
-            while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
-                if max(map(len, lines)) == max_chars:
-                    _refuse_long_lines(path, lines, line_no + 1, max_chars)
-                first, line_no = line_no + 1, line_no + len(lines)
-                if all(map(str.strip, lines)):
-                    yield range(first, first + len(lines)), lines
-                    continue
-                kept = [(first + i, line) for i, line in enumerate(lines) if line.strip()]
-                if kept:
-                    yield [k for k, _ in kept], [line for _, line in kept]
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: line {_first_undecodable_line(path)}: bytes that are not UTF-8 text "
-                        f"({err.reason}); save the file as UTF-8") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the file ({err})") from None
-
-
-def _refuse_long_lines(path: Path, lines: list[str], first: int, max_chars: int) -> None:
-    for i, line in enumerate(lines):
-        if len(line) == max_chars and line[-1] not in "\r\n":
-            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; expected one row "
-                            "per line")
+    return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
 
 
 def _first_undecodable_line(path: Path) -> int | str:
@@ -301,18 +280,15 @@ def _first_undecodable_line(path: Path) -> int | str:
 
 def _split_checked(block: Lines) -> list[list[str]] | None:
     """Check every line has as many fields as the header; the split fields when quotes need the csv module."""
-    n = len(block.header)
+    n, fields = len(block.header), None
     if '"' in "".join(block.lines):
         fields = [split_line(line, block.path, no, block.separator)
                   for no, line in zip(block.line_nos, block.lines, strict=True)]
-        counts = [len(f) for f in fields]
-    else:  # fields = separators + 1
-        fields, counts = None, list(map(str.count, block.lines, repeat(block.separator)))
-    want = n if fields is not None else n - 1
-    if min(counts) == max(counts) == want:
+    seps = [len(f) - 1 for f in fields] if fields else list(map(str.count, block.lines, repeat(block.separator)))
+    if min(seps) == max(seps) == n - 1:  # separators: fields - 1
         return fields
-    r = next(r for r, count in enumerate(counts) if count != want)
-    count = counts[r] + (0 if fields is not None else 1)
+    r = next(r for r, count in enumerate(seps) if count != n - 1)
+    count = seps[r] + 1
     fields_text = f"{count} field{'s' if count != 1 else ''}"
     raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
                     f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")
@@ -332,15 +308,11 @@ def _row_hint(line: str, too_many: bool, separator: str) -> str:
 def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np.ndarray:
     """(rows, len(idx)) float64 of the chosen columns; DataError on the first bad cell."""
     values = None
-    if fields is None:
-        lines = block.lines
-        if block.decimal != ".":  # a dot there may be a thousands separator (1.234,5): read cell by cell, refused
-            lines = None if any("." in line for line in lines) else [line.replace(",", ".") for line in lines]
-        try:
-            values = None if lines is None else np.loadtxt(lines, delimiter=block.separator, usecols=idx,
-                                                           dtype=np.float64, ndmin=2, comments=None)
-        except ValueError:
-            pass
+    # with decimal commas a dot may be a thousands separator (1.234,5): such lines are read cell by cell, refused
+    if fields is None and not (block.decimal != "." and any("." in line for line in block.lines)):
+        lines = block.lines if block.decimal == "." else [line.replace(",", ".") for line in block.lines]
+        with suppress(ValueError):
+            values = np.loadtxt(lines, delimiter=block.separator, usecols=idx, dtype=np.float64, ndmin=2, comments=None)
     if values is None or values.shape != (len(block.lines), len(idx)):
         fields = fields or [line.split(block.separator) for line in block.lines]
         values = np.array([[_cell_number(block, r, f[i], i) for i in idx] for r, f in enumerate(fields)],
@@ -363,11 +335,9 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     text = cell.strip()
     if block.missing and (not text or text.lower() in MISSING_CELLS):
         return math.nan
-    try:
+    with suppress(ValueError):
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
-    except ValueError:
-        pass
     if not text:
         shown = f"is empty (missing value){MISSING_HINT}"
     else:
@@ -444,7 +414,14 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
     if times is None:
         if _as_numbers(texts[:1], where) is None:
             _as_datetimes(texts[:1], where)  # row 0 is readable, so its layout is the one to follow
-        _check_one_layout(texts, where)
+        signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
+        uniques, inverse = np.unique(signatures, return_inverse=True)
+        layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
+        other = np.flatnonzero(layouts != layouts[0])
+        if len(other):
+            row = int(other[0])
+            raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in another format than row 0 "
+                            f"({texts[0][:40]!r}); write every timestamp in one format ({ISO_EXAMPLE}) or as numbers")
         times = _as_datetimes(texts, where)
     back = np.flatnonzero(times[1:] < times[:-1])
     if len(back):
@@ -468,44 +445,24 @@ def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | 
     return times
 
 
-def _check_one_layout(texts: np.ndarray, where: Callable[[int], str]) -> None:
-    """DataError naming the first row whose timestamp is laid out differently from row 0's."""
-    signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
-    uniques, inverse = np.unique(signatures, return_inverse=True)
-    layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
-    other = np.flatnonzero(layouts != layouts[0])
-    if len(other):
-        row = int(other[0])
-        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in "
-                        f"another format than row 0 ({texts[0][:40]!r}); write every timestamp in one "
-                        f"format ({ISO_EXAMPLE}) or as numbers")
-
-
 def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
     """datetime64[ns] timestamps; DataError naming the first unreadable or NaT row."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "no explicit representation of timezones": read as UTC
         try:
             times = texts.astype("datetime64[ns]")
+            rows = np.flatnonzero(np.isnat(times))
         except (ValueError, OverflowError):
-            times = None
-    if times is not None:
-        rows = np.flatnonzero(np.isnat(times))
+            rows = range(len(texts))
         if not len(rows):
             return times
-    else:
-        rows = range(len(texts))
-    for row in rows:
-        text = str(texts[row])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
+        for row in rows:
+            text, ok = str(texts[row]), False
+            with suppress(ValueError, OverflowError):
                 ok = not np.isnat(np.datetime64(text, "ns"))
-        except (ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
-                            f"ISO 8601 date/time ({ISO_EXAMPLE})")
+            if not ok:
+                raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
+                                f"ISO 8601 date/time ({ISO_EXAMPLE})")
     raise DataError(f"{where(0)}: the timestamps cannot be read as ISO 8601 dates/times ({ISO_EXAMPLE})")
 
 
@@ -570,22 +527,147 @@ class PreviousFill:
             if gaps.any():
                 values = values.copy()
                 for c in np.flatnonzero(gaps.any(axis=0)):
-                    self._fill_column(block, values, c)
+                    # index of the latest known row at or before each row (-1: none in this block)
+                    latest = np.maximum.accumulate(np.where(gaps[:, c], -1, np.arange(len(values))))
+                    before = self._last[c] if self._last is not None else math.nan
+                    values[:, c] = np.where(latest >= 0, values[np.maximum(latest, 0), c], before)
+                    if np.isnan(values[0, c]):
+                        line = f" (line {int(block.line_nos[0])})" if block.line_nos is not None else ""
+                        raise DataError(f"{self.source}: row {block.first_row}{line}, column {self.columns[c]!r}: the "
+                                        "value is missing and no earlier row has one to carry forward "
+                                        "(data.missing_values=\"previous\"); give the first rows a value, or drop them")
                 self.counts.update({self.columns[c]: self.counts.get(self.columns[c], 0) + int(n)
                                     for c, n in enumerate(gaps.sum(axis=0)) if n})
             self._last = values[-1] if len(values) else self._last
             yield Block(block.first_row, values, block.text, block.line_nos)
 
-    def _fill_column(self, block: Block, values: np.ndarray, c: int) -> None:
-        column = values[:, c]
-        known = ~np.isnan(column)
-        # index of the latest known row at or before each row (-1: none in this block)
-        latest = np.maximum.accumulate(np.where(known, np.arange(len(column)), -1))
-        before = self._last[c] if self._last is not None else math.nan
-        filled = np.where(latest >= 0, column[np.maximum(latest, 0)], before)
-        if np.isnan(filled[0]):
-            line = f" (line {int(block.line_nos[0])})" if block.line_nos is not None else ""
-            raise DataError(f"{self.source}: row {block.first_row}{line}, column {self.columns[c]!r}: the value is "
-                            "missing and no earlier row has one to carry forward (data.missing_values=\"previous\"); "
-                            "give the first rows a value, or drop them")
-        values[:, c] = filled
+
+# ----- a pipe ----------------------------------------------------------------------------
+class CsvStream:
+    """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
+
+    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once.
+
+    Args:
+        stream: binary, e.g. ``sys.stdin.buffer``.
+        separator: the field separator; None: detected from the header.
+        hint: said after a header separated otherwise than by ``separator``.
+        fill: gives missing cells their column's value before them (else they are refused).
+    """
+
+    def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
+                 separator: str | None = ",", hint: str = ". Write it comma-separated",
+                 fill: PreviousFill | None = None, decimal: str = ".") -> None:
+        self.stream, self.name, self.read_bytes = stream, name, read_bytes
+        self.separator, self.hint, self.fill, self.decimal = separator, hint, fill, decimal
+        self.line_no = 0  # lines decoded so far (1 = the header)
+        self._max_chars = MAX_LINE_CHARS
+        self._reads = self._lines()
+        self._rest: list[tuple[int, str]] = []
+
+    def read_header(self) -> list[str]:
+        """The column names of the first line; DataError for an empty stream or a header that is no header."""
+        lines = next(self._reads, [])
+        if not lines or not lines[0][1].strip():
+            raise DataError(f"{self.name}: {'no input' if not lines else 'line 1 is blank'}; expected a header row "
+                            "naming the columns, then one row per time step")
+        line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
+        header, self.separator = header_fields(line, "", Path(self.name), self.separator, self.hint)
+        if "" in header or len(set(header)) < len(header):
+            raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
+        self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
+        return header
+
+    def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
+               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
+        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``."""
+        position = {name: i for i, name in enumerate(header)}
+        idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
+
+        def checked(part: list[tuple[int, str]], row: int) -> Block:
+            return checked_block(Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
+                                       self.separator, missing=self.fill is not None, decimal=self.decimal),
+                                 idx, text_idx)
+
+        def read() -> Iterator[Block]:
+            row = 0
+            for lines in chain([self._rest], self._reads):
+                kept = [(no, line) for no, line in lines if line.strip()]
+                for i in range(0, len(kept), chunk_rows):
+                    part = kept[i: i + chunk_rows]
+                    try:
+                        blocks = [checked(part, row)]
+                    except DataError:  # the good lines before a bad one one by one (their windows are still scored)
+                        blocks = (checked([line], r) for r, line in enumerate(part, row))
+                    for block in blocks:
+                        yield block
+                        row += len(block.values)
+
+        return self.fill(read()) if self.fill is not None else read()
+
+    def _lines(self) -> Iterator[list[tuple[int, str]]]:
+        """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
+        held: list[bytes] = []  # reads of a line not yet ended: joined once it ends (linear in a long line)
+        held_bytes = 0
+        while True:
+            chunk = self.stream.read1(self.read_bytes)
+            held.append(chunk)
+            held_bytes += len(chunk)
+            raw = []
+            if not chunk or b"\n" in chunk or b"\r" in chunk:
+                raw = b"".join(held).splitlines(keepends=True)
+                # the unfinished line is held (a last \r may be the first half of \r\n)
+                held = [raw.pop()] if chunk and raw and not raw[-1].endswith(b"\n") else []
+                held_bytes = len(held[0]) if held else 0
+            if held_bytes > 4 * self._max_chars:  # UTF-8: at most 4 bytes per character
+                raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
+                                "characters; expected one row per line")
+            if raw:
+                yield [self._decoded(line) for line in raw]
+            if not chunk:
+                return
+
+    def _decoded(self, raw: bytes) -> tuple[int, str]:
+        self.line_no += 1
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{self.name}: line {self.line_no}: bytes that are not UTF-8 text ({err.reason}); "
+                            "send UTF-8") from None
+        if len(line.rstrip("\r\n")) >= self._max_chars:
+            raise DataError(f"{self.name}: line {self.line_no} is longer than {self._max_chars} characters; "
+                            "expected one row per line")
+        return self.line_no, line
+
+
+# ----- windows ---------------------------------------------------------------------------
+def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
+    """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
+
+    Only the rows a later window still needs are carried over: memory stays at about one block plus one batch.
+
+    Yields:
+        ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.
+    """
+    buf: np.ndarray | None = None
+    text_buf: np.ndarray | None = None
+    buf_start = 0  # absolute row of buf[0]
+    next_start = 0
+    for block in blocks:
+        buf = block.values if buf is None else np.concatenate([buf, block.values])
+        text_buf = block.text if text_buf is None or block.text is None else np.concatenate([text_buf, block.text])
+        last_start = buf_start + len(buf) - window_length
+        if last_start >= next_start:
+            starts = np.arange(next_start, last_start + 1, stride, dtype=np.int64)
+            view = sliding_window_view(buf, window_length, axis=0)  # (n, F, T), no copy
+            for i in range(0, len(starts), batch):
+                s = starts[i: i + batch]
+                local = s - buf_start
+                text = None if text_buf is None else text_buf[local]
+                yield s, np.ascontiguousarray(view[local].transpose(0, 2, 1)), text
+            next_start = int(starts[-1]) + stride
+        drop = min(next_start - buf_start, len(buf))
+        buf = buf[drop:].copy() if drop < len(buf) else buf[:0]
+        text_buf = None if text_buf is None else text_buf[drop:].copy()
+        buf_start += drop

@@ -1,32 +1,173 @@
-"""CSV recordings: which files ``data.path`` names, each file's rows by its columns' roles, and many files split
-by one boundary rule (windows never cross files; the splits pool the windows of all files). See docs/data.md.
+"""Your own multivariate time series from CSV files, the ``csv`` loader: which files ``data.path`` names, what
+each column is (a sensor, a label, the timestamp, or ignored), each file's rows, and many files split by one
+boundary rule (windows never cross files; the splits pool the windows of all files).
+
+Without ``feature_columns``, a column looking like a label (a :data:`LABEL_WORDS` name part, or only 0 and 1) is
+refused rather than learnt as a sensor. The format, the columns' roles, the label cells and the splits:
+docs/data.md; the keys: docs/configuration.md.
 """
 from __future__ import annotations
 
 import glob
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.splits import NORMAL, Recording, Split
-from datasets.csv_columns import VALID_LABELS, Columns, row_flags
-from datasets.csv_reading import (ISO_EXAMPLE, RATE_RATIO, PreviousFill, header_text, iter_csv_blocks,
-                                  parse_times, sample_period, seconds_since_first, time_jumps)
-from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels
+from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares, checked_args,
+                             split_normal_only)
+from datasets.csv_reading import (ISO_EXAMPLE, MISSING_CELLS, RATE_RATIO, SEPARATOR_HINT, PreviousFill, header_text,
+                                  iter_csv_blocks, parse_times, read_header, read_layout, sample_period,
+                                  seconds_since_first, time_jumps)
+from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels, window_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
-from utils.core.types import TrainEnd
+from utils.core.registry import register_dataset
+from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd
+from utils.metrics.ranges import window_starts
+from utils.runtime.memory import check_fits
 
 logger = logging.getLogger("anomaly")
 
+LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
+               "change_points", "outlier", "outliers", "fault", "faults", "target", "class", "attack", "attacks",
+               "is_anomaly")
+NORMAL_LABELS = frozenset({"", "normal", "false", "no", "ok"})  # and any number equal to 0
+ANOMALY_LABELS = frozenset({"true", "yes"})  # of kind "anomaly", as a number other than 0
+VALID_LABELS = ("empty, 0, normal, false, no or ok for a normal row; 1, true, yes or any other text (e.g. a fault's "
+                "name) for an anomalous one")
 TEXT_HINT = ("; a column of text is no sensor: list the sensors in data.feature_columns or skip this column with "
              "data.ignore_columns")
+DEFAULT_TEST_FRACTION = 0.15  # without train_end
+_LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_KEYS = "data.label_columns, data.ignore_columns or data.feature_columns"
 _GLOB_CHARS = frozenset("*?[")
 _EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob such as "data/SKAB/valve1/*.csv"'
 
 
+# ----- the columns ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Columns:
+    """The roles of a file's columns.
+
+    Attributes:
+        features: the sensor columns, in order.
+        labels: the label columns (a row is anomalous where any marks it).
+        timestamp: the timestamp column, or None.
+        explicit_features: the features were listed by ``feature_columns`` (no label-looking check).
+    """
+
+    features: list[str]
+    labels: list[str]
+    timestamp: str | None
+    explicit_features: bool
+
+    @property
+    def text(self) -> list[str]:
+        """The columns read as text: the labels, then the timestamp."""
+        return self.labels + ([self.timestamp] if self.timestamp else [])
+
+
+def choose_columns(header: list[str], path: Path, feature_columns: list[str] | None, label_columns: list[str],
+                   timestamp_column: str | None, ignore_columns: list[str], label_key: str = "label_columns",
+                   ) -> Columns:
+    """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
+
+    Args:
+        feature_columns: the sensors in order, or None: every column not named elsewhere.
+        label_key: the key the labels were given by (``label_columns``, or the older ``label_column``).
+    """
+    named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
+             "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
+    in_header = set(header)  # a 100,000-column header: membership in a list would be quadratic
+    for key, columns in named.items():
+        unknown = [c for c in columns if c not in in_header]
+        if unknown:
+            shown = f"column {unknown[0]!r} is" if key in ("label_column", "timestamp_column") else unknown
+            raise ConfigError(f"data.{key}: {shown} not in the header of {path}; columns: {header_text(header)}")
+        if len(set(columns)) != len(columns):
+            raise ConfigError(f"data.{key}: duplicate names in {columns}")
+    roles: dict[str, str] = {}
+    for key, columns in named.items():
+        for column in columns:
+            if column in roles:
+                raise ConfigError(f"data.{key}: {column!r} is also in data.{roles[column]}; a column has one role")
+            roles[column] = key
+    if feature_columns is None:
+        features = [c for c in header if c not in roles]
+        for column in features:
+            if _LABEL_NAME.search(_CAMEL.sub("_", column).lower()):  # a label word as a name part: FaultFlag
+                raise ConfigError(f"{path}: column {column!r} looks like a label, not a sensor; name it in "
+                                  f"{_KEYS} (a label column never becomes a feature)")
+    else:
+        features = list(feature_columns)
+    if not features:
+        raise ConfigError(f"data.feature_columns: {path} has no feature column left (columns: {header_text(header)})")
+    return Columns(features, list(label_columns), timestamp_column, feature_columns is not None)
+
+
+def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str) -> None:
+    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file's rows (n_i, F)."""
+    if columns.explicit_features:
+        return
+    flags = np.all([((rows == 0) | (rows == 1)).all(axis=0) for rows in values], axis=0)
+    flags &= np.any([(rows == 0).any(axis=0) for rows in values], axis=0)
+    flags &= np.any([(rows == 1).any(axis=0) for rows in values], axis=0)
+    if flags.any():
+        column = columns.features[int(np.flatnonzero(flags)[0])]
+        raise ConfigError(f"{source}: column {column!r} holds only 0 and 1, like a label, not a sensor; name it in "
+                          f"{_KEYS} (list the sensors in data.feature_columns to keep it as one)")
+
+
+def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | Path = "<input>",
+              line_nos: np.ndarray | None = None, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
+
+    Args:
+        texts: (n, K) str label cells.
+        names: the K label columns' names, for messages.
+        line_nos: (n,) file line of each row, for messages, or None.
+        first_row: the data row of ``texts[0]``, for messages.
+
+    Returns:
+        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``; DataError for a cell marking a missing label.
+    """
+    labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
+    for k in range(texts.shape[1]):
+        cells = texts[:, k].astype(str)
+        missing = np.isin(np.char.lower(np.char.strip(cells)), list(MISSING_CELLS))
+        if missing.any():
+            r = int(np.argmax(missing))
+            name = names[k] if names is not None else f"label column {k}"
+            line = f" (line {int(line_nos[r])})" if line_nos is not None else ""
+            raise DataError(f"{source}: row {first_row + r}{line}, column {name!r}: label {str(texts[r, k])!r} marks a "
+                            f"missing label, neither normal nor anomalous; valid labels: {VALID_LABELS}")
+        uniques, inverse = np.unique(np.char.strip(cells), return_inverse=True)  # few distinct labels: name each
+        named = [_kind_name(t) for t in uniques]
+        marks = np.array([name is not None for name in named])[inverse.reshape(-1)] & (labels == 0)
+        labels[marks] = 1
+        kinds[marks] = np.array(named, dtype=object)[inverse.reshape(-1)][marks]
+    return labels, kinds.astype(str)
+
+
+def _kind_name(text: str) -> str | None:
+    """The anomaly kind a (stripped) label cell names, or None for a normal row."""
+    if text.lower() in NORMAL_LABELS:
+        return None
+    if text.lower() in ANOMALY_LABELS:
+        return "anomaly"
+    try:  # a decimal comma (0,0 in a ';' file) reads as a number too
+        return None if float(text.replace(",", ".") if text.count(",") == 1 else text) == 0 else "anomaly"
+    except ValueError:
+        return text
+
+
+# ----- the files and their rows ---------------------------------------------------------
 def csv_paths(path: str | list[str] | None) -> list[Path]:
     """The CSV files ``data.path`` names (files, folders' ``*.csv``, globs), in order, each once."""
     if not path:
@@ -111,12 +252,9 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     text = np.concatenate([b.text for b in blocks]) if columns.text else np.zeros((len(values), 0), dtype=str)
     line_nos = np.concatenate([b.line_nos for b in blocks])
     k = len(columns.labels)
-    if k:
-        labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)
-        if labels.all():
-            _warn_all_anomalous(path, columns.labels, text[:, :k])
-    else:
-        labels, kinds = np.zeros(len(values), dtype=np.int64), np.full(len(values), NORMAL)
+    labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)  # all normal without label columns
+    if k and labels.all():
+        _warn_all_anomalous(path, columns.labels, text[:, :k])
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
@@ -146,8 +284,7 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
                             f"0..{n - 1}); lower data.train_end so that rows are left to test")
         return train_end
     when = parse_train_end_time(train_end, column, rows.times)
-    first, last = rows.times[0], rows.times[-1]
-    if not first < when <= last:
+    if not rows.times[0] < when <= rows.times[-1]:
         raise DataError(f"{rows.path}: data.train_end={train_end!r} lies outside the file's times ({rows.time_text[0]} "
                         f"to {rows.time_text[-1]}); give a time after its first row and no later than its last")
     return int(np.searchsorted(rows.times, when, side="left"))
@@ -171,29 +308,21 @@ def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None
     return when
 
 
-@dataclass
-class Pooled:
-    """The splits of many recordings and what the report needs of them."""
-
-    train: Split
-    val: Split
-    test: Split
-    recordings: list[Recording]
-    infos: list[dict]
-
-
 def split_recordings(files: list[Rows], names: list[str], window_length: int, stride: int, eval_stride: int,
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
-                     timestamp_column: str | None, normalize: str = "none") -> Pooled:
+                     timestamp_column: str | None, normalize: str = "none",
+                     ) -> tuple[Split, Split, Split, list[Recording], list[dict]]:
     """Split every file by :func:`~datasets.stream_split.split_stream`'s rule and pool the windows.
 
     Args:
         names: what reports call the files.
         normalize: ``"per_recording"`` standardises each file by its own training part first.
+
+    Returns:
+        ``(train, val, test, recordings, infos)``: the pooled splits, and per file its streams and its figures.
     """
     single = len(files) == 1
-    splits: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
-    recordings, infos, timing = [], [], []
+    splits, recordings, infos, timing = [], [], [], []
     for rows, name in zip(files, names, strict=True):
         seconds = None if rows.times is None else seconds_since_first(rows.times)
         period = sample_period(seconds, rows.path, timestamp_column)
@@ -209,19 +338,25 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
             times=seconds, time_text=rows.time_text, sample_period_s=period, train_end=end, train_labels=train_labels,
             size_hint=f"a longer file than {rows.path}", source=None if single else str(rows.path),
             min_train_windows=1 if single else 0, min_val_windows=4 if single else 0)
-        for key, split in (("train", train), ("val", val), ("test", test)):
-            splits[key].append(split)
+        splits.append((train, val, test))
         recordings.append(Recording(name, parts["test"], parts["val"], len(train)))
         info.update(name=name, sample_period_s=period, **({"normalized_by": reference} if reference else {}),
                     **({"filled_cells": rows.filled} if rows.filled else {}))
         if rows.times is not None:
             info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
         infos.append(info)
-    pooled = {key: _concat(parts) for key, parts in splits.items()}
-    _check_pooled(pooled, len(files), window_length)
+    train, val, test = (_concat(parts) for parts in zip(*splits))
+    if len(train) == 0:
+        raise DataError(f"the training parts of the {len(files)} files hold no window of data.window_length="
+                        f"{window_length} rows without an anomalous row; raise data.train_end, lower "
+                        "data.window_length, or set data.train_labels=ignore if their labels may be ignored there")
+    if len(val) < 4:
+        raise DataError(f"the calibration stretches of the {len(files)} files hold {len(val)} windows of "
+                        f"data.window_length={window_length} rows without an anomalous row, fewer than the 4 the "
+                        "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")
     warn_about_labels(infos)
     warn_about_rows(files, timing, timestamp_column, window_length)
-    return Pooled(pooled["train"], pooled["val"], pooled["test"], recordings, infos)
+    return train, val, test, recordings, infos
 
 
 def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
@@ -267,10 +402,12 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
     if len(reference) == 0:
         raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
                         "row to standardise by; move data.train_end later or set data.normalize to none")
-    mean, std = reference_statistics(reference)
+    reference = reference.astype(np.float64)
+    mean, std = reference.mean(axis=0), reference.std(axis=0)
+    std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a constant sensor keeps std 1
     stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
     if whiten:
-        stats["whitening"] = whitening_matrix(standardise(reference, mean, std)).tolist()
+        stats["whitening"] = whitening_matrix(by_reference(reference, stats)).tolist()
     return by_reference(values, stats), stats
 
 
@@ -307,38 +444,175 @@ def ledoit_wolf_covariance(rows: np.ndarray) -> np.ndarray:
 
 def by_reference(values: np.ndarray, stats: dict) -> np.ndarray:
     """Rows (n, F) standardised (and whitened, with ``stats["whitening"]``) by reference statistics, float32."""
-    standardised = standardise(values, np.asarray(stats["mean"]), np.asarray(stats["std"]))
+    standardised = ((values - np.asarray(stats["mean"])) / np.asarray(stats["std"])).astype(np.float32)
     if "whitening" not in stats:
         return standardised
     return (standardised.astype(np.float64) @ np.asarray(stats["whitening"])).astype(np.float32)
 
 
-def reference_statistics(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean (F,), std (F,))`` float64 of reference rows (n, F), n >= 1; a constant sensor's std is 1."""
-    reference = np.asarray(reference).astype(np.float64)
-    mean, std = reference.mean(axis=0), reference.std(axis=0)
-    return mean, np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-
-
-def standardise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Rows (n, F) standardised by :func:`reference_statistics`, as float32 (what the windows hold)."""
-    return ((values - mean) / std).astype(np.float32)
-
-
-def _concat(splits: list[Split]) -> Split:
+def _concat(splits: tuple[Split, ...]) -> Split:
     if len(splits) == 1:
         return splits[0]
     return Split(x=np.concatenate([s.x for s in splits]), y=np.concatenate([s.y for s in splits]),
                  kind=np.concatenate([s.kind for s in splits]))
 
 
-def _check_pooled(pooled: dict[str, Split], n_files: int, window_length: int) -> None:
-    """DataError when the files together give no training window or fewer than 4 calibration windows."""
-    if len(pooled["train"]) == 0:
-        raise DataError(f"the training parts of the {n_files} files hold no window of data.window_length="
-                        f"{window_length} rows without an anomalous row; raise data.train_end, lower "
-                        "data.window_length, or set data.train_labels=ignore if their labels may be ignored there")
-    if len(pooled["val"]) < 4:
-        raise DataError(f"the calibration stretches of the {n_files} files hold {len(pooled['val'])} windows of "
-                        f"data.window_length={window_length} rows without an anomalous row, fewer than the 4 the "
-                        "thresholds need; raise data.val_fraction, lower data.eval_stride or data.window_length")
+# ----- the loader ---------------------------------------------------------------------
+def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, label_column: str | None = None,
+                    timestamp_column: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None,
+                                                                   np.ndarray | None]:
+    """Read a whole comma-separated time series (every column but the label and timestamp is a feature by default).
+
+    Returns:
+        ``(values (rows, F) float32, feature names, labels (rows,) str or None,
+        timestamps (rows,) float64 or datetime64[ns], or None)``.
+    """
+    path = Path(path)
+    header = read_header(path)
+    special = [c for c in (label_column, timestamp_column) if c is not None]
+    features = feature_columns if feature_columns is not None else [c for c in header if c not in special]
+    columns = choose_columns(header, path, features, [label_column] if label_column else [], timestamp_column, [],
+                             label_key="label_column")
+    rows = read_rows(path, header, ",", columns, text_hint="")
+    return rows.values, columns.features, rows.label_text[:, 0] if label_column else None, rows.times
+
+
+@register_dataset("csv")
+@checked_args
+def load_csv(seed: int, path: str | list[str] | None = None, window_length: PositiveInt = 50,
+             stride: PositiveInt | None = None, feature_columns: list[str] | None = None,
+             label_column: str | None = None, label_columns: list[str] | None = None,
+             timestamp_column: str | None = None, ignore_columns: list[str] | None = None,
+             separator: Separator | None = None, val_fraction: Fraction = 0.15, test_fraction: Fraction | None = None,
+             split: Literal["contiguous", "random"] = "contiguous", eval_stride: PositiveInt | None = None,
+             train_end: TrainEnd | None = None, train_labels: Literal["exclude", "ignore"] = "exclude",
+             normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
+             missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".") -> DataSplits:
+    """Sliding windows over one or many CSV recordings, split normal-only (keys: docs/configuration.md).
+
+    Returns:
+        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
+        without labels, and per recording its rows, stretches, windows and labelled ranges.
+    """
+    files = csv_paths(path)
+    _check_keys(len(files), label_column, label_columns, separator, train_end, test_fraction, split, normalize)
+    label_key = "label_column" if label_column is not None else "label_columns"
+    labels = [label_column] if label_column is not None else list(label_columns or [])
+    test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
+    stride = stride or window_length
+    eval_stride = eval_stride or min(stride, window_length)
+    # the rows are held as float64 (about the files' size again; text such as "1.0," is shorter than 8 bytes)
+    check_fits(2 * sum(f.stat().st_size for f in files), f"the rows of {_shown(files)}", f"data.path={path}")
+    layouts = {f: read_layout(f, separator, SEPARATOR_HINT) for f in files}
+    check_same_header({f: header for f, (header, _) in layouts.items()})
+    columns = choose_columns(layouts[files[0]][0], files[0], feature_columns, labels, timestamp_column,
+                             ignore_columns or [], label_key)
+    comma = [f for f, (_, sep) in layouts.items() if sep == ","]
+    if decimal == "," and comma:
+        raise ConfigError(f"data.decimal: \",\" (decimal commas) needs files separated otherwise, but {comma[0]} is "
+                          "separated by commas (or has one column); set data.separator to \";\", tab or \"|\" as the "
+                          "file is, or data.decimal to \".\"")
+    read = [read_rows(f, header, sep, columns, missing_values=missing_values, decimal=decimal)
+            for f, (header, sep) in layouts.items()]
+    refuse_flag_features([r.values for r in read], columns, _shown(files))
+    n_rows = sum(len(r.values) for r in read)
+    info = {"dataset": "csv", "path": str(files[0]) if len(files) == 1 else path, "files": [str(f) for f in files],
+            "rows": int(n_rows), "features": columns.features, "window_length": window_length, "stride": stride,
+            "label_column": label_column, "label_columns": labels, "timestamp_column": timestamp_column,
+            "ignore_columns": ignore_columns or [], "separator": sorted({sep for _, sep in layouts.values()}),
+            "seed": int(seed), "val_fraction": val_fraction, "test_fraction": test_fraction, "split": split,
+            "train_end": train_end, "train_labels": train_labels, "normalize": normalize}
+    if split == "contiguous":
+        data = _contiguous(read, files, info, window_length, stride, eval_stride, val_fraction, test_fraction,
+                           train_end, train_labels, timestamp_column, normalize)
+    else:
+        data = _random(read[0], info, window_length, stride, val_fraction, test_fraction, seed)
+    if not labels:
+        data.info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
+                             "normals only and ROC/PR AUC are undefined; the threshold still flags about "
+                             "(100 - threshold_percentile)% of normal windows")
+        logger.warning("data: %s", data.info["note"])
+    return data
+
+
+def _check_keys(n_files: int, label_column: str | None, label_columns: list[str] | None, separator: str | None,
+                train_end: TrainEnd | None, test_fraction: float | None, split: str, normalize: str) -> None:
+    """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
+    if label_column is not None and label_columns is not None:
+        raise ConfigError(f"data.label_columns: given with data.label_column={label_column!r}; set only one "
+                          f"(label_columns: [{label_column!r}, ...] lists several)")
+    if separator is not None and (separator.isalnum() or separator in '."+-\r\n '):
+        raise ConfigError(f"data.separator: {separator!r} cannot separate fields (it occurs in numbers or ends "
+                          "lines); give one of , ; | or a tab, or null to detect it from the header")
+    if train_end is not None and test_fraction is not None:
+        raise ConfigError(f"data.test_fraction: {test_fraction} is given with data.train_end={train_end!r}; with "
+                          "train_end every row from it on is test, so leave data.test_fraction out")
+    if (train_end is not None or n_files > 1) and split != "contiguous":
+        raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
+                          "need split=\"contiguous\"")
+    if normalize != "none" and split != "contiguous":
+        raise ConfigError(f"data.normalize: {normalize!r} standardises a recording by its training part, which the "
+                          "random split does not have; use split=\"contiguous\" or normalize=\"none\"")
+
+
+def _shown(files: list[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"the {len(files)} files {files[0]} ... {files[-1]}"
+
+
+def _windows_fit(rows: list[int], n_features: int, window_length: int, step: int, keys: str, what: str) -> None:
+    """ConfigError naming ``keys`` when the windows of files of ``rows`` rows each would not fit in memory."""
+    # the windows are copied (float64, then float32 splits and scaled copies): stride 1 repeats every row T times
+    windows = sum((n - window_length) // step + 1 for n in rows if n >= window_length)
+    check_fits(windows * window_length * n_features * (8 + 4 * 3), f"the {windows} windows of {what}", keys)
+
+
+def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: int, stride: int, eval_stride: int,
+                val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
+                timestamp_column: str | None, normalize: str) -> DataSplits:
+    """Each file cut into its stretches by one rule, the windows pooled (:func:`split_recordings`)."""
+    for rows in read:
+        if len(rows.values) < window_length:
+            raise DataError(f"{rows.path}: {len(rows.values)} rows, fewer than one window of "
+                            f"data.window_length={window_length}")
+    keys = f"data.window_length={window_length}, data.stride={stride}"
+    keys += f", data.eval_stride={eval_stride}" if eval_stride < stride else ""
+    _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,
+                 _shown(files))
+    train, val, test, recordings, infos = split_recordings(read, [str(f) for f in files], window_length, stride,
+                                                           eval_stride, val_fraction, test_fraction, train_end,
+                                                           train_labels, timestamp_column, normalize)
+    if len(read) == 1:  # one file: its split's figures at the top level, as before
+        info.update({k: v for k, v in infos[0].items() if k != "name"})
+    else:
+        info.update(split="contiguous", eval_stride=int(eval_stride),
+                    windows={"train": len(train), "val": len(val), "test": len(test)},
+                    **{key: {part: sum(r[key][part] for r in infos) for part in ("train", "val", "test")}
+                       for key in ("anomalous_rows", "labelled_ranges")})
+    info["recordings"] = infos
+    streams = {"val": recordings[0].val, "test": recordings[0].test} if len(read) == 1 else {}
+    return DataSplits(train=train, val=val, test=test, feature_names=info["features"], info=info, streams=streams,
+                      recordings=recordings)
+
+
+def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fraction: float, test_fraction: float,
+            seed: int) -> DataSplits:
+    """One file's windows split at random (:func:`split_normal_only`: every anomaly to test)."""
+    check_shares(val_fraction, test_fraction)
+    values = rows.values
+    starts = window_starts(len(values), window_length, stride)
+    if len(starts) == 0:
+        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of "
+                        f"data.window_length={window_length}")
+    _windows_fit([len(values)], values.shape[1], window_length, stride,
+                 f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
+    x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+    kind = window_labels(rows.labels, rows.kinds, starts, window_length)[1]
+    train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
+    info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))
+    if stride < window_length:
+        logger.warning("data: stride %d < window_length %d: overlapping windows are split at random, so test "
+                       "windows share rows with training windows and the test metrics are optimistic",
+                       stride, window_length)
+    if rows.times is not None:
+        info["time_range"] = [str(rows.times[0]), str(rows.times[-1])]
+    return DataSplits(train=train, val=val, test=test, feature_names=info["features"], info=info)

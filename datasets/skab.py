@@ -12,8 +12,7 @@ from typing import Literal
 
 from datasets.splits import DataSplits, checked_args
 from datasets.csv_reading import DECIMAL_HINT, READ_DECIMAL_HINT, SEPARATOR_HINT
-from datasets.csv_recordings import TEXT_HINT
-from datasets.csv_windows import load_csv
+from datasets.csv_recordings import TEXT_HINT, load_csv
 from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
@@ -82,7 +81,7 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
     """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
 
     Returns:
-        DataSplits over the files' recordings (see :func:`datasets.csv_windows.load_csv`), recordings
+        DataSplits over the files' recordings (see :func:`datasets.csv_recordings.load_csv`), recordings
         named as in :data:`CHECKSUMS` (``valve1/0.csv``); ``info`` adds ``data_dir`` and ``commit``.
     """
     names = _file_names(files)

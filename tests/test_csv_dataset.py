@@ -8,8 +8,8 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import main
-from datasets.csv_reading import iter_csv_blocks, read_header
-from datasets.csv_windows import iter_windows, load_csv
+from datasets.csv_reading import iter_csv_blocks, iter_windows, read_header
+from datasets.csv_recordings import load_csv
 from utils.metrics.ranges import window_starts
 from datasets.make_example_csv import write_example_csv
 from tests.helpers import REPO_ROOT

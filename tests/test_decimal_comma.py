@@ -11,7 +11,7 @@ import pytest
 import main
 from agents.detector.detector import Detector
 from agents.live_scoring import live_score
-from datasets.csv_windows import load_csv
+from datasets.csv_recordings import load_csv
 from tests.helpers import trained_csv_run
 from utils.core.errors import ConfigError, DataError
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from agents.score_files import _Input
 from datasets.csv_reading import FLOAT32_MAX, iter_csv_blocks, read_header
 from agents.detector.scaler import Scaler
-from datasets.csv_windows import read_csv_series
+from datasets.csv_recordings import read_csv_series
 from utils.core.errors import ConfigError, DataError
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))

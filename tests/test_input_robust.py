@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import main
-from datasets.csv_windows import read_csv_series
+from datasets.csv_recordings import read_csv_series
 from datasets.ucr_files import read_ucr
 from tests.helpers import REPO_ROOT, run_main
 from utils.core.errors import DataError

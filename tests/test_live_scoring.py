@@ -227,8 +227,7 @@ CONTENTS = [
 @pytest.mark.parametrize("content", CONTENTS)
 def test_a_stream_is_read_and_refused_as_the_same_file(tmp_path, content):
     """CsvStream, fed 3 bytes per read, gives the values iter_csv_blocks reads of a file, or the same error."""
-    from datasets.csv_reading import iter_csv_blocks, read_header
-    from datasets.csv_stream import CsvStream
+    from datasets.csv_reading import CsvStream, iter_csv_blocks, read_header
 
     path = tmp_path / "in.csv"
     path.write_bytes(content)

@@ -19,8 +19,8 @@ import torch
 
 import main
 from agents.detector.detector import Detector
-from datasets.csv_columns import row_flags
-from datasets.csv_stream import CsvStream
+from datasets.csv_reading import CsvStream
+from datasets.csv_recordings import row_flags
 from utils.core.errors import CheckpointError, DataError
 from utils.runs.outputs import OutputError, check_output
 from agents.detector.thresholds import conformal_p_values

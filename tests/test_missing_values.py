@@ -10,7 +10,7 @@ import pytest
 import main
 from agents.live_scoring import live_score
 from datasets.csv_reading import PreviousFill, iter_csv_blocks, read_header
-from datasets.csv_windows import load_csv
+from datasets.csv_recordings import load_csv
 from tests.helpers import trained_csv_run
 from utils.core.errors import DataError
 

@@ -9,7 +9,7 @@ import pytest
 
 import agents  # noqa: F401 (fills the registries the config layer checks)
 from datasets.csv_reading import read_header, read_layout
-from datasets.csv_windows import load_csv
+from datasets.csv_recordings import load_csv
 from tests.helpers import REPO_ROOT
 from utils.core.config import load_config
 from utils.core.errors import ConfigError, DataError
