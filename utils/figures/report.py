@@ -25,6 +25,10 @@ FIGURE_TITLES = {
     "latent_space": "Latent space of the test windows",
     "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
 }
+HISTOGRAM = "score_histogram_"
+FIGURE_ORDER = ("timeline", "signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix", HISTOGRAM,
+                "reconstructions", "latent_space")
+METRIC_KEYS = ("roc_auc", "pr_auc", "base_rate", "threshold", "precision", "recall", "f1")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
                  "grad_clip_norm")
 
@@ -47,15 +51,13 @@ def _settings(section: dict[str, Any], keys: tuple[str, ...] | None = None) -> s
 
 def markdown_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per score: ROC AUC, PR AUC beside the base rate, threshold, precision, recall, F1, alarms."""
-    lines = ["| score | ROC AUC | PR AUC | base rate | threshold | precision | recall | F1 | alarms (TP + FP) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = {}
     for name, r in results.items():
         cm = r.get("confusion_matrix") or [[0, 0], [0, 0]]
         tp, fp = cm[1][1], cm[0][1]
-        lines.append(f"| `{name}` | {_fmt(r.get('roc_auc'))} | {_fmt(r.get('pr_auc'))} | {_fmt(r.get('base_rate'))} "
-                     f"| {_fmt(r.get('threshold'), 4)} | {_fmt(r.get('precision'))} | {_fmt(r.get('recall'))} "
-                     f"| {_fmt(r.get('f1'))} | {tp + fp} ({tp} + {fp}) |")
-    return "\n".join(lines)
+        rows[name] = [*(_fmt(r.get(k), 4 if k == "threshold" else 3) for k in METRIC_KEYS), f"{tp + fp} ({tp} + {fp})"]
+    return score_table(["ROC AUC", "PR AUC", "base rate", "threshold", "precision", "recall", "F1",
+                        "alarms (TP + FP)"], rows)
 
 
 def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
@@ -119,20 +121,18 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _figures(out_dir: Path) -> list[tuple[str, str]]:
-    """(file name, title) of the PNGs in out/, in reading order."""
-    present = {p.stem: p.name for p in sorted(out_dir.glob("*.png"))}
-    order = ["timeline", "signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix"]
-    order += sorted(s for s in present if s.startswith("score_histogram_"))
-    order += ["reconstructions", "latent_space"]
-    order += sorted(s for s in present if s not in order)
-    figures = []
-    for stem in order:
-        if stem in present:
-            title = FIGURE_TITLES.get(stem) or (f"Score histogram: {stem[len('score_histogram_'):]}"
-                                                if stem.startswith("score_histogram_") else stem.replace("_", " "))
-            figures.append((present[stem], title))
-    return figures
+def _figure_section(out_dir: Path) -> list[str]:
+    """The PNGs in out/ in reading order (:data:`FIGURE_ORDER`, then the others by name), each under its title."""
+    def rank(stem: str) -> tuple[int, str]:
+        group = HISTOGRAM if stem.startswith(HISTOGRAM) else stem
+        return FIGURE_ORDER.index(group) if group in FIGURE_ORDER else len(FIGURE_ORDER), stem
+
+    lines = ["## Figures", ""]
+    for stem in sorted((p.stem for p in out_dir.glob("*.png")), key=rank):
+        title = FIGURE_TITLES.get(stem) or (f"Score histogram: {stem.removeprefix(HISTOGRAM)}"
+                                            if stem.startswith(HISTOGRAM) else stem.replace("_", " "))
+        lines += [f"### {title}", "", f"![{title}]({stem}.png)", ""]
+    return lines if len(lines) > 2 else [*lines, "No plots (`evaluation.make_plots` is false).", ""]
 
 
 def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path) -> str:
@@ -153,11 +153,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
     lines += ["## Configuration", "", "| | |", "|---|---|",
               f"| agent | `{config.get('agent')}` (seed {config.get('seed')}, device `{config.get('device')}`) |",
-              f"| data | {_settings(config.get('data', {}))} |",
-              f"| model | {_settings(config.get('model', {}))} |",
-              f"| loss | {_settings(config.get('loss', {}))} |",
-              f"| trainer | {_settings(config.get('trainer', {}), TRAINING_KEYS)} |",
-              f"| evaluation | {_settings(config.get('evaluation', {}))} |", ""]
+              *(f"| {key} | {_settings(config.get(key, {}), TRAINING_KEYS if key == 'trainer' else None)} |"
+                for key in ("data", "model", "loss", "trainer", "evaluation")), ""]
 
     lines += ["## Data", "", "| split | windows | anomalies | kinds |", "|---|---:|---:|---|"]
     counts = data_info.get("counts", {}) if isinstance(data_info, dict) else {}
@@ -206,13 +203,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
     lines += stream_section(metrics, out_dir)
 
-    figures = _figures(out_dir)
-    lines += ["## Figures", ""]
-    if figures:
-        for file, title in figures:
-            lines += [f"### {title}", "", f"![{title}]({file})", ""]
-    else:
-        lines += ["No plots (`evaluation.make_plots` is false).", ""]
+    lines += _figure_section(out_dir)
 
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
@@ -265,22 +256,16 @@ def main(argv: list[str]) -> int:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
         run = RunFolder(run_dir)
-        config, metrics = _run_json(run.config), _run_json(run.metrics)
-        print(write_report(run_dir, config, metrics))
-    except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
-        print(f"error: {_failure(run_dir, err)}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _failure(run_dir: Path, err: Exception) -> str:
-    """The one-line message of what stopped the report."""
-    if isinstance(err, OSError):
-        return f"{run_dir}: cannot write the report ({err.strerror or err})"
-    if isinstance(err, ValueError):
-        return str(err)
-    # JSON of another shape than this project writes
-    return f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
+        print(write_report(run_dir, _run_json(run.config), _run_json(run.metrics)))
+        return 0
+    except OSError as err:
+        message = f"{run_dir}: cannot write the report ({err.strerror or err})"
+    except ValueError as err:
+        message = str(err)
+    except (KeyError, TypeError, AttributeError) as err:  # JSON of another shape than this project writes
+        message = f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -31,11 +31,9 @@ def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.nda
     if size == 1:
         return np.arange(n, dtype=np.float64), x.copy(), x.copy()
     b = -(-n // size)
-    padded = np.full(b * size, np.nan)
-    padded[:n] = x
+    blocks = np.pad(x, (0, b * size - n), constant_values=np.nan).reshape(b, size)
     first = np.arange(b) * size
-    centres = (first + np.minimum(first + size, n) - 1) / 2.0
-    return centres, np.fmin.reduce(padded.reshape(b, size), axis=1), np.fmax.reduce(padded.reshape(b, size), axis=1)
+    return (first + np.minimum(first + size, n) - 1) / 2.0, np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)
 
 
 class TimeAxis:
