@@ -52,9 +52,8 @@ def _shade(ax: Axes, xaxis: TimeAxis, spans: list[Span], colors: dict[str, str])
     edges = xaxis.at([sp[:2] for sp in spans]).reshape(-1, 2)
     kinds = np.array([sp[2] for sp in spans])
     for kind in dict.fromkeys(kinds.tolist()):
-        x0, x1 = edges[kinds == kind].T
-        y0, y1 = np.zeros_like(x0), np.ones_like(x0)
-        boxes = np.stack([np.column_stack(corner) for corner in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
+        x0, x1 = edges[kinds == kind].T  # corners (x0, 0), (x0, 1), (x1, 1), (x1, 0) of each box
+        boxes = np.stack(np.broadcast_arrays(np.stack([x0, x0, x1, x1], axis=1), [0.0, 1.0, 1.0, 0.0]), axis=-1)
         # the edge keeps a range narrower than a pixel visible (as a line) over a long recording
         ax.add_collection(PolyCollection(boxes, facecolors=(colors[kind], 0.22), edgecolors=(colors[kind], 0.7),
                                          linewidths=0.6, transform=ax.get_xaxis_transform(), gid=f"label:{kind}"),

@@ -56,11 +56,8 @@ class TimeAxis:
         index = np.asarray(index, dtype=np.float64)
         if self.times is None or len(self.times) == 0:
             return self.first_row + index
-        n, t = len(self.times), self.times
-        i = np.clip(index, 0, n - 1)
-        i0 = np.floor(i).astype(np.int64)
-        i1 = np.minimum(i0 + 1, n - 1)
-        inside = t[i0] + (i - i0) * (t[i1] - t[i0])
+        n = len(self.times)
+        inside = np.interp(index, np.arange(n), self.times)  # clamped to the first and last time
         return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
 
 
