@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.figures.stream_report import promise_cell, score_table, stream_section
+from utils.figures.stream_report import promise_cell, score_table, stream_section, verdict_lines
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
@@ -65,12 +65,11 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     if not kinds:
         return ""
-    counts = {k: next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
-              for k in kinds}
-    per_kind = {name: [r.get("per_kind", {}).get(k, {}) for k in kinds] for name, r in results.items()}
-    return score_table([f"{k} (n={counts[k]})" for k in kinds],
-                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}" for m in found]
-                        for name, found in per_kind.items()})
+    counts = [next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
+              for k in kinds]
+    return score_table([f"{k} (n={n})" for k, n in zip(kinds, counts)],
+                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}"
+                               for m in (r.get("per_kind", {}).get(k, {}) for k in kinds)] for name, r in results.items()})
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:
@@ -188,8 +187,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
                      f"{_fmt(metrics.get('seconds', {}).get('training_this_process'), 1)} s of training)."
                      if metrics.get("seconds") else "."), "",
                   markdown_metrics_table(baselines), "", markdown_false_alarm_table(baselines), ""]
-        if metrics.get("versus_baselines"):
-            lines += [f"**{metrics['versus_baselines']['text']}.**", ""]
+        lines += verdict_lines(metrics)
     per_kind = markdown_per_kind_table(scores)
     if per_kind:
         lines += ["ROC AUC / recall at the threshold, per anomaly kind against the normals:", "", per_kind, ""]
@@ -221,11 +219,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
     """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
     run = RunFolder(run_dir)
-    if config is None:
-        config = json.loads(run.config.read_text(encoding="utf-8"))
-    if metrics is None:
-        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
-    config = json.loads(json.dumps(config))  # EasyDict -> plain dicts
+    config = json.loads(run.config.read_text(encoding="utf-8") if config is None else json.dumps(config))
+    metrics = json.loads(run.metrics.read_text(encoding="utf-8")) if metrics is None else metrics
     atomic_write_text(run.report, render_report(config, metrics, run.out))
     return run.report
 
