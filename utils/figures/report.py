@@ -162,9 +162,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
         kinds = counts.get(name) if isinstance(counts, dict) else None
         kinds_text = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
         lines.append(f"| {name} | {split.get('n', '–')} | {split.get('n_anomalies', '–')} | {kinds_text} |")
-    lines.append("")
-    lines.append("Train and validation hold normal windows only; the test split holds held-out normals plus every "
-                 "anomaly.")
+    lines += ["", "Train and validation hold normal windows only; the test split holds held-out normals plus every "
+              "anomaly."]
     if isinstance(data_info, dict) and data_info.get("note"):
         lines += ["", f"**Note:** {data_info['note']}"]
     lines.append("")
@@ -194,10 +193,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     oracle = {n: r["best_f1_on_test_labels_NOT_DEPLOYABLE"] for n, r in scores.items()
               if r.get("best_f1_on_test_labels_NOT_DEPLOYABLE")}
     if oracle:
-        lines.append("Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not "
-                     "deployable): " + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}"
-                                                 for n, v in oracle.items()) + ".")
-        lines.append("")
+        lines += ["Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not deployable): "
+                  + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}" for n, v in oracle.items()) + ".", ""]
 
     lines += stream_section(metrics, out_dir)
 

@@ -17,8 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
-from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, labelled_spans, pick_sensor
-from utils.metrics.ranges import incident_ranges, overlapping
+from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, pick_sensor
+from utils.metrics.ranges import incident_ranges, kind_runs, overlapping
 
 #: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
 #: ``top_feature``), read, never built, here.
@@ -184,8 +184,10 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         n_details)
     first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
     n, f = values.shape
-    spans = labelled_spans(labels, kinds)
-    if hits is None and (labels is not None or kinds is not None):
+    if labels is None and kinds is not None:  # labelled where the kind is not normal
+        labels = kinds != "normal"
+    spans = [] if labels is None else kind_runs(np.asarray(labels, dtype=np.float64), kinds)
+    if hits is None and labels is not None:
         hits = overlapping(incident_ranges(incidents) - first_row, np.array([sp[:2] for sp in spans]))
     rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, TimeAxis(first_row, times, 0, n),
                      max_points, score_name)

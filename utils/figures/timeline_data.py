@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from utils.metrics.ranges import clock_text, kind_runs
+from utils.metrics.ranges import clock_text
 
-__all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "labelled_spans", "pick_sensor"]
+__all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "pick_sensor"]
 
 Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
 
@@ -101,13 +101,6 @@ def check_inputs(values, feature_names, scores, threshold, labels, kinds, incide
     if int(max_points) < 2 or int(n_details) < 0:
         raise ValueError(f"max_points must be >= 2 and n_details >= 0, got {max_points} and {n_details}")
     return values, names, scores, labels, kinds, incidents, hits, times
-
-
-def labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list[Span]:
-    """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
-    if labels is None and kinds is None:
-        return []
-    return kind_runs(np.asarray(kinds) != "normal" if labels is None else np.asarray(labels, dtype=np.float64), kinds)
 
 
 def pick_sensor(values: np.ndarray, s: int, e: int) -> int:
