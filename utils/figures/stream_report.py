@@ -80,8 +80,7 @@ def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
     """One pooled score's cells under :data:`POOLED_HEADERS`: F1, FAR %, MAR %, then ``mean ± std (n)`` of each of
     :data:`MEAN_COLUMNS`."""
     c, means = result.get("confusion", {}), result.get("mean", {})
-    cells = [stream_cell(c, ("f1",), 3, missing), stream_cell(c, ("far_pct",), 2, missing),
-             stream_cell(c, ("mar_pct",), 2, missing)]
+    cells = [stream_cell(c, (key,), digits, missing) for key, digits in (("f1", 3), ("far_pct", 2), ("mar_pct", 2))]
     for _, key, digits in MEAN_COLUMNS:
         mean = means.get(key, {})
         cells.append(missing if mean.get("mean") is None else

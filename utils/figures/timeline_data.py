@@ -61,12 +61,13 @@ class TimeAxis:
         return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
 
 
-def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None) -> np.ndarray | None:
+def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None,
+             what: str = "one entry per row of values") -> np.ndarray | None:
     if a is None:
         return None
     a = np.asarray(a, dtype=dtype)
     if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) (one entry per row of values), got {a.shape}")
+        raise ValueError(f"{name} must have shape ({n},) ({what}), got {a.shape}")
     return a
 
 
@@ -94,10 +95,7 @@ def check_inputs(values, feature_names, scores, threshold, labels, kinds, incide
                              f"{first_row}..{first_row + n - 1} of values (first_row={first_row})")
         if inc.top_feature and inc.top_feature not in names:
             raise ValueError(f"incidents[{i}].top_feature {inc.top_feature!r} is not one of feature_names {names}")
-    if hits is not None:
-        hits = np.asarray(hits, dtype=bool)
-        if hits.shape != (len(incidents),):
-            raise ValueError(f"hits must have shape ({len(incidents)},) (one per incident), got {hits.shape}")
+    hits = _per_row(hits, "hits", len(incidents), bool, "one per incident")
     if int(max_points) < 2 or int(n_details) < 0:
         raise ValueError(f"max_points must be >= 2 and n_details >= 0, got {max_points} and {n_details}")
     return values, names, scores, labels, kinds, incidents, hits, times
