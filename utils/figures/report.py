@@ -88,10 +88,7 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
     """Per score: alpha, n, k, the bound the threshold keeps, and the test false-alarm rate with its 95 % CI."""
     lines = ["| score | alpha | n | k | bound | test false alarms | rate (95 % CI) | promise |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
-    for name, r in results.items():
-        fa = r.get("false_alarm")
-        if not fa:
-            continue
+    for name, fa in {name: r["false_alarm"] for name, r in results.items() if r.get("false_alarm")}.items():
         m = fa.get("measured", {})
         note = "" if fa.get("achievable", True) else " (n too small for alpha)"
         rate = "–" if m.get("rate") is None else f"{m['rate']:.4f} ({m['low']:.4f}–{m['high']:.4f})"
@@ -110,8 +107,7 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     kept = [f"`{label}`" for ok, label, _ in verdicts if ok is True]
     lines = ["## Did the thresholds keep their promise?", ""]
     if broken:
-        lines += [f"- **{line}**" for line in broken]
-        lines += ["", f"What you can do: {promise_advice(metrics)}."]
+        lines += [*(f"- **{line}**" for line in broken), "", f"What you can do: {promise_advice(metrics)}."]
     else:
         lines.append("Every threshold kept its promise: no 95 % interval of the measured false-alarm rate lies above "
                      "its stated bound.")
