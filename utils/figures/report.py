@@ -16,18 +16,17 @@ from utils.metrics.promise import promise_advice, time_step_verdicts, window_ver
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
 
-FIGURE_TITLES = {
+HISTOGRAM = "score_histogram_"
+FIGURE_TITLES = {  # in reading order; other figures follow by name
+    "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
     "signal_examples": "Signal examples per sensor (test set, one window per kind)",
     "loss_curves": "Training and validation loss",
     "roc_pr_curves": "ROC and precision-recall curves",
     "confusion_matrix": "Confusion matrix at the deployed threshold",
+    HISTOGRAM: "Score histogram: ",  # then the score's name, one per score
     "reconstructions": "Reconstructions (scaled units)",
     "latent_space": "Latent space of the test windows",
-    "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
 }
-HISTOGRAM = "score_histogram_"
-FIGURE_ORDER = ("timeline", "signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix", HISTOGRAM,
-                "reconstructions", "latent_space")
 METRIC_KEYS = ("roc_auc", "pr_auc", "base_rate", "threshold", "precision", "recall", "f1")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
                  "grad_clip_norm")
@@ -44,8 +43,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _settings(section: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
-    items = [(k, v) for k, v in section.items() if k != "name" and (keys is None or k in keys)]
-    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in items)
+    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in section.items() if k != "name" and (keys is None or k in keys))
     return (f"**{section['name']}** " if "name" in section else "") + (text or "defaults")
 
 
@@ -117,15 +115,17 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
 
 
 def _figure_section(out_dir: Path) -> list[str]:
-    """The PNGs in out/ in reading order (:data:`FIGURE_ORDER`, then the others by name), each under its title."""
+    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
+    order = list(FIGURE_TITLES)
+
     def rank(stem: str) -> tuple[int, str]:
         group = HISTOGRAM if stem.startswith(HISTOGRAM) else stem
-        return FIGURE_ORDER.index(group) if group in FIGURE_ORDER else len(FIGURE_ORDER), stem
+        return order.index(group) if group in order else len(order), stem
 
     lines = ["## Figures", ""]
     for stem in sorted((p.stem for p in out_dir.glob("*.png")), key=rank):
-        title = FIGURE_TITLES.get(stem) or (f"Score histogram: {stem.removeprefix(HISTOGRAM)}"
-                                            if stem.startswith(HISTOGRAM) else stem.replace("_", " "))
+        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if stem.startswith(HISTOGRAM)
+                 else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
         lines += [f"### {title}", "", f"![{title}]({stem}.png)", ""]
     return lines if len(lines) > 2 else [*lines, "No plots (`evaluation.make_plots` is false).", ""]
 
