@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SERIES_COLORS, as_kinds,
-                                 as_windows, axes_legend, feature_labels, figure_legend, kind_colors,
+                                 as_windows, axes_legend, feature_labels, figure_legend, kind_colors, new_figure,
                                  ordered_kinds)
 
 __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent"]
@@ -38,21 +38,20 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     colors = kind_colors(kinds)
     pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in kinds}
     columns = [k for k in kinds if k != NORMAL_KIND] or kinds
-    normal_for = {k: closest_normal(x, kind, pick[k]) if NORMAL_KIND in pick else None for k in columns}
-    rows, cols = len(names), len(columns)
-    fig = Figure(figsize=(max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * rows)), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey="row")
-    steps = np.arange(x.shape[1])
-    for r, feature in enumerate(names):
-        for c, column in enumerate(columns):
+    cols = len(columns)
+    fig, axes = new_figure((max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * len(names))), len(names), cols,
+                           squeeze=False, sharex=True, sharey="row")
+    for c, column in enumerate(columns):
+        # the normal window first; alone when the only column is the normals'
+        shown = {NORMAL_KIND: closest_normal(x, kind, pick[column]) if NORMAL_KIND in pick else None,
+                 column: pick[column]}
+        for r, feature in enumerate(names):
             ax = axes[r, c]
-            shown = {NORMAL_KIND: normal_for[column], column: pick[column]}
             for k, i in shown.items():
                 if i is not None:
-                    ax.plot(steps, x[i, :, r], color=colors[k], lw=1.3, label=k)
+                    ax.plot(np.arange(x.shape[1]), x[i, :, r], color=colors[k], lw=1.3, label=k)
             ax.set_title(f"{feature}: {column}", fontsize=10)
-            ax.set_xlabel("Time step")
-            ax.set_ylabel(feature)
+            ax.set(xlabel="Time step", ylabel=feature)
             ax.tick_params(labelleft=True, labelbottom=True)
     fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
                  f"Example windows: {columns[0]}")
@@ -82,26 +81,22 @@ def plot_loss_curves(history: dict[str, list[float]],
     main = {k: v for k, v in series.items() if k in ("train", "val")}
     other = {k: v for k, v in series.items() if k not in main}
     groups = [(main, title), (other, "Loss components")] if main and other else [(main or other, title)]
-    fig = Figure(figsize=(5.4 * len(groups) + 0.4, 4.2), layout="constrained")
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    fig, axes = new_figure((5.4 * len(groups) + 0.4, 4.2), 1, len(groups), squeeze=False)
     fixed = {"train": NORMAL_COLOR, "val": ANOMALY_PALETTE[0]}
-    for ax, (group, ax_title) in zip(axes, groups):
+    for ax, (group, ax_title) in zip(axes[0], groups):
         for i, (name, values) in enumerate(group.items()):
-            color = fixed.get(name, SERIES_COLORS[i % len(SERIES_COLORS)])
-            ax.plot(np.arange(1, len(values) + 1), values, color=color, lw=1.6, label=name,
-                    marker="o" if len(values) <= 30 else None, ms=3.5)
-        log = bool(group) and all(bool(np.all(v > 0)) for v in group.values())
+            ax.plot(np.arange(1, len(values) + 1), values, color=fixed.get(name, SERIES_COLORS[i % len(SERIES_COLORS)]),
+                    lw=1.6, label=name, marker="o" if len(values) <= 30 else None, ms=3.5)
+        values = np.concatenate([[], *group.values()])
+        log = len(values) > 0 and bool(np.all(values > 0))
         if log:
             ax.set_yscale("log")
             plain = FuncFormatter(lambda value, _: f"{value:.3g}")  # 0.62, not 6.2 x 10^-1
-            values = np.concatenate(list(group.values()))
             ax.yaxis.set_major_formatter(plain)  # minor ticks labelled only within one decade (else crowded)
             ax.yaxis.set_minor_formatter(plain if values.max() < 10 * values.min() else NullFormatter())
         if not group:
             ax.text(0.5, 0.5, "no loss recorded", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(ax_title)
-        ax.set_xlabel("Epoch")
-        ax.set_ylabel("Loss (log scale)" if log else "Loss")
+        ax.set(title=ax_title, xlabel="Epoch", ylabel="Loss (log scale)" if log else "Loss")
         epochs = max([len(v) for v in group.values()], default=1)
         if epochs <= 10:
             ax.set_xlim(0.5, epochs + 0.5)
@@ -136,15 +131,12 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
         title = f"Latent space (PCA of {d}-D codes)"
     colors = kind_colors(kind)
     size = 6 if n > 3000 else 14 if n > 500 else 24
-    fig = Figure(figsize=(7.0, 5.4), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure((7.0, 5.4))
     for k in ordered_kinds(kind):
         mask = kind == k
         ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=colors[k], edgecolors="none",
                    alpha=0.5 if k == NORMAL_KIND else 0.8, label=f"{k} (n={int(mask.sum())})")
-    ax.set_title(title)
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1])
+    ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
     ax.grid(alpha=0.3)
     axes_legend(ax, loc="best", markerscale=1.5)
     return fig

@@ -11,20 +11,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.figures.stream_report import promise_cell, score_table, stream_section
+from utils.figures.stream_report import promise_cell, score_table, stream_section, verdict_lines
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
 
-FIGURE_TITLES = {
+HISTOGRAM = "score_histogram_"
+FIGURE_TITLES = {  # in reading order; other figures follow by name
+    "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
     "signal_examples": "Signal examples per sensor (test set, one window per kind)",
     "loss_curves": "Training and validation loss",
     "roc_pr_curves": "ROC and precision-recall curves",
     "confusion_matrix": "Confusion matrix at the deployed threshold",
+    HISTOGRAM: "Score histogram: ",  # then the score's name, one per score
     "reconstructions": "Reconstructions (scaled units)",
     "latent_space": "Latent space of the test windows",
-    "timeline": "Timeline of the test stream (score per time step, labelled ranges, incidents)",
 }
+METRIC_KEYS = ("roc_auc", "pr_auc", "base_rate", "threshold", "precision", "recall", "f1")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
                  "grad_clip_norm")
 
@@ -40,22 +43,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _settings(section: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
-    items = [(k, v) for k, v in section.items() if k != "name" and (keys is None or k in keys)]
-    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in items)
+    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in section.items() if k != "name" and (keys is None or k in keys))
     return (f"**{section['name']}** " if "name" in section else "") + (text or "defaults")
 
 
 def markdown_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per score: ROC AUC, PR AUC beside the base rate, threshold, precision, recall, F1, alarms."""
-    lines = ["| score | ROC AUC | PR AUC | base rate | threshold | precision | recall | F1 | alarms (TP + FP) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = {}
     for name, r in results.items():
         cm = r.get("confusion_matrix") or [[0, 0], [0, 0]]
         tp, fp = cm[1][1], cm[0][1]
-        lines.append(f"| `{name}` | {_fmt(r.get('roc_auc'))} | {_fmt(r.get('pr_auc'))} | {_fmt(r.get('base_rate'))} "
-                     f"| {_fmt(r.get('threshold'), 4)} | {_fmt(r.get('precision'))} | {_fmt(r.get('recall'))} "
-                     f"| {_fmt(r.get('f1'))} | {tp + fp} ({tp} + {fp}) |")
-    return "\n".join(lines)
+        rows[name] = [*(_fmt(r.get(k), 4 if k == "threshold" else 3) for k in METRIC_KEYS), f"{tp + fp} ({tp} + {fp})"]
+    return score_table(["ROC AUC", "PR AUC", "base rate", "threshold", "precision", "recall", "F1",
+                        "alarms (TP + FP)"], rows)
 
 
 def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
@@ -63,12 +63,11 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     if not kinds:
         return ""
-    counts = {k: next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
-              for k in kinds}
-    per_kind = {name: [r.get("per_kind", {}).get(k, {}) for k in kinds] for name, r in results.items()}
-    return score_table([f"{k} (n={counts[k]})" for k in kinds],
-                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}" for m in found]
-                        for name, found in per_kind.items()})
+    counts = [next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
+              for k in kinds]
+    return score_table([f"{k} (n={n})" for k, n in zip(kinds, counts)],
+                       {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}"
+                               for m in (r.get("per_kind", {}).get(k, {}) for k in kinds)] for name, r in results.items()})
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:
@@ -87,10 +86,7 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
     """Per score: alpha, n, k, the bound the threshold keeps, and the test false-alarm rate with its 95 % CI."""
     lines = ["| score | alpha | n | k | bound | test false alarms | rate (95 % CI) | promise |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
-    for name, r in results.items():
-        fa = r.get("false_alarm")
-        if not fa:
-            continue
+    for name, fa in {name: r["false_alarm"] for name, r in results.items() if r.get("false_alarm")}.items():
         m = fa.get("measured", {})
         note = "" if fa.get("achievable", True) else " (n too small for alpha)"
         rate = "–" if m.get("rate") is None else f"{m['rate']:.4f} ({m['low']:.4f}–{m['high']:.4f})"
@@ -109,8 +105,7 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     kept = [f"`{label}`" for ok, label, _ in verdicts if ok is True]
     lines = ["## Did the thresholds keep their promise?", ""]
     if broken:
-        lines += [f"- **{line}**" for line in broken]
-        lines += ["", f"What you can do: {promise_advice(metrics)}."]
+        lines += [*(f"- **{line}**" for line in broken), "", f"What you can do: {promise_advice(metrics)}."]
     else:
         lines.append("Every threshold kept its promise: no 95 % interval of the measured false-alarm rate lies above "
                      "its stated bound.")
@@ -119,20 +114,20 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _figures(out_dir: Path) -> list[tuple[str, str]]:
-    """(file name, title) of the PNGs in out/, in reading order."""
-    present = {p.stem: p.name for p in sorted(out_dir.glob("*.png"))}
-    order = ["timeline", "signal_examples", "loss_curves", "roc_pr_curves", "confusion_matrix"]
-    order += sorted(s for s in present if s.startswith("score_histogram_"))
-    order += ["reconstructions", "latent_space"]
-    order += sorted(s for s in present if s not in order)
-    figures = []
-    for stem in order:
-        if stem in present:
-            title = FIGURE_TITLES.get(stem) or (f"Score histogram: {stem[len('score_histogram_'):]}"
-                                                if stem.startswith("score_histogram_") else stem.replace("_", " "))
-            figures.append((present[stem], title))
-    return figures
+def _figure_section(out_dir: Path) -> list[str]:
+    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
+    order = list(FIGURE_TITLES)
+
+    def rank(stem: str) -> tuple[int, str]:
+        group = HISTOGRAM if stem.startswith(HISTOGRAM) else stem
+        return order.index(group) if group in order else len(order), stem
+
+    lines = ["## Figures", ""]
+    for stem in sorted((p.stem for p in out_dir.glob("*.png")), key=rank):
+        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if stem.startswith(HISTOGRAM)
+                 else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
+        lines += [f"### {title}", "", f"![{title}]({stem}.png)", ""]
+    return lines if len(lines) > 2 else [*lines, "No plots (`evaluation.make_plots` is false).", ""]
 
 
 def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path) -> str:
@@ -153,11 +148,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
     lines += ["## Configuration", "", "| | |", "|---|---|",
               f"| agent | `{config.get('agent')}` (seed {config.get('seed')}, device `{config.get('device')}`) |",
-              f"| data | {_settings(config.get('data', {}))} |",
-              f"| model | {_settings(config.get('model', {}))} |",
-              f"| loss | {_settings(config.get('loss', {}))} |",
-              f"| trainer | {_settings(config.get('trainer', {}), TRAINING_KEYS)} |",
-              f"| evaluation | {_settings(config.get('evaluation', {}))} |", ""]
+              *(f"| {key} | {_settings(config.get(key, {}), TRAINING_KEYS if key == 'trainer' else None)} |"
+                for key in ("data", "model", "loss", "trainer", "evaluation")), ""]
 
     lines += ["## Data", "", "| split | windows | anomalies | kinds |", "|---|---:|---:|---|"]
     counts = data_info.get("counts", {}) if isinstance(data_info, dict) else {}
@@ -166,9 +158,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
         kinds = counts.get(name) if isinstance(counts, dict) else None
         kinds_text = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
         lines.append(f"| {name} | {split.get('n', '–')} | {split.get('n_anomalies', '–')} | {kinds_text} |")
-    lines.append("")
-    lines.append("Train and validation hold normal windows only; the test split holds held-out normals plus every "
-                 "anomaly.")
+    lines += ["", "Train and validation hold normal windows only; the test split holds held-out normals plus every "
+              "anomaly."]
     if isinstance(data_info, dict) and data_info.get("note"):
         lines += ["", f"**Note:** {data_info['note']}"]
     lines.append("")
@@ -191,28 +182,19 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
                      f"{_fmt(metrics.get('seconds', {}).get('training_this_process'), 1)} s of training)."
                      if metrics.get("seconds") else "."), "",
                   markdown_metrics_table(baselines), "", markdown_false_alarm_table(baselines), ""]
-        if metrics.get("versus_baselines"):
-            lines += [f"**{metrics['versus_baselines']['text']}.**", ""]
+        lines += verdict_lines(metrics)
     per_kind = markdown_per_kind_table(scores)
     if per_kind:
         lines += ["ROC AUC / recall at the threshold, per anomaly kind against the normals:", "", per_kind, ""]
     oracle = {n: r["best_f1_on_test_labels_NOT_DEPLOYABLE"] for n, r in scores.items()
               if r.get("best_f1_on_test_labels_NOT_DEPLOYABLE")}
     if oracle:
-        lines.append("Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not "
-                     "deployable): " + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}"
-                                                 for n, v in oracle.items()) + ".")
-        lines.append("")
+        lines += ["Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not deployable): "
+                  + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}" for n, v in oracle.items()) + ".", ""]
 
     lines += stream_section(metrics, out_dir)
 
-    figures = _figures(out_dir)
-    lines += ["## Figures", ""]
-    if figures:
-        for file, title in figures:
-            lines += [f"### {title}", "", f"![{title}]({file})", ""]
-    else:
-        lines += ["No plots (`evaluation.make_plots` is false).", ""]
+    lines += _figure_section(out_dir)
 
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
@@ -230,11 +212,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
     """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
     run = RunFolder(run_dir)
-    if config is None:
-        config = json.loads(run.config.read_text(encoding="utf-8"))
-    if metrics is None:
-        metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
-    config = json.loads(json.dumps(config))  # EasyDict -> plain dicts
+    config = json.loads(run.config.read_text(encoding="utf-8") if config is None else json.dumps(config))
+    metrics = json.loads(run.metrics.read_text(encoding="utf-8")) if metrics is None else metrics
     atomic_write_text(run.report, render_report(config, metrics, run.out))
     return run.report
 
@@ -265,22 +244,16 @@ def main(argv: list[str]) -> int:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
         run = RunFolder(run_dir)
-        config, metrics = _run_json(run.config), _run_json(run.metrics)
-        print(write_report(run_dir, config, metrics))
-    except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
-        print(f"error: {_failure(run_dir, err)}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _failure(run_dir: Path, err: Exception) -> str:
-    """The one-line message of what stopped the report."""
-    if isinstance(err, OSError):
-        return f"{run_dir}: cannot write the report ({err.strerror or err})"
-    if isinstance(err, ValueError):
-        return str(err)
-    # JSON of another shape than this project writes
-    return f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
+        print(write_report(run_dir, _run_json(run.config), _run_json(run.metrics)))
+        return 0
+    except OSError as err:
+        message = f"{run_dir}: cannot write the report ({err.strerror or err})"
+    except ValueError as err:
+        message = str(err)
+    except (KeyError, TypeError, AttributeError) as err:  # JSON of another shape than this project writes
+        message = f"{run_dir}: config.json or out/metrics.json is not a run's ({type(err).__name__}: {err})"
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, as_kinds, as_windows, axes_legend, feature_labels,
-                                 figure_legend, kind_colors, ordered_kinds, wrap_title)
+                                 figure_legend, kind_colors, new_figure, ordered_kinds, wrap_title)
 
 __all__ = ["plot_reconstructions", "plot_roc_pr", "plot_confusion_matrix", "plot_score_histogram"]
 
@@ -40,8 +40,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     kinds = ordered_kinds(kind)
     n = len(kinds)
     rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
-    fig = Figure(figsize=(max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig, axes = new_figure((max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), rows, cols, squeeze=False)
+    axes = axes.ravel()
     steps = np.arange(x.shape[1])
     handles = [Line2D([], [], color=SERIES_COLORS[i % len(SERIES_COLORS)], label=name)
                for i, name in enumerate(names) if len(names) <= len(SERIES_COLORS)]
@@ -56,8 +56,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
         diff = x[i] - x_hat[i]
         error = float(np.mean(diff ** 2 if error_kind == "mse" else np.abs(diff)))
         ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=kind_colors(kinds)[k])
-        ax.set_xlabel("Time step")
-        ax.set_ylabel(SCALED_LABELS.get(scaler, "Value"))
+        ax.set(xlabel="Time step", ylabel=SCALED_LABELS.get(scaler, "Value"))
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.remove()
@@ -76,8 +75,7 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[
     """
     y = np.asarray(y_true).astype(int).ravel()
     both = 0 < y.sum() < len(y)
-    fig = Figure(figsize=(11.5, 5.0), layout="constrained")
-    ax_roc, ax_pr = fig.subplots(1, 2)
+    fig, (ax_roc, ax_pr) = new_figure((11.5, 5.0), 1, 2)
     for i, (name, values) in enumerate(scores.items()):
         s = np.asarray(values, dtype=float).ravel()
         if len(s) != len(y):
@@ -124,8 +122,7 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
     rows = cm.sum(axis=1, keepdims=True)
     percent = np.divide(100.0 * cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     side = max(3.6, 1.1 * k + 1.8)
-    fig = Figure(figsize=(side + 1.4, side + 0.4), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure((side + 1.4, side + 0.4))
     image = ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(float(cm.max()), 1.0))
     fig.colorbar(image, ax=ax, label="Count", shrink=0.85)
     rotate = k > 3 or max(len(label) for label in labels) > 8
@@ -158,8 +155,7 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     nbins = int(np.clip(np.sqrt(len(s)) * 1.5, 10, 60))
     edges = np.histogram_bin_edges(u, bins=nbins)
     colors = kind_colors(kind)
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure((7.5, 4.6))
     top = 0.0
     for k in ordered_kinds(kind):
         mask = kind == k

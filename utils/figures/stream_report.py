@@ -27,6 +27,11 @@ def promise_cell(report: dict[str, Any]) -> str:
     return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
 
 
+def verdict_lines(section: dict[str, Any]) -> list[str]:
+    """The section's verdict of the model against the baselines in bold (none without one)."""
+    return [f"**{section['versus_baselines']['text']}.**", ""] if section.get("versus_baselines") else []
+
+
 def score_table(headers: list[str], rows: dict[str, list[str]]) -> str:
     """A Markdown table: the score's name, then one right-aligned column per header; ``rows``: ``{name: cells}``."""
     lines = ["| score | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
@@ -52,11 +57,11 @@ def markdown_incidents(path: Path) -> list[str]:
     lines = ["| " + ("recording | " if several else "") + "# | outcome | rows | from | to | duration (s) | peak score | "
              "top sensor | labelled kind |", "|" + ("---|" if several else "") + "---:|---|---|---|---|---:|---:|---|---|"]
     for row in rows[:MAX_LISTED]:
-        lines.append("| " + (f"`{row['recording']}` | " if several else "") +
-                     f"{row['incident'] or '–'} | {row['outcome'].replace('_', ' ')} | "
-                     f"{row['start_row']}–{row['end_row']} | {row['start_time'] or '–'} | {row['end_time'] or '–'} | "
-                     f"{row['duration_s'] or '–'} | {row['peak_score'] or '–'} | {row['top_feature'] or '–'} | "
-                     f"{row['labelled_kind'] or '–'} |")
+        cells = [row["outcome"].replace("_", " "), f"{row['start_row']}–{row['end_row']}"]
+        cells += [row[k] or "–" for k in ("start_time", "end_time", "duration_s", "peak_score", "top_feature",
+                                          "labelled_kind")]
+        lines.append("| " + (f"`{row['recording']}` | " if several else "") + f"{row['incident'] or '–'} | "
+                     + " | ".join(cells) + " |")
     if len(rows) > MAX_LISTED:
         lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |"
                      + (" |" if several else ""))
@@ -75,8 +80,7 @@ def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
     """One pooled score's cells under :data:`POOLED_HEADERS`: F1, FAR %, MAR %, then ``mean ± std (n)`` of each of
     :data:`MEAN_COLUMNS`."""
     c, means = result.get("confusion", {}), result.get("mean", {})
-    cells = [stream_cell(c, ("f1",), 3, missing), stream_cell(c, ("far_pct",), 2, missing),
-             stream_cell(c, ("mar_pct",), 2, missing)]
+    cells = [stream_cell(c, (key,), digits, missing) for key, digits in (("f1", 3), ("far_pct", 2), ("mar_pct", 2))]
     for _, key, digits in MEAN_COLUMNS:
         mean = means.get(key, {})
         cells.append(missing if mean.get("mean") is None else
@@ -125,9 +129,7 @@ def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
              "(SKAB's protocol: F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP)); the "
              "other columns are the mean ± standard deviation over the recordings where the metric is defined "
              "(their number in brackets).", "", markdown_pooled_table(pooled), ""]
-    if pooled.get("versus_baselines"):
-        lines += [f"**{pooled['versus_baselines']['text']}.**", ""]
-    lines += [f"Per recording (`{inc.get('score')}` score; incidents of alarms at most "
+    lines += [*verdict_lines(pooled), f"Per recording (`{inc.get('score')}` score; incidents of alarms at most "
               f"{pooled.get('incident_merge_gap')} rows apart): {inc.get('n')} incidents in all, "
               f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
               markdown_recordings_table(recordings), ""]
@@ -155,8 +157,7 @@ def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
              markdown_stream_table(stream.get("scores", {})), ""]
     if stream.get("baselines"):
         lines += ["Baselines, the same way:", "", markdown_stream_table(stream["baselines"]), ""]
-    if stream.get("versus_baselines"):
-        lines += [f"**{stream['versus_baselines']['text']}.**", ""]
+    lines += verdict_lines(stream)
     if inc:
         lines += ["### Test incidents", "",
                   f"Incidents of `{inc.get('score')}` (threshold {inc.get('threshold', 0):.4g}): {inc.get('n')}, of "

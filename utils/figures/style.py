@@ -33,17 +33,20 @@ __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "R
 def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
     """``{kind: "#rrggbb"}`` of each distinct kind: ``normal`` :data:`NORMAL_COLOR`, anomaly kinds the palette in
     name order, so the same kinds get the same colours in every figure."""
-    names = {str(k) for k in kinds}
-    colors = {NORMAL_KIND: NORMAL_COLOR} if NORMAL_KIND in names else {}
-    anomalies = sorted(names - {NORMAL_KIND})
-    palette = list(ANOMALY_PALETTE)
-    if len(anomalies) > len(palette):  # many classes: evenly spaced hues
+    order = ordered_kinds(kinds)
+    n = len(order) - (NORMAL_KIND in order)
+    palette = iter(ANOMALY_PALETTE)
+    if n > len(ANOMALY_PALETTE):  # many classes: evenly spaced hues
         from matplotlib import colormaps
         from matplotlib.colors import to_hex
-        cmap = colormaps["turbo"]
-        palette = [to_hex(cmap(0.05 + 0.9 * i / (len(anomalies) - 1))) for i in range(len(anomalies))]
-    colors.update(zip(anomalies, palette))
-    return colors
+        palette = (to_hex(colormaps["turbo"](0.05 + 0.9 * i / (n - 1))) for i in range(n))
+    return {k: NORMAL_COLOR if k == NORMAL_KIND else next(palette) for k in order}
+
+
+def new_figure(size: tuple[float, float], *grid: int, **kwargs: Any) -> tuple[Figure, Any]:
+    """A constrained-layout figure of ``size`` inches and its axes (``grid`` and ``kwargs`` go to ``subplots``)."""
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def save_figure(fig: Figure, path: Path) -> np.ndarray:
@@ -67,9 +70,9 @@ def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
     return kind
 
 
-def ordered_kinds(kind: np.ndarray) -> list[str]:
+def ordered_kinds(kinds: Iterable[str]) -> list[str]:
     """Distinct kinds: ``normal`` first, then anomaly kinds sorted by name."""
-    names = set(kind.tolist())
+    names = {str(k) for k in kinds}
     return ([NORMAL_KIND] if NORMAL_KIND in names else []) + sorted(names - {NORMAL_KIND})
 
 

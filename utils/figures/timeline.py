@@ -17,8 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
-from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, labelled_spans, pick_sensor
-from utils.metrics.ranges import incident_ranges, overlapping
+from utils.figures.timeline_data import Span, TimeAxis, check_inputs, envelope, pick_sensor
+from utils.metrics.ranges import incident_ranges, kind_runs, overlapping
 
 #: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
 #: ``top_feature``), read, never built, here.
@@ -52,9 +52,8 @@ def _shade(ax: Axes, xaxis: TimeAxis, spans: list[Span], colors: dict[str, str])
     edges = xaxis.at([sp[:2] for sp in spans]).reshape(-1, 2)
     kinds = np.array([sp[2] for sp in spans])
     for kind in dict.fromkeys(kinds.tolist()):
-        x0, x1 = edges[kinds == kind].T
-        y0, y1 = np.zeros_like(x0), np.ones_like(x0)
-        boxes = np.stack([np.column_stack(corner) for corner in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
+        x0, x1 = edges[kinds == kind].T  # corners (x0, 0), (x0, 1), (x1, 1), (x1, 0) of each box
+        boxes = np.stack(np.broadcast_arrays(np.stack([x0, x0, x1, x1], axis=1), [0.0, 1.0, 1.0, 0.0]), axis=-1)
         # the edge keeps a range narrower than a pixel visible (as a line) over a long recording
         ax.add_collection(PolyCollection(boxes, facecolors=(colors[kind], 0.22), edgecolors=(colors[kind], 0.7),
                                          linewidths=0.6, transform=ax.get_xaxis_transform(), gid=f"label:{kind}"),
@@ -78,12 +77,30 @@ class _Recording:
 
     def __post_init__(self) -> None:
         self.colors = kind_colors(k for _, _, k in self.spans)
-        self.marks = [INCIDENT_COLOR if self.hits is None else HIT_COLOR if hit else FALSE_ALARM_COLOR
-                      for hit in (self.hits if self.hits is not None else [None] * len(self.incidents))]
+        self.marks = (np.full(len(self.incidents), INCIDENT_COLOR) if self.hits is None else
+                      np.where(self.hits, HIT_COLOR, FALSE_ALARM_COLOR))
+        # (k, 3) 0-based start, end (exclusive) and peak row of each incident
+        self.rows = np.array([(inc.start_row, inc.end_row + 1, inc.peak_row) for inc in self.incidents],
+                             dtype=np.int64).reshape(-1, 3) - self.xaxis.first_row
+        self.peaks = np.array([inc.peak_score for inc in self.incidents])
 
-    def score_panel(self, ax: Axes, xaxis: TimeAxis, lo: int, hi: int) -> None:
-        """Scores of rows ``lo..hi - 1``, the threshold, and each incident as a bar at its peak with a marker."""
-        s, threshold = self.scores[lo:hi], self.threshold
+    def panels(self, sensors: list[Axes], score_ax: Axes, features: list[int], lo: int, hi: int, xaxis: TimeAxis,
+               detail: bool) -> None:
+        """Rows ``lo..hi - 1``: sensor ``features[i]`` in ``sensors[i]``, the score, the threshold and each incident
+        (a bar at its peak with a marker) in ``score_ax``, labelled ranges shaded in all."""
+        for ax, f in zip(sensors, features):
+            column = self.values[lo:hi, f]
+            _series(ax, xaxis, column, lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
+                    lw=1.0 if detail else 0.8)
+            if not detail and not np.isfinite(column).any():
+                _empty(ax, "no values (every row is NaN)" if hi else "no rows")
+            ax.set_ylabel(self.names[f])
+            ax.tick_params(labelbottom=False)
+            ax.grid(alpha=0.3)
+        spans = [(max(a, lo), min(b, hi), k) for a, b, k in self.spans if a < hi and b > lo]
+        for ax in (*sensors, score_ax):
+            _shade(ax, xaxis, spans, self.colors)
+        ax, s, threshold = score_ax, self.scores[lo:hi], self.threshold
         finite = s[np.isfinite(s)]
         if len(finite):
             _series(ax, xaxis, s, lo, self.max_points, color=SCORE_COLOR, lw=0.8)
@@ -94,66 +111,41 @@ class _Recording:
         else:
             _empty(ax, "no scores (every time step is NaN: not scored)" if hi > lo else "no rows")
         ax.axhline(threshold, color="black", ls="--", lw=1.0, gid="threshold")
-        first = xaxis.first_row
-        shown = [(inc, c) for inc, c in zip(self.incidents, self.marks)
-                 if inc.end_row >= first + lo and inc.start_row < first + hi]
-        if shown:
-            peaks, colors = [inc.peak_score for inc, _ in shown], [c for _, c in shown]
-            ax.hlines(peaks, xaxis.at([inc.start_row - first for inc, _ in shown]),
-                      xaxis.at([inc.end_row + 1 - first for inc, _ in shown]), colors=colors, lw=3,
+        start, end, peak = self.rows.T
+        shown = (end > lo) & (start < hi)
+        if shown.any():
+            colors = self.marks[shown].tolist()
+            ax.hlines(self.peaks[shown], xaxis.at(start[shown]), xaxis.at(end[shown]), colors=colors, lw=3,
                       gid="incident_bars")
-            ax.scatter(xaxis.at([inc.peak_row - first for inc, _ in shown]), peaks, c=colors, marker="v", s=36,
-                       zorder=3, gid="incident_peaks")
+            ax.scatter(xaxis.at(peak[shown]), self.peaks[shown], c=colors, marker="v", s=36, zorder=3,
+                       gid="incident_peaks")
         ax.set_ylabel(self.score_name + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.grid(alpha=0.3)
+        ax.set_xlabel(xaxis.label)
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        if hi > lo:
+            ax.set_xlim(*xaxis.at([lo, hi]))
 
-    def details(self, n_details: int) -> list[tuple[int, int, str, Incident | None]]:
-        """``(start, end, title, incident or None)`` of each detail panel (0-based rows, end exclusive): the highest
-        incidents, then the labelled ranges no incident overlaps, longest first."""
+    def details(self, n_details: int) -> list[tuple[int, int, int, TimeAxis, str]]:
+        """``(lo, hi, sensor, x axis, title)`` of each detail panel: the highest incidents, then the labelled ranges no
+        incident overlaps, longest first, each with its length of context (at least :data:`MIN_CONTEXT` rows) each
+        side in rows ``lo..hi - 1``; the sensor is the incident's top one, else the one straying farthest."""
         incidents, first, chosen = self.incidents, self.xaxis.first_row, []
-        for k in sorted(range(len(incidents)), key=lambda k: -incidents[k].peak_score)[:n_details]:
+        for k in np.argsort(-self.peaks, kind="stable")[:n_details]:
             inc = incidents[k]
             tag = "" if self.hits is None else " (hit)" if self.hits[k] else " (false alarm)"
-            chosen.append((inc.start_row - first, inc.end_row + 1 - first,
-                           f"Incident {k + 1}{tag}: rows {inc.start_row}-{inc.end_row}, peak {inc.peak_score:.3g}",
-                           inc))
-        found = incident_ranges(incidents) - first
-        spans = self.spans
-        missed = [sp for sp, hit in zip(spans, overlapping(np.array([sp[:2] for sp in spans]), found)) if not hit]
+            chosen.append((*self.rows[k, :2], inc.top_feature,
+                           f"Incident {k + 1}{tag}: rows {inc.start_row}-{inc.end_row}, peak {inc.peak_score:.3g}"))
+        missed = [sp for sp, hit in zip(self.spans, overlapping(np.array([sp[:2] for sp in self.spans]),
+                                                                self.rows[:, :2])) if not hit]
         for s, e, kind in sorted(missed, key=lambda sp: sp[0] - sp[1])[:n_details - len(chosen)]:
-            chosen.append((s, e, f"Missed {kind}: rows {first + s}-{first + e - 1}", None))
-        return chosen
-
-    def detail(self, top: Axes, bottom: Axes, item: tuple[int, int, str, Incident | None], width_in: float) -> None:
-        """One zoom around ``item``: its top sensor above, the score below, with context each side."""
-        s, e, title, inc = item
-        values, names = self.values, self.names
-        lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(values), e + max(e - s, MIN_CONTEXT))
-        f = names.index(inc.top_feature) if inc and inc.top_feature else pick_sensor(values[lo:hi], s - lo, e - lo)
-        xaxis = TimeAxis(self.xaxis.first_row, self.xaxis.times, lo, hi, origin=s)
-        _series(top, xaxis, values[lo:hi, f], lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
-                lw=1.0)
-        for ax in (top, bottom):
-            _shade(ax, xaxis, [(max(a, lo), min(b, hi), k) for a, b, k in self.spans if a < hi and b > lo],
-                   self.colors)
-        self.score_panel(bottom, xaxis, lo, hi)
-        top.set(title=wrap_title(title, width_in), ylabel=names[f])
-        top.tick_params(labelbottom=False)
-        top.grid(alpha=0.3)
-        bottom.set(xlim=xaxis.at([lo, hi]), xlabel=xaxis.label)
-        bottom.ticklabel_format(axis="x", style="plain", useOffset=False)
-
-
-def _handles(colors: dict[str, str], incidents: list[Incident], hits: np.ndarray | None, threshold: float,
-             score_name: str) -> list:
-    handles = [Line2D([], [], color=SCORE_COLOR, label=score_name),
-               Line2D([], [], color="black", ls="--", label=f"threshold = {threshold:.4g}")]
-    handles += [Patch(facecolor=(c, 0.3), edgecolor=c, label=k) for k, c in colors.items()]
-    if incidents:
-        marks = [(INCIDENT_COLOR, "incident")] if hits is None else [(HIT_COLOR, "incident: hit"),
-                                                                    (FALSE_ALARM_COLOR, "incident: false alarm")]
-        handles += [Line2D([], [], color=c, marker="v", lw=3, label=label) for c, label in marks]
-    return handles
+            chosen.append((s, e, None, f"Missed {kind}: rows {first + s}-{first + e - 1}"))
+        items = []
+        for s, e, top_feature, title in chosen:
+            lo, hi = max(0, s - max(e - s, MIN_CONTEXT)), min(len(self.values), e + max(e - s, MIN_CONTEXT))
+            f = self.names.index(top_feature) if top_feature else pick_sensor(self.values[lo:hi], s - lo, e - lo)
+            items.append((lo, hi, f, TimeAxis(first, self.xaxis.times, lo, hi, origin=s), title))
+        return items
 
 
 def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float, *,
@@ -192,8 +184,10 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         n_details)
     first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
     n, f = values.shape
-    spans = labelled_spans(labels, kinds)
-    if hits is None and (labels is not None or kinds is not None):
+    if labels is None and kinds is not None:  # labelled where the kind is not normal
+        labels = kinds != "normal"
+    spans = [] if labels is None else kind_runs(np.asarray(labels, dtype=np.float64), kinds)
+    if hits is None and labels is not None:
         hits = overlapping(incident_ranges(incidents) - first_row, np.array([sp[:2] for sp in spans]))
     rec = _Recording(values, names, scores, float(threshold), incidents, hits, spans, TimeAxis(first_row, times, 0, n),
                      max_points, score_name)
@@ -204,23 +198,11 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
                             height_ratios=[1.0] * f + [1.3] + [1.0] * detail_rows)
     main = [fig.add_subplot(grid[0, :])]
     main += [fig.add_subplot(grid[i, :], sharex=main[0]) for i in range(1, f + 1)]
-    for i, ax in enumerate(main[:f]):
-        _series(ax, rec.xaxis, values[:, i], 0, max_points, color=SERIES_COLORS[i % len(SERIES_COLORS)], lw=0.8)
-        if not np.isfinite(values[:, i]).any():
-            _empty(ax, "no values (every row is NaN)" if n else "no rows")
-        ax.set_ylabel(names[i])
-        ax.tick_params(labelbottom=False)
-        ax.grid(alpha=0.3)
-    for ax in main:
-        _shade(ax, rec.xaxis, spans, rec.colors)
-    rec.score_panel(main[f], rec.xaxis, 0, n)
-    main[f].set_xlabel(rec.xaxis.label)
-    main[f].ticklabel_format(axis="x", style="plain", useOffset=False)
-    if n:
-        main[0].set_xlim(*rec.xaxis.at([0, n]))
-    for j, item in enumerate(items):
+    rec.panels(main[:f], main[f], list(range(f)), 0, n, rec.xaxis, detail=False)
+    for j, (lo, hi, sensor, xaxis, heading) in enumerate(items):
         top = fig.add_subplot(grid[f + 1, j])
-        rec.detail(top, fig.add_subplot(grid[f + 2, j], sharex=top), item, WIDTH_IN / len(items))
+        rec.panels([top], fig.add_subplot(grid[f + 2, j], sharex=top), [sensor], lo, hi, xaxis, detail=True)
+        top.set_title(wrap_title(heading, WIDTH_IN / len(items)))
     if detail_rows and not items:
         ax = fig.add_subplot(grid[f + 1:, 0])
         ax.set_axis_off()
@@ -228,5 +210,12 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
     size = -(-n // max_points)
     default = f"Timeline of {n} rows" + (f" (lines: min/max over bins of {size} rows)" if size > 1 else "")
     fig.suptitle(wrap_title(title or default, WIDTH_IN))
-    figure_legend(fig, _handles(rec.colors, incidents, hits, rec.threshold, score_name))
+    handles = [Line2D([], [], color=SCORE_COLOR, label=score_name),
+               Line2D([], [], color="black", ls="--", label=f"threshold = {rec.threshold:.4g}")]
+    handles += [Patch(facecolor=(c, 0.3), edgecolor=c, label=k) for k, c in rec.colors.items()]
+    if incidents:
+        marks = [(INCIDENT_COLOR, "incident")] if hits is None else [(HIT_COLOR, "incident: hit"),
+                                                                    (FALSE_ALARM_COLOR, "incident: false alarm")]
+        handles += [Line2D([], [], color=c, marker="v", lw=3, label=label) for c, label in marks]
+    figure_legend(fig, handles)
     return fig

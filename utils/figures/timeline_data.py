@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from utils.metrics.ranges import clock_text, kind_runs
+from utils.metrics.ranges import clock_text
 
-__all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "labelled_spans", "pick_sensor"]
+__all__ = ["Span", "TimeAxis", "check_inputs", "envelope", "pick_sensor"]
 
 Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
 
@@ -31,11 +31,9 @@ def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.nda
     if size == 1:
         return np.arange(n, dtype=np.float64), x.copy(), x.copy()
     b = -(-n // size)
-    padded = np.full(b * size, np.nan)
-    padded[:n] = x
+    blocks = np.pad(x, (0, b * size - n), constant_values=np.nan).reshape(b, size)
     first = np.arange(b) * size
-    centres = (first + np.minimum(first + size, n) - 1) / 2.0
-    return centres, np.fmin.reduce(padded.reshape(b, size), axis=1), np.fmax.reduce(padded.reshape(b, size), axis=1)
+    return (first + np.minimum(first + size, n) - 1) / 2.0, np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)
 
 
 class TimeAxis:
@@ -58,20 +56,18 @@ class TimeAxis:
         index = np.asarray(index, dtype=np.float64)
         if self.times is None or len(self.times) == 0:
             return self.first_row + index
-        n, t = len(self.times), self.times
-        i = np.clip(index, 0, n - 1)
-        i0 = np.floor(i).astype(np.int64)
-        i1 = np.minimum(i0 + 1, n - 1)
-        inside = t[i0] + (i - i0) * (t[i1] - t[i0])
+        n = len(self.times)
+        inside = np.interp(index, np.arange(n), self.times)  # clamped to the first and last time
         return (inside + np.maximum(index - (n - 1), 0) * self.step - self.zero) / self.scale
 
 
-def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None) -> np.ndarray | None:
+def _per_row(a: np.ndarray | None, name: str, n: int, dtype: type | None,
+             what: str = "one entry per row of values") -> np.ndarray | None:
     if a is None:
         return None
     a = np.asarray(a, dtype=dtype)
     if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) (one entry per row of values), got {a.shape}")
+        raise ValueError(f"{name} must have shape ({n},) ({what}), got {a.shape}")
     return a
 
 
@@ -99,20 +95,10 @@ def check_inputs(values, feature_names, scores, threshold, labels, kinds, incide
                              f"{first_row}..{first_row + n - 1} of values (first_row={first_row})")
         if inc.top_feature and inc.top_feature not in names:
             raise ValueError(f"incidents[{i}].top_feature {inc.top_feature!r} is not one of feature_names {names}")
-    if hits is not None:
-        hits = np.asarray(hits, dtype=bool)
-        if hits.shape != (len(incidents),):
-            raise ValueError(f"hits must have shape ({len(incidents)},) (one per incident), got {hits.shape}")
+    hits = _per_row(hits, "hits", len(incidents), bool, "one per incident")
     if int(max_points) < 2 or int(n_details) < 0:
         raise ValueError(f"max_points must be >= 2 and n_details >= 0, got {max_points} and {n_details}")
     return values, names, scores, labels, kinds, incidents, hits, times
-
-
-def labelled_spans(labels: np.ndarray | None, kinds: np.ndarray | None) -> list[Span]:
-    """Each run of labelled rows of one kind; without labels a row is labelled where its kind is not ``normal``."""
-    if labels is None and kinds is None:
-        return []
-    return kind_runs(np.asarray(kinds) != "normal" if labels is None else np.asarray(labels, dtype=np.float64), kinds)
 
 
 def pick_sensor(values: np.ndarray, s: int, e: int) -> int:
