@@ -355,7 +355,7 @@ def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = F
         return f"resume with: {resume}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
     why = f"nothing was saved yet, so there is nothing to resume{removed}"
-    start = resume[: -len(" --resume")]
+    start = resume.removesuffix(" --resume")  # the same command without --resume
     return f"start again ({why}) with: {start}" if inline else f"{why}. Start again with: {start}"
 
 

@@ -201,7 +201,8 @@ class BaseAgent:
                     lr = self.optimizer.param_groups[0]["lr"]
                     state.record_epoch(train_logs, val_logs, lr)
                     if self.scheduler is not None:
-                        self.scheduler.step(*([val_logs["loss"]] if trainer.scheduler == "plateau" else []))
+                        plateau = trainer.scheduler == "plateau"  # steps on the validation loss
+                        self.scheduler.step(val_logs["loss"]) if plateau else self.scheduler.step()
                     improved = state.update_best(val_logs["loss"], trainer.min_delta, epoch, trainer.min_delta_rel)
                     state.epoch = epoch + 1
                     seconds = time.perf_counter() - t0

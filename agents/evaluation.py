@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -287,10 +289,16 @@ def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray],
         own = slice(done, done + (len(test.y) if part is None else len(part.starts)))
         starts = None if part is None else part.first_row + part.starts
         times = None if time_column is None else part.time_text[part.starts][:, None]
-        rows[name] = window_rows(scoring, 0, starts, times, {k: s[own] for k, s in scores.items()}, contributions[own],
-                                 {k: f[own] for k, f in flags.items()}, (test.y[own], test.kind[own]))
+        rows[name] = _made_when_written(partial(
+            window_rows, scoring, 0, starts, times, {k: s[own] for k, s in scores.items()}, contributions[own],
+            {k: f[own] for k, f in flags.items()}, (test.y[own], test.kind[own])))
         done = own.stop
     write_per_recording(path, window_header(scoring, time_column, labelled=True), rows)
+
+
+def _made_when_written(make: Callable[[], list[list[Any]]]) -> Iterator[list[Any]]:
+    """A recording's rows, made as the writer reaches them (one recording's rows in memory at a time)."""
+    yield from make()
 
 
 def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, scores: dict[str, np.ndarray],

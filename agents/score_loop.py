@@ -228,7 +228,7 @@ def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: 
         last = int(starts[-1])
         yield starts, windows, text
     start = seen[-1].first_row + len(seen[-1].values) - window_length if seen else last
-    if last >= 0 and start != last:  # no window at all: the input is too short
+    if last >= 0 and start != last:  # the stride stopped short of the end (last < 0: no window, too short)
         values = np.concatenate([b.values for b in seen])[-window_length:]
         text = None if seen[0].text is None else np.concatenate([b.text for b in seen])[-window_length:][:1]
         yield np.array([start], dtype=np.int64), values[None].copy(), text

@@ -280,7 +280,7 @@ class IncidentStream:
 
     def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
         evaluation = detector.config.get("evaluation", {})
-        if merge_gap is not None and merge_gap < 0:  # an int (argparse); the run's own was checked in its config
+        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
             raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
         merge_gap = evaluation.get("incident_merge_gap") if merge_gap is None else merge_gap
         self.score_name = detector.score_names[0]

@@ -232,10 +232,10 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                 handle.readline()
                 while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
                     first, line_no = line_no + 1, line_no + len(lines)
-                    for i, line in enumerate(lines if max(map(len, lines)) == max_chars else ()):
-                        if len(line) == max_chars and line[-1] not in "\r\n":
-                            raise DataError(f"{path}: line {first + i} is longer than {max_chars} characters; "
-                                            "expected one row per line")
+                    too_long = [i for i, line in enumerate(lines) if len(line) == max_chars and line[-1] not in "\r\n"]
+                    if too_long:  # readline stopped at max_chars inside the line
+                        raise DataError(f"{path}: line {first + too_long[0]} is longer than {max_chars} characters; "
+                                        "expected one row per line")
                     line_nos = np.arange(first, first + len(lines))
                     if not all(map(str.strip, lines)):  # blank lines are skipped
                         kept = [i for i, line in enumerate(lines) if line.strip()]

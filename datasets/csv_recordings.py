@@ -407,7 +407,8 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
     std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a constant sensor keeps std 1
     stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
     if whiten:
-        stats["whitening"] = whitening_matrix(by_reference(reference, stats)).tolist()
+        standardised = by_reference(reference, stats)  # stats holds no whitening yet: standardised only
+        stats["whitening"] = whitening_matrix(standardised).tolist()
     return by_reference(values, stats), stats
 
 

@@ -137,13 +137,17 @@ def _remove_folders(folders: list[Path]) -> None:
 
 def _install(files: dict[str, Path], folder: Path, url: str) -> None:
     """Move verified files into ``folder``; on failure the files and the folder it made are removed."""
-    made, fresh = not folder.exists(), [folder / name for name in files if not (folder / name).exists()]
+    made, installed = not folder.exists(), []
     try:
         folder.mkdir(exist_ok=True)
         for name, src in files.items():
-            os.replace(src, folder / name)
+            dst = folder / name
+            existed = dst.exists()
+            os.replace(src, dst)
+            if not existed:  # only what this install put there is taken back
+                installed.append(dst)
     except OSError as exc:
-        for path in fresh:  # those not moved yet are not there
+        for path in installed:
             path.unlink(missing_ok=True)
         _remove_folders([folder] if made else [])
         raise DataError(f"cannot install the files from {url} into {folder}: {exc}") from exc

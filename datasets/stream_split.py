@@ -99,6 +99,10 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
         ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the normal
         windows at ``streams["val"].starts``, the test split all at ``streams["test"].starts``. ``info`` holds the
         stretches, the windows per split, and the anomalous rows and labelled ranges per stretch and in all.
+
+    Raises:
+        ConfigError: ``eval_stride`` above ``window_length``.
+        DataError: too few rows or windows for a stretch, naming ``length_key`` and ``size_hint``.
     """
     values, labels = np.asarray(values), (np.asarray(labels) != 0)
     kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)

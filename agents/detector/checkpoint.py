@@ -269,6 +269,9 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
         inputs: ``time_steps`` and ``n_features`` (from the data, or a checkpoint's ``model_inputs``).
         source: the checkpoint the section and inputs come from (None: the config and the data).
         error: the error class to raise.
+
+    Raises:
+        UserError: of class ``error``, with the estimate, the limit and the keys, where the model would not fit.
     """
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)

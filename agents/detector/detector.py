@@ -1,4 +1,5 @@
-"""The trained detector: the one way to score with a finished run (see docs/scoring.md, "The trained detector").
+"""The trained detector: the one way to score with a finished run (docs/scoring.md, "The trained detector in
+Python").
 
 ``--mode score``, ``--mode export`` and the end-of-run evaluation all go through it, so every model that keeps
 the contract of :class:`graphs.models.contract.ReconstructionModel` scores and exports the same way.
@@ -41,12 +42,17 @@ class Detector:
     """A model with everything scoring needs.
 
     Args:
+        model: the trained model (put in eval mode).
+        scaler: fitted on the training normals.
         scores: score names (registry SCORES), in output order.
         window_length: ``T`` the model was trained on.
         feature_names: the ``F`` sensors, in training order.
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
         calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
+        false_alarm_rate: the rate ``alpha`` the thresholds were set for.
+        batch_size: windows per forward pass.
+        config: the run's resolved config (the model; the data's timestamp and label columns).
         baselines: the run's calibrated baselines by name; None for a run saved before best.pt kept them.
         recording: :func:`recording_state`; None for a run saved before best.pt kept it.
     """

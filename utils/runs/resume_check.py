@@ -93,6 +93,9 @@ def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[
         windows: this invocation's window counts per split.
         data: the config's ``data`` section, to name the source.
         run_dir: the run folder, for the message.
+
+    Raises:
+        DataError: naming the data source, what changed and how to proceed.
     """
     if recorded is None or recorded.get("data_sha1") == digest:
         return

@@ -1,5 +1,6 @@
 """Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal
-sets a flag (the loop saves ``last.pt`` after the batch), a second raises :class:`Interrupted` at once."""
+sets a flag (the loop saves ``last.pt`` after the batch, then raises :class:`Interrupted`), a second raises it at
+once."""
 from __future__ import annotations
 
 import os
