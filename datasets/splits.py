@@ -86,21 +86,6 @@ class StreamPart:
 
 
 @dataclass
-class Recording:
-    """One recording (one file) of a stream dataset: its evaluated stretches.
-
-    Attributes:
-        name: what reports call it (the file's path, or ``valve1/3.csv``).
-        train_windows: how many windows of the train split (recording after recording) are its own, or None.
-    """
-
-    name: str
-    test: StreamPart
-    val: StreamPart | None = None
-    train_windows: int | None = None
-
-
-@dataclass
 class DataSplits:
     """Train / validation / test splits plus what a report needs to name things.
 
@@ -131,6 +116,21 @@ class DataSplits:
     def anomaly_kinds(self) -> list[str]:
         """Sorted anomaly type names present in the test split."""
         return sorted(set(self.test.kind.tolist()) - {NORMAL})
+
+
+@dataclass
+class Recording:
+    """One recording (one file) of a stream dataset: its evaluated stretches.
+
+    Attributes:
+        name: what reports call it (the file's path, or ``valve1/3.csv``).
+        train_windows: how many windows of the train split (recording after recording) are its own, or None.
+    """
+
+    name: str
+    test: StreamPart
+    val: StreamPart | None = None
+    train_windows: int | None = None
 
 
 def kind_counts(kind: np.ndarray) -> dict[str, int]:
