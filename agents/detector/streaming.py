@@ -15,10 +15,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from utils.metrics.ranges import incident_ranges, overlapping
 
 Aggregation = Literal["max", "mean", "min"]
-AGGREGATIONS = ("max", "mean", "min")
 
-#: How "max" and "min" fold a window's value into a time step, and the value of a time step no window covered yet.
-_EXTREMES = {"max": (np.maximum, -np.inf), "min": (np.minimum, np.inf)}
+#: How each aggregation folds a window's value into a time step ("mean": a sum, by window order), and the value of
+#: a time step no window covered yet.
+_FOLDS = {"max": (np.maximum, -np.inf), "mean": (None, 0.0), "min": (np.minimum, np.inf)}
 
 
 class PointAccumulator:
@@ -71,7 +71,7 @@ class PointAccumulator:
     def _grow(self, end: int) -> None:
         extra = end - self.base - len(self.count)
         if extra > 0:
-            self.acc = np.concatenate([self.acc, np.full((extra, self.width), _empty(self.how))])
+            self.acc = np.concatenate([self.acc, np.full((extra, self.width), _FOLDS[self.how][1])])
             self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
 
     def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
@@ -96,7 +96,7 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
     _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
-    folded = np.full((n_rows, flat.shape[1]), _empty(how))
+    folded = np.full((n_rows, flat.shape[1]), _FOLDS[how][1])
     out = _final(folded, _fold_windows(folded, np.asarray(starts, dtype=np.int64), flat, window_length, how), how)
     return out[:, 0] if values.ndim == 1 else out
 
@@ -115,19 +115,14 @@ def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, wind
         return np.zeros(0, dtype=np.int64)
     count = np.zeros(n_rows + pad, dtype=np.int64)  # windows starting at each row, after pad leading rows
     np.add.at(count, starts + pad, 1)
-    if how in _EXTREMES:
-        fold, fill = _EXTREMES[how]
+    fold, fill = _FOLDS[how]
+    if fold is not None:
         laid = np.full((n_rows + pad, values.shape[1]), fill)
         fold.at(laid, starts + pad, values)
         fold(into, fold.reduce(sliding_window_view(laid, t, axis=0), axis=-1), out=into)  # no copy of the windows
     else:
         np.add.at(into, (starts[:, None] + np.arange(t)).reshape(-1), np.repeat(values, t, axis=0))
     return np.convolve(count, np.ones(t, dtype=np.int64), mode="valid")
-
-
-def _empty(how: Aggregation) -> float:
-    """The fold's value of a time step no window covered yet."""
-    return _EXTREMES[how][1] if how in _EXTREMES else 0.0
 
 
 def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarray:
@@ -139,8 +134,8 @@ def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarra
 
 
 def _check_how(how: str) -> None:
-    if how not in AGGREGATIONS:
-        raise ValueError(f"how: expected one of {', '.join(AGGREGATIONS)}, got {how!r}")
+    if how not in _FOLDS:
+        raise ValueError(f"how: expected one of {', '.join(_FOLDS)}, got {how!r}")
 
 
 INCIDENT_COLUMNS = ("incident", "start_row", "end_row", "start_time", "end_time", "duration_s", "rows",
