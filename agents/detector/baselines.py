@@ -7,7 +7,7 @@ scikit-learn is imported only when a baseline is fitted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, ClassVar, Iterable
 
 import numpy as np
 
@@ -27,11 +27,24 @@ DISPLAY_NAMES: dict[str, str] = {
 BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
 
 
-class Baseline(Protocol):
-    """A fitted baseline: scores flattened windows (M, D), higher = more anomalous."""
+class Baseline:
+    """A fitted baseline: scores flattened windows (M, D), higher = more anomalous. Its fitted state is the arrays
+    and numbers named in ``STATE``, its constructor's keyword arguments (kept in best.pt, no pickle)."""
+
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores (M,) float64 of flattened windows (M, D)."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """The fitted state, ``{name: array or number}`` of the names in ``STATE``."""
+        return {name: getattr(self, name) for name in self.STATE}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Baseline:
+        """The baseline of a saved :meth:`state` (arrays may be tensors)."""
+        return cls(**{name: state[name] for name in cls.STATE})
 
 
 def flatten_windows(windows: Any, name: str = "windows") -> np.ndarray:
@@ -49,17 +62,22 @@ def pca_components(n_train: int, n_dims: int, wanted: int = PCA_COMPONENTS) -> i
     return max(1, min(wanted, n_train - 1, n_dims))
 
 
-class KNNDistance:
+class KNNDistance(Baseline):
     """Mean Euclidean distance to the ``k`` nearest training normals (at most :data:`KNN_MAX_REFERENCE`)."""
 
-    def __init__(self, x_train: np.ndarray, k: int = KNN_NEIGHBORS, seed: int = 0) -> None:
+    STATE = ("reference", "k")
+
+    def __init__(self, reference: np.ndarray, k: int) -> None:
+        """From the reference windows (R, D) and ``k``."""
+        self.reference, self.k, self._nn = _array(reference, 2), int(k), None
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, seed: int = 0, k: int = KNN_NEIGHBORS) -> KNNDistance:
         """Fit on flattened training normals ``x_train`` (N, D); ``k`` is capped at the reference set's size."""
         if len(x_train) > KNN_MAX_REFERENCE:
             rows = np.sort(np.random.default_rng(seed).choice(len(x_train), KNN_MAX_REFERENCE, replace=False))
             x_train = x_train[rows]
-        self.reference = np.ascontiguousarray(x_train, dtype=np.float64)
-        self.k = min(k, len(x_train))
-        self._nn = None
+        return cls(np.ascontiguousarray(x_train, dtype=np.float64), min(k, len(x_train)))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Mean distance (M,) of each window of ``x`` (M, D) to its ``k`` nearest training normals."""
@@ -69,27 +87,25 @@ class KNNDistance:
             self._nn = NearestNeighbors(n_neighbors=self.k).fit(self.reference)
         return self._nn.kneighbors(x)[0].mean(axis=1).astype(np.float64)
 
-    def state(self) -> dict[str, Any]:
-        """The reference windows (R, D) and ``k``."""
-        return {"reference": self.reference, "k": self.k}
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> KNNDistance:
-        knn = cls.__new__(cls)
-        knn.reference, knn.k, knn._nn = _array(state["reference"], 2), int(state["k"]), None
-        return knn
-
-
-class PCAReconstruction:
+class PCAReconstruction(Baseline):
     """Mean squared reconstruction error from the leading principal components."""
 
-    def __init__(self, x_train: np.ndarray, n_components: int = PCA_COMPONENTS) -> None:
-        """Fit on ``x_train`` (N, D) with ``n_components`` capped by :func:`pca_components`."""
+    STATE = ("mean", "components")
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
+        """From the mean (D,) and the components (C, D)."""
+        self.mean, self.components = _array(mean, 1), _array(components, 2)
+        self.n_components = len(self.components)
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
+        """Fit on ``x_train`` (N, D) with ``n_components`` capped by :func:`pca_components` (no ``seed``: PCA is
+        deterministic)."""
         from sklearn.decomposition import PCA
 
-        self.n_components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
-        pca = PCA(n_components=self.n_components).fit(x_train)
-        self.mean, self.components = pca.mean_.astype(np.float64), pca.components_.astype(np.float64)
+        pca = PCA(n_components=pca_components(x_train.shape[0], x_train.shape[1], n_components)).fit(x_train)
+        return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64))
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Mean squared error (M,) of ``x`` (M, D) against its projection on the components (as scikit-learn's
@@ -97,42 +113,36 @@ class PCAReconstruction:
         recon = (x - self.mean) @ self.components.T @ self.components + self.mean
         return ((x - recon) ** 2).mean(axis=1).astype(np.float64)
 
-    def state(self) -> dict[str, Any]:
-        """The mean (D,) and the components (C, D)."""
-        return {"mean": self.mean, "components": self.components}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> PCAReconstruction:
-        pca = cls.__new__(cls)
-        pca.mean, pca.components = _array(state["mean"], 1), _array(state["components"], 2)
-        pca.n_components = len(pca.components)
-        return pca
-
 
 #: The arrays of an isolation tree (scikit-learn's ``tree_``), one row per tree in the saved state.
 TREE_FIELDS = ("children_left", "children_right", "feature", "threshold", "n_node_samples")
 
 
-class IsolationForestScore:
+class IsolationForestScore(Baseline):
     """IsolationForest anomaly score ``-score_samples``, fitted with scikit-learn and scored from the trees' arrays
     (:data:`TREE_FIELDS`) by its arithmetic, so a forest loaded from best.pt needs no pickle."""
 
-    def __init__(self, x_train: np.ndarray, seed: int = 0, n_estimators: int = FOREST_TREES) -> None:
+    STATE = (*TREE_FIELDS, "max_samples")
+
+    def __init__(self, max_samples: int, **trees: np.ndarray) -> None:
+        """From ``max_samples`` (the path-length normalisation) and the trees' arrays (trees, nodes)."""
+        self.trees = {f: _array(trees[f], 2, np.float64 if f == "threshold" else np.int64) for f in TREE_FIELDS}
+        self.max_samples = int(max_samples)
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, seed: int = 0, n_estimators: int = FOREST_TREES) -> IsolationForestScore:
         """Fit ``n_estimators`` trees on ``x_train`` (N, D) with ``random_state=seed``."""
         from sklearn.ensemble import IsolationForest
 
-        self.n_estimators = n_estimators
         forest = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(x_train)
         trees = [t.tree_ for t in forest.estimators_]
-        width = max(t.node_count for t in trees)
-        self.trees = {}
+        tables = {}
         for field in TREE_FIELDS:
             fill, dtype = (-1, np.int64) if field != "threshold" else (0.0, np.float64)
-            table = np.full((len(trees), width), fill, dtype=dtype)  # (trees, nodes), padded past node_count
-            for i, tree in enumerate(trees):
-                table[i, : tree.node_count] = getattr(tree, field)
-            self.trees[field] = table
-        self.max_samples = int(forest._max_samples)
+            tables[field] = np.full((len(trees), max(t.node_count for t in trees)), fill, dtype=dtype)
+            for i, tree in enumerate(trees):  # (trees, nodes), padded past node_count
+                tables[field][i, : tree.node_count] = getattr(tree, field)
+        return cls(int(forest._max_samples), **tables)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """``-score_samples`` (M,) of ``x`` (M, D): scikit-learn's arithmetic on float32 inputs, tree by tree."""
@@ -153,15 +163,8 @@ class IsolationForestScore:
         return 2 ** -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
 
     def state(self) -> dict[str, Any]:
-        """The trees' arrays (trees, nodes) and ``max_samples`` (the path-length normalisation)."""
+        """The trees' arrays (trees, nodes) and ``max_samples``."""
         return {**self.trees, "max_samples": self.max_samples}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> IsolationForestScore:
-        forest = cls.__new__(cls)
-        forest.trees = {f: _array(state[f], 2, np.float64 if f == "threshold" else np.int64) for f in TREE_FIELDS}
-        forest.max_samples, forest.n_estimators = int(state["max_samples"]), len(forest.trees["feature"])
-        return forest
 
 
 def average_path_length(n_samples: np.ndarray) -> np.ndarray:
@@ -181,6 +184,10 @@ def _array(value: Any, ndim: int, dtype: Any = np.float64) -> np.ndarray:
     if arr.ndim != ndim:
         raise ValueError(f"expected {ndim} dimensions, got shape {arr.shape}")
     return arr
+
+
+_MODELS: dict[str, type[Baseline]] = {"knn": KNNDistance, "pca": PCAReconstruction,
+                                      "isolation_forest": IsolationForestScore}
 
 
 class FittedBaseline:
@@ -236,10 +243,8 @@ def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
     x = flatten_windows(arr, "train_windows")
     if len(x) < 2:
         raise ValueError(f"train_windows: need at least 2 windows to fit the baselines, got {len(x)}")
-    builders = {"knn": lambda: KNNDistance(x, seed=seed), "pca": lambda: PCAReconstruction(x),
-                "isolation_forest": lambda: IsolationForestScore(x, seed=seed)}
     shape = (int(arr.shape[1]), int(arr.shape[2]))
-    return {name: FittedBaseline(name, shape, builders[name]()) for name in chosen}
+    return {name: FittedBaseline(name, shape, _MODELS[name].fit(x, seed)) for name in chosen}
 
 
 def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str, np.ndarray]:
@@ -273,9 +278,6 @@ def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
         calibration = baseline.score(val_windows)
         out[name] = CalibratedBaseline(baseline, calibration, conformal_threshold(calibration, false_alarm_rate))
     return out
-
-
-_MODELS: dict[str, Any] = {"knn": KNNDistance, "pca": PCAReconstruction, "isolation_forest": IsolationForestScore}
 
 
 def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
