@@ -89,11 +89,9 @@ class Scaler:
             raise RuntimeError("Scaler.transform called before fit")
         if x.shape[-1] != len(self.offset):
             raise ValueError(f"expected {len(self.offset)} features, got {x.shape[-1]}")
-        scaled = (x - self.offset) / self.scale
-        bad = too_large(scaled)
-        if bad is not None:
-            index, value = bad
-            raise DataError(f"{(where or _cell_text)(index)}: {overflow_text(value)}")
+        scaled = self.unchecked(x)
+        if (bad := too_large(scaled)) is not None:
+            raise DataError(f"{(where or _cell_text)(bad[0])}: {overflow_text(bad[1])}")
         return scaled.astype(np.float32)
 
     def unchecked(self, x: np.ndarray) -> np.ndarray:
@@ -112,8 +110,7 @@ class Scaler:
     def from_state_dict(cls, state: dict) -> "Scaler":
         """Rebuild a fitted scaler from :meth:`state_dict`."""
         scaler = cls(state["kind"])
-        scaler.offset = state["offset"].numpy()
-        scaler.scale = state["scale"].numpy()
+        scaler.offset, scaler.scale = state["offset"].numpy(), state["scale"].numpy()
         return scaler
 
 

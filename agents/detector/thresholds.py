@@ -53,10 +53,6 @@ class ConformalThreshold:
     bound: float
     achievable: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready fields."""
-        return asdict(self)
-
     @property
     def note(self) -> str:
         """One sentence for logs and reports."""
@@ -114,7 +110,7 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
         raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
     normal = s[y == 0]
     measured = false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))
-    return {**promise.as_dict(), "measured": measured, **promise_verdict(promise.bound, measured)}
+    return {**asdict(promise), "measured": measured, **promise_verdict(promise.bound, measured)}
 
 
 class AdaptiveThreshold:
@@ -177,8 +173,7 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 
     precision, recall, cuts = precision_recall_curve(y, s)
     p, r = precision[:-1], recall[:-1]  # last point (recall 0) has no cut
-    denom = p + r
-    f1 = np.where(denom > 0, 2.0 * p * r / np.where(denom > 0, denom, 1.0), 0.0)
+    f1 = np.divide(2.0 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
     best = int(np.argmax(f1))
     threshold = float(np.nextafter(np.float64(cuts[best]), -np.inf))
     return threshold, float(f1[best])
