@@ -273,11 +273,9 @@ class CalibratedBaseline:
 def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
                         false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
     """Thresholds of fitted baselines on validation normals (M, T, F), at ``false_alarm_rate``."""
-    out = {}
-    for name, baseline in fitted.items():
-        calibration = baseline.score(val_windows)
-        out[name] = CalibratedBaseline(baseline, calibration, conformal_threshold(calibration, false_alarm_rate))
-    return out
+    calibration = {name: baseline.score(val_windows) for name, baseline in fitted.items()}
+    return {name: CalibratedBaseline(fitted[name], cal, conformal_threshold(cal, false_alarm_rate))
+            for name, cal in calibration.items()}
 
 
 def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:

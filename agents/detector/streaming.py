@@ -57,7 +57,10 @@ class PointAccumulator:
         step = int(self.strict)  # the least step from one start to the next
         if starts[0] < max(self.last_start + step, self.base) or np.any(np.diff(starts) < step):
             raise ValueError("windows must come in increasing start order")
-        self._grow(int(starts[-1]) + self.window_length)
+        extra = int(starts[-1]) + self.window_length - self.base - len(self.count)  # rows the last window adds
+        if extra > 0:
+            self.acc = np.concatenate([self.acc, np.full((extra, self.width), _FOLDS[self.how][1])])
+            self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
         lo, span = int(starts[0]) - self.base, int(starts[-1] - starts[0]) + self.window_length
         self.count[lo:lo + span] += _fold_windows(self.acc[lo:lo + span], starts - starts[0], values,
                                                   self.window_length, self.how)
@@ -67,12 +70,6 @@ class PointAccumulator:
     def finish(self) -> tuple[int, np.ndarray]:
         """Hand out every time step still held (the end of the stream)."""
         return self._hand_out(self.base + len(self.count))
-
-    def _grow(self, end: int) -> None:
-        extra = end - self.base - len(self.count)
-        if extra > 0:
-            self.acc = np.concatenate([self.acc, np.full((extra, self.width), _FOLDS[self.how][1])])
-            self.count = np.concatenate([self.count, np.zeros(extra, dtype=np.int64)])
 
     def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
         k = max(0, min(end - self.base, len(self.count)))
