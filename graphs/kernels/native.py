@@ -108,10 +108,7 @@ def build_key() -> str:
     """A short hash of the source, the flags, the torch and Python versions and the CPU's flags (not the path)."""
     parts = [SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
              f"{sys.version_info.major}.{sys.version_info.minor}".encode(), _cpu_flags().encode()]
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(hashlib.sha256(part).digest())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()[:16]
 
 
 def _registered() -> bool:
