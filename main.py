@@ -270,18 +270,15 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
             result = run(args)
         if args.mode == "score" and isinstance(result, dict):  # live scoring stopped by a signal: 130/143
             return int(result.get("exit_code", 0))
-    except WriteError as err:
-        print(f"error: {err}; free some space or fix the permissions, then {after_write_error(args, argv)}",
+    except (WriteError, OSError) as err:
+        if isinstance(err, OSError) and err.errno not in WRITE_ERRNOS:
+            raise
+        what = err if isinstance(err, WriteError) else f"cannot write {err.filename or 'a file'} ({err.strerror})"
+        print(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}",
               file=sys.stderr)
         return 2
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if err.errno not in WRITE_ERRNOS:
-            raise
-        print(f"error: cannot write {err.filename or 'a file'} ({err.strerror}); free some space or fix the "
-              f"permissions, then {after_write_error(args, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
@@ -329,12 +326,10 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 def without_option(argv: list[str], option: str) -> list[str]:
     """``argv`` without ``option VALUE`` and ``option=VALUE``."""
-    out, skip = [], False
-    for item in argv:
-        if skip:
-            skip = False
-        elif item == option:
-            skip = True
+    out, items = [], iter(argv)
+    for item in items:
+        if item == option:
+            next(items, None)  # its value
         elif not item.startswith(option + "="):
             out.append(item)
     return out
