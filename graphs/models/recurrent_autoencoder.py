@@ -55,10 +55,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         if cell not in _CELLS:
             valid = ", ".join(repr(name) for name in _CELLS)
             raise ValueError(f"unknown cell {cell!r}; valid values: {valid}")
-        sizes = {"time_steps": time_steps, "n_features": n_features, "hidden_size": hidden_size,
-                 "num_layers": num_layers}
-        if latent_dim is not None:
-            sizes["latent_dim"] = latent_dim
+        sizes = dict(time_steps=time_steps, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers,
+                     latent_dim=1 if latent_dim is None else latent_dim)  # None: no bottleneck, nothing to check
         for name, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -79,9 +77,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         self.decoder = _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
         state_width = num_layers * hidden_size * (2 if self.is_lstm else 1)
-        bottleneck = latent_dim is not None
-        self.to_latent = nn.Linear(state_width, latent_dim) if bottleneck else None
-        self.from_latent = nn.Linear(latent_dim, state_width) if bottleneck else None
+        self.to_latent = nn.Linear(state_width, latent_dim) if latent_dim is not None else None
+        self.from_latent = nn.Linear(latent_dim, state_width) if latent_dim is not None else None
 
     def _check_input(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` is (B, T >= 2, n_features); not while tracing (only TracerWarnings)."""
@@ -145,13 +142,11 @@ class RecurrentAutoencoder(ReconstructionModel):
         fused = kernels.free_running(self.decoder, self.output_layer, state, length)
         if fused is not None:
             return fused.flip(1)  # x̂(T), ..., x̂(1) -> time order
-        pred = self.output_layer(self._top_hidden(state))
-        preds = [pred]
+        preds = [self.output_layer(self._top_hidden(state))]
         for _ in range(length - 1):
-            pred, state = self.decode_step(pred, state)
+            pred, state = self.decode_step(preds[-1], state)
             preds.append(pred)
-        preds.reverse()  # x̂(T), ..., x̂(1) -> x̂(1), ..., x̂(T)
-        return torch.stack(preds, dim=1)
+        return torch.stack(preds[::-1], dim=1)  # x̂(T), ..., x̂(1) -> time order
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
         """Reconstruction (B, T, F) of windows ``x`` (B, T >= 2, F); ``teacher_forcing`` forces the decoder mode
