@@ -358,9 +358,8 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     """What to run once the disk has room again."""
     if args.mode == "train":
         return next_step(args, argv, inline=True)
-    output = args.output if args.output not in (None, "-") else None
-    if output is not None and not args.overwrite and os.path.isfile(output):  # live scoring's lines so far
-        return (f"run the same command again with --overwrite ({output} holds the whole lines written before the "
+    if args.output not in (None, "-") and not args.overwrite and os.path.isfile(args.output):  # live scoring's lines
+        return (f"run the same command again with --overwrite ({args.output} holds the whole lines written before the "
                 "failure, and the command without --overwrite refuses to replace it)")
     return "run the same command again"
 

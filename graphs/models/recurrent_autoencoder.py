@@ -7,17 +7,16 @@ true ``x(t+1)`` (teacher forcing, training) or ``x̂(t+1)`` (free running, scori
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from graphs import kernels
+from graphs.kernels import State
 from graphs.models.contract import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import Dropout, PositiveInt
-
-State = Union[Tensor, tuple[Tensor, Tensor]]
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": kernels.LSTM, "gru": kernels.GRU}
 
