@@ -222,12 +222,9 @@ def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, ru
     import json
 
     from utils.core.errors import ConfigError
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if key.split(".")[0] not in SHAPE_SECTIONS:
-            continue
+    for key in (item.partition("=")[0].strip() for item in overrides):
         now, then = _dotted(config, key), _dotted(trained, key)
-        if json.dumps(now) != json.dumps(then):
+        if key.split(".")[0] in SHAPE_SECTIONS and json.dumps(now) != json.dumps(then):
             raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
                               f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
                               "(checkpoints/best.pt) with the windows and model it was trained on; drop this --set, "

@@ -81,9 +81,7 @@ class RecurrentAutoencoder(ReconstructionModel):
 
     def _check_input(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` is (B, T >= 2, n_features); not while tracing (only TracerWarnings)."""
-        if torch.jit.is_tracing():
-            return
-        if x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2:
+        if not torch.jit.is_tracing() and (x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2):
             raise ValueError(f"expected input of shape (batch, time >= 2, {self.n_features}), "
                              f"got {tuple(x.shape)}")
 
@@ -106,8 +104,7 @@ class RecurrentAutoencoder(ReconstructionModel):
         """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flattened encoder state
         (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for a GRU."""
         self._check_input(x)
-        _, state = self.encoder(x)
-        flat = self._flatten_state(state)
+        flat = self._flatten_state(self.encoder(x)[1])
         return self.to_latent(flat) if self.to_latent is not None else flat
 
     def encode_state(self, x: Tensor) -> State:
