@@ -48,7 +48,8 @@ def _load() -> Any:
     if _registered():
         return torch.ops.anomaly_rnn
     name = f"anomaly_rnn_loops_{build_key()}"
-    build_dir = extensions_root() / name
+    from torch.utils.cpp_extension import get_default_build_root  # where torch keeps this user's JIT builds
+    build_dir = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()) / name
     library = build_dir / f"{name}.so"
     cached = library.is_file() and not (build_dir / "lock").exists()  # a lock: another process is building it
     missing = "" if cached else missing_build_tools()
@@ -96,12 +97,6 @@ def missing_build_tools() -> str:
 def _warn_fallback(reason: str) -> None:
     warnings.warn(f"could not build {SOURCE.name} ({reason}); the recurrent models run their time loops in "
                   "Python: the same results, bit for bit, but training is slower", RuntimeWarning, stacklevel=4)
-
-
-def extensions_root() -> Path:
-    """Where torch keeps JIT-built extensions for this user: ``$TORCH_EXTENSIONS_DIR``, else its default."""
-    from torch.utils.cpp_extension import get_default_build_root
-    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
 
 
 def build_key() -> str:

@@ -66,12 +66,11 @@ class RecurrentAutoencoder(ReconstructionModel):
         self.num_layers = num_layers
         self.cell = cell
         self.latent_dim = latent_dim
-        self.dropout = float(dropout)
         self.teacher_forcing = bool(teacher_forcing)
         self.is_lstm = cell == "lstm"
         # nn.LSTM/nn.GRU warn when dropout > 0 with a single layer (it has no effect).
         rnn_kwargs = dict(input_size=n_features, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
-                          dropout=self.dropout if num_layers > 1 else 0.0)
+                          dropout=float(dropout) if num_layers > 1 else 0.0)
         self.encoder = _CELLS[cell](**rnn_kwargs)
         self.decoder = _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
