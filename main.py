@@ -222,12 +222,9 @@ def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, ru
     import json
 
     from utils.core.errors import ConfigError
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if key.split(".")[0] not in SHAPE_SECTIONS:
-            continue
+    for key in (item.partition("=")[0].strip() for item in overrides):
         now, then = _dotted(config, key), _dotted(trained, key)
-        if json.dumps(now) != json.dumps(then):
+        if key.split(".")[0] in SHAPE_SECTIONS and json.dumps(now) != json.dumps(then):
             raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
                               f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
                               "(checkpoints/best.pt) with the windows and model it was trained on; drop this --set, "
@@ -270,18 +267,15 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
             result = run(args)
         if args.mode == "score" and isinstance(result, dict):  # live scoring stopped by a signal: 130/143
             return int(result.get("exit_code", 0))
-    except WriteError as err:
-        print(f"error: {err}; free some space or fix the permissions, then {after_write_error(args, argv)}",
+    except (WriteError, OSError) as err:
+        if isinstance(err, OSError) and err.errno not in WRITE_ERRNOS:
+            raise
+        what = err if isinstance(err, WriteError) else f"cannot write {err.filename or 'a file'} ({err.strerror})"
+        print(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}",
               file=sys.stderr)
         return 2
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if err.errno not in WRITE_ERRNOS:
-            raise
-        print(f"error: cannot write {err.filename or 'a file'} ({err.strerror}); free some space or fix the "
-              f"permissions, then {after_write_error(args, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
@@ -329,12 +323,10 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
 
 def without_option(argv: list[str], option: str) -> list[str]:
     """``argv`` without ``option VALUE`` and ``option=VALUE``."""
-    out, skip = [], False
-    for item in argv:
-        if skip:
-            skip = False
-        elif item == option:
-            skip = True
+    out, items = [], iter(argv)
+    for item in items:
+        if item == option:
+            next(items, None)  # its value
         elif not item.startswith(option + "="):
             out.append(item)
     return out
@@ -363,9 +355,8 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     """What to run once the disk has room again."""
     if args.mode == "train":
         return next_step(args, argv, inline=True)
-    output = args.output if args.output not in (None, "-") else None
-    if output is not None and not args.overwrite and os.path.isfile(output):  # live scoring's lines so far
-        return (f"run the same command again with --overwrite ({output} holds the whole lines written before the "
+    if args.output not in (None, "-") and not args.overwrite and os.path.isfile(args.output):  # live scoring's lines
+        return (f"run the same command again with --overwrite ({args.output} holds the whole lines written before the "
                 "failure, and the command without --overwrite refuses to replace it)")
     return "run the same command again"
 

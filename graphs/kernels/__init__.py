@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from graphs.kernels.lstm import lstm_layer
-from graphs.kernels.rnn import gru_free_running, run_rnn
+from graphs.kernels.native import training_loops_apply
+from graphs.kernels.rnn import GRUFreeRunning, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
@@ -41,11 +42,16 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     ``(h, c)``, GRU ``h``, each (1, B, H). Returns (B, length, F) in the order produced, or None where no fused
     path applies (then the caller steps the decoder itself).
     """
-    if length < 2 or not _foldable(decoder, output_layer):
+    h_top = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H)
+    lstm = isinstance(decoder, nn.LSTM)
+    if (length < 2 or not isinstance(decoder, (nn.LSTM, nn.GRU)) or not isinstance(output_layer, nn.Linear)
+            or decoder.num_layers != 1 or not decoder.batch_first or not decoder.bias or decoder.bidirectional
+            or getattr(decoder, "proj_size", 0) or output_layer.bias is None
+            or output_layer.in_features != decoder.hidden_size or output_layer.out_features != decoder.input_size
+            or not (lstm or training_loops_apply(h_top))):  # a GRU's fused path: training on the CPU in float32
         return None
     dec, out = decoder, output_layer
-    h_top = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H)
-    if isinstance(dec, nn.LSTM):
+    if lstm:
         w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
         bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
         no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
@@ -53,16 +59,5 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     else:
         w_cat = torch.cat([dec.weight_hh_l0, dec.weight_ih_l0 @ out.weight])
         b_cat = torch.cat([dec.bias_hh_l0, dec.weight_ih_l0 @ out.bias + dec.bias_ih_l0])
-        time_major = gru_free_running(h_top, length - 1, w_cat, b_cat)
-        if time_major is None:
-            return None
-        hidden = time_major.transpose(0, 1)
+        hidden = GRUFreeRunning.apply(h_top, w_cat, b_cat, length - 1).transpose(0, 1)
     return torch.cat([out(h_top).unsqueeze(1), out(hidden)], dim=1)  # (B, length, F)
-
-
-def _foldable(decoder: nn.Module, output_layer: nn.Module) -> bool:
-    """Whether ``decoder`` and ``output_layer`` have the shapes :func:`free_running` folds."""
-    return (isinstance(decoder, (nn.LSTM, nn.GRU)) and isinstance(output_layer, nn.Linear)
-            and decoder.num_layers == 1 and decoder.batch_first and decoder.bias and not decoder.bidirectional
-            and not getattr(decoder, "proj_size", 0) and output_layer.bias is not None
-            and output_layer.in_features == decoder.hidden_size and output_layer.out_features == decoder.input_size)

@@ -48,7 +48,8 @@ def _load() -> Any:
     if _registered():
         return torch.ops.anomaly_rnn
     name = f"anomaly_rnn_loops_{build_key()}"
-    build_dir = extensions_root() / name
+    from torch.utils.cpp_extension import get_default_build_root  # where torch keeps this user's JIT builds
+    build_dir = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()) / name
     library = build_dir / f"{name}.so"
     cached = library.is_file() and not (build_dir / "lock").exists()  # a lock: another process is building it
     missing = "" if cached else missing_build_tools()
@@ -98,20 +99,11 @@ def _warn_fallback(reason: str) -> None:
                   "Python: the same results, bit for bit, but training is slower", RuntimeWarning, stacklevel=4)
 
 
-def extensions_root() -> Path:
-    """Where torch keeps JIT-built extensions for this user: ``$TORCH_EXTENSIONS_DIR``, else its default."""
-    from torch.utils.cpp_extension import get_default_build_root
-    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
-
-
 def build_key() -> str:
     """A short hash of the source, the flags, the torch and Python versions and the CPU's flags (not the path)."""
     parts = [SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
              f"{sys.version_info.major}.{sys.version_info.minor}".encode(), _cpu_flags().encode()]
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(hashlib.sha256(part).digest())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()[:16]
 
 
 def _registered() -> bool:

@@ -12,20 +12,19 @@ from graphs.kernels.native import plain_cpu_float32, time_loops, training_loops_
 
 
 def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
-    usable = (isinstance(x, Tensor) and x.dim() == 3 and rnn.batch_first and rnn.bias and not rnn.bidirectional
-              and not getattr(rnn, "proj_size", 0))
-    if isinstance(rnn, nn.LSTM):
-        return usable and training_loops_apply(x)
-    return usable and isinstance(rnn, nn.GRU) and plain_cpu_float32(x)
+    return (isinstance(x, Tensor) and x.dim() == 3 and rnn.batch_first and rnn.bias and not rnn.bidirectional
+            and not getattr(rnn, "proj_size", 0)
+            and (training_loops_apply(x) if isinstance(rnn, nn.LSTM) else plain_cpu_float32(x)))
 
 
 def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
     """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
     ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
+    lstm = isinstance(rnn, nn.LSTM)
     if not _can_use(rnn, x) or x.shape[1] == 0:
-        return module_forward(rnn, x, state)
-    batch, hidden, layers, lstm = x.shape[0], rnn.hidden_size, rnn.num_layers, isinstance(rnn, nn.LSTM)
+        return (nn.LSTM if lstm else nn.GRU).forward(rnn, x, state)  # the module's own, past the subclass's
+    batch, hidden, layers = x.shape[0], rnn.hidden_size, rnn.num_layers
     if state is None:
         zeros = x.new_zeros(layers, batch, hidden)
         state = (zeros, zeros) if lstm else zeros
@@ -46,14 +45,6 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         if rnn.dropout and rnn.training and layer < layers - 1:
             inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
     return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
-
-
-def module_forward(rnn: nn.RNNBase, x: Any, state: Any = None) -> tuple[Any, Any]:
-    """The forward of ``nn.LSTM`` / ``nn.GRU`` itself, also for a subclass that overrides it."""
-    for base in (nn.LSTM, nn.GRU):
-        if isinstance(rnn, base):
-            return base.forward(rnn, x, state)
-    return rnn(x, state)
 
 
 # Per step, with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (PyTorch's GRU):
@@ -110,16 +101,10 @@ class _GRULayer(torch.autograd.Function):
                 d_gh.t() @ hs[:-1].reshape(steps * batch, hidden), torch.cat([d_rz.sum(0), d_in_n.sum(0)]), d_gh.sum(0))
 
 
-def gru_free_running(h0: Tensor, steps: int, w_cat: Tensor, b_cat: Tensor) -> Tensor | None:
+class GRUFreeRunning(torch.autograd.Function):
     """A single-layer GRU fed its own output ``x̂ = A h + b``, as one autograd node: ``h0`` (B, H), ``w_cat``
-    ``[W_hh; W_ih A]`` (6H, H), ``b_cat`` ``[b_hh; W_ih b + b_ih]`` (6H,) -> h(1..steps) (steps, B, H); None
-    outside float32 CPU training."""
-    if not training_loops_apply(h0):
-        return None
-    return _GRUFreeRunning.apply(h0, w_cat, b_cat, steps)
+    ``[W_hh; W_ih A]`` (6H, H), ``b_cat`` ``[b_hh; W_ih b + b_ih]`` (6H,), ``steps`` -> h(1..steps) (steps, B, H)."""
 
-
-class _GRUFreeRunning(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h0, w_cat, b_cat, steps):  # noqa: ANN001, ANN205
         batch, hidden = h0.shape

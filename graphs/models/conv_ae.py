@@ -63,8 +63,7 @@ class ConvAutoencoder(ReconstructionModel):
             extra = l_out - ((l_in - 1) * stride - 2 * pad + kernel_size)  # in [0, stride - 1]
             decoder += block(nn.ConvTranspose1d(c_in, c_out, kernel_size, stride, pad, output_padding=extra), c_out)
         self.decoder = nn.Sequential(*decoder)
-        head_in = channels[0] if channels else n_features
-        self.head = nn.Conv1d(head_in, n_features, kernel_size, padding="same")
+        self.head = nn.Conv1d(channels[0] if channels else n_features, n_features, kernel_size, padding="same")
         self.output = nn.Sigmoid() if output_activation == "sigmoid" else nn.Identity()
 
     def encode(self, x: Tensor) -> Tensor:

@@ -7,17 +7,16 @@ true ``x(t+1)`` (teacher forcing, training) or ``x̂(t+1)`` (free running, scori
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from graphs import kernels
+from graphs.kernels import State
 from graphs.models.contract import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import Dropout, PositiveInt
-
-State = Union[Tensor, tuple[Tensor, Tensor]]
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": kernels.LSTM, "gru": kernels.GRU}
 
@@ -55,10 +54,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         if cell not in _CELLS:
             valid = ", ".join(repr(name) for name in _CELLS)
             raise ValueError(f"unknown cell {cell!r}; valid values: {valid}")
-        sizes = {"time_steps": time_steps, "n_features": n_features, "hidden_size": hidden_size,
-                 "num_layers": num_layers}
-        if latent_dim is not None:
-            sizes["latent_dim"] = latent_dim
+        sizes = dict(time_steps=time_steps, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers,
+                     latent_dim=1 if latent_dim is None else latent_dim)  # None: no bottleneck, nothing to check
         for name, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -69,25 +66,21 @@ class RecurrentAutoencoder(ReconstructionModel):
         self.num_layers = num_layers
         self.cell = cell
         self.latent_dim = latent_dim
-        self.dropout = float(dropout)
         self.teacher_forcing = bool(teacher_forcing)
         self.is_lstm = cell == "lstm"
         # nn.LSTM/nn.GRU warn when dropout > 0 with a single layer (it has no effect).
         rnn_kwargs = dict(input_size=n_features, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
-                          dropout=self.dropout if num_layers > 1 else 0.0)
+                          dropout=float(dropout) if num_layers > 1 else 0.0)
         self.encoder = _CELLS[cell](**rnn_kwargs)
         self.decoder = _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
         state_width = num_layers * hidden_size * (2 if self.is_lstm else 1)
-        bottleneck = latent_dim is not None
-        self.to_latent = nn.Linear(state_width, latent_dim) if bottleneck else None
-        self.from_latent = nn.Linear(latent_dim, state_width) if bottleneck else None
+        self.to_latent = nn.Linear(state_width, latent_dim) if latent_dim is not None else None
+        self.from_latent = nn.Linear(latent_dim, state_width) if latent_dim is not None else None
 
     def _check_input(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` is (B, T >= 2, n_features); not while tracing (only TracerWarnings)."""
-        if torch.jit.is_tracing():
-            return
-        if x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2:
+        if not torch.jit.is_tracing() and (x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2):
             raise ValueError(f"expected input of shape (batch, time >= 2, {self.n_features}), "
                              f"got {tuple(x.shape)}")
 
@@ -110,8 +103,7 @@ class RecurrentAutoencoder(ReconstructionModel):
         """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flattened encoder state
         (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for a GRU."""
         self._check_input(x)
-        _, state = self.encoder(x)
-        flat = self._flatten_state(state)
+        flat = self._flatten_state(self.encoder(x)[1])
         return self.to_latent(flat) if self.to_latent is not None else flat
 
     def encode_state(self, x: Tensor) -> State:
@@ -145,13 +137,11 @@ class RecurrentAutoencoder(ReconstructionModel):
         fused = kernels.free_running(self.decoder, self.output_layer, state, length)
         if fused is not None:
             return fused.flip(1)  # x̂(T), ..., x̂(1) -> time order
-        pred = self.output_layer(self._top_hidden(state))
-        preds = [pred]
+        preds = [self.output_layer(self._top_hidden(state))]
         for _ in range(length - 1):
-            pred, state = self.decode_step(pred, state)
+            pred, state = self.decode_step(preds[-1], state)
             preds.append(pred)
-        preds.reverse()  # x̂(T), ..., x̂(1) -> x̂(1), ..., x̂(T)
-        return torch.stack(preds, dim=1)
+        return torch.stack(preds[::-1], dim=1)  # x̂(T), ..., x̂(1) -> time order
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
         """Reconstruction (B, T, F) of windows ``x`` (B, T >= 2, F); ``teacher_forcing`` forces the decoder mode
