@@ -139,8 +139,7 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
         remove_stale_files(run_dir)
         for sub in SUBDIRS:
             (run_dir / sub).mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
-        probe.close()
+        tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()  # a probe: is the folder writable?
         if not resume:
             write_json(RunFolder(run_dir).config, config)
         _record_invocation(RunFolder(run_dir).environment, argv or sys.argv, resume)
@@ -196,13 +195,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
     record = json.loads(path.read_text()) if path.is_file() else {"versions": versions(), "invocations": []}
-    record["invocations"].append({
-        "argv": list(argv),
-        "resume": resume,
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "source_sha256": source_digest(),
-    })
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["invocations"].append({"argv": list(argv), "resume": resume, "started_utc": started,
+                                  "host": platform.node(), "source_sha256": source_digest()})
     write_json(path, record)
 
 
