@@ -19,7 +19,7 @@ from typing import Any
 from utils.core.errors import ConfigError, RunFolderError
 from utils.core.paths import unreadable_file
 from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, remove_stale_files, training_pid
-from utils.runs.outputs import atomic_output
+from utils.runs.outputs import atomic_write_text
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
 #: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
@@ -187,10 +187,8 @@ def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) ->
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (:func:`utils.runs.outputs.atomic_output`)."""
-    with atomic_output(path) as handle:
-        json.dump(obj, handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    """Write JSON atomically (:func:`utils.runs.outputs.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
@@ -217,8 +215,7 @@ def source_digest(root: Path | None = None) -> str:
     digest = hashlib.sha256()
     for part in SOURCE_PARTS:
         top = root / part
-        files = [top] if top.is_file() else sorted(top.rglob("*"))
-        for path in files:
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
             if path.suffix in SOURCE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
                 rel = path.relative_to(root).as_posix().encode()
                 data = path.read_bytes()
