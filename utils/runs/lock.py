@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+from contextlib import suppress
+from itertools import product
 from pathlib import Path
 
 from utils.core.errors import RunFolderError
@@ -42,11 +44,9 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             raise in_use_error(self.run_dir, holder_pid(self.path)) from None
-        try:
+        with suppress(OSError):  # the PID is only for the messages; the lock itself is held
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass  # the PID is only for the messages; the lock itself is held
         self._fd = fd
 
     def release(self) -> None:
@@ -91,10 +91,7 @@ def holder_pid(path: Path) -> int | str:
 
 def remove_stale_files(run_dir: Path) -> None:
     """Delete the temporary files killed writes left in the run folder and its checkpoints (hold the lock)."""
-    for folder in (run_dir, run_dir / "checkpoints"):
-        for pattern in STALE_PATTERNS:
-            for path in folder.glob(pattern):
-                try:
-                    path.unlink()
-                except OSError:
-                    pass
+    for folder, pattern in product((run_dir, run_dir / "checkpoints"), STALE_PATTERNS):
+        for path in folder.glob(pattern):
+            with suppress(OSError):
+                path.unlink()

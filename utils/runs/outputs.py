@@ -6,7 +6,7 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -132,8 +132,7 @@ class WholeLines:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            self.failed = self.failed or issubclass(exc[0], OSError)
+        self.failed = self.failed or exc[0] is not None and issubclass(exc[0], OSError)
         self.close()
 
 
@@ -175,25 +174,20 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     removed = []
     for tmp in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
         pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
-            continue
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            pass
+        if not (pid.isdigit() and _alive(int(pid))):
+            with suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
     return removed
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, run by another user
+        pass
     return True
 
 
@@ -222,32 +216,27 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
     """
     path = Path(path)
     try:
-        _check_output(path, overwrite, inputs, option, config, example)
+        # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not
+        # exist while 'new' is missing, but is in.csv after the writer's mkdir of its parent.
+        real = Path(os.path.realpath(path))
+        if path.is_dir() or real.is_dir():
+            raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / example})")
+        read = [(item, "the input file") for item in inputs]
+        read += [(config, "the config file this command reads")] if config is not None else []
+        for item, what in read:
+            for candidate in dict.fromkeys((path, real)):
+                if candidate.exists() and Path(item).exists() and os.path.samefile(candidate, item):
+                    raise OutputError(f"{option} {path}: is {what}; write the output to another file")
+        run = run_folder_of(path)
+        if run is not None:
+            raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and "
+                              "are never overwritten; write the output outside it")
+        if real.exists() and not real.is_file():  # a device (/dev/full, run as root), a FIFO, a socket
+            raise OutputError(f"{option} {path}: is not a regular file (a device, pipe or socket), which is never "
+                              "replaced; give a file name")
+        if (os.path.lexists(path) or real.exists()) and not overwrite:  # lexists: a dangling symlink is a file too
+            raise OutputError(f"{option} {path}: exists; add --overwrite to replace it, or choose another name")
     except OSError as err:  # a name too long for the filesystem, a loop of symlinks...
         raise OutputError(f"{option} {path}: cannot be used as a file name ({err.strerror or err}); choose "
                           "another name") from None
     return path
-
-
-def _check_output(path: Path, overwrite: bool, inputs: tuple[str | Path, ...], option: str,
-                  config: str | Path | None, example: str) -> None:
-    # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not exist
-    # while 'new' is missing, but is in.csv after the writer's mkdir of its parent.
-    real = Path(os.path.realpath(path))
-    if path.is_dir() or real.is_dir():
-        raise OutputError(f"{option} {path}: is a folder; give a file name (e.g. {path / example})")
-    read = [(item, "the input file") for item in inputs] + ([(config, "the config file this command reads")]
-                                                           if config is not None else [])
-    for item, what in read:
-        for candidate in dict.fromkeys((path, real)):
-            if candidate.exists() and Path(item).exists() and os.path.samefile(candidate, item):
-                raise OutputError(f"{option} {path}: is {what}; write the output to another file")
-    run = run_folder_of(path)
-    if run is not None:
-        raise OutputError(f"{option} {path}: lies in the run folder {run}, whose files are the run's own and are "
-                          "never overwritten; write the output outside it")
-    if real.exists() and not real.is_file():  # a device (/dev/full, run as root), a FIFO, a socket
-        raise OutputError(f"{option} {path}: is not a regular file (a device, pipe or socket), which is never "
-                          "replaced; give a file name")
-    if (os.path.lexists(path) or real.exists()) and not overwrite:  # lexists: a dangling symlink is a file too
-        raise OutputError(f"{option} {path}: exists; add --overwrite to replace it, or choose another name")

@@ -19,7 +19,7 @@ from typing import Any
 from utils.core.errors import ConfigError, RunFolderError
 from utils.core.paths import unreadable_file
 from utils.runs.lock import LOCK_NAME, STALE_PATTERNS, RunLock, in_use_error, remove_stale_files, training_pid
-from utils.runs.outputs import atomic_output
+from utils.runs.outputs import atomic_write_text
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
 #: The longest file name (one path part) and path Linux file systems take (NAME_MAX, PATH_MAX).
@@ -139,8 +139,7 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
         remove_stale_files(run_dir)
         for sub in SUBDIRS:
             (run_dir / sub).mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-")
-        probe.close()
+        tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()  # a probe: is the folder writable?
         if not resume:
             write_json(RunFolder(run_dir).config, config)
         _record_invocation(RunFolder(run_dir).environment, argv or sys.argv, resume)
@@ -188,21 +187,15 @@ def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) ->
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (:func:`utils.runs.outputs.atomic_output`)."""
-    with atomic_output(path) as handle:
-        json.dump(obj, handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    """Write JSON atomically (:func:`utils.runs.outputs.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
     record = json.loads(path.read_text()) if path.is_file() else {"versions": versions(), "invocations": []}
-    record["invocations"].append({
-        "argv": list(argv),
-        "resume": resume,
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "source_sha256": source_digest(),
-    })
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["invocations"].append({"argv": list(argv), "resume": resume, "started_utc": started,
+                                  "host": platform.node(), "source_sha256": source_digest()})
     write_json(path, record)
 
 
@@ -222,8 +215,7 @@ def source_digest(root: Path | None = None) -> str:
     digest = hashlib.sha256()
     for part in SOURCE_PARTS:
         top = root / part
-        files = [top] if top.is_file() else sorted(top.rglob("*"))
-        for path in files:
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
             if path.suffix in SOURCE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
                 rel = path.relative_to(root).as_posix().encode()
                 data = path.read_bytes()

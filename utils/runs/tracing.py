@@ -42,7 +42,17 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
     check_output(meta_path, overwrite, option="--output (its metadata)", config=config, example=f"{model_name}.json")
     tmp = temp_path_for(output)
     try:
-        _trace(module, example, fmt, tmp)
+        with warnings.catch_warnings(), torch.no_grad():
+            # Tracing unrolls a free-running decoder for the fixed T (intended), and torch >= 2.9 flags
+            # both TorchScript and the TorchScript-based ONNX exporter as deprecated.
+            for category in (torch.jit.TracerWarning, DeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", category=category)
+            # A recurrent encoder starts from zeros: the exported graph takes any batch size (tested with 1 and 7).
+            warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
+            if fmt == "torchscript":
+                torch.jit.trace(module, (example,), check_trace=False).save(str(tmp))
+            else:
+                _export_onnx(module, example, tmp)
         meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
         os.chmod(tmp, new_file_mode())  # as its .json (mkstemp made it 0600)
         with atomic_output(meta_path) as handle:
@@ -51,22 +61,6 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
     finally:
         tmp.unlink(missing_ok=True)
     return meta
-
-
-def _trace(module: nn.Module, example: Tensor, fmt: str, output: Path) -> None:
-    with warnings.catch_warnings():
-        # Tracing unrolls a free-running decoder for the fixed T (intended), and torch >= 2.9 flags
-        # both TorchScript and the TorchScript-based ONNX exporter as deprecated.
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", category=DeprecationWarning)
-        warnings.simplefilter("ignore", category=FutureWarning)
-        # A recurrent encoder starts from zeros: the exported graph takes any batch size (tested with 1 and 7).
-        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
-        with torch.no_grad():
-            if fmt == "torchscript":
-                torch.jit.trace(module, (example,), check_trace=False).save(str(output))
-            else:
-                _export_onnx(module, example, output)
 
 
 def _export_onnx(module: nn.Module, example: Tensor, output: Path) -> None:

@@ -6,12 +6,9 @@ from typing import Iterator
 
 import torch
 
-_SMALLEST_NORMAL = 1.1754944e-38
-
-
 def denormals_flushed_now() -> bool:
     """Whether this thread currently reads denormal floats as zero."""
-    return torch.tensor(_SMALLEST_NORMAL / 4).mul(1.0).item() == 0.0
+    return torch.tensor(torch.finfo(torch.float32).tiny / 4).mul(1.0).item() == 0.0
 
 
 @contextmanager

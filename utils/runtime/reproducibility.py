@@ -31,8 +31,10 @@ def pin_threads(threads: int | None = None) -> int:
 def numerics(**settings: Any) -> dict[str, Any]:
     """The settings of this process that decide a run's last bits (threads, CPU model, a hash of its feature flags,
     torch's instruction set, the thread variables set), plus ``settings`` (the run's own)."""
+    model, flags = _cpuinfo_line("model name"), _cpuinfo_line("flags") or platform.machine()
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-            "cpu": _cpu_model(), "cpu_flags_sha1": _cpu_flags_digest(),
+            "cpu": model.split(":", 1)[1].strip() if ":" in model else platform.processor() or platform.machine(),
+            "cpu_flags_sha1": hashlib.sha1(flags.encode()).hexdigest()[:12],
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
             **settings}
@@ -52,28 +54,23 @@ def record_numerics(path: Path, record: dict[str, Any]) -> None:
 
 def recorded_threads(path: Path) -> int | None:
     """The thread count the run started with (its first recorded invocation), if ``environment.json`` says."""
-    counts = [inv["numerics"]["threads"] for inv in _invocations(path)
-              if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)
-              and isinstance(inv["numerics"].get("threads"), int)]
-    return counts[0] if counts else None
+    return next((found["threads"] for found in _recorded(path) if isinstance(found.get("threads"), int)), None)
 
 
 def recorded_data(path: Path) -> dict[str, Any] | None:
     """What the run's first invocation recorded of its data (``data_sha1``, ``data_windows`` when recorded),
     or None when ``environment.json`` records no data digest (a run of an older version)."""
-    for inv in _invocations(path):
-        found = inv.get("numerics") if isinstance(inv, dict) else None
-        if isinstance(found, dict) and isinstance(found.get("data_sha1"), str):
-            return {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
-    return None
+    found = next((found for found in _recorded(path) if isinstance(found.get("data_sha1"), str)), None)
+    return None if found is None else {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
 
 
-def _invocations(path: Path) -> Any:
-    """``environment.json``'s invocations ([] when it cannot be read)."""
+def _recorded(path: Path) -> list[dict[str, Any]]:
+    """The ``numerics`` of ``environment.json``'s invocations, in order ([] when it cannot be read)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
+        invocations = json.loads(path.read_text(encoding="utf-8")).get("invocations", [])
     except (OSError, ValueError, AttributeError):
         return []
+    return [inv["numerics"] for inv in invocations if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)]
 
 
 def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
@@ -89,15 +86,6 @@ def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
 def state_digest(state: Mapping[str, Tensor]) -> str:
     """:func:`array_digest` of a state dict, its names included."""
     return hashlib.sha1(("|".join(state) + array_digest(state.values())).encode()).hexdigest()[:12]
-
-
-def _cpu_model() -> str:
-    line = _cpuinfo_line("model name")
-    return line.split(":", 1)[1].strip() if ":" in line else platform.processor() or platform.machine()
-
-
-def _cpu_flags_digest() -> str:
-    return hashlib.sha1((_cpuinfo_line("flags") or platform.machine()).encode()).hexdigest()[:12]
 
 
 def _cpuinfo_line(prefix: str) -> str:

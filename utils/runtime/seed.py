@@ -17,17 +17,13 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        _use_deterministic_algorithms()
+        # torch.use_deterministic_algorithms imports torch._inductor (about 1 s of start-up, only to copy the flag
+        # into the compiler's config): set the flag directly unless the compiler is loaded already.
+        if "torch._inductor.config" in sys.modules:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            torch._C._set_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def _use_deterministic_algorithms() -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without importing ``torch._inductor`` (about 1 s
-    of start-up, only to copy the flag into the compiler's config) unless it is loaded already."""
-    if "torch._inductor.config" in sys.modules:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

@@ -50,9 +50,7 @@ class StopSignals:
         return self.signum is not None
 
     def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+        self._previous = _install(self._handle, STOP_SIGNALS)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -77,14 +75,11 @@ class TerminateAsInterrupt:
     ``finally`` blocks run (as SIGINT's KeyboardInterrupt lets them)."""
 
     def __enter__(self) -> "TerminateAsInterrupt":
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._previous = _install(self._handle, (signal.SIGTERM,))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        restore_handlers(self._previous)
 
     @staticmethod
     def _handle(signum: int, frame: FrameType | None) -> None:
@@ -115,9 +110,15 @@ def call_interruptibly(func: Callable[..., T], *args: Any) -> T:
 
 def ignore_stop_signals() -> dict[int, object]:
     """Ignore SIGINT/SIGTERM (while a stop is reported and the process exits); returns the previous handlers."""
+    return _install(signal.SIG_IGN, STOP_SIGNALS)
+
+
+def _install(handler: Any, signals: tuple[int, ...]) -> dict[int, object]:
+    """Set ``handler`` for ``signals`` in the main thread (elsewhere Python refuses: nothing is set); the previous
+    handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    return {sig: signal.signal(sig, handler) for sig in signals}
 
 
 def restore_handlers(previous: dict[int, object]) -> None:
