@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from utils.metrics.ranges import alarm_ranges, label_ranges, overlapping
-from utils.metrics.vus import check_inputs, vus_roc_pr
+from utils.metrics.vus import check_inputs, check_rows, vus_roc_pr
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
 
@@ -121,9 +121,8 @@ def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge
             raise ValueError(f"per-time-step thresholds must be ({n},) without NaN, got shape {threshold.shape}")
     elif not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
-    for name, value in (("vus_buffer", vus_buffer), ("merge_gap", merge_gap)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an integer number of rows >= 0, got {value!r}")
+    check_rows(vus_buffer, "vus_buffer")
+    check_rows(merge_gap, "merge_gap")
     if sample_period_s is not None and (isinstance(sample_period_s, bool) or not isinstance(
             sample_period_s, (int, float, np.number)) or not 0 < sample_period_s < math.inf):
         raise ValueError(f"sample_period_s must be a positive number of seconds or None, got {sample_period_s!r}")
@@ -186,15 +185,11 @@ def pooled_confusion(streams: Any) -> dict[str, Any]:
     """``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}`` summed over ``(labels, alarms)`` pairs
     of (n_i,) 0/1 arrays, with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and
     ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
-    total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    n_streams = 0
-    for labels, alarms in streams:
-        for key, value in confusion_counts(labels, alarms).items():
-            total[key] += value
-        n_streams += 1
-    tp, fp, fn, tn = total["tp"], total["fp"], total["fn"], total["tn"]
+    counts = [confusion_counts(labels, alarms) for labels, alarms in streams]
+    tp, fp, fn, tn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn", "tn"))
     far, mar = _ratio(100 * fp, fp + tn), _ratio(100 * fn, fn + tp)
-    return {**total, "f1": _ratio(tp, tp + (fp + fn) / 2), "far_pct": far, "mar_pct": mar, "n_streams": n_streams}
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "f1": _ratio(tp, tp + (fp + fn) / 2), "far_pct": far,
+            "mar_pct": mar, "n_streams": len(counts)}
 
 
 def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:

@@ -37,6 +37,12 @@ def check_inputs(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), s
 
 
+def check_rows(value: Any, name: str) -> None:
+    """A ValueError naming ``name`` unless ``value`` is an integer number of rows >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer number of rows >= 0, got {value!r}")
+
+
 def threshold_grid(scores: np.ndarray, n_thresholds: int = TSB_AD_THRESHOLDS) -> np.ndarray:
     """TSB-AD's cuts, (n_thresholds,) non-increasing: the sorted scores at ``linspace(0, n - 1, n_thresholds)``."""
     s = np.asarray(scores, dtype=np.float64)
@@ -143,16 +149,14 @@ def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
         buffer: the largest buffer length ``L`` (rows, >= 0); the volumes average ``w = 0 .. L``.
     """
     y, s = check_inputs(labels, scores)
-    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 0:
-        raise ValueError(f"buffer must be an integer number of rows >= 0, got {buffer!r}")
+    check_rows(buffer, "buffer")
     y, n = y.astype(bool), len(s)
     if y.all() or not y.any():
         return None, None
     cuts = threshold_grid(s, n_thresholds)
     first_cut = np.searchsorted(-cuts, -s, side="left")  # first cut with score >= cut
     tpr, fpr, prec = _curves(n, first_cut, y, label_ranges(y), int(buffer), n_thresholds)
-    zeros, ones = np.zeros((buffer + 1, 1)), np.ones((buffer + 1, 1))
-    tpr_all, fpr_all = np.hstack([zeros, tpr, ones]), np.hstack([zeros, fpr, ones])
+    tpr_all, fpr_all = (np.pad(c, ((0, 0), (1, 1)), constant_values=(0.0, 1.0)) for c in (tpr, fpr))
     roc = np.sum(np.diff(fpr_all, axis=1) * (tpr_all[:, 1:] + tpr_all[:, :-1]) / 2, axis=1)
     pr = np.sum(np.diff(tpr_all[:, :-1], axis=1) * prec, axis=1)
     return float(np.mean(roc)), float(np.mean(pr))
