@@ -120,20 +120,12 @@ def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
     with that ``--set`` instead of the config file: the file was right, the override was not."""
     lines = []
     for line in message.splitlines():
-        dotted = line.removeprefix(f"{source}: ").split(": ", 1)[0] if line.startswith(f"{source}: ") else None
-        owner = _owner(dotted, set_by) if dotted is not None else None
-        lines.append(f"--set {owner}: {line.removeprefix(f'{source}: ')}" if owner else line)
+        rest = line.removeprefix(f"{source}: ")
+        parts = rest.split(": ", 1)[0].split(".") if rest != line else []
+        # the --set that gave the dotted key, or the section holding it, its value
+        owners = [set_by[key] for end in range(len(parts), 0, -1) if (key := ".".join(parts[:end])) in set_by]
+        lines.append(f"--set {owners[0]}: {rest}" if owners else line)
     return "\n".join(lines)
-
-
-def _owner(dotted: str, set_by: dict[str, str]) -> str | None:
-    """The ``--set`` item that gave ``dotted`` (or the section holding it) its value, if any."""
-    parts = dotted.split(".")
-    for end in range(len(parts), 0, -1):
-        found = set_by.get(".".join(parts[:end]))
-        if found is not None:
-            return found
-    return None
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
@@ -159,12 +151,8 @@ def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
     """
     func = target.__init__ if inspect.isclass(target) else target
     hints = typing.get_type_hints(func, include_extras=True)
-    params = {}
-    for name, param in inspect.signature(func).parameters.items():
-        if param.default is inspect.Parameter.empty or name == "self":
-            continue
-        params[name] = (hints.get(name, Any), param.default)
-    return params
+    return {name: (hints.get(name, Any), param.default) for name, param in inspect.signature(func).parameters.items()
+            if param.default is not inspect.Parameter.empty and name != "self"}
 
 
 def _validate_component(section: str, registry: Registry, raw: Any, source: str) -> dict[str, Any]:
@@ -257,9 +245,8 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
         if e["type"] == "extra_forbidden":
             section = tuple(str(p) for p in e["loc"][:-1])
             if section not in unknown:
-                unknown[section] = []
                 lines.append(section)
-            unknown[section].append(str(e["loc"][-1]))
+            unknown.setdefault(section, []).append(str(e["loc"][-1]))
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:
