@@ -78,6 +78,12 @@ def _near_rows(n: int, ranges: np.ndarray, h: int) -> np.ndarray:
     return np.cumsum(edges[:n]) > 0
 
 
+def _joining(d: np.ndarray, buffer: int) -> list[np.ndarray]:
+    """For w = 0 .. buffer, the rows (indices into ``d``) whose distance ``d`` first fits ``w // 2``."""
+    order = np.argsort(d, kind="stable")
+    return np.split(order, np.searchsorted(d[order], np.arange(buffer + 1) // 2, side="right"))[:-1]
+
+
 def _buffer_sums(d1: np.ndarray, d2: np.ndarray, cut: np.ndarray, buffer: int, m: int) -> np.ndarray:
     """(buffer + 1, m): for buffer length w, the summed weights of the buffer rows first alarmed at cut j.
 
@@ -86,18 +92,12 @@ def _buffer_sums(d1: np.ndarray, d2: np.ndarray, cut: np.ndarray, buffer: int, m
     """
     size = buffer // 2 + 1
     all_rows = np.bincount(d1 * m + cut, minlength=size * m).reshape(size, m).astype(np.float64)
-    by_d2 = np.argsort(d2, kind="stable")
-    d2_sorted = d2[by_d2]
-    doubled, done = np.zeros((size, m)), 0
-    out = np.zeros((buffer + 1, m))
-    for w in range(2, buffer + 1):  # w = 0, 1 add no buffer rows
-        h = w // 2
-        upto = int(np.searchsorted(d2_sorted, h, side="right"))
-        if upto > done:
-            new = by_d2[done:upto]
+    doubled, out = np.zeros((size, m)), np.zeros((buffer + 1, m))
+    for w, new in enumerate(_joining(d2, buffer)):
+        if len(new):
             doubled += np.bincount(d1[new] * m + cut[new], minlength=size * m).reshape(size, m)
-            done = upto
-        v = np.sqrt(1 - np.arange(1, h + 1) / w)
+        h = w // 2
+        v = np.sqrt(1 - np.arange(1, h + 1) / w)  # empty for w = 0, 1: they add no buffer rows
         out[w] = v @ all_rows[1:h + 1] + (1 - v) @ doubled[1:h + 1]
     return out
 
@@ -108,15 +108,10 @@ def _existence(ranges: np.ndarray, first_cut: np.ndarray, d1: np.ndarray, neares
     starts, ends = ranges[:, 0], ranges[:, 1] - 1
     # first cut alarming each labelled range; padded since a range ending at the last row gives index n
     per_range = np.minimum.reduceat(np.append(first_cut, m), ranges.reshape(-1))[::2]
-    by_d1 = np.argsort(d1, kind="stable")
-    d1_sorted, done = d1[by_d1], 0
     out = np.zeros((buffer + 1, m))
-    for w in range(buffer + 1):
+    for w, new in enumerate(_joining(d1, buffer)):
         h = w // 2
-        upto = int(np.searchsorted(d1_sorted, h, side="right"))
-        new = by_d1[done:upto]
         np.minimum.at(per_range, nearest[new], cut[new])  # buffer rows join their nearest range
-        done = upto
         group_starts = np.concatenate([[0], np.flatnonzero(starts[1:] - ends[:-1] > 2 * h) + 1])
         first = np.minimum.reduceat(per_range, group_starts)
         out[w] = np.cumsum(np.bincount(first, minlength=m + 1)[:m]) / len(group_starts)
