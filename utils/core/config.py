@@ -101,9 +101,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
     raw = read_json_config(path)
     set_by: dict[str, str] = {}  # dotted key -> the --set item that gave it its value
     for item in overrides or []:
-        key, sep, _ = item.partition("=")
-        key = key.strip()
-        hidden = [earlier for dotted, earlier in set_by.items() if sep and dotted.startswith(key + ".")]
+        key = item.partition("=")[0].strip()
+        hidden = [earlier for dotted, earlier in set_by.items() if "=" in item and dotted.startswith(key + ".")]
         if hidden:
             raise ConfigError(f"--set {item}: replaces the whole of {key}, so the earlier --set {hidden[0]} would be "
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")

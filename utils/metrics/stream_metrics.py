@@ -54,16 +54,15 @@ def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
     return precision, recall, _f1(precision, recall)
 
 
-def _hit(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """(k,) bool: whether each range holds a nonzero flag."""
+def _flagged(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(k,) how many nonzero flags each range holds."""
     cum = np.concatenate([[0], np.cumsum(flags)])
-    return cum[ranges[:, 1]] > cum[ranges[:, 0]]
+    return cum[ranges[:, 1]] - cum[ranges[:, 0]]
 
 
 def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, alpha: float) -> float:
     """Tatbul et al.'s range recall of ``own`` ranges by ``other``: flat bias, cardinality 1 / #ranges met."""
-    cum = np.concatenate([[0], np.cumsum(other_flags)])
-    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])  # share of its rows flagged
+    fraction = _flagged(own, other_flags) / (own[:, 1] - own[:, 0])  # share of its rows flagged
     met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
     cardinality = np.where(met > 0, 1.0 / np.maximum(met, 1), 0.0)
     return float(np.mean(alpha * (met > 0) + (1 - alpha) * fraction * cardinality))
@@ -97,7 +96,7 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
     truth = label_ranges(y)
     if len(truth) == 0:
         return None
-    hit = _hit(truth, a)
+    hit = _flagged(truth, a) > 0
     tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
     fp = int(np.sum(a & ~y))
     fn = int(y.sum()) - tp
@@ -109,7 +108,7 @@ def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> 
     alarmed time step, and alarm ranges (runs at most ``merge_gap`` rows apart merged) meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
-    detected = int(np.sum(_hit(truth, a)))
+    detected = int(np.sum(_flagged(truth, a) > 0))
     raised = alarm_ranges(a, 0.5, merge_gap)
     return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
 
