@@ -161,9 +161,8 @@ def _validate_component(section: str, registry: Registry, raw: Any, source: str)
     name = raw["name"]
     target = _check_name(registry, name, f"{section}.name", source)
     schema = create_model(f"{section}:{name}", __config__=STRICT, **config_params(target))
-    params = {k: v for k, v in raw.items() if k != "name"}
     try:
-        checked = schema.model_validate(params)
+        checked = schema.model_validate({k: v for k, v in raw.items() if k != "name"})
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source, schema, prefix=(section,))) from None
     return {"name": name, **checked.model_dump()}
@@ -184,8 +183,7 @@ def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
     needed = required_arguments(LOSSES.get(loss_name).forward) - given
     if needed:
         fitting = [name for name in LOSSES.names() if required_arguments(LOSSES.get(name).forward) <= given]
-        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs "
-                          f"{', '.join(sorted(needed))}, "
+        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
                           f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
 
 
