@@ -61,27 +61,20 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-class _DuplicateKey(ValueError):
-    """A JSON object names a key twice (json.loads would keep the last value silently)."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
 def _parse(text: str, where: str, twice: str = "", nested: str = "") -> Any:
     """``json.loads`` of ``text`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after ``where``."""
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json.loads would keep the last value silently
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ConfigError(f"{where}: key {json.dumps(key)} appears twice in one object{twice}; keep one")
+            out[key] = value
+        return out
+
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError:
         raise
-    except _DuplicateKey as err:
-        raise ConfigError(f"{where}: key {json.dumps(err.args[0])} appears twice in one object{twice}; keep one") from None
     except ValueError as err:  # an integer of more digits than Python converts (4300)
         reason = (f"a number with more than {sys.get_int_max_str_digits()} digits; no config value is that large "
                   "(integers are at most 2**31 - 1)" if "digits" in str(err) else str(err))
