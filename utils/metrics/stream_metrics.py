@@ -9,10 +9,10 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from utils.metrics.ranges import alarm_ranges, label_ranges, overlapping
 from utils.metrics.vus import check_inputs, check_rows, vus_roc_pr
+from utils.metrics.window_metrics import roc_pr_auc
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
 
@@ -147,14 +147,13 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np
     y, s = check_inputs(labels, scores)
     _check_options(threshold, len(s), vus_buffer, merge_gap, sample_period_s)
     alarms = (s > threshold).astype(np.int64)  # utils.core.arrays.predict, without re-checking
-    both = 0 < y.sum() < len(y)
+    roc_auc, pr_auc = roc_pr_auc(y, s)
     vus_roc, vus_pr = vus_roc_pr(y, s, int(vus_buffer))
     events, detected, false_alarms = event_counts(y, alarms, int(merge_gap))
     hours = None if sample_period_s is None else len(y) * float(sample_period_s) / 3600.0
     return {
         "n": len(y), "n_anomalous": int(y.sum()),
-        "roc_auc": float(roc_auc_score(y, s)) if both else None,
-        "pr_auc": float(average_precision_score(y, s)) if both else None,
+        "roc_auc": roc_auc, "pr_auc": pr_auc,
         "vus_roc": vus_roc, "vus_pr": vus_pr, "vus_buffer": int(vus_buffer),
         "point": dict(zip(("precision", "recall", "f1"), point_precision_recall_f1(y, alarms))),
         "range": dict(zip(("precision", "recall", "f1"), range_precision_recall_f1(y, alarms))),

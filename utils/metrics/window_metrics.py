@@ -28,7 +28,7 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def _aucs(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[float]]:
+def roc_pr_auc(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[float]]:
     """(ROC AUC, PR AUC), both ``None`` unless both classes are present."""
     if len(np.unique(y)) < 2:
         return None, None
@@ -54,7 +54,7 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
         raise ValueError("y_true must hold only 0 (normal) and 1 (anomaly)")
     y = y.astype(np.int64)
     y_pred = predict(s, threshold)
-    roc_auc, pr_auc = _aucs(y, s)
+    roc_auc, pr_auc = roc_pr_auc(y, s)
     prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=[0, 1], zero_division=0)
     report = classification_report(y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"], output_dict=True,
                                    zero_division=0)
@@ -80,7 +80,7 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
     for name in sorted(set(k[~is_normal].tolist())):
         is_kind = k == name
         mask = is_kind | is_normal
-        roc_auc, pr_auc = _aucs(is_kind[mask].astype(np.int64), s[mask])
+        roc_auc, pr_auc = roc_pr_auc(is_kind[mask].astype(np.int64), s[mask])
         out[name] = {"roc_auc": roc_auc, "pr_auc": pr_auc, "recall": float(flagged[is_kind].mean()),
                      "count": int(is_kind.sum())}
     return to_jsonable(out)
