@@ -237,8 +237,7 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
     lines: list[str | tuple[str, ...]] = []  # a section (tuple) stands for the line of its unknown keys
     unknown: dict[tuple[str, ...], list[str]] = {}
     for e in err.errors():
-        loc = prefix + tuple(str(p) for p in e["loc"])
-        dotted = ".".join(loc)
+        dotted = ".".join(prefix + tuple(str(p) for p in e["loc"]))
         if e["type"] == "extra_forbidden":
             section = tuple(str(p) for p in e["loc"][:-1])
             if section not in unknown:

@@ -48,8 +48,7 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]
-    n_alarms = sum(r["measured"]["n_alarms"] for r in per_recording.values())
-    n_normals = sum(r["measured"]["n_normals"] for r in per_recording.values())
+    n_alarms, n_normals = (sum(r["measured"][key] for r in per_recording.values()) for key in ("n_alarms", "n_normals"))
     measured = false_alarm_interval(n_alarms, n_normals, confidence)
     broken = [name for name, r in per_recording.items() if r["promise_kept"] is False]
     judged = sum(r["promise_kept"] is not None for r in per_recording.values())
