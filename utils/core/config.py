@@ -101,9 +101,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
     raw = read_json_config(path)
     set_by: dict[str, str] = {}  # dotted key -> the --set item that gave it its value
     for item in overrides or []:
-        key, sep, _ = item.partition("=")
-        key = key.strip()
-        hidden = [earlier for dotted, earlier in set_by.items() if sep and dotted.startswith(key + ".")]
+        key = item.partition("=")[0].strip()
+        hidden = [earlier for dotted, earlier in set_by.items() if "=" in item and dotted.startswith(key + ".")]
         if hidden:
             raise ConfigError(f"--set {item}: replaces the whole of {key}, so the earlier --set {hidden[0]} would be "
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
@@ -120,20 +119,12 @@ def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
     with that ``--set`` instead of the config file: the file was right, the override was not."""
     lines = []
     for line in message.splitlines():
-        dotted = line.removeprefix(f"{source}: ").split(": ", 1)[0] if line.startswith(f"{source}: ") else None
-        owner = _owner(dotted, set_by) if dotted is not None else None
-        lines.append(f"--set {owner}: {line.removeprefix(f'{source}: ')}" if owner else line)
+        rest = line.removeprefix(f"{source}: ")
+        parts = rest.split(": ", 1)[0].split(".") if rest != line else []
+        # the --set that gave the dotted key, or the section holding it, its value
+        owners = [set_by[key] for end in range(len(parts), 0, -1) if (key := ".".join(parts[:end])) in set_by]
+        lines.append(f"--set {owners[0]}: {rest}" if owners else line)
     return "\n".join(lines)
-
-
-def _owner(dotted: str, set_by: dict[str, str]) -> str | None:
-    """The ``--set`` item that gave ``dotted`` (or the section holding it) its value, if any."""
-    parts = dotted.split(".")
-    for end in range(len(parts), 0, -1):
-        found = set_by.get(".".join(parts[:end]))
-        if found is not None:
-            return found
-    return None
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
@@ -159,12 +150,8 @@ def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
     """
     func = target.__init__ if inspect.isclass(target) else target
     hints = typing.get_type_hints(func, include_extras=True)
-    params = {}
-    for name, param in inspect.signature(func).parameters.items():
-        if param.default is inspect.Parameter.empty or name == "self":
-            continue
-        params[name] = (hints.get(name, Any), param.default)
-    return params
+    return {name: (hints.get(name, Any), param.default) for name, param in inspect.signature(func).parameters.items()
+            if param.default is not inspect.Parameter.empty and name != "self"}
 
 
 def _validate_component(section: str, registry: Registry, raw: Any, source: str) -> dict[str, Any]:
@@ -174,9 +161,8 @@ def _validate_component(section: str, registry: Registry, raw: Any, source: str)
     name = raw["name"]
     target = _check_name(registry, name, f"{section}.name", source)
     schema = create_model(f"{section}:{name}", __config__=STRICT, **config_params(target))
-    params = {k: v for k, v in raw.items() if k != "name"}
     try:
-        checked = schema.model_validate(params)
+        checked = schema.model_validate({k: v for k, v in raw.items() if k != "name"})
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source, schema, prefix=(section,))) from None
     return {"name": name, **checked.model_dump()}
@@ -197,8 +183,7 @@ def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
     needed = required_arguments(LOSSES.get(loss_name).forward) - given
     if needed:
         fitting = [name for name in LOSSES.names() if required_arguments(LOSSES.get(name).forward) <= given]
-        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs "
-                          f"{', '.join(sorted(needed))}, "
+        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
                           f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
 
 
@@ -252,14 +237,12 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
     lines: list[str | tuple[str, ...]] = []  # a section (tuple) stands for the line of its unknown keys
     unknown: dict[tuple[str, ...], list[str]] = {}
     for e in err.errors():
-        loc = prefix + tuple(str(p) for p in e["loc"])
-        dotted = ".".join(loc)
+        dotted = ".".join(prefix + tuple(str(p) for p in e["loc"]))
         if e["type"] == "extra_forbidden":
             section = tuple(str(p) for p in e["loc"][:-1])
             if section not in unknown:
-                unknown[section] = []
                 lines.append(section)
-            unknown[section].append(str(e["loc"][-1]))
+            unknown.setdefault(section, []).append(str(e["loc"][-1]))
         elif e["type"] == "missing":
             lines.append(f"{source}: {dotted}: required key is missing")
         else:

@@ -35,16 +35,9 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
     if not text.strip():
         raise ConfigError(f"{path}: config file is empty; expected a JSON object such as configs/vae_converter.json")
     try:
-        raw = json.loads(text, object_pairs_hook=_unique_keys)
+        raw = _parse(text, f"{path}: invalid JSON", twice=" (only one value can count)")
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
-    except _DuplicateKey as err:
-        raise ConfigError(f"{path}: invalid JSON: key {json.dumps(err.args[0])} appears twice in one object "
-                          f"(only one value can count); keep one") from None
-    except ValueError as err:  # an integer of more digits than Python converts (4300)
-        raise ConfigError(f"{path}: invalid JSON: {_number_error(err)}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(raw).__name__}")
     return raw
@@ -57,15 +50,9 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if not sep or not all(parts):
         raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set trainer.epochs=5")
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys)
+        value = _parse(text, f"--set {key}", nested="value ")
     except json.JSONDecodeError:
         value = text
-    except _DuplicateKey as err:
-        raise ConfigError(f"--set {key}: key {json.dumps(err.args[0])} appears twice in one object; keep one") from None
-    except ValueError as err:  # an integer of more digits than Python converts (4300)
-        raise ConfigError(f"--set {key}: {_number_error(err)}") from None
-    except RecursionError:
-        raise ConfigError(f"--set {key}: value nested too deeply") from None
     node = raw
     for depth, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
@@ -74,21 +61,23 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-class _DuplicateKey(ValueError):
-    """A JSON object names a key twice (json.loads would keep the last value silently)."""
+def _parse(text: str, where: str, twice: str = "", nested: str = "") -> Any:
+    """``json.loads`` of ``text`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after ``where``."""
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json.loads would keep the last value silently
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ConfigError(f"{where}: key {json.dumps(key)} appears twice in one object{twice}; keep one")
+            out[key] = value
+        return out
 
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def _number_error(err: ValueError) -> str:
-    if "digits" in str(err):
-        return (f"a number with more than {sys.get_int_max_str_digits()} digits; no config value is that large "
-                f"(integers are at most 2**31 - 1)")
-    return str(err)
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as err:  # an integer of more digits than Python converts (4300)
+        reason = (f"a number with more than {sys.get_int_max_str_digits()} digits; no config value is that large "
+                  "(integers are at most 2**31 - 1)" if "digits" in str(err) else str(err))
+        raise ConfigError(f"{where}: {reason}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: {nested}nested too deeply") from None

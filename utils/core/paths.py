@@ -23,8 +23,7 @@ def unreadable_file(path: str | Path, allow_stream: bool = False) -> str | None:
         return f"cannot be read ({err.strerror or err})"
     if stat.S_ISDIR(mode):
         return "is a folder, not a file"
-    streams = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
-    if not stat.S_ISREG(mode) and not (allow_stream and streams):
+    if not (stat.S_ISREG(mode) or (allow_stream and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)))):
         return "is not a regular file (a pipe, device or socket)"
     if not os.access(path, os.R_OK):
         return "cannot be read (Permission denied)"

@@ -38,5 +38,3 @@ def _train_end(value: object) -> int | float | str:
 
 #: Where a recording's training part ends: a row, a share of its rows, or a time written as its timestamps are.
 TrainEnd = Annotated[int | float | str, PlainValidator(_train_end, json_schema_input_type=int | float | str)]
-__all__ = ["MAX_INT", "PositiveInt", "NonNegativeInt", "Seed", "PositiveFloat", "NonNegativeFloat", "Fraction",
-           "UnitInterval", "PositiveFraction", "Percentile", "Dropout", "FalseAlarmRate", "Separator", "TrainEnd", "Le"]

@@ -48,8 +48,7 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]
-    n_alarms = sum(r["measured"]["n_alarms"] for r in per_recording.values())
-    n_normals = sum(r["measured"]["n_normals"] for r in per_recording.values())
+    n_alarms, n_normals = (sum(r["measured"][key] for r in per_recording.values()) for key in ("n_alarms", "n_normals"))
     measured = false_alarm_interval(n_alarms, n_normals, confidence)
     broken = [name for name, r in per_recording.items() if r["promise_kept"] is False]
     judged = sum(r["promise_kept"] is not None for r in per_recording.values())
@@ -122,15 +121,11 @@ def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], a
     """
     lines = []
     for name, r in results.items():
-        report = r.get("false_alarm") or {}
-        if "promise_kept" not in report:
-            continue
-        label = f"{name}, {level}"
-        if report["promise_kept"] is False:
-            lines.append((False, label, broken_promise_text(label, report, causes.get(name, drift_cause(None)),
-                                                            advice)))
-        else:
-            lines.append((report["promise_kept"], label, f"Promise of {name} on the test {level}: {report['verdict']}"))
+        report, label = r.get("false_alarm") or {}, f"{name}, {level}"
+        if "promise_kept" in report:
+            text = (broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)
+                    if report["promise_kept"] is False else f"Promise of {name} on the test {level}: {report['verdict']}")
+            lines.append((report["promise_kept"], label, text))
     return lines
 
 
@@ -149,12 +144,9 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
-    causes = {}
-    for name, r in named_results(metrics).items():
-        window = r.get("false_alarm", {})
-        causes[name] = (drift_cause(window.get("drift")) if window.get("promise_kept") is False else
-                        aggregation_cause(section.get("point_aggregation", "max"),
-                                          section.get("max_windows_per_time_step", 0)))
+    spread = aggregation_cause(section.get("point_aggregation", "max"), section.get("max_windows_per_time_step", 0))
+    causes = {name: drift_cause(r["false_alarm"].get("drift")) if r.get("false_alarm", {}).get("promise_kept") is False
+              else spread for name, r in named_results(metrics).items()}
     return verdict_lines(named_results(section), level, causes, advice)
 
 
@@ -176,9 +168,8 @@ def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows
     :func:`false_alarm_interval` against ``bound``: broken only when the whole interval lies above it."""
     if measured["rate"] is None:
         return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
-    kept = not measured["low"] > bound
     counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "
               f"({100 * measured['confidence']:g}% CI {measured['low']:.4f}-{measured['high']:.4f})")
-    if kept:
+    if not measured["low"] > bound:
         return {"promise_kept": True, "verdict": f"kept: {counts}, consistent with the stated bound {bound:.4g}"}
     return {"promise_kept": False, "verdict": f"broken: {counts} against the stated bound {bound:.4g}"}

@@ -63,8 +63,6 @@ def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
     """(k,) bool: whether each of ``ranges`` shares a row with one of ``others`` (which must not overlap each other;
     labelled ranges, alarm runs and incidents never do)."""
     a, b = np.asarray(ranges, dtype=np.int64).reshape(-1, 2), np.asarray(others, dtype=np.int64).reshape(-1, 2)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros(len(a), dtype=bool)
     b = b[np.argsort(b[:, 0], kind="stable")]
     # the first of others ending after a range starts is the only candidate: the later ones start later still
     first = np.searchsorted(b[:, 1], a[:, 0], side="right")

@@ -9,10 +9,10 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from utils.metrics.ranges import alarm_ranges, label_ranges, overlapping
-from utils.metrics.vus import check_inputs, vus_roc_pr
+from utils.metrics.vus import check_inputs, check_rows, vus_roc_pr
+from utils.metrics.window_metrics import roc_pr_auc
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
 
@@ -54,16 +54,15 @@ def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
     return precision, recall, _f1(precision, recall)
 
 
-def _hit(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """(k,) bool: whether each range holds a nonzero flag."""
+def _flagged(ranges: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(k,) how many nonzero flags each range holds."""
     cum = np.concatenate([[0], np.cumsum(flags)])
-    return cum[ranges[:, 1]] > cum[ranges[:, 0]]
+    return cum[ranges[:, 1]] - cum[ranges[:, 0]]
 
 
 def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, alpha: float) -> float:
     """Tatbul et al.'s range recall of ``own`` ranges by ``other``: flat bias, cardinality 1 / #ranges met."""
-    cum = np.concatenate([[0], np.cumsum(other_flags)])
-    fraction = (cum[own[:, 1]] - cum[own[:, 0]]) / (own[:, 1] - own[:, 0])  # share of its rows flagged
+    fraction = _flagged(own, other_flags) / (own[:, 1] - own[:, 0])  # share of its rows flagged
     met = np.searchsorted(other[:, 0], own[:, 1], side="left") - np.searchsorted(other[:, 1], own[:, 0], side="right")
     cardinality = np.where(met > 0, 1.0 / np.maximum(met, 1), 0.0)
     return float(np.mean(alpha * (met > 0) + (1 - alpha) * fraction * cardinality))
@@ -97,7 +96,7 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
     truth = label_ranges(y)
     if len(truth) == 0:
         return None
-    hit = _hit(truth, a)
+    hit = _flagged(truth, a) > 0
     tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
     fp = int(np.sum(a & ~y))
     fn = int(y.sum()) - tp
@@ -109,7 +108,7 @@ def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> 
     alarmed time step, and alarm ranges (runs at most ``merge_gap`` rows apart merged) meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
-    detected = int(np.sum(_hit(truth, a)))
+    detected = int(np.sum(_flagged(truth, a) > 0))
     raised = alarm_ranges(a, 0.5, merge_gap)
     return len(truth), detected, int(np.sum(~overlapping(raised, truth)))
 
@@ -121,9 +120,8 @@ def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge
             raise ValueError(f"per-time-step thresholds must be ({n},) without NaN, got shape {threshold.shape}")
     elif not isinstance(threshold, (int, float, np.number)) or isinstance(threshold, bool) or math.isnan(threshold):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
-    for name, value in (("vus_buffer", vus_buffer), ("merge_gap", merge_gap)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an integer number of rows >= 0, got {value!r}")
+    check_rows(vus_buffer, "vus_buffer")
+    check_rows(merge_gap, "merge_gap")
     if sample_period_s is not None and (isinstance(sample_period_s, bool) or not isinstance(
             sample_period_s, (int, float, np.number)) or not 0 < sample_period_s < math.inf):
         raise ValueError(f"sample_period_s must be a positive number of seconds or None, got {sample_period_s!r}")
@@ -149,14 +147,13 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np
     y, s = check_inputs(labels, scores)
     _check_options(threshold, len(s), vus_buffer, merge_gap, sample_period_s)
     alarms = (s > threshold).astype(np.int64)  # utils.core.arrays.predict, without re-checking
-    both = 0 < y.sum() < len(y)
+    roc_auc, pr_auc = roc_pr_auc(y, s)
     vus_roc, vus_pr = vus_roc_pr(y, s, int(vus_buffer))
     events, detected, false_alarms = event_counts(y, alarms, int(merge_gap))
     hours = None if sample_period_s is None else len(y) * float(sample_period_s) / 3600.0
     return {
         "n": len(y), "n_anomalous": int(y.sum()),
-        "roc_auc": float(roc_auc_score(y, s)) if both else None,
-        "pr_auc": float(average_precision_score(y, s)) if both else None,
+        "roc_auc": roc_auc, "pr_auc": pr_auc,
         "vus_roc": vus_roc, "vus_pr": vus_pr, "vus_buffer": int(vus_buffer),
         "point": dict(zip(("precision", "recall", "f1"), point_precision_recall_f1(y, alarms))),
         "range": dict(zip(("precision", "recall", "f1"), range_precision_recall_f1(y, alarms))),
@@ -186,15 +183,11 @@ def pooled_confusion(streams: Any) -> dict[str, Any]:
     """``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}`` summed over ``(labels, alarms)`` pairs
     of (n_i,) 0/1 arrays, with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and
     ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
-    total = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    n_streams = 0
-    for labels, alarms in streams:
-        for key, value in confusion_counts(labels, alarms).items():
-            total[key] += value
-        n_streams += 1
-    tp, fp, fn, tn = total["tp"], total["fp"], total["fn"], total["tn"]
+    counts = [confusion_counts(labels, alarms) for labels, alarms in streams]
+    tp, fp, fn, tn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn", "tn"))
     far, mar = _ratio(100 * fp, fp + tn), _ratio(100 * fn, fn + tp)
-    return {**total, "f1": _ratio(tp, tp + (fp + fn) / 2), "far_pct": far, "mar_pct": mar, "n_streams": n_streams}
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "f1": _ratio(tp, tp + (fp + fn) / 2), "far_pct": far,
+            "mar_pct": mar, "n_streams": len(counts)}
 
 
 def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:

@@ -37,6 +37,12 @@ def check_inputs(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), s
 
 
+def check_rows(value: Any, name: str) -> None:
+    """A ValueError naming ``name`` unless ``value`` is an integer number of rows >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer number of rows >= 0, got {value!r}")
+
+
 def threshold_grid(scores: np.ndarray, n_thresholds: int = TSB_AD_THRESHOLDS) -> np.ndarray:
     """TSB-AD's cuts, (n_thresholds,) non-increasing: the sorted scores at ``linspace(0, n - 1, n_thresholds)``."""
     s = np.asarray(scores, dtype=np.float64)
@@ -72,6 +78,12 @@ def _near_rows(n: int, ranges: np.ndarray, h: int) -> np.ndarray:
     return np.cumsum(edges[:n]) > 0
 
 
+def _joining(d: np.ndarray, buffer: int) -> list[np.ndarray]:
+    """For w = 0 .. buffer, the rows (indices into ``d``) whose distance ``d`` first fits ``w // 2``."""
+    order = np.argsort(d, kind="stable")
+    return np.split(order, np.searchsorted(d[order], np.arange(buffer + 1) // 2, side="right"))[:-1]
+
+
 def _buffer_sums(d1: np.ndarray, d2: np.ndarray, cut: np.ndarray, buffer: int, m: int) -> np.ndarray:
     """(buffer + 1, m): for buffer length w, the summed weights of the buffer rows first alarmed at cut j.
 
@@ -80,18 +92,12 @@ def _buffer_sums(d1: np.ndarray, d2: np.ndarray, cut: np.ndarray, buffer: int, m
     """
     size = buffer // 2 + 1
     all_rows = np.bincount(d1 * m + cut, minlength=size * m).reshape(size, m).astype(np.float64)
-    by_d2 = np.argsort(d2, kind="stable")
-    d2_sorted = d2[by_d2]
-    doubled, done = np.zeros((size, m)), 0
-    out = np.zeros((buffer + 1, m))
-    for w in range(2, buffer + 1):  # w = 0, 1 add no buffer rows
-        h = w // 2
-        upto = int(np.searchsorted(d2_sorted, h, side="right"))
-        if upto > done:
-            new = by_d2[done:upto]
+    doubled, out = np.zeros((size, m)), np.zeros((buffer + 1, m))
+    for w, new in enumerate(_joining(d2, buffer)):
+        if len(new):
             doubled += np.bincount(d1[new] * m + cut[new], minlength=size * m).reshape(size, m)
-            done = upto
-        v = np.sqrt(1 - np.arange(1, h + 1) / w)
+        h = w // 2
+        v = np.sqrt(1 - np.arange(1, h + 1) / w)  # empty for w = 0, 1: they add no buffer rows
         out[w] = v @ all_rows[1:h + 1] + (1 - v) @ doubled[1:h + 1]
     return out
 
@@ -102,15 +108,10 @@ def _existence(ranges: np.ndarray, first_cut: np.ndarray, d1: np.ndarray, neares
     starts, ends = ranges[:, 0], ranges[:, 1] - 1
     # first cut alarming each labelled range; padded since a range ending at the last row gives index n
     per_range = np.minimum.reduceat(np.append(first_cut, m), ranges.reshape(-1))[::2]
-    by_d1 = np.argsort(d1, kind="stable")
-    d1_sorted, done = d1[by_d1], 0
     out = np.zeros((buffer + 1, m))
-    for w in range(buffer + 1):
+    for w, new in enumerate(_joining(d1, buffer)):
         h = w // 2
-        upto = int(np.searchsorted(d1_sorted, h, side="right"))
-        new = by_d1[done:upto]
         np.minimum.at(per_range, nearest[new], cut[new])  # buffer rows join their nearest range
-        done = upto
         group_starts = np.concatenate([[0], np.flatnonzero(starts[1:] - ends[:-1] > 2 * h) + 1])
         first = np.minimum.reduceat(per_range, group_starts)
         out[w] = np.cumsum(np.bincount(first, minlength=m + 1)[:m]) / len(group_starts)
@@ -143,16 +144,14 @@ def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
         buffer: the largest buffer length ``L`` (rows, >= 0); the volumes average ``w = 0 .. L``.
     """
     y, s = check_inputs(labels, scores)
-    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 0:
-        raise ValueError(f"buffer must be an integer number of rows >= 0, got {buffer!r}")
+    check_rows(buffer, "buffer")
     y, n = y.astype(bool), len(s)
     if y.all() or not y.any():
         return None, None
     cuts = threshold_grid(s, n_thresholds)
     first_cut = np.searchsorted(-cuts, -s, side="left")  # first cut with score >= cut
     tpr, fpr, prec = _curves(n, first_cut, y, label_ranges(y), int(buffer), n_thresholds)
-    zeros, ones = np.zeros((buffer + 1, 1)), np.ones((buffer + 1, 1))
-    tpr_all, fpr_all = np.hstack([zeros, tpr, ones]), np.hstack([zeros, fpr, ones])
+    tpr_all, fpr_all = (np.pad(c, ((0, 0), (1, 1)), constant_values=(0.0, 1.0)) for c in (tpr, fpr))
     roc = np.sum(np.diff(fpr_all, axis=1) * (tpr_all[:, 1:] + tpr_all[:, :-1]) / 2, axis=1)
     pr = np.sum(np.diff(tpr_all[:, :-1], axis=1) * prec, axis=1)
     return float(np.mean(roc)), float(np.mean(pr))

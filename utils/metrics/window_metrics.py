@@ -21,26 +21,14 @@ def to_jsonable(obj: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, (np.ndarray, np.generic)):  # a NumPy scalar's tolist() is its item()
         return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
 
-def _labels(y_true: Any, n: int) -> np.ndarray:
-    """Labels as an int64 array of shape (n,) with values in {0, 1}."""
-    y = np.asarray(y_true)
-    if y.shape != (n,):
-        raise ValueError(f"y_true must have shape ({n},) like the scores, got {y.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y_true must hold only 0 (normal) and 1 (anomaly)")
-    return y.astype(np.int64)
-
-
-def _aucs(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[float]]:
+def roc_pr_auc(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[float]]:
     """(ROC AUC, PR AUC), both ``None`` unless both classes are present."""
     if len(np.unique(y)) < 2:
         return None, None
@@ -59,10 +47,14 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
         ``precision``, ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
         ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
     """
-    s = as_scores(scores)
-    y = _labels(y_true, s.shape[0])
+    s, y = as_scores(scores), np.asarray(y_true)
+    if y.shape != s.shape:
+        raise ValueError(f"y_true must have shape ({len(s)},) like the scores, got {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("y_true must hold only 0 (normal) and 1 (anomaly)")
+    y = y.astype(np.int64)
     y_pred = predict(s, threshold)
-    roc_auc, pr_auc = _aucs(y, s)
+    roc_auc, pr_auc = roc_pr_auc(y, s)
     prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=[0, 1], zero_division=0)
     report = classification_report(y, y_pred, labels=[0, 1], target_names=["normal", "anomaly"], output_dict=True,
                                    zero_division=0)
@@ -88,7 +80,7 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
     for name in sorted(set(k[~is_normal].tolist())):
         is_kind = k == name
         mask = is_kind | is_normal
-        roc_auc, pr_auc = _aucs(is_kind[mask].astype(np.int64), s[mask])
+        roc_auc, pr_auc = roc_pr_auc(is_kind[mask].astype(np.int64), s[mask])
         out[name] = {"roc_auc": roc_auc, "pr_auc": pr_auc, "recall": float(flagged[is_kind].mean()),
                      "count": int(is_kind.sum())}
     return to_jsonable(out)
@@ -108,13 +100,9 @@ def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
         raise ValueError(f"no threshold for score(s) {missing}; have {sorted(thresholds)}")
-    results: dict[str, dict[str, Any]] = {}
-    for name, scores in scores_by_name.items():
-        metrics = binary_metrics(y_true, scores, thresholds[name])
-        metrics["per_kind"] = ({} if kind is None else
-                               per_kind_metrics(kind, scores, thresholds[name], normal_kind))
-        results[str(name)] = metrics
-    return results
+    return {str(name): {**binary_metrics(y_true, scores, thresholds[name]),
+                        "per_kind": {} if kind is None else per_kind_metrics(kind, scores, thresholds[name], normal_kind)}
+            for name, scores in scores_by_name.items()}
 
 
 def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
@@ -122,16 +110,14 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     rate, precision, recall, F1, measured false-alarm rate, each kind's ROC AUC ("-" where undefined or absent)."""
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     name_w = max([len("score")] + [len(n) for n in results])
-    headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"]
-    kind_headers = [f"AUC[{k}]" for k in kinds]
-    widths = [max(len(h), 7) for h in headers + kind_headers]
-    lines = ["  ".join(["score".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers + kind_headers, widths)])]
+    headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"] + [f"AUC[{k}]" for k in kinds]
+    widths = [max(len(h), 7) for h in headers]
+    lines = ["  ".join(["score".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
     lines.append("-" * len(lines[0]))
     for name, r in results.items():
-        values = [r.get("roc_auc"), r.get("pr_auc"), r.get("base_rate"), r.get("precision"), r.get("recall"),
-                  r.get("f1"), r.get("false_alarm", {}).get("measured", {}).get("rate")]
-        per_kind = r.get("per_kind", {})
-        values += [per_kind.get(k, {}).get("roc_auc") for k in kinds]
+        values = [r.get(key) for key in ("roc_auc", "pr_auc", "base_rate", "precision", "recall", "f1")]
+        values.append(r.get("false_alarm", {}).get("measured", {}).get("rate"))
+        values += [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]
         lines.append("  ".join([name.ljust(name_w)] + [_num(v).rjust(w) for v, w in zip(values, widths)]))
     return "\n".join(lines)
 
@@ -168,9 +154,7 @@ def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str
 
 def _best(results: dict[str, dict[str, Any]], key: str) -> tuple[Optional[str], Optional[float]]:
     defined = [(r[key], name) for name, r in results.items() if r.get(key) is not None]
-    if not defined:
-        return None, None
-    value, name = max(defined, key=lambda item: item[0])
+    value, name = max(defined, key=lambda item: item[0], default=(None, None))
     return name, value
 
 
