@@ -343,3 +343,13 @@ def test_diverging_learning_rate_exits_2_without_a_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "loss became" in err and "at step" in err and "no checkpoint was written yet" in err
     assert not (tmp_path / "lr" / "checkpoints" / "last.pt").exists()
+
+
+def test_a_handler_not_set_from_python_is_left_in_place_not_restored_as_none():
+    """signal.signal returns None for a handler installed outside Python (an embedding program): putting None back
+    would raise TypeError at the end of every run; the handler in place stays."""
+    from utils.runtime.signals import restore_handlers
+
+    before = signal.getsignal(signal.SIGTERM)
+    restore_handlers({signal.SIGTERM: None})
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -100,8 +100,8 @@ class PCAReconstruction(Baseline):
 
     @classmethod
     def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
-        """Fit on ``x_train`` (N, D) with ``n_components`` capped by :func:`pca_components` (no ``seed``: PCA is
-        deterministic)."""
+        """Fit on ``x_train`` (N, D) with ``n_components`` capped by :func:`pca_components` (``seed`` is
+        ignored: PCA is deterministic)."""
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=pca_components(x_train.shape[0], x_train.shape[1], n_components)).fit(x_train)

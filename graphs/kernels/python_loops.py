@@ -1,6 +1,6 @@
 """The C++ time loops of ``csrc/rnn_loops.cpp`` in tensor ops, bit for bit (same arguments, buffers written in place):
 float32 goes through the C++ IEEE operations in their order (its ``exp`` included), so keep the two in step.
-Other dtypes (the GRU loops only) use torch's ``sigmoid``/``tanh``."""
+Other dtypes use torch's ``sigmoid``/``tanh``."""
 from __future__ import annotations
 
 import torch
@@ -103,25 +103,32 @@ def gru_free_backward_loop(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_cat:
     """Backward of :func:`gru_free_forward_loop`; the buffers of the C++ op."""
     hidden = n.shape[2]
     for t in range(d_h.shape[0] - 1, -1, -1):
-        r, z, gh_n = g[t].split(hidden, dim=1)[:3]
-        d_r, d_z, d_ghn, _, _, d_in_n = d_g[t].split(hidden, dim=1)
-        direct = _gru_gates_backward(d_h[t], r, z, gh_n, n[t], hs[t], d_r, d_z, d_ghn, d_in_n)
-        d_g[t, :, 3 * hidden: 5 * hidden].copy_(d_g[t, :, : 2 * hidden])  # r and z reach both halves
+        row, d_row = g[t], d_g[t]
+        direct = _gru_gates_backward(d_h[t], row[:, :hidden], row[:, hidden: 2 * hidden],
+                                     row[:, 2 * hidden: 3 * hidden], n[t], hs[t], d_row[:, :hidden],
+                                     d_row[:, hidden: 2 * hidden], d_row[:, 2 * hidden: 3 * hidden],
+                                     d_row[:, 5 * hidden:])
+        d_row[:, 3 * hidden: 5 * hidden].copy_(d_row[:, : 2 * hidden])  # r and z reach both halves
         _add_to_previous(d_h, d_h0, t, direct, d_g, w_cat)
 
 
 def lstm_forward_loop(gates: Tensor, hs: Tensor, cs: Tensor, tanh_c: Tensor, w_hh_t: Tensor) -> None:
-    """LSTM forward in float32 (the one dtype the LSTM loops run in): gates (T, B, 4H) (i, f, g, o), hs and cs
-    (T + 1, B, H), tanh_c (T, B, H), w_hh_t (H, 4H)."""
+    """LSTM forward: gates (T, B, 4H) (i, f, g, o), hs and cs (T + 1, B, H), tanh_c (T, B, H), w_hh_t (H, 4H)."""
     hidden = hs.shape[2]
-    # all four gates in one pass: i, f, o = 1 / (1 + exp(-v)), g = 2 / (1 + exp(-2 v)) - 1
-    factor, numerator = gates.new_full((4 * hidden,), -1.0), gates.new_ones(4 * hidden)
-    factor[2 * hidden: 3 * hidden], numerator[2 * hidden: 3 * hidden] = -2.0, 2.0
+    exact = gates.dtype == torch.float32
+    if exact:  # all four gates in one pass: i, f, o = 1 / (1 + exp(-v)), g = 2 / (1 + exp(-2 v)) - 1
+        factor, numerator = gates.new_full((4 * hidden,), -1.0), gates.new_ones(4 * hidden)
+        factor[2 * hidden: 3 * hidden], numerator[2 * hidden: 3 * hidden] = -2.0, 2.0
     for t in range(gates.shape[0]):
         step = gates[t].addmm_(hs[t], w_hh_t)
-        torch.div(numerator, exp_approx(step * factor).add_(1.0), out=step)
         i, f, g, o = step.split(hidden, dim=1)
-        g.sub_(1.0)
+        if exact:
+            torch.div(numerator, exp_approx(step * factor).add_(1.0), out=step)
+            g.sub_(1.0)
+        else:
+            g.tanh_()
+            for gate in (i, f, o):
+                gate.sigmoid_()
         torch.add(f * cs[t], i * g, out=cs[t + 1])
         tanh_c[t].copy_(tanh(cs[t + 1]))
         torch.mul(o, tanh_c[t], out=hs[t + 1])

@@ -21,6 +21,8 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
     """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
     ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
+    if not isinstance(rnn, (nn.LSTM, nn.GRU)):  # another recurrent module (nn.RNN): its own forward
+        return rnn(x, state)
     lstm = isinstance(rnn, nn.LSTM)
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return (nn.LSTM if lstm else nn.GRU).forward(rnn, x, state)  # the module's own, past the subclass's

@@ -183,8 +183,9 @@ def _check_loss_fits_model(resolved: dict[str, Any], source: str) -> None:
     needed = required_arguments(LOSSES.get(loss_name).forward) - given
     if needed:
         fitting = [name for name in LOSSES.names() if required_arguments(LOSSES.get(name).forward) <= given]
-        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs {', '.join(sorted(needed))}, "
-                          f"which model {model_name!r} does not give; losses for this model: {', '.join(fitting)}")
+        raise ConfigError(f"{source}: loss.name: loss {loss_name!r} needs the model outputs "
+                          f"{', '.join(sorted(needed))}, which model {model_name!r} does not give; losses for this "
+                          f"model: {', '.join(fitting)}")
 
 
 def required_arguments(func: Any) -> set[str]:

@@ -62,7 +62,8 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 
 def _parse(text: str, where: str, twice: str = "", nested: str = "") -> Any:
-    """``json.loads`` of ``text`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after ``where``."""
+    """``json.loads`` of ``text`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after
+    ``where``."""
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json.loads would keep the last value silently
         out: dict[str, Any] = {}
         for key, value in pairs:

@@ -123,8 +123,9 @@ def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], a
     for name, r in results.items():
         report, label = r.get("false_alarm") or {}, f"{name}, {level}"
         if "promise_kept" in report:
+            kept_text = f"Promise of {name} on the test {level}: {report['verdict']}"
             text = (broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)
-                    if report["promise_kept"] is False else f"Promise of {name} on the test {level}: {report['verdict']}")
+                    if report["promise_kept"] is False else kept_text)
             lines.append((report["promise_kept"], label, text))
     return lines
 

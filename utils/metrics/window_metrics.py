@@ -100,8 +100,8 @@ def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
         raise ValueError(f"no threshold for score(s) {missing}; have {sorted(thresholds)}")
-    return {str(name): {**binary_metrics(y_true, scores, thresholds[name]),
-                        "per_kind": {} if kind is None else per_kind_metrics(kind, scores, thresholds[name], normal_kind)}
+    return {str(name): {**binary_metrics(y_true, scores, thresholds[name]), "per_kind": {} if kind is None
+                        else per_kind_metrics(kind, scores, thresholds[name], normal_kind)}
             for name, scores in scores_by_name.items()}
 
 

@@ -122,6 +122,7 @@ def _install(handler: Any, signals: tuple[int, ...]) -> dict[int, object]:
 
 
 def restore_handlers(previous: dict[int, object]) -> None:
-    """Put back handlers returned by :func:`ignore_stop_signals`."""
+    """Put back handlers returned by :func:`ignore_stop_signals` (None, one not set from Python, cannot be)."""
     for sig, handler in previous.items():
-        signal.signal(sig, handler)
+        if handler is not None:
+            signal.signal(sig, handler)
