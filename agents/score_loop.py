@@ -206,32 +206,11 @@ def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: 
     """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches.
 
     Args:
-        cover: add a last window over the final rows where the stride did not end there, so every row is covered
-            (per-step scoring).
+        cover: end with a window over the final rows where the stride did not (per-step scoring; see
+            :func:`~datasets.csv_reading.iter_windows`).
     """
     blocks = checked_magnitudes(normalised_blocks(blocks, reference), detector, source)
-    window_length = detector.window_length
-    if not cover:
-        yield from iter_windows(blocks, window_length, stride, batch)
-        return
-    seen: list[Block] = []  # the last blocks, holding the last window_length rows
-
-    def watched() -> Iterator[Block]:
-        for block in blocks:
-            seen.append(block)
-            while sum(len(b.values) for b in seen[1:]) >= window_length:
-                seen.pop(0)
-            yield block
-
-    last = -1
-    for starts, windows, text in iter_windows(watched(), window_length, stride, batch):
-        last = int(starts[-1])
-        yield starts, windows, text
-    start = seen[-1].first_row + len(seen[-1].values) - window_length if seen else last
-    if last >= 0 and start != last:  # the stride stopped short of the end (last < 0: no window, too short)
-        values = np.concatenate([b.values for b in seen])[-window_length:]
-        text = None if seen[0].text is None else np.concatenate([b.text for b in seen])[-window_length:][:1]
-        yield np.array([start], dtype=np.int64), values[None].copy(), text
+    yield from iter_windows(blocks, detector.window_length, stride, batch, cover)
 
 
 # ----- per-recording normalisation --------------------------------------------------------

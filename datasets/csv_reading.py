@@ -641,11 +641,16 @@ class CsvStream:
 
 
 # ----- windows ---------------------------------------------------------------------------
-def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int,
+def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int, cover: bool = False,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
     """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
 
-    Only the rows a later window still needs are carried over: memory stays at about one block plus one batch.
+    Only the rows a later window still needs are carried over (with ``cover``, also the last ``window_length``):
+    memory stays at about one block plus one batch.
+
+    Args:
+        cover: end with a window over the final ``window_length`` rows where the stride stopped short of them, so
+            every row is covered (per-step scoring; a stride of at most ``window_length``).
 
     Yields:
         ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.
@@ -667,7 +672,11 @@ def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch
                 text = None if text_buf is None else text_buf[local]
                 yield s, np.ascontiguousarray(view[local].transpose(0, 2, 1)), text
             next_start = int(starts[-1]) + stride
-        drop = min(next_start - buf_start, len(buf))
+        drop = min(next_start - buf_start, len(buf) - (min(len(buf), window_length) if cover else 0))
         buf = buf[drop:].copy() if drop < len(buf) else buf[:0]
         text_buf = None if text_buf is None else text_buf[drop:].copy()
         buf_start += drop
+    last = next_start - stride  # the last window's start (negative: no window)
+    if cover and last >= 0 and buf_start + len(buf) - window_length != last:
+        text = None if text_buf is None else text_buf[-window_length:][:1]
+        yield np.array([buf_start + len(buf) - window_length], dtype=np.int64), buf[None, -window_length:].copy(), text

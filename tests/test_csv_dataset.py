@@ -48,6 +48,25 @@ def test_streamed_windows_equal_sliding_windows_over_the_whole_file(tmp_path, wi
     np.testing.assert_array_equal(windows, expected)
 
 
+@pytest.mark.parametrize("window,stride,chunk,rows", [(5, 5, 7, 37), (5, 1, 3, 37), (6, 4, 1, 37), (5, 3, 100, 37),
+                                                      (5, 5, 4, 35), (5, 2, 3, 4)])
+def test_covering_windows_end_on_the_last_row(tmp_path, window, stride, chunk, rows):
+    """cover=True: the same windows plus, where the stride stopped short, one over the last rows (none for an
+    input shorter than a window); the text at its start comes with it."""
+    values = np.arange(rows * 2, dtype=float).reshape(rows, 2)
+    path = write_csv(tmp_path / "x.csv", ["t", "a", "b"], [[f"r{i}", *v] for i, v in enumerate(values.tolist())])
+    blocks = iter_csv_blocks(path, read_header(path), ["a", "b"], chunk_rows=chunk, text_columns=["t"])
+    got = list(iter_windows(blocks, window, stride, batch=2, cover=True))
+    starts = np.concatenate([s for s, _, _ in got]) if got else np.zeros(0, dtype=np.int64)
+    expected = window_starts(rows, window, stride)
+    if len(expected) and expected[-1] != rows - window:
+        expected = np.append(expected, rows - window)
+    np.testing.assert_array_equal(starts, expected)
+    for s, w, text in got:
+        np.testing.assert_array_equal(w, sliding_window_view(values, window, axis=0)[s].transpose(0, 2, 1))
+        assert text[:, 0].tolist() == [f"r{i}" for i in s]
+
+
 def test_reader_names_row_line_and_column_of_bad_cells(tmp_path):
     header = ["t", "a", "b"]
     rows = [[0, 1, 2], [1, 1, 2], [2, 1, 2]]
