@@ -107,18 +107,35 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
     if not first.strip():
         what = "the file is empty" if not start.strip() else "line 1 is blank"
         raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    header, separator = header_fields(first, second, path, separator, hint)
-    shown = first.strip()[:80]
+    return header_fields(first, second, path, separator, hint)
+
+
+def check_names(header: list[str], line: str, source: Path | str) -> None:
+    """DataError unless ``header`` (the fields of ``line``, line 1 of ``source``) names distinct columns."""
+    shown = line.strip()[:80]
+    if len(header) == 1 and line.lstrip().startswith("#"):
+        raise DataError(f"{source}: line 1 ({shown!r}) looks like a comment, not a header naming the columns; the "
+                        "reader takes the first line as the header: remove the lines above it")
     if any(not name for name in header):
-        raise DataError(f"{path}: line 1: the header has an empty column name ({shown!r})")
+        raise DataError(f"{source}: line 1: the header has an empty column name ({shown!r}){_unnamed_hint(header)}")
     dupes = sorted(name for name, count in Counter(header).items() if count > 1)
     if dupes:
-        raise DataError(f"{path}: line 1: duplicate column names {dupes[:10]}")
+        raise DataError(f"{source}: line 1: duplicate column names {dupes[:10]}")
     try:
         [float(name) for name in header]
     except ValueError:
-        return header, separator
-    raise DataError(f"{path}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
+        return
+    raise DataError(f"{source}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
+
+
+def _unnamed_hint(header: list[str]) -> str:
+    """Why a header may have an empty name, for the message: a pandas index or a separator ending each line."""
+    if not header[0] and all(header[1:]):
+        return ("; the first column has no name, as pandas' DataFrame.to_csv writes its index: save the file with "
+                "index=False, or name the column and list it in data.ignore_columns")
+    if not header[-1] and all(header[:-1]):
+        return "; the line ends with the separator: remove the separator at the end of each line"
+    return ""
 
 
 def header_fields(first: str, second: str, path: Path, separator: str | None, hint: str) -> tuple[list[str], str]:
@@ -128,6 +145,7 @@ def header_fields(first: str, second: str, path: Path, separator: str | None, hi
     header = [name.strip() for name in split_line(first, path, 1, separator)]
     if len(header) == 1:
         refuse_other_separator(path, first, second, separator, hint)
+    check_names(header, first, path)
     return header, separator
 
 
@@ -573,8 +591,6 @@ class CsvStream:
                             "naming the columns, then one row per time step")
         line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
         header, self.separator = header_fields(line, "", Path(self.name), self.separator, self.hint)
-        if "" in header or len(set(header)) < len(header):
-            raise DataError(f"{self.name}: line 1: empty or duplicate column names ({line.strip()[:80]!r})")
         self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
         return header
 

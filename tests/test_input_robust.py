@@ -6,6 +6,9 @@ name the place and say what would be valid.
 """
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -231,3 +234,26 @@ def test_ucr_reader_skips_a_bom(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf1 0.5 0.6\n2 0.1 0.2\n")
     x, labels = read_ucr(path)
     assert labels.tolist() == [1, 2] and x.dtype == np.float32
+
+
+EMPTY = "line 1: the header has an empty column name"
+
+
+@pytest.mark.parametrize("first_line, message", [
+    ("# logger v1.2", r"line 1 \('# logger v1\.2'\) looks like a comment, not a header .* remove the lines above it"),
+    (",timestamp,voltage,current,temperature,label",
+     EMPTY + r" .*the first column has no name, as pandas' DataFrame\.to_csv writes its index: save the file with "
+     r"index=False"),
+    ("timestamp,voltage,current,temperature,label,", EMPTY + r" .*the line ends with the separator"),
+    ("timestamp,voltage,,temperature,label", EMPTY + r" \('timestamp,voltage,,temperature,label'\)$"),
+    ("timestamp,voltage,voltage,temperature,label", r"line 1: duplicate column names \['voltage'\]"),
+    ("1,2,3", r"line 1 holds only numbers \('1,2,3'\); expected a header row"),
+])
+def test_headers_users_export_are_refused_saying_why_from_a_file_and_a_pipe(tmp_path, first_line, message):
+    from datasets.csv_reading import CsvStream
+    path = example(tmp_path, lambda lines: [first_line] + lines[1:])
+    with pytest.raises(DataError, match=r"in\.csv: " + message):
+        read_csv_series(path, label_column="label", timestamp_column="timestamp")
+    stream = CsvStream(io.BufferedReader(io.BytesIO(Path(path).read_bytes())), name="<stdin>")
+    with pytest.raises(DataError, match=r"<stdin>: " + message):
+        stream.read_header()
