@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets.converter import ANOMALY_TYPES, NOISE_STD, SENSORS
-from datasets.converter_stream import THERMAL_GAIN, first_order_lag, load_converter_stream, simulate_stream
+from datasets.converter import THERMAL_GAIN, first_order_lag, load_converter_stream, simulate_stream
 from datasets.csv_recordings import load_csv
 from tests.helpers import REPO_ROOT, brute_ranges, run_main
 from utils.core.config import load_config
