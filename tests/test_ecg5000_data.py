@@ -15,7 +15,7 @@ from datasets import ecg5000
 from datasets.splits import NORMAL
 from datasets.download import file_checksum
 from datasets.ecg5000 import TRAIN_TXT_GITBLOB, TRAIN_TXT_SHA256, find_split_file, load_ecg5000
-from datasets.ucr_files import read_ucr, read_ucr_arff, read_ucr_ts, read_ucr_txt
+from datasets.ecg5000 import read_ucr, read_ucr_arff, read_ucr_ts, read_ucr_txt
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import DATASETS
 

@@ -14,7 +14,7 @@ import pytest
 
 import main
 from datasets.csv_recordings import read_csv_series
-from datasets.ucr_files import read_ucr
+from datasets.ecg5000 import read_ucr
 from tests.helpers import REPO_ROOT, run_main
 from utils.core.errors import DataError
 
