@@ -23,7 +23,7 @@ from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_r
                                window_header, window_rows)
 from datasets.csv_reading import Block, iter_windows
 from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
-from datasets.stream_split import training_windows
+from datasets.splits import training_windows
 from utils.core.errors import CheckpointError, DataError
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).

@@ -13,8 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from datasets.splits import NORMAL, DataSplits, checked_args, split_normal_only
-from datasets.stream_split import kind_ranges, split_stream, stretch_bounds, warn_about_labels
+from datasets.splits import (NORMAL, DataSplits, checked_args, kind_ranges, split_normal_only, split_stream,
+                             stretch_bounds, warn_about_labels)
 from utils.core.errors import ConfigError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveFraction, PositiveInt, UnitInterval

@@ -23,7 +23,7 @@ from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares,
 from datasets.csv_reading import (ISO_EXAMPLE, MISSING_CELLS, RATE_RATIO, SEPARATOR_HINT, PreviousFill, header_text,
                                   iter_csv_blocks, parse_times, read_header, read_layout, sample_period,
                                   seconds_since_first, time_jumps)
-from datasets.stream_split import split_stream, stretch_bounds, warn_about_labels, window_labels
+from datasets.splits import split_stream, stretch_bounds, warn_about_labels, window_labels
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
@@ -312,7 +312,7 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
                      timestamp_column: str | None, normalize: str = "none",
                      ) -> tuple[Split, Split, Split, list[Recording], list[dict]]:
-    """Split every file by :func:`~datasets.stream_split.split_stream`'s rule and pool the windows.
+    """Split every file by :func:`~datasets.splits.split_stream`'s rule and pool the windows.
 
     Args:
         names: what reports call the files.

@@ -1,4 +1,4 @@
-"""split_stream (datasets/stream_split.py): contiguous train / validation / test stretches of one recording,
+"""split_stream (datasets/splits.py): contiguous train / validation / test stretches of one recording,
 their windows, the labelled ranges of a stretch, and the refusals naming the keys."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets.splits import NORMAL
-from datasets.stream_split import kind_ranges, split_stream, warn_about_labels
+from datasets.splits import kind_ranges, split_stream, warn_about_labels
 from tests.helpers import brute_ranges
 from utils.core.errors import ConfigError, DataError
 
