@@ -248,10 +248,8 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
 # ----- the anomalies --------------------------------------------------------------------
 def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
                    types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
-    """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, separated by at least one normal row.
-
-    Kinds cycle through ``types`` (each cycle shuffled) until ``density * n_rows`` rows are anomalous; random gaps.
-    """
+    """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, at least one normal row apart; kinds
+    cycle through ``types`` (each cycle shuffled) until ``density * n_rows`` rows are anomalous; random gaps."""
     target, spike = int(round(density * n_rows)), max(MIN_SPIKE, int(round(SPIKE_S * sample_rate_hz)))
     lo, hi = int(round(min_s * sample_rate_hz)), int(round(max_s * sample_rate_hz))
     kinds, lengths = [], []

@@ -40,7 +40,6 @@ class DownloadLimits:
         download_max_mb: MiB the server may send.
         unzip_max_mb: MiB of the installed members, uncompressed, in all.
         max_ratio: largest uncompressed / compressed size of a member over 1 MiB (text: 3-10x; a zip bomb 1000x).
-        key_prefix: prefix of the config keys named in messages (e.g. ``"data."``).
     """
 
     download_deadline_s: float = 600.0
@@ -262,9 +261,7 @@ def _check_sizes(infos: list[zipfile.ZipInfo], folder: Path, url: str, limits: D
 def _copy_at_most(read: Callable[[int], bytes], out: BinaryIO, size: int, too_big: str,
                   cancel: threading.Event | None = None) -> int:
     """Copy ``read``'s chunks into ``out`` until none is left or ``cancel`` is set; the bytes copied.
-
-    Raises DataError ``too_big`` past ``size`` bytes (a server's cap, or what a zip member declared).
-    """
+    DataError ``too_big`` past ``size`` bytes (a server's cap, or what a zip member declared)."""
     copied = 0
     while not (cancel and cancel.is_set()) and (chunk := read(_CHUNK)):
         copied += len(chunk)

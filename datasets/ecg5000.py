@@ -61,8 +61,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
     else:
         if files["TEST"] is None:
             notes.append(f"no ECG5000_TEST file in {folder}; the merged protocol used TRAIN alone")
-        x = np.concatenate([pair[0] for pair in arrays.values()])
-        kind = np.concatenate([pair[1] for pair in arrays.values()])
+        x, kind = (np.concatenate(parts) for parts in zip(*arrays.values()))
         splits = split_normal_only(x, kind, val_fraction, test_fraction, seed)
     info = {"dataset": "ecg5000", "protocol": protocol,
             "files": {split.lower(): (str(p) if p else None) for split, p in files.items()},

@@ -80,9 +80,7 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
               url: str = DEFAULT_URL, progress: bool = True, download_deadline_s: PositiveFloat = 600.0) -> DataSplits:
     """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
 
-    Returns:
-        DataSplits over the files' recordings (see :func:`datasets.csv_recordings.load_csv`), recordings
-        named as in :data:`CHECKSUMS` (``valve1/0.csv``); ``info`` adds ``data_dir`` and ``commit``.
+    Returns :func:`datasets.csv_recordings.load_csv`'s DataSplits, recordings named as in :data:`CHECKSUMS`.
     """
     names = _file_names(files)
     folder = Path(data_dir)

@@ -178,10 +178,8 @@ def check_shares(val_fraction: float, test_fraction: float) -> None:
 
 # ----- the typed keyword arguments, checked at a direct call ------------------------------------------
 def checked_args(func: Callable) -> Callable:
-    """Check the constrained keyword arguments of ``func`` against their types on every call, as the config does.
-
-    A bad value given in Python is refused as a ConfigError naming ``data.<key>``, so no loader checks it by hand.
-    """
+    """Check the constrained keyword arguments of ``func`` against their types on every call, as the config does:
+    a bad value given in Python is refused as a ConfigError naming ``data.<key>``, so no loader checks it by hand."""
     signature = inspect.signature(func)
 
     @functools.wraps(func)
@@ -246,10 +244,8 @@ def _described(hint: Any) -> str | None:
 # would flatter the test). Ranges are ``[start, end)`` rows.
 def stretch_bounds(n_rows: int, val_fraction: float, test_fraction: float | None = None,
                    train_end: int | None = None) -> list[tuple[int, int]]:
-    """``[(0, a), (a, b), (b, n_rows)]``: the train, validation and test stretches' rows.
-
-    With ``train_end``, the validation stretch is the last ``val_fraction`` of rows ``[0, train_end)``; the rest test.
-    """
+    """``[(0, a), (a, b), (b, n_rows)]``: the train, validation and test stretches' rows; with ``train_end``, the
+    validation stretch is the last ``val_fraction`` of rows ``[0, train_end)``, the rest test."""
     if train_end is not None:
         a = train_end - int(round(val_fraction * train_end))
         return [(0, a), (a, train_end), (train_end, n_rows)]
