@@ -28,8 +28,7 @@ from agents.state import TrainState
 from graphs.kernels.native import rnn_loops
 from utils.core.errors import CheckpointError, ConfigError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES
-from utils.runs.checkpoints import load_checkpoint, load_model_state
-from utils.runs.resume_check import check_same_data, check_same_run
+from utils.runs.checkpoints import check_same_data, check_same_run, load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals

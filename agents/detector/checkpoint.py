@@ -20,7 +20,7 @@ from utils.core.config import validate_config
 from utils.core.errors import CheckpointError, ConfigError, UserError
 from utils.core.registry import MODELS, SCORES
 from utils.core.types import MAX_INT
-from utils.runs.resume_check import plain_config
+from utils.runs.checkpoints import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 SCALER_KINDS = ("minmax", "standard", "none")
