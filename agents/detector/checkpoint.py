@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.parts import build_component
-from agents.state import TrainState
+from agents.parts import TrainState, build_component
 from utils.core.config import validate_config
 from utils.core.errors import CheckpointError, ConfigError, UserError
 from utils.core.registry import MODELS, SCORES
