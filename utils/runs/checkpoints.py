@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from utils.core.errors import CheckpointError, ConfigError, DataError, WriteError
+from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.paths import unreadable_file
+from utils.runs.outputs import cannot_write
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
@@ -52,10 +53,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        failure = WriteError(f"cannot write the checkpoint {path} ({err.strerror or err}); the previous "
-                             f"{path.name}, if any, is kept whole")
-        failure.errno, failure.filename = err.errno, str(path)
-        raise failure from None
+        raise cannot_write(path, err, "the checkpoint ", f"; the previous {path.name}, if any, is kept whole") from None
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)  # gone already once renamed

@@ -77,9 +77,10 @@ def _naming(path: Path) -> Iterator[None]:
         raise cannot_write(path, err) from None
 
 
-def cannot_write(path: Path, err: OSError) -> WriteError:
-    """A :class:`~utils.core.errors.WriteError` naming ``path`` with the reason of ``err`` (its errno kept)."""
-    failure = WriteError(f"cannot write {path} ({err.strerror or err})")
+def cannot_write(path: Path, err: OSError, what: str = "", after: str = "") -> WriteError:
+    """A :class:`~utils.core.errors.WriteError` naming ``path`` (``what`` before it, ``after`` the reason) with the
+    reason of ``err`` (its errno kept)."""
+    failure = WriteError(f"cannot write {what}{path} ({err.strerror or err}){after}")
     failure.errno, failure.filename = err.errno, str(path)
     return failure
 
