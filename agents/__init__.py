@@ -2,5 +2,5 @@
 import datasets  # noqa: F401
 import graphs.losses  # noqa: F401
 import graphs.models  # noqa: F401
-from agents import reconstruction  # noqa: F401
+from agents import base  # noqa: F401
 from agents.detector import scores  # noqa: F401

@@ -1,4 +1,5 @@
-"""BaseAgent: the training loop every agent shares; the hooks around it are in :mod:`agents.hooks`."""
+"""BaseAgent: the training loop every agent shares (its hooks are in :mod:`agents.hooks`), and the reconstruction
+agent; ``vae`` and ``rnn_autoencoder`` (the agents of earlier versions) are its aliases, so existing configs work."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.detector.checkpoint import build_checked_model, check_score_dimensions, check_training_checkpoint
+from agents.detector.detector import Detector
 from agents.detector.scaler import Scaler
 from agents.hooks import (
     Checkpointer,
@@ -23,13 +25,11 @@ from agents.hooks import (
     TensorBoardLogger,
     open_summary_writer,
 )
-from agents.parts import NullWriter, build_component, build_scheduler, select_device
-from agents.state import TrainState
+from agents.parts import NullWriter, TrainState, build_component, build_scheduler, select_device
 from graphs.kernels.native import rnn_loops
 from utils.core.errors import CheckpointError, ConfigError, TrainingDivergedError
-from utils.core.registry import DATASETS, LOSSES
-from utils.runs.checkpoints import load_checkpoint, load_model_state
-from utils.runs.resume_check import check_same_data, check_same_run
+from utils.core.registry import DATASETS, LOSSES, register_agent
+from utils.runs.checkpoints import check_same_data, check_same_run, load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.denormals import flush_denormals
@@ -63,8 +63,7 @@ class BaseAgent:
     """Trains ``self.model`` on normal windows; a subclass says what :meth:`evaluate` does afterwards.
 
     Args:
-        config: validated config (EasyDict).
-        run_dir: the run folder (already checked).
+        config: validated config (EasyDict); ``run_dir``: the run folder (already checked).
         resume: continue from ``checkpoints/last.pt``.
         device: default: from ``config.device``.
         dist: this process's place under torchrun (default: read from the environment).
@@ -125,11 +124,8 @@ class BaseAgent:
         pin_threads(started_with or self.config.trainer.threads)
 
     def to_tensor(self, x: Any, split: str | None = None) -> Tensor:
-        """Scale windows (N, T, F) and move them to the device.
-
-        Raises:
-            DataError: a value too large once scaled, named by recording, row and sensor when ``split`` is given.
-        """
+        """Scale windows (N, T, F) and move them to the device; DataError: a value too large once scaled, named by
+        recording, row and sensor when ``split`` is given."""
         names = self.data.feature_names
         scaled = self.scaler.transform(x, where=lambda i: f"{self.cell_name(split, i[0], i[1])}, sensor "
                                                           f"{names[i[-1]]!r}")
@@ -278,8 +274,8 @@ class BaseAgent:
             getattr(hook, event)(self, *args)
 
     def call_all(self, event: str) -> None:
-        """Run ``event`` on every hook, in order, even after one raised (their clean-ups, such as giving the signal
-        handlers back, must all run); the first error is raised at the end."""
+        """:meth:`call`, going on after a hook raised (their clean-ups, such as giving the signal handlers back,
+        must all run); the first error is raised at the end."""
         first: BaseException | None = None
         for hook in self.hooks:
             try:
@@ -290,12 +286,30 @@ class BaseAgent:
             raise first
 
 
-def finished_run(run_dir: Path, config: Any) -> str | None:
-    """What ``--resume`` of a finished run says (epochs done or stopped early, metrics written), else None.
+@register_agent("rnn_autoencoder")
+@register_agent("vae")
+@register_agent("reconstruction")
+class ReconstructionAgent(BaseAgent):
+    """Trains on normal windows (N, T, F), then scores the test split with the best epoch's detector."""
 
-    Raises:
-        CheckpointError, ConfigError: as the resume itself would (a damaged ``last.pt``, another config).
-    """
+    def detector(self) -> Detector:
+        """A detector around the current model and scaler (statistics and thresholds not fitted yet)."""
+        evaluation = self.config.evaluation
+        return Detector(self.model, self.scaler, evaluation.scores, self.model_inputs["time_steps"],
+                        list(self.data.feature_names), batch_size=evaluation.batch_size, config=self.config)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Fit the detector on the normals with the best weights, score the test split, write ``out/``."""
+        started = time.perf_counter()  # the evaluation's time includes importing what only it uses
+        from agents.evaluation import TrainedRun, evaluate_run
+        windows = {"train": self.train_x, "val": self.val_x, "test": self.to_tensor(self.data.test.x, "test")}
+        return evaluate_run(TrainedRun(self.detector(), self.data, windows, self.folder, self.config, self.state,
+                                       self.train_seconds, self.writer, started))
+
+
+def finished_run(run_dir: Path, config: Any) -> str | None:
+    """What ``--resume`` of a finished run says (epochs done or stopped early, metrics written), else None;
+    CheckpointError, ConfigError as the resume itself would raise them (a damaged ``last.pt``, another config)."""
     run = RunFolder(run_dir)
     if not run.finished():
         return None
@@ -328,11 +342,8 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
 
 
 def checked_checkpoint(last: Path, config: Any) -> dict[str, Any]:
-    """``last.pt``, its fields' types checked and its config compared with ``config``.
-
-    Raises:
-        CheckpointError, ConfigError: a damaged checkpoint, or one of another run.
-    """
+    """``last.pt``, its fields' types checked and its config compared with ``config`` (CheckpointError,
+    ConfigError: a damaged checkpoint, or one of another run)."""
     ckpt = load_checkpoint(last)
     check_training_checkpoint(ckpt, last)
     epoch = ckpt.get("epoch")  # its type is checked when the state is restored

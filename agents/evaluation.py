@@ -53,7 +53,7 @@ class TrainedRun:
     Attributes:
         detector: around the trained model and its scaler, not fitted yet.
         windows: ``{"train", "val", "test"}``: each split's windows (N, T, F), scaled, on the model's device.
-        state: the :class:`agents.state.TrainState`.
+        state: the :class:`agents.parts.TrainState`.
         seconds: wall time of training in this process.
         evaluation_started: ``time.perf_counter()`` when the evaluation began (its imports included).
     """

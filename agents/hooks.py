@@ -1,8 +1,6 @@
 """Hooks around the training loop (as detectron2's hooks and Lightning's callbacks); see docs/stopping-resuming.md.
-
 :class:`agents.base.BaseAgent` calls them in list order, ``after_train`` also when training raises; they see the
-agent as the :class:`Trainer` protocol, so this module does not import the agent that imports it.
-"""
+agent as the :class:`Trainer` protocol, so this module does not import the agent that imports it."""
 from __future__ import annotations
 
 import json
@@ -18,8 +16,7 @@ from tqdm import tqdm
 
 from agents.detector.checkpoint import check_matches_data
 from agents.detector.scaler import Scaler
-from agents.parts import NullWriter
-from agents.state import TrainState
+from agents.parts import NullWriter, TrainState
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
@@ -77,10 +74,8 @@ class Hook:
 
 class EarlyStopping(Hook):
     """Sets ``state.stopped_early`` after ``patience`` epochs without improvement (None: never), or once the
-    learning rate falls below ``min_learning_rate`` (0: never).
-
-    Both tests read only what ``last.pt`` holds, so a resumed run stops where the uninterrupted one did.
-    """
+    learning rate falls below ``min_learning_rate`` (0: never); both rules read only what ``last.pt`` holds, so a
+    resumed run stops where the uninterrupted one did."""
 
     def __init__(self, patience: int | None, min_learning_rate: float = 0.0) -> None:
         self.patience, self.min_learning_rate = patience, min_learning_rate
@@ -187,11 +182,8 @@ class Checkpointer(Hook):
 
     @staticmethod
     def restore(agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
-        """Load a ``last.pt`` written from :meth:`state_of` (its fields' types checked already) into the agent.
-
-        Raises:
-            CheckpointError: a batch count or moment shapes that do not fit this run, or weights of another model.
-        """
+        """Load a ``last.pt`` written from :meth:`state_of` (its fields' types checked already) into the agent;
+        CheckpointError: a batch count or moment shapes that do not fit this run, or weights of another model."""
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         state = agent.state
         state.load_state_dict(ckpt, str(source))
@@ -228,22 +220,17 @@ def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:
 
 
 def open_summary_writer(summaries: Path, purge_step: int | None, is_main: bool) -> Any:
-    """The run's TensorBoard writer into ``summaries`` (a no-op one on ranks other than 0).
-
-    ``max_queue=1000``: with the default 10, every ``add_scalar`` waited for the writer thread's checksums.
-    """
+    """The run's TensorBoard writer into ``summaries`` (a no-op one on ranks other than 0)."""
     if not is_main:
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
-    return NamingSummaryWriter(SummaryWriter(str(summaries), purge_step=purge_step, max_queue=1000,
-                                             flush_secs=5))
+    # max_queue=1000: with the default 10, every add_scalar waited for the writer thread's checksums
+    return NamingSummaryWriter(SummaryWriter(str(summaries), purge_step=purge_step, max_queue=1000, flush_secs=5))
 
 
 class NamingSummaryWriter:
-    """A SummaryWriter whose write failures (a full disk) raise a WriteError naming its event file.
-
-    A failed write ends TensorBoard's writer thread and resurfaces in the next call as an OSError naming no file.
-    """
+    """A SummaryWriter whose write failures (a full disk) raise a WriteError naming its event file (a failed write
+    ends TensorBoard's writer thread and resurfaces in the next call as an OSError naming no file)."""
 
     def __init__(self, writer: Any) -> None:
         self._writer = writer

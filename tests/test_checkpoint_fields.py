@@ -18,8 +18,7 @@ from agents.detector.detector import Detector
 from agents.hooks import Checkpointer
 from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.core.errors import UserError
-from utils.runs.checkpoints import load_checkpoint
-from utils.runs.resume_check import check_same_run
+from utils.runs.checkpoints import check_same_run, load_checkpoint
 
 VAE = TINY_VAE
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from agents.hooks import EarlyStopping, EpochEnd
-from agents.state import TrainState
+from agents.parts import TrainState
 
 
 def _epochs_run(val_losses: list[float], patience: int | None, min_delta: float = 0.0, min_delta_rel: float = 0.0,

@@ -13,7 +13,7 @@ import torch
 
 import main
 from tests.helpers import REPO_ROOT, TINY_VAE
-from utils.runs.lock import RunLock
+from utils.runs.run_folder import RunLock
 
 VAE = TINY_VAE
 

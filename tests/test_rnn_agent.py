@@ -10,7 +10,7 @@ import scipy.spatial.distance
 import torch
 
 from agents.detector.detector import Detector, split_validation
-from agents.reconstruction import ReconstructionAgent
+from agents.base import ReconstructionAgent
 from tests.helpers import REPO_ROOT, run_main
 from utils.runs.checkpoints import load_checkpoint
 from utils.core.config import load_config

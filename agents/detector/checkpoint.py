@@ -14,13 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.parts import build_component
-from agents.state import TrainState
+from agents.parts import TrainState, build_component
 from utils.core.config import validate_config
 from utils.core.errors import CheckpointError, ConfigError, UserError
 from utils.core.registry import MODELS, SCORES
 from utils.core.types import MAX_INT
-from utils.runs.resume_check import plain_config
+from utils.runs.checkpoints import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 SCALER_KINDS = ("minmax", "standard", "none")

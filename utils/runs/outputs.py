@@ -21,12 +21,9 @@ class OutputError(UserError):
 
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file (``.NAME.<pid>.<random>.tmp``) that becomes ``path`` when the block ends without an
-    exception: fsynced, then renamed over it; a new file is created by a hard link, so never over one another
-    process wrote meanwhile. The target is left as it was on any error.
-
-    Args:
-        mode: ``"w"`` (text, UTF-8 unless ``encoding`` is given) or ``"wb"``; ``open_kwargs`` go to :func:`open`.
+    """Open a temporary file (``.NAME.<pid>.<random>.tmp``, text in UTF-8 unless ``encoding`` is given) that becomes
+    ``path`` when the block ends without an exception: fsynced, then renamed over it; a new file is created by a hard
+    link, so never over one another process wrote meanwhile. The target is left as it was on any error.
 
     Raises:
         WriteError: the folder cannot be created or written, or the disk is full, naming the target (``errno``
@@ -80,9 +77,10 @@ def _naming(path: Path) -> Iterator[None]:
         raise cannot_write(path, err) from None
 
 
-def cannot_write(path: Path, err: OSError) -> WriteError:
-    """A :class:`~utils.core.errors.WriteError` naming ``path`` with the reason of ``err`` (its errno kept)."""
-    failure = WriteError(f"cannot write {path} ({err.strerror or err})")
+def cannot_write(path: Path, err: OSError, what: str = "", after: str = "") -> WriteError:
+    """A :class:`~utils.core.errors.WriteError` naming ``path`` (``what`` before it, ``after`` the reason) with the
+    reason of ``err`` (its errno kept)."""
+    failure = WriteError(f"cannot write {what}{path} ({err.strerror or err}){after}")
     failure.errno, failure.filename = err.errno, str(path)
     return failure
 
@@ -170,8 +168,7 @@ def temp_path_for(path: str | Path) -> Path:
 
 def remove_stale_temps(path: str | Path) -> list[Path]:
     """Remove the temporary files of ``path`` whose writing process is gone; returns what was removed."""
-    path = Path(path)
-    removed = []
+    path, removed = Path(path), []
     for tmp in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
         pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
         if not (pid.isdigit() and _alive(int(pid))):
@@ -183,11 +180,10 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)  # signal 0: only whether the process exists
+        with suppress(PermissionError):  # it exists, run by another user
+            os.kill(pid, 0)  # signal 0: only whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # it exists, run by another user
-        pass
     return True
 
 
@@ -204,11 +200,8 @@ def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | 
     """Refuse an output the command must not write (a folder, an input, a run folder's file, an existing file).
 
     Args:
-        path: the output file.
-        overwrite: the user said ``--overwrite``: an existing file (not an input, not a run's) may be replaced.
-        inputs: the command's input files, never overwritten.
+        overwrite: the user said ``--overwrite``: an existing file (not ``inputs``, ``config``, a run's) may be replaced.
         option: how the message names the path's option.
-        config: the config file the command reads, never overwritten either (even with ``overwrite``).
         example: a file name fitting what is written, suggested when ``path`` is a folder (``model.onnx``...).
 
     Raises:

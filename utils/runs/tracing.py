@@ -24,11 +24,10 @@ ONNX_OPSET = 17
 def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Path, meta: dict[str, Any],
                  overwrite: bool = False, config: str | Path | None = None) -> dict[str, Any]:
     """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``; the
-    metadata written.
+    metadata written. The graph takes :data:`INPUT_NAME` (batch dimension free) and returns :data:`OUTPUT_NAMES`.
 
-    The graph takes :data:`INPUT_NAME` (batch dimension free) and returns :data:`OUTPUT_NAMES`. Both files are
-    checked (:func:`utils.runs.outputs.check_output`), then renamed into place, the model first; ``meta`` gets
-    the model file's ``sha256``, so a pair a kill between the renames left mismatched is seen as such.
+    Both files are checked (:func:`utils.runs.outputs.check_output`), then renamed into place, the model first;
+    ``meta`` gets the model file's ``sha256``, so a pair a kill between the renames left mismatched is seen as such.
 
     Raises:
         ConfigError: unknown format.
