@@ -7,9 +7,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.lstm import lstm_layer
 from graphs.kernels.native import training_loops_apply
-from graphs.kernels.rnn import GRUFreeRunning, run_rnn
+from graphs.kernels.rnn import GRUFreeRunning, lstm_layer, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 

@@ -31,7 +31,7 @@ def pin_threads(threads: int | None = None) -> int:
 def numerics(**settings: Any) -> dict[str, Any]:
     """The settings of this process that decide a run's last bits (threads, CPU model, a hash of its feature flags,
     torch's instruction set, the thread variables set), plus ``settings`` (the run's own)."""
-    model, flags = _cpuinfo_line("model name"), _cpuinfo_line("flags") or platform.machine()
+    model, flags = cpuinfo_line("model name"), cpuinfo_line("flags") or platform.machine()
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "cpu": model.split(":", 1)[1].strip() if ":" in model else platform.processor() or platform.machine(),
             "cpu_flags_sha1": hashlib.sha1(flags.encode()).hexdigest()[:12],
@@ -88,7 +88,7 @@ def state_digest(state: Mapping[str, Tensor]) -> str:
     return hashlib.sha1(("|".join(state) + array_digest(state.values())).encode()).hexdigest()[:12]
 
 
-def _cpuinfo_line(prefix: str) -> str:
+def cpuinfo_line(prefix: str) -> str:
     """The first line of /proc/cpuinfo starting with ``prefix`` ("" when there is none)."""
     try:
         return next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith(prefix)), "")
