@@ -16,10 +16,11 @@ def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
             and (training_loops_apply(x) if isinstance(rnn, nn.LSTM) else plain_cpu_float32(x)))
 
 
-def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
-    ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
+def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002 (nn.RNNBase's)
+    """``rnn(input, hx)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
+    ``input`` (B, T, I), ``hx`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
+    x, state = input, hx
     if not isinstance(rnn, (nn.LSTM, nn.GRU)):  # another recurrent module (nn.RNN): its own forward
         return rnn(x, state)
     lstm = isinstance(rnn, nn.LSTM)

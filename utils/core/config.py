@@ -93,10 +93,9 @@ class RunConfig(BaseModel):
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDict:
-    """Read, override and validate a config file: the resolved config (defaults filled in).
+    """Read, override and validate a JSON config file: the resolved config (defaults filled in).
 
     Args:
-        path: JSON config file.
         overrides: ``"section.key=value"`` strings; values are JSON where they parse (``5``, ``[64, 32]``),
             else strings.
 

@@ -22,11 +22,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "ATEN_CPU_
 
 
 def pin_threads(threads: int | None = None) -> int:
-    """Fix torch's intra-op thread count for the rest of the process; returns it.
-
-    Args:
-        threads: the count to use (a resumed run passes the one it started with); None keeps torch's choice.
-    """
+    """Fix torch's intra-op thread count for the rest of the process to ``threads`` (a resumed run passes the
+    one it started with; None keeps torch's choice); returns it."""
     count = threads if threads and threads > 0 else torch.get_num_threads()
     torch.set_num_threads(count)
     return count
@@ -156,11 +153,8 @@ def denormals_flushed_now() -> bool:
 @contextmanager
 def flush_denormals(enabled: bool = True) -> Iterator[bool]:
     """Read denormal floats (below 1.2e-38) as zero inside the block (docs/benchmarks.md#speed), then restore the
-    previous mode: it is per thread, and code after the block (hypothesis, numpy) expects IEEE floats.
-
-    Yields:
-        Whether flushing is active (False where the CPU cannot, or when not ``enabled``).
-    """
+    previous mode: it is per thread, and code after the block (hypothesis, numpy) expects IEEE floats. Yields
+    whether flushing is active (False where the CPU cannot, or when not ``enabled``)."""
     before = denormals_flushed_now()
     active = torch.set_flush_denormal(enabled)
     try:
