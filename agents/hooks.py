@@ -22,7 +22,7 @@ from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_sta
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
 from utils.runtime.distributed import DistInfo
-from utils.runtime.seed import get_rng_state, set_rng_state
+from utils.runtime.reproducibility import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 
 logger = logging.getLogger("anomaly")

@@ -49,8 +49,7 @@ def framework_overhead(ctx: Any) -> list[Row]:
     """BaseAgent.train() vs the bare loop, per default config, plus the share of batching in an epoch."""
     from agents.parts import build_scheduler
     from utils.runtime.batching import batch_indices
-    from utils.runtime.denormals import flush_denormals
-    from utils.runtime.seed import epoch_generator
+    from utils.runtime.reproducibility import epoch_generator, flush_denormals
 
     rows = []
     # Alternating repeats (bursts of load from other processes hit both sides alike) of runs long

@@ -1,9 +1,9 @@
-"""utils/runtime/denormals.py: denormal floats read as zero inside the block only."""
+"""utils/runtime/reproducibility.py's flush_denormals: denormal floats read as zero inside the block only."""
 from __future__ import annotations
 
 import torch
 
-from utils.runtime.denormals import denormals_flushed_now, flush_denormals
+from utils.runtime.reproducibility import denormals_flushed_now, flush_denormals
 
 DENORMAL = 1e-40  # below float32's smallest normal (1.18e-38), above its smallest denormal (1.4e-45)
 

@@ -160,13 +160,11 @@ def test_other_modules_and_inputs_run_the_module_itself() -> None:
 
 def test_the_python_lstm_loops_run_other_dtypes_with_torchs_gates() -> None:
     """The LSTM loops called in float64 (not a path of the models, which train in float32) match nn.LSTM."""
-    from graphs.kernels.lstm import LSTMLayer
-
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4).double()
     x, zeros = torch.randn(6, 2, 3, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
     weights = [getattr(lstm, f"{name}_l0") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    out, c_last = LSTMLayer.apply(x, zeros, zeros, *weights)
+    out, c_last = fast_rnn.LSTMLayer.apply(x, zeros, zeros, *weights)
     ref, (_, c_ref) = lstm(x)
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
     torch.testing.assert_close(c_last, c_ref[0], atol=1e-12, rtol=0)

@@ -102,7 +102,7 @@ def test_a_run_records_its_evaluation_time_beside_its_training_time(finished):
 def test_seeding_and_building_the_models_do_not_import_the_compiler():
     """torch's compiler stack (torch._inductor, torch._dynamo) costs about 1 s of start-up: neither the
     deterministic-kernels switch nor the model's shape check may import it."""
-    code = ("import sys, torch, agents; from utils.runtime.seed import seed_everything; seed_everything(0); "
+    code = ("import sys, torch, agents; from utils.runtime.reproducibility import seed_everything; seed_everything(0); "
             "from agents.detector.checkpoint import build_checked_model; from utils.core.registry import MODELS; "
             "[build_checked_model({'name': n}, {'time_steps': 12, 'n_features': 3}) for n in MODELS.names()]; "
             "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"

@@ -6,7 +6,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import agents  # noqa: F401  (fills the registries)
-from graphs.losses.vae_loss import VAELoss, gaussian_kl
+from graphs.losses import VAELoss, gaussian_kl
 from utils.core.config import config_params
 from utils.core.registry import LOSSES, MODELS
 

@@ -2,14 +2,13 @@
 so checkpoints do not change) and :func:`free_running`; the C++ build: :mod:`graphs.kernels.native`."""
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Union
 
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.lstm import lstm_layer
 from graphs.kernels.native import training_loops_apply
-from graphs.kernels.rnn import GRUFreeRunning, run_rnn
+from graphs.kernels.rnn import GRUFreeRunning, lstm_layer, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
@@ -17,19 +16,17 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 
 
 class LSTM(nn.LSTM):
-    """``nn.LSTM`` whose forward runs :func:`graphs.kernels.rnn.run_rnn` (training on the CPU in float32)."""
+    """``nn.LSTM`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (training on the CPU in float32): ``input``
+    (B, T, I), ``hx`` ``(h0, c0)`` each (layers, B, H) -> ``(output (B, T, H), (h_n, c_n))``."""
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 (nn.LSTM's names)
-        """``input`` (B, T, I), ``hx`` ``(h0, c0)`` each (layers, B, H) -> ``(output (B, T, H), (h_n, c_n))``."""
-        return run_rnn(self, input, hx)
+    forward = run_rnn
 
 
 class GRU(nn.GRU):
-    """``nn.GRU`` whose forward runs :func:`graphs.kernels.rnn.run_rnn` (on the CPU in float32)."""
+    """``nn.GRU`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (on the CPU in float32): ``input`` (B, T, I),
+    ``hx`` ``h0`` (layers, B, H) -> ``(output (B, T, H), h_n)``."""
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:  # noqa: A002 (nn.GRU's names)
-        """``input`` (B, T, I), ``hx`` ``h0`` (layers, B, H) -> ``(output (B, T, H), h_n)``."""
-        return run_rnn(self, input, hx)
+    forward = run_rnn
 
 
 def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, length: int) -> Tensor | None:

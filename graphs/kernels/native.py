@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from graphs.kernels import python_loops
+from utils.runtime.reproducibility import cpuinfo_line
 
 logger = logging.getLogger("anomaly")
 
@@ -102,21 +103,14 @@ def _warn_fallback(reason: str) -> None:
 def build_key() -> str:
     """A short hash of the source, the flags, the torch and Python versions and the CPU's flags (not the path)."""
     parts = [SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(),
-             f"{sys.version_info.major}.{sys.version_info.minor}".encode(), _cpu_flags().encode()]
+             f"{sys.version_info.major}.{sys.version_info.minor}".encode(),
+             (cpuinfo_line("flags") or platform.machine()).encode()]
     return hashlib.sha256(b"".join(hashlib.sha256(part).digest() for part in parts)).hexdigest()[:16]
 
 
 def _registered() -> bool:
     """Whether this process has the ops already (loaded by an earlier call)."""
     return hasattr(torch.ops.anomaly_rnn, "gru_free_backward_loop")
-
-
-def _cpu_flags() -> str:
-    """This CPU's feature flags (``/proc/cpuinfo``; the machine type elsewhere)."""
-    try:
-        return next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return platform.machine()
 
 
 def plain_cpu_float32(x: Tensor) -> bool:
@@ -126,6 +120,6 @@ def plain_cpu_float32(x: Tensor) -> bool:
 
 
 def training_loops_apply(x: Tensor) -> bool:
-    """Whether an LSTM layer and GRU free running use the time loops: training on the CPU in float32 (without
-    gradients oneDNN's LSTM is as fast, and the loops' saved buffers would be large for scoring batches)."""
+    """Whether an LSTM layer and GRU free running use the time loops: training on the CPU in float32."""
+    # Without gradients oneDNN's LSTM is as fast, and the loops' saved buffers would be large for scoring batches.
     return plain_cpu_float32(x) and torch.is_grad_enabled()

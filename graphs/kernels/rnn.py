@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphs.kernels.lstm import LSTMLayer
 from graphs.kernels.native import plain_cpu_float32, time_loops, training_loops_apply
 
 
@@ -17,10 +16,11 @@ def _can_use(rnn: nn.RNNBase, x: Tensor) -> bool:
             and (training_loops_apply(x) if isinstance(rnn, nn.LSTM) else plain_cpu_float32(x)))
 
 
-def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-    """``rnn(x, state)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
-    ``x`` (B, T, I), ``state`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
+def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002 (nn.RNNBase's)
+    """``rnn(input, hx)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
+    ``input`` (B, T, I), ``hx`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
+    x, state = input, hx
     if not isinstance(rnn, (nn.LSTM, nn.GRU)):  # another recurrent module (nn.RNN): its own forward
         return rnn(x, state)
     lstm = isinstance(rnn, nn.LSTM)
@@ -47,6 +47,46 @@ def run_rnn(rnn: nn.RNNBase, x: Tensor, state: Any = None) -> tuple[Tensor, Any]
         if rnn.dropout and rnn.training and layer < layers - 1:
             inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
     return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
+
+
+def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
+               b_hh: Tensor) -> Tensor:
+    """One batch-first LSTM layer (time loops when training on the CPU in float32, else ``torch.lstm``): ``x``
+    (B, T, I), ``state`` ``(h0, c0)`` each (1, B, H), weights in gate order i, f, g, o -> hidden states (B, T, H)."""
+    if training_loops_apply(x):
+        out, _ = LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
+        return out.transpose(0, 1)
+    return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
+
+
+class LSTMLayer(torch.autograd.Function):
+    """One LSTM layer over time-major ``x`` (T, B, I): returns (out (T, B, H), c_T (B, H))."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # noqa: ANN001, ANN205
+        steps, batch, _ = x.shape
+        hidden = h0.shape[1]
+        gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
+        hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
+        hs[0], cs[0] = h0, c0
+        tanh_c = x.new_empty(steps, batch, hidden)
+        time_loops(x).lstm_forward_loop(gates, hs, cs, tanh_c, w_hh.t().contiguous())
+        ctx.save_for_backward(x, hs, cs, gates, tanh_c, w_ih, w_hh)
+        return hs[1:], cs[-1]
+
+    @staticmethod
+    def backward(ctx, d_out, d_c_last):  # noqa: ANN001, ANN205
+        x, hs, cs, gates, tanh_c, w_ih, w_hh = ctx.saved_tensors
+        steps, batch, hidden = tanh_c.shape
+        d_h = d_out.contiguous().clone()  # becomes d h per step: incoming plus recurrent
+        d_c = d_c_last.contiguous().clone()  # becomes d c0
+        d_gates, d_h0 = x.new_empty(steps, batch, 4 * hidden), x.new_zeros(batch, hidden)
+        time_loops(x).lstm_backward_loop(d_h, d_c, gates, cs, tanh_c, w_hh, d_gates, d_h0)
+        d_gates = d_gates.view(steps * batch, 4 * hidden)
+        d_bias = d_gates.sum(0)
+        return ((d_gates @ w_ih).view_as(x) if ctx.needs_input_grad[0] else None, d_h0, d_c,
+                d_gates.t() @ x.reshape(steps * batch, -1), d_gates.t() @ hs[:-1].reshape(steps * batch, hidden),
+                d_bias, d_bias)
 
 
 # Per step, with gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh (PyTorch's GRU):

@@ -9,13 +9,9 @@ from torch import Tensor, nn
 class ReconstructionModel(nn.Module):
     """Base class of the models: reconstruct windows (B, T, F).
 
-    A subclass takes ``time_steps`` and ``n_features`` (from the data), then keyword hyper-parameters with
-    defaults and :mod:`utils.core.types` hints (the config validator reads them). In ``eval()`` mode
-    ``forward`` gives the reconstruction the scores use; in training mode it may differ (a VAE samples).
-
-    Args:
-        time_steps: window length ``T`` (from the data).
-        n_features: sensors per time step ``F`` (from the data).
+    A subclass takes ``time_steps`` (window length T) and ``n_features`` (sensors per step F) from the data, then
+    keyword hyper-parameters with defaults and :mod:`utils.core.types` hints (the config validator reads them). In
+    ``eval()`` mode ``forward`` gives the reconstruction the scores use; in training mode it may differ (a VAE samples).
 
     Attributes:
         outputs: keys of :meth:`training_outputs`, in the order a loss takes them.
@@ -27,8 +23,7 @@ class ReconstructionModel(nn.Module):
 
     def __init__(self, time_steps: int, n_features: int) -> None:
         super().__init__()
-        self.time_steps = int(time_steps)
-        self.n_features = int(n_features)
+        self.time_steps, self.n_features = int(time_steps), int(n_features)
 
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction (B, T, F) of scaled windows ``x`` (B, T, F)."""

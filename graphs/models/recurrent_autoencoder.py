@@ -1,10 +1,7 @@
-"""Recurrent (LSTM/GRU) encoder-decoder autoencoder of Malhotra et al. (2016), arXiv:1607.00148.
-
-The encoder's final state starts the decoder, which reconstructs the window in reverse order:
-``x̂(t) = A h_D(t) + b`` for t = T, ..., 1 and ``h_D(t) = f(input(t+1), h_D(t+1))``, the input being the
-true ``x(t+1)`` (teacher forcing, training) or ``x̂(t+1)`` (free running, scoring). A state is LSTM
-``(h, c)`` or GRU ``h``, each (num_layers, B, hidden_size).
-"""
+"""Recurrent (LSTM/GRU) encoder-decoder autoencoder of Malhotra et al. (2016), arXiv:1607.00148: the encoder's
+final state starts the decoder, which reconstructs the window in reverse order, ``x̂(t) = A h_D(t) + b`` for
+t = T, ..., 1 and ``h_D(t) = f(input(t+1), h_D(t+1))``, the input being the true ``x(t+1)`` (teacher forcing,
+training) or ``x̂(t+1)`` (free running, scoring). A state is LSTM ``(h, c)`` or GRU ``h``, each (layers, B, H)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -62,12 +59,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         super().__init__(time_steps, n_features)
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.cell = cell
-        self.latent_dim = latent_dim
-        self.teacher_forcing = bool(teacher_forcing)
-        self.is_lstm = cell == "lstm"
+        self.hidden_size, self.num_layers, self.cell, self.latent_dim = hidden_size, num_layers, cell, latent_dim
+        self.teacher_forcing, self.is_lstm = bool(teacher_forcing), cell == "lstm"
         # nn.LSTM/nn.GRU warn when dropout > 0 with a single layer (it has no effect).
         rnn_kwargs = dict(input_size=n_features, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
                           dropout=float(dropout) if num_layers > 1 else 0.0)

@@ -7,12 +7,8 @@ from pathlib import Path
 
 
 def unreadable_file(path: str | Path, allow_stream: bool = False) -> str | None:
-    """What keeps ``path`` from being read as a data file (e.g. ``"not found"``), or None when it can be.
-
-    Args:
-        path: the file the user named.
-        allow_stream: a pipe (FIFO) or character device is fine too (it is read as it arrives).
-    """
+    """What keeps ``path`` from being read as a data file (e.g. ``"not found"``), or None when it can be;
+    ``allow_stream``: a pipe (FIFO) or character device is fine too (it is read as it arrives)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -26,11 +26,8 @@ Separator = Annotated[str, Len(1, 1)]
 
 def _train_end(value: object) -> int | float | str:
     """A row (1..MAX_INT), a share of the rows (0 < x < 1) or a time (non-empty text); one message otherwise."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT:
-        return value
-    if isinstance(value, float) and 0.0 < value < 1.0:
-        return value
-    if isinstance(value, str) and value.strip():
+    if ((isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT)
+            or (isinstance(value, float) and 0.0 < value < 1.0) or (isinstance(value, str) and value.strip())):
         return value
     raise ValueError("expected a row number above 0 (400: rows 0..399 train), a share of the rows strictly between "
                      "0 and 1 (0.2), or a time as the timestamp column writes it")

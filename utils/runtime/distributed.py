@@ -75,11 +75,9 @@ def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
 
 
 def shared_error(info: DistInfo, error: BaseException | None) -> BaseException | None:
-    """The first rank's error of a step every rank takes together (None when every rank succeeded).
-
-    A user error on one rank (rank 0 alone takes the lock) would leave the others to fail in another way; every
-    rank raises the same error instead, so each prints the same line and exits 2.
-    """
+    """The first rank's error of a step every rank takes together (None when every rank succeeded): a user error
+    on one rank (rank 0 alone takes the lock) would leave the others to fail in another way; every rank raises
+    the same error instead, so each prints the same line and exits 2."""
     if not info.enabled:
         return error
     found: list[tuple[str, str] | None] = [None] * info.world_size

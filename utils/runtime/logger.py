@@ -34,10 +34,8 @@ class _TqdmHandler(logging.Handler):
 
 
 def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.Logger:
-    """Return the project logger writing to the console and, if given, ``log_file``.
-
-    ``quiet`` (ranks other than 0 under torchrun) shows warnings and errors only.
-    """
+    """The project logger writing to the console and, if given, ``log_file``; ``quiet`` (ranks other than 0
+    under torchrun) shows warnings and errors only."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False

@@ -68,14 +68,9 @@ def format_bytes(n: float) -> str:
 
 
 def check_fits(estimate: float, what: str, keys: str, error: type[UserError] = ConfigError) -> None:
-    """Refuse (raise ``error``) ``estimate`` bytes when they exceed the available memory.
-
-    Args:
-        estimate: bytes the allocation would need.
-        what: what needs them, e.g. ``"the simulated windows"``.
-        keys: the settings that size it, e.g. ``"data.n_samples=1000000000, data.time_steps=100"``.
-        error: the project error to raise (ConfigError for a config, CheckpointError for a file).
-    """
+    """Refuse (raise ``error``: ConfigError for a config, CheckpointError for a file) ``estimate`` bytes that
+    exceed the available memory; ``what`` needs them (``"the simulated windows"``), ``keys`` size them
+    (``"data.n_samples=1000000000, data.time_steps=100"``)."""
     limit = available_bytes()
     if estimate > limit:
         advice = ("lower these values" if issubclass(error, ConfigError)

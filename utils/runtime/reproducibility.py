@@ -1,12 +1,16 @@
 """What makes two runs of one config bit-identical on a CPU (the thread count above all: large float32 sums are
-split per thread), pinned and recorded in ``environment.json`` (docs/stopping-resuming.md#reproducibility)."""
+split per thread), pinned and recorded in ``environment.json`` (docs/stopping-resuming.md#reproducibility); seeding
+and RNG state capture, so a resumed run continues exactly; denormal floats flushed to zero for a block."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import platform
-from collections.abc import Iterable, Mapping
+import random
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +22,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "ATEN_CPU_
 
 
 def pin_threads(threads: int | None = None) -> int:
-    """Fix torch's intra-op thread count for the rest of the process; returns it.
-
-    Args:
-        threads: the count to use (a resumed run passes the one it started with); None keeps torch's choice.
-    """
+    """Fix torch's intra-op thread count for the rest of the process to ``threads`` (a resumed run passes the
+    one it started with; None keeps torch's choice); returns it."""
     count = threads if threads and threads > 0 else torch.get_num_threads()
     torch.set_num_threads(count)
     return count
@@ -31,7 +32,7 @@ def pin_threads(threads: int | None = None) -> int:
 def numerics(**settings: Any) -> dict[str, Any]:
     """The settings of this process that decide a run's last bits (threads, CPU model, a hash of its feature flags,
     torch's instruction set, the thread variables set), plus ``settings`` (the run's own)."""
-    model, flags = _cpuinfo_line("model name"), _cpuinfo_line("flags") or platform.machine()
+    model, flags = cpuinfo_line("model name"), cpuinfo_line("flags") or platform.machine()
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
             "cpu": model.split(":", 1)[1].strip() if ":" in model else platform.processor() or platform.machine(),
             "cpu_flags_sha1": hashlib.sha1(flags.encode()).hexdigest()[:12],
@@ -88,9 +89,75 @@ def state_digest(state: Mapping[str, Tensor]) -> str:
     return hashlib.sha1(("|".join(state) + array_digest(state.values())).encode()).hexdigest()[:12]
 
 
-def _cpuinfo_line(prefix: str) -> str:
+def cpuinfo_line(prefix: str) -> str:
     """The first line of /proc/cpuinfo starting with ``prefix`` ("" when there is none)."""
     try:
         return next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith(prefix)), "")
     except OSError:
         return ""
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; ``deterministic`` forces deterministic kernels (and sets CUDA's
+    ``CUBLAS_WORKSPACE_CONFIG`` before the first cuBLAS call)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # torch.use_deterministic_algorithms imports torch._inductor (about 1 s of start-up, only to copy the flag
+        # into the compiler's config): set the flag directly unless the compiler is loaded already.
+        if "torch._inductor.config" in sys.modules:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            torch._C._set_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator for the batch order of one epoch, fixed by (seed, epoch) alone, so a resumed run shuffles
+    exactly as the uninterrupted one."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def get_rng_state() -> dict:
+    """Python, NumPy and torch (CPU and CUDA) RNG states, safe for weights_only loading."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def denormals_flushed_now() -> bool:
+    """Whether this thread currently reads denormal floats as zero."""
+    return torch.tensor(torch.finfo(torch.float32).tiny / 4).mul(1.0).item() == 0.0
+
+
+@contextmanager
+def flush_denormals(enabled: bool = True) -> Iterator[bool]:
+    """Read denormal floats (below 1.2e-38) as zero inside the block (docs/benchmarks.md#speed), then restore the
+    previous mode: it is per thread, and code after the block (hypothesis, numpy) expects IEEE floats. Yields
+    whether flushing is active (False where the CPU cannot, or when not ``enabled``)."""
+    before = denormals_flushed_now()
+    active = torch.set_flush_denormal(enabled)
+    try:
+        yield active and enabled
+    finally:
+        torch.set_flush_denormal(before)

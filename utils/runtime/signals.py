@@ -34,10 +34,8 @@ def signal_name(signum: int) -> str:
 
 
 class StopSignals:
-    """Context manager catching SIGINT and SIGTERM around a training loop; check :attr:`requested` between batches.
-
-    Handlers are installed in the main thread only (Python's rule). ``checkpoint``: the file a stop saves to.
-    """
+    """Context manager catching SIGINT and SIGTERM around a training loop (check :attr:`requested` between batches);
+    handlers are installed in the main thread only (Python's rule). ``checkpoint``: the file a stop saves to."""
 
     def __init__(self, checkpoint: Path) -> None:
         self.checkpoint = checkpoint
