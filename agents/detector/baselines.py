@@ -278,16 +278,8 @@ def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
             for name, cal in calibration.items()}
 
 
-def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of calibrated baselines: ``{name: {"window_shape": [T, F], "calibration": (n,),
-    "threshold": float, **the model's state()}}``."""
-    return {name: {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
-                   "threshold": float(b.promise.threshold), **b.fitted.model.state()}
-            for name, b in calibrated.items()}
-
-
 def load_baselines(state: dict[str, dict[str, Any]], false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
-    """Calibrated baselines from :func:`baselines_state` (arrays may be tensors), thresholds taken again from
+    """Calibrated baselines from :func:`agents.detector.detector.baselines_checkpoint` (arrays may be tensors), thresholds taken again from
     the calibration scores.
 
     Raises:
