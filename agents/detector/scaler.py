@@ -16,6 +16,7 @@ import torch
 from utils.core.errors import DataError
 
 EPS = 1e-12
+SCALER_KINDS = ("minmax", "standard", "none")
 
 
 #: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
@@ -35,7 +36,7 @@ class Scaler:
     MinMaxScaler on (N*T, F) rows), ``standard`` to zero mean and unit variance, ``none`` not at all."""
 
     def __init__(self, kind: str = "minmax") -> None:
-        if kind not in ("minmax", "standard", "none"):
+        if kind not in SCALER_KINDS:
             raise ValueError(f"scaler must be minmax, standard or none, got {kind!r}")
         self.kind = kind
         self.offset: np.ndarray | None = None

@@ -43,11 +43,6 @@ class Score:
     feature_space: ClassVar[str | None] = None
     per_recording: ClassVar[bool] = False
 
-    @classmethod
-    def fits_covariance(cls) -> bool:
-        """Whether :meth:`fit` estimates a D x D covariance (its cost grows as D^3)."""
-        return "precision" in cls.statistics
-
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         """Per-window features (B, D) float64 of a batch: windows and reconstructions (B, T, F), ``z`` (B, D')."""
         raise NotImplementedError
