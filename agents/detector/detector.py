@@ -24,7 +24,7 @@ from agents.detector.checkpoint import (
     latent_size,
 )
 from agents.detector.scaler import Scaler
-from agents.detector.scores import Score, Statistics, contributions
+from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
 from utils.core.arrays import check_array, predict
@@ -278,7 +278,7 @@ class Detector:
         for batch, x_hat, z in self._passes(x):
             for name, s in self.scores.items():
                 parts[name].append(s.score(s.features(batch, x_hat, z), statistics.get(name, {})))
-            contrib.append(contributions(batch, x_hat, self.error_kind))
+            contrib.append(feature_contributions(batch, x_hat, self.error_kind).detach().double().cpu().numpy())
         empty = np.zeros(0, dtype=np.float64)
         return ({name: np.concatenate(p) if p else empty for name, p in parts.items()},
                 np.concatenate(contrib) if contrib else np.zeros((0, len(self.feature_names))))
