@@ -155,10 +155,11 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
             expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
 
 
-def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
-    """Each fitted mean has the dimension of its score's features (``dims``, None: unknown)."""
+def check_statistics_dims(statistics: dict[str, Any], model: nn.Module, inputs: dict[str, int], source: Path) -> None:
+    """Each fitted mean has the dimension of its score's features (where known: features, and a latent code)."""
+    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
     for name, stats in statistics.items():
-        expected, mean = dims.get(name), stats.get("mean")
+        expected, mean = (space[SCORES.get(name).feature_space] if name in SCORES else None), stats.get("mean")
         if expected is not None and mean is not None and torch.as_tensor(mean).shape != (expected,):
             raise fail(source, f"scoring.statistics.{name}.mean", f"has shape {tuple(torch.as_tensor(mean).shape)}, "
                        f"but the model's {name} features have {expected} values")

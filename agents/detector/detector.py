@@ -21,7 +21,6 @@ from agents.detector.checkpoint import (
     check_scoring_state,
     check_statistics_dims,
     current_scoring,
-    latent_size,
 )
 from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, Statistics, feature_contributions
@@ -56,20 +55,16 @@ class Detector:
                  false_alarm_rate: float | None = None,
                  baselines: dict[str, CalibratedBaseline] | None = None,
                  recording: dict[str, Any] | None = None) -> None:
-        self.model = model.eval()
-        self.scaler = scaler
+        self.model, self.scaler = model.eval(), scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
         self.window_length, self.feature_names = int(window_length), list(feature_names)
         self.statistics = statistics or {}
         self.thresholds = thresholds or {}
         self.calibration = {name: np.asarray(v, dtype=np.float64) for name, v in (calibration or {}).items()}
-        self.false_alarm_rate = false_alarm_rate
-        self.batch_size = batch_size
-        self.config = config or {}
+        self.false_alarm_rate, self.batch_size, self.config = false_alarm_rate, batch_size, config or {}
         self.error_kind = next((s.error_kind for s in self.scores.values() if s.error_kind), "mse")  # of contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
-        self.baselines = baselines
-        self.recording = recording
+        self.baselines, self.recording = baselines, recording
 
     @property
     def score_names(self) -> list[str]:
@@ -138,7 +133,7 @@ class Detector:
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
             scoring = current_scoring(ckpt.get("scoring") or {})
             check_scoring_state(scoring, source)
-            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(model, model_inputs), source)
+            check_statistics_dims(scoring.get("statistics", {}), model, model_inputs, source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             alpha = scoring.get("false_alarm_rate")
@@ -380,11 +375,6 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
-
-def _feature_dims(model: nn.Module, inputs: dict[str, int]) -> dict[str, int | None]:
-    """The feature dimension of each score's statistics (None where unknown: no features, or no latent code)."""
-    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
-    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names()}
 
 
 class ScoringForward(nn.Module):

@@ -87,9 +87,8 @@ class _GaussianScore(Score):
                 "shrinkage": float(fit.shrinkage)}
 
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
-        fit = GaussianFit(mean=np.asarray(stats["mean"], dtype=np.float64),
-                          precision=np.asarray(stats["precision"], dtype=np.float64), shrinkage=float(stats["shrinkage"]))
-        return mahalanobis_distance(features, fit)
+        mean, precision = (np.asarray(stats[key], dtype=np.float64) for key in ("mean", "precision"))
+        return mahalanobis_distance(features, GaussianFit(mean, precision, float(stats["shrinkage"])))
 
 
 @register_score("error_gaussian")
