@@ -113,8 +113,7 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     statistics = scoring.get("statistics", {})
     expect(isinstance(statistics, dict), statistics, "scoring.statistics", source, "an object", True)
     for name in scores:
-        needed = SCORES.get(name).statistics
-        missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
+        missing = [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]
         if missing:
             raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
     for name, stats in statistics.items():
@@ -249,12 +248,9 @@ MAX_GAUSSIAN_DIM = 1024
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
-    """Build the model ``section`` names for ``inputs`` (``time_steps``, ``n_features``) once its size (counted on
-    the meta device) is known to fit in memory and it takes one window; else raise ``error`` naming the keys.
-
-    Args:
-        source: the checkpoint the section and inputs come from (None: the config and the data).
-    """
+    """Build the model ``section`` names for ``inputs`` (``time_steps``, ``n_features``; from the checkpoint
+    ``source``, or None: the config and the data) once its size (counted on the meta device) is known to fit in
+    memory and it takes one window; else raise ``error`` naming the keys."""
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)
     count = parameter_count(lambda: meta)

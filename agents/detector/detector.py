@@ -164,10 +164,6 @@ class Detector:
             train_x, val_x: scaled training and validation normals (N, T, F).
             seed: draws the halves of the validation normals.
             recordings: ``{name: (training windows, validation windows)}`` in the splits' order; None: one recording.
-
-        Raises:
-            DataError: fewer than 4 validation normals for a score fitted on them, or a recording with
-                validation normals but fewer than 2 training normals for a score fitted per recording.
         """
         recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
@@ -378,13 +374,8 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ScoringForward(nn.Module):
-    """The exported graph: raw float32 windows (B, T, F), the scaler folded in (in float64 like :class:`Scaler`) ->
-    (first reconstruction-error score (B,), contributions (B, F), reconstruction (B, T, F)).
-
-    Args:
-        kind: ``"mse"`` or ``"mae"``: the error of the score and contributions.
-        offset, scale: the fitted scaler's per-feature statistics (F,).
-    """
+    """The exported graph: raw float32 windows (B, T, F), scaled by ``offset`` and ``scale`` (F,) in float64 like
+    :class:`Scaler` -> (``kind`` error score (B,), contributions (B, F), reconstruction (B, T, F))."""
 
     def __init__(self, model: nn.Module, kind: str, offset: Tensor, scale: Tensor) -> None:
         super().__init__()
@@ -404,11 +395,7 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
     deployment needs) to ``output.json``, atomically (existing files only with ``overwrite``, never ``config_path``,
-    the config file the command read).
-
-    Raises:
-        ConfigError: unknown format.
-        UserError: ONNX asked for but the ``onnx`` package is missing; an output refused.
+    the config file the command read); UserError for an unknown format, a missing ``onnx`` or an output refused.
     """
     length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
     module = ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),

@@ -33,15 +33,10 @@ def conformal_rank(n: int, alpha: float) -> int:
 
 @dataclass(frozen=True)
 class ConformalThreshold:
-    """A split-conformal threshold and the promise it keeps.
-
-    Attributes:
-        threshold: alarm where ``score > threshold``.
-        alpha: the false-alarm rate asked for.
-        n: calibration scores it was taken from.
-        k: rank of the threshold among them (1 = smallest), capped at ``n``.
-        bound: the false-alarm probability it guarantees on exchangeable normals, ``(n + 1 - k) / (n + 1)``.
-        achievable: False when ``n`` was too small for ``alpha`` (then ``k = n``).
+    """A split-conformal threshold (alarm where ``score > threshold``) and the promise it keeps: the rank ``k`` (1 =
+    smallest, capped at ``n``) among the ``n`` calibration scores, and ``bound = (n + 1 - k) / (n + 1)``, the
+    false-alarm probability it guarantees on exchangeable normals; ``achievable``: False when ``n`` was too small
+    for ``alpha`` (then ``k = n``).
     """
 
     threshold: float
