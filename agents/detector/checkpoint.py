@@ -22,6 +22,11 @@ from utils.runs.resume_check import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 DAMAGED = "the checkpoint is damaged or was not written by this project"
+#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
+#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
+MAX_GAUSSIAN_DIM = 1024
+
+logger = logging.getLogger("anomaly")
 
 
 def fail(source: Path, field: str, problem: str) -> CheckpointError:
@@ -236,14 +241,6 @@ def check_baselines_state(state: Any, source: Path) -> None:
                f"baselines.{name}.window_shape", source, "[T, F]")
         check_tensors({k: v for k, v in fields.items() if k != "window_shape"}, f"baselines.{name}", source,
                       numbers=True)
-
-
-logger = logging.getLogger("anomaly")
-
-
-#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
-#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
-MAX_GAUSSIAN_DIM = 1024
 
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
