@@ -52,8 +52,7 @@ class Detector:
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
                  thresholds: dict[str, float] | None = None, batch_size: int = 4096,
                  config: dict[str, Any] | None = None, calibration: dict[str, np.ndarray] | None = None,
-                 false_alarm_rate: float | None = None,
-                 baselines: dict[str, CalibratedBaseline] | None = None,
+                 false_alarm_rate: float | None = None, baselines: dict[str, CalibratedBaseline] | None = None,
                  recording: dict[str, Any] | None = None) -> None:
         self.model, self.scaler = model.eval(), scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
