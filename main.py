@@ -172,8 +172,7 @@ def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
 def score_or_export(args: argparse.Namespace) -> dict:
     """--mode score|export: the trained detector of this config's finished run (its checkpoints/best.pt)."""
     with collection_paused(args.command_line):
-        from agents.detector.detector import Detector
-        from agents.detector.export import export_detector
+        from agents.detector.detector import Detector, export_detector
         from agents.score_files import format_summary, score_file
         from utils.core.config import load_config
         from utils.core.errors import RunFolderError

@@ -116,7 +116,7 @@ def test_importing_baselines_does_not_import_sklearn() -> None:
 
 
 def test_the_saved_state_scores_as_the_fitted_baselines(data, tmp_path) -> None:
-    """baselines_state -> tensors -> torch.save -> torch.load(weights_only=True) -> load_baselines: the same scores,
+    """baselines_checkpoint (tensors) -> torch.save -> torch.load(weights_only=True) -> load_baselines: the same scores,
     the same thresholds; the IsolationForest (scored from its trees' arrays) equals scikit-learn's score_samples
     to 1e-12."""
     import torch

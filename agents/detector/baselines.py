@@ -1,8 +1,6 @@
-"""Simple anomaly-detection baselines on flattened windows: kNN distance, PCA error, IsolationForest.
-
-Fitted on training normals only (what each computes, and an example: docs/thresholds.md, "Baselines in every
-run"). Their fitted state is plain arrays and numbers, kept in best.pt without pickled scikit-learn objects;
-scikit-learn is imported only when a baseline is fitted.
+"""Simple anomaly-detection baselines on flattened windows, fitted on training normals: kNN distance, PCA error,
+IsolationForest (docs/thresholds.md, "Baselines in every run"). Their fitted state is plain arrays and numbers
+(best.pt keeps no pickle); scikit-learn is imported only when a baseline is fitted.
 """
 from __future__ import annotations
 
@@ -28,8 +26,8 @@ BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
 
 
 class Baseline:
-    """A fitted baseline: scores flattened windows (M, D), higher = more anomalous. Its fitted state is the arrays
-    and numbers named in ``STATE``, its constructor's keyword arguments (kept in best.pt, no pickle)."""
+    """A fitted baseline scoring flattened windows (M, D), higher = more anomalous; its fitted state is its
+    constructor's keyword arguments named in ``STATE`` (arrays and numbers)."""
 
     STATE: ClassVar[tuple[str, ...]] = ()
 
@@ -38,7 +36,6 @@ class Baseline:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
-        """The fitted state, ``{name: array or number}`` of the names in ``STATE``."""
         return {name: getattr(self, name) for name in self.STATE}
 
     @classmethod
@@ -48,11 +45,7 @@ class Baseline:
 
 
 def flatten_windows(windows: Any, name: str = "windows") -> np.ndarray:
-    """Check windows (N, T, F) and flatten them to float64 rows (N, T*F).
-
-    Raises:
-        ValueError: Not 3-d, empty, or holding NaN or inf.
-    """
+    """Check windows (N, T, F) (ValueError: not 3-d, empty, or NaN/inf) and flatten them to float64 (N, T*F)."""
     arr = check_array(windows, name, "NTF")
     return arr.reshape(arr.shape[0], -1)
 
@@ -68,7 +61,6 @@ class KNNDistance(Baseline):
     STATE = ("reference", "k")
 
     def __init__(self, reference: np.ndarray, k: int) -> None:
-        """From the reference windows (R, D) and ``k``."""
         self.reference, self.k, self._nn = _array(reference, 2), int(k), None
 
     @classmethod
@@ -100,16 +92,14 @@ class PCAReconstruction(Baseline):
 
     @classmethod
     def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
-        """Fit on ``x_train`` (N, D) with ``n_components`` capped by :func:`pca_components` (``seed`` is
-        ignored: PCA is deterministic)."""
+        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`; PCA ignores ``seed``)."""
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=pca_components(x_train.shape[0], x_train.shape[1], n_components)).fit(x_train)
         return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64))
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components (as scikit-learn's
-        ``inverse_transform(transform(x))``)."""
+        """Mean squared error (M,) of ``x`` (M, D) against its projection on the components."""
         recon = (x - self.mean) @ self.components.T @ self.components + self.mean
         return ((x - recon) ** 2).mean(axis=1).astype(np.float64)
 
@@ -163,7 +153,6 @@ class IsolationForestScore(Baseline):
         return 2 ** -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
 
     def state(self) -> dict[str, Any]:
-        """The trees' arrays (trees, nodes) and ``max_samples``."""
         return {**self.trees, "max_samples": self.max_samples}
 
 
@@ -194,17 +183,10 @@ class FittedBaseline:
     """A baseline fitted on training windows (N, T, F); scores windows of the same T and F."""
 
     def __init__(self, name: str, window_shape: tuple[int, int], model: Baseline) -> None:
-        self.name = name
-        self.display_name = DISPLAY_NAMES[name]
-        self.window_shape = window_shape
-        self.model = model
+        self.name, self.display_name, self.window_shape, self.model = name, DISPLAY_NAMES[name], window_shape, model
 
     def score(self, windows: Any) -> np.ndarray:
-        """Scores (M,) float64 of windows (M, T, F), higher = more anomalous.
-
-        Raises:
-            ValueError: Windows not of the training T and F, or not finite.
-        """
+        """Scores (M,) float64 of windows (M, T, F) of the training T and F, higher = more anomalous."""
         arr = np.asarray(windows)
         if arr.ndim == 3 and tuple(arr.shape[1:]) != self.window_shape:
             raise ValueError(f"windows have shape (T, F) = {tuple(arr.shape[1:])}, but {self.name} "
@@ -213,11 +195,7 @@ class FittedBaseline:
 
 
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
-    """The baseline names, checked; duplicates dropped, order kept.
-
-    Raises:
-        ValueError: An unknown name or no name at all.
-    """
+    """The baseline names, checked (ValueError: unknown, or none); duplicates dropped, order kept."""
     chosen = tuple(dict.fromkeys(str(n) for n in ([names] if isinstance(names, str) else names)))
     unknown = [n for n in chosen if n not in DISPLAY_NAMES]
     if unknown:
@@ -229,15 +207,8 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
 
 def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
                   seed: int = 0) -> dict[str, FittedBaseline]:
-    """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2.
-
-    Args:
-        names: Baselines to fit, from :data:`BASELINE_NAMES`.
-        seed: draws the kNN reference subsample and the IsolationForest (PCA is deterministic).
-
-    Raises:
-        ValueError: An unknown name, fewer than 2 windows, or invalid windows.
-    """
+    """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2; ``seed`` draws the kNN reference
+    subsample and the IsolationForest."""
     chosen = check_names(names)
     arr = np.asarray(train_windows)
     x = flatten_windows(arr, "train_windows")
@@ -254,12 +225,8 @@ def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str
 
 @dataclass
 class CalibratedBaseline:
-    """A fitted baseline with its split-conformal threshold (the rule the models' scores follow).
-
-    Attributes:
-        calibration: (n,) its scores of the validation normals.
-        promise: the threshold taken from them, with its bound.
-    """
+    """A fitted baseline with its split-conformal threshold (``promise``) from its scores (n,) of the validation
+    normals (``calibration``)."""
 
     fitted: FittedBaseline
     calibration: np.ndarray
@@ -278,21 +245,9 @@ def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
             for name, cal in calibration.items()}
 
 
-def baselines_state(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of calibrated baselines: ``{name: {"window_shape": [T, F], "calibration": (n,),
-    "threshold": float, **the model's state()}}``."""
-    return {name: {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
-                   "threshold": float(b.promise.threshold), **b.fitted.model.state()}
-            for name, b in calibrated.items()}
-
-
 def load_baselines(state: dict[str, dict[str, Any]], false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
-    """Calibrated baselines from :func:`baselines_state` (arrays may be tensors), thresholds taken again from
-    the calibration scores.
-
-    Raises:
-        ValueError, KeyError, TypeError: a field missing or of the wrong shape.
-    """
+    """Calibrated baselines from :func:`agents.detector.detector.baselines_checkpoint`, thresholds taken again from
+    the calibration scores (ValueError, KeyError, TypeError: a field missing or of the wrong shape)."""
     out = {}
     for name, fields in state.items():
         model = _MODELS[check_names([name])[0]].from_state(fields)

@@ -1,8 +1,5 @@
-"""Every field of a checkpoint checked before it is used, and a model's size before it is built.
-
-A damaged or foreign ``last.pt``/``best.pt`` is refused with a :class:`~utils.core.errors.CheckpointError` naming
-the file and the field (docs/bad-inputs.md), instead of a traceback or NaN scores later; older ``best.pt``
-layouts are read in the current one.
+"""Every field of a checkpoint checked before it is used (a CheckpointError naming the file and the field,
+docs/bad-inputs.md; older ``best.pt`` layouts read in the current one), and a model's size before it is built.
 """
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agents.detector.scaler import SCALER_KINDS
 from agents.parts import TrainState, build_component
 from utils.core.config import validate_config
 from utils.core.errors import CheckpointError, ConfigError, UserError
@@ -22,8 +20,12 @@ from utils.core.types import MAX_INT
 from utils.runs.checkpoints import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
-SCALER_KINDS = ("minmax", "standard", "none")
 DAMAGED = "the checkpoint is damaged or was not written by this project"
+#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
+#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
+MAX_GAUSSIAN_DIM = 1024
+
+logger = logging.getLogger("anomaly")
 
 
 def fail(source: Path, field: str, problem: str) -> CheckpointError:
@@ -79,7 +81,10 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     for key in ("model", "config", "scaler", "model_inputs"):
         if key not in ckpt:
             raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
-    config = check_config(ckpt["config"], source)
+    try:  # validated as a config file is
+        config = validate_config(plain_config(ckpt["config"], source, DAMAGED), source=f"{source}: field 'config'")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
     check_tensors(ckpt["model"], "model", source)
     inputs = ckpt["model_inputs"]
     expect(isinstance(inputs, dict) and not set(inputs) - {"time_steps", "n_features"} and "n_features" in inputs,
@@ -104,16 +109,15 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
 
 
 def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
-    """``scoring`` in the current layout: score names, statistics (tensors and numbers), finite thresholds, the
-    calibration and ``recording`` (absent in older files)."""
+    """``scoring`` in the current layout: score names, statistics, finite thresholds, ``false_alarm_rate`` in
+    [0, 1), calibration scores (non-empty finite 1-D tensors) and ``recording`` (absent in older files)."""
     scores = scoring.get("scores", [])
     expect(isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores), scores,
            "scoring.scores", source, f"a list of: {', '.join(SCORES.names())}")
     statistics = scoring.get("statistics", {})
     expect(isinstance(statistics, dict), statistics, "scoring.statistics", source, "an object", True)
     for name in scores:
-        needed = SCORES.get(name).statistics
-        missing = [key for key in needed if key not in statistics.get(name, {})] if needed else []
+        missing = [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]
         if missing:
             raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
     for name, stats in statistics.items():
@@ -137,16 +141,6 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     if thresholds and set(scores) - set(thresholds):
         lacking = ", ".join(sorted(set(scores) - set(thresholds)))
         raise fail(source, "scoring.thresholds", f"has no threshold for {lacking}")
-    _check_calibration(scoring, source)
-    recording = scoring.get("recording")
-    expect(recording is None or isinstance(recording, dict), recording, "scoring.recording", source, "an object", True)
-    for key, (ok, expected) in _RECORDING.items():
-        if key in (recording or {}):
-            expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
-
-
-def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
-    """``false_alarm_rate`` in [0, 1) and ``calibration``: non-empty finite 1-D tensors by score name."""
     alpha = scoring.get("false_alarm_rate")
     expect(alpha is None or (_finite_number(alpha) and 0 <= alpha < 1), alpha, "scoring.false_alarm_rate", source,
            "a number in [0, 1)")
@@ -157,23 +151,21 @@ def _check_calibration(scoring: dict[str, Any], source: Path) -> None:
                f"scoring.calibration.{name}", source, "a non-empty 1-D tensor of finite scores")
     if calibration and alpha is None:
         raise fail(source, "scoring.false_alarm_rate", "is missing, but the calibration scores need it")
+    recording = scoring.get("recording")
+    expect(recording is None or isinstance(recording, dict), recording, "scoring.recording", source, "an object", True)
+    for key, (ok, expected) in _RECORDING.items():
+        if key in (recording or {}):
+            expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
 
 
-def check_statistics_dims(statistics: dict[str, Any], dims: dict[str, int | None], source: Path) -> None:
-    """Each fitted mean has the dimension of its score's features (``dims``, None: unknown)."""
+def check_statistics_dims(statistics: dict[str, Any], model: nn.Module, inputs: dict[str, int], source: Path) -> None:
+    """Each fitted mean has the dimension of its score's features (where known: features, and a latent code)."""
+    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
     for name, stats in statistics.items():
-        expected, mean = dims.get(name), stats.get("mean")
+        expected, mean = (space[SCORES.get(name).feature_space] if name in SCORES else None), stats.get("mean")
         if expected is not None and mean is not None and torch.as_tensor(mean).shape != (expected,):
             raise fail(source, f"scoring.statistics.{name}.mean", f"has shape {tuple(torch.as_tensor(mean).shape)}, "
                        f"but the model's {name} features have {expected} values")
-
-
-def check_config(config: Any, source: Path) -> dict[str, Any]:
-    """The checkpoint's ``config``, validated as a config file is."""
-    try:
-        return validate_config(plain_config(config, source, DAMAGED), source=f"{source}: field 'config'")
-    except ConfigError as err:
-        raise CheckpointError(str(err)) from None
 
 
 def check_scaler(scaler: Any, source: Path) -> int:
@@ -250,28 +242,11 @@ def check_baselines_state(state: Any, source: Path) -> None:
                       numbers=True)
 
 
-logger = logging.getLogger("anomaly")
-
-
-#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
-#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
-MAX_GAUSSIAN_DIM = 1024
-
-
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
-    """Build the model ``section`` names for ``inputs`` once its size (counted on the meta device) is known to fit
-    in memory and it takes one window.
-
-    Args:
-        section: the config's ``model`` section.
-        inputs: ``time_steps`` and ``n_features`` (from the data, or a checkpoint's ``model_inputs``).
-        source: the checkpoint the section and inputs come from (None: the config and the data).
-        error: the error class to raise.
-
-    Raises:
-        UserError: of class ``error``, with the estimate, the limit and the keys, where the model would not fit.
-    """
+    """Build the model ``section`` names for ``inputs`` (``time_steps``, ``n_features``; from the checkpoint
+    ``source``, or None: the config and the data) once its size (counted on the meta device) is known to fit in
+    memory and it takes one window; else raise ``error`` naming the keys."""
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)
     count = parameter_count(lambda: meta)
@@ -293,9 +268,8 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
 
 
 def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> torch.Tensor:
-    """``model.<method>`` on one window of zeros (1, T, F), in eval mode without gradients, leaving the model's
-    mode and the random generators as they were (not on the meta device: its first forward imports torch's
-    compiler, about 1 s of every start-up)."""
+    """``model.<method>`` on one window of zeros (1, T, F) in eval mode, leaving the model's mode and the random
+    generators as they were (not on the meta device: its first forward imports torch's compiler, about 1 s)."""
     was_training = model.training
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -308,9 +282,8 @@ def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> t
 
 def latent_size(model: nn.Module, inputs: dict[str, int]) -> int | None:
     """Values per window of the model's latent code (None without a latent space)."""
-    if not getattr(model, "has_latent", lambda: False)():
-        return None
-    return int(probe_one_window(model, inputs, "encode").shape[-1])
+    has_latent = getattr(model, "has_latent", lambda: False)()
+    return int(probe_one_window(model, inputs, "encode").shape[-1]) if has_latent else None
 
 
 def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str, int], config: Any,
@@ -319,7 +292,7 @@ def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str
     windows it is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
     for i, name in enumerate(scores):
         score = SCORES.get(name)
-        if not score.fits_covariance():
+        if "precision" not in score.statistics:  # no covariance: its cost does not grow as D^3
             continue
         if score.feature_space == "errors":
             dim, split = inputs["time_steps"] * inputs["n_features"], score.fit_split

@@ -1,8 +1,6 @@
 """The trained detector: the one way to score with a finished run (docs/scoring.md, "The trained detector in
-Python").
-
-``--mode score``, ``--mode export`` and the end-of-run evaluation all go through it, so every model that keeps
-the contract of :class:`graphs.models.contract.ReconstructionModel` scores and exports the same way.
+Python"); ``--mode score``, ``--mode export`` (ONNX or TorchScript, docs/export.md) and the end-of-run evaluation
+all go through it.
 """
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
-from agents.detector.baselines import CalibratedBaseline, baselines_state, load_baselines
+from agents.detector.baselines import CalibratedBaseline, load_baselines
 from agents.detector.checkpoint import (
     build_checked_model,
     check_baselines_state,
@@ -23,10 +21,9 @@ from agents.detector.checkpoint import (
     check_scoring_state,
     check_statistics_dims,
     current_scoring,
-    latent_size,
 )
 from agents.detector.scaler import Scaler
-from agents.detector.scores import Score, Statistics, contributions
+from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
 from utils.core.arrays import check_array, predict
@@ -34,6 +31,7 @@ from utils.core.errors import CheckpointError, DataError
 from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder
+from utils.runs.tracing import INPUT_NAME, write_export
 from utils.runtime.batching import batch_indices
 from utils.runtime.signals import call_interruptibly
 
@@ -42,42 +40,30 @@ class Detector:
     """A model with everything scoring needs.
 
     Args:
-        model: the trained model (put in eval mode).
-        scaler: fitted on the training normals.
         scores: score names (registry SCORES), in output order.
-        window_length: ``T`` the model was trained on.
-        feature_names: the ``F`` sensors, in training order.
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
         calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
-        false_alarm_rate: the rate ``alpha`` the thresholds were set for.
-        batch_size: windows per forward pass.
-        config: the run's resolved config (the model; the data's timestamp and label columns).
-        baselines: the run's calibrated baselines by name; None for a run saved before best.pt kept them.
-        recording: :func:`recording_state`; None for a run saved before best.pt kept it.
+        baselines, recording: :func:`recording_state`, and the calibrated baselines by name; None for a run saved
+            before best.pt kept them.
     """
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
                  thresholds: dict[str, float] | None = None, batch_size: int = 4096,
                  config: dict[str, Any] | None = None, calibration: dict[str, np.ndarray] | None = None,
-                 false_alarm_rate: float | None = None,
-                 baselines: dict[str, CalibratedBaseline] | None = None,
+                 false_alarm_rate: float | None = None, baselines: dict[str, CalibratedBaseline] | None = None,
                  recording: dict[str, Any] | None = None) -> None:
-        self.model = model.eval()
-        self.scaler = scaler
+        self.model, self.scaler = model.eval(), scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
         self.window_length, self.feature_names = int(window_length), list(feature_names)
         self.statistics = statistics or {}
         self.thresholds = thresholds or {}
         self.calibration = {name: np.asarray(v, dtype=np.float64) for name, v in (calibration or {}).items()}
-        self.false_alarm_rate = false_alarm_rate
-        self.batch_size = batch_size
-        self.config = config or {}
+        self.false_alarm_rate, self.batch_size, self.config = false_alarm_rate, batch_size, config or {}
         self.error_kind = next((s.error_kind for s in self.scores.values() if s.error_kind), "mse")  # of contributions
         self.needs_latent = any(s.needs_latent for s in self.scores.values())
-        self.baselines = baselines
-        self.recording = recording
+        self.baselines, self.recording = baselines, recording
 
     @property
     def score_names(self) -> list[str]:
@@ -86,8 +72,7 @@ class Detector:
 
     @property
     def data_columns(self) -> dict[str, Any]:
-        """How the run's data read a file: the columns it declared besides the features, the separator (None:
-        detected), ``missing_values`` and the decimal mark."""
+        """How the run's data read a file: its declared columns, separator (None: detected), missing values, decimal."""
         data = self.config.get("data", {})
         stored = self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
@@ -109,8 +94,7 @@ class Detector:
 
     @property
     def reference_rows(self) -> int | None:
-        """The first rows a recording to score is standardised by, for a per-recording normalised run; None when
-        unknown or the run did not normalise."""
+        """The first rows a recording is standardised by (per-recording normalised runs); else or unknown None."""
         if not self.normalised_per_recording:
             return None
         stored = (self.recording or {}).get("reference_rows")
@@ -121,14 +105,10 @@ class Detector:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    # ----- loading and saving -------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Self:
-        """The detector of a finished run: its folder, or a ``best.pt`` file.
-
-        Raises:
-            CheckpointError: no best.pt, a damaged one, or a run that never finished its evaluation.
-        """
+        """The detector of a finished run: its folder, or a ``best.pt`` file (CheckpointError: none, damaged or
+        unfinished)."""
         path = Path(path)
         best = path if path.is_file() or path.suffix == ".pt" else RunFolder(path).best
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
@@ -142,11 +122,7 @@ class Detector:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], source: Path, device: torch.device | str = "cpu") -> Self:
-        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (see :meth:`state_dict`).
-
-        Raises:
-            CheckpointError: a bad field, naming it.
-        """
+        """Rebuild model, scaler and scoring state from a ``best.pt`` dict (CheckpointError naming a bad field)."""
         config = check_scoring_checkpoint(ckpt, source)
         try:
             scaler = Scaler.from_state_dict(ckpt["scaler"])
@@ -156,7 +132,7 @@ class Detector:
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
             scoring = current_scoring(ckpt.get("scoring") or {})
             check_scoring_state(scoring, source)
-            check_statistics_dims(scoring.get("statistics", {}), _feature_dims(model, model_inputs), source)
+            check_statistics_dims(scoring.get("statistics", {}), model, model_inputs, source)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             alpha = scoring.get("false_alarm_rate")
@@ -177,7 +153,6 @@ class Detector:
                 "calibration": {name: torch.from_numpy(v) for name, v in self.calibration.items()},
                 **({"recording": self.recording} if self.recording is not None else {})}
 
-    # ----- fitting on normals -------------------------------------------------------
     @torch.inference_mode()
     def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float, seed: int = 0,
             recordings: dict[str, tuple[int, int]] | None = None) -> dict[str, ConformalThreshold]:
@@ -186,13 +161,8 @@ class Detector:
 
         Args:
             train_x, val_x: scaled training and validation normals (N, T, F).
-            false_alarm_rate: the rate ``alpha`` the thresholds promise.
             seed: draws the halves of the validation normals.
             recordings: ``{name: (training windows, validation windows)}`` in the splits' order; None: one recording.
-
-        Raises:
-            DataError: fewer than 4 validation normals for a score fitted on them, or a recording with
-                validation normals but fewer than 2 training normals for a score fitted per recording.
         """
         recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
@@ -223,9 +193,9 @@ class Detector:
             if s.per_recording:
                 calibration[name] = _per_recording_calibration(s, features["train"][name], val_features[name],
                                                                recordings)
-                continue
-            rows = calibration_rows if s.fit_split == "val" else slice(None)
-            calibration[name] = s.score(val_features[name][rows], statistics.get(name, {}))
+            else:
+                rows = calibration_rows if s.fit_split == "val" else slice(None)
+                calibration[name] = s.score(val_features[name][rows], statistics.get(name, {}))
         return statistics, calibration
 
     def promises(self) -> dict[str, ConformalThreshold]:
@@ -247,11 +217,7 @@ class Detector:
     @torch.inference_mode()
     def reference_statistics(self, reference: Tensor) -> dict[str, Statistics]:
         """``{score: statistics}`` of the :attr:`per_recording` scores fitted on one recording's scaled training
-        windows ``reference`` (N, T, F).
-
-        Raises:
-            DataError: fewer than 2 reference windows.
-        """
+        windows ``reference`` (N, T, F) (DataError: fewer than 2)."""
         names = self.per_recording
         if not names:
             return {}
@@ -262,7 +228,6 @@ class Detector:
         features = self._features(reference, names)
         return {name: self.scores[name].fit(features[name]) for name in names}
 
-    # ----- scoring --------------------------------------------------------------------
     def score(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
               ) -> dict[str, np.ndarray]:
         """Anomaly scores ``{name: (N,) float64}`` of raw windows, higher = more anomalous.
@@ -280,12 +245,8 @@ class Detector:
         return {name: predict(s, self.thresholds[name]) for name, s in self.score(windows, reference).items()}
 
     def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
-        """Check raw windows (N, T, F) against the trained shape and scale them onto the device.
-
-        Raises:
-            ValueError: wrong shape, or NaN/inf values.
-            DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`, naming its cell.
-        """
+        """Check raw windows (N, T, F) against the trained shape and scale them onto the device (ValueError: bad shape
+        or NaN/inf; DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`)."""
         arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
                           f"{name} (features {', '.join(self.feature_names)})", "NTF",
                           shape=(self.window_length, len(self.feature_names)))
@@ -297,11 +258,7 @@ class Detector:
     def analyse(self, x: Tensor, reference: dict[str, Statistics] | None = None,
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Scores ``{name: (N,)}`` and per-sensor contributions (N, F) of scaled windows ``x`` (N, T, F) of one
-        recording, whose :meth:`reference_statistics` the per-recording scores need.
-
-        Raises:
-            ValueError: a per-recording score without ``reference``.
-        """
+        recording, whose :meth:`reference_statistics` the per-recording scores need."""
         if self.per_recording and reference is None:
             raise ValueError(f"scores {self.per_recording} are fitted on each recording's own training windows: "
                              "give the recording's reference (Detector.score(windows, reference=...))")
@@ -311,7 +268,7 @@ class Detector:
         for batch, x_hat, z in self._passes(x):
             for name, s in self.scores.items():
                 parts[name].append(s.score(s.features(batch, x_hat, z), statistics.get(name, {})))
-            contrib.append(contributions(batch, x_hat, self.error_kind))
+            contrib.append(feature_contributions(batch, x_hat, self.error_kind).detach().double().cpu().numpy())
         empty = np.zeros(0, dtype=np.float64)
         return ({name: np.concatenate(p) if p else empty for name, p in parts.items()},
                 np.concatenate(contrib) if contrib else np.zeros((0, len(self.feature_names))))
@@ -376,22 +333,23 @@ def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, Calib
 
 
 def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """:func:`agents.detector.baselines.baselines_state` with arrays as tensors (best.pt loads ``weights_only``)."""
-    return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-                   for key, v in fields.items()} for name, fields in baselines_state(calibrated).items()}
+    """What best.pt keeps of calibrated baselines, arrays as tensors (it loads ``weights_only``): ``{name:
+    {"window_shape": [T, F], "calibration": (n,), "threshold": float, **the model's state()}}``."""
+    def tensor(value: Any) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+
+    return {name: {key: tensor(v) for key, v in {"window_shape": list(b.fitted.window_shape),
+                                                  "calibration": np.asarray(b.calibration),
+                                                  "threshold": float(b.promise.threshold),
+                                                  **b.fitted.model.state()}.items()}
+            for name, b in calibrated.items()}
 
 
 def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`).
-
-    Args:
-        data: the run's resolved ``data`` config.
-        info: its data's ``info`` (a loader may fix columns its config does not name, as ``skab`` does).
-
-    Returns:
-        The declared columns, the median sample period (None without timestamps) and, for a per-recording
-        normalised run, the fewest rows before a recording's test (``reference_rows``) and validation
-        (``training_rows``) stretches over its recordings (else None).
+    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`), from the resolved ``data``
+    config and its data's ``info`` (a loader may fix columns, as ``skab`` does): the declared columns, the median
+    sample period and, for a per-recording normalised run, the fewest rows before a recording's test
+    (``reference_rows``) and validation (``training_rows``) stretches (else None).
     """
     labels = info.get("label_columns", data.get("label_columns")) or []
     parts = info.get("recordings") or [info]
@@ -413,7 +371,54 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
-def _feature_dims(model: nn.Module, inputs: dict[str, int]) -> dict[str, int | None]:
-    """The feature dimension of each score's statistics (None where unknown: no features, or no latent code)."""
-    space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
-    return {name: space[SCORES.get(name).feature_space] for name in SCORES.names()}
+
+class ScoringForward(nn.Module):
+    """The exported graph: raw float32 windows (B, T, F), scaled by ``offset`` and ``scale`` (F,) in float64 like
+    :class:`Scaler` -> (``kind`` error score (B,), contributions (B, F), reconstruction (B, T, F))."""
+
+    def __init__(self, model: nn.Module, kind: str, offset: Tensor, scale: Tensor) -> None:
+        super().__init__()
+        self.model, self.kind = model.eval(), kind
+        self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float64))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+
+    def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = ((windows.double() - self.offset) / self.scale).float()
+        recon = self.model(x)
+        diff = x - recon
+        err = diff * diff if self.kind == "mse" else diff.abs()
+        return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
+
+
+def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
+                    config_path: str | Path | None = None) -> dict[str, Any]:
+    """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
+    deployment needs) to ``output.json``, atomically (existing files only with ``overwrite``, never ``config_path``,
+    the config file the command read); UserError for an unknown format, a missing ``onnx`` or an output refused.
+    """
+    length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
+    module = ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
+                            torch.from_numpy(scaler.scale))
+    example = torch.from_numpy(scaler.inverse_transform(
+        torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
+    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
+                      "reconstruction")
+    meta = {
+        "format": fmt,
+        "file": Path(output).name,
+        "exp_name": detector.config.get("exp_name"),
+        "agent": detector.config.get("agent"),
+        "model": detector.config.get("model", {}).get("name"),
+        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
+                  "meaning": "raw (unscaled) windows; the run's scaler is part of the graph"},
+        "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
+                    "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
+                    "reconstruction": "reconstruction (batch, T, F) in scaled units"},
+        "feature_names": list(features),
+        "window_length": length,
+        "score_name": score_name,
+        "threshold": float(detector.thresholds.get(score_name, float("nan"))),
+        "alarm_rule": "score > threshold",
+        "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
+    }
+    return write_export(module, example, fmt, output, meta, overwrite, config_path)

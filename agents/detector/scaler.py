@@ -1,9 +1,8 @@
 """Per-feature scaling fitted on training normals and stored with the checkpoint.
 
-A scaled value beyond :data:`SCALED_LIMIT` is refused, not scored: its squared error, summed over a window in the
-models' float32 arithmetic, would overflow (docs/data.md). The limit is on the scaled value because that is what
-the model computes with. The scoring entries check the scaled rows naming file, row and column
-(:func:`agents.score_loop.checked_magnitudes`); :meth:`Scaler.transform` is the backstop for every other caller.
+A scaled value beyond :data:`SCALED_LIMIT` is refused: its squared error would overflow the models' float32
+arithmetic (docs/data.md). The scoring entries name file, row and column (:func:`agents.score_loop.checked_magnitudes`);
+:meth:`Scaler.transform` is the backstop for every other caller.
 """
 from __future__ import annotations
 
@@ -16,16 +15,12 @@ import torch
 from utils.core.errors import DataError
 
 EPS = 1e-12
-
-
+SCALER_KINDS = ("minmax", "standard", "none")
 #: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
 #: 3.4e38.
 SCALED_LIMIT = 1e15
-
-
 #: A feature's scale (span or std) this many times the spread of its central 98% of values: one value set it.
 COLLAPSE_RATIO = 1e4
-
 
 logger = logging.getLogger("anomaly")
 
@@ -35,7 +30,7 @@ class Scaler:
     MinMaxScaler on (N*T, F) rows), ``standard`` to zero mean and unit variance, ``none`` not at all."""
 
     def __init__(self, kind: str = "minmax") -> None:
-        if kind not in ("minmax", "standard", "none"):
+        if kind not in SCALER_KINDS:
             raise ValueError(f"scaler must be minmax, standard or none, got {kind!r}")
         self.kind = kind
         self.offset: np.ndarray | None = None
@@ -59,8 +54,8 @@ class Scaler:
         """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%; refuse
         (DataError) a value beyond :data:`SCALED_LIMIT` times that spread.
 
-        ``stored`` are the ``rows`` as given: float32 order statistics take a third of the time (0.15 s of a SKAB
-        run's start); the nearest, as interpolating in float32 overflows between values near +-3.4e38."""
+        ``stored`` are the ``rows`` as given: float32 order statistics take a third of the time; the nearest, as
+        interpolating in float32 overflows between values near +-3.4e38."""
         low, high = np.percentile(stored, [1, 99], axis=0, method="nearest").astype(np.float64)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
@@ -77,14 +72,8 @@ class Scaler:
                            central[f] / self.scale[f])
 
     def transform(self, x: np.ndarray, where: Callable[[tuple[int, ...]], str] | None = None) -> np.ndarray:
-        """Raw ``x`` (N, T, F) or (rows, F) -> scaled float32 array of the same shape.
-
-        Args:
-            where: names the cell at an index of ``x`` (default: its window, time step and feature index).
-
-        Raises:
-            DataError: a value beyond +-:data:`SCALED_LIMIT` once scaled, named by ``where``.
-        """
+        """Raw ``x`` (N, T, F) or (rows, F) -> scaled float32 array of the same shape; DataError for a value beyond
+        +-:data:`SCALED_LIMIT` once scaled, its cell named by ``where`` (default: its indices)."""
         if self.offset is None:
             raise RuntimeError("Scaler.transform called before fit")
         if x.shape[-1] != len(self.offset):
@@ -103,12 +92,11 @@ class Scaler:
         return (x * self.scale + self.offset).astype(np.float32)
 
     def state_dict(self) -> dict:
-        """Tensors and strings only, so a weights-only checkpoint can hold it."""
+        """Tensors and strings only (weights-only checkpoints)."""
         return {"kind": self.kind, "offset": torch.from_numpy(self.offset), "scale": torch.from_numpy(self.scale)}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "Scaler":
-        """Rebuild a fitted scaler from :meth:`state_dict`."""
         scaler = cls(state["kind"])
         scaler.offset, scaler.scale = state["offset"].numpy(), state["scale"].numpy()
         return scaler

@@ -1,9 +1,5 @@
-"""The anomaly scores a detector computes, one registered class each (``evaluation.scores``).
-
-A score turns a batch's windows ``x``, reconstructions ``x_hat`` and latent codes ``z`` into per-window features,
-may fit statistics on normal windows' features, and maps features to one number per window, higher = more
-anomalous. The scores, what they are fitted on and why a score fitted on validation normals is calibrated on the
-other half of them (not cross-fitted): docs/thresholds.md. The pure numeric functions are at the end.
+"""The anomaly scores a detector computes, one registered class each (``evaluation.scores``; what each is fitted
+on and why: docs/thresholds.md), and the pure numeric functions behind them at the end.
 """
 from __future__ import annotations
 
@@ -21,7 +17,8 @@ Statistics = dict[str, Any]
 
 
 class Score:
-    """Base class: per-window features, statistics fitted on normals, the score.
+    """Base class: turns a batch's windows ``x``, reconstructions ``x_hat`` and latent codes ``z`` into per-window
+    features, may fit statistics on normal windows' features, and maps features to a score, higher = more anomalous.
 
     Attributes:
         needs_latent: the score reads ``z`` (the model must implement ``encode``).
@@ -42,11 +39,6 @@ class Score:
     statistics: ClassVar[tuple[str, ...]] = ()
     feature_space: ClassVar[str | None] = None
     per_recording: ClassVar[bool] = False
-
-    @classmethod
-    def fits_covariance(cls) -> bool:
-        """Whether :meth:`fit` estimates a D x D covariance (its cost grows as D^3)."""
-        return "precision" in cls.statistics
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         """Per-window features (B, D) float64 of a batch: windows and reconstructions (B, T, F), ``z`` (B, D')."""
@@ -95,9 +87,8 @@ class _GaussianScore(Score):
                 "shrinkage": float(fit.shrinkage)}
 
     def score(self, features: np.ndarray, stats: Statistics) -> np.ndarray:
-        fit = GaussianFit(mean=np.asarray(stats["mean"], dtype=np.float64),
-                          precision=np.asarray(stats["precision"], dtype=np.float64), shrinkage=float(stats["shrinkage"]))
-        return mahalanobis_distance(features, fit)
+        mean, precision = (np.asarray(stats[key], dtype=np.float64) for key in ("mean", "precision"))
+        return mahalanobis_distance(features, GaussianFit(mean, precision, float(stats["shrinkage"])))
 
 
 @register_score("error_gaussian")
@@ -155,11 +146,6 @@ class LatentMahalanobisRecording(LatentMahalanobis):
     name, per_recording = "latent_mahalanobis_recording", True
 
 
-def contributions(x: Tensor, x_hat: Tensor, kind: str) -> np.ndarray:
-    """Per-sensor reconstruction error (B, F) float64, averaged over time; their mean is the error score."""
-    return _numpy(feature_contributions(x, x_hat, kind))
-
-
 _KINDS = ("mse", "mae")
 
 
@@ -176,21 +162,14 @@ def _elementwise_error(x: Tensor, x_hat: Tensor, kind: str) -> Tensor:
 
 
 def reconstruction_error(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
-    """Mean reconstruction error (N,) of inputs ``x`` (N, ...) and ``x_hat`` of the same shape.
-
-    Raises:
-        ValueError: Unknown ``kind`` or mismatched shapes.
-    """
+    """Mean reconstruction error (N,) of inputs ``x`` (N, ...) and ``x_hat`` of the same shape."""
     err = _elementwise_error(x, x_hat, kind)
     return err.reshape(err.shape[0], -1).mean(dim=1)
 
 
 def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
-    """Reconstruction error (N, F) per feature, averaged over time, of ``x`` and ``x_hat`` (N, T, F).
-
-    Raises:
-        ValueError: Unknown ``kind``, mismatched shapes or inputs not 3-d.
-    """
+    """Reconstruction error (N, F) per feature, averaged over time (their mean is the error score), of ``x`` and
+    ``x_hat`` (N, T, F)."""
     if x.dim() != 3:
         raise ValueError(f"x must have shape (N, T, F), got {tuple(x.shape)}")
     return _elementwise_error(x, x_hat, kind).mean(dim=1)
@@ -203,13 +182,8 @@ DEGENERATE_STD = 1e-4
 
 @dataclass
 class GaussianFit:
-    """A Gaussian fitted on normal samples.
-
-    Attributes:
-        mean: (D,) float64.
-        precision: (D, D) float64 pseudo-inverse of the shrunk covariance.
-        shrinkage: Ledoit-Wolf shrinkage coefficient in [0, 1].
-    """
+    """A Gaussian fitted on normal samples: mean (D,), precision (D, D) (pseudo-inverse of the shrunk covariance)
+    and Ledoit-Wolf shrinkage coefficient in [0, 1]."""
 
     mean: np.ndarray
     precision: np.ndarray
@@ -221,9 +195,6 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
 
     Identical samples (a zero covariance would score everything 0, one of float32 rounding would score the same
     sample far out) get (:data:`DEGENERATE_STD` x the mean's magnitude)^2 on the diagonal.
-
-    Raises:
-        ValueError: Wrong shape, fewer than 2 samples, or NaN/inf values.
     """
     arr = check_array(z, "z", "ND")
     if arr.shape[0] < 2:

@@ -1,8 +1,6 @@
-"""From window scores to time steps and incidents, one implementation for a whole recording and a live stream.
-
-A time step takes the maximum (or mean, or minimum) of the windows covering it, so with the maximum a window
-threshold is also a time-step threshold; alarmed time steps at most ``merge_gap`` quiet rows apart form an
-incident (docs/streams.md). Both are handed out as soon as they are final, so a live stream holds one window.
+"""From window scores to time steps and incidents, one implementation for a whole recording and a live stream
+(docs/streams.md): a time step takes the max (mean, min) of the windows covering it; alarmed time steps at most
+``merge_gap`` quiet rows apart form an incident. Both are handed out once final, so a live stream holds one window.
 """
 from __future__ import annotations
 
@@ -22,11 +20,10 @@ _FOLDS = {"max": (np.maximum, -np.inf), "mean": (None, 0.0), "min": (np.minimum,
 
 
 class PointAccumulator:
-    """Per-time-step aggregates of window values, fed window batches in start order.
+    """Per-time-step aggregates (``how`` over the windows covering a time step) of window values, fed window
+    batches in start order.
 
     Args:
-        window_length: rows per window ``T``.
-        how: ``"max"``, ``"mean"`` or ``"min"`` over the windows covering a time step.
         width: values per window ``D`` (1 for a score; F for per-sensor contributions).
         strict: every later window starts after the last one given (not at it), so the time step at the
             last start is final too and is handed out one batch sooner.
@@ -41,15 +38,9 @@ class PointAccumulator:
         self.last_start = -1
 
     def add(self, starts: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray]:
-        """Take a batch of windows; hand out the time steps no later window covers.
-
-        Args:
-            starts: (n,) window start rows, increasing, at or after every earlier start.
-            values: (n,) or (n, D) values of those windows.
-
-        Returns:
-            ``(first row, (m, D) values)`` of the time steps now final; NaN where no window covered one.
-        """
+        """Take windows starting at ``starts`` (n,) (increasing, at or after every earlier start) with ``values``
+        (n,) or (n, D); hand out ``(first row, (m, D) values)`` of the time steps no later window covers (NaN where
+        no window covered one)."""
         starts = np.asarray(starts, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
         if len(starts) == 0:
@@ -81,15 +72,8 @@ class PointAccumulator:
 
 def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
                  how: Aggregation = "max") -> np.ndarray:
-    """Per-time-step values of a whole recording, as :class:`PointAccumulator` fed every window at once.
-
-    Args:
-        window_values: (N,) or (N, D) values of the windows starting at ``starts``.
-        starts: (N,) start rows, each in ``[0, n_rows)``.
-
-    Returns:
-        (n_rows,) for (N,) values, else (n_rows, D); NaN where no window covers a time step.
-    """
+    """Per-time-step values (n_rows,) or (n_rows, D) of a whole recording from ``window_values`` (N,) or (N, D) of
+    the windows starting at ``starts`` (N,), as :class:`PointAccumulator` fed every window at once."""
     _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
@@ -103,9 +87,8 @@ def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, wind
     """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) holds (max,
     min, or the sum for ``"mean"``), in place; returns how many of the windows cover each row (n,).
 
-    Max and min slide over the values laid out by start row (no (windows x T) array). The sum adds the windows
-    in window order onto what ``into`` held, so a row's sum is the same float however the windows were batched
-    (a pipe and a file give the same bytes).
+    The sum adds the windows in window order onto what ``into`` held, so a row's sum is the same float however the
+    windows were batched (a pipe and a file give the same bytes).
     """
     n_rows, t, pad = len(into), int(window_length), int(window_length) - 1
     if n_rows == 0:
@@ -162,8 +145,7 @@ class Incident:
         return self.end_row - self.start_row + 1
 
     def text(self, threshold: float) -> str:
-        """The incident in words: ``current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score 8.1 at
-        row 1300 (threshold 2.3)``."""
+        """The incident in words: ``current, rows 1200-1450, from 09:40:12 to 09:41:05 (53 s), peak score ...``."""
         where = f"rows {self.start_row}-{self.end_row}"
         if self.start_time:
             where += f", from {self.start_time} to {self.end_time}"
@@ -183,14 +165,8 @@ class Incident:
 
 
 class IncidentTracker:
-    """Builds incidents from per-time-step scores fed in row order.
-
-    Args:
-        threshold: a time step is alarmed where ``score > threshold``.
-        merge_gap: at most this many quiet rows inside one incident.
-        feature_names: the sensors, in the order of the contributions' columns.
-        first_row: the row number of the first time step to come.
-    """
+    """Builds incidents from per-time-step scores fed in row order: a time step is alarmed where ``score >
+    threshold``; an incident holds at most ``merge_gap`` quiet rows in a row."""
 
     def __init__(self, threshold: float, merge_gap: int, feature_names: list[str] | None = None,
                  first_row: int = 0) -> None:
@@ -202,14 +178,12 @@ class IncidentTracker:
     def update(self, first_row: int, scores: np.ndarray, contributions: np.ndarray | None = None,
                times: np.ndarray | None = None, time_text: np.ndarray | None = None,
                limits: np.ndarray | None = None) -> list[Incident]:
-        """Take the time steps ``first_row, first_row + 1, ...``; return the incidents they close.
+        """Take the time steps ``first_row, first_row + 1, ...`` (following the last call's); return the incidents
+        they close.
 
         Args:
-            first_row: row of ``scores[0]``; the next row after the last call's.
             scores: (m,) per-time-step scores (NaN: not scored, counts as quiet).
-            contributions: (m, F) per-sensor contributions.
-            times: (m,) seconds.
-            time_text: (m,) timestamps as text.
+            contributions, times, time_text: (m, F) per-sensor contributions, (m,) seconds, (m,) timestamps as text.
             limits: (m,) per-time-step thresholds in place of :attr:`threshold`.
         """
         if first_row != self._next_row:
@@ -247,9 +221,8 @@ class IncidentTracker:
 
     def _close(self) -> Incident:
         inc, self._open = self._open, None
-        top = ""
-        if inc["contrib"] is not None and self.feature_names:
-            top = self.feature_names[int(np.argmax(inc["contrib"]))]
+        named = inc["contrib"] is not None and self.feature_names
+        top = self.feature_names[int(np.argmax(inc["contrib"]))] if named else ""
         duration = None if "" in (inc["t0"], inc["t1"]) else float(inc["t1"]) - float(inc["t0"])
         return Incident(inc["start"], inc["end"], inc["peak"], inc["peak_row"], inc["sum"] / max(inc["n"], 1), top,
                         str(inc["start_time"]), str(inc["end_time"]), duration)
@@ -291,11 +264,7 @@ def find_incidents(scores: np.ndarray, threshold: float | np.ndarray, merge_gap:
 
 
 def match_incidents(incidents: list[Incident], labelled: np.ndarray) -> dict[str, Any]:
-    """Incidents against labelled anomaly ranges (k, 2) ``[start, end)`` (same row numbering).
-
-    Returns:
-        ``{"hit": (n_incidents,) bool, incident overlaps a labelled range (else a false alarm),
-        "detected": (k,) bool, labelled range overlapped by an incident (else missed)}``.
-    """
+    """Incidents against labelled anomaly ranges (k, 2) ``[start, end)``: ``{"hit": (n_incidents,) bool, overlaps a
+    labelled range, "detected": (k,) bool, overlapped by an incident}``."""
     found = incident_ranges(incidents)
     return {"hit": overlapping(found, labelled), "detected": overlapping(np.asarray(labelled).reshape(-1, 2), found)}

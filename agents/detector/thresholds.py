@@ -1,8 +1,6 @@
-"""Split-conformal alarm thresholds and p-values: a threshold that states its promise (docs/thresholds.md).
-
-Also an :class:`AdaptiveThreshold` per time step of a stream, and :func:`best_f1_threshold`, an oracle for
-reporting only. Written by hand: a few lines of NumPy, and the libraries that have it (MAPIE, crepes) wrap
-regressors and classifiers, not a bare score vector.
+"""Split-conformal alarm thresholds that state their promise, p-values, an :class:`AdaptiveThreshold` per time step
+of a stream and the reporting-only oracle :func:`best_f1_threshold` (docs/thresholds.md). By hand: MAPIE and crepes
+wrap regressors and classifiers, not a bare score vector.
 """
 from __future__ import annotations
 
@@ -35,15 +33,10 @@ def conformal_rank(n: int, alpha: float) -> int:
 
 @dataclass(frozen=True)
 class ConformalThreshold:
-    """A split-conformal threshold and the promise it keeps.
-
-    Attributes:
-        threshold: alarm where ``score > threshold``.
-        alpha: the false-alarm rate asked for.
-        n: calibration scores it was taken from.
-        k: rank of the threshold among them (1 = smallest), capped at ``n``.
-        bound: the false-alarm probability it guarantees on exchangeable normals, ``(n + 1 - k) / (n + 1)``.
-        achievable: False when ``n`` was too small for ``alpha`` (then ``k = n``).
+    """A split-conformal threshold (alarm where ``score > threshold``) and the promise it keeps: the rank ``k`` (1 =
+    smallest, capped at ``n``) among the ``n`` calibration scores, and ``bound = (n + 1 - k) / (n + 1)``, the
+    false-alarm probability it guarantees on exchangeable normals; ``achievable``: False when ``n`` was too small
+    for ``alpha`` (then ``k = n``).
     """
 
     threshold: float
@@ -77,11 +70,7 @@ def min_calibration_size(alpha: float) -> int | None:
 
 def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThreshold:
     """The split-conformal threshold for false-alarm rate ``alpha`` from ``calibration_scores`` (n,), the finite
-    scores of normal windows the score was not fitted on.
-
-    Raises:
-        ValueError: empty or non-finite scores, ``alpha`` outside [0, 1).
-    """
+    scores of normal windows the score was not fitted on."""
     s = np.sort(as_scores(calibration_scores, "calibration_scores"))
     n = len(s)
     k_wanted = conformal_rank(n, alpha)
@@ -116,14 +105,10 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
 class AdaptiveThreshold:
     """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
 
-    The level starts at ``alpha`` and after each scored time step moves by ``gamma * (alpha - alarmed)``; the
-    threshold is the calibration score of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf below 1). A NaN
-    score neither alarms nor moves the level. Bound and price: docs/thresholds.md.
-
-    Args:
-        calibration_scores: (n,) the split-conformal calibration scores.
-        alpha: the long-run false-alarm rate to keep, in [0, 1).
-        gamma: the step of the level, > 0 (larger: faster tracking, shorter alarms on a lasting fault).
+    The level starts at ``alpha`` (the long-run false-alarm rate to keep) and after each scored time step moves by
+    ``gamma * (alpha - alarmed)``; the threshold is the calibration score (n,) of rank ``ceil((n + 1)(1 - level))``
+    (+inf above ``n``, -inf below 1). A NaN score neither alarms nor moves the level. Bound and price:
+    docs/thresholds.md.
     """
 
     def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
@@ -156,9 +141,6 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
 
     The best cut ``s`` (rule ``score >= s``, ties: the lowest) is returned as ``nextafter(s, -inf)``, so that
     ``score > threshold`` makes exactly those predictions.
-
-    Raises:
-        ValueError: Mismatched shapes, NaN/inf scores, labels not in {0, 1}, or no anomaly in ``y_true``.
     """
     s = as_scores(scores)
     y = np.asarray(y_true)

@@ -1,4 +1,4 @@
-"""Trace a scoring module (built by ``agents/detector/export.py``) to ONNX or TorchScript and write it with its
+"""Trace a scoring module (built by ``agents/detector/detector.py``) to ONNX or TorchScript and write it with its
 metadata beside it (docs/export.md). ONNX uses the TorchScript-based exporter (``dynamo=False``)."""
 from __future__ import annotations
 
