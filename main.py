@@ -197,7 +197,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
                        incidents_path=args.incidents, per_step=args.per_step, baselines=args.baselines,
                        reference_rows=args.reference_rows)
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
-            from agents.live_scoring import live_score
+            from agents.score_files import live_score
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, **options)

@@ -1,13 +1,14 @@
-"""The one scoring loop of batch (:mod:`agents.score_files`) and live (:mod:`agents.live_scoring`) scoring.
-
-Both cut row blocks into windows and hand each batch to a scorer (:class:`WindowScorer` or, for ``--per-step``,
-:class:`StepScorer`); only the sinks of the rows differ. Columns and behaviour: docs/scoring.md.
-Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows
-piped give byte-identical output. :func:`normalised_blocks` standardises a per-recording run's input.
+"""The scoring shared by batch and live scoring (:mod:`agents.score_files`): the header check, the scores and rows
+of windows, their timestamps and incidents, and the one loop that cuts row blocks into windows and hands each batch
+to a scorer (:class:`WindowScorer` or, for ``--per-step``, :class:`StepScorer`); only the sinks of the rows differ.
+Columns and behaviour: docs/scoring.md. Per-step windows are scored at fixed places in padded batches of
+:data:`STEP_BATCH`, so a file and the same rows piped give byte-identical output.
 """
 from __future__ import annotations
 
 import csv
+import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,335 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
-from agents.detector.streaming import Incident, PointAccumulator
-from agents.detector.thresholds import adaptive_thresholds
-from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_rate, score_cells, score_columns,
-                               window_header, window_rows)
-from datasets.csv_reading import Block, iter_windows
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
+from agents.detector.thresholds import adaptive_thresholds, conformal_p_values
+from agents.fitting_configs import configs_reading, trained_on
+from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, iter_windows, parse_times
 from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
 from datasets.stream_split import training_windows
+from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
+from utils.runs.outputs import check_output
+
+#: Steps of time an input's rate is judged on (:class:`RowTimes`).
+RATE_ROWS = 20
+
+logger = logging.getLogger("anomaly")
+
+#: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
+INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
+
+
+def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
+    """Check a CSV header holds every feature, and besides them only the run's timestamp, label and ignored columns.
+
+    Returns:
+        The timestamp column when the header has it, else None.
+    """
+    features, data = list(detector.feature_names), detector.data_columns
+    declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
+                *data.get("ignore_columns", [])]
+    ignorable = [c for c in dict.fromkeys(declared) if c]
+    have, known = set(header), set(features) | set(ignorable)  # sets: a header may hold 100,000 columns
+    missing = [c for c in features if c not in have]
+    unexpected = [c for c in header if c not in known]
+    if missing or unexpected:
+        parts = ([f"missing column(s) {missing}"] if missing else []) + (
+            [f"unexpected column(s) {unexpected}"] if unexpected else [])
+        fitting = [str(path) for path in configs_reading(source)]
+        hint = (f"; {' and '.join(fitting)} train{'s' if len(fitting) == 1 else ''} on this file: train "
+                f"{'it' if len(fitting) == 1 else 'one'} and score with it" if fitting
+                else "; score with a run trained on data with these columns")
+        raise DataError(f"{source}: line 1: {'; '.join(parts)}; the run loaded ({detector.config.get('exp_name')}, "
+                        f"trained on {trained_on(detector.config)}) takes the features {features}"
+                        + (f" (columns {ignorable} may also be present)" if ignorable else "") + hint)
+    time_column = data.get("timestamp_column")
+    return time_column if time_column in header else None
+
+
+def missing_fill(detector: Detector, source: str | Path) -> PreviousFill | None:
+    """What fills an input's missing cells as the run's did (``data.missing_values="previous"``); None: refused."""
+    fill = detector.data_columns["missing_values"] == "previous"
+    return PreviousFill(source, list(detector.feature_names)) if fill else None
+
+
+def separator_hint(detector: Detector) -> str:
+    """What to do when an input's header is not separated as the run's files were, for messages."""
+    separator = detector.data_columns.get("separator")
+    if separator is None:
+        return "; separate the fields by one of , ; tab |"
+    return f"; this run reads files separated by {separator!r} (data.separator): write the input so"
+
+
+def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
+                           inputs: tuple[str | Path, ...], config: str | Path | None = None) -> Path | None:
+    """The incidents file: ``--incidents``, else ``scores.incidents.csv`` beside ``scores.csv``; checked as it is.
+
+    Args:
+        scores: the (checked) scores file, or None when the scores go to standard output.
+        overwrite, inputs, config: as for :func:`utils.runs.outputs.check_output`.
+
+    Returns:
+        The path, or None when there is none (no ``--incidents`` and no scores file).
+    """
+    path = (Path(incidents) if incidents is not None else None if scores is None
+            else scores.with_name(f"{scores.stem}.incidents.csv"))
+    if path is None:
+        return None
+    if scores is not None and path.resolve() == scores.resolve():
+        raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
+    return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file",
+                        config, example="scores.incidents.csv")
+
+
+# ----- scores of windows ----------------------------------------------------------------
+class Scoring:
+    """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too.
+
+    Baselines are named by their display names (as in ``metrics.json``) and score the scaled windows.
+
+    Raises:
+        CheckpointError: ``baselines`` asked of a run whose best.pt holds none.
+    """
+
+    def __init__(self, detector: Detector, baselines: bool = False) -> None:
+        self.detector = detector
+        #: the input's :class:`Reference`: its training windows fit the per-recording scores
+        self.reference: Reference | None = None
+        self._recording_statistics: dict[str, Any] | None = None
+        if baselines and not detector.baselines:
+            why = ("this run's best.pt holds no fitted baselines: the run predates --baselines (best.pt keeps them "
+                   "since); train the run again to score them, or" if detector.baselines is None
+                   else "this run has no baselines (its evaluation.baselines is empty);")
+            raise CheckpointError(f"--baselines: {why} leave out --baselines")
+        self._baselines = {b.fitted.display_name: b for b in detector.baselines.values()} if baselines else {}
+        self.names = [*detector.score_names, *self._baselines]
+        self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
+        self.calibration = {**detector.calibration, **{n: b.calibration for n, b in self._baselines.items()}}
+
+    @property
+    def p_names(self) -> list[str]:
+        """The scores with calibration scores (p-values)."""
+        return [n for n in self.names if n in self.calibration]
+
+    def score(self, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(scores {name: (n,)}, contributions (n, F))`` of raw windows (n, T, F)."""
+        x = self.detector.prepare(windows)
+        scores, contrib = self.detector.analyse(x, self.recording_statistics())
+        if self._baselines:
+            scaled = x.detach().cpu().double().numpy()
+            scores.update({name: b.score(scaled) for name, b in self._baselines.items()})
+        return scores, contrib
+
+    def recording_statistics(self) -> dict[str, Any] | None:
+        """The per-recording scores' statistics, fitted once on the input's training windows (or None)."""
+        if not self.detector.per_recording:
+            return None
+        if self._recording_statistics is None:
+            windows = self.reference.windows
+            if len(windows) < 2:
+                ref, needed = self.reference, self.detector.window_length + self.reference.stride
+                fix = (f"give --reference-rows {needed} or more, or leave it out" if ref.given
+                       else "score a longer recording")
+                raise DataError(f"{ref.source}: the scores {self.detector.per_recording} are fitted on the "
+                                f"recording's training windows (of its first {ref.training_rows} rows, windows of "
+                                f"{self.detector.window_length} rows every {ref.stride}), and it holds "
+                                f"{len(windows)}, fewer than 2; {fix}")
+            self._recording_statistics = self.detector.reference_statistics(self.detector.prepare(windows))
+        return self._recording_statistics
+
+    def flags(self, scores: dict[str, np.ndarray],
+              limits: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Alarms ``{name: (n,) 0/1}``: the score above its threshold, or above its ``limits`` (n,) where given."""
+        limits = limits or {}
+        return {n: (s > limits[n]).astype(np.int64) if n in limits else predict(s, self.thresholds[n])
+                for n, s in scores.items()}
+
+    def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
+        return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
+
+
+def adapt_rate(detector: Detector) -> float:
+    """The run's ``evaluation.threshold_adapt_rate`` (0: the calibrated thresholds stay)."""
+    return detector.config.get("evaluation", {}).get("threshold_adapt_rate") or 0.0
+
+
+# ----- window rows ---------------------------------------------------------------------
+def exact(value: float) -> str:
+    """A score, p-value or threshold as written: ``repr``, which reads back as the same float64, so
+    ``score > threshold`` recomputes from the file exactly as it was decided."""
+    return repr(float(value))
+
+
+def score_columns(scoring: Scoring) -> list[str]:
+    """The columns of the scores, their alarms and their p-values, in every scores CSV."""
+    names = scoring.names
+    return [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in scoring.p_names]
+
+
+def score_cells(scores: dict[str, np.ndarray], flags: dict[str, np.ndarray],
+                p_values: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
+    """The cells of :func:`score_columns` per row, as written; each argument ``{name: (n,)}``."""
+    return list(zip(*([exact(v) for v in s] for s in scores.values()), *(f.tolist() for f in flags.values()),
+                    *([exact(v) for v in p] for p in p_values.values())))
+
+
+def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
+    """The scores CSV's columns; ``labelled``: with ``label`` and ``kind`` after the start (a run's test windows)."""
+    cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
+    cols += ["label", "kind"] if labelled else []
+    return cols + score_columns(scoring) + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"]
+
+
+def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
+                scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray],
+                labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[Any]]:
+    """The scores-CSV rows of windows numbered from ``number``.
+
+    Args:
+        starts: (n,) start rows, or None (ready windows have none).
+        start_times: (n, 1) timestamp text at the starts, or None (no timestamp column).
+        scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
+        labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
+    """
+    top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
+    return [[number + i, "" if starts is None else int(starts[i]),
+             *([start_times[i, 0]] if start_times is not None else []),
+             *([int(labels[0][i]), labels[1][i]] if labels is not None else []),
+             *cells, *[f"{v:.6g}" for v in contrib[i]], top[i]]
+            for i, cells in enumerate(score_cells(scores, flags, scoring.p_values(scores)))]
+
+
+# ----- times -----------------------------------------------------------------------------
+class RowTimes:
+    """The timestamp column of the rows read so far, kept from the first row not yet handed out.
+
+    Numbers are seconds as they are; ISO dates/times become seconds since the first row's.
+
+    Args:
+        trained_period: the run's sample period in seconds (None: unknown): an input sampled at another rate
+            (its first :data:`RATE_ROWS` rows' median step) is warned of once, as its windows span another time.
+    """
+
+    def __init__(self, source: str | Path, column: str, trained_period: float | None = None) -> None:
+        self.source, self.column, self.trained_period = source, column, trained_period
+        self.base = 0  # row of self.text[0]
+        self.text, self.seconds = np.zeros(0, dtype=str), np.zeros(0)
+        self._last: tuple[str, int] | None = None  # the previous row's text and line: times never go backwards
+        self._origin: np.datetime64 | None = None
+        self._steps: list[np.ndarray] | None = []  # the first RATE_ROWS steps, until the rate is checked
+
+    def add(self, block: Block) -> None:
+        """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
+        texts, lines = block.text[:, 0], block.line_nos
+        if self._last is not None:
+            texts, lines = np.concatenate([[self._last[0]], texts]), np.concatenate([[self._last[1]], lines])
+        try:
+            times = parse_times(texts, self.source, self.column, lines)
+        except DataError as err:
+            shift = block.first_row - (1 if self._last is not None else 0)  # rows of the whole input in the message
+            raise DataError(re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", str(err),
+                                   count=1)) from None
+        if self._last is not None:
+            texts, times = texts[1:], times[1:]
+        if times.dtype.kind == "M":
+            self._origin = times[0] if self._origin is None else self._origin
+            times = (times - self._origin) / np.timedelta64(1, "s")
+        self._last = (str(texts[-1]), int(lines[-1]))
+        if self.trained_period is not None and self._steps is not None:
+            self._check_rate(np.concatenate([self.seconds[-1:], times]))
+        self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
+
+    def _check_rate(self, seconds: np.ndarray) -> None:
+        """Warn once the first :data:`RATE_ROWS` steps show another sample period than the run's."""
+        self._steps.append(np.diff(seconds))
+        steps = np.concatenate(self._steps)
+        if len(steps) < RATE_ROWS:
+            return
+        self._steps = None
+        period, trained = float(np.median(steps)), self.trained_period
+        if period > 0 and not trained / RATE_RATIO <= period <= trained * RATE_RATIO:
+            logger.warning("%s: column %r steps every %.6g s, but the run was trained on rows every %.6g s: a window "
+                           "of its rows spans %.3g times the time the model learnt from; resample the input to the "
+                           "run's rate", self.source, self.column, period, trained, period / trained)
+
+    def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(seconds (n,), text (n,))`` of rows ``first..first+n-1``; earlier rows are dropped."""
+        lo, hi = first - self.base, first - self.base + n
+        out = self.seconds[lo:hi], self.text[lo:hi]
+        self.text, self.seconds, self.base = self.text[hi:], self.seconds[hi:], first + n
+        return out
+
+
+# ----- incidents -------------------------------------------------------------------------
+class IncidentStream:
+    """Incidents of the primary score (the detector's first) from window scores fed in start order.
+
+    Args:
+        merge_gap: quiet rows inside one incident; default the run's, or the window length.
+    """
+
+    def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
+        evaluation = detector.config.get("evaluation", {})
+        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
+            raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
+        merge_gap = evaluation.get("incident_merge_gap") if merge_gap is None else merge_gap
+        self.score_name = detector.score_names[0]
+        self.threshold = float(detector.thresholds[self.score_name])
+        self.merge_gap = detector.window_length if merge_gap is None else int(merge_gap)
+        self.aggregation = evaluation.get("point_aggregation") or "max"
+        self.times = times
+        self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
+        self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
+        self._adaptive = adaptive_thresholds(detector.calibration, detector.false_alarm_rate,
+                                             adapt_rate(detector)).get(self.score_name)
+        self.rows, self.unscored, self.count = 0, 0, 0
+
+    def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
+            contrib: np.ndarray) -> list[tuple[int, Incident]]:
+        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F).
+
+        Returns:
+            ``(number, incident)`` of each incident this closed, numbered from 1 in order.
+        """
+        return self.track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
+
+    def finish(self) -> list[tuple[int, Incident]]:
+        """The end of the input: ``(number, incident)`` of the incidents still open."""
+        return self.track(*self._points.finish()) + self._numbered(self._tracker.close())
+
+    def row_of(self, number: int, incident: Incident) -> list[Any]:
+        """The incident's row of :data:`INCIDENT_HEADER`."""
+        return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
+
+    def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
+              limits: np.ndarray | None = None) -> list[tuple[int, Incident]]:
+        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions.
+
+        Args:
+            times: ``(seconds (m,), text (m,))`` of those rows if the caller took them from :attr:`times`.
+            limits: (m,) the primary score's adaptive thresholds if the caller advanced them.
+
+        Returns:
+            ``(number, incident)`` of each incident this closed.
+        """
+        if len(values) == 0:
+            return []
+        if times is None:
+            times = self.times.take(first, len(values)) if self.times is not None else (None, None)
+        seconds, text = times
+        self.rows += len(values)
+        self.unscored += int(np.isnan(values[:, 0]).sum())
+        if limits is None and self._adaptive is not None:
+            limits = self._adaptive.thresholds(values[:, 0])
+        return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text, limits))
+
+    def _numbered(self, incidents: list[Incident]) -> list[tuple[int, Incident]]:
+        first, self.count = self.count + 1, self.count + len(incidents)
+        return list(enumerate(incidents, start=first))
+
+
 
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
