@@ -35,14 +35,17 @@ logger = logging.getLogger("anomaly")
 
 #: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
+#: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
+STEP_BATCH = 256
+#: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
+Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
+#: ``(number, incident)`` of the incidents closed, numbered from 1 in order
+Found = list[tuple[int, Incident]]
 
 
 def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
-    """Check a CSV header holds every feature, and besides them only the run's timestamp, label and ignored columns.
-
-    Returns:
-        The timestamp column when the header has it, else None.
-    """
+    """Check a CSV header holds every feature, and besides them only the run's timestamp, label and ignored columns;
+    the timestamp column when the header has it, else None."""
     features, data = list(detector.feature_names), detector.data_columns
     declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
                 *data.get("ignore_columns", [])]
@@ -80,15 +83,8 @@ def separator_hint(detector: Detector) -> str:
 
 def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
                            inputs: tuple[str | Path, ...], config: str | Path | None = None) -> Path | None:
-    """The incidents file: ``--incidents``, else ``scores.incidents.csv`` beside ``scores.csv``; checked as it is.
-
-    Args:
-        scores: the (checked) scores file, or None when the scores go to standard output.
-        overwrite, inputs, config: as for :func:`utils.runs.outputs.check_output`.
-
-    Returns:
-        The path, or None when there is none (no ``--incidents`` and no scores file).
-    """
+    """The incidents file, checked (:func:`utils.runs.outputs.check_output`): ``--incidents``, else
+    ``scores.incidents.csv`` beside the ``scores`` file (None: standard output), else None."""
     path = (Path(incidents) if incidents is not None else None if scores is None
             else scores.with_name(f"{scores.stem}.incidents.csv"))
     if path is None:
@@ -101,13 +97,8 @@ def checked_incidents_path(incidents: str | Path | None, scores: Path | None, ov
 
 # ----- scores of windows ----------------------------------------------------------------
 class Scoring:
-    """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too.
-
-    Baselines are named by their display names (as in ``metrics.json``) and score the scaled windows.
-
-    Raises:
-        CheckpointError: ``baselines`` asked of a run whose best.pt holds none.
-    """
+    """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too (named by their
+    display names, as in ``metrics.json``; they score the scaled windows)."""
 
     def __init__(self, detector: Detector, baselines: bool = False) -> None:
         self.detector = detector
@@ -206,8 +197,7 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
 
     Args:
         starts: (n,) start rows, or None (ready windows have none).
-        start_times: (n, 1) timestamp text at the starts, or None (no timestamp column).
-        scores, contrib: as :meth:`Scoring.score` returns them; flags: :meth:`Scoring.flags`.
+        start_times: (n, 1) timestamp text at the starts, or None.
         labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
     """
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
@@ -222,11 +212,9 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
 class RowTimes:
     """The timestamp column of the rows read so far, kept from the first row not yet handed out.
 
-    Numbers are seconds as they are; ISO dates/times become seconds since the first row's.
-
-    Args:
-        trained_period: the run's sample period in seconds (None: unknown): an input sampled at another rate
-            (its first :data:`RATE_ROWS` rows' median step) is warned of once, as its windows span another time.
+    Numbers are seconds as they are; ISO dates/times become seconds since the first row's. An input sampled at
+    another rate than ``trained_period`` (seconds; None: unknown) by its first :data:`RATE_ROWS` rows' median step
+    is warned of once, as its windows span another time.
     """
 
     def __init__(self, source: str | Path, column: str, trained_period: float | None = None) -> None:
@@ -235,7 +223,8 @@ class RowTimes:
         self.text, self.seconds = np.zeros(0, dtype=str), np.zeros(0)
         self._last: tuple[str, int] | None = None  # the previous row's text and line: times never go backwards
         self._origin: np.datetime64 | None = None
-        self._steps: list[np.ndarray] | None = []  # the first RATE_ROWS steps, until the rate is checked
+        # the first RATE_ROWS steps, until the rate is checked
+        self._steps: list[np.ndarray] | None = None if trained_period is None else []
 
     def add(self, block: Block) -> None:
         """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
@@ -254,22 +243,17 @@ class RowTimes:
             self._origin = times[0] if self._origin is None else self._origin
             times = (times - self._origin) / np.timedelta64(1, "s")
         self._last = (str(texts[-1]), int(lines[-1]))
-        if self.trained_period is not None and self._steps is not None:
-            self._check_rate(np.concatenate([self.seconds[-1:], times]))
+        if self._steps is not None:
+            self._steps.append(np.diff(np.concatenate([self.seconds[-1:], times])))
+            if len(steps := np.concatenate(self._steps)) >= RATE_ROWS:
+                self._steps = None
+                period, trained = float(np.median(steps)), self.trained_period
+                if period > 0 and not trained / RATE_RATIO <= period <= trained * RATE_RATIO:
+                    logger.warning("%s: column %r steps every %.6g s, but the run was trained on rows every %.6g s: "
+                                   "a window of its rows spans %.3g times the time the model learnt from; resample "
+                                   "the input to the run's rate", self.source, self.column, period, trained,
+                                   period / trained)
         self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
-
-    def _check_rate(self, seconds: np.ndarray) -> None:
-        """Warn once the first :data:`RATE_ROWS` steps show another sample period than the run's."""
-        self._steps.append(np.diff(seconds))
-        steps = np.concatenate(self._steps)
-        if len(steps) < RATE_ROWS:
-            return
-        self._steps = None
-        period, trained = float(np.median(steps)), self.trained_period
-        if period > 0 and not trained / RATE_RATIO <= period <= trained * RATE_RATIO:
-            logger.warning("%s: column %r steps every %.6g s, but the run was trained on rows every %.6g s: a window "
-                           "of its rows spans %.3g times the time the model learnt from; resample the input to the "
-                           "run's rate", self.source, self.column, period, trained, period / trained)
 
     def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(seconds (n,), text (n,))`` of rows ``first..first+n-1``; earlier rows are dropped."""
@@ -303,16 +287,12 @@ class IncidentStream:
                                              adapt_rate(detector)).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
-    def add(self, starts: np.ndarray, scores: dict[str, np.ndarray],
-            contrib: np.ndarray) -> list[tuple[int, Incident]]:
-        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F).
-
-        Returns:
-            ``(number, incident)`` of each incident this closed, numbered from 1 in order.
-        """
+    def add(self, starts: np.ndarray, scores: dict[str, np.ndarray], contrib: np.ndarray) -> Found:
+        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F); ``(number, incident)``
+        of each incident this closed, numbered from 1 in order."""
         return self.track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
 
-    def finish(self) -> list[tuple[int, Incident]]:
+    def finish(self) -> Found:
         """The end of the input: ``(number, incident)`` of the incidents still open."""
         return self.track(*self._points.finish()) + self._numbered(self._tracker.close())
 
@@ -321,15 +301,13 @@ class IncidentStream:
         return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
 
     def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
-              limits: np.ndarray | None = None) -> list[tuple[int, Incident]]:
-        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions.
+              limits: np.ndarray | None = None) -> Found:
+        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions;
+        the incidents this closed.
 
         Args:
             times: ``(seconds (m,), text (m,))`` of those rows if the caller took them from :attr:`times`.
             limits: (m,) the primary score's adaptive thresholds if the caller advanced them.
-
-        Returns:
-            ``(number, incident)`` of each incident this closed.
         """
         if len(values) == 0:
             return []
@@ -342,18 +320,12 @@ class IncidentStream:
             limits = self._adaptive.thresholds(values[:, 0])
         return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text, limits))
 
-    def _numbered(self, incidents: list[Incident]) -> list[tuple[int, Incident]]:
+    def _numbered(self, incidents: list[Incident]) -> Found:
         first, self.count = self.count + 1, self.count + len(incidents)
         return list(enumerate(incidents, start=first))
 
 
-
-#: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
-STEP_BATCH = 256
-
-#: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
-Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
-Found = list[tuple[int, Incident]]
+# ----- the loop ----------------------------------------------------------------------------
 
 
 def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
@@ -394,11 +366,8 @@ class Sink:
 class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
 
-    A scorer's :meth:`add` and :meth:`finish` give the output rows and the ``(number, incident)`` closed; ``unit``
-    says what a row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
-
-    Args:
-        time_column: the input's timestamp column (its text at each window's start is written), or None.
+    A scorer's :meth:`add` and :meth:`finish` give the output rows and the incidents closed; ``unit`` says what a
+    row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
     """
 
     unit = "windows"
@@ -425,13 +394,10 @@ class WindowScorer:
 
 
 class StepScorer:
-    """One row per time step, handed out once no later window covers it; incidents from the same values.
+    """One row per time step, handed out once no later window covers it, the ``evaluation.point_aggregation`` of
+    its windows' scores and contributions; incidents from the same values (their ``times`` give the time column).
 
-    A step takes the ``evaluation.point_aggregation`` of its windows' scores and contributions.
-
-    Args:
-        incidents: the incidents of the primary score; its ``times`` (the input's timestamps) give the time column.
-        eager: score the windows as they come (live); else in full batches (a file: fewer forward passes).
+    ``eager``: score the windows as they come (live); else in full batches (a file: fewer forward passes).
     """
 
     unit = "time steps"
@@ -525,12 +491,8 @@ def too_few_rows(source: str | Path, rows: int, window_length: int) -> DataError
 
 def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: Detector, source: str | Path,
                 stride: int, batch: int, cover: bool = False) -> Iterator[Batch]:
-    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches.
-
-    Args:
-        cover: end with a window over the final rows where the stride did not (per-step scoring; see
-            :func:`~datasets.csv_reading.iter_windows`).
-    """
+    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches;
+    ``cover``: ending with a window over the final rows (per-step; :func:`~datasets.csv_reading.iter_windows`)."""
     blocks = checked_magnitudes(normalised_blocks(blocks, reference), detector, source)
     yield from iter_windows(blocks, detector.window_length, stride, batch, cover)
 
@@ -545,11 +507,8 @@ class Reference:
         label_columns: the blocks' last text columns; their labelled rows are left out of the reference (as
             ``data.train_labels="exclude"`` did in training); empty: every reference row counts.
         given: R came from ``--reference-rows`` (for messages).
-        training_rows: the first rows whose windows fit the run's per-recording scores; None: the run has none.
-        stride: ``data.stride``, between those windows' starts.
-        window_length: T of those windows.
-        windows: the input's standardised training windows (N, T, F), cut as a recording's were in training, once
-            its first R rows are read (:func:`normalised_blocks`).
+        training_rows: the first rows whose windows (every ``stride``) fit the run's per-recording scores; None: none.
+        windows: those windows standardised (N, T, F), once the first R rows are read (:func:`normalised_blocks`).
     """
 
     rows: int
@@ -570,10 +529,6 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
     Args:
         header: the input's columns (None: an array, which has no label columns).
         reference_rows: ``--reference-rows``: R instead of the run's.
-
-    Raises:
-        DataError: ``reference_rows`` below 1, or given for a run that did not normalise per recording.
-        CheckpointError: R unknown (a best.pt saved before it recorded R, and a ``data.train_end`` that is no row).
     """
     if reference_rows is not None and reference_rows < 1:
         raise DataError(f"--reference-rows: expected a positive number of rows, got {reference_rows}")
@@ -608,13 +563,9 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
-    """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived.
+    """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived,
+    without the label text columns; None: blocks unchanged."""
 
-    The label text columns are dropped from the blocks handed on; None: blocks unchanged.
-
-    Raises:
-        DataError: the input ends before R rows, or its reference rows are all labelled.
-    """
     if reference is None:
         yield from blocks
         return
