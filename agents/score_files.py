@@ -88,7 +88,7 @@ class _Input:
         self.array = arr
 
     def windows(self, batch: int, cover: bool = False) -> Iterator[Batch]:
-        """The input's :data:`~agents.score_loop.Batch` es (``cover``: every row covered, for per-step scoring)."""
+        """The input's batches of windows (``cover``: every row covered, for per-step scoring)."""
         if not self.windows_given:
             yield from row_batches(self._read_blocks(), self.reference, self.detector, self.path, self.stride, batch,
                                    cover)
@@ -116,21 +116,17 @@ class _Input:
                                      separator=self.separator, fill=missing_fill(self.detector, self.path),
                                      decimal=self.detector.data_columns["decimal"])
         else:
-            blocks = (Block(start, self._rows(start)) for start in range(0, len(self.array), self.chunk_rows))
+            blocks = (Block(start, np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64))
+                      for start in range(0, len(self.array), self.chunk_rows))
         for block in blocks:
+            if self.header is None and (bad := first_bad_value(block.values)) is not None:
+                (r, c), what = bad
+                raise DataError(f"{self.path}: row {block.first_row + r}, column {c} ({self.features[c]!r}) "
+                                f"holds {what}")
             self.rows_read = block.first_row + len(block.values)
             if self.row_times is not None:
                 self.row_times.add(block)
             yield block
-
-    def _rows(self, start: int) -> np.ndarray:
-        """The (rows, F) array's ``chunk_rows`` rows from ``start``, checked for NaN/inf."""
-        values = np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64)
-        bad = first_bad_value(values)
-        if bad is not None:
-            (r, c), what = bad
-            raise DataError(f"{self.path}: row {start + r}, column {c} ({self.features[c]!r}) holds {what}")
-        return values
 
 
 # ----- scoring -------------------------------------------------------------------------
@@ -139,13 +135,10 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                merge_gap: int | None = None, incidents_path: str | Path | None = None,
                config_path: str | Path | None = None, per_step: bool = False,
                baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
-    """Score every window of ``input_path``; one CSV row per window (or time step) to ``output_path``,
-    incidents beside it.
+    """Score every window of ``input_path`` (``.csv`` or ``.npy``); one CSV row per window (or time step) to
+    ``output_path``, written atomically, and a time-step input's incidents beside it.
 
     Args:
-        input_path: ``.csv`` or ``.npy``.
-        output_path: the scores CSV, written atomically (:func:`utils.runs.outputs.check_output`); time-step
-            inputs also get ``<stem>.incidents.csv`` beside it.
         stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
         batch: windows scored at a time; default the detector's batch size, at most
             ``chunk_rows // window_length + 1`` (per-step: :data:`agents.score_loop.STEP_BATCH`).
@@ -153,16 +146,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
         incidents_path: instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.
         per_step: one row per time step (:class:`agents.score_loop.StepScorer`); time-step inputs only.
-        baselines: add the run's baselines' scores and alarms (:class:`agents.score_rows.Scoring`).
+        baselines: add the run's baselines' scores and alarms (:class:`agents.score_loop.Scoring`).
         reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`).
 
     Returns:
         Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
-
-    Raises:
-        DataError: wrong columns or shape, non-numbers, NaN/inf (naming row and
-            column), fewer rows than one window or than the reference rows of a per-recording normalised run.
-        CheckpointError: ``baselines`` for a run whose best.pt holds none.
     """
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
@@ -295,20 +283,17 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
 
     Args:
-        input_path: ``"-"`` (standard input) or a CSV file.
-        output_path: ``"-"`` (standard output) or the scores CSV to write (an existing one only with ``overwrite``).
+        input_path, output_path: ``"-"`` (standard input, output) or a file.
         incidents_path: default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
         stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
-        stride, merge_gap, config_path, per_step, baselines, reference_rows: as for
-            :func:`agents.score_files.score_file` (per-step rows are written once final).
+        stride, merge_gap, config_path, per_step, baselines, reference_rows: as for :func:`score_file`.
 
     Returns:
         Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
         "broken pipe") and ``exit_code`` (0, 130, 143).
 
     Raises:
-        DataError: a bad header or row (naming the line; the lines before it are written), fewer rows than
-            one window at the end of input.
+        DataError: a bad header or row (naming the line; the lines before it are written).
     """
     stdin = stdin or sys.stdin.buffer
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr

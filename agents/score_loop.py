@@ -565,7 +565,6 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
     """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived,
     without the label text columns; None: blocks unchanged."""
-
     if reference is None:
         yield from blocks
         return
