@@ -360,7 +360,10 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
             finally:
                 restore_handlers(previous)
         except BrokenPipeError:
-            _silence(stdout)
+            try:  # standard output to /dev/null, so the flush at exit does not fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+            except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+                pass
             return {**summary, "stopped_by": "broken pipe"}
     if error is not None:
         raise error
@@ -379,14 +382,6 @@ def _open_csv(path: str) -> BinaryIO:
         return open(path, "rb")
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror or err})") from None
-
-
-def _silence(stdout: TextIO) -> None:
-    """After a broken pipe: standard output to /dev/null, so the flush at exit does not fail again."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
-        pass
 
 
 def summary_line(summary: dict[str, Any]) -> str:

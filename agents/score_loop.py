@@ -296,10 +296,6 @@ class IncidentStream:
         """The end of the input: ``(number, incident)`` of the incidents still open."""
         return self.track(*self._points.finish()) + self._numbered(self._tracker.close())
 
-    def row_of(self, number: int, incident: Incident) -> list[Any]:
-        """The incident's row of :data:`INCIDENT_HEADER`."""
-        return [*incident.as_row(number), self.score_name, f"{self.threshold:.8g}"]
-
     def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
               limits: np.ndarray | None = None) -> Found:
         """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions;
@@ -359,7 +355,8 @@ class Sink:
             if self.incidents is None:
                 print(f"incident {number}: {incident.text(self.stream.threshold)}", file=self.messages, flush=True)
             else:
-                self.incidents.writerow(self.stream.row_of(number, incident))
+                self.incidents.writerow([*incident.as_row(number), self.stream.score_name,
+                                         f"{self.stream.threshold:.8g}"])
                 self.handles[1].flush()
 
 
