@@ -1,10 +1,6 @@
-"""Score new data with a finished run: a file whole (:func:`score_file`: ``--input F --output scores.csv``) or rows as
-they arrive (:func:`live_score`: ``producer | python main.py CONFIG --mode score --input - --output -``).
-
-Inputs, columns, incidents and live scoring: docs/scoring.md. Both run the loop of :mod:`agents.score_loop`; a file's
-outputs appear once it is all scored (atomic writes), live output line by line (a signal takes effect once the lines
-being scored are written, so every line is whole).
-"""
+"""Score new data with a finished run: a file whole (:func:`score_file`, written atomically) or rows as they arrive
+(:func:`live_score`: ``producer | python main.py CONFIG --mode score --input - --output -``, written line by line; a
+signal takes effect once the lines being scored are written). Both run :mod:`agents.score_loop`; docs/scoring.md."""
 from __future__ import annotations
 
 import os

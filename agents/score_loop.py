@@ -1,9 +1,7 @@
-"""The scoring shared by batch and live scoring (:mod:`agents.score_files`): the header check, the scores and rows
-of windows, their timestamps and incidents, and the one loop that cuts row blocks into windows and hands each batch
-to a scorer (:class:`WindowScorer` or, for ``--per-step``, :class:`StepScorer`); only the sinks of the rows differ.
-Columns and behaviour: docs/scoring.md. Per-step windows are scored at fixed places in padded batches of
-:data:`STEP_BATCH`, so a file and the same rows piped give byte-identical output.
-"""
+"""What batch and live scoring (:mod:`agents.score_files`) share: the header check, window scores, rows, timestamps,
+incidents, and the one loop handing batches of windows to a scorer (:class:`WindowScorer`, :class:`StepScorer`).
+Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows piped
+give byte-identical output. Columns and behaviour: docs/scoring.md."""
 from __future__ import annotations
 
 import csv
@@ -430,23 +428,21 @@ class StepScorer:
         rows: list[list[Any]] = []
         found: Found = []
         queued = sum(len(s) for s, _ in self._queue)
-        place = self.windows % self.batch
-        while queued and (everything or place + queued >= self.batch):
+        while queued and (everything or self.windows % self.batch + queued >= self.batch):
+            place = self.windows % self.batch
             take = min(queued, self.batch - place)
             starts, windows = (np.concatenate(a) for a in zip(*self._queue))
             self._queue = [(starts[take:], windows[take:])]
-            starts, windows = starts[:take], windows[:take]
             padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
-            padded[place: place + take] = windows
+            padded[place: place + take] = windows[:take]
             scores, contrib = self.scoring.score(padded)
             values = np.column_stack([*(scores[n][place: place + take] for n in self.scoring.names),
                                       contrib[place: place + take]])
-            new_rows, new_found = self._steps(*self.points.add(starts, values))
+            new_rows, new_found = self._steps(*self.points.add(starts[:take], values))
             rows += new_rows
             found += new_found
             self.windows += take
             queued -= take
-            place = self.windows % self.batch
         return rows, found
 
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
