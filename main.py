@@ -80,9 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def collection_paused(freeze: bool) -> Iterator[None]:
-    """Pause the garbage collector while a run starts (torch's imports make objects by the hundred thousand,
-    none garbage; 0.5-0.9 s a run: docs/benchmarks.md); ``freeze`` (the command line, whose process ends with
-    the run) also hides them from it for good (``gc.freeze``). The collector's state is restored on leaving."""
+    """Pause the garbage collector while a run starts (torch's imports make objects by the hundred thousand, none
+    garbage: docs/benchmarks.md); ``freeze`` (the command line's process ends with the run): ``gc.freeze`` them too."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -196,7 +195,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
                        incidents_path=args.incidents, per_step=args.per_step, baselines=args.baselines,
                        reference_rows=args.reference_rows)
         if "-" in (args.input, args.output):  # live: rows scored as they arrive, lines written as they are
-            from agents.live_scoring import live_score
+            from agents.score_files import live_score
             if args.output == "-":  # standard output is the scores': log messages go to standard error
                 _log_to_stderr()
             return live_score(detector, args.input, args.output, **options)
@@ -291,9 +290,8 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` training processes of this command (as torchrun does), the config checked
-    first (a mistake exits 2 before any starts); their exit code: 2 a problem with the input, 130/143 a stop
-    signal, else 1."""
+    """Start ``--nproc-per-node`` training processes of this command as torchrun does, the config checked first;
+    their exit code: 2 a problem with the input, 130/143 a stop signal, else 1."""
     import logging
     import uuid
 

@@ -18,7 +18,7 @@ from sklearn.metrics import classification_report
 
 from agents.detector.baselines import calibrate_baselines, fit_baselines
 from agents.detector.detector import Detector, baselines_checkpoint, recording_state
-from agents.score_rows import Scoring, window_header, window_rows
+from agents.score_loop import Scoring, window_header, window_rows
 from agents.detector.thresholds import ConformalThreshold, best_f1_threshold, false_alarm_report
 from agents.stream_evaluation import (
     RecordingsEvaluation,
@@ -277,7 +277,7 @@ def measured_text(measured: dict[str, Any]) -> str:
 
 
 def write_scores_csv(path: Path, run: TrainedRun, scores: dict[str, np.ndarray], contributions: np.ndarray) -> None:
-    """One row per test window, in ``--mode score``'s schema (:func:`agents.score_rows.window_header`) plus labels;
+    """One row per test window, in ``--mode score``'s schema (:func:`agents.score_loop.window_header`) plus labels;
     a ``recording`` column first with several recordings."""
     scoring = Scoring(run.detector)
     flags, test = scoring.flags(scores), run.data.test

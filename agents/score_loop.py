@@ -1,13 +1,12 @@
-"""The one scoring loop of batch (:mod:`agents.score_files`) and live (:mod:`agents.live_scoring`) scoring.
-
-Both cut row blocks into windows and hand each batch to a scorer (:class:`WindowScorer` or, for ``--per-step``,
-:class:`StepScorer`); only the sinks of the rows differ. Columns and behaviour: docs/scoring.md.
-Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows
-piped give byte-identical output. :func:`normalised_blocks` standardises a per-recording run's input.
-"""
+"""What batch and live scoring (:mod:`agents.score_files`) share: the header check, window scores, rows, timestamps,
+incidents, and the one loop handing batches of windows to a scorer (:class:`WindowScorer`, :class:`StepScorer`).
+Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows piped
+give byte-identical output. Columns and behaviour: docs/scoring.md."""
 from __future__ import annotations
 
 import csv
+import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +16,310 @@ import numpy as np
 
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
-from agents.detector.streaming import Incident, PointAccumulator
-from agents.detector.thresholds import adaptive_thresholds
-from agents.score_rows import (INCIDENT_HEADER, IncidentStream, Scoring, adapt_rate, score_cells, score_columns,
-                               window_header, window_rows)
-from datasets.csv_reading import Block, iter_windows
+from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
+from agents.detector.thresholds import adaptive_thresholds, conformal_p_values
+from agents.fitting_configs import configs_reading, trained_on
+from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, iter_windows, parse_times
 from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
 from datasets.splits import training_windows
+from utils.core.arrays import predict
 from utils.core.errors import CheckpointError, DataError
+from utils.runs.outputs import check_output
 
+#: Steps of time an input's rate is judged on (:class:`RowTimes`).
+RATE_ROWS = 20
+
+logger = logging.getLogger("anomaly")
+
+#: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
+INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 #: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
-
 #: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
 Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
+#: ``(number, incident)`` of the incidents closed, numbered from 1 in order
 Found = list[tuple[int, Incident]]
+
+
+def check_columns(header: list[str], detector: Detector, source: str) -> str | None:
+    """Check a CSV header holds every feature, and besides them only the run's timestamp, label and ignored columns;
+    the timestamp column when the header has it, else None."""
+    features, data = list(detector.feature_names), detector.data_columns
+    declared = [data.get("timestamp_column"), data.get("label_column"), *data.get("label_columns", []),
+                *data.get("ignore_columns", [])]
+    ignorable = [c for c in dict.fromkeys(declared) if c]
+    have, known = set(header), set(features) | set(ignorable)  # sets: a header may hold 100,000 columns
+    missing = [c for c in features if c not in have]
+    unexpected = [c for c in header if c not in known]
+    if missing or unexpected:
+        parts = ([f"missing column(s) {missing}"] if missing else []) + (
+            [f"unexpected column(s) {unexpected}"] if unexpected else [])
+        fitting = [str(path) for path in configs_reading(source)]
+        hint = (f"; {' and '.join(fitting)} train{'s' if len(fitting) == 1 else ''} on this file: train "
+                f"{'it' if len(fitting) == 1 else 'one'} and score with it" if fitting
+                else "; score with a run trained on data with these columns")
+        raise DataError(f"{source}: line 1: {'; '.join(parts)}; the run loaded ({detector.config.get('exp_name')}, "
+                        f"trained on {trained_on(detector.config)}) takes the features {features}"
+                        + (f" (columns {ignorable} may also be present)" if ignorable else "") + hint)
+    time_column = data.get("timestamp_column")
+    return time_column if time_column in header else None
+
+
+def missing_fill(detector: Detector, source: str | Path) -> PreviousFill | None:
+    """What fills an input's missing cells as the run's did (``data.missing_values="previous"``); None: refused."""
+    fill = detector.data_columns["missing_values"] == "previous"
+    return PreviousFill(source, list(detector.feature_names)) if fill else None
+
+
+def separator_hint(detector: Detector) -> str:
+    """What to do when an input's header is not separated as the run's files were, for messages."""
+    separator = detector.data_columns.get("separator")
+    if separator is None:
+        return "; separate the fields by one of , ; tab |"
+    return f"; this run reads files separated by {separator!r} (data.separator): write the input so"
+
+
+def checked_incidents_path(incidents: str | Path | None, scores: Path | None, overwrite: bool,
+                           inputs: tuple[str | Path, ...], config: str | Path | None = None) -> Path | None:
+    """The incidents file, checked (:func:`utils.runs.outputs.check_output`): ``--incidents``, else
+    ``scores.incidents.csv`` beside the ``scores`` file (None: standard output), else None."""
+    path = (Path(incidents) if incidents is not None else None if scores is None
+            else scores.with_name(f"{scores.stem}.incidents.csv"))
+    if path is None:
+        return None
+    if scores is not None and path.resolve() == scores.resolve():
+        raise DataError(f"--incidents {path}: is the --output file; give the incidents another file")
+    return check_output(path, overwrite, inputs, "--incidents" if incidents is not None else "the incidents file",
+                        config, example="scores.incidents.csv")
+
+
+# ----- scores of windows ----------------------------------------------------------------
+class Scoring:
+    """The scores of raw windows: the detector's, and with ``baselines`` the run's baselines' too (named by their
+    display names, as in ``metrics.json``; they score the scaled windows)."""
+
+    def __init__(self, detector: Detector, baselines: bool = False) -> None:
+        self.detector = detector
+        #: the input's :class:`Reference`: its training windows fit the per-recording scores
+        self.reference: Reference | None = None
+        self._recording_statistics: dict[str, Any] | None = None
+        if baselines and not detector.baselines:
+            why = ("this run's best.pt holds no fitted baselines: the run predates --baselines (best.pt keeps them "
+                   "since); train the run again to score them, or" if detector.baselines is None
+                   else "this run has no baselines (its evaluation.baselines is empty);")
+            raise CheckpointError(f"--baselines: {why} leave out --baselines")
+        self._baselines = {b.fitted.display_name: b for b in detector.baselines.values()} if baselines else {}
+        self.names = [*detector.score_names, *self._baselines]
+        self.thresholds = {**detector.thresholds, **{n: b.promise.threshold for n, b in self._baselines.items()}}
+        self.calibration = {**detector.calibration, **{n: b.calibration for n, b in self._baselines.items()}}
+
+    @property
+    def p_names(self) -> list[str]:
+        """The scores with calibration scores (p-values)."""
+        return [n for n in self.names if n in self.calibration]
+
+    def score(self, windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(scores {name: (n,)}, contributions (n, F))`` of raw windows (n, T, F)."""
+        x = self.detector.prepare(windows)
+        scores, contrib = self.detector.analyse(x, self.recording_statistics())
+        if self._baselines:
+            scaled = x.detach().cpu().double().numpy()
+            scores.update({name: b.score(scaled) for name, b in self._baselines.items()})
+        return scores, contrib
+
+    def recording_statistics(self) -> dict[str, Any] | None:
+        """The per-recording scores' statistics, fitted once on the input's training windows (or None)."""
+        if not self.detector.per_recording:
+            return None
+        if self._recording_statistics is None:
+            windows = self.reference.windows
+            if len(windows) < 2:
+                ref, needed = self.reference, self.detector.window_length + self.reference.stride
+                fix = (f"give --reference-rows {needed} or more, or leave it out" if ref.given
+                       else "score a longer recording")
+                raise DataError(f"{ref.source}: the scores {self.detector.per_recording} are fitted on the "
+                                f"recording's training windows (of its first {ref.training_rows} rows, windows of "
+                                f"{self.detector.window_length} rows every {ref.stride}), and it holds "
+                                f"{len(windows)}, fewer than 2; {fix}")
+            self._recording_statistics = self.detector.reference_statistics(self.detector.prepare(windows))
+        return self._recording_statistics
+
+    def flags(self, scores: dict[str, np.ndarray],
+              limits: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Alarms ``{name: (n,) 0/1}``: the score above its threshold, or above its ``limits`` (n,) where given."""
+        limits = limits or {}
+        return {n: (s > limits[n]).astype(np.int64) if n in limits else predict(s, self.thresholds[n])
+                for n, s in scores.items()}
+
+    def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Conformal p-values ``{name: (n,)}`` of the scores with calibration scores."""
+        return {n: conformal_p_values(self.calibration[n], scores[n]) for n in self.p_names}
+
+
+def adapt_rate(detector: Detector) -> float:
+    """The run's ``evaluation.threshold_adapt_rate`` (0: the calibrated thresholds stay)."""
+    return detector.config.get("evaluation", {}).get("threshold_adapt_rate") or 0.0
+
+
+# ----- window rows ---------------------------------------------------------------------
+def exact(value: float) -> str:
+    """A score, p-value or threshold as written: ``repr``, which reads back as the same float64, so
+    ``score > threshold`` recomputes from the file exactly as it was decided."""
+    return repr(float(value))
+
+
+def score_columns(scoring: Scoring) -> list[str]:
+    """The columns of the scores, their alarms and their p-values, in every scores CSV."""
+    names = scoring.names
+    return [f"score_{n}" for n in names] + [f"alarm_{n}" for n in names] + [f"pvalue_{n}" for n in scoring.p_names]
+
+
+def score_cells(scores: dict[str, np.ndarray], flags: dict[str, np.ndarray],
+                p_values: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
+    """The cells of :func:`score_columns` per row, as written; each argument ``{name: (n,)}``."""
+    return list(zip(*([exact(v) for v in s] for s in scores.values()), *(f.tolist() for f in flags.values()),
+                    *([exact(v) for v in p] for p in p_values.values())))
+
+
+def window_header(scoring: Scoring, time_column: str | None, labelled: bool = False) -> list[str]:
+    """The scores CSV's columns; ``labelled``: with ``label`` and ``kind`` after the start (a run's test windows)."""
+    cols = ["window", "start_row"] + ([f"start_{time_column}"] if time_column else [])
+    cols += ["label", "kind"] if labelled else []
+    return cols + score_columns(scoring) + [f"contrib_{f}" for f in scoring.detector.feature_names] + ["top_feature"]
+
+
+def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
+                scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray],
+                labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[Any]]:
+    """The scores-CSV rows of windows numbered from ``number``.
+
+    Args:
+        starts: (n,) start rows, or None (ready windows have none).
+        start_times: (n, 1) timestamp text at the starts, or None.
+        labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
+    """
+    top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
+    return [[number + i, "" if starts is None else int(starts[i]),
+             *([start_times[i, 0]] if start_times is not None else []),
+             *([int(labels[0][i]), labels[1][i]] if labels is not None else []),
+             *cells, *[f"{v:.6g}" for v in contrib[i]], top[i]]
+            for i, cells in enumerate(score_cells(scores, flags, scoring.p_values(scores)))]
+
+
+# ----- times -----------------------------------------------------------------------------
+class RowTimes:
+    """The timestamp column of the rows read so far, kept from the first row not yet handed out.
+
+    Numbers are seconds as they are; ISO dates/times become seconds since the first row's. An input sampled at
+    another rate than ``trained_period`` (seconds; None: unknown) by its first :data:`RATE_ROWS` rows' median step
+    is warned of once, as its windows span another time.
+    """
+
+    def __init__(self, source: str | Path, column: str, trained_period: float | None = None) -> None:
+        self.source, self.column, self.trained_period = source, column, trained_period
+        self.base = 0  # row of self.text[0]
+        self.text, self.seconds = np.zeros(0, dtype=str), np.zeros(0)
+        self._last: tuple[str, int] | None = None  # the previous row's text and line: times never go backwards
+        self._origin: np.datetime64 | None = None
+        # the first RATE_ROWS steps, until the rate is checked
+        self._steps: list[np.ndarray] | None = None if trained_period is None else []
+
+    def add(self, block: Block) -> None:
+        """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
+        texts, lines = block.text[:, 0], block.line_nos
+        if self._last is not None:
+            texts, lines = np.concatenate([[self._last[0]], texts]), np.concatenate([[self._last[1]], lines])
+        try:
+            times = parse_times(texts, self.source, self.column, lines)
+        except DataError as err:
+            shift = block.first_row - (1 if self._last is not None else 0)  # rows of the whole input in the message
+            raise DataError(re.sub(r": row (\d+)", lambda m: f": row {int(m.group(1)) + shift}", str(err),
+                                   count=1)) from None
+        if self._last is not None:
+            texts, times = texts[1:], times[1:]
+        if times.dtype.kind == "M":
+            self._origin = times[0] if self._origin is None else self._origin
+            times = (times - self._origin) / np.timedelta64(1, "s")
+        self._last = (str(texts[-1]), int(lines[-1]))
+        if self._steps is not None:
+            self._steps.append(np.diff(np.concatenate([self.seconds[-1:], times])))
+            if len(steps := np.concatenate(self._steps)) >= RATE_ROWS:
+                self._steps = None
+                period, trained = float(np.median(steps)), self.trained_period
+                if period > 0 and not trained / RATE_RATIO <= period <= trained * RATE_RATIO:
+                    logger.warning("%s: column %r steps every %.6g s, but the run was trained on rows every %.6g s: "
+                                   "a window of its rows spans %.3g times the time the model learnt from; resample "
+                                   "the input to the run's rate", self.source, self.column, period, trained,
+                                   period / trained)
+        self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
+
+    def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(seconds (n,), text (n,))`` of rows ``first..first+n-1``; earlier rows are dropped."""
+        lo, hi = first - self.base, first - self.base + n
+        out = self.seconds[lo:hi], self.text[lo:hi]
+        self.text, self.seconds, self.base = self.text[hi:], self.seconds[hi:], first + n
+        return out
+
+
+# ----- incidents -------------------------------------------------------------------------
+class IncidentStream:
+    """Incidents of the primary score (the detector's first) from window scores fed in start order.
+
+    Args:
+        merge_gap: quiet rows inside one incident; default the run's, or the window length.
+    """
+
+    def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
+        evaluation = detector.config.get("evaluation", {})
+        if merge_gap is not None and (isinstance(merge_gap, bool) or not isinstance(merge_gap, int) or merge_gap < 0):
+            raise DataError(f"--merge-gap: expected a number of rows >= 0, got {merge_gap!r}")
+        merge_gap = evaluation.get("incident_merge_gap") if merge_gap is None else merge_gap
+        self.score_name = detector.score_names[0]
+        self.threshold = float(detector.thresholds[self.score_name])
+        self.merge_gap = detector.window_length if merge_gap is None else int(merge_gap)
+        self.aggregation = evaluation.get("point_aggregation") or "max"
+        self.times = times
+        self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
+        self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
+        self._adaptive = adaptive_thresholds(detector.calibration, detector.false_alarm_rate,
+                                             adapt_rate(detector)).get(self.score_name)
+        self.rows, self.unscored, self.count = 0, 0, 0
+
+    def add(self, starts: np.ndarray, scores: dict[str, np.ndarray], contrib: np.ndarray) -> Found:
+        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F); ``(number, incident)``
+        of each incident this closed, numbered from 1 in order."""
+        return self.track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
+
+    def finish(self) -> Found:
+        """The end of the input: ``(number, incident)`` of the incidents still open."""
+        return self.track(*self._points.finish()) + self._numbered(self._tracker.close())
+
+    def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
+              limits: np.ndarray | None = None) -> Found:
+        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions;
+        the incidents this closed.
+
+        Args:
+            times: ``(seconds (m,), text (m,))`` of those rows if the caller took them from :attr:`times`.
+            limits: (m,) the primary score's adaptive thresholds if the caller advanced them.
+        """
+        if len(values) == 0:
+            return []
+        if times is None:
+            times = self.times.take(first, len(values)) if self.times is not None else (None, None)
+        seconds, text = times
+        self.rows += len(values)
+        self.unscored += int(np.isnan(values[:, 0]).sum())
+        if limits is None and self._adaptive is not None:
+            limits = self._adaptive.thresholds(values[:, 0])
+        return self._numbered(self._tracker.update(first, values[:, 0], values[:, 1:], seconds, text, limits))
+
+    def _numbered(self, incidents: list[Incident]) -> Found:
+        first, self.count = self.count + 1, self.count + len(incidents)
+        return list(enumerate(incidents, start=first))
+
+
+# ----- the loop ----------------------------------------------------------------------------
 
 
 def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
@@ -65,18 +353,16 @@ class Sink:
             if self.incidents is None:
                 print(f"incident {number}: {incident.text(self.stream.threshold)}", file=self.messages, flush=True)
             else:
-                self.incidents.writerow(self.stream.row_of(number, incident))
+                self.incidents.writerow([*incident.as_row(number), self.stream.score_name,
+                                         f"{self.stream.threshold:.8g}"])
                 self.handles[1].flush()
 
 
 class WindowScorer:
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
 
-    A scorer's :meth:`add` and :meth:`finish` give the output rows and the ``(number, incident)`` closed; ``unit``
-    says what a row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
-
-    Args:
-        time_column: the input's timestamp column (its text at each window's start is written), or None.
+    A scorer's :meth:`add` and :meth:`finish` give the output rows and the incidents closed; ``unit`` says what a
+    row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
     """
 
     unit = "windows"
@@ -103,13 +389,10 @@ class WindowScorer:
 
 
 class StepScorer:
-    """One row per time step, handed out once no later window covers it; incidents from the same values.
+    """One row per time step, handed out once no later window covers it, the ``evaluation.point_aggregation`` of
+    its windows' scores and contributions; incidents from the same values (their ``times`` give the time column).
 
-    A step takes the ``evaluation.point_aggregation`` of its windows' scores and contributions.
-
-    Args:
-        incidents: the incidents of the primary score; its ``times`` (the input's timestamps) give the time column.
-        eager: score the windows as they come (live); else in full batches (a file: fewer forward passes).
+    ``eager``: score the windows as they come (live); else in full batches (a file: fewer forward passes).
     """
 
     unit = "time steps"
@@ -145,23 +428,21 @@ class StepScorer:
         rows: list[list[Any]] = []
         found: Found = []
         queued = sum(len(s) for s, _ in self._queue)
-        place = self.windows % self.batch
-        while queued and (everything or place + queued >= self.batch):
+        while queued and (everything or self.windows % self.batch + queued >= self.batch):
+            place = self.windows % self.batch
             take = min(queued, self.batch - place)
             starts, windows = (np.concatenate(a) for a in zip(*self._queue))
             self._queue = [(starts[take:], windows[take:])]
-            starts, windows = starts[:take], windows[:take]
             padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
-            padded[place: place + take] = windows
+            padded[place: place + take] = windows[:take]
             scores, contrib = self.scoring.score(padded)
             values = np.column_stack([*(scores[n][place: place + take] for n in self.scoring.names),
                                       contrib[place: place + take]])
-            new_rows, new_found = self._steps(*self.points.add(starts, values))
+            new_rows, new_found = self._steps(*self.points.add(starts[:take], values))
             rows += new_rows
             found += new_found
             self.windows += take
             queued -= take
-            place = self.windows % self.batch
         return rows, found
 
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
@@ -203,12 +484,8 @@ def too_few_rows(source: str | Path, rows: int, window_length: int) -> DataError
 
 def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: Detector, source: str | Path,
                 stride: int, batch: int, cover: bool = False) -> Iterator[Batch]:
-    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches.
-
-    Args:
-        cover: end with a window over the final rows where the stride did not (per-step scoring; see
-            :func:`~datasets.csv_reading.iter_windows`).
-    """
+    """The windows of an input's row blocks, standardised (:func:`normalised_blocks`) and checked, in batches;
+    ``cover``: ending with a window over the final rows (per-step; :func:`~datasets.csv_reading.iter_windows`)."""
     blocks = checked_magnitudes(normalised_blocks(blocks, reference), detector, source)
     yield from iter_windows(blocks, detector.window_length, stride, batch, cover)
 
@@ -223,11 +500,8 @@ class Reference:
         label_columns: the blocks' last text columns; their labelled rows are left out of the reference (as
             ``data.train_labels="exclude"`` did in training); empty: every reference row counts.
         given: R came from ``--reference-rows`` (for messages).
-        training_rows: the first rows whose windows fit the run's per-recording scores; None: the run has none.
-        stride: ``data.stride``, between those windows' starts.
-        window_length: T of those windows.
-        windows: the input's standardised training windows (N, T, F), cut as a recording's were in training, once
-            its first R rows are read (:func:`normalised_blocks`).
+        training_rows: the first rows whose windows (every ``stride``) fit the run's per-recording scores; None: none.
+        windows: those windows standardised (N, T, F), once the first R rows are read (:func:`normalised_blocks`).
     """
 
     rows: int
@@ -248,10 +522,6 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
     Args:
         header: the input's columns (None: an array, which has no label columns).
         reference_rows: ``--reference-rows``: R instead of the run's.
-
-    Raises:
-        DataError: ``reference_rows`` below 1, or given for a run that did not normalise per recording.
-        CheckpointError: R unknown (a best.pt saved before it recorded R, and a ``data.train_end`` that is no row).
     """
     if reference_rows is not None and reference_rows < 1:
         raise DataError(f"--reference-rows: expected a positive number of rows, got {reference_rows}")
@@ -286,13 +556,8 @@ def recording_reference(detector: Detector, header: list[str] | None, source: st
 
 
 def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> Iterator[Block]:
-    """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived.
-
-    The label text columns are dropped from the blocks handed on; None: blocks unchanged.
-
-    Raises:
-        DataError: the input ends before R rows, or its reference rows are all labelled.
-    """
+    """The blocks standardised (float32) by the input's first ``reference.rows`` rows, held until they arrived,
+    without the label text columns; None: blocks unchanged."""
     if reference is None:
         yield from blocks
         return

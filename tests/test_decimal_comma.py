@@ -10,7 +10,7 @@ import pytest
 
 import main
 from agents.detector.detector import Detector
-from agents.live_scoring import live_score
+from agents.score_files import live_score
 from datasets.csv_recordings import load_csv
 from tests.helpers import trained_csv_run
 from utils.core.errors import ConfigError, DataError

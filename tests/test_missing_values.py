@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import main
-from agents.live_scoring import live_score
+from agents.score_files import live_score
 from datasets.csv_reading import PreviousFill, iter_csv_blocks, read_header
 from datasets.csv_recordings import load_csv
 from tests.helpers import trained_csv_run

@@ -154,7 +154,7 @@ def test_no_output_replaces_the_config_the_command_reads_even_with_overwrite(tin
 
     import main
     from agents.detector.detector import Detector
-    from agents.live_scoring import live_score
+    from agents.score_files import live_score
     from utils.runs.outputs import OutputError
 
     run = tiny_runs.of_model("vae")

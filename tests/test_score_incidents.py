@@ -182,7 +182,7 @@ def test_a_negative_merge_gap_is_refused(run, tmp_path, capsys):
 @pytest.mark.parametrize("gap", [True, 2.5, "3", -1])
 def test_a_merge_gap_from_python_that_is_no_row_count_is_refused(run, gap):
     """score_file and live_score take merge_gap from Python callers too: only a whole number >= 0 passes."""
-    from agents.score_rows import IncidentStream
+    from agents.score_loop import IncidentStream
     from utils.core.errors import DataError
 
     with pytest.raises(DataError, match=re.escape(f"--merge-gap: expected a number of rows >= 0, got {gap!r}")):

@@ -14,7 +14,7 @@ import pytest
 
 import main
 from agents.detector.detector import Detector
-from agents.live_scoring import live_score
+from agents.score_files import live_score
 from agents.score_loop import recording_reference
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import load_checkpoint

@@ -14,8 +14,8 @@ import torch
 
 import main
 from agents.detector.detector import Detector
-from agents.live_scoring import live_score
-from agents.score_rows import Scoring
+from agents.score_files import live_score
+from agents.score_loop import Scoring
 from tests.helpers import REPO_ROOT
 from tests.test_score_incidents import (
     CSV_RUN,
