@@ -20,26 +20,13 @@ from agents.detector.baselines import calibrate_baselines, fit_baselines
 from agents.detector.detector import Detector, baselines_checkpoint, recording_state
 from agents.score_rows import Scoring, window_header, window_rows
 from agents.detector.thresholds import ConformalThreshold, best_f1_threshold, false_alarm_report
-from agents.stream_evaluation import (
-    RecordingsEvaluation,
-    StreamEvaluation,
-    evaluate_recordings,
-    format_pooled_table,
-    format_stream_table,
-    recording_line,
-    write_incidents_csv,
-    write_per_recording,
-    write_point_scores_csv,
-)
+from agents.stream_evaluation import (RecordingsEvaluation, StreamEvaluation, evaluate_recordings, format_pooled_table,
+                                      format_stream_table, recording_line, write_incidents_csv, write_per_recording,
+                                      write_point_scores_csv)
 from utils.core.arrays import predict
 from utils.figures.report import write_report
 from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
-from utils.metrics.window_metrics import (
-    compare_with_baselines,
-    evaluate_scores,
-    format_metrics_table,
-    to_jsonable,
-)
+from utils.metrics.window_metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.run_folder import RunFolder, write_json
 
