@@ -142,10 +142,8 @@ def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recording
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
                   promises: dict[str, ConformalThreshold],
                   calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
-
-    With ``calibration`` scores, each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`).
-    """
+    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle; with
+    ``calibration`` scores each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`)."""
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
@@ -158,11 +156,8 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
 
 
 def run_baselines(run: TrainedRun) -> dict[str, Any]:
-    """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test.
-
-    Returns:
-        ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``.
-    """
+    """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test:
+    ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``."""
     names, evaluation = run.config.evaluation.baselines, run.config.evaluation
     if not names:
         return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}, "calibration": {}}
@@ -173,10 +168,9 @@ def run_baselines(run: TrainedRun) -> dict[str, Any]:
     test_windows = numpy(run.windows["test"])  # converted once, not once per baseline
     scores = {b.fitted.display_name: b.score(test_windows) for b in calibrated.values()}
     seconds = time.perf_counter() - started
-    test = run.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
     calibration = {b.fitted.display_name: b.calibration for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises, calibration)
+    results = score_results(run.data.test.y, run.data.test.kind, scores, promises, calibration)
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
     return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated),

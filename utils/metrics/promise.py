@@ -58,12 +58,9 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
 
 
 def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | None:
-    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores.
-
-    Returns:
-        ``{"ks_statistic", "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of
-        calibration scores below the test normals' median, about 0.5 without drift); None without scores.
-    """
+    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores: ``{"ks_statistic",
+    "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of calibration scores below the
+    test normals' median, about 0.5 without drift); None without scores."""
     from scipy.stats import ks_2samp
     cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
     test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
@@ -96,9 +93,8 @@ def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: b
     """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged).
 
     Args:
-        name: the score (and level).
-        report: a dict with ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over
-            recordings, ``recordings_broken`` and ``recordings_judged``.
+        report: ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over recordings,
+            ``recordings_broken`` and ``recordings_judged``.
         cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
         advice: end with :data:`PROMISE_ADVICE`.
     """
@@ -122,11 +118,10 @@ def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], a
     lines = []
     for name, r in results.items():
         report, label = r.get("false_alarm") or {}, f"{name}, {level}"
-        if "promise_kept" in report:
-            kept_text = f"Promise of {name} on the test {level}: {report['verdict']}"
-            text = (broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)
-                    if report["promise_kept"] is False else kept_text)
-            lines.append((report["promise_kept"], label, text))
+        if report.get("promise_kept") is False:
+            lines.append((False, label, broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)))
+        elif "promise_kept" in report:
+            lines.append((report["promise_kept"], label, f"Promise of {name} on the test {level}: {report['verdict']}"))
     return lines
 
 

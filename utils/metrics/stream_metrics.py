@@ -37,18 +37,13 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
     """Harmonic mean; None without labelled anomalies, 0 with anomalies but no alarms."""
     if recall is None:
         return None
-    if precision is None or precision + recall == 0:
-        return 0.0
-    return 2 * precision * recall / (precision + recall)
+    return 0.0 if precision is None or precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
                               ) -> tuple[float | None, float | None, float | None]:
-    """Point-wise ``(precision, recall, f1)`` of (n,) 0/1 labels and alarms.
-
-    Precision is None without alarms, recall and F1 None without labelled anomalies (scikit-learn's
-    ``zero_division=0`` would say 0), F1 0 with anomalies but no alarms.
-    """
+    """Point-wise ``(precision, recall, f1)`` of (n,) 0/1 labels and alarms: precision None without alarms, recall and
+    F1 None without labelled anomalies (scikit-learn's ``zero_division=0`` would say 0), F1 0 with no alarms."""
     c = confusion_counts(labels, alarms)
     precision, recall = _ratio(c["tp"], c["tp"] + c["fp"]), _ratio(c["tp"], c["tp"] + c["fn"])
     return precision, recall, _f1(precision, recall)
@@ -129,11 +124,10 @@ def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge
 
 def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, *, vus_buffer: int,
                    merge_gap: int = 0, sample_period_s: float | None = None) -> dict[str, Any]:
-    """Every stream metric of one scored stream, as a JSON-able dict (None where undefined).
+    """Every stream metric of (n,) 0/1 ``labels`` and (n,) finite ``scores`` (higher = more anomalous), as a JSON-able
+    dict (None where undefined).
 
     Args:
-        labels: (n,) 0/1 per time step.
-        scores: (n,) finite scores per time step, higher = more anomalous.
         threshold: alarms are ``scores > threshold``; one number, or (n,) one per time step.
         vus_buffer: largest buffer (rows) of VUS-ROC/VUS-PR (TSB-AD's ``slidingWindow``).
         merge_gap: alarm runs at most this many rows apart are one alarm when counting false alarms.
@@ -191,13 +185,8 @@ def pooled_confusion(streams: Any) -> dict[str, Any]:
 
 
 def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """``{name: {"mean", "std" (ddof=0), "n"}}`` over the streams' :func:`stream_metrics` where each is defined
-    (mean and std None where none is).
-
-    Args:
-        results: one :func:`stream_metrics` dict per stream.
-        paths: ``{name: keys into one result}``, e.g. ``{"range_f1": ("range", "f1")}``.
-    """
+    """``{name: {"mean", "std" (ddof=0), "n"}}`` over the streams' :func:`stream_metrics` ``results`` where the value
+    at ``paths[name]`` (keys, e.g. ``("range", "f1")``) is defined (mean and std None where none is)."""
     out = {}
     for name, path in paths.items():
         values = [float(v) for v in (metric_at(r, path) for r in results) if v is not None]

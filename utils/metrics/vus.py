@@ -135,14 +135,9 @@ def _curves(n: int, first_cut: np.ndarray, labelled: np.ndarray, ranges: np.ndar
 
 def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
                n_thresholds: int = TSB_AD_THRESHOLDS) -> tuple[float | None, float | None]:
-    """``(vus_roc, vus_pr)`` as TSB-AD's ``get_metrics(score, labels, slidingWindow=buffer)``; None unless both
-    classes are present.
-
-    Args:
-        labels: (n,) 0/1 per time step.
-        scores: (n,) finite scores, higher = more anomalous.
-        buffer: the largest buffer length ``L`` (rows, >= 0); the volumes average ``w = 0 .. L``.
-    """
+    """``(vus_roc, vus_pr)`` of (n,) 0/1 ``labels`` and (n,) finite ``scores`` (higher = more anomalous) as TSB-AD's
+    ``get_metrics(score, labels, slidingWindow=buffer)``; None unless both classes are present. The volumes average
+    the buffer lengths ``w = 0 .. buffer`` (rows, >= 0)."""
     y, s = check_inputs(labels, scores)
     check_rows(buffer, "buffer")
     y, n = y.astype(bool), len(s)
