@@ -119,7 +119,8 @@ def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], a
     for name, r in results.items():
         report, label = r.get("false_alarm") or {}, f"{name}, {level}"
         if report.get("promise_kept") is False:
-            lines.append((False, label, broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)))
+            cause = causes.get(name, drift_cause(None))
+            lines.append((False, label, broken_promise_text(label, report, cause, advice)))
         elif "promise_kept" in report:
             lines.append((report["promise_kept"], label, f"Promise of {name} on the test {level}: {report['verdict']}"))
     return lines
