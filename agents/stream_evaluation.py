@@ -20,7 +20,7 @@ from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
 from utils.figures.stream_report import POOLED_HEADERS, STREAM_COLUMNS, pooled_cells, pooled_rows, stream_cell
 from utils.metrics.promise import pooled_promise, time_step_promise
-from utils.metrics.ranges import clock_text, label_ranges
+from utils.metrics.ranges import clock_text, coverage, label_ranges
 from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
 from utils.metrics.window_metrics import compare_with_baselines, fixed_width_table, to_jsonable
 from utils.runs.outputs import atomic_output
@@ -109,9 +109,10 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
     hours = None if period is None else n * period / 3600.0
+    windows = np.stack([part.starts, part.starts + window_length], axis=1)
     metrics = to_jsonable({
         **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
-        "max_windows_per_time_step": max_coverage(part.starts, window_length, n),
+        "max_windows_per_time_step": int(coverage(windows, n).max(initial=0)),
         "hours": hours, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),
@@ -208,14 +209,6 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
                                                          "Model vs baselines, mean over the test recordings")
                                   if means["baselines"] else None)
     return pooled
-
-
-def max_coverage(starts: np.ndarray, window_length: int, n: int) -> int:
-    """The most windows (``starts`` (N,), ``window_length`` rows each) covering one of ``n`` rows."""
-    steps = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(steps, starts, 1)
-    np.add.at(steps, np.minimum(starts + window_length, n), -1)
-    return int(np.cumsum(steps).max()) if n else 0
 
 
 def range_kind(part: StreamPart, start: int, end: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.metrics.ranges import alarm_ranges, label_ranges, overlapping
+from utils.metrics.ranges import alarm_ranges, coverage, label_ranges, overlapping
 from utils.metrics.window_metrics import roc_pr_auc
 
 RANGE_RECALL_ALPHA = 0.2  # TSB-AD's metric_RF1: range_recall_new(labels, preds, alpha=0.2)
@@ -165,14 +165,6 @@ def _second_nearest(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tupl
     return d1, d2, nearest
 
 
-def _near_rows(n: int, ranges: np.ndarray, h: int) -> np.ndarray:
-    """(n,) bool: rows within ``h`` rows of a labelled range (the ranges included)."""
-    edges = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(edges, np.maximum(ranges[:, 0] - h, 0), 1)
-    np.add.at(edges, np.minimum(ranges[:, 1] + h, n), -1)
-    return np.cumsum(edges[:n]) > 0
-
-
 def _joining(d: np.ndarray, buffer: int) -> list[np.ndarray]:
     """For w = 0 .. buffer, the rows (indices into ``d``) whose distance ``d`` first fits ``w // 2``."""
     order = np.argsort(d, kind="stable")
@@ -218,7 +210,8 @@ def _curves(n: int, first_cut: np.ndarray, labelled: np.ndarray, ranges: np.ndar
     """(buffer + 1, m) TPR, FPR and precision of each buffer length and cut."""
     n_pred = np.cumsum(np.bincount(first_cut, minlength=m)).astype(np.float64)
     hits = np.cumsum(np.bincount(first_cut[labelled], minlength=m)).astype(np.float64)
-    x = np.flatnonzero(_near_rows(n, ranges, buffer // 2) & ~labelled)  # the rows of the largest buffer
+    h = buffer // 2
+    x = np.flatnonzero((coverage(ranges + [-h, h], n) > 0) & ~labelled)  # the rows of the largest buffer
     d1, d2, nearest = _second_nearest(x, ranges[:, 0], ranges[:, 1] - 1)
     cut = first_cut[x]
     b = np.cumsum(_buffer_sums(d1, d2, cut, buffer, m), axis=1)
