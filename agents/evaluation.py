@@ -290,14 +290,10 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
     final = {f"final/{name}_{key}": result[key] for name, result in metrics["scores"].items()
              for key in ("roc_auc", "pr_auc", "f1") if result.get(key) is not None}
-    writer.add_hparams(flat_hparams(config), final, run_name="hparams", global_step=step)
-
-
-def flat_hparams(config: Any) -> dict[str, Any]:
-    """Scalar config values flattened to dotted keys (what TensorBoard's HParams accepts)."""
+    # HParams takes scalars under dotted keys
     flat = {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
             for section in ("data", "model", "loss", "trainer", "evaluation") for key, value in config[section].items()}
-    return flat | {"seed": config.seed}
+    writer.add_hparams(flat | {"seed": config.seed}, final, run_name="hparams", global_step=step)
 
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
@@ -307,7 +303,8 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
     detector, test_x, config = run.detector, run.windows["test"], run.config
     test, names = run.data.test, list(run.data.feature_names)
     primary = next(iter(scores))
-    shown = _one_per_kind(test.kind)
+    kinds = sorted(set(test.kind.tolist()), key=lambda k: (k != "normal", k))
+    shown = np.array([int(np.flatnonzero(test.kind == k)[0]) for k in kinds])  # each kind's first window, normal first
     recon = detector.reconstruct(test_x[torch.from_numpy(shown).to(test_x.device)]).cpu().numpy()
     made = {
         "signal_examples": figures.plot_signal_examples(test.x, test.kind, names),
@@ -341,9 +338,3 @@ def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
                          labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
                          times=part.times, first_row=part.first_row, score_name=primary,
                          title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")
-
-
-def _one_per_kind(kind: np.ndarray) -> np.ndarray:
-    """Index of the first window of each kind, normal first."""
-    names = sorted(set(kind.tolist()), key=lambda k: (k != "normal", k))
-    return np.array([int(np.flatnonzero(kind == k)[0]) for k in names])

@@ -82,20 +82,13 @@ def drift_cause(drift: dict[str, Any] | None) -> str:
     return f"the test normals' scores differ little from the calibration scores ({numbers}), yet more exceed the threshold"
 
 
-def aggregation_cause(aggregation: str, windows_per_step: int) -> str:
-    """The words for a time-step promise broken where the windows kept theirs."""
-    return (f"its normal test windows kept it; a time step takes the {aggregation} of the up to {windows_per_step} "
-            "windows covering it, and normal time steps beside a labelled range share its windows, so time steps "
-            "alarm more often than windows")
-
-
 def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: bool = True) -> str:
     """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged).
 
     Args:
         report: ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over recordings,
             ``recordings_broken`` and ``recordings_judged``.
-        cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
+        cause: what was found beside it (:func:`drift_cause`, or why time steps alarm more than windows).
         advice: end with :data:`PROMISE_ADVICE`.
     """
     if report.get("promise_kept") is not False:
@@ -135,13 +128,15 @@ def window_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdic
 
 def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
     """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several); empty
-    for a window dataset. The cause: the windows' drift where they broke it too, else :func:`aggregation_cause`."""
+    for a window dataset. The cause: the windows' drift where they broke it too, else how time steps are scored."""
     stream = metrics.get("stream")
     if not isinstance(stream, dict):
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
-    spread = aggregation_cause(section.get("point_aggregation", "max"), section.get("max_windows_per_time_step", 0))
+    spread = (f"its normal test windows kept it; a time step takes the {section.get('point_aggregation', 'max')} of "
+              f"the up to {section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps "
+              "beside a labelled range share its windows, so time steps alarm more often than windows")
     causes = {name: drift_cause(r["false_alarm"].get("drift")) if r.get("false_alarm", {}).get("promise_kept") is False
               else spread for name, r in named_results(metrics).items()}
     return verdict_lines(named_results(section), level, causes, advice)
