@@ -25,7 +25,8 @@ from agents.stream_evaluation import (RecordingsEvaluation, StreamEvaluation, ev
                                       write_point_scores_csv)
 from utils.core.arrays import predict
 from utils.figures.report import write_report
-from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
+from utils.metrics.promise import (Verdict, named_results, promise_advice, score_drift, time_step_verdicts,
+                                   window_verdicts)
 from utils.metrics.window_metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.run_folder import RunFolder, write_json
@@ -181,8 +182,7 @@ def log_results(test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, 
                 metrics: dict[str, Any]) -> None:
     """The console summary: metrics of scores and baselines, the verdict, the threshold's promise, the costs."""
     primary = next(iter(scores))
-    baselines = {f"baseline: {name}": r for name, r in metrics["baselines"].items()}
-    table = format_metrics_table({**metrics["scores"], **baselines})
+    table = format_metrics_table(named_results(metrics, "baseline: "))
     report = classification_report(test.y, predict(scores[primary], thresholds[primary]), labels=[0, 1],
                                    target_names=["normal", "anomaly"], digits=3, zero_division=0)
     logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
@@ -214,7 +214,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
         logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
                     "(PA-F1 is point-adjusted F1: optimistic, shown for comparison with papers that report it)",
                     m["rows"], span, m["first_row"], m["point_aggregation"],
-                    format_stream_table({**m["scores"], **{f"baseline: {n}": r for n, r in m["baselines"].items()}}))
+                    format_stream_table(named_results(m, "baseline: ")))
     else:
         logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
                     "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's "

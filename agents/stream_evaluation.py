@@ -275,15 +275,14 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
     """Fixed-width console table of the stream metrics (without range P and R), one row per score or baseline."""
     columns = [c for c in STREAM_COLUMNS if c[0] not in ("range P", "range R")]
     cells = {name: [stream_cell(r, path, digits, "-") for _, path, digits in columns] for name, r in results.items()}
-    return fixed_width_table("score (per time step)", [h for h, _, _ in columns],
-                             [max(len(h), 7) for h, _, _ in columns], cells)
+    return fixed_width_table("score (per time step)", [h for h, _, _ in columns], cells)
 
 
 def format_pooled_table(pooled: dict[str, Any]) -> str:
     """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
     table = {name: pooled_cells(r, "-") for name, r in pooled_rows(pooled).items()}
     widths = [max([len(h)] + [len(cells[i]) for cells in table.values()]) for i, h in enumerate(POOLED_HEADERS)]
-    return fixed_width_table("score (pooled)", list(POOLED_HEADERS), widths, table)
+    return fixed_width_table("score (pooled)", list(POOLED_HEADERS), table, widths)
 
 
 def recording_line(name: str, metrics: dict[str, Any]) -> str:

@@ -97,9 +97,9 @@ def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: b
     return f"PROMISE BROKEN ({name}): {found}; {cause}." + (f" What you can do: {PROMISE_ADVICE}." if advice else "")
 
 
-def named_results(section: dict[str, Any]) -> dict[str, Any]:
-    """A metrics section's ``scores`` and ``baselines`` (named ``baseline <name>``) in one dict."""
-    return {**section.get("scores", {}), **{f"baseline {n}": r for n, r in (section.get("baselines") or {}).items()}}
+def named_results(section: dict[str, Any], prefix: str = "baseline ") -> dict[str, Any]:
+    """A metrics section's ``scores`` and ``baselines`` (named ``<prefix><name>``) in one dict."""
+    return {**section.get("scores", {}), **{f"{prefix}{n}": r for n, r in (section.get("baselines") or {}).items()}}
 
 
 def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], advice: bool = True) -> list[Verdict]:

@@ -105,11 +105,14 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
         values = [r.get(key) for key in ("roc_auc", "pr_auc", "base_rate", "precision", "recall", "f1")]
         values.append(r.get("false_alarm", {}).get("measured", {}).get("rate"))
         rows[name] = [_num(v) for v in values + [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]]
-    return fixed_width_table("score", headers, [max(len(h), 7) for h in headers], rows)
+    return fixed_width_table("score", headers, rows)
 
 
-def fixed_width_table(title: str, headers: list[str], widths: list[int], rows: dict[str, list[str]]) -> str:
-    """A name column headed ``title``, then right-aligned columns of ``widths``, a dashed rule under the header."""
+def fixed_width_table(title: str, headers: list[str], rows: dict[str, list[str]], widths: list[int] | None = None
+                      ) -> str:
+    """A name column headed ``title``, then right-aligned columns ``widths`` wide (each header's, at least 7), a
+    dashed rule under the header."""
+    widths = widths or [max(len(h), 7) for h in headers]
     name_w = max([len(title)] + [len(n) for n in rows])
     lines = ["  ".join([title.ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
     lines.append("-" * len(lines[0]))
