@@ -205,22 +205,6 @@ def _existence(ranges: np.ndarray, first_cut: np.ndarray, d1: np.ndarray, neares
     return out
 
 
-def _curves(n: int, first_cut: np.ndarray, labelled: np.ndarray, ranges: np.ndarray, buffer: int,
-            m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(buffer + 1, m) TPR, FPR and precision of each buffer length and cut."""
-    n_pred = np.cumsum(np.bincount(first_cut, minlength=m)).astype(np.float64)
-    hits = np.cumsum(np.bincount(first_cut[labelled], minlength=m)).astype(np.float64)
-    h = buffer // 2
-    x = np.flatnonzero((coverage(ranges + [-h, h], n) > 0) & ~labelled)  # the rows of the largest buffer
-    d1, d2, nearest = _second_nearest(x, ranges[:, 0], ranges[:, 1] - 1)
-    cut = first_cut[x]
-    b = np.cumsum(_buffer_sums(d1, d2, cut, buffer, m), axis=1)
-    exist = _existence(ranges, first_cut, d1, nearest, cut, buffer, m)
-    tp = hits + b
-    p_new = float(labelled.sum()) + b / 2
-    return np.minimum(tp / p_new, 1.0) * exist, (n_pred - tp) / (n - p_new), tp / n_pred
-
-
 def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
                n_thresholds: int = TSB_AD_THRESHOLDS) -> tuple[float | None, float | None]:
     """``(vus_roc, vus_pr)`` of (n,) 0/1 ``labels`` and (n,) finite ``scores`` (higher = more anomalous) as TSB-AD's
@@ -228,12 +212,21 @@ def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
     the buffer lengths ``w = 0 .. buffer`` (rows, >= 0)."""
     y, s = check_inputs(labels, scores)
     check_rows(buffer, "buffer")
-    y, n = y.astype(bool), len(s)
+    y, n, buffer, m = y.astype(bool), len(s), int(buffer), n_thresholds
     if y.all() or not y.any():
         return None, None
-    cuts = threshold_grid(s, n_thresholds)
+    cuts, ranges = threshold_grid(s, m), label_ranges(y)
     first_cut = np.searchsorted(-cuts, -s, side="left")  # first cut with score >= cut
-    tpr, fpr, prec = _curves(n, first_cut, y, label_ranges(y), int(buffer), n_thresholds)
+    n_pred = np.cumsum(np.bincount(first_cut, minlength=m)).astype(np.float64)
+    hits = np.cumsum(np.bincount(first_cut[y], minlength=m)).astype(np.float64)
+    h = buffer // 2
+    x = np.flatnonzero((coverage(ranges + [-h, h], n) > 0) & ~y)  # the rows of the largest buffer
+    d1, d2, nearest = _second_nearest(x, ranges[:, 0], ranges[:, 1] - 1)
+    b = np.cumsum(_buffer_sums(d1, d2, first_cut[x], buffer, m), axis=1)
+    tp, p_new = hits + b, float(y.sum()) + b / 2
+    # (buffer + 1, m) TPR, FPR and precision of each buffer length and cut
+    tpr = np.minimum(tp / p_new, 1.0) * _existence(ranges, first_cut, d1, nearest, first_cut[x], buffer, m)
+    fpr, prec = (n_pred - tp) / (n - p_new), tp / n_pred
     tpr_all, fpr_all = (np.pad(c, ((0, 0), (1, 1)), constant_values=(0.0, 1.0)) for c in (tpr, fpr))
     roc = np.sum(np.diff(fpr_all, axis=1) * (tpr_all[:, 1:] + tpr_all[:, :-1]) / 2, axis=1)
     pr = np.sum(np.diff(tpr_all[:, :-1], axis=1) * prec, axis=1)
