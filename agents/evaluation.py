@@ -20,26 +20,14 @@ from agents.detector.baselines import calibrate_baselines, fit_baselines
 from agents.detector.detector import Detector, baselines_checkpoint, recording_state
 from agents.score_loop import Scoring, window_header, window_rows
 from agents.detector.thresholds import ConformalThreshold, best_f1_threshold, false_alarm_report
-from agents.stream_evaluation import (
-    RecordingsEvaluation,
-    StreamEvaluation,
-    evaluate_recordings,
-    format_pooled_table,
-    format_stream_table,
-    recording_line,
-    write_incidents_csv,
-    write_per_recording,
-    write_point_scores_csv,
-)
+from agents.stream_evaluation import (RecordingsEvaluation, StreamEvaluation, evaluate_recordings, format_pooled_table,
+                                      format_stream_table, recording_line, write_incidents_csv, write_per_recording,
+                                      write_point_scores_csv)
 from utils.core.arrays import predict
 from utils.figures.report import write_report
-from utils.metrics.promise import Verdict, promise_advice, score_drift, time_step_verdicts, window_verdicts
-from utils.metrics.window_metrics import (
-    compare_with_baselines,
-    evaluate_scores,
-    format_metrics_table,
-    to_jsonable,
-)
+from utils.metrics.promise import (Verdict, named_results, promise_advice, score_drift, time_step_verdicts,
+                                   window_verdicts)
+from utils.metrics.window_metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 from utils.runs.run_folder import RunFolder, write_json
 
@@ -155,10 +143,8 @@ def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recording
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
                   promises: dict[str, ConformalThreshold],
                   calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle.
-
-    With ``calibration`` scores, each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`).
-    """
+    """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle; with
+    ``calibration`` scores each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`)."""
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
@@ -171,11 +157,8 @@ def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray]
 
 
 def run_baselines(run: TrainedRun) -> dict[str, Any]:
-    """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test.
-
-    Returns:
-        ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``.
-    """
+    """The ``evaluation.baselines`` fitted on the training normals, thresholded on validation, scored on test:
+    ``{"results": {name: metrics}, "scores": {name: (N_test,)}, "seconds", "state", "calibration": {name: (n,)}}``."""
     names, evaluation = run.config.evaluation.baselines, run.config.evaluation
     if not names:
         return {"results": {}, "scores": {}, "seconds": 0.0, "state": {}, "calibration": {}}
@@ -186,10 +169,9 @@ def run_baselines(run: TrainedRun) -> dict[str, Any]:
     test_windows = numpy(run.windows["test"])  # converted once, not once per baseline
     scores = {b.fitted.display_name: b.score(test_windows) for b in calibrated.values()}
     seconds = time.perf_counter() - started
-    test = run.data.test
     promises = {b.fitted.display_name: b.promise for b in calibrated.values()}
     calibration = {b.fitted.display_name: b.calibration for b in calibrated.values()}
-    results = score_results(test.y, test.kind, scores, promises, calibration)
+    results = score_results(run.data.test.y, run.data.test.kind, scores, promises, calibration)
     for name, b in calibrated.items():
         results[b.fitted.display_name]["name"] = name
     return {"results": results, "scores": scores, "seconds": seconds, "state": baselines_checkpoint(calibrated),
@@ -200,8 +182,7 @@ def log_results(test: Any, scores: dict[str, np.ndarray], thresholds: dict[str, 
                 metrics: dict[str, Any]) -> None:
     """The console summary: metrics of scores and baselines, the verdict, the threshold's promise, the costs."""
     primary = next(iter(scores))
-    baselines = {f"baseline: {name}": r for name, r in metrics["baselines"].items()}
-    table = format_metrics_table({**metrics["scores"], **baselines})
+    table = format_metrics_table(named_results(metrics, "baseline: "))
     report = classification_report(test.y, predict(scores[primary], thresholds[primary]), labels=[0, 1],
                                    target_names=["normal", "anomaly"], digits=3, zero_division=0)
     logger.info("Test set: %d windows, %d anomalies\n%s\n\nClassification report (%s score, threshold %.4g):\n%s",
@@ -233,7 +214,7 @@ def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) ->
         logger.info("Test stream: %d time steps (%s) from row %d; each takes the %s of its windows' scores\n%s\n"
                     "(PA-F1 is point-adjusted F1: optimistic, shown for comparison with papers that report it)",
                     m["rows"], span, m["first_row"], m["point_aggregation"],
-                    format_stream_table({**m["scores"], **{f"baseline: {n}": r for n, r in m["baselines"].items()}}))
+                    format_stream_table(named_results(m, "baseline: ")))
     else:
         logger.info("Test streams: %d recordings, %d time steps (%s); each takes the %s of its windows' scores\n%s\n"
                     "(F1, FAR and MAR from the time steps of every recording at the deployed threshold, SKAB's "
@@ -309,14 +290,10 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
     final = {f"final/{name}_{key}": result[key] for name, result in metrics["scores"].items()
              for key in ("roc_auc", "pr_auc", "f1") if result.get(key) is not None}
-    writer.add_hparams(flat_hparams(config), final, run_name="hparams", global_step=step)
-
-
-def flat_hparams(config: Any) -> dict[str, Any]:
-    """Scalar config values flattened to dotted keys (what TensorBoard's HParams accepts)."""
+    # HParams takes scalars under dotted keys
     flat = {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
             for section in ("data", "model", "loss", "trainer", "evaluation") for key, value in config[section].items()}
-    return flat | {"seed": config.seed}
+    writer.add_hparams(flat | {"seed": config.seed}, final, run_name="hparams", global_step=step)
 
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
@@ -326,7 +303,8 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
     detector, test_x, config = run.detector, run.windows["test"], run.config
     test, names = run.data.test, list(run.data.feature_names)
     primary = next(iter(scores))
-    shown = _one_per_kind(test.kind)
+    kinds = sorted(set(test.kind.tolist()), key=lambda k: (k != "normal", k))
+    shown = np.array([int(np.flatnonzero(test.kind == k)[0]) for k in kinds])  # each kind's first window, normal first
     recon = detector.reconstruct(test_x[torch.from_numpy(shown).to(test_x.device)]).cpu().numpy()
     made = {
         "signal_examples": figures.plot_signal_examples(test.x, test.kind, names),
@@ -360,9 +338,3 @@ def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
                          labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
                          times=part.times, first_row=part.first_row, score_name=primary,
                          title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")
-
-
-def _one_per_kind(kind: np.ndarray) -> np.ndarray:
-    """Index of the first window of each kind, normal first."""
-    names = sorted(set(kind.tolist()), key=lambda k: (k != "normal", k))
-    return np.array([int(np.flatnonzero(kind == k)[0]) for k in names])

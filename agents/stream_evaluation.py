@@ -18,17 +18,11 @@ from agents.detector.thresholds import adaptive_thresholds
 from datasets.splits import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
-from utils.figures.stream_report import (
-    POOLED_HEADERS,
-    STREAM_COLUMNS,
-    pooled_cells,
-    pooled_rows,
-    stream_cell,
-)
+from utils.figures.stream_report import POOLED_HEADERS, STREAM_COLUMNS, pooled_cells, pooled_rows, stream_cell
 from utils.metrics.promise import pooled_promise, time_step_promise
-from utils.metrics.ranges import clock_text, label_ranges
+from utils.metrics.ranges import clock_text, coverage, label_ranges
 from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
-from utils.metrics.window_metrics import compare_with_baselines, to_jsonable
+from utils.metrics.window_metrics import compare_with_baselines, fixed_width_table, to_jsonable
 from utils.runs.outputs import atomic_output
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
@@ -76,10 +70,10 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
                     baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
                     bounds: dict[str, float] | None = None,
                     calibration: dict[str, np.ndarray] | None = None) -> StreamEvaluation:
-    """Per-time-step scores, stream metrics and incidents of the test stretch.
+    """Per-time-step scores, stream metrics and incidents of the test stretch ``part`` (its windows scored in
+    ``part.starts`` order).
 
     Args:
-        part: the test stretch; its windows (in ``part.starts`` order) were scored.
         scores, thresholds: the model's window scores ``{name: (N,)}`` and their thresholds (primary first).
         contributions: per-sensor contributions (N, F) of the windows.
         baseline_scores, baseline_thresholds: the same for the baselines.
@@ -115,9 +109,10 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
     hours = None if period is None else n * period / 3600.0
+    windows = np.stack([part.starts, part.starts + window_length], axis=1)
     metrics = to_jsonable({
         **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
-        "max_windows_per_time_step": max_coverage(part.starts, window_length, n),
+        "max_windows_per_time_step": int(coverage(windows, n).max(initial=0)),
         "hours": hours, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),
@@ -154,45 +149,27 @@ class RecordingsEvaluation:
         return self.metrics.get("pooled") if len(self.results) > 1 else None
 
 
-def split_by_counts(values: np.ndarray, counts: list[int]) -> list[np.ndarray]:
-    """Cut the test windows' values (N, ...) into consecutive pieces of ``counts`` windows (sum N)."""
-    if sum(counts) != len(values):
-        raise ValueError(f"{len(values)} test window values, but the recordings start {sum(counts)} windows")
-    return np.split(values, np.cumsum(counts)[:-1])
-
-
 def evaluate_recordings(recordings: list[Recording], window_length: int, evaluation: Any, feature_names: list[str],
                         scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
                         baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
                         bounds: dict[str, float] | None = None,
                         calibration: dict[str, np.ndarray] | None = None) -> RecordingsEvaluation:
-    """Evaluate each recording's test stretch (:func:`evaluate_stream`) and pool them.
-
-    Args:
-        recordings: the test windows are theirs, recording after recording.
-        window_length, evaluation, feature_names, thresholds, baseline_thresholds, bounds, calibration: as in
-            :func:`evaluate_stream` (each recording starts its own adaptive thresholds).
-        scores, contributions, baseline_scores: of all N test windows, (N,) and (N, F).
-
-    Raises:
-        DataError: two recordings share a name.
-    """
+    """Evaluate each recording's test stretch (:func:`evaluate_stream`, each starting its own adaptive thresholds)
+    and pool them; ``scores`` (N,), ``contributions`` (N, F) and ``baseline_scores`` (N,) are of all N test windows,
+    recording after recording. A DataError when two recordings share a name."""
     names = [r.name for r in recordings]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise DataError(f"recordings must have distinct names; {', '.join(twice)} appears twice")
-    counts = [len(r.test.starts) for r in recordings]
-
-    def pieces(arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
-        split = {name: split_by_counts(values, counts) for name, values in arrays.items()}
-        return [{name: parts[i] for name, parts in split.items()} for i in range(len(recordings))]
-
-    results = {}
-    for recording, own, own_contrib, own_base in zip(recordings, pieces(scores), split_by_counts(contributions, counts),
-                                                     pieces(baseline_scores)):
-        results[recording.name] = evaluate_stream(recording.test, window_length, evaluation, feature_names, own,
-                                                  thresholds, own_contrib, own_base, baseline_thresholds, bounds,
-                                                  calibration)
+    edges = np.cumsum([0] + [len(r.test.starts) for r in recordings])
+    for values in [*scores.values(), contributions, *baseline_scores.values()]:
+        if len(values) != edges[-1]:
+            raise ValueError(f"{len(values)} test window values, but the recordings start {edges[-1]} windows")
+    results = {r.name: evaluate_stream(r.test, window_length, evaluation, feature_names,
+                                       {k: v[a:b] for k, v in scores.items()}, thresholds, contributions[a:b],
+                                       {k: v[a:b] for k, v in baseline_scores.items()}, baseline_thresholds, bounds,
+                                       calibration)
+               for r, a, b in zip(recordings, edges[:-1], edges[1:])}
     if len(results) == 1:
         return RecordingsEvaluation(results, next(iter(results.values())).metrics)
     metrics = {"recordings": {name: r.metrics for name, r in results.items()}, "pooled": pool_recordings(results)}
@@ -232,14 +209,6 @@ def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
                                                          "Model vs baselines, mean over the test recordings")
                                   if means["baselines"] else None)
     return pooled
-
-
-def max_coverage(starts: np.ndarray, window_length: int, n: int) -> int:
-    """The most windows (``starts`` (N,), ``window_length`` rows each) covering one of ``n`` rows."""
-    steps = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(steps, starts, 1)
-    np.add.at(steps, np.minimum(starts + window_length, n), -1)
-    return int(np.cumsum(steps).max()) if n else 0
 
 
 def range_kind(part: StreamPart, start: int, end: int) -> str:
@@ -306,25 +275,14 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
     """Fixed-width console table of the stream metrics (without range P and R), one row per score or baseline."""
     columns = [c for c in STREAM_COLUMNS if c[0] not in ("range P", "range R")]
     cells = {name: [stream_cell(r, path, digits, "-") for _, path, digits in columns] for name, r in results.items()}
-    return _fixed_width("score (per time step)", [h for h, _, _ in columns], [max(len(h), 7) for h, _, _ in columns],
-                        cells)
+    return fixed_width_table("score (per time step)", [h for h, _, _ in columns], cells)
 
 
 def format_pooled_table(pooled: dict[str, Any]) -> str:
     """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
     table = {name: pooled_cells(r, "-") for name, r in pooled_rows(pooled).items()}
     widths = [max([len(h)] + [len(cells[i]) for cells in table.values()]) for i, h in enumerate(POOLED_HEADERS)]
-    return _fixed_width("score (pooled)", list(POOLED_HEADERS), widths, table)
-
-
-def _fixed_width(title: str, headers: list[str], widths: list[int], rows: dict[str, list[str]]) -> str:
-    """A name column headed ``title``, then right-aligned columns, a dashed rule under the header."""
-    name_w = max([len(title)] + [len(n) for n in rows])
-    lines = ["  ".join([title.ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
-    lines.append("-" * len(lines[0]))
-    lines += ["  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]])
-              for name, cells in rows.items()]
-    return "\n".join(lines)
+    return fixed_width_table("score (pooled)", list(POOLED_HEADERS), table, widths)
 
 
 def recording_line(name: str, metrics: dict[str, Any]) -> str:

@@ -14,8 +14,9 @@ from utils.metrics.stream_metrics import (
     point_precision_recall_f1,
     range_precision_recall_f1,
     stream_metrics,
+    threshold_grid,
+    vus_roc_pr,
 )
-from utils.metrics.vus import threshold_grid, vus_roc_pr
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tsb_ad" / "tsb_ad_metrics.json"
 TOL = 1e-9  # the fixture agrees to ~2e-16; only the order of float sums differs from TSB-AD's loops
@@ -83,7 +84,7 @@ def test_point_adjusted_f1_differs_from_tsb_ad_only_by_its_row0_quirk():
 
 # ----------------------------------------------------------------------------- brute-force VUS
 def _vus_brute(labels: np.ndarray, scores: np.ndarray, buffer: int) -> tuple[float, float]:
-    """The definition in utils/metrics/vus.py, row by row: one extended label vector per buffer and cut."""
+    """The definition in utils/metrics/stream_metrics.py, row by row: one extended label vector per buffer and cut."""
     n, ranges = len(labels), []
     for i in range(n):
         if labels[i] and (i == 0 or not labels[i - 1]):

@@ -1,1 +1,1 @@
-"""Pure metric functions: window and stream metrics, VUS, ranges, and the verdict on a threshold's promise."""
+"""Pure metric functions: window and stream metrics (VUS included), ranges, and the verdict on a threshold's promise."""

@@ -35,10 +35,8 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
                       ) -> dict[str, Any]:
     """``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}`` of one stream's normal time steps
     ((n,) 0/1 ``labels`` and ``alarms``) against the stated ``bound``."""
-    # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
-    from utils.metrics.stream_metrics import confusion_counts
-    counts = confusion_counts(labels, alarms)
-    measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
+    normal = np.asarray(labels) == 0
+    measured = false_alarm_interval(int(np.count_nonzero(np.asarray(alarms)[normal])), int(normal.sum()), confidence)
     return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
 
 
@@ -58,12 +56,9 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
 
 
 def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | None:
-    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores.
-
-    Returns:
-        ``{"ks_statistic", "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of
-        calibration scores below the test normals' median, about 0.5 without drift); None without scores.
-    """
+    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores: ``{"ks_statistic",
+    "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of calibration scores below the
+    test normals' median, about 0.5 without drift); None without scores."""
     from scipy.stats import ks_2samp
     cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
     test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
@@ -85,21 +80,13 @@ def drift_cause(drift: dict[str, Any] | None) -> str:
     return f"the test normals' scores differ little from the calibration scores ({numbers}), yet more exceed the threshold"
 
 
-def aggregation_cause(aggregation: str, windows_per_step: int) -> str:
-    """The words for a time-step promise broken where the windows kept theirs."""
-    return (f"its normal test windows kept it; a time step takes the {aggregation} of the up to {windows_per_step} "
-            "windows covering it, and normal time steps beside a labelled range share its windows, so time steps "
-            "alarm more often than windows")
-
-
 def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: bool = True) -> str:
     """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged).
 
     Args:
-        name: the score (and level).
-        report: a dict with ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over
-            recordings, ``recordings_broken`` and ``recordings_judged``.
-        cause: what was found beside it (:func:`drift_cause`, :func:`aggregation_cause`).
+        report: ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over recordings,
+            ``recordings_broken`` and ``recordings_judged``.
+        cause: what was found beside it (:func:`drift_cause`, or why time steps alarm more than windows).
         advice: end with :data:`PROMISE_ADVICE`.
     """
     if report.get("promise_kept") is not False:
@@ -110,9 +97,9 @@ def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: b
     return f"PROMISE BROKEN ({name}): {found}; {cause}." + (f" What you can do: {PROMISE_ADVICE}." if advice else "")
 
 
-def named_results(section: dict[str, Any]) -> dict[str, Any]:
-    """A metrics section's ``scores`` and ``baselines`` (named ``baseline <name>``) in one dict."""
-    return {**section.get("scores", {}), **{f"baseline {n}": r for n, r in (section.get("baselines") or {}).items()}}
+def named_results(section: dict[str, Any], prefix: str = "baseline ") -> dict[str, Any]:
+    """A metrics section's ``scores`` and ``baselines`` (named ``<prefix><name>``) in one dict."""
+    return {**section.get("scores", {}), **{f"{prefix}{n}": r for n, r in (section.get("baselines") or {}).items()}}
 
 
 def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], advice: bool = True) -> list[Verdict]:
@@ -122,11 +109,11 @@ def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], a
     lines = []
     for name, r in results.items():
         report, label = r.get("false_alarm") or {}, f"{name}, {level}"
-        if "promise_kept" in report:
-            kept_text = f"Promise of {name} on the test {level}: {report['verdict']}"
-            text = (broken_promise_text(label, report, causes.get(name, drift_cause(None)), advice)
-                    if report["promise_kept"] is False else kept_text)
-            lines.append((report["promise_kept"], label, text))
+        if report.get("promise_kept") is False:
+            cause = causes.get(name, drift_cause(None))
+            lines.append((False, label, broken_promise_text(label, report, cause, advice)))
+        elif "promise_kept" in report:
+            lines.append((report["promise_kept"], label, f"Promise of {name} on the test {level}: {report['verdict']}"))
     return lines
 
 
@@ -139,13 +126,15 @@ def window_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdic
 
 def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
     """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several); empty
-    for a window dataset. The cause: the windows' drift where they broke it too, else :func:`aggregation_cause`."""
+    for a window dataset. The cause: the windows' drift where they broke it too, else how time steps are scored."""
     stream = metrics.get("stream")
     if not isinstance(stream, dict):
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
-    spread = aggregation_cause(section.get("point_aggregation", "max"), section.get("max_windows_per_time_step", 0))
+    spread = (f"its normal test windows kept it; a time step takes the {section.get('point_aggregation', 'max')} of "
+              f"the up to {section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps "
+              "beside a labelled range share its windows, so time steps alarm more often than windows")
     causes = {name: drift_cause(r["false_alarm"].get("drift")) if r.get("false_alarm", {}).get("promise_kept") is False
               else spread for name, r in named_results(metrics).items()}
     return verdict_lines(named_results(section), level, causes, advice)

@@ -43,6 +43,14 @@ def kind_runs(flags: np.ndarray, kinds: np.ndarray | None = None) -> list[tuple[
             for s, e in zip(edges[:-1], edges[1:]) if flags[s]]
 
 
+def coverage(ranges: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int64: how many of the (k, 2) ``[start, end)`` ranges, clipped to ``[0, n)``, hold each row."""
+    steps = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(steps, np.clip(ranges[:, 0], 0, n), 1)
+    np.add.at(steps, np.clip(ranges[:, 1], 0, n), -1)
+    return np.cumsum(steps[:n])
+
+
 def merge_ranges(ranges: np.ndarray, gap: int) -> np.ndarray:
     """Ranges (k, 2), sorted, merged where at most ``gap`` rows separate one from the next."""
     ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)

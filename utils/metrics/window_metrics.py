@@ -36,11 +36,7 @@ def roc_pr_auc(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[
 
 
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Threshold-free and thresholded metrics of one score.
-
-    Args:
-        y_true: (N,) labels, 1 = anomaly, 0 = normal.
-        scores: (N,) scores, higher = more anomalous.
+    """Threshold-free and thresholded metrics of (N,) ``scores`` (higher = more anomalous) against (N,) 0/1 ``y_true``.
 
     Returns:
         ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
@@ -89,14 +85,8 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
 def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
                     scores_by_name: dict[str, np.ndarray], thresholds: dict[str, float],
                     normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}`` of several scores of the same samples.
-
-    Args:
-        y_true: (N,) labels.
-        kind: (N,) kind name of each sample, or None (no per-kind part).
-        scores_by_name: ``{score_name: scores (N,)}``.
-        thresholds: ``{score_name: threshold}``, one for each score.
-    """
+    """``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}`` of several (N,) scores of the same samples,
+    each at its threshold; (N,) ``kind`` None leaves ``per_kind`` empty."""
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
         raise ValueError(f"no threshold for score(s) {missing}; have {sorted(thresholds)}")
@@ -109,16 +99,25 @@ def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
     """Fixed-width console table of :func:`evaluate_scores`' results, one row per score: ROC AUC, PR AUC, base
     rate, precision, recall, F1, measured false-alarm rate, each kind's ROC AUC ("-" where undefined or absent)."""
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
-    name_w = max([len("score")] + [len(n) for n in results])
     headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"] + [f"AUC[{k}]" for k in kinds]
-    widths = [max(len(h), 7) for h in headers]
-    lines = ["  ".join(["score".ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
-    lines.append("-" * len(lines[0]))
+    rows = {}
     for name, r in results.items():
         values = [r.get(key) for key in ("roc_auc", "pr_auc", "base_rate", "precision", "recall", "f1")]
         values.append(r.get("false_alarm", {}).get("measured", {}).get("rate"))
-        values += [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]
-        lines.append("  ".join([name.ljust(name_w)] + [_num(v).rjust(w) for v, w in zip(values, widths)]))
+        rows[name] = [_num(v) for v in values + [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]]
+    return fixed_width_table("score", headers, rows)
+
+
+def fixed_width_table(title: str, headers: list[str], rows: dict[str, list[str]], widths: list[int] | None = None
+                      ) -> str:
+    """A name column headed ``title``, then right-aligned columns ``widths`` wide (each header's, at least 7), a
+    dashed rule under the header."""
+    widths = widths or [max(len(h), 7) for h in headers]
+    name_w = max([len(title)] + [len(n) for n in rows])
+    lines = ["  ".join([title.ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
+    lines.append("-" * len(lines[0]))
+    lines += ["  ".join([name.ljust(name_w), *[c.rjust(w) for c, w in zip(cells, widths)]])
+              for name, cells in rows.items()]
     return "\n".join(lines)
 
 
@@ -128,12 +127,8 @@ WINDOW_VERDICT_KEYS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"))
 def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
                            keys: tuple[tuple[str, str], ...] = WINDOW_VERDICT_KEYS,
                            lead: str = "Model vs baselines on this split") -> dict[str, Any]:
-    """Does the model's best score beat the best baseline, on each metric of ``keys`` (ROC AUC and PR AUC)?
-
-    Args:
-        model: ``{score name: metrics}`` of the model's scores (:func:`evaluate_scores`).
-        baselines: the same for the baselines.
-        keys: ``(metric key, label)`` pairs to compare on.
+    """Does the model's best score beat the best baseline (``{name: metrics}`` each), on each ``(metric key, label)``
+    of ``keys``?
 
     Returns:
         ``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text": one line}``; ``beats``
