@@ -18,7 +18,7 @@ from agents.detector.thresholds import adaptive_thresholds
 from datasets.splits import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
-from utils.figures.stream_report import (
+from utils.figures.report import (
     POOLED_HEADERS,
     STREAM_COLUMNS,
     pooled_cells,
@@ -311,7 +311,7 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def format_pooled_table(pooled: dict[str, Any]) -> str:
-    """Fixed-width console table of the pooled section (:func:`utils.figures.stream_report.pooled_cells`)."""
+    """Fixed-width console table of the pooled section (:func:`utils.figures.report.pooled_cells`)."""
     table = {name: pooled_cells(r, "-") for name, r in pooled_rows(pooled).items()}
     widths = [max([len(h)] + [len(cells[i]) for cells in table.values()]) for i, h in enumerate(POOLED_HEADERS)]
     return _fixed_width("score (pooled)", list(POOLED_HEADERS), widths, table)
