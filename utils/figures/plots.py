@@ -1,8 +1,5 @@
-"""The figures of a window run: signal examples, loss curves, latent space, reconstructions, ROC/PR curves,
-confusion matrix, score histogram.
-
-Every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never ``pyplot``: thread-safe, no global
-state, headless) and returns it; write it with :func:`utils.figures.style.save_figure`.
+"""The figures of a window run. Every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never
+``pyplot``: thread-safe, no global state, headless) and returns it; write it with :func:`~utils.figures.save_figure`.
 """
 from __future__ import annotations
 
@@ -31,12 +28,7 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
 
     Each panel overlays one window of that kind (drawn with ``seed``) and the normal window at the closest
     operating point (:func:`closest_normal`), so the difference shown is the anomaly, not another level.
-
-    Args:
-        x: (N, T, F) windows (or (N, T) for one feature).
-        kind: (N,) kind of each window.
-        feature_names: F sensor names.
-        max_features: show at most this many (the first) features.
+    ``x``: (N, T, F) windows (or (N, T) for one feature); ``kind``: (N,); the first ``max_features`` are shown.
     """
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
@@ -116,12 +108,8 @@ def plot_loss_curves(history: dict[str, list[float]],
 
 
 def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
-    """Latent codes coloured by kind: D == 2 directly, D > 2 by PCA, D == 1 against the sample index.
-
-    Args:
-        z: (N, D) latent codes, e.g. the encoder means (or (N,) for D = 1).
-        kind: (N,) kind of each sample.
-    """
+    """Latent codes ``z`` (N, D) (or (N,)), e.g. the encoder means, coloured by ``kind`` (N,): D == 2 directly,
+    D > 2 by PCA, D == 1 against the sample index."""
     z = np.asarray(z, dtype=float)
     z = z[:, None] if z.ndim == 1 else z
     kind = as_kinds(kind, len(z))
@@ -155,10 +143,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     """Original (solid) vs. reconstruction (dashed) of the first sample of each kind, one panel per kind.
 
     Args:
-        x: (N, T, F) original windows as the model saw them, scaled (or (N, T)).
-        x_hat: reconstructions, the shape of ``x``.
+        x: (N, T, F) original windows as the model saw them, scaled (or (N, T)); ``x_hat`` the same shape.
         kind: (N,) kind of each window.
-        feature_names: F feature names.
         error_kind: ``"mse"`` or ``"mae"``: the error shown in each panel's title.
         scaler: ``"minmax"``, ``"standard"`` or ``"none"``: how the values were scaled (y-axis label).
     """
@@ -238,12 +224,8 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[
 
 def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("normal", "anomaly"),
                           title: str = "Confusion matrix") -> Figure:
-    """Heatmap of a confusion matrix with counts and row-normalised percentages.
-
-    Args:
-        cm: (K, K) counts; rows = true class, columns = predicted class.
-        labels: K class names, in the order of the rows.
-    """
+    """Heatmap of ``cm``, (K, K) counts (rows = true class, columns = predicted, ``labels`` in that order), with
+    counts and row-normalised percentages."""
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"cm must be a square (K, K) matrix, got shape {cm.shape}")
@@ -272,12 +254,8 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
 def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
                          title: str, xlabel: str = "Anomaly score") -> Figure:
     """Overlaid score distributions of each kind on shared bins, log-spaced when every score (and the threshold) is
-    positive and they span more than two decades.
-
-    Args:
-        scores: (N,) anomaly scores.
-        kind: (N,) kind of each sample.
-        threshold: drawn as a dashed vertical line; None: no line.
+    positive and they span more than two decades. ``scores``, ``kind``: (N,); ``threshold``: a dashed vertical line
+    (None: no line).
     """
     s = np.asarray(scores, dtype=float).ravel()
     kind = as_kinds(kind, len(s))

@@ -262,15 +262,10 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
 
 def _figure_section(out_dir: Path) -> list[str]:
     """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
-    order = list(FIGURE_TITLES)
-
-    def rank(stem: str) -> tuple[int, str]:
-        group = HISTOGRAM if stem.startswith(HISTOGRAM) else stem
-        return order.index(group) if group in order else len(order), stem
-
-    lines = ["## Figures", ""]
-    for stem in sorted((p.stem for p in out_dir.glob("*.png")), key=rank):
-        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if stem.startswith(HISTOGRAM)
+    order, lines = list(FIGURE_TITLES), ["## Figures", ""]
+    groups = {p.stem: HISTOGRAM if p.stem.startswith(HISTOGRAM) else p.stem for p in out_dir.glob("*.png")}
+    for stem in sorted(groups, key=lambda s: (order.index(groups[s]) if groups[s] in order else len(order), s)):
+        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if groups[stem] == HISTOGRAM
                  else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
         lines += [f"### {title}", "", f"![{title}]({stem}.png)", ""]
     return lines if len(lines) > 2 else [*lines, "No plots (`evaluation.make_plots` is false).", ""]

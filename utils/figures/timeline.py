@@ -55,10 +55,8 @@ def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 class TimeAxis:
-    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (whichever fits the span).
-
-    With ``origin`` (a detail panel) times count from that row's time, so a zoom into hour 20 reads in seconds.
-    """
+    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (whichever fits the span); with
+    ``origin`` (a detail panel) times count from that row's time, so a zoom into hour 20 reads in seconds."""
 
     def __init__(self, first_row: int, times: np.ndarray | None, lo: int, hi: int, origin: int | None = None) -> None:
         self.first_row, self.times, self.zero, self.scale, self.label = first_row, times, 0.0, 1.0, "Row"
@@ -265,9 +263,8 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
         times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.
         first_row: absolute row of ``values[0]``.
-        title: figure title; None: the rows and bin size.
-        max_points: at most this many bins per line (>= 2).
-        n_details: at most this many detail panels (>= 0).
+        title: None: the rows and bin size.
+        max_points: at most this many bins per line (>= 2); ``n_details``: detail panels (>= 0).
 
     Returns:
         The figure, 13 x (1.5 F + 2.2 (+ 3.6 with details)) inches whatever n.
