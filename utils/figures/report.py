@@ -342,10 +342,11 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
 
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
+    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files
+    (ValueError when one is missing or broken)."""
     run = RunFolder(run_dir)
-    config = json.loads(run.config.read_text(encoding="utf-8") if config is None else json.dumps(config))
-    metrics = json.loads(run.metrics.read_text(encoding="utf-8")) if metrics is None else metrics
+    config = _run_json(run.config) if config is None else json.loads(json.dumps(config))
+    metrics = _run_json(run.metrics) if metrics is None else metrics
     atomic_write_text(run.report, render_report(config, metrics, run.out))
     return run.report
 
@@ -375,8 +376,7 @@ def main(argv: list[str]) -> int:
     try:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
-        run = RunFolder(run_dir)
-        print(write_report(run_dir, _run_json(run.config), _run_json(run.metrics)))
+        print(write_report(run_dir))
         return 0
     except OSError as err:
         message = f"{run_dir}: cannot write the report ({err.strerror or err})"
