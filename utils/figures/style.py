@@ -1,7 +1,5 @@
-"""Shared look of every figure: colours, saving, and the input checks the plots share.
-
-The bottom module of :mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only.
-"""
+"""Shared look of every figure: colours, saving, and the input checks the plots share (the bottom module of
+:mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only)."""
 from __future__ import annotations
 
 import io
