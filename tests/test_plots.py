@@ -66,7 +66,7 @@ def _fresh_python(*args: str) -> str:
 
 def test_modules_do_not_use_pyplot():
     code = ("import io, sys; import numpy as np; import utils.figures as figures; "
-            "from utils.figures import data, report, score_plots, style; "
+            "from utils.figures import plots, report, style; "
             "fig = figures.plot_latent(np.arange(6.0).reshape(3, 2), ['normal'] * 3); "
             "fig.savefig(io.BytesIO(), format='png'); print('matplotlib.pyplot' in sys.modules)")
     assert _fresh_python("-c", code) == "False"
@@ -91,10 +91,9 @@ def test_report_module_runs_as_a_script(tmp_path):
 
 def test_package_reexports_the_plot_functions():
     import utils.figures as figures
-    from utils.figures import data, score_plots, style, timeline
-    assert {n for n in figures.__all__ if n.startswith("plot_")} == {*data.__all__, *score_plots.__all__,
-                                                                     "plot_timeline"}
-    assert all(getattr(figures, n) is getattr(m, n) for m in (data, score_plots, style, timeline) for n in m.__all__
+    from utils.figures import plots, style, timeline
+    assert {n for n in figures.__all__ if n.startswith("plot_")} == {*plots.__all__, "plot_timeline"}
+    assert all(getattr(figures, n) is getattr(m, n) for m in (plots, style, timeline) for n in m.__all__
                if n in figures.__all__)
 
 

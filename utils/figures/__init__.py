@@ -2,8 +2,8 @@
 re-exported). Importing the package imports Matplotlib and scikit-learn's metrics, so callers that may not plot
 import it inside the function that plots.
 """
-from utils.figures.data import plot_latent, plot_loss_curves, plot_signal_examples
-from utils.figures.score_plots import plot_confusion_matrix, plot_reconstructions, plot_roc_pr, plot_score_histogram
+from utils.figures.plots import (plot_confusion_matrix, plot_latent, plot_loss_curves, plot_reconstructions,
+                                 plot_roc_pr, plot_score_histogram, plot_signal_examples)
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SAVE_DPI, SERIES_COLORS,
                                  kind_colors, save_figure)
 from utils.figures.timeline import envelope, plot_timeline

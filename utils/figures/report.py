@@ -1,18 +1,20 @@
-"""The run report ``out/report.md``, written at the end of every run from the resolved config and the metrics.
+"""The run report ``out/report.md`` (a stream run's section included), written at the end of every run from the
+resolved config and the metrics.
 
 Plots in ``out/`` are embedded as relative links, so the folder can be moved or browsed as it is. Regenerate a
 finished run's report with ``python -m utils.figures.report experiments/<exp_name>``.
 """
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.figures.stream_report import promise_cell, score_table, stream_section, verdict_lines
 from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
+from utils.metrics.stream_metrics import metric_at
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
 
@@ -30,6 +32,151 @@ FIGURE_TITLES = {  # in reading order; other figures follow by name
 METRIC_KEYS = ("roc_auc", "pr_auc", "base_rate", "threshold", "precision", "recall", "f1")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "scheduler", "early_stopping_patience",
                  "grad_clip_norm")
+#: (header, path into one score's stream metrics, decimals) of the stream tables (report and console).
+STREAM_COLUMNS = (("VUS-PR", ("vus_pr",), 3), ("VUS-ROC", ("vus_roc",), 3), ("PR AUC", ("pr_auc",), 3),
+                  ("ROC AUC", ("roc_auc",), 3), ("range P", ("range", "precision"), 3),
+                  ("range R", ("range", "recall"), 3), ("range F1", ("range", "f1"), 3),
+                  ("event recall", ("event_recall",), 3), ("false alarms / h", ("false_alarms_per_hour",), 1),
+                  ("PA-F1 (optimistic)", ("point_adjusted_f1_OPTIMISTIC",), 3))
+MAX_LISTED = 40
+#: (header, key into a pooled score's ``mean``, decimals) of the pooled table's per-recording means.
+MEAN_COLUMNS = (("VUS-PR", "vus_pr", 3), ("VUS-ROC", "vus_roc", 3), ("range F1", "range_f1", 3),
+                ("event recall", "event_recall", 3), ("false alarms / h", "false_alarms_per_hour", 1))
+POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
+
+
+def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, missing: str = "–") -> str:
+    """The metric at ``path`` of one score's stream metrics with ``digits`` decimals, ``missing`` when undefined."""
+    value = metric_at(result, path)
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def promise_cell(report: dict[str, Any]) -> str:
+    """``kept``, ``**broken**`` or ``–`` (no normals, or a run written before the verdicts)."""
+    return {True: "kept", False: "**broken**"}.get(report.get("promise_kept"), "–")
+
+
+def verdict_lines(section: dict[str, Any]) -> list[str]:
+    """The section's verdict of the model against the baselines in bold (none without one)."""
+    return [f"**{section['versus_baselines']['text']}.**", ""] if section.get("versus_baselines") else []
+
+
+def score_table(headers: list[str], rows: dict[str, list[str]]) -> str:
+    """A Markdown table: the score's name, then one right-aligned column per header; ``rows``: ``{name: cells}``."""
+    lines = ["| score | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
+    return "\n".join(lines + [f"| `{name}` | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+
+
+def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per score (or baseline) with the stream metrics of :data:`STREAM_COLUMNS`."""
+    return score_table([h for h, _, _ in STREAM_COLUMNS],
+                       {name: [stream_cell(r, path, digits) for _, path, digits in STREAM_COLUMNS]
+                        for name, r in results.items()})
+
+
+def markdown_incidents(path: Path) -> list[str]:
+    """The test incidents of ``out/incidents.csv`` as a table (hits, false alarms, then missed ranges)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return ["No incident and no labelled range in the test stream.", ""]
+    several = "recording" in rows[0]
+    lines = ["| " + ("recording | " if several else "") + "# | outcome | rows | from | to | duration (s) | peak score | "
+             "top sensor | labelled kind |", "|" + ("---|" if several else "") + "---:|---|---|---|---|---:|---:|---|---|"]
+    for row in rows[:MAX_LISTED]:
+        cells = [row["outcome"].replace("_", " "), f"{row['start_row']}–{row['end_row']}"]
+        cells += [row[k] or "–" for k in ("start_time", "end_time", "duration_s", "peak_score", "top_feature",
+                                          "labelled_kind")]
+        lines.append("| " + (f"`{row['recording']}` | " if several else "") + f"{row['incident'] or '–'} | "
+                     + " | ".join(cells) + " |")
+    if len(rows) > MAX_LISTED:
+        lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |"
+                     + (" |" if several else ""))
+    return [*lines, ""]
+
+
+def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
+    """One pooled score's cells under :data:`POOLED_HEADERS`: F1, FAR %, MAR %, then ``mean ± std (n)`` of each of
+    :data:`MEAN_COLUMNS`."""
+    c, means = result.get("confusion", {}), result.get("mean", {})
+    cells = [stream_cell(c, (key,), digits, missing) for key, digits in (("f1", 3), ("far_pct", 2), ("mar_pct", 2))]
+    for _, key, digits in MEAN_COLUMNS:
+        mean = means.get(key, {})
+        cells.append(missing if mean.get("mean") is None else
+                     f"{mean['mean']:.{digits}f} ± {mean['std']:.{digits}f} ({mean['n']})")
+    return cells
+
+
+def pooled_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pooled scores and baselines (``baseline: <name>``) in table order."""
+    return {**pooled.get("scores", {}), **{f"baseline: {n}": r for n, r in (pooled.get("baselines") or {}).items()}}
+
+
+def _minutes(hours: Any, template: str) -> str:
+    """``template`` holding the hours as minutes (one decimal), empty when the hours are unknown."""
+    return template.format(f"{hours * 60:.1f}") if isinstance(hours, (int, float)) else ""
+
+
+def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
+    """The report's lines for several test recordings: the pooled table (:func:`pooled_cells` per score and
+    baseline), then one row per recording (the primary score's VUS-PR and range F1, its incidents and detections)."""
+    pooled = stream.get("pooled", {})
+    inc, span = pooled.get("incidents", {}), _minutes(pooled.get("hours"), ", {} minutes")
+    lines = ["## Results on the test recordings (per time step)", "",
+             f"{pooled.get('recordings')} recordings, {pooled.get('rows')} test time steps in all{span}. Each time "
+             f"step takes the {pooled.get('point_aggregation')} of the scores of the windows that cover it (windows "
+             "never cross two recordings) and is alarmed when that is above the window threshold. F1, FAR and MAR "
+             "come from the confusion matrix summed over every recording's time steps at the deployed threshold "
+             "(SKAB's protocol: F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP)); the "
+             "other columns are the mean ± standard deviation over the recordings where the metric is defined "
+             "(their number in brackets).", "",
+             score_table(list(POOLED_HEADERS), {name: pooled_cells(r) for name, r in pooled_rows(pooled).items()}), ""]
+    lines += [*verdict_lines(pooled), f"Per recording (`{inc.get('score')}` score; incidents of alarms at most "
+              f"{pooled.get('incident_merge_gap')} rows apart): {inc.get('n')} incidents in all, "
+              f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
+              "| recording | time steps | VUS-PR | range F1 | alarms (false) | labelled ranges detected | promise per "
+              "time step |", "|---|---:|---:|---:|---:|---:|---|"]
+    for name, m in stream.get("recordings", {}).items():
+        counts = m.get("incidents", {})
+        primary = m.get("scores", {}).get(counts.get("score"), {})
+        lines.append(f"| `{name}` | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
+                     f"{stream_cell(primary, ('range', 'f1'), 3)} | {counts.get('n')} ({counts.get('false_alarms')}) | "
+                     f"{counts.get('detected')} of {counts.get('labelled_ranges')} | "
+                     f"{promise_cell(primary.get('false_alarm') or {})} |")
+    return [*lines, "", "### Test incidents", "", *markdown_incidents(out_dir / "incidents.csv")]
+
+
+def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
+    """The report's lines for a stream dataset (empty for a window dataset)."""
+    stream = metrics.get("stream")
+    if not isinstance(stream, dict):
+        return []
+    if "pooled" in stream:
+        return recordings_section(stream, out_dir)
+    inc, span = stream.get("incidents", {}), _minutes(stream.get("hours"), "{} minutes, ")
+    lines = ["## Results on the test stream (per time step)", "",
+             f"The test stretch: {stream.get('rows')} time steps ({span}from row {stream.get('first_row')}). Each "
+             f"time step takes the {stream.get('point_aggregation')} of the scores of the windows that cover it, "
+             "and is alarmed when that is above the window threshold. VUS-PR and VUS-ROC (Paparrizos et al. 2022, "
+             f"as TSB-AD computes them) buffer each labelled range by up to {stream.get('vus_buffer')} rows; range "
+             "precision/recall follow Tatbul et al. 2018 (flat bias); an event is a labelled range, detected when one "
+             f"of its time steps is alarmed; alarms at most {stream.get('incident_merge_gap')} rows apart are one "
+             "incident. Point-adjusted F1 counts a whole range as found once one of its points is: it flatters "
+             "(Kim et al. 2022) and is shown only beside papers that report it.", "",
+             markdown_stream_table(stream.get("scores", {})), ""]
+    if stream.get("baselines"):
+        lines += ["Baselines, the same way:", "", markdown_stream_table(stream["baselines"]), ""]
+    lines += verdict_lines(stream)
+    if inc:
+        lines += ["### Test incidents", "",
+                  f"Incidents of `{inc.get('score')}` (threshold {inc.get('threshold', 0):.4g}): {inc.get('n')}, of "
+                  f"which {inc.get('hits')} on labelled ranges and {inc.get('false_alarms')} false alarms; "
+                  f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected, "
+                  f"{inc.get('missed')} missed.", ""]
+        lines += markdown_incidents(out_dir / "incidents.csv")
+    return lines
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -71,15 +218,14 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:
+    base_rate = "PR AUC of a random detector equals the base rate (the anomaly share)."
     if threshold.get("false_alarm_rate") is None:  # a run written before the conformal thresholds
         return (f"Thresholds: the {_fmt(threshold.get('percentile'), 1)}th percentile of each score on the "
-                f"{threshold.get('fitted_on', 'validation normals')} (never on test labels). PR AUC of a random "
-                "detector equals the base rate (the anomaly share).")
+                f"{threshold.get('fitted_on', 'validation normals')} (never on test labels). {base_rate}")
     return (f"Thresholds: split-conformal for a false-alarm rate of {threshold['false_alarm_rate']:g}: the k-th "
             "smallest of the n calibration scores (the validation normals, out of sample for each score), "
             "k = ceil((n + 1)(1 - alpha)), which bounds the false-alarm probability of a new normal window "
-            "exchangeable with them by (n + 1 - k)/(n + 1) <= alpha. Never set on test labels. PR AUC of a random "
-            "detector equals the base rate (the anomaly share).")
+            f"exchangeable with them by (n + 1 - k)/(n + 1) <= alpha. Never set on test labels. {base_rate}")
 
 
 def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
@@ -116,15 +262,10 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
 
 def _figure_section(out_dir: Path) -> list[str]:
     """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
-    order = list(FIGURE_TITLES)
-
-    def rank(stem: str) -> tuple[int, str]:
-        group = HISTOGRAM if stem.startswith(HISTOGRAM) else stem
-        return order.index(group) if group in order else len(order), stem
-
-    lines = ["## Figures", ""]
-    for stem in sorted((p.stem for p in out_dir.glob("*.png")), key=rank):
-        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if stem.startswith(HISTOGRAM)
+    order, lines = list(FIGURE_TITLES), ["## Figures", ""]
+    groups = {p.stem: HISTOGRAM if p.stem.startswith(HISTOGRAM) else p.stem for p in out_dir.glob("*.png")}
+    for stem in sorted(groups, key=lambda s: (order.index(groups[s]) if groups[s] in order else len(order), s)):
+        title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if groups[stem] == HISTOGRAM
                  else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
         lines += [f"### {title}", "", f"![{title}]({stem}.png)", ""]
     return lines if len(lines) > 2 else [*lines, "No plots (`evaluation.make_plots` is false).", ""]
@@ -132,20 +273,14 @@ def _figure_section(out_dir: Path) -> list[str]:
 
 def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path) -> str:
     """The report's Markdown text (see the module docstring)."""
-    scores = metrics.get("scores", {})
-    splits = metrics.get("splits", {})
-    training = metrics.get("training", {})
-    threshold = metrics.get("threshold", {})
+    scores, splits, training = metrics.get("scores", {}), metrics.get("splits", {}), metrics.get("training", {})
     data_info = metrics.get("data", {}) or {}
     lines = [f"# Run report: {config.get('exp_name', '?')}", ""]
     if config.get("description"):
         lines += [f"> {config['description']}", ""]
     lines += [f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from `config.json` and "
               "`out/metrics.json` of this run folder. Scores: higher = more anomalous; a window is an alarm when "
-              "its score is above the threshold.", ""]
-
-    lines += promise_section(metrics)
-
+              "its score is above the threshold.", "", *promise_section(metrics)]
     lines += ["## Configuration", "", "| | |", "|---|---|",
               f"| agent | `{config.get('agent')}` (seed {config.get('seed')}, device `{config.get('device')}`) |",
               *(f"| {key} | {_settings(config.get(key, {}), TRAINING_KEYS if key == 'trainer' else None)} |"
@@ -168,11 +303,11 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     lines += ["## Training", "",
               f"{training.get('epoch', '?')} of {config.get('trainer', {}).get('epochs', '?')} epochs{stopped}, "
               f"{training.get('global_step', '?')} steps; best validation loss "
-              f"{_fmt(training.get('best_val_loss'), 5)} "
-              f"at epoch {training.get('best_epoch', '?')} (the weights in `checkpoints/best.pt`).", ""]
+              f"{_fmt(training.get('best_val_loss'), 5)} at epoch {training.get('best_epoch', '?')} (the weights in "
+              "`checkpoints/best.pt`).", ""]
 
-    lines += ["## Results on the test set", "", _threshold_text(threshold), "", markdown_metrics_table(scores), "",
-              markdown_false_alarm_table(scores), ""]
+    lines += ["## Results on the test set", "", _threshold_text(metrics.get("threshold", {})), "",
+              markdown_metrics_table(scores), "", markdown_false_alarm_table(scores), ""]
     baselines = metrics.get("baselines") or {}
     if baselines:
         lines += ["### Baselines on the same split", "",
@@ -192,10 +327,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
         lines += ["Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not deployable): "
                   + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}" for n, v in oracle.items()) + ".", ""]
 
-    lines += stream_section(metrics, out_dir)
-
-    lines += _figure_section(out_dir)
-
+    lines += stream_section(metrics, out_dir) + _figure_section(out_dir)
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
               "- `out/scores.csv`: one row per test window: label, kind, each score and its alarm flag",
@@ -210,10 +342,11 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
 
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
+    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files
+    (ValueError when one is missing or broken)."""
     run = RunFolder(run_dir)
-    config = json.loads(run.config.read_text(encoding="utf-8") if config is None else json.dumps(config))
-    metrics = json.loads(run.metrics.read_text(encoding="utf-8")) if metrics is None else metrics
+    config = _run_json(run.config) if config is None else json.loads(json.dumps(config))
+    metrics = _run_json(run.metrics) if metrics is None else metrics
     atomic_write_text(run.report, render_report(config, metrics, run.out))
     return run.report
 
@@ -243,8 +376,7 @@ def main(argv: list[str]) -> int:
     try:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
-        run = RunFolder(run_dir)
-        print(write_report(run_dir, _run_json(run.config), _run_json(run.metrics)))
+        print(write_report(run_dir))
         return 0
     except OSError as err:
         message = f"{run_dir}: cannot write the report ({err.strerror or err})"

@@ -1,7 +1,5 @@
-"""Shared look of every figure: colours, saving, and the input checks the plots share.
-
-The bottom module of :mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only.
-"""
+"""Shared look of every figure: colours, saving, and the input checks the plots share (the bottom module of
+:mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only)."""
 from __future__ import annotations
 
 import io
@@ -53,7 +51,6 @@ def save_figure(fig: Figure, path: Path) -> np.ndarray:
     """Write ``fig`` to ``path`` as a PNG at :data:`SAVE_DPI` dpi, atomically; return its (H, W, 3) uint8 RGB image
     (so a caller logs it to TensorBoard without drawing the figure again: drawing is most of the cost)."""
     from matplotlib.image import imread
-
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=SAVE_DPI, facecolor="white")
     with atomic_output(path, "wb") as handle:
