@@ -218,15 +218,12 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                     fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    Args:
-        text_hint: said after a cell of text in a numeric column (what to set instead).
-        fill: gives a missing cell (empty, NaN, :data:`MISSING_CELLS`) its column's value before it; None refuses it.
-        decimal: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another character).
+    ``text_hint``: said after a cell of text in a numeric column; ``fill``: gives a missing cell (empty, NaN,
+    :data:`MISSING_CELLS`) its column's value before it (None refuses it); ``decimal``: the numbers' ``"."`` or ``","``.
     """
     path = Path(path)
     position = {name: i for i, name in enumerate(header)}
-    idx = [position[c] for c in columns]
-    text_idx = [position[c] for c in text_columns]
+    idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
 
     def read() -> Iterator[Block]:  # lines of max_chars at most: a file without line breaks cannot fill the memory
@@ -398,9 +395,7 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
 def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None) -> np.ndarray:
     """Timestamps as float64 numbers or datetime64[ns] (ISO 8601 in row 0's layout), checked never to go backwards.
 
-    Args:
-        texts: (rows,) the column's cells, stripped.
-        line_nos: (rows,) the file line of each row, for messages (None: not named).
+    ``texts``: (rows,) the column's cells, stripped; ``line_nos``: (rows,) their file lines for messages, or None.
     """
     def where(row: int) -> str:
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
@@ -631,11 +626,8 @@ def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch
     """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
 
     Only the rows a later window still needs are carried over (with ``cover``, also the last ``window_length``):
-    memory stays at about one block plus one batch.
-
-    Args:
-        cover: end with a window over the final ``window_length`` rows where the stride stopped short of them, so
-            every row is covered (per-step scoring; a stride of at most ``window_length``).
+    memory stays at about one block plus one batch. ``cover``: end with a window over the final ``window_length`` rows
+    where the stride stopped short of them, so every row is covered (per-step scoring; stride <= ``window_length``).
 
     Yields:
         ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.

@@ -1,8 +1,7 @@
 """Write the example CSV time series used by ``configs/example_csv.json``.
 
-Two hours of simulated converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name),
-shipped as ``examples/converter_telemetry.csv``; regenerate it (same seed, same file) with
-``python -m datasets.make_example_csv [--output PATH] [--rows N] [--seed S]``.
+Two hours of converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name), shipped as
+``examples/converter_telemetry.csv``; ``python -m datasets.make_example_csv`` writes it again, the same (see --help).
 """
 from __future__ import annotations
 
