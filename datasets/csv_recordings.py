@@ -71,9 +71,8 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
                    ) -> Columns:
     """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
 
-    Args:
-        feature_columns: the sensors in order, or None: every column not named elsewhere.
-        label_key: the key the labels were given by (``label_columns``, or the older ``label_column``).
+    ``feature_columns`` None: every column not named elsewhere; ``label_key``: ``label_columns`` or the older
+    ``label_column``, the key the labels were given by.
     """
     named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
              "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
@@ -236,7 +235,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     k = len(columns.labels)
     labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)  # all normal without label columns
     if k and labels.all():  # another convention, most likely
-        seen = [repr(str(v)) for v in np.unique(np.char.strip(text[:, :k].astype(str)))]
+        seen = [repr(str(v)) for v in np.unique(text[:, :k])]  # the cells are stripped as read
         logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of them "
                        "means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows", path,
                        columns.labels, ", ".join(seen[:6]) + (", ..." if len(seen) > 6 else ""), VALID_LABELS)
@@ -336,8 +335,7 @@ def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, st
                     timestamp_column: str | None, window_length: int) -> None:
     """One warning per finding over the files: missing cells filled, gaps or repeats in time, differing rates.
 
-    Args:
-        timing: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
+    ``timing``: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
     """
     def listed(found: list[str]) -> str:
         return " | ".join(found[:3]) + (f" | and {len(found) - 3} more" if len(found) > 3 else "")

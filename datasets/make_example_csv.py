@@ -27,13 +27,11 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
     t = np.arange(rows, dtype=np.float64)
     walk = np.cumsum(rng.normal(0.0, 0.05, rows))
     load = 10.0 + 1.5 * np.sin(2 * np.pi * t / 1800.0) + walk - np.linspace(0.0, walk[-1], rows)
-    angle = 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t
     heat = 38.0 + 0.04 * load**2
-    temperature = np.empty(rows)
-    temperature[0] = heat[0]
+    temperature = heat.copy()
     for i in range(1, rows):  # first-order lag of the heat sink, time constant 120 s
         temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
-    x = sensor_readings(load, angle, 0.0, temperature, rng)
+    x = sensor_readings(load, 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t, 0.0, temperature, rng)
     labels = np.full(rows, "0", dtype=object)
     kinds = np.resize(list(FAULTS), n_faults)
     slot = rows // n_faults
