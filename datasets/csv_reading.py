@@ -333,8 +333,8 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     with suppress(ValueError):
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
-    shown = f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}" if text else \
-        f"is empty (missing value){MISSING_HINT}"
+    shown = (f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}" if text
+             else f"is empty (missing value){MISSING_HINT}")
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 
 
@@ -431,8 +431,7 @@ def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | 
     bad = np.flatnonzero(~np.isfinite(times))
     if len(bad):
         row = int(bad[0])
-        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is not a finite "
-                        "number; every row needs its time")
+        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is not a finite number; every row needs its time")
     return times
 
 

@@ -568,8 +568,7 @@ def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fractio
     values = rows.values
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:
-        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of "
-                        f"data.window_length={window_length}")
+        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
     _windows_fit([len(values)], values.shape[1], window_length, stride,
                  f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
     x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
