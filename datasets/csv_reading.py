@@ -1,8 +1,5 @@
 """Reading CSV rows from a file or a pipe: the header, the rows block by block (checked alike), the timestamps, and
-windows over the blocks; refused naming the file, row and column.
-
-The format read and what is refused: docs/data.md. Rows are counted from 0 (the first line after the header); lines
-from 1.
+windows over the blocks; refused naming the file, row (from 0, after the header) and line (from 1): docs/data.md.
 """
 from __future__ import annotations
 
@@ -69,10 +66,7 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
                 ) -> tuple[list[str], str]:
     """``(column names, separator)`` from the first line of a CSV file (at most 16 MiB are read).
 
-    Args:
-        separator: the field separator, or None: the one of ``, ; tab |`` the header holds most often (``,``
-            if none).
-        hint: what to do when the file looks separated by another character, for the message.
+    ``separator`` None: :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise.
     """
     path = Path(path)
     try:
@@ -143,8 +137,14 @@ def header_fields(first: str, second: str, path: Path, separator: str | None, hi
     if separator is None:
         separator = detect_separator(first, path)
     header = [name.strip() for name in split_line(first, path, 1, separator)]
-    if len(header) == 1:
-        refuse_other_separator(path, first, second, separator, hint)
+    found = [(sep, name) for sep, name in SEPARATOR_NAMES.items() if sep != separator and sep in first]
+    if len(header) == 1 and found:  # a one-column header holding another separator: the file uses that one
+        sep, name = found[0]
+        decimal = [cell.strip() for cell in second.split(sep) if sep != "," and DECIMAL_COMMA.search(cell)]
+        commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
+        if decimal and hint == SEPARATOR_HINT:  # the csv loader's: its config also reads the decimal commas
+            hint += DECIMAL_HINT
+        raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
     check_names(header, first, path)
     return header, separator
 
@@ -161,20 +161,6 @@ def detect_separator(first: str, path: Path) -> str:
         raise DataError(f"{path}: line 1 holds {names} equally often ({most} each), so the field separator is "
                         f"unclear; set data.separator (e.g. \";\")")
     return tied[0]
-
-
-def refuse_other_separator(path: Path, first: str, second: str, separator: str = ",",
-                           hint: str = ". Write it comma-separated") -> None:
-    """DataError if a one-column header holds another separator than ``separator``: the file uses that one."""
-    found = [(sep, name) for sep, name in SEPARATOR_NAMES.items() if sep != separator and sep in first]
-    if not found:
-        return
-    sep, name = found[0]
-    decimal = [cell.strip() for cell in second.split(sep) if sep != "," and DECIMAL_COMMA.search(cell)]
-    commas = f" with decimal commas (line 2: {decimal[0][:20]!r})" if decimal else ""
-    if decimal and hint == SEPARATOR_HINT:  # the csv loader's: its config also reads the decimal commas
-        hint += DECIMAL_HINT
-    raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
 
 
 def split_line(line: str, path: Path, line_no: int, separator: str = ",") -> list[str]:
@@ -232,15 +218,12 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                     fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
     """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
 
-    Args:
-        text_hint: said after a cell of text in a numeric column (what to set instead).
-        fill: gives a missing cell (empty, NaN, :data:`MISSING_CELLS`) its column's value before it; None refuses it.
-        decimal: the numbers' decimal mark, ``"."`` or ``","`` (then the separator is another character).
+    ``text_hint``: said after a cell of text in a numeric column; ``fill``: gives a missing cell (empty, NaN,
+    :data:`MISSING_CELLS`) its column's value before it (None refuses it); ``decimal``: the numbers' ``"."`` or ``","``.
     """
     path = Path(path)
     position = {name: i for i, name in enumerate(header)}
-    idx = [position[c] for c in columns]
-    text_idx = [position[c] for c in text_columns]
+    idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
     max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
 
     def read() -> Iterator[Block]:  # lines of max_chars at most: a file without line breaks cannot fill the memory
@@ -254,10 +237,8 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                     if too_long:  # readline stopped at max_chars inside the line
                         raise DataError(f"{path}: line {first + too_long[0]} is longer than {max_chars} characters; "
                                         "expected one row per line")
-                    line_nos = np.arange(first, first + len(lines))
-                    if not all(map(str.strip, lines)):  # blank lines are skipped
-                        kept = [i for i, line in enumerate(lines) if line.strip()]
-                        line_nos, lines = line_nos[kept], [lines[i] for i in kept]
+                    kept = [i for i, line in enumerate(lines) if line.strip()]  # blank lines are skipped
+                    line_nos, lines = np.arange(first, first + len(lines))[kept], [lines[i] for i in kept]
                     if lines:
                         yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint,
                                                   fill is not None, decimal), idx, text_idx)
@@ -274,15 +255,12 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
 def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
     """The rows of ``block`` checked (field counts, numbers, finite) as a :class:`Block`."""
     fields = _split_checked(block)
-    values = _numbers(block, fields, idx)
-    text = None
-    if text_idx:
-        if fields is None:
-            text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2,
-                              comments=None)
-        else:
-            text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
-        text = np.char.strip(text)
+    values, text = _numbers(block, fields, idx), None
+    if text_idx and fields is None:
+        text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2, comments=None)
+    elif text_idx:
+        text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
+    text = None if text is None else np.char.strip(text)
     return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
 
 
@@ -307,8 +285,7 @@ def _split_checked(block: Lines) -> list[list[str]] | None:
         return fields
     r = next(r for r, count in enumerate(seps) if count != n - 1)
     count = seps[r] + 1
-    fields_text = f"{count} field{'s' if count != 1 else ''}"
-    raise DataError(f"{block.where(r)}: {fields_text}, but the header has {n} columns "
+    raise DataError(f"{block.where(r)}: {count} field{'s' if count != 1 else ''}, but the header has {n} columns "
                     f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")
 
 
@@ -356,10 +333,8 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
     with suppress(ValueError):
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
-    if not text:
-        shown = f"is empty (missing value){MISSING_HINT}"
-    else:
-        shown = f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}"
+    shown = (f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}" if text
+             else f"is empty (missing value){MISSING_HINT}")
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 
 
@@ -420,9 +395,7 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
 def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None) -> np.ndarray:
     """Timestamps as float64 numbers or datetime64[ns] (ISO 8601 in row 0's layout), checked never to go backwards.
 
-    Args:
-        texts: (rows,) the column's cells, stripped.
-        line_nos: (rows,) the file line of each row, for messages (None: not named).
+    ``texts``: (rows,) the column's cells, stripped; ``line_nos``: (rows,) their file lines for messages, or None.
     """
     def where(row: int) -> str:
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
@@ -458,8 +431,7 @@ def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | 
     bad = np.flatnonzero(~np.isfinite(times))
     if len(bad):
         row = int(bad[0])
-        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is not a finite "
-                        "number; every row needs its time")
+        raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is not a finite number; every row needs its time")
     return times
 
 
@@ -495,8 +467,7 @@ def sample_period(seconds: np.ndarray | None, file: Path, column: str | None) ->
     """Seconds between rows: the median step, else the mean one (coarse timestamps); None if they never advance."""
     if seconds is None or len(seconds) < 2:
         return None
-    steps = np.diff(seconds)
-    for period in (float(np.median(steps)), float(seconds[-1] - seconds[0]) / (len(seconds) - 1)):
+    for period in (float(np.median(np.diff(seconds))), float(seconds[-1] - seconds[0]) / (len(seconds) - 1)):
         if np.isfinite(period) and period > 0:
             return period
     logger.warning("data: %s: the timestamp column %r never advances, so the stream's false alarms per hour are "
@@ -524,9 +495,6 @@ def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
 
 class PreviousFill:
     """Carry each sensor's last value forward over its missing (NaN) cells across the blocks of one file or stream.
-
-    Args:
-        columns: the F columns' names.
 
     Attributes:
         counts: ``{column: cells filled}`` so far, for the columns with any.
@@ -562,15 +530,10 @@ class PreviousFill:
 
 # ----- a pipe ----------------------------------------------------------------------------
 class CsvStream:
-    """CSV rows from a binary stream (a pipe) as they arrive, checked as :func:`iter_csv_blocks` checks a file's.
+    """CSV rows from a binary stream (a pipe, e.g. ``sys.stdin.buffer``) as they arrive, checked as a file's are.
 
     Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once.
-
-    Args:
-        stream: binary, e.g. ``sys.stdin.buffer``.
-        separator: the field separator; None: detected from the header.
-        hint: said after a header separated otherwise than by ``separator``.
-        fill: gives missing cells their column's value before them (else they are refused).
+    ``separator`` and ``hint`` work as in :func:`read_layout`, ``fill`` and ``decimal`` as in :func:`iter_csv_blocks`.
     """
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
@@ -658,23 +621,18 @@ class CsvStream:
 
 # ----- windows ---------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int, cover: bool = False,
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Block]]]:
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
 
     Only the rows a later window still needs are carried over (with ``cover``, also the last ``window_length``):
-    memory stays at about one block plus one batch.
-
-    Args:
-        cover: end with a window over the final ``window_length`` rows where the stride stopped short of them, so
-            every row is covered (per-step scoring; a stride of at most ``window_length``).
+    memory stays at about one block plus one batch. ``cover``: end with a window over the final ``window_length`` rows
+    where the stride stopped short of them, so every row is covered (per-step scoring; stride <= ``window_length``).
 
     Yields:
         ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.
     """
-    buf: np.ndarray | None = None
-    text_buf: np.ndarray | None = None
-    buf_start = 0  # absolute row of buf[0]
-    next_start = 0
+    buf = text_buf = None
+    buf_start = next_start = 0  # buf_start: the absolute row of buf[0]
     for block in blocks:
         buf = block.values if buf is None else np.concatenate([buf, block.values])
         text_buf = block.text if text_buf is None or block.text is None else np.concatenate([text_buf, block.text])

@@ -1,10 +1,6 @@
-"""Your own multivariate time series from CSV files, the ``csv`` loader: which files ``data.path`` names, what
-each column is (a sensor, a label, the timestamp, or ignored), each file's rows, and many files split by one
-boundary rule (windows never cross files; the splits pool the windows of all files).
-
-Without ``feature_columns``, a column looking like a label (a :data:`LABEL_WORDS` name part, or only 0 and 1) is
-refused rather than learnt as a sensor. The format, the columns' roles, the label cells and the splits:
-docs/data.md; the keys: docs/configuration.md.
+"""The ``csv`` loader: your own time series from the CSV files ``data.path`` names, each column's role (sensor, label,
+timestamp, ignored; one looking like a label, by :data:`LABEL_WORDS` or only 0 and 1, is no sensor unless listed), and
+many files split by one rule, their windows pooled (never across files). docs/data.md; the keys: docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -53,12 +49,9 @@ _EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob
 # ----- the columns ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Columns:
-    """The roles of a file's columns.
+    """The roles of a file's columns (a row is anomalous where any of the ``labels`` marks it).
 
     Attributes:
-        features: the sensor columns, in order.
-        labels: the label columns (a row is anomalous where any marks it).
-        timestamp: the timestamp column, or None.
         explicit_features: the features were listed by ``feature_columns`` (no label-looking check).
     """
 
@@ -78,9 +71,8 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
                    ) -> Columns:
     """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
 
-    Args:
-        feature_columns: the sensors in order, or None: every column not named elsewhere.
-        label_key: the key the labels were given by (``label_columns``, or the older ``label_column``).
+    ``feature_columns`` None: every column not named elsewhere; ``label_key``: ``label_columns`` or the older
+    ``label_column``, the key the labels were given by.
     """
     named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
              "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
@@ -128,14 +120,8 @@ def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | P
               line_nos: np.ndarray | None = None, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
 
-    Args:
-        texts: (n, K) str label cells.
-        names: the K label columns' names, for messages.
-        line_nos: (n,) file line of each row, for messages, or None.
-        first_row: the data row of ``texts[0]``, for messages.
-
-    Returns:
-        ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``; DataError for a cell marking a missing label.
+    ``texts``: (n, K) str label cells; ``names``, ``line_nos`` (n,) and ``first_row`` (of ``texts[0]``) are for
+    messages. Returns ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``; DataError for a missing label's cell.
     """
     labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
     for k in range(texts.shape[1]):
@@ -220,14 +206,9 @@ def check_same_header(headers: dict[Path, list[str]]) -> None:
 class Rows:
     """One file's rows.
 
-    Attributes:
-        values: (n, F) float32 features.
-        labels: (n,) int64, 1 = anomalous (zeros without label columns).
-        kinds: (n,) str.
-        label_text: (n, K) str, the label columns' cells as written.
-        times: (n,) float64 or datetime64[ns] timestamps, or None.
-        time_text: (n,) str, the timestamps as written, or None.
-        filled: ``{column: missing cells given the value before them}``.
+    ``values`` (n, F) float32; ``labels`` (n,) int64, 1 = anomalous (zeros without label columns); ``kinds`` (n,) str;
+    ``label_text`` (n, K) str as written; ``times`` (n,) float64 or datetime64[ns] and ``time_text`` (n,) str as
+    written, or None; ``filled``: ``{column: missing cells given the value before them}``.
     """
 
     path: Path
@@ -253,22 +234,16 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     line_nos = np.concatenate([b.line_nos for b in blocks])
     k = len(columns.labels)
     labels, kinds = row_flags(text[:, :k], columns.labels, path, line_nos)  # all normal without label columns
-    if k and labels.all():
-        _warn_all_anomalous(path, columns.labels, text[:, :k])
+    if k and labels.all():  # another convention, most likely
+        seen = [repr(str(v)) for v in np.unique(text[:, :k])]  # the cells are stripped as read
+        logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of them "
+                       "means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows", path,
+                       columns.labels, ", ".join(seen[:6]) + (", ..." if len(seen) > 6 else ""), VALID_LABELS)
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
         rows.times = parse_times(rows.time_text, path, columns.timestamp, line_nos)
     return rows
-
-
-def _warn_all_anomalous(path: Path, names: list[str], cells: np.ndarray) -> None:
-    """Warn that label columns mark every row anomalous, with the values seen: another convention, most likely."""
-    seen = [repr(str(v)) for v in np.unique(np.char.strip(cells.astype(str)))]
-    shown = ", ".join(seen[:6]) + (", ..." if len(seen) > 6 else "")
-    logger.warning("data: %s: the label column(s) %s mark every row anomalous (values %s); %s. Where one of them "
-                   "means normal (e.g. scikit-learn's 1 = inlier, -1 = outlier), relabel those rows", path, names,
-                   shown, VALID_LABELS)
 
 
 def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) -> int | None:
@@ -314,12 +289,9 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                      ) -> tuple[Split, Split, Split, list[Recording], list[dict]]:
     """Split every file by :func:`~datasets.splits.split_stream`'s rule and pool the windows.
 
-    Args:
-        names: what reports call the files.
-        normalize: ``"per_recording"`` standardises each file by its own training part first.
-
-    Returns:
-        ``(train, val, test, recordings, infos)``: the pooled splits, and per file its streams and its figures.
+    ``names``: what reports call the files; ``normalize`` other than "none": each file is standardised by its own
+    training part first. Returns ``(train, val, test, recordings, infos)``: the pooled splits, per file its streams
+    and its figures.
     """
     single = len(files) == 1
     splits, recordings, infos, timing = [], [], [], []
@@ -363,8 +335,7 @@ def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, st
                     timestamp_column: str | None, window_length: int) -> None:
     """One warning per finding over the files: missing cells filled, gaps or repeats in time, differing rates.
 
-    Args:
-        timing: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
+    ``timing``: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
     """
     def listed(found: list[str]) -> str:
         return " | ".join(found[:3]) + (f" | and {len(found) - 3} more" if len(found) > 3 else "")
@@ -390,19 +361,14 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
                                whiten: bool = False) -> tuple[np.ndarray, dict]:
     """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
-    Args:
-        use_labelled: take labelled rows of the training part too (``train_labels="ignore"``).
-        whiten: also decorrelate by the training part's covariance (:func:`whitening_matrix`).
-
-    Returns:
-        ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``; a constant sensor keeps std 1.
+    ``use_labelled``: take its labelled rows too (``train_labels="ignore"``); ``whiten``: also decorrelate by its
+    covariance (:func:`whitening_matrix`). Returns ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``.
     """
     keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
-    reference = values[:learn_end][keep]
+    reference = values[:learn_end][keep].astype(np.float64)
     if len(reference) == 0:
         raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
                         "row to standardise by; move data.train_end later or set data.normalize to none")
-    reference = reference.astype(np.float64)
     mean, std = reference.mean(axis=0), reference.std(axis=0)
     std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a constant sensor keeps std 1
     stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}
@@ -602,8 +568,7 @@ def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fractio
     values = rows.values
     starts = window_starts(len(values), window_length, stride)
     if len(starts) == 0:
-        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of "
-                        f"data.window_length={window_length}")
+        raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
     _windows_fit([len(values)], values.shape[1], window_length, stride,
                  f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
     x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)

@@ -1,8 +1,7 @@
 """Write the example CSV time series used by ``configs/example_csv.json``.
 
-Two hours of simulated converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name),
-shipped as ``examples/converter_telemetry.csv``; regenerate it (same seed, same file) with
-``python -m datasets.make_example_csv [--output PATH] [--rows N] [--seed S]``.
+Two hours of converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name), shipped as
+``examples/converter_telemetry.csv``; ``python -m datasets.make_example_csv`` writes it again, the same (see --help).
 """
 from __future__ import annotations
 
@@ -28,13 +27,11 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
     t = np.arange(rows, dtype=np.float64)
     walk = np.cumsum(rng.normal(0.0, 0.05, rows))
     load = 10.0 + 1.5 * np.sin(2 * np.pi * t / 1800.0) + walk - np.linspace(0.0, walk[-1], rows)
-    angle = 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t
     heat = 38.0 + 0.04 * load**2
-    temperature = np.empty(rows)
-    temperature[0] = heat[0]
+    temperature = heat.copy()
     for i in range(1, rows):  # first-order lag of the heat sink, time constant 120 s
         temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
-    x = sensor_readings(load, angle, 0.0, temperature, rng)
+    x = sensor_readings(load, 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t, 0.0, temperature, rng)
     labels = np.full(rows, "0", dtype=object)
     kinds = np.resize(list(FAULTS), n_faults)
     slot = rows // n_faults
