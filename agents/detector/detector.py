@@ -44,7 +44,7 @@ class Detector:
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
         calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
-        baselines, recording: :func:`recording_state`, and the calibrated baselines by name; None for a run saved
+        baselines, recording: the calibrated baselines by name, and :func:`recording_state`; None for a run saved
             before best.pt kept them.
     """
 
