@@ -105,3 +105,13 @@ def test_the_advice_offers_only_what_the_run_can_still_change(metrics, offered):
     assert advice.startswith("calibrate on more normal data") and advice.endswith("evaluation.false_alarm_rate")
     assert ("data.normalize" in advice) == ("normalize" in offered)
     assert ("evaluation.threshold_adapt_rate" in advice) == ("adapt" in offered)
+
+
+@pytest.mark.parametrize("labels, alarms, match", [
+    (np.zeros(5, int), np.zeros(4, int), "must match"),
+    (np.array([0, 2, 0]), np.zeros(3, int), "labels must be a \\(n,\\) array of 0/1"),
+    (np.zeros(3, int), np.array([0, 3, 0]), "alarms must be a \\(n,\\) array of 0/1"),
+])
+def test_time_step_promise_refuses_labels_and_alarms_that_are_not_one_length_of_0_1(labels, alarms, match):
+    with pytest.raises(ValueError, match=match):
+        time_step_promise(labels, alarms, bound=0.05)

@@ -116,3 +116,13 @@ def test_a_broken_promise_leads_the_report_and_several_recordings_get_their_tabl
     for name in NAMES:
         assert f"| `{name}` | {stream.metrics['recordings'][name]['rows']} |" in text
     assert "| `other/7.csv` | 1 | hit | 100–110 |" in text
+
+
+def test_write_report_from_python_raises_the_os_error_of_a_missing_metrics_file(tmp_path):
+    """Called without ``metrics``, write_report reads out/metrics.json as it is: a missing file is the OSError
+    (FileNotFoundError) a Python caller catches, not the ValueError the command-line wrapper turns into a message."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"exp_name": "x"}))
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path)
+    assert not (tmp_path / "out" / "report.md").exists()

@@ -342,11 +342,10 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
 
 
 def write_report(run_dir: Path, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files
-    (ValueError when one is missing or broken)."""
+    """Write ``out/report.md`` and return its path; ``config``/``metrics`` default to the run folder's JSON files."""
     run = RunFolder(run_dir)
-    config = _run_json(run.config) if config is None else json.loads(json.dumps(config))
-    metrics = _run_json(run.metrics) if metrics is None else metrics
+    config = json.loads(run.config.read_text(encoding="utf-8") if config is None else json.dumps(config))
+    metrics = json.loads(run.metrics.read_text(encoding="utf-8")) if metrics is None else metrics
     atomic_write_text(run.report, render_report(config, metrics, run.out))
     return run.report
 
@@ -376,7 +375,8 @@ def main(argv: list[str]) -> int:
     try:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")
-        print(write_report(run_dir))
+        run = RunFolder(run_dir)
+        print(write_report(run_dir, _run_json(run.config), _run_json(run.metrics)))
         return 0
     except OSError as err:
         message = f"{run_dir}: cannot write the report ({err.strerror or err})"

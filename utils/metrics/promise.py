@@ -35,8 +35,10 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
                       ) -> dict[str, Any]:
     """``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}`` of one stream's normal time steps
     ((n,) 0/1 ``labels`` and ``alarms``) against the stated ``bound``."""
-    normal = np.asarray(labels) == 0
-    measured = false_alarm_interval(int(np.count_nonzero(np.asarray(alarms)[normal])), int(normal.sum()), confidence)
+    # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
+    from utils.metrics.stream_metrics import confusion_counts
+    counts = confusion_counts(labels, alarms)  # ValueError for other than (n,) 0/1 of one length
+    measured = false_alarm_interval(counts["fp"], counts["fp"] + counts["tn"], confidence)
     return {"bound": float(bound), "measured": measured, **promise_verdict(bound, measured, "time steps")}
 
 
