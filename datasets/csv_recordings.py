@@ -539,8 +539,9 @@ def _contiguous(read: list[Rows], files: list[Path], info: dict, window_length: 
     """Each file cut into its stretches by one rule, the windows pooled (:func:`split_recordings`)."""
     for rows in read:
         if len(rows.values) < window_length:
+            others = "; leave the file out of data.path, or" if len(read) > 1 else "; give a longer recording, or"
             raise DataError(f"{rows.path}: {len(rows.values)} rows, fewer than one window of "
-                            f"data.window_length={window_length}")
+                            f"data.window_length={window_length}{others} lower data.window_length")
     keys = f"data.window_length={window_length}, data.stride={stride}"
     keys += f", data.eval_stride={eval_stride}" if eval_stride < stride else ""
     _windows_fit([len(r.values) for r in read], len(info["features"]), window_length, min(stride, eval_stride), keys,

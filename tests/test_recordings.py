@@ -115,6 +115,18 @@ def test_a_folder_a_glob_and_a_list_read_every_file_in_order(tmp_path):
     assert by_folder.streams == {} and [r["name"] for r in by_folder.info["recordings"]] == names
 
 
+def test_a_file_shorter_than_a_window_is_named_with_what_to_do(tmp_path):
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    write_recording(folder / "a.csv", n=80)
+    write_recording(folder / "b.csv", n=T - 1)
+    with pytest.raises(DataError, match=rf"b\.csv: {T - 1} rows, fewer than one window of data\.window_length={T}; "
+                                        r"leave the file out of data\.path, or lower data\.window_length$"):
+        load_csv(seed=0, path=str(folder), train_end=40, **KEYS)
+    with pytest.raises(DataError, match=r"; give a longer recording, or lower data\.window_length$"):
+        load_csv(seed=0, path=str(folder / "b.csv"), train_end=10, **KEYS)
+
+
 def test_windows_never_cross_files_and_the_test_split_follows_the_recordings(tmp_path):
     offsets = {"a.csv": 1000, "b.csv": 2000, "c.csv": 3000}
     for name, offset in offsets.items():
