@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         from agents.parts import select_device
         from utils.core.config import load_config
         from utils.core.registry import AGENTS
-        from utils.runs.run_folder import RunLock
-        from utils.runs.run_folder import create_run_dir, remove_unsaved_run, run_dir_of
+        from utils.runs.run_folder import RunLock, create_run_dir, remove_unsaved_run, run_dir_of
         from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
         from utils.runtime.logger import setup_logging
 
@@ -151,8 +150,7 @@ def run(args: argparse.Namespace) -> dict:
 def _check_and_lock(config: object, resume: bool, dist_info: object) -> object:
     """Check the run folder and take its lock (rank 0 takes it for every rank); under torchrun every rank
     raises the first rank's error, so each says the same line and exits 2."""
-    from utils.runs.run_folder import RunLock
-    from utils.runs.run_folder import check_run_dir, lock_run_dir
+    from utils.runs.run_folder import RunLock, check_run_dir, lock_run_dir
     from utils.runtime.distributed import shared_error
     error, lock = None, None
     try:
@@ -175,8 +173,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
         from agents.score_files import format_summary, score_file
         from utils.core.config import load_config
         from utils.core.errors import RunFolderError
-        from utils.runs.run_folder import training_pid
-        from utils.runs.run_folder import run_dir_of
+        from utils.runs.run_folder import run_dir_of, training_pid
         from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)

@@ -14,12 +14,11 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares, checked_args,
-                             split_normal_only)
 from datasets.csv_reading import (ISO_EXAMPLE, MISSING_CELLS, RATE_RATIO, SEPARATOR_HINT, PreviousFill, header_text,
                                   iter_csv_blocks, parse_times, read_header, read_layout, sample_period,
                                   seconds_since_first, time_jumps)
-from datasets.splits import split_stream, stretch_bounds, warn_about_labels, window_labels
+from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares, checked_args, split_normal_only,
+                             split_stream, stretch_bounds, warn_about_labels, window_labels)
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
