@@ -392,10 +392,12 @@ def first_bad_value(values: np.ndarray) -> tuple[tuple[int, ...], str] | None:
 
 
 # ----- the timestamps ---------------------------------------------------------------------
-def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None) -> np.ndarray:
+def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray | None = None,
+                hint: str = "") -> np.ndarray:
     """Timestamps as float64 numbers or datetime64[ns] (ISO 8601 in row 0's layout), checked never to go backwards.
 
-    ``texts``: (rows,) the column's cells, stripped; ``line_nos``: (rows,) their file lines for messages, or None.
+    ``texts``: (rows,) the column's cells, stripped; ``line_nos``: (rows,) their file lines for messages, or None;
+    ``hint``: what else the user can do about an unreadable timestamp, appended to that message.
     """
     def where(row: int) -> str:
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
@@ -404,7 +406,7 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
     times = _as_numbers(texts, where)
     if times is None:
         if _as_numbers(texts[:1], where) is None:
-            _as_datetimes(texts[:1], where)  # row 0 is readable, so its layout is the one to follow
+            _as_datetimes(texts[:1], where, hint)  # row 0 is readable, so its layout is the one to follow
         signatures = np.char.translate(texts, _DIGITS)  # 2024-05-01T08:00:00.25 -> 9999-99-99T99:99:99.99
         uniques, inverse = np.unique(signatures, return_inverse=True)
         layouts = np.array([_FRACTION.sub(r"\1", str(u)) for u in uniques])[inverse.reshape(-1)]
@@ -413,7 +415,7 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
             row = int(other[0])
             raise DataError(f"{where(row)}: timestamp {texts[row][:40]!r} is written in another format than row 0 "
                             f"({texts[0][:40]!r}); write every timestamp in one format ({ISO_EXAMPLE}) or as numbers")
-        times = _as_datetimes(texts, where)
+        times = _as_datetimes(texts, where, hint)
     back = np.flatnonzero(times[1:] < times[:-1])
     if len(back):
         row = int(back[0]) + 1
@@ -435,7 +437,7 @@ def _as_numbers(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray | 
     return times
 
 
-def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
+def _as_datetimes(texts: np.ndarray, where: Callable[[int], str], hint: str = "") -> np.ndarray:
     """datetime64[ns] timestamps; DataError naming the first unreadable or NaT row."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "no explicit representation of timezones": read as UTC
@@ -452,8 +454,8 @@ def _as_datetimes(texts: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
                 ok = not np.isnat(np.datetime64(text, "ns"))
             if not ok:
                 raise DataError(f"{where(row)}: {text[:40]!r} is neither a number nor an "
-                                f"ISO 8601 date/time ({ISO_EXAMPLE})")
-    raise DataError(f"{where(0)}: the timestamps cannot be read as ISO 8601 dates/times ({ISO_EXAMPLE})")
+                                f"ISO 8601 date/time ({ISO_EXAMPLE}){hint}")
+    raise DataError(f"{where(0)}: the timestamps cannot be read as ISO 8601 dates/times ({ISO_EXAMPLE}){hint}")
 
 
 def seconds_since_first(times: np.ndarray) -> np.ndarray:

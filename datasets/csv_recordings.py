@@ -26,6 +26,10 @@ from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd
 from utils.metrics.ranges import window_starts
 from utils.runtime.memory import check_fits
 
+#: What else a user can do about timestamps the reader cannot parse (e.g. 05/01/2024 08:00): train without them.
+TIME_HINT = ("; write the times as ISO 8601 or as numbers, or train without them: data.timestamp_column null and the "
+             "column in data.ignore_columns (the rows are then taken as evenly spaced)")
+
 logger = logging.getLogger("anomaly")
 
 LABEL_WORDS = ("label", "labels", "anomaly", "anomalies", "anomalous", "changepoint", "changepoints", "change_point",
@@ -241,7 +245,7 @@ def read_rows(path: Path, header: list[str], separator: str, columns: Columns, t
     rows = Rows(path, values, labels, kinds, text[:, :k], filled=fill.counts if fill is not None else {})
     if columns.timestamp is not None:
         rows.time_text = text[:, k]
-        rows.times = parse_times(rows.time_text, path, columns.timestamp, line_nos)
+        rows.times = parse_times(rows.time_text, path, columns.timestamp, line_nos, TIME_HINT)
     return rows
 
 

@@ -166,6 +166,17 @@ def test_timestamps_must_not_go_backwards(tmp_path):
         load_csv(seed=0, path=str(path), window_length=1, timestamp_column="time")
 
 
+def test_times_in_another_layout_say_how_to_train_without_them(tmp_path):
+    rows = [[f"05/01/2024 08:{i // 60:02d}:{i % 60:02d}", i % 7] for i in range(80)]
+    path = write_csv(tmp_path / "us.csv", ["time", "a"], rows)
+    with pytest.raises(DataError, match=r"'05/01/2024 08:00:00' is neither a number nor an ISO 8601 date/time .*; "
+                                        r"write the times as ISO 8601 or as numbers, or train without them: "
+                                        r"data.timestamp_column null and the column in data.ignore_columns"):
+        load_csv(seed=0, path=str(path), window_length=2, timestamp_column="time")
+    data = load_csv(seed=0, path=str(path), window_length=2, ignore_columns=["time"])  # the advice works
+    assert data.feature_names == ["a"] and len(data.train) > 0
+
+
 def test_gaps_and_repeated_times_are_warned_of_once_for_all_files(tmp_path, warnings_seen):
     def stamps(seconds):
         return [[s, s % 7, 0] for s in seconds]
