@@ -51,6 +51,18 @@ _FRACTION = re.compile(r"(:99)\.9+")
 
 
 # ----- the header -------------------------------------------------------------------------
+#: Files users mistake for CSV, by their first bytes: what each is and what to do.
+_BINARY_FORMATS = {
+    b"\x1f\x8b": ("gzip-compressed", "decompress it first (gunzip)"),
+    b"PK\x03\x04": ("a zip archive or an Excel workbook (.xlsx)", "unzip it, or save the sheet as CSV UTF-8"),
+    b"\xd0\xcf\x11\xe0": ("an Excel workbook (.xls)", "save the sheet as CSV UTF-8"),
+    b"PAR1\x15": ("a Parquet file", "write it as CSV (e.g. pandas.read_parquet(path).to_csv(out, index=False))"),
+    b"\x93NUMPY": ("a NumPy .npy array", "write it as CSV with a header naming the columns"),
+    b"\xfd7zXZ\x00": ("xz-compressed", "decompress it first (unxz)"),
+    b"\x28\xb5\x2f\xfd": ("zstd-compressed", "decompress it first (unzstd)"),
+}
+
+
 def expected_format(separator: str) -> str:
     """What the reader expects of a row, for messages."""
     return (f"the reader expects {SEPARATOR_NAMES.get(separator, repr(separator))} between fields and '.' as the "
@@ -77,6 +89,9 @@ def read_layout(path: str | Path, separator: str | None = None, hint: str = ". W
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
+    binary = next((kind for magic, kind in _BINARY_FORMATS.items() if start.startswith(magic)), None)
+    if binary is not None:
+        raise DataError(f"{path}: the file is {binary[0]}, not CSV text; {binary[1]}")
     if start.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both
         raise DataError(f"{path}: the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as "
                         "CSV UTF-8")

@@ -257,3 +257,26 @@ def test_headers_users_export_are_refused_saying_why_from_a_file_and_a_pipe(tmp_
     stream = CsvStream(io.BufferedReader(io.BytesIO(Path(path).read_bytes())), name="<stdin>")
     with pytest.raises(DataError, match=r"<stdin>: " + message):
         stream.read_header()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda body: __import__("gzip").compress(body), r"gzip-compressed, not CSV text; decompress it first \(gunzip\)"),
+    (lambda body: __import__("lzma").compress(body), r"xz-compressed, not CSV text; decompress it first \(unxz\)"),
+    (lambda body: b"PK\x03\x04" + body, r"a zip archive or an Excel workbook \(\.xlsx\), not CSV text; unzip it, or "
+                                         r"save the sheet as CSV UTF-8"),
+    (lambda body: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), r"an Excel workbook \(\.xls\), not CSV text"),
+    (lambda body: b"PAR1\x15\x04" + bytes(64), r"a Parquet file, not CSV text; write it as CSV"),
+    (lambda body: b"\x93NUMPY\x01\x00" + bytes(64), r"a NumPy \.npy array, not CSV text"),
+    (lambda body: b"\x28\xb5\x2f\xfd" + bytes(64), r"zstd-compressed, not CSV text"),
+])
+def test_binary_files_named_csv_are_refused_naming_what_they_are(tmp_path, make, message):
+    path = tmp_path / "in.csv"
+    path.write_bytes(make(("\n".join(EXAMPLE_LINES) + "\n").encode()))
+    with pytest.raises(DataError, match=r"in\.csv: the file is " + message):
+        read_csv_series(path)
+
+
+def test_a_header_that_starts_like_a_magic_number_is_still_a_header(tmp_path):
+    path = tmp_path / "par.csv"
+    path.write_text("PAR1,PAR2,label\n" + "".join(f"{i},{2 * i},0\n" for i in range(20)))
+    assert read_csv_series(path, label_column="label")[0].shape == (20, 2)
