@@ -166,7 +166,7 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 
 def _files_of(entry: str) -> list[Path]:
-    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv``, a glob's matches."""
+    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches."""
     if _GLOB_CHARS & set(entry):
         found = sorted(Path(p) for p in glob.glob(entry) if Path(p).is_file())
         if not found:
@@ -175,7 +175,7 @@ def _files_of(entry: str) -> list[Path]:
         return found
     target = Path(entry)
     if target.is_dir():
-        found = sorted(p for p in target.glob("*.csv") if p.is_file())
+        found = sorted(p for p in target.iterdir() if p.suffix.lower() == ".csv" and p.is_file())  # A.CSV too
         if not found:
             raise ConfigError(f"data.path: the folder {target} holds no *.csv file (sub-folders are not searched; "
                               f"give a glob such as \"{target}/*/*.csv\" for them)")

@@ -105,14 +105,15 @@ def test_a_folder_a_glob_and_a_list_read_every_file_in_order(tmp_path):
     for i, name in enumerate(["b.csv", "a.csv", "c.csv"]):
         write_recording(folder / name, n=80 + 10 * i, labelled=[(70, 72)], offset=1000 * (i + 1))
     write_recording(folder / "sub" / "d.csv", n=80)  # a sub-folder is not searched
+    write_recording(folder / "D.CSV", n=80, offset=4000)  # a Windows export's upper-case suffix is a CSV file too
     by_folder = load_csv(seed=0, path=str(folder), train_end=40, **KEYS)
     by_glob = load_csv(seed=0, path=str(folder / "*.csv"), train_end=40, **KEYS)
     by_list = load_csv(seed=0, path=[str(folder / "c.csv"), str(folder / "[ab].csv")], train_end=40, **KEYS)
     names = [str(folder / n) for n in ("a.csv", "b.csv", "c.csv")]
-    assert [r.name for r in by_folder.recordings] == names == by_folder.info["files"]
-    assert [r.name for r in by_glob.recordings] == names
+    assert [r.name for r in by_folder.recordings] == [str(folder / "D.CSV"), *names] == by_folder.info["files"]
+    assert [r.name for r in by_glob.recordings] == names  # the glob says *.csv: its own case
     assert [r.name for r in by_list.recordings] == [names[2], names[0], names[1]]
-    assert by_folder.streams == {} and [r["name"] for r in by_folder.info["recordings"]] == names
+    assert by_folder.streams == {} and [r["name"] for r in by_folder.info["recordings"]] == by_folder.info["files"]
 
 
 def test_a_file_shorter_than_a_window_is_named_with_what_to_do(tmp_path):
