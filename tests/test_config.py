@@ -52,6 +52,21 @@ def test_malformed_json_names_line_and_column(tmp_path):
     expect_error(tmp_path, text, "c.json:4:3", "invalid JSON")
 
 
+@pytest.mark.parametrize("edit, where, hint", [
+    ('"seed": 1, // mine', "c.json:2:14", "(JSON has no comments: remove it, or write it as a \"description\" value)"),
+    ('"seed": 1,\n  # mine', "c.json:3:3", "(JSON has no comments"),
+    ('"seed": 1, /* mine */', "c.json:2:14", "(JSON has no comments"),
+    ("'seed': 1,", "c.json:2:3", "(JSON takes double quotes: \"key\", not 'key')"),
+    ('"seed": 1,,', "c.json:2:13", "(a comma too many: remove the one before this place)"),
+    ('"seed": 1, "agent": "vae",}', "c.json:2:29", "(a comma too many"),
+])
+def test_json_mistakes_of_hand_edits_say_what_to_change(tmp_path, edit, where, hint):
+    text = "{\n  " + edit + '\n  "exp_name": "x"\n}'
+    if edit.endswith("}"):
+        text = "{\n  " + edit
+    expect_error(tmp_path, text, where, "invalid JSON", hint)
+
+
 def test_empty_file(tmp_path):
     expect_error(tmp_path, "  \n", "c.json", "empty")
 

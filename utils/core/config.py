@@ -153,7 +153,7 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
     try:
         raw = _parse(text, f"{path}: invalid JSON", twice=" (only one value can count)")
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+        raise ConfigError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}{_json_hint(err)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(raw).__name__}")
     return raw
@@ -361,3 +361,16 @@ def _show(value: Any) -> str:
     except (TypeError, ValueError, RecursionError):
         text = reprlib.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_hint(err: json.JSONDecodeError) -> str:
+    """What the usual hand edit behind a JSON error is, for the message: a comment, single quotes, a trailing comma."""
+    rest = err.doc[err.pos:].lstrip()
+    before = err.doc[:err.pos].rstrip()
+    if rest.startswith(("//", "/*", "#")):
+        return " (JSON has no comments: remove it, or write it as a \"description\" value)"
+    if rest.startswith("'"):
+        return " (JSON takes double quotes: \"key\", not 'key')"
+    if before.endswith(",") and rest.startswith(("}", "]", ",")):
+        return " (a comma too many: remove the one before this place)"
+    return ""
