@@ -1,7 +1,8 @@
 """ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader and the UCR file readers.
 
 5000 beats of 140 samples, 500 TRAIN and 4500 TEST; class 1 is a normal beat, classes 2..5 anomalies (kinds
-``"class_2"`` .. ``"class_5"``). Files: ``.txt`` (label first), sktime ``.ts`` or Weka ``.arff`` (label last), read
+``"class_2"`` .. ``"class_5"``). Files: ``.txt`` or the 2018 archive's ``.tsv`` (label first), sktime ``.ts`` or
+Weka ``.arff`` (label last), read
 as float32 (N, T) series and int64 (N,) labels, or a DataError naming the file, line and field.
 """
 from __future__ import annotations
@@ -29,12 +30,12 @@ DEFAULT_FILE_CHECKSUMS = {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
 SPLITS = ("TRAIN", "TEST")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
-SUFFIXES = (".txt", ".ts", ".arff")
+SUFFIXES = (".txt", ".tsv", ".ts", ".arff")
 _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
-    """Return the first of ECG5000_{split}.txt, .ts, .arff in ``data_dir``, or None."""
+    """Return the first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None."""
     paths = (Path(data_dir) / f"ECG5000_{split.upper()}{suffix}" for suffix in SUFFIXES)
     return next((path for path in paths if path.is_file()), None)
 
@@ -107,7 +108,7 @@ def _offline_step(folder: Path, train: Path | None, url: str) -> str:
     if train is not None:
         local = f"set data.download=false and data.protocol=merged to train on {train} alone"
     else:
-        local = (f"put ECG5000_TRAIN.txt (or .ts/.arff) into {folder} and set data.download=false and "
+        local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
                  "data.protocol=merged, which works on the TRAIN file alone")
     return f"Next step: {local}; or download {url} by hand and unzip it into {folder}"
 
@@ -141,7 +142,7 @@ def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fract
 
 # ----- UCR files ---------------------------------------------------------------------------------
 def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR ``.txt`` file (whitespace-separated, label in column 0): ``(x (N, T), labels (N,))``."""
+    """Read a UCR ``.txt`` or ``.tsv`` file (whitespace-separated, label in column 0): ``(x (N, T), labels (N,))``."""
     path = Path(path)
     rows, line_nos = _parsed_rows(path, lambda no, text: text.split() if text else None)
     return _rows_to_arrays(rows, line_nos, path, label_col=0)
@@ -188,7 +189,8 @@ def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a UCR file, picking the parser from its suffix: float32 (N, T) series, int64 (N,) labels."""
     path = Path(path)
-    reader = {".txt": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}.get(path.suffix.lower())
+    reader = {".txt": read_ucr_txt, ".tsv": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}.get(
+        path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown file suffix {path.suffix!r}; valid suffixes: {', '.join(SUFFIXES)}")
     return reader(path)

@@ -164,7 +164,7 @@ def test_offline_new_user_gets_a_next_step(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert f"could not download {url}" in err
-    assert (f"Next step: put ECG5000_TRAIN.txt (or .ts/.arff) into {data} and set data.download=false and "
+    assert (f"Next step: put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {data} and set data.download=false and "
             "data.protocol=merged, which works on the TRAIN file alone; or download") in err
     assert not (tmp_path / "exp").exists() and not data.exists()
 
@@ -182,7 +182,7 @@ def test_missing_test_file_points_to_the_merged_protocol(tmp_path, capsys):
     code = run_main("lstm_ecg5000.json", tmp_path / "exp", f"data.data_dir={train.parent}", "data.download=false")
     err = capsys.readouterr().err
     assert code == 2
-    assert "the official protocol needs ECG5000_TEST.txt or ECG5000_TEST.ts or ECG5000_TEST.arff" in err
+    assert "the official protocol needs ECG5000_TEST.txt or ECG5000_TEST.tsv or ECG5000_TEST.ts or ECG5000_TEST.arff" in err
     assert f"or set data.protocol=merged, which works on the TRAIN file alone ({train})" in err
     merged = load_ecg5000(0, data_dir=str(train.parent), protocol="merged")
     assert len(merged.train) + len(merged.val) + len(merged.test) == 50

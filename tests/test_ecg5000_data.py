@@ -32,7 +32,7 @@ def _rows(x: np.ndarray) -> list[bytes]:
 
 
 # ----------------------------------------------------------------------------- parsers
-def test_three_formats_agree(shared_ecg_dir: Path) -> None:
+def test_the_formats_agree(shared_ecg_dir: Path, tmp_path: Path) -> None:
     x, labels = read_ucr_txt(shared_ecg_dir / "ECG5000_TRAIN.txt")
     assert x.shape == (500, 140) and x.dtype == np.float32 and labels.dtype == np.int64
     assert dict(zip(*np.unique(labels, return_counts=True))) == TRAIN_COUNTS
@@ -42,6 +42,11 @@ def test_three_formats_agree(shared_ecg_dir: Path) -> None:
         np.testing.assert_array_equal(labels2, labels)
         x3, _ = read_ucr(shared_ecg_dir / f"ECG5000_TRAIN{suffix}")
         np.testing.assert_array_equal(x3, x)
+    tsv = tmp_path / "ECG5000_TRAIN.tsv"  # the UCR archive 2018's layout: tab-separated, label first
+    tsv.write_text("".join("\t".join([str(int(y)), *map(repr, row.tolist())]) + "\n" for y, row in zip(labels, x)))
+    x4, labels4 = read_ucr(tsv)
+    np.testing.assert_array_equal(x4, x)
+    np.testing.assert_array_equal(labels4, labels)
 
 
 def test_known_checksums_match_shared_files(shared_ecg_dir: Path) -> None:
@@ -52,9 +57,9 @@ def test_known_checksums_match_shared_files(shared_ecg_dir: Path) -> None:
     assert file_checksum(shared_ecg_dir / "ECG5000_TRAIN.arff", "gitblob") == ecg5000.TRAIN_ARFF_GITBLOB
 
 
-def test_find_split_file_prefers_txt_then_ts_then_arff(tmp_path: Path) -> None:
+def test_find_split_file_prefers_txt_then_tsv_then_ts_then_arff(tmp_path: Path) -> None:
     assert find_split_file(tmp_path, "TRAIN") is None
-    for suffix in (".arff", ".ts", ".txt"):
+    for suffix in (".arff", ".ts", ".tsv", ".txt"):
         (tmp_path / f"ECG5000_TRAIN{suffix}").write_text("")
         assert find_split_file(tmp_path, "TRAIN") == tmp_path / f"ECG5000_TRAIN{suffix}"
     assert find_split_file(tmp_path, "TEST") is None
@@ -63,7 +68,7 @@ def test_find_split_file_prefers_txt_then_ts_then_arff(tmp_path: Path) -> None:
 def test_unknown_suffix_lists_valid_ones(tmp_path: Path) -> None:
     path = tmp_path / "ECG5000_TRAIN.csv"
     path.write_text("1,2,3\n")
-    with pytest.raises(DataError, match=r"ECG5000_TRAIN\.csv.*\.txt, \.ts, \.arff"):
+    with pytest.raises(DataError, match=r"ECG5000_TRAIN\.csv.*\.txt, \.tsv, \.ts, \.arff"):
         read_ucr(path)
 
 
@@ -129,7 +134,7 @@ def test_missing_data_message(tmp_path: Path) -> None:
 
 
 def test_official_without_test_file_names_test_files(train_only_dir: Path) -> None:
-    with pytest.raises(DataError, match=r"ECG5000_TEST\.txt or ECG5000_TEST\.ts or ECG5000_TEST\.arff"):
+    with pytest.raises(DataError, match=r"ECG5000_TEST\.txt or ECG5000_TEST\.tsv or ECG5000_TEST\.ts or ECG5000_TEST\.arff"):
         load_ecg5000(0, data_dir=str(train_only_dir))
 
 
