@@ -252,8 +252,10 @@ def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], tex
                     if too_long:  # readline stopped at max_chars inside the line
                         raise DataError(f"{path}: line {first + too_long[0]} is longer than {max_chars} characters; "
                                         "expected one row per line")
-                    kept = [i for i, line in enumerate(lines) if line.strip()]  # blank lines are skipped
-                    line_nos, lines = np.arange(first, first + len(lines))[kept], [lines[i] for i in kept]
+                    line_nos = np.arange(first, first + len(lines))
+                    if not all(map(str.strip, lines)):  # blank lines are skipped
+                        kept = [i for i, line in enumerate(lines) if line.strip()]
+                        line_nos, lines = line_nos[kept], [lines[i] for i in kept]
                     if lines:
                         yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint,
                                                   fill is not None, decimal), idx, text_idx)
@@ -271,11 +273,13 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
     """The rows of ``block`` checked (field counts, numbers, finite) as a :class:`Block`."""
     fields = _split_checked(block)
     values, text = _numbers(block, fields, idx), None
-    if text_idx and fields is None:
-        text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2, comments=None)
-    elif text_idx:
-        text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
-    text = None if text is None else np.char.strip(text)
+    if text_idx:
+        if fields is None:
+            text = np.loadtxt(block.lines, delimiter=block.separator, usecols=text_idx, dtype=str, ndmin=2,
+                              comments=None)
+        else:
+            text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
+        text = np.char.strip(text)
     return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
 
 
