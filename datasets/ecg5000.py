@@ -30,7 +30,6 @@ DEFAULT_FILE_CHECKSUMS = {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}",
 SPLITS = ("TRAIN", "TEST")
 NORMAL_LABEL = 1
 LABELS = (1, 2, 3, 4, 5)
-SUFFIXES = (".txt", ".tsv", ".ts", ".arff")
 _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
@@ -186,11 +185,15 @@ def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return _rows_to_arrays(rows, line_nos, path, label_col=-1)
 
 
+#: The UCR readers by file suffix, in the order :func:`find_split_file` prefers them.
+READERS = {".txt": read_ucr_txt, ".tsv": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}
+SUFFIXES = tuple(READERS)
+
+
 def read_ucr(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a UCR file, picking the parser from its suffix: float32 (N, T) series, int64 (N,) labels."""
     path = Path(path)
-    reader = {".txt": read_ucr_txt, ".tsv": read_ucr_txt, ".ts": read_ucr_ts, ".arff": read_ucr_arff}.get(
-        path.suffix.lower())
+    reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown file suffix {path.suffix!r}; valid suffixes: {', '.join(SUFFIXES)}")
     return reader(path)
