@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from datasets.csv_reading import (ISO_EXAMPLE, MISSING_CELLS, RATE_RATIO, SEPARATOR_HINT, PreviousFill, header_text,
                                   iter_csv_blocks, parse_times, read_header, read_layout, sample_period,
                                   seconds_since_first, time_jumps)
 from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares, checked_args, split_normal_only,
-                             split_stream, stretch_bounds, warn_about_labels, window_labels)
+                             split_stream, stretch_bounds, warn_about_labels, window_labels,
+                             windows_at)
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
@@ -575,7 +575,7 @@ def _random(rows: Rows, info: dict, window_length: int, stride: int, val_fractio
         raise DataError(f"{rows.path}: {len(values)} rows, fewer than one window of data.window_length={window_length}")
     _windows_fit([len(values)], values.shape[1], window_length, stride,
                  f"data.window_length={window_length}, data.stride={stride}", str(rows.path))
-    x = sliding_window_view(values, window_length, axis=0)[starts].transpose(0, 2, 1)
+    x = windows_at(values, starts, window_length)
     kind = window_labels(rows.labels, rows.kinds, starts, window_length)[1]
     train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
     info.update(windows=int(len(starts)), rows_not_in_a_window=int(len(values) - (starts[-1] + window_length)))

@@ -269,11 +269,11 @@ def training_windows(values: np.ndarray, excluded: np.ndarray, rows: int, window
     """A recording's training windows (N, T, F) in its first ``rows`` rows, none holding an ``excluded`` row."""
     anomalous_before = np.concatenate([[0], np.cumsum(excluded[:rows])])
     rows = min(rows, len(values))
-    return _windows(values, _clean_starts(anomalous_before, window_starts(rows, window_length, stride), window_length),
-                    window_length)
+    starts = _clean_starts(anomalous_before, window_starts(rows, window_length, stride), window_length)
+    return windows_at(values, starts, window_length)
 
 
-def _windows(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
+def windows_at(values: np.ndarray, starts: np.ndarray, window_length: int) -> np.ndarray:
     """(N, T, F) windows ``values[s : s + T]`` (a view into ``values``)."""
     if len(starts) == 0:
         return np.zeros((0, window_length, values.shape[1]), dtype=values.dtype)
@@ -355,10 +355,10 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
                         f"or use {size_hint} ({keys})")
     test_starts = covering_starts(n - b, T, eval_stride)
     train = Split(x=train_x, y=np.zeros(len(train_x)), kind=np.full(len(train_x), NORMAL))
-    val = Split(x=_windows(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
+    val = Split(x=windows_at(values[a:b], val_starts, T), y=np.zeros(len(val_starts)),
                 kind=np.full(len(val_starts), NORMAL))
     test_y, test_kind = window_labels(labels[b:], kinds[b:], test_starts, T)
-    test = Split(x=_windows(values[b:], test_starts, T), y=test_y, kind=test_kind)
+    test = Split(x=windows_at(values[b:], test_starts, T), y=test_y, kind=test_kind)
     used_kinds = np.where(used, kinds, NORMAL)
     streams = {"val": _part(values, used, used_kinds, a, b, val_starts, times, time_text, sample_period_s),
                "test": _part(values, labels, kinds, b, n, test_starts, times, time_text, sample_period_s)}
