@@ -18,8 +18,8 @@ from agents.detector.thresholds import adaptive_thresholds
 from datasets.splits import Recording, StreamPart
 from utils.core.config import MAX_VUS_BUFFER
 from utils.core.errors import DataError
-from utils.figures.report import POOLED_HEADERS, STREAM_COLUMNS, pooled_cells, pooled_rows, stream_cell
-from utils.metrics.promise import pooled_promise, time_step_promise
+from utils.figures.report import POOLED_HEADERS, STREAM_COLUMNS, pooled_cells, stream_cell
+from utils.metrics.promise import named_results, pooled_promise, time_step_promise
 from utils.metrics.ranges import clock_text, coverage, label_ranges
 from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
 from utils.metrics.window_metrics import compare_with_baselines, fixed_width_table, to_jsonable
@@ -280,7 +280,7 @@ def format_stream_table(results: dict[str, dict[str, Any]]) -> str:
 
 def format_pooled_table(pooled: dict[str, Any]) -> str:
     """Fixed-width console table of the pooled section (:func:`utils.figures.report.pooled_cells`)."""
-    table = {name: pooled_cells(r, "-") for name, r in pooled_rows(pooled).items()}
+    table = {name: pooled_cells(r, "-") for name, r in named_results(pooled, "baseline: ").items()}
     widths = [max([len(h)] + [len(cells[i]) for cells in table.values()]) for i, h in enumerate(POOLED_HEADERS)]
     return fixed_width_table("score (pooled)", list(POOLED_HEADERS), table, widths)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils.metrics.promise import promise_advice, time_step_verdicts, window_verdicts
+from utils.metrics.promise import named_results, promise_advice, time_step_verdicts, window_verdicts
 from utils.metrics.stream_metrics import metric_at
 from utils.runs.outputs import atomic_write_text
 from utils.runs.run_folder import RunFolder
@@ -109,11 +109,6 @@ def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
     return cells
 
 
-def pooled_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The pooled scores and baselines (``baseline: <name>``) in table order."""
-    return {**pooled.get("scores", {}), **{f"baseline: {n}": r for n, r in (pooled.get("baselines") or {}).items()}}
-
-
 def _minutes(hours: Any, template: str) -> str:
     """``template`` holding the hours as minutes (one decimal), empty when the hours are unknown."""
     return template.format(f"{hours * 60:.1f}") if isinstance(hours, (int, float)) else ""
@@ -132,7 +127,7 @@ def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
              "(SKAB's protocol: F1 = TP / (TP + (FP + FN) / 2), FAR = FP / (FP + TN), MAR = FN / (FN + TP)); the "
              "other columns are the mean ± standard deviation over the recordings where the metric is defined "
              "(their number in brackets).", "",
-             score_table(list(POOLED_HEADERS), {name: pooled_cells(r) for name, r in pooled_rows(pooled).items()}), ""]
+             score_table(list(POOLED_HEADERS), {name: pooled_cells(r) for name, r in named_results(pooled, "baseline: ").items()}), ""]
     lines += [*verdict_lines(pooled), f"Per recording (`{inc.get('score')}` score; incidents of alarms at most "
               f"{pooled.get('incident_merge_gap')} rows apart): {inc.get('n')} incidents in all, "
               f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
