@@ -18,7 +18,7 @@ import numpy as np
 from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.score_loop import (Batch, IncidentStream, Reference, RowTimes, Scoring, Sink, StepScorer, WindowScorer,
-                               check_columns, check_stride, checked_incidents_path, exact, missing_fill,
+                               check_columns, checked_incidents_path, checked_stride, exact, missing_fill,
                                recording_reference, row_batches, score_batches, separator_hint, too_few_rows)
 from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, CsvStream, first_bad_value, iter_csv_blocks, read_layout
 from utils.core.errors import DataError
@@ -151,7 +151,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
     window_length = detector.window_length
-    check_stride(stride, window_length, per_step)
+    step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
     source = _Input(input_path, detector, stride, chunk_rows)
     source.reference = scoring.reference = recording_reference(detector, source.header, str(input_path),
@@ -163,7 +163,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     if per_step and source.windows_given:
         raise DataError(f"{input_path}: holds ready windows (N, T, F), which have no time steps; --per-step "
                         "scores (rows, F) time steps or a CSV")
-    source.stride = stride or (1 if per_step else window_length)
+    source.stride = step
     incidents = None if source.windows_given else IncidentStream(detector, merge_gap, source.row_times)
     if incidents is not None:
         if str(incidents_path) == "-":
@@ -294,7 +294,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     stdin = stdin or sys.stdin.buffer
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     window_length = detector.window_length
-    check_stride(stride, window_length, per_step)
+    step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
     inputs = () if input_path == STDIO else (input_path,)
     scores = None if output_path == STDIO else check_output(output_path, overwrite, inputs, config=config_path)
@@ -335,7 +335,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
                           else WindowScorer(scoring, stream, time_column))
                 write = Sink(scorer.header(), stdout if files[0] is None else files[0], files[1], stream, stderr)
-                summary.update(stride=stride or (1 if per_step else window_length), rows=0, alarms=0,
+                summary.update(stride=step, rows=0, alarms=0,
                                score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
                 text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
                 blocks = counted(rows.blocks(header, detector.feature_names, text))

@@ -467,13 +467,15 @@ class StepScorer:
         return rows, found
 
 
-def check_stride(stride: int | None, window_length: int, per_step: bool) -> None:
-    """A positive ``--stride``; per-step scoring needs every row covered: a stride of at most the window length."""
+def checked_stride(stride: int | None, window_length: int, per_step: bool) -> int:
+    """``--stride`` checked, or its default: the window length, with ``per_step`` 1 (every row needs a window, so
+    a given stride must be positive and, per step, at most the window length)."""
     if stride is not None and stride < 1:
         raise DataError(f"--stride: expected a positive number of rows, got {stride}")
     if per_step and stride is not None and stride > window_length:
         raise DataError(f"--stride {stride} with --per-step: windows {stride} rows apart leave rows between them "
                         f"without a score; give a stride of at most the window length {window_length} (default 1)")
+    return stride or (1 if per_step else window_length)
 
 
 def too_few_rows(source: str | Path, rows: int, window_length: int) -> DataError:
