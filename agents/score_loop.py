@@ -281,8 +281,8 @@ class IncidentStream:
         self.times = times
         self._points = PointAccumulator(detector.window_length, self.aggregation, 1 + len(detector.feature_names))
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
-        self._adaptive = adaptive_thresholds(detector.calibration, detector.false_alarm_rate,
-                                             adapt_rate(detector)).get(self.score_name)
+        own = {name: cal for name, cal in detector.calibration.items() if name == self.score_name}  # only its own
+        self._adaptive = adaptive_thresholds(own, detector.false_alarm_rate, adapt_rate(detector)).get(self.score_name)
         self.rows, self.unscored, self.count = 0, 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray], contrib: np.ndarray) -> Found:
