@@ -166,9 +166,10 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 
 def _files_of(entry: str) -> list[Path]:
-    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches."""
+    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches
+    (``**``: any depth of sub-folders)."""
     if _GLOB_CHARS & set(entry):
-        found = sorted(Path(p) for p in glob.glob(entry) if Path(p).is_file())
+        found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
         if not found:
             raise ConfigError(f"data.path: the pattern {entry!r} matches no file (relative paths are relative to "
                               f"the current directory, {Path.cwd()})")
@@ -178,7 +179,7 @@ def _files_of(entry: str) -> list[Path]:
         found = sorted(p for p in target.iterdir() if p.suffix.lower() == ".csv" and p.is_file())  # A.CSV too
         if not found:
             raise ConfigError(f"data.path: the folder {target} holds no *.csv file (sub-folders are not searched; "
-                              f"give a glob such as \"{target}/*/*.csv\" for them)")
+                              f"give a glob such as \"{target}/**/*.csv\" for them)")
         return found
     problem = unreadable_file(target)
     if problem == "not found":

@@ -1,0 +1,26 @@
+"""The csv loader in situations users meet (bug hunt): paths spelled in several ways, files named with glob
+characters, time zones in the timestamps and in data.train_end, and messages that name the file at fault."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datasets.csv_recordings import csv_paths, load_csv
+from utils.core.errors import ConfigError, DataError
+
+
+def write_counting(path, n=40, start=0, header="a"):
+    """A one-column file whose rows count ``start``, ``start + 1``, ... (``n`` rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(f"{start + i}\n" for i in range(n)))
+    return path
+
+
+# ----- data.path ----------------------------------------------------------------------------------------------
+def test_a_double_star_glob_reaches_every_depth_as_documented_globs_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("pump/a.csv", "pump/2024/b.csv", "pump/2024/05/c.csv"):
+        write_counting(tmp_path / name)
+    found = [p.as_posix() for p in csv_paths("pump/**/*.csv")]
+    assert found == ["pump/2024/05/c.csv", "pump/2024/b.csv", "pump/a.csv"]
+
