@@ -167,8 +167,8 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 def _files_of(entry: str) -> list[Path]:
     """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches
-    (``**``: any depth of sub-folders)."""
-    if _GLOB_CHARS & set(entry):
+    (``**``: any depth of sub-folders); an existing path is itself even where its name holds ``[`` or ``*``."""
+    if _GLOB_CHARS & set(entry) and not Path(entry).exists():
         found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
         if not found:
             raise ConfigError(f"data.path: the pattern {entry!r} matches no file (relative paths are relative to "

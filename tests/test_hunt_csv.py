@@ -24,3 +24,9 @@ def test_a_double_star_glob_reaches_every_depth_as_documented_globs_do(tmp_path,
     found = [p.as_posix() for p in csv_paths("pump/**/*.csv")]
     assert found == ["pump/2024/05/c.csv", "pump/2024/b.csv", "pump/a.csv"]
 
+
+def test_a_file_whose_name_holds_glob_characters_is_read_itself_not_a_namesake(tmp_path):
+    literal = write_counting(tmp_path / "run[1].csv", start=0)
+    write_counting(tmp_path / "run1.csv", start=1000)  # what "run[1].csv" matches as a pattern
+    data = load_csv(0, path=str(literal), window_length=4, stride=1, train_end=20, val_fraction=0.5)
+    assert data.info["files"] == [str(literal)] and data.train.x.max() < 20
