@@ -162,7 +162,11 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
     if not path:
         raise ConfigError(f"data.path: required for the csv dataset: the CSV file(s) to read, e.g. {_EXAMPLE}")
     entries = [path] if isinstance(path, str) else list(path)
-    return list(dict.fromkeys(f for entry in entries for f in _files_of(str(entry))))
+    files: dict[Path, Path] = {}  # by the file itself: a/b.csv, ./a/b.csv and /abs/a/b.csv are one recording
+    for entry in entries:
+        for found in _files_of(str(entry)):
+            files.setdefault(found.resolve(), found)
+    return list(files.values())
 
 
 def _files_of(entry: str) -> list[Path]:

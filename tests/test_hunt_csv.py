@@ -25,6 +25,17 @@ def test_a_double_star_glob_reaches_every_depth_as_documented_globs_do(tmp_path,
     assert found == ["pump/2024/05/c.csv", "pump/2024/b.csv", "pump/a.csv"]
 
 
+def test_one_file_named_twice_in_other_spellings_is_read_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_counting(tmp_path / "pump" / "a.csv")
+    write_counting(tmp_path / "pump" / "b.csv", start=100)
+    paths = csv_paths(["pump", str(tmp_path / "pump" / "a.csv"), "pump/../pump/b.csv", "./pump/a.csv"])
+    assert [p.as_posix() for p in paths] == ["pump/a.csv", "pump/b.csv"]
+    data = load_csv(0, path=["pump", str(tmp_path / "pump" / "a.csv")], window_length=4, stride=1, train_end=20,
+                    val_fraction=0.5)
+    assert data.info["files"] == ["pump/a.csv", "pump/b.csv"] and len(data.recordings) == 2
+
+
 def test_a_file_whose_name_holds_glob_characters_is_read_itself_not_a_namesake(tmp_path):
     literal = write_counting(tmp_path / "run[1].csv", start=0)
     write_counting(tmp_path / "run1.csv", start=1000)  # what "run[1].csv" matches as a pattern
