@@ -312,7 +312,8 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
         if normalize != "none":
             learn_end = end if end is not None else stretch_bounds(len(values), val_fraction, test_fraction or 0)[2][0]
             values, reference = normalise_by_training_part(values, rows.labels, learn_end, train_labels == "ignore",
-                                                           whiten=normalize == "per_recording_whitened")
+                                                           whiten=normalize == "per_recording_whitened",
+                                                           source=rows.path)
         train, val, test, parts, info = split_stream(
             values, rows.labels, rows.kinds, window_length, stride, eval_stride, val_fraction, test_fraction,
             times=seconds, time_text=rows.time_text, sample_period_s=period, train_end=end, train_labels=train_labels,
@@ -366,17 +367,19 @@ def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, st
 
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
-                               whiten: bool = False) -> tuple[np.ndarray, dict]:
+                               whiten: bool = False, source: str | Path | None = None) -> tuple[np.ndarray, dict]:
     """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
 
     ``use_labelled``: take its labelled rows too (``train_labels="ignore"``); ``whiten``: also decorrelate by its
-    covariance (:func:`whitening_matrix`). Returns ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``.
+    covariance (:func:`whitening_matrix`); ``source``: the recording, named first in messages.
+    Returns ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``.
     """
     keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
     reference = values[:learn_end][keep].astype(np.float64)
     if len(reference) == 0:
-        raise DataError(f"data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no normal "
-                        "row to standardise by; move data.train_end later or set data.normalize to none")
+        where = f"{source}: " if source is not None else ""
+        raise DataError(f"{where}data.normalize=per_recording: the training part (rows 0..{learn_end - 1}) holds no "
+                        "normal row to standardise by; move data.train_end later or set data.normalize to none")
     mean, std = reference.mean(axis=0), reference.std(axis=0)
     std = np.where(std > 1e-8 * np.maximum(1.0, np.abs(mean)), std, 1.0)  # a constant sensor keeps std 1
     stats = {"rows": int(len(reference)), "mean": mean.tolist(), "std": std.tolist()}

@@ -2,11 +2,10 @@
 characters, time zones in the timestamps and in data.train_end, and messages that name the file at fault."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from datasets.csv_recordings import csv_paths, load_csv
-from utils.core.errors import ConfigError, DataError
+from utils.core.errors import DataError
 
 
 def write_counting(path, n=40, start=0, header="a"):
@@ -41,3 +40,13 @@ def test_a_file_whose_name_holds_glob_characters_is_read_itself_not_a_namesake(t
     write_counting(tmp_path / "run1.csv", start=1000)  # what "run[1].csv" matches as a pattern
     data = load_csv(0, path=str(literal), window_length=4, stride=1, train_end=20, val_fraction=0.5)
     assert data.info["files"] == [str(literal)] and data.train.x.max() < 20
+
+
+# ----- data.normalize -------------------------------------------------------------------------------------------
+def test_per_recording_normalisation_names_the_file_whose_training_part_is_all_labelled(tmp_path):
+    (tmp_path / "a.csv").write_text("a,label\n" + "".join(f"{i},0\n" for i in range(40)))
+    (tmp_path / "b.csv").write_text("a,label\n" + "".join(f"{i},{int(i < 25)}\n" for i in range(40)))
+    with pytest.raises(DataError, match=r"b.csv: data.normalize=per_recording: the training part \(rows 0..19\) "
+                                        r"holds no normal row"):
+        load_csv(0, path=str(tmp_path), window_length=4, stride=1, train_end=20, val_fraction=0.5,
+                 normalize="per_recording", label_column="label")
