@@ -46,6 +46,7 @@ _LABEL_NAME = re.compile(r"(?<![a-z])(" + "|".join(sorted(LABEL_WORDS, key=len, 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _KEYS = "data.label_columns, data.ignore_columns or data.feature_columns"
 _GLOB_CHARS = frozenset("*?[")
+_UTC_OFFSET = re.compile(r"[T ]\d\d(:\d\d)*(\.\d*)?(Z|[+-]\d\d(:?\d\d)?)$")  # T08:00:00Z, T08:00+0530, not 2024-05-01
 _EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob such as "data/SKAB/valve1/*.csv"'
 
 
@@ -266,15 +267,18 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
             raise DataError(f"{rows.path}: data.train_end={train_end} is not before the file's last row ({n} rows, "
                             f"0..{n - 1}); lower data.train_end so that rows are left to test")
         return train_end
-    when = parse_train_end_time(train_end, column, rows.times)
+    when = parse_train_end_time(train_end, column, rows.times, "" if rows.time_text is None else rows.time_text[0])
     if not rows.times[0] < when <= rows.times[-1]:
         raise DataError(f"{rows.path}: data.train_end={train_end!r} lies outside the file's times ({rows.time_text[0]} "
                         f"to {rows.time_text[-1]}); give a time after its first row and no later than its last")
     return int(np.searchsorted(rows.times, when, side="left"))
 
 
-def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None) -> np.generic:
-    """``data.train_end`` given as text: a time read by the timestamp column's rules; ConfigError if it cannot be."""
+def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str = "") -> np.generic:
+    """``data.train_end`` given as text: a time read by the timestamp column's rules; ConfigError if it cannot be.
+
+    ``first``: the column's first timestamp as written; a UTC offset in one of the two but not the other is refused.
+    """
     if column is None or times is None:
         raise ConfigError(f"data.train_end: {text!r} is a time, which needs data.timestamp_column; or give a row "
                           "number, or a share of the rows between 0 and 1")
@@ -288,6 +292,12 @@ def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None
         kind = {"M": "dates/times", "f": "numbers"}
         raise ConfigError(f"data.train_end: {text!r} is read as {kind[np.asarray(when).dtype.kind]}, but the "
                           f"timestamp column {column!r} holds {kind[times.dtype.kind]}; write it as that column does")
+    if times.dtype.kind == "M" and bool(_UTC_OFFSET.search(text.strip())) != bool(_UTC_OFFSET.search(first)):
+        # numpy reads an offset by converting to UTC, and a time without one as UTC: a mix cuts hours off
+        said = "has a UTC offset, but the timestamp column {!r} writes none" if _UTC_OFFSET.search(text.strip()) \
+            else "has no UTC offset, but the timestamp column {!r} writes one"
+        raise ConfigError(f"data.train_end: {text!r} {said.format(column)} ({first[:40]!r}), so the two would be "
+                          "read hours apart; write data.train_end as the column writes its times")
     return when
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datasets.csv_recordings import csv_paths, load_csv
-from utils.core.errors import DataError
+from utils.core.errors import ConfigError, DataError
 
 
 def write_counting(path, n=40, start=0, header="a"):
@@ -50,3 +50,37 @@ def test_per_recording_normalisation_names_the_file_whose_training_part_is_all_l
                                         r"holds no normal row"):
         load_csv(0, path=str(tmp_path), window_length=4, stride=1, train_end=20, val_fraction=0.5,
                  normalize="per_recording", label_column="label")
+
+
+# ----- data.train_end as a time -----------------------------------------------------------------------------------
+def write_timed(path, stamps):
+    """One row per timestamp, column ``a`` counting the rows."""
+    path.write_text("time,a\n" + "".join(f"{stamp},{i}\n" for i, stamp in enumerate(stamps)))
+    return path
+
+
+def test_train_end_with_the_columns_utc_offset_cuts_at_that_time(tmp_path):
+    path = write_timed(tmp_path / "tz.csv", [f"2024-05-01T{8 + i // 60:02d}:{i % 60:02d}:00+02:00" for i in range(240)])
+    data = load_csv(0, path=str(path), window_length=5, stride=1, timestamp_column="time",
+                    train_end="2024-05-01T09:00:00+02:00")
+    assert data.info["stretches"]["test"] == [60, 240]
+
+
+@pytest.mark.parametrize("column_offset, train_end, said", [
+    ("+02:00", "2024-05-01T09:00:00", "has no UTC offset, but the timestamp column 'time' writes one"),
+    ("", "2024-05-01T09:00:00Z", "has a UTC offset, but the timestamp column 'time' writes none"),
+])
+def test_train_end_and_timestamps_disagreeing_on_a_utc_offset_are_refused_not_cut_hours_apart(
+        tmp_path, column_offset, train_end, said):
+    # 4 hours a minute apart: read as UTC, the plain 09:00 would silently cut at 11:00+02:00 (row 180, not 60)
+    path = write_timed(tmp_path / "tz.csv", [f"2024-05-01T{8 + i // 60:02d}:{i % 60:02d}:00{column_offset}"
+                                             for i in range(240)])
+    with pytest.raises(ConfigError, match=rf"data.train_end: '{train_end}' {said} \('2024-05-01T08:00:00"):
+        load_csv(0, path=str(path), window_length=5, stride=1, timestamp_column="time", train_end=train_end)
+
+
+def test_dates_without_a_time_are_not_taken_for_a_utc_offset(tmp_path):
+    path = write_timed(tmp_path / "days.csv", [f"2024-05-{day:02d}" for day in range(1, 31)])  # ends like -05:00
+    data = load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time", train_end="2024-05-15",
+                    val_fraction=0.5)
+    assert data.info["stretches"]["test"] == [14, 30]
