@@ -264,8 +264,12 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
         return int(round(train_end * n))
     if isinstance(train_end, int):
         if train_end >= n:
+            numeric_time = rows.times is not None and rows.times.dtype.kind == "f" and \
+                rows.times[0] < train_end <= rows.times[-1]
+            fix = (f"a number is a row; as a time of the timestamp column {column!r}, give it as text: "
+                   f"\"{train_end}\"" if numeric_time else "lower data.train_end so that rows are left to test")
             raise DataError(f"{rows.path}: data.train_end={train_end} is not before the file's last row ({n} rows, "
-                            f"0..{n - 1}); lower data.train_end so that rows are left to test")
+                            f"0..{n - 1}); {fix}")
         return train_end
     when = parse_train_end_time(train_end, column, rows.times, "" if rows.time_text is None else rows.time_text[0])
     if not rows.times[0] < when <= rows.times[-1]:

@@ -84,3 +84,14 @@ def test_dates_without_a_time_are_not_taken_for_a_utc_offset(tmp_path):
     data = load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time", train_end="2024-05-15",
                     val_fraction=0.5)
     assert data.info["stretches"]["test"] == [14, 30]
+
+
+def test_a_row_number_beyond_the_file_that_is_one_of_its_numeric_times_says_how_to_give_a_time(tmp_path):
+    path = write_timed(tmp_path / "epoch.csv", [1_700_000_000 + i for i in range(40)])
+    with pytest.raises(DataError, match=r"data.train_end=1700000020 is not before the file's last row \(40 rows, "
+                                        r"0..39\).*as a time of the timestamp column 'time', give it as text: "
+                                        r"\"1700000020\""):
+        load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time", train_end=1_700_000_020)
+    data = load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time", train_end="1700000020",
+                    val_fraction=0.5)
+    assert data.info["stretches"]["test"] == [20, 40]
