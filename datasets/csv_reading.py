@@ -438,8 +438,11 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
     back = np.flatnonzero(times[1:] < times[:-1])
     if len(back):
         row = int(back[0]) + 1
-        raise DataError(f"{where(row)}: time goes backwards "
-                        f"({times[row - 1]} then {times[row]}); sort the file by time")
+        clock_set_back = times.dtype.kind == "M" and times[row - 1] - times[row] <= np.timedelta64(1, "h")
+        fix = ("if a clock was set back (daylight saving time ending repeats an hour of local time), write the times "
+               "in UTC or with their UTC offset (2024-10-27T02:00:00+01:00); else sort the file by time"
+               ) if clock_set_back else "sort the file by time"
+        raise DataError(f"{where(row)}: time goes backwards ({times[row - 1]} then {times[row]}); {fix}")
     return times
 
 

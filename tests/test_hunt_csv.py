@@ -95,3 +95,13 @@ def test_a_row_number_beyond_the_file_that_is_one_of_its_numeric_times_says_how_
     data = load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time", train_end="1700000020",
                     val_fraction=0.5)
     assert data.info["stretches"]["test"] == [20, 40]
+
+
+def test_local_times_repeating_an_hour_as_daylight_saving_ends_are_not_told_to_be_sorted(tmp_path):
+    stamps = [f"2024-10-27T{h:02d}:{m:02d}:00" for h in (1, 2) for m in range(0, 60, 10)]  # local time, CEST
+    stamps += [f"2024-10-27T{h:02d}:{m:02d}:00" for h in (2, 3) for m in range(0, 60, 10)]  # 02:00 again, CET
+    path = write_timed(tmp_path / "local.csv", stamps)
+    with pytest.raises(DataError, match=r"local.csv: row 12 \(line 14\), column 'time': time goes backwards "
+                                        r"\(2024-10-27T02:50:00.000000000 then 2024-10-27T02:00:00.000000000\); "
+                                        r"if a clock was set back \(daylight saving time ending.*with their UTC offset"):
+        load_csv(0, path=str(path), window_length=3, stride=1, timestamp_column="time")
