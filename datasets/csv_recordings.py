@@ -181,7 +181,9 @@ def _files_of(entry: str) -> list[Path]:
         return found
     target = Path(entry)
     if target.is_dir():
-        found = sorted(p for p in target.iterdir() if p.suffix.lower() == ".csv" and p.is_file())  # A.CSV too
+        # A.CSV too; hidden files skipped as a glob skips them (macOS writes ._a.csv beside a.csv on other disks)
+        found = sorted(p for p in target.iterdir()
+                       if p.suffix.lower() == ".csv" and not p.name.startswith(".") and p.is_file())
         if not found:
             raise ConfigError(f"data.path: the folder {target} holds no *.csv file (sub-folders are not searched; "
                               f"give a glob such as \"{target}/**/*.csv\" for them)")

@@ -106,6 +106,7 @@ def test_a_folder_a_glob_and_a_list_read_every_file_in_order(tmp_path):
         write_recording(folder / name, n=80 + 10 * i, labelled=[(70, 72)], offset=1000 * (i + 1))
     write_recording(folder / "sub" / "d.csv", n=80)  # a sub-folder is not searched
     write_recording(folder / "D.CSV", n=80, offset=4000)  # a Windows export's upper-case suffix is a CSV file too
+    (folder / "._a.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")  # macOS metadata: hidden, skipped
     by_folder = load_csv(seed=0, path=str(folder), train_end=40, **KEYS)
     by_glob = load_csv(seed=0, path=str(folder / "*.csv"), train_end=40, **KEYS)
     by_list = load_csv(seed=0, path=[str(folder / "c.csv"), str(folder / "[ab].csv")], train_end=40, **KEYS)
