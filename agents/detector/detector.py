@@ -378,9 +378,10 @@ class ScoringForward(nn.Module):
 
     def __init__(self, model: nn.Module, kind: str, offset: Tensor, scale: Tensor) -> None:
         super().__init__()
-        self.model, self.kind = model.eval(), kind
+        self.model, self.kind = model, kind
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float64))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+        self.eval()  # the ONNX exporter restores this module's mode onto the detector's model when it is done
 
     def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = ((windows.double() - self.offset) / self.scale).float()
