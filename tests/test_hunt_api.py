@@ -2,12 +2,16 @@
 trained detector in Python"; docs/export.md)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from agents.detector.detector import Detector, export_detector
 from datasets.converter import simulate_normal
 from tests.helpers import TINY_DATA
+from utils.core.errors import ConfigError
+from utils.runs.checkpoints import load_checkpoint
 
 T = TINY_DATA["time_steps"]
 
@@ -35,3 +39,30 @@ def test_exporting_leaves_the_detector_scoring_as_before(vae_run, windows, tmp_p
     after = detector.score(windows)
     for name in before:
         np.testing.assert_array_equal(after[name], before[name])
+
+
+def only_scores(run, names: list[str]) -> Detector:
+    """The detector of ``run``'s best.pt as a run with ``evaluation.scores = names`` saves it."""
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    scoring = ckpt["scoring"]
+    scoring["scores"] = names
+    for key in ("statistics", "thresholds", "calibration"):
+        scoring[key] = {k: v for k, v in scoring[key].items() if k in names}
+    ckpt["config"]["evaluation"]["scores"] = names
+    return Detector.from_checkpoint(ckpt, run / "checkpoints" / "best.pt")
+
+
+def test_export_of_a_run_without_a_reconstruction_score_is_refused(vae_run, tmp_path):
+    """The exported graph computes the reconstruction error; a run that kept no threshold for it wrote
+    ``"threshold": NaN`` (not JSON), under which ``score > threshold`` never alarms."""
+    detector = only_scores(vae_run, ["latent_mahalanobis"])
+    with pytest.raises(ConfigError, match=r"evaluation\.scores.*latent_mahalanobis.*reconstruction"):
+        export_detector(detector, "torchscript", tmp_path / "model.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_of_a_run_with_a_reconstruction_score_keeps_its_threshold(vae_run, tmp_path):
+    detector = only_scores(vae_run, ["latent_mahalanobis", "reconstruction"])
+    meta = export_detector(detector, "torchscript", tmp_path / "model.pt")
+    assert meta["score_name"] == "reconstruction" and meta["threshold"] == detector.thresholds["reconstruction"]
+    json.loads((tmp_path / "model.pt.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN

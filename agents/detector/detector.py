@@ -27,7 +27,7 @@ from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
 from utils.core.arrays import check_array, predict
-from utils.core.errors import CheckpointError, DataError
+from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder
@@ -395,15 +395,19 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
     deployment needs) to ``output.json``, atomically (existing files only with ``overwrite``, never ``config_path``,
-    the config file the command read); UserError for an unknown format, a missing ``onnx`` or an output refused.
+    the config file the command read); UserError for an unknown format, a run without a reconstruction
+    score (which the graph computes), a missing ``onnx`` or an output refused.
     """
+    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind), None)
+    if score_name is None:
+        raise ConfigError(f"evaluation.scores: the exported graph computes the reconstruction error score, and this "
+                          f"run kept no threshold for it (its scores are {', '.join(detector.score_names)}); train a "
+                          "run whose evaluation.scores include reconstruction or reconstruction_mae to export it")
     length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
     module = ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
                             torch.from_numpy(scaler.scale))
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
-    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
-                      "reconstruction")
     meta = {
         "format": fmt,
         "file": Path(output).name,
@@ -418,7 +422,7 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
         "feature_names": list(features),
         "window_length": length,
         "score_name": score_name,
-        "threshold": float(detector.thresholds.get(score_name, float("nan"))),
+        "threshold": float(detector.thresholds[score_name]),
         "alarm_rule": "score > threshold",
         "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
     }
