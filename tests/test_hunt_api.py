@@ -10,7 +10,7 @@ import pytest
 from agents.detector.detector import Detector, export_detector
 from datasets.converter import simulate_normal
 from tests.helpers import TINY_DATA
-from utils.core.errors import ConfigError
+from utils.core.errors import CheckpointError, ConfigError
 from utils.runs.checkpoints import load_checkpoint
 
 T = TINY_DATA["time_steps"]
@@ -66,3 +66,11 @@ def test_export_of_a_run_with_a_reconstruction_score_keeps_its_threshold(vae_run
     meta = export_detector(detector, "torchscript", tmp_path / "model.pt")
     assert meta["score_name"] == "reconstruction" and meta["threshold"] == detector.thresholds["reconstruction"]
     json.loads((tmp_path / "model.pt.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
+
+
+def test_loading_last_pt_names_best_pt_not_resume(vae_run):
+    """last.pt of a finished run holds no thresholds: the message sent the user to --resume, which then says the
+    run is finished and changes nothing."""
+    with pytest.raises(CheckpointError, match="best.pt") as err:
+        Detector.load(vae_run / "checkpoints" / "last.pt")
+    assert "--resume" not in str(err.value)

@@ -114,7 +114,11 @@ class Detector:
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
             raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
                                   "or point CONFIG at the run's config (experiments_dir and exp_name)")
-        detector = cls.from_checkpoint(load_checkpoint(best), best, select_device(device))
+        ckpt = load_checkpoint(best)
+        if "optimizer" in ckpt:  # last.pt: the latest epoch's weights, without thresholds even when the run finished
+            raise CheckpointError(f"{best}: a training checkpoint (the latest epoch, to continue training from), not a "
+                                  "detector; load the run folder or its checkpoints/best.pt")
+        detector = cls.from_checkpoint(ckpt, best, select_device(device))
         if not detector.thresholds:
             raise CheckpointError(f"{best}: holds no alarm thresholds: the run stopped before its evaluation; "
                                   "finish it with --resume first")
