@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from agents.detector.detector import Detector, export_detector
 from datasets.converter import simulate_normal
@@ -74,3 +75,12 @@ def test_loading_last_pt_names_best_pt_not_resume(vae_run):
     with pytest.raises(CheckpointError, match="best.pt") as err:
         Detector.load(vae_run / "checkpoints" / "last.pt")
     assert "--resume" not in str(err.value)
+
+
+def test_a_bfloat16_tensor_scores_as_its_float32_values(vae_run, windows):
+    detector = Detector.load(vae_run, device="cpu")
+    half = torch.from_numpy(windows).bfloat16()
+    expected = detector.score(half.float().numpy())
+    got = detector.score(half)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])

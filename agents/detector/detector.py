@@ -251,7 +251,7 @@ class Detector:
     def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
         """Check raw windows (N, T, F) against the trained shape and scale them onto the device (ValueError: bad shape
         or NaN/inf; DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`)."""
-        arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
+        arr = check_array(windows.detach().cpu().double().numpy() if isinstance(windows, Tensor) else windows,
                           f"{name} (features {', '.join(self.feature_names)})", "NTF",
                           shape=(self.window_length, len(self.feature_names)))
         scaled = self.scaler.transform(arr, where=lambda i: f"{name}: window {i[0]}, time step {i[1]}, feature "
