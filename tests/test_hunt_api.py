@@ -84,3 +84,72 @@ def test_a_bfloat16_tensor_scores_as_its_float32_values(vae_run, windows):
     got = detector.score(half)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
+
+
+@pytest.fixture(scope="module")
+def normalised_run(tmp_path_factory):
+    """A tiny VAE on one recording at a level far from 0, standardised by its first rows
+    (``data.normalize="per_recording"``), with the per-recording latent score; its config, folder and rows."""
+    import main
+
+    root = tmp_path_factory.mktemp("normalised")
+    t = np.arange(400)
+    noise = 0.05 * np.random.default_rng(0).normal(size=(400, 2))
+    rows = np.column_stack([50 + np.sin(t / 5), 20 + 3 * np.cos(t / 7)]) + noise
+    source = root / "rec.csv"
+    np.savetxt(source, rows, delimiter=",", header="a,b", comments="", fmt="%.6f")
+    config = {"exp_name": "normalised", "agent": "vae", "seed": 0, "device": "cpu", "experiments_dir": str(root),
+              "data": {"name": "csv", "path": str(source), "window_length": 10, "stride": 5, "train_end": 200,
+                       "val_fraction": 0.3, "normalize": "per_recording"},
+              "model": {"name": "vae", "hidden_sizes": [8], "latent_dim": 2, "output_activation": "none"},
+              "loss": {"name": "vae", "reconstruction": "mse", "beta": 1e-05},
+              "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
+              "evaluation": {"make_plots": False, "scores": ["reconstruction", "latent_mahalanobis_recording"],
+                             "baselines": []}}
+    path = root / "normalised.json"
+    path.write_text(json.dumps(config))
+    assert main.main([str(path)]) == 0
+    return path, root / "normalised", source, np.loadtxt(source, delimiter=",", skiprows=1)
+
+
+def test_python_scores_of_a_run_normalised_per_recording_are_those_of_mode_score(normalised_run, tmp_path):
+    """``detector.score`` takes windows of the rows as the run's model saw them: for a run normalised per recording,
+    the recording standardised by its first rows (:meth:`Detector.standardise`, as ``--mode score`` does); raw
+    windows scored far off every threshold, silently."""
+    import csv
+
+    import main
+    from datasets.splits import training_windows, windows_at
+
+    config, run_dir, source, rows = normalised_run
+    assert main.main([str(config), "--mode", "score", "--input", str(source), "--output", str(tmp_path / "s.csv")]) == 0
+    with open(tmp_path / "s.csv") as handle:
+        written = list(csv.DictReader(handle))
+    detector = Detector.load(run_dir)
+    values = detector.standardise(rows)
+    T = detector.window_length
+    windows = windows_at(values, np.arange(0, len(values) - T + 1, T), T)
+    reference = training_windows(values, np.zeros(len(values), bool), detector.recording["training_rows"], T,
+                                 detector.config["data"]["stride"])
+    scores = detector.score(windows, reference=reference)
+    alarms = detector.predict(windows, reference=reference)
+    for name in detector.score_names:
+        np.testing.assert_array_equal(scores[name], [float(r[f"score_{name}"]) for r in written])
+        np.testing.assert_array_equal(alarms[name], [int(r[f"alarm_{name}"]) for r in written])
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_the_export_of_a_run_normalised_per_recording_says_its_input_is_standardised(normalised_run, tmp_path):
+    """The metadata said "raw (unscaled) windows" for a graph that takes the recording standardised by its first
+    rows: a deployment feeding raw windows would score far off every threshold."""
+    _, run_dir, _, rows = normalised_run
+    detector = Detector.load(run_dir)
+    meta = export_detector(detector, "torchscript", tmp_path / "model.pt")
+    assert "standardised" in meta["input"]["meaning"] and str(detector.reference_rows) in meta["input"]["meaning"]
+    graph = torch.jit.load(str(tmp_path / "model.pt"))
+    T = detector.window_length
+    windows = detector.standardise(rows)[: 4 * T].reshape(4, T, -1)
+    with torch.no_grad():
+        exported = graph(torch.from_numpy(windows))[0].numpy()
+    ours = detector.score(windows, reference=windows)["reconstruction"]
+    np.testing.assert_allclose(exported, ours, rtol=1e-6)

@@ -26,6 +26,7 @@ from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
+from datasets.csv_recordings import normalise_by_training_part
 from utils.core.arrays import check_array, predict
 from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.registry import SCORES
@@ -100,6 +101,33 @@ class Detector:
         stored = (self.recording or {}).get("reference_rows")
         train_end = self.config["data"].get("train_end")
         return stored if stored is not None else train_end if type(train_end) is int else None
+
+    def standardise(self, rows: np.ndarray | Tensor, labels: np.ndarray | None = None,
+                    reference_rows: int | None = None) -> np.ndarray:
+        """One recording's raw rows (n, F) as the run cut its windows from them: for a run normalised per recording
+        (``data.normalize``), standardised (and whitened) by its first :attr:`reference_rows` rows (or
+        ``reference_rows``), as ``--mode score`` does, leaving out the rows ``labels`` (n,) marks anomalous unless the
+        run trained on them (``data.train_labels="ignore"``); any other run's rows unchanged. DataError: fewer rows.
+        """
+        arr = check_array(rows.detach().cpu().double().numpy() if isinstance(rows, Tensor) else rows,
+                          f"rows (features {', '.join(self.feature_names)})", "NF", shape=(len(self.feature_names),))
+        if not self.normalised_per_recording:
+            return arr
+        reference = reference_rows if reference_rows is not None else self.reference_rows
+        if reference is None:
+            raise CheckpointError("this run standardised each recording by its training part, but its best.pt "
+                                  "predates recording how many rows that was: give reference_rows")
+        if len(arr) < reference:
+            raise DataError(f"rows: {len(arr)}, fewer than the {reference} reference rows this run standardises a "
+                            "recording by (its training part); give a longer recording or fewer reference_rows")
+        flags = np.zeros(len(arr), dtype=np.int64) if labels is None else np.asarray(labels).reshape(-1) != 0
+        if len(flags) != len(arr):
+            raise ValueError(f"labels: {len(flags)} values for {len(arr)} rows")
+        data = self.config["data"]
+        values, _ = normalise_by_training_part(arr.astype(np.float32), flags, reference,
+                                               use_labelled=labels is None or data.get("train_labels") == "ignore",
+                                               whiten=data.get("normalize") == "per_recording_whitened")
+        return values
 
     @property
     def device(self) -> torch.device:
@@ -237,8 +265,10 @@ class Detector:
         """Anomaly scores ``{name: (N,) float64}`` of raw windows, higher = more anomalous.
 
         Args:
-            windows: raw windows (N, T, F), features in :attr:`feature_names` order.
-            reference: raw windows (M, T, F) of the same recording's training part; needed by :attr:`per_recording`.
+            windows: raw windows (N, T, F), features in :attr:`feature_names` order; of a run normalised per recording,
+                cut from the recording's rows after :meth:`standardise`.
+            reference: windows (M, T, F) of the same recording's training part, as ``windows``; needed by
+                :attr:`per_recording`.
         """
         fitted = self.reference_statistics(self.prepare(reference, "reference")) if reference is not None else None
         return self.analyse(self.prepare(windows), fitted)[0]
@@ -265,7 +295,9 @@ class Detector:
         recording, whose :meth:`reference_statistics` the per-recording scores need."""
         if self.per_recording and reference is None:
             raise ValueError(f"scores {self.per_recording} are fitted on each recording's own training windows: "
-                             "give the recording's reference (Detector.score(windows, reference=...))")
+                             "give the recording's reference (Detector.score(windows, reference=...)): the windows "
+                             "of its standardised rows (Detector.standardise) before the run's validation stretch "
+                             "(the first Detector.recording['training_rows'])")
         statistics = {**self.statistics, **(reference or {})}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self.scores}
         contrib = []
@@ -395,6 +427,15 @@ class ScoringForward(nn.Module):
         return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
 
 
+def _input_meaning(detector: Detector) -> str:
+    """What the exported graph's input windows hold: raw values, or a run normalised per recording's standardised."""
+    if not detector.normalised_per_recording:
+        return "raw (unscaled) windows; the run's scaler is part of the graph"
+    return (f"windows of a recording standardised by the mean and standard deviation of its first "
+            f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part of the "
+            "graph: Detector.standardise does it); the run's scaler is part of the graph")
+
+
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
@@ -419,7 +460,7 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
         "agent": detector.config.get("agent"),
         "model": detector.config.get("model", {}).get("name"),
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
-                  "meaning": "raw (unscaled) windows; the run's scaler is part of the graph"},
+                  "meaning": _input_meaning(detector)},
         "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
                     "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
                     "reconstruction": "reconstruction (batch, T, F) in scaled units"},
