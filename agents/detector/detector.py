@@ -26,8 +26,9 @@ from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
 from agents.parts import select_device
+from datasets.csv_recordings import normalise_by_training_part
 from utils.core.arrays import check_array, predict
-from utils.core.errors import CheckpointError, DataError
+from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.registry import SCORES
 from utils.runs.checkpoints import load_checkpoint, load_model_state
 from utils.runs.run_folder import RunFolder
@@ -101,6 +102,33 @@ class Detector:
         train_end = self.config["data"].get("train_end")
         return stored if stored is not None else train_end if type(train_end) is int else None
 
+    def standardise(self, rows: np.ndarray | Tensor, labels: np.ndarray | None = None,
+                    reference_rows: int | None = None) -> np.ndarray:
+        """One recording's raw rows (n, F) as the run cut its windows from them: for a run normalised per recording
+        (``data.normalize``), standardised (and whitened) by its first :attr:`reference_rows` rows (or
+        ``reference_rows``), as ``--mode score`` does, leaving out the rows ``labels`` (n,) marks anomalous unless the
+        run trained on them (``data.train_labels="ignore"``); any other run's rows unchanged. DataError: fewer rows.
+        """
+        arr = check_array(rows.detach().cpu().double().numpy() if isinstance(rows, Tensor) else rows,
+                          f"rows (features {', '.join(self.feature_names)})", "NF", shape=(len(self.feature_names),))
+        if not self.normalised_per_recording:
+            return arr
+        reference = reference_rows if reference_rows is not None else self.reference_rows
+        if reference is None:
+            raise CheckpointError("this run standardised each recording by its training part, but its best.pt "
+                                  "predates recording how many rows that was: give reference_rows")
+        if len(arr) < reference:
+            raise DataError(f"rows: {len(arr)}, fewer than the {reference} reference rows this run standardises a "
+                            "recording by (its training part); give a longer recording or fewer reference_rows")
+        flags = np.zeros(len(arr), dtype=np.int64) if labels is None else np.asarray(labels).reshape(-1) != 0
+        if len(flags) != len(arr):
+            raise ValueError(f"labels: {len(flags)} values for {len(arr)} rows")
+        data = self.config["data"]
+        values, _ = normalise_by_training_part(arr.astype(np.float32), flags, reference,
+                                               use_labelled=labels is None or data.get("train_labels") == "ignore",
+                                               whiten=data.get("normalize") == "per_recording_whitened")
+        return values
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -114,7 +142,11 @@ class Detector:
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
             raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
                                   "or point CONFIG at the run's config (experiments_dir and exp_name)")
-        detector = cls.from_checkpoint(load_checkpoint(best), best, select_device(device))
+        ckpt = load_checkpoint(best)
+        if "optimizer" in ckpt:  # last.pt: the latest epoch's weights, without thresholds even when the run finished
+            raise CheckpointError(f"{best}: a training checkpoint (the latest epoch, to continue training from), not a "
+                                  "detector; load the run folder or its checkpoints/best.pt")
+        detector = cls.from_checkpoint(ckpt, best, select_device(device))
         if not detector.thresholds:
             raise CheckpointError(f"{best}: holds no alarm thresholds: the run stopped before its evaluation; "
                                   "finish it with --resume first")
@@ -233,8 +265,10 @@ class Detector:
         """Anomaly scores ``{name: (N,) float64}`` of raw windows, higher = more anomalous.
 
         Args:
-            windows: raw windows (N, T, F), features in :attr:`feature_names` order.
-            reference: raw windows (M, T, F) of the same recording's training part; needed by :attr:`per_recording`.
+            windows: raw windows (N, T, F), features in :attr:`feature_names` order; of a run normalised per recording,
+                cut from the recording's rows after :meth:`standardise`.
+            reference: windows (M, T, F) of the same recording's training part, as ``windows``; needed by
+                :attr:`per_recording`.
         """
         fitted = self.reference_statistics(self.prepare(reference, "reference")) if reference is not None else None
         return self.analyse(self.prepare(windows), fitted)[0]
@@ -247,7 +281,7 @@ class Detector:
     def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
         """Check raw windows (N, T, F) against the trained shape and scale them onto the device (ValueError: bad shape
         or NaN/inf; DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`)."""
-        arr = check_array(windows.detach().cpu().numpy() if isinstance(windows, Tensor) else windows,
+        arr = check_array(windows.detach().cpu().double().numpy() if isinstance(windows, Tensor) else windows,
                           f"{name} (features {', '.join(self.feature_names)})", "NTF",
                           shape=(self.window_length, len(self.feature_names)))
         scaled = self.scaler.transform(arr, where=lambda i: f"{name}: window {i[0]}, time step {i[1]}, feature "
@@ -261,7 +295,9 @@ class Detector:
         recording, whose :meth:`reference_statistics` the per-recording scores need."""
         if self.per_recording and reference is None:
             raise ValueError(f"scores {self.per_recording} are fitted on each recording's own training windows: "
-                             "give the recording's reference (Detector.score(windows, reference=...))")
+                             "give the recording's reference (Detector.score(windows, reference=...)): the windows "
+                             "of its standardised rows (Detector.standardise) before the run's validation stretch "
+                             "(the first Detector.recording['training_rows'])")
         statistics = {**self.statistics, **(reference or {})}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in self.scores}
         contrib = []
@@ -378,9 +414,10 @@ class ScoringForward(nn.Module):
 
     def __init__(self, model: nn.Module, kind: str, offset: Tensor, scale: Tensor) -> None:
         super().__init__()
-        self.model, self.kind = model.eval(), kind
+        self.model, self.kind = model, kind
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float64))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+        self.eval()  # the ONNX exporter restores this module's mode onto the detector's model when it is done
 
     def forward(self, windows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = ((windows.double() - self.offset) / self.scale).float()
@@ -390,19 +427,32 @@ class ScoringForward(nn.Module):
         return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
 
 
+def _input_meaning(detector: Detector) -> str:
+    """What the exported graph's input windows hold: raw values, or a run normalised per recording's standardised."""
+    if not detector.normalised_per_recording:
+        return "raw (unscaled) windows; the run's scaler is part of the graph"
+    return (f"windows of a recording standardised by the mean and standard deviation of its first "
+            f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part of the "
+            "graph: Detector.standardise does it); the run's scaler is part of the graph")
+
+
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
     deployment needs) to ``output.json``, atomically (existing files only with ``overwrite``, never ``config_path``,
-    the config file the command read); UserError for an unknown format, a missing ``onnx`` or an output refused.
+    the config file the command read); UserError for an unknown format, a run without a reconstruction
+    score (which the graph computes), a missing ``onnx`` or an output refused.
     """
+    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind), None)
+    if score_name is None:
+        raise ConfigError(f"evaluation.scores: the exported graph computes the reconstruction error score, and this "
+                          f"run kept no threshold for it (its scores are {', '.join(detector.score_names)}); train a "
+                          "run whose evaluation.scores include reconstruction or reconstruction_mae to export it")
     length, features, scaler = detector.window_length, detector.feature_names, detector.scaler
     module = ScoringForward(detector.model.to("cpu").eval(), detector.error_kind, torch.from_numpy(scaler.offset),
                             torch.from_numpy(scaler.scale))
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
-    score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind),
-                      "reconstruction")
     meta = {
         "format": fmt,
         "file": Path(output).name,
@@ -410,14 +460,14 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
         "agent": detector.config.get("agent"),
         "model": detector.config.get("model", {}).get("name"),
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
-                  "meaning": "raw (unscaled) windows; the run's scaler is part of the graph"},
+                  "meaning": _input_meaning(detector)},
         "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
                     "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
                     "reconstruction": "reconstruction (batch, T, F) in scaled units"},
         "feature_names": list(features),
         "window_length": length,
         "score_name": score_name,
-        "threshold": float(detector.thresholds.get(score_name, float("nan"))),
+        "threshold": float(detector.thresholds[score_name]),
         "alarm_rule": "score > threshold",
         "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
     }
