@@ -134,11 +134,16 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
-    spread = (f"its normal test windows kept it; a time step takes the {section.get('point_aggregation', 'max')} of "
-              f"the up to {section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps "
-              "beside a labelled range share its windows, so time steps alarm more often than windows")
-    causes = {name: drift_cause(r["false_alarm"].get("drift")) if r.get("false_alarm", {}).get("promise_kept") is False
-              else spread for name, r in named_results(metrics).items()}
+    spread = (f"a time step takes the {section.get('point_aggregation', 'max')} of the up to "
+              f"{section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps beside a "
+              "labelled range share its windows, so time steps alarm more often than windows")
+    # what the windows' own verdict (None: no normal test window) says beside the aggregation
+    windows = {True: "its normal test windows kept it; ",
+               None: "no normal test window judged it (every test window holds a labelled row); "}
+    causes = {}
+    for name, r in named_results(metrics).items():
+        kept = (r.get("false_alarm") or {}).get("promise_kept")
+        causes[name] = drift_cause(r["false_alarm"].get("drift")) if kept is False else windows[kept] + spread
     return verdict_lines(named_results(section), level, causes, advice)
 
 
