@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import beta
 
 from tests.test_stream_metrics import _vus_brute
-from utils.metrics.promise import false_alarm_interval, time_step_verdicts
+from utils.metrics.promise import PROMISE_ADVICE, false_alarm_interval, promise_advice, time_step_verdicts
 from utils.metrics.stream_metrics import (event_counts, point_adjusted_f1, range_precision_recall_f1, stream_metrics,
                                           vus_roc_pr)
 from utils.metrics.window_metrics import binary_metrics
@@ -75,3 +75,18 @@ def test_a_nan_or_infinite_score_is_a_value_error_not_a_number(bad):
         vus_roc_pr(labels, scores, 2)
     with pytest.raises(ValueError, match="NaN or inf"):
         binary_metrics(labels, scores, 0.5)
+
+
+@pytest.mark.parametrize("data, train_end, normalize", [
+    ({"dataset": "converter", "val_fraction": 0.15}, False, False),  # no data.train_end or data.normalize key
+    ({"dataset": "ecg5000", "protocol": "merged"}, False, False),
+    ({"dataset": "csv", "split": "random", "train_end": None, "normalize": "none"}, False, False),  # both refused
+    ({"dataset": "csv", "split": "contiguous", "train_end": None, "normalize": "none"}, True, True),
+    ({"dataset": "skab", "split": "contiguous", "train_end": 400, "normalize": "per_recording"}, True, False),
+])
+def test_the_advice_on_a_broken_promise_names_only_keys_the_run_could_set(data, train_end, normalize):
+    advice = promise_advice({"data": data})
+    assert advice.startswith("calibrate on more normal data (raise data.val_fraction")
+    assert ("data.train_end" in advice) is train_end
+    assert ("data.normalize" in advice) is normalize
+    assert "data.train_end" in PROMISE_ADVICE and "data.normalize" in PROMISE_ADVICE  # every remedy

@@ -13,8 +13,11 @@ def promise_advice(metrics: dict[str, Any]) -> str:
     """What a user can change when the test part broke a threshold's promise, leaving out what the run of
     ``metrics`` (its ``metrics.json``) cannot use or already does."""
     data, stream = metrics.get("data") or {}, metrics.get("stream")
-    remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
-    if not str(data.get("normalize", "per_recording")).startswith("per_recording"):
+    # only the csv and skab datasets have data.train_end and data.normalize, and their random split refuses both
+    in_time = data.get("split") != "random"
+    later = " or move data.train_end later" if in_time and "train_end" in data else ""
+    remedies = [f"calibrate on more normal data (raise data.val_fraction{later})"]
+    if in_time and not str(data.get("normalize", "per_recording")).startswith("per_recording"):
         remedies.append("normalise each recording by its own training part (data.normalize \"per_recording\")")
     if stream is not None and not (stream.get("pooled") or stream).get("threshold_adapt_rate"):
         remedies.append("let the time-step threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: "
@@ -24,7 +27,7 @@ def promise_advice(metrics: dict[str, Any]) -> str:
 
 
 #: Every remedy (a run whose ``metrics`` are unknown).
-PROMISE_ADVICE = promise_advice({"data": {"normalize": None}, "stream": {}})
+PROMISE_ADVICE = promise_advice({"data": {"normalize": None, "train_end": None}, "stream": {}})
 
 
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
