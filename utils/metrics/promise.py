@@ -13,8 +13,11 @@ def promise_advice(metrics: dict[str, Any]) -> str:
     """What a user can change when the test part broke a threshold's promise, leaving out what the run of
     ``metrics`` (its ``metrics.json``) cannot use or already does."""
     data, stream = metrics.get("data") or {}, metrics.get("stream")
-    remedies = ["calibrate on more normal data (raise data.val_fraction or move data.train_end later)"]
-    if not str(data.get("normalize", "per_recording")).startswith("per_recording"):
+    # only the csv and skab datasets have data.train_end and data.normalize, and their random split refuses both
+    in_time = data.get("split") != "random"
+    later = " or move data.train_end later" if in_time and "train_end" in data else ""
+    remedies = [f"calibrate on more normal data (raise data.val_fraction{later})"]
+    if in_time and not str(data.get("normalize", "per_recording")).startswith("per_recording"):
         remedies.append("normalise each recording by its own training part (data.normalize \"per_recording\")")
     if stream is not None and not (stream.get("pooled") or stream).get("threshold_adapt_rate"):
         remedies.append("let the time-step threshold follow drift (evaluation.threshold_adapt_rate, e.g. 0.005: "
@@ -24,7 +27,7 @@ def promise_advice(metrics: dict[str, Any]) -> str:
 
 
 #: Every remedy (a run whose ``metrics`` are unknown).
-PROMISE_ADVICE = promise_advice({"data": {"normalize": None}, "stream": {}})
+PROMISE_ADVICE = promise_advice({"data": {"normalize": None, "train_end": None}, "stream": {}})
 
 
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
@@ -134,11 +137,16 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
-    spread = (f"its normal test windows kept it; a time step takes the {section.get('point_aggregation', 'max')} of "
-              f"the up to {section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps "
-              "beside a labelled range share its windows, so time steps alarm more often than windows")
-    causes = {name: drift_cause(r["false_alarm"].get("drift")) if r.get("false_alarm", {}).get("promise_kept") is False
-              else spread for name, r in named_results(metrics).items()}
+    spread = (f"a time step takes the {section.get('point_aggregation', 'max')} of the up to "
+              f"{section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps beside a "
+              "labelled range share its windows, so time steps alarm more often than windows")
+    # what the windows' own verdict (None: no normal test window) says beside the aggregation
+    windows = {True: "its normal test windows kept it; ",
+               None: "no normal test window judged it (every test window holds a labelled row); "}
+    causes = {}
+    for name, r in named_results(metrics).items():
+        kept = (r.get("false_alarm") or {}).get("promise_kept")
+        causes[name] = drift_cause(r["false_alarm"].get("drift")) if kept is False else windows[kept] + spread
     return verdict_lines(named_results(section), level, causes, advice)
 
 
