@@ -58,7 +58,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import quality  # noqa: E402
 from benchmarks.skab_frontier import skab_rule  # noqa: E402
-from utils.metrics.stream_metrics import confusion_counts  # noqa: E402
+from utils.metrics.stream_metrics import pooled_confusion  # noqa: E402
 
 DATA_NAME = "skab"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "SKAB"
@@ -158,7 +158,7 @@ def notebook_rule_rows(run_dir: Path, stem: str, window: int) -> tuple[list[dict
             for key, value in r.items():
                 if key.startswith("alarm_"):
                     per_score.setdefault(key.removeprefix("alarm_"), []).append(int(value))
-    totals: dict[str, np.ndarray] = {}
+    streams: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     normals = never = 0
     for recording, y in labels.items():
         y_arr, n_rows = np.asarray(y), len(y)
@@ -168,12 +168,12 @@ def notebook_rule_rows(run_dir: Path, stem: str, window: int) -> tuple[list[dict
             if len(flags) != n_rows - window + 1:
                 raise ValueError(f"{stem}: {recording} has {len(flags)} test windows for {n_rows} test rows; the "
                                  "notebook rule needs a window at every row (data.eval_stride 1)")
-            c = confusion_counts(y_arr, skab_rule(np.asarray(flags, dtype=bool), n_rows, window))
-            totals[score] = totals.get(score, np.zeros(4)) + [c["tp"], c["fp"], c["fn"], c["tn"]]
+            streams.setdefault(score, []).append((y_arr, skab_rule(np.asarray(flags, dtype=bool), n_rows, window)))
     rows = []
-    for score, (tp, fp, fn, tn) in totals.items():
-        rows.append({"name": f"{stem}: {score} [notebook rule]", "f1": float(tp / (tp + (fp + fn) / 2)) if tp else 0.0,
-                     "far_pct": float(100 * fp / (fp + tn)), "mar_pct": float(100 * fn / (fn + tp))})
+    for score, pairs in streams.items():
+        pooled = pooled_confusion(pairs)
+        rows.append({"name": f"{stem}: {score} [notebook rule]",
+                     **{key: pooled[key] for key in ("f1", "far_pct", "mar_pct")}})
     return rows, normals, never
 
 
@@ -186,6 +186,7 @@ def notebook_verdict(rows: list[dict[str, Any]]) -> str:
         return "; ".join(f"{r['name']} (F1 {r['f1']:.3f}, FAR {r['far_pct']:.2f} %, MAR {r['mar_pct']:.2f} %)"
                          for r in chosen) or "none"
 
+    rows = [r for r in rows if None not in (r["f1"], r["far_pct"], r["mar_pct"])]  # None: nothing to divide by
     beats = [r for r in rows if r["f1"] > best_f1 and r["far_pct"] < best_far and r["mar_pct"] < best_mar]
     f1, far, mar = TARGET
     meets = [r for r in rows if r["f1"] >= f1 and r["far_pct"] <= far and r["mar_pct"] <= mar]

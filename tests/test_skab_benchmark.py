@@ -88,8 +88,15 @@ def test_notebook_rule_refuses_windows_that_skip_rows(tmp_path) -> None:
 def test_the_verdict_names_rows_better_than_conv_ae_on_all_three_and_rows_at_the_target() -> None:
     rows = [{"name": "a", "f1": 0.82, "far_pct": 12.0, "mar_pct": 23.0},   # beats Conv-AE, misses FAR <= 10
             {"name": "b", "f1": 0.85, "far_pct": 9.0, "mar_pct": 20.0},    # both
-            {"name": "c", "f1": 0.84, "far_pct": 14.0, "mar_pct": 18.0}]   # neither (FAR above 13.55)
+            {"name": "c", "f1": 0.84, "far_pct": 14.0, "mar_pct": 18.0},   # neither (FAR above 13.55)
+            {"name": "d", "f1": 0.9, "far_pct": None, "mar_pct": 5.0}]    # no normal row: not judged
     beats, meets = skab.notebook_verdict(rows).splitlines()
     assert beats.endswith("a (F1 0.820, FAR 12.00 %, MAR 23.00 %); b (F1 0.850, FAR 9.00 %, MAR 20.00 %)")
     assert meets.endswith("MAR <= 25 %: b (F1 0.850, FAR 9.00 %, MAR 20.00 %)")
     assert skab.notebook_verdict(rows[2:]).splitlines()[0].endswith(": none")
+
+
+def test_notebook_rule_rows_with_no_normal_row_have_no_far_instead_of_dividing_by_zero(tmp_path) -> None:
+    write_run(tmp_path, {"a.csv": [1] * 8}, {"a.csv": [1] * 6})
+    rows, normals, never = skab.notebook_rule_rows(tmp_path, "m", 3)
+    assert (normals, never) == (0, 0) and rows[0]["far_pct"] is None and rows[0]["mar_pct"] == 75.0  # rows 2, 3 hit
