@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -296,7 +297,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     window_length = detector.window_length
     step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
-    inputs = () if input_path == STDIO else (input_path,)
+    inputs = _stdin_file(stdin) if input_path == STDIO else (input_path,)
     scores = None if output_path == STDIO else check_output(output_path, overwrite, inputs, config=config_path)
     incidents = (None if incidents_path == STDIO  # as --output -: one readable line each on standard error
                  else checked_incidents_path(incidents_path, scores, overwrite, inputs, config_path))
@@ -365,6 +366,16 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         raise error
     print(summary_line(summary), file=stderr, flush=True)
     return summary
+
+
+def _stdin_file(stdin: BinaryIO) -> tuple[str, ...]:
+    """Standard input's path when it is a regular file (``--input - < data.csv``), so no output replaces the rows
+    being read; else none (a pipe, a terminal, a test's BytesIO)."""
+    try:
+        fd = stdin.fileno()
+        return (f"/dev/fd/{fd}",) if stat.S_ISREG(os.fstat(fd).st_mode) else ()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both of the first two
+        return ()
 
 
 def _open_csv(path: str) -> BinaryIO:

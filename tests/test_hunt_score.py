@@ -1,0 +1,32 @@
+"""--mode score in the situations a bug hunt met: combinations of options, inputs and outputs a user meets."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from agents.detector.detector import Detector
+from agents.score_files import live_score
+from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
+from utils.runs.outputs import OutputError
+
+
+@pytest.fixture(scope="module")
+def run(tiny_runs):
+    """The tiny CSV run of tests/test_score_incidents.py (trained once per session) and its detector."""
+    run_dir = tiny_runs.of_config(*CSV_RUN)
+    return {"dir": run_dir, "argv": [str(run_dir / "config.json"), "--mode", "score"],
+            "detector": Detector.load(run_dir, device="cpu")}
+
+
+@pytest.mark.parametrize("target", ["output", "incidents"])
+def test_standard_input_redirected_from_a_file_is_never_overwritten(run, tmp_path, target):
+    """``--input - < data.csv --output data.csv --overwrite``: standard input is that very file, so writing there
+    would truncate the rows being read (it scored the part read before the truncation and exited 0)."""
+    src = write_csv(tmp_path / "data.csv", example_rows(100))
+    before = src.read_bytes()
+    output, incidents = (str(src), None) if target == "output" else (str(tmp_path / "scores.csv"), str(src))
+    with open(src, "rb") as stdin, pytest.raises(OutputError, match="is the input file"):
+        live_score(run["detector"], "-", output, overwrite=True, incidents_path=incidents, stdin=stdin,
+                   stdout=io.StringIO(), stderr=io.StringIO())
+    assert src.read_bytes() == before
