@@ -379,12 +379,13 @@ def _stdin_file(stdin: BinaryIO) -> tuple[str, ...]:
 
 
 def _open_csv(path: str) -> BinaryIO:
-    if Path(path).suffix.lower() not in (".csv", ".txt"):
-        raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
-                        f"{Path(path).suffix or 'this'} input to a file")
     problem = unreadable_file(path, allow_stream=True)  # a named pipe is read as its rows arrive
     if problem is not None:
         raise DataError(f"{path}: input file {problem}")
+    # a stream (a named pipe, <(producer)'s /dev/fd/N) is CSV rows whatever its name: only a file's suffix says
+    if Path(path).suffix.lower() not in (".csv", ".txt") and stat.S_ISREG(os.stat(path).st_mode):
+        raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
+                        f"{Path(path).suffix or 'this'} input to a file")
     try:
         return open(path, "rb")
     except OSError as err:

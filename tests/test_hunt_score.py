@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
 from agents.detector.detector import Detector
 from agents.score_files import live_score
-from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
+from tests.test_score_incidents import CSV_RUN, T, example_rows, write_csv
 from utils.runs.outputs import OutputError
 
 
@@ -30,3 +31,21 @@ def test_standard_input_redirected_from_a_file_is_never_overwritten(run, tmp_pat
         live_score(run["detector"], "-", output, overwrite=True, incidents_path=incidents, stdin=stdin,
                    stdout=io.StringIO(), stderr=io.StringIO())
     assert src.read_bytes() == before
+
+
+def test_a_stream_named_without_csv_suffix_is_scored_live(run, tmp_path):
+    """``--input <(producer) --output -`` names /dev/fd/N, a pipe without a .csv suffix: it is read as CSV rows as
+    they arrive (before, it was refused as "not CSV, write the scores to a file", and a file output refused it as
+    "not a regular file, use --output -": each message sent the user to the other)."""
+    data = "\n".join(",".join(row) for row in example_rows(100)).encode() + b"\n"  # 100 rows fit a pipe's buffer
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    try:
+        piped = io.StringIO(newline="")
+        live_score(run["detector"], f"/dev/fd/{read_end}", "-", stdout=piped, stderr=io.StringIO())
+    finally:
+        os.close(read_end)
+    from_stdin = io.StringIO(newline="")
+    live_score(run["detector"], "-", "-", stdin=io.BytesIO(data), stdout=from_stdin, stderr=io.StringIO())
+    assert piped.getvalue() == from_stdin.getvalue() and piped.getvalue().count("\n") == 1 + 100 // T
