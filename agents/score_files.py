@@ -188,8 +188,10 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
-        rows, last_end = source.rows_read, (scorer.windows - 1) * source.stride + window_length
-        summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0),
+        rows = source.rows_read
+        summary.update(rows=rows, stride=source.stride,
+                       rows_not_scored=0 if per_step else _after_windows(rows, scorer.windows, source.stride,
+                                                                         window_length),
                        incidents=incidents.count,
                        incidents_output=None if incidents_path is None else str(incidents_path),
                        incident_score=incidents.score_name, incident_threshold=incidents.threshold,
@@ -198,6 +200,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     if per_step:
         summary["steps"] = scorer.steps
     return summary
+
+
+def _after_windows(rows: int, windows: int, stride: int, window_length: int) -> int:
+    """The rows after the last of ``windows`` full windows every ``stride`` rows from row 0: not scored."""
+    return max(rows - ((windows - 1) * stride + window_length), 0) if windows else 0
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -353,7 +360,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                     raise too_few_rows(rows.name, summary.get("rows", 0), window_length)
                 if scorer is not None:
                     written(*scorer.finish())
-                    summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
+                    summary.update(incidents=stream.count, rows_between_windows=stream.unscored,
+                                   rows_not_scored=0 if per_step else _after_windows(summary["rows"], scorer.windows,
+                                                                                     step, window_length))
             finally:
                 restore_handlers(previous)
         except BrokenPipeError:
@@ -398,7 +407,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     line = (f"Live scoring of {summary['input']} {end}: {summary['windows']} windows of "
             f"{summary['window_length']} rows")
     if "rows" in summary:
-        line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarmed "
+        line += f" (stride {summary['stride']}) from {summary['rows']} rows"
+        if summary.get("rows_not_scored"):
+            line += f" (last {summary['rows_not_scored']} rows not in a full window)"
+        line += (f"; {summary['alarms']} alarmed "
                  f"{summary['unit']} and {summary.get('incidents', 0)} incident(s) of score_{summary['score']} > "
                  f"{exact(summary['threshold'])}")
     line += f"; scores to {'standard output' if summary['output'] == STDIO else summary['output']}"

@@ -49,3 +49,14 @@ def test_a_stream_named_without_csv_suffix_is_scored_live(run, tmp_path):
     from_stdin = io.StringIO(newline="")
     live_score(run["detector"], "-", "-", stdin=io.BytesIO(data), stdout=from_stdin, stderr=io.StringIO())
     assert piped.getvalue() == from_stdin.getvalue() and piped.getvalue().count("\n") == 1 + 100 // T
+
+
+@pytest.mark.parametrize(("n_rows", "stride", "left"), [(100, None, 10), (90, None, 0), (100, 45, 25)])
+def test_live_scoring_reports_the_rows_after_the_last_full_window(run, n_rows, stride, left):
+    """As a file's summary does (docs/scoring.md: rows after the last full window are reported, not scored)."""
+    data = "\n".join(",".join(row) for row in example_rows(n_rows)).encode() + b"\n"
+    messages = io.StringIO()
+    summary = live_score(run["detector"], "-", "-", stride=stride, stdin=io.BytesIO(data), stdout=io.StringIO(),
+                         stderr=messages)
+    assert summary["rows_not_scored"] == left
+    assert (f"last {left} rows not in a full window" in messages.getvalue()) == (left > 0)
