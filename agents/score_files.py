@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -187,8 +188,10 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
-        rows, last_end = source.rows_read, (scorer.windows - 1) * source.stride + window_length
-        summary.update(rows=rows, stride=source.stride, rows_not_scored=0 if per_step else max(rows - last_end, 0),
+        rows = source.rows_read
+        summary.update(rows=rows, stride=source.stride,
+                       rows_not_scored=0 if per_step else _after_windows(rows, scorer.windows, source.stride,
+                                                                         window_length),
                        incidents=incidents.count,
                        incidents_output=None if incidents_path is None else str(incidents_path),
                        incident_score=incidents.score_name, incident_threshold=incidents.threshold,
@@ -197,6 +200,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     if per_step:
         summary["steps"] = scorer.steps
     return summary
+
+
+def _after_windows(rows: int, windows: int, stride: int, window_length: int) -> int:
+    """The rows after the last of ``windows`` full windows every ``stride`` rows from row 0: not scored."""
+    return max(rows - ((windows - 1) * stride + window_length), 0) if windows else 0
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -296,7 +304,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     window_length = detector.window_length
     step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
-    inputs = () if input_path == STDIO else (input_path,)
+    inputs = _stdin_file(stdin) if input_path == STDIO else (input_path,)
     scores = None if output_path == STDIO else check_output(output_path, overwrite, inputs, config=config_path)
     incidents = (None if incidents_path == STDIO  # as --output -: one readable line each on standard error
                  else checked_incidents_path(incidents_path, scores, overwrite, inputs, config_path))
@@ -352,7 +360,9 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                     raise too_few_rows(rows.name, summary.get("rows", 0), window_length)
                 if scorer is not None:
                     written(*scorer.finish())
-                    summary.update(incidents=stream.count, rows_between_windows=stream.unscored)
+                    summary.update(incidents=stream.count, rows_between_windows=stream.unscored,
+                                   rows_not_scored=0 if per_step else _after_windows(summary["rows"], scorer.windows,
+                                                                                     step, window_length))
             finally:
                 restore_handlers(previous)
         except BrokenPipeError:
@@ -367,13 +377,24 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     return summary
 
 
+def _stdin_file(stdin: BinaryIO) -> tuple[str, ...]:
+    """Standard input's path when it is a regular file (``--input - < data.csv``), so no output replaces the rows
+    being read; else none (a pipe, a terminal, a test's BytesIO)."""
+    try:
+        fd = stdin.fileno()
+        return (f"/dev/fd/{fd}",) if stat.S_ISREG(os.fstat(fd).st_mode) else ()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both of the first two
+        return ()
+
+
 def _open_csv(path: str) -> BinaryIO:
-    if Path(path).suffix.lower() not in (".csv", ".txt"):
-        raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
-                        f"{Path(path).suffix or 'this'} input to a file")
     problem = unreadable_file(path, allow_stream=True)  # a named pipe is read as its rows arrive
     if problem is not None:
         raise DataError(f"{path}: input file {problem}")
+    # a stream (a named pipe, <(producer)'s /dev/fd/N) is CSV rows whatever its name: only a file's suffix says
+    if Path(path).suffix.lower() not in (".csv", ".txt") and stat.S_ISREG(os.stat(path).st_mode):
+        raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
+                        f"{Path(path).suffix or 'this'} input to a file")
     try:
         return open(path, "rb")
     except OSError as err:
@@ -386,7 +407,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     line = (f"Live scoring of {summary['input']} {end}: {summary['windows']} windows of "
             f"{summary['window_length']} rows")
     if "rows" in summary:
-        line += (f" (stride {summary['stride']}) from {summary['rows']} rows; {summary['alarms']} alarmed "
+        line += f" (stride {summary['stride']}) from {summary['rows']} rows"
+        if summary.get("rows_not_scored"):
+            line += f" (last {summary['rows_not_scored']} rows not in a full window)"
+        line += (f"; {summary['alarms']} alarmed "
                  f"{summary['unit']} and {summary.get('incidents', 0)} incident(s) of score_{summary['score']} > "
                  f"{exact(summary['threshold'])}")
     line += f"; scores to {'standard output' if summary['output'] == STDIO else summary['output']}"
