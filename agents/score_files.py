@@ -137,8 +137,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
 
     Args:
         stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
-        batch: windows scored at a time; default the detector's batch size, at most
-            ``chunk_rows // window_length + 1`` (per-step: :data:`agents.score_loop.STEP_BATCH`).
+        batch: windows read at a time; default the detector's batch size, at most
+            :data:`agents.score_loop.STEP_BATCH` (windows are scored in batches of that size whatever ``batch``).
         merge_gap: quiet rows inside one incident; default the run's, or the window length.
         incidents_path: instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.
@@ -172,10 +172,8 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                             "--output -); give batch scoring's incidents a file")
         incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
     scorer = (StepScorer(scoring, incidents, source.time_column, eager=False) if per_step
-              else WindowScorer(scoring, incidents, source.time_column))
-    # At most chunk_rows rows' worth of windows at a time, so memory does not grow with the window count
-    # (+1: a block plus the carried-over rows holds up to chunk_rows // T + 1 windows at stride T).
-    batch = batch or (scorer.batch if per_step else max(1, min(detector.batch_size, chunk_rows // window_length + 1)))
+              else WindowScorer(scoring, incidents, source.time_column, eager=False))
+    batch = batch or scorer.batch
     with ExitStack() as outputs:
         files = [outputs.enter_context(atomic_output(path, newline="")) if path else None
                  for path in (output_path, incidents_path if incidents is not None else None)]
@@ -341,15 +339,14 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                     stream.times = RowTimes(rows.name, time_column, detector.trained_period)
                 files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
                 scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
-                          else WindowScorer(scoring, stream, time_column))
+                          else WindowScorer(scoring, stream, time_column, eager=True))
                 write = Sink(scorer.header(), stdout if files[0] is None else files[0], files[1], stream, stderr)
                 summary.update(stride=step, rows=0, alarms=0,
                                score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
                 text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
                 blocks = counted(rows.blocks(header, detector.feature_names, text))
-                batch = scorer.batch if per_step else max(1, min(detector.batch_size, 4096))
-                score_batches(scorer, row_batches(blocks, reference, detector, rows.name, summary["stride"], batch,
-                                                  cover=per_step), written, stop.check)
+                score_batches(scorer, row_batches(blocks, reference, detector, rows.name, summary["stride"],
+                                                  scorer.batch, cover=per_step), written, stop.check)
             except Interrupted as err:
                 summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
             except DataError as err:  # a bad row: what came before it is scored and written, then the error

@@ -1,7 +1,7 @@
 """What batch and live scoring (:mod:`agents.score_files`) share: the header check, window scores, rows, timestamps,
 incidents, and the one loop handing batches of windows to a scorer (:class:`WindowScorer`, :class:`StepScorer`).
-Per-step windows are scored at fixed places in padded batches of :data:`STEP_BATCH`, so a file and the same rows piped
-give byte-identical output. Columns and behaviour: docs/scoring.md."""
+Windows are scored at fixed places in padded batches of :data:`STEP_BATCH` (:class:`PlacedScoring`), so a file and the
+same rows piped give byte-identical output. Columns and behaviour: docs/scoring.md."""
 from __future__ import annotations
 
 import csv
@@ -33,7 +33,7 @@ logger = logging.getLogger("anomaly")
 
 #: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
-#: Windows per forward pass of per-step scoring (at most the run's ``evaluation.batch_size``).
+#: Windows per forward pass of scoring (at most the run's ``evaluation.batch_size``).
 STEP_BATCH = 256
 #: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
 Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
@@ -358,92 +358,119 @@ class Sink:
                 self.handles[1].flush()
 
 
-class WindowScorer:
-    """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows).
+class PlacedScoring:
+    """Windows scored at fixed places in padded batches: the k-th window of an input is always scored at place
+    ``k % batch`` of a batch of exactly :attr:`batch` windows, however the input's batches come (a forward pass's
+    float arithmetic depends on its batch's size), so a file and the same rows piped give the same bytes.
 
+    ``eager``: score the windows as they come (live); else in whole batches until :meth:`finish` (fewer passes).
     A scorer's :meth:`add` and :meth:`finish` give the output rows and the incidents closed; ``unit`` says what a
     row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
     """
 
-    unit = "windows"
+    unit = ""
 
-    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None) -> None:
-        self.scoring, self.incidents, self.time_column = scoring, incidents, time_column
+    def __init__(self, scoring: Scoring, eager: bool) -> None:
+        self.scoring, self.eager = scoring, eager
+        self.batch = max(1, min(scoring.detector.batch_size, STEP_BATCH))
         self.windows = 0
         self.alarms = {n: 0 for n in scoring.names}
+        self._queue: list[Batch] = []  # windows not scored yet, in order
 
-    def header(self) -> list[str]:
-        return window_header(self.scoring, self.time_column)
-
-    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
-        scores, contrib = self.scoring.score(windows)
-        flags = self.scoring.flags(scores)
-        rows = window_rows(self.scoring, self.windows, starts, times, scores, contrib, flags)
-        self.windows += len(windows)
-        for n in self.alarms:
-            self.alarms[n] += int(flags[n].sum())
-        return rows, [] if self.incidents is None else self.incidents.add(starts, scores, contrib)
-
-    def finish(self) -> tuple[list[list[Any]], Found]:
-        return [], [] if self.incidents is None else self.incidents.finish()
-
-
-class StepScorer:
-    """One row per time step, handed out once no later window covers it, the ``evaluation.point_aggregation`` of
-    its windows' scores and contributions; incidents from the same values (their ``times`` give the time column).
-
-    ``eager``: score the windows as they come (live); else in full batches (a file: fewer forward passes).
-    """
-
-    unit = "time steps"
-
-    def __init__(self, scoring: Scoring, incidents: IncidentStream, time_column: str | None, eager: bool) -> None:
-        self.scoring, self.incidents, self.time_column, self.eager = scoring, incidents, time_column, eager
-        detector = scoring.detector
-        self.features = np.asarray(detector.feature_names)
-        self.batch = max(1, min(detector.batch_size, STEP_BATCH))
-        self.points = PointAccumulator(detector.window_length, incidents.aggregation,
-                                       len(scoring.names) + len(self.features), strict=True)
-        self.primary = scoring.names.index(incidents.score_name)
-        self.windows, self.steps = 0, 0
-        self.alarms = {n: 0 for n in scoring.names}
-        # per-step thresholds with evaluation.threshold_adapt_rate (none when it is 0)
-        self.adaptive = adaptive_thresholds(scoring.calibration, detector.false_alarm_rate, adapt_rate(detector))
-        self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # windows not scored yet, in order
-
-    def header(self) -> list[str]:
-        return ["row", *(["time"] if self.time_column else []), *score_columns(self.scoring), "top_feature"]
-
-    def add(self, starts: np.ndarray, windows: np.ndarray, times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
-        self._queue.append((starts, windows))
+    def add(self, starts: np.ndarray | None, windows: np.ndarray,
+            times: np.ndarray | None) -> tuple[list[list[Any]], Found]:
+        self._queue.append((starts, windows, times))
         return self._score(everything=self.eager)
 
     def finish(self) -> tuple[list[list[Any]], Found]:
-        rows, found = self._score(everything=True)
-        more_rows, more_found = self._steps(*self.points.finish())
-        return rows + more_rows, found + more_found + self.incidents.finish()
+        return self._score(everything=True)
 
     def _score(self, everything: bool) -> tuple[list[list[Any]], Found]:
-        """Score the queued windows (all of them, or only whole batches); the time steps they made final."""
+        """Score the queued windows (all of them, or only whole batches); the rows and incidents they gave."""
         rows: list[list[Any]] = []
         found: Found = []
-        queued = sum(len(s) for s, _ in self._queue)
+        queued = sum(len(w) for _, w, _ in self._queue)
         while queued and (everything or self.windows % self.batch + queued >= self.batch):
             place = self.windows % self.batch
             take = min(queued, self.batch - place)
-            starts, windows = (np.concatenate(a) for a in zip(*self._queue))
-            self._queue = [(starts[take:], windows[take:])]
+            starts, windows, times = (None if parts[0] is None else np.concatenate(parts)
+                                      for parts in zip(*self._queue))
+            self._queue = [tuple(None if a is None else a[take:] for a in (starts, windows, times))]
             padded = np.broadcast_to(windows[:1], (self.batch, *windows.shape[1:])).copy()
             padded[place: place + take] = windows[:take]
             scores, contrib = self.scoring.score(padded)
-            values = np.column_stack([*(scores[n][place: place + take] for n in self.scoring.names),
-                                      contrib[place: place + take]])
-            new_rows, new_found = self._steps(*self.points.add(starts[:take], values))
+            new_rows, new_found = self._scored(None if starts is None else starts[:take],
+                                               None if times is None else times[:take],
+                                               {n: v[place: place + take] for n, v in scores.items()},
+                                               contrib[place: place + take])
             rows += new_rows
             found += new_found
             self.windows += take
             queued -= take
         return rows, found
+
+    def _scored(self, starts: np.ndarray | None, times: np.ndarray | None, scores: dict[str, np.ndarray],
+                contrib: np.ndarray) -> tuple[list[list[Any]], Found]:
+        """The rows and incidents of windows ``self.windows..`` just scored."""
+        raise NotImplementedError
+
+
+class WindowScorer(PlacedScoring):
+    """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows)."""
+
+    unit = "windows"
+
+    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
+                 eager: bool) -> None:
+        super().__init__(scoring, eager)
+        self.incidents, self.time_column = incidents, time_column
+
+    def header(self) -> list[str]:
+        return window_header(self.scoring, self.time_column)
+
+    def finish(self) -> tuple[list[list[Any]], Found]:
+        rows, found = super().finish()
+        return rows, found + ([] if self.incidents is None else self.incidents.finish())
+
+    def _scored(self, starts: np.ndarray | None, times: np.ndarray | None, scores: dict[str, np.ndarray],
+                contrib: np.ndarray) -> tuple[list[list[Any]], Found]:
+        flags = self.scoring.flags(scores)
+        for n in self.alarms:
+            self.alarms[n] += int(flags[n].sum())
+        rows = window_rows(self.scoring, self.windows, starts, times, scores, contrib, flags)
+        return rows, [] if self.incidents is None else self.incidents.add(starts, scores, contrib)
+
+
+class StepScorer(PlacedScoring):
+    """One row per time step, handed out once no later window covers it, the ``evaluation.point_aggregation`` of
+    its windows' scores and contributions; incidents from the same values (their ``times`` give the time column)."""
+
+    unit = "time steps"
+
+    def __init__(self, scoring: Scoring, incidents: IncidentStream, time_column: str | None, eager: bool) -> None:
+        super().__init__(scoring, eager)
+        self.incidents, self.time_column = incidents, time_column
+        detector = scoring.detector
+        self.features = np.asarray(detector.feature_names)
+        self.points = PointAccumulator(detector.window_length, incidents.aggregation,
+                                       len(scoring.names) + len(self.features), strict=True)
+        self.primary = scoring.names.index(incidents.score_name)
+        self.steps = 0
+        # per-step thresholds with evaluation.threshold_adapt_rate (none when it is 0)
+        self.adaptive = adaptive_thresholds(scoring.calibration, detector.false_alarm_rate, adapt_rate(detector))
+
+    def header(self) -> list[str]:
+        return ["row", *(["time"] if self.time_column else []), *score_columns(self.scoring), "top_feature"]
+
+    def finish(self) -> tuple[list[list[Any]], Found]:
+        rows, found = super().finish()
+        more_rows, more_found = self._steps(*self.points.finish())
+        return rows + more_rows, found + more_found + self.incidents.finish()
+
+    def _scored(self, starts: np.ndarray | None, times: np.ndarray | None, scores: dict[str, np.ndarray],
+                contrib: np.ndarray) -> tuple[list[list[Any]], Found]:
+        values = np.column_stack([*(scores[n] for n in self.scoring.names), contrib])
+        return self._steps(*self.points.add(starts, values))
 
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
         """The output rows of final time steps ``first..`` with values (m, scores + F), and incidents they closed."""

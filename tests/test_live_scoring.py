@@ -96,16 +96,9 @@ def batch(run, tmp_path, rows, name="batch"):
 
 
 def assert_same_rows(live, expected):
-    """Same rows and columns, text equal; numbers to float32 precision: the model computes in float32, and the live
-    scorer's batches (the windows of one read) round off otherwise than the batch scorer's (up to 4096 windows)."""
-    assert len(live) == len(expected) and live
-    for a, b in zip(live, expected, strict=True):
-        assert list(a) == list(b)
-        for key in a:
-            try:
-                assert float(a[key]) == pytest.approx(float(b[key]), rel=2e-5, abs=1e-9), key
-            except ValueError:
-                assert a[key] == b[key], key
+    """Same rows, columns and text: live windows are scored at the batch scorer's places in its padded batches
+    (agents.score_loop.PlacedScoring), however the reads cut them."""
+    assert live and live == expected
 
 
 def test_rows_are_scored_as_they_arrive_like_the_batch(run, tmp_path):
