@@ -1,0 +1,56 @@
+"""A run's life as users meet it: a process killed between two writes, a run trained longer and stopped during its
+evaluation, resumes with changed settings (docs/stopping-resuming.md)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import main
+from tests.helpers import REPO_ROOT
+import utils.runs.checkpoints as checkpoints
+
+#: A tiny VAE run that checkpoints every epoch and evaluates one score without baselines (about a second).
+TINY = ["data.n_samples=300", "trainer.progress_bar=false", "model.hidden_sizes=[8]", "model.latent_dim=2",
+        "evaluation.make_plots=false", "evaluation.scores=[\"reconstruction\"]", "evaluation.baselines=[]",
+        "trainer.checkpoint_interval_s=0", "exp_name=run"]
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs (no handler catches a BaseException of its own)."""
+
+
+def run(root: Path, *overrides: str, resume: bool = False) -> int:
+    argv = [str(REPO_ROOT / "configs" / "vae_converter.json"), "--set", f"experiments_dir={root}"]
+    for item in (*TINY, *overrides):
+        argv += ["--set", item]
+    return main.main(argv + (["--resume"] if resume else []))
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_a_kill_between_the_two_checkpoint_writes_leaves_a_run_that_resumes_to_its_true_best(tmp_path, monkeypatch):
+    written = []
+    save = checkpoints.save_checkpoint
+
+    def killed_after_the_first_file_of_epoch_2(state, path):
+        if state["epoch"] == 2 and written:
+            raise Killed
+        written.extend([path.name] if state["epoch"] == 2 else [])
+        save(state, path)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", killed_after_the_first_file_of_epoch_2)
+    with pytest.raises(Killed):
+        run(tmp_path, "trainer.epochs=2")
+    monkeypatch.undo()
+    assert written, "the kill came between the two files of epoch 2's checkpoint"
+    assert run(tmp_path, "trainer.epochs=2", resume=True) == 0
+    folder = tmp_path / "run"
+    training = json.loads((folder / "out" / "metrics.json").read_text())["training"]
+    assert training["best_epoch"] == training["epoch"] == 2, "epoch 2 improved: its weights are the best"
+    best, last = weights(folder / "checkpoints" / "best.pt"), weights(folder / "checkpoints" / "last.pt")
+    assert all(torch.equal(best[key], last[key]) for key in last), "the evaluation scored another epoch's weights"
