@@ -54,3 +54,16 @@ def test_a_kill_between_the_two_checkpoint_writes_leaves_a_run_that_resumes_to_i
     assert training["best_epoch"] == training["epoch"] == 2, "epoch 2 improved: its weights are the best"
     best, last = weights(folder / "checkpoints" / "best.pt"), weights(folder / "checkpoints" / "last.pt")
     assert all(torch.equal(best[key], last[key]) for key in last), "the evaluation scored another epoch's weights"
+
+
+def test_a_run_trained_longer_and_stopped_in_its_evaluation_is_evaluated_by_the_next_resume(tmp_path, monkeypatch):
+    import agents.evaluation
+
+    assert run(tmp_path, "trainer.epochs=1") == 0
+    monkeypatch.setattr(agents.evaluation, "write_scores_csv", lambda *args: (_ for _ in ()).throw(Killed))
+    with pytest.raises(Killed):  # trained epoch 2, killed while writing the outputs of its evaluation
+        run(tmp_path, "trainer.epochs=2", resume=True)
+    monkeypatch.undo()
+    assert run(tmp_path, "trainer.epochs=2", resume=True) == 0
+    metrics = json.loads((tmp_path / "run" / "out" / "metrics.json").read_text())
+    assert metrics["training"]["epoch"] == 2, "out/ still described the 1-epoch model that best.pt no longer holds"
