@@ -67,3 +67,14 @@ def test_a_run_trained_longer_and_stopped_in_its_evaluation_is_evaluated_by_the_
     assert run(tmp_path, "trainer.epochs=2", resume=True) == 0
     metrics = json.loads((tmp_path / "run" / "out" / "metrics.json").read_text())
     assert metrics["training"]["epoch"] == 2, "out/ still described the 1-epoch model that best.pt no longer holds"
+
+
+def test_a_kill_while_the_report_is_written_leaves_a_run_whose_resume_writes_it(tmp_path, monkeypatch):
+    import agents.evaluation
+
+    monkeypatch.setattr(agents.evaluation, "write_report", lambda *args: (_ for _ in ()).throw(Killed))
+    with pytest.raises(Killed):
+        run(tmp_path, "trainer.epochs=1")
+    monkeypatch.undo()
+    assert run(tmp_path, "trainer.epochs=1", resume=True) == 0
+    assert (tmp_path / "run" / "out" / "report.md").is_file(), "the run counted as finished without its report"
