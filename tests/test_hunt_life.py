@@ -78,3 +78,12 @@ def test_a_kill_while_the_report_is_written_leaves_a_run_whose_resume_writes_it(
     monkeypatch.undo()
     assert run(tmp_path, "trainer.epochs=1", resume=True) == 0
     assert (tmp_path / "run" / "out" / "report.md").is_file(), "the run counted as finished without its report"
+
+
+def test_a_resume_refuses_another_evaluation_batch_size_which_batches_the_validation_loss(tmp_path, capsys):
+    assert run(tmp_path, "trainer.epochs=1") == 0
+    capsys.readouterr()
+    # the validation loss of each epoch is summed over batches of evaluation.batch_size: another size changes its
+    # last bits, and with them the best epoch, the plateau scheduler and early stopping
+    assert run(tmp_path, "trainer.epochs=2", "evaluation.batch_size=7", resume=True) == 2
+    assert "evaluation.batch_size (4096 in the checkpoint, 7 now); a resume keeps" in capsys.readouterr().err

@@ -29,7 +29,8 @@ _TEXT_PROBE = 4096
 #: Every other key (data, model, loss, seed, agent, the scaler, the optimisation settings) is the run's.
 RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "min_delta_rel", "min_learning_rate",
                           "log_every_n_steps", "progress_bar", "checkpoint_interval_s", "flush_denormal")
-FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
+#: evaluation.batch_size batches the validation loss of every epoch (its float sums), so it is the run's too.
+FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler", "evaluation.batch_size")
 #: Keys of a data section that name where its data come from (files, folders, globs).
 SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
 _MISSING = "<missing>"
@@ -227,7 +228,7 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
     if differ:
         raise ConfigError(f"--resume: this config differs from the one {source} was trained with in "
                           f"{', '.join(differ)}; a resume keeps the data, model, loss, seed, agent, "
-                          f"evaluation.scaler and trainer settings, except trainer."
+                          f"evaluation.scaler, evaluation.batch_size and trainer settings, except trainer."
                           f"{', trainer.'.join(RESUMABLE_TRAINER_KEYS)}, which may change. Start a new run "
                           "instead (--set exp_name=NEW_NAME)")
     if now["trainer"]["epochs"] < epochs_done:
