@@ -335,14 +335,17 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
         return None
     if stop is None:
         why = f"it trained all {state.epoch} epochs of trainer.epochs={trainer.epochs}"
-        longer = f"--set trainer.epochs=N (N above {state.epoch})"
+        longer = f"add --set trainer.epochs=N (N above {state.epoch}) to --resume"
+        if trainer.scheduler == "cosine":  # its schedule spans the run's epochs: a resume keeps them (check_same_run)
+            longer = ("start a new run with more epochs (--set exp_name=NEW_NAME --set trainer.epochs=N): the cosine "
+                      "schedule ended with these")
     else:
         why = f"early stopping ended it after epoch {state.epoch}: {stop[1]}"
-        longer = {"early_stopping_patience": f"--set trainer.early_stopping_patience=P (P above "
-                                             f"{state.bad_epochs}; null: never stop early)",
-                  "min_learning_rate": "--set trainer.min_learning_rate=0"}[stop[0]]
+        longer = "add " + {"early_stopping_patience": f"--set trainer.early_stopping_patience=P (P above "
+                                                      f"{state.bad_epochs}; null: never stop early)",
+                           "min_learning_rate": "--set trainer.min_learning_rate=0"}[stop[0]] + " to --resume"
     return (f"{run_dir} is finished ({why}, best epoch {state.best_epoch}); --resume changed nothing. To train it "
-            f"longer, add {longer} to --resume; to score data with it: --mode score")
+            f"longer, {longer}; to score data with it: --mode score")
 
 
 def evaluated_step(metrics: Path) -> int | None:

@@ -87,3 +87,14 @@ def test_a_resume_refuses_another_evaluation_batch_size_which_batches_the_valida
     # last bits, and with them the best epoch, the plateau scheduler and early stopping
     assert run(tmp_path, "trainer.epochs=2", "evaluation.batch_size=7", resume=True) == 2
     assert "evaluation.batch_size (4096 in the checkpoint, 7 now); a resume keeps" in capsys.readouterr().err
+
+
+def test_a_cosine_run_is_resumed_over_its_own_epochs_only(tmp_path, capsys):
+    assert run(tmp_path, "trainer.epochs=1", "trainer.scheduler=cosine") == 0
+    capsys.readouterr()
+    # CosineAnnealingLR keeps T_max from last.pt: epoch 2 would train at lr 0, and later epochs climb back up
+    assert run(tmp_path, "trainer.epochs=3", "trainer.scheduler=cosine", resume=True) == 2
+    err = capsys.readouterr().err
+    assert 'trainer.epochs=3, but' in err and 'trainer.scheduler="cosine" over trainer.epochs=1' in err
+    assert run(tmp_path, "trainer.epochs=1", "trainer.scheduler=cosine", resume=True) == 0
+    assert "To train it longer, start a new run with more epochs" in capsys.readouterr().out

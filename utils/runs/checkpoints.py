@@ -215,7 +215,8 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
 
     Args:
         saved: the ``config`` field of the checkpoint ``source``.
-        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it.
+        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it (nor change at all
+            under the cosine schedule, which spans the run's epochs).
 
     Raises:
         CheckpointError: the checkpoint holds no config.
@@ -234,6 +235,12 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
     if now["trainer"]["epochs"] < epochs_done:
         raise ConfigError(f"--resume: trainer.epochs={now['trainer']['epochs']} is below the {epochs_done} epochs "
                           f"{source} has already trained; set trainer.epochs to at least {epochs_done}")
+    then = saved.get("trainer", {}).get("epochs")
+    if now["trainer"]["scheduler"] == "cosine" and isinstance(then, int) and now["trainer"]["epochs"] != then:
+        raise ConfigError(f"--resume: trainer.epochs={now['trainer']['epochs']}, but {source} was trained with "
+                          f'trainer.scheduler="cosine" over trainer.epochs={then}, which takes the learning rate '
+                          "to 0 at that epoch (past it, the schedule would climb back to the full rate); resume with "
+                          f"trainer.epochs={then}, or start a new run with more epochs (--set exp_name=NEW_NAME)")
 
 
 def plain_config(saved: Any, source: Path, damaged: str) -> dict[str, Any]:
