@@ -98,3 +98,12 @@ def test_a_cosine_run_is_resumed_over_its_own_epochs_only(tmp_path, capsys):
     assert 'trainer.epochs=3, but' in err and 'trainer.scheduler="cosine" over trainer.epochs=1' in err
     assert run(tmp_path, "trainer.epochs=1", "trainer.scheduler=cosine", resume=True) == 0
     assert "To train it longer, start a new run with more epochs" in capsys.readouterr().out
+
+
+def test_checkpoints_get_the_mode_of_every_other_file_the_run_writes(tmp_path):
+    from utils.runs.outputs import atomic_write_text, new_file_mode
+
+    checkpoints.save_checkpoint({"model": {}, "epoch": 1, "global_step": 3}, tmp_path / "best.pt")
+    atomic_write_text(tmp_path / "metrics.json", "{}")
+    modes = {name: (tmp_path / name).stat().st_mode & 0o777 for name in ("best.pt", "metrics.json")}
+    assert modes == {"best.pt": new_file_mode(), "metrics.json": new_file_mode()}  # 0644 under umask 022, not 0600

@@ -19,7 +19,7 @@ from torch import nn
 
 from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.paths import unreadable_file
-from utils.runs.outputs import cannot_write
+from utils.runs.outputs import cannot_write, new_file_mode
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
@@ -52,6 +52,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep other users (a scoring service) from reading it
         os.replace(tmp, path)
     except OSError as err:
         raise cannot_write(path, err, "the checkpoint ", f"; the previous {path.name}, if any, is kept whole") from None
