@@ -3,6 +3,7 @@ agent; ``vae`` and ``rnn_autoencoder`` (the agents of earlier versions) are its 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -322,6 +323,8 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
     lr = groups[0].get("lr") if groups and isinstance(groups[0], dict) else None
     if state.batch_in_epoch or not isinstance(lr, float):
         return None  # mid-epoch, or a damaged optimizer state that the resume names
+    if evaluated_step(run.metrics) != state.global_step:
+        return None  # metrics of an earlier end: a resume trained on, then stopped before its evaluation ended
     trainer = config.trainer
     stop = EarlyStopping.from_config(trainer).reason_for(state.bad_epochs, lr) if state.stopped_early else None
     if stop is None and state.epoch < trainer.epochs:
@@ -332,14 +335,25 @@ def finished_run(run_dir: Path, config: Any) -> str | None:
         return None
     if stop is None:
         why = f"it trained all {state.epoch} epochs of trainer.epochs={trainer.epochs}"
-        longer = f"--set trainer.epochs=N (N above {state.epoch})"
+        longer = f"add --set trainer.epochs=N (N above {state.epoch}) to --resume"
+        if trainer.scheduler == "cosine":  # its schedule spans the run's epochs: a resume keeps them (check_same_run)
+            longer = ("start a new run with more epochs (--set exp_name=NEW_NAME --set trainer.epochs=N): the cosine "
+                      "schedule ended with these")
     else:
         why = f"early stopping ended it after epoch {state.epoch}: {stop[1]}"
-        longer = {"early_stopping_patience": f"--set trainer.early_stopping_patience=P (P above "
-                                             f"{state.bad_epochs}; null: never stop early)",
-                  "min_learning_rate": "--set trainer.min_learning_rate=0"}[stop[0]]
+        longer = "add " + {"early_stopping_patience": f"--set trainer.early_stopping_patience=P (P above "
+                                                      f"{state.bad_epochs}; null: never stop early)",
+                           "min_learning_rate": "--set trainer.min_learning_rate=0"}[stop[0]] + " to --resume"
     return (f"{run_dir} is finished ({why}, best epoch {state.best_epoch}); --resume changed nothing. To train it "
-            f"longer, add {longer} to --resume; to score data with it: --mode score")
+            f"longer, {longer}; to score data with it: --mode score")
+
+
+def evaluated_step(metrics: Path) -> int | None:
+    """The training step whose weights ``out/metrics.json`` evaluated (None when it does not say)."""
+    try:
+        return json.loads(metrics.read_text(encoding="utf-8"))["training"]["global_step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def checked_checkpoint(last: Path, config: Any) -> dict[str, Any]:

@@ -108,11 +108,12 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     log_to_tensorboard(run.writer, run.state.global_step, config, test.y, scores, metrics)
     if config.evaluation.make_plots:
         save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
-    # metrics.json last but the report: it marks the run finished, and it records the evaluation's own time
+    # metrics.json last: it marks the run finished (a stop before it: --resume evaluates again), and it records the
+    # evaluation's own time
     metrics["seconds"]["evaluation"] = time.perf_counter() - run.evaluation_started
     logger.info("Evaluated in %.1f s (training: %.1f s)", metrics["seconds"]["evaluation"], run.seconds)
-    write_json(folder.metrics, metrics)
     write_report(folder.root, config, metrics)
+    write_json(folder.metrics, metrics)
     logger.info("Outputs in %s", folder.out)
     return metrics
 

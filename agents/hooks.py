@@ -161,7 +161,9 @@ class Checkpointer(Hook):
         files = [(agent.folder.last, self.state_of(agent))]
         snapshot, self.best_snapshot = (None if best else self.best_snapshot), None  # best: an older snapshot is stale
         if best or snapshot is not None:
-            files.append((agent.folder.best, self.state_of(agent, resumable=False) | (snapshot or {})))
+            # best.pt first: a stop between the two writes leaves a last.pt whose best epoch is on disk (the
+            # resume retraces the epochs after it and writes best.pt again), never one whose best was not written
+            files.insert(0, (agent.folder.best, self.state_of(agent, resumable=False) | (snapshot or {})))
         self.writer.save(files)
 
     def wait(self) -> None:

@@ -46,8 +46,8 @@ def scripted_run(tmp_path, monkeypatch):
 
 def test_a_long_interval_writes_once_at_the_end_and_best_pt_is_still_the_best_epoch(scripted_run):
     seen, ckpt_dir = scripted_run(1e9)
-    # one write after the last epoch: last.pt at epoch 4, best.pt from the state kept at epoch 2
-    assert seen["writes"] == [[("last.pt", 4, True), ("best.pt", 2, False)]]
+    # one write after the last epoch: best.pt from the state kept at epoch 2 (first), last.pt at epoch 4
+    assert seen["writes"] == [[("best.pt", 2, False), ("last.pt", 4, True)]]
     best = load_checkpoint(ckpt_dir / "best.pt")
     assert (best["epoch"], best["best_epoch"], best["best_val"]) == (2, 2, 1.0)
     for key, tensor in seen["weights"][1].items():
@@ -58,7 +58,7 @@ def test_a_long_interval_writes_once_at_the_end_and_best_pt_is_still_the_best_ep
 def test_a_best_last_epoch_replaces_an_older_best_snapshot(scripted_run):
     """Epoch 2 improves but is not written; epoch 4 (written at the end) improves again: best.pt is epoch 4."""
     seen, ckpt_dir = scripted_run(1e9, [3.0, 1.0, 2.0, 0.5])
-    assert seen["writes"] == [[("last.pt", 4, True), ("best.pt", 4, False)]]
+    assert seen["writes"] == [[("best.pt", 4, False), ("last.pt", 4, True)]]
     best = load_checkpoint(ckpt_dir / "best.pt")
     assert (best["epoch"], best["best_epoch"], best["best_val"]) == (4, 4, 0.5)
     for key, tensor in seen["weights"][3].items():
@@ -67,7 +67,7 @@ def test_a_best_last_epoch_replaces_an_older_best_snapshot(scripted_run):
 
 def test_interval_zero_writes_every_epoch_and_improving_ones_to_best_pt(scripted_run):
     seen, ckpt_dir = scripted_run(0)
-    assert seen["writes"] == [[("last.pt", 1, True), ("best.pt", 1, False)], [("last.pt", 2, True), ("best.pt", 2, False)],
+    assert seen["writes"] == [[("best.pt", 1, False), ("last.pt", 1, True)], [("best.pt", 2, False), ("last.pt", 2, True)],
                               [("last.pt", 3, True)], [("last.pt", 4, True)]]
     best = load_checkpoint(ckpt_dir / "best.pt")
     assert best["epoch"] == 2

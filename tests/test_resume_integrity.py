@@ -142,8 +142,9 @@ def test_no_space_for_a_checkpoint_exits_2_naming_it(run_copy, capsys, monkeypat
     assert code == 2 and "Traceback" not in err
     # the failed final save stops the hooks after it; the signal hook still gives the caller its handler back
     assert signal.getsignal(signal.SIGINT) is handler
-    assert f"cannot write the checkpoint {last} (No space left on device); the previous last.pt, if any, is kept " \
-           "whole; free some space or fix the permissions, then resume with: python main.py " in err
+    # epoch 2 improved: best.pt is written first (before last.pt), and fails first
+    assert f"cannot write the checkpoint {last.parent}/best.pt (No space left on device); the previous best.pt, if " \
+           "any, is kept whole; free some space or fix the permissions, then resume with: python main.py " in err
     assert last.read_bytes() == before and not list(last.parent.glob(".*.tmp"))
 
 
@@ -168,7 +169,7 @@ def test_no_space_for_the_first_checkpoint_removes_the_folder_and_says_start_aga
     monkeypatch.setattr(torch, "save", full)
     code, err = outcome(capsys, root=tmp_path)
     run = tmp_path / "run"
-    assert code == 2 and f"cannot write the checkpoint {run}/checkpoints/last.pt (No space left on device)" in err
+    assert code == 2 and f"cannot write the checkpoint {run}/checkpoints/best.pt (No space left on device)" in err
     assert f"then start again (nothing was saved yet, so there is nothing to resume; its folder {run} was removed) " \
            "with: python main.py " in err and "--resume" not in err
     assert not run.exists()

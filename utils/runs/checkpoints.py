@@ -19,7 +19,7 @@ from torch import nn
 
 from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.paths import unreadable_file
-from utils.runs.outputs import cannot_write
+from utils.runs.outputs import cannot_write, new_file_mode
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
@@ -29,7 +29,8 @@ _TEXT_PROBE = 4096
 #: Every other key (data, model, loss, seed, agent, the scaler, the optimisation settings) is the run's.
 RESUMABLE_TRAINER_KEYS = ("epochs", "early_stopping_patience", "min_delta", "min_delta_rel", "min_learning_rate",
                           "log_every_n_steps", "progress_bar", "checkpoint_interval_s", "flush_denormal")
-FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler")
+#: evaluation.batch_size batches the validation loss of every epoch (its float sums), so it is the run's too.
+FIXED = ("agent", "seed", "data", "model", "loss", "trainer", "evaluation.scaler", "evaluation.batch_size")
 #: Keys of a data section that name where its data come from (files, folders, globs).
 SOURCE_KEYS = ("path", "paths", "data_dir", "files", "url")
 _MISSING = "<missing>"
@@ -51,6 +52,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep other users (a scoring service) from reading it
         os.replace(tmp, path)
     except OSError as err:
         raise cannot_write(path, err, "the checkpoint ", f"; the previous {path.name}, if any, is kept whole") from None
@@ -214,7 +216,8 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
 
     Args:
         saved: the ``config`` field of the checkpoint ``source``.
-        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it.
+        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it (nor change at all
+            under the cosine schedule, which spans the run's epochs).
 
     Raises:
         CheckpointError: the checkpoint holds no config.
@@ -227,12 +230,18 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
     if differ:
         raise ConfigError(f"--resume: this config differs from the one {source} was trained with in "
                           f"{', '.join(differ)}; a resume keeps the data, model, loss, seed, agent, "
-                          f"evaluation.scaler and trainer settings, except trainer."
+                          f"evaluation.scaler, evaluation.batch_size and trainer settings, except trainer."
                           f"{', trainer.'.join(RESUMABLE_TRAINER_KEYS)}, which may change. Start a new run "
                           "instead (--set exp_name=NEW_NAME)")
     if now["trainer"]["epochs"] < epochs_done:
         raise ConfigError(f"--resume: trainer.epochs={now['trainer']['epochs']} is below the {epochs_done} epochs "
                           f"{source} has already trained; set trainer.epochs to at least {epochs_done}")
+    then = saved.get("trainer", {}).get("epochs")
+    if now["trainer"]["scheduler"] == "cosine" and isinstance(then, int) and now["trainer"]["epochs"] != then:
+        raise ConfigError(f"--resume: trainer.epochs={now['trainer']['epochs']}, but {source} was trained with "
+                          f'trainer.scheduler="cosine" over trainer.epochs={then}, which takes the learning rate '
+                          "to 0 at that epoch (past it, the schedule would climb back to the full rate); resume with "
+                          f"trainer.epochs={then}, or start a new run with more epochs (--set exp_name=NEW_NAME)")
 
 
 def plain_config(saved: Any, source: Path, damaged: str) -> dict[str, Any]:
