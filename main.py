@@ -185,8 +185,9 @@ def score_or_export(args: argparse.Namespace) -> dict:
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
     refuse_shape_overrides(args.overrides, config, detector.config, run_dir, args.mode)
-    # a deployment choice: the config given now decides it (the run's own config.json keeps the trained value)
-    detector.config.setdefault("evaluation", {})["threshold_adapt_rate"] = config.evaluation.threshold_adapt_rate
+    # deployment choices: the config given now decides them (the run's own config.json keeps the trained values)
+    for key in DEPLOYMENT_KEYS:
+        detector.config.setdefault("evaluation", {})[key] = config.evaluation[key]
     if args.mode == "score":
         options = dict(stride=args.stride, merge_gap=args.merge_gap, overwrite=args.overwrite, config_path=args.config,
                        incidents_path=args.incidents, per_step=args.per_step, baselines=args.baselines,
@@ -209,21 +210,29 @@ def score_or_export(args: argparse.Namespace) -> dict:
 
 #: Sections whose keys decide the windows a run scores and the model that scores them: fixed at training.
 SHAPE_SECTIONS = ("data", "model", "loss")
+#: Evaluation keys that decide the scores and their calibrated thresholds: fixed at training too.
+CALIBRATED_KEYS = tuple(f"evaluation.{k}" for k in ("false_alarm_rate", "threshold_percentile", "scaler", "scores",
+                                                    "baselines", "batch_size"))
+#: Evaluation keys --mode score takes from the config given now: how time steps alarm and incidents form.
+DEPLOYMENT_KEYS = ("threshold_adapt_rate", "point_aggregation", "incident_merge_gap")
 
 
 def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, run_dir: object, mode: str) -> None:
-    """Raise ConfigError for a ``--set`` of --mode score/export that would change a data, model or loss key of
-    the trained run (the detector of ``best.pt`` scores its own windows: such a value could only be ignored)."""
+    """Raise ConfigError for a ``--set`` of --mode score/export that would change a data, model or loss key, or an
+    evaluation key of the scores and their thresholds (:data:`CALIBRATED_KEYS`), of the trained run (the detector
+    of ``best.pt`` scores its own windows with its calibrated thresholds: such a value could only be ignored)."""
     import json
 
     from utils.core.errors import ConfigError
     for key in (item.partition("=")[0].strip() for item in overrides):
         now, then = _dotted(config, key), _dotted(trained, key)
-        if key.split(".")[0] in SHAPE_SECTIONS and json.dumps(now) != json.dumps(then):
+        fixed = key.split(".")[0] in SHAPE_SECTIONS or key.startswith(CALIBRATED_KEYS)
+        if fixed and json.dumps(now) != json.dumps(then):
             raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
                               f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
-                              "(checkpoints/best.pt) with the windows and model it was trained on; drop this --set, "
-                              "or train a new run with it (add --set exp_name=NEW_NAME to the training command)")
+                              "(checkpoints/best.pt) with the windows, model, scores and thresholds it was trained "
+                              "and calibrated with; drop this --set, or train a new run with it (add --set "
+                              "exp_name=NEW_NAME to the training command)")
 
 
 def _dotted(tree: dict, key: str) -> object:

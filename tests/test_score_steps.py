@@ -221,3 +221,27 @@ def test_per_step_on_fewer_rows_than_a_window_exits_2_from_file_and_pipe(run, tm
                            input=src.read_bytes(), capture_output=True, cwd=REPO_ROOT, timeout=120)
     assert piped.returncode == 2 and b"Traceback" not in piped.stderr and f"{T - 1} rows".encode() in piped.stderr
     assert piped.stdout.count(b"\n") <= 1  # the live header at most, no scored row
+
+
+def test_point_aggregation_and_merge_gap_set_at_scoring_time_are_applied(run, tmp_path, capsys):
+    rows = fault_rows(N_ROWS, faults=((100, 110),))
+    src = write_csv(tmp_path / "in.csv", rows)
+    windows = score(run, src, tmp_path / "windows.csv", "--stride", "1")
+    steps = score(run, src, tmp_path / "steps.csv", "--per-step", "--set", "evaluation.point_aggregation=min",
+                  "--set", "evaluation.incident_merge_gap=0")
+    name = run["detector"].score_names[0]
+    by_start = np.array([float(w[f"score_{name}"]) for w in windows])
+    got = np.array([float(s[f"score_{name}"]) for s in steps])
+    brute = [by_start[max(0, i - T + 1): i + 1].min() for i in range(N_ROWS)]  # the windows covering row i
+    np.testing.assert_allclose(got, brute, rtol=2e-5)
+    assert "time steps take the min of their windows; merged over gaps of up to 0 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setting", ["evaluation.baselines=[]", "evaluation.scores=[\"reconstruction\"]",
+                                     "evaluation.scaler=none"])
+def test_a_set_of_what_the_run_calibrated_is_refused_at_scoring_time(run, tmp_path, capsys, setting):
+    src = write_csv(tmp_path / "in.csv", fault_rows(N_ROWS))
+    assert main.main([*run["argv"], "--input", str(src), "--output", str(tmp_path / "o.csv"), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert f"--set {setting.partition('=')[0]}=" in err and "drop this --set, or train a new run" in err
+    assert not (tmp_path / "o.csv").exists()
