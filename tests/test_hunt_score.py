@@ -60,3 +60,11 @@ def test_live_scoring_reports_the_rows_after_the_last_full_window(run, n_rows, s
                          stderr=messages)
     assert summary["rows_not_scored"] == left
     assert (f"last {left} rows not in a full window" in messages.getvalue()) == (left > 0)
+
+
+def test_live_outputs_go_into_a_folder_made_for_them_as_batch_outputs_do(run, tmp_path):
+    data = "\n".join(",".join(row) for row in example_rows(100)).encode() + b"\n"
+    output, incidents = tmp_path / "new" / "deep" / "scores.csv", tmp_path / "other" / "incidents.csv"
+    live_score(run["detector"], "-", str(output), incidents_path=str(incidents), stdin=io.BytesIO(data),
+               stderr=io.StringIO())
+    assert output.read_text().count("\n") == 1 + 100 // T and incidents.read_text().startswith("incident,")

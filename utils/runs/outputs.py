@@ -95,6 +95,7 @@ class WholeLines:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         with _naming(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as atomic_output makes a batch output's folder
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         self._pending: list[str] = []
         self._whole = 0  # bytes on disk that end with a whole line
