@@ -262,7 +262,8 @@ def test_experiments_dir_under_a_file(tmp_path, capsys):
     blocker.write_text("not a folder")
     err = fails(capsys, "vae_converter.json", blocker / "experiments", *VAE, "exp_name=x")
     assert f"cannot write the run folder {blocker / 'experiments' / 'x'} (Not a directory); set experiments_dir " \
-           "to a writable folder (--set experiments_dir=PATH)" in err
+           "to a writable folder (--set experiments_dir=PATH); to --resume, free space on the folder's disk or make " \
+           "it writable instead" in err  # a resume continues only its own folder
     assert blocker.read_text() == "not a folder"
 
 

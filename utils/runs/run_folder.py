@@ -25,6 +25,9 @@ from utils.core.paths import unreadable_file
 from utils.runs.outputs import atomic_write_text
 
 SUBDIRS = ("checkpoints", "summaries", "out", "logs")
+#: What to do about a run folder that cannot be written; a resume can only continue its own folder.
+UNWRITABLE_ADVICE = ("set experiments_dir to a writable folder (--set experiments_dir=PATH); to --resume, free space on "
+                     "the folder's disk or make it writable instead")
 LOCK_NAME = ".lock"
 #: Files a killed write leaves behind (atomic writes go through ``.<name>.<random>.tmp``), and the write probe.
 STALE_PATTERNS = (".*.tmp", ".write-test-*")
@@ -63,7 +66,7 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
             raise RunFolderError(f"cannot write the run folder {self.run_dir} ({err.strerror or err}); "
-                                 "set experiments_dir to a writable folder (--set experiments_dir=PATH)") from None
+                                 f"{UNWRITABLE_ADVICE}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -229,8 +232,7 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
     except OSError as err:
         inside = Path(err.filename) if err.filename and run_dir in Path(err.filename).parents else None
         raise RunFolderError(f"cannot write the run folder {run_dir} ({err.strerror or err}"
-                             f"{f' writing {inside}' if inside else ''}); set experiments_dir to a writable folder "
-                             "(--set experiments_dir=PATH)") from None
+                             f"{f' writing {inside}' if inside else ''}); {UNWRITABLE_ADVICE}") from None
     return run_dir
 
 
