@@ -10,13 +10,17 @@ import torch
 from utils.core.errors import CheckpointError, ConfigError
 
 
-def select_device(name: str) -> torch.device:
-    """"auto" picks CUDA when available, else CPU."""
+def select_device(name: str | torch.device) -> torch.device:
+    """"auto" picks CUDA when available, else CPU; ValueError for what is no device (the config checks its own)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError('device: "cuda" was asked for but no CUDA device is available; use "auto" or "cpu"')
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f'device: {name!r} is not a device; give "auto", "cpu", "cuda" or "cuda:N"') from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f'device: "{name}" was asked for but no CUDA device is available; use "auto" or "cpu"')
+    return device
 
 
 def build_component(registry: Any, section: dict[str, Any], **required: Any) -> Any:

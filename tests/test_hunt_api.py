@@ -153,3 +153,12 @@ def test_the_export_of_a_run_normalised_per_recording_says_its_input_is_standard
         exported = graph(torch.from_numpy(windows))[0].numpy()
     ours = detector.score(windows, reference=windows)["reconstruction"]
     np.testing.assert_allclose(exported, ours, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["gpu", "", "cpu:x"])
+def test_load_names_a_device_that_is_none(device) -> None:
+    from agents.parts import select_device
+
+    with pytest.raises(ValueError, match=r'is not a device; give "auto", "cpu", "cuda" or "cuda:N"'):
+        select_device(device)
+    assert select_device("cpu") == select_device(torch.device("cpu")) == torch.device("cpu")
