@@ -489,7 +489,8 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
         without labels, and per recording its rows, stretches, windows and labelled ranges.
     """
     files = csv_paths(path)
-    _check_keys(len(files), label_column, label_columns, separator, train_end, test_fraction, split, normalize)
+    _check_keys(len(files), label_column, label_columns, separator, train_end, test_fraction, split, normalize,
+                eval_stride)
     label_key = "label_column" if label_column is not None else "label_columns"
     labels = [label_column] if label_column is not None else list(label_columns or [])
     test_fraction = test_fraction if test_fraction is not None or train_end is not None else DEFAULT_TEST_FRACTION
@@ -530,7 +531,8 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
 
 
 def _check_keys(n_files: int, label_column: str | None, label_columns: list[str] | None, separator: str | None,
-                train_end: TrainEnd | None, test_fraction: float | None, split: str, normalize: str) -> None:
+                train_end: TrainEnd | None, test_fraction: float | None, split: str, normalize: str,
+                eval_stride: int | None) -> None:
     """ConfigError naming the keys that do not go together (or a separator that cannot separate fields)."""
     if label_column is not None and label_columns is not None:
         raise ConfigError(f"data.label_columns: given with data.label_column={label_column!r}; set only one "
@@ -544,6 +546,10 @@ def _check_keys(n_files: int, label_column: str | None, label_columns: list[str]
     if (train_end is not None or n_files > 1) and split != "contiguous":
         raise ConfigError(f"data.split: {split!r} splits one file's windows at random; many files and data.train_end "
                           "need split=\"contiguous\"")
+    if eval_stride is not None and split != "contiguous":
+        raise ConfigError(f"data.eval_stride: {eval_stride} spaces the windows of a contiguous test stretch, which the "
+                          "random split does not have (its test windows are drawn among the data.stride ones); "
+                          "leave data.eval_stride out, or use split=\"contiguous\"")
     if normalize != "none" and split != "contiguous":
         raise ConfigError(f"data.normalize: {normalize!r} standardises a recording by its training part, which the "
                           "random split does not have; use split=\"contiguous\" or normalize=\"none\"")

@@ -156,6 +156,9 @@ def test_a_different_header_names_both_files_and_the_columns(tmp_path):
     with pytest.raises(ConfigError, match=r"data.split: 'random' splits one file's windows at random"):
         load_csv(seed=0, path=[str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), str(tmp_path / "b.csv")],
                  split="random", **KEYS)
+    with pytest.raises(ConfigError, match=r"data.eval_stride: 5 spaces the windows of a contiguous test stretch, "
+                                          r"which the random split does not have"):  # it was silently unused
+        load_csv(seed=0, path=str(tmp_path / "a.csv"), split="random", **{**KEYS, "eval_stride": 5})
 
 
 def test_files_may_order_their_columns_otherwise_each_is_read_by_name(tmp_path):
