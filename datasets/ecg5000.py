@@ -34,9 +34,19 @@ _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
-    """Return the first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None."""
-    paths = (Path(data_dir) / f"ECG5000_{split.upper()}{suffix}" for suffix in SUFFIXES)
-    return next((path for path in paths if path.is_file()), None)
+    """Return the first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None.
+
+    A suffix in another case (``.TXT``, as :func:`read_ucr` reads it) counts too; the exact name wins.
+    """
+    folder, stem = Path(data_dir), f"ECG5000_{split.upper()}"
+    if not folder.is_dir():
+        return None
+    files = [path for path in sorted(folder.glob(f"{stem}.*")) if path.stem == stem and path.is_file()]
+    for suffix in SUFFIXES:
+        spelled = [path for path in files if path.suffix.lower() == suffix]
+        if spelled:
+            return next((path for path in spelled if path.suffix == suffix), spelled[0])
+    return None
 
 
 @register_dataset("ecg5000")
