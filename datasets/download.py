@@ -29,6 +29,7 @@ _HEX_LENGTHS = {"sha256": 64, "gitblob": 40}
 _CHUNK = 1 << 16
 _READ_TIMEOUT_S = 60.0  # one socket read; the deadline bounds the whole transfer
 _RATIO_FROM_BYTES = MIB  # smaller members may compress as well as they like
+_ENCRYPTED = 0x1  # a zip member's general-purpose flag bit 0
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,10 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
                 raise DataError(f"the archive from {url} lacks {', '.join(missing)}; "
                                 f"it holds: {', '.join(sorted(members)) or '(no files)'}")
             chosen = names or sorted(members)
+            locked = [members[n].filename for n in chosen if members[n].flag_bits & _ENCRYPTED]
+            if locked:
+                raise DataError(f"the archive from {url} is password-protected ({', '.join(locked)}): nothing was "
+                                "extracted; unzip it by hand with its password")
             _check_sizes([members[n] for n in chosen], dest.parent, url, limits)
             dest.mkdir()
             for name in chosen:

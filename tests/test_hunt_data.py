@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datasets.download import download_archive
 from datasets.ecg5000 import find_split_file, load_ecg5000
+from utils.core.errors import DataError
 
 
 # ----------------------------------------------------------------------------- ECG5000 files
@@ -34,3 +36,24 @@ def test_the_exact_name_wins_over_another_case_of_the_same_suffix(tmp_path: Path
     (tmp_path / "ECG5000_TRAIN.txt").write_text("")
     assert find_split_file(tmp_path, "TRAIN") == tmp_path / "ECG5000_TRAIN.txt"
     assert find_split_file(tmp_path / "absent", "TRAIN") is None
+
+
+# ----------------------------------------------------------------------------- the download
+def _encrypted_zip(path: Path, name: str) -> Path:
+    """A zip whose one member carries the 'encrypted' flag (what a password-protected zip's members carry)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(name, b"1 0.5 0.25\n")
+    raw = bytearray(path.read_bytes())
+    raw[6] |= 1  # the local header's general-purpose flags
+    raw[raw.find(b"PK\x01\x02") + 8] |= 1  # the central directory's
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_password_protected_zip_is_refused_naming_it(tmp_path: Path) -> None:
+    """A password-protected archive ended in a RuntimeError traceback from zipfile."""
+    archive = _encrypted_zip(tmp_path / "ECG5000.zip", "ECG5000/ECG5000_TRAIN.txt")
+    data_dir = tmp_path / "data" / "ECG5000"
+    with pytest.raises(DataError, match=r"ECG5000\.zip.*ECG5000_TRAIN\.txt.*password"):
+        download_archive(archive.as_uri(), data_dir, None, {}, progress=False)
+    assert not (tmp_path / "data").exists()
