@@ -260,6 +260,11 @@ def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: fl
             if sum(lengths) >= target and len(kinds) >= len(types):
                 break
     free = n_rows - sum(lengths) - (len(kinds) - 1)  # one normal row kept between neighbours
+    if free < 0:
+        fail_key("anomaly_max_s", max_s, f"the {len(kinds)} anomalies drawn for data.anomaly_density={density} (every "
+                                         f"type at least once) take {sum(lengths)} rows, more than the recording's "
+                                         f"{n_rows} rows hold with a normal row between them; lower "
+                                         "data.anomaly_min_s and data.anomaly_max_s, or raise data.duration_s")
     cuts = np.sort(rng.integers(0, free + 1, len(kinds)))
     gaps = np.diff(cuts, prepend=0) + (np.arange(len(kinds)) > 0)
     starts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(lengths)[:-1]])

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datasets.converter import load_converter_stream
 from datasets.download import download_archive
 from datasets.ecg5000 import find_split_file, load_ecg5000
-from utils.core.errors import DataError
+from utils.core.errors import ConfigError, DataError
 
 
 # ----------------------------------------------------------------------------- ECG5000 files
@@ -57,3 +58,13 @@ def test_a_password_protected_zip_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"ECG5000\.zip.*ECG5000_TRAIN\.txt.*password"):
         download_archive(archive.as_uri(), data_dir, None, {}, progress=False)
     assert not (tmp_path / "data").exists()
+
+
+# ----------------------------------------------------------------------------- the converter simulations
+def test_stream_anomalies_longer_than_the_recording_holds_are_refused_naming_the_keys() -> None:
+    """Two 50 s anomaly types in a 100 s recording (allowed by a 60 s test stretch): numpy's 'high <= 0'
+    ValueError ended the run in a traceback."""
+    with pytest.raises(ConfigError, match=r"data\.anomaly_max_s.*1000 rows.*data\.duration_s"):
+        load_converter_stream(0, duration_s=100.0, sample_rate_hz=10.0, anomaly_density=0.5, anomaly_min_s=50.0,
+                              anomaly_max_s=55.0, anomaly_types=["current_oscillation", "temperature_drift"],
+                              time_steps=10, val_fraction=0.1, test_fraction=0.6)
