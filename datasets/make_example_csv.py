@@ -22,7 +22,15 @@ OSC_CYCLES_PER_ROW = 0.23
 
 
 def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Continuous telemetry (rows, 3) float64 and a label per row ("0" or the fault name)."""
+    """Continuous telemetry (rows, 3) float64 and a label per row ("0" or the fault name); ValueError if the
+    ``n_faults`` segments do not fit into ``rows``."""
+    if n_faults < 1:
+        raise ValueError(f"expected at least 1 fault, got {n_faults}")
+    kinds = np.resize(list(FAULTS), n_faults)
+    longest = max(FAULTS[kind] for kind in kinds)
+    if rows // n_faults <= longest:  # each fault starts at random inside its own slot of rows
+        raise ValueError(f"{n_faults} faults need at least {n_faults * (longest + 1)} rows (a slot longer than the "
+                         f"longest fault, {longest} rows, each), got {rows}")
     rng = np.random.default_rng(seed)
     t = np.arange(rows, dtype=np.float64)
     walk = np.cumsum(rng.normal(0.0, 0.05, rows))
@@ -33,7 +41,6 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
         temperature[i] = temperature[i - 1] + (heat[i] - temperature[i - 1]) / 120.0
     x = sensor_readings(load, 2 * np.pi * RIPPLE_CYCLES_PER_ROW * t, 0.0, temperature, rng)
     labels = np.full(rows, "0", dtype=object)
-    kinds = np.resize(list(FAULTS), n_faults)
     slot = rows // n_faults
     for i, kind in enumerate(kinds):
         length = FAULTS[kind]
@@ -53,8 +60,8 @@ def simulate_telemetry(rows: int, n_faults: int, seed: int) -> tuple[np.ndarray,
 def write_example_csv(path: str | Path = DEFAULT_OUTPUT, rows: int = 7200, n_faults: int = 24, seed: int = 7) -> Path:
     """Write the example file; returns its path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     x, labels = simulate_telemetry(rows, n_faults, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write("timestamp,voltage,current,temperature,label\n")
         handle.writelines(f"{(START + timedelta(seconds=i)).isoformat()},{x[i, 0]:.3f},{x[i, 1]:.3f},{x[i, 2]:.2f},"
@@ -69,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--faults", type=int, default=24, help="fault segments (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    path = write_example_csv(args.output, args.rows, args.faults, args.seed)
+    try:
+        path = write_example_csv(args.output, args.rows, args.faults, args.seed)
+    except ValueError as err:
+        parser.error(f"--rows {args.rows} --faults {args.faults}: {err}")
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datasets import make_example_csv
 from datasets.converter import load_converter_stream
 from datasets.download import download_archive
 from datasets.ecg5000 import find_split_file, load_ecg5000
@@ -68,3 +69,21 @@ def test_stream_anomalies_longer_than_the_recording_holds_are_refused_naming_the
         load_converter_stream(0, duration_s=100.0, sample_rate_hz=10.0, anomaly_density=0.5, anomaly_min_s=50.0,
                               anomaly_max_s=55.0, anomaly_types=["current_oscillation", "temperature_drift"],
                               time_steps=10, val_fraction=0.1, test_fraction=0.6)
+
+
+@pytest.mark.parametrize("args", [["--rows", "100"], ["--faults", "0"], ["--rows", "0"], ["--faults", "-2"]])
+def test_example_csv_sizes_that_cannot_hold_the_faults_are_refused_by_the_cli(tmp_path: Path, capsys,
+                                                                              args: list[str]) -> None:
+    """`python -m datasets.make_example_csv --rows 100` (24 faults of up to 30 rows) ended in a ValueError
+    traceback, `--faults 0` in a ZeroDivisionError."""
+    output = tmp_path / "example.csv"
+    with pytest.raises(SystemExit) as exited:
+        make_example_csv.main(["--output", str(output), *args])
+    assert exited.value.code == 2 and not output.exists()
+    assert "--rows" in capsys.readouterr().err
+
+
+def test_example_csv_smallest_valid_size_is_written(tmp_path: Path) -> None:
+    path = make_example_csv.write_example_csv(tmp_path / "example.csv", rows=31 * 3, n_faults=3)
+    labels = [line.rsplit(",", 1)[1] for line in path.read_text().splitlines()[1:]]
+    assert len(labels) == 93 and {label for label in labels if label != "0"} == set(make_example_csv.FAULTS)
