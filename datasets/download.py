@@ -206,12 +206,17 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
     """Extract the members named ``names`` (all files if empty) into ``dest``, their sizes checked first."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = _members_by_name(zf, url)
-            missing = [n for n in names if n not in members]
+            by_name = _members_by_name(zf, url)
+            missing = [n for n in names if n not in by_name]
             if missing:
                 raise DataError(f"the archive from {url} lacks {', '.join(missing)}; "
-                                f"it holds: {', '.join(sorted(members)) or '(no files)'}")
-            chosen = names or sorted(members)
+                                f"it holds: {', '.join(sorted(by_name)) or '(no files)'}")
+            chosen = names or sorted(by_name)
+            for name in chosen:  # a name held twice matters only where it is wanted
+                if len(by_name[name]) > 1:
+                    raise DataError(f"the archive from {url} holds two files named {name}: "
+                                    f"{', '.join(info.filename for info in by_name[name])}")
+            members = {name: by_name[name][0] for name in chosen}
             locked = [members[n].filename for n in chosen if members[n].flag_bits & _ENCRYPTED]
             if locked:
                 raise DataError(f"the archive from {url} is password-protected ({', '.join(locked)}): nothing was "
@@ -229,16 +234,14 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
         raise DataError(f"cannot extract the archive from {url}: {exc}") from exc
 
 
-def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo]:
-    """Base name -> member for the regular files of a zip (macOS junk and hidden files skipped)."""
-    members: dict[str, zipfile.ZipInfo] = {}
+def _members_by_name(zf: zipfile.ZipFile, url: str) -> dict[str, list[zipfile.ZipInfo]]:
+    """Base name -> the members of that name, for the regular files of a zip (macOS junk and hidden files skipped)."""
+    members: dict[str, list[zipfile.ZipInfo]] = {}
     for info in zf.infolist():
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
         if info.is_dir() or not parts or parts[0] == "__MACOSX" or parts[-1].startswith("."):
             continue
-        if parts[-1] in members:
-            raise DataError(f"the archive from {url} holds two files named {parts[-1]}")
-        members[parts[-1]] = info
+        members.setdefault(parts[-1], []).append(info)
     if not members:
         raise DataError(f"the archive from {url} holds no files")
     return members

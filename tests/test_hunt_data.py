@@ -15,7 +15,7 @@ import pytest
 from datasets import make_example_csv
 from datasets.converter import load_converter_stream
 from datasets.download import download_archive
-from datasets.ecg5000 import find_split_file, load_ecg5000
+from datasets.ecg5000 import TRAIN_TXT_GITBLOB, find_split_file, load_ecg5000
 from utils.core.errors import ConfigError, DataError
 
 
@@ -59,6 +59,30 @@ def test_a_password_protected_zip_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"ECG5000\.zip.*ECG5000_TRAIN\.txt.*password"):
         download_archive(archive.as_uri(), data_dir, None, {}, progress=False)
     assert not (tmp_path / "data").exists()
+
+
+
+def test_a_zip_with_two_readmes_in_other_folders_still_installs_the_wanted_file(tmp_path: Path,
+                                                                               shared_ecg_dir: Path) -> None:
+    """ECG5000/README.md and docs/README.md beside the wanted file: refused as 'two files named README.md',
+    though README.md was never asked for."""
+    train = (shared_ecg_dir / "ECG5000_TRAIN.txt").read_bytes()
+    archive = tmp_path / "ECG5000.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in (("ECG5000/ECG5000_TRAIN.txt", train), ("ECG5000/README.md", b"a"), ("docs/README.md", b"b")):
+            zf.writestr(name, data)
+    data_dir = tmp_path / "ECG5000"
+    download_archive(archive.as_uri(), data_dir, None, {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}"},
+                     progress=False)
+    assert [p.name for p in data_dir.iterdir()] == ["ECG5000_TRAIN.txt"]
+    assert (data_dir / "ECG5000_TRAIN.txt").read_bytes() == train
+    with pytest.raises(DataError, match=r"two files named README\.md.*ECG5000/README\.md.*docs/README\.md"):
+        download_archive(archive.as_uri(), tmp_path / "all", None, {}, progress=False)  # every member asked for
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("old/ECG5000_TRAIN.txt", b"1 0.5\n")
+    with pytest.raises(DataError, match=r"two files named ECG5000_TRAIN\.txt"):
+        download_archive(archive.as_uri(), tmp_path / "twice", None, {"ECG5000_TRAIN.txt": f"gitblob:{TRAIN_TXT_GITBLOB}"},
+                         progress=False)
 
 
 # ----------------------------------------------------------------------------- the converter simulations
