@@ -110,3 +110,21 @@ def test_the_resume_page_lists_the_trainer_keys_a_resume_may_change_and_the_ones
     may_change = re.sub(r"\([^()]*\)", "", page.split("These trainer keys may change:", 1)[1]).split(";", 1)[0]
     assert set(_keys(may_change)) == set(RESUMABLE_TRAINER_KEYS), may_change
     assert set(_keys(kept)) == set(TrainerConfig.model_fields) - set(RESUMABLE_TRAINER_KEYS), kept
+
+
+def test_the_plateau_schedule_halves_the_rate_after_the_epochs_the_reference_states() -> None:
+    import torch
+
+    from agents.parts import build_scheduler
+
+    stated = re.search(r"`plateau` halves the learning rate once (\d+) epochs in a row brought no lower validation",
+                       (DOCS / "configuration.md").read_text(encoding="utf-8"))
+    assert stated, "docs/configuration.md no longer says when plateau halves the learning rate"
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = build_scheduler(optimizer, "plateau", epochs=20)
+    scheduler.step(1.0)  # the best epoch
+    flat = 0
+    while optimizer.param_groups[0]["lr"] == 1.0:
+        scheduler.step(1.0)
+        flat += 1
+    assert flat == int(stated.group(1)) and optimizer.param_groups[0]["lr"] == 0.5
