@@ -1,0 +1,129 @@
+"""What the documentation states about the code, checked against the code (found wrong by a docs bug hunt).
+
+- docs/bad-inputs.md's config rows quote messages "copied from real runs": each is produced again here from
+  ``configs/vae_converter.json`` with the row's mistake, in-process (no training), and must read as quoted.
+- docs/stopping-resuming.md lists the trainer keys a ``--resume`` may change and the ones it refuses: the
+  lists must be the code's (``utils.runs.checkpoints.RESUMABLE_TRAINER_KEYS`` and every other trainer key).
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+import pytest
+
+import agents  # noqa: F401  (fills the registries)
+from tests.conftest import REPO_ROOT
+from utils.core.config import TrainerConfig, load_config
+from utils.core.errors import ConfigError
+from utils.runs.checkpoints import RESUMABLE_TRAINER_KEYS
+
+DOCS = REPO_ROOT / "docs"
+SHIPPED = "configs/vae_converter.json"
+
+
+def _set(section: str, key: str, value) -> Callable[[dict], None]:
+    def edit(raw: dict) -> None:
+        (raw if section == "" else raw[section])[key] = value
+    return edit
+
+
+def _rename(section: str, old: str, new: str) -> Callable[[dict], None]:
+    def edit(raw: dict) -> None:
+        raw[section][new] = raw[section].pop(old)
+    return edit
+
+
+def _both(*edits: Callable[[dict], None]) -> Callable[[dict], None]:
+    def edit(raw: dict) -> None:
+        for one in edits:
+            one(raw)
+    return edit
+
+
+#: docs/bad-inputs.md row (its "case" cell) -> the mistake, made in the shipped config file.
+CONFIG_ROWS: dict[str, Callable[[dict], None]] = {
+    "unknown agent": _set("", "agent", "vea"),
+    "unknown model": _set("model", "name", "vea"),
+    "unknown dataset": _set("data", "name", "ecg"),
+    "unknown loss": _set("loss", "name", "kl"),
+    "unknown key": _rename("trainer", "epochs", "epoch"),
+    "two typos in one section": _both(_rename("trainer", "epochs", "epoch"),
+                                      _rename("trainer", "batch_size", "batchsize")),
+    "wrong type": _set("model", "latent_dim", "eight"),
+    "zero epochs": _set("trainer", "epochs", 0),
+    "negative size": _set("model", "hidden_sizes", [-4]),
+    "percentile outside (0, 100]": _both(_set("evaluation", "threshold_percentile", 101),
+                                        lambda raw: raw["evaluation"].pop("false_alarm_rate", None)),
+    "false-alarm rate outside [0, 1)": _set("evaluation", "false_alarm_rate", 1),
+    "a percentile and a false-alarm rate that disagree": _both(_set("evaluation", "threshold_percentile", 90),
+                                                                _set("evaluation", "false_alarm_rate", 0.01)),
+    "unknown baseline": _set("evaluation", "baselines", ["lof"]),
+    "infinite or NaN number": _set("trainer", "learning_rate", float("inf")),
+    "seed beyond NumPy's range": _set("", "seed", 4294967296),
+    "integer beyond 2**31 - 1 (every size, count and step of every section)": _set("trainer", "batch_size", 10 ** 20),
+    "empty `experiments_dir`": _set("", "experiments_dir", ""),
+}
+
+
+def quoted_message(page: str, case: str) -> str:
+    """The first `...` of the table row of ``page`` whose case cell is ``case``."""
+    row = re.search(rf"^\| {re.escape(case)} \| `(.+?)`", page, re.M)
+    assert row, f"docs/bad-inputs.md has no row {case!r}"
+    return row.group(1)
+
+
+def reads_as(message: str, quoted: str) -> bool:
+    """Whether ``message`` reads as ``quoted``, whose ``...`` stands for text left out."""
+    return re.fullmatch(".*?".join(re.escape(part.strip(", ")) for part in quoted.split("...")),
+                        message, re.S) is not None
+
+
+@pytest.mark.parametrize("case", list(CONFIG_ROWS))
+def test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_path, monkeypatch) -> None:
+    raw = json.loads((REPO_ROOT / SHIPPED).read_text(encoding="utf-8"))
+    CONFIG_ROWS[case](raw)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / SHIPPED).write_text(json.dumps(raw), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(SHIPPED)
+    quoted = quoted_message((DOCS / "bad-inputs.md").read_text(encoding="utf-8"), case)
+    assert reads_as(str(err.value), quoted), f"docs/bad-inputs.md quotes\n{quoted}\nbut the code says\n{err.value}"
+
+
+def test_reads_as_fails_a_stale_quote() -> None:
+    message = 'c.json: data.name: unknown dataset "ecg"; valid datasets: converter, csv, ecg5000, skab'
+    assert reads_as(message, 'c.json: data.name: unknown dataset "ecg"; valid datasets: converter, csv, ...')
+    assert not reads_as(message, 'c.json: data.name: unknown dataset "ecg"; valid datasets: converter, csv, ecg5000')
+
+
+def _keys(text: str) -> list[str]:
+    return re.findall(r"`(?:trainer\.)?(\w+)`", text)
+
+
+def test_the_resume_page_lists_the_trainer_keys_a_resume_may_change_and_the_ones_it_keeps() -> None:
+    page = " ".join((DOCS / "stopping-resuming.md").read_text(encoding="utf-8").split())
+    kept = page.split("or optimisation setting (", 1)[1].split(")", 1)[0]
+    may_change = re.sub(r"\([^()]*\)", "", page.split("These trainer keys may change:", 1)[1]).split(";", 1)[0]
+    assert set(_keys(may_change)) == set(RESUMABLE_TRAINER_KEYS), may_change
+    assert set(_keys(kept)) == set(TrainerConfig.model_fields) - set(RESUMABLE_TRAINER_KEYS), kept
+
+
+def test_the_plateau_schedule_halves_the_rate_after_the_epochs_the_reference_states() -> None:
+    import torch
+
+    from agents.parts import build_scheduler
+
+    stated = re.search(r"`plateau` halves the learning rate once (\d+) epochs in a row brought no lower validation",
+                       (DOCS / "configuration.md").read_text(encoding="utf-8"))
+    assert stated, "docs/configuration.md no longer says when plateau halves the learning rate"
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = build_scheduler(optimizer, "plateau", epochs=20)
+    scheduler.step(1.0)  # the best epoch
+    flat = 0
+    while optimizer.param_groups[0]["lr"] == 1.0:
+        scheduler.step(1.0)
+        flat += 1
+    assert flat == int(stated.group(1)) and optimizer.param_groups[0]["lr"] == 0.5
