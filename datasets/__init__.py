@@ -4,6 +4,11 @@ A new dataset is one module here with a loader decorated ``@register_dataset("<n
 """
 import importlib
 import pkgutil
+import sys
+
+# python -m datasets.<module> imports this package first; importing <module> here too would run it twice (runpy warns)
+_RUN = sys.orig_argv[sys.orig_argv.index("-m") + 1] if "-m" in sys.orig_argv[:-1] else None
 
 for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+    if f"{__name__}.{_module.name}" != _RUN:
+        importlib.import_module(f"{__name__}.{_module.name}")

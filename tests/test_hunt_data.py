@@ -9,7 +9,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from datasets import make_example_csv
@@ -111,3 +110,16 @@ def test_example_csv_smallest_valid_size_is_written(tmp_path: Path) -> None:
     path = make_example_csv.write_example_csv(tmp_path / "example.csv", rows=31 * 3, n_faults=3)
     labels = [line.rsplit(",", 1)[1] for line in path.read_text().splitlines()[1:]]
     assert len(labels) == 93 and {label for label in labels if label != "0"} == set(make_example_csv.FAULTS)
+
+
+def test_running_a_datasets_module_as_a_script_gives_no_runpy_warning(tmp_path) -> None:
+    """The docs' ``python -m datasets.make_example_csv`` warned that the module was imported before it ran (the
+    package imports every module to fill the registry)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "datasets.make_example_csv", "--help"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("usage:") and "RuntimeWarning" not in done.stderr
