@@ -75,7 +75,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
+    for name, modes in MODES_OF_OPTIONS.items():  # never silently unused (--input with training: not its data)
+        if args.mode not in modes and getattr(args, name) not in (None, False):
+            option = "--format" if name == "export_format" else f"--{name}"
+            parser.error(f"{option} applies to {' and '.join('--mode ' + mode for mode in modes)} only, not "
+                         f"--mode {args.mode}")
     return args
+
+
+#: The modes that use an option of the command line (the others checked in :func:`parse_args` by name).
+MODES_OF_OPTIONS = {"input": ("score",), "stride": ("score",), "output": ("score", "export"),
+                    "overwrite": ("score", "export"), "export_format": ("export",)}
 
 
 @contextlib.contextmanager
