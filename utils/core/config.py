@@ -143,7 +143,7 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: not a config file: more than {MAX_CONFIG_BYTES // 2**20} MiB; expected a small "
                               f"JSON object such as configs/vae_converter.json")
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # the byte order mark Windows editors write is no part of the JSON
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
