@@ -112,10 +112,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
         apply_override(raw, item)
         set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
+    _drop_file_percentile(raw, set_by)
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
         raise ConfigError(_blame_overrides(str(err), str(path), set_by)) from None
+
+
+def _drop_file_percentile(raw: dict[str, Any], set_by: dict[str, str]) -> None:
+    """A ``--set evaluation.false_alarm_rate`` replaces the file's ``threshold_percentile`` (its older spelling),
+    which would otherwise disagree with it: a run folder's config.json holds both, resolved. A ``--set`` of the
+    older spelling against the file's rate stays refused."""
+    evaluation = raw.get("evaluation")
+    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
+            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
+        evaluation.pop("threshold_percentile", None)
 
 
 def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
