@@ -235,10 +235,14 @@ def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, ru
 
     from utils.core.errors import ConfigError
     for key in (item.partition("=")[0].strip() for item in overrides):
-        now, then = _dotted(config, key), _dotted(trained, key)
         fixed = key.split(".")[0] in SHAPE_SECTIONS or key.startswith(CALIBRATED_KEYS)
-        if fixed and json.dumps(now) != json.dumps(then):
-            raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
+        # a whole section (--set evaluation={...}) holds calibrated keys too
+        for dotted in [key] if fixed else [name for name in CALIBRATED_KEYS if name.startswith(key + ".")]:
+            now, then = _dotted(config, dotted), _dotted(trained, dotted)
+            if json.dumps(now) == json.dumps(then):
+                continue
+            given = f"{key}={json.dumps(now)}" if dotted == key else f"{key} ({dotted}={json.dumps(now)})"
+            raise ConfigError(f"--set {given}: the run {run_dir} was trained with {dotted}="
                               f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
                               "(checkpoints/best.pt) with the windows, model, scores and thresholds it was trained "
                               "and calibrated with; drop this --set, or train a new run with it (add --set "
