@@ -113,6 +113,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
         apply_override(raw, item)
         set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
     _drop_file_percentile(raw, set_by)
+    for key, item in set_by.items():
+        _number_as_text(raw, key, item.partition("=")[2])
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
@@ -127,6 +129,39 @@ def _drop_file_percentile(raw: dict[str, Any], set_by: dict[str, str]) -> None:
     if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
             and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
         evaluation.pop("threshold_percentile", None)
+
+
+def _number_as_text(raw: dict[str, Any], key: str, text: str) -> None:
+    """A ``--set`` value that reads as a number (``exp_name=2024``, ``data.label_column=1``) is its text where the
+    key takes only text: no other meaning is possible, and the shell strips the quotes of ``exp_name="2024"``."""
+    *sections, name = key.split(".")
+    node = raw
+    for part in sections:
+        node = node.get(part) if isinstance(node, dict) else None
+    value = node.get(name) if isinstance(node, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _takes_text_only(raw, sections, name):
+        node[name] = text.strip()
+
+
+def _takes_text_only(raw: dict[str, Any], sections: list[str], name: str) -> bool:
+    """Whether the key ``sections + [name]`` of ``raw``'s schema takes a string (or null) and no number."""
+    if len(sections) == 1 and sections[0] in COMPONENTS:  # its keys are the keyword arguments of the named class
+        registry, chosen = COMPONENTS[sections[0]], raw[sections[0]].get("name")
+        annotation = config_params(registry.get(chosen)).get(name, (None,))[0] if chosen in registry else None
+    else:
+        schema: Any = RunConfig
+        for part in sections:
+            field = schema.model_fields.get(part) if inspect.isclass(schema) else None
+            schema = field.annotation if field is not None else None
+        field = schema.model_fields.get(name) if inspect.isclass(schema) and issubclass(schema, BaseModel) else None
+        annotation = field.annotation if field is not None else None
+    options = {_bare(option) for option in typing.get_args(_bare(annotation)) or (annotation,)}
+    return str in options and options <= {str, type(None)}
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated`` constraints."""
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
 
 
 def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
