@@ -122,3 +122,9 @@ def test_a_set_number_stays_a_number_where_the_key_takes_one():
     assert (config.data.train_end, config.trainer.epochs) == (400, 3)
     with pytest.raises(ConfigError, match="exp_name: Input should be a valid string, got true"):
         load_config(VAE_CONVERTER, ["exp_name=true"])  # true is no text anyone types for a name
+
+
+def test_experiments_dir_under_the_home_folder_is_expanded(monkeypatch, tmp_path):
+    """Before: "~/runs" (a config file's value, or a quoted --set) made a folder named "~" in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_config(VAE_CONVERTER, ["experiments_dir=~/runs"]).experiments_dir == str(tmp_path / "runs")

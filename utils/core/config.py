@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import os
 import reprlib
 import sys
 import typing
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from easydict import EasyDict
 from annotated_types import Ge, Le, Lt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
 from utils.core.paths import unreadable_file
@@ -84,7 +85,8 @@ class RunConfig(BaseModel):
     description: str = ""
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    experiments_dir: str = Field(default="experiments", min_length=1)
+    # "~/runs" (a config file's, or a quoted --set) is the home folder's, not a folder named "~" here
+    experiments_dir: Annotated[str, AfterValidator(os.path.expanduser)] = Field(default="experiments", min_length=1)
     data: dict[str, Any]
     model: dict[str, Any]
     loss: dict[str, Any]
