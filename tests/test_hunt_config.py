@@ -128,3 +128,21 @@ def test_experiments_dir_under_the_home_folder_is_expanded(monkeypatch, tmp_path
     """Before: "~/runs" (a config file's value, or a quoted --set) made a folder named "~" in the current one."""
     monkeypatch.setenv("HOME", str(tmp_path))
     assert load_config(VAE_CONVERTER, ["experiments_dir=~/runs"]).experiments_dir == str(tmp_path / "runs")
+
+
+@pytest.mark.parametrize("item, written", [
+    ("data.path=[a.csv,b.csv]", 'data.path=["a.csv", "b.csv"]'),  # before: a glob that "matches no file"
+    ("data.feature_columns=[voltage, current]", 'data.feature_columns=["voltage", "current"]'),
+    ("model.hidden_sizes=[64,]", None),  # before: 'Input should be a valid list, got "[64,]"'
+])
+def test_a_set_list_that_is_not_json_says_how_to_write_it(item, written):
+    config = REPO_ROOT / "configs" / ("vae_converter.json" if item.startswith("model") else "example_csv.json")
+    with pytest.raises(ConfigError) as err:
+        load_config(config, [item])
+    message = str(err.value)
+    assert message.startswith(f"--set {item}: not valid JSON") and "double quotes" in message, message
+    assert written is None or f"--set '{written}'" in message, message
+
+
+def test_text_in_brackets_stays_text_where_the_key_takes_text():
+    assert load_config(VAE_CONVERTER, ["description=[draft, v2]"]).description == "[draft, v2]"

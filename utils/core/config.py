@@ -12,6 +12,7 @@ import json
 import os
 import reprlib
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -117,6 +118,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
     _drop_file_percentile(raw, set_by)
     for key, item in set_by.items():
         _number_as_text(raw, key, item.partition("=")[2])
+        _refuse_list_not_json(raw, key, item)
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
@@ -145,6 +147,37 @@ def _number_as_text(raw: dict[str, Any], key: str, text: str) -> None:
         node[name] = text.strip()
 
 
+def _refuse_list_not_json(raw: dict[str, Any], key: str, item: str) -> None:
+    """Raise ConfigError for a ``--set`` value written as a list or object that is not JSON (``[a.csv,b.csv]``,
+    ``[64,]``) where the key takes more than text: read as text it would be refused as no list, or taken as a file
+    pattern that matches no file, without saying why."""
+    text = item.partition("=")[2].strip()
+    *sections, name = key.split(".")
+    if text[:1] + text[-1:] not in ("[]", "{}") or _takes_text_only(raw, sections, name):
+        return
+    try:
+        json.loads(text)
+        return
+    except json.JSONDecodeError as err:
+        reason = f"at character {err.pos + 1}: {err.msg}{_json_hint(err)}"
+    except (ValueError, RecursionError):  # refused as such by the validation
+        return
+    words = [word.strip() for word in text[1:-1].split(",")]
+    fix = "write strings in double quotes and the whole item in single quotes for the shell"
+    if text[0] == "[" and all(word and not any(mark in word for mark in ' []{}"') for word in words):
+        fixed = ", ".join(word if _is_json(word) else json.dumps(word) for word in words)
+        fix += f": --set '{key}=[{fixed}]'"
+    raise ConfigError(f"--set {item}: not valid JSON {reason}; {fix}")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _takes_text_only(raw: dict[str, Any], sections: list[str], name: str) -> bool:
     """Whether the key ``sections + [name]`` of ``raw``'s schema takes a string (or null) and no number."""
     if len(sections) == 1 and sections[0] in COMPONENTS:  # its keys are the keyword arguments of the named class
@@ -157,7 +190,9 @@ def _takes_text_only(raw: dict[str, Any], sections: list[str], name: str) -> boo
             schema = field.annotation if field is not None else None
         field = schema.model_fields.get(name) if inspect.isclass(schema) and issubclass(schema, BaseModel) else None
         annotation = field.annotation if field is not None else None
-    options = {_bare(option) for option in typing.get_args(_bare(annotation)) or (annotation,)}
+    annotation = _bare(annotation)
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = {_bare(option) for option in (typing.get_args(annotation) if union else (annotation,))}
     return str in options and options <= {str, type(None)}
 
 
