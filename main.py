@@ -75,7 +75,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode {args.mode}")
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
+    for name, modes in MODES_OF_OPTIONS.items():  # never silently unused (--input with training: not its data)
+        if args.mode not in modes and getattr(args, name) not in (None, False):
+            option = "--format" if name == "export_format" else f"--{name}"
+            parser.error(f"{option} applies to {' and '.join('--mode ' + mode for mode in modes)} only, not "
+                         f"--mode {args.mode}")
     return args
+
+
+#: The modes that use an option of the command line (the others checked in :func:`parse_args` by name).
+MODES_OF_OPTIONS = {"input": ("score",), "stride": ("score",), "output": ("score", "export"),
+                    "overwrite": ("score", "export"), "export_format": ("export",)}
 
 
 @contextlib.contextmanager
@@ -225,10 +235,14 @@ def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, ru
 
     from utils.core.errors import ConfigError
     for key in (item.partition("=")[0].strip() for item in overrides):
-        now, then = _dotted(config, key), _dotted(trained, key)
         fixed = key.split(".")[0] in SHAPE_SECTIONS or key.startswith(CALIBRATED_KEYS)
-        if fixed and json.dumps(now) != json.dumps(then):
-            raise ConfigError(f"--set {key}={json.dumps(now)}: the run {run_dir} was trained with {key}="
+        # a whole section (--set evaluation={...}) holds calibrated keys too
+        for dotted in [key] if fixed else [name for name in CALIBRATED_KEYS if name.startswith(key + ".")]:
+            now, then = _dotted(config, dotted), _dotted(trained, dotted)
+            if json.dumps(now) == json.dumps(then):
+                continue
+            given = f"{key}={json.dumps(now)}" if dotted == key else f"{key} ({dotted}={json.dumps(now)})"
+            raise ConfigError(f"--set {given}: the run {run_dir} was trained with {dotted}="
                               f"{json.dumps(then)}, and --mode {mode} uses that trained detector "
                               "(checkpoints/best.pt) with the windows, model, scores and thresholds it was trained "
                               "and calibrated with; drop this --set, or train a new run with it (add --set "

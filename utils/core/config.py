@@ -9,15 +9,17 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import os
 import reprlib
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from easydict import EasyDict
 from annotated_types import Ge, Le, Lt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
 from utils.core.paths import unreadable_file
@@ -84,7 +86,8 @@ class RunConfig(BaseModel):
     description: str = ""
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    experiments_dir: str = Field(default="experiments", min_length=1)
+    # "~/runs" (a config file's, or a quoted --set) is the home folder's, not a folder named "~" here
+    experiments_dir: Annotated[str, AfterValidator(os.path.expanduser)] = Field(default="experiments", min_length=1)
     data: dict[str, Any]
     model: dict[str, Any]
     loss: dict[str, Any]
@@ -112,10 +115,90 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
         apply_override(raw, item)
         set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
+    _drop_file_percentile(raw, set_by)
+    for key, item in set_by.items():
+        _number_as_text(raw, key, item.partition("=")[2])
+        _refuse_list_not_json(raw, key, item)
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
         raise ConfigError(_blame_overrides(str(err), str(path), set_by)) from None
+
+
+def _drop_file_percentile(raw: dict[str, Any], set_by: dict[str, str]) -> None:
+    """A ``--set evaluation.false_alarm_rate`` replaces the file's ``threshold_percentile`` (its older spelling),
+    which would otherwise disagree with it: a run folder's config.json holds both, resolved. A ``--set`` of the
+    older spelling against the file's rate stays refused."""
+    evaluation = raw.get("evaluation")
+    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
+            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
+        evaluation.pop("threshold_percentile", None)
+
+
+def _number_as_text(raw: dict[str, Any], key: str, text: str) -> None:
+    """A ``--set`` value that reads as a number (``exp_name=2024``, ``data.label_column=1``) is its text where the
+    key takes only text: no other meaning is possible, and the shell strips the quotes of ``exp_name="2024"``."""
+    *sections, name = key.split(".")
+    node = raw
+    for part in sections:
+        node = node.get(part) if isinstance(node, dict) else None
+    value = node.get(name) if isinstance(node, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _takes_text_only(raw, sections, name):
+        node[name] = text.strip()
+
+
+def _refuse_list_not_json(raw: dict[str, Any], key: str, item: str) -> None:
+    """Raise ConfigError for a ``--set`` value written as a list or object that is not JSON (``[a.csv,b.csv]``,
+    ``[64,]``) where the key takes more than text: read as text it would be refused as no list, or taken as a file
+    pattern that matches no file, without saying why."""
+    text = item.partition("=")[2].strip()
+    *sections, name = key.split(".")
+    if text[:1] + text[-1:] not in ("[]", "{}") or _takes_text_only(raw, sections, name):
+        return
+    try:
+        json.loads(text)
+        return
+    except json.JSONDecodeError as err:
+        reason = f"at character {err.pos + 1}: {err.msg}{_json_hint(err)}"
+    except (ValueError, RecursionError):  # refused as such by the validation
+        return
+    words = [word.strip() for word in text[1:-1].split(",")]
+    fix = "write strings in double quotes and the whole item in single quotes for the shell"
+    if text[0] == "[" and all(word and not any(mark in word for mark in ' []{}"') for word in words):
+        fixed = ", ".join(word if _is_json(word) else json.dumps(word) for word in words)
+        fix += f": --set '{key}=[{fixed}]'"
+    raise ConfigError(f"--set {item}: not valid JSON {reason}; {fix}")
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _takes_text_only(raw: dict[str, Any], sections: list[str], name: str) -> bool:
+    """Whether the key ``sections + [name]`` of ``raw``'s schema takes a string (or null) and no number."""
+    if len(sections) == 1 and sections[0] in COMPONENTS:  # its keys are the keyword arguments of the named class
+        registry, chosen = COMPONENTS[sections[0]], raw[sections[0]].get("name")
+        annotation = config_params(registry.get(chosen)).get(name, (None,))[0] if chosen in registry else None
+    else:
+        schema: Any = RunConfig
+        for part in sections:
+            field = schema.model_fields.get(part) if inspect.isclass(schema) else None
+            schema = field.annotation if field is not None else None
+        field = schema.model_fields.get(name) if inspect.isclass(schema) and issubclass(schema, BaseModel) else None
+        annotation = field.annotation if field is not None else None
+    annotation = _bare(annotation)
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = {_bare(option) for option in (typing.get_args(annotation) if union else (annotation,))}
+    return str in options and options <= {str, type(None)}
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated`` constraints."""
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
 
 
 def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
@@ -143,7 +226,7 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: not a config file: more than {MAX_CONFIG_BYTES // 2**20} MiB; expected a small "
                               f"JSON object such as configs/vae_converter.json")
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # the byte order mark Windows editors write is no part of the JSON
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:

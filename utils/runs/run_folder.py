@@ -226,8 +226,7 @@ def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, loc
         for sub in SUBDIRS:
             (run_dir / sub).mkdir(exist_ok=True)
         tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test-").close()  # a probe: is the folder writable?
-        if not resume:
-            write_json(RunFolder(run_dir).config, config)
+        write_json(RunFolder(run_dir).config, config)  # a resume's too (e.g. more epochs): the config that reruns it
         _record_invocation(RunFolder(run_dir).environment, argv or sys.argv, resume)
     except OSError as err:
         inside = Path(err.filename) if err.filename and run_dir in Path(err.filename).parents else None

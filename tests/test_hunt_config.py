@@ -1,0 +1,148 @@
+"""Bug hunt on the command line and the config: combinations a user meets (a run's own config.json given back,
+options of another --mode, a --set of one spelling of the false-alarm rate...)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import agents  # noqa: F401  (fills the registries)
+import main
+from utils.core.config import load_config
+from utils.core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VAE_CONVERTER = REPO_ROOT / "configs" / "vae_converter.json"
+SCORE = ["--mode", "score", "--input", "in.csv", "--output", "out.csv"]
+EXPORT = ["--mode", "export", "--format", "onnx", "--output", "m.onnx"]
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--input", "my.csv"], "--input"),  # before: trained on the config's data.path, the file never read
+    (["--output", "o.csv"], "--output"),
+    (["--stride", "5"], "--stride"),
+    (["--overwrite"], "--overwrite"),
+    (["--format", "onnx"], "--format"),
+    ([*EXPORT, "--stride", "5"], "--stride"),
+    ([*EXPORT, "--input", "in.csv"], "--input"),
+    ([*SCORE, "--format", "onnx"], "--format"),
+])
+def test_an_option_the_mode_does_not_use_is_refused(argv, named, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.parse_args([str(VAE_CONVERTER), *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and named in err.splitlines()[-1] and "--mode" in err.splitlines()[-1], err
+
+
+@pytest.mark.parametrize("argv", [SCORE + ["--stride", "5", "--overwrite"], EXPORT + ["--overwrite"], ["--resume"]])
+def test_the_options_of_each_mode_are_still_taken(argv):
+    assert main.parse_args([str(VAE_CONVERTER), *argv]).config == str(VAE_CONVERTER)
+
+
+def test_a_config_saved_with_a_utf8_byte_order_mark_loads(tmp_path):
+    """Windows editors (Notepad, PowerShell's Out-File) save UTF-8 with a BOM; before: 'invalid JSON: Unexpected
+    UTF-8 BOM'."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + VAE_CONVERTER.read_bytes())
+    assert load_config(path) == load_config(VAE_CONVERTER)
+
+
+def resolved_run_config(tmp_path: Path) -> Path:
+    """A config as a run folder saves it: both spellings of the false-alarm rate resolved (0.01 and 99)."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(load_config(VAE_CONVERTER)))
+    return path
+
+
+def test_a_set_of_the_rate_replaces_the_files_percentile(tmp_path):
+    """Before: refused, blaming the run's config.json ('threshold_percentile: 99 means ... set only one')."""
+    evaluation = load_config(resolved_run_config(tmp_path), ["evaluation.false_alarm_rate=0.05"]).evaluation
+    assert (evaluation.false_alarm_rate, evaluation.threshold_percentile) == (0.05, 95.0)
+
+
+def test_rates_that_disagree_are_still_refused(tmp_path):
+    raw = json.loads(VAE_CONVERTER.read_text())
+    raw["evaluation"]["threshold_percentile"] = 95
+    (tmp_path / "both.json").write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match="both.json: evaluation.threshold_percentile: 95 means"):
+        load_config(tmp_path / "both.json")
+    with pytest.raises(ConfigError, match=r"--set evaluation.threshold_percentile=95: .*set only one"):
+        load_config(VAE_CONVERTER, ["evaluation.false_alarm_rate=0.02", "evaluation.threshold_percentile=95"])
+    with pytest.raises(ConfigError, match=r"--set evaluation.threshold_percentile=95: .*set only one"):
+        load_config(VAE_CONVERTER, ["evaluation.threshold_percentile=95"])  # the older spelling over the file's rate
+
+
+def test_a_set_of_null_rate_leaves_the_files_percentile(tmp_path):
+    raw = json.loads(VAE_CONVERTER.read_text())
+    raw["evaluation"] = {"threshold_percentile": 95}
+    (tmp_path / "p.json").write_text(json.dumps(raw))
+    assert load_config(tmp_path / "p.json", ["evaluation.false_alarm_rate=null"]).evaluation.false_alarm_rate == 0.05
+
+
+def test_score_refuses_a_whole_evaluation_section_that_changes_a_calibrated_key(tmp_path):
+    """Before: --set evaluation={...} escaped the check of calibrated keys, so its false_alarm_rate was silently
+    ignored by the trained detector."""
+    trained = load_config(VAE_CONVERTER)
+    item = 'evaluation={"false_alarm_rate": 0.05}'
+    now = load_config(VAE_CONVERTER, [item])
+    with pytest.raises(ConfigError, match=r"--set evaluation \(evaluation.false_alarm_rate=0.05\): the run .* "
+                                          r"was trained with evaluation.false_alarm_rate=0.01"):
+        main.refuse_shape_overrides([item], now, trained, tmp_path, "score")
+    same = 'evaluation={"false_alarm_rate": 0.01, "threshold_adapt_rate": 0.1}'
+    main.refuse_shape_overrides([same], load_config(VAE_CONVERTER, [same]), trained, tmp_path, "score")
+
+
+def test_a_resume_records_its_config_so_the_run_folders_config_resumes_and_reruns_it(run_copy):
+    """Before: config.json kept the first start's trainer.epochs=1 after a resume to 2, so --resume with it was
+    refused ('below the 2 epochs already trained') and a rerun of it trained 1 epoch instead of the run's 2."""
+    root = ["--set", f"experiments_dir={run_copy.parent}"]
+    assert main.main([str(run_copy / "config.json"), *root, "--set", "trainer.epochs=2", "--resume"]) == 0
+    saved = json.loads((run_copy / "config.json").read_text())
+    assert saved["trainer"]["epochs"] == 2 and saved["experiments_dir"] == str(run_copy.parent)
+    assert main.main([str(run_copy / "config.json"), "--resume"]) == 0
+
+
+@pytest.mark.parametrize("item, key, text", [
+    ("exp_name=2024", "exp_name", "2024"),  # before: 'exp_name: Input should be a valid string, got 2024'
+    ("exp_name=1e5", "exp_name", "1e5"),
+    ("description=42", "description", "42"),
+])
+def test_a_set_of_a_number_to_a_key_that_takes_text_is_that_text(item, key, text):
+    assert load_config(VAE_CONVERTER, [item])[key] == text
+
+
+def test_a_set_of_a_number_to_a_csv_column_is_the_columns_name():
+    config = load_config(REPO_ROOT / "configs" / "example_csv.json", ["data.label_column=1", "data.timestamp_column=0"])
+    assert (config.data.label_column, config.data.timestamp_column) == ("1", "0")
+
+
+def test_a_set_number_stays_a_number_where_the_key_takes_one():
+    config = load_config(REPO_ROOT / "configs" / "example_csv.json", ["data.train_end=400", "trainer.epochs=3"])
+    assert (config.data.train_end, config.trainer.epochs) == (400, 3)
+    with pytest.raises(ConfigError, match="exp_name: Input should be a valid string, got true"):
+        load_config(VAE_CONVERTER, ["exp_name=true"])  # true is no text anyone types for a name
+
+
+def test_experiments_dir_under_the_home_folder_is_expanded(monkeypatch, tmp_path):
+    """Before: "~/runs" (a config file's value, or a quoted --set) made a folder named "~" in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_config(VAE_CONVERTER, ["experiments_dir=~/runs"]).experiments_dir == str(tmp_path / "runs")
+
+
+@pytest.mark.parametrize("item, written", [
+    ("data.path=[a.csv,b.csv]", 'data.path=["a.csv", "b.csv"]'),  # before: a glob that "matches no file"
+    ("data.feature_columns=[voltage, current]", 'data.feature_columns=["voltage", "current"]'),
+    ("model.hidden_sizes=[64,]", None),  # before: 'Input should be a valid list, got "[64,]"'
+])
+def test_a_set_list_that_is_not_json_says_how_to_write_it(item, written):
+    config = REPO_ROOT / "configs" / ("vae_converter.json" if item.startswith("model") else "example_csv.json")
+    with pytest.raises(ConfigError) as err:
+        load_config(config, [item])
+    message = str(err.value)
+    assert message.startswith(f"--set {item}: not valid JSON") and "double quotes" in message, message
+    assert written is None or f"--set '{written}'" in message, message
+
+
+def test_text_in_brackets_stays_text_where_the_key_takes_text():
+    assert load_config(VAE_CONVERTER, ["description=[draft, v2]"]).description == "[draft, v2]"
