@@ -37,6 +37,29 @@ def tensorboard_steps(folder: Path) -> dict[str, list[int]]:
     return {tag: [e.step for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
 
 
+def test_a_resume_that_evaluates_again_leaves_each_evaluation_tag_once_in_tensorboard(tmp_path, monkeypatch):
+    import agents.evaluation
+
+    # stopped after the evaluation logged to TensorBoard, before metrics.json marked the run finished
+    monkeypatch.setattr(agents.evaluation, "write_report", lambda *args: (_ for _ in ()).throw(Killed))
+    with pytest.raises(Killed):
+        run(tmp_path, "evaluation.make_plots=false")
+    monkeypatch.undo()
+    assert run(tmp_path, "evaluation.make_plots=false", resume=True) == 0
+    summaries = tmp_path / "run" / "summaries"
+    main_steps, final_steps = tensorboard_steps(summaries), tensorboard_steps(summaries / "hparams")
+    twice = {tag: steps for tag, steps in {**main_steps, **final_steps}.items() if len(set(steps)) != len(steps)}
+    assert not twice, f"steps logged twice: {twice}"
+    metrics = json.loads((tmp_path / "run" / "out" / "metrics.json").read_text())
+    evaluated = metrics["training"]["global_step"] + 1  # after the last training step
+    evaluation_tags = {tag for tag in main_steps if tag.startswith(("pr_curve/", "figures/"))}
+    assert {"pr_curve/reconstruction", "pr_curve/latent_euclidean"} <= evaluation_tags
+    assert all(main_steps[tag] == [evaluated] for tag in evaluation_tags)
+    assert final_steps["final/reconstruction_roc_auc"] == [evaluated]
+    assert all(steps[-1] <= metrics["training"]["global_step"] for tag, steps in main_steps.items()
+               if tag not in evaluation_tags)
+
+
 def test_a_resume_after_a_stop_mid_epoch_leaves_each_training_step_once_for_tensorboards_python_loader(
         tmp_path, monkeypatch):
     import agents.hooks
