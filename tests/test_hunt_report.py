@@ -80,3 +80,60 @@ def test_a_resume_after_a_stop_mid_epoch_leaves_each_training_step_once_for_tens
                resume=True) == 0
     # the resume's purge is the run's second: the Python loader takes a run's first for its start, not a purge
     assert tensorboard_steps(tmp_path / "run" / "summaries")["step/loss"] == [1, 2, 3, 4, 5, 6]
+
+
+# ----- out/report.md -------------------------------------------------------------------------------------------------
+ODD = "volt|age *V* `amp` $x$ [a]_b"  # a sensor, kind or recording name with every Markdown-special character
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Each Markdown table of ``text`` as its lines, split at unescaped pipes as GitHub does (code spans too)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def cell_counts(table: list[str]) -> set[int]:
+    import re
+
+    return {len(re.findall(r"(?<!\\)\|", line)) for line in table}
+
+
+def odd_run(tmp_path: Path) -> tuple[dict, dict]:
+    """config and metrics of a stream run whose sensors, kinds and recordings carry :data:`ODD` names."""
+    incidents = tmp_path / "incidents.csv"
+    incidents.write_text("recording,incident,start_row,end_row,rows,start_time,end_time,duration_s,peak_row,"
+                         "peak_score,top_feature,outcome,labelled_kind\n"
+                         f'"{ODD}.csv",1,5,9,5,,,,7,2.5,"{ODD}",hit,"{ODD}"\n'
+                         f'"{ODD}.csv",,20,24,5,,,,,,,missed,"{ODD}"\n', encoding="utf-8")
+    score = {"roc_auc": 0.9, "pr_auc": 0.5, "base_rate": 0.1, "threshold": 1.0, "precision": 0.5, "recall": 0.5,
+             "f1": 0.5, "confusion_matrix": [[8, 1], [1, 1]], "per_kind": {ODD: {"count": 2, "roc_auc": 0.9}}}
+    recording = {"rows": 30, "incidents": {"score": "reconstruction", "n": 1, "false_alarms": 0, "detected": 1,
+                                           "labelled_ranges": 2}, "scores": {"reconstruction": {"vus_pr": 0.4}}}
+    metrics = {"scores": {"reconstruction": score}, "splits": {"test": {"n": 11, "n_anomalies": 2}},
+               "data": {"counts": {"test": {"normal": 9, ODD: 2}}},
+               "stream": {"recordings": {f"{ODD}.csv": recording, "b.csv": recording},
+                          "pooled": {"recordings": 2, "rows": 60, "incidents": {"score": "reconstruction"},
+                                     "scores": {"reconstruction": {"confusion": {"f1": 0.5}}}}}}
+    config = {"exp_name": "odd", "agent": "vae", "description": "first line\n\nsecond paragraph",
+              "data": {"name": "csv", "path": f"{ODD}.csv", "feature_columns": [ODD, "température"]},
+              "model": {"name": "vae"}, "loss": {"name": "vae"}, "trainer": {}, "evaluation": {}}
+    return config, metrics
+
+
+def test_the_report_keeps_its_tables_whole_whatever_the_names_of_sensors_kinds_and_recordings(tmp_path):
+    from utils.figures.report import render_report
+
+    config, metrics = odd_run(tmp_path)
+    text = render_report(config, metrics, tmp_path)
+    tables = table_rows(text)
+    assert len(tables) >= 6
+    for table in tables:
+        assert len(cell_counts(table)) == 1, "a row with another number of cells:\n" + "\n".join(table)
+    assert "température" in text, "non-ASCII text written as \\u escapes"
+    assert "> first line\n>\n> second paragraph" in text, "the description's second paragraph left its quote"
