@@ -137,3 +137,25 @@ def test_the_report_keeps_its_tables_whole_whatever_the_names_of_sensors_kinds_a
         assert len(cell_counts(table)) == 1, "a row with another number of cells:\n" + "\n".join(table)
     assert "température" in text, "non-ASCII text written as \\u escapes"
     assert "> first line\n>\n> second paragraph" in text, "the description's second paragraph left its quote"
+
+
+# ----- figures -------------------------------------------------------------------------------------------------------
+MATH_NAME = "cost $x^$ / h"  # two dollars: Matplotlib would read "x^" as mathtext, which does not parse
+
+
+def test_figures_show_sensor_and_kind_names_with_dollars_as_written(tmp_path):
+    import numpy as np
+
+    from utils import figures
+
+    rng = np.random.default_rng(0)
+    x, kind = rng.normal(size=(6, 10, 2)), np.array(["normal", MATH_NAME] * 3)
+    made = {"signal_examples": figures.plot_signal_examples(x, kind, [MATH_NAME, "b"]),
+            "reconstructions": figures.plot_reconstructions(x[:2], x[:2] + 0.1, kind[:2], [MATH_NAME, "b"]),
+            "histogram": figures.plot_score_histogram(rng.random(6), kind, 0.5, title=MATH_NAME),
+            "timeline": figures.plot_timeline(rng.normal(size=(40, 2)), [MATH_NAME, "b"], rng.random(40), 0.9,
+                                              kinds=np.array(["normal"] * 30 + [MATH_NAME] * 10), n_details=1)}
+    for stem, fig in made.items():
+        figures.save_figure(fig, tmp_path / f"{stem}.png")  # a ValueError from the mathtext parser before
+        texts = [t.get_text() for t in fig.findobj(lambda artist: hasattr(artist, "get_text"))]
+        assert any(MATH_NAME in text for text in texts), stem

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
+from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, plain_text, wrap_title
 from utils.metrics.ranges import clock_text, incident_ranges, kind_runs, overlapping
 
 #: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
@@ -242,6 +242,7 @@ class _Recording:
         return items
 
 
+@plain_text
 def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float, *,
                   labels: np.ndarray | None = None, kinds: np.ndarray | None = None,
                   incidents: Sequence[Incident] = (), hits: np.ndarray | None = None,
