@@ -159,3 +159,21 @@ def test_figures_show_sensor_and_kind_names_with_dollars_as_written(tmp_path):
         figures.save_figure(fig, tmp_path / f"{stem}.png")  # a ValueError from the mathtext parser before
         texts = [t.get_text() for t in fig.findobj(lambda artist: hasattr(artist, "get_text"))]
         assert any(MATH_NAME in text for text in texts), stem
+
+
+def test_the_report_embeds_only_the_figures_of_its_own_evaluation(tmp_path):
+    """A resume may evaluate again with make_plots false or other scores: the PNGs an earlier evaluation left in out/
+    are not this model's."""
+    from utils.figures.report import render_report
+
+    for stem in ("loss_curves", "score_histogram_reconstruction", "score_histogram_latent_euclidean"):
+        (tmp_path / f"{stem}.png").write_bytes(b"")
+    metrics = {"scores": {"reconstruction": {}}}
+    config = {"exp_name": "x", "evaluation": {"make_plots": True, "scores": ["reconstruction"]}}
+    links = lambda text: sorted(line for line in text.splitlines() if line.startswith("!["))  # noqa: E731
+    assert links(render_report(config, metrics, tmp_path)) == [
+        "![Score histogram: reconstruction](score_histogram_reconstruction.png)",
+        "![Training and validation loss](loss_curves.png)"]
+    config["evaluation"]["make_plots"] = False
+    text = render_report(config, metrics, tmp_path)
+    assert links(text) == [] and "No plots (`evaluation.make_plots` is false)" in text

@@ -275,10 +275,14 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _figure_section(out_dir: Path) -> list[str]:
-    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
+def _figure_section(out_dir: Path, make_plots: bool, score_names: set[str]) -> list[str]:
+    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title; none
+    when ``make_plots`` is false and score histograms of ``score_names`` only (an earlier evaluation of the run, with
+    other scores or plots, left the others)."""
     order, lines = list(FIGURE_TITLES), ["## Figures", ""]
-    groups = {p.stem: HISTOGRAM if p.stem.startswith(HISTOGRAM) else p.stem for p in out_dir.glob("*.png")}
+    pngs = [p.stem for p in out_dir.glob("*.png") if make_plots]
+    groups = {stem: HISTOGRAM if stem.startswith(HISTOGRAM) else stem for stem in pngs
+              if not stem.startswith(HISTOGRAM) or stem.removeprefix(HISTOGRAM) in score_names}
     for stem in sorted(groups, key=lambda s: (order.index(groups[s]) if groups[s] in order else len(order), s)):
         title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if groups[stem] == HISTOGRAM
                  else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
@@ -342,7 +346,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
         lines += ["Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not deployable): "
                   + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}" for n, v in oracle.items()) + ".", ""]
 
-    lines += stream_section(metrics, out_dir) + _figure_section(out_dir)
+    make_plots = (config.get("evaluation") or {}).get("make_plots", True) is not False
+    lines += stream_section(metrics, out_dir) + _figure_section(out_dir, make_plots, set(scores))
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
               "- `out/scores.csv`: one row per test window: label, kind, each score and its alarm flag",
