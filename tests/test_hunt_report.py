@@ -177,3 +177,29 @@ def test_the_report_embeds_only_the_figures_of_its_own_evaluation(tmp_path):
     config["evaluation"]["make_plots"] = False
     text = render_report(config, metrics, tmp_path)
     assert links(text) == [] and "No plots (`evaluation.make_plots` is false)" in text
+
+
+def test_figures_shorten_long_sensor_names_so_legends_and_labels_stay_inside(tmp_path):
+    import numpy as np
+
+    from utils import figures
+
+    long_name = "ns=2;s=Plant1.Line3.Converter.CoolingLoop.Temperature.Sensor1." + "x" * 60
+    names = ["voltage", long_name, "current"]
+    rng = np.random.default_rng(0)
+    x, kind = rng.normal(size=(4, 10, 3)), np.array(["normal", "fault"] * 2)
+    made = {"signal_examples": figures.plot_signal_examples(x, kind, names),
+            "reconstructions": figures.plot_reconstructions(x[:2], x[:2] + 0.1, kind[:2], names),
+            "timeline": figures.plot_timeline(rng.normal(size=(40, 3)), names, rng.random(40), 0.9, n_details=0)}
+    for stem, fig in made.items():
+        figures.save_figure(fig, tmp_path / f"{stem}.png")
+        renderer, box = fig._get_renderer(), fig.bbox  # the Agg renderer save_figure drew with
+        labels = [t for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label)]
+        labels += [t for legend in fig.legends for t in legend.get_texts()]
+        for text in labels:
+            if text.get_text():
+                extent = text.get_window_extent(renderer)
+                assert extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1, (stem, text.get_text())
+                assert extent.y0 >= box.y0 - 1 and extent.y1 <= box.y1 + 1, (stem, text.get_text())
+        texts = " ".join(t.get_text() for t in fig.findobj(lambda artist: hasattr(artist, "get_text")))
+        assert "ns=2;s=Plant1" in texts and long_name not in texts, stem

@@ -98,9 +98,23 @@ def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
     return x
 
 
+#: The longest name a figure shows whole (a longer one keeps its start and end: labels and legends stay inside).
+MAX_LABEL_CHARS = 32
+
+
+def short_label(name: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """``name`` as shown in a figure: whole up to ``limit`` characters, else its start and end around an ellipsis."""
+    name = " ".join(str(name).split())
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 3
+    return f"{name[:limit - 1 - tail]}…{name[len(name) - tail:]}"
+
+
 def feature_labels(feature_names: Sequence[str] | None, f: int) -> list[str]:
-    """The ``f`` feature names, or ``feature 0``, ``feature 1``, ... when none are given."""
-    names = list(feature_names) if feature_names else [f"feature {i}" for i in range(f)]
+    """The ``f`` feature names as shown (:func:`short_label`), or ``feature 0``, ``feature 1``, ... when none are
+    given."""
+    names = [short_label(n) for n in feature_names] if feature_names else [f"feature {i}" for i in range(f)]
     if len(names) != f:
         raise ValueError(f"{len(names)} feature names given for {f} features")
     return names
