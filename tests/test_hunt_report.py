@@ -1,5 +1,5 @@
-"""What a finished run shows its user, in situations users meet: TensorBoard after a resume that evaluates again,
-the report of unusual names and metrics (out/report.md), figures of long streams."""
+"""What a finished run shows its user, in situations users meet: TensorBoard after a resume (one that trains on, one
+that evaluates again), the report (out/report.md) and the figures of names with markup, dollars or 120 characters."""
 from __future__ import annotations
 
 import json
@@ -7,24 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import main
-from tests.helpers import REPO_ROOT
+from tests.test_hunt_life import Killed, run as tiny_run
 
-#: A tiny VAE run that evaluates two scores and one baseline (about a second without plots).
-TINY = ["data.n_samples=300", "trainer.progress_bar=false", "model.hidden_sizes=[8]", "model.latent_dim=2",
-        "trainer.epochs=1", "evaluation.scores=[\"reconstruction\",\"latent_euclidean\"]",
-        "evaluation.baselines=[\"pca\"]", "exp_name=run"]
-
-
-class Killed(BaseException):
-    """Stands in for SIGKILL: nothing after it runs (no handler catches a BaseException of its own)."""
+#: On test_hunt_life's tiny run (checkpoints every epoch): two scores and one baseline.
+EVALUATION = ["evaluation.scores=[\"reconstruction\",\"latent_euclidean\"]", "evaluation.baselines=[\"pca\"]"]
 
 
 def run(root: Path, *overrides: str, resume: bool = False) -> int:
-    argv = [str(REPO_ROOT / "configs" / "vae_converter.json"), "--set", f"experiments_dir={root}"]
-    for item in (*TINY, *overrides):
-        argv += ["--set", item]
-    return main.main(argv + (["--resume"] if resume else []))
+    return tiny_run(root, "trainer.epochs=1", *EVALUATION, *overrides, resume=resume)
 
 
 def tensorboard_steps(folder: Path) -> dict[str, list[int]]:
