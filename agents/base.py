@@ -154,7 +154,9 @@ class BaseAgent:
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
             wait_for_a_later_event_file_second(self.folder.summaries)
-        self.writer = open_summary_writer(self.folder.summaries, resumed_at + 1 if resumed_at else None, self.dist.is_main)
+        # a new run purges too (from step 0, nothing): TensorBoard's Python loader (--load_fast=false) takes a run's
+        # first purge for its start and ignores it, so a resume's purge must not be the first
+        self.writer = open_summary_writer(self.folder.summaries, resumed_at + 1 if resumed_at else 0, self.dist.is_main)
         try:
             started = time.perf_counter()
             self.train()

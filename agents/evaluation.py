@@ -29,7 +29,7 @@ from utils.metrics.promise import (Verdict, named_results, promise_advice, score
                                    window_verdicts)
 from utils.metrics.window_metrics import compare_with_baselines, evaluate_scores, format_metrics_table, to_jsonable
 from utils.runs.checkpoints import load_checkpoint, load_model_state, save_checkpoint
-from utils.runs.run_folder import RunFolder, write_json
+from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second, write_json
 
 logger = logging.getLogger("anomaly")
 
@@ -105,9 +105,10 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     log_results(test, scores, detector.thresholds, metrics)
     if stream is not None:
         log_stream_results(stream, metrics)
-    log_to_tensorboard(run.writer, run.state.global_step, config, test.y, scores, metrics)
+    log_to_tensorboard(run.writer, folder.summaries, evaluation_step(run), config, test.y, scores, metrics)
     if config.evaluation.make_plots:
         save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
+    run.writer.flush()  # on disk before metrics.json marks the run finished (after it no resume logs them again)
     # metrics.json last: it marks the run finished (a stop before it: --resume evaluates again), and it records the
     # evaluation's own time
     metrics["seconds"]["evaluation"] = time.perf_counter() - run.evaluation_started
@@ -283,9 +284,15 @@ def _made_when_written(make: Callable[[], list[list[Any]]]) -> Iterator[list[Any
     yield from make()
 
 
-def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, scores: dict[str, np.ndarray],
-                       metrics: dict) -> None:
-    """PR curves per score and hparams with the final metrics."""
+def evaluation_step(run: TrainedRun) -> int:
+    """The TensorBoard step of the evaluation's events: the one after the last training step, so the purge of a
+    resumed run (``purge_step`` = its checkpoint's step + 1) drops what a stopped evaluation had logged."""
+    return run.state.global_step + 1
+
+
+def log_to_tensorboard(writer: Any, summaries: Path, step: int, config: Any, y: np.ndarray,
+                       scores: dict[str, np.ndarray], metrics: dict) -> None:
+    """PR curves per score (in ``writer``) and hparams with the final metrics (in ``summaries/hparams``)."""
     for name, s in scores.items():
         span = float(s.max() - s.min()) or 1.0
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
@@ -294,7 +301,20 @@ def log_to_tensorboard(writer: Any, step: int, config: Any, y: np.ndarray, score
     # HParams takes scalars under dotted keys
     flat = {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
             for section in ("data", "model", "loss", "trainer", "evaluation") for key, value in config[section].items()}
-    writer.add_hparams(flat | {"seed": config.seed}, final, run_name="hparams", global_step=step)
+    log_hparams(summaries / "hparams", flat | {"seed": config.seed}, final, step)
+
+
+def log_hparams(folder: Path, hparams: dict[str, Any], final: dict[str, float], step: int) -> None:
+    """What ``SummaryWriter.add_hparams`` writes, into ``folder`` with ``purge_step=step``: an evaluation logged
+    again (a resume after a stop during the evaluation) replaces the earlier one instead of adding a second."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+    wait_for_a_later_event_file_second(folder)  # TensorBoard reads the files in name order: the purge comes last
+    with SummaryWriter(str(folder), purge_step=step) as writer:
+        for summary in hparams_summaries(hparams, final):
+            writer.file_writer.add_summary(summary, step)
+        for tag, value in final.items():
+            writer.add_scalar(tag, value, step)
 
 
 def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[str, Any],
@@ -327,7 +347,7 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
         image = figures.save_figure(fig, run.folder.figure(stem))
-        run.writer.add_image(f"figures/{stem}", image, run.state.global_step, dataformats="HWC")
+        run.writer.add_image(f"figures/{stem}", image, evaluation_step(run), dataformats="HWC")
 
 
 def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:

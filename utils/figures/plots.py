@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, REFERENCE_COLOR, SERIES_COLORS, as_kinds,
                                  as_windows, axes_legend, feature_labels, figure_legend, kind_colors, new_figure,
-                                 ordered_kinds, wrap_title)
+                                 ordered_kinds, plain_text, wrap_title)
 
 __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent", "plot_reconstructions", "plot_roc_pr",
            "plot_confusion_matrix", "plot_score_histogram"]
@@ -22,6 +22,7 @@ __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent", "plot_reco
 SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standardized)", "none": "Value (unscaled)"}
 
 
+@plain_text
 def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[str],
                          seed: int = 0, max_features: int = 8) -> Figure:
     """Normal vs. each anomaly kind, per sensor: one row per feature, one column per anomaly kind.
@@ -70,6 +71,7 @@ def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
     return int(normals[int(np.argmin(distance))])
 
 
+@plain_text
 def plot_loss_curves(history: dict[str, list[float]],
                      title: str = "Training and validation loss") -> Figure:
     """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right.
@@ -107,6 +109,7 @@ def plot_loss_curves(history: dict[str, list[float]],
     return fig
 
 
+@plain_text
 def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
     """Latent codes ``z`` (N, D) (or (N,)), e.g. the encoder means, coloured by ``kind`` (N,): D == 2 directly,
     D > 2 by PCA, D == 1 against the sample index."""
@@ -138,6 +141,7 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
     return fig
 
 
+@plain_text
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                          feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
     """Original (solid) vs. reconstruction (dashed) of the first sample of each kind, one panel per kind.
@@ -183,6 +187,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     return fig
 
 
+@plain_text
 def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[str] | tuple = ()) -> Figure:
     """ROC curves (left) and precision-recall curves (right) of each score, with ROC AUC and AP in the legends.
 
@@ -222,6 +227,7 @@ def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[
     return fig
 
 
+@plain_text
 def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("normal", "anomaly"),
                           title: str = "Confusion matrix") -> Figure:
     """Heatmap of ``cm``, (K, K) counts (rows = true class, columns = predicted, ``labels`` in that order), with
@@ -251,6 +257,7 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
     return fig
 
 
+@plain_text
 def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
                          title: str, xlabel: str = "Anomaly score") -> Figure:
     """Overlaid score distributions of each kind on shared bins, log-spaced when every score (and the threshold) is

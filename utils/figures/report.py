@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,24 @@ MEAN_COLUMNS = (("VUS-PR", "vus_pr", 3), ("VUS-ROC", "vus_roc", 3), ("range F1",
 POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
 
 
+#: Characters that Markdown (GitHub's too: ``$`` opens maths there) would read as markup in a name; ``_`` only
+#: where it could open or close emphasis (not inside a word: ``voltage_spike`` stays as it is).
+MARKDOWN_PUNCTUATION = re.compile(r"[\\`*\[\]<>|#~$]|(?<![^\W_])_|_(?![^\W_])")
+
+
+def md_text(value: Any) -> str:
+    """``value`` (a sensor, kind or recording name from the user's data) as literal Markdown text on one line: its
+    markup characters backslash-escaped (a ``|`` would split a table cell), its line breaks spaces."""
+    return MARKDOWN_PUNCTUATION.sub(lambda found: "\\" + found[0], " ".join(str(value).splitlines()))
+
+
+def md_code(value: Any) -> str:
+    """``value`` as a code span, or as :func:`md_text` when it holds a ``|``, a backtick or a line break: no code span
+    keeps those inside a table cell in every Markdown flavour (GitHub splits cells at a ``|`` even in code)."""
+    text = str(value)
+    return md_text(text) if re.search(r"[|`\n\r]", text) else f"`{text}`"
+
+
 def stream_cell(result: dict[str, Any], path: tuple[str, ...], digits: int, missing: str = "–") -> str:
     """The metric at ``path`` of one score's stream metrics with ``digits`` decimals, ``missing`` when undefined."""
     value = metric_at(result, path)
@@ -64,7 +83,7 @@ def verdict_lines(section: dict[str, Any]) -> list[str]:
 def score_table(headers: list[str], rows: dict[str, list[str]]) -> str:
     """A Markdown table: the score's name, then one right-aligned column per header; ``rows``: ``{name: cells}``."""
     lines = ["| score | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)]
-    return "\n".join(lines + [f"| `{name}` | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+    return "\n".join(lines + [f"| {md_code(name)} | " + " | ".join(cells) + " |" for name, cells in rows.items()])
 
 
 def markdown_stream_table(results: dict[str, dict[str, Any]]) -> str:
@@ -87,9 +106,9 @@ def markdown_incidents(path: Path) -> list[str]:
              "top sensor | labelled kind |", "|" + ("---|" if several else "") + "---:|---|---|---|---|---:|---:|---|---|"]
     for row in rows[:MAX_LISTED]:
         cells = [row["outcome"].replace("_", " "), f"{row['start_row']}–{row['end_row']}"]
-        cells += [row[k] or "–" for k in ("start_time", "end_time", "duration_s", "peak_score", "top_feature",
-                                          "labelled_kind")]
-        lines.append("| " + (f"`{row['recording']}` | " if several else "") + f"{row['incident'] or '–'} | "
+        cells += [md_text(row[k]) or "–" for k in ("start_time", "end_time", "duration_s", "peak_score",
+                                                   "top_feature", "labelled_kind")]
+        lines.append("| " + (f"{md_code(row['recording'])} | " if several else "") + f"{row['incident'] or '–'} | "
                      + " | ".join(cells) + " |")
     if len(rows) > MAX_LISTED:
         lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |"
@@ -136,7 +155,7 @@ def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
     for name, m in stream.get("recordings", {}).items():
         counts = m.get("incidents", {})
         primary = m.get("scores", {}).get(counts.get("score"), {})
-        lines.append(f"| `{name}` | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
+        lines.append(f"| {md_code(name)} | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
                      f"{stream_cell(primary, ('range', 'f1'), 3)} | {counts.get('n')} ({counts.get('false_alarms')}) | "
                      f"{counts.get('detected')} of {counts.get('labelled_ranges')} | "
                      f"{promise_cell(primary.get('false_alarm') or {})} |")
@@ -185,7 +204,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _settings(section: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
-    text = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in section.items() if k != "name" and (keys is None or k in keys))
+    text = ", ".join(md_code(f"{k}={json.dumps(v, ensure_ascii=False)}") for k, v in section.items()
+                     if k != "name" and (keys is None or k in keys))
     return (f"**{section['name']}** " if "name" in section else "") + (text or "defaults")
 
 
@@ -207,7 +227,7 @@ def markdown_per_kind_table(results: dict[str, dict[str, Any]]) -> str:
         return ""
     counts = [next(r["per_kind"][k].get("count") for r in results.values() if k in r.get("per_kind", {}))
               for k in kinds]
-    return score_table([f"{k} (n={n})" for k, n in zip(kinds, counts)],
+    return score_table([f"{md_text(k)} (n={n})" for k, n in zip(kinds, counts)],
                        {name: [f"{_fmt(m.get('roc_auc'))} / {_fmt(m.get('recall'))}"
                                for m in (r.get("per_kind", {}).get(k, {}) for k in kinds)] for name, r in results.items()})
 
@@ -255,10 +275,14 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _figure_section(out_dir: Path) -> list[str]:
-    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title."""
+def _figure_section(out_dir: Path, make_plots: bool, score_names: set[str]) -> list[str]:
+    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title; none
+    when ``make_plots`` is false and score histograms of ``score_names`` only (an earlier evaluation of the run, with
+    other scores or plots, left the others)."""
     order, lines = list(FIGURE_TITLES), ["## Figures", ""]
-    groups = {p.stem: HISTOGRAM if p.stem.startswith(HISTOGRAM) else p.stem for p in out_dir.glob("*.png")}
+    pngs = [p.stem for p in out_dir.glob("*.png") if make_plots]
+    groups = {stem: HISTOGRAM if stem.startswith(HISTOGRAM) else stem for stem in pngs
+              if not stem.startswith(HISTOGRAM) or stem.removeprefix(HISTOGRAM) in score_names}
     for stem in sorted(groups, key=lambda s: (order.index(groups[s]) if groups[s] in order else len(order), s)):
         title = (FIGURE_TITLES[HISTOGRAM] + stem.removeprefix(HISTOGRAM) if groups[stem] == HISTOGRAM
                  else FIGURE_TITLES.get(stem, stem.replace("_", " ")))
@@ -272,7 +296,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     data_info = metrics.get("data", {}) or {}
     lines = [f"# Run report: {config.get('exp_name', '?')}", ""]
     if config.get("description"):
-        lines += [f"> {config['description']}", ""]
+        lines += [f"> {line}".rstrip() for line in str(config["description"]).splitlines()] + [""]
     lines += [f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from `config.json` and "
               "`out/metrics.json` of this run folder. Scores: higher = more anomalous; a window is an alarm when "
               "its score is above the threshold.", "", *promise_section(metrics)]
@@ -286,7 +310,7 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
     for name in ("train", "val", "test"):
         split = splits.get(name, {})
         kinds = counts.get(name) if isinstance(counts, dict) else None
-        kinds_text = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
+        kinds_text = ", ".join(f"{md_text(k)} {v}" for k, v in kinds.items()) if isinstance(kinds, dict) else ""
         lines.append(f"| {name} | {split.get('n', '–')} | {split.get('n_anomalies', '–')} | {kinds_text} |")
     lines += ["", "Train and validation hold normal windows only; the test split holds held-out normals plus every "
               "anomaly."]
@@ -322,7 +346,8 @@ def render_report(config: dict[str, Any], metrics: dict[str, Any], out_dir: Path
         lines += ["Best F1 with a threshold chosen on the test labels (an oracle, for reference only, not deployable): "
                   + "; ".join(f"`{n}` {_fmt(v['f1'])} at {_fmt(v['threshold'], 4)}" for n, v in oracle.items()) + ".", ""]
 
-    lines += stream_section(metrics, out_dir) + _figure_section(out_dir)
+    make_plots = (config.get("evaluation") or {}).get("make_plots", True) is not False
+    lines += stream_section(metrics, out_dir) + _figure_section(out_dir, make_plots, set(scores))
     lines += ["## Files", "",
               "- `out/metrics.json`: every metric above and more (classification report, confusion matrices)",
               "- `out/scores.csv`: one row per test window: label, kind, each score and its alarm flag",

@@ -2,11 +2,12 @@
 :mod:`utils.figures`; the helpers below :func:`save_figure` are for its plot modules only)."""
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -27,6 +28,8 @@ SAVE_DPI = 110
 __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "REFERENCE_COLOR",
            "SAVE_DPI", "kind_colors", "save_figure"]
 
+Plot = TypeVar("Plot", bound=Callable[..., Figure])
+
 
 def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
     """``{kind: "#rrggbb"}`` of each distinct kind: ``normal`` :data:`NORMAL_COLOR`, anomaly kinds the palette in
@@ -39,6 +42,18 @@ def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
         from matplotlib.colors import to_hex
         palette = (to_hex(colormaps["turbo"](0.05 + 0.9 * i / (n - 1))) for i in range(n))
     return {k: NORMAL_COLOR if k == NORMAL_KIND else next(palette) for k in order}
+
+
+def plain_text(plot: Plot) -> Plot:
+    """Decorate a plot function: the texts of its figure are shown as written, never read as mathtext (a sensor or
+    kind named ``cost $x^$`` made saving the figure fail; the figures themselves write no maths)."""
+    import matplotlib
+
+    @functools.wraps(plot)
+    def plotted(*args: Any, **kwargs: Any) -> Figure:
+        with matplotlib.rc_context({"text.parse_math": False}):  # read when each text is made
+            return plot(*args, **kwargs)
+    return plotted  # type: ignore[return-value]
 
 
 def new_figure(size: tuple[float, float], *grid: int, **kwargs: Any) -> tuple[Figure, Any]:
@@ -83,9 +98,23 @@ def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
     return x
 
 
+#: The longest name a figure shows whole (a longer one keeps its start and end: labels and legends stay inside).
+MAX_LABEL_CHARS = 32
+
+
+def short_label(name: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """``name`` as shown in a figure: whole up to ``limit`` characters, else its start and end around an ellipsis."""
+    name = " ".join(str(name).split())
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 3
+    return f"{name[:limit - 1 - tail]}…{name[len(name) - tail:]}"
+
+
 def feature_labels(feature_names: Sequence[str] | None, f: int) -> list[str]:
-    """The ``f`` feature names, or ``feature 0``, ``feature 1``, ... when none are given."""
-    names = list(feature_names) if feature_names else [f"feature {i}" for i in range(f)]
+    """The ``f`` feature names as shown (:func:`short_label`), or ``feature 0``, ``feature 1``, ... when none are
+    given."""
+    names = [short_label(n) for n in feature_names] if feature_names else [f"feature {i}" for i in range(f)]
     if len(names) != f:
         raise ValueError(f"{len(names)} feature names given for {f} features")
     return names

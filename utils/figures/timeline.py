@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from utils.figures.style import REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, wrap_title
+from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, figure_legend, kind_colors, plain_text,
+                                 short_label, wrap_title)
 from utils.metrics.ranges import clock_text, incident_ranges, kind_runs, overlapping
 
 #: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
@@ -188,7 +189,7 @@ class _Recording:
                     lw=1.0 if detail else 0.8)
             if not detail and not np.isfinite(column).any():
                 _empty(ax, "no values (every row is NaN)" if hi else "no rows")
-            ax.set_ylabel(self.names[f])
+            ax.set_ylabel(wrap_title(short_label(self.names[f]), 0.0))  # up to 2 lines of 24 beside the panel
             ax.tick_params(labelbottom=False)
             ax.grid(alpha=0.3)
         spans = [(max(a, lo), min(b, hi), k) for a, b, k in self.spans if a < hi and b > lo]
@@ -242,6 +243,7 @@ class _Recording:
         return items
 
 
+@plain_text
 def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.ndarray, threshold: float, *,
                   labels: np.ndarray | None = None, kinds: np.ndarray | None = None,
                   incidents: Sequence[Incident] = (), hits: np.ndarray | None = None,
