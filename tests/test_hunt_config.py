@@ -146,3 +146,27 @@ def test_a_set_list_that_is_not_json_says_how_to_write_it(item, written):
 
 def test_text_in_brackets_stays_text_where_the_key_takes_text():
     assert load_config(VAE_CONVERTER, ["description=[draft, v2]"]).description == "[draft, v2]"
+
+
+def test_a_run_whose_console_reader_goes_away_trains_on_to_the_end(tmp_path) -> None:
+    """``python main.py CONFIG | head -1``: the console's pipe closes after the first line; the run went on into a
+    BrokenPipeError traceback (exit 1, the run folder of a first epoch removed). Now it ends as it would have, its
+    log file whole."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT, TINY_VAE
+
+    argv = [sys.executable, str(REPO_ROOT / "main.py"), str(REPO_ROOT / "configs" / "vae_converter.json"),
+            "--set", f"experiments_dir={tmp_path}"]
+    for item in (*TINY_VAE, "trainer.epochs=3"):
+        argv += ["--set", item]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout.readline().startswith(b"Run folder: ")
+    proc.stdout.close()  # as head does after its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+    assert (tmp_path / "run" / "out" / "metrics.json").exists()
+    assert "epoch 3/3" in (tmp_path / "run" / "logs" / "train.log").read_text()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -30,7 +32,20 @@ class _RunLogHandler(logging.FileHandler):
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record))
+        try:
+            tqdm.write(self.format(record))
+        except BrokenPipeError:  # python main.py CONFIG | head: the run goes on, logs/train.log keeps every line
+            detach_console(sys.stdout)
+
+
+def detach_console(stream: TextIO) -> None:
+    """Point a console stream whose reader has gone (a closed pipe) at os.devnull, so later writes are dropped
+    instead of raising BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.Logger:
