@@ -1,0 +1,35 @@
+"""Bugs found hunting in the models and their training numerics, each pinned by the user's situation."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphs.kernels import native
+from graphs.kernels.native import rnn_loops
+from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
+
+
+def _adam_steps(model: RecurrentAutoencoder, x: torch.Tensor, steps: int = 2) -> dict[str, torch.Tensor]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (model(x) - x).abs().mean().backward()
+        optimizer.step()
+    return model.state_dict()
+
+
+def test_gru_free_running_trains_a_batch_of_one_two_step_window_on_both_time_loop_paths(monkeypatch) -> None:
+    """A GRU decoder running free on windows of 2 steps, in a batch of one window (the last batch of an epoch):
+    before, the Python loops (no compiler, ANOMALY_NATIVE_RNN=0) raised torch's 'A view was created in no_grad
+    mode ...' RuntimeError in backward, as the gate buffer was a view of the bias it was filled from."""
+    x = torch.randn(1, 2, 3)
+
+    def trained() -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        return _adam_steps(RecurrentAutoencoder(2, 3, hidden_size=4, cell="gru", teacher_forcing=False).train(), x)
+
+    with_cpp = trained() if rnn_loops() is not None else None
+    monkeypatch.setattr(native, "_ops", None)  # as without a compiler
+    in_python = trained()
+    if with_cpp is not None:
+        assert all(torch.equal(with_cpp[name], in_python[name]) for name in in_python)
