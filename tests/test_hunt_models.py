@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.base import BaseAgent
 from graphs.kernels import native
 from graphs.kernels.native import rnn_loops
 from graphs.models.recurrent_autoencoder import RecurrentAutoencoder
+from tests.helpers import TINY_VAE, run_main
 
 
 def _adam_steps(model: RecurrentAutoencoder, x: torch.Tensor, steps: int = 2) -> dict[str, torch.Tensor]:
@@ -33,3 +35,18 @@ def test_gru_free_running_trains_a_batch_of_one_two_step_window_on_both_time_loo
     in_python = trained()
     if with_cpp is not None:
         assert all(torch.equal(with_cpp[name], in_python[name]) for name in in_python)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_validation_loss_that_is_not_finite_stops_the_run_naming_what_to_change(tmp_path, capsys, monkeypatch,
+                                                                                  value) -> None:
+    """A learning rate so high that the training loss stays finite but the validation loss overflows (a VAE at
+    learning rate 10 gave train 3.7e22, val inf): before, the epoch was never the best, no best.pt was written and
+    the run ended 'best.pt: checkpoint not found'; now it stops as a non-finite training loss does."""
+    evaluate_loss = BaseAgent.evaluate_loss
+    monkeypatch.setattr(BaseAgent, "evaluate_loss", lambda self, x: {**evaluate_loss(self, x), "loss": value})
+    assert run_main("vae_converter.json", tmp_path, *TINY_VAE) == 2
+    err = capsys.readouterr().err
+    assert f"the validation loss became {value} after step " in err and "(epoch 1)" in err, err
+    assert "no checkpoint was written yet" in err and "Lower trainer.learning_rate" in err, err
+    assert "best.pt" not in err and not (tmp_path / "run").exists()
