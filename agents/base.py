@@ -113,6 +113,7 @@ class BaseAgent:
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
             self.checkpointer.restore(self, ckpt, last)
+            self.checkpointer.saved_epoch = self.state.epoch
         # Wrapped once: gradients are averaged across ranks in backward (after the weights are restored).
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
@@ -262,7 +263,7 @@ class BaseAgent:
         checkpoint kept (waited for) and what to change."""
         self.checkpointer.wait()
         last, state = self.folder.last, self.state
-        kept = (f"the last good checkpoint {last} (epoch {state.epoch}) is kept" if last.is_file()
+        kept = (f"the last good checkpoint {last} (epoch {self.checkpointer.saved_epoch}) is kept" if last.is_file()
                 else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
                      "the run again")
         return TrainingDivergedError(f"{what} (epoch {state.epoch + 1}); training stopped and {kept}. "

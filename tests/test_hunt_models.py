@@ -50,3 +50,28 @@ def test_a_validation_loss_that_is_not_finite_stops_the_run_naming_what_to_chang
     assert f"the validation loss became {value} after step " in err and "(epoch 1)" in err, err
     assert "no checkpoint was written yet" in err and "Lower trainer.learning_rate" in err, err
     assert "best.pt" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_diverged_run_names_the_epoch_its_last_checkpoint_holds(tmp_path, capsys, monkeypatch) -> None:
+    """last.pt is rewritten only every trainer.checkpoint_interval_s: a run diverging in epoch 4 whose last write was
+    after epoch 1 said 'the last good checkpoint ... (epoch 3) is kept'; it names epoch 1, the one a resume starts
+    after."""
+    from agents.hooks import Checkpointer
+    from utils.runs.checkpoints import load_checkpoint
+
+    after_epoch = Checkpointer.after_epoch
+
+    def first_epoch_only(self, agent, end):  # as if the interval had passed after epoch 1 alone
+        self.interval_s = 0 if end.epoch == 0 else 1e9
+        after_epoch(self, agent, end)
+    compute_loss = BaseAgent.compute_loss
+
+    def poisoned(self, x, forward=None):
+        logs = compute_loss(self, x, forward)
+        return {**logs, "loss": logs["loss"] * float("nan")} if self.model.training and self.state.epoch == 3 else logs
+    monkeypatch.setattr(Checkpointer, "after_epoch", first_epoch_only)
+    monkeypatch.setattr(BaseAgent, "compute_loss", poisoned)
+    assert run_main("vae_converter.json", tmp_path, *TINY_VAE, "trainer.epochs=5") == 2
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    assert f"the last good checkpoint {last} (epoch 1) is kept" in capsys.readouterr().err
+    assert load_checkpoint(last)["epoch"] == 1
