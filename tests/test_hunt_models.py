@@ -75,3 +75,36 @@ def test_a_diverged_run_names_the_epoch_its_last_checkpoint_holds(tmp_path, caps
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     assert f"the last good checkpoint {last} (epoch 1) is kept" in capsys.readouterr().err
     assert load_checkpoint(last)["epoch"] == 1
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_a_lock_left_by_a_killed_build_falls_back_naming_it_instead_of_waiting_forever(monkeypatch, tmp_path,
+                                                                                       built) -> None:
+    """A build killed hard (SIGKILL, a lost machine) leaves ``lock`` in its folder: before, every later run printed
+    'Building the C++ RNN loops' and waited on it forever (torch's lock waits without a deadline), even with the
+    library built; now an old lock is named with what to do, and the run goes on with the Python loops."""
+    import os
+    import time
+
+    import torch.utils.cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.delenv("ANOMALY_NATIVE_RNN", raising=False)
+    monkeypatch.setattr(native, "_ops", native._NOT_LOADED)
+    monkeypatch.setattr(native, "_registered", lambda: False)
+    name = f"anomaly_rnn_loops_{native.build_key()}"
+    lock = tmp_path / name / "lock"
+    lock.parent.mkdir()
+    lock.touch()
+    old = time.time() - native.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    if built:
+        (tmp_path / name / f"{name}.so").write_bytes(b"")
+
+    def never(*args, **kwargs):
+        raise AssertionError("must not be called: torch's load would wait on the lock forever")
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", never)
+    monkeypatch.setattr(torch.ops, "load_library", never)
+    with pytest.warns(RuntimeWarning, match=f"{lock} is left from a build that did not finish") as record:
+        assert native.rnn_loops() is None
+    assert "delete it" in str(record[0].message) and "the same results, bit for bit" in str(record[0].message)
