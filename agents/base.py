@@ -113,6 +113,7 @@ class BaseAgent:
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
             self.checkpointer.restore(self, ckpt, last)
+            self.checkpointer.saved_epoch = self.state.epoch
         # Wrapped once: gradients are averaged across ranks in backward (after the weights are restored).
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
@@ -198,6 +199,9 @@ class BaseAgent:
                     t0 = time.perf_counter()
                     train_logs = self.train_one_epoch(epoch)
                     val_logs = self.evaluate_loss(self.val_x)
+                    if not math.isfinite(val_logs["loss"]):  # weights that no longer reconstruct: no best epoch
+                        raise self.diverged(f"the validation loss became {val_logs['loss']} after step "
+                                            f"{state.global_step}")
                     lr = self.optimizer.param_groups[0]["lr"]
                     state.record_epoch(train_logs, val_logs, lr)
                     if self.scheduler is not None:
@@ -246,14 +250,8 @@ class BaseAgent:
         logs = self.compute_loss(x, self.forward_train)
         loss = logs["loss"]
         if not math.isfinite(loss.item()):  # .item(): one sync, cheaper than torch.isfinite on the CPU
-            self.checkpointer.wait()  # stop before a non-finite loss updates anything, naming the checkpoint kept
-            last, state = self.folder.last, self.state
-            kept = (f"the last good checkpoint {last} (epoch {state.epoch}) is kept" if last.is_file()
-                    else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
-                         "the run again")
-            raise TrainingDivergedError(f"loss became {loss.item()} at step {state.global_step + 1} (epoch "
-                                        f"{state.epoch + 1}); training stopped and {kept}. "
-                                        "Lower trainer.learning_rate or set trainer.grad_clip_norm")
+            # stop before a non-finite loss updates anything
+            raise self.diverged(f"loss became {loss.item()} at step {self.state.global_step + 1}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.trainer.grad_clip_norm:
@@ -261,6 +259,17 @@ class BaseAgent:
         self.optimizer.step()
         self.state.global_step += 1
         return logs
+
+    def diverged(self, what: str) -> TrainingDivergedError:
+        """The error that stops a run whose loss is no longer finite (``what``: which loss, where), naming the
+        checkpoint kept (waited for) and what to change."""
+        self.checkpointer.wait()
+        last, state = self.folder.last, self.state
+        kept = (f"the last good checkpoint {last} (epoch {self.checkpointer.saved_epoch}) is kept" if last.is_file()
+                else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "
+                     "the run again")
+        return TrainingDivergedError(f"{what} (epoch {state.epoch + 1}); training stopped and {kept}. "
+                                     "Lower trainer.learning_rate or set trainer.grad_clip_norm")
 
     @torch.no_grad()
     def evaluate_loss(self, x: Tensor) -> dict[str, float]:

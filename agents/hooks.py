@@ -136,6 +136,7 @@ class Checkpointer(Hook):
         self.writer = CheckpointWriter()
         self.last_save = time.monotonic()
         self.best_snapshot: dict[str, Any] | None = None
+        self.saved_epoch = 0  # the epochs done in the last.pt written or restored last
 
     def before_train(self, agent: Trainer) -> None:
         self.last_save = time.monotonic()
@@ -154,7 +155,7 @@ class Checkpointer(Hook):
 
     def save(self, agent: Trainer, best: bool = False) -> None:
         """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
-        self.last_save = time.monotonic()
+        self.last_save, self.saved_epoch = time.monotonic(), agent.state.epoch
         if not agent.dist.is_main:  # rank 0 alone writes
             return
         agent.writer.flush()  # events up to this checkpoint are on disk with it

@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ SOURCE = Path(__file__).resolve().parent / "csrc" / "rnn_loops.cpp"
 # -fno-trapping-math: lets GCC turn exp's clamp into vector min/max (same values), without which the forward
 # gate loops did not vectorize at all ("control flow in loop").
 CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-fno-trapping-math"]
+# A build takes about 20 s: a lock file this old was left by a build that was killed (torch would wait on it forever).
+STALE_LOCK_S = 600.0
 _NOT_LOADED = object()
 _ops: Any = _NOT_LOADED
 
@@ -51,8 +54,13 @@ def _load() -> Any:
     name = f"anomaly_rnn_loops_{build_key()}"
     from torch.utils.cpp_extension import get_default_build_root  # where torch keeps this user's JIT builds
     build_dir = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()) / name
-    library = build_dir / f"{name}.so"
-    cached = library.is_file() and not (build_dir / "lock").exists()  # a lock: another process is building it
+    library, lock = build_dir / f"{name}.so", build_dir / "lock"
+    stale = _wait_for_other_build(lock)  # a lock: another process is building it
+    if stale:
+        _warn_fallback(f"{lock} is left from a build that did not finish ({stale / 60:.0f} minutes old); delete it "
+                       "and the next run builds the loops again")
+        return None
+    cached = library.is_file()
     missing = "" if cached else missing_build_tools()
     if missing:
         _warn_fallback(missing)
@@ -68,6 +76,19 @@ def _load() -> Any:
         _warn_fallback(f"{what}: {text.splitlines()[-1][:200] if text else type(err).__name__}")
         return None
     return torch.ops.anomaly_rnn
+
+
+def _wait_for_other_build(lock: Path) -> float:
+    """Wait while ``lock`` (another process building) exists; its age in seconds once it is :data:`STALE_LOCK_S`
+    old (a killed build's), else 0.0 when it is gone."""
+    while True:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+        if age >= STALE_LOCK_S:
+            return age
+        time.sleep(0.5)
 
 
 def _build(name: str, build_dir: Path) -> None:

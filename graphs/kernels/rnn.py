@@ -150,7 +150,8 @@ class GRUFreeRunning(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h0, w_cat, b_cat, steps):  # noqa: ANN001, ANN205
         batch, hidden = h0.shape
-        g = b_cat.expand(steps, batch, 6 * hidden).contiguous()
+        g = h0.new_empty(steps, batch, 6 * hidden)
+        g.copy_(b_cat)  # a buffer of its own: with steps = batch = 1, expand(...).contiguous() was a view of b_cat
         hs, n = h0.new_empty(steps + 1, batch, hidden), h0.new_empty(steps, batch, hidden)
         hs[0] = h0
         time_loops(h0).gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)
