@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mode != "train" and args.resume:
         parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     for name, modes in MODES_OF_OPTIONS.items():  # never silently unused (--input with training: not its data)
-        if args.mode not in modes and getattr(args, name) not in (None, False):
+        value = getattr(args, name)  # None or False: not given (0 == False, but --stride 0 is given)
+        if args.mode not in modes and value is not None and value is not False:
             option = "--format" if name == "export_format" else f"--{name}"
             parser.error(f"{option} applies to {' and '.join('--mode ' + mode for mode in modes)} only, not "
                          f"--mode {args.mode}")

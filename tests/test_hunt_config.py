@@ -22,6 +22,7 @@ EXPORT = ["--mode", "export", "--format", "onnx", "--output", "m.onnx"]
     (["--input", "my.csv"], "--input"),  # before: trained on the config's data.path, the file never read
     (["--output", "o.csv"], "--output"),
     (["--stride", "5"], "--stride"),
+    (["--stride", "0"], "--stride"),  # 0 == False: it passed as not given
     (["--overwrite"], "--overwrite"),
     (["--format", "onnx"], "--format"),
     ([*EXPORT, "--stride", "5"], "--stride"),
