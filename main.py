@@ -64,29 +64,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
-    missing = [f"--{'format' if name == 'export_format' else name}" for name in needed if getattr(args, name) is None]
+    missing = [_option(name) for name in needed if getattr(args, name) is None]
     if missing:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
     if args.nproc_per_node is not None and (args.mode != "train" or not 1 <= args.nproc_per_node <= 1024):
         parser.error("--nproc-per-node N: N from 1 to 1024 processes, with --mode train only")
-    if args.mode != "score" and (args.incidents is not None or args.merge_gap is not None):
-        parser.error(f"--incidents and --merge-gap apply to --mode score only, not --mode {args.mode}")
-    if args.mode != "score" and (args.per_step or args.baselines or args.reference_rows is not None):
-        parser.error(f"--per-step, --baselines and --reference-rows apply to --mode score only, not --mode {args.mode}")
-    if args.mode != "train" and args.resume:
-        parser.error(f"--resume applies to --mode train only, not --mode {args.mode}")
     for name, modes in MODES_OF_OPTIONS.items():  # never silently unused (--input with training: not its data)
         value = getattr(args, name)  # None or False: not given (0 == False, but --stride 0 is given)
         if args.mode not in modes and value is not None and value is not False:
-            option = "--format" if name == "export_format" else f"--{name}"
-            parser.error(f"{option} applies to {' and '.join('--mode ' + mode for mode in modes)} only, not "
+            parser.error(f"{_option(name)} applies to {' and '.join('--mode ' + mode for mode in modes)} only, not "
                          f"--mode {args.mode}")
     return args
 
 
-#: The modes that use an option of the command line (the others checked in :func:`parse_args` by name).
-MODES_OF_OPTIONS = {"input": ("score",), "stride": ("score",), "output": ("score", "export"),
-                    "overwrite": ("score", "export"), "export_format": ("export",)}
+#: The modes that use an option of the command line, by its argparse dest (--nproc-per-node: checked with its range).
+MODES_OF_OPTIONS = {"resume": ("train",), "input": ("score",), "output": ("score", "export"),
+                    "incidents": ("score",), "merge_gap": ("score",), "overwrite": ("score", "export"),
+                    "stride": ("score",), "per_step": ("score",), "baselines": ("score",),
+                    "reference_rows": ("score",), "export_format": ("export",)}
+
+
+def _option(dest: str) -> str:
+    """How the command line spells the option of argparse dest ``dest`` (``merge_gap``: ``--merge-gap``)."""
+    return "--format" if dest == "export_format" else "--" + dest.replace("_", "-")
 
 
 @contextlib.contextmanager

@@ -28,6 +28,12 @@ EXPORT = ["--mode", "export", "--format", "onnx", "--output", "m.onnx"]
     ([*EXPORT, "--stride", "5"], "--stride"),
     ([*EXPORT, "--input", "in.csv"], "--input"),
     ([*SCORE, "--format", "onnx"], "--format"),
+    (["--merge-gap", "0"], "--merge-gap"),
+    (["--incidents", "i.csv"], "--incidents"),
+    (["--per-step"], "--per-step"),
+    (["--reference-rows", "5"], "--reference-rows"),
+    ([*EXPORT, "--baselines"], "--baselines"),
+    ([*SCORE, "--resume"], "--resume"),
 ])
 def test_an_option_the_mode_does_not_use_is_refused(argv, named, capsys):
     with pytest.raises(SystemExit) as exc:
