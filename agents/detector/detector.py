@@ -109,8 +109,7 @@ class Detector:
         ``reference_rows``), as ``--mode score`` does, leaving out the rows ``labels`` (n,) marks anomalous unless the
         run trained on them (``data.train_labels="ignore"``); any other run's rows unchanged. DataError: fewer rows.
         """
-        arr = check_array(rows.detach().cpu().double().numpy() if isinstance(rows, Tensor) else rows,
-                          f"rows (features {', '.join(self.feature_names)})", "NF", shape=(len(self.feature_names),))
+        arr = _checked(rows, f"rows (features {', '.join(self.feature_names)})", "NF", (len(self.feature_names),))
         if not self.normalised_per_recording:
             return arr
         reference = reference_rows if reference_rows is not None else self.reference_rows
@@ -281,9 +280,8 @@ class Detector:
     def prepare(self, windows: np.ndarray | Tensor, name: str = "windows") -> Tensor:
         """Check raw windows (N, T, F) against the trained shape and scale them onto the device (ValueError: bad shape
         or NaN/inf; DataError: a scaled value beyond :data:`agents.detector.scaler.SCALED_LIMIT`)."""
-        arr = check_array(windows.detach().cpu().double().numpy() if isinstance(windows, Tensor) else windows,
-                          f"{name} (features {', '.join(self.feature_names)})", "NTF",
-                          shape=(self.window_length, len(self.feature_names)))
+        arr = _checked(windows, f"{name} (features {', '.join(self.feature_names)})", "NTF",
+                       (self.window_length, len(self.feature_names)))
         scaled = self.scaler.transform(arr, where=lambda i: f"{name}: window {i[0]}, time step {i[1]}, feature "
                                                             f"{self.feature_names[i[2]]!r}")
         return torch.from_numpy(scaled).to(self.device)
@@ -406,6 +404,13 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
+
+
+def _checked(values: np.ndarray | Tensor, name: str, dims: str, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`utils.core.arrays.check_array` of an array or a torch tensor, read as float64 (exact for every float
+    dtype, bfloat16 too, which numpy cannot hold)."""
+    return check_array(values.detach().cpu().double().numpy() if isinstance(values, Tensor) else values, name, dims,
+                       shape)
 
 
 class ScoringForward(nn.Module):
