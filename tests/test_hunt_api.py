@@ -138,6 +138,16 @@ def test_python_scores_of_a_run_normalised_per_recording_are_those_of_mode_score
         np.testing.assert_array_equal(alarms[name], [int(r[f"alarm_{name}"]) for r in written])
 
 
+@pytest.mark.parametrize("reference_rows", [0, -5])
+def test_standardise_refuses_reference_rows_that_are_no_rows(normalised_run, reference_rows):
+    """Before: -5 standardised by all rows but the last 5 (labels given) or raised numpy's 'negative dimensions',
+    and 0 said to move data.train_end."""
+    _, run_dir, _, rows = normalised_run
+    detector = Detector.load(run_dir)
+    with pytest.raises(ValueError, match=f"reference_rows: expected a positive number of rows, got {reference_rows}"):
+        detector.standardise(rows, np.zeros(len(rows)), reference_rows=reference_rows)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_the_export_of_a_run_normalised_per_recording_says_its_input_is_standardised(normalised_run, tmp_path):
     """The metadata said "raw (unscaled) windows" for a graph that takes the recording standardised by its first

@@ -112,6 +112,8 @@ class Detector:
         arr = _checked(rows, f"rows (features {', '.join(self.feature_names)})", "NF", (len(self.feature_names),))
         if not self.normalised_per_recording:
             return arr
+        if reference_rows is not None and reference_rows < 1:  # rows[:-5] would standardise by all but the last 5
+            raise ValueError(f"reference_rows: expected a positive number of rows, got {reference_rows}")
         reference = reference_rows if reference_rows is not None else self.reference_rows
         if reference is None:
             raise CheckpointError("this run standardised each recording by its training part, but its best.pt "
