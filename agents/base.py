@@ -113,7 +113,6 @@ class BaseAgent:
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
             self.checkpointer.restore(self, ckpt, last)
-            self.checkpointer.saved_epoch = self.state.epoch
         # Wrapped once: gradients are averaged across ranks in backward (after the weights are restored).
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward

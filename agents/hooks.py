@@ -183,8 +183,7 @@ class Checkpointer(Hook):
                          scheduler=agent.scheduler.state_dict() if agent.scheduler is not None else None)
         return state
 
-    @staticmethod
-    def restore(agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
+    def restore(self, agent: Trainer, ckpt: dict[str, Any], source: Path) -> None:
         """Load a ``last.pt`` written from :meth:`state_of` (its fields' types checked already) into the agent;
         CheckpointError: a batch count or moment shapes that do not fit this run, or weights of another model."""
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
@@ -210,6 +209,7 @@ class Checkpointer(Hook):
             _load_field(source, "scheduler", agent.scheduler.load_state_dict, ckpt["scheduler"])
         agent.scaler = _load_field(source, "scaler", Scaler.from_state_dict, ckpt["scaler"])
         _load_field(source, "rng", set_rng_state, ckpt["rng"])
+        self.saved_epoch = state.epoch
 
 
 def _load_field(source: Path, field: str, load: Any, value: Any) -> Any:

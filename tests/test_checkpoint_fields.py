@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 import main
 from agents.detector.checkpoint import check_training_checkpoint
 from agents.detector.detector import Detector
-from agents.hooks import Checkpointer
 from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.core.errors import UserError
 from utils.runs.checkpoints import check_same_run, load_checkpoint
@@ -161,7 +160,7 @@ def test_a_mutated_checkpoint_gives_only_project_errors(fuzz_setup, name, data):
         if name == "last.pt":
             check_training_checkpoint(ckpt, path)
             check_same_run(ckpt.get("config"), agent.config, path, 0)
-            Checkpointer.restore(agent, ckpt, path)
+            agent.checkpointer.restore(agent, ckpt, path)
             return
         detector = Detector.from_checkpoint(ckpt, path)
     except UserError as err:
