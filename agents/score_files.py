@@ -138,7 +138,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     Args:
         stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
         batch: windows read at a time; default the detector's batch size, at most
-            :data:`agents.score_loop.STEP_BATCH` (windows are scored in batches of that size whatever ``batch``).
+            :data:`agents.score_loop.SCORE_BATCH` (windows are scored in batches of that size whatever ``batch``).
         merge_gap: quiet rows inside one incident; default the run's, or the window length.
         incidents_path: instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.

@@ -1,6 +1,6 @@
 """What batch and live scoring (:mod:`agents.score_files`) share: the header check, window scores, rows, timestamps,
 incidents, and the one loop handing batches of windows to a scorer (:class:`WindowScorer`, :class:`StepScorer`).
-Windows are scored at fixed places in padded batches of :data:`STEP_BATCH` (:class:`PlacedScoring`), so a file and the
+Windows are scored at fixed places in padded batches of :data:`SCORE_BATCH` (:class:`PlacedScoring`), so a file and the
 same rows piped give byte-identical output. Columns and behaviour: docs/scoring.md."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ logger = logging.getLogger("anomaly")
 #: The incidents CSV: :data:`agents.detector.streaming.INCIDENT_COLUMNS`, the score they are of and its threshold.
 INCIDENT_HEADER = (*INCIDENT_COLUMNS, "score", "threshold")
 #: Windows per forward pass of scoring (at most the run's ``evaluation.batch_size``).
-STEP_BATCH = 256
+SCORE_BATCH = 256
 #: start rows (n,) (None: ready windows), windows (n, T, F), text at the starts (n, K) or None
 Batch = tuple[np.ndarray | None, np.ndarray, np.ndarray | None]
 #: ``(number, incident)`` of the incidents closed, numbered from 1 in order
@@ -372,7 +372,7 @@ class PlacedScoring:
 
     def __init__(self, scoring: Scoring, eager: bool) -> None:
         self.scoring, self.eager = scoring, eager
-        self.batch = max(1, min(scoring.detector.batch_size, STEP_BATCH))
+        self.batch = max(1, min(scoring.detector.batch_size, SCORE_BATCH))
         self.windows = 0
         self.alarms = {n: 0 for n in scoring.names}
         self._queue: list[Batch] = []  # windows not scored yet, in order
