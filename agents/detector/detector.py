@@ -135,9 +135,9 @@ class Detector:
         return next(self.model.parameters()).device
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> Self:
-        """The detector of a finished run: its folder, or a ``best.pt`` file (CheckpointError: none, damaged or
-        unfinished)."""
+    def load(cls, path: str | Path, device: str | torch.device = "auto") -> Self:
+        """The detector of a finished run: its folder, or a ``best.pt`` file (CheckpointError: none, damaged,
+        unfinished or a training ``last.pt``; ValueError: ``device`` names no device, :func:`select_device`)."""
         path = Path(path)
         best = path if path.is_file() or path.suffix == ".pt" else RunFolder(path).best
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
