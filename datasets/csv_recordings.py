@@ -280,7 +280,7 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
     return int(np.searchsorted(rows.times, when, side="left"))
 
 
-def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str = "") -> np.generic:
+def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str) -> np.generic:
     """``data.train_end`` given as text: a time read by the timestamp column's rules; ConfigError if it cannot be.
 
     ``first``: the column's first timestamp as written; a UTC offset in one of the two but not the other is refused.
@@ -298,9 +298,10 @@ def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None
         kind = {"M": "dates/times", "f": "numbers"}
         raise ConfigError(f"data.train_end: {text!r} is read as {kind[np.asarray(when).dtype.kind]}, but the "
                           f"timestamp column {column!r} holds {kind[times.dtype.kind]}; write it as that column does")
-    if times.dtype.kind == "M" and bool(_UTC_OFFSET.search(text.strip())) != bool(_UTC_OFFSET.search(first)):
+    offset = bool(_UTC_OFFSET.search(text.strip()))
+    if times.dtype.kind == "M" and offset != bool(_UTC_OFFSET.search(first)):
         # numpy reads an offset by converting to UTC, and a time without one as UTC: a mix cuts hours off
-        said = "has a UTC offset, but the timestamp column {!r} writes none" if _UTC_OFFSET.search(text.strip()) \
+        said = "has a UTC offset, but the timestamp column {!r} writes none" if offset \
             else "has no UTC offset, but the timestamp column {!r} writes one"
         raise ConfigError(f"data.train_end: {text!r} {said.format(column)} ({first[:40]!r}), so the two would be "
                           "read hours apart; write data.train_end as the column writes its times")

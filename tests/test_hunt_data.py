@@ -94,16 +94,21 @@ def test_stream_anomalies_longer_than_the_recording_holds_are_refused_naming_the
                               time_steps=10, val_fraction=0.1, test_fraction=0.6)
 
 
-@pytest.mark.parametrize("args", [["--rows", "100"], ["--faults", "0"], ["--rows", "0"], ["--faults", "-2"]])
+@pytest.mark.parametrize("args, why", [
+    (["--rows", "100"], "24 faults need at least 744 rows (a slot longer than the longest fault, 30 rows, each), got 100"),
+    (["--faults", "0"], "expected at least 1 fault, got 0"),
+    (["--rows", "0"], "24 faults need at least 744 rows (a slot longer than the longest fault, 30 rows, each), got 0"),
+    (["--faults", "-2"], "expected at least 1 fault, got -2")])
 def test_example_csv_sizes_that_cannot_hold_the_faults_are_refused_by_the_cli(tmp_path: Path, capsys,
-                                                                              args: list[str]) -> None:
+                                                                              args: list[str], why: str) -> None:
     """`python -m datasets.make_example_csv --rows 100` (24 faults of up to 30 rows) ended in a ValueError
     traceback, `--faults 0` in a ZeroDivisionError."""
     output = tmp_path / "example.csv"
     with pytest.raises(SystemExit) as exited:
         make_example_csv.main(["--output", str(output), *args])
     assert exited.value.code == 2 and not output.exists()
-    assert "--rows" in capsys.readouterr().err
+    error = capsys.readouterr().err.splitlines()[-1]  # the usage line above it names --rows whatever happened
+    assert ": error: --rows " in error and error.endswith(why), error
 
 
 def test_example_csv_smallest_valid_size_is_written(tmp_path: Path) -> None:

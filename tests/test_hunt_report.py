@@ -77,7 +77,8 @@ ODD = "volt|age *V* `amp` $x$ [a]_b"  # a sensor, kind or recording name with ev
 
 
 def table_rows(text: str) -> list[list[str]]:
-    """Each Markdown table of ``text`` as its lines, split at unescaped pipes as GitHub does (code spans too)."""
+    """Each Markdown table of ``text`` as its lines (:func:`cell_counts` splits them at unescaped pipes, as GitHub
+    does, code spans too)."""
     tables, current = [], []
     for line in [*text.splitlines(), ""]:
         if line.startswith("|"):
