@@ -18,7 +18,7 @@ from datasets.download import DownloadLimits, download_archive
 from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only, take_split
 from utils.core.errors import DataError
 from utils.core.registry import register_dataset
-from utils.core.types import Fraction, PositiveFloat
+from utils.core.types import Fraction, PositiveFloat, Sha256
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"
@@ -53,7 +53,7 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 @checked_args
 def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["official", "merged"] = "official",
                  val_fraction: Fraction = 0.2, test_fraction: Fraction = 0.2, download: bool = False,
-                 url: str = DEFAULT_URL, sha256: str | None = None, progress: bool = True,
+                 url: str = DEFAULT_URL, sha256: Sha256 | None = None, progress: bool = True,
                  download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
                  unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
     """ECG5000 as (N, 140, 1) normal-only train/val splits and a mixed test split (keys: docs/configuration.md)."""

@@ -128,3 +128,17 @@ def test_running_a_datasets_module_as_a_script_gives_no_runpy_warning(tmp_path) 
     done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "datasets.make_example_csv", "--help"],
                           cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.startswith("usage:") and "RuntimeWarning" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["5", "sha256:abc", "gitblob:" + "a" * 40, "g" * 64])
+def test_a_bad_archive_sha256_is_refused_where_it_enters_naming_the_key(value) -> None:
+    """It was checked only when a download happened, as 'invalid checksum 'sha256:5'', without the key, and
+    suggested gitblob:, which the archive's check refuses."""
+    from utils.core.config import load_config
+    from utils.core.errors import ConfigError
+    from tests.helpers import REPO_ROOT
+
+    with pytest.raises(ConfigError, match=r"data\.sha256: expected the archive's sha256: 64 hex digits"):
+        load_config(REPO_ROOT / "configs" / "lstm_ecg5000.json", [f"data.sha256={value}"])
+    for good in ("A" * 64, "sha256:" + "0" * 64):
+        assert load_config(REPO_ROOT / "configs" / "lstm_ecg5000.json", [f"data.sha256={good}"]).data.sha256 == good

@@ -35,3 +35,16 @@ def _train_end(value: object) -> int | float | str:
 
 #: Where a recording's training part ends: a row, a share of its rows, or a time written as its timestamps are.
 TrainEnd = Annotated[int | float | str, PlainValidator(_train_end, json_schema_input_type=int | float | str)]
+
+
+def _sha256(value: object) -> str:
+    """64 hex digits, optionally written ``sha256:<hex>``; one message otherwise."""
+    digits = value.strip().lower().removeprefix("sha256:") if isinstance(value, str) else ""
+    if len(digits) == 64 and all(c in "0123456789abcdef" for c in digits):
+        return value
+    raise ValueError("expected the archive's sha256: 64 hex digits (as sha256sum prints them), optionally written "
+                     "sha256:<64 hex digits>, or null to skip the check")
+
+
+#: The sha256 of a downloaded archive.
+Sha256 = Annotated[str, PlainValidator(_sha256, json_schema_input_type=str)]
