@@ -69,14 +69,21 @@ def test_a_run_trained_longer_and_stopped_in_its_evaluation_is_evaluated_by_the_
     assert metrics["training"]["epoch"] == 2, "out/ still described the 1-epoch model that best.pt no longer holds"
 
 
-def test_a_kill_while_the_report_is_written_leaves_a_run_whose_resume_writes_it(tmp_path, monkeypatch):
+def stopped_in_its_report_then_resumed(tmp_path, monkeypatch, *overrides: str, runner=None) -> None:
+    """Stop a run (``runner``, default :func:`run`) while it writes out/report.md (after its TensorBoard logs,
+    before metrics.json), then resume it."""
     import agents.evaluation
 
+    runner = runner or run
     monkeypatch.setattr(agents.evaluation, "write_report", lambda *args: (_ for _ in ()).throw(Killed))
     with pytest.raises(Killed):
-        run(tmp_path, "trainer.epochs=1")
+        runner(tmp_path, *overrides)
     monkeypatch.undo()
-    assert run(tmp_path, "trainer.epochs=1", resume=True) == 0
+    assert runner(tmp_path, *overrides, resume=True) == 0
+
+
+def test_a_kill_while_the_report_is_written_leaves_a_run_whose_resume_writes_it(tmp_path, monkeypatch):
+    stopped_in_its_report_then_resumed(tmp_path, monkeypatch, "trainer.epochs=1")
     assert (tmp_path / "run" / "out" / "report.md").is_file(), "the run counted as finished without its report"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_hunt_life import Killed, run as tiny_run
+from tests.test_hunt_life import Killed, run as tiny_run, stopped_in_its_report_then_resumed
 
 #: On test_hunt_life's tiny run (checkpoints every epoch): two scores and one baseline.
 EVALUATION = ["evaluation.scores=[\"reconstruction\",\"latent_euclidean\"]", "evaluation.baselines=[\"pca\"]"]
@@ -28,14 +28,7 @@ def tensorboard_steps(folder: Path) -> dict[str, list[int]]:
 
 
 def test_a_resume_that_evaluates_again_leaves_each_evaluation_tag_once_in_tensorboard(tmp_path, monkeypatch):
-    import agents.evaluation
-
-    # stopped after the evaluation logged to TensorBoard, before metrics.json marked the run finished
-    monkeypatch.setattr(agents.evaluation, "write_report", lambda *args: (_ for _ in ()).throw(Killed))
-    with pytest.raises(Killed):
-        run(tmp_path, "evaluation.make_plots=false")
-    monkeypatch.undo()
-    assert run(tmp_path, "evaluation.make_plots=false", resume=True) == 0
+    stopped_in_its_report_then_resumed(tmp_path, monkeypatch, "evaluation.make_plots=false", runner=run)
     summaries = tmp_path / "run" / "summaries"
     main_steps, final_steps = tensorboard_steps(summaries), tensorboard_steps(summaries / "hparams")
     twice = {tag: steps for tag, steps in {**main_steps, **final_steps}.items() if len(set(steps)) != len(steps)}
