@@ -92,10 +92,12 @@ class PCAReconstruction(Baseline):
 
     @classmethod
     def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
-        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`; PCA ignores ``seed``)."""
+        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`); ``seed`` seeds the randomized
+        SVD scikit-learn picks for D > 500."""
         from sklearn.decomposition import PCA
 
-        pca = PCA(n_components=pca_components(x_train.shape[0], x_train.shape[1], n_components)).fit(x_train)
+        components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
+        pca = PCA(n_components=components, random_state=seed).fit(x_train)
         return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64))
 
     def score(self, x: np.ndarray) -> np.ndarray:
@@ -208,7 +210,7 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
 def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
                   seed: int = 0) -> dict[str, FittedBaseline]:
     """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2; ``seed`` draws the kNN reference
-    subsample and the IsolationForest."""
+    subsample, the IsolationForest and PCA's randomized SVD."""
     chosen = check_names(names)
     arr = np.asarray(train_windows)
     x = flatten_windows(arr, "train_windows")
