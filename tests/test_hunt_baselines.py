@@ -18,3 +18,14 @@ def test_pca_of_wide_windows_is_seeded_not_drawn_from_the_global_rng() -> None:
     np.random.seed(2)
     again = bl.score_baselines(bl.fit_baselines(train, ["pca"], seed=0), test)["pca"]
     np.testing.assert_array_equal(first, again)
+
+
+def test_pca_on_training_windows_that_never_moved_fits_without_a_numpy_warning() -> None:
+    """A machine at rest gives identical training windows: scikit-learn's explained-variance ratio (unused here)
+    divided 0 by 0, and the run printed 'RuntimeWarning: invalid value encountered in divide'."""
+    train = np.ones((10, 8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = bl.fit_baselines(train, ["pca"])
+    scores = fitted["pca"].score(np.stack([train[0], train[0] + 5.0]))
+    assert scores[0] == 0.0 and scores[1] > 1.0

@@ -97,7 +97,8 @@ class PCAReconstruction(Baseline):
         from sklearn.decomposition import PCA
 
         components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
-        pca = PCA(n_components=components, random_state=seed).fit(x_train)
+        with np.errstate(invalid="ignore", divide="ignore"):  # identical windows: sklearn's unused variance ratio 0/0
+            pca = PCA(n_components=components, random_state=seed).fit(x_train)
         return cls(pca.mean_.astype(np.float64), pca.components_.astype(np.float64))
 
     def score(self, x: np.ndarray) -> np.ndarray:
