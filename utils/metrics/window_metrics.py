@@ -142,7 +142,7 @@ def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str
         out[key] = {"model_score": best_model[0], "model": best_model[1],
                     "baseline": best_base[0], "baseline_value": best_base[1], "beats": beats}
         verb = {True: "beats", False: "does not beat", None: "cannot be compared with"}[beats]
-        parts.append(f"{label} {_num(best_model[1])} ({best_model[0]}) {verb} {_num(best_base[1])} ({best_base[0]})")
+        parts.append(f"{label} {_side(*best_model, 'score')} {verb} {_side(*best_base, 'baseline')}")
     out["text"] = f"{lead}: " + "; ".join(parts)
     return to_jsonable(out)
 
@@ -151,6 +151,11 @@ def _best(results: dict[str, dict[str, Any]], key: str) -> tuple[Optional[str], 
     defined = [(r[key], name) for name, r in results.items() if r.get(key) is not None]
     value, name = max(defined, key=lambda item: item[0], default=(None, None))
     return name, value
+
+
+def _side(name: Optional[str], value: Optional[float], who: str) -> str:
+    """``"0.912 (name)"``, or that no ``who`` defines the metric (e.g. a test part without normals)."""
+    return f"undefined (no {who} defines it)" if value is None else f"{value:.3f} ({name})"
 
 
 def _num(value: Optional[float]) -> str:
