@@ -40,7 +40,8 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
     Returns:
         ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
-        ``precision``, ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
+        ``precision`` (anomaly class; None without alarms), ``recall`` and ``f1`` (None without anomalies; F1 0
+        with anomalies but no alarms), ``confusion_matrix``
         ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
     """
     s, y = as_scores(scores), np.asarray(y_true)
@@ -56,7 +57,9 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
                                    zero_division=0)
     return to_jsonable({
         "roc_auc": roc_auc, "pr_auc": pr_auc, "base_rate": float(y.mean()), "threshold": float(threshold),
-        "precision": float(prec[1]), "recall": float(rec[1]), "f1": float(f1[1]),
+        # undefined as 0/0 (as utils.metrics.stream_metrics says them), not scikit-learn's zero_division=0
+        "precision": float(prec[1]) if y_pred.any() else None, "recall": float(rec[1]) if y.any() else None,
+        "f1": float(f1[1]) if y.any() else None,
         "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(), "classification_report": report,
         "n_samples": int(y.size), "n_anomalies": int(y.sum()),
     })
