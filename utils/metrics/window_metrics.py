@@ -40,7 +40,8 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
     Returns:
         ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
-        ``precision``, ``recall``, ``f1`` (anomaly class, zero_division=0), ``confusion_matrix``
+        ``precision`` (anomaly class; None without alarms), ``recall`` and ``f1`` (None without anomalies; F1 0
+        with anomalies but no alarms), ``confusion_matrix``
         ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
     """
     s, y = as_scores(scores), np.asarray(y_true)
@@ -56,7 +57,9 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
                                    zero_division=0)
     return to_jsonable({
         "roc_auc": roc_auc, "pr_auc": pr_auc, "base_rate": float(y.mean()), "threshold": float(threshold),
-        "precision": float(prec[1]), "recall": float(rec[1]), "f1": float(f1[1]),
+        # undefined as 0/0 (as utils.metrics.stream_metrics says them), not scikit-learn's zero_division=0
+        "precision": float(prec[1]) if y_pred.any() else None, "recall": float(rec[1]) if y.any() else None,
+        "f1": float(f1[1]) if y.any() else None,
         "confusion_matrix": confusion_matrix(y, y_pred, labels=[0, 1]).tolist(), "classification_report": report,
         "n_samples": int(y.size), "n_anomalies": int(y.sum()),
     })
@@ -142,7 +145,7 @@ def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str
         out[key] = {"model_score": best_model[0], "model": best_model[1],
                     "baseline": best_base[0], "baseline_value": best_base[1], "beats": beats}
         verb = {True: "beats", False: "does not beat", None: "cannot be compared with"}[beats]
-        parts.append(f"{label} {_num(best_model[1])} ({best_model[0]}) {verb} {_num(best_base[1])} ({best_base[0]})")
+        parts.append(f"{label} {_side(*best_model, 'score')} {verb} {_side(*best_base, 'baseline')}")
     out["text"] = f"{lead}: " + "; ".join(parts)
     return to_jsonable(out)
 
@@ -151,6 +154,11 @@ def _best(results: dict[str, dict[str, Any]], key: str) -> tuple[Optional[str], 
     defined = [(r[key], name) for name, r in results.items() if r.get(key) is not None]
     value, name = max(defined, key=lambda item: item[0], default=(None, None))
     return name, value
+
+
+def _side(name: Optional[str], value: Optional[float], who: str) -> str:
+    """``"0.912 (name)"``, or that no ``who`` defines the metric (e.g. a test part without normals)."""
+    return f"undefined (no {who} defines it)" if value is None else f"{value:.3f} ({name})"
 
 
 def _num(value: Optional[float]) -> str:
