@@ -105,10 +105,11 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
 class AdaptiveThreshold:
     """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
 
-    The level starts at ``alpha`` (the long-run false-alarm rate to keep) and after each scored time step moves by
-    ``gamma * (alpha - alarmed)``; the threshold is the calibration score (n,) of rank ``ceil((n + 1)(1 - level))``
-    (+inf above ``n``, -inf below 1). A NaN score neither alarms nor moves the level. Bound and price:
-    docs/thresholds.md.
+    The level starts at ``alpha`` (the long-run false-alarm rate to keep), or at ``1 / (n + 1)`` when ``n`` is too
+    small for ``alpha``, so that it starts at the calibrated threshold (:func:`conformal_threshold`: then the largest
+    calibration score), and after each scored time step moves by ``gamma * (alpha - alarmed)``; the threshold is the
+    calibration score (n,) of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf below 1). A NaN score
+    neither alarms nor moves the level. Bound and price: docs/thresholds.md.
     """
 
     def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
@@ -116,7 +117,9 @@ class AdaptiveThreshold:
         self.alpha, self.gamma = _check_alpha(alpha), float(gamma)
         if not self.gamma > 0:
             raise ValueError(f"gamma must be above 0, got {gamma!r}")
-        self.level = self.alpha
+        # +inf at alpha < 1/(n+1) would silence the stream for about (1/(n+1) - alpha) / (gamma alpha) steps; this
+        # start keeps Gibbs & Candes' bound, max(level, 1 - level) <= 1 - alpha there
+        self.level = max(self.alpha, 1.0 / (len(self.sorted) + 1))
 
     def threshold(self) -> float:
         """The threshold at the current level."""
