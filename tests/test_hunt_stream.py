@@ -20,3 +20,10 @@ def test_adaptive_threshold_starts_at_the_calibrated_threshold_when_calibration_
     assert limits[0] == fixed.threshold
     # a tiny step: the alarms of the fixed threshold until the first alarm lowers the level below 1/(n+1)
     assert (scores > limits)[0] and not (scores > limits)[1:].any()
+
+
+def test_the_note_of_a_false_alarm_rate_of_0_names_no_calibration_size():
+    """false_alarm_rate 0 (allowed): no n reaches it; the note said 'it needs at least None'."""
+    note = conformal_threshold([1.0, 2.0, 3.0], 0.0).note
+    assert "None" not in note and "no number of them reaches it" in note and "1/(n+1) = 0.25" in note
+    assert "it needs at least 99" in conformal_threshold([1.0], 0.01).note

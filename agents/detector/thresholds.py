@@ -52,9 +52,10 @@ class ConformalThreshold:
         if self.achievable:
             return (f"false-alarm rate <= {self.bound:.4g} (asked {self.alpha:g}) from the {self.k}-th smallest of "
                     f"{self.n} calibration scores")
-        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} (it needs at "
-                f"least {min_calibration_size(self.alpha)}); the threshold is their maximum, which bounds the "
-                f"false-alarm rate by 1/(n+1) = {self.bound:.4g}")
+        needed = min_calibration_size(self.alpha)
+        enough = "no number of them reaches it" if needed is None else f"it needs at least {needed}"
+        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} ({enough}); the "
+                f"threshold is their maximum, which bounds the false-alarm rate by 1/(n+1) = {self.bound:.4g}")
 
 
 def min_calibration_size(alpha: float) -> int | None:
