@@ -52,9 +52,10 @@ class ConformalThreshold:
         if self.achievable:
             return (f"false-alarm rate <= {self.bound:.4g} (asked {self.alpha:g}) from the {self.k}-th smallest of "
                     f"{self.n} calibration scores")
-        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} (it needs at "
-                f"least {min_calibration_size(self.alpha)}); the threshold is their maximum, which bounds the "
-                f"false-alarm rate by 1/(n+1) = {self.bound:.4g}")
+        needed = min_calibration_size(self.alpha)
+        enough = "no number of them reaches it" if needed is None else f"it needs at least {needed}"
+        return (f"{self.n} calibration scores are too few for a false-alarm rate of {self.alpha:g} ({enough}); the "
+                f"threshold is their maximum, which bounds the false-alarm rate by 1/(n+1) = {self.bound:.4g}")
 
 
 def min_calibration_size(alpha: float) -> int | None:
@@ -105,10 +106,11 @@ def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) ->
 class AdaptiveThreshold:
     """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
 
-    The level starts at ``alpha`` (the long-run false-alarm rate to keep) and after each scored time step moves by
-    ``gamma * (alpha - alarmed)``; the threshold is the calibration score (n,) of rank ``ceil((n + 1)(1 - level))``
-    (+inf above ``n``, -inf below 1). A NaN score neither alarms nor moves the level. Bound and price:
-    docs/thresholds.md.
+    The level starts at ``alpha`` (the long-run false-alarm rate to keep), or at ``1 / (n + 1)`` when ``n`` is too
+    small for ``alpha``, so that it starts at the calibrated threshold (:func:`conformal_threshold`: then the largest
+    calibration score), and after each scored time step moves by ``gamma * (alpha - alarmed)``; the threshold is the
+    calibration score (n,) of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf below 1). A NaN score
+    neither alarms nor moves the level. Bound and price: docs/thresholds.md.
     """
 
     def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
@@ -116,7 +118,9 @@ class AdaptiveThreshold:
         self.alpha, self.gamma = _check_alpha(alpha), float(gamma)
         if not self.gamma > 0:
             raise ValueError(f"gamma must be above 0, got {gamma!r}")
-        self.level = self.alpha
+        # +inf at alpha < 1/(n+1) would silence the stream for about (1/(n+1) - alpha) / (gamma alpha) steps; this
+        # start keeps Gibbs & Candes' bound, max(level, 1 - level) <= 1 - alpha there
+        self.level = max(self.alpha, 1.0 / (len(self.sorted) + 1))
 
     def threshold(self) -> float:
         """The threshold at the current level."""
