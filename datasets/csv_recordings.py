@@ -526,7 +526,7 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
     if not labels:
         data.info["note"] = ("no label column: every window is treated as normal, so the test split holds held-out "
                              "normals only and ROC/PR AUC are undefined; the threshold still flags about "
-                             "(100 - threshold_percentile)% of normal windows")
+                             "evaluation.false_alarm_rate of normal windows")
         logger.warning("data: %s", data.info["note"])
     return data
 

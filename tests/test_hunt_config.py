@@ -177,3 +177,15 @@ def test_a_run_whose_console_reader_goes_away_trains_on_to_the_end(tmp_path) -> 
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
     assert (tmp_path / "run" / "out" / "metrics.json").exists()
     assert "epoch 3/3" in (tmp_path / "run" / "logs" / "train.log").read_text()
+
+
+def test_adaptive_thresholds_with_a_false_alarm_rate_of_0_are_refused() -> None:
+    """At false_alarm_rate 0 the adaptive level only rises: after the first alarm the stream never alarms again."""
+    from tests.helpers import REPO_ROOT
+
+    with pytest.raises(ConfigError, match=r"evaluation\.threshold_adapt_rate: 0\.005 adapts the thresholds toward "
+                                          r"evaluation\.false_alarm_rate, and at 0 the first alarm"):
+        load_config(REPO_ROOT / "configs" / "vae_converter.json",
+                    ["evaluation.false_alarm_rate=0", "evaluation.threshold_adapt_rate=0.005"])
+    assert load_config(REPO_ROOT / "configs" / "vae_converter.json",
+                       ["evaluation.false_alarm_rate=0"]).evaluation.false_alarm_rate == 0

@@ -386,6 +386,10 @@ def _resolve_false_alarm_rate(evaluation: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: evaluation.threshold_percentile: {percentile:g} means a false-alarm rate of "
                           f"{1 - percentile / 100:g}, but evaluation.false_alarm_rate is {alpha:g}; set only one")
     evaluation["false_alarm_rate"], evaluation["threshold_percentile"] = alpha, round(100.0 * (1.0 - alpha), 10)
+    if alpha == 0 and evaluation["threshold_adapt_rate"] > 0:
+        raise ConfigError(f"{source}: evaluation.threshold_adapt_rate: {evaluation['threshold_adapt_rate']:g} adapts "
+                          "the thresholds toward evaluation.false_alarm_rate, and at 0 the first alarm raises them "
+                          "beyond every later score; give a false_alarm_rate above 0, or threshold_adapt_rate 0")
     if len(set(evaluation["baselines"])) != len(evaluation["baselines"]):
         raise ConfigError(f"{source}: evaluation.baselines: {evaluation['baselines']} names a baseline twice")
 
