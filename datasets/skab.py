@@ -138,8 +138,14 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
         raise DataError(f"SKAB data not found in {folder} (resolved: {folder.resolve()}): {len(missing)} of the "
                         f"{len(names)} files are missing ({shown}). Set data.download=true to fetch them, or copy "
                         f"SKAB's data/ folder (commit {COMMIT}) into {folder}")
-    for name in missing:
-        download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
+    for i, name in enumerate(missing):
+        try:
+            download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
+        except DataError as err:
+            left = len(missing) - i
+            raise DataError(f"{err}. Next step: copy SKAB's data/ folder (github.com/waico/SKAB, commit {COMMIT}) "
+                            f"into {folder} and set data.download=false ({left} of the {len(names)} files are still "
+                            "missing; the ones fetched are kept), or run again once the network is back") from None
 
 
 def _altered_text(folder: Path, altered: list[str]) -> str:

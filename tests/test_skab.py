@@ -14,7 +14,7 @@ import pytest
 
 from datasets import skab
 from datasets.download import download_file
-from datasets.skab import CHECKSUMS, EXPERIMENTS, load_skab
+from datasets.skab import CHECKSUMS, COMMIT, EXPERIMENTS, load_skab
 from utils.core.errors import ConfigError, DataError
 
 SHARED_SKAB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "SKAB"
@@ -106,6 +106,17 @@ def test_missing_files_are_downloaded_and_checked(served, tmp_path, skab_dir):
     assert {str(p.relative_to(tmp_path / "data")) for p in (tmp_path / "data").rglob("*")} == {
         "SKAB", "SKAB/valve1", "SKAB/other", "SKAB/valve1/0.csv", "SKAB/other/2.csv"}  # no temporary file left
     assert len(data.recordings) == 2
+
+
+def test_a_failed_download_says_the_next_step_and_keeps_the_files_fetched(served, tmp_path):
+    url, root = served
+    (root / FEW[1]).unlink()  # the server answers 404 for the second file
+    target = tmp_path / "data" / "SKAB"
+    with pytest.raises(DataError, match=r"404.*\. Next step: copy SKAB's data/ folder \(github.com/waico/SKAB, commit "
+                                        rf"{COMMIT}\) into {target} and set data.download=false \(1 of the 2 files are "
+                                        r"still missing; the ones fetched are kept\)"):
+        load_skab(0, data_dir=str(target), files=FEW, url=url, progress=False)
+    assert (target / FEW[0]).is_file() and not (target / FEW[1]).exists()
 
 
 def test_a_checksum_mismatch_is_refused_and_nothing_is_written(served, tmp_path):
