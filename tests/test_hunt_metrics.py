@@ -27,6 +27,21 @@ def test_a_time_step_verdict_does_not_say_windows_kept_a_promise_no_window_could
     assert "a time step takes the max of the up to 2 windows covering it" in line
 
 
+@pytest.mark.parametrize(("stream", "labelled"), [
+    ({"scores": {"a": {"events": 0}}}, False), ({"scores": {"a": {"events": 2}}}, True),
+    ({"pooled": {"scores": {"a": {"confusion": {"tp": 0, "fn": 0}}}}}, False),
+    ({"pooled": {"scores": {"a": {"confusion": {"tp": 0, "fn": 7}}}}}, True)])
+def test_a_time_step_verdict_blames_labelled_ranges_only_where_the_test_part_has_one(stream, labelled):
+    kept = {"promise_kept": True, "verdict": "kept"}
+    broken = {"promise_kept": False, "verdict": "broken: alarmed on 900 of 3000 normal test time steps"}
+    section = stream.get("pooled", stream)
+    section.update(point_aggregation="max", max_windows_per_time_step=4)
+    section["scores"]["a"]["false_alarm"] = broken
+    (_, _, line), = time_step_verdicts({"scores": {"a": {"false_alarm": kept}}, "stream": stream})
+    assert ("normal time steps beside a labelled range share its windows" in line) is labelled
+    assert "a time step takes the max of the up to 4 windows covering it" in line
+
+
 @pytest.mark.parametrize("n_alarms, n_normals", [(0, 1), (1, 1), (0, 50), (50, 50), (3, 200), (199, 200)])
 def test_false_alarm_interval_is_clopper_pearson_by_beta_quantiles(n_alarms, n_normals):
     for confidence in (0.9, 0.95, 0.99):

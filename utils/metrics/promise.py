@@ -137,9 +137,11 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
         return []
     section = stream.get("pooled", stream)
     level = "time steps, pooled over recordings" if "pooled" in stream else "time steps"
+    labelled = any(_labelled_rows(r) for r in named_results(section).values())
     spread = (f"a time step takes the {section.get('point_aggregation', 'max')} of the up to "
-              f"{section.get('max_windows_per_time_step', 0)} windows covering it, and normal time steps beside a "
-              "labelled range share its windows, so time steps alarm more often than windows")
+              f"{section.get('max_windows_per_time_step', 0)} windows covering it"
+              + (", and normal time steps beside a labelled range share its windows" if labelled else "")
+              + ", so time steps alarm more often than windows")
     # what the windows' own verdict (None: no normal test window) says beside the aggregation
     windows = {True: "its normal test windows kept it; ",
                None: "no normal test window judged it (every test window holds a labelled row); "}
@@ -148,6 +150,12 @@ def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Ver
         kept = (r.get("false_alarm") or {}).get("promise_kept")
         causes[name] = drift_cause(r["false_alarm"].get("drift")) if kept is False else windows[kept] + spread
     return verdict_lines(named_results(section), level, causes, advice)
+
+
+def _labelled_rows(result: dict[str, Any]) -> int:
+    """The labelled test rows a stream result counts: its events (one recording) or tp + fn (pooled)."""
+    confusion = result.get("confusion") or {}
+    return (result.get("events") or 0) + confusion.get("tp", 0) + confusion.get("fn", 0)
 
 
 def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
