@@ -95,9 +95,9 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
                         val_fraction=val_fraction, train_end=train_end, train_labels=train_labels, normalize=normalize,
                         **(_LABELS if labelled else {}))
     except DataError as err:
+        said = str(err).replace("data.path", "data.files")  # the csv loader's key for what skab calls data.files
         if not altered:
-            raise
-        said = str(err)
+            raise DataError(said) from None
         for hint in (SEPARATOR_HINT + DECIMAL_HINT, SEPARATOR_HINT, READ_DECIMAL_HINT, TEXT_HINT):  # keys skab has not
             said = said.replace(hint, "")
         raise DataError(f"{said}; {_altered_text(folder, altered)}") from None

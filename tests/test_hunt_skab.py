@@ -1,0 +1,27 @@
+"""Bug-hunt regressions of the ``skab`` loader as a user meets it (datasets/skab.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datasets.skab import load_skab
+from utils.core.errors import DataError
+
+SHARED_SKAB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "SKAB"
+
+
+@pytest.fixture(scope="module")
+def skab_dir() -> Path:
+    if not (SHARED_SKAB / "valve1" / "0.csv").exists():
+        pytest.skip(f"shared SKAB data not found at {SHARED_SKAB}")
+    return SHARED_SKAB
+
+
+def test_a_file_shorter_than_a_window_names_skab_files_key_not_the_csv_loaders(skab_dir: Path) -> None:
+    # other/1.csv has 745 rows; skab has no data.path, so the advice must name data.files
+    with pytest.raises(DataError) as caught:
+        load_skab(0, data_dir=str(skab_dir), download=False, files=["valve1/0.csv", "other/1.csv"],
+                  window_length=1200)
+    said = str(caught.value)
+    assert "data.files" in said and "data.path" not in said, said
