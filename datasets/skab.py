@@ -83,7 +83,7 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
     Returns :func:`datasets.csv_recordings.load_csv`'s DataSplits, recordings named as in :data:`CHECKSUMS`.
     """
     names = _file_names(files)
-    folder = Path(data_dir)
+    folder = Path(data_dir).expanduser()  # as experiments_dir: "~/SKAB" is the home folder's, not ./~/SKAB
     _locate(folder, names, download, url, progress, DownloadLimits(download_deadline_s, key_prefix="data."))
     labelled = names != [ANOMALY_FREE]
     if train_end is None:
