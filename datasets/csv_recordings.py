@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,9 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 def _files_of(entry: str) -> list[Path]:
     """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches
-    (``**``: any depth of sub-folders); an existing path is itself even where its name holds ``[`` or ``*``."""
+    (``**``: any depth of sub-folders); an existing path is itself even where its name holds ``[`` or ``*``; a leading
+    ``~`` is the home folder, as in experiments_dir."""
+    entry = os.path.expanduser(entry)
     if _GLOB_CHARS & set(entry) and not Path(entry).exists():
         found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
         if not found:

@@ -57,7 +57,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
                  download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
                  unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
     """ECG5000 as (N, 140, 1) normal-only train/val splits and a mixed test split (keys: docs/configuration.md)."""
-    folder = Path(data_dir)
+    folder = Path(data_dir).expanduser()  # "~/data": the home folder's, as experiments_dir
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
     arrays = {split: _read_split(path) for split, path in files.items() if path is not None}

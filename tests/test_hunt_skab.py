@@ -37,3 +37,19 @@ def test_a_data_dir_under_the_home_folder_written_with_a_tilde_is_read_there(ska
     assert [r.name for r in data.recordings] == ["valve1/0.csv"]
     assert data.info["data_dir"] == str(tmp_path / "SKAB")
     assert not (tmp_path / "~").exists()
+
+
+def test_the_csv_and_ecg5000_loaders_read_a_tilde_as_the_home_folder_too(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets.csv_recordings import csv_paths
+    from datasets.ecg5000 import load_ecg5000
+    from tests.helpers import REPO_ROOT
+
+    (tmp_path / "pump").mkdir()
+    (tmp_path / "pump" / "a.csv").write_text("x\n1\n")
+    (tmp_path / "ecg").symlink_to(REPO_ROOT.parent / "shared" / "data" / "ECG5000")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "pump")
+    assert csv_paths("~/pump/a.csv") == csv_paths(["~/pump"]) == csv_paths("~/pump/*.csv") == [tmp_path / "pump" / "a.csv"]
+    data = load_ecg5000(0, data_dir="~/ecg", download=False, protocol="merged")
+    assert len(data.train.x) > 0 and not (tmp_path / "pump" / "~").exists()
