@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true", help="show each run's console output")
     p.add_argument("--experiments-dir", default=None, help="keep the run folders here (default: temporary)")
     p.add_argument("--out", default=None, help="write all results as JSON")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    quality.check_results_path(p, args.out)
+    return args
 
 
 def seed_overrides(args: argparse.Namespace, seed: int) -> list[str]:

@@ -352,6 +352,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.copies < 1:
         p.error("--copies must be >= 1")
+    quality.check_results_path(p, args.json_out, "--json")
     if args.quick:
         args.copies = 1
     args.candidates = [Candidate("vae_skab", 10), Candidate("vae_skab", 60)] if args.quick else list(CANDIDATES)

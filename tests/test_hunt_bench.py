@@ -1,0 +1,38 @@
+"""Bugs found by a user's hunt through the benchmark scripts: their results files (``--out``, ``--json``)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import converter_benchmark, quality, skab, speed
+
+VAE = ["--configs", "configs/vae_converter.json"]
+
+
+@pytest.mark.parametrize("make_bad", [lambda tmp: tmp, lambda tmp: tmp / "a_file" / "results.json"],
+                         ids=["a folder", "under a file"])
+def test_a_results_path_that_cannot_be_written_is_refused_before_any_run(tmp_path: Path, make_bad,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: every run was made, then the write raised a traceback and the results were lost.
+    (tmp_path / "a_file").write_text("mine\n", encoding="utf-8")
+    bad = make_bad(tmp_path)
+    for parse, argv, option in [(converter_benchmark.parse_args, [*VAE, "--out", str(bad)], "--out"),
+                                (skab.parse_args, ["--json", str(bad)], "--json"),
+                                (speed.parse_args, ["--json", str(bad)], "--json")]:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(argv)
+        assert exit_info.value.code == 2
+        assert f"{option} {bad}:" in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text(encoding="utf-8") == "mine\n"
+
+
+def test_results_are_written_as_strict_json_in_a_new_folder(tmp_path: Path) -> None:
+    # Before: a missing folder was a traceback after the runs, and skab's NaN figures were written as bare NaN.
+    out = tmp_path / "new" / "results.json"
+    quality.write_results(out, {"auc": math.nan, "rows": [1.5, math.inf]})
+    assert json.loads(out.read_text(encoding="utf-8")) == {"auc": None, "rows": [1.5, None]}
+    assert [p.name for p in out.parent.iterdir()] == ["results.json"]  # no temporary file left beside it
+
