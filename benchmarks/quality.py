@@ -333,13 +333,14 @@ def sweep_results(args: argparse.Namespace, summary: dict[float, Any], runs: lis
             "summary": {f"{m:g}": agg for m, agg in summary.items()}, "runs": runs}
 
 
-def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
-    """Run a benchmark and write its results to ``--out``; a user's mistake (config, data) prints one line
-    and returns 2."""
+def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace,
+             out_attr: str = "out") -> int:
+    """Run a benchmark and write its results to ``args.<out_attr>`` (``--out``); a user's mistake (config, data)
+    prints one line and returns 2."""
     from utils.core.errors import UserError
 
     try:
-        write_results(args.out, run(args))
+        write_results(getattr(args, out_attr), run(args))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

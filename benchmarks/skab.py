@@ -298,12 +298,14 @@ def adaptive_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     started = time.perf_counter()
-    result = run_benchmark(args)
-    print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
-    quality.write_results(args.json_out, result)
-    return 0
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        result = run_benchmark(args)
+        print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
+        return result
+
+    return quality.cli_main(run, parse_args(argv), "json_out")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,28 @@ def test_results_are_written_as_strict_json_in_a_new_folder(tmp_path: Path) -> N
     assert json.loads(out.read_text(encoding="utf-8")) == {"auc": None, "rows": [1.5, None]}
     assert [p.name for p in out.parent.iterdir()] == ["results.json"]  # no temporary file left beside it
 
+
+
+def test_skab_benchmarks_answer_a_data_mistake_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: a run refused for missing SKAB data (exit 2), or a --source that was not a SKAB recording, ended
+    # skab.py / skab_selection.py in a Python traceback.
+    from benchmarks import skab_selection
+    from utils.core.errors import DataError
+
+    def refused(args):
+        raise DataError("vae_skab: SKAB data not found in /nowhere")
+
+    monkeypatch.setattr(skab, "run_benchmark", refused)
+    assert skab.main(["--configs", "configs/vae_skab.json"]) == 2
+    assert capsys.readouterr().err == "error: vae_skab: SKAB data not found in /nowhere\n"
+    for text, said in [("a;b\n1;2\n", "the first column is 'a', not 'datetime'"), ("", "the first column is ''"),
+                       ("datetime;a\nt0;1\nt1;q\n", "not numeric sensor rows of 1 columns")]:
+        source = tmp_path / "source.csv"
+        source.write_text(text, encoding="utf-8")
+        assert skab_selection.main(["--quick", "--source", str(source)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {source}: {said}")
+    with pytest.raises(SystemExit) as exit_info:
+        skab_selection.main(["--source", str(tmp_path / "missing.csv")])
+    assert exit_info.value.code == 2
+    assert "--source" in capsys.readouterr().err
