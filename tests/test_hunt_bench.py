@@ -61,3 +61,29 @@ def test_skab_benchmarks_answer_a_data_mistake_in_one_line(tmp_path: Path, monke
         skab_selection.main(["--source", str(tmp_path / "missing.csv")])
     assert exit_info.value.code == 2
     assert "--source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--seeds", "0"], ["--alphas", "0.05", "1.5"]])
+def test_false_alarm_validity_refuses_no_seeds_or_an_alpha_outside_0_1(argv: list[str]) -> None:
+    # Before: --seeds 0 was an IndexError, --alphas 1.5 a ValueError traceback after every run was made.
+    from benchmarks import false_alarm_validity
+
+    with pytest.raises(SystemExit) as exit_info:
+        false_alarm_validity.parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_false_alarm_validity_removes_its_temporary_run_folders(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: without --experiments-dir every seed's run folder (checkpoints included) stayed in the temp folder.
+    from benchmarks import false_alarm_validity
+    from utils.core.errors import DataError
+
+    def refused(config, overrides, run_dir, args):
+        run_dir.mkdir(parents=True)
+        raise DataError("refused")
+
+    monkeypatch.setattr(quality, "train_config", refused)
+    monkeypatch.setattr(false_alarm_validity.tempfile, "tempdir", str(tmp_path))
+    assert false_alarm_validity.main(["--seeds", "1"]) == 2
+    assert list(tmp_path.iterdir()) == []
