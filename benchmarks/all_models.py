@@ -39,7 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", choices=("converter", "ecg5000"), default=None, help="run one data set's half only")
     p.add_argument("--experiments-dir", default=None)
     p.add_argument("--out", default=None, help="write all results as JSON")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    quality.check_results_path(p, args.out)
+    return args
 
 
 def benchmark_argv(args: argparse.Namespace) -> tuple[list[str], list[str]]:

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
+    from benchmarks import quality
+
+    quality.check_results_path(parser, args.out)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     tmp = Path(tempfile.mkdtemp(prefix="bad_input_sweep_"))
     try:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                              for o in OUTCOMES} for cls in (*CLASSES, "overall")}
             for cls in summary:
                 summary[cls]["cases"] = sum(1 for r in results if cls == "overall" or r["class"] == cls)
-            args.out.write_text(json.dumps({"counts": summary, "results": results}, indent=1))
+            quality.write_results(args.out, {"counts": summary, "results": results})
         return 0
     finally:
         if args.keep:

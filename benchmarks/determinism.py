@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.verbose = False  # benchmarks.quality.train_config: the runs' own output stays hidden
     if args.runs < 2 or args.parallel < 0 or args.threads < 0:
         p.error("--runs must be >= 2, --parallel and --threads >= 0")
+    quality.check_results_path(p, args.out)
     return args
 
 
@@ -172,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 print_record(record, seconds)
                 records.append(record)
         identical = summarise(records)
-    if args.out:
-        Path(args.out).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    quality.write_results(args.out, records)
     return 0 if identical else 1
 
 

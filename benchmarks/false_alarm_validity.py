@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true", help="show each run's console output")
     p.add_argument("--experiments-dir", default=None, help="keep the run folders here (default: temporary)")
     p.add_argument("--out", default=None, help="write all results as JSON")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.seeds < 1 or not all(0 <= a < 1 for a in args.alphas):
+        p.error(f"--seeds must be >= 1 (got {args.seeds}) and every --alphas value in [0, 1) (got {args.alphas})")
+    quality.check_results_path(p, args.out)
+    return args
 
 
 def seed_overrides(args: argparse.Namespace, seed: int) -> list[str]:
@@ -131,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if args.experiments_dir is None:
+            shutil.rmtree(root, ignore_errors=True)
     summary = summarise(per_seed, args.alphas)
     print(f"\n=== Test false-alarm rate over {len(per_seed)} seeds (mean ± standard error; the mean bound; "
           "ok = mean <= alpha + 2 SE) ===")

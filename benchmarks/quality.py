@@ -104,6 +104,7 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
     if args.seeds < 1 or args.first_seed < 0 or args.threads < 0:
         parser.error("--seeds must be >= 1, --first-seed and --threads >= 0")
     args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+    check_results_path(parser, args.out)
 
 
 def overrides_for(args: argparse.Namespace, config: Path, extra: list[str], seed: int) -> list[str]:
@@ -260,14 +261,33 @@ def run_magnitude_sweep(args: argparse.Namespace, title: str, prefix: str, view:
                       for i, m in enumerate(args.magnitudes)}
 
 
-def write_results(path: str | None, results: dict[str, Any]) -> None:
-    """Write ``results`` as strict JSON to ``path`` (nothing when None)."""
+def check_results_path(parser: argparse.ArgumentParser, path: str | Path | None, option: str = "--out") -> None:
+    """Refuse a results file that could not be written before any run is made (``parser.error``): a folder, a
+    device, a file inside a run folder, a path under a file; else hours of runs would end in a traceback."""
+    if path is None:
+        return
+    from utils.runs.outputs import OutputError, check_output
+
+    try:
+        check_output(path, overwrite=True, option=option, example="results.json")
+        blocking = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputError(f"{option} {path}: {blocking} is a file, not a folder; choose another path")
+    except OutputError as err:
+        parser.error(str(err))
+
+
+def write_results(path: str | Path | None, results: Any) -> None:
+    """Write ``results`` as strict JSON to ``path`` (nothing when None): atomically (a stopped benchmark leaves
+    no half-written file), its missing folders made, NaN and infinities as null."""
     if path is None:
         return
     from utils.metrics.window_metrics import to_jsonable
+    from utils.runs.outputs import atomic_output
 
-    Path(path).write_text(json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    print(f"Results written to {path}")
+    with atomic_output(path) as handle:
+        handle.write(json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n")
+    print(f"Results written to {path}", flush=True)
 
 
 def options_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -313,13 +333,14 @@ def sweep_results(args: argparse.Namespace, summary: dict[float, Any], runs: lis
             "summary": {f"{m:g}": agg for m, agg in summary.items()}, "runs": runs}
 
 
-def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
-    """Run a benchmark and write its results to ``--out``; a user's mistake (config, data) prints one line
-    and returns 2."""
+def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace,
+             out_attr: str = "out") -> int:
+    """Run a benchmark and write its results to ``args.<out_attr>`` (``--out``); a user's mistake (config, data)
+    prints one line and returns 2."""
     from utils.core.errors import UserError
 
     try:
-        write_results(args.out, run(args))
+        write_results(getattr(args, out_attr), run(args))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

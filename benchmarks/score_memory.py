@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.child:
         return child(args)
+    sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks import quality
+
+    quality.check_results_path(p, args.out)
 
     with tempfile.TemporaryDirectory(prefix="score_memory_") as tmp:
         tmp = Path(tmp)
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"tracemalloc peak (Python + NumPy allocations) scoring {largest['rows']:,} rows: "
               f"{largest['tracemalloc_peak_bytes'] / MiB:.1f} MiB")
     if args.out:
-        Path(args.out).write_text(json.dumps({"fixed_rss_bytes": base, "runs": results}, indent=2) + "\n")
+        quality.write_results(args.out, {"fixed_rss_bytes": base, "runs": results})
 
 
 if __name__ == "__main__":

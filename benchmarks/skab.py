@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import tempfile
 import time
@@ -96,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.configs = args.configs or quality.configs_for(DATA_NAME)
     if not args.configs:
         p.error(f"no config with data.name {DATA_NAME!r} in {quality.CONFIGS_DIR}")
+    quality.check_results_path(p, args.json_out, "--json")
     return args
 
 
@@ -298,14 +298,14 @@ def adaptive_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     started = time.perf_counter()
-    result = run_benchmark(args)
-    print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        result = run_benchmark(args)
+        print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
+        return result
+
+    return quality.cli_main(run, parse_args(argv), "json_out")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import quality, skab  # noqa: E402
-from utils.core.errors import UserError  # noqa: E402
+from utils.core.errors import DataError, UserError  # noqa: E402
 
 ANOMALY_FREE_CSV = skab.DEFAULT_DATA_DIR / "anomaly-free" / "anomaly-free.csv"
 SEPARATOR = ";"
@@ -200,10 +200,15 @@ def read_recording(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     """A SKAB-format file (``;``-separated, ``datetime`` first): ``(header, timestamps, (N, F) values)``."""
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle, delimiter=SEPARATOR))
-    header, body = rows[0], rows[1:]
+    header, body = (rows[0], rows[1:]) if rows and rows[0] else ([""], [])
     if header[0] != TIMESTAMP:
-        raise ValueError(f"{path}: the first column is {header[0]!r}, not {TIMESTAMP!r}")
-    return header, [r[0] for r in body], np.array([r[1:] for r in body], dtype=float)
+        raise DataError(f"{path}: the first column is {header[0]!r}, not {TIMESTAMP!r} (a SKAB recording, "
+                        f"{SEPARATOR!r}-separated, such as anomaly-free/anomaly-free.csv)")
+    try:
+        values = np.array([r[1:] for r in body], dtype=float)
+    except ValueError as err:  # a ragged row, a text value
+        raise DataError(f"{path}: not numeric sensor rows of {len(header) - 1} columns ({err})") from None
+    return header, [r[0] for r in body], values
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.copies < 1:
         p.error("--copies must be >= 1")
+    if not args.source.is_file():
+        p.error(f"--source {args.source}: no such file; give SKAB's anomaly-free/anomaly-free.csv")
+    quality.check_results_path(p, args.json_out, "--json")
     if args.quick:
         args.copies = 1
     args.candidates = [Candidate("vae_skab", 10), Candidate("vae_skab", 60)] if args.quick else list(CANDIDATES)
@@ -391,12 +399,14 @@ def run_selection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     started = time.perf_counter()
-    result = run_selection(args)
-    print(f"\nselection time {time.perf_counter() - started:.0f} s", flush=True)
-    quality.write_results(args.json_out, result)
-    return 0
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        result = run_selection(args)
+        print(f"\nselection time {time.perf_counter() - started:.0f} s", flush=True)
+        return result
+
+    return quality.cli_main(run, parse_args(argv), "json_out")
 
 
 if __name__ == "__main__":

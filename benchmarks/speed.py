@@ -27,7 +27,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -63,7 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--experiments-dir", type=Path, default=None,
                    help="where the benchmark's run folders go (default: a temporary folder, deleted)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    from benchmarks import quality
+
+    quality.check_results_path(p, args.json, "--json")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from benchmarks import speed_recurrent, speed_system, speed_threads, speed_train
+    from benchmarks import quality, speed_recurrent, speed_system, speed_threads, speed_train
     from benchmarks.speed_common import format_row, print_table
 
     if args.threads:
@@ -114,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     if failed:
         print(f"\nFAILED items: {', '.join(failed)} (see the messages above)")
-    if args.json:
-        args.json.write_text(json.dumps([row.as_dict() for row in rows], indent=2), encoding="utf-8")
+    quality.write_results(args.json, [row.as_dict() for row in rows])
     return 1 if failed else 0
 
 
