@@ -21,7 +21,7 @@ from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
-from utils.runtime.distributed import DistInfo
+from utils.runtime.distributed import DistInfo, signal_of_any_rank
 from utils.runtime.reproducibility import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 
@@ -34,6 +34,7 @@ class Trainer(Protocol):
     config: Any
     state: TrainState
     dist: DistInfo
+    device: torch.device
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -299,14 +300,20 @@ class StopOnSignal(Hook):
         self.signals = StopSignals(agent.folder.last).__enter__()
 
     def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
-        if self.signals is not None and self.signals.requested:
+        if self.signals is not None and self.requested(agent):
             state = agent.state
             self.stop(agent, f"in epoch {state.epoch + 1} after batch {state.batch_in_epoch}/"
                              f"{len(agent.epoch_batches(state.epoch))}")
 
     def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
-        if self.signals is not None and self.signals.requested:  # arrived during validation
+        if self.signals is not None and self.requested(agent):  # arrived during validation
             self.stop(agent, f"after epoch {end.epoch + 1}")
+
+    def requested(self, agent: Trainer) -> bool:
+        """A stop signal arrived, at this process or (under torchrun) at any other rank: all stop together."""
+        signals = self.signals
+        signals.signum = signal_of_any_rank(signals.signum, agent.dist, agent.device)
+        return signals.requested
 
     def after_train(self, agent: Trainer) -> None:
         if self.signals is not None:

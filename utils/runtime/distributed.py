@@ -60,6 +60,17 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
     return {key: value / info.world_size for key, value in zip(keys, tensor.tolist())}
 
 
+def signal_of_any_rank(signum: int | None, info: DistInfo, device: torch.device) -> int | None:
+    """The stop signal any rank has received (its number, None when none has), so that every rank stops after
+    the same batch: one stopping alone would leave the others waiting in the next gradient exchange. One
+    all-reduce (a no-op for one process)."""
+    if not info.enabled:
+        return signum
+    found = torch.tensor([signum or 0], dtype=torch.int64, device=device)
+    dist.all_reduce(found, op=dist.ReduceOp.MAX)
+    return int(found.item()) or None
+
+
 def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
     """Under torchrun, log each rank's weight digest; differing weights are a bug, so raise RuntimeError."""
     if not info.enabled:
