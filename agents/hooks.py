@@ -21,7 +21,7 @@ from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
-from utils.runtime.distributed import DistInfo, signal_of_any_rank
+from utils.runtime.distributed import DistInfo, all_reduce_sum, signal_of_any_rank
 from utils.runtime.reproducibility import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 
@@ -157,10 +157,12 @@ class Checkpointer(Hook):
     def save(self, agent: Trainer, best: bool = False) -> None:
         """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
         self.last_save, self.saved_epoch = time.monotonic(), agent.state.epoch
+        # mid-epoch: every rank's loss sums so far, not rank 0's alone (restore shares them out again)
+        totals = all_reduce_sum(agent.state.epoch_totals, agent.dist, agent.device)
         if not agent.dist.is_main:  # rank 0 alone writes
             return
         agent.writer.flush()  # events up to this checkpoint are on disk with it
-        files = [(agent.folder.last, self.state_of(agent))]
+        files = [(agent.folder.last, self.state_of(agent) | {"epoch_totals": totals})]
         snapshot, self.best_snapshot = (None if best else self.best_snapshot), None  # best: an older snapshot is stale
         if best or snapshot is not None:
             # best.pt first: a stop between the two writes leaves a last.pt whose best epoch is on disk (the
@@ -190,6 +192,8 @@ class Checkpointer(Hook):
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         state = agent.state
         state.load_state_dict(ckpt, str(source))
+        # the sums of every rank (of the run that saved them): each rank of this run takes an equal share
+        state.epoch_totals = {key: value / agent.dist.world_size for key, value in state.epoch_totals.items()}
         batches = len(agent.epoch_batches(state.epoch)) if state.batch_in_epoch else 0
         if state.batch_in_epoch > batches:
             raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of "

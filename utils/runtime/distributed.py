@@ -54,10 +54,18 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
     """Average each number over the ranks, in one all-reduce on ``device`` (no-op for one process)."""
     if not info.enabled:
         return values
+    return {key: value / info.world_size for key, value in all_reduce_sum(values, info, device).items()}
+
+
+def all_reduce_sum(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
+    """Sum each number over the ranks (every rank must hold the same keys; none: no all-reduce), in one all-reduce
+    on ``device``."""
+    if not info.enabled or not values:
+        return values
     keys = sorted(values)
     tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
-    return {key: value / info.world_size for key, value in zip(keys, tensor.tolist())}
+    return dict(zip(keys, tensor.tolist()))
 
 
 def signal_of_any_rank(signum: int | None, info: DistInfo, device: torch.device) -> int | None:
