@@ -21,7 +21,7 @@ from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
-from utils.runtime.distributed import DistInfo, all_reduce_sum, signal_of_any_rank
+from utils.runtime.distributed import DistInfo, SignalOfAnyRank, all_reduce_sum
 from utils.runtime.reproducibility import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 
@@ -299,6 +299,7 @@ class StopOnSignal(Hook):
     def __init__(self, checkpointer: Checkpointer) -> None:
         self.checkpointer = checkpointer
         self.signals: StopSignals | None = None
+        self.any_rank: SignalOfAnyRank | None = None
 
     def before_train(self, agent: Trainer) -> None:
         self.signals = StopSignals(agent.folder.last).__enter__()
@@ -314,12 +315,17 @@ class StopOnSignal(Hook):
             self.stop(agent, f"after epoch {end.epoch + 1}")
 
     def requested(self, agent: Trainer) -> bool:
-        """A stop signal arrived, at this process or (under torchrun) at any other rank: all stop together."""
-        signals = self.signals
-        signals.signum = signal_of_any_rank(signals.signum, agent.dist, agent.device)
-        return signals.requested
+        """A stop signal arrived, at this process or (under torchrun, one batch later) at any other rank: all stop
+        after the same batch."""
+        if self.any_rank is None:
+            self.any_rank = SignalOfAnyRank(agent.dist, agent.device)
+        agreed = self.any_rank.check(self.signals.signum)
+        if agreed is not None:
+            self.signals.signum = agreed
+        return agreed is not None
 
     def after_train(self, agent: Trainer) -> None:
+        self.any_rank = None  # its last all-reduce ends on its own (waiting could raise over the error in flight)
         if self.signals is not None:
             self.signals.__exit__(None, None, None)
             self.signals = None
