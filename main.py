@@ -316,6 +316,7 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
     import logging
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -328,6 +329,8 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed
     try:
         elastic_launch(launch, sys.executable)(os.path.abspath(__file__), *child_argv)
+    except SignalException as err:  # Ctrl-C or SIGTERM here: the launcher passed it on and waited for the processes
+        return 128 + int(err.sigval)
     except ChildFailedError as err:
         codes = sorted({failure.exitcode for failure in err.failures.values()})
         for code in (2, 130, 143):

@@ -21,7 +21,7 @@ from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
 from utils.runs.run_folder import RunFolder
-from utils.runtime.distributed import DistInfo
+from utils.runtime.distributed import DistInfo, SignalOfAnyRank, all_reduce_sum
 from utils.runtime.reproducibility import get_rng_state, set_rng_state
 from utils.runtime.signals import Interrupted, StopSignals, signal_name
 
@@ -34,6 +34,7 @@ class Trainer(Protocol):
     config: Any
     state: TrainState
     dist: DistInfo
+    device: torch.device
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -156,10 +157,12 @@ class Checkpointer(Hook):
     def save(self, agent: Trainer, best: bool = False) -> None:
         """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
         self.last_save, self.saved_epoch = time.monotonic(), agent.state.epoch
+        # mid-epoch: every rank's loss sums so far, not rank 0's alone (restore shares them out again)
+        totals = all_reduce_sum(agent.state.epoch_totals, agent.dist, agent.device)
         if not agent.dist.is_main:  # rank 0 alone writes
             return
         agent.writer.flush()  # events up to this checkpoint are on disk with it
-        files = [(agent.folder.last, self.state_of(agent))]
+        files = [(agent.folder.last, self.state_of(agent) | {"epoch_totals": totals})]
         snapshot, self.best_snapshot = (None if best else self.best_snapshot), None  # best: an older snapshot is stale
         if best or snapshot is not None:
             # best.pt first: a stop between the two writes leaves a last.pt whose best epoch is on disk (the
@@ -189,6 +192,8 @@ class Checkpointer(Hook):
         check_matches_data(ckpt, source, agent.model_inputs, list(agent.data.feature_names))
         state = agent.state
         state.load_state_dict(ckpt, str(source))
+        # the sums of every rank (of the run that saved them): each rank of this run takes an equal share
+        state.epoch_totals = {key: value / agent.dist.world_size for key, value in state.epoch_totals.items()}
         batches = len(agent.epoch_batches(state.epoch)) if state.batch_in_epoch else 0
         if state.batch_in_epoch > batches:
             raise CheckpointError(f"{source}: field 'batch_in_epoch' holds {state.batch_in_epoch}, but an epoch of "
@@ -294,21 +299,33 @@ class StopOnSignal(Hook):
     def __init__(self, checkpointer: Checkpointer) -> None:
         self.checkpointer = checkpointer
         self.signals: StopSignals | None = None
+        self.any_rank: SignalOfAnyRank | None = None
 
     def before_train(self, agent: Trainer) -> None:
         self.signals = StopSignals(agent.folder.last).__enter__()
 
     def after_step(self, agent: Trainer, logs: dict[str, float]) -> None:
-        if self.signals is not None and self.signals.requested:
+        if self.signals is not None and self.requested(agent):
             state = agent.state
             self.stop(agent, f"in epoch {state.epoch + 1} after batch {state.batch_in_epoch}/"
                              f"{len(agent.epoch_batches(state.epoch))}")
 
     def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
-        if self.signals is not None and self.signals.requested:  # arrived during validation
+        if self.signals is not None and self.requested(agent):  # arrived during validation
             self.stop(agent, f"after epoch {end.epoch + 1}")
 
+    def requested(self, agent: Trainer) -> bool:
+        """A stop signal arrived, at this process or (under torchrun, one batch later) at any other rank: all stop
+        after the same batch."""
+        if self.any_rank is None:
+            self.any_rank = SignalOfAnyRank(agent.dist, agent.device)
+        agreed = self.any_rank.check(self.signals.signum)
+        if agreed is not None:
+            self.signals.signum = agreed
+        return agreed is not None
+
     def after_train(self, agent: Trainer) -> None:
+        self.any_rank = None  # its last all-reduce ends on its own (waiting could raise over the error in flight)
         if self.signals is not None:
             self.signals.__exit__(None, None, None)
             self.signals = None

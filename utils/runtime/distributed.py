@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -54,10 +55,47 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
     """Average each number over the ranks, in one all-reduce on ``device`` (no-op for one process)."""
     if not info.enabled:
         return values
+    return {key: value / info.world_size for key, value in all_reduce_sum(values, info, device).items()}
+
+
+def all_reduce_sum(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
+    """Sum each number over the ranks (every rank must hold the same keys; none: no all-reduce), in one all-reduce
+    on ``device``."""
+    if not info.enabled or not values:
+        return values
     keys = sorted(values)
     tensor = torch.tensor([values[key] for key in keys], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
-    return {key: value / info.world_size for key, value in zip(keys, tensor.tolist())}
+    return dict(zip(keys, tensor.tolist()))
+
+
+class SignalOfAnyRank:
+    """The stop signal any rank has received, agreed one check late so that every rank stops after the same batch
+    (one stopping alone would leave the others waiting in the next gradient exchange) without a blocking
+    all-reduce each batch: each :meth:`check` starts one in the background and reads the previous check's."""
+
+    def __init__(self, info: DistInfo, device: torch.device) -> None:
+        self.info, self.device = info, device
+        self._pending: tuple[torch.Tensor, Any] | None = None
+
+    def check(self, signum: int | None) -> int | None:
+        """``signum`` (this rank's signal, None: none) for one process; else the signal of any rank at the
+        previous check (None at the first)."""
+        if not self.info.enabled:
+            return signum
+        agreed = self.finish()
+        found = torch.tensor([signum or 0], dtype=torch.int64, device=self.device)
+        self._pending = found, dist.all_reduce(found, op=dist.ReduceOp.MAX, async_op=True)
+        return agreed
+
+    def finish(self) -> int | None:
+        """Wait for the all-reduce in flight; its signal (None: none, or none in flight)."""
+        if self._pending is None:
+            return None
+        found, work = self._pending
+        self._pending = None
+        work.wait()
+        return int(found.item()) or None
 
 
 def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
