@@ -157,7 +157,9 @@ class Checkpointer(Hook):
     def save(self, agent: Trainer, best: bool = False) -> None:
         """Queue ``last.pt``, and ``best.pt`` if this state is the best or a best snapshot is pending."""
         self.last_save, self.saved_epoch = time.monotonic(), agent.state.epoch
-        # mid-epoch: every rank's loss sums so far, not rank 0's alone (restore shares them out again)
+        # mid-epoch: every rank's loss sums so far, not rank 0's alone (restore shares them out again). Only a stop
+        # saves mid-epoch, on every rank after the same batch; at an epoch's end the sums are empty, so a timed save,
+        # which each rank decides by its own clock, starts no collective
         totals = all_reduce_sum(agent.state.epoch_totals, agent.dist, agent.device)
         if not agent.dist.is_main:  # rank 0 alone writes
             return
