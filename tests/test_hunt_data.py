@@ -134,6 +134,7 @@ def test_running_a_datasets_module_as_a_script_gives_no_runpy_warning(tmp_path) 
 def test_a_bad_archive_sha256_is_refused_where_it_enters_naming_the_key(value) -> None:
     """It was checked only when a download happened, as 'invalid checksum 'sha256:5'', without the key, and
     suggested gitblob:, which the archive's check refuses."""
+    import agents  # noqa: F401  (fills the registries the config is checked against)
     from utils.core.config import load_config
     from utils.core.errors import ConfigError
     from tests.helpers import REPO_ROOT
