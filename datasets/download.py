@@ -23,6 +23,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from utils.core.errors import ConfigError, DataError
+from utils.core.types import hex_digits
 
 MIB = 2**20
 _HEX_LENGTHS = {"sha256": 64, "gitblob": 40}
@@ -58,10 +59,10 @@ class DownloadLimits:
 def parse_checksum(spec: str) -> tuple[str, str]:
     """Split ``"kind:hex"`` into ``(kind, lower-case hex)``; ConfigError if malformed."""
     kind, _, value = str(spec).partition(":")
-    value = value.strip().lower()
-    if kind not in _HEX_LENGTHS or len(value) != _HEX_LENGTHS[kind] or any(c not in "0123456789abcdef" for c in value):
+    digits = hex_digits(value, _HEX_LENGTHS[kind]) if kind in _HEX_LENGTHS else None
+    if digits is None:
         raise ConfigError(f"invalid checksum {spec!r}; expected 'sha256:<64 hex digits>' or 'gitblob:<40 hex digits>'")
-    return kind, value
+    return kind, digits
 
 
 def file_checksum(path: Path, kind: str) -> str:

@@ -37,10 +37,15 @@ def _train_end(value: object) -> int | float | str:
 TrainEnd = Annotated[int | float | str, PlainValidator(_train_end, json_schema_input_type=int | float | str)]
 
 
+def hex_digits(text: str, length: int) -> str | None:
+    """``text`` stripped and lower-cased when it is ``length`` hex digits (a digest), else None."""
+    digits = text.strip().lower()
+    return digits if len(digits) == length and all(c in "0123456789abcdef" for c in digits) else None
+
+
 def _sha256(value: object) -> str:
     """64 hex digits, optionally written ``sha256:<hex>``; one message otherwise."""
-    digits = value.strip().lower().removeprefix("sha256:") if isinstance(value, str) else ""
-    if len(digits) == 64 and all(c in "0123456789abcdef" for c in digits):
+    if isinstance(value, str) and hex_digits(value.strip().lower().removeprefix("sha256:"), 64) is not None:
         return value
     raise ValueError("expected the archive's sha256: 64 hex digits (as sha256sum prints them), optionally written "
                      "sha256:<64 hex digits>, or null to skip the check")
