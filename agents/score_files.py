@@ -20,7 +20,7 @@ from agents.detector.detector import Detector
 from agents.detector.scaler import overflow_text, too_large
 from agents.score_loop import (Batch, IncidentStream, Reference, RowTimes, Scoring, Sink, StepScorer, WindowScorer,
                                check_columns, checked_incidents_path, checked_stride, exact, missing_fill,
-                               recording_reference, row_batches, score_batches, separator_hint, too_few_rows)
+                               recording_reference, row_batches, separator_hint, too_few_rows)
 from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, CsvStream, first_bad_value, iter_csv_blocks, read_layout
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
@@ -132,22 +132,16 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                merge_gap: int | None = None, incidents_path: str | Path | None = None,
                config_path: str | Path | None = None, per_step: bool = False,
                baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
-    """Score every window of ``input_path`` (``.csv`` or ``.npy``); one CSV row per window (or time step) to
-    ``output_path``, written atomically, and a time-step input's incidents beside it.
+    """Score every window of ``input_path`` (``.csv`` or ``.npy``); one CSV row per window (or time step with
+    ``per_step``) to ``output_path``, written atomically, and a time-step input's incidents beside it (or to
+    ``incidents_path``); the summary: windows, rows, trailing rows not scored, alarms, thresholds, incidents.
 
     Args:
         stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
-        batch: windows read at a time; default the detector's batch size, at most
-            :data:`agents.score_loop.SCORE_BATCH` (windows are scored in batches of that size whatever ``batch``).
+        batch: windows read at a time (default the detector's batch size, at most
+            :data:`agents.score_loop.SCORE_BATCH`; windows are scored in batches of that size whatever ``batch``).
         merge_gap: quiet rows inside one incident; default the run's, or the window length.
-        incidents_path: instead of ``<output stem>.incidents.csv``.
         config_path: the config file the command read; no output may replace it.
-        per_step: one row per time step (:class:`agents.score_loop.StepScorer`); time-step inputs only.
-        baselines: add the run's baselines' scores and alarms (:class:`agents.score_loop.Scoring`).
-        reference_rows: ``--reference-rows`` (:func:`agents.score_loop.recording_reference`).
-
-    Returns:
-        Summary: windows, rows, trailing rows not scored, alarms per score, thresholds, incidents.
     """
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
@@ -171,14 +165,14 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
             raise DataError("--incidents -: standard error takes incidents of live scoring only (--input - or "
                             "--output -); give batch scoring's incidents a file")
         incidents_path = checked_incidents_path(incidents_path, output_path, overwrite, (input_path,), config_path)
-    scorer = (StepScorer(scoring, incidents, source.time_column, eager=False) if per_step
-              else WindowScorer(scoring, incidents, source.time_column, eager=False))
+    scorer = (StepScorer if per_step else WindowScorer)(scoring, incidents, source.time_column, eager=False)
     batch = batch or scorer.batch
     with ExitStack() as outputs:
         files = [outputs.enter_context(atomic_output(path, newline="")) if path else None
                  for path in (output_path, incidents_path if incidents is not None else None)]
         write = Sink(scorer.header(), *files, incidents)
-        score_batches(scorer, source.windows(batch, cover=per_step), write)
+        for windows in source.windows(batch, cover=per_step):
+            write(*scorer.add(*windows))
         write(*scorer.finish())  # per-step scoring may hold windows until here
         if scorer.windows == 0:
             raise too_few_rows(input_path, source.rows_read, window_length)
@@ -186,11 +180,9 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                                "window_length": window_length, "thresholds": dict(scoring.thresholds),
                                "alarms": scorer.alarms, "unit": scorer.unit}
     if not source.windows_given:
-        rows = source.rows_read
-        summary.update(rows=rows, stride=source.stride,
-                       rows_not_scored=0 if per_step else _after_windows(rows, scorer.windows, source.stride,
-                                                                         window_length),
-                       incidents=incidents.count,
+        summary.update(rows=source.rows_read, stride=step,
+                       rows_not_scored=_after_windows(source.rows_read, 0 if per_step else scorer.windows, step,
+                                                      window_length), incidents=incidents.count,
                        incidents_output=None if incidents_path is None else str(incidents_path),
                        incident_score=incidents.score_name, incident_threshold=incidents.threshold,
                        merge_gap=incidents.merge_gap, point_aggregation=incidents.aggregation,
@@ -282,21 +274,11 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                stdin: BinaryIO | None = None, stdout: TextIO | None = None,
                stderr: TextIO | None = None, config_path: str | None = None, per_step: bool = False,
                baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
-    """Score CSV rows as they arrive; window rows and incidents written line by line (module docstring).
-
-    Args:
-        input_path, output_path: ``"-"`` (standard input, output) or a file.
-        incidents_path: default ``<output stem>.incidents.csv``, or lines on stderr for ``"-"``.
-        stdin, stdout, stderr: the standard streams (default ``sys``'s): stdin binary, the others text.
-        stride, merge_gap, config_path, per_step, baselines, reference_rows: as for :func:`score_file`.
-
-    Returns:
-        Summary: windows, rows, alarms (of the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM",
-        "broken pipe") and ``exit_code`` (0, 130, 143).
-
-    Raises:
-        DataError: a bad header or row (naming the line; the lines before it are written).
-    """
+    """Score CSV rows as they arrive from ``input_path`` (``"-"``: ``stdin``, binary) to ``output_path`` (``"-"``:
+    ``stdout``), incidents to ``incidents_path`` (default ``<output stem>.incidents.csv``; ``"-"``: lines on
+    ``stderr``), line by line; the other arguments as for :func:`score_file`. The summary: windows, rows, alarms (of
+    the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe") and ``exit_code`` (0, 130,
+    143). A bad header or row raises DataError naming the line, once the lines before it are written."""
     stdin = stdin or sys.stdin.buffer
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     window_length = detector.window_length
@@ -338,15 +320,15 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 if time_column:
                     stream.times = RowTimes(rows.name, time_column, detector.trained_period)
                 files = [stack.enter_context(WholeLines(p)) if p else None for p in outputs]
-                scorer = (StepScorer(scoring, stream, time_column, eager=True) if per_step
-                          else WindowScorer(scoring, stream, time_column, eager=True))
+                scorer = (StepScorer if per_step else WindowScorer)(scoring, stream, time_column, eager=True)
                 write = Sink(scorer.header(), stdout if files[0] is None else files[0], files[1], stream, stderr)
                 summary.update(stride=step, rows=0, alarms=0,
                                score=stream.score_name, threshold=stream.threshold, unit=scorer.unit)
                 text = ([time_column] if time_column else []) + (reference.label_columns if reference else [])
                 blocks = counted(rows.blocks(header, detector.feature_names, text))
-                score_batches(scorer, row_batches(blocks, reference, detector, rows.name, summary["stride"],
-                                                  scorer.batch, cover=per_step), written, stop.check)
+                for windows in row_batches(blocks, reference, detector, rows.name, step, scorer.batch, per_step):
+                    written(*scorer.add(*windows))
+                    stop.check()
             except Interrupted as err:
                 summary.update(stopped_by=signal_name(err.signum), exit_code=err.exit_code)
             except DataError as err:  # a bad row: what came before it is scored and written, then the error
@@ -358,8 +340,8 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
                 if scorer is not None:
                     written(*scorer.finish())
                     summary.update(incidents=stream.count, rows_between_windows=stream.unscored,
-                                   rows_not_scored=0 if per_step else _after_windows(summary["rows"], scorer.windows,
-                                                                                     step, window_length))
+                                   rows_not_scored=_after_windows(summary["rows"], 0 if per_step else scorer.windows,
+                                                                  step, window_length))
             finally:
                 restore_handlers(previous)
         except BrokenPipeError:

@@ -1,13 +1,12 @@
 """What batch and live scoring (:mod:`agents.score_files`) share: the header check, window scores, rows, timestamps,
-incidents, and the one loop handing batches of windows to a scorer (:class:`WindowScorer`, :class:`StepScorer`).
-Windows are scored at fixed places in padded batches of :data:`SCORE_BATCH` (:class:`PlacedScoring`), so a file and the
-same rows piped give byte-identical output. Columns and behaviour: docs/scoring.md."""
+incidents and the scorers, which score windows at fixed places in padded batches (:class:`PlacedScoring`), so a file
+and the same rows piped give byte-identical output. Columns and behaviour: docs/scoring.md."""
 from __future__ import annotations
 
 import csv
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,8 +51,7 @@ def check_columns(header: list[str], detector: Detector, source: str) -> str | N
     missing = [c for c in features if c not in have]
     unexpected = [c for c in header if c not in known]
     if missing or unexpected:
-        parts = ([f"missing column(s) {missing}"] if missing else []) + (
-            [f"unexpected column(s) {unexpected}"] if unexpected else [])
+        parts = [f"{what} column(s) {cols}" for what, cols in (("missing", missing), ("unexpected", unexpected)) if cols]
         fitting = [str(path) for path in configs_reading(source)]
         hint = (f"; {' and '.join(fitting)} train{'s' if len(fitting) == 1 else ''} on this file: train "
                 f"{'it' if len(fitting) == 1 else 'one'} and score with it" if fitting
@@ -73,8 +71,7 @@ def missing_fill(detector: Detector, source: str | Path) -> PreviousFill | None:
 
 def separator_hint(detector: Detector) -> str:
     """What to do when an input's header is not separated as the run's files were, for messages."""
-    separator = detector.data_columns.get("separator")
-    if separator is None:
+    if (separator := detector.data_columns.get("separator")) is None:
         return "; separate the fields by one of , ; tab |"
     return f"; this run reads files separated by {separator!r} (data.separator): write the input so"
 
@@ -163,8 +160,7 @@ def adapt_rate(detector: Detector) -> float:
 
 # ----- window rows ---------------------------------------------------------------------
 def exact(value: float) -> str:
-    """A score, p-value or threshold as written: ``repr``, which reads back as the same float64, so
-    ``score > threshold`` recomputes from the file exactly as it was decided."""
+    """A score, p-value or threshold as written: ``repr``, which reads back as the same float64 (exact alarms)."""
     return repr(float(value))
 
 
@@ -191,13 +187,8 @@ def window_header(scoring: Scoring, time_column: str | None, labelled: bool = Fa
 def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_times: np.ndarray | None,
                 scores: dict[str, np.ndarray], contrib: np.ndarray, flags: dict[str, np.ndarray],
                 labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[Any]]:
-    """The scores-CSV rows of windows numbered from ``number``.
-
-    Args:
-        starts: (n,) start rows, or None (ready windows have none).
-        start_times: (n, 1) timestamp text at the starts, or None.
-        labels: ``(label (n,), kind (n,))`` of labelled windows, or None.
-    """
+    """The scores-CSV rows of windows numbered from ``number``: ``starts`` (n,) or None (ready windows have none),
+    ``start_times`` (n, 1) timestamp text or None, ``labels`` ``(label (n,), kind (n,))`` of labelled windows or None."""
     top = np.asarray(scoring.detector.feature_names)[contrib.argmax(axis=1)]
     return [[number + i, "" if starts is None else int(starts[i]),
              *([start_times[i, 0]] if start_times is not None else []),
@@ -208,12 +199,9 @@ def window_rows(scoring: Scoring, number: int, starts: np.ndarray | None, start_
 
 # ----- times -----------------------------------------------------------------------------
 class RowTimes:
-    """The timestamp column of the rows read so far, kept from the first row not yet handed out.
-
-    Numbers are seconds as they are; ISO dates/times become seconds since the first row's. An input sampled at
-    another rate than ``trained_period`` (seconds; None: unknown) by its first :data:`RATE_ROWS` rows' median step
-    is warned of once, as its windows span another time.
-    """
+    """The timestamp column of the rows read so far, kept from the first row not yet handed out; numbers are seconds,
+    ISO dates/times seconds since the first row's. An input sampled at another rate than ``trained_period`` (seconds;
+    None: unknown) by its first :data:`RATE_ROWS` rows' median step is warned of once."""
 
     def __init__(self, source: str | Path, column: str, trained_period: float | None = None) -> None:
         self.source, self.column, self.trained_period = source, column, trained_period
@@ -263,11 +251,8 @@ class RowTimes:
 
 # ----- incidents -------------------------------------------------------------------------
 class IncidentStream:
-    """Incidents of the primary score (the detector's first) from window scores fed in start order.
-
-    Args:
-        merge_gap: quiet rows inside one incident; default the run's, or the window length.
-    """
+    """Incidents of the primary score (the detector's first) from window scores fed in start order; ``merge_gap``:
+    quiet rows inside one incident (None: the run's, or the window length)."""
 
     def __init__(self, detector: Detector, merge_gap: int | None = None, times: RowTimes | None = None) -> None:
         evaluation = detector.config.get("evaluation", {})
@@ -296,13 +281,9 @@ class IncidentStream:
 
     def track(self, first: int, values: np.ndarray, times: tuple[np.ndarray, np.ndarray] | None = None,
               limits: np.ndarray | None = None) -> Found:
-        """Take final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the contributions;
-        the incidents this closed.
-
-        Args:
-            times: ``(seconds (m,), text (m,))`` of those rows if the caller took them from :attr:`times`.
-            limits: (m,) the primary score's adaptive thresholds if the caller advanced them.
-        """
+        """The incidents closed by final time steps from ``first``: ``values`` (m, 1 + F) the primary score and the
+        contributions, ``times`` ``(seconds (m,), text (m,))`` if the caller took them from :attr:`times`, ``limits``
+        (m,) the primary score's adaptive thresholds if the caller advanced them."""
         if len(values) == 0:
             return []
         if times is None:
@@ -320,17 +301,6 @@ class IncidentStream:
 
 
 # ----- the loop ----------------------------------------------------------------------------
-
-
-def score_batches(scorer: WindowScorer | StepScorer, batches: Iterable[Batch],
-                  write: Callable[[list[list[Any]], Found], None], check: Callable[[], None] | None = None) -> None:
-    """Score every batch of windows and write what became final; ``check`` runs after each write."""
-    for starts, windows, times in batches:
-        write(*scorer.add(starts, windows, times))
-        if check is not None:
-            check()
-
-
 class Sink:
     """Where the rows go: the scores CSV, and the incidents CSV or else readable lines on ``messages``; each write
     flushed (live output is read as it comes)."""
@@ -362,16 +332,15 @@ class PlacedScoring:
     """Windows scored at fixed places in padded batches: the k-th window of an input is always scored at place
     ``k % batch`` of a batch of exactly :attr:`batch` windows, however the input's batches come (a forward pass's
     float arithmetic depends on its batch's size), so a file and the same rows piped give the same bytes.
-
-    ``eager``: score the windows as they come (live); else in whole batches until :meth:`finish` (fewer passes).
-    A scorer's :meth:`add` and :meth:`finish` give the output rows and the incidents closed; ``unit`` says what a
-    row is, ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score.
-    """
+    ``eager``: score windows as they come (live), else in whole batches until :meth:`finish`. :meth:`add` and
+    :meth:`finish` give the output rows and the incidents closed (by ``_scored``); ``unit`` says what a row is,
+    ``windows`` counts the windows scored and ``alarms`` the alarmed rows by score."""
 
     unit = ""
 
-    def __init__(self, scoring: Scoring, eager: bool) -> None:
-        self.scoring, self.eager = scoring, eager
+    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
+                 eager: bool) -> None:
+        self.scoring, self.incidents, self.time_column, self.eager = scoring, incidents, time_column, eager
         self.batch = max(1, min(scoring.detector.batch_size, SCORE_BATCH))
         self.windows = 0
         self.alarms = {n: 0 for n in scoring.names}
@@ -409,21 +378,11 @@ class PlacedScoring:
             queued -= take
         return rows, found
 
-    def _scored(self, starts: np.ndarray | None, times: np.ndarray | None, scores: dict[str, np.ndarray],
-                contrib: np.ndarray) -> tuple[list[list[Any]], Found]:
-        """The rows and incidents of windows ``self.windows..`` just scored."""
-        raise NotImplementedError
-
 
 class WindowScorer(PlacedScoring):
     """One scores-CSV row per window; incidents from the windows' scores (None: ready windows have no rows)."""
 
     unit = "windows"
-
-    def __init__(self, scoring: Scoring, incidents: IncidentStream | None, time_column: str | None,
-                 eager: bool) -> None:
-        super().__init__(scoring, eager)
-        self.incidents, self.time_column = incidents, time_column
 
     def header(self) -> list[str]:
         return window_header(self.scoring, self.time_column)
@@ -448,8 +407,7 @@ class StepScorer(PlacedScoring):
     unit = "time steps"
 
     def __init__(self, scoring: Scoring, incidents: IncidentStream, time_column: str | None, eager: bool) -> None:
-        super().__init__(scoring, eager)
-        self.incidents, self.time_column = incidents, time_column
+        super().__init__(scoring, incidents, time_column, eager)
         detector = scoring.detector
         self.features = np.asarray(detector.feature_names)
         self.points = PointAccumulator(detector.window_length, incidents.aggregation,
@@ -546,12 +504,8 @@ class Reference:
 
 def recording_reference(detector: Detector, header: list[str] | None, source: str,
                         reference_rows: int | None = None) -> Reference | None:
-    """The input's :class:`Reference` for a run normalised per recording, else None.
-
-    Args:
-        header: the input's columns (None: an array, which has no label columns).
-        reference_rows: ``--reference-rows``: R instead of the run's.
-    """
+    """The input's :class:`Reference` for a run normalised per recording, else None; ``header``: the input's columns
+    (None: an array, which has no label columns), ``reference_rows``: ``--reference-rows``, R instead of the run's."""
     if reference_rows is not None and reference_rows < 1:
         raise DataError(f"--reference-rows: expected a positive number of rows, got {reference_rows}")
     if not detector.normalised_per_recording:

@@ -1,8 +1,5 @@
-"""End-of-run evaluation of a stream dataset (one or many recordings): per-time-step scores, stream metrics, incidents.
-
-Each recording's test stretch is evaluated alone (:func:`evaluate_stream`), several are pooled
-(:func:`pool_recordings`); what the metrics and files hold: docs/streams.md.
-"""
+"""End-of-run evaluation of a stream dataset: per-time-step scores, stream metrics and incidents of each recording's
+test stretch (:func:`evaluate_stream`), several pooled (:func:`pool_recordings`); what they hold: docs/streams.md."""
 from __future__ import annotations
 
 import csv
@@ -30,15 +27,10 @@ STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
 
 @dataclass
 class StreamEvaluation:
-    """What :func:`evaluate_stream` found.
-
-    Attributes:
-        points: ``{score or baseline name: (n,) per-time-step scores}``.
-        thresholds: ``{name: threshold}``, one number or (n,) per time step.
-        incidents: of the primary score, with ``hits`` (len(incidents),) bool: overlaps a labelled range.
-        labelled: ``[start, end)`` absolute rows of the labelled ranges (k, 2), ``detected`` (k,) bool.
-        metrics: the ``stream`` section of ``metrics.json``.
-    """
+    """What :func:`evaluate_stream` found: ``points`` ``{score or baseline name: (n,) per-time-step scores}``, their
+    ``thresholds`` (one number or (n,) each), the ``incidents`` of the ``primary`` score with ``hits``
+    (len(incidents),) bool (overlaps a labelled range), the ``labelled`` ranges' ``[start, end)`` absolute rows (k, 2)
+    with ``detected`` (k,) bool, and ``metrics``, the ``stream`` section of ``metrics.json``."""
 
     part: StreamPart
     points: dict[str, np.ndarray]
@@ -56,31 +48,21 @@ class StreamEvaluation:
         return float(threshold[row - self.part.first_row] if isinstance(threshold, np.ndarray) else threshold)
 
 
-def stream_settings(evaluation: Any, window_length: int) -> dict[str, Any]:
-    """The resolved stream settings (null keys take the window length, the VUS buffer at most MAX_VUS_BUFFER)."""
-    gap, buffer = evaluation.get("incident_merge_gap"), evaluation.get("vus_buffer")
-    return {"point_aggregation": evaluation.get("point_aggregation", "max"),
-            "incident_merge_gap": window_length if gap is None else int(gap),
-            "vus_buffer": min(window_length, MAX_VUS_BUFFER) if buffer is None else int(buffer),
-            "threshold_adapt_rate": float(evaluation.get("threshold_adapt_rate") or 0.0)}
-
-
 def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, feature_names: list[str],
                     scores: dict[str, np.ndarray], thresholds: dict[str, float], contributions: np.ndarray,
                     baseline_scores: dict[str, np.ndarray], baseline_thresholds: dict[str, float],
                     bounds: dict[str, float] | None = None,
                     calibration: dict[str, np.ndarray] | None = None) -> StreamEvaluation:
-    """Per-time-step scores, stream metrics and incidents of the test stretch ``part`` (its windows scored in
-    ``part.starts`` order).
-
-    Args:
-        scores, thresholds: the model's window scores ``{name: (N,)}`` and their thresholds (primary first).
-        contributions: per-sensor contributions (N, F) of the windows.
-        baseline_scores, baseline_thresholds: the same for the baselines.
-        bounds: the false-alarm bound of each threshold; its metrics then hold ``false_alarm`` on the time steps.
-        calibration: the calibration scores, for ``evaluation.threshold_adapt_rate``.
-    """
-    settings = stream_settings(evaluation, window_length)
+    """Per-time-step scores, stream metrics and incidents of the test stretch ``part`` from the model's window scores
+    ``{name: (N,)}`` (in ``part.starts`` order, primary first), their thresholds and contributions (N, F), the same
+    of the baselines, each threshold's false-alarm ``bounds`` (its metrics then hold ``false_alarm`` on the time
+    steps) and the ``calibration`` scores (for ``evaluation.threshold_adapt_rate``)."""
+    gap, buffer = evaluation.get("incident_merge_gap"), evaluation.get("vus_buffer")
+    # null keys take the window length, the VUS buffer at most MAX_VUS_BUFFER
+    settings = {"point_aggregation": evaluation.get("point_aggregation", "max"),
+                "incident_merge_gap": window_length if gap is None else int(gap),
+                "vus_buffer": min(window_length, MAX_VUS_BUFFER) if buffer is None else int(buffer),
+                "threshold_adapt_rate": float(evaluation.get("threshold_adapt_rate") or 0.0)}
     gap, n, calibration = settings["incident_merge_gap"], len(part), calibration or {}
     period = part.sample_period_s if part.sample_period_s is not None and part.sample_period_s > 0 else None
     points = {name: point_values(s, part.starts, window_length, n, settings["point_aggregation"])
@@ -108,12 +90,11 @@ def evaluate_stream(part: StreamPart, window_length: int, evaluation: Any, featu
                                part.times, time_text, part.first_row)
     labelled = label_ranges(part.labels) + part.first_row
     matched = match_incidents(incidents, labelled)
-    hours = None if period is None else n * period / 3600.0
     windows = np.stack([part.starts, part.starts + window_length], axis=1)
     metrics = to_jsonable({
         **settings, "rows": n, "first_row": part.first_row, "sample_period_s": period,
         "max_windows_per_time_step": int(coverage(windows, n).max(initial=0)),
-        "hours": hours, "scores": model, "baselines": baselines,
+        "hours": None if period is None else n * period / 3600.0, "scores": model, "baselines": baselines,
         "versus_baselines": (compare_with_baselines(model, baselines, STREAM_VERDICT_KEYS,
                                                     "Model vs baselines on the test stream") if baselines else None),
         "incidents": {"score": primary, "threshold": thresholds[primary], "n": len(incidents),
@@ -158,8 +139,7 @@ def evaluate_recordings(recordings: list[Recording], window_length: int, evaluat
     and pool them; ``scores`` (N,), ``contributions`` (N, F) and ``baseline_scores`` (N,) are of all N test windows,
     recording after recording. A DataError when two recordings share a name."""
     names = [r.name for r in recordings]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    if twice := sorted({n for n in names if names.count(n) > 1}):
         raise DataError(f"recordings must have distinct names; {', '.join(twice)} appears twice")
     edges = np.cumsum([0] + [len(r.test.starts) for r in recordings])
     for values in [*scores.values(), contributions, *baseline_scores.values()]:
@@ -189,17 +169,15 @@ def pool_score(results: dict[str, StreamEvaluation], group: str, name: str) -> d
 
 def pool_recordings(results: dict[str, StreamEvaluation]) -> dict[str, Any]:
     """The ``pooled`` section of several recordings' stream metrics (``hours``: None unless every one has a period)."""
-    listed = list(results.values())
-    first = listed[0].metrics
-    hours = [r.metrics["hours"] for r in listed]
+    listed = [r.metrics for r in results.values()]
+    first, hours = listed[0], [m["hours"] for m in listed]
     pooled: dict[str, Any] = {
-        **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer",
-                                       "threshold_adapt_rate")},
-        "max_windows_per_time_step": max(r.metrics["max_windows_per_time_step"] for r in listed),
-        "recordings": len(listed), "rows": sum(r.metrics["rows"] for r in listed),
+        **{key: first[key] for key in ("point_aggregation", "incident_merge_gap", "vus_buffer", "threshold_adapt_rate")},
+        "max_windows_per_time_step": max(m["max_windows_per_time_step"] for m in listed),
+        "recordings": len(listed), "rows": sum(m["rows"] for m in listed),
         "hours": None if None in hours else float(sum(hours)),
         "incidents": {"score": first["incidents"]["score"],
-                      **{key: sum(r.metrics["incidents"][key] for r in listed) for key in INCIDENT_COUNTS}},
+                      **{key: sum(m["incidents"][key] for m in listed) for key in INCIDENT_COUNTS}},
         "scores": {name: pool_score(results, "scores", name) for name in first["scores"]},
         "baselines": {name: pool_score(results, "baselines", name) for name in first["baselines"]},
     }
