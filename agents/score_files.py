@@ -41,8 +41,7 @@ class _Input:
         self.reference: Reference | None = None
         self.rows_read = 0
         suffix = path.suffix.lower()
-        problem = unreadable_file(path)
-        if problem is not None:
+        if (problem := unreadable_file(path)) is not None:
             hint = ("; to score rows as they arrive, use --output - (live scoring) or pipe them into --input -"
                     if "regular" in problem else "")
             raise DataError(f"{path}: input file {problem}{hint}")
@@ -92,13 +91,11 @@ class _Input:
             return
         for i in range(0, len(self.array), batch):
             chunk = np.asarray(self.array[i: i + batch], dtype=np.float64)
-            bad = first_bad_value(chunk)
-            if bad is not None:
+            if (bad := first_bad_value(chunk)) is not None:
                 (w, t, f), what = bad
                 raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}) "
                                 f"holds {what}")
-            bad = too_large(self.detector.scaler.unchecked(chunk))
-            if bad is not None:
+            if (bad := too_large(self.detector.scaler.unchecked(chunk))) is not None:
                 (w, t, f), value = bad
                 raise DataError(f"{self.path}: window {i + w}, time step {t}, feature {f} ({self.features[f]!r}): "
                                 f"value {float(chunk[w, t, f]):.6g}, {overflow_text(value)}")
@@ -132,17 +129,11 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
                merge_gap: int | None = None, incidents_path: str | Path | None = None,
                config_path: str | Path | None = None, per_step: bool = False,
                baselines: bool = False, reference_rows: int | None = None) -> dict[str, Any]:
-    """Score every window of ``input_path`` (``.csv`` or ``.npy``); one CSV row per window (or time step with
-    ``per_step``) to ``output_path``, written atomically, and a time-step input's incidents beside it (or to
-    ``incidents_path``); the summary: windows, rows, trailing rows not scored, alarms, thresholds, incidents.
-
-    Args:
-        stride: rows between window starts; default the window length (no overlap), with ``per_step`` 1.
-        batch: windows read at a time (default the detector's batch size, at most
-            :data:`agents.score_loop.SCORE_BATCH`; windows are scored in batches of that size whatever ``batch``).
-        merge_gap: quiet rows inside one incident; default the run's, or the window length.
-        config_path: the config file the command read; no output may replace it.
-    """
+    """Score every window of ``input_path`` (``.csv`` or ``.npy``), windows every ``stride`` rows (default the window
+    length, with ``per_step`` 1); one CSV row per window (or time step) to ``output_path``, written atomically, and a
+    time-step input's incidents beside it (or to ``incidents_path``). ``batch``: windows read at a time (default the
+    scoring batch, :class:`agents.score_loop.PlacedScoring`); ``merge_gap``: as --merge-gap; ``config_path``: the
+    file no output may replace. The summary: windows, rows, trailing rows not scored, alarms, thresholds, incidents."""
     input_path = Path(input_path)
     output_path = check_output(output_path, overwrite, inputs=(input_path,), config=config_path)
     window_length = detector.window_length
@@ -279,8 +270,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
     ``stderr``), line by line; the other arguments as for :func:`score_file`. The summary: windows, rows, alarms (of
     the first score), incidents, ``stopped_by`` (None, "SIGINT", "SIGTERM", "broken pipe") and ``exit_code`` (0, 130,
     143). A bad header or row raises DataError naming the line, once the lines before it are written."""
-    stdin = stdin or sys.stdin.buffer
-    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    stdin, stdout, stderr = stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr
     window_length = detector.window_length
     step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
@@ -367,8 +357,7 @@ def _stdin_file(stdin: BinaryIO) -> tuple[str, ...]:
 
 
 def _open_csv(path: str) -> BinaryIO:
-    problem = unreadable_file(path, allow_stream=True)  # a named pipe is read as its rows arrive
-    if problem is not None:
+    if (problem := unreadable_file(path, allow_stream=True)) is not None:  # a named pipe is read as its rows arrive
         raise DataError(f"{path}: input file {problem}")
     # a stream (a named pipe, <(producer)'s /dev/fd/N) is CSV rows whatever its name: only a file's suffix says
     if Path(path).suffix.lower() not in (".csv", ".txt") and stat.S_ISREG(os.stat(path).st_mode):

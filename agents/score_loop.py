@@ -268,7 +268,7 @@ class IncidentStream:
         self._tracker = IncidentTracker(self.threshold, self.merge_gap, detector.feature_names)
         own = {name: cal for name, cal in detector.calibration.items() if name == self.score_name}  # only its own
         self._adaptive = adaptive_thresholds(own, detector.false_alarm_rate, adapt_rate(detector)).get(self.score_name)
-        self.rows, self.unscored, self.count = 0, 0, 0
+        self.unscored, self.count = 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray], contrib: np.ndarray) -> Found:
         """Take windows starting at ``starts`` (n,), their scores and contributions (n, F); ``(number, incident)``
@@ -289,7 +289,6 @@ class IncidentStream:
         if times is None:
             times = self.times.take(first, len(values)) if self.times is not None else (None, None)
         seconds, text = times
-        self.rows += len(values)
         self.unscored += int(np.isnan(values[:, 0]).sum())
         if limits is None and self._adaptive is not None:
             limits = self._adaptive.thresholds(values[:, 0])
@@ -447,9 +446,8 @@ class StepScorer(PlacedScoring):
         self.steps += m
         rows = [[first + i, *([times[1][i]] if times is not None else []), *cells, top[i]]
                 for i, cells in enumerate(score_cells(scores, flags, self.scoring.p_values(scores)))]
-        found = self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
-                                     limits.get(self.incidents.score_name))
-        return rows, found
+        return rows, self.incidents.track(first, np.column_stack([values[:, self.primary], contrib]), times,
+                                          limits.get(self.incidents.score_name))
 
 
 def checked_stride(stride: int | None, window_length: int, per_step: bool) -> int:
@@ -480,16 +478,10 @@ def row_batches(blocks: Iterable[Block], reference: Reference | None, detector: 
 # ----- per-recording normalisation --------------------------------------------------------
 @dataclass
 class Reference:
-    """How an input is standardised as the run standardised each of its recordings.
-
-    Attributes:
-        rows: R, the first rows whose mean and standard deviation standardise every row.
-        label_columns: the blocks' last text columns; their labelled rows are left out of the reference (as
-            ``data.train_labels="exclude"`` did in training); empty: every reference row counts.
-        given: R came from ``--reference-rows`` (for messages).
-        training_rows: the first rows whose windows (every ``stride``) fit the run's per-recording scores; None: none.
-        windows: those windows standardised (N, T, F), once the first R rows are read (:func:`normalised_blocks`).
-    """
+    """How an input is standardised as the run standardised each recording: by the mean and standard deviation of its
+    first ``rows`` (R) rows, less those labelled in ``label_columns`` (the blocks' last text columns; empty: all count);
+    ``given``: R came from ``--reference-rows``; the ``windows`` (N, T, F) of the first ``training_rows`` (None: none)
+    every ``stride`` fit the per-recording scores, once the first R rows are read (:func:`normalised_blocks`)."""
 
     rows: int
     label_columns: list[str]
@@ -585,8 +577,7 @@ def normalised_blocks(blocks: Iterable[Block], reference: Reference | None) -> I
 def checked_magnitudes(blocks: Iterable[Block], detector: Detector, source: str | Path) -> Iterator[Block]:
     """The blocks unchanged; DataError naming the first value too large once scaled (:mod:`agents.detector.scaler`)."""
     for block in blocks:
-        bad = too_large(detector.scaler.unchecked(block.values))
-        if bad is not None:
+        if (bad := too_large(detector.scaler.unchecked(block.values))) is not None:
             (r, c), value = bad
             line = f" (line {int(block.line_nos[r])})" if block.line_nos is not None else ""
             raise DataError(f"{source}: row {block.first_row + r}{line}, column {detector.feature_names[c]!r}: value "

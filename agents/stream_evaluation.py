@@ -240,8 +240,7 @@ def write_incidents_csv(path: Path, results: dict[str, StreamEvaluation]) -> Non
 
 
 def write_point_scores_csv(path: Path, results: dict[str, StreamEvaluation]) -> None:
-    """One row per test time step of every recording (:func:`point_rows`): row, [time], label, kind, each score
-    and its alarm flag."""
+    """One row per test time step of every recording (:func:`point_rows`): row, [time], label, kind, scores, alarms."""
     first = next(iter(results.values()))
     names, has_time = list(first.points), first.part.time_text is not None or first.part.times is not None
     header = ["row", *(["time"] if has_time else []), "label", "kind", *[f"score_{n}" for n in names],
