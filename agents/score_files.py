@@ -140,8 +140,7 @@ def score_file(detector: Detector, input_path: str | Path, output_path: str | Pa
     step = checked_stride(stride, window_length, per_step)
     scoring = Scoring(detector, baselines)
     source = _Input(input_path, detector, stride, chunk_rows)
-    source.reference = scoring.reference = recording_reference(detector, source.header, str(input_path),
-                                                                reference_rows)
+    source.reference = scoring.reference = recording_reference(detector, source.header, str(input_path), reference_rows)
     if source.windows_given and source.reference is not None:
         raise DataError(f"{input_path}: holds ready windows (N, T, F), but this run standardised each recording by "
                         "its training part (data.normalize=per_recording), which ready windows cannot be; pass the "
