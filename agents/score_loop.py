@@ -271,8 +271,7 @@ class IncidentStream:
         self.unscored, self.count = 0, 0
 
     def add(self, starts: np.ndarray, scores: dict[str, np.ndarray], contrib: np.ndarray) -> Found:
-        """Take windows starting at ``starts`` (n,), their scores and contributions (n, F); ``(number, incident)``
-        of each incident this closed, numbered from 1 in order."""
+        """The incidents closed by windows starting at ``starts`` (n,), their scores and contributions (n, F)."""
         return self.track(*self._points.add(starts, np.column_stack([scores[self.score_name], contrib])))
 
     def finish(self) -> Found:
@@ -355,8 +354,7 @@ class PlacedScoring:
 
     def _score(self, everything: bool) -> tuple[list[list[Any]], Found]:
         """Score the queued windows (all of them, or only whole batches); the rows and incidents they gave."""
-        rows: list[list[Any]] = []
-        found: Found = []
+        rows, found = [], []
         queued = sum(len(w) for _, w, _ in self._queue)
         while queued and (everything or self.windows % self.batch + queued >= self.batch):
             place = self.windows % self.batch
@@ -431,8 +429,7 @@ class StepScorer(PlacedScoring):
 
     def _steps(self, first: int, values: np.ndarray) -> tuple[list[list[Any]], Found]:
         """The output rows of final time steps ``first..`` with values (m, scores + F), and incidents they closed."""
-        m = len(values)
-        if m == 0:
+        if (m := len(values)) == 0:
             return [], []
         names = self.scoring.names
         times = self.incidents.times.take(first, m) if self.incidents.times is not None else None
