@@ -1,10 +1,6 @@
-"""ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader and the UCR file readers.
-
-5000 beats of 140 samples, 500 TRAIN and 4500 TEST; class 1 is a normal beat, classes 2..5 anomalies (kinds
-``"class_2"`` .. ``"class_5"``). Files: ``.txt`` or the 2018 archive's ``.tsv`` (label first), sktime ``.ts`` or
-Weka ``.arff`` (label last), read
-as float32 (N, T) series and int64 (N,) labels, or a DataError naming the file, line and field.
-"""
+"""ECG5000 heartbeats (UCR archive; 500 TRAIN, 4500 TEST beats of 140 samples; class 1 normal, kinds ``"class_2"``
+.. ``"class_5"`` anomalies): the ``ecg5000`` loader and the UCR readers of ``.txt``/``.tsv`` (label first), ``.ts`` and
+``.arff`` (label last) files: float32 (N, T) series, int64 (N,) labels, or a DataError naming file, line and field."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -34,19 +30,13 @@ _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
-    """Return the first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None.
-
-    A suffix in another case (``.TXT``, as :func:`read_ucr` reads it) counts too; the exact name wins.
-    """
-    folder, stem = Path(data_dir), f"ECG5000_{split.upper()}"
-    if not folder.is_dir():
-        return None
-    files = [path for path in sorted(folder.glob(f"{stem}.*")) if path.stem == stem and path.is_file()]
-    for suffix in SUFFIXES:
-        spelled = [path for path in files if path.suffix.lower() == suffix]
-        if spelled:
-            return next((path for path in spelled if path.suffix == suffix), spelled[0])
-    return None
+    """The first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None; a suffix in another case
+    (``.TXT``, as :func:`read_ucr` reads it) counts too, the exact name first."""
+    stem = f"ECG5000_{split.upper()}"
+    files = [path for path in sorted(Path(data_dir).glob(f"{stem}.*"))
+             if path.stem == stem and path.suffix.lower() in SUFFIXES and path.is_file()]
+    return min(files, key=lambda path: (SUFFIXES.index(path.suffix.lower()), path.suffix != path.suffix.lower()),
+               default=None)
 
 
 @register_dataset("ecg5000")
@@ -82,8 +72,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
 def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one split file: (N, T, 1) beats and their kind strings."""
     x, labels = read_ucr(path)
-    unknown = sorted(set(np.unique(labels).tolist()) - set(LABELS))
-    if unknown:
+    if unknown := sorted(set(np.unique(labels).tolist()) - set(LABELS)):
         raise DataError(f"{path}: unexpected class labels {unknown}; ECG5000 has classes 1..5")
     kind = np.where(labels == NORMAL_LABEL, NORMAL, np.char.add("class_", labels.astype(str)))
     return x[:, :, None], kind.astype(str)
@@ -106,8 +95,7 @@ def _locate_files(folder: Path, protocol: str, download: bool,
             raise DataError(f"{err}. {_offline_step(folder, found['TRAIN'], url)}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
-    absent = [split for split in required if found[split] is None]
-    if absent:
+    if absent := [split for split in required if found[split] is None]:
         raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
     return found
 
@@ -153,8 +141,7 @@ def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fract
 def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a UCR ``.txt`` or ``.tsv`` file (whitespace-separated, label in column 0): ``(x (N, T), labels (N,))``."""
     path = Path(path)
-    rows, line_nos = _parsed_rows(path, lambda no, text: text.split() if text else None)
-    return _rows_to_arrays(rows, line_nos, path, label_col=0)
+    return _rows_to_arrays(*_parsed_rows(path, lambda no, text: text.split() if text else None), path, label_col=0)
 
 
 def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +157,7 @@ def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                             f"got {text[:60]!r}")
         return values.split(",") + [label]
 
-    rows, line_nos = _parsed_rows(path, row)
-    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
+    return _rows_to_arrays(*_parsed_rows(path, row), path, label_col=-1)
 
 
 def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +245,7 @@ def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
         r, c = (int(i) for i in np.argwhere(bad)[0])
         field = c + first_field
         where = f"{path}: line {line_nos[r]}, field {field}"
-        overflow = beyond_float64(rows[r][field - 1], float(x[r, c]))
-        if overflow:
+        if overflow := beyond_float64(rows[r][field - 1], float(x[r, c])):
             raise DataError(f"{where}: {overflow}")
         n_bad = int(bad.any(axis=1).sum())
         raise DataError(f"{where} holds {x[r, c]:g}, not a finite number ({n_bad} bad rows in all); clean or drop "
