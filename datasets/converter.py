@@ -251,24 +251,21 @@ def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: fl
     return [(int(s), int(s) + length, kind) for s, length, kind in zip(starts, lengths, kinds)]
 
 
-def _shape(kind: str, length: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """(length,) anomaly shape with peak (spike, drift) or amplitude (oscillation) 1."""
-    k = np.arange(length, dtype=np.float64)
-    if kind == "voltage_spike":
-        shape = np.sin(np.pi * (k + 1) / (length + 1))
-        return shape / shape.max()
-    if kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
-        return np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
-    return (k + 1) / length  # temperature_drift: a ramp to the magnitude over the range
-
-
 def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude: float, sample_rate_hz: float,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Add the planned anomalies to ``x`` (n, 3) in place; the per-row labels (n,) int64 and kinds (n,) str."""
+    """Add the planned anomalies to ``x`` (n, 3) in place, each with peak (spike, drift) or amplitude (oscillation)
+    ``magnitude`` noise stds; the per-row labels (n,) int64 and kinds (n,) str."""
     labels, kinds = np.zeros(len(x), dtype=np.int64), np.full(len(x), NORMAL, dtype=object)
     for start, end, kind in plan:
-        shape = _shape(kind, end - start, sample_rate_hz, rng)
-        sensor = AFFECTED_SENSOR[kind]
+        length, sensor = end - start, AFFECTED_SENSOR[kind]
+        k = np.arange(length, dtype=np.float64)
+        if kind == "voltage_spike":
+            shape = np.sin(np.pi * (k + 1) / (length + 1))
+            shape = shape / shape.max()
+        elif kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
+            shape = np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
+        else:  # temperature_drift: a ramp to the magnitude over the range
+            shape = (k + 1) / length
         x[start:end, SENSORS.index(sensor)] += magnitude * NOISE_STD[sensor] * shape
         labels[start:end], kinds[start:end] = 1, kind
     return labels, kinds.astype(str)

@@ -92,22 +92,17 @@ def _locate_files(folder: Path, protocol: str, download: bool,
         try:
             download_archive(url, folder, sha256, checksums, progress, limits)
         except DataError as err:
-            raise DataError(f"{err}. {_offline_step(folder, found['TRAIN'], url)}") from None
+            if (train := found["TRAIN"]) is not None:
+                local = f"set data.download=false and data.protocol=merged to train on {train} alone"
+            else:
+                local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
+                         "data.protocol=merged, which works on the TRAIN file alone")
+            raise DataError(f"{err}. Next step: {local}; or download {url} by hand and unzip it into {folder}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
     if absent := [split for split in required if found[split] is None]:
         raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
     return found
-
-
-def _offline_step(folder: Path, train: Path | None, url: str) -> str:
-    """The next step after a failed download: train on the TRAIN file alone, or fetch the zip by hand."""
-    if train is not None:
-        local = f"set data.download=false and data.protocol=merged to train on {train} alone"
-    else:
-        local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
-                 "data.protocol=merged, which works on the TRAIN file alone")
-    return f"Next step: {local}; or download {url} by hand and unzip it into {folder}"
 
 
 def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
