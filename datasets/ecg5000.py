@@ -11,7 +11,7 @@ import numpy as np
 
 from datasets.csv_reading import beyond_float64, first_bad_value
 from datasets.download import DownloadLimits, download_archive
-from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only, take_split
+from datasets.splits import NORMAL, DataSplits, checked_args, split_normal_only, take_split
 from utils.core.errors import DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, Sha256
@@ -55,8 +55,15 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
         raise DataError(f"{files['TEST']}: series have {arrays['TEST'][0].shape[1]} values but those in "
                         f"{files['TRAIN']} have {arrays['TRAIN'][0].shape[1]}; both splits must match")
     notes: list[str] = []
-    if protocol == "official":
-        splits = _official_splits(arrays, val_fraction, seed)
+    if protocol == "official":  # train/val from the normal TRAIN beats, test = the whole TEST file, all shuffled
+        rng = np.random.default_rng(seed)
+        (x_train, k_train), (x_test, k_test) = arrays["TRAIN"], arrays["TEST"]
+        normal = rng.permutation(np.flatnonzero(k_train == NORMAL))
+        n_val = int(round(val_fraction * len(normal)))
+        if n_val < 1 or n_val >= len(normal):
+            raise DataError(f"too few normal TRAIN beats ({len(normal)}) for val_fraction={val_fraction}")
+        splits = (take_split(x_train, k_train, normal[n_val:]), take_split(x_train, k_train, normal[:n_val]),
+                  take_split(x_test, k_test, rng.permutation(len(x_test))))
         notes.append(f"{int((arrays['TRAIN'][1] != NORMAL).sum())} TRAIN anomalies are not used")
     else:
         if files["TEST"] is None:
@@ -116,20 +123,6 @@ def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path
     if protocol == "official":
         return f"{message} (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
     return message
-
-
-def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fraction: float,
-                     seed: int) -> tuple[Split, Split, Split]:
-    """Train/val from the normal TRAIN beats, test = the whole TEST file, all shuffled."""
-    rng = np.random.default_rng(seed)
-    (x_train, k_train), (x_test, k_test) = arrays["TRAIN"], arrays["TEST"]
-    normal = rng.permutation(np.flatnonzero(k_train == NORMAL))
-    n_val = int(round(val_fraction * len(normal)))
-    if n_val < 1 or n_val >= len(normal):
-        raise DataError(f"too few normal TRAIN beats ({len(normal)}) for val_fraction={val_fraction}")
-    order = rng.permutation(len(x_test))
-    return (take_split(x_train, k_train, normal[n_val:]), take_split(x_train, k_train, normal[:n_val]),
-            take_split(x_test, k_test, order))
 
 
 # ----- UCR files ---------------------------------------------------------------------------------
