@@ -22,8 +22,7 @@ logger = logging.getLogger("anomaly")
 SENSORS = ("voltage", "current", "temperature")
 AnomalyType = Literal["voltage_spike", "current_oscillation", "temperature_drift"]
 ANOMALY_TYPES: tuple[str, ...] = typing.get_args(AnomalyType)
-AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current",
-                   "temperature_drift": "temperature"}
+AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current", "temperature_drift": "temperature"}
 DEFAULT_MAGNITUDE = 6.0  # in units of the affected sensor's noise std
 
 SAMPLE_PERIOD_S = 0.01  # s between samples (100 Hz telemetry)

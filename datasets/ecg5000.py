@@ -107,22 +107,17 @@ def _locate_files(folder: Path, protocol: str, download: bool,
             raise DataError(f"{err}. Next step: {local}; or download {url} by hand and unzip it into {folder}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
-    if absent := [split for split in required if found[split] is None]:
-        raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
+    if absent := [split for split in required if found[split] is None]:  # say where and how to get them
+        wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
+        message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
+                   f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
+                   f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
+        if (train := found["TRAIN"]) is not None:
+            message += f"; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
+        elif protocol == "official":
+            message += " (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
+        raise DataError(message)
     return found
-
-
-def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
-    """Say which files are missing, where they were looked for and how to get them."""
-    wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
-               f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
-               f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
-    if train is not None:
-        return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
-    if protocol == "official":
-        return f"{message} (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
-    return message
 
 
 # ----- UCR files ---------------------------------------------------------------------------------
