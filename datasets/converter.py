@@ -338,7 +338,8 @@ def load_converter_stream(seed: int, duration_s: PositiveFloat = 1200.0,
     period = 1.0 / sample_rate_hz
     train, val, test, streams, split_info = split_stream(
         values, labels, kinds, time_steps, stride, eval_stride, val_fraction, test_fraction,
-        times=np.arange(n_rows, dtype=np.float64) * period, sample_period_s=period, length_key="time_steps", size_hint="a longer data.duration_s")
+        times=np.arange(n_rows, dtype=np.float64) * period, sample_period_s=period, length_key="time_steps",
+        size_hint="a longer data.duration_s")
     warn_about_labels([{"name": "the simulated recording", **split_info}])
     test_part = streams["test"]
     test_ranges = kind_ranges(test_part.labels, test_part.kinds, offset=test_part.first_row)

@@ -104,7 +104,8 @@ def _locate_files(folder: Path, protocol: str, download: bool,
             else:
                 local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
                          "data.protocol=merged, which works on the TRAIN file alone")
-            raise DataError(f"{err}. Next step: {local}; or download {url} by hand and unzip it into {folder}") from None
+            raise DataError(f"{err}. Next step: {local}; or download {url} by hand and unzip it into "
+                            f"{folder}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
     if absent := [split for split in required if found[split] is None]:  # say where and how to get them

@@ -136,9 +136,10 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
         try:
             download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
         except DataError as err:
+            left = len(missing) - i
             raise DataError(f"{err}. Next step: copy SKAB's data/ folder (github.com/waico/SKAB, commit {COMMIT}) "
-                            f"into {folder} and set data.download=false ({len(missing) - i} of the {len(names)} files "
-                            "are still missing; the ones fetched are kept), or run again once the network is back") from None
+                            f"into {folder} and set data.download=false ({left} of the {len(names)} files are still "
+                            "missing; the ones fetched are kept), or run again once the network is back") from None
 
 
 def _altered_text(folder: Path, altered: list[str]) -> str:
