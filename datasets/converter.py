@@ -1,9 +1,6 @@
-"""Simulated DC-DC power-converter telemetry (voltage V, current A, temperature °C): the ``converter`` loader
-(windows) and the ``converter_stream`` loader (one long recording cut into stretches; docs/streams.md).
-
-Anomalies go into one sensor: a half-sine ``voltage_spike``, a ``current_oscillation`` at :data:`OSC_CYCLES_PER_SAMPLE`,
-a ``temperature_drift`` ramp; ``anomaly_magnitude`` noise stds (:data:`NOISE_STD`) high. Keys: docs/configuration.md.
-"""
+"""Simulated DC-DC converter telemetry (V, A, °C): the ``converter`` (windows) and ``converter_stream`` (one recording
+cut into stretches; docs/streams.md) loaders. Anomalies go into one sensor (half-sine spike, oscillation, drift ramp),
+``anomaly_magnitude`` noise stds (:data:`NOISE_STD`) high. Keys: docs/configuration.md."""
 from __future__ import annotations
 
 import logging
@@ -25,8 +22,7 @@ logger = logging.getLogger("anomaly")
 SENSORS = ("voltage", "current", "temperature")
 AnomalyType = Literal["voltage_spike", "current_oscillation", "temperature_drift"]
 ANOMALY_TYPES: tuple[str, ...] = typing.get_args(AnomalyType)
-AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current",
-                   "temperature_drift": "temperature"}
+AFFECTED_SENSOR = {"voltage_spike": "voltage", "current_oscillation": "current", "temperature_drift": "temperature"}
 DEFAULT_MAGNITUDE = 6.0  # in units of the affected sensor's noise std
 
 SAMPLE_PERIOD_S = 0.01  # s between samples (100 Hz telemetry)
@@ -103,16 +99,11 @@ def _shapes(kind: str, count: int, time_steps: int, seg: int, position: float | 
 
 def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
                      position: float | None, length: float, rng: np.random.Generator) -> np.ndarray:
-    """Add anomalies to a float32 copy of ``x_normal`` (N, T, 3), per ``kinds`` (N,) (``"normal"`` or a type).
-
-    Args:
-        magnitude: peak (spike, drift) or amplitude (oscillation) in noise stds of the affected sensor.
-        position: segment start as a fraction of the window (clipped so the segment fits), None: random.
-        length: oscillation/drift segment length as a fraction of the window.
-    """
+    """Add anomalies to a float32 copy of ``x_normal`` (N, T, 3), per ``kinds`` (N,) (``"normal"`` or a type):
+    ``magnitude`` noise stds of the affected sensor (peak or amplitude), starting at ``position`` (share of the
+    window, clipped so the segment fits; None: random), oscillations and drifts ``length`` of the window long."""
     kinds = np.asarray(kinds, dtype=str)
-    unknown = set(kinds.tolist()) - set(ANOMALY_TYPES) - {NORMAL}
-    if unknown:
+    if unknown := set(kinds.tolist()) - set(ANOMALY_TYPES) - {NORMAL}:
         raise ValueError(f"unknown kinds {sorted(unknown)}; valid: {NORMAL}, {', '.join(ANOMALY_TYPES)}")
     x = np.array(x_normal, dtype=np.float32, copy=True)
     time_steps = x.shape[1]
@@ -125,9 +116,8 @@ def inject_anomalies(x_normal: np.ndarray, kinds: np.ndarray, magnitude: float,
     return x
 
 
-def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
-                       anomaly_magnitude: float, anomaly_position: float | None,
-                       anomaly_length: float, anomaly_types: list[str],
+def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float, anomaly_magnitude: float,
+                       anomaly_position: float | None, anomaly_length: float, anomaly_types: list[str],
                        seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A shuffled mix of normal and anomalous windows: (n_samples, time_steps, 3) float32 and (n_samples,) kinds."""
     rng = np.random.default_rng(seed)
@@ -139,14 +129,6 @@ def simulate_converter(n_samples: int, time_steps: int, anomaly_fraction: float,
     x = simulate_normal(n_samples, time_steps, rng)
     x = inject_anomalies(x, kind, anomaly_magnitude, anomaly_position, anomaly_length, rng)
     return x, kind
-
-
-def simulation_bytes(n_samples: int, time_steps: int) -> int:
-    """Peak memory of :func:`load_converter`: the simulation's work arrays, the windows and their copies, the kinds."""
-    # eight (N, T) float64 work arrays; (N, T, 3) float32 windows, split copies, the agent's scaled copies and the
-    # float64 rows the scaler is fitted on
-    per_step = 8 * 8 + len(SENSORS) * (4 * 3 + 8)
-    return n_samples * (time_steps * per_step + 4 * 20)
 
 
 def fail_key(name: str, value: object, valid: str) -> None:
@@ -185,7 +167,10 @@ def load_converter(seed: int, n_samples: PositiveInt = 3000, time_steps: Positiv
         fail_key("anomaly_fraction", anomaly_fraction,
                  f"gives {n_anomalies} anomalies for {len(types)} types; "
                  "raise it or data.n_samples so every type gets at least one")
-    check_fits(simulation_bytes(n_samples, time_steps), "the simulated windows",
+    # peak memory: eight (N, T) float64 work arrays; (N, T, 3) float32 windows, split copies, the agent's scaled
+    # copies and the float64 rows the scaler is fitted on; the kinds
+    per_step = 8 * 8 + len(SENSORS) * (4 * 3 + 8)
+    check_fits(n_samples * (time_steps * per_step + 4 * 20), "the simulated windows",
                f"data.n_samples={n_samples}, data.time_steps={time_steps}")
     x, kind = simulate_converter(**params, seed=seed)
     train, val, test = split_normal_only(x, kind, val_fraction, test_fraction, seed)
@@ -208,11 +193,9 @@ OSC_HZ = OSC_CYCLES_PER_SAMPLE / SAMPLE_PERIOD_S  # faulty-control-loop oscillat
 SPIKE_S = 0.05  # s, voltage spike length (at least MIN_SPIKE samples)
 
 
-# ----- the normal process ---------------------------------------------------------------
 def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Load current (n,) A: random levels held for :data:`HOLD_RANGE_S`, joined by ramps at up to LOAD_SLEW."""
-    duration = float(seconds[-1]) if len(seconds) else 0.0
-    count = int(duration / HOLD_RANGE_S[0]) + 2  # enough levels to outlast the recording
+    count = int(float(seconds[-1]) / HOLD_RANGE_S[0]) + 2  # enough levels to outlast the recording
     levels = rng.uniform(*LOAD_RANGE, count)
     holds = rng.uniform(*HOLD_RANGE_S, count)
     ramps = np.abs(np.diff(levels, append=levels[-1])) / (LOAD_SLEW * rng.uniform(*RAMP_SLEW_RANGE, count))
@@ -222,11 +205,8 @@ def simulate_load(seconds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def first_order_lag(x: np.ndarray, alpha: float) -> np.ndarray:
-    """``y[n] = alpha * x[n] + (1 - alpha) * y[n-1]`` over (n,) float64 ``x``, starting settled at ``x[0]``.
-
-    ``scipy.signal.lfilter([alpha], [1, alpha - 1], x, zi=[(1 - alpha) * x[0]])`` bit for bit (tested), written out
-    because importing scipy.signal takes 0.7-1.5 s, a third of a run's start-up.
-    """
+    """``y[n] = alpha * x[n] + (1 - alpha) * y[n-1]`` over (n,) float64 ``x``, starting settled at ``x[0]``; scipy's
+    ``lfilter`` bit for bit (tested), written out because importing scipy.signal takes a third of a run's start-up."""
     keep = 1.0 - alpha
     steps = accumulate((alpha * x).tolist(), lambda y, pushed: keep * y + pushed, initial=float(x[0]))
     return np.fromiter(steps, dtype=np.float64, count=len(x) + 1)[1:]
@@ -245,7 +225,6 @@ def simulate_normal_stream(n_rows: int, sample_rate_hz: float, rng: np.random.Ge
     return sensor_readings(load, angle, offset, first_order_lag(settled, alpha), rng)
 
 
-# ----- the anomalies --------------------------------------------------------------------
 def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: float, max_s: float,
                    types: list[str], rng: np.random.Generator) -> list[tuple[int, int, str]]:
     """Where the anomalies go: ``[(start, end, kind), ...]`` rows, in order, at least one normal row apart; kinds
@@ -271,24 +250,21 @@ def plan_anomalies(n_rows: int, sample_rate_hz: float, density: float, min_s: fl
     return [(int(s), int(s) + length, kind) for s, length, kind in zip(starts, lengths, kinds)]
 
 
-def _shape(kind: str, length: int, sample_rate_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """(length,) anomaly shape with peak (spike, drift) or amplitude (oscillation) 1."""
-    k = np.arange(length, dtype=np.float64)
-    if kind == "voltage_spike":
-        shape = np.sin(np.pi * (k + 1) / (length + 1))
-        return shape / shape.max()
-    if kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
-        return np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
-    return (k + 1) / length  # temperature_drift: a ramp to the magnitude over the range
-
-
 def insert_anomalies(x: np.ndarray, plan: list[tuple[int, int, str]], magnitude: float, sample_rate_hz: float,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Add the planned anomalies to ``x`` (n, 3) in place; the per-row labels (n,) int64 and kinds (n,) str."""
+    """Add the planned anomalies to ``x`` (n, 3) in place, each with peak (spike, drift) or amplitude (oscillation)
+    ``magnitude`` noise stds; the per-row labels (n,) int64 and kinds (n,) str."""
     labels, kinds = np.zeros(len(x), dtype=np.int64), np.full(len(x), NORMAL, dtype=object)
     for start, end, kind in plan:
-        shape = _shape(kind, end - start, sample_rate_hz, rng)
-        sensor = AFFECTED_SENSOR[kind]
+        length, sensor = end - start, AFFECTED_SENSOR[kind]
+        k = np.arange(length, dtype=np.float64)
+        if kind == "voltage_spike":
+            shape = np.sin(np.pi * (k + 1) / (length + 1))
+            shape = shape / shape.max()
+        elif kind == "current_oscillation":  # OSC_HZ at any rate (0.23 cycles per row at 100 Hz)
+            shape = np.sin(2.0 * np.pi * OSC_HZ * k / sample_rate_hz + rng.uniform(0.0, 2.0 * np.pi))
+        else:  # temperature_drift: a ramp to the magnitude over the range
+            shape = (k + 1) / length
         x[start:end, SENSORS.index(sensor)] += magnitude * NOISE_STD[sensor] * shape
         labels[start:end], kinds[start:end] = 1, kind
     return labels, kinds.astype(str)
@@ -307,20 +283,25 @@ def simulate_stream(duration_s: float, sample_rate_hz: float, anomaly_density: f
     return x.astype(np.float32), labels, kinds, plan
 
 
-# ----- the loader -------------------------------------------------------------------------
-def stream_bytes(n_rows: int, time_steps: int, stride: int, eval_stride: int) -> int:
-    """Peak memory of :func:`load_converter_stream`: work arrays, the rows, then the windows at both strides."""
-    # a dozen (n,) float64 work arrays, the rows in float64 and float32, the kinds; windows as float32 splits, the
-    # agent's scaled copies and the float64 rows the scaler is fitted on
-    windows = n_rows / stride + n_rows / eval_stride
-    return int(n_rows * (12 * 8 + len(SENSORS) * (8 + 4) + 2 * 20) + windows * time_steps * len(SENSORS) * (4 * 3 + 8))
-
-
-def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_density: float, anomaly_min_s: float,
-                           anomaly_max_s: float, anomaly_types: list[str], time_steps: int, eval_stride: int,
-                           val_fraction: float, test_fraction: float) -> None:
-    """ConfigError naming ``data.<param>`` for values that fit their types but not each other."""
-    check_shared_params(anomaly_types, val_fraction, test_fraction)
+@register_dataset("converter_stream")
+@checked_args
+def load_converter_stream(seed: int, duration_s: PositiveFloat = 1200.0,
+                          sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S, anomaly_density: Fraction = 0.05,
+                          anomaly_min_s: PositiveFloat = 0.2, anomaly_max_s: PositiveFloat = 2.0,
+                          anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
+                          anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006
+                          time_steps: PositiveInt = 100, stride: PositiveInt | None = None,
+                          eval_stride: PositiveInt | None = None, val_fraction: Fraction = 0.15,
+                          test_fraction: Fraction = 0.15) -> DataSplits:
+    """One simulated recording cut into contiguous stretches (keys: docs/configuration.md; see :func:`split_stream`);
+    ``info`` holds the parameters, the split's stretches and the test stretch's labelled ranges (recording rows)."""
+    types = list(anomaly_types)
+    stride = stride or max(1, time_steps // 2)
+    eval_stride = eval_stride or max(1, time_steps // 4)
+    params = dict(duration_s=duration_s, sample_rate_hz=sample_rate_hz, anomaly_density=anomaly_density,
+                  anomaly_min_s=anomaly_min_s, anomaly_max_s=anomaly_max_s, anomaly_magnitude=anomaly_magnitude,
+                  anomaly_types=types)
+    check_shared_params(types, val_fraction, test_fraction)
     if eval_stride > time_steps:
         fail_key("eval_stride", eval_stride, f"expected at most data.time_steps={time_steps}, so the test windows "
                                              "cover every test row")
@@ -346,45 +327,23 @@ def validate_stream_params(duration_s: float, sample_rate_hz: float, anomaly_den
         fail_key("anomaly_max_s", anomaly_max_s, f"expected at most data.test_fraction * data.duration_s = "
                                                  f"{test_fraction * duration_s:g} s, so an anomaly fits in the test "
                                                  "stretch")
-
-
-@register_dataset("converter_stream")
-@checked_args
-def load_converter_stream(seed: int, duration_s: PositiveFloat = 1200.0,
-                          sample_rate_hz: PositiveFloat = 1.0 / SAMPLE_PERIOD_S, anomaly_density: Fraction = 0.05,
-                          anomaly_min_s: PositiveFloat = 0.2, anomaly_max_s: PositiveFloat = 2.0,
-                          anomaly_magnitude: PositiveFloat = DEFAULT_MAGNITUDE,
-                          anomaly_types: list[AnomalyType] = list(ANOMALY_TYPES),  # noqa: B006
-                          time_steps: PositiveInt = 100, stride: PositiveInt | None = None,
-                          eval_stride: PositiveInt | None = None, val_fraction: Fraction = 0.15,
-                          test_fraction: Fraction = 0.15) -> DataSplits:
-    """One simulated recording cut into contiguous stretches (keys: docs/configuration.md; see :func:`split_stream`).
-
-    ``info`` holds the parameters, the split's stretches and the test stretch's labelled ranges (recording rows).
-    """
-    types = list(anomaly_types)
-    stride = stride or max(1, time_steps // 2)
-    eval_stride = eval_stride or max(1, time_steps // 4)
-    params = dict(duration_s=duration_s, sample_rate_hz=sample_rate_hz, anomaly_density=anomaly_density,
-                  anomaly_min_s=anomaly_min_s, anomaly_max_s=anomaly_max_s, anomaly_magnitude=anomaly_magnitude,
-                  anomaly_types=types)
-    validate_stream_params(duration_s, sample_rate_hz, anomaly_density, anomaly_min_s, anomaly_max_s, types,
-                           time_steps, eval_stride, val_fraction, test_fraction)
-    n_rows = int(round(duration_s * sample_rate_hz))
-    check_fits(stream_bytes(n_rows, time_steps, stride, eval_stride), "the simulated recording and its windows",
+    # peak memory: a dozen (n,) float64 work arrays, the rows in float64 and float32, the kinds; windows at both
+    # strides as float32 splits, the agent's scaled copies and the float64 rows the scaler is fitted on
+    windows = n_rows / stride + n_rows / eval_stride
+    peak = int(n_rows * (12 * 8 + len(SENSORS) * (8 + 4) + 2 * 20) + windows * time_steps * len(SENSORS) * (4 * 3 + 8))
+    check_fits(peak, "the simulated recording and its windows",
                f"data.duration_s={duration_s}, data.sample_rate_hz={sample_rate_hz}, data.time_steps={time_steps}, "
                f"data.stride={stride}, data.eval_stride={eval_stride}")
     values, labels, kinds, _ = simulate_stream(**params, seed=seed)
     period = 1.0 / sample_rate_hz
-    times = np.arange(n_rows, dtype=np.float64) * period
     train, val, test, streams, split_info = split_stream(
-        values, labels, kinds, time_steps, stride, eval_stride, val_fraction, test_fraction, times=times,
-        sample_period_s=period, length_key="time_steps", size_hint="a longer data.duration_s")
+        values, labels, kinds, time_steps, stride, eval_stride, val_fraction, test_fraction,
+        times=np.arange(n_rows, dtype=np.float64) * period, sample_period_s=period, length_key="time_steps",
+        size_hint="a longer data.duration_s")
     warn_about_labels([{"name": "the simulated recording", **split_info}])
     test_part = streams["test"]
     test_ranges = kind_ranges(test_part.labels, test_part.kinds, offset=test_part.first_row)
-    missing = sorted(set(types) - {r["kind"] for r in test_ranges})
-    if missing:
+    if missing := sorted(set(types) - {r["kind"] for r in test_ranges}):
         logger.warning("data: the test stretch holds no %s range; raise data.anomaly_density or data.duration_s",
                        ", ".join(missing))
     info = {"dataset": "converter_stream", **params, "seed": int(seed), "time_steps": time_steps,

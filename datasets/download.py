@@ -1,9 +1,6 @@
-"""Download one file or a zip archive, verify it, and install it atomically (``https``, ``http``, ``file`` URLs).
-
-Within :class:`DownloadLimits` (a deadline kept from a worker thread, so a dripping server ends at it; size caps;
-a zip's members size-checked before any is extracted); staged beside the target, so a failure leaves nothing.
-Checksums are ``"sha256:<hex>"`` or ``"gitblob:<hex>"`` (what ``git hash-object FILE`` prints).
-"""
+"""Download one file or a zip archive (``https``, ``http``, ``file``) within :class:`DownloadLimits`, verify it
+against ``"sha256:<hex>"`` or ``"gitblob:<hex>"`` (``git hash-object``) checksums, and install it atomically: staged
+beside the target, so a failure leaves nothing; the deadline is kept from a worker thread; zips size-checked first."""
 from __future__ import annotations
 
 import hashlib
@@ -35,19 +32,12 @@ _ENCRYPTED = 0x1  # a zip member's general-purpose flag bit 0
 
 @dataclass(frozen=True)
 class DownloadLimits:
-    """Bounds of one download; ``key_prefix`` + the field name is the config key, for messages.
+    """Bounds of one download; ``key_prefix`` + the field name is the config key, for messages."""
 
-    Attributes:
-        download_deadline_s: seconds for the whole download, first byte to last.
-        download_max_mb: MiB the server may send.
-        unzip_max_mb: MiB of the installed members, uncompressed, in all.
-        max_ratio: largest uncompressed / compressed size of a member over 1 MiB (text: 3-10x; a zip bomb 1000x).
-    """
-
-    download_deadline_s: float = 600.0
-    download_max_mb: float = 200.0
-    unzip_max_mb: float = 1024.0
-    max_ratio: float = 100.0
+    download_deadline_s: float = 600.0  # s for the whole download, first byte to last
+    download_max_mb: float = 200.0  # MiB the server may send
+    unzip_max_mb: float = 1024.0  # MiB of the installed members, uncompressed, in all
+    max_ratio: float = 100.0  # largest uncompressed / compressed size of a member over 1 MiB (text: 3-10x; bomb: 1000x)
     key_prefix: str = ""
 
     def key(self, name: str) -> str:
@@ -88,12 +78,8 @@ def download_file(url: str, dest: Path, checksum: str, progress: bool = True,
 
 def download_archive(url: str, data_dir: Path, archive_sha256: str | None, file_checksums: dict[str, str],
                      progress: bool = True, limits: DownloadLimits | None = None) -> None:
-    """Download a zip, verify it, and move its files into ``data_dir`` under their base names.
-
-    Args:
-        archive_sha256: expected sha256 of the zip itself (hex or ``sha256:<hex>``), or None to skip.
-        file_checksums: base name of a member -> checksum; only these members are installed (all when empty).
-    """
+    """Download a zip, verify it (``archive_sha256``: hex or ``sha256:<hex>``, None to skip) and move its files into
+    ``data_dir`` under their base names; only the members ``file_checksums`` names are installed (all when empty)."""
     data_dir, limits = Path(data_dir), limits or DownloadLimits()
     expected = {name: parse_checksum(spec) for name, spec in file_checksums.items()}
     hex_digits = str(archive_sha256).removeprefix("sha256:")
@@ -208,8 +194,7 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
     try:
         with zipfile.ZipFile(archive) as zf:
             by_name = _members_by_name(zf, url)
-            missing = [n for n in names if n not in by_name]
-            if missing:
+            if missing := [n for n in names if n not in by_name]:
                 raise DataError(f"the archive from {url} lacks {', '.join(missing)}; "
                                 f"it holds: {', '.join(sorted(by_name)) or '(no files)'}")
             chosen = names or sorted(by_name)
@@ -218,8 +203,7 @@ def _extract(archive: Path, dest: Path, names: list[str], url: str, limits: Down
                     raise DataError(f"the archive from {url} holds two files named {name}: "
                                     f"{', '.join(info.filename for info in by_name[name])}")
             members = {name: by_name[name][0] for name in chosen}
-            locked = [members[n].filename for n in chosen if members[n].flag_bits & _ENCRYPTED]
-            if locked:
+            if locked := [members[n].filename for n in chosen if members[n].flag_bits & _ENCRYPTED]:
                 raise DataError(f"the archive from {url} is password-protected ({', '.join(locked)}): nothing was "
                                 "extracted; unzip it by hand with its password")
             _check_sizes([members[n] for n in chosen], dest.parent, url, limits)
@@ -261,8 +245,7 @@ def _check_sizes(infos: list[zipfile.ZipInfo], folder: Path, url: str, limits: D
         raise DataError(f"the archive from {url}: its files would unpack to {total / MIB:.1f} MiB, above "
                         f"{limits.key('unzip_max_mb')} MiB; nothing was extracted (raise the limit if that is "
                         "expected)")
-    free = shutil.disk_usage(folder).free
-    if total > free:
+    if total > (free := shutil.disk_usage(folder).free):
         raise DataError(f"the archive from {url}: its files need {total / MIB:.1f} MiB but {folder.parent} has "
                         f"{free / MIB:.1f} MiB free; nothing was extracted")
 

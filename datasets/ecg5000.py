@@ -1,10 +1,6 @@
-"""ECG5000 heartbeats from the UCR archive: the ``ecg5000`` loader and the UCR file readers.
-
-5000 beats of 140 samples, 500 TRAIN and 4500 TEST; class 1 is a normal beat, classes 2..5 anomalies (kinds
-``"class_2"`` .. ``"class_5"``). Files: ``.txt`` or the 2018 archive's ``.tsv`` (label first), sktime ``.ts`` or
-Weka ``.arff`` (label last), read
-as float32 (N, T) series and int64 (N,) labels, or a DataError naming the file, line and field.
-"""
+"""ECG5000 heartbeats (UCR archive; 500 TRAIN, 4500 TEST beats of 140 samples; class 1 normal, kinds ``"class_2"``
+.. ``"class_5"`` anomalies): the ``ecg5000`` loader and the UCR readers of ``.txt``/``.tsv`` (label first), ``.ts`` and
+``.arff`` (label last) files: float32 (N, T) series, int64 (N,) labels, or a DataError naming file, line and field."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,7 +11,7 @@ import numpy as np
 
 from datasets.csv_reading import beyond_float64, first_bad_value
 from datasets.download import DownloadLimits, download_archive
-from datasets.splits import NORMAL, DataSplits, Split, checked_args, split_normal_only, take_split
+from datasets.splits import NORMAL, DataSplits, checked_args, split_normal_only, take_split
 from utils.core.errors import DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, Sha256
@@ -34,19 +30,13 @@ _MAX_LABEL = 2**53  # whole numbers beyond this are not exact in float64
 
 
 def find_split_file(data_dir: Path, split: str) -> Path | None:
-    """Return the first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None.
-
-    A suffix in another case (``.TXT``, as :func:`read_ucr` reads it) counts too; the exact name wins.
-    """
-    folder, stem = Path(data_dir), f"ECG5000_{split.upper()}"
-    if not folder.is_dir():
-        return None
-    files = [path for path in sorted(folder.glob(f"{stem}.*")) if path.stem == stem and path.is_file()]
-    for suffix in SUFFIXES:
-        spelled = [path for path in files if path.suffix.lower() == suffix]
-        if spelled:
-            return next((path for path in spelled if path.suffix == suffix), spelled[0])
-    return None
+    """The first of ECG5000_{split}.txt, .tsv, .ts, .arff in ``data_dir``, or None; a suffix in another case
+    (``.TXT``, as :func:`read_ucr` reads it) counts too, the exact name first."""
+    stem = f"ECG5000_{split.upper()}"
+    files = [path for path in sorted(Path(data_dir).glob(f"{stem}.*"))
+             if path.stem == stem and path.suffix.lower() in SUFFIXES and path.is_file()]
+    return min(files, key=lambda path: (SUFFIXES.index(path.suffix.lower()), path.suffix != path.suffix.lower()),
+               default=None)
 
 
 @register_dataset("ecg5000")
@@ -65,8 +55,15 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
         raise DataError(f"{files['TEST']}: series have {arrays['TEST'][0].shape[1]} values but those in "
                         f"{files['TRAIN']} have {arrays['TRAIN'][0].shape[1]}; both splits must match")
     notes: list[str] = []
-    if protocol == "official":
-        splits = _official_splits(arrays, val_fraction, seed)
+    if protocol == "official":  # train/val from the normal TRAIN beats, test = the whole TEST file, all shuffled
+        rng = np.random.default_rng(seed)
+        (x_train, k_train), (x_test, k_test) = arrays["TRAIN"], arrays["TEST"]
+        normal = rng.permutation(np.flatnonzero(k_train == NORMAL))
+        n_val = int(round(val_fraction * len(normal)))
+        if n_val < 1 or n_val >= len(normal):
+            raise DataError(f"too few normal TRAIN beats ({len(normal)}) for val_fraction={val_fraction}")
+        splits = (take_split(x_train, k_train, normal[n_val:]), take_split(x_train, k_train, normal[:n_val]),
+                  take_split(x_test, k_test, rng.permutation(len(x_test))))
         notes.append(f"{int((arrays['TRAIN'][1] != NORMAL).sum())} TRAIN anomalies are not used")
     else:
         if files["TEST"] is None:
@@ -82,8 +79,7 @@ def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["o
 def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one split file: (N, T, 1) beats and their kind strings."""
     x, labels = read_ucr(path)
-    unknown = sorted(set(np.unique(labels).tolist()) - set(LABELS))
-    if unknown:
+    if unknown := sorted(set(np.unique(labels).tolist()) - set(LABELS)):
         raise DataError(f"{path}: unexpected class labels {unknown}; ECG5000 has classes 1..5")
     kind = np.where(labels == NORMAL_LABEL, NORMAL, np.char.add("class_", labels.astype(str)))
     return x[:, :, None], kind.astype(str)
@@ -103,58 +99,33 @@ def _locate_files(folder: Path, protocol: str, download: bool,
         try:
             download_archive(url, folder, sha256, checksums, progress, limits)
         except DataError as err:
-            raise DataError(f"{err}. {_offline_step(folder, found['TRAIN'], url)}") from None
+            if (train := found["TRAIN"]) is not None:
+                local = f"set data.download=false and data.protocol=merged to train on {train} alone"
+            else:
+                local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
+                         "data.protocol=merged, which works on the TRAIN file alone")
+            raise DataError(f"{err}. Next step: {local}; or download {url} by hand and unzip it into "
+                            f"{folder}") from None
         found = {split: find_split_file(folder, split) for split in SPLITS}
     required = SPLITS if protocol == "official" else ("TRAIN",)
-    absent = [split for split in required if found[split] is None]
-    if absent:
-        raise DataError(_missing_message(folder, absent, protocol, found["TRAIN"]))
+    if absent := [split for split in required if found[split] is None]:  # say where and how to get them
+        wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
+        message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
+                   f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
+                   f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
+        if (train := found["TRAIN"]) is not None:
+            message += f"; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
+        elif protocol == "official":
+            message += " (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
+        raise DataError(message)
     return found
-
-
-def _offline_step(folder: Path, train: Path | None, url: str) -> str:
-    """The next step after a failed download: train on the TRAIN file alone, or fetch the zip by hand."""
-    if train is not None:
-        local = f"set data.download=false and data.protocol=merged to train on {train} alone"
-    else:
-        local = (f"put ECG5000_TRAIN.txt (or .tsv/.ts/.arff) into {folder} and set data.download=false and "
-                 "data.protocol=merged, which works on the TRAIN file alone")
-    return f"Next step: {local}; or download {url} by hand and unzip it into {folder}"
-
-
-def _missing_message(folder: Path, absent: list[str], protocol: str, train: Path | None) -> str:
-    """Say which files are missing, where they were looked for and how to get them."""
-    wanted = "; ".join(" or ".join(f"ECG5000_{s}{x}" for x in SUFFIXES) for s in absent)
-    message = (f"ECG5000 data not found in {folder} (resolved: {folder.resolve()}): the {protocol} protocol "
-               f"needs {wanted}. Set `data.download: true` in the config to fetch them, or download the "
-               f"UCR archive ECG5000.zip ({DEFAULT_URL}) and unzip it into {folder}")
-    if train is not None:
-        return f"{message}; or set data.protocol=merged, which works on the TRAIN file alone ({train})"
-    if protocol == "official":
-        return f"{message} (the merged protocol, data.protocol=merged, needs ECG5000_TRAIN alone)"
-    return message
-
-
-def _official_splits(arrays: dict[str, tuple[np.ndarray, np.ndarray]], val_fraction: float,
-                     seed: int) -> tuple[Split, Split, Split]:
-    """Train/val from the normal TRAIN beats, test = the whole TEST file, all shuffled."""
-    rng = np.random.default_rng(seed)
-    (x_train, k_train), (x_test, k_test) = arrays["TRAIN"], arrays["TEST"]
-    normal = rng.permutation(np.flatnonzero(k_train == NORMAL))
-    n_val = int(round(val_fraction * len(normal)))
-    if n_val < 1 or n_val >= len(normal):
-        raise DataError(f"too few normal TRAIN beats ({len(normal)}) for val_fraction={val_fraction}")
-    order = rng.permutation(len(x_test))
-    return (take_split(x_train, k_train, normal[n_val:]), take_split(x_train, k_train, normal[:n_val]),
-            take_split(x_test, k_test, order))
 
 
 # ----- UCR files ---------------------------------------------------------------------------------
 def read_ucr_txt(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a UCR ``.txt`` or ``.tsv`` file (whitespace-separated, label in column 0): ``(x (N, T), labels (N,))``."""
     path = Path(path)
-    rows, line_nos = _parsed_rows(path, lambda no, text: text.split() if text else None)
-    return _rows_to_arrays(rows, line_nos, path, label_col=0)
+    return _rows_to_arrays(*_parsed_rows(path, lambda no, text: text.split() if text else None), path, label_col=0)
 
 
 def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +141,7 @@ def read_ucr_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                             f"got {text[:60]!r}")
         return values.split(",") + [label]
 
-    rows, line_nos = _parsed_rows(path, row)
-    return _rows_to_arrays(rows, line_nos, path, label_col=-1)
+    return _rows_to_arrays(*_parsed_rows(path, row), path, label_col=-1)
 
 
 def read_ucr_arff(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +229,7 @@ def _rows_to_arrays(rows: list[list[str]], line_nos: list[int], path: Path,
         r, c = (int(i) for i in np.argwhere(bad)[0])
         field = c + first_field
         where = f"{path}: line {line_nos[r]}, field {field}"
-        overflow = beyond_float64(rows[r][field - 1], float(x[r, c]))
-        if overflow:
+        if overflow := beyond_float64(rows[r][field - 1], float(x[r, c])):
             raise DataError(f"{where}: {overflow}")
         n_bad = int(bad.any(axis=1).sum())
         raise DataError(f"{where} holds {x[r, c]:g}, not a finite number ({n_bad} bad rows in all); clean or drop "

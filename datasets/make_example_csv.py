@@ -1,8 +1,6 @@
 """Write the example CSV time series used by ``configs/example_csv.json``.
-
 Two hours of converter telemetry at 1 Hz with a timestamp and a label column (``0`` or the fault name), shipped as
-``examples/converter_telemetry.csv``; ``python -m datasets.make_example_csv`` writes it again, the same (see --help).
-"""
+``examples/converter_telemetry.csv``; ``python -m datasets.make_example_csv`` writes it again, the same (see --help)."""
 from __future__ import annotations
 
 import argparse

@@ -1,9 +1,6 @@
-"""SKAB, the Skoltech Anomaly Benchmark: real water-pump testbed recordings, the ``skab`` loader (docs/data.md).
-
-Read by the ``csv`` loader's many-recordings path; per file the first 400 rows train, taken as anomaly-free (their
-labels are ignored: ``other/2.csv`` is labelled in rows 104..487). Missing files are fetched from ``waico/SKAB`` at
-:data:`COMMIT` and checked against :data:`CHECKSUMS`.
-"""
+"""SKAB (Skoltech Anomaly Benchmark) water-pump recordings, the ``skab`` loader (docs/data.md), read by the ``csv``
+loader; per file the first 400 rows train, taken as anomaly-free (``other/2.csv`` is labelled in rows 104..487).
+Missing files are fetched from ``waico/SKAB`` at :data:`COMMIT` and checked against :data:`CHECKSUMS`."""
 from __future__ import annotations
 
 import logging
@@ -17,7 +14,6 @@ from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
 from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
-
 
 COMMIT = "b2c0d46c2971dcbfe71e26087b6d231998bb91c2"
 DEFAULT_URL = f"https://raw.githubusercontent.com/waico/SKAB/{COMMIT}/data"
@@ -78,10 +74,8 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
               train_labels: Literal["exclude", "ignore"] = "ignore", val_fraction: Fraction = 0.25,
               normalize: Literal["none", "per_recording", "per_recording_whitened"] = "per_recording",
               url: str = DEFAULT_URL, progress: bool = True, download_deadline_s: PositiveFloat = 600.0) -> DataSplits:
-    """SKAB recordings as pooled windows, each file cut where its training part ends (keys: docs/configuration.md).
-
-    Returns :func:`datasets.csv_recordings.load_csv`'s DataSplits, recordings named as in :data:`CHECKSUMS`.
-    """
+    """SKAB recordings as :func:`datasets.csv_recordings.load_csv`'s pooled windows, each file cut where its training
+    part ends, recordings named as in :data:`CHECKSUMS` (keys: docs/configuration.md)."""
     names = _file_names(files)
     folder = Path(data_dir).expanduser()  # as experiments_dir: "~/SKAB" is the home folder's, not ./~/SKAB
     _locate(folder, names, download, url, progress, DownloadLimits(download_deadline_s, key_prefix="data."))
