@@ -25,12 +25,8 @@ SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standar
 @plain_text
 def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[str],
                          seed: int = 0, max_features: int = 8) -> Figure:
-    """Normal vs. each anomaly kind, per sensor: one row per feature, one column per anomaly kind.
-
-    Each panel overlays one window of that kind (drawn with ``seed``) and the normal window at the closest
-    operating point (:func:`closest_normal`), so the difference shown is the anomaly, not another level.
-    ``x``: (N, T, F) windows (or (N, T) for one feature); ``kind``: (N,); the first ``max_features`` are shown.
-    """
+    """One row per feature (the first ``max_features``), one column per anomaly kind: a window of that kind (drawn with
+    ``seed``) over the :func:`closest_normal` one. ``x``: (N, T, F) windows (or (N, T)); ``kind``: (N,)."""
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])[:max_features]
@@ -74,11 +70,8 @@ def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
 @plain_text
 def plot_loss_curves(history: dict[str, list[float]],
                      title: str = "Training and validation loss") -> Figure:
-    """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right.
-
-    Each axes is in log scale when all its values are positive: on a linear scale the first epochs' fall flattens
-    the late one, which matters for early stopping.
-    """
+    """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right,
+    each axes in log scale when all its values are positive."""
     series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
     main = {k: v for k, v in series.items() if k in ("train", "val")}
     other = {k: v for k, v in series.items() if k not in main}
@@ -144,14 +137,8 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
 @plain_text
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                          feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
-    """Original (solid) vs. reconstruction (dashed) of the first sample of each kind, one panel per kind.
-
-    Args:
-        x: (N, T, F) original windows as the model saw them, scaled (or (N, T)); ``x_hat`` the same shape.
-        kind: (N,) kind of each window.
-        error_kind: ``"mse"`` or ``"mae"``: the error shown in each panel's title.
-        scaler: ``"minmax"``, ``"standard"`` or ``"none"``: how the values were scaled (y-axis label).
-    """
+    """Original (solid) vs. reconstruction (dashed) of the first sample of each (N,) ``kind``, one panel per kind.
+    ``x``, ``x_hat``: (N, T, F) scaled windows (or (N, T)); ``error_kind`` ("mse"/"mae") and ``scaler`` label them."""
     if error_kind not in ("mse", "mae"):
         raise ValueError(f"error_kind: expected 'mse' or 'mae', got {error_kind!r}")
     x, x_hat = as_windows(x), as_windows(x_hat, "x_hat")
@@ -189,13 +176,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
 
 @plain_text
 def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[str] | tuple = ()) -> Figure:
-    """ROC curves (left) and precision-recall curves (right) of each score, with ROC AUC and AP in the legends.
-
-    Args:
-        y_true: (N,) labels, 1 = anomaly; with one class only a note says the curves are undefined.
-        scores: ``{score name: (N,) scores}``, higher = more anomalous.
-        dashed: names in ``scores`` drawn dashed and thinner (the baselines beside a model's scores).
-    """
+    """ROC (left) and precision-recall curves (right) of ``{score name: (N,) scores}`` against (N,) 0/1 ``y_true``;
+    the ``dashed`` names (baselines) thinner and dashed."""
     y = np.asarray(y_true).astype(int).ravel()
     both = 0 < y.sum() < len(y)
     fig, (ax_roc, ax_pr) = new_figure((11.5, 5.0), 1, 2)
@@ -260,10 +242,8 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
 @plain_text
 def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
                          title: str, xlabel: str = "Anomaly score") -> Figure:
-    """Overlaid score distributions of each kind on shared bins, log-spaced when every score (and the threshold) is
-    positive and they span more than two decades. ``scores``, ``kind``: (N,); ``threshold``: a dashed vertical line
-    (None: no line).
-    """
+    """Overlaid distributions of (N,) ``scores`` per (N,) ``kind`` on shared bins (log-spaced over more than two
+    decades); ``threshold`` a dashed line (None: none)."""
     s = np.asarray(scores, dtype=float).ravel()
     kind = as_kinds(kind, len(s))
     values = np.append(s, threshold) if threshold is not None else s

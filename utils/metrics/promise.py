@@ -146,7 +146,7 @@ def _labelled_rows(result: dict[str, Any]) -> int:
 
 
 def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
-    """``{"rate", "low", "high", ...}``: ``n_alarms / n_normals`` with its Clopper-Pearson interval (None: no normals)."""
+    """``{"rate", "low", "high", ...}``: ``n_alarms / n_normals``, its Clopper-Pearson interval (None: no normals)."""
     from scipy.stats import binomtest
     if n_normals == 0:
         return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
@@ -158,7 +158,7 @@ def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95
 
 
 def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
-    """``{"promise_kept", "verdict"}`` of a :func:`false_alarm_interval`: broken only when all of it lies above ``bound``."""
+    """``{"promise_kept", "verdict"}`` of a :func:`false_alarm_interval`, broken only when it lies above ``bound``."""
     if measured["rate"] is None:
         return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
     counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "
