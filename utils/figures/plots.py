@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, REFERENCE_COLOR, SERIES_COLORS, as_kinds,
                                  as_windows, axes_legend, feature_labels, figure_legend, kind_colors, new_figure,
-                                 ordered_kinds, plain_text, wrap_title)
+                                 plain_text, wrap_title)
 
 __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent", "plot_reconstructions", "plot_roc_pr",
            "plot_confusion_matrix", "plot_score_histogram"]
@@ -30,11 +30,9 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])[:max_features]
-    rng = np.random.default_rng(seed)
-    kinds = ordered_kinds(kind)
-    colors = kind_colors(kinds)
-    pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in kinds}
-    columns = [k for k in kinds if k != NORMAL_KIND] or kinds
+    rng, colors = np.random.default_rng(seed), kind_colors(kind)  # normal first, then the anomaly kinds by name
+    pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in colors}
+    columns = [k for k in colors if k != NORMAL_KIND] or list(colors)
     cols = len(columns)
     fig, axes = new_figure((max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * len(names))), len(names), cols,
                            squeeze=False, sharex=True, sharey="row")
@@ -52,7 +50,7 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
             ax.tick_params(labelleft=True, labelbottom=True)
     fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
                  f"Example windows: {columns[0]}")
-    figure_legend(fig, [Line2D([], [], color=colors[k], lw=2, label=k) for k in kinds])
+    figure_legend(fig, [Line2D([], [], color=c, lw=2, label=k) for k, c in colors.items()])
     return fig
 
 
@@ -121,12 +119,11 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
         xy = pca.transform(z)
         labels = (f"PC1 ({ratio[0]:.1f}% var)", f"PC2 ({ratio[1]:.1f}% var)")
         title = f"Latent space (PCA of {d}-D codes)"
-    colors = kind_colors(kind)
     size = 6 if n > 3000 else 14 if n > 500 else 24
     fig, ax = new_figure((7.0, 5.4))
-    for k in ordered_kinds(kind):
+    for k, color in kind_colors(kind).items():
         mask = kind == k
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=colors[k], edgecolors="none",
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=color, edgecolors="none",
                    alpha=0.5 if k == NORMAL_KIND else 0.8, label=f"{k} (n={int(mask.sum())})")
     ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
     ax.grid(alpha=0.3)
@@ -146,8 +143,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
         raise ValueError(f"x has shape {x.shape} but x_hat has shape {x_hat.shape}")
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])
-    kinds = ordered_kinds(kind)
-    n = len(kinds)
+    colors = kind_colors(kind)
+    n = len(colors)
     rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
     fig, axes = new_figure((max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), rows, cols, squeeze=False)
     axes = axes.ravel()
@@ -156,7 +153,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                for i, name in enumerate(names) if len(names) <= len(SERIES_COLORS)]
     handles += [Line2D([], [], color="black", label="original"),
                 Line2D([], [], color="black", ls="--", label="reconstruction")]
-    for ax, k in zip(axes, kinds):
+    for ax, k in zip(axes, colors):
         i = int(np.flatnonzero(kind == k)[0])
         for f in range(x.shape[2]):
             color = SERIES_COLORS[f % len(SERIES_COLORS)]
@@ -164,7 +161,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
             ax.plot(steps, x_hat[i, :, f], color=color, lw=1.5, ls="--")
         diff = x[i] - x_hat[i]
         error = float(np.mean(diff ** 2 if error_kind == "mse" else np.abs(diff)))
-        ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=kind_colors(kinds)[k])
+        ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=colors[k])
         ax.set(xlabel="Time step", ylabel=SCALED_LABELS.get(scaler, "Value"))
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
@@ -251,16 +248,14 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     u = np.log10(s) if log else s
     nbins = int(np.clip(np.sqrt(len(s)) * 1.5, 10, 60))
     edges = np.histogram_bin_edges(u, bins=nbins)
-    colors = kind_colors(kind)
     fig, ax = new_figure((7.5, 4.6))
-    top = 0.0
-    for k in ordered_kinds(kind):
+    top, x_edges = 0.0, 10 ** edges if log else edges
+    for k, color in kind_colors(kind).items():
         mask = kind == k
         density, _ = np.histogram(u[mask], bins=edges, density=True)
         top = max(top, float(density.max()))
-        x_edges = 10 ** edges if log else edges
-        ax.stairs(density, x_edges, fill=True, alpha=0.3, color=colors[k])
-        ax.stairs(density, x_edges, color=colors[k], lw=1.5, label=f"{k} (n={int(mask.sum())})")
+        ax.stairs(density, x_edges, fill=True, alpha=0.3, color=color)
+        ax.stairs(density, x_edges, color=color, lw=1.5, label=f"{k} (n={int(mask.sum())})")
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1.3, label=f"threshold = {threshold:.4g}")
     if log:
