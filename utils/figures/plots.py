@@ -1,6 +1,5 @@
-"""The figures of a window run. Every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never
-``pyplot``: thread-safe, no global state, headless) and returns it; write it with :func:`~utils.figures.save_figure`.
-"""
+"""The figures of a window run: every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never ``pyplot``:
+thread-safe, headless) and returns it; write it with :func:`~utils.figures.save_figure`."""
 from __future__ import annotations
 
 import math
@@ -102,8 +101,7 @@ def plot_loss_curves(history: dict[str, list[float]],
 
 @plain_text
 def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
-    """Latent codes ``z`` (N, D) (or (N,)), e.g. the encoder means, coloured by ``kind`` (N,): D == 2 directly,
-    D > 2 by PCA, D == 1 against the sample index."""
+    """Latent codes ``z`` (N, D) (or (N,)) coloured by (N,) ``kind``: D > 2 by PCA, D == 1 against the sample index."""
     z = np.asarray(z, dtype=float)
     z = z[:, None] if z.ndim == 1 else z
     kind = as_kinds(kind, len(z))

@@ -171,8 +171,7 @@ class _Recording:
 
     def panels(self, sensors: list[Axes], score_ax: Axes, features: list[int], lo: int, hi: int, xaxis: TimeAxis,
                detail: bool) -> None:
-        """Rows ``lo..hi - 1``: sensor ``features[i]`` in ``sensors[i]``, the score, threshold and incidents in
-        ``score_ax``."""
+        """Rows ``lo..hi - 1``: sensor ``features[i]`` in ``sensors[i]``; score, threshold, incidents in score_ax."""
         for ax, f in zip(sensors, features):
             column = self.values[lo:hi, f]
             _series(ax, xaxis, column, lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
@@ -212,8 +211,7 @@ class _Recording:
             ax.set_xlim(*xaxis.at([lo, hi]))
 
     def details(self, n_details: int) -> list[tuple[int, int, int, TimeAxis, str]]:
-        """``(lo, hi, sensor, x axis, title)`` of each detail panel: the highest incidents, then the longest missed
-        labelled ranges, each with its length of context (at least :data:`MIN_CONTEXT` rows) each side."""
+        """``(lo, hi, sensor, x axis, title)`` of each detail panel: the highest incidents, then the longest missed."""
         incidents, first, chosen = self.incidents, self.xaxis.first_row, []
         for k in np.argsort(-self.peaks, kind="stable")[:n_details]:
             inc = incidents[k]
@@ -246,8 +244,7 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         scores: (n,) per-time-step scores; NaN = not scored.
         labels: (n,) 1 = labelled anomaly; None: labelled where ``kinds`` is not ``normal``.
         kinds: (n,) anomaly kind of each row (shading colour, legend); None: ``anomaly``.
-        incidents: with absolute rows (``start_row - first_row`` indexes the arrays); without a ``top_feature``
-            the zoom shows the sensor straying farthest from its median.
+        incidents: with absolute rows (``start_row - first_row`` indexes the arrays).
         hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
         times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.
         first_row: absolute row of ``values[0]``; ``title`` None: the rows and bin size.

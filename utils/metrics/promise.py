@@ -42,8 +42,7 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
 
 
 def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
-    """The verdict of the summed counts of ``{recording name: time_step_promise(...)}`` (same bound), and how many
-    recordings were judged and broken."""
+    """The verdict of the summed counts of ``{recording: time_step_promise(...)}``, recordings judged and broken."""
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]

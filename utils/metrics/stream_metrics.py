@@ -115,8 +115,7 @@ def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
 
 
 def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> tuple[int, int, int]:
-    """``(events, events_detected, false_alarms)``: labelled ranges, those alarmed, alarm runs (merged over
-    ``merge_gap`` rows) meeting none."""
+    """``(events, events_detected, false_alarms)``: labelled ranges, those alarmed, alarm runs meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
     detected = int(np.sum(_flagged(truth, a) > 0))

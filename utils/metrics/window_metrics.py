@@ -1,7 +1,5 @@
-"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None.
-
-PR AUC comes beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``.
-"""
+"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None. PR AUC comes
+beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``."""
 from __future__ import annotations
 
 import math
