@@ -3,6 +3,7 @@
 ``RangeAUC_volume_opt`` without its O(L * m * n) loops (docs/streams.md, "How VUS-ROC and VUS-PR are computed")."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -262,10 +263,7 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np
 
 def metric_at(result: dict[str, Any], path: tuple[str, ...]) -> Any:
     """The value at ``path`` (keys) in nested dicts, None where a key is missing."""
-    value: Any = result
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+    return functools.reduce(lambda value, key: value.get(key) if isinstance(value, dict) else None, path, result)
 
 
 def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:

@@ -113,11 +113,8 @@ def fixed_width_table(title: str, headers: list[str], rows: dict[str, list[str]]
     return "\n".join(lines)
 
 
-WINDOW_VERDICT_KEYS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"))
-
-
 def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
-                           keys: tuple[tuple[str, str], ...] = WINDOW_VERDICT_KEYS,
+                           keys: tuple[tuple[str, str], ...] = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC")),
                            lead: str = "Model vs baselines on this split") -> dict[str, Any]:
     """``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text"}``: does the model's best score
     beat the best baseline on each ``(metric key, label)``? ``beats`` None when a side has no defined value."""
