@@ -40,8 +40,6 @@ MAX_LISTED = 40
 MEAN_COLUMNS = (("VUS-PR", "vus_pr", 3), ("VUS-ROC", "vus_roc", 3), ("range F1", "range_f1", 3),
                 ("event recall", "event_recall", 3), ("false alarms / h", "false_alarms_per_hour", 1))
 POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
-
-
 #: Characters that Markdown (GitHub's too: ``$`` opens maths there) would read as markup in a name; ``_`` only
 #: where it could open or close emphasis (not inside a word: ``voltage_spike`` stays as it is).
 MARKDOWN_PUNCTUATION = re.compile(r"[\\`*\[\]<>|#~$]|(?<![^\W_])_|_(?![^\W_])")
@@ -177,8 +175,7 @@ def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
                   f"Incidents of `{inc.get('score')}` (threshold {inc.get('threshold', 0):.4g}): {inc.get('n')}, of "
                   f"which {inc.get('hits')} on labelled ranges and {inc.get('false_alarms')} false alarms; "
                   f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected, "
-                  f"{inc.get('missed')} missed.", ""]
-        lines += markdown_incidents(out_dir / "incidents.csv")
+                  f"{inc.get('missed')} missed.", "", *markdown_incidents(out_dir / "incidents.csv")]
     return lines
 
 

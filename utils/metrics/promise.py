@@ -25,8 +25,6 @@ def promise_advice(metrics: dict[str, Any]) -> str:
 
 #: Every remedy (a run whose ``metrics`` are unknown).
 PROMISE_ADVICE = promise_advice({"data": {"normalize": None, "train_end": None}, "stream": {}})
-
-
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
 Verdict = tuple[bool | None, str, str]
 
