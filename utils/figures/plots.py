@@ -65,8 +65,7 @@ def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
 
 
 @plain_text
-def plot_loss_curves(history: dict[str, list[float]],
-                     title: str = "Training and validation loss") -> Figure:
+def plot_loss_curves(history: dict[str, list[float]], title: str = "Training and validation loss") -> Figure:
     """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right,
     each axes in log scale when all its values are positive."""
     series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
