@@ -1,7 +1,5 @@
-"""Figures (object-oriented Matplotlib, never ``pyplot``) and the run report (:mod:`utils.figures.report`, not
-re-exported). Importing the package imports Matplotlib and scikit-learn's metrics, so callers that may not plot
-import it inside the function that plots.
-"""
+"""Figures (object-oriented Matplotlib, never ``pyplot``) and the run report (:mod:`utils.figures.report`). Importing
+it imports Matplotlib and scikit-learn: callers that may not plot import it inside the function that plots."""
 from utils.figures.plots import (plot_confusion_matrix, plot_latent, plot_loss_curves, plot_reconstructions,
                                  plot_roc_pr, plot_score_histogram, plot_signal_examples)
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, SAVE_DPI, SERIES_COLORS,

@@ -1,6 +1,5 @@
-"""The figures of a window run. Every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never
-``pyplot``: thread-safe, no global state, headless) and returns it; write it with :func:`~utils.figures.save_figure`.
-"""
+"""The figures of a window run: every ``plot_*`` builds a :class:`~matplotlib.figure.Figure` directly (never ``pyplot``:
+thread-safe, headless) and returns it; write it with :func:`~utils.figures.save_figure`."""
 from __future__ import annotations
 
 import math
@@ -14,7 +13,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from utils.figures.style import (ANOMALY_PALETTE, NORMAL_COLOR, NORMAL_KIND, REFERENCE_COLOR, SERIES_COLORS, as_kinds,
                                  as_windows, axes_legend, feature_labels, figure_legend, kind_colors, new_figure,
-                                 ordered_kinds, plain_text, wrap_title)
+                                 plain_text, wrap_title)
 
 __all__ = ["plot_signal_examples", "plot_loss_curves", "plot_latent", "plot_reconstructions", "plot_roc_pr",
            "plot_confusion_matrix", "plot_score_histogram"]
@@ -25,20 +24,14 @@ SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standar
 @plain_text
 def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[str],
                          seed: int = 0, max_features: int = 8) -> Figure:
-    """Normal vs. each anomaly kind, per sensor: one row per feature, one column per anomaly kind.
-
-    Each panel overlays one window of that kind (drawn with ``seed``) and the normal window at the closest
-    operating point (:func:`closest_normal`), so the difference shown is the anomaly, not another level.
-    ``x``: (N, T, F) windows (or (N, T) for one feature); ``kind``: (N,); the first ``max_features`` are shown.
-    """
+    """One row per feature (the first ``max_features``), one column per anomaly kind: a window of that kind (drawn with
+    ``seed``) over the :func:`closest_normal` one. ``x``: (N, T, F) windows (or (N, T)); ``kind``: (N,)."""
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])[:max_features]
-    rng = np.random.default_rng(seed)
-    kinds = ordered_kinds(kind)
-    colors = kind_colors(kinds)
-    pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in kinds}
-    columns = [k for k in kinds if k != NORMAL_KIND] or kinds
+    rng, colors = np.random.default_rng(seed), kind_colors(kind)  # normal first, then the anomaly kinds by name
+    pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in colors}
+    columns = [k for k in colors if k != NORMAL_KIND] or list(colors)
     cols = len(columns)
     fig, axes = new_figure((max(6.0, 3.6 * cols), max(3.6, 0.6 + 2.4 * len(names))), len(names), cols,
                            squeeze=False, sharex=True, sharey="row")
@@ -56,7 +49,7 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
             ax.tick_params(labelleft=True, labelbottom=True)
     fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
                  f"Example windows: {columns[0]}")
-    figure_legend(fig, [Line2D([], [], color=colors[k], lw=2, label=k) for k in kinds])
+    figure_legend(fig, [Line2D([], [], color=c, lw=2, label=k) for k, c in colors.items()])
     return fig
 
 
@@ -72,13 +65,9 @@ def closest_normal(x: np.ndarray, kind: np.ndarray, target: int) -> int:
 
 
 @plain_text
-def plot_loss_curves(history: dict[str, list[float]],
-                     title: str = "Training and validation loss") -> Figure:
-    """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right.
-
-    Each axes is in log scale when all its values are positive: on a linear scale the first epochs' fall flattens
-    the late one, which matters for early stopping.
-    """
+def plot_loss_curves(history: dict[str, list[float]], title: str = "Training and validation loss") -> Figure:
+    """Loss per epoch of ``{name: [loss per epoch]}``: ``train`` and ``val`` left, other keys (loss components) right,
+    each axes in log scale when all its values are positive."""
     series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
     main = {k: v for k, v in series.items() if k in ("train", "val")}
     other = {k: v for k, v in series.items() if k not in main}
@@ -111,8 +100,7 @@ def plot_loss_curves(history: dict[str, list[float]],
 
 @plain_text
 def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
-    """Latent codes ``z`` (N, D) (or (N,)), e.g. the encoder means, coloured by ``kind`` (N,): D == 2 directly,
-    D > 2 by PCA, D == 1 against the sample index."""
+    """Latent codes ``z`` (N, D) (or (N,)) coloured by (N,) ``kind``: D > 2 by PCA, D == 1 against the sample index."""
     z = np.asarray(z, dtype=float)
     z = z[:, None] if z.ndim == 1 else z
     kind = as_kinds(kind, len(z))
@@ -128,12 +116,11 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
         xy = pca.transform(z)
         labels = (f"PC1 ({ratio[0]:.1f}% var)", f"PC2 ({ratio[1]:.1f}% var)")
         title = f"Latent space (PCA of {d}-D codes)"
-    colors = kind_colors(kind)
     size = 6 if n > 3000 else 14 if n > 500 else 24
     fig, ax = new_figure((7.0, 5.4))
-    for k in ordered_kinds(kind):
+    for k, color in kind_colors(kind).items():
         mask = kind == k
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=colors[k], edgecolors="none",
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=size, color=color, edgecolors="none",
                    alpha=0.5 if k == NORMAL_KIND else 0.8, label=f"{k} (n={int(mask.sum())})")
     ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
     ax.grid(alpha=0.3)
@@ -144,14 +131,8 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
 @plain_text
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                          feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
-    """Original (solid) vs. reconstruction (dashed) of the first sample of each kind, one panel per kind.
-
-    Args:
-        x: (N, T, F) original windows as the model saw them, scaled (or (N, T)); ``x_hat`` the same shape.
-        kind: (N,) kind of each window.
-        error_kind: ``"mse"`` or ``"mae"``: the error shown in each panel's title.
-        scaler: ``"minmax"``, ``"standard"`` or ``"none"``: how the values were scaled (y-axis label).
-    """
+    """Original (solid) vs. reconstruction (dashed) of the first sample of each (N,) ``kind``, one panel per kind.
+    ``x``, ``x_hat``: (N, T, F) scaled windows (or (N, T)); ``error_kind`` ("mse"/"mae") and ``scaler`` label them."""
     if error_kind not in ("mse", "mae"):
         raise ValueError(f"error_kind: expected 'mse' or 'mae', got {error_kind!r}")
     x, x_hat = as_windows(x), as_windows(x_hat, "x_hat")
@@ -159,8 +140,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
         raise ValueError(f"x has shape {x.shape} but x_hat has shape {x_hat.shape}")
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])
-    kinds = ordered_kinds(kind)
-    n = len(kinds)
+    colors = kind_colors(kind)
+    n = len(colors)
     rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
     fig, axes = new_figure((max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), rows, cols, squeeze=False)
     axes = axes.ravel()
@@ -169,7 +150,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                for i, name in enumerate(names) if len(names) <= len(SERIES_COLORS)]
     handles += [Line2D([], [], color="black", label="original"),
                 Line2D([], [], color="black", ls="--", label="reconstruction")]
-    for ax, k in zip(axes, kinds):
+    for ax, k in zip(axes, colors):
         i = int(np.flatnonzero(kind == k)[0])
         for f in range(x.shape[2]):
             color = SERIES_COLORS[f % len(SERIES_COLORS)]
@@ -177,7 +158,7 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
             ax.plot(steps, x_hat[i, :, f], color=color, lw=1.5, ls="--")
         diff = x[i] - x_hat[i]
         error = float(np.mean(diff ** 2 if error_kind == "mse" else np.abs(diff)))
-        ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=kind_colors(kinds)[k])
+        ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=colors[k])
         ax.set(xlabel="Time step", ylabel=SCALED_LABELS.get(scaler, "Value"))
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
@@ -189,13 +170,8 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
 
 @plain_text
 def plot_roc_pr(y_true: np.ndarray, scores: dict[str, np.ndarray], dashed: list[str] | tuple = ()) -> Figure:
-    """ROC curves (left) and precision-recall curves (right) of each score, with ROC AUC and AP in the legends.
-
-    Args:
-        y_true: (N,) labels, 1 = anomaly; with one class only a note says the curves are undefined.
-        scores: ``{score name: (N,) scores}``, higher = more anomalous.
-        dashed: names in ``scores`` drawn dashed and thinner (the baselines beside a model's scores).
-    """
+    """ROC (left) and precision-recall curves (right) of ``{score name: (N,) scores}`` against (N,) 0/1 ``y_true``;
+    the ``dashed`` names (baselines) thinner and dashed."""
     y = np.asarray(y_true).astype(int).ravel()
     both = 0 < y.sum() < len(y)
     fig, (ax_roc, ax_pr) = new_figure((11.5, 5.0), 1, 2)
@@ -260,10 +236,8 @@ def plot_confusion_matrix(cm: np.ndarray | list, labels: Sequence[str] = ("norma
 @plain_text
 def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float | None,
                          title: str, xlabel: str = "Anomaly score") -> Figure:
-    """Overlaid score distributions of each kind on shared bins, log-spaced when every score (and the threshold) is
-    positive and they span more than two decades. ``scores``, ``kind``: (N,); ``threshold``: a dashed vertical line
-    (None: no line).
-    """
+    """Overlaid distributions of (N,) ``scores`` per (N,) ``kind`` on shared bins (log-spaced over more than two
+    decades); ``threshold`` a dashed line (None: none)."""
     s = np.asarray(scores, dtype=float).ravel()
     kind = as_kinds(kind, len(s))
     values = np.append(s, threshold) if threshold is not None else s
@@ -271,16 +245,14 @@ def plot_score_histogram(scores: np.ndarray, kind: np.ndarray, threshold: float 
     u = np.log10(s) if log else s
     nbins = int(np.clip(np.sqrt(len(s)) * 1.5, 10, 60))
     edges = np.histogram_bin_edges(u, bins=nbins)
-    colors = kind_colors(kind)
     fig, ax = new_figure((7.5, 4.6))
-    top = 0.0
-    for k in ordered_kinds(kind):
+    top, x_edges = 0.0, 10 ** edges if log else edges
+    for k, color in kind_colors(kind).items():
         mask = kind == k
         density, _ = np.histogram(u[mask], bins=edges, density=True)
         top = max(top, float(density.max()))
-        x_edges = 10 ** edges if log else edges
-        ax.stairs(density, x_edges, fill=True, alpha=0.3, color=colors[k])
-        ax.stairs(density, x_edges, color=colors[k], lw=1.5, label=f"{k} (n={int(mask.sum())})")
+        ax.stairs(density, x_edges, fill=True, alpha=0.3, color=color)
+        ax.stairs(density, x_edges, color=color, lw=1.5, label=f"{k} (n={int(mask.sum())})")
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1.3, label=f"threshold = {threshold:.4g}")
     if log:

@@ -1,9 +1,5 @@
-"""The run report ``out/report.md`` (a stream run's section included), written at the end of every run from the
-resolved config and the metrics.
-
-Plots in ``out/`` are embedded as relative links, so the folder can be moved or browsed as it is. Regenerate a
-finished run's report with ``python -m utils.figures.report experiments/<exp_name>``.
-"""
+"""The run report ``out/report.md``, written at the end of every run from the resolved config and the metrics, plots
+embedded as relative links (the folder can be moved). Regenerate it with ``python -m utils.figures.report RUN_DIR``."""
 from __future__ import annotations
 
 import csv
@@ -44,22 +40,18 @@ MAX_LISTED = 40
 MEAN_COLUMNS = (("VUS-PR", "vus_pr", 3), ("VUS-ROC", "vus_roc", 3), ("range F1", "range_f1", 3),
                 ("event recall", "event_recall", 3), ("false alarms / h", "false_alarms_per_hour", 1))
 POOLED_HEADERS = ("F1", "FAR %", "MAR %", *(h for h, _, _ in MEAN_COLUMNS))
-
-
 #: Characters that Markdown (GitHub's too: ``$`` opens maths there) would read as markup in a name; ``_`` only
 #: where it could open or close emphasis (not inside a word: ``voltage_spike`` stays as it is).
 MARKDOWN_PUNCTUATION = re.compile(r"[\\`*\[\]<>|#~$]|(?<![^\W_])_|_(?![^\W_])")
 
 
 def md_text(value: Any) -> str:
-    """``value`` (a sensor, kind or recording name from the user's data) as literal Markdown text on one line: its
-    markup characters backslash-escaped (a ``|`` would split a table cell), its line breaks spaces."""
+    """``value`` (a name from the user's data) as literal Markdown on one line: markup backslash-escaped."""
     return MARKDOWN_PUNCTUATION.sub(lambda found: "\\" + found[0], " ".join(str(value).splitlines()))
 
 
 def md_code(value: Any) -> str:
-    """``value`` as a code span, or as :func:`md_text` when it holds a ``|``, a backtick or a line break: no code span
-    keeps those inside a table cell in every Markdown flavour (GitHub splits cells at a ``|`` even in code)."""
+    """``value`` as a code span, or :func:`md_text` when it holds a ``|``, backtick or line break."""
     text = str(value)
     return md_text(text) if re.search(r"[|`\n\r]", text) else f"`{text}`"
 
@@ -117,15 +109,11 @@ def markdown_incidents(path: Path) -> list[str]:
 
 
 def pooled_cells(result: dict[str, Any], missing: str = "–") -> list[str]:
-    """One pooled score's cells under :data:`POOLED_HEADERS`: F1, FAR %, MAR %, then ``mean ± std (n)`` of each of
-    :data:`MEAN_COLUMNS`."""
-    c, means = result.get("confusion", {}), result.get("mean", {})
+    """One pooled score's cells under :data:`POOLED_HEADERS` (``mean ± std (n)`` for :data:`MEAN_COLUMNS`)."""
+    c, means = result.get("confusion", {}), [(result.get("mean", {}).get(key, {}), d) for _, key, d in MEAN_COLUMNS]
     cells = [stream_cell(c, (key,), digits, missing) for key, digits in (("f1", 3), ("far_pct", 2), ("mar_pct", 2))]
-    for _, key, digits in MEAN_COLUMNS:
-        mean = means.get(key, {})
-        cells.append(missing if mean.get("mean") is None else
-                     f"{mean['mean']:.{digits}f} ± {mean['std']:.{digits}f} ({mean['n']})")
-    return cells
+    return cells + [missing if m.get("mean") is None else f"{m['mean']:.{d}f} ± {m['std']:.{d}f} ({m['n']})"
+                    for m, d in means]
 
 
 def _minutes(hours: Any, template: str) -> str:
@@ -134,8 +122,7 @@ def _minutes(hours: Any, template: str) -> str:
 
 
 def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
-    """The report's lines for several test recordings: the pooled table (:func:`pooled_cells` per score and
-    baseline), then one row per recording (the primary score's VUS-PR and range F1, its incidents and detections)."""
+    """The report's lines for several test recordings: the pooled table, then one row per recording."""
     pooled = stream.get("pooled", {})
     inc, span = pooled.get("incidents", {}), _minutes(pooled.get("hours"), ", {} minutes")
     lines = ["## Results on the test recordings (per time step)", "",
@@ -188,8 +175,7 @@ def stream_section(metrics: dict[str, Any], out_dir: Path) -> list[str]:
                   f"Incidents of `{inc.get('score')}` (threshold {inc.get('threshold', 0):.4g}): {inc.get('n')}, of "
                   f"which {inc.get('hits')} on labelled ranges and {inc.get('false_alarms')} false alarms; "
                   f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected, "
-                  f"{inc.get('missed')} missed.", ""]
-        lines += markdown_incidents(out_dir / "incidents.csv")
+                  f"{inc.get('missed')} missed.", "", *markdown_incidents(out_dir / "incidents.csv")]
     return lines
 
 
@@ -257,8 +243,7 @@ def markdown_false_alarm_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def promise_section(metrics: dict[str, Any]) -> list[str]:
-    """The report's verdict on the thresholds' promise: each broken one in full, the kept ones by name; empty for a
-    run written before the verdicts."""
+    """The thresholds' verdicts: each broken one in full, the kept ones by name (empty for an older run)."""
     verdicts = window_verdicts(metrics, advice=False) + time_step_verdicts(metrics, advice=False)
     if not verdicts:
         return []
@@ -276,9 +261,8 @@ def promise_section(metrics: dict[str, Any]) -> list[str]:
 
 
 def _figure_section(out_dir: Path, make_plots: bool, score_names: set[str]) -> list[str]:
-    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then the others by name), each under its title; none
-    when ``make_plots`` is false and score histograms of ``score_names`` only (an earlier evaluation of the run, with
-    other scores or plots, left the others)."""
+    """The PNGs in out/ in reading order (:data:`FIGURE_TITLES`, then by name) under their titles; score histograms
+    of ``score_names`` only (an earlier evaluation may have left others)."""
     order, lines = list(FIGURE_TITLES), ["## Figures", ""]
     pngs = [p.stem for p in out_dir.glob("*.png") if make_plots]
     groups = {stem: HISTOGRAM if stem.startswith(HISTOGRAM) else stem for stem in pngs
@@ -386,8 +370,7 @@ def _run_json(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m utils.figures.report RUN_FOLDER``: (re)write the run's report; 2 with a one-line message for a
-    missing folder or a missing or broken config.json / out/metrics.json (nothing written then)."""
+    """``python -m utils.figures.report RUN_FOLDER``: (re)write the report; 2 with a one-line message if it cannot."""
     if len(argv) != 1:
         print("usage: python -m utils.figures.report RUN_FOLDER", file=sys.stderr)
         return 2

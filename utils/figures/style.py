@@ -24,6 +24,7 @@ SERIES_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
                  "#e6ab02", "#a6761d", "#666666")  # features, scores, loss terms
 REFERENCE_COLOR = "#555555"  # chance diagonal, base-rate line, notes
 SAVE_DPI = 110
+MAX_LABEL_CHARS = 32  # the longest name a figure shows whole (a longer one keeps its start and end)
 
 __all__ = ["NORMAL_KIND", "NORMAL_COLOR", "ANOMALY_PALETTE", "SERIES_COLORS", "REFERENCE_COLOR",
            "SAVE_DPI", "kind_colors", "save_figure"]
@@ -32,9 +33,9 @@ Plot = TypeVar("Plot", bound=Callable[..., Figure])
 
 
 def kind_colors(kinds: Iterable[str]) -> dict[str, str]:
-    """``{kind: "#rrggbb"}`` of each distinct kind: ``normal`` :data:`NORMAL_COLOR`, anomaly kinds the palette in
-    name order, so the same kinds get the same colours in every figure."""
-    order = ordered_kinds(kinds)
+    """``{kind: "#rrggbb"}``, normal first, so the same kinds get the same colours in every figure."""
+    names = {str(k) for k in kinds}  # normal first, then the anomaly kinds by name
+    order = ([NORMAL_KIND] if NORMAL_KIND in names else []) + sorted(names - {NORMAL_KIND})
     n = len(order) - (NORMAL_KIND in order)
     palette = iter(ANOMALY_PALETTE)
     if n > len(ANOMALY_PALETTE):  # many classes: evenly spaced hues
@@ -82,12 +83,6 @@ def as_kinds(kind: Sequence[str] | np.ndarray, n: int) -> np.ndarray:
     return kind
 
 
-def ordered_kinds(kinds: Iterable[str]) -> list[str]:
-    """Distinct kinds: ``normal`` first, then anomaly kinds sorted by name."""
-    names = {str(k) for k in kinds}
-    return ([NORMAL_KIND] if NORMAL_KIND in names else []) + sorted(names - {NORMAL_KIND})
-
-
 def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
     """Windows (N, T, F) or (N, T) (one feature) as a float (N, T, F) array; a ValueError naming ``name``."""
     x = np.asarray(x, dtype=float)
@@ -98,22 +93,15 @@ def as_windows(x: np.ndarray, name: str = "x") -> np.ndarray:
     return x
 
 
-#: The longest name a figure shows whole (a longer one keeps its start and end: labels and legends stay inside).
-MAX_LABEL_CHARS = 32
-
-
-def short_label(name: str, limit: int = MAX_LABEL_CHARS) -> str:
-    """``name`` as shown in a figure: whole up to ``limit`` characters, else its start and end around an ellipsis."""
+def short_label(name: str) -> str:
+    """``name`` on one line, its middle an ellipsis when longer than :data:`MAX_LABEL_CHARS`."""
     name = " ".join(str(name).split())
-    if len(name) <= limit:
-        return name
-    tail = (limit - 1) // 3
-    return f"{name[:limit - 1 - tail]}…{name[len(name) - tail:]}"
+    tail = (MAX_LABEL_CHARS - 1) // 3
+    return name if len(name) <= MAX_LABEL_CHARS else f"{name[:MAX_LABEL_CHARS - 1 - tail]}…{name[len(name) - tail:]}"
 
 
 def feature_labels(feature_names: Sequence[str] | None, f: int) -> list[str]:
-    """The ``f`` feature names as shown (:func:`short_label`), or ``feature 0``, ``feature 1``, ... when none are
-    given."""
+    """The ``f`` feature names as shown (:func:`short_label`), or ``feature 0``, ``feature 1``, ... without names."""
     names = [short_label(n) for n in feature_names] if feature_names else [f"feature {i}" for i in range(f)]
     if len(names) != f:
         raise ValueError(f"{len(names)} feature names given for {f} features")

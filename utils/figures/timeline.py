@@ -1,8 +1,5 @@
-"""The timeline of a long recording: each sensor, the score and its threshold, labels and incidents.
-
-Each line is the min/max envelope of at most ``max_points`` bins (:func:`envelope`): a one-row spike in 10^6 rows
-stays visible, and the figure's size depends on the number of sensors only.
-"""
+"""The timeline of a long recording: each sensor, the score and its threshold, labels and incidents. Each line is the
+min/max envelope of at most ``max_points`` bins (:func:`envelope`): a one-row spike in 10^6 rows stays visible."""
 from __future__ import annotations
 
 import warnings
@@ -21,9 +18,7 @@ from utils.figures.style import (REFERENCE_COLOR, SERIES_COLORS, figure_legend, 
                                  short_label, wrap_title)
 from utils.metrics.ranges import clock_text, incident_ranges, kind_runs, overlapping
 
-#: An incident of :mod:`agents.detector.streaming` (its ``start_row``, ``end_row``, ``peak_row``, ``peak_score``,
-#: ``top_feature``), read, never built, here.
-Incident = Any
+Incident = Any  # of agents.detector.streaming: start_row, end_row, peak_row, peak_score, top_feature
 
 __all__ = ["envelope", "plot_timeline"]
 
@@ -36,12 +31,8 @@ Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
 
 
 def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Minimum and maximum of (n,) ``x`` per bin of ``ceil(n / n_bins)`` consecutive rows, NaN ignored.
-
-    Returns:
-        ``(centres, lo, hi)``, each (b,), b <= n_bins: the bin's middle row (0-based; a half row for an even
-        count), its minimum and maximum (NaN where the whole bin is NaN); with ``n <= n_bins``, ``x`` itself.
-    """
+    """``(centres, lo, hi)``, each (b,), b <= n_bins: middle row, NaN-ignoring minimum and maximum of (n,) ``x`` per
+    bin of ``ceil(n / n_bins)`` consecutive rows (NaN where the whole bin is); with ``n <= n_bins``, ``x`` itself."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"x must have shape (n,), got {x.shape}")
@@ -56,8 +47,7 @@ def envelope(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 class TimeAxis:
-    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (whichever fits the span); with
-    ``origin`` (a detail panel) times count from that row's time, so a zoom into hour 20 reads in seconds."""
+    """The x axis of rows ``lo..hi - 1``: absolute rows, or times in s/min/h (as fits), from row ``origin``'s time."""
 
     def __init__(self, first_row: int, times: np.ndarray | None, lo: int, hi: int, origin: int | None = None) -> None:
         self.first_row, self.times, self.zero, self.scale, self.label = first_row, times, 0.0, 1.0, "Row"
@@ -181,8 +171,7 @@ class _Recording:
 
     def panels(self, sensors: list[Axes], score_ax: Axes, features: list[int], lo: int, hi: int, xaxis: TimeAxis,
                detail: bool) -> None:
-        """Rows ``lo..hi - 1``: sensor ``features[i]`` in ``sensors[i]``, the score, the threshold and each incident
-        (a bar at its peak with a marker) in ``score_ax``, labelled ranges shaded in all."""
+        """Rows ``lo..hi - 1``: sensor ``features[i]`` in ``sensors[i]``; score, threshold, incidents in score_ax."""
         for ax, f in zip(sensors, features):
             column = self.values[lo:hi, f]
             _series(ax, xaxis, column, lo, self.max_points, color=SERIES_COLORS[f % len(SERIES_COLORS)],
@@ -222,9 +211,7 @@ class _Recording:
             ax.set_xlim(*xaxis.at([lo, hi]))
 
     def details(self, n_details: int) -> list[tuple[int, int, int, TimeAxis, str]]:
-        """``(lo, hi, sensor, x axis, title)`` of each detail panel: the highest incidents, then the labelled ranges no
-        incident overlaps, longest first, each with its length of context (at least :data:`MIN_CONTEXT` rows) each
-        side in rows ``lo..hi - 1``; the sensor is the incident's top one, else the one straying farthest."""
+        """``(lo, hi, sensor, x axis, title)`` of each detail panel: the highest incidents, then the longest missed."""
         incidents, first, chosen = self.incidents, self.xaxis.first_row, []
         for k in np.argsort(-self.peaks, kind="stable")[:n_details]:
             inc = incidents[k]
@@ -249,27 +236,19 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
                   incidents: Sequence[Incident] = (), hits: np.ndarray | None = None,
                   times: np.ndarray | None = None, first_row: int = 0, score_name: str = "score",
                   title: str | None = None, max_points: int = 2000, n_details: int = 3) -> Figure:
-    """The whole recording: one panel per sensor and the score panel, then detail panels of a few incidents.
-
-    Labelled ranges are shaded by kind; each incident is a bar over its rows at its peak (green = hit, red = false
-    alarm, orange = no labels to tell). The zooms (top sensor above, score below, the incident's length of context
-    each side) show the highest incidents, then the longest missed labelled ranges.
+    """One panel per sensor and the score panel (labelled ranges shaded by kind, each incident a bar at its peak:
+    green = hit, red = false alarm, orange = no labels to tell), then detail panels of a few incidents.
 
     Args:
         values: (n, F) raw sensor rows (or (n,) for one sensor); NaN = missing.
         scores: (n,) per-time-step scores; NaN = not scored.
         labels: (n,) 1 = labelled anomaly; None: labelled where ``kinds`` is not ``normal``.
         kinds: (n,) anomaly kind of each row (shading colour, legend); None: ``anomaly``.
-        incidents: with absolute rows (``start_row - first_row`` indexes the arrays); without a ``top_feature``
-            the zoom shows the sensor straying farthest from its median.
+        incidents: with absolute rows (``start_row - first_row`` indexes the arrays).
         hits: (len(incidents),) bool, incident overlaps a labelled range; None: computed from the labels.
         times: (n,) seconds since the start, non-decreasing: x in s, min or h (as fits); None: absolute rows.
-        first_row: absolute row of ``values[0]``.
-        title: None: the rows and bin size.
+        first_row: absolute row of ``values[0]``; ``title`` None: the rows and bin size.
         max_points: at most this many bins per line (>= 2); ``n_details``: detail panels (>= 0).
-
-    Returns:
-        The figure, 13 x (1.5 F + 2.2 (+ 3.6 with details)) inches whatever n.
     """
     values, names, scores, labels, kinds, incidents, hits, times = _check_inputs(
         values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,

@@ -1,7 +1,5 @@
-"""Did a threshold keep its promise on the test part? Windows, and time steps of a stream pooled over recordings.
-
-The verdicts and the words for a broken promise; see docs/thresholds.md, "The promise's verdict".
-"""
+"""Did a threshold keep its promise on the test part (windows, and a stream's time steps pooled over recordings)? The
+verdicts and the words for a broken promise; see docs/thresholds.md, "The promise's verdict"."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +8,7 @@ import numpy as np
 
 
 def promise_advice(metrics: dict[str, Any]) -> str:
-    """What a user can change when the test part broke a threshold's promise, leaving out what the run of
-    ``metrics`` (its ``metrics.json``) cannot use or already does."""
+    """What a user can change after a broken promise, leaving out what the run of ``metrics`` cannot use or does."""
     data, stream = metrics.get("data") or {}, metrics.get("stream")
     # only the csv and skab datasets have data.train_end and data.normalize, and their random split refuses both
     in_time = data.get("split") != "random"
@@ -28,16 +25,13 @@ def promise_advice(metrics: dict[str, Any]) -> str:
 
 #: Every remedy (a run whose ``metrics`` are unknown).
 PROMISE_ADVICE = promise_advice({"data": {"normalize": None, "train_end": None}, "stream": {}})
-
-
 #: ``(promise_kept, "<score>, <level>", the line for the console and the report)``.
 Verdict = tuple[bool | None, str, str]
 
 
 def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, confidence: float = 0.95
                       ) -> dict[str, Any]:
-    """``{"bound", "measured" (false_alarm_interval), "promise_kept", "verdict"}`` of one stream's normal time steps
-    ((n,) 0/1 ``labels`` and ``alarms``) against the stated ``bound``."""
+    """``{"bound", "measured", "promise_kept", "verdict"}`` of one stream's normal time steps against ``bound``."""
     # here, not at the top: the detector's thresholds import this module, and stream_metrics loads scikit-learn
     from utils.metrics.stream_metrics import confusion_counts
     counts = confusion_counts(labels, alarms)  # ValueError for other than (n,) 0/1 of one length
@@ -46,8 +40,7 @@ def time_step_promise(labels: np.ndarray, alarms: np.ndarray, bound: float, conf
 
 
 def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
-    """Pool ``{recording name: time_step_promise(...)}`` (same threshold and bound): the verdict of the summed counts,
-    with ``recordings``, ``recordings_judged`` (with normal time steps), ``recordings_broken`` and ``broken``."""
+    """The verdict of the summed counts of ``{recording: time_step_promise(...)}``, recordings judged and broken."""
     if not per_recording:
         raise ValueError("pooled_promise needs at least one recording")
     bound = next(iter(per_recording.values()))["bound"]
@@ -61,9 +54,8 @@ def pooled_promise(per_recording: dict[str, dict[str, Any]], confidence: float =
 
 
 def score_drift(calibration: Any, test_normal_scores: Any) -> dict[str, Any] | None:
-    """How far the (m,) normal test windows' scores moved from the (n,) calibration scores: ``{"ks_statistic",
-    "p_value"}`` of a two-sample Kolmogorov-Smirnov test and ``median_rank`` (share of calibration scores below the
-    test normals' median, about 0.5 without drift); None without scores."""
+    """``{"ks_statistic", "p_value"}`` (two-sample KS test) of the normal test scores against the calibration ones and
+    ``median_rank`` (share of calibration scores below the test normals' median); None without scores."""
     from scipy.stats import ks_2samp
     cal = np.asarray(calibration, dtype=np.float64).reshape(-1)
     test = np.asarray(test_normal_scores, dtype=np.float64).reshape(-1)
@@ -86,14 +78,8 @@ def drift_cause(drift: dict[str, Any] | None) -> str:
 
 
 def broken_promise_text(name: str, report: dict[str, Any], cause: str, advice: bool = True) -> str:
-    """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged).
-
-    Args:
-        report: ``promise_kept`` and ``verdict`` (:func:`promise_verdict`), and, pooled over recordings,
-            ``recordings_broken`` and ``recordings_judged``.
-        cause: what was found beside it (:func:`drift_cause`, or why time steps alarm more than windows).
-        advice: end with :data:`PROMISE_ADVICE`.
-    """
+    """``"PROMISE BROKEN (name): alarmed on ...; <cause>. What you can do: ..."`` (empty when kept or not judged);
+    ``report`` as :func:`promise_verdict` (and :func:`pooled_promise`) write it."""
     if report.get("promise_kept") is not False:
         return ""
     found = report["verdict"].removeprefix("broken: ")
@@ -108,9 +94,7 @@ def named_results(section: dict[str, Any], prefix: str = "baseline ") -> dict[st
 
 
 def verdict_lines(results: dict[str, Any], level: str, causes: dict[str, str], advice: bool = True) -> list[Verdict]:
-    """One ``(promise_kept, "<name>, <level>", line)`` per score whose ``false_alarm`` holds a verdict: a broken
-    promise in :func:`broken_promise_text`'s words (with ``causes[name]``), else ``"Promise of <name> on ..."``.
-    """
+    """One ``(promise_kept, "<name>, <level>", line)`` per score whose ``false_alarm`` holds a verdict."""
     lines = []
     for name, r in results.items():
         report, label = r.get("false_alarm") or {}, f"{name}, {level}"
@@ -130,8 +114,8 @@ def window_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdic
 
 
 def time_step_verdicts(metrics: dict[str, Any], advice: bool = True) -> list[Verdict]:
-    """:func:`verdict_lines` of a stream run's time steps (pooled over recordings where there are several); empty
-    for a window dataset. The cause: the windows' drift where they broke it too, else how time steps are scored."""
+    """:func:`verdict_lines` of a stream run's time steps (pooled where there are several recordings); empty for
+    windows. The cause: the windows' drift where they broke it too, else how time steps are scored."""
     stream = metrics.get("stream")
     if not isinstance(stream, dict):
         return []
@@ -159,8 +143,7 @@ def _labelled_rows(result: dict[str, Any]) -> int:
 
 
 def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95) -> dict[str, Any]:
-    """``{"rate", "low", "high", "n_alarms", "n_normals", "confidence"}``: ``n_alarms / n_normals`` with its exact
-    (Clopper-Pearson) interval, None without normals."""
+    """``{"rate", "low", "high", ...}``: ``n_alarms / n_normals``, its Clopper-Pearson interval (None: no normals)."""
     from scipy.stats import binomtest
     if n_normals == 0:
         return {"rate": None, "low": None, "high": None, "n_alarms": 0, "n_normals": 0, "confidence": confidence}
@@ -172,8 +155,7 @@ def false_alarm_interval(n_alarms: int, n_normals: int, confidence: float = 0.95
 
 
 def promise_verdict(bound: float, measured: dict[str, Any], unit: str = "windows") -> dict[str, Any]:
-    """``{"promise_kept": True, False or None (no normals), "verdict": one sentence}`` of a
-    :func:`false_alarm_interval` against ``bound``: broken only when the whole interval lies above it."""
+    """``{"promise_kept", "verdict"}`` of a :func:`false_alarm_interval`, broken only when it lies above ``bound``."""
     if measured["rate"] is None:
         return {"promise_kept": None, "verdict": f"not judged: no normal test {unit}"}
     counts = (f"alarmed on {measured['n_alarms']} of {measured['n_normals']} normal test {unit} "

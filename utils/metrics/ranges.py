@@ -1,7 +1,5 @@
-"""Rows of windows and ranges: where windows start, runs of flagged rows, and how ranges meet.
-
-Ranges are ``(k, 2)`` int64 arrays of ``[start, end)`` rows, the form labelled anomalies, alarms and incidents share.
-"""
+"""Rows of windows and ranges: where windows start, runs of flagged rows, and how ranges meet. Ranges are ``(k, 2)``
+int64 arrays of ``[start, end)`` rows, the form labelled anomalies, alarms and incidents share."""
 from __future__ import annotations
 
 from typing import Any
@@ -68,8 +66,7 @@ def alarm_ranges(scores: np.ndarray, threshold: float, merge_gap: int = 0) -> np
 
 
 def overlapping(ranges: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(k,) bool: whether each of ``ranges`` shares a row with one of ``others`` (which must not overlap each other;
-    labelled ranges, alarm runs and incidents never do)."""
+    """(k,) bool: whether each of ``ranges`` shares a row with one of ``others`` (which must not overlap each other)."""
     a, b = np.asarray(ranges, dtype=np.int64).reshape(-1, 2), np.asarray(others, dtype=np.int64).reshape(-1, 2)
     b = b[np.argsort(b[:, 0], kind="stable")]
     # the first of others ending after a range starts is the only candidate: the later ones start later still

@@ -1,11 +1,9 @@
-"""Time-series metrics of one stream, vectorised: per-time-step scores against labels; alarms are ``score > threshold``.
-
-Where TSB-AD has a measure the value matches it (fixture ``tests/fixtures/tsb_ad``) except at the edge cases each
-docstring names; undefined is None. VUS-ROC/VUS-PR (Paparrizos et al., VLDB 2022) reproduce TSB-AD's
-``RangeAUC_volume_opt`` without its O(L * m * n) loops: docs/streams.md, "How VUS-ROC and VUS-PR are computed".
-"""
+"""Vectorised time-series metrics of one stream (alarms: ``score > threshold``; undefined: None). Values match TSB-AD
+(fixture ``tests/fixtures/tsb_ad``) except at the edge cases each docstring names; VUS-ROC/VUS-PR reproduce its
+``RangeAUC_volume_opt`` without its O(L * m * n) loops (docs/streams.md, "How VUS-ROC and VUS-PR are computed")."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -72,8 +70,7 @@ def _f1(precision: float | None, recall: float | None) -> float | None:
 
 def point_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray
                               ) -> tuple[float | None, float | None, float | None]:
-    """Point-wise ``(precision, recall, f1)`` of (n,) 0/1 labels and alarms: precision None without alarms, recall and
-    F1 None without labelled anomalies (scikit-learn's ``zero_division=0`` would say 0), F1 0 with no alarms."""
+    """Point-wise ``(precision, recall, f1)`` of (n,) 0/1 labels and alarms (None where 0/0; F1 0 without alarms)."""
     c = confusion_counts(labels, alarms)
     precision, recall = _ratio(c["tp"], c["tp"] + c["fp"]), _ratio(c["tp"], c["tp"] + c["fn"])
     return precision, recall, _f1(precision, recall)
@@ -95,14 +92,9 @@ def _range_score(own: np.ndarray, other: np.ndarray, other_flags: np.ndarray, al
 
 def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: float = RANGE_RECALL_ALPHA
                               ) -> tuple[float | None, float | None, float | None]:
-    """Range-based ``(precision, recall, f1)`` (Tatbul et al., NeurIPS 2018) of (n,) 0/1 labels and alarms, as
-    TSB-AD's ``metric_RF1``.
-
-    Recall averages, over the labelled ranges, ``alpha * [hit] + (1 - alpha) * (share of its rows alarmed)
-    / (alarm ranges it meets)``; precision swaps the roles with ``alpha = 0`` (flat bias; TSB-AD's alpha 0.2).
-    Unlike TSB-AD (0 there): precision None without alarms, recall and F1 None without labelled anomalies; a run
-    covering the whole series is one range (TSB-AD finds none in it).
-    """
+    """Range-based ``(precision, recall, f1)`` (Tatbul et al. 2018, flat bias) of (n,) 0/1 labels and alarms, as
+    TSB-AD's ``metric_RF1``; precision is recall with the roles swapped and ``alpha = 0``. Unlike TSB-AD: None
+    where it says 0 (no alarms, no anomalies), and a run covering the whole series is one range (none there)."""
     y, a = _flags(labels, alarms)
     truth, found = label_ranges(y), label_ranges(a)
     recall = _range_score(truth, found, a, alpha) if len(truth) else None
@@ -111,26 +103,20 @@ def range_precision_recall_f1(labels: np.ndarray, alarms: np.ndarray, alpha: flo
 
 
 def point_adjusted_f1(labels: np.ndarray, alarms: np.ndarray) -> float | None:
-    """Point-adjusted F1 (Xu et al. 2018) of (n,) 0/1 labels and alarms: a range with one alarm counts as wholly
-    alarmed. Optimistic; never report it alone. None without labelled anomalies (TSB-AD: 0).
-
-    Matches TSB-AD's ``metric_PointF1PA`` except for a range starting at row 0 whose first alarm comes later:
-    TSB-AD's backward loop (``range(i, 0, -1)``) never reaches row 0 and leaves it unalarmed.
-    """
+    """Point-adjusted F1 (Xu et al. 2018; optimistic): a range with one alarm counts as wholly alarmed. None without
+    anomalies (TSB-AD: 0); TSB-AD's ``metric_PointF1PA`` leaves row 0 of a range unalarmed (``range(i, 0, -1)``)."""
     y, a = (v.astype(bool) for v in _flags(labels, alarms))
     truth = label_ranges(y)
     if len(truth) == 0:
         return None
     hit = _flagged(truth, a) > 0
     tp = int(np.sum(truth[hit, 1] - truth[hit, 0]))  # every row of a hit range
-    fp = int(np.sum(a & ~y))
-    fn = int(y.sum()) - tp
+    fp, fn = int(np.sum(a & ~y)), int(y.sum()) - tp
     return 2 * tp / (2 * tp + fp + fn)
 
 
 def event_counts(labels: np.ndarray, alarms: np.ndarray, merge_gap: int = 0) -> tuple[int, int, int]:
-    """``(events, events_detected, false_alarms)`` of (n,) 0/1 labels and alarms: labelled ranges, those with an
-    alarmed time step, and alarm ranges (runs at most ``merge_gap`` rows apart merged) meeting none."""
+    """``(events, events_detected, false_alarms)``: labelled ranges, those alarmed, alarm runs meeting none."""
     y, a = _flags(labels, alarms)
     truth = label_ranges(y)
     detected = int(np.sum(_flagged(truth, a) > 0))
@@ -145,8 +131,7 @@ def threshold_grid(scores: np.ndarray, n_thresholds: int = TSB_AD_THRESHOLDS) ->
 
 
 def _second_nearest(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(d1, d2, nearest)``, each (len(x),): distances of rows ``x`` to the nearest and second-nearest range
-    (``ends`` inclusive), and the nearest range's index."""
+    """``(d1, d2, nearest)``: distances of rows ``x`` to the nearest and second-nearest range (``ends`` inclusive)."""
     k, far = len(starts), np.iinfo(np.int64).max // 4
     i_prev = np.searchsorted(ends, x, side="left")  # ranges ending before x: 0 .. i_prev - 1
     i_next = np.searchsorted(starts, x, side="right")  # first range starting after x
@@ -207,9 +192,8 @@ def _existence(ranges: np.ndarray, first_cut: np.ndarray, d1: np.ndarray, neares
 
 def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
                n_thresholds: int = TSB_AD_THRESHOLDS) -> tuple[float | None, float | None]:
-    """``(vus_roc, vus_pr)`` of (n,) 0/1 ``labels`` and (n,) finite ``scores`` (higher = more anomalous) as TSB-AD's
-    ``get_metrics(score, labels, slidingWindow=buffer)``; None unless both classes are present. The volumes average
-    the buffer lengths ``w = 0 .. buffer`` (rows, >= 0)."""
+    """``(vus_roc, vus_pr)`` of (n,) 0/1 labels and scores as TSB-AD's ``get_metrics(..., slidingWindow=buffer)``,
+    averaged over buffer lengths ``0 .. buffer`` rows; None unless both classes are present."""
     y, s = check_inputs(labels, scores)
     check_rows(buffer, "buffer")
     y, n, buffer, m = y.astype(bool), len(s), int(buffer), n_thresholds
@@ -249,19 +233,13 @@ def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge
 
 def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray, *, vus_buffer: int,
                    merge_gap: int = 0, sample_period_s: float | None = None) -> dict[str, Any]:
-    """Every stream metric of (n,) 0/1 ``labels`` and (n,) finite ``scores`` (higher = more anomalous), as a JSON-able
-    dict (None where undefined).
+    """Every stream metric of (n,) 0/1 ``labels`` and (n,) finite ``scores`` as a JSON-able dict (None: undefined).
 
     Args:
         threshold: alarms are ``scores > threshold``; one number, or (n,) one per time step.
         vus_buffer: largest buffer (rows) of VUS-ROC/VUS-PR (TSB-AD's ``slidingWindow``).
         merge_gap: alarm runs at most this many rows apart are one alarm when counting false alarms.
         sample_period_s: seconds between time steps; None leaves the hours and the per-hour rate None.
-
-    Returns:
-        ``n``, ``n_anomalous``, ``roc_auc``, ``pr_auc`` (point-wise), ``vus_roc``, ``vus_pr``, ``vus_buffer``,
-        ``point`` and ``range`` (``precision``, ``recall``, ``f1``), ``events``, ``events_detected``,
-        ``event_recall``, ``false_alarms``, ``hours``, ``false_alarms_per_hour``, ``point_adjusted_f1_OPTIMISTIC``.
     """
     y, s = check_inputs(labels, scores)
     _check_options(threshold, len(s), vus_buffer, merge_gap, sample_period_s)
@@ -285,10 +263,7 @@ def stream_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float | np
 
 def metric_at(result: dict[str, Any], path: tuple[str, ...]) -> Any:
     """The value at ``path`` (keys) in nested dicts, None where a key is missing."""
-    value: Any = result
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+    return functools.reduce(lambda value, key: value.get(key) if isinstance(value, dict) else None, path, result)
 
 
 def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:
@@ -299,9 +274,8 @@ def confusion_counts(labels: np.ndarray, alarms: np.ndarray) -> dict[str, int]:
 
 
 def pooled_confusion(streams: Any) -> dict[str, Any]:
-    """``{"tp", "fp", "fn", "tn", "f1", "far_pct", "mar_pct", "n_streams"}`` summed over ``(labels, alarms)`` pairs
-    of (n_i,) 0/1 arrays, with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``, ``FAR % = 100 FP / (FP + TN)`` and
-    ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
+    """Confusion counts summed over ``(labels, alarms)`` pairs with SKAB's ``F1 = TP / (TP + (FP + FN) / 2)``,
+    ``FAR % = 100 FP / (FP + TN)``, ``MAR % = 100 FN / (FN + TP)`` (None where the denominator is 0)."""
     counts = [confusion_counts(labels, alarms) for labels, alarms in streams]
     tp, fp, fn, tn = (sum(c[key] for c in counts) for key in ("tp", "fp", "fn", "tn"))
     far, mar = _ratio(100 * fp, fp + tn), _ratio(100 * fn, fn + tp)
@@ -310,8 +284,7 @@ def pooled_confusion(streams: Any) -> dict[str, Any]:
 
 
 def mean_over_streams(results: list[dict[str, Any]], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """``{name: {"mean", "std" (ddof=0), "n"}}`` over the streams' :func:`stream_metrics` ``results`` where the value
-    at ``paths[name]`` (keys, e.g. ``("range", "f1")``) is defined (mean and std None where none is)."""
+    """``{name: {"mean", "std" (ddof=0), "n"}}`` of the defined values at ``paths[name]`` of the ``results``."""
     out = {}
     for name, path in paths.items():
         values = [float(v) for v in (metric_at(r, path) for r in results) if v is not None]

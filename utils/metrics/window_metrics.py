@@ -1,7 +1,5 @@
-"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None.
-
-PR AUC comes beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``.
-"""
+"""Detection metrics of window scores (scikit-learn), all plain JSON values; undefined ones are None. PR AUC comes
+beside the base rate (a random detector's PR AUC); alarms are ``score > threshold``."""
 from __future__ import annotations
 
 import math
@@ -15,8 +13,7 @@ from utils.core.arrays import as_scores, predict
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Plain Python for ``json.dumps(allow_nan=False)``: NumPy values as Python ones, arrays and tuples as lists,
-    dict keys as strings, NaN and +-inf as None; other objects unchanged."""
+    """Plain Python for ``json.dumps(allow_nan=False)``: NumPy as Python, tuples as lists, NaN/inf as None."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -36,13 +33,8 @@ def roc_pr_auc(y: np.ndarray, s: np.ndarray) -> tuple[Optional[float], Optional[
 
 
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Threshold-free and thresholded metrics of (N,) ``scores`` (higher = more anomalous) against (N,) 0/1 ``y_true``.
-
-    Returns:
-        ``roc_auc``, ``pr_auc`` (average precision; None with one class), ``base_rate``, ``threshold``,
-        ``precision`` (anomaly class; None without alarms), ``recall`` and ``f1`` (None without anomalies; F1 0
-        with anomalies but no alarms), ``confusion_matrix``
-        ``[[tn, fp], [fn, tp]]``, ``classification_report`` (scikit-learn's dict), ``n_samples``, ``n_anomalies``.
+    """Metrics of (N,) ``scores`` (higher = more anomalous) against (N,) 0/1 ``y_true``: AUCs None with one class,
+    precision None without alarms, recall and F1 None without anomalies, ``confusion_matrix`` ``[[tn, fp], [fn, tp]]``.
     """
     s, y = as_scores(scores), np.asarray(y_true)
     if y.shape != s.shape:
@@ -67,8 +59,7 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
                      normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind (sorted) in (N,) ``kind`` against
-    the normals only, of (N,) ``scores``: AUCs None without normals, ``recall`` the share of that kind alarmed."""
+    """``{kind: {"roc_auc", "pr_auc", "recall", "count"}}`` of each anomaly kind against the normals only (N,)."""
     s = as_scores(scores)
     k = np.asarray(kind).astype(str)
     if k.shape != s.shape:
@@ -88,8 +79,7 @@ def per_kind_metrics(kind: np.ndarray, scores: np.ndarray, threshold: float,
 def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
                     scores_by_name: dict[str, np.ndarray], thresholds: dict[str, float],
                     normal_kind: str = "normal") -> dict[str, dict[str, Any]]:
-    """``{score_name: {**binary_metrics, "per_kind": per_kind_metrics}}`` of several (N,) scores of the same samples,
-    each at its threshold; (N,) ``kind`` None leaves ``per_kind`` empty."""
+    """``{score_name: {**binary_metrics, "per_kind": ...}}`` of (N,) scores; ``kind`` None: ``per_kind`` empty."""
     missing = sorted(set(scores_by_name) - set(thresholds))
     if missing:
         raise ValueError(f"no threshold for score(s) {missing}; have {sorted(thresholds)}")
@@ -99,22 +89,21 @@ def evaluate_scores(y_true: np.ndarray, kind: Optional[np.ndarray],
 
 
 def format_metrics_table(results: dict[str, dict[str, Any]]) -> str:
-    """Fixed-width console table of :func:`evaluate_scores`' results, one row per score: ROC AUC, PR AUC, base
-    rate, precision, recall, F1, measured false-alarm rate, each kind's ROC AUC ("-" where undefined or absent)."""
+    """Fixed-width console table of :func:`evaluate_scores`' results, one row per score ("-" where undefined)."""
     kinds = sorted({k for r in results.values() for k in r.get("per_kind", {})})
     headers = ["ROC AUC", "PR AUC", "base", "prec", "recall", "F1", "FA rate"] + [f"AUC[{k}]" for k in kinds]
     rows = {}
     for name, r in results.items():
         values = [r.get(key) for key in ("roc_auc", "pr_auc", "base_rate", "precision", "recall", "f1")]
         values.append(r.get("false_alarm", {}).get("measured", {}).get("rate"))
-        rows[name] = [_num(v) for v in values + [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]]
+        values += [r.get("per_kind", {}).get(k, {}).get("roc_auc") for k in kinds]
+        rows[name] = ["-" if v is None else f"{v:.3f}" for v in values]
     return fixed_width_table("score", headers, rows)
 
 
 def fixed_width_table(title: str, headers: list[str], rows: dict[str, list[str]], widths: list[int] | None = None
                       ) -> str:
-    """A name column headed ``title``, then right-aligned columns ``widths`` wide (each header's, at least 7), a
-    dashed rule under the header."""
+    """A name column headed ``title``, then right-aligned columns ``widths`` wide (default: header's, >= 7)."""
     widths = widths or [max(len(h), 7) for h in headers]
     name_w = max([len(title)] + [len(n) for n in rows])
     lines = ["  ".join([title.ljust(name_w)] + [h.rjust(w) for h, w in zip(headers, widths)])]
@@ -124,19 +113,11 @@ def fixed_width_table(title: str, headers: list[str], rows: dict[str, list[str]]
     return "\n".join(lines)
 
 
-WINDOW_VERDICT_KEYS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"))
-
-
 def compare_with_baselines(model: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
-                           keys: tuple[tuple[str, str], ...] = WINDOW_VERDICT_KEYS,
+                           keys: tuple[tuple[str, str], ...] = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC")),
                            lead: str = "Model vs baselines on this split") -> dict[str, Any]:
-    """Does the model's best score beat the best baseline (``{name: metrics}`` each), on each ``(metric key, label)``
-    of ``keys``?
-
-    Returns:
-        ``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text": one line}``; ``beats``
-        is strictly higher, None when a side has no defined value.
-    """
+    """``{key: {"model_score", "model", "baseline", "baseline_value", "beats"}, "text"}``: does the model's best score
+    beat the best baseline on each ``(metric key, label)``? ``beats`` None when a side has no defined value."""
     out: dict[str, Any] = {}
     parts = []
     for key, label in keys:
@@ -157,9 +138,5 @@ def _best(results: dict[str, dict[str, Any]], key: str) -> tuple[Optional[str], 
 
 
 def _side(name: Optional[str], value: Optional[float], who: str) -> str:
-    """``"0.912 (name)"``, or that no ``who`` defines the metric (e.g. a test part without normals)."""
+    """``"0.912 (name)"``, or that no ``who`` defines the metric."""
     return f"undefined (no {who} defines it)" if value is None else f"{value:.3f} ({name})"
-
-
-def _num(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
