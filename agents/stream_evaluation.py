@@ -3,6 +3,7 @@ test stretch (:func:`evaluate_stream`), several pooled (:func:`pool_recordings`)
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ def evaluate_recordings(recordings: list[Recording], window_length: int, evaluat
     and pool them; ``scores`` (N,), ``contributions`` (N, F) and ``baseline_scores`` (N,) are of all N test windows,
     recording after recording. A DataError when two recordings share a name."""
     names = [r.name for r in recordings]
-    if twice := sorted({n for n in names if names.count(n) > 1}):
+    if twice := sorted(n for n, count in Counter(names).items() if count > 1):
         raise DataError(f"recordings must have distinct names; {', '.join(twice)} appears twice")
     edges = np.cumsum([0] + [len(r.test.starts) for r in recordings])
     for values in [*scores.values(), contributions, *baseline_scores.values()]:
