@@ -1,6 +1,5 @@
-"""Every field of a checkpoint checked before it is used (a CheckpointError naming the file and the field,
-docs/bad-inputs.md; older ``best.pt`` layouts read in the current one), and a model's size before it is built.
-"""
+"""Every field of a checkpoint checked before it is used (a CheckpointError naming file and field; older ``best.pt``
+layouts read in the current one), and a model's size before it is built."""
 from __future__ import annotations
 
 import logging
@@ -21,8 +20,7 @@ from utils.runs.checkpoints import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 DAMAGED = "the checkpoint is damaged or was not written by this project"
-#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
-#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
+#: The largest covariance a score fits (Ledoit-Wolf and pinvh: 1.3 s at 1024 dimensions, 7 s at 2048, minutes at 5000).
 MAX_GAUSSIAN_DIM = 1024
 
 logger = logging.getLogger("anomaly")
@@ -59,8 +57,7 @@ def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
 
 def check_matches_data(ckpt: dict[str, Any], source: Path, model_inputs: dict[str, int],
                        feature_names: list[str]) -> None:
-    """A ``last.pt``'s record of its data agrees with the data this config builds (``--resume`` rebuilds them
-    from the config, so a foreign value would pass unseen); fields an older checkpoint lacks are skipped."""
+    """A ``last.pt``'s record of its data agrees with the data this config builds (fields it lacks are skipped)."""
     for key, ours in (("model_inputs", dict(model_inputs)), ("feature_names", list(feature_names)),
                       ("window_length", model_inputs["time_steps"])):
         if key in ckpt and not _same(ckpt[key], ours):
@@ -109,8 +106,8 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
 
 
 def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
-    """``scoring`` in the current layout: score names, statistics, finite thresholds, ``false_alarm_rate`` in
-    [0, 1), calibration scores (non-empty finite 1-D tensors) and ``recording`` (absent in older files)."""
+    """``scoring`` in the current layout: score names, statistics, thresholds, ``false_alarm_rate``, calibration
+    scores and ``recording``."""
     scores = scoring.get("scores", [])
     expect(isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores), scores,
            "scoring.scores", source, f"a list of: {', '.join(SCORES.names())}")
@@ -159,7 +156,7 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
 
 
 def check_statistics_dims(statistics: dict[str, Any], model: nn.Module, inputs: dict[str, int], source: Path) -> None:
-    """Each fitted mean has the dimension of its score's features (where known: features, and a latent code)."""
+    """Each fitted mean has the dimension of its score's features (where known)."""
     space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
     for name, stats in statistics.items():
         expected, mean = (space[SCORES.get(name).feature_space] if name in SCORES else None), stats.get("mean")
@@ -197,6 +194,7 @@ def _count(value: Any) -> bool:
 
 
 def _finite_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -207,12 +205,13 @@ def _finite_tensor(value: Any) -> bool:
 
 
 def _names(value: Any) -> bool:
+    """A list of strings."""
     return isinstance(value, list) and all(isinstance(n, str) for n in value)
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The value's repr, cut at 60 characters."""
+    return text if len(text := repr(value)) <= 60 else text[:57] + "..."
 
 
 _COUNT = f"a positive integer up to {MAX_INT}"
@@ -244,9 +243,8 @@ def check_baselines_state(state: Any, source: Path) -> None:
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
-    """Build the model ``section`` names for ``inputs`` (``time_steps``, ``n_features``; from the checkpoint
-    ``source``, or None: the config and the data) once its size (counted on the meta device) is known to fit in
-    memory and it takes one window; else raise ``error`` naming the keys."""
+    """Build the model ``section`` names for ``inputs`` (from the checkpoint ``source``; None: config and data) once
+    its size (counted on the meta device) fits in memory and it takes one window; else raise ``error``."""
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)
     count = parameter_count(lambda: meta)
@@ -268,8 +266,7 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
 
 
 def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> torch.Tensor:
-    """``model.<method>`` on one window of zeros (1, T, F) in eval mode, leaving the model's mode and the random
-    generators as they were (not on the meta device: its first forward imports torch's compiler, about 1 s)."""
+    """``model.<method>`` on one window of zeros (1, T, F) in eval mode, leaving its mode and the RNGs as they were."""
     was_training = model.training
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -288,8 +285,8 @@ def latent_size(model: nn.Module, inputs: dict[str, int]) -> int | None:
 
 def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str, int], config: Any,
                            fit_sizes: dict[str, int]) -> None:
-    """Refuse a covariance score whose dimension is beyond :data:`MAX_GAUSSIAN_DIM`; warn when it exceeds the
-    windows it is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
+    """Refuse a covariance score of more than :data:`MAX_GAUSSIAN_DIM` dimensions; warn at more than the windows it
+    is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
     for i, name in enumerate(scores):
         score = SCORES.get(name)
         if "precision" not in score.statistics:  # no covariance: its cost does not grow as D^3
