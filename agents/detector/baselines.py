@@ -86,7 +86,7 @@ class PCAReconstruction(Baseline):
 
     @classmethod
     def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
-        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`), ``seed`` for a randomized SVD."""
+        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`), ``seed`` for randomized SVD."""
         from sklearn.decomposition import PCA
 
         components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
@@ -105,7 +105,7 @@ TREE_FIELDS = ("children_left", "children_right", "feature", "threshold", "n_nod
 
 
 class IsolationForestScore(Baseline):
-    """IsolationForest's ``-score_samples``, fitted with scikit-learn, scored by its arithmetic from :data:`TREE_FIELDS`."""
+    """IsolationForest ``-score_samples``, fitted by scikit-learn, scored by its arithmetic on :data:`TREE_FIELDS`."""
 
     NAME, DISPLAY = "isolation_forest", f"IsolationForest ({FOREST_TREES} trees)"
     STATE = (*TREE_FIELDS, "max_samples")
@@ -221,7 +221,7 @@ def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str
 
 @dataclass
 class CalibratedBaseline:
-    """A fitted baseline with its threshold (``promise``) from its scores (n,) of validation normals (``calibration``)."""
+    """A fitted baseline with its threshold (``promise``) from its scores of validation normals, ``calibration``."""
 
     fitted: FittedBaseline
     calibration: np.ndarray

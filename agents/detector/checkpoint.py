@@ -39,8 +39,8 @@ def expect(ok: bool, value: Any, field: str, source: Path, expected: str, by_typ
 
 def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
     """The fields ``--resume`` reads from ``last.pt`` (the optimizer's and RNG's are checked as they load)."""
-    missing = [key for key in ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
-    if missing:
+    keys = ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer")
+    if missing := [key for key in keys if key not in ckpt]:
         raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
     check_tensors(ckpt["model"], "model", source)
     optimizer = ckpt["optimizer"]
@@ -75,9 +75,8 @@ def _same(theirs: Any, ours: Any) -> bool:
 
 def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, Any]:
     """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated."""
-    for key in ("model", "config", "scaler", "model_inputs"):
-        if key not in ckpt:
-            raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
+    if missing := next((key for key in ("model", "config", "scaler", "model_inputs") if key not in ckpt), None):
+        raise CheckpointError(f"{source}: not a best.pt of this project (missing {missing})")
     try:  # validated as a config file is
         config = validate_config(plain_config(ckpt["config"], source, DAMAGED), source=f"{source}: field 'config'")
     except ConfigError as err:
@@ -105,17 +104,18 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     return config
 
 
-def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
-    """``scoring`` in the current layout: score names, statistics, thresholds, ``false_alarm_rate``, calibration
-    scores and ``recording``."""
+def check_scoring_state(scoring: dict[str, Any], source: Path, model: nn.Module,
+                        inputs: dict[str, int]) -> dict[str, Any]:
+    """``scoring`` in the current layout (:func:`current_scoring`), checked: score names, statistics (each mean of its
+    score's feature dimension, where known), thresholds, ``false_alarm_rate``, calibration scores and ``recording``."""
+    scoring = current_scoring(scoring)
     scores = scoring.get("scores", [])
     expect(isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores), scores,
            "scoring.scores", source, f"a list of: {', '.join(SCORES.names())}")
     statistics = scoring.get("statistics", {})
     expect(isinstance(statistics, dict), statistics, "scoring.statistics", source, "an object", True)
     for name in scores:
-        missing = [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]
-        if missing:
+        if missing := [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]:
             raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
     for name, stats in statistics.items():
         check_tensors(stats, f"scoring.statistics.{name}", source, numbers=True)
@@ -153,16 +153,13 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     for key, (ok, expected) in _RECORDING.items():
         if key in (recording or {}):
             expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
-
-
-def check_statistics_dims(statistics: dict[str, Any], model: nn.Module, inputs: dict[str, int], source: Path) -> None:
-    """Each fitted mean has the dimension of its score's features (where known)."""
     space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
     for name, stats in statistics.items():
         expected, mean = (space[SCORES.get(name).feature_space] if name in SCORES else None), stats.get("mean")
         if expected is not None and mean is not None and torch.as_tensor(mean).shape != (expected,):
             raise fail(source, f"scoring.statistics.{name}.mean", f"has shape {tuple(torch.as_tensor(mean).shape)}, "
                        f"but the model's {name} features have {expected} values")
+    return scoring
 
 
 def check_scaler(scaler: Any, source: Path) -> int:
@@ -312,18 +309,15 @@ def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str
                            fit_sizes[split], split)
 
 
-_LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent
-    "latent_mahalanobis": {"mean": "latent_mean", "precision": "latent_precision", "shrinkage": "latent_shrinkage"},
-    "error_gaussian": {"mean": "error_mean", "precision": "error_precision", "shrinkage": "error_shrinkage"},
-    "latent_euclidean": {"mean": "latent_mean"},
-}
+#: best.pt written before the detector kept flat keys per agent: ``<prefix>_<statistic>`` by score.
+_LEGACY_PREFIXES = {"latent_mahalanobis": "latent", "error_gaussian": "error", "latent_euclidean": "latent"}
 
 
 def current_scoring(scoring: dict[str, Any]) -> dict[str, Any]:
     """``scoring`` of a best.pt in the current layout (older files kept flat per-agent keys)."""
     if "statistics" in scoring or not scoring:
         return scoring
-    stats = {name: {key: scoring[old] for key, old in keys.items()} for name, keys in _LEGACY_STATISTICS.items()
-             if keys["mean"] in scoring}
+    stats = {name: {key: scoring[f"{prefix}_{key}"] for key in SCORES.get(name).statistics}
+             for name, prefix in _LEGACY_PREFIXES.items() if f"{prefix}_mean" in scoring}
     return {"scores": list(scoring.get("thresholds", {})), "statistics": stats,
             "thresholds": scoring.get("thresholds", {})}

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 import graphs.models  # noqa: F401  (fills the model registry)
 from agents.detector.baselines import CalibratedBaseline, load_baselines
 from agents.detector.checkpoint import (build_checked_model, check_baselines_state, check_scoring_checkpoint,
-                                        check_scoring_state, check_statistics_dims, current_scoring)
+                                        check_scoring_state)
 from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
@@ -37,7 +37,7 @@ class Detector:
         statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
         thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
         calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
-        baselines, recording: calibrated baselines by name, :func:`recording_state`; None: saved before best.pt kept them.
+        baselines, recording: calibrated baselines by name, :func:`recording_state`; None: saved before best.pt had any.
     """
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
@@ -150,9 +150,7 @@ class Detector:
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
-            scoring = current_scoring(ckpt.get("scoring") or {})
-            check_scoring_state(scoring, source)
-            check_statistics_dims(scoring.get("statistics", {}), model, model_inputs, source)
+            scoring = check_scoring_state(ckpt.get("scoring") or {}, source, model, model_inputs)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             alpha = scoring.get("false_alarm_rate")

@@ -25,9 +25,7 @@ class Scaler:
     and unit variance, ``none`` not at all."""
 
     def __init__(self, kind: str = "minmax") -> None:
-        if kind not in SCALER_KINDS:
-            raise ValueError(f"scaler must be minmax, standard or none, got {kind!r}")
-        self.kind = kind
+        self.kind = kind  # checked by the config and the checkpoint
         self.offset: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
@@ -47,7 +45,7 @@ class Scaler:
 
     def _warn_collapse(self, rows: np.ndarray, stored: np.ndarray, names: Sequence[str] | None) -> None:
         """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98% (of the
-        ``rows`` as ``stored``: float32 is faster; nearest, no overflow); DataError beyond :data:`SCALED_LIMIT` times."""
+        ``rows`` as ``stored``: float32 is fast; nearest: no overflow); DataError beyond :data:`SCALED_LIMIT` times."""
         low, high = np.percentile(stored, [1, 99], axis=0, method="nearest").astype(np.float64)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):

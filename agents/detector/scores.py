@@ -165,7 +165,7 @@ def reconstruction_error(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
 
 
 def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
-    """Reconstruction error (N, F) per feature averaged over time (mean = the error score) of ``x``, ``x_hat`` (N, T, F)."""
+    """Per-feature reconstruction error (N, F) averaged over time (mean: the score) of ``x``, ``x_hat`` (N, T, F)."""
     if x.dim() != 3:
         raise ValueError(f"x must have shape (N, T, F), got {tuple(x.shape)}")
     return _elementwise_error(x, x_hat, kind).mean(dim=1)
@@ -200,7 +200,8 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     if np.trace(covariance) < floor * len(covariance):  # identical samples, up to the rounding of float32 models
         covariance = covariance + np.eye(len(covariance)) * floor
     precision = scipy.linalg.pinvh(covariance)
-    return GaussianFit(np.asarray(lw.location_, dtype=np.float64), 0.5 * (precision + precision.T), float(lw.shrinkage_))
+    return GaussianFit(np.asarray(lw.location_, dtype=np.float64), 0.5 * (precision + precision.T),
+                       float(lw.shrinkage_))
 
 
 def euclidean_distance(z: np.ndarray, center: np.ndarray) -> np.ndarray:

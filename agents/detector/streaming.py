@@ -23,7 +23,6 @@ class PointAccumulator:
     time step at the last start is handed out one batch sooner."""
 
     def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1, strict: bool = False) -> None:
-        _check_how(how)
         self.window_length, self.how, self.width, self.strict = int(window_length), how, int(width), strict
         self.base = 0  # row of self.acc[0]: every earlier row was handed out
         self.acc, self.count, self.last_start = np.zeros((0, self.width)), np.zeros(0, dtype=np.int64), -1
@@ -63,7 +62,6 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
                  how: Aggregation = "max") -> np.ndarray:
     """Per-time-step values (n_rows,) or (n_rows, D) of a recording from ``window_values`` (N,) or (N, D) of the
     windows starting at ``starts`` (N,), as :class:`PointAccumulator` fed every window at once."""
-    _check_how(how)
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
     folded = np.full((n_rows, flat.shape[1]), _FOLDS[how][1])
@@ -74,7 +72,7 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
 def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, window_length: int,
                   how: Aggregation) -> np.ndarray:
     """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) (max, min, or
-    the sum for ``"mean"``, in window order: the same float however batched), in place; returns the cover counts (n,)."""
+    the sum for ``"mean"``, in window order: the same float however batched), in place; returns cover counts (n,)."""
     n_rows, t, pad = len(into), int(window_length), int(window_length) - 1
     if n_rows == 0:
         return np.zeros(0, dtype=np.int64)
@@ -96,11 +94,6 @@ def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarra
         out = folded / count[:, None] if how == "mean" else folded.copy()
     out[count == 0] = np.nan
     return out
-
-
-def _check_how(how: str) -> None:
-    if how not in _FOLDS:
-        raise ValueError(f"how: expected one of {', '.join(_FOLDS)}, got {how!r}")
 
 
 INCIDENT_COLUMNS = ("incident", "start_row", "end_row", "start_time", "end_time", "duration_s", "rows",
