@@ -134,8 +134,7 @@ class IsolationForestScore(Baseline):
         """``-score_samples`` (M,) of ``x`` (M, D): scikit-learn's arithmetic on float32 inputs, tree by tree."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)  # the trees split float32 values
         left, right = self.trees["children_left"], self.trees["children_right"]
-        depths = np.zeros(len(x))
-        rows = np.arange(len(x))
+        depths, rows = np.zeros(len(x)), np.arange(len(x))
         for i in range(len(left)):
             node, depth = np.zeros(len(x), dtype=np.int64), np.ones(len(x))  # the root's depth is 1, as sklearn's
             inner = left[i, node] != -1

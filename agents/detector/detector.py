@@ -181,8 +181,7 @@ class Detector:
         recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
         fit_rows, calibration_rows = split_validation(len(val_x), seed)
-        val_names = [name for name, s in self.scores.items() if s.fit_split == "val"]
-        if val_names and len(val_x) < 4:
+        if (val_names := [name for name, s in self.scores.items() if s.fit_split == "val"]) and len(val_x) < 4:
             raise DataError(f"evaluation.scores: {', '.join(val_names)} is fitted on half the validation normals and "
                             f"calibrated on the other half, which needs at least 4 of them; the validation split "
                             f"holds {len(val_x)} (raise data.val_fraction or the data size)")
@@ -235,8 +234,7 @@ class Detector:
             raise DataError(f"evaluation.scores: {', '.join(names)} is fitted on each recording's own training "
                             f"windows, and this recording has {len(reference)} (it needs 2 or more); lengthen the "
                             "recording's training part (data.train_end) or drop the score")
-        features = self._features(reference, names)
-        return {name: self.scores[name].fit(features[name]) for name in names}
+        return {name: self.scores[name].fit(f) for name, f in self._features(reference, names).items()}
 
     def score(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
               ) -> dict[str, np.ndarray]:
@@ -342,21 +340,16 @@ def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, Calib
 def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
     """What best.pt keeps of calibrated baselines, arrays as tensors (``weights_only``): ``{name: {"window_shape":
     [T, F], "calibration": (n,), "threshold": float, **the model's state()}}``."""
-    def tensor(value: Any) -> Any:
-        return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-
-    return {name: {key: tensor(v) for key, v in {"window_shape": list(b.fitted.window_shape),
-                                                  "calibration": np.asarray(b.calibration),
-                                                  "threshold": float(b.promise.threshold),
-                                                  **b.fitted.model.state()}.items()}
+    return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                   for key, v in {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
+                                  "threshold": float(b.promise.threshold), **b.fitted.model.state()}.items()}
             for name, b in calibrated.items()}
 
 
 def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`) from the resolved ``data``
-    config and its data's ``info`` (a loader may fix columns): the declared columns, the median sample period and,
-    normalised per recording, the fewest rows before a test (``reference_rows``) and validation (``training_rows``)
-    stretch."""
+    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`) from the ``data`` config and
+    the data's ``info``: declared columns, median sample period and, normalised per recording, the fewest rows before
+    a test (``reference_rows``) and validation (``training_rows``) stretch."""
     labels = info.get("label_columns", data.get("label_columns")) or []
     parts = info.get("recordings") or [info]
     reference, training = ((min(int(part["stretches"]["val"][i]) for part in parts) for i in (1, 0))

@@ -22,12 +22,10 @@ class Score:
     Attributes:
         needs_latent: the score reads ``z`` (the model must implement ``encode``).
         fit_split: ``"train"`` or ``"val"`` (the fitting half of the validation normals); None: nothing to fit.
-        error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (also that of the contributions and the
-            exported score), else None.
+        error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (and its contributions), else None.
         statistics: the keys :meth:`fit` returns (checked in a checkpoint); ``"precision"`` marks a covariance.
         feature_space: the features' dimension D: ``"latent"``, ``"errors"`` (T*F) or None (1, or nothing fitted).
-        per_recording: scored with statistics fitted on the recording's own training windows
-            (:meth:`agents.detector.detector.Detector.reference_statistics`).
+        per_recording: fitted on the scored recording's own training windows (``Detector.reference_statistics``).
     """
 
     name: ClassVar[str] = ""
@@ -91,9 +89,8 @@ class _GaussianScore(Score):
 
 @register_score("error_gaussian")
 class ErrorGaussian(_GaussianScore):
-    """EncDec-AD's score (Malhotra et al. 2016): Mahalanobis distance of the window's error vector ``|x - x_hat|``
-    (T*F values) under a Gaussian fitted on validation normals' errors; unlike the paper's, Ledoit-Wolf shrunk (few
-    windows against T*F dimensions) and square-rooted (same ranking)."""
+    """EncDec-AD's score (Malhotra et al. 2016): Mahalanobis distance of the error vector ``|x - x_hat|`` (T*F) under a
+    Gaussian fitted on validation normals' errors, Ledoit-Wolf shrunk and square-rooted (same ranking)."""
 
     name, fit_split, feature_space = "error_gaussian", "val", "errors"
 
@@ -103,8 +100,7 @@ class ErrorGaussian(_GaussianScore):
 
 @register_score("error_gaussian_train")
 class ErrorGaussianTrain(ErrorGaussian):
-    """The error Gaussian fitted on the training normals' errors, so every validation normal calibrates (in-sample
-    errors make the Gaussian tighter for every new window alike; the calibration absorbs that)."""
+    """The error Gaussian fitted on the training normals' errors, so every validation normal calibrates."""
 
     name, fit_split = "error_gaussian_train", "train"
 
@@ -172,7 +168,7 @@ def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor
 
 
 #: The spread given to a Gaussian fitted on identical samples, relative to their magnitude: far above float32's
-#: rounding (so the same window scored in another batch stays near 0), far below any change of input.
+#: rounding, far below any change of input.
 DEGENERATE_STD = 1e-4
 
 

@@ -147,9 +147,8 @@ class IncidentTracker:
     def __init__(self, threshold: float, merge_gap: int, feature_names: list[str] | None = None,
                  first_row: int = 0) -> None:
         self.threshold, self.merge_gap = float(threshold), int(merge_gap)
-        self.feature_names = list(feature_names or [])
+        self.feature_names, self._next_row = list(feature_names or []), int(first_row)
         self._open: dict[str, Any] | None = None
-        self._next_row = int(first_row)
 
     def update(self, first_row: int, scores: np.ndarray, contributions: np.ndarray | None = None,
                times: np.ndarray | None = None, time_text: np.ndarray | None = None,
