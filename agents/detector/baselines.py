@@ -193,8 +193,7 @@ class FittedBaseline:
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
     """The baseline names, checked (ValueError: unknown, or none); duplicates dropped, order kept."""
     chosen = tuple(dict.fromkeys(str(n) for n in ([names] if isinstance(names, str) else names)))
-    unknown = [n for n in chosen if n not in DISPLAY_NAMES]
-    if unknown:
+    if unknown := [n for n in chosen if n not in DISPLAY_NAMES]:
         raise ValueError(f"unknown baseline(s) {unknown}; valid baselines: {', '.join(BASELINE_NAMES)}")
     if not chosen:
         raise ValueError(f"no baseline named; valid baselines: {', '.join(BASELINE_NAMES)}")

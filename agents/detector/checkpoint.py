@@ -191,7 +191,6 @@ def _count(value: Any) -> bool:
 
 
 def _finite_number(value: Any) -> bool:
-    """A finite int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -202,12 +201,10 @@ def _finite_tensor(value: Any) -> bool:
 
 
 def _names(value: Any) -> bool:
-    """A list of strings."""
     return isinstance(value, list) and all(isinstance(n, str) for n in value)
 
 
 def _show(value: Any) -> str:
-    """The value's repr, cut at 60 characters."""
     return text if len(text := repr(value)) <= 60 else text[:57] + "..."
 
 

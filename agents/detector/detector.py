@@ -393,15 +393,6 @@ class ScoringForward(nn.Module):
         return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
 
 
-def _input_meaning(detector: Detector) -> str:
-    """What the exported graph's input windows hold: raw values, or a run normalised per recording's standardised."""
-    if not detector.normalised_per_recording:
-        return "raw (unscaled) windows; the run's scaler is part of the graph"
-    return (f"windows of a recording standardised by the mean and standard deviation of its first "
-            f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part of the "
-            "graph: Detector.standardise does it); the run's scaler is part of the graph")
-
-
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
     """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned) to ``output.json``, atomically
@@ -417,11 +408,16 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
                             torch.from_numpy(scaler.scale))
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
+    meaning = "raw (unscaled) windows; the run's scaler is part of the graph"  # or standardised ones:
+    if detector.normalised_per_recording:
+        meaning = (f"windows of a recording standardised by the mean and standard deviation of its first "
+                   f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part "
+                   "of the graph: Detector.standardise does it); the run's scaler is part of the graph")
     meta = {
         "format": fmt, "file": Path(output).name, "exp_name": detector.config.get("exp_name"),
         "agent": detector.config.get("agent"), "model": detector.config.get("model", {}).get("name"),
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
-                  "meaning": _input_meaning(detector)},
+                  "meaning": meaning},
         "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
                     "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
                     "reconstruction": "reconstruction (batch, T, F) in scaled units"},
