@@ -30,15 +30,10 @@ from utils.runtime.signals import call_interruptibly
 
 
 class Detector:
-    """A model with everything scoring needs.
-
-    Args:
-        scores: score names (registry SCORES), in output order.
-        statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
-        thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
-        calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
-        baselines, recording: calibrated baselines by name, :func:`recording_state`; None: saved before best.pt had any.
-    """
+    """A model with everything scoring needs: ``scores`` (registry SCORES names, in output order), their
+    ``statistics`` fitted on normals (:meth:`fit`), ``thresholds`` (an alarm where ``score > threshold``), the
+    ``calibration`` scores (n,) of the validation normals they were taken from, the calibrated ``baselines`` by name
+    and :func:`recording_state` (those two None: saved before best.pt kept them)."""
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
