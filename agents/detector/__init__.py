@@ -1,5 +1,2 @@
-"""The trained detector (:class:`~agents.detector.detector.Detector`, and its export) and what it is made of: its
-scores, thresholds, time-step streaming, scaler, baselines and checkpoint checks, a module each.
-
-Pure metrics (no state, no model) are in :mod:`utils.metrics`.
-"""
+"""The trained detector (:class:`~agents.detector.detector.Detector`, and its export) and its scores, thresholds,
+time-step streaming, scaler, baselines and checkpoint checks, a module each; pure metrics: :mod:`utils.metrics`."""

@@ -1,7 +1,5 @@
-"""Simple anomaly-detection baselines on flattened windows, fitted on training normals: kNN distance, PCA error,
-IsolationForest (docs/thresholds.md, "Baselines in every run"). Their fitted state is plain arrays and numbers
-(best.pt keeps no pickle); scikit-learn is imported only when a baseline is fitted.
-"""
+"""Baselines on flattened windows fitted on training normals: kNN distance, PCA error, IsolationForest
+(docs/thresholds.md); their fitted state is plain arrays and numbers (no pickle), scikit-learn imported to fit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,18 +15,13 @@ PCA_COMPONENTS = 10
 FOREST_TREES = 100  # scikit-learn's default n_estimators
 KNN_MAX_REFERENCE = 5000  # training windows kept as the kNN reference set (seeded subsample)
 
-DISPLAY_NAMES: dict[str, str] = {
-    "knn": f"kNN distance (k={KNN_NEIGHBORS})",
-    "pca": f"PCA reconstruction ({PCA_COMPONENTS} components)",
-    "isolation_forest": f"IsolationForest ({FOREST_TREES} trees)",
-}
-BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
-
 
 class Baseline:
-    """A fitted baseline scoring flattened windows (M, D), higher = more anomalous; its fitted state is its
-    constructor's keyword arguments named in ``STATE`` (arrays and numbers)."""
+    """A fitted baseline scoring flattened windows (M, D), higher = more anomalous, registered as ``NAME`` and shown
+    as ``DISPLAY``; its fitted state is its constructor's keyword arguments named in ``STATE`` (arrays and numbers)."""
 
+    NAME: ClassVar[str] = ""
+    DISPLAY: ClassVar[str] = ""
     STATE: ClassVar[tuple[str, ...]] = ()
 
     def score(self, x: np.ndarray) -> np.ndarray:
@@ -36,6 +29,7 @@ class Baseline:
         raise NotImplementedError
 
     def state(self) -> dict[str, Any]:
+        """The fitted state."""
         return {name: getattr(self, name) for name in self.STATE}
 
     @classmethod
@@ -56,9 +50,9 @@ def pca_components(n_train: int, n_dims: int, wanted: int = PCA_COMPONENTS) -> i
 
 
 class KNNDistance(Baseline):
-    """Mean Euclidean distance to the ``k`` nearest training normals (at most :data:`KNN_MAX_REFERENCE`)."""
+    """Mean Euclidean distance to the ``k`` nearest training normals (at most :data:`KNN_MAX_REFERENCE` kept)."""
 
-    STATE = ("reference", "k")
+    NAME, DISPLAY, STATE = "knn", f"kNN distance (k={KNN_NEIGHBORS})", ("reference", "k")
 
     def __init__(self, reference: np.ndarray, k: int) -> None:
         self.reference, self.k, self._nn = _array(reference, 2), int(k), None
@@ -73,7 +67,7 @@ class KNNDistance(Baseline):
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Mean distance (M,) of each window of ``x`` (M, D) to its ``k`` nearest training normals."""
-        if self._nn is None:  # built on first use: a loaded baseline needs no index until it scores
+        if self._nn is None:  # built on first use
             from sklearn.neighbors import NearestNeighbors
 
             self._nn = NearestNeighbors(n_neighbors=self.k).fit(self.reference)
@@ -83,7 +77,7 @@ class KNNDistance(Baseline):
 class PCAReconstruction(Baseline):
     """Mean squared reconstruction error from the leading principal components."""
 
-    STATE = ("mean", "components")
+    NAME, DISPLAY, STATE = "pca", f"PCA reconstruction ({PCA_COMPONENTS} components)", ("mean", "components")
 
     def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
         """From the mean (D,) and the components (C, D)."""
@@ -92,8 +86,7 @@ class PCAReconstruction(Baseline):
 
     @classmethod
     def fit(cls, x_train: np.ndarray, seed: int = 0, n_components: int = PCA_COMPONENTS) -> PCAReconstruction:
-        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`); ``seed`` seeds the randomized
-        SVD scikit-learn picks for D > 500."""
+        """Fit on ``x_train`` (N, D), ``n_components`` capped (:func:`pca_components`), ``seed`` for randomized SVD."""
         from sklearn.decomposition import PCA
 
         components = pca_components(x_train.shape[0], x_train.shape[1], n_components)
@@ -112,9 +105,9 @@ TREE_FIELDS = ("children_left", "children_right", "feature", "threshold", "n_nod
 
 
 class IsolationForestScore(Baseline):
-    """IsolationForest anomaly score ``-score_samples``, fitted with scikit-learn and scored from the trees' arrays
-    (:data:`TREE_FIELDS`) by its arithmetic, so a forest loaded from best.pt needs no pickle."""
+    """IsolationForest ``-score_samples``, fitted by scikit-learn, scored by its arithmetic on :data:`TREE_FIELDS`."""
 
+    NAME, DISPLAY = "isolation_forest", f"IsolationForest ({FOREST_TREES} trees)"
     STATE = (*TREE_FIELDS, "max_samples")
 
     def __init__(self, max_samples: int, **trees: np.ndarray) -> None:
@@ -141,8 +134,7 @@ class IsolationForestScore(Baseline):
         """``-score_samples`` (M,) of ``x`` (M, D): scikit-learn's arithmetic on float32 inputs, tree by tree."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)  # the trees split float32 values
         left, right = self.trees["children_left"], self.trees["children_right"]
-        depths = np.zeros(len(x))
-        rows = np.arange(len(x))
+        depths, rows = np.zeros(len(x)), np.arange(len(x))
         for i in range(len(left)):
             node, depth = np.zeros(len(x), dtype=np.int64), np.ones(len(x))  # the root's depth is 1, as sklearn's
             inner = left[i, node] != -1
@@ -156,12 +148,12 @@ class IsolationForestScore(Baseline):
         return 2 ** -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
 
     def state(self) -> dict[str, Any]:
+        """The trees' arrays and ``max_samples``."""
         return {**self.trees, "max_samples": self.max_samples}
 
 
 def average_path_length(n_samples: np.ndarray) -> np.ndarray:
-    """Average path length of an unsuccessful search in a binary tree of ``n`` samples (scikit-learn's
-    ``_average_path_length``)."""
+    """Average path length of an unsuccessful search in a binary tree of ``n`` samples (scikit-learn's)."""
     n = np.asarray(n_samples, dtype=np.float64)
     out = np.zeros(n.shape)
     out[n == 2] = 1.0
@@ -178,8 +170,9 @@ def _array(value: Any, ndim: int, dtype: Any = np.float64) -> np.ndarray:
     return arr
 
 
-_MODELS: dict[str, type[Baseline]] = {"knn": KNNDistance, "pca": PCAReconstruction,
-                                      "isolation_forest": IsolationForestScore}
+_MODELS: dict[str, type[Baseline]] = {cls.NAME: cls for cls in (KNNDistance, PCAReconstruction, IsolationForestScore)}
+DISPLAY_NAMES: dict[str, str] = {name: cls.DISPLAY for name, cls in _MODELS.items()}
+BASELINE_NAMES: tuple[str, ...] = tuple(DISPLAY_NAMES)
 
 
 class FittedBaseline:
@@ -200,8 +193,7 @@ class FittedBaseline:
 def check_names(names: Iterable[str]) -> tuple[str, ...]:
     """The baseline names, checked (ValueError: unknown, or none); duplicates dropped, order kept."""
     chosen = tuple(dict.fromkeys(str(n) for n in ([names] if isinstance(names, str) else names)))
-    unknown = [n for n in chosen if n not in DISPLAY_NAMES]
-    if unknown:
+    if unknown := [n for n in chosen if n not in DISPLAY_NAMES]:
         raise ValueError(f"unknown baseline(s) {unknown}; valid baselines: {', '.join(BASELINE_NAMES)}")
     if not chosen:
         raise ValueError(f"no baseline named; valid baselines: {', '.join(BASELINE_NAMES)}")
@@ -210,15 +202,14 @@ def check_names(names: Iterable[str]) -> tuple[str, ...]:
 
 def fit_baselines(train_windows: Any, names: Iterable[str] = BASELINE_NAMES,
                   seed: int = 0) -> dict[str, FittedBaseline]:
-    """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2; ``seed`` draws the kNN reference
-    subsample, the IsolationForest and PCA's randomized SVD."""
+    """``{name: fitted baseline}`` on scaled training normals (N, T, F), N >= 2, with random draws by ``seed``."""
     chosen = check_names(names)
     arr = np.asarray(train_windows)
     x = flatten_windows(arr, "train_windows")
     if len(x) < 2:
         raise ValueError(f"train_windows: need at least 2 windows to fit the baselines, got {len(x)}")
-    shape = (int(arr.shape[1]), int(arr.shape[2]))
-    return {name: FittedBaseline(name, shape, _MODELS[name].fit(x, seed)) for name in chosen}
+    return {name: FittedBaseline(name, (int(arr.shape[1]), int(arr.shape[2])), _MODELS[name].fit(x, seed))
+            for name in chosen}
 
 
 def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str, np.ndarray]:
@@ -228,8 +219,7 @@ def score_baselines(fitted: dict[str, FittedBaseline], windows: Any) -> dict[str
 
 @dataclass
 class CalibratedBaseline:
-    """A fitted baseline with its split-conformal threshold (``promise``) from its scores (n,) of the validation
-    normals (``calibration``)."""
+    """A fitted baseline with its threshold (``promise``) from its scores of validation normals, ``calibration``."""
 
     fitted: FittedBaseline
     calibration: np.ndarray
@@ -243,14 +233,13 @@ class CalibratedBaseline:
 def calibrate_baselines(fitted: dict[str, FittedBaseline], val_windows: Any,
                         false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
     """Thresholds of fitted baselines on validation normals (M, T, F), at ``false_alarm_rate``."""
-    calibration = {name: baseline.score(val_windows) for name, baseline in fitted.items()}
-    return {name: CalibratedBaseline(fitted[name], cal, conformal_threshold(cal, false_alarm_rate))
-            for name, cal in calibration.items()}
+    return {name: CalibratedBaseline(b, cal, conformal_threshold(cal, false_alarm_rate))
+            for name, b in fitted.items() for cal in [b.score(val_windows)]}
 
 
 def load_baselines(state: dict[str, dict[str, Any]], false_alarm_rate: float) -> dict[str, CalibratedBaseline]:
-    """Calibrated baselines from :func:`agents.detector.detector.baselines_checkpoint`, thresholds taken again from
-    the calibration scores (ValueError, KeyError, TypeError: a field missing or of the wrong shape)."""
+    """Calibrated baselines from :func:`agents.detector.detector.baselines_checkpoint`, thresholds taken again
+    (ValueError, KeyError, TypeError: a field missing or of the wrong shape)."""
     out = {}
     for name, fields in state.items():
         model = _MODELS[check_names([name])[0]].from_state(fields)

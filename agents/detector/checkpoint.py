@@ -1,6 +1,5 @@
-"""Every field of a checkpoint checked before it is used (a CheckpointError naming the file and the field,
-docs/bad-inputs.md; older ``best.pt`` layouts read in the current one), and a model's size before it is built.
-"""
+"""Every field of a checkpoint checked before it is used (a CheckpointError naming file and field; older ``best.pt``
+layouts read in the current one), and a model's size before it is built."""
 from __future__ import annotations
 
 import logging
@@ -21,8 +20,7 @@ from utils.runs.checkpoints import plain_config
 from utils.runtime.memory import TRAINING_BYTES_PER_PARAMETER, check_fits, parameter_count
 
 DAMAGED = "the checkpoint is damaged or was not written by this project"
-#: The largest covariance a score fits: LedoitWolf plus a symmetric pseudo-inverse take 1.3 s at 1024
-#: dimensions on one thread, 7 s at 2048, and 5000 took minutes.
+#: The largest covariance a score fits (Ledoit-Wolf and pinvh: 1.3 s at 1024 dimensions, 7 s at 2048, minutes at 5000).
 MAX_GAUSSIAN_DIM = 1024
 
 logger = logging.getLogger("anomaly")
@@ -41,8 +39,8 @@ def expect(ok: bool, value: Any, field: str, source: Path, expected: str, by_typ
 
 def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
     """The fields ``--resume`` reads from ``last.pt`` (the optimizer's and RNG's are checked as they load)."""
-    missing = [key for key in ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer") if key not in ckpt]
-    if missing:
+    keys = ("model", *TrainState.required_keys(), "scaler", "rng", "optimizer")
+    if missing := [key for key in keys if key not in ckpt]:
         raise CheckpointError(f"{source}: not a training checkpoint of this project (missing {', '.join(missing)})")
     check_tensors(ckpt["model"], "model", source)
     optimizer = ckpt["optimizer"]
@@ -59,8 +57,7 @@ def check_training_checkpoint(ckpt: dict[str, Any], source: Path) -> None:
 
 def check_matches_data(ckpt: dict[str, Any], source: Path, model_inputs: dict[str, int],
                        feature_names: list[str]) -> None:
-    """A ``last.pt``'s record of its data agrees with the data this config builds (``--resume`` rebuilds them
-    from the config, so a foreign value would pass unseen); fields an older checkpoint lacks are skipped."""
+    """A ``last.pt``'s record of its data agrees with the data this config builds (fields it lacks are skipped)."""
     for key, ours in (("model_inputs", dict(model_inputs)), ("feature_names", list(feature_names)),
                       ("window_length", model_inputs["time_steps"])):
         if key in ckpt and not _same(ckpt[key], ours):
@@ -78,9 +75,8 @@ def _same(theirs: Any, ours: Any) -> bool:
 
 def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, Any]:
     """The fields a detector is rebuilt from (``best.pt``); returns the checkpoint's config, validated."""
-    for key in ("model", "config", "scaler", "model_inputs"):
-        if key not in ckpt:
-            raise CheckpointError(f"{source}: not a best.pt of this project (missing {key})")
+    if missing := next((key for key in ("model", "config", "scaler", "model_inputs") if key not in ckpt), None):
+        raise CheckpointError(f"{source}: not a best.pt of this project (missing {missing})")
     try:  # validated as a config file is
         config = validate_config(plain_config(ckpt["config"], source, DAMAGED), source=f"{source}: field 'config'")
     except ConfigError as err:
@@ -108,17 +104,18 @@ def check_scoring_checkpoint(ckpt: dict[str, Any], source: Path) -> dict[str, An
     return config
 
 
-def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
-    """``scoring`` in the current layout: score names, statistics, finite thresholds, ``false_alarm_rate`` in
-    [0, 1), calibration scores (non-empty finite 1-D tensors) and ``recording`` (absent in older files)."""
+def check_scoring_state(scoring: dict[str, Any], source: Path, model: nn.Module,
+                        inputs: dict[str, int]) -> dict[str, Any]:
+    """``scoring`` in the current layout (:func:`current_scoring`), checked: score names, statistics (each mean of its
+    score's feature dimension, where known), thresholds, ``false_alarm_rate``, calibration scores and ``recording``."""
+    scoring = current_scoring(scoring)
     scores = scoring.get("scores", [])
     expect(isinstance(scores, list) and all(isinstance(n, str) and n in SCORES for n in scores), scores,
            "scoring.scores", source, f"a list of: {', '.join(SCORES.names())}")
     statistics = scoring.get("statistics", {})
     expect(isinstance(statistics, dict), statistics, "scoring.statistics", source, "an object", True)
     for name in scores:
-        missing = [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]
-        if missing:
+        if missing := [key for key in SCORES.get(name).statistics if key not in statistics.get(name, {})]:
             raise fail(source, f"scoring.statistics.{name}", f"lacks {', '.join(missing)}, which score {name!r} needs")
     for name, stats in statistics.items():
         check_tensors(stats, f"scoring.statistics.{name}", source, numbers=True)
@@ -156,16 +153,13 @@ def check_scoring_state(scoring: dict[str, Any], source: Path) -> None:
     for key, (ok, expected) in _RECORDING.items():
         if key in (recording or {}):
             expect(ok(recording[key]), recording[key], f"scoring.recording.{key}", source, expected)
-
-
-def check_statistics_dims(statistics: dict[str, Any], model: nn.Module, inputs: dict[str, int], source: Path) -> None:
-    """Each fitted mean has the dimension of its score's features (where known: features, and a latent code)."""
     space = {"latent": latent_size(model, inputs), "errors": inputs["time_steps"] * inputs["n_features"], None: None}
     for name, stats in statistics.items():
         expected, mean = (space[SCORES.get(name).feature_space] if name in SCORES else None), stats.get("mean")
         if expected is not None and mean is not None and torch.as_tensor(mean).shape != (expected,):
             raise fail(source, f"scoring.statistics.{name}.mean", f"has shape {tuple(torch.as_tensor(mean).shape)}, "
                        f"but the model's {name} features have {expected} values")
+    return scoring
 
 
 def check_scaler(scaler: Any, source: Path) -> int:
@@ -211,8 +205,7 @@ def _names(value: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text := repr(value)) <= 60 else text[:57] + "..."
 
 
 _COUNT = f"a positive integer up to {MAX_INT}"
@@ -244,9 +237,8 @@ def check_baselines_state(state: Any, source: Path) -> None:
 
 def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source: str | None = None,
                         error: type[UserError] = ConfigError) -> nn.Module:
-    """Build the model ``section`` names for ``inputs`` (``time_steps``, ``n_features``; from the checkpoint
-    ``source``, or None: the config and the data) once its size (counted on the meta device) is known to fit in
-    memory and it takes one window; else raise ``error`` naming the keys."""
+    """Build the model ``section`` names for ``inputs`` (from the checkpoint ``source``; None: config and data) once
+    its size (counted on the meta device) fits in memory and it takes one window; else raise ``error``."""
     with torch.device("meta"):
         meta = build_component(MODELS, section, **inputs)
     count = parameter_count(lambda: meta)
@@ -268,8 +260,7 @@ def build_checked_model(section: dict[str, Any], inputs: dict[str, int], source:
 
 
 def probe_one_window(model: nn.Module, inputs: dict[str, int], method: str) -> torch.Tensor:
-    """``model.<method>`` on one window of zeros (1, T, F) in eval mode, leaving the model's mode and the random
-    generators as they were (not on the meta device: its first forward imports torch's compiler, about 1 s)."""
+    """``model.<method>`` on one window of zeros (1, T, F) in eval mode, leaving its mode and the RNGs as they were."""
     was_training = model.training
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -288,8 +279,8 @@ def latent_size(model: nn.Module, inputs: dict[str, int]) -> int | None:
 
 def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str, int], config: Any,
                            fit_sizes: dict[str, int]) -> None:
-    """Refuse a covariance score whose dimension is beyond :data:`MAX_GAUSSIAN_DIM`; warn when it exceeds the
-    windows it is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
+    """Refuse a covariance score of more than :data:`MAX_GAUSSIAN_DIM` dimensions; warn at more than the windows it
+    is fitted on (``fit_sizes``: ``{"train": N, "val": N}``)."""
     for i, name in enumerate(scores):
         score = SCORES.get(name)
         if "precision" not in score.statistics:  # no covariance: its cost does not grow as D^3
@@ -315,18 +306,15 @@ def check_score_dimensions(scores: list[str], model: nn.Module, inputs: dict[str
                            fit_sizes[split], split)
 
 
-_LEGACY_STATISTICS = {  # best.pt written before the detector: flat keys per agent
-    "latent_mahalanobis": {"mean": "latent_mean", "precision": "latent_precision", "shrinkage": "latent_shrinkage"},
-    "error_gaussian": {"mean": "error_mean", "precision": "error_precision", "shrinkage": "error_shrinkage"},
-    "latent_euclidean": {"mean": "latent_mean"},
-}
+#: best.pt written before the detector kept flat keys per agent: ``<prefix>_<statistic>`` by score.
+_LEGACY_PREFIXES = {"latent_mahalanobis": "latent", "error_gaussian": "error", "latent_euclidean": "latent"}
 
 
 def current_scoring(scoring: dict[str, Any]) -> dict[str, Any]:
     """``scoring`` of a best.pt in the current layout (older files kept flat per-agent keys)."""
     if "statistics" in scoring or not scoring:
         return scoring
-    stats = {name: {key: scoring[old] for key, old in keys.items()} for name, keys in _LEGACY_STATISTICS.items()
-             if keys["mean"] in scoring}
+    stats = {name: {key: scoring[f"{prefix}_{key}"] for key in SCORES.get(name).statistics}
+             for name, prefix in _LEGACY_PREFIXES.items() if f"{prefix}_mean" in scoring}
     return {"scores": list(scoring.get("thresholds", {})), "statistics": stats,
             "thresholds": scoring.get("thresholds", {})}

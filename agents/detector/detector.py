@@ -1,7 +1,5 @@
-"""The trained detector: the one way to score with a finished run (docs/scoring.md, "The trained detector in
-Python"); ``--mode score``, ``--mode export`` (ONNX or TorchScript, docs/export.md) and the end-of-run evaluation
-all go through it.
-"""
+"""The trained detector: the one way to score with a finished run (docs/scoring.md); ``--mode score``, ``--mode
+export`` (docs/export.md) and the end-of-run evaluation all go through it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,14 +12,8 @@ from torch import Tensor, nn
 
 import graphs.models  # noqa: F401  (fills the model registry)
 from agents.detector.baselines import CalibratedBaseline, load_baselines
-from agents.detector.checkpoint import (
-    build_checked_model,
-    check_baselines_state,
-    check_scoring_checkpoint,
-    check_scoring_state,
-    check_statistics_dims,
-    current_scoring,
-)
+from agents.detector.checkpoint import (build_checked_model, check_baselines_state, check_scoring_checkpoint,
+                                        check_scoring_state)
 from agents.detector.scaler import Scaler
 from agents.detector.scores import Score, Statistics, feature_contributions
 from agents.detector.thresholds import ConformalThreshold, conformal_p_values, conformal_threshold
@@ -38,16 +30,10 @@ from utils.runtime.signals import call_interruptibly
 
 
 class Detector:
-    """A model with everything scoring needs.
-
-    Args:
-        scores: score names (registry SCORES), in output order.
-        statistics: ``{score: statistics}`` fitted on normals (see :meth:`fit`).
-        thresholds: ``{score: threshold}``; a window is an alarm where ``score > threshold``.
-        calibration: ``{score: (n,) scores}`` of the validation normals the thresholds were taken from.
-        baselines, recording: the calibrated baselines by name, and :func:`recording_state`; None for a run saved
-            before best.pt kept them.
-    """
+    """A model with everything scoring needs: ``scores`` (registry SCORES names, in output order), their
+    ``statistics`` fitted on normals (:meth:`fit`), ``thresholds`` (an alarm where ``score > threshold``), the
+    ``calibration`` scores (n,) of the validation normals they were taken from, the calibrated ``baselines`` by name
+    and :func:`recording_state` (those two None: saved before best.pt kept them)."""
 
     def __init__(self, model: nn.Module, scaler: Scaler, scores: list[str], window_length: int,
                  feature_names: list[str], statistics: dict[str, dict[str, Any]] | None = None,
@@ -58,8 +44,7 @@ class Detector:
         self.model, self.scaler = model.eval(), scaler
         self.scores: dict[str, Score] = {name: SCORES.get(name)() for name in scores}
         self.window_length, self.feature_names = int(window_length), list(feature_names)
-        self.statistics = statistics or {}
-        self.thresholds = thresholds or {}
+        self.statistics, self.thresholds = statistics or {}, thresholds or {}
         self.calibration = {name: np.asarray(v, dtype=np.float64) for name, v in (calibration or {}).items()}
         self.false_alarm_rate, self.batch_size, self.config = false_alarm_rate, batch_size, config or {}
         self.error_kind = next((s.error_kind for s in self.scores.values() if s.error_kind), "mse")  # of contributions
@@ -74,8 +59,7 @@ class Detector:
     @property
     def data_columns(self) -> dict[str, Any]:
         """How the run's data read a file: its declared columns, separator (None: detected), missing values, decimal."""
-        data = self.config.get("data", {})
-        stored = self.recording or {}
+        data, stored = self.config.get("data", {}), self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
                 "label_column": data.get("label_column"),
                 "label_columns": list(stored.get("label_columns", data.get("label_columns") or [])),
@@ -104,11 +88,9 @@ class Detector:
 
     def standardise(self, rows: np.ndarray | Tensor, labels: np.ndarray | None = None,
                     reference_rows: int | None = None) -> np.ndarray:
-        """One recording's raw rows (n, F) as the run cut its windows from them: for a run normalised per recording
-        (``data.normalize``), standardised (and whitened) by its first :attr:`reference_rows` rows (or
-        ``reference_rows``), as ``--mode score`` does, leaving out the rows ``labels`` (n,) marks anomalous unless the
-        run trained on them (``data.train_labels="ignore"``); any other run's rows unchanged. DataError: fewer rows.
-        """
+        """One recording's raw rows (n, F) as the run cut its windows from them: a run normalised per recording
+        standardises (and whitens) them by its first :attr:`reference_rows` (or ``reference_rows``) rows, without
+        those ``labels`` (n,) marks anomalous unless ``data.train_labels="ignore"``; other runs' rows unchanged."""
         arr = _checked(rows, f"rows (features {', '.join(self.feature_names)})", "NF", (len(self.feature_names),))
         if not self.normalised_per_recording:
             return arr
@@ -132,14 +114,14 @@ class Detector:
 
     @property
     def device(self) -> torch.device:
+        """The model's device."""
         return next(self.model.parameters()).device
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> Self:
         """The detector of a finished run: its folder, or a ``best.pt`` file (CheckpointError: none, damaged,
         unfinished or a training ``last.pt``; ValueError: ``device`` names no device, :func:`select_device`)."""
-        path = Path(path)
-        best = path if path.is_file() or path.suffix == ".pt" else RunFolder(path).best
+        best = Path(path) if Path(path).is_file() or Path(path).suffix == ".pt" else RunFolder(path).best
         if not best.exists():  # a folder or a pipe by that name is named by load_checkpoint
             raise CheckpointError(f"{best}: checkpoint not found; train the run first (python main.py CONFIG), "
                                   "or point CONFIG at the run's config (experiments_dir and exp_name)")
@@ -163,9 +145,7 @@ class Detector:
             window_length = int(ckpt.get("window_length") or model_inputs["time_steps"])
             model_inputs.setdefault("time_steps", window_length)  # recurrent checkpoints before the contract
             model = build_checked_model(config["model"], model_inputs, str(source), CheckpointError)
-            scoring = current_scoring(ckpt.get("scoring") or {})
-            check_scoring_state(scoring, source)
-            check_statistics_dims(scoring.get("statistics", {}), model, model_inputs, source)
+            scoring = check_scoring_state(ckpt.get("scoring") or {}, source, model, model_inputs)
             names = list(scoring.get("scores") or config["evaluation"].get("scores") or scoring.get("thresholds", {}))
             features = ckpt.get("feature_names") or [f"feature_{i}" for i in range(len(scaler.offset))]
             alpha = scoring.get("false_alarm_rate")
@@ -189,19 +169,14 @@ class Detector:
     @torch.inference_mode()
     def fit(self, train_x: Tensor, val_x: Tensor, false_alarm_rate: float, seed: int = 0,
             recordings: dict[str, tuple[int, int]] | None = None) -> dict[str, ConformalThreshold]:
-        """Fit the score statistics on each score's ``fit_split`` and split-conformal thresholds on the validation
-        normals it was not fitted on (docs/thresholds.md); a per-recording score per recording.
-
-        Args:
-            train_x, val_x: scaled training and validation normals (N, T, F).
-            seed: draws the halves of the validation normals.
-            recordings: ``{name: (training windows, validation windows)}`` in the splits' order; None: one recording.
-        """
+        """Fit the statistics on each score's ``fit_split`` of the scaled normals ``train_x``, ``val_x`` (N, T, F) (a
+        per-recording score per recording) and split-conformal thresholds on the validation normals it was not fitted
+        on (``seed`` draws their halves); ``recordings``: ``{name: (training windows, validation windows)}`` in the
+        splits' order, None: one recording."""
         recordings = recordings or {"the data": (len(train_x), len(val_x))}
         val_features = self._features(val_x, self.score_names)
         fit_rows, calibration_rows = split_validation(len(val_x), seed)
-        val_names = [name for name, s in self.scores.items() if s.fit_split == "val"]
-        if val_names and len(val_x) < 4:
+        if (val_names := [name for name, s in self.scores.items() if s.fit_split == "val"]) and len(val_x) < 4:
             raise DataError(f"evaluation.scores: {', '.join(val_names)} is fitted on half the validation normals and "
                             f"calibrated on the other half, which needs at least 4 of them; the validation split "
                             f"holds {len(val_x)} (raise data.val_fraction or the data size)")
@@ -221,14 +196,11 @@ class Detector:
                         ) -> tuple[dict, dict[str, np.ndarray]]:
         """Statistics per score, and its calibration scores of the validation normals it was not fitted on."""
         statistics = {name: s.fit(features[s.fit_split][name]) for name, s in self.scores.items() if s.fit_split}
-        calibration = {}
-        for name, s in self.scores.items():
-            if s.per_recording:
-                calibration[name] = _per_recording_calibration(s, features["train"][name], val_features[name],
-                                                               recordings)
-            else:
-                rows = calibration_rows if s.fit_split == "val" else slice(None)
-                calibration[name] = s.score(val_features[name][rows], statistics.get(name, {}))
+        calibration = {name: _per_recording_calibration(s, features["train"][name], val_features[name], recordings)
+                       if s.per_recording else
+                       s.score(val_features[name][calibration_rows if s.fit_split == "val" else slice(None)],
+                               statistics.get(name, {}))
+                       for name, s in self.scores.items()}
         return statistics, calibration
 
     def promises(self) -> dict[str, ConformalThreshold]:
@@ -251,26 +223,19 @@ class Detector:
     def reference_statistics(self, reference: Tensor) -> dict[str, Statistics]:
         """``{score: statistics}`` of the :attr:`per_recording` scores fitted on one recording's scaled training
         windows ``reference`` (N, T, F) (DataError: fewer than 2)."""
-        names = self.per_recording
-        if not names:
+        if not (names := self.per_recording):
             return {}
         if len(reference) < 2:
             raise DataError(f"evaluation.scores: {', '.join(names)} is fitted on each recording's own training "
                             f"windows, and this recording has {len(reference)} (it needs 2 or more); lengthen the "
                             "recording's training part (data.train_end) or drop the score")
-        features = self._features(reference, names)
-        return {name: self.scores[name].fit(features[name]) for name in names}
+        return {name: self.scores[name].fit(f) for name, f in self._features(reference, names).items()}
 
     def score(self, windows: np.ndarray | Tensor, reference: np.ndarray | Tensor | None = None,
               ) -> dict[str, np.ndarray]:
-        """Anomaly scores ``{name: (N,) float64}`` of raw windows, higher = more anomalous.
-
-        Args:
-            windows: raw windows (N, T, F), features in :attr:`feature_names` order; of a run normalised per recording,
-                cut from the recording's rows after :meth:`standardise`.
-            reference: windows (M, T, F) of the same recording's training part, as ``windows``; needed by
-                :attr:`per_recording`.
-        """
+        """Anomaly scores ``{name: (N,) float64}`` of raw windows (N, T, F) (features in :attr:`feature_names` order;
+        of a run normalised per recording, cut from rows after :meth:`standardise`), higher = more anomalous;
+        ``reference``: windows (M, T, F) of the recording's training part, as ``windows``, for :attr:`per_recording`."""
         fitted = self.reference_statistics(self.prepare(reference, "reference")) if reference is not None else None
         return self.analyse(self.prepare(windows), fitted)[0]
 
@@ -305,8 +270,7 @@ class Detector:
             for name, s in self.scores.items():
                 parts[name].append(s.score(s.features(batch, x_hat, z), statistics.get(name, {})))
             contrib.append(feature_contributions(batch, x_hat, self.error_kind).detach().double().cpu().numpy())
-        empty = np.zeros(0, dtype=np.float64)
-        return ({name: np.concatenate(p) if p else empty for name, p in parts.items()},
+        return ({name: np.concatenate(p) if p else np.zeros(0, dtype=np.float64) for name, p in parts.items()},
                 np.concatenate(contrib) if contrib else np.zeros((0, len(self.feature_names))))
 
     @torch.inference_mode()
@@ -339,8 +303,8 @@ class Detector:
 def _per_recording_calibration(score: Score, train: np.ndarray, val: np.ndarray,
                                 recordings: dict[str, tuple[int, int]]) -> np.ndarray:
     """Calibration scores (n_val,): each recording's validation features (N, D) scored by its own training's."""
-    train_parts = np.split(train, np.cumsum([n for n, _ in recordings.values()])[:-1])
-    val_parts = np.split(val, np.cumsum([n for _, n in recordings.values()])[:-1])
+    train_parts, val_parts = (np.split(f, np.cumsum([n[i] for n in recordings.values()])[:-1])
+                              for i, f in enumerate((train, val)))
     out = []
     for (name, (n_train, n_val)), own_train, own_val in zip(recordings.items(), train_parts, val_parts, strict=True):
         if n_val == 0:
@@ -369,30 +333,22 @@ def _baselines(state: Any, alpha: float | None, source: Path) -> dict[str, Calib
 
 
 def baselines_checkpoint(calibrated: dict[str, CalibratedBaseline]) -> dict[str, dict[str, Any]]:
-    """What best.pt keeps of calibrated baselines, arrays as tensors (it loads ``weights_only``): ``{name:
-    {"window_shape": [T, F], "calibration": (n,), "threshold": float, **the model's state()}}``."""
-    def tensor(value: Any) -> Any:
-        return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-
-    return {name: {key: tensor(v) for key, v in {"window_shape": list(b.fitted.window_shape),
-                                                  "calibration": np.asarray(b.calibration),
-                                                  "threshold": float(b.promise.threshold),
-                                                  **b.fitted.model.state()}.items()}
+    """What best.pt keeps of calibrated baselines, arrays as tensors (``weights_only``): ``{name: {"window_shape":
+    [T, F], "calibration": (n,), "threshold": float, **the model's state()}}``."""
+    return {name: {key: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                   for key, v in {"window_shape": list(b.fitted.window_shape), "calibration": np.asarray(b.calibration),
+                                  "threshold": float(b.promise.threshold), **b.fitted.model.state()}.items()}
             for name, b in calibrated.items()}
 
 
 def recording_state(data: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`), from the resolved ``data``
-    config and its data's ``info`` (a loader may fix columns, as ``skab`` does): the declared columns, the median
-    sample period and, for a per-recording normalised run, the fewest rows before a recording's test
-    (``reference_rows``) and validation (``training_rows``) stretches (else None).
-    """
+    """What best.pt keeps of how the run read a recording (:attr:`Detector.recording`) from the ``data`` config and
+    the data's ``info``: declared columns, median sample period and, normalised per recording, the fewest rows before
+    a test (``reference_rows``) and validation (``training_rows``) stretch."""
     labels = info.get("label_columns", data.get("label_columns")) or []
     parts = info.get("recordings") or [info]
-    reference = training = None
-    if data.get("normalize", "none") != "none":
-        reference = min(int(part["stretches"]["val"][1]) for part in parts)
-        training = min(int(part["stretches"]["val"][0]) for part in parts)
+    reference, training = ((min(int(part["stretches"]["val"][i]) for part in parts) for i in (1, 0))
+                           if data.get("normalize", "none") != "none" else (None, None))
     periods = [part["sample_period_s"] for part in parts if part.get("sample_period_s")]
     return {"timestamp_column": info.get("timestamp_column", data.get("timestamp_column")),
             "label_columns": [str(c) for c in labels],
@@ -407,10 +363,8 @@ def split_validation(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
-
 def _checked(values: np.ndarray | Tensor, name: str, dims: str, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`utils.core.arrays.check_array` of an array or a torch tensor, read as float64 (exact for every float
-    dtype, bfloat16 too, which numpy cannot hold)."""
+    """:func:`utils.core.arrays.check_array` of an array or a tensor, read as float64 (exact for bfloat16 too)."""
     return check_array(values.detach().cpu().double().numpy() if isinstance(values, Tensor) else values, name, dims,
                        shape)
 
@@ -434,22 +388,11 @@ class ScoringForward(nn.Module):
         return err.flatten(1).mean(dim=1), err.mean(dim=1), recon
 
 
-def _input_meaning(detector: Detector) -> str:
-    """What the exported graph's input windows hold: raw values, or a run normalised per recording's standardised."""
-    if not detector.normalised_per_recording:
-        return "raw (unscaled) windows; the run's scaler is part of the graph"
-    return (f"windows of a recording standardised by the mean and standard deviation of its first "
-            f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part of the "
-            "graph: Detector.standardise does it); the run's scaler is part of the graph")
-
-
 def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite: bool = False,
                     config_path: str | Path | None = None) -> dict[str, Any]:
-    """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned; the threshold and what a
-    deployment needs) to ``output.json``, atomically (existing files only with ``overwrite``, never ``config_path``,
-    the config file the command read); UserError for an unknown format, a run without a reconstruction
-    score (which the graph computes), a missing ``onnx`` or an output refused.
-    """
+    """Write the scoring forward as ``fmt`` to ``output`` and its metadata (returned) to ``output.json``, atomically
+    (existing files only with ``overwrite``, never ``config_path``); UserError for an unknown format, a run without a
+    reconstruction score, a missing ``onnx`` or an output refused."""
     score_name = next((name for name, s in detector.scores.items() if s.error_kind == detector.error_kind), None)
     if score_name is None:
         raise ConfigError(f"evaluation.scores: the exported graph computes the reconstruction error score, and this "
@@ -460,22 +403,21 @@ def export_detector(detector: Detector, fmt: str, output: str | Path, overwrite:
                             torch.from_numpy(scaler.scale))
     example = torch.from_numpy(scaler.inverse_transform(
         torch.rand(2, length, len(features), generator=torch.Generator().manual_seed(0)).numpy()))
+    meaning = "raw (unscaled) windows; the run's scaler is part of the graph"  # or standardised ones:
+    if detector.normalised_per_recording:
+        meaning = (f"windows of a recording standardised by the mean and standard deviation of its first "
+                   f"{detector.reference_rows} rows (data.normalize={detector.config['data']['normalize']}; not part "
+                   "of the graph: Detector.standardise does it); the run's scaler is part of the graph")
     meta = {
-        "format": fmt,
-        "file": Path(output).name,
-        "exp_name": detector.config.get("exp_name"),
-        "agent": detector.config.get("agent"),
-        "model": detector.config.get("model", {}).get("name"),
+        "format": fmt, "file": Path(output).name, "exp_name": detector.config.get("exp_name"),
+        "agent": detector.config.get("agent"), "model": detector.config.get("model", {}).get("name"),
         "input": {"name": INPUT_NAME, "dtype": "float32", "shape": ["batch", length, len(features)],
-                  "meaning": _input_meaning(detector)},
+                  "meaning": meaning},
         "outputs": {"score": f"{score_name} score (batch,), {detector.error_kind} of the reconstruction",
                     "contributions": "per-feature error averaged over time (batch, F); mean over F = score",
                     "reconstruction": "reconstruction (batch, T, F) in scaled units"},
-        "feature_names": list(features),
-        "window_length": length,
-        "score_name": score_name,
-        "threshold": float(detector.thresholds[score_name]),
-        "alarm_rule": "score > threshold",
+        "feature_names": list(features), "window_length": length, "score_name": score_name,
+        "threshold": float(detector.thresholds[score_name]), "alarm_rule": "score > threshold",
         "scaler": {"kind": scaler.kind, "offset": scaler.offset.tolist(), "scale": scaler.scale.tolist()},
     }
     return write_export(module, example, fmt, output, meta, overwrite, config_path)

@@ -1,9 +1,5 @@
-"""Per-feature scaling fitted on training normals and stored with the checkpoint.
-
-A scaled value beyond :data:`SCALED_LIMIT` is refused: its squared error would overflow the models' float32
-arithmetic (docs/data.md). The scoring entries name file, row and column (:func:`agents.score_loop.checked_magnitudes`);
-:meth:`Scaler.transform` is the backstop for every other caller.
-"""
+"""Per-feature scaling fitted on training normals and stored with the checkpoint; a scaled value beyond
+:data:`SCALED_LIMIT` is refused, its squared error would overflow float32 (docs/data.md)."""
 from __future__ import annotations
 
 import logging
@@ -16,8 +12,7 @@ from utils.core.errors import DataError
 
 EPS = 1e-12
 SCALER_KINDS = ("minmax", "standard", "none")
-#: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under float32's
-#: 3.4e38.
+#: Largest scaled magnitude scored: its square, 1e30, summed over up to 3e8 window cells stays under 3.4e38.
 SCALED_LIMIT = 1e15
 #: A feature's scale (span or std) this many times the spread of its central 98% of values: one value set it.
 COLLAPSE_RATIO = 1e4
@@ -26,13 +21,11 @@ logger = logging.getLogger("anomaly")
 
 
 class Scaler:
-    """Scale each feature with statistics pooled over windows and time: ``minmax`` to [0, 1] (as sklearn's
-    MinMaxScaler on (N*T, F) rows), ``standard`` to zero mean and unit variance, ``none`` not at all."""
+    """Scale each feature by statistics pooled over windows and time: ``minmax`` to [0, 1], ``standard`` to zero mean
+    and unit variance, ``none`` not at all."""
 
     def __init__(self, kind: str = "minmax") -> None:
-        if kind not in SCALER_KINDS:
-            raise ValueError(f"scaler must be minmax, standard or none, got {kind!r}")
-        self.kind = kind
+        self.kind = kind  # checked by the config and the checkpoint
         self.offset: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
@@ -51,18 +44,16 @@ class Scaler:
         return self
 
     def _warn_collapse(self, rows: np.ndarray, stored: np.ndarray, names: Sequence[str] | None) -> None:
-        """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98%; refuse
-        (DataError) a value beyond :data:`SCALED_LIMIT` times that spread.
-
-        ``stored`` are the ``rows`` as given: float32 order statistics take a third of the time; the nearest, as
-        interpolating in float32 overflows between values near +-3.4e38."""
+        """Warn for each feature whose scale is :data:`COLLAPSE_RATIO` times the spread of its central 98% (of the
+        ``rows`` as ``stored``: float32 is fast; nearest: no overflow); DataError beyond :data:`SCALED_LIMIT` times."""
         low, high = np.percentile(stored, [1, 99], axis=0, method="nearest").astype(np.float64)
         central = high - low
         for f in np.flatnonzero((central > 0) & (self.scale > COLLAPSE_RATIO * central)):
-            extreme = rows[np.argmax(np.abs(rows[:, f] - np.median(rows[:, f]))), f]
-            if abs(extreme - np.median(rows[:, f])) > SCALED_LIMIT * central[f]:  # refused anywhere else too
+            median = np.median(rows[:, f])
+            extreme = rows[np.argmax(np.abs(rows[:, f] - median)), f]
+            if abs(extreme - median) > SCALED_LIMIT * central[f]:  # refused anywhere else too
                 raise DataError(f"training data, feature {_feature(f, names)}: a value of {extreme:.6g} lies "
-                                f"{abs(extreme - np.median(rows[:, f])) / central[f]:.3g} times the spread of the "
+                                f"{abs(extreme - median) / central[f]:.3g} times the spread of the "
                                 f"other values ({central[f]:.6g}, their central 98%) from their median: a sensor "
                                 "fault or another unit, which would leave this sensor's scale to that one value; "
                                 "clean or rescale it")
@@ -72,8 +63,8 @@ class Scaler:
                            central[f] / self.scale[f])
 
     def transform(self, x: np.ndarray, where: Callable[[tuple[int, ...]], str] | None = None) -> np.ndarray:
-        """Raw ``x`` (N, T, F) or (rows, F) -> scaled float32 array of the same shape; DataError for a value beyond
-        +-:data:`SCALED_LIMIT` once scaled, its cell named by ``where`` (default: its indices)."""
+        """Raw ``x`` (N, T, F) or (rows, F) scaled, float32; DataError for a scaled value beyond +-:data:`SCALED_LIMIT`,
+        its cell named by ``where`` (default: its indices)."""
         if self.offset is None:
             raise RuntimeError("Scaler.transform called before fit")
         if x.shape[-1] != len(self.offset):
@@ -97,6 +88,7 @@ class Scaler:
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "Scaler":
+        """The scaler of a :meth:`state_dict`."""
         scaler = cls(state["kind"])
         scaler.offset, scaler.scale = state["offset"].numpy(), state["scale"].numpy()
         return scaler
@@ -108,8 +100,7 @@ def too_large(scaled: np.ndarray) -> tuple[tuple[int, ...], float] | None:
         bad = np.abs(scaled) > SCALED_LIMIT
     if not bad.any():
         return None
-    index = tuple(int(v[0]) for v in np.nonzero(bad))
-    return index, float(scaled[index])
+    return (index := tuple(int(v[0]) for v in np.nonzero(bad))), float(scaled[index])
 
 
 def overflow_text(scaled: float) -> str:

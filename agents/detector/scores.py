@@ -1,6 +1,5 @@
-"""The anomaly scores a detector computes, one registered class each (``evaluation.scores``; what each is fitted
-on and why: docs/thresholds.md), and the pure numeric functions behind them at the end.
-"""
+"""The anomaly scores a detector computes, one registered class each (``evaluation.scores``; docs/thresholds.md),
+and the pure numeric functions behind them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,19 +16,16 @@ Statistics = dict[str, Any]
 
 
 class Score:
-    """Base class: turns a batch's windows ``x``, reconstructions ``x_hat`` and latent codes ``z`` into per-window
-    features, may fit statistics on normal windows' features, and maps features to a score, higher = more anomalous.
+    """Base class: a batch's windows ``x``, reconstructions ``x_hat`` and latent codes ``z`` -> per-window features
+    -> (statistics fitted on normal windows' features) -> a score, higher = more anomalous.
 
     Attributes:
         needs_latent: the score reads ``z`` (the model must implement ``encode``).
         fit_split: ``"train"`` or ``"val"`` (the fitting half of the validation normals); None: nothing to fit.
-        error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (also the kind of the per-sensor
-            contributions and of the exported score), else None.
+        error_kind: ``"mse"``/``"mae"`` for a reconstruction-error score (and its contributions), else None.
         statistics: the keys :meth:`fit` returns (checked in a checkpoint); ``"precision"`` marks a covariance.
         feature_space: the features' dimension D: ``"latent"``, ``"errors"`` (T*F) or None (1, or nothing fitted).
-        per_recording: scored with statistics fitted on the recording's own training windows
-            (:meth:`agents.detector.detector.Detector.reference_statistics`); those fitted on ``fit_split`` are
-            kept for the checkpoint's checks only.
+        per_recording: fitted on the scored recording's own training windows (``Detector.reference_statistics``).
     """
 
     name: ClassVar[str] = ""
@@ -93,9 +89,8 @@ class _GaussianScore(Score):
 
 @register_score("error_gaussian")
 class ErrorGaussian(_GaussianScore):
-    """EncDec-AD's score (Malhotra et al. 2016): Mahalanobis distance of the window's error vector ``|x - x_hat|``
-    (T*F values) under a Gaussian fitted on validation normals' errors; unlike the paper's, Ledoit-Wolf shrunk (few
-    windows against T*F dimensions) and square-rooted (same ranking)."""
+    """EncDec-AD's score (Malhotra et al. 2016): Mahalanobis distance of the error vector ``|x - x_hat|`` (T*F) under a
+    Gaussian fitted on validation normals' errors, Ledoit-Wolf shrunk and square-rooted (same ranking)."""
 
     name, fit_split, feature_space = "error_gaussian", "val", "errors"
 
@@ -105,8 +100,7 @@ class ErrorGaussian(_GaussianScore):
 
 @register_score("error_gaussian_train")
 class ErrorGaussianTrain(ErrorGaussian):
-    """The error Gaussian fitted on the training normals' errors, so every validation normal calibrates (in-sample
-    errors make the Gaussian tighter for every new window alike; the calibration absorbs that)."""
+    """The error Gaussian fitted on the training normals' errors, so every validation normal calibrates."""
 
     name, fit_split = "error_gaussian_train", "train"
 
@@ -150,7 +144,6 @@ _KINDS = ("mse", "mae")
 
 
 def _elementwise_error(x: Tensor, x_hat: Tensor, kind: str) -> Tensor:
-    """Squared or absolute error, same shape as ``x``."""
     if kind not in _KINDS:
         raise ValueError(f"kind: expected one of {_KINDS}, got {kind!r}")
     if x.shape != x_hat.shape:
@@ -168,22 +161,20 @@ def reconstruction_error(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
 
 
 def feature_contributions(x: Tensor, x_hat: Tensor, kind: str = "mse") -> Tensor:
-    """Reconstruction error (N, F) per feature, averaged over time (their mean is the error score), of ``x`` and
-    ``x_hat`` (N, T, F)."""
+    """Per-feature reconstruction error (N, F) averaged over time (mean: the score) of ``x``, ``x_hat`` (N, T, F)."""
     if x.dim() != 3:
         raise ValueError(f"x must have shape (N, T, F), got {tuple(x.shape)}")
     return _elementwise_error(x, x_hat, kind).mean(dim=1)
 
 
 #: The spread given to a Gaussian fitted on identical samples, relative to their magnitude: far above float32's
-#: rounding (so the same window scored in another batch stays near 0), far below any change of input.
+#: rounding, far below any change of input.
 DEGENERATE_STD = 1e-4
 
 
 @dataclass
 class GaussianFit:
-    """A Gaussian fitted on normal samples: mean (D,), precision (D, D) (pseudo-inverse of the shrunk covariance)
-    and Ledoit-Wolf shrinkage coefficient in [0, 1]."""
+    """A Gaussian: mean (D,), precision (D, D) (pinv of the shrunk covariance), Ledoit-Wolf shrinkage in [0, 1]."""
 
     mean: np.ndarray
     precision: np.ndarray
@@ -191,11 +182,8 @@ class GaussianFit:
 
 
 def fit_gaussian(z: np.ndarray) -> GaussianFit:
-    """Fit mean and Ledoit-Wolf shrunk covariance on normal samples ``z`` (N, D), N >= 2.
-
-    Identical samples (a zero covariance would score everything 0, one of float32 rounding would score the same
-    sample far out) get (:data:`DEGENERATE_STD` x the mean's magnitude)^2 on the diagonal.
-    """
+    """Fit mean and Ledoit-Wolf shrunk covariance on normal samples ``z`` (N, D), N >= 2; identical samples get
+    (:data:`DEGENERATE_STD` x the mean's magnitude)^2 on the diagonal (else everything would score 0, or far out)."""
     arr = check_array(z, "z", "ND")
     if arr.shape[0] < 2:
         raise ValueError(f"fit_gaussian needs at least 2 samples, got {arr.shape[0]}")
@@ -208,9 +196,8 @@ def fit_gaussian(z: np.ndarray) -> GaussianFit:
     if np.trace(covariance) < floor * len(covariance):  # identical samples, up to the rounding of float32 models
         covariance = covariance + np.eye(len(covariance)) * floor
     precision = scipy.linalg.pinvh(covariance)
-    precision = 0.5 * (precision + precision.T)
-    return GaussianFit(mean=np.asarray(lw.location_, dtype=np.float64),
-                       precision=precision, shrinkage=float(lw.shrinkage_))
+    return GaussianFit(np.asarray(lw.location_, dtype=np.float64), 0.5 * (precision + precision.T),
+                       float(lw.shrinkage_))
 
 
 def euclidean_distance(z: np.ndarray, center: np.ndarray) -> np.ndarray:
@@ -223,11 +210,9 @@ def euclidean_distance(z: np.ndarray, center: np.ndarray) -> np.ndarray:
 
 
 def mahalanobis_distance(z: np.ndarray, fit: GaussianFit) -> np.ndarray:
-    """Mahalanobis distance (N,) float64 sqrt((z - mu)^T P (z - mu)) of each sample ``z`` (N, D); the quadratic
-    form is clipped at 0, so round-off never gives NaN."""
+    """Mahalanobis distance (N,) float64 of each sample ``z`` (N, D); the quadratic form clipped at 0 (no NaN)."""
     arr = check_array(z, "z", "ND")
-    d = fit.mean.shape[0]
-    if arr.shape[1] != d:
+    if arr.shape[1] != (d := fit.mean.shape[0]):
         raise ValueError(f"z has {arr.shape[1]} features but the Gaussian was fitted on {d}")
     diff = arr - fit.mean
     quad = np.einsum("nd,de,ne->n", diff, fit.precision, diff, optimize=True)

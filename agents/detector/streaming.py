@@ -1,6 +1,5 @@
-"""From window scores to time steps and incidents, one implementation for a whole recording and a live stream
-(docs/streams.md): a time step takes the max (mean, min) of the windows covering it; alarmed time steps at most
-``merge_gap`` quiet rows apart form an incident. Both are handed out once final, so a live stream holds one window.
+"""From window scores to time steps (the max, mean or min of the windows covering one) and incidents (alarmed time
+steps at most ``merge_gap`` quiet rows apart), one implementation for a recording and a live stream (docs/streams.md).
 """
 from __future__ import annotations
 
@@ -14,33 +13,23 @@ from utils.metrics.ranges import incident_ranges, overlapping
 
 Aggregation = Literal["max", "mean", "min"]
 
-#: How each aggregation folds a window's value into a time step ("mean": a sum, by window order), and the value of
-#: a time step no window covered yet.
+#: How each aggregation folds a window's value into a time step ("mean": a sum), and a time step's value before.
 _FOLDS = {"max": (np.maximum, -np.inf), "mean": (None, 0.0), "min": (np.minimum, np.inf)}
 
 
 class PointAccumulator:
-    """Per-time-step aggregates (``how`` over the windows covering a time step) of window values, fed window
-    batches in start order.
-
-    Args:
-        width: values per window ``D`` (1 for a score; F for per-sensor contributions).
-        strict: every later window starts after the last one given (not at it), so the time step at the
-            last start is final too and is handed out one batch sooner.
-    """
+    """Per-time-step aggregates (``how`` over the windows covering it) of window values fed in start order;
+    ``width``: values per window D; ``strict``: every later window starts after (not at) the last one given, so the
+    time step at the last start is handed out one batch sooner."""
 
     def __init__(self, window_length: int, how: Aggregation = "max", width: int = 1, strict: bool = False) -> None:
-        _check_how(how)
         self.window_length, self.how, self.width, self.strict = int(window_length), how, int(width), strict
         self.base = 0  # row of self.acc[0]: every earlier row was handed out
-        self.acc = np.zeros((0, self.width))
-        self.count = np.zeros(0, dtype=np.int64)
-        self.last_start = -1
+        self.acc, self.count, self.last_start = np.zeros((0, self.width)), np.zeros(0, dtype=np.int64), -1
 
     def add(self, starts: np.ndarray, values: np.ndarray) -> tuple[int, np.ndarray]:
-        """Take windows starting at ``starts`` (n,) (increasing, at or after every earlier start) with ``values``
-        (n,) or (n, D); hand out ``(first row, (m, D) values)`` of the time steps no later window covers (NaN where
-        no window covered one)."""
+        """Take windows starting at ``starts`` (n,) (increasing, not before earlier starts) with ``values`` (n,) or
+        (n, D); hand out ``(first row, (m, D) values)`` of the time steps no later window covers (NaN: none did)."""
         starts = np.asarray(starts, dtype=np.int64)
         values = np.asarray(values, dtype=np.float64).reshape(len(starts), self.width)
         if len(starts) == 0:
@@ -65,16 +54,14 @@ class PointAccumulator:
     def _hand_out(self, end: int) -> tuple[int, np.ndarray]:
         k = max(0, min(end - self.base, len(self.count)))
         out = _final(self.acc[:k], self.count[:k], self.how)
-        first = self.base
-        self.acc, self.count, self.base = self.acc[k:], self.count[k:], self.base + k
+        first, self.acc, self.count, self.base = self.base, self.acc[k:], self.count[k:], self.base + k
         return first, out
 
 
 def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: int, n_rows: int,
                  how: Aggregation = "max") -> np.ndarray:
-    """Per-time-step values (n_rows,) or (n_rows, D) of a whole recording from ``window_values`` (N,) or (N, D) of
-    the windows starting at ``starts`` (N,), as :class:`PointAccumulator` fed every window at once."""
-    _check_how(how)
+    """Per-time-step values (n_rows,) or (n_rows, D) of a recording from ``window_values`` (N,) or (N, D) of the
+    windows starting at ``starts`` (N,), as :class:`PointAccumulator` fed every window at once."""
     values = np.asarray(window_values, dtype=np.float64)
     flat = values.reshape(len(values), -1)  # (N, D)
     folded = np.full((n_rows, flat.shape[1]), _FOLDS[how][1])
@@ -84,12 +71,8 @@ def point_values(window_values: np.ndarray, starts: np.ndarray, window_length: i
 
 def _fold_windows(into: np.ndarray, starts: np.ndarray, values: np.ndarray, window_length: int,
                   how: Aggregation) -> np.ndarray:
-    """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) holds (max,
-    min, or the sum for ``"mean"``), in place; returns how many of the windows cover each row (n,).
-
-    The sum adds the windows in window order onto what ``into`` held, so a row's sum is the same float however the
-    windows were batched (a pipe and a file give the same bytes).
-    """
+    """Fold the values (N, D) of the windows starting at ``starts`` (N,) into the rows ``into`` (n, D) (max, min, or
+    the sum for ``"mean"``, in window order: the same float however batched), in place; returns cover counts (n,)."""
     n_rows, t, pad = len(into), int(window_length), int(window_length) - 1
     if n_rows == 0:
         return np.zeros(0, dtype=np.int64)
@@ -113,22 +96,14 @@ def _final(folded: np.ndarray, count: np.ndarray, how: Aggregation) -> np.ndarra
     return out
 
 
-def _check_how(how: str) -> None:
-    if how not in _FOLDS:
-        raise ValueError(f"how: expected one of {', '.join(_FOLDS)}, got {how!r}")
-
-
 INCIDENT_COLUMNS = ("incident", "start_row", "end_row", "start_time", "end_time", "duration_s", "rows",
                     "peak_score", "peak_row", "mean_score", "top_feature")
 
 
 @dataclass
 class Incident:
-    """One incident: rows ``start_row..end_row`` (inclusive), first and last alarmed time step.
-
-    ``mean_score`` and ``top_feature`` (largest summed contribution) are over every row from start to end;
-    times are text, empty without timestamps (``duration_s`` then None), ``top_feature`` without contributions.
-    """
+    """One incident: rows ``start_row..end_row`` (inclusive), first and last alarmed time step; ``mean_score`` and
+    ``top_feature`` (largest summed contribution) over all its rows; times as text, empty without timestamps."""
 
     start_row: int
     end_row: int
@@ -142,6 +117,7 @@ class Incident:
 
     @property
     def rows(self) -> int:
+        """Rows from start to end."""
         return self.end_row - self.start_row + 1
 
     def text(self, threshold: float) -> str:
@@ -171,21 +147,15 @@ class IncidentTracker:
     def __init__(self, threshold: float, merge_gap: int, feature_names: list[str] | None = None,
                  first_row: int = 0) -> None:
         self.threshold, self.merge_gap = float(threshold), int(merge_gap)
-        self.feature_names = list(feature_names or [])
+        self.feature_names, self._next_row = list(feature_names or []), int(first_row)
         self._open: dict[str, Any] | None = None
-        self._next_row = int(first_row)
 
     def update(self, first_row: int, scores: np.ndarray, contributions: np.ndarray | None = None,
                times: np.ndarray | None = None, time_text: np.ndarray | None = None,
                limits: np.ndarray | None = None) -> list[Incident]:
-        """Take the time steps ``first_row, first_row + 1, ...`` (following the last call's); return the incidents
-        they close.
-
-        Args:
-            scores: (m,) per-time-step scores (NaN: not scored, counts as quiet).
-            contributions, times, time_text: (m, F) per-sensor contributions, (m,) seconds, (m,) timestamps as text.
-            limits: (m,) per-time-step thresholds in place of :attr:`threshold`.
-        """
+        """Take the time steps from ``first_row`` on (after the last call's), ``scores`` (m,) (NaN: quiet), with
+        ``contributions`` (m, F), ``times`` (m,) seconds, ``time_text`` (m,) and ``limits`` (m,) in place of
+        :attr:`threshold`; return the incidents they close."""
         if first_row != self._next_row:
             raise ValueError(f"rows must follow each other: expected row {self._next_row}, got {first_row}")
         scores = np.asarray(scores, dtype=np.float64)
@@ -202,15 +172,15 @@ class IncidentTracker:
                               "start_time": _at(time_text, i), "t0": _at(times, i), "pending": _tally()}
             else:  # the quiet rows since its last alarm are inside it now
                 _fold(self._open, self._open["pending"])
-                _fold(self._open, _tally(scores[quiet_from:i], _rows(contributions, quiet_from, i)))
+                _fold(self._open, _tally(scores, contributions, quiet_from, i))
             self._open["pending"] = _tally()
-            _fold(self._open, _tally(scores[i:i + 1], _rows(contributions, i, i + 1)))
+            _fold(self._open, _tally(scores, contributions, i, i + 1))
             if scores[i] > self._open["peak"]:
                 self._open["peak"], self._open["peak_row"] = float(scores[i]), row
             self._open.update(end=row, end_time=_at(time_text, i), t1=_at(times, i))
             quiet_from = i + 1
         if self._open is not None:
-            _fold(self._open["pending"], _tally(scores[quiet_from:], _rows(contributions, quiet_from, len(scores))))
+            _fold(self._open["pending"], _tally(scores, contributions, quiet_from))
             if self._next_row - self._open["end"] - 1 > self.merge_gap:
                 closed.append(self._close())
         return closed
@@ -228,13 +198,14 @@ class IncidentTracker:
                         str(inc["start_time"]), str(inc["end_time"]), duration)
 
 
-def _tally(scores: np.ndarray | None = None, contributions: np.ndarray | None = None) -> dict[str, Any]:
-    """Sum and count of the finite scores, and the summed contributions (F,) or None, of some rows."""
-    if scores is None or len(scores) == 0:
+def _tally(scores: np.ndarray | None = None, contributions: np.ndarray | None = None, lo: int = 0,
+           hi: int | None = None) -> dict[str, Any]:
+    """Sum and count of the finite scores, and the summed contributions (F,) or None, of the rows ``lo:hi``."""
+    if scores is None or len(scores[lo:hi]) == 0:
         return {"sum": 0.0, "n": 0, "contrib": None}
-    finite = scores[np.isfinite(scores)]
+    finite = scores[lo:hi][np.isfinite(scores[lo:hi])]
     return {"sum": float(finite.sum()), "n": len(finite),
-            "contrib": None if contributions is None else np.nansum(contributions, axis=0)}
+            "contrib": None if contributions is None else np.nansum(contributions[lo:hi], axis=0)}
 
 
 def _fold(into: dict[str, Any], part: dict[str, Any]) -> None:
@@ -244,27 +215,23 @@ def _fold(into: dict[str, Any], part: dict[str, Any]) -> None:
         into["contrib"] = part["contrib"] if into["contrib"] is None else into["contrib"] + part["contrib"]
 
 
-def _rows(values: np.ndarray | None, lo: int, hi: int) -> np.ndarray | None:
-    return None if values is None else values[lo:hi]
-
-
 def _at(values: np.ndarray | None, i: int) -> Any:
     return "" if values is None else values[i]
 
 
 def find_incidents(scores: np.ndarray, threshold: float | np.ndarray, merge_gap: int,
-                   contributions: np.ndarray | None = None,
-                   feature_names: list[str] | None = None, times: np.ndarray | None = None,
-                   time_text: np.ndarray | None = None, first_row: int = 0) -> list[Incident]:
-    """The incidents of a whole recording's per-time-step scores (n,) (see :class:`IncidentTracker`); ``threshold``
-    is one number or (n,) per time step."""
+                   contributions: np.ndarray | None = None, feature_names: list[str] | None = None,
+                   times: np.ndarray | None = None, time_text: np.ndarray | None = None,
+                   first_row: int = 0) -> list[Incident]:
+    """The incidents of a recording's per-time-step scores (n,) (:class:`IncidentTracker`); ``threshold``: a number
+    or (n,)."""
     limits = threshold if isinstance(threshold, np.ndarray) else None
     tracker = IncidentTracker(np.nan if limits is not None else threshold, merge_gap, feature_names, first_row)
     return tracker.update(first_row, scores, contributions, times, time_text, limits) + tracker.close()
 
 
 def match_incidents(incidents: list[Incident], labelled: np.ndarray) -> dict[str, Any]:
-    """Incidents against labelled anomaly ranges (k, 2) ``[start, end)``: ``{"hit": (n_incidents,) bool, overlaps a
-    labelled range, "detected": (k,) bool, overlapped by an incident}``."""
+    """Incidents against labelled ranges (k, 2) ``[start, end)``: ``{"hit": (n_incidents,) bool, "detected": (k,)
+    bool}``, each overlapping the other."""
     found = incident_ranges(incidents)
     return {"hit": overlapping(found, labelled), "detected": overlapping(np.asarray(labelled).reshape(-1, 2), found)}

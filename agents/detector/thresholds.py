@@ -1,7 +1,5 @@
-"""Split-conformal alarm thresholds that state their promise, p-values, an :class:`AdaptiveThreshold` per time step
-of a stream and the reporting-only oracle :func:`best_f1_threshold` (docs/thresholds.md). By hand: MAPIE and crepes
-wrap regressors and classifiers, not a bare score vector.
-"""
+"""Split-conformal alarm thresholds that state their promise, p-values, an :class:`AdaptiveThreshold` per stream
+and the reporting-only oracle :func:`best_f1_threshold` (docs/thresholds.md)."""
 from __future__ import annotations
 
 import math
@@ -21,23 +19,18 @@ def _check_alpha(alpha: Any) -> float:
 
 
 def conformal_rank(n: int, alpha: float) -> int:
-    """``k = ceil((n + 1)(1 - alpha))``, the rank of the threshold among ``n`` sorted scores (may exceed n).
-
-    Rounded to 9 decimals first, so that ``n=99, alpha=0.05`` gives 95, not 96 from ``95.00000000000001``.
-    """
+    """``k = ceil((n + 1)(1 - alpha))``, the threshold's rank among ``n`` sorted scores (may exceed n), rounded to 9
+    decimals first (``n=99, alpha=0.05`` gives 95, not 96 from ``95.00000000000001``)."""
     if n < 1:
         raise ValueError(f"need at least one calibration score, got n={n}")
-    product = (n + 1) * (1.0 - _check_alpha(alpha))
-    return int(math.ceil(round(product, 9)))
+    return int(math.ceil(round((n + 1) * (1.0 - _check_alpha(alpha)), 9)))
 
 
 @dataclass(frozen=True)
 class ConformalThreshold:
-    """A split-conformal threshold (alarm where ``score > threshold``) and the promise it keeps: the rank ``k`` (1 =
-    smallest, capped at ``n``) among the ``n`` calibration scores, and ``bound = (n + 1 - k) / (n + 1)``, the
-    false-alarm probability it guarantees on exchangeable normals; ``achievable``: False when ``n`` was too small
-    for ``alpha`` (then ``k = n``).
-    """
+    """A split-conformal threshold (alarm where ``score > threshold``), its rank ``k`` (1 = smallest, at most ``n``)
+    among ``n`` calibration scores, ``bound = (n + 1 - k) / (n + 1)``, the false-alarm probability it guarantees on
+    exchangeable normals; ``achievable``: False when ``n`` was too small for ``alpha`` (then ``k = n``)."""
 
     threshold: float
     alpha: float
@@ -70,56 +63,45 @@ def min_calibration_size(alpha: float) -> int | None:
 
 
 def conformal_threshold(calibration_scores: Any, alpha: float) -> ConformalThreshold:
-    """The split-conformal threshold for false-alarm rate ``alpha`` from ``calibration_scores`` (n,), the finite
-    scores of normal windows the score was not fitted on."""
+    """The split-conformal threshold for false-alarm rate ``alpha`` from ``calibration_scores`` (n,) of normals."""
     s = np.sort(as_scores(calibration_scores, "calibration_scores"))
     n = len(s)
-    k_wanted = conformal_rank(n, alpha)
-    k = min(k_wanted, n)
+    k = min(k_wanted := conformal_rank(n, alpha), n)
     return ConformalThreshold(threshold=float(s[k - 1]), alpha=float(alpha), n=n, k=k,
                               bound=(n + 1 - k) / (n + 1), achievable=k_wanted <= n)
 
 
 def conformal_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
-    """Conformal p-values (M,) float64 ``(1 + #{calibration >= s}) / (n + 1)`` of new ``scores`` (M,); small =
-    anomalous."""
+    """Conformal p-values (M,) ``(1 + #{calibration >= s}) / (n + 1)`` of ``scores`` (M,); small = anomalous."""
     cal = np.sort(as_scores(calibration_scores, "calibration_scores"))
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if np.isnan(s).any():
         raise ValueError("scores hold NaN")
-    at_least = len(cal) - np.searchsorted(cal, s, side="left")
-    return (1.0 + at_least) / (len(cal) + 1.0)
+    return (1.0 + (len(cal) - np.searchsorted(cal, s, side="left"))) / (len(cal) + 1.0)
 
 
 def false_alarm_report(promise: ConformalThreshold, y_true: Any, scores: Any) -> dict[str, Any]:
-    """What a threshold promised and what it did on windows with labels ``y_true`` (N,) (0 = normal) and ``scores``
-    (N,): the promise's fields plus ``measured`` (:func:`false_alarm_interval`), ``promise_kept`` and ``verdict``
-    (:func:`promise_verdict`)."""
+    """What a threshold promised and did on labels ``y_true`` (N,) (0 = normal) and ``scores`` (N,): the promise's
+    fields, ``measured`` (:func:`false_alarm_interval`), ``promise_kept`` and ``verdict`` (:func:`promise_verdict`)."""
     y, s = np.asarray(y_true).reshape(-1), as_scores(scores)
     if y.shape != s.shape:
         raise ValueError(f"y_true has shape {y.shape} but scores has shape {s.shape}")
-    normal = s[y == 0]
-    measured = false_alarm_interval(int((normal > promise.threshold).sum()), len(normal))
+    measured = false_alarm_interval(int((s[y == 0] > promise.threshold).sum()), int((y == 0).sum()))
     return {**asdict(promise), "measured": measured, **promise_verdict(promise.bound, measured)}
 
 
 class AdaptiveThreshold:
-    """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the alarm level follows the alarms.
-
-    The level starts at ``alpha`` (the long-run false-alarm rate to keep), or at ``1 / (n + 1)`` when ``n`` is too
-    small for ``alpha``, so that it starts at the calibrated threshold (:func:`conformal_threshold`: then the largest
-    calibration score), and after each scored time step moves by ``gamma * (alpha - alarmed)``; the threshold is the
-    calibration score (n,) of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf below 1). A NaN score
-    neither alarms nor moves the level. Bound and price: docs/thresholds.md.
-    """
+    """Adaptive conformal inference (Gibbs & Candès 2021) on one stream: the level starts at ``alpha`` (at least
+    ``1 / (n + 1)``: the calibrated threshold) and after each scored time step moves by ``gamma * (alpha -
+    alarmed)``; the threshold is the calibration score of rank ``ceil((n + 1)(1 - level))`` (+inf above ``n``, -inf
+    below 1). A NaN score neither alarms nor moves the level (docs/thresholds.md)."""
 
     def __init__(self, calibration_scores: Any, alpha: float, gamma: float) -> None:
         self.sorted = np.sort(as_scores(calibration_scores, "calibration_scores"))
         self.alpha, self.gamma = _check_alpha(alpha), float(gamma)
         if not self.gamma > 0:
             raise ValueError(f"gamma must be above 0, got {gamma!r}")
-        # +inf at alpha < 1/(n+1) would silence the stream for about (1/(n+1) - alpha) / (gamma alpha) steps; this
-        # start keeps Gibbs & Candes' bound, max(level, 1 - level) <= 1 - alpha there
+        # +inf at alpha < 1/(n+1) would silence the stream; this start keeps Gibbs & Candes' bound
         self.level = max(self.alpha, 1.0 / (len(self.sorted) + 1))
 
     def threshold(self) -> float:
@@ -140,12 +122,8 @@ class AdaptiveThreshold:
 
 
 def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """Oracle ``(threshold, f1)`` maximising the F1 of the anomaly class on labels ``y_true`` (N,) (1 = anomaly)
-    and ``scores`` (N,) (reporting only: it reads the labels).
-
-    The best cut ``s`` (rule ``score >= s``, ties: the lowest) is returned as ``nextafter(s, -inf)``, so that
-    ``score > threshold`` makes exactly those predictions.
-    """
+    """Oracle ``(threshold, f1)`` maximising the anomaly class's F1 on labels ``y_true`` (N,) (1 = anomaly) and
+    ``scores`` (N,) (reporting only); the best cut ``s`` of ``score >= s`` returned as ``nextafter(s, -inf)``."""
     s = as_scores(scores)
     y = np.asarray(y_true)
     if y.shape != s.shape:
@@ -161,8 +139,7 @@ def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, fl
     p, r = precision[:-1], recall[:-1]  # last point (recall 0) has no cut
     f1 = np.divide(2.0 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
     best = int(np.argmax(f1))
-    threshold = float(np.nextafter(np.float64(cuts[best]), -np.inf))
-    return threshold, float(f1[best])
+    return float(np.nextafter(np.float64(cuts[best]), -np.inf)), float(f1[best])
 
 
 def adaptive_thresholds(calibration: dict[str, Any], alpha: float, gamma: float) -> dict[str, AdaptiveThreshold]:
