@@ -137,8 +137,7 @@ def split_normal_only(x: np.ndarray, kind: np.ndarray, val_fraction: float, test
     rng = np.random.default_rng(seed)
     kind = np.asarray(kind, dtype=str)
     normal_idx = rng.permutation(np.flatnonzero(kind == NORMAL))
-    n_val = int(round(val_fraction * len(normal_idx)))
-    n_test = int(round(test_fraction * len(normal_idx)))
+    n_val, n_test = (int(round(share * len(normal_idx))) for share in (val_fraction, test_fraction))
     if len(normal_idx) - n_val - n_test < 1 or n_val < 1:
         raise DataError(f"too few normal windows ({len(normal_idx)}) for val_fraction={val_fraction} "
                         f"and test_fraction={test_fraction}")
