@@ -103,7 +103,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
 
 
 def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str) -> None:
-    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file's rows (n_i, F)."""
+    """ConfigError for an implicit feature holding only 0 and 1 (both present) in every file's rows (n_i, F)."""
     if columns.explicit_features:
         return
     flags = np.all([((rows == 0) | (rows == 1)).all(axis=0) for rows in values], axis=0)
