@@ -1,6 +1,5 @@
-"""Reading CSV rows from a file or a pipe: the header, the rows block by block (checked alike), the timestamps, and
-windows over the blocks; refused naming the file, row (from 0, after the header) and line (from 1): docs/data.md.
-"""
+"""CSV rows from a file or a pipe: the header, the rows block by block, the timestamps, windows over the blocks;
+refused naming the file, row (from 0, after the header) and line (from 1): docs/data.md."""
 from __future__ import annotations
 
 import csv
@@ -76,10 +75,8 @@ def read_header(path: str | Path) -> list[str]:
 
 def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
                 ) -> tuple[list[str], str]:
-    """``(column names, separator)`` from the first line of a CSV file (at most 16 MiB are read).
-
-    ``separator`` None: :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise.
-    """
+    """``(column names, separator)`` from the first line of a CSV file (at most 16 MiB are read); ``separator`` None:
+    :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:  # the first two lines, at most _HEADER_BYTES (one line may end in \r only)
@@ -195,13 +192,8 @@ def header_text(header: list[str], limit: int = 12) -> str:
 # ----- the rows ---------------------------------------------------------------------------
 @dataclass
 class Block:
-    """Rows ``first_row .. first_row + len(values) - 1`` of a file (data rows counted from 0).
-
-    Attributes:
-        values: float64 (rows, F) values of the requested numeric columns.
-        text: str (rows, K) values of the requested text columns, or None.
-        line_nos: int64 (rows,) file line of each row (1 = the header), for messages.
-    """
+    """Rows ``first_row ..`` of a file (from 0): ``values`` (rows, F) float64 of the numeric columns, ``text`` (rows, K)
+    str of the text columns or None, ``line_nos`` (rows,) int64 file line of each row (1 = the header)."""
 
     first_row: int
     values: np.ndarray
@@ -231,11 +223,8 @@ class Lines:
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
                     fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
-    """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time.
-
-    ``text_hint``: said after a cell of text in a numeric column; ``fill``: gives a missing cell (empty, NaN,
-    :data:`MISSING_CELLS`) its column's value before it (None refuses it); ``decimal``: the numbers' ``"."`` or ``","``.
-    """
+    """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time; ``text_hint``:
+    said after text in a numeric column; ``fill``: fills missing cells (None refuses them); ``decimal``: "." or ","."""
     path = Path(path)
     position = {name: i for i, name in enumerate(header)}
     idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
@@ -415,9 +404,7 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
                 hint: str = "") -> np.ndarray:
     """Timestamps as float64 numbers or datetime64[ns] (ISO 8601 in row 0's layout), checked never to go backwards.
 
-    ``texts``: (rows,) the column's cells, stripped; ``line_nos``: (rows,) their file lines for messages, or None;
-    ``hint``: what else the user can do about an unreadable timestamp, appended to that message.
-    """
+    ``texts`` (rows,) stripped cells; ``line_nos`` (rows,) or None and ``hint`` (appended) for messages."""
     def where(row: int) -> str:
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
         return f"{path}: row {row}{line}, column {column!r}"
@@ -518,11 +505,8 @@ def time_jumps(seconds: np.ndarray | None, period: float | None) -> str | None:
 
 
 class PreviousFill:
-    """Carry each sensor's last value forward over its missing (NaN) cells across the blocks of one file or stream.
-
-    Attributes:
-        counts: ``{column: cells filled}`` so far, for the columns with any.
-    """
+    """Carry each sensor's last value forward over its missing (NaN) cells across the blocks of one file or stream;
+    ``counts``: ``{column: cells filled}`` so far, for the columns with any."""
 
     def __init__(self, source: str | Path, columns: list[str]) -> None:
         self.source, self.columns = source, list(columns)
@@ -556,9 +540,7 @@ class PreviousFill:
 class CsvStream:
     """CSV rows from a binary stream (a pipe, e.g. ``sys.stdin.buffer``) as they arrive, checked as a file's are.
 
-    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once.
-    ``separator`` and ``hint`` work as in :func:`read_layout`, ``fill`` and ``decimal`` as in :func:`iter_csv_blocks`.
-    """
+    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once."""
 
     def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
                  separator: str | None = ",", hint: str = ". Write it comma-separated",
@@ -646,15 +628,11 @@ class CsvStream:
 # ----- windows ---------------------------------------------------------------------------
 def iter_windows(blocks: Iterable[Block], window_length: int, stride: int, batch: int, cover: bool = False,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Consecutive windows (every ``stride`` rows, across blocks) of a stream of row blocks, ``batch`` at a time.
+    """``(starts (n,), windows (n, window_length, F) float64, text at each start (n, K) or None)``, ``batch`` at a
+    time: consecutive windows every ``stride`` rows across blocks, carrying over only the rows a later one needs.
 
-    Only the rows a later window still needs are carried over (with ``cover``, also the last ``window_length``):
-    memory stays at about one block plus one batch. ``cover``: end with a window over the final ``window_length`` rows
-    where the stride stopped short of them, so every row is covered (per-step scoring; stride <= ``window_length``).
-
-    Yields:
-        ``(starts (n,), windows (n, window_length, F) float64, text columns at each start (n, K) or None)``.
-    """
+    ``cover``: end with a window over the final ``window_length`` rows where the stride stopped short of them, so every
+    row is covered (per-step scoring; stride <= ``window_length``)."""
     buf = text_buf = None
     buf_start = next_start = 0  # buf_start: the absolute row of buf[0]
     for block in blocks:

@@ -1,6 +1,5 @@
-"""The ``csv`` loader: your own time series from the CSV files ``data.path`` names, each column's role (sensor, label,
-timestamp, ignored; one looking like a label, by :data:`LABEL_WORDS` or only 0 and 1, is no sensor unless listed), and
-many files split by one rule, their windows pooled (never across files). docs/data.md; the keys: docs/configuration.md.
+"""The ``csv`` loader: the CSV files ``data.path`` names, each column's role (a label-looking one is no sensor unless
+listed), many files split by one rule and their windows pooled (never across files): docs/data.md.
 """
 from __future__ import annotations
 
@@ -54,11 +53,8 @@ _EXAMPLE = '"examples/converter_telemetry.csv", a folder of CSV files, or a glob
 # ----- the columns ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Columns:
-    """The roles of a file's columns (a row is anomalous where any of the ``labels`` marks it).
-
-    Attributes:
-        explicit_features: the features were listed by ``feature_columns`` (no label-looking check).
-    """
+    """The roles of a file's columns (a row is anomalous where any of the ``labels`` marks it); ``explicit_features``:
+    the features were listed by ``feature_columns`` (no label-looking check)."""
 
     features: list[str]
     labels: list[str]
@@ -76,9 +72,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
                    ) -> Columns:
     """The columns' roles; ConfigError naming the key for a column not in the header, a clash, a label-looking name.
 
-    ``feature_columns`` None: every column not named elsewhere; ``label_key``: ``label_columns`` or the older
-    ``label_column``, the key the labels were given by.
-    """
+    ``feature_columns`` None: every column not named elsewhere; ``label_key``: the key the labels were given by."""
     named = {label_key: label_columns, "timestamp_column": [timestamp_column] if timestamp_column else [],
              "ignore_columns": ignore_columns, "feature_columns": feature_columns or []}
     in_header = set(header)  # a 100,000-column header: membership in a list would be quadratic
@@ -109,7 +103,7 @@ def choose_columns(header: list[str], path: Path, feature_columns: list[str] | N
 
 
 def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str) -> None:
-    """ConfigError for an implicit feature whose values are only 0 and 1 (both present) in every file's rows (n_i, F)."""
+    """ConfigError for an implicit feature holding only 0 and 1 (both present) in every file's rows (n_i, F)."""
     if columns.explicit_features:
         return
     flags = np.all([((rows == 0) | (rows == 1)).all(axis=0) for rows in values], axis=0)
@@ -123,11 +117,8 @@ def refuse_flag_features(values: list[np.ndarray], columns: Columns, source: str
 
 def row_flags(texts: np.ndarray, names: list[str] | None = None, source: str | Path = "<input>",
               line_nos: np.ndarray | None = None, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row labels of K label columns: anomalous where any marks it, its kind the first marking column's.
-
-    ``texts``: (n, K) str label cells; ``names``, ``line_nos`` (n,) and ``first_row`` (of ``texts[0]``) are for
-    messages. Returns ``(labels (n,) int64 1 = anomalous, kinds (n,) str)``; DataError for a missing label's cell.
-    """
+    """Per-row ``(labels (n,) int64 1 = anomalous, kinds (n,) str)`` of (n, K) label cells ``texts``: anomalous where
+    any marks it, of the first marking column's kind; ``names``, ``line_nos`` (n,), ``first_row``: for messages."""
     labels, kinds = np.zeros(len(texts), dtype=np.int64), np.full(len(texts), NORMAL, dtype=object)
     for k in range(texts.shape[1]):
         cells = texts[:, k].astype(str)
@@ -172,9 +163,8 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 
 def _files_of(entry: str) -> list[Path]:
-    """The files of one ``data.path`` entry: the file itself, a folder's ``*.csv`` (any case), a glob's matches
-    (``**``: any depth of sub-folders); an existing path is itself even where its name holds ``[`` or ``*``; a leading
-    ``~`` is the home folder, as in experiments_dir."""
+    """One ``data.path`` entry's files: itself (even with ``[`` or ``*`` in its name), a folder's ``*.csv`` (any case),
+    a glob's matches (``**``: any depth); a leading ``~`` is the home folder, as in experiments_dir."""
     entry = os.path.expanduser(entry)
     if _GLOB_CHARS & set(entry) and not Path(entry).exists():
         found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
@@ -218,12 +208,9 @@ def check_same_header(headers: dict[Path, list[str]]) -> None:
 
 @dataclass
 class Rows:
-    """One file's rows.
-
-    ``values`` (n, F) float32; ``labels`` (n,) int64, 1 = anomalous (zeros without label columns); ``kinds`` (n,) str;
-    ``label_text`` (n, K) str as written; ``times`` (n,) float64 or datetime64[ns] and ``time_text`` (n,) str as
-    written, or None; ``filled``: ``{column: missing cells given the value before them}``.
-    """
+    """One file's rows: ``values`` (n, F) float32, ``labels`` (n,) int64 1 = anomalous, ``kinds`` (n,) str,
+    ``label_text`` (n, K) str as written; ``times`` (n,) float64 or datetime64[ns] and ``time_text`` (n,) str, or None;
+    ``filled``: ``{column: missing cells given the value before them}``."""
 
     path: Path
     values: np.ndarray
@@ -284,10 +271,8 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
 
 
 def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str) -> np.generic:
-    """``data.train_end`` given as text: a time read by the timestamp column's rules; ConfigError if it cannot be.
-
-    ``first``: the column's first timestamp as written; a UTC offset in one of the two but not the other is refused.
-    """
+    """``data.train_end`` as text, read by the rules of the timestamp column (``first``: its first cell as written);
+    ConfigError if it cannot be, or if only one of the two has a UTC offset."""
     if column is None or times is None:
         raise ConfigError(f"data.train_end: {text!r} is a time, which needs data.timestamp_column; or give a row "
                           "number, or a share of the rows between 0 and 1")
@@ -315,12 +300,8 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
                      val_fraction: float, test_fraction: float | None, train_end: TrainEnd | None, train_labels: str,
                      timestamp_column: str | None, normalize: str = "none",
                      ) -> tuple[Split, Split, Split, list[Recording], list[dict]]:
-    """Split every file by :func:`~datasets.splits.split_stream`'s rule and pool the windows.
-
-    ``names``: what reports call the files; ``normalize`` other than "none": each file is standardised by its own
-    training part first. Returns ``(train, val, test, recordings, infos)``: the pooled splits, per file its streams
-    and its figures.
-    """
+    """Split every file by :func:`~datasets.splits.split_stream`'s rule and pool the windows: ``(train, val, test,
+    recordings, infos)``; ``names``: what reports call the files; ``normalize``: each by its own training part first."""
     single = len(files) == 1
     splits, recordings, infos, timing = [], [], [], []
     for rows, name in zip(files, names, strict=True):
@@ -362,10 +343,8 @@ def split_recordings(files: list[Rows], names: list[str], window_length: int, st
 
 def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, str | None]],
                     timestamp_column: str | None, window_length: int) -> None:
-    """One warning per finding over the files: missing cells filled, gaps or repeats in time, differing rates.
-
-    ``timing``: per file, its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`.
-    """
+    """One warning per finding over the files: missing cells filled, gaps or repeats in time, differing rates;
+    ``timing``: per file its path, sample period (or None) and :func:`datasets.csv_reading.time_jumps`."""
     def listed(found: list[str]) -> str:
         return " | ".join(found[:3]) + (f" | and {len(found) - 3} more" if len(found) > 3 else "")
 
@@ -388,12 +367,9 @@ def warn_about_rows(files: list[Rows], timing: list[tuple[Path, float | None, st
 
 def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end: int, use_labelled: bool,
                                whiten: bool = False, source: str | Path | None = None) -> tuple[np.ndarray, dict]:
-    """Standardise one recording's sensors (n, F) by its own training part (rows before ``learn_end``).
-
-    ``use_labelled``: take its labelled rows too (``train_labels="ignore"``); ``whiten``: also decorrelate by its
-    covariance (:func:`whitening_matrix`); ``source``: the recording, named first in messages.
-    Returns ``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``.
-    """
+    """``(values (n, F) float32, {"rows", "mean", "std"[, "whitening"]})``: one recording's sensors standardised by
+    its training part (rows before ``learn_end``, with the labelled ones if ``use_labelled``), decorrelated too if
+    ``whiten`` (:func:`whitening_matrix`); ``source``: the recording, named first in messages."""
     keep = np.ones(learn_end, dtype=bool) if use_labelled else labels[:learn_end] == 0
     reference = values[:learn_end][keep].astype(np.float64)
     if len(reference) == 0:
@@ -410,10 +386,8 @@ def normalise_by_training_part(values: np.ndarray, labels: np.ndarray, learn_end
 
 
 def whitening_matrix(rows: np.ndarray) -> np.ndarray:
-    """ZCA whitening (F, F) float64 of standardised rows (n, F): ``C^-1/2`` of their Ledoit-Wolf covariance.
-
-    Symmetric, so each output column stays mostly its own sensor; eigenvalues are floored at 1e-3 of the largest.
-    """
+    """ZCA whitening (F, F) float64 of standardised rows (n, F): ``C^-1/2`` of their Ledoit-Wolf covariance (symmetric,
+    so each output column stays mostly its own sensor; eigenvalues floored at 1e-3 of the largest)."""
     rows = np.asarray(rows, dtype=np.float64)
     if len(rows) < 2:
         return np.eye(rows.shape[1])
@@ -423,10 +397,8 @@ def whitening_matrix(rows: np.ndarray) -> np.ndarray:
 
 
 def ledoit_wolf_covariance(rows: np.ndarray) -> np.ndarray:
-    """The Ledoit-Wolf shrunk covariance (F, F) of rows (n, F), n >= 1, as scikit-learn's ``LedoitWolf`` (tested).
-
-    Written out: importing scikit-learn costs about a second of every run's start-up.
-    """
+    """The Ledoit-Wolf shrunk covariance (F, F) of rows (n, F), n >= 1, as scikit-learn's ``LedoitWolf`` (tested),
+    written out: importing scikit-learn costs about a second of every run's start-up."""
     x = rows - rows.mean(axis=0)
     n, p = x.shape
     empirical = x.T @ x / n
@@ -459,12 +431,8 @@ def _concat(splits: tuple[Split, ...]) -> Split:
 def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, label_column: str | None = None,
                     timestamp_column: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray | None,
                                                                    np.ndarray | None]:
-    """Read a whole comma-separated time series (every column but the label and timestamp is a feature by default).
-
-    Returns:
-        ``(values (rows, F) float32, feature names, labels (rows,) str or None,
-        timestamps (rows,) float64 or datetime64[ns], or None)``.
-    """
+    """A whole comma-separated series (features by default: all but label and timestamp): ``(values (rows, F)
+    float32, feature names, labels (rows,) str or None, timestamps (rows,) float64 or datetime64[ns] or None)``."""
     path = Path(path)
     header = read_header(path)
     special = [c for c in (label_column, timestamp_column) if c is not None]
@@ -486,12 +454,8 @@ def load_csv(seed: int, path: str | list[str] | None = None, window_length: Posi
              train_end: TrainEnd | None = None, train_labels: Literal["exclude", "ignore"] = "exclude",
              normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
              missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".") -> DataSplits:
-    """Sliding windows over one or many CSV recordings, split normal-only (keys: docs/configuration.md).
-
-    Returns:
-        DataSplits of (N, window_length, F) windows; ``info`` records the files, the windowing, a note
-        without labels, and per recording its rows, stretches, windows and labelled ranges.
-    """
+    """DataSplits of (N, window_length, F) windows over one or many CSV recordings, split normal-only (keys:
+    docs/configuration.md); ``info``: the files, windowing, a note without labels, and per recording its figures."""
     files = csv_paths(path)
     _check_keys(len(files), label_column, label_columns, separator, train_end, test_fraction, split, normalize,
                 eval_stride)

@@ -1,7 +1,5 @@
-"""What every dataset loader returns (:class:`DataSplits`: train and validation hold normal windows only, test
-held-out normals plus every anomaly), the normal-only split, the check of a loader's typed arguments, and the
-contiguous train / validation / test stretches of one long recording (docs/streams.md).
-"""
+"""What every loader returns (:class:`DataSplits`: train and val normal windows only, test held-out normals plus every
+anomaly), the normal-only split, the check of typed loader arguments, and one recording's contiguous stretches."""
 from __future__ import annotations
 
 import functools
@@ -27,13 +25,7 @@ NORMAL = "normal"
 
 @dataclass
 class Split:
-    """One split of windows.
-
-    Attributes:
-        x: windows, shape (N, T, F), float32.
-        y: binary labels, shape (N,), int64, 1 = anomaly.
-        kind: anomaly type per window, shape (N,), str (``"normal"`` for normals).
-    """
+    """One split of windows: ``x`` (N, T, F) float32, ``y`` (N,) int64 1 = anomaly, ``kind`` (N,) str anomaly type."""
 
     x: np.ndarray
     y: np.ndarray
@@ -56,15 +48,10 @@ class Split:
 class StreamPart:
     """A contiguous stretch of one recording; the split of the same name holds its windows at ``starts``, in order.
 
-    Attributes:
-        values: (n, F) float32 raw rows.
-        labels: (n,) int64, 1 = anomalous.
-        kinds: (n,) str anomaly type, ``"normal"`` for normal rows.
-        starts: (N,) int64 window start rows within the stretch, increasing; every row is covered.
-        first_row: row of ``values[0]`` in the whole recording.
-        sample_period_s: seconds between rows (None: unknown).
-        times: (n,) float64 seconds since the recording's first row, or None.
-        time_text: (n,) str timestamps as written, or None.
+    ``values`` (n, F) float32 raw rows, ``labels`` (n,) int64 1 = anomalous, ``kinds`` (n,) str (``"normal"``),
+    ``starts`` (N,) int64 increasing window starts covering every row, ``first_row``: row of ``values[0]`` in the
+    recording, ``sample_period_s`` (None: unknown), ``times`` (n,) float64 seconds since the recording's first row
+    and ``time_text`` (n,) str as written, or None.
     """
 
     values: np.ndarray
@@ -128,12 +115,8 @@ class DataSplits:
 
 @dataclass
 class Recording:
-    """One recording (one file) of a stream dataset: its evaluated stretches.
-
-    Attributes:
-        name: what reports call it (the file's path, or ``valve1/3.csv``).
-        train_windows: how many windows of the train split (recording after recording) are its own, or None.
-    """
+    """One recording (file) of a stream dataset: its evaluated stretches, ``name`` as reports call it (its path, or
+    ``valve1/3.csv``), ``train_windows``: how many train-split windows (recording after recording) are its own."""
 
     name: str
     test: StreamPart
@@ -154,8 +137,7 @@ def split_normal_only(x: np.ndarray, kind: np.ndarray, val_fraction: float, test
     rng = np.random.default_rng(seed)
     kind = np.asarray(kind, dtype=str)
     normal_idx = rng.permutation(np.flatnonzero(kind == NORMAL))
-    n_val = int(round(val_fraction * len(normal_idx)))
-    n_test = int(round(test_fraction * len(normal_idx)))
+    n_val, n_test = (int(round(share * len(normal_idx))) for share in (val_fraction, test_fraction))
     if len(normal_idx) - n_val - n_test < 1 or n_val < 1:
         raise DataError(f"too few normal windows ({len(normal_idx)}) for val_fraction={val_fraction} "
                         f"and test_fraction={test_fraction}")
@@ -301,21 +283,15 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
                  min_val_windows: int = 4) -> tuple[Split, Split, Split, dict[str, StreamPart], dict]:
     """Cut a recording into contiguous train, validation and test stretches and window each.
 
-    Args:
-        values: (n, F) rows, physical units; ``labels``, ``kinds``, ``times``, ``time_text``: (n,) as in StreamPart.
-        train_end: rows ``[0, train_end)`` are the training part (see :func:`stretch_bounds`), or None.
-        train_labels: ``"exclude"``: training and validation windows holding a labelled row are left out;
-            ``"ignore"``: the labels before the test stretch are ignored.
-        length_key: the config key of ``window_length`` (``window_length``, ``time_steps``), for messages.
-        size_hint: what gives more rows (``data.duration_s``, a longer file), for messages.
-        source: the recording's name, said first in messages (None: one recording, not named).
-        min_train_windows: the fewest training windows accepted (0 where many recordings' pooled counts are checked).
-        min_val_windows: likewise for the validation windows.
-
-    Returns:
-        ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``; the val split holds the normal
-        windows at ``streams["val"].starts``, the test split all at ``streams["test"].starts``. ``info`` holds the
-        stretches, the windows per split, and the anomalous rows and labelled ranges per stretch and in all.
+    ``values`` (n, F) rows in physical units; ``labels``, ``kinds``, ``times``, ``time_text`` (n,) as in StreamPart.
+    ``train_end``: rows ``[0, train_end)`` are the training part (:func:`stretch_bounds`), or None. ``train_labels``
+    "exclude" leaves out training and validation windows holding a labelled row; "ignore" ignores the labels before
+    the test stretch. For messages: ``length_key`` (``window_length``, ``time_steps``), ``size_hint`` (what gives
+    more rows), ``source`` (the recording's name; None: not named). ``min_train_windows``/``min_val_windows``: the
+    fewest accepted (0 where many recordings' pooled counts are checked).
+    Returns ``(train, val, test, {"val": StreamPart, "test": StreamPart}, info)``: val holds the normal windows at
+    ``streams["val"].starts``, test all at ``streams["test"].starts``; ``info`` the stretches, windows per split, and
+    anomalous rows and labelled ranges per stretch and in all.
     """
     values, labels = np.asarray(values), (np.asarray(labels) != 0)
     kinds = np.where(labels, np.asarray(kinds, dtype=str), NORMAL)
@@ -359,9 +335,15 @@ def split_stream(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, wind
                 kind=np.full(len(val_starts), NORMAL))
     test_y, test_kind = window_labels(labels[b:], kinds[b:], test_starts, T)
     test = Split(x=windows_at(values[b:], test_starts, T), y=test_y, kind=test_kind)
-    used_kinds = np.where(used, kinds, NORMAL)
-    streams = {"val": _part(values, used, used_kinds, a, b, val_starts, times, time_text, sample_period_s),
-               "test": _part(values, labels, kinds, b, n, test_starts, times, time_text, sample_period_s)}
+
+    def part(flags: np.ndarray, names: np.ndarray, lo: int, hi: int, starts: np.ndarray) -> StreamPart:
+        return StreamPart(values=values[lo:hi], labels=flags[lo:hi].astype(np.int64), kinds=names[lo:hi], starts=starts,
+                          first_row=lo, sample_period_s=sample_period_s,
+                          times=None if times is None else np.asarray(times, dtype=np.float64)[lo:hi],
+                          time_text=None if time_text is None else np.asarray(time_text, dtype=str)[lo:hi])
+
+    streams = {"val": part(used, np.where(used, kinds, NORMAL), a, b, val_starts),
+               "test": part(labels, kinds, b, n, test_starts)}
     parts = list(zip(("train", "val", "test"), bounds))
     info = {"split": "contiguous", "rows": n, "window_length": T, "stride": int(stride),
             "eval_stride": int(eval_stride), "stretches": {name: [lo, hi] for name, (lo, hi) in parts},
@@ -395,11 +377,3 @@ def warn_about_labels(recordings: list[dict]) -> None:
                         (unseen, f"labelled rows inside the training part are never evaluated, {how}")):
         if found:
             logger.warning("data: %s: %s", text, names(found))
-
-
-def _part(values: np.ndarray, labels: np.ndarray, kinds: np.ndarray, lo: int, hi: int, starts: np.ndarray,
-          times: np.ndarray | None, time_text: np.ndarray | None, sample_period_s: float | None) -> StreamPart:
-    return StreamPart(values=values[lo:hi], labels=labels[lo:hi].astype(np.int64), kinds=kinds[lo:hi], starts=starts,
-                      first_row=lo, sample_period_s=sample_period_s,
-                      times=None if times is None else np.asarray(times, dtype=np.float64)[lo:hi],
-                      time_text=None if time_text is None else np.asarray(time_text, dtype=str)[lo:hi])
