@@ -59,8 +59,7 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.devi
 
 
 def all_reduce_sum(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
-    """Sum each number over the ranks (every rank must hold the same keys; none: no all-reduce), in one all-reduce
-    on ``device``."""
+    """Sum each number over the ranks (each holding the same keys) in one all-reduce on ``device``."""
     if not info.enabled or not values:
         return values
     keys = sorted(values)
@@ -79,8 +78,7 @@ class SignalOfAnyRank:
         self._pending: tuple[torch.Tensor, Any] | None = None
 
     def check(self, signum: int | None) -> int | None:
-        """``signum`` (this rank's signal, None: none) for one process; else the signal of any rank at the
-        previous check (None at the first)."""
+        """``signum`` (this rank's signal) for one process; else the signal of any rank at the previous check."""
         if not self.info.enabled:
             return signum
         agreed = self.finish()
@@ -113,9 +111,8 @@ def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
 
 
 def shared_error(info: DistInfo, error: BaseException | None) -> BaseException | None:
-    """The first rank's error of a step every rank takes together (None when every rank succeeded): a user error
-    on one rank (rank 0 alone takes the lock) would leave the others to fail in another way; every rank raises
-    the same error instead, so each prints the same line and exits 2."""
+    """The first rank's error of a step every rank takes together (None when every rank succeeded), so every rank
+    raises the same error (rank 0 alone takes the lock), prints the same line and exits 2."""
     if not info.enabled:
         return error
     found: list[tuple[str, str] | None] = [None] * info.world_size

@@ -85,8 +85,8 @@ class TerminateAsInterrupt:
 
 
 def call_interruptibly(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` on a daemon worker thread while the main thread waits in 0.1 s slices, so signal handlers
-    run within 0.1 s even during one long NumPy/SciPy call (which holds the main thread off the interpreter)."""
+    """``func(*args)`` on a daemon thread while the main thread waits in 0.1 s slices, so signal handlers run
+    within 0.1 s even during one long NumPy/SciPy call."""
     if threading.current_thread() is not threading.main_thread():
         return func(*args)
     outcome: dict[str, Any] = {}
@@ -112,8 +112,7 @@ def ignore_stop_signals() -> dict[int, object]:
 
 
 def _install(handler: Any, signals: tuple[int, ...]) -> dict[int, object]:
-    """Set ``handler`` for ``signals`` in the main thread (elsewhere Python refuses: nothing is set); the previous
-    handlers."""
+    """Set ``handler`` for ``signals`` in the main thread (elsewhere nothing is set); the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {sig: signal.signal(sig, handler) for sig in signals}
