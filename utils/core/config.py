@@ -103,42 +103,32 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
         apply_override(raw, item)
         set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
-    _drop_file_percentile(raw, set_by)
+    evaluation = raw.get("evaluation")  # a --set false_alarm_rate replaces the file's older spelling, not the reverse
+    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
+            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
+        evaluation.pop("threshold_percentile", None)
     for key, item in set_by.items():
-        _number_as_text(raw, key, item.partition("=")[2])
-        _refuse_list_not_json(raw, key, item)
+        _check_set_value(raw, key, item)
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
         raise ConfigError(_blame_overrides(str(err), str(path), set_by)) from None
 
 
-def _drop_file_percentile(raw: dict[str, Any], set_by: dict[str, str]) -> None:
-    """A ``--set evaluation.false_alarm_rate`` replaces the file's ``threshold_percentile`` (a run folder's
-    config.json holds both); a ``--set`` of the older spelling against the file's rate stays refused."""
-    evaluation = raw.get("evaluation")
-    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
-            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
-        evaluation.pop("threshold_percentile", None)
-
-
-def _number_as_text(raw: dict[str, Any], key: str, text: str) -> None:
-    """A ``--set`` value that reads as a number (``exp_name=2024``) is its text where the key takes only text."""
-    *sections, name = key.split(".")
-    node = raw
-    for part in sections:
-        node = node.get(part) if isinstance(node, dict) else None
-    value = node.get(name) if isinstance(node, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and _takes_text_only(raw, sections, name):
-        node[name] = text.strip()
-
-
-def _refuse_list_not_json(raw: dict[str, Any], key: str, item: str) -> None:
-    """ConfigError for a ``--set`` list or object that is not JSON (``[a.csv,b.csv]``) where the key takes more than
-    text (as text it would be refused as no list, or taken as a file pattern, without saying why)."""
+def _check_set_value(raw: dict[str, Any], key: str, item: str) -> None:
+    """A ``--set`` value that reads as a number (``exp_name=2024``) is its text where the key takes only text; elsewhere
+    a list or object that is not JSON (``[a.csv,b.csv]``) is refused saying why (as text it would be misread)."""
     text = item.partition("=")[2].strip()
     *sections, name = key.split(".")
-    if text[:1] + text[-1:] not in ("[]", "{}") or _takes_text_only(raw, sections, name):
+    if _takes_text_only(raw, sections, name):
+        node = raw
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(name) if isinstance(node, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            node[name] = text
+        return
+    if text[:1] + text[-1:] not in ("[]", "{}"):
         return
     try:
         json.loads(text)
