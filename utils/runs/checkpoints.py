@@ -85,7 +85,7 @@ class CheckpointWriter:
         jobs = [(path, clone_state(state)) for path, state in files]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
-        self._pending = self._executor.submit(_write_all, jobs)
+        self._pending = self._executor.submit(lambda: [save_checkpoint(state, path) for path, state in jobs])
 
     def wait(self) -> None:
         """Block until the queued writes are on disk; re-raise their error, if any."""
@@ -101,11 +101,6 @@ class CheckpointWriter:
             if self._executor is not None:
                 self._executor.shutdown()
                 self._executor = None
-
-
-def _write_all(jobs: list[tuple[Path, dict[str, Any]]]) -> None:
-    for path, state in jobs:
-        save_checkpoint(state, path)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -53,9 +53,8 @@ def cuda_device_for(info: DistInfo, device: torch.device) -> torch.device:
 
 def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
     """Average each number over the ranks, in one all-reduce on ``device`` (no-op for one process)."""
-    if not info.enabled:
-        return values
-    return {key: value / info.world_size for key, value in all_reduce_sum(values, info, device).items()}
+    summed = all_reduce_sum(values, info, device).items()
+    return {key: value / info.world_size for key, value in summed} if info.enabled else values
 
 
 def all_reduce_sum(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:

@@ -43,9 +43,7 @@ def numerics(**settings: Any) -> dict[str, Any]:
 def record_numerics(path: Path, record: dict[str, Any]) -> None:
     """Store ``record`` as ``numerics`` of the latest invocation in the run's ``environment.json``."""
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    invocations = data.setdefault("invocations", [])
-    if not invocations:
-        invocations.append({})
+    data["invocations"] = invocations = data.get("invocations") or [{}]
     invocations[-1]["numerics"] = record
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

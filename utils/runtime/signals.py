@@ -23,9 +23,7 @@ class Interrupted(KeyboardInterrupt):
 
     def __init__(self, signum: int, message: str, saved: bool = False) -> None:
         super().__init__(message)
-        self.signum = signum
-        self.exit_code = 128 + signum
-        self.saved = saved
+        self.signum, self.exit_code, self.saved = signum, 128 + signum, saved
 
 
 def signal_name(signum: int) -> str:
