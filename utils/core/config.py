@@ -120,15 +120,14 @@ def _check_set_value(raw: dict[str, Any], key: str, item: str) -> None:
     a list or object that is not JSON (``[a.csv,b.csv]``) is refused saying why (as text it would be misread)."""
     text = item.partition("=")[2].strip()
     *sections, name = key.split(".")
-    if _takes_text_only(raw, sections, name):
-        node = raw
-        for part in sections:
-            node = node.get(part) if isinstance(node, dict) else None
-        value = node.get(name) if isinstance(node, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    node = raw
+    for part in sections:
+        node = node.get(part) if isinstance(node, dict) else None
+    value = node.get(name) if isinstance(node, dict) else None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number or text[:1] + text[-1:] in ("[]", "{}")) or _takes_text_only(raw, sections, name):
+        if number:
             node[name] = text
-        return
-    if text[:1] + text[-1:] not in ("[]", "{}"):
         return
     try:
         json.loads(text)

@@ -91,8 +91,7 @@ def in_use_error(run_dir: Path, pid: int | str) -> RunFolderError:
 
 
 def training_pid(run_dir: Path) -> int | str | None:
-    """The PID of a process holding ``run_dir``'s lock now (``"unknown"`` when unnamed), else None (a shared-lock
-    probe)."""
+    """The PID holding ``run_dir``'s lock now (``"unknown"`` when unnamed), else None; probes with a shared lock."""
     path = Path(run_dir) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -229,8 +228,7 @@ def _is_bookkeeping(path: Path) -> bool:
 
 
 def remove_unsaved_run(run_dir: Path) -> bool:
-    """Remove a run folder this process created that ends without a ``last.pt`` (nothing to resume, and it would
-    refuse every rerun of the same name); whether it was removed."""
+    """Remove a run folder this process created that ends without a ``last.pt`` (it would refuse reruns); whether removed."""
     if not run_dir.is_dir() or RunFolder(run_dir).last.exists():
         return False
     shutil.rmtree(run_dir, ignore_errors=True)

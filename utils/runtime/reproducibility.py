@@ -1,6 +1,5 @@
-"""What makes two runs of one config bit-identical on a CPU (the thread count above all: large float32 sums are
-split per thread), pinned and recorded in ``environment.json`` (docs/stopping-resuming.md#reproducibility); seeding
-and RNG state capture, so a resumed run continues exactly; denormal floats flushed to zero for a block."""
+"""What makes two runs of one config bit-identical on a CPU (the thread count above all), pinned and recorded in
+``environment.json``; seeding and RNG state capture for exact resumes; denormal floats flushed to zero for a block."""
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,5 @@
-"""Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal
-sets a flag (the loop saves ``last.pt`` after the batch, then raises :class:`Interrupted`), a second raises it at
-once."""
+"""Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal sets a
+flag (``last.pt`` is saved after the batch, then :class:`Interrupted` raised), a second raises it at once."""
 from __future__ import annotations
 
 import os
