@@ -64,10 +64,8 @@ def clone_state(obj: Any) -> Any:
         return obj.detach().clone()
     if isinstance(obj, dict):
         return {key: clone_state(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        if set(map(type, obj)) <= _NUMBERS:  # fast path: loss histories, RNG states
-            return type(obj)(obj)
-        return type(obj)(clone_state(value) for value in obj)
+    if isinstance(obj, (list, tuple)):  # numbers alone (loss histories, RNG states) are copied as they are
+        return type(obj)(obj if set(map(type, obj)) <= _NUMBERS else (clone_state(value) for value in obj))
     return obj
 
 
