@@ -83,7 +83,11 @@ class CheckpointWriter:
         jobs = [(path, clone_state(state)) for path, state in files]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
-        self._pending = self._executor.submit(lambda: [save_checkpoint(state, path) for path, state in jobs])
+
+        def write_all() -> None:
+            for path, state in jobs:
+                save_checkpoint(state, path)
+        self._pending = self._executor.submit(write_all)
 
     def wait(self) -> None:
         """Block until the queued writes are on disk; re-raise their error, if any."""
