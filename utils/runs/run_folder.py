@@ -228,7 +228,7 @@ def _is_bookkeeping(path: Path) -> bool:
 
 
 def remove_unsaved_run(run_dir: Path) -> bool:
-    """Remove a run folder this process created that ends without a ``last.pt`` (it would refuse reruns); whether removed."""
+    """Remove a run folder this process created that ends without ``last.pt`` (it refuses reruns); whether removed."""
     if not run_dir.is_dir() or RunFolder(run_dir).last.exists():
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
