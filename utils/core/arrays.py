@@ -8,13 +8,9 @@ import numpy as np
 
 
 def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """``values`` as a float64 array of the given dimensions, non-empty and finite, else ValueError.
-
-    Args:
-        name: how error messages call it.
-        dims: one letter per dimension, the samples' first: ``"N"`` (scores), ``"ND"`` (features), ``"NTF"``.
-        shape: the sizes every dimension after the first must have (a trained detector's (T, F)); None: any.
-    """
+    """``values`` as a float64 array, non-empty and finite, else ValueError calling it ``name``; ``dims``: one letter
+    per dimension, samples first (``"N"`` scores, ``"ND"`` features, ``"NTF"``); ``shape``: the sizes every dimension
+    after the first must have (a trained detector's (T, F)), None: any."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as err:

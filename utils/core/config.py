@@ -1,9 +1,5 @@
-"""Load, override and validate a JSON experiment config (docs/configuration.md).
-
-The file and ``--set`` overrides are parsed refusing what JSON accepts silently (a key given twice) or what cannot
-be a config (above :data:`MAX_CONFIG_BYTES`, a number of thousands of digits). Fixed sections are pydantic models;
-``data``, ``model`` and ``loss`` are checked against the typed keyword arguments of the registered class they name.
-"""
+"""Load, override and validate a JSON experiment config (docs/configuration.md): fixed sections are pydantic
+models; ``data``, ``model`` and ``loss`` are checked against the typed keyword arguments of the class they name."""
 from __future__ import annotations
 
 import difflib
@@ -29,8 +25,7 @@ from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, 
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
-#: A config is a small JSON object; a file larger than this (or a device that never ends, e.g. /dev/zero) is refused
-#: before it is read into memory.
+#: A larger file (or a device that never ends, e.g. /dev/zero) is refused before it is read into memory.
 MAX_CONFIG_BYTES = 16 * 2**20
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 COMPONENTS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "loss": LOSSES}
@@ -96,15 +91,8 @@ class RunConfig(BaseModel):
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDict:
-    """Read, override and validate a JSON config file: the resolved config (defaults filled in).
-
-    Args:
-        overrides: ``"section.key=value"`` strings; values are JSON where they parse (``5``, ``[64, 32]``),
-            else strings.
-
-    Raises:
-        ConfigError: naming the file (or ``--set``) and the dotted key.
-    """
+    """The resolved config (defaults filled in) of a JSON file and ``"section.key=value"`` overrides (values are
+    JSON where they parse, else strings); ConfigError naming the file (or ``--set``) and the dotted key."""
     raw = read_json_config(path)
     set_by: dict[str, str] = {}  # dotted key -> the --set item that gave it its value
     for item in overrides or []:
@@ -115,45 +103,31 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> EasyDic
                               f"lost; put the value of --set {hidden[0]} inside this one, or give it after this one")
         apply_override(raw, item)
         set_by = {dotted: earlier for dotted, earlier in set_by.items() if dotted != key} | {key: item}
-    _drop_file_percentile(raw, set_by)
+    evaluation = raw.get("evaluation")  # a --set false_alarm_rate replaces the file's older spelling, not the reverse
+    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
+            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
+        evaluation.pop("threshold_percentile", None)
     for key, item in set_by.items():
-        _number_as_text(raw, key, item.partition("=")[2])
-        _refuse_list_not_json(raw, key, item)
+        _check_set_value(raw, key, item)
     try:
         return validate_config(raw, source=str(path))
     except ConfigError as err:
         raise ConfigError(_blame_overrides(str(err), str(path), set_by)) from None
 
 
-def _drop_file_percentile(raw: dict[str, Any], set_by: dict[str, str]) -> None:
-    """A ``--set evaluation.false_alarm_rate`` replaces the file's ``threshold_percentile`` (its older spelling),
-    which would otherwise disagree with it: a run folder's config.json holds both, resolved. A ``--set`` of the
-    older spelling against the file's rate stays refused."""
-    evaluation = raw.get("evaluation")
-    if ("evaluation.false_alarm_rate" in set_by and "evaluation.threshold_percentile" not in set_by
-            and isinstance(evaluation, dict) and evaluation.get("false_alarm_rate") is not None):
-        evaluation.pop("threshold_percentile", None)
-
-
-def _number_as_text(raw: dict[str, Any], key: str, text: str) -> None:
-    """A ``--set`` value that reads as a number (``exp_name=2024``, ``data.label_column=1``) is its text where the
-    key takes only text: no other meaning is possible, and the shell strips the quotes of ``exp_name="2024"``."""
+def _check_set_value(raw: dict[str, Any], key: str, item: str) -> None:
+    """A ``--set`` value that reads as a number (``exp_name=2024``) is its text where the key takes only text; elsewhere
+    a list or object that is not JSON (``[a.csv,b.csv]``) is refused saying why (as text it would be misread)."""
+    text = item.partition("=")[2].strip()
     *sections, name = key.split(".")
     node = raw
     for part in sections:
         node = node.get(part) if isinstance(node, dict) else None
     value = node.get(name) if isinstance(node, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and _takes_text_only(raw, sections, name):
-        node[name] = text.strip()
-
-
-def _refuse_list_not_json(raw: dict[str, Any], key: str, item: str) -> None:
-    """Raise ConfigError for a ``--set`` value written as a list or object that is not JSON (``[a.csv,b.csv]``,
-    ``[64,]``) where the key takes more than text: read as text it would be refused as no list, or taken as a file
-    pattern that matches no file, without saying why."""
-    text = item.partition("=")[2].strip()
-    *sections, name = key.split(".")
-    if text[:1] + text[-1:] not in ("[]", "{}") or _takes_text_only(raw, sections, name):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number or text[:1] + text[-1:] in ("[]", "{}")) or _takes_text_only(raw, sections, name):
+        if number:
+            node[name] = text
         return
     try:
         json.loads(text)
@@ -184,11 +158,7 @@ def _takes_text_only(raw: dict[str, Any], sections: list[str], name: str) -> boo
         registry, chosen = COMPONENTS[sections[0]], raw[sections[0]].get("name")
         annotation = config_params(registry.get(chosen)).get(name, (None,))[0] if chosen in registry else None
     else:
-        schema: Any = RunConfig
-        for part in sections:
-            field = schema.model_fields.get(part) if inspect.isclass(schema) else None
-            schema = field.annotation if field is not None else None
-        field = schema.model_fields.get(name) if inspect.isclass(schema) and issubclass(schema, BaseModel) else None
+        field = _model_at(RunConfig, sections).model_fields.get(name)
         annotation = field.annotation if field is not None else None
     annotation = _bare(annotation)
     union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
@@ -202,8 +172,7 @@ def _bare(annotation: Any) -> Any:
 
 
 def _blame_overrides(message: str, source: str, set_by: dict[str, str]) -> str:
-    """Each line ``<source>: <dotted key>: ...`` of a validation message about a value a ``--set`` gave starts
-    with that ``--set`` instead of the config file: the file was right, the override was not."""
+    """Each line ``<source>: <dotted key>: ...`` about a value a ``--set`` gave starts with that ``--set`` instead."""
     lines = []
     for line in message.splitlines():
         rest = line.removeprefix(f"{source}: ")
@@ -261,8 +230,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 
 def _parse(text: str, where: str, twice: str = "", nested: str = "") -> Any:
-    """``json.loads`` of ``text`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after
-    ``where``."""
+    """``json.loads`` refusing a key given twice; all but a JSONDecodeError as a ConfigError after ``where``."""
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json.loads would keep the last value silently
         out: dict[str, Any] = {}
         for key, value in pairs:
@@ -300,10 +268,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> EasyDict:
 
 
 def config_params(target: Any) -> dict[str, tuple[Any, Any]]:
-    """Keyword arguments of ``target`` that a config may set: ``{name: (type, default)}``.
-
-    Arguments without a default (``seed``, ``n_features``...) are supplied by the agent, not the config.
-    """
+    """``{name: (type, default)}`` of the keyword arguments of ``target`` a config may set (those with a default)."""
     func = target.__init__ if inspect.isclass(target) else target
     hints = typing.get_type_hints(func, include_extras=True)
     return {name: (hints.get(name, Any), param.default) for name, param in inspect.signature(func).parameters.items()
@@ -352,11 +317,9 @@ def required_arguments(func: Any) -> set[str]:
 
 
 def _resolve_scores(resolved: dict[str, Any], source: str) -> list[str]:
-    """``evaluation.scores``, or the model's ``default_scores``; each registered, latent ones only for a model
-    with a latent space."""
-    model_name = resolved["model"]["name"]
+    """``evaluation.scores`` or the model's ``default_scores``; latent ones only for a model with a latent space."""
+    model_name, names = resolved["model"]["name"], resolved["evaluation"]["scores"]
     model_cls = MODELS.get(model_name)
-    names = resolved["evaluation"]["scores"]
     if names is None:
         names = list(getattr(model_cls, "default_scores", ()))
     if not names:
@@ -416,7 +379,7 @@ def _format_errors(err: ValidationError, source: str, schema: type[BaseModel], p
 def _unknown_keys_line(source: str, schema: type[BaseModel], prefix: tuple, section: tuple[str, ...],
                        names: list[str]) -> str:
     """One message for every unknown key of one section (a dataset switched by ``--set data.name`` leaves many)."""
-    known = _fields_at(schema, section)
+    known = list(_model_at(schema, section).model_fields)
     valid = f"valid keys here: {', '.join(known) or 'none besides name'}"
     if len(names) == 1:
         return f"{source}: {'.'.join(prefix + section + (names[0],))}: unknown key{_closest(names[0], known)}; {valid}"
@@ -428,13 +391,14 @@ def _unknown_keys_line(source: str, schema: type[BaseModel], prefix: tuple, sect
     return f"{source}: {where}: {len(names)} unknown keys: {keys}; {valid}"
 
 
-def _fields_at(schema: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+def _model_at(schema: type[BaseModel], loc: Any) -> type[BaseModel]:
+    """The section model at ``loc`` inside ``schema``; an empty model where ``loc`` names no section."""
     for part in loc:
         field = schema.model_fields.get(part)
         if field is None or not (inspect.isclass(field.annotation) and issubclass(field.annotation, BaseModel)):
-            return []
+            return BaseModel
         schema = field.annotation
-    return list(schema.model_fields)
+    return schema
 
 
 def _closest(name: str, candidates: list[str]) -> str:
@@ -451,9 +415,8 @@ def _show(value: Any) -> str:
 
 
 def _json_hint(err: json.JSONDecodeError) -> str:
-    """What the usual hand edit behind a JSON error is, for the message: a comment, single quotes, a trailing comma."""
-    rest = err.doc[err.pos:].lstrip()
-    before = err.doc[:err.pos].rstrip()
+    """The usual hand edit behind a JSON error, for the message: a comment, single quotes, a trailing comma."""
+    rest, before = err.doc[err.pos:].lstrip(), err.doc[:err.pos].rstrip()
     if rest.startswith(("//", "/*", "#")):
         return " (JSON has no comments: remove it, or write it as a \"description\" value)"
     if rest.startswith("'"):

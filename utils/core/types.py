@@ -1,7 +1,5 @@
-"""Constrained types for the keyword arguments a config may set; the config validator reads them.
-
-Integers end at :data:`MAX_INT` (a C ``int``): larger sizes overflow inside torch and NumPy without a message.
-"""
+"""Constrained types for the keyword arguments a config may set; the config validator reads them. Integers end at
+:data:`MAX_INT` (a C ``int``): larger sizes overflow inside torch and NumPy without a message."""
 from typing import Annotated
 
 from pydantic import PlainValidator

@@ -38,10 +38,7 @@ _MISSING = "<missing>"
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, os.replace); WriteError naming it if it cannot.
-
-    Serialized in memory first: torch's zip writer turns a full disk into a RuntimeError ("unexpected pos"), while
-    a plain write of the bytes raises the OSError that says why.
-    """
+    Serialized in memory first: torch's zip writer turns a full disk into a RuntimeError ("unexpected pos")."""
     tmp = None
     try:
         buffer = io.BytesIO()
@@ -62,25 +59,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def clone_state(obj: Any) -> Any:
-    """A copy of nested dicts, lists and tuples with every tensor cloned (leaves shared otherwise):
-    a snapshot that later in-place updates of the live tensors and lists do not reach."""
+    """A copy of nested dicts, lists and tuples with every tensor cloned (leaves shared otherwise): a snapshot."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().clone()
     if isinstance(obj, dict):
         return {key: clone_state(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        if set(map(type, obj)) <= _NUMBERS:  # fast path: loss histories, RNG states
-            return type(obj)(obj)
-        return type(obj)(clone_state(value) for value in obj)
+    if isinstance(obj, (list, tuple)):  # numbers alone (loss histories, RNG states) are copied as they are
+        return type(obj)(obj if set(map(type, obj)) <= _NUMBERS else (clone_state(value) for value in obj))
     return obj
 
 
 class CheckpointWriter:
-    """Writes checkpoints on one background thread, so training goes on while the disk works.
-
-    :meth:`save` snapshots the states at once and queues the writes; one batch is in flight at most. A failed
-    write raises from the next :meth:`save` or :meth:`wait`; call :meth:`wait` where the files must be on disk.
-    """
+    """Writes checkpoints on one background thread (one batch in flight at most); a failed write raises from the
+    next :meth:`save` or :meth:`wait` (call it where the files must be on disk)."""
 
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
@@ -92,7 +83,11 @@ class CheckpointWriter:
         jobs = [(path, clone_state(state)) for path, state in files]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
-        self._pending = self._executor.submit(_write_all, jobs)
+
+        def write_all() -> None:
+            for path, state in jobs:
+                save_checkpoint(state, path)
+        self._pending = self._executor.submit(write_all)
 
     def wait(self) -> None:
         """Block until the queued writes are on disk; re-raise their error, if any."""
@@ -110,17 +105,9 @@ class CheckpointWriter:
                 self._executor = None
 
 
-def _write_all(jobs: list[tuple[Path, dict[str, Any]]]) -> None:
-    for path, state in jobs:
-        save_checkpoint(state, path)
-
-
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing code from it.
-
-    Raises:
-        CheckpointError: missing, unreadable, corrupt, carrying code, or lacking a training checkpoint's keys.
-    """
+    """Load a checkpoint without executing code from it; CheckpointError if missing, unreadable, corrupt, carrying
+    code, or lacking a training checkpoint's keys."""
     problem = unreadable_file(path)
     if problem == "not found":
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -153,9 +140,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def check_file(path: Path) -> None:
-    """CheckpointError naming what a file given as a checkpoint is instead (a TorchScript or ONNX export, text), with
-    what to do, or the member of its zip that fails its CRC-32 (torch.load does not check them, so a flipped byte
-    loaded silently as other weights); a file that is not a zip, or a damaged one, is left to torch.load."""
+    """CheckpointError naming what a file given as a checkpoint is instead (an export, text), or the zip member that
+    fails its CRC-32 (torch.load does not check them); a file that is not a zip, or a damaged one, is left to it."""
     with open(path, "rb") as handle:
         head = handle.read(_TEXT_PROBE)
     if not head.startswith(b"PK"):
@@ -212,17 +198,9 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], sour
 
 
 def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> None:
-    """Refuse to resume with a config whose data, model, loss, seed or optimisation differ from the checkpoint's.
-
-    Args:
-        saved: the ``config`` field of the checkpoint ``source``.
-        epochs_done: the checkpoint's ``epoch``: ``trainer.epochs`` may grow, not fall below it (nor change at all
-            under the cosine schedule, which spans the run's epochs).
-
-    Raises:
-        CheckpointError: the checkpoint holds no config.
-        ConfigError: naming every key that differs, with both values.
-    """
+    """ConfigError (naming every key that differs) for a resume whose data, model, loss, seed or optimisation
+    differ from ``saved``, the ``config`` of checkpoint ``source``, or whose ``trainer.epochs`` falls below its
+    ``epochs_done`` (or changes under the cosine schedule); CheckpointError when ``saved`` is no config."""
     saved = plain_config(saved, source, "the file is damaged or not a checkpoint of this project")
     now = json.loads(json.dumps(config))
     differ = [f"{key} ({_show(old)} in the checkpoint, {_show(new)} now)"
@@ -245,11 +223,7 @@ def check_same_run(saved: Any, config: Any, source: Path, epochs_done: int) -> N
 
 
 def plain_config(saved: Any, source: Path, damaged: str) -> dict[str, Any]:
-    """A checkpoint's ``config`` field as plain JSON values.
-
-    Raises:
-        CheckpointError: not an object, or holding values a JSON config cannot (NaN, tensors); ``damaged`` ends it.
-    """
+    """A checkpoint's ``config`` field as plain JSON values; CheckpointError (ending in ``damaged``) otherwise."""
     if not isinstance(saved, dict):
         raise CheckpointError(f"{source}: field 'config' holds {type(saved).__name__}, expected the run's config "
                               f"(an object); {damaged}")
@@ -282,15 +256,9 @@ def _show(value: Any) -> str:
 
 def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,
                     run_dir: Path) -> None:
-    """Refuse to resume on data that differ from those the run started on (DataError naming the source).
-
-    Args:
-        recorded: what ``environment.json`` recorded at the run's start (``data_sha1``, ``data_windows``);
-            None (a run of an older version): nothing to compare.
-        digest, windows: this invocation's :func:`utils.runtime.reproducibility.array_digest` of the same windows,
-            and their counts per split.
-        data: the config's ``data`` section, to name the source.
-    """
+    """DataError naming the source (from ``data``, the config's section) when this invocation's ``digest`` of the
+    windows differs from ``recorded`` (``data_sha1``, ``data_windows`` of ``environment.json``; None: nothing to
+    compare); ``windows``: the counts per split now."""
     if recorded is None or recorded.get("data_sha1") == digest:
         return
     source = ", ".join(f"data.{key}={json.dumps(data[key])}" for key in SOURCE_KEYS if data.get(key)) or \

@@ -21,14 +21,9 @@ class OutputError(UserError):
 
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file (``.NAME.<pid>.<random>.tmp``, text in UTF-8 unless ``encoding`` is given) that becomes
-    ``path`` when the block ends without an exception: fsynced, then renamed over it; a new file is created by a hard
-    link, so never over one another process wrote meanwhile. The target is left as it was on any error.
-
-    Raises:
-        WriteError: the folder cannot be created or written, or the disk is full, naming the target (``errno``
-            and ``filename`` set).
-    """
+    """A temporary file (``.NAME.<pid>.<random>.tmp``, UTF-8 text by default) fsynced and renamed to ``path`` when the
+    block ends without an exception (a new file by a hard link: never over one written meanwhile), else left as it
+    was; WriteError naming the target (``errno`` and ``filename`` set) when it cannot be written."""
     path = Path(path)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
@@ -70,7 +65,7 @@ def _create_from(tmp: Path, path: Path) -> None:
 
 @contextmanager
 def _naming(path: Path) -> Iterator[None]:
-    """An OSError of writing ``path`` as a :class:`~utils.core.errors.WriteError` naming ``path``."""
+    """An OSError of writing ``path`` as a WriteError naming ``path``."""
     try:
         yield
     except OSError as err:
@@ -78,19 +73,15 @@ def _naming(path: Path) -> Iterator[None]:
 
 
 def cannot_write(path: Path, err: OSError, what: str = "", after: str = "") -> WriteError:
-    """A :class:`~utils.core.errors.WriteError` naming ``path`` (``what`` before it, ``after`` the reason) with the
-    reason of ``err`` (its errno kept)."""
+    """A WriteError naming ``path`` (``what`` before it, ``after`` the reason) with the reason and errno of ``err``."""
     failure = WriteError(f"cannot write {what}{path} ({err.strerror or err}){after}")
     failure.errno, failure.filename = err.errno, str(path)
     return failure
 
 
 class WholeLines:
-    """A text file written as the lines are flushed (a live output), never ending in half a line.
-
-    ``write`` collects text (csv.writer writes one whole row a call); a ``flush`` that fails part way (no space
-    left) cuts the file back to the last flush and raises a WriteError naming the file.
-    """
+    """A text file written as the lines are flushed (a live output), never ending in half a line: a ``flush`` that
+    fails part way (no space left) cuts the file back to the last flush and raises a WriteError naming the file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -142,8 +133,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def new_file_mode() -> int:
-    """The mode :func:`open` gives a new file under this process's umask (``0o666 & ~umask``: 0644 under the
-    usual 022); mkstemp's temporary files are 0600 and take this mode before they are renamed."""
+    """The mode :func:`open` gives a new file under this process's umask (``0o666 & ~umask``; mkstemp's is 0600)."""
     try:  # Linux reports the umask; setting it to read it back would race with threads creating files
         status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
         mask = next(int(line.split()[1], 8) for line in status.splitlines() if line.startswith("Umask:"))
@@ -198,16 +188,8 @@ def run_folder_of(path: str | Path) -> Path | None:
 
 def check_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = (),
                  option: str = "--output", config: str | Path | None = None, example: str = "scores.csv") -> Path:
-    """Refuse an output the command must not write (a folder, an input, a run folder's file, an existing file).
-
-    Args:
-        overwrite: the user said ``--overwrite``: an existing file (not ``inputs``, ``config``, a run's) may be replaced.
-        option: how the message names the path's option.
-        example: a file name fitting what is written, suggested when ``path`` is a folder (``model.onnx``...).
-
-    Raises:
-        OutputError: naming the file and what to do instead.
-    """
+    """OutputError for an output the command must not write: a folder (suggesting ``example`` as a file name in
+    it), an input, a run folder's file, an existing file (unless ``overwrite``); ``option`` names the path."""
     path = Path(path)
     try:
         # The path as the kernel sees it once the writer has made its missing folders: 'new/../in.csv' does not

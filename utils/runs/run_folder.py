@@ -91,8 +91,7 @@ def in_use_error(run_dir: Path, pid: int | str) -> RunFolderError:
 
 
 def training_pid(run_dir: Path) -> int | str | None:
-    """The PID of a process holding ``run_dir``'s lock now (``"unknown"`` when unnamed), else None; probes with a
-    shared lock, so two probes do not block each other."""
+    """The PID holding ``run_dir``'s lock now (``"unknown"`` when unnamed), else None; probes with a shared lock."""
     path = Path(run_dir) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -121,8 +120,6 @@ def remove_stale_files(run_dir: Path) -> None:
         for path in folder.glob(pattern):
             with suppress(OSError):
                 path.unlink()
-
-
 
 
 @dataclass(frozen=True)
@@ -173,14 +170,8 @@ def _bytes(text: str) -> int:
 
 
 def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
-    """Refuse to start over an existing run, or to resume a run that does not exist; nothing is written.
-
-    Args:
-        locked: this process holds the folder's lock; else a folder another process holds is refused, naming its PID.
-
-    Raises:
-        RunFolderError: the folder is in use, or holds a run without ``resume``, or has no ``last.pt`` to resume.
-    """
+    """RunFolderError for a folder in use (unless ``locked``: this process holds it), holding a run without
+    ``resume``, or with no ``last.pt`` to resume; nothing is written."""
     run_dir = run_dir_of(config)
     last = RunFolder(run_dir).last
     if run_dir.exists() and not run_dir.is_dir():
@@ -210,12 +201,8 @@ def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
 
 
 def create_run_dir(config: Any, resume: bool, argv: list[str] | None = None, lock: RunLock | None = None) -> Path:
-    """Create (or reopen) the run folder under its lock, removing stale files of killed writes, and record the
-    config and how it was started.
-
-    Raises:
-        RunFolderError: see :func:`check_run_dir`; or the folder cannot be written, naming the path.
-    """
+    """Create (or reopen) the run folder under its lock, remove stale files and record the config and how it was
+    started; RunFolderError (:func:`check_run_dir`, or the folder cannot be written, naming the path)."""
     lock = lock or RunLock(run_dir_of(config))
     run_dir = check_run_dir(config, resume, locked=lock.held)
     try:
@@ -241,8 +228,7 @@ def _is_bookkeeping(path: Path) -> bool:
 
 
 def remove_unsaved_run(run_dir: Path) -> bool:
-    """Remove a run folder this process created that ends without a ``last.pt`` (nothing to resume, and it would
-    refuse every rerun of the same name); whether it was removed."""
+    """Remove a run folder this process created that ends without ``last.pt`` (it refuses reruns); whether removed."""
     if not run_dir.is_dir() or RunFolder(run_dir).last.exists():
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -258,11 +244,8 @@ def lock_run_dir(run_dir: Path) -> RunLock:
 
 
 def wait_for_a_later_event_file_second(summaries: Path, limit_s: float = 2.0) -> None:
-    """Wait until the clock's second is past that of every TensorBoard file in ``summaries``.
-
-    TensorBoard reads event files in name order (their names start with the second they were created in): a
-    resumed run's file must sort after the interrupted run's, or its purge of the orphaned steps is read first.
-    """
+    """Wait until the clock's second is past that of every TensorBoard file in ``summaries`` (read in name order,
+    by the second they were created in): a resumed run's purge of the orphaned steps must sort after them."""
     stamps = [int(part) for part in (p.name.split(".")[3] for p in summaries.glob("events.out.tfevents.*"))
               if part.isdigit()]
     deadline = time.time() + limit_s

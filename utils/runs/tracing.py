@@ -23,16 +23,9 @@ ONNX_OPSET = 17
 
 def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Path, meta: dict[str, Any],
                  overwrite: bool = False, config: str | Path | None = None) -> dict[str, Any]:
-    """Trace ``module`` on ``example``, write it as ``fmt`` to ``output`` and ``meta`` to ``output.json``; the
-    metadata written. The graph takes :data:`INPUT_NAME` (batch dimension free) and returns :data:`OUTPUT_NAMES`.
-
-    Both files are checked (:func:`utils.runs.outputs.check_output`), then renamed into place, the model first;
-    ``meta`` gets the model file's ``sha256``, so a pair a kill between the renames left mismatched is seen as such.
-
-    Raises:
-        ConfigError: unknown format.
-        UserError: ONNX asked for but the ``onnx`` package is missing; an output refused.
-    """
+    """Trace ``module`` on ``example`` (batch dimension free), write it as ``fmt`` to ``output`` and ``meta`` plus the
+    model file's ``sha256`` to ``output.json`` (renamed into place after the model); the metadata written.
+    ConfigError for an unknown format; UserError for an output refused or ONNX without the ``onnx`` package."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     output, meta_path = Path(output), Path(f"{output}.json")

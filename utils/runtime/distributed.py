@@ -53,14 +53,12 @@ def cuda_device_for(info: DistInfo, device: torch.device) -> torch.device:
 
 def all_reduce_mean(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
     """Average each number over the ranks, in one all-reduce on ``device`` (no-op for one process)."""
-    if not info.enabled:
-        return values
-    return {key: value / info.world_size for key, value in all_reduce_sum(values, info, device).items()}
+    summed = all_reduce_sum(values, info, device).items()
+    return {key: value / info.world_size for key, value in summed} if info.enabled else values
 
 
 def all_reduce_sum(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
-    """Sum each number over the ranks (every rank must hold the same keys; none: no all-reduce), in one all-reduce
-    on ``device``."""
+    """Sum each number over the ranks (each holding the same keys) in one all-reduce on ``device``."""
     if not info.enabled or not values:
         return values
     keys = sorted(values)
@@ -79,8 +77,7 @@ class SignalOfAnyRank:
         self._pending: tuple[torch.Tensor, Any] | None = None
 
     def check(self, signum: int | None) -> int | None:
-        """``signum`` (this rank's signal, None: none) for one process; else the signal of any rank at the
-        previous check (None at the first)."""
+        """``signum`` (this rank's signal) for one process; else the signal of any rank at the previous check."""
         if not self.info.enabled:
             return signum
         agreed = self.finish()
@@ -113,9 +110,8 @@ def check_ranks_in_sync(model: nn.Module, info: DistInfo) -> None:
 
 
 def shared_error(info: DistInfo, error: BaseException | None) -> BaseException | None:
-    """The first rank's error of a step every rank takes together (None when every rank succeeded): a user error
-    on one rank (rank 0 alone takes the lock) would leave the others to fail in another way; every rank raises
-    the same error instead, so each prints the same line and exits 2."""
+    """The first rank's error of a step every rank takes together (None when every rank succeeded), so every rank
+    raises the same error (rank 0 alone takes the lock), prints the same line and exits 2."""
     if not info.enabled:
         return error
     found: list[tuple[str, str] | None] = [None] * info.world_size

@@ -39,8 +39,7 @@ class _TqdmHandler(logging.Handler):
 
 
 def detach_console(stream: TextIO) -> None:
-    """Point a console stream whose reader has gone (a closed pipe) at os.devnull, so later writes are dropped
-    instead of raising BrokenPipeError."""
+    """Point a console stream whose reader has gone (a closed pipe) at os.devnull: later writes are dropped."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, stream.fileno())

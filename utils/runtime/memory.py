@@ -18,9 +18,8 @@ TRAINING_BYTES_PER_PARAMETER = 4 * 6
 
 
 def available_bytes() -> int:
-    """Memory this process can still take: the smallest of the system's available memory, the headroom under
-    its address-space limit (``ulimit -v``, RLIMIT_AS) and the headroom under a cgroup's limit (v2
-    ``memory.max`` - ``memory.current``, v1 ``memory.limit_in_bytes`` - ``memory.usage_in_bytes``)."""
+    """Memory this process can still take: the least of the system's available memory and the headroom under its
+    address-space limit (``ulimit -v``) and under a cgroup's limit (v2 or v1)."""
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -68,9 +67,8 @@ def format_bytes(n: float) -> str:
 
 
 def check_fits(estimate: float, what: str, keys: str, error: type[UserError] = ConfigError) -> None:
-    """Refuse (raise ``error``: ConfigError for a config, CheckpointError for a file) ``estimate`` bytes that
-    exceed the available memory; ``what`` needs them (``"the simulated windows"``), ``keys`` size them
-    (``"data.n_samples=1000000000, data.time_steps=100"``)."""
+    """Raise ``error`` when ``estimate`` bytes, which ``what`` needs (``"the simulated windows"``) and ``keys`` size
+    (``"data.n_samples=1000000000"``), exceed the available memory."""
     limit = available_bytes()
     if estimate > limit:
         advice = ("lower these values" if issubclass(error, ConfigError)

@@ -1,6 +1,5 @@
-"""What makes two runs of one config bit-identical on a CPU (the thread count above all: large float32 sums are
-split per thread), pinned and recorded in ``environment.json`` (docs/stopping-resuming.md#reproducibility); seeding
-and RNG state capture, so a resumed run continues exactly; denormal floats flushed to zero for a block."""
+"""What makes two runs of one config bit-identical on a CPU (the thread count above all), pinned and recorded in
+``environment.json``; seeding and RNG state capture for exact resumes; denormal floats flushed to zero for a block."""
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +21,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "ATEN_CPU_
 
 
 def pin_threads(threads: int | None = None) -> int:
-    """Fix torch's intra-op thread count for the rest of the process to ``threads`` (a resumed run passes the
-    one it started with; None keeps torch's choice); returns it."""
+    """Fix torch's intra-op thread count to ``threads`` (None: torch's choice) for the process; returns it."""
     count = threads if threads and threads > 0 else torch.get_num_threads()
     torch.set_num_threads(count)
     return count
@@ -44,9 +42,7 @@ def numerics(**settings: Any) -> dict[str, Any]:
 def record_numerics(path: Path, record: dict[str, Any]) -> None:
     """Store ``record`` as ``numerics`` of the latest invocation in the run's ``environment.json``."""
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    invocations = data.setdefault("invocations", [])
-    if not invocations:
-        invocations.append({})
+    data["invocations"] = invocations = data.get("invocations") or [{}]
     invocations[-1]["numerics"] = record
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -59,8 +55,7 @@ def recorded_threads(path: Path) -> int | None:
 
 
 def recorded_data(path: Path) -> dict[str, Any] | None:
-    """What the run's first invocation recorded of its data (``data_sha1``, ``data_windows`` when recorded),
-    or None when ``environment.json`` records no data digest (a run of an older version)."""
+    """The ``data_sha1`` and ``data_windows`` the run's first invocation recorded, or None (an older version's)."""
     found = next((found for found in _recorded(path) if isinstance(found.get("data_sha1"), str)), None)
     return None if found is None else {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
 
@@ -115,8 +110,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A generator for the batch order of one epoch, fixed by (seed, epoch) alone, so a resumed run shuffles
-    exactly as the uninterrupted one."""
+    """A generator for the batch order of one epoch, fixed by (seed, epoch) alone (a resume shuffles the same)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
@@ -152,9 +146,8 @@ def denormals_flushed_now() -> bool:
 
 @contextmanager
 def flush_denormals(enabled: bool = True) -> Iterator[bool]:
-    """Read denormal floats (below 1.2e-38) as zero inside the block (docs/benchmarks.md#speed), then restore the
-    previous mode: it is per thread, and code after the block (hypothesis, numpy) expects IEEE floats. Yields
-    whether flushing is active (False where the CPU cannot, or when not ``enabled``)."""
+    """Read denormal floats (below 1.2e-38) as zero inside the block, then restore the thread's previous mode;
+    yields whether flushing is active (False where the CPU cannot, or when not ``enabled``)."""
     before = denormals_flushed_now()
     active = torch.set_flush_denormal(enabled)
     try:

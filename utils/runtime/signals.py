@@ -1,6 +1,5 @@
-"""Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal
-sets a flag (the loop saves ``last.pt`` after the batch, then raises :class:`Interrupted`), a second raises it at
-once."""
+"""Clean stops on SIGINT (Ctrl-C) and SIGTERM (docs/stopping-resuming.md): while training, the first signal sets a
+flag (``last.pt`` is saved after the batch, then :class:`Interrupted` raised), a second raises it at once."""
 from __future__ import annotations
 
 import os
@@ -23,9 +22,7 @@ class Interrupted(KeyboardInterrupt):
 
     def __init__(self, signum: int, message: str, saved: bool = False) -> None:
         super().__init__(message)
-        self.signum = signum
-        self.exit_code = 128 + signum
-        self.saved = saved
+        self.signum, self.exit_code, self.saved = signum, 128 + signum, saved
 
 
 def signal_name(signum: int) -> str:
@@ -85,8 +82,8 @@ class TerminateAsInterrupt:
 
 
 def call_interruptibly(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` on a daemon worker thread while the main thread waits in 0.1 s slices, so signal handlers
-    run within 0.1 s even during one long NumPy/SciPy call (which holds the main thread off the interpreter)."""
+    """``func(*args)`` on a daemon thread while the main thread waits in 0.1 s slices, so signal handlers run
+    within 0.1 s even during one long NumPy/SciPy call."""
     if threading.current_thread() is not threading.main_thread():
         return func(*args)
     outcome: dict[str, Any] = {}
@@ -112,8 +109,7 @@ def ignore_stop_signals() -> dict[int, object]:
 
 
 def _install(handler: Any, signals: tuple[int, ...]) -> dict[int, object]:
-    """Set ``handler`` for ``signals`` in the main thread (elsewhere Python refuses: nothing is set); the previous
-    handlers."""
+    """Set ``handler`` for ``signals`` in the main thread (elsewhere nothing is set); the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {sig: signal.signal(sig, handler) for sig in signals}
