@@ -16,15 +16,13 @@ State = Union[Tensor, tuple[Tensor, Tensor]]
 
 
 class LSTM(nn.LSTM):
-    """``nn.LSTM`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (training on the CPU in float32): ``input``
-    (B, T, I), ``hx`` ``(h0, c0)`` each (layers, B, H) -> ``(output (B, T, H), (h_n, c_n))``."""
+    """``nn.LSTM`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (its loops: training on the CPU in float32)."""
 
     forward = run_rnn
 
 
 class GRU(nn.GRU):
-    """``nn.GRU`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (on the CPU in float32): ``input`` (B, T, I),
-    ``hx`` ``h0`` (layers, B, H) -> ``(output (B, T, H), h_n)``."""
+    """``nn.GRU`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (its loops: on the CPU in float32)."""
 
     forward = run_rnn
 
@@ -33,11 +31,10 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     """A decoder fed back its own output as one call: ``x̂(0) = A h(0) + b``, then for k >= 1
     ``h(k) = f(x̂(k-1), h(k-1))``, ``x̂(k) = A h(k) + b`` (``A``, ``b``: ``output_layer``).
 
-    The input term ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``;
-    a GRU: ``[W_hh; W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``decoder``: a single-layer, batch-first
-    ``nn.LSTM``/``nn.GRU`` with biases, input size F; ``output_layer``: ``nn.Linear(H, F)``; ``state``: LSTM
-    ``(h, c)``, GRU ``h``, each (1, B, H). Returns (B, length, F) in the order produced, or None where no fused
-    path applies (then the caller steps the decoder itself).
+    ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``; a GRU: ``[W_hh;
+    W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``state``: LSTM ``(h, c)``, GRU ``h``, each (1, B, H).
+    Returns (B, length, F) in the order produced, or None where no fused path applies (a single-layer, batch-first
+    decoder with biases, input size F, and ``nn.Linear(H, F)``): then the caller steps the decoder itself.
     """
     h_top = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H)
     lstm = isinstance(decoder, nn.LSTM)

@@ -1,5 +1,5 @@
-"""Losses (importing the package fills the registry): each returns a dict of scalars, ``"loss"``
-back-propagated and any others logged as its components."""
+"""Losses (importing the package fills the registry): each returns a dict of scalars, ``"loss"`` back-propagated
+and any others logged as its components; ``x_hat``, ``x``: (B, ...) of equal shape."""
 from __future__ import annotations
 
 from typing import Literal
@@ -13,19 +13,17 @@ from utils.core.types import NonNegativeFloat
 
 @register_loss("mae")
 class MAELoss(nn.Module):
-    """Mean absolute error over every element of the batch."""
+    """Mean absolute error over every element of the batch; other model outputs are ignored."""
 
     def forward(self, x_hat: Tensor, x: Tensor, **unused: Tensor) -> dict[str, Tensor]:
-        """Args: x_hat, x: (B, ...) of equal shape; other model outputs are ignored. Returns {"loss": scalar}."""
         return {"loss": torch.mean(torch.abs(x_hat - x))}
 
 
 @register_loss("mse")
 class MSELoss(nn.Module):
-    """Mean squared error over every element of the batch."""
+    """Mean squared error over every element of the batch; other model outputs are ignored."""
 
     def forward(self, x_hat: Tensor, x: Tensor, **unused: Tensor) -> dict[str, Tensor]:
-        """Args: x_hat, x: (B, ...) of equal shape; other model outputs are ignored. Returns {"loss": scalar}."""
         return {"loss": torch.mean((x_hat - x) ** 2)}
 
 
@@ -49,7 +47,7 @@ class VAELoss(nn.Module):
         self.reconstruction, self.beta = reconstruction, beta
 
     def forward(self, x_hat: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> dict[str, Tensor]:
-        """Args: x_hat, x: (B, T, F); mu, logvar: (B, D). Returns loss, recon and kl (scalars)."""
+        """x_hat, x: (B, T, F); mu, logvar: (B, D). Returns loss, recon and kl (scalars)."""
         diff = x_hat - x
         recon = (diff.pow(2) if self.reconstruction == "mse" else diff.abs()).flatten(1).sum(dim=1).mean()
         kl = gaussian_kl(mu, logvar).mean()

@@ -1,5 +1,4 @@
-"""Models (:class:`graphs.models.contract.ReconstructionModel`); importing the package imports each module,
-which fills the model registry."""
+"""Models (:class:`graphs.models.contract.ReconstructionModel`); importing the package fills the model registry."""
 import importlib
 import pkgutil
 

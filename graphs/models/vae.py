@@ -12,10 +12,7 @@ from utils.core.types import PositiveInt
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*(m for n_in, n_out in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU())))
 
 
 @register_model("vae")
@@ -65,6 +62,5 @@ class VAE(ReconstructionModel):
         return {"x_hat": self.decode(z), "mu": mu, "logvar": logvar}
 
     def forward(self, x: Tensor) -> Tensor:
-        """Reconstruction (B, T, F) of windows (B, T, F): decoded from a sample of q(z|x) in training
-        mode, from the posterior mean in eval mode (the one the scores use)."""
+        """Reconstruction (B, T, F) of windows (B, T, F): from a sample of q(z|x) in training mode, mu in eval mode."""
         return self.training_outputs(x)["x_hat"]
