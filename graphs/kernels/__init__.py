@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from graphs.kernels.native import training_loops_apply
-from graphs.kernels.rnn import GRUFreeRunning, lstm_layer, run_rnn
+from graphs.kernels.rnn import GRUFreeRunning, LSTMLayer, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
@@ -48,8 +48,13 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     if lstm:
         w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
         bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
+        weights = [h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias)]  # no input: x̂ is folded
         no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
-        hidden = lstm_layer(no_input, state, h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias))
+        if training_loops_apply(h_top):
+            hidden = LSTMLayer.apply(no_input.transpose(0, 1).contiguous(), state[0][0], state[1][0], *weights)[0]
+            hidden = hidden.transpose(0, 1)
+        else:
+            hidden = torch.lstm(no_input, state, weights, True, 1, 0.0, False, False, True)[0]
     else:
         w_cat = torch.cat([dec.weight_hh_l0, dec.weight_ih_l0 @ out.weight])
         b_cat = torch.cat([dec.bias_hh_l0, dec.weight_ih_l0 @ out.bias + dec.bias_ih_l0])

@@ -26,11 +26,9 @@ def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any
     lstm = isinstance(rnn, nn.LSTM)
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return (nn.LSTM if lstm else nn.GRU).forward(rnn, x, state)  # the module's own, past the subclass's
-    batch, hidden, layers = x.shape[0], rnn.hidden_size, rnn.num_layers
-    if state is None:
-        zeros = x.new_zeros(layers, batch, hidden)
-        state = (zeros, zeros) if lstm else zeros
-    h0, c0 = state if lstm else (state, None)
+    layers = rnn.num_layers
+    zeros = x.new_zeros(layers, x.shape[0], rnn.hidden_size) if state is None else None
+    h0, c0 = (zeros, zeros) if state is None else state if lstm else (state, None)
     inp = x.transpose(0, 1).contiguous()  # time-major (T, B, I), as the modules work internally
     h_n, c_n = [], []
     for layer in range(layers):
@@ -43,20 +41,9 @@ def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any
         else:
             out = _gru_forward(inp, h0[layer], *weights, keep=False)[0]
         h_n.append(out[-1])
-        inp = out
-        if rnn.dropout and rnn.training and layer < layers - 1:
-            inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
+        dropout = rnn.dropout and rnn.training and layer < layers - 1
+        inp = torch.dropout(out, rnn.dropout, True) if dropout else out  # as the modules: same layout, same draws
     return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
-
-
-def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
-               b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer (time loops when training on the CPU in float32, else ``torch.lstm``): ``x``
-    (B, T, I), ``state`` ``(h0, c0)`` each (1, B, H), weights in gate order i, f, g, o -> hidden states (B, T, H)."""
-    if training_loops_apply(x):
-        out, _ = LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
-        return out.transpose(0, 1)
-    return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
 
 
 class LSTMLayer(torch.autograd.Function):
