@@ -35,12 +35,8 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 @register_loss("vae")
 class VAELoss(nn.Module):
     """Negative ELBO per sample (reconstruction + beta * KL(q(z|x) || N(0, I))), averaged over the batch; the
-    reconstruction term is summed over time steps and features, as the KL term is over latent dims.
-
-    Args:
-        reconstruction: "mse" (Gaussian likelihood) or "mae" (Laplace likelihood).
-        beta: weight of the KL term (beta-VAE); 0 gives a plain autoencoder.
-    """
+    reconstruction term ("mse": Gaussian, "mae": Laplace likelihood) is summed over time steps and features, as the
+    KL term is over latent dims; ``beta`` 0 gives a plain autoencoder."""
 
     def __init__(self, reconstruction: Literal["mse", "mae"] = "mse", beta: NonNegativeFloat = 1.0) -> None:
         super().__init__()

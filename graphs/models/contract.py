@@ -12,14 +12,10 @@ class ReconstructionModel(nn.Module):
     A subclass takes ``time_steps`` (T) and ``n_features`` (F) from the data, then keyword hyper-parameters with
     defaults and :mod:`utils.core.types` hints (the config validator reads them). In ``eval()`` mode ``forward``
     gives the reconstruction the scores use; in training mode it may differ (a VAE samples).
-
-    Attributes:
-        outputs: keys of :meth:`training_outputs`, in the order a loss takes them.
-        default_scores: the scores a run computes when ``evaluation.scores`` is not set.
     """
 
-    outputs: ClassVar[tuple[str, ...]] = ("x_hat",)
-    default_scores: ClassVar[tuple[str, ...]] = ("reconstruction", "error_gaussian")
+    outputs: ClassVar[tuple[str, ...]] = ("x_hat",)  # keys of training_outputs, in the order a loss takes them
+    default_scores: ClassVar[tuple[str, ...]] = ("reconstruction", "error_gaussian")  # without evaluation.scores
 
     def __init__(self, time_steps: int, n_features: int) -> None:
         super().__init__()

@@ -15,16 +15,11 @@ from utils.core.types import PositiveInt
 class ConvAutoencoder(ReconstructionModel):
     """Convolutional autoencoder: the sensors are the channels, convolutions run along time.
 
-    Encoder: per width of ``channels`` a strided ``Conv1d`` (padding ``kernel_size // 2``), an optional
-    ``GroupNorm`` and the activation; the flattened last map (B, C, L) maps linearly to the latent ``z`` (B, D).
-    Decoder: the mirror, each ``ConvTranspose1d`` with the ``output_padding`` that gives its stage's length back
-    (any T >= 1, no shape-dependent control flow, so it exports with a free batch axis), then a ``Conv1d`` head to
-    F channels. No BatchNorm, so the eval output does not depend on the batch.
-
-    Args:
-        stride: downsampling factor of every encoder block (T shrinks by about ``stride ** len(channels)``).
-        norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution.
-        output_activation: "sigmoid" for inputs scaled to [0, 1].
+    Encoder: per width of ``channels`` a ``Conv1d`` (stride ``stride``, padding ``kernel_size // 2``), a GroupNorm
+    (up to 8 groups) if ``norm="group"``, and the activation; the flattened last map (B, C, L) maps linearly to the
+    latent ``z`` (B, D). Decoder: the mirror, each ``ConvTranspose1d`` with the ``output_padding`` that gives its
+    stage's length back (any T >= 1, no shape-dependent control flow: it exports with a free batch axis), then a
+    ``Conv1d`` head to F channels. No BatchNorm, so the eval output does not depend on the batch.
     """
 
     default_scores = ("reconstruction", "error_gaussian", "latent_mahalanobis")

@@ -19,17 +19,13 @@ _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": kernels.LSTM, "gru": kernels.GRU}
 
 @register_model("recurrent_ae")
 class RecurrentAutoencoder(ReconstructionModel):
-    """Sequence-to-sequence autoencoder reconstructing a window in reverse order.
+    """Sequence-to-sequence autoencoder reconstructing a window (any T >= 2) in reverse order.
 
-    Encoder and decoder: separate batch-first ``graphs.kernels.LSTM``/``GRU``, then ``nn.Linear(hidden_size,
-    n_features)``. A state is LSTM ``(h, c)`` or GRU ``h``, each (layers, B, H). With ``latent_dim``, the encoder's
-    final state is flattened to (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for a GRU, projected to ``z``
-    and mapped back by ``tanh(Linear(z))`` to the decoder's initial state. Latent space: ``z``, else that flat state.
-
-    Args:
-        time_steps: window length T (the model runs any T >= 2).
-        dropout: between stacked layers (ignored with one layer).
-        teacher_forcing: the decoder mode of ``forward`` in training mode (eval mode runs free).
+    Encoder and decoder: batch-first ``graphs.kernels.LSTM``/``GRU`` (``dropout`` between stacked layers), then
+    ``nn.Linear(hidden_size, n_features)``. A state is LSTM ``(h, c)`` or GRU ``h``, each (layers, B, H). With
+    ``latent_dim``, the encoder's final state, flattened to (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for
+    a GRU, is projected to ``z`` and mapped back by ``tanh(Linear(z))`` to the decoder's initial state. Latent space:
+    ``z``, else that flat state. ``teacher_forcing``: the decoder mode in training mode (eval mode runs free).
     """
 
     default_scores = ("reconstruction_mae", "error_gaussian")
@@ -85,11 +81,10 @@ class RecurrentAutoencoder(ReconstructionModel):
 
     def encode_state(self, x: Tensor) -> State:
         """The decoder's initial state of windows (B, T, F); with a bottleneck ``tanh(from_latent(to_latent(.)))``."""
-        self._check_input(x)
-        _, state = self.encoder(x)
-        if self.to_latent is None or self.from_latent is None:
-            return state
-        flat = torch.tanh(self.from_latent(self.to_latent(self._flatten_state(state))))
+        if self.from_latent is None:
+            self._check_input(x)
+            return self.encoder(x)[1]
+        flat = torch.tanh(self.from_latent(self.encode(x)))
         parts = [p.reshape(flat.shape[0], self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
                  for p in flat.chunk(2 if self.is_lstm else 1, dim=-1)]
         return (parts[0], parts[1]) if self.is_lstm else parts[0]

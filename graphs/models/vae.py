@@ -18,11 +18,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 @register_model("vae")
 class VAE(ReconstructionModel):
     """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))); the latent space
-    is the posterior mean ``mu``.
-
-    Args:
-        hidden_sizes: encoder layer widths; the decoder mirrors them.
-        output_activation: "sigmoid" for inputs scaled to [0, 1].
+    is the posterior mean ``mu``. The decoder mirrors the encoder's ``hidden_sizes``.
     """
 
     outputs = ("x_hat", "mu", "logvar")
