@@ -20,13 +20,12 @@ def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any
     """``rnn(input, hx)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
     ``input`` (B, T, I), ``hx`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
-    x, state = input, hx
+    x, state, layers = input, hx, rnn.num_layers
     if not isinstance(rnn, (nn.LSTM, nn.GRU)):  # another recurrent module (nn.RNN): its own forward
         return rnn(x, state)
     lstm = isinstance(rnn, nn.LSTM)
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return (nn.LSTM if lstm else nn.GRU).forward(rnn, x, state)  # the module's own, past the subclass's
-    layers = rnn.num_layers
     zeros = x.new_zeros(layers, x.shape[0], rnn.hidden_size) if state is None else None
     h0, c0 = (zeros, zeros) if state is None else state if lstm else (state, None)
     inp = x.transpose(0, 1).contiguous()  # time-major (T, B, I), as the modules work internally
@@ -51,8 +50,7 @@ class LSTMLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # noqa: ANN001, ANN205
-        steps, batch, _ = x.shape
-        hidden = h0.shape[1]
+        (steps, batch, _), hidden = x.shape, h0.shape[1]
         gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
         hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = h0, c0
@@ -86,8 +84,7 @@ _CHUNK_ELEMENTS = 1 << 22  # without grad, gate buffers of at most this many flo
 def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
                  keep: bool) -> tuple[Tensor, ...]:
     """GRU layer over time-major ``x`` (T, B, I): (out (T, B, H),) or, if ``keep``, with the buffers."""
-    steps, batch, _ = x.shape
-    hidden = h0.shape[1]
+    (steps, batch, _), hidden = x.shape, h0.shape[1]
     loop = time_loops(x).gru_forward_loop
     w_hh_t = w_hh.t().contiguous()
     bias_g = torch.cat([b_ih[: 2 * hidden] + b_hh[: 2 * hidden], b_hh[2 * hidden:]])
@@ -137,8 +134,7 @@ class GRUFreeRunning(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h0, w_cat, b_cat, steps):  # noqa: ANN001, ANN205
         batch, hidden = h0.shape
-        g = h0.new_empty(steps, batch, 6 * hidden)
-        g.copy_(b_cat)  # a buffer of its own: with steps = batch = 1, expand(...).contiguous() was a view of b_cat
+        g = h0.new_empty(steps, batch, 6 * hidden).copy_(b_cat)  # not b_cat.expand(...).contiguous(): can be a view
         hs, n = h0.new_empty(steps + 1, batch, hidden), h0.new_empty(steps, batch, hidden)
         hs[0] = h0
         time_loops(h0).gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)
