@@ -2,9 +2,5 @@
 import importlib
 import pkgutil
 
-from graphs.models.contract import ReconstructionModel
-
-__all__ = ["ReconstructionModel"]
-
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
