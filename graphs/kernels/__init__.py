@@ -2,8 +2,6 @@
 so checkpoints do not change) and :func:`free_running`; the C++ build: :mod:`graphs.kernels.native`."""
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor, nn
 
@@ -12,7 +10,7 @@ from graphs.kernels.rnn import GRUFreeRunning, LSTMLayer, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
-State = Union[Tensor, tuple[Tensor, Tensor]]
+State = Tensor | tuple[Tensor, Tensor]
 
 
 class LSTM(nn.LSTM):

@@ -64,19 +64,16 @@ class RecurrentAutoencoder(ReconstructionModel):
         if not torch.jit.is_tracing() and (x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2):
             raise ValueError(f"expected input of shape (batch, time >= 2, {self.n_features}), got {tuple(x.shape)}")
 
-    def _flatten_state(self, state: State) -> Tensor:
-        """State -> ``(B, num_layers * hidden_size * k)`` (layers, then h before c)."""
-        parts = list(state) if isinstance(state, tuple) else [state]
-        return torch.cat([p.transpose(0, 1).reshape(p.shape[1], -1) for p in parts], dim=-1)
-
     def _top_hidden(self, state: State) -> Tensor:
         """Top-layer hidden state ``h_D`` (B, hidden_size)."""
         return (state[0] if isinstance(state, tuple) else state)[-1]
 
     def encode(self, x: Tensor) -> Tensor:
-        """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flattened encoder state."""
+        """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flat encoder state (layers, h before c)."""
         self._check_input(x)
-        flat = self._flatten_state(self.encoder(x)[1])
+        state = self.encoder(x)[1]
+        parts = list(state) if isinstance(state, tuple) else [state]
+        flat = torch.cat([p.transpose(0, 1).reshape(p.shape[1], -1) for p in parts], dim=-1)
         return self.to_latent(flat) if self.to_latent is not None else flat
 
     def encode_state(self, x: Tensor) -> State:
