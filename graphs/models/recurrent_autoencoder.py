@@ -52,8 +52,7 @@ class RecurrentAutoencoder(ReconstructionModel):
         # nn.LSTM/nn.GRU warn when dropout > 0 with a single layer (it has no effect).
         rnn_kwargs = dict(input_size=n_features, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
                           dropout=float(dropout) if num_layers > 1 else 0.0)
-        self.encoder = _CELLS[cell](**rnn_kwargs)
-        self.decoder = _CELLS[cell](**rnn_kwargs)
+        self.encoder, self.decoder = _CELLS[cell](**rnn_kwargs), _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
         state_width = num_layers * hidden_size * (2 if self.is_lstm else 1)
         self.to_latent = nn.Linear(state_width, latent_dim) if latent_dim is not None else None
