@@ -28,7 +28,6 @@ class VAE(ReconstructionModel):
                  hidden_sizes: list[PositiveInt] = [128, 64],  # noqa: B006 (read-only default)
                  latent_dim: PositiveInt = 8, output_activation: Literal["sigmoid", "none"] = "sigmoid") -> None:
         super().__init__(time_steps, n_features)
-        self.window_shape = (time_steps, n_features)
         input_dim = time_steps * n_features
         self.encoder = _mlp([input_dim, *hidden_sizes])
         last = hidden_sizes[-1] if hidden_sizes else input_dim
@@ -49,7 +48,7 @@ class VAE(ReconstructionModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, D) -> reconstruction (B, T, F)."""
-        return self.output(self.decoder(z)).view(-1, *self.window_shape)
+        return self.output(self.decoder(z)).view(-1, self.time_steps, self.n_features)
 
     def training_outputs(self, x: Tensor) -> dict[str, Tensor]:
         """``x`` (B, T, F) -> ``x_hat`` (B, T, F), ``mu``, ``logvar`` (B, D); z sampled in training mode, mu in eval."""
