@@ -2,29 +2,25 @@
 so checkpoints do not change) and :func:`free_running`; the C++ build: :mod:`graphs.kernels.native`."""
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor, nn
 
 from graphs.kernels.native import training_loops_apply
-from graphs.kernels.rnn import GRUFreeRunning, lstm_layer, run_rnn
+from graphs.kernels.rnn import GRUFreeRunning, LSTMLayer, run_rnn
 
 __all__ = ["LSTM", "GRU", "free_running"]
 
-State = Union[Tensor, tuple[Tensor, Tensor]]
+State = Tensor | tuple[Tensor, Tensor]
 
 
 class LSTM(nn.LSTM):
-    """``nn.LSTM`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (training on the CPU in float32): ``input``
-    (B, T, I), ``hx`` ``(h0, c0)`` each (layers, B, H) -> ``(output (B, T, H), (h_n, c_n))``."""
+    """``nn.LSTM`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (its loops: training on the CPU in float32)."""
 
     forward = run_rnn
 
 
 class GRU(nn.GRU):
-    """``nn.GRU`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (on the CPU in float32): ``input`` (B, T, I),
-    ``hx`` ``h0`` (layers, B, H) -> ``(output (B, T, H), h_n)``."""
+    """``nn.GRU`` whose forward is :func:`graphs.kernels.rnn.run_rnn` (its loops: on the CPU in float32)."""
 
     forward = run_rnn
 
@@ -33,11 +29,10 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     """A decoder fed back its own output as one call: ``x̂(0) = A h(0) + b``, then for k >= 1
     ``h(k) = f(x̂(k-1), h(k-1))``, ``x̂(k) = A h(k) + b`` (``A``, ``b``: ``output_layer``).
 
-    The input term ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``;
-    a GRU: ``[W_hh; W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``decoder``: a single-layer, batch-first
-    ``nn.LSTM``/``nn.GRU`` with biases, input size F; ``output_layer``: ``nn.Linear(H, F)``; ``state``: LSTM
-    ``(h, c)``, GRU ``h``, each (1, B, H). Returns (B, length, F) in the order produced, or None where no fused
-    path applies (then the caller steps the decoder itself).
+    ``W_ih x̂`` is linear in ``h``, so it is folded into the weights (an LSTM: ``W_hh + W_ih A``; a GRU: ``[W_hh;
+    W_ih A]``, as only ``gh_n`` is multiplied by ``r``). ``state``: LSTM ``(h, c)``, GRU ``h``, each (1, B, H).
+    Returns (B, length, F) in the order produced, or None where no fused path applies (a single-layer, batch-first
+    decoder with biases, input size F, and ``nn.Linear(H, F)``): then the caller steps the decoder itself.
     """
     h_top = (state[0] if isinstance(state, tuple) else state)[-1]  # (B, H)
     lstm = isinstance(decoder, nn.LSTM)
@@ -51,8 +46,13 @@ def free_running(decoder: nn.RNNBase, output_layer: nn.Linear, state: State, len
     if lstm:
         w_hh = dec.weight_hh_l0 + dec.weight_ih_l0 @ out.weight
         bias = dec.bias_ih_l0 + dec.bias_hh_l0 + dec.weight_ih_l0 @ out.bias
+        weights = [h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias)]  # no input: x̂ is folded
         no_input = h_top.new_zeros(h_top.shape[0], length - 1, 1)
-        hidden = lstm_layer(no_input, state, h_top.new_zeros(w_hh.shape[0], 1), w_hh, bias, torch.zeros_like(bias))
+        if training_loops_apply(h_top):
+            hidden = LSTMLayer.apply(no_input.transpose(0, 1).contiguous(), state[0][0], state[1][0], *weights)[0]
+            hidden = hidden.transpose(0, 1)
+        else:
+            hidden = torch.lstm(no_input, state, weights, True, 1, 0.0, False, False, True)[0]
     else:
         w_cat = torch.cat([dec.weight_hh_l0, dec.weight_ih_l0 @ out.weight])
         b_cat = torch.cat([dec.bias_hh_l0, dec.weight_ih_l0 @ out.bias + dec.bias_ih_l0])

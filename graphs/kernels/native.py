@@ -22,10 +22,9 @@ from utils.runtime.reproducibility import cpuinfo_line
 logger = logging.getLogger("anomaly")
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "rnn_loops.cpp"
-# -march=native: the gate loops vectorize for this CPU (the build key carries the CPU's feature flags).
-# -ffp-contract=off: no fused multiply-adds, so each operation rounds as the source (and the Python loops) say.
-# -fno-trapping-math: lets GCC turn exp's clamp into vector min/max (same values), without which the forward
-# gate loops did not vectorize at all ("control flow in loop").
+# -march=native: vectorize for this CPU (the build key carries its flags); -ffp-contract=off: no fused multiply-adds,
+# so each operation rounds as the source (and the Python loops) say; -fno-trapping-math: exp's clamp becomes vector
+# min/max (same values), without which the forward gate loops did not vectorize ("control flow in loop").
 CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-fno-trapping-math"]
 # A build takes about 20 s: a lock file this old was left by a build that was killed (torch would wait on it forever).
 STALE_LOCK_S = 600.0
@@ -56,20 +55,14 @@ def _load() -> Any:
     build_dir = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()) / name
     library, lock = build_dir / f"{name}.so", build_dir / "lock"
     stale = _wait_for_other_build(lock)  # a lock: another process is building it
-    if stale:
-        _warn_fallback(f"{lock} is left from a build that did not finish ({stale / 60:.0f} minutes old); delete it "
-                       "and the next run builds the loops again")
-        return None
     cached = library.is_file()
-    missing = "" if cached else missing_build_tools()
-    if missing:
-        _warn_fallback(missing)
+    problem = (f"{lock} is left from a build that did not finish ({stale / 60:.0f} minutes old); delete it and the "
+               "next run builds the loops again" if stale else "" if cached else missing_build_tools())
+    if problem:
+        _warn_fallback(problem)
         return None
     try:
-        if cached:
-            torch.ops.load_library(str(library))
-        else:
-            _build(name, build_dir)
+        torch.ops.load_library(str(library)) if cached else _build(name, build_dir)
     except Exception as err:  # noqa: BLE001 (a failed build or load: fall back, say why)
         text = str(err).strip()
         what = f"loading {library} failed" if cached else "the build failed"
@@ -79,8 +72,7 @@ def _load() -> Any:
 
 
 def _wait_for_other_build(lock: Path) -> float:
-    """Wait while ``lock`` (another process building) exists; its age in seconds once it is :data:`STALE_LOCK_S`
-    old (a killed build's), else 0.0 when it is gone."""
+    """Wait while ``lock`` (another process building) exists: its age once :data:`STALE_LOCK_S` old, 0.0 once gone."""
     while True:
         try:
             age = time.time() - lock.stat().st_mtime
@@ -130,7 +122,7 @@ def build_key() -> str:
 
 
 def _registered() -> bool:
-    """Whether this process has the ops already (loaded by an earlier call)."""
+    """Whether this process has loaded the ops already."""
     return hasattr(torch.ops.anomaly_rnn, "gru_free_backward_loop")
 
 

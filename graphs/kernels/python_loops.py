@@ -39,10 +39,6 @@ def tanh(v: Tensor) -> Tensor:
     return torch.div(v.new_full((1,), 2.0), exp_approx(v.mul(-2.0)).add_(1.0)).sub_(1.0)
 
 
-def _one_minus(v: Tensor) -> Tensor:
-    return v.neg().add_(1.0)
-
-
 def _gru_gates(rz: Tensor, gh_n: Tensor, in_n: Tensor, h: Tensor, cand: Tensor, h_next: Tensor) -> None:
     """C++ ``gru_gates`` for all rows: r, z over ``rz`` (B, 2H), ``cand = tanh(in_n + r gh_n)``, ``h_next``."""
     rz.copy_(sigmoid(rz))
@@ -54,11 +50,11 @@ def _gru_gates(rz: Tensor, gh_n: Tensor, in_n: Tensor, h: Tensor, cand: Tensor, 
 def _gru_gates_backward(dh: Tensor, r: Tensor, z: Tensor, gh_n: Tensor, cand: Tensor, h: Tensor, d_r: Tensor,
                         d_z: Tensor, d_ghn: Tensor, d_in_n: Tensor) -> Tensor:
     """One GRU step's gate gradients (C++ ``gru_gates_backward``); returns the direct part ``dh z``."""
-    d_pre_n = (dh * _one_minus(z)).mul_(_one_minus(cand * cand))
+    d_pre_n = (dh * (1 - z)).mul_(1 - cand * cand)
     d_in_n.copy_(d_pre_n)
     torch.mul(d_pre_n, r, out=d_ghn)
-    torch.mul(d_pre_n, gh_n, out=d_r).mul_(r).mul_(_one_minus(r))
-    torch.mul(dh, h - cand, out=d_z).mul_(z).mul_(_one_minus(z))
+    torch.mul(d_pre_n, gh_n, out=d_r).mul_(r).mul_(1 - r)
+    torch.mul(dh, h - cand, out=d_z).mul_(z).mul_(1 - z)
     return dh * z
 
 
@@ -103,12 +99,10 @@ def gru_free_backward_loop(d_h: Tensor, g: Tensor, n: Tensor, hs: Tensor, w_cat:
     """Backward of :func:`gru_free_forward_loop`; the buffers of the C++ op."""
     hidden = n.shape[2]
     for t in range(d_h.shape[0] - 1, -1, -1):
-        row, d_row = g[t], d_g[t]
-        direct = _gru_gates_backward(d_h[t], row[:, :hidden], row[:, hidden: 2 * hidden],
-                                     row[:, 2 * hidden: 3 * hidden], n[t], hs[t], d_row[:, :hidden],
-                                     d_row[:, hidden: 2 * hidden], d_row[:, 2 * hidden: 3 * hidden],
-                                     d_row[:, 5 * hidden:])
-        d_row[:, 3 * hidden: 5 * hidden].copy_(d_row[:, : 2 * hidden])  # r and z reach both halves
+        r, z, gh_n = g[t].split(hidden, dim=1)[:3]
+        d_r, d_z, d_ghn, _, _, d_in_n = d_g[t].split(hidden, dim=1)
+        direct = _gru_gates_backward(d_h[t], r, z, gh_n, n[t], hs[t], d_r, d_z, d_ghn, d_in_n)
+        d_g[t, :, 3 * hidden: 5 * hidden].copy_(d_g[t, :, : 2 * hidden])  # r and z reach both halves
         _add_to_previous(d_h, d_h0, t, direct, d_g, w_cat)
 
 
@@ -142,10 +136,10 @@ def lstm_backward_loop(d_h: Tensor, d_c: Tensor, gates: Tensor, cs: Tensor, tanh
         dh, c, tc = d_h[t], cs[t], tanh_c[t]
         i, f, g, o = gates[t].split(hidden, dim=1)
         d_i, d_f, d_g, d_o = d_gates[t].split(hidden, dim=1)
-        d_cell = d_c + (dh * o).mul_(_one_minus(tc * tc))
-        torch.mul(dh, tc, out=d_o).mul_(o).mul_(_one_minus(o))
-        torch.mul(d_cell, g, out=d_i).mul_(i).mul_(_one_minus(i))
-        torch.mul(d_cell, i, out=d_g).mul_(_one_minus(g * g))
-        torch.mul(d_cell, c, out=d_f).mul_(f).mul_(_one_minus(f))
+        d_cell = d_c + (dh * o).mul_(1 - tc * tc)
+        torch.mul(dh, tc, out=d_o).mul_(o).mul_(1 - o)
+        torch.mul(d_cell, g, out=d_i).mul_(i).mul_(1 - i)
+        torch.mul(d_cell, i, out=d_g).mul_(1 - g * g)
+        torch.mul(d_cell, c, out=d_f).mul_(f).mul_(1 - f)
         torch.mul(d_cell, f, out=d_c)
         _add_to_previous(d_h, d_h0, t, None, d_gates, w_hh)

@@ -20,17 +20,14 @@ def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any
     """``rnn(input, hx)`` for a batch-first ``nn.GRU``/``nn.LSTM`` on the CPU (else the module's own forward):
     ``input`` (B, T, I), ``hx`` GRU ``h``, LSTM ``(h, c)``, each (num_layers, B, H), None for zeros ->
     ``(output (B, T, H), state)``."""
-    x, state = input, hx
+    x, state, layers = input, hx, rnn.num_layers
     if not isinstance(rnn, (nn.LSTM, nn.GRU)):  # another recurrent module (nn.RNN): its own forward
         return rnn(x, state)
     lstm = isinstance(rnn, nn.LSTM)
     if not _can_use(rnn, x) or x.shape[1] == 0:
         return (nn.LSTM if lstm else nn.GRU).forward(rnn, x, state)  # the module's own, past the subclass's
-    batch, hidden, layers = x.shape[0], rnn.hidden_size, rnn.num_layers
-    if state is None:
-        zeros = x.new_zeros(layers, batch, hidden)
-        state = (zeros, zeros) if lstm else zeros
-    h0, c0 = state if lstm else (state, None)
+    zeros = x.new_zeros(layers, x.shape[0], rnn.hidden_size) if state is None else None
+    h0, c0 = (zeros, zeros) if state is None else state if lstm else (state, None)
     inp = x.transpose(0, 1).contiguous()  # time-major (T, B, I), as the modules work internally
     h_n, c_n = [], []
     for layer in range(layers):
@@ -43,20 +40,9 @@ def run_rnn(rnn: nn.RNNBase, input: Tensor, hx: Any = None) -> tuple[Tensor, Any
         else:
             out = _gru_forward(inp, h0[layer], *weights, keep=False)[0]
         h_n.append(out[-1])
-        inp = out
-        if rnn.dropout and rnn.training and layer < layers - 1:
-            inp = torch.dropout(inp, rnn.dropout, True)  # as the modules: same layout, same random draws
+        dropout = rnn.dropout and rnn.training and layer < layers - 1
+        inp = torch.dropout(out, rnn.dropout, True) if dropout else out  # as the modules: same layout, same draws
     return inp.transpose(0, 1), ((torch.stack(h_n), torch.stack(c_n)) if lstm else torch.stack(h_n))
-
-
-def lstm_layer(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor,
-               b_hh: Tensor) -> Tensor:
-    """One batch-first LSTM layer (time loops when training on the CPU in float32, else ``torch.lstm``): ``x``
-    (B, T, I), ``state`` ``(h0, c0)`` each (1, B, H), weights in gate order i, f, g, o -> hidden states (B, T, H)."""
-    if training_loops_apply(x):
-        out, _ = LSTMLayer.apply(x.transpose(0, 1).contiguous(), state[0][0], state[1][0], w_ih, w_hh, b_ih, b_hh)
-        return out.transpose(0, 1)
-    return torch.lstm(x, state, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, True)[0]
 
 
 class LSTMLayer(torch.autograd.Function):
@@ -64,8 +50,7 @@ class LSTMLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # noqa: ANN001, ANN205
-        steps, batch, _ = x.shape
-        hidden = h0.shape[1]
+        (steps, batch, _), hidden = x.shape, h0.shape[1]
         gates = torch.addmm(b_ih + b_hh, x.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 4 * hidden)
         hs, cs = x.new_empty(steps + 1, batch, hidden), x.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = h0, c0
@@ -99,8 +84,7 @@ _CHUNK_ELEMENTS = 1 << 22  # without grad, gate buffers of at most this many flo
 def _gru_forward(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
                  keep: bool) -> tuple[Tensor, ...]:
     """GRU layer over time-major ``x`` (T, B, I): (out (T, B, H),) or, if ``keep``, with the buffers."""
-    steps, batch, _ = x.shape
-    hidden = h0.shape[1]
+    (steps, batch, _), hidden = x.shape, h0.shape[1]
     loop = time_loops(x).gru_forward_loop
     w_hh_t = w_hh.t().contiguous()
     bias_g = torch.cat([b_ih[: 2 * hidden] + b_hh[: 2 * hidden], b_hh[2 * hidden:]])
@@ -150,8 +134,7 @@ class GRUFreeRunning(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h0, w_cat, b_cat, steps):  # noqa: ANN001, ANN205
         batch, hidden = h0.shape
-        g = h0.new_empty(steps, batch, 6 * hidden)
-        g.copy_(b_cat)  # a buffer of its own: with steps = batch = 1, expand(...).contiguous() was a view of b_cat
+        g = h0.new_empty(steps, batch, 6 * hidden).copy_(b_cat)  # not b_cat.expand(...).contiguous(): can be a view
         hs, n = h0.new_empty(steps + 1, batch, hidden), h0.new_empty(steps, batch, hidden)
         hs[0] = h0
         time_loops(h0).gru_free_forward_loop(g, hs, w_cat.t().contiguous(), n)

@@ -1,11 +1,6 @@
-"""Models (:class:`graphs.models.contract.ReconstructionModel`); importing the package imports each module,
-which fills the model registry."""
+"""Models (:class:`graphs.models.contract.ReconstructionModel`); importing the package fills the model registry."""
 import importlib
 import pkgutil
-
-from graphs.models.contract import ReconstructionModel
-
-__all__ = ["ReconstructionModel"]
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

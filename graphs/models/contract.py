@@ -9,17 +9,13 @@ from torch import Tensor, nn
 class ReconstructionModel(nn.Module):
     """Base class of the models: reconstruct windows (B, T, F).
 
-    A subclass takes ``time_steps`` (window length T) and ``n_features`` (sensors per step F) from the data, then
-    keyword hyper-parameters with defaults and :mod:`utils.core.types` hints (the config validator reads them). In
-    ``eval()`` mode ``forward`` gives the reconstruction the scores use; in training mode it may differ (a VAE samples).
-
-    Attributes:
-        outputs: keys of :meth:`training_outputs`, in the order a loss takes them.
-        default_scores: the scores a run computes when ``evaluation.scores`` is not set.
+    A subclass takes ``time_steps`` (T) and ``n_features`` (F) from the data, then keyword hyper-parameters with
+    defaults and :mod:`utils.core.types` hints (the config validator reads them). In ``eval()`` mode ``forward``
+    gives the reconstruction the scores use; in training mode it may differ (a VAE samples).
     """
 
-    outputs: ClassVar[tuple[str, ...]] = ("x_hat",)
-    default_scores: ClassVar[tuple[str, ...]] = ("reconstruction", "error_gaussian")
+    outputs: ClassVar[tuple[str, ...]] = ("x_hat",)  # keys of training_outputs, in the order a loss takes them
+    default_scores: ClassVar[tuple[str, ...]] = ("reconstruction", "error_gaussian")  # without evaluation.scores
 
     def __init__(self, time_steps: int, n_features: int) -> None:
         super().__init__()
@@ -30,8 +26,7 @@ class ReconstructionModel(nn.Module):
         raise NotImplementedError
 
     def training_outputs(self, x: Tensor) -> dict[str, Tensor]:
-        """What the loss takes for a batch (B, T, F): ``{"x_hat": (B, T, F), ...}`` (keys: :attr:`outputs`; a loss
-        whose arguments a model does not give is refused when the config is validated)."""
+        """What the loss takes for a batch (B, T, F): ``{"x_hat": (B, T, F), ...}``, keyed by :attr:`outputs`."""
         return {"x_hat": self(x)}
 
     def encode(self, x: Tensor) -> Tensor:

@@ -10,25 +10,16 @@ from graphs.models.contract import ReconstructionModel
 from utils.core.registry import register_model
 from utils.core.types import PositiveInt
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
-
 
 @register_model("conv_ae")
 class ConvAutoencoder(ReconstructionModel):
     """Convolutional autoencoder: the sensors are the channels, convolutions run along time.
 
-    Encoder: per width of ``channels`` a strided ``Conv1d`` (padding ``kernel_size // 2``), an optional
-    ``GroupNorm`` and the activation; the flattened last map (B, C, L) maps linearly to ``z`` (B, D), the
-    latent space. Decoder: the mirror, each ``ConvTranspose1d`` with the ``output_padding`` that gives its
-    stage's length back, so any T >= 1 is reconstructed with T steps (no shape-dependent control flow: it
-    exports with a free batch axis), then a ``Conv1d`` head to F channels. No BatchNorm, so the eval output
-    does not depend on the batch.
-
-    Args:
-        channels: encoder widths, one strided block each; the decoder mirrors them.
-        stride: downsampling factor of every encoder block (T shrinks by about ``stride ** len(channels)``).
-        norm: "group" for a GroupNorm (up to 8 groups) after every hidden convolution.
-        output_activation: "sigmoid" for inputs scaled to [0, 1].
+    Encoder: per width of ``channels`` a ``Conv1d`` (stride ``stride``, padding ``kernel_size // 2``), a GroupNorm
+    (up to 8 groups) if ``norm="group"``, and the activation; the flattened last map (B, C, L) maps linearly to the
+    latent ``z`` (B, D). Decoder: the mirror, each ``ConvTranspose1d`` with the ``output_padding`` that gives its
+    stage's length back (any T >= 1, no shape-dependent control flow: it exports with a free batch axis), then a
+    ``Conv1d`` head to F channels. No BatchNorm, so the eval output does not depend on the batch.
     """
 
     default_scores = ("reconstruction", "error_gaussian", "latent_mahalanobis")
@@ -44,15 +35,12 @@ class ConvAutoencoder(ReconstructionModel):
         lengths = [time_steps]  # length after each encoder stage
         for _ in channels:
             lengths.append((lengths[-1] + 2 * pad - kernel_size) // stride + 1)
-        act = _ACTIVATIONS[activation]
+        act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation]
 
         def block(conv: nn.Module, width: int) -> list[nn.Module]:
-            groupnorm = [nn.GroupNorm(math.gcd(8, width), width)] if norm == "group" else []
-            return [conv, *groupnorm, act()]
-        encoder: list[nn.Module] = []
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            encoder += block(nn.Conv1d(c_in, c_out, kernel_size, stride, pad), c_out)
-        self.encoder = nn.Sequential(*encoder)
+            return [conv, *([nn.GroupNorm(math.gcd(8, width), width)] if norm == "group" else []), act()]
+        self.encoder = nn.Sequential(*(layer for c_in, c_out in zip(widths[:-1], widths[1:])
+                                       for layer in block(nn.Conv1d(c_in, c_out, kernel_size, stride, pad), c_out)))
         self.code_shape = (widths[-1], lengths[-1])
         self.to_latent = nn.Linear(widths[-1] * lengths[-1], latent_dim)
         self.from_latent = nn.Linear(latent_dim, widths[-1] * lengths[-1])
@@ -72,8 +60,7 @@ class ConvAutoencoder(ReconstructionModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, D) -> reconstruction (B, T, F)."""
-        h = self.decoder(self.from_latent(z).view(-1, *self.code_shape))
-        return self.output(self.head(h)).transpose(1, 2)
+        return self.output(self.head(self.decoder(self.from_latent(z).view(-1, *self.code_shape)))).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction (B, T, F) of windows (B, T, F); the same in training and eval mode."""

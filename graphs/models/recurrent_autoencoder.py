@@ -1,7 +1,6 @@
-"""Recurrent (LSTM/GRU) encoder-decoder autoencoder of Malhotra et al. (2016), arXiv:1607.00148: the encoder's
-final state starts the decoder, which reconstructs the window in reverse order, ``x̂(t) = A h_D(t) + b`` for
-t = T, ..., 1 and ``h_D(t) = f(input(t+1), h_D(t+1))``, the input being the true ``x(t+1)`` (teacher forcing,
-training) or ``x̂(t+1)`` (free running, scoring). A state is LSTM ``(h, c)`` or GRU ``h``, each (layers, B, H)."""
+"""Recurrent (LSTM/GRU) encoder-decoder autoencoder of Malhotra et al. (2016), arXiv:1607.00148: the encoder's final
+state starts the decoder, which reconstructs the window in reverse, ``x̂(t) = A h_D(t) + b``, ``h_D(t) = f(input(t+1),
+h_D(t+1))``, the input being ``x(t+1)`` (teacher forcing) or ``x̂(t+1)`` (free running, scoring)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -20,23 +19,13 @@ _CELLS: dict[str, type[nn.RNNBase]] = {"lstm": kernels.LSTM, "gru": kernels.GRU}
 
 @register_model("recurrent_ae")
 class RecurrentAutoencoder(ReconstructionModel):
-    """Sequence-to-sequence autoencoder reconstructing a window in reverse order.
+    """Sequence-to-sequence autoencoder reconstructing a window (any T >= 2) in reverse order.
 
-    Encoder and decoder: separate batch-first ``graphs.kernels.LSTM``/``GRU``; ``nn.Linear(hidden_size,
-    n_features)`` maps a decoder state to a reconstructed vector. With ``latent_dim``, the encoder's final
-    state (all layers; an LSTM's ``h`` and ``c`` jointly) is flattened to (B, num_layers * hidden_size * k),
-    k = 2 for an LSTM, 1 for a GRU, projected to ``z`` and mapped back by ``tanh(Linear(z))`` to the
-    decoder's initial state. The latent space (:meth:`encode`): ``z``, else the flattened encoder state.
-
-    Args:
-        time_steps: window length T (the model runs any T >= 2).
-        num_layers: stacked layers in encoder and decoder each.
-        latent_dim: size of the optional linear bottleneck.
-        dropout: between stacked layers (ignored with one layer).
-        teacher_forcing: the decoder mode of ``forward`` in training mode (eval mode runs free).
-
-    Raises:
-        ValueError: on an unknown ``cell``, a non-positive size or a ``dropout`` outside [0, 1).
+    Encoder and decoder: batch-first ``graphs.kernels.LSTM``/``GRU`` (``dropout`` between stacked layers), then
+    ``nn.Linear(hidden_size, n_features)``. A state is LSTM ``(h, c)`` or GRU ``h``, each (layers, B, H). With
+    ``latent_dim``, the encoder's final state, flattened to (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for
+    a GRU, is projected to ``z`` and mapped back by ``tanh(Linear(z))`` to the decoder's initial state. Latent space:
+    ``z``, else that flat state. ``teacher_forcing``: the decoder mode in training mode (eval mode runs free).
     """
 
     default_scores = ("reconstruction_mae", "error_gaussian")
@@ -49,8 +38,7 @@ class RecurrentAutoencoder(ReconstructionModel):
                  cell: Literal["lstm", "gru"] = "lstm", latent_dim: PositiveInt | None = None, dropout: Dropout = 0.0,
                  teacher_forcing: bool = True) -> None:
         if cell not in _CELLS:
-            valid = ", ".join(repr(name) for name in _CELLS)
-            raise ValueError(f"unknown cell {cell!r}; valid values: {valid}")
+            raise ValueError(f"unknown cell {cell!r}; valid values: {', '.join(repr(name) for name in _CELLS)}")
         sizes = dict(time_steps=time_steps, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers,
                      latent_dim=1 if latent_dim is None else latent_dim)  # None: no bottleneck, nothing to check
         for name, value in sizes.items():
@@ -64,8 +52,7 @@ class RecurrentAutoencoder(ReconstructionModel):
         # nn.LSTM/nn.GRU warn when dropout > 0 with a single layer (it has no effect).
         rnn_kwargs = dict(input_size=n_features, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
                           dropout=float(dropout) if num_layers > 1 else 0.0)
-        self.encoder = _CELLS[cell](**rnn_kwargs)
-        self.decoder = _CELLS[cell](**rnn_kwargs)
+        self.encoder, self.decoder = _CELLS[cell](**rnn_kwargs), _CELLS[cell](**rnn_kwargs)
         self.output_layer = nn.Linear(hidden_size, n_features)
         state_width = num_layers * hidden_size * (2 if self.is_lstm else 1)
         self.to_latent = nn.Linear(state_width, latent_dim) if latent_dim is not None else None
@@ -74,40 +61,29 @@ class RecurrentAutoencoder(ReconstructionModel):
     def _check_input(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` is (B, T >= 2, n_features); not while tracing (only TracerWarnings)."""
         if not torch.jit.is_tracing() and (x.dim() != 3 or x.shape[-1] != self.n_features or x.shape[1] < 2):
-            raise ValueError(f"expected input of shape (batch, time >= 2, {self.n_features}), "
-                             f"got {tuple(x.shape)}")
-
-    def _flatten_state(self, state: State) -> Tensor:
-        """State -> ``(B, num_layers * hidden_size * k)`` (layers, then h before c)."""
-        parts = list(state) if isinstance(state, tuple) else [state]
-        return torch.cat([p.transpose(0, 1).reshape(p.shape[1], -1) for p in parts], dim=-1)
-
-    def _unflatten_state(self, flat: Tensor) -> State:
-        """Inverse of :meth:`_flatten_state`."""
-        parts = [p.reshape(flat.shape[0], self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
-                 for p in flat.chunk(2 if self.is_lstm else 1, dim=-1)]
-        return (parts[0], parts[1]) if self.is_lstm else parts[0]
+            raise ValueError(f"expected input of shape (batch, time >= 2, {self.n_features}), got {tuple(x.shape)}")
 
     def _top_hidden(self, state: State) -> Tensor:
         """Top-layer hidden state ``h_D`` (B, hidden_size)."""
         return (state[0] if isinstance(state, tuple) else state)[-1]
 
     def encode(self, x: Tensor) -> Tensor:
-        """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flattened encoder state
-        (B, num_layers * hidden_size * k), k = 2 for an LSTM, 1 for a GRU."""
+        """Latent vector of windows (B, T, F): ``z`` (B, latent_dim), else the flat encoder state (layers, h before c)."""
         self._check_input(x)
-        flat = self._flatten_state(self.encoder(x)[1])
+        state = self.encoder(x)[1]
+        parts = list(state) if isinstance(state, tuple) else [state]
+        flat = torch.cat([p.transpose(0, 1).reshape(p.shape[1], -1) for p in parts], dim=-1)
         return self.to_latent(flat) if self.to_latent is not None else flat
 
     def encode_state(self, x: Tensor) -> State:
-        """The decoder's initial state (LSTM ``(h, c)``, GRU ``h``, each (num_layers, B, hidden_size)) of
-        windows (B, T, F); with a bottleneck ``tanh(from_latent(to_latent(state)))``."""
-        self._check_input(x)
-        _, state = self.encoder(x)
-        if self.to_latent is None or self.from_latent is None:
-            return state
-        z = self.to_latent(self._flatten_state(state))
-        return self._unflatten_state(torch.tanh(self.from_latent(z)))
+        """The decoder's initial state of windows (B, T, F); with a bottleneck ``tanh(from_latent(to_latent(.)))``."""
+        if self.from_latent is None:
+            self._check_input(x)
+            return self.encoder(x)[1]
+        flat = torch.tanh(self.from_latent(self.encode(x)))
+        parts = [p.reshape(flat.shape[0], self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
+                 for p in flat.chunk(2 if self.is_lstm else 1, dim=-1)]
+        return (parts[0], parts[1]) if self.is_lstm else parts[0]
 
     def decode_step(self, inp: Tensor, state: State) -> tuple[Tensor, State]:
         """One decoder step: input ``x(t+1)`` or ``x̂(t+1)`` (B, F) and ``h_D(t+1)`` -> ``(x̂(t) (B, F), h_D(t))``."""
@@ -115,8 +91,7 @@ class RecurrentAutoencoder(ReconstructionModel):
         return self.output_layer(out[:, 0]), state
 
     def decode_teacher_forced(self, x: Tensor, state: State) -> Tensor:
-        """Reconstruction (B, T, F), in time order, of windows ``x`` (B, T >= 2, F) fed to the decoder as
-        ``x(T), ..., x(2)`` in one call from ``state``."""
+        """Reconstruction (B, T, F), in time order, feeding ``x(T), ..., x(2)`` of ``x`` (B, T >= 2, F) in one call."""
         self._check_input(x)
         out, _ = self.decoder(x.flip(1)[:, :-1], state)  # inputs x(T), ..., x(2)
         first = self.output_layer(self._top_hidden(state)).unsqueeze(1)  # x̂(T) from h_D(T)
@@ -137,8 +112,8 @@ class RecurrentAutoencoder(ReconstructionModel):
         return torch.stack(preds[::-1], dim=1)  # x̂(T), ..., x̂(1) -> time order
 
     def forward(self, x: Tensor, teacher_forcing: bool | None = None) -> Tensor:
-        """Reconstruction (B, T, F) of windows ``x`` (B, T >= 2, F); ``teacher_forcing`` forces the decoder mode
-        (None: the constructor's in training mode, free running in eval mode)."""
+        """Reconstruction (B, T, F) of windows (B, T >= 2, F); ``teacher_forcing`` None: the constructor's in
+        training mode, free running in eval mode."""
         if teacher_forcing is None:
             teacher_forcing = self.teacher_forcing and self.training
         chunk = self.cpu_inference_chunk

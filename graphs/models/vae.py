@@ -12,20 +12,13 @@ from utils.core.types import PositiveInt
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*(m for n_in, n_out in zip(sizes[:-1], sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU())))
 
 
 @register_model("vae")
 class VAE(ReconstructionModel):
     """MLP VAE: a window (T, F) is flattened, encoded to q(z|x) = N(mu, diag(exp(logvar))); the latent space
-    is the posterior mean ``mu``.
-
-    Args:
-        hidden_sizes: encoder layer widths; the decoder mirrors them.
-        output_activation: "sigmoid" for inputs scaled to [0, 1].
+    is the posterior mean ``mu``. The decoder mirrors the encoder's ``hidden_sizes``.
     """
 
     outputs = ("x_hat", "mu", "logvar")
@@ -35,7 +28,6 @@ class VAE(ReconstructionModel):
                  hidden_sizes: list[PositiveInt] = [128, 64],  # noqa: B006 (read-only default)
                  latent_dim: PositiveInt = 8, output_activation: Literal["sigmoid", "none"] = "sigmoid") -> None:
         super().__init__(time_steps, n_features)
-        self.window_shape = (time_steps, n_features)
         input_dim = time_steps * n_features
         self.encoder = _mlp([input_dim, *hidden_sizes])
         last = hidden_sizes[-1] if hidden_sizes else input_dim
@@ -56,7 +48,7 @@ class VAE(ReconstructionModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, D) -> reconstruction (B, T, F)."""
-        return self.output(self.decoder(z)).view(-1, *self.window_shape)
+        return self.output(self.decoder(z)).view(-1, self.time_steps, self.n_features)
 
     def training_outputs(self, x: Tensor) -> dict[str, Tensor]:
         """``x`` (B, T, F) -> ``x_hat`` (B, T, F), ``mu``, ``logvar`` (B, D); z sampled in training mode, mu in eval."""
@@ -65,6 +57,5 @@ class VAE(ReconstructionModel):
         return {"x_hat": self.decode(z), "mu": mu, "logvar": logvar}
 
     def forward(self, x: Tensor) -> Tensor:
-        """Reconstruction (B, T, F) of windows (B, T, F): decoded from a sample of q(z|x) in training
-        mode, from the posterior mean in eval mode (the one the scores use)."""
+        """Reconstruction (B, T, F) of windows (B, T, F): from a sample of q(z|x) in training mode, mu in eval mode."""
         return self.training_outputs(x)["x_hat"]
