@@ -62,7 +62,10 @@ def _load() -> Any:
         _warn_fallback(problem)
         return None
     try:
-        torch.ops.load_library(str(library)) if cached else _build(name, build_dir)
+        if cached:
+            torch.ops.load_library(str(library))
+        else:
+            _build(name, build_dir)
     except Exception as err:  # noqa: BLE001 (a failed build or load: fall back, say why)
         text = str(err).strip()
         what = f"loading {library} failed" if cached else "the build failed"
