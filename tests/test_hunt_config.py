@@ -151,6 +151,13 @@ def test_a_set_list_that_is_not_json_says_how_to_write_it(item, written):
     assert written is None or f"--set '{written}'" in message, message
 
 
+@pytest.mark.parametrize("item", ["experiments_dir.a.b=5", "exp_name.x=1", "seed.x=1", "trainer.epochs.x=2"])
+def test_a_dotted_set_under_a_key_that_is_no_section_is_refused(item):
+    """Before: ``experiments_dir.a.b=5`` (a text key the file leaves at its default) ended in an AttributeError."""
+    with pytest.raises(ConfigError, match=item.split(".")[0]):
+        load_config(VAE_CONVERTER, [item])
+
+
 def test_text_in_brackets_stays_text_where_the_key_takes_text():
     assert load_config(VAE_CONVERTER, ["description=[draft, v2]"]).description == "[draft, v2]"
 
