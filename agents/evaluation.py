@@ -1,7 +1,5 @@
-"""End-of-run evaluation: fit the detector on normals, score the test split, write ``out/``.
-
-``best.pt`` then gets the detector's state, so ``--mode score`` scores new data exactly as the test split was scored.
-"""
+"""End-of-run evaluation: fit the detector on normals, score the test split, write ``out/``; ``best.pt`` gets the
+detector's state, so ``--mode score`` scores new data exactly as the test split was scored."""
 from __future__ import annotations
 
 import logging
@@ -36,15 +34,9 @@ logger = logging.getLogger("anomaly")
 
 @dataclass
 class TrainedRun:
-    """What end-of-run evaluation is given, in place of the agent that trained.
-
-    Attributes:
-        detector: around the trained model and its scaler, not fitted yet.
-        windows: ``{"train", "val", "test"}``: each split's windows (N, T, F), scaled, on the model's device.
-        state: the :class:`agents.parts.TrainState`.
-        seconds: wall time of training in this process.
-        evaluation_started: ``time.perf_counter()`` when the evaluation began (its imports included).
-    """
+    """What end-of-run evaluation is given in place of the agent: the detector (not fitted yet), each split's windows
+    (N, T, F) scaled on the model's device, the :class:`agents.parts.TrainState`, this process's training seconds
+    and ``time.perf_counter()`` when the evaluation began."""
 
     detector: Detector
     data: Any
@@ -105,7 +97,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     log_results(test, scores, detector.thresholds, metrics)
     if stream is not None:
         log_stream_results(stream, metrics)
-    log_to_tensorboard(run.writer, folder.summaries, evaluation_step(run), config, test.y, scores, metrics)
+    log_to_tensorboard(run.writer, folder.summaries, run.state.global_step + 1, config, test.y, scores, metrics)
     if config.evaluation.make_plots:
         save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
     run.writer.flush()  # on disk before metrics.json marks the run finished (after it no resume logs them again)
@@ -284,15 +276,10 @@ def _made_when_written(make: Callable[[], list[list[Any]]]) -> Iterator[list[Any
     yield from make()
 
 
-def evaluation_step(run: TrainedRun) -> int:
-    """The TensorBoard step of the evaluation's events: the one after the last training step, so the purge of a
-    resumed run (``purge_step`` = its checkpoint's step + 1) drops what a stopped evaluation had logged."""
-    return run.state.global_step + 1
-
-
 def log_to_tensorboard(writer: Any, summaries: Path, step: int, config: Any, y: np.ndarray,
                        scores: dict[str, np.ndarray], metrics: dict) -> None:
-    """PR curves per score (in ``writer``) and hparams with the final metrics (in ``summaries/hparams``)."""
+    """PR curves per score (in ``writer``), hparams and final metrics (in ``summaries/hparams``) at ``step``, the one
+    after the last training step: a resume's purge (its checkpoint's step + 1) drops a stopped evaluation's events."""
     for name, s in scores.items():
         span = float(s.max() - s.min()) or 1.0
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
@@ -347,7 +334,7 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
         image = figures.save_figure(fig, run.folder.figure(stem))
-        run.writer.add_image(f"figures/{stem}", image, evaluation_step(run), dataformats="HWC")
+        run.writer.add_image(f"figures/{stem}", image, run.state.global_step + 1, dataformats="HWC")
 
 
 def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
