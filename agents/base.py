@@ -139,7 +139,6 @@ class BaseAgent:
         """After training: score, write the outputs; returns the metrics."""
         raise NotImplementedError
 
-    # ----- the run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate on rank 0."""
         if self.dist.is_main:  # the run folder exists from here on; digests: which input differed between runs

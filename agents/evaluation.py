@@ -325,24 +325,17 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
             f"false-alarm rate of {config.evaluation.false_alarm_rate:g})"),
     }
     for name in results:  # the model's scores (the baselines' are in the ROC/PR figure only)
-        made[f"score_histogram_{name}"] = figures.plot_score_histogram(scores[name], test.kind,
-                                                                       detector.thresholds[name],
-                                                                       title=f"{name} score on the test set")
-    if stream is not None:
-        made["timeline"] = timeline_figure(stream, names)
+        made[f"score_histogram_{name}"] = figures.plot_score_histogram(
+            scores[name], test.kind, detector.thresholds[name], title=f"{name} score on the test set")
+    if stream is not None:  # the stream's sensors, primary score, threshold (an adaptive one's start), incidents
+        part, score = stream.part, stream.primary
+        made["timeline"] = figures.plot_timeline(
+            part.values, names, stream.points[score], stream.metrics["incidents"]["threshold"], labels=part.labels,
+            kinds=part.kinds, incidents=stream.incidents, hits=stream.hits, times=part.times,
+            first_row=part.first_row, score_name=score,
+            title=f"Test stream: {score} score per time step ({len(stream.incidents)} incidents)")
     if detector.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
         image = figures.save_figure(fig, run.folder.figure(stem))
         run.writer.add_image(f"figures/{stem}", image, run.state.global_step + 1, dataformats="HWC")
-
-
-def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
-    """The test stream's timeline: sensors, the primary score and its threshold, labelled ranges, incidents."""
-    from utils.figures import plot_timeline
-    part, primary = stream.part, stream.primary
-    # an adaptive threshold varies per time step: the line shows the calibrated one it starts from
-    return plot_timeline(part.values, feature_names, stream.points[primary], stream.metrics["incidents"]["threshold"],
-                         labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
-                         times=part.times, first_row=part.first_row, score_name=primary,
-                         title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")
