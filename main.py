@@ -60,8 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
-    missing = [_option(name) for name in needed if getattr(args, name) is None]
-    if missing:
+    if missing := [_option(name) for name in needed if getattr(args, name) is None]:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
     if args.nproc_per_node is not None and (args.mode != "train" or not 1 <= args.nproc_per_node <= 1024):
         parser.error("--nproc-per-node N: N from 1 to 1024 processes, with --mode train only")
@@ -124,8 +123,7 @@ def run(args: argparse.Namespace) -> dict:
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
-            finished = finished_run(run_dir, config)
-            if finished is not None:  # nothing to train or evaluate: every file of the run stays as it is
+            if (finished := finished_run(run_dir, config)) is not None:  # nothing to train: every file stays as it is
                 logger.info("%s", finished)
                 return {"finished": finished}
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
@@ -186,8 +184,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
     config = load_config(args.config, args.overrides)
     setup_logging()
     run_dir = run_dir_of(config)
-    pid = training_pid(run_dir)
-    if pid is not None:
+    if (pid := training_pid(run_dir)) is not None:
         raise RunFolderError(f"{run_dir} is being trained now (PID {pid}): its checkpoints/best.pt changes until "
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)

@@ -135,14 +135,13 @@ def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recording
 
 
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                  promises: dict[str, ConformalThreshold],
-                  calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                  promises: dict[str, ConformalThreshold], calibration: dict[str, np.ndarray]) -> dict[str, Any]:
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle; with
     ``calibration`` scores each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`)."""
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
-        if calibration is not None and name in calibration:
+        if name in calibration:
             results[name]["false_alarm"]["drift"] = score_drift(calibration[name], s[y == 0])
         if 0 < y.sum() < len(y):
             threshold, f1 = best_f1_threshold(y, s)

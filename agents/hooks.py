@@ -313,8 +313,7 @@ class StopOnSignal(Hook):
         after the same batch."""
         if self.any_rank is None:
             self.any_rank = SignalOfAnyRank(agent.dist, agent.device)
-        agreed = self.any_rank.check(self.signals.signum)
-        if agreed is not None:
+        if (agreed := self.any_rank.check(self.signals.signum)) is not None:
             self.signals.signum = agreed
         return agreed is not None
 
