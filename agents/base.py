@@ -249,7 +249,7 @@ class BaseAgent:
 
     def diverged(self, what: str) -> TrainingDivergedError:
         """The error that stops a run whose ``what`` loss is no longer finite: the checkpoint kept, what to change."""
-        self.checkpointer.writer.wait()
+        self.checkpointer.wait()
         last, state = self.folder.last, self.state
         kept = (f"the last good checkpoint {last} (epoch {self.checkpointer.saved_epoch}) is kept" if last.is_file()
                 else f"no checkpoint was written yet, so {self.run_dir} is removed and the same command starts "

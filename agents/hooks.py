@@ -168,6 +168,10 @@ class Checkpointer(Hook):
             files.insert(0, (agent.folder.best, self.state_of(agent, resumable=False) | (snapshot or {})))
         self.writer.save(files)
 
+    def wait(self) -> None:
+        """Block until the queued writes are on disk (re-raising their error)."""
+        self.writer.wait()
+
     @staticmethod
     def state_of(agent: Trainer, resumable: bool = True) -> dict[str, Any]:
         """``last.pt``'s fields; without ``resumable``, ``best.pt``'s (no optimizer, scheduler or RNG states)."""
@@ -326,7 +330,7 @@ class StopOnSignal(Hook):
     def stop(self, agent: Trainer, where: str) -> None:
         """Save the current state to last.pt, wait until it is on disk and raise Interrupted."""
         self.checkpointer.save(agent)
-        self.checkpointer.writer.wait()  # on disk (its error re-raised)
+        self.checkpointer.wait()
         signum = self.signals.signum
         raise Interrupted(signum, f"{signal_name(signum)} received: stopped {where} (step "
                                   f"{agent.state.global_step}); saved {agent.folder.last}", saved=True)
