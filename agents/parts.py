@@ -83,7 +83,7 @@ class TrainState:
         return [f.name for f in fields(cls) if f.name not in cls.OPTIONAL]
 
     def state_dict(self) -> dict[str, Any]:
-        """A plain dict to store in a checkpoint."""
+        """A plain dict (numbers, lists, dicts) to store in a checkpoint."""
         return asdict(self)
 
     def load_state_dict(self, state: dict[str, Any], source: str) -> None:
