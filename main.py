@@ -303,8 +303,7 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` training processes of this command as torchrun does, the config checked first;
-    their exit code: 2 a problem with the input, 130/143 a stop signal, else 1."""
+    """Start ``--nproc-per-node`` processes as torchrun does, config checked first; exit 2 input, 130/143 signal, or 1."""
     import logging
     import uuid
 
@@ -378,8 +377,7 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
 
 
 def cli() -> int:
-    """The command line: :func:`main`, then an exit that skips Python's final full collection (about 1 s once
-    torch is imported; every output is closed by now, so the objects are frozen instead)."""
+    """:func:`main`, its objects frozen so the exit skips Python's final full collection (about 1 s with torch)."""
     code = main(command_line=True)
     gc.freeze()
     return code

@@ -119,8 +119,7 @@ class BaseAgent:
         pin_threads(started_with or self.config.trainer.threads)
 
     def to_tensor(self, x: Any, split: str | None = None) -> Tensor:
-        """Scale windows (N, T, F) and move them to the device; DataError: a value too large once scaled, named by
-        recording, row and sensor when ``split`` is given."""
+        """Scale windows (N, T, F) onto the device; DataError: a value too large once scaled (placed in ``split``)."""
         names = self.data.feature_names
         scaled = self.scaler.transform(x, where=lambda i: f"{self.cell_name(split, i[0], i[1])}, sensor "
                                                           f"{names[i[-1]]!r}")

@@ -198,8 +198,7 @@ def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
-    """The console summary of the test stream(s): one recording's metrics and incidents, or several's pooled table
-    and a line each; then the verdicts."""
+    """Log the test stream(s): one recording's metrics and incidents, or several's pooled table and lines; verdicts."""
     one, p = stream.first, stream.pooled
     m = one.metrics if p is None else p
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
@@ -291,8 +290,7 @@ def log_to_tensorboard(writer: Any, summaries: Path, step: int, config: Any, y: 
 
 
 def log_hparams(folder: Path, hparams: dict[str, Any], final: dict[str, float], step: int) -> None:
-    """What ``SummaryWriter.add_hparams`` writes, into ``folder`` with ``purge_step=step``: an evaluation logged
-    again (a resume after a stop during the evaluation) replaces the earlier one instead of adding a second."""
+    """``SummaryWriter.add_hparams``'s events, purged from ``step``: an evaluation logged again replaces the first."""
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
     wait_for_a_later_event_file_second(folder)  # TensorBoard reads the files in name order: the purge comes last

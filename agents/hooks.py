@@ -313,8 +313,7 @@ class StopOnSignal(Hook):
             self.stop(agent, f"after epoch {end.epoch + 1}")
 
     def requested(self, agent: Trainer) -> bool:
-        """A stop signal arrived, at this process or (under torchrun, one batch later) at any other rank: all stop
-        after the same batch."""
+        """A stop signal arrived here or (torchrun, one batch later) at any rank: all stop after the same batch."""
         if self.any_rank is None:
             self.any_rank = SignalOfAnyRank(agent.dist, agent.device)
         if (agreed := self.any_rank.check(self.signals.signum)) is not None:
