@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` processes as torchrun does, the config checked first: 2, 130/143 or 1 if one failed."""
+    """Start ``--nproc-per-node`` processes as torchrun does, the config checked first; 2, 130/143 or 1 if one fails."""
     import logging
     import uuid
 
