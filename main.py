@@ -19,53 +19,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="Exit codes: 0 success, 2 a problem with the input (config, data, checkpoint, run folder), 1 an "
         "internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt (continue with "
         "--resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments")
-    parser.add_argument("config", help="path to a JSON config, e.g. configs/vae_converter.json")
-    parser.add_argument("--resume", action="store_true", help="continue this config's run folder from "
-                        "checkpoints/last.pt (same epoch and step numbering)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, validated like the file; repeatable, e.g. --set "
-                        "trainer.epochs=5 --set model.hidden_sizes=[64,32]. Values are JSON (numbers, true/false, "
-                        "null, lists) or plain strings")
-    parser.add_argument("--mode", choices=("train", "score", "export"), default="train",
-                        help="train (default); score: score --input with the run's checkpoints/best.pt and write "
-                        "--output (CSV, one row per window) and its incidents (runs of alarmed time steps) beside "
-                        "it; export: write the scoring model to --output in --format")
-    parser.add_argument("--input", help="score: the data to score, .csv (header with the feature names) or "
-                        ".npy ((rows, F) or (N, T, F)); '-': CSV rows from standard input, scored live as they "
-                        "arrive (header first; Ctrl-C ends it with everything written so far intact)")
-    parser.add_argument("--output", help="score: the scores CSV to write (a file: written whole once scored; "
-                        "from --input -, it grows line by line); '-': standard output, line by line, incidents then "
-                        "go to standard error unless --incidents names a file; export: the model file to write")
-    parser.add_argument("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, "
-                        "scores.csv -> scores.incidents.csv)")
-    parser.add_argument("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS "
-                        "quiet rows apart are one incident (default: the run's evaluation.incident_merge_gap, or "
-                        "the window length)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="score/export: replace an existing --output file (never the input or a run folder's file)")
-    parser.add_argument("--stride", type=int, help="score: rows between window starts (default: the trained "
-                        "window length, i.e. consecutive non-overlapping windows; with --per-step 1)")
-    parser.add_argument("--per-step", action="store_true",
-                        help="score: one output row per time step (row, [time], score_*, alarm_*, pvalue_*, "
-                        "top_feature), the run's evaluation.point_aggregation (default max) of the windows covering "
-                        "it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
-    parser.add_argument("--baselines", action="store_true", help="score: add score_*/alarm_* columns of the run's "
-                        "baselines (kNN, PCA, IsolationForest) fitted at the end of its training")
-    parser.add_argument("--reference-rows", type=int, metavar="N",
-                        help="score, runs trained with data.normalize=per_recording: the input is one recording, "
-                        "standardised (as the run's were by their training part) by the mean and std of its first "
-                        "N rows, taken as normal operation (default: the run's training part, data.train_end or the "
-                        "shortest one of its recordings); an input of fewer rows is refused")
-    parser.add_argument("--nproc-per-node", type=int, metavar="N",
-                        help="train with N processes on this machine (DistributedDataParallel), started as "
-                        "torchrun --nproc_per_node=N starts them; a problem with the input still exits 2 with its one "
-                        "line (torchrun itself turns any failed process into exit 1 and a traceback of its own)")
-    parser.add_argument("--format", dest="export_format", choices=("onnx", "torchscript"),
-                        help="export: onnx (needs the optional onnx package) or torchscript")
+    add = parser.add_argument
+    add("config", help="path to a JSON config, e.g. configs/vae_converter.json")
+    add("--resume", action="store_true", help="continue this config's run folder from checkpoints/last.pt (same "
+        "epoch and step numbering)")
+    add("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a "
+        "config value, validated like the file; repeatable, e.g. --set trainer.epochs=5 --set "
+        "model.hidden_sizes=[64,32]. Values are JSON (numbers, true/false, null, lists) or plain strings")
+    add("--mode", choices=("train", "score", "export"), default="train", help="train (default); score: score "
+        "--input with the run's checkpoints/best.pt and write --output (CSV, one row per window) and its incidents "
+        "(runs of alarmed time steps) beside it; export: write the scoring model to --output in --format")
+    add("--input", help="score: the data to score, .csv (header with the feature names) or .npy ((rows, F) or (N, "
+        "T, F)); '-': CSV rows from standard input, scored live as they arrive (header first; Ctrl-C ends it with "
+        "everything written so far intact)")
+    add("--output", help="score: the scores CSV to write (a file: written whole once scored; from --input -, it "
+        "grows line by line); '-': standard output, line by line, incidents then go to standard error unless "
+        "--incidents names a file; export: the model file to write")
+    add("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, scores.csv -> "
+        "scores.incidents.csv)")
+    add("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS quiet rows apart are "
+        "one incident (default: the run's evaluation.incident_merge_gap, or the window length)")
+    add("--overwrite", action="store_true",
+        help="score/export: replace an existing --output file (never the input or a run folder's file)")
+    add("--stride", type=int, help="score: rows between window starts (default: the trained window length, i.e. "
+        "consecutive non-overlapping windows; with --per-step 1)")
+    add("--per-step", action="store_true", help="score: one output row per time step (row, [time], score_*, "
+        "alarm_*, pvalue_*, top_feature), the run's evaluation.point_aggregation (default max) of the windows "
+        "covering it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
+    add("--baselines", action="store_true", help="score: add score_*/alarm_* columns of the run's baselines (kNN, "
+        "PCA, IsolationForest) fitted at the end of its training")
+    add("--reference-rows", type=int, metavar="N", help="score, runs trained with data.normalize=per_recording: "
+        "the input is one recording, standardised (as the run's were by their training part) by the mean and std "
+        "of its first N rows, taken as normal operation (default: the run's training part, data.train_end or the "
+        "shortest one of its recordings); an input of fewer rows is refused")
+    add("--nproc-per-node", type=int, metavar="N", help="train with N processes on this machine "
+        "(DistributedDataParallel), started as torchrun --nproc_per_node=N starts them; a problem with the input "
+        "still exits 2 with its one line (torchrun itself turns any failed process into exit 1 and a traceback of "
+        "its own)")
+    add("--format", dest="export_format", choices=("onnx", "torchscript"),
+        help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
-    missing = [_option(name) for name in needed if getattr(args, name) is None]
-    if missing:
+    if missing := [_option(name) for name in needed if getattr(args, name) is None]:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
     if args.nproc_per_node is not None and (args.mode != "train" or not 1 <= args.nproc_per_node <= 1024):
         parser.error("--nproc-per-node N: N from 1 to 1024 processes, with --mode train only")
@@ -128,8 +123,7 @@ def run(args: argparse.Namespace) -> dict:
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
-            finished = finished_run(run_dir, config)
-            if finished is not None:  # nothing to train or evaluate: every file of the run stays as it is
+            if (finished := finished_run(run_dir, config)) is not None:  # nothing to train: every file stays as it is
                 logger.info("%s", finished)
                 return {"finished": finished}
         barrier(dist_info)  # every rank has checked before rank 0 creates the folder
@@ -190,8 +184,7 @@ def score_or_export(args: argparse.Namespace) -> dict:
     config = load_config(args.config, args.overrides)
     setup_logging()
     run_dir = run_dir_of(config)
-    pid = training_pid(run_dir)
-    if pid is not None:
+    if (pid := training_pid(run_dir)) is not None:
         raise RunFolderError(f"{run_dir} is being trained now (PID {pid}): its checkpoints/best.pt changes until "
                              f"that run ends; --mode {args.mode} once it has finished")
     detector = Detector.load(run_dir, device=config.device)
@@ -229,9 +222,8 @@ DEPLOYMENT_KEYS = ("threshold_adapt_rate", "point_aggregation", "incident_merge_
 
 
 def refuse_shape_overrides(overrides: list[str], config: dict, trained: dict, run_dir: object, mode: str) -> None:
-    """Raise ConfigError for a ``--set`` of --mode score/export that would change a data, model or loss key, or an
-    evaluation key of the scores and their thresholds (:data:`CALIBRATED_KEYS`), of the trained run (the detector
-    of ``best.pt`` scores its own windows with its calibrated thresholds: such a value could only be ignored)."""
+    """ConfigError for a score/export ``--set`` that changes a key the trained run fixed (:data:`SHAPE_SECTIONS`,
+    :data:`CALIBRATED_KEYS`): ``best.pt``'s detector scores with its own windows and thresholds (it would be unused)."""
     import json
 
     from utils.core.errors import ConfigError
@@ -311,8 +303,7 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Start ``--nproc-per-node`` training processes of this command as torchrun does, the config checked first;
-    their exit code: 2 a problem with the input, 130/143 a stop signal, else 1."""
+    """Start ``--nproc-per-node`` processes as torchrun does, the config checked first; 2, 130/143 or 1 if one fails."""
     import logging
     import uuid
 
@@ -359,11 +350,14 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 
 def next_step(args: argparse.Namespace, argv: list[str] | None, inline: bool = False) -> str:
-    """What continues a stopped or failed training run: the resume command when it has a checkpoints/last.pt,
-    else the command that starts it again (its folder, made by this process, was removed). ``inline``: worded
-    to follow "then"."""
+    """What continues a stopped or failed training run: the same command plus --resume when it has a
+    checkpoints/last.pt, else without it (this process removed its folder). ``inline``: worded to follow "then"."""
+    import shlex
+
     from utils.runs.run_folder import RunFolder
-    run_dir, resume = getattr(args, "run_dir", None), resume_command(argv)
+    prog, given = ("main.py", argv) if argv is not None else (sys.argv[0], sys.argv[1:])
+    resume = shlex.join(["python", prog, *[arg for arg in given if arg != "--resume"], "--resume"])
+    run_dir = getattr(args, "run_dir", None)
     if run_dir is not None and RunFolder(run_dir).last.is_file():
         return f"resume with: {resume}"
     removed = f"; its folder {run_dir} was removed" if getattr(args, "removed", False) else ""
@@ -382,17 +376,8 @@ def after_write_error(args: argparse.Namespace, argv: list[str] | None) -> str:
     return "run the same command again"
 
 
-def resume_command(argv: list[str] | None) -> str:
-    """The command line that resumes this run: the same arguments plus --resume."""
-    import shlex
-    prog = sys.argv[0] if argv is None else "main.py"
-    args = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--resume"]
-    return shlex.join(["python", prog, *args, "--resume"])
-
-
 def cli() -> int:
-    """The command line: :func:`main`, then an exit that skips Python's final full collection (about 1 s once
-    torch is imported; every output is closed by now, so the objects are frozen instead)."""
+    """:func:`main`, its objects frozen so the exit skips Python's final full collection (about 1 s with torch)."""
     code = main(command_line=True)
     gc.freeze()
     return code

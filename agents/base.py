@@ -62,21 +62,14 @@ class TrainingForward(nn.Module):
 
 
 class BaseAgent:
-    """Trains ``self.model`` on normal windows; a subclass says what :meth:`evaluate` does afterwards.
-
-    Args:
-        config: validated config (EasyDict); ``run_dir``: the run folder (already checked).
-        resume: continue from ``checkpoints/last.pt``.
-        device: default: from ``config.device``.
-        dist: this process's place under torchrun (default: read from the environment).
-    """
+    """Trains ``self.model`` on normal windows; a subclass says what :meth:`evaluate` does afterwards. ``config``:
+    validated; ``run_dir``: checked already; ``device``, ``dist``: default from the config and the environment."""
 
     def __init__(self, config: Any, run_dir: Path, resume: bool = False, device: torch.device | None = None,
                  dist: DistInfo | None = None) -> None:
         self.config, self.run_dir, self.folder = config, Path(run_dir), RunFolder(run_dir)
         trainer = config.trainer
-        last = self.folder.last
-        ckpt = checked_checkpoint(last, config) if resume else None  # before anything is built
+        ckpt = checked_checkpoint(self.folder.last, config) if resume else None  # before anything is built
         seed_everything(config.seed, trainer.deterministic)
         self.pin_threads(resume)
         self.dist = dist or init_from_env(select_device(config.device))
@@ -112,7 +105,7 @@ class BaseAgent:
                                   self.checkpointer, ProgressBar(trainer.progress_bar, every),
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
-            self.checkpointer.restore(self, ckpt, last)
+            self.checkpointer.restore(self, ckpt, self.folder.last)
         # Wrapped once: gradients are averaged across ranks in backward (after the weights are restored).
         forward = TrainingForward(self.model)
         self.forward_train = torch.nn.parallel.DistributedDataParallel(forward) if self.dist.enabled else forward
@@ -126,8 +119,7 @@ class BaseAgent:
         pin_threads(started_with or self.config.trainer.threads)
 
     def to_tensor(self, x: Any, split: str | None = None) -> Tensor:
-        """Scale windows (N, T, F) and move them to the device; DataError: a value too large once scaled, named by
-        recording, row and sensor when ``split`` is given."""
+        """Scale windows (N, T, F) onto the device; DataError: a value too large once scaled (placed in ``split``)."""
         names = self.data.feature_names
         scaled = self.scaler.transform(x, where=lambda i: f"{self.cell_name(split, i[0], i[1])}, sensor "
                                                           f"{names[i[-1]]!r}")
@@ -146,11 +138,14 @@ class BaseAgent:
         """After training: score, write the outputs; returns the metrics."""
         raise NotImplementedError
 
-    # ----- the run ------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train (from scratch or where the checkpoint left off), then evaluate on rank 0."""
-        if self.dist.is_main:  # the run folder exists from here on
-            record_numerics(self.folder.environment, self.numerics_record())
+        if self.dist.is_main:  # the run folder exists from here on; digests: which input differed between runs
+            trainer = self.config.trainer
+            record_numerics(self.folder.environment, numerics(
+                deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
+                rnn_loops=rnn_loops_in_use(self.model), data_sha1=self.data_digest, data_windows=self.data_windows,
+                weights_at_start_sha1=state_digest(self.model.state_dict())))
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:
             wait_for_a_later_event_file_second(self.folder.summaries)
@@ -169,14 +164,6 @@ class BaseAgent:
             raise
         self.writer.close()
         return result
-
-    def numerics_record(self) -> dict[str, Any]:
-        """:func:`numerics` plus digests of the data and the starting weights (which input differed between runs)."""
-        trainer = self.config.trainer
-        return numerics(deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
-                        rnn_loops=rnn_loops_in_use(self.model),
-                        data_sha1=self.data_digest, data_windows=self.data_windows,
-                        weights_at_start_sha1=state_digest(self.model.state_dict()))
 
     def train(self) -> None:
         """The epoch loop: train, validate, let the hooks log, checkpoint and stop."""
@@ -213,7 +200,7 @@ class BaseAgent:
                                 train_logs["loss"], val_logs["loss"], lr, seconds, "  *best*" if improved else "")
                     self.call("after_epoch", EpochEnd(epoch, train_logs, val_logs, lr, seconds, improved))
         finally:
-            self.call_all("after_train")
+            self.call("after_train")
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training normals; returns sample-weighted mean losses."""
@@ -260,8 +247,7 @@ class BaseAgent:
         return logs
 
     def diverged(self, what: str) -> TrainingDivergedError:
-        """The error that stops a run whose loss is no longer finite (``what``: which loss, where), naming the
-        checkpoint kept (waited for) and what to change."""
+        """The error that stops a run whose ``what`` loss is no longer finite: the checkpoint kept, what to change."""
         self.checkpointer.wait()
         last, state = self.folder.last, self.state
         kept = (f"the last good checkpoint {last} (epoch {self.checkpointer.saved_epoch}) is kept" if last.is_file()
@@ -281,18 +267,15 @@ class BaseAgent:
         return {key: value / len(x) for key, value in totals.items()}
 
     def call(self, event: str, *args: Any) -> None:
-        """Run ``event`` on every hook, in order."""
-        for hook in self.hooks:
-            getattr(hook, event)(self, *args)
-
-    def call_all(self, event: str) -> None:
-        """:meth:`call`, going on after a hook raised (their clean-ups, such as giving the signal handlers back,
-        must all run); the first error is raised at the end."""
+        """Run ``event`` on every hook, in order; ``after_train`` (clean-ups, such as giving the signal handlers back)
+        runs on every hook even after one raised, then raises the first error."""
         first: BaseException | None = None
         for hook in self.hooks:
             try:
-                getattr(hook, event)(self)
+                getattr(hook, event)(self, *args)
             except BaseException as err:  # noqa: BLE001  (raised again below, once every hook ran)
+                if event != "after_train":
+                    raise
                 first = first or err
         if first is not None:
             raise first

@@ -1,7 +1,5 @@
-"""End-of-run evaluation: fit the detector on normals, score the test split, write ``out/``.
-
-``best.pt`` then gets the detector's state, so ``--mode score`` scores new data exactly as the test split was scored.
-"""
+"""End-of-run evaluation: fit the detector on normals, score the test split, write ``out/``; ``best.pt`` gets the
+detector's state, so ``--mode score`` scores new data exactly as the test split was scored."""
 from __future__ import annotations
 
 import logging
@@ -36,15 +34,9 @@ logger = logging.getLogger("anomaly")
 
 @dataclass
 class TrainedRun:
-    """What end-of-run evaluation is given, in place of the agent that trained.
-
-    Attributes:
-        detector: around the trained model and its scaler, not fitted yet.
-        windows: ``{"train", "val", "test"}``: each split's windows (N, T, F), scaled, on the model's device.
-        state: the :class:`agents.parts.TrainState`.
-        seconds: wall time of training in this process.
-        evaluation_started: ``time.perf_counter()`` when the evaluation began (its imports included).
-    """
+    """What end-of-run evaluation is given in place of the agent: the detector (not fitted yet), each split's windows
+    (N, T, F) scaled on the model's device, the :class:`agents.parts.TrainState`, this process's training seconds
+    and ``time.perf_counter()`` when the evaluation began."""
 
     detector: Detector
     data: Any
@@ -105,7 +97,7 @@ def evaluate_run(run: TrainedRun) -> dict[str, Any]:
     log_results(test, scores, detector.thresholds, metrics)
     if stream is not None:
         log_stream_results(stream, metrics)
-    log_to_tensorboard(run.writer, folder.summaries, evaluation_step(run), config, test.y, scores, metrics)
+    log_to_tensorboard(run.writer, folder.summaries, run.state.global_step + 1, config, test.y, scores, metrics)
     if config.evaluation.make_plots:
         save_figures(run, {**scores, **baselines["scores"]}, results, None if stream is None else stream.first)
     run.writer.flush()  # on disk before metrics.json marks the run finished (after it no resume logs them again)
@@ -143,14 +135,13 @@ def analyse_test(detector: Detector, windows: dict[str, torch.Tensor], recording
 
 
 def score_results(y: np.ndarray, kind: np.ndarray, scores: dict[str, np.ndarray],
-                  promises: dict[str, ConformalThreshold],
-                  calibration: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                  promises: dict[str, ConformalThreshold], calibration: dict[str, np.ndarray]) -> dict[str, Any]:
     """Metrics of each score at its threshold, what the threshold promised and did, and the test-label oracle; with
     ``calibration`` scores each ``false_alarm`` also holds ``drift`` (:func:`utils.metrics.promise.score_drift`)."""
     results = evaluate_scores(y, kind, scores, {name: p.threshold for name, p in promises.items()})
     for name, s in scores.items():
         results[name]["false_alarm"] = false_alarm_report(promises[name], y, s)
-        if calibration is not None and name in calibration:
+        if name in calibration:
             results[name]["false_alarm"]["drift"] = score_drift(calibration[name], s[y == 0])
         if 0 < y.sum() < len(y):
             threshold, f1 = best_f1_threshold(y, s)
@@ -207,8 +198,7 @@ def log_verdicts(lines: list[Verdict], metrics: dict[str, Any]) -> None:
 
 
 def log_stream_results(stream: RecordingsEvaluation, metrics: dict[str, Any]) -> None:
-    """The console summary of the test stream(s): one recording's metrics and incidents, or several's pooled table
-    and a line each; then the verdicts."""
+    """Log the test stream(s): one recording's metrics and incidents, or several's pooled table and lines; verdicts."""
     one, p = stream.first, stream.pooled
     m = one.metrics if p is None else p
     span = f"{m['hours'] * 60:.1f} min" if m["hours"] is not None else "no sample period"
@@ -284,15 +274,10 @@ def _made_when_written(make: Callable[[], list[list[Any]]]) -> Iterator[list[Any
     yield from make()
 
 
-def evaluation_step(run: TrainedRun) -> int:
-    """The TensorBoard step of the evaluation's events: the one after the last training step, so the purge of a
-    resumed run (``purge_step`` = its checkpoint's step + 1) drops what a stopped evaluation had logged."""
-    return run.state.global_step + 1
-
-
 def log_to_tensorboard(writer: Any, summaries: Path, step: int, config: Any, y: np.ndarray,
                        scores: dict[str, np.ndarray], metrics: dict) -> None:
-    """PR curves per score (in ``writer``) and hparams with the final metrics (in ``summaries/hparams``)."""
+    """PR curves per score (in ``writer``), hparams and final metrics (in ``summaries/hparams``) at ``step``, the one
+    after the last training step: a resume's purge (its checkpoint's step + 1) drops a stopped evaluation's events."""
     for name, s in scores.items():
         span = float(s.max() - s.min()) or 1.0
         writer.add_pr_curve(f"pr_curve/{name}", torch.from_numpy(y), torch.from_numpy((s - s.min()) / span), step)
@@ -305,8 +290,7 @@ def log_to_tensorboard(writer: Any, summaries: Path, step: int, config: Any, y: 
 
 
 def log_hparams(folder: Path, hparams: dict[str, Any], final: dict[str, float], step: int) -> None:
-    """What ``SummaryWriter.add_hparams`` writes, into ``folder`` with ``purge_step=step``: an evaluation logged
-    again (a resume after a stop during the evaluation) replaces the earlier one instead of adding a second."""
+    """``SummaryWriter.add_hparams``'s events, purged from ``step``: an evaluation logged again replaces the first."""
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
     wait_for_a_later_event_file_second(folder)  # TensorBoard reads the files in name order: the purge comes last
@@ -338,24 +322,17 @@ def save_figures(run: TrainedRun, scores: dict[str, np.ndarray], results: dict[s
             f"false-alarm rate of {config.evaluation.false_alarm_rate:g})"),
     }
     for name in results:  # the model's scores (the baselines' are in the ROC/PR figure only)
-        made[f"score_histogram_{name}"] = figures.plot_score_histogram(scores[name], test.kind,
-                                                                       detector.thresholds[name],
-                                                                       title=f"{name} score on the test set")
-    if stream is not None:
-        made["timeline"] = timeline_figure(stream, names)
+        made[f"score_histogram_{name}"] = figures.plot_score_histogram(
+            scores[name], test.kind, detector.thresholds[name], title=f"{name} score on the test set")
+    if stream is not None:  # the stream's sensors, primary score, threshold (an adaptive one's start), incidents
+        part, score = stream.part, stream.primary
+        made["timeline"] = figures.plot_timeline(
+            part.values, names, stream.points[score], stream.metrics["incidents"]["threshold"], labels=part.labels,
+            kinds=part.kinds, incidents=stream.incidents, hits=stream.hits, times=part.times,
+            first_row=part.first_row, score_name=score,
+            title=f"Test stream: {score} score per time step ({len(stream.incidents)} incidents)")
     if detector.model.has_latent():
         made["latent_space"] = figures.plot_latent(detector.encode(test_x).cpu().numpy(), test.kind)
     for stem, fig in made.items():
         image = figures.save_figure(fig, run.folder.figure(stem))
-        run.writer.add_image(f"figures/{stem}", image, evaluation_step(run), dataformats="HWC")
-
-
-def timeline_figure(stream: StreamEvaluation, feature_names: list[str]) -> Any:
-    """The test stream's timeline: sensors, the primary score and its threshold, labelled ranges, incidents."""
-    from utils.figures import plot_timeline
-    part, primary = stream.part, stream.primary
-    # an adaptive threshold varies per time step: the line shows the calibrated one it starts from
-    return plot_timeline(part.values, feature_names, stream.points[primary], stream.metrics["incidents"]["threshold"],
-                         labels=part.labels, kinds=part.kinds, incidents=stream.incidents, hits=stream.hits,
-                         times=part.times, first_row=part.first_row, score_name=primary,
-                         title=f"Test stream: {primary} score per time step ({len(stream.incidents)} incidents)")
+        run.writer.add_image(f"figures/{stem}", image, run.state.global_step + 1, dataformats="HWC")

@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-CONFIG_FOLDER = Path("configs")
 
-
-def configs_reading(data_file: str | Path, folder: Path = CONFIG_FOLDER) -> list[Path]:
-    """The configs in ``folder`` whose ``data.path`` is ``data_file`` (unreadable configs are skipped)."""
+def configs_reading(data_file: str | Path) -> list[Path]:
+    """The configs in ``configs/`` whose ``data.path`` is ``data_file`` (unreadable configs are skipped)."""
     found = []
-    for config in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for config in sorted(Path("configs").glob("*.json")):
         try:
             path = json.loads(config.read_text(encoding="utf-8")).get("data", {}).get("path")
         except (OSError, ValueError, AttributeError):

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from agents.detector.checkpoint import check_matches_data
 from agents.detector.scaler import Scaler
-from agents.parts import NullWriter, TrainState
+from agents.parts import NullWriter, TrainState, epoch_values
 from utils.core.errors import CheckpointError
 from utils.runs.checkpoints import CheckpointWriter, clone_state, load_model_state
 from utils.runs.outputs import cannot_write
@@ -74,9 +74,8 @@ class Hook:
 
 
 class EarlyStopping(Hook):
-    """Sets ``state.stopped_early`` after ``patience`` epochs without improvement (None: never), or once the
-    learning rate falls below ``min_learning_rate`` (0: never); both rules read only what ``last.pt`` holds, so a
-    resumed run stops where the uninterrupted one did."""
+    """Sets ``state.stopped_early`` after ``patience`` epochs without improvement (None: never) or once the learning
+    rate is below ``min_learning_rate`` (0: never): from what ``last.pt`` holds, so a resume stops where a run did."""
 
     def __init__(self, patience: int | None, min_learning_rate: float = 0.0) -> None:
         self.patience, self.min_learning_rate = patience, min_learning_rate
@@ -121,12 +120,9 @@ class TensorBoardLogger(Hook):
                 agent.writer.add_scalar(f"step/{key}", value, step)
 
     def after_epoch(self, agent: Trainer, end: EpochEnd) -> None:
-        step, writer = agent.state.global_step, agent.writer
-        for prefix, logs in (("train", end.train), ("val", end.val)):
-            for key, value in logs.items():
-                writer.add_scalar(f"epoch/{prefix if key == 'loss' else f'{prefix}_{key}'}", value, step)
-        for key, value in (("learning_rate", end.lr), ("seconds", end.seconds), ("epoch", end.epoch + 1)):
-            writer.add_scalar(f"epoch/{key}", value, step)
+        for key, value in [*epoch_values(end.train, end.val), ("learning_rate", end.lr), ("seconds", end.seconds),
+                           ("epoch", end.epoch + 1)]:
+            agent.writer.add_scalar(f"epoch/{key}", value, agent.state.global_step)
 
 
 class Checkpointer(Hook):
@@ -317,12 +313,10 @@ class StopOnSignal(Hook):
             self.stop(agent, f"after epoch {end.epoch + 1}")
 
     def requested(self, agent: Trainer) -> bool:
-        """A stop signal arrived, at this process or (under torchrun, one batch later) at any other rank: all stop
-        after the same batch."""
+        """A stop signal arrived here or (torchrun, one batch later) at any rank: all stop after the same batch."""
         if self.any_rank is None:
             self.any_rank = SignalOfAnyRank(agent.dist, agent.device)
-        agreed = self.any_rank.check(self.signals.signum)
-        if agreed is not None:
+        if (agreed := self.any_rank.check(self.signals.signum)) is not None:
             self.signals.signum = agreed
         return agreed is not None
 

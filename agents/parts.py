@@ -47,15 +47,8 @@ class NullWriter:
 
 @dataclass
 class TrainState:
-    """Where training stands; saved in ``last.pt`` (top-level keys) and restored exactly on resume.
-
-    Attributes:
-        best_val: lowest validation loss so far; ``best_epoch``: its epoch (1-based).
-        bad_epochs: epochs since the last improvement.
-        history: per-epoch values: ``train``, ``val``, their components, ``lr``.
-        batch_in_epoch: batches of the current epoch done (non-zero only in a mid-epoch checkpoint).
-        epoch_totals: sample-weighted loss sums of the current epoch so far (mid-epoch only).
-    """
+    """Where training stands; saved in ``last.pt`` (top-level keys) and restored exactly on resume. ``best_epoch``
+    is 1-based; ``batch_in_epoch`` and ``epoch_totals`` (sample-weighted loss sums) are non-zero only mid-epoch."""
 
     epoch: int = 0
     global_step: int = 0
@@ -71,10 +64,8 @@ class TrainState:
 
     def record_epoch(self, train: dict[str, float], val: dict[str, float], lr: float) -> None:
         """Append an epoch to the history: ``train``/``val`` (loss) and ``train_<key>``/``val_<key>``, ``lr``."""
-        for prefix, logs in (("train", train), ("val", val)):
-            for key, value in logs.items():
-                self.history.setdefault(prefix if key == "loss" else f"{prefix}_{key}", []).append(value)
-        self.history.setdefault("lr", []).append(lr)
+        for name, value in [*epoch_values(train, val), ("lr", lr)]:
+            self.history.setdefault(name, []).append(value)
 
     def update_best(self, val_loss: float, min_delta: float, epoch: int, min_delta_rel: float = 0.0) -> bool:
         """Track the best validation loss; whether ``epoch`` (0-based) beat it by max(min_delta, min_delta_rel*|best|)."""
@@ -101,6 +92,12 @@ class TrainState:
         for name, default in asdict(TrainState()).items():
             setattr(self, name, _checked(name, state.get(name, default), default, source))
         self.epoch_totals = {key: float(value) for key, value in self.epoch_totals.items()}
+
+
+def epoch_values(train: dict[str, float], val: dict[str, float]) -> list[tuple[str, float]]:
+    """An epoch's losses by name: ``train``/``val`` (the loss) and ``train_<key>``/``val_<key>``."""
+    return [(prefix if key == "loss" else f"{prefix}_{key}", value)
+            for prefix, logs in (("train", train), ("val", val)) for key, value in logs.items()]
 
 
 def _is_number(value: Any) -> bool:
