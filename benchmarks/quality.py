@@ -334,13 +334,17 @@ def sweep_results(args: argparse.Namespace, summary: dict[float, Any], runs: lis
 
 
 def cli_main(run: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace,
-             out_attr: str = "out") -> int:
+             out_attr: str = "out", timed: str | None = None) -> int:
     """Run a benchmark and write its results to ``args.<out_attr>`` (``--out``); a user's mistake (config, data)
-    prints one line and returns 2."""
+    prints one line and returns 2. ``timed``: after the run, print ``<timed> time <seconds> s``."""
     from utils.core.errors import UserError
 
+    started = time.perf_counter()
     try:
-        write_results(getattr(args, out_attr), run(args))
+        result = run(args)
+        if timed:
+            print(f"\n{timed} time {time.perf_counter() - started:.0f} s", flush=True)
+        write_results(getattr(args, out_attr), result)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -45,7 +45,6 @@ import argparse
 import csv
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -298,15 +297,7 @@ def adaptive_check(args: argparse.Namespace, config: Path, exp_dir: Path) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.perf_counter()
-
-    def run(args: argparse.Namespace) -> dict[str, Any]:
-        result = run_benchmark(args)
-        print(f"\nbenchmark time {time.perf_counter() - started:.0f} s", flush=True)
-        return result
-
-    return quality.cli_main(run, parse_args(argv), "json_out")
-
+    return quality.cli_main(run_benchmark, parse_args(argv), "json_out", timed="benchmark")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -36,7 +36,6 @@ import csv
 import json
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -399,15 +398,7 @@ def run_selection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = time.perf_counter()
-
-    def run(args: argparse.Namespace) -> dict[str, Any]:
-        result = run_selection(args)
-        print(f"\nselection time {time.perf_counter() - started:.0f} s", flush=True)
-        return result
-
-    return quality.cli_main(run, parse_args(argv), "json_out")
-
+    return quality.cli_main(run_selection, parse_args(argv), "json_out", timed="selection")
 
 if __name__ == "__main__":
     sys.exit(main())
