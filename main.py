@@ -8,6 +8,7 @@ import errno
 import gc
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
     config = load_config(args.config, args.overrides)
     device = select_device(config.device)
     dist_info = init_from_env(device)  # under torchrun: join the process group
-    logger = setup_logging(quiet=not dist_info.is_main)
+    logger = setup_logging()
     run_dir = args.run_dir = run_dir_of(config)
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
     lock = RunLock(run_dir)
@@ -270,7 +271,10 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
     args = parse_args(argv)
     args.command_line = command_line
     from utils.core.errors import UserError, WriteError
-    from utils.runtime.signals import STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, restore_handlers
+    from utils.runtime.signals import (STOPPED_AT_ONCE, TerminateAsInterrupt, ignore_stop_signals, other_rank,
+                                       restore_handlers)
+    if other_rank():  # Python's warnings too: rank 0 prints them once
+        warnings.simplefilter("ignore")
     try:
         if args.nproc_per_node is not None and "LOCAL_RANK" not in os.environ:
             return launch_processes(args, argv)
@@ -282,11 +286,10 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
         if isinstance(err, OSError) and err.errno not in WRITE_ERRNOS:
             raise
         what = err if isinstance(err, WriteError) else f"cannot write {err.filename or 'a file'} ({err.strerror})"
-        print(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}",
-              file=sys.stderr)
+        tell(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}")
         return 2
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        tell(f"error: {err}")
         return 2
     except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
@@ -295,11 +298,18 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
             message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\n{step[0].upper()}{step[1:]}"
         else:  # score and export have nothing to resume
             message = "stopped before it finished; run the same command again"
-        print(f"\n{message}", file=sys.stderr)
+        tell(f"\n{message}")
         if argv is not None:  # called in-process: the caller gets its handlers back
             restore_handlers(previous)
         return getattr(err, "exit_code", 130)
     return 0
+
+
+def tell(message: str) -> None:
+    """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop)."""
+    from utils.runtime.signals import other_rank
+    if not other_rank():
+        print(message, file=sys.stderr)
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:

@@ -102,7 +102,7 @@ class BaseAgent:
         every = trainer.log_every_n_steps
         self.early_stopping = EarlyStopping.from_config(trainer)
         self.hooks: list[Hook] = [self.early_stopping, TensorBoardLogger(every),
-                                  self.checkpointer, ProgressBar(trainer.progress_bar, every),
+                                  self.checkpointer, ProgressBar(trainer.progress_bar and self.dist.is_main, every),
                                   StopOnSignal(self.checkpointer)]
         if ckpt is not None:
             self.checkpointer.restore(self, ckpt, self.folder.last)

@@ -52,7 +52,9 @@ def test_sigterm_mid_epoch_stops_both_ranks_and_the_resume_is_exact(tmp_path):
     proc.send_signal(signal.SIGTERM)
     stderr = finish(proc)
     assert proc.returncode == 143 and "Traceback" not in stderr, stderr[-3000:]
-    assert stderr.count("received: stopped in epoch 2 after batch") == 2, stderr[-3000:]  # both ranks, mid-epoch
+    # rank 0 alone prints the stop, once (before: once per rank); both ranks stopped mid-epoch (the resume is exact)
+    assert stderr.count("received: stopped in epoch 2 after batch") == 1, stderr[-3000:]
+    assert stderr.count("SIGTERM received: saving a checkpoint") == 1, stderr[-3000:]
     for name, extra in (("stopped", ["--resume"]), ("whole", [])):  # one after the other
         run = launch(tmp_path, name, *extra)
         stderr = finish(run)
@@ -62,4 +64,19 @@ def test_sigterm_mid_epoch_stops_both_ranks_and_the_resume_is_exact(tmp_path):
     for key in whole["model"]:
         assert torch.equal(resumed["model"][key], whole["model"][key]), key
     assert resumed["history"]["train"] == pytest.approx(whole["history"]["train"], rel=1e-9)
+
+
+
+def test_a_warning_and_an_error_are_printed_once_not_once_per_process(tmp_path):
+    """A CSV whose labels mark every row anomalous: its warning, then the error that stops every rank (no normal
+    window to train on), each printed once by `--nproc-per-node 2` (before: once per process), still exit 2."""
+    csv = tmp_path / "all_labelled.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},1\n" for i in range(200)))
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "main.py"), str(REPO_ROOT / "configs" / "example_csv.json"),
+                           "--nproc-per-node", "2", "--set", f"data.path={csv}", "--set", "data.timestamp_column=null",
+                           "--set", f"experiments_dir={tmp_path}"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stdout.count("\n") == 1 and "mark every row anomalous" in proc.stdout, proc.stdout
+    assert proc.stderr.count("\n") == 1 and "error: the train stretch (rows 0..139) holds no window" in proc.stderr
 

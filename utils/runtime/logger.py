@@ -10,6 +10,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from utils.core.errors import WriteError
+from utils.runtime.signals import other_rank
 
 LOGGER_NAME = "anomaly"
 
@@ -47,9 +48,9 @@ def detach_console(stream: TextIO) -> None:
         os.close(devnull)
 
 
-def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.Logger:
-    """The project logger writing to the console and, if given, ``log_file``; ``quiet`` (ranks other than 0
-    under torchrun) shows warnings and errors only."""
+def setup_logging(log_file: Path | None = None) -> logging.Logger:
+    """The project logger writing to the console (not in a torchrun process of rank > 0: rank 0 says it once) and,
+    if given, ``log_file``."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -57,7 +58,7 @@ def setup_logging(log_file: Path | None = None, quiet: bool = False) -> logging.
         logger.removeHandler(handler)
         handler.close()
     console = _TqdmHandler()
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setLevel(logging.CRITICAL + 1 if other_rank() else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if log_file is not None:

@@ -25,6 +25,12 @@ class Interrupted(KeyboardInterrupt):
         self.signum, self.exit_code, self.saved = signum, 128 + signum, saved
 
 
+def other_rank() -> bool:
+    """A torchrun process of rank > 0 (utils.runtime.distributed.init_from_env's rule): it prints no message for the
+    user (log line, warning, error, stop line), so that rank 0 prints each once."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+
+
 def signal_name(signum: int) -> str:
     """``"SIGINT"`` for 2 and so on."""
     return signal.Signals(signum).name
@@ -56,9 +62,9 @@ class StopSignals:
         name = signal_name(signum)
         if self.signum is None:
             self.signum = signum
-            # os.write, not print: a handler may run while the main code is inside a print.
-            os.write(2, f"\n{name} received: saving a checkpoint after the current batch "
-                        "(send it again to stop at once)\n".encode())
+            if not other_rank():  # os.write, not print: a handler may run while the main code is inside a print.
+                os.write(2, f"\n{name} received: saving a checkpoint after the current batch "
+                            "(send it again to stop at once)\n".encode())
             return
         kept = (f"{self.checkpoint} holds the last checkpoint written in full (writes are atomic)"
                 if self.checkpoint.is_file() else "no checkpoint had been written yet")
