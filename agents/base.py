@@ -77,6 +77,11 @@ class BaseAgent:
         if trainer.batch_size % self.dist.world_size:
             raise ConfigError(f"trainer.batch_size: {trainer.batch_size} is the global batch and must be divisible "
                               f"by the {self.dist.world_size} processes")
+        started = recorded_threads(self.folder.environment, "processes") if resume else None
+        if started not in (None, self.dist.world_size):
+            logger.warning("Resuming with %s a run started with %s: it goes on, but not bit-identically to a run never "
+                           "stopped (the batches are split across processes differently); --nproc-per-node %d for that",
+                           *(f"{n} process{'es' if n > 1 else ''}" for n in (self.dist.world_size, started)), started)
         self.data = build_component(DATASETS, config.data, seed=config.seed)
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x, self.data.feature_names)
         self.train_x, self.val_x = (self.to_tensor(getattr(self.data, name).x, name) for name in ("train", "val"))
@@ -143,6 +148,7 @@ class BaseAgent:
         if self.dist.is_main:  # the run folder exists from here on; digests: which input differed between runs
             trainer = self.config.trainer
             record_numerics(self.folder.environment, numerics(
+                processes=self.dist.world_size,
                 deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
                 rnn_loops=rnn_loops_in_use(self.model), data_sha1=self.data_digest, data_windows=self.data_windows,
                 weights_at_start_sha1=state_digest(self.model.state_dict())))

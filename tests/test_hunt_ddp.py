@@ -1,6 +1,7 @@
 """Multi-process training as a user meets it: stopping a `main.py --nproc-per-node 2` run and resuming it."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import time
 import pytest
 import torch
 
-from tests.helpers import FAST_VAE, REPO_ROOT
+from tests.helpers import FAST_VAE, REPO_ROOT, TINY_VAE, run_main
 from utils.runs.checkpoints import load_checkpoint
 
 #: 280 batches of 8 windows an epoch (about 2 s): a stop lands inside the second one.
@@ -80,3 +81,18 @@ def test_a_warning_and_an_error_are_printed_once_not_once_per_process(tmp_path):
     assert proc.stdout.count("\n") == 1 and "mark every row anomalous" in proc.stdout, proc.stdout
     assert proc.stderr.count("\n") == 1 and "error: the train stretch (rows 0..139) holds no window" in proc.stderr
 
+
+def test_a_resume_with_another_process_count_says_so(run_copy, capsys):
+    """A run started with 2 processes and resumed with 1 goes on, but not bit-identically: one warning names both
+    counts (before: nothing); a resume with the run's own count says nothing."""
+    overrides = [*TINY_VAE, "trainer.epochs=2"]
+    assert run_main("vae_converter.json", run_copy.parent, *overrides, resume=True) == 0
+    assert "Resuming with" not in capsys.readouterr().out
+    environment = run_copy / "environment.json"
+    data = json.loads(environment.read_text())
+    assert data["invocations"][0]["numerics"]["processes"] == 1  # recorded by every run
+    data["invocations"][0]["numerics"]["processes"] = 2  # as `--nproc-per-node 2` records it
+    environment.write_text(json.dumps(data))
+    assert run_main("vae_converter.json", run_copy.parent, *overrides[:-1], "trainer.epochs=3", resume=True) == 0
+    out = capsys.readouterr().out
+    assert out.count("Resuming with 1 process a run started with 2 processes: it goes on, but not bit-identically") == 1

@@ -49,9 +49,10 @@ def record_numerics(path: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def recorded_threads(path: Path) -> int | None:
-    """The thread count the run started with (its first recorded invocation), if ``environment.json`` says."""
-    return next((found["threads"] for found in _recorded(path) if isinstance(found.get("threads"), int)), None)
+def recorded_threads(path: Path, key: str = "threads") -> int | None:
+    """The thread count (or the count ``key``: ``processes``) the run started with (its first recorded invocation
+    that says), if ``environment.json`` says."""
+    return next((found[key] for found in _recorded(path) if isinstance(found.get(key), int)), None)
 
 
 def recorded_data(path: Path) -> dict[str, Any] | None:
