@@ -333,7 +333,11 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
     except SignalException as err:  # Ctrl-C or SIGTERM here: the launcher passed it on and waited for the processes
         return 128 + int(err.sigval)
     except ChildFailedError as err:
-        codes = sorted({failure.exitcode for failure in err.failures.values()})
+        exits = {rank: failure.exitcode for rank, failure in err.failures.items()}
+        codes = sorted(set(exits.values()))
+        if unseen := unseen_errors(exits):
+            print(f"error: the process(es) of rank {unseen} stopped on an error that rank 0 did not meet, and only "
+                  "rank 0 prints; run the same command without --nproc-per-node to see it", file=sys.stderr)
         for code in (2, 130, 143):
             if code in codes:
                 return code
@@ -341,6 +345,11 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def unseen_errors(exits: dict[int, int]) -> list[int]:
+    """The ranks that exited 2 (an error: :func:`tell` prints it on rank 0 only) where rank 0 did not."""
+    return [] if exits.get(0) == 2 else sorted(rank for rank, code in exits.items() if code == 2)
 
 
 def without_option(argv: list[str], option: str) -> list[str]:

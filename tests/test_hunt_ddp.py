@@ -96,3 +96,14 @@ def test_a_resume_with_another_process_count_says_so(run_copy, capsys):
     assert run_main("vae_converter.json", run_copy.parent, *overrides[:-1], "trainer.epochs=3", resume=True) == 0
     out = capsys.readouterr().out
     assert out.count("Resuming with 1 process a run started with 2 processes: it goes on, but not bit-identically") == 1
+
+
+@pytest.mark.parametrize("exits, unseen", [
+    ({0: 2, 1: 2}, []),  # rank 0 printed the error the other rank met too
+    ({0: -15, 1: 2}, [1]),  # rank 1 alone met it (rank 0 was stopped by the launcher): nobody printed it
+    ({1: 2, 2: 1, 3: 2}, [1, 3]),
+    ({0: 1, 1: 143}, []),  # a traceback is printed by every rank; a stop line needs no second copy
+])
+def test_an_error_met_only_by_a_rank_that_prints_nothing_is_still_announced(exits, unseen):
+    import main
+    assert main.unseen_errors(exits) == unseen
