@@ -3,6 +3,7 @@ test stretch (:func:`evaluate_stream`), several pooled (:func:`pool_recordings`)
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ from utils.core.errors import DataError
 from utils.figures.report import POOLED_HEADERS, STREAM_COLUMNS, pooled_cells, stream_cell
 from utils.metrics.promise import named_results, pooled_promise, time_step_promise
 from utils.metrics.ranges import clock_text, coverage, label_ranges
-from utils.metrics.stream_metrics import mean_over_streams, pooled_confusion, stream_metrics
+from utils.metrics.stream_metrics import buffer_reach, mean_over_streams, pooled_confusion, stream_metrics
 from utils.metrics.window_metrics import compare_with_baselines, fixed_width_table, to_jsonable
 from utils.runs.outputs import atomic_output
 
 STREAM_VERDICT_KEYS = (("vus_pr", "VUS-PR"), ("vus_roc", "VUS-ROC"))
+logger = logging.getLogger("anomaly")
 
 
 @dataclass
@@ -151,10 +153,29 @@ def evaluate_recordings(recordings: list[Recording], window_length: int, evaluat
                                        {k: v[a:b] for k, v in baseline_scores.items()}, baseline_thresholds, bounds,
                                        calibration)
                for r, a, b in zip(recordings, edges[:-1], edges[1:])}
+    warn_vus_buffer(results, window_length)
     if len(results) == 1:
         return RecordingsEvaluation(results, next(iter(results.values())).metrics)
     metrics = {"recordings": {name: r.metrics for name, r in results.items()}, "pooled": pool_recordings(results)}
     return RecordingsEvaluation(results, to_jsonable(metrics))
+
+
+def warn_vus_buffer(results: dict[str, StreamEvaluation], window_length: int) -> None:
+    """One warning when VUS's largest buffer reaches more than half of a recording's normal test rows
+    (:func:`buffer_reach`): it then counts most rows a score must rank low as partly anomalous, flattering any score
+    (evenly spaced ranges reach half at a buffer of half their gap, and all of it at their gap)."""
+    buffer, default = next(iter(results.values())).metrics["vus_buffer"], min(window_length, MAX_VUS_BUFFER)
+    wide = {name: reach for name, r in results.items()
+            if (reach := buffer_reach(r.part.labels, buffer)) is not None and reach[0] > 0.5}
+    if wide:
+        fair = min(f for _, f in wide.values())
+        found = ", ".join(f"{name} {share:.0%}" if len(results) > 1 else f"{share:.0%}"
+                          for name, (share, _) in list(wide.items())[:3])
+        logger.warning("evaluation: evaluation.vus_buffer=%d reaches more than half of the normal test rows (%s%s), "
+                       "which VUS-ROC and VUS-PR then count as partly anomalous, so even a random score gets a high "
+                       "VUS-PR; set evaluation.vus_buffer to %sat most %d", buffer, found,
+                       f", {len(wide)} recordings in all" if len(wide) > 3 else "",
+                       f"null (the window length, {default}) or " if default <= fair else "", fair)
 
 
 def pool_score(results: dict[str, StreamEvaluation], group: str, name: str) -> dict[str, Any]:

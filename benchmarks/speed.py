@@ -23,6 +23,7 @@ Usage:
     python benchmarks/speed.py                  # everything (over 30 minutes on a shared 2-core machine)
     python benchmarks/speed.py --quick          # tiny sizes, a smoke run
     python benchmarks/speed.py --only overhead recurrent --threads 1 --json experiments/speed.json
+    python benchmarks/speed.py --only runs threads --data-dir data/ECG5000 --skab-dir data/SKAB   # not ../shared
 """
 from __future__ import annotations
 
@@ -61,8 +62,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     p.add_argument("--experiments-dir", type=Path, default=None,
                    help="where the benchmark's run folders go (default: a temporary folder, deleted)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with ECG5000_TRAIN.txt, run on the merged protocol (default: data/ECG5000 where it "
+                        "holds the full set, else ../shared/data/ECG5000; item 7: ../shared/data/ECG5000)")
+    p.add_argument("--skab-dir", type=Path, default=None,
+                   help="item 7: the SKAB folder of the skab configs (default: ../shared/data/SKAB)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = p.parse_args(argv)
+    if args.data_dir is not None and not (args.data_dir / "ECG5000_TRAIN.txt").is_file():
+        p.error(f"--data-dir {args.data_dir}: no ECG5000_TRAIN.txt there; give the folder holding the ECG5000 files")
+    if args.skab_dir is not None and not args.skab_dir.is_dir():
+        p.error(f"--skab-dir {args.skab_dir}: no such folder; give the folder holding SKAB's valve1, valve2, ...")
+    args.data_dir, args.skab_dir = (None if d is None else d.resolve() for d in (args.data_dir, args.skab_dir))
     from benchmarks import quality
 
     quality.check_results_path(p, args.json, "--json")
@@ -84,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = SimpleNamespace(quick=args.quick, repeats=repeats, threads=args.threads, exp_dir=exp_dir, ecg=None,
                           score_repeats=1 if args.quick else 2, startup_repeats=1 if args.quick else 5,
                           run_repeats=args.run_repeats or (1 if args.quick else 2), conditions=args.conditions,
-                          configs=args.configs)
+                          configs=args.configs, data_dir=args.data_dir, skab_dir=args.skab_dir)
     runners = {"overhead": speed_train.framework_overhead, "recurrent": speed_recurrent.recurrent,
                "scoring": speed_system.scoring, "flops": speed_recurrent.flops, "startup": speed_system.startup,
                "runs": speed_system.whole_runs, "threads": speed_threads.thread_rows}

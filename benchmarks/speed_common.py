@@ -138,25 +138,27 @@ def peak_rss_mib() -> float:
 
 
 # ----- agents -------------------------------------------------------------------------
-def ecg_overrides() -> list[str]:
-    """Overrides that run the ECG5000 config on the shared TRAIN file when the full set is absent."""
+def ecg_overrides(data_dir: Path | None = None) -> list[str]:
+    """Overrides that run the ECG5000 config on the TRAIN file of ``data_dir`` (speed.py's ``--data-dir``); without
+    it on the shared TRAIN file when data/ECG5000 lacks the full set."""
     local = REPO_ROOT / "data" / "ECG5000"
-    if (local / "ECG5000_TRAIN.txt").exists() and (local / "ECG5000_TEST.txt").exists():
+    if data_dir is None and (local / "ECG5000_TRAIN.txt").exists() and (local / "ECG5000_TEST.txt").exists():
         return []
-    return ["data.protocol=merged", "data.download=false", f"data.data_dir={SHARED_ECG}"]
+    return ["data.protocol=merged", "data.download=false", f"data.data_dir={data_dir or SHARED_ECG}"]
 
 
 CONFIGS = {"vae": "configs/vae_converter.json", "lstm": "configs/lstm_ecg5000.json"}
 
 
-def config_overrides(which: str, quick: bool) -> list[str]:
-    """Overrides of a default config for the benchmark (tiny data with ``quick``)."""
+def config_overrides(which: str, quick: bool, data_dir: Path | None = None) -> list[str]:
+    """Overrides of a default config for the benchmark (tiny data with ``quick``; ECG5000 from ``data_dir``)."""
     if which == "vae":
         return ["data.n_samples=400"] if quick else []
-    return ecg_overrides()
+    return ecg_overrides(data_dir)
 
 
-def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str] = (), writer: bool = True) -> Any:
+def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str] = (), writer: bool = True,
+                data_dir: Path | None = None) -> Any:
     """An agent of a default config, ready to ``train()``: run folder, log file, TensorBoard writer."""
     import agents  # noqa: F401  (fills the registries)
     from agents.hooks import open_summary_writer
@@ -166,7 +168,7 @@ def build_agent(which: str, experiments_dir: Path, quick: bool, extra: list[str]
     from utils.runs.run_folder import check_run_dir, create_run_dir
 
     name = f"speed_{which}_{os.getpid()}_{time.monotonic_ns()}"
-    overrides = [f"experiments_dir={experiments_dir}", f"exp_name={name}", *config_overrides(which, quick), *extra]
+    overrides = [f"experiments_dir={experiments_dir}", f"exp_name={name}", *config_overrides(which, quick, data_dir), *extra]
     config = load_config(str(REPO_ROOT / CONFIGS[which]), overrides)
     run_dir = check_run_dir(config, False)
     agent = AGENTS.get(config.agent)(config, run_dir)

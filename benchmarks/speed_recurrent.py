@@ -51,7 +51,7 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, batches: li
 def ecg_batches(ctx: Any) -> tuple[list[Tensor], Any]:
     """Training batches of the ECG5000 config (its batch size) and the config."""
     if ctx.ecg is None:
-        agent = build_agent("lstm", ctx.exp_dir, ctx.quick, writer=False)
+        agent = build_agent("lstm", ctx.exp_dir, ctx.quick, writer=False, data_dir=ctx.data_dir)
         x = agent.train_x[:64] if ctx.quick else agent.train_x
         ctx.ecg = (list(x.split(agent.config.trainer.batch_size)), agent.config)
     return ctx.ecg

@@ -39,6 +39,8 @@ def scoring(ctx: Any) -> list[Row]:
            str(ctx.score_repeats), "--experiments-dir", str(ctx.exp_dir)] + (["--quick"] if ctx.quick else [])
     if ctx.threads:
         cmd += ["--threads", str(ctx.threads)]
+    if ctx.data_dir:
+        cmd += ["--data-dir", str(ctx.data_dir)]
     done = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(ctx), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"scoring child failed:\n{done.stderr[-3000:]}")
@@ -70,11 +72,12 @@ def score_child(argv: list[str]) -> None:
     p.add_argument("--experiments-dir", type=Path, required=True)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--data-dir", type=Path, default=None)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     for which in ("vae", "lstm"):
-        agent = build_agent(which, args.experiments_dir, args.quick, writer=False)
+        agent = build_agent(which, args.experiments_dir, args.quick, writer=False, data_dir=args.data_dir)
         model, bs = agent.model.eval(), agent.config.evaluation.batch_size
         detector = agent.detector()
         detector.fit(agent.train_x, agent.val_x, agent.config.evaluation.false_alarm_rate)
@@ -189,7 +192,7 @@ def epoch_seconds(log: Path) -> float:
 
 
 def _main_cmd(ctx: Any, which: str, name: str, extra: list[str] = ()) -> list[str]:
-    overrides = config_overrides(which, ctx.quick) + (QUICK_RUN[which] if ctx.quick else []) + list(extra)
+    overrides = config_overrides(which, ctx.quick, ctx.data_dir) + (QUICK_RUN[which] if ctx.quick else []) + list(extra)
     return [sys.executable, "main.py", CONFIGS[which], "--set", f"experiments_dir={ctx.exp_dir}",
             "--set", f"exp_name={name}"] + [a for o in overrides for a in ("--set", o)]
 
@@ -212,6 +215,7 @@ def whole_runs(ctx: Any) -> list[Row]:
     env, rows = child_env(ctx), []
     for which in ("vae", "lstm"):
         walls, peaks, trains, floors = [], [], [], []
+        data = config_overrides(which, ctx.quick, ctx.data_dir)
         for rep in range(ctx.run_repeats):
             name = f"speed_run_{which}_{os.getpid()}_{rep}"
             wall, peak = _run_main(_main_cmd(ctx, which, name), env)
@@ -224,8 +228,7 @@ def whole_runs(ctx: Any) -> list[Row]:
         rows.append(Row("6", f"whole run wall time, {label}", wall, train, "s", wall / max(train, 1e-9),
                         ref_name="time inside the epoch loop (sum of the logged epoch times)",
                         note=f"median of {len(walls)} runs; ratio = wall / training (the rest is start-up, data, "
-                             f"evaluation, plots)" + ("; " + " ".join(config_overrides(which, ctx.quick)) if
-                                                       which == "lstm" and config_overrides(which, ctx.quick) else "")))
+                             f"evaluation, plots)" + ("; " + " ".join(data) if which == "lstm" and data else "")))
         peak, floor = statistics.median(peaks), statistics.median(floors)
         rows.append(Row("6", f"whole run peak memory, {label}", peak, floor, "MiB", peak / floor,
                         ref_name="peak RSS of python -c 'import agents' (interpreter, torch, the package)",

@@ -32,13 +32,14 @@ def shipped_configs() -> list[Path]:
     return sorted((REPO_ROOT / "configs").glob("*.json"))
 
 
-def data_overrides(config: Path) -> list[str] | None:
-    """Overrides that run ``config`` on the shared copy of its data (None: its data is not on this machine)."""
+def data_overrides(config: Path, ecg: Path | None = None, skab: Path | None = None) -> list[str] | None:
+    """Overrides that run ``config`` on its data in ``ecg`` or ``skab`` (speed.py's ``--data-dir``, ``--skab-dir``;
+    default: the shared copy), None where that folder is not on this machine."""
+    ecg, skab = ecg or SHARED_ECG, skab or SHARED_SKAB
     if "ecg5000" in config.stem:
-        return ["data.protocol=merged", "data.download=false", f"data.data_dir={SHARED_ECG}"] \
-            if SHARED_ECG.is_dir() else None
+        return ["data.protocol=merged", "data.download=false", f"data.data_dir={ecg}"] if ecg.is_dir() else None
     if "skab" in config.stem:
-        return ["data.download=false", f"data.data_dir={SHARED_SKAB}"] if SHARED_SKAB.is_dir() else None
+        return ["data.download=false", f"data.data_dir={skab}"] if skab.is_dir() else None
     return []
 
 
@@ -51,7 +52,7 @@ def thread_rows(ctx: Any) -> list[Row]:
         configs = [REPO_ROOT / "configs" / "vae_converter.json"] if ctx.quick else shipped_configs()
     rows, floor = [], torch_floor(env)
     for config in configs:
-        overrides = data_overrides(config)
+        overrides = data_overrides(config, ctx.data_dir, ctx.skab_dir)
         if overrides is None:
             print(f"    7: {config.name} skipped: its data is not on this machine", flush=True)
             continue

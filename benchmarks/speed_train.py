@@ -57,7 +57,7 @@ def framework_overhead(ctx: Any) -> list[Row]:
     # (300 epochs at most in the converter config, 100 in the ECG5000 one).
     epochs = 1 if ctx.quick else 30
     for which in ("vae", "lstm"):
-        agent = build_agent(which, ctx.exp_dir, ctx.quick)
+        agent = build_agent(which, ctx.exp_dir, ctx.quick, data_dir=ctx.data_dir)
         trainer = agent.config.trainer
         trainer.epochs = epochs
         model = copy.deepcopy(agent.model)

@@ -19,7 +19,7 @@ from agents.stream_evaluation import (
 from datasets.splits import DataSplits, Recording, Split, StreamPart
 from tests.test_stream_evaluation import STREAM_RUN
 from utils.core.errors import DataError
-from utils.metrics.stream_metrics import pooled_confusion
+from utils.metrics.stream_metrics import buffer_reach, pooled_confusion
 
 T, STRIDE = 10, 5
 EVALUATION = {"point_aggregation": "max", "incident_merge_gap": None, "vus_buffer": None}
@@ -206,3 +206,41 @@ def test_a_run_on_two_recordings_reports_each_and_pooled(tmp_path, monkeypatch, 
     assert "## Results on the test recordings (per time step)" in report and "| `second.csv` |" in report
     log = (tmp_path / "two" / "logs" / "train.log").read_text()
     assert "Test streams: 2 recordings" in log and "first.csv: VUS-PR" in log and "second.csv: VUS-PR" in log
+
+
+def _spaced(n: int, ranges: int, length: int) -> StreamPart:
+    """A test stretch of ``n`` rows with ``ranges`` evenly spaced labelled ranges of ``length`` rows each."""
+    part = _part(n, 0, (0, 0), 3)
+    for start in np.linspace(n // (2 * ranges), n - n // (2 * ranges), ranges).astype(int):
+        part.labels[start:start + length] = 1
+    return part
+
+
+def test_buffer_reach_is_the_share_of_normal_rows_the_largest_buffer_touches():
+    labels = _spaced(3000, 5, 20).labels  # gaps of 580 normal rows between the ranges
+    assert buffer_reach(labels, 0)[0] == 0.0
+    share, fair = buffer_reach(labels, 580)  # buffers of 290 rows meet across every gap
+    assert share > 0.9
+    assert buffer_reach(labels, fair)[0] <= 0.5 < buffer_reach(labels, fair + 2)[0]
+    assert buffer_reach(np.zeros(9), 5) is None and buffer_reach(np.ones(9), 5) is None
+
+
+def test_a_buffer_reaching_most_normal_rows_warns_and_names_a_fair_one(warnings_seen):
+    """A random score gets VUS-PR near 1 when the buffer spans the gaps between labelled ranges; the default not."""
+    parts, names = [_spaced(3000, 5, 20), _spaced(500, 1, 30)], ["far.csv", "near.csv"]
+    rng = np.random.default_rng(0)
+    inputs = _inputs(parts)
+    inputs["scores"] = {"recon": rng.random(len(inputs["contributions"]))}
+    recordings = [Recording(name, part) for name, part in zip(names, parts)]
+    result = evaluate_recordings(recordings, T, {**EVALUATION, "vus_buffer": 2000}, FEATURES, **inputs)
+    assert result.metrics["recordings"]["far.csv"]["scores"]["recon"]["vus_pr"] > 0.75
+    warned = [r.getMessage() for r in warnings_seen.records if "vus_buffer" in r.getMessage()]
+    fair = min(buffer_reach(p.labels, 2000)[1] for p in parts)
+    assert warned == [f"evaluation: evaluation.vus_buffer=2000 reaches more than half of the normal test rows "
+                      f"(far.csv {buffer_reach(parts[0].labels, 2000)[0]:.0%}, near.csv 100%), which VUS-ROC and "
+                      f"VUS-PR then count as partly anomalous, so even a random score gets a high VUS-PR; set "
+                      f"evaluation.vus_buffer to null (the window length, {T}) or at most {fair}"]
+    warnings_seen.clear()
+    result = evaluate_recordings(recordings, T, EVALUATION, FEATURES, **inputs)
+    assert result.metrics["recordings"]["far.csv"]["scores"]["recon"]["vus_pr"] < 0.1
+    assert not [r for r in warnings_seen.records if "vus_buffer" in r.getMessage()]

@@ -8,6 +8,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from benchmarks import speed
 
 EXPECTED = [  # (item, start of the measurement's name[, a word further in it])
@@ -65,3 +67,43 @@ def test_each_item_prints_its_rows_as_soon_as_measured(tmp_path: Path, capsys, m
     monkeypatch.setattr(speed_recurrent, "recurrent", second)
     assert speed.main(["--quick", "--only", "overhead", "recurrent", "--experiments-dir", str(tmp_path)]) == 0
     assert "first row" in seen_before_second[0] and "second row" not in seen_before_second[0]
+
+
+def test_data_dir_and_skab_dir_reach_every_run_of_items_6_and_7(tmp_path: Path, monkeypatch, capsys,
+                                                                shared_ecg_dir: Path) -> None:
+    """--data-dir (ECG5000) and --skab-dir replace ../shared in the runs' overrides; without them the runs read it."""
+    from benchmarks import speed_system, speed_threads
+    from benchmarks.speed_common import Row
+
+    commands: list[list[str]] = []
+    monkeypatch.setattr(speed_system, "_run_main", lambda cmd, env: (commands.append(cmd), (1.0, 1.0))[1])
+    monkeypatch.setattr(speed_threads, "_run_main", speed_system._run_main)
+    monkeypatch.setattr(speed_threads, "timed_phases", lambda run_dir: 0.0)
+    monkeypatch.setattr(speed_system, "denormal_change", lambda *a: Row("6", "change", 1.0, 1.0, "s", 1.0))
+    ecg, skab = tmp_path / "ecg", tmp_path / "skab"
+    ecg.mkdir()
+    skab.mkdir()
+    (ecg / "ECG5000_TRAIN.txt").write_text("")
+    common = ["--quick", "--only", "runs", "threads", "--configs", "lstm_ecg5000", "vae_skab", "--conditions",
+              "quiet", "--experiments-dir", str(tmp_path / "runs")]
+
+    def data_dirs() -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}  # per config, over item 6's and item 7's runs
+        for cmd in (cmd for cmd in commands if "main.py" in cmd):
+            found.setdefault(Path(cmd[2]).stem, set()).update(a for a in cmd if a.startswith("data.data_dir="))
+        commands.clear()
+        return found
+
+    assert speed.main([*common, "--data-dir", str(ecg), "--skab-dir", str(skab)]) == 0
+    assert data_dirs() == {"vae_converter": set(), "lstm_ecg5000": {f"data.data_dir={ecg}"},
+                           "vae_skab": {f"data.data_dir={skab}"}}
+    assert f"data.data_dir={ecg}" in capsys.readouterr().out  # item 6's note names the data it ran on
+    assert speed.main(common) == 0
+    shared = data_dirs()
+    assert shared["lstm_ecg5000"] == {f"data.data_dir={shared_ecg_dir}"}
+    assert shared.get("vae_skab", set()) <= {f"data.data_dir={speed_threads.SHARED_SKAB}"}
+    for option, folder, text in (("--data-dir", skab, "no ECG5000_TRAIN.txt there"),
+                                 ("--skab-dir", tmp_path / "none", "no such folder")):
+        with pytest.raises(SystemExit) as stop:
+            speed.main([option, str(folder)])
+        assert stop.value.code == 2 and f"{option} {folder}: {text}" in capsys.readouterr().err

@@ -217,6 +217,18 @@ def vus_roc_pr(labels: np.ndarray, scores: np.ndarray, buffer: int,
     return float(np.mean(roc)), float(np.mean(pr))
 
 
+def buffer_reach(labels: np.ndarray, buffer: int) -> tuple[float, int] | None:
+    """``(share, fair)``: the share of the normal rows of (n,) 0/1 ``labels`` within ``buffer // 2`` rows of a
+    labelled range (those :func:`vus_roc_pr`'s largest buffer counts as partly anomalous), and the largest buffer
+    whose share is at most 1/2 (twice a normal row's median distance, less 2); None unless both classes are present."""
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any():
+        return None
+    ranges = label_ranges(y)
+    d = np.sort(_second_nearest(np.flatnonzero(~y), ranges[:, 0], ranges[:, 1] - 1)[0])
+    return float(np.mean(d <= buffer // 2)), 2 * (int(d[len(d) // 2]) - 1)
+
+
 def _check_options(threshold: float | np.ndarray, n: int, vus_buffer: int, merge_gap: int,
                    sample_period_s: float | None) -> None:
     if isinstance(threshold, np.ndarray):
