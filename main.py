@@ -7,9 +7,12 @@ import contextlib
 import errno
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -306,10 +309,18 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 
 
 def tell(message: str) -> None:
-    """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop)."""
+    """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop);
+    every rank also leaves it for the launcher, which prints what rank 0 did not (:func:`unseen_errors`)."""
     from utils.runtime.signals import other_rank
     if not other_rank():
         print(message, file=sys.stderr)
+    if folder := os.environ.get(MESSAGES_ENV):
+        with open(os.path.join(folder, os.environ.get("RANK", "0")), "w", encoding="utf-8") as handle:
+            handle.write(message)
+
+
+#: The folder where each process under --nproc-per-node leaves its error or stop line, named by its rank.
+MESSAGES_ENV = "TS_ANOMALY_RANK_MESSAGES"
 
 
 def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -328,28 +339,37 @@ def launch_processes(args: argparse.Namespace, argv: list[str] | None) -> int:
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.nproc_per_node, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed
+    messages = os.environ[MESSAGES_ENV] = tempfile.mkdtemp(prefix="ts-anomaly-ranks-")
     try:
         elastic_launch(launch, sys.executable)(os.path.abspath(__file__), *child_argv)
     except SignalException as err:  # Ctrl-C or SIGTERM here: the launcher passed it on and waited for the processes
         return 128 + int(err.sigval)
     except ChildFailedError as err:
-        exits = {rank: failure.exitcode for rank, failure in err.failures.items()}
-        codes = sorted(set(exits.values()))
-        if unseen := unseen_errors(exits):
-            print(f"error: the process(es) of rank {unseen} stopped on an error that rank 0 did not meet, and only "
-                  "rank 0 prints; run the same command without --nproc-per-node to see it", file=sys.stderr)
+        codes = sorted({failure.exitcode for failure in err.failures.values()})
+        for line in unseen_errors(Path(messages)):
+            print(line, file=sys.stderr)
         for code in (2, 130, 143):
             if code in codes:
                 return code
         print(f"error: training process(es) failed with exit code(s) {codes}; their output is above",
               file=sys.stderr)
         return 1
+    finally:
+        del os.environ[MESSAGES_ENV]
+        shutil.rmtree(messages, ignore_errors=True)
     return 0
 
 
-def unseen_errors(exits: dict[int, int]) -> list[int]:
-    """The ranks that exited 2 (an error: :func:`tell` prints it on rank 0 only) where rank 0 did not."""
-    return [] if exits.get(0) == 2 else sorted(rank for rank, code in exits.items() if code == 2)
+def unseen_errors(folder: Path) -> list[str]:
+    """The error lines that processes other than rank 0 left in ``folder`` (:func:`tell`) and rank 0 did not print
+    (it may have met another, or been stopped by the launcher first), each as ``rank N: error: ...``."""
+    left = {int(path.name): path.read_text(encoding="utf-8") for path in folder.iterdir() if path.name.isdigit()}
+    printed = left.pop(0, None)
+    unseen: dict[str, int] = {}
+    for rank, text in sorted(left.items()):
+        if text.startswith("error:") and text != printed:
+            unseen.setdefault(text, rank)
+    return [f"rank {rank}: {text}" for text, rank in unseen.items()]
 
 
 def without_option(argv: list[str], option: str) -> list[str]:

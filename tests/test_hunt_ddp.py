@@ -98,12 +98,14 @@ def test_a_resume_with_another_process_count_says_so(run_copy, capsys):
     assert out.count("Resuming with 1 process a run started with 2 processes: it goes on, but not bit-identically") == 1
 
 
-@pytest.mark.parametrize("exits, unseen", [
-    ({0: 2, 1: 2}, []),  # rank 0 printed the error the other rank met too
-    ({0: -15, 1: 2}, [1]),  # rank 1 alone met it (rank 0 was stopped by the launcher): nobody printed it
-    ({1: 2, 2: 1, 3: 2}, [1, 3]),
-    ({0: 1, 1: 143}, []),  # a traceback is printed by every rank; a stop line needs no second copy
+@pytest.mark.parametrize("left, unseen", [
+    ({0: "error: A", 1: "error: A"}, []),  # rank 0 printed the error the other rank met too
+    ({1: "error: A"}, ["rank 1: error: A"]),  # rank 1 alone met it (rank 0 was stopped first): nobody printed it
+    ({0: "error: A", 1: "error: B", 2: "error: B", 3: "error: C"}, ["rank 1: error: B", "rank 3: error: C"]),
+    ({1: "\nSIGTERM received: stopped"}, []),  # a stop line needs no second copy
 ])
-def test_an_error_met_only_by_a_rank_that_prints_nothing_is_still_announced(exits, unseen):
+def test_an_error_met_only_by_a_rank_that_prints_nothing_is_still_announced(left, unseen, tmp_path):
     import main
-    assert main.unseen_errors(exits) == unseen
+    for rank, text in left.items():
+        (tmp_path / str(rank)).write_text(text)
+    assert main.unseen_errors(tmp_path) == unseen
