@@ -132,11 +132,12 @@ def test_a_set_number_stays_a_number_where_the_key_takes_one():
 
 
 @pytest.mark.parametrize("entry", ["experiments_dir", "data.path", "data.data_dir", "load_csv", "load_ecg5000",
-                                   "load_skab", "main.py export", "main.py score options"])
+                                   "load_skab", "main.py export", "main.py score options", "benchmarks"])
 def test_a_leading_tilde_is_the_home_folder_wherever_a_user_gives_a_path(entry, request, monkeypatch, tmp_path):
     """Before: experiments_dir and each loader expanded "~" by hand (a config value, a quoted --set, a Python call);
     main.py's config, --input, --output and --incidents did not: "~/c.json: config file not found", and
-    --output=~/s.csv (no shell expands that "~") wrote ./~/s.csv."""
+    --output=~/s.csv (no shell expands that "~") wrote ./~/s.csv; benchmarks/determinism.py --experiments-dir=~/dx
+    trained in $HOME/dx (the config's expansion), then read ./~/dx/run_00/out/metrics.json: FileNotFoundError."""
     from datasets.csv_recordings import load_csv
     from datasets.ecg5000 import load_ecg5000
     from datasets.skab import load_skab
@@ -170,6 +171,11 @@ def test_a_leading_tilde_is_the_home_folder_wherever_a_user_gives_a_path(entry, 
         (home / "run").symlink_to(request.getfixturevalue("finished"))
         assert main.main(["~/run/config.json", "--mode", "export", "--format", "torchscript", "--output=~/m.pt"]) == 0
         got, want = sorted(str(p) for p in home.glob("m.pt*")), ["m.pt", "m.pt.json"]
+    elif entry == "benchmarks":  # their path options all read through utils.core.paths.user_path
+        from benchmarks import determinism
+
+        args = determinism.parse_args(["--config=~/c.json", "--experiments-dir=~/runs", "--out=~/d.json"])
+        got, want = [str(args.config), str(args.experiments_dir), str(args.out)], ["c.json", "runs", "d.json"]
     else:
         args = main.parse_args(["~/c.json", "--mode", "score", "--input=~/in.csv", "--output=~/s.csv",
                                 "--incidents=~/i.csv"])
