@@ -132,12 +132,14 @@ def test_a_set_number_stays_a_number_where_the_key_takes_one():
 
 
 @pytest.mark.parametrize("entry", ["experiments_dir", "data.path", "data.data_dir", "load_csv", "load_ecg5000",
-                                   "load_skab", "main.py export", "main.py score options", "benchmarks"])
+                                   "load_skab", "main.py export", "main.py score options", "benchmarks",
+                                   "make_example_csv", "report"])
 def test_a_leading_tilde_is_the_home_folder_wherever_a_user_gives_a_path(entry, request, monkeypatch, tmp_path):
     """Before: experiments_dir and each loader expanded "~" by hand (a config value, a quoted --set, a Python call);
     main.py's config, --input, --output and --incidents did not: "~/c.json: config file not found", and
     --output=~/s.csv (no shell expands that "~") wrote ./~/s.csv; benchmarks/determinism.py --experiments-dir=~/dx
-    trained in $HOME/dx (the config's expansion), then read ./~/dx/run_00/out/metrics.json: FileNotFoundError."""
+    trained in $HOME/dx (the config's expansion), then read ./~/dx/run_00/out/metrics.json: FileNotFoundError;
+    make_example_csv --output=~/e.csv wrote ./~/e.csv; python -m utils.figures.report "~/run": no such run folder."""
     from datasets.csv_recordings import load_csv
     from datasets.ecg5000 import load_ecg5000
     from datasets.skab import load_skab
@@ -171,6 +173,18 @@ def test_a_leading_tilde_is_the_home_folder_wherever_a_user_gives_a_path(entry, 
         (home / "run").symlink_to(request.getfixturevalue("finished"))
         assert main.main(["~/run/config.json", "--mode", "export", "--format", "torchscript", "--output=~/m.pt"]) == 0
         got, want = sorted(str(p) for p in home.glob("m.pt*")), ["m.pt", "m.pt.json"]
+    elif entry == "make_example_csv":
+        from datasets.make_example_csv import main as make_example
+
+        make_example(["--output=~/e.csv", "--rows=600", "--faults=2"])
+        got, want = [str(p) for p in home.glob("e.csv")], ["e.csv"]
+    elif entry == "report":
+        from utils.figures.report import main as report
+
+        (home / "run").symlink_to(request.getfixturevalue("run_copy"))
+        (home / "run" / "out" / "report.md").unlink()
+        assert report(["~/run"]) == 0
+        got, want = [str(p) for p in home.glob("run/out/report.md")], ["run/out/report.md"]
     elif entry == "benchmarks":  # their path options all read through utils.core.paths.user_path
         from benchmarks import determinism
 
