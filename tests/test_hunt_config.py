@@ -131,6 +131,19 @@ def test_a_set_number_stays_a_number_where_the_key_takes_one():
         load_config(VAE_CONVERTER, ["exp_name=true"])  # true is no text anyone types for a name
 
 
+def test_a_run_saved_with_a_tilde_in_a_path_still_resumes(monkeypatch, tmp_path):
+    """A run started before ``~`` was expanded where it enters saved ``"~/..."``; the config now holds the home path."""
+    from utils.runs.checkpoints import check_same_run
+    monkeypatch.setenv("HOME", str(tmp_path))
+    now = load_config(REPO_ROOT / "configs" / "example_csv.json", ["data.path=~/a.csv"])
+    saved = json.loads(json.dumps(now))
+    saved["data"]["path"] = "~/a.csv"
+    check_same_run(saved, now, tmp_path / "last.pt", 0)
+    saved["data"]["path"] = "~/b.csv"
+    with pytest.raises(ConfigError, match="data.path"):
+        check_same_run(saved, now, tmp_path / "last.pt", 0)
+
+
 @pytest.mark.parametrize("entry", ["experiments_dir", "data.path", "data.data_dir", "load_csv", "load_ecg5000",
                                    "load_skab", "main.py export", "main.py score options", "benchmarks",
                                    "make_example_csv", "report"])
