@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--format", dest="export_format", choices=("onnx", "torchscript"),
         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
+    for name in ("config", "input", "output", "incidents"):  # a path's ~, where no shell expands it (--output=~/x.csv)
+        setattr(args, name, getattr(args, name) and os.path.expanduser(getattr(args, name)))
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
     if missing := [_option(name) for name in needed if getattr(args, name) is None]:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")

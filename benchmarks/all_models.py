@@ -25,6 +25,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks import converter_benchmark, ecg5000_benchmark, quality  # noqa: E402
 from benchmarks import quality_tables as tables  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 QUICK = ["--set", "trainer.epochs=2"]
 
@@ -38,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 epochs, 600 converter windows")
     p.add_argument("--only", choices=("converter", "ecg5000"), default=None, help="run one data set's half only")
     p.add_argument("--experiments-dir", default=None)
-    p.add_argument("--out", default=None, help="write all results as JSON")
+    p.add_argument("--out", type=user_path, default=None, help="write all results as JSON")
     args = p.parse_args(argv)
     quality.check_results_path(p, args.out)
     return args

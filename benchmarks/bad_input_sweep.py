@@ -40,6 +40,7 @@ if __package__ in (None, ""):
 from benchmarks.bad_inputs.builder import Builder  # noqa: E402
 from benchmarks.bad_inputs.common import CLASSES, OUTCOMES, ROOT, Case  # noqa: E402
 from benchmarks.bad_inputs.runner import classify, counts_table, run_case  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 __all__ = ["CLASSES", "Builder", "Case", "build_cases", "classify", "counts_table", "main", "run_case", "train_base"]
 
@@ -59,12 +60,12 @@ def train_base(builder: Builder, env: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--out", type=user_path, help="write the results as JSON here")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--only", choices=CLASSES, action="append", help="run only these classes (repeatable)")
     parser.add_argument("--match", help="run only cases whose name contains this text")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a case may take (default 60)")
-    parser.add_argument("--rerun", type=Path, help="run only the cases not answered in this earlier --out JSON")
+    parser.add_argument("--rerun", type=user_path, help="run only the cases not answered in this earlier --out JSON")
     parser.add_argument("--every", type=int, default=1, help="run every N-th case only (a quick look)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")

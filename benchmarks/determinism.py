@@ -36,6 +36,7 @@ from benchmarks import quality  # noqa: E402
 from utils.core.errors import UserError  # noqa: E402
 from utils.runs.checkpoints import load_checkpoint  # noqa: E402
 from utils.runtime.reproducibility import state_digest  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.n_samples=200", "data.time_steps=25", "trainer.epochs=2", "model.hidden_sizes=[32]",
@@ -45,15 +46,15 @@ ALWAYS = ["trainer.progress_bar=false", "evaluation.make_plots=false"]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, default=REPO_ROOT / "configs" / "vae_converter.json")
+    p.add_argument("--config", type=user_path, default=REPO_ROOT / "configs" / "vae_converter.json")
     p.add_argument("--runs", type=int, default=11, help="identical runs (default %(default)s)")
     p.add_argument("--parallel", type=int, default=0, help="runs at a time (default 0: all at once)")
     p.add_argument("--full", action="store_true", help="the config's own sizes, not the tiny ones")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="config override for every run, after the tiny ones (repeatable)")
     p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of each run (0: inherited)")
-    p.add_argument("--experiments-dir", default=None, help="keep the run folders here (default: temporary)")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write every run's record as JSON")
+    p.add_argument("--experiments-dir", type=user_path, help="keep the run folders here (default: temporary)")
+    p.add_argument("--out", type=user_path, metavar="FILE", help="also write every run's record as JSON")
     args = p.parse_args(argv)
     args.verbose = False  # benchmarks.quality.train_config: the runs' own output stays hidden
     if args.runs < 2 or args.parallel < 0 or args.threads < 0:

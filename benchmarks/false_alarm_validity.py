@@ -34,6 +34,7 @@ if __package__ in (None, ""):
 
 from benchmarks import quality  # noqa: E402
 from benchmarks.quality_tables import format_table, mean_std  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 ALL_SCORES = {"vae": ["reconstruction", "reconstruction_mae", "error_gaussian", "latent_euclidean",
                       "latent_mahalanobis"]}
@@ -42,14 +43,14 @@ DEFAULT_SCORES = ["reconstruction", "reconstruction_mae", "error_gaussian"]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, default=quality.CONFIGS_DIR / "vae_converter.json")
+    p.add_argument("--config", type=user_path, default=quality.CONFIGS_DIR / "vae_converter.json")
     p.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.01, 0.05, 0.1])
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of each run (0: inherited)")
     p.add_argument("--verbose", action="store_true", help="show each run's console output")
-    p.add_argument("--experiments-dir", default=None, help="keep the run folders here (default: temporary)")
-    p.add_argument("--out", default=None, help="write all results as JSON")
+    p.add_argument("--experiments-dir", type=user_path, help="keep the run folders here (default: temporary)")
+    p.add_argument("--out", type=user_path, help="write all results as JSON")
     args = p.parse_args(argv)
     if args.seeds < 1 or not all(0 <= a < 1 for a in args.alphas):
         p.error(f"--seeds must be >= 1 (got {args.seeds}) and every --alphas value in [0, 1) (got {args.alphas})")

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from benchmarks.quality_tables import KEYS, aggregate, print_row, summarise
 from agents.detector.baselines import BASELINE_NAMES
+from utils.core.paths import user_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
@@ -62,7 +63,7 @@ def configs_for(data_name: str, folder: Path = CONFIGS_DIR) -> list[Path]:
 
 def add_common_args(parser: argparse.ArgumentParser, data_name: str) -> None:
     """Options both benchmarks take (configs, seeds, overrides, baselines, output)."""
-    parser.add_argument("--configs", nargs="+", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--configs", nargs="+", type=user_path, default=None, metavar="FILE",
                         help=f"configs to benchmark (default: every configs/*.json with data.name {data_name!r})")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (default %(default)s)")
@@ -74,9 +75,9 @@ def add_common_args(parser: argparse.ArgumentParser, data_name: str) -> None:
                         "model.hidden_sizes=[32])")
     parser.add_argument("--baselines", nargs="+", default=list(BASELINE_NAMES), choices=BASELINE_NAMES,
                         help="baselines to fit (default: all)")
-    parser.add_argument("--experiments-dir", default=None,
+    parser.add_argument("--experiments-dir", type=user_path, default=None,
                         help="keep the run folders here (default: a temporary folder, deleted at the end)")
-    parser.add_argument("--out", default=None, metavar="FILE", help="also write all results as JSON")
+    parser.add_argument("--out", type=user_path, default=None, metavar="FILE", help="also write all results as JSON")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS of each run (default 1: small models on a shared CPU run much "
                         "faster without oversubscribed threads; 0 keeps the environment's)")

@@ -95,10 +95,13 @@ def measure(experiments_dir: Path, input_path: Path, output: Path, threads: int,
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(REPO_ROOT))
+    from utils.core.paths import user_path
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="file sizes in rows")
     p.add_argument("--tracemalloc", action="store_true", help="also trace Python/NumPy allocations on the largest")
-    p.add_argument("--out", help="write the figures as JSON here")
+    p.add_argument("--out", type=user_path, help="write the figures as JSON here")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the scoring processes "
                    "(default 1: on a busy 2-core machine 2 threads made scoring 9x slower)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -108,7 +111,6 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.child:
         return child(args)
-    sys.path.insert(0, str(REPO_ROOT))
     from benchmarks import quality
 
     quality.check_results_path(p, args.out)

@@ -57,6 +57,7 @@ import numpy as np  # noqa: E402
 from benchmarks import quality  # noqa: E402
 from benchmarks.skab_frontier import skab_rule  # noqa: E402
 from utils.metrics.stream_metrics import pooled_confusion  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 DATA_NAME = "skab"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "SKAB"
@@ -76,9 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of the benchmark."""
     p = argparse.ArgumentParser(description="Every SKAB config and the baselines on SKAB's 34 recordings, beside "
                                 "the published leaderboard, and the false-alarm rate on anomaly-free.csv.")
-    p.add_argument("--configs", nargs="+", type=Path, default=None, metavar="FILE",
+    p.add_argument("--configs", nargs="+", type=user_path, default=None, metavar="FILE",
                    help="configs to run (default: every configs/*.json with data.name skab)")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+    p.add_argument("--data-dir", type=user_path, default=DEFAULT_DATA_DIR,
                    help="the SKAB folder (default: the shared copy, %(default)s); files missing there are "
                         "downloaded only with --download")
     p.add_argument("--download", action="store_true", help="fetch missing files (data.download=true)")
@@ -100,8 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options of how runs are made, shared with :mod:`benchmarks.skab_selection`."""
-    p.add_argument("--experiments-dir", default=None, help="where the runs go (default: a temporary folder)")
-    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--experiments-dir", type=user_path, help="where the runs go (default: a temporary folder)")
+    p.add_argument("--json", dest="json_out", type=user_path, metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run (default %(default)s)")
     p.add_argument("--verbose", action="store_true", help="show the runs' own console logs")
 

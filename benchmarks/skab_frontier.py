@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from utils.core.paths import user_path  # noqa: E402
 from utils.metrics.stream_metrics import confusion_counts  # noqa: E402
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "SKAB"
 TRAIN_ROWS = 400
@@ -84,7 +85,7 @@ def frontier(per_file: list[tuple[np.ndarray, np.ndarray, np.ndarray]], length: 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--data-dir", type=user_path, default=DEFAULT_DATA_DIR)
     p.add_argument("--window", type=int, default=60)
     args = p.parse_args(argv)
     files = sorted(f for f in args.data_dir.glob("*/*.csv") if f.parent.name != "anomaly-free")

@@ -48,6 +48,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from benchmarks import quality, skab  # noqa: E402
 from utils.core.errors import DataError, UserError  # noqa: E402
+from utils.core.paths import user_path  # noqa: E402
 
 ANOMALY_FREE_CSV = skab.DEFAULT_DATA_DIR / "anomaly-free" / "anomaly-free.csv"
 SEPARATOR = ";"
@@ -342,7 +343,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of the selection benchmark."""
     p = argparse.ArgumentParser(description="Choose SKAB settings without SKAB's labels: train every candidate on "
                                 "anomaly-free.csv with injected sensor faults and rank by mean per-file VUS-PR.")
-    p.add_argument("--source", type=Path, default=ANOMALY_FREE_CSV, help="the anomaly-free recording (%(default)s)")
+    p.add_argument("--source", type=user_path, default=ANOMALY_FREE_CSV,
+                   help="the anomaly-free recording (%(default)s)")
     p.add_argument("--layout", choices=sorted(LAYOUTS), default="segments",
                    help="segments: SKAB-shaped recordings of 1,100 rows, 400 training (default); split: the whole "
                         "recording, its first 20 %% training")

@@ -41,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from utils.core.paths import user_path  # noqa: E402
+
 ITEMS = ("overhead", "recurrent", "scoring", "flops", "startup", "runs", "threads")
 
 
@@ -60,14 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=sorted(c.stem for c in (REPO_ROOT / "configs").glob("*.json")),
                    help="item 7: only these shipped configs (e.g. lstm_skab; default: every one)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
-    p.add_argument("--experiments-dir", type=Path, default=None,
+    p.add_argument("--experiments-dir", type=user_path, default=None,
                    help="where the benchmark's run folders go (default: a temporary folder, deleted)")
-    p.add_argument("--data-dir", type=Path, default=None,
+    p.add_argument("--data-dir", type=user_path, default=None,
                    help="folder with ECG5000_TRAIN.txt, run on the merged protocol (default: data/ECG5000 where it "
                         "holds the full set, else ../shared/data/ECG5000; item 7: ../shared/data/ECG5000)")
-    p.add_argument("--skab-dir", type=Path, default=None,
+    p.add_argument("--skab-dir", type=user_path, default=None,
                    help="item 7: the SKAB folder of the skab configs (default: ../shared/data/SKAB)")
-    p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    p.add_argument("--json", type=user_path, default=None, help="also write the rows to this JSON file")
     args = p.parse_args(argv)
     if args.data_dir is not None and not (args.data_dir / "ECG5000_TRAIN.txt").is_file():
         p.error(f"--data-dir {args.data_dir}: no ECG5000_TRAIN.txt there; give the folder holding the ECG5000 files")

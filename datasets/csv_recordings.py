@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from datasets.splits import (NORMAL, DataSplits, Recording, Split, check_shares,
 from utils.core.errors import ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.registry import register_dataset
-from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd
+from utils.core.types import Fraction, PositiveInt, Separator, TrainEnd, UserPath
 from utils.metrics.ranges import window_starts
 from utils.runtime.memory import check_fits
 
@@ -164,8 +163,7 @@ def csv_paths(path: str | list[str] | None) -> list[Path]:
 
 def _files_of(entry: str) -> list[Path]:
     """One ``data.path`` entry's files: itself (even with ``[`` or ``*`` in its name), a folder's ``*.csv`` (any case),
-    a glob's matches (``**``: any depth); a leading ``~`` is the home folder, as in experiments_dir."""
-    entry = os.path.expanduser(entry)
+    a glob's matches (``**``: any depth)."""
     if _GLOB_CHARS & set(entry) and not Path(entry).exists():
         found = sorted(Path(p) for p in glob.glob(entry, recursive=True) if Path(p).is_file())
         if not found:
@@ -445,7 +443,7 @@ def read_csv_series(path: str | Path, feature_columns: list[str] | None = None, 
 
 @register_dataset("csv")
 @checked_args
-def load_csv(seed: int, path: str | list[str] | None = None, window_length: PositiveInt = 50,
+def load_csv(seed: int, path: UserPath[str | list[str] | None] = None, window_length: PositiveInt = 50,
              stride: PositiveInt | None = None, feature_columns: list[str] | None = None,
              label_column: str | None = None, label_columns: list[str] | None = None,
              timestamp_column: str | None = None, ignore_columns: list[str] | None = None,

@@ -14,7 +14,7 @@ from datasets.download import DownloadLimits, download_archive
 from datasets.splits import NORMAL, DataSplits, checked_args, split_normal_only, take_split
 from utils.core.errors import DataError
 from utils.core.registry import register_dataset
-from utils.core.types import Fraction, PositiveFloat, Sha256
+from utils.core.types import Fraction, PositiveFloat, Sha256, UserPath
 
 DEFAULT_URL = "https://www.timeseriesclassification.com/aeon-toolkit/ECG5000.zip"
 TRAIN_TXT_SHA256 = "0d96aff193311a6dc6111bf0dbd2f7d2313987fbf7a1da4a383d92563876057b"
@@ -41,13 +41,13 @@ def find_split_file(data_dir: Path, split: str) -> Path | None:
 
 @register_dataset("ecg5000")
 @checked_args
-def load_ecg5000(seed: int, data_dir: str = "data/ECG5000", protocol: Literal["official", "merged"] = "official",
+def load_ecg5000(seed: int, data_dir: UserPath[str] = "data/ECG5000", protocol: Literal["official", "merged"] = "official",
                  val_fraction: Fraction = 0.2, test_fraction: Fraction = 0.2, download: bool = False,
                  url: str = DEFAULT_URL, sha256: Sha256 | None = None, progress: bool = True,
                  download_deadline_s: PositiveFloat = 600.0, download_max_mb: PositiveFloat = 200.0,
                  unzip_max_mb: PositiveFloat = 1024.0) -> DataSplits:
     """ECG5000 as (N, 140, 1) normal-only train/val splits and a mixed test split (keys: docs/configuration.md)."""
-    folder = Path(data_dir).expanduser()  # "~/data": the home folder's, as experiments_dir
+    folder = Path(data_dir)
     limits = DownloadLimits(download_deadline_s, download_max_mb, unzip_max_mb, key_prefix="data.")
     files = _locate_files(folder, protocol, download, (url, sha256, progress, limits))
     arrays = {split: _read_split(path) for split, path in files.items() if path is not None}

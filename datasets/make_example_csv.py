@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.converter import AFFECTED_SENSOR, NOISE_STD, SENSORS, sensor_readings
+from utils.core.paths import user_path
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "examples" / "converter_telemetry.csv"
 START = datetime(2024, 5, 1, 8, 0, 0)
@@ -69,7 +70,8 @@ def write_example_csv(path: str | Path = DEFAULT_OUTPUT, rows: int = 7200, n_fau
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="where to write (default: %(default)s)")
+    parser.add_argument("--output", type=user_path, default=str(DEFAULT_OUTPUT),
+                        help="where to write (default: %(default)s)")
     parser.add_argument("--rows", type=int, default=7200, help="rows, one per second (default: %(default)s)")
     parser.add_argument("--faults", type=int, default=24, help="fault segments (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7)

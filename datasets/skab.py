@@ -13,7 +13,7 @@ from datasets.csv_recordings import TEXT_HINT, load_csv
 from datasets.download import DownloadLimits, download_file, file_checksum
 from utils.core.errors import ConfigError, DataError
 from utils.core.registry import register_dataset
-from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd
+from utils.core.types import Fraction, PositiveFloat, PositiveInt, TrainEnd, UserPath
 
 COMMIT = "b2c0d46c2971dcbfe71e26087b6d231998bb91c2"
 DEFAULT_URL = f"https://raw.githubusercontent.com/waico/SKAB/{COMMIT}/data"
@@ -68,7 +68,7 @@ logger = logging.getLogger("anomaly")
 # stride 1: a training part is 400 rows, so every start (~240 windows per file, 8k in all) is still a small set
 @register_dataset("skab")
 @checked_args
-def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
+def load_skab(seed: int, data_dir: UserPath[str] = "data/SKAB", download: bool = True,
               files: Literal["all", "anomaly-free"] | list[str] = "all", window_length: PositiveInt = 60,
               stride: PositiveInt = 1, eval_stride: PositiveInt = 1, train_end: TrainEnd | None = None,
               train_labels: Literal["exclude", "ignore"] = "ignore", val_fraction: Fraction = 0.25,
@@ -77,7 +77,7 @@ def load_skab(seed: int, data_dir: str = "data/SKAB", download: bool = True,
     """SKAB recordings as :func:`datasets.csv_recordings.load_csv`'s pooled windows, each file cut where its training
     part ends, recordings named as in :data:`CHECKSUMS` (keys: docs/configuration.md)."""
     names = _file_names(files)
-    folder = Path(data_dir).expanduser()  # as experiments_dir: "~/SKAB" is the home folder's, not ./~/SKAB
+    folder = Path(data_dir)
     _locate(folder, names, download, url, progress, DownloadLimits(download_deadline_s, key_prefix="data."))
     labelled = names != [ANOMALY_FREE]
     if train_end is None:

@@ -161,22 +161,24 @@ def check_shares(val_fraction: float, test_fraction: float) -> None:
 # ----- the typed keyword arguments, checked at a direct call ------------------------------------------
 def checked_args(func: Callable) -> Callable:
     """Check the constrained keyword arguments of ``func`` against their types on every call, as the config does:
-    a bad value given in Python is refused as a ConfigError naming ``data.<key>``, so no loader checks it by hand."""
+    a bad value given in Python is refused as a ConfigError naming ``data.<key>``, so no loader checks it by hand;
+    ``func`` gets the values as the config would give them (a :data:`~utils.core.types.UserPath`'s ``~`` expanded)."""
     signature = inspect.signature(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         adapters = _adapters(func)
-        for name, value in signature.bind(*args, **kwargs).arguments.items():
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
             if name in adapters:
                 hint, adapter = adapters[name]
                 plain = value.item() if isinstance(value, np.generic) else list(value) if isinstance(value, tuple) \
                     else value
                 try:
-                    adapter.validate_python(plain, strict=True)
+                    bound.arguments[name] = adapter.validate_python(plain, strict=True)
                 except ValidationError as err:
                     raise ConfigError(f"data.{name}: invalid value {value!r}; {_valid(hint, err)}") from None
-        return func(*args, **kwargs)
+        return func(*bound.args, **bound.kwargs)
 
     return wrapper
 

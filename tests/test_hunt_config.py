@@ -131,10 +131,84 @@ def test_a_set_number_stays_a_number_where_the_key_takes_one():
         load_config(VAE_CONVERTER, ["exp_name=true"])  # true is no text anyone types for a name
 
 
-def test_experiments_dir_under_the_home_folder_is_expanded(monkeypatch, tmp_path):
-    """Before: "~/runs" (a config file's value, or a quoted --set) made a folder named "~" in the current one."""
+def test_a_run_saved_with_a_tilde_in_a_path_still_resumes(monkeypatch, tmp_path):
+    """A run started before ``~`` was expanded where it enters saved ``"~/..."``; the config now holds the home path."""
+    from utils.runs.checkpoints import check_same_run
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert load_config(VAE_CONVERTER, ["experiments_dir=~/runs"]).experiments_dir == str(tmp_path / "runs")
+    now = load_config(REPO_ROOT / "configs" / "example_csv.json", ["data.path=~/a.csv"])
+    saved = json.loads(json.dumps(now))
+    saved["data"]["path"] = "~/a.csv"
+    check_same_run(saved, now, tmp_path / "last.pt", 0)
+    saved["data"]["path"] = "~/b.csv"
+    with pytest.raises(ConfigError, match="data.path"):
+        check_same_run(saved, now, tmp_path / "last.pt", 0)
+
+
+@pytest.mark.parametrize("entry", ["experiments_dir", "data.path", "data.data_dir", "load_csv", "load_ecg5000",
+                                   "load_skab", "main.py export", "main.py score options", "benchmarks",
+                                   "make_example_csv", "report"])
+def test_a_leading_tilde_is_the_home_folder_wherever_a_user_gives_a_path(entry, request, monkeypatch, tmp_path):
+    """Before: experiments_dir and each loader expanded "~" by hand (a config value, a quoted --set, a Python call);
+    main.py's config, --input, --output and --incidents did not: "~/c.json: config file not found", and
+    --output=~/s.csv (no shell expands that "~") wrote ./~/s.csv; benchmarks/determinism.py --experiments-dir=~/dx
+    trained in $HOME/dx (the config's expansion), then read ./~/dx/run_00/out/metrics.json: FileNotFoundError;
+    make_example_csv --output=~/e.csv wrote ./~/e.csv; python -m utils.figures.report "~/run": no such run folder."""
+    from datasets.csv_recordings import load_csv
+    from datasets.ecg5000 import load_ecg5000
+    from datasets.skab import load_skab
+
+    home, here, shared = tmp_path / "home", tmp_path / "here", REPO_ROOT.parent / "shared" / "data"
+    for folder in (home, here):
+        folder.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    if entry in ("load_ecg5000", "load_skab") and not (shared / entry[5:].upper()).is_dir():
+        pytest.skip(f"shared data not found in {shared}")
+    for name in ("ECG5000", "SKAB"):
+        (home / name).symlink_to(shared / name)
+    (home / "rec.csv").write_text("x\n" + "".join(f"{i % 7}\n" for i in range(200)))
+    if entry == "experiments_dir":
+        got, want = load_config(VAE_CONVERTER, ["experiments_dir=~/runs"]).experiments_dir, "runs"
+    elif entry == "data.path":
+        got = load_config(REPO_ROOT / "configs" / "example_csv.json", ['data.path=["~/rec.csv", "~/*.csv"]']).data.path
+        want = ["rec.csv", "*.csv"]
+    elif entry == "data.data_dir":
+        got, want = load_config(REPO_ROOT / "configs" / "vae_skab.json", ["data.data_dir=~/SKAB"]).data.data_dir, "SKAB"
+    elif entry == "load_csv":
+        got, want = load_csv(0, path=["~", "~/rec.csv", "~/*.csv"], window_length=4).info["files"], ["rec.csv"]
+    elif entry == "load_ecg5000":
+        got = load_ecg5000(0, data_dir="~/ECG5000", protocol="merged").info["files"]["train"]
+        want = "ECG5000/ECG5000_TRAIN.txt"
+    elif entry == "load_skab":
+        got = load_skab(0, data_dir="~/SKAB", download=False, files=["valve1/0.csv"], window_length=20).info["data_dir"]
+        want = "SKAB"
+    elif entry == "main.py export":
+        (home / "run").symlink_to(request.getfixturevalue("finished"))
+        assert main.main(["~/run/config.json", "--mode", "export", "--format", "torchscript", "--output=~/m.pt"]) == 0
+        got, want = sorted(str(p) for p in home.glob("m.pt*")), ["m.pt", "m.pt.json"]
+    elif entry == "make_example_csv":
+        from datasets.make_example_csv import main as make_example
+
+        make_example(["--output=~/e.csv", "--rows=600", "--faults=2"])
+        got, want = [str(p) for p in home.glob("e.csv")], ["e.csv"]
+    elif entry == "report":
+        from utils.figures.report import main as report
+
+        (home / "run").symlink_to(request.getfixturevalue("run_copy"))
+        (home / "run" / "out" / "report.md").unlink()
+        assert report(["~/run"]) == 0
+        got, want = [str(p) for p in home.glob("run/out/report.md")], ["run/out/report.md"]
+    elif entry == "benchmarks":  # their path options all read through utils.core.paths.user_path
+        from benchmarks import determinism
+
+        args = determinism.parse_args(["--config=~/c.json", "--experiments-dir=~/runs", "--out=~/d.json"])
+        got, want = [str(args.config), str(args.experiments_dir), str(args.out)], ["c.json", "runs", "d.json"]
+    else:
+        args = main.parse_args(["~/c.json", "--mode", "score", "--input=~/in.csv", "--output=~/s.csv",
+                                "--incidents=~/i.csv"])
+        got, want = [args.config, args.input, args.output, args.incidents], ["c.json", "in.csv", "s.csv", "i.csv"]
+    assert got == ([str(home / w) for w in want] if isinstance(want, list) else str(home / want))
+    assert not (here / "~").exists() and not (home / "~").exists()
 
 
 @pytest.mark.parametrize("item, written", [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
-import os
 import reprlib
 import sys
 import types
@@ -15,13 +14,13 @@ from typing import Annotated, Any, Literal
 
 from easydict import EasyDict
 from annotated_types import Ge, Le, Lt
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from utils.core.errors import ConfigError
 from utils.core.paths import unreadable_file
 from utils.core.registry import AGENTS, DATASETS, LOSSES, MODELS, SCORES, Registry
 from utils.core.types import (FalseAlarmRate, NonNegativeFloat, NonNegativeInt, Percentile, PositiveFloat,
-                              PositiveInt, Seed, UnitInterval)
+                              PositiveInt, Seed, UnitInterval, UserPath)
 
 #: VUS's cost grows with the square of its buffer (TSB-AD buffers by the series' period, a few hundred rows).
 MAX_VUS_BUFFER = 2000
@@ -81,8 +80,7 @@ class RunConfig(BaseModel):
     description: str = ""
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # "~/runs" (a config file's, or a quoted --set) is the home folder's, not a folder named "~" here
-    experiments_dir: Annotated[str, AfterValidator(os.path.expanduser)] = Field(default="experiments", min_length=1)
+    experiments_dir: UserPath[str] = Field(default="experiments", min_length=1)
     data: dict[str, Any]
     model: dict[str, Any]
     loss: dict[str, Any]

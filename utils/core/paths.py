@@ -24,3 +24,8 @@ def unreadable_file(path: str | Path, allow_stream: bool = False) -> str | None:
     if not os.access(path, os.R_OK):
         return "cannot be read (Permission denied)"
     return None
+
+
+def user_path(text: str) -> Path:
+    """A command-line option's path, a leading ``~`` the home folder (``--out=~/r.json``: no shell expands it)."""
+    return Path(text).expanduser()

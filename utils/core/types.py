@@ -1,8 +1,9 @@
 """Constrained types for the keyword arguments a config may set; the config validator reads them. Integers end at
 :data:`MAX_INT` (a C ``int``): larger sizes overflow inside torch and NumPy without a message."""
-from typing import Annotated
+import os
+from typing import Annotated, Any, TypeVar
 
-from pydantic import PlainValidator
+from pydantic import BeforeValidator, PlainValidator
 from annotated_types import Ge, Gt, Interval, Le, Len, Lt
 
 MAX_INT = 2**31 - 1
@@ -18,6 +19,18 @@ PositiveFraction = Annotated[float, Interval(gt=0, le=1)]
 Percentile = Annotated[float, Interval(gt=0, le=100)]
 Dropout = Annotated[float, Interval(ge=0, lt=1)]
 FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
+T = TypeVar("T")
+
+
+def _home(value: Any) -> Any:
+    """A path (or each of a list's) with a leading ``~`` or ``~user`` as that home folder, as a shell writes it."""
+    return [_home(v) for v in value] if isinstance(value, list) else \
+        os.path.expanduser(value) if isinstance(value, (str, os.PathLike)) else value
+
+
+#: Paths a user gives where no shell expands ``~`` (a config file, a quoted ``--set``, a Python call): ``~/data`` is
+#: the home folder's, not ./~/data. ``UserPath[str]``, ``UserPath[str | list[str] | None]`` (its checks unchanged).
+UserPath = Annotated[T, BeforeValidator(_home)]
 #: One character that separates a CSV file's fields (``";"``).
 Separator = Annotated[str, Len(1, 1)]
 

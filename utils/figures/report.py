@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from utils.core.paths import user_path
 from utils.metrics.promise import named_results, promise_advice, time_step_verdicts, window_verdicts
 from utils.metrics.stream_metrics import metric_at
 from utils.runs.outputs import atomic_write_text
@@ -374,7 +375,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m utils.figures.report RUN_FOLDER", file=sys.stderr)
         return 2
-    run_dir = Path(argv[0])
+    run_dir = user_path(argv[0])  # a quoted "~/runs/x" too
     try:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir}: no such run folder")

@@ -246,7 +246,14 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
         return [found for key in [*old, *(k for k in new if k not in old)]
                 for found in _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")]
     # a key newer than the checkpoint (old is _MISSING): the run had that key's default
-    return [] if old is _MISSING or old == new else [(prefix.rstrip("."), old, new)]
+    return [] if old is _MISSING or old == new or _home(old) == new else [(prefix.rstrip("."), old, new)]
+
+
+def _home(value: Any) -> Any:
+    """A path saved as given (runs before ``~`` was expanded where it enters), as the config now holds it."""
+    if isinstance(value, list):
+        return [_home(v) for v in value]
+    return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
 
 
 def _show(value: Any) -> str:
