@@ -22,15 +22,15 @@ FalseAlarmRate = Annotated[float, Interval(ge=0, lt=1)]
 T = TypeVar("T")
 
 
-def _home(value: Any) -> Any:
+def expand_home(value: Any) -> Any:
     """A path (or each of a list's) with a leading ``~`` or ``~user`` as that home folder, as a shell writes it."""
-    return [_home(v) for v in value] if isinstance(value, list) else \
+    return [expand_home(v) for v in value] if isinstance(value, list) else \
         os.path.expanduser(value) if isinstance(value, (str, os.PathLike)) else value
 
 
 #: Paths a user gives where no shell expands ``~`` (a config file, a quoted ``--set``, a Python call): ``~/data`` is
 #: the home folder's, not ./~/data. ``UserPath[str]``, ``UserPath[str | list[str] | None]`` (its checks unchanged).
-UserPath = Annotated[T, BeforeValidator(_home)]
+UserPath = Annotated[T, BeforeValidator(expand_home)]
 #: One character that separates a CSV file's fields (``";"``).
 Separator = Annotated[str, Len(1, 1)]
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.paths import unreadable_file
+from utils.core.types import expand_home
 from utils.runs.outputs import cannot_write, new_file_mode
 from utils.runtime.memory import check_fits
 
@@ -245,15 +246,9 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     if isinstance(old, dict) and isinstance(new, dict):
         return [found for key in [*old, *(k for k in new if k not in old)]
                 for found in _differences(old.get(key, _MISSING), new.get(key, _MISSING), f"{prefix}{key}.")]
-    # a key newer than the checkpoint (old is _MISSING): the run had that key's default
-    return [] if old is _MISSING or old == new or _home(old) == new else [(prefix.rstrip("."), old, new)]
-
-
-def _home(value: Any) -> Any:
-    """A path saved as given (runs before ``~`` was expanded where it enters), as the config now holds it."""
-    if isinstance(value, list):
-        return [_home(v) for v in value]
-    return os.path.expanduser(value) if isinstance(value, str) and value.startswith("~") else value
+    # a key newer than the checkpoint (old is _MISSING): the run had that key's default; a path saved with "~" by
+    # code older than UserPath is the home folder's
+    return [] if old is _MISSING or old == new or expand_home(old) == new else [(prefix.rstrip("."), old, new)]
 
 
 def _show(value: Any) -> str:
