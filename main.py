@@ -24,7 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "internal error, 130/143 stopped by SIGINT (Ctrl-C)/SIGTERM after saving checkpoints/last.pt (continue with "
         "--resume; live scoring: after writing all it scored). TensorBoard: tensorboard --logdir experiments")
     add = parser.add_argument
-    add("config", help="path to a JSON config, e.g. configs/vae_converter.json")
+    path = os.path.expanduser  # the type of path options: a leading ~ is the home folder (--output=~/x.csv: no shell
+    # expands it there)
+    add("config", type=path, help="path to a JSON config, e.g. configs/vae_converter.json")
     add("--resume", action="store_true", help="continue this config's run folder from checkpoints/last.pt (same "
         "epoch and step numbering)")
     add("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a "
@@ -35,12 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(runs of alarmed time steps) beside it; export: write the scoring model to --output in --format")
     add("--input", help="score: the data to score, .csv (header with the feature names) or .npy ((rows, F) or (N, "
         "T, F)); '-': CSV rows from standard input, scored live as they arrive (header first; Ctrl-C ends it with "
-        "everything written so far intact)")
+        "everything written so far intact)", type=path)
     add("--output", help="score: the scores CSV to write (a file: written whole once scored; from --input -, it "
         "grows line by line); '-': standard output, line by line, incidents then go to standard error unless "
-        "--incidents names a file; export: the model file to write")
+        "--incidents names a file; export: the model file to write", type=path)
     add("--incidents", metavar="FILE", help="score: the incidents CSV (default: beside --output, scores.csv -> "
-        "scores.incidents.csv)")
+        "scores.incidents.csv)", type=path)
     add("--merge-gap", type=int, metavar="ROWS", help="score: alarmed time steps at most ROWS quiet rows apart are "
         "one incident (default: the run's evaluation.incident_merge_gap, or the window length)")
     add("--overwrite", action="store_true",
@@ -63,8 +65,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--format", dest="export_format", choices=("onnx", "torchscript"),
         help="export: onnx (needs the optional onnx package) or torchscript")
     args = parser.parse_args(argv)
-    for name in ("config", "input", "output", "incidents"):  # a path's ~, where no shell expands it (--output=~/x.csv)
-        setattr(args, name, getattr(args, name) and os.path.expanduser(getattr(args, name)))
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
     if missing := [_option(name) for name in needed if getattr(args, name) is None]:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
