@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
     config = load_config(args.config, args.overrides)
     device = select_device(config.device)
     dist_info = init_from_env(device)  # under torchrun: join the process group
-    logger = setup_logging()
+    logger = setup_logging(hold=dist_info.is_main)  # logs/train.log begins with its lines
     run_dir = args.run_dir = run_dir_of(config)
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
     lock = RunLock(run_dir)

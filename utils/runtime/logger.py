@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from logging.handlers import MemoryHandler
 from pathlib import Path
 from typing import TextIO
 
@@ -48,12 +49,14 @@ def detach_console(stream: TextIO) -> None:
         os.close(devnull)
 
 
-def setup_logging(log_file: Path | None = None) -> logging.Logger:
+def setup_logging(log_file: Path | None = None, hold: bool = False) -> logging.Logger:
     """The project logger writing to the console (not in a torchrun process of rank > 0: rank 0 says it once) and,
-    if given, ``log_file``."""
+    if given, ``log_file``, which begins with the records an earlier call with ``hold`` kept (those logged before the
+    run folder existed: the data's warnings, a resume's thread note)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    held = [record for handler in logger.handlers if isinstance(handler, MemoryHandler) for record in handler.buffer]
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
@@ -65,4 +68,8 @@ def setup_logging(log_file: Path | None = None) -> logging.Logger:
         file_handler = _RunLogHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(file_handler)
+        for record in held:
+            file_handler.handle(record)
+    elif hold:  # never full, never flushed: it has no target
+        logger.addHandler(MemoryHandler(sys.maxsize, flushLevel=logging.CRITICAL + 1))
     return logger
