@@ -313,11 +313,11 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
 def tell(message: str) -> None:
     """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop);
     every rank also leaves it for the launcher, which prints what rank 0 did not (:func:`unseen_errors`)."""
-    from utils.runtime.signals import other_rank
+    from utils.runtime.signals import other_rank, torchrun_place
     if not other_rank():
         print(message, file=sys.stderr)
     if folder := os.environ.get(MESSAGES_ENV):
-        with open(os.path.join(folder, os.environ.get("RANK", "0")), "w", encoding="utf-8") as handle:
+        with open(os.path.join(folder, str(torchrun_place()[0])), "w", encoding="utf-8") as handle:
             handle.write(message)
 
 

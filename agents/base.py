@@ -31,7 +31,7 @@ from graphs.kernels.native import rnn_loops
 from utils.core.errors import CheckpointError, ConfigError, TrainingDivergedError
 from utils.core.registry import DATASETS, LOSSES, register_agent
 from utils.runs.checkpoints import check_same_data, check_same_run, load_checkpoint, load_model_state
-from utils.runs.run_folder import RunFolder, wait_for_a_later_event_file_second
+from utils.runs.run_folder import RunFolder, record_numerics, wait_for_a_later_event_file_second
 from utils.runtime.batching import batch_indices
 from utils.runtime.distributed import DistInfo, all_reduce_mean, check_ranks_in_sync, cuda_device_for, init_from_env
 from utils.runtime.reproducibility import (
@@ -40,7 +40,6 @@ from utils.runtime.reproducibility import (
     flush_denormals,
     numerics,
     pin_threads,
-    record_numerics,
     recorded_data,
     recorded_threads,
     seed_everything,

@@ -2,13 +2,17 @@
 best.pt always the best epoch's state even when that epoch was not a write epoch."""
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 import pytest
 import torch
 
 from agents.base import BaseAgent
 from tests.helpers import FAST_VAE, run_main
-from utils.core.errors import RunFolderError
-from utils.runs.checkpoints import CheckpointWriter, load_checkpoint
+from utils.core.errors import RunFolderError, WriteError
+from utils.runs.checkpoints import CheckpointWriter, load_checkpoint, save_checkpoint
 
 VAL_LOSSES = [3.0, 1.0, 2.0, 4.0]  # epoch 2 is the best; 3 and 4 do not improve
 
@@ -96,12 +100,37 @@ def test_background_writer_raises_a_failed_write_at_the_next_wait(tmp_path):
     blocker.write_text("x")
     writer = CheckpointWriter()
     writer.save([(blocker / "last.pt", {"model": {}, "optimizer": {}, "epoch": 1, "global_step": 1})])
-    with pytest.raises(RunFolderError, match="cannot write the checkpoint .*not_a_folder.last.pt .File exists.; "
-                                             "the previous last.pt, if any, is kept whole"):
+    with pytest.raises(RunFolderError, match="cannot write the checkpoint .*not_a_folder.last.pt .*not_a_folder is a "
+                                             "file, not a folder.; the previous last.pt, if any, is kept whole"):
         writer.wait()
     writer.save([(tmp_path / "last.pt", {"model": {}, "optimizer": {}, "epoch": 2, "global_step": 2})])
     writer.close()
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+
+
+def test_a_checkpoint_is_written_through_atomic_output(tmp_path, monkeypatch):
+    """As every other output: the mode open() gives a new file, a killed write's temporary file cleared (it was left
+    before), and a failed write naming the checkpoint, keeping the previous file whole and leaving no temporary file."""
+    last = tmp_path / "last.pt"
+    stale = tmp_path / ".last.pt.999999999.x1.tmp"  # a pid above Linux's pid_max: a killed writer's
+    stale.write_bytes(b"PK")
+    mask = os.umask(0o027)
+    try:
+        save_checkpoint({"model": {}, "epoch": 1, "global_step": 1}, last)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(last.stat().st_mode) == 0o640 and not stale.exists()
+    before = last.read_bytes()
+
+    def failing(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(WriteError) as err:
+        save_checkpoint({"model": {}, "epoch": 2, "global_step": 2}, last)
+    assert str(err.value) == f"cannot write the checkpoint {last} (Input/output error); the previous last.pt, if " \
+                             "any, is kept whole" and err.value.errno == errno.EIO
+    assert last.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
 def test_best_pt_holds_no_optimizer_state_and_cannot_stand_in_for_last_pt(tmp_path, capsys):

@@ -71,3 +71,28 @@ def test_nproc_per_node_launches_the_processes_and_keeps_exit_2(tmp_path):
     run = launch("vae_converter.json", *COMMON, "trainer.epochs=1", "exp_name=launched")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 processes" in (tmp_path / "launched" / "logs" / "train.log").read_text()
+
+
+@pytest.mark.parametrize("env, place", [({}, (0, 1, 0)), ({"WORLD_SIZE": "1", "RANK": "3"}, (0, 1, 0)),
+                                        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, (1, 2, 1)),
+                                        ({"WORLD_SIZE": "4", "RANK": "0"}, (0, 4, 0))])
+def test_one_reader_of_torchrun_variables_for_the_quiet_ranks_and_the_process_group(monkeypatch, env, place):
+    """other_rank (before any process group, without torch.distributed) and init_from_env read one rule."""
+    import torch
+    import torch.distributed as dist
+
+    from utils.runtime.distributed import DistInfo, init_from_env
+    from utils.runtime.signals import other_rank, torchrun_place
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    joined = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: joined.append(backend))
+    assert torchrun_place() == place and other_rank() == (place[0] > 0)
+    assert init_from_env(torch.device("cpu")) == DistInfo(*place) and joined == (["gloo"] if place[1] > 1 else [])
+    code = "import sys, utils.runtime.signals; print('torch.distributed' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
+                          check=True).stdout.strip() == "False"

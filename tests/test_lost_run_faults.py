@@ -37,8 +37,7 @@ def test_torch_zip_writer_short_write_is_a_write_error_naming_the_file(tmp_path,
     """A disk that fills inside torch.save's zip writer made it raise RuntimeError ("unexpected pos"), a traceback:
     the state is serialized in memory, so the file write fails with the OSError that names the cause."""
     import utils.runs.checkpoints as checkpoints
-
-    real_fdopen = os.fdopen
+    import utils.runs.outputs as outputs
 
     class Full:
         def __init__(self, handle):
@@ -57,7 +56,7 @@ def test_torch_zip_writer_short_write_is_a_write_error_naming_the_file(tmp_path,
         def __getattr__(self, name):
             return getattr(self.handle, name)
 
-    monkeypatch.setattr(checkpoints.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    monkeypatch.setattr(outputs, "open", lambda *args, **kwargs: Full(open(*args, **kwargs)), raising=False)
     with pytest.raises(WriteError) as err:
         checkpoints.save_checkpoint({"model": {}, "epoch": 1, "global_step": 1}, tmp_path / "best.pt")
     assert str(err.value).startswith(f"cannot write the checkpoint {tmp_path / 'best.pt'} (No space left on device)")

@@ -1,6 +1,7 @@
 """Identical configs give bit-identical runs across processes; the numerics settings are recorded."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -10,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from utils.core.errors import WriteError
 from utils.runs.checkpoints import load_checkpoint
-from utils.runs.run_folder import RunFolder, source_digest
-from utils.runtime.reproducibility import (array_digest, numerics, pin_threads, record_numerics, recorded_threads,
-                                           state_digest)
+from utils.runs.run_folder import RunFolder, record_numerics, source_digest
+from utils.runtime.reproducibility import array_digest, numerics, pin_threads, recorded_threads, state_digest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.n_samples=200", "data.time_steps=25", "trainer.epochs=2", "trainer.progress_bar=false",
@@ -95,6 +96,22 @@ def test_a_resumed_run_finds_the_thread_count_it_started_with(tmp_path: Path) ->
         assert pin_threads(None) == 2  # None keeps the current count
     finally:
         torch.set_num_threads(before)
+
+
+def test_recording_the_numerics_is_an_atomic_write(tmp_path: Path, monkeypatch) -> None:
+    """It wrote environment.json.tmp (a name no cleanup knows) and renamed it: a failed rename raised an OSError
+    naming the temporary file and left it behind."""
+    path = tmp_path / "environment.json"
+    path.write_text(json.dumps({"versions": {}, "invocations": [{"argv": ["main.py"]}]}))
+    before = path.read_bytes()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(WriteError, match=f"^cannot write {path} .No space left on device.$"):
+        record_numerics(path, {"threads": 1})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["environment.json"]
 
 
 def test_the_agent_resumes_on_the_thread_count_the_run_started_with(tmp_path: Path) -> None:

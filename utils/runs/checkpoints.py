@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import re
-import tempfile
 import warnings
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +18,7 @@ from torch import nn
 from utils.core.errors import CheckpointError, ConfigError, DataError
 from utils.core.paths import unreadable_file
 from utils.core.types import expand_home
-from utils.runs.outputs import cannot_write, new_file_mode
+from utils.runs.outputs import atomic_output
 from utils.runtime.memory import check_fits
 
 CHECKPOINT_KEYS = ("model", "epoch", "global_step")
@@ -38,25 +36,12 @@ _MISSING = "<missing>"
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, os.replace); WriteError naming it if it cannot.
-    Serialized in memory first: torch's zip writer turns a full disk into a RuntimeError ("unexpected pos")."""
-    tmp = None
-    try:
-        buffer = io.BytesIO()
+    """Write ``state`` to ``path`` atomically (:func:`utils.runs.outputs.atomic_output`); WriteError naming it, and
+    keeping the previous file whole, if it cannot."""
+    with atomic_output(path, "wb", "the checkpoint ", f"; the previous {path.name}, if any, is kept whole") as handle:
+        buffer = io.BytesIO()  # in memory first: torch's zip writer turns a full disk into a RuntimeError
         torch.save(state, buffer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep other users (a scoring service) from reading it
-        os.replace(tmp, path)
-    except OSError as err:
-        raise cannot_write(path, err, "the checkpoint ", f"; the previous {path.name}, if any, is kept whole") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # gone already once renamed
+        handle.write(buffer.getbuffer())
 
 
 def clone_state(obj: Any) -> Any:

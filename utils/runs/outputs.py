@@ -20,14 +20,16 @@ class OutputError(UserError):
 
 
 @contextmanager
-def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_output(path: str | Path, mode: str = "w", what: str = "", after: str = "",
+                  **open_kwargs: Any) -> Iterator[IO[Any]]:
     """A temporary file (``.NAME.<pid>.<random>.tmp``, UTF-8 text by default) fsynced and renamed to ``path`` when the
     block ends without an exception (a new file by a hard link: never over one written meanwhile), else left as it
-    was; WriteError naming the target (``errno`` and ``filename`` set) when it cannot be written."""
+    was; WriteError naming the target (``errno`` and ``filename`` set; ``what`` and ``after`` as
+    :func:`cannot_write`'s) when it cannot be written."""
     path = Path(path)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
-    tmp = temp_path_for(path)
+    tmp = temp_path_for(path, what, after)
     replacing = os.path.lexists(path)  # else the file is created: never over one that appears meanwhile
     try:
         with open(tmp, mode, **open_kwargs) as handle:
@@ -36,11 +38,11 @@ def atomic_output(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iter
             except OSError as err:  # a write to the handle (disk full) names no file: name the target
                 if err.filename not in (None, str(tmp)):
                     raise
-                raise cannot_write(path, err) from None
-            with _naming(path):
+                raise cannot_write(path, err, what, after) from None
+            with _naming(path, what, after):
                 handle.flush()
                 os.fsync(handle.fileno())
-        with _naming(path):
+        with _naming(path, what, after):
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, path) if replacing else _create_from(tmp, path)
     finally:
@@ -64,12 +66,12 @@ def _create_from(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """An OSError of writing ``path`` as a WriteError naming ``path``."""
+def _naming(path: Path, what: str = "", after: str = "") -> Iterator[None]:
+    """An OSError of writing ``path`` as a WriteError naming ``path`` (see :func:`cannot_write`)."""
     try:
         yield
     except OSError as err:
-        raise cannot_write(path, err) from None
+        raise cannot_write(path, err, what, after) from None
 
 
 def cannot_write(path: Path, err: OSError, what: str = "", after: str = "") -> WriteError:
@@ -143,13 +145,14 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def temp_path_for(path: str | Path) -> Path:
-    """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed)."""
+def temp_path_for(path: str | Path, what: str = "", after: str = "") -> Path:
+    """A fresh temporary path beside ``path`` for a writer that needs a file name (it must be renamed or removed);
+    WriteError as :func:`cannot_write`'s if it cannot be made."""
     path = Path(path)
-    with _naming(path):
+    with _naming(path, what, after):
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
-            raise WriteError(f"cannot write {path} ({blocking} is a file, not a folder)")
+            raise NotADirectoryError(errno.ENOTDIR, f"{blocking} is a file, not a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)

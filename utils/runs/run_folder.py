@@ -266,6 +266,15 @@ def _record_invocation(path: Path, argv: list[str], resume: bool) -> None:
     write_json(path, record)
 
 
+def record_numerics(path: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` (:func:`utils.runtime.reproducibility.numerics`) as ``numerics`` of the latest invocation in
+    the run's ``environment.json``."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data["invocations"] = invocations = data.get("invocations") or [{}]
+    invocations[-1]["numerics"] = record
+    write_json(path, data)
+
+
 def versions() -> dict[str, str]:
     """Versions of Python, the key libraries and the project (git commit when known)."""
     import numpy

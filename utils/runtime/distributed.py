@@ -3,7 +3,6 @@ torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK) everything runs as one proce
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch.distributed as dist
 from torch import nn
 
 from utils.runtime.reproducibility import state_digest
+from utils.runtime.signals import torchrun_place
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,8 @@ class DistInfo:
 
 def init_from_env(device: torch.device) -> DistInfo:
     """Join the process group described by torchrun's environment, if any (gloo on CPU, NCCL on CUDA)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
+    info = DistInfo(*torchrun_place())
+    if info.enabled and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return info
 

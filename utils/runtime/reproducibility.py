@@ -39,16 +39,6 @@ def numerics(**settings: Any) -> dict[str, Any]:
             **settings}
 
 
-def record_numerics(path: Path, record: dict[str, Any]) -> None:
-    """Store ``record`` as ``numerics`` of the latest invocation in the run's ``environment.json``."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    data["invocations"] = invocations = data.get("invocations") or [{}]
-    invocations[-1]["numerics"] = record
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def recorded_threads(path: Path, key: str = "threads") -> int | None:
     """The thread count (or the count ``key``: ``processes``) the run started with (its first recorded invocation
     that says), if ``environment.json`` says."""

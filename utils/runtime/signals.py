@@ -25,10 +25,19 @@ class Interrupted(KeyboardInterrupt):
         self.signum, self.exit_code, self.saved = signum, 128 + signum, saved
 
 
+def torchrun_place() -> tuple[int, int, int]:
+    """This process's rank, world size and local rank from torchrun's RANK, WORLD_SIZE and LOCAL_RANK (``(0, 1, 0)``
+    for one process); readable before the process group exists, and what ``distributed.init_from_env`` joins by."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1, 0
+    return int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def other_rank() -> bool:
-    """A torchrun process of rank > 0 (utils.runtime.distributed.init_from_env's rule): it prints no message for the
-    user (log line, warning, error, stop line), so that rank 0 prints each once."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+    """A torchrun process of rank > 0: it prints no message for the user (log line, warning, error, stop line), so
+    that rank 0 prints each once."""
+    return torchrun_place()[0] > 0
 
 
 def signal_name(signum: int) -> str:
