@@ -21,7 +21,8 @@ from agents.detector.scaler import overflow_text, too_large
 from agents.score_loop import (Batch, IncidentStream, Reference, RowTimes, Scoring, Sink, StepScorer, WindowScorer,
                                check_columns, checked_incidents_path, checked_stride, exact, missing_fill,
                                recording_reference, row_batches, separator_hint, too_few_rows)
-from datasets.csv_reading import DEFAULT_CHUNK_ROWS, Block, CsvStream, first_bad_value, iter_csv_blocks, read_layout
+from datasets.csv_reading import (DEFAULT_CHUNK_ROWS, Block, CsvStream, first_bad_value, iter_csv_blocks, open_csv,
+                                  read_layout)
 from utils.core.errors import DataError
 from utils.core.paths import unreadable_file
 from utils.runs.outputs import WholeLines, atomic_output, check_output
@@ -362,10 +363,7 @@ def _open_csv(path: str) -> BinaryIO:
     if Path(path).suffix.lower() not in (".csv", ".txt") and stat.S_ISREG(os.stat(path).st_mode):
         raise DataError(f"{path}: --output - streams the scores of CSV input only; write the scores of "
                         f"{Path(path).suffix or 'this'} input to a file")
-    try:
-        return open(path, "rb")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the file ({err.strerror or err})") from None
+    return open_csv(path)
 
 
 def summary_line(summary: dict[str, Any]) -> str:

@@ -11,8 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import partial
-from itertools import chain, islice, repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,8 +42,8 @@ DECIMAL_HINT = ', and data.decimal to ","'
 READ_DECIMAL_HINT = ', or read them with data.decimal: ","'
 GAP_PERIODS = 10  # a step of time this many sample periods long is a gap in the recording (time_jumps)
 RATE_RATIO = 1.5  # sample periods further apart than this ratio are other rates (between files, or run and input)
-_LINE_END = re.compile(rb"\r\n|\r|\n")  # as text mode with newline="" splits lines
-_HEADER_BYTES = 16 * 2**20  # the header and the first data line must fit here
+_HEADER_BYTES = 16 * 2**20  # the header must fit here
+FILE_READ_BYTES = 1 << 20  # a file is read this much at a time (a pipe: what has come, up to 64 KiB)
 _DIGITS = str.maketrans("0123456789", "9" * 10)
 _FRACTION = re.compile(r"(:99)\.9+")
 
@@ -75,45 +74,21 @@ def read_header(path: str | Path) -> list[str]:
 
 def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
                 ) -> tuple[list[str], str]:
-    """``(column names, separator)`` from the first line of a CSV file (at most 16 MiB are read); ``separator`` None:
-    :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise."""
-    path = Path(path)
+    """``(column names, separator)`` from the first line of a CSV file (:meth:`CsvStream.read_header`); ``separator``
+    None: :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise."""
+    with open_csv(path) as handle:
+        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, hint)
+        return rows.read_header(), rows.separator
+
+
+def open_csv(path: str | Path) -> BinaryIO:
+    """``path`` opened for :class:`CsvStream`; DataError naming it if it cannot be."""
     try:
-        with open(path, "rb") as handle:  # the first two lines, at most _HEADER_BYTES (one line may end in \r only)
-            start = handle.readline(_HEADER_BYTES)
-            start += handle.readline(_HEADER_BYTES - len(start))
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err})") from None
-    binary = next((kind for magic, kind in _BINARY_FORMATS.items() if start.startswith(magic)), None)
-    if binary is not None:
-        raise DataError(f"{path}: the file is {binary[0]}, not CSV text; {binary[1]}")
-    if start.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both
-        raise DataError(f"{path}: the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as "
-                        "CSV UTF-8")
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel's "
-                        "'Unicode Text' writes); save it as CSV UTF-8")
-    lines = _LINE_END.split(start, maxsplit=2)
-    if b"\x00" in lines[0]:  # UTF-16/32 without a byte-order mark reads as text with a NUL between the letters
-        wide = " (every other byte is NUL: UTF-16 text without a byte-order mark?)" if lines[0].count(b"\x00") >= \
-            len(lines[0]) // 3 else ""
-        raise DataError(f"{path}: line 1 holds NUL bytes{wide}; expected a header row of UTF-8 text naming the "
-                        "columns; save the file as CSV UTF-8")
-    try:
-        first = lines[0].decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: line 1: bytes that are not UTF-8 text ({err.reason}); save the file as "
-                        "UTF-8") from None
-    if len(lines) == 1 and len(start) == _HEADER_BYTES:
-        raise DataError(f"{path}: line 1 is longer than {_HEADER_BYTES // 2**20} MiB; expected a header row "
-                        "naming the columns")
-    second = lines[1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
-    if not first.strip():
-        what = "the file is empty" if not start.strip() else "line 1 is blank"
-        raise DataError(f"{path}: {what}; expected a header row naming the columns")
-    return header_fields(first, second, path, separator, hint)
 
 
 def check_names(header: list[str], line: str, source: Path | str) -> None:
@@ -223,39 +198,12 @@ class Lines:
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
                     fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
-    """Read the numeric ``columns`` (and raw ``text_columns``), at most ``chunk_rows`` lines at a time; ``text_hint``:
-    said after text in a numeric column; ``fill``: fills missing cells (None refuses them); ``decimal``: "." or ","."""
-    path = Path(path)
-    position = {name: i for i, name in enumerate(header)}
-    idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
-    max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
-
-    def read() -> Iterator[Block]:  # lines of max_chars at most: a file without line breaks cannot fill the memory
-        row, line_no = 0, 1
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                handle.readline()
-                while lines := list(islice(iter(partial(handle.readline, max_chars), ""), chunk_rows)):
-                    first, line_no = line_no + 1, line_no + len(lines)
-                    too_long = [i for i, line in enumerate(lines) if len(line) == max_chars and line[-1] not in "\r\n"]
-                    if too_long:  # readline stopped at max_chars inside the line
-                        raise DataError(f"{path}: line {first + too_long[0]} is longer than {max_chars} characters; "
-                                        "expected one row per line")
-                    line_nos = np.arange(first, first + len(lines))
-                    if not all(map(str.strip, lines)):  # blank lines are skipped
-                        kept = [i for i, line in enumerate(lines) if line.strip()]
-                        line_nos, lines = line_nos[kept], [lines[i] for i in kept]
-                    if lines:
-                        yield checked_block(Lines(path, header, row, line_nos, lines, separator, text_hint,
-                                                  fill is not None, decimal), idx, text_idx)
-                        row += len(lines)
-        except UnicodeDecodeError as err:
-            raise DataError(f"{path}: line {_first_undecodable_line(path)}: bytes that are not UTF-8 text "
-                            f"({err.reason}); save the file as UTF-8") from None
-        except OSError as err:
-            raise DataError(f"{path}: cannot read the file ({err})") from None
-
-    return fill(read()) if fill is not None else read()
+    """The rows of a CSV file after its header as :meth:`CsvStream.blocks` reads them (at most ``chunk_rows`` a block);
+    ``text_hint``: said after text in a numeric column; ``fill``: fills missing cells (None refuses them)."""
+    with open_csv(path) as handle:
+        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, fill=fill, decimal=decimal, text_hint=text_hint)
+        rows.read_header()
+        yield from rows.blocks(header, columns, text_columns, chunk_rows)
 
 
 def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
@@ -270,16 +218,6 @@ def checked_block(block: Lines, idx: list[int], text_idx: list[int]) -> Block:
             text = np.array([[f[i] for i in text_idx] for f in fields], dtype=str).reshape(len(fields), -1)
         text = np.char.strip(text)
     return Block(block.first_row, values, text, np.asarray(block.line_nos, dtype=np.int64))
-
-
-def _first_undecodable_line(path: Path) -> int | str:
-    with open(path, "rb") as handle:
-        for no, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return no
-    return "?"
 
 
 def _split_checked(block: Lines) -> list[list[str]] | None:
@@ -536,66 +474,100 @@ class PreviousFill:
             yield Block(block.first_row, values, block.text, block.line_nos)
 
 
-# ----- a pipe ----------------------------------------------------------------------------
+# ----- a file or a pipe ------------------------------------------------------------------
 class CsvStream:
-    """CSV rows from a binary stream (a pipe, e.g. ``sys.stdin.buffer``) as they arrive, checked as a file's are.
+    """CSV rows from a binary stream as they arrive (a pipe, e.g. ``sys.stdin.buffer``, or a file from
+    :func:`open_csv`): the header (:meth:`read_header`), then the rows in checked blocks (:meth:`blocks`).
 
     Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once."""
 
-    def __init__(self, stream: BinaryIO, name: str = "<stdin>", read_bytes: int = 1 << 16,
+    def __init__(self, stream: BinaryIO, name: str | Path = "<stdin>", read_bytes: int = 1 << 16,
                  separator: str | None = ",", hint: str = ". Write it comma-separated",
-                 fill: PreviousFill | None = None, decimal: str = ".") -> None:
-        self.stream, self.name, self.read_bytes = stream, name, read_bytes
+                 fill: PreviousFill | None = None, decimal: str = ".", text_hint: str = "") -> None:
+        self.stream, self.name, self.path, self.read_bytes = stream, name, Path(name), read_bytes
         self.separator, self.hint, self.fill, self.decimal = separator, hint, fill, decimal
-        self.line_no = 0  # lines decoded so far (1 = the header)
-        self._max_chars = MAX_LINE_CHARS
+        self.text_hint = text_hint  # said after a cell of text where a number belongs
+        self.line_no = 0  # lines split so far (1 = the header)
+        self._max_chars = 0  # of a data line, once the header is read
         self._reads = self._lines()
-        self._rest: list[tuple[int, str]] = []
+        self._rest: list[tuple[int, bytes]] = []
 
     def read_header(self) -> list[str]:
         """The column names of the first line; DataError for an empty stream or a header that is no header."""
         lines = next(self._reads, [])
-        if not lines or not lines[0][1].strip():
-            raise DataError(f"{self.name}: {'no input' if not lines else 'line 1 is blank'}; expected a header row "
-                            "naming the columns, then one row per time step")
-        line, self._rest = lines[0][1].removeprefix("\ufeff"), lines[1:]
-        header, self.separator = header_fields(line, "", Path(self.name), self.separator, self.hint)
+        raw = lines[0][1] if lines else b""
+        binary = next((kind for magic, kind in _BINARY_FORMATS.items() if raw.startswith(magic)), None)
+        if binary is not None:
+            raise DataError(f"{self.path}: the file is {binary[0]}, not CSV text; {binary[1]}")
+        if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # before UTF-16: FF FE starts both
+            raise DataError(f"{self.path}: the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it "
+                            "as CSV UTF-8")
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(f"{self.path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark, as "
+                            "Excel's 'Unicode Text' writes); save it as CSV UTF-8")
+        if b"\x00" in raw:  # UTF-16/32 without a byte-order mark reads as text with a NUL between the letters
+            wide = " (every other byte is NUL: UTF-16 text without a byte-order mark?)" if raw.count(b"\x00") >= \
+                len(raw) // 3 else ""
+            raise DataError(f"{self.path}: line 1 holds NUL bytes{wide}; expected a header row of UTF-8 text naming "
+                            "the columns; save the file as CSV UTF-8")
+        if len(raw.rstrip(b"\r\n")) >= _HEADER_BYTES:
+            raise self._too_long(1)
+        first = self._decoded(1, raw).removeprefix("\ufeff")
+        if not first.strip():
+            raise DataError(f"{self.path}: {'line 1 is blank' if lines else 'the input is empty'}; expected a header "
+                            "row naming the columns")
+        self._rest = lines[1:]
+        try:
+            header, self.separator = header_fields(first, "", self.path, self.separator, self.hint)
+        except DataError:  # said again with line 2, which the message may quote (e.g. its decimal commas)
+            lines += next(self._reads, []) if len(lines) == 1 else []
+            second = lines[1][1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
+            header_fields(first, second, self.path, self.separator, self.hint)
+            raise
         self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
         return header
 
     def blocks(self, header: list[str], columns: list[str], text_columns: list[str] = (),
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Block]:
-        """The rows after the header (read it first): blocks of the lines that have arrived, at most ``chunk_rows``."""
+        """The rows after the header (read it first): the numeric ``columns`` (and raw ``text_columns``) in blocks of
+        the lines that have arrived, at most ``chunk_rows``; blank lines are skipped."""
         position = {name: i for i, name in enumerate(header)}
         idx, text_idx = [position[c] for c in columns], [position[c] for c in text_columns]
 
-        def checked(part: list[tuple[int, str]], row: int) -> Block:
-            return checked_block(Lines(Path(self.name), header, row, [no for no, _ in part], [line for _, line in part],
-                                       self.separator, missing=self.fill is not None, decimal=self.decimal),
-                                 idx, text_idx)
+        def checked(part: list[tuple[int, str]], row: int) -> Iterator[Block]:
+            try:
+                block = checked_block(Lines(self.path, header, row, [no for no, _ in part], [line for _, line in part],
+                                            self.separator, self.text_hint, self.fill is not None, self.decimal),
+                                      idx, text_idx)
+            except DataError:  # the good lines before the first bad one, found by halving (their windows are scored)
+                if len(part) == 1:
+                    raise
+                half = len(part) // 2
+                yield from checked(part[:half], row)
+                yield from checked(part[half:], row + half)
+                return
+            yield block
 
         def read() -> Iterator[Block]:
             row = 0
             for lines in chain([self._rest], self._reads):
-                kept = [(no, line) for no, line in lines if line.strip()]
+                kept = [(no, line) for no, raw in lines if (line := self._decoded(no, raw)).strip()]
                 for i in range(0, len(kept), chunk_rows):
-                    part = kept[i: i + chunk_rows]
-                    try:
-                        blocks = [checked(part, row)]
-                    except DataError:  # the good lines before a bad one one by one (their windows are still scored)
-                        blocks = (checked([line], r) for r, line in enumerate(part, row))
-                    for block in blocks:
+                    for block in checked(kept[i: i + chunk_rows], row):
                         yield block
                         row += len(block.values)
 
         return self.fill(read()) if self.fill is not None else read()
 
-    def _lines(self) -> Iterator[list[tuple[int, str]]]:
-        """``(line number, line)`` of the complete lines (decoded, ending kept) of each read."""
+    def _lines(self) -> Iterator[list[tuple[int, bytes]]]:
+        """``(line number, line)`` of the complete lines (ending kept) of each read."""
         held: list[bytes] = []  # reads of a line not yet ended: joined once it ends (linear in a long line)
         held_bytes = 0
         while True:
-            chunk = self.stream.read1(self.read_bytes)
+            try:
+                chunk = self.stream.read1(self.read_bytes)
+            except OSError as err:
+                raise DataError(f"{self.path}: cannot read the file ({err})") from None
             held.append(chunk)
             held_bytes += len(chunk)
             raw = []
@@ -604,25 +576,30 @@ class CsvStream:
                 # the unfinished line is held (a last \r may be the first half of \r\n)
                 held = [raw.pop()] if chunk and raw and not raw[-1].endswith(b"\n") else []
                 held_bytes = len(held[0]) if held else 0
-            if held_bytes > 4 * self._max_chars:  # UTF-8: at most 4 bytes per character
-                raise DataError(f"{self.name}: line {self.line_no + 1} is longer than {self._max_chars} "
-                                "characters; expected one row per line")
+            first, self.line_no = self.line_no + 1, self.line_no + len(raw)
+            if held_bytes > (4 * self._max_chars or _HEADER_BYTES):  # UTF-8: at most 4 bytes per character
+                raise self._too_long(self.line_no + 1)
             if raw:
-                yield [self._decoded(line) for line in raw]
+                yield list(zip(range(first, self.line_no + 1), raw))
             if not chunk:
                 return
 
-    def _decoded(self, raw: bytes) -> tuple[int, str]:
-        self.line_no += 1
+    def _decoded(self, no: int, raw: bytes) -> str:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise DataError(f"{self.name}: line {self.line_no}: bytes that are not UTF-8 text ({err.reason}); "
-                            "send UTF-8") from None
-        if len(line.rstrip("\r\n")) >= self._max_chars:
-            raise DataError(f"{self.name}: line {self.line_no} is longer than {self._max_chars} characters; "
-                            "expected one row per line")
-        return self.line_no, line
+            raise DataError(f"{self.path}: line {no}: bytes that are not UTF-8 text ({err.reason}); save the file as "
+                            "UTF-8") from None
+        if self._max_chars and len(line.rstrip("\r\n")) >= self._max_chars:
+            raise self._too_long(no)
+        return line
+
+    def _too_long(self, no: int) -> DataError:
+        if no == 1:
+            return DataError(f"{self.path}: line 1 is longer than {_HEADER_BYTES // 2**20} MiB; expected a header row "
+                             "naming the columns")
+        return DataError(f"{self.path}: line {no} is longer than {self._max_chars} characters; expected one row per "
+                         "line")
 
 
 # ----- windows ---------------------------------------------------------------------------

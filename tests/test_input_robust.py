@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import main
+from datasets.csv_reading import CsvStream
 from datasets.csv_recordings import read_csv_series
 from datasets.ecg5000 import read_ucr
 from tests.helpers import REPO_ROOT, run_main
@@ -123,6 +124,11 @@ def test_endless_line_and_wide_header_stay_bounded(tmp_path):
     with pytest.raises(DataError, match=r"99999 fields, but the header has 100000 columns \(c0, c1, .*, c11, "
                                         r"\.\.\. \(100000 in all\)\)"):
         read_csv_series(wide)
+    endless.write_bytes(b"a" * (16 * 2**20))  # a header over 16 MiB, from a file or a pipe
+    stream = CsvStream(io.BufferedReader(io.BytesIO(endless.read_bytes())), name=endless)
+    for read in (lambda: read_csv_series(endless), stream.read_header):
+        with pytest.raises(DataError, match=r"endless\.csv: line 1 is longer than 16 MiB; expected a header row"):
+            read()
 
 
 def test_iso_times_with_and_without_fractions_are_one_format(tmp_path):
@@ -250,7 +256,6 @@ EMPTY = "line 1: the header has an empty column name"
     ("1,2,3", r"line 1 holds only numbers \('1,2,3'\); expected a header row"),
 ])
 def test_headers_users_export_are_refused_saying_why_from_a_file_and_a_pipe(tmp_path, first_line, message):
-    from datasets.csv_reading import CsvStream
     path = example(tmp_path, lambda lines: [first_line] + lines[1:])
     with pytest.raises(DataError, match=r"in\.csv: " + message):
         read_csv_series(path, label_column="label", timestamp_column="timestamp")

@@ -223,11 +223,12 @@ def test_report_cli_answers_a_missing_or_broken_run(tmp_path):
 
 # ----- 7. a 100,000-column header on a pipe ------------------------------------------------------------------------
 def test_wide_header_on_a_pipe_is_read_whole():
-    header = [f"c{i}" for i in range(100_000)]
+    """A header longer than a data line may be (MAX_LINE_CHARS) is read from a pipe as from a file (up to 16 MiB)."""
+    header = [f"column_{i}" for i in range(100_000)]  # 1.2 million characters
     data = (",".join(header) + "\n" + ",".join(["1.5"] * len(header)) + "\n").encode()
     stream = CsvStream(io.BufferedReader(io.BytesIO(data)), read_bytes=4096)
     assert stream.read_header() == header
-    (block,) = stream.blocks(header, ["c0", "c99999"])
+    (block,) = stream.blocks(header, ["column_0", "column_99999"])
     assert block.values.tolist() == [[1.5, 1.5]] and block.line_nos.tolist() == [2]
 
 
