@@ -277,6 +277,28 @@ def test_reconstructions_layout_for_fewer_kinds(tmp_path, n_kinds, geometry):
         plot_reconstructions(x, x[:, :-1], kind, FEATURES)
 
 
+def test_figures_of_hundreds_of_sensors_show_a_few_and_say_so(tmp_path):
+    # 400 sensors: the reconstructions drew 800 lines per panel; the signal examples left 392 out unsaid
+    x, kind = _data()
+    wide = np.concatenate([x] * 134, axis=2)[:, :, :400]
+    names = [f"s{i:03d}" for i in range(400)]
+    x_hat = wide.copy()
+    x_hat[:, :, 250] += 0.5  # the largest error in every panel
+    fig = plot_reconstructions(wide, x_hat, kind, names)
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 2 * 8
+        shown = _legend_labels(ax.get_legend())
+        assert len(shown) == 8 and "s250" in shown and shown == sorted(shown)
+    assert "the 8 of 400 sensors with the largest MSE" in fig.get_suptitle()
+    assert _legend_labels(fig.legends[0]) == ["original", "reconstruction"]
+    height, width, _ = save_figure(fig, tmp_path / "reconstructions.png").shape
+    assert height < 1500 and width < 2000
+    fig = plot_signal_examples(wide, kind, names)
+    assert len(fig.axes) == 8 * len(ANOMALIES)
+    assert "the first 8 of 400 sensors (392 left out)" in fig.get_suptitle()
+    assert "left out" not in plot_signal_examples(x, kind, FEATURES).get_suptitle()
+
+
 def test_confusion_matrix_counts_percentages_and_colorbar(tmp_path):
     fig = plot_confusion_matrix([[90, 10], [5, 15]])
     _save_and_check(fig, tmp_path, "confusion")

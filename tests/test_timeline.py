@@ -9,7 +9,7 @@ from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 
 from utils.figures import envelope, kind_colors, plot_timeline, save_figure
-from utils.figures.timeline import FALSE_ALARM_COLOR, HIT_COLOR, INCIDENT_COLOR
+from utils.figures.timeline import FALSE_ALARM_COLOR, HIT_COLOR, INCIDENT_COLOR, MAX_SENSOR_PANELS
 from agents.detector.streaming import Incident, find_incidents, match_incidents
 from utils.metrics.ranges import label_ranges
 
@@ -238,6 +238,29 @@ def test_timeline_figure_size_does_not_grow_with_the_rows():
     large = plot_timeline(np.zeros((200_000, 3)), NAMES, np.zeros(200_000), 1.0)
     assert tuple(small.get_size_inches()) == tuple(large.get_size_inches())
     assert all(len(line.get_xdata()) <= 2 * 2000 for ax in large.axes for line in ax.get_lines())
+
+
+def test_timeline_of_hundreds_of_sensors_shows_a_bounded_chosen_few(tmp_path):
+    # 400 sensors made a 1430 x 66,638 px PNG of 13 MB in 15 minutes; now MAX_SENSOR_PANELS of them, named
+    n, f = 300, 400
+    names = [f"s{i:03d}" for i in range(f)]
+    values = np.random.default_rng(0).normal(0, 1, (n, f))
+    values[100:110, 250] += 30  # strays farthest
+    scores = np.zeros(n)
+    scores[[50, 200]] = [5.0, 9.0]
+    incidents = [Incident(50, 50, 5.0, 50, 5.0, top_feature="s123"), Incident(200, 200, 9.0, 200, 9.0, "s007")]
+    fig = plot_timeline(values, names, scores, 1.0, incidents=incidents, n_details=0)
+    assert len(fig.axes) == MAX_SENSOR_PANELS + 1
+    shown = [ax.get_ylabel() for ax in fig.axes[:MAX_SENSOR_PANELS]]
+    assert shown == sorted(shown) and {"s007", "s123", "s250"} <= set(shown)  # incidents' top sensors, the stray
+    title = fig.get_suptitle().replace("\n", " ")
+    assert f"{MAX_SENSOR_PANELS} of 400 sensors shown ({400 - MAX_SENSOR_PANELS} left out)" in title
+    twelve = plot_timeline(values[:, :MAX_SENSOR_PANELS], names[:MAX_SENSOR_PANELS], scores, 1.0, n_details=0)
+    assert tuple(fig.get_size_inches()) == tuple(twelve.get_size_inches())
+    assert len(twelve.axes) == MAX_SENSOR_PANELS + 1 and "sensors shown" not in twelve.get_suptitle()
+    assert [ax.get_ylabel() for ax in twelve.axes[:-1]] == names[:MAX_SENSOR_PANELS]
+    height, width, _ = save_figure(fig, tmp_path / "timeline.png").shape
+    assert height < 4000 and width < 2000
 
 
 @pytest.mark.parametrize(("change", "argument"), [

@@ -24,11 +24,13 @@ SCALED_LABELS = {"minmax": "Value (min-max scaled)", "standard": "Value (standar
 @plain_text
 def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[str],
                          seed: int = 0, max_features: int = 8) -> Figure:
-    """One row per feature (the first ``max_features``), one column per anomaly kind: a window of that kind (drawn with
-    ``seed``) over the :func:`closest_normal` one. ``x``: (N, T, F) windows (or (N, T)); ``kind``: (N,)."""
+    """One row per feature (the first ``max_features``, the title says so of more), one column per anomaly kind: a
+    window of that kind (drawn with ``seed``) over the :func:`closest_normal` one. ``x``: (N, T, F) windows (or (N, T));
+    ``kind``: (N,)."""
     x = as_windows(x)
     kind = as_kinds(kind, len(x))
     names = feature_labels(feature_names, x.shape[2])[:max_features]
+    left_out = x.shape[2] - len(names)
     rng, colors = np.random.default_rng(seed), kind_colors(kind)  # normal first, then the anomaly kinds by name
     pick = {k: int(rng.choice(np.flatnonzero(kind == k))) for k in colors}
     columns = [k for k in colors if k != NORMAL_KIND] or list(colors)
@@ -47,8 +49,9 @@ def plot_signal_examples(x: np.ndarray, kind: np.ndarray, feature_names: list[st
             ax.set_title(f"{feature}: {column}", fontsize=10)
             ax.set(xlabel="Time step", ylabel=feature)
             ax.tick_params(labelleft=True, labelbottom=True)
-    fig.suptitle("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
-                 f"Example windows: {columns[0]}")
+    fig.suptitle(("Example windows: normal vs. each anomaly kind, per sensor" if cols > 1 else
+                  f"Example windows: {columns[0]}")
+                 + (f"\nthe first {len(names)} of {x.shape[2]} sensors ({left_out} left out)" if left_out else ""))
     figure_legend(fig, [Line2D([], [], color=c, lw=2, label=k) for k, c in colors.items()])
     return fig
 
@@ -131,8 +134,10 @@ def plot_latent(z: np.ndarray, kind: np.ndarray) -> Figure:
 @plain_text
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
                          feature_names: list[str], error_kind: str = "mse", scaler: str = "minmax") -> Figure:
-    """Original (solid) vs. reconstruction (dashed) of the first sample of each (N,) ``kind``, one panel per kind.
-    ``x``, ``x_hat``: (N, T, F) scaled windows (or (N, T)); ``error_kind`` ("mse"/"mae") and ``scaler`` label them."""
+    """Original (solid) vs. reconstruction (dashed) of the first sample of each (N,) ``kind``, one panel per kind; of
+    more features than :data:`SERIES_COLORS`, that many per panel: those of the largest error there (each panel's
+    legend names them). ``x``, ``x_hat``: (N, T, F) scaled windows (or (N, T)); ``error_kind`` ("mse"/"mae") and
+    ``scaler`` label them."""
     if error_kind not in ("mse", "mae"):
         raise ValueError(f"error_kind: expected 'mse' or 'mae', got {error_kind!r}")
     x, x_hat = as_windows(x), as_windows(x_hat, "x_hat")
@@ -145,25 +150,29 @@ def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, kind: np.ndarray,
     rows, cols = (1, n) if n <= 2 else (math.ceil(n / 2), 2)
     fig, axes = new_figure((max(7.5, 6.0 * cols), 0.8 + 3.6 * rows), rows, cols, squeeze=False)
     axes = axes.ravel()
-    steps = np.arange(x.shape[1])
-    handles = [Line2D([], [], color=SERIES_COLORS[i % len(SERIES_COLORS)], label=name)
-               for i, name in enumerate(names) if len(names) <= len(SERIES_COLORS)]
+    steps, most = np.arange(x.shape[1]), len(SERIES_COLORS)
+    chosen = len(names) > most  # hundreds of sensors drew hundreds of lines per panel
+    handles = [] if chosen else [Line2D([], [], color=SERIES_COLORS[i], label=name) for i, name in enumerate(names)]
     handles += [Line2D([], [], color="black", label="original"),
                 Line2D([], [], color="black", ls="--", label="reconstruction")]
     for ax, k in zip(axes, colors):
         i = int(np.flatnonzero(kind == k)[0])
-        for f in range(x.shape[2]):
-            color = SERIES_COLORS[f % len(SERIES_COLORS)]
-            ax.plot(steps, x[i, :, f], color=color, lw=1.5)
-            ax.plot(steps, x_hat[i, :, f], color=color, lw=1.5, ls="--")
         diff = x[i] - x_hat[i]
-        error = float(np.mean(diff ** 2 if error_kind == "mse" else np.abs(diff)))
+        errors = diff ** 2 if error_kind == "mse" else np.abs(diff)  # (T, F)
+        shown = np.sort(np.argsort(-errors.mean(axis=0), kind="stable")[:most]) if chosen else range(len(names))
+        for j, f in enumerate(shown):
+            ax.plot(steps, x[i, :, f], color=SERIES_COLORS[j], lw=1.5, label=names[f])
+            ax.plot(steps, x_hat[i, :, f], color=SERIES_COLORS[j], lw=1.5, ls="--")
+        if chosen:
+            axes_legend(ax, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        error = float(np.mean(errors))
         ax.set_title(f"{k} (sample {i}), {error_kind.upper()} = {error:.3g}", color=colors[k])
         ax.set(xlabel="Time step", ylabel=SCALED_LABELS.get(scaler, "Value"))
         ax.grid(alpha=0.3)
     for ax in axes[n:]:
         ax.remove()
-    fig.suptitle("Reconstruction quality: original (solid) vs. reconstruction (dashed)")
+    fig.suptitle("Reconstruction quality: original (solid) vs. reconstruction (dashed)" + (
+        f"\nper panel the {most} of {len(names)} sensors with the largest {error_kind.upper()} there" if chosen else ""))
     figure_legend(fig, handles)
     return fig
 

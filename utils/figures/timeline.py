@@ -27,6 +27,7 @@ HIT_COLOR, FALSE_ALARM_COLOR, INCIDENT_COLOR = "#2ca02c", "#d62728", "#ff7f0e"
 WIDTH_IN = 13.0
 LOG_DECADES = 3  # a log score axis when the scores are positive and peak more decades than this above their median
 MIN_CONTEXT = 25  # rows shown at least on each side of a detail
+MAX_SENSOR_PANELS = 12  # of more sensors, those of :func:`_shown_sensors` (hundreds made a figure 66,000 px high)
 Span = tuple[int, int, str]  # (start, end, kind): 0-based rows, end exclusive
 
 
@@ -108,14 +109,35 @@ def _check_inputs(values, feature_names, scores, threshold, labels, kinds, incid
     return values, names, scores, labels, kinds, incidents, hits, times
 
 
-def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
-    """The sensor whose rows ``s..e - 1`` stray farthest from its median, in units of its spread (MAD)."""
+def _stray(values: np.ndarray, s: int, e: int) -> np.ndarray:
+    """(F,) how far each sensor's rows ``s..e - 1`` stray from its median, in units of its spread (MAD); -1 for a
+    sensor without values there."""
     with warnings.catch_warnings():  # an all-NaN sensor: NaN here, never picked
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(values, axis=0)
         spread = np.nanmedian(np.abs(values - median), axis=0)
         far = np.nanmax(np.abs(values[s:e] - median), axis=0) / np.where(spread > 0, spread, 1.0)
-    return int(np.argmax(np.where(np.isfinite(far), far, -1.0)))
+    return np.where(np.isfinite(far), far, -1.0)
+
+
+def _pick_sensor(values: np.ndarray, s: int, e: int) -> int:
+    """The sensor whose rows ``s..e - 1`` stray farthest from its median (:func:`_stray`)."""
+    return int(np.argmax(_stray(values, s, e)))
+
+
+def _shown_sensors(values: np.ndarray, names: list[str], incidents: list[Incident]) -> tuple[list[int], str]:
+    """The columns that get a panel, in column order, and a note of the choice ("" when all do): every sensor, or of
+    more than :data:`MAX_SENSOR_PANELS` the top sensors of the highest incidents, then those straying farthest."""
+    f = values.shape[1]
+    if f <= MAX_SENSOR_PANELS:
+        return list(range(f)), ""
+    tops = [names.index(inc.top_feature) for inc in sorted(incidents, key=lambda inc: -inc.peak_score)
+            if inc.top_feature]
+    ranked = dict.fromkeys(tops + np.argsort(-_stray(values, 0, len(values)), kind="stable").tolist())
+    shown = sorted(list(ranked)[:MAX_SENSOR_PANELS])
+    how = "the top sensors of the highest incidents, then " if tops else ""
+    return shown, (f"{len(shown)} of {f} sensors shown ({f - len(shown)} left out): {how}those straying farthest "
+                   "from their median (in MADs)")
 
 
 def _series(ax: Axes, xaxis: TimeAxis, y: np.ndarray, offset: int, max_points: int, **line) -> None:
@@ -236,8 +258,9 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
                   incidents: Sequence[Incident] = (), hits: np.ndarray | None = None,
                   times: np.ndarray | None = None, first_row: int = 0, score_name: str = "score",
                   title: str | None = None, max_points: int = 2000, n_details: int = 3) -> Figure:
-    """One panel per sensor and the score panel (labelled ranges shaded by kind, each incident a bar at its peak:
-    green = hit, red = false alarm, orange = no labels to tell), then detail panels of a few incidents.
+    """One panel per sensor (of more than :data:`MAX_SENSOR_PANELS`, that many: :func:`_shown_sensors`, named in the
+    title) and the score panel (labelled ranges shaded by kind, each incident a bar at its peak: green = hit, red =
+    false alarm, orange = no labels to tell), then detail panels of a few incidents.
 
     Args:
         values: (n, F) raw sensor rows (or (n,) for one sensor); NaN = missing.
@@ -254,7 +277,7 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         values, feature_names, scores, threshold, labels, kinds, incidents, hits, times, first_row, max_points,
         n_details)
     first_row, max_points, n_details = int(first_row), int(max_points), int(n_details)
-    n, f = values.shape
+    n = len(values)
     if labels is None and kinds is not None:  # labelled where the kind is not normal
         labels = kinds != "normal"
     spans = [] if labels is None else kind_runs(np.asarray(labels, dtype=np.float64), kinds)
@@ -264,12 +287,14 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
                      max_points, score_name)
     items = rec.details(n_details)
     detail_rows = 2 if n_details else 0
+    shown, note = _shown_sensors(values, names, incidents)
+    f = len(shown)
     fig = Figure(figsize=(WIDTH_IN, 1.5 * f + 2.2 + 1.8 * detail_rows), layout="constrained")
     grid = fig.add_gridspec(f + 1 + detail_rows, max(len(items), 1),
                             height_ratios=[1.0] * f + [1.3] + [1.0] * detail_rows)
     main = [fig.add_subplot(grid[0, :])]
     main += [fig.add_subplot(grid[i, :], sharex=main[0]) for i in range(1, f + 1)]
-    rec.panels(main[:f], main[f], list(range(f)), 0, n, rec.xaxis, detail=False)
+    rec.panels(main[:f], main[f], shown, 0, n, rec.xaxis, detail=False)
     for j, (lo, hi, sensor, xaxis, heading) in enumerate(items):
         top = fig.add_subplot(grid[f + 1, j])
         rec.panels([top], fig.add_subplot(grid[f + 2, j], sharex=top), [sensor], lo, hi, xaxis, detail=True)
@@ -280,7 +305,7 @@ def plot_timeline(values: np.ndarray, feature_names: Sequence[str], scores: np.n
         _empty(ax, "no incidents and no labelled ranges: no detail panels")
     size = -(-n // max_points)
     default = f"Timeline of {n} rows" + (f" (lines: min/max over bins of {size} rows)" if size > 1 else "")
-    fig.suptitle(wrap_title(title or default, WIDTH_IN))
+    fig.suptitle("\n".join(wrap_title(text, WIDTH_IN) for text in (title or default, note) if text))
     handles = [Line2D([], [], color=SCORE_COLOR, label=score_name),
                Line2D([], [], color="black", ls="--", label=f"threshold = {rec.threshold:.4g}")]
     handles += [Patch(facecolor=(c, 0.3), edgecolor=c, label=k) for k, c in rec.colors.items()]
