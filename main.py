@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         from utils.core.registry import AGENTS
         from utils.runs.run_folder import RunLock, create_run_dir, remove_unsaved_run, run_dir_of
         from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
-        from utils.runtime.logger import setup_logging
+        from utils.runtime.logger import log_warnings, setup_logging
 
     config = load_config(args.config, args.overrides)
     device = select_device(config.device)
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
     logger = setup_logging(hold=dist_info.is_main)  # logs/train.log begins with its lines
     run_dir = args.run_dir = run_dir_of(config)
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
-    lock = RunLock(run_dir)
+    lock, shown = RunLock(run_dir), log_warnings()  # Python's warnings go to logs/train.log too
     try:
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> dict:
             args.removed = remove_unsaved_run(run_dir)
         raise
     finally:
+        warnings.showwarning = shown
         lock.release()
         shutdown(dist_info)
 
@@ -291,10 +292,10 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
         if isinstance(err, OSError) and err.errno not in WRITE_ERRNOS:
             raise
         what = err if isinstance(err, WriteError) else f"cannot write {err.filename or 'a file'} ({err.strerror})"
-        tell(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}")
+        tell(f"error: {what}; free some space or fix the permissions, then {after_write_error(args, argv)}", args)
         return 2
     except UserError as err:
-        tell(f"error: {err}")
+        tell(f"error: {err}", args)
         return 2
     except KeyboardInterrupt as err:  # utils.runtime.signals.Interrupted, or Ctrl-C outside the training loop
         previous = ignore_stop_signals()  # a further Ctrl-C would only break this report and the exit
@@ -303,19 +304,27 @@ def main(argv: list[str] | None = None, command_line: bool = False) -> int:
             message = f"{str(err) or 'SIGINT received: ' + STOPPED_AT_ONCE}\n{step[0].upper()}{step[1:]}"
         else:  # score and export have nothing to resume
             message = "stopped before it finished; run the same command again"
-        tell(f"\n{message}")
+        tell(f"\n{message}", args)
         if argv is not None:  # called in-process: the caller gets its handlers back
             restore_handlers(previous)
         return getattr(err, "exit_code", 130)
     return 0
 
 
-def tell(message: str) -> None:
-    """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop);
-    every rank also leaves it for the launcher, which prints what rank 0 did not (:func:`unseen_errors`)."""
+def tell(message: str, args: argparse.Namespace) -> None:
+    """``message`` on standard error, from rank 0 alone under torchrun (each rank meets the same error or stop), and
+    at the end of a training run's logs/train.log; every rank also leaves it for the launcher, which prints what rank
+    0 did not (:func:`unseen_errors`)."""
+    import logging
+
+    from utils.core.errors import WriteError
+    from utils.runtime.logger import log_to_file
     from utils.runtime.signals import other_rank, torchrun_place
     if not other_rank():
         print(message, file=sys.stderr)
+    if getattr(args, "run_dir", None) is not None:  # set once this call's run logs (not a previous call's run)
+        with contextlib.suppress(WriteError):  # the log file that failed: the console has said it
+            log_to_file(message, logging.ERROR if message.startswith("error:") else logging.WARNING)
     if folder := os.environ.get(MESSAGES_ENV):
         with open(os.path.join(folder, str(torchrun_place()[0])), "w", encoding="utf-8") as handle:
             handle.write(message)

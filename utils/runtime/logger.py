@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from logging.handlers import MemoryHandler
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -73,3 +75,24 @@ def setup_logging(log_file: Path | None = None, hold: bool = False) -> logging.L
     elif hold:  # never full, never flushed: it has no target
         logger.addHandler(MemoryHandler(sys.maxsize, flushLevel=logging.CRITICAL + 1))
     return logger
+
+
+def log_to_file(text: str, level: int) -> None:
+    """``text``, line by line, to the project logger's run log (or the records held for it), not to the console."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for line in text.strip().splitlines():
+        record = logger.makeRecord(LOGGER_NAME, level, __file__, 0, line, None, None)
+        for handler in [h for h in logger.handlers if isinstance(h, (logging.FileHandler, MemoryHandler))]:
+            handler.handle(record)
+
+
+def log_warnings() -> Callable[..., None]:
+    """Python's warnings shown as before and also written by :func:`log_to_file` (until ``warnings.showwarning`` is
+    set back to what this returns)."""
+    shown = warnings.showwarning
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        shown(message, category, filename, lineno, file, line)
+        log_to_file(warnings.formatwarning(message, category, filename, lineno, line), logging.WARNING)
+    warnings.showwarning = show
+    return shown
