@@ -3,11 +3,46 @@ recordings people have, and that each refusal names the file at fault."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+import main
 from datasets.csv_recordings import load_csv
 from utils.core.errors import ConfigError
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_sensors(path, n=300, cell=None):
+    """``n`` rows of three noisy sensors a second apart, no anomaly; ``cell``: ``(row, text)`` written as sensor b."""
+    rng = np.random.default_rng(len(path.name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("time,a,b,c,label\n" + "".join(
+        f"{1000 + i},{np.sin(i / 9):.4f},{cell[1] if cell and cell[0] == i else f'{rng.normal():.4f}'},"
+        f"{rng.normal(5):.4f},0\n" for i in range(n)))
+    return path
+
+
+def train(config_path, tmp_path, *overrides):
+    """``main.main`` on a copy of configs/example_csv.json: one epoch, runs under ``tmp_path / "runs"``."""
+    sets = ["data.window_length=10", "data.stride=10", "data.test_fraction=null", "data.train_end=100",
+            "data.timestamp_column=time", "trainer.epochs=1", "trainer.progress_bar=false",
+            "evaluation.make_plots=false", f"experiments_dir={tmp_path / 'runs'}", "exp_name=run", *overrides]
+    return main.main([str(config_path)] + [arg for item in sets for arg in ("--set", item)])
+
+
+def test_a_value_beyond_the_models_arithmetic_in_one_files_test_part_is_refused_before_training(tmp_path, capsys):
+    # it was refused only when the evaluation scaled the test windows: after the whole training, leaving a trained
+    # run folder that the cleaned file could not --resume (its data differ) nor rerun (the folder holds a run)
+    write_sensors(tmp_path / "pump" / "a.csv")
+    write_sensors(tmp_path / "pump" / "b.csv", cell=(220, "1e30"))
+    code = train(ROOT / "configs" / "example_csv.json", tmp_path, f"data.path={tmp_path / 'pump'}")
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path / 'pump' / 'b.csv'}: row 220, sensor 'b': scaled by the run's training" in err
+    assert "Traceback" not in err and not list((tmp_path / "runs").rglob("*.pt"))
 
 
 def write_timed(path, stamps):
