@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -189,19 +190,23 @@ def _files_of(entry: str) -> list[Path]:
 
 
 def check_same_header(headers: dict[Path, list[str]]) -> None:
-    """DataError naming the first file whose columns differ from the first file's (in any order), and how."""
-    (first, expected), *rest = headers.items()
-    want = set(expected)  # sets: headers may hold 100,000 columns
-    for path, header in rest:
-        have = set(header)
+    """DataError naming the first file whose columns differ (in any order), and how, from those most files share (the
+    first file's on a tie): the odd file out is named, not the files that agree."""
+    sets = {path: frozenset(header) for path, header in headers.items()}  # headers may hold 100,000 columns
+    counts = Counter(sets.values())
+    first = next(path for path in headers if counts[sets[path]] == max(counts.values()))
+    expected, want = headers[first], sets[first]
+    shared = f", as {counts[want]} of the {len(headers)} files' do" if counts[want] > 1 else ""
+    for path, header in headers.items():
+        have = sets[path]
         if have == want:
             continue
         missing = [c for c in expected if c not in have]
         extra = [c for c in header if c not in want]
         what = "; ".join(part for part in (f"it lacks {missing}" if missing else "",
                                            f"it has {extra} besides" if extra else "") if part)
-        raise DataError(f"{path}: its header differs from that of {first} ({what}); every file of data.path needs the "
-                        f"same columns, in any order ({header_text(expected)})")
+        raise DataError(f"{path}: its header differs from that of {first}{shared} ({what}); every file of data.path "
+                        f"needs the same columns, in any order ({header_text(expected)})")
 
 
 @dataclass

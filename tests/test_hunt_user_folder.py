@@ -10,7 +10,7 @@ import pytest
 
 import main
 from datasets.csv_recordings import load_csv
-from utils.core.errors import ConfigError
+from utils.core.errors import ConfigError, DataError
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +65,13 @@ def test_a_train_end_time_that_one_files_utc_offsets_disagree_with_names_that_fi
     write_timed(tmp_path / "b.csv", minutes(240))
     with pytest.raises(ConfigError, match=rf"{refused}: data.train_end: '{re.escape(train_end)}' has"):
         load_csv(0, path=str(tmp_path), window_length=5, stride=1, timestamp_column="time", train_end=train_end)
+
+
+def test_the_one_file_whose_columns_differ_from_all_others_is_named_not_a_good_one(tmp_path):
+    # the odd file sorts first: the error named each good file as differing from it
+    (tmp_path / "a.csv").write_text("t,s1,s2,notes\n" + "".join(f"{i},{i},{i % 3},0\n" for i in range(40)))
+    for name in ("b.csv", "c.csv"):
+        (tmp_path / name).write_text("t,s1,s2\n" + "".join(f"{i},{i},{i % 3}\n" for i in range(40)))
+    with pytest.raises(DataError, match=r"a.csv: its header differs from that of .*b.csv, as 2 of the 3 files' do "
+                                        r"\(it has \['notes'\] besides\)"):
+        load_csv(0, path=str(tmp_path), window_length=4, train_end=20)
