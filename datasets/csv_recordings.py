@@ -4,6 +4,7 @@ listed), many files split by one rule and their windows pooled (never across fil
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import re
 from collections import Counter
@@ -182,8 +183,11 @@ def _files_of(entry: str) -> list[Path]:
         return found
     problem = unreadable_file(target)
     if problem == "not found":
+        parts = [part.strip() for part in entry.split(",")]
+        listed = f"; several files are a JSON list: --set 'data.path={json.dumps(parts)}'" \
+            if len(parts) > 1 and all(Path(part).exists() for part in parts) else ""
         raise ConfigError(f"data.path: file not found: {target} (relative paths are relative to the current "
-                          f"directory, {Path.cwd()})")
+                          f"directory, {Path.cwd()}){listed}")
     if problem is not None:
         raise ConfigError(f"data.path: {target} {problem}; give a CSV file")
     return [target]

@@ -75,3 +75,13 @@ def test_the_one_file_whose_columns_differ_from_all_others_is_named_not_a_good_o
     with pytest.raises(DataError, match=r"a.csv: its header differs from that of .*b.csv, as 2 of the 3 files' do "
                                         r"\(it has \['notes'\] besides\)"):
         load_csv(0, path=str(tmp_path), window_length=4, train_end=20)
+
+
+def test_files_given_as_one_comma_separated_string_are_answered_with_the_list_form(tmp_path, monkeypatch):
+    # --set data.path=a.csv,b.csv is one name to the loader: the user meant two files
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.csv", "b.csv"):
+        write_sensors(tmp_path / name)
+    with pytest.raises(ConfigError, match=r"file not found: a.csv,b.csv .*; several files are a JSON list: "
+                                          r"--set 'data.path=\[\"a.csv\", \"b.csv\"\]'"):
+        load_csv(0, path="a.csv,b.csv", window_length=10, train_end=100)
