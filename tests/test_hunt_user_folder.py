@@ -85,3 +85,13 @@ def test_files_given_as_one_comma_separated_string_are_answered_with_the_list_fo
     with pytest.raises(ConfigError, match=r"file not found: a.csv,b.csv .*; several files are a JSON list: "
                                           r"--set 'data.path=\[\"a.csv\", \"b.csv\"\]'"):
         load_csv(0, path="a.csv,b.csv", window_length=10, train_end=100)
+
+
+def test_a_sensor_constant_in_the_training_windows_is_named_in_a_warning(warnings_seen):
+    # its scale falls back to 1 in its own units: any later change of it dominates the scores, unit-dependent
+    from agents.detector.scaler import Scaler
+
+    windows = np.random.default_rng(0).normal(size=(20, 10, 3))
+    windows[:, :, 1] = 101325.0
+    Scaler("minmax").fit(windows, ["s1", "pressure", "s3"])
+    assert "scaler: sensor(s) ['pressure'] are constant in the training windows" in warnings_seen.text
