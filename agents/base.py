@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from agents.detector.checkpoint import build_checked_model, check_score_dimensions, check_training_checkpoint
 from agents.detector.detector import Detector
-from agents.detector.scaler import Scaler
+from agents.detector.scaler import Scaler, too_large
 from agents.hooks import (
     Checkpointer,
     EarlyStopping,
@@ -84,6 +85,9 @@ class BaseAgent:
         self.data = build_component(DATASETS, config.data, seed=config.seed)
         self.scaler = Scaler(config.evaluation.scaler).fit(self.data.train.x, self.data.feature_names)
         self.train_x, self.val_x = (self.to_tensor(getattr(self.data, name).x, name) for name in ("train", "val"))
+        test = self.data.test.x  # its extremes checked now, not after the training (scaling is monotone per sensor)
+        if len(test) and too_large(self.scaler.unchecked(np.stack([test.min(axis=(0, 1)), test.max(axis=(0, 1))]))):
+            self.to_tensor(test, "test")  # raises the DataError naming the cell
         self.data_digest = array_digest([self.train_x, self.val_x, self.data.test.x])
         self.data_windows = {split: len(getattr(self.data, split)) for split in ("train", "val", "test")}
         if ckpt is not None:

@@ -4,8 +4,10 @@ listed), many files split by one rule and their windows pooled (never across fil
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -181,27 +183,34 @@ def _files_of(entry: str) -> list[Path]:
         return found
     problem = unreadable_file(target)
     if problem == "not found":
+        parts = [part.strip() for part in entry.split(",")]
+        listed = f"; several files are a JSON list: --set 'data.path={json.dumps(parts)}'" \
+            if len(parts) > 1 and all(Path(part).exists() for part in parts) else ""
         raise ConfigError(f"data.path: file not found: {target} (relative paths are relative to the current "
-                          f"directory, {Path.cwd()})")
+                          f"directory, {Path.cwd()}){listed}")
     if problem is not None:
         raise ConfigError(f"data.path: {target} {problem}; give a CSV file")
     return [target]
 
 
 def check_same_header(headers: dict[Path, list[str]]) -> None:
-    """DataError naming the first file whose columns differ from the first file's (in any order), and how."""
-    (first, expected), *rest = headers.items()
-    want = set(expected)  # sets: headers may hold 100,000 columns
-    for path, header in rest:
-        have = set(header)
+    """DataError naming the first file whose columns differ (in any order), and how, from those most files share (the
+    first file's on a tie): the odd file out is named, not the files that agree."""
+    sets = {path: frozenset(header) for path, header in headers.items()}  # headers may hold 100,000 columns
+    counts = Counter(sets.values())
+    first = next(path for path in headers if counts[sets[path]] == max(counts.values()))
+    expected, want = headers[first], sets[first]
+    shared = f", as {counts[want]} of the {len(headers)} files' do" if counts[want] > 1 else ""
+    for path, header in headers.items():
+        have = sets[path]
         if have == want:
             continue
         missing = [c for c in expected if c not in have]
         extra = [c for c in header if c not in want]
         what = "; ".join(part for part in (f"it lacks {missing}" if missing else "",
                                            f"it has {extra} besides" if extra else "") if part)
-        raise DataError(f"{path}: its header differs from that of {first} ({what}); every file of data.path needs the "
-                        f"same columns, in any order ({header_text(expected)})")
+        raise DataError(f"{path}: its header differs from that of {first}{shared} ({what}); every file of data.path "
+                        f"needs the same columns, in any order ({header_text(expected)})")
 
 
 @dataclass
@@ -261,16 +270,20 @@ def train_end_row(train_end: TrainEnd | None, rows: Rows, column: str | None) ->
             raise DataError(f"{rows.path}: data.train_end={train_end} is not before the file's last row ({n} rows, "
                             f"0..{n - 1}); {fix}")
         return train_end
-    when = parse_train_end_time(train_end, column, rows.times, "" if rows.time_text is None else rows.time_text[0])
+    when = parse_train_end_time(train_end, column, rows.times, "" if rows.time_text is None else rows.time_text[0],
+                                rows.path)
     if not rows.times[0] < when <= rows.times[-1]:
         raise DataError(f"{rows.path}: data.train_end={train_end!r} lies outside the file's times ({rows.time_text[0]} "
                         f"to {rows.time_text[-1]}); give a time after its first row and no later than its last")
     return int(np.searchsorted(rows.times, when, side="left"))
 
 
-def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str) -> np.generic:
+def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None, first: str,
+                         source: Path | None = None) -> np.generic:
     """``data.train_end`` as text, read by the rules of the timestamp column (``first``: its first cell as written);
-    ConfigError if it cannot be, or if only one of the two has a UTC offset."""
+    ConfigError if it cannot be, or if only one of the two has a UTC offset (naming the file ``source``: the files of
+    a folder may write their times differently)."""
+    where = f"{source}: " if source is not None else ""
     if column is None or times is None:
         raise ConfigError(f"data.train_end: {text!r} is a time, which needs data.timestamp_column; or give a row "
                           "number, or a share of the rows between 0 and 1")
@@ -282,14 +295,14 @@ def parse_train_end_time(text: str, column: str | None, times: np.ndarray | None
                           ) from None
     if np.asarray(when).dtype.kind != times.dtype.kind:
         kind = {"M": "dates/times", "f": "numbers"}
-        raise ConfigError(f"data.train_end: {text!r} is read as {kind[np.asarray(when).dtype.kind]}, but the "
+        raise ConfigError(f"{where}data.train_end: {text!r} is read as {kind[np.asarray(when).dtype.kind]}, but the "
                           f"timestamp column {column!r} holds {kind[times.dtype.kind]}; write it as that column does")
     offset = bool(_UTC_OFFSET.search(text.strip()))
     if times.dtype.kind == "M" and offset != bool(_UTC_OFFSET.search(first)):
         # numpy reads an offset by converting to UTC, and a time without one as UTC: a mix cuts hours off
         said = "has a UTC offset, but the timestamp column {!r} writes none" if offset \
             else "has no UTC offset, but the timestamp column {!r} writes one"
-        raise ConfigError(f"data.train_end: {text!r} {said.format(column)} ({first[:40]!r}), so the two would be "
+        raise ConfigError(f"{where}data.train_end: {text!r} {said.format(column)} ({first[:40]!r}), so the two would be "
                           "read hours apart; write data.train_end as the column writes its times")
     return when
 

@@ -39,6 +39,11 @@ class Scaler:
         else:
             self.offset, span = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
         self.scale = np.where(span > EPS, span, 1.0)
+        if self.kind != "none" and len(rows) and (span <= EPS).any():
+            logger.warning("scaler: sensor(s) %s are constant in the training windows, so they are scaled by 1 in "
+                           "their own units: any later change of them weighs in the scores by its size in those units; "
+                           "leave them out (data.ignore_columns) if they carry nothing",
+                           [names[f] if names is not None else int(f) for f in np.flatnonzero(span <= EPS)])
         if self.kind != "none" and len(rows):
             self._warn_collapse(rows, x.reshape(-1, x.shape[-1]), names)
         return self
