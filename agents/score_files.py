@@ -50,7 +50,7 @@ class _Input:
             self._open_npy()
         elif suffix in (".csv", ".txt"):
             self.header, self.separator = read_layout(path, detector.data_columns.get("separator"),
-                                                      separator_hint(detector))
+                                                      separator_hint(detector), detector.data_columns["header"])
             self.time_column = check_columns(self.header, detector, str(path))
             if self.time_column:
                 self.row_times = RowTimes(path, self.time_column, detector.trained_period)
@@ -109,7 +109,8 @@ class _Input:
                                                                        if self.reference else [])
             blocks = iter_csv_blocks(self.path, self.header, self.features, text, self.chunk_rows,
                                      separator=self.separator, fill=missing_fill(self.detector, self.path),
-                                     decimal=self.detector.data_columns["decimal"])
+                                     decimal=self.detector.data_columns["decimal"],
+                                     has_header=self.detector.data_columns["header"])
         else:
             blocks = (Block(start, np.asarray(self.array[start: start + self.chunk_rows], dtype=np.float64))
                       for start in range(0, len(self.array), self.chunk_rows))
@@ -286,7 +287,7 @@ def live_score(detector: Detector, input_path: str, output_path: str, stride: in
         name = "<stdin>" if input_path == STDIO else input_path
         rows = CsvStream(stop, name, separator=detector.data_columns.get("separator"),
                          hint=separator_hint(detector), fill=missing_fill(detector, name),
-                         decimal=detector.data_columns["decimal"])
+                         decimal=detector.data_columns["decimal"], has_header=detector.data_columns["header"])
         summary = {"input": rows.name, "output": output_path, "incidents_output": outputs[1], "stopped_by": None,
                    "exit_code": 0, "windows": 0, "window_length": window_length}
         write, error, scorer = None, None, None

@@ -73,11 +73,11 @@ def read_header(path: str | Path) -> list[str]:
 
 
 def read_layout(path: str | Path, separator: str | None = None, hint: str = ". Write it comma-separated",
-                ) -> tuple[list[str], str]:
+                has_header: bool = True) -> tuple[list[str], str]:
     """``(column names, separator)`` from the first line of a CSV file (:meth:`CsvStream.read_header`); ``separator``
     None: :func:`detect_separator`'s; ``hint``: what to do about a file separated otherwise."""
     with open_csv(path) as handle:
-        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, hint)
+        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, hint, has_header=has_header)
         return rows.read_header(), rows.separator
 
 
@@ -106,7 +106,8 @@ def check_names(header: list[str], line: str, source: Path | str) -> None:
         [float(name) for name in header]
     except ValueError:
         return
-    raise DataError(f"{source}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns")
+    raise DataError(f"{source}: line 1 holds only numbers ({shown[:60]!r}); expected a header row naming the columns; if "
+                    "the file has no header row, set data.header to false")
 
 
 def _unnamed_hint(header: list[str]) -> str:
@@ -119,8 +120,12 @@ def _unnamed_hint(header: list[str]) -> str:
     return ""
 
 
-def header_fields(first: str, second: str, path: Path, separator: str | None, hint: str) -> tuple[list[str], str]:
-    """``(column names, separator)`` of a header line ``first`` (``second``: the line after it, for messages)."""
+def header_fields(first: str, second: str, path: Path, separator: str | None, hint: str, named: bool = True,
+                  ) -> tuple[list[str], str]:
+    """``(column names, separator)`` of a header line ``first`` (``second``: the line after it, for messages);
+    ``named`` False (``data.header``): ``first`` is a row of data, its columns named ``"1"``, ``"2"``... by their
+    number from 1 as a spreadsheet counts them: names a JSON config writes as it writes any name, that read well in
+    messages and reports (pandas' 0, 1... are integers, and column 0 reads as a row number)."""
     if separator is None:
         separator = detect_separator(first, path)
     header = [name.strip() for name in split_line(first, path, 1, separator)]
@@ -132,8 +137,22 @@ def header_fields(first: str, second: str, path: Path, separator: str | None, hi
         if decimal and hint == SEPARATOR_HINT:  # the csv loader's: its config also reads the decimal commas
             hint += DECIMAL_HINT
         raise DataError(f"{path}: line 1: the file looks {name}-separated{commas}; {expected_format(separator)}{hint}")
+    if not named:
+        if not any(_is_number(cell) for cell in header):  # a row of data holds a number: its sensors' values
+            raise DataError(f"{path}: line 1 ({first.strip()[:60]!r}) holds no number: a header row, not data; set "
+                            "data.header to true (the default) for a file whose line 1 names the columns")
+        return [str(i) for i in range(1, len(header) + 1)], separator
     check_names(header, first, path)
     return header, separator
+
+
+def _is_number(cell: str) -> bool:
+    """``cell`` reads as a number (with a decimal point or comma)."""
+    try:
+        float(cell.replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 def detect_separator(first: str, path: Path) -> str:
@@ -197,11 +216,12 @@ class Lines:
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
-                    fill: PreviousFill | None = None, decimal: str = ".") -> Iterator[Block]:
+                    fill: PreviousFill | None = None, decimal: str = ".", has_header: bool = True) -> Iterator[Block]:
     """The rows of a CSV file after its header as :meth:`CsvStream.blocks` reads them (at most ``chunk_rows`` a block);
     ``text_hint``: said after text in a numeric column; ``fill``: fills missing cells (None refuses them)."""
     with open_csv(path) as handle:
-        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, fill=fill, decimal=decimal, text_hint=text_hint)
+        rows = CsvStream(handle, path, FILE_READ_BYTES, separator, fill=fill, decimal=decimal, text_hint=text_hint,
+                         has_header=has_header)
         rows.read_header()
         yield from rows.blocks(header, columns, text_columns, chunk_rows)
 
@@ -479,15 +499,17 @@ class CsvStream:
     """CSV rows from a binary stream as they arrive (a pipe, e.g. ``sys.stdin.buffer``, or a file from
     :func:`open_csv`): the header (:meth:`read_header`), then the rows in checked blocks (:meth:`blocks`).
 
-    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once."""
+    Each read takes the bytes there are (``read1``), so the complete lines among them make a block at once.
+    ``has_header`` False: line 1 is row 0 (its columns named ``"1"``, ``"2"``...: :func:`header_fields`)."""
 
     def __init__(self, stream: BinaryIO, name: str | Path = "<stdin>", read_bytes: int = 1 << 16,
                  separator: str | None = ",", hint: str = ". Write it comma-separated",
-                 fill: PreviousFill | None = None, decimal: str = ".", text_hint: str = "") -> None:
+                 fill: PreviousFill | None = None, decimal: str = ".", text_hint: str = "",
+                 has_header: bool = True) -> None:
         self.stream, self.name, self.path, self.read_bytes = stream, name, Path(name), read_bytes
         self.separator, self.hint, self.fill, self.decimal = separator, hint, fill, decimal
-        self.text_hint = text_hint  # said after a cell of text where a number belongs
-        self.line_no = 0  # lines split so far (1 = the header)
+        self.text_hint, self.has_header = text_hint, has_header  # text_hint: said after text where a number belongs
+        self.line_no = 0  # lines split so far (1 = the header, or row 0 without one)
         self._max_chars = 0  # of a data line, once the header is read
         self._reads = self._lines()
         self._rest: list[tuple[int, bytes]] = []
@@ -514,15 +536,15 @@ class CsvStream:
             raise self._too_long(1)
         first = self._decoded(1, raw).removeprefix("\ufeff")
         if not first.strip():
-            raise DataError(f"{self.path}: {'line 1 is blank' if lines else 'the input is empty'}; expected a header "
-                            "row naming the columns")
-        self._rest = lines[1:]
+            raise DataError(f"{self.path}: {'line 1 is blank' if lines else 'the input is empty'}; expected "
+                            f"{'a header row naming the columns' if self.has_header else 'a row of data'}")
+        self._rest = lines[1:] if self.has_header else [(1, first.encode()), *lines[1:]]
         try:
-            header, self.separator = header_fields(first, "", self.path, self.separator, self.hint)
+            header, self.separator = header_fields(first, "", self.path, self.separator, self.hint, self.has_header)
         except DataError:  # said again with line 2, which the message may quote (e.g. its decimal commas)
             lines += next(self._reads, []) if len(lines) == 1 else []
             second = lines[1][1].decode("utf-8", errors="replace") if len(lines) > 1 else ""
-            header_fields(first, second, self.path, self.separator, self.hint)
+            header_fields(first, second, self.path, self.separator, self.hint, self.has_header)
             raise
         self._max_chars = max(MAX_LINE_CHARS, 16 * sum(len(name) + 1 for name in header))
         return header

@@ -230,11 +230,11 @@ class Rows:
 
 
 def read_rows(path: Path, header: list[str], separator: str, columns: Columns, text_hint: str = TEXT_HINT,
-              missing_values: str = "refuse", decimal: str = ".") -> Rows:
+              missing_values: str = "refuse", decimal: str = ".", has_header: bool = True) -> Rows:
     """Read a file's feature, label and timestamp columns; ``missing_values="previous"`` fills missing cells."""
     fill = PreviousFill(path, columns.features) if missing_values == "previous" else None
     blocks = list(iter_csv_blocks(path, header, columns.features, columns.text, chunk_rows=65536, separator=separator,
-                                  text_hint=text_hint, fill=fill, decimal=decimal))
+                                  text_hint=text_hint, fill=fill, decimal=decimal, has_header=has_header))
     if not blocks:
         raise DataError(f"{path}: no data rows after the header")
     values = np.concatenate([b.values for b in blocks]).astype(np.float32)
@@ -464,7 +464,8 @@ def load_csv(seed: int, path: UserPath[str | list[str] | None] = None, window_le
              split: Literal["contiguous", "random"] = "contiguous", eval_stride: PositiveInt | None = None,
              train_end: TrainEnd | None = None, train_labels: Literal["exclude", "ignore"] = "exclude",
              normalize: Literal["none", "per_recording", "per_recording_whitened"] = "none",
-             missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".") -> DataSplits:
+             missing_values: Literal["refuse", "previous"] = "refuse", decimal: Literal[".", ","] = ".",
+             header: bool = True) -> DataSplits:
     """DataSplits of (N, window_length, F) windows over one or many CSV recordings, split normal-only (keys:
     docs/configuration.md); ``info``: the files, windowing, a note without labels, and per recording its figures."""
     files = csv_paths(path)
@@ -477,8 +478,8 @@ def load_csv(seed: int, path: UserPath[str | list[str] | None] = None, window_le
     eval_stride = eval_stride or min(stride, window_length)
     # the rows are held as float64 (about the files' size again; text such as "1.0," is shorter than 8 bytes)
     check_fits(2 * sum(f.stat().st_size for f in files), f"the rows of {_shown(files)}", f"data.path={path}")
-    layouts = {f: read_layout(f, separator, SEPARATOR_HINT) for f in files}
-    check_same_header({f: header for f, (header, _) in layouts.items()})
+    layouts = {f: read_layout(f, separator, SEPARATOR_HINT, header) for f in files}
+    check_same_header({f: names for f, (names, _) in layouts.items()})
     columns = choose_columns(layouts[files[0]][0], files[0], feature_columns, labels, timestamp_column,
                              ignore_columns or [], label_key)
     comma = [f for f, (_, sep) in layouts.items() if sep == ","]
@@ -486,8 +487,8 @@ def load_csv(seed: int, path: UserPath[str | list[str] | None] = None, window_le
         raise ConfigError(f"data.decimal: \",\" (decimal commas) needs files separated otherwise, but {comma[0]} is "
                           "separated by commas (or has one column); set data.separator to \";\", tab or \"|\" as the "
                           "file is, or data.decimal to \".\"")
-    read = [read_rows(f, header, sep, columns, missing_values=missing_values, decimal=decimal)
-            for f, (header, sep) in layouts.items()]
+    read = [read_rows(f, names, sep, columns, missing_values=missing_values, decimal=decimal, has_header=header)
+            for f, (names, sep) in layouts.items()]
     refuse_flag_features([r.values for r in read], columns, _shown(files))
     n_rows = sum(len(r.values) for r in read)
     info = {"dataset": "csv", "path": str(files[0]) if len(files) == 1 else path, "files": [str(f) for f in files],

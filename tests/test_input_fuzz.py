@@ -44,7 +44,8 @@ def detector(time_column: str | None = "t") -> SimpleNamespace:
     scaler.offset, scaler.scale = np.zeros(len(FEATURES)), np.full(len(FEATURES), 1e30)
     return SimpleNamespace(window_length=WINDOW, feature_names=FEATURES, scaler=scaler, config={"exp_name": "fuzz"},
                            data_columns={"timestamp_column": time_column, "label_column": None,
-                                         "missing_values": "refuse", "decimal": "."}, trained_period=None)
+                                         "missing_values": "refuse", "decimal": ".", "header": True},
+                           trained_period=None)
 
 
 def reference(content: bytes, columns: list[str]) -> np.ndarray:

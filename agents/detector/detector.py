@@ -58,14 +58,15 @@ class Detector:
 
     @property
     def data_columns(self) -> dict[str, Any]:
-        """How the run's data read a file: its declared columns, separator (None: detected), missing values, decimal."""
+        """How the run's data read a file: its declared columns, separator (None: detected), missing values, decimal,
+        whether line 1 is a header (``data.header``)."""
         data, stored = self.config.get("data", {}), self.recording or {}
         return {"timestamp_column": stored.get("timestamp_column", data.get("timestamp_column")),
                 "label_column": data.get("label_column"),
                 "label_columns": list(stored.get("label_columns", data.get("label_columns") or [])),
                 "ignore_columns": list(stored.get("ignore_columns", data.get("ignore_columns") or [])),
                 "separator": data.get("separator"), "missing_values": data.get("missing_values", "refuse"),
-                "decimal": data.get("decimal", ".")}
+                "decimal": data.get("decimal", "."), "header": data.get("header", True)}
 
     @property
     def trained_period(self) -> float | None:
