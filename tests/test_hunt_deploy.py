@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import main
+
 from agents.detector.detector import Detector
 from datasets.converter import simulate_normal
 from tests.helpers import TINY_DATA
@@ -38,3 +40,15 @@ def test_p_values_refuse_scores_they_would_misread(detector, windows):
         detector.p_values({"recon": scores[name]})
     with pytest.raises(TypeError, match=r"scores: expected a dict \{score name: \(N,\) scores\}"):
         detector.p_values(scores[name])
+
+
+def test_export_to_standard_output_is_refused(vae_run, tmp_path, monkeypatch, capsys):
+    """``--mode export --output -`` (``-`` is standard output for --mode score) wrote files named ``-`` and
+    ``-.json`` in the current folder and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main.main([str(vae_run / "config.json"), "--mode", "export", "--format", "torchscript", "--output", "-"])
+    assert stop.value.code == 2
+    assert "--output -: export writes a model file and its FILE.json; give a file name (e.g. model.pt)" in (
+        capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
