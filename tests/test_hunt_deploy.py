@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import main
 
-from agents.detector.detector import Detector
+from agents.detector.detector import Detector, export_detector
 from datasets.converter import simulate_normal
 from tests.helpers import TINY_DATA
 
@@ -52,3 +53,15 @@ def test_export_to_standard_output_is_refused(vae_run, tmp_path, monkeypatch, ca
     assert "--output -: export writes a model file and its FILE.json; give a file name (e.g. model.pt)" in (
         capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_torchscript_outputs_convert_to_numpy(detector, windows, tmp_path):
+    """The TorchScript file's outputs required grad (its parameters did): ``score.numpy()`` after
+    ``torch.jit.load(...)(windows)``, as docs/export.md runs it, raised 'Can't call numpy() on Tensor that requires
+    grad'. The detector's own model keeps its parameters as they were."""
+    flags = [p.requires_grad for p in detector.model.parameters()]
+    export_detector(detector, "torchscript", tmp_path / "m.pt")
+    score, contributions, reconstruction = torch.jit.load(str(tmp_path / "m.pt"))(torch.from_numpy(windows))
+    np.testing.assert_allclose(score.numpy(), detector.score(windows)["reconstruction"], rtol=1e-5)
+    assert not contributions.requires_grad and not reconstruction.requires_grad
+    assert [p.requires_grad for p in detector.model.parameters()] == flags
