@@ -65,3 +65,12 @@ def test_torchscript_outputs_convert_to_numpy(detector, windows, tmp_path):
     np.testing.assert_allclose(score.numpy(), detector.score(windows)["reconstruction"], rtol=1e-5)
     assert not contributions.requires_grad and not reconstruction.requires_grad
     assert [p.requires_grad for p in detector.model.parameters()] == flags
+
+
+@pytest.mark.parametrize("dtype", [complex, bool])
+def test_windows_of_no_real_numbers_are_refused(detector, windows, dtype):
+    """Complex windows were scored on their real part (a numpy ComplexWarning only) and boolean ones as 0/1, where
+    --mode score refuses such an NPY file ('dtype ... is not numeric; expected float or integer values')."""
+    with pytest.raises(ValueError, match=r"windows \(features .*\): dtype (complex128|bool) is not numeric; expected "
+                                         "float or integer values"):
+        detector.score(windows.astype(dtype))
