@@ -1,6 +1,8 @@
 """Deploying a trained detector as a user does (docs/scoring.md, docs/export.md): what a bug hunt found wrong."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,24 @@ def test_windows_of_no_real_numbers_are_refused(detector, windows, dtype):
     with pytest.raises(ValueError, match=r"windows \(features .*\): dtype (complex128|bool) is not numeric; expected "
                                          "float or integer values"):
         detector.score(windows.astype(dtype))
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_gap_in_time_at_score_time_is_warned_of(tiny_runs, tmp_path, warnings_seen, capfd, live):
+    """A 5-minute gap in a 1 Hz input (rows 100-399 missing) was scored without a word, its window joining rows 5
+    minutes apart, where training warns of such jumps in its files."""
+    from agents.score_files import live_score, score_file
+    from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
+
+    detector = Detector.load(tiny_runs.of_config(*CSV_RUN), device="cpu")
+    rows = example_rows(700)
+    src = write_csv(tmp_path / "gap.csv", rows[:101] + rows[401:])
+    if live:
+        with open(src, "rb") as stdin:
+            live_score(detector, "-", str(tmp_path / "s.csv"), stdin=stdin, stdout=io.StringIO(),
+                       stderr=io.StringIO())
+    else:
+        score_file(detector, str(src), str(tmp_path / "s.csv"))
+    said = warnings_seen.text + "".join(capfd.readouterr())  # a file's scoring logs to the console
+    assert f"{src if not live else '<stdin>'}: row 100, column 'timestamp': time jumps 301 s (the run's rows are 1 s " \
+           "apart): windows across it join rows that were not consecutive; later jumps are not reported" in said
