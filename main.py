@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     needed = {"score": ("input", "output"), "export": ("output", "export_format"), "train": ()}[args.mode]
     if missing := [_option(name) for name in needed if getattr(args, name) is None]:
         parser.error(f"--mode {args.mode} needs {' and '.join(missing)}")
+    if args.mode == "export" and args.output == "-":
+        parser.error("--output -: export writes a model file and its FILE.json; give a file name (e.g. model.pt)")
     if args.nproc_per_node is not None and (args.mode != "train" or not 1 <= args.nproc_per_node <= 1024):
         parser.error("--nproc-per-node N: N from 1 to 1024 processes, with --mode train only")
     for name, modes in MODES_OF_OPTIONS.items():  # never silently unused (--input with training: not its data)

@@ -18,7 +18,7 @@ from agents.detector.scaler import overflow_text, too_large
 from agents.detector.streaming import INCIDENT_COLUMNS, Incident, IncidentTracker, PointAccumulator
 from agents.detector.thresholds import adaptive_thresholds, conformal_p_values
 from agents.fitting_configs import configs_reading, trained_on
-from datasets.csv_reading import RATE_RATIO, Block, PreviousFill, iter_windows, parse_times
+from datasets.csv_reading import GAP_PERIODS, RATE_RATIO, Block, PreviousFill, iter_windows, parse_times
 from datasets.csv_recordings import by_reference, normalise_by_training_part, row_flags
 from datasets.splits import training_windows
 from utils.core.arrays import predict
@@ -211,6 +211,8 @@ class RowTimes:
         self._origin: np.datetime64 | None = None
         # the first RATE_ROWS steps, until the rate is checked
         self._steps: list[np.ndarray] | None = None if trained_period is None else []
+        self._previous: float | None = None  # the last row's seconds: a jump across blocks is seen too
+        self._jump_told = trained_period is None
 
     def add(self, block: Block) -> None:
         """Take the timestamps of a block's rows (its text column 0), checked as a file's are."""
@@ -239,6 +241,14 @@ class RowTimes:
                                    "a window of its rows spans %.3g times the time the model learnt from; resample "
                                    "the input to the run's rate", self.source, self.column, period, trained,
                                    period / trained)
+        steps = np.diff(np.concatenate([[] if self._previous is None else [self._previous], times]))
+        if not self._jump_told and len(jumps := np.flatnonzero(steps >= GAP_PERIODS * self.trained_period)):
+            self._jump_told = True
+            logger.warning("%s: row %d, column %r: time jumps %.6g s (the run's rows are %.6g s apart): windows across "
+                           "it join rows that were not consecutive; later jumps are not reported", self.source,
+                           block.first_row + int(jumps[0]) + (self._previous is None), self.column,
+                           float(steps[jumps[0]]), self.trained_period)
+        self._previous = float(times[-1]) if len(times) else self._previous
         self.text, self.seconds = np.concatenate([self.text, texts]), np.concatenate([self.seconds, times])
 
     def take(self, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -211,9 +211,16 @@ class Detector:
         return {name: conformal_threshold(cal, self.false_alarm_rate) for name, cal in self.calibration.items()}
 
     def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Conformal p-values ``{name: (N,)}`` of scores (small = anomalous); scores without calibration left out."""
-        return {name: conformal_p_values(self.calibration[name], s) for name, s in scores.items()
-                if name in self.calibration}
+        """Conformal p-values ``{name: (N,)}`` of scores ``{name: (N,)}`` (small = anomalous); scores without
+        calibration left out (TypeError: not a dict; ValueError: an unknown name, or not of shape (N,))."""
+        if not isinstance(scores, dict):
+            raise TypeError(f"scores: expected a dict {{score name: (N,) scores}} as Detector.score returns, got "
+                            f"{type(scores).__name__}")
+        if unknown := [name for name in scores if name not in self.score_names]:
+            raise ValueError(f"scores: unknown score {unknown[0]!r}; this detector's scores: "
+                             f"{', '.join(self.score_names)}")
+        return {name: conformal_p_values(self.calibration[name], check_array(s, f"scores[{name!r}]", "N"))
+                for name, s in scores.items() if name in self.calibration}
 
     @property
     def per_recording(self) -> list[str]:

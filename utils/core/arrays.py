@@ -12,9 +12,12 @@ def check_array(values: Any, name: str, dims: str = "N", shape: tuple[int, ...] 
     per dimension, samples first (``"N"`` scores, ``"ND"`` features, ``"NTF"``); ``shape``: the sizes every dimension
     after the first must have (a trained detector's (T, F)), None: any."""
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
+        arr = None if raw.dtype.kind in "bc" else np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be numbers in an array of shape ({', '.join(dims)}): {err}") from None
+    if arr is None:  # a cast would read booleans as 0/1 and drop an imaginary part (a warning only)
+        raise ValueError(f"{name}: dtype {raw.dtype} is not numeric; expected float or integer values")
     expected = (dims[0], *(shape if shape is not None else dims[1:]))
     if arr.ndim != len(dims) or (shape is not None and arr.shape[1:] != tuple(shape)):
         spelled = "(" + ", ".join(str(d) for d in expected) + ("," if len(expected) == 1 else "") + ")"

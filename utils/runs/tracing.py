@@ -2,6 +2,7 @@
 metadata beside it (docs/export.md). ONNX uses the TorchScript-based exporter (``dynamo=False``)."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ def write_export(module: nn.Module, example: Tensor, fmt: str, output: str | Pat
             # A recurrent encoder starts from zeros: the exported graph takes any batch size (tested with 1 and 7).
             warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size other than 1")
             if fmt == "torchscript":
-                torch.jit.trace(module, (example,), check_trace=False).save(str(tmp))
+                # a copy without grad: the file's outputs then take .numpy(), and the caller's model keeps its flags
+                frozen = copy.deepcopy(module).requires_grad_(False)
+                torch.jit.trace(frozen, (example,), check_trace=False).save(str(tmp))
             else:
                 _export_onnx(module, example, tmp)
         meta = {**meta, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
