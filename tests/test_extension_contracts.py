@@ -17,7 +17,7 @@ import main
 from agents.detector.scores import Score
 from datasets.converter import load_converter
 from graphs.models.contract import ReconstructionModel
-from tests import test_export, test_models
+from tests import test_export, test_hunt_docs, test_models
 from tests.helpers import TINY_DATA, TINY_TRAINER
 from utils.core.registry import DATASETS, MODELS, SCORES
 from utils.core.types import PositiveInt
@@ -94,3 +94,10 @@ def test_a_run_of_added_parts_and_every_registered_score_trains_scores_exports_r
     test_export.test_torchscript_scores_match_pytorch(trained, windows, tmp_path)
     assert main.main([str(run_dir / "config.json"), "--resume", "--set", "trainer.epochs=3"]) == 0
     assert "epoch 3/3" in (run_dir / "logs" / "train.log").read_text()
+
+
+@pytest.mark.parametrize("case", ["unknown model", "unknown dataset"])
+def test_the_bad_inputs_page_still_reads_as_the_code_with_parts_added(added, case, tmp_path, monkeypatch):
+    """docs/bad-inputs.md quotes the refusal of an unknown name, which lists the valid ones; an added name is no
+    mistake of the page."""
+    test_hunt_docs.test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_path, monkeypatch)
