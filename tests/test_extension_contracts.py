@@ -17,7 +17,7 @@ import main
 from agents.detector.scores import Score
 from datasets.converter import load_converter
 from graphs.models.contract import ReconstructionModel
-from tests import test_export, test_hunt_docs, test_models
+from tests import test_config, test_export, test_hunt_docs, test_models
 from tests.helpers import TINY_DATA, TINY_TRAINER
 from utils.core.registry import DATASETS, MODELS, SCORES
 from utils.core.types import PositiveInt
@@ -101,3 +101,7 @@ def test_the_bad_inputs_page_still_reads_as_the_code_with_parts_added(added, cas
     """docs/bad-inputs.md quotes the refusal of an unknown name, which lists the valid ones; an added name is no
     mistake of the page."""
     test_hunt_docs.test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_path, monkeypatch)
+
+
+def test_the_score_checks_of_the_config_hold_with_a_score_added(added, tmp_path, monkeypatch):
+    test_config.test_scores_default_to_the_model_s_and_are_checked(tmp_path, monkeypatch)
