@@ -44,7 +44,7 @@ class FlatAutoencoder(ReconstructionModel):
 class MaxAbsError(Score):
     """The largest absolute reconstruction error of a window, written from docs/design.md (Add a score) alone."""
 
-    name = "max_abs_error"
+    name = "throwaway_max_abs_error"
 
     def features(self, x: Tensor, x_hat: Tensor, z: Tensor | None) -> np.ndarray:
         return (x - x_hat).abs().flatten(1).amax(dim=1).detach().double().cpu().numpy()[:, None]
@@ -56,8 +56,8 @@ def small_converter(seed: int, n_samples: PositiveInt = TINY_DATA["n_samples"],
     return load_converter(seed, n_samples=n_samples, time_steps=time_steps)
 
 
-ADDED = {MODELS: ("flat_ae", FlatAutoencoder), SCORES: ("max_abs_error", MaxAbsError),
-         DATASETS: ("small_converter", small_converter)}
+ADDED = {MODELS: ("throwaway_ae", FlatAutoencoder), SCORES: ("throwaway_max_abs_error", MaxAbsError),
+         DATASETS: ("throwaway_converter", small_converter)}
 
 
 @pytest.fixture
@@ -69,8 +69,8 @@ def added(monkeypatch):
 
 
 def test_an_added_model_keeps_the_contract_and_reloads(added, tmp_path):
-    test_models.test_model_keeps_the_contract("flat_ae")
-    test_models.test_model_trains_one_step_and_reloads("flat_ae", tmp_path)
+    test_models.test_model_keeps_the_contract("throwaway_ae")
+    test_models.test_model_trains_one_step_and_reloads("throwaway_ae", tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -78,9 +78,9 @@ def test_a_run_of_added_parts_and_every_registered_score_trains_scores_exports_r
     """One tiny run of the added model on the added data set with every registered score (those fitted per recording
     need recordings, which these windows have not): the generic checks of a model's run hold for it."""
     scores = [name for name in SCORES.names() if not SCORES.get(name).per_recording]
-    assert "max_abs_error" in scores
+    assert "throwaway_max_abs_error" in scores
     config = {"exp_name": "added", "agent": "reconstruction", "experiments_dir": str(tmp_path / "runs"),
-              "data": {"name": "small_converter"}, "model": {"name": "flat_ae"}, "loss": {"name": "mse"},
+              "data": {"name": "throwaway_converter"}, "model": {"name": "throwaway_ae"}, "loss": {"name": "mse"},
               "trainer": dict(TINY_TRAINER), "evaluation": {"scores": scores, "make_plots": False}}
     (tmp_path / "added.json").write_text(json.dumps(config))
     assert main.main([str(tmp_path / "added.json")]) == 0
@@ -88,7 +88,7 @@ def test_a_run_of_added_parts_and_every_registered_score_trains_scores_exports_r
     metrics = json.loads((run_dir / "out" / "metrics.json").read_text())
     assert list(metrics["threshold"]["values"]) == scores
     runs = SimpleNamespace(of_model=lambda name: run_dir)
-    test_models.test_tiny_run_scores_again_alike("flat_ae", runs, tmp_path)  # --mode score and Detector.load
+    test_models.test_tiny_run_scores_again_alike("throwaway_ae", runs, tmp_path)  # --mode score and Detector.load
     trained = ([str(run_dir / "config.json")], run_dir)
     windows = (test_export.simulate_normal(3, TINY_DATA["time_steps"], np.random.default_rng(1)),)
     test_export.test_torchscript_scores_match_pytorch(trained, windows, tmp_path)
