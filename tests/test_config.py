@@ -8,7 +8,7 @@ import pytest
 
 import agents  # noqa: F401  (fills the registries)
 from utils.core.config import apply_override, load_config, validate_config
-from utils.core.registry import MODELS
+from utils.core.registry import MODELS, SCORES
 from utils.core.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
@@ -170,7 +170,7 @@ def test_scores_default_to_the_model_s_and_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(MODELS.get("vae"), "has_latent", classmethod(lambda cls: False))
     raw["evaluation"]["scores"] = ["reconstruction", "latent_mahalanobis"]
     expect_error(tmp_path, raw, "evaluation.scores.1: score 'latent_mahalanobis' needs a latent space",
-                 "scores for this model: error_gaussian, error_gaussian_train, reconstruction, reconstruction_mae")
+                 "scores for this model: " + ", ".join(n for n in SCORES.names() if not SCORES.get(n).needs_latent))
 
 
 def test_overrides_are_parsed_as_json_and_validated(tmp_path):

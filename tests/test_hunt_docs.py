@@ -80,6 +80,16 @@ def reads_as(message: str, quoted: str) -> bool:
                         message, re.S) is not None
 
 
+def without_names_added(message: str, quoted: str) -> str:
+    """``message`` without the names of its closing "valid ...s:" list that ``quoted`` lacks: a model, data set or loss
+    added after the page was written (docs/design.md: its own file, no other edit) leaves the quote true."""
+    said, page = (re.search(r"valid \w+: ([\w, ]+)$", text) for text in (message, quoted))
+    if not (said and page):
+        return message
+    listed = page.group(1).split(", ")
+    return message[:said.start(1)] + ", ".join(name for name in said.group(1).split(", ") if name in listed)
+
+
 @pytest.mark.parametrize("case", list(CONFIG_ROWS))
 def test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_path, monkeypatch) -> None:
     raw = json.loads((REPO_ROOT / SHIPPED).read_text(encoding="utf-8"))
@@ -90,7 +100,8 @@ def test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_pat
     with pytest.raises(ConfigError) as err:
         load_config(SHIPPED)
     quoted = quoted_message((DOCS / "bad-inputs.md").read_text(encoding="utf-8"), case)
-    assert reads_as(str(err.value), quoted), f"docs/bad-inputs.md quotes\n{quoted}\nbut the code says\n{err.value}"
+    assert reads_as(without_names_added(str(err.value), quoted), quoted), \
+        f"docs/bad-inputs.md quotes\n{quoted}\nbut the code says\n{err.value}"
 
 
 def test_reads_as_fails_a_stale_quote() -> None:
