@@ -137,9 +137,12 @@ def _locate(folder: Path, names: list[str], download: bool, url: str, progress: 
             download_file(f"{url.rstrip('/')}/{name}", folder / name, f"sha256:{CHECKSUMS[name]}", progress, limits)
         except DataError as err:
             left = len(missing) - i
+            retry = (f"or make {folder} writable, or set data.data_dir to a folder you can write to"
+                     if isinstance(err.__cause__, OSError)  # staging or installing failed: the folder, not the network
+                     else f"or check data.url ({url}) and run again once the network is back")
             raise DataError(f"{err}. Next step: copy SKAB's data/ folder (github.com/waico/SKAB, commit {COMMIT}) "
                             f"into {folder} and set data.download=false ({left} of the {len(names)} files are still "
-                            "missing; the ones fetched are kept), or run again once the network is back") from None
+                            f"missing; the ones fetched are kept), {retry}") from None
 
 
 def _altered_text(folder: Path, altered: list[str]) -> str:
