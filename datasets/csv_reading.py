@@ -36,6 +36,9 @@ ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
 MISSING_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
 MISSING_HINT = ("; clean or fill these cells (data.missing_values: \"previous\" carries each sensor's last value "
                 "forward)")
+#: The same where a trained run reads (--mode score): its data.missing_values is kept as trained.
+RUN_MISSING_HINT = ("; the run was trained refusing missing cells: fill the cell, or train a run with "
+                    "data.missing_values \"previous\" (it carries each sensor's last value forward)")
 #: What a file separated otherwise than the csv loader's ``data.separator`` says to do.
 SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
 DECIMAL_HINT = ', and data.decimal to ","'
@@ -213,6 +216,10 @@ class Lines:
         """``"FILE: row R (line L)"`` of the ``r``-th line here."""
         return f"{self.path}: row {self.first_row + r} (line {self.line_nos[r]})"
 
+    def missing_hint(self) -> str:
+        """What to do about a missing cell: a training file's config (``text_hint`` set) can fill it, a run cannot."""
+        return MISSING_HINT if self.text_hint else RUN_MISSING_HINT
+
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
@@ -286,7 +293,7 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
                                   float(values[r, c]))
         if overflow:
             raise DataError(f"{where}: {overflow}")
-        fix = MISSING_HINT if what == "NaN" else "; clean or fill these cells" if what in ("inf", "-inf") else ""
+        fix = block.missing_hint() if what == "NaN" else "; clean or fill these cells" if what in ("inf", "-inf") else ""
         raise DataError(f"{where}: value is {what}{fix}")
     return values
 
@@ -300,7 +307,7 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
     shown = (f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}" if text
-             else f"is empty (missing value){MISSING_HINT}")
+             else f"is empty (missing value){block.missing_hint()}")
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 
 

@@ -1,0 +1,36 @@
+"""Messages a user hunt found wanting: each names the cell, key or file at fault and says what would do."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from agents.detector.detector import Detector
+from agents.score_files import live_score, score_file
+from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
+from utils.core.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_runs) -> Detector:
+    """The tiny CSV run of tests/test_score_incidents.py (trained with data.missing_values "refuse")."""
+    return Detector.load(tiny_runs.of_config(*CSV_RUN), device="cpu")
+
+
+@pytest.mark.parametrize("cell", ["", "NaN"])
+def test_a_missing_cell_at_score_time_does_not_offer_a_set_the_run_refuses(detector, tmp_path, cell):
+    """``--mode score`` refuses ``--set data.missing_values=previous`` (it would change the trained run), so the
+    message says what can be done: fill the cell, or train a run that fills it (before: it offered that key)."""
+    rows = example_rows(60)
+    rows[5][2] = cell
+    src = write_csv(tmp_path / "in.csv", rows)
+    with pytest.raises(DataError) as from_file:
+        score_file(detector, src, tmp_path / "scores.csv")
+    with pytest.raises(DataError) as live:
+        live_score(detector, "-", "-", stdin=io.BytesIO(src.read_bytes()), stdout=io.StringIO(),
+                   stderr=io.StringIO())
+    for err in (from_file, live):
+        assert "row 4 (line 6), column 'current'" in str(err.value)
+        assert "the run was trained refusing missing cells: fill the cell, or train a run with " \
+               "data.missing_values \"previous\"" in str(err.value)
+        assert "clean or fill these cells (data.missing_values" not in str(err.value)
