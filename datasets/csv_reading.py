@@ -374,6 +374,9 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
         return f"{path}: row {row}{line}, column {column!r}"
 
+    if len(empty := np.flatnonzero(texts == "")):
+        raise DataError(f"{where(int(empty[0]))}: the timestamp is empty; every row needs its time, a number or an ISO "
+                        f"8601 date/time ({ISO_EXAMPLE}) written as the other rows write theirs")
     times = _as_numbers(texts, where)
     if times is None:
         if _as_numbers(texts[:1], where) is None:

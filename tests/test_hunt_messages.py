@@ -7,6 +7,7 @@ import pytest
 
 from agents.detector.detector import Detector
 from agents.score_files import live_score, score_file
+from datasets.csv_recordings import load_csv
 from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
 from utils.core.errors import DataError
 
@@ -34,3 +35,15 @@ def test_a_missing_cell_at_score_time_does_not_offer_a_set_the_run_refuses(detec
         assert "the run was trained refusing missing cells: fill the cell, or train a run with " \
                "data.missing_values \"previous\"" in str(err.value)
         assert "clean or fill these cells (data.missing_values" not in str(err.value)
+
+
+@pytest.mark.parametrize(("times", "row"), [(["2024-05-01T08:00:00", "2024-05-01T08:00:01", ""], 2),
+                                            (["", "1", "2"], 0), (["0", "1", ""], 2)])
+def test_an_empty_timestamp_is_called_empty(tmp_path, times, row):
+    """Before: "timestamp '' is written in another format than row 0" (or "'' is neither a number nor ...")."""
+    path = tmp_path / "t.csv"
+    path.write_text("time,a\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(DataError) as err:
+        load_csv(0, path=str(path), window_length=4, timestamp_column="time", label_column=None)
+    assert str(err.value).startswith(f"{path}: row {row} (line {row + 2}), column 'time': the timestamp is empty; "
+                                     "every row needs its time, a number or an ISO 8601 date/time")
