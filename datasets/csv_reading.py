@@ -259,15 +259,17 @@ def _split_checked(block: Lines) -> list[list[str]] | None:
     r = next(r for r, count in enumerate(seps) if count != n - 1)
     count = seps[r] + 1
     raise DataError(f"{block.where(r)}: {count} field{'s' if count != 1 else ''}, but the header has {n} columns "
-                    f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")
+                    f"({header_text(block.header)}){_row_hint(block.lines[r], count - n, block.separator)}")
 
 
-def _row_hint(line: str, too_many: bool, separator: str) -> str:
-    """Why a row may have the wrong number of fields: another separator or decimal commas."""
+def _row_hint(line: str, extra: int, separator: str) -> str:
+    """Why a row may have ``extra`` fields more than the header: a separator ending it, another one, decimal commas."""
+    if extra == 1 and not line.rsplit(separator, 1)[-1].strip():
+        return "; the line ends with the separator: remove the separator at the end of each row"
     for sep, name in SEPARATOR_NAMES.items():
         if sep not in (separator, ",") and sep in line:
             return f"; the row looks {name}-separated: {expected_format(separator)}"
-    if separator == "," and too_many and "." not in line and DECIMAL_COMMA.search(line):
+    if separator == "," and extra > 0 and "." not in line and DECIMAL_COMMA.search(line):
         return f"; if the file writes decimal commas ('1,5' for 1.5), each splits a number into two fields: " \
                f"{expected_format(separator)}"
     return ""

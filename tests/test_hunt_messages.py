@@ -47,3 +47,23 @@ def test_an_empty_timestamp_is_called_empty(tmp_path, times, row):
         load_csv(0, path=str(path), window_length=4, timestamp_column="time", label_column=None)
     assert str(err.value).startswith(f"{path}: row {row} (line {row + 2}), column 'time': the timestamp is empty; "
                                      "every row needs its time, a number or an ISO 8601 date/time")
+
+
+@pytest.mark.parametrize("row", ["1,2,3,", "1,2,3, ", '1,"2",3,'])
+def test_a_row_ending_with_the_separator_is_said_to(tmp_path, row):
+    """As the header check says it of a header ending with one (before: "4 fields, but the header has 3 columns (a,
+    b, c)" and nothing more)."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,b,c\n{row}\n4,5,6\n")
+    with pytest.raises(DataError) as err:
+        load_csv(0, path=str(path), window_length=2, label_column=None)
+    assert str(err.value) == (f"{path}: row 0 (line 2): 4 fields, but the header has 3 columns (a, b, c); the line ends "
+                              "with the separator: remove the separator at the end of each row")
+
+
+def test_a_row_with_a_filled_extra_field_gets_no_such_hint(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n1,2,3,4\n")
+    with pytest.raises(DataError, match="header has 3 columns") as err:
+        load_csv(0, path=str(path), window_length=2, label_column=None)
+    assert "ends with the separator" not in str(err.value)
