@@ -9,7 +9,9 @@ from agents.detector.detector import Detector
 from agents.score_files import live_score, score_file
 from datasets.csv_recordings import load_csv
 from tests.test_score_incidents import CSV_RUN, example_rows, write_csv
-from utils.core.errors import DataError
+from tests.helpers import REPO_ROOT
+from utils.core.config import load_config
+from utils.core.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,14 @@ def test_a_row_with_a_filled_extra_field_gets_no_such_hint(tmp_path):
     with pytest.raises(DataError, match="header has 3 columns") as err:
         load_csv(0, path=str(path), window_length=2, label_column=None)
     assert "ends with the separator" not in str(err.value)
+
+
+@pytest.mark.parametrize(("value", "hint"), [("50.25", True), ("400.0", True), ("-3.5", False), ("0", False)])
+def test_a_train_end_number_above_one_with_a_point_is_told_to_be_quoted_as_a_time(value, hint):
+    """A numeric timestamp given as a number (50.25) is no row and no share: quoted it is a time, as the message now
+    says (before: only "expected a row number above 0 ..., or a time as the timestamp column writes it")."""
+    with pytest.raises(ConfigError) as err:
+        load_config(REPO_ROOT / "configs" / "example_csv.json", [f"data.train_end={value}"])
+    quoted = f"a time as the timestamp column writes it (a number as a time is text: \"{value}\", " \
+             f"--set 'data.train_end=\"{value}\"'), got {value}"
+    assert (quoted in str(err.value)) is hint and "data.train_end: expected a row number above 0" in str(err.value)
