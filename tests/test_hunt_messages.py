@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import pytest
 
+import main
 from agents.detector.detector import Detector
 from agents.score_files import live_score, score_file
 from datasets.csv_recordings import load_csv
@@ -80,3 +82,16 @@ def test_a_train_end_number_above_one_with_a_point_is_told_to_be_quoted_as_a_tim
     quoted = f"a time as the timestamp column writes it (a number as a time is text: \"{value}\", " \
              f"--set 'data.train_end=\"{value}\"'), got {value}"
     assert (quoted in str(err.value)) is hint and "data.train_end: expected a row number above 0" in str(err.value)
+
+
+def test_a_run_folder_given_as_config_names_the_runs_config(tmp_path, capsys):
+    """``python main.py experiments/myrun``: before, only "config file is a folder, not a file; expected a JSON file
+    such as configs/vae_converter.json"; a folder without config.json keeps that message."""
+    run = tmp_path / "myrun"
+    run.mkdir()
+    assert main.main([str(run)]) == 2
+    assert "run's config" not in capsys.readouterr().err
+    shutil.copy(REPO_ROOT / "configs" / "example_csv.json", run / "config.json")
+    assert main.main([str(run)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"is a folder, not a file; expected a JSON file such as "
+                                                    f"configs/vae_converter.json; the run's config is {run / 'config.json'}")
