@@ -36,6 +36,9 @@ ISO_EXAMPLE = "e.g. 2024-05-01T08:00:00"
 MISSING_CELLS = frozenset({"nan", "null", "none", "na", "n/a", "?"})
 MISSING_HINT = ("; clean or fill these cells (data.missing_values: \"previous\" carries each sensor's last value "
                 "forward)")
+#: The same where a trained run reads (--mode score): its data.missing_values is kept as trained.
+RUN_MISSING_HINT = ("; the run was trained refusing missing cells: fill the cell, or train a run with "
+                    "data.missing_values \"previous\" (it carries each sensor's last value forward)")
 #: What a file separated otherwise than the csv loader's ``data.separator`` says to do.
 SEPARATOR_HINT = "; set data.separator to null (detected from the header) or to the file's separator"
 DECIMAL_HINT = ', and data.decimal to ","'
@@ -213,6 +216,10 @@ class Lines:
         """``"FILE: row R (line L)"`` of the ``r``-th line here."""
         return f"{self.path}: row {self.first_row + r} (line {self.line_nos[r]})"
 
+    def missing_hint(self) -> str:
+        """What to do about a missing cell: a training file's config (``text_hint`` set) can fill it, a run cannot."""
+        return MISSING_HINT if self.text_hint else RUN_MISSING_HINT
+
 
 def iter_csv_blocks(path: str | Path, header: list[str], columns: list[str], text_columns: list[str] = (),
                     chunk_rows: int = DEFAULT_CHUNK_ROWS, separator: str = ",", text_hint: str = "",
@@ -252,15 +259,17 @@ def _split_checked(block: Lines) -> list[list[str]] | None:
     r = next(r for r, count in enumerate(seps) if count != n - 1)
     count = seps[r] + 1
     raise DataError(f"{block.where(r)}: {count} field{'s' if count != 1 else ''}, but the header has {n} columns "
-                    f"({header_text(block.header)}){_row_hint(block.lines[r], count > n, block.separator)}")
+                    f"({header_text(block.header)}){_row_hint(block.lines[r], count - n, block.separator)}")
 
 
-def _row_hint(line: str, too_many: bool, separator: str) -> str:
-    """Why a row may have the wrong number of fields: another separator or decimal commas."""
+def _row_hint(line: str, extra: int, separator: str) -> str:
+    """Why a row may have ``extra`` fields more than the header: a separator ending it, another one, decimal commas."""
+    if extra == 1 and not line.rsplit(separator, 1)[-1].strip():
+        return "; the line ends with the separator: remove the separator at the end of each row"
     for sep, name in SEPARATOR_NAMES.items():
         if sep not in (separator, ",") and sep in line:
             return f"; the row looks {name}-separated: {expected_format(separator)}"
-    if separator == "," and too_many and "." not in line and DECIMAL_COMMA.search(line):
+    if separator == "," and extra > 0 and "." not in line and DECIMAL_COMMA.search(line):
         return f"; if the file writes decimal commas ('1,5' for 1.5), each splits a number into two fields: " \
                f"{expected_format(separator)}"
     return ""
@@ -286,7 +295,7 @@ def _numbers(block: Lines, fields: list[list[str]] | None, idx: list[int]) -> np
                                   float(values[r, c]))
         if overflow:
             raise DataError(f"{where}: {overflow}")
-        fix = MISSING_HINT if what == "NaN" else "; clean or fill these cells" if what in ("inf", "-inf") else ""
+        fix = block.missing_hint() if what == "NaN" else "; clean or fill these cells" if what in ("inf", "-inf") else ""
         raise DataError(f"{where}: value is {what}{fix}")
     return values
 
@@ -300,7 +309,7 @@ def _cell_number(block: Lines, r: int, cell: str, i: int) -> float:
         if text.isascii() and "_" not in text and not (block.decimal != "." and "." in text):
             return float(text.replace(block.decimal, "."))
     shown = (f"{text[:40]!r} is not a number{_not_a_number_hint(block, text)}" if text
-             else f"is empty (missing value){MISSING_HINT}")
+             else f"is empty (missing value){block.missing_hint()}")
     raise DataError(f"{block.where(r)}, column {block.header[i]!r}: {shown}")
 
 
@@ -367,6 +376,9 @@ def parse_times(texts: np.ndarray, path: Path, column: str, line_nos: np.ndarray
         line = "" if line_nos is None else f" (line {int(line_nos[row])})"
         return f"{path}: row {row}{line}, column {column!r}"
 
+    if len(empty := np.flatnonzero(texts == "")):
+        raise DataError(f"{where(int(empty[0]))}: the timestamp is empty; every row needs its time, a number or an ISO "
+                        f"8601 date/time ({ISO_EXAMPLE}) written as the other rows write theirs")
     times = _as_numbers(texts, where)
     if times is None:
         if _as_numbers(texts[:1], where) is None:

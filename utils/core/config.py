@@ -186,7 +186,8 @@ def read_json_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     problem = unreadable_file(path, allow_stream=True)  # python main.py <(...) reads a pipe
     if problem not in (None, "not found"):
-        raise ConfigError(f"{path}: config file {problem}; expected a JSON file such as configs/vae_converter.json")
+        run = f"; the run's config is {path / 'config.json'}" if (path / "config.json").is_file() else ""
+        raise ConfigError(f"{path}: config file {problem}; expected a JSON file such as configs/vae_converter.json{run}")
     try:
         with open(path, "rb") as file:
             data = file.read(MAX_CONFIG_BYTES + 1)

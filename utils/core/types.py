@@ -40,8 +40,10 @@ def _train_end(value: object) -> int | float | str:
     if ((isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT)
             or (isinstance(value, float) and 0.0 < value < 1.0) or (isinstance(value, str) and value.strip())):
         return value
+    time = (f" (a number as a time is text: \"{value}\", --set 'data.train_end=\"{value}\"')" if isinstance(value, float)
+            and 1 <= value < float("inf") else "")
     raise ValueError("expected a row number above 0 (400: rows 0..399 train), a share of the rows strictly between "
-                     "0 and 1 (0.2), or a time as the timestamp column writes it")
+                     f"0 and 1 (0.2), or a time as the timestamp column writes it{time}")
 
 
 #: Where a recording's training part ends: a row, a share of its rows, or a time written as its timestamps are.
