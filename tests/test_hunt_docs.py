@@ -2,6 +2,8 @@
 
 - docs/bad-inputs.md's config rows quote messages "copied from real runs": each is produced again here from
   ``configs/vae_converter.json`` with the row's mistake, in-process (no training), and must read as quoted.
+- Its CSV rows (the training reader's refusals, the ones that changed as the reader changed): each file is written
+  here with the row's mistake and read by the csv loader in-process; the message must read as quoted.
 - docs/stopping-resuming.md lists the trainer keys a ``--resume`` may change and the ones it refuses: the
   lists must be the code's (``utils.runs.checkpoints.RESUMABLE_TRAINER_KEYS`` and every other trainer key).
 """
@@ -16,7 +18,7 @@ import pytest
 import agents  # noqa: F401  (fills the registries)
 from tests.conftest import REPO_ROOT
 from utils.core.config import TrainerConfig, load_config
-from utils.core.errors import ConfigError
+from utils.core.errors import ConfigError, DataError
 from utils.runs.checkpoints import RESUMABLE_TRAINER_KEYS
 
 DOCS = REPO_ROOT / "docs"
@@ -67,6 +69,33 @@ CONFIG_ROWS: dict[str, Callable[[dict], None]] = {
 }
 
 
+_HEADER = "timestamp,voltage,current,temperature,label\n"
+
+
+def _rows(n: int = 60, **cells: str) -> str:
+    """``n`` good rows of the converter telemetry layout; ``cells`` ``{"r<row>": "whole line"}`` replace rows."""
+    return "".join(cells.get(f"r{i}", f"2024-05-01T08:{i // 60:02d}:{i % 60:02d},48.0,10.0,30.0,0") + "\n"
+                   for i in range(n))
+
+
+#: docs/bad-inputs.md CSV row -> (file name, its bytes, csv loader keys besides path and window_length).
+CSV_ROWS: dict[str, tuple[str, bytes, dict]] = {
+    "CSV with decimal commas (`48,012,10,05`)":
+        ("my.csv", (_HEADER + _rows(r0="2024-05-01T08:00:00,48,012,10,05,30,1,0")).encode(), {}),
+    "tab-separated CSV, `data.separator: \",\"`":
+        ("my.csv", (_HEADER + _rows()).replace(",", "\t").encode(), {"separator": ","}),
+    "CSV without a header row (UCR `.txt`, SMD)": ("x.txt", b"0.05195\n" * 60, {}),
+    "CSV with comment lines above the header": ("my.csv", ("# logger v1.2\n" + _HEADER + _rows()).encode(), {}),
+    "CSV row with a missing or extra field":
+        ("my.csv", (_HEADER + _rows(r5="2024-05-01T08:00:05,48.0,10.0")).encode(), {}),
+    "CSV value beyond float32": ("my.csv", (_HEADER + _rows(r31="2024-05-01T08:00:31,1e39,10.0,30.0,0")).encode(), {}),
+    "CSV cell missing (empty, `nan`, `NA`, `null`...)": ("m.csv", b"a,b,c\n" + b"1.5,2.5,3.5\n" * 5 + b"1.5,,3.5\n", {}),
+    "timestamps in mixed formats":
+        ("my.csv", (_HEADER + _rows(r38="2024-05-01 08:00:38,48.0,10.0,30.0,0")).encode(), {}),
+    "CSV not in UTF-8": ("my.csv", (_HEADER + _rows(59)).encode() + b"\xff,1,2,3,0\n", {}),
+}
+
+
 def quoted_message(page: str, case: str) -> str:
     """The first `...` of the table row of ``page`` whose case cell is ``case``."""
     row = re.search(rf"^\| {re.escape(case)} \| `(.+?)`", page, re.M)
@@ -102,6 +131,21 @@ def test_the_config_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_pat
     quoted = quoted_message((DOCS / "bad-inputs.md").read_text(encoding="utf-8"), case)
     assert reads_as(without_names_added(str(err.value), quoted), quoted), \
         f"docs/bad-inputs.md quotes\n{quoted}\nbut the code says\n{err.value}"
+
+
+@pytest.mark.parametrize("case", list(CSV_ROWS))
+def test_the_csv_messages_of_the_bad_inputs_page_are_the_code_s(case, tmp_path, monkeypatch) -> None:
+    from datasets.csv_recordings import load_csv
+
+    name, data, keys = CSV_ROWS[case]
+    (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    labelled = data.startswith(_HEADER.encode())
+    with pytest.raises(DataError) as err:
+        load_csv(0, path=name, window_length=10, label_columns=["label"] if labelled else None,
+                 timestamp_column="timestamp" if labelled else None, **keys)
+    quoted = quoted_message((DOCS / "bad-inputs.md").read_text(encoding="utf-8"), case)
+    assert reads_as(str(err.value), quoted), f"docs/bad-inputs.md quotes\n{quoted}\nbut the code says\n{err.value}"
 
 
 def test_reads_as_fails_a_stale_quote() -> None:
