@@ -52,8 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--per-step", action="store_true", help="score: one output row per time step (row, [time], score_*, "
         "alarm_*, pvalue_*, top_feature), the run's evaluation.point_aggregation (default max) of the windows "
         "covering it; windows start every row unless --stride is given (CSV or (rows, F) .npy input, or a pipe)")
-    add("--baselines", action="store_true", help="score: add score_*/alarm_* columns of the run's baselines (kNN, "
-        "PCA, IsolationForest) fitted at the end of its training")
+    add("--baselines", action="store_true", help="score: add score_*/alarm_*/pvalue_* columns of the run's baselines "
+        "(kNN, PCA, IsolationForest) fitted at the end of its training")
     add("--reference-rows", type=int, metavar="N", help="score, runs trained with data.normalize=per_recording: "
         "the input is one recording, standardised (as the run's were by their training part) by the mean and std "
         "of its first N rows, taken as normal operation (default: the run's training part, data.train_end or the "

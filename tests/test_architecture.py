@@ -25,7 +25,7 @@ SOURCES = ("main.py", "agents", "graphs", "datasets", "utils", "benchmarks")
 #: Top-level layers, high to low (benchmarks drive the command line as a user would). A module imports only its own package or a lower rank,
 #: so packages of equal rank (graphs, datasets) do not import each other.
 LAYERS = {"benchmarks": 4, "main": 3, "agents": 2, "graphs": 1, "datasets": 1, "utils": 0}
-#: utils subpackages, high to low; the same rule inside utils (runtime and scoring are equals).
+#: utils subpackages, high to low; the same rule inside utils (runtime and metrics are equals).
 UTILS_RANKS = {"utils.figures": 3, "utils.runs": 2, "utils.runtime": 1, "utils.metrics": 1, "utils.core": 0}
 #: Inside graphs: the only parts of graphs each subpackage may import (its own included).
 GRAPHS_MAY_IMPORT = {
