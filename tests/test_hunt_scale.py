@@ -43,3 +43,18 @@ def test_roc_pr_auc_equals_scikit_learn_without_calling_it(monkeypatch):
         assert roc_pr_auc(y, s) == (pytest.approx(roc, abs=1e-12), pytest.approx(pr, abs=1e-12))
     assert roc_pr_auc(np.zeros(5, int), np.arange(5.0)) == (None, None)
     assert roc_pr_auc(np.ones(5, int), np.arange(5.0)) == (None, None)
+
+
+def test_report_lists_at_most_max_listed_recordings_and_says_how_many_more(tmp_path):
+    from utils.figures.report import MAX_LISTED, recordings_section
+    counts = {"score": "reconstruction", "n": 1, "false_alarms": 0, "detected": 1, "labelled_ranges": 1}
+    recordings = {f"rec_{i:04d}.csv": {"rows": 250, "incidents": counts, "scores": {"reconstruction": {}}}
+                  for i in range(2000)}  # a folder of 2,000 files once wrote 2,000 table rows into report.md
+    stream = {"pooled": {"recordings": 2000, "rows": 500000, "incidents": counts, "scores": {}, "baselines": {}},
+              "recordings": recordings}
+    lines = recordings_section(stream, tmp_path)
+    rows = [line for line in lines if line.startswith("| `rec_")]
+    assert len(rows) == MAX_LISTED and rows[0].startswith("| `rec_0000.csv`")
+    assert f"| … | {2000 - MAX_LISTED} more recordings in `out/metrics.json` (stream.recordings) | | | | | |" in lines
+    few = recordings_section({**stream, "recordings": dict(list(recordings.items())[:3])}, tmp_path)
+    assert len([line for line in few if line.startswith("| `rec_")]) == 3 and not any("more recordings" in x for x in few)

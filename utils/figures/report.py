@@ -140,13 +140,17 @@ def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
               f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
               "| recording | time steps | VUS-PR | range F1 | alarms (false) | labelled ranges detected | promise per "
               "time step |", "|---|---:|---:|---:|---:|---:|---|"]
-    for name, m in stream.get("recordings", {}).items():
+    recordings = stream.get("recordings", {})
+    for name, m in list(recordings.items())[:MAX_LISTED]:
         counts = m.get("incidents", {})
         primary = m.get("scores", {}).get(counts.get("score"), {})
         lines.append(f"| {md_code(name)} | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
                      f"{stream_cell(primary, ('range', 'f1'), 3)} | {counts.get('n')} ({counts.get('false_alarms')}) | "
                      f"{counts.get('detected')} of {counts.get('labelled_ranges')} | "
                      f"{promise_cell(primary.get('false_alarm') or {})} |")
+    if len(recordings) > MAX_LISTED:
+        lines.append(f"| … | {len(recordings) - MAX_LISTED} more recordings in `out/metrics.json` (stream.recordings) "
+                     "| | | | | |")
     return [*lines, "", "### Test incidents", "", *markdown_incidents(out_dir / "incidents.csv")]
 
 
