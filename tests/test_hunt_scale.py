@@ -58,3 +58,23 @@ def test_report_lists_at_most_max_listed_recordings_and_says_how_many_more(tmp_p
     assert f"| … | {2000 - MAX_LISTED} more recordings in `out/metrics.json` (stream.recordings) | | | | | |" in lines
     few = recordings_section({**stream, "recordings": dict(list(recordings.items())[:3])}, tmp_path)
     assert len([line for line in few if line.startswith("| `rec_")]) == 3 and not any("more recordings" in x for x in few)
+
+
+def test_report_incidents_table_reads_the_listed_rows_not_the_whole_file(tmp_path):
+    import csv
+    import tracemalloc
+
+    from agents.detector.streaming import INCIDENT_COLUMNS
+    from utils.figures.report import MAX_LISTED, markdown_incidents
+    path = tmp_path / "incidents.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:  # 80,000 labelled ranges once held 80,000 dicts
+        writer = csv.writer(handle)
+        writer.writerow([*INCIDENT_COLUMNS, "outcome", "labelled_kind"])
+        writer.writerows([i, 4 * i, 4 * i + 1, "", "", "", 2, 0.5, 4 * i, 0.4, "s1", "hit", "anomaly"]
+                         for i in range(1, 20001))
+    tracemalloc.start()
+    lines = markdown_incidents(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(lines) == MAX_LISTED + 4 and f"| … | {20000 - MAX_LISTED} more rows in `out/incidents.csv`" in lines[-2]
+    assert peak < 2_000_000  # bytes: 40 rows and a count, not 20,000 rows (~20 MB)
