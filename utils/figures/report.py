@@ -3,6 +3,7 @@ embedded as relative links (the folder can be moved). Regenerate it with ``pytho
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import sys
@@ -90,21 +91,23 @@ def markdown_incidents(path: Path) -> list[str]:
     """The test incidents of ``out/incidents.csv`` as a table (hits, false alarms, then missed ranges)."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    with open(path, newline="", encoding="utf-8") as handle:  # the listed rows and a count, not 100,000 dicts
+        reader = csv.DictReader(handle)
+        rows = list(itertools.islice(reader, MAX_LISTED))
+        more = sum(1 for _ in reader)
     if not rows:
         return ["No incident and no labelled range in the test stream.", ""]
     several = "recording" in rows[0]
     lines = ["| " + ("recording | " if several else "") + "# | outcome | rows | from | to | duration (s) | peak score | "
              "top sensor | labelled kind |", "|" + ("---|" if several else "") + "---:|---|---|---|---|---:|---:|---|---|"]
-    for row in rows[:MAX_LISTED]:
+    for row in rows:
         cells = [row["outcome"].replace("_", " "), f"{row['start_row']}–{row['end_row']}"]
         cells += [md_text(row[k]) or "–" for k in ("start_time", "end_time", "duration_s", "peak_score",
                                                    "top_feature", "labelled_kind")]
         lines.append("| " + (f"{md_code(row['recording'])} | " if several else "") + f"{row['incident'] or '–'} | "
                      + " | ".join(cells) + " |")
-    if len(rows) > MAX_LISTED:
-        lines.append(f"| … | {len(rows) - MAX_LISTED} more rows in `out/incidents.csv` | | | | | | | |"
+    if more:
+        lines.append(f"| … | {more} more rows in `out/incidents.csv` | | | | | | | |"
                      + (" |" if several else ""))
     return [*lines, ""]
 
@@ -140,13 +143,17 @@ def recordings_section(stream: dict[str, Any], out_dir: Path) -> list[str]:
               f"{inc.get('detected')} of {inc.get('labelled_ranges')} labelled ranges detected.", "",
               "| recording | time steps | VUS-PR | range F1 | alarms (false) | labelled ranges detected | promise per "
               "time step |", "|---|---:|---:|---:|---:|---:|---|"]
-    for name, m in stream.get("recordings", {}).items():
+    recordings = stream.get("recordings", {})
+    for name, m in list(recordings.items())[:MAX_LISTED]:
         counts = m.get("incidents", {})
         primary = m.get("scores", {}).get(counts.get("score"), {})
         lines.append(f"| {md_code(name)} | {m.get('rows')} | {stream_cell(primary, ('vus_pr',), 3)} | "
                      f"{stream_cell(primary, ('range', 'f1'), 3)} | {counts.get('n')} ({counts.get('false_alarms')}) | "
                      f"{counts.get('detected')} of {counts.get('labelled_ranges')} | "
                      f"{promise_cell(primary.get('false_alarm') or {})} |")
+    if len(recordings) > MAX_LISTED:
+        lines.append(f"| … | {len(recordings) - MAX_LISTED} more recordings in `out/metrics.json` (stream.recordings) "
+                     "| | | | | |")
     return [*lines, "", "### Test incidents", "", *markdown_incidents(out_dir / "incidents.csv")]
 
 
