@@ -5,10 +5,15 @@ from __future__ import annotations
 import builtins
 import errno
 import os
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+import main
 import utils.runs.outputs as outputs
+from tests.helpers import REPO_ROOT, TINY_VAE
 from utils.core.errors import WriteError
 
 
@@ -45,3 +50,33 @@ def test_a_full_disk_while_an_output_is_written_names_the_output_even_when_the_c
             handle.write("row,score\n")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write to the full disk raises it
     assert list(target.parent.iterdir()) == [], "nothing half-written remains"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished tiny VAE run (about 3 s), its folder."""
+    root = tmp_path_factory.mktemp("runs")
+    argv = [str(REPO_ROOT / "configs" / "vae_converter.json"), "--set", f"experiments_dir={root}"]
+    assert main.main(argv + [arg for item in TINY_VAE for arg in ("--set", item)]) == 0
+    return root / "run"
+
+
+@pytest.mark.parametrize("mode", [["--mode", "score", "--input", "IN", "--output", "OUT"], ["--resume"]])
+def test_a_run_folder_moved_elsewhere_is_named_with_the_set_that_reaches_it(finished, tmp_path, capsys, mode):
+    """The folder's own config.json still names the folder the run was trained in; before, with that one gone:
+    "best.pt: checkpoint not found; ... point CONFIG at the run's config" (it was) and "nothing to resume"."""
+    moved = tmp_path / "elsewhere" / "pump"
+    shutil.copytree(finished, moved)
+    np.save(tmp_path / "in.npy", np.zeros((200, 3), dtype=np.float32))
+    argv = [str(moved / "config.json"), *[{"IN": str(tmp_path / "in.npy"), "OUT": str(tmp_path / "s.csv")}.get(arg, arg)
+                                           for arg in mode]]
+    hidden = finished.with_name("hidden")
+    finished.rename(hidden)
+    try:
+        assert main.main(argv) == 2
+    finally:
+        hidden.rename(finished)
+    said = capsys.readouterr().err
+    assert f"{moved / 'config.json'} is the config of the run folder {moved}" in said, said
+    assert f"--set experiments_dir={moved.parent} --set exp_name=pump" in said, said
+    assert main.main([*argv, "--set", f"experiments_dir={moved.parent}", "--set", "exp_name=pump"]) == 0
