@@ -80,3 +80,44 @@ def test_a_run_folder_moved_elsewhere_is_named_with_the_set_that_reaches_it(fini
     assert f"{moved / 'config.json'} is the config of the run folder {moved}" in said, said
     assert f"--set experiments_dir={moved.parent} --set exp_name=pump" in said, said
     assert main.main([*argv, "--set", f"experiments_dir={moved.parent}", "--set", "exp_name=pump"]) == 0
+
+
+def recordings(folder: Path) -> Path:
+    """Three small recordings (two sensors, a labelled range in each test part), written to ``folder``."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(3):
+        rows = ["t,a,b,label"] + [f"{t},{rng.normal():.4f},{np.sin(t / 5) + rng.normal(0, .1):.4f},"
+                                  f"{int(250 <= t < 262)}" for t in range(300)]
+        (folder / f"{number}.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "changed"])
+def test_a_resume_on_a_changed_folder_names_the_files_added_removed_or_changed(tmp_path, capsys, change):
+    """Before: "the data of data.path=... changed (its windows were 240, ... now 320, ...; digest ...)", no file."""
+    data = recordings(tmp_path / "pump")
+    argv = [str(REPO_ROOT / "configs" / "example_csv.json"), "--set", f"experiments_dir={tmp_path}"]
+    for item in (f"data.path={data}", "data.window_length=10", "data.stride=5", "data.train_end=200",
+                 "data.timestamp_column=t", "data.val_fraction=0.25", "data.test_fraction=null",
+                 "trainer.epochs=1", "trainer.progress_bar=false", "model.hidden_sizes=[4]", "model.latent_dim=2",
+                 "evaluation.make_plots=false", "evaluation.scores=[\"reconstruction\"]", "evaluation.baselines=[]",
+                 "exp_name=run"):
+        argv += ["--set", item]
+    assert main.main(argv) == 0
+    one = data / "1.csv"
+    if change == "added":
+        one = data / "3.csv"
+        shutil.copy(data / "1.csv", one)
+    elif change == "removed":
+        one.unlink()
+    else:
+        lines = one.read_text().splitlines()
+        t, _, *rest = lines[281].split(",")
+        lines[281] = ",".join([t, "9.5", *rest])  # a test-part value: only the metrics would use it
+        one.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main.main([*argv, "--set", "trainer.epochs=2", "--resume"]) == 2
+    said = capsys.readouterr().err
+    assert f"{one} {change}" in said, said
+    assert str(data / "0.csv") not in said, "an unchanged file is not named"
