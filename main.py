@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         from agents.parts import select_device
         from utils.core.config import load_config
         from utils.core.registry import AGENTS
-        from utils.runs.run_folder import RunLock, create_run_dir, remove_unsaved_run, run_dir_of
+        from utils.runs.run_folder import RunLock, create_run_dir, refuse_a_moved_run, remove_unsaved_run, run_dir_of
         from utils.runtime.distributed import barrier, cuda_device_for, init_from_env, shutdown
         from utils.runtime.logger import log_warnings, setup_logging
 
@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> dict:
     created = not run_dir.exists()  # a folder this process makes is removed again if it ends without a checkpoint
     lock, shown = RunLock(run_dir), log_warnings()  # Python's warnings go to logs/train.log too
     try:
+        if args.resume:
+            refuse_a_moved_run(args.config, run_dir)
         lock = _check_and_lock(config, args.resume, dist_info)
         if args.resume:
             from agents.base import finished_run
@@ -187,12 +189,13 @@ def score_or_export(args: argparse.Namespace) -> dict:
         from agents.score_files import format_summary, score_file
         from utils.core.config import load_config
         from utils.core.errors import RunFolderError
-        from utils.runs.run_folder import run_dir_of, training_pid
+        from utils.runs.run_folder import refuse_a_moved_run, run_dir_of, training_pid
         from utils.runtime.logger import setup_logging
 
     config = load_config(args.config, args.overrides)
     setup_logging()
     run_dir = run_dir_of(config)
+    refuse_a_moved_run(args.config, run_dir)
     if (pid := training_pid(run_dir)) is not None:
         raise RunFolderError(f"{run_dir} is being trained now (PID {pid}): its checkpoints/best.pt changes until "
                              f"that run ends; --mode {args.mode} once it has finished")

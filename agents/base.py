@@ -43,6 +43,7 @@ from utils.runtime.reproducibility import (
     pin_threads,
     recorded_data,
     recorded_threads,
+    recording_digests,
     seed_everything,
     state_digest,
 )
@@ -90,9 +91,10 @@ class BaseAgent:
             self.to_tensor(test, "test")  # raises the DataError naming the cell
         self.data_digest = array_digest([self.train_x, self.val_x, self.data.test.x])
         self.data_windows = {split: len(getattr(self.data, split)) for split in ("train", "val", "test")}
+        self.data_recordings = recording_digests(self.data)
         if ckpt is not None:
             check_same_data(recorded_data(self.folder.environment), self.data_digest, self.data_windows,
-                            config.data, self.run_dir)
+                            config.data, self.run_dir, self.data_recordings)
         _, time_steps, n_features = self.data.train.x.shape
         self.model_inputs = {"time_steps": int(time_steps), "n_features": int(n_features)}
         self.model = build_checked_model(config.model, self.model_inputs).to(self.device)
@@ -154,6 +156,7 @@ class BaseAgent:
                 processes=self.dist.world_size,
                 deterministic=bool(trainer.deterministic), flush_denormal=bool(trainer.flush_denormal),
                 rnn_loops=rnn_loops_in_use(self.model), data_sha1=self.data_digest, data_windows=self.data_windows,
+                data_recordings=self.data_recordings,
                 weights_at_start_sha1=state_digest(self.model.state_dict())))
         resumed_at = self.state.global_step  # TensorBoard hides what a stopped run logged after it
         if resumed_at:

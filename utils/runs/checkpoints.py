@@ -242,10 +242,11 @@ def _show(value: Any) -> str:
 
 
 def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[str, int], data: Any,
-                    run_dir: Path) -> None:
+                    run_dir: Path, recordings: dict[str, str] | None = None) -> None:
     """DataError naming the source (from ``data``, the config's section) when this invocation's ``digest`` of the
-    windows differs from ``recorded`` (``data_sha1``, ``data_windows`` of ``environment.json``; None: nothing to
-    compare); ``windows``: the counts per split now."""
+    windows differs from ``recorded`` (``data_sha1``, ``data_windows``, ``data_recordings`` of ``environment.json``;
+    None: nothing to compare); ``windows``: the counts per split now; ``recordings``: the digest of each recording
+    now (the files added, removed or changed are named)."""
     if recorded is None or recorded.get("data_sha1") == digest:
         return
     source = ", ".join(f"data.{key}={json.dumps(data[key])}" for key in SOURCE_KEYS if data.get(key)) or \
@@ -254,6 +255,12 @@ def check_same_data(recorded: dict[str, Any] | None, digest: str, windows: dict[
     changed = ("its windows (train, val, test) were " + ", ".join(str(then.get(k)) for k in windows) + ", now " +
                ", ".join(str(v) for v in windows.values())) if isinstance(then, dict) and then != windows else \
         "the same number of windows, with other values"
+    then = recorded.get("data_recordings")
+    if isinstance(then, dict) and recordings and len({*then, *recordings}) > 1:  # one file: data.path names it
+        named = [f"{name} {how}" for name, how in
+                 [(n, "added") for n in recordings if n not in then] + [(n, "removed") for n in then if n not in
+                  recordings] + [(n, "changed") for n in recordings if n in then and then[n] != recordings[n]]]
+        changed = f"{'; '.join(named[:5])}{f' and {len(named) - 5} more' if len(named) > 5 else ''}; {changed}"
     raise DataError(f"--resume: the data of {source} changed since {run_dir} started ({changed}; digest "
                     f"{recorded.get('data_sha1')} recorded in {run_dir / 'environment.json'}, {digest} now): the "
                     "run's scaler and weights were fitted to the old data. Restore the data the run started on, or "

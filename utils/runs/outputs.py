@@ -32,7 +32,8 @@ def atomic_output(path: str | Path, mode: str = "w", what: str = "", after: str 
     tmp = temp_path_for(path, what, after)
     replacing = os.path.lexists(path)  # else the file is created: never over one that appears meanwhile
     try:
-        with open(tmp, mode, **open_kwargs) as handle:
+        handle = open(tmp, mode, **open_kwargs)
+        try:
             try:
                 yield handle
             except OSError as err:  # a write to the handle (disk full) names no file: name the target
@@ -42,6 +43,9 @@ def atomic_output(path: str | Path, mode: str = "w", what: str = "", after: str 
             with _naming(path, what, after):
                 handle.flush()
                 os.fsync(handle.fileno())
+        finally:  # flushed above, or discarded: a close failing on what a failed write left buffered names no file
+            with suppress(OSError):
+                handle.close()
         with _naming(path, what, after):
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, path) if replacing else _create_from(tmp, path)

@@ -169,6 +169,16 @@ def _bytes(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def refuse_a_moved_run(config_path: str | Path, run_dir: Path) -> None:
+    """RunFolderError when ``config_path`` is the ``config.json`` of a run folder (copied or moved elsewhere) while
+    the ``run_dir`` it names holds no checkpoints: the error gives the ``--set`` that reaches the copy."""
+    here = Path(config_path).resolve().parent
+    if (here / "checkpoints").is_dir() and not (run_dir / "checkpoints").is_dir() and here != run_dir.resolve():
+        raise RunFolderError(f"{config_path} is the config of the run folder {here}, but names the folder it was "
+                             f"trained in, {run_dir}, which holds no checkpoints (the run was moved or copied): add "
+                             f"--set experiments_dir={here.parent} --set exp_name={here.name}")
+
+
 def check_run_dir(config: Any, resume: bool, locked: bool = False) -> Path:
     """RunFolderError for a folder in use (unless ``locked``: this process holds it), holding a run without
     ``resume``, or with no ``last.pt`` to resume; nothing is written."""

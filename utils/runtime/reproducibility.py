@@ -46,9 +46,11 @@ def recorded_threads(path: Path, key: str = "threads") -> int | None:
 
 
 def recorded_data(path: Path) -> dict[str, Any] | None:
-    """The ``data_sha1`` and ``data_windows`` the run's first invocation recorded, or None (an older version's)."""
+    """The ``data_sha1``, ``data_windows`` and ``data_recordings`` the run's first invocation recorded, or None (an
+    older version's)."""
     found = next((found for found in _recorded(path) if isinstance(found.get("data_sha1"), str)), None)
-    return None if found is None else {key: found[key] for key in ("data_sha1", "data_windows") if key in found}
+    return None if found is None else {key: found[key] for key in ("data_sha1", "data_windows", "data_recordings")
+                                       if key in found}
 
 
 def _recorded(path: Path) -> list[dict[str, Any]]:
@@ -58,6 +60,19 @@ def _recorded(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError, AttributeError):
         return []
     return [inv["numerics"] for inv in invocations if isinstance(inv, dict) and isinstance(inv.get("numerics"), dict)]
+
+
+def recording_digests(data: Any) -> dict[str, str]:
+    """:func:`array_digest` of each recording's own train, val and test windows (unscaled) by its name, for a stream
+    dataset (``data.recordings``, their windows in recording order; else ``{}``): which file of a folder changed."""
+    digests, start = {}, dict.fromkeys(("train", "val", "test"), 0)
+    for recording in getattr(data, "recordings", None) or []:
+        own = {"train": recording.train_windows or 0, "test": len(recording.test.starts),
+               "val": 0 if recording.val is None else len(recording.val.starts)}
+        digests[recording.name] = array_digest(getattr(data, split).x[start[split]:start[split] + n]
+                                               for split, n in own.items())
+        start = {split: start[split] + n for split, n in own.items()}
+    return digests
 
 
 def array_digest(arrays: Iterable[Tensor | np.ndarray]) -> str:
