@@ -78,3 +78,28 @@ def test_report_incidents_table_reads_the_listed_rows_not_the_whole_file(tmp_pat
     tracemalloc.stop()
     assert len(lines) == MAX_LISTED + 4 and f"| … | {20000 - MAX_LISTED} more rows in `out/incidents.csv`" in lines[-2]
     assert peak < 2_000_000  # bytes: 40 rows and a count, not 20,000 rows (~20 MB)
+
+
+def _boxes(fig) -> list[list[tuple[float, float]]]:
+    """Per axes, (x from, x to) of each shaded label box, sorted."""
+    return [sorted((p.vertices[:, 0].min(), p.vertices[:, 0].max()) for c in ax.collections
+                   if str(c.get_gid()).startswith("label:") for p in c.get_paths()) for ax in fig.axes]
+
+
+def test_timeline_merges_label_boxes_closer_than_a_pixel_and_keeps_few_ranges_as_they_are():
+    from utils.figures import plot_timeline
+    from utils.figures.style import SAVE_DPI
+    from utils.figures.timeline import WIDTH_IN
+    n, pixels = 320_000, WIDTH_IN * SAVE_DPI
+    labels = (np.arange(n) % 4 < 2).astype(int)  # flipping every 2 rows: 80,000 ranges, once as many boxes a panel
+    labels[100_001:150_000] = 0  # a gap of 50,000 rows (over 200 px) stays a gap
+    fig = plot_timeline(np.zeros(n), ["s"], np.zeros(n), 1.0, labels=labels, n_details=0)
+    for boxes in _boxes(fig):
+        assert 1 <= len(boxes) <= pixels + 1
+        assert boxes == [(0, 100_001), (150_000, n - 2)]  # every labelled row still shaded, the wide gap kept
+    few = np.zeros(3000, dtype=int)  # a pixel is 3000 / 1430 rows: boxes 3 rows apart stay apart
+    few[500:560] = few[2000:2003] = few[2006:2300] = few[2999] = 1
+    fig = plot_timeline(np.zeros(3000), ["s"], np.zeros(3000), 1.0, labels=few, n_details=1)
+    main_sensor, main_score, detail_sensor, detail_score = _boxes(fig)
+    assert main_sensor == main_score == [(500, 560), (2000, 2003), (2006, 2300), (2999, 3000)]
+    assert detail_sensor == detail_score == [(2000, 2003), (2006, 2300)]  # the longest missed range and its context
