@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     with collection_paused(args.command_line):
         import agents  # noqa: F401  (fills the registries)
         from agents.parts import select_device
+        from datasets.csv_reading import header_text
         from utils.core.config import load_config
         from utils.core.registry import AGENTS
         from utils.runs.run_folder import RunLock, create_run_dir, refuse_a_moved_run, remove_unsaved_run, run_dir_of
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
                     "es" if dist_info.enabled else "")
         logger.info("Windows (N, T, F): train %s, val %s, test %s with %d anomalies; features %s",
                     data.train.x.shape, data.val.x.shape, data.test.x.shape, int(data.test.y.sum()),
-                    ", ".join(data.feature_names))
+                    header_text(list(data.feature_names)))
         result = agent.run()
         barrier(dist_info)  # leave the process group together: rank 0 evaluates while the others wait
         return result

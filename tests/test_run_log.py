@@ -56,3 +56,14 @@ def test_train_log_of_two_processes_holds_rank_0s_console_lines(tmp_path):
     assert proc.stdout.count("data: no label column") == 1 and "2 processes" in proc.stdout, proc.stdout
     log = (tmp_path / "run" / "logs" / "train.log").read_text(encoding="utf-8")
     assert PREFIX.sub("", log) == proc.stdout
+
+
+def test_the_windows_line_names_at_most_twelve_features_then_counts_them(tmp_path, capsys):
+    path = tiny_unlabelled_run(tmp_path)
+    rows = np.random.default_rng(1).normal(size=(400, 30))
+    names = [f"sensor_{i:02d}" for i in range(30)]
+    (tmp_path / "tiny.csv").write_text(",".join(names) + "\n" + "".join(",".join(f"{v:.4f}" for v in r) + "\n"
+                                                                       for r in rows))
+    assert main.main([str(path)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Windows (N, T, F)"))
+    assert line.endswith("features " + ", ".join(names[:12]) + ", ... (30 in all)")
